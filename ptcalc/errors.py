@@ -1,0 +1,48 @@
+"""Errors a user can cause, located in the file they wrote.
+
+Every problem with a workload is reported as one line::
+
+    configs/bad.yaml:12:15: processes[0].mappings[0].offset: 4097 is not a multiple of the page size (4 KiB)
+
+and exit status 2.  Nothing else the user controls may raise anything but a
+``PtcalcError``; the CLI turns these into that line.
+"""
+
+from __future__ import annotations
+
+
+class PtcalcError(Exception):
+    """Base of every error that is the input's fault (exit status 2)."""
+
+
+class WorkloadError(PtcalcError):
+    """A problem with a workload file, located by file:line:column and key path."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str = "<workload>",
+        line: int | None = None,
+        column: int | None = None,
+        keypath: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.source = source
+        self.line = line
+        self.column = column
+        self.keypath = keypath
+
+    def __str__(self) -> str:
+        where = self.source
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        path = f" {self.keypath}:" if self.keypath else ""
+        return f"{where}:{path} {self.message}"
+
+
+class UsageError(PtcalcError):
+    """A bad command-line argument (exit status 2)."""

@@ -1,0 +1,204 @@
+"""The workload: a host, shared segments, and groups of identical processes.
+
+These types are what the loader produces and what the model, the simulator
+and ``measure`` consume.  After loading every value is concrete and
+validated: sizes are exact byte counts, ``address: auto`` has been resolved
+(``Mapping.auto`` remembers it), touched ranges are page-aligned.
+
+    YAML key                          field                     unit
+    --------------------------------  ------------------------  -----------------
+    host.memory                       Host.memory               bytes (or None)
+    host.arch                         Host.arch                 profile
+    host.pti                          Host.pti                  PGD 8 KiB if true
+    host.reserved                     Host.reserved             bytes
+    host.hugepages                    Host.hugepages            page size -> count
+    host.process_overhead             Host.process_overhead     bytes per process
+    segments.NAME.size                Segment.size              bytes
+    segments.NAME.backing             Segment.backing           shmem|hugetlb|file
+    segments.NAME.page_size           Segment.page_size         bytes
+    processes[i].count                ProcessGroup.count        processes
+    processes[i].private_memory       ProcessGroup.private_memory  bytes
+    processes[i].mappings[j].*        Mapping.*                 bytes
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from ptcalc.arch import Arch
+from ptcalc.units import GiB, KiB, MiB
+
+Backing = Literal["shmem", "hugetlb", "file"]
+Protection = Literal["rw", "r", "none"]
+Userfaultfd = Literal["none", "missing", "wp", "minor"]
+
+BACKINGS: tuple[Backing, ...] = ("shmem", "hugetlb", "file")
+PROTECTIONS: tuple[Protection, ...] = ("rw", "r", "none")
+USERFAULTFD_MODES: tuple[Userfaultfd, ...] = ("none", "missing", "wp", "minor")
+
+DEFAULT_PROCESS_OVERHEAD = 96 * KiB
+"""Assumed kernel memory per process besides the modelled page tables: the
+tables for its own text, heap and stack (VmPTE of an idle process is 44-48 KiB
+on 6.18), a 16 KiB kernel stack (THREAD_SIZE) and ~32 KiB of task, mm, VMA and
+file structures."""
+
+DEFAULT_FILE_CACHED_THRESHOLD = 2 * MiB
+"""Smallest segment file-cached sharing applies to ("file > X MiB" in the seed
+thread leaves X open; 2 MiB is the smallest file a PTE table could serve)."""
+
+MSHARE_VARIANTS = ("v3", "ptshare")
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Knobs of the proposals, which the thread and the patch series leave open."""
+
+    file_cached_threshold: int = DEFAULT_FILE_CACHED_THRESHOLD
+    mshare_variant: str = "v3"
+
+
+@dataclass(frozen=True)
+class Host:
+    memory: int | None
+    arch: Arch
+    pti: bool = False
+    reserved: int = 0
+    hugepages: dict[int, int] | None = None
+    """Configured hugetlb pools (page size -> pages); None = size them to fit."""
+    process_overhead: int = DEFAULT_PROCESS_OVERHEAD
+    headroom_percent: int = 10
+    """``tight`` below this much free memory, as a percentage of what is available."""
+
+    @property
+    def available(self) -> int | None:
+        """Memory the workload may use: host memory minus what is reserved."""
+        if self.memory is None:
+            return None
+        return self.memory - self.reserved
+
+
+@dataclass(frozen=True)
+class Segment:
+    name: str
+    size: int
+    backing: Backing
+    page_size: int
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """One mapping of a segment in every process of a group.
+
+    ``touched`` lists the faulted-in ranges as (start, end) byte offsets from
+    the start of the mapping: sorted, disjoint, non-adjacent, page-aligned.
+    A ``touch: 0.3`` prefix is the single range ``(0, ceil(0.3 * size))``.
+    """
+
+    segment: str
+    offset: int
+    size: int
+    address: int
+    protection: Protection = "rw"
+    touched: tuple[tuple[int, int], ...] = ()
+    auto: bool = False
+    """The address was ``auto``: placed by ptcalc, the best case (see resolve_addresses)."""
+    userfaultfd: Userfaultfd = "none"
+    soft_dirty: bool = False
+    """Soft-dirty tracking is in use (clear_refs 4): file-cached sharing gives up."""
+    origin: str = ""
+    """Key path in the workload file, for messages (``processes[0].mappings[1]``)."""
+
+    @property
+    def end(self) -> int:
+        return self.address + self.size
+
+    @property
+    def touched_bytes(self) -> int:
+        return sum(e - s for s, e in self.touched)
+
+
+@dataclass(frozen=True)
+class ProcessGroup:
+    name: str
+    count: int
+    mappings: tuple[Mapping, ...]
+    private_memory: int = 0
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class Workload:
+    host: Host
+    segments: dict[str, Segment]
+    groups: tuple[ProcessGroup, ...]
+    name: str | None = None
+    source: str = "<workload>"
+    options: ModelOptions = field(default_factory=ModelOptions)
+
+    @property
+    def arch(self) -> Arch:
+        return self.host.arch
+
+    @property
+    def process_count(self) -> int:
+        return sum(g.count for g in self.groups)
+
+    @property
+    def title(self) -> str:
+        return self.name or self.source
+
+    def page_sizes(self) -> set[int]:
+        return {s.page_size for s in self.segments.values()}
+
+
+def auto_address(offset: int, window_base: int, align: int = GiB) -> int:
+    """Where ``address: auto`` puts a mapping whose windows start at ``window_base``.
+
+    The best case a careful deployment gets: address congruent to the file
+    offset modulo 1 GiB (PUD_SIZE, the hugetlb PMD-sharing window), in a window
+    of its own.
+
+    >>> hex(auto_address(3 * GiB + 2 * MiB, window_base=1 << 40))
+    '0x10000200000'
+    """
+    return window_base + offset % align
+
+
+def resolve_addresses(
+    group_mappings: list[tuple[Mapping, bool]], arch: Arch, align: int = GiB
+) -> list[Mapping]:
+    """Give every ``auto`` mapping of one process a concrete address.
+
+    ``group_mappings`` pairs each mapping (address ignored when auto) with
+    whether it is auto.  Auto mappings are placed in order, each in the first
+    run of ``arch.auto_window``-sized windows (from ``arch.auto_base``) that no
+    other mapping of the process touches.  Raises ValueError when the address
+    space runs out.
+    """
+    win = arch.auto_window
+    taken: list[tuple[int, int]] = sorted(
+        (m.address // win, -(-m.end // win)) for m, auto in group_mappings if not auto
+    )
+    out: list[Mapping] = []
+    for m, auto in group_mappings:
+        if not auto:
+            out.append(m)
+            continue
+        need = -(-(m.offset % align + m.size) // win)
+        first = arch.auto_base // win
+        while True:
+            clash = [t for t in taken if t[0] < first + need and first < t[1]]
+            if not clash:
+                break
+            first = max(t[1] for t in clash)
+        address = auto_address(m.offset, first * win, align)
+        if address + m.size > arch.user_limit:
+            raise ValueError(
+                f"no room for an auto-placed mapping of {m.size} bytes below "
+                f"{arch.user_limit:#x}: give some mappings explicit addresses"
+            )
+        taken.append((first, first + need))
+        taken.sort()
+        out.append(replace(m, address=address, auto=True))
+    return out
