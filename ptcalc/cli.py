@@ -1,0 +1,21 @@
+"""Command-line entry point: wires sub-commands, computes nothing itself.
+
+Each sub-command lives in ``ptcalc/commands/<name>.py`` and is added here.
+"""
+
+from __future__ import annotations
+
+import click
+
+from ptcalc import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="ptcalc")
+def main() -> None:
+    """How much memory Linux page tables take for a shared-memory workload.
+
+    Reads a workload (YAML), computes page-table memory under each sharing
+    scheme (private, hugetlb-pmd, mshare, file-cached) and page size, and
+    says whether the host runs out of memory.
+    """
