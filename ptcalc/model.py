@@ -262,10 +262,12 @@ def zones(layout: Layout, scheme: str, options: ModelOptions) -> Zones:
             w_lo, w_hi, w_any = whole_windows(pud_size)
         else:
             w_lo, w_hi, w_any = a, a, np.zeros(n, dtype=bool)
+        above_pmd = layout.row_leaf > (pmd_lv if pmd_lv is not None else -1)
         h_why = np.select(
-            [~hugetlb, np.full(n, share_size is None), ~pmd_pages, prot_none, layout.row_uffd_blocks_pmd_share, ~w_any],
-            [Why.NOT_HUGETLB, Why.ARCH_NO_PMD_SHARE, Why.NOT_PMD_PAGES, Why.PROT_NONE, Why.USERFAULTFD,
-             Why.NO_WHOLE_WINDOW],
+            [~hugetlb, np.full(n, share_size is None), above_pmd, ~pmd_pages, prot_none,
+             layout.row_uffd_blocks_pmd_share, ~w_any],
+            [Why.NOT_HUGETLB, Why.ARCH_NO_PMD_SHARE, Why.NO_TABLES_AT_LEVEL, Why.NOT_PMD_PAGES, Why.PROT_NONE,
+             Why.USERFAULTFD, Why.NO_WHOLE_WINDOW],
             Why.SHARED).astype(np.int8)
         pmd_on = h_ok & w_any
         why_pmd = h_why
@@ -367,7 +369,7 @@ def _dedupe_within(owner: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[n
     return lo, np.maximum(hi, lo)
 
 
-def _union_and_shared(key: np.ndarray, lo: np.ndarray, hi: np.ndarray, weight: np.ndarray) -> tuple[int, int]:
+def union_and_shared(key: np.ndarray, lo: np.ndarray, hi: np.ndarray, weight: np.ndarray) -> tuple[int, int]:
     """Over block ranges of many owners: blocks covered at all, and blocks
     covered with total weight >= 2 (two or more sharers).
 
@@ -455,7 +457,7 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
             shift = -((-d) // span)  # ceil(d / span): VA window w is file window w - shift
             lo, hi = _dedupe_within(rows, parts.start[m] // span, -((-parts.end[m]) // span))
             key = _key_ids(layout.row_seg[rows], layout.row_prot[rows], d % span)
-            u, s = _union_and_shared(key, lo - shift, hi - shift, weight_of_row[rows])
+            u, s = union_and_shared(key, lo - shift, hi - shift, weight_of_row[rows])
             physical["pmd"] += u
             shared_tables["pmd"] += s
 
@@ -475,7 +477,7 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
         lo, hi = _dedupe_within(rows, parts.start[m_pte] // pte_span, -((-parts.end[m_pte]) // pte_span))
         cls = z.pte_key_class[rows]
         key = _key_ids(layout.row_seg[rows], layout.row_prot[rows], cls)
-        u, s = _union_and_shared(key, lo - shift, hi - shift, weight_of_row[rows])
+        u, s = union_and_shared(key, lo - shift, hi - shift, weight_of_row[rows])
         physical["pte"] += u
         shared_tables["pte"] += s
 
@@ -493,13 +495,13 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
             for li, lv in enumerate(levels[:-1]):
                 lm = leaf <= li
                 lo, hi = _dedupe_within(rows[lm], fs[lm] // lv.table_span, -((-fe[lm]) // lv.table_span))
-                u, s = _union_and_shared(key[lm], lo, hi, w[lm])
+                u, s = union_and_shared(key[lm], lo, hi, w[lm])
                 physical[lv.name] += u
                 shared_tables[lv.name] += s
             # the host mm's own PGD, one per region that anything touched
             one = np.ones_like(key)
             lo, hi = _dedupe_within(rows, np.zeros_like(key), one)
-            u, s = _union_and_shared(key, lo, hi, w)
+            u, s = union_and_shared(key, lo, hi, w)
             regions = u
             physical["pgd"] += u
             shared_tables["pgd"] += s
@@ -522,3 +524,23 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
     return SchemeResult(scheme=z.scheme, tables=physical, shared_tables=shared_tables,
                         physical_bytes=physical_bytes, shared_bytes=shared_bytes,
                         groups=tuple(groups), mshare_regions=regions)
+
+
+def resident_bytes(layout: Layout) -> dict[int, int]:
+    """Per segment (index in ``workload.segments``), bytes of the segment that
+    any process touches: the union of touched file ranges.
+
+    Pieces are page-aligned, so the union in bytes is the pages' memory.
+    """
+    if layout.piece_row.size == 0:
+        return {}
+    rows = layout.piece_row
+    d = layout.row_addr[rows] - layout.row_off[rows]
+    seg = layout.row_seg[rows]
+    out: dict[int, int] = {}
+    for s in np.unique(seg).tolist():
+        m = seg == s
+        u, _ = union_and_shared(np.zeros(int(m.sum()), dtype=I64), layout.piece_start[m] - d[m],
+                                layout.piece_end[m] - d[m], np.ones(int(m.sum()), dtype=I64))
+        out[int(s)] = u
+    return out
