@@ -337,7 +337,7 @@ def cut(layout: Layout, z: Zones) -> Parts:
     return Parts(row=rows[keep], zone=zone[keep], start=s[keep], end=e[keep])
 
 
-def _distinct_blocks(owner: np.ndarray, s: np.ndarray, e: np.ndarray, span: int, n_owners: int) -> np.ndarray:
+def distinct_blocks(owner: np.ndarray, s: np.ndarray, e: np.ndarray, span: int, n_owners: int) -> np.ndarray:
     """Per owner, the number of distinct ``span``-blocks the ranges touch.
 
     Ranges must be sorted and disjoint within each owner, owners contiguous:
@@ -357,7 +357,7 @@ def _distinct_blocks(owner: np.ndarray, s: np.ndarray, e: np.ndarray, span: int,
     return out
 
 
-def _dedupe_within(owner: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def dedupe_within(owner: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Trim block ranges (sorted within each owner) so an owner counts a block once."""
     if lo.size == 0:
         return lo, hi
@@ -395,7 +395,7 @@ def union_and_shared(key: np.ndarray, lo: np.ndarray, hi: np.ndarray, weight: np
     return union, shared
 
 
-def _key_ids(*cols: np.ndarray) -> np.ndarray:
+def key_ids(*cols: np.ndarray) -> np.ndarray:
     """Dense ids for rows of key columns."""
     if cols[0].size == 0:
         return np.zeros(0, dtype=I64)
@@ -438,7 +438,7 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
     name_col = {name: i for i, name in enumerate(LEVEL_NAMES)}
     for li, lv in enumerate(levels[:-1]):
         m = own_min <= li
-        own[:, name_col[lv.name]] = _distinct_blocks(p_group[m], parts.start[m], parts.end[m], lv.table_span, n_groups)
+        own[:, name_col[lv.name]] = distinct_blocks(p_group[m], parts.start[m], parts.end[m], lv.table_span, n_groups)
     own[:, name_col["pgd"]] = 1
 
     shared_tables = zero_levels()
@@ -452,11 +452,11 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
         if m.any():
             rows = parts.row[m]
             span = levels[pmd_i].table_span
-            attached[:, name_col["pmd"]] = _distinct_blocks(p_group[m], parts.start[m], parts.end[m], span, n_groups)
+            attached[:, name_col["pmd"]] = distinct_blocks(p_group[m], parts.start[m], parts.end[m], span, n_groups)
             d = layout.row_addr[rows] - layout.row_off[rows]
             shift = -((-d) // span)  # ceil(d / span): VA window w is file window w - shift
-            lo, hi = _dedupe_within(rows, parts.start[m] // span, -((-parts.end[m]) // span))
-            key = _key_ids(layout.row_seg[rows], layout.row_prot[rows], d % span)
+            lo, hi = dedupe_within(rows, parts.start[m] // span, -((-parts.end[m]) // span))
+            key = key_ids(layout.row_seg[rows], layout.row_prot[rows], d % span)
             u, s = union_and_shared(key, lo - shift, hi - shift, weight_of_row[rows])
             physical["pmd"] += u
             shared_tables["pmd"] += s
@@ -470,13 +470,13 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
         rows = parts.row[m_pte]
         if z.attached_pte:
             via = kind[m_pte] == 1
-            attached[:, name_col["pte"]] = _distinct_blocks(
+            attached[:, name_col["pte"]] = distinct_blocks(
                 p_group[m_pte][via], parts.start[m_pte][via], parts.end[m_pte][via], pte_span, n_groups)
         d = layout.row_addr[rows] - layout.row_off[rows]
         shift = -((-d) // pte_span)
-        lo, hi = _dedupe_within(rows, parts.start[m_pte] // pte_span, -((-parts.end[m_pte]) // pte_span))
+        lo, hi = dedupe_within(rows, parts.start[m_pte] // pte_span, -((-parts.end[m_pte]) // pte_span))
         cls = z.pte_key_class[rows]
-        key = _key_ids(layout.row_seg[rows], layout.row_prot[rows], cls)
+        key = key_ids(layout.row_seg[rows], layout.row_prot[rows], cls)
         u, s = union_and_shared(key, lo - shift, hi - shift, weight_of_row[rows])
         physical["pte"] += u
         shared_tables["pte"] += s
@@ -489,18 +489,18 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
             rows = parts.row[m]
             d = layout.row_addr[rows] - layout.row_off[rows]
             fs, fe = parts.start[m] - d, parts.end[m] - d
-            key = _key_ids(layout.row_seg[rows], layout.row_prot[rows])
+            key = key_ids(layout.row_seg[rows], layout.row_prot[rows])
             leaf = p_leaf[m]
             w = weight_of_row[rows]
             for li, lv in enumerate(levels[:-1]):
                 lm = leaf <= li
-                lo, hi = _dedupe_within(rows[lm], fs[lm] // lv.table_span, -((-fe[lm]) // lv.table_span))
+                lo, hi = dedupe_within(rows[lm], fs[lm] // lv.table_span, -((-fe[lm]) // lv.table_span))
                 u, s = union_and_shared(key[lm], lo, hi, w[lm])
                 physical[lv.name] += u
                 shared_tables[lv.name] += s
             # the host mm's own PGD, one per region that anything touched
             one = np.ones_like(key)
-            lo, hi = _dedupe_within(rows, np.zeros_like(key), one)
+            lo, hi = dedupe_within(rows, np.zeros_like(key), one)
             u, s = union_and_shared(key, lo, hi, w)
             regions = u
             physical["pgd"] += u
