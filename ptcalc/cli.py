@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from ptcalc import __version__
+from ptcalc.commands import estimate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -19,3 +20,6 @@ def main() -> None:
     scheme (private, hugetlb-pmd, mshare, file-cached) and page size, and
     says whether the host runs out of memory.
     """
+
+
+main.add_command(estimate.command)

@@ -1,0 +1,101 @@
+"""``estimate --format json``: every number exact, in bytes.
+
+Schema version 1.  The fields named in the README are a contract; fields may
+be added, never renamed or removed without a new ``schema_version``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ptcalc.budget import Budget
+from ptcalc.render.facts import assumptions, host_facts
+from ptcalc.report import Cell, Report
+from ptcalc.results import SchemeResult
+
+SCHEMA_VERSION = 1
+
+
+def _pages(d: dict[int, int] | None) -> dict[str, int] | None:
+    return None if d is None else {str(ps): n for ps, n in sorted(d.items())}
+
+
+def page_tables_json(r: SchemeResult) -> dict[str, Any]:
+    """The ``page_tables`` object of a cell (also used by other commands)."""
+    return {
+        "physical_bytes": r.physical_bytes,
+        "shared_bytes": r.shared_bytes,
+        "tables": dict(r.tables),
+        "shared_tables": dict(r.shared_tables),
+        "vmpte_total_bytes": r.vmpte_total,
+        "mshare_regions": r.mshare_regions,
+        "groups": [
+            {
+                "name": g.name,
+                "count": g.count,
+                "per_process_bytes": g.per_process_bytes,
+                "vmpte_bytes": g.vmpte_bytes,
+                "own_tables": dict(g.own_tables),
+                "attached_tables": dict(g.attached_tables),
+            }
+            for g in r.groups
+        ],
+    }
+
+
+def memory_json(b: Budget) -> dict[str, Any]:
+    return {
+        "demand_bytes": b.demand_bytes,
+        "available_bytes": b.available_bytes,
+        "free_bytes": b.free_bytes,
+        "headroom_percent": b.headroom_percent,
+        "breakdown": {
+            "shmem_bytes": b.shmem_bytes,
+            "hugetlb_pool_bytes": b.hugetlb_bytes,
+            "page_table_bytes": b.page_table_bytes,
+            "private_memory_bytes": b.private_bytes,
+            "process_overhead_bytes": b.overhead_bytes,
+        },
+        "page_cache_bytes": b.page_cache_bytes,
+        "hugetlb_pages_required": _pages(b.pools.required),
+        "hugetlb_pages_configured": _pages(b.pools.configured),
+        "hugetlb_pages_short": _pages(b.pools.short) or None,
+    }
+
+
+def cell_json(c: Cell) -> dict[str, Any]:
+    return {
+        "scheme": c.scheme,
+        "column": c.column.key,
+        "label": c.column.label,
+        "page_size": c.column.page_size,
+        "configured": c.column.configured,
+        "page_tables": page_tables_json(c.result),
+        "memory": memory_json(c.budget),
+        "verdict": c.verdict,
+        "max_processes": c.max_processes,
+        "note": c.note,
+    }
+
+
+def render(report: Report) -> str:
+    w = report.workload
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "workload": w.title,
+        "source": w.source,
+        "host": host_facts(w),
+        "options": {
+            "file_cached_threshold": report.options.file_cached_threshold,
+            "mshare_variant": report.options.mshare_variant,
+        },
+        "columns": [
+            {"key": c.key, "label": c.label, "page_size": c.page_size, "configured": c.configured,
+             "unavailable": c.unavailable}
+            for c in report.columns
+        ],
+        "cells": [cell_json(c) for c in report.cells],
+        "assumptions": assumptions(report),
+    }
+    return json.dumps(doc, indent=2)

@@ -1,0 +1,67 @@
+"""``estimate --format markdown``: pastes cleanly into a ticket (GitHub/GitLab/Jira markdown)."""
+
+from __future__ import annotations
+
+from ptcalc.render.facts import SCHEME_BLURB, advice, assumptions, demand_lines, fit_sentence, host_line
+from ptcalc.report import Report
+from ptcalc.units import format_kib, format_size
+
+
+def md_escape(s: str) -> str:
+    """Keep table cells intact: pipes would split them."""
+    return s.replace("|", "\\|")
+
+
+def md_table(header: list[str], rows: list[list[str]], align: list[str] | None = None) -> list[str]:
+    """A GitHub-flavoured markdown table."""
+    align = align or ["l"] * len(header)
+    sep = ["---:" if a == "r" else "---" for a in align]
+    out = ["| " + " | ".join(md_escape(h) for h in header) + " |", "| " + " | ".join(sep) + " |"]
+    out += ["| " + " | ".join(md_escape(c) for c in r) + " |" for r in rows]
+    return out
+
+
+def render(report: Report) -> str:
+    w = report.workload
+    lines = [f"### ptcalc estimate: {w.title}", "", f"`{w.source}`: {host_line(w)}", ""]
+    header = ["scheme"] + [f"**{c.label}** (configured)" if c.configured else c.label for c in report.columns]
+    rows = []
+    for scheme in report.schemes:
+        row = [f"`{scheme}`"]
+        for col in report.columns:
+            c = report.cell(scheme, col.key)
+            if c is None:
+                row.append(f"n/a: {col.unavailable}")
+                continue
+            text = f"{format_size(c.result.physical_bytes)} **{(c.verdict or 'n/a').upper()}**"
+            if c.note:
+                text += f"<br>_{c.note}_"
+            row.append(text)
+        rows.append(row)
+    lines += ["Physical page-table memory and verdict:", ""] + md_table(header, rows) + [""]
+
+    cells = report.configured_cells()
+    lines += [f"Per process, as configured ({report.configured.label}): tables it owns / VmPTE it shows:", ""]
+    header = ["group", "processes"] + [f"`{c.scheme}`" for c in cells]
+    rows = []
+    for gi, g in enumerate(cells[0].result.groups):
+        rows.append([g.name, f"{g.count:,}"] + [
+            f"{format_kib(c.result.groups[gi].per_process_bytes)} / {format_kib(c.result.groups[gi].vmpte_bytes)}"
+            for c in cells])
+    lines += md_table(header, rows, ["l", "r"] + ["r"] * len(cells)) + [""]
+
+    lines += [f"Verdict, as configured ({report.configured.label}):", ""]
+    rows = [[f"`{c.scheme}`", format_size(c.result.physical_bytes), format_size(c.result.vmpte_total),
+             fit_sentence(c.budget, c.verdict), f"**{(c.verdict or 'n/a').upper()}**"] for c in cells]
+    lines += md_table(["scheme", "page tables", "VmPTE summed", "demand / available", "verdict"], rows,
+                      ["l", "r", "r", "l", "l"]) + [""]
+    fixed = ", ".join(f"{label} {format_size(n)}" for label, n in demand_lines(cells[0].budget)
+                      if label != "page tables")
+    lines += [f"Besides page tables the demand holds: {fixed}.", ""]
+    for line in advice(report):
+        lines.append(f"- hugetlb pool: {line}")
+    lines += ["", "<details><summary>Schemes and assumptions</summary>", ""]
+    lines += [f"- `{s}`: {SCHEME_BLURB[s]}" for s in report.schemes]
+    lines += [f"- {a}" for a in assumptions(report)]
+    lines += ["", "</details>", ""]
+    return "\n".join(lines)

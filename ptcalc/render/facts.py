@@ -1,0 +1,113 @@
+"""Sentences and figures every estimate format shows, worded once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ptcalc.budget import Budget
+from ptcalc.report import Report, pool_advice
+from ptcalc.units import format_size
+from ptcalc.workload import Workload
+
+SCHEME_BLURB: dict[str, str] = {
+    "private": "no sharing: every process builds its own tables",
+    "hugetlb-pmd": "mainline Linux: hugetlb 2 MiB mappings share PMD tables",
+    "mshare": "proposal: opt-in region whose tables all sharers use",
+    "file-cached": "proposal: tables cached on the file for aligned MAP_SHARED mappings",
+}
+
+
+def host_facts(w: Workload) -> dict[str, Any]:
+    h = w.host
+    return {
+        "memory_bytes": h.memory,
+        "reserved_bytes": h.reserved,
+        "available_bytes": h.available,
+        "arch": h.arch.name,
+        "pti": h.pti,
+        "hugepages": None if h.hugepages is None else {str(k): v for k, v in sorted(h.hugepages.items())},
+        "process_overhead_bytes": h.process_overhead,
+        "headroom_percent": h.headroom_percent,
+        "processes": w.process_count,
+        "groups": len(w.groups),
+    }
+
+
+def host_line(w: Workload) -> str:
+    h = w.host
+    procs = f"{w.process_count:,} processes in {len(w.groups)} group{'s' if len(w.groups) != 1 else ''}"
+    arch = f"{h.arch.name}{', PTI' if h.pti else ''}"
+    if h.memory is None:
+        return f"host: memory not given (no verdicts), {arch}; {procs}"
+    mem = f"{format_size(h.memory)}"
+    if h.reserved:
+        mem += f" ({format_size(h.reserved)} reserved, {format_size(h.available or 0)} available)"
+    return f"host: {mem}, {arch}; {procs}"
+
+
+def demand_lines(b: Budget, times: str = "×") -> list[tuple[str, int]]:
+    """(label, bytes) of everything in the demand, in the order shown."""
+    lines = [("shmem segments (touched pages)", b.shmem_bytes)]
+    if b.hugetlb_bytes or b.pools.required:
+        lines.append(("hugetlb pools", b.hugetlb_bytes))
+    lines.append(("page tables", b.page_table_bytes))
+    if b.private_bytes:
+        lines.append(("private memory", b.private_bytes))
+    lines.append(("per-process kernel overhead", b.overhead_bytes))
+    return lines
+
+
+def fit_sentence(b: Budget, verdict: str | None) -> str:
+    """``demand of available: VERDICT; fits up to N processes``."""
+    if b.available_bytes is None:
+        return f"demand {format_size(b.demand_bytes)} (no host memory given)"
+    text = f"{format_size(b.demand_bytes)} of {format_size(b.available_bytes)}"
+    if verdict == "wont-start":
+        short = ", ".join(f"{n:,} x {format_size(ps)}" for ps, n in sorted(b.pools.short.items()))
+        return f"{text}: the hugetlb pool is {short} pages short: the workload cannot start"
+    mp = b.max_processes
+    if mp is not None:
+        text += f"; fits up to {mp:,} processes"
+    return text
+
+
+def assumptions(report: Report) -> list[str]:
+    """What the figures rest on, stated so a reader can challenge it."""
+    w = report.workload
+    h = w.host
+    out = [
+        "Page tables: the tables that map the workload's segments, plus one PGD per process "
+        f"({format_size(h.arch.pgd_bytes(h.pti))}); VmPTE counts PTE, PMD and PUD tables, never PGD/P4D.",
+        f"Per-process kernel overhead assumed {format_size(h.process_overhead)} (host.process_overhead): "
+        "kernel stack, task/mm/VMA structures and the tables of the process's own text, heap and stack.",
+        f"tight: less than {h.headroom_percent}% of available memory stays free. "
+        "max processes: all groups scaled by one factor until demand reaches available memory.",
+    ]
+    if any(s.backing == "hugetlb" for s in w.segments.values()) or len(report.columns) > 1:
+        out.append("hugetlb segments reserve their whole size from the pool (shmget/mmap reservation); "
+                   "without host.hugepages the pools are sized to fit.")
+    if any(s.backing == "file" for s in w.segments.values()):
+        out.append("file segments: touched pages are reclaimable page cache, shown but not in demand.")
+    if any(m.auto for g in w.groups for m in g.mappings):
+        out.append("address: auto is the best case: address congruent to the file offset modulo 1 GiB, "
+                   "each mapping in a 512 GiB window of its own.")
+    if "mshare" in report.schemes:
+        if report.options.mshare_variant == "v3":
+            out.append("mshare (v3 proposal, not mainline): one region per segment and protection, "
+                       "512 GiB-aligned; its host mm owns the tables; VmPTE of attached processes excludes them.")
+        else:
+            out.append("mshare as ptshare (Dec 2022 proposal): 2 MiB-aligned mappings share PTE tables only; "
+                       "VmPTE excludes them.")
+    if "file-cached" in report.schemes:
+        out.append(f"file-cached (seed-thread proposal, not mainline): segments of at least "
+                   f"{format_size(report.options.file_cached_threshold)}; VmPTE counts attached tables as "
+                   "hugetlb does.")
+    return out
+
+
+def advice(report: Report) -> list[str]:
+    """hugetlb pool settings for the configured column."""
+    cells = report.configured_cells()
+    if not cells:
+        return []
+    return pool_advice(cells[0].budget)

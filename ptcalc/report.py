@@ -1,0 +1,115 @@
+"""The comparison ``estimate`` shows: a cell per (scheme, page-size column).
+
+Pure data; ``ptcalc.render`` turns it into a table, JSON or markdown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ptcalc.budget import Budget, budget
+from ptcalc.model import SCHEMES, Layout, count, resident_bytes, zones
+from ptcalc.results import SchemeResult
+from ptcalc.units import GiB, MiB, format_size
+from ptcalc.whatif import Column, columns
+from ptcalc.why import dominant, reason
+from ptcalc.workload import ModelOptions, Workload
+
+
+@dataclass(frozen=True)
+class Cell:
+    scheme: str
+    column: Column
+    result: SchemeResult
+    budget: Budget
+    note: str | None = None
+    """Why this scheme saves nothing here (it then equals ``private``)."""
+
+    @property
+    def verdict(self) -> str | None:
+        return self.budget.verdict
+
+    @property
+    def max_processes(self) -> int | None:
+        return self.budget.max_processes
+
+
+@dataclass(frozen=True)
+class Report:
+    workload: Workload
+    options: ModelOptions
+    columns: tuple[Column, ...]
+    cells: tuple[Cell, ...]
+    schemes: tuple[str, ...]
+
+    def cell(self, scheme: str, column_key: str) -> Cell | None:
+        for c in self.cells:
+            if c.scheme == scheme and c.column.key == column_key:
+                return c
+        return None
+
+    @property
+    def configured(self) -> Column:
+        return next(c for c in self.columns if c.configured)
+
+    def configured_cells(self) -> tuple[Cell, ...]:
+        return tuple(c for c in self.cells if c.column.configured)
+
+
+def _note(workload: Workload, layout: Layout, scheme: str, options: ModelOptions,
+          result: SchemeResult, private: SchemeResult) -> str | None:
+    """Why ``scheme`` saves nothing over ``private`` here, or None when it does."""
+    if scheme == "private" or result.physical_bytes < private.physical_bytes:
+        return None
+    found = dominant(layout, zones(layout, scheme, options))
+    if found is None:
+        return "equals private: no touched page lies in a shareable range"
+    return f"equals private: {reason(found[0], found[1], workload.arch)}"
+
+
+def column_cells(column: Column, schemes: tuple[str, ...], options: ModelOptions) -> list[Cell]:
+    """Every scheme's cell for one page-size column."""
+    w = column.workload
+    if w is None:
+        return []
+    layout = Layout.from_workload(w)
+    names = list(w.segments)
+    resident = {names[i]: b for i, b in resident_bytes(layout).items()}
+    results = {s: count(layout, zones(layout, s, options)) for s in schemes}
+    private = results.get("private") or count(layout, zones(layout, "private", options))
+    return [
+        Cell(scheme=s, column=column, result=r,
+             budget=budget(w, r, resident, use_configured_pools=column.configured),
+             note=_note(w, layout, s, options, r, private))
+        for s, r in results.items()
+    ]
+
+
+def build_report(workload: Workload, options: ModelOptions | None = None,
+                 schemes: tuple[str, ...] = SCHEMES) -> Report:
+    """Every scheme over the configured and what-if page-size columns."""
+    options = options or workload.options
+    cols = columns(workload)
+    cells = [cell for col in cols for cell in column_cells(col, schemes, options)]
+    return Report(workload=workload, options=options, columns=cols, cells=tuple(cells), schemes=schemes)
+
+
+def pool_advice(b: Budget) -> list[str]:
+    """What to set so the hugetlb pools fit the segments exactly."""
+    out: list[str] = []
+    for ps, n in sorted(b.pools.required.items()):
+        have = (b.pools.configured or {}).get(ps) if b.pools.configured is not None else None
+        if ps == 2 * MiB:
+            how = f"sysctl vm.nr_hugepages={n}"
+        else:
+            kb = ps // 1024
+            how = f"echo {n} > /sys/kernel/mm/hugepages/hugepages-{kb}kB/nr_hugepages"
+            if ps == GiB:
+                how += f" (or boot with hugepagesz=1G hugepages={n})"
+        if have is None:
+            out.append(f"{format_size(ps)} pages: {n:,} needed ({format_size(n * ps)}): {how}")
+        elif have < n:
+            out.append(f"{format_size(ps)} pages: pool has {have:,}, segments need {n:,}: {how}")
+        else:
+            out.append(f"{format_size(ps)} pages: pool has {have:,}, segments need {n:,}")
+    return out
