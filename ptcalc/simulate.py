@@ -12,8 +12,9 @@ records them in sets.  Counting is then ``len()`` of those sets.
     ---------------------------  ---------------------------------------------
     a process's own tables       set of (level index, va // table_span(level))
     a process's attached tables  set of (level index, mapping index, key)
-    a shared table               dict key -> set of sharers (process, mapping)
-    an mshare host tree          set of (level index, file offset // span)
+    a shared table               dict (level index, key) -> set of sharers
+                                 (process, mapping); an mshare host mm's
+                                 tables, PGD included, are shared tables too
 
 The rules are those of ``docs/semantics.md``, applied to a single page at a
 time (e.g. "the page's PUD_SIZE window lies wholly inside the mapping").  It
@@ -205,9 +206,10 @@ class _Rules:
     def mshare_v3(self, m: Mapping, leaf: int) -> PageRule:
         if m.protection == "none":
             return self.private(leaf)
-        # The region's host mm holds the tables below the attach level; the
-        # process keeps only the levels at and above it: its PGD (counted per
-        # process) and, on 5-level paging, its P4D tables.
+        # The region's host mm holds the tables below the attach level (and its
+        # own PGD, and P4D tables on 5-level); the process keeps only the levels
+        # at and above the attach level: its PGD (counted per process) and, on
+        # 5-level paging, its P4D tables.
         page = _Page(own_from=self.geo.attach, host=(m.segment, m.protection))
         return lambda va: page
 
@@ -258,11 +260,9 @@ def simulate(
     arch = workload.arch
     geo = _Geometry(arch)
     rules = _Rules(geo, scheme, options)
-    mshare_v3 = scheme == "mshare" and options.mshare_variant == "v3"
     spans, top = geo.spans, geo.top
 
     shared: dict[tuple[int, Hashable], set[tuple[int, int]]] = {}
-    hosts: dict[Hashable, set[tuple[int, int]]] = {}  # region -> host tables at/above attach, below PGD
     physical = [0] * len(arch.levels)  # tables owned by processes, summed
     groups: list[GroupResult] = []
     serial = 0  # process number across the workload
@@ -277,8 +277,6 @@ def simulate(
             attached: set[tuple[int, int, Hashable]] = set()
             for mi, m in enumerate(group.mappings):
                 seg = workload.segments[m.segment]
-                if mshare_v3 and real and m.protection != "none":
-                    hosts.setdefault((m.segment, m.protection), set())  # region exists once mapped
                 leaf = arch.leaf_index(seg.page_size)
                 rule = rules.rule(m, seg, leaf)
                 for start, end in m.touched:
@@ -294,16 +292,15 @@ def simulate(
                         for level_key in page.shared:
                             shared.setdefault(level_key, set()).add((serial, mi))
                         if page.host is not None:
-                            fo = m.offset + rel  # the host lays the region out at file offsets
-                            for level in range(leaf, top):
-                                block = fo // spans[level]
-                                if level < geo.attach:
-                                    # The processes' walks reach the host's tables
-                                    # below the attach level: those are shared.
-                                    hkey = (level, ("host", page.host, block))
-                                    shared.setdefault(hkey, set()).add((serial, mi))
-                                else:
-                                    hosts[page.host].add((level, block))  # host P4D (5-level)
+                            # The host mm lays the region out at file offsets.  Its
+                            # whole tree is the region's shared tables (semantics.md
+                            # 3.3, 3.4), the host PGD (block 0 of the top level) and
+                            # P4D tables included, although the processes' walks
+                            # enter it below the attach level.
+                            fo = m.offset + rel
+                            for level in range(leaf, top + 1):
+                                hkey = (level, ("host", page.host, fo // spans[level]))
+                                shared.setdefault(hkey, set()).add((serial, mi))
             own_counts = [0] * len(arch.levels)
             for level, _ in own:
                 own_counts[level] += 1
@@ -328,12 +325,8 @@ def simulate(
         tables[level] += 1
         if len(sharers) >= 2:
             shared_counts[level] += 1
-    for tree in hosts.values():
-        # Host tables below the attach level are already in ``shared``; the host's
-        # P4D tables (5-level) and its PGD are counted here, shared by nobody.
-        for level, _ in tree:
-            tables[level] += 1
-        tables[geo.top] += 1
+    # A region has a host mm (counted by its PGD) once anything in it is touched.
+    regions = {key[1] for level, key in shared if level == geo.top and key[0] == "host"}
 
     return SchemeResult(
         scheme=scheme,
@@ -342,7 +335,7 @@ def simulate(
         physical_bytes=_bytes(tables, geo, workload),
         shared_bytes=_bytes(shared_counts, geo, workload),
         groups=tuple(groups),
-        mshare_regions=len(hosts),
+        mshare_regions=len(regions),
     )
 
 

@@ -253,9 +253,10 @@ def test_hugetlb_same_file_window_mapped_twice_in_one_process():
 def test_mshare_v3_one_host_tree_for_all_processes():
     # Host mm: 512 PTE + 1 PMD + 1 PUD over file [0, 1G), plus its own PGD;
     # each process keeps only its PGD, and VmPTE counts nothing of the region.
+    # The whole host tree, its PGD included, is the region's shared tables.
     r = simulate(wl([seg()], grp(4, mp(1 * GiB, T, touched=S1G))), "mshare")
     assert r.tables == lv(pte=512, pmd=1, pud=1, pgd=5)
-    assert r.shared_tables == lv(pte=512, pmd=1, pud=1)
+    assert r.shared_tables == lv(pte=512, pmd=1, pud=1, pgd=1)
     assert r.mshare_regions == 1
     g = r.groups[0]
     assert g.own_tables == lv(pgd=1) and g.attached_tables == lv() and g.vmpte_bytes == 0
@@ -280,7 +281,7 @@ def test_mshare_v3_one_region_per_segment_and_protection():
 def test_mshare_v3_host_tree_is_union_of_touched_file_ranges():
     # Group a touches file [0, 4M) (PTE blocks 0, 1), group b file [1G, 1G+2M)
     # (block 512), one process each: host 3 PTE + 2 PMD + 1 PUD + PGD.  Only
-    # the PUD table is reached by both processes' touched pages: 1 shared.
+    # the PUD table and the host PGD are under both processes' touched pages.
     r = simulate(
         wl(
             [seg(size=2 * GiB)],
@@ -290,7 +291,14 @@ def test_mshare_v3_host_tree_is_union_of_touched_file_ranges():
         "mshare",
     )
     assert r.tables == lv(pte=3, pmd=2, pud=1, pgd=3)
-    assert r.shared_tables == lv(pud=1)
+    assert r.shared_tables == lv(pud=1, pgd=1)
+
+
+def test_mshare_v3_region_with_nothing_touched_has_no_host_tables():
+    # A shared table (the host PGD included) exists once a touched page falls
+    # under it (semantics.md 3.4): nothing touched, no host mm counted.
+    r = simulate(wl([seg()], grp(3, mp(1 * GiB, T, touched=()))), "mshare")
+    assert r.tables == lv(pgd=3) and r.mshare_regions == 0
 
 
 def test_mshare_v3_la57_process_keeps_a_p4d_table():
@@ -298,7 +306,7 @@ def test_mshare_v3_la57_process_keeps_a_p4d_table():
     # owns PUD/PMD/PTE + its own P4D + PGD.
     r = simulate(wl([seg()], grp(2, mp(1 * GiB, T, touched=S1G)), arch=X86_64_LA57), "mshare")
     assert r.tables == lv(pte=512, pmd=1, pud=1, p4d=3, pgd=3)
-    assert r.shared_tables == lv(pte=512, pmd=1, pud=1)
+    assert r.shared_tables == lv(pte=512, pmd=1, pud=1, p4d=1, pgd=1)
     assert r.groups[0].own_tables == lv(p4d=1, pgd=1)
     assert r.groups[0].vmpte_bytes == 0
 
