@@ -458,10 +458,12 @@ def split_keeps(m, seg, at, scheme, opts):
 
     * private: any page-aligned split -- tables are per VA block, not per mapping.
     * hugetlb-pmd and file-cached: a split that does not fall strictly inside a
-      PUD_SIZE window lying wholly inside the mapping (a VMA split there
-      unshares the window in the kernel: hugetlb_split/hugetlb_unshare_pmds,
-      and the file-cached proposal follows hugetlb); in particular every split
-      at a PUD_SIZE-aligned address.  For file-cached 4 KiB pages the split
+      PUD_SIZE window lying wholly inside the mapping: a VMA split there
+      unshares that window in the kernel (commit "hugetlb: unshare some PMDs
+      when splitting VMAs", 2023; hugetlb_split() since "mm/hugetlb: unshare
+      page tables during VMA split, not before", 2025), and the file-cached
+      proposal follows hugetlb.  In particular every split at a
+      PUD_SIZE-aligned address.  For file-cached 4 KiB pages the split
       must also not cut a 2 MiB block of a shared-PTE zone, so it must be
       PMD_SIZE-aligned in address.
     * mshare ptshare: a PMD_SIZE-aligned split of a mapping whose address and
