@@ -292,15 +292,18 @@ def simulate(
                         for level_key in page.shared:
                             shared.setdefault(level_key, set()).add((serial, mi))
                         if page.host is not None:
-                            # The host mm lays the region out at file offsets.  Its
-                            # whole tree is the region's shared tables (semantics.md
-                            # 3.3, 3.4), the host PGD (block 0 of the top level) and
-                            # P4D tables included, although the processes' walks
-                            # enter it below the attach level.
+                            # The host mm lays the region out at file offsets; its
+                            # whole tree (its PGD, block 0 of the top level, and P4D
+                            # tables included) is counted once (semantics.md 3.3, 3.4).
                             fo = m.offset + rel
                             for level in range(leaf, top + 1):
                                 hkey = (level, ("host", page.host, fo // spans[level]))
-                                shared.setdefault(hkey, set()).add((serial, mi))
+                                sharers = shared.setdefault(hkey, set())
+                                # A process attaches a region once, however many
+                                # of its mappings lie in it; no walk enters the
+                                # host's own PGD/P4D, so those have no sharers.
+                                if level < geo.attach:
+                                    sharers.add((serial, -1))
             own_counts = [0] * len(arch.levels)
             for level, _ in own:
                 own_counts[level] += 1

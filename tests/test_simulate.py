@@ -253,10 +253,11 @@ def test_hugetlb_same_file_window_mapped_twice_in_one_process():
 def test_mshare_v3_one_host_tree_for_all_processes():
     # Host mm: 512 PTE + 1 PMD + 1 PUD over file [0, 1G), plus its own PGD;
     # each process keeps only its PGD, and VmPTE counts nothing of the region.
-    # The whole host tree, its PGD included, is the region's shared tables.
+    # The host's tables below the attach level are the region's shared tables;
+    # its own PGD is overhead no process walks, so it has no sharers.
     r = simulate(wl([seg()], grp(4, mp(1 * GiB, T, touched=S1G))), "mshare")
     assert r.tables == lv(pte=512, pmd=1, pud=1, pgd=5)
-    assert r.shared_tables == lv(pte=512, pmd=1, pud=1, pgd=1)
+    assert r.shared_tables == lv(pte=512, pmd=1, pud=1)
     assert r.mshare_regions == 1
     g = r.groups[0]
     assert g.own_tables == lv(pgd=1) and g.attached_tables == lv() and g.vmpte_bytes == 0
@@ -291,7 +292,7 @@ def test_mshare_v3_host_tree_is_union_of_touched_file_ranges():
         "mshare",
     )
     assert r.tables == lv(pte=3, pmd=2, pud=1, pgd=3)
-    assert r.shared_tables == lv(pud=1, pgd=1)
+    assert r.shared_tables == lv(pud=1)
 
 
 def test_mshare_v3_region_with_nothing_touched_has_no_host_tables():
@@ -306,7 +307,7 @@ def test_mshare_v3_la57_process_keeps_a_p4d_table():
     # owns PUD/PMD/PTE + its own P4D + PGD.
     r = simulate(wl([seg()], grp(2, mp(1 * GiB, T, touched=S1G)), arch=X86_64_LA57), "mshare")
     assert r.tables == lv(pte=512, pmd=1, pud=1, p4d=3, pgd=3)
-    assert r.shared_tables == lv(pte=512, pmd=1, pud=1, p4d=1, pgd=1)
+    assert r.shared_tables == lv(pte=512, pmd=1, pud=1)  # not the host's own P4D/PGD
     assert r.groups[0].own_tables == lv(p4d=1, pgd=1)
     assert r.groups[0].vmpte_bytes == 0
 
