@@ -165,7 +165,7 @@ def check_workload(column: Column, schemes: tuple[str, ...], options: ModelOptio
                       f"demand {format_size(b.demand_bytes)} > {format_size(available)} available")
         conds.append(Condition(
             name="verdict", passed=ok, actual=verdict, limit=thresholds.require,
-            message=f"verdict {verdict.upper()} ({detail}); worst accepted {thresholds.require.upper()}"))
+            message=f"{verdict.upper()} ({detail}); worst accepted {thresholds.require.upper()}"))
         pt = result.physical_bytes
         if thresholds.max_page_tables is not None:
             lim = thresholds.max_page_tables

@@ -85,7 +85,7 @@ def document(e: Explanation) -> dict[str, Any]:
         "vmpte": {"summed_bytes": e.vmpte.summed_bytes, "physical_bytes": e.vmpte.physical_bytes,
                   "own_bytes": e.vmpte.own_bytes, "attached_bytes": e.vmpte.attached_bytes,
                   "attachments": e.vmpte.attachments, "top_level_bytes": e.vmpte.top_bytes,
-                  "pool_bytes": e.vmpte.pool_bytes, "text": e.vmpte.text},
+                  "pool_bytes": e.vmpte.pool_bytes, "linked_pool_bytes": e.vmpte.linked_bytes, "text": e.vmpte.text},
     }
 
 

@@ -47,7 +47,16 @@ def chart(sw: SweepResult, width: int, style: Style) -> Text:
     if oom_row is not None:
         line = "-" if style.ascii_only else "─"
         grid[oom_row] = [(line, "red")] * plot_w
+    # identical series are drawn once, under the first scheme's letter
+    same: dict[str, list[str]] = {}
     for scheme, values in series.items():
+        twin = next((k for k in same if series[k] == values), None)
+        if twin is None:
+            same[scheme] = [scheme]
+        else:
+            same[twin].append(scheme)
+    for scheme in same:
+        values = series[scheme]
         mark = MARKERS.get(scheme, "?")
         for x, v in zip(xs, values):
             col = (x - x0) * (plot_w - 1) // span
@@ -63,7 +72,7 @@ def chart(sw: SweepResult, width: int, style: Style) -> Text:
     title = "memory demand"
     if oom_row is not None:
         title += f"; {'-' if style.ascii_only else '─'} = available ({format_size(avail or 0)}), above it OOM"
-    title += "; " + ", ".join(f"{m} {s}" for s, m in MARKERS.items() if s in series)
+    title += "; " + ", ".join(f"{MARKERS.get(s, '?')} " + " = ".join(names) for s, names in same.items())
     title += "; * several"
     if any(max(v) > top for v in series.values() if v):
         title += "; ^ above the chart"

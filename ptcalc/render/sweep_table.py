@@ -47,8 +47,10 @@ def crossing_sentence(sw: SweepResult, c: Crossing) -> str:
     if c.status == "never-fits":
         low = "0 processes" if sw.axis == "processes" else f"{format_size(c.first_failing)} (the smallest size)"
         return f"{what} already at {low}"
-    last = c.first_failing - sw.granularity
-    return f"first {what} at {axis_value(sw, c.first_failing)}; fits up to {axis_value(sw, last)}"
+    if sw.axis == "size":
+        return (f"first {what} at {format_size(c.first_failing)} ({c.first_failing:,} bytes); fits up to "
+                f"{format_size(sw.granularity)} less")
+    return f"first {what} at {c.first_failing:,}; fits up to {c.first_failing - 1:,}"
 
 
 def render(sw: SweepResult, console: Console, style: Style) -> None:
@@ -59,9 +61,9 @@ def render(sw: SweepResult, console: Console, style: Style) -> None:
     console.print(Text(f"grows: {sw.scaled}; rounding: {sw.rounding}", style="dim"))
     idx = sample(sw)
     shown = f"{len(idx)} of {len(sw.points):,} points" if len(idx) < len(sw.points) else f"{len(idx)} points"
-    t = Table(title=f"Page tables (physical) and verdict per scheme; {shown}"
-                    + ("; --format csv for every point" if len(idx) < len(sw.points) else ""),
-              box=style.box, title_justify="left")
+    console.print(Text(f"Page tables (physical) and verdict per scheme; {shown}"
+                       + ("; --format csv for every point" if len(idx) < len(sw.points) else ""), style="italic"))
+    t = Table(box=style.box)
     t.add_column(sw.axis_label, justify="right", no_wrap=True)
     multi = sw.group_counts is not None and len(sw.group_names) > 1
     if multi:
