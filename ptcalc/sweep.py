@@ -91,19 +91,35 @@ def parse_range(text: str, what: str, sizes: bool) -> tuple[int, int, int | None
     return start, stop, step
 
 
+def nice_step(raw: int, sizes: bool, align: int = 1) -> int:
+    """The smallest round step >= ``raw``: 1, 2, 2.5, 5 x 10^k processes, or a
+    power of two times KiB/MiB/GiB/TiB (a multiple of ``align``) for sizes."""
+    raw = max(raw, 1)
+    if sizes:
+        cands = sorted(m << shift for shift in (10, 20, 30, 40, 50) for m in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
+        cands = [c for c in cands if c % align == 0]
+    else:
+        cands = sorted(m * 10**k // 2 for k in range(19) for m in (2, 4, 5, 10) if m * 10**k % 2 == 0)
+    for c in cands:
+        if c >= raw:
+            return c
+    return -(-raw // align) * align
+
+
 def grid(start: int, stop: int, step: int | None, default_points: int, limit: int, what: str,
-         align: int = 1) -> list[int]:
+         align: int = 1, sizes: bool = False) -> list[int]:
     """The points START, START+STEP, ... up to STOP, STOP always included.
 
-    Without STEP, about ``default_points`` evenly spaced points (STEP rounded
-    up to a multiple of ``align``).  Raises UsageError beyond ``limit`` points.
+    Without STEP, a round step giving at most about ``default_points`` points
+    (:func:`nice_step`), the points in between on its multiples.  Raises
+    UsageError beyond ``limit`` points.
     """
     if start % align or stop % align or (step is not None and step % align):
         raise UsageError(f"{what}: every value must be a multiple of {format_size(align)} (the page size)")
     if step is None:
-        span = stop - start
-        step = max(align, -(-span // max(default_points - 1, 1)))
-        step = -(-step // align) * align
+        step = nice_step(-(-(stop - start) // max(default_points - 1, 1)), sizes, align)
+        pts = [start] + list(range((start // step + 1) * step, stop, step)) + ([stop] if stop > start else [])
+        return pts
     n = (stop - start) // step + 1
     if n + 1 > limit:
         raise UsageError(f"{what}: {n:,} points is more than the {limit:,} allowed; use a larger STEP")
@@ -517,7 +533,7 @@ def sweep_size(workload: Workload, segment: str | None, schemes: tuple[str, ...]
     """
     name = pick_segment(workload, segment)
     ps = workload.segments[name].page_size
-    points = grid(start, stop, step, DEFAULT_SIZE_POINTS, MAX_SIZE_POINTS, "--size", align=ps)
+    points = grid(start, stop, step, DEFAULT_SIZE_POINTS, MAX_SIZE_POINTS, "--size", align=ps, sizes=True)
 
     def at(size: int) -> dict[str, tuple[int, int, int, str | None]]:
         return _size_point(workload, name, size, page_size, schemes, options, configured_pools)
