@@ -8,6 +8,9 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
+
+pytest.importorskip("ptcalc.loader", reason="the workload loader (branch loader) is not merged yet")
+
 from clihelp import KVM, POSTGRES, SEED, one_segment, run, write
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30

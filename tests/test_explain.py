@@ -14,7 +14,6 @@ from test_model_properties import VARIANTS, describe, options_for, workloads
 
 from ptcalc.arch import X86_64
 from ptcalc.explain import explain
-from ptcalc.model import SCHEMES
 from ptcalc.workload import Host, Mapping, ProcessGroup, Segment, Workload, resolve_addresses
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40

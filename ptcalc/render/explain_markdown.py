@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ptcalc.explain import Explanation
 from ptcalc.render.estimate_markdown import md_table
-from ptcalc.render.explain_words import (finding_tables, finding_where, fix_text, levels_of, mapping_label, pages,
-                                         pool_label, sharing_text, va_range)
+from ptcalc.render.explain_words import (finding_tables, fix_text, grouped, levels_of, mapping_label, pages,
+                                         pool_label, sharing_text, va_range, where_all)
 from ptcalc.render.facts import SCHEME_BLURB, host_line
 from ptcalc.units import format_kib, format_size
 
@@ -53,8 +53,8 @@ def render(e: Explanation) -> str:
     out += ["**Why tables are not shared**, and the smallest change that would share them:", ""]
     if not e.findings:
         out.append("- Every touched page's shareable tables are shared.")
-    for f in e.findings:
-        out.append(f"- **{finding_where(e, f)}** (`{f.rule}`, {f.level}): {finding_tables(f)}: {f.reason}.")
+    for fs, f in grouped(e):
+        out.append(f"- **{where_all(e, fs)}** (`{f.rule}`, {f.level}): {finding_tables(f)}: {f.reason}.")
         if f.fix is not None:
             out.append(f"  - Fix: {fix_text(f.fix)}.")
             for a in f.alternatives:

@@ -8,8 +8,8 @@ from rich.text import Text
 
 from ptcalc.explain import Explanation, GroupExplain
 from ptcalc.render.console import Style
-from ptcalc.render.explain_words import (finding_tables, finding_where, fix_text, levels_of, mapping_label, pages,
-                                         pool_label, sharing_text, va_range)
+from ptcalc.render.explain_words import (finding_tables, fix_text, grouped, levels_of, mapping_label, pages,
+                                         pool_label, sharing_text, va_range, where_all)
 from ptcalc.render.facts import SCHEME_BLURB, host_line
 from ptcalc.units import format_count, format_kib, format_size
 
@@ -93,9 +93,9 @@ def render(e: Explanation, console: Console, style: Style) -> None:
     console.print(Text("Why tables are not shared, and the smallest change that would share them", style="bold"))
     if not e.findings:
         console.print("  Every touched page's shareable tables are shared.")
-    for i, f in enumerate(e.findings, 1):
+    for i, (fs, f) in enumerate(grouped(e), 1):
         t = Text(f"{i:>3}. ")
-        t.append(finding_where(e, f), style="bold")
+        t.append(where_all(e, fs), style="bold")
         t.append(f" [{f.rule}, {f.level}]: {finding_tables(f)}: {f.reason}.")
         console.print(t)
         if f.fix is not None:

@@ -76,3 +76,32 @@ def finding_tables(f: Finding) -> str:
         return "no tables"
     parts = [f"{n:,} {lv.upper()}" for lv, n in f.tables.items() if n]
     return (" + ".join(parts) + " tables per process stay private") if parts else "no tables"
+
+
+def grouped(e: Explanation) -> list[tuple[list[Finding], Finding]]:
+    """Findings that say the same thing (rule, reason, tables, fix) about several
+    mappings, merged: (the findings, one of them to word it by), in order."""
+    out: list[tuple[list[Finding], Finding]] = []
+    index: dict[tuple, int] = {}
+    for f in e.findings:
+        key = (f.rule, f.level, f.reason, tuple(sorted(f.tables.items())), f.note,
+               f.fix.text if f.fix else None, f.fix.saves if f.fix else None,
+               tuple(a.text for a in f.alternatives))
+        if f.ranges and f.rule not in ("not-hugetlb", "private-scheme", "prot-none"):
+            key += (f.group, f.mapping)  # ranges are in the reason or specific to the mapping
+        if key in index:
+            out[index[key]][0].append(f)
+        else:
+            index[key] = len(out)
+            out.append(([f], f))
+    return out
+
+
+def where_all(e: Explanation, fs: list[Finding]) -> str:
+    if len(fs) == 1:
+        return finding_where(e, fs[0])
+    names = []
+    for f in fs:
+        g = e.groups[f.group]
+        names.append(g.name if f.mapping < 0 else f"{g.name} #{f.mapping} ({g.mappings[f.mapping].mapping.segment})")
+    return f"{len(fs)} mappings: " + ", ".join(names)
