@@ -68,7 +68,7 @@ def test_attribution_adds_up_to_the_model(w):
         assert_adds_up(w, scheme, options_for(w, overrides))
 
 
-@settings(max_examples=40)
+@settings(max_examples=100)
 @given(workloads(max_groups=2))
 def test_findings_never_fail_and_fixes_save(w):
     note(describe(w))

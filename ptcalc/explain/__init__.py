@@ -71,9 +71,9 @@ def explain(workload: Workload, scheme: str, options: ModelOptions | None = None
                                    own=own_total, attached=att_total, per_process_bytes=per_process,
                                    vmpte_bytes=vmpte))
     own_phys = zero_levels()
-    for g in groups:
+    for ge in groups:
         for n in LEVEL_NAMES:
-            own_phys[n] += g.count * g.own[n]
+            own_phys[n] += ge.count * ge.own[n]
     pool_tables = zero_levels()
     for b in builds:
         for n in LEVEL_NAMES:

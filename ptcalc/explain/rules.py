@@ -73,17 +73,22 @@ class _Fixer:
             return None
         after = self._physical(w)
         return Fix(kind="grow", text=f"grow the mapping to cover [{start:#x}, {end:#x}) (file offsets "
-                                     f"{format_size(new.offset)} to {format_size(new.offset + new.size)})",
+                                     f"{new.offset:#x} to {new.offset + new.size:#x})",
                    physical_before=self.before, physical_after=after, change_bytes=(end - start) - m.size,
                    new_range=(start, end), new_offset=new.offset)
 
-    def flag(self, gi: int, mi: int, kind: str, text: str, **changes: object) -> Fix | None:
+    def flag(self, gi: int, mi: int, kind: str, text: str, change: int = 0, **changes: object) -> Fix | None:
+        """Any other change to the mapping (``changes`` are Mapping fields);
+        ``change`` is its size in bytes (0 for flags)."""
         m = self.cx.w.groups[gi].mappings[mi]
-        w = self._with_mapping(gi, mi, replace(m, **changes))  # type: ignore[arg-type]
+        new = replace(m, **changes)  # type: ignore[arg-type]
+        w = self._with_mapping(gi, mi, new)
         if w is None:
             return None
+        moved = new.address != m.address
         return Fix(kind=kind, text=text, physical_before=self.before, physical_after=self._physical(w),
-                   change_bytes=0)
+                   change_bytes=change, delta=new.address - m.address if moved else None,
+                   new_range=(new.address, new.end) if moved else None)
 
     def threshold(self, size: int) -> Fix:
         opts = replace(self.cx.options, file_cached_threshold=size)
@@ -224,7 +229,7 @@ class Findings:
         gi, mi = cx.layout.row_index[r]
         m = cx.mapping(r)
         seg = cx.w.segments[m.segment]
-        span = (cx.pud_size if level == "pmd" else cx.pmd_size) or cx.pmd_size
+        span: int = (cx.pud_size if level == "pmd" else cx.pmd_size) or cx.pmd_size
         if why == Why.NOT_HUGETLB:
             fix = self.fixer.hugetlb_pages(m.segment)
             if fix is None and seg.backing == "file":
@@ -234,7 +239,7 @@ class Findings:
         if why == Why.NOT_PMD_PAGES:
             return [self.fixer.hugetlb_pages(m.segment)], None
         if why == Why.MISALIGNED:
-            target = 0  # file-cached: address ≡ offset
+            target: int | None = 0  # file-cached: address ≡ offset
             fixes = self.window_fixes(r, span, target)
             if level == "pte" and cx.pud_size is not None:
                 fixes += [self.fixer.move(gi, mi, d) for d in _shifts_to(m.address - m.offset, 0, cx.pud_size)]
@@ -293,7 +298,7 @@ class Findings:
         reason = (f"{' and '.join(where)} lie in {format_size(span)} windows only partly inside the mapping: "
                   f"a {level.upper()} table is shared only for a {format_size(span)}-aligned window wholly "
                   f"inside it ({'vma_shareable' if level == 'pmd' else 'the file-cached rule'})")
-        tables = {k: v for k, v in self.tables_in(r, zone_set).items() if k == level or level == "pte"}
+        tables = {k: v for k, v in self.tables_in(r, zone_set).items() if k == level}
         self.add(r, level, "partial-window", reason, self.ranges_in(r, zone_set), tables,
                  self.window_fixes(r, span, target))
 
@@ -384,27 +389,38 @@ class Findings:
                     gi, mi = lay.row_index[r]
                     m = cx.mapping(r)
                     fixes: list[Fix | None] = []
+                    a1, a2 = p.alignment, p2.alignment
+                    span = cx.pud_size if level == "pmd" else cx.pmd_size
+                    deltas: list[int] = []
+                    if a1 != a2 and isinstance(a1, int) and isinstance(a2, int) and span is not None:
+                        deltas = _shifts_to(m.address - m.offset, a2, span) if p.kind == "pmd" else [a2 - a1]
+                    mod = f" modulo {format_size(span or 0)}" if p.kind == "pmd" else ""
+                    apart = (f"address - offset = {_fmt_class(a2)}{mod} where this mapping has {_fmt_class(a1)}"
+                             if a1 != a2 else "")
                     if p2.protection != p.protection:
                         rule = "protection-differs"
-                        reason = (f"{who} {verb} the same file {what} {PROT_WORDS[p2.protection]}, this mapping "
-                                  f"is {PROT_WORDS[p.protection]}: tables are shared only between mappings with "
-                                  "the same vm_flags (page_table_shareable), so the two keep separate tables")
-                        fixes.append(self.fixer.flag(
-                            gi, mi, "protection", f"map it {PROT_WORDS[p2.protection]}, as {who} "
-                            f"{'does' if len(names) == 1 else 'do'} (if the application allows)",
-                            protection=p2.protection))
+                        reason = (f"{who} {verb} the same file {what} {PROT_WORDS[p2.protection]}"
+                                  f"{', with ' + apart if apart else ''}; this mapping is "
+                                  f"{PROT_WORDS[p.protection]}: tables are shared only between mappings with the "
+                                  "same vm_flags (and alignment: page_table_shareable), so they keep separate tables")
+                        does = "does" if len(names) == 1 else "do"
+                        if deltas:
+                            for d in deltas:
+                                sign = "+" if d > 0 else "-"
+                                fixes.append(self.fixer.flag(
+                                    gi, mi, "protection",
+                                    f"map it {PROT_WORDS[p2.protection]} and move it by {sign}{format_size(abs(d))} "
+                                    f"(to {m.address + d:#x}), as {who} {does} (if the application allows)",
+                                    change=abs(d), protection=p2.protection, address=m.address + d, auto=False))
+                        else:
+                            fixes.append(self.fixer.flag(
+                                gi, mi, "protection", f"map it {PROT_WORDS[p2.protection]}, as {who} {does} "
+                                "(if the application allows)", protection=p2.protection))
                     else:
                         rule = "alignment-differs"
-                        a1, a2 = p.alignment, p2.alignment
-                        span = cx.pud_size if level == "pmd" else cx.pmd_size
-                        mod = f" modulo {format_size(span or 0)}" if p.kind == "pmd" else ""
-                        reason = (f"{who} {verb} the same file {what} with address - offset = {_fmt_class(a2)}"
-                                  f"{mod}, this mapping with {_fmt_class(a1)}: tables are shared only between "
+                        reason = (f"{who} {verb} the same file {what} with {apart}: tables are shared only between "
                                   "mappings with the same alignment (page_table_shareable)")
-                        if isinstance(a1, int) and isinstance(a2, int) and span is not None:
-                            deltas = (_shifts_to(m.address - m.offset, a2, span) if p.kind == "pmd"
-                                      else [a2 - a1])
-                            fixes += [self.fixer.move(gi, mi, d) for d in deltas]
+                        fixes += [self.fixer.move(gi, mi, d) for d in deltas]
                     self.add(r, level, rule, reason, ((m.address, m.end),), {level: common}, fixes)
                     reported.add((p.id, r))
             for r, per_level in b.row_intervals.items():

@@ -35,8 +35,8 @@ def build(files: list[FileResult]) -> ET.ElementTree:
                 cases.append(tc)
     attrs = {"name": "ptcalc check", "tests": str(len(cases)), "failures": str(failures),
              "errors": str(errors), "skipped": "0", "time": "0"}
-    root = ET.Element("testsuites", **{k: attrs[k] for k in ("name", "tests", "failures", "errors", "time")})
-    suite = ET.SubElement(root, "testsuite", **attrs)
+    root = ET.Element("testsuites", {k: attrs[k] for k in ("name", "tests", "failures", "errors", "time")})
+    suite = ET.SubElement(root, "testsuite", attrs)
     suite.extend(cases)
     ET.indent(root)
     return ET.ElementTree(root)

@@ -75,7 +75,14 @@ def finding_tables(f: Finding) -> str:
     if not f.tables:
         return "no tables"
     parts = [f"{n:,} {lv.upper()}" for lv, n in f.tables.items() if n]
-    return (" + ".join(parts) + " tables per process stay private") if parts else "no tables"
+    if not parts:
+        return "no tables"
+    one = len(parts) == 1 and sum(f.tables.values()) == 1
+    if f.rule in ("alignment-differs", "protection-differs"):
+        return " + ".join(parts) + (" table" if one else " tables") + " per process kept in a set of their own"
+    if f.rule == "alone":
+        return " + ".join(parts) + (" table" if one else " tables") + " per process with no other user"
+    return " + ".join(parts) + (" table per process stays private" if one else " tables per process stay private")
 
 
 def grouped(e: Explanation) -> list[tuple[list[Finding], Finding]]:
@@ -84,7 +91,7 @@ def grouped(e: Explanation) -> list[tuple[list[Finding], Finding]]:
     out: list[tuple[list[Finding], Finding]] = []
     index: dict[tuple, int] = {}
     for f in e.findings:
-        key = (f.rule, f.level, f.reason, tuple(sorted(f.tables.items())), f.note,
+        key: tuple = (f.rule, f.level, f.reason, tuple(sorted(f.tables.items())), f.note,
                f.fix.text if f.fix else None, f.fix.saves if f.fix else None,
                tuple(a.text for a in f.alternatives))
         if f.ranges and f.rule not in ("not-hugetlb", "private-scheme", "prot-none"):
