@@ -63,6 +63,8 @@ MAX_COUNT = 1 << 40
 """Largest process count of a group and hugetlb pool (2^40)."""
 MAX_SIZE = 1 << 57
 """Largest segment, host or per-process size (128 PiB, the 5-level address space)."""
+MAX_MERGE_DEPTH = 20
+"""Deepest chain of merge keys (a mapping merging one that merges ...)."""
 MAX_SCALAR = 64
 """Longest text read as a number (longer is never a sensible size or count)."""
 
@@ -118,10 +120,16 @@ def loads_workload(text: str | bytes, source: str = "<stdin>") -> Workload:
     if isinstance(text, bytes):
         text = decode(text, source)
     with no_gc():
-        root = compose(text, source)
-        if root is not None:
-            check_expansion(root, source)
-        return _Reader(source).workload(root)
+        root = None
+        try:
+            root = compose(text, source)
+            if root is not None:
+                check_expansion(root, source)
+            return _Reader(source).workload(root)
+        finally:
+            # Drop the node graph while the GC is still off: re-enabled with
+            # millions of young nodes alive, its first pass would walk them all.
+            del root
 
 
 # --------------------------------------------------------------------------
@@ -221,6 +229,8 @@ class _Reader:
     # -- errors ----------------------------------------------------------
 
     def error(self, node: Node | None, keypath: str, message: str) -> WorkloadError:
+        if not message.isprintable():  # keep it one line, whatever the user wrote
+            message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
         if node is None:
             return WorkloadError(message, source=self.source, line=1, column=1, keypath=keypath)
         mark = node.start_mark
@@ -285,6 +295,10 @@ class _Reader:
             for src in sources:
                 if id(src) in merging:
                     raise self.error(src, keypath, "a merge (<<) includes the mapping it is in")
+                if len(merging) > MAX_MERGE_DEPTH:
+                    raise self.error(
+                        src, keypath, f"merges (<<) are nested more than {MAX_MERGE_DEPTH} deep"
+                    )
                 inner = self.entries(src, keypath, known, what, merging)
                 for key, pair in inner.items():
                     out.setdefault(key, pair)
@@ -644,7 +658,11 @@ class _Reader:
         sname = self.scalar(snode, f"{path}.segment", "a segment name")
         seg = segments.get(sname)
         if seg is None:
-            hint = _suggest(sname, segments) or f" (segments: {', '.join(list(segments)[:10])})"
+            # difflib is quadratic-ish per candidate: suggest among a sane number only
+            hint = _suggest(sname, segments) if len(segments) <= 1000 else ""
+            if not hint:
+                names = ", ".join(_show(n) for n in list(segments)[:5])
+                hint = f" (segments: {names}{', ...' if len(segments) > 5 else ''})"
             raise self.error(snode, f"{path}.segment", f"no segment named {_show(sname)}{hint}")
         page = seg.page_size
         # offset

@@ -160,8 +160,9 @@ def compose(text: str, source: str) -> Node | None:
     bad = _NON_PRINTABLE.search(text)
     if bad is not None:
         line, column = position(text, bad.start())
+        what = "control character" if ord(bad.group()) < 0xA0 else "character"
         raise WorkloadError(
-            f"control character U+{ord(bad.group()):04X} is not allowed in YAML (is this a binary file?)",
+            f"{what} U+{ord(bad.group()):04X} is not allowed in YAML (is this a binary file?)",
             source=source, line=line, column=column,
         )
     loader = _Loader(text)
