@@ -73,13 +73,24 @@ HOST_KEYS = ("memory", "arch", "pti", "reserved", "hugepages", "process_overhead
 SEGMENT_KEYS = ("size", "backing", "page_size")
 GROUP_KEYS = ("name", "count", "private_memory", "mappings")
 MAPPING_KEYS = (
-    "segment", "offset", "size", "address", "protection", "touch", "userfaultfd", "soft_dirty",
+    "segment",
+    "offset",
+    "size",
+    "address",
+    "protection",
+    "touch",
+    "userfaultfd",
+    "soft_dirty",
 )
 OPTION_KEYS = ("file_cached_threshold", "mshare_variant")
 
 _BOOLS = {
-    "true": True, "yes": True, "on": True,
-    "false": False, "no": False, "off": False,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "false": False,
+    "no": False,
+    "off": False,
 }  # YAML 1.1 bool (yaml/resolver.py), case-folded as its regex allows
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 _SCALAR_TAGS = frozenset(
@@ -203,9 +214,15 @@ def _number_hint(text: str) -> str | None:
     if _SPECIAL_FLOAT.fullmatch(text):
         return f"{text} is not a finite number"
     if _SEXAGESIMAL.fullmatch(text):
-        return f"{_show(text)} is a base-60 number in YAML 1.1 (it looks like a time), not a plain number"
+        return (
+            f"{_show(text)} is a base-60 number in YAML 1.1 (it looks like a time), "
+            "not a plain number"
+        )
     if _LEADING_ZERO.fullmatch(text):
-        return f"{_show(text)} has a leading zero, which YAML 1.1 reads as octal; write it without, or in hex (0x...)"
+        return (
+            f"{_show(text)} has a leading zero, which YAML 1.1 reads as octal; "
+            "write it without, or in hex (0x...)"
+        )
     if text[:2].lower() in ("0o", "0b"):
         return f"{_show(text)}: write numbers in decimal, or in hex (0x...)"
     if _EXPONENT.fullmatch(text):
@@ -241,7 +258,11 @@ class _Reader:
     # -- structure ---------------------------------------------------------
 
     def entries(
-        self, node: Node, keypath: str, known: tuple[str, ...] | None, what: str,
+        self,
+        node: Node,
+        keypath: str,
+        known: tuple[str, ...] | None,
+        what: str,
         merging: frozenset[int] = frozenset(),
     ) -> dict[str, tuple[ScalarNode, Node]]:
         """A mapping's entries by key text, merges (``<<``) applied.
@@ -260,14 +281,21 @@ class _Reader:
             key = knode.value
             if key == "<<" and knode.tag == PLAIN:
                 if merges:
-                    raise self.error(knode, keypath, "duplicate merge key '<<' (list the mappings to merge instead: <<: [*a, *b])")
+                    raise self.error(
+                        knode,
+                        keypath,
+                        "duplicate merge key '<<' "
+                        "(list the mappings to merge instead: <<: [*a, *b])",
+                    )
                 merges.append(vnode)
                 continue
             if key in out:
                 first = out[key][0].start_mark
                 raise self.error(
-                    knode, _join(keypath, key),
-                    f"duplicate key {_show(key)} (first at line {first.line + 1}, column {first.column + 1})",
+                    knode,
+                    _join(keypath, key),
+                    f"duplicate key {_show(key)} "
+                    f"(first at line {first.line + 1}, column {first.column + 1})",
                 )
             if known is not None and key not in known:
                 hint = _suggest(key, known) or f" (known keys: {', '.join(known)})"
@@ -344,8 +372,10 @@ class _Reader:
 
     def text(self, node: Node, keypath: str) -> str:
         """A name: any scalar's text (booleans and numbers as written)."""
-        if type(node) is not ScalarNode or node.tag not in _NAME_TAGS or (
-            node.tag == PLAIN and node.value in _NULLS
+        if (
+            type(node) is not ScalarNode
+            or node.tag not in _NAME_TAGS
+            or (node.tag == PLAIN and node.value in _NULLS)
         ):
             raise self.type_error(node, keypath, "a name")
         if not node.value.strip():
@@ -364,14 +394,20 @@ class _Reader:
         text = self.scalar(node, keypath, f"{what} ({_one_of(options)})")
         if text not in options:
             raise self.error(
-                node, keypath,
+                node,
+                keypath,
                 f"unknown {what} {_show(text)} (expected {_one_of(options)}"
                 + (f"; did you mean {close!r}?)" if (close := _closest(text, options)) else ")"),
             )
         return text
 
     def size(
-        self, node: Node, keypath: str, *, limit: int = MAX_SIZE, minimum: int = 0,
+        self,
+        node: Node,
+        keypath: str,
+        *,
+        limit: int = MAX_SIZE,
+        minimum: int = 0,
         what: str = "size",
     ) -> int:
         """A size (``300GiB``, ``4096``, ``0x1000``) in bytes, minimum..limit."""
@@ -379,8 +415,11 @@ class _Reader:
         value = self.parse_size(node, keypath, text)
         if value < minimum:
             raise self.error(
-                node, keypath,
-                f"{what} must be more than 0" if minimum == 1 else f"{what} must be at least {_exact(minimum)}",
+                node,
+                keypath,
+                f"{what} must be more than 0"
+                if minimum == 1
+                else f"{what} must be at least {_exact(minimum)}",
             )
         if value > limit:
             raise self.error(
@@ -399,9 +438,7 @@ class _Reader:
                 raise self.error(node, keypath, _number_hint(t) or str(e)) from None
         raise self.error(node, keypath, _number_hint(t) or f"{_show(t)} is not a size")
 
-    def integer(
-        self, node: Node, keypath: str, *, minimum: int, limit: int, what: str
-    ) -> int:
+    def integer(self, node: Node, keypath: str, *, minimum: int, limit: int, what: str) -> int:
         text = self.scalar(node, keypath, "a whole number").strip()
         if len(text) > MAX_SCALAR:
             raise self.error(node, keypath, f"{_show(text)} is too long to be a {what}")
@@ -432,8 +469,10 @@ class _Reader:
             )
         if type(root) is not MappingNode:
             raise self.error(
-                root, "",
-                f"a workload is a mapping with keys {', '.join(TOP_KEYS)}; got {self.describe(root)}",
+                root,
+                "",
+                f"a workload is a mapping with keys {', '.join(TOP_KEYS)}; "
+                f"got {self.describe(root)}",
             )
         top = self.entries(root, "", TOP_KEYS, "a mapping")
         name = self.text(top["name"][1], "name") if "name" in top else None
@@ -446,7 +485,11 @@ class _Reader:
         groups = self.processes(top["processes"][1], segments, host.arch)
         options = self.options(top["options"][1]) if "options" in top else ModelOptions()
         return Workload(
-            host=host, segments=segments, groups=groups, name=name, source=self.source,
+            host=host,
+            segments=segments,
+            groups=groups,
+            name=name,
+            source=self.source,
             options=options,
         )
 
@@ -465,21 +508,32 @@ class _Reader:
             reserved = self.size(rnode, "host.reserved", what="reserved memory")
             if memory is not None and reserved >= memory:
                 raise self.error(
-                    rnode, "host.reserved",
-                    f"reserved memory ({_exact(reserved)}) must be less than host memory ({_exact(memory)})",
+                    rnode,
+                    "host.reserved",
+                    f"reserved memory ({_exact(reserved)}) must be less than "
+                    f"host memory ({_exact(memory)})",
                 )
         hugepages = self.hugepages(e["hugepages"][1], arch) if "hugepages" in e else None
         overhead = DEFAULT_PROCESS_OVERHEAD
         if "process_overhead" in e:
-            overhead = self.size(e["process_overhead"][1], "host.process_overhead", what="process overhead")
+            overhead = self.size(
+                e["process_overhead"][1], "host.process_overhead", what="process overhead"
+            )
         headroom = self.headroom(e["headroom"][1]) if "headroom" in e else 10
         return Host(
-            memory=memory, arch=arch, pti=pti, reserved=reserved, hugepages=hugepages,
-            process_overhead=overhead, headroom_percent=headroom,
+            memory=memory,
+            arch=arch,
+            pti=pti,
+            reserved=reserved,
+            hugepages=hugepages,
+            process_overhead=overhead,
+            headroom_percent=headroom,
         )
 
     def hugepages(self, node: Node, arch: Arch) -> dict[int, int]:
-        e = self.entries(node, "host.hugepages", None, "a mapping of page size to page count, e.g. {2MiB: 1024}")
+        e = self.entries(
+            node, "host.hugepages", None, "a mapping of page size to page count, e.g. {2MiB: 1024}"
+        )
         pools: dict[int, int] = {}
         seen: dict[int, str] = {}
         sizes = ", ".join(_exact(s) for s in arch.hugetlb_sizes)
@@ -488,10 +542,14 @@ class _Reader:
             page = self.parse_size(knode, path, key)
             if page not in arch.hugetlb_sizes:
                 raise self.error(
-                    knode, path, f"{_exact(page)} is not a hugetlb page size on {arch.name} ({sizes})"
+                    knode,
+                    path,
+                    f"{_exact(page)} is not a hugetlb page size on {arch.name} ({sizes})",
                 )
             if page in seen:
-                raise self.error(knode, path, f"the {_exact(page)} pool is already given as {_show(seen[page])}")
+                raise self.error(
+                    knode, path, f"the {_exact(page)} pool is already given as {_show(seen[page])}"
+                )
             seen[page] = key
             pools[page] = self.integer(vnode, path, minimum=0, limit=MAX_COUNT, what="page count")
         return pools
@@ -501,14 +559,20 @@ class _Reader:
         text = self.scalar(node, path, "a percentage such as 10%").strip()
         number = text[:-1].strip() if text.endswith("%") else text
         if not _DIGITS.fullmatch(number) or len(number) > 3 or _LEADING_ZERO.fullmatch(number):
-            raise self.error(node, path, f"headroom must be a whole percentage from 0 to 99, got {_show(text)}")
+            raise self.error(
+                node, path, f"headroom must be a whole percentage from 0 to 99, got {_show(text)}"
+            )
         value = int(number)
         if value >= 100:
-            raise self.error(node, path, f"headroom must be a whole percentage from 0 to 99, got {_show(text)}")
+            raise self.error(
+                node, path, f"headroom must be a whole percentage from 0 to 99, got {_show(text)}"
+            )
         return value
 
     def options(self, node: Node) -> ModelOptions:
-        e = self.entries(node, "options", OPTION_KEYS, "a mapping (file_cached_threshold, mshare_variant)")
+        e = self.entries(
+            node, "options", OPTION_KEYS, "a mapping (file_cached_threshold, mshare_variant)"
+        )
         threshold = DEFAULT_FILE_CACHED_THRESHOLD
         if "file_cached_threshold" in e:
             threshold = self.size(
@@ -522,7 +586,12 @@ class _Reader:
         return ModelOptions(file_cached_threshold=threshold, mshare_variant=variant)
 
     def segments(self, node: Node, arch: Arch) -> dict[str, Segment]:
-        e = self.entries(node, "segments", None, "a mapping of segment names to segments, e.g. sga: {size: 300GiB}")
+        e = self.entries(
+            node,
+            "segments",
+            None,
+            "a mapping of segment names to segments, e.g. sga: {size: 300GiB}",
+        )
         if not e:
             raise self.error(node, "segments", "at least one segment is needed")
         out: dict[str, Segment] = {}
@@ -544,24 +613,29 @@ class _Reader:
         if "page_size" in e:
             pnode = e["page_size"][1]
             ppath = f"{path}.page_size"
-            page = self.parse_size(pnode, ppath, self.scalar(pnode, ppath, "a page size such as 4KiB or 2MiB"))
+            page = self.parse_size(
+                pnode, ppath, self.scalar(pnode, ppath, "a page size such as 4KiB or 2MiB")
+            )
             supported = arch.page_sizes()
             if page not in supported:
                 raise self.error(
-                    pnode, ppath,
+                    pnode,
+                    ppath,
                     f"{_exact(page)} is not a page size on {arch.name} "
                     f"({_one_of(_exact(s) for s in supported)})",
                 )
             if backing == "hugetlb" and page not in arch.hugetlb_sizes:
                 raise self.error(
-                    pnode, ppath,
+                    pnode,
+                    ppath,
                     f"a hugetlb segment needs a huge page size "
                     f"({_one_of(_exact(s) for s in arch.hugetlb_sizes)}), not {_exact(page)}",
                 )
             if backing != "hugetlb" and page not in (base, thp):
                 allowed = _one_of(_exact(s) for s in (base, thp) if s is not None)
                 raise self.error(
-                    pnode, ppath,
+                    pnode,
+                    ppath,
                     f"{backing} pages are {allowed} (transparent huge pages); "
                     f"{_exact(page)} pages need backing: hugetlb",
                 )
@@ -576,8 +650,10 @@ class _Reader:
         size = self.size(snode, spath, minimum=1, what="a segment's size")
         if size % page:
             raise self.error(
-                snode, spath,
-                f"size {_exact(size)} is not a multiple of the segment's page size ({_exact(page)})",
+                snode,
+                spath,
+                f"size {_exact(size)} is not a multiple of the segment's page size "
+                f"({_exact(page)})",
             )
         return Segment(name=name, size=size, backing=backing, page_size=page)  # type: ignore[arg-type]
 
@@ -589,9 +665,13 @@ class _Reader:
             raise self.error(node, "processes", "at least one process group is needed")
         return tuple(self.group(i, g, segments, arch) for i, g in enumerate(items))
 
-    def group(self, index: int, node: Node, segments: dict[str, Segment], arch: Arch) -> ProcessGroup:
+    def group(
+        self, index: int, node: Node, segments: dict[str, Segment], arch: Arch
+    ) -> ProcessGroup:
         path = f"processes[{index}]"
-        e = self.entries(node, path, GROUP_KEYS, "a mapping (name, count, private_memory, mappings)")
+        e = self.entries(
+            node, path, GROUP_KEYS, "a mapping (name, count, private_memory, mappings)"
+        )
         name = self.text(e["name"][1], f"{path}.name") if "name" in e else f"group {index + 1}"
         if "count" not in e:
             raise self.missing(node, path, "count", " (how many processes the group has)")
@@ -600,13 +680,17 @@ class _Reader:
         )
         private = 0
         if "private_memory" in e:
-            private = self.size(e["private_memory"][1], f"{path}.private_memory", what="private memory")
+            private = self.size(
+                e["private_memory"][1], f"{path}.private_memory", what="private memory"
+            )
         mappings: list[tuple[Mapping, bool]] = []
         address_nodes: list[Node] = []
         mnode: Node | None = None
         if "mappings" in e:
             mnode = e["mappings"][1]
-            items = self.sequence(mnode, f"{path}.mappings", "a list of mappings (- segment: NAME ...)")
+            items = self.sequence(
+                mnode, f"{path}.mappings", "a list of mappings (- segment: NAME ...)"
+            )
             for j, item in enumerate(items):
                 mapping, auto, anode = self.mapping(f"{path}.mappings[{j}]", item, segments, arch)
                 mappings.append((mapping, auto))
@@ -616,9 +700,11 @@ class _Reader:
             resolved = resolve_addresses(mappings, arch)
         except ValueError:
             raise self.error(
-                mnode, f"{path}.mappings",
+                mnode,
+                f"{path}.mappings",
                 f"no room below {arch.user_limit:#x} to place every auto mapping "
-                f"(each takes {_exact(arch.auto_window)} windows of its own, from {_exact(arch.auto_base)} up); "
+                f"(each takes {_exact(arch.auto_window)} windows of its own, "
+                f"from {_exact(arch.auto_base)} up); "
                 "give some mappings explicit addresses",
             ) from None
         return ProcessGroup(
@@ -630,15 +716,14 @@ class _Reader:
     ) -> None:
         """Explicit addresses of one process must not overlap (auto ones are
         placed clear of everything)."""
-        explicit = sorted(
-            (m.address, m.end, j) for j, (m, auto) in enumerate(mappings) if not auto
-        )
-        for (_, prev_end, i), (start, _, j) in zip(explicit, explicit[1:]):
+        explicit = sorted((m.address, m.end, j) for j, (m, auto) in enumerate(mappings) if not auto)
+        for (_, prev_end, i), (start, _, j) in zip(explicit, explicit[1:], strict=False):
             if start < prev_end:
                 first, later = min(i, j), max(i, j)
                 a, b = mappings[first][0], mappings[later][0]
                 raise self.error(
-                    nodes[later], f"{path}.mappings[{later}].address",
+                    nodes[later],
+                    f"{path}.mappings[{later}].address",
                     f"[{b.address:#x}, {b.end:#x}) overlaps mappings[{first}] at "
                     f"[{a.address:#x}, {a.end:#x}) in the same process",
                 )
@@ -674,14 +759,17 @@ class _Reader:
             offset = self.size(onode, opath, what="offset")
             if offset % page:
                 raise self.error(
-                    onode, opath,
+                    onode,
+                    opath,
                     f"offset {_exact(offset)} is not a multiple of the page size of segment "
                     f"{_show(sname)} ({_exact(page)})",
                 )
             if offset >= seg.size:
                 raise self.error(
-                    onode, opath,
-                    f"offset {_exact(offset)} is at or past the end of segment {_show(sname)} ({_exact(seg.size)})",
+                    onode,
+                    opath,
+                    f"offset {_exact(offset)} is at or past the end of segment {_show(sname)} "
+                    f"({_exact(seg.size)})",
                 )
         # size
         pair = get("size")
@@ -691,7 +779,8 @@ class _Reader:
             zpath = f"{path}.size"
             if size > arch.user_limit:
                 raise self.error(
-                    node, zpath,
+                    node,
+                    zpath,
                     f"the rest of segment {_show(sname)} ({_exact(size)}) does not fit in the user "
                     f"address space of {arch.name}; map part of it (size: ...)",
                 )
@@ -701,13 +790,15 @@ class _Reader:
             size = self.size(znode, zpath, minimum=1, limit=MAX_SIZE, what="a mapping's size")
             if size % page:
                 raise self.error(
-                    znode, zpath,
+                    znode,
+                    zpath,
                     f"size {_exact(size)} is not a multiple of the page size of segment "
                     f"{_show(sname)} ({_exact(page)})",
                 )
             if offset + size > seg.size:
                 raise self.error(
-                    znode, zpath,
+                    znode,
+                    zpath,
                     f"the mapping runs past the segment's end: offset {_exact(offset)} + size "
                     f"{_exact(size)} > {_exact(seg.size)} (segment {_show(sname)})",
                 )
@@ -719,7 +810,9 @@ class _Reader:
         uffd = "none"
         pair = get("userfaultfd")
         if pair is not None:
-            uffd = self.choice(pair[1], f"{path}.userfaultfd", USERFAULTFD_MODES, "userfaultfd mode")
+            uffd = self.choice(
+                pair[1], f"{path}.userfaultfd", USERFAULTFD_MODES, "userfaultfd mode"
+            )
         soft_dirty = False
         pair = get("soft_dirty")
         if pair is not None:
@@ -732,7 +825,8 @@ class _Reader:
             touched = self.touch(pair[1], f"{path}.touch", size, page)
             if touched and protection == "none":
                 raise self.error(
-                    pair[1], f"{path}.touch",
+                    pair[1],
+                    f"{path}.touch",
                     "a PROT_NONE mapping cannot be faulted in (protection: none touches nothing; "
                     "use touch: 0 or leave it out)",
                 )
@@ -744,10 +838,15 @@ class _Reader:
             auto, address = self.address(anode, f"{path}.address", page, size, arch)
         return (
             Mapping(
-                segment=sname, offset=offset, size=size, address=address,
+                segment=sname,
+                offset=offset,
+                size=size,
+                address=address,
                 protection=protection,  # type: ignore[arg-type]
-                touched=((0, touched),) if touched else (), userfaultfd=uffd,  # type: ignore[arg-type]
-                soft_dirty=soft_dirty, origin=path,
+                touched=((0, touched),) if touched else (),
+                userfaultfd=uffd,  # type: ignore[arg-type]
+                soft_dirty=soft_dirty,
+                origin=path,
             ),
             auto,
             anode,
@@ -776,11 +875,13 @@ class _Reader:
             touched = self.parse_size(node, path, text)
             if touched > size:
                 raise self.error(
-                    node, path, f"touch {_exact(touched)} is more than the mapping's size ({_exact(size)})"
+                    node,
+                    path,
+                    f"touch {_exact(touched)} is more than the mapping's size ({_exact(size)})",
                 )
         else:
-            hint = _number_hint(number)
-            raise self.error(node, path, hint or f"expected {what}, got {_show(text)}")
+            reason = _number_hint(number) or f"expected {what}, got {_show(text)}"
+            raise self.error(node, path, reason)
         return -(-touched // page) * page
 
     def address(self, node: Node, path: str, page: int, size: int, arch: Arch) -> tuple[bool, int]:
@@ -791,20 +892,25 @@ class _Reader:
             raise self.error(node, path, f"an address cannot be negative, got {_show(text)}")
         if not (_HEX.fullmatch(text) or _UNIT_SUFFIX.fullmatch(text) or _DECIMAL.fullmatch(text)):
             raise self.error(
-                node, path,
+                node,
+                path,
                 _number_hint(text)
-                or f"expected auto, a hex address such as 0x7f0000000000 or a number of bytes, got {_show(text)}",
+                or "expected auto, a hex address such as 0x7f0000000000 or a number of bytes, "
+                f"got {_show(text)}",
             )
         address = self.parse_size(node, path, text)
         if address % page:
             raise self.error(
-                node, path, f"address {address:#x} is not a multiple of the page size ({_exact(page)})"
+                node,
+                path,
+                f"address {address:#x} is not a multiple of the page size ({_exact(page)})",
             )
         if address + size > arch.user_limit:
             raise self.error(
-                node, path,
-                f"the mapping [{address:#x}, {address + size:#x}) ends above the user address space "
-                f"of {arch.name}, which ends at {arch.user_limit:#x} (TASK_SIZE_MAX, "
+                node,
+                path,
+                f"the mapping [{address:#x}, {address + size:#x}) ends above the user address "
+                f"space of {arch.name}, which ends at {arch.user_limit:#x} (TASK_SIZE_MAX, "
                 f"{_exact(arch.user_limit + arch.base_page)} less one page)",
             )
         return False, address

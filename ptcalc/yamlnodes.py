@@ -57,7 +57,7 @@ except AttributeError:  # PyYAML built without libyaml
     LIBYAML = False
 
 
-class _Loader(_Base):  # type: ignore[misc, valid-type]
+class _Loader(_Base):  # type: ignore[misc]
     """Composes only; leaves plain scalars unresolved (the resolver's regexes
     cost more than libyaml's whole parse)."""
 
@@ -68,7 +68,9 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
 
 
 # YAML 1.1 c-printable (section 5.1): everything else is rejected by the parser.
-_NON_PRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+_NON_PRINTABLE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]"
+)
 
 
 def position(text: str, index: int) -> tuple[int, int]:
@@ -87,9 +89,12 @@ def read_file(path: str | os.PathLike[str], source: str) -> bytes:
 
     ``-`` reads standard input (with the same limit).
     """
-    if os.fspath(path) == "-":
-        return read_stream(sys.stdin.buffer, source)
     try:
+        if os.fspath(path) == "-":
+            stdin = getattr(sys.stdin, "buffer", None)
+            if stdin is None:
+                raise WorkloadError("there is no standard input to read", source=source)
+            return read_stream(stdin, source)
         size = os.stat(path).st_size
         if size > MAX_FILE_BYTES:
             raise too_large(size, source)
@@ -112,7 +117,9 @@ def too_large(size: int | None, source: str) -> WorkloadError:
     what = f"{size:,} bytes" if size is not None else "more than 32 MiB"
     return WorkloadError(
         f"the file is {what}; a workload file may be at most 32 MiB",
-        source=source, line=1, column=1,
+        source=source,
+        line=1,
+        column=1,
     )
 
 
@@ -133,7 +140,9 @@ def decode(data: bytes, source: str) -> str:
         column = len(data[line_start:start].decode("utf-8", "replace")) + 1
         raise WorkloadError(
             f"the file is not UTF-8 text (byte 0x{data[start]:02x}: {e.reason}); save it as UTF-8",
-            source=source, line=line, column=column,
+            source=source,
+            line=line,
+            column=column,
         ) from None
 
 
@@ -163,7 +172,9 @@ def compose(text: str, source: str) -> Node | None:
         what = "control character" if ord(bad.group()) < 0xA0 else "character"
         raise WorkloadError(
             f"{what} U+{ord(bad.group()):04X} is not allowed in YAML (is this a binary file?)",
-            source=source, line=line, column=column,
+            source=source,
+            line=line,
+            column=column,
         )
     loader = _Loader(text)
     try:
@@ -177,7 +188,9 @@ def compose(text: str, source: str) -> Node | None:
             f"YAML syntax error: {e.reason} (character U+{e.character:04X})"
             if isinstance(e.character, int)
             else f"YAML syntax error: {e.reason}",
-            source=source, line=line, column=column,
+            source=source,
+            line=line,
+            column=column,
         ) from None
     except yaml.YAMLError as e:
         raise WorkloadError(
@@ -219,7 +232,9 @@ def check_expansion(root: Node, source: str, limit: int = MAX_NODES) -> int:
                 raise WorkloadError(
                     f"this expands to more than {limit:,} YAML nodes with its aliases expanded; "
                     "that is past the limit",
-                    source=source, line=line, column=column,
+                    source=source,
+                    line=line,
+                    column=column,
                 )
             sizes[nid] = total
             continue
@@ -234,7 +249,9 @@ def check_expansion(root: Node, source: str, limit: int = MAX_NODES) -> int:
             if cid in on_path:
                 raise WorkloadError(
                     "an alias refers to a collection that contains it (a recursive structure)",
-                    source=source, line=child.start_mark.line + 1, column=child.start_mark.column + 1,
+                    source=source,
+                    line=child.start_mark.line + 1,
+                    column=child.start_mark.column + 1,
                 )
             stack.append((child, False))
     return 1 if type(root) is ScalarNode else sizes[id(root)]

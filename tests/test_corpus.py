@@ -90,7 +90,10 @@ def test_100_mb_of_yaml_text_is_refused_fast():
     with pytest.raises(WorkloadError) as e:
         loads_workload(text, "big.yaml")
     assert time.perf_counter() - start < 1
-    assert str(e.value) == "big.yaml:1:1: the file is more than 32 MiB; a workload file may be at most 32 MiB"
+    assert (
+        str(e.value)
+        == "big.yaml:1:1: the file is more than 32 MiB; a workload file may be at most 32 MiB"
+    )
     with pytest.raises(WorkloadError) as e:
         loads_workload(text.encode(), "big.yaml")
     assert str(e.value) == (
@@ -109,7 +112,10 @@ def test_endless_stream_is_cut_at_the_limit():
 
     with pytest.raises(WorkloadError) as e:
         yamlnodes.read_stream(io.BufferedReader(Endless()), "<stdin>")
-    assert str(e.value) == "<stdin>:1:1: the file is more than 32 MiB; a workload file may be at most 32 MiB"
+    assert (
+        str(e.value)
+        == "<stdin>:1:1: the file is more than 32 MiB; a workload file may be at most 32 MiB"
+    )
 
 
 def test_a_file_of_exactly_the_limit_is_read(tmp_path):
@@ -138,7 +144,8 @@ def test_deep_block_nesting():
     assert str(e.value).startswith("deep.yaml:")
     if yamlnodes.LIBYAML:
         assert str(e.value) == (
-            "deep.yaml:1000:1001: YAML syntax error: collections are nested more than 1000 levels deep"
+            "deep.yaml:1000:1001: YAML syntax error: "
+            "collections are nested more than 1000 levels deep"
         )
 
 
@@ -146,8 +153,7 @@ def _laughs(groups: int, mappings: int) -> str:
     maps = ", ".join(["{segment: s, size: 4KiB}"] * mappings)
     return (
         "segments: {s: {size: 1GiB}}\n"
-        f"processes:\n  - &g {{count: 1, mappings: [{maps}]}}\n"
-        + "  - *g\n" * (groups - 1)
+        f"processes:\n  - &g {{count: 1, mappings: [{maps}]}}\n" + "  - *g\n" * (groups - 1)
     )
 
 

@@ -322,11 +322,19 @@ def test_many_groups_and_mappings_get_disjoint_addresses():
 
 def test_headroom_spellings():
     for text, value in (("25%", 25), ("25", 25), ("0", 0), ("99%", 99), ("'5 %'", 5)):
-        assert loads_workload(f"host: {{headroom: {text}}}\n" + MINIMAL).host.headroom_percent == value
+        assert (
+            loads_workload(f"host: {{headroom: {text}}}\n" + MINIMAL).host.headroom_percent == value
+        )
 
 
 def test_booleans_accept_yaml_1_1_spellings():
-    for text, value in (("true", True), ("yes", True), ("on", True), ("false", False), ("No", False)):
+    for text, value in (
+        ("true", True),
+        ("yes", True),
+        ("on", True),
+        ("false", False),
+        ("No", False),
+    ):
         assert loads_workload(f"host: {{pti: {text}}}\n" + MINIMAL).host.pti is value
 
 
@@ -382,7 +390,10 @@ processes:
     assert w.segments["other"].size == 4 * GiB
     assert [g.name for g in w.groups] == ["servers", "servers", "background"]
     for i, g in enumerate(w.groups):
-        assert [m.origin for m in g.mappings] == [f"processes[{i}].mappings[0]", f"processes[{i}].mappings[1]"]
+        assert [m.origin for m in g.mappings] == [
+            f"processes[{i}].mappings[0]",
+            f"processes[{i}].mappings[1]",
+        ]
         assert g.mappings[1].touched == ((0, GiB),)
 
 
@@ -425,9 +436,15 @@ def test_load_workload_reads_the_file_and_names_it_as_given(tmp_path, monkeypatc
     (tmp_path / "bad.yaml").write_text(MINIMAL.replace("count: 3", "count: 0"))
     with pytest.raises(WorkloadError) as e:
         load_workload("bad.yaml")
-    assert str(e.value) == "bad.yaml:6:12: processes[0].count: a process count must be at least 1, got 0"
+    assert (
+        str(e.value)
+        == "bad.yaml:6:12: processes[0].count: a process count must be at least 1, got 0"
+    )
     assert (e.value.source, e.value.line, e.value.column, e.value.keypath) == (
-        "bad.yaml", 6, 12, "processes[0].count",
+        "bad.yaml",
+        6,
+        12,
+        "processes[0].count",
     )
     assert e.value.message == "a process count must be at least 1, got 0"
 
@@ -459,7 +476,9 @@ def test_pure_python_parser_gives_the_same_workload(monkeypatch):
     assert slow == fast
     with pytest.raises(WorkloadError) as e:
         loads_workload(MINIMAL.replace("count: 3", "count: 0"), "x.yaml")
-    assert str(e.value) == "x.yaml:6:12: processes[0].count: a process count must be at least 1, got 0"
+    assert (
+        str(e.value) == "x.yaml:6:12: processes[0].count: a process count must be at least 1, got 0"
+    )
     with pytest.raises(WorkloadError) as e:
         loads_workload("name: " + "[" * 5000 + "]" * 5000, "deep.yaml")
     assert str(e.value).startswith("deep.yaml:1:1: YAML syntax error: ")

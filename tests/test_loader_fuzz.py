@@ -43,8 +43,16 @@ VALID = {
             "count": 100,
             "private_memory": "10MiB",
             "mappings": [
-                {"segment": "sga", "offset": "1GiB", "size": "2GiB", "address": "auto",
-                 "protection": "rw", "touch": 0.5, "userfaultfd": "none", "soft_dirty": False},
+                {
+                    "segment": "sga",
+                    "offset": "1GiB",
+                    "size": "2GiB",
+                    "address": "auto",
+                    "protection": "rw",
+                    "touch": 0.5,
+                    "userfaultfd": "none",
+                    "soft_dirty": False,
+                },
                 {"segment": "buf", "address": "0x7f0000000000", "touch": "1MiB"},
             ],
         },
@@ -85,7 +93,7 @@ def check_workload(w: Workload) -> None:
                 assert m.touched == ()
             spans.append((m.address, m.end))
         spans.sort()
-        for (_, end), (start, _) in zip(spans, spans[1:]):
+        for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
             assert end <= start, "mappings of one process overlap"
 
 
@@ -139,7 +147,7 @@ def test_mutated_valid_text(edits):
     text = VALID_TEXT
     for at, delete, insert in edits:
         at = min(at, len(text))
-        text = text[:at] + insert + text[at + delete:]
+        text = text[:at] + insert + text[at + delete :]
     check(text)
 
 
@@ -150,10 +158,42 @@ SCALARS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=12),
     st.sampled_from(
-        ["auto", "0x7f0000000000", "1:30", "0o17", "017", ".nan", "-.inf", "yes", "1.5 bytes",
-         "10GiBs", "4KiB", "2MiB", "1GiB", "300GiB", "128TiB", "64PiB", "1%", "150%", "0.07",
-         "-1", "0", "1e3", "1_000", "sga", "buf", "hugetlb", "shmem", "file", "none", "r",
-         "wp", "minor", "x86_64-la57", "ptshare"]
+        [
+            "auto",
+            "0x7f0000000000",
+            "1:30",
+            "0o17",
+            "017",
+            ".nan",
+            "-.inf",
+            "yes",
+            "1.5 bytes",
+            "10GiBs",
+            "4KiB",
+            "2MiB",
+            "1GiB",
+            "300GiB",
+            "128TiB",
+            "64PiB",
+            "1%",
+            "150%",
+            "0.07",
+            "-1",
+            "0",
+            "1e3",
+            "1_000",
+            "sga",
+            "buf",
+            "hugetlb",
+            "shmem",
+            "file",
+            "none",
+            "r",
+            "wp",
+            "minor",
+            "x86_64-la57",
+            "ptshare",
+        ]
     ),
 )
 VALUES = st.recursive(
@@ -188,7 +228,10 @@ def _copy(node):
 
 
 MUTATION = st.tuples(
-    st.sampled_from(PATHS), st.sampled_from(["replace", "delete", "add"]), VALUES, st.text(max_size=10)
+    st.sampled_from(PATHS),
+    st.sampled_from(["replace", "delete", "add"]),
+    VALUES,
+    st.text(max_size=10),
 )
 
 
