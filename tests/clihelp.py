@@ -49,3 +49,42 @@ processes:
       - segment: s
         touch: 1.0{addr}{mapping_extra}
 """
+
+
+POSTGRES_1000 = """\
+# configs/postgres-shared-buffers.yaml as it was with max_connections = 1000;
+# the tests derive their numbers by hand from this copy.
+name: PostgreSQL, 64 GiB shared_buffers, 1000 backends
+host:
+  memory: 256GiB
+  arch: x86_64
+  reserved: 4GiB
+segments:
+  shared_memory:
+    size: 66GiB
+    backing: shmem
+    page_size: 4KiB
+processes:
+  - name: client backends
+    count: 1000
+    private_memory: 24MiB
+    mappings:
+      - segment: shared_memory
+        touch: 1.0
+  - name: autovacuum workers
+    count: 3
+    private_memory: 64MiB
+    mappings:
+      - segment: shared_memory
+        touch: 1.0
+  - name: background processes
+    count: 6
+    private_memory: 8MiB
+    mappings:
+      - segment: shared_memory
+        touch: 1.0
+"""
+
+
+def postgres_1000(tmp_path):
+    return write(tmp_path, "postgres-1000.yaml", POSTGRES_1000)

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("ptcalc.loader", reason="the workload loader (branch loader) is not merged yet")
 
-from clihelp import KVM, POSTGRES, SEED, one_segment, run, write
+from clihelp import KVM, SEED, one_segment, postgres_1000, run, write
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 T = 4 * KiB
@@ -68,7 +68,8 @@ def test_seed_fails_private_and_mainline_passes_with_sharing():
     assert c["column"] == "2MiB-hugetlb" and c["page_table_bytes"] == (300 + 3000) * T
 
 
-def test_max_page_tables_percent_of_host_memory():
+def test_max_page_tables_percent_of_host_memory(tmp_path):
+    POSTGRES = postgres_1000(tmp_path)
     # PostgreSQL: 1009 processes x (66 GiB / 2 MiB = 33,792 PTE + 66 PMD + 1 PUD + 1 PGD)
     # = 1009 x 33,860 tables = 139,938,775,040 bytes = 50.9 % of 256 GiB.
     pt = 1009 * 33860 * T
@@ -84,7 +85,8 @@ def test_max_page_tables_percent_of_host_memory():
     assert r.exit_code == 1 and "max-page-tables: page tables 130.3 GiB > limit 130 GiB" in r.stdout
 
 
-def test_min_headroom():
+def test_min_headroom(tmp_path):
+    POSTGRES = postgres_1000(tmp_path)
     # PostgreSQL, private tables: demand = 66 GiB + 139,938,775,040 (tables)
     # + 1000 x 24 MiB + 3 x 64 MiB + 6 x 8 MiB + 1009 x 96 KiB = 236,322,406,400;
     # available = 252 GiB: 34,260,533,248 free = 12.66 % (OK: more than 10 %).
@@ -101,6 +103,7 @@ def test_min_headroom():
 
 
 def test_invalid_file_among_several_exits_2_and_the_rest_are_checked(tmp_path):
+    POSTGRES = postgres_1000(tmp_path)
     bad = write(tmp_path, "bad.yaml", one_segment(10).replace("size: 4GiB", "size: 4 parsecs"))
     junit = tmp_path / "report.xml"
     r = run("check", SEED, bad, POSTGRES, "--junit", junit)

@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("ptcalc.loader", reason="the workload loader (branch loader) is not merged yet")
 
-from clihelp import POSTGRES, SEED, run
+from clihelp import POSTGRES, SEED, postgres_1000, run
 
 from ptcalc.budget import budget
 from ptcalc.model import SCHEMES, Layout, count, resident_bytes, zones
@@ -109,7 +109,7 @@ def test_csv_every_point():
     assert int(by[1000, "mshare"]["vmpte_total_bytes"]) == 0  # VmPTE excludes the host's tables
 
 
-def test_one_group_grows():
+def test_one_group_grows(tmp_path):
     # PostgreSQL, only the client backends grow.  Each backend: 33,860 tables
     # (66 GiB / 2 MiB PTE + 66 PMD + 1 PUD + 1 PGD) + 24 MiB + 96 KiB.  Fixed:
     # 66 GiB shmem + 3 autovacuum x (tables + 64 MiB + 96 KiB) + 6 background
@@ -119,7 +119,8 @@ def test_one_group_grows():
     fixed = 66 * GiB + 3 * (own + 64 * MiB + 96 * KiB) + 6 * (own + 8 * MiB + 96 * KiB)
     first = (252 * GiB - fixed) // per + 1
     assert first == 1209
-    r = run("sweep", POSTGRES, "--processes", "100:2000:100", "--group", "client backends", "-s", "private",
+    r = run("sweep", postgres_1000(tmp_path), "--processes", "100:2000:100", "--group", "client backends",
+            "-s", "private",
             "--format", "json")
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
