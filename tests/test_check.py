@@ -9,8 +9,6 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-pytest.importorskip("ptcalc.loader", reason="the workload loader (branch loader) is not merged yet")
-
 from clihelp import KVM, SEED, one_segment, postgres_1000, run, write
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30

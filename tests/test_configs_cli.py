@@ -5,8 +5,6 @@ import json
 
 import pytest
 
-pytest.importorskip("ptcalc.loader", reason="the workload loader (branch loader) is not merged yet")
-
 from clihelp import CONFIGS, run
 
 from ptcalc.model import SCHEMES

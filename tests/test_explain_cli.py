@@ -2,9 +2,6 @@
 
 import json
 
-import pytest
-
-pytest.importorskip("ptcalc.loader", reason="the workload loader (branch loader) is not merged yet")
 
 from clihelp import SEED, run, write
 

@@ -5,8 +5,6 @@ import re
 
 import pytest
 
-pytest.importorskip("ptcalc.loader", reason="the workload loader (branch loader) is not merged yet")
-
 from clihelp import SEED, one_segment, run
 
 ANSI = re.compile(r"\x1b\[")

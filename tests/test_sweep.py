@@ -13,11 +13,10 @@ from dataclasses import replace
 
 import pytest
 
-pytest.importorskip("ptcalc.loader", reason="the workload loader (branch loader) is not merged yet")
-
 from clihelp import POSTGRES, SEED, postgres_1000, run
 
 from ptcalc.budget import budget
+from ptcalc.loader import load_workload
 from ptcalc.model import SCHEMES, Layout, count, resident_bytes, zones
 from ptcalc.sweep import CountSweeper
 
@@ -153,8 +152,6 @@ def test_all_groups_scaled_matches_the_model_point_by_point(scheme):
     # Several groups, rounded counts: every point's demand equals the model's
     # for the workload with those counts, and the first count that does not fit
     # is the first where that demand exceeds 252 GiB (checked on either side).
-    from ptcalc.loader import load_workload
-
     w = load_workload(POSTGRES)
     base = [g.count for g in w.groups]
     sw = CountSweeper(w, (scheme,), w.options, True)
