@@ -431,7 +431,7 @@ def settle_pagetables(interval: float, pgd_bytes: int, skip: frozenset[int] | se
 def pti_active(meltdown_text: str) -> bool:
     """Page-table isolation is on (the PGD is 8 KiB: PGD_ALLOCATION_ORDER 1).
 
-    >>> pti_active("Mitigation: PTI\n"), pti_active("Not affected\n")
+    >>> pti_active("Mitigation: PTI"), pti_active("Not affected")
     (True, False)
     """
     return "PTI" in meltdown_text

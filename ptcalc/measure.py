@@ -124,6 +124,7 @@ def scale_workload(w: Workload, n: int) -> Workload:
     """``w`` divided by ``n`` for a small machine (the rule is ``SCALE_RULE``).
 
     >>> from ptcalc.arch import X86_64
+    >>> from ptcalc.workload import Host, ProcessGroup, Segment
     >>> seg = Segment("sga", 300 * GiB, "hugetlb", 2 * MiB)
     >>> m = Mapping("sga", 0, 300 * GiB, 1 << 40, touched=((0, 300 * GiB),))
     >>> w = Workload(Host(None, X86_64), {"sga": seg}, (ProcessGroup("db", 1500, (m,)),))
@@ -380,45 +381,63 @@ def check_addresses(w: Workload, own: list[Vma]) -> None:
                         f"outside {b * span:#x}-{(b + 1) * span:#x}, or address: auto")
 
 
-def _tunables(w: Workload, t: Tunables, p: Plan, say: Progress) -> list[str]:
-    """Raise hugetlb pools and enable shmem THP as the workload needs; returns notes."""
-    notes = []
+def _thp_changes(w: Workload) -> list[tuple[str, str]]:
+    """The THP settings to change so shmem THP segments get PMD-mapped THPs."""
+    pmd_size = w.arch.level("pmd").entry_span  # type: ignore[union-attr]
+    if not any(s.backing == "shmem" and s.page_size == pmd_size for s in w.segments.values()):
+        return []
+    top = read_choice(THP_SHMEM_ENABLED)
+    if top is None:
+        raise KernelError("this kernel has no shmem THP (no /sys/kernel/mm/transparent_hugepage/shmem_enabled)")
+    changes = []
+    # mm/shmem.c shmem_huge_global_enabled(): "advise" honours MADV_HUGEPAGE (VM_HUGEPAGE)
+    if top in ("never", "deny"):
+        changes.append((THP_SHMEM_ENABLED, "advise"))
+    # 6.8+: per-size policy; "inherit" follows shmem_enabled
+    if read_choice(thp_shmem_size_path(pmd_size)) == "never":
+        changes.append((thp_shmem_size_path(pmd_size), "inherit"))
+    return changes
+
+
+def check_tunables(w: Workload, p: Plan) -> None:
+    """Before anything runs: this kernel has the hugetlb sizes and THP the
+    workload needs, and we may change the pools and settings (root)."""
     supported = hugetlb_sizes_supported()
     for ps, n in sorted(p.hugetlb_pages.items()):
         if ps not in supported:
-            raise KernelError(f"this kernel has no hugetlb pages of {format_size(ps)} "
+            raise KernelError(f"{w.source}: this kernel has no hugetlb pages of {format_size(ps)} "
                               f"({hugetlb_pool_path(ps)} does not exist)")
         if not is_root():
-            raise KernelError(f"measure needs root to raise the {format_size(ps)} hugetlb pool by {n:,} pages "
-                              f"({hugetlb_pool_path(ps)})")
+            raise KernelError(f"{w.source}: measure needs root to raise the {format_size(ps)} hugetlb pool by "
+                              f"{n:,} pages ({hugetlb_pool_path(ps)}); run it as root")
+    changes = _thp_changes(w)
+    if changes and not is_root():
+        raise KernelError(f"{w.source}: measure needs root to enable shmem THP "
+                          f"({', '.join(f'{path} = {value}' for path, value in changes)}); run it as root")
+
+
+def apply_tunables(w: Workload, t: Tunables, p: Plan, say: Progress) -> list[str]:
+    """Raise hugetlb pools and enable shmem THP as the workload needs, through
+    ``t`` (which puts everything back); returns notes for the report."""
+    notes = []
+    for ps, n in sorted(p.hugetlb_pages.items()):
         old = read_hugetlb_pool(ps)
+        # add to whatever is there: other users of the pool keep their pages
         t.set(hugetlb_pool_path(ps), str(old + n))
         got = read_hugetlb_pool(ps) - old
         if got < n:
-            raise KernelError(f"could raise the {format_size(ps)} hugetlb pool by only {got:,} of the {n:,} pages "
-                              f"needed ({format_size(n * ps)}): not enough free "
+            raise KernelError(f"{w.source}: could raise the {format_size(ps)} hugetlb pool by only {got:,} of the "
+                              f"{n:,} pages needed ({format_size(n * ps)}): not enough free "
                               f"{'contiguous ' if ps >= GiB else ''}memory; try --scale")
         say(f"raised the {format_size(ps)} hugetlb pool from {old:,} to {old + n:,} pages")
         notes.append(f"hugetlb {format_size(ps)} pool raised by {n:,} pages for the run, then restored to {old:,}")
-    pmd_size = w.arch.level("pmd").entry_span  # type: ignore[union-attr]
-    if any(s.backing == "shmem" and s.page_size == pmd_size for s in w.segments.values()):
-        top = read_choice(THP_SHMEM_ENABLED)
-        if top is None:
-            raise KernelError("this kernel has no shmem THP (no /sys/kernel/mm/transparent_hugepage/shmem_enabled)")
-        per_size = read_choice(thp_shmem_size_path(pmd_size))
-        changes = []
-        if top in ("never", "deny"):
-            changes.append((THP_SHMEM_ENABLED, "advise"))
-        if per_size == "never":
-            changes.append((thp_shmem_size_path(pmd_size), "inherit"))
-        if changes and not is_root():
-            raise KernelError("measure needs root to enable shmem THP "
-                              f"({', '.join(p for p, _ in changes)})")
-        for path, value in changes:
-            t.set(path, value)
-            say(f"set {path} to {value}")
-        if changes:
-            notes.append("shmem THP enabled for MADV_HUGEPAGE mappings for the run, then restored")
+    changes = _thp_changes(w)
+    for path, value in changes:
+        t.set(path, value)
+        say(f"set {path} to {value}")
+    if changes:
+        notes.append("shmem THP enabled for MADV_HUGEPAGE mappings for the run "
+                     "(" + ", ".join(f"{path} = {value}" for path, value in changes) + "), then restored")
     return notes
 
 
@@ -479,6 +498,7 @@ def run(workload: Workload, *, scale: int = 1, model: Model | None = None, file_
                           f"({p.describe()}) but only {format_size(meminfo.get('MemAvailable', 0))} is "
                           f"available, less a {format_size(_margin(meminfo))} margin{hint}")
     check_addresses(w, read_maps())
+    check_tunables(w, p)
     notes: list[str] = []
     if any(s.backing == "file" for s in w.segments.values()):
         if file_dir is None:
@@ -490,7 +510,7 @@ def run(workload: Workload, *, scale: int = 1, model: Model | None = None, file_
         cal = calibrate(settle, say)
         with _cleanup_uninterrupted(ExitStack()) as stack:
             tunables = stack.enter_context(Tunables())
-            notes += _tunables(w, tunables, p, say)
+            notes += apply_tunables(w, tunables, p, say)
             segs = stack.enter_context(Segments())
             segs.open(w, file_dir)
             raw = reproduce(w, segs.fds, cal, settle, say)
@@ -526,8 +546,8 @@ def _compare(original: Workload, w: Workload, scale: int, result: SchemeResult, 
         problems.append("PageTables kept changing while measuring: other activity on the machine; run again "
                         "when it is quieter")
     if raw.others_adjust:
-        notes.append(f"other processes' page tables (their VmPTE, ptcalc's own included) changed by "
-                     f"{raw.others_adjust // KiB:,} KiB during the run; subtracted from the PageTables delta")
+        notes.append(f"other processes (ptcalc's own included) changed PageTables by {raw.others_adjust // KiB:,} KiB "
+                     "during the run (their VmPTE, and PGDs of those that started or exited); subtracted")
     if scale != 1:
         notes.insert(0, f"scaled 1/{scale}: {SCALE_RULE}")
     return MeasureResult(

@@ -146,7 +146,11 @@ class Children:
         """Fork one measuring process that will run ``ops``; its index."""
         index = len(self.pids)
         parent = os.getpid()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as e:
+            raise KernelError(f"fork failed after {index:,} measuring processes: {e.strerror} "
+                              "(process limits, or memory; try --scale)") from None
         if pid == 0:
             os.close(self._r)
             _child(index, ops, self._w, parent, self.comm)

@@ -28,9 +28,11 @@ def header_line(r: MeasureResult) -> str:
 def calibration_line(r: MeasureResult) -> str:
     c = r.calibration
     levels = "PTE, PMD and PUD tables" if c.pud_counted else "PTE and PMD tables only (not PUD)"
+    pgd = (f"and PGDs ({format_kib(c.pgd_bytes)} per new process)" if c.pgd_counted
+           else "and no PGDs")
     return (f"calibration: one 4 KiB page in an empty 512 GiB window grew PageTables by "
             f"{c.pagetables_tables} tables and VmPTE by {format_kib(c.vmpte_bytes)}: "
-            f"this kernel's PageTables counts {levels}")
+            f"this kernel's PageTables counts {levels} {pgd}")
 
 
 def tables_of(nbytes: int) -> str:

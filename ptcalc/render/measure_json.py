@@ -22,6 +22,7 @@ def to_dict(r: MeasureResult) -> dict[str, Any]:
         "scheme": r.scheme,
         "processes": r.workload.process_count,
         "calibration": {
+            "pgd_bytes": r.calibration.pgd_bytes,
             "pagetables_tables": r.calibration.pagetables_tables,
             "vmpte_bytes": r.calibration.vmpte_bytes,
             "pud_counted": r.calibration.pud_counted,

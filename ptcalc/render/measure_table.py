@@ -36,7 +36,7 @@ def page_tables(r: MeasureResult, style: Style) -> Table:
 
 
 def vmpte(r: MeasureResult, style: Style) -> Table:
-    t = Table(title="VmPTE per process (growth while mapping the workload)", box=style.box, title_justify="left")
+    t = Table(title="VmPTE per process (growth)", box=style.box, title_justify="left")
     t.add_column("group")
     t.add_column("processes", justify="right")
     t.add_column("model", justify="right")
