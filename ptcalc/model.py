@@ -337,7 +337,7 @@ def cut(layout: Layout, z: Zones) -> Parts:
     return Parts(row=rows[keep], zone=zone[keep], start=s[keep], end=e[keep])
 
 
-def _distinct_blocks(owner: np.ndarray, s: np.ndarray, e: np.ndarray, span: int, n_owners: int) -> np.ndarray:
+def distinct_blocks(owner: np.ndarray, s: np.ndarray, e: np.ndarray, span: int, n_owners: int) -> np.ndarray:
     """Per owner, the number of distinct ``span``-blocks the ranges touch.
 
     Ranges must be sorted and disjoint within each owner, owners contiguous:
@@ -357,7 +357,7 @@ def _distinct_blocks(owner: np.ndarray, s: np.ndarray, e: np.ndarray, span: int,
     return out
 
 
-def _dedupe_within(owner: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def dedupe_within(owner: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Trim block ranges (sorted within each owner) so an owner counts a block once."""
     if lo.size == 0:
         return lo, hi
@@ -367,6 +367,38 @@ def _dedupe_within(owner: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[n
     prev[1:][owner[1:] != owner[:-1]] = -1
     lo = np.maximum(lo, prev)
     return lo, np.maximum(hi, lo)
+
+
+def merge_within(owner: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Make block ranges disjoint within each owner (ranges may overlap and
+    come in any order); returns (owner, lo, hi) sorted by owner, empty ranges
+    dropped.  Owners must be dense ids >= 0, blocks >= 0."""
+    if lo.size == 0:
+        return owner, lo, hi
+    order = np.lexsort((lo, owner))
+    owner, lo, hi = owner[order], lo[order], hi[order]
+    big = int(hi.max()) + 1
+    if int(owner.max()) * big < (1 << 62):
+        shifted = hi + owner * big
+        run = np.maximum.accumulate(shifted) - owner * big
+    else:  # pragma: no cover - block spaces beyond 2**62 / owners
+        run = hi.copy()
+        for i in range(1, run.size):
+            if owner[i] == owner[i - 1]:
+                run[i] = max(run[i], run[i - 1])
+    prev = np.empty_like(run)
+    prev[0] = -1
+    prev[1:] = run[:-1]
+    prev[1:][owner[1:] != owner[:-1]] = -1
+    lo = np.maximum(lo, prev)
+    keep = lo < hi
+    return owner[keep], lo[keep], hi[keep]
+
+
+def first_of(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """For each id in ``wanted``, the index of its first occurrence in ``ids``."""
+    uniq, first = np.unique(ids, return_index=True)
+    return first[np.searchsorted(uniq, wanted)]
 
 
 def union_and_shared(key: np.ndarray, lo: np.ndarray, hi: np.ndarray, weight: np.ndarray) -> tuple[int, int]:
@@ -395,7 +427,7 @@ def union_and_shared(key: np.ndarray, lo: np.ndarray, hi: np.ndarray, weight: np
     return union, shared
 
 
-def _key_ids(*cols: np.ndarray) -> np.ndarray:
+def key_ids(*cols: np.ndarray) -> np.ndarray:
     """Dense ids for rows of key columns."""
     if cols[0].size == 0:
         return np.zeros(0, dtype=I64)
@@ -438,7 +470,7 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
     name_col = {name: i for i, name in enumerate(LEVEL_NAMES)}
     for li, lv in enumerate(levels[:-1]):
         m = own_min <= li
-        own[:, name_col[lv.name]] = _distinct_blocks(p_group[m], parts.start[m], parts.end[m], lv.table_span, n_groups)
+        own[:, name_col[lv.name]] = distinct_blocks(p_group[m], parts.start[m], parts.end[m], lv.table_span, n_groups)
     own[:, name_col["pgd"]] = 1
 
     shared_tables = zero_levels()
@@ -452,11 +484,11 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
         if m.any():
             rows = parts.row[m]
             span = levels[pmd_i].table_span
-            attached[:, name_col["pmd"]] = _distinct_blocks(p_group[m], parts.start[m], parts.end[m], span, n_groups)
+            attached[:, name_col["pmd"]] = distinct_blocks(p_group[m], parts.start[m], parts.end[m], span, n_groups)
             d = layout.row_addr[rows] - layout.row_off[rows]
             shift = -((-d) // span)  # ceil(d / span): VA window w is file window w - shift
-            lo, hi = _dedupe_within(rows, parts.start[m] // span, -((-parts.end[m]) // span))
-            key = _key_ids(layout.row_seg[rows], layout.row_prot[rows], d % span)
+            lo, hi = dedupe_within(rows, parts.start[m] // span, -((-parts.end[m]) // span))
+            key = key_ids(layout.row_seg[rows], layout.row_prot[rows], d % span)
             u, s = union_and_shared(key, lo - shift, hi - shift, weight_of_row[rows])
             physical["pmd"] += u
             shared_tables["pmd"] += s
@@ -470,13 +502,13 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
         rows = parts.row[m_pte]
         if z.attached_pte:
             via = kind[m_pte] == 1
-            attached[:, name_col["pte"]] = _distinct_blocks(
+            attached[:, name_col["pte"]] = distinct_blocks(
                 p_group[m_pte][via], parts.start[m_pte][via], parts.end[m_pte][via], pte_span, n_groups)
         d = layout.row_addr[rows] - layout.row_off[rows]
         shift = -((-d) // pte_span)
-        lo, hi = _dedupe_within(rows, parts.start[m_pte] // pte_span, -((-parts.end[m_pte]) // pte_span))
+        lo, hi = dedupe_within(rows, parts.start[m_pte] // pte_span, -((-parts.end[m_pte]) // pte_span))
         cls = z.pte_key_class[rows]
-        key = _key_ids(layout.row_seg[rows], layout.row_prot[rows], cls)
+        key = key_ids(layout.row_seg[rows], layout.row_prot[rows], cls)
         u, s = union_and_shared(key, lo - shift, hi - shift, weight_of_row[rows])
         physical["pte"] += u
         shared_tables["pte"] += s
@@ -484,27 +516,33 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
     # --- mshare v3: one host tree per (segment, protection), over file offsets
     regions = 0
     if z.upper == "mshare":
-        m = kind == 2
+        m = (kind == 2) & (weight_of_row[parts.row] > 0)  # a group of 0 processes attaches nothing
         if m.any():
             rows = parts.row[m]
             d = layout.row_addr[rows] - layout.row_off[rows]
             fs, fe = parts.start[m] - d, parts.end[m] - d
-            key = _key_ids(layout.row_seg[rows], layout.row_prot[rows])
+            key = key_ids(layout.row_seg[rows], layout.row_prot[rows])
+            grp = layout.row_group[rows]
             leaf = p_leaf[m]
-            w = weight_of_row[rows]
+            w_group = np.minimum(np.array(counts, dtype=I64), 2)
             for li, lv in enumerate(levels[:-1]):
                 lm = leaf <= li
-                lo, hi = _dedupe_within(rows[lm], fs[lm] // lv.table_span, -((-fe[lm]) // lv.table_span))
-                u, s = union_and_shared(key[lm], lo, hi, w[lm])
+                lo, hi = fs[lm] // lv.table_span, -((-fe[lm]) // lv.table_span)
+                if li < attach_i:
+                    # a process attaches a region once, whatever its mappings in it
+                    oid = key_ids(key[lm], grp[lm])
+                    owner, lo, hi = merge_within(oid, lo, hi)
+                    first = first_of(oid, owner)
+                    u, s = union_and_shared(key[lm][first], lo, hi, w_group[grp[lm][first]])
+                else:
+                    # the host's own P4D tables: counted once, but no process walks them
+                    u, _ = union_and_shared(key[lm], lo, hi, np.ones_like(lo))
+                    s = 0
                 physical[lv.name] += u
                 shared_tables[lv.name] += s
             # the host mm's own PGD, one per region that anything touched
-            one = np.ones_like(key)
-            lo, hi = _dedupe_within(rows, np.zeros_like(key), one)
-            u, s = union_and_shared(key, lo, hi, w)
-            regions = u
-            physical["pgd"] += u
-            shared_tables["pgd"] += s
+            regions = int(np.unique(key).size)
+            physical["pgd"] += regions
 
     table_bytes = {lv.name: lv.table_bytes for lv in levels}
     table_bytes["pgd"] = arch.pgd_bytes(layout.pti)
