@@ -276,6 +276,27 @@ def pmd_mapped_bytes(vmas: list[Vma], start: int, end: int) -> int:
                for v in vmas if start <= v.start and v.end <= end)
 
 
+def parse_mountinfo_fstype(mountinfo_text: str, path: str) -> str | None:
+    r"""The filesystem type of the mount holding ``path`` (longest mount point that is a prefix).
+
+    >>> text = ("27 1 254:0 / / rw - ext4 /dev/vda rw\n"
+    ...         "40 27 0:30 / /tmp rw,nosuid - tmpfs tmpfs rw\n")
+    >>> parse_mountinfo_fstype(text, "/tmp/x"), parse_mountinfo_fstype(text, "/var/tmp")
+    ('tmpfs', 'ext4')
+    """
+    best, fstype = -1, None
+    for line in mountinfo_text.splitlines():
+        left, _, right = line.partition(" - ")
+        fields = left.split()
+        if len(fields) < 5 or not right:
+            continue
+        mount = fields[4].replace("\\040", " ")
+        inside = path == mount or path.startswith(mount.rstrip("/") + "/")
+        if inside and len(mount) > best:
+            best, fstype = len(mount), right.split()[0]
+    return fstype
+
+
 # --------------------------------------------------------------------------- readers
 
 
@@ -297,6 +318,14 @@ def read_smaps(pid: int) -> list[Vma]:
 def read_maps(pid: int | str = "self") -> list[Vma]:
     """The VMAs of process ``pid`` (no fields)."""
     return parse_smaps(_read(f"{PROC}/{pid}/maps"))
+
+
+def filesystem_type(path: str) -> str | None:
+    """The filesystem type holding ``path`` (``ext4``, ``tmpfs``, ...), None if unknown."""
+    try:
+        return parse_mountinfo_fstype(_read(f"{PROC}/self/mountinfo"), os.path.realpath(path))
+    except OSError:
+        return None
 
 
 def read_meminfo() -> dict[str, int]:
@@ -531,10 +560,14 @@ class Tunables:
 
     def restore(self) -> None:
         """Write back every saved value, last first; hugetlb pools are retried
-        briefly (pages being freed return to the pool asynchronously)."""
+        briefly (pages being freed return to the pool asynchronously).
+        SIGINT/SIGTERM arriving meanwhile wait until it is done."""
+        with signals_deferred():
+            self._restore()
+
+    def _restore(self) -> None:
         problems = []
         for path, old in reversed(self._saved):
-            ok = False
             for _ in range(50):
                 try:
                     with open(path, "w") as f:
@@ -543,13 +576,10 @@ class Tunables:
                     problems.append(f"could not restore {path} to {old!r}: {e.strerror}")
                     break
                 if read_choice(path) == old:
-                    ok = True
                     break
                 time.sleep(0.1)
             else:
                 problems.append(f"{path} is {read_choice(path)!r}, not {old!r}, after restoring")
-            if ok:
-                continue
         self._saved.clear()
         self.restore_problems = problems
 
@@ -605,13 +635,29 @@ def signals_as_exceptions() -> Iterator[None]:
 
 @contextmanager
 def signals_deferred() -> Iterator[None]:
-    """Block SIGINT, SIGTERM and SIGHUP in the block (for cleanup that must
-    finish); a signal that arrived meanwhile is delivered when it ends."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, CLEANUP_SIGNALS)
+    """Hold SIGINT, SIGTERM and SIGHUP off in the block (cleanup that must
+    finish); one that arrived meanwhile is raised again when the block ends.
+
+    Python handlers always run in the main thread, but with helper threads
+    about (numpy's BLAS) the kernel may deliver the signal to any of them, so
+    blocking it with pthread_sigmask in this thread would not hold it off:
+    the handlers are swapped for ones that only take note instead.
+    """
+    pending: list[int] = []
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        pending.append(signum)
+
+    old = {s: signal.getsignal(s) for s in CLEANUP_SIGNALS}
+    for s in CLEANUP_SIGNALS:
+        signal.signal(s, note)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for s, h in old.items():
+            signal.signal(s, h)
+        if pending:
+            signal.raise_signal(pending[0])
 
 
 # --------------------------------------------------------------------------- the machine

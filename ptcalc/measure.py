@@ -36,6 +36,7 @@ from ptcalc.errors import UsageError
 from ptcalc.kernel import (
     THP_SHMEM_ENABLED,
     KernelError,
+    filesystem_type,
     Tunables,
     Vma,
     hugetlb_pool_path,
@@ -179,6 +180,8 @@ class Plan:
 
     shmem_bytes: int
     """Touched pages of shmem (and file) segments: the union of touched file ranges."""
+    file_write_bytes: int
+    """Of those, pages of file segments written (protection rw): disk space a real file needs."""
     hugetlb_pages: dict[int, int]
     """Pages per hugetlb page size that mmap reserves: the union of mapped file ranges."""
     page_table_bytes: int
@@ -216,8 +219,12 @@ def plan(w: Workload, model_result: SchemeResult) -> Plan:
             if m.protection != "none":
                 touched.setdefault(m.segment, []).extend((m.offset + s, m.offset + e) for s, e in m.touched)
     shmem = 0
+    written = 0
     pages: dict[int, int] = {}
     for name, seg in w.segments.items():
+        if seg.backing == "file":
+            written += _union_length([(m.offset + s, m.offset + e) for g in w.groups for m in g.mappings
+                                      if m.segment == name and m.protection == "rw" for s, e in m.touched])
         if seg.backing == "hugetlb":
             # hugetlbfs_file_mmap -> hugetlb_reserve_pages(): a shared mapping
             # reserves its file range in the inode's resv_map, once per page
@@ -226,7 +233,7 @@ def plan(w: Workload, model_result: SchemeResult) -> Plan:
                 pages[seg.page_size] = pages.get(seg.page_size, 0) + n
         else:
             shmem += _union_length(touched.get(name, []))
-    return Plan(shmem, pages, model_result.physical_bytes, w.process_count)
+    return Plan(shmem, written, pages, model_result.physical_bytes, w.process_count)
 
 
 def _margin(meminfo: dict[str, int]) -> int:
@@ -354,9 +361,6 @@ def check_supported(w: Workload) -> None:
             if m.userfaultfd != "none":
                 raise UsageError(f"{w.source}: {origin(w, gi, mi)}: measure does not register userfaultfd "
                                  f"(userfaultfd: {m.userfaultfd}); remove it to measure the rest")
-    if w.process_count > MAX_PROCESSES:
-        raise UsageError(f"{w.source}: {w.process_count:,} processes; measure forks one per process and "
-                         f"stops at {MAX_PROCESSES:,}: use --scale")
 
 
 def check_addresses(w: Workload, own: list[Vma]) -> None:
@@ -454,6 +458,24 @@ def _cleanup_uninterrupted(stack: ExitStack) -> Iterator[ExitStack]:
 # --------------------------------------------------------------------------- measure
 
 
+def file_notes(w: Workload, p: Plan, file_dir: str | None) -> list[str]:
+    """Say what backs ``file`` segments; refuse a directory without the space."""
+    if not any(s.backing == "file" for s in w.segments.values()):
+        return []
+    if file_dir is None:
+        return ["file segments are mapped as shmem (a memfd) standing in for page cache: the same 4 KiB "
+                "page tables"]
+    fstype = filesystem_type(file_dir) or "unknown filesystem"
+    st = os.statvfs(file_dir)
+    free = st.f_bavail * st.f_frsize
+    if p.file_write_bytes > free:
+        raise KernelError(f"{w.source}: file segments would write {format_size(p.file_write_bytes)} to "
+                          f"{file_dir} ({fstype}), which has {format_size(free)} free; use --file-dir or "
+                          "--file-as-shmem")
+    what = " (tmpfs: that is shmem too)" if fstype == "tmpfs" else ""
+    return [f"file segments are real files on {fstype} in {file_dir}{what}, unlinked and gone at the end"]
+
+
 def default_model(w: Workload) -> SchemeResult:
     from ptcalc.model import compute
 
@@ -472,13 +494,15 @@ def suggest_scale(w: Workload, model: Model, meminfo: dict[str, int]) -> int | N
 
 
 def run(workload: Workload, *, scale: int = 1, model: Model | None = None, file_dir: str | None = None,
-        settle: float = 1.0, progress: Progress | None = None) -> MeasureResult:
+        settle: float = 1.0, progress: Progress | None = None, warn: Progress | None = None) -> MeasureResult:
     """Reproduce ``workload`` on the running kernel and compare with the model.
 
     ``file_dir``: where ``file`` segments get a real (unlinked) file; None
-    maps them as shmem instead.  Raises PtcalcError (exit 2) when it cannot
-    measure, ``ptcalc.kernel.Interrupted`` on SIGINT/SIGTERM/SIGHUP -- after
-    putting every pool and THP setting back and reaping every process.
+    maps them as shmem instead.  ``progress`` gets what is happening,
+    ``warn`` a tunable that could not be put back (on every exit path).
+    Raises PtcalcError (exit 2) when it cannot measure, and
+    ``ptcalc.kernel.Interrupted`` on SIGINT/SIGTERM/SIGHUP -- after putting
+    every pool and THP setting back and reaping every process.
     """
     say = progress or (lambda s: None)
     model = model or default_model
@@ -492,30 +516,28 @@ def run(workload: Workload, *, scale: int = 1, model: Model | None = None, file_
         n = suggest_scale(workload, model, meminfo) if scale == 1 else None
         hint = f"; try --scale {n}" if n else "; use a larger --scale"
         if p.processes > MAX_PROCESSES:
-            raise UsageError(f"{w.source}: {p.processes:,} processes is more than measure runs "
-                             f"({MAX_PROCESSES:,}){hint}")
+            raise UsageError(f"{w.source}: {p.processes:,} processes is more than measure forks "
+                             f"({MAX_PROCESSES:,} at most){hint}")
         raise KernelError(f"{w.source}: reproducing this workload needs about {format_size(p.total)} "
                           f"({p.describe()}) but only {format_size(meminfo.get('MemAvailable', 0))} is "
                           f"available, less a {format_size(_margin(meminfo))} margin{hint}")
     check_addresses(w, read_maps())
     check_tunables(w, p)
-    notes: list[str] = []
-    if any(s.backing == "file" for s in w.segments.values()):
-        if file_dir is None:
-            notes.append("file segments are mapped as shmem (a memfd) standing in for page cache: "
-                         "the same 4 KiB page tables")
-        else:
-            notes.append(f"file segments are real files in {file_dir} (unlinked, removed at the end)")
-    with signals_as_exceptions():
-        cal = calibrate(settle, say)
-        with _cleanup_uninterrupted(ExitStack()) as stack:
-            tunables = stack.enter_context(Tunables())
-            notes += apply_tunables(w, tunables, p, say)
-            segs = stack.enter_context(Segments())
-            segs.open(w, file_dir)
-            raw = reproduce(w, segs.fds, cal, settle, say)
-        if tunables.restore_problems:
-            notes += tunables.restore_problems
+    notes = file_notes(w, p, file_dir)
+    tunables = Tunables()
+    try:
+        with signals_as_exceptions():
+            cal = calibrate(settle, say)
+            with _cleanup_uninterrupted(ExitStack()) as stack:
+                stack.enter_context(tunables)
+                notes += apply_tunables(w, tunables, p, say)
+                segs = stack.enter_context(Segments())
+                segs.open(w, file_dir)
+                raw = reproduce(w, segs.fds, cal, settle, say)
+    finally:
+        for problem in tunables.restore_problems:
+            (warn or say)(f"warning: {problem}")
+    notes += tunables.restore_problems
     return _compare(workload, w, scale, result, cal, raw, notes, time.monotonic() - started)
 
 

@@ -54,6 +54,7 @@ from ptcalc.kernel import (
     set_comm,
     set_parent_death_signal,
     settle_pagetables,
+    signals_deferred,
 )
 from ptcalc.units import GiB, KiB, format_size
 from ptcalc.workload import Host, Mapping, ProcessGroup, Segment, Workload
@@ -195,7 +196,12 @@ class Children:
         os.kill(self.pids[index], signal.SIGUSR1)
 
     def close(self) -> None:
-        """SIGKILL and reap every child, close the pipe, restore the signal mask."""
+        """SIGKILL and reap every child, close the pipe, restore the signal mask
+        (SIGINT/SIGTERM arriving meanwhile wait until it is done)."""
+        with signals_deferred():
+            self._close()
+
+    def _close(self) -> None:
         for pid in self.pids:
             if pid > 0:
                 try:

@@ -131,6 +131,7 @@ def test_plan_counts_touched_shmem_and_mapped_hugetlb():
         name="plan")
     p = plan(w, _Result(40 * KiB))  # type: ignore[arg-type]
     assert p.shmem_bytes == 400 * MiB
+    assert p.file_write_bytes == 0
     assert p.hugetlb_pages == {2 * MiB: 1536}
     assert p.processes == 5
     assert p.total == 400 * MiB + 3 * GiB + 40 * KiB + 5 * measure.CHILD_BYTES
@@ -139,9 +140,9 @@ def test_plan_counts_touched_shmem_and_mapped_hugetlb():
 def test_fits_keeps_a_margin():
     meminfo = {"MemTotal": 16 * GiB, "MemAvailable": 10 * GiB}
     margin = GiB  # 16 GiB / 16
-    assert fits(Plan(10 * GiB - margin, {}, 0, 0), meminfo)
-    assert not fits(Plan(10 * GiB - margin + 1, {}, 0, 0), meminfo)
-    assert not fits(Plan(0, {}, 0, measure.MAX_PROCESSES + 1), meminfo)
+    assert fits(Plan(10 * GiB - margin, 0, {}, 0, 0), meminfo)
+    assert not fits(Plan(10 * GiB - margin + 1, 0, {}, 0, 0), meminfo)
+    assert not fits(Plan(0, 0, {}, 0, measure.MAX_PROCESSES + 1), meminfo)
 
 
 # --- verdicts and renderers (no kernel) ---------------------------------------
@@ -454,3 +455,17 @@ def test_signal_mid_run_restores_pools_and_thp(sig, status, restored):
     assert p.returncode == status, err
     assert "interrupted" in err and "Traceback" not in err
     assert _children_of(p.pid) == []
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="not Linux")
+def test_file_segments_say_what_backs_them(tmp_path):
+    w = CASES["file-64m-x2"].workload
+    p = plan(w, _Result(0))  # type: ignore[arg-type]
+    assert p.file_write_bytes == 0  # read-only: populating reads holes, writes nothing
+    (note,) = measure.file_notes(w, p, str(tmp_path))
+    assert "real files on" in note and str(tmp_path) in note
+    (note,) = measure.file_notes(w, p, None)
+    assert "shmem" in note
+    big = replace(p, file_write_bytes=1 << 60)
+    with pytest.raises(KernelError, match="would write 1 EiB .* which has .* free"):
+        measure.file_notes(w, big, str(tmp_path))

@@ -52,7 +52,8 @@ def command(workload: str, scale: int, file_dir: str | None, file_as_shmem: bool
             click.echo(f"ptcalc measure: {message}", err=True)
 
     try:
-        result = measure.run(w, scale=scale, file_dir=directory, settle=settle, progress=say)
+        result = measure.run(w, scale=scale, file_dir=directory, settle=settle, progress=say,
+                             warn=lambda message: click.echo(f"ptcalc measure: {message}", err=True))
     except Interrupted as e:
         click.echo(f"ptcalc measure: interrupted by {e}; processes reaped, hugetlb pools and THP settings "
                    "restored", err=True)
