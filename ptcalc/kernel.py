@@ -301,7 +301,7 @@ def parse_mountinfo_fstype(mountinfo_text: str, path: str) -> str | None:
 
 
 def _read(path: str) -> str:
-    with open(path, encoding="ascii", errors="replace") as f:
+    with open(path, encoding="utf-8", errors="replace") as f:
         return f.read()
 
 

@@ -405,7 +405,8 @@ def _thp_changes(w: Workload) -> list[tuple[str, str]]:
 
 def check_tunables(w: Workload, p: Plan) -> None:
     """Before anything runs: this kernel has the hugetlb sizes and THP the
-    workload needs, and we may change the pools and settings (root)."""
+    workload needs, and we may change pools and settings and fold the
+    kernel's per-CPU counters (root)."""
     supported = hugetlb_sizes_supported()
     for ps, n in sorted(p.hugetlb_pages.items()):
         if ps not in supported:
@@ -418,6 +419,12 @@ def check_tunables(w: Workload, p: Plan) -> None:
     if changes and not is_root():
         raise KernelError(f"{w.source}: measure needs root to enable shmem THP "
                           f"({', '.join(f'{path} = {value}' for path, value in changes)}); run it as root")
+    if not is_root():
+        # without vmstat_refresh() per-CPU deltas of NR_PAGETABLE reach
+        # /proc/meminfo late and not at all below their thresholds: a delta of
+        # a few tables would be read wrong
+        raise KernelError(f"{w.source}: measure needs root to read PageTables exactly (it folds the "
+                          "per-CPU counters through /proc/sys/vm/stat_refresh); run it as root")
 
 
 def apply_tunables(w: Workload, t: Tunables, p: Plan, say: Progress) -> list[str]:

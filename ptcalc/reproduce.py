@@ -453,8 +453,14 @@ class Raw:
 
 def _check_thp(w: Workload, pid: int, gi: int) -> list[str]:
     """Did the kernel map shmem THP segments with PMDs, and 4 KiB ones without?"""
-    vmas: list[Vma] = read_smaps(pid)
     pmd_size = w.arch.level("pmd").entry_span  # type: ignore[union-attr]
+    try:
+        vmas: list[Vma] = read_smaps(pid)
+    except OSError as e:
+        if any(w.segments[m.segment].page_size == pmd_size and w.segments[m.segment].backing != "hugetlb"
+               for m in w.groups[gi].mappings):
+            return [f"cannot read /proc/{pid}/smaps to check that shmem THPs were PMD-mapped: {e.strerror}"]
+        return []
     problems = []
     for mi, m in enumerate(w.groups[gi].mappings):
         seg = w.segments[m.segment]
