@@ -394,7 +394,8 @@ def _thp_changes(w: Workload) -> list[tuple[str, str]]:
     if top is None:
         raise KernelError("this kernel has no shmem THP (no /sys/kernel/mm/transparent_hugepage/shmem_enabled)")
     changes = []
-    # mm/shmem.c shmem_huge_global_enabled(): "advise" honours MADV_HUGEPAGE (VM_HUGEPAGE)
+    # mm/shmem.c (shmem_huge_global_enabled(), shmem_is_huge() before 6.11): "advise"
+    # gives THPs to VMAs with VM_HUGEPAGE, i.e. after MADV_HUGEPAGE
     if top in ("never", "deny"):
         changes.append((THP_SHMEM_ENABLED, "advise"))
     # 6.8+: per-size policy; "inherit" follows shmem_enabled

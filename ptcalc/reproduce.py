@@ -498,7 +498,9 @@ def reproduce(w: Workload, fds: dict[str, int], cal: Calibration, settle: float,
         say("waiting for PageTables to settle (baseline)")
         pt0, ok0 = settle_pagetables(settle, cal.pgd_bytes, skip=mine)
         after: list[int] = []
-        say("mapping and populating")
+        faults = sum(g.count * sum(m.touched_bytes // w.segments[m.segment].page_size
+                                   for m in g.mappings if m.protection != "none") for g in w.groups)
+        say(f"mapping and populating ({faults:,} page faults)")
         for i, gi in enumerate(groups_of):
             kids.go(i)
             kind, mi, err = kids.wait(i)

@@ -35,8 +35,9 @@ def command(workload: str, scale: int, file_dir: str | None, file_as_shmem: bool
     Forks the workload's processes, maps memfd segments at the workload's
     addresses, faults in the touched ranges, and compares the PageTables
     growth (/proc/meminfo) and every process's VmPTE with the model
-    (hugetlb-pmd scheme: mainline Linux).  Needs root for hugetlb pools and
-    THP settings, which are restored on every exit path.
+    (hugetlb-pmd scheme: mainline Linux).  Needs root: for hugetlb pools and
+    THP settings, which are restored on every exit path, and to read
+    PageTables exactly.  See docs/measure.md.
 
     Exit status: 0 model = kernel, 1 they differ, 2 invalid input or nothing
     comparable could be measured, 130/143 interrupted by SIGINT/SIGTERM.
