@@ -483,3 +483,53 @@ def test_file_segments_say_what_backs_them(tmp_path):
     big = replace(p, file_write_bytes=1 << 60)
     with pytest.raises(KernelError, match="would write 1 EiB .* which has .* free"):
         measure.file_notes(w, big, str(tmp_path))
+
+
+def test_a_group_of_no_processes_renders():
+    from ptcalc.render.measure_facts import kernel_vmpte_text
+
+    assert kernel_vmpte_text([], 0) == "-"
+    assert kernel_vmpte_text([(12 * KiB, 4)], 4) == "12 KiB (all 4)"
+    assert kernel_vmpte_text([(12 * KiB, 1)], 1) == "12 KiB"
+    assert GroupMeasurement("idle", 0, 0, ()).agree
+
+
+SMOKE_YAML = """\
+name: measure smoke test
+host:
+  memory: 24GiB
+  arch: x86_64
+segments:
+  sga:
+    size: 1GiB
+    backing: hugetlb
+    page_size: 2MiB
+processes:
+  - name: servers
+    count: 4
+    mappings:
+      - segment: sga
+        offset: 0
+        size: 1GiB
+        address: auto
+        protection: rw
+        touch: 2MiB
+"""
+
+
+@pytest.mark.kernel
+def test_cli_on_a_yaml_file(tmp_path, restored):
+    # the real command line, file to JSON: address auto puts the mapping at
+    # 1 TiB (1 GiB-aligned), 2 MiB touched: 1 shared PMD + 4 PUD = 5 tables;
+    # VmPTE 1 PUD + 1 attached PMD = 8 KiB
+    pytest.importorskip("ptcalc.loader", reason="the workload loader is not in this tree yet")
+    _kernel_skip((2 * MiB,))
+    path = tmp_path / "smoke.yaml"
+    path.write_text(SMOKE_YAML)
+    p = subprocess.run([sys.executable, "-m", "ptcalc", "measure", str(path), "-f", "json", "--settle", str(SETTLE)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["pagetables"]["kernel_bytes"] == (5 if doc["calibration"]["pud_counted"] else 1) * 4 * KiB
+    assert doc["groups"][0]["kernel_vmpte_bytes"] == [{"bytes": 8 * KiB, "processes": 4}]
+    assert doc["verdict"] == "agree"

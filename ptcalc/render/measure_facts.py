@@ -40,7 +40,9 @@ def tables_of(nbytes: int) -> str:
 
 
 def kernel_vmpte_text(values: list[tuple[int, int]], count: int) -> str:
-    """``2,056 KiB (all 4)`` or ``12 KiB x 3, 16 KiB x 1``."""
+    """``2,056 KiB (all 4)`` or ``12 KiB x 3, 16 KiB x 1``; ``-`` for a group of no processes."""
+    if not values:
+        return "-"
     if len(values) == 1:
         v, n = values[0]
         return f"{format_kib(v)}" + (f" (all {n:,})" if count > 1 else "")
