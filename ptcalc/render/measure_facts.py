@@ -49,9 +49,10 @@ def kernel_vmpte_text(values: list[tuple[int, int]], count: int) -> str:
     return ", ".join(f"{format_kib(v)} x {n:,}" for v, n in values)
 
 
-def verdict_sentence(r: MeasureResult) -> str:
+def verdict_detail(r: MeasureResult) -> str:
+    """What backs the verdict: all equal, the rows that differ, or why it is inconclusive."""
     if r.verdict == "agree":
-        return "model = kernel: every compared figure is equal"
+        return "every compared figure is equal"
     if r.verdict == "disagree":
-        return "model != kernel: " + "; ".join(r.differences())
-    return "inconclusive: " + "; ".join(r.problems)
+        return "; ".join(r.differences())
+    return "; ".join(r.problems)

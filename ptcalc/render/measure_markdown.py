@@ -5,7 +5,7 @@ from __future__ import annotations
 from ptcalc.measure import MeasureResult
 from ptcalc.render.estimate_markdown import md_table
 from ptcalc.render.measure_facts import (VERDICT_LABEL, calibration_line, header_line, kernel_vmpte_text,
-                                         tables_of, verdict_sentence)
+                                         tables_of, verdict_detail)
 from ptcalc.units import format_kib
 
 
@@ -29,7 +29,7 @@ def render(r: MeasureResult) -> str:
     rows = [[g.name, f"{g.count:,}", format_kib(g.model_vmpte), kernel_vmpte_text(g.kernel_values(), g.count),
              _mark(g.agree)] for g in r.groups]
     lines += md_table(["group", "processes", "model", "kernel", ""], rows, ["l", "r", "r", "r", "l"]) + [""]
-    lines += [f"**{VERDICT_LABEL[r.verdict]}** ({verdict_sentence(r)})", ""]
+    lines += [f"**{VERDICT_LABEL[r.verdict]}**: {verdict_detail(r)}", ""]
     if r.notes:
         lines += [f"- {n}" for n in r.notes] + [""]
     return "\n".join(lines)

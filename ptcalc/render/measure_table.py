@@ -9,7 +9,7 @@ from rich.text import Text
 from ptcalc.measure import MeasureResult
 from ptcalc.render.console import Style
 from ptcalc.render.measure_facts import (VERDICT_LABEL, VERDICT_STYLE, calibration_line, header_line,
-                                         kernel_vmpte_text, tables_of, verdict_sentence)
+                                         kernel_vmpte_text, tables_of, verdict_detail)
 from ptcalc.units import format_kib
 
 
@@ -56,7 +56,7 @@ def render(r: MeasureResult, console: Console, style: Style) -> None:
     console.print(page_tables(r, style))
     console.print(vmpte(r, style))
     console.print(Text.assemble((VERDICT_LABEL[r.verdict].upper(), VERDICT_STYLE[r.verdict]), "  ",
-                                verdict_sentence(r).split(": ", 1)[1]))
+                                verdict_detail(r)))
     if r.notes:
         console.print(Text("Notes:", style="bold"))
         for n in r.notes:
