@@ -264,7 +264,7 @@ def _check(case, r: MeasureResult) -> None:
 
 
 @pytest.mark.kernel
-def test_calibration_on_this_kernel(restored):
+def test_calibration_on_this_kernel():
     _kernel_skip()
     from ptcalc.kernel import kernel_release, read_pti
     from ptcalc.reproduce import calibrate
@@ -333,6 +333,7 @@ def test_eexist_names_the_mapping_and_restores_everything(restored):
 def test_too_big_is_refused_with_a_scale_to_try(restored):
     _kernel_skip()
     w = CASES["hugetlb-sga-300g-x1500-scaled"].workload  # unscaled: a 300 GiB pool
+    restored.only(w)  # refused before the pool is touched
     with pytest.raises(PtcalcError) as info:
         measure.run(w, settle=SETTLE)
     msg = str(info.value)
@@ -518,7 +519,7 @@ def test_cli_on_a_yaml_file(tmp_path, restored):
 
 
 @pytest.mark.kernel
-def test_shipped_seed_config_scaled(restored):
+def test_shipped_seed_config_scaled():
     # configs/oracle-sga-300g.yaml, --scale 1500: one 1 GiB window of 4 KiB
     # shmem, fully touched, one process (1,500 / 1,500): 512 PTE + 1 PMD +
     # 1 PUD = 514 tables; VmPTE 2,056 KiB.  (The other configs agree too, but
