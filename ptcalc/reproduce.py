@@ -47,6 +47,7 @@ from ptcalc.kernel import (
     memfd_create,
     mmap_fixed,
     pmd_mapped_bytes,
+    read_hugetlb_pool,
     read_maps,
     read_pti,
     read_smaps,
@@ -315,6 +316,15 @@ def _failure(w: Workload, gi: int, kind: int, mi: int, err: int) -> KernelError:
             FAIL_POPULATE: "madvise(MADV_POPULATE_READ/WRITE)"}.get(kind, f"step {kind}")
     name = errno_mod.errorcode.get(err, str(err))
     hint = _ERRNO_HINT.get(err, os.strerror(err))
+    seg = w.segments[m.segment]
+    if err == errno_mod.ENOMEM and seg.backing == "hugetlb":
+        try:
+            free = read_hugetlb_pool(seg.page_size, "free_hugepages")
+            resv = read_hugetlb_pool(seg.page_size, "resv_hugepages")
+            hint = (f"the {format_size(seg.page_size)} hugetlb pool has {free - resv:,} unreserved free pages "
+                    "now; did another program take pages from it, or shrink it, meanwhile?")
+        except KernelError:
+            pass
     return KernelError(f"{w.source}: {origin(w, gi, mi)}: {what} of {format_size(m.size)} of segment "
                        f"{m.segment!r} at {m.address:#x} failed: {name}, {hint}")
 
