@@ -195,12 +195,12 @@ def classify(e: SmapsEntry, fstypes: dict[tuple[int, int], str]) -> tuple[str, B
         return "anon", "hugetlb" if hugetlb else "shmem", path[1:-1]
     if hugetlb:
         return "hugetlbfs", "hugetlb", path
-    if not path.startswith("/") or path.startswith(("/dmabuf:", "/dev/")) or "anon_inode:" in path:
+    if not path.startswith("/") or path.startswith("/dmabuf:") or "anon_inode:" in path:
         return "special", None, path
     fstype = fstypes.get(m.dev)
     if fstype in ("tmpfs", "shmem", "ramfs"):
-        return "tmpfs", "shmem", path
-    if fstype in ("proc", "sysfs", "devtmpfs", "debugfs", "tracefs", "devpts"):
+        return "tmpfs", "shmem", path  # e.g. /dev/shm/PostgreSQL.NNN (POSIX shm)
+    if fstype in ("proc", "sysfs", "devtmpfs", "debugfs", "tracefs", "devpts") or path.startswith("/dev/"):
         return "special", None, path
     return "file", "file", path
 

@@ -59,5 +59,9 @@ def command(pids: tuple[int, ...], output: str | None, touched: str, min_size: s
     except OSError as e:
         raise UsageError(f"-o {output}: {e.strerror}") from None
     w = result.workload
-    click.echo(f"ptcalc scan: wrote {output}: {len(w.segments)} segments, {w.process_count} processes "
-               f"in {len(w.groups)} groups", err=True)
+    click.echo(f"ptcalc scan: wrote {output}: {_n(len(w.segments), 'segment')}, "
+               f"{_n(w.process_count, 'process', 'processes')} in {_n(len(w.groups), 'group')}", err=True)
+
+
+def _n(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
