@@ -62,7 +62,7 @@ from ptcalc.procfs import (
 )
 from ptcalc.touched import Range, as_ranges, coarsen, normalise
 from ptcalc.units import KiB, format_size
-from ptcalc.workload import Backing, Host, Mapping, ProcessGroup, Protection, Segment, Workload
+from ptcalc.workload import Backing, Host, Mapping, ProcessGroup, Protection, Segment, Userfaultfd, Workload
 
 TOUCHED_MODES = ("tables", "pages")
 """``tables`` (default): merge gaps that change no table count; ``pages``: exact runs of pages."""
@@ -162,6 +162,19 @@ def protection_of(perms: str) -> Protection:
         return "rw"
     if perms[0] == "r" or perms[2] == "x":
         return "r"
+    return "none"
+
+
+def userfaultfd_of(vmflags: frozenset[str]) -> Userfaultfd:
+    """The userfaultfd registration that matters most for sharing, from smaps
+    VmFlags (``uw`` VM_UFFD_WP, ``ui`` VM_UFFD_MINOR, ``um`` VM_UFFD_MISSING).
+
+    >>> userfaultfd_of(frozenset({"rd", "um", "uw"})), userfaultfd_of(frozenset({"rd"}))
+    ('wp', 'none')
+    """
+    for flag, mode in (("uw", "wp"), ("ui", "minor"), ("um", "missing")):
+        if flag in vmflags:
+            return mode  # type: ignore[return-value]
     return "none"
 
 
@@ -477,7 +490,7 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
             prot = protection_of(m.perms)
             rs = _touched(sh, ps, prot, touched, pmd_size, names[sh.key], notes)
             ms.append(Mapping(segment=names[sh.key], offset=m.offset, size=m.size, address=m.start,
-                              protection=prot, touched=rs))
+                              protection=prot, touched=rs, userfaultfd=userfaultfd_of(sh.entry.vmflags)))
         layouts.setdefault(tuple(ms), []).append(p)
     groups: list[ProcessGroup] = []
     group_notes: list[GroupNote] = []

@@ -116,5 +116,9 @@ def dump_workload(w: Workload, header: Sequence[str] = (), segment_comments: dic
             out.append(f"        size: {exact_size(m.size)}")
             out.append(f"        address: {m.address:#x}")
             out.append(f"        protection: {m.protection}")
+            if m.userfaultfd != "none":
+                out.append(f"        userfaultfd: {m.userfaultfd}")
+            if m.soft_dirty:
+                out.append("        soft_dirty: true")
             out.extend(_touch_lines(m, "        "))
     return "\n".join(out) + "\n"

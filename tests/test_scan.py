@@ -284,3 +284,12 @@ def test_yaml_text(fake):
     assert "VmPTE (kernel, whole process, at scan time): 200 KiB to 204 KiB" in text
     assert "2 other processes map no shared segment" in text
     assert "Left out: 2 segments mapped smaller than 1 MiB" in text
+
+
+def test_userfaultfd_registration_from_vmflags(tmp_path):
+    fp = FakeProc(tmp_path)
+    fp.process(1, "qemu", smaps_entry(0x40000000, 4 * MiB, "rw-s", 0, "00:01", 5, "/memfd:ram (deleted)",
+                                      flags="rd wr sh mr mw me ms um uw"), _pages(0x40000000))
+    r = scan(fs=ProcFS(str(fp.proc), str(fp.sys)), arch=X86_64)
+    assert r.workload.groups[0].mappings[0].userfaultfd == "wp"
+    assert "        userfaultfd: wp\n" in render_scan(r)
