@@ -306,6 +306,18 @@ def read_touched(fs: ProcFS, fd: int, start: int, end: int, page_size: int,
 # --- the scan ----------------------------------------------------------------------------
 
 
+def mapped_bytes(e: SmapsEntry) -> int:
+    """Bytes of the mapping present in this process's page tables, from smaps:
+    ``Rss`` (smaps_pte_entry() counts present PTEs and PMDs), or for hugetlb
+    ``Shared_Hugetlb + Private_Hugetlb`` (smaps_hugetlb_range()).  Equal to the
+    size: every page is present; 0: none is (a shared mapping has no swap
+    PTEs: shmem and file pages are unmapped, not swapped, in the page table).
+    """
+    if e.hugetlb:
+        return e.fields.get("Shared_Hugetlb", 0) + e.fields.get("Private_Hugetlb", 0)
+    return e.fields.get("Rss", 0)
+
+
 def _read_process(fs: ProcFS, pid: int, fstypes: dict[tuple[int, int], str],
                   ignored: Counter[str]) -> _Proc | None:
     """One process's modelled mappings and private memory; None for kernel threads."""
@@ -327,10 +339,17 @@ def _read_process(fs: ProcFS, pid: int, fstypes: dict[tuple[int, int], str],
             continue
         key = (e.maps.dev[0], e.maps.dev[1], e.maps.inode)
         shared.append(_Shared(entry=e, key=key, backing=backing, label=label, kind=kind))
-    if shared:
+    todo = []
+    for sh in shared:
+        mapped = mapped_bytes(sh.entry)
+        if mapped == sh.entry.maps.size:  # every page present: no need to read the pagemap
+            sh.starts, sh.ends = np.zeros(1, np.int64), np.array([mapped], np.int64)
+        elif mapped > 0:
+            todo.append(sh)
+    if todo:
         fd = fs.open_pagemap(pid)
         try:
-            for sh in shared:
+            for sh in todo:
                 m = sh.entry.maps
                 ps = sh.entry.kernel_page_size if sh.backing == "hugetlb" else 4 * KiB
                 sh.starts, sh.ends = read_touched(fs, fd, m.start, m.end, ps)

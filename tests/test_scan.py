@@ -22,12 +22,30 @@ PAGE = 4 * KiB
 SYSV_ADDR, ANON_ADDR, HUGE_ADDR, FILE_ADDR = 0x10000000, 0x20000000, 0x40000000, 0x30000000
 
 
-def smaps_entry(start, size, perms, offset, dev, inode, path, *, page_kb=4, rss=0, private=0,
+def smaps_entry(start, size, perms, offset, dev, inode, path, *, page_kb=4, rss=None, private=0,
                 flags="rd wr sh mr mw me ms", extra=""):
+    rss_line = "Rss:            auto\n" if rss is None else f"Rss:            {rss // KiB} kB\n"
+    if "ht" in flags.split():
+        rss_line = "Rss:            0 kB\nShared_Hugetlb: auto\n"
     return (f"{start:x}-{start + size:x} {perms} {offset:08x} {dev} {inode:<10d}   {path}\n"
             f"Size:           {size // KiB} kB\nKernelPageSize: {page_kb} kB\nMMUPageSize:    {page_kb} kB\n"
-            f"Rss:            {rss // KiB} kB\nPrivate_Clean:  0 kB\nPrivate_Dirty:  {private // KiB} kB\n"
+            f"{rss_line}Private_Clean:  0 kB\nPrivate_Dirty:  {private // KiB} kB\n"
             f"{extra}VmFlags: {flags}\n")
+
+
+def _fill_rss(smaps, pages):
+    present = sorted(a for a, entry in pages if entry & PM_PRESENT)
+    out, bounds = [], None
+    for line in smaps.splitlines(keepends=True):
+        head = line.split(" ", 1)[0]
+        if "-" in head and all(c in "0123456789abcdef-" for c in head):
+            lo, hi = (int(x, 16) for x in head.split("-"))
+            bounds = (lo, hi)
+        if line.endswith("auto\n"):
+            n = sum(1 for a in present if bounds[0] <= a < bounds[1]) * PAGE
+            line = line.replace("auto", f"{n // KiB} kB")
+        out.append(line)
+    return "".join(out)
 
 
 def private_entries(heap):
@@ -75,8 +93,10 @@ class FakeProc:
         p.write_text(text)
 
     def process(self, pid, comm, smaps, pages=(), vmpte=48 * KiB, pagemap_end=2 * GiB):
-        """``pages``: (address, pagemap entry) for each page with an entry."""
-        self.file(f"proc/{pid}/smaps", smaps)
+        """``pages``: (address, pagemap entry) for each page with an entry.
+        ``Rss: auto`` (hugetlb: ``Shared_Hugetlb: auto``) in ``smaps`` becomes
+        the bytes of those pages present in the mapping, as the kernel says."""
+        self.file(f"proc/{pid}/smaps", _fill_rss(smaps, pages))
         self.file(f"proc/{pid}/comm", comm + "\n")
         self.file(f"proc/{pid}/status", f"Name:\t{comm}\nVmPTE:\t{vmpte // KiB} kB\n")
         with open(self.proc / str(pid) / "pagemap", "wb") as f:
@@ -107,7 +127,8 @@ def _pages(*addrs, flag=PM_PRESENT):
 def fake(tmp_path):
     fp = FakeProc(tmp_path)
     same = (_pages(SYSV_ADDR, SYSV_ADDR + PAGE, SYSV_ADDR + 3 * PAGE, SYSV_ADDR + 10 * MiB)
-            + _pages(ANON_ADDR + 5 * MiB, flag=PM_SWAP)
+            # a swap-type entry (on a shared mapping: a page under migration) still has its PTE
+            + _pages(ANON_ADDR + 5 * MiB) + _pages(ANON_ADDR + 5 * MiB + PAGE, flag=PM_SWAP)
             # a hugetlb page reports every 4 KiB entry it covers
             + _pages(*range(HUGE_ADDR + 6 * MiB, HUGE_ADDR + 8 * MiB, PAGE)))
     fp.process(100, "postgres", postgres_smaps(heap=2 * MiB), same, vmpte=200 * KiB)
@@ -152,7 +173,7 @@ def test_groups_segments_and_skips(fake):
     assert (sysv.segment, sysv.address, sysv.size, sysv.offset, sysv.protection) == \
            ("sysv-0x0052e2c1", SYSV_ADDR, 64 * MiB, 0, "rw")
     assert sysv.touched == ((0, 2 * PAGE), (3 * PAGE, 4 * PAGE), (10 * MiB, 10 * MiB + PAGE))
-    assert anon.touched == ((5 * MiB, 5 * MiB + PAGE),)  # a swapped page still has its PTE
+    assert anon.touched == ((5 * MiB, 5 * MiB + 2 * PAGE),)
     assert huge.touched == ((6 * MiB, 8 * MiB),)
     assert w.groups[1].mappings[0].touched[-1] == (40 * MiB, 40 * MiB + PAGE)
     # the host
@@ -204,7 +225,7 @@ def test_arch_from_cpuinfo_and_probe(fake):
 
 
 def test_short_pagemap_means_the_process_is_gone(fake):
-    fake.process(108, "postgres", postgres_smaps(heap=MiB), pagemap_end=ANON_ADDR)
+    fake.process(108, "postgres", postgres_smaps(heap=MiB), _pages(SYSV_ADDR, ANON_ADDR), pagemap_end=ANON_ADDR)
     r = _scan(fake, pids=[100, 108])
     assert dict(r.skipped) == {"vanished": 1} and r.workload.process_count == 1
 
@@ -293,3 +314,21 @@ def test_userfaultfd_registration_from_vmflags(tmp_path):
     r = scan(fs=ProcFS(str(fp.proc), str(fp.sys)), arch=X86_64)
     assert r.workload.groups[0].mappings[0].userfaultfd == "wp"
     assert "        userfaultfd: wp\n" in render_scan(r)
+
+
+def test_fully_present_or_empty_mappings_skip_the_pagemap(tmp_path):
+    """smaps Rss (hugetlb: Shared_Hugetlb) equal to the size means every page is
+    present; 0 means none: the pagemap (empty here: reading it would fail) is
+    not read."""
+    fp = FakeProc(tmp_path)
+    fp.process(1, "oracle",
+               smaps_entry(0x40000000, 4 * MiB, "rw-s", 0, "00:01", 5, "/SYSV00000001 (deleted)", rss=4 * MiB)
+               + smaps_entry(0x80000000, 4 * MiB, "rw-s", 0, "00:01", 6, "/SYSV00000002 (deleted)", rss=0)
+               + smaps_entry(0xC0000000, GiB, "rw-s", 0, "00:0e", 7, "/SYSV00000003 (deleted)", page_kb=2048,
+                             flags="rd wr sh mr mw me ms de ht", extra="Shared_Hugetlb: 1048576 kB\n")
+               .replace("Shared_Hugetlb: auto\n", ""),
+               pagemap_end=0)
+    r = scan(fs=ProcFS(str(fp.proc), str(fp.sys)), arch=X86_64)
+    assert not r.skipped
+    full, empty, huge = r.workload.groups[0].mappings
+    assert (full.touched, empty.touched, huge.touched) == (((0, 4 * MiB),), (), ((0, GiB),))
