@@ -369,6 +369,38 @@ def dedupe_within(owner: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np
     return lo, np.maximum(hi, lo)
 
 
+def merge_within(owner: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Make block ranges disjoint within each owner (ranges may overlap and
+    come in any order); returns (owner, lo, hi) sorted by owner, empty ranges
+    dropped.  Owners must be dense ids >= 0, blocks >= 0."""
+    if lo.size == 0:
+        return owner, lo, hi
+    order = np.lexsort((lo, owner))
+    owner, lo, hi = owner[order], lo[order], hi[order]
+    big = int(hi.max()) + 1
+    if int(owner.max()) * big < (1 << 62):
+        shifted = hi + owner * big
+        run = np.maximum.accumulate(shifted) - owner * big
+    else:  # pragma: no cover - block spaces beyond 2**62 / owners
+        run = hi.copy()
+        for i in range(1, run.size):
+            if owner[i] == owner[i - 1]:
+                run[i] = max(run[i], run[i - 1])
+    prev = np.empty_like(run)
+    prev[0] = -1
+    prev[1:] = run[:-1]
+    prev[1:][owner[1:] != owner[:-1]] = -1
+    lo = np.maximum(lo, prev)
+    keep = lo < hi
+    return owner[keep], lo[keep], hi[keep]
+
+
+def first_of(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """For each id in ``wanted``, the index of its first occurrence in ``ids``."""
+    uniq, first = np.unique(ids, return_index=True)
+    return first[np.searchsorted(uniq, wanted)]
+
+
 def union_and_shared(key: np.ndarray, lo: np.ndarray, hi: np.ndarray, weight: np.ndarray) -> tuple[int, int]:
     """Over block ranges of many owners: blocks covered at all, and blocks
     covered with total weight >= 2 (two or more sharers).
@@ -484,27 +516,33 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
     # --- mshare v3: one host tree per (segment, protection), over file offsets
     regions = 0
     if z.upper == "mshare":
-        m = kind == 2
+        m = (kind == 2) & (weight_of_row[parts.row] > 0)  # a group of 0 processes attaches nothing
         if m.any():
             rows = parts.row[m]
             d = layout.row_addr[rows] - layout.row_off[rows]
             fs, fe = parts.start[m] - d, parts.end[m] - d
             key = key_ids(layout.row_seg[rows], layout.row_prot[rows])
+            grp = layout.row_group[rows]
             leaf = p_leaf[m]
-            w = weight_of_row[rows]
+            w_group = np.minimum(np.array(counts, dtype=I64), 2)
             for li, lv in enumerate(levels[:-1]):
                 lm = leaf <= li
-                lo, hi = dedupe_within(rows[lm], fs[lm] // lv.table_span, -((-fe[lm]) // lv.table_span))
-                u, s = union_and_shared(key[lm], lo, hi, w[lm])
+                lo, hi = fs[lm] // lv.table_span, -((-fe[lm]) // lv.table_span)
+                if li < attach_i:
+                    # a process attaches a region once, whatever its mappings in it
+                    oid = key_ids(key[lm], grp[lm])
+                    owner, lo, hi = merge_within(oid, lo, hi)
+                    first = first_of(oid, owner)
+                    u, s = union_and_shared(key[lm][first], lo, hi, w_group[grp[lm][first]])
+                else:
+                    # the host's own P4D tables: counted once, but no process walks them
+                    u, _ = union_and_shared(key[lm], lo, hi, np.ones_like(lo))
+                    s = 0
                 physical[lv.name] += u
                 shared_tables[lv.name] += s
             # the host mm's own PGD, one per region that anything touched
-            one = np.ones_like(key)
-            lo, hi = dedupe_within(rows, np.zeros_like(key), one)
-            u, s = union_and_shared(key, lo, hi, w)
-            regions = u
-            physical["pgd"] += u
-            shared_tables["pgd"] += s
+            regions = int(np.unique(key).size)
+            physical["pgd"] += regions
 
     table_bytes = {lv.name: lv.table_bytes for lv in levels}
     table_bytes["pgd"] = arch.pgd_bytes(layout.pti)

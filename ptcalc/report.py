@@ -61,6 +61,8 @@ def _note(workload: Workload, layout: Layout, scheme: str, options: ModelOptions
     """Why ``scheme`` saves nothing over ``private`` here, or None when it does."""
     if scheme == "private" or result.physical_bytes < private.physical_bytes:
         return None
+    if result.physical_bytes > private.physical_bytes:
+        return "costs more than private here: the region's host mm needs its own top-level tables"
     found = dominant(layout, zones(layout, scheme, options))
     if found is None:
         return "equals private: no touched page lies in a shareable range"

@@ -223,7 +223,8 @@ def test_mshare_seed_shares_everything_below_the_pgd():
     assert levels(r) == (153600, 300, 1, 1500 + 1)
     assert r.groups[0].vmpte_bytes == 0
     assert r.mshare_regions == 1
-    assert r.shared_tables == {"pte": 153600, "pmd": 300, "pud": 1, "p4d": 0, "pgd": 1}
+    # The host's PGD is the region's overhead: no process walks it, so not "shared".
+    assert r.shared_tables == {"pte": 153600, "pmd": 300, "pud": 1, "p4d": 0, "pgd": 0}
 
 
 def test_mshare_regions_per_protection():
@@ -232,6 +233,15 @@ def test_mshare_regions_per_protection():
     r = compute(wl([H2], grp(2, mp("h", 2 * GiB, BASE), name="rw"),
                    grp(2, mp("h", 2 * GiB, BASE, prot="r"), name="r")), "mshare")
     assert levels(r) == (0, 4, 2, 4 + 2)
+
+
+def test_mshare_two_mappings_in_one_process_attach_once():
+    # One process maps two halves of a segment: it attaches the region once, so
+    # the host's tables have a single sharer and none is "shared".
+    w = wl([H2], grp(1, mp("h", GiB, BASE), mp("h", GiB, 2 * BASE, offset=GiB)))
+    r = compute(w, "mshare")
+    assert (r.tables["pmd"], r.tables["pud"]) == (2, 1)
+    assert r.shared_bytes == 0
 
 
 def test_mshare_la57_process_keeps_a_p4d():

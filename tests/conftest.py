@@ -1,0 +1,28 @@
+"""Hypothesis profiles: "ci" (the default) and "dev" (quick).
+
+"ci" runs about 2,500 generated workloads in total across
+tests/test_model_properties.py (250 per invariant test, 1,000 compared with
+the simulator under all five scheme variants); it is derandomized (the same examples on
+every run, so CI is reproducible) and prints the blob that replays a
+failure (@reproduce_failure).  Pick another with HYPOTHESIS_PROFILE=dev
+(quick) or HYPOTHESIS_PROFILE=explore (long, random).
+"""
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    max_examples=250,
+    deadline=None,
+    derandomize=True,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", max_examples=50, deadline=None, print_blob=True)
+# A longer random search (new examples every run), for hunting rare disagreements.
+settings.register_profile(
+    "explore", max_examples=2500, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

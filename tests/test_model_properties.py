@@ -1,0 +1,556 @@
+"""Property tests: the closed-form model against the brute-force simulator.
+
+Hypothesis generates small random workloads (see ``workloads()``): addresses
+and file offsets on and off 2 MiB and 1 GiB boundaries, mappings straddling
+512 GiB (and, with 5-level paging, 256 TiB) boundaries, several groups and
+segments, several mappings per group (some of the same segment twice, some
+adjacent), rw / r / none protections, touched prefixes and multi-range
+touched sets, 4 KiB shmem/file, 2 MiB hugetlb and shmem THP and 1 GiB
+hugetlb pages, userfaultfd and soft-dirty flags, ``auto`` addresses, groups
+of 0 to 3 processes, both mshare variants, several file-cached thresholds,
+x86_64 and x86_64-la57 with and without PTI (and, separately, two arm64-like
+geometries).  Mappings can be large (up to 3 GiB and more) but each touches
+at most a few hundred pages, so an example's page walk stays small and the
+simulator fast.
+
+``test_model_equals_simulator*`` assert ``ptcalc.model.compute`` and
+``ptcalc.simulate.simulate`` agree exactly on every field of SchemeResult
+(except the free-text ``notes``), table by table and group by group, under
+every scheme and both mshare variants.  The other tests check invariants on
+the model alone (it is fast).  Example counts come from the hypothesis
+profile (tests/conftest.py).
+
+A failure prints the falsifying workload and a ``@reproduce_failure`` blob;
+see docs/simulator.md.
+"""
+
+from dataclasses import replace
+
+from hypothesis import assume, given, note, settings
+from hypothesis import strategies as st
+
+from ptcalc.arch import X86_64, X86_64_LA57, Arch, Level
+from ptcalc.model import compute
+from ptcalc.simulate import simulate
+from ptcalc.units import GiB, KiB, MiB, TiB
+from ptcalc.workload import Host, Mapping, ModelOptions, ProcessGroup, Segment, Workload, resolve_addresses
+
+PMD_SIZE, PUD_SIZE = 2 * MiB, 1 * GiB  # x86-64, both profiles
+
+# arm64-like geometries, to keep the model and the simulator general over the
+# profile until the real arm64 profiles land in ptcalc/arch.py
+# (arch/arm64/include/asm/pgtable-hwdef.h, 48-bit VA; PGD_SIZE =
+# PTRS_PER_PGD x 8 bytes, allocated from a kmem_cache when below a page).
+ARM64_16K = Arch(
+    name="arm64-16k-test",
+    description="arm64, 16 KiB granule, 4 levels (test geometry)",
+    levels=(
+        Level("pte", 14, 2048, 16 * KiB),  # PTE table covers 32 MiB
+        Level("pmd", 25, 2048, 16 * KiB),  # PMD table covers 64 GiB
+        Level("pud", 36, 2048, 16 * KiB),  # PUD table covers 128 TiB
+        Level("pgd", 47, 2, 16),
+    ),
+    user_limit=1 << 48,
+    hugetlb_sizes=(2 * MiB, 32 * MiB, 1 * GiB),  # CONT_PTE, PMD, CONT_PMD
+    pmd_share=True,
+    auto_window=128 * TiB,
+    auto_base=128 * TiB,
+)
+ARM64_64K = Arch(
+    name="arm64-64k-test",
+    description="arm64, 64 KiB granule, 3 levels (test geometry)",
+    levels=(
+        Level("pte", 16, 8192, 64 * KiB),  # PTE table covers 512 MiB
+        Level("pmd", 29, 8192, 64 * KiB),  # PMD table covers 4 TiB
+        Level("pgd", 42, 64, 512),
+    ),
+    user_limit=1 << 48,
+    hugetlb_sizes=(2 * MiB, 512 * MiB, 16 * GiB),  # CONT_PTE, PMD, CONT_PMD
+    pmd_share=False,  # no CONFIG_ARCH_WANT_HUGE_PMD_SHARE with 64 KiB pages
+    auto_window=4 * TiB,
+    auto_base=4 * TiB,
+)
+
+
+class Geo:
+    """What the strategies need to know of a profile: the PMD_SIZE and
+    PUD_SIZE boundaries, the page kinds, and the top-table boundaries
+    (512 GiB on x86-64) mappings should straddle."""
+
+    def __init__(self, arch, kinds, boundaries, spacing):
+        self.arch = arch
+        self.pmd = arch.levels[0].table_span  # PMD_SIZE
+        self.pud = arch.levels[1].table_span  # PUD_SIZE
+        self.kinds = st.sampled_from(kinds)
+        self.boundaries = boundaries
+        self.spacing = spacing  # between the neighbourhoods of a process's mappings
+        self.base = arch.base_page
+        self.largest = max(p for _, p in kinds)
+
+
+X86_KINDS = [("shmem", 4 * KiB), ("file", 4 * KiB), ("shmem", 2 * MiB), ("hugetlb", 2 * MiB), ("hugetlb", 1 * GiB)]
+X86 = Geo(X86_64, X86_KINDS, [1 * TiB, 3 * 512 * GiB], 4 * TiB)
+X86_LA57 = Geo(X86_64_LA57, X86_KINDS, [1 * TiB, 3 * 512 * GiB, 256 * TiB], 4 * TiB)
+ARM16 = Geo(
+    ARM64_16K,
+    [("shmem", 16 * KiB), ("file", 16 * KiB), ("hugetlb", 2 * MiB), ("hugetlb", 32 * MiB), ("hugetlb", 1 * GiB)],
+    [128 * TiB],
+    4 * TiB,
+)
+ARM64 = Geo(
+    ARM64_64K,
+    [("shmem", 64 * KiB), ("file", 64 * KiB), ("hugetlb", 2 * MiB), ("hugetlb", 512 * MiB), ("shmem", 512 * MiB)],
+    [4 * TiB, 8 * TiB],
+    32 * TiB,
+)
+
+
+def touch_limit(geo, page):
+    """Most pages one mapping touches: keeps each example's walk to a few thousand pages."""
+    if page == geo.base:
+        return 128
+    return 3 if page == geo.largest else 48
+
+
+# (scheme, options override) pairs: every scheme, both mshare variants.
+VARIANTS = [
+    ("private", {}),
+    ("hugetlb-pmd", {}),
+    ("mshare", {"mshare_variant": "v3"}),
+    ("mshare", {"mshare_variant": "ptshare"}),
+    ("file-cached", {}),
+]
+SHARING = VARIANTS[1:]
+
+EXAMPLES = settings().max_examples  # of the profile tests/conftest.py loaded
+"""Examples per invariant test; the model-simulator comparison runs 4 times as many."""
+
+
+# --- strategies ----------------------------------------------------------------------
+
+
+def _rounddown(x, a):
+    return x - x % a
+
+
+# Strategies are built once: building one per draw is most of the generation time.
+_U = st.integers(0, 2**62)
+_KIND = st.sampled_from(["any", "pmd", "pud", "pud", "lo", "hi"])
+_END_SHIFT = st.sampled_from([0, 0, 1, 2])
+_SHIFT = st.sampled_from([-2, -1, 0, 0, 0, 0, 1, 2])
+_SEG_PMDS = st.sampled_from([0, 1, 3, 255])  # PMD_SIZE blocks over whole PUD_SIZE windows
+_SEG_PAGES = st.sampled_from([0, 0, 1, 3, 256])  # base pages over whole PMD_SIZE blocks
+_TOUCH_MODE = st.sampled_from(["all", "prefix", "prefix", "ranges", "ranges", "ranges", "none"])
+_PLACE_FIRST = st.sampled_from(["fresh", "fresh", "auto"])
+_PLACE = st.sampled_from(["fresh", "fresh", "adjacent", "auto"])
+_GAP = st.sampled_from([0, 0, 1, "pmd", "pud-pmd"])  # base pages, or PMD_SIZE, or PUD_SIZE - PMD_SIZE
+_PROT = st.sampled_from(["rw", "rw", "rw", "r", "none"])
+_UFFD = st.sampled_from(["none"] * 6 + ["missing", "wp", "minor"])
+_SOFT_DIRTY = st.sampled_from([False] * 5 + [True])
+_X86_GEO = st.sampled_from([X86, X86, X86_LA57])
+_ARM_GEO = st.sampled_from([ARM16, ARM64])
+_THRESHOLD = st.sampled_from([512, 512, 1, 256, 16384, 1 << 18, 3 << 18])  # in base pages (2 MiB on x86-64 ...)
+_VARIANT = st.sampled_from(["v3", "ptshare"])
+_COUNT = st.sampled_from([1, 1, 2, 2, 3, 3, 0])  # a group of 0 still has per-process figures
+
+
+def between(draw, lo, hi):
+    """An integer in [lo, hi], shrinking towards lo."""
+    return lo + draw(_U) % (hi - lo + 1)
+
+
+def near_boundary(draw, geo, page, lo, hi):
+    """A multiple of ``page`` in [lo, hi] (lo, hi multiples of page), often at or
+    a few pages off a PMD_SIZE or PUD_SIZE boundary, or at either end."""
+    kind = draw(_KIND)
+    if kind == "any":
+        return between(draw, lo // page, hi // page) * page
+    if kind == "lo":
+        v = lo + draw(_END_SHIFT) * page
+    elif kind == "hi":
+        v = hi - draw(_END_SHIFT) * page
+    else:
+        a = max(geo.pmd if kind == "pmd" else geo.pud, page)
+        first, last = -(-lo // a), hi // a
+        base = between(draw, first, last) * a if first <= last else lo
+        v = base + draw(_SHIFT) * page
+    return min(max(v, lo), hi)
+
+
+def segment(draw, geo, name):
+    backing, page = draw(geo.kinds)
+    if page == geo.largest:
+        size = between(draw, 1, 3) * page
+    else:
+        size = between(draw, 0, 3) * geo.pud + draw(_SEG_PMDS) * geo.pmd
+        if page == geo.base:
+            size += draw(_SEG_PAGES) * page
+        size = max(_rounddown(size, page), page)
+    return Segment(name=name, size=size, backing=backing, page_size=page)
+
+
+def touched_ranges(draw, geo, address, size, page):
+    """Sorted, disjoint, non-adjacent page-aligned ranges, at most touch_limit pages."""
+    n, limit = size // page, touch_limit(geo, page)
+    mode = draw(_TOUCH_MODE)
+    if mode == "none":
+        return ()
+    if mode == "all" and n <= limit:
+        return ((0, size),)
+    if mode == "prefix":
+        return ((0, between(draw, 1, min(n, limit)) * page),)
+    # A few ranges, each starting anywhere or at/near a PMD_SIZE / PUD_SIZE
+    # boundary of the virtual address (where zones and tables begin and end).
+    k = between(draw, 1, 4)
+    pages = []
+    for _ in range(k):
+        first = (near_boundary(draw, geo, page, address, address + size - page) - address) // page
+        pages.append((first, min(first + between(draw, 1, max(1, limit // k)), n)))
+    pages.sort()
+    merged = []
+    for s, e in pages:
+        if merged and s <= merged[-1][1]:  # overlapping or adjacent: merge
+            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+        else:
+            merged.append((s, e))
+    return tuple((s * page, e * page) for s, e in merged)
+
+
+def mapping(draw, geo, segs, j, prev):
+    """Mapping ``j`` of a process and whether it is auto; ``prev`` is the previous one."""
+    seg = segs[between(draw, 0, len(segs) - 1)]
+    page = seg.page_size
+    size = near_boundary(draw, geo, page, page, min(seg.size, 3 * geo.pud + 2 * geo.pmd))
+    offset = near_boundary(draw, geo, page, 0, seg.size - size)
+    place = draw(_PLACE if prev else _PLACE_FIRST)
+    if place == "adjacent":
+        gap = draw(_GAP)
+        gap = {"pmd": geo.pmd, "pud-pmd": geo.pud - geo.pmd}.get(gap, gap * geo.base)
+        address = -(-(prev.end + gap) // page) * page
+    else:
+        # Each mapping gets its own neighbourhood of a top-table boundary (512
+        # GiB on x86-64, 256 TiB with LA57); it may start up to 3 PUD_SIZE
+        # before it and straddle it.
+        base = geo.boundaries[between(draw, 0, len(geo.boundaries) - 1)] + j * geo.spacing
+        address = near_boundary(draw, geo, page, max(base - 3 * geo.pud, page), base + 3 * geo.pud)
+    protection = draw(_PROT)
+    m = Mapping(
+        segment=seg.name,
+        offset=offset,
+        size=size,
+        address=address,
+        protection=protection,
+        touched=() if protection == "none" else touched_ranges(draw, geo, address, size, page),
+        userfaultfd=draw(_UFFD),
+        soft_dirty=draw(_SOFT_DIRTY),
+    )
+    return m, place == "auto"
+
+
+def _overlap(ms):
+    spans = sorted((m.address, m.end) for m in ms)
+    return any(a_end > b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
+
+
+def group(draw, geo, segs, name):
+    count = draw(_COUNT)
+    pairs = []
+    prev = None
+    for j in range(between(draw, 1, 3)):
+        m, auto = mapping(draw, geo, segs, j, prev)
+        pairs.append((m, auto))
+        prev = m
+    try:
+        ms = tuple(resolve_addresses(pairs, geo.arch, align=geo.pud))
+    except ValueError:  # no room left for an auto mapping (arm64 16K: two PGD entries)
+        assume(False)
+    assume(not _overlap(ms) and all(m.end <= geo.arch.user_limit for m in ms))
+    return ProcessGroup(name=name, count=count, mappings=ms)
+
+
+@st.composite
+def workloads(draw, min_groups=1, max_groups=3, geos=_X86_GEO):
+    """Small random workloads (see the module docstring)."""
+    geo = draw(geos)
+    segs = [segment(draw, geo, f"s{i}") for i in range(between(draw, 1, 3))]
+    gs = tuple(group(draw, geo, segs, f"g{i}") for i in range(between(draw, min_groups, max_groups)))
+    options = ModelOptions(file_cached_threshold=draw(_THRESHOLD) * geo.base, mshare_variant=draw(_VARIANT))
+    return Workload(
+        host=Host(memory=None, arch=geo.arch, pti=draw(st.booleans())),
+        segments={s.name: s for s in segs},
+        groups=gs,
+        options=options,
+    )
+
+
+def comparable(r):
+    """Every field of a SchemeResult but the free-text notes."""
+    return {
+        "scheme": r.scheme,
+        "tables": r.tables,
+        "shared_tables": r.shared_tables,
+        "physical_bytes": r.physical_bytes,
+        "shared_bytes": r.shared_bytes,
+        "mshare_regions": r.mshare_regions,
+        "groups": [
+            (g.name, g.count, g.own_tables, g.attached_tables, g.per_process_bytes, g.vmpte_bytes) for g in r.groups
+        ],
+    }
+
+
+def describe(w):
+    """A compact, readable account of a workload, for failure reports."""
+    lines = [f"arch={w.arch.name} pti={w.host.pti} {w.options}"]
+    for s in w.segments.values():
+        lines.append(f"  segment {s.name}: {s.backing} page={s.page_size:#x} size={s.size:#x}")
+    for g in w.groups:
+        lines.append(f"  group {g.name} x{g.count}:")
+        for m in g.mappings:
+            touched = ", ".join(f"{a:#x}-{b:#x}" for a, b in m.touched)
+            flags = f" uffd={m.userfaultfd}" * (m.userfaultfd != "none") + " soft_dirty" * m.soft_dirty
+            lines.append(
+                f"    {m.segment} [{m.offset:#x}+{m.size:#x}] at {m.address:#x}{' (auto)' * m.auto}"
+                f" {m.protection}{flags} touched [{touched}]"
+            )
+    return "\n".join(lines)
+
+
+def options_for(w, overrides):
+    return replace(w.options, **overrides)
+
+
+# --- the model equals the simulator --------------------------------------------------
+
+
+def assert_model_equals_simulator(w):
+    note(describe(w))
+    for scheme, overrides in VARIANTS:
+        opts = options_for(w, overrides)
+        note(f"scheme={scheme} options={opts}")
+        assert comparable(compute(w, scheme, opts)) == comparable(simulate(w, scheme, opts))
+
+
+@settings(max_examples=4 * EXAMPLES)
+@given(w=workloads())
+def test_model_equals_simulator(w):
+    assert_model_equals_simulator(w)
+
+
+@given(w=workloads(geos=_ARM_GEO))
+def test_model_equals_simulator_on_arm64_like_geometries(w):
+    # 16 KiB granule (4 levels, PMD sharing, 16-byte PGD) and 64 KiB granule
+    # (3 levels: no PUD, no PMD sharing, 512-byte PGD), with contiguous-PTE
+    # hugetlb pages (2 MiB mapped at the PTE level): nothing in either
+    # implementation may assume the x86-64 geometry.
+    assert_model_equals_simulator(w)
+
+
+# --- invariants, on the model ----------------------------------------------------------
+
+
+@given(w=workloads(), data=st.data())
+def test_adding_a_process_never_lowers_physical_bytes(w, data):
+    note(describe(w))
+    i = data.draw(st.integers(0, len(w.groups) - 1))
+    more = list(w.groups)
+    more[i] = replace(more[i], count=more[i].count + 1)
+    w2 = replace(w, groups=tuple(more))
+    for scheme, overrides in VARIANTS:
+        opts = options_for(w, overrides)
+        assert compute(w2, scheme, opts).physical_bytes >= compute(w, scheme, opts).physical_bytes
+
+
+@given(w=workloads(min_groups=2))
+def test_adding_a_group_never_lowers_physical_bytes(w):
+    note(describe(w))
+    fewer = replace(w, groups=w.groups[:-1])
+    for scheme, overrides in VARIANTS:
+        opts = options_for(w, overrides)
+        assert compute(w, scheme, opts).physical_bytes >= compute(fewer, scheme, opts).physical_bytes
+
+
+@given(w=workloads())
+def test_sharing_never_costs_more_than_private(w):
+    note(describe(w))
+    # hugetlb-pmd, file-cached and ptshare replace a process's table by a
+    # shared one only where the process would have had that table itself (the
+    # shared window or block lies wholly inside one mapping), so they never
+    # cost more.  mshare v3 is different: every region has a host mm (a PGD,
+    # and P4D tables on 5-level) and lays its tables out at the file offsets,
+    # which can need more tables than the processes' own layout; see
+    # test_mshare_v3_costs_no_more_than_private_when_shared.
+    private = compute(w, "private", w.options).physical_bytes
+    for scheme, overrides in [v for v in SHARING if v[1] != {"mshare_variant": "v3"}]:
+        assert compute(w, scheme, options_for(w, overrides)).physical_bytes <= private
+
+
+@st.composite
+def mshare_friendly(draw):
+    """One group of >= 4 processes; each mapping of its own segment, touching
+    something, at an address congruent to its file offset modulo 512 GiB
+    (P4D_SIZE, the mshare alignment) in a 512 GiB window of its own."""
+    geo = draw(st.sampled_from([X86, X86_LA57]))
+    n = between(draw, 1, 3)
+    segs, ms = [], []
+    for j in range(n):
+        seg = segment(draw, geo, f"s{j}")
+        page = seg.page_size
+        size = near_boundary(draw, geo, page, page, min(seg.size, 3 * GiB))
+        offset = near_boundary(draw, geo, page, 0, seg.size - size)
+        address = (j + 2) * 512 * GiB + offset  # offset < 4 GiB: stays in its window
+        touched = touched_ranges(draw, geo, address, size, page)
+        assume(touched)
+        segs.append(seg)
+        ms.append(Mapping(segment=seg.name, offset=offset, size=size, address=address,
+                          protection=draw(st.sampled_from(["rw", "r"])), touched=touched))
+    g = ProcessGroup(name="g", count=between(draw, 4, 6), mappings=tuple(ms))
+    return Workload(host=Host(memory=None, arch=geo.arch, pti=draw(st.booleans())),
+                    segments={s.name: s for s in segs}, groups=(g,))
+
+
+@given(w=mshare_friendly())
+def test_mshare_v3_costs_no_more_than_private_when_shared(w):
+    note(describe(w))
+    # With address = offset (mod 512 GiB) and one region per 512 GiB window,
+    # the host tree of a region is exactly one process's tree for it.  With N
+    # processes and R regions: private = N x (PGD [+ P4D] + sum of trees),
+    # mshare = N x (PGD [+ P4D]) + sum over regions of (host PGD [+ host P4D] +
+    # tree); private - mshare = (N - 1) x trees - R x (PGD [+ P4D]).  A touched
+    # region's tree has at least one 4 KiB table (a PUD for 1 GiB pages), and
+    # PGD + P4D is at most 8 + 4 KiB (PTI, 5-level), so N >= 4 suffices.  (With
+    # N = 2, one region of 1 GiB pages, PTI and 5-level, mshare costs 40 KiB
+    # against private's 32 KiB.)
+    opts = replace(w.options, mshare_variant="v3")
+    assert compute(w, "mshare", opts).physical_bytes <= compute(w, "private", opts).physical_bytes
+
+
+# --- splitting a mapping ---------------------------------------------------------------
+
+
+def split_mapping(m, at):
+    """Two adjacent mappings with contiguous offsets, ``at`` bytes into ``m``."""
+    lo, hi = [], []
+    for s, e in m.touched:
+        if s < at:
+            lo.append((s, min(e, at)))
+        if e > at:
+            hi.append((max(s, at) - at, e - at))
+    first = replace(m, size=at, touched=tuple(lo))
+    second = replace(m, address=m.address + at, offset=m.offset + at, size=m.size - at, touched=tuple(hi))
+    return first, second
+
+
+def _in_shared_window(m, at):
+    """The split point falls strictly inside a PUD_SIZE window lying wholly
+    inside the mapping: hugetlb_split() unshares that window's PMD table."""
+    va = m.address + at
+    window = _rounddown(va, PUD_SIZE)
+    return va != window and m.address <= window and window + PUD_SIZE <= m.end
+
+
+SHARED_FIELDS = ("shared_tables", "shared_bytes")
+
+
+def split_keeps(m, seg, at, scheme, opts):
+    """Which figures splitting ``m`` at ``at`` must leave unchanged: the names
+    of the fields of ``comparable()`` that may change (empty: none may), or
+    None when the split may change anything.
+
+    * private: any page-aligned split -- tables are per VA block, not per mapping.
+    * hugetlb-pmd and file-cached: a split that does not fall strictly inside a
+      PUD_SIZE window lying wholly inside the mapping: a VMA split there
+      unshares that window in the kernel (commit "hugetlb: unshare some PMDs
+      when splitting VMAs", 2023; hugetlb_split() since "mm/hugetlb: unshare
+      page tables during VMA split, not before", 2025), and the file-cached
+      proposal follows hugetlb.  In particular every split at a
+      PUD_SIZE-aligned address.  For file-cached 4 KiB pages the split
+      must also not cut a 2 MiB block of a shared-PTE zone, so it must be
+      PMD_SIZE-aligned in address.
+    * mshare ptshare: a PMD_SIZE-aligned split of a mapping whose address and
+      size are PMD_SIZE multiples (both halves stay eligible, same key); any
+      split of a mapping of 2 MiB or 1 GiB pages (ptshare leaves it private).
+    * mshare v3: any page-aligned split leaves the tables and every process's
+      figures unchanged: the host tree depends on the touched file ranges
+      only, the process keeps its PGD (and P4D) tables.  ``shared_tables``
+      may change: semantics.md 3.4 counts a table's sharers per mapping zone,
+      so a host table under touched pages of both halves gains a sharer (one
+      process alone then "shares" it with itself).
+    """
+    va = m.address + at
+    if scheme == "private":
+        return ()
+    if scheme == "mshare" and opts.mshare_variant == "v3":
+        return SHARED_FIELDS
+    if scheme == "mshare":
+        if seg.page_size != 4 * KiB:
+            return ()
+        eligible = m.address % PMD_SIZE == 0 and m.size % PMD_SIZE == 0
+        return () if eligible and va % PMD_SIZE == 0 else None
+    if _in_shared_window(m, at):
+        return None
+    if scheme == "file-cached" and seg.page_size == 4 * KiB and va % PMD_SIZE:
+        return None
+    return ()
+
+
+def _split(w, gi, mi, at):
+    g = w.groups[gi]
+    first, second = split_mapping(g.mappings[mi], at)
+    gs = list(w.groups)
+    gs[gi] = replace(g, mappings=g.mappings[:mi] + (first, second) + g.mappings[mi + 1:])
+    return replace(w, groups=tuple(gs))
+
+
+def _assert_same(w, w2, scheme, opts, may_change):
+    note(f"scheme={scheme} options={opts}")
+    a, b = comparable(compute(w2, scheme, opts)), comparable(compute(w, scheme, opts))
+    for f in may_change:
+        del a[f], b[f]
+    assert a == b
+
+
+@given(w=workloads(max_groups=2), data=st.data())
+def test_splitting_a_mapping(w, data):
+    note(describe(w))
+    where = [(gi, mi) for gi, g in enumerate(w.groups) for mi, m in enumerate(g.mappings)
+             if m.size > w.segments[m.segment].page_size]
+    assume(where)
+    gi, mi = data.draw(st.sampled_from(where))
+    m = w.groups[gi].mappings[mi]
+    seg = w.segments[m.segment]
+    at = near_boundary(data.draw, X86, seg.page_size, m.address + seg.page_size, m.end - seg.page_size) - m.address
+    note(f"split groups[{gi}].mappings[{mi}] at +{at:#x} (va {m.address + at:#x})")
+    w2 = _split(w, gi, mi, at)
+    for scheme, overrides in VARIANTS:
+        opts = options_for(w, overrides)
+        may_change = split_keeps(m, seg, at, scheme, opts)
+        if may_change is not None:
+            _assert_same(w, w2, scheme, opts, may_change)
+
+
+@given(w=workloads(max_groups=2), data=st.data())
+def test_splitting_at_a_pud_boundary_changes_nothing(w, data):
+    note(describe(w))
+    # The case the brief names: a split at a PUD_SIZE-aligned address (offsets
+    # stay contiguous) changes nothing under private, hugetlb-pmd and
+    # file-cached, nor under ptshare for an eligible mapping, nor the tables
+    # under mshare v3 (see split_keeps).
+    def first_cut(m):  # the first PUD_SIZE-aligned address strictly inside m
+        return -(-(m.address + 1) // PUD_SIZE) * PUD_SIZE
+
+    where = [(gi, mi) for gi, g in enumerate(w.groups) for mi, m in enumerate(g.mappings) if first_cut(m) < m.end]
+    assume(where)
+    gi, mi = data.draw(st.sampled_from(where))
+    m = w.groups[gi].mappings[mi]
+    va = data.draw(st.integers(first_cut(m) // PUD_SIZE, (m.end - 1) // PUD_SIZE)) * PUD_SIZE
+    note(f"split groups[{gi}].mappings[{mi}] at va {va:#x}")
+    w2 = _split(w, gi, mi, va - m.address)
+    seg = w.segments[m.segment]
+    for scheme, overrides in VARIANTS:
+        opts = options_for(w, overrides)
+        may_change = split_keeps(m, seg, va - m.address, scheme, opts)
+        if scheme == "mshare" and opts.mshare_variant == "ptshare" and seg.page_size == 4 * KiB:
+            if not (m.address % PMD_SIZE == 0 and m.size % PMD_SIZE == 0):
+                continue  # ineligible whole, but its PMD-aligned tail may be eligible
+        assert may_change is not None
+        _assert_same(w, w2, scheme, opts, may_change)
