@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from ptcalc.arch import X86_64, X86_64_LA57
 from ptcalc.model import SCHEMES, compute
+from ptcalc.simulate import simulate
 from ptcalc.touched import as_ranges, coarsen, format_offset, format_range, normalise, parse_range, touch_value
 from ptcalc.whatif import convert
 from ptcalc.workload import Host, Mapping, ModelOptions, ProcessGroup, Segment, Workload
@@ -134,7 +135,7 @@ def scattered_workloads(draw):
     return _workload(arch, segs, groups, pti=draw(st.booleans()))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(w=scattered_workloads(), threshold=st.sampled_from([2 * MiB, 64 * MiB]),
        variant=st.sampled_from(["v3", "ptshare"]))
 def test_compression_changes_no_table_count(w, threshold, variant):
@@ -151,6 +152,19 @@ def test_compression_changes_no_table_count(w, threshold, variant):
         cc = convert(c, ps)
         for scheme in SCHEMES:
             assert _fingerprint(cw, scheme, opts) == _fingerprint(cc, scheme, opts), (ps, scheme)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(w=scattered_workloads(), variant=st.sampled_from(["v3", "ptshare"]))
+def test_compressed_simulated_equals_uncompressed_modelled(w, variant):
+    """The brute-force simulator (no code shared with the model) walking the
+    compressed ranges page by page counts what the model counts for the exact ones."""
+    c = _compress(w)
+    opts = ModelOptions(mshare_variant=variant)
+    for scheme in SCHEMES:
+        m, s = compute(w, scheme, opts), simulate(c, scheme, opts)
+        assert (m.tables, [(g.own_tables, g.vmpte_bytes) for g in m.groups]) == \
+               (s.tables, [(g.own_tables, g.vmpte_bytes) for g in s.groups]), scheme
 
 
 def test_compression_shrinks_a_scattered_300_gib_mapping():
