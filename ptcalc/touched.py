@@ -8,10 +8,11 @@ file it is written as the ``touch`` key, either a prefix (``touch: 1.0``,
     touch: [0-2M, 4M-6M, 1G-1050M]     # start-end, binary sizes, end exclusive
     touch: [[0, 2MiB], [4MiB, 6MiB]]   # the same as pairs
 
-This module parses and formats that list and compresses it: a real process
-touches scattered pages, and ``ptcalc scan`` must write a 300 GiB mapping as a
-small file.  ``coarsen`` merges two ranges whenever that cannot change any
-page-table count (see its docstring).
+This module formats and normalises that list (the loader parses it, with
+located errors) and compresses it: a real process touches scattered pages,
+and ``ptcalc scan`` must write a 300 GiB mapping as a small file.
+``coarsen`` merges two ranges whenever that cannot change any page-table
+count (see its docstring).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from ptcalc.units import GiB, KiB, MiB, SizeError, TiB, parse_size
+from ptcalc.units import GiB, KiB, MiB, TiB
 
 Range = tuple[int, int]
 
@@ -49,37 +50,6 @@ def format_range(r: Range) -> str:
     '4M-6M'
     """
     return f"{format_offset(r[0])}-{format_offset(r[1])}"
-
-
-def parse_range(item: object) -> Range:
-    """One touched range: ``"start-end"`` or ``[start, end]``, sizes allowed.
-
-    Raises ValueError (with the reason) for anything else; the caller adds
-    the location.
-
-    >>> parse_range("4M-6M"), parse_range([0, "2MiB"]), parse_range("1.5G-2G")
-    ((4194304, 6291456), (0, 2097152), (1610612736, 2147483648))
-    """
-    if isinstance(item, str):
-        text = item.strip()
-        # split on the '-' that follows the first number (sizes are never negative)
-        head, sep, tail = text.partition("-")
-        if not sep or not head.strip():
-            raise ValueError(f"{item!r} is not a range: write start-end, e.g. 4M-6M")
-        start_s, end_s = head, tail
-    elif isinstance(item, (list, tuple)):
-        if len(item) != 2:
-            raise ValueError(f"a range is [start, end], got {len(item)} items")
-        start_s, end_s = item
-    else:
-        raise ValueError(f"a range is start-end (e.g. 4M-6M) or [start, end], got {type(item).__name__}")
-    try:
-        start, end = parse_size(start_s), parse_size(end_s)
-    except SizeError as e:
-        raise ValueError(f"in range {item!r}: {e}") from None
-    if end <= start:
-        raise ValueError(f"range {item!r} is empty or reversed: the end must be above the start")
-    return start, end
 
 
 def normalise(ranges: Iterable[Range], page_size: int) -> tuple[Range, ...]:

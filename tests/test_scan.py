@@ -332,3 +332,21 @@ def test_fully_present_or_empty_mappings_skip_the_pagemap(tmp_path):
     assert not r.skipped
     full, empty, huge = r.workload.groups[0].mappings
     assert (full.touched, empty.touched, huge.touched) == (((0, 4 * MiB),), (), ((0, GiB),))
+
+
+def _layout(w):
+    return ({n: (s.size, s.backing, s.page_size) for n, s in w.segments.items()},
+            [(g.name, g.count, g.private_memory,
+              [(m.segment, m.offset, m.size, m.address, m.protection, m.touched, m.userfaultfd)
+               for m in g.mappings]) for g in w.groups],
+            (w.host.memory, w.host.arch, w.host.pti, w.host.reserved, w.host.hugepages))
+
+
+@pytest.mark.parametrize("touched", ["pages", "tables"])
+def test_yaml_round_trips_through_the_loader(fake, touched):
+    from ptcalc.loader import loads_workload
+
+    r = _scan(fake, touched=touched, min_size=0)
+    loaded = loads_workload(render_scan(r), source="scan.yaml")
+    assert _layout(loaded) == _layout(r.workload)
+    assert loaded.name == r.workload.name

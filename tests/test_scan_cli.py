@@ -65,3 +65,20 @@ def test_scan_errors():
     assert r.exit_code == 1
     assert "1 process skipped (1 vanished)" in r.stderr
     assert "no workload written" in r.stderr
+
+
+def test_scan_feeds_estimate(child, tmp_path):
+    """The scanned file goes straight into ``ptcalc estimate``.  The child
+    touched pages in 2 MiB blocks 0 and 2 of a mapping alone in its 512 GiB
+    window: 2 PTE + 1 PMD + 1 PUD tables = 16 KiB of VmPTE for that mapping."""
+    out = tmp_path / "w.yaml"
+    runner = CliRunner()
+    assert runner.invoke(main, ["scan", "-p", str(child), "-o", str(out)]).exit_code == 0
+    r = runner.invoke(main, ["estimate", str(out), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    cell = next(c for c in doc["cells"] if c["configured"] and c["scheme"] == "private")
+    (group,) = cell["page_tables"]["groups"]
+    assert (group["count"], group["vmpte_bytes"]) == (1, 16 * KiB)
+    r = runner.invoke(main, ["estimate", str(out)])
+    assert r.exit_code == 0 and "private" in r.stdout

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from ptcalc.arch import X86_64, X86_64_LA57
 from ptcalc.model import SCHEMES, compute
 from ptcalc.simulate import simulate
-from ptcalc.touched import as_ranges, coarsen, format_offset, format_range, normalise, parse_range, touch_value
+from ptcalc.touched import as_ranges, coarsen, format_offset, format_range, normalise, touch_value
 from ptcalc.whatif import convert
 from ptcalc.workload import Host, Mapping, ModelOptions, ProcessGroup, Segment, Workload
 
@@ -22,23 +22,17 @@ PAGE = 4 * KiB
 BLOCK = 2 * MiB
 
 
-def test_format_and_parse_round_trip():
-    for r in [(0, PAGE), (4 * MiB, 6 * MiB), (GiB + 8 * KiB, 3 * GiB), (100, 4097), (TiB, 2 * TiB)]:
-        assert parse_range(format_range(r)) == r
+def test_format():
     assert format_range((GiB, GiB + 2 * MiB)) == "1G-1026M"
+    assert format_range((100, 4097)) == "100-4097"
     assert format_offset(3 * TiB) == "3T"
+    assert format_offset(GiB + 8 * KiB) == "1048584K"
 
 
-def test_parse_range_forms_and_errors():
-    assert parse_range("0-2MiB") == (0, 2 * MiB)
-    assert parse_range(" 4K - 8K ") == (4 * KiB, 8 * KiB)
-    assert parse_range([4096, "8KiB"]) == (4 * KiB, 8 * KiB)
-    assert parse_range((0, 1)) == (0, 1)
-    for bad, why in [("4M", "not a range"), ("-4M", "not a range"), ("6M-4M", "reversed"),
-                     ("4M-4M", "empty"), ("1x-2M", "unknown unit"), ([1, 2, 3], "is [start, end]"),
-                     (12, "got int"), ("4M-", "not a size"), (["a", "2M"], "not a size")]:
-        with pytest.raises(ValueError, match=re.escape(why)):
-            parse_range(bad)
+def test_formatted_ranges_load_back():
+    rs = ((0, PAGE), (4 * MiB, 6 * MiB), (GiB + 8 * KiB, GiB + 12 * KiB), (3 * GiB, 4 * GiB))
+    text = "[" + ", ".join(format_range(r) for r in rs) + "]"
+    assert _load_touch(text, size="4GiB") == rs
 
 
 def test_normalise_rounds_out_and_merges():
@@ -179,3 +173,59 @@ def test_compression_shrinks_a_scattered_300_gib_mapping():
     every = np.arange(0, blocks, dtype=np.int64) * BLOCK + 17 * PAGE
     s, e = coarsen(every, every + PAGE, 1 << 40, 0, BLOCK)
     assert as_ranges(s, e) == ((17 * PAGE, (blocks - 1) * BLOCK + 18 * PAGE),)
+
+
+# --- the workload format: touch as a list of ranges (ptcalc.loader) ----------------------
+
+def _load_touch(touch: str, *, size="1GiB", page="4KiB", backing="shmem", protection="rw"):
+    from ptcalc.loader import loads_workload
+
+    text = f"""\
+host: {{memory: 64GiB}}
+segments:
+  s: {{size: 4GiB, backing: {backing}, page_size: {page}}}
+processes:
+  - name: p
+    count: 2
+    mappings:
+      - segment: s
+        size: {size}
+        address: 0x10000000000
+        protection: {protection}
+        touch: {touch}
+"""
+    return loads_workload(text, source="t.yaml").groups[0].mappings[0].touched
+
+
+def test_loader_touch_range_forms():
+    assert _load_touch("[0-2M, 4M-6M]") == ((0, 2 * MiB), (4 * MiB, 6 * MiB))
+    assert _load_touch("[[0, 2MiB], [4MiB, 6MiB]]") == ((0, 2 * MiB), (4 * MiB, 6 * MiB))
+    assert _load_touch("['0x1000-0x3000', [8KiB, 16K]]") == ((4 * KiB, 16 * KiB),)  # hex, merged
+    # any order; overlapping and adjacent ranges merge; rounded out to whole pages
+    assert _load_touch("[4M-6M, 0-4K, 5M-8M, 4K-8K, 10M-10485761]") == \
+           ((0, 8 * KiB), (4 * MiB, 8 * MiB), (10 * MiB, 10 * MiB + PAGE))
+    assert _load_touch("[1K-2K]", page="2MiB", backing="hugetlb") == ((0, 2 * MiB),)
+    assert _load_touch("[]") == ()
+    assert _load_touch("[]", protection="none") == ()
+    # a multi-line flow list, as ptcalc scan writes one
+    assert _load_touch("[0-4K,\n          1G-1G,\n          8K-12K]".replace("1G-1G", "1020M-1G")) == \
+           ((0, 4 * KiB), (8 * KiB, 12 * KiB), (1020 * MiB, GiB))
+    # the prefix forms still mean a single range from 0
+    assert _load_touch("0.5") == ((0, 512 * MiB),)
+    assert _load_touch("300MiB") == ((0, 300 * MiB),)
+    assert _load_touch("0") == ()
+
+
+def test_loader_touch_range_errors():
+    from ptcalc.errors import WorkloadError
+
+    with pytest.raises(WorkloadError, match=r"t.yaml:12:\d+: processes\[0\].mappings\[0\].touch: a PROT_NONE"):
+        _load_touch("[0-4K]", protection="none")
+    with pytest.raises(WorkloadError, match=r"touch\[0\]: range 0-2G ends past the end of the mapping"):
+        _load_touch("[0-2G]")
+    with pytest.raises(WorkloadError, match=r"t.yaml:12:17: .*touch\[0\]: range \[0, 0\] is empty"):
+        _load_touch("[[0, 0]]")
+    with pytest.raises(WorkloadError, match=r"touch\[0\]\[1\]: .*not a size"):
+        _load_touch("[[0, lots]]")
+    with pytest.raises(WorkloadError, match=r"touch\[0\]: '4K -' is not a range"):
+        _load_touch("['4K - ']")
