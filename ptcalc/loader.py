@@ -105,6 +105,8 @@ _DIGITS = re.compile(r"[0-9]+")
 _WORD = re.compile(r"[A-Za-z0-9_-]+")
 _EXPONENT = re.compile(r"[-+]?[0-9.]+[eE][-+]?[0-9]+")
 _SIGNED_INT = re.compile(r"[-+]?[0-9]+")
+_PLAIN_RANGE = re.compile(r"(0|[1-9][0-9]{0,19})([KMGT]?)-(0|[1-9][0-9]{0,19})([KMGT]?)")
+_RANGE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _HEX = re.compile(r"0[xX][0-9a-fA-F]+")
 _DECIMAL = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 _UNIT_SUFFIX = re.compile(r"[-+]?[0-9.]*[0-9]\s*[A-Za-z]+")
@@ -910,6 +912,12 @@ class _Reader:
                 text = self.scalar(item, ipath, "a range start-end such as 4M-6M, or [start, end]").strip()
                 if len(text) > 2 * MAX_SCALAR:
                     raise self.error(item, ipath, f"{_show(text)} is too long for a range")
+                fast = _PLAIN_RANGE.fullmatch(text)
+                if fast is not None:  # what scan writes: whole numbers, K/M/G/T (no Fraction)
+                    a, ua, b, ub = fast.groups()
+                    ranges.append(self.checked_range(
+                        item, ipath, text, int(a) * _RANGE_UNITS[ua], int(b) * _RANGE_UNITS[ub], size))
+                    continue
                 head, sep, tail = text.partition("-")
                 if not (sep and head.strip() and tail.strip()):
                     raise self.error(
@@ -918,14 +926,16 @@ class _Reader:
                 start = self.parse_size(item, ipath, head.strip())
                 end = self.parse_size(item, ipath, tail.strip())
                 shown = text
-            if end <= start:
-                raise self.error(item, ipath, f"range {shown} is empty: its end must be above its start")
-            if end > size:
-                raise self.error(
-                    item, ipath, f"range {shown} ends past the end of the mapping ({_exact(size)})"
-                )
-            ranges.append((start, end))
+            ranges.append(self.checked_range(item, ipath, shown, start, end, size))
         return normalise(ranges, page)
+
+    def checked_range(self, node: Node, path: str, shown: str, start: int, end: int,
+                      size: int) -> tuple[int, int]:
+        if end <= start:
+            raise self.error(node, path, f"range {shown} is empty: its end must be above its start")
+        if end > size:
+            raise self.error(node, path, f"range {shown} ends past the end of the mapping ({_exact(size)})")
+        return start, end
 
     def address(self, node: Node, path: str, page: int, size: int, arch: Arch) -> tuple[bool, int]:
         text = self.scalar(node, path, "auto or an address such as 0x7f0000000000").strip()

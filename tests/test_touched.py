@@ -229,3 +229,23 @@ def test_loader_touch_range_errors():
         _load_touch("[[0, lots]]")
     with pytest.raises(WorkloadError, match=r"touch\[0\]: '4K -' is not a range"):
         _load_touch("['4K - ']")
+
+
+@settings(max_examples=60, deadline=None)
+@given(a=st.integers(0, 5000), b=st.integers(1, 5000), ua=st.sampled_from(["", "K", "M", "KiB", "MB"]),
+       ub=st.sampled_from(["", "K", "M", "G"]), spaced=st.booleans())
+def test_loader_range_fast_and_general_paths_agree(a, b, ua, ub, spaced):
+    """``4M-6M`` (what scan writes) is read without Fraction arithmetic; it must
+    mean what the general size parser says, e.g. for ``[4M, 6M]``."""
+    from ptcalc.errors import WorkloadError
+
+    text = f"{a}{ua} - {b}{ub}" if spaced else f"{a}{ua}-{b}{ub}"
+    try:
+        got = _load_touch(f"['{text}']", size="4GiB")
+    except WorkloadError as e:
+        got = ("error", str(e).split(": ", 2)[-1])
+    try:
+        want = _load_touch(f"[['{a}{ua}', '{b}{ub}']]", size="4GiB")
+    except WorkloadError as e:
+        want = ("error", str(e).split(": ", 2)[-1].replace(f"[{a}{ua}, {b}{ub}]", text))
+    assert got == want
