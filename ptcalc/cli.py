@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from ptcalc import __version__
-from ptcalc.commands import check, estimate, explain, measure, sweep
+from ptcalc.commands import check, estimate, explain, measure, scan, sweep
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -27,3 +27,4 @@ main.add_command(check.command)
 main.add_command(sweep.command)
 main.add_command(explain.command)
 main.add_command(measure.command)
+main.add_command(scan.command)

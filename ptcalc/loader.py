@@ -27,6 +27,7 @@ from fractions import Fraction
 
 from ptcalc.arch import ARCHES, X86_64, Arch
 from ptcalc.errors import WorkloadError
+from ptcalc.touched import normalise
 from ptcalc.units import SizeError, parse_size
 from ptcalc.workload import (
     BACKINGS,
@@ -104,6 +105,8 @@ _DIGITS = re.compile(r"[0-9]+")
 _WORD = re.compile(r"[A-Za-z0-9_-]+")
 _EXPONENT = re.compile(r"[-+]?[0-9.]+[eE][-+]?[0-9]+")
 _SIGNED_INT = re.compile(r"[-+]?[0-9]+")
+_PLAIN_RANGE = re.compile(r"(0|[1-9][0-9]{0,19})([KMGT]?)-(0|[1-9][0-9]{0,19})([KMGT]?)")
+_RANGE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _HEX = re.compile(r"0[xX][0-9a-fA-F]+")
 _DECIMAL = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 _UNIT_SUFFIX = re.compile(r"[-+]?[0-9.]*[0-9]\s*[A-Za-z]+")
@@ -819,8 +822,9 @@ class _Reader:
             soft_dirty = self.boolean(pair[1], f"{path}.soft_dirty")
         # touch
         pair = get("touch")
+        touched: tuple[tuple[int, int], ...]
         if pair is None:
-            touched = size if protection != "none" else 0
+            touched = ((0, size),) if protection != "none" else ()
         else:
             touched = self.touch(pair[1], f"{path}.touch", size, page)
             if touched and protection == "none":
@@ -843,7 +847,7 @@ class _Reader:
                 size=size,
                 address=address,
                 protection=protection,  # type: ignore[arg-type]
-                touched=((0, touched),) if touched else (),
+                touched=touched,
                 userfaultfd=uffd,  # type: ignore[arg-type]
                 soft_dirty=soft_dirty,
                 origin=path,
@@ -852,10 +856,13 @@ class _Reader:
             anode,
         )
 
-    def touch(self, node: Node, path: str, size: int, page: int) -> int:
-        """Touched prefix in bytes: ``ceil(fraction * size)`` or a size, rounded
-        up to the page size (docs/semantics.md section 1)."""
-        what = "a fraction from 0 to 1, a percentage, or a size such as 10GiB"
+    def touch(self, node: Node, path: str, size: int, page: int) -> tuple[tuple[int, int], ...]:
+        """Touched ranges: a prefix of ``ceil(fraction * size)`` bytes or of a
+        size, rounded up to the page size (docs/semantics.md section 1), or a
+        list of ranges (``touch_ranges``)."""
+        if type(node) is SequenceNode:
+            return self.touch_ranges(node, path, size, page)
+        what = "a fraction from 0 to 1, a percentage, a size such as 10GiB, or a list of ranges"
         text = self.scalar(node, path, what).strip()
         if len(text) > MAX_SCALAR:
             raise self.error(node, path, f"{_show(text)} is too long for touch")
@@ -870,19 +877,65 @@ class _Reader:
                 if _DIGITS.fullmatch(number):
                     hint = f"; to touch a prefix of {number} bytes write a unit ({number}B)"
                 raise self.error(node, path, f"touch {text} is not a fraction from 0 to 1{hint}")
-            touched = -(-fraction.numerator * size // fraction.denominator)
+            prefix = -(-fraction.numerator * size // fraction.denominator)
         elif not percent and _UNIT_SUFFIX.fullmatch(text):
-            touched = self.parse_size(node, path, text)
-            if touched > size:
+            prefix = self.parse_size(node, path, text)
+            if prefix > size:
                 raise self.error(
                     node,
                     path,
-                    f"touch {_exact(touched)} is more than the mapping's size ({_exact(size)})",
+                    f"touch {_exact(prefix)} is more than the mapping's size ({_exact(size)})",
                 )
         else:
             reason = _number_hint(number) or f"expected {what}, got {_show(text)}"
             raise self.error(node, path, reason)
-        return -(-touched // page) * page
+        prefix = -(-prefix // page) * page
+        return ((0, prefix),) if prefix else ()
+
+    def touch_ranges(self, node: Node, path: str, size: int, page: int) -> tuple[tuple[int, int], ...]:
+        """``touch: [0-2M, 4M-6M]`` or ``[[0, 2MiB], ...]``: byte ranges from the
+        mapping start, end exclusive, in any order.  Each is rounded out to
+        whole pages (touching a byte faults its page); overlapping and
+        adjacent ranges merge (ptcalc.touched.normalise).  What ``ptcalc scan``
+        writes for the scattered pages a real process touches."""
+        ranges: list[tuple[int, int]] = []
+        for i, item in enumerate(self.sequence(node, path, "a list of ranges")):
+            ipath = f"{path}[{i}]"
+            if type(item) is SequenceNode:
+                ends = self.sequence(item, ipath, "[start, end]")
+                if len(ends) != 2:
+                    raise self.error(item, ipath, f"a range is [start, end], got {len(ends)} items")
+                start = self.size(ends[0], f"{ipath}[0]", what="a range's start")
+                end = self.size(ends[1], f"{ipath}[1]", what="a range's end")
+                shown = f"[{ends[0].value}, {ends[1].value}]"
+            else:
+                text = self.scalar(item, ipath, "a range start-end such as 4M-6M, or [start, end]").strip()
+                if len(text) > 2 * MAX_SCALAR:
+                    raise self.error(item, ipath, f"{_show(text)} is too long for a range")
+                fast = _PLAIN_RANGE.fullmatch(text)
+                if fast is not None:  # what scan writes: whole numbers, K/M/G/T (no Fraction)
+                    a, ua, b, ub = fast.groups()
+                    ranges.append(self.checked_range(
+                        item, ipath, text, int(a) * _RANGE_UNITS[ua], int(b) * _RANGE_UNITS[ub], size))
+                    continue
+                head, sep, tail = text.partition("-")
+                if not (sep and head.strip() and tail.strip()):
+                    raise self.error(
+                        item, ipath, f"{_show(text)} is not a range: write start-end, e.g. 4M-6M (end exclusive)"
+                    )
+                start = self.parse_size(item, ipath, head.strip())
+                end = self.parse_size(item, ipath, tail.strip())
+                shown = text
+            ranges.append(self.checked_range(item, ipath, shown, start, end, size))
+        return normalise(ranges, page)
+
+    def checked_range(self, node: Node, path: str, shown: str, start: int, end: int,
+                      size: int) -> tuple[int, int]:
+        if end <= start:
+            raise self.error(node, path, f"range {shown} is empty: its end must be above its start")
+        if end > size:
+            raise self.error(node, path, f"range {shown} ends past the end of the mapping ({_exact(size)})")
+        return start, end
 
     def address(self, node: Node, path: str, page: int, size: int, arch: Arch) -> tuple[bool, int]:
         text = self.scalar(node, path, "auto or an address such as 0x7f0000000000").strip()

@@ -1,0 +1,88 @@
+"""A process for the scan kernel test: maps segments at fixed addresses,
+touches given pages, and reports its VmPTE before and after.
+
+Run as ``python scan_child.py SPEC_JSON``; SPEC is a list of mappings::
+
+    {"fd": 5, "address": ..., "offset": ..., "size": ..., "prot": "rw"|"r",
+     "touch": [byte offsets from the mapping start], "nohuge": true}
+    {"shmid": 123, "address": ..., "size": ..., "prot": ..., "touch": [...]}
+
+It prints one JSON line ``{"before": bytes, "after": bytes}`` (or
+``{"error": ...}``) and then waits until its standard input closes.  Between
+the two VmPTE readings it only maps and touches: everything it needs is
+allocated beforehand, so no page tables of its own heap can sneak in.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import json
+import os
+import sys
+
+PROT_READ, PROT_WRITE = 1, 2
+MAP_SHARED, MAP_FIXED_NOREPLACE = 0x01, 0x100000
+MADV_NOHUGEPAGE = 15
+SHM_RDONLY = 0o10000
+
+
+def main() -> int:
+    spec = json.loads(sys.argv[1])
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_long]
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    libc.shmat.restype = ctypes.c_void_p
+    libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+    memset = ctypes.memset
+    status = os.open("/proc/self/status", os.O_RDONLY)
+
+    def vmpte() -> int:
+        os.lseek(status, 0, os.SEEK_SET)
+        text = os.read(status, 65536)
+        i = text.index(b"VmPTE:")
+        return int(text[i + 6:text.index(b"kB", i)]) * 1024
+
+    # everything allocated up front: addresses, arguments, the results
+    jobs = []
+    for m in spec:
+        prot = PROT_READ | (PROT_WRITE if m["prot"] == "rw" else 0)
+        pages = [m["address"] + off for off in m["touch"]]
+        jobs.append((m, prot, pages))
+    results = [0, 0]
+    errors: list[str] = []
+    gc.collect()
+    gc.disable()
+    vmpte()
+    vmpte()  # warm: the second reading allocates nothing new
+    results[0] = vmpte()
+    for m, prot, pages in jobs:
+        if "shmid" in m:
+            addr = libc.shmat(m["shmid"], m["address"], 0 if m["prot"] == "rw" else SHM_RDONLY)
+        else:
+            addr = libc.mmap(m["address"], m["size"], prot, MAP_SHARED | MAP_FIXED_NOREPLACE, m["fd"], m["offset"])
+            if addr == m["address"] and m.get("nohuge"):
+                libc.madvise(addr, m["size"], MADV_NOHUGEPAGE)
+        if addr != m["address"]:
+            errors.append(f"map at {m['address']:#x} failed: errno {ctypes.get_errno()}")
+            break
+        if m["prot"] == "rw":
+            for p in pages:
+                memset(p, 1, 1)
+        else:
+            for p in pages:
+                ctypes.c_char.from_address(p).value  # noqa: B018 - a read fault
+    results[1] = vmpte()
+    gc.enable()
+    if errors:
+        print(json.dumps({"error": errors[0]}), flush=True)
+    else:
+        print(json.dumps({"before": results[0], "after": results[1]}), flush=True)
+    sys.stdin.read()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,352 @@
+"""``ptcalc scan`` over a fake /proc and /sys: grouping, naming, skipping, the YAML."""
+
+from __future__ import annotations
+
+import os
+import struct
+from datetime import datetime, timezone
+
+import pytest
+import yaml
+
+from ptcalc import scan as scan_mod
+from ptcalc.arch import X86_64
+from ptcalc.model import compute
+from ptcalc.procfs import PM_PRESENT, PM_SWAP, NoAccess, ProcFS
+from ptcalc.render.scan_yaml import render_scan
+from ptcalc.scan import read_touched, scan
+
+KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
+PAGE = 4 * KiB
+
+SYSV_ADDR, ANON_ADDR, HUGE_ADDR, FILE_ADDR = 0x10000000, 0x20000000, 0x40000000, 0x30000000
+
+
+def smaps_entry(start, size, perms, offset, dev, inode, path, *, page_kb=4, rss=None, private=0,
+                flags="rd wr sh mr mw me ms", extra=""):
+    rss_line = "Rss:            auto\n" if rss is None else f"Rss:            {rss // KiB} kB\n"
+    if "ht" in flags.split():
+        rss_line = "Rss:            0 kB\nShared_Hugetlb: auto\n"
+    return (f"{start:x}-{start + size:x} {perms} {offset:08x} {dev} {inode:<10d}   {path}\n"
+            f"Size:           {size // KiB} kB\nKernelPageSize: {page_kb} kB\nMMUPageSize:    {page_kb} kB\n"
+            f"{rss_line}Private_Clean:  0 kB\nPrivate_Dirty:  {private // KiB} kB\n"
+            f"{extra}VmFlags: {flags}\n")
+
+
+def _fill_rss(smaps, pages):
+    present = sorted(a for a, entry in pages if entry & PM_PRESENT)
+    out, bounds = [], None
+    for line in smaps.splitlines(keepends=True):
+        head = line.split(" ", 1)[0]
+        if "-" in head and all(c in "0123456789abcdef-" for c in head):
+            lo, hi = (int(x, 16) for x in head.split("-"))
+            bounds = (lo, hi)
+        if line.endswith("auto\n"):
+            n = sum(1 for a in present if bounds[0] <= a < bounds[1]) * PAGE
+            line = line.replace("auto", f"{n // KiB} kB")
+        out.append(line)
+    return "".join(out)
+
+
+def private_entries(heap):
+    return (smaps_entry(0x5500000000, 8 * KiB, "r--p", 0, "fe:00", 260386, "/usr/bin/postgres",
+                        flags="rd mr mw me")
+            + smaps_entry(0x5600000000, 4 * MiB, "rw-p", 0, "00:00", 0, "[heap]", rss=heap, private=heap,
+                          flags="rd wr mr mw me ac"))
+
+
+def postgres_smaps(heap):
+    return (private_entries(heap)
+            + smaps_entry(SYSV_ADDR, 64 * MiB, "rw-s", 0, "00:01", 32794, "/SYSV0052e2c1 (deleted)")
+            + smaps_entry(ANON_ADDR, 8 * MiB, "rw-s", 0, "00:01", 36, "/dev/zero (deleted)")
+            + smaps_entry(HUGE_ADDR, GiB, "rw-s", 0, "00:0e", 1025, "/memfd:pool (deleted)", page_kb=2048,
+                          flags="rd wr sh mr mw me ms de ht"))
+
+
+SYSVIPC = ("       key      shmid perms                  size  cpid  lpid nattch   uid   gid  cuid  cgid"
+           "      atime      dtime      ctime                   rss                  swap\n"
+           "   5432001      32794   600              67108864  1000  1001      3    26    26    26    26"
+           " 1700000000          0 1700000000              20480                     0\n")
+
+
+class FakeProc:
+    """A /proc and /sys under tmp_path."""
+
+    def __init__(self, root):
+        self.proc = root / "proc"
+        self.sys = root / "sys"
+        self.proc.mkdir()
+        self.sys.mkdir()
+        self.file("proc/meminfo", "MemTotal:       263921016 kB\nMemFree:  1000 kB\n")
+        self.file("proc/sysvipc/shm", SYSVIPC)
+        self.file("proc/self/mountinfo", "25 24 0:23 / /dev/shm rw - tmpfs tmpfs rw\n"
+                                         "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n")
+        self.file("proc/cpuinfo", "processor\t: 0\nflags\t\t: fpu la57\n")
+        self.file("proc/sys/kernel/osrelease", "6.18.0-test\n")
+        self.file("sys/devices/system/cpu/vulnerabilities/meltdown", "Mitigation: PTI\n")
+        self.file("sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "600\n")
+        self.file("sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages", "0\n")
+
+    def file(self, rel, text):
+        p = self.proc.parent / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+
+    def process(self, pid, comm, smaps, pages=(), vmpte=48 * KiB, pagemap_end=2 * GiB):
+        """``pages``: (address, pagemap entry) for each page with an entry.
+        ``Rss: auto`` (hugetlb: ``Shared_Hugetlb: auto``) in ``smaps`` becomes
+        the bytes of those pages present in the mapping, as the kernel says."""
+        self.file(f"proc/{pid}/smaps", _fill_rss(smaps, pages))
+        self.file(f"proc/{pid}/comm", comm + "\n")
+        self.file(f"proc/{pid}/status", f"Name:\t{comm}\nVmPTE:\t{vmpte // KiB} kB\n")
+        with open(self.proc / str(pid) / "pagemap", "wb") as f:
+            f.truncate(pagemap_end // PAGE * 8)
+            for addr, entry in pages:
+                f.seek(addr // PAGE * 8)
+                f.write(struct.pack("<Q", entry))
+
+
+class DeniedFS(ProcFS):
+    """Like the real thing for a process we may not read."""
+
+    def __init__(self, proc, sys, denied):
+        super().__init__(str(proc), str(sys))
+        self.denied = denied
+
+    def pid_text(self, pid, name):
+        if pid in self.denied:
+            raise NoAccess(f"/proc/{pid}/{name}: permission denied")
+        return super().pid_text(pid, name)
+
+
+def _pages(*addrs, flag=PM_PRESENT):
+    return [(a, flag | 0x1234) for a in addrs]
+
+
+@pytest.fixture
+def fake(tmp_path):
+    fp = FakeProc(tmp_path)
+    same = (_pages(SYSV_ADDR, SYSV_ADDR + PAGE, SYSV_ADDR + 3 * PAGE, SYSV_ADDR + 10 * MiB)
+            # a swap-type entry (on a shared mapping: a page under migration) still has its PTE
+            + _pages(ANON_ADDR + 5 * MiB) + _pages(ANON_ADDR + 5 * MiB + PAGE, flag=PM_SWAP)
+            # a hugetlb page reports every 4 KiB entry it covers
+            + _pages(*range(HUGE_ADDR + 6 * MiB, HUGE_ADDR + 8 * MiB, PAGE)))
+    fp.process(100, "postgres", postgres_smaps(heap=2 * MiB), same, vmpte=200 * KiB)
+    fp.process(101, "postgres", postgres_smaps(heap=3 * MiB), same, vmpte=204 * KiB)
+    fp.process(102, "postgres", postgres_smaps(heap=1 * MiB), same + _pages(SYSV_ADDR + 40 * MiB))
+    fp.process(103, "bash", private_entries(heap=900 * KiB))
+    fp.process(104, "secret", postgres_smaps(heap=MiB), same)
+    (fp.proc / "105").mkdir()  # exited between the listing and the read
+    fp.process(106, "kthreadd", "")
+    fp.process(107, "iconv", private_entries(heap=100 * KiB)
+               + smaps_entry(FILE_ADDR, 28 * KiB, "r--s", 0, "fe:00", 338846,
+                             "/usr/lib/x86_64-linux-gnu/gconv/gconv-modules.cache")
+               + smaps_entry(FILE_ADDR + MiB, 256 * KiB, "rw-s", 0, "00:17", 9, "/dev/shm/PostgreSQL.1804289383"),
+               _pages(FILE_ADDR, FILE_ADDR + MiB))
+    return fp
+
+
+def _scan(fake, **kw):
+    fs = DeniedFS(fake.proc, fake.sys, denied={104})
+    return scan(fs=fs, high_va=lambda: False, now=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc), **kw)
+
+
+def test_groups_segments_and_skips(fake):
+    r = _scan(fake, touched="pages")
+    w = r.workload
+    assert r.processes_read == 5  # 100-103 and 107; 104 denied, 105 gone, 106 a kernel thread
+    assert dict(r.skipped) == {"permission denied": 1, "vanished": 1}
+    assert (r.other_processes, r.other_private_bytes) == (2, 900 * KiB + 100 * KiB)
+    assert r.small_segments == {"/usr/lib/x86_64-linux-gnu/gconv/gconv-modules.cache": 1,
+                                "/dev/shm/PostgreSQL.1804289383": 1}
+    assert {n: (s.backing, s.page_size, s.size) for n, s in w.segments.items()} == {
+        "sysv-0x0052e2c1": ("shmem", PAGE, 64 * MiB),        # size from /proc/sysvipc/shm
+        "shared-anon-36": ("shmem", PAGE, 8 * MiB),          # no map_files here: the mapped extent
+        "memfd:pool": ("hugetlb", 2 * MiB, GiB),             # KernelPageSize 2048 kB
+    }
+    assert [(g.name, g.count) for g in w.groups] == [("postgres", 2), ("postgres #2", 1)]
+    assert [n.pids for n in r.group_notes] == [(100, 101), (102,)]
+    assert r.group_notes[0].vmpte == (200 * KiB, 204 * KiB)
+    # mean of 2 MiB and 3 MiB private heap, rounded up to a page
+    assert w.groups[0].private_memory == 5 * MiB // 2 and w.groups[1].private_memory == MiB
+    sysv, anon, huge = w.groups[0].mappings
+    assert (sysv.segment, sysv.address, sysv.size, sysv.offset, sysv.protection) == \
+           ("sysv-0x0052e2c1", SYSV_ADDR, 64 * MiB, 0, "rw")
+    assert sysv.touched == ((0, 2 * PAGE), (3 * PAGE, 4 * PAGE), (10 * MiB, 10 * MiB + PAGE))
+    assert anon.touched == ((5 * MiB, 5 * MiB + 2 * PAGE),)
+    assert huge.touched == ((6 * MiB, 8 * MiB),)
+    assert w.groups[1].mappings[0].touched[-1] == (40 * MiB, 40 * MiB + PAGE)
+    # the host
+    h = w.host
+    assert (h.memory, h.arch.name, h.pti, h.hugepages) == (263921016 * KiB, "x86_64", True,
+                                                           {2 * MiB: 600, GiB: 0})
+    assert r.kernel == "6.18.0-test"
+    # exact pages present across the scanned processes
+    assert r.segment_notes["sysv-0x0052e2c1"].present_bytes == 4 * PAGE + PAGE
+    assert "SysV key 0x0052e2c1, shmid 32794" in r.segment_notes["sysv-0x0052e2c1"].source
+
+
+def test_tables_mode_compresses_without_changing_tables(fake):
+    exact, tables = _scan(fake, touched="pages"), _scan(fake, touched="tables")
+    sysv = tables.workload.groups[0].mappings[0]
+    # pages 0, 1, 3 share the first 2 MiB block: one range; 10 MiB is another block
+    assert sysv.touched == ((0, 4 * PAGE), (10 * MiB, 10 * MiB + PAGE))
+    for scheme in ("private", "hugetlb-pmd", "mshare", "file-cached"):
+        a, b = compute(exact.workload, scheme), compute(tables.workload, scheme)
+        assert (a.tables, [g.vmpte_bytes for g in a.groups]) == (b.tables, [g.vmpte_bytes for g in b.groups])
+    # by hand, one postgres of group 1 under private: SysV blocks 0 and 5 (2 PTE) + anon
+    # block 2 (1 PTE) in the same 1 GiB window (1 PMD); hugetlb 1 GiB window 1 (1 PMD);
+    # everything below 512 GiB (1 PUD)
+    g = compute(tables.workload, "private").groups[0]
+    assert (g.own_tables["pte"], g.own_tables["pmd"], g.own_tables["pud"]) == (3, 2, 1)
+
+
+def test_min_size_zero_keeps_small_segments(fake):
+    r = _scan(fake, min_size=0)
+    assert "/dev/shm/PostgreSQL.1804289383" in r.workload.segments
+    seg = r.workload.segments["/dev/shm/PostgreSQL.1804289383"]
+    assert (seg.backing, seg.size) == ("shmem", 256 * KiB)  # tmpfs file: shmem
+    assert r.workload.segments["/usr/lib/x86_64-linux-gnu/gconv/gconv-modules.cache"].backing == "file"
+    assert r.other_processes == 1 and not r.small_segments
+
+
+def test_pid_selection_and_missing_pid(fake):
+    r = _scan(fake, pids=[102, 102, 999])
+    assert [g.count for g in r.workload.groups] == [1]
+    assert dict(r.skipped) == {"vanished": 1}
+
+
+def test_arch_from_cpuinfo_and_probe(fake):
+    fs = ProcFS(str(fake.proc), str(fake.sys))
+    assert scan(fs=fs, high_va=lambda: True).workload.arch.name == "x86_64-la57"
+    assert scan(fs=fs, high_va=lambda: False).workload.arch.name == "x86_64"
+    fake.file("proc/cpuinfo", "flags\t\t: fpu\n")
+    assert scan(fs=fs, high_va=lambda: True).workload.arch.name == "x86_64"
+
+
+def test_short_pagemap_means_the_process_is_gone(fake):
+    fake.process(108, "postgres", postgres_smaps(heap=MiB), _pages(SYSV_ADDR, ANON_ADDR), pagemap_end=ANON_ADDR)
+    r = _scan(fake, pids=[100, 108])
+    assert dict(r.skipped) == {"vanished": 1} and r.workload.process_count == 1
+
+
+def test_pagemap_chunks_join_runs(tmp_path, monkeypatch):
+    monkeypatch.setattr(scan_mod, "PAGEMAP_CHUNK_ENTRIES", 8)
+    fp = FakeProc(tmp_path)
+    present = [0, 6, 7, 8, 9, 15, 16, 30]
+    fp.process(1, "x", "", _pages(*(0x1000000 + p * PAGE for p in present)), pagemap_end=0x2000000)
+    fs = ProcFS(str(fp.proc), str(fp.sys))
+    fd = fs.open_pagemap(1)
+    try:
+        s, e = read_touched(fs, fd, 0x1000000, 0x1000000 + 32 * PAGE, PAGE)
+    finally:
+        os.close(fd)
+    assert list(zip(s.tolist(), e.tolist())) == [(0, PAGE), (6 * PAGE, 10 * PAGE), (15 * PAGE, 17 * PAGE),
+                                                (30 * PAGE, 31 * PAGE)]
+
+
+def _thp_smaps(pmd_mapped, rss, start=0x40000000):
+    return smaps_entry(start, 4 * MiB, "rw-s", 0, "00:01", 77, "/memfd:thp (deleted)", rss=rss,
+                       extra=f"ShmemPmdMapped: {pmd_mapped // KiB} kB\n")
+
+
+def test_shmem_thp_wholly_pmd_mapped_is_2mib_pages(tmp_path):
+    fp = FakeProc(tmp_path)
+    fp.process(1, "qemu", _thp_smaps(2 * MiB, 2 * MiB),
+               _pages(*range(0x40200000, 0x40400000, PAGE)))
+    r = scan(fs=ProcFS(str(fp.proc), str(fp.sys)), arch=X86_64)
+    assert r.workload.segments["memfd:thp"].page_size == 2 * MiB
+    assert r.workload.groups[0].mappings[0].touched == ((2 * MiB, 4 * MiB),)
+    assert not r.notes
+
+
+def test_shmem_thp_partly_pmd_mapped_stays_4kib_with_a_note(tmp_path):
+    fp = FakeProc(tmp_path)
+    fp.process(1, "qemu", _thp_smaps(2 * MiB, 2 * MiB + PAGE),
+               _pages(0x40000000, *range(0x40200000, 0x40400000, PAGE)))
+    r = scan(fs=ProcFS(str(fp.proc), str(fp.sys)), arch=X86_64)
+    assert r.workload.segments["memfd:thp"].page_size == PAGE
+    assert any("PMD-mapped THP" in n for n in r.notes)
+
+
+def test_prot_none_mapping_touches_nothing(tmp_path):
+    fp = FakeProc(tmp_path)
+    fp.process(1, "x", smaps_entry(0x40000000, 4 * MiB, "---s", 0, "00:01", 5, "/memfd:guard (deleted)"),
+               _pages(0x40000000))
+    r = scan(fs=ProcFS(str(fp.proc), str(fp.sys)), arch=X86_64)
+    m = r.workload.groups[0].mappings[0]
+    assert (m.protection, m.touched) == ("none", ())
+    assert any("PROT_NONE" in n for n in r.notes)
+
+
+def test_same_label_different_inodes_get_unique_names(tmp_path):
+    fp = FakeProc(tmp_path)
+    fp.process(1, "a", smaps_entry(0x40000000, 2 * MiB, "rw-s", 0, "00:01", 5, "/memfd:buf (deleted)")
+               + smaps_entry(0x50000000, 2 * MiB, "rw-s", 0, "00:01", 6, "/memfd:buf (deleted)"))
+    r = scan(fs=ProcFS(str(fp.proc), str(fp.sys)), arch=X86_64)
+    assert sorted(r.workload.segments) == ["memfd:buf#5", "memfd:buf#6"]
+
+
+def test_yaml_text(fake):
+    r = _scan(fake)
+    text = render_scan(r)
+    doc = yaml.safe_load(text)
+    assert doc["host"] == {"memory": "263921016KiB", "arch": "x86_64", "pti": True,
+                           "hugepages": {"2MiB": 600, "1GiB": 0}}
+    assert doc["segments"]["memfd:pool"] == {"size": "1GiB", "backing": "hugetlb", "page_size": "2MiB"}
+    g0 = doc["processes"][0]
+    assert (g0["name"], g0["count"], g0["private_memory"]) == ("postgres", 2, "2560KiB")
+    assert g0["mappings"][0] == {"segment": "sysv-0x0052e2c1", "offset": 0, "size": "64MiB",
+                                 "address": SYSV_ADDR, "protection": "rw", "touch": ["0-16K", "10M-10244K"]}
+    assert g0["mappings"][2]["touch"] == ["6M-8M"]
+    assert text.startswith("# Workload scanned by `ptcalc scan` on ")
+    assert "# Skipped (unreadable): 2 processes (1 permission denied, 1 vanished)." in text
+    assert "# pid 100, 101" in text
+    assert "VmPTE (kernel, whole process, at scan time): 200 KiB to 204 KiB" in text
+    assert "2 other processes map no shared segment" in text
+    assert "Left out: 2 segments mapped smaller than 1 MiB" in text
+
+
+def test_userfaultfd_registration_from_vmflags(tmp_path):
+    fp = FakeProc(tmp_path)
+    fp.process(1, "qemu", smaps_entry(0x40000000, 4 * MiB, "rw-s", 0, "00:01", 5, "/memfd:ram (deleted)",
+                                      flags="rd wr sh mr mw me ms um uw"), _pages(0x40000000))
+    r = scan(fs=ProcFS(str(fp.proc), str(fp.sys)), arch=X86_64)
+    assert r.workload.groups[0].mappings[0].userfaultfd == "wp"
+    assert "        userfaultfd: wp\n" in render_scan(r)
+
+
+def test_fully_present_or_empty_mappings_skip_the_pagemap(tmp_path):
+    """smaps Rss (hugetlb: Shared_Hugetlb) equal to the size means every page is
+    present; 0 means none: the pagemap (empty here: reading it would fail) is
+    not read."""
+    fp = FakeProc(tmp_path)
+    fp.process(1, "oracle",
+               smaps_entry(0x40000000, 4 * MiB, "rw-s", 0, "00:01", 5, "/SYSV00000001 (deleted)", rss=4 * MiB)
+               + smaps_entry(0x80000000, 4 * MiB, "rw-s", 0, "00:01", 6, "/SYSV00000002 (deleted)", rss=0)
+               + smaps_entry(0xC0000000, GiB, "rw-s", 0, "00:0e", 7, "/SYSV00000003 (deleted)", page_kb=2048,
+                             flags="rd wr sh mr mw me ms de ht", extra="Shared_Hugetlb: 1048576 kB\n")
+               .replace("Shared_Hugetlb: auto\n", ""),
+               pagemap_end=0)
+    r = scan(fs=ProcFS(str(fp.proc), str(fp.sys)), arch=X86_64)
+    assert not r.skipped
+    full, empty, huge = r.workload.groups[0].mappings
+    assert (full.touched, empty.touched, huge.touched) == (((0, 4 * MiB),), (), ((0, GiB),))
+
+
+def _layout(w):
+    return ({n: (s.size, s.backing, s.page_size) for n, s in w.segments.items()},
+            [(g.name, g.count, g.private_memory,
+              [(m.segment, m.offset, m.size, m.address, m.protection, m.touched, m.userfaultfd)
+               for m in g.mappings]) for g in w.groups],
+            (w.host.memory, w.host.arch, w.host.pti, w.host.reserved, w.host.hugepages))
+
+
+@pytest.mark.parametrize("touched", ["pages", "tables"])
+def test_yaml_round_trips_through_the_loader(fake, touched):
+    from ptcalc.loader import loads_workload
+
+    r = _scan(fake, touched=touched, min_size=0)
+    loaded = loads_workload(render_scan(r), source="scan.yaml")
+    assert _layout(loaded) == _layout(r.workload)
+    assert loaded.name == r.workload.name
