@@ -211,3 +211,20 @@ def test_auto_placement_runs_out_at_the_user_limit(arch, windows):
     assert m.end <= arch.user_limit
     with pytest.raises(ValueError, match="no room"):
         resolve_addresses([auto("s", room + arch.auto_window)], arch)
+
+
+def test_docs_tabulate_every_profile():
+    # docs/architectures.md has a section per profile whose level table is the profile's.
+    from pathlib import Path
+
+    from ptcalc.units import format_size
+
+    doc = (Path(__file__).parent.parent / "docs" / "architectures.md").read_text()
+    for a in ARCHES.values():
+        section = doc.split(f"\n## {a.name}\n", 1)[1].split("\n## ", 1)[0]
+        for lv in a.levels:
+            row = (f"| {lv.name} | {lv.entries:,} | {format_size(lv.table_bytes)} | "
+                   f"{format_size(lv.entry_span)} | {format_size(lv.table_span)} |")
+            assert row in section, (a.name, row)
+        assert f"| what-if columns | {format_size(a.base_page)}," in section
+        assert f"| mshare alignment | {format_size(a.mshare_align)}" in section
