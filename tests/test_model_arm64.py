@@ -256,6 +256,19 @@ def test_16k_whatif_columns():
     assert levels(compute(cols[1].workload, "hugetlb-pmd")) == (0, 2, 4, 4)
 
 
+def test_4k_contiguous_pte_workload_keeps_its_own_column():
+    # 64 KiB hugetlb is a valid size but not a what-if column: the configured
+    # workload is a column of its own, before 4 KiB, 2 MiB and 1 GiB.  Its
+    # tables are those of 4 KiB pages: 1 GiB aligned = 512 + 1 + 1.
+    (m,) = resolve_addresses([(Mapping("s", 0, GiB, 0, touched=((0, GiB),)), True)], ARM64_4K)
+    w = wl(ARM64_4K, [Segment("s", GiB, "hugetlb", 64 * KiB)], grp(1, m))
+    cols = columns(w)
+    assert [(c.page_size, c.configured) for c in cols] == [
+        (64 * KiB, True), (4 * KiB, False), (2 * MiB, False), (GiB, False)]
+    assert levels(compute(cols[0].workload, "private")) == levels(compute(cols[1].workload, "private")) == (
+        512, 1, 1, 1)
+
+
 def test_pool_advice_uses_the_default_hugepage_size():
     # vm.nr_hugepages sizes the PMD_SIZE pool: 32 MiB pages on 16K; 1 GiB
     # (CONT_PMD, gigantic) pages want a boot-time reservation.
