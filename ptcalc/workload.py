@@ -23,6 +23,7 @@ validated: sizes are exact byte counts, ``address: auto`` has been resolved
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -181,28 +182,45 @@ def resolve_addresses(
     win = arch.auto_window
     if align is None:
         align = arch.auto_align
-    taken: list[tuple[int, int]] = sorted(
+    # Taken windows as sorted, disjoint runs [start, end), adjacent runs merged
+    # (merging changes no placement: a run only clashes where it overlaps), so
+    # placing n auto mappings side by side costs O(n log n), not O(n^3).
+    taken: list[list[int]] = []
+    for start, end in sorted(
         (m.address // win, -(-m.end // win)) for m, auto in group_mappings if not auto
-    )
+    ):
+        if taken and start <= taken[-1][1]:
+            taken[-1][1] = max(taken[-1][1], end)
+        else:
+            taken.append([start, end])
+    base = arch.auto_base // win
     out: list[Mapping] = []
     for m, auto in group_mappings:
         if not auto:
             out.append(m)
             continue
         need = -(-(m.offset % align + m.size) // win)
-        first = arch.auto_base // win
-        while True:
-            clash = [t for t in taken if t[0] < first + need and first < t[1]]
-            if not clash:
-                break
-            first = max(t[1] for t in clash)
+        # The lowest first >= base with [first, first + need) clear of every run.
+        first = base
+        i = bisect.bisect_right(taken, [first, first])
+        if i and taken[i - 1][1] > first:
+            i -= 1
+        while i < len(taken) and taken[i][0] < first + need:
+            first = max(first, taken[i][1])
+            i += 1
         address = auto_address(m.offset, first * win, align)
         if address + m.size > arch.user_limit:
             raise ValueError(
                 f"no room for an auto-placed mapping of {m.size} bytes below "
                 f"{arch.user_limit:#x}: give some mappings explicit addresses"
             )
-        taken.append((first, first + need))
-        taken.sort()
+        # Insert [first, first + need) at i, merging with touching neighbours.
+        end = first + need
+        if i < len(taken) and taken[i][0] == end:
+            end = taken.pop(i)[1]
+        if i and taken[i - 1][1] == first:
+            taken[i - 1][1] = end
+        else:
+            taken.insert(i, [first, end])
         out.append(replace(m, address=address, auto=True))
     return out

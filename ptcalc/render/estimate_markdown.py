@@ -51,10 +51,18 @@ def render(report: Report) -> str:
     lines += md_table(header, rows, ["l", "r"] + ["r"] * len(cells)) + [""]
 
     lines += [f"Verdict, as configured ({report.configured.label}):", ""]
-    rows = [[f"`{c.scheme}`", format_size(c.result.physical_bytes), format_size(c.result.vmpte_total),
-             fit_sentence(c.budget, c.verdict), f"**{(c.verdict or 'n/a').upper()}**"] for c in cells]
-    lines += md_table(["scheme", "page tables", "VmPTE summed", "demand / available", "verdict"], rows,
-                      ["l", "r", "r", "l", "l"]) + [""]
+    rows = []
+    for c in cells:
+        b = c.budget
+        rows.append([f"`{c.scheme}`", format_size(c.result.physical_bytes), format_size(c.result.vmpte_total),
+                     format_size(b.demand_bytes),
+                     format_size(b.available_bytes) if b.available_bytes is not None else "n/a",
+                     f"**{(c.verdict or 'n/a').upper()}**",
+                     f"{c.max_processes:,}" if c.max_processes is not None else "n/a"])
+    lines += md_table(["scheme", "page tables", "VmPTE summed", "demand", "available", "verdict", "max processes"],
+                      rows, ["l", "r", "r", "r", "r", "l", "r"]) + [""]
+    short = [fit_sentence(c.budget, c.verdict) for c in cells if c.verdict == "wont-start"]
+    lines += [f"- {s}" for s in short[:1]]
     fixed = ", ".join(f"{label} {format_size(n)}" for label, n in demand_lines(cells[0].budget)
                       if label != "page tables")
     lines += [f"Besides page tables the demand holds: {fixed}.", ""]

@@ -68,18 +68,26 @@ def verdicts(report: Report, style: Style) -> Panel:
     t.add_column("scheme", no_wrap=True)
     t.add_column("page tables", justify="right")
     t.add_column("VmPTE summed", justify="right")
-    t.add_column("demand / available")
+    t.add_column("demand", justify="right")
+    t.add_column("available", justify="right")
     t.add_column("verdict", no_wrap=True)
+    t.add_column("max processes", justify="right")
     for c in cells:
         label, vstyle = verdict_text(c.verdict)
+        b = c.budget
+        avail = format_size(b.available_bytes) if b.available_bytes is not None else "n/a"
+        mp = f"{c.max_processes:,}" if c.max_processes is not None else "n/a"
         t.add_row(c.scheme, format_size(c.result.physical_bytes), format_size(c.result.vmpte_total),
-                  fit_sentence(c.budget, c.verdict), Text(label, style=vstyle))
+                  format_size(b.demand_bytes), avail, Text(label, style=vstyle), mp)
     fixed = Text()
     for label, n in demand_lines(b0, style.times):
         if label == "page tables":
             continue
         fixed.append(f"{label}: {format_size(n)}   ")
     parts: list[Text | Table] = [Text(fixed.plain.rstrip(), style="dim"), t]
+    for c in cells[:1]:
+        if c.verdict == "wont-start":
+            parts.append(Text(fit_sentence(c.budget, c.verdict), style="bold magenta"))
     for line in advice(report):
         parts.append(Text(f"hugetlb pool: {line}"))
     return Panel(Group(*parts), title=f"Verdict, as configured ({report.configured.label})",

@@ -1,0 +1,932 @@
+"""The workload loader: YAML text in, a validated :class:`Workload` out.
+
+Anything wrong with the input raises exactly one :class:`WorkloadError`,
+located at the offending node (``FILE:LINE:COL: KEYPATH: message``); a
+missing key is located at the mapping that lacks it.  The format is
+documented in ``docs/workload-format.md``; the YAML layer (positions,
+syntax errors, size limits) is :mod:`ptcalc.yamlnodes`.
+
+>>> w = loads_workload('''
+... host: {memory: 64GiB}
+... segments: {sga: {size: 1GiB}}
+... processes: [{count: 10, mappings: [{segment: sga, touch: 0.5}]}]
+... ''')
+>>> m = w.groups[0].mappings[0]
+>>> hex(m.address), m.touched, m.auto
+('0x10000000000', ((0, 536870912),), True)
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import os
+import re
+from collections.abc import Iterable
+from fractions import Fraction
+
+from ptcalc.arch import ARCHES, X86_64, Arch
+from ptcalc.errors import WorkloadError
+from ptcalc.units import SizeError, parse_size
+from ptcalc.workload import (
+    BACKINGS,
+    DEFAULT_FILE_CACHED_THRESHOLD,
+    DEFAULT_PROCESS_OVERHEAD,
+    MSHARE_VARIANTS,
+    PROTECTIONS,
+    USERFAULTFD_MODES,
+    Host,
+    Mapping,
+    ModelOptions,
+    ProcessGroup,
+    Segment,
+    Workload,
+    resolve_addresses,
+)
+from ptcalc.yamlnodes import (
+    MAP,
+    MAX_NODES,
+    PLAIN,
+    SEQ,
+    MappingNode,
+    Node,
+    ScalarNode,
+    SequenceNode,
+    check_expansion,
+    compose,
+    decode,
+    no_gc,
+    read_file,
+)
+
+MAX_COUNT = 1 << 40
+"""Largest process count of a group and hugetlb pool (2^40)."""
+MAX_SIZE = 1 << 57
+"""Largest segment, host or per-process size (128 PiB, the 5-level address space)."""
+MAX_MERGE_DEPTH = 20
+"""Deepest chain of merge keys (a mapping merging one that merges ...)."""
+MAX_SCALAR = 64
+"""Longest text read as a number (longer is never a sensible size or count)."""
+
+TOP_KEYS = ("name", "host", "segments", "processes", "options")
+HOST_KEYS = ("memory", "arch", "pti", "reserved", "hugepages", "process_overhead", "headroom")
+SEGMENT_KEYS = ("size", "backing", "page_size")
+GROUP_KEYS = ("name", "count", "private_memory", "mappings")
+MAPPING_KEYS = (
+    "segment",
+    "offset",
+    "size",
+    "address",
+    "protection",
+    "touch",
+    "userfaultfd",
+    "soft_dirty",
+)
+OPTION_KEYS = ("file_cached_threshold", "mshare_variant")
+
+_BOOLS = {
+    "true": True,
+    "yes": True,
+    "on": True,
+    "false": False,
+    "no": False,
+    "off": False,
+}  # YAML 1.1 bool (yaml/resolver.py), case-folded as its regex allows
+_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+_SCALAR_TAGS = frozenset(
+    {PLAIN, "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
+)
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_NAME_TAGS = _SCALAR_TAGS | {_BOOL_TAG, "tag:yaml.org,2002:timestamp"}
+_NULL_TAG = "tag:yaml.org,2002:null"
+
+_DIGITS = re.compile(r"[0-9]+")
+_WORD = re.compile(r"[A-Za-z0-9_-]+")
+_EXPONENT = re.compile(r"[-+]?[0-9.]+[eE][-+]?[0-9]+")
+_SIGNED_INT = re.compile(r"[-+]?[0-9]+")
+_HEX = re.compile(r"0[xX][0-9a-fA-F]+")
+_DECIMAL = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_UNIT_SUFFIX = re.compile(r"[-+]?[0-9.]*[0-9]\s*[A-Za-z]+")
+_SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")
+_LEADING_ZERO = re.compile(r"[-+]?0[0-9]+")
+_SPECIAL_FLOAT = re.compile(r"[-+]?\.(?:inf|Inf|INF|nan|NaN|NAN)")
+
+
+def load_workload(path: str | os.PathLike[str]) -> Workload:
+    """Read and validate a workload file; ``-`` reads standard input.
+
+    Raises only :class:`WorkloadError`, whose ``str`` names the path as given.
+    """
+    source = os.fspath(path)
+    if source == "-":
+        source = "<stdin>"
+    return loads_workload(read_file(path, source), source)
+
+
+def loads_workload(text: str | bytes, source: str = "<stdin>") -> Workload:
+    """Validate a workload given as YAML text (or UTF-8 bytes).
+
+    Raises only :class:`WorkloadError`, located in ``source``.
+    """
+    if isinstance(text, bytes):
+        text = decode(text, source)
+    with no_gc():
+        root = None
+        try:
+            root = compose(text, source)
+            if root is not None:
+                check_expansion(root, source)
+            return _Reader(source).workload(root)
+        finally:
+            # Drop the node graph while the GC is still off: re-enabled with
+            # millions of young nodes alive, its first pass would walk them all.
+            del root
+
+
+# --------------------------------------------------------------------------
+# helpers for messages
+
+
+def _exact(n: int) -> str:
+    """A byte count as written by a person: the largest binary unit that
+    divides it, else plain bytes.
+
+    >>> _exact(300 << 30), _exact(4097), _exact(3 << 19)
+    ('300 GiB', '4,097 bytes', '1,536 KiB')
+    """
+    for name, shift in (("PiB", 50), ("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift:,} {name}"
+    return f"{n:,} bytes"
+
+
+def _show(text: str) -> str:
+    """A user's value, quoted and shortened for a one-line message."""
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return repr(text)
+
+
+def _one_of(choices: Iterable[str]) -> str:
+    c = list(choices)
+    return ", ".join(c[:-1]) + " or " + c[-1] if len(c) > 1 else c[0]
+
+
+def _closest(word: str, choices: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(word[:100], list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest choice, or ''."""
+    close = _closest(word, choices)
+    return f" (did you mean {close!r}?)" if close else ""
+
+
+def _join(path: str, key: str) -> str:
+    """``host.memory``; a key that is not a plain word is quoted: ``segments['my seg']``.
+
+    >>> _join("segments", "sga"), _join("segments", "a b")
+    ('segments.sga', "segments['a b']")
+    """
+    if _WORD.fullmatch(key) is None:
+        return f"{path}[{_show(key)}]"
+    return f"{path}.{key}" if path else key
+
+
+@functools.lru_cache(maxsize=4096)
+def _size_of(text: str) -> int:
+    """parse_size plus hex (``0x1000``), memoised: a large workload repeats a
+    few size texts thousands of times."""
+    if _HEX.fullmatch(text):
+        return int(text, 16)
+    return parse_size(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fraction(text: str) -> Fraction:
+    """The exact value of a decimal text (``0.3`` is 3/10), memoised."""
+    return Fraction(text)
+
+
+def _number_hint(text: str) -> str | None:
+    """Why a YAML 1.1 number-looking text is refused, if it is one."""
+    if _SPECIAL_FLOAT.fullmatch(text):
+        return f"{text} is not a finite number"
+    if _SEXAGESIMAL.fullmatch(text):
+        return (
+            f"{_show(text)} is a base-60 number in YAML 1.1 (it looks like a time), "
+            "not a plain number"
+        )
+    if _LEADING_ZERO.fullmatch(text):
+        return (
+            f"{_show(text)} has a leading zero, which YAML 1.1 reads as octal; "
+            "write it without, or in hex (0x...)"
+        )
+    if text[:2].lower() in ("0o", "0b"):
+        return f"{_show(text)}: write numbers in decimal, or in hex (0x...)"
+    if _EXPONENT.fullmatch(text):
+        return f"{_show(text)}: write the number out in full, or with a unit (e.g. 4GiB)"
+    if "_" in text and re.fullmatch(r"[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[A-Za-z]*", text):
+        return f"{_show(text)}: write numbers without digit separators (_)"
+    return None
+
+
+# --------------------------------------------------------------------------
+# the reader
+
+
+class _Reader:
+    """Walks the node graph with the schema (its alias-expanded size has
+    been checked against MAX_NODES by ``check_expansion``)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    # -- errors ----------------------------------------------------------
+
+    def error(self, node: Node | None, keypath: str, message: str) -> WorkloadError:
+        if not message.isprintable():  # keep it one line, whatever the user wrote
+            message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+        if node is None:
+            return WorkloadError(message, source=self.source, line=1, column=1, keypath=keypath)
+        mark = node.start_mark
+        return WorkloadError(
+            message, source=self.source, line=mark.line + 1, column=mark.column + 1, keypath=keypath
+        )
+
+    # -- structure ---------------------------------------------------------
+
+    def entries(
+        self,
+        node: Node,
+        keypath: str,
+        known: tuple[str, ...] | None,
+        what: str,
+        merging: frozenset[int] = frozenset(),
+    ) -> dict[str, tuple[ScalarNode, Node]]:
+        """A mapping's entries by key text, merges (``<<``) applied.
+
+        Rejects non-mappings, non-scalar keys, duplicate keys and (when
+        ``known`` is given) unknown keys.
+        """
+        if type(node) is not MappingNode or node.tag != MAP:
+            raise self.type_error(node, keypath, what)
+        pairs = node.value
+        out: dict[str, tuple[ScalarNode, Node]] = {}
+        merges: list[Node] = []
+        for knode, vnode in pairs:
+            if type(knode) is not ScalarNode:
+                raise self.error(knode, keypath, f"a key must be a plain name, not {_kind(knode)}")
+            key = knode.value
+            if key == "<<" and knode.tag == PLAIN:
+                if merges:
+                    raise self.error(
+                        knode,
+                        keypath,
+                        "duplicate merge key '<<' "
+                        "(list the mappings to merge instead: <<: [*a, *b])",
+                    )
+                merges.append(vnode)
+                continue
+            if key in out:
+                first = out[key][0].start_mark
+                raise self.error(
+                    knode,
+                    _join(keypath, key),
+                    f"duplicate key {_show(key)} "
+                    f"(first at line {first.line + 1}, column {first.column + 1})",
+                )
+            if known is not None and key not in known:
+                hint = _suggest(key, known) or f" (known keys: {', '.join(known)})"
+                raise self.error(knode, _join(keypath, key), f"unknown key {_show(key)}{hint}")
+            out[key] = (knode, vnode)
+        if merges:
+            self.merge(out, merges, keypath, known, what, merging | {id(node)})
+        return out
+
+    def merge(
+        self,
+        out: dict[str, tuple[ScalarNode, Node]],
+        merges: list[Node],
+        keypath: str,
+        known: tuple[str, ...] | None,
+        what: str,
+        merging: frozenset[int],
+    ) -> None:
+        """YAML merge keys: explicit keys win, then earlier merged mappings.
+
+        ``merging`` holds the mappings being merged into, so a merge that
+        includes one of them (``&a {<<: *a}``) is an error, not a loop."""
+        for vnode in merges:
+            sources = vnode.value if type(vnode) is SequenceNode else [vnode]
+            for src in sources:
+                if id(src) in merging:
+                    raise self.error(src, keypath, "a merge (<<) includes the mapping it is in")
+                if len(merging) > MAX_MERGE_DEPTH:
+                    raise self.error(
+                        src, keypath, f"merges (<<) are nested more than {MAX_MERGE_DEPTH} deep"
+                    )
+                inner = self.entries(src, keypath, known, what, merging)
+                for key, pair in inner.items():
+                    out.setdefault(key, pair)
+
+    def type_error(self, node: Node | None, keypath: str, what: str) -> WorkloadError:
+        return self.error(node, keypath, f"expected {what}, got {self.describe(node)}")
+
+    @staticmethod
+    def describe(node: Node | None) -> str:
+        if node is None:
+            return "nothing"
+        tag = node.tag
+        if type(node) is ScalarNode:
+            text = node.value
+            if tag == _NULL_TAG or (tag == PLAIN and text in _NULLS):
+                return "nothing (null)"
+            if (tag == PLAIN or tag == _BOOL_TAG) and text.lower() in _BOOLS:
+                return f"the boolean {text} (YAML reads yes/no/on/off/true/false as booleans)"
+            if tag in _SCALAR_TAGS:
+                return _show(text)
+        elif tag in (MAP, SEQ):
+            return _kind(node)
+        return f"a value tagged {_tag(tag)}"
+
+    def scalar(self, node: Node, keypath: str, what: str) -> str:
+        """The text of a scalar that is not null or a boolean."""
+        if type(node) is not ScalarNode or node.tag not in _SCALAR_TAGS:
+            raise self.type_error(node, keypath, what)
+        text: str = node.value
+        if node.tag == PLAIN and (text in _NULLS or text.lower() in _BOOLS):
+            raise self.type_error(node, keypath, what)
+        return text
+
+    def sequence(self, node: Node, keypath: str, what: str) -> list[Node]:
+        if type(node) is not SequenceNode or node.tag != SEQ:
+            raise self.type_error(node, keypath, what)
+        return node.value  # type: ignore[no-any-return]
+
+    def missing(self, node: Node, keypath: str, key: str, why: str = "") -> WorkloadError:
+        return self.error(node, _join(keypath, key), f"required key {key!r} is missing{why}")
+
+    # -- values --------------------------------------------------------------
+
+    def text(self, node: Node, keypath: str) -> str:
+        """A name: any scalar's text (booleans and numbers as written)."""
+        if (
+            type(node) is not ScalarNode
+            or node.tag not in _NAME_TAGS
+            or (node.tag == PLAIN and node.value in _NULLS)
+        ):
+            raise self.type_error(node, keypath, "a name")
+        if not node.value.strip():
+            raise self.error(node, keypath, "a name cannot be empty")
+        return node.value  # type: ignore[no-any-return]
+
+    def boolean(self, node: Node, keypath: str) -> bool:
+        if type(node) is ScalarNode and node.tag in (PLAIN, _BOOL_TAG):
+            value = _BOOLS.get(node.value.lower())
+            if value is not None:
+                return value
+        raise self.type_error(node, keypath, "true or false")
+
+    def choice(self, node: Node, keypath: str, choices: Iterable[str], what: str) -> str:
+        options = tuple(choices)
+        text = self.scalar(node, keypath, f"{what} ({_one_of(options)})")
+        if text not in options:
+            raise self.error(
+                node,
+                keypath,
+                f"unknown {what} {_show(text)} (expected {_one_of(options)}"
+                + (f"; did you mean {close!r}?)" if (close := _closest(text, options)) else ")"),
+            )
+        return text
+
+    def size(
+        self,
+        node: Node,
+        keypath: str,
+        *,
+        limit: int = MAX_SIZE,
+        minimum: int = 0,
+        what: str = "size",
+    ) -> int:
+        """A size (``300GiB``, ``4096``, ``0x1000``) in bytes, minimum..limit."""
+        text = self.scalar(node, keypath, "a size such as 300GiB or a number of bytes")
+        value = self.parse_size(node, keypath, text)
+        if value < minimum:
+            raise self.error(
+                node,
+                keypath,
+                f"{what} must be more than 0"
+                if minimum == 1
+                else f"{what} must be at least {_exact(minimum)}",
+            )
+        if value > limit:
+            raise self.error(
+                node, keypath, f"{what} {_exact(value)} is more than the limit of {_exact(limit)}"
+            )
+        return value
+
+    def parse_size(self, node: Node, keypath: str, text: str) -> int:
+        t = text.strip()
+        if len(t) > MAX_SCALAR:
+            raise self.error(node, keypath, f"{_show(t)} is too long to be a size")
+        if _LEADING_ZERO.fullmatch(t) is None:
+            try:
+                return _size_of(t)
+            except SizeError as e:
+                raise self.error(node, keypath, _number_hint(t) or str(e)) from None
+        raise self.error(node, keypath, _number_hint(t) or f"{_show(t)} is not a size")
+
+    def integer(self, node: Node, keypath: str, *, minimum: int, limit: int, what: str) -> int:
+        text = self.scalar(node, keypath, "a whole number").strip()
+        if len(text) > MAX_SCALAR:
+            raise self.error(node, keypath, f"{_show(text)} is too long to be a {what}")
+        if not _SIGNED_INT.fullmatch(text) or _LEADING_ZERO.fullmatch(text):
+            hint = _number_hint(text)
+            if hint is not None:
+                raise self.error(node, keypath, hint)
+            if _DECIMAL.fullmatch(text):
+                raise self.error(node, keypath, f"a {what} must be a whole number, got {text}")
+            raise self.error(node, keypath, f"expected a whole number, got {_show(text)}")
+        value = int(text)
+        if value < minimum:
+            raise self.error(node, keypath, f"a {what} must be at least {minimum}, got {value}")
+        if value > limit:
+            raise self.error(
+                node, keypath, f"a {what} of {value:,} is more than the limit of {limit:,} (2^40)"
+            )
+        return value
+
+    # -- sections --------------------------------------------------------------
+
+    def workload(self, root: Node | None) -> Workload:
+        if root is None or (
+            type(root) is ScalarNode and root.tag == PLAIN and root.value in _NULLS
+        ):
+            raise self.error(
+                root, "", "the file is empty; a workload needs host, segments and processes"
+            )
+        if type(root) is not MappingNode:
+            raise self.error(
+                root,
+                "",
+                f"a workload is a mapping with keys {', '.join(TOP_KEYS)}; "
+                f"got {self.describe(root)}",
+            )
+        top = self.entries(root, "", TOP_KEYS, "a mapping")
+        name = self.text(top["name"][1], "name") if "name" in top else None
+        host = self.host(top["host"][1]) if "host" in top else Host(memory=None, arch=X86_64)
+        if "segments" not in top:
+            raise self.missing(root, "", "segments")
+        segments = self.segments(top["segments"][1], host.arch)
+        if "processes" not in top:
+            raise self.missing(root, "", "processes")
+        groups = self.processes(top["processes"][1], segments, host.arch)
+        options = self.options(top["options"][1]) if "options" in top else ModelOptions()
+        return Workload(
+            host=host,
+            segments=segments,
+            groups=groups,
+            name=name,
+            source=self.source,
+            options=options,
+        )
+
+    def host(self, node: Node) -> Host:
+        e = self.entries(node, "host", HOST_KEYS, "a mapping (memory, arch, ...)")
+        arch = X86_64
+        if "arch" in e:
+            arch = ARCHES[self.choice(e["arch"][1], "host.arch", ARCHES, "architecture")]
+        memory = None
+        if "memory" in e:
+            memory = self.size(e["memory"][1], "host.memory", minimum=1, what="host memory")
+        pti = self.boolean(e["pti"][1], "host.pti") if "pti" in e else False
+        reserved = 0
+        if "reserved" in e:
+            rnode = e["reserved"][1]
+            reserved = self.size(rnode, "host.reserved", what="reserved memory")
+            if memory is not None and reserved >= memory:
+                raise self.error(
+                    rnode,
+                    "host.reserved",
+                    f"reserved memory ({_exact(reserved)}) must be less than "
+                    f"host memory ({_exact(memory)})",
+                )
+        hugepages = self.hugepages(e["hugepages"][1], arch) if "hugepages" in e else None
+        overhead = DEFAULT_PROCESS_OVERHEAD
+        if "process_overhead" in e:
+            overhead = self.size(
+                e["process_overhead"][1], "host.process_overhead", what="process overhead"
+            )
+        headroom = self.headroom(e["headroom"][1]) if "headroom" in e else 10
+        return Host(
+            memory=memory,
+            arch=arch,
+            pti=pti,
+            reserved=reserved,
+            hugepages=hugepages,
+            process_overhead=overhead,
+            headroom_percent=headroom,
+        )
+
+    def hugepages(self, node: Node, arch: Arch) -> dict[int, int]:
+        e = self.entries(
+            node, "host.hugepages", None, "a mapping of page size to page count, e.g. {2MiB: 1024}"
+        )
+        pools: dict[int, int] = {}
+        seen: dict[int, str] = {}
+        sizes = ", ".join(_exact(s) for s in arch.hugetlb_sizes)
+        for key, (knode, vnode) in e.items():
+            path = _join("host.hugepages", key)
+            page = self.parse_size(knode, path, key)
+            if page not in arch.hugetlb_sizes:
+                raise self.error(
+                    knode,
+                    path,
+                    f"{_exact(page)} is not a hugetlb page size on {arch.name} ({sizes})",
+                )
+            if page in seen:
+                raise self.error(
+                    knode, path, f"the {_exact(page)} pool is already given as {_show(seen[page])}"
+                )
+            seen[page] = key
+            pools[page] = self.integer(vnode, path, minimum=0, limit=MAX_COUNT, what="page count")
+        return pools
+
+    def headroom(self, node: Node) -> int:
+        path = "host.headroom"
+        text = self.scalar(node, path, "a percentage such as 10%").strip()
+        number = text[:-1].strip() if text.endswith("%") else text
+        if not _DIGITS.fullmatch(number) or len(number) > 3 or _LEADING_ZERO.fullmatch(number):
+            raise self.error(
+                node, path, f"headroom must be a whole percentage from 0 to 99, got {_show(text)}"
+            )
+        value = int(number)
+        if value >= 100:
+            raise self.error(
+                node, path, f"headroom must be a whole percentage from 0 to 99, got {_show(text)}"
+            )
+        return value
+
+    def options(self, node: Node) -> ModelOptions:
+        e = self.entries(
+            node, "options", OPTION_KEYS, "a mapping (file_cached_threshold, mshare_variant)"
+        )
+        threshold = DEFAULT_FILE_CACHED_THRESHOLD
+        if "file_cached_threshold" in e:
+            threshold = self.size(
+                e["file_cached_threshold"][1], "options.file_cached_threshold", what="threshold"
+            )
+        variant = "v3"
+        if "mshare_variant" in e:
+            variant = self.choice(
+                e["mshare_variant"][1], "options.mshare_variant", MSHARE_VARIANTS, "mshare variant"
+            )
+        return ModelOptions(file_cached_threshold=threshold, mshare_variant=variant)
+
+    def segments(self, node: Node, arch: Arch) -> dict[str, Segment]:
+        e = self.entries(
+            node,
+            "segments",
+            None,
+            "a mapping of segment names to segments, e.g. sga: {size: 300GiB}",
+        )
+        if not e:
+            raise self.error(node, "segments", "at least one segment is needed")
+        out: dict[str, Segment] = {}
+        for name, (knode, vnode) in e.items():
+            path = _join("segments", name)
+            if not name.strip():
+                raise self.error(knode, path, "a segment name cannot be empty")
+            out[name] = self.segment(name, vnode, path, arch)
+        return out
+
+    def segment(self, name: str, node: Node, path: str, arch: Arch) -> Segment:
+        e = self.entries(node, path, SEGMENT_KEYS, "a mapping (size, backing, page_size)")
+        backing = "shmem"
+        if "backing" in e:
+            backing = self.choice(e["backing"][1], f"{path}.backing", BACKINGS, "backing")
+        base = arch.base_page
+        pmd = arch.level("pmd")
+        thp = pmd.entry_span if pmd is not None else None
+        if "page_size" in e:
+            pnode = e["page_size"][1]
+            ppath = f"{path}.page_size"
+            page = self.parse_size(
+                pnode, ppath, self.scalar(pnode, ppath, "a page size such as 4KiB or 2MiB")
+            )
+            supported = arch.page_sizes()
+            if page not in supported:
+                raise self.error(
+                    pnode,
+                    ppath,
+                    f"{_exact(page)} is not a page size on {arch.name} "
+                    f"({_one_of(_exact(s) for s in supported)})",
+                )
+            if backing == "hugetlb" and page not in arch.hugetlb_sizes:
+                raise self.error(
+                    pnode,
+                    ppath,
+                    f"a hugetlb segment needs a huge page size "
+                    f"({_one_of(_exact(s) for s in arch.hugetlb_sizes)}), not {_exact(page)}",
+                )
+            if backing != "hugetlb" and page not in (base, thp):
+                allowed = _one_of(_exact(s) for s in (base, thp) if s is not None)
+                raise self.error(
+                    pnode,
+                    ppath,
+                    f"{backing} pages are {allowed} (transparent huge pages); "
+                    f"{_exact(page)} pages need backing: hugetlb",
+                )
+        else:
+            # SHM_HUGETLB / MAP_HUGETLB without a size flag use the default
+            # hstate (HPAGE_SIZE, 2 MiB on x86-64: mm/hugetlb.c default_hstate).
+            page = arch.hugetlb_sizes[0] if backing == "hugetlb" and arch.hugetlb_sizes else base
+        if "size" not in e:
+            raise self.missing(node, path, "size", " (every segment needs a size)")
+        snode = e["size"][1]
+        spath = f"{path}.size"
+        size = self.size(snode, spath, minimum=1, what="a segment's size")
+        if size % page:
+            raise self.error(
+                snode,
+                spath,
+                f"size {_exact(size)} is not a multiple of the segment's page size "
+                f"({_exact(page)})",
+            )
+        return Segment(name=name, size=size, backing=backing, page_size=page)  # type: ignore[arg-type]
+
+    def processes(
+        self, node: Node, segments: dict[str, Segment], arch: Arch
+    ) -> tuple[ProcessGroup, ...]:
+        items = self.sequence(node, "processes", "a list of process groups (- count: 1500 ...)")
+        if not items:
+            raise self.error(node, "processes", "at least one process group is needed")
+        return tuple(self.group(i, g, segments, arch) for i, g in enumerate(items))
+
+    def group(
+        self, index: int, node: Node, segments: dict[str, Segment], arch: Arch
+    ) -> ProcessGroup:
+        path = f"processes[{index}]"
+        e = self.entries(
+            node, path, GROUP_KEYS, "a mapping (name, count, private_memory, mappings)"
+        )
+        name = self.text(e["name"][1], f"{path}.name") if "name" in e else f"group {index + 1}"
+        if "count" not in e:
+            raise self.missing(node, path, "count", " (how many processes the group has)")
+        count = self.integer(
+            e["count"][1], f"{path}.count", minimum=1, limit=MAX_COUNT, what="process count"
+        )
+        private = 0
+        if "private_memory" in e:
+            private = self.size(
+                e["private_memory"][1], f"{path}.private_memory", what="private memory"
+            )
+        mappings: list[tuple[Mapping, bool]] = []
+        address_nodes: list[Node] = []
+        mnode: Node | None = None
+        if "mappings" in e:
+            mnode = e["mappings"][1]
+            items = self.sequence(
+                mnode, f"{path}.mappings", "a list of mappings (- segment: NAME ...)"
+            )
+            for j, item in enumerate(items):
+                mapping, auto, anode = self.mapping(f"{path}.mappings[{j}]", item, segments, arch)
+                mappings.append((mapping, auto))
+                address_nodes.append(anode)
+        self.check_overlaps(path, mappings, address_nodes)
+        try:
+            resolved = resolve_addresses(mappings, arch)
+        except ValueError:
+            raise self.error(
+                mnode,
+                f"{path}.mappings",
+                f"no room below {arch.user_limit:#x} to place every auto mapping "
+                f"(each takes {_exact(arch.auto_window)} windows of its own, "
+                f"from {_exact(arch.auto_base)} up); "
+                "give some mappings explicit addresses",
+            ) from None
+        return ProcessGroup(
+            name=name, count=count, mappings=tuple(resolved), private_memory=private, origin=path
+        )
+
+    def check_overlaps(
+        self, path: str, mappings: list[tuple[Mapping, bool]], nodes: list[Node]
+    ) -> None:
+        """Explicit addresses of one process must not overlap (auto ones are
+        placed clear of everything)."""
+        explicit = sorted((m.address, m.end, j) for j, (m, auto) in enumerate(mappings) if not auto)
+        for (_, prev_end, i), (start, _, j) in zip(explicit, explicit[1:], strict=False):
+            if start < prev_end:
+                first, later = min(i, j), max(i, j)
+                a, b = mappings[first][0], mappings[later][0]
+                raise self.error(
+                    nodes[later],
+                    f"{path}.mappings[{later}].address",
+                    f"[{b.address:#x}, {b.end:#x}) overlaps mappings[{first}] at "
+                    f"[{a.address:#x}, {a.end:#x}) in the same process",
+                )
+        # A sorted sweep comparing neighbours finds an overlap whenever one
+        # exists: if any two intervals overlap, some pair of neighbours does.
+
+    def mapping(
+        self, path: str, node: Node, segments: dict[str, Segment], arch: Arch
+    ) -> tuple[Mapping, bool, Node]:
+        e = self.entries(node, path, MAPPING_KEYS, "a mapping (segment, offset, size, ...)")
+        get = e.get
+        # segment
+        pair = get("segment")
+        if pair is None:
+            raise self.missing(node, path, "segment", " (which segment this maps)")
+        snode = pair[1]
+        sname = self.scalar(snode, f"{path}.segment", "a segment name")
+        seg = segments.get(sname)
+        if seg is None:
+            # difflib is quadratic-ish per candidate: suggest among a sane number only
+            hint = _suggest(sname, segments) if len(segments) <= 1000 else ""
+            if not hint:
+                names = ", ".join(_show(n) for n in list(segments)[:5])
+                hint = f" (segments: {names}{', ...' if len(segments) > 5 else ''})"
+            raise self.error(snode, f"{path}.segment", f"no segment named {_show(sname)}{hint}")
+        page = seg.page_size
+        # offset
+        offset = 0
+        pair = get("offset")
+        if pair is not None:
+            onode = pair[1]
+            opath = f"{path}.offset"
+            offset = self.size(onode, opath, what="offset")
+            if offset % page:
+                raise self.error(
+                    onode,
+                    opath,
+                    f"offset {_exact(offset)} is not a multiple of the page size of segment "
+                    f"{_show(sname)} ({_exact(page)})",
+                )
+            if offset >= seg.size:
+                raise self.error(
+                    onode,
+                    opath,
+                    f"offset {_exact(offset)} is at or past the end of segment {_show(sname)} "
+                    f"({_exact(seg.size)})",
+                )
+        # size
+        pair = get("size")
+        if pair is None:
+            size = seg.size - offset
+            znode: Node = node
+            zpath = f"{path}.size"
+            if size > arch.user_limit:
+                raise self.error(
+                    node,
+                    zpath,
+                    f"the rest of segment {_show(sname)} ({_exact(size)}) does not fit in the user "
+                    f"address space of {arch.name}; map part of it (size: ...)",
+                )
+        else:
+            znode = pair[1]
+            zpath = f"{path}.size"
+            size = self.size(znode, zpath, minimum=1, limit=MAX_SIZE, what="a mapping's size")
+            if size % page:
+                raise self.error(
+                    znode,
+                    zpath,
+                    f"size {_exact(size)} is not a multiple of the page size of segment "
+                    f"{_show(sname)} ({_exact(page)})",
+                )
+            if offset + size > seg.size:
+                raise self.error(
+                    znode,
+                    zpath,
+                    f"the mapping runs past the segment's end: offset {_exact(offset)} + size "
+                    f"{_exact(size)} > {_exact(seg.size)} (segment {_show(sname)})",
+                )
+        # protection, userfaultfd, soft_dirty
+        protection = "rw"
+        pair = get("protection")
+        if pair is not None:
+            protection = self.choice(pair[1], f"{path}.protection", PROTECTIONS, "protection")
+        uffd = "none"
+        pair = get("userfaultfd")
+        if pair is not None:
+            uffd = self.choice(
+                pair[1], f"{path}.userfaultfd", USERFAULTFD_MODES, "userfaultfd mode"
+            )
+        soft_dirty = False
+        pair = get("soft_dirty")
+        if pair is not None:
+            soft_dirty = self.boolean(pair[1], f"{path}.soft_dirty")
+        # touch
+        pair = get("touch")
+        if pair is None:
+            touched = size if protection != "none" else 0
+        else:
+            touched = self.touch(pair[1], f"{path}.touch", size, page)
+            if touched and protection == "none":
+                raise self.error(
+                    pair[1],
+                    f"{path}.touch",
+                    "a PROT_NONE mapping cannot be faulted in (protection: none touches nothing; "
+                    "use touch: 0 or leave it out)",
+                )
+        # address
+        pair = get("address")
+        anode: Node = node if pair is None else pair[1]
+        auto, address = True, 0
+        if pair is not None:
+            auto, address = self.address(anode, f"{path}.address", page, size, arch)
+        return (
+            Mapping(
+                segment=sname,
+                offset=offset,
+                size=size,
+                address=address,
+                protection=protection,  # type: ignore[arg-type]
+                touched=((0, touched),) if touched else (),
+                userfaultfd=uffd,  # type: ignore[arg-type]
+                soft_dirty=soft_dirty,
+                origin=path,
+            ),
+            auto,
+            anode,
+        )
+
+    def touch(self, node: Node, path: str, size: int, page: int) -> int:
+        """Touched prefix in bytes: ``ceil(fraction * size)`` or a size, rounded
+        up to the page size (docs/semantics.md section 1)."""
+        what = "a fraction from 0 to 1, a percentage, or a size such as 10GiB"
+        text = self.scalar(node, path, what).strip()
+        if len(text) > MAX_SCALAR:
+            raise self.error(node, path, f"{_show(text)} is too long for touch")
+        percent = text.endswith("%")
+        number = text[:-1].strip() if percent else text
+        if _DECIMAL.fullmatch(number):
+            fraction = _fraction(number) / 100 if percent else _fraction(number)
+            if not 0 <= fraction <= 1:
+                if percent:
+                    raise self.error(node, path, f"touch {text} is not between 0% and 100%")
+                hint = ""
+                if _DIGITS.fullmatch(number):
+                    hint = f"; to touch a prefix of {number} bytes write a unit ({number}B)"
+                raise self.error(node, path, f"touch {text} is not a fraction from 0 to 1{hint}")
+            touched = -(-fraction.numerator * size // fraction.denominator)
+        elif not percent and _UNIT_SUFFIX.fullmatch(text):
+            touched = self.parse_size(node, path, text)
+            if touched > size:
+                raise self.error(
+                    node,
+                    path,
+                    f"touch {_exact(touched)} is more than the mapping's size ({_exact(size)})",
+                )
+        else:
+            reason = _number_hint(number) or f"expected {what}, got {_show(text)}"
+            raise self.error(node, path, reason)
+        return -(-touched // page) * page
+
+    def address(self, node: Node, path: str, page: int, size: int, arch: Arch) -> tuple[bool, int]:
+        text = self.scalar(node, path, "auto or an address such as 0x7f0000000000").strip()
+        if text == "auto":
+            return True, 0
+        if text.startswith("-") and text[1:2].isdigit():
+            raise self.error(node, path, f"an address cannot be negative, got {_show(text)}")
+        if not (_HEX.fullmatch(text) or _UNIT_SUFFIX.fullmatch(text) or _DECIMAL.fullmatch(text)):
+            raise self.error(
+                node,
+                path,
+                _number_hint(text)
+                or "expected auto, a hex address such as 0x7f0000000000 or a number of bytes, "
+                f"got {_show(text)}",
+            )
+        address = self.parse_size(node, path, text)
+        if address % page:
+            raise self.error(
+                node,
+                path,
+                f"address {address:#x} is not a multiple of the page size ({_exact(page)})",
+            )
+        if address + size > arch.user_limit:
+            raise self.error(
+                node,
+                path,
+                f"the mapping [{address:#x}, {address + size:#x}) ends above the user address "
+                f"space of {arch.name}, which ends at {arch.user_limit:#x} (TASK_SIZE_MAX, "
+                f"{_exact(arch.user_limit + arch.base_page)} less one page)",
+            )
+        return False, address
+
+
+def _tag(tag: str) -> str:
+    """``!!omap`` for ``tag:yaml.org,2002:omap``."""
+    return "!!" + tag[18:] if tag.startswith("tag:yaml.org,2002:") else tag
+
+
+def _kind(node: Node) -> str:
+    if type(node) is MappingNode:
+        return "a mapping"
+    if type(node) is SequenceNode:
+        return "a list"
+    return "a value"
+
+
+__all__ = ["MAX_COUNT", "MAX_NODES", "MAX_SIZE", "load_workload", "loads_workload"]

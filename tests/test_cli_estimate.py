@@ -1,0 +1,176 @@
+"""``ptcalc estimate`` through the CLI: exit codes, JSON fields, formats.
+
+Expected numbers are derived by hand (see tests/test_model.py for the
+geometry); the seed scenario is model.md section 5.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ptcalc.cli import main
+
+KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
+ROOT = Path(__file__).resolve().parent.parent
+SEED = str(ROOT / "configs" / "oracle-sga-300g.yaml")
+
+
+def run(*args: str, input: str | None = None, env: dict[str, str] | None = None):
+    return CliRunner().invoke(main, list(args), input=input, env=env)
+
+
+def cells(doc):
+    return {(c["scheme"], c["column"]): c for c in doc["cells"]}
+
+
+@pytest.fixture(scope="module")
+def seed_json():
+    r = run("estimate", SEED, "--format", "json")
+    assert r.exit_code == 0, r.output
+    return json.loads(r.output)
+
+
+def test_seed_json_shape(seed_json):
+    assert seed_json["schema_version"] == 1
+    assert seed_json["workload"] == "Oracle SGA, 1500 dedicated servers"
+    c = seed_json["cells"][0]
+    for key in ("scheme", "page_size", "configured", "page_tables", "memory", "verdict", "max_processes"):
+        assert key in c
+    for key in ("physical_bytes", "shared_bytes", "tables", "groups"):
+        assert key in c["page_tables"]
+    assert set(c["page_tables"]["tables"]) == {"pgd", "p4d", "pud", "pmd", "pte"}
+    for key in ("name", "count", "per_process_bytes", "vmpte_bytes"):
+        assert key in c["page_tables"]["groups"][0]
+    assert {"demand_bytes", "available_bytes"} <= set(c["memory"])
+
+
+def test_seed_private_4k_is_oom(seed_json):
+    c = cells(seed_json)[("private", "4KiB")]
+    assert c["configured"] is True and c["page_size"] == 4096
+    t = c["page_tables"]["tables"]
+    # 1500 x 300 GiB / 2 MiB PTE tables = 878.9 GiB; + 300 PMD + 1 PUD each
+    assert t["pte"] == 1500 * 153600 and t["pmd"] == 1500 * 300 and t["pud"] == 1500
+    assert round(t["pte"] * 4 * KiB / GiB, 1) == 878.9
+    assert round(c["page_tables"]["physical_bytes"] / GiB, 1) == 880.6
+    assert c["page_tables"]["groups"][0]["vmpte_bytes"] == (153600 + 300 + 1) * 4 * KiB
+    assert c["verdict"] == "oom"
+    assert c["memory"]["available_bytes"] == 504 * GiB
+
+
+def test_seed_hugetlb_2m_whatif(seed_json):
+    c = cells(seed_json)[("hugetlb-pmd", "2MiB-hugetlb")]
+    assert c["configured"] is False and c["page_size"] == 2 * MiB
+    t = c["page_tables"]["tables"]
+    assert (t["pte"], t["pmd"], t["pud"], t["pgd"]) == (0, 300, 1500, 1500)
+    assert c["page_tables"]["groups"][0]["vmpte_bytes"] == 1204 * KiB
+    # the what-if sizes the 2 MiB pool to the 300 GiB SGA
+    assert c["memory"]["hugetlb_pages_required"] == {str(2 * MiB): 153600}
+    assert c["verdict"] == "ok"
+
+
+def test_seed_hugetlb_pmd_4k_says_why(seed_json):
+    c = cells(seed_json)[("hugetlb-pmd", "4KiB")]
+    p = cells(seed_json)[("private", "4KiB")]
+    assert c["page_tables"]["physical_bytes"] == p["page_tables"]["physical_bytes"]
+    assert "hugetlb" in c["note"]
+
+
+def test_seed_max_processes_by_hand(seed_json):
+    # private, 4 KiB: each process costs its tables (153,901 x 4 KiB + 4 KiB PGD),
+    # 10 MiB private memory and 96 KiB overhead; fixed: the 300 GiB SGA.
+    per = (153901 + 1) * 4 * KiB + 10 * MiB + 96 * KiB
+    expected = (504 * GiB - 300 * GiB) // per
+    assert cells(seed_json)[("private", "4KiB")]["max_processes"] == expected
+
+
+def test_table_output_and_ascii(tmp_path):
+    r = run("estimate", SEED, "--ascii", "--color", "never")
+    assert r.exit_code == 0
+    assert "880.6 GiB" in r.output and "OOM" in r.output
+    assert r.output.isascii()
+    assert "\x1b[" not in r.output
+
+
+def test_no_color_env_and_always():
+    r = run("estimate", SEED, env={"NO_COLOR": "1"})
+    assert "\x1b[" not in r.output
+    r = run("estimate", SEED, "--color", "always")
+    assert "\x1b[" in r.output
+
+
+def test_markdown():
+    r = run("estimate", SEED, "-f", "markdown")
+    assert r.exit_code == 0
+    assert "| `private` | 880.6 GiB **OOM**" in r.output
+
+
+def test_stdin():
+    r = run("estimate", "-", "-f", "json", input=Path(SEED).read_text())
+    assert r.exit_code == 0
+    assert json.loads(r.output)["source"] == "<stdin>"
+
+
+def test_scheme_filter():
+    r = run("estimate", SEED, "-f", "json", "-s", "mshare")
+    assert {c["scheme"] for c in json.loads(r.output)["cells"]} == {"mshare"}
+
+
+@pytest.mark.parametrize("text, where", [
+    ("segments: {s: {size: 1GiB}}\nprocesses: [{count: 0, mappings: [{segment: s}]}]\n", "<stdin>:2:"),
+    ("segments: [\n", "<stdin>:"),
+    ("segments: {s: {size: 1GiB, backing: hugetlb, page_size: 4KiB}}\nprocesses: [{count: 1}]\n", "<stdin>:1:"),
+])
+def test_bad_input_one_line_exit_2(text, where):
+    r = CliRunner().invoke(main, ["estimate", "-"], input=text)
+    assert r.exit_code == 2
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith(where), r.output
+    assert "Traceback" not in r.output
+
+
+def test_missing_file_exit_2():
+    r = run("estimate", "/nonexistent/workload.yaml")
+    assert r.exit_code == 2
+    assert "Traceback" not in r.output
+
+
+def test_headroom_option():
+    r = run("estimate", SEED, "--headroom", "200%")
+    assert r.exit_code == 2
+
+
+def test_file_cached_threshold_option():
+    # A threshold above the 300 GiB SGA stops file-cached sharing: equals private.
+    r = run("estimate", SEED, "-f", "json", "--file-cached-threshold", "400GiB")
+    c = cells(json.loads(r.output))
+    assert (c[("file-cached", "4KiB")]["page_tables"]["physical_bytes"]
+            == c[("private", "4KiB")]["page_tables"]["physical_bytes"])
+    r = run("estimate", SEED, "--file-cached-threshold", "lots")
+    assert r.exit_code == 2
+
+
+def test_python_dash_m_and_version():
+    r = subprocess.run([sys.executable, "-m", "ptcalc", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("ptcalc")
+
+
+def test_wont_start_with_small_pool():
+    text = """
+host: {memory: 64GiB, hugepages: {2MiB: 100}}
+segments: {s: {size: 1GiB, backing: hugetlb, page_size: 2MiB}}
+processes: [{count: 2, mappings: [{segment: s}]}]
+"""
+    r = CliRunner().invoke(main, ["estimate", "-", "-f", "json"], input=text)
+    doc = json.loads(r.output)
+    configured = [c for c in doc["cells"] if c["configured"]]
+    # 1 GiB of 2 MiB pages needs 512; the pool has 100
+    assert {c["verdict"] for c in configured} == {"wont-start"}
+    assert configured[0]["memory"]["hugetlb_pages_short"] == {str(2 * MiB): 412}
+    r = CliRunner().invoke(main, ["estimate", "-", "--color", "never"], input=text)
+    assert "412" in r.output and "WONT-START" in r.output

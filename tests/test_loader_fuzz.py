@@ -1,0 +1,258 @@
+"""Fuzzing the loader: whatever the text, ``loads_workload`` returns a valid
+Workload or raises one located WorkloadError -- never anything else.
+
+Three generators: arbitrary text and bytes, character-level mutations of a
+valid workload, and structural mutations (a value replaced by a random YAML
+value, a key dropped or added) of a valid workload.  Bounded by
+``max_examples`` so the module runs in about 10-20 s; set
+PTCALC_FUZZ_EXAMPLES for a longer run.
+"""
+
+import os
+import re
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ptcalc.errors import WorkloadError
+from ptcalc.loader import MAX_COUNT, loads_workload
+from ptcalc.workload import Workload
+
+SOURCE = "fuzz.yaml"
+LOCATED = re.compile(r"fuzz\.yaml:[1-9][0-9]*:[1-9][0-9]*: \S.*")
+
+VALID = {
+    "name": "fuzz",
+    "host": {
+        "memory": "64GiB",
+        "arch": "x86_64",
+        "pti": False,
+        "reserved": "1GiB",
+        "hugepages": {"2MiB": 1024},
+        "process_overhead": "96KiB",
+        "headroom": "10%",
+    },
+    "segments": {
+        "sga": {"size": "4GiB", "backing": "hugetlb", "page_size": "2MiB"},
+        "buf": {"size": "64MiB", "backing": "shmem", "page_size": "4KiB"},
+    },
+    "processes": [
+        {
+            "name": "servers",
+            "count": 100,
+            "private_memory": "10MiB",
+            "mappings": [
+                {
+                    "segment": "sga",
+                    "offset": "1GiB",
+                    "size": "2GiB",
+                    "address": "auto",
+                    "protection": "rw",
+                    "touch": 0.5,
+                    "userfaultfd": "none",
+                    "soft_dirty": False,
+                },
+                {"segment": "buf", "address": "0x7f0000000000", "touch": "1MiB"},
+            ],
+        },
+        {"count": 3, "mappings": [{"segment": "buf", "protection": "none"}]},
+    ],
+    "options": {"file_cached_threshold": "2MiB", "mshare_variant": "v3"},
+}
+VALID_TEXT = yaml.safe_dump(VALID, sort_keys=False)
+
+FUZZ = settings(
+    max_examples=int(os.environ.get("PTCALC_FUZZ_EXAMPLES", "500")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def check_workload(w: Workload) -> None:
+    """What a loaded workload guarantees (docs/workload-format.md)."""
+    arch = w.host.arch
+    assert w.groups and w.segments
+    if w.host.memory is not None:
+        assert 0 <= w.host.reserved < w.host.memory
+    for s in w.segments.values():
+        assert s.page_size in arch.page_sizes()
+        assert 0 < s.size and s.size % s.page_size == 0
+    for g in w.groups:
+        assert 1 <= g.count <= MAX_COUNT
+        spans = []
+        for m in g.mappings:
+            s = w.segments[m.segment]
+            page = s.page_size
+            assert m.offset % page == 0 and m.size % page == 0 and m.address % page == 0
+            assert 0 < m.size and m.offset + m.size <= s.size
+            assert m.end <= arch.user_limit
+            for start, end in m.touched:
+                assert 0 <= start < end <= m.size and start % page == 0 and end % page == 0
+            if m.protection == "none":
+                assert m.touched == ()
+            spans.append((m.address, m.end))
+        spans.sort()
+        for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+            assert end <= start, "mappings of one process overlap"
+
+
+def check(text: str | bytes) -> None:
+    try:
+        w = loads_workload(text, SOURCE)
+    except WorkloadError as e:
+        message = str(e)
+        assert message.isprintable(), repr(message)  # one line, nothing raw
+        assert LOCATED.fullmatch(message), message
+        return
+    assert isinstance(w, Workload)
+    check_workload(w)
+
+
+def test_the_valid_workload_loads():
+    check_workload(loads_workload(VALID_TEXT, SOURCE))
+
+
+YAMLISH = st.sampled_from(
+    list(" \n\t-:{}[],#&*!|>'\"%@`?~.0123456789abcdefxyzKMGiBsegmntprocw_")
+    + ["\x00", "\x85", "\ufeff", "é", "\ud800", "segments:", "processes:", "- count: 1\n", "<<: "]
+)
+
+
+@FUZZ
+@given(st.lists(YAMLISH, max_size=80).map("".join))
+def test_arbitrary_yamlish_text(text):
+    check(text)
+
+
+@FUZZ
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes(data):
+    check(data)
+
+
+@FUZZ
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=len(VALID_TEXT)),
+            st.integers(min_value=0, max_value=4),
+            st.lists(YAMLISH, max_size=4).map("".join),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_mutated_valid_text(edits):
+    text = VALID_TEXT
+    for at, delete, insert in edits:
+        at = min(at, len(text))
+        text = text[:at] + insert + text[at + delete :]
+    check(text)
+
+
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(1 << 70), max_value=1 << 70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(
+        [
+            "auto",
+            "0x7f0000000000",
+            "1:30",
+            "0o17",
+            "017",
+            ".nan",
+            "-.inf",
+            "yes",
+            "1.5 bytes",
+            "10GiBs",
+            "4KiB",
+            "2MiB",
+            "1GiB",
+            "300GiB",
+            "128TiB",
+            "64PiB",
+            "1%",
+            "150%",
+            "0.07",
+            "-1",
+            "0",
+            "1e3",
+            "1_000",
+            "sga",
+            "buf",
+            "hugetlb",
+            "shmem",
+            "file",
+            "none",
+            "r",
+            "wp",
+            "minor",
+            "x86_64-la57",
+            "ptshare",
+        ]
+    ),
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+def _paths(node, prefix=()):
+    """Every key path into the structure (to a value, dict or list)."""
+    yield prefix
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _paths(v, (*prefix, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _paths(v, (*prefix, i))
+
+
+PATHS = [p for p in _paths(VALID) if p]
+
+
+def _copy(node):
+    if isinstance(node, dict):
+        return {k: _copy(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_copy(v) for v in node]
+    return node
+
+
+MUTATION = st.tuples(
+    st.sampled_from(PATHS),
+    st.sampled_from(["replace", "delete", "add"]),
+    VALUES,
+    st.text(max_size=10),
+)
+
+
+@FUZZ
+@given(st.lists(MUTATION, min_size=1, max_size=3))
+def test_mutated_valid_structure(mutations):
+    doc = _copy(VALID)
+    for path, how, value, key in mutations:
+        parent = doc
+        try:
+            for step in path[:-1]:
+                parent = parent[step]
+            last = path[-1]
+            if how == "replace":
+                parent[last] = value
+            elif how == "delete":
+                del parent[last]
+            elif isinstance(parent, dict):
+                parent[key] = value
+            elif isinstance(parent, list):
+                parent.append(value)
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier mutation removed or replaced this path
+    check(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
