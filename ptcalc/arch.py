@@ -116,6 +116,13 @@ class Arch:
         return pmd.table_span
 
     @property
+    def hpage_size(self) -> int:
+        """HPAGE_SIZE, the default hugetlb page size (mm/hugetlb.c default_hstate,
+        ``vm.nr_hugepages``): PMD_SIZE on every profile (arm64 asm/page.h
+        HPAGE_SHIFT = PMD_SHIFT)."""
+        return self.pmd_size
+
+    @property
     def auto_align(self) -> int:
         """``address: auto`` places a mapping at ``offset mod auto_align``: PUD_SIZE,
         the hugetlb PMD-sharing window (and the file-cached one)."""

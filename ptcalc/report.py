@@ -117,7 +117,7 @@ def pool_advice(b: Budget, arch: Arch = X86_64) -> list[str]:
     out: list[str] = []
     for ps, n in sorted(b.pools.required.items()):
         have = (b.pools.configured or {}).get(ps) if b.pools.configured is not None else None
-        if ps == arch.pmd_size:
+        if ps == arch.hpage_size:
             how = f"sysctl vm.nr_hugepages={n}"
         else:
             kb = ps // 1024
