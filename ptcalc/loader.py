@@ -175,6 +175,19 @@ def _one_of(choices: Iterable[str]) -> str:
     return ", ".join(c[:-1]) + " or " + c[-1] if len(c) > 1 else c[0]
 
 
+def _user_limit(arch: Arch) -> str:
+    """TASK_SIZE in words: x86-64 keeps the last page below 2^47 (2^56) unmapped.
+
+    >>> from ptcalc.arch import ARM64_16K
+    >>> _user_limit(X86_64), _user_limit(ARM64_16K)
+    ('TASK_SIZE_MAX, 128 TiB less one page', 'TASK_SIZE, 256 TiB')
+    """
+    limit = arch.user_limit
+    if limit & (limit - 1) == 0:
+        return f"TASK_SIZE, {_exact(limit)}"
+    return f"TASK_SIZE_MAX, {_exact(limit + arch.base_page)} less one page"
+
+
 def _closest(word: str, choices: Iterable[str]) -> str | None:
     close = difflib.get_close_matches(word[:100], list(choices), n=1, cutoff=0.6)
     return close[0] if close else None
@@ -500,7 +513,15 @@ class _Reader:
         e = self.entries(node, "host", HOST_KEYS, "a mapping (memory, arch, ...)")
         arch = X86_64
         if "arch" in e:
-            arch = ARCHES[self.choice(e["arch"][1], "host.arch", ARCHES, "architecture")]
+            anode = e["arch"][1]
+            if self.scalar(anode, "host.arch", "an architecture").strip() in ("aarch64", "arm64"):
+                raise self.error(
+                    anode,
+                    "host.arch",
+                    "arm64 has a profile per page size (granule): arm64-4k, arm64-16k or arm64-64k "
+                    "(getconf PAGESIZE on the host prints 4096, 16384 or 65536)",
+                )
+            arch = ARCHES[self.choice(anode, "host.arch", ARCHES, "architecture")]
         memory = None
         if "memory" in e:
             memory = self.size(e["memory"][1], "host.memory", minimum=1, what="host memory")
@@ -644,8 +665,9 @@ class _Reader:
                 )
         else:
             # SHM_HUGETLB / MAP_HUGETLB without a size flag use the default
-            # hstate (HPAGE_SIZE, 2 MiB on x86-64: mm/hugetlb.c default_hstate).
-            page = arch.hugetlb_sizes[0] if backing == "hugetlb" and arch.hugetlb_sizes else base
+            # hstate (HPAGE_SIZE = PMD_SIZE, 2 MiB on x86-64, 32 MiB on arm64
+            # 16K: mm/hugetlb.c default_hstate).
+            page = arch.hpage_size if backing == "hugetlb" else base
         if "size" not in e:
             raise self.missing(node, path, "size", " (every segment needs a size)")
         snode = e["size"][1]
@@ -963,8 +985,8 @@ class _Reader:
                 node,
                 path,
                 f"the mapping [{address:#x}, {address + size:#x}) ends above the user address "
-                f"space of {arch.name}, which ends at {arch.user_limit:#x} (TASK_SIZE_MAX, "
-                f"{_exact(arch.user_limit + arch.base_page)} less one page)",
+                f"space of {arch.name}, which ends at {arch.user_limit:#x} "
+                f"({_user_limit(arch)})",
             )
         return False, address
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ptcalc.arch import X86_64, Arch
 from ptcalc.budget import Budget, budget
 from ptcalc.model import SCHEMES, Layout, count, resident_bytes, zones
 from ptcalc.results import SchemeResult
@@ -96,18 +97,33 @@ def build_report(workload: Workload, options: ModelOptions | None = None,
     return Report(workload=workload, options=options, columns=cols, cells=tuple(cells), schemes=schemes)
 
 
-def pool_advice(b: Budget) -> list[str]:
-    """What to set so the hugetlb pools fit the segments exactly."""
+def _hugepagesz(ps: int) -> str:
+    """A page size as the kernel's ``hugepagesz=`` parameter spells it (memparse): 1G, 32M, 64K."""
+    for unit, factor in (("G", GiB), ("M", MiB), ("K", 1024)):
+        if ps % factor == 0:
+            return f"{ps // factor}{unit}"
+    return str(ps)
+
+
+def pool_advice(b: Budget, arch: Arch = X86_64) -> list[str]:
+    """What to set so the hugetlb pools fit the segments exactly.
+
+    ``vm.nr_hugepages`` sizes the default pool, PMD_SIZE pages (HPAGE_SIZE on
+    x86-64 and arm64); pages above PMD_SIZE are gigantic on every profile
+    (above the buddy allocator's largest block, MAX_PAGE_ORDER: 4 MiB, 32 MiB
+    and 512 MiB on arm64 4K/16K/64K by arch/arm64/Kconfig ARCH_FORCE_MAX_ORDER),
+    so a boot-time reservation is the reliable way to get them.
+    """
     out: list[str] = []
     for ps, n in sorted(b.pools.required.items()):
         have = (b.pools.configured or {}).get(ps) if b.pools.configured is not None else None
-        if ps == 2 * MiB:
+        if ps == arch.hpage_size:
             how = f"sysctl vm.nr_hugepages={n}"
         else:
             kb = ps // 1024
             how = f"echo {n} > /sys/kernel/mm/hugepages/hugepages-{kb}kB/nr_hugepages"
-            if ps == GiB:
-                how += f" (or boot with hugepagesz=1G hugepages={n})"
+            if ps > arch.pmd_size:
+                how += f" (or boot with hugepagesz={_hugepagesz(ps)} hugepages={n})"
         if have is None:
             out.append(f"{format_size(ps)} pages: {n:,} needed ({format_size(n * ps)}): {how}")
         elif have < n:

@@ -1,10 +1,12 @@
 """What-if columns: the same workload with its shared segments on other pages.
 
 The comparison table shows the workload as configured and, beside it, the
-same workload with every shmem/hugetlb segment on 4 KiB pages (shmem),
-2 MiB hugetlb and 1 GiB hugetlb.  ``file`` segments live on a filesystem and
-cannot become hugetlb; they keep their pages (and go to 4 KiB in the 4 KiB
-column).  Converting rounds each segment up, each mapping outwards, to the new
+same workload with every shmem/hugetlb segment on the base page (shmem), on
+PMD-sized hugetlb pages and on the largest hugetlb pages of the architecture
+(``Arch.whatif_page_sizes``: 4 KiB, 2 MiB, 1 GiB on x86-64; 16 KiB, 32 MiB,
+1 GiB on arm64 16K).  ``file`` segments live on a filesystem and cannot
+become hugetlb; they keep their pages (and go to the base page in the base
+page column).  Converting rounds each segment up, each mapping outwards, to the new
 page size; an explicit address that then is not aligned makes the column
 unavailable, with the reason.
 """
@@ -95,7 +97,7 @@ def columns(workload: Workload) -> tuple[Column, ...]:
     """The configured column and the what-if columns, duplicates merged."""
     arch = workload.arch
     wanted = [(arch.base_page, f"{format_size(arch.base_page)}", format_size(arch.base_page).replace(" ", ""))]
-    for hs in arch.hugetlb_sizes:
+    for hs in arch.whatif_page_sizes()[1:]:
         wanted.append((hs, f"{format_size(hs)} hugetlb", format_size(hs).replace(" ", "") + "-hugetlb"))
     text, ps = _describe(workload)
     out: list[Column] = []

@@ -153,31 +153,35 @@ class Workload:
         return {s.page_size for s in self.segments.values()}
 
 
-def auto_address(offset: int, window_base: int, align: int = GiB) -> int:
+def auto_address(offset: int, window_base: int, align: int) -> int:
     """Where ``address: auto`` puts a mapping whose windows start at ``window_base``.
 
     The best case a careful deployment gets: address congruent to the file
-    offset modulo 1 GiB (PUD_SIZE, the hugetlb PMD-sharing window), in a window
-    of its own.
+    offset modulo ``align`` (PUD_SIZE, ``Arch.auto_align``: the hugetlb
+    PMD-sharing window, 1 GiB on x86-64), in a window of its own.
 
-    >>> hex(auto_address(3 * GiB + 2 * MiB, window_base=1 << 40))
+    >>> hex(auto_address(3 * GiB + 2 * MiB, window_base=1 << 40, align=GiB))
     '0x10000200000'
     """
     return window_base + offset % align
 
 
 def resolve_addresses(
-    group_mappings: list[tuple[Mapping, bool]], arch: Arch, align: int = GiB
+    group_mappings: list[tuple[Mapping, bool]], arch: Arch, align: int | None = None
 ) -> list[Mapping]:
     """Give every ``auto`` mapping of one process a concrete address.
 
     ``group_mappings`` pairs each mapping (address ignored when auto) with
     whether it is auto.  Auto mappings are placed in order, each in the first
     run of ``arch.auto_window``-sized windows (from ``arch.auto_base``) that no
-    other mapping of the process touches.  Raises ValueError when the address
+    other mapping of the process touches, at ``offset mod align`` into its
+    first window (``align`` defaults to ``arch.auto_align``, PUD_SIZE; the
+    window size is a multiple of it).  Raises ValueError when the address
     space runs out.
     """
     win = arch.auto_window
+    if align is None:
+        align = arch.auto_align
     # Taken windows as sorted, disjoint runs [start, end), adjacent runs merged
     # (merging changes no placement: a run only clashes where it overlaps), so
     # placing n auto mappings side by side costs O(n log n), not O(n^3).

@@ -1,8 +1,9 @@
 """Hypothesis profiles: "ci" (the default) and "dev" (quick).
 
-"ci" runs about 2,500 generated workloads in total across
-tests/test_model_properties.py (250 per invariant test, 1,000 compared with
-the simulator under all five scheme variants); it is derandomized (the same examples on
+"ci" runs about 2,750 generated workloads in total across
+tests/test_model_properties.py (250 per invariant test, and 1,250 compared
+with the simulator under all five scheme variants: 250 per architecture
+profile); it is derandomized (the same examples on
 every run, so CI is reproducible) and prints the blob that replays a
 failure (@reproduce_failure).  Pick another with HYPOTHESIS_PROFILE=dev
 (quick) or HYPOTHESIS_PROFILE=explore (long, random).

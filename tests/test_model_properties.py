@@ -5,16 +5,17 @@ and file offsets on and off 2 MiB and 1 GiB boundaries, mappings straddling
 512 GiB (and, with 5-level paging, 256 TiB) boundaries, several groups and
 segments, several mappings per group (some of the same segment twice, some
 adjacent), rw / r / none protections, touched prefixes and multi-range
-touched sets, 4 KiB shmem/file, 2 MiB hugetlb and shmem THP and 1 GiB
-hugetlb pages, userfaultfd and soft-dirty flags, ``auto`` addresses, groups
-of 0 to 3 processes, both mshare variants, several file-cached thresholds,
-x86_64 and x86_64-la57 with and without PTI (and, separately, two arm64-like
-geometries).  Mappings can be large (up to 3 GiB and more) but each touches
-at most a few hundred pages, so an example's page walk stays small and the
-simulator fast.
+touched sets, base-page shmem/file, shmem THP, every hugetlb page size of
+the profile (arm64 contiguous-PTE and contiguous-PMD sizes included),
+userfaultfd and soft-dirty flags, ``auto`` addresses, groups of 0 to 3
+processes, both mshare variants, several file-cached thresholds, with and
+without PTI, on every architecture profile (``ptcalc.arch.ARCHES``: x86_64,
+x86_64-la57, arm64-4k, arm64-16k, arm64-64k).  Mappings can be large (up to
+3 PUD_SIZE and more) but each touches at most a few hundred pages, so an
+example's page walk stays small and the simulator fast.
 
-``test_model_equals_simulator*`` assert ``ptcalc.model.compute`` and
-``ptcalc.simulate.simulate`` agree exactly on every field of SchemeResult
+``test_model_equals_simulator`` (once per profile) asserts
+``ptcalc.model.compute`` and ``ptcalc.simulate.simulate`` agree exactly on every field of SchemeResult
 (except the free-text ``notes``), table by table and group by group, under
 every scheme and both mshare variants.  The other tests check invariants on
 the model alone (it is fast).  Example counts come from the hypothesis
@@ -26,50 +27,15 @@ see docs/simulator.md.
 
 from dataclasses import replace
 
+import pytest
 from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
 
-from ptcalc.arch import X86_64, X86_64_LA57, Arch, Level
+from ptcalc.arch import ARCHES, ARM64_4K, ARM64_16K, ARM64_64K, X86_64, X86_64_LA57
 from ptcalc.model import compute
 from ptcalc.simulate import simulate
 from ptcalc.units import GiB, KiB, MiB, TiB
 from ptcalc.workload import Host, Mapping, ModelOptions, ProcessGroup, Segment, Workload, resolve_addresses
-
-PMD_SIZE, PUD_SIZE = 2 * MiB, 1 * GiB  # x86-64, both profiles
-
-# arm64-like geometries, to keep the model and the simulator general over the
-# profile until the real arm64 profiles land in ptcalc/arch.py
-# (arch/arm64/include/asm/pgtable-hwdef.h, 48-bit VA; PGD_SIZE =
-# PTRS_PER_PGD x 8 bytes, allocated from a kmem_cache when below a page).
-ARM64_16K = Arch(
-    name="arm64-16k-test",
-    description="arm64, 16 KiB granule, 4 levels (test geometry)",
-    levels=(
-        Level("pte", 14, 2048, 16 * KiB),  # PTE table covers 32 MiB
-        Level("pmd", 25, 2048, 16 * KiB),  # PMD table covers 64 GiB
-        Level("pud", 36, 2048, 16 * KiB),  # PUD table covers 128 TiB
-        Level("pgd", 47, 2, 16),
-    ),
-    user_limit=1 << 48,
-    hugetlb_sizes=(2 * MiB, 32 * MiB, 1 * GiB),  # CONT_PTE, PMD, CONT_PMD
-    pmd_share=True,
-    auto_window=128 * TiB,
-    auto_base=128 * TiB,
-)
-ARM64_64K = Arch(
-    name="arm64-64k-test",
-    description="arm64, 64 KiB granule, 3 levels (test geometry)",
-    levels=(
-        Level("pte", 16, 8192, 64 * KiB),  # PTE table covers 512 MiB
-        Level("pmd", 29, 8192, 64 * KiB),  # PMD table covers 4 TiB
-        Level("pgd", 42, 64, 512),
-    ),
-    user_limit=1 << 48,
-    hugetlb_sizes=(2 * MiB, 512 * MiB, 16 * GiB),  # CONT_PTE, PMD, CONT_PMD
-    pmd_share=False,  # no CONFIG_ARCH_WANT_HUGE_PMD_SHARE with 64 KiB pages
-    auto_window=4 * TiB,
-    auto_base=4 * TiB,
-)
 
 
 class Geo:
@@ -79,30 +45,50 @@ class Geo:
 
     def __init__(self, arch, kinds, boundaries, spacing):
         self.arch = arch
-        self.pmd = arch.levels[0].table_span  # PMD_SIZE
-        self.pud = arch.levels[1].table_span  # PUD_SIZE
+        self.pmd = arch.pmd_size  # what one PTE table covers
+        self.pud = arch.pud_size  # what one PMD table covers
+        self.kind_list = kinds
         self.kinds = st.sampled_from(kinds)
         self.boundaries = boundaries
         self.spacing = spacing  # between the neighbourhoods of a process's mappings
         self.base = arch.base_page
         self.largest = max(p for _, p in kinds)
 
+    def __repr__(self):
+        return self.arch.name
 
+
+# Page kinds per profile: base-page shmem and file, shmem THP at PMD_SIZE,
+# every hugetlb size (arm64: contiguous-PTE, PMD, contiguous-PMD, and PUD on
+# 4K).  Boundaries: where a PUD table (x86-64, arm64 4K: 512 GiB), a P4D
+# table (LA57: 256 TiB), a PGD entry (arm64 16K: 128 TiB, the PUD table's
+# span; arm64 64K: 4 TiB, the PMD table's span) begins.
 X86_KINDS = [("shmem", 4 * KiB), ("file", 4 * KiB), ("shmem", 2 * MiB), ("hugetlb", 2 * MiB), ("hugetlb", 1 * GiB)]
 X86 = Geo(X86_64, X86_KINDS, [1 * TiB, 3 * 512 * GiB], 4 * TiB)
 X86_LA57 = Geo(X86_64_LA57, X86_KINDS, [1 * TiB, 3 * 512 * GiB, 256 * TiB], 4 * TiB)
-ARM16 = Geo(
-    ARM64_16K,
-    [("shmem", 16 * KiB), ("file", 16 * KiB), ("hugetlb", 2 * MiB), ("hugetlb", 32 * MiB), ("hugetlb", 1 * GiB)],
-    [128 * TiB],
+ARM4K = Geo(
+    ARM64_4K,
+    [("shmem", 4 * KiB), ("file", 4 * KiB), ("hugetlb", 64 * KiB), ("shmem", 2 * MiB), ("hugetlb", 2 * MiB),
+     ("hugetlb", 32 * MiB), ("hugetlb", 1 * GiB)],
+    [1 * TiB, 3 * 512 * GiB],
     4 * TiB,
 )
-ARM64 = Geo(
+ARM16K = Geo(
+    ARM64_16K,
+    [("shmem", 16 * KiB), ("file", 16 * KiB), ("hugetlb", 2 * MiB), ("shmem", 32 * MiB), ("hugetlb", 32 * MiB),
+     ("hugetlb", 1 * GiB)],
+    [1 * TiB, 128 * TiB],
+    4 * TiB,
+)
+ARM64K = Geo(
     ARM64_64K,
-    [("shmem", 64 * KiB), ("file", 64 * KiB), ("hugetlb", 2 * MiB), ("hugetlb", 512 * MiB), ("shmem", 512 * MiB)],
+    [("shmem", 64 * KiB), ("file", 64 * KiB), ("hugetlb", 2 * MiB), ("hugetlb", 512 * MiB), ("shmem", 512 * MiB),
+     ("hugetlb", 16 * GiB)],
     [4 * TiB, 8 * TiB],
     32 * TiB,
 )
+GEOS = [X86, X86_LA57, ARM4K, ARM16K, ARM64K]
+GEO_OF = {g.arch.name: g for g in GEOS}
 
 
 def touch_limit(geo, page):
@@ -123,7 +109,7 @@ VARIANTS = [
 SHARING = VARIANTS[1:]
 
 EXAMPLES = settings().max_examples  # of the profile tests/conftest.py loaded
-"""Examples per invariant test; the model-simulator comparison runs 4 times as many."""
+"""Examples per invariant test, and per profile of the model-simulator comparison."""
 
 
 # --- strategies ----------------------------------------------------------------------
@@ -147,8 +133,7 @@ _GAP = st.sampled_from([0, 0, 1, "pmd", "pud-pmd"])  # base pages, or PMD_SIZE, 
 _PROT = st.sampled_from(["rw", "rw", "rw", "r", "none"])
 _UFFD = st.sampled_from(["none"] * 6 + ["missing", "wp", "minor"])
 _SOFT_DIRTY = st.sampled_from([False] * 5 + [True])
-_X86_GEO = st.sampled_from([X86, X86, X86_LA57])
-_ARM_GEO = st.sampled_from([ARM16, ARM64])
+_ALL_GEO = st.sampled_from(GEOS)
 _THRESHOLD = st.sampled_from([512, 512, 1, 256, 16384, 1 << 18, 3 << 18])  # in base pages (2 MiB on x86-64 ...)
 _VARIANT = st.sampled_from(["v3", "ptshare"])
 _COUNT = st.sampled_from([1, 1, 2, 2, 3, 3, 0])  # a group of 0 still has per-process figures
@@ -261,15 +246,15 @@ def group(draw, geo, segs, name):
         pairs.append((m, auto))
         prev = m
     try:
-        ms = tuple(resolve_addresses(pairs, geo.arch, align=geo.pud))
-    except ValueError:  # no room left for an auto mapping (arm64 16K: two PGD entries)
+        ms = tuple(resolve_addresses(pairs, geo.arch))
+    except ValueError:  # no room left for an auto mapping
         assume(False)
     assume(not _overlap(ms) and all(m.end <= geo.arch.user_limit for m in ms))
     return ProcessGroup(name=name, count=count, mappings=ms)
 
 
 @st.composite
-def workloads(draw, min_groups=1, max_groups=3, geos=_X86_GEO):
+def workloads(draw, min_groups=1, max_groups=3, geos=_ALL_GEO):
     """Small random workloads (see the module docstring)."""
     geo = draw(geos)
     segs = [segment(draw, geo, f"s{i}") for i in range(between(draw, 1, 3))]
@@ -330,19 +315,20 @@ def assert_model_equals_simulator(w):
         assert comparable(compute(w, scheme, opts)) == comparable(simulate(w, scheme, opts))
 
 
-@settings(max_examples=4 * EXAMPLES)
-@given(w=workloads())
-def test_model_equals_simulator(w):
-    assert_model_equals_simulator(w)
-
-
-@given(w=workloads(geos=_ARM_GEO))
-def test_model_equals_simulator_on_arm64_like_geometries(w):
-    # 16 KiB granule (4 levels, PMD sharing, 16-byte PGD) and 64 KiB granule
-    # (3 levels: no PUD, no PMD sharing, 512-byte PGD), with contiguous-PTE
-    # hugetlb pages (2 MiB mapped at the PTE level): nothing in either
+@pytest.mark.parametrize("geo", GEOS, ids=repr)
+@given(data=st.data())
+def test_model_equals_simulator(geo, data):
+    # One run per profile (x86-64 4- and 5-level; arm64 4K, 16K with 2-entry
+    # PGD and 16-byte PGD_SIZE, 64K with 3 levels, no PUD and no PMD
+    # sharing), contiguous-PTE/PMD hugetlb pages included: nothing in either
     # implementation may assume the x86-64 geometry.
-    assert_model_equals_simulator(w)
+    assert_model_equals_simulator(data.draw(workloads(geos=st.just(geo))))
+
+
+def test_every_profile_is_covered():
+    assert sorted(g.arch.name for g in GEOS) == sorted(ARCHES)
+    for g in GEOS:  # every page size of the profile is generated
+        assert sorted({p for _, p in g.kind_list}) == sorted(g.arch.page_sizes()), g
 
 
 # --- invariants, on the model ----------------------------------------------------------
@@ -387,17 +373,23 @@ def test_sharing_never_costs_more_than_private(w):
 @st.composite
 def mshare_friendly(draw):
     """One group of >= 4 processes; each mapping of its own segment, touching
-    something, at an address congruent to its file offset modulo 512 GiB
-    (P4D_SIZE, the mshare alignment) in a 512 GiB window of its own."""
-    geo = draw(st.sampled_from([X86, X86_LA57]))
-    n = between(draw, 1, 3)
+    something, at an address congruent to its file offset modulo the mshare
+    alignment (P4D_SIZE: 512 GiB on x86-64, 128 TiB on arm64 16K, 4 TiB on
+    arm64 64K) in an mshare_align window of its own."""
+    geo = draw(_ALL_GEO)
+    align = geo.arch.mshare_align
+    # Every segment is smaller than 4 PUD_SIZE (segment()), so windows of
+    # ``stride`` keep the mappings apart.  arm64 16K: user space is two 128 TiB
+    # PGD entries, room for one window above 0.
+    stride = -(-4 * geo.pud // align) * align
+    n = between(draw, 1, min(3, geo.arch.user_limit // stride - 1))
     segs, ms = [], []
     for j in range(n):
         seg = segment(draw, geo, f"s{j}")
         page = seg.page_size
-        size = near_boundary(draw, geo, page, page, min(seg.size, 3 * GiB))
+        size = near_boundary(draw, geo, page, page, min(seg.size, 3 * geo.pud))
         offset = near_boundary(draw, geo, page, 0, seg.size - size)
-        address = (j + 2) * 512 * GiB + offset  # offset < 4 GiB: stays in its window
+        address = (j + 1) * stride + offset  # offset + size < 4 PUD_SIZE <= stride
         touched = touched_ranges(draw, geo, address, size, page)
         assume(touched)
         segs.append(seg)
@@ -411,13 +403,14 @@ def mshare_friendly(draw):
 @given(w=mshare_friendly())
 def test_mshare_v3_costs_no_more_than_private_when_shared(w):
     note(describe(w))
-    # With address = offset (mod 512 GiB) and one region per 512 GiB window,
+    # With address = offset (mod mshare_align) and one region per window,
     # the host tree of a region is exactly one process's tree for it.  With N
     # processes and R regions: private = N x (PGD [+ P4D] + sum of trees),
     # mshare = N x (PGD [+ P4D]) + sum over regions of (host PGD [+ host P4D] +
     # tree); private - mshare = (N - 1) x trees - R x (PGD [+ P4D]).  A touched
-    # region's tree has at least one 4 KiB table (a PUD for 1 GiB pages), and
-    # PGD + P4D is at most 8 + 4 KiB (PTI, 5-level), so N >= 4 suffices.  (With
+    # region's tree has at least one table of 4 KiB or more (a PUD for 1 GiB
+    # pages), and PGD + P4D is at most 8 + 4 KiB (PTI, 5-level; arm64's PGD is
+    # 4 KiB, 16 or 512 bytes), so N >= 4 suffices.  (With
     # N = 2, one region of 1 GiB pages, PTI and 5-level, mshare costs 40 KiB
     # against private's 32 KiB.)
     opts = replace(w.options, mshare_variant="v3")
@@ -440,18 +433,18 @@ def split_mapping(m, at):
     return first, second
 
 
-def _in_shared_window(m, at):
+def _in_shared_window(m, at, pud):
     """The split point falls strictly inside a PUD_SIZE window lying wholly
     inside the mapping: hugetlb_split() unshares that window's PMD table."""
     va = m.address + at
-    window = _rounddown(va, PUD_SIZE)
-    return va != window and m.address <= window and window + PUD_SIZE <= m.end
+    window = _rounddown(va, pud)
+    return va != window and m.address <= window and window + pud <= m.end
 
 
 SHARED_FIELDS = ("shared_tables", "shared_bytes")
 
 
-def split_keeps(m, seg, at, scheme, opts):
+def split_keeps(m, seg, at, scheme, opts, arch):
     """Which figures splitting ``m`` at ``at`` must leave unchanged: the names
     of the fields of ``comparable()`` that may change (empty: none may), or
     None when the split may change anything.
@@ -463,12 +456,14 @@ def split_keeps(m, seg, at, scheme, opts):
       when splitting VMAs", 2023; hugetlb_split() since "mm/hugetlb: unshare
       page tables during VMA split, not before", 2025), and the file-cached
       proposal follows hugetlb.  In particular every split at a
-      PUD_SIZE-aligned address.  For file-cached 4 KiB pages the split
-      must also not cut a 2 MiB block of a shared-PTE zone, so it must be
+      PUD_SIZE-aligned address.  For file-cached base pages the split
+      must also not cut a PMD_SIZE block of a shared-PTE zone, so it must be
       PMD_SIZE-aligned in address.
     * mshare ptshare: a PMD_SIZE-aligned split of a mapping whose address and
       size are PMD_SIZE multiples (both halves stay eligible, same key); any
-      split of a mapping of 2 MiB or 1 GiB pages (ptshare leaves it private).
+      split of a mapping of pages mapped above the PTE level (ptshare leaves
+      it private).  "Base pages" are pages mapped at the PTE level, arm64
+      contiguous-PTE hugetlb pages included (semantics.md).
     * mshare v3: any page-aligned split leaves the tables and every process's
       figures unchanged: the host tree depends on the touched file ranges
       only, the process keeps its PGD (and P4D) tables.  ``shared_tables``
@@ -477,18 +472,20 @@ def split_keeps(m, seg, at, scheme, opts):
       process alone then "shares" it with itself).
     """
     va = m.address + at
+    pmd_size, pud = arch.pmd_size, arch.pud_size
+    base_pages = arch.leaf_index(seg.page_size) == 0
     if scheme == "private":
         return ()
     if scheme == "mshare" and opts.mshare_variant == "v3":
         return SHARED_FIELDS
     if scheme == "mshare":
-        if seg.page_size != 4 * KiB:
+        if not base_pages:
             return ()
-        eligible = m.address % PMD_SIZE == 0 and m.size % PMD_SIZE == 0
-        return () if eligible and va % PMD_SIZE == 0 else None
-    if _in_shared_window(m, at):
+        eligible = m.address % pmd_size == 0 and m.size % pmd_size == 0
+        return () if eligible and va % pmd_size == 0 else None
+    if _in_shared_window(m, at, pud):
         return None
-    if scheme == "file-cached" and seg.page_size == 4 * KiB and va % PMD_SIZE:
+    if scheme == "file-cached" and base_pages and va % pmd_size:
         return None
     return ()
 
@@ -518,12 +515,13 @@ def test_splitting_a_mapping(w, data):
     gi, mi = data.draw(st.sampled_from(where))
     m = w.groups[gi].mappings[mi]
     seg = w.segments[m.segment]
-    at = near_boundary(data.draw, X86, seg.page_size, m.address + seg.page_size, m.end - seg.page_size) - m.address
+    geo = GEO_OF[w.arch.name]
+    at = near_boundary(data.draw, geo, seg.page_size, m.address + seg.page_size, m.end - seg.page_size) - m.address
     note(f"split groups[{gi}].mappings[{mi}] at +{at:#x} (va {m.address + at:#x})")
     w2 = _split(w, gi, mi, at)
     for scheme, overrides in VARIANTS:
         opts = options_for(w, overrides)
-        may_change = split_keeps(m, seg, at, scheme, opts)
+        may_change = split_keeps(m, seg, at, scheme, opts, w.arch)
         if may_change is not None:
             _assert_same(w, w2, scheme, opts, may_change)
 
@@ -535,22 +533,24 @@ def test_splitting_at_a_pud_boundary_changes_nothing(w, data):
     # stay contiguous) changes nothing under private, hugetlb-pmd and
     # file-cached, nor under ptshare for an eligible mapping, nor the tables
     # under mshare v3 (see split_keeps).
+    pud, pmd_size = w.arch.pud_size, w.arch.pmd_size
+
     def first_cut(m):  # the first PUD_SIZE-aligned address strictly inside m
-        return -(-(m.address + 1) // PUD_SIZE) * PUD_SIZE
+        return -(-(m.address + 1) // pud) * pud
 
     where = [(gi, mi) for gi, g in enumerate(w.groups) for mi, m in enumerate(g.mappings) if first_cut(m) < m.end]
     assume(where)
     gi, mi = data.draw(st.sampled_from(where))
     m = w.groups[gi].mappings[mi]
-    va = data.draw(st.integers(first_cut(m) // PUD_SIZE, (m.end - 1) // PUD_SIZE)) * PUD_SIZE
+    va = data.draw(st.integers(first_cut(m) // pud, (m.end - 1) // pud)) * pud
     note(f"split groups[{gi}].mappings[{mi}] at va {va:#x}")
     w2 = _split(w, gi, mi, va - m.address)
     seg = w.segments[m.segment]
     for scheme, overrides in VARIANTS:
         opts = options_for(w, overrides)
-        may_change = split_keeps(m, seg, va - m.address, scheme, opts)
-        if scheme == "mshare" and opts.mshare_variant == "ptshare" and seg.page_size == 4 * KiB:
-            if not (m.address % PMD_SIZE == 0 and m.size % PMD_SIZE == 0):
+        may_change = split_keeps(m, seg, va - m.address, scheme, opts, w.arch)
+        if scheme == "mshare" and opts.mshare_variant == "ptshare" and w.arch.leaf_index(seg.page_size) == 0:
+            if not (m.address % pmd_size == 0 and m.size % pmd_size == 0):
                 continue  # ineligible whole, but its PMD-aligned tail may be eligible
         assert may_change is not None
         _assert_same(w, w2, scheme, opts, may_change)

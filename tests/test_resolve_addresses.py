@@ -7,14 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ptcalc.arch import X86_64, X86_64_LA57
+from ptcalc.arch import ARM64_4K, ARM64_16K, ARM64_64K, X86_64, X86_64_LA57
 from ptcalc.workload import Mapping, auto_address, resolve_addresses
 
 GiB, TiB = 1 << 30, 1 << 40
 
 
-def reference(group_mappings, arch, align=GiB):
-    win = arch.auto_window
+def reference(group_mappings, arch):
+    win, align = arch.auto_window, arch.auto_align  # PUD_SIZE: 1 GiB on x86-64
     taken = sorted((m.address // win, -(-m.end // win)) for m, auto in group_mappings if not auto)
     out = []
     for m, auto in group_mappings:
@@ -47,7 +47,7 @@ MAPPING = st.tuples(
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(MAPPING, max_size=12), st.sampled_from([X86_64, X86_64_LA57]))
+@given(st.lists(MAPPING, max_size=12), st.sampled_from([X86_64, X86_64_LA57, ARM64_4K, ARM64_16K, ARM64_64K]))
 def test_same_placement_as_the_reference(specs, arch):
     group = []
     end = 0

@@ -81,7 +81,8 @@ def output_options(formats: tuple[str, ...] = ("table", "json", "markdown")) -> 
 def model_options(func: F) -> F:
     """``--file-cached-threshold`` and ``--mshare-variant``, overriding the workload's."""
     func = click.option("--mshare-variant", type=click.Choice(MSHARE_VARIANTS), default=None,
-                        help="mshare v3 (512 GiB regions, default) or ptshare (PTE tables only).")(func)
+                        help="mshare v3 (P4D_SIZE regions: 512 GiB on x86-64; default) "
+                             "or ptshare (PTE tables only).")(func)
     func = click.option("--file-cached-threshold", metavar="SIZE", default=None,
                         help="Smallest segment file-cached sharing applies to (default 2MiB).")(func)
     return func

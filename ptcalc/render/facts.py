@@ -11,7 +11,7 @@ from ptcalc.workload import Workload
 
 SCHEME_BLURB: dict[str, str] = {
     "private": "no sharing: every process builds its own tables",
-    "hugetlb-pmd": "mainline Linux: hugetlb 2 MiB mappings share PMD tables",
+    "hugetlb-pmd": "mainline Linux: PMD-sized hugetlb mappings (2 MiB on x86-64) share PMD tables",
     "mshare": "proposal: opt-in region whose tables all sharers use",
     "file-cached": "proposal: tables cached on the file for aligned MAP_SHARED mappings",
 }
@@ -89,15 +89,17 @@ def assumptions(report: Report) -> list[str]:
     if any(s.backing == "file" for s in w.segments.values()):
         out.append("file segments: touched pages are reclaimable page cache, shown but not in demand.")
     if any(m.auto for g in w.groups for m in g.mappings):
-        out.append("address: auto is the best case: address congruent to the file offset modulo 1 GiB, "
-                   "each mapping in a 512 GiB window of its own.")
+        out.append("address: auto is the best case: address congruent to the file offset modulo "
+                   f"{format_size(h.arch.auto_align)}, each mapping in a {format_size(h.arch.auto_window)} "
+                   "window of its own.")
     if "mshare" in report.schemes:
         if report.options.mshare_variant == "v3":
             out.append("mshare (v3 proposal, not mainline): one region per segment and protection, "
-                       "512 GiB-aligned; its host mm owns the tables; VmPTE of attached processes excludes them.")
+                       f"{format_size(h.arch.mshare_align)}-aligned; its host mm owns the tables; "
+                       "VmPTE of attached processes excludes them.")
         else:
-            out.append("mshare as ptshare (Dec 2022 proposal): 2 MiB-aligned mappings share PTE tables only; "
-                       "VmPTE excludes them.")
+            out.append(f"mshare as ptshare (Dec 2022 proposal): {format_size(h.arch.pmd_size)}-aligned mappings "
+                       "share PTE tables only; VmPTE excludes them.")
     if "file-cached" in report.schemes:
         out.append(f"file-cached (seed-thread proposal, not mainline): segments of at least "
                    f"{format_size(report.options.file_cached_threshold)}; VmPTE counts attached tables as "
@@ -110,4 +112,4 @@ def advice(report: Report) -> list[str]:
     cells = report.configured_cells()
     if not cells:
         return []
-    return pool_advice(cells[0].budget)
+    return pool_advice(cells[0].budget, report.workload.arch)
