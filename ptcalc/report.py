@@ -74,7 +74,7 @@ def column_cells(column: Column, schemes: tuple[str, ...], options: ModelOptions
     w = column.workload
     if w is None:
         return []
-    layout = Layout.from_workload(w)
+    layout = Layout.from_workload(w, backend=None)  # pure Python when tiny: no numpy import
     names = list(w.segments)
     resident = {names[i]: b for i, b in resident_bytes(layout).items()}
     results = {s: count(layout, zones(layout, s, options)) for s in schemes}

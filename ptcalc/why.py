@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-import numpy as np
-
 from ptcalc.arch import Arch
 from ptcalc.model import Layout, Why, Zones
 from ptcalc.units import format_size
@@ -51,7 +49,8 @@ def reason(why: Why, level: str, arch: Arch) -> str:
 def dominant(layout: Layout, z: Zones) -> tuple[Why, str] | None:
     """The most common reason, over touched mappings, that a scheme shares
     nothing at the level it would share most at; None if something is shared."""
-    touched = np.zeros(layout.n_rows, dtype=bool)
+    xp = layout.xp
+    touched = xp.zeros(layout.n_rows, dtype=xp.bool_)
     touched[layout.piece_row] = True
     if not touched.any():
         return None
