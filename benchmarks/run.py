@@ -7,11 +7,15 @@
 
 Every figure is a fresh process (``ptcalc`` as a user runs it, output to
 /dev/null), so each run pays Python's start-up and every import, as CI does.
-The runs are interleaved -- one of each command per round, A B C A B C ... --
+ptcalc's bytecode is compiled first, as ``pip install`` does (an editable
+install in an environment with PYTHONDONTWRITEBYTECODE would otherwise
+recompile every module on every run).  The runs are interleaved -- one of each command per round, A B C A B C ... --
 so a machine shared with other work slows them all alike, and each figure is
 the median over the rounds (one unmeasured warm-up round first).  Wall time
 comes from ``time.perf_counter``; CPU time and peak RSS of each run from
-``os.wait4`` (the kernel's rusage of that child: ``ru_maxrss``).
+``os.wait4`` (the kernel's rusage of that child: ``ru_maxrss``), taken by a
+small launcher process (benchmarks/_launch.py) so that no figure includes
+the driver's own memory.
 
 The targets (issue 6) are ratios and differences within one run, so the
 machine's speed cancels out:
@@ -69,19 +73,17 @@ class Bench:
     rss: list[int] = field(default_factory=list)  # bytes
 
     def run(self) -> tuple[float, float, int]:
-        """One cold run: (wall s, user+sys s, peak RSS bytes)."""
-        with open(os.devnull, "wb") as null:
-            t0 = time.perf_counter()
-            p = subprocess.Popen(self.argv, stdout=null, stderr=subprocess.PIPE, cwd=workloads.ROOT)
-            _, status, ru = os.wait4(p.pid, 0)
-            wall = time.perf_counter() - t0
-            p.returncode = os.waitstatus_to_exitcode(status)
-            err = p.stderr.read().decode(errors="replace") if p.stderr else ""
-            if p.stderr:
-                p.stderr.close()
-        if p.returncode != 0:
-            raise SystemExit(f"benchmark {self.name} failed (exit {p.returncode}): {' '.join(self.argv)}\n{err}")
-        return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss * 1024  # ru_maxrss is in KiB on Linux
+        """One cold run: (wall s, user+sys s, peak RSS bytes), measured by
+        benchmarks/_launch.py around the command alone."""
+        p = subprocess.run([sys.executable, "-S", str(HERE / "_launch.py"), *self.argv],
+                           capture_output=True, text=True, cwd=workloads.ROOT, env=child_env())
+        try:
+            wall, cpu, rss_kib, code = json.loads(p.stdout)
+        except ValueError:
+            raise SystemExit(f"benchmark {self.name}: the launcher failed: {p.stderr}") from None
+        if code != 0:
+            raise SystemExit(f"benchmark {self.name} failed (exit {code}): {' '.join(self.argv)}\n{p.stderr}")
+        return wall, cpu, rss_kib * 1024  # ru_maxrss is in KiB on Linux
 
     def record(self) -> None:
         wall, cpu, rss = self.run()
@@ -114,6 +116,26 @@ class Bench:
             "cpu_s": [round(x, 4) for x in self.cpu],
             "rss_bytes": self.rss,
         }
+
+
+def child_env() -> dict[str, str]:
+    """The environment of every measured run: Python may use and write
+    bytecode caches, as an installed ptcalc has them (pip compiles on install)."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def compile_bytecode() -> None:
+    """Compile ptcalc's modules, as ``pip install`` does, so no run pays for it."""
+    import compileall
+    import importlib.util
+
+    spec = importlib.util.find_spec("ptcalc")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("ptcalc is not importable from this Python; install it first (pip install -e .)")
+    for location in spec.submodule_search_locations:
+        compileall.compile_dir(location, quiet=1)
 
 
 def ptcalc_argv() -> list[str]:
@@ -224,6 +246,7 @@ def main() -> int:
     runs = 3 if args.quick else max(args.runs, 1)
     ptcalc = ptcalc_argv()
     RESULTS.mkdir(parents=True, exist_ok=True)
+    compile_bytecode()
     bench_list, sweep_how = benches(RESULTS / "workloads", ptcalc)
     info = machine()
     print(f"ptcalc benchmarks: {runs} rounds on {info['cores']} x {info['cpu']}, Python {info['python']}, "

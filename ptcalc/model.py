@@ -28,13 +28,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import cached_property
+from itertools import chain
+from operator import itemgetter
 from types import ModuleType
 from typing import Any
 
 from ptcalc import xp as _xp
 from ptcalc.arch import LEVEL_NAMES, VMPTE_LEVELS, Arch
 from ptcalc.results import GroupResult, SchemeResult, zero_levels
-from ptcalc.workload import BACKINGS, PROTECTIONS, ModelOptions, Workload
+from ptcalc.workload import BACKINGS, MAPPING_FIELDS, PROTECTIONS, ModelOptions, Workload
 
 SCHEMES: tuple[str, ...] = ("private", "hugetlb-pmd", "mshare", "file-cached")
 
@@ -121,64 +123,86 @@ class Layout:
         that use numpy on the arrays), ``python``, or None to choose by size
         (:func:`ptcalc.xp.for_size`: pure Python for a few mappings)."""
         arch = w.arch
-        seg_names = list(w.segments)
-        seg_id = {n: i for i, n in enumerate(seg_names)}
+        seg_id = {n: i for i, n in enumerate(w.segments)}
         segs = list(w.segments.values())
-        # Column by column (one comprehension each), not row by row: 100,000
-        # mappings cost a few list passes, not a million numpy item stores.
-        gm = [(gi, mi, m) for gi, g in enumerate(w.groups) for mi, m in enumerate(g.mappings)]
-        n = len(gm)
-        n_pieces = sum(len(m.touched) for _, _, m in gm)
+        # Column by column, as the groups hold them (ProcessGroup.columns: the
+        # loader's groups never build their 100,000 Mapping objects), then
+        # arrays: a few list passes, not a million numpy item stores.
+        per_group = [g.columns() for g in w.groups]
+        seg_name, off, size, addr, prot, touched, auto, uffd, soft_dirty = (
+            list(chain.from_iterable(c[k] for c in per_group)) for k in range(len(MAPPING_FIELDS)))
+        n = len(addr)
+        group = [gi for gi, c in enumerate(per_group) for _ in c[0]]
+        mi = [j for c in per_group for j in range(len(c[0]))]
+        n_pieces = sum(map(len, touched))
         xp = _xp.for_size(n + n_pieces) if backend is None else _xp.backend(backend)
         i64, b8 = xp.int64, xp.bool_
-        group = [gi for gi, _, _ in gm]
-        addr = [m.address for _, _, m in gm]
-        # rows sorted by (group, address): a stable sort on (group, address) keys
-        order = xp.lexsort((xp.asarray(addr, i64), xp.asarray(group, i64))).tolist() if n else []
+        seg = xp.asarray(list(map(seg_id.__getitem__, seg_name)), i64)
+        a = xp.asarray(addr, i64)
+        g_arr = xp.asarray(group, i64)
+        # rows sorted by (group, address), stably; usually they already are
+        order = xp.lexsort((a, g_arr)) if n else xp.zeros(0, i64)
+        identity = not n or bool((order == xp.arange(n)).all())
 
-        def col(values: list[Any], dtype: Any = i64) -> Array:
-            return xp.asarray([values[i] for i in order], dtype)
+        def col(values: Any, dtype: Any = i64) -> Array:
+            arr = values if not isinstance(values, (list, tuple)) else xp.asarray(list(values), dtype)
+            return arr if identity else arr[order]
 
-        ms = [gm[i][2] for i in order]
-        seg = [seg_id[m.segment] for m in ms]
-        # per segment, then gathered per row
-        seg_page = [s.page_size for s in segs]
-        seg_leaf = [arch.leaf_index(s.page_size) for s in segs]
-        seg_backing = [_BACKING[s.backing] for s in segs]
-        seg_size = [s.size for s in segs]
-        p_row = [r for r, m in enumerate(ms) for _ in m.touched]
-        p_start = [m.address + s for m in ms for s, _ in m.touched]
-        p_end = [m.address + e for m in ms for _, e in m.touched]
+        # per segment, gathered per row
+        seg_page = xp.asarray([s.page_size for s in segs], i64)
+        seg_leaf = xp.asarray([arch.leaf_index(s.page_size) for s in segs], i64)
+        seg_backing = xp.asarray([_BACKING[s.backing] for s in segs], i64)
+        seg_size = xp.asarray([s.size for s in segs], i64)
+        row_seg = col(seg)
+        row_addr = col(a)
+        uffd_pmd = [u in ("wp", "minor") for u in uffd]  # uffd_disable_huge_pmd_share(): VM_UFFD_WP | VM_UFFD_MINOR
+        # touched pieces, absolute, in row order
+        p_row = [r for r, t in enumerate(touched) for _ in t]
+        p_rel = list(chain.from_iterable(touched))
+        piece_row = xp.asarray(p_row, i64)
+        at = a[piece_row] if p_rel else xp.zeros(0, i64)
+        piece_start = xp.asarray(list(map(itemgetter(0), p_rel)), i64) + at
+        piece_end = xp.asarray(list(map(itemgetter(1), p_rel)), i64) + at
+        if not identity:
+            inv = xp.zeros(n, dtype=i64)
+            inv[order] = xp.arange(n)
+            piece_row = inv[piece_row]
+            by_row = xp.argsort(piece_row)
+            piece_row, piece_start, piece_end = piece_row[by_row], piece_start[by_row], piece_end[by_row]
         return cls(
             arch=arch,
             pti=w.host.pti,
             counts=[g.count for g in w.groups],
             group_names=[g.name for g in w.groups],
-            row_group=col(group),
-            row_seg=xp.asarray(seg, i64),
-            row_addr=xp.asarray([m.address for m in ms], i64),
-            row_end=xp.asarray([m.address + m.size for m in ms], i64),
-            row_off=xp.asarray([m.offset for m in ms], i64),
-            row_page=xp.asarray([seg_page[s] for s in seg], i64),
-            row_leaf=xp.asarray([seg_leaf[s] for s in seg], i64),
-            row_backing=xp.asarray([seg_backing[s] for s in seg], i64),
-            row_prot=xp.asarray([_PROT[m.protection] for m in ms], i64),
-            # uffd_disable_huge_pmd_share(): VM_UFFD_WP | VM_UFFD_MINOR
-            row_uffd_blocks_pmd_share=xp.asarray([m.userfaultfd in ("wp", "minor") for m in ms], b8),
-            row_uffd_wp=xp.asarray([m.userfaultfd == "wp" for m in ms], b8),
-            row_soft_dirty=xp.asarray([bool(m.soft_dirty) for m in ms], b8),
-            row_seg_size=xp.asarray([seg_size[s] for s in seg], i64),
-            row_auto=xp.asarray([bool(m.auto) for m in ms], b8),
-            row_index=[(gm[i][0], gm[i][1]) for i in order],
-            piece_row=xp.asarray(p_row, i64),
-            piece_start=xp.asarray(p_start, i64),
-            piece_end=xp.asarray(p_end, i64),
+            row_group=col(g_arr),
+            row_seg=row_seg,
+            row_addr=row_addr,
+            row_end=row_addr + col(size),
+            row_off=col(off),
+            row_page=seg_page[row_seg] if n else xp.zeros(0, i64),
+            row_leaf=seg_leaf[row_seg] if n else xp.zeros(0, i64),
+            row_backing=seg_backing[row_seg] if n else xp.zeros(0, i64),
+            row_prot=col(list(map(_PROT.__getitem__, prot))),
+            row_uffd_blocks_pmd_share=col(uffd_pmd, b8),
+            row_uffd_wp=col([u == "wp" for u in uffd], b8),
+            row_soft_dirty=col([bool(x) for x in soft_dirty], b8),
+            row_seg_size=seg_size[row_seg] if n else xp.zeros(0, i64),
+            row_auto=col([bool(x) for x in auto], b8),
+            row_index=list(zip(group, mi)) if identity else list(zip(col(g_arr).tolist(), col(mi).tolist())),
+            piece_row=piece_row,
+            piece_start=piece_start,
+            piece_end=piece_end,
         )
 
     @property
     def xp(self) -> ModuleType:
         """The array backend of this layout (numpy or pure Python)."""
         return _xp.namespace_of(self.row_addr)
+
+    @cached_property
+    def row_mi(self) -> Array:
+        """Per row, the mapping's index within its group (``row_index[r][1]``)."""
+        return self.xp.asarray([j for _, j in self.row_index], self.xp.int64)
 
     @property
     def n_rows(self) -> int:
@@ -350,13 +374,18 @@ def cut(layout: Layout, z: Zones) -> Parts:
     """Intersect every touched piece with every zone of its mapping."""
     xp = layout.xp
     pr = layout.piece_row
+    nonempty = [z.cols[k] < z.cols[k + 1] for k in range(5)]
+    if not (sum(ne.astype(xp.int64) for ne in nonempty) > 1).any():
+        # every mapping lies in one zone (private: zone 0; mshare v3: zone 2):
+        # the parts are the touched pieces, in their mapping's zone
+        zone_of_row = xp.select(nonempty, list(range(5)), 0)
+        return Parts(row=pr, zone=zone_of_row[pr], start=layout.piece_start, end=layout.piece_end)
     b = [c[pr] for c in z.cols]  # per piece, the bounds of its mapping's zones
     s = xp.interleave([xp.maximum(layout.piece_start, b[k]) for k in range(5)])
     e = xp.interleave([xp.minimum(layout.piece_end, b[k + 1]) for k in range(5)])
     keep = s < e  # piece-major, zone-minor: stays sorted by address
-    zone = xp.interleave([xp.full(pr.size, k, dtype=xp.int8) for k in range(5)])
-    rows = xp.interleave([pr] * 5)
-    return Parts(row=rows[keep], zone=zone[keep], start=s[keep], end=e[keep])
+    flat = xp.arange(5 * pr.size)[keep]  # piece x 5 + zone of every part
+    return Parts(row=pr[flat // 5], zone=flat % 5, start=s[keep], end=e[keep])
 
 
 def _prev_in_run(xp: ModuleType, owner: Array, x: Array) -> Array:
@@ -399,10 +428,16 @@ def merge_within(owner: Array, lo: Array, hi: Array) -> tuple[Array, Array, Arra
     if lo.size == 0:
         return owner, lo, hi
     xp = _xp.namespace_of(owner, lo)
-    order = xp.lexsort((lo, owner))
-    owner, lo, hi = owner[order], lo[order], hi[order]
+    order = _order_by(xp, owner, lo)
+    return _merge_sorted(xp, owner[order], lo[order], hi[order])
+
+
+def _merge_sorted(xp: ModuleType, owner: Array, lo: Array, hi: Array) -> tuple[Array, Array, Array]:
+    """merge_within for ranges already sorted by (owner, lo)."""
+    if lo.size == 0:
+        return owner, lo, hi
     big = int(hi.max()) + 1
-    if int(owner.max()) * big < (1 << 62):
+    if xp.fits((int(owner.max()) + 1) * big):
         # running max of hi within each owner: offset owners apart, one cummax
         shifted = hi + owner * big
         run = xp.cummax(shifted) - owner * big
@@ -424,6 +459,16 @@ def first_of(ids: Array, wanted: Array) -> Array:
     return first[xp.searchsorted(uniq, wanted)]
 
 
+def _order_by(xp: ModuleType, major: Array, minor: Array) -> Array:
+    """The stable order sorting by (major, minor): one sort of a combined key
+    when it fits the backend's integers (a lexsort is several times slower)."""
+    lo, hi = int(minor.min()), int(minor.max())
+    span = hi - lo + 1
+    if int(major.min()) >= 0 and xp.fits((int(major.max()) + 1) * span):
+        return xp.argsort(major * span + (minor - lo))
+    return xp.lexsort((minor, major))
+
+
 def union_and_shared(key: Array, lo: Array, hi: Array, weight: Array) -> tuple[int, int]:
     """Over block ranges of many owners: blocks covered at all, and blocks
     covered with total weight >= 2 (two or more sharers).
@@ -432,40 +477,82 @@ def union_and_shared(key: Array, lo: Array, hi: Array, weight: Array) -> tuple[i
     Weights are clipped to 2, which is all the threshold needs and keeps the
     running sum far from overflow.
     """
+    swept = _sweep(key, lo, hi, weight)
+    if swept is None:
+        return 0, 0
+    _, length, cover = swept
+    return int(length[cover > 0].sum()), int(length[cover >= 2].sum())
+
+
+def _sweep(key: Array, lo: Array, hi: Array, weight: Array) -> tuple[Array, Array, Array] | None:
+    """The elementary intervals between range ends, per key: (key, length,
+    total weight covering it), zero-length and cross-key gaps dropped; None
+    when no range is empty-free."""
     xp = _xp.namespace_of(key, lo)
     keep = lo < hi
     if not keep.any():
-        return 0, 0
+        return None
     key, lo, hi, w = key[keep], lo[keep], hi[keep], xp.minimum(weight[keep], 2)
     pos = xp.concatenate([lo, hi])
     delta = xp.concatenate([w, -w])
     k = xp.concatenate([key, key])
-    order = xp.lexsort((pos, k))
-    pos, delta, k = pos[order], delta[order], k[order]
-    cover = xp.cumsum(delta)
-    length = pos[1:] - pos[:-1]
-    same = k[1:] == k[:-1]
-    c = cover[:-1]
-    union = int(length[same & (c > 0)].sum())
-    shared = int(length[same & (c >= 2)].sum())
-    return union, shared
+    # Sweep the range ends in (key, position) order; the order among equal
+    # (key, position) does not matter (no length lies between them).  When
+    # (key, position, delta + 2) packs into one integer, one plain sort does
+    # it: key, position - min and delta + 2 (0..4) in bit fields.
+    p0 = int(pos.min())
+    bits = (int(pos.max()) - p0).bit_length()
+    if int(k.min()) >= 0 and xp.fits((int(k.max()) + 1) << (bits + 3)):
+        packed = xp.sort((((k << bits) + (pos - p0)) << 3) + (delta + 2))
+        kp = packed >> 3
+        delta = (packed & 7) - 2
+        length = kp[1:] - kp[:-1]
+        k = kp >> bits
+    else:
+        order = xp.lexsort((pos, k))
+        pos, delta, k = pos[order], delta[order], k[order]
+        length = pos[1:] - pos[:-1]
+    inside = k[1:] == k[:-1]
+    cover = xp.cumsum(delta)[:-1]
+    return k[:-1][inside], length[inside], cover[inside]
 
 
 def key_ids(*cols: Array) -> Array:
     """Dense ids for rows of key columns, in the rows' lexicographic order.
 
-    Column by column (the rank of each column's values, combined with the
-    ids so far and re-ranked): numpy's ``unique(axis=0)`` sorts rows as
-    opaque byte strings and is two orders of magnitude slower.
+    Column by column: each column's values (or their ranks, when the values
+    are not small non-negative numbers) combined with the ids so far, ranked
+    once at the end.  numpy's ``unique(axis=0)`` sorts rows as opaque byte
+    strings and is two orders of magnitude slower.
     """
     xp = _xp.namespace_of(*cols)
     if cols[0].size == 0:
         return xp.zeros(0, dtype=xp.int64)
-    ids = xp.unique_inverse(cols[0])
-    for c in cols[1:]:
-        inv = xp.unique_inverse(c)
-        ids = xp.unique_inverse(ids * (int(inv.max()) + 1) + inv)
-    return ids
+    ids = None
+    for c in cols:
+        if not (int(c.min()) >= 0 and int(c.max()) < (1 << 20)):
+            c = _rank(xp, c)
+        width = int(c.max()) + 1
+        if ids is None:
+            ids = c
+        else:
+            if not xp.fits((int(ids.max()) + 1) * width):
+                ids = _rank(xp, ids)
+            ids = ids * width + c
+    return _rank(xp, ids)
+
+
+def _rank(xp: ModuleType, values: Array) -> Array:
+    """Each value's rank among the distinct values (order-preserving, dense).
+    Values within a small range are ranked through a table of the range (no
+    sort); others are sorted (``unique``)."""
+    lo = int(values.min())
+    span = int(values.max()) - lo + 1
+    if span > 4 * values.size + 4096:
+        return xp.unique_inverse(values)
+    present = xp.zeros(span, dtype=xp.bool_)
+    present[values - lo] = True
+    return (xp.cumsum(present.astype(xp.int64)) - 1)[values - lo]
 
 
 def compute(workload: Workload, scheme: str, options: ModelOptions | None = None,
@@ -556,44 +643,54 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
             fs, fe = parts.start[m] - d, parts.end[m] - d
             key = key_ids(layout.row_seg[rows], layout.row_prot[rows])
             grp = layout.row_group[rows]
-            leaf = p_leaf[m]
-            w_group = xp.minimum(xp.asarray(counts, dtype=i64), 2)
+            # A process attaches a region once, whatever its mappings in it:
+            # owners are (region, group), their ranges merged per owner.  One
+            # sort by (owner, file offset) serves every level (a block index
+            # is monotone in the offset); each owner's region and weight come
+            # from a table indexed by the owner.
+            oid = key_ids(key, grp)
+            order = _order_by(xp, oid, fs)
+            oid, fs, fe, leaf = oid[order], fs[order], fe[order], p_leaf[m][order]
+            n_owners = int(oid.max()) + 1
+            key_of, group_of = xp.zeros(n_owners, dtype=i64), xp.zeros(n_owners, dtype=i64)
+            key_of[oid] = key[order]  # every part of an owner has the owner's region and group
+            group_of[oid] = grp[order]
+            weight_of = xp.minimum(xp.asarray(counts, dtype=i64), 2)[group_of]
             for li, lv in enumerate(levels[:-1]):
                 lm = leaf <= li
                 lo, hi = fs[lm] // lv.table_span, -((-fe[lm]) // lv.table_span)
                 if li < attach_i:
-                    # a process attaches a region once, whatever its mappings in it
-                    oid = key_ids(key[lm], grp[lm])
-                    owner, lo, hi = merge_within(oid, lo, hi)
-                    first = first_of(oid, owner)
-                    u, s = union_and_shared(key[lm][first], lo, hi, w_group[grp[lm][first]])
+                    owner, lo, hi = _merge_sorted(xp, oid[lm], lo, hi)
+                    u, s = union_and_shared(key_of[owner], lo, hi, weight_of[owner])
                 else:
                     # the host's own P4D tables: counted once, but no process walks them
-                    u, _ = union_and_shared(key[lm], lo, hi, xp.ones(lo.size, dtype=i64))
+                    u, _ = union_and_shared(key_of[oid[lm]], lo, hi, xp.ones(lo.size, dtype=i64))
                     s = 0
                 physical[lv.name] += u
                 shared_tables[lv.name] += s
             # the host mm's own PGD, one per region that anything touched
-            regions = int(xp.unique(key).size)
+            regions = int(_rank(xp, key).max()) + 1
             physical["pgd"] += regions
 
     table_bytes = {lv.name: lv.table_bytes for lv in levels}
     table_bytes["pgd"] = arch.pgd_bytes(layout.pti)
     # Python ints from here on: a count of 10**9 processes times their tables
     # overflows int64 bytes (1 PiB segment: 2**38 tables x 4 KiB x 10**9).
-    own_l = {name: own[name].tolist() for name in LEVEL_NAMES}
-    att_l = {name: attached[name].tolist() for name in LEVEL_NAMES}
-    groups: list[GroupResult] = []
-    for gi in range(n_groups):
-        own_g = {name: int(own_l[name][gi]) for name in LEVEL_NAMES}
-        att_g = {name: int(att_l[name][gi]) for name in LEVEL_NAMES}
-        per_process = sum(own_g[n] * table_bytes.get(n, 0) for n in LEVEL_NAMES)
-        vmpte = sum((own_g[n] + att_g[n]) * table_bytes[n] for n in VMPTE_LEVELS if n in table_bytes)
-        groups.append(GroupResult(
-            name=layout.group_names[gi], count=counts[gi], own_tables=own_g, attached_tables=att_g,
-            per_process_bytes=per_process, vmpte_bytes=vmpte))
-        for name in LEVEL_NAMES:
-            physical[name] += counts[gi] * own_g[name]
+    own_l = [own[name].tolist() for name in LEVEL_NAMES]
+    att_l = [attached[name].tolist() for name in LEVEL_NAMES]
+    # per group, bytes one process owns / shows in VmPTE: below 2**62 (a few
+    # levels of at most 2**45 tables of 4 KiB), so array arithmetic is exact
+    per_process = sum((own[name] * table_bytes.get(name, 0) for name in LEVEL_NAMES), zero).tolist()
+    vmpte = sum(((own[name] + attached[name]) * table_bytes[name] for name in LEVEL_NAMES
+                 if name in VMPTE_LEVELS and name in table_bytes), zero).tolist()
+    groups = [
+        GroupResult(name=name, count=c, own_tables=dict(zip(LEVEL_NAMES, own_g)),
+                    attached_tables=dict(zip(LEVEL_NAMES, att_g)), per_process_bytes=pp, vmpte_bytes=vm)
+        for name, c, own_g, att_g, pp, vm in zip(layout.group_names, counts, zip(*own_l), zip(*att_l),
+                                                 per_process, vmpte)
+    ]
+    for name, col in zip(LEVEL_NAMES, own_l):
+        physical[name] += sum(c * o for c, o in zip(counts, col))
     physical_bytes = sum(physical[n] * table_bytes.get(n, 0) for n in LEVEL_NAMES)
     shared_bytes = sum(shared_tables[n] * table_bytes.get(n, 0) for n in LEVEL_NAMES)
     return SchemeResult(scheme=z.scheme, tables=physical, shared_tables=shared_tables,
@@ -614,11 +711,15 @@ def resident_bytes(layout: Layout) -> dict[int, int]:
     d = layout.row_addr[rows] - layout.row_off[rows]
     seg = layout.row_seg[rows]
     # every segment at once: the segment is the key of its own block space
-    fs, fe = layout.piece_start - d, layout.piece_end - d
-    out: dict[int, int] = {}
-    for s in xp.unique(seg).tolist():
-        m = seg == s
-        u, _ = union_and_shared(xp.zeros(int(m.sum()), dtype=xp.int64), fs[m], fe[m],
-                                xp.ones(int(m.sum()), dtype=xp.int64))
-        out[int(s)] = u
-    return out
+    swept = _sweep(seg, layout.piece_start - d, layout.piece_end - d, xp.ones(rows.size, dtype=xp.int64))
+    if swept is None:
+        return {}
+    k, length, cover = swept
+    covered = k[cover > 0]
+    per_seg = xp.group_sum(covered, length[cover > 0], int(seg.max()) + 1).tolist()
+    return {s: per_seg[s] for s in _rank_values(xp, seg)}
+
+
+def _rank_values(xp: ModuleType, values: Array) -> list[int]:
+    """The distinct values, ascending."""
+    return [int(v) for v in xp.unique(values).tolist()]

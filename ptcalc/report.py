@@ -71,10 +71,10 @@ def _note(workload: Workload, layout: Layout, scheme: str, options: ModelOptions
 
 def column_cells(column: Column, schemes: tuple[str, ...], options: ModelOptions) -> list[Cell]:
     """Every scheme's cell for one page-size column."""
-    w = column.workload
-    if w is None:
+    w = column.budget_workload()
+    layout = column.layout
+    if w is None or layout is None:
         return []
-    layout = Layout.from_workload(w, backend=None)  # pure Python when tiny: no numpy import
     names = list(w.segments)
     resident = {names[i]: b for i, b in resident_bytes(layout).items()}
     results = {s: count(layout, zones(layout, s, options)) for s in schemes}

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from operator import attrgetter
+from typing import Any, Literal
 
 from ptcalc.arch import Arch
 from ptcalc.units import GiB, KiB, MiB
@@ -119,6 +120,12 @@ class Mapping:
         return sum(e - s for s, e in self.touched)
 
 
+MAPPING_FIELDS: tuple[str, ...] = (
+    "segment", "offset", "size", "address", "protection", "touched", "auto", "userfaultfd", "soft_dirty",
+)
+"""Mapping's fields but ``origin``, in order: the columns of ``ProcessGroup.columns()``."""
+
+
 @dataclass(frozen=True)
 class ProcessGroup:
     name: str
@@ -126,6 +133,48 @@ class ProcessGroup:
     mappings: tuple[Mapping, ...]
     private_memory: int = 0
     origin: str = ""
+
+    @classmethod
+    def from_columns(cls, name: str, count: int, columns: tuple[tuple[Any, ...], ...], private_memory: int = 0,
+                     origin: str = "") -> ProcessGroup:
+        """A group whose mappings are given as columns, one tuple per field of
+        :data:`MAPPING_FIELDS`; mapping j's origin is ``{origin}.mappings[j]``.
+
+        The Mapping objects are built when ``mappings`` is first read (then
+        kept, as for any group): ``estimate`` on 100,000 mappings reads only
+        the columns (:meth:`columns`), and building the objects would cost
+        more than all of its model computation.
+        """
+        g = object.__new__(cls)
+        g.__dict__.update(name=name, count=count, private_memory=private_memory, origin=origin,
+                          _columns=columns)
+        return g
+
+    def columns(self) -> tuple[tuple[Any, ...], ...]:
+        """The mappings' fields as columns, in :data:`MAPPING_FIELDS` order."""
+        cols = self.__dict__.get("_columns")
+        if cols is not None:
+            return cols  # type: ignore[no-any-return]
+        return tuple(tuple(map(attrgetter(f), self.mappings)) for f in MAPPING_FIELDS)
+
+
+class _MappingsFromColumns:
+    """``ProcessGroup.mappings`` of a group made by ``from_columns``: the
+    Mapping objects, built on first access and stored on the instance (whose
+    attribute then shadows this non-data descriptor, as for any group)."""
+
+    def __get__(self, group: ProcessGroup | None, owner: type | None = None) -> Any:
+        if group is None:
+            return self
+        columns = group.__dict__["_columns"]
+        origins = [f"{group.origin}.mappings[{j}]" for j in range(len(columns[0]))]
+        mappings = tuple(map(Mapping, *columns, origins))
+        group.__dict__["mappings"] = mappings
+        return mappings
+
+
+# Added after @dataclass, so that it is not taken for the field's default.
+ProcessGroup.mappings = _MappingsFromColumns()  # type: ignore[assignment, misc]
 
 
 @dataclass(frozen=True)
@@ -177,25 +226,56 @@ def resolve_addresses(
     other mapping of the process touches.  Raises ValueError when the address
     space runs out.
     """
+    addresses = place_addresses(
+        [(m.address, m.size, m.offset, auto) for m, auto in group_mappings], arch, align
+    )
+    return [
+        replace(m, address=a, auto=True) if auto else m
+        for (m, auto), a in zip(group_mappings, addresses)
+    ]
+
+
+def place_addresses(
+    spans: list[tuple[int, int, int, bool]], arch: Arch, align: int = GiB
+) -> list[int]:
+    """:func:`resolve_addresses` on plain numbers: for each (address, size,
+    offset, auto) of one process, its address (explicit ones unchanged)."""
     win = arch.auto_window
     # Taken windows as sorted, disjoint runs [start, end), adjacent runs merged
     # (merging changes no placement: a run only clashes where it overlaps), so
     # placing n auto mappings side by side costs O(n log n), not O(n^3).
     taken: list[list[int]] = []
     for start, end in sorted(
-        (m.address // win, -(-m.end // win)) for m, auto in group_mappings if not auto
+        {(address // win, -(-(address + size) // win)) for address, size, _, auto in spans if not auto}
     ):
         if taken and start <= taken[-1][1]:
             taken[-1][1] = max(taken[-1][1], end)
         else:
             taken.append([start, end])
     base = arch.auto_base // win
-    out: list[Mapping] = []
-    for m, auto in group_mappings:
+    # When no explicit mapping blocks the windows the auto ones take side by
+    # side from auto_base, first-fit below places them there one after
+    # another: do that directly (a generated workload of 100,000 mappings).
+    end = base + sum(-(-(offset % align + size) // win) for _, size, offset, auto in spans if auto)
+    if not any(start < end and stop > base for start, stop in taken):
+        out = []
+        first = base
+        limit = arch.user_limit
+        for address, size, offset, auto in spans:
+            if auto:
+                address = first * win + offset % align  # auto_address()
+                if address + size > limit:
+                    break  # the loop below raises the error
+                first += -(-(offset % align + size) // win)
+            out.append(address)
+        else:
+            return out
+    out = []
+    for address, size, offset, auto in spans:
         if not auto:
-            out.append(m)
+            out.append(address)
             continue
-        need = -(-(m.offset % align + m.size) // win)
+        need = -(-(offset % align + size) // win)
         # The lowest first >= base with [first, first + need) clear of every run.
         first = base
         i = bisect.bisect_right(taken, [first, first])
@@ -204,10 +284,10 @@ def resolve_addresses(
         while i < len(taken) and taken[i][0] < first + need:
             first = max(first, taken[i][1])
             i += 1
-        address = auto_address(m.offset, first * win, align)
-        if address + m.size > arch.user_limit:
+        address = auto_address(offset, first * win, align)
+        if address + size > arch.user_limit:
             raise ValueError(
-                f"no room for an auto-placed mapping of {m.size} bytes below "
+                f"no room for an auto-placed mapping of {size} bytes below "
                 f"{arch.user_limit:#x}: give some mappings explicit addresses"
             )
         # Insert [first, first + need) at i, merging with touching neighbours.
@@ -218,5 +298,5 @@ def resolve_addresses(
             taken[i - 1][1] = end
         else:
             taken.insert(i, [first, end])
-        out.append(replace(m, address=address, auto=True))
+        out.append(address)
     return out

@@ -96,3 +96,48 @@ def test_seed_estimate_does_not_import_numpy():
         r = subprocess.run([sys.executable, "-c", code.replace("{fmt}", fmt)], capture_output=True, text=True,
                            cwd=__file__.rsplit("/tests/", 1)[0])
         assert r.returncode == 0, r.stderr
+
+
+def test_most_common_code_as_counter_does():
+    # ties go to the code seen first, as Counter.most_common does
+    from collections import Counter
+
+    from ptcalc.why import _most_common
+
+    for codes in ([3, 5, 5, 3, 2], [9, 1, 1, 9], [4], [7, 7, 2, 2, 2, 7, 1]):
+        expected = Counter(codes).most_common(1)[0][0]
+        for ns in (np, _pure):
+            assert _most_common(ns.asarray(codes)) == expected
+
+
+def test_key_ids_rank_by_table_and_by_sort_alike():
+    # small ranges are ranked through a table, large ones sorted: same ids
+    from ptcalc.model import _rank
+    from ptcalc.xp import _numpy
+
+    for values in ([5, 3, 5, 9], [1 << 40, 7, 1 << 40, -3], [0], [2, 2, 2]):
+        for ns in (_numpy, _pure):
+            got = _rank(ns, ns.asarray(values)).tolist()
+            assert got == [sorted(set(values)).index(v) for v in values]
+
+
+def test_numpy_fallbacks_when_keys_do_not_pack(monkeypatch):
+    # union_and_shared, merge_within and key_ids pack keys into one int64 when
+    # they fit; forcing the lexsort/re-rank paths must not change any result
+    from ptcalc.xp import _numpy
+
+    monkeypatch.setattr(_numpy, "fits", lambda bound: False)
+    test_helpers_agree_on_overlapping_and_tied_ranges()
+
+
+@settings(max_examples=60)
+@given(w=workloads())
+def test_backends_agree_with_numpy_fallbacks(w):
+    from ptcalc.xp import _numpy
+
+    real = _numpy.fits
+    _numpy.fits = lambda bound: False
+    try:
+        assert_backends_agree(w)
+    finally:
+        _numpy.fits = real

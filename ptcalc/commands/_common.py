@@ -26,11 +26,18 @@ EXIT_INTERNAL = 70
 
 def read_workload(path: str) -> Workload:
     """Load a workload file, or standard input for ``-``."""
+    import gc
+
     from ptcalc.loader import load_workload, loads_workload
 
     if path == "-":
-        return loads_workload(sys.stdin.buffer.read(), source="<stdin>")
-    return load_workload(path)
+        w = loads_workload(sys.stdin.buffer.read(), source="<stdin>")
+    else:
+        w = load_workload(path)
+    # The workload lives until the command exits: keep the cyclic GC from
+    # rescanning its (up to millions of) objects at every later collection.
+    gc.freeze()
+    return w
 
 
 def guarded(func: F) -> F:

@@ -20,6 +20,7 @@ from numpy import (  # noqa: F401  (re-exported: the backend's namespace)
     ones,
     searchsorted,
     select,
+    sort,
     unique,
     where,
     zeros,
@@ -42,6 +43,11 @@ def asarray(values: Any, dtype: Any = None) -> np.ndarray:
 def argsort(a: np.ndarray) -> np.ndarray:
     """Stable sort order."""
     return _argsort(a, kind="stable")
+
+
+def fits(bound: int) -> bool:
+    """Whether values up to ``bound`` (a Python int) fit the backend's integers."""
+    return bound < (1 << 62)
 
 
 def interleave(arrays: Sequence[np.ndarray]) -> np.ndarray:

@@ -158,6 +158,12 @@ class PyArray:
     def __mod__(self, o: Any) -> PyArray:
         return self._op(o, operator.mod)
 
+    def __lshift__(self, o: Any) -> PyArray:
+        return self._op(o, operator.lshift)
+
+    def __rshift__(self, o: Any) -> PyArray:
+        return self._op(o, operator.rshift)
+
     def __neg__(self) -> PyArray:
         return PyArray([-x for x in self.v])
 
@@ -294,10 +300,19 @@ def lexsort(keys: Sequence[PyArray]) -> PyArray:
     return PyArray(sorted(range(n), key=lambda i: tuple(c[i] for c in cols)))
 
 
+def fits(bound: int) -> bool:
+    """Whether values up to ``bound`` fit the backend's integers: always (Python ints)."""
+    return True
+
+
 def argsort(a: PyArray) -> PyArray:
     """Stable sort order."""
     v = a.v
     return PyArray(sorted(range(len(v)), key=v.__getitem__))
+
+
+def sort(a: PyArray) -> PyArray:
+    return PyArray(sorted(a.v))
 
 
 def unique(a: PyArray) -> PyArray:
