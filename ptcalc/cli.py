@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from ptcalc import __version__
-from ptcalc.commands import estimate
+from ptcalc.commands import check, estimate, explain, sweep
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -23,3 +23,6 @@ def main() -> None:
 
 
 main.add_command(estimate.command)
+main.add_command(check.command)
+main.add_command(sweep.command)
+main.add_command(explain.command)

@@ -1,0 +1,46 @@
+"""``check --junit FILE``: JUnit XML, one testcase per file x scheme x condition.
+
+The layout Jenkins, GitLab (``artifacts:reports:junit``) and GitHub test
+reporters read: ``<testsuites><testsuite><testcase classname name>`` with a
+``<failure>`` for a failed condition and an ``<error>`` for a file that could
+not be read.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from ptcalc.check import FileResult
+
+
+def build(files: list[FileResult]) -> ET.ElementTree:
+    cases: list[ET.Element] = []
+    failures = errors = 0
+    for f in files:
+        if f.error is not None:
+            tc = ET.Element("testcase", classname=f.path, name="load workload", time="0")
+            ET.SubElement(tc, "error", message=f.error, type="invalid-input").text = f.error
+            cases.append(tc)
+            errors += 1
+            continue
+        for c in f.checks:
+            for cond in c.conditions:
+                tc = ET.Element("testcase", classname=f.path, name=f"{c.scheme} @ {c.column_label}: {cond.name}",
+                                time="0")
+                if cond.passed:
+                    ET.SubElement(tc, "system-out").text = cond.message
+                else:
+                    ET.SubElement(tc, "failure", message=cond.message, type=cond.name).text = cond.message
+                    failures += 1
+                cases.append(tc)
+    attrs = {"name": "ptcalc check", "tests": str(len(cases)), "failures": str(failures),
+             "errors": str(errors), "skipped": "0", "time": "0"}
+    root = ET.Element("testsuites", {k: attrs[k] for k in ("name", "tests", "failures", "errors", "time")})
+    suite = ET.SubElement(root, "testsuite", attrs)
+    suite.extend(cases)
+    ET.indent(root)
+    return ET.ElementTree(root)
+
+
+def write(files: list[FileResult], path: str) -> None:
+    build(files).write(path, encoding="utf-8", xml_declaration=True)

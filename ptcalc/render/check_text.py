@@ -1,0 +1,52 @@
+"""``check`` as lines: one per failed condition, one PASS per passing scheme.
+
+Every line starts with PASS, FAIL or ERROR and the file name, so a CI log can
+be grepped.  Lines are never wrapped (whatever ``--width``), so a path and its
+verdict stay on one line.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.text import Text
+
+from ptcalc.check import FileResult, exit_status
+from ptcalc.render.console import Style
+from ptcalc.units import format_size
+
+_STATUS_STYLE = {"PASS": "bold green", "FAIL": "bold red", "ERROR": "bold magenta"}
+
+
+def lines(files: list[FileResult]) -> list[tuple[str, str]]:
+    """(status word, rest of the line) for every line of the report."""
+    out: list[tuple[str, str]] = []
+    for f in files:
+        if f.error is not None:
+            out.append(("ERROR", f"{f.path}: invalid input: {f.error}"))
+            continue
+        for c in f.checks:
+            where = f"{f.path} [{c.scheme} @ {c.column_label}]"
+            if c.passed:
+                extra = f"page tables {format_size(c.page_table_bytes)}"
+                if c.free_bytes is not None:
+                    extra += f", {format_size(c.free_bytes)} free"
+                out.append(("PASS", f"{where} verdict {(c.verdict or 'n/a').upper()}; {extra}"))
+            for cond in c.failed:
+                out.append(("FAIL", f"{where} {cond.name}: {cond.message}"))
+    return out
+
+
+def summary(files: list[FileResult]) -> str:
+    n = {s: sum(1 for f in files if f.status == s) for s in ("pass", "fail", "error")}
+    return (f"ptcalc check: {len(files)} file{'s' if len(files) != 1 else ''}: {n['pass']} passed, "
+            f"{n['fail']} failed, {n['error']} invalid; exit status {exit_status(files)}")
+
+
+def render(files: list[FileResult], console: Console, style: Style) -> None:
+    for word, rest in lines(files):
+        t = Text()
+        t.append(f"{word:<5}", style=_STATUS_STYLE[word])
+        t.append(" ")
+        t.append(rest)
+        console.print(t, soft_wrap=True)
+    console.print(Text(summary(files), style="dim"), soft_wrap=True)

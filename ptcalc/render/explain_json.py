@@ -1,0 +1,93 @@
+"""``explain --format json``: every table count and fix, exact.  Schema version 1."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+from ptcalc.explain import Explanation, Fix
+
+SCHEMA_VERSION = 1
+
+
+def _fix(f: Fix | None) -> dict[str, Any] | None:
+    if f is None:
+        return None
+    d = asdict(f)
+    d["saves"] = f.saves
+    if f.new_range is not None:
+        d["new_range"] = list(f.new_range)
+    return d
+
+
+def document(e: Explanation) -> dict[str, Any]:
+    w = e.workload
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "workload": w.title,
+        "source": w.source,
+        "scheme": e.scheme,
+        "column": e.column_label,
+        "options": {"file_cached_threshold": e.options.file_cached_threshold,
+                    "mshare_variant": e.options.mshare_variant},
+        "table_bytes": e.table_bytes,
+        "groups": [
+            {
+                "name": g.name,
+                "count": g.count,
+                "per_process_bytes": g.per_process_bytes,
+                "vmpte_bytes": g.vmpte_bytes,
+                "own_tables": g.own,
+                "attached_tables": g.attached,
+                "between_mappings": g.between_mappings,
+                "mappings": [
+                    {
+                        "index": me.index,
+                        "origin": me.mapping.origin,
+                        "segment": me.mapping.segment,
+                        "backing": me.backing,
+                        "page_size": me.page_size,
+                        "offset": me.mapping.offset,
+                        "size": me.mapping.size,
+                        "address": me.mapping.address,
+                        "auto": me.mapping.auto,
+                        "protection": me.mapping.protection,
+                        "own_tables": me.own,
+                        "attached_tables": me.attached,
+                        "sharing": [
+                            {"pool": s.pool, "level": s.level, "tables": s.tables, "attached": s.attached,
+                             "shared": s.shared,
+                             "partners": [{"group": p.group, "mapping": p.mapping, "processes": p.processes,
+                                           "tables": p.tables} for p in s.partners]}
+                            for s in me.sharing
+                        ],
+                    }
+                    for me in g.mappings
+                ],
+            }
+            for g in e.groups
+        ],
+        "pools": [
+            {"id": p.id, "kind": p.kind, "segment": p.segment, "protection": p.protection,
+             "alignment": p.alignment, "tables": p.tables, "shared_tables": p.shared,
+             "users": [{"group": e.groups[g].name, "mapping": mi, "processes": n} for g, mi, n in p.users]}
+            for p in e.pools
+        ],
+        "totals": {"own": e.totals.own, "pools": e.totals.pools, "total": e.totals.total,
+                   "physical_bytes": e.result.physical_bytes},
+        "findings": [
+            {"group": e.groups[f.group].name, "mapping": f.mapping, "level": f.level, "rule": f.rule,
+             "reason": f.reason, "ranges": [list(r) for r in f.ranges], "tables": f.tables, "fix": _fix(f.fix),
+             "alternatives": [_fix(a) for a in f.alternatives], "note": f.note}
+            for f in e.findings
+        ],
+        "vmpte": {"summed_bytes": e.vmpte.summed_bytes, "physical_bytes": e.vmpte.physical_bytes,
+                  "own_bytes": e.vmpte.own_bytes, "attached_bytes": e.vmpte.attached_bytes,
+                  "attachments": e.vmpte.attachments, "top_level_bytes": e.vmpte.top_bytes,
+                  "pool_bytes": e.vmpte.pool_bytes, "linked_pool_bytes": e.vmpte.linked_bytes, "text": e.vmpte.text},
+    }
+
+
+def render(e: Explanation) -> str:
+    return json.dumps(document(e), indent=2)

@@ -1,0 +1,65 @@
+"""``explain --format markdown``: for pasting into a ticket."""
+
+from __future__ import annotations
+
+from ptcalc.explain import Explanation
+from ptcalc.render.estimate_markdown import md_table
+from ptcalc.render.explain_words import (finding_tables, fix_text, grouped, levels_of, mapping_label, pages,
+                                         pool_label, sharing_text, va_range, where_all)
+from ptcalc.render.facts import SCHEME_BLURB, host_line
+from ptcalc.units import format_kib, format_size
+
+
+def _n(x: int) -> str:
+    return f"{x:,}" if x else "-"
+
+
+def render(e: Explanation) -> str:
+    w = e.workload
+    levels = levels_of(e)
+    below = tuple(n for n in levels if n != "pgd")
+    out = [f"### ptcalc explain: {w.title}, scheme `{e.scheme}`, {e.column_label}", "",
+           f"`{w.source}`: {host_line(w)}", "", f"_{e.scheme}: {SCHEME_BLURB[e.scheme]}_", ""]
+    for g in e.groups:
+        out += [f"**{g.name}**: {g.count:,} processes; each owns {format_size(g.per_process_bytes)}, "
+                f"VmPTE {format_kib(g.vmpte_bytes)}", ""]
+        rows = []
+        for me in g.mappings:
+            shared = "<br>".join(sharing_text(e, s, g.count) for s in me.sharing) or "-"
+            rows.append([mapping_label(me), f"`{va_range(me)}`", pages(me), *[_n(me.own[n]) for n in below],
+                         shared])
+        if any(g.between_mappings[n] for n in below):
+            rows.append(["_tables used by several of its mappings_", "", "",
+                         *[_n(g.between_mappings[n]) for n in below], "counted once"])
+        rows.append(["**owned per process** (+ 1 PGD)", "", "", *[_n(g.own[n]) for n in below],
+                     f"links {', '.join(f'{v:,} {k.upper()}' for k, v in g.attached.items() if v) or 'no'} "
+                     "shared tables"])
+        out += md_table(["mapping", "virtual addresses", "pages", *[f"own {n.upper()}" for n in below],
+                         "shared tables it uses (per process)"], rows,
+                        ["l", "l", "l", *["r"] * len(below), "l"]) + [""]
+    if e.pools:
+        rows = [[pool_label(p), *[_n(p.tables[n]) for n in levels], _n(sum(p.shared.values())),
+                 ", ".join(f"{e.groups[g].name} #{mi} ({n:,})" for g, mi, n in p.users)] for p in e.pools]
+        out += ["Shared tables, counted once:", ""]
+        out += md_table(["pool", *[n.upper() for n in levels], "with 2+ sharers", "used by"], rows,
+                        ["l", *["r"] * len(levels), "r", "l"]) + [""]
+    tb = e.table_bytes
+    rows = []
+    for label, d in (("processes' own (sum of count x own)", e.totals.own), ("pools (shared, once)", e.totals.pools),
+                     ("**total**", e.totals.total)):
+        rows.append([label, *[_n(d[n]) for n in levels], format_size(sum(d[n] * tb[n] for n in levels))])
+    out += ["Physical tables per level:", ""]
+    out += md_table(["", *[n.upper() for n in levels], "bytes"], rows, ["l", *["r"] * len(levels), "r"]) + [""]
+    out += ["**Why tables are not shared**, and the smallest change that would share them:", ""]
+    if not e.findings:
+        out.append("- Every touched page's shareable tables are shared.")
+    for fs, f in grouped(e):
+        out.append(f"- **{where_all(e, fs)}** (`{f.rule}`, {f.level}): {finding_tables(f)}: {f.reason}.")
+        if f.fix is not None:
+            out.append(f"  - Fix: {fix_text(f.fix)}.")
+            for a in f.alternatives:
+                out.append(f"  - Or: {fix_text(a)}.")
+        if f.note:
+            out.append(f"  - {f.note}.")
+    out += ["", f"**VmPTE and physical memory**: {e.vmpte.text}", ""]
+    return "\n".join(out)

@@ -1,0 +1,94 @@
+"""A terminal line chart of memory demand against the swept value, drawn with rich.
+
+One letter per scheme (p, h, m, f), a horizontal line where demand reaches
+available memory (above it: OOM).  Plain characters only, so it survives
+``--ascii`` and ``--color never``; colour, when on, tells the schemes apart.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from ptcalc.render.console import Style
+from ptcalc.sweep import SweepResult
+from ptcalc.units import format_size
+
+MARKERS: dict[str, str] = {"private": "p", "hugetlb-pmd": "h", "mshare": "m", "file-cached": "f"}
+COLORS: dict[str, str] = {"private": "red", "hugetlb-pmd": "cyan", "mshare": "magenta", "file-cached": "green"}
+HEIGHT = 14
+
+
+def _axis_value(sw: SweepResult, v: int) -> str:
+    return format_size(v) if sw.axis == "size" else f"{v:,}"
+
+
+def chart(sw: SweepResult, width: int, style: Style) -> Text:
+    """The chart as one Text of ``HEIGHT`` + 3 lines, at most ``width`` columns."""
+    if sw.chart_points and sw.chart_demand:
+        xs, series = sw.chart_points, sw.chart_demand
+    else:
+        xs, series = sw.points, {s.scheme: s.demand_bytes for s in sw.series}
+    label_w = 11
+    plot_w = max(10, width - label_w - 2)
+    avail = sw.available_bytes
+    top = max((max(v) for v in series.values() if v), default=1)
+    if avail is not None:
+        top = min(max(top, avail * 5 // 4), avail * 2)  # keep the OOM line in view
+    top = max(top, 1)
+    x0, x1 = xs[0], xs[-1]
+    span = max(x1 - x0, 1)
+    grid: list[list[tuple[str, str]]] = [[(" ", "")] * plot_w for _ in range(HEIGHT)]
+
+    def row_of(v: int) -> int:
+        r = HEIGHT - 1 - (v * (HEIGHT - 1) + top // 2) // top
+        return max(0, r)
+
+    oom_row = row_of(avail) if avail is not None and avail <= top else None
+    if oom_row is not None:
+        line = "-" if style.ascii_only else "─"
+        grid[oom_row] = [(line, "red")] * plot_w
+    # identical series are drawn once, under the first scheme's letter
+    same: dict[str, list[str]] = {}
+    for scheme, values in series.items():
+        twin = next((k for k in same if series[k] == values), None)
+        if twin is None:
+            same[scheme] = [scheme]
+        else:
+            same[twin].append(scheme)
+    for scheme in same:
+        values = series[scheme]
+        mark = MARKERS.get(scheme, "?")
+        for x, v in zip(xs, values):
+            col = (x - x0) * (plot_w - 1) // span
+            r = row_of(min(v, top))
+            if v > top:
+                r = 0
+            ch = mark if v <= top else "^"
+            prev = grid[r][col][0]
+            if prev not in (" ", "-", "─", ch):
+                ch = "*"  # two schemes on one spot
+            grid[r][col] = (ch, COLORS.get(scheme, "") if ch != "*" else "bold")
+    out = Text()
+    title = "memory demand"
+    if oom_row is not None:
+        title += f"; {'-' if style.ascii_only else '─'} = available ({format_size(avail or 0)}), above it OOM"
+    title += "; " + ", ".join(f"{MARKERS.get(s, '?')} " + " = ".join(names) for s, names in same.items())
+    title += "; * several"
+    if any(max(v) > top for v in series.values() if v):
+        title += "; ^ above the chart"
+    out.append(title + "\n", style="bold")
+    for r in range(HEIGHT):
+        value = top * (HEIGHT - 1 - r) // (HEIGHT - 1)
+        if r == oom_row:
+            value = avail or 0
+        label = format_size(value) if r in (0, HEIGHT // 2, HEIGHT - 1) or r == oom_row else ""
+        out.append(f"{label:>{label_w}} |")
+        for ch, st in grid[r]:
+            out.append(ch, style=st or None)
+        out.append("\n")
+    out.append(" " * label_w + " +" + "-" * plot_w + "\n")
+    left, right = _axis_value(sw, x0), _axis_value(sw, x1)
+    mid = f"{sw.axis_label}"
+    pad = max(1, plot_w - len(left) - len(right) - len(mid))
+    out.append(" " * (label_w + 2) + left + " " * (pad // 2) + mid + " " * (pad - pad // 2) + right)
+    return out

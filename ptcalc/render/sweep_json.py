@@ -1,0 +1,44 @@
+"""``sweep --format json``: every point, exact bytes.  Schema version 1."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ptcalc.sweep import SweepResult
+
+SCHEMA_VERSION = 1
+
+
+def document(sw: SweepResult) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "workload": sw.workload.title,
+        "source": sw.workload.source,
+        "axis": sw.axis,
+        "axis_label": sw.axis_label,
+        "grows": sw.scaled,
+        "rounding": sw.rounding,
+        "column": sw.column_label,
+        "available_bytes": sw.available_bytes,
+        "headroom_percent": sw.headroom_percent,
+        "points": sw.points,
+        "groups": list(sw.group_names),
+        "group_counts": [list(c) for c in sw.group_counts] if sw.group_counts is not None else None,
+        "schemes": {
+            s.scheme: {
+                "page_table_bytes": s.page_table_bytes,
+                "vmpte_total_bytes": s.vmpte_total_bytes,
+                "demand_bytes": s.demand_bytes,
+                "verdicts": s.verdicts,
+                "first_not_fitting": sw.crossing_for(s.scheme).first_failing,
+                "first_not_fitting_verdict": sw.crossing_for(s.scheme).verdict,
+                "status": sw.crossing_for(s.scheme).status,
+            }
+            for s in sw.series
+        },
+    }
+
+
+def render(sw: SweepResult) -> str:
+    return json.dumps(document(sw), indent=2)

@@ -1,0 +1,89 @@
+"""``sweep`` as a rich table (a sample of the points), the crossings, and a chart."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ptcalc.render.console import Style, verdict_text
+from ptcalc.render.facts import host_line
+from ptcalc.render.sweep_chart import chart
+from ptcalc.sweep import Crossing, SweepResult
+from ptcalc.units import format_size
+
+MAX_ROWS = 24
+
+
+def sample(sw: SweepResult, limit: int = MAX_ROWS) -> list[int]:
+    """Indices of the points to show: all when few; else evenly spaced, the
+    ends, and the points either side of each scheme's change of verdict."""
+    n = len(sw.points)
+    if n <= limit:
+        return list(range(n))
+    keep = {0, n - 1}
+    for s in sw.series:
+        for i in range(1, n):
+            if s.verdicts[i] != s.verdicts[i - 1]:
+                keep.update((i - 1, i))
+    room = max(limit - len(keep), 2)
+    keep.update(i * (n - 1) // (room - 1) for i in range(room))
+    return sorted(keep)
+
+
+def axis_value(sw: SweepResult, v: int) -> str:
+    return format_size(v) if sw.axis == "size" else f"{v:,}"
+
+
+def crossing_sentence(sw: SweepResult, c: Crossing) -> str:
+    if c.status == "unknown":
+        return "no verdicts: host.memory is not given"
+    if c.status == "fits":
+        if sw.axis == "processes":
+            return "fits at every count: nothing grows with the process count"
+        return f"fits up to {axis_value(sw, sw.points[-1])} (the end of the range)"
+    assert c.first_failing is not None
+    what = "cannot start (hugetlb pool too small)" if c.verdict == "wont-start" else "OOM"
+    if c.status == "never-fits":
+        low = "0 processes" if sw.axis == "processes" else f"{format_size(c.first_failing)} (the smallest size)"
+        return f"{what} already at {low}"
+    if sw.axis == "size":
+        return (f"first {what} at {format_size(c.first_failing)} ({c.first_failing:,} bytes); fits up to "
+                f"{format_size(sw.granularity)} less")
+    return f"first {what} at {c.first_failing:,}; fits up to {c.first_failing - 1:,}"
+
+
+def render(sw: SweepResult, console: Console, style: Style) -> None:
+    w = sw.workload
+    console.print(Text(f"ptcalc sweep {style.dash} {w.title} {style.dash} {sw.axis_label}, {sw.column_label}",
+                       style="bold"))
+    console.print(host_line(w))
+    console.print(Text(f"grows: {sw.scaled}; rounding: {sw.rounding}", style="dim"))
+    idx = sample(sw)
+    shown = f"{len(idx)} of {len(sw.points):,} points" if len(idx) < len(sw.points) else f"{len(idx)} points"
+    console.print(Text(f"Page tables (physical) and verdict per scheme; {shown}"
+                       + ("; --format csv for every point" if len(idx) < len(sw.points) else ""), style="italic"))
+    t = Table(box=style.box)
+    t.add_column(sw.axis_label, justify="right", no_wrap=True)
+    multi = sw.group_counts is not None and len(sw.group_names) > 1
+    if multi:
+        t.add_column("group counts", justify="right")
+    for s in sw.series:
+        t.add_column(s.scheme, justify="right", no_wrap=True)
+    for i in idx:
+        row: list[str | Text] = [axis_value(sw, sw.points[i])]
+        if multi:
+            assert sw.group_counts is not None
+            row.append(" + ".join(f"{c:,}" for c in sw.group_counts[i]))
+        for s in sw.series:
+            label, vstyle = verdict_text(s.verdicts[i])
+            cell = Text(format_size(s.page_table_bytes[i]) + " ")
+            cell.append(label, style=vstyle)
+            row.append(cell)
+        t.add_row(*row)
+    console.print(t)
+    console.print(Text("Where each scheme stops fitting (exact):", style="bold"))
+    for c in sw.crossings:
+        console.print(f"  {c.scheme}: {crossing_sentence(sw, c)}")
+    console.print()
+    console.print(chart(sw, console.width, style))
