@@ -328,16 +328,13 @@ class _Parser:
         keys = first[0]
         found = self.shape(indent, keys).findall("\n".join(lines))
         if len(found) == len(lines):
-            # every line matched; one column of texts per key, each distinct
-            # text stored once (a generated workload repeats a few values)
-            if len(keys) == 1:
-                cols = [found]
-            else:
-                cols = [list(c) for c in zip(*found)] if keys else []
+            cols = [found] if len(keys) == 1 else [list(c) for c in zip(*found)]
+            # one column of texts per key, each distinct text stored once (a
+            # generated workload repeats a few values); the pattern only took
+            # the row apart at its separators, so each distinct value must now
+            # prove to be a plain scalar of the subset
             intern = self.intern.setdefault
             cols = [list(map(intern, c, c)) for c in cols]
-            # the row pattern only keeps the structure apart; each distinct
-            # value must be a plain scalar of the subset
             checked = self.checked
             new = set().union(*cols) - checked
             if all(_PLAIN_FLOW_VALUE.fullmatch(v) for v in new):

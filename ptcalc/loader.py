@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable
 from itertools import chain
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 from ptcalc.arch import ARCHES, X86_64, Arch
 from ptcalc.errors import WorkloadError
@@ -43,6 +43,7 @@ from ptcalc.workload import (
     Segment,
     Workload,
     place_addresses,
+    place_side_by_side,
 )
 from ptcalc import fastyaml
 from ptcalc.yamlnodes import (
@@ -143,7 +144,7 @@ def loads_workload(text: str | bytes, source: str = "<stdin>") -> Workload:
         fast = fastyaml.parse(text, MAX_NODES) if len(text) <= MAX_FILE_BYTES else None
         if fast is not None:
             try:
-                return _Reader(source).workload(fast)
+                return _Reader(source, fast=True).workload(fast)
             except WorkloadError:
                 pass
             finally:
@@ -257,8 +258,9 @@ class _Reader:
     """Walks the node graph with the schema (its alias-expanded size has
     been checked against MAX_NODES by ``check_expansion``)."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, fast: bool = False) -> None:
         self.source = source
+        self.fast = fast  # reading a fastyaml document (see processes())
         # table rows read so far (see table()): per key order, the text of a
         # mapping -> its fields
         self.fields_memo: dict[tuple[str, ...], dict[tuple[str, ...], _Fields]] = {}
@@ -684,11 +686,16 @@ class _Reader:
         items = self.sequence(node, "processes", "a list of process groups (- count: 1500 ...)")
         if not items:
             raise self.error(node, "processes", "at least one process group is needed")
-        return tuple(self.group(i, g, segments, arch) for i, g in enumerate(items))
+        if not self.fast:
+            # group by group: the first problem in the file is the one reported
+            return tuple(self.place(self.group_fields(i, g, segments, arch), arch) for i, g in enumerate(items))
+        # A document fastyaml read: any problem sends it back through libyaml
+        # (and so group by group); here the auto mappings of every group are
+        # placed at once, on arrays.
+        return self.place_all([self.group_fields(i, g, segments, arch) for i, g in enumerate(items)], arch)
 
-    def group(
-        self, index: int, node: Node, segments: dict[str, Segment], arch: Arch
-    ) -> ProcessGroup:
+    def group_fields(self, index: int, node: Node, segments: dict[str, Segment], arch: Arch) -> _Group:
+        """A process group, its mappings read but not yet placed."""
         path = f"processes[{index}]"
         e = self.entries(
             node, path, GROUP_KEYS, "a mapping (name, count, private_memory, mappings)"
@@ -722,23 +729,52 @@ class _Reader:
                     address_nodes.append(anode)  # type: ignore[union-attr]
                 if specs:
                     cols = tuple(zip(*specs))  # type: ignore[assignment]
-        sname, offset, size, address, protection, touched, uffd, soft_dirty, auto = cols
-        self.check_overlaps(path, address, size, auto, address_nodes)
-        try:
-            placed = place_addresses(list(zip(address, size, offset, auto)), arch)
-        except ValueError:
-            raise self.error(
-                mnode,
-                f"{path}.mappings",
-                f"no room below {arch.user_limit:#x} to place every auto mapping "
-                f"(each takes {_exact(arch.auto_window)} windows of its own, "
-                f"from {_exact(arch.auto_base)} up); "
-                "give some mappings explicit addresses",
-            ) from None
+        return _Group(name, count, private, path, mnode, cols, address_nodes)
+
+    def place(self, part: _Group, arch: Arch, placed: tuple[int, ...] | None = None) -> ProcessGroup:
+        """The group, its explicit addresses checked and its auto mappings
+        placed (``placed``: the addresses, when already known)."""
+        sname, offset, size, address, protection, touched, uffd, soft_dirty, auto = part.cols
+        self.check_overlaps(part.path, address, size, auto, part.address_nodes)
+        if placed is None:
+            try:
+                placed = tuple(place_addresses(list(zip(address, size, offset, auto)), arch))
+            except ValueError:
+                raise self.error(
+                    part.mnode,
+                    f"{part.path}.mappings",
+                    f"no room below {arch.user_limit:#x} to place every auto mapping "
+                    f"(each takes {_exact(arch.auto_window)} windows of its own, "
+                    f"from {_exact(arch.auto_base)} up); "
+                    "give some mappings explicit addresses",
+                ) from None
         # The group keeps its mappings as columns (MAPPING_FIELDS order); the
         # Mapping objects are made when something reads them.
-        columns = (sname, offset, size, tuple(placed), protection, touched, auto, uffd, soft_dirty)
-        return ProcessGroup.from_columns(name, count, columns, private, path)
+        columns = (sname, offset, size, placed, protection, touched, auto, uffd, soft_dirty)
+        return ProcessGroup.from_columns(part.name, part.count, columns, part.private, part.path)
+
+    def place_all(self, parts: list[_Group], arch: Arch) -> tuple[ProcessGroup, ...]:
+        """Every group placed: side by side on arrays where that is what
+        first-fit does (workload.place_side_by_side), else one by one."""
+        from ptcalc import xp as _xp
+
+        sizes = [len(p.cols[0]) for p in parts]
+        xp = _xp.for_size(sum(sizes))
+        i64 = xp.int64
+
+        def column(k: int) -> Any:
+            return xp.asarray(list(chain.from_iterable(p.cols[k] for p in parts)), i64)
+
+        group = xp.asarray([g for g, n in enumerate(sizes) for _ in range(n)], i64)
+        auto = xp.asarray(list(chain.from_iterable(p.cols[8] for p in parts)), xp.bool_)
+        placed, ok = place_side_by_side(group, column(3), column(2), column(1), auto, len(parts), arch)
+        flat = placed.tolist()
+        out = []
+        row = 0
+        for part, n, simple in zip(parts, sizes, ok):
+            out.append(self.place(part, arch, tuple(flat[row:row + n]) if simple else None))
+            row += n
+        return tuple(out)
 
     def check_overlaps(self, path: str, address: tuple[int, ...], size: tuple[int, ...],
                        auto: tuple[bool, ...], nodes: list[Node] | _TableItems) -> None:
@@ -1004,6 +1040,18 @@ _Spec = tuple[str, int, int, int, str, tuple[tuple[int, int], ...], str, bool, b
 """segment, offset, size, address, protection, touched, userfaultfd, soft_dirty, auto"""
 _Columns = tuple[tuple[Any, ...], ...]
 """_Spec fields as columns, one tuple per field, one entry per mapping"""
+
+
+class _Group(NamedTuple):
+    """A process group read, its mappings not yet placed."""
+
+    name: str
+    count: int
+    private: int
+    path: str
+    mnode: Any
+    cols: _Columns
+    address_nodes: Any
 
 
 class _TableItems:

@@ -155,11 +155,19 @@ class Layout:
         seg_size = xp.asarray([s.size for s in segs], i64)
         row_seg = col(seg)
         row_addr = col(a)
-        uffd_pmd = [u in ("wp", "minor") for u in uffd]  # uffd_disable_huge_pmd_share(): VM_UFFD_WP | VM_UFFD_MINOR
-        # touched pieces, absolute, in row order
-        p_row = [r for r, t in enumerate(touched) for _ in t]
+        if set(uffd) <= {"none"}:
+            uffd_pmd = uffd_wp = xp.zeros(n, dtype=b8)
+        else:  # uffd_disable_huge_pmd_share(): VM_UFFD_WP | VM_UFFD_MINOR
+            uffd_pmd = col([u in ("wp", "minor") for u in uffd], b8)
+            uffd_wp = col([u == "wp" for u in uffd], b8)
+        # touched pieces, absolute, in row order (usually one per mapping)
         p_rel = list(chain.from_iterable(touched))
-        piece_row = xp.asarray(p_row, i64)
+        if len(p_rel) == n:
+            piece_row = xp.arange(n) if set(map(len, touched)) <= {1} else None
+        else:
+            piece_row = None
+        if piece_row is None:
+            piece_row = xp.asarray([r for r, t in enumerate(touched) for _ in t], i64)
         at = a[piece_row] if p_rel else xp.zeros(0, i64)
         piece_start = xp.asarray(list(map(itemgetter(0), p_rel)), i64) + at
         piece_end = xp.asarray(list(map(itemgetter(1), p_rel)), i64) + at
@@ -183,11 +191,11 @@ class Layout:
             row_leaf=seg_leaf[row_seg] if n else xp.zeros(0, i64),
             row_backing=seg_backing[row_seg] if n else xp.zeros(0, i64),
             row_prot=col(list(map(_PROT.__getitem__, prot))),
-            row_uffd_blocks_pmd_share=col(uffd_pmd, b8),
-            row_uffd_wp=col([u == "wp" for u in uffd], b8),
-            row_soft_dirty=col([bool(x) for x in soft_dirty], b8),
+            row_uffd_blocks_pmd_share=uffd_pmd,
+            row_uffd_wp=uffd_wp,
+            row_soft_dirty=col(soft_dirty, b8),
             row_seg_size=seg_size[row_seg] if n else xp.zeros(0, i64),
-            row_auto=col([bool(x) for x in auto], b8),
+            row_auto=col(auto, b8),
             row_index=list(zip(group, mi)) if identity else list(zip(col(g_arr).tolist(), col(mi).tolist())),
             piece_row=piece_row,
             piece_start=piece_start,
@@ -480,19 +488,23 @@ def union_and_shared(key: Array, lo: Array, hi: Array, weight: Array) -> tuple[i
     swept = _sweep(key, lo, hi, weight)
     if swept is None:
         return 0, 0
-    _, length, cover = swept
-    return int(length[cover > 0].sum()), int(length[cover >= 2].sum())
+    xp = _xp.namespace_of(key, lo)
+    _, length, cover, inside = swept
+    return (int(xp.where(inside & (cover > 0), length, 0).sum()),
+            int(xp.where(inside & (cover >= 2), length, 0).sum()))
 
 
-def _sweep(key: Array, lo: Array, hi: Array, weight: Array) -> tuple[Array, Array, Array] | None:
-    """The elementary intervals between range ends, per key: (key, length,
-    total weight covering it), zero-length and cross-key gaps dropped; None
-    when no range is empty-free."""
+def _sweep(key: Array, lo: Array, hi: Array, weight: Array) -> tuple[Array, Array, Array, Array] | None:
+    """The elementary intervals between consecutive range ends, in (key,
+    position) order: (key, length, total weight covering it, whether it lies
+    within one key's space); None when every range is empty."""
     xp = _xp.namespace_of(key, lo)
     keep = lo < hi
-    if not keep.any():
+    if not keep.all():
+        key, lo, hi, weight = key[keep], lo[keep], hi[keep], weight[keep]
+    if lo.size == 0:
         return None
-    key, lo, hi, w = key[keep], lo[keep], hi[keep], xp.minimum(weight[keep], 2)
+    w = xp.minimum(weight, 2)
     pos = xp.concatenate([lo, hi])
     delta = xp.concatenate([w, -w])
     k = xp.concatenate([key, key])
@@ -512,9 +524,7 @@ def _sweep(key: Array, lo: Array, hi: Array, weight: Array) -> tuple[Array, Arra
         order = xp.lexsort((pos, k))
         pos, delta, k = pos[order], delta[order], k[order]
         length = pos[1:] - pos[:-1]
-    inside = k[1:] == k[:-1]
-    cover = xp.cumsum(delta)[:-1]
-    return k[:-1][inside], length[inside], cover[inside]
+    return k[:-1], length, xp.cumsum(delta)[:-1], k[1:] == k[:-1]
 
 
 def key_ids(*cols: Array) -> Array:
@@ -714,9 +724,9 @@ def resident_bytes(layout: Layout) -> dict[int, int]:
     swept = _sweep(seg, layout.piece_start - d, layout.piece_end - d, xp.ones(rows.size, dtype=xp.int64))
     if swept is None:
         return {}
-    k, length, cover = swept
-    covered = k[cover > 0]
-    per_seg = xp.group_sum(covered, length[cover > 0], int(seg.max()) + 1).tolist()
+    k, length, cover, inside = swept
+    covered = inside & (cover > 0)
+    per_seg = xp.group_sum(k[covered], length[covered], int(seg.max()) + 1).tolist()
     return {s: per_seg[s] for s in _rank_values(xp, seg)}
 
 

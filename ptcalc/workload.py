@@ -253,24 +253,7 @@ def place_addresses(
         else:
             taken.append([start, end])
     base = arch.auto_base // win
-    # When no explicit mapping blocks the windows the auto ones take side by
-    # side from auto_base, first-fit below places them there one after
-    # another: do that directly (a generated workload of 100,000 mappings).
-    end = base + sum(-(-(offset % align + size) // win) for _, size, offset, auto in spans if auto)
-    if not any(start < end and stop > base for start, stop in taken):
-        out = []
-        first = base
-        limit = arch.user_limit
-        for address, size, offset, auto in spans:
-            if auto:
-                address = first * win + offset % align  # auto_address()
-                if address + size > limit:
-                    break  # the loop below raises the error
-                first += -(-(offset % align + size) // win)
-            out.append(address)
-        else:
-            return out
-    out = []
+    out: list[int] = []
     for address, size, offset, auto in spans:
         if not auto:
             out.append(address)
@@ -300,3 +283,39 @@ def place_addresses(
             taken.insert(i, [first, end])
         out.append(address)
     return out
+
+
+def place_side_by_side(group: Any, address: Any, size: Any, offset: Any, auto: Any, n_groups: int, arch: Arch,
+                       align: int = GiB) -> tuple[Any, list[bool]]:
+    """:func:`place_addresses` for many processes at once, on arrays, where
+    it is simple: when no explicit mapping of a process blocks the windows
+    its auto mappings take side by side from ``arch.auto_base``, first-fit
+    places them exactly there, one after another (each from the end of the
+    one before).
+
+    One row per mapping, ``group`` its process; rows grouped by process, in
+    process order, each process's mappings in their order.  Returns the
+    addresses and, per process, whether that held and every auto mapping
+    fits below the user limit; the others must be placed by
+    :func:`place_addresses`.  Arrays of one :mod:`ptcalc.xp` backend.
+    """
+    from ptcalc import xp as _xp
+
+    xp = _xp.namespace_of(address)
+    i64 = xp.int64
+    win = arch.auto_window
+    base = arch.auto_base // win
+    need = xp.where(auto, -(-(offset % align + size) // win), 0)
+    # each process's auto mappings take windows [base, end)
+    end = base + xp.group_sum(group, need, n_groups)
+    # windows taken by the auto mappings before a row in its process
+    rows = xp.group_sum(group, xp.ones(group.size, dtype=i64), n_groups)
+    start = (xp.cumsum(rows) - rows)[group]  # the process's first row
+    taken = xp.cumsum(need) - need
+    placed = (base + taken - taken[start]) * win + offset % align  # auto_address()
+    out = xp.where(auto, placed, address)
+    has_auto = end[group] > base
+    blocked = ~auto & has_auto & (address // win < end[group]) & (-(-(address + size) // win) > base)
+    too_high = auto & (out + size > arch.user_limit)
+    bad = xp.group_sum(group, (blocked | too_high).astype(i64), n_groups)
+    return out, [b == 0 for b in bad.tolist()]

@@ -7,14 +7,16 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from ptcalc.errors import PtcalcError, UsageError
-from ptcalc.render.console import Style, make_console
 from ptcalc.units import SizeError, parse_size
 from ptcalc.workload import MSHARE_VARIANTS, ModelOptions, Workload
+
+if TYPE_CHECKING:
+    from ptcalc.render.console import Style
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -107,6 +109,9 @@ def resolve_options(w: Workload, threshold: str | None, variant: str | None) -> 
 
 
 def console_for(color: str, width: int | None, ascii_only: bool) -> tuple[Any, Style]:
+    # rich is imported here, for table output only: JSON, CSV and markdown never load it
+    from ptcalc.render.console import Style, make_console
+
     return make_console(color=color, width=width), Style(ascii_only=ascii_only)
 
 
