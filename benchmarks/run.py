@@ -147,11 +147,6 @@ def ptcalc_argv() -> list[str]:
     return [found] if found else [sys.executable, "-m", "ptcalc"]
 
 
-def has_sweep(ptcalc: list[str]) -> bool:
-    r = subprocess.run([*ptcalc, "sweep", "--help"], capture_output=True, cwd=workloads.ROOT)
-    return r.returncode == 0
-
-
 def machine() -> dict[str, object]:
     """What the figures were measured on."""
     cpu = "unknown"
@@ -195,7 +190,7 @@ def machine() -> dict[str, object]:
     }
 
 
-def benches(directory: Path, ptcalc: list[str]) -> tuple[list[Bench], str]:
+def benches(directory: Path, ptcalc: list[str]) -> list[Bench]:
     paths = workloads.write_all(directory)
     est = [*ptcalc, "estimate"]
     out = [
@@ -204,16 +199,9 @@ def benches(directory: Path, ptcalc: list[str]) -> tuple[list[Bench], str]:
         Bench("big", "ptcalc estimate: 100,000 mappings, 1,000 groups, 10 segments", [*est, str(paths["big"])]),
         Bench("huge", "ptcalc estimate: 1 PiB segment, 10^9 processes (x86_64-la57)", [*est, str(paths["huge"])]),
     ]
-    if has_sweep(ptcalc):
-        how = "cli"
-        out.append(Bench("sweep", f"ptcalc sweep configs/oracle-sga-300g.yaml --processes 1:{SWEEP_POINTS}:1",
-                         [*ptcalc, "sweep", str(paths["seed"]), "--processes", f"1:{SWEEP_POINTS}:1"]))
-    else:  # until `ptcalc sweep` lands: the model side of the same sweep
-        how = "model"
-        out.append(Bench("sweep", f"model side of a {SWEEP_POINTS:,}-point process-count sweep "
-                         "(benchmarks/model_sweep.py; `ptcalc sweep` is not available)",
-                         [sys.executable, str(HERE / "model_sweep.py"), str(paths["seed"]), str(SWEEP_POINTS)]))
-    return out, how
+    out.append(Bench("sweep", f"ptcalc sweep configs/oracle-sga-300g.yaml --processes 1:{SWEEP_POINTS}:1",
+                     [*ptcalc, "sweep", str(paths["seed"]), "--processes", f"1:{SWEEP_POINTS}:1"]))
+    return out
 
 
 def targets(b: dict[str, Bench]) -> list[dict[str, object]]:
@@ -247,7 +235,7 @@ def main() -> int:
     ptcalc = ptcalc_argv()
     RESULTS.mkdir(parents=True, exist_ok=True)
     compile_bytecode()
-    bench_list, sweep_how = benches(RESULTS / "workloads", ptcalc)
+    bench_list = benches(RESULTS / "workloads", ptcalc)
     info = machine()
     print(f"ptcalc benchmarks: {runs} rounds on {info['cores']} x {info['cpu']}, Python {info['python']}, "
           f"load average {' '.join(f'{x:.2f}' for x in info['load_average'])}")  # type: ignore[union-attr]
@@ -279,7 +267,6 @@ def main() -> int:
         "rounds": runs,
         "machine": info,
         "load_average_after": os.getloadavg(),
-        "sweep_measured": sweep_how,
         "benchmarks": {x.name: x.summary() for x in bench_list},
         "targets": result,
         "all_met": ok,

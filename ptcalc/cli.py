@@ -5,10 +5,16 @@ Each sub-command lives in ``ptcalc/commands/<name>.py`` and is added here.
 
 from __future__ import annotations
 
-import click
+import os
 
-from ptcalc import __version__
-from ptcalc.commands import check, estimate, explain, sweep
+# ptcalc does no linear algebra: numpy's BLAS needs no thread per core, and
+# those threads spin at import, taking CPU a large run could use.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import click  # noqa: E402
+
+from ptcalc import __version__  # noqa: E402
+from ptcalc.commands import check, estimate, explain, sweep  # noqa: E402
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from functools import cached_property
 from itertools import chain
-from operator import itemgetter
+from operator import itemgetter, mul
 from types import ModuleType
 from typing import Any
 
@@ -700,7 +700,7 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
                                                  per_process, vmpte)
     ]
     for name, col in zip(LEVEL_NAMES, own_l):
-        physical[name] += sum(c * o for c, o in zip(counts, col))
+        physical[name] += sum(map(mul, counts, col))
     physical_bytes = sum(physical[n] * table_bytes.get(n, 0) for n in LEVEL_NAMES)
     shared_bytes = sum(shared_tables[n] * table_bytes.get(n, 0) for n in LEVEL_NAMES)
     return SchemeResult(scheme=z.scheme, tables=physical, shared_tables=shared_tables,

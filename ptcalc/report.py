@@ -92,16 +92,7 @@ def build_report(workload: Workload, options: ModelOptions | None = None,
     """Every scheme over the configured and what-if page-size columns."""
     options = options or workload.options
     cols = columns(workload)
-    per_column = [col for col in cols if col.layout is not None]
-    if per_column and per_column[0].layout.xp.NAME == "numpy" and len(per_column) > 1:  # type: ignore[union-attr]
-        # Large layouts: the columns are independent, and numpy releases the
-        # GIL in its array loops, so a second thread uses a second core.
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(2) as pool:
-            found = list(pool.map(lambda col: column_cells(col, schemes, options), cols))
-    else:
-        found = [column_cells(col, schemes, options) for col in cols]
+    found = [column_cells(col, schemes, options) for col in cols]
     cells = [cell for col_cells in found for cell in col_cells]
     return Report(workload=workload, options=options, columns=cols, cells=tuple(cells), schemes=schemes)
 
