@@ -9,13 +9,14 @@ Every figure is a fresh process (``ptcalc`` as a user runs it, output to
 /dev/null), so each run pays Python's start-up and every import, as CI does.
 ptcalc's bytecode is compiled first, as ``pip install`` does (an editable
 install in an environment with PYTHONDONTWRITEBYTECODE would otherwise
-recompile every module on every run).  The runs are interleaved -- one of each command per round, A B C A B C ... --
-so a machine shared with other work slows them all alike, and each figure is
-the median over the rounds (one unmeasured warm-up round first).  Wall time
-comes from ``time.perf_counter``; CPU time and peak RSS of each run from
-``os.wait4`` (the kernel's rusage of that child: ``ru_maxrss``), taken by a
-small launcher process (benchmarks/_launch.py) so that no figure includes
-the driver's own memory.
+recompile every module on every run).  The runs are interleaved -- one of
+each command per round, each round in a shuffled order -- so a machine
+shared with other work slows them all alike, and each figure is the median
+over the rounds (one unmeasured warm-up round first).  Wall time comes from
+``time.perf_counter``; CPU time and peak RSS of each run from ``os.wait4``
+(the kernel's rusage of that child: ``ru_maxrss``), taken by a small
+launcher process (benchmarks/_launch.py) so that no figure includes the
+driver's own memory.
 
 The targets (issue 6) are ratios and differences within one run, so the
 machine's speed cancels out:
@@ -41,6 +42,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import shutil
 import statistics
 import subprocess
@@ -242,11 +244,14 @@ def main() -> int:
     for bench in bench_list:  # warm-up: page cache, .pyc files
         bench.run()
     started = time.time()
+    shuffle = random.Random(6).shuffle  # the same orders every run of the script
     for i in range(runs):
-        # interleaved, and each round starts one further along, so no command
-        # always runs right after the same other one
-        k = i % len(bench_list)
-        for bench in bench_list[k:] + bench_list[:k]:
+        # interleaved, each round in another order, so that no command always
+        # runs right after the same other one (after the 100,000-mapping run
+        # the next process starts on a machine still freeing its memory)
+        order = list(bench_list)
+        shuffle(order)
+        for bench in order:
             bench.record()
         print(f"  round {i + 1}/{runs} done", file=sys.stderr)
     b = {x.name: x for x in bench_list}

@@ -5,16 +5,14 @@ Each sub-command lives in ``ptcalc/commands/<name>.py`` and is added here.
 
 from __future__ import annotations
 
-import os
+import click
 
-# ptcalc does no linear algebra: numpy's BLAS needs no thread per core, and
-# those threads spin at import, taking CPU a large run could use.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+from ptcalc import __version__, xp
+from ptcalc.commands import check, estimate, explain, sweep
 
-import click  # noqa: E402
-
-from ptcalc import __version__  # noqa: E402
-from ptcalc.commands import check, estimate, explain, sweep  # noqa: E402
+# The command line owns its process: numpy, if a large run needs it, gets
+# one BLAS thread and a malloc that keeps freed memory (see ptcalc.xp).
+xp.tune_process()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -144,3 +144,22 @@ def test_backends_agree_with_numpy_fallbacks(w):
         assert_backends_agree(w)
     finally:
         _numpy.fits = real
+
+
+def test_only_the_command_line_tunes_its_process():
+    code = ("import os, sys\n"
+            "import ptcalc.model\n"
+            "from ptcalc import xp\n"
+            "xp.backend('numpy')\n"
+            "assert not xp._prepared and 'OPENBLAS_NUM_THREADS' not in os.environ\n"
+            "import ptcalc.cli\n"
+            "assert os.environ['OPENBLAS_NUM_THREADS'] == '1'\n")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    code = ("from ptcalc import xp\n"
+            "import ptcalc.cli\n"
+            "xp.backend('numpy')\n"
+            "assert xp._prepared\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
