@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ptcalc's benchmark suite: cold CLI runs, timed, with their peak memory.
 
-    python benchmarks/run.py            # 9 interleaved rounds (about a minute)
+    python benchmarks/run.py            # 11 interleaved rounds (about a minute)
     python benchmarks/run.py --runs 21  # steadier medians
     python benchmarks/run.py --quick    # 3 rounds, a smoke test
 
@@ -60,9 +60,11 @@ RESULTS = HERE / "results"
 MiB = 1 << 20
 IMPORTS = "import click, rich.console, rich.table, yaml, numpy"
 SWEEP_POINTS = 10_000
-HUGE_TOLERANCE = (0.05, 0.010)
-""""As fast as the seed" allows the larger of 5% of the seed's time or 10 ms:
-the two runs do the same work (one mapping each), so what separates them is noise."""
+HUGE_TOLERANCE = (0.10, 0.010)
+""""As fast as the seed" allows the larger of 10% of the seed's time or 10 ms:
+the two runs do the same work (one mapping each; tests/test_scale.py shows
+the model builds the same arrays for both), so what separates them is the
+noise of a shared machine, easily 10% between medians of a dozen runs."""
 
 
 @dataclass
@@ -229,7 +231,7 @@ def targets(b: dict[str, Bench]) -> list[dict[str, object]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", type=int, default=9, help="measured rounds (default 9)")
+    ap.add_argument("--runs", type=int, default=11, help="measured rounds (default 11)")
     ap.add_argument("--quick", action="store_true", help="3 rounds: a smoke test")
     ap.add_argument("--out", type=Path, default=None, help="JSON record path (default benchmarks/results/...)")
     args = ap.parse_args()

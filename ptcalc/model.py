@@ -140,9 +140,10 @@ class Layout:
         seg = xp.asarray(list(map(seg_id.__getitem__, seg_name)), i64)
         a = xp.asarray(addr, i64)
         g_arr = xp.asarray(group, i64)
-        # rows sorted by (group, address), stably; usually they already are
-        order = xp.lexsort((a, g_arr)) if n else xp.zeros(0, i64)
-        identity = not n or bool((order == xp.arange(n)).all())
+        # rows sorted by (group, address) (no two rows of a group share an
+        # address); often they already are
+        identity = n < 2 or bool(_ascending(g_arr, a).all())
+        order = xp.arange(n) if identity else _order_by(xp, g_arr, a)
 
         def col(values: Any, dtype: Any = i64) -> Array:
             arr = values if not isinstance(values, (list, tuple)) else xp.asarray(list(values), dtype)
@@ -252,6 +253,11 @@ class Zones:
 
             return np.stack(self.cols, axis=1)
         return list(zip(*(c.tolist() for c in self.cols)))
+
+
+def _ascending(major: Array, minor: Array) -> Array:
+    """Per pair of neighbours, whether (major, minor) strictly increases."""
+    return (major[1:] > major[:-1]) | ((major[1:] == major[:-1]) & (minor[1:] > minor[:-1]))
 
 
 def _roundup(x: Array, a: int) -> Array:
@@ -467,13 +473,15 @@ def first_of(ids: Array, wanted: Array) -> Array:
     return first[xp.searchsorted(uniq, wanted)]
 
 
-def _order_by(xp: ModuleType, major: Array, minor: Array) -> Array:
-    """The stable order sorting by (major, minor): one sort of a combined key
-    when it fits the backend's integers (a lexsort is several times slower)."""
+def _order_by(xp: ModuleType, major: Array, minor: Array, stable: bool = True) -> Array:
+    """The order sorting by (major, minor): one sort of a combined key when
+    it fits the backend's integers (a lexsort is several times slower).
+    ``stable=False`` lets equal keys come in any order (a faster sort)."""
     lo, hi = int(minor.min()), int(minor.max())
     span = hi - lo + 1
     if int(major.min()) >= 0 and xp.fits((int(major.max()) + 1) * span):
-        return xp.argsort(major * span + (minor - lo))
+        combined = major * span + (minor - lo)
+        return xp.argsort(combined) if stable else xp.argsort_any(combined)
     return xp.lexsort((minor, major))
 
 
@@ -659,7 +667,8 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
             # is monotone in the offset); each owner's region and weight come
             # from a table indexed by the owner.
             oid = key_ids(key, grp)
-            order = _order_by(xp, oid, fs)
+            # (merging needs no particular order among equal (owner, offset))
+            order = _order_by(xp, oid, fs, stable=False)
             oid, fs, fe, leaf = oid[order], fs[order], fe[order], p_leaf[m][order]
             n_owners = int(oid.max()) + 1
             key_of, group_of = xp.zeros(n_owners, dtype=i64), xp.zeros(n_owners, dtype=i64)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
-from ptcalc.model import _BACKING, Layout
+from ptcalc.model import _BACKING, Layout, _ascending
 from ptcalc.units import GiB, format_size
 from ptcalc.workload import ProcessGroup, Segment, Workload, place_addresses
 
@@ -131,9 +131,10 @@ def convert_layout(layout: Layout, workload: Workload, page_size: int) -> tuple[
 
     # The first process with a problem decides, as converting mapping by
     # mapping would: a misaligned address, then placement, then an overlap.
-    mi = layout.row_mi
-    order = xp.lexsort((mi, new_addr, layout.row_group)) if n else xp.zeros(0, i64)
-    identity = not n or bool((order == xp.arange(n)).all())
+    # rows in (group, new address) order, ties by mapping order; the
+    # conversion seldom reorders anything: sort only when it did
+    identity = n < 2 or bool(_ascending(layout.row_group, new_addr).all())
+    order = xp.arange(n) if identity else xp.lexsort((layout.row_mi, new_addr, layout.row_group))
 
     def take(x: Any) -> Any:
         return x if identity else x[order]

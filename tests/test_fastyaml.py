@@ -177,7 +177,7 @@ def documents(draw):
     return "\n".join(lines) + draw(st.sampled_from(["\n", "", "\n\n", "\n# end\n"]))
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=documents())
 def test_generated_lines(text):
     check(text)
@@ -256,7 +256,7 @@ def tree_documents(draw):
     return "\n".join(lines) + "\n"
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=tree_documents())
 def test_generated_documents(text):
     check(text)
@@ -295,7 +295,7 @@ def workload_texts(draw):
     return "\n".join(lines) + "\n"
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=workload_texts())
 def test_generated_workloads_load_the_same_either_way(text):
     fast = fast_or_slow_load(text)

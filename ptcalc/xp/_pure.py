@@ -347,3 +347,8 @@ def group_sum(owner: PyArray, values: PyArray, n: int) -> PyArray:
     for o, x in zip(owner.v, values.v):
         out[o] += x
     return PyArray(out)
+
+
+def argsort_any(a: PyArray) -> PyArray:
+    """A sort order, equal values in any order (here: stable)."""
+    return argsort(a)
