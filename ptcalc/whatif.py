@@ -22,7 +22,7 @@ from typing import Any
 
 from ptcalc.model import _BACKING, Layout, _ascending
 from ptcalc.units import GiB, format_size
-from ptcalc.workload import ProcessGroup, Segment, Workload, place_addresses
+from ptcalc.workload import Segment, Workload, place_addresses
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def convert_layout(layout: Layout, workload: Workload, page_size: int) -> tuple[
     arch = workload.arch
     segments = convert_segments(workload, page_size)
     segs = list(segments.values())
-    n, n_groups = layout.n_rows, len(layout.counts)
+    n = layout.n_rows
     row_seg = layout.row_seg
     page = xp.asarray([s.page_size for s in segs], i64)[row_seg] if n else xp.zeros(0, i64)
     seg_size = xp.asarray([s.size for s in segs], i64)[row_seg] if n else xp.zeros(0, i64)

@@ -319,7 +319,7 @@ def test_table_rows_are_memoised_but_read_as_any_mapping(monkeypatch):
 
     monkeypatch.setattr(loader._Reader, "mapping_fields", spy)
     text = "segments:\n  s: {size: 8GiB}\nprocesses:\n" + "".join(
-        f"- count: 1\n  mappings:\n" + "".join(
+        "- count: 1\n  mappings:\n" + "".join(
             f"  - {{segment: s, offset: {j % 2}GiB, size: 1GiB, address: {hex((1 << 44) + j * (1 << 31))}}}\n"
             for j in range(4))
         for _ in range(3))

@@ -81,3 +81,10 @@ def group_sum(owner: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
 def argsort_any(a: np.ndarray) -> np.ndarray:
     """A sort order, equal values in any order (numpy's fastest sort)."""
     return _argsort(a)
+
+
+__all__ = [
+    "NAME", "arange", "argsort", "argsort_any", "asarray", "bool_", "concatenate", "cummax", "cumsum", "fits",
+    "full", "group_sum", "int8", "int64", "interleave", "lexsort", "maximum", "minimum", "ones", "searchsorted",
+    "select", "sort", "unique", "unique_index", "unique_inverse", "where", "zeros",
+]
