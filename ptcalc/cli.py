@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import click
 
-from ptcalc import __version__
+from ptcalc import __version__, xp
 from ptcalc.commands import check, estimate, explain, measure, scan, sweep
+
+# The command line owns its process: numpy, if a large run needs it, gets
+# one BLAS thread and a malloc that keeps freed memory (see ptcalc.xp).
+xp.tune_process()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

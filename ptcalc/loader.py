@@ -23,7 +23,9 @@ import functools
 import os
 import re
 from collections.abc import Iterable
+from itertools import chain
 from fractions import Fraction
+from typing import Any, NamedTuple
 
 from ptcalc.arch import ARCHES, X86_64, Arch
 from ptcalc.errors import WorkloadError
@@ -37,28 +39,32 @@ from ptcalc.workload import (
     PROTECTIONS,
     USERFAULTFD_MODES,
     Host,
-    Mapping,
     ModelOptions,
     ProcessGroup,
     Segment,
     Workload,
-    resolve_addresses,
+    place_addresses,
+    place_side_by_side,
 )
+from ptcalc import fastyaml
 from ptcalc.yamlnodes import (
     MAP,
+    MAX_FILE_BYTES,
     MAX_NODES,
     PLAIN,
     SEQ,
-    MappingNode,
-    Node,
-    ScalarNode,
-    SequenceNode,
     check_expansion,
     compose,
     decode,
     no_gc,
     read_file,
 )
+
+# Nodes come from libyaml (yaml.nodes) or from ptcalc.fastyaml; the reader
+# tells them apart by their ``id`` ("scalar", "mapping", "sequence"), as
+# both spell it, so that reading the fast subset never imports yaml.
+Node = Any
+ScalarNode = Any
 
 MAX_COUNT = 1 << 40
 """Largest process count of a group and hugetlb pool (2^40)."""
@@ -134,6 +140,18 @@ def loads_workload(text: str | bytes, source: str = "<stdin>") -> Workload:
     if isinstance(text, bytes):
         text = decode(text, source)
     with no_gc():
+        # The plain subset of YAML that workload files are written in is read
+        # directly (ptcalc.fastyaml), several times faster than libyaml through
+        # PyYAML; anything else -- and any document with a problem, so that
+        # the message is located exactly -- goes through libyaml.
+        fast = fastyaml.parse(text, MAX_NODES) if len(text) <= MAX_FILE_BYTES else None
+        if fast is not None:
+            try:
+                return _Reader(source, fast=True).workload(fast)
+            except WorkloadError:
+                pass
+            finally:
+                del fast
         root = None
         try:
             root = compose(text, source)
@@ -256,8 +274,13 @@ class _Reader:
     """Walks the node graph with the schema (its alias-expanded size has
     been checked against MAX_NODES by ``check_expansion``)."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, fast: bool = False) -> None:
         self.source = source
+        self.fast = fast  # reading a fastyaml document (see processes())
+        # table rows read so far (see table()): per key order, the text of a
+        # mapping -> its fields
+        self.fields_memo: dict[tuple[str, ...], dict[tuple[str, ...], _Fields]] = {}
+        self.address_memo: dict[tuple[str, int, int], tuple[bool, int]] = {}
 
     # -- errors ----------------------------------------------------------
 
@@ -286,13 +309,13 @@ class _Reader:
         Rejects non-mappings, non-scalar keys, duplicate keys and (when
         ``known`` is given) unknown keys.
         """
-        if type(node) is not MappingNode or node.tag != MAP:
+        if node.id != "mapping" or node.tag != MAP:
             raise self.type_error(node, keypath, what)
         pairs = node.value
         out: dict[str, tuple[ScalarNode, Node]] = {}
         merges: list[Node] = []
         for knode, vnode in pairs:
-            if type(knode) is not ScalarNode:
+            if knode.id != "scalar":
                 raise self.error(knode, keypath, f"a key must be a plain name, not {_kind(knode)}")
             key = knode.value
             if key == "<<" and knode.tag == PLAIN:
@@ -335,7 +358,7 @@ class _Reader:
         ``merging`` holds the mappings being merged into, so a merge that
         includes one of them (``&a {<<: *a}``) is an error, not a loop."""
         for vnode in merges:
-            sources = vnode.value if type(vnode) is SequenceNode else [vnode]
+            sources = vnode.value if vnode.id == "sequence" else [vnode]
             for src in sources:
                 if id(src) in merging:
                     raise self.error(src, keypath, "a merge (<<) includes the mapping it is in")
@@ -355,7 +378,7 @@ class _Reader:
         if node is None:
             return "nothing"
         tag = node.tag
-        if type(node) is ScalarNode:
+        if node.id == "scalar":
             text = node.value
             if tag == _NULL_TAG or (tag == PLAIN and text in _NULLS):
                 return "nothing (null)"
@@ -369,7 +392,7 @@ class _Reader:
 
     def scalar(self, node: Node, keypath: str, what: str) -> str:
         """The text of a scalar that is not null or a boolean."""
-        if type(node) is not ScalarNode or node.tag not in _SCALAR_TAGS:
+        if node.id != "scalar" or node.tag not in _SCALAR_TAGS:
             raise self.type_error(node, keypath, what)
         text: str = node.value
         if node.tag == PLAIN and (text in _NULLS or text.lower() in _BOOLS):
@@ -377,7 +400,7 @@ class _Reader:
         return text
 
     def sequence(self, node: Node, keypath: str, what: str) -> list[Node]:
-        if type(node) is not SequenceNode or node.tag != SEQ:
+        if node.id != "sequence" or node.tag != SEQ:
             raise self.type_error(node, keypath, what)
         return node.value  # type: ignore[no-any-return]
 
@@ -389,7 +412,7 @@ class _Reader:
     def text(self, node: Node, keypath: str) -> str:
         """A name: any scalar's text (booleans and numbers as written)."""
         if (
-            type(node) is not ScalarNode
+            node.id != "scalar"
             or node.tag not in _NAME_TAGS
             or (node.tag == PLAIN and node.value in _NULLS)
         ):
@@ -399,7 +422,7 @@ class _Reader:
         return node.value  # type: ignore[no-any-return]
 
     def boolean(self, node: Node, keypath: str) -> bool:
-        if type(node) is ScalarNode and node.tag in (PLAIN, _BOOL_TAG):
+        if node.id == "scalar" and node.tag in (PLAIN, _BOOL_TAG):
             value = _BOOLS.get(node.value.lower())
             if value is not None:
                 return value
@@ -478,12 +501,12 @@ class _Reader:
 
     def workload(self, root: Node | None) -> Workload:
         if root is None or (
-            type(root) is ScalarNode and root.tag == PLAIN and root.value in _NULLS
+            root.id == "scalar" and root.tag == PLAIN and root.value in _NULLS
         ):
             raise self.error(
                 root, "", "the file is empty; a workload needs host, segments and processes"
             )
-        if type(root) is not MappingNode:
+        if root.id != "mapping":
             raise self.error(
                 root,
                 "",
@@ -688,11 +711,16 @@ class _Reader:
         items = self.sequence(node, "processes", "a list of process groups (- count: 1500 ...)")
         if not items:
             raise self.error(node, "processes", "at least one process group is needed")
-        return tuple(self.group(i, g, segments, arch) for i, g in enumerate(items))
+        if not self.fast:
+            # group by group: the first problem in the file is the one reported
+            return tuple(self.place(self.group_fields(i, g, segments, arch), arch) for i, g in enumerate(items))
+        # A document fastyaml read: any problem sends it back through libyaml
+        # (and so group by group); here the auto mappings of every group are
+        # placed at once, on arrays.
+        return self.place_all([self.group_fields(i, g, segments, arch) for i, g in enumerate(items)], arch)
 
-    def group(
-        self, index: int, node: Node, segments: dict[str, Segment], arch: Arch
-    ) -> ProcessGroup:
+    def group_fields(self, index: int, node: Node, segments: dict[str, Segment], arch: Arch) -> _Group:
+        """A process group, its mappings read but not yet placed."""
         path = f"processes[{index}]"
         e = self.entries(
             node, path, GROUP_KEYS, "a mapping (name, count, private_memory, mappings)"
@@ -708,57 +736,165 @@ class _Reader:
             private = self.size(
                 e["private_memory"][1], f"{path}.private_memory", what="private memory"
             )
-        mappings: list[tuple[Mapping, bool]] = []
-        address_nodes: list[Node] = []
         mnode: Node | None = None
+        cols: _Columns = ((), (), (), (), (), (), (), (), ())
+        address_nodes: list[Node] | _TableItems = []
         if "mappings" in e:
             mnode = e["mappings"][1]
-            items = self.sequence(
-                mnode, f"{path}.mappings", "a list of mappings (- segment: NAME ...)"
-            )
-            for j, item in enumerate(items):
-                mapping, auto, anode = self.mapping(f"{path}.mappings[{j}]", item, segments, arch)
-                mappings.append((mapping, auto))
-                address_nodes.append(anode)
-        self.check_overlaps(path, mappings, address_nodes)
-        try:
-            resolved = resolve_addresses(mappings, arch)
-        except ValueError:
-            raise self.error(
-                mnode,
-                f"{path}.mappings",
-                f"no room below {arch.user_limit:#x} to place every auto mapping "
-                f"(each takes {_exact(arch.auto_window)} windows of its own, "
-                f"from {_exact(arch.auto_base)} up); "
-                "give some mappings explicit addresses",
-            ) from None
-        return ProcessGroup(
-            name=name, count=count, mappings=tuple(resolved), private_memory=private, origin=path
-        )
+            if isinstance(mnode, fastyaml.Table):
+                cols, address_nodes = self.table(path, mnode, segments, arch)
+            else:
+                items = self.sequence(
+                    mnode, f"{path}.mappings", "a list of mappings (- segment: NAME ...)"
+                )
+                specs = []
+                for j, item in enumerate(items):
+                    spec, anode = self.mapping(f"{path}.mappings[{j}]", item, segments, arch)
+                    specs.append(spec)
+                    address_nodes.append(anode)  # type: ignore[union-attr]
+                if specs:
+                    cols = tuple(zip(*specs))  # type: ignore[assignment]
+        return _Group(name, count, private, path, mnode, cols, address_nodes)
 
-    def check_overlaps(
-        self, path: str, mappings: list[tuple[Mapping, bool]], nodes: list[Node]
-    ) -> None:
+    def place(self, part: _Group, arch: Arch, placed: tuple[int, ...] | None = None) -> ProcessGroup:
+        """The group, its explicit addresses checked and its auto mappings
+        placed (``placed``: the addresses, when already known)."""
+        sname, offset, size, address, protection, touched, uffd, soft_dirty, auto = part.cols
+        self.check_overlaps(part.path, address, size, auto, part.address_nodes)
+        if placed is None:
+            try:
+                placed = tuple(place_addresses(list(zip(address, size, offset, auto)), arch))
+            except ValueError:
+                raise self.error(
+                    part.mnode,
+                    f"{part.path}.mappings",
+                    f"no room below {arch.user_limit:#x} to place every auto mapping "
+                    f"(each takes {_exact(arch.auto_window)} windows of its own, "
+                    f"from {_exact(arch.auto_base)} up); "
+                    "give some mappings explicit addresses",
+                ) from None
+        # The group keeps its mappings as columns (MAPPING_FIELDS order); the
+        # Mapping objects are made when something reads them.
+        columns = (sname, offset, size, placed, protection, touched, auto, uffd, soft_dirty)
+        return ProcessGroup.from_columns(part.name, part.count, columns, part.private, part.path)
+
+    def place_all(self, parts: list[_Group], arch: Arch) -> tuple[ProcessGroup, ...]:
+        """Every group placed: side by side on arrays where that is what
+        first-fit does (workload.place_side_by_side), else one by one."""
+        from ptcalc import xp as _xp
+
+        sizes = [len(p.cols[0]) for p in parts]
+        xp = _xp.for_size(sum(sizes))
+        i64 = xp.int64
+
+        def column(k: int) -> Any:
+            return xp.asarray(list(chain.from_iterable(p.cols[k] for p in parts)), i64)
+
+        group = xp.asarray([g for g, n in enumerate(sizes) for _ in range(n)], i64)
+        auto = xp.asarray(list(chain.from_iterable(p.cols[8] for p in parts)), xp.bool_)
+        placed, ok = place_side_by_side(group, column(3), column(2), column(1), auto, len(parts), arch)
+        flat = placed.tolist()
+        out = []
+        row = 0
+        for part, n, simple in zip(parts, sizes, ok):
+            out.append(self.place(part, arch, tuple(flat[row:row + n]) if simple else None))
+            row += n
+        return tuple(out)
+
+    def check_overlaps(self, path: str, address: tuple[int, ...], size: tuple[int, ...],
+                       auto: tuple[bool, ...], nodes: list[Node] | _TableItems) -> None:
         """Explicit addresses of one process must not overlap (auto ones are
         placed clear of everything)."""
-        explicit = sorted((m.address, m.end, j) for j, (m, auto) in enumerate(mappings) if not auto)
+        explicit = [(a, a + z, j) for j, (a, z, au) in enumerate(zip(address, size, auto)) if not au]
+        explicit.sort()
         for (_, prev_end, i), (start, _, j) in zip(explicit, explicit[1:], strict=False):
             if start < prev_end:
                 first, later = min(i, j), max(i, j)
-                a, b = mappings[first][0], mappings[later][0]
+                a, b = address[first], address[later]
                 raise self.error(
                     nodes[later],
                     f"{path}.mappings[{later}].address",
-                    f"[{b.address:#x}, {b.end:#x}) overlaps mappings[{first}] at "
-                    f"[{a.address:#x}, {a.end:#x}) in the same process",
+                    f"[{b:#x}, {b + size[later]:#x}) overlaps mappings[{first}] at "
+                    f"[{a:#x}, {a + size[first]:#x}) in the same process",
                 )
         # A sorted sweep comparing neighbours finds an overlap whenever one
         # exists: if any two intervals overlap, some pair of neighbours does.
 
     def mapping(
         self, path: str, node: Node, segments: dict[str, Segment], arch: Arch
-    ) -> tuple[Mapping, bool, Node]:
+    ) -> tuple[_Spec, Node]:
         e = self.entries(node, path, MAPPING_KEYS, "a mapping (segment, offset, size, ...)")
+        sname, offset, size, protection, touched, uffd, soft_dirty, page = self.mapping_fields(
+            path, node, e, segments, arch
+        )
+        pair = e.get("address")
+        anode: Node = node if pair is None else pair[1]
+        auto, address = True, 0
+        if pair is not None:
+            auto, address = self.address(anode, f"{path}.address", page, size, arch)
+        return (sname, offset, size, address, protection, touched, uffd, soft_dirty, auto), anode
+
+    def table(
+        self, path: str, table: fastyaml.Table, segments: dict[str, Segment], arch: Arch
+    ) -> tuple[_Columns, _TableItems]:
+        """The mappings of a :class:`fastyaml.Table` (one-line flow mappings),
+        as columns (segment, offset, ..., auto).
+
+        Each mapping is read by :meth:`mapping_fields` and :meth:`address`, as
+        any mapping is, memoised on its text: a generated workload repeats
+        the same few mappings at many addresses, and reading one costs more
+        than looking it up; the lookups run column-wise (``map`` over ``zip``).
+        Any problem raises as usual (the loader then re-reads the document
+        through libyaml to locate it)."""
+        out: list[tuple[Any, ...]] = []
+        row0 = 0
+        for keys, cols, count in table.runs:
+            ai = keys.index("address") if "address" in keys else -1
+            memo = self.fields_memo.setdefault(keys, {})
+            fkeys = list(zip(*(c for i, c in enumerate(cols) if i != ai))) if len(keys) > (ai >= 0) else [()] * count
+            found = list(map(memo.get, fkeys))
+            if None in found:
+                for j, fk in enumerate(fkeys):
+                    if found[j] is None:
+                        f = memo.get(fk)
+                        if f is None:
+                            ipath = f"{path}.mappings[{row0 + j}]"
+                            node = table.item(row0 + j)
+                            e = self.entries(
+                                node, ipath, MAPPING_KEYS, "a mapping (segment, offset, size, ...)"
+                            )
+                            f = memo[fk] = self.mapping_fields(ipath, node, e, segments, arch)
+                        found[j] = f
+            sname, offset, size, protection, touched, uffd, soft_dirty, page = zip(*found)
+            if ai >= 0:
+                akeys = list(zip(cols[ai], page, size))
+                amemo = self.address_memo
+                got = list(map(amemo.get, akeys))
+                if None in got:
+                    for j, ak in enumerate(akeys):
+                        if got[j] is None:
+                            g = amemo.get(ak)
+                            if g is None:
+                                anode = table.item(row0 + j).value[ai][1]
+                                g = amemo[ak] = self.address(
+                                    anode, f"{path}.mappings[{row0 + j}].address", ak[1], ak[2], arch
+                                )
+                            got[j] = g
+                auto, address = zip(*got)
+            else:
+                auto, address = (True,) * count, (0,) * count
+            out.append((sname, offset, size, address, protection, touched, uffd, soft_dirty, auto))
+            row0 += count
+        if len(out) == 1:
+            return out[0], _TableItems(table)  # type: ignore[return-value]
+        return tuple(tuple(chain.from_iterable(c)) for c in zip(*out)), _TableItems(table)  # type: ignore[return-value]
+
+    def mapping_fields(
+        self, path: str, node: Node, e: dict[str, tuple[ScalarNode, Node]],
+        segments: dict[str, Segment], arch: Arch
+    ) -> _Fields:
+        """Everything of a mapping but its address: (segment, offset, size,
+        protection, touched bytes, userfaultfd, soft_dirty, page size)."""
         get = e.get
         # segment
         pair = get("segment")
@@ -856,33 +992,15 @@ class _Reader:
                     "a PROT_NONE mapping cannot be faulted in (protection: none touches nothing; "
                     "use touch: 0 or leave it out)",
                 )
-        # address
-        pair = get("address")
-        anode: Node = node if pair is None else pair[1]
-        auto, address = True, 0
-        if pair is not None:
-            auto, address = self.address(anode, f"{path}.address", page, size, arch)
-        return (
-            Mapping(
-                segment=sname,
-                offset=offset,
-                size=size,
-                address=address,
-                protection=protection,  # type: ignore[arg-type]
-                touched=touched,
-                userfaultfd=uffd,  # type: ignore[arg-type]
-                soft_dirty=soft_dirty,
-                origin=path,
-            ),
-            auto,
-            anode,
-        )
+        # the touched ranges as Mapping.touched holds them (one tuple, shared
+        # by every mapping read from the same text)
+        return sname, offset, size, protection, touched, uffd, soft_dirty, page
 
     def touch(self, node: Node, path: str, size: int, page: int) -> tuple[tuple[int, int], ...]:
         """Touched ranges: a prefix of ``ceil(fraction * size)`` bytes or of a
         size, rounded up to the page size (docs/semantics.md section 1), or a
         list of ranges (``touch_ranges``)."""
-        if type(node) is SequenceNode:
+        if node.id == "sequence":
             return self.touch_ranges(node, path, size, page)
         what = "a fraction from 0 to 1, a percentage, a size such as 10GiB, or a list of ranges"
         text = self.scalar(node, path, what).strip()
@@ -923,7 +1041,7 @@ class _Reader:
         ranges: list[tuple[int, int]] = []
         for i, item in enumerate(self.sequence(node, path, "a list of ranges")):
             ipath = f"{path}[{i}]"
-            if type(item) is SequenceNode:
+            if item.id == "sequence":
                 ends = self.sequence(item, ipath, "[start, end]")
                 if len(ends) != 2:
                     raise self.error(item, ipath, f"a range is [start, end], got {len(ends)} items")
@@ -991,15 +1109,45 @@ class _Reader:
         return False, address
 
 
+_Fields = tuple[str, int, int, str, tuple[tuple[int, int], ...], str, bool, int]
+"""segment, offset, size, protection, touched, userfaultfd, soft_dirty, page size"""
+_Spec = tuple[str, int, int, int, str, tuple[tuple[int, int], ...], str, bool, bool]
+"""segment, offset, size, address, protection, touched, userfaultfd, soft_dirty, auto"""
+_Columns = tuple[tuple[Any, ...], ...]
+"""_Spec fields as columns, one tuple per field, one entry per mapping"""
+
+
+class _Group(NamedTuple):
+    """A process group read, its mappings not yet placed."""
+
+    name: str
+    count: int
+    private: int
+    path: str
+    mnode: Any
+    cols: _Columns
+    address_nodes: Any
+
+
+class _TableItems:
+    """A table's item nodes by index, built only when an error needs one."""
+
+    def __init__(self, table: fastyaml.Table) -> None:
+        self.table = table
+
+    def __getitem__(self, i: int) -> Node:
+        return self.table.item(i)
+
+
 def _tag(tag: str) -> str:
     """``!!omap`` for ``tag:yaml.org,2002:omap``."""
     return "!!" + tag[18:] if tag.startswith("tag:yaml.org,2002:") else tag
 
 
 def _kind(node: Node) -> str:
-    if type(node) is MappingNode:
+    if node.id == "mapping":
         return "a mapping"
-    if type(node) is SequenceNode:
+    if node.id == "sequence":
         return "a list"
     return "a value"
 

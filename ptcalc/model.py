@@ -8,7 +8,9 @@ zones (private / shared-PTE / shared-upper / shared-PTE / private), every
 touched range is cut by those zones into parts, and tables are counted as
 distinct blocks of the parts at each level.  The arithmetic is vectorised
 over mappings with numpy int64 (addresses and per-process block counts stay
-below 2**57); products with process counts are done in Python ints.
+below 2**57); products with process counts are done in Python ints.  A tiny
+workload runs the same code on :mod:`ptcalc.xp`'s pure-Python arrays instead
+of numpy (identical results; importing numpy would cost more than the run).
 
 >>> from ptcalc.arch import X86_64
 >>> from ptcalc.workload import Host, Mapping, ProcessGroup, Segment, Workload
@@ -25,25 +27,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import cached_property
+from itertools import chain
+from operator import itemgetter, mul
+from types import ModuleType
+from typing import Any
 
-import numpy as np
-
+from ptcalc import xp as _xp
 from ptcalc.arch import LEVEL_NAMES, VMPTE_LEVELS, Arch
 from ptcalc.results import GroupResult, SchemeResult, zero_levels
-from ptcalc.workload import BACKINGS, PROTECTIONS, ModelOptions, Workload
+from ptcalc.workload import BACKINGS, MAPPING_FIELDS, PROTECTIONS, ModelOptions, Workload
 
 SCHEMES: tuple[str, ...] = ("private", "hugetlb-pmd", "mshare", "file-cached")
 
-I64 = np.int64
+Array = Any
+"""A 1-D array of the layout's backend (:mod:`ptcalc.xp`): numpy or pure Python."""
 
 # Zone numbers, in address order within a mapping (docs/semantics.md section 3).
 Z_PRIVATE_HEAD, Z_PTE_HEAD, Z_UPPER, Z_PTE_TAIL, Z_PRIVATE_TAIL = range(5)
-ZONE_KIND = np.array([0, 1, 2, 1, 0], dtype=np.int8)  # 0 private, 1 shared-PTE, 2 shared-upper
+_ZONE_KIND = (0, 1, 2, 1, 0)  # 0 private, 1 shared-PTE, 2 shared-upper
 
 _BACKING = {b: i for i, b in enumerate(BACKINGS)}
 _PROT = {p: i for i, p in enumerate(PROTECTIONS)}
 _HUGETLB = _BACKING["hugetlb"]
 _PROT_NONE = _PROT["none"]
+
+
+def __getattr__(name: str) -> Any:
+    # numpy forms of two constants, for code that works on numpy arrays
+    # directly (explain); built on first use so importing the model does not
+    # import numpy (a small workload never needs it).
+    if name in ("ZONE_KIND", "I64"):
+        import numpy as np
+
+        return np.array(_ZONE_KIND, dtype=np.int8) if name == "ZONE_KIND" else np.int64
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Why(IntEnum):
@@ -70,7 +88,8 @@ class Layout:
 
     Rows are sorted by (group, address); ``piece_*`` list the touched ranges
     (absolute addresses) in the same order, so within a group every derived
-    range is sorted and disjoint.
+    range is sorted and disjoint.  The arrays belong to one :mod:`ptcalc.xp`
+    backend (``xp``): numpy, or pure Python for a tiny workload.
     """
 
     arch: Arch
@@ -78,94 +97,121 @@ class Layout:
     counts: list[int]  # per group, Python ints
     group_names: list[str]
     # per row
-    row_group: np.ndarray
-    row_seg: np.ndarray
-    row_addr: np.ndarray
-    row_end: np.ndarray
-    row_off: np.ndarray
-    row_page: np.ndarray
-    row_leaf: np.ndarray
-    row_backing: np.ndarray
-    row_prot: np.ndarray
-    row_uffd_blocks_pmd_share: np.ndarray
-    row_uffd_wp: np.ndarray
-    row_soft_dirty: np.ndarray
-    row_seg_size: np.ndarray
-    row_auto: np.ndarray
+    row_group: Array
+    row_seg: Array
+    row_addr: Array
+    row_end: Array
+    row_off: Array
+    row_page: Array
+    row_leaf: Array
+    row_backing: Array
+    row_prot: Array
+    row_uffd_blocks_pmd_share: Array
+    row_uffd_wp: Array
+    row_soft_dirty: Array
+    row_seg_size: Array
+    row_auto: Array
     row_index: list[tuple[int, int]]  # (group index, mapping index in group)
     # per touched piece
-    piece_row: np.ndarray
-    piece_start: np.ndarray
-    piece_end: np.ndarray
+    piece_row: Array
+    piece_start: Array
+    piece_end: Array
 
     @classmethod
-    def from_workload(cls, w: Workload) -> Layout:
+    def from_workload(cls, w: Workload, backend: str | None = "numpy") -> Layout:
+        """Flatten ``w``.  ``backend``: ``numpy`` (the default, for callers
+        that use numpy on the arrays), ``python``, or None to choose by size
+        (:func:`ptcalc.xp.for_size`: pure Python for a few mappings)."""
         arch = w.arch
-        seg_names = list(w.segments)
-        seg_id = {n: i for i, n in enumerate(seg_names)}
-        rows: list[tuple[int, int, int]] = []  # (group, address, mapping index)
-        for gi, g in enumerate(w.groups):
-            for mi, m in enumerate(g.mappings):
-                rows.append((gi, m.address, mi))
-        rows.sort()
-        n = len(rows)
-        cols = {k: np.zeros(n, dtype=I64) for k in (
-            "group", "seg", "addr", "end", "off", "page", "leaf", "backing", "prot",
-            "uffd_pmd", "uffd_wp", "soft_dirty", "seg_size", "auto")}
-        p_row: list[int] = []
-        p_start: list[int] = []
-        p_end: list[int] = []
-        leaf_of: dict[int, int] = {}
-        index: list[tuple[int, int]] = []
-        for r, (gi, _addr, mi) in enumerate(rows):
-            m = w.groups[gi].mappings[mi]
-            seg = w.segments[m.segment]
-            if seg.page_size not in leaf_of:
-                leaf_of[seg.page_size] = arch.leaf_index(seg.page_size)
-            index.append((gi, mi))
-            cols["group"][r] = gi
-            cols["seg"][r] = seg_id[m.segment]
-            cols["addr"][r] = m.address
-            cols["end"][r] = m.address + m.size
-            cols["off"][r] = m.offset
-            cols["page"][r] = seg.page_size
-            cols["leaf"][r] = leaf_of[seg.page_size]
-            cols["backing"][r] = _BACKING[seg.backing]
-            cols["prot"][r] = _PROT[m.protection]
-            # uffd_disable_huge_pmd_share(): VM_UFFD_WP | VM_UFFD_MINOR
-            cols["uffd_pmd"][r] = m.userfaultfd in ("wp", "minor")
-            cols["uffd_wp"][r] = m.userfaultfd == "wp"
-            cols["soft_dirty"][r] = m.soft_dirty
-            cols["seg_size"][r] = seg.size
-            cols["auto"][r] = m.auto
-            for s, e in m.touched:
-                p_row.append(r)
-                p_start.append(m.address + s)
-                p_end.append(m.address + e)
+        seg_id = {n: i for i, n in enumerate(w.segments)}
+        segs = list(w.segments.values())
+        # Column by column, as the groups hold them (ProcessGroup.columns: the
+        # loader's groups never build their 100,000 Mapping objects), then
+        # arrays: a few list passes, not a million numpy item stores.
+        per_group = [g.columns() for g in w.groups]
+        seg_name, off, size, addr, prot, touched, auto, uffd, soft_dirty = (
+            list(chain.from_iterable(c[k] for c in per_group)) for k in range(len(MAPPING_FIELDS)))
+        n = len(addr)
+        group = [gi for gi, c in enumerate(per_group) for _ in c[0]]
+        mi = [j for c in per_group for j in range(len(c[0]))]
+        n_pieces = sum(map(len, touched))
+        xp = _xp.for_size(n + n_pieces) if backend is None else _xp.backend(backend)
+        i64, b8 = xp.int64, xp.bool_
+        seg = xp.asarray(list(map(seg_id.__getitem__, seg_name)), i64)
+        a = xp.asarray(addr, i64)
+        g_arr = xp.asarray(group, i64)
+        # rows sorted by (group, address) (no two rows of a group share an
+        # address); often they already are
+        identity = n < 2 or bool(_ascending(g_arr, a).all())
+        order = xp.arange(n) if identity else _order_by(xp, g_arr, a)
+
+        def col(values: Any, dtype: Any = i64) -> Array:
+            arr = values if not isinstance(values, (list, tuple)) else xp.asarray(list(values), dtype)
+            return arr if identity else arr[order]
+
+        # per segment, gathered per row
+        seg_page = xp.asarray([s.page_size for s in segs], i64)
+        seg_leaf = xp.asarray([arch.leaf_index(s.page_size) for s in segs], i64)
+        seg_backing = xp.asarray([_BACKING[s.backing] for s in segs], i64)
+        seg_size = xp.asarray([s.size for s in segs], i64)
+        row_seg = col(seg)
+        row_addr = col(a)
+        if set(uffd) <= {"none"}:
+            uffd_pmd = uffd_wp = xp.zeros(n, dtype=b8)
+        else:  # uffd_disable_huge_pmd_share(): VM_UFFD_WP | VM_UFFD_MINOR
+            uffd_pmd = col([u in ("wp", "minor") for u in uffd], b8)
+            uffd_wp = col([u == "wp" for u in uffd], b8)
+        # touched pieces, absolute, in row order (usually one per mapping)
+        p_rel = list(chain.from_iterable(touched))
+        if len(p_rel) == n:
+            piece_row = xp.arange(n) if set(map(len, touched)) <= {1} else None
+        else:
+            piece_row = None
+        if piece_row is None:
+            piece_row = xp.asarray([r for r, t in enumerate(touched) for _ in t], i64)
+        at = a[piece_row] if p_rel else xp.zeros(0, i64)
+        piece_start = xp.asarray(list(map(itemgetter(0), p_rel)), i64) + at
+        piece_end = xp.asarray(list(map(itemgetter(1), p_rel)), i64) + at
+        if not identity:
+            inv = xp.zeros(n, dtype=i64)
+            inv[order] = xp.arange(n)
+            piece_row = inv[piece_row]
+            by_row = xp.argsort(piece_row)
+            piece_row, piece_start, piece_end = piece_row[by_row], piece_start[by_row], piece_end[by_row]
         return cls(
             arch=arch,
             pti=w.host.pti,
             counts=[g.count for g in w.groups],
             group_names=[g.name for g in w.groups],
-            row_group=cols["group"],
-            row_seg=cols["seg"],
-            row_addr=cols["addr"],
-            row_end=cols["end"],
-            row_off=cols["off"],
-            row_page=cols["page"],
-            row_leaf=cols["leaf"],
-            row_backing=cols["backing"],
-            row_prot=cols["prot"],
-            row_uffd_blocks_pmd_share=cols["uffd_pmd"].astype(bool),
-            row_uffd_wp=cols["uffd_wp"].astype(bool),
-            row_soft_dirty=cols["soft_dirty"].astype(bool),
-            row_seg_size=cols["seg_size"],
-            row_auto=cols["auto"].astype(bool),
-            row_index=index,
-            piece_row=np.array(p_row, dtype=I64),
-            piece_start=np.array(p_start, dtype=I64),
-            piece_end=np.array(p_end, dtype=I64),
+            row_group=col(g_arr),
+            row_seg=row_seg,
+            row_addr=row_addr,
+            row_end=row_addr + col(size),
+            row_off=col(off),
+            row_page=seg_page[row_seg] if n else xp.zeros(0, i64),
+            row_leaf=seg_leaf[row_seg] if n else xp.zeros(0, i64),
+            row_backing=seg_backing[row_seg] if n else xp.zeros(0, i64),
+            row_prot=col(list(map(_PROT.__getitem__, prot))),
+            row_uffd_blocks_pmd_share=uffd_pmd,
+            row_uffd_wp=uffd_wp,
+            row_soft_dirty=col(soft_dirty, b8),
+            row_seg_size=seg_size[row_seg] if n else xp.zeros(0, i64),
+            row_auto=col(auto, b8),
+            row_index=list(zip(group, mi)) if identity else list(zip(col(g_arr).tolist(), col(mi).tolist())),
+            piece_row=piece_row,
+            piece_start=piece_start,
+            piece_end=piece_end,
         )
+
+    @property
+    def xp(self) -> ModuleType:
+        """The array backend of this layout (numpy or pure Python)."""
+        return _xp.namespace_of(self.row_addr)
+
+    @cached_property
+    def row_mi(self) -> Array:
+        """Per row, the mapping's index within its group (``row_index[r][1]``)."""
+        return self.xp.asarray([j for _, j in self.row_index], self.xp.int64)
 
     @property
     def n_rows(self) -> int:
@@ -182,51 +228,67 @@ class Layout:
 class Zones:
     """Where each mapping (row) shares, under one scheme.
 
-    ``bounds[:, k]`` .. ``bounds[:, k+1]`` is zone k of every row.  ``upper``
-    says what zone 2 shares: ``"pmd"`` (a PMD table per window) or
-    ``"mshare"`` (the region's host tree).  ``why_pmd`` / ``why_pte`` say, per
-    row, why the PMD-level / PTE-level tables are not shared (Why.SHARED when
-    they are, for at least part of the mapping).
+    ``cols[k]`` .. ``cols[k+1]`` is zone k of every row (``bounds`` has them
+    as a (rows, 6) array for numpy layouts).  ``upper`` says what zone 2
+    shares: ``"pmd"`` (a PMD table per window) or ``"mshare"`` (the region's
+    host tree).  ``why_pmd`` / ``why_pte`` say, per row, why the PMD-level /
+    PTE-level tables are not shared (Why.SHARED when they are, for at least
+    part of the mapping).
     """
 
     scheme: str
     upper: str
-    bounds: np.ndarray  # (rows, 6) int64
-    why_pmd: np.ndarray
-    why_pte: np.ndarray
-    pte_key_class: np.ndarray  # ptshare: address - offset, or -1 for auto; else 0
+    cols: tuple[Array, Array, Array, Array, Array, Array]
+    why_pmd: Array
+    why_pte: Array
+    pte_key_class: Array  # ptshare: address - offset, or -1 for auto; else 0
     attached_pte: bool  # shared-PTE tables count in VmPTE (file-cached, not ptshare)
 
+    @cached_property
+    def bounds(self) -> Any:
+        """Row r's zone boundaries ``bounds[r][0..5]``: a (rows, 6) numpy
+        array, or a list of 6-tuples for a pure-Python layout."""
+        if _xp.namespace_of(self.cols[0]).NAME == "numpy":
+            import numpy as np
 
-def _roundup(x: np.ndarray, a: int) -> np.ndarray:
+            return np.stack(self.cols, axis=1)
+        return list(zip(*(c.tolist() for c in self.cols)))
+
+
+def _ascending(major: Array, minor: Array) -> Array:
+    """Per pair of neighbours, whether (major, minor) strictly increases."""
+    return (major[1:] > major[:-1]) | ((major[1:] == major[:-1]) & (minor[1:] > minor[:-1]))
+
+
+def _roundup(x: Array, a: int) -> Array:
     return -((-x) // a) * a
 
 
 def zones(layout: Layout, scheme: str, options: ModelOptions) -> Zones:
     """Split every mapping into its five zones under ``scheme``."""
+    xp = layout.xp
+    i8 = xp.int8
     arch = layout.arch
     a, e, off = layout.row_addr, layout.row_end, layout.row_off
     n = layout.n_rows
-    pte_lv = layout.level_index("pte")
     pmd_lv = layout.level_index("pmd")
     # PMD_SIZE (what one PTE table covers) and PUD_SIZE (what one PMD table covers)
     pmd_size = arch.levels[0].table_span
     pud_size = arch.levels[pmd_lv].table_span if pmd_lv is not None else None
-    why_pmd = np.full(n, Why.PRIVATE_SCHEME, dtype=np.int8)
-    why_pte = np.full(n, Why.PRIVATE_SCHEME, dtype=np.int8)
-    pte_class = np.zeros(n, dtype=I64)
+    why_pmd = xp.full(n, Why.PRIVATE_SCHEME, dtype=i8)
+    why_pte = xp.full(n, Why.PRIVATE_SCHEME, dtype=i8)
+    pte_class = xp.zeros(n, dtype=xp.int64)
     prot_none = layout.row_prot == _PROT_NONE
     d = a - off  # address of file offset 0 in this mapping
 
-    def whole_windows(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def whole_windows(size: int) -> tuple[Array, Array, Array]:
         lo = _roundup(a, size)
         hi = (e // size) * size
         return lo, hi, lo < hi
 
-    z = np.empty((n, 6), dtype=I64)
-    z[:, 0] = a
-    z[:, 5] = e
-    z[:, 1:5] = e[:, None]  # default: all private
+    # zone bounds: [a, z1) private, [z1, z2) shared-PTE, [z2, z3) shared
+    # upper, [z3, z4) shared-PTE, [z4, e) private; by default all private
+    z1 = z2 = z3 = z4 = e
     upper = "pmd"
     attached_pte = False
 
@@ -235,20 +297,19 @@ def zones(layout: Layout, scheme: str, options: ModelOptions) -> Zones:
     elif scheme == "mshare" and options.mshare_variant == "v3":
         upper = "mshare"
         ok = ~prot_none
-        why_pmd = np.where(ok, Why.SHARED, Why.PROT_NONE).astype(np.int8)
+        why_pmd = xp.where(ok, Why.SHARED, Why.PROT_NONE).astype(i8)
         why_pte = why_pmd.copy()
-        z[ok, 1] = a[ok]
-        z[ok, 2] = a[ok]
+        z1 = z2 = xp.where(ok, a, e)  # the whole mapping is the region's
     elif scheme == "mshare":  # ptshare: MAP_SHARED_PT, PTE tables only
         base = layout.row_leaf == 0
         aligned = (a % pmd_size == 0) & ((e - a) % pmd_size == 0)
         ok = base & aligned & ~prot_none
-        why_pte = np.select(
+        why_pte = xp.select(
             [prot_none, ~base, ~aligned], [Why.PROT_NONE, Why.NO_TABLES_AT_LEVEL, Why.PTSHARE_ALIGNMENT],
-            Why.SHARED).astype(np.int8)
-        why_pmd = np.full(n, Why.PRIVATE_SCHEME, dtype=np.int8)
-        pte_class = np.where(layout.row_auto, -1, d)
-        z[ok, 1] = a[ok]
+            Why.SHARED).astype(i8)
+        why_pmd = xp.full(n, Why.PRIVATE_SCHEME, dtype=i8)
+        pte_class = xp.where(layout.row_auto, -1, d)
+        z1 = xp.where(ok, a, e)  # the whole mapping shares PTE tables
         attached_pte = False
     elif scheme in ("hugetlb-pmd", "file-cached"):
         hugetlb = layout.row_backing == _HUGETLB
@@ -261,58 +322,55 @@ def zones(layout: Layout, scheme: str, options: ModelOptions) -> Zones:
         if pud_size is not None:
             w_lo, w_hi, w_any = whole_windows(pud_size)
         else:
-            w_lo, w_hi, w_any = a, a, np.zeros(n, dtype=bool)
+            w_lo, w_hi, w_any = a, a, xp.zeros(n, dtype=xp.bool_)
         above_pmd = layout.row_leaf > (pmd_lv if pmd_lv is not None else -1)
-        h_why = np.select(
-            [~hugetlb, np.full(n, share_size is None), above_pmd, ~pmd_pages, prot_none,
+        h_why = xp.select(
+            [~hugetlb, xp.full(n, share_size is None, dtype=xp.bool_), above_pmd, ~pmd_pages, prot_none,
              layout.row_uffd_blocks_pmd_share, ~w_any],
             [Why.NOT_HUGETLB, Why.ARCH_NO_PMD_SHARE, Why.NO_TABLES_AT_LEVEL, Why.NOT_PMD_PAGES, Why.PROT_NONE,
              Why.USERFAULTFD, Why.NO_WHOLE_WINDOW],
-            Why.SHARED).astype(np.int8)
+            Why.SHARED).astype(i8)
         pmd_on = h_ok & w_any
         why_pmd = h_why
-        why_pte = np.where(hugetlb, Why.NO_TABLES_AT_LEVEL, Why.NOT_HUGETLB).astype(np.int8)
-        pte_on = np.zeros(n, dtype=bool)
+        why_pte = xp.where(hugetlb, Why.NO_TABLES_AT_LEVEL, Why.NOT_HUGETLB).astype(i8)
+        pte_on = xp.zeros(n, dtype=xp.bool_)
         p_lo = p_hi = a
         if scheme == "file-cached":
             attached_pte = True
             other = ~hugetlb
             eligible = (other & ~prot_none & ~layout.row_uffd_wp & ~layout.row_soft_dirty
                         & (layout.row_seg_size >= options.file_cached_threshold))
-            base_why = np.select(
+            base_why = xp.select(
                 [prot_none, layout.row_uffd_wp, layout.row_soft_dirty,
                  layout.row_seg_size < options.file_cached_threshold],
                 [Why.PROT_NONE, Why.USERFAULTFD, Why.SOFT_DIRTY, Why.BELOW_THRESHOLD],
-                Why.SHARED).astype(np.int8)
+                Why.SHARED).astype(i8)
             has_pmd_tables = layout.row_leaf <= (pmd_lv if pmd_lv is not None else -1)
-            congruent_pud = (d % pud_size == 0) if pud_size is not None else np.zeros(n, dtype=bool)
+            congruent_pud = (d % pud_size == 0) if pud_size is not None else xp.zeros(n, dtype=xp.bool_)
             f_pmd = eligible & has_pmd_tables & congruent_pud & w_any
-            f_pmd_why = np.select(
+            f_pmd_why = xp.select(
                 [base_why != Why.SHARED, ~has_pmd_tables, ~congruent_pud, ~w_any],
                 [base_why, Why.NO_TABLES_AT_LEVEL, Why.MISALIGNED, Why.NO_WHOLE_WINDOW],
-                Why.SHARED).astype(np.int8)
+                Why.SHARED).astype(i8)
             b_lo, b_hi, b_any = whole_windows(pmd_size)
             base_pages = layout.row_leaf == 0
             congruent_pmd = d % pmd_size == 0
             pte_on = eligible & base_pages & congruent_pmd & b_any
-            f_pte_why = np.select(
+            f_pte_why = xp.select(
                 [base_why != Why.SHARED, ~base_pages, ~congruent_pmd, ~b_any],
                 [base_why, Why.NO_TABLES_AT_LEVEL, Why.MISALIGNED, Why.NO_WHOLE_WINDOW],
-                Why.SHARED).astype(np.int8)
-            why_pmd = np.where(other, f_pmd_why, h_why).astype(np.int8)
-            why_pte = np.where(other, f_pte_why, why_pte).astype(np.int8)
-            pmd_on = np.where(other, f_pmd, pmd_on)
+                Why.SHARED).astype(i8)
+            why_pmd = xp.where(other, f_pmd_why, h_why).astype(i8)
+            why_pte = xp.where(other, f_pte_why, why_pte).astype(i8)
+            pmd_on = xp.where(other, f_pmd, pmd_on)
             p_lo, p_hi = b_lo, b_hi
-        # zone bounds: [a, z1) private, [z1, z2) shared-PTE, [z2, z3) shared-PMD,
-        # [z3, z4) shared-PTE, [z4, e) private
-        z1 = np.where(pte_on, p_lo, np.where(pmd_on, w_lo, e))
-        z2 = np.where(pmd_on, w_lo, np.where(pte_on, p_hi, e))
-        z3 = np.where(pmd_on, w_hi, z2)
-        z4 = np.where(pte_on, p_hi, z3)
-        z[:, 1], z[:, 2], z[:, 3], z[:, 4] = z1, z2, z3, z4
+        z1 = xp.where(pte_on, p_lo, xp.where(pmd_on, w_lo, e))
+        z2 = xp.where(pmd_on, w_lo, xp.where(pte_on, p_hi, e))
+        z3 = xp.where(pmd_on, w_hi, z2)
+        z4 = xp.where(pte_on, p_hi, z3)
     else:
         raise ValueError(f"unknown scheme {scheme!r}")
-    return Zones(scheme=scheme, upper=upper, bounds=z, why_pmd=why_pmd, why_pte=why_pte,
+    return Zones(scheme=scheme, upper=upper, cols=(a, z1, z2, z3, z4, e), why_pmd=why_pmd, why_pte=why_pte,
                  pte_key_class=pte_class, attached_pte=attached_pte)
 
 
@@ -320,88 +378,114 @@ def zones(layout: Layout, scheme: str, options: ModelOptions) -> Zones:
 class Parts:
     """Touched ranges cut by zones: sorted and disjoint within each group."""
 
-    row: np.ndarray
-    zone: np.ndarray
-    start: np.ndarray
-    end: np.ndarray
+    row: Array
+    zone: Array
+    start: Array
+    end: Array
 
 
 def cut(layout: Layout, z: Zones) -> Parts:
     """Intersect every touched piece with every zone of its mapping."""
-    b = z.bounds[layout.piece_row]  # (pieces, 6)
-    s = np.maximum(layout.piece_start[:, None], b[:, :5])
-    e = np.minimum(layout.piece_end[:, None], b[:, 1:])
+    xp = layout.xp
+    pr = layout.piece_row
+    nonempty = [z.cols[k] < z.cols[k + 1] for k in range(5)]
+    if not (sum(ne.astype(xp.int64) for ne in nonempty) > 1).any():
+        # every mapping lies in one zone (private: zone 0; mshare v3: zone 2):
+        # the parts are the touched pieces, in their mapping's zone
+        zone_of_row = xp.select(nonempty, list(range(5)), 0)
+        return Parts(row=pr, zone=zone_of_row[pr], start=layout.piece_start, end=layout.piece_end)
+    b = [c[pr] for c in z.cols]  # per piece, the bounds of its mapping's zones
+    s = xp.interleave([xp.maximum(layout.piece_start, b[k]) for k in range(5)])
+    e = xp.interleave([xp.minimum(layout.piece_end, b[k + 1]) for k in range(5)])
     keep = s < e  # piece-major, zone-minor: stays sorted by address
-    zone = np.broadcast_to(np.arange(5, dtype=np.int8), s.shape)
-    rows = np.broadcast_to(layout.piece_row[:, None], s.shape)
-    return Parts(row=rows[keep], zone=zone[keep], start=s[keep], end=e[keep])
+    flat = xp.arange(5 * pr.size)[keep]  # piece x 5 + zone of every part
+    return Parts(row=pr[flat // 5], zone=flat % 5, start=s[keep], end=e[keep])
 
 
-def distinct_blocks(owner: np.ndarray, s: np.ndarray, e: np.ndarray, span: int, n_owners: int) -> np.ndarray:
+def _prev_in_run(xp: ModuleType, owner: Array, x: Array) -> Array:
+    """Per element, ``x`` of the element before it when both have the same
+    owner, else -1 (the first element of each owner's run)."""
+    prev = xp.concatenate([xp.full(1, -1, dtype=xp.int64), x[:-1]])
+    first = xp.concatenate([xp.ones(1, dtype=xp.bool_), owner[1:] != owner[:-1]])
+    return xp.where(first, -1, prev)
+
+
+def distinct_blocks(owner: Array, s: Array, e: Array, span: int, n_owners: int) -> Array:
     """Per owner, the number of distinct ``span``-blocks the ranges touch.
 
     Ranges must be sorted and disjoint within each owner, owners contiguous:
     then block-range ends are non-decreasing, and each range adds the blocks
     past its predecessor's last one.
     """
-    out = np.zeros(n_owners, dtype=I64)
+    xp = _xp.namespace_of(owner, s)
     if s.size == 0:
-        return out
+        return xp.zeros(n_owners, dtype=xp.int64)
     lo = s // span
     hi = -((-e) // span)
-    prev = np.empty_like(hi)
-    prev[0] = -1
-    prev[1:] = hi[:-1]
-    prev[1:][owner[1:] != owner[:-1]] = -1
-    np.add.at(out, owner, np.maximum(hi - np.maximum(lo, prev), 0))
-    return out
+    prev = _prev_in_run(xp, owner, hi)
+    return xp.group_sum(owner, xp.maximum(hi - xp.maximum(lo, prev), 0), n_owners)
 
 
-def dedupe_within(owner: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def dedupe_within(owner: Array, lo: Array, hi: Array) -> tuple[Array, Array]:
     """Trim block ranges (sorted within each owner) so an owner counts a block once."""
     if lo.size == 0:
         return lo, hi
-    prev = np.empty_like(hi)
-    prev[0] = -1
-    prev[1:] = hi[:-1]
-    prev[1:][owner[1:] != owner[:-1]] = -1
-    lo = np.maximum(lo, prev)
-    return lo, np.maximum(hi, lo)
+    xp = _xp.namespace_of(owner, lo)
+    lo = xp.maximum(lo, _prev_in_run(xp, owner, hi))
+    return lo, xp.maximum(hi, lo)
 
 
-def merge_within(owner: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def merge_within(owner: Array, lo: Array, hi: Array) -> tuple[Array, Array, Array]:
     """Make block ranges disjoint within each owner (ranges may overlap and
     come in any order); returns (owner, lo, hi) sorted by owner, empty ranges
     dropped.  Owners must be dense ids >= 0, blocks >= 0."""
     if lo.size == 0:
         return owner, lo, hi
-    order = np.lexsort((lo, owner))
-    owner, lo, hi = owner[order], lo[order], hi[order]
+    xp = _xp.namespace_of(owner, lo)
+    order = _order_by(xp, owner, lo)
+    return _merge_sorted(xp, owner[order], lo[order], hi[order])
+
+
+def _merge_sorted(xp: ModuleType, owner: Array, lo: Array, hi: Array) -> tuple[Array, Array, Array]:
+    """merge_within for ranges already sorted by (owner, lo)."""
+    if lo.size == 0:
+        return owner, lo, hi
     big = int(hi.max()) + 1
-    if int(owner.max()) * big < (1 << 62):
+    if xp.fits((int(owner.max()) + 1) * big):
+        # running max of hi within each owner: offset owners apart, one cummax
         shifted = hi + owner * big
-        run = np.maximum.accumulate(shifted) - owner * big
+        run = xp.cummax(shifted) - owner * big
     else:  # pragma: no cover - block spaces beyond 2**62 / owners
-        run = hi.copy()
-        for i in range(1, run.size):
-            if owner[i] == owner[i - 1]:
-                run[i] = max(run[i], run[i - 1])
-    prev = np.empty_like(run)
-    prev[0] = -1
-    prev[1:] = run[:-1]
-    prev[1:][owner[1:] != owner[:-1]] = -1
-    lo = np.maximum(lo, prev)
+        vals, own = hi.tolist(), owner.tolist()
+        for i in range(1, len(vals)):
+            if own[i] == own[i - 1]:
+                vals[i] = max(vals[i], vals[i - 1])
+        run = xp.asarray(vals, dtype=xp.int64)
+    lo = xp.maximum(lo, _prev_in_run(xp, owner, run))
     keep = lo < hi
     return owner[keep], lo[keep], hi[keep]
 
 
-def first_of(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+def first_of(ids: Array, wanted: Array) -> Array:
     """For each id in ``wanted``, the index of its first occurrence in ``ids``."""
-    uniq, first = np.unique(ids, return_index=True)
-    return first[np.searchsorted(uniq, wanted)]
+    xp = _xp.namespace_of(ids, wanted)
+    uniq, first = xp.unique_index(ids)
+    return first[xp.searchsorted(uniq, wanted)]
 
 
-def union_and_shared(key: np.ndarray, lo: np.ndarray, hi: np.ndarray, weight: np.ndarray) -> tuple[int, int]:
+def _order_by(xp: ModuleType, major: Array, minor: Array, stable: bool = True) -> Array:
+    """The order sorting by (major, minor): one sort of a combined key when
+    it fits the backend's integers (a lexsort is several times slower).
+    ``stable=False`` lets equal keys come in any order (a faster sort)."""
+    lo, hi = int(minor.min()), int(minor.max())
+    span = hi - lo + 1
+    if int(major.min()) >= 0 and xp.fits((int(major.max()) + 1) * span):
+        combined = major * span + (minor - lo)
+        return xp.argsort(combined) if stable else xp.argsort_any(combined)
+    return xp.lexsort((minor, major))
+
+
+def union_and_shared(key: Array, lo: Array, hi: Array, weight: Array) -> tuple[int, int]:
     """Over block ranges of many owners: blocks covered at all, and blocks
     covered with total weight >= 2 (two or more sharers).
 
@@ -409,31 +493,84 @@ def union_and_shared(key: np.ndarray, lo: np.ndarray, hi: np.ndarray, weight: np
     Weights are clipped to 2, which is all the threshold needs and keeps the
     running sum far from overflow.
     """
-    keep = lo < hi
-    if not keep.any():
+    swept = _sweep(key, lo, hi, weight)
+    if swept is None:
         return 0, 0
-    key, lo, hi, w = key[keep], lo[keep], hi[keep], np.minimum(weight[keep], 2)
-    pos = np.concatenate([lo, hi])
-    delta = np.concatenate([w, -w])
-    k = np.concatenate([key, key])
-    order = np.lexsort((pos, k))
-    pos, delta, k = pos[order], delta[order], k[order]
-    cover = np.cumsum(delta)
-    length = pos[1:] - pos[:-1]
-    same = k[1:] == k[:-1]
-    c = cover[:-1]
-    union = int(length[same & (c > 0)].sum())
-    shared = int(length[same & (c >= 2)].sum())
-    return union, shared
+    xp = _xp.namespace_of(key, lo)
+    _, length, cover, inside = swept
+    return (int(xp.where(inside & (cover > 0), length, 0).sum()),
+            int(xp.where(inside & (cover >= 2), length, 0).sum()))
 
 
-def key_ids(*cols: np.ndarray) -> np.ndarray:
-    """Dense ids for rows of key columns."""
+def _sweep(key: Array, lo: Array, hi: Array, weight: Array) -> tuple[Array, Array, Array, Array] | None:
+    """The elementary intervals between consecutive range ends, in (key,
+    position) order: (key, length, total weight covering it, whether it lies
+    within one key's space); None when every range is empty."""
+    xp = _xp.namespace_of(key, lo)
+    keep = lo < hi
+    if not keep.all():
+        key, lo, hi, weight = key[keep], lo[keep], hi[keep], weight[keep]
+    if lo.size == 0:
+        return None
+    w = xp.minimum(weight, 2)
+    pos = xp.concatenate([lo, hi])
+    delta = xp.concatenate([w, -w])
+    k = xp.concatenate([key, key])
+    # Sweep the range ends in (key, position) order; the order among equal
+    # (key, position) does not matter (no length lies between them).  When
+    # (key, position, delta + 2) packs into one integer, one plain sort does
+    # it: key, position - min and delta + 2 (0..4) in bit fields.
+    p0 = int(pos.min())
+    bits = (int(pos.max()) - p0).bit_length()
+    if int(k.min()) >= 0 and xp.fits((int(k.max()) + 1) << (bits + 3)):
+        packed = xp.sort((((k << bits) + (pos - p0)) << 3) + (delta + 2))
+        kp = packed >> 3
+        delta = (packed & 7) - 2
+        length = kp[1:] - kp[:-1]
+        k = kp >> bits
+    else:
+        order = xp.lexsort((pos, k))
+        pos, delta, k = pos[order], delta[order], k[order]
+        length = pos[1:] - pos[:-1]
+    return k[:-1], length, xp.cumsum(delta)[:-1], k[1:] == k[:-1]
+
+
+def key_ids(*cols: Array) -> Array:
+    """Dense ids for rows of key columns, in the rows' lexicographic order.
+
+    Column by column: each column's values (or their ranks, when the values
+    are not small non-negative numbers) combined with the ids so far, ranked
+    once at the end.  numpy's ``unique(axis=0)`` sorts rows as opaque byte
+    strings and is two orders of magnitude slower.
+    """
+    xp = _xp.namespace_of(*cols)
     if cols[0].size == 0:
-        return np.zeros(0, dtype=I64)
-    stacked = np.stack(cols, axis=1)
-    _, inv = np.unique(stacked, axis=0, return_inverse=True)
-    return inv.reshape(-1).astype(I64)
+        return xp.zeros(0, dtype=xp.int64)
+    ids = None
+    for c in cols:
+        if not (int(c.min()) >= 0 and int(c.max()) < (1 << 20)):
+            c = _rank(xp, c)
+        width = int(c.max()) + 1
+        if ids is None:
+            ids = c
+        else:
+            if not xp.fits((int(ids.max()) + 1) * width):
+                ids = _rank(xp, ids)
+            ids = ids * width + c
+    return _rank(xp, ids)
+
+
+def _rank(xp: ModuleType, values: Array) -> Array:
+    """Each value's rank among the distinct values (order-preserving, dense).
+    Values within a small range are ranked through a table of the range (no
+    sort); others are sorted (``unique``)."""
+    lo = int(values.min())
+    span = int(values.max()) - lo + 1
+    if span > 4 * values.size + 4096:
+        return xp.unique_inverse(values)
+    present = xp.zeros(span, dtype=xp.bool_)
+    present[values - lo] = True
+    return (xp.cumsum(present.astype(xp.int64)) - 1)[values - lo]
 
 
 def compute(workload: Workload, scheme: str, options: ModelOptions | None = None,
@@ -449,34 +586,35 @@ def compute(workload: Workload, scheme: str, options: ModelOptions | None = None
 
 def count(layout: Layout, z: Zones) -> SchemeResult:
     """Count tables for a layout cut into zones."""
+    xp = layout.xp
+    i64 = xp.int64
     arch = layout.arch
     levels = arch.levels
     n_groups = len(layout.counts)
     parts = cut(layout, z)
     p_group = layout.row_group[parts.row]
     p_leaf = layout.row_leaf[parts.row]
-    kind = ZONE_KIND[parts.zone]
+    kind = xp.asarray(_ZONE_KIND, dtype=xp.int8)[parts.zone]
     pmd_i = layout.level_index("pmd")
     attach_i = layout.level_index("p4d") or len(levels) - 1
     # Lowest level whose table the process owns, per part.
-    if z.upper == "mshare":
-        upper_own = np.full(kind.shape, attach_i, dtype=I64)
-    else:
-        upper_own = np.full(kind.shape, (pmd_i if pmd_i is not None else 0) + 1, dtype=I64)
-    own_min = np.where(kind == 0, p_leaf, np.where(kind == 1, np.maximum(p_leaf, 1), upper_own))
+    upper_own = attach_i if z.upper == "mshare" else (pmd_i if pmd_i is not None else 0) + 1
+    own_min = xp.where(kind == 0, p_leaf, xp.where(kind == 1, xp.maximum(p_leaf, 1), upper_own))
 
-    own = np.zeros((n_groups, len(LEVEL_NAMES)), dtype=I64)
-    attached = np.zeros((n_groups, len(LEVEL_NAMES)), dtype=I64)
-    name_col = {name: i for i, name in enumerate(LEVEL_NAMES)}
+    # per level name, per group: tables one process owns / links in (VmPTE)
+    zero = xp.zeros(n_groups, dtype=i64)
+    own: dict[str, Array] = {name: zero for name in LEVEL_NAMES}
+    attached: dict[str, Array] = {name: zero for name in LEVEL_NAMES}
     for li, lv in enumerate(levels[:-1]):
         m = own_min <= li
-        own[:, name_col[lv.name]] = distinct_blocks(p_group[m], parts.start[m], parts.end[m], lv.table_span, n_groups)
-    own[:, name_col["pgd"]] = 1
+        own[lv.name] = distinct_blocks(p_group[m], parts.start[m], parts.end[m], lv.table_span, n_groups)
+    own["pgd"] = xp.ones(n_groups, dtype=i64)
 
     shared_tables = zero_levels()
     physical = zero_levels()
     counts = layout.counts
-    weight_of_row = np.minimum(np.array(counts, dtype=I64), 2)[layout.row_group] if layout.n_rows else np.zeros(0, I64)
+    weight_of_row = (xp.minimum(xp.asarray(counts, dtype=i64), 2)[layout.row_group] if layout.n_rows
+                     else xp.zeros(0, dtype=i64))
 
     # --- shared PMD tables (hugetlb-pmd, file-cached): one per (key, file window)
     if z.upper == "pmd" and pmd_i is not None:
@@ -484,7 +622,7 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
         if m.any():
             rows = parts.row[m]
             span = levels[pmd_i].table_span
-            attached[:, name_col["pmd"]] = distinct_blocks(p_group[m], parts.start[m], parts.end[m], span, n_groups)
+            attached["pmd"] = distinct_blocks(p_group[m], parts.start[m], parts.end[m], span, n_groups)
             d = layout.row_addr[rows] - layout.row_off[rows]
             shift = -((-d) // span)  # ceil(d / span): VA window w is file window w - shift
             lo, hi = dedupe_within(rows, parts.start[m] // span, -((-parts.end[m]) // span))
@@ -502,7 +640,7 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
         rows = parts.row[m_pte]
         if z.attached_pte:
             via = kind[m_pte] == 1
-            attached[:, name_col["pte"]] = distinct_blocks(
+            attached["pte"] = distinct_blocks(
                 p_group[m_pte][via], parts.start[m_pte][via], parts.end[m_pte][via], pte_span, n_groups)
         d = layout.row_addr[rows] - layout.row_off[rows]
         shift = -((-d) // pte_span)
@@ -523,40 +661,55 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
             fs, fe = parts.start[m] - d, parts.end[m] - d
             key = key_ids(layout.row_seg[rows], layout.row_prot[rows])
             grp = layout.row_group[rows]
-            leaf = p_leaf[m]
-            w_group = np.minimum(np.array(counts, dtype=I64), 2)
+            # A process attaches a region once, whatever its mappings in it:
+            # owners are (region, group), their ranges merged per owner.  One
+            # sort by (owner, file offset) serves every level (a block index
+            # is monotone in the offset); each owner's region and weight come
+            # from a table indexed by the owner.
+            oid = key_ids(key, grp)
+            # (merging needs no particular order among equal (owner, offset))
+            order = _order_by(xp, oid, fs, stable=False)
+            oid, fs, fe, leaf = oid[order], fs[order], fe[order], p_leaf[m][order]
+            n_owners = int(oid.max()) + 1
+            key_of, group_of = xp.zeros(n_owners, dtype=i64), xp.zeros(n_owners, dtype=i64)
+            key_of[oid] = key[order]  # every part of an owner has the owner's region and group
+            group_of[oid] = grp[order]
+            weight_of = xp.minimum(xp.asarray(counts, dtype=i64), 2)[group_of]
             for li, lv in enumerate(levels[:-1]):
                 lm = leaf <= li
                 lo, hi = fs[lm] // lv.table_span, -((-fe[lm]) // lv.table_span)
                 if li < attach_i:
-                    # a process attaches a region once, whatever its mappings in it
-                    oid = key_ids(key[lm], grp[lm])
-                    owner, lo, hi = merge_within(oid, lo, hi)
-                    first = first_of(oid, owner)
-                    u, s = union_and_shared(key[lm][first], lo, hi, w_group[grp[lm][first]])
+                    owner, lo, hi = _merge_sorted(xp, oid[lm], lo, hi)
+                    u, s = union_and_shared(key_of[owner], lo, hi, weight_of[owner])
                 else:
                     # the host's own P4D tables: counted once, but no process walks them
-                    u, _ = union_and_shared(key[lm], lo, hi, np.ones_like(lo))
+                    u, _ = union_and_shared(key_of[oid[lm]], lo, hi, xp.ones(lo.size, dtype=i64))
                     s = 0
                 physical[lv.name] += u
                 shared_tables[lv.name] += s
             # the host mm's own PGD, one per region that anything touched
-            regions = int(np.unique(key).size)
+            regions = int(_rank(xp, key).max()) + 1
             physical["pgd"] += regions
 
     table_bytes = {lv.name: lv.table_bytes for lv in levels}
     table_bytes["pgd"] = arch.pgd_bytes(layout.pti)
-    groups: list[GroupResult] = []
-    for gi in range(n_groups):
-        own_g = {name: int(own[gi, c]) for name, c in name_col.items()}
-        att_g = {name: int(attached[gi, c]) for name, c in name_col.items()}
-        per_process = sum(own_g[n] * table_bytes.get(n, 0) for n in LEVEL_NAMES)
-        vmpte = sum((own_g[n] + att_g[n]) * table_bytes[n] for n in VMPTE_LEVELS if n in table_bytes)
-        groups.append(GroupResult(
-            name=layout.group_names[gi], count=counts[gi], own_tables=own_g, attached_tables=att_g,
-            per_process_bytes=per_process, vmpte_bytes=vmpte))
-        for name in LEVEL_NAMES:
-            physical[name] += counts[gi] * own_g[name]
+    # Python ints from here on: a count of 10**9 processes times their tables
+    # overflows int64 bytes (1 PiB segment: 2**38 tables x 4 KiB x 10**9).
+    own_l = [own[name].tolist() for name in LEVEL_NAMES]
+    att_l = [attached[name].tolist() for name in LEVEL_NAMES]
+    # per group, bytes one process owns / shows in VmPTE: below 2**62 (a few
+    # levels of at most 2**45 tables of 4 KiB), so array arithmetic is exact
+    per_process = sum((own[name] * table_bytes.get(name, 0) for name in LEVEL_NAMES), zero).tolist()
+    vmpte = sum(((own[name] + attached[name]) * table_bytes[name] for name in LEVEL_NAMES
+                 if name in VMPTE_LEVELS and name in table_bytes), zero).tolist()
+    groups = [
+        GroupResult(name=name, count=c, own_tables=dict(zip(LEVEL_NAMES, own_g)),
+                    attached_tables=dict(zip(LEVEL_NAMES, att_g)), per_process_bytes=pp, vmpte_bytes=vm)
+        for name, c, own_g, att_g, pp, vm in zip(layout.group_names, counts, zip(*own_l), zip(*att_l),
+                                                 per_process, vmpte)
+    ]
+    for name, col in zip(LEVEL_NAMES, own_l):
+        physical[name] += sum(map(mul, counts, col))
     physical_bytes = sum(physical[n] * table_bytes.get(n, 0) for n in LEVEL_NAMES)
     shared_bytes = sum(shared_tables[n] * table_bytes.get(n, 0) for n in LEVEL_NAMES)
     return SchemeResult(scheme=z.scheme, tables=physical, shared_tables=shared_tables,
@@ -572,13 +725,20 @@ def resident_bytes(layout: Layout) -> dict[int, int]:
     """
     if layout.piece_row.size == 0:
         return {}
+    xp = layout.xp
     rows = layout.piece_row
     d = layout.row_addr[rows] - layout.row_off[rows]
     seg = layout.row_seg[rows]
-    out: dict[int, int] = {}
-    for s in np.unique(seg).tolist():
-        m = seg == s
-        u, _ = union_and_shared(np.zeros(int(m.sum()), dtype=I64), layout.piece_start[m] - d[m],
-                                layout.piece_end[m] - d[m], np.ones(int(m.sum()), dtype=I64))
-        out[int(s)] = u
-    return out
+    # every segment at once: the segment is the key of its own block space
+    swept = _sweep(seg, layout.piece_start - d, layout.piece_end - d, xp.ones(rows.size, dtype=xp.int64))
+    if swept is None:
+        return {}
+    k, length, cover, inside = swept
+    covered = inside & (cover > 0)
+    per_seg = xp.group_sum(k[covered], length[covered], int(seg.max()) + 1).tolist()
+    return {s: per_seg[s] for s in _rank_values(xp, seg)}
+
+
+def _rank_values(xp: ModuleType, values: Array) -> list[int]:
+    """The distinct values, ascending."""
+    return [int(v) for v in xp.unique(values).tolist()]

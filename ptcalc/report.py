@@ -72,10 +72,10 @@ def _note(workload: Workload, layout: Layout, scheme: str, options: ModelOptions
 
 def column_cells(column: Column, schemes: tuple[str, ...], options: ModelOptions) -> list[Cell]:
     """Every scheme's cell for one page-size column."""
-    w = column.workload
-    if w is None:
+    w = column.budget_workload()
+    layout = column.layout
+    if w is None or layout is None:
         return []
-    layout = Layout.from_workload(w)
     names = list(w.segments)
     resident = {names[i]: b for i, b in resident_bytes(layout).items()}
     results = {s: count(layout, zones(layout, s, options)) for s in schemes}
@@ -93,7 +93,8 @@ def build_report(workload: Workload, options: ModelOptions | None = None,
     """Every scheme over the configured and what-if page-size columns."""
     options = options or workload.options
     cols = columns(workload)
-    cells = [cell for col in cols for cell in column_cells(col, schemes, options)]
+    found = [column_cells(col, schemes, options) for col in cols]
+    cells = [cell for col_cells in found for cell in col_cells]
     return Report(workload=workload, options=options, columns=cols, cells=tuple(cells), schemes=schemes)
 
 

@@ -238,7 +238,7 @@ class CountSweeper:
             self.group = None
             if sum(self.base) == 0:
                 raise UsageError("--processes: the workload has no processes to scale (every count is 0)")
-        self.layout = Layout.from_workload(workload)
+        self.layout = Layout.from_workload(workload, backend=None)  # pure Python when small
         seg_names = list(workload.segments)
         self.resident = {seg_names[i]: b for i, b in resident_bytes(self.layout).items()}
         self._cache: dict[tuple[str, tuple[bool, ...]], _Affine] = {}
@@ -264,7 +264,7 @@ class CountSweeper:
             w = self.workload
             groups = tuple(replace(g, count=1 if p else 0) for g, p in zip(w.groups, present))
             wp = replace(w, groups=groups)
-            layout = Layout.from_workload(wp)
+            layout = Layout.from_workload(wp, backend=None)
             result = count(layout, zones(layout, scheme, self.options))
             b: Budget = budget(wp, result, self.resident, use_configured_pools=self.configured_pools)
             own = tuple(g.per_process_bytes for g in result.groups)
@@ -333,7 +333,7 @@ class CountSweeper:
             pt = shared + (cc * own).sum(axis=1)
             vt = (cc * vm).sum(axis=1)
             demand = fixed + (cc * per).sum(axis=1)
-            out[scheme] = ([int(x) for x in pt], [int(x) for x in vt], [int(x) for x in demand])
+            out[scheme] = (pt.tolist(), vt.tolist(), demand.tolist())  # Python ints (int64 or object arrays)
         return c, out
 
     def short(self, scheme: str) -> bool:
@@ -412,7 +412,7 @@ def sweep_processes(workload: Workload, schemes: tuple[str, ...], options: Model
         crossings=tuple(sw.crossing(s) for s in schemes), available_bytes=sw.available,
         headroom_percent=sw.headroom, column_label=column_label, scaled=sw.scaled, rounding=sw.rounding,
         group_names=tuple(g.name for g in workload.groups),
-        group_counts=[tuple(int(x) for x in row) for row in counts], chart_points=chart_points,
+        group_counts=[tuple(row) for row in counts.tolist()], chart_points=chart_points,
         chart_demand=chart_demand)
 
 

@@ -18,8 +18,10 @@ count (see its docstring).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported by the functions that use it (scan), not by the loader
+    import numpy as np
 
 from ptcalc.units import GiB, KiB, MiB, TiB
 
@@ -88,10 +90,13 @@ def coarsen(starts: np.ndarray, ends: np.ndarray, address: int, offset: int,
     the touched *bytes*, i.e. the shmem memory the budget counts.
 
     >>> M = 1 << 20
+    >>> import numpy as np
     >>> s, e = coarsen(np.array([0, M, 5 * M]), np.array([4096, M + 4096, 5 * M + 4096]), 0, 0, 2 * M)
     >>> [(int(a) // 4096, int(b) // 4096) for a, b in zip(s, e)]
     [(0, 257), (1280, 1281)]
     """
+    import numpy as np
+
     starts = np.asarray(starts, dtype=np.int64)
     ends = np.asarray(ends, dtype=np.int64)
     if starts.size <= 1:

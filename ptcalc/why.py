@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from typing import Any
 
-import numpy as np
-
+from ptcalc import xp as _xp
 from ptcalc.arch import Arch
 from ptcalc.model import Layout, Why, Zones
 from ptcalc.units import format_size
@@ -48,10 +47,24 @@ def reason(why: Why, level: str, arch: Arch) -> str:
     }[why]
 
 
+def _most_common(codes: Any) -> Why:
+    """The most frequent code; of equally frequent ones, the one seen first
+    (as ``Counter.most_common``).  Counted with array operations: a large
+    workload has 100,000 mappings."""
+    xp = _xp.namespace_of(codes)
+    codes = codes.astype(xp.int64)
+    counts = xp.group_sum(codes, xp.ones(codes.size, dtype=xp.int64), len(Why)).tolist()
+    best = max(counts)
+    uniq, first = xp.unique_index(codes)
+    seen = {c: i for c, i in zip(uniq.tolist(), first.tolist())}
+    return Why(min((seen[c], c) for c, k in enumerate(counts) if k == best)[1])
+
+
 def dominant(layout: Layout, z: Zones) -> tuple[Why, str] | None:
     """The most common reason, over touched mappings, that a scheme shares
     nothing at the level it would share most at; None if something is shared."""
-    touched = np.zeros(layout.n_rows, dtype=bool)
+    xp = layout.xp
+    touched = xp.zeros(layout.n_rows, dtype=xp.bool_)
     touched[layout.piece_row] = True
     if not touched.any():
         return None
@@ -60,17 +73,12 @@ def dominant(layout: Layout, z: Zones) -> tuple[Why, str] | None:
     elif z.scheme == "file-cached":
         if ((z.why_pte[touched] == Why.SHARED) | (z.why_pmd[touched] == Why.SHARED)).any():
             return None
-        pte_codes = Counter(int(c) for c in z.why_pte[touched])
-        pmd_codes = Counter(int(c) for c in z.why_pmd[touched])
         # report the PTE-level reason for base pages, the PMD-level one otherwise
         if (layout.row_leaf[touched] == 0).any():
-            code = pte_codes.most_common(1)[0][0]
-            return Why(code), "pte"
-        code = pmd_codes.most_common(1)[0][0]
-        return Why(code), "pmd"
+            return _most_common(z.why_pte[touched]), "pte"
+        return _most_common(z.why_pmd[touched]), "pmd"
     else:
         codes, level = z.why_pmd[touched], "pmd"
     if (codes == Why.SHARED).any():
         return None
-    code = Counter(int(c) for c in codes).most_common(1)[0][0]
-    return Why(code), level
+    return _most_common(codes), level

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from operator import attrgetter
+from typing import Any, Literal
 
 from ptcalc.arch import Arch
-from ptcalc.units import GiB, KiB, MiB
+from ptcalc.units import GiB, KiB, MiB  # noqa: F401 (GiB: doctests)
 
 Backing = Literal["shmem", "hugetlb", "file"]
 Protection = Literal["rw", "r", "none"]
@@ -119,6 +120,12 @@ class Mapping:
         return sum(e - s for s, e in self.touched)
 
 
+MAPPING_FIELDS: tuple[str, ...] = (
+    "segment", "offset", "size", "address", "protection", "touched", "auto", "userfaultfd", "soft_dirty",
+)
+"""Mapping's fields but ``origin``, in order: the columns of ``ProcessGroup.columns()``."""
+
+
 @dataclass(frozen=True)
 class ProcessGroup:
     name: str
@@ -126,6 +133,48 @@ class ProcessGroup:
     mappings: tuple[Mapping, ...]
     private_memory: int = 0
     origin: str = ""
+
+    @classmethod
+    def from_columns(cls, name: str, count: int, columns: tuple[tuple[Any, ...], ...], private_memory: int = 0,
+                     origin: str = "") -> ProcessGroup:
+        """A group whose mappings are given as columns, one tuple per field of
+        :data:`MAPPING_FIELDS`; mapping j's origin is ``{origin}.mappings[j]``.
+
+        The Mapping objects are built when ``mappings`` is first read (then
+        kept, as for any group): ``estimate`` on 100,000 mappings reads only
+        the columns (:meth:`columns`), and building the objects would cost
+        more than all of its model computation.
+        """
+        g = object.__new__(cls)
+        g.__dict__.update(name=name, count=count, private_memory=private_memory, origin=origin,
+                          _columns=columns)
+        return g
+
+    def columns(self) -> tuple[tuple[Any, ...], ...]:
+        """The mappings' fields as columns, in :data:`MAPPING_FIELDS` order."""
+        cols = self.__dict__.get("_columns")
+        if cols is not None:
+            return cols  # type: ignore[no-any-return]
+        return tuple(tuple(map(attrgetter(f), self.mappings)) for f in MAPPING_FIELDS)
+
+
+class _MappingsFromColumns:
+    """``ProcessGroup.mappings`` of a group made by ``from_columns``: the
+    Mapping objects, built on first access and stored on the instance (whose
+    attribute then shadows this non-data descriptor, as for any group)."""
+
+    def __get__(self, group: ProcessGroup | None, owner: type | None = None) -> Any:
+        if group is None:
+            return self
+        columns = group.__dict__["_columns"]
+        origins = [f"{group.origin}.mappings[{j}]" for j in range(len(columns[0]))]
+        mappings = tuple(map(Mapping, *columns, origins))
+        group.__dict__["mappings"] = mappings
+        return mappings
+
+
+# Added after @dataclass, so that it is not taken for the field's default.
+ProcessGroup.mappings = _MappingsFromColumns()  # type: ignore[assignment, misc]
 
 
 @dataclass(frozen=True)
@@ -179,6 +228,21 @@ def resolve_addresses(
     window size is a multiple of it).  Raises ValueError when the address
     space runs out.
     """
+    addresses = place_addresses(
+        [(m.address, m.size, m.offset, auto) for m, auto in group_mappings], arch, align
+    )
+    return [
+        replace(m, address=a, auto=True) if auto else m
+        for (m, auto), a in zip(group_mappings, addresses)
+    ]
+
+
+def place_addresses(
+    spans: list[tuple[int, int, int, bool]], arch: Arch, align: int | None = None
+) -> list[int]:
+    """:func:`resolve_addresses` on plain numbers: for each (address, size,
+    offset, auto) of one process, its address (explicit ones unchanged;
+    ``align`` defaults to ``arch.auto_align``)."""
     win = arch.auto_window
     if align is None:
         align = arch.auto_align
@@ -187,19 +251,19 @@ def resolve_addresses(
     # placing n auto mappings side by side costs O(n log n), not O(n^3).
     taken: list[list[int]] = []
     for start, end in sorted(
-        (m.address // win, -(-m.end // win)) for m, auto in group_mappings if not auto
+        {(address // win, -(-(address + size) // win)) for address, size, _, auto in spans if not auto}
     ):
         if taken and start <= taken[-1][1]:
             taken[-1][1] = max(taken[-1][1], end)
         else:
             taken.append([start, end])
     base = arch.auto_base // win
-    out: list[Mapping] = []
-    for m, auto in group_mappings:
+    out: list[int] = []
+    for address, size, offset, auto in spans:
         if not auto:
-            out.append(m)
+            out.append(address)
             continue
-        need = -(-(m.offset % align + m.size) // win)
+        need = -(-(offset % align + size) // win)
         # The lowest first >= base with [first, first + need) clear of every run.
         first = base
         i = bisect.bisect_right(taken, [first, first])
@@ -208,10 +272,10 @@ def resolve_addresses(
         while i < len(taken) and taken[i][0] < first + need:
             first = max(first, taken[i][1])
             i += 1
-        address = auto_address(m.offset, first * win, align)
-        if address + m.size > arch.user_limit:
+        address = auto_address(offset, first * win, align)
+        if address + size > arch.user_limit:
             raise ValueError(
-                f"no room for an auto-placed mapping of {m.size} bytes below "
+                f"no room for an auto-placed mapping of {size} bytes below "
                 f"{arch.user_limit:#x}: give some mappings explicit addresses"
             )
         # Insert [first, first + need) at i, merging with touching neighbours.
@@ -222,5 +286,43 @@ def resolve_addresses(
             taken[i - 1][1] = end
         else:
             taken.insert(i, [first, end])
-        out.append(replace(m, address=address, auto=True))
+        out.append(address)
     return out
+
+
+def place_side_by_side(group: Any, address: Any, size: Any, offset: Any, auto: Any, n_groups: int, arch: Arch,
+                       align: int | None = None) -> tuple[Any, list[bool]]:
+    """:func:`place_addresses` for many processes at once, on arrays, where
+    it is simple: when no explicit mapping of a process blocks the windows
+    its auto mappings take side by side from ``arch.auto_base``, first-fit
+    places them exactly there, one after another (each from the end of the
+    one before).
+
+    One row per mapping, ``group`` its process; rows grouped by process, in
+    process order, each process's mappings in their order.  Returns the
+    addresses and, per process, whether that held and every auto mapping
+    fits below the user limit; the others must be placed by
+    :func:`place_addresses`.  Arrays of one :mod:`ptcalc.xp` backend.
+    """
+    from ptcalc import xp as _xp
+
+    xp = _xp.namespace_of(address)
+    i64 = xp.int64
+    if align is None:
+        align = arch.auto_align
+    win = arch.auto_window
+    base = arch.auto_base // win
+    need = xp.where(auto, -(-(offset % align + size) // win), 0)
+    # each process's auto mappings take windows [base, end)
+    end = base + xp.group_sum(group, need, n_groups)
+    # windows taken by the auto mappings before a row in its process
+    rows = xp.group_sum(group, xp.ones(group.size, dtype=i64), n_groups)
+    start = (xp.cumsum(rows) - rows)[group]  # the process's first row
+    taken = xp.cumsum(need) - need
+    placed = (base + taken - taken[start]) * win + offset % align  # auto_address()
+    out = xp.where(auto, placed, address)
+    has_auto = end[group] > base
+    blocked = ~auto & has_auto & (address // win < end[group]) & (-(-(address + size) // win) > base)
+    too_high = auto & (out + size > arch.user_limit)
+    bad = xp.group_sum(group, (blocked | too_high).astype(i64), n_groups)
+    return out, [b == 0 for b in bad.tolist()]

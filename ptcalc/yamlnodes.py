@@ -24,13 +24,14 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import BinaryIO
-
-import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ptcalc.errors import WorkloadError
 from ptcalc.units import MiB
+
+if TYPE_CHECKING:
+    import yaml
+    from yaml.nodes import Node
 
 MAX_FILE_BYTES = 32 * MiB
 """Largest workload file read (checked before reading)."""
@@ -49,22 +50,47 @@ STR = "tag:yaml.org,2002:str"
 MAP = "tag:yaml.org,2002:map"
 SEQ = "tag:yaml.org,2002:seq"
 
-try:
-    _Base: type = yaml.CSafeLoader
-    LIBYAML = True
-except AttributeError:  # PyYAML built without libyaml
-    _Base = yaml.SafeLoader
-    LIBYAML = False
+
+def _make_loader() -> type:
+    """The composing loader class (imports yaml: only documents outside
+    :mod:`ptcalc.fastyaml`'s subset, and errors, need it)."""
+    import yaml
+    from yaml.nodes import MappingNode, ScalarNode
+
+    base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class _Loader(base):  # type: ignore[misc, valid-type]
+        """Composes only; leaves plain scalars unresolved (the resolver's regexes
+        cost more than libyaml's whole parse)."""
+
+        def resolve(self, kind: type, value: object, implicit: object) -> str:
+            if kind is ScalarNode:
+                return PLAIN if implicit[0] else STR  # type: ignore[index]
+            return MAP if kind is MappingNode else SEQ
+
+    return _Loader
 
 
-class _Loader(_Base):  # type: ignore[misc]
-    """Composes only; leaves plain scalars unresolved (the resolver's regexes
-    cost more than libyaml's whole parse)."""
+def _loader_class() -> type:
+    loader = globals().get("_Loader")
+    if loader is None:
+        loader = globals()["_Loader"] = _make_loader()
+    return loader  # type: ignore[no-any-return]
 
-    def resolve(self, kind: type, value: object, implicit: object) -> str:
-        if kind is ScalarNode:
-            return PLAIN if implicit[0] else STR  # type: ignore[index]
-        return MAP if kind is MappingNode else SEQ
+
+def __getattr__(name: str) -> Any:
+    # yaml is imported on first use: a document in the fast subset never needs it.
+    if name == "_Loader":
+        return _loader_class()
+    if name == "LIBYAML":
+        import yaml
+
+        return hasattr(yaml, "CSafeLoader")
+    if name in ("MappingNode", "Node", "ScalarNode", "SequenceNode"):
+        import yaml.nodes
+
+        return getattr(yaml.nodes, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # YAML 1.1 c-printable (section 5.1): everything else is rejected by the parser.
@@ -176,7 +202,9 @@ def compose(text: str, source: str) -> Node | None:
             line=line,
             column=column,
         )
-    loader = _Loader(text)
+    import yaml
+
+    loader = _loader_class()(text)
     try:
         with no_gc():
             return loader.get_single_node()  # type: ignore[no-any-return]
@@ -220,13 +248,13 @@ def check_expansion(root: Node, source: str, limit: int = MAX_NODES) -> int:
     while stack:
         node, children_done = stack.pop()
         nid = id(node)
-        if type(node) is ScalarNode:
+        if node.id == "scalar":
             continue
         if children_done:
             on_path.discard(nid)
             total = 1
             for child in _children(node):
-                total += 1 if type(child) is ScalarNode else sizes[id(child)]
+                total += 1 if child.id == "scalar" else sizes[id(child)]
             if total > limit:
                 line, column = node.start_mark.line + 1, node.start_mark.column + 1
                 raise WorkloadError(
@@ -244,7 +272,7 @@ def check_expansion(root: Node, source: str, limit: int = MAX_NODES) -> int:
         stack.append((node, True))
         for child in _children(node):
             cid = id(child)
-            if type(child) is ScalarNode or cid in sizes:
+            if child.id == "scalar" or cid in sizes:
                 continue
             if cid in on_path:
                 raise WorkloadError(
@@ -254,11 +282,11 @@ def check_expansion(root: Node, source: str, limit: int = MAX_NODES) -> int:
                     column=child.start_mark.column + 1,
                 )
             stack.append((child, False))
-    return 1 if type(root) is ScalarNode else sizes[id(root)]
+    return 1 if root.id == "scalar" else sizes[id(root)]
 
 
 def _children(node: Node) -> list[Node]:
-    if type(node) is MappingNode:
+    if node.id == "mapping":
         return [n for pair in node.value for n in pair]
     return node.value  # type: ignore[no-any-return]
 

@@ -492,3 +492,21 @@ def test_the_documented_example_loads():
     assert w.groups[0].count == 1500
     m = only_mapping(w)
     assert (m.size, m.address, m.touched) == (300 * GiB, TiB, ((0, 300 * GiB),))
+
+
+def test_the_first_problem_in_the_file_is_reported_fast_path_or_not():
+    # group 0 has overlapping explicit mappings, group 1 a bad count: the
+    # overlap comes first in the file and is the one reported, whichever
+    # reader (fastyaml or libyaml) read the document
+    doc = (
+        "segments:\n  s: {size: 4GiB}\n"
+        "processes:\n"
+        "- count: 1\n  mappings:\n"
+        "  - {segment: s, size: 2GiB, address: 0x10000000000}\n"
+        "  - {segment: s, size: 1GiB, address: 0x10040000000}\n"
+        "- count: zero\n  mappings:\n  - {segment: s}\n"
+    )
+    with pytest.raises(WorkloadError) as e:
+        loads_workload(doc, "x.yaml")
+    # line 7: "  - {segment: s, size: 1GiB, address: " is 38 characters, the value at column 39
+    assert str(e.value).startswith("x.yaml:7:39: processes[0].mappings[1].address: [0x10040000000, ")

@@ -134,6 +134,7 @@ _PROT = st.sampled_from(["rw", "rw", "rw", "r", "none"])
 _UFFD = st.sampled_from(["none"] * 6 + ["missing", "wp", "minor"])
 _SOFT_DIRTY = st.sampled_from([False] * 5 + [True])
 _ALL_GEO = st.sampled_from(GEOS)
+_ARM_GEO = st.sampled_from([ARM4K, ARM16K, ARM64K])
 _THRESHOLD = st.sampled_from([512, 512, 1, 256, 16384, 1 << 18, 3 << 18])  # in base pages (2 MiB on x86-64 ...)
 _VARIANT = st.sampled_from(["v3", "ptshare"])
 _COUNT = st.sampled_from([1, 1, 2, 2, 3, 3, 0])  # a group of 0 still has per-process figures

@@ -72,3 +72,52 @@ def test_100_auto_mappings_fill_consecutive_windows():
     group = [(Mapping(segment="s", offset=i * GiB, size=GiB, address=0), True) for i in range(100)]
     out = resolve_addresses(group, X86_64)
     assert [m.address for m in out] == [TiB + i * 512 * GiB for i in range(100)]
+
+
+NEAR_BASE = st.tuples(
+    st.booleans(),  # auto
+    st.integers(min_value=0, max_value=4096),  # offset in MiB
+    st.integers(min_value=1, max_value=1 << 20),  # size in MiB (up to 1 TiB)
+    st.sampled_from([0, 1, 2, 3, 4, 6, 9, 255]),  # explicit address in 512 GiB windows: often in the auto area
+    st.integers(min_value=0, max_value=511),  # and GiB within the window
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(NEAR_BASE, max_size=8), min_size=1, max_size=5), st.sampled_from([X86_64, X86_64_LA57]),
+       st.sampled_from(["numpy", "python"]))
+def test_side_by_side_placement_is_first_fit_where_it_applies(groups, arch, backend):
+    # Many processes placed at once on arrays: wherever place_side_by_side
+    # says it applies, its addresses are place_addresses' (first-fit).
+    from ptcalc import xp
+    from ptcalc.workload import place_addresses, place_side_by_side
+
+    ns = xp.backend(backend)
+    rows, group_of, expected = [], [], []
+    for gi, specs in enumerate(groups):
+        spans, end = [], 0
+        for auto, offset, size, window, gib in specs:
+            address = 0 if auto else max(end, window * 512 * GiB + gib * GiB)
+            if not auto:
+                end = address + (size << 20)
+            spans.append((address, size << 20, offset << 20, auto))
+        rows += spans
+        group_of += [gi] * len(spans)
+        try:
+            expected.append(place_addresses(spans, arch))
+        except ValueError:
+            expected.append(None)
+    col = [ns.asarray([r[k] for r in rows], ns.int64) for k in range(3)]
+    placed, ok = place_side_by_side(ns.asarray(group_of, ns.int64), col[0], col[1], col[2],
+                                    ns.asarray([r[3] for r in rows], ns.bool_), len(groups), arch)
+    placed = placed.tolist()
+    for gi, simple in enumerate(ok):
+        if simple:
+            got = [a for a, g in zip(placed, group_of) if g == gi]
+            assert expected[gi] is not None and got == expected[gi]
+        else:
+            # it does not apply only when an explicit mapping lies in the way
+            # or an auto one would end past the user limit
+            assert expected[gi] is None or expected[gi] != [
+                a for a, g in zip(placed, group_of) if g == gi] or any(
+                not r[3] for r, g in zip(rows, group_of) if g == gi)

@@ -350,3 +350,11 @@ def test_yaml_round_trips_through_the_loader(fake, touched):
     loaded = loads_workload(render_scan(r), source="scan.yaml")
     assert _layout(loaded) == _layout(r.workload)
     assert loaded.name == r.workload.name
+
+
+def test_touched_modes_spelled_once_in_effect():
+    # the command line spells the modes without importing the scanner
+    from ptcalc.commands import scan as command
+    from ptcalc.scan import TOUCHED_MODES
+
+    assert command.TOUCHED_MODES == TOUCHED_MODES

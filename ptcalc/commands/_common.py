@@ -7,14 +7,16 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from ptcalc.errors import PtcalcError, UsageError
-from ptcalc.render.console import Style, make_console
 from ptcalc.units import SizeError, parse_size
 from ptcalc.workload import MSHARE_VARIANTS, ModelOptions, Workload
+
+if TYPE_CHECKING:
+    from ptcalc.render.console import Style
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,11 +28,18 @@ EXIT_INTERNAL = 70
 
 def read_workload(path: str) -> Workload:
     """Load a workload file, or standard input for ``-``."""
+    import gc
+
     from ptcalc.loader import load_workload, loads_workload
 
     if path == "-":
-        return loads_workload(sys.stdin.buffer.read(), source="<stdin>")
-    return load_workload(path)
+        w = loads_workload(sys.stdin.buffer.read(), source="<stdin>")
+    else:
+        w = load_workload(path)
+    # The workload lives until the command exits: keep the cyclic GC from
+    # rescanning its (up to millions of) objects at every later collection.
+    gc.freeze()
+    return w
 
 
 def guarded(func: F) -> F:
@@ -101,6 +110,9 @@ def resolve_options(w: Workload, threshold: str | None, variant: str | None) -> 
 
 
 def console_for(color: str, width: int | None, ascii_only: bool) -> tuple[Any, Style]:
+    # rich is imported here, for table output only: JSON, CSV and markdown never load it
+    from ptcalc.render.console import Style, make_console
+
     return make_console(color=color, width=width), Style(ascii_only=ascii_only)
 
 

@@ -9,9 +9,11 @@ import click
 
 from ptcalc.commands._common import EXIT_FAIL, guarded
 from ptcalc.errors import UsageError
-from ptcalc.render.scan_yaml import render_scan, skipped_summary
-from ptcalc.scan import TOUCHED_MODES, scan
 from ptcalc.units import SizeError, parse_size
+
+# ptcalc.scan.TOUCHED_MODES; spelled here so that other commands do not import
+# the scanner (and numpy) just to build the command line.
+TOUCHED_MODES = ("tables", "pages")
 
 
 @click.command("scan")
@@ -34,6 +36,9 @@ def command(pids: tuple[int, ...], output: str | None, touched: str, min_size: s
     with an identical layout. The file feeds `ptcalc estimate` and
     `ptcalc measure`. Processes that cannot be read are skipped and counted.
     """
+    from ptcalc.render.scan_yaml import render_scan, skipped_summary
+    from ptcalc.scan import scan
+
     if any(p <= 0 for p in pids):
         raise UsageError("--pid: process ids are positive integers")
     try:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ptcalc.render.facts import SCHEME_BLURB, advice, assumptions, demand_lines, fit_sentence, host_line
+from ptcalc.render.facts import (SCHEME_BLURB, advice, assumptions, demand_lines, fit_sentence, host_line,
+                                 more_groups_line, shown_groups)
 from ptcalc.report import Report
 from ptcalc.units import format_kib, format_size
 
@@ -44,11 +45,15 @@ def render(report: Report) -> str:
     lines += [f"Per process, as configured ({report.configured.label}): tables it owns / VmPTE it shows:", ""]
     header = ["group", "processes"] + [f"`{c.scheme}`" for c in cells]
     rows = []
-    for gi, g in enumerate(cells[0].result.groups):
+    shown, hidden, processes = shown_groups(report)
+    for gi in shown:
+        g = cells[0].result.groups[gi]
         rows.append([g.name, f"{g.count:,}"] + [
             f"{format_kib(c.result.groups[gi].per_process_bytes)} / {format_kib(c.result.groups[gi].vmpte_bytes)}"
             for c in cells])
     lines += md_table(header, rows, ["l", "r"] + ["r"] * len(cells)) + [""]
+    if hidden:
+        lines += [more_groups_line(hidden, processes), ""]
 
     lines += [f"Verdict, as configured ({report.configured.label}):", ""]
     rows = []

@@ -8,7 +8,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ptcalc.render.console import Style, verdict_text
-from ptcalc.render.facts import SCHEME_BLURB, advice, assumptions, demand_lines, fit_sentence, host_line
+from ptcalc.render.facts import (SCHEME_BLURB, advice, assumptions, demand_lines, fit_sentence, host_line,
+                                 more_groups_line, shown_groups)
 from ptcalc.report import Cell, Report
 from ptcalc.units import format_kib, format_size
 
@@ -52,12 +53,19 @@ def per_process(report: Report, style: Style) -> Table:
         t.add_column(scheme, justify="right")
     cells = {c.scheme: c for c in report.configured_cells()}
     first = next(iter(cells.values()))
-    for gi, g in enumerate(first.result.groups):
+    shown, hidden, processes = shown_groups(report)
+    if hidden:
+        t.title = f"{t.title}; the {len(shown)} groups owning the most"
+    for gi in shown:
+        g = first.result.groups[gi]
         row = [g.name, f"{g.count:,}"]
         for scheme in report.schemes:
             gr = cells[scheme].result.groups[gi]
             row.append(f"owns {format_size(gr.per_process_bytes)}\nVmPTE {format_kib(gr.vmpte_bytes)}")
         t.add_row(*row)
+    if hidden:
+        t.caption = more_groups_line(hidden, processes)
+        t.caption_justify = "left"
     return t
 
 

@@ -7,7 +7,9 @@ from typing import Any
 from ptcalc.budget import Budget
 from ptcalc.report import Report, pool_advice
 from ptcalc.units import format_size
-from ptcalc.workload import Workload
+from ptcalc.workload import MAPPING_FIELDS, Workload
+
+_AUTO = MAPPING_FIELDS.index("auto")
 
 SCHEME_BLURB: dict[str, str] = {
     "private": "no sharing: every process builds its own tables",
@@ -15,6 +17,33 @@ SCHEME_BLURB: dict[str, str] = {
     "mshare": "proposal: opt-in region whose tables all sharers use",
     "file-cached": "proposal: tables cached on the file for aligned MAP_SHARED mappings",
 }
+
+
+MAX_GROUP_ROWS = 30
+"""Most process groups the per-process table lists (JSON always lists all)."""
+
+
+def shown_groups(report: Report, limit: int = MAX_GROUP_ROWS) -> tuple[list[int], int, int]:
+    """Which groups the per-process table shows: (group indices, groups left
+    out, processes in them).  All of them, in workload order, up to
+    ``limit``; beyond it the ``limit`` whose processes own the most page
+    tables (count x per-process bytes, the largest over the schemes shown),
+    largest first."""
+    cells = report.configured_cells()
+    n = len(cells[0].result.groups) if cells else 0
+    if n <= limit:
+        return list(range(n)), 0, 0
+    weight = [max(g.count * g.per_process_bytes for g in groups) for groups in
+              zip(*(c.result.groups for c in cells))]
+    top = sorted(range(n), key=lambda i: (-weight[i], i))[:limit]
+    hidden = set(range(n)) - set(top)
+    return top, len(hidden), sum(cells[0].result.groups[i].count for i in hidden)
+
+
+def more_groups_line(hidden: int, processes: int) -> str:
+    """The line standing for the groups the per-process table leaves out."""
+    return (f"... and {hidden:,} more group{'s' if hidden != 1 else ''} ({processes:,} processes); "
+            "--format json lists every group")
 
 
 def host_facts(w: Workload) -> dict[str, Any]:
@@ -88,7 +117,7 @@ def assumptions(report: Report) -> list[str]:
                    "without host.hugepages the pools are sized to fit.")
     if any(s.backing == "file" for s in w.segments.values()):
         out.append("file segments: touched pages are reclaimable page cache, shown but not in demand.")
-    if any(m.auto for g in w.groups for m in g.mappings):
+    if any(True in g.columns()[_AUTO] for g in w.groups):
         out.append("address: auto is the best case: address congruent to the file offset modulo "
                    f"{format_size(h.arch.auto_align)}, each mapping in a {format_size(h.arch.auto_window)} "
                    "window of its own.")

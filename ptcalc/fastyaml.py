@@ -1,0 +1,421 @@
+"""A fast reader for the plain subset of YAML that workload files are written in.
+
+libyaml composes about 5 MB of YAML a second through PyYAML (every node and
+every position mark is a Python object); a generated workload of 100,000
+mappings is 8 MB.  This module reads the common subset of YAML directly,
+line by line, and a run of one-line flow mappings (``- {segment: sga, size:
+1GiB}``, how generated workloads list their mappings) with one regular
+expression per line, into the same kind of node graph the loader validates
+(:mod:`ptcalc.yamlnodes`): nodes with ``id`` (``scalar``/``mapping``/
+``sequence``), ``tag`` (:data:`PLAIN` for a plain scalar, :data:`STR` for a
+quoted one), ``value`` and ``start_mark``.  It never imports yaml.
+
+It is deliberately conservative: anything outside the subset -- anchors,
+aliases, tags, flow sequences, block scalars, multi-line or escaped scalars,
+tabs, non-ASCII text, ``---``, complex keys, odd indentation -- makes
+:func:`parse` return None, and the loader then parses the document with
+libyaml as before.  Within the subset it yields what libyaml composes (a test
+compares the two on every corpus file, every example and generated
+documents).  Positions are approximate (a line and the indentation): the
+loader re-reads any document with a problem through libyaml, so every error
+message is located exactly as before.
+
+The subset:
+
+* block mappings (``key: value``, ``key:`` then a nested block or nothing)
+  and block sequences (``- item``; ``- key: value`` starts a mapping), with
+  consistent indentation by spaces;
+* plain scalars of letters, digits and ``_ . + - / % ( )`` with single
+  spaces between words (in a block, any visible character but ``:`` and
+  ``#`` after the first); quoted scalars on one line without escapes
+  (``"..."``, ``'...'``);
+* one-line flow mappings of plain scalars (``{a: 1, b: 2}``, ``{}``);
+* ``# comments`` on lines of their own or after a value; blank lines.
+
+>>> root = parse("host: {memory: 64GiB}\\nprocesses:\\n- count: 2  # two\\n")
+>>> [(k.value, v.id) for k, v in root.value]
+[('host', 'mapping'), ('processes', 'sequence')]
+>>> parse("a: &x 1\\n") is None  # an anchor: left to libyaml
+True
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+PLAIN = "!plain"
+"""Tag of a plain (unquoted) scalar (as :data:`ptcalc.yamlnodes.PLAIN`)."""
+STR = "tag:yaml.org,2002:str"
+MAP = "tag:yaml.org,2002:map"
+SEQ = "tag:yaml.org,2002:seq"
+
+MAX_NESTING = 64
+"""Deeper documents are left to libyaml (a workload needs 5 levels)."""
+
+_WORD = r"[A-Za-z0-9_.+%/()-]+"
+# A plain scalar: not starting with an indicator; "-" only before a word character.
+_PLAIN_FLOW = rf"(?:[A-Za-z0-9_.+(]|-(?=[A-Za-z0-9_.]))[A-Za-z0-9_.+%/()-]*(?: {_WORD})*"
+# In a block, a plain scalar runs to ": " or " #"; the subset takes any
+# visible character but ":" and "#" after the first.
+_PLAIN_BLOCK = r"(?:[A-Za-z0-9_.+(/]|-(?=[A-Za-z0-9_.]))[^\x00-\x20:#]*(?: [^\x00-\x20:#]+)*"
+_COMMENT = r"(?: +#.*)?"
+
+_PLAIN_FLOW_VALUE = re.compile(_PLAIN_FLOW)
+_KEY = re.compile(rf"({_PLAIN_FLOW}):(?: +|$)")
+"""``key:`` at the start of a line's content, and the spaces after it."""
+_BLOCK_VALUE = re.compile(rf"(?:({_PLAIN_BLOCK})|\"([^\"\\#]*)\"|'([^'#]*)') *{_COMMENT}")
+_FLOW_ITEM = re.compile(rf"({_PLAIN_FLOW}): ({_PLAIN_FLOW})")
+_EMPTY = re.compile(rf" *{_COMMENT}")
+_FLOW_MAPPING = re.compile(r"\{ *(.*?) *\}" + _COMMENT)
+
+
+class Decline(Exception):
+    """The document is outside the subset: let libyaml read it."""
+
+
+class Mark:
+    """Where a node starts (0-based, as yaml.Mark): the line and its indentation."""
+
+    __slots__ = ("line", "column")
+
+    def __init__(self, line: int, column: int) -> None:
+        self.line = line
+        self.column = column
+
+
+class Scalar:
+    id = "scalar"
+    __slots__ = ("tag", "value", "start_mark")
+
+    def __init__(self, tag: str, value: str, start_mark: Mark) -> None:
+        self.tag = tag
+        self.value = value
+        self.start_mark = start_mark
+
+
+class Mapping:
+    id = "mapping"
+    tag = MAP
+    __slots__ = ("value", "start_mark")
+
+    def __init__(self, value: list[tuple[Any, Any]], start_mark: Mark) -> None:
+        self.value = value
+        self.start_mark = start_mark
+
+
+class Sequence:
+    id = "sequence"
+    tag = SEQ
+    __slots__ = ("value", "start_mark")
+
+    def __init__(self, value: list[Any], start_mark: Mark) -> None:
+        self.value = value
+        self.start_mark = start_mark
+
+
+class Table:
+    """A sequence of one-line flow mappings of plain scalars, kept as columns
+    of text (no node per scalar): ``runs`` is a list of (keys, columns,
+    count) -- consecutive items with the same keys in the same order, one
+    list of texts per key.  ``item(i)`` and ``value`` build the item nodes,
+    for code that reads it as an ordinary sequence."""
+
+    id = "sequence"
+    tag = SEQ
+    __slots__ = ("runs", "start_mark")
+
+    def __init__(self, runs: list[tuple[tuple[str, ...], list[list[str]], int]], start_mark: Mark) -> None:
+        self.runs = runs
+        self.start_mark = start_mark
+
+    def __len__(self) -> int:
+        return sum(count for _, _, count in self.runs)
+
+    def item(self, i: int) -> Mapping:
+        """Item ``i`` as a mapping node."""
+        for keys, cols, count in self.runs:
+            if i < count:
+                mark = self.start_mark
+                return Mapping([(Scalar(PLAIN, k, mark), Scalar(PLAIN, c[i], mark)) for k, c in zip(keys, cols)],
+                               mark)
+            i -= count
+        raise IndexError(i)
+
+    @property
+    def value(self) -> list[Mapping]:
+        return [self.item(i) for i in range(len(self))]
+
+
+Node = Scalar | Mapping | Sequence | Table
+
+
+def parse(text: str, max_nodes: int | None = None) -> Node | None:
+    """The node graph of ``text`` if it is a mapping in the subset, else None.
+
+    ``max_nodes``: refuse (None) a document of more nodes, leaving the limit's
+    error to libyaml's path."""
+    if not text.isascii():
+        return None
+    try:
+        return _Parser(text, max_nodes).document()
+    except (Decline, RecursionError):
+        return None
+
+
+class _Parser:
+    """Reads lines on demand: ``line(pos)`` skips blank and comment lines and
+    returns (position, indentation, content); a table's rows are matched on
+    the raw lines, indentation included, without splitting them first."""
+
+    def __init__(self, text: str, max_nodes: int | None) -> None:
+        self.raw = text.split("\n")
+        self.n = len(self.raw)
+        self.nodes = 0
+        self.max_nodes = max_nodes
+        self.shapes: dict[tuple[int, tuple[str, ...]], re.Pattern[str]] = {}
+        self.intern: dict[str, str] = {}
+        self.checked: set[str] = set()  # table values known to be plain scalars of the subset
+        # a line read as something else than it looks (the item after "- ")
+        self.override: dict[int, tuple[int, str]] = {}
+
+    def line(self, pos: int) -> tuple[int, int, str]:
+        """The next line with content at or after ``pos``: (pos, indent,
+        content); (n, -1, "") at the end."""
+        raw, n = self.raw, self.n
+        while pos < n:
+            if pos in self.override:
+                ind, content = self.override[pos]
+                return pos, ind, content
+            line = raw[pos]
+            content = line.lstrip(" ")
+            if content and content[0] != "#":
+                if not line.isprintable():  # tabs, CR, control characters
+                    raise Decline("control character")
+                return pos, len(line) - len(content), content.rstrip(" ")
+            pos += 1
+        return n, -1, ""
+
+    def count(self, n: int) -> None:
+        self.nodes += n
+        if self.max_nodes is not None and self.nodes > self.max_nodes:
+            raise Decline("too many nodes")
+
+    def document(self) -> Node:
+        pos, ind, content = self.line(0)
+        if ind != 0 or content.startswith(("---", "...", "%", "-")) or _KEY.match(content) is None:
+            raise Decline("not a block mapping")
+        root, pos = self.mapping(pos, 0, 0)
+        if self.line(pos)[0] != self.n:
+            raise Decline("content after the document")
+        return root
+
+    # -- blocks ----------------------------------------------------------------
+
+    def mapping(self, pos: int, indent: int, depth: int) -> tuple[Mapping, int]:
+        """The block mapping whose first key is on line ``pos`` at ``indent``."""
+        if depth > MAX_NESTING:
+            raise Decline("deep")
+        pairs: list[tuple[Any, Any]] = []
+        start = Mark(pos, indent)
+        while True:
+            pos, ind, content = self.line(pos)
+            if ind != indent:
+                if ind > indent:
+                    raise Decline("indentation")
+                break
+            m = _KEY.match(content)
+            if m is None:
+                raise Decline("not a key")
+            mark = Mark(pos, indent)
+            key = Scalar(PLAIN, m.group(1), mark)
+            rest = content[m.end():]
+            if not rest or rest[0] == "#":
+                # the value is on the next lines: a nested block, a sequence
+                # at the same indentation, or nothing (null)
+                npos, nind, ncontent = self.line(pos + 1)
+                if nind > indent:
+                    value, pos = self.block(npos, nind, depth + 1)
+                elif nind == indent and ncontent[0] == "-" and ncontent[1:2] in (" ", ""):
+                    value, pos = self.sequence(npos, indent, depth + 1)
+                else:
+                    value, pos = Scalar(PLAIN, "", mark), pos + 1
+                    self.count(1)
+            else:
+                value = self.inline(rest, mark)
+                pos += 1
+            pairs.append((key, value))
+        self.count(1 + len(pairs))
+        return Mapping(pairs, start), pos
+
+    def block(self, pos: int, indent: int, depth: int) -> tuple[Node, int]:
+        content = self.line(pos)[2]
+        if content[0] == "-" and content[1:2] in (" ", ""):
+            return self.sequence(pos, indent, depth)
+        return self.mapping(pos, indent, depth)
+
+    def sequence(self, pos: int, indent: int, depth: int) -> tuple[Node, int]:
+        """The block sequence whose first ``-`` is on line ``pos`` at ``indent``."""
+        if depth > MAX_NESTING:
+            raise Decline("deep")
+        if self.line(pos)[2].startswith("- {"):
+            table = self.table(pos, indent)
+            if table is not None:
+                return table
+        items: list[Any] = []
+        start = Mark(pos, indent)
+        while True:
+            pos, ind, content = self.line(pos)
+            if ind != indent or content[0] != "-":
+                if ind > indent:
+                    raise Decline("indentation")
+                break
+            rest = content[1:]
+            item = rest.lstrip(" ")
+            if not item or item[0] == "#" or rest[:1] != " ":
+                raise Decline("empty item")  # "-" then a nested block: rare, left to libyaml
+            col = indent + len(content) - len(item)
+            if item[0] == "-" and item[1:2] in (" ", ""):
+                raise Decline("nested sequence")
+            mark = Mark(pos, col)
+            if item[0] == "{":
+                items.append(self.flow_mapping(item, mark))
+                pos += 1
+            elif _KEY.match(item) is not None:
+                # "- key: value": a mapping whose keys line up after the dash
+                self.override[pos] = (col, item)
+                node, pos = self.mapping(pos, col, depth + 1)
+                items.append(node)
+            else:
+                items.append(self.inline(item, mark))
+                pos += 1
+        self.count(1)
+        return Sequence(items, start), pos
+
+    def table(self, pos: int, indent: int) -> tuple[Table, int] | None:
+        """A run of ``- {k: v, ...}`` lines at ``indent`` (comment lines may
+        come between), read a block of consecutive lines at a time: one
+        regular expression for the block's key order finds every row at once
+        (:meth:`rows`).  None when a line is anything else (the
+        item-by-item reader then decides)."""
+        raw, n = self.raw, self.n
+        prefix = " " * indent + "- {"
+        runs: list[tuple[tuple[str, ...], list[list[str]], int]] = []
+        start_line = pos
+        while True:
+            start = pos
+            while pos < n and raw[pos].startswith(prefix):
+                pos += 1
+            if pos > start and not self.rows(raw[start:pos], indent, runs):
+                return None
+            npos, nind, ncontent = self.line(pos)
+            if nind == indent and ncontent.startswith("- {"):
+                pos = npos  # the table goes on after a comment or blank line
+                continue
+            if nind > indent or (nind == indent and ncontent[:1] == "-"):
+                return None  # continuation lines, or other items: item by item
+            break
+        self.count(1 + sum(count * (1 + 2 * len(keys)) for keys, _, count in runs))
+        return Table(runs, Mark(start_line, indent)), pos
+
+    def rows(self, lines: list[str], indent: int, runs: list[tuple[tuple[str, ...], list[list[str]], int]]
+             ) -> bool:
+        """Append the rows of consecutive ``- {...}`` lines to ``runs``; False
+        when one is not a flow mapping of the subset."""
+        first = self.flow_row(lines[0].lstrip(" "))
+        if first is None:
+            return False
+        keys = first[0]
+        found = self.shape(indent, keys).findall("\n".join(lines))
+        if len(found) == len(lines):
+            cols = [found] if len(keys) == 1 else [list(c) for c in zip(*found)]
+            # one column of texts per key, each distinct text stored once (a
+            # generated workload repeats a few values); the pattern only took
+            # the row apart at its separators, so each distinct value must now
+            # prove to be a plain scalar of the subset
+            intern = self.intern.setdefault
+            cols = [list(map(intern, c, c)) for c in cols]
+            checked = self.checked
+            new = set().union(*cols) - checked
+            if all(_PLAIN_FLOW_VALUE.fullmatch(v) for v in new):
+                checked |= new
+                runs.append((keys, cols, len(lines)))
+                return True
+        for line in lines:  # key orders differ: line by line
+            row = self.flow_row(line.lstrip(" "))
+            if row is None:
+                return False
+            keys, values = row
+            if runs and runs[-1][0] == keys:
+                for c, v in zip(runs[-1][1], values):
+                    c.append(v)
+                runs[-1] = (keys, runs[-1][1], runs[-1][2] + 1)
+            else:
+                runs.append((keys, [[v] for v in values], 1))
+        return True
+
+    def shape(self, indent: int, keys: tuple[str, ...]) -> re.Pattern[str]:
+        """The regular expression of ``- {k1: v1, k2: v2}`` lines indented by
+        ``indent``, with these keys in this order (one match per line)."""
+        pattern = self.shapes.get((indent, keys))
+        if pattern is None:
+            # values: anything but the flow indicators, checked value by value
+            # afterwards (rows() -- faster than the exact pattern per line)
+            inner = ", ".join(f"{re.escape(k)}: ([^,{{}}#:\n]+)" for k in keys)
+            pattern = re.compile("(?m)^" + " " * indent + r"- \{ *" + inner + r" *\} *$")
+            self.shapes[(indent, keys)] = pattern
+        return pattern
+
+    @staticmethod
+    def flow_row(content: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        """(keys, values) of a ``- {k: v, ...}`` line, or None."""
+        m = _FLOW_MAPPING.fullmatch(content, 2) if content.startswith("- ") else None
+        if m is None:
+            return None
+        inner = m.group(1)
+        if not inner:
+            return (), ()
+        keys: list[str] = []
+        values: list[str] = []
+        for item in inner.split(","):
+            im = _FLOW_ITEM.fullmatch(item.strip(" "))
+            if im is None:
+                return None
+            keys.append(im.group(1))
+            values.append(im.group(2))
+        if len(set(keys)) != len(keys):
+            return None  # a duplicate key: the loader's own path reports it
+        return tuple(keys), tuple(values)
+
+    # -- values on one line -------------------------------------------------------
+
+    def inline(self, text: str, mark: Mark) -> Node:
+        """A value written after ``key:`` or ``-`` on the same line."""
+        if text[0] == "{":
+            return self.flow_mapping(text, mark)
+        m = _BLOCK_VALUE.fullmatch(text)
+        if m is None:
+            raise Decline("value")
+        self.count(1)
+        plain, double, single = m.groups()
+        if plain is not None:
+            return Scalar(PLAIN, plain, mark)
+        return Scalar(STR, double if double is not None else single, mark)
+
+    def flow_mapping(self, text: str, mark: Mark) -> Mapping:
+        m = _FLOW_MAPPING.fullmatch(text)
+        if m is None:
+            raise Decline("flow")
+        inner = m.group(1)
+        pairs: list[tuple[Any, Any]] = []
+        if inner:
+            for item in inner.split(","):
+                im = _FLOW_ITEM.fullmatch(item.strip(" "))
+                if im is None:
+                    raise Decline("flow item")
+                pairs.append((Scalar(PLAIN, im.group(1), mark), Scalar(PLAIN, im.group(2), mark)))
+        self.count(1 + 2 * len(pairs))
+        return Mapping(pairs, mark)
+
+
+__all__ = ["MAP", "PLAIN", "SEQ", "STR", "Mapping", "Mark", "Node", "Scalar", "Sequence", "Table", "parse"]

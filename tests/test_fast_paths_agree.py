@@ -1,0 +1,36 @@
+"""End to end: estimate's JSON for a generated workload (the benchmark's
+shape, scaled down) is the same whichever path computes it -- the fast YAML
+reader or libyaml, numpy or the pure-Python array backend."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ptcalc import fastyaml, xp
+from ptcalc.cli import main
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import workloads  # noqa: E402
+
+
+def estimate(text, *args):
+    r = CliRunner().invoke(main, ["estimate", "-", "--format", "json", *args], input=text)
+    assert r.exit_code == 0, r.output
+    return json.loads(r.output)
+
+
+@pytest.mark.parametrize("args", [(), ("--mshare-variant", "ptshare")])
+def test_every_path_gives_the_same_estimate(monkeypatch, args):
+    text = workloads.big(groups=30, per_group=20)  # 600 mappings: numpy by default
+    fast = estimate(text, *args)
+    assert len(fast["cells"]) >= 8 and fast["host"]["groups"] == 30
+    with monkeypatch.context() as m:
+        m.setattr(fastyaml, "parse", lambda text, max_nodes=None: None)  # libyaml
+        m.setattr(xp, "SMALL", 0)  # numpy for every array
+        assert estimate(text, *args) == fast
+    with monkeypatch.context() as m:
+        m.setattr(xp, "SMALL", 10**9)  # pure Python for every array
+        assert estimate(text, *args) == fast

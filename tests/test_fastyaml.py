@@ -1,0 +1,329 @@
+"""The fast YAML subset reader (ptcalc.fastyaml) against libyaml.
+
+Whenever fastyaml accepts a document, its node graph must be exactly what
+libyaml composes (tags, values, structure, node count) and the loader must
+build the same Workload as through libyaml; anything it is unsure of it must
+decline.  Checked on every corpus file, the examples, the benchmark
+workloads and generated documents built from tricky YAML fragments.
+"""
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ptcalc import fastyaml, loader, yamlnodes
+from ptcalc.errors import WorkloadError
+from ptcalc.loader import loads_workload
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "tests" / "corpus"
+
+
+def graph(node):
+    """A node graph as plain data: scalars (tag, text), collections (kind, items)."""
+    if node is None:
+        return None
+    if node.id == "scalar":
+        return ("scalar", node.tag, node.value)
+    if node.id == "mapping":
+        return ("mapping", node.tag, [(graph(k), graph(v)) for k, v in node.value])
+    return ("sequence", node.tag, [graph(i) for i in node.value])
+
+
+def libyaml_graph(text):
+    try:
+        root = yamlnodes.compose(text, "t.yaml")
+    except WorkloadError:
+        return "error"
+    return graph(root)
+
+
+def slow_load(text, monkeypatch):
+    """loads_workload through libyaml only."""
+    with monkeypatch.context() as m:
+        m.setattr(fastyaml, "parse", lambda text, max_nodes=None: None)
+        try:
+            return loads_workload(text, "t.yaml")
+        except WorkloadError as e:
+            return str(e)
+
+
+def fast_or_slow_load(text):
+    try:
+        return loads_workload(text, "t.yaml")
+    except WorkloadError as e:
+        return str(e)
+
+
+def check(text, monkeypatch=None):
+    """fastyaml either declines ``text`` or reads it as libyaml does; returns
+    whether it accepted."""
+    parser = fastyaml._Parser(text, None)
+    try:
+        root = parser.document() if text.isascii() else None
+    except fastyaml.Decline:
+        root = None
+    assert (fastyaml.parse(text) is not None) == (root is not None)
+    if root is None:
+        return False
+    expected = libyaml_graph(text)
+    assert expected != "error", "fastyaml accepted a document libyaml refuses"
+    assert graph(root) == expected
+    assert parser.nodes == yamlnodes.check_expansion(yamlnodes.compose(text, "t.yaml"), "t.yaml")
+    if monkeypatch is not None:
+        assert fast_or_slow_load(text) == slow_load(text, monkeypatch)
+    return True
+
+
+def examples():
+    out = [p for p in (ROOT / "configs").glob("*.yaml")]
+    out += sorted(CORPUS.glob("*.yaml"))
+    return out
+
+
+@pytest.mark.parametrize("path", examples(), ids=lambda p: p.name)
+def test_corpus_and_examples(path, monkeypatch):
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pytest.skip("not UTF-8: the loader refuses it before parsing")
+    check(text, monkeypatch)
+
+
+def test_the_examples_and_benchmark_workloads_take_the_fast_path(monkeypatch):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import workloads
+
+    texts = [p.read_text() for p in (ROOT / "configs").glob("*.yaml")]
+    texts += [workloads.big(groups=4, per_group=13), workloads.huge()]
+    doc = (ROOT / "docs" / "workload-format.md").read_text()
+    texts.append(doc.split("```yaml\n", 1)[1].split("```", 1)[0])
+    for text in texts:
+        assert check(text, monkeypatch), text[:200]
+    # the big workload's mappings are read as a table, not node by node
+    root = fastyaml.parse(workloads.big(groups=2, per_group=5))
+    procs = dict((k.value, v) for k, v in root.value)["processes"]
+    group = dict((k.value, v) for k, v in procs.value[0].value)
+    assert isinstance(group["mappings"], fastyaml.Table)
+
+
+def test_declines():
+    for text in [
+        "a: &x 1\nb: *x\n",  # anchors, aliases
+        "a: !!str 1\n",  # tags
+        "a: [1, 2]\n",  # flow sequences
+        "a: |\n  text\n",  # block scalars
+        "a: b\n  c\n",  # a multi-line plain scalar
+        'a: "x\\ty"\n',  # escapes
+        "a:\tb\n",  # tabs
+        "a: b\r\n",  # CR
+        "a: caf\u00e9\n",  # non-ASCII
+        "---\na: 1\n",  # document markers
+        "- a\n",  # not a mapping
+        "? a\n: b\n",  # complex keys
+        "a: {b: {c: d}}\n",  # nested flow
+        "a: 1:30\n",  # colons in scalars
+        "<<: {a: 1}\n",  # merge keys
+        "a:\n  -\n    b: 1\n",  # an empty dash then a block
+        "a: b\n c: d\n",  # odd indentation
+    ]:
+        assert fastyaml.parse(text) is None, text
+
+
+def test_node_limit_left_to_libyaml():
+    text = "a:\n" + "".join(f"- {{k: {i}}}\n" for i in range(100))
+    # the root, key a, the sequence, 100 x (a mapping, its key, its value)
+    assert fastyaml.parse(text, max_nodes=303) is not None
+    assert fastyaml.parse(text, max_nodes=302) is None
+
+
+# --- generated documents -----------------------------------------------------------
+
+KEYS = ["a", "b", "name", "count", "my seg", "2MiB", "-k", "yes", "0x10", "a.b", "k:", "k :", "'q'", '"d"',
+        "&x", "<<", "k#", "k_1"]
+VALUES = ["", "1", "x", "a b", "a  b", "a, b", "0.5", "10%", "-1", "-", "- x", ".5", "+1", "(x)", "a/b", "yes",
+          "~", "null", "1:30", "0x7f00", "'q'", "'it''s'", '"d"', '"a\\"b"', '"a#b"', "'a # b'", "a #c", "a#c",
+          "# c", "{}", "{ }", "{a: 1}", "{a: 1, b: x y}", "{a: 1,}", "{a: {b: c}}", "{a: 1} # c", "[1]", "&x 1",
+          "*x", "!!str 1", "|", ">", "%x", "@x", "`x`", "?x", ":x", "a: b", "x]", "a[b", "a{b", "a\\b", "é",
+          "a\tb", "=", "<<", ",x", "x,"]
+INDENTS = [0, 0, 1, 2, 2, 4]
+
+
+@st.composite
+def documents(draw):
+    lines = []
+    for _ in range(draw(st.integers(1, 12))):
+        indent = " " * draw(st.sampled_from(INDENTS))
+        kind = draw(st.integers(0, 9))
+        key, value = draw(st.sampled_from(KEYS)), draw(st.sampled_from(VALUES))
+        if kind <= 4:
+            lines.append(f"{indent}{key}: {value}".rstrip() if value else f"{indent}{key}:")
+        elif kind == 5:
+            lines.append(f"{indent}- {key}: {value}")
+        elif kind == 6:
+            lines.append(f"{indent}- {value}")
+        elif kind == 7:
+            n = draw(st.integers(0, 3))
+            items = ", ".join(f"{draw(st.sampled_from(KEYS))}: {draw(st.sampled_from(VALUES))}" for _ in range(n))
+            lines.append(f"{indent}- {{{items}}}")
+        elif kind == 8:
+            lines.append(f"{indent}# comment {value}")
+        else:
+            lines.append(indent)
+    return "\n".join(lines) + draw(st.sampled_from(["\n", "", "\n\n", "\n# end\n"]))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=documents())
+def test_generated_lines(text):
+    check(text)
+
+
+SAFE_KEYS = ["a", "b", "name", "count", "my seg", "2MiB", "k_1", "a.b", "yes", "x-y"]
+SAFE_VALUES = ["1", "x", "a b", "a, b", "0.5", "10%", "-1", ".5", "+1", "(x)", "a/b", "yes", "null", "0x7f00",
+               "'q'", '"d"', "'a: b'", '"a, b"', "", "a [b]", "a{b}", "x!", "a*b", "a&b", "caf'e", 'x"y', "a\\b"]
+
+
+@st.composite
+def trees(draw, depth=0):
+    """A random mapping: scalars, nested mappings and sequences."""
+    out = []
+    # mostly keys and values of the subset, now and then anything
+    key_st = st.one_of(st.sampled_from(SAFE_KEYS), st.sampled_from(KEYS)) if depth else st.sampled_from(SAFE_KEYS)
+    value_st = st.sampled_from(SAFE_VALUES) | st.sampled_from(SAFE_VALUES) | st.sampled_from(VALUES)
+    for key in draw(st.lists(key_st, min_size=1, max_size=4)):
+        kind = draw(st.integers(0, 5 if depth < 3 else 1))
+        if kind <= 1:
+            out.append((key, draw(value_st)))
+        elif kind <= 3:
+            out.append((key, ("map", draw(trees(depth + 1)))))
+        else:
+            items = []
+            for _ in range(draw(st.integers(1, 3))):
+                k = draw(st.integers(0, 2))
+                items.append(draw(st.sampled_from(SAFE_VALUES)) if k == 0 else ("map", draw(trees(depth + 1))))
+            out.append((key, ("seq", items)))
+    return out
+
+
+def flat(pairs):
+    return all(isinstance(v, str) and v and v[0] not in "'\"{" for _, v in pairs)
+
+
+@st.composite
+def tree_documents(draw):
+    """A random tree written out in block style, each choice drawn: indentation
+    widths, compact or indented sequences, flow mappings for flat ones,
+    spaces after dashes, comments and blank lines."""
+    lines = []
+
+    def comment():
+        return draw(st.sampled_from(["", "", "", "  # c", " #c", "   # a: b"]))
+
+    def mapping(pairs, indent, first_prefix=None):
+        for i, (key, value) in enumerate(pairs):
+            lead = first_prefix if (i == 0 and first_prefix is not None) else " " * indent
+            if draw(st.integers(0, 9)) == 0:
+                lines.append(draw(st.sampled_from(["", "# note", " " * indent + "# indented note"])))
+            if isinstance(value, str):
+                lines.append(f"{lead}{key}: {value}{comment()}".rstrip() if value else f"{lead}{key}:{comment()}")
+            elif value[0] == "map":
+                if flat(value[1]) and draw(st.booleans()):
+                    items = ", ".join(f"{k}: {v}" for k, v in value[1])
+                    lines.append(f"{lead}{key}: {{{items}}}{comment()}")
+                else:
+                    lines.append(f"{lead}{key}:{comment()}")
+                    mapping(value[1], indent + draw(st.sampled_from([1, 2, 2, 4])))
+            else:
+                lines.append(f"{lead}{key}:{comment()}")
+                sequence(value[1], indent + draw(st.sampled_from([0, 0, 2, 3])))
+
+    def sequence(items, indent):
+        for item in items:
+            dash = " " * indent + "-" + " " * draw(st.sampled_from([1, 1, 1, 3]))
+            if isinstance(item, str):
+                lines.append(f"{dash}{item}{comment()}".rstrip() if item else dash.rstrip())
+            elif flat(item[1]) and draw(st.booleans()):
+                lines.append(dash + "{" + ", ".join(f"{k}: {v}" for k, v in item[1]) + "}" + comment())
+            else:
+                mapping(item[1], len(dash), first_prefix=dash)
+
+    mapping(draw(trees()), 0)
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=tree_documents())
+def test_generated_documents(text):
+    check(text)
+
+
+@st.composite
+def workload_texts(draw):
+    """Valid-looking workloads in the subset, with values drawn to hit every
+    rule: the loader must build the same Workload, or report the same error,
+    either way."""
+    seg_kinds = ["{size: 4GiB}", "{size: 4GiB, backing: hugetlb}", "{size: 2GiB, backing: file, page_size: 4KiB}",
+                 "{size: 3GiB, backing: hugetlb, page_size: 1GiB}", "{size: 0}", "{size: 1GiB, backing: nope}"]
+    lines = ["host: {memory: " + draw(st.sampled_from(["64GiB", "1TiB", "0", "8GiB"])) + "}", "segments:"]
+    for i in range(draw(st.integers(1, 3))):
+        lines.append(f"  s{i}: {draw(st.sampled_from(seg_kinds))}")
+    lines.append("processes:")
+    fields = {
+        "segment": ["s0", "s1", "s9"],
+        "offset": ["0", "1GiB", "2MiB", "4KiB", "3GiB", "-1"],
+        "size": ["1GiB", "2MiB", "4KiB", "0", "8GiB"],
+        "address": ["auto", "0x10000000000", "0x10000200000", "0x10000001000", "0x7fffffffe000", "1TiB", "x"],
+        "touch": ["1.0", "0.5", "0", "10%", "1MiB", "2", "yes"],
+        "protection": ["rw", "r", "none", "rwx"],
+        "userfaultfd": ["none", "wp", "minor"],
+        "soft_dirty": ["true", "false", "maybe"],
+        "nonsense": ["1"],
+    }
+    for g in range(draw(st.integers(1, 3))):
+        lines += [f"- name: g{g}", f"  count: {draw(st.sampled_from(['1', '3', '0', '1500']))}", "  mappings:"]
+        for _ in range(draw(st.integers(0, 6))):
+            keys = draw(st.lists(st.sampled_from(list(fields)), min_size=1, max_size=5, unique=True))
+            if "segment" not in keys and draw(st.booleans()):
+                keys.insert(0, "segment")
+            items = ", ".join(f"{k}: {draw(st.sampled_from(fields[k]))}" for k in keys)
+            lines.append(f"  - {{{items}}}")
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=workload_texts())
+def test_generated_workloads_load_the_same_either_way(text):
+    fast = fast_or_slow_load(text)
+    mp = pytest.MonkeyPatch()
+    try:
+        slow = slow_load(text, mp)
+    finally:
+        mp.undo()
+    assert fast == slow
+    assert check(text)
+
+
+def test_table_rows_are_memoised_but_read_as_any_mapping(monkeypatch):
+    # 3 groups x 4 mappings of 2 distinct texts: each distinct text is read once
+    calls = []
+    real = loader._Reader.mapping_fields
+
+    def spy(self, path, node, e, segments, arch):
+        calls.append(path)
+        return real(self, path, node, e, segments, arch)
+
+    monkeypatch.setattr(loader._Reader, "mapping_fields", spy)
+    text = "segments:\n  s: {size: 8GiB}\nprocesses:\n" + "".join(
+        "- count: 1\n  mappings:\n" + "".join(
+            f"  - {{segment: s, offset: {j % 2}GiB, size: 1GiB, address: {hex((1 << 44) + j * (1 << 31))}}}\n"
+            for j in range(4))
+        for _ in range(3))
+    w = loads_workload(text)
+    assert len(calls) == 2
+    assert [m.offset for m in w.groups[2].mappings] == [0, 1 << 30, 0, 1 << 30]
+    assert [m.origin for m in w.groups[1].mappings][3] == "processes[1].mappings[3]"

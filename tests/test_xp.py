@@ -1,0 +1,165 @@
+"""The model runs on two array backends -- numpy, and the pure-Python
+stand-in small workloads use so they need not import numpy -- and must give
+identical results: the same SchemeResult, zones, why-codes and parts, on the
+property-test workloads (every scheme and mshare variant, x86-64 and
+arm64-like geometries)."""
+
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given, note, settings
+from test_model_properties import _ARM_GEO, EXAMPLES, VARIANTS, comparable, describe, workloads
+
+from ptcalc import xp
+from ptcalc.model import Layout, count, cut, key_ids, merge_within, resident_bytes, union_and_shared, zones
+from ptcalc.why import dominant
+from ptcalc.xp import _pure
+
+
+def as_lists(*arrays):
+    return [[int(x) for x in a.tolist()] for a in arrays]
+
+
+def assert_backends_agree(w):
+    note(describe(w))
+    layouts = {name: Layout.from_workload(w, backend=name) for name in xp.BACKENDS}
+    a, b = layouts["numpy"], layouts["python"]
+    assert isinstance(a.row_addr, np.ndarray) and isinstance(b.row_addr, _pure.PyArray)
+    for f in ("row_group", "row_seg", "row_addr", "row_end", "row_off", "row_page", "row_leaf", "row_backing",
+              "row_prot", "row_uffd_blocks_pmd_share", "row_uffd_wp", "row_soft_dirty", "row_seg_size",
+              "row_auto", "piece_row", "piece_start", "piece_end"):
+        assert as_lists(getattr(a, f)) == as_lists(getattr(b, f)), f
+    assert a.row_index == b.row_index
+    assert resident_bytes(a) == resident_bytes(b)
+    for scheme, overrides in VARIANTS:
+        opts = replace(w.options, **overrides)
+        za, zb = zones(a, scheme, opts), zones(b, scheme, opts)
+        assert as_lists(*za.cols, za.why_pmd, za.why_pte, za.pte_key_class) == \
+            as_lists(*zb.cols, zb.why_pmd, zb.why_pte, zb.pte_key_class), scheme
+        assert [list(map(int, r)) for r in za.bounds] == [list(r) for r in zb.bounds]
+        pa, pb = cut(a, za), cut(b, zb)
+        assert as_lists(pa.row, pa.zone, pa.start, pa.end) == as_lists(pb.row, pb.zone, pb.start, pb.end)
+        assert comparable(count(a, za)) == comparable(count(b, zb)), scheme
+        assert dominant(a, za) == dominant(b, zb)
+
+
+@settings(max_examples=2 * EXAMPLES)
+@given(w=workloads())
+def test_backends_agree(w):
+    assert_backends_agree(w)
+
+
+@given(w=workloads(geos=_ARM_GEO))
+def test_backends_agree_on_arm64_like_geometries(w):
+    assert_backends_agree(w)
+
+
+def test_backend_chosen_by_size(monkeypatch):
+    from ptcalc.arch import X86_64
+    from ptcalc.workload import Host, Mapping, ProcessGroup, Segment, Workload
+
+    seg = Segment("s", 1 << 30, "shmem", 4096)
+    small = Workload(Host(None, X86_64), {"s": seg}, (ProcessGroup("g", 1, (Mapping("s", 0, 1 << 30, 1 << 40,
+                                                                                      touched=((0, 4096),)),)),))
+    assert Layout.from_workload(small, backend=None).xp is _pure
+    assert Layout.from_workload(small).xp.NAME == "numpy"  # the default, for callers using numpy directly
+    monkeypatch.setattr(xp, "SMALL", 0)
+    assert Layout.from_workload(small, backend=None).xp.NAME == "numpy"
+    with pytest.raises(ValueError, match="unknown array backend"):
+        xp.backend("cupy")
+
+
+def test_helpers_agree_on_overlapping_and_tied_ranges():
+    # merge_within and union_and_shared on hand-made ranges with ties, overlaps
+    # and unsorted owners; the expected figures are worked out by hand.
+    owner, lo, hi = [1, 0, 1, 0, 1], [5, 0, 0, 3, 7], [9, 4, 6, 3, 8]
+    for ns in (np, _pure):
+        o, l, h = merge_within(ns.asarray(owner), ns.asarray(lo), ns.asarray(hi))
+        # owner 0: [0,4) ([3,3) empty); owner 1: [0,6), [6,9) (trimmed from [5,9)), [7,8) inside -> dropped
+        assert as_lists(o, l, h) == [[0, 1, 1], [0, 0, 6], [4, 6, 9]]
+        # two owners over key 0: [0,4) weight 1, [2,6) weight 2 -> union 6 blocks, >=2 on [2,6): 4
+        u, s = union_and_shared(ns.asarray([0, 0]), ns.asarray([0, 2]), ns.asarray([4, 6]), ns.asarray([1, 2]))
+        assert (u, s) == (6, 4)
+        assert key_ids(ns.asarray([2, 1, 2, 1]), ns.asarray([7, 7, 5, 7])).tolist() == [2, 0, 1, 0]
+
+
+def test_seed_estimate_imports_only_what_it_needs():
+    # The seed scenario runs on the pure-Python backend and is read by the
+    # fast YAML reader: neither numpy nor yaml is imported; JSON and markdown
+    # output do not import rich either.
+    code = ("import sys; from ptcalc.cli import main\n"
+            "sys.argv = ['ptcalc', 'estimate', 'configs/oracle-sga-300g.yaml', '-f', '{fmt}']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'yaml', 'rich'}), file=sys.stderr)\n")
+    for fmt, expected in (("table", "['rich']"), ("json", "[]"), ("markdown", "[]")):
+        r = subprocess.run([sys.executable, "-c", code.replace("{fmt}", fmt)], capture_output=True, text=True,
+                           cwd=__file__.rsplit("/tests/", 1)[0])
+        assert r.returncode == 0, r.stderr
+        assert r.stderr.strip().splitlines()[-1] == expected, (fmt, r.stderr)
+
+
+def test_most_common_code_as_counter_does():
+    # ties go to the code seen first, as Counter.most_common does
+    from collections import Counter
+
+    from ptcalc.why import _most_common
+
+    for codes in ([3, 5, 5, 3, 2], [9, 1, 1, 9], [4], [7, 7, 2, 2, 2, 7, 1]):
+        expected = Counter(codes).most_common(1)[0][0]
+        for ns in (np, _pure):
+            assert _most_common(ns.asarray(codes)) == expected
+
+
+def test_key_ids_rank_by_table_and_by_sort_alike():
+    # small ranges are ranked through a table, large ones sorted: same ids
+    from ptcalc.model import _rank
+    from ptcalc.xp import _numpy
+
+    for values in ([5, 3, 5, 9], [1 << 40, 7, 1 << 40, -3], [0], [2, 2, 2]):
+        for ns in (_numpy, _pure):
+            got = _rank(ns, ns.asarray(values)).tolist()
+            assert got == [sorted(set(values)).index(v) for v in values]
+
+
+def test_numpy_fallbacks_when_keys_do_not_pack(monkeypatch):
+    # union_and_shared, merge_within and key_ids pack keys into one int64 when
+    # they fit; forcing the lexsort/re-rank paths must not change any result
+    from ptcalc.xp import _numpy
+
+    monkeypatch.setattr(_numpy, "fits", lambda bound: False)
+    test_helpers_agree_on_overlapping_and_tied_ranges()
+
+
+@settings(max_examples=60)
+@given(w=workloads())
+def test_backends_agree_with_numpy_fallbacks(w):
+    from ptcalc.xp import _numpy
+
+    real = _numpy.fits
+    _numpy.fits = lambda bound: False
+    try:
+        assert_backends_agree(w)
+    finally:
+        _numpy.fits = real
+
+
+def test_only_the_command_line_tunes_its_process():
+    code = ("import os, sys\n"
+            "import ptcalc.model\n"
+            "from ptcalc import xp\n"
+            "xp.backend('numpy')\n"
+            "assert not xp._prepared and 'OPENBLAS_NUM_THREADS' not in os.environ\n"
+            "import ptcalc.cli\n"
+            "assert os.environ['OPENBLAS_NUM_THREADS'] == '1'\n")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    code = ("from ptcalc import xp\n"
+            "import ptcalc.cli\n"
+            "xp.backend('numpy')\n"
+            "assert xp._prepared\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
