@@ -115,32 +115,31 @@ class Sequence:
 
 
 class Table:
-    """A sequence of one-line flow mappings of plain scalars, kept as columns
-    of text (no node per scalar): ``runs`` is a list of (keys, columns,
-    count) -- consecutive items with the same keys in the same order, one
-    list of texts per key.  ``item(i)`` and ``value`` build the item nodes,
-    for code that reads it as an ordinary sequence."""
+    """A sequence of one-line flow mappings of plain scalars, kept as row
+    numbers (no node per scalar): ``rows[i]`` is item i's index in
+    ``distinct``, the document's distinct rows -- (keys, values), each once,
+    shared by every table of the document (a generated workload repeats a
+    few hundred rows thousands of times).  ``item(i)`` and ``value`` build
+    the item nodes, for code that reads it as an ordinary sequence."""
 
     id = "sequence"
     tag = SEQ
-    __slots__ = ("runs", "start_mark")
+    __slots__ = ("rows", "distinct", "start_mark")
 
-    def __init__(self, runs: list[tuple[tuple[str, ...], list[list[str]], int]], start_mark: Mark) -> None:
-        self.runs = runs
+    def __init__(self, rows: list[int], distinct: list[tuple[tuple[str, ...], tuple[str, ...]]],
+                 start_mark: Mark) -> None:
+        self.rows = rows
+        self.distinct = distinct
         self.start_mark = start_mark
 
     def __len__(self) -> int:
-        return sum(count for _, _, count in self.runs)
+        return len(self.rows)
 
     def item(self, i: int) -> Mapping:
         """Item ``i`` as a mapping node."""
-        for keys, cols, count in self.runs:
-            if i < count:
-                mark = self.start_mark
-                return Mapping([(Scalar(PLAIN, k, mark), Scalar(PLAIN, c[i], mark)) for k, c in zip(keys, cols)],
-                               mark)
-            i -= count
-        raise IndexError(i)
+        keys, values = self.distinct[self.rows[i]]
+        mark = self.start_mark
+        return Mapping([(Scalar(PLAIN, k, mark), Scalar(PLAIN, v, mark)) for k, v in zip(keys, values)], mark)
 
     @property
     def value(self) -> list[Mapping]:
@@ -174,8 +173,13 @@ class _Parser:
         self.nodes = 0
         self.max_nodes = max_nodes
         self.shapes: dict[tuple[int, tuple[str, ...]], re.Pattern[str]] = {}
-        self.intern: dict[str, str] = {}
         self.checked: set[str] = set()  # table values known to be plain scalars of the subset
+        # table rows: each distinct (keys, values) once (Table.distinct), and
+        # the row of every table line read so far
+        self.distinct: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+        self.row_nodes: list[int] = []  # nodes of each distinct row (a mapping, its keys and values)
+        self.row_of: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
+        self.row_of_line: dict[str, int] = {}
         # a line read as something else than it looks (the item after "- ")
         self.override: dict[int, tuple[int, str]] = {}
 
@@ -294,19 +298,18 @@ class _Parser:
 
     def table(self, pos: int, indent: int) -> tuple[Table, int] | None:
         """A run of ``- {k: v, ...}`` lines at ``indent`` (comment lines may
-        come between), read a block of consecutive lines at a time: one
-        regular expression for the block's key order finds every row at once
-        (:meth:`rows`).  None when a line is anything else (the
-        item-by-item reader then decides)."""
+        come between), read a block of consecutive lines at a time
+        (:meth:`rows`).  None when a line is anything else (the item-by-item
+        reader then decides)."""
         raw, n = self.raw, self.n
         prefix = " " * indent + "- {"
-        runs: list[tuple[tuple[str, ...], list[list[str]], int]] = []
+        rows: list[int] = []
         start_line = pos
         while True:
             start = pos
             while pos < n and raw[pos].startswith(prefix):
                 pos += 1
-            if pos > start and not self.rows(raw[start:pos], indent, runs):
+            if pos > start and not self.rows(raw[start:pos], indent, rows):
                 return None
             npos, nind, ncontent = self.line(pos)
             if nind == indent and ncontent.startswith("- {"):
@@ -315,44 +318,59 @@ class _Parser:
             if nind > indent or (nind == indent and ncontent[:1] == "-"):
                 return None  # continuation lines, or other items: item by item
             break
-        self.count(1 + sum(count * (1 + 2 * len(keys)) for keys, _, count in runs))
-        return Table(runs, Mark(start_line, indent)), pos
+        self.count(1 + sum(map(self.row_nodes.__getitem__, rows)))
+        return Table(rows, self.distinct, Mark(start_line, indent)), pos
 
-    def rows(self, lines: list[str], indent: int, runs: list[tuple[tuple[str, ...], list[list[str]], int]]
-             ) -> bool:
-        """Append the rows of consecutive ``- {...}`` lines to ``runs``; False
-        when one is not a flow mapping of the subset."""
+    def rows(self, lines: list[str], indent: int, rows: list[int]) -> bool:
+        """Append the row numbers of consecutive ``- {...}`` lines to ``rows``;
+        False when one is not a flow mapping of the subset.  A line read
+        before (the same text) is not read again."""
+        row_of_line = self.row_of_line
+        found = list(map(row_of_line.get, lines))
+        if None in found:
+            new = list(dict.fromkeys(line for line, row in zip(lines, found) if row is None))
+            parsed = self.parse_rows(new, indent)
+            if parsed is None:
+                return False
+            row_of, distinct, row_nodes = self.row_of, self.distinct, self.row_nodes
+            for line, row in zip(new, parsed):
+                number = row_of.get(row)
+                if number is None:
+                    number = row_of[row] = len(distinct)
+                    distinct.append(row)
+                    row_nodes.append(1 + 2 * len(row[0]))
+                row_of_line[line] = number
+            found = list(map(row_of_line.__getitem__, lines))
+        rows.extend(found)
+        return True
+
+    def parse_rows(self, lines: list[str], indent: int
+                   ) -> list[tuple[tuple[str, ...], tuple[str, ...]]] | None:
+        """(keys, values) of each ``- {...}`` line; None when one is not a
+        flow mapping of the subset.  One regular expression for the first
+        line's key order reads them all when they share it."""
         first = self.flow_row(lines[0].lstrip(" "))
         if first is None:
-            return False
+            return None
         keys = first[0]
         found = self.shape(indent, keys).findall("\n".join(lines))
         if len(found) == len(lines):
-            cols = [found] if len(keys) == 1 else [list(c) for c in zip(*found)]
-            # one column of texts per key, each distinct text stored once (a
-            # generated workload repeats a few values); the pattern only took
-            # the row apart at its separators, so each distinct value must now
-            # prove to be a plain scalar of the subset
-            intern = self.intern.setdefault
-            cols = [list(map(intern, c, c)) for c in cols]
+            if len(keys) == 1:
+                found = [(v,) for v in found]
+            # the pattern only took each row apart at its separators: each
+            # distinct value must now prove to be a plain scalar of the subset
             checked = self.checked
-            new = set().union(*cols) - checked
+            new = set().union(*found) - checked
             if all(_PLAIN_FLOW_VALUE.fullmatch(v) for v in new):
                 checked |= new
-                runs.append((keys, cols, len(lines)))
-                return True
+                return [(keys, values) for values in found]
+        out = []
         for line in lines:  # key orders differ: line by line
             row = self.flow_row(line.lstrip(" "))
             if row is None:
-                return False
-            keys, values = row
-            if runs and runs[-1][0] == keys:
-                for c, v in zip(runs[-1][1], values):
-                    c.append(v)
-                runs[-1] = (keys, runs[-1][1], runs[-1][2] + 1)
-            else:
-                runs.append((keys, [[v] for v in values], 1))
-        return True
+                return None
+            out.append(row)
+        return out
 
     def shape(self, indent: int, keys: tuple[str, ...]) -> re.Pattern[str]:
         """The regular expression of ``- {k1: v1, k2: v2}`` lines indented by

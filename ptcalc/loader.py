@@ -277,9 +277,10 @@ class _Reader:
     def __init__(self, source: str, fast: bool = False) -> None:
         self.source = source
         self.fast = fast  # reading a fastyaml document (see processes())
-        # table rows read so far (see table()): per key order, the text of a
-        # mapping -> its fields
-        self.fields_memo: dict[tuple[str, ...], dict[tuple[str, ...], _Fields]] = {}
+        # table rows read so far (see table()): by row number, and the fields
+        # but the address by (keys, values but the address's)
+        self.row_specs: dict[int, _Spec] = {}
+        self.fields_memo: dict[tuple[tuple[str, ...], tuple[str, ...]], _Fields] = {}
         self.address_memo: dict[tuple[str, int, int], tuple[bool, int]] = {}
 
     # -- errors ----------------------------------------------------------
@@ -737,7 +738,7 @@ class _Reader:
                 e["private_memory"][1], f"{path}.private_memory", what="private memory"
             )
         mnode: Node | None = None
-        cols: _Columns = ((), (), (), (), (), (), (), (), ())
+        cols: _Columns = _NO_COLUMNS
         address_nodes: list[Node] | _TableItems = []
         if "mappings" in e:
             mnode = e["mappings"][1]
@@ -756,11 +757,14 @@ class _Reader:
                     cols = tuple(zip(*specs))  # type: ignore[assignment]
         return _Group(name, count, private, path, mnode, cols, address_nodes)
 
-    def place(self, part: _Group, arch: Arch, placed: tuple[int, ...] | None = None) -> ProcessGroup:
-        """The group, its explicit addresses checked and its auto mappings
-        placed (``placed``: the addresses, when already known)."""
+    def place(self, part: _Group, arch: Arch, placed: tuple[int, ...] | None = None,
+              checked: bool = False) -> ProcessGroup:
+        """The group, its explicit addresses checked (unless ``checked``:
+        already done) and its auto mappings placed (``placed``: the
+        addresses, when already known)."""
         sname, offset, size, address, protection, touched, uffd, soft_dirty, auto = part.cols
-        self.check_overlaps(part.path, address, size, auto, part.address_nodes)
+        if not checked:
+            self.check_overlaps(part.path, address, size, auto, part.address_nodes)
         if placed is None:
             try:
                 placed = tuple(place_addresses(list(zip(address, size, offset, auto)), arch))
@@ -779,25 +783,32 @@ class _Reader:
         return ProcessGroup.from_columns(part.name, part.count, columns, part.private, part.path)
 
     def place_all(self, parts: list[_Group], arch: Arch) -> tuple[ProcessGroup, ...]:
-        """Every group placed: side by side on arrays where that is what
-        first-fit does (workload.place_side_by_side), else one by one."""
+        """Every group checked for overlapping explicit mappings and placed,
+        on arrays: side by side where that is what first-fit does
+        (workload.place_side_by_side), else one by one.  (Any problem sends
+        the document back through libyaml, group by group: which group's
+        problem is raised here does not matter.)"""
         from ptcalc import xp as _xp
 
         sizes = [len(p.cols[0]) for p in parts]
         xp = _xp.for_size(sum(sizes))
         i64 = xp.int64
 
-        def column(k: int) -> Any:
-            return xp.asarray(list(chain.from_iterable(p.cols[k] for p in parts)), i64)
+        def column(k: int, dtype: Any = i64) -> Any:
+            return xp.asarray(list(chain.from_iterable(p.cols[k] for p in parts)), dtype)
 
-        group = xp.asarray([g for g, n in enumerate(sizes) for _ in range(n)], i64)
-        auto = xp.asarray(list(chain.from_iterable(p.cols[8] for p in parts)), xp.bool_)
-        placed, ok = place_side_by_side(group, column(3), column(2), column(1), auto, len(parts), arch)
+        group = xp.repeat(xp.arange(len(parts)), xp.asarray(sizes, i64))
+        address, size, offset, auto = column(3), column(2), column(1), column(8, xp.bool_)
+        overlapping = _overlapping_groups(xp, group, address, size, auto)
+        if overlapping:  # raise that group's error, as group by group
+            first = parts[overlapping[0]]
+            self.check_overlaps(first.path, first.cols[3], first.cols[2], first.cols[8], first.address_nodes)
+        placed, ok = place_side_by_side(group, address, size, offset, auto, len(parts), arch)
         flat = placed.tolist()
         out = []
         row = 0
         for part, n, simple in zip(parts, sizes, ok):
-            out.append(self.place(part, arch, tuple(flat[row:row + n]) if simple else None))
+            out.append(self.place(part, arch, tuple(flat[row:row + n]) if simple else None, checked=True))
             row += n
         return tuple(out)
 
@@ -840,54 +851,47 @@ class _Reader:
         """The mappings of a :class:`fastyaml.Table` (one-line flow mappings),
         as columns (segment, offset, ..., auto).
 
-        Each mapping is read by :meth:`mapping_fields` and :meth:`address`, as
-        any mapping is, memoised on its text: a generated workload repeats
-        the same few mappings at many addresses, and reading one costs more
-        than looking it up; the lookups run column-wise (``map`` over ``zip``).
-        Any problem raises as usual (the loader then re-reads the document
+        Each distinct row of the document is read once (:meth:`table_row`),
+        as any mapping is; the items are then looked up by row number.  Any
+        problem raises as usual (the loader then re-reads the document
         through libyaml to locate it)."""
-        out: list[tuple[Any, ...]] = []
-        row0 = 0
-        for keys, cols, count in table.runs:
-            ai = keys.index("address") if "address" in keys else -1
-            memo = self.fields_memo.setdefault(keys, {})
-            fkeys = list(zip(*(c for i, c in enumerate(cols) if i != ai))) if len(keys) > (ai >= 0) else [()] * count
-            found = list(map(memo.get, fkeys))
-            if None in found:
-                for j, fk in enumerate(fkeys):
-                    if found[j] is None:
-                        f = memo.get(fk)
-                        if f is None:
-                            ipath = f"{path}.mappings[{row0 + j}]"
-                            node = table.item(row0 + j)
-                            e = self.entries(
-                                node, ipath, MAPPING_KEYS, "a mapping (segment, offset, size, ...)"
-                            )
-                            f = memo[fk] = self.mapping_fields(ipath, node, e, segments, arch)
-                        found[j] = f
-            sname, offset, size, protection, touched, uffd, soft_dirty, page = zip(*found)
-            if ai >= 0:
-                akeys = list(zip(cols[ai], page, size))
-                amemo = self.address_memo
-                got = list(map(amemo.get, akeys))
-                if None in got:
-                    for j, ak in enumerate(akeys):
-                        if got[j] is None:
-                            g = amemo.get(ak)
-                            if g is None:
-                                anode = table.item(row0 + j).value[ai][1]
-                                g = amemo[ak] = self.address(
-                                    anode, f"{path}.mappings[{row0 + j}].address", ak[1], ak[2], arch
-                                )
-                            got[j] = g
-                auto, address = zip(*got)
-            else:
-                auto, address = (True,) * count, (0,) * count
-            out.append((sname, offset, size, address, protection, touched, uffd, soft_dirty, auto))
-            row0 += count
-        if len(out) == 1:
-            return out[0], _TableItems(table)  # type: ignore[return-value]
-        return tuple(tuple(chain.from_iterable(c)) for c in zip(*out)), _TableItems(table)  # type: ignore[return-value]
+        specs = self.row_specs
+        rows = table.rows
+        found = list(map(specs.get, rows))
+        if None in found:
+            for j, row in enumerate(rows):
+                if found[j] is None:
+                    spec = specs.get(row)
+                    if spec is None:
+                        spec = specs[row] = self.table_row(f"{path}.mappings[{j}]", table, j, segments, arch)
+                    found[j] = spec
+        cols = tuple(zip(*found)) if found else _NO_COLUMNS
+        return cols, _TableItems(table)  # type: ignore[return-value]
+
+    def table_row(self, path: str, table: fastyaml.Table, j: int, segments: dict[str, Segment],
+                  arch: Arch) -> _Spec:
+        """Item ``j`` of a table, read by :meth:`mapping_fields` and
+        :meth:`address` as any mapping is, memoised on its texts: a generated
+        workload maps the same few mappings at many addresses, and reading
+        one costs more than looking it up."""
+        keys, values = table.distinct[table.rows[j]]
+        ai = keys.index("address") if "address" in keys else -1
+        fkey = (keys, values[:ai] + values[ai + 1:] if ai >= 0 else values)
+        fields = self.fields_memo.get(fkey)
+        if fields is None:
+            node = table.item(j)
+            e = self.entries(node, path, MAPPING_KEYS, "a mapping (segment, offset, size, ...)")
+            fields = self.fields_memo[fkey] = self.mapping_fields(path, node, e, segments, arch)
+        sname, offset, size, protection, touched, uffd, soft_dirty, page = fields
+        auto, address = True, 0
+        if ai >= 0:
+            akey = (values[ai], page, size)
+            got = self.address_memo.get(akey)
+            if got is None:
+                anode = table.item(j).value[ai][1]
+                got = self.address_memo[akey] = self.address(anode, f"{path}.address", page, size, arch)
+            auto, address = got
+        return sname, offset, size, address, protection, touched, uffd, soft_dirty, auto
 
     def mapping_fields(
         self, path: str, node: Node, e: dict[str, tuple[ScalarNode, Node]],
@@ -1115,6 +1119,7 @@ _Spec = tuple[str, int, int, int, str, tuple[tuple[int, int], ...], str, bool, b
 """segment, offset, size, address, protection, touched, userfaultfd, soft_dirty, auto"""
 _Columns = tuple[tuple[Any, ...], ...]
 """_Spec fields as columns, one tuple per field, one entry per mapping"""
+_NO_COLUMNS: _Columns = ((),) * 9
 
 
 class _Group(NamedTuple):
@@ -1137,6 +1142,24 @@ class _TableItems:
 
     def __getitem__(self, i: int) -> Node:
         return self.table.item(i)
+
+
+def _overlapping_groups(xp: Any, group: Any, address: Any, size: Any, auto: Any) -> list[int]:
+    """The groups (ascending) two of whose explicit mappings overlap: rows
+    sorted by (group, address), neighbours compared, as check_overlaps does
+    for one group.  Arrays of one :mod:`ptcalc.xp` backend, one row per
+    mapping, rows grouped by group."""
+    explicit = ~auto
+    if not explicit.any():
+        return []
+    g, a, e = group[explicit], address[explicit], (address + size)[explicit]
+    if not bool((((g[1:] == g[:-1]) & (a[1:] >= a[:-1])) | (g[1:] > g[:-1])).all()):
+        order = xp.lexsort((a, g))
+        g, a, e = g[order], a[order], e[order]
+    # e[:-1] > a[1:] for sorted neighbours of one group: the later one starts
+    # before the earlier one ends
+    clash = (g[1:] == g[:-1]) & (a[1:] < e[:-1])
+    return sorted(set(g[1:][clash].tolist()))
 
 
 def _tag(tag: str) -> str:

@@ -111,7 +111,7 @@ class Layout:
     row_soft_dirty: Array
     row_seg_size: Array
     row_auto: Array
-    row_index: list[tuple[int, int]]  # (group index, mapping index in group)
+    row_mi: Array  # the mapping's index within its group
     # per touched piece
     piece_row: Array
     piece_start: Array
@@ -132,14 +132,14 @@ class Layout:
         seg_name, off, size, addr, prot, touched, auto, uffd, soft_dirty = (
             list(chain.from_iterable(c[k] for c in per_group)) for k in range(len(MAPPING_FIELDS)))
         n = len(addr)
-        group = [gi for gi, c in enumerate(per_group) for _ in c[0]]
-        mi = [j for c in per_group for j in range(len(c[0]))]
         n_pieces = sum(map(len, touched))
         xp = _xp.for_size(n + n_pieces) if backend is None else _xp.backend(backend)
         i64, b8 = xp.int64, xp.bool_
+        rows = xp.asarray([len(c[0]) for c in per_group], i64)  # per group
+        g_arr = xp.repeat(xp.arange(len(per_group)), rows)
+        mi = xp.arange(n) - xp.repeat(xp.cumsum(rows) - rows, rows)
         seg = xp.asarray(list(map(seg_id.__getitem__, seg_name)), i64)
         a = xp.asarray(addr, i64)
-        g_arr = xp.asarray(group, i64)
         # rows sorted by (group, address) (no two rows of a group share an
         # address); often they already are
         identity = n < 2 or bool(_ascending(g_arr, a).all())
@@ -197,7 +197,7 @@ class Layout:
             row_soft_dirty=col(soft_dirty, b8),
             row_seg_size=seg_size[row_seg] if n else xp.zeros(0, i64),
             row_auto=col(auto, b8),
-            row_index=list(zip(group, mi)) if identity else list(zip(col(g_arr).tolist(), col(mi).tolist())),
+            row_mi=col(mi),
             piece_row=piece_row,
             piece_start=piece_start,
             piece_end=piece_end,
@@ -209,9 +209,9 @@ class Layout:
         return _xp.namespace_of(self.row_addr)
 
     @cached_property
-    def row_mi(self) -> Array:
-        """Per row, the mapping's index within its group (``row_index[r][1]``)."""
-        return self.xp.asarray([j for _, j in self.row_index], self.xp.int64)
+    def row_index(self) -> list[tuple[int, int]]:
+        """Per row, (group index, mapping index in the group)."""
+        return list(zip(self.row_group.tolist(), self.row_mi.tolist()))
 
     @property
     def n_rows(self) -> int:

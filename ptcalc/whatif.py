@@ -191,7 +191,7 @@ def convert_layout(layout: Layout, workload: Workload, page_size: int) -> tuple[
         row_soft_dirty=take(layout.row_soft_dirty),
         row_seg_size=take(seg_size),
         row_auto=take(auto),
-        row_index=layout.row_index if identity else [layout.row_index[r] for r in order.tolist()],
+        row_mi=take(layout.row_mi),
         piece_row=pr,
         piece_start=p_start,
         piece_end=p_end,
@@ -212,8 +212,9 @@ def _place_again(layout: Layout, redo: Any, new_addr: Any, new_size: Any, new_of
         if gi in again:
             rows_of.setdefault(gi, []).append(r)
     addr, size, noff, auto = new_addr.tolist(), new_size.tolist(), new_off.tolist(), layout.row_auto.tolist()
+    mi = layout.row_mi.tolist()
     for gi, rows in rows_of.items():
-        rows.sort(key=lambda r: layout.row_index[r][1])
+        rows.sort(key=mi.__getitem__)
         try:
             placed = place_addresses([(addr[r], size[r], noff[r], bool(auto[r])) for r in rows], layout.arch)
         except ValueError as e:
@@ -231,14 +232,14 @@ def _problem(layout: Layout, workload: Workload, gi: int, page_size: int, misali
     rows = xp.arange(layout.n_rows)
     bad = rows[misaligned & (layout.row_group == gi)].tolist()
     if bad:
-        r = min(bad, key=lambda r: layout.row_index[r][1])
-        m = workload.groups[gi].mappings[layout.row_index[r][1]]
+        r = min(bad, key=lambda r: int(layout.row_mi[r]))
+        m = workload.groups[gi].mappings[int(layout.row_mi[r])]
         return f"{m.origin or m.segment}: address {m.address:#x} is not aligned to {format_size(int(page[r]))} pages"
     if gi in errors:
         return errors[gi]
     s_group = layout.row_group[order]
     k = xp.arange(overlap.size)[overlap & (s_group[1:] == gi)].tolist()[0]
-    m = workload.groups[gi].mappings[layout.row_index[int(order[k + 1])][1]]
+    m = workload.groups[gi].mappings[int(layout.row_mi[int(order[k + 1])])]
     return f"{m.origin or m.segment}: overlaps another mapping on {format_size(page_size)} pages"
 
 

@@ -18,6 +18,7 @@ from numpy import (  # noqa: F401  (re-exported: the backend's namespace)
     maximum,
     minimum,
     ones,
+    repeat,
     searchsorted,
     select,
     sort,
@@ -85,6 +86,6 @@ def argsort_any(a: np.ndarray) -> np.ndarray:
 
 __all__ = [
     "NAME", "arange", "argsort", "argsort_any", "asarray", "bool_", "concatenate", "cummax", "cumsum", "fits",
-    "full", "group_sum", "int8", "int64", "interleave", "lexsort", "maximum", "minimum", "ones", "searchsorted",
-    "select", "sort", "unique", "unique_index", "unique_inverse", "where", "zeros",
+    "full", "group_sum", "int8", "int64", "interleave", "lexsort", "maximum", "minimum", "ones", "repeat",
+    "searchsorted", "select", "sort", "unique", "unique_index", "unique_inverse", "where", "zeros",
 ]

@@ -280,6 +280,11 @@ def concatenate(arrays: Sequence[PyArray]) -> PyArray:
     return PyArray(out)
 
 
+def repeat(a: PyArray, counts: Sequence[int]) -> PyArray:
+    """Element i of ``a`` ``counts[i]`` times, in order (numpy.repeat)."""
+    return PyArray([x for x, c in zip(a.v, counts) for _ in range(c)])
+
+
 def interleave(arrays: Sequence[PyArray]) -> PyArray:
     """Element 0 of every array, then element 1 of every array, ..."""
     return PyArray([x for t in zip(*(a.v for a in arrays)) for x in t])
