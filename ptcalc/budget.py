@@ -127,7 +127,7 @@ def budget(workload: Workload, result: SchemeResult, resident: dict[str, int],
     cache = sum(resident.get(n, 0) for n, s in workload.segments.items() if s.backing == "file")
     pools = Pools(required=hugetlb_required(workload),
                   configured=host.hugepages if use_configured_pools else None)
-    own_tables = sum(g.count * g.per_process_bytes for g in result.groups)
+    own_tables = result.groups.own_bytes_total()
     private = sum(g.count * g.private_memory for g in workload.groups)
     overhead = workload.process_count * host.process_overhead
     return Budget(

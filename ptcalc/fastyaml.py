@@ -42,6 +42,8 @@ True
 from __future__ import annotations
 
 import re
+from itertools import takewhile
+from operator import methodcaller
 from typing import Any
 
 PLAIN = "!plain"
@@ -301,15 +303,15 @@ class _Parser:
         come between), read a block of consecutive lines at a time
         (:meth:`rows`).  None when a line is anything else (the item-by-item
         reader then decides)."""
-        raw, n = self.raw, self.n
-        prefix = " " * indent + "- {"
+        raw = self.raw
+        starts_row = methodcaller("startswith", " " * indent + "- {")
         rows: list[int] = []
         start_line = pos
         while True:
-            start = pos
-            while pos < n and raw[pos].startswith(prefix):
-                pos += 1
-            if pos > start and not self.rows(raw[start:pos], indent, rows):
+            # the block's lines: the consecutive lines from pos that are rows
+            block = list(takewhile(starts_row, map(raw.__getitem__, range(pos, self.n))))
+            pos += len(block)
+            if block and not self.rows(block, indent, rows):
                 return None
             npos, nind, ncontent = self.line(pos)
             if nind == indent and ncontent.startswith("- {"):

@@ -25,7 +25,8 @@ of numpy (identical results; importing numpy would cost more than the run).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import IntEnum
 from functools import cached_property
 from itertools import chain
@@ -35,7 +36,7 @@ from typing import Any
 
 from ptcalc import xp as _xp
 from ptcalc.arch import LEVEL_NAMES, VMPTE_LEVELS, Arch
-from ptcalc.results import GroupResult, SchemeResult, zero_levels
+from ptcalc.results import GroupResults, SchemeResult, zero_levels
 from ptcalc.workload import BACKINGS, MAPPING_FIELDS, PROTECTIONS, ModelOptions, Workload
 
 SCHEMES: tuple[str, ...] = ("private", "hugetlb-pmd", "mshare", "file-cached")
@@ -239,10 +240,28 @@ class Zones:
     scheme: str
     upper: str
     cols: tuple[Array, Array, Array, Array, Array, Array]
-    why_pmd: Array
-    why_pte: Array
     pte_key_class: Array  # ptshare: address - offset, or -1 for auto; else 0
     attached_pte: bool  # shared-PTE tables count in VmPTE (file-cached, not ptshare)
+    why: Callable[[], tuple[Array, Array]] = field(repr=False, compare=False)
+    """Computes (why_pmd, why_pte): only reports and ``explain`` read them."""
+
+    @cached_property
+    def _why(self) -> tuple[Array, Array]:
+        return self.why()
+
+    @cached_property
+    def shares_nothing(self) -> bool:
+        """Every row lies wholly in its first, private zone (and zone 2 is
+        not an mshare region): the tables count exactly as under ``private``."""
+        return self.upper == "pmd" and bool((self.cols[1] == self.cols[5]).all())
+
+    @property
+    def why_pmd(self) -> Array:
+        return self._why[0]
+
+    @property
+    def why_pte(self) -> Array:
+        return self._why[1]
 
     @cached_property
     def bounds(self) -> Any:
@@ -275,8 +294,6 @@ def zones(layout: Layout, scheme: str, options: ModelOptions) -> Zones:
     # PMD_SIZE (what one PTE table covers) and PUD_SIZE (what one PMD table covers)
     pmd_size = arch.levels[0].table_span
     pud_size = arch.levels[pmd_lv].table_span if pmd_lv is not None else None
-    why_pmd = xp.full(n, Why.PRIVATE_SCHEME, dtype=i8)
-    why_pte = xp.full(n, Why.PRIVATE_SCHEME, dtype=i8)
     pte_class = xp.zeros(n, dtype=xp.int64)
     prot_none = layout.row_prot == _PROT_NONE
     d = a - off  # address of file offset 0 in this mapping
@@ -286,28 +303,42 @@ def zones(layout: Layout, scheme: str, options: ModelOptions) -> Zones:
         hi = (e // size) * size
         return lo, hi, lo < hi
 
+    def nothing_shared() -> tuple[Array, Array]:
+        return xp.full(n, Why.PRIVATE_SCHEME, dtype=i8), xp.full(n, Why.PRIVATE_SCHEME, dtype=i8)
+
     # zone bounds: [a, z1) private, [z1, z2) shared-PTE, [z2, z3) shared
-    # upper, [z3, z4) shared-PTE, [z4, e) private; by default all private
+    # upper, [z3, z4) shared-PTE, [z4, e) private; by default all private.
+    # The reasons a row does not share (why_pmd, why_pte) are worked out only
+    # when read (``why``).
     z1 = z2 = z3 = z4 = e
     upper = "pmd"
     attached_pte = False
+    why: Callable[[], tuple[Array, Array]] = nothing_shared
 
     if scheme == "private":
         pass
     elif scheme == "mshare" and options.mshare_variant == "v3":
         upper = "mshare"
         ok = ~prot_none
-        why_pmd = xp.where(ok, Why.SHARED, Why.PROT_NONE).astype(i8)
-        why_pte = why_pmd.copy()
+
+        def mshare_why() -> tuple[Array, Array]:
+            why_pmd = xp.where(ok, Why.SHARED, Why.PROT_NONE).astype(i8)
+            return why_pmd, why_pmd.copy()
+
+        why = mshare_why
         z1 = z2 = xp.where(ok, a, e)  # the whole mapping is the region's
     elif scheme == "mshare":  # ptshare: MAP_SHARED_PT, PTE tables only
         base = layout.row_leaf == 0
         aligned = (a % pmd_size == 0) & ((e - a) % pmd_size == 0)
         ok = base & aligned & ~prot_none
-        why_pte = xp.select(
-            [prot_none, ~base, ~aligned], [Why.PROT_NONE, Why.NO_TABLES_AT_LEVEL, Why.PTSHARE_ALIGNMENT],
-            Why.SHARED).astype(i8)
-        why_pmd = xp.full(n, Why.PRIVATE_SCHEME, dtype=i8)
+
+        def ptshare_why() -> tuple[Array, Array]:
+            why_pte = xp.select(
+                [prot_none, ~base, ~aligned], [Why.PROT_NONE, Why.NO_TABLES_AT_LEVEL, Why.PTSHARE_ALIGNMENT],
+                Why.SHARED).astype(i8)
+            return xp.full(n, Why.PRIVATE_SCHEME, dtype=i8), why_pte
+
+        why = ptshare_why
         pte_class = xp.where(layout.row_auto, -1, d)
         z1 = xp.where(ok, a, e)  # the whole mapping shares PTE tables
         attached_pte = False
@@ -323,16 +354,19 @@ def zones(layout: Layout, scheme: str, options: ModelOptions) -> Zones:
             w_lo, w_hi, w_any = whole_windows(pud_size)
         else:
             w_lo, w_hi, w_any = a, a, xp.zeros(n, dtype=xp.bool_)
-        above_pmd = layout.row_leaf > (pmd_lv if pmd_lv is not None else -1)
-        h_why = xp.select(
-            [~hugetlb, xp.full(n, share_size is None, dtype=xp.bool_), above_pmd, ~pmd_pages, prot_none,
-             layout.row_uffd_blocks_pmd_share, ~w_any],
-            [Why.NOT_HUGETLB, Why.ARCH_NO_PMD_SHARE, Why.NO_TABLES_AT_LEVEL, Why.NOT_PMD_PAGES, Why.PROT_NONE,
-             Why.USERFAULTFD, Why.NO_WHOLE_WINDOW],
-            Why.SHARED).astype(i8)
+
+        def hugetlb_why() -> tuple[Array, Array]:
+            above_pmd = layout.row_leaf > (pmd_lv if pmd_lv is not None else -1)
+            h_why = xp.select(
+                [~hugetlb, xp.full(n, share_size is None, dtype=xp.bool_), above_pmd, ~pmd_pages, prot_none,
+                 layout.row_uffd_blocks_pmd_share, ~w_any],
+                [Why.NOT_HUGETLB, Why.ARCH_NO_PMD_SHARE, Why.NO_TABLES_AT_LEVEL, Why.NOT_PMD_PAGES,
+                 Why.PROT_NONE, Why.USERFAULTFD, Why.NO_WHOLE_WINDOW],
+                Why.SHARED).astype(i8)
+            return h_why, xp.where(hugetlb, Why.NO_TABLES_AT_LEVEL, Why.NOT_HUGETLB).astype(i8)
+
+        why = hugetlb_why
         pmd_on = h_ok & w_any
-        why_pmd = h_why
-        why_pte = xp.where(hugetlb, Why.NO_TABLES_AT_LEVEL, Why.NOT_HUGETLB).astype(i8)
         pte_on = xp.zeros(n, dtype=xp.bool_)
         p_lo = p_hi = a
         if scheme == "file-cached":
@@ -340,28 +374,33 @@ def zones(layout: Layout, scheme: str, options: ModelOptions) -> Zones:
             other = ~hugetlb
             eligible = (other & ~prot_none & ~layout.row_uffd_wp & ~layout.row_soft_dirty
                         & (layout.row_seg_size >= options.file_cached_threshold))
-            base_why = xp.select(
-                [prot_none, layout.row_uffd_wp, layout.row_soft_dirty,
-                 layout.row_seg_size < options.file_cached_threshold],
-                [Why.PROT_NONE, Why.USERFAULTFD, Why.SOFT_DIRTY, Why.BELOW_THRESHOLD],
-                Why.SHARED).astype(i8)
             has_pmd_tables = layout.row_leaf <= (pmd_lv if pmd_lv is not None else -1)
             congruent_pud = (d % pud_size == 0) if pud_size is not None else xp.zeros(n, dtype=xp.bool_)
             f_pmd = eligible & has_pmd_tables & congruent_pud & w_any
-            f_pmd_why = xp.select(
-                [base_why != Why.SHARED, ~has_pmd_tables, ~congruent_pud, ~w_any],
-                [base_why, Why.NO_TABLES_AT_LEVEL, Why.MISALIGNED, Why.NO_WHOLE_WINDOW],
-                Why.SHARED).astype(i8)
             b_lo, b_hi, b_any = whole_windows(pmd_size)
             base_pages = layout.row_leaf == 0
             congruent_pmd = d % pmd_size == 0
             pte_on = eligible & base_pages & congruent_pmd & b_any
-            f_pte_why = xp.select(
-                [base_why != Why.SHARED, ~base_pages, ~congruent_pmd, ~b_any],
-                [base_why, Why.NO_TABLES_AT_LEVEL, Why.MISALIGNED, Why.NO_WHOLE_WINDOW],
-                Why.SHARED).astype(i8)
-            why_pmd = xp.where(other, f_pmd_why, h_why).astype(i8)
-            why_pte = xp.where(other, f_pte_why, why_pte).astype(i8)
+
+            def file_cached_why() -> tuple[Array, Array]:
+                h_why, h_why_pte = hugetlb_why()
+                base_why = xp.select(
+                    [prot_none, layout.row_uffd_wp, layout.row_soft_dirty,
+                     layout.row_seg_size < options.file_cached_threshold],
+                    [Why.PROT_NONE, Why.USERFAULTFD, Why.SOFT_DIRTY, Why.BELOW_THRESHOLD],
+                    Why.SHARED).astype(i8)
+                f_pmd_why = xp.select(
+                    [base_why != Why.SHARED, ~has_pmd_tables, ~congruent_pud, ~w_any],
+                    [base_why, Why.NO_TABLES_AT_LEVEL, Why.MISALIGNED, Why.NO_WHOLE_WINDOW],
+                    Why.SHARED).astype(i8)
+                f_pte_why = xp.select(
+                    [base_why != Why.SHARED, ~base_pages, ~congruent_pmd, ~b_any],
+                    [base_why, Why.NO_TABLES_AT_LEVEL, Why.MISALIGNED, Why.NO_WHOLE_WINDOW],
+                    Why.SHARED).astype(i8)
+                return (xp.where(other, f_pmd_why, h_why).astype(i8),
+                        xp.where(other, f_pte_why, h_why_pte).astype(i8))
+
+            why = file_cached_why
             pmd_on = xp.where(other, f_pmd, pmd_on)
             p_lo, p_hi = b_lo, b_hi
         z1 = xp.where(pte_on, p_lo, xp.where(pmd_on, w_lo, e))
@@ -370,8 +409,8 @@ def zones(layout: Layout, scheme: str, options: ModelOptions) -> Zones:
         z4 = xp.where(pte_on, p_hi, z3)
     else:
         raise ValueError(f"unknown scheme {scheme!r}")
-    return Zones(scheme=scheme, upper=upper, cols=(a, z1, z2, z3, z4, e), why_pmd=why_pmd, why_pte=why_pte,
-                 pte_key_class=pte_class, attached_pte=attached_pte)
+    return Zones(scheme=scheme, upper=upper, cols=(a, z1, z2, z3, z4, e), pte_key_class=pte_class,
+                 attached_pte=attached_pte, why=why)
 
 
 @dataclass(frozen=True)
@@ -607,7 +646,10 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
     attached: dict[str, Array] = {name: zero for name in LEVEL_NAMES}
     for li, lv in enumerate(levels[:-1]):
         m = own_min <= li
-        own[lv.name] = distinct_blocks(p_group[m], parts.start[m], parts.end[m], lv.table_span, n_groups)
+        if m.all():  # (often, at the upper levels: no copies)
+            own[lv.name] = distinct_blocks(p_group, parts.start, parts.end, lv.table_span, n_groups)
+        else:
+            own[lv.name] = distinct_blocks(p_group[m], parts.start[m], parts.end[m], lv.table_span, n_groups)
     own["pgd"] = xp.ones(n_groups, dtype=i64)
 
     shared_tables = zero_levels()
@@ -702,19 +744,15 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
     per_process = sum((own[name] * table_bytes.get(name, 0) for name in LEVEL_NAMES), zero).tolist()
     vmpte = sum(((own[name] + attached[name]) * table_bytes[name] for name in LEVEL_NAMES
                  if name in VMPTE_LEVELS and name in table_bytes), zero).tolist()
-    groups = [
-        GroupResult(name=name, count=c, own_tables=dict(zip(LEVEL_NAMES, own_g)),
-                    attached_tables=dict(zip(LEVEL_NAMES, att_g)), per_process_bytes=pp, vmpte_bytes=vm)
-        for name, c, own_g, att_g, pp, vm in zip(layout.group_names, counts, zip(*own_l), zip(*att_l),
-                                                 per_process, vmpte)
-    ]
+    # per group, as columns: the GroupResult objects are built when read
+    groups = GroupResults(layout.group_names, counts, own_l, att_l, per_process, vmpte)
     for name, col in zip(LEVEL_NAMES, own_l):
         physical[name] += sum(map(mul, counts, col))
     physical_bytes = sum(physical[n] * table_bytes.get(n, 0) for n in LEVEL_NAMES)
     shared_bytes = sum(shared_tables[n] * table_bytes.get(n, 0) for n in LEVEL_NAMES)
     return SchemeResult(scheme=z.scheme, tables=physical, shared_tables=shared_tables,
                         physical_bytes=physical_bytes, shared_bytes=shared_bytes,
-                        groups=tuple(groups), mshare_regions=regions)
+                        groups=groups, mshare_regions=regions)
 
 
 def resident_bytes(layout: Layout) -> dict[int, int]:

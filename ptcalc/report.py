@@ -5,11 +5,11 @@ Pure data; ``ptcalc.render`` turns it into a table, JSON or markdown.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ptcalc.arch import X86_64, Arch
 from ptcalc.budget import Budget, budget
-from ptcalc.model import SCHEMES, Layout, count, resident_bytes, zones
+from ptcalc.model import SCHEMES, Layout, Zones, count, resident_bytes, zones
 from ptcalc.results import SchemeResult
 from ptcalc.units import GiB, MiB, format_size
 from ptcalc.whatif import Column, columns
@@ -57,14 +57,14 @@ class Report:
         return tuple(c for c in self.cells if c.column.configured)
 
 
-def _note(workload: Workload, layout: Layout, scheme: str, options: ModelOptions,
-          result: SchemeResult, private: SchemeResult) -> str | None:
-    """Why ``scheme`` saves nothing over ``private`` here, or None when it does."""
-    if scheme == "private" or result.physical_bytes < private.physical_bytes:
+def _note(workload: Workload, layout: Layout, z: Zones, result: SchemeResult,
+          private: SchemeResult) -> str | None:
+    """Why ``z.scheme`` saves nothing over ``private`` here, or None when it does."""
+    if z.scheme == "private" or result.physical_bytes < private.physical_bytes:
         return None
     if result.physical_bytes > private.physical_bytes:
         return "costs more than private here: the region's host mm needs its own top-level tables"
-    found = dominant(layout, zones(layout, scheme, options))
+    found = dominant(layout, z)
     if found is None:
         return "equals private: no touched page lies in a shareable range"
     return f"equals private: {reason(found[0], found[1], workload.arch)}"
@@ -78,14 +78,22 @@ def column_cells(column: Column, schemes: tuple[str, ...], options: ModelOptions
         return []
     names = list(w.segments)
     resident = {names[i]: b for i, b in resident_bytes(layout).items()}
-    results = {s: count(layout, zones(layout, s, options)) for s in schemes}
-    private = results.get("private") or count(layout, zones(layout, "private", options))
-    return [
-        Cell(scheme=s, column=column, result=r,
-             budget=budget(w, r, resident, use_configured_pools=column.configured),
-             note=_note(w, layout, s, options, r, private))
-        for s, r in results.items()
-    ]
+    private = count(layout, zones(layout, "private", options))
+    cells = []
+    for s in schemes:  # one scheme's zones at a time: each is a few arrays of every row
+        if s == "private":
+            cells.append(_cell(column, w, resident, private, None))
+            continue
+        z = zones(layout, s, options)
+        # a scheme that shares nothing here counts as private does, table for table
+        r = replace(private, scheme=s) if z.shares_nothing else count(layout, z)
+        cells.append(_cell(column, w, resident, r, _note(w, layout, z, r, private)))
+    return cells
+
+
+def _cell(column: Column, w: Workload, resident: dict[str, int], r: SchemeResult, note: str | None) -> Cell:
+    return Cell(scheme=r.scheme, column=column, result=r,
+                budget=budget(w, r, resident, use_configured_pools=column.configured), note=note)
 
 
 def build_report(workload: Workload, options: ModelOptions | None = None,

@@ -16,7 +16,10 @@ kernel's level names; every dict has all five keys, folded levels at 0.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import mul
+from typing import overload
 
 from ptcalc.arch import LEVEL_NAMES
 
@@ -46,6 +49,81 @@ class GroupResult:
     """VmPTE for the workload's mappings: own + attached pte/pmd/pud tables."""
 
 
+class GroupResults(Sequence[GroupResult]):
+    """Every group's :class:`GroupResult`, kept as columns (one list per
+    field, one per level for the table counts) and built as objects when
+    read: an estimate of 1,000 groups computes 12 results and shows 30 rows.
+    A read-only sequence; equal to any sequence of equal GroupResults."""
+
+    __slots__ = ("names", "counts", "own", "attached", "per_process_bytes", "vmpte_bytes", "_items")
+
+    def __init__(self, names: list[str], counts: list[int], own: list[list[int]], attached: list[list[int]],
+                 per_process_bytes: list[int], vmpte_bytes: list[int]) -> None:
+        """``own`` and ``attached``: one list per level, in LEVEL_NAMES order."""
+        self.names = names
+        self.counts = counts
+        self.own = own
+        self.attached = attached
+        self.per_process_bytes = per_process_bytes
+        self.vmpte_bytes = vmpte_bytes
+        self._items: list[GroupResult | None] = [None] * len(names)
+
+    @classmethod
+    def of(cls, groups: Iterable[GroupResult]) -> GroupResults:
+        """The columns of ready GroupResult objects."""
+        gs = list(groups)
+        return cls([g.name for g in gs], [g.count for g in gs],
+                   [[g.own_tables[name] for g in gs] for name in LEVEL_NAMES],
+                   [[g.attached_tables[name] for g in gs] for name in LEVEL_NAMES],
+                   [g.per_process_bytes for g in gs], [g.vmpte_bytes for g in gs])
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @overload
+    def __getitem__(self, i: int) -> GroupResult: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> tuple[GroupResult, ...]: ...
+
+    def __getitem__(self, i: int | slice) -> GroupResult | tuple[GroupResult, ...]:
+        if isinstance(i, slice):
+            return tuple(self[j] for j in range(*i.indices(len(self))))
+        g = self._items[i]
+        if g is None:
+            g = self._items[i] = GroupResult(
+                name=self.names[i], count=self.counts[i],
+                own_tables={name: col[i] for name, col in zip(LEVEL_NAMES, self.own)},
+                attached_tables={name: col[i] for name, col in zip(LEVEL_NAMES, self.attached)},
+                per_process_bytes=self.per_process_bytes[i], vmpte_bytes=self.vmpte_bytes[i])
+        return g
+
+    def __iter__(self) -> Iterator[GroupResult]:
+        return (self[i] for i in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, GroupResults):
+            return (self.names, self.counts, self.own, self.attached, self.per_process_bytes, self.vmpte_bytes) == (
+                other.names, other.counts, other.own, other.attached, other.per_process_bytes, other.vmpte_bytes)
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"GroupResults({list(self)!r})"
+
+    def own_bytes_total(self) -> int:
+        """Bytes of the tables each process owns alone, over every process
+        (count x per_process_bytes, summed)."""
+        return sum(map(mul, self.counts, self.per_process_bytes))
+
+    def vmpte_total(self) -> int:
+        """VmPTE over every process (count x vmpte_bytes, summed)."""
+        return sum(map(mul, self.counts, self.vmpte_bytes))
+
+
 @dataclass(frozen=True)
 class SchemeResult:
     """Page tables of the whole workload under one scheme."""
@@ -57,7 +135,7 @@ class SchemeResult:
     """Of ``tables``, those with two or more sharers."""
     physical_bytes: int
     shared_bytes: int
-    groups: tuple[GroupResult, ...]
+    groups: GroupResults
     mshare_regions: int = 0
     """mshare host mms (one per segment and protection); their PGDs are in ``tables``."""
     notes: tuple[str, ...] = field(default=())
@@ -66,4 +144,4 @@ class SchemeResult:
     @property
     def vmpte_total(self) -> int:
         """VmPTE summed over every process: overstates memory when tables are shared."""
-        return sum(g.count * g.vmpte_bytes for g in self.groups)
+        return self.groups.vmpte_total()

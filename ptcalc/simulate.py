@@ -28,7 +28,7 @@ from collections.abc import Callable, Hashable
 from typing import NamedTuple
 
 from ptcalc.arch import LEVEL_NAMES, VMPTE_LEVELS, Arch
-from ptcalc.results import GroupResult, SchemeResult, zero_levels
+from ptcalc.results import GroupResult, GroupResults, SchemeResult, zero_levels
 from ptcalc.workload import Mapping, ModelOptions, Segment, Workload
 
 SCHEMES: tuple[str, ...] = ("private", "hugetlb-pmd", "mshare", "file-cached")
@@ -337,7 +337,7 @@ def simulate(
         shared_tables=_by_name(shared_counts, geo),
         physical_bytes=_bytes(tables, geo, workload),
         shared_bytes=_bytes(shared_counts, geo, workload),
-        groups=tuple(groups),
+        groups=GroupResults.of(groups),
         mshare_regions=len(regions),
     )
 

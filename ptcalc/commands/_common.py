@@ -32,13 +32,21 @@ def read_workload(path: str) -> Workload:
 
     from ptcalc.loader import load_workload, loads_workload
 
-    if path == "-":
-        w = loads_workload(sys.stdin.buffer.read(), source="<stdin>")
-    else:
-        w = load_workload(path)
-    # The workload lives until the command exits: keep the cyclic GC from
-    # rescanning its (up to millions of) objects at every later collection.
-    gc.freeze()
+    # The workload lives until the command exits: the cyclic GC stays off
+    # while it is read, and its (up to millions of) objects are then moved
+    # out of the GC's sight (freeze) before the GC is back on -- else the
+    # first collection would walk every one of them.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        if path == "-":
+            w = loads_workload(sys.stdin.buffer.read(), source="<stdin>")
+        else:
+            w = load_workload(path)
+        gc.freeze()
+    finally:
+        if enabled:
+            gc.enable()
     return w
 
 

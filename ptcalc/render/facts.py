@@ -33,11 +33,11 @@ def shown_groups(report: Report, limit: int = MAX_GROUP_ROWS) -> tuple[list[int]
     n = len(cells[0].result.groups) if cells else 0
     if n <= limit:
         return list(range(n)), 0, 0
-    weight = [max(g.count * g.per_process_bytes for g in groups) for groups in
-              zip(*(c.result.groups for c in cells))]
+    counts = cells[0].result.groups.counts
+    weight = [c * max(pp) for c, *pp in zip(counts, *(c.result.groups.per_process_bytes for c in cells))]
     top = sorted(range(n), key=lambda i: (-weight[i], i))[:limit]
     hidden = set(range(n)) - set(top)
-    return top, len(hidden), sum(cells[0].result.groups[i].count for i in hidden)
+    return top, len(hidden), sum(counts[i] for i in hidden)
 
 
 def more_groups_line(hidden: int, processes: int) -> str:
