@@ -218,6 +218,13 @@ class Layout:
     def n_rows(self) -> int:
         return int(self.row_addr.shape[0])
 
+    @cached_property
+    def piece_per_row(self) -> bool:
+        """Every row has one touched piece, piece i row i's (``piece_row`` is
+        0, 1, 2, ...: per-row arrays are per-piece as they are)."""
+        n = self.n_rows
+        return self.piece_row.size == n and bool((self.piece_row == self.xp.arange(n)).all())
+
     def level_index(self, name: str) -> int | None:
         for i, lv in enumerate(self.arch.levels):
             if lv.name == name:
@@ -279,8 +286,28 @@ def _ascending(major: Array, minor: Array) -> Array:
     return (major[1:] > major[:-1]) | ((major[1:] == major[:-1]) & (minor[1:] > minor[:-1]))
 
 
+def floor_div(x: Array, span: int) -> Array:
+    """``x // span``: a shift when ``span`` is a power of two, as every table
+    span and page size is (an arithmetic shift floors negative values too)."""
+    if span & (span - 1) == 0 and span > 0:
+        return x >> (span.bit_length() - 1)
+    return x // span
+
+
+def ceil_div(x: Array, span: int) -> Array:
+    """``-(-x // span)``, the number of ``span`` blocks up to ``x``, rounded up."""
+    return -floor_div(-x, span)
+
+
+def mod(x: Array, span: int) -> Array:
+    """``x % span`` (a mask for a power of two: the floored remainder, as %)."""
+    if span & (span - 1) == 0 and span > 0:
+        return x & (span - 1)
+    return x % span
+
+
 def _roundup(x: Array, a: int) -> Array:
-    return -((-x) // a) * a
+    return ceil_div(x, a) * a
 
 
 def zones(layout: Layout, scheme: str, options: ModelOptions) -> Zones:
@@ -300,7 +327,7 @@ def zones(layout: Layout, scheme: str, options: ModelOptions) -> Zones:
 
     def whole_windows(size: int) -> tuple[Array, Array, Array]:
         lo = _roundup(a, size)
-        hi = (e // size) * size
+        hi = floor_div(e, size) * size
         return lo, hi, lo < hi
 
     def nothing_shared() -> tuple[Array, Array]:
@@ -329,7 +356,7 @@ def zones(layout: Layout, scheme: str, options: ModelOptions) -> Zones:
         z1 = z2 = xp.where(ok, a, e)  # the whole mapping is the region's
     elif scheme == "mshare":  # ptshare: MAP_SHARED_PT, PTE tables only
         base = layout.row_leaf == 0
-        aligned = (a % pmd_size == 0) & ((e - a) % pmd_size == 0)
+        aligned = (mod(a, pmd_size) == 0) & (mod(e - a, pmd_size) == 0)
         ok = base & aligned & ~prot_none
 
         def ptshare_why() -> tuple[Array, Array]:
@@ -375,11 +402,11 @@ def zones(layout: Layout, scheme: str, options: ModelOptions) -> Zones:
             eligible = (other & ~prot_none & ~layout.row_uffd_wp & ~layout.row_soft_dirty
                         & (layout.row_seg_size >= options.file_cached_threshold))
             has_pmd_tables = layout.row_leaf <= (pmd_lv if pmd_lv is not None else -1)
-            congruent_pud = (d % pud_size == 0) if pud_size is not None else xp.zeros(n, dtype=xp.bool_)
+            congruent_pud = (mod(d, pud_size) == 0) if pud_size is not None else xp.zeros(n, dtype=xp.bool_)
             f_pmd = eligible & has_pmd_tables & congruent_pud & w_any
             b_lo, b_hi, b_any = whole_windows(pmd_size)
             base_pages = layout.row_leaf == 0
-            congruent_pmd = d % pmd_size == 0
+            congruent_pmd = mod(d, pmd_size) == 0
             pte_on = eligible & base_pages & congruent_pmd & b_any
 
             def file_cached_why() -> tuple[Array, Array]:
@@ -421,19 +448,27 @@ class Parts:
     zone: Array
     start: Array
     end: Array
+    row_is_part: bool = False
+    """Part i is row i's (``row`` is 0, 1, 2, ...): per-row arrays are per-part as they are."""
+
+    def of_row(self, values: Array) -> Array:
+        """A per-row array, per part."""
+        return values if self.row_is_part else values[self.row]
 
 
 def cut(layout: Layout, z: Zones) -> Parts:
     """Intersect every touched piece with every zone of its mapping."""
     xp = layout.xp
     pr = layout.piece_row
+    one_each = layout.piece_per_row
     nonempty = [z.cols[k] < z.cols[k + 1] for k in range(5)]
     if not (sum(ne.astype(xp.int64) for ne in nonempty) > 1).any():
         # every mapping lies in one zone (private: zone 0; mshare v3: zone 2):
         # the parts are the touched pieces, in their mapping's zone
         zone_of_row = xp.select(nonempty, list(range(5)), 0)
-        return Parts(row=pr, zone=zone_of_row[pr], start=layout.piece_start, end=layout.piece_end)
-    b = [c[pr] for c in z.cols]  # per piece, the bounds of its mapping's zones
+        return Parts(row=pr, zone=zone_of_row if one_each else zone_of_row[pr], start=layout.piece_start,
+                     end=layout.piece_end, row_is_part=one_each)
+    b = z.cols if one_each else [c[pr] for c in z.cols]  # per piece, the bounds of its mapping's zones
     s = xp.interleave([xp.maximum(layout.piece_start, b[k]) for k in range(5)])
     e = xp.interleave([xp.minimum(layout.piece_end, b[k + 1]) for k in range(5)])
     keep = s < e  # piece-major, zone-minor: stays sorted by address
@@ -459,8 +494,8 @@ def distinct_blocks(owner: Array, s: Array, e: Array, span: int, n_owners: int) 
     xp = _xp.namespace_of(owner, s)
     if s.size == 0:
         return xp.zeros(n_owners, dtype=xp.int64)
-    lo = s // span
-    hi = -((-e) // span)
+    lo = floor_div(s, span)
+    hi = ceil_div(e, span)
     prev = _prev_in_run(xp, owner, hi)
     return xp.group_sum(owner, xp.maximum(hi - xp.maximum(lo, prev), 0), n_owners)
 
@@ -631,8 +666,8 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
     levels = arch.levels
     n_groups = len(layout.counts)
     parts = cut(layout, z)
-    p_group = layout.row_group[parts.row]
-    p_leaf = layout.row_leaf[parts.row]
+    p_group = parts.of_row(layout.row_group)
+    p_leaf = parts.of_row(layout.row_leaf)
     kind = xp.asarray(_ZONE_KIND, dtype=xp.int8)[parts.zone]
     pmd_i = layout.level_index("pmd")
     attach_i = layout.level_index("p4d") or len(levels) - 1
@@ -666,9 +701,9 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
             span = levels[pmd_i].table_span
             attached["pmd"] = distinct_blocks(p_group[m], parts.start[m], parts.end[m], span, n_groups)
             d = layout.row_addr[rows] - layout.row_off[rows]
-            shift = -((-d) // span)  # ceil(d / span): VA window w is file window w - shift
-            lo, hi = dedupe_within(rows, parts.start[m] // span, -((-parts.end[m]) // span))
-            key = key_ids(layout.row_seg[rows], layout.row_prot[rows], d % span)
+            shift = ceil_div(d, span)  # VA window w is file window w - shift
+            lo, hi = dedupe_within(rows, floor_div(parts.start[m], span), ceil_div(parts.end[m], span))
+            key = key_ids(layout.row_seg[rows], layout.row_prot[rows], mod(d, span))
             u, s = union_and_shared(key, lo - shift, hi - shift, weight_of_row[rows])
             physical["pmd"] += u
             shared_tables["pmd"] += s
@@ -685,8 +720,8 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
             attached["pte"] = distinct_blocks(
                 p_group[m_pte][via], parts.start[m_pte][via], parts.end[m_pte][via], pte_span, n_groups)
         d = layout.row_addr[rows] - layout.row_off[rows]
-        shift = -((-d) // pte_span)
-        lo, hi = dedupe_within(rows, parts.start[m_pte] // pte_span, -((-parts.end[m_pte]) // pte_span))
+        shift = ceil_div(d, pte_span)
+        lo, hi = dedupe_within(rows, floor_div(parts.start[m_pte], pte_span), ceil_div(parts.end[m_pte], pte_span))
         cls = z.pte_key_class[rows]
         key = key_ids(layout.row_seg[rows], layout.row_prot[rows], cls)
         u, s = union_and_shared(key, lo - shift, hi - shift, weight_of_row[rows])
@@ -696,7 +731,7 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
     # --- mshare v3: one host tree per (segment, protection), over file offsets
     regions = 0
     if z.upper == "mshare":
-        m = (kind == 2) & (weight_of_row[parts.row] > 0)  # a group of 0 processes attaches nothing
+        m = (kind == 2) & (parts.of_row(weight_of_row) > 0)  # a group of 0 processes attaches nothing
         if m.any():
             rows = parts.row[m]
             d = layout.row_addr[rows] - layout.row_off[rows]
@@ -719,7 +754,7 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
             weight_of = xp.minimum(xp.asarray(counts, dtype=i64), 2)[group_of]
             for li, lv in enumerate(levels[:-1]):
                 lm = leaf <= li
-                lo, hi = fs[lm] // lv.table_span, -((-fe[lm]) // lv.table_span)
+                lo, hi = floor_div(fs[lm], lv.table_span), ceil_div(fe[lm], lv.table_span)
                 if li < attach_i:
                     owner, lo, hi = _merge_sorted(xp, oid[lm], lo, hi)
                     u, s = union_and_shared(key_of[owner], lo, hi, weight_of[owner])
