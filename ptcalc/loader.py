@@ -791,11 +791,12 @@ class _Reader:
         from ptcalc import xp as _xp
 
         sizes = [len(p.cols[0]) for p in parts]
-        xp = _xp.for_size(sum(sizes))
+        n = sum(sizes)
+        xp = _xp.for_size(n)
         i64 = xp.int64
 
         def column(k: int, dtype: Any = i64) -> Any:
-            return xp.asarray(list(chain.from_iterable(p.cols[k] for p in parts)), dtype)
+            return xp.fromiter(chain.from_iterable(p.cols[k] for p in parts), dtype, n)
 
         group = xp.repeat(xp.arange(len(parts)), xp.asarray(sizes, i64))
         address, size, offset, auto = column(3), column(2), column(1), column(8, xp.bool_)

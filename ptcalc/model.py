@@ -25,7 +25,7 @@ of numpy (identical results; importing numpy would cost more than the run).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 from functools import cached_property
@@ -127,27 +127,36 @@ class Layout:
         seg_id = {n: i for i, n in enumerate(w.segments)}
         segs = list(w.segments.values())
         # Column by column, as the groups hold them (ProcessGroup.columns: the
-        # loader's groups never build their 100,000 Mapping objects), then
-        # arrays: a few list passes, not a million numpy item stores.
+        # loader's groups never build their 100,000 Mapping objects), straight
+        # into arrays (fromiter): no million numpy item stores, no lists.
         per_group = [g.columns() for g in w.groups]
-        seg_name, off, size, addr, prot, touched, auto, uffd, soft_dirty = (
-            list(chain.from_iterable(c[k] for c in per_group)) for k in range(len(MAPPING_FIELDS)))
-        n = len(addr)
+        sizes = [len(c[0]) for c in per_group]
+        n = sum(sizes)
+
+        def flat(field: str) -> Iterator[Any]:
+            """One field of every mapping, group after group."""
+            k = MAPPING_FIELDS.index(field)
+            return chain.from_iterable(c[k] for c in per_group)
+
+        touched = list(flat("touched"))
         n_pieces = sum(map(len, touched))
         xp = _xp.for_size(n + n_pieces) if backend is None else _xp.backend(backend)
         i64, b8 = xp.int64, xp.bool_
-        rows = xp.asarray([len(c[0]) for c in per_group], i64)  # per group
+
+        def array(values: Iterator[Any], dtype: Any = i64) -> Array:
+            return xp.fromiter(values, dtype, n)
+
+        rows = xp.asarray(sizes, i64)  # per group
         g_arr = xp.repeat(xp.arange(len(per_group)), rows)
         mi = xp.arange(n) - xp.repeat(xp.cumsum(rows) - rows, rows)
-        seg = xp.asarray(list(map(seg_id.__getitem__, seg_name)), i64)
-        a = xp.asarray(addr, i64)
+        seg = array(map(seg_id.__getitem__, flat("segment")))
+        a = array(flat("address"))
         # rows sorted by (group, address) (no two rows of a group share an
         # address); often they already are
         identity = n < 2 or bool(_ascending(g_arr, a).all())
         order = xp.arange(n) if identity else _order_by(xp, g_arr, a)
 
-        def col(values: Any, dtype: Any = i64) -> Array:
-            arr = values if not isinstance(values, (list, tuple)) else xp.asarray(list(values), dtype)
+        def col(arr: Array) -> Array:
             return arr if identity else arr[order]
 
         # per segment, gathered per row
@@ -157,11 +166,11 @@ class Layout:
         seg_size = xp.asarray([s.size for s in segs], i64)
         row_seg = col(seg)
         row_addr = col(a)
-        if set(uffd) <= {"none"}:
+        if set(flat("userfaultfd")) <= {"none"}:
             uffd_pmd = uffd_wp = xp.zeros(n, dtype=b8)
         else:  # uffd_disable_huge_pmd_share(): VM_UFFD_WP | VM_UFFD_MINOR
-            uffd_pmd = col([u in ("wp", "minor") for u in uffd], b8)
-            uffd_wp = col([u == "wp" for u in uffd], b8)
+            uffd_pmd = col(array((u in ("wp", "minor") for u in flat("userfaultfd")), b8))
+            uffd_wp = col(array((u == "wp" for u in flat("userfaultfd")), b8))
         # touched pieces, absolute, in row order (usually one per mapping)
         p_rel = list(chain.from_iterable(touched))
         if len(p_rel) == n:
@@ -171,8 +180,8 @@ class Layout:
         if piece_row is None:
             piece_row = xp.asarray([r for r, t in enumerate(touched) for _ in t], i64)
         at = a[piece_row] if p_rel else xp.zeros(0, i64)
-        piece_start = xp.asarray(list(map(itemgetter(0), p_rel)), i64) + at
-        piece_end = xp.asarray(list(map(itemgetter(1), p_rel)), i64) + at
+        piece_start = xp.fromiter(map(itemgetter(0), p_rel), i64, n_pieces) + at
+        piece_end = xp.fromiter(map(itemgetter(1), p_rel), i64, n_pieces) + at
         if not identity:
             inv = xp.zeros(n, dtype=i64)
             inv[order] = xp.arange(n)
@@ -187,17 +196,17 @@ class Layout:
             row_group=col(g_arr),
             row_seg=row_seg,
             row_addr=row_addr,
-            row_end=row_addr + col(size),
-            row_off=col(off),
+            row_end=row_addr + col(array(flat("size"))),
+            row_off=col(array(flat("offset"))),
             row_page=seg_page[row_seg] if n else xp.zeros(0, i64),
             row_leaf=seg_leaf[row_seg] if n else xp.zeros(0, i64),
             row_backing=seg_backing[row_seg] if n else xp.zeros(0, i64),
-            row_prot=col(list(map(_PROT.__getitem__, prot))),
+            row_prot=col(array(map(_PROT.__getitem__, flat("protection")))),
             row_uffd_blocks_pmd_share=uffd_pmd,
             row_uffd_wp=uffd_wp,
-            row_soft_dirty=col(soft_dirty, b8),
+            row_soft_dirty=col(array(flat("soft_dirty"), b8)),
             row_seg_size=seg_size[row_seg] if n else xp.zeros(0, i64),
-            row_auto=col(auto, b8),
+            row_auto=col(array(flat("auto"), b8)),
             row_mi=col(mi),
             piece_row=piece_row,
             piece_start=piece_start,

@@ -220,6 +220,14 @@ def asarray(values: Iterable[Any] | PyArray, dtype: Any = None) -> PyArray:
     return out.astype(dtype) if dtype is not None else out
 
 
+def fromiter(values: Iterable[Any], dtype: Any, count: int) -> PyArray:
+    """An array of the ``count`` values an iterator yields (numpy.fromiter)."""
+    out = PyArray(list(values)).astype(dtype)
+    if len(out.v) != count:
+        raise ValueError(f"expected {count} values, got {len(out.v)}")
+    return out
+
+
 def zeros(n: int, dtype: Any = int64) -> PyArray:
     return PyArray([False if dtype == bool_ or dtype is bool else 0] * n)
 
