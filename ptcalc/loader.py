@@ -33,6 +33,7 @@ from ptcalc.touched import normalise
 from ptcalc.units import SizeError, parse_size
 from ptcalc.workload import (
     BACKINGS,
+    CODED_FIELDS,
     DEFAULT_FILE_CACHED_THRESHOLD,
     DEFAULT_PROCESS_OVERHEAD,
     MSHARE_VARIANTS,
@@ -107,6 +108,7 @@ _BOOL_TAG = "tag:yaml.org,2002:bool"
 _NAME_TAGS = _SCALAR_TAGS | {_BOOL_TAG, "tag:yaml.org,2002:timestamp"}
 _NULL_TAG = "tag:yaml.org,2002:null"
 
+_TOUCH_WHAT = "a fraction from 0 to 1, a percentage, a size such as 10GiB, or a list of ranges"
 _DIGITS = re.compile(r"[0-9]+")
 _WORD = re.compile(r"[A-Za-z0-9_-]+")
 _EXPONENT = re.compile(r"[-+]?[0-9.]+[eE][-+]?[0-9]+")
@@ -277,11 +279,17 @@ class _Reader:
     def __init__(self, source: str, fast: bool = False) -> None:
         self.source = source
         self.fast = fast  # reading a fastyaml document (see processes())
-        # table rows read so far (see table()): by row number, and the fields
-        # but the address by (keys, values but the address's)
-        self.row_specs: dict[int, _Spec] = {}
+        # Reading a fastyaml document, the groups keep their mappings as codes
+        # into one table of distinct mappings (ProcessGroup.from_codes): the
+        # table (CODED_FIELDS) and each row's code.
+        self.coded_table: list[_Coded] = []
+        self.code_of: dict[_Coded, int] = {}
+        # table rows read so far (see table()): by row number, (code, address);
+        # and the fields but the address by (keys, values but the address's)
+        self.row_specs: dict[int, tuple[int, int]] = {}
         self.fields_memo: dict[tuple[tuple[str, ...], tuple[str, ...]], _Fields] = {}
         self.address_memo: dict[tuple[str, int, int], tuple[bool, int]] = {}
+        self.touch_memo: dict[tuple[str, int, int], tuple[tuple[int, int], ...]] = {}
 
     # -- errors ----------------------------------------------------------
 
@@ -739,11 +747,14 @@ class _Reader:
             )
         mnode: Node | None = None
         cols: _Columns = _NO_COLUMNS
+        codes: tuple[int, ...] = ()
+        addresses: tuple[int, ...] = ()
         address_nodes: list[Node] | _TableItems = []
         if "mappings" in e:
             mnode = e["mappings"][1]
             if isinstance(mnode, fastyaml.Table):
-                cols, address_nodes = self.table(path, mnode, segments, arch)
+                codes, addresses = self.table(path, mnode, segments, arch)
+                address_nodes = _TableItems(mnode)
             else:
                 items = self.sequence(
                     mnode, f"{path}.mappings", "a list of mappings (- segment: NAME ...)"
@@ -753,16 +764,40 @@ class _Reader:
                     spec, anode = self.mapping(f"{path}.mappings[{j}]", item, segments, arch)
                     specs.append(spec)
                     address_nodes.append(anode)  # type: ignore[union-attr]
-                if specs:
+                if self.fast:
+                    codes, addresses = tuple(map(self.code, specs)), tuple(spec[3] for spec in specs)
+                elif specs:
                     cols = tuple(zip(*specs))  # type: ignore[assignment]
+        if self.fast:
+            return _Group(name, count, private, path, mnode, None, address_nodes, codes, addresses)
         return _Group(name, count, private, path, mnode, cols, address_nodes)
+
+    def code(self, spec: _Spec) -> int:
+        """The code of a mapping's fields but its address in :attr:`coded_table`."""
+        sname, offset, size, _, protection, touched, uffd, soft_dirty, auto = spec
+        row = (sname, offset, size, protection, touched, auto, uffd, soft_dirty)  # CODED_FIELDS
+        code = self.code_of.get(row)
+        if code is None:
+            code = self.code_of[row] = len(self.coded_table)
+            self.coded_table.append(row)
+        return code
+
+    def columns_of(self, part: _Group) -> _Columns:
+        """A group's mappings as columns (_Spec order), codes or not."""
+        if part.cols is not None:
+            return part.cols
+        if not part.codes:
+            return _NO_COLUMNS
+        sname, offset, size, protection, touched, auto, uffd, soft_dirty = zip(
+            *map(self.coded_table.__getitem__, part.codes))
+        return sname, offset, size, part.addresses, protection, touched, uffd, soft_dirty, auto
 
     def place(self, part: _Group, arch: Arch, placed: tuple[int, ...] | None = None,
               checked: bool = False) -> ProcessGroup:
         """The group, its explicit addresses checked (unless ``checked``:
         already done) and its auto mappings placed (``placed``: the
         addresses, when already known)."""
-        sname, offset, size, address, protection, touched, uffd, soft_dirty, auto = part.cols
+        sname, offset, size, address, protection, touched, uffd, soft_dirty, auto = self.columns_of(part)
         if not checked:
             self.check_overlaps(part.path, address, size, auto, part.address_nodes)
         if placed is None:
@@ -777,40 +812,53 @@ class _Reader:
                     f"from {_exact(arch.auto_base)} up); "
                     "give some mappings explicit addresses",
                 ) from None
-        # The group keeps its mappings as columns (MAPPING_FIELDS order); the
-        # Mapping objects are made when something reads them.
+        # The group keeps its mappings as codes or as columns (MAPPING_FIELDS
+        # order); the Mapping objects are made when something reads them.
+        if part.codes is not None:
+            return ProcessGroup.from_codes(part.name, part.count, self.coded_table, part.codes, placed,
+                                           part.private, part.path)
         columns = (sname, offset, size, placed, protection, touched, auto, uffd, soft_dirty)
         return ProcessGroup.from_columns(part.name, part.count, columns, part.private, part.path)
 
     def place_all(self, parts: list[_Group], arch: Arch) -> tuple[ProcessGroup, ...]:
-        """Every group checked for overlapping explicit mappings and placed,
-        on arrays: side by side where that is what first-fit does
-        (workload.place_side_by_side), else one by one.  (Any problem sends
-        the document back through libyaml, group by group: which group's
-        problem is raised here does not matter.)"""
+        """Every group of a fastyaml document (its mappings as codes) checked
+        for overlapping explicit mappings and placed, on arrays: side by side
+        where that is what first-fit does (workload.place_side_by_side), else
+        one by one.  (Any problem sends the document back through libyaml,
+        group by group: which group's problem is raised here does not matter.)"""
         from ptcalc import xp as _xp
 
-        sizes = [len(p.cols[0]) for p in parts]
+        sizes = [len(p.codes) for p in parts]
         n = sum(sizes)
         xp = _xp.for_size(n)
         i64 = xp.int64
+        table = self.coded_table
+        codes = xp.fromiter(chain.from_iterable(p.codes for p in parts), i64, n)
 
-        def column(k: int, dtype: Any = i64) -> Any:
-            return xp.fromiter(chain.from_iterable(p.cols[k] for p in parts), dtype, n)
+        def field(name: str, dtype: Any = i64) -> Any:
+            """One field of every mapping: the table's, gathered by code."""
+            k = CODED_FIELDS.index(name)
+            return xp.asarray([row[k] for row in table], dtype)[codes] if n else xp.zeros(0, dtype)
 
         group = xp.repeat(xp.arange(len(parts)), xp.asarray(sizes, i64))
-        address, size, offset, auto = column(3), column(2), column(1), column(8, xp.bool_)
+        address = xp.fromiter(chain.from_iterable(p.addresses for p in parts), i64, n)
+        size, offset, auto = field("size"), field("offset"), field("auto", xp.bool_)
         overlapping = _overlapping_groups(xp, group, address, size, auto)
         if overlapping:  # raise that group's error, as group by group
             first = parts[overlapping[0]]
-            self.check_overlaps(first.path, first.cols[3], first.cols[2], first.cols[8], first.address_nodes)
+            cols = self.columns_of(first)
+            self.check_overlaps(first.path, cols[3], cols[2], cols[8], first.address_nodes)
         placed, ok = place_side_by_side(group, address, size, offset, auto, len(parts), arch)
         flat = placed.tolist()
         out = []
         row = 0
-        for part, n, simple in zip(parts, sizes, ok):
-            out.append(self.place(part, arch, tuple(flat[row:row + n]) if simple else None, checked=True))
-            row += n
+        for part, k, simple in zip(parts, sizes, ok):
+            if simple:
+                out.append(ProcessGroup.from_codes(part.name, part.count, table, part.codes,
+                                                   tuple(flat[row:row + k]), part.private, part.path))
+            else:
+                out.append(self.place(part, arch, None, checked=True))
+            row += k
         return tuple(out)
 
     def check_overlaps(self, path: str, address: tuple[int, ...], size: tuple[int, ...],
@@ -848,9 +896,9 @@ class _Reader:
 
     def table(
         self, path: str, table: fastyaml.Table, segments: dict[str, Segment], arch: Arch
-    ) -> tuple[_Columns, _TableItems]:
+    ) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """The mappings of a :class:`fastyaml.Table` (one-line flow mappings),
-        as columns (segment, offset, ..., auto).
+        as codes into :attr:`coded_table` and addresses (0 for auto).
 
         Each distinct row of the document is read once (:meth:`table_row`),
         as any mapping is; the items are then looked up by row number.  Any
@@ -862,12 +910,15 @@ class _Reader:
         if None in found:
             for j, row in enumerate(rows):
                 if found[j] is None:
-                    spec = specs.get(row)
-                    if spec is None:
-                        spec = specs[row] = self.table_row(f"{path}.mappings[{j}]", table, j, segments, arch)
-                    found[j] = spec
-        cols = tuple(zip(*found)) if found else _NO_COLUMNS
-        return cols, _TableItems(table)  # type: ignore[return-value]
+                    got = specs.get(row)
+                    if got is None:
+                        spec = self.table_row(f"{path}.mappings[{j}]", table, j, segments, arch)
+                        got = specs[row] = (self.code(spec), spec[3])
+                    found[j] = got
+        if not found:
+            return (), ()
+        codes, addresses = zip(*found)
+        return codes, addresses
 
     def table_row(self, path: str, table: fastyaml.Table, j: int, segments: dict[str, Segment],
                   arch: Arch) -> _Spec:
@@ -1007,8 +1058,17 @@ class _Reader:
         list of ranges (``touch_ranges``)."""
         if node.id == "sequence":
             return self.touch_ranges(node, path, size, page)
-        what = "a fraction from 0 to 1, a percentage, a size such as 10GiB, or a list of ranges"
-        text = self.scalar(node, path, what).strip()
+        text = self.scalar(node, path, _TOUCH_WHAT).strip()
+        # memoised: a large workload gives the same few touch texts to
+        # mappings of the same few sizes (exact Fraction arithmetic is slow)
+        key = (text, size, page)
+        touched = self.touch_memo.get(key)
+        if touched is None:
+            touched = self.touch_memo[key] = self.touch_prefix(node, path, text, size, page)
+        return touched
+
+    def touch_prefix(self, node: Node, path: str, text: str, size: int, page: int) -> tuple[tuple[int, int], ...]:
+        """:meth:`touch` of a scalar: the touched prefix."""
         if len(text) > MAX_SCALAR:
             raise self.error(node, path, f"{_show(text)} is too long for touch")
         percent = text.endswith("%")
@@ -1032,7 +1092,7 @@ class _Reader:
                     f"touch {_exact(prefix)} is more than the mapping's size ({_exact(size)})",
                 )
         else:
-            reason = _number_hint(number) or f"expected {what}, got {_show(text)}"
+            reason = _number_hint(number) or f"expected {_TOUCH_WHAT}, got {_show(text)}"
             raise self.error(node, path, reason)
         prefix = -(-prefix // page) * page
         return ((0, prefix),) if prefix else ()
@@ -1120,6 +1180,8 @@ _Spec = tuple[str, int, int, int, str, tuple[tuple[int, int], ...], str, bool, b
 """segment, offset, size, address, protection, touched, userfaultfd, soft_dirty, auto"""
 _Columns = tuple[tuple[Any, ...], ...]
 """_Spec fields as columns, one tuple per field, one entry per mapping"""
+_Coded = tuple[str, int, int, str, tuple[tuple[int, int], ...], bool, str, bool]
+"""a mapping's fields but its address, in CODED_FIELDS order"""
 _NO_COLUMNS: _Columns = ((),) * 9
 
 
@@ -1131,8 +1193,10 @@ class _Group(NamedTuple):
     private: int
     path: str
     mnode: Any
-    cols: _Columns
+    cols: _Columns | None  # the mappings' columns (_Spec order), or None: codes
     address_nodes: Any
+    codes: tuple[int, ...] | None = None  # into _Reader.coded_table (a fastyaml document)
+    addresses: tuple[int, ...] = ()  # with codes: explicit addresses, 0 for auto
 
 
 class _TableItems:

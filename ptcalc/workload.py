@@ -24,6 +24,7 @@ validated: sizes are exact byte counts, ``address: auto`` has been resolved
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from typing import Any, Literal
@@ -124,6 +125,8 @@ MAPPING_FIELDS: tuple[str, ...] = (
     "segment", "offset", "size", "address", "protection", "touched", "auto", "userfaultfd", "soft_dirty",
 )
 """Mapping's fields but ``origin``, in order: the columns of ``ProcessGroup.columns()``."""
+CODED_FIELDS: tuple[str, ...] = tuple(f for f in MAPPING_FIELDS if f != "address")
+"""The fields of a row of ``ProcessGroup.from_codes``' table: all but the address."""
 
 
 @dataclass(frozen=True)
@@ -150,23 +153,51 @@ class ProcessGroup:
                           _columns=columns)
         return g
 
+    @classmethod
+    def from_codes(cls, name: str, count: int, table: Sequence[tuple[Any, ...]], codes: tuple[int, ...],
+                   addresses: tuple[int, ...], private_memory: int = 0, origin: str = "") -> ProcessGroup:
+        """A group whose mapping j is ``table[codes[j]]`` (its fields but the
+        address, in :data:`CODED_FIELDS` order) at ``addresses[j]``; origins
+        as for :meth:`from_columns`.
+
+        How the loader keeps a generated workload, whose groups map the same
+        few mappings: many groups share one table, and the model reads them
+        all from it at once (:meth:`coded`); the columns and the Mapping
+        objects are built when read.
+        """
+        g = object.__new__(cls)
+        g.__dict__.update(name=name, count=count, private_memory=private_memory, origin=origin,
+                          _coded=(table, codes, addresses))
+        return g
+
+    def coded(self) -> tuple[Sequence[tuple[Any, ...]], tuple[int, ...], tuple[int, ...]] | None:
+        """(table, codes, addresses) of a group made by :meth:`from_codes`, else None."""
+        return self.__dict__.get("_coded")
+
     def columns(self) -> tuple[tuple[Any, ...], ...]:
         """The mappings' fields as columns, in :data:`MAPPING_FIELDS` order."""
         cols = self.__dict__.get("_columns")
         if cols is not None:
             return cols  # type: ignore[no-any-return]
+        coded = self.coded()
+        if coded is not None:
+            table, codes, addresses = coded
+            fields = list(zip(*map(table.__getitem__, codes))) or [()] * len(CODED_FIELDS)
+            fields.insert(MAPPING_FIELDS.index("address"), addresses)
+            cols = self.__dict__["_columns"] = tuple(fields)
+            return cols
         return tuple(tuple(map(attrgetter(f), self.mappings)) for f in MAPPING_FIELDS)
 
 
 class _MappingsFromColumns:
-    """``ProcessGroup.mappings`` of a group made by ``from_columns``: the
-    Mapping objects, built on first access and stored on the instance (whose
+    """``ProcessGroup.mappings`` of a group made by ``from_columns`` or
+    ``from_codes``: the Mapping objects, built on first access and stored on the instance (whose
     attribute then shadows this non-data descriptor, as for any group)."""
 
     def __get__(self, group: ProcessGroup | None, owner: type | None = None) -> Any:
         if group is None:
             return self
-        columns = group.__dict__["_columns"]
+        columns = group.columns()
         origins = [f"{group.origin}.mappings[{j}]" for j in range(len(columns[0]))]
         mappings = tuple(map(Mapping, *columns, origins))
         group.__dict__["mappings"] = mappings
