@@ -684,15 +684,19 @@ def union_and_shared(key: Array, lo: Array, hi: Array, weight: Array) -> tuple[i
     if swept is None:
         return 0, 0
     xp = _xp.namespace_of(key, lo)
-    _, length, cover, inside = swept
-    return (int(xp.where(inside & (cover > 0), length, 0).sum()),
-            int(xp.where(inside & (cover >= 2), length, 0).sum()))
+    _, length, cover = swept
+    return int(xp.where(cover > 0, length, 0).sum()), int(xp.where(cover >= 2, length, 0).sum())
 
 
-def _sweep(key: Array, lo: Array, hi: Array, weight: Array) -> tuple[Array, Array, Array, Array] | None:
+def _sweep(key: Array, lo: Array, hi: Array, weight: Array,
+           with_key: bool = False) -> tuple[Array | None, Array, Array] | None:
     """The elementary intervals between consecutive range ends, in (key,
-    position) order: (key, length, total weight covering it, whether it lies
-    within one key's space); None when every range is empty."""
+    position) order: (each one's key if ``with_key``, its length, the total
+    weight covering it); None when every range is empty.
+
+    Every range has ended where one key's space gives way to the next: the
+    interval between them is covered by nothing (its length is meaningless),
+    so a sum of lengths where the cover is positive needs no key test."""
     xp = _xp.namespace_of(key, lo)
     keep = lo < hi
     if not keep.all():
@@ -700,26 +704,28 @@ def _sweep(key: Array, lo: Array, hi: Array, weight: Array) -> tuple[Array, Arra
     if lo.size == 0:
         return None
     w = xp.minimum(weight, 2)
-    pos = xp.concatenate([lo, hi])
-    delta = xp.concatenate([w, -w])
-    k = xp.concatenate([key, key])
     # Sweep the range ends in (key, position) order; the order among equal
     # (key, position) does not matter (no length lies between them).  When
     # (key, position, delta + 2) packs into one integer, one plain sort does
     # it: key, position - min and delta + 2 (0..4) in bit fields.
-    p0 = int(pos.min())
-    bits = (int(pos.max()) - p0).bit_length()
-    if int(k.min()) >= 0 and xp.fits((int(k.max()) + 1) << (bits + 3)):
-        packed = xp.sort((((k << bits) + (pos - p0)) << 3) + (delta + 2))
-        kp = packed >> 3
+    p0 = int(lo.min())
+    bits = (int(hi.max()) - p0).bit_length()
+    if int(key.min()) >= 0 and xp.fits((int(key.max()) + 1) << (bits + 3)):
+        base = key << bits
+        packed = xp.sort(xp.concatenate([(((base + (lo - p0)) << 3) + (w + 2)),
+                                         (((base + (hi - p0)) << 3) + (2 - w))]))
         delta = (packed & 7) - 2
-        length = kp[1:] - kp[:-1]
-        k = kp >> bits
+        at = packed >> 3
+        length = at[1:] - at[:-1]
+        k = at[:-1] >> bits if with_key else None
     else:
-        order = xp.lexsort((pos, k))
-        pos, delta, k = pos[order], delta[order], k[order]
+        pos = xp.concatenate([lo, hi])
+        kk = xp.concatenate([key, key])
+        order = xp.lexsort((pos, kk))
+        pos, delta = pos[order], xp.concatenate([w, -w])[order]
         length = pos[1:] - pos[:-1]
-    return k[:-1], length, xp.cumsum(delta)[:-1], k[1:] == k[:-1]
+        k = kk[order][:-1] if with_key else None
+    return k, length, xp.cumsum(delta)[:-1]
 
 
 def key_ids(*cols: Array) -> Array:
@@ -916,11 +922,12 @@ def resident_bytes(layout: Layout) -> dict[int, int]:
     d = layout.row_addr[rows] - layout.row_off[rows]
     seg = layout.row_seg[rows]
     # every segment at once: the segment is the key of its own block space
-    swept = _sweep(seg, layout.piece_start - d, layout.piece_end - d, xp.ones(rows.size, dtype=xp.int64))
+    swept = _sweep(seg, layout.piece_start - d, layout.piece_end - d, xp.ones(rows.size, dtype=xp.int64),
+                   with_key=True)
     if swept is None:
         return {}
-    k, length, cover, inside = swept
-    covered = inside & (cover > 0)
+    k, length, cover = swept
+    covered = cover > 0
     per_seg = xp.group_sum(k[covered], length[covered], int(seg.max()) + 1).tolist()
     return {s: per_seg[s] for s in _rank_values(xp, seg)}
 
