@@ -43,7 +43,8 @@ from __future__ import annotations
 
 import re
 from itertools import takewhile
-from operator import methodcaller
+from functools import partial
+from operator import is_not, methodcaller
 from typing import Any
 
 PLAIN = "!plain"
@@ -70,6 +71,10 @@ _BLOCK_VALUE = re.compile(rf"(?:({_PLAIN_BLOCK})|\"([^\"\\#]*)\"|'([^'#]*)') *{_
 _FLOW_ITEM = re.compile(rf"({_PLAIN_FLOW}): ({_PLAIN_FLOW})")
 _EMPTY = re.compile(rf" *{_COMMENT}")
 _FLOW_MAPPING = re.compile(r"\{ *(.*?) *\}" + _COMMENT)
+
+
+_is_row = partial(is_not, None)
+"""Whether a line's row number was found (is not None)."""
 
 
 class Decline(Exception):
@@ -181,7 +186,7 @@ class _Parser:
         self.distinct: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
         self.row_nodes: list[int] = []  # nodes of each distinct row (a mapping, its keys and values)
         self.row_of: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
-        self.row_of_line: dict[str, int] = {}
+        self.row_of_line: dict[int, dict[str, int]] = {}  # per indentation: line -> row
         # a line read as something else than it looks (the item after "- ")
         self.override: dict[int, tuple[int, str]] = {}
 
@@ -303,16 +308,23 @@ class _Parser:
         come between), read a block of consecutive lines at a time
         (:meth:`rows`).  None when a line is anything else (the item-by-item
         reader then decides)."""
-        raw = self.raw
+        raw, n = self.raw, self.n
         starts_row = methodcaller("startswith", " " * indent + "- {")
+        known = self.row_of_line.setdefault(indent, {}).get
         rows: list[int] = []
         start_line = pos
         while True:
-            # the block's lines: the consecutive lines from pos that are rows
-            block = list(takewhile(starts_row, map(raw.__getitem__, range(pos, self.n))))
-            pos += len(block)
-            if block and not self.rows(block, indent, rows):
-                return None
+            # lines read before (the same text, at this indentation): looked up
+            seen = list(takewhile(_is_row, map(known, map(raw.__getitem__, range(pos, n)))))
+            rows.extend(seen)
+            pos += len(seen)
+            if pos < n and starts_row(raw[pos]):
+                # new lines: the block of consecutive lines from pos that are rows
+                block = list(takewhile(starts_row, map(raw.__getitem__, range(pos, n))))
+                pos += len(block)
+                if not self.rows(block, indent, rows):
+                    return None
+                continue
             npos, nind, ncontent = self.line(pos)
             if nind == indent and ncontent.startswith("- {"):
                 pos = npos  # the table goes on after a comment or blank line
@@ -327,7 +339,7 @@ class _Parser:
         """Append the row numbers of consecutive ``- {...}`` lines to ``rows``;
         False when one is not a flow mapping of the subset.  A line read
         before (the same text) is not read again."""
-        row_of_line = self.row_of_line
+        row_of_line = self.row_of_line[indent]
         found = list(map(row_of_line.get, lines))
         if None in found:
             new = list(dict.fromkeys(line for line, row in zip(lines, found) if row is None))
