@@ -204,6 +204,19 @@ class Layout:
         return int(self.row_addr.shape[0])
 
     @cached_property
+    def row_d(self) -> Array:
+        """Per row, the address of file offset 0 (``row_addr - row_off``)."""
+        return self.row_addr - self.row_off
+
+    @cached_property
+    def row_weight(self) -> Array:
+        """Per row, its group's process count clipped to 2: all a sharing count needs."""
+        xp = self.xp
+        if not self.n_rows:
+            return xp.zeros(0, dtype=xp.int64)
+        return xp.minimum(xp.asarray(self.counts, dtype=xp.int64), 2)[self.row_group]
+
+    @cached_property
     def piece_per_row(self) -> bool:
         """Every row has one touched piece, piece i row i's (``piece_row`` is
         0, 1, 2, ...: per-row arrays are per-piece as they are)."""
@@ -428,7 +441,7 @@ def zones(layout: Layout, scheme: str, options: ModelOptions) -> Zones:
     xp = layout.xp
     i8 = xp.int8
     arch = layout.arch
-    a, e, off = layout.row_addr, layout.row_end, layout.row_off
+    a, e = layout.row_addr, layout.row_end
     n = layout.n_rows
     pmd_lv = layout.level_index("pmd")
     # PMD_SIZE (what one PTE table covers) and PUD_SIZE (what one PMD table covers)
@@ -436,7 +449,7 @@ def zones(layout: Layout, scheme: str, options: ModelOptions) -> Zones:
     pud_size = arch.levels[pmd_lv].table_span if pmd_lv is not None else None
     pte_class = xp.zeros(n, dtype=xp.int64)
     prot_none = layout.row_prot == _PROT_NONE
-    d = a - off  # address of file offset 0 in this mapping
+    d = layout.row_d  # address of file offset 0 in this mapping
 
     def whole_windows(size: int) -> tuple[Array, Array, Array]:
         lo = _roundup(a, size)
@@ -582,11 +595,13 @@ def cut(layout: Layout, z: Zones) -> Parts:
         return Parts(row=pr, zone=zone_of_row if one_each else zone_of_row[pr], start=layout.piece_start,
                      end=layout.piece_end, row_is_part=one_each)
     b = z.cols if one_each else [c[pr] for c in z.cols]  # per piece, the bounds of its mapping's zones
-    s = xp.interleave([xp.maximum(layout.piece_start, b[k]) for k in range(5)])
-    e = xp.interleave([xp.minimum(layout.piece_end, b[k + 1]) for k in range(5)])
+    active = [k for k in range(5) if nonempty[k].any()]  # zones of some mapping (the others cut nothing)
+    s = xp.interleave([xp.maximum(layout.piece_start, b[k]) for k in active])
+    e = xp.interleave([xp.minimum(layout.piece_end, b[k + 1]) for k in active])
     keep = s < e  # piece-major, zone-minor: stays sorted by address
-    flat = xp.arange(5 * pr.size)[keep]  # piece x 5 + zone of every part
-    return Parts(row=pr[flat // 5], zone=flat % 5, start=s[keep], end=e[keep])
+    flat = xp.arange(len(active) * pr.size)[keep]  # piece x len(active) + i, zone active[i], of every part
+    zone = xp.asarray(active, xp.int64)[flat % len(active)]
+    return Parts(row=pr[flat // len(active)], zone=zone, start=s[keep], end=e[keep])
 
 
 def _prev_in_run(xp: ModuleType, owner: Array, x: Array) -> Array:
@@ -809,8 +824,7 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
     shared_tables = zero_levels()
     physical = zero_levels()
     counts = layout.counts
-    weight_of_row = (xp.minimum(xp.asarray(counts, dtype=i64), 2)[layout.row_group] if layout.n_rows
-                     else xp.zeros(0, dtype=i64))
+    weight_of_row = layout.row_weight
 
     # --- shared PMD tables (hugetlb-pmd, file-cached): one per (key, file window)
     if z.upper == "pmd" and pmd_i is not None:
@@ -819,7 +833,7 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
             rows = parts.row[m]
             span = levels[pmd_i].table_span
             attached["pmd"] = distinct_blocks(p_group[m], parts.start[m], parts.end[m], span, n_groups)
-            d = layout.row_addr[rows] - layout.row_off[rows]
+            d = layout.row_d[rows]
             shift = ceil_div(d, span)  # VA window w is file window w - shift
             lo, hi = dedupe_within(rows, floor_div(parts.start[m], span), ceil_div(parts.end[m], span))
             key = key_ids(layout.row_seg[rows], layout.row_prot[rows], mod(d, span))
@@ -838,7 +852,7 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
             via = kind[m_pte] == 1
             attached["pte"] = distinct_blocks(
                 p_group[m_pte][via], parts.start[m_pte][via], parts.end[m_pte][via], pte_span, n_groups)
-        d = layout.row_addr[rows] - layout.row_off[rows]
+        d = layout.row_d[rows]
         shift = ceil_div(d, pte_span)
         lo, hi = dedupe_within(rows, floor_div(parts.start[m_pte], pte_span), ceil_div(parts.end[m_pte], pte_span))
         cls = z.pte_key_class[rows]
@@ -853,7 +867,7 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
         m = (kind == 2) & (parts.of_row(weight_of_row) > 0)  # a group of 0 processes attaches nothing
         if m.any():
             rows = parts.row[m]
-            d = layout.row_addr[rows] - layout.row_off[rows]
+            d = layout.row_d[rows]
             fs, fe = parts.start[m] - d, parts.end[m] - d
             key = key_ids(layout.row_seg[rows], layout.row_prot[rows])
             grp = layout.row_group[rows]
@@ -919,8 +933,8 @@ def resident_bytes(layout: Layout) -> dict[int, int]:
         return {}
     xp = layout.xp
     rows = layout.piece_row
-    d = layout.row_addr[rows] - layout.row_off[rows]
-    seg = layout.row_seg[rows]
+    d = layout.row_d if layout.piece_per_row else layout.row_d[rows]
+    seg = layout.row_seg if layout.piece_per_row else layout.row_seg[rows]
     # every segment at once: the segment is the key of its own block space
     swept = _sweep(seg, layout.piece_start - d, layout.piece_end - d, xp.ones(rows.size, dtype=xp.int64),
                    with_key=True)
@@ -929,9 +943,6 @@ def resident_bytes(layout: Layout) -> dict[int, int]:
     k, length, cover = swept
     covered = cover > 0
     per_seg = xp.group_sum(k[covered], length[covered], int(seg.max()) + 1).tolist()
-    return {s: per_seg[s] for s in _rank_values(xp, seg)}
-
-
-def _rank_values(xp: ModuleType, values: Array) -> list[int]:
-    """The distinct values, ascending."""
-    return [int(v) for v in xp.unique(values).tolist()]
+    present = xp.zeros(len(per_seg), dtype=xp.bool_)  # the segments with touched pieces
+    present[seg] = True
+    return {s: per_seg[s] for s, p in enumerate(present.tolist()) if p}
