@@ -327,3 +327,11 @@ def test_table_rows_are_memoised_but_read_as_any_mapping(monkeypatch):
     assert len(calls) == 2
     assert [m.offset for m in w.groups[2].mappings] == [0, 1 << 30, 0, 1 << 30]
     assert [m.origin for m in w.groups[1].mappings][3] == "processes[1].mappings[3]"
+
+
+def test_table_lines_are_known_per_indentation():
+    # "    - {x: 1}" was read as a row of a table at indentation 4: after the
+    # table at indentation 6 it is a badly indented item, not another row
+    text = "a:\n    - {x: 1}\nb:\n  c:\n      - {x: 1}\n    - {x: 1}\n"
+    assert fastyaml.parse(text) is None
+    assert libyaml_graph(text) == "error"

@@ -11,10 +11,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from hypothesis import given, note, settings
+from hypothesis import strategies as st
 from test_model_properties import _ARM_GEO, EXAMPLES, VARIANTS, comparable, describe, workloads
 
 from ptcalc import xp
-from ptcalc.model import Layout, count, cut, key_ids, merge_within, resident_bytes, union_and_shared, zones
+from ptcalc.model import (Layout, ceil_div, count, cut, floor_div, key_ids, merge_within, mod, resident_bytes,
+                          union_and_shared, zones)
 from ptcalc.why import dominant
 from ptcalc.xp import _pure
 
@@ -163,3 +165,15 @@ def test_only_the_command_line_tunes_its_process():
             "assert xp._prepared\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
+
+
+@given(values=st.lists(st.integers(-(1 << 60), 1 << 60), min_size=1, max_size=20),
+       span=st.one_of(st.integers(0, 57).map(lambda k: 1 << k), st.integers(1, 1 << 40)))
+def test_block_arithmetic_is_integer_division(values, span):
+    # floor_div / ceil_div / mod shift and mask for a power of two: the same
+    # numbers as Python's floored division and remainder, negatives included
+    for backend in xp.BACKENDS:
+        a = xp.backend(backend).asarray(values)
+        assert [int(v) for v in floor_div(a, span).tolist()] == [v // span for v in values]
+        assert [int(v) for v in ceil_div(a, span).tolist()] == [-(-v // span) for v in values]
+        assert [int(v) for v in mod(a, span).tolist()] == [v % span for v in values]
