@@ -776,7 +776,7 @@ class _Reader:
         # The group keeps its mappings as columns (MAPPING_FIELDS order); the
         # Mapping objects are made when something reads them.
         columns = (sname, offset, size, placed, protection, touched, auto, uffd, soft_dirty)
-        return ProcessGroup.from_columns(part.name, part.count, columns, part.private, part.path)
+        return ProcessGroup.from_columns(part.name, part.processes, columns, part.private, part.path)
 
     def place_all(self, parts: list[_Group], arch: Arch) -> tuple[ProcessGroup, ...]:
         """Every group placed: side by side on arrays where that is what
@@ -1121,7 +1121,7 @@ class _Group(NamedTuple):
     """A process group read, its mappings not yet placed."""
 
     name: str
-    count: int
+    processes: int  # the group's count (``count`` would shadow tuple.count)
     private: int
     path: str
     mnode: Any

@@ -376,12 +376,12 @@ def check_addresses(w: Workload, own: list[Vma]) -> None:
     for gi, g in enumerate(w.groups):
         for mi, m in enumerate(g.mappings):
             for b in range(m.address // span, (m.end - 1) // span + 1):
-                v = owner.get(b)
-                if v is not None:
+                clash = owner.get(b)
+                if clash is not None:
                     raise KernelError(
                         f"{w.source}: {origin(w, gi, mi)}: address {m.address:#x} is in the same 512 GiB "
-                        f"window as the measuring process's own memory ({v.start:#x}-{v.end:#x} "
-                        f"{v.path or '[anonymous]'}), whose page tables exist already; use an address "
+                        f"window as the measuring process's own memory ({clash.start:#x}-{clash.end:#x} "
+                        f"{clash.path or '[anonymous]'}), whose page tables exist already; use an address "
                         f"outside {b * span:#x}-{(b + 1) * span:#x}, or address: auto")
 
 

@@ -488,9 +488,9 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
             file_size = sysv[first.entry.maps.inode].size
         else:
             for p in procs:
-                sh = next((s for s in p.shared if s.key == k), None)
-                if sh is not None:
-                    file_size = fs.mapped_file_size(p.pid, sh.entry.maps.start, sh.entry.maps.end)
+                found = next((s for s in p.shared if s.key == k), None)
+                if found is not None:
+                    file_size = fs.mapped_file_size(p.pid, found.entry.maps.start, found.entry.maps.end)
                     if file_size is not None:
                         break
         size = max(extent, file_size or 0)

@@ -24,7 +24,7 @@ from typing import Any
 
 from ptcalc.model import _BACKING, Layout, _ascending
 from ptcalc.units import format_size
-from ptcalc.workload import Segment, Workload, place_addresses
+from ptcalc.workload import Backing, Segment, Workload, place_addresses
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def convert_segments(workload: Workload, page_size: int) -> dict[str, Segment]:
             ps = base if page_size == base else seg.page_size
             segments[name] = replace(seg, page_size=ps, size=_up(seg.size, ps))
         else:
-            backing = "shmem" if page_size == base else "hugetlb"
+            backing: Backing = "shmem" if page_size == base else "hugetlb"
             segments[name] = replace(seg, backing=backing, page_size=page_size, size=_up(seg.size, page_size))
     return segments
 

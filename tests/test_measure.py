@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from measure_cases import BASE, CASES, GiB, KiB, MiB, TiB, mapping, sparse, workload
+from measure_cases import BASE, CASES, GiB, KiB, MiB, mapping, sparse, workload
 
 from ptcalc import measure
 from ptcalc.errors import PtcalcError, UsageError
