@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import sys
 from collections.abc import Callable
@@ -26,20 +27,26 @@ EXIT_INPUT = 2
 EXIT_INTERNAL = 70
 
 
-def read_workload(path: str) -> Workload:
-    """Load a workload file, or standard input for ``-``."""
-    import gc
+def read_workload(path: str, command: str) -> Workload:
+    """Load a workload file of one document, or standard input for ``-``;
+    a file of several documents (hosts) is an input error saying that
+    ``command`` reads one."""
+    from ptcalc.loader import load_workload
 
-    from ptcalc.loader import load_workload, loads_workload
-
-    if path == "-":
-        w = loads_workload(sys.stdin.buffer.read(), source="<stdin>")
-    else:
-        w = load_workload(path)
+    w = load_workload(path, command=command)
     # The workload lives until the command exits: keep the cyclic GC from
     # rescanning its (up to millions of) objects at every later collection.
     gc.freeze()
     return w
+
+
+def read_workloads(path: str) -> list[Workload]:
+    """Load every document (workload, host) of a file, or of standard input for ``-``."""
+    from ptcalc.loader import load_workloads
+
+    ws = load_workloads(path)
+    gc.freeze()
+    return ws
 
 
 def guarded(func: F) -> F:

@@ -29,7 +29,7 @@ def command(workload: str, scheme: str, page_size: str, file_cached_threshold: s
     """
     from ptcalc.explain import explain
 
-    w = read_workload(workload)
+    w = read_workload(workload, "ptcalc explain")
     column = pick_column(w, parse_page_size(page_size))
     assert column.workload is not None
     options = resolve_options(w, file_cached_threshold, mshare_variant)

@@ -22,9 +22,10 @@ def md_table(header: list[str], rows: list[list[str]], align: list[str] | None =
     return out
 
 
-def render(report: Report) -> str:
+def render(report: Report, heading: str | None = None) -> str:
+    """The report; ``heading`` replaces its first line's text (a host of several)."""
     w = report.workload
-    lines = [f"### ptcalc estimate: {w.title}", "", f"`{w.source}`: {host_line(w)}", ""]
+    lines = [f"### {heading or f'ptcalc estimate: {w.title}'}", "", f"`{w.source}`: {host_line(w)}", ""]
     header = ["scheme"] + [f"**{c.label}** (configured)" if c.configured else c.label for c in report.columns]
     rows = []
     for scheme in report.schemes:
