@@ -43,6 +43,13 @@ class Column:
     """The column's segments (None when unavailable)."""
     source: Workload | None = field(default=None, repr=False, compare=False)
     """The workload as configured."""
+    pages: str = ""
+    """What pages the column's segments use, where the label says more ("configured (...)")."""
+
+    @property
+    def title(self) -> str:
+        """The pages, for "as configured (...)" titles: "4 KiB shmem, 2 MiB hugetlb"."""
+        return self.pages or self.label
 
     @cached_property
     def workload(self) -> Workload | None:
@@ -314,5 +321,5 @@ def columns(workload: Workload, layout: Layout | None = None) -> tuple[Column, .
                               segments=segments, source=workload))
     if not configured_found:
         out.insert(0, Column(key="configured", label=f"configured ({text})", page_size=ps, configured=True,
-                             layout=layout, segments=workload.segments, source=workload))
+                             layout=layout, segments=workload.segments, source=workload, pages=text))
     return tuple(out)

@@ -43,7 +43,7 @@ def render_table(reports: list[Report], source: str, console: Console, style: St
     for i, r in enumerate(reports, 1):
         cells = {c.scheme: c for c in r.configured_cells()}
         row: list[str | Text] = [str(i), host_title(r), _memory(r), f"{r.workload.process_count:,}",
-                                 r.configured.label]
+                                 r.configured.title]
         for scheme in schemes:
             c = cells[scheme]
             label, vstyle = verdict_text(c.verdict)
@@ -67,7 +67,7 @@ def render_markdown(reports: list[Report], source: str) -> str:
     rows = []
     for i, r in enumerate(reports, 1):
         cells = {c.scheme: c for c in r.configured_cells()}
-        rows.append([str(i), host_title(r), _memory(r), f"{r.workload.process_count:,}", r.configured.label]
+        rows.append([str(i), host_title(r), _memory(r), f"{r.workload.process_count:,}", r.configured.title]
                     + [f"{format_size(cells[s].result.physical_bytes)} **{(cells[s].verdict or 'n/a').upper()}**"
                        for s in schemes])
     lines += estimate_markdown.md_table(["#", "host", "memory", "processes", "pages"] + [f"`{s}`" for s in schemes],

@@ -43,7 +43,7 @@ def render(report: Report, heading: str | None = None) -> str:
     lines += ["Physical page-table memory and verdict:", ""] + md_table(header, rows) + [""]
 
     cells = report.configured_cells()
-    lines += [f"Per process, as configured ({report.configured.label}): tables it owns / VmPTE it shows:", ""]
+    lines += [f"Per process, as configured ({report.configured.title}): tables it owns / VmPTE it shows:", ""]
     header = ["group", "processes"] + [f"`{c.scheme}`" for c in cells]
     rows = []
     shown, hidden, processes = shown_groups(report)
@@ -56,7 +56,7 @@ def render(report: Report, heading: str | None = None) -> str:
     if hidden:
         lines += [more_groups_line(hidden, processes), ""]
 
-    lines += [f"Verdict, as configured ({report.configured.label}):", ""]
+    lines += [f"Verdict, as configured ({report.configured.title}):", ""]
     rows = []
     for c in cells:
         b = c.budget
