@@ -38,7 +38,6 @@ from ptcalc.kernel import (
     KernelError,
     filesystem_type,
     Tunables,
-    Vma,
     hugetlb_pool_path,
     hugetlb_sizes_supported,
     is_root,
@@ -52,6 +51,7 @@ from ptcalc.kernel import (
     signals_deferred,
     thp_shmem_size_path,
 )
+from ptcalc.procfs import MapsEntry
 from ptcalc.reproduce import Calibration, Raw, Segments, calibrate, origin, reproduce
 from ptcalc.results import SchemeResult
 from ptcalc.units import GiB, KiB, MiB, format_size
@@ -363,13 +363,13 @@ def check_supported(w: Workload) -> None:
                                  f"(userfaultfd: {m.userfaultfd}); remove it to measure the rest")
 
 
-def check_addresses(w: Workload, own: list[Vma]) -> None:
+def check_addresses(w: Workload, own: list[MapsEntry]) -> None:
     """Every mapping must lie in 512 GiB windows where the measuring process
     has nothing: there its PUD (and lower) tables exist already and the
     kernel would count fewer tables than the workload needs on its own."""
     pud = w.arch.level("pud")
     span = pud.table_span if pud is not None else 512 * GiB
-    owner: dict[int, Vma] = {}
+    owner: dict[int, MapsEntry] = {}
     for v in own:
         for b in range(v.start // span, (v.end - 1) // span + 1):
             owner.setdefault(b, v)
@@ -381,7 +381,7 @@ def check_addresses(w: Workload, own: list[Vma]) -> None:
                     raise KernelError(
                         f"{w.source}: {origin(w, gi, mi)}: address {m.address:#x} is in the same 512 GiB "
                         f"window as the measuring process's own memory ({clash.start:#x}-{clash.end:#x} "
-                        f"{clash.path or '[anonymous]'}), whose page tables exist already; use an address "
+                        f"{clash.shown_path or '[anonymous]'}), whose page tables exist already; use an address "
                         f"outside {b * span:#x}-{(b + 1) * span:#x}, or address: auto")
 
 
