@@ -54,6 +54,7 @@ from ptcalc.kernel import (
 from ptcalc.procfs import MapsEntry
 from ptcalc.reproduce import Calibration, Raw, Segments, calibrate, origin, reproduce
 from ptcalc.results import SchemeResult
+from ptcalc.touched import merge_ranges
 from ptcalc.units import GiB, KiB, MiB, format_size
 from ptcalc.workload import Mapping, Workload
 
@@ -108,17 +109,10 @@ def _scale_mapping(m: Mapping, n: int, page: int, window: int) -> Mapping:
         q = _ceil_div(scaled, k * page) if up else scaled // (k * page)
         return head + q * page
 
-    ranges: list[tuple[int, int]] = []
-    for s, e in m.touched:
-        s2, e2 = squeeze(s, False), squeeze(e, True)
-        if e2 <= s2:
-            continue
-        if ranges and s2 <= ranges[-1][1]:
-            ranges[-1] = (ranges[-1][0], max(ranges[-1][1], e2))
-        else:
-            ranges.append((s2, e2))
+    # squeeze is monotone: the ranges stay in order, merge_ranges only merges
+    touched = merge_ranges((squeeze(s, False), squeeze(e, True)) for s, e in m.touched)
     offset = (m.offset // (n * window)) * window + m.offset % window
-    return replace(m, size=size, offset=offset, touched=tuple(ranges))
+    return replace(m, size=size, offset=offset, touched=tuple(touched))
 
 
 def scale_workload(w: Workload, n: int) -> Workload:
