@@ -24,7 +24,7 @@ import errno as errno_mod
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from types import FrameType
@@ -497,6 +497,20 @@ CLEANUP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @contextmanager
+def _cleanup_signals_to(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """``handler`` takes SIGINT, SIGTERM and SIGHUP inside the block; the
+    original handlers are back when the block exits."""
+    old = {s: signal.getsignal(s) for s in CLEANUP_SIGNALS}
+    for s in CLEANUP_SIGNALS:
+        signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@contextmanager
 def signals_as_exceptions() -> Iterator[None]:
     """Turn SIGINT, SIGTERM and SIGHUP into ``Interrupted`` inside the block.
 
@@ -507,14 +521,8 @@ def signals_as_exceptions() -> Iterator[None]:
     def handler(signum: int, frame: FrameType | None) -> None:
         raise Interrupted(signum)
 
-    old = {s: signal.getsignal(s) for s in CLEANUP_SIGNALS}
-    for s in CLEANUP_SIGNALS:
-        signal.signal(s, handler)
-    try:
+    with _cleanup_signals_to(handler):
         yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
 
 
 @contextmanager
@@ -532,14 +540,10 @@ def signals_deferred() -> Iterator[None]:
     def note(signum: int, frame: FrameType | None) -> None:
         pending.append(signum)
 
-    old = {s: signal.getsignal(s) for s in CLEANUP_SIGNALS}
-    for s in CLEANUP_SIGNALS:
-        signal.signal(s, note)
     try:
-        yield
+        with _cleanup_signals_to(note):
+            yield
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
         if pending:
             signal.raise_signal(pending[0])
 
