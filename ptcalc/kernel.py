@@ -40,10 +40,8 @@ from ptcalc.procfs import (
     parse_mountinfo_fstype,
     parse_smaps,
     parse_stat,
-    parse_status,
     parse_sysfs_choice,
     pti_active,
-    status_bytes,
 )
 from ptcalc.units import GiB, KiB, MiB
 
@@ -181,16 +179,22 @@ def set_comm(name: str) -> None:
 # --------------------------------------------------------------------------- fields measure needs
 
 
+def _required_field(text: str, key: str, where: str, why: str = "") -> int:
+    """The ``key`` field of a /proc file's text (bytes for ``kB``); KernelError when absent."""
+    value = parse_kb_fields(text).get(key)
+    if value is None:
+        raise KernelError(f"no {key} line in {where}{why}")
+    return value
+
+
 def parse_vmpte(status_text: str) -> int:
     """VmPTE in bytes from the text of /proc/PID/status (``mm_pgtables_bytes()``).
 
     >>> parse_vmpte("Name:\\tx\\nVmPTE:\\t      48 kB\\nVmSwap:\\t0 kB\\n")
     49152
     """
-    vmpte = status_bytes(parse_status(status_text), "VmPTE")
-    if vmpte is None:
-        raise KernelError("no VmPTE line in /proc/PID/status (kernel thread, zombie, or kernel older than 2.6.10)")
-    return vmpte
+    return _required_field(status_text, "VmPTE", "/proc/PID/status",
+                           " (kernel thread, zombie, or kernel older than 2.6.10)")
 
 
 def parse_pagetables(meminfo_text: str) -> int:
@@ -199,10 +203,7 @@ def parse_pagetables(meminfo_text: str) -> int:
     >>> parse_pagetables("MemTotal: 100 kB\\nPageTables:   1676 kB\\nSecPageTables: 0 kB\\n")
     1716224
     """
-    pagetables = parse_kb_fields(meminfo_text).get("PageTables")
-    if pagetables is None:
-        raise KernelError("no PageTables line in /proc/meminfo")
-    return pagetables
+    return _required_field(meminfo_text, "PageTables", "/proc/meminfo")
 
 
 # --------------------------------------------------------------------------- readers
