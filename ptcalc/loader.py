@@ -25,10 +25,10 @@ import difflib
 import functools
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import chain
 from fractions import Fraction
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from ptcalc.arch import ARCHES, X86_64, Arch
 from ptcalc.errors import WorkloadError
@@ -352,6 +352,24 @@ def _number_hint(text: str) -> str | None:
 
 # --------------------------------------------------------------------------
 # the reader
+
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _memoised(memo: dict[_K, _V], keys: list[_K], read: Callable[[int, _K], _V]) -> list[_V]:
+    """``memo[key]`` for every key (looked up all at once), and for a key not
+    there yet ``read(j, key)`` (``j``: the key's index), remembered."""
+    found = list(map(memo.get, keys))
+    if None in found:
+        for j, key in enumerate(keys):
+            if found[j] is None:
+                value = memo.get(key)
+                if value is None:
+                    value = memo[key] = read(j, key)
+                found[j] = value
+    return found  # type: ignore[return-value]  # no None is left
 
 
 class _Reader:
@@ -951,36 +969,23 @@ class _Reader:
         row0 = 0
         for keys, cols, count in table.runs:
             ai = keys.index("address") if "address" in keys else -1
-            memo = self.fields_memo.setdefault(keys, {})
             fkeys = list(zip(*(c for i, c in enumerate(cols) if i != ai))) if len(keys) > (ai >= 0) else [()] * count
-            found = list(map(memo.get, fkeys))
-            if None in found:
-                for j, fk in enumerate(fkeys):
-                    if found[j] is None:
-                        f = memo.get(fk)
-                        if f is None:
-                            ipath = f"{path}.mappings[{row0 + j}]"
-                            node = table.item(row0 + j)
-                            e = self.entries(
-                                node, ipath, MAPPING_KEYS, "a mapping (segment, offset, size, ...)"
-                            )
-                            f = memo[fk] = self.mapping_fields(ipath, node, e, segments, arch)
-                        found[j] = f
+
+            def read_fields(j: int, fk: tuple[Any, ...]) -> _Fields:
+                ipath = f"{path}.mappings[{row0 + j}]"
+                node = table.item(row0 + j)
+                e = self.entries(node, ipath, MAPPING_KEYS, "a mapping (segment, offset, size, ...)")
+                return self.mapping_fields(ipath, node, e, segments, arch)
+
+            found = _memoised(self.fields_memo.setdefault(keys, {}), fkeys, read_fields)
             sname, offset, size, protection, touched, uffd, soft_dirty, page = zip(*found)
             if ai >= 0:
-                akeys = list(zip(cols[ai], page, size))
-                amemo = self.address_memo
-                got = list(map(amemo.get, akeys))
-                if None in got:
-                    for j, ak in enumerate(akeys):
-                        if got[j] is None:
-                            g = amemo.get(ak)
-                            if g is None:
-                                anode = table.item(row0 + j).value[ai][1]
-                                g = amemo[ak] = self.address(
-                                    anode, f"{path}.mappings[{row0 + j}].address", ak[1], ak[2], arch
-                                )
-                            got[j] = g
+
+                def read_address(j: int, ak: tuple[Any, int, int]) -> tuple[bool, int]:
+                    anode = table.item(row0 + j).value[ai][1]
+                    return self.address(anode, f"{path}.mappings[{row0 + j}].address", ak[1], ak[2], arch)
+
+                got = _memoised(self.address_memo, list(zip(cols[ai], page, size)), read_address)
                 auto, address = zip(*got)
             else:
                 auto, address = (True,) * count, (0,) * count

@@ -51,7 +51,7 @@ from ptcalc.procfs import (
     hugepage_dir_size,
     pagemap_touched,
     parse_cpu_flags,
-    parse_meminfo,
+    parse_kb_fields,
     parse_mountinfo,
     parse_smaps,
     parse_status,
@@ -252,7 +252,7 @@ def high_va_possible() -> bool:
 
 def read_host(fs: ProcFS, arch: Arch) -> Host:
     """Host memory, PTI and the hugetlb pools of this machine."""
-    meminfo = parse_meminfo(fs.text("/proc/meminfo", "") or "")
+    meminfo = parse_kb_fields(fs.text("/proc/meminfo", "") or "")
     pools: dict[int, int] = {}
     for d in fs.listdir("/sys/kernel/mm/hugepages"):
         size = hugepage_dir_size(d)

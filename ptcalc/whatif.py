@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
-from ptcalc.model import _BACKING, Layout, _ascending
+from ptcalc.model import _BACKING, Layout, _ascending, _pieces_reordered
 from ptcalc.units import format_size
 from ptcalc.workload import Backing, Segment, Workload, place_addresses
 
@@ -174,11 +174,7 @@ def convert_layout(layout: Layout, workload: Workload, page_size: int) -> tuple[
     # back to absolute addresses, rows in (group, address) order
     p_start, p_end = s + new_addr[pr], t + new_addr[pr]
     if not identity:
-        inv = xp.zeros(n, dtype=i64)
-        inv[order] = xp.arange(n)
-        pr = inv[pr]
-        p_order = xp.argsort(pr)
-        pr, p_start, p_end = pr[p_order], p_start[p_order], p_end[p_order]
+        pr, p_start, p_end = _pieces_reordered(xp, order, pr, p_start, p_end)
     seg_leaf = xp.asarray([arch.leaf_index(seg.page_size) for seg in segs], i64)
     seg_backing = xp.asarray([_BACKING[seg.backing] for seg in segs], i64)
     rs = take(row_seg)
