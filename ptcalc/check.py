@@ -100,12 +100,20 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class FileResult:
-    """What checking one file gave: results, or the input error that stopped it."""
+    """What checking one file (or one document of a file of several) gave:
+    results, or the input error that stopped it."""
 
     path: str
     title: str | None = None
     checks: tuple[CheckResult, ...] = ()
     error: str | None = None
+    document: int | None = None
+    """Which YAML document (host) of the file, from 1, when it holds several."""
+
+    @property
+    def name(self) -> str:
+        """How reports name it: the path, ``PATH#N`` for document N of several."""
+        return self.path if self.document is None else f"{self.path}#{self.document}"
 
     @property
     def status(self) -> str:

@@ -1,8 +1,8 @@
 """The running Linux kernel: the syscalls ``measure`` needs, /proc and /sys.
 
-This is ptcalc's platform layer (like psutil's ``_pslinux``).  Parsers take
-the text of a /proc or /sys file, so they are tested anywhere with fake
-contents; readers open the real files and hand the text to a parser.
+This is ptcalc's platform layer (like psutil's ``_pslinux``).  Parsing the
+text of /proc and /sys files is ``ptcalc.procfs``'s (tested anywhere with fake
+contents); readers here open the real files and hand the text to a parser.
 
     what                          where                                           unit
     ----------------------------  ----------------------------------------------  -----------
@@ -22,15 +22,27 @@ import ctypes
 import ctypes.util
 import errno as errno_mod
 import os
-import re
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from types import FrameType
 
 from ptcalc.errors import PtcalcError
+from ptcalc.procfs import (
+    MapsEntry,
+    SmapsEntry,
+    hugepage_dir_size,
+    parse_cpu_flags,
+    parse_kb_fields,
+    parse_maps,
+    parse_mountinfo_fstype,
+    parse_smaps,
+    parse_stat,
+    parse_sysfs_choice,
+    pti_active,
+)
 from ptcalc.units import GiB, KiB, MiB
 
 PROC = "/proc"
@@ -164,26 +176,15 @@ def set_comm(name: str) -> None:
     libc().prctl(PR_SET_NAME, ctypes.cast(buf, ctypes.c_void_p).value or 0, 0, 0, 0)
 
 
-# --------------------------------------------------------------------------- parsers
-
-_KB_LINE = re.compile(r"^([A-Za-z0-9_()]+):\s+(\d+)(?:\s+kB)?\s*$")
+# --------------------------------------------------------------------------- fields measure needs
 
 
-def parse_kb_fields(text: str) -> dict[str, int]:
-    """``Key:   123 kB`` lines (/proc/meminfo, /proc/PID/status) -> bytes; unitless -> as is.
-
-    >>> f = parse_kb_fields("MemTotal:  1024 kB\\nHugePages_Total:   3\\nName:\\tbash\\n")
-    >>> f["MemTotal"], f["HugePages_Total"], "Name" in f
-    (1048576, 3, False)
-    """
-    out: dict[str, int] = {}
-    for line in text.splitlines():
-        m = _KB_LINE.match(line)
-        if m is None:
-            continue
-        value = int(m.group(2))
-        out[m.group(1)] = value * KiB if line.rstrip().endswith("kB") else value
-    return out
+def _required_field(text: str, key: str, where: str, why: str = "") -> int:
+    """The ``key`` field of a /proc file's text (bytes for ``kB``); KernelError when absent."""
+    value = parse_kb_fields(text).get(key)
+    if value is None:
+        raise KernelError(f"no {key} line in {where}{why}")
+    return value
 
 
 def parse_vmpte(status_text: str) -> int:
@@ -192,10 +193,8 @@ def parse_vmpte(status_text: str) -> int:
     >>> parse_vmpte("Name:\\tx\\nVmPTE:\\t      48 kB\\nVmSwap:\\t0 kB\\n")
     49152
     """
-    fields = parse_kb_fields(status_text)
-    if "VmPTE" not in fields:
-        raise KernelError("no VmPTE line in /proc/PID/status (kernel thread, zombie, or kernel older than 2.6.10)")
-    return fields["VmPTE"]
+    return _required_field(status_text, "VmPTE", "/proc/PID/status",
+                           " (kernel thread, zombie, or kernel older than 2.6.10)")
 
 
 def parse_pagetables(meminfo_text: str) -> int:
@@ -204,97 +203,7 @@ def parse_pagetables(meminfo_text: str) -> int:
     >>> parse_pagetables("MemTotal: 100 kB\\nPageTables:   1676 kB\\nSecPageTables: 0 kB\\n")
     1716224
     """
-    fields = parse_kb_fields(meminfo_text)
-    if "PageTables" not in fields:
-        raise KernelError("no PageTables line in /proc/meminfo")
-    return fields["PageTables"]
-
-
-def parse_sysfs_choice(text: str) -> str:
-    """The selected value of a sysfs choice file (``always [madvise] never``), or the text.
-
-    >>> parse_sysfs_choice("always within_size advise [never] deny force\\n")
-    'never'
-    >>> parse_sysfs_choice("  12\\n")
-    '12'
-    """
-    m = re.search(r"\[([^\]]+)\]", text)
-    return m.group(1) if m else text.strip()
-
-
-@dataclass(frozen=True)
-class Vma:
-    """One entry of /proc/PID/maps or smaps: ``[start, end)`` and its fields in bytes."""
-
-    start: int
-    end: int
-    perms: str
-    offset: int
-    path: str
-    fields: dict[str, int] = field(default_factory=dict)
-
-
-_VMA_HEAD = re.compile(r"^([0-9a-f]+)-([0-9a-f]+)\s+(\S{4})\s+([0-9a-f]+)\s+\S+\s+\d+\s*(.*)$")
-
-
-def parse_smaps(text: str) -> list[Vma]:
-    """The VMAs of /proc/PID/smaps (or maps: no fields) with their ``kB`` fields in bytes.
-
-    >>> vmas = parse_smaps('''10000000000-10040000000 rw-s 00000000 00:01 42   /memfd:seg (deleted)
-    ... Size:            1048576 kB
-    ... ShmemPmdMapped:   307200 kB
-    ... VmFlags: rd wr sh mr mw me ms hg
-    ... 7ffd0000-7ffd1000 r--p 00000000 00:00 0
-    ... ''')
-    >>> hex(vmas[0].start), vmas[0].fields["ShmemPmdMapped"] // MiB, vmas[0].path, vmas[1].fields
-    ('0x10000000000', 300, '/memfd:seg (deleted)', {})
-    """
-    vmas: list[Vma] = []
-    current: Vma | None = None
-    for line in text.splitlines():
-        m = _VMA_HEAD.match(line)
-        if m is not None:
-            current = Vma(int(m.group(1), 16), int(m.group(2), 16), m.group(3), int(m.group(4), 16),
-                          m.group(5).strip())
-            vmas.append(current)
-            continue
-        if current is None:
-            continue
-        f = _KB_LINE.match(line)
-        if f is not None:
-            current.fields[f.group(1)] = int(f.group(2)) * (KiB if line.rstrip().endswith("kB") else 1)
-    return vmas
-
-
-def pmd_mapped_bytes(vmas: list[Vma], start: int, end: int) -> int:
-    """Bytes PMD-mapped by THPs (shmem or file) in the VMAs inside ``[start, end)``.
-
-    >>> pmd_mapped_bytes([Vma(0, 4 * MiB, "rw-s", 0, "", {"ShmemPmdMapped": 2 * MiB})], 0, 4 * MiB)
-    2097152
-    """
-    return sum(v.fields.get("ShmemPmdMapped", 0) + v.fields.get("FilePmdMapped", 0)
-               for v in vmas if start <= v.start and v.end <= end)
-
-
-def parse_mountinfo_fstype(mountinfo_text: str, path: str) -> str | None:
-    r"""The filesystem type of the mount holding ``path`` (longest mount point that is a prefix).
-
-    >>> text = ("27 1 254:0 / / rw - ext4 /dev/vda rw\n"
-    ...         "40 27 0:30 / /tmp rw,nosuid - tmpfs tmpfs rw\n")
-    >>> parse_mountinfo_fstype(text, "/tmp/x"), parse_mountinfo_fstype(text, "/var/tmp")
-    ('tmpfs', 'ext4')
-    """
-    best, fstype = -1, None
-    for line in mountinfo_text.splitlines():
-        left, _, right = line.partition(" - ")
-        fields = left.split()
-        if len(fields) < 5 or not right:
-            continue
-        mount = fields[4].replace("\\040", " ")
-        inside = path == mount or path.startswith(mount.rstrip("/") + "/")
-        if inside and len(mount) > best:
-            best, fstype = len(mount), right.split()[0]
-    return fstype
+    return _required_field(meminfo_text, "PageTables", "/proc/meminfo")
 
 
 # --------------------------------------------------------------------------- readers
@@ -310,14 +219,14 @@ def read_vmpte(pid: int) -> int:
     return parse_vmpte(_read(f"{PROC}/{pid}/status"))
 
 
-def read_smaps(pid: int) -> list[Vma]:
+def read_smaps(pid: int) -> list[SmapsEntry]:
     """The VMAs of process ``pid`` with their smaps fields."""
     return parse_smaps(_read(f"{PROC}/{pid}/smaps"))
 
 
-def read_maps(pid: int | str = "self") -> list[Vma]:
+def read_maps(pid: int | str = "self") -> list[MapsEntry]:
     """The VMAs of process ``pid`` (no fields)."""
-    return parse_smaps(_read(f"{PROC}/{pid}/maps"))
+    return parse_maps(_read(f"{PROC}/{pid}/maps"))
 
 
 def filesystem_type(path: str) -> str | None:
@@ -355,16 +264,6 @@ def read_pagetables() -> int:
 
 
 PF_KTHREAD = 0x00200000  # include/linux/sched.h
-
-
-def parse_stat(text: str) -> tuple[str, int, int, int]:
-    """(state, ppid, flags, starttime) from the text of /proc/PID/stat.
-
-    >>> parse_stat("42 (a b) S 1 42 42 0 -1 4194560 1 2 3 4 5 6 7 8 20 0 1 0 777 9 10")
-    ('S', 1, 4194560, 777)
-    """
-    rest = text.rsplit(")", 1)[1].split()
-    return rest[0], int(rest[1]), int(rest[6]), int(rest[19])
 
 
 def other_processes(skip: frozenset[int] | set[int]) -> frozenset[tuple[int, int]]:
@@ -457,15 +356,6 @@ def settle_pagetables(interval: float, pgd_bytes: int, skip: frozenset[int] | se
         prev = cur
 
 
-def pti_active(meltdown_text: str) -> bool:
-    """Page-table isolation is on (the PGD is 8 KiB: PGD_ALLOCATION_ORDER 1).
-
-    >>> pti_active("Mitigation: PTI"), pti_active("Not affected")
-    (True, False)
-    """
-    return "PTI" in meltdown_text
-
-
 def read_pti() -> bool:
     """Is page-table isolation active on this machine?"""
     try:
@@ -480,12 +370,7 @@ def hugetlb_sizes_supported() -> tuple[int, ...]:
         names = os.listdir(f"{SYS_MM}/hugepages")
     except OSError:
         return ()
-    sizes = []
-    for n in names:
-        m = re.fullmatch(r"hugepages-(\d+)kB", n)
-        if m:
-            sizes.append(int(m.group(1)) * KiB)
-    return tuple(sorted(sizes))
+    return tuple(sorted(size for size in map(hugepage_dir_size, names) if size is not None))
 
 
 def hugetlb_pool_path(page_size: int, what: str = "nr_hugepages") -> str:
@@ -613,6 +498,20 @@ CLEANUP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @contextmanager
+def _cleanup_signals_to(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """``handler`` takes SIGINT, SIGTERM and SIGHUP inside the block; the
+    original handlers are back when the block exits."""
+    old = {s: signal.getsignal(s) for s in CLEANUP_SIGNALS}
+    for s in CLEANUP_SIGNALS:
+        signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@contextmanager
 def signals_as_exceptions() -> Iterator[None]:
     """Turn SIGINT, SIGTERM and SIGHUP into ``Interrupted`` inside the block.
 
@@ -623,14 +522,8 @@ def signals_as_exceptions() -> Iterator[None]:
     def handler(signum: int, frame: FrameType | None) -> None:
         raise Interrupted(signum)
 
-    old = {s: signal.getsignal(s) for s in CLEANUP_SIGNALS}
-    for s in CLEANUP_SIGNALS:
-        signal.signal(s, handler)
-    try:
+    with _cleanup_signals_to(handler):
         yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
 
 
 @contextmanager
@@ -648,14 +541,10 @@ def signals_deferred() -> Iterator[None]:
     def note(signum: int, frame: FrameType | None) -> None:
         pending.append(signum)
 
-    old = {s: signal.getsignal(s) for s in CLEANUP_SIGNALS}
-    for s in CLEANUP_SIGNALS:
-        signal.signal(s, note)
     try:
-        yield
+        with _cleanup_signals_to(note):
+            yield
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
         if pending:
             signal.raise_signal(pending[0])
 
@@ -672,18 +561,6 @@ def kernel_release() -> str:
     return os.uname().release
 
 
-def cpu_flags(cpuinfo_text: str) -> set[str]:
-    """The ``flags`` of the first CPU in /proc/cpuinfo.
-
-    >>> sorted(cpu_flags("processor: 0\\nflags\\t\\t: fpu la57 pse\\n\\nprocessor: 1\\n"))
-    ['fpu', 'la57', 'pse']
-    """
-    for line in cpuinfo_text.splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    return set()
-
-
 def running_arch_name() -> str | None:
     """The ptcalc profile of the running kernel (``x86_64``, ``x86_64-la57``), None if unknown.
 
@@ -693,7 +570,7 @@ def running_arch_name() -> str | None:
     if os.uname().machine != "x86_64":
         return None
     try:
-        flags = cpu_flags(_read(f"{PROC}/cpuinfo"))
+        flags = parse_cpu_flags(_read(f"{PROC}/cpuinfo"))
     except OSError:
         return "x86_64"
     return "x86_64-la57" if "la57" in flags else "x86_64"
@@ -702,9 +579,8 @@ def running_arch_name() -> str | None:
 def pid_alive(pid: int) -> bool:
     """True while ``pid`` exists (a zombie counts as gone)."""
     try:
-        with open(f"{PROC}/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
+        return parse_stat(_read(f"{PROC}/{pid}/stat"))[0] != "Z"
+    except (OSError, IndexError, ValueError):
         return False
 
 

@@ -2,7 +2,10 @@
 
 Anything wrong with the input raises exactly one :class:`WorkloadError`,
 located at the offending node (``FILE:LINE:COL: KEYPATH: message``); a
-missing key is located at the mapping that lacks it.  The format is
+missing key is located at the mapping that lacks it.  A file may hold
+several workloads (YAML documents, one per host: :func:`load_workloads`),
+and a workload several instances, expanded here into ordinary segments and
+groups (``instances:``, :mod:`ptcalc.expand`).  The format is
 documented in ``docs/workload-format.md``; the YAML layer (positions,
 syntax errors, size limits) is :mod:`ptcalc.yamlnodes`.
 
@@ -22,10 +25,10 @@ import difflib
 import functools
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import chain
 from fractions import Fraction
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from ptcalc.arch import ARCHES, X86_64, Arch
 from ptcalc.errors import WorkloadError
@@ -47,7 +50,7 @@ from ptcalc.workload import (
     place_addresses,
     place_side_by_side,
 )
-from ptcalc import fastyaml
+from ptcalc import expand, fastyaml
 from ptcalc.yamlnodes import (
     MAP,
     MAX_FILE_BYTES,
@@ -55,7 +58,7 @@ from ptcalc.yamlnodes import (
     PLAIN,
     SEQ,
     check_expansion,
-    compose,
+    compose_all,
     decode,
     no_gc,
     read_file,
@@ -76,7 +79,11 @@ MAX_MERGE_DEPTH = 20
 MAX_SCALAR = 64
 """Longest text read as a number (longer is never a sensible size or count)."""
 
-TOP_KEYS = ("name", "host", "segments", "processes", "options")
+MAX_DOCUMENTS = 1000
+"""Most YAML documents (workloads, one per host) in one file."""
+
+TOP_KEYS = ("name", "host", "segments", "processes", "instances", "options")
+INSTANCE_KEYS = ("name", "count", "segments", "processes")
 HOST_KEYS = ("memory", "arch", "pti", "reserved", "hugepages", "process_overhead", "headroom")
 SEGMENT_KEYS = ("size", "backing", "page_size")
 GROUP_KEYS = ("name", "count", "private_memory", "mappings")
@@ -123,22 +130,51 @@ _LEADING_ZERO = re.compile(r"[-+]?0[0-9]+")
 _SPECIAL_FLOAT = re.compile(r"[-+]?\.(?:inf|Inf|INF|nan|NaN|NAN)")
 
 
-def load_workload(path: str | os.PathLike[str]) -> Workload:
-    """Read and validate a workload file; ``-`` reads standard input.
+def load_workload(path: str | os.PathLike[str], *, command: str = "load_workload") -> Workload:
+    """Read and validate a workload file of one document; ``-`` reads standard input.
 
-    Raises only :class:`WorkloadError`, whose ``str`` names the path as given.
+    A file of several documents (hosts) is an error located at the second,
+    saying that ``command`` reads one workload.  Raises only
+    :class:`WorkloadError`, whose ``str`` names the path as given.
     """
-    source = os.fspath(path)
-    if source == "-":
-        source = "<stdin>"
-    return loads_workload(read_file(path, source), source)
+    source = _source(path)
+    return loads_workload(read_file(path, source), source, command=command)
 
 
-def loads_workload(text: str | bytes, source: str = "<stdin>") -> Workload:
-    """Validate a workload given as YAML text (or UTF-8 bytes).
+def loads_workload(text: str | bytes, source: str = "<stdin>", *, command: str = "load_workload") -> Workload:
+    """Validate a workload given as YAML text (or UTF-8 bytes) of one document.
 
     Raises only :class:`WorkloadError`, located in ``source``.
     """
+    (workload,) = _load(text, source, single=command)
+    return workload
+
+
+def load_workloads(path: str | os.PathLike[str]) -> list[Workload]:
+    """Read and validate a workload file of one or more YAML documents
+    (``---`` between them), a workload (host) each; ``-`` reads standard input.
+    In a file of several, document N's ``Workload.source`` is ``PATH#N``.
+
+    Raises only :class:`WorkloadError` (line:column count from the start of
+    the file), for the first problem in any document.
+    """
+    source = _source(path)
+    return loads_workloads(read_file(path, source), source)
+
+
+def loads_workloads(text: str | bytes, source: str = "<stdin>") -> list[Workload]:
+    """:func:`load_workloads` on YAML text (or UTF-8 bytes)."""
+    return _load(text, source, single=None)
+
+
+def _source(path: str | os.PathLike[str]) -> str:
+    source = os.fspath(path)
+    return "<stdin>" if source == "-" else source
+
+
+def _load(text: str | bytes, source: str, single: str | None) -> list[Workload]:
+    """The workloads of every document; ``single``: the command that reads
+    one, when several are an error."""
     if isinstance(text, bytes):
         text = decode(text, source)
     with no_gc():
@@ -146,24 +182,72 @@ def loads_workload(text: str | bytes, source: str = "<stdin>") -> Workload:
         # directly (ptcalc.fastyaml), several times faster than libyaml through
         # PyYAML; anything else -- and any document with a problem, so that
         # the message is located exactly -- goes through libyaml.
-        fast = fastyaml.parse(text, MAX_NODES) if len(text) <= MAX_FILE_BYTES else None
-        if fast is not None:
+        fast = fastyaml.parse_documents(text, MAX_NODES) if len(text) <= MAX_FILE_BYTES else None
+        if fast is not None and len(fast) <= (1 if single is not None else MAX_DOCUMENTS):
             try:
-                return _Reader(source, fast=True).workload(fast)
+                budget = _Budget()
+                n = len(fast)
+                return [_Reader(source, fast=True, budget=budget).workload(root, i, n)
+                        for i, root in enumerate(fast)]
             except WorkloadError:
                 pass
-            finally:
-                del fast
-        root = None
+        del fast
+        roots: list[Node] = []
         try:
-            root = compose(text, source)
-            if root is not None:
-                check_expansion(root, source)
-            return _Reader(source).workload(root)
+            roots = compose_all(text, source, MAX_DOCUMENTS)
+            if not roots:
+                raise _Reader(source).empty(None, 0, 1)
+            if single is not None and len(roots) > 1:
+                second = roots[1].start_mark
+                raise WorkloadError(
+                    f"a second workload (YAML document) starts here: this file holds {len(roots)} "
+                    f"documents, one workload (host) each, and {single} reads one; split the file, "
+                    "one document per file (ptcalc estimate and ptcalc check read every document)",
+                    source=source, line=second.line + 1, column=second.column + 1,
+                )
+            _check_nodes(roots, source)
+            budget = _Budget()
+            return [_Reader(source, budget=budget).workload(root, i, len(roots)) for i, root in enumerate(roots)]
         finally:
             # Drop the node graph while the GC is still off: re-enabled with
             # millions of young nodes alive, its first pass would walk them all.
-            del root
+            del roots
+
+
+def _check_nodes(roots: list[Node], source: str) -> None:
+    """MAX_NODES, with every alias expanded, for all documents together."""
+    used = 0
+    for i, root in enumerate(roots):
+        try:
+            used += check_expansion(root, source, MAX_NODES - used)
+        except WorkloadError as e:
+            if i == 0:
+                raise
+            raise WorkloadError(
+                f"with the documents before it, this expands to more than {MAX_NODES:,} YAML nodes "
+                "with its aliases expanded; that is past the limit for a file",
+                source=source, line=e.line, column=e.column,
+            ) from None
+
+
+class _Budget:
+    """Segments, process groups and mappings of the file so far (every
+    document, every instance expanded): instances may not take the file past
+    :data:`expand.LIMITS`."""
+
+    def __init__(self) -> None:
+        self.counts = {what: 0 for what in expand.LIMITS}
+
+    def add(self, segments: int, groups: int, mappings: int) -> None:
+        for what, n in zip(expand.LIMITS, (segments, groups, mappings)):
+            self.counts[what] += n
+
+    def over(self, segments: int, groups: int, mappings: int) -> tuple[str, int] | None:
+        """What adding these would take past its limit (what, new total), if anything."""
+        for what, n in zip(expand.LIMITS, (segments, groups, mappings)):
+            if self.counts[what] + n > expand.LIMITS[what]:
+                return what, self.counts[what] + n
+        return None
 
 
 # --------------------------------------------------------------------------
@@ -272,13 +356,32 @@ def _number_hint(text: str) -> str | None:
 # the reader
 
 
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _memoised(memo: dict[_K, _V], keys: list[_K], read: Callable[[int, _K], _V]) -> list[_V]:
+    """``memo[key]`` for every key (looked up all at once), and for a key not
+    there yet ``read(j, key)`` (``j``: the key's index), remembered."""
+    found = list(map(memo.get, keys))
+    if None in found:
+        for j, key in enumerate(keys):
+            if found[j] is None:
+                value = memo.get(key)
+                if value is None:
+                    value = memo[key] = read(j, key)
+                found[j] = value
+    return found  # type: ignore[return-value]  # no None is left
+
+
 class _Reader:
     """Walks the node graph with the schema (its alias-expanded size has
     been checked against MAX_NODES by ``check_expansion``)."""
 
-    def __init__(self, source: str, fast: bool = False) -> None:
+    def __init__(self, source: str, fast: bool = False, budget: _Budget | None = None) -> None:
         self.source = source
         self.fast = fast  # reading a fastyaml document (see processes())
+        self.budget = budget if budget is not None else _Budget()  # the file's, for instances
         # Reading a fastyaml document, the groups keep their mappings as codes
         # into one table of distinct mappings (ProcessGroup.from_codes): the
         # table (CODED_FIELDS) and each row's code.
@@ -508,13 +611,21 @@ class _Reader:
 
     # -- sections --------------------------------------------------------------
 
-    def workload(self, root: Node | None) -> Workload:
+    def empty(self, root: Node | None, index: int, count: int) -> WorkloadError:
+        """The error for an empty document ``index`` of ``count``."""
+        if count > 1:
+            return self.error(
+                root, "", f"document {index + 1} of {count} is empty; each YAML document (between --- "
+                "lines) is a workload with host, segments and processes"
+            )
+        return self.error(root, "", "the file is empty; a workload needs host, segments and processes")
+
+    def workload(self, root: Node | None, index: int = 0, count: int = 1) -> Workload:
+        """Document ``index`` of the ``count`` in the file."""
         if root is None or (
             root.id == "scalar" and root.tag == PLAIN and root.value in _NULLS
         ):
-            raise self.error(
-                root, "", "the file is empty; a workload needs host, segments and processes"
-            )
+            raise self.empty(root, index, count)
         if root.id != "mapping":
             raise self.error(
                 root,
@@ -525,19 +636,27 @@ class _Reader:
         top = self.entries(root, "", TOP_KEYS, "a mapping")
         name = self.text(top["name"][1], "name") if "name" in top else None
         host = self.host(top["host"][1]) if "host" in top else Host(memory=None, arch=X86_64)
-        if "segments" not in top:
-            raise self.missing(root, "", "segments")
-        segments = self.segments(top["segments"][1], host.arch)
-        if "processes" not in top:
-            raise self.missing(root, "", "processes")
-        groups = self.processes(top["processes"][1], segments, host.arch)
+        segments: dict[str, Segment] = {}
+        groups: tuple[ProcessGroup, ...] = ()
+        if "instances" not in top or "segments" in top or "processes" in top:
+            # without instances both are required; with them, optional together
+            if "segments" not in top:
+                raise self.missing(root, "", "segments")
+            segments = self.segments(top["segments"][1], host.arch)
+            if "processes" not in top:
+                why = " (top-level segments need top-level processes; or move them into an instance)"
+                raise self.missing(root, "", "processes", why if "instances" in top else "")
+            groups = self.processes(top["processes"][1], segments, host.arch)
+        self.budget.add(len(segments), len(groups), sum(map(_mapping_count, groups)))
+        if "instances" in top:
+            segments, groups = _read_instances(self, top["instances"][1], segments, groups, host.arch)
         options = self.options(top["options"][1]) if "options" in top else ModelOptions()
         return Workload(
             host=host,
             segments=segments,
             groups=groups,
             name=name,
-            source=self.source,
+            source=self.source if count == 1 else f"{self.source}#{index + 1}",
             options=options,
         )
 
@@ -815,10 +934,10 @@ class _Reader:
         # The group keeps its mappings as codes or as columns (MAPPING_FIELDS
         # order); the Mapping objects are made when something reads them.
         if part.codes is not None:
-            return ProcessGroup.from_codes(part.name, part.count, self.coded_table, part.codes, placed,
+            return ProcessGroup.from_codes(part.name, part.processes, self.coded_table, part.codes, placed,
                                            part.private, part.path)
         columns = (sname, offset, size, placed, protection, touched, auto, uffd, soft_dirty)
-        return ProcessGroup.from_columns(part.name, part.count, columns, part.private, part.path)
+        return ProcessGroup.from_columns(part.name, part.processes, columns, part.private, part.path)
 
     def place_all(self, parts: list[_Group], arch: Arch) -> tuple[ProcessGroup, ...]:
         """Every group of a fastyaml document (its mappings as codes) checked
@@ -854,7 +973,7 @@ class _Reader:
         row = 0
         for part, k, simple in zip(parts, sizes, ok):
             if simple:
-                out.append(ProcessGroup.from_codes(part.name, part.count, table, part.codes,
+                out.append(ProcessGroup.from_codes(part.name, part.processes, table, part.codes,
                                                    tuple(flat[row:row + k]), part.private, part.path))
             else:
                 out.append(self.place(part, arch, None, checked=True))
@@ -904,17 +1023,12 @@ class _Reader:
         as any mapping is; the items are then looked up by row number.  Any
         problem raises as usual (the loader then re-reads the document
         through libyaml to locate it)."""
-        specs = self.row_specs
-        rows = table.rows
-        found = list(map(specs.get, rows))
-        if None in found:
-            for j, row in enumerate(rows):
-                if found[j] is None:
-                    got = specs.get(row)
-                    if got is None:
-                        spec = self.table_row(f"{path}.mappings[{j}]", table, j, segments, arch)
-                        got = specs[row] = (self.code(spec), spec[3])
-                    found[j] = got
+
+        def read_row(j: int, row: int) -> tuple[int, int]:
+            spec = self.table_row(f"{path}.mappings[{j}]", table, j, segments, arch)
+            return self.code(spec), spec[3]
+
+        found = _memoised(self.row_specs, table.rows, read_row)
         if not found:
             return (), ()
         codes, addresses = zip(*found)
@@ -1189,7 +1303,7 @@ class _Group(NamedTuple):
     """A process group read, its mappings not yet placed."""
 
     name: str
-    count: int
+    processes: int  # the group's count (``count`` would shadow tuple.count)
     private: int
     path: str
     mnode: Any
@@ -1227,6 +1341,12 @@ def _overlapping_groups(xp: Any, group: Any, address: Any, size: Any, auto: Any)
     return sorted(set(g[1:][clash].tolist()))
 
 
+def _mapping_count(g: ProcessGroup) -> int:
+    """How many mappings a group has (its columns not built for it)."""
+    coded = g.coded()
+    return len(coded[1]) if coded is not None else len(g.columns()[0])
+
+
 def _tag(tag: str) -> str:
     """``!!omap`` for ``tag:yaml.org,2002:omap``."""
     return "!!" + tag[18:] if tag.startswith("tag:yaml.org,2002:") else tag
@@ -1240,4 +1360,118 @@ def _kind(node: Node) -> str:
     return "a value"
 
 
-__all__ = ["MAX_COUNT", "MAX_NODES", "MAX_SIZE", "load_workload", "loads_workload"]
+# --------------------------------------------------------------------------
+# instances (docs/workload-format.md): read as templates, then copied
+
+
+def _read_instances(
+    r: _Reader, node: Node, segments: dict[str, Segment], groups: tuple[ProcessGroup, ...], arch: Arch
+) -> tuple[dict[str, Segment], tuple[ProcessGroup, ...]]:
+    """``instances:`` added to the top-level ``segments`` and ``groups``:
+    each instance's segments and processes read as a template (segment
+    names scoped to it, key paths under ``instances[i]``), then copied
+    ``count`` times (:mod:`ptcalc.expand`), within the file's budget."""
+    items = r.sequence(node, "instances", "a list of instances (- name: pg ...)")
+    if not items:
+        raise r.error(node, "instances", "at least one instance is needed (or leave the key out)")
+    out_segments = dict(segments)
+    out_groups = list(groups)
+    labels: dict[str, tuple[int, str, int]] = {}  # copy name -> (instance, its name, its count)
+    for i, item in enumerate(items):
+        path = f"instances[{i}]"
+        e = r.entries(item, path, INSTANCE_KEYS, "a mapping (name, count, segments, processes)")
+        if "name" not in e:
+            raise r.missing(item, path, "name", " (every instance needs one, e.g. name: pg)")
+        nnode = e["name"][1]
+        name = r.text(nnode, f"{path}.name")
+        if expand.SEPARATOR in name:
+            raise r.error(
+                nnode, f"{path}.name",
+                f"an instance name cannot contain {expand.SEPARATOR!r}, which separates it from its "
+                f"segments' names ({expand.segment_name('NAME', 'SEGMENT')})",
+            )
+        count, cnode = 1, None
+        if "count" in e:
+            cnode = e["count"][1]
+            count = r.integer(cnode, f"{path}.count", minimum=1, limit=MAX_COUNT, what="count of copies")
+        _check_labels(r, labels, i, name, count, nnode, f"{path}.name")
+        scoped = _ScopedReader(r, f"{path}.")
+        if "segments" not in e:
+            raise r.missing(item, path, "segments", " (an instance has segments of its own)")
+        tsegments = scoped.segments(e["segments"][1], arch)
+        if "processes" not in e:
+            raise r.missing(item, path, "processes", " (the instance's processes that map its segments)")
+        tgroups = scoped.processes(e["processes"][1], tsegments, arch)
+        sizes = (len(tsegments), len(tgroups), sum(map(_mapping_count, tgroups)))
+        over = r.budget.over(*(count * n for n in sizes))
+        if over is not None:
+            what, total = over
+            each = dict(zip(expand.LIMITS, sizes))[what]
+            one = {"segments": "segment", "process groups": "process group", "mappings": "mapping"}
+            raise r.error(
+                cnode if cnode is not None else item, f"{path}.count" if cnode is not None else path,
+                f"{count:,} {'copies' if count != 1 else 'copy'} of instance {_show(name)} "
+                f"({each:,} {what if each != 1 else one[what]} each) bring the file to {total:,} {what}; "
+                f"instances may expand a file to at most {expand.LIMITS[what]:,} {what}",
+            )
+        r.budget.add(*(count * n for n in sizes))
+        for label in expand.copy_labels(name, count):
+            copy_segments, copy_groups = expand.copy_instance(label, tsegments, tgroups, f"{path}.")
+            for sname in copy_segments:
+                if sname in out_segments:  # only a top-level segment can have this name
+                    raise r.error(
+                        nnode, f"{path}.name",
+                        f"segment {_show(sname)} of this instance has the name of a top-level segment; "
+                        "rename one",
+                    )
+            out_segments.update(copy_segments)
+            out_groups.extend(copy_groups)
+    return out_segments, tuple(out_groups)
+
+
+def _check_labels(
+    r: _Reader, labels: dict[str, tuple[int, str, int]], i: int, name: str, count: int, node: Node, path: str
+) -> None:
+    """Instance names are unique, and so are the names of their copies (``pg``
+    with ``count: 3`` is ``pg-1`` .. ``pg-3``); ``labels`` holds those of the
+    instances before ``i``."""
+    for j, jname, _ in labels.values():
+        if jname == name:
+            raise r.error(node, path, f"instance name {_show(name)} is already used by instances[{j}]")
+
+    def which(instance: str, n: int, label: str) -> str:
+        return instance if n == 1 else f"copy {label.rsplit('-', 1)[1]} of {instance}"
+
+    new = expand.copy_labels(name, count)
+    for label in new:
+        prev = labels.get(label)
+        if prev is not None:
+            j, jname, jcount = prev
+            earlier = f"instances[{j}] ({_show(jname)}, count {jcount:,})" if jcount > 1 else f"instances[{j}]"
+            raise r.error(
+                node, path,
+                f"{_show(label)} would name both {which(earlier, jcount, label)} and "
+                f"{which('this instance', count, label)} (copies of an instance with count N are "
+                "NAME-1 .. NAME-N); rename one",
+            )
+    for label in new:
+        labels[label] = (i, name, count)
+
+
+class _ScopedReader(_Reader):
+    """Reads an instance's segments and processes as a workload's, its key
+    paths under the instance's (``instances[2].segments.sga.size``), with
+    memos of its own (the same mapping text means other segments here)."""
+
+    def __init__(self, parent: _Reader, scope: str) -> None:
+        super().__init__(parent.source, parent.fast, parent.budget)
+        self.scope = scope
+
+    def error(self, node: Node | None, keypath: str, message: str) -> WorkloadError:
+        if message.startswith("no segment named") and keypath.endswith(".segment"):
+            message += "; a mapping names a segment of its own instance"  # (mapping_fields)
+        return super().error(node, self.scope + keypath, message)
+
+
+__all__ = ["MAX_COUNT", "MAX_DOCUMENTS", "MAX_NODES", "MAX_SIZE", "load_workload", "load_workloads",
+           "loads_workload", "loads_workloads"]

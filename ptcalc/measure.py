@@ -38,7 +38,6 @@ from ptcalc.kernel import (
     KernelError,
     filesystem_type,
     Tunables,
-    Vma,
     hugetlb_pool_path,
     hugetlb_sizes_supported,
     is_root,
@@ -52,8 +51,10 @@ from ptcalc.kernel import (
     signals_deferred,
     thp_shmem_size_path,
 )
+from ptcalc.procfs import MapsEntry
 from ptcalc.reproduce import Calibration, Raw, Segments, calibrate, origin, reproduce
 from ptcalc.results import SchemeResult
+from ptcalc.touched import merge_ranges
 from ptcalc.units import GiB, KiB, MiB, format_size
 from ptcalc.workload import Mapping, Workload
 
@@ -108,17 +109,10 @@ def _scale_mapping(m: Mapping, n: int, page: int, window: int) -> Mapping:
         q = _ceil_div(scaled, k * page) if up else scaled // (k * page)
         return head + q * page
 
-    ranges: list[tuple[int, int]] = []
-    for s, e in m.touched:
-        s2, e2 = squeeze(s, False), squeeze(e, True)
-        if e2 <= s2:
-            continue
-        if ranges and s2 <= ranges[-1][1]:
-            ranges[-1] = (ranges[-1][0], max(ranges[-1][1], e2))
-        else:
-            ranges.append((s2, e2))
+    # squeeze is monotone: the ranges stay in order, merge_ranges only merges
+    touched = merge_ranges((squeeze(s, False), squeeze(e, True)) for s, e in m.touched)
     offset = (m.offset // (n * window)) * window + m.offset % window
-    return replace(m, size=size, offset=offset, touched=tuple(ranges))
+    return replace(m, size=size, offset=offset, touched=tuple(touched))
 
 
 def scale_workload(w: Workload, n: int) -> Workload:
@@ -363,25 +357,25 @@ def check_supported(w: Workload) -> None:
                                  f"(userfaultfd: {m.userfaultfd}); remove it to measure the rest")
 
 
-def check_addresses(w: Workload, own: list[Vma]) -> None:
+def check_addresses(w: Workload, own: list[MapsEntry]) -> None:
     """Every mapping must lie in 512 GiB windows where the measuring process
     has nothing: there its PUD (and lower) tables exist already and the
     kernel would count fewer tables than the workload needs on its own."""
     pud = w.arch.level("pud")
     span = pud.table_span if pud is not None else 512 * GiB
-    owner: dict[int, Vma] = {}
+    owner: dict[int, MapsEntry] = {}
     for v in own:
         for b in range(v.start // span, (v.end - 1) // span + 1):
             owner.setdefault(b, v)
     for gi, g in enumerate(w.groups):
         for mi, m in enumerate(g.mappings):
             for b in range(m.address // span, (m.end - 1) // span + 1):
-                v = owner.get(b)
-                if v is not None:
+                clash = owner.get(b)
+                if clash is not None:
                     raise KernelError(
                         f"{w.source}: {origin(w, gi, mi)}: address {m.address:#x} is in the same 512 GiB "
-                        f"window as the measuring process's own memory ({v.start:#x}-{v.end:#x} "
-                        f"{v.path or '[anonymous]'}), whose page tables exist already; use an address "
+                        f"window as the measuring process's own memory ({clash.start:#x}-{clash.end:#x} "
+                        f"{clash.shown_path or '[anonymous]'}), whose page tables exist already; use an address "
                         f"outside {b * span:#x}-{(b + 1) * span:#x}, or address: auto")
 
 

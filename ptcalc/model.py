@@ -158,11 +158,7 @@ class Layout:
         piece_start = r.piece_start + at
         piece_end = r.piece_end + at
         if not identity:
-            inv = xp.zeros(n, dtype=i64)
-            inv[order] = xp.arange(n)
-            piece_row = inv[piece_row]
-            by_row = xp.argsort(piece_row)
-            piece_row, piece_start, piece_end = piece_row[by_row], piece_start[by_row], piece_end[by_row]
+            piece_row, piece_start, piece_end = _pieces_reordered(xp, order, piece_row, piece_start, piece_end)
         no_rows = xp.zeros(0, i64)
         return cls(
             arch=arch,
@@ -410,6 +406,18 @@ class Zones:
 def _ascending(major: Array, minor: Array) -> Array:
     """Per pair of neighbours, whether (major, minor) strictly increases."""
     return (major[1:] > major[:-1]) | ((major[1:] == major[:-1]) & (minor[1:] > minor[:-1]))
+
+
+def _pieces_reordered(xp: ModuleType, order: Array, piece_row: Array, start: Array, end: Array,
+                      ) -> tuple[Array, Array, Array]:
+    """Touched pieces after the rows were reordered (``order``: new position ->
+    old row): each piece's row renumbered, the pieces sorted by it."""
+    n = len(order)
+    inv = xp.zeros(n, dtype=xp.int64)
+    inv[order] = xp.arange(n)
+    piece_row = inv[piece_row]
+    by_row = xp.argsort(piece_row)
+    return piece_row[by_row], start[by_row], end[by_row]
 
 
 def floor_div(x: Array, span: int) -> Array:

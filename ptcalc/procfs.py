@@ -1,22 +1,31 @@
-"""Linux /proc and /sys parsing for ``ptcalc scan``: text in, records out.
+"""Linux /proc and /sys parsing: text in, records out.
 
-Every parser takes the contents of one file (str, or bytes for pagemap) and
-returns plain records, so it can be tested with strings copied from a real
-machine (the psutil style).  Reading the files is ``ProcFS``'s job; deciding
-what they mean for a workload is ``ptcalc.scan``'s.
+The one place that parses /proc and /sys text, for ``ptcalc scan`` and for
+``ptcalc measure`` (``ptcalc.kernel``).  Every parser takes the contents of
+one file (str, or bytes for pagemap) and returns plain records, so it can be
+tested with strings copied from a real machine (the psutil style).  Reading
+the files is ``ProcFS``'s job (``ptcalc.kernel``'s readers for measure);
+deciding what they mean for a workload is ``ptcalc.scan``'s and
+``ptcalc.measure``'s.
 
     file                                  parser                 what it gives
     ------------------------------------  ---------------------  ----------------------------------
     /proc/PID/smaps                       parse_smaps            mappings with sizes and VmFlags
-    /proc/PID/maps (a header line)        parse_maps_line        address, perms, offset, dev, inode, path
+    /proc/PID/maps                        parse_maps(_line)      address, perms, offset, dev, inode, path
     /proc/PID/pagemap                     pagemap_touched        which 4 KiB pages have an entry
-    /proc/PID/status                      parse_status           Name, VmPTE, ...
+    /proc/PID/status                      parse_status           Name, VmPTE, ... (status_bytes: kB -> bytes)
+    /proc/PID/stat                        parse_stat             state, ppid, flags, start time
     /proc/sysvipc/shm                     parse_sysvipc_shm      SysV key, shmid, size, nattch
-    /proc/meminfo                         parse_meminfo          MemTotal, ...
+    /proc/meminfo                         parse_kb_fields        MemTotal, PageTables, HugePages_*, ...
     /proc/self/mountinfo                  parse_mountinfo        device -> filesystem type
+                                          parse_mountinfo_fstype filesystem type of a path
     /proc/cpuinfo                         parse_cpu_flags        la57
     /sys/.../vulnerabilities/meltdown     pti_active             "Mitigation: PTI"
     /sys/kernel/mm/hugepages/hugepages-*  hugepage_dir_size      hugetlb pool page sizes
+    /sys/kernel/mm/transparent_hugepage   parse_sysfs_choice     "always [madvise] never" -> madvise
+
+numpy is imported only by the pagemap helpers that need it, so that
+``measure`` (which parses text only) does not pay for it.
 """
 
 from __future__ import annotations
@@ -24,11 +33,14 @@ from __future__ import annotations
 import errno
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
+from ptcalc.units import KiB, MiB
 
-from ptcalc.units import KiB
+if TYPE_CHECKING:
+    import numpy as np
 
 PAGEMAP_ENTRY_BYTES = 8
 """One 64-bit entry per PAGE_SIZE page (Documentation/admin-guide/mm/pagemap.rst)."""
@@ -73,6 +85,11 @@ class MapsEntry:
     def shared(self) -> bool:
         """MAP_SHARED (VM_MAYSHARE): ``s`` in the fourth column."""
         return self.perms[3:4] == "s"
+
+    @property
+    def shown_path(self) -> str:
+        """The path as /proc/PID/maps shows it, `` (deleted)`` included."""
+        return self.path + _DELETED if self.deleted else self.path
 
 
 @dataclass(frozen=True)
@@ -138,9 +155,36 @@ def parse_maps(text: str) -> list[MapsEntry]:
 
 _HEADER_RE = re.compile(r"^[0-9a-f]+-[0-9a-f]+\s")
 
+_KB_LINE = re.compile(r"^([A-Za-z0-9_()]+):\s+(\d+)(\s+kB)?\s*$")
+
+
+def _kb_field(line: str) -> tuple[str, int] | None:
+    """``Key:   123 kB`` -> (key, bytes); ``Key:   3`` -> (key, 3); anything else None."""
+    m = _KB_LINE.match(line)
+    if m is None:
+        return None
+    value = int(m.group(2))
+    return m.group(1), value * KiB if m.group(3) else value
+
+
+def parse_kb_fields(text: str) -> dict[str, int]:
+    """``Key:   123 kB`` lines (/proc/meminfo, /proc/PID/status) -> bytes; unitless -> as is.
+
+    Lines whose value is not one number (``Name:``, ``Uid:``) are left out.
+
+    >>> f = parse_kb_fields("MemTotal:  1024 kB\\nHugePages_Total:   3\\nName:\\tbash\\n")
+    >>> f["MemTotal"], f["HugePages_Total"], "Name" in f
+    (1048576, 3, False)
+    >>> parse_kb_fields("MemTotal:       24684096 kB\\nHugePages_Total:       4\\n")
+    {'MemTotal': 25276514304, 'HugePages_Total': 4}
+    """
+    return dict(f for f in map(_kb_field, text.splitlines()) if f is not None)
+
 
 def parse_smaps(text: str) -> list[SmapsEntry]:
-    """Parse /proc/PID/smaps: a maps line, then ``Key:  N kB`` lines and ``VmFlags:``.
+    """Parse /proc/PID/smaps: a maps line, then ``Key:  N kB`` lines (in bytes;
+    unitless ones such as ``THPeligible`` as they are) and ``VmFlags:``.
+    Text with maps lines only (/proc/PID/maps) gives entries without fields.
 
     >>> s = parse_smaps('''7f0000000000-7f0000400000 rw-s 00000000 00:0f 1025  /memfd:pool (deleted)
     ... Size:               4096 kB
@@ -150,6 +194,14 @@ def parse_smaps(text: str) -> list[SmapsEntry]:
     ... ''')
     >>> s[0].kernel_page_size >> 20, s[0].hugetlb, s[0].maps.path
     (2, True, '/memfd:pool')
+    >>> vmas = parse_smaps('''10000000000-10040000000 rw-s 00000000 00:01 42   /memfd:seg (deleted)
+    ... Size:            1048576 kB
+    ... ShmemPmdMapped:   307200 kB
+    ... VmFlags: rd wr sh mr mw me ms hg
+    ... 7ffd0000-7ffd1000 r--p 00000000 00:00 0
+    ... ''')
+    >>> hex(vmas[0].maps.start), vmas[0].fields["ShmemPmdMapped"] // MiB, vmas[0].maps.path, vmas[1].fields
+    ('0x10000000000', 300, '/memfd:seg', {})
     """
     out: list[SmapsEntry] = []
     header: MapsEntry | None = None
@@ -169,19 +221,22 @@ def parse_smaps(text: str) -> list[SmapsEntry]:
         if key == "VmFlags":
             flags = frozenset(rest.split())
             continue
-        parts = rest.split()
-        if not parts:
-            continue
-        try:
-            value = int(parts[0])
-        except ValueError:
-            continue  # e.g. "ProtectionKey:" variants, future text fields
-        if len(parts) > 1 and parts[1] == "kB":
-            value *= KiB
-        fields[key] = value
+        kb = _kb_field(line)
+        if kb is not None:  # else e.g. "ProtectionKey:" variants, future text fields
+            fields[kb[0]] = kb[1]
     if header is not None:
         out.append(SmapsEntry(header, fields, flags))
     return out
+
+
+def pmd_mapped_bytes(entries: list[SmapsEntry], start: int, end: int) -> int:
+    """Bytes PMD-mapped by THPs (shmem or file) in the smaps entries inside ``[start, end)``.
+
+    >>> pmd_mapped_bytes(parse_smaps("0-400000 rw-s 0 00:01 1\\nShmemPmdMapped: 2048 kB\\n"), 0, 4 * MiB)
+    2097152
+    """
+    return sum(e.fields.get("ShmemPmdMapped", 0) + e.fields.get("FilePmdMapped", 0)
+               for e in entries if start <= e.maps.start and e.maps.end <= end)
 
 
 def parse_status(text: str) -> dict[str, str]:
@@ -246,21 +301,28 @@ def parse_sysvipc_shm(text: str) -> dict[int, ShmSegment]:
     return out
 
 
-def parse_meminfo(text: str) -> dict[str, int]:
-    """Parse /proc/meminfo into bytes (``kB`` values) or counts (HugePages_*).
+def parse_stat(text: str) -> tuple[str, int, int, int]:
+    """(state, ppid, flags, starttime) from the text of /proc/PID/stat
+    (do_task_stat() in fs/proc/array.c; comm may hold spaces and ``)``, so
+    the fields follow the *last* ``)``).
 
-    >>> parse_meminfo("MemTotal:       24684096 kB\\nHugePages_Total:       4\\n")
-    {'MemTotal': 25276514304, 'HugePages_Total': 4}
+    >>> parse_stat("42 (a b) S 1 42 42 0 -1 4194560 1 2 3 4 5 6 7 8 20 0 1 0 777 9 10")
+    ('S', 1, 4194560, 777)
     """
-    out: dict[str, int] = {}
+    rest = text.rsplit(")", 1)[1].split()
+    return rest[0], int(rest[1]), int(rest[6]), int(rest[19])
+
+
+def _mounts(text: str) -> Iterator[tuple[tuple[int, int], str, str]]:
+    """(device, mount point, filesystem type) of every line of /proc/self/mountinfo
+    (show_mountinfo() in fs/proc_namespace.c: the optional fields end at `` - ``)."""
     for line in text.splitlines():
-        key, sep, rest = line.partition(":")
-        parts = rest.split()
-        if not sep or not parts:
+        left, _, right = line.partition(" - ")
+        f, tail = left.split(), right.split()
+        if len(f) < 5 or not tail:
             continue
-        n = int(parts[0])
-        out[key] = n * KiB if len(parts) > 1 and parts[1] == "kB" else n
-    return out
+        major, _, minor = f[2].partition(":")
+        yield (int(major), int(minor)), f[4].replace("\\040", " "), tail[0]
 
 
 def parse_mountinfo(text: str) -> dict[tuple[int, int], str]:
@@ -269,19 +331,31 @@ def parse_mountinfo(text: str) -> dict[tuple[int, int], str]:
     >>> parse_mountinfo("25 24 0:23 / /dev/shm rw,relatime - tmpfs tmpfs rw,size=24684096k\\n")
     {(0, 23): 'tmpfs'}
     """
-    out: dict[tuple[int, int], str] = {}
-    for line in text.splitlines():
-        f = line.split()
-        if len(f) < 7 or "-" not in f[6:]:
-            continue
-        major, _, minor = f[2].partition(":")
-        fstype = f[f.index("-", 6) + 1]
-        out[(int(major), int(minor))] = fstype
-    return out
+    return {dev: fstype for dev, _, fstype in _mounts(text)}
+
+
+def parse_mountinfo_fstype(mountinfo_text: str, path: str) -> str | None:
+    r"""The filesystem type of the mount holding ``path`` (longest mount point that is a prefix).
+
+    >>> text = ("27 1 254:0 / / rw - ext4 /dev/vda rw\n"
+    ...         "40 27 0:30 / /tmp rw,nosuid - tmpfs tmpfs rw\n")
+    >>> parse_mountinfo_fstype(text, "/tmp/x"), parse_mountinfo_fstype(text, "/var/tmp")
+    ('tmpfs', 'ext4')
+    """
+    best, fstype = -1, None
+    for _, mount, kind in _mounts(mountinfo_text):
+        inside = path == mount or path.startswith(mount.rstrip("/") + "/")
+        if inside and len(mount) > best:
+            best, fstype = len(mount), kind
+    return fstype
 
 
 def parse_cpu_flags(text: str) -> frozenset[str]:
-    """The ``flags`` of the first CPU in /proc/cpuinfo (x86)."""
+    """The ``flags`` of the first CPU in /proc/cpuinfo (x86).
+
+    >>> sorted(parse_cpu_flags("processor: 0\\nflags\\t\\t: fpu la57 pse\\n\\nprocessor: 1\\n"))
+    ['fpu', 'la57', 'pse']
+    """
     for line in text.splitlines():
         key, sep, value = line.partition(":")
         if sep and key.strip() == "flags":
@@ -291,7 +365,8 @@ def parse_cpu_flags(text: str) -> frozenset[str]:
 
 def pti_active(meltdown: str) -> bool:
     """Page-table isolation is on: /sys/devices/system/cpu/vulnerabilities/meltdown
-    says ``Mitigation: PTI`` (arch/x86/kernel/cpu/bugs.c), and the PGD is 8 KiB.
+    says ``Mitigation: PTI`` (arch/x86/kernel/cpu/bugs.c), and the PGD is 8 KiB
+    (PGD_ALLOCATION_ORDER 1).
 
     >>> pti_active("Mitigation: PTI\\n"), pti_active("Not affected\\n")
     (True, False)
@@ -309,6 +384,18 @@ def hugepage_dir_size(name: str) -> int | None:
     return int(m.group(1)) * KiB if m else None
 
 
+def parse_sysfs_choice(text: str) -> str:
+    """The selected value of a sysfs choice file (``always [madvise] never``), or the text.
+
+    >>> parse_sysfs_choice("always within_size advise [never] deny force\\n")
+    'never'
+    >>> parse_sysfs_choice("  12\\n")
+    '12'
+    """
+    m = re.search(r"\[([^\]]+)\]", text)
+    return m.group(1) if m else text.strip()
+
+
 def pagemap_touched(data: bytes) -> np.ndarray:
     """Which entries of a pagemap read have a page-table entry: present (bit
     63) or swapped/migrating (bit 62), as pte_to_pagemap_entry(),
@@ -320,6 +407,8 @@ def pagemap_touched(data: bytes) -> np.ndarray:
     >>> pagemap_touched(struct.pack("<4Q", 0, 1 << 63 | 5, 1 << 62, 1 << 55)).tolist()
     [False, True, True, False]
     """
+    import numpy as np
+
     if len(data) % PAGEMAP_ENTRY_BYTES:
         raise ValueError(f"pagemap data of {len(data)} bytes is not whole 8-byte entries")
     v = np.frombuffer(data, dtype="<u8")
@@ -329,9 +418,12 @@ def pagemap_touched(data: bytes) -> np.ndarray:
 def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start and end indices of the runs of True in ``mask`` (ends exclusive).
 
+    >>> import numpy as np
     >>> [a.tolist() for a in runs(np.array([1, 1, 0, 1, 0, 0, 1], dtype=bool))]
     [[0, 3, 6], [2, 4, 7]]
     """
+    import numpy as np
+
     m = np.concatenate(([False], np.asarray(mask, dtype=bool), [False])).astype(np.int8)
     d = np.diff(m)
     return np.flatnonzero(d == 1).astype(np.int64), np.flatnonzero(d == -1).astype(np.int64)

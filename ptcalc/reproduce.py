@@ -41,12 +41,10 @@ from ptcalc.kernel import (
     PROT_READ,
     PROT_WRITE,
     KernelError,
-    Vma,
     kernel_release,
     madvise,
     memfd_create,
     mmap_fixed,
-    pmd_mapped_bytes,
     read_hugetlb_pool,
     read_maps,
     read_pti,
@@ -57,6 +55,7 @@ from ptcalc.kernel import (
     settle_pagetables,
     signals_deferred,
 )
+from ptcalc.procfs import MapsEntry, SmapsEntry, pmd_mapped_bytes
 from ptcalc.units import GiB, KiB, format_size
 from ptcalc.workload import Host, Mapping, ProcessGroup, Segment, Workload
 
@@ -362,10 +361,11 @@ class Calibration:
 _calibration: dict[str, Calibration] = {}
 
 
-def free_window(vmas: list[Vma], span: int = 512 * GiB, start: int = 1 << 40) -> int:
+def free_window(vmas: list[MapsEntry], span: int = 512 * GiB, start: int = 1 << 40) -> int:
     """The first ``span``-aligned window from ``start`` up that no VMA touches.
 
-    >>> hex(free_window([Vma(1 << 40, (1 << 40) + 4096, "r--p", 0, "")]))
+    >>> from ptcalc.procfs import parse_maps
+    >>> hex(free_window(parse_maps("10000000000-10000001000 r--p 00000000 00:00 0")))
     '0x18000000000'
     """
     taken = {b for v in vmas for b in range(v.start // span, (v.end - 1) // span + 1)}
@@ -465,7 +465,7 @@ def _check_thp(w: Workload, pid: int, gi: int) -> list[str]:
     """Did the kernel map shmem THP segments with PMDs, and 4 KiB ones without?"""
     pmd_size = w.arch.level("pmd").entry_span  # type: ignore[union-attr]
     try:
-        vmas: list[Vma] = read_smaps(pid)
+        vmas: list[SmapsEntry] = read_smaps(pid)
     except OSError as e:
         if any(w.segments[m.segment].page_size == pmd_size and w.segments[m.segment].backing != "hugetlb"
                for m in w.groups[gi].mappings):

@@ -51,7 +51,7 @@ from ptcalc.procfs import (
     hugepage_dir_size,
     pagemap_touched,
     parse_cpu_flags,
-    parse_meminfo,
+    parse_kb_fields,
     parse_mountinfo,
     parse_smaps,
     parse_status,
@@ -252,7 +252,7 @@ def high_va_possible() -> bool:
 
 def read_host(fs: ProcFS, arch: Arch) -> Host:
     """Host memory, PTI and the hugetlb pools of this machine."""
-    meminfo = parse_meminfo(fs.text("/proc/meminfo", "") or "")
+    meminfo = parse_kb_fields(fs.text("/proc/meminfo", "") or "")
     pools: dict[int, int] = {}
     for d in fs.listdir("/sys/kernel/mm/hugepages"):
         size = hugepage_dir_size(d)
@@ -488,9 +488,9 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
             file_size = sysv[first.entry.maps.inode].size
         else:
             for p in procs:
-                sh = next((s for s in p.shared if s.key == k), None)
-                if sh is not None:
-                    file_size = fs.mapped_file_size(p.pid, sh.entry.maps.start, sh.entry.maps.end)
+                found = next((s for s in p.shared if s.key == k), None)
+                if found is not None:
+                    file_size = fs.mapped_file_size(p.pid, found.entry.maps.start, found.entry.maps.end)
                     if file_size is not None:
                         break
         size = max(extent, file_size or 0)

@@ -141,15 +141,17 @@ class _Rules:
         if not _hugetlb_pmd_eligible(m, seg, geo.arch):
             return self.private(leaf)
         private = _Page(own_from=leaf)
+        pmd = geo.pmd
+        assert pmd is not None  # pmd_share_size is set only where there is a PMD level
 
         def page(va: int) -> _Page:
             window = va - va % geo.pud_size
             if not self._inside(m, window, geo.pud_size):
                 return private
-            key = ((geo.pmd, self._shared_pmd_key(m, window)),)
+            key = ((pmd, self._shared_pmd_key(m, window)),)
             # huge_pmd_share(): the process keeps its PUD (and up); the PMD table is
             # the shared one, and mm_inc_nr_pmds() puts it in this process's VmPTE.
-            return _Page(own_from=geo.pmd + 1, shared=key, attached=key)
+            return _Page(own_from=pmd + 1, shared=key, attached=key)
 
         return page
 
@@ -167,6 +169,7 @@ class _Rules:
         ):
             return self.private(leaf)
         private = _Page(own_from=leaf)
+        pmd = geo.pmd  # not None: checked above
         delta = m.address - m.offset
         pmd_congruent = delta % geo.pud_size == 0  # cached PMD tables need address = offset mod PUD_SIZE
         pte_congruent = leaf == geo.pte and delta % geo.pmd_size == 0
@@ -174,12 +177,12 @@ class _Rules:
         def page(va: int) -> _Page:
             window = va - va % geo.pud_size
             if pmd_congruent and self._inside(m, window, geo.pud_size):
-                pmd_key = (geo.pmd, self._shared_pmd_key(m, window))
+                pmd_key = (pmd, self._shared_pmd_key(m, window))
                 if leaf == geo.pte:
                     # the cached PMD table points at the cached PTE tables
                     pte_key = (geo.pte, self._pte_cache_key(m, va - va % geo.pmd_size))
-                    return _Page(own_from=geo.pmd + 1, shared=(pmd_key, pte_key), attached=(pmd_key,))
-                return _Page(own_from=geo.pmd + 1, shared=(pmd_key,), attached=(pmd_key,))
+                    return _Page(own_from=pmd + 1, shared=(pmd_key, pte_key), attached=(pmd_key,))
+                return _Page(own_from=pmd + 1, shared=(pmd_key,), attached=(pmd_key,))
             block = va - va % geo.pmd_size
             if pte_congruent and self._inside(m, block, geo.pmd_size):
                 key = ((geo.pte, self._pte_cache_key(m, block)),)
@@ -329,7 +332,8 @@ def simulate(
         if len(sharers) >= 2:
             shared_counts[level] += 1
     # A region has a host mm (counted by its PGD) once anything in it is touched.
-    regions = {key[1] for level, key in shared if level == geo.top and key[0] == "host"}
+    regions = {key[1] for level, key in shared
+               if level == geo.top and isinstance(key, tuple) and key[0] == "host"}
 
     return SchemeResult(
         scheme=scheme,

@@ -48,6 +48,7 @@ import numpy as np
 from ptcalc.budget import Budget, budget
 from ptcalc.errors import UsageError
 from ptcalc.model import Layout, count, resident_bytes, zones
+from ptcalc.touched import merge_ranges
 from ptcalc.units import SizeError, format_size, parse_size
 from ptcalc.whatif import convert
 from ptcalc.workload import Mapping, ModelOptions, ProcessGroup, Workload, resolve_addresses
@@ -420,18 +421,12 @@ def sweep_processes(workload: Workload, schemes: tuple[str, ...], options: Model
 
 def _scale_touched(touched: tuple[tuple[int, int], ...], old: int, new: int, page: int,
                    ) -> tuple[tuple[int, int], ...]:
-    out: list[tuple[int, int]] = []
-    for s, e in touched:
-        ns = s * new // old // page * page
+    def scaled(s: int, e: int) -> tuple[int, int]:
         ceil_e = -(-e * new // old)
-        ne = min(-(-ceil_e // page) * page, new)
-        if ns >= ne:
-            continue
-        if out and ns <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], ne))
-        else:
-            out.append((ns, ne))
-    return tuple(out)
+        return s * new // old // page * page, min(-(-ceil_e // page) * page, new)
+
+    # both ends scale monotonically: the ranges stay in order, merge_ranges only merges
+    return tuple(merge_ranges(scaled(s, e) for s, e in touched))
 
 
 def resize_segment(workload: Workload, name: str, size: int) -> Workload:

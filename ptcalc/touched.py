@@ -54,6 +54,24 @@ def format_range(r: Range) -> str:
     return f"{format_offset(r[0])}-{format_offset(r[1])}"
 
 
+def merge_ranges(ranges: Iterable[Range]) -> list[Range]:
+    """Sorted, disjoint, non-adjacent ranges covering the same bytes: sort,
+    leave out empty ranges, and merge overlapping or adjacent ones.
+
+    >>> merge_ranges([(8, 9), (5, 5), (4, 6), (0, 4), (2, 3)])
+    [(0, 6), (8, 9)]
+    """
+    out: list[Range] = []
+    for lo, hi in sorted(ranges):
+        if lo >= hi:
+            continue
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
 def normalise(ranges: Iterable[Range], page_size: int) -> tuple[Range, ...]:
     """Round each range outward to ``page_size`` (touching a byte faults its
     page), sort, and merge overlapping or adjacent ranges.
@@ -61,14 +79,7 @@ def normalise(ranges: Iterable[Range], page_size: int) -> tuple[Range, ...]:
     >>> normalise([(8192, 9000), (0, 4096), (4096, 5000)], 4096)
     ((0, 12288),)
     """
-    rs = sorted((s // page_size * page_size, -(-e // page_size) * page_size) for s, e in ranges)
-    out: list[list[int]] = []
-    for s, e in rs:
-        if out and s <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], e)
-        else:
-            out.append([s, e])
-    return tuple((s, e) for s, e in out)
+    return tuple(merge_ranges((s // page_size * page_size, -(-e // page_size) * page_size) for s, e in ranges))
 
 
 def coarsen(starts: np.ndarray, ends: np.ndarray, address: int, offset: int,

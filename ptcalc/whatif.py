@@ -22,9 +22,9 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
-from ptcalc.model import _BACKING, Layout, _ascending
+from ptcalc.model import _BACKING, Layout, _ascending, _pieces_reordered
 from ptcalc.units import format_size
-from ptcalc.workload import Segment, Workload, place_addresses
+from ptcalc.workload import Backing, Segment, Workload, place_addresses
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,13 @@ class Column:
     """The column's segments (None when unavailable)."""
     source: Workload | None = field(default=None, repr=False, compare=False)
     """The workload as configured."""
+    pages: str = ""
+    """What pages the column's segments use, where the label says more ("configured (...)")."""
+
+    @property
+    def title(self) -> str:
+        """The pages, for "as configured (...)" titles: "4 KiB shmem, 2 MiB hugetlb"."""
+        return self.pages or self.label
 
     @cached_property
     def workload(self) -> Workload | None:
@@ -80,7 +87,7 @@ def convert_segments(workload: Workload, page_size: int) -> dict[str, Segment]:
             ps = base if page_size == base else seg.page_size
             segments[name] = replace(seg, page_size=ps, size=_up(seg.size, ps))
         else:
-            backing = "shmem" if page_size == base else "hugetlb"
+            backing: Backing = "shmem" if page_size == base else "hugetlb"
             segments[name] = replace(seg, backing=backing, page_size=page_size, size=_up(seg.size, page_size))
     return segments
 
@@ -167,11 +174,7 @@ def convert_layout(layout: Layout, workload: Workload, page_size: int) -> tuple[
     # back to absolute addresses, rows in (group, address) order
     p_start, p_end = s + new_addr[pr], t + new_addr[pr]
     if not identity:
-        inv = xp.zeros(n, dtype=i64)
-        inv[order] = xp.arange(n)
-        pr = inv[pr]
-        p_order = xp.argsort(pr)
-        pr, p_start, p_end = pr[p_order], p_start[p_order], p_end[p_order]
+        pr, p_start, p_end = _pieces_reordered(xp, order, pr, p_start, p_end)
     seg_leaf = xp.asarray([arch.leaf_index(seg.page_size) for seg in segs], i64)
     seg_backing = xp.asarray([_BACKING[seg.backing] for seg in segs], i64)
     rs = take(row_seg)
@@ -315,5 +318,5 @@ def columns(workload: Workload, layout: Layout | None = None) -> tuple[Column, .
                               segments=segments, source=workload))
     if not configured_found:
         out.insert(0, Column(key="configured", label=f"configured ({text})", page_size=ps, configured=True,
-                             layout=layout, segments=workload.segments, source=workload))
+                             layout=layout, segments=workload.segments, source=workload, pages=text))
     return tuple(out)

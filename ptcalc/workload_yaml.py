@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping as MappingOf, Sequence
 
 from ptcalc.touched import touch_value
 from ptcalc.units import GiB, KiB, MiB, PiB, TiB
@@ -42,7 +42,7 @@ def quote(text: str) -> str:
 
 
 def _comment(lines: Sequence[str], indent: str) -> list[str]:
-    out = []
+    out: list[str] = []
     for line in lines:
         for para in line.splitlines() or [""]:
             wrapped = textwrap.wrap(para, COMMENT_WIDTH - len(indent) - 2, subsequent_indent="  ",
@@ -75,7 +75,7 @@ def _touch_lines(m: Mapping, indent: str) -> list[str]:
     return [f"{indent}touch: {exact_size(value)}"]
 
 
-def dump_workload(w: Workload, header: Sequence[str] = (), segment_comments: dict[str, Sequence[str]] | None = None,
+def dump_workload(w: Workload, header: Sequence[str] = (), segment_comments: MappingOf[str, Sequence[str]] | None = None,
                   group_comments: Sequence[Sequence[str]] = ()) -> str:
     """The workload file text for ``w``, with optional comments: ``header``
     lines at the top, per segment name, and per group (by index)."""

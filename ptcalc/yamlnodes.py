@@ -190,6 +190,44 @@ def no_gc() -> Iterator[None]:
 def compose(text: str, source: str) -> Node | None:
     """Parse one YAML document into its node graph (aliases are shared nodes,
     never expanded here).  Returns None for a document with no content."""
+    _check_text(text, source)
+    loader = _loader_class()(text)
+    try:
+        with _yaml_errors(text, source), no_gc():
+            return loader.get_single_node()  # type: ignore[no-any-return]
+    finally:
+        loader.dispose()
+
+
+def compose_all(text: str, source: str, max_documents: int) -> list[Node]:
+    """Parse every YAML document of ``text`` (``---`` separates them) into its
+    node graph; marks are file-absolute.  An empty file gives []; an explicit
+    empty document gives an empty plain scalar.  More than ``max_documents``
+    documents is an error located at the first one too many, raised before
+    the rest is parsed."""
+    _check_text(text, source)
+    loader = _loader_class()(text)
+    roots: list[Node] = []
+    try:
+        with _yaml_errors(text, source), no_gc():
+            while loader.check_node():
+                root = loader.get_node()
+                if len(roots) == max_documents:
+                    raise WorkloadError(
+                        f"more than {max_documents:,} YAML documents (workloads) in one file; "
+                        "split it into several files",
+                        source=source,
+                        line=root.start_mark.line + 1,
+                        column=root.start_mark.column + 1,
+                    )
+                roots.append(root)
+        return roots
+    finally:
+        loader.dispose()
+
+
+def _check_text(text: str, source: str) -> None:
+    """What is refused before parsing: too much text, characters YAML forbids."""
     if len(text) > MAX_FILE_BYTES:
         raise too_large(None, source)
     bad = _NON_PRINTABLE.search(text)
@@ -202,12 +240,15 @@ def compose(text: str, source: str) -> Node | None:
             line=line,
             column=column,
         )
+
+
+@contextmanager
+def _yaml_errors(text: str, source: str) -> Iterator[None]:
+    """PyYAML's and libyaml's errors while parsing, as one located WorkloadError."""
     import yaml
 
-    loader = _loader_class()(text)
     try:
-        with no_gc():
-            return loader.get_single_node()  # type: ignore[no-any-return]
+        yield
     except yaml.MarkedYAMLError as e:
         raise _syntax_error(e, text, source) from None
     except yaml.reader.ReaderError as e:
@@ -229,8 +270,6 @@ def compose(text: str, source: str) -> Node | None:
         raise WorkloadError(
             "YAML syntax error: collections are nested too deeply", source=source, line=1, column=1
         ) from None
-    finally:
-        loader.dispose()
 
 
 def check_expansion(root: Node, source: str, limit: int = MAX_NODES) -> int:
@@ -345,6 +384,7 @@ __all__ = [
     "SequenceNode",
     "check_expansion",
     "compose",
+    "compose_all",
     "no_gc",
     "decode",
     "position",

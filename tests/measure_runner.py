@@ -21,5 +21,5 @@ from ptcalc.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     case = CASES[sys.argv[1]]
-    command.read_workload = lambda path: case.workload  # type: ignore[attr-defined]
+    command.read_workload = lambda path, *what: case.workload  # type: ignore[attr-defined]
     main(["measure", f"<{sys.argv[1]}>", *sys.argv[2:]], prog_name="ptcalc")

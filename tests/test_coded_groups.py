@@ -170,7 +170,7 @@ def _both_ways(text, monkeypatch):
 
     fast = load()
     with monkeypatch.context() as m:
-        m.setattr(fastyaml, "parse", lambda text, max_nodes=None: None)
+        m.setattr(fastyaml, "parse_documents", lambda text, max_nodes=None: None)
         slow = load()
     return fast, slow
 

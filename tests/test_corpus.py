@@ -13,7 +13,7 @@ import pytest
 
 from ptcalc import yamlnodes
 from ptcalc.errors import WorkloadError
-from ptcalc.loader import load_workload, loads_workload
+from ptcalc.loader import load_workload, load_workloads, loads_workload, loads_workloads
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -45,11 +45,19 @@ def _check(name: str, message: str) -> None:
     assert message == EXPECTED[name]
 
 
+def _loaders(name: str):
+    """``documents-*.yaml`` hold several workloads (YAML documents): they are
+    read as estimate and check read them; every other file as one workload."""
+    if name.startswith("documents-"):
+        return load_workloads, loads_workloads
+    return load_workload, loads_workload
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_corpus_file(name, monkeypatch):
     monkeypatch.chdir(CORPUS)
     with pytest.raises(WorkloadError) as e:
-        load_workload(name)
+        _loaders(name)[0](name)
     message = str(e.value)
     assert "\n" not in message
     _check(name, message)
@@ -61,7 +69,7 @@ def test_corpus_file(name, monkeypatch):
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_corpus_bytes_give_the_same_message(name):
     with pytest.raises(WorkloadError) as e:
-        loads_workload((CORPUS / name).read_bytes(), name)
+        _loaders(name)[1]((CORPUS / name).read_bytes(), name)
     _check(name, str(e.value))
 
 

@@ -28,9 +28,25 @@ def test_every_path_gives_the_same_estimate(monkeypatch, args):
     fast = estimate(text, *args)
     assert len(fast["cells"]) >= 8 and fast["host"]["groups"] == 30
     with monkeypatch.context() as m:
-        m.setattr(fastyaml, "parse", lambda text, max_nodes=None: None)  # libyaml
+        m.setattr(fastyaml, "parse_documents", lambda text, max_nodes=None: None)  # libyaml
         m.setattr(xp, "SMALL", 0)  # numpy for every array
         assert estimate(text, *args) == fast
     with monkeypatch.context() as m:
         m.setattr(xp, "SMALL", 10**9)  # pure Python for every array
         assert estimate(text, *args) == fast
+
+
+def test_instances_and_several_documents_give_the_same_estimate_on_every_path(monkeypatch):
+    # the consolidated config (instances, 124 groups) and a second host after ---
+    root = Path(__file__).resolve().parent.parent / "configs"
+    text = (root / "consolidated-oracle-asm-postgres.yaml").read_text() + "---\n" + workloads.big(groups=5, per_group=8)
+    assert fastyaml.parse_documents(text) is not None  # the fast reader takes it
+    fast = estimate(text)
+    assert [len(h["cells"][0]["page_tables"]["groups"]) for h in fast["hosts"]] == [124, 5]
+    with monkeypatch.context() as m:
+        m.setattr(fastyaml, "parse_documents", lambda text, max_nodes=None: None)  # libyaml
+        m.setattr(xp, "SMALL", 0)  # numpy for every array
+        assert estimate(text) == fast
+    with monkeypatch.context() as m:
+        m.setattr(xp, "SMALL", 10**9)  # pure Python for every array
+        assert estimate(text) == fast

@@ -43,7 +43,7 @@ def libyaml_graph(text):
 def slow_load(text, monkeypatch):
     """loads_workload through libyaml only."""
     with monkeypatch.context() as m:
-        m.setattr(fastyaml, "parse", lambda text, max_nodes=None: None)
+        m.setattr(fastyaml, "parse_documents", lambda text, max_nodes=None: None)
         try:
             return loads_workload(text, "t.yaml")
         except WorkloadError as e:

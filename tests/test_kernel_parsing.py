@@ -15,19 +15,23 @@ from ptcalc.kernel import (
     KernelError,
     Reading,
     Tunables,
-    Vma,
-    cpu_flags,
     memfd_flags,
-    parse_kb_fields,
     parse_pagetables,
+    parse_vmpte,
+    signals_as_exceptions,
+    signals_deferred,
+)
+from ptcalc.procfs import (
+    MapsEntry,
+    SmapsEntry,
+    parse_cpu_flags,
+    parse_kb_fields,
+    parse_maps,
     parse_smaps,
     parse_stat,
     parse_sysfs_choice,
-    parse_vmpte,
     pmd_mapped_bytes,
     pti_active,
-    signals_as_exceptions,
-    signals_deferred,
 )
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
@@ -144,14 +148,15 @@ def test_sysfs_choice(text, value):
 
 def test_smaps_vmas_and_fields():
     vmas = parse_smaps(SMAPS)
-    assert [(v.start, v.end) for v in vmas] == [
+    assert [(v.maps.start, v.maps.end) for v in vmas] == [
         (0x10000000000, 0x10004000000), (0x10040000000, 0x10080000000), (0x7ffc1c7e5000, 0x7ffc1c806000)]
-    assert vmas[0].path == "/memfd:ptcalc:thp (deleted)"
-    assert vmas[0].perms == "rw-s"
+    assert vmas[0].maps.shown_path == "/memfd:ptcalc:thp (deleted)"
+    assert (vmas[0].maps.path, vmas[0].maps.deleted) == ("/memfd:ptcalc:thp", True)
+    assert vmas[0].maps.perms == "rw-s"
     assert vmas[0].fields["ShmemPmdMapped"] == 64 * MiB
     assert vmas[1].fields["KernelPageSize"] == 2 * MiB
     assert vmas[0].fields["THPeligible"] == 1  # unitless
-    assert vmas[2].path == "[stack]"
+    assert vmas[2].maps.path == "[stack]"
 
 
 def test_pmd_mapped_only_inside_the_range():
@@ -165,7 +170,9 @@ def test_pmd_mapped_only_inside_the_range():
 def test_maps_lines_have_no_fields():
     maps = "55d0a0000000-55d0a0021000 r--p 00000000 fd:00 123 /usr/bin/python3.11\n"
     (v,) = parse_smaps(maps)
-    assert v == Vma(0x55d0a0000000, 0x55d0a0021000, "r--p", 0, "/usr/bin/python3.11", {})
+    line = MapsEntry(0x55d0a0000000, 0x55d0a0021000, "r--p", 0, (0xfd, 0), 123, "/usr/bin/python3.11")
+    assert v == SmapsEntry(line, {})
+    assert parse_maps(maps) == [line]
 
 
 def test_stat_with_parentheses_in_the_name():
@@ -181,7 +188,7 @@ def test_kernel_thread_flag():
 
 
 def test_cpu_flags_and_pti():
-    assert "la57" not in cpu_flags("processor\t: 0\nflags\t\t: fpu vme pse pae\n")
+    assert "la57" not in parse_cpu_flags("processor\t: 0\nflags\t\t: fpu vme pse pae\n")
     assert pti_active("Mitigation: PTI\n")
     assert not pti_active("Not affected\n")
 

@@ -256,3 +256,65 @@ def test_mutated_valid_structure(mutations):
         except (KeyError, IndexError, TypeError):
             continue  # an earlier mutation removed or replaced this path
     check(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+
+
+# --- instances and several documents ------------------------------------------------
+
+VALID_INSTANCES = {
+    "host": {"memory": "512GiB", "hugepages": {"2MiB": 4096}},
+    "instances": [
+        {"name": "oracle", "segments": {"sga": {"size": "8GiB", "backing": "hugetlb", "page_size": "2MiB"}},
+         "processes": [{"name": "servers", "count": 300, "mappings": [{"segment": "sga"}]}]},
+        {"name": "pg", "count": 3, "segments": {"shm": {"size": "1GiB"}},
+         "processes": [{"count": 50, "mappings": [{"segment": "shm", "touch": 0.5}]},
+                       {"count": 6, "mappings": [{"segment": "shm"}]}]},
+    ],
+}
+INSTANCE_PATHS = [p for p in _paths(VALID_INSTANCES) if p]
+
+
+def check_all(text: str) -> None:
+    from ptcalc.loader import loads_workloads
+
+    try:
+        ws = loads_workloads(text, SOURCE)
+    except WorkloadError as e:
+        message = str(e)
+        assert message.isprintable(), repr(message)
+        assert LOCATED.fullmatch(message), message
+        return
+    for w in ws:
+        check_workload(w)
+
+
+def test_the_valid_instances_load():
+    (w,) = [loads_workload(yaml.safe_dump(VALID_INSTANCES, sort_keys=False), SOURCE)]
+    check_workload(w)
+    assert len(w.segments) == 4 and len(w.groups) == 7
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.sampled_from(INSTANCE_PATHS), st.sampled_from(["replace", "delete", "add"]), VALUES,
+                          st.text(max_size=10)), min_size=1, max_size=3),
+       st.integers(min_value=1, max_value=3))
+def test_mutated_instances_in_several_documents(mutations, documents):
+    doc = _copy(VALID_INSTANCES)
+    for path, how, value, key in mutations:
+        parent = doc
+        try:
+            for step in path[:-1]:
+                parent = parent[step]
+            last = path[-1]
+            if how == "replace":
+                parent[last] = value
+            elif how == "delete":
+                del parent[last]
+            elif isinstance(parent, dict):
+                parent[key] = value
+            elif isinstance(parent, list):
+                parent.append(value)
+        except (KeyError, IndexError, TypeError):
+            continue
+    text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    valid = yaml.safe_dump(VALID_INSTANCES, sort_keys=False)
+    check_all("---\n".join([valid] * (documents - 1) + [text]))

@@ -13,9 +13,9 @@ from ptcalc.procfs import (
     hugepage_dir_size,
     pagemap_touched,
     parse_cpu_flags,
+    parse_kb_fields,
     parse_maps,
     parse_maps_line,
-    parse_meminfo,
     parse_mountinfo,
     parse_smaps,
     parse_status,
@@ -208,7 +208,7 @@ def test_sysvipc_shm_old_kernel_without_rss_and_empty():
 
 
 def test_meminfo_status_mountinfo_cpuinfo():
-    mi = parse_meminfo("MemTotal:       24684096 kB\nMemFree:  100 kB\nHugePages_Total:    1026\n"
+    mi = parse_kb_fields("MemTotal:       24684096 kB\nMemFree:  100 kB\nHugePages_Total:    1026\n"
                        "Hugepagesize:       2048 kB\n")
     assert mi == {"MemTotal": 24684096 * KiB, "MemFree": 100 * KiB, "HugePages_Total": 1026,
                   "Hugepagesize": 2 * MiB}

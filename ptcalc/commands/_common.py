@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import sys
 from collections.abc import Callable
@@ -26,28 +27,39 @@ EXIT_INPUT = 2
 EXIT_INTERNAL = 70
 
 
-def read_workload(path: str) -> Workload:
-    """Load a workload file, or standard input for ``-``."""
-    import gc
+def read_workload(path: str, command: str) -> Workload:
+    """Load a workload file of one document, or standard input for ``-``;
+    a file of several documents (hosts) is an input error saying that
+    ``command`` reads one."""
+    from ptcalc.loader import load_workload
 
-    from ptcalc.loader import load_workload, loads_workload
+    return _frozen(lambda: load_workload(path, command=command))
 
-    # The workload lives until the command exits: the cyclic GC stays off
-    # while it is read, and its (up to millions of) objects are then moved
-    # out of the GC's sight (freeze) before the GC is back on -- else the
-    # first collection would walk every one of them.
+
+def read_workloads(path: str) -> list[Workload]:
+    """Load every document (workload, host) of a file, or of standard input for ``-``."""
+    from ptcalc.loader import load_workloads
+
+    return _frozen(lambda: load_workloads(path))
+
+
+T = TypeVar("T")
+
+
+def _frozen(load: Callable[[], T]) -> T:
+    """What ``load`` reads, which lives until the command exits: the cyclic GC
+    stays off while it is read, and its (up to millions of) objects are then
+    moved out of the GC's sight (freeze) before the GC is back on -- else
+    the first collection would walk every one of them, and later ones again."""
     enabled = gc.isenabled()
     gc.disable()
     try:
-        if path == "-":
-            w = loads_workload(sys.stdin.buffer.read(), source="<stdin>")
-        else:
-            w = load_workload(path)
+        out = load()
         gc.freeze()
     finally:
         if enabled:
             gc.enable()
-    return w
+    return out
 
 
 def guarded(func: F) -> F:

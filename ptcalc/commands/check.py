@@ -8,7 +8,7 @@ import click
 
 from ptcalc.commands._choose import page_size_option, parse_page_size, pick_column
 from ptcalc.commands._common import (console_for, guarded, model_options, output_options, parse_percent_or_size,
-                                     read_workload, resolve_options)
+                                     read_workloads, resolve_options)
 from ptcalc.errors import PtcalcError, UsageError
 from ptcalc.model import SCHEMES
 
@@ -43,7 +43,8 @@ def command(workloads: tuple[str, ...], schemes: tuple[str, ...], page_size: str
       1  some condition failed (and every file was valid)
       2  invalid input or usage: a file that cannot be read or judged makes
          the run exit 2 even if others fail; the valid files are still checked
-    Each WORKLOAD is a YAML file, or - for standard input.  Conditions, for each
+    Each WORKLOAD is a YAML file, or - for standard input; every YAML document
+    (host) of a file is checked, and named FILE#N.  Conditions, for each
     scheme: the verdict is no worse than --require; with --max-page-tables,
     physical page tables <= the limit; with --min-headroom, free memory >= it.
     See docs/ci.md.
@@ -65,17 +66,25 @@ def command(workloads: tuple[str, ...], schemes: tuple[str, ...], page_size: str
     for path in workloads:
         shown = "<stdin>" if path == "-" else path
         try:
-            w = read_workload(path)
-            column = pick_column(w, ps)
-            options = resolve_options(w, file_cached_threshold, mshare_variant)
-            checks = check_workload(column, chosen, options, thresholds)
-        except UsageError:
-            raise
+            ws = read_workloads(path)
         except PtcalcError as e:
             click.echo(str(e), err=True)
             results.append(FileResult(path=shown, error=str(e)))
             continue
-        results.append(FileResult(path=shown, title=w.title, checks=checks))
+        for i, w in enumerate(ws, 1):
+            # a file of several documents (hosts): each is judged, and named, on its own
+            document = i if len(ws) > 1 else None
+            try:
+                column = pick_column(w, ps)
+                options = resolve_options(w, file_cached_threshold, mshare_variant)
+                checks = check_workload(column, chosen, options, thresholds)
+            except UsageError:
+                raise
+            except PtcalcError as e:
+                click.echo(str(e), err=True)
+                results.append(FileResult(path=shown, document=document, title=w.title, error=str(e)))
+                continue
+            results.append(FileResult(path=shown, document=document, title=w.title, checks=checks))
 
     if junit is not None:
         from ptcalc.render import check_junit

@@ -29,12 +29,12 @@ def command(workload: str, scheme: str, page_size: str, file_cached_threshold: s
     """
     from ptcalc.explain import explain
 
-    w = read_workload(workload)
+    w = read_workload(workload, "ptcalc explain")
     column = pick_column(w, parse_page_size(page_size))
     assert column.workload is not None
     options = resolve_options(w, file_cached_threshold, mshare_variant)
     label = column.label if column.configured and column.key == "configured" else (
-        f"as configured ({column.label})" if column.configured else f"what-if: {column.label} pages")
+        f"as configured ({column.title})" if column.configured else f"what-if: {column.label} pages")
     e = explain(column.workload, scheme, options, column_label=label)
     if fmt == "json":
         from ptcalc.render import explain_json

@@ -45,7 +45,7 @@ def command(workload: str, scale: int, file_dir: str | None, file_as_shmem: bool
     from ptcalc import measure
     from ptcalc.kernel import Interrupted
 
-    w = read_workload(workload)
+    w = read_workload(workload, "ptcalc measure")
     directory = None if file_as_shmem else (file_dir or tempfile.gettempdir())
 
     def say(message: str) -> None:

@@ -53,7 +53,7 @@ def command(workload: str, processes: str | None, size: str | None, segment: str
         points = grid(start, stop, step, DEFAULT_COUNT_POINTS, MAX_COUNT_POINTS, "--processes")
     else:
         start, stop, step = parse_range(size, "--size", sizes=True)  # type: ignore[arg-type]
-    w = read_workload(workload)
+    w = read_workload(workload, "ptcalc sweep")
     column = pick_column(w, ps)
     assert column.workload is not None
     options = resolve_options(w, file_cached_threshold, mshare_variant)

@@ -16,6 +16,7 @@ from ptcalc.arch import LEVEL_NAMES, VMPTE_LEVELS
 from ptcalc.explain.types import GroupExplain, Interval, Partner, Pool, Sharing, VmpteNote
 from ptcalc.model import (ZONE_KIND, Layout, count, cut, dedupe_within, distinct_blocks, first_of, key_ids,
                           merge_within, union_and_shared, zones)
+from ptcalc.touched import merge_ranges
 from ptcalc.units import format_size
 from ptcalc.results import zero_levels
 from ptcalc.workload import PROTECTIONS, Mapping, ModelOptions, Workload
@@ -24,19 +25,6 @@ I64 = np.int64
 
 
 # --- interval helpers (few intervals: mappings and touched ranges) -----------------------
-
-def merge(iv: list[Interval]) -> list[Interval]:
-    """Sorted, disjoint, non-adjacent intervals covering the same blocks."""
-    out: list[Interval] = []
-    for lo, hi in sorted(iv):
-        if lo >= hi:
-            continue
-        if out and lo <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], hi))
-        else:
-            out.append((lo, hi))
-    return out
-
 
 def length(iv: list[Interval]) -> int:
     """Blocks covered by merged intervals."""
@@ -194,7 +182,7 @@ def keyed_pools(cx: Context, kind_name: str, mask: np.ndarray, li: int, class_of
                 per_row.setdefault(r, {}).setdefault(name, []).append((a, b))
                 if at:
                     attached_rows.add(r)
-        per_row = {r: {n: merge(iv) for n, iv in lv.items()} for r, lv in per_row.items()}
+        per_row = {r: {n: merge_ranges(iv) for n, iv in lv.items()} for r, lv in per_row.items()}
         r0 = int(rows[km][0])
         cls = int(class_of[r0])
         if kind_name == "pte" and cx.z.scheme == "mshare":
@@ -250,7 +238,7 @@ def mshare_pools(cx: Context) -> list[PoolBuild]:
                 s = 0
             tables[lv.name], shared[lv.name] = u, s
         tables["pgd"] = 1  # the host mm's PGD
-        per_row = {r: {n: merge(iv) for n, iv in lv.items()} for r, lv in per_row.items()}
+        per_row = {r: {n: merge_ranges(iv) for n, iv in lv.items()} for r, lv in per_row.items()}
         r0 = int(rows[km][0])
         users = tuple((int(lay.row_index[r][0]), int(lay.row_index[r][1]), cx.counts[lay.row_index[r][0]])
                       for r in sorted(per_row))
@@ -312,7 +300,7 @@ def sharing_of(cx: Context, builds: list[PoolBuild]) -> dict[int, list[Sharing]]
                 elif cx.counts[g] == 0:
                     shared = 0
                 else:
-                    shared = overlap(iv, merge(others))
+                    shared = overlap(iv, merge_ranges(others))
                 out.setdefault(r, []).append(Sharing(
                     pool=b.pool.id, level=level, tables=n, attached=r in b.attached_rows, shared=shared,
                     partners=tuple(partners)))
@@ -325,7 +313,7 @@ def linked_tables(cx: Context, b: PoolBuild) -> int:
     if b.pool.kind == "mshare":
         return 0
     rows = [r for r in b.attached_rows if cx.counts[int(cx.layout.row_group[r])] > 0]
-    return length(merge([iv for r in rows for iv in b.row_intervals[r].get(level, [])]))
+    return length(merge_ranges([iv for r in rows for iv in b.row_intervals[r].get(level, [])]))
 
 
 def vmpte_note(cx: Context, groups: list[GroupExplain], builds: list[PoolBuild]) -> VmpteNote:

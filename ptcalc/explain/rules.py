@@ -13,9 +13,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from ptcalc.explain.attribution import I64, Context, merge, overlap, PoolBuild
+from ptcalc.explain.attribution import I64, Context, overlap, PoolBuild
 from ptcalc.explain.types import PROT_WORDS, RULE_OF_WHY, Finding, Fix, Interval, Sharing
 from ptcalc.model import Layout, Why, count, distinct_blocks, zones
+from ptcalc.touched import merge_ranges
 from ptcalc.units import format_size
 from ptcalc.whatif import convert
 from ptcalc.why import reason as why_reason
@@ -190,7 +191,7 @@ class Findings:
         idx = self.row_parts[r]
         zs = sorted(set(int(z) for z in cx.parts.zone[idx]) & set(zone_set))
         b = cx.z.bounds[r]
-        return tuple(merge([(int(b[z]), int(b[z + 1])) for z in zs]))
+        return tuple(merge_ranges([(int(b[z]), int(b[z + 1])) for z in zs]))
 
     def add(self, r: int, level: str, rule: str, reason: str, ranges: tuple[Interval, ...],
             tables: dict[str, int], fixes: list[Fix | None], note: str | None = None) -> None:
@@ -375,7 +376,7 @@ class Findings:
                     continue  # report on the smaller pool's mappings only
                 live2 = [(r2, iv) for r2, iv in b2.row_intervals.items()
                          if cx.counts[int(lay.row_group[r2])] > 0]
-                theirs = merge([x for _, lv in live2 for x in lv.get(level, [])])
+                theirs = merge_ranges([x for _, lv in live2 for x in lv.get(level, [])])
                 names = sorted({cx.w.groups[g2].name for g2, _, n in p2.users if n})
                 who = ", ".join(names)
                 verb = "maps" if len(names) == 1 else "map"

@@ -1,7 +1,9 @@
 """``check --format json``: every condition with exact byte values.
 
 Schema version 1: ``status`` (pass/fail/error) and ``exit_status`` at the top,
-then per file its ``checks`` (scheme x column) and their ``conditions``.
+then per file its ``checks`` (scheme x column) and their ``conditions``; a file
+of several YAML documents (hosts) has an entry per document, ``document``
+its number from 1 (null for a file of one).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def document(files: list[FileResult], thresholds: Thresholds, schemes: tuple[str
         "files": [
             {
                 "file": f.path,
+                "document": f.document,
                 "workload": f.title,
                 "status": f.status,
                 "error": f.error,

@@ -18,14 +18,14 @@ def build(files: list[FileResult]) -> ET.ElementTree:
     failures = errors = 0
     for f in files:
         if f.error is not None:
-            tc = ET.Element("testcase", classname=f.path, name="load workload", time="0")
+            tc = ET.Element("testcase", classname=f.name, name="load workload", time="0")
             ET.SubElement(tc, "error", message=f.error, type="invalid-input").text = f.error
             cases.append(tc)
             errors += 1
             continue
         for c in f.checks:
             for cond in c.conditions:
-                tc = ET.Element("testcase", classname=f.path, name=f"{c.scheme} @ {c.column_label}: {cond.name}",
+                tc = ET.Element("testcase", classname=f.name, name=f"{c.scheme} @ {c.column_label}: {cond.name}",
                                 time="0")
                 if cond.passed:
                     ET.SubElement(tc, "system-out").text = cond.message

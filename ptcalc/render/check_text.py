@@ -1,7 +1,7 @@
 """``check`` as lines: one per failed condition, one PASS per passing scheme.
 
-Every line starts with PASS, FAIL or ERROR and the file name, so a CI log can
-be grepped.  Lines are never wrapped (whatever ``--width``), so a path and its
+Every line starts with PASS, FAIL or ERROR and the file name (``FILE#N`` for
+document N of a file of several), so a CI log can be grepped.  Lines are never wrapped (whatever ``--width``), so a path and its
 verdict stay on one line.
 """
 
@@ -22,10 +22,10 @@ def lines(files: list[FileResult]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for f in files:
         if f.error is not None:
-            out.append(("ERROR", f"{f.path}: invalid input: {f.error}"))
+            out.append(("ERROR", f"{f.name}: invalid input: {f.error}"))
             continue
         for c in f.checks:
-            where = f"{f.path} [{c.scheme} @ {c.column_label}]"
+            where = f"{f.name} [{c.scheme} @ {c.column_label}]"
             if c.passed:
                 extra = f"page tables {format_size(c.page_table_bytes)}"
                 if c.free_bytes is not None:
@@ -38,7 +38,11 @@ def lines(files: list[FileResult]) -> list[tuple[str, str]]:
 
 def summary(files: list[FileResult]) -> str:
     n = {s: sum(1 for f in files if f.status == s) for s in ("pass", "fail", "error")}
-    return (f"ptcalc check: {len(files)} file{'s' if len(files) != 1 else ''}: {n['pass']} passed, "
+    paths = len({f.path for f in files})
+    what = f"{len(files)} file{'s' if len(files) != 1 else ''}"
+    if any(f.document is not None for f in files):  # files of several documents (hosts)
+        what = f"{len(files)} workload{'s' if len(files) != 1 else ''} in {paths} file{'s' if paths != 1 else ''}"
+    return (f"ptcalc check: {what}: {n['pass']} passed, "
             f"{n['fail']} failed, {n['error']} invalid; exit status {exit_status(files)}")
 
 

@@ -1,7 +1,9 @@
 """``estimate --format json``: every number exact, in bytes.
 
 Schema version 1.  The fields named in the README are a contract; fields may
-be added, never renamed or removed without a new ``schema_version``.
+be added, never renamed or removed without a new ``schema_version``.  A file
+of several YAML documents (hosts) gives ``{"schema_version": 1, "source":
+FILE, "hosts": [...]}``, one object per document as a file of one gives.
 """
 
 from __future__ import annotations
@@ -79,9 +81,10 @@ def cell_json(c: Cell) -> dict[str, Any]:
     }
 
 
-def render(report: Report) -> str:
+def document(report: Report) -> dict[str, Any]:
+    """The report of one workload as a JSON object."""
     w = report.workload
-    doc = {
+    return {
         "schema_version": SCHEMA_VERSION,
         "workload": w.title,
         "source": w.source,
@@ -98,4 +101,14 @@ def render(report: Report) -> str:
         "cells": [cell_json(c) for c in report.cells],
         "assumptions": assumptions(report),
     }
-    return json.dumps(doc, indent=2)
+
+
+def render(report: Report) -> str:
+    return json.dumps(document(report), indent=2)
+
+
+def render_hosts(reports: list[Report], source: str) -> str:
+    """A file of several workloads (YAML documents, a host each): each
+    host's object as :func:`render` writes it, in file order."""
+    return json.dumps({"schema_version": SCHEMA_VERSION, "source": source,
+                       "hosts": [document(r) for r in reports]}, indent=2)

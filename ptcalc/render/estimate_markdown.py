@@ -22,9 +22,10 @@ def md_table(header: list[str], rows: list[list[str]], align: list[str] | None =
     return out
 
 
-def render(report: Report) -> str:
+def render(report: Report, heading: str | None = None) -> str:
+    """The report; ``heading`` replaces its first line's text (a host of several)."""
     w = report.workload
-    lines = [f"### ptcalc estimate: {w.title}", "", f"`{w.source}`: {host_line(w)}", ""]
+    lines = [f"### {heading or f'ptcalc estimate: {w.title}'}", "", f"`{w.source}`: {host_line(w)}", ""]
     header = ["scheme"] + [f"**{c.label}** (configured)" if c.configured else c.label for c in report.columns]
     rows = []
     for scheme in report.schemes:
@@ -42,7 +43,7 @@ def render(report: Report) -> str:
     lines += ["Physical page-table memory and verdict:", ""] + md_table(header, rows) + [""]
 
     cells = report.configured_cells()
-    lines += [f"Per process, as configured ({report.configured.label}): tables it owns / VmPTE it shows:", ""]
+    lines += [f"Per process, as configured ({report.configured.title}): tables it owns / VmPTE it shows:", ""]
     header = ["group", "processes"] + [f"`{c.scheme}`" for c in cells]
     rows = []
     shown, hidden, processes = shown_groups(report)
@@ -55,7 +56,7 @@ def render(report: Report) -> str:
     if hidden:
         lines += [more_groups_line(hidden, processes), ""]
 
-    lines += [f"Verdict, as configured ({report.configured.label}):", ""]
+    lines += [f"Verdict, as configured ({report.configured.title}):", ""]
     rows = []
     for c in cells:
         b = c.budget

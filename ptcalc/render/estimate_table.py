@@ -45,7 +45,7 @@ def comparison(report: Report, style: Style) -> Table:
 
 def per_process(report: Report, style: Style) -> Table:
     col = report.configured
-    t = Table(title=f"Per process, as configured ({col.label}): the tables it owns, and the VmPTE it shows",
+    t = Table(title=f"Per process, as configured ({col.title}): the tables it owns, and the VmPTE it shows",
               box=style.box, title_justify="left")
     t.add_column("group")
     t.add_column("processes", justify="right")
@@ -98,7 +98,7 @@ def verdicts(report: Report, style: Style) -> Panel:
             parts.append(Text(fit_sentence(c.budget, c.verdict), style="bold magenta"))
     for line in advice(report):
         parts.append(Text(f"hugetlb pool: {line}"))
-    return Panel(Group(*parts), title=f"Verdict, as configured ({report.configured.label})",
+    return Panel(Group(*parts), title=f"Verdict, as configured ({report.configured.title})",
                  title_align="left", box=style.box)
 
 

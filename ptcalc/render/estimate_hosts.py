@@ -1,0 +1,77 @@
+"""``estimate`` on a file of several workloads (YAML documents, a host each):
+a summary of every host, then each host's report as a file of one gives it.
+
+The summary has a row per host: its configured column, and per scheme the
+physical page tables and the verdict (the figures of that host's own report).
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ptcalc.render import estimate_markdown, estimate_table
+from ptcalc.render.console import Style, verdict_text
+from ptcalc.report import Report
+from ptcalc.units import format_size
+
+
+def host_title(report: Report) -> str:
+    """A host's name in headings: its workload's ``name``, else ``FILE#N`` (document N)."""
+    return report.workload.title
+
+
+def _memory(report: Report) -> str:
+    memory = report.workload.host.memory
+    return format_size(memory) if memory is not None else "not given"
+
+
+def render_table(reports: list[Report], source: str, console: Console, style: Style) -> None:
+    n = len(reports)
+    console.print(Text(f"ptcalc estimate {style.dash} {source}: {n} hosts (YAML documents)", style="bold"))
+    schemes = reports[0].schemes
+    t = Table(title="Every host, as configured: physical page-table memory and verdict", box=style.box,
+              title_justify="left")
+    t.add_column("#", justify="right")
+    t.add_column("host")
+    t.add_column("memory", justify="right")
+    t.add_column("processes", justify="right")
+    t.add_column("pages")
+    for scheme in schemes:
+        t.add_column(scheme, no_wrap=True)
+    for i, r in enumerate(reports, 1):
+        cells = {c.scheme: c for c in r.configured_cells()}
+        row: list[str | Text] = [str(i), host_title(r), _memory(r), f"{r.workload.process_count:,}",
+                                 r.configured.title]
+        for scheme in schemes:
+            c = cells[scheme]
+            label, vstyle = verdict_text(c.verdict)
+            cell = Text(f"{format_size(c.result.physical_bytes)}  ")
+            cell.append(label, style=vstyle)
+            row.append(cell)
+        t.add_row(*row)
+    console.print(t)
+    for i, r in enumerate(reports, 1):
+        console.print()
+        console.rule(Text(f"host {i} of {n}: {host_title(r)}", style="bold"),
+                     characters="-" if style.ascii_only else "─")
+        estimate_table.render(r, console, style)
+
+
+def render_markdown(reports: list[Report], source: str) -> str:
+    n = len(reports)
+    schemes = reports[0].schemes
+    lines = [f"## ptcalc estimate: `{source}`, {n} hosts", "",
+             "Every host, as configured: physical page-table memory and verdict:", ""]
+    rows = []
+    for i, r in enumerate(reports, 1):
+        cells = {c.scheme: c for c in r.configured_cells()}
+        rows.append([str(i), host_title(r), _memory(r), f"{r.workload.process_count:,}", r.configured.title]
+                    + [f"{format_size(cells[s].result.physical_bytes)} **{(cells[s].verdict or 'n/a').upper()}**"
+                       for s in schemes])
+    lines += estimate_markdown.md_table(["#", "host", "memory", "processes", "pages"] + [f"`{s}`" for s in schemes],
+                                        rows, ["r", "l", "r", "r", "l"] + ["l"] * len(schemes)) + [""]
+    for i, r in enumerate(reports, 1):
+        lines.append(estimate_markdown.render(r, heading=f"Host {i} of {n}: {host_title(r)}"))
+    return "\n".join(lines)
