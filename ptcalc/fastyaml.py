@@ -46,7 +46,7 @@ import re
 from itertools import takewhile
 from functools import partial
 from operator import is_not, methodcaller
-from typing import Any
+from typing import Any, cast
 
 PLAIN = "!plain"
 """Tag of a plain (unquoted) scalar (as :data:`ptcalc.yamlnodes.PLAIN`)."""
@@ -368,7 +368,8 @@ class _Parser:
         start_line = pos
         while True:
             # lines read before (the same text, at this indentation): looked up
-            seen = list(takewhile(_is_row, map(known, map(raw.__getitem__, range(pos, n)))))
+            lines = map(raw.__getitem__, range(pos, n))
+            seen = cast("list[int]", list(takewhile(_is_row, map(known, lines))))
             rows.extend(seen)
             pos += len(seen)
             if pos < n and starts_row(raw[pos]):
@@ -407,8 +408,9 @@ class _Parser:
                     distinct.append(row)
                     row_nodes.append(1 + 2 * len(row[0]))
                 row_of_line[line] = number
-            found = list(map(row_of_line.__getitem__, lines))
-        rows.extend(found)
+            rows.extend(map(row_of_line.__getitem__, lines))
+        else:
+            rows.extend(cast("list[int]", found))  # (no None in it)
         return True
 
     def parse_rows(self, lines: list[str], indent: int

@@ -933,7 +933,7 @@ class _Reader:
                 ) from None
         # The group keeps its mappings as codes or as columns (MAPPING_FIELDS
         # order); the Mapping objects are made when something reads them.
-        if part.codes is not None:
+        if part.cols is None:
             return ProcessGroup.from_codes(part.name, part.processes, self.coded_table, part.codes, placed,
                                            part.private, part.path)
         columns = (sname, offset, size, placed, protection, touched, auto, uffd, soft_dirty)
@@ -1309,8 +1309,8 @@ class _Group(NamedTuple):
     mnode: Any
     cols: _Columns | None  # the mappings' columns (_Spec order), or None: codes
     address_nodes: Any
-    codes: tuple[int, ...] | None = None  # into _Reader.coded_table (a fastyaml document)
-    addresses: tuple[int, ...] = ()  # with codes: explicit addresses, 0 for auto
+    codes: tuple[int, ...] = ()  # without cols: into _Reader.coded_table (a fastyaml document)
+    addresses: tuple[int, ...] = ()  # without cols: explicit addresses, 0 for auto
 
 
 class _TableItems:

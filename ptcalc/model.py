@@ -949,6 +949,7 @@ def resident_bytes(layout: Layout) -> dict[int, int]:
     if swept is None:
         return {}
     k, length, cover = swept
+    assert k is not None  # (with_key)
     covered = cover > 0
     per_seg = xp.group_sum(k[covered], length[covered], int(seg.max()) + 1).tolist()
     present = xp.zeros(len(per_seg), dtype=xp.bool_)  # the segments with touched pieces
