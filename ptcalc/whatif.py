@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
-from ptcalc.model import _BACKING, Layout, _ascending, _pieces_reordered
+from ptcalc.model import _BACKING, Layout, _ascending, _pieces_reordered, ceil_div, floor_div, mod
 from ptcalc.units import format_size
 from ptcalc.workload import Backing, Segment, Workload, place_addresses
 
@@ -76,6 +76,22 @@ def _up(x: Any, a: Any) -> Any:
     return -(-x // a) * a
 
 
+def _down_shift(x: Any, shift: Any) -> Any:
+    """``x`` down to a multiple of ``2 ** shift`` (per element): _down by a page size."""
+    return (x >> shift) << shift
+
+
+def _up_shift(x: Any, shift: Any) -> Any:
+    return -((-x >> shift) << shift)
+
+
+def _shift_of(page_size: int) -> int:
+    """log2 of a page size (a power of two on every architecture)."""
+    if page_size & (page_size - 1):
+        raise ValueError(f"page size {page_size} is not a power of two")
+    return page_size.bit_length() - 1
+
+
 def convert_segments(workload: Workload, page_size: int) -> dict[str, Segment]:
     """``workload``'s segments on ``page_size`` pages: shmem/hugetlb ones move
     (hugetlb unless it is the base page), file ones only to the base page;
@@ -116,22 +132,23 @@ def convert_layout(layout: Layout, workload: Workload, page_size: int) -> tuple[
     n = layout.n_rows
     row_seg = layout.row_seg
     page = xp.asarray([s.page_size for s in segs], i64)[row_seg] if n else xp.zeros(0, i64)
+    shift = xp.asarray([_shift_of(s.page_size) for s in segs], i64)[row_seg] if n else xp.zeros(0, i64)
     seg_size = xp.asarray([s.size for s in segs], i64)[row_seg] if n else xp.zeros(0, i64)
     a, e, off, auto = layout.row_addr, layout.row_end, layout.row_off, layout.row_auto
-    new_off = _down(off, page)
+    new_off = _down_shift(off, shift)
     delta = off - new_off
-    new_size = xp.minimum(_up(off + (e - a), page), seg_size) - new_off
+    new_size = xp.minimum(_up_shift(off + (e - a), shift), seg_size) - new_off
     explicit_addr = a - delta
-    misaligned = ~auto & (explicit_addr % page != 0)
+    misaligned = ~auto & (_down_shift(explicit_addr, shift) != explicit_addr)
 
     # Auto placement: a mapping keeps its windows when neither its own window
     # count (auto) nor the windows it blocks (explicit) change.
     win, align = arch.auto_window, _auto_align(workload)
-    old_windows = xp.where(auto, -(-(off % align + (e - a)) // win), -(-e // win) - a // win)
-    new_windows = xp.where(auto, -(-(new_off % align + new_size) // win),
-                           -(-(explicit_addr + new_size) // win) - explicit_addr // win)
-    moved_start = ~auto & (explicit_addr // win != a // win)
-    new_addr = xp.where(auto, (a // win) * win + new_off % align, explicit_addr)
+    old_windows = xp.where(auto, ceil_div(mod(off, align) + (e - a), win), ceil_div(e, win) - floor_div(a, win))
+    new_windows = xp.where(auto, ceil_div(mod(new_off, align) + new_size, win),
+                           ceil_div(explicit_addr + new_size, win) - floor_div(explicit_addr, win))
+    moved_start = ~auto & (floor_div(explicit_addr, win) != floor_div(a, win))
+    new_addr = xp.where(auto, floor_div(a, win) * win + mod(new_off, align), explicit_addr)
     past_end = auto & (new_addr + new_size > arch.user_limit)  # placement raises there
     redo = (old_windows != new_windows) | moved_start | past_end
     errors: dict[int, str] = {}
@@ -163,8 +180,8 @@ def convert_layout(layout: Layout, workload: Workload, page_size: int) -> tuple[
     # that now touch (ends stay non-decreasing within a mapping).
     pr = layout.piece_row
     base = a[pr]
-    s = _down(layout.piece_start - base + delta[pr], page[pr])
-    t = xp.minimum(_up(layout.piece_end - base + delta[pr], page[pr]), new_size[pr])
+    s = _down_shift(layout.piece_start - base + delta[pr], shift[pr])
+    t = xp.minimum(_up_shift(layout.piece_end - base + delta[pr], shift[pr]), new_size[pr])
     if pr.size:
         prev_t = xp.concatenate([xp.full(1, -1, dtype=i64), t[:-1]])
         new_row = xp.concatenate([xp.ones(1, dtype=xp.bool_), pr[1:] != pr[:-1]])
