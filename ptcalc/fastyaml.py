@@ -149,6 +149,10 @@ class Table:
         mark = self.start_mark
         return Mapping([(Scalar(PLAIN, k, mark), Scalar(PLAIN, v, mark)) for k, v in zip(keys, values)], mark)
 
+    def scalar(self, i: int, k: int) -> Scalar:
+        """The value node of item ``i``'s ``k``-th key (``item(i).value[k][1]``)."""
+        return Scalar(PLAIN, self.distinct[self.rows[i]][1][k], self.start_mark)
+
     @property
     def value(self) -> list[Mapping]:
         return [self.item(i) for i in range(len(self))]

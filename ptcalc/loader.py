@@ -1054,7 +1054,7 @@ class _Reader:
             akey = (values[ai], page, size)
             got = self.address_memo.get(akey)
             if got is None:
-                anode = table.item(j).value[ai][1]
+                anode = table.scalar(j, ai)
                 got = self.address_memo[akey] = self.address(anode, f"{path}.address", page, size, arch)
             auto, address = got
         return sname, offset, size, address, protection, touched, uffd, soft_dirty, auto
