@@ -31,6 +31,7 @@ class _Fixer:
         self.cx = cx
         self.before = cx.result.physical_bytes
         self._seen: dict[tuple, int | None] = {}
+        self._hugetlb: dict[str, Fix | None] = {}
 
     def _physical(self, w: Workload, options: ModelOptions | None = None) -> int:
         return count_physical(w, self.cx.scheme, options or self.cx.options)
@@ -99,7 +100,13 @@ class _Fixer:
                    physical_before=self.before, physical_after=self._physical(self.cx.w, opts), change_bytes=0)
 
     def hugetlb_pages(self, segment: str) -> Fix | None:
-        """The segment on PMD-sized hugetlb pages, the rest of the workload unchanged."""
+        """The segment on PMD-sized hugetlb pages, the rest of the workload unchanged
+        (one answer per segment, however many mappings ask)."""
+        if segment not in self._hugetlb:
+            self._hugetlb[segment] = self._hugetlb_pages(segment)
+        return self._hugetlb[segment]
+
+    def _hugetlb_pages(self, segment: str) -> Fix | None:
         w = self.cx.w
         size = w.arch.pmd_share_size
         if size is None or w.segments[segment].backing == "file":
