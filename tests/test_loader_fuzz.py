@@ -235,10 +235,8 @@ MUTATION = st.tuples(
 )
 
 
-@FUZZ
-@given(st.lists(MUTATION, min_size=1, max_size=3))
-def test_mutated_valid_structure(mutations):
-    doc = _copy(VALID)
+def _mutate(doc, mutations):
+    """Apply (path, replace|delete|add, value, key) mutations to ``doc`` in place."""
     for path, how, value, key in mutations:
         parent = doc
         try:
@@ -255,6 +253,13 @@ def test_mutated_valid_structure(mutations):
                 parent.append(value)
         except (KeyError, IndexError, TypeError):
             continue  # an earlier mutation removed or replaced this path
+
+
+@FUZZ
+@given(st.lists(MUTATION, min_size=1, max_size=3))
+def test_mutated_valid_structure(mutations):
+    doc = _copy(VALID)
+    _mutate(doc, mutations)
     check(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
 
 
@@ -299,22 +304,7 @@ def test_the_valid_instances_load():
        st.integers(min_value=1, max_value=3))
 def test_mutated_instances_in_several_documents(mutations, documents):
     doc = _copy(VALID_INSTANCES)
-    for path, how, value, key in mutations:
-        parent = doc
-        try:
-            for step in path[:-1]:
-                parent = parent[step]
-            last = path[-1]
-            if how == "replace":
-                parent[last] = value
-            elif how == "delete":
-                del parent[last]
-            elif isinstance(parent, dict):
-                parent[key] = value
-            elif isinstance(parent, list):
-                parent.append(value)
-        except (KeyError, IndexError, TypeError):
-            continue
+    _mutate(doc, mutations)
     text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
     valid = yaml.safe_dump(VALID_INSTANCES, sort_keys=False)
     check_all("---\n".join([valid] * (documents - 1) + [text]))
