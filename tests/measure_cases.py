@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ptcalc.arch import X86_64
-from ptcalc.workload import Host, Mapping, ProcessGroup, Segment, Workload
+from ptcalc.model.geometry import X86_64
+from ptcalc.workload.types import Host, Mapping, ProcessGroup, Segment, Workload
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
 BASE = 1 * TiB  # 512 GiB-aligned; nothing of the test process lives there

@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from measure_cases import CASES  # noqa: E402
 
-import ptcalc.commands.measure as command  # noqa: E402
+import ptcalc.cli.measure as command  # noqa: E402
 from ptcalc.cli import main  # noqa: E402
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from ptcalc.arch import ARCHES, ARM64_4K, ARM64_16K, ARM64_64K, X86_64, X86_64_LA57, Arch, Level
-from ptcalc.workload import Mapping, resolve_addresses
+from ptcalc.model.geometry import ARCHES, ARM64_4K, ARM64_16K, ARM64_64K, X86_64, X86_64_LA57, Arch, Level
+from ptcalc.workload.types import Mapping, resolve_addresses
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
 

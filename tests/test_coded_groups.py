@@ -18,13 +18,13 @@ from dataclasses import replace
 from hypothesis import given, note
 from test_model_properties import comparable, describe, workloads
 
-from ptcalc import xp
+from ptcalc.model import xp
 from ptcalc.errors import WorkloadError
-from ptcalc.loader import loads_workload
-from ptcalc.model import Layout, compute, count, zones
-from ptcalc.report import build_report
-from ptcalc.results import GroupResult, GroupResults
-from ptcalc.workload import CODED_FIELDS, MAPPING_FIELDS, ProcessGroup, Workload
+from ptcalc.workload.loader import loads_workload
+from ptcalc.model.tables import Layout, compute, count, zones
+from ptcalc.model.report import build_report
+from ptcalc.model.results import GroupResult, GroupResults
+from ptcalc.workload.types import CODED_FIELDS, MAPPING_FIELDS, ProcessGroup, Workload
 
 LAYOUT_ARRAYS = ("row_group", "row_seg", "row_addr", "row_end", "row_off", "row_page", "row_leaf", "row_backing",
                  "row_prot", "row_uffd_blocks_pmd_share", "row_uffd_wp", "row_soft_dirty", "row_seg_size",
@@ -94,7 +94,7 @@ def test_groups_of_different_tables_are_read_column_by_column():
     # two tables: the layout cannot gather from one, and reads the columns
     from test_model import BASE, GiB, grp, mp, wl
 
-    from ptcalc.workload import Segment
+    from ptcalc.workload.types import Segment
 
     s = Segment("s", 4 * GiB, "shmem", 4096)
     w = wl([s], grp(2, mp("s", GiB, BASE), name="a"), grp(3, mp("s", GiB, BASE, offset=GiB), name="b"))
@@ -126,7 +126,7 @@ def test_group_results_read_as_the_tuple_they_stand_for():
 def test_scheme_results_total_their_groups():
     from test_model import BASE, GiB, grp, mp, wl
 
-    from ptcalc.workload import Segment
+    from ptcalc.workload.types import Segment
 
     # 1 GiB touched on 4 KiB pages: 512 PTE tables + 1 PMD + 1 PUD + the PGD
     # per process = 515 tables of 4 KiB; 3 + 5 processes
@@ -143,7 +143,7 @@ def test_scheme_results_total_their_groups():
 def test_a_scheme_sharing_nothing_is_counted_as_private():
     from test_model import BASE, GiB, grp, mp, wl
 
-    from ptcalc.workload import Segment
+    from ptcalc.workload.types import Segment
 
     # shmem only: hugetlb PMD sharing applies to nothing
     s = Segment("s", 2 * GiB, "shmem", 4096)
@@ -160,7 +160,7 @@ def test_a_scheme_sharing_nothing_is_counted_as_private():
 # --- the loader's fast path: overlapping mappings --------------------------------------
 
 def _both_ways(text, monkeypatch):
-    from ptcalc import fastyaml
+    from ptcalc.workload import fastyaml
 
     def load():
         try:

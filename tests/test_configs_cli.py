@@ -7,7 +7,7 @@ import pytest
 
 from clihelp import CONFIGS, run
 
-from ptcalc.model import SCHEMES
+from ptcalc.model.tables import SCHEMES
 
 FILES = sorted(str(p) for p in CONFIGS.glob("*.yaml"))
 

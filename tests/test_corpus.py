@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ptcalc import yamlnodes
+from ptcalc.workload import yamlnodes
 from ptcalc.errors import WorkloadError
-from ptcalc.loader import load_workload, load_workloads, loads_workload, loads_workloads
+from ptcalc.workload.loader import load_workload, load_workloads, loads_workload, loads_workloads
 
 CORPUS = Path(__file__).parent / "corpus"
 

@@ -12,9 +12,9 @@ from dataclasses import replace
 from hypothesis import given, note, settings
 from test_model_properties import VARIANTS, describe, options_for, workloads
 
-from ptcalc.arch import X86_64
-from ptcalc.explain import explain
-from ptcalc.workload import Host, Mapping, ProcessGroup, Segment, Workload, resolve_addresses
+from ptcalc.model.geometry import X86_64
+from ptcalc.model.explain import explain
+from ptcalc.workload.types import Host, Mapping, ProcessGroup, Segment, Workload, resolve_addresses
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
 T = 4 * KiB  # one table

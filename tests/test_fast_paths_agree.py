@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ptcalc import fastyaml, xp
+from ptcalc.model import xp
+from ptcalc.workload import fastyaml
 from ptcalc.cli import main
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))

@@ -1,4 +1,4 @@
-"""The fast YAML subset reader (ptcalc.fastyaml) against libyaml.
+"""The fast YAML subset reader (ptcalc.workload.fastyaml) against libyaml.
 
 Whenever fastyaml accepts a document, its node graph must be exactly what
 libyaml composes (tags, values, structure, node count) and the loader must
@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ptcalc import fastyaml, loader, yamlnodes
+from ptcalc.workload import fastyaml, loader, yamlnodes
 from ptcalc.errors import WorkloadError
-from ptcalc.loader import loads_workload
+from ptcalc.workload.loader import loads_workload
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus"

@@ -12,9 +12,10 @@ import pytest
 
 from clihelp import CONFIGS, run, write
 
-from ptcalc import expand, fastyaml
+from ptcalc.workload import fastyaml
+from ptcalc.workload import instances as expand
 from ptcalc.errors import WorkloadError
-from ptcalc.loader import load_workload, loads_workload, loads_workloads
+from ptcalc.workload.loader import load_workload, loads_workload, loads_workloads
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
 T = 4 * KiB  # every x86-64 table is 4 KiB (the PGD too, without PTI)

@@ -9,8 +9,8 @@ import signal
 
 import pytest
 
-from ptcalc import kernel
-from ptcalc.kernel import (
+from ptcalc.linux import kernel
+from ptcalc.linux.kernel import (
     Interrupted,
     KernelError,
     Reading,
@@ -21,7 +21,7 @@ from ptcalc.kernel import (
     signals_as_exceptions,
     signals_deferred,
 )
-from ptcalc.procfs import (
+from ptcalc.linux.procfs import (
     MapsEntry,
     SmapsEntry,
     parse_cpu_flags,

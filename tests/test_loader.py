@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ptcalc import yamlnodes
-from ptcalc.arch import X86_64, X86_64_LA57
+from ptcalc.workload import yamlnodes
+from ptcalc.model.geometry import X86_64, X86_64_LA57
 from ptcalc.errors import WorkloadError
-from ptcalc.loader import load_workload, loads_workload
-from ptcalc.workload import Workload
+from ptcalc.workload.loader import load_workload, loads_workload
+from ptcalc.workload.types import Workload
 
 KiB, MiB, GiB, TiB, PiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40, 1 << 50
 

@@ -12,10 +12,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from ptcalc.arch import ARM64_4K, ARM64_16K, ARM64_64K
+from ptcalc.model.geometry import ARM64_4K, ARM64_16K, ARM64_64K
 from ptcalc.cli import main
 from ptcalc.errors import WorkloadError
-from ptcalc.loader import loads_workload
+from ptcalc.workload.loader import loads_workload
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
 

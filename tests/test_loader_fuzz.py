@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ptcalc.errors import WorkloadError
-from ptcalc.loader import MAX_COUNT, loads_workload
-from ptcalc.workload import Workload
+from ptcalc.workload.loader import MAX_COUNT, loads_workload
+from ptcalc.workload.types import Workload
 
 SOURCE = "fuzz.yaml"
 LOCATED = re.compile(r"fuzz\.yaml:[1-9][0-9]*:[1-9][0-9]*: \S.*")
@@ -279,7 +279,7 @@ INSTANCE_PATHS = [p for p in _paths(VALID_INSTANCES) if p]
 
 
 def check_all(text: str) -> None:
-    from ptcalc.loader import loads_workloads
+    from ptcalc.workload.loader import loads_workloads
 
     try:
         ws = loads_workloads(text, SOURCE)

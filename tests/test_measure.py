@@ -25,12 +25,12 @@ from pathlib import Path
 import pytest
 from measure_cases import BASE, CASES, GiB, KiB, MiB, mapping, sparse, workload
 
-from ptcalc import measure
+from ptcalc.linux import measure
 from ptcalc.errors import PtcalcError, UsageError
-from ptcalc.kernel import KernelError, read_choice
-from ptcalc.measure import GroupMeasurement, LevelRow, MeasureResult, Plan, fits, plan, scale_workload
-from ptcalc.reproduce import Calibration
-from ptcalc.workload import Mapping, ProcessGroup, Segment
+from ptcalc.linux.kernel import KernelError, read_choice
+from ptcalc.linux.measure import GroupMeasurement, LevelRow, MeasureResult, Plan, fits, plan, scale_workload
+from ptcalc.linux.reproduce import Calibration
+from ptcalc.workload.types import Mapping, ProcessGroup, Segment
 
 HERE = Path(__file__).parent
 RUNNER = HERE / "measure_runner.py"
@@ -208,7 +208,7 @@ def _kernel_skip(need: tuple[int, ...] = ()) -> None:
         pytest.skip(f"measure runs on x86-64 only, this is {os.uname().machine}")
     if os.geteuid() != 0:
         pytest.skip("not root: measure needs root for hugetlb pools and THP settings")
-    from ptcalc.kernel import running_arch_name
+    from ptcalc.linux.kernel import running_arch_name
 
     if running_arch_name() != "x86_64":
         pytest.skip("5-level paging: measure supports 4-level x86-64 only")
@@ -266,8 +266,8 @@ def _check(case, r: MeasureResult) -> None:
 @pytest.mark.kernel
 def test_calibration_on_this_kernel():
     _kernel_skip()
-    from ptcalc.kernel import kernel_release, read_pti
-    from ptcalc.reproduce import calibrate
+    from ptcalc.linux.kernel import kernel_release, read_pti
+    from ptcalc.linux.reproduce import calibrate
 
     cal = calibrate(SETTLE, lambda s: None)
     assert cal.vmpte_bytes == 12 * KiB  # PTE + PMD + PUD for one page: always in VmPTE
@@ -300,7 +300,7 @@ def test_kernel_equals_hand_derived(name, restored):
 @pytest.mark.kernel
 def test_address_in_the_measuring_process_window_is_refused():
     _kernel_skip()
-    from ptcalc.kernel import read_maps
+    from ptcalc.linux.kernel import read_maps
 
     own = read_maps()[0]  # e.g. the python executable
     address = (own.end + 2 * MiB - 1) // (2 * MiB) * (2 * MiB)
@@ -343,7 +343,7 @@ def test_too_big_is_refused_with_a_scale_to_try(restored):
 
 def _as_nobody(name: str) -> str:
     """Run CASES[name] in a forked child that dropped root; what it returned or raised."""
-    import ptcalc.model  # noqa: F401  (numpy: nobody may not read the Python installation)
+    import ptcalc.model.tables  # noqa: F401  (numpy: nobody may not read the Python installation)
 
     r, w = os.pipe()
     pid = os.fork()
@@ -504,7 +504,7 @@ def test_cli_on_a_yaml_file(tmp_path, restored):
     # the real command line, file to JSON: address auto puts the mapping at
     # 1 TiB (1 GiB-aligned), 2 MiB touched: 1 shared PMD + 4 PUD = 5 tables;
     # VmPTE 1 PUD + 1 attached PMD = 8 KiB
-    pytest.importorskip("ptcalc.loader", reason="the workload loader is not in this tree yet")
+    pytest.importorskip("ptcalc.workload.loader", reason="the workload loader is not in this tree yet")
     _kernel_skip((2 * MiB,))
     restored.paths = [TUNABLES[0]]  # the 2 MiB pool: raised for the run, restored after success
     path = tmp_path / "smoke.yaml"
@@ -524,7 +524,7 @@ def test_shipped_seed_config_scaled():
     # shmem, fully touched, one process (1,500 / 1,500): 512 PTE + 1 PMD +
     # 1 PUD = 514 tables; VmPTE 2,056 KiB.  (The other configs agree too, but
     # take 15 s to 90 s here: every 4 KiB page is faulted in.)
-    pytest.importorskip("ptcalc.loader", reason="the workload loader is not in this tree yet")
+    pytest.importorskip("ptcalc.workload.loader", reason="the workload loader is not in this tree yet")
     _kernel_skip()
     config = HERE.parent / "configs" / "oracle-sga-300g.yaml"
     p = subprocess.run([sys.executable, "-m", "ptcalc", "measure", str(config), "--scale", "1500", "-f", "json",
@@ -553,7 +553,7 @@ def test_shipped_seed_config_scaled():
     ("kvm-vhost-user.yaml", 64, 32 * 514, {"qemu guest0": 514 * 4 * KiB, "ovs-vswitchd": 8 * 514 * 4 * KiB}),
 ])
 def test_other_shipped_configs_scaled(config, scale, tables, vmpte):
-    pytest.importorskip("ptcalc.loader", reason="the workload loader is not in this tree yet")
+    pytest.importorskip("ptcalc.workload.loader", reason="the workload loader is not in this tree yet")
     _kernel_skip()
     p = subprocess.run([sys.executable, "-m", "ptcalc", "measure", str(HERE.parent / "configs" / config),
                         "--scale", str(scale), "-f", "json", "--settle", str(SETTLE), "-q"],

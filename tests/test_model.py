@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from ptcalc.arch import X86_64, X86_64_LA57
-from ptcalc.model import SCHEMES, compute
-from ptcalc.workload import Host, Mapping, ModelOptions, ProcessGroup, Segment, Workload
+from ptcalc.model.geometry import X86_64, X86_64_LA57
+from ptcalc.model.tables import SCHEMES, compute
+from ptcalc.workload.types import Host, Mapping, ModelOptions, ProcessGroup, Segment, Workload
 
 KiB, MiB, GiB, TiB, PiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40, 1 << 50
 BASE = 1 * TiB  # a 512 GiB-aligned, otherwise empty window

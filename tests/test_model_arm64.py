@@ -8,20 +8,20 @@ Geometry (tests/test_arch.py derives it from the kernel headers):
     arm64-64k   64 KiB    512 MiB            4 TiB              (no PUD)           512 B (64 entries)
 
 Every expected value is worked out in the comment above it and checked
-against both ``ptcalc.model.compute`` and ``ptcalc.simulate.simulate``.
+against both ``ptcalc.model.tables.compute`` and ``ptcalc.simulator.walk.simulate``.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from ptcalc.arch import ARM64_4K, ARM64_16K, ARM64_64K
-from ptcalc.budget import budget
-from ptcalc.model import SCHEMES, Layout, Why, compute, zones
-from ptcalc.report import pool_advice
-from ptcalc.simulate import simulate
-from ptcalc.whatif import columns
-from ptcalc.workload import Host, Mapping, ModelOptions, ProcessGroup, Segment, Workload, resolve_addresses
+from ptcalc.model.geometry import ARM64_4K, ARM64_16K, ARM64_64K
+from ptcalc.model.budget import budget
+from ptcalc.model.tables import SCHEMES, Layout, Why, compute, zones
+from ptcalc.model.report import pool_advice
+from ptcalc.simulator.walk import simulate
+from ptcalc.model.whatif import columns
+from ptcalc.workload.types import Host, Mapping, ModelOptions, ProcessGroup, Segment, Workload, resolve_addresses
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
 K16, K64 = 16 * KiB, 64 * KiB

@@ -9,13 +9,13 @@ touched sets, base-page shmem/file, shmem THP, every hugetlb page size of
 the profile (arm64 contiguous-PTE and contiguous-PMD sizes included),
 userfaultfd and soft-dirty flags, ``auto`` addresses, groups of 0 to 3
 processes, both mshare variants, several file-cached thresholds, with and
-without PTI, on every architecture profile (``ptcalc.arch.ARCHES``: x86_64,
+without PTI, on every architecture profile (``ptcalc.model.geometry.ARCHES``: x86_64,
 x86_64-la57, arm64-4k, arm64-16k, arm64-64k).  Mappings can be large (up to
 3 PUD_SIZE and more) but each touches at most a few hundred pages, so an
 example's page walk stays small and the simulator fast.
 
 ``test_model_equals_simulator`` (once per profile) asserts
-``ptcalc.model.compute`` and ``ptcalc.simulate.simulate`` agree exactly on every field of SchemeResult
+``ptcalc.model.tables.compute`` and ``ptcalc.simulator.walk.simulate`` agree exactly on every field of SchemeResult
 (except the free-text ``notes``), table by table and group by group, under
 every scheme and both mshare variants.  The other tests check invariants on
 the model alone (it is fast).  Example counts come from the hypothesis
@@ -31,11 +31,11 @@ import pytest
 from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
 
-from ptcalc.arch import ARCHES, ARM64_4K, ARM64_16K, ARM64_64K, X86_64, X86_64_LA57
-from ptcalc.model import compute
-from ptcalc.simulate import simulate
+from ptcalc.model.geometry import ARCHES, ARM64_4K, ARM64_16K, ARM64_64K, X86_64, X86_64_LA57
+from ptcalc.model.tables import compute
+from ptcalc.simulator.walk import simulate
 from ptcalc.units import GiB, KiB, MiB, TiB
-from ptcalc.workload import Host, Mapping, ModelOptions, ProcessGroup, Segment, Workload, resolve_addresses
+from ptcalc.workload.types import Host, Mapping, ModelOptions, ProcessGroup, Segment, Workload, resolve_addresses
 
 
 class Geo:

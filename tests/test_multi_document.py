@@ -12,9 +12,9 @@ import pytest
 from clihelp import CONFIGS, SEED, one_segment, run, write
 from test_fastyaml import graph
 
-from ptcalc import fastyaml, yamlnodes
+from ptcalc.workload import fastyaml, yamlnodes
 from ptcalc.errors import WorkloadError
-from ptcalc.loader import MAX_DOCUMENTS, load_workload, load_workloads, loads_workload, loads_workloads
+from ptcalc.workload.loader import MAX_DOCUMENTS, load_workload, load_workloads, loads_workload, loads_workloads
 
 KiB = 1 << 10
 T = 4 * KiB

@@ -7,7 +7,7 @@ import struct
 import numpy as np
 import pytest
 
-from ptcalc.procfs import (
+from ptcalc.linux.procfs import (
     PM_PRESENT,
     PM_SWAP,
     hugepage_dir_size,
@@ -24,7 +24,7 @@ from ptcalc.procfs import (
     runs,
     status_bytes,
 )
-from ptcalc.scan import classify, protection_of
+from ptcalc.linux.scan import classify, protection_of
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ptcalc.arch import ARM64_4K, ARM64_16K, ARM64_64K, X86_64, X86_64_LA57
-from ptcalc.workload import Mapping, auto_address, resolve_addresses
+from ptcalc.model.geometry import ARM64_4K, ARM64_16K, ARM64_64K, X86_64, X86_64_LA57
+from ptcalc.workload.types import Mapping, auto_address, resolve_addresses
 
 GiB, TiB = 1 << 30, 1 << 40
 
@@ -89,8 +89,8 @@ NEAR_BASE = st.tuples(
 def test_side_by_side_placement_is_first_fit_where_it_applies(groups, arch, backend):
     # Many processes placed at once on arrays: wherever place_side_by_side
     # says it applies, its addresses are place_addresses' (first-fit).
-    from ptcalc import xp
-    from ptcalc.workload import place_addresses, place_side_by_side
+    from ptcalc.model import xp
+    from ptcalc.workload.types import place_addresses, place_side_by_side
 
     ns = xp.backend(backend)
     rows, group_of, expected = [], [], []

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ptcalc import xp
-from ptcalc.arch import X86_64_LA57
-from ptcalc.budget import budget
+from ptcalc.model import xp
+from ptcalc.model.geometry import X86_64_LA57
+from ptcalc.model.budget import budget
 from ptcalc.cli import main
-from ptcalc.model import SCHEMES, Layout, count, cut, resident_bytes, zones
-from ptcalc.workload import Host, Mapping, ModelOptions, ProcessGroup, Segment, Workload
-from ptcalc.xp import _pure
+from ptcalc.model.tables import SCHEMES, Layout, count, cut, resident_bytes, zones
+from ptcalc.workload.types import Host, Mapping, ModelOptions, ProcessGroup, Segment, Workload
+from ptcalc.model.xp import _pure
 
 KiB, GiB, TiB, PiB = 1 << 10, 1 << 30, 1 << 40, 1 << 50
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,12 +9,12 @@ from datetime import datetime, timezone
 import pytest
 import yaml
 
-from ptcalc import scan as scan_mod
-from ptcalc.arch import X86_64
-from ptcalc.model import compute
-from ptcalc.procfs import PM_PRESENT, PM_SWAP, NoAccess, ProcFS
+from ptcalc.linux import scan as scan_mod
+from ptcalc.model.geometry import X86_64
+from ptcalc.model.tables import compute
+from ptcalc.linux.procfs import PM_PRESENT, PM_SWAP, NoAccess, ProcFS
 from ptcalc.render.scan_yaml import render_scan
-from ptcalc.scan import read_touched, scan
+from ptcalc.linux.scan import read_touched, scan
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 PAGE = 4 * KiB
@@ -344,7 +344,7 @@ def _layout(w):
 
 @pytest.mark.parametrize("touched", ["pages", "tables"])
 def test_yaml_round_trips_through_the_loader(fake, touched):
-    from ptcalc.loader import loads_workload
+    from ptcalc.workload.loader import loads_workload
 
     r = _scan(fake, touched=touched, min_size=0)
     loaded = loads_workload(render_scan(r), source="scan.yaml")
@@ -354,7 +354,7 @@ def test_yaml_round_trips_through_the_loader(fake, touched):
 
 def test_touched_modes_spelled_once_in_effect():
     # the command line spells the modes without importing the scanner
-    from ptcalc.commands import scan as command
-    from ptcalc.scan import TOUCHED_MODES
+    from ptcalc.cli import scan as command
+    from ptcalc.linux.scan import TOUCHED_MODES
 
     assert command.TOUCHED_MODES == TOUCHED_MODES

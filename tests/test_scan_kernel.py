@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from ptcalc.loader import loads_workload
-from ptcalc.model import SCHEMES, compute
+from ptcalc.workload.loader import loads_workload
+from ptcalc.model.tables import SCHEMES, compute
 from ptcalc.render.scan_yaml import render_scan
-from ptcalc.scan import scan
+from ptcalc.linux.scan import scan
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 POOL = "/sys/kernel/mm/hugepages/hugepages-2048kB"

@@ -31,12 +31,12 @@ from pathlib import Path
 
 import pytest
 
-from ptcalc.arch import X86_64
-from ptcalc.model import compute
-from ptcalc.procfs import ProcessGone, ProcFS, parse_smaps, parse_status, status_bytes
-from ptcalc.scan import read_touched, scan
-from ptcalc.touched import as_ranges
-from ptcalc.workload import Mapping, Segment
+from ptcalc.model.geometry import X86_64
+from ptcalc.model.tables import compute
+from ptcalc.linux.procfs import ProcessGone, ProcFS, parse_smaps, parse_status, status_bytes
+from ptcalc.linux.scan import read_touched, scan
+from ptcalc.workload.touched import as_ranges
+from ptcalc.workload.types import Mapping, Segment
 
 pytestmark = pytest.mark.kernel
 

@@ -10,10 +10,10 @@ the dataclasses.  Geometry (x86-64): a PTE table covers 2 MiB, a PMD table
 
 import pytest
 
-from ptcalc.arch import X86_64, X86_64_LA57
-from ptcalc.simulate import page_visits, simulate
+from ptcalc.model.geometry import X86_64, X86_64_LA57
+from ptcalc.simulator.walk import page_visits, simulate
 from ptcalc.units import GiB, KiB, MiB, TiB
-from ptcalc.workload import (
+from ptcalc.workload.types import (
     Host,
     Mapping,
     ModelOptions,

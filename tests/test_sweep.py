@@ -15,10 +15,10 @@ import pytest
 
 from clihelp import POSTGRES, SEED, postgres_1000, run
 
-from ptcalc.budget import budget
-from ptcalc.loader import load_workload
-from ptcalc.model import SCHEMES, Layout, count, resident_bytes, zones
-from ptcalc.sweep import CountSweeper
+from ptcalc.model.budget import budget
+from ptcalc.workload.loader import load_workload
+from ptcalc.model.tables import SCHEMES, Layout, count, resident_bytes, zones
+from ptcalc.model.sweep import CountSweeper
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 T = 4 * KiB

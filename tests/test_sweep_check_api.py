@@ -4,13 +4,13 @@ Expected values are derived by hand (see tests/test_sweep.py and
 tests/test_check.py for the arithmetic, which these repeat).
 """
 
-from ptcalc.arch import X86_64
-from ptcalc.check import (EXIT_FAIL, EXIT_INVALID, EXIT_PASS, CheckResult, Condition, FileResult, Limit,
+from ptcalc.model.geometry import X86_64
+from ptcalc.model.check import (EXIT_FAIL, EXIT_INVALID, EXIT_PASS, CheckResult, Condition, FileResult, Limit,
                           Thresholds, check_workload, exit_status)
-from ptcalc.model import SCHEMES
-from ptcalc.sweep import CountSweeper, grid, nice_step, resize_segment, sweep_processes
-from ptcalc.whatif import columns
-from ptcalc.workload import Host, Mapping, ProcessGroup, Segment, Workload, resolve_addresses
+from ptcalc.model.tables import SCHEMES
+from ptcalc.model.sweep import CountSweeper, grid, nice_step, resize_segment, sweep_processes
+from ptcalc.model.whatif import columns
+from ptcalc.workload.types import Host, Mapping, ProcessGroup, Segment, Workload, resolve_addresses
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
 T = 4 * KiB

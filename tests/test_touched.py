@@ -9,12 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ptcalc.arch import X86_64, X86_64_LA57
-from ptcalc.model import SCHEMES, compute
-from ptcalc.simulate import simulate
-from ptcalc.touched import as_ranges, coarsen, format_offset, format_range, normalise, touch_value
-from ptcalc.whatif import convert
-from ptcalc.workload import Host, Mapping, ModelOptions, ProcessGroup, Segment, Workload
+from ptcalc.model.geometry import X86_64, X86_64_LA57
+from ptcalc.model.tables import SCHEMES, compute
+from ptcalc.simulator.walk import simulate
+from ptcalc.workload.touched import as_ranges, coarsen, format_offset, format_range, normalise, touch_value
+from ptcalc.model.whatif import convert
+from ptcalc.workload.types import Host, Mapping, ModelOptions, ProcessGroup, Segment, Workload
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
 PAGE = 4 * KiB
@@ -174,10 +174,10 @@ def test_compression_shrinks_a_scattered_300_gib_mapping():
     assert as_ranges(s, e) == ((17 * PAGE, (blocks - 1) * BLOCK + 18 * PAGE),)
 
 
-# --- the workload format: touch as a list of ranges (ptcalc.loader) ----------------------
+# --- the workload format: touch as a list of ranges (ptcalc.workload.loader) ----------------------
 
 def _load_touch(touch: str, *, size="1GiB", page="4KiB", backing="shmem", protection="rw"):
-    from ptcalc.loader import loads_workload
+    from ptcalc.workload.loader import loads_workload
 
     text = f"""\
 host: {{memory: 64GiB}}

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, note, settings
 from test_model_properties import _ARM_GEO, EXAMPLES, describe, workloads
 
-from ptcalc.arch import X86_64
-from ptcalc.model import Layout
+from ptcalc.model.geometry import X86_64
+from ptcalc.model.tables import Layout
 from ptcalc.units import GiB, KiB, MiB, TiB, format_size
-from ptcalc.whatif import columns, convert, convert_layout, materialise
-from ptcalc.workload import Host, Mapping, ProcessGroup, Segment, Workload, resolve_addresses
+from ptcalc.model.whatif import columns, convert, convert_layout, materialise
+from ptcalc.workload.types import Host, Mapping, ProcessGroup, Segment, Workload, resolve_addresses
 
 
 def _down(x, a):

@@ -14,11 +14,11 @@ from hypothesis import given, note, settings
 from hypothesis import strategies as st
 from test_model_properties import _ARM_GEO, EXAMPLES, VARIANTS, comparable, describe, workloads
 
-from ptcalc import xp
-from ptcalc.model import (Layout, ceil_div, count, cut, floor_div, key_ids, merge_within, mod, resident_bytes,
+from ptcalc.model import xp
+from ptcalc.model.tables import (Layout, ceil_div, count, cut, floor_div, key_ids, merge_within, mod, resident_bytes,
                           union_and_shared, zones)
-from ptcalc.why import dominant
-from ptcalc.xp import _pure
+from ptcalc.model.reasons import dominant
+from ptcalc.model.xp import _pure
 
 
 def as_lists(*arrays):
@@ -60,8 +60,8 @@ def test_backends_agree_on_arm64_like_geometries(w):
 
 
 def test_backend_chosen_by_size(monkeypatch):
-    from ptcalc.arch import X86_64
-    from ptcalc.workload import Host, Mapping, ProcessGroup, Segment, Workload
+    from ptcalc.model.geometry import X86_64
+    from ptcalc.workload.types import Host, Mapping, ProcessGroup, Segment, Workload
 
     seg = Segment("s", 1 << 30, "shmem", 4096)
     small = Workload(Host(None, X86_64), {"s": seg}, (ProcessGroup("g", 1, (Mapping("s", 0, 1 << 30, 1 << 40,
@@ -107,7 +107,7 @@ def test_most_common_code_as_counter_does():
     # ties go to the code seen first, as Counter.most_common does
     from collections import Counter
 
-    from ptcalc.why import _most_common
+    from ptcalc.model.reasons import _most_common
 
     for codes in ([3, 5, 5, 3, 2], [9, 1, 1, 9], [4], [7, 7, 2, 2, 2, 7, 1]):
         expected = Counter(codes).most_common(1)[0][0]
@@ -117,8 +117,8 @@ def test_most_common_code_as_counter_does():
 
 def test_key_ids_rank_by_table_and_by_sort_alike():
     # small ranges are ranked through a table, large ones sorted: same ids
-    from ptcalc.model import _rank
-    from ptcalc.xp import _numpy
+    from ptcalc.model.tables import _rank
+    from ptcalc.model.xp import _numpy
 
     for values in ([5, 3, 5, 9], [1 << 40, 7, 1 << 40, -3], [0], [2, 2, 2]):
         for ns in (_numpy, _pure):
@@ -129,7 +129,7 @@ def test_key_ids_rank_by_table_and_by_sort_alike():
 def test_numpy_fallbacks_when_keys_do_not_pack(monkeypatch):
     # union_and_shared, merge_within and key_ids pack keys into one int64 when
     # they fit; forcing the lexsort/re-rank paths must not change any result
-    from ptcalc.xp import _numpy
+    from ptcalc.model.xp import _numpy
 
     monkeypatch.setattr(_numpy, "fits", lambda bound: False)
     test_helpers_agree_on_overlapping_and_tied_ranges()
@@ -138,7 +138,7 @@ def test_numpy_fallbacks_when_keys_do_not_pack(monkeypatch):
 @settings(max_examples=60)
 @given(w=workloads())
 def test_backends_agree_with_numpy_fallbacks(w):
-    from ptcalc.xp import _numpy
+    from ptcalc.model.xp import _numpy
 
     real = _numpy.fits
     _numpy.fits = lambda bound: False
@@ -150,8 +150,8 @@ def test_backends_agree_with_numpy_fallbacks(w):
 
 def test_only_the_command_line_tunes_its_process():
     code = ("import os, sys\n"
-            "import ptcalc.model\n"
-            "from ptcalc import xp\n"
+            "import ptcalc.model.tables\n"
+            "from ptcalc.model import xp\n"
             "xp.backend('numpy')\n"
             "assert not xp._prepared and 'OPENBLAS_NUM_THREADS' not in os.environ\n"
             "import ptcalc.cli\n"
@@ -159,7 +159,7 @@ def test_only_the_command_line_tunes_its_process():
     env = {k: v for k, v in __import__("os").environ.items() if k != "OPENBLAS_NUM_THREADS"}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
-    code = ("from ptcalc import xp\n"
+    code = ("from ptcalc.model import xp\n"
             "import ptcalc.cli\n"
             "xp.backend('numpy')\n"
             "assert xp._prepared\n")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ptcalc.check import FileResult, Thresholds, exit_status
+from ptcalc.model.check import FileResult, Thresholds, exit_status
 
 SCHEMA_VERSION = 1
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from ptcalc.check import FileResult
+from ptcalc.model.check import FileResult
 
 
 def build(files: list[FileResult]) -> ET.ElementTree:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
-from ptcalc.check import FileResult, exit_status
+from ptcalc.model.check import FileResult, exit_status
 from ptcalc.render.console import Style
 from ptcalc.units import format_size
 

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from ptcalc.render import estimate_markdown, estimate_table
 from ptcalc.render.console import Style, verdict_text
-from ptcalc.report import Report
+from ptcalc.model.report import Report
 from ptcalc.units import format_size
 
 

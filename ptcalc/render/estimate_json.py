@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ptcalc.budget import Budget
+from ptcalc.model.budget import Budget
 from ptcalc.render.facts import assumptions, host_facts
-from ptcalc.report import Cell, Report
-from ptcalc.results import SchemeResult
+from ptcalc.model.report import Cell, Report
+from ptcalc.model.results import SchemeResult
 
 SCHEMA_VERSION = 1
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ptcalc.render.facts import (SCHEME_BLURB, advice, assumptions, demand_lines, fit_sentence, host_line,
                                  more_groups_line, shown_groups)
-from ptcalc.report import Report
+from ptcalc.model.report import Report
 from ptcalc.units import format_kib, format_size
 
 

@@ -10,7 +10,7 @@ from rich.text import Text
 from ptcalc.render.console import Style, verdict_text
 from ptcalc.render.facts import (SCHEME_BLURB, advice, assumptions, demand_lines, fit_sentence, host_line,
                                  more_groups_line, shown_groups)
-from ptcalc.report import Cell, Report
+from ptcalc.model.report import Cell, Report
 from ptcalc.units import format_kib, format_size
 
 

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from ptcalc.explain import Explanation, Fix
+from ptcalc.model.explain import Explanation, Fix
 
 SCHEMA_VERSION = 1
 

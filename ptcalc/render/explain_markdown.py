@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ptcalc.explain import Explanation
+from ptcalc.model.explain import Explanation
 from ptcalc.render.estimate_markdown import md_table
 from ptcalc.render.explain_words import (finding_tables, fix_text, grouped, levels_of, mapping_label, pages,
                                          pool_label, sharing_text, va_range, where_all)

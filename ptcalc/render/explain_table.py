@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ptcalc.explain import Explanation, GroupExplain
+from ptcalc.model.explain import Explanation, GroupExplain
 from ptcalc.render.console import Style
 from ptcalc.render.explain_words import (finding_tables, fix_text, grouped, levels_of, mapping_label, pages,
                                          pool_label, sharing_text, va_range, where_all)

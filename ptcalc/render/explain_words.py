@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ptcalc.explain import Explanation, Finding, Fix, MappingExplain, Pool, Sharing
+from ptcalc.model.explain import Explanation, Finding, Fix, MappingExplain, Pool, Sharing
 from ptcalc.units import format_size
 
 LEVELS_SHOWN: tuple[str, ...] = ("pte", "pmd", "pud", "p4d", "pgd")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ptcalc.budget import Budget
-from ptcalc.report import Report, pool_advice
+from ptcalc.model.budget import Budget
+from ptcalc.model.report import Report, pool_advice
 from ptcalc.units import format_size
-from ptcalc.workload import MAPPING_FIELDS, Workload
+from ptcalc.workload.types import MAPPING_FIELDS, Workload
 
 _AUTO = MAPPING_FIELDS.index("auto")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ptcalc.measure import MeasureResult
+from ptcalc.linux.measure import MeasureResult
 from ptcalc.units import format_kib
 
 VERDICT_LABEL: dict[str, str] = {

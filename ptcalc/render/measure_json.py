@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ptcalc.measure import MeasureResult
+from ptcalc.linux.measure import MeasureResult
 
 SCHEMA_VERSION = 1
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ptcalc.measure import MeasureResult
+from ptcalc.linux.measure import MeasureResult
 from ptcalc.render.estimate_markdown import md_table
 from ptcalc.render.measure_facts import (VERDICT_LABEL, calibration_line, header_line, kernel_vmpte_text,
                                          tables_of, verdict_detail)

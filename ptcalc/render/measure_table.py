@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ptcalc.measure import MeasureResult
+from ptcalc.linux.measure import MeasureResult
 from ptcalc.render.console import Style
 from ptcalc.render.measure_facts import (VERDICT_LABEL, VERDICT_STYLE, calibration_line, header_line,
                                          kernel_vmpte_text, tables_of, verdict_detail)

@@ -3,10 +3,10 @@ say where each part came from and what the scan could not see."""
 
 from __future__ import annotations
 
-from ptcalc.model import Layout, resident_bytes
-from ptcalc.scan import ScanResult
+from ptcalc.model.tables import Layout, resident_bytes
+from ptcalc.linux.scan import ScanResult
 from ptcalc.units import format_kib, format_size
-from ptcalc.workload_yaml import dump_workload
+from ptcalc.workload.writer import dump_workload
 
 MAX_PIDS_LISTED = 20
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from ptcalc.render.console import Style
-from ptcalc.sweep import SweepResult
+from ptcalc.model.sweep import SweepResult
 from ptcalc.units import format_size
 
 MARKERS: dict[str, str] = {"private": "p", "hugetlb-pmd": "h", "mshare": "m", "file-cached": "f"}

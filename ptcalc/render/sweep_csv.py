@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from ptcalc.sweep import SweepResult
+from ptcalc.model.sweep import SweepResult
 
 HEADER = ["axis", "value", "scheme", "page_table_bytes", "vmpte_total_bytes", "demand_bytes", "available_bytes",
           "verdict", "group_counts"]

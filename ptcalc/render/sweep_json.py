@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ptcalc.sweep import SweepResult
+from ptcalc.model.sweep import SweepResult
 
 SCHEMA_VERSION = 1
 

@@ -9,7 +9,7 @@ from rich.text import Text
 from ptcalc.render.console import Style, verdict_text
 from ptcalc.render.facts import host_line
 from ptcalc.render.sweep_chart import chart
-from ptcalc.sweep import Crossing, SweepResult
+from ptcalc.model.sweep import Crossing, SweepResult
 from ptcalc.units import format_size
 
 MAX_ROWS = 24

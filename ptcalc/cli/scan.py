@@ -1,0 +1,72 @@
+"""``ptcalc scan``: write a workload file describing the processes running here."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from ptcalc.cli._common import EXIT_FAIL, guarded
+from ptcalc.errors import UsageError
+from ptcalc.units import SizeError, parse_size
+
+# ptcalc.linux.scan.TOUCHED_MODES; spelled here so that other commands do not import
+# the scanner (and numpy) just to build the command line.
+TOUCHED_MODES = ("tables", "pages")
+
+
+@click.command("scan")
+@click.option("-p", "--pid", "pids", type=int, multiple=True, metavar="PID",
+              help="Scan this process (repeatable). Default: every process.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write the workload here instead of standard output.")
+@click.option("--touched", type=click.Choice(TOUCHED_MODES), default="tables", show_default=True,
+              help="tables: compress touched ranges without changing any page-table count; "
+                   "pages: the exact pages present.")
+@click.option("--min-size", metavar="SIZE", default="1MiB", show_default=True,
+              help="Leave out segments no process maps this much of (0 keeps all).")
+@guarded
+def command(pids: tuple[int, ...], output: str | None, touched: str, min_size: str) -> None:
+    """Build a workload file from the running system.
+
+    Reads SysV segments, memfd/shmem, hugetlb and MAP_SHARED file mappings
+    of every process (or --pid ...), which of their pages are present
+    (/proc/PID/pagemap), host memory and hugetlb pools, and groups processes
+    with an identical layout. The file feeds `ptcalc estimate` and
+    `ptcalc measure`. Processes that cannot be read are skipped and counted.
+    """
+    from ptcalc.render.scan_yaml import render_scan, skipped_summary
+    from ptcalc.linux.scan import scan
+
+    if any(p <= 0 for p in pids):
+        raise UsageError("--pid: process ids are positive integers")
+    try:
+        min_bytes = parse_size(min_size)
+    except SizeError as e:
+        raise UsageError(f"--min-size: {e}") from None
+    result = scan(pids or None, touched=touched, min_size=min_bytes)
+    skipped = skipped_summary(result)
+    if skipped:
+        hint = "" if os.geteuid() == 0 else " (run as root to read every process)"
+        click.echo(f"ptcalc scan: {skipped}{hint}", err=True)
+    if not result.workload.groups:
+        click.echo(f"ptcalc scan: none of the {result.processes_read} processes read maps a shared "
+                   "segment; no workload written", err=True)
+        sys.exit(EXIT_FAIL)
+    text = render_scan(result)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        raise UsageError(f"-o {output}: {e.strerror}") from None
+    w = result.workload
+    click.echo(f"ptcalc scan: wrote {output}: {_n(len(w.segments), 'segment')}, "
+               f"{_n(w.process_count, 'process', 'processes')} in {_n(len(w.groups), 'group')}", err=True)
+
+
+def _n(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"

@@ -1,0 +1,582 @@
+"""``ptcalc measure``: reproduce a workload on the running kernel, and compare.
+
+The kernel is the second oracle (docs/measure.md).  For a loaded workload
+this module
+
+1. optionally scales it down (``scale_workload``), and computes the model's
+   figures for exactly the workload it will run: the ``hugetlb-pmd`` scheme,
+   which is what mainline Linux does (it equals ``private`` except for 2 MiB
+   hugetlb mappings);
+2. checks the machine can hold it (``plan``) and that every address is free;
+3. creates one memfd per segment (shmem, shmem THP, hugetlb 2 MiB / 1 GiB,
+   or a real file), raising hugetlb pools and THP settings as needed and
+   putting them back on every exit path;
+4. forks the stated number of processes; each maps its group's mappings at
+   their addresses (MAP_FIXED_NOREPLACE) and faults in exactly the touched
+   ranges (MADV_POPULATE_READ/WRITE), one process at a time;
+5. reads VmPTE of every process before and after, and the PageTables delta
+   of the machine, letting RCU-deferred frees drain until readings agree.
+
+Which levels PageTables counts differs between kernels (6.1: PTE and PMD
+tables; 6.18: PUD tables too), so ``calibrate`` finds out on this kernel by
+touching one page in an empty 512 GiB window.  PGD tables never appear in
+the delta: every process exists before the baseline is taken.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
+
+from ptcalc.errors import UsageError
+from ptcalc.linux.kernel import (
+    THP_SHMEM_ENABLED,
+    KernelError,
+    filesystem_type,
+    Tunables,
+    hugetlb_pool_path,
+    hugetlb_sizes_supported,
+    is_root,
+    kernel_release,
+    read_choice,
+    read_hugetlb_pool,
+    read_maps,
+    read_meminfo,
+    running_arch_name,
+    signals_as_exceptions,
+    signals_deferred,
+    thp_shmem_size_path,
+)
+from ptcalc.linux.procfs import MapsEntry
+from ptcalc.linux.reproduce import Calibration, Raw, Segments, calibrate, origin, reproduce
+from ptcalc.model.results import SchemeResult
+from ptcalc.workload.touched import merge_ranges
+from ptcalc.units import GiB, KiB, MiB, format_size
+from ptcalc.workload.types import Mapping, Workload
+
+SCHEME = "hugetlb-pmd"
+"""What mainline Linux implements: hugetlb 2 MiB mappings share PMD tables
+(mm/hugetlb.c ``huge_pmd_share``); everything else is private."""
+
+MAX_PROCESSES = 8192
+"""measure forks one process per workload process; more is a job for --scale."""
+
+CHILD_BYTES = 2 * MiB
+"""Memory one forked measuring process costs (about 1.1 MiB measured: its own
+page tables and the pages copy-on-write breaks), with margin."""
+
+Model = Callable[[Workload], SchemeResult]
+Progress = Callable[[str], None]
+
+
+# --------------------------------------------------------------------------- scaling
+
+SCALE_RULE = (
+    "process counts are divided by N (rounded up); in every mapping the whole 1 GiB windows "
+    "(PUD_SIZE: one PMD table each) are divided by N (rounded up, at least one) and touched "
+    "ranges inside them shrink in proportion; addresses, the partial windows at either end of "
+    "a mapping, and offsets modulo 1 GiB are kept, so each mapping keeps its alignment and "
+    "which processes can share with which; whole GiB of offsets are divided by N (rounded "
+    "down) and segments grow if a scaled mapping needs it. The model is computed for the "
+    "scaled workload, so the comparison stays exact."
+)
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _scale_mapping(m: Mapping, n: int, page: int, window: int) -> Mapping:
+    head = (-m.address) % window  # bytes from the address to the next window boundary
+    k = (m.size - head) // window if m.size >= head + window else 0
+    if k == 0:
+        size, kept = m.size, 0
+    else:
+        kept = _ceil_div(k, n)
+        size = m.size - (k - kept) * window
+
+    def squeeze(p: int, up: bool) -> int:
+        # monotone map of [0, m.size] onto [0, size]: head and tail kept, the whole windows squeezed
+        if k == 0 or p <= head:
+            return p
+        if p >= head + k * window:
+            return p - (k - kept) * window
+        scaled = (p - head) * kept
+        q = _ceil_div(scaled, k * page) if up else scaled // (k * page)
+        return head + q * page
+
+    # squeeze is monotone: the ranges stay in order, merge_ranges only merges
+    touched = merge_ranges((squeeze(s, False), squeeze(e, True)) for s, e in m.touched)
+    offset = (m.offset // (n * window)) * window + m.offset % window
+    return replace(m, size=size, offset=offset, touched=tuple(touched))
+
+
+def scale_workload(w: Workload, n: int) -> Workload:
+    """``w`` divided by ``n`` for a small machine (the rule is ``SCALE_RULE``).
+
+    >>> from ptcalc.model.geometry import X86_64
+    >>> from ptcalc.workload.types import Host, ProcessGroup, Segment
+    >>> seg = Segment("sga", 300 * GiB, "hugetlb", 2 * MiB)
+    >>> m = Mapping("sga", 0, 300 * GiB, 1 << 40, touched=((0, 300 * GiB),))
+    >>> w = Workload(Host(None, X86_64), {"sga": seg}, (ProcessGroup("db", 1500, (m,)),))
+    >>> s = scale_workload(w, 10)
+    >>> s.groups[0].count, s.groups[0].mappings[0].size // GiB, s.segments["sga"].size // GiB
+    (150, 30, 30)
+    """
+    if n == 1:
+        return w
+    if n < 1:
+        raise UsageError(f"--scale must be a positive whole number, got {n}")
+    pmd = w.arch.level("pmd")
+    window = pmd.table_span if pmd is not None else GiB
+    groups = []
+    reach: dict[str, int] = {}
+    for g in w.groups:
+        maps = []
+        for m in g.mappings:
+            seg = w.segments[m.segment]
+            sm = _scale_mapping(m, n, seg.page_size, window)
+            maps.append(sm)
+            reach[m.segment] = max(reach.get(m.segment, 0), sm.offset + sm.size)
+        groups.append(replace(g, count=_ceil_div(g.count, n), mappings=tuple(maps)))
+    segments = {}
+    for name, seg in w.segments.items():
+        q, r = divmod(seg.size, window)
+        size = _ceil_div(q, n) * window + r
+        size = max(_ceil_div(size, seg.page_size) * seg.page_size, reach.get(name, 0))
+        segments[name] = replace(seg, size=size)
+    title = f"{w.title} (scaled 1/{n})"
+    return replace(w, segments=segments, groups=tuple(groups), name=title)
+
+
+# --------------------------------------------------------------------------- memory plan
+
+
+def _union_length(ranges: list[tuple[int, int]]) -> int:
+    total, end = 0, None
+    for s, e in sorted(ranges):
+        if end is None or s > end:
+            total += e - s
+            end = e
+        elif e > end:
+            total += e - end
+            end = e
+    return total
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What reproducing a workload takes from this machine."""
+
+    shmem_bytes: int
+    """Touched pages of shmem (and file) segments: the union of touched file ranges."""
+    file_write_bytes: int
+    """Of those, pages of file segments written (protection rw): disk space a real file needs."""
+    hugetlb_pages: dict[int, int]
+    """Pages per hugetlb page size that mmap reserves: the union of mapped file ranges."""
+    page_table_bytes: int
+    """The model's physical page tables."""
+    processes: int
+
+    @property
+    def hugetlb_bytes(self) -> int:
+        return sum(ps * n for ps, n in self.hugetlb_pages.items())
+
+    @property
+    def process_bytes(self) -> int:
+        return self.processes * CHILD_BYTES
+
+    @property
+    def total(self) -> int:
+        return self.shmem_bytes + self.hugetlb_bytes + self.page_table_bytes + self.process_bytes
+
+    def describe(self) -> str:
+        parts = [f"shmem/file {format_size(self.shmem_bytes)}"]
+        for ps, n in sorted(self.hugetlb_pages.items()):
+            parts.append(f"hugetlb {n:,} x {format_size(ps)}")
+        parts.append(f"page tables {format_size(self.page_table_bytes)}")
+        parts.append(f"{self.processes:,} processes ~{format_size(self.process_bytes)}")
+        return ", ".join(parts)
+
+
+def plan(w: Workload, model_result: SchemeResult) -> Plan:
+    """Memory the reproduction of ``w`` needs (before any of it is allocated)."""
+    touched: dict[str, list[tuple[int, int]]] = {}
+    mapped: dict[str, list[tuple[int, int]]] = {}
+    for g in w.groups:
+        for m in g.mappings:
+            mapped.setdefault(m.segment, []).append((m.offset, m.offset + m.size))
+            if m.protection != "none":
+                touched.setdefault(m.segment, []).extend((m.offset + s, m.offset + e) for s, e in m.touched)
+    shmem = 0
+    written = 0
+    pages: dict[int, int] = {}
+    for name, seg in w.segments.items():
+        if seg.backing == "file":
+            written += _union_length([(m.offset + s, m.offset + e) for g in w.groups for m in g.mappings
+                                      if m.segment == name and m.protection == "rw" for s, e in m.touched])
+        if seg.backing == "hugetlb":
+            # hugetlbfs_file_mmap -> hugetlb_reserve_pages(): a shared mapping
+            # reserves its file range in the inode's resv_map, once per page
+            n = _union_length(mapped.get(name, [])) // seg.page_size
+            if n:
+                pages[seg.page_size] = pages.get(seg.page_size, 0) + n
+        else:
+            shmem += _union_length(touched.get(name, []))
+    return Plan(shmem, written, pages, model_result.physical_bytes, w.process_count)
+
+
+def _margin(meminfo: dict[str, int]) -> int:
+    return max(512 * MiB, meminfo.get("MemTotal", 0) // 16)
+
+
+def fits(p: Plan, meminfo: dict[str, int]) -> bool:
+    """True when ``p`` leaves a safety margin of MemAvailable free."""
+    return p.processes <= MAX_PROCESSES and p.total <= meminfo.get("MemAvailable", 0) - _margin(meminfo)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class GroupMeasurement:
+    """VmPTE of one group's processes: the model's figure and each process's reading."""
+
+    name: str
+    count: int
+    model_vmpte: int
+    kernel_vmpte: tuple[int, ...]
+    """VmPTE growth of every process of the group, bytes (delta from its baseline)."""
+
+    @property
+    def agree(self) -> bool:
+        return all(v == self.model_vmpte for v in self.kernel_vmpte)
+
+    def kernel_values(self) -> list[tuple[int, int]]:
+        """(VmPTE, number of processes showing it), most common first."""
+        return Counter(self.kernel_vmpte).most_common()
+
+
+@dataclass(frozen=True)
+class LevelRow:
+    level: str
+    model_tables: int
+    counted: bool
+    """Part of the PageTables delta on this kernel."""
+    why: str
+
+
+@dataclass(frozen=True)
+class MeasureResult:
+    """The model next to the kernel, for one workload on this machine.
+
+        field                     where it comes from
+        ------------------------  ------------------------------------------------
+        levels[i].model_tables    ptcalc.model.tables, hugetlb-pmd scheme, per level
+        model_pagetables_bytes    those tables of the levels PageTables counts here
+        kernel_pagetables_bytes   /proc/meminfo PageTables after - before, less the
+                                  VmPTE change of every other process meanwhile
+        groups[i].model_vmpte     ptcalc.model.tables VmPTE of one process of the group
+        groups[i].kernel_vmpte    /proc/PID/status VmPTE after - before, per process
+    """
+
+    title: str
+    source: str
+    scale: int
+    workload: Workload
+    """The workload that ran (scaled when ``scale`` > 1)."""
+    kernel: str
+    scheme: str
+    calibration: Calibration
+    levels: tuple[LevelRow, ...]
+    model_pagetables_bytes: int
+    kernel_pagetables_bytes: int
+    others_adjust_bytes: int
+    """VmPTE change of every other process during the run (ptcalc's own included), subtracted."""
+    groups: tuple[GroupMeasurement, ...]
+    notes: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+    """Why the kernel's figures cannot be compared (the verdict is inconclusive)."""
+    elapsed: float = 0.0
+    model: SchemeResult | None = field(default=None, compare=False)
+
+    @property
+    def pagetables_agree(self) -> bool:
+        return self.model_pagetables_bytes == self.kernel_pagetables_bytes
+
+    @property
+    def verdict(self) -> str:
+        """``agree``, ``disagree``, or ``inconclusive`` (see ``problems``)."""
+        if self.problems:
+            return "inconclusive"
+        if self.pagetables_agree and all(g.agree for g in self.groups):
+            return "agree"
+        return "disagree"
+
+    def differences(self) -> list[str]:
+        """One line per figure where the kernel differs from the model."""
+        out = []
+        if not self.pagetables_agree:
+            out.append(f"PageTables: model {self.model_pagetables_bytes // KiB:,} KiB, "
+                       f"kernel {self.kernel_pagetables_bytes // KiB:,} KiB")
+        for g in self.groups:
+            if not g.agree:
+                seen = ", ".join(f"{v // KiB:,} KiB x {n}" for v, n in g.kernel_values())
+                out.append(f"VmPTE of {g.name}: model {g.model_vmpte // KiB:,} KiB, kernel {seen}")
+        return out
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_supported(w: Workload) -> None:
+    """Refuse what measure cannot reproduce faithfully on this machine."""
+    running = running_arch_name()
+    if running is None:
+        raise KernelError(f"measure runs on x86-64 Linux only (this is {os.uname().machine})")
+    if running != "x86_64":
+        raise KernelError(f"measure supports 4-level x86-64 paging only; this kernel uses {running}")
+    if w.arch.name != running:
+        raise UsageError(f"{w.source}: host.arch is {w.arch.name} but this machine is {running}; "
+                         "measure reproduces the workload on the running kernel")
+    pmd_size = w.arch.level("pmd").entry_span  # type: ignore[union-attr]
+    for name, seg in w.segments.items():
+        if seg.backing in ("shmem", "file") and seg.page_size not in (w.arch.base_page, pmd_size):
+            raise UsageError(f"{w.source}: segments.{name}: {seg.backing} with {format_size(seg.page_size)} "
+                             "pages does not exist in Linux")
+        if seg.backing == "file" and seg.page_size != w.arch.base_page:
+            raise UsageError(f"{w.source}: segments.{name}: measure maps file segments with 4 KiB pages only")
+    for gi, g in enumerate(w.groups):
+        for mi, m in enumerate(g.mappings):
+            if m.userfaultfd != "none":
+                raise UsageError(f"{w.source}: {origin(w, gi, mi)}: measure does not register userfaultfd "
+                                 f"(userfaultfd: {m.userfaultfd}); remove it to measure the rest")
+
+
+def check_addresses(w: Workload, own: list[MapsEntry]) -> None:
+    """Every mapping must lie in 512 GiB windows where the measuring process
+    has nothing: there its PUD (and lower) tables exist already and the
+    kernel would count fewer tables than the workload needs on its own."""
+    pud = w.arch.level("pud")
+    span = pud.table_span if pud is not None else 512 * GiB
+    owner: dict[int, MapsEntry] = {}
+    for v in own:
+        for b in range(v.start // span, (v.end - 1) // span + 1):
+            owner.setdefault(b, v)
+    for gi, g in enumerate(w.groups):
+        for mi, m in enumerate(g.mappings):
+            for b in range(m.address // span, (m.end - 1) // span + 1):
+                clash = owner.get(b)
+                if clash is not None:
+                    raise KernelError(
+                        f"{w.source}: {origin(w, gi, mi)}: address {m.address:#x} is in the same 512 GiB "
+                        f"window as the measuring process's own memory ({clash.start:#x}-{clash.end:#x} "
+                        f"{clash.shown_path or '[anonymous]'}), whose page tables exist already; use an address "
+                        f"outside {b * span:#x}-{(b + 1) * span:#x}, or address: auto")
+
+
+def _thp_changes(w: Workload) -> list[tuple[str, str]]:
+    """The THP settings to change so shmem THP segments get PMD-mapped THPs."""
+    pmd_size = w.arch.level("pmd").entry_span  # type: ignore[union-attr]
+    if not any(s.backing == "shmem" and s.page_size == pmd_size for s in w.segments.values()):
+        return []
+    top = read_choice(THP_SHMEM_ENABLED)
+    if top is None:
+        raise KernelError("this kernel has no shmem THP (no /sys/kernel/mm/transparent_hugepage/shmem_enabled)")
+    changes = []
+    # mm/shmem.c (shmem_huge_global_enabled(), shmem_is_huge() before 6.11): "advise"
+    # gives THPs to VMAs with VM_HUGEPAGE, i.e. after MADV_HUGEPAGE
+    if top in ("never", "deny"):
+        changes.append((THP_SHMEM_ENABLED, "advise"))
+    # 6.8+: per-size policy; "inherit" follows shmem_enabled
+    if read_choice(thp_shmem_size_path(pmd_size)) == "never":
+        changes.append((thp_shmem_size_path(pmd_size), "inherit"))
+    return changes
+
+
+def check_tunables(w: Workload, p: Plan) -> None:
+    """Before anything runs: this kernel has the hugetlb sizes and THP the
+    workload needs, and we may change pools and settings and fold the
+    kernel's per-CPU counters (root)."""
+    supported = hugetlb_sizes_supported()
+    for ps, n in sorted(p.hugetlb_pages.items()):
+        if ps not in supported:
+            raise KernelError(f"{w.source}: this kernel has no hugetlb pages of {format_size(ps)} "
+                              f"({hugetlb_pool_path(ps)} does not exist)")
+        if not is_root():
+            raise KernelError(f"{w.source}: measure needs root to raise the {format_size(ps)} hugetlb pool by "
+                              f"{n:,} pages ({hugetlb_pool_path(ps)}); run it as root")
+    changes = _thp_changes(w)
+    if changes and not is_root():
+        raise KernelError(f"{w.source}: measure needs root to enable shmem THP "
+                          f"({', '.join(f'{path} = {value}' for path, value in changes)}); run it as root")
+    if not is_root():
+        # without vmstat_refresh() per-CPU deltas of NR_PAGETABLE reach
+        # /proc/meminfo late and not at all below their thresholds: a delta of
+        # a few tables would be read wrong
+        raise KernelError(f"{w.source}: measure needs root to read PageTables exactly (it folds the "
+                          "per-CPU counters through /proc/sys/vm/stat_refresh); run it as root")
+
+
+def apply_tunables(w: Workload, t: Tunables, p: Plan, say: Progress) -> list[str]:
+    """Raise hugetlb pools and enable shmem THP as the workload needs, through
+    ``t`` (which puts everything back); returns notes for the report."""
+    notes = []
+    for ps, n in sorted(p.hugetlb_pages.items()):
+        old = read_hugetlb_pool(ps)
+        # add to whatever is there: other users of the pool keep their pages
+        t.set(hugetlb_pool_path(ps), str(old + n))
+        got = read_hugetlb_pool(ps) - old
+        if got < n:
+            raise KernelError(f"{w.source}: could raise the {format_size(ps)} hugetlb pool by only {got:,} of the "
+                              f"{n:,} pages needed ({format_size(n * ps)}): not enough free "
+                              f"{'contiguous ' if ps >= GiB else ''}memory; try --scale")
+        say(f"raised the {format_size(ps)} hugetlb pool from {old:,} to {old + n:,} pages")
+        notes.append(f"hugetlb {format_size(ps)} pool raised by {n:,} pages for the run, then restored to {old:,}")
+    changes = _thp_changes(w)
+    for path, value in changes:
+        t.set(path, value)
+        say(f"set {path} to {value}")
+    if changes:
+        notes.append("shmem THP enabled for MADV_HUGEPAGE mappings for the run "
+                     "(" + ", ".join(f"{path} = {value}" for path, value in changes) + "), then restored")
+    return notes
+
+
+@contextmanager
+def _cleanup_uninterrupted(stack: ExitStack) -> Iterator[ExitStack]:
+    """Run ``stack``'s cleanup with SIGINT/SIGTERM held off until it is done."""
+    try:
+        yield stack
+    finally:
+        with signals_deferred():
+            stack.close()
+
+
+# --------------------------------------------------------------------------- measure
+
+
+def file_notes(w: Workload, p: Plan, file_dir: str | None) -> list[str]:
+    """Say what backs ``file`` segments; refuse a directory without the space."""
+    if not any(s.backing == "file" for s in w.segments.values()):
+        return []
+    if file_dir is None:
+        return ["file segments are mapped as shmem (a memfd) standing in for page cache: the same 4 KiB "
+                "page tables"]
+    fstype = filesystem_type(file_dir) or "unknown filesystem"
+    st = os.statvfs(file_dir)
+    free = st.f_bavail * st.f_frsize
+    if p.file_write_bytes > free:
+        raise KernelError(f"{w.source}: file segments would write {format_size(p.file_write_bytes)} to "
+                          f"{file_dir} ({fstype}), which has {format_size(free)} free; use --file-dir or "
+                          "--file-as-shmem")
+    what = " (tmpfs: that is shmem too)" if fstype == "tmpfs" else ""
+    return [f"file segments are real files on {fstype} in {file_dir}{what}, unlinked and gone at the end"]
+
+
+def default_model(w: Workload) -> SchemeResult:
+    from ptcalc.model.tables import compute
+
+    return compute(w, SCHEME, w.options)
+
+
+def suggest_scale(w: Workload, model: Model, meminfo: dict[str, int]) -> int | None:
+    """The smallest power-of-two --scale at which ``w`` fits this machine."""
+    n = 2
+    while n <= 1 << 20:
+        s = scale_workload(w, n)
+        if fits(plan(s, model(s)), meminfo):
+            return n
+        n *= 2
+    return None
+
+
+def run(workload: Workload, *, scale: int = 1, model: Model | None = None, file_dir: str | None = None,
+        settle: float = 1.0, progress: Progress | None = None, warn: Progress | None = None) -> MeasureResult:
+    """Reproduce ``workload`` on the running kernel and compare with the model.
+
+    ``file_dir``: where ``file`` segments get a real (unlinked) file; None
+    maps them as shmem instead.  ``progress`` gets what is happening,
+    ``warn`` a tunable that could not be put back (on every exit path).
+    Raises PtcalcError (exit 2) when it cannot measure, and
+    ``ptcalc.linux.kernel.Interrupted`` on SIGINT/SIGTERM/SIGHUP -- after putting
+    every pool and THP setting back and reaping every process.
+    """
+    say = progress or (lambda s: None)
+    model = model or default_model
+    started = time.monotonic()
+    w = scale_workload(workload, scale)
+    check_supported(w)
+    result = model(w)
+    p = plan(w, result)
+    meminfo = read_meminfo()
+    if not fits(p, meminfo):
+        n = suggest_scale(workload, model, meminfo) if scale == 1 else None
+        hint = f"; try --scale {n}" if n else "; use a larger --scale"
+        if p.processes > MAX_PROCESSES:
+            raise UsageError(f"{w.source}: {p.processes:,} processes is more than measure forks "
+                             f"({MAX_PROCESSES:,} at most){hint}")
+        raise KernelError(f"{w.source}: reproducing this workload needs about {format_size(p.total)} "
+                          f"({p.describe()}) but only {format_size(meminfo.get('MemAvailable', 0))} is "
+                          f"available, less a {format_size(_margin(meminfo))} margin{hint}")
+    check_addresses(w, read_maps())
+    check_tunables(w, p)
+    notes = file_notes(w, p, file_dir)
+    tunables = Tunables()
+    try:
+        with signals_as_exceptions():
+            cal = calibrate(settle, say)
+            with _cleanup_uninterrupted(ExitStack()) as stack:
+                stack.enter_context(tunables)
+                notes += apply_tunables(w, tunables, p, say)
+                segs = stack.enter_context(Segments())
+                segs.open(w, file_dir)
+                raw = reproduce(w, segs.fds, cal, settle, say)
+    finally:
+        for problem in tunables.restore_problems:
+            (warn or say)(f"warning: {problem}")
+    notes += tunables.restore_problems
+    return _compare(workload, w, scale, result, cal, raw, notes, time.monotonic() - started)
+
+
+def counted_levels(cal: Calibration) -> dict[str, tuple[bool, str]]:
+    """Per level: is it part of this kernel's PageTables delta, and why (not)."""
+    pud = ("counted" if cal.pud_counted else
+           "not counted: this kernel's PageTables counts PTE and PMD tables only (calibration)")
+    return {
+        "pte": (True, "counted"),
+        "pmd": (True, "counted"),
+        "pud": (cal.pud_counted, pud),
+        "p4d": (False, "folded on 4-level paging"),
+        "pgd": (False, "not in the delta: every process's PGD exists before the baseline"),
+    }
+
+
+def _compare(original: Workload, w: Workload, scale: int, result: SchemeResult, cal: Calibration, raw: Raw,
+             notes: list[str], elapsed: float) -> MeasureResult:
+    counted = counted_levels(cal)
+    table_bytes = {lv.name: lv.table_bytes for lv in w.arch.levels}
+    levels = tuple(LevelRow(name, result.tables[name], counted[name][0], counted[name][1])
+                   for name in result.tables)
+    model_pt = sum(row.model_tables * table_bytes.get(row.level, 0) for row in levels if row.counted)
+    groups = tuple(GroupMeasurement(g.name, g.count, gr.vmpte_bytes, raw.vmpte[gi])
+                   for gi, (g, gr) in enumerate(zip(w.groups, result.groups, strict=True)))
+    problems = list(raw.thp_problems)
+    if not raw.settled:
+        problems.append("PageTables kept changing while measuring: other activity on the machine; run again "
+                        "when it is quieter")
+    if raw.others_adjust:
+        notes.append(f"other processes (ptcalc's own included) changed PageTables by {raw.others_adjust // KiB:,} KiB "
+                     "during the run (their VmPTE, and PGDs of those that started or exited); subtracted")
+    if scale != 1:
+        notes.insert(0, f"scaled 1/{scale}: {SCALE_RULE}")
+    return MeasureResult(
+        title=original.title, source=original.source, scale=scale, workload=w, kernel=kernel_release(),
+        scheme=SCHEME, calibration=cal, levels=levels, model_pagetables_bytes=model_pt,
+        kernel_pagetables_bytes=raw.pagetables_delta, others_adjust_bytes=raw.others_adjust, groups=groups,
+        notes=tuple(notes), problems=tuple(problems), elapsed=elapsed, model=result)
+

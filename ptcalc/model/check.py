@@ -1,0 +1,207 @@
+"""``ptcalc check``: pass/fail conditions on a workload, for CI gates.
+
+Pure computation: :func:`check_workload` evaluates the conditions for one
+workload and returns :class:`CheckResult` values; rendering (text lines, JSON,
+JUnit XML) lives in ``ptcalc.render.check_*`` and the exit status in
+:func:`exit_status`.
+
+Conditions, for each chosen scheme on the chosen page-size column:
+
+* ``verdict``: the budget verdict (``ptcalc.model.budget``) is no worse than
+  ``require`` in the order ok < tight < oom < wont-start;
+* ``max-page-tables`` (when given): physical page-table bytes <= the limit, a
+  size or a percentage of ``host.memory``;
+* ``min-headroom`` (when given): available - demand >= the limit, a size or a
+  percentage of available memory (``host.memory - host.reserved``, the base
+  the ``tight`` verdict uses).
+
+Percentages are compared exactly (``bytes * 100 <= memory * percent``), never
+rounded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ptcalc.model.budget import VERDICTS, budget
+from ptcalc.errors import PtcalcError
+from ptcalc.model.tables import Layout, count, resident_bytes, zones
+from ptcalc.units import format_size
+from ptcalc.model.whatif import Column
+from ptcalc.workload.types import ModelOptions
+
+EXIT_PASS = 0
+EXIT_FAIL = 1
+EXIT_INVALID = 2
+
+REQUIRE_CHOICES: tuple[str, ...] = ("ok", "tight")
+DEFAULT_SCHEMES: tuple[str, ...] = ("hugetlb-pmd",)
+"""What the running kernel does (mainline Linux): the default scheme to gate on."""
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A threshold written as a size or as a percentage of some base."""
+
+    kind: str  # "bytes" or "percent"
+    value: int
+    text: str
+
+    def bound(self, base: int | None) -> int | None:
+        """The limit in bytes, rounded down (for display); None when a
+        percentage has no base."""
+        if self.kind == "bytes":
+            return self.value
+        if base is None:
+            return None
+        return base * self.value // 100
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    require: str = "ok"
+    max_page_tables: Limit | None = None
+    min_headroom: Limit | None = None
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One condition on one (file, scheme, column)."""
+
+    name: str  # verdict | max-page-tables | min-headroom
+    passed: bool
+    actual: int | str | None
+    limit: int | str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Every condition for one scheme on one page-size column of one file."""
+
+    scheme: str
+    column_key: str
+    column_label: str
+    verdict: str | None
+    page_table_bytes: int
+    demand_bytes: int
+    available_bytes: int | None
+    free_bytes: int | None
+    conditions: tuple[Condition, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.conditions)
+
+    @property
+    def failed(self) -> tuple[Condition, ...]:
+        return tuple(c for c in self.conditions if not c.passed)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What checking one file (or one document of a file of several) gave:
+    results, or the input error that stopped it."""
+
+    path: str
+    title: str | None = None
+    checks: tuple[CheckResult, ...] = ()
+    error: str | None = None
+    document: int | None = None
+    """Which YAML document (host) of the file, from 1, when it holds several."""
+
+    @property
+    def name(self) -> str:
+        """How reports name it: the path, ``PATH#N`` for document N of several."""
+        return self.path if self.document is None else f"{self.path}#{self.document}"
+
+    @property
+    def status(self) -> str:
+        """``error``, ``fail`` or ``pass``."""
+        if self.error is not None:
+            return "error"
+        return "pass" if all(c.passed for c in self.checks) else "fail"
+
+
+def exit_status(files: list[FileResult]) -> int:
+    """2 when any file is invalid, else 1 when any condition failed, else 0.
+
+    An invalid file takes precedence: the gate cannot vouch for a change it
+    could not read, and a CI job must not treat a typo as a pass or as a
+    capacity failure.
+    """
+    statuses = {f.status for f in files}
+    if "error" in statuses:
+        return EXIT_INVALID
+    if "fail" in statuses:
+        return EXIT_FAIL
+    return EXIT_PASS
+
+
+def _verdict_rank(v: str) -> int:
+    return VERDICTS.index(v)
+
+
+def check_workload(column: Column, schemes: tuple[str, ...], options: ModelOptions,
+                   thresholds: Thresholds) -> tuple[CheckResult, ...]:
+    """Evaluate every condition for each scheme on one page-size column.
+
+    Raises PtcalcError when the workload cannot be judged (no host memory).
+    """
+    w = column.workload
+    assert w is not None
+    memory, available = w.host.memory, w.host.available
+    if memory is None or available is None:
+        raise PtcalcError(f"{w.source}: host.memory is not given: check needs it to judge an OOM")
+    layout = Layout.from_workload(w)
+    names = list(w.segments)
+    resident = {names[i]: b for i, b in resident_bytes(layout).items()}
+    out: list[CheckResult] = []
+    for scheme in schemes:
+        result = count(layout, zones(layout, scheme, options))
+        b = budget(w, result, resident, use_configured_pools=column.configured)
+        verdict = b.verdict
+        assert verdict is not None
+        conds: list[Condition] = []
+        ok = _verdict_rank(verdict) <= _verdict_rank(thresholds.require)
+        if verdict == "wont-start":
+            short = ", ".join(f"{n:,} x {format_size(ps)}" for ps, n in sorted(b.pools.short.items()))
+            detail = f"the hugetlb pool is {short} pages short"
+        else:
+            detail = (f"demand {format_size(b.demand_bytes)} of {format_size(available)} available, "
+                      f"{format_size(b.free_bytes or 0)} free" if verdict != "oom" else
+                      f"demand {format_size(b.demand_bytes)} > {format_size(available)} available")
+        conds.append(Condition(
+            name="verdict", passed=ok, actual=verdict, limit=thresholds.require,
+            message=f"{verdict.upper()} ({detail}); worst accepted {thresholds.require.upper()}"))
+        pt = result.physical_bytes
+        if thresholds.max_page_tables is not None:
+            lim = thresholds.max_page_tables
+            if lim.kind == "percent":
+                passed = pt * 100 <= memory * lim.value
+                shown = f"{lim.value}% of {format_size(memory)} host memory = {format_size(lim.bound(memory) or 0)}"
+            else:
+                passed = pt <= lim.value
+                shown = format_size(lim.value)
+            rel = "<=" if passed else ">"
+            conds.append(Condition(
+                name="max-page-tables", passed=passed, actual=pt, limit=lim.bound(memory),
+                message=f"page tables {format_size(pt)} {rel} limit {shown} (--max-page-tables {lim.text})"))
+        if thresholds.min_headroom is not None:
+            lim = thresholds.min_headroom
+            free = available - b.demand_bytes
+            if lim.kind == "percent":
+                passed = free * 100 >= available * lim.value
+                shown = f"{lim.value}% of {format_size(available)} available = {format_size(lim.bound(available) or 0)}"
+            else:
+                passed = free >= lim.value
+                shown = format_size(lim.value)
+            rel = ">=" if passed else "<"
+            conds.append(Condition(
+                name="min-headroom", passed=passed, actual=free, limit=lim.bound(available),
+                message=f"free memory {format_size(free)} {rel} required {shown} (--min-headroom {lim.text})"))
+        out.append(CheckResult(
+            scheme=scheme, column_key=column.key, column_label=column.label, verdict=verdict,
+            page_table_bytes=pt, demand_bytes=b.demand_bytes, available_bytes=available,
+            free_bytes=b.free_bytes, conditions=tuple(conds)))
+    return tuple(out)

@@ -1,0 +1,451 @@
+"""Why tables are not shared, and the smallest change that would share them.
+
+Every rule comes from the model's zones (``model.Why``, docs/semantics.md
+section 3) or from comparing pools of the same file (alignment, protection,
+a single user).  Every fix is a changed workload that the model evaluates:
+the saving reported is the model's, and the fix shown is the smallest change
+(in bytes moved or added; flag changes count as none) that saves anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from ptcalc.model.explain.attribution import I64, Context, overlap, PoolBuild
+from ptcalc.model.explain.types import PROT_WORDS, RULE_OF_WHY, Finding, Fix, Interval, Sharing
+from ptcalc.model.tables import Layout, Why, count, distinct_blocks, zones
+from ptcalc.workload.touched import merge_ranges
+from ptcalc.units import format_size
+from ptcalc.model.whatif import convert
+from ptcalc.model.reasons import reason as why_reason
+from ptcalc.workload.types import Mapping, ModelOptions, Workload
+
+
+
+class _Fixer:
+    """Applies candidate changes to the workload and measures them with the model."""
+
+    def __init__(self, cx: Context) -> None:
+        self.cx = cx
+        self.before = cx.result.physical_bytes
+        self._seen: dict[tuple, int | None] = {}
+        self._hugetlb: dict[str, Fix | None] = {}
+
+    def _physical(self, w: Workload, options: ModelOptions | None = None) -> int:
+        return count_physical(w, self.cx.scheme, options or self.cx.options)
+
+    def _with_mapping(self, gi: int, mi: int, new: Mapping) -> Workload | None:
+        w = self.cx.w
+        g = w.groups[gi]
+        seg = w.segments[new.segment]
+        if new.address < 0 or new.end > w.arch.user_limit or new.offset < 0 or new.offset + new.size > seg.size:
+            return None
+        for j, other in enumerate(g.mappings):
+            if j != mi and other.address < new.end and new.address < other.end:
+                return None
+        mappings = tuple(new if j == mi else m for j, m in enumerate(g.mappings))
+        groups = tuple(replace(x, mappings=mappings) if i == gi else x for i, x in enumerate(w.groups))
+        return replace(w, groups=groups)
+
+    def move(self, gi: int, mi: int, delta: int) -> Fix | None:
+        if delta == 0:
+            return None
+        m = self.cx.w.groups[gi].mappings[mi]
+        w = self._with_mapping(gi, mi, replace(m, address=m.address + delta, auto=False))
+        if w is None:
+            return None
+        after = self._physical(w)
+        sign = "+" if delta > 0 else "-"
+        return Fix(kind="move", text=f"move the mapping by {sign}{format_size(abs(delta))} "
+                                     f"(to {m.address + delta:#x})",
+                   physical_before=self.before, physical_after=after, change_bytes=abs(delta), delta=delta,
+                   new_range=(m.address + delta, m.end + delta), new_offset=m.offset)
+
+    def grow(self, gi: int, mi: int, start: int, end: int) -> Fix | None:
+        m = self.cx.w.groups[gi].mappings[mi]
+        if start > m.address or end < m.end or (start, end) == (m.address, m.end):
+            return None
+        head = m.address - start
+        new = replace(m, address=start, offset=m.offset - head, size=end - start,
+                      touched=tuple((s + head, e + head) for s, e in m.touched), auto=False)
+        w = self._with_mapping(gi, mi, new)
+        if w is None:
+            return None
+        after = self._physical(w)
+        return Fix(kind="grow", text=f"grow the mapping to cover [{start:#x}, {end:#x}) (file offsets "
+                                     f"{new.offset:#x} to {new.offset + new.size:#x})",
+                   physical_before=self.before, physical_after=after, change_bytes=(end - start) - m.size,
+                   new_range=(start, end), new_offset=new.offset)
+
+    def flag(self, gi: int, mi: int, kind: str, text: str, change: int = 0, **changes: object) -> Fix | None:
+        """Any other change to the mapping (``changes`` are Mapping fields);
+        ``change`` is its size in bytes (0 for flags)."""
+        m = self.cx.w.groups[gi].mappings[mi]
+        new = replace(m, **changes)  # type: ignore[arg-type]
+        w = self._with_mapping(gi, mi, new)
+        if w is None:
+            return None
+        moved = new.address != m.address
+        return Fix(kind=kind, text=text, physical_before=self.before, physical_after=self._physical(w),
+                   change_bytes=change, delta=new.address - m.address if moved else None,
+                   new_range=(new.address, new.end) if moved else None)
+
+    def threshold(self, size: int) -> Fix:
+        opts = replace(self.cx.options, file_cached_threshold=size)
+        return Fix(kind="threshold",
+                   text=f"lower the file-cached threshold to {format_size(size)} or less "
+                        f"(--file-cached-threshold {format_size(size).replace(' ', '')})",
+                   physical_before=self.before, physical_after=self._physical(self.cx.w, opts), change_bytes=0)
+
+    def hugetlb_pages(self, segment: str) -> Fix | None:
+        """The segment on PMD-sized hugetlb pages, the rest of the workload unchanged
+        (one answer per segment, however many mappings ask)."""
+        if segment not in self._hugetlb:
+            self._hugetlb[segment] = self._hugetlb_pages(segment)
+        return self._hugetlb[segment]
+
+    def _hugetlb_pages(self, segment: str) -> Fix | None:
+        w = self.cx.w
+        size = w.arch.pmd_share_size
+        if size is None or w.segments[segment].backing == "file":
+            return None
+        try:
+            conv = convert(w, size)
+        except ValueError:
+            return None
+        segments = dict(w.segments)
+        segments[segment] = conv.segments[segment]
+        groups = []
+        for g, cg in zip(w.groups, conv.groups):
+            ms = tuple(cm if m.segment == segment else m for m, cm in zip(g.mappings, cg.mappings))
+            spans = sorted((m.address, m.end) for m in ms)
+            if any(a_end > b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:])):
+                return None
+            groups.append(replace(g, mappings=ms))
+        new = replace(w, segments=segments, groups=tuple(groups))
+        return Fix(kind="hugetlb-pages",
+                   text=f"put segment {segment} on {format_size(size)} hugetlb pages "
+                        f"(SHM_HUGETLB / MAP_HUGETLB, hugetlbfs)",
+                   physical_before=self.before, physical_after=self._physical(new), change_bytes=0)
+
+
+def count_physical(w: Workload, scheme: str, options: ModelOptions) -> int:
+    """Physical page-table bytes of ``w`` under ``scheme`` (the model)."""
+    layout = Layout.from_workload(w)
+    return count(layout, zones(layout, scheme, options)).physical_bytes
+
+
+def _best(fixes: list[Fix | None]) -> tuple[Fix | None, tuple[Fix, ...]]:
+    """The smallest change that saves anything (ties: the larger saving), and the others."""
+    good = [f for f in fixes if f is not None and f.saves > 0]
+    if not good:
+        return None, ()
+    good.sort(key=lambda f: (f.change_bytes, -f.saves))
+    best = good[0]
+    rest = sorted((f for f in good[1:] if f.text != best.text), key=lambda f: -f.saves)
+    seen: set[str] = set()
+    uniq = []
+    for f in rest:
+        if f.text not in seen:
+            seen.add(f.text)
+            uniq.append(f)
+    return best, tuple(uniq)
+
+
+def _shifts_to(address: int, target: int, modulus: int) -> list[int]:
+    """Both signed shifts (smallest magnitude each way) making address ≡ target (mod modulus)."""
+    up = (target - address) % modulus
+    return [up] if up == 0 else [up, up - modulus]
+
+
+class Findings:
+    def __init__(self, cx: Context, builds: list[PoolBuild], sharing: dict[int, list[Sharing]]) -> None:
+        self.cx = cx
+        self.builds = builds
+        self.sharing = sharing
+        self.fixer = _Fixer(cx)
+        self.out: list[Finding] = []
+        p = cx.parts
+        self.row_parts: dict[int, np.ndarray] = {}
+        for r in range(cx.layout.n_rows):
+            self.row_parts[r] = np.nonzero(p.row == r)[0]
+
+    # helpers ---------------------------------------------------------------
+    def tables_in(self, r: int, zone_set: tuple[int, ...]) -> dict[str, int]:
+        """Per process, the row's own PTE/PMD tables from its parts in these zones."""
+        cx = self.cx
+        idx = self.row_parts[r]
+        idx = idx[np.isin(cx.parts.zone[idx], zone_set)]
+        out: dict[str, int] = {}
+        for name in ("pte", "pmd"):
+            li = cx.layout.level_index(name)
+            if li is None:
+                continue
+            k = idx[cx.own_min[idx] <= li]
+            if k.size == 0:
+                continue
+            span = cx.levels[li].table_span
+            s, e = cx.parts.start[k], cx.parts.end[k]
+            n = int(distinct_blocks(np.zeros(k.size, dtype=I64), s, e, span, 1)[0])
+            if n:
+                out[name] = n
+        return out
+
+    def ranges_in(self, r: int, zone_set: tuple[int, ...]) -> tuple[Interval, ...]:
+        cx = self.cx
+        idx = self.row_parts[r]
+        zs = sorted(set(int(z) for z in cx.parts.zone[idx]) & set(zone_set))
+        b = cx.z.bounds[r]
+        return tuple(merge_ranges([(int(b[z]), int(b[z + 1])) for z in zs]))
+
+    def add(self, r: int, level: str, rule: str, reason: str, ranges: tuple[Interval, ...],
+            tables: dict[str, int], fixes: list[Fix | None], note: str | None = None) -> None:
+        gi, mi = self.cx.layout.row_index[r]
+        best, alts = _best(fixes)
+        if best is None and note is None and fixes:
+            note = "no single change to this mapping would save page-table memory here"
+        self.out.append(Finding(group=gi, mapping=mi, level=level, rule=rule, reason=reason, ranges=ranges,
+                                tables=tables, fix=best, alternatives=alts, note=note))
+
+    def reason(self, why: Why, level: str) -> str:
+        return why_reason(why, level, self.cx.arch)
+
+    # fixes by rule ---------------------------------------------------------
+    def window_fixes(self, r: int, span: int, target_class: int | None) -> list[Fix | None]:
+        """Moves that make windows of ``span`` whole (or congruent), and the grows
+        that cover the partial windows at either end."""
+        cx = self.cx
+        gi, mi = cx.layout.row_index[r]
+        m = cx.mapping(r)
+        fixes: list[Fix | None] = []
+        if target_class is None:  # align the start
+            for dlt in _shifts_to(m.address, 0, span):
+                fixes.append(self.fixer.move(gi, mi, dlt))
+        else:  # make address - offset ≡ target_class
+            for dlt in _shifts_to(m.address - m.offset, target_class, span):
+                fixes.append(self.fixer.move(gi, mi, dlt))
+        lo, hi = m.address // span * span, -(-m.end // span) * span
+        fixes.append(self.fixer.grow(gi, mi, lo, m.end))
+        fixes.append(self.fixer.grow(gi, mi, m.address, hi))
+        fixes.append(self.fixer.grow(gi, mi, lo, hi))
+        return fixes
+
+    def rule_fixes(self, r: int, why: Why, level: str) -> tuple[list[Fix | None], str | None]:
+        cx = self.cx
+        gi, mi = cx.layout.row_index[r]
+        m = cx.mapping(r)
+        seg = cx.w.segments[m.segment]
+        span: int = (cx.pud_size if level == "pmd" else cx.pmd_size) or cx.pmd_size
+        if why == Why.NOT_HUGETLB:
+            fix = self.fixer.hugetlb_pages(m.segment)
+            if fix is None and seg.backing == "file":
+                return [], ("a file on a regular filesystem cannot use hugetlb pages; the file-cached "
+                            "proposal or mshare would share its tables")
+            return [fix], None
+        if why == Why.NOT_PMD_PAGES:
+            return [self.fixer.hugetlb_pages(m.segment)], None
+        if why == Why.MISALIGNED:
+            target: int | None = 0  # file-cached: address ≡ offset
+            fixes = self.window_fixes(r, span, target)
+            if level == "pte" and cx.pud_size is not None:
+                fixes += [self.fixer.move(gi, mi, d) for d in _shifts_to(m.address - m.offset, 0, cx.pud_size)]
+            return fixes, None
+        if why == Why.NO_WHOLE_WINDOW:
+            if seg.size < span:
+                return [], (f"segment {seg.name} ({format_size(seg.size)}) is smaller than one "
+                            f"{format_size(span)} window: no table of this level can be shared")
+            target = 0 if (cx.scheme == "file-cached" and seg.backing != "hugetlb") else None
+            return self.window_fixes(r, span, target), None
+        if why == Why.PTSHARE_ALIGNMENT:
+            s2 = cx.pmd_size
+            fixes = [self.fixer.move(gi, mi, d) for d in _shifts_to(m.address, 0, s2)]
+            lo, hi = m.address // s2 * s2, -(-m.end // s2) * s2
+            fixes.append(self.fixer.grow(gi, mi, lo, hi))
+            fixes.append(self.fixer.grow(gi, mi, m.address, m.address + -(-m.size // s2) * s2))
+            return fixes, None
+        if why == Why.USERFAULTFD:
+            return [self.fixer.flag(gi, mi, "userfaultfd",
+                                    "register the range with userfaultfd in missing mode only "
+                                    "(no write-protect or minor faults)", userfaultfd="missing")], None
+        if why == Why.SOFT_DIRTY:
+            return [self.fixer.flag(gi, mi, "soft-dirty",
+                                    "stop soft-dirty tracking of this process (no clear_refs 4)",
+                                    soft_dirty=False)], None
+        if why == Why.BELOW_THRESHOLD:
+            return [self.fixer.threshold(seg.size)], None
+        if why == Why.PROT_NONE:
+            return [], "a PROT_NONE mapping is never faulted in: it has no tables to share"
+        if why == Why.NO_TABLES_AT_LEVEL:
+            return [], "its pages are mapped by entries above this level: there is nothing to share here"
+        if why == Why.ARCH_NO_PMD_SHARE:
+            return [], None
+        if why == Why.PRIVATE_SCHEME:
+            return [], "the private scheme is the baseline: compare it with --scheme hugetlb-pmd, mshare or file-cached"
+        return [], None
+
+    # per row ---------------------------------------------------------------
+    def whole_row(self, r: int, why: Why, level: str) -> None:
+        fixes, note = self.rule_fixes(r, why, level)
+        lv = "all" if why in (Why.PRIVATE_SCHEME, Why.NOT_HUGETLB, Why.PROT_NONE, Why.USERFAULTFD,
+                              Why.SOFT_DIRTY, Why.BELOW_THRESHOLD) else level
+        self.add(r, lv, RULE_OF_WHY[why], self.reason(why, level), self.ranges_in(r, (0, 1, 2, 3, 4)),
+                 self.tables_in(r, (0, 1, 2, 3, 4)), fixes, note)
+
+    def partial(self, r: int, level: str, zone_set: tuple[int, ...]) -> None:
+        cx = self.cx
+        if not self.ranges_in(r, zone_set):
+            return
+        span = cx.pud_size if level == "pmd" else cx.pmd_size
+        assert span is not None
+        m = cx.mapping(r)
+        seg = cx.w.segments[m.segment]
+        target = 0 if (cx.scheme == "file-cached" and seg.backing != "hugetlb") else None
+        where = [f"[{a:#x}, {b:#x})" for a, b in self.ranges_in(r, zone_set)]
+        reason = (f"{' and '.join(where)} lie in {format_size(span)} windows only partly inside the mapping: "
+                  f"a {level.upper()} table is shared only for a {format_size(span)}-aligned window wholly "
+                  f"inside it ({'vma_shareable' if level == 'pmd' else 'the file-cached rule'})")
+        tables = {k: v for k, v in self.tables_in(r, zone_set).items() if k == level}
+        self.add(r, level, "partial-window", reason, self.ranges_in(r, zone_set), tables,
+                 self.window_fixes(r, span, target))
+
+    def rows(self) -> None:
+        cx = self.cx
+        z = cx.z
+        lay = cx.layout
+        for r in range(lay.n_rows):
+            m = cx.mapping(r)
+            touched = self.row_parts[r].size > 0
+            if m.protection == "none":
+                if cx.scheme != "private":
+                    self.add(r, "all", "prot-none", self.reason(Why.PROT_NONE, "pmd"), (), {}, [],
+                             "nothing to share and nothing to save")
+                continue
+            if not touched:
+                continue
+            leaf = int(lay.row_leaf[r])
+            wp, wt = Why(int(z.why_pmd[r])), Why(int(z.why_pte[r]))
+            if cx.scheme == "private":
+                self.whole_row(r, Why.PRIVATE_SCHEME, "pmd")
+            elif z.upper == "mshare":
+                continue  # everything not PROT_NONE is in a region
+            elif cx.scheme == "mshare":  # ptshare
+                if wt != Why.SHARED:
+                    self.whole_row(r, wt, "pte")
+            elif cx.scheme == "hugetlb-pmd" or cx.w.segments[m.segment].backing == "hugetlb" or leaf > 0:
+                # PMD-level sharing only (hugetlb rows; file-cached THP / 1 GiB rows)
+                if wp != Why.SHARED:
+                    self.whole_row(r, wp, "pmd")
+                else:
+                    self.partial(r, "pmd", (0, 4))
+            else:  # file-cached, base pages
+                if wt != Why.SHARED:
+                    self.whole_row(r, wt, "pte")
+                    continue
+                self.partial(r, "pte", (0, 4))
+                if wp != Why.SHARED:
+                    if self.ranges_in(r, (1, 3)):
+                        fixes, note = self.rule_fixes(r, wp, "pmd")
+                        self.add(r, "pmd", RULE_OF_WHY[wp], self.reason(wp, "pmd"), self.ranges_in(r, (1, 3)),
+                                 {"pmd": self.tables_in(r, (1, 3)).get("pmd", 0)}, fixes, note)
+                else:
+                    self.partial(r, "pmd", (1, 3))
+
+    # across pools ----------------------------------------------------------
+    def across_pools(self) -> None:
+        """Mappings that could share more: kept apart from another pool of the
+        same file by alignment or protection, or alone in their pool."""
+        cx = self.cx
+        lay = cx.layout
+        by_row = {(s.pool, r): s for r, ss in self.sharing.items() for s in ss}
+        reported: set[tuple[int, int]] = set()  # (pool, row)
+        for b in self.builds:
+            p = b.pool
+            if p.kind == "mshare":
+                procs = sum(n for _, _, n in p.users)
+                live = [u for u in p.users if u[2]]
+                if procs == 1:
+                    gi, mi, _ = live[0]
+                    self.add(cx.row_of(gi, mi), "all", "alone",
+                             f"only one process maps region ({p.segment}, {p.protection}): its host mm's "
+                             "tables cost more than private tables would", (), {}, [],
+                             "mshare pays off from two processes on")
+                continue
+            level = "pmd" if p.kind == "pmd" else "pte"
+            procs1 = sum(n for _, _, n in p.users)
+            for b2 in self.builds:
+                p2 = b2.pool
+                if p2.id == p.id or p2.kind != p.kind or p2.segment != p.segment:
+                    continue
+                procs2 = sum(n for _, _, n in p2.users)
+                if procs2 == 0 or (procs1, -p.id) > (procs2, -p2.id):
+                    continue  # report on the smaller pool's mappings only
+                live2 = [(r2, iv) for r2, iv in b2.row_intervals.items()
+                         if cx.counts[int(lay.row_group[r2])] > 0]
+                theirs = merge_ranges([x for _, lv in live2 for x in lv.get(level, [])])
+                names = sorted({cx.w.groups[g2].name for g2, _, n in p2.users if n})
+                who = ", ".join(names)
+                verb = "maps" if len(names) == 1 else "map"
+                what = "windows" if level == "pmd" else "blocks"
+                for r, per_level in b.row_intervals.items():
+                    if (p.id, r) in reported or cx.counts[int(lay.row_group[r])] == 0:
+                        continue
+                    common = overlap(per_level.get(level, []), theirs)
+                    if not common:
+                        continue
+                    gi, mi = lay.row_index[r]
+                    m = cx.mapping(r)
+                    fixes: list[Fix | None] = []
+                    a1, a2 = p.alignment, p2.alignment
+                    span = cx.pud_size if level == "pmd" else cx.pmd_size
+                    deltas: list[int] = []
+                    if a1 != a2 and isinstance(a1, int) and isinstance(a2, int) and span is not None:
+                        deltas = _shifts_to(m.address - m.offset, a2, span) if p.kind == "pmd" else [a2 - a1]
+                    mod = f" modulo {format_size(span or 0)}" if p.kind == "pmd" else ""
+                    apart = (f"address - offset = {_fmt_class(a2)}{mod} where this mapping has {_fmt_class(a1)}"
+                             if a1 != a2 else "")
+                    if p2.protection != p.protection:
+                        rule = "protection-differs"
+                        reason = (f"{who} {verb} the same file {what} {PROT_WORDS[p2.protection]}"
+                                  f"{', with ' + apart if apart else ''}; this mapping is "
+                                  f"{PROT_WORDS[p.protection]}: tables are shared only between mappings with the "
+                                  "same vm_flags (and alignment: page_table_shareable), so they keep separate tables")
+                        does = "does" if len(names) == 1 else "do"
+                        if deltas:
+                            for d in deltas:
+                                sign = "+" if d > 0 else "-"
+                                fixes.append(self.fixer.flag(
+                                    gi, mi, "protection",
+                                    f"map it {PROT_WORDS[p2.protection]} and move it by {sign}{format_size(abs(d))} "
+                                    f"(to {m.address + d:#x}), as {who} {does} (if the application allows)",
+                                    change=abs(d), protection=p2.protection, address=m.address + d, auto=False))
+                        else:
+                            fixes.append(self.fixer.flag(
+                                gi, mi, "protection", f"map it {PROT_WORDS[p2.protection]}, as {who} {does} "
+                                "(if the application allows)", protection=p2.protection))
+                    else:
+                        rule = "alignment-differs"
+                        reason = (f"{who} {verb} the same file {what} with {apart}: tables are shared only between "
+                                  "mappings with the same alignment (page_table_shareable)")
+                        fixes += [self.fixer.move(gi, mi, d) for d in deltas]
+                    self.add(r, level, rule, reason, ((m.address, m.end),), {level: common}, fixes)
+                    reported.add((p.id, r))
+            for r, per_level in b.row_intervals.items():
+                s = by_row.get((p.id, r))
+                if (p.id, r) in reported or s is None or cx.counts[int(lay.row_group[r])] == 0:
+                    continue
+                alone = s.tables - s.shared
+                if alone > 0:
+                    m = cx.mapping(r)
+                    self.add(r, level, "alone",
+                             f"no other process maps these file {'windows' if level == 'pmd' else 'blocks'} with "
+                             "the same alignment and protection: the tables are shareable but have one user",
+                             ((m.address, m.end),), {level: alone}, [],
+                             "nothing to gain until another process maps them")
+
+
+def _fmt_class(c: int | str | None) -> str:
+    if isinstance(c, int):
+        return format_size(c) if c else "0"
+    return str(c)

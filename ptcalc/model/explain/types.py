@@ -1,0 +1,190 @@
+"""What ``explain`` produces: plain data, rendered by ``ptcalc.render.explain_*``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ptcalc.model.tables import Why
+from ptcalc.model.results import SchemeResult
+from ptcalc.workload.types import Mapping, ModelOptions, Workload
+
+Interval = tuple[int, int]
+
+# Rule identifiers (JSON ``rule``) and the model's reason codes they come from.
+RULE_OF_WHY: dict[Why, str] = {
+    Why.PRIVATE_SCHEME: "private-scheme",
+    Why.NOT_HUGETLB: "not-hugetlb",
+    Why.NOT_PMD_PAGES: "not-pmd-pages",
+    Why.ARCH_NO_PMD_SHARE: "arch-no-pmd-share",
+    Why.PROT_NONE: "prot-none",
+    Why.USERFAULTFD: "userfaultfd",
+    Why.SOFT_DIRTY: "soft-dirty",
+    Why.BELOW_THRESHOLD: "below-threshold",
+    Why.MISALIGNED: "misaligned",
+    Why.NO_WHOLE_WINDOW: "no-whole-window",
+    Why.NO_TABLES_AT_LEVEL: "no-tables-at-level",
+    Why.PTSHARE_ALIGNMENT: "ptshare-alignment",
+}
+EXTRA_RULES: tuple[str, ...] = ("partial-window", "alone", "alignment-differs", "protection-differs")
+"""Rules explain adds: a window only partly inside the mapping, no other
+sharer, and sharers kept apart by their alignment or protection."""
+
+PROT_WORDS = {"rw": "read-write", "r": "read-only", "none": "PROT_NONE"}
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A change to the workload and what it saves, as the model computes it."""
+
+    kind: str
+    """move | grow | hugetlb-pages | threshold | protection | userfaultfd | soft-dirty"""
+    text: str
+    physical_before: int
+    physical_after: int
+    change_bytes: int
+    """How big the change is (|shift|, bytes added); 0 for flag changes."""
+    delta: int | None = None
+    """move: the signed shift in bytes."""
+    new_range: Interval | None = None
+    """move/grow: the mapping's new [start, end) virtual addresses."""
+    new_offset: int | None = None
+
+    @property
+    def saves(self) -> int:
+        return self.physical_before - self.physical_after
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A part of a mapping whose tables are not shared, and why."""
+
+    group: int
+    mapping: int
+    """Index of the mapping in its group (workload order); -1 for the group."""
+    level: str
+    """The level whose tables stay private: pte, pmd, or 'all'."""
+    rule: str
+    reason: str
+    ranges: tuple[Interval, ...]
+    """Virtual-address ranges concerned (zone bounds, not only touched pages)."""
+    tables: dict[str, int]
+    """Per process, tables (pte/pmd) that stay private because of this."""
+    fix: Fix | None = None
+    alternatives: tuple[Fix, ...] = ()
+    note: str | None = None
+    """Why there is no fix, or what else to know."""
+
+
+@dataclass(frozen=True)
+class Partner:
+    group: str
+    mapping: int
+    processes: int
+    tables: int
+    """Tables of the pool both use."""
+
+
+@dataclass(frozen=True)
+class Sharing:
+    """A mapping's use of one pool of shared tables."""
+
+    pool: int
+    level: str
+    tables: int
+    """Per process: tables of the pool this mapping's touched pages use."""
+    attached: bool
+    """Counted in VmPTE (linked in by the process itself)."""
+    shared: int
+    """Of ``tables``, those with two or more sharers."""
+    partners: tuple[Partner, ...]
+    """Other mappings (of other groups, or of this group's other processes) using them."""
+
+
+@dataclass(frozen=True)
+class MappingExplain:
+    group: int
+    index: int
+    mapping: Mapping
+    backing: str
+    page_size: int
+    own: dict[str, int]
+    """Per process: tables at each level only this mapping needs (process-owned)."""
+    attached: dict[str, int]
+    """Per process: shared tables it links in (counted in VmPTE)."""
+    sharing: tuple[Sharing, ...]
+
+
+@dataclass(frozen=True)
+class GroupExplain:
+    name: str
+    count: int
+    mappings: tuple[MappingExplain, ...]
+    between_mappings: dict[str, int]
+    """Per process: tables two or more of its mappings use (counted once)."""
+    own: dict[str, int]
+    """Per process, every table it owns (mappings + between + PGD) = the model's own_tables."""
+    attached: dict[str, int]
+    per_process_bytes: int
+    vmpte_bytes: int
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Shared tables under one sharing key, counted once."""
+
+    id: int
+    kind: str
+    """pmd (shared PMD tables), pte (shared PTE tables) or mshare (a region's host mm)."""
+    segment: str
+    protection: str
+    alignment: int | str | None
+    """pmd: (address - offset) mod PUD_SIZE; pte under ptshare: address - offset or 'auto'; else None."""
+    tables: dict[str, int]
+    shared: dict[str, int]
+    """Of ``tables``, those with two or more sharers."""
+    users: tuple[tuple[int, int, int], ...]
+    """(group, mapping index, processes) of every mapping using the pool."""
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Physical tables per level: processes' own + pools = the model's figure."""
+
+    own: dict[str, int]
+    pools: dict[str, int]
+    total: dict[str, int]
+    model: dict[str, int]
+
+
+@dataclass(frozen=True)
+class VmpteNote:
+    summed_bytes: int
+    physical_bytes: int
+    own_bytes: int
+    """Own PTE/PMD/PUD tables, summed over processes (in both figures)."""
+    attached_bytes: int
+    """Shared tables linked in, once per process that links them (VmPTE only)."""
+    attachments: int
+    """How many (process, shared table) links that is."""
+    top_bytes: int
+    """PGD/P4D tables of the processes (physical only: VmPTE never counts them)."""
+    pool_bytes: int
+    """Distinct shared tables and mshare host tables (physical, once)."""
+    linked_bytes: int
+    """Of ``pool_bytes``, the tables some process links in itself (the ones VmPTE counts)."""
+    text: str
+
+
+@dataclass(frozen=True)
+class Explanation:
+    workload: Workload
+    scheme: str
+    options: ModelOptions
+    column_label: str
+    result: SchemeResult
+    groups: tuple[GroupExplain, ...]
+    pools: tuple[Pool, ...]
+    totals: Totals
+    findings: tuple[Finding, ...]
+    vmpte: VmpteNote
+    table_bytes: dict[str, int] = field(default_factory=dict)

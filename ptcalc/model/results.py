@@ -1,0 +1,147 @@
+"""What a page-table computation produces, for one scheme over one workload.
+
+The closed-form model (``ptcalc.model.tables``) and the brute-force simulator
+(``ptcalc.simulator.walk``) both return these types, so they can be compared field
+by field.  Counts are tables (not pages, not bytes) per level, keyed by the
+kernel's level names; every dict has all five keys, folded levels at 0.
+
+    field                     where an operator sees it
+    ------------------------  --------------------------------------------------
+    tables                    /proc/meminfo PageTables (physical, shared once;
+                              which levels it counts depends on the kernel)
+    groups[i].vmpte_bytes     /proc/PID/status VmPTE of one process of the
+                              group, for the workload's mappings
+    groups[i].own_tables      tables only that process uses (freed at its exit)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from operator import mul
+from typing import overload
+
+from ptcalc.model.geometry import LEVEL_NAMES
+
+
+def zero_levels() -> dict[str, int]:
+    """A per-level count with every level at 0.
+
+    >>> zero_levels()
+    {'pte': 0, 'pmd': 0, 'pud': 0, 'p4d': 0, 'pgd': 0}
+    """
+    return {name: 0 for name in LEVEL_NAMES}
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    """Page tables of one process of a group (all processes of a group are alike)."""
+
+    name: str
+    count: int
+    own_tables: dict[str, int]
+    """Tables this process owns alone, per level (PGD included)."""
+    attached_tables: dict[str, int]
+    """Shared tables this process links in and VmPTE counts, per level."""
+    per_process_bytes: int
+    """Bytes of ``own_tables``."""
+    vmpte_bytes: int
+    """VmPTE for the workload's mappings: own + attached pte/pmd/pud tables."""
+
+
+class GroupResults(Sequence[GroupResult]):
+    """Every group's :class:`GroupResult`, kept as columns (one list per
+    field, one per level for the table counts) and built as objects when
+    read: an estimate of 1,000 groups computes 12 results and shows 30 rows.
+    A read-only sequence; equal to any sequence of equal GroupResults."""
+
+    __slots__ = ("names", "counts", "own", "attached", "per_process_bytes", "vmpte_bytes", "_items")
+
+    def __init__(self, names: list[str], counts: list[int], own: list[list[int]], attached: list[list[int]],
+                 per_process_bytes: list[int], vmpte_bytes: list[int]) -> None:
+        """``own`` and ``attached``: one list per level, in LEVEL_NAMES order."""
+        self.names = names
+        self.counts = counts
+        self.own = own
+        self.attached = attached
+        self.per_process_bytes = per_process_bytes
+        self.vmpte_bytes = vmpte_bytes
+        self._items: list[GroupResult | None] = [None] * len(names)
+
+    @classmethod
+    def of(cls, groups: Iterable[GroupResult]) -> GroupResults:
+        """The columns of ready GroupResult objects."""
+        gs = list(groups)
+        return cls([g.name for g in gs], [g.count for g in gs],
+                   [[g.own_tables[name] for g in gs] for name in LEVEL_NAMES],
+                   [[g.attached_tables[name] for g in gs] for name in LEVEL_NAMES],
+                   [g.per_process_bytes for g in gs], [g.vmpte_bytes for g in gs])
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @overload
+    def __getitem__(self, i: int) -> GroupResult: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> tuple[GroupResult, ...]: ...
+
+    def __getitem__(self, i: int | slice) -> GroupResult | tuple[GroupResult, ...]:
+        if isinstance(i, slice):
+            return tuple(self[j] for j in range(*i.indices(len(self))))
+        g = self._items[i]
+        if g is None:
+            g = self._items[i] = GroupResult(
+                name=self.names[i], count=self.counts[i],
+                own_tables={name: col[i] for name, col in zip(LEVEL_NAMES, self.own)},
+                attached_tables={name: col[i] for name, col in zip(LEVEL_NAMES, self.attached)},
+                per_process_bytes=self.per_process_bytes[i], vmpte_bytes=self.vmpte_bytes[i])
+        return g
+
+    def __iter__(self) -> Iterator[GroupResult]:
+        return (self[i] for i in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, GroupResults):
+            return (self.names, self.counts, self.own, self.attached, self.per_process_bytes, self.vmpte_bytes) == (
+                other.names, other.counts, other.own, other.attached, other.per_process_bytes, other.vmpte_bytes)
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"GroupResults({list(self)!r})"
+
+    def own_bytes_total(self) -> int:
+        """Bytes of the tables each process owns alone, over every process
+        (count x per_process_bytes, summed)."""
+        return sum(map(mul, self.counts, self.per_process_bytes))
+
+    def vmpte_total(self) -> int:
+        """VmPTE over every process (count x vmpte_bytes, summed)."""
+        return sum(map(mul, self.counts, self.vmpte_bytes))
+
+
+@dataclass(frozen=True)
+class SchemeResult:
+    """Page tables of the whole workload under one scheme."""
+
+    scheme: str
+    tables: dict[str, int]
+    """Physical tables per level, shared ones once."""
+    shared_tables: dict[str, int]
+    """Of ``tables``, those with two or more sharers."""
+    physical_bytes: int
+    shared_bytes: int
+    groups: GroupResults
+    mshare_regions: int = 0
+    """mshare host mms (one per segment and protection); their PGDs are in ``tables``."""
+    notes: tuple[str, ...] = field(default=())
+    """Why the scheme shares less than it might (for the report)."""
+
+    @property
+    def vmpte_total(self) -> int:
+        """VmPTE summed over every process: overstates memory when tables are shared."""
+        return self.groups.vmpte_total()

@@ -1,0 +1,582 @@
+"""``ptcalc sweep``: page-table memory and verdicts as the workload grows.
+
+Two axes:
+
+* **process count** (``--processes``).  By default every group is scaled by
+  one factor, as ``estimate``'s "fits up to N processes" does: at a total of
+  ``N`` processes group ``g`` (``p_g`` of ``N0`` processes in the workload)
+  gets ``floor(p_g * N / N0)`` processes, and the ``N - sum`` processes left
+  over go one each to the groups with the largest remainders
+  ``p_g * N mod N0`` (ties: the group listed first) -- the largest-remainder
+  method, so the counts always add up to ``N`` and are exact multiples when
+  ``N0`` divides ``p_g * N``.  With one group (or ``--group NAME``: only that
+  group grows, the others keep their counts) there is no rounding at all.
+
+  For a fixed layout the model is affine in the counts: physical page tables
+  = the shared tables (counted once; they depend only on which groups have
+  any process) + sum over groups of ``count x`` the tables one process owns.
+  So one model evaluation per scheme (and per set of non-empty groups, at
+  most a few) gives every point; the points are evaluated with numpy, in
+  int64 when the largest value provably fits in 2**62, else in Python ints
+  (numpy object arrays).  Nothing is ever a float.
+
+  The first count that does not fit is exact, not a grid point: below
+  ``(available - fixed - slack) / slope`` every count fits and above
+  ``(available - fixed + slack) / slope`` none does (slack: the rounding of
+  counts, at most one process of each group); the counts between are
+  evaluated exactly.  With one group this is ``budget.max_processes + 1``.
+
+* **segment size** (``--size``, ``--segment NAME`` when there are several).
+  Every point changes the layout, so each is a full model evaluation; at most
+  :data:`MAX_SIZE_POINTS` points.  Mappings that map the whole segment grow
+  with it (their touched ranges scale in proportion, rounded out to pages);
+  mappings of part of the segment keep their place.  A configured hugetlb
+  pool (``host.hugepages``) stays as configured.  The first size that does not
+  fit is found by bisection (to the segment's page size) between the last
+  grid point that fits and the first that does not.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from fractions import Fraction
+
+import numpy as np
+
+from ptcalc.model.budget import Budget, budget
+from ptcalc.errors import UsageError
+from ptcalc.model.tables import Layout, count, resident_bytes, zones
+from ptcalc.workload.touched import merge_ranges
+from ptcalc.units import SizeError, format_size, parse_size
+from ptcalc.model.whatif import convert
+from ptcalc.workload.types import Mapping, ModelOptions, ProcessGroup, Workload, resolve_addresses
+
+MAX_COUNT_POINTS = 1_000_000
+"""Most points ``--processes`` accepts (they are cheap: about one model evaluation in all)."""
+MAX_SIZE_POINTS = 1_000
+"""Most points ``--size`` accepts (each is a model evaluation per scheme)."""
+DEFAULT_COUNT_POINTS = 100
+DEFAULT_SIZE_POINTS = 20
+
+_INT64_SAFE = 1 << 62
+
+
+# --- the axis -----------------------------------------------------------------------
+
+def parse_range(text: str, what: str, sizes: bool) -> tuple[int, int, int | None]:
+    """``START:STOP[:STEP]`` -> integers (sizes parsed as sizes).  Raises UsageError."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or any(not p.strip() for p in parts):
+        example = "100GiB:1TiB[:100GiB]" if sizes else "100:20000[:100]"
+        raise UsageError(f"{what}: {text!r} is not START:STOP[:STEP] (e.g. {example})")
+    values: list[int] = []
+    for p in parts:
+        p = p.strip().replace("_", "").replace(",", "")
+        if sizes:
+            try:
+                values.append(parse_size(p))
+            except SizeError as e:
+                raise UsageError(f"{what}: {e}") from None
+        else:
+            if not p.isdigit():
+                raise UsageError(f"{what}: {p!r} is not a whole number of processes")
+            values.append(int(p))
+    start, stop = values[0], values[1]
+    step = values[2] if len(values) == 3 else None
+    if stop < start:
+        raise UsageError(f"{what}: STOP ({parts[1].strip()}) is below START ({parts[0].strip()})")
+    if step is not None and step <= 0:
+        raise UsageError(f"{what}: STEP must be positive")
+    return start, stop, step
+
+
+def nice_step(raw: int, sizes: bool, align: int = 1) -> int:
+    """The smallest round step >= ``raw``: 1, 2, 2.5, 5 x 10^k processes, or a
+    power of two times KiB/MiB/GiB/TiB (a multiple of ``align``) for sizes."""
+    raw = max(raw, 1)
+    if sizes:
+        cands = sorted(m << shift for shift in (10, 20, 30, 40, 50) for m in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
+        cands = [c for c in cands if c % align == 0]
+    else:
+        cands = sorted(m * 10**k // 2 for k in range(19) for m in (2, 4, 5, 10) if m * 10**k % 2 == 0)
+    for c in cands:
+        if c >= raw:
+            return c
+    return -(-raw // align) * align
+
+
+def grid(start: int, stop: int, step: int | None, default_points: int, limit: int, what: str,
+         align: int = 1, sizes: bool = False) -> list[int]:
+    """The points START, START+STEP, ... up to STOP, STOP always included.
+
+    Without STEP, a round step giving at most about ``default_points`` points
+    (:func:`nice_step`), the points in between on its multiples.  Raises
+    UsageError beyond ``limit`` points.
+    """
+    if start % align or stop % align or (step is not None and step % align):
+        raise UsageError(f"{what}: every value must be a multiple of {format_size(align)} (the page size)")
+    if step is None:
+        step = nice_step(-(-(stop - start) // max(default_points - 1, 1)), sizes, align)
+        pts = [start] + list(range((start // step + 1) * step, stop, step)) + ([stop] if stop > start else [])
+        return pts
+    n = (stop - start) // step + 1
+    if n + 1 > limit:
+        raise UsageError(f"{what}: {n:,} points is more than the {limit:,} allowed; use a larger STEP")
+    pts = list(range(start, stop + 1, step))
+    if pts[-1] != stop:
+        pts.append(stop)
+    return pts
+
+
+# --- results ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Series:
+    """One scheme over every point of the axis."""
+
+    scheme: str
+    page_table_bytes: list[int]
+    vmpte_total_bytes: list[int]
+    demand_bytes: list[int]
+    verdicts: list[str | None]
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """Where a scheme first stops fitting."""
+
+    scheme: str
+    first_failing: int | None
+    """Smallest axis value (process count or segment size) at which demand
+    exceeds available memory or the workload cannot start; None when it fits
+    everywhere searched (see ``status``)."""
+    verdict: str | None
+    """oom or wont-start at ``first_failing``."""
+    status: str
+    """``crosses`` (first_failing is exact), ``fits`` (fits at every point
+    searched: for counts, every count; for sizes, up to the end of the range),
+    ``never-fits`` (fails at the smallest value), ``unknown`` (no host memory)."""
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    workload: Workload
+    axis: str  # "processes" or "size"
+    axis_label: str
+    points: list[int]
+    series: tuple[Series, ...]
+    crossings: tuple[Crossing, ...]
+    available_bytes: int | None
+    headroom_percent: int
+    column_label: str
+    scaled: str
+    """What grows: "all groups", "group NAME" or "segment NAME"."""
+    rounding: str
+    group_names: tuple[str, ...] = ()
+    group_counts: list[tuple[int, ...]] | None = None
+    """Per point, the count of every group (``processes`` axis)."""
+    chart_points: list[int] | None = None
+    chart_demand: dict[str, list[int]] | None = None
+    """Demand at more points, for a smoother chart (``processes`` axis)."""
+    granularity: int = 1
+    """Smallest step of the axis: 1 process, or the segment's page size."""
+
+    def series_for(self, scheme: str) -> Series:
+        return next(s for s in self.series if s.scheme == scheme)
+
+    def crossing_for(self, scheme: str) -> Crossing:
+        return next(c for c in self.crossings if c.scheme == scheme)
+
+
+def _verdict(demand: int, available: int | None, headroom: int, short: bool) -> str | None:
+    # The same rule as budget.Budget.verdict.
+    if short:
+        return "wont-start"
+    if available is None:
+        return None
+    if demand > available:
+        return "oom"
+    if demand * 100 > available * (100 - headroom):
+        return "tight"
+    return "ok"
+
+
+# --- the process-count axis -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Affine:
+    """One scheme: demand and page tables as affine functions of the counts,
+    for one set of non-empty groups."""
+
+    shared: int  # physical page-table bytes not owned by any one process
+    fixed: int  # shmem + hugetlb pools + shared
+    own: tuple[int, ...]  # per group: page-table bytes one process owns
+    vmpte: tuple[int, ...]
+    per_process: tuple[int, ...]  # own + private memory + overhead
+    short: bool
+
+
+class CountSweeper:
+    """Evaluates a workload at any process counts, exactly (see the module docstring)."""
+
+    def __init__(self, workload: Workload, schemes: tuple[str, ...], options: ModelOptions,
+                 configured_pools: bool, group: str | None = None) -> None:
+        self.workload = workload
+        self.schemes = schemes
+        self.options = options
+        self.configured_pools = configured_pools
+        self.base = tuple(g.count for g in workload.groups)
+        names = [g.name for g in workload.groups]
+        if group is not None:
+            if group not in names:
+                raise UsageError(f"--group: no group named {group!r} (groups: {', '.join(names)})")
+            if names.count(group) > 1:
+                raise UsageError(f"--group: several groups are named {group!r}")
+            self.group: int | None = names.index(group)
+        else:
+            self.group = None
+            if sum(self.base) == 0:
+                raise UsageError("--processes: the workload has no processes to scale (every count is 0)")
+        self.layout = Layout.from_workload(workload, backend=None)  # pure Python when small
+        seg_names = list(workload.segments)
+        self.resident = {seg_names[i]: b for i, b in resident_bytes(self.layout).items()}
+        self._cache: dict[tuple[str, tuple[bool, ...]], _Affine] = {}
+        self.available = workload.host.available
+        self.headroom = workload.host.headroom_percent
+
+    @property
+    def scaled(self) -> str:
+        if self.group is None:
+            return "all groups" if len(self.base) > 1 else f"group {self.workload.groups[0].name}"
+        return f"group {self.workload.groups[self.group].name}"
+
+    @property
+    def rounding(self) -> str:
+        if self.group is not None or len(self.base) == 1:
+            return "none: one group grows, its count is the axis value"
+        return ("largest remainder: each group gets floor(count x N / total), the processes left over go "
+                "one each to the groups with the largest remainders (ties: the group listed first)")
+
+    def _affine(self, scheme: str, present: tuple[bool, ...]) -> _Affine:
+        key = (scheme, present)
+        if key not in self._cache:
+            w = self.workload
+            groups = tuple(replace(g, count=1 if p else 0) for g, p in zip(w.groups, present))
+            wp = replace(w, groups=groups)
+            layout = Layout.from_workload(wp, backend=None)
+            result = count(layout, zones(layout, scheme, self.options))
+            b: Budget = budget(wp, result, self.resident, use_configured_pools=self.configured_pools)
+            own = tuple(g.per_process_bytes for g in result.groups)
+            shared = result.physical_bytes - sum(c * o for c, o in zip((g.count for g in groups), own))
+            overhead = w.host.process_overhead
+            self._cache[key] = _Affine(
+                shared=shared,
+                fixed=b.shmem_bytes + b.hugetlb_bytes + shared,
+                own=own,
+                vmpte=tuple(g.vmpte_bytes for g in result.groups),
+                per_process=tuple(o + g.private_memory + overhead for o, g in zip(own, w.groups)),
+                short=bool(b.pools.short),
+            )
+        return self._cache[key]
+
+    # counts ------------------------------------------------------------------
+    def counts(self, totals: list[int]) -> np.ndarray:
+        """(points, groups) counts for axis values ``totals``; int64 or object."""
+        n_groups = len(self.base)
+        t_max = max(totals) if totals else 0
+        big = t_max * max(max(self.base, default=0), 1) >= _INT64_SAFE or t_max >= _INT64_SAFE
+        dtype = object if big else np.int64
+        t = np.array(totals, dtype=dtype)
+        if self.group is not None:
+            out = np.tile(np.array(self.base, dtype=dtype), (len(totals), 1))
+            out[:, self.group] = t
+            return out
+        p = np.array(self.base, dtype=dtype)
+        n0 = sum(self.base)
+        q = t[:, None] * p[None, :]
+        fl = q // n0
+        rem = q % n0
+        short = t - fl.sum(axis=1)
+        order = np.argsort(-rem, axis=1, kind="stable")  # ties: the group listed first
+        ranks = np.empty((len(totals), n_groups), dtype=np.int64)
+        np.put_along_axis(ranks, order, np.broadcast_to(np.arange(n_groups), ranks.shape), axis=1)
+        return fl + (ranks < short[:, None].astype(np.int64)).astype(dtype)
+
+    # evaluation --------------------------------------------------------------
+    def evaluate(self, totals: list[int]) -> tuple[np.ndarray, dict[str, tuple[list[int], list[int], list[int]]]]:
+        """Group counts, and per scheme (page tables, VmPTE summed, demand) at every point."""
+        c = self.counts(totals)
+        present = c > 0
+        if present.size:
+            patterns, inverse = np.unique(present, axis=0, return_inverse=True)
+            inverse = inverse.reshape(-1)
+        else:
+            patterns, inverse = np.zeros((0, len(self.base)), dtype=bool), np.zeros(0, dtype=np.int64)
+        out: dict[str, tuple[list[int], list[int], list[int]]] = {}
+        for scheme in self.schemes:
+            affs = [self._affine(scheme, tuple(bool(x) for x in pat)) for pat in patterns]
+            most = max(max(totals, default=0), max(self.base, default=0))
+            bound = (most * sum(max(a.per_process[i] + a.vmpte[i] for a in affs) for i in
+                                                   range(len(self.base))) + max((a.fixed for a in affs), default=0)
+                     if affs else 0)
+            dtype = np.int64 if bound < _INT64_SAFE and c.dtype != object else object
+            cc = c.astype(dtype)
+
+            def vec(attr: str) -> np.ndarray:
+                table = np.array([getattr(a, attr) for a in affs], dtype=dtype)
+                return table[inverse] if affs else np.zeros((0, len(self.base)), dtype=dtype)
+
+            own, vm, per = vec("own"), vec("vmpte"), vec("per_process")
+            shared = np.array([a.shared for a in affs], dtype=dtype)[inverse] if affs else np.zeros(0, dtype)
+            fixed = np.array([a.fixed for a in affs], dtype=dtype)[inverse] if affs else np.zeros(0, dtype)
+            pt = shared + (cc * own).sum(axis=1)
+            vt = (cc * vm).sum(axis=1)
+            demand = fixed + (cc * per).sum(axis=1)
+            out[scheme] = (pt.tolist(), vt.tolist(), demand.tolist())  # Python ints (int64 or object arrays)
+        return c, out
+
+    def short(self, scheme: str) -> bool:
+        """The hugetlb pool is short (wont-start at every count)."""
+        return self._affine(scheme, tuple(True for _ in self.base)).short
+
+    def crossing(self, scheme: str) -> Crossing:
+        """The exact smallest count that does not fit (see the module docstring)."""
+        if self.available is None:
+            return Crossing(scheme, None, None, "unknown")
+        everyone = tuple(True for _ in self.base)
+        if self._affine(scheme, everyone).short:
+            return Crossing(scheme, 0, "wont-start", "never-fits")
+        avail = self.available
+        nobody = tuple(False for _ in self.base)
+        if self.group is None:
+            scaled = [i for i, p in enumerate(self.base) if p > 0]
+            n0 = sum(self.base)
+            hi_aff, lo_aff = self._affine(scheme, everyone), self._affine(scheme, nobody)
+            slope = Fraction(sum(self.base[i] * hi_aff.per_process[i] for i in scaled), n0)
+            intercept = 0
+            slack = sum(hi_aff.per_process[i] for i in scaled)
+        else:
+            gi = self.group
+            base_present = tuple(b > 0 or i == gi for i, b in enumerate(self.base))
+            lo_present = tuple(b > 0 and i != gi for i, b in enumerate(self.base))
+            hi_aff, lo_aff = self._affine(scheme, base_present), self._affine(scheme, lo_present)
+            slope = Fraction(hi_aff.per_process[gi])
+            intercept = sum(b * hi_aff.per_process[i] for i, b in enumerate(self.base) if i != gi)
+            slack = 0
+        # Every N with fixed_max + intercept + N*slope + slack <= avail fits;
+        # every N with fixed_min + intercept + N*slope - slack > avail fails.
+        fixed_max = max(hi_aff.fixed, lo_aff.fixed)
+        fixed_min = min(hi_aff.fixed, lo_aff.fixed)
+        if slope == 0:
+            lo_n, hi_n = 0, 1
+        else:
+            room = avail - fixed_max - intercept - slack
+            lo_n = max(0, math.floor(Fraction(room) / slope) + 1) if room >= 0 else 0
+            hi_n = math.floor(Fraction(avail + slack - fixed_min - intercept) / slope) + 1
+            hi_n = max(hi_n, lo_n)
+        chunk = 1 << 20
+        start = lo_n
+        while start <= hi_n:
+            pts = list(range(start, min(hi_n, start + chunk - 1) + 1))
+            _, vals = self.evaluate(pts)
+            demand = vals[scheme][2]
+            for n, d in zip(pts, demand):
+                if d > avail:
+                    return Crossing(scheme, n, "oom", "never-fits" if n == 0 else "crosses")
+            start += chunk
+        return Crossing(scheme, None, None, "fits")  # slope 0: nothing grows
+
+
+def sweep_processes(workload: Workload, schemes: tuple[str, ...], options: ModelOptions, points: list[int],
+                    configured_pools: bool, column_label: str, group: str | None = None,
+                    chart_resolution: int = 0) -> SweepResult:
+    """Sweep the process count over ``points`` (see the module docstring)."""
+    sw = CountSweeper(workload, schemes, options, configured_pools, group)
+    counts, vals = sw.evaluate(points)
+    series = []
+    for s in schemes:
+        pt, vt, demand = vals[s]
+        short = sw.short(s)
+        series.append(Series(s, pt, vt, demand, [_verdict(d, sw.available, sw.headroom, short) for d in demand]))
+    chart_points = chart_demand = None
+    if chart_resolution and points:
+        lo, hi = points[0], points[-1]
+        k = max(2, chart_resolution)
+        chart_points = sorted({lo + (hi - lo) * i // (k - 1) for i in range(k)})
+        _, cv = sw.evaluate(chart_points)
+        chart_demand = {s: cv[s][2] for s in schemes}
+    label = "processes" if sw.group is None else f"processes in {workload.groups[sw.group].name}"
+    return SweepResult(
+        workload=workload, axis="processes", axis_label=label, points=points, series=tuple(series),
+        crossings=tuple(sw.crossing(s) for s in schemes), available_bytes=sw.available,
+        headroom_percent=sw.headroom, column_label=column_label, scaled=sw.scaled, rounding=sw.rounding,
+        group_names=tuple(g.name for g in workload.groups),
+        group_counts=[tuple(row) for row in counts.tolist()], chart_points=chart_points,
+        chart_demand=chart_demand)
+
+
+# --- the segment-size axis -------------------------------------------------------------
+
+def _scale_touched(touched: tuple[tuple[int, int], ...], old: int, new: int, page: int,
+                   ) -> tuple[tuple[int, int], ...]:
+    def scaled(s: int, e: int) -> tuple[int, int]:
+        ceil_e = -(-e * new // old)
+        return s * new // old // page * page, min(-(-ceil_e // page) * page, new)
+
+    # both ends scale monotonically: the ranges stay in order, merge_ranges only merges
+    return tuple(merge_ranges(scaled(s, e) for s, e in touched))
+
+
+def resize_segment(workload: Workload, name: str, size: int) -> Workload:
+    """``workload`` with segment ``name`` of ``size`` bytes (see the module docstring).
+
+    Raises UsageError when a mapping of part of the segment no longer fits in
+    it, or a grown mapping overlaps another.
+    """
+    seg = workload.segments[name]
+    ps = seg.page_size
+    if size <= 0 or size % ps:
+        raise UsageError(f"--size: {format_size(size)} is not a positive multiple of segment {name}'s "
+                         f"page size ({format_size(ps)})")
+    groups: list[ProcessGroup] = []
+    for g in workload.groups:
+        pairs: list[tuple[Mapping, bool]] = []
+        changed = False
+        for m in g.mappings:
+            if m.segment != name:
+                pairs.append((m, m.auto))
+                continue
+            if m.offset == 0 and m.size == seg.size:
+                nm = replace(m, size=size, touched=_scale_touched(m.touched, m.size, size, ps))
+                pairs.append((nm, m.auto))
+                changed = True
+            elif m.offset + m.size > size:
+                where = m.origin or f"a mapping of group {g.name}"
+                raise UsageError(f"--size {format_size(size)}: {where} maps [{format_size(m.offset)}, "
+                                 f"{format_size(m.offset + m.size)}) of segment {name}, beyond its new end")
+            else:
+                pairs.append((m, m.auto))
+        if not changed:
+            groups.append(g)
+            continue
+        try:
+            ms = resolve_addresses(pairs, workload.arch) if any(a for _, a in pairs) else [m for m, _ in pairs]
+        except ValueError as e:
+            raise UsageError(f"--size {format_size(size)}: {e}") from None
+        spans = sorted((m.address, m.end, m.origin) for m in ms)
+        for (_, a_end, _), (b_start, _, origin) in zip(spans, spans[1:]):
+            if a_end > b_start:
+                raise UsageError(f"--size {format_size(size)}: the grown mapping of {name} overlaps "
+                                 f"{origin or 'another mapping'} in group {g.name}")
+        if any(m.end > workload.arch.user_limit for m in ms):
+            raise UsageError(f"--size {format_size(size)}: a mapping of {name} no longer fits below "
+                             f"{workload.arch.user_limit:#x}")
+        groups.append(replace(g, mappings=tuple(ms)))
+    segments = dict(workload.segments)
+    segments[name] = replace(seg, size=size)
+    return replace(workload, segments=segments, groups=tuple(groups))
+
+
+def smallest_size(workload: Workload, name: str) -> int:
+    """The smallest size ``resize_segment`` accepts: one page, or the end of
+    the furthest mapping of part of the segment."""
+    seg = workload.segments[name]
+    ends = [m.offset + m.size for g in workload.groups for m in g.mappings
+            if m.segment == name and not (m.offset == 0 and m.size == seg.size)]
+    return max([seg.page_size, *ends])
+
+
+def pick_segment(workload: Workload, name: str | None) -> str:
+    if name is None:
+        if len(workload.segments) != 1:
+            raise UsageError(f"--size: the workload has {len(workload.segments)} segments; name one with "
+                             f"--segment ({', '.join(workload.segments)})")
+        return next(iter(workload.segments))
+    if name not in workload.segments:
+        raise UsageError(f"--segment: no segment named {name!r} (segments: {', '.join(workload.segments)})")
+    return name
+
+
+def _size_point(workload: Workload, name: str, size: int, page_size: int | None, schemes: tuple[str, ...],
+                options: ModelOptions, configured_pools: bool) -> dict[str, tuple[int, int, int, str | None]]:
+    w = resize_segment(workload, name, size)
+    if page_size is not None:
+        try:
+            w = convert(w, page_size)
+        except ValueError as e:
+            raise UsageError(f"--size {format_size(size)} on {format_size(page_size)} pages: {e}") from None
+    layout = Layout.from_workload(w)
+    names = list(w.segments)
+    resident = {names[i]: b for i, b in resident_bytes(layout).items()}
+    out: dict[str, tuple[int, int, int, str | None]] = {}
+    for s in schemes:
+        r = count(layout, zones(layout, s, options))
+        b = budget(w, r, resident, use_configured_pools=configured_pools)
+        out[s] = (r.physical_bytes, r.vmpte_total, b.demand_bytes, b.verdict)
+    return out
+
+
+def sweep_size(workload: Workload, segment: str | None, schemes: tuple[str, ...], options: ModelOptions,
+               start: int, stop: int, step: int | None, configured_pools: bool, page_size: int | None,
+               column_label: str) -> SweepResult:
+    """Sweep the size of one segment (see the module docstring).
+
+    ``workload`` is the workload as configured; ``page_size`` (None: as
+    configured) converts every point to that what-if page size.
+    """
+    name = pick_segment(workload, segment)
+    ps = workload.segments[name].page_size
+    points = grid(start, stop, step, DEFAULT_SIZE_POINTS, MAX_SIZE_POINTS, "--size", align=ps, sizes=True)
+
+    def at(size: int) -> dict[str, tuple[int, int, int, str | None]]:
+        return _size_point(workload, name, size, page_size, schemes, options, configured_pools)
+
+    values = [at(p) for p in points]
+    series = tuple(Series(s, [v[s][0] for v in values], [v[s][1] for v in values], [v[s][2] for v in values],
+                          [v[s][3] for v in values]) for s in schemes)
+    available = workload.host.available
+    crossings = []
+    for s in schemes:
+        verdicts = [v[s][3] for v in values]
+        if available is None and "wont-start" not in verdicts:
+            crossings.append(Crossing(s, None, None, "unknown"))
+            continue
+        bad = [i for i, v in enumerate(verdicts) if v in ("oom", "wont-start")]
+        if not bad:
+            crossings.append(Crossing(s, None, None, "fits"))
+            continue
+        def fails(size: int, s: str = s) -> bool:
+            return at(size)[s][3] in ("oom", "wont-start")
+
+        i = bad[0]
+        floor = smallest_size(workload, name)
+        if i > 0:
+            first = _bisect(points[i - 1], points[i], ps, fails)
+        elif points[0] > floor and not fails(floor):
+            first = _bisect(floor, points[0], ps, fails)  # below the range: still exact
+        else:
+            first = floor if fails(floor) else points[0]
+        verdict = at(first)[s][3]
+        status = "never-fits" if first == floor else "crosses"
+        crossings.append(Crossing(s, first, verdict, status))
+    return SweepResult(
+        workload=workload, axis="size", axis_label=f"size of {name}", points=points, series=series,
+        crossings=tuple(crossings), available_bytes=available, headroom_percent=workload.host.headroom_percent,
+        column_label=column_label, scaled=f"segment {name}",
+        rounding="mappings of the whole segment grow with it; touched ranges scale, rounded out to pages",
+        group_names=tuple(g.name for g in workload.groups), granularity=ps)
+
+
+def _bisect(fit: int, fail: int, align: int, fails: Callable[[int], bool]) -> int:
+    """Smallest multiple of ``align`` in (fit, fail] that fails, assuming
+    ``fails`` is monotone there (``fit`` fits or lies below the domain)."""
+    lo, hi = fit // align, fail // align
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fails(mid * align):
+            hi = mid
+        else:
+            lo = mid
+    return hi * align

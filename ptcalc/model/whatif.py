@@ -1,0 +1,339 @@
+"""What-if columns: the same workload with its shared segments on other pages.
+
+The comparison table shows the workload as configured and, beside it, the
+same workload with every shmem/hugetlb segment on the base page (shmem), on
+PMD-sized hugetlb pages and on the largest hugetlb pages of the architecture
+(``Arch.whatif_page_sizes``: 4 KiB, 2 MiB, 1 GiB on x86-64; 16 KiB, 32 MiB,
+1 GiB on arm64 16K).  ``file`` segments live on a filesystem and cannot
+become hugetlb; they keep their pages (and go to the base page in the base
+page column).  Converting rounds each segment up, each mapping outwards, to the new
+page size; an explicit address that then is not aligned makes the column
+unavailable, with the reason.
+
+The conversion works on the model's arrays (:class:`ptcalc.model.tables.Layout`),
+vectorised over mappings: a column of 100,000 mappings costs a few array
+operations, not 100,000 new Mapping objects.  :func:`convert` builds the
+converted Workload from them when a caller wants the objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any
+
+from ptcalc.model.tables import _BACKING, Layout, _ascending, _pieces_reordered, ceil_div, floor_div, mod
+from ptcalc.units import format_size
+from ptcalc.workload.types import Backing, Segment, Workload, place_addresses
+
+
+@dataclass(frozen=True)
+class Column:
+    """One page-size column of the comparison."""
+
+    key: str
+    label: str
+    page_size: int | None
+    """The page size of every segment, None when they differ."""
+    configured: bool
+    unavailable: str | None = None
+    layout: Layout | None = field(default=None, repr=False, compare=False)
+    """The column's workload as the model's arrays (None when unavailable)."""
+    segments: dict[str, Segment] | None = field(default=None, repr=False)
+    """The column's segments (None when unavailable)."""
+    source: Workload | None = field(default=None, repr=False, compare=False)
+    """The workload as configured."""
+    pages: str = ""
+    """What pages the column's segments use, where the label says more ("configured (...)")."""
+
+    @property
+    def title(self) -> str:
+        """The pages, for "as configured (...)" titles: "4 KiB shmem, 2 MiB hugetlb"."""
+        return self.pages or self.label
+
+    @cached_property
+    def workload(self) -> Workload | None:
+        """The column's workload (None when unavailable), built on first use."""
+        if self.layout is None or self.source is None or self.segments is None:
+            return None
+        if self.configured:
+            return self.source
+        return materialise(self.source, self.layout, self.segments)
+
+    def budget_workload(self) -> Workload | None:
+        """What ``budget`` reads of the column's workload -- host, segments,
+        group counts and private memory -- without building its mappings."""
+        if self.source is None or self.segments is None:
+            return None
+        return self.source if self.configured else replace(self.source, segments=self.segments)
+
+
+def _down(x: Any, a: Any) -> Any:
+    return x // a * a
+
+
+def _up(x: Any, a: Any) -> Any:
+    return -(-x // a) * a
+
+
+def _down_shift(x: Any, shift: Any) -> Any:
+    """``x`` down to a multiple of ``2 ** shift`` (per element): _down by a page size."""
+    return (x >> shift) << shift
+
+
+def _up_shift(x: Any, shift: Any) -> Any:
+    return -((-x >> shift) << shift)
+
+
+def _shift_of(page_size: int) -> int:
+    """log2 of a page size (a power of two on every architecture)."""
+    if page_size & (page_size - 1):
+        raise ValueError(f"page size {page_size} is not a power of two")
+    return page_size.bit_length() - 1
+
+
+def convert_segments(workload: Workload, page_size: int) -> dict[str, Segment]:
+    """``workload``'s segments on ``page_size`` pages: shmem/hugetlb ones move
+    (hugetlb unless it is the base page), file ones only to the base page;
+    sizes round up to the new page."""
+    base = workload.arch.base_page
+    segments: dict[str, Segment] = {}
+    for name, seg in workload.segments.items():
+        if seg.backing == "file":
+            ps = base if page_size == base else seg.page_size
+            segments[name] = replace(seg, page_size=ps, size=_up(seg.size, ps))
+        else:
+            backing: Backing = "shmem" if page_size == base else "hugetlb"
+            segments[name] = replace(seg, backing=backing, page_size=page_size, size=_up(seg.size, page_size))
+    return segments
+
+
+def _auto_align(workload: Workload) -> int:
+    # the alignment ``address: auto`` keeps (resolve_addresses' default)
+    return workload.arch.auto_align
+
+
+def convert_layout(layout: Layout, workload: Workload, page_size: int) -> tuple[Layout, dict[str, Segment]]:
+    """``layout`` (of ``workload``) with shmem/hugetlb segments on ``page_size``
+    pages; raises ValueError, with the reason, when a mapping cannot be placed.
+
+    Per mapping: the file range rounds outwards to the new page (the offset
+    down, the end up, within the rounded segment), the address moves down
+    with the offset, touched ranges round outwards and merge.  Auto-placed
+    mappings are placed again; where no mapping of a process changes the
+    auto windows it occupies (almost always), each keeps its window, and the
+    placement is not redone.
+    """
+    xp = layout.xp
+    i64 = xp.int64
+    arch = workload.arch
+    segments = convert_segments(workload, page_size)
+    segs = list(segments.values())
+    n = layout.n_rows
+    row_seg = layout.row_seg
+    page = xp.asarray([s.page_size for s in segs], i64)[row_seg] if n else xp.zeros(0, i64)
+    shift = xp.asarray([_shift_of(s.page_size) for s in segs], i64)[row_seg] if n else xp.zeros(0, i64)
+    seg_size = xp.asarray([s.size for s in segs], i64)[row_seg] if n else xp.zeros(0, i64)
+    a, e, off, auto = layout.row_addr, layout.row_end, layout.row_off, layout.row_auto
+    new_off = _down_shift(off, shift)
+    delta = off - new_off
+    new_size = xp.minimum(_up_shift(off + (e - a), shift), seg_size) - new_off
+    explicit_addr = a - delta
+    misaligned = ~auto & (_down_shift(explicit_addr, shift) != explicit_addr)
+
+    # Auto placement: a mapping keeps its windows when neither its own window
+    # count (auto) nor the windows it blocks (explicit) change.
+    win, align = arch.auto_window, _auto_align(workload)
+    old_windows = xp.where(auto, ceil_div(mod(off, align) + (e - a), win), ceil_div(e, win) - floor_div(a, win))
+    new_windows = xp.where(auto, ceil_div(mod(new_off, align) + new_size, win),
+                           ceil_div(explicit_addr + new_size, win) - floor_div(explicit_addr, win))
+    moved_start = ~auto & (floor_div(explicit_addr, win) != floor_div(a, win))
+    new_addr = xp.where(auto, floor_div(a, win) * win + mod(new_off, align), explicit_addr)
+    past_end = auto & (new_addr + new_size > arch.user_limit)  # placement raises there
+    redo = (old_windows != new_windows) | moved_start | past_end
+    errors: dict[int, str] = {}
+    if redo.any():
+        new_addr = _place_again(layout, redo, new_addr, new_size, new_off, errors)
+
+    # The first process with a problem decides, as converting mapping by
+    # mapping would: a misaligned address, then placement, then an overlap.
+    # rows in (group, new address) order, ties by mapping order; the
+    # conversion seldom reorders anything: sort only when it did
+    identity = n < 2 or bool(_ascending(layout.row_group, new_addr).all())
+    order = xp.arange(n) if identity else xp.lexsort((layout.row_mi, new_addr, layout.row_group))
+
+    def take(x: Any) -> Any:
+        return x if identity else x[order]
+
+    s_group, s_addr, s_end = take(layout.row_group), take(new_addr), take(new_addr + new_size)
+    overlap = (s_group[1:] == s_group[:-1]) & (s_end[:-1] > s_addr[1:])
+    bad_groups = set(errors)
+    if misaligned.any():
+        bad_groups.update(layout.row_group[misaligned].tolist())
+    if overlap.any():
+        bad_groups.update(s_group[1:][overlap].tolist())
+    if bad_groups:
+        raise ValueError(_problem(layout, workload, min(bad_groups), page_size, misaligned, page, errors,
+                                  order, overlap))
+
+    # Touched ranges, relative to the mapping: round outwards, merge runs
+    # that now touch (ends stay non-decreasing within a mapping).
+    pr = layout.piece_row
+    base = a[pr]
+    s = _down_shift(layout.piece_start - base + delta[pr], shift[pr])
+    t = xp.minimum(_up_shift(layout.piece_end - base + delta[pr], shift[pr]), new_size[pr])
+    if pr.size:
+        prev_t = xp.concatenate([xp.full(1, -1, dtype=i64), t[:-1]])
+        new_row = xp.concatenate([xp.ones(1, dtype=xp.bool_), pr[1:] != pr[:-1]])
+        starts = new_row | (s > prev_t)
+        ends = xp.concatenate([starts[1:], xp.ones(1, dtype=xp.bool_)])
+        pr, s, t = pr[starts], s[starts], t[ends]
+    # back to absolute addresses, rows in (group, address) order
+    p_start, p_end = s + new_addr[pr], t + new_addr[pr]
+    if not identity:
+        pr, p_start, p_end = _pieces_reordered(xp, order, pr, p_start, p_end)
+    seg_leaf = xp.asarray([arch.leaf_index(seg.page_size) for seg in segs], i64)
+    seg_backing = xp.asarray([_BACKING[seg.backing] for seg in segs], i64)
+    rs = take(row_seg)
+    new = replace(
+        layout,
+        row_group=s_group,
+        row_seg=rs,
+        row_addr=s_addr,
+        row_end=s_end,
+        row_off=take(new_off),
+        row_page=take(page),
+        row_leaf=seg_leaf[rs] if n else xp.zeros(0, i64),
+        row_backing=seg_backing[rs] if n else xp.zeros(0, i64),
+        row_prot=take(layout.row_prot),
+        row_uffd_blocks_pmd_share=take(layout.row_uffd_blocks_pmd_share),
+        row_uffd_wp=take(layout.row_uffd_wp),
+        row_soft_dirty=take(layout.row_soft_dirty),
+        row_seg_size=take(seg_size),
+        row_auto=take(auto),
+        row_mi=take(layout.row_mi),
+        piece_row=pr,
+        piece_start=p_start,
+        piece_end=p_end,
+    )
+    return new, segments
+
+
+def _place_again(layout: Layout, redo: Any, new_addr: Any, new_size: Any, new_off: Any,
+                 errors: dict[int, str]) -> Any:
+    """``new_addr`` with the mappings of every process that has a ``redo`` row
+    placed again, each process in its written order (a placement that fails
+    goes to ``errors``)."""
+    xp = layout.xp
+    group = layout.row_group.tolist()
+    again = set(layout.row_group[redo].tolist())
+    rows_of: dict[int, list[int]] = {}
+    for r, gi in enumerate(group):
+        if gi in again:
+            rows_of.setdefault(gi, []).append(r)
+    addr, size, noff, auto = new_addr.tolist(), new_size.tolist(), new_off.tolist(), layout.row_auto.tolist()
+    mi = layout.row_mi.tolist()
+    for gi, rows in rows_of.items():
+        rows.sort(key=mi.__getitem__)
+        try:
+            placed = place_addresses([(addr[r], size[r], noff[r], bool(auto[r])) for r in rows], layout.arch)
+        except ValueError as e:
+            errors[gi] = str(e)
+            continue
+        for r, p in zip(rows, placed):
+            addr[r] = p
+    return xp.asarray(addr, xp.int64)
+
+
+def _problem(layout: Layout, workload: Workload, gi: int, page_size: int, misaligned: Any, page: Any,
+             errors: dict[int, str], order: Any, overlap: Any) -> str:
+    """The message for process ``gi``'s first problem."""
+    xp = layout.xp
+    rows = xp.arange(layout.n_rows)
+    bad = rows[misaligned & (layout.row_group == gi)].tolist()
+    if bad:
+        r = min(bad, key=lambda r: int(layout.row_mi[r]))
+        m = workload.groups[gi].mappings[int(layout.row_mi[r])]
+        return f"{m.origin or m.segment}: address {m.address:#x} is not aligned to {format_size(int(page[r]))} pages"
+    if gi in errors:
+        return errors[gi]
+    s_group = layout.row_group[order]
+    k = xp.arange(overlap.size)[overlap & (s_group[1:] == gi)].tolist()[0]
+    m = workload.groups[gi].mappings[int(layout.row_mi[int(order[k + 1])])]
+    return f"{m.origin or m.segment}: overlaps another mapping on {format_size(page_size)} pages"
+
+
+def materialise(workload: Workload, layout: Layout, segments: dict[str, Segment]) -> Workload:
+    """The Workload a converted layout stands for: each mapping with its new
+    offset, size, address and touched ranges."""
+    addr, end, off = layout.row_addr.tolist(), layout.row_end.tolist(), layout.row_off.tolist()
+    touched: list[list[tuple[int, int]]] = [[] for _ in range(layout.n_rows)]
+    for r, s, t in zip(layout.piece_row.tolist(), layout.piece_start.tolist(), layout.piece_end.tolist()):
+        touched[r].append((s - addr[r], t - addr[r]))
+    new_mappings: list[list[Any]] = [list(g.mappings) for g in workload.groups]
+    for r, (gi, mi) in enumerate(layout.row_index):
+        m = new_mappings[gi][mi]
+        new_mappings[gi][mi] = replace(m, offset=off[r], size=end[r] - addr[r], address=addr[r],
+                                       touched=tuple(touched[r]))
+    groups = tuple(replace(g, mappings=tuple(ms)) if g.mappings else g
+                   for g, ms in zip(workload.groups, new_mappings))
+    return replace(workload, segments=segments, groups=groups)
+
+
+def convert(workload: Workload, page_size: int) -> Workload:
+    """``workload`` with shmem/hugetlb segments on ``page_size`` pages
+    (hugetlb unless it is the base page).  Raises ValueError when a mapping
+    cannot be placed."""
+    layout = Layout.from_workload(workload, backend=None)
+    new, segments = convert_layout(layout, workload, page_size)
+    return materialise(workload, new, segments)
+
+
+def _same(layout: Layout, new: Layout) -> bool:
+    """Whether a converted layout is the configured one (nothing moved or grew)."""
+    if layout.piece_row.size != new.piece_row.size:
+        return False
+    return all(bool((getattr(layout, f) == getattr(new, f)).all())
+               for f in ("row_addr", "row_end", "row_off", "piece_row", "piece_start", "piece_end"))
+
+
+def _describe(workload: Workload) -> tuple[str, int | None]:
+    kinds = sorted({(s.page_size, s.backing) for s in workload.segments.values()})
+    sizes = {ps for ps, _ in kinds}
+    page_size = sizes.pop() if len(sizes) == 1 else None
+    text = ", ".join(f"{format_size(ps)} {b}" for ps, b in kinds)
+    return text, page_size
+
+
+def columns(workload: Workload, layout: Layout | None = None) -> tuple[Column, ...]:
+    """The configured column and the what-if columns, duplicates merged.
+
+    ``layout``: the workload's, if already built (else built here, on the
+    backend its size calls for)."""
+    arch = workload.arch
+    if layout is None:
+        layout = Layout.from_workload(workload, backend=None)
+    wanted = [(arch.base_page, f"{format_size(arch.base_page)}", format_size(arch.base_page).replace(" ", ""))]
+    for hs in arch.whatif_page_sizes()[1:]:
+        wanted.append((hs, f"{format_size(hs)} hugetlb", format_size(hs).replace(" ", "") + "-hugetlb"))
+    text, ps = _describe(workload)
+    out: list[Column] = []
+    configured_found = False
+    for size, label, key in wanted:
+        try:
+            new, segments = convert_layout(layout, workload, size)
+        except ValueError as e:
+            out.append(Column(key=key, label=label, page_size=size, configured=False, unavailable=str(e)))
+            continue
+        same = segments == workload.segments and _same(layout, new)
+        if same and not configured_found:
+            configured_found = True
+            out.append(Column(key=key, label=text, page_size=size, configured=True, layout=layout,
+                              segments=workload.segments, source=workload))
+        else:
+            out.append(Column(key=key, label=label, page_size=size, configured=False, layout=new,
+                              segments=segments, source=workload))
+    if not configured_found:
+        out.insert(0, Column(key="configured", label=f"configured ({text})", page_size=ps, configured=True,
+                             layout=layout, segments=workload.segments, source=workload, pages=text))
+    return tuple(out)

@@ -1,0 +1,124 @@
+"""Write a workload as a workload file (YAML) that the loader reads back.
+
+Hand-written rather than ``yaml.dump`` so the file reads like the shipped
+configs: sizes in binary units, addresses in hex, comments where the caller
+has something to say, and touched ranges as one compact flow list.  Every
+value is exact: a size is written in the largest unit that divides it.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Mapping as MappingOf, Sequence
+
+from ptcalc.workload.touched import touch_value
+from ptcalc.units import GiB, KiB, MiB, PiB, TiB
+from ptcalc.workload.types import Mapping, Workload
+
+_LONG_UNITS = (("PiB", PiB), ("TiB", TiB), ("GiB", GiB), ("MiB", MiB), ("KiB", KiB))
+
+TOUCH_LINE_WIDTH = 100
+COMMENT_WIDTH = 100
+
+
+def exact_size(n: int) -> str | int:
+    """``n`` bytes in the largest binary unit that divides it, else the integer.
+
+    >>> exact_size(300 * GiB), exact_size(24684096 * KiB), exact_size(100), exact_size(0)
+    ('300GiB', '24684096KiB', 100, 0)
+    """
+    if n == 0:
+        return 0
+    for name, unit in _LONG_UNITS:
+        if n % unit == 0:
+            return f"{n // unit}{name}"
+    return n
+
+
+def quote(text: str) -> str:
+    """A YAML double-quoted scalar (JSON string syntax is valid YAML)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _comment(lines: Sequence[str], indent: str) -> list[str]:
+    out: list[str] = []
+    for line in lines:
+        for para in line.splitlines() or [""]:
+            wrapped = textwrap.wrap(para, COMMENT_WIDTH - len(indent) - 2, subsequent_indent="  ",
+                                    break_long_words=False, break_on_hyphens=False) or [""]
+            out.extend(f"{indent}# {part}".rstrip() for part in wrapped)
+    return out
+
+
+def _flow_list(items: Sequence[str], first_prefix: str, indent: str, width: int = TOUCH_LINE_WIDTH) -> list[str]:
+    """``first_prefix[a, b, ...]`` wrapped at ``width``, continuation lines at ``indent``."""
+    lines: list[str] = []
+    cur = first_prefix + "["
+    for i, item in enumerate(items):
+        piece = item + ("," if i < len(items) - 1 else "]")
+        if len(cur) + len(piece) + 1 > width and not cur.endswith("["):
+            lines.append(cur)
+            cur = indent + piece
+        else:
+            cur += ("" if cur.endswith("[") else " ") + piece
+    lines.append(cur)
+    return lines
+
+
+def _touch_lines(m: Mapping, indent: str) -> list[str]:
+    value = touch_value(m.touched, m.size)
+    if isinstance(value, list):
+        return _flow_list(value, f"{indent}touch: ", indent + "  ")
+    if isinstance(value, float):
+        return [f"{indent}touch: {value}"]
+    return [f"{indent}touch: {exact_size(value)}"]
+
+
+def dump_workload(w: Workload, header: Sequence[str] = (), segment_comments: MappingOf[str, Sequence[str]] | None = None,
+                  group_comments: Sequence[Sequence[str]] = ()) -> str:
+    """The workload file text for ``w``, with optional comments: ``header``
+    lines at the top, per segment name, and per group (by index)."""
+    segment_comments = segment_comments or {}
+    out: list[str] = _comment(header, "")
+    if w.name:
+        out.append(f"name: {quote(w.name)}")
+    h = w.host
+    out.append("host:")
+    if h.memory is not None:
+        out.append(f"  memory: {exact_size(h.memory)}")
+    out.append(f"  arch: {h.arch.name}")
+    out.append(f"  pti: {'true' if h.pti else 'false'}")
+    if h.reserved:
+        out.append(f"  reserved: {exact_size(h.reserved)}")
+    if h.hugepages is not None:
+        pools = ", ".join(f"{exact_size(ps)}: {n}" for ps, n in sorted(h.hugepages.items()))
+        out.append(f"  hugepages: {{{pools}}}")
+    out.append("segments:" if w.segments else "segments: {}")
+    for name, seg in w.segments.items():
+        out.extend(_comment(segment_comments.get(name, ()), "  "))
+        out.append(f"  {quote(name)}:")
+        out.append(f"    size: {exact_size(seg.size)}")
+        out.append(f"    backing: {seg.backing}")
+        out.append(f"    page_size: {exact_size(seg.page_size)}")
+    out.append("processes:" if w.groups else "processes: []")
+    for gi, g in enumerate(w.groups):
+        if gi < len(group_comments):
+            out.extend(_comment(group_comments[gi], "  "))
+        out.append(f"  - name: {quote(g.name)}")
+        out.append(f"    count: {g.count}")
+        if g.private_memory:
+            out.append(f"    private_memory: {exact_size(g.private_memory)}")
+        out.append("    mappings:" if g.mappings else "    mappings: []")
+        for m in g.mappings:
+            out.append(f"      - segment: {quote(m.segment)}")
+            out.append(f"        offset: {exact_size(m.offset)}")
+            out.append(f"        size: {exact_size(m.size)}")
+            out.append(f"        address: {m.address:#x}")
+            out.append(f"        protection: {m.protection}")
+            if m.userfaultfd != "none":
+                out.append(f"        userfaultfd: {m.userfaultfd}")
+            if m.soft_dirty:
+                out.append("        soft_dirty: true")
+            out.extend(_touch_lines(m, "        "))
+    return "\n".join(out) + "\n"
