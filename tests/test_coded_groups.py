@@ -21,7 +21,8 @@ from test_model_properties import comparable, describe, workloads
 from ptcalc.model import xp
 from ptcalc.errors import WorkloadError
 from ptcalc.workload.loader import loads_workload
-from ptcalc.model.tables import Layout, compute, count, zones
+from ptcalc.model.layout import Layout
+from ptcalc.model.tables import compute, count, zones
 from ptcalc.model.report import build_report
 from ptcalc.model.results import GroupResult, GroupResults
 from ptcalc.workload.types import CODED_FIELDS, MAPPING_FIELDS, ProcessGroup, Workload

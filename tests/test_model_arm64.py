@@ -17,7 +17,8 @@ import pytest
 
 from ptcalc.model.geometry import ARM64_4K, ARM64_16K, ARM64_64K
 from ptcalc.model.budget import budget
-from ptcalc.model.tables import SCHEMES, Layout, Why, compute, zones
+from ptcalc.model.layout import Layout
+from ptcalc.model.tables import SCHEMES, Why, compute, zones
 from ptcalc.model.report import pool_advice
 from ptcalc.simulator.walk import simulate
 from ptcalc.model.whatif import columns

@@ -11,7 +11,8 @@ from ptcalc.model import xp
 from ptcalc.model.geometry import X86_64_LA57
 from ptcalc.model.budget import budget
 from ptcalc.cli import main
-from ptcalc.model.tables import SCHEMES, Layout, count, cut, resident_bytes, zones
+from ptcalc.model.layout import Layout
+from ptcalc.model.tables import SCHEMES, count, cut, resident_bytes, zones
 from ptcalc.workload.types import Host, Mapping, ModelOptions, ProcessGroup, Segment, Workload
 from ptcalc.model.xp import _pure
 

@@ -17,7 +17,8 @@ from clihelp import POSTGRES, SEED, postgres_1000, run
 
 from ptcalc.model.budget import budget
 from ptcalc.workload.loader import load_workload
-from ptcalc.model.tables import SCHEMES, Layout, count, resident_bytes, zones
+from ptcalc.model.layout import Layout
+from ptcalc.model.tables import SCHEMES, count, resident_bytes, zones
 from ptcalc.model.sweep import CountSweeper
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30

@@ -11,7 +11,7 @@ from hypothesis import given, note, settings
 from test_model_properties import _ARM_GEO, EXAMPLES, describe, workloads
 
 from ptcalc.model.geometry import X86_64
-from ptcalc.model.tables import Layout
+from ptcalc.model.layout import Layout
 from ptcalc.units import GiB, KiB, MiB, TiB, format_size
 from ptcalc.model.whatif import columns, convert, convert_layout, materialise
 from ptcalc.workload.types import Host, Mapping, ProcessGroup, Segment, Workload, resolve_addresses

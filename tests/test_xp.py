@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from test_model_properties import _ARM_GEO, EXAMPLES, VARIANTS, comparable, describe, workloads
 
 from ptcalc.model import xp
-from ptcalc.model.tables import (Layout, ceil_div, count, cut, floor_div, key_ids, merge_within, mod, resident_bytes,
-                          union_and_shared, zones)
+from ptcalc.model.intervals import ceil_div, floor_div, key_ids, merge_within, mod, union_and_shared
+from ptcalc.model.layout import Layout
+from ptcalc.model.tables import count, cut, resident_bytes, zones
 from ptcalc.model.reasons import dominant
 from ptcalc.model.xp import _pure
 
@@ -117,12 +118,12 @@ def test_most_common_code_as_counter_does():
 
 def test_key_ids_rank_by_table_and_by_sort_alike():
     # small ranges are ranked through a table, large ones sorted: same ids
-    from ptcalc.model.tables import _rank
+    from ptcalc.model.intervals import rank
     from ptcalc.model.xp import _numpy
 
     for values in ([5, 3, 5, 9], [1 << 40, 7, 1 << 40, -3], [0], [2, 2, 2]):
         for ns in (_numpy, _pure):
-            got = _rank(ns, ns.asarray(values)).tolist()
+            got = rank(ns, ns.asarray(values)).tolist()
             assert got == [sorted(set(values)).index(v) for v in values]
 
 

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 from ptcalc.model.budget import VERDICTS, budget
 from ptcalc.errors import PtcalcError
-from ptcalc.model.tables import Layout, count, resident_bytes, zones
+from ptcalc.model.layout import Layout
+from ptcalc.model.tables import count, resident_bytes, zones
 from ptcalc.units import format_size
 from ptcalc.model.whatif import Column
 from ptcalc.workload.types import ModelOptions

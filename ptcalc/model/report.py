@@ -9,7 +9,8 @@ from dataclasses import dataclass, replace
 
 from ptcalc.model.geometry import X86_64, Arch
 from ptcalc.model.budget import Budget, budget
-from ptcalc.model.tables import SCHEMES, Layout, Zones, count, resident_bytes, zones
+from ptcalc.model.layout import Layout
+from ptcalc.model.tables import SCHEMES, Zones, count, resident_bytes, zones
 from ptcalc.model.results import SchemeResult
 from ptcalc.units import GiB, MiB, format_size
 from ptcalc.model.whatif import Column, columns

@@ -47,7 +47,8 @@ import numpy as np
 
 from ptcalc.model.budget import Budget, budget
 from ptcalc.errors import UsageError
-from ptcalc.model.tables import Layout, count, resident_bytes, zones
+from ptcalc.model.layout import Layout
+from ptcalc.model.tables import count, resident_bytes, zones
 from ptcalc.workload.touched import merge_ranges
 from ptcalc.units import SizeError, format_size, parse_size
 from ptcalc.model.whatif import convert

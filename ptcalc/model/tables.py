@@ -25,34 +25,28 @@ of numpy (identical results; importing numpy would cost more than the run).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from functools import cached_property
-from itertools import accumulate, chain
-from operator import itemgetter, mul
-from types import ModuleType
+from operator import mul
 from typing import Any
 
 from ptcalc.model import xp as _xp
-from ptcalc.model.geometry import LEVEL_NAMES, VMPTE_LEVELS, Arch
+from ptcalc.model.geometry import LEVEL_NAMES, VMPTE_LEVELS
+from ptcalc.model.intervals import (ceil_div, dedupe_within, distinct_blocks, floor_div, key_ids, merge_sorted, mod,
+                                    order_by, rank, roundup, elementary_intervals, union_and_shared)
+from ptcalc.model.layout import BACKING_CODE, PROT_CODE, Array, Layout
 from ptcalc.model.results import GroupResults, SchemeResult, zero_levels
-from ptcalc.workload.types import (BACKINGS, CODED_FIELDS, MAPPING_FIELDS, PROTECTIONS, ModelOptions, ProcessGroup,
-                             Workload)
+from ptcalc.workload.types import ModelOptions, Workload
 
 SCHEMES: tuple[str, ...] = ("private", "hugetlb-pmd", "mshare", "file-cached")
-
-Array = Any
-"""A 1-D array of the layout's backend (:mod:`ptcalc.model.xp`): numpy or pure Python."""
 
 # Zone numbers, in address order within a mapping (docs/semantics.md section 3).
 Z_PRIVATE_HEAD, Z_PTE_HEAD, Z_UPPER, Z_PTE_TAIL, Z_PRIVATE_TAIL = range(5)
 _ZONE_KIND = (0, 1, 2, 1, 0)  # 0 private, 1 shared-PTE, 2 shared-upper
-
-_BACKING = {b: i for i, b in enumerate(BACKINGS)}
-_PROT = {p: i for i, p in enumerate(PROTECTIONS)}
-_HUGETLB = _BACKING["hugetlb"]
-_PROT_NONE = _PROT["none"]
+_HUGETLB = BACKING_CODE["hugetlb"]
+_PROT_NONE = PROT_CODE["none"]
 
 
 def __getattr__(name: str) -> Any:
@@ -82,276 +76,6 @@ class Why(IntEnum):
     NO_WHOLE_WINDOW = 10
     NO_TABLES_AT_LEVEL = 11
     PTSHARE_ALIGNMENT = 12
-
-
-@dataclass(frozen=True)
-class Layout:
-    """A workload flattened into arrays, one row per (group, mapping).
-
-    Rows are sorted by (group, address); ``piece_*`` list the touched ranges
-    (absolute addresses) in the same order, so within a group every derived
-    range is sorted and disjoint.  The arrays belong to one :mod:`ptcalc.model.xp`
-    backend (``xp``): numpy, or pure Python for a tiny workload.
-    """
-
-    arch: Arch
-    pti: bool
-    counts: list[int]  # per group, Python ints
-    group_names: list[str]
-    # per row
-    row_group: Array
-    row_seg: Array
-    row_addr: Array
-    row_end: Array
-    row_off: Array
-    row_page: Array
-    row_leaf: Array
-    row_backing: Array
-    row_prot: Array
-    row_uffd_blocks_pmd_share: Array
-    row_uffd_wp: Array
-    row_soft_dirty: Array
-    row_seg_size: Array
-    row_auto: Array
-    row_mi: Array  # the mapping's index within its group
-    # per touched piece
-    piece_row: Array
-    piece_start: Array
-    piece_end: Array
-
-    @classmethod
-    def from_workload(cls, w: Workload, backend: str | None = "numpy") -> Layout:
-        """Flatten ``w``.  ``backend``: ``numpy`` (the default, for callers
-        that use numpy on the arrays), ``python``, or None to choose by size
-        (:func:`ptcalc.model.xp.for_size`: pure Python for a few mappings)."""
-        arch = w.arch
-        segs = list(w.segments.values())
-        coded = [c for c in map(ProcessGroup.coded, w.groups) if c is not None]
-        if coded and len(coded) == len(w.groups) and all(c[0] is coded[0][0] for c in coded):
-            r = _Rows.from_codes(w, coded, backend)  # the loader's groups: one shared table
-        else:
-            r = _Rows.from_columns(w, backend)
-        xp, n = r.xp, r.n
-        i64, b8 = xp.int64, xp.bool_
-        rows = xp.asarray(r.sizes, i64)  # per group
-        g_arr = xp.repeat(xp.arange(len(r.sizes)), rows)
-        mi = xp.arange(n) - xp.repeat(xp.cumsum(rows) - rows, rows)
-        a = r.addr
-        # rows sorted by (group, address) (no two rows of a group share an
-        # address); often they already are
-        identity = n < 2 or bool(_ascending(g_arr, a).all())
-        order = xp.arange(n) if identity else _order_by(xp, g_arr, a)
-
-        def col(arr: Array) -> Array:
-            return arr if identity else arr[order]
-
-        # per segment, gathered per row
-        seg_page = xp.asarray([s.page_size for s in segs], i64)
-        seg_leaf = xp.asarray([arch.leaf_index(s.page_size) for s in segs], i64)
-        seg_backing = xp.asarray([_BACKING[s.backing] for s in segs], i64)
-        seg_size = xp.asarray([s.size for s in segs], i64)
-        row_seg = col(r.seg)
-        row_addr = col(a)
-        # touched pieces, absolute, in row order (usually one per mapping)
-        piece_row = r.piece_row
-        at = a[piece_row] if piece_row.size else xp.zeros(0, i64)
-        piece_start = r.piece_start + at
-        piece_end = r.piece_end + at
-        if not identity:
-            piece_row, piece_start, piece_end = _pieces_reordered(xp, order, piece_row, piece_start, piece_end)
-        no_rows = xp.zeros(0, i64)
-        return cls(
-            arch=arch,
-            pti=w.host.pti,
-            counts=[g.count for g in w.groups],
-            group_names=[g.name for g in w.groups],
-            row_group=col(g_arr),
-            row_seg=row_seg,
-            row_addr=row_addr,
-            row_end=row_addr + col(r.size),
-            row_off=col(r.off),
-            row_page=seg_page[row_seg] if n else no_rows,
-            row_leaf=seg_leaf[row_seg] if n else no_rows,
-            row_backing=seg_backing[row_seg] if n else no_rows,
-            row_prot=col(r.prot),
-            row_uffd_blocks_pmd_share=col(r.uffd_pmd) if r.uffd_pmd is not None else xp.zeros(n, dtype=b8),
-            row_uffd_wp=col(r.uffd_wp) if r.uffd_wp is not None else xp.zeros(n, dtype=b8),
-            row_soft_dirty=col(r.soft_dirty),
-            row_seg_size=seg_size[row_seg] if n else no_rows,
-            row_auto=col(r.auto),
-            row_mi=col(mi),
-            piece_row=piece_row,
-            piece_start=piece_start,
-            piece_end=piece_end,
-        )
-
-    @property
-    def xp(self) -> ModuleType:
-        """The array backend of this layout (numpy or pure Python)."""
-        return _xp.namespace_of(self.row_addr)
-
-    @cached_property
-    def row_index(self) -> list[tuple[int, int]]:
-        """Per row, (group index, mapping index in the group)."""
-        return list(zip(self.row_group.tolist(), self.row_mi.tolist()))
-
-    @property
-    def n_rows(self) -> int:
-        return int(self.row_addr.shape[0])
-
-    @cached_property
-    def row_d(self) -> Array:
-        """Per row, the address of file offset 0 (``row_addr - row_off``)."""
-        return self.row_addr - self.row_off
-
-    @cached_property
-    def row_weight(self) -> Array:
-        """Per row, its group's process count clipped to 2: all a sharing count needs."""
-        xp = self.xp
-        if not self.n_rows:
-            return xp.zeros(0, dtype=xp.int64)
-        return xp.minimum(xp.asarray(self.counts, dtype=xp.int64), 2)[self.row_group]
-
-    @cached_property
-    def piece_per_row(self) -> bool:
-        """Every row has one touched piece, piece i row i's (``piece_row`` is
-        0, 1, 2, ...: per-row arrays are per-piece as they are)."""
-        n = self.n_rows
-        return self.piece_row.size == n and bool((self.piece_row == self.xp.arange(n)).all())
-
-    def level_index(self, name: str) -> int | None:
-        for i, lv in enumerate(self.arch.levels):
-            if lv.name == name:
-                return i
-        return None
-
-
-@dataclass(frozen=True)
-class _Rows:
-    """A workload's mappings as arrays, in group order (then mapping order):
-    what :meth:`Layout.from_workload` sorts and completes.  Pieces are the
-    touched ranges relative to their mapping.  ``uffd_*`` None: all False."""
-
-    xp: ModuleType
-    sizes: list[int]  # mappings per group
-    seg: Array
-    addr: Array
-    size: Array
-    off: Array
-    prot: Array
-    auto: Array
-    soft_dirty: Array
-    uffd_pmd: Array | None
-    uffd_wp: Array | None
-    piece_row: Array
-    piece_start: Array
-    piece_end: Array
-
-    @property
-    def n(self) -> int:
-        return int(self.addr.shape[0])
-
-    @classmethod
-    def from_columns(cls, w: Workload, backend: str | None) -> _Rows:
-        """From the groups' columns (ProcessGroup.columns: the loader's groups
-        never build their 100,000 Mapping objects), straight into arrays
-        (fromiter): no million numpy item stores, no lists."""
-        seg_id = {name: i for i, name in enumerate(w.segments)}
-        per_group = [g.columns() for g in w.groups]
-        sizes = [len(c[0]) for c in per_group]
-        n = sum(sizes)
-
-        def flat(field: str) -> Iterator[Any]:
-            """One field of every mapping, group after group."""
-            k = MAPPING_FIELDS.index(field)
-            return chain.from_iterable(c[k] for c in per_group)
-
-        touched = list(flat("touched"))
-        n_pieces = sum(map(len, touched))
-        xp = _xp.for_size(n + n_pieces) if backend is None else _xp.backend(backend)
-        i64, b8 = xp.int64, xp.bool_
-
-        def array(values: Iterator[Any], dtype: Any = i64) -> Array:
-            return xp.fromiter(values, dtype, n)
-
-        uffd_pmd = uffd_wp = None
-        if not set(flat("userfaultfd")) <= {"none"}:  # uffd_disable_huge_pmd_share(): VM_UFFD_WP | VM_UFFD_MINOR
-            uffd_pmd = array((u in ("wp", "minor") for u in flat("userfaultfd")), b8)
-            uffd_wp = array((u == "wp" for u in flat("userfaultfd")), b8)
-        p_rel = list(chain.from_iterable(touched))
-        if len(p_rel) == n and set(map(len, touched)) <= {1}:
-            piece_row = xp.arange(n)
-        else:
-            piece_row = xp.asarray([r for r, t in enumerate(touched) for _ in t], i64)
-        return cls(
-            xp=xp, sizes=sizes,
-            seg=array(map(seg_id.__getitem__, flat("segment"))),
-            addr=array(flat("address")),
-            size=array(flat("size")),
-            off=array(flat("offset")),
-            prot=array(map(_PROT.__getitem__, flat("protection"))),
-            auto=array(flat("auto"), b8),
-            soft_dirty=array(flat("soft_dirty"), b8),
-            uffd_pmd=uffd_pmd, uffd_wp=uffd_wp,
-            piece_row=piece_row,
-            piece_start=xp.fromiter(map(itemgetter(0), p_rel), i64, n_pieces),
-            piece_end=xp.fromiter(map(itemgetter(1), p_rel), i64, n_pieces),
-        )
-
-    @classmethod
-    def from_codes(cls, w: Workload, coded: list[tuple[Sequence[tuple[Any, ...]], tuple[int, ...], tuple[int, ...]]],
-                   backend: str | None) -> _Rows:
-        """From groups that share one table of distinct mappings
-        (ProcessGroup.from_codes): each field an array over the table,
-        gathered by code -- a few thousand Python values converted, not one
-        per mapping and field."""
-        seg_id = {name: i for i, name in enumerate(w.segments)}
-        table = coded[0][0]
-        sizes = [len(codes) for _, codes, _ in coded]
-        n = sum(sizes)
-        pieces = [len(row[CODED_FIELDS.index("touched")]) for row in table]
-        n_pieces = sum(map(pieces.__getitem__, chain.from_iterable(codes for _, codes, _ in coded)))
-        xp = _xp.for_size(n + n_pieces) if backend is None else _xp.backend(backend)
-        i64, b8 = xp.int64, xp.bool_
-        codes = xp.fromiter(chain.from_iterable(codes for _, codes, _ in coded), i64, n)
-
-        def field(name: str, convert: Any = None, dtype: Any = i64) -> Array:
-            """A field of every mapping: its values over the table, gathered by code."""
-            k = CODED_FIELDS.index(name)
-            values = [row[k] for row in table] if convert is None else [convert(row[k]) for row in table]
-            return xp.asarray(values, dtype)[codes] if n else xp.zeros(0, dtype)
-
-        uffd_pmd = uffd_wp = None
-        if not {row[CODED_FIELDS.index("userfaultfd")] for row in table} <= {"none"}:
-            uffd_pmd = field("userfaultfd", lambda u: u in ("wp", "minor"), b8)
-            uffd_wp = field("userfaultfd", lambda u: u == "wp", b8)
-        # every code's pieces, in one list; per row, the index of each of its pieces there
-        flat = list(chain.from_iterable(row[CODED_FIELDS.index("touched")] for row in table))
-        if set(pieces) <= {1}:  # one piece each (the usual case)
-            piece_row = xp.arange(n)
-            piece_index = codes
-        else:
-            per_row = xp.asarray(pieces, i64)[codes] if n else xp.zeros(0, i64)
-            piece_row = xp.repeat(xp.arange(n), per_row)
-            first = xp.asarray([0, *accumulate(pieces)][:-1], i64)  # a code's first piece in flat
-            within = xp.arange(n_pieces) - xp.repeat(xp.cumsum(per_row) - per_row, per_row)
-            piece_index = first[codes][piece_row] + within if n_pieces else xp.zeros(0, i64)
-        starts = xp.asarray([p[0] for p in flat], i64)
-        ends = xp.asarray([p[1] for p in flat], i64)
-        return cls(
-            xp=xp, sizes=sizes,
-            seg=field("segment", seg_id.__getitem__),
-            addr=xp.fromiter(chain.from_iterable(a for _, _, a in coded), i64, n),
-            size=field("size"),
-            off=field("offset"),
-            prot=field("protection", _PROT.__getitem__),
-            auto=field("auto", dtype=b8),
-            soft_dirty=field("soft_dirty", dtype=b8),
-            uffd_pmd=uffd_pmd, uffd_wp=uffd_wp,
-            piece_row=piece_row,
-            piece_start=starts[piece_index] if n_pieces else xp.zeros(0, i64),
-            piece_end=ends[piece_index] if n_pieces else xp.zeros(0, i64),
-        )
 
 
 @dataclass(frozen=True)
@@ -403,47 +127,6 @@ class Zones:
         return list(zip(*(c.tolist() for c in self.cols)))
 
 
-def _ascending(major: Array, minor: Array) -> Array:
-    """Per pair of neighbours, whether (major, minor) strictly increases."""
-    return (major[1:] > major[:-1]) | ((major[1:] == major[:-1]) & (minor[1:] > minor[:-1]))
-
-
-def _pieces_reordered(xp: ModuleType, order: Array, piece_row: Array, start: Array, end: Array,
-                      ) -> tuple[Array, Array, Array]:
-    """Touched pieces after the rows were reordered (``order``: new position ->
-    old row): each piece's row renumbered, the pieces sorted by it."""
-    n = len(order)
-    inv = xp.zeros(n, dtype=xp.int64)
-    inv[order] = xp.arange(n)
-    piece_row = inv[piece_row]
-    by_row = xp.argsort(piece_row)
-    return piece_row[by_row], start[by_row], end[by_row]
-
-
-def floor_div(x: Array, span: int) -> Array:
-    """``x // span``: a shift when ``span`` is a power of two, as every table
-    span and page size is (an arithmetic shift floors negative values too)."""
-    if span & (span - 1) == 0 and span > 0:
-        return x >> (span.bit_length() - 1)
-    return x // span
-
-
-def ceil_div(x: Array, span: int) -> Array:
-    """``-(-x // span)``, the number of ``span`` blocks up to ``x``, rounded up."""
-    return -floor_div(-x, span)
-
-
-def mod(x: Array, span: int) -> Array:
-    """``x % span`` (a mask for a power of two: the floored remainder, as %)."""
-    if span & (span - 1) == 0 and span > 0:
-        return x & (span - 1)
-    return x % span
-
-
-def _roundup(x: Array, a: int) -> Array:
-    return ceil_div(x, a) * a
-
-
 def zones(layout: Layout, scheme: str, options: ModelOptions) -> Zones:
     """Split every mapping into its five zones under ``scheme``."""
     xp = layout.xp
@@ -460,7 +143,7 @@ def zones(layout: Layout, scheme: str, options: ModelOptions) -> Zones:
     d = layout.row_d  # address of file offset 0 in this mapping
 
     def whole_windows(size: int) -> tuple[Array, Array, Array]:
-        lo = _roundup(a, size)
+        lo = roundup(a, size)
         hi = floor_div(e, size) * size
         return lo, hi, lo < hi
 
@@ -612,183 +295,6 @@ def cut(layout: Layout, z: Zones) -> Parts:
     return Parts(row=pr[flat // len(active)], zone=zone, start=s[keep], end=e[keep])
 
 
-def _prev_in_run(xp: ModuleType, owner: Array, x: Array) -> Array:
-    """Per element, ``x`` of the element before it when both have the same
-    owner, else -1 (the first element of each owner's run)."""
-    prev = xp.concatenate([xp.full(1, -1, dtype=xp.int64), x[:-1]])
-    first = xp.concatenate([xp.ones(1, dtype=xp.bool_), owner[1:] != owner[:-1]])
-    return xp.where(first, -1, prev)
-
-
-def distinct_blocks(owner: Array, s: Array, e: Array, span: int, n_owners: int) -> Array:
-    """Per owner, the number of distinct ``span``-blocks the ranges touch.
-
-    Ranges must be sorted and disjoint within each owner, owners contiguous:
-    then block-range ends are non-decreasing, and each range adds the blocks
-    past its predecessor's last one.
-    """
-    xp = _xp.namespace_of(owner, s)
-    if s.size == 0:
-        return xp.zeros(n_owners, dtype=xp.int64)
-    lo = floor_div(s, span)
-    hi = ceil_div(e, span)
-    prev = _prev_in_run(xp, owner, hi)
-    return xp.group_sum(owner, xp.maximum(hi - xp.maximum(lo, prev), 0), n_owners)
-
-
-def dedupe_within(owner: Array, lo: Array, hi: Array) -> tuple[Array, Array]:
-    """Trim block ranges (sorted within each owner) so an owner counts a block once."""
-    if lo.size == 0:
-        return lo, hi
-    xp = _xp.namespace_of(owner, lo)
-    lo = xp.maximum(lo, _prev_in_run(xp, owner, hi))
-    return lo, xp.maximum(hi, lo)
-
-
-def merge_within(owner: Array, lo: Array, hi: Array) -> tuple[Array, Array, Array]:
-    """Make block ranges disjoint within each owner (ranges may overlap and
-    come in any order); returns (owner, lo, hi) sorted by owner, empty ranges
-    dropped.  Owners must be dense ids >= 0, blocks >= 0."""
-    if lo.size == 0:
-        return owner, lo, hi
-    xp = _xp.namespace_of(owner, lo)
-    order = _order_by(xp, owner, lo)
-    return _merge_sorted(xp, owner[order], lo[order], hi[order])
-
-
-def _merge_sorted(xp: ModuleType, owner: Array, lo: Array, hi: Array) -> tuple[Array, Array, Array]:
-    """merge_within for ranges already sorted by (owner, lo)."""
-    if lo.size == 0:
-        return owner, lo, hi
-    big = int(hi.max()) + 1
-    if xp.fits((int(owner.max()) + 1) * big):
-        # running max of hi within each owner: offset owners apart, one cummax
-        shifted = hi + owner * big
-        run = xp.cummax(shifted) - owner * big
-    else:  # pragma: no cover - block spaces beyond 2**62 / owners
-        vals, own = hi.tolist(), owner.tolist()
-        for i in range(1, len(vals)):
-            if own[i] == own[i - 1]:
-                vals[i] = max(vals[i], vals[i - 1])
-        run = xp.asarray(vals, dtype=xp.int64)
-    lo = xp.maximum(lo, _prev_in_run(xp, owner, run))
-    keep = lo < hi
-    return owner[keep], lo[keep], hi[keep]
-
-
-def first_of(ids: Array, wanted: Array) -> Array:
-    """For each id in ``wanted``, the index of its first occurrence in ``ids``."""
-    xp = _xp.namespace_of(ids, wanted)
-    uniq, first = xp.unique_index(ids)
-    return first[xp.searchsorted(uniq, wanted)]
-
-
-def _order_by(xp: ModuleType, major: Array, minor: Array, stable: bool = True) -> Array:
-    """The order sorting by (major, minor): one sort of a combined key when
-    it fits the backend's integers (a lexsort is several times slower).
-    ``stable=False`` lets equal keys come in any order (a faster sort)."""
-    lo, hi = int(minor.min()), int(minor.max())
-    span = hi - lo + 1
-    if int(major.min()) >= 0 and xp.fits((int(major.max()) + 1) * span):
-        combined = major * span + (minor - lo)
-        return xp.argsort(combined) if stable else xp.argsort_any(combined)
-    return xp.lexsort((minor, major))
-
-
-def union_and_shared(key: Array, lo: Array, hi: Array, weight: Array) -> tuple[int, int]:
-    """Over block ranges of many owners: blocks covered at all, and blocks
-    covered with total weight >= 2 (two or more sharers).
-
-    ``key`` separates independent block spaces (one per sharing key).
-    Weights are clipped to 2, which is all the threshold needs and keeps the
-    running sum far from overflow.
-    """
-    swept = _sweep(key, lo, hi, weight)
-    if swept is None:
-        return 0, 0
-    xp = _xp.namespace_of(key, lo)
-    _, length, cover = swept
-    return int(xp.where(cover > 0, length, 0).sum()), int(xp.where(cover >= 2, length, 0).sum())
-
-
-def _sweep(key: Array, lo: Array, hi: Array, weight: Array,
-           with_key: bool = False) -> tuple[Array | None, Array, Array] | None:
-    """The elementary intervals between consecutive range ends, in (key,
-    position) order: (each one's key if ``with_key``, its length, the total
-    weight covering it); None when every range is empty.
-
-    Every range has ended where one key's space gives way to the next: the
-    interval between them is covered by nothing (its length is meaningless),
-    so a sum of lengths where the cover is positive needs no key test."""
-    xp = _xp.namespace_of(key, lo)
-    keep = lo < hi
-    if not keep.all():
-        key, lo, hi, weight = key[keep], lo[keep], hi[keep], weight[keep]
-    if lo.size == 0:
-        return None
-    w = xp.minimum(weight, 2)
-    # Sweep the range ends in (key, position) order; the order among equal
-    # (key, position) does not matter (no length lies between them).  When
-    # (key, position, delta + 2) packs into one integer, one plain sort does
-    # it: key, position - min and delta + 2 (0..4) in bit fields.
-    p0 = int(lo.min())
-    bits = (int(hi.max()) - p0).bit_length()
-    if int(key.min()) >= 0 and xp.fits((int(key.max()) + 1) << (bits + 3)):
-        base = key << bits
-        packed = xp.sort(xp.concatenate([(((base + (lo - p0)) << 3) + (w + 2)),
-                                         (((base + (hi - p0)) << 3) + (2 - w))]))
-        delta = (packed & 7) - 2
-        at = packed >> 3
-        length = at[1:] - at[:-1]
-        k = at[:-1] >> bits if with_key else None
-    else:
-        pos = xp.concatenate([lo, hi])
-        kk = xp.concatenate([key, key])
-        order = xp.lexsort((pos, kk))
-        pos, delta = pos[order], xp.concatenate([w, -w])[order]
-        length = pos[1:] - pos[:-1]
-        k = kk[order][:-1] if with_key else None
-    return k, length, xp.cumsum(delta)[:-1]
-
-
-def key_ids(*cols: Array) -> Array:
-    """Dense ids for rows of key columns, in the rows' lexicographic order.
-
-    Column by column: each column's values (or their ranks, when the values
-    are not small non-negative numbers) combined with the ids so far, ranked
-    once at the end.  numpy's ``unique(axis=0)`` sorts rows as opaque byte
-    strings and is two orders of magnitude slower.
-    """
-    xp = _xp.namespace_of(*cols)
-    if cols[0].size == 0:
-        return xp.zeros(0, dtype=xp.int64)
-    ids = None
-    for c in cols:
-        if not (int(c.min()) >= 0 and int(c.max()) < (1 << 20)):
-            c = _rank(xp, c)
-        width = int(c.max()) + 1
-        if ids is None:
-            ids = c
-        else:
-            if not xp.fits((int(ids.max()) + 1) * width):
-                ids = _rank(xp, ids)
-            ids = ids * width + c
-    return _rank(xp, ids)
-
-
-def _rank(xp: ModuleType, values: Array) -> Array:
-    """Each value's rank among the distinct values (order-preserving, dense).
-    Values within a small range are ranked through a table of the range (no
-    sort); others are sorted (``unique``)."""
-    lo = int(values.min())
-    span = int(values.max()) - lo + 1
-    if span > 4 * values.size + 4096:
-        return xp.unique_inverse(values)
-    present = xp.zeros(span, dtype=xp.bool_)
-    present[values - lo] = True
-    return (xp.cumsum(present.astype(xp.int64)) - 1)[values - lo]
-
-
 def compute(workload: Workload, scheme: str, options: ModelOptions | None = None,
             layout: Layout | None = None) -> SchemeResult:
     """Page tables of ``workload`` under ``scheme`` (see docs/semantics.md)."""
@@ -886,7 +392,7 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
             # from a table indexed by the owner.
             oid = key_ids(key, grp)
             # (merging needs no particular order among equal (owner, offset))
-            order = _order_by(xp, oid, fs, stable=False)
+            order = order_by(xp, oid, fs, stable=False)
             oid, fs, fe, leaf = oid[order], fs[order], fe[order], p_leaf[m][order]
             n_owners = int(oid.max()) + 1
             key_of, group_of = xp.zeros(n_owners, dtype=i64), xp.zeros(n_owners, dtype=i64)
@@ -897,7 +403,7 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
                 lm = leaf <= li
                 lo, hi = floor_div(fs[lm], lv.table_span), ceil_div(fe[lm], lv.table_span)
                 if li < attach_i:
-                    owner, lo, hi = _merge_sorted(xp, oid[lm], lo, hi)
+                    owner, lo, hi = merge_sorted(xp, oid[lm], lo, hi)
                     u, s = union_and_shared(key_of[owner], lo, hi, weight_of[owner])
                 else:
                     # the host's own P4D tables: counted once, but no process walks them
@@ -906,7 +412,7 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
                 physical[lv.name] += u
                 shared_tables[lv.name] += s
             # the host mm's own PGD, one per region that anything touched
-            regions = int(_rank(xp, key).max()) + 1
+            regions = int(rank(xp, key).max()) + 1
             physical["pgd"] += regions
 
     table_bytes = {lv.name: lv.table_bytes for lv in levels}
@@ -944,7 +450,7 @@ def resident_bytes(layout: Layout) -> dict[int, int]:
     d = layout.row_d if layout.piece_per_row else layout.row_d[rows]
     seg = layout.row_seg if layout.piece_per_row else layout.row_seg[rows]
     # every segment at once: the segment is the key of its own block space
-    swept = _sweep(seg, layout.piece_start - d, layout.piece_end - d, xp.ones(rows.size, dtype=xp.int64),
+    swept = elementary_intervals(seg, layout.piece_start - d, layout.piece_end - d, xp.ones(rows.size, dtype=xp.int64),
                    with_key=True)
     if swept is None:
         return {}

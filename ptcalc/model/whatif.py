@@ -22,7 +22,9 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
-from ptcalc.model.tables import _BACKING, Layout, _ascending, _pieces_reordered, ceil_div, floor_div, mod
+from ptcalc.model.intervals import ascending, ceil_div, floor_div, mod
+
+from ptcalc.model.layout import BACKING_CODE, Layout, pieces_reordered
 from ptcalc.units import format_size
 from ptcalc.workload.types import Backing, Segment, Workload, place_addresses
 
@@ -159,7 +161,7 @@ def convert_layout(layout: Layout, workload: Workload, page_size: int) -> tuple[
     # mapping would: a misaligned address, then placement, then an overlap.
     # rows in (group, new address) order, ties by mapping order; the
     # conversion seldom reorders anything: sort only when it did
-    identity = n < 2 or bool(_ascending(layout.row_group, new_addr).all())
+    identity = n < 2 or bool(ascending(layout.row_group, new_addr).all())
     order = xp.arange(n) if identity else xp.lexsort((layout.row_mi, new_addr, layout.row_group))
 
     def take(x: Any) -> Any:
@@ -191,9 +193,9 @@ def convert_layout(layout: Layout, workload: Workload, page_size: int) -> tuple[
     # back to absolute addresses, rows in (group, address) order
     p_start, p_end = s + new_addr[pr], t + new_addr[pr]
     if not identity:
-        pr, p_start, p_end = _pieces_reordered(xp, order, pr, p_start, p_end)
+        pr, p_start, p_end = pieces_reordered(xp, order, pr, p_start, p_end)
     seg_leaf = xp.asarray([arch.leaf_index(seg.page_size) for seg in segs], i64)
-    seg_backing = xp.asarray([_BACKING[seg.backing] for seg in segs], i64)
+    seg_backing = xp.asarray([BACKING_CODE[seg.backing] for seg in segs], i64)
     rs = take(row_seg)
     new = replace(
         layout,

@@ -3,7 +3,9 @@ say where each part came from and what the scan could not see."""
 
 from __future__ import annotations
 
-from ptcalc.model.tables import Layout, resident_bytes
+from ptcalc.model.layout import Layout
+
+from ptcalc.model.tables import resident_bytes
 from ptcalc.linux.scan import ScanResult
 from ptcalc.units import format_kib, format_size
 from ptcalc.workload.writer import dump_workload

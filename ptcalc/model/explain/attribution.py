@@ -14,8 +14,9 @@ import numpy as np
 
 from ptcalc.model.geometry import LEVEL_NAMES, VMPTE_LEVELS
 from ptcalc.model.explain.types import GroupExplain, Interval, Partner, Pool, Sharing, VmpteNote
-from ptcalc.model.tables import (ZONE_KIND, Layout, count, cut, dedupe_within, distinct_blocks, first_of, key_ids,
-                          merge_within, union_and_shared, zones)
+from ptcalc.model.intervals import dedupe_within, distinct_blocks, first_of, key_ids, merge_within, union_and_shared
+from ptcalc.model.layout import Layout
+from ptcalc.model.tables import ZONE_KIND, count, cut, zones
 from ptcalc.workload.touched import merge_ranges
 from ptcalc.units import format_size
 from ptcalc.model.results import zero_levels

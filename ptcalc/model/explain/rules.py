@@ -15,7 +15,9 @@ import numpy as np
 
 from ptcalc.model.explain.attribution import I64, Context, overlap, PoolBuild
 from ptcalc.model.explain.types import PROT_WORDS, RULE_OF_WHY, Finding, Fix, Interval, Sharing
-from ptcalc.model.tables import Layout, Why, count, distinct_blocks, zones
+from ptcalc.model.intervals import distinct_blocks
+from ptcalc.model.layout import Layout
+from ptcalc.model.tables import Why, count, zones
 from ptcalc.workload.touched import merge_ranges
 from ptcalc.units import format_size
 from ptcalc.model.whatif import convert
