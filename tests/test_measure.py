@@ -449,6 +449,24 @@ def test_file_segments_say_what_backs_them(tmp_path):
         measure.file_notes(fs, w, big, str(tmp_path))
 
 
+def test_tables_are_counted_in_the_arch_table_size():
+    # arm64 16K granule: a table is one 16 KiB page of 2,048 eight-byte entries
+    # (arch/arm64/include/asm/pgtable-hwdef.h), so 6 PTE/PMD/PUD tables are
+    # 96 KiB -- "24 tables" when 4 KiB tables were assumed.
+    from ptcalc.model.geometry import ARM64_16K
+    from ptcalc.render import measure_markdown
+    from ptcalc.render.measure_facts import calibration_line
+
+    x86 = _result(6 * 4096, (12 * KiB,) * 4)
+    w = replace(x86.workload, host=replace(x86.workload.host, arch=ARM64_16K))
+    r = replace(x86, workload=w, model_pagetables_bytes=6 * 16 * KiB, kernel_pagetables_bytes=6 * 16 * KiB)
+    assert r.counted_table_bytes == 16 * KiB and x86.counted_table_bytes == 4 * KiB
+    assert "| PageTables delta | 96 KiB (6 tables) | 96 KiB (6 tables) | = |" in measure_markdown.render(r)
+    # the calibration probe: one 16 KiB page in an empty window of one PUD table's span (128 TiB)
+    assert calibration_line(r).startswith("calibration: one 16 KiB page in an empty 128 TiB window grew")
+    assert calibration_line(x86).startswith("calibration: one 4 KiB page in an empty 512 GiB window grew")
+
+
 def test_a_group_of_no_processes_renders():
     from ptcalc.render.measure_facts import kernel_vmpte_text
 

@@ -223,6 +223,14 @@ class MeasureResult:
         return self.model_pagetables_bytes == self.kernel_pagetables_bytes
 
     @property
+    def counted_table_bytes(self) -> int | None:
+        """Bytes of one table of the levels the PageTables delta counts (4 KiB on
+        x86-64; the page size on arm64), None if those levels' tables differ in size."""
+        sizes = {lv.table_bytes for lv in self.workload.arch.levels
+                 if any(row.level == lv.name and row.counted for row in self.levels)}
+        return sizes.pop() if len(sizes) == 1 else None
+
+    @property
     def verdict(self) -> str:
         """``agree``, ``disagree``, or ``inconclusive`` (see ``problems``)."""
         if self.problems:
