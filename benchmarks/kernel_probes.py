@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Small experiments on the running kernel behind docs/whole-process.md.
 
-    python benchmarks/kernel_probes.py            # all probes, about 30 s, holds the kernel lock
+    python benchmarks/kernel_probes.py            # all probes, about a minute, holds the kernel lock
     python benchmarks/kernel_probes.py thp window  # some of them
 
 * ``window``: one page touched in each of N empty 512 GiB windows of this
@@ -21,6 +21,14 @@
 * ``dontneed``: 4 KiB pages touched in 4 blocks of 2 MiB, then MADV_DONTNEED:
   with CONFIG_PT_RECLAIM (6.14+) the emptied PTE tables are freed at once;
   without it they stay until munmap or exit.
+* ``remap``: a PTE table emptied by munmap, mmap(MAP_FIXED, PROT_NONE) or
+  MADV_DONTNEED over its whole 2 MiB is freed; emptied over half of it (the
+  other half still mapped) it stays, counted in VmPTE with no entry in it
+  (``free_pgtables``/``free_pgd_range``: floor and ceiling).
+* ``hugetlb_fork``: PostgreSQL's huge_pages=on segment (MAP_SHARED|MAP_ANONYMOUS|
+  MAP_HUGETLB, inherited by fork): k children share each whole 1 GiB window's
+  PMD table (``huge_pmd_share``); each child's VmPTE counts it, PageTables once.
+* ``qemu``: a QEMU/KVM process's own tables by kind (skipped without QEMU).
 
 Each probe prints its numbers; every figure is a delta between two readings
 with RCU-deferred frees let drain.  PageTables is machine-wide: other work on
@@ -264,11 +272,114 @@ def probe_hugetlb_fork(k: int = 200, size: int = 2 << 30) -> dict:
     return {"k": k, "runs": runs}
 
 
+
+def probe_remap(blocks: int = 2) -> dict:
+    """Tables of a range replaced in place: 4 KiB pages touched in 2 x 2 MiB, then the upper 2 MiB
+    either munmap()ed, or mmap(MAP_FIXED, PROT_NONE)ed over (what glibc's shrink_heap does to a
+    thread arena's freed tail), or MADV_DONTNEED'd.  VmPTE says which leave the emptied PTE table."""
+    out = {}
+    for how in ("munmap", "mmap MAP_FIXED PROT_NONE", "MADV_DONTNEED"):
+        runs = []
+        for r in range(3):
+            addr = BASE + (220 + r) * WINDOW + (1 << 30)  # 1 GiB into an empty window: no neighbours
+            size = blocks << 21
+            _map(addr, size)
+            _advise(addr, size, MADV_NOHUGEPAGE)
+            for o in range(0, size, PAGE):
+                _touch(addr + o)
+            v0 = vmpte()
+            top = addr + size - (2 << 20)
+            if how == "munmap":
+                libc.munmap(top, 2 << 20)
+            elif how == "MADV_DONTNEED":
+                _advise(top, 2 << 20, MADV_DONTNEED)
+            else:
+                got = libc.mmap(top, 2 << 20, 0, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | 0x10, -1, 0)  # MAP_FIXED
+                assert got == top
+            runs.append((vmpte() - v0) // PAGE)
+            libc.munmap(addr, size)
+        out[how] = runs
+    print("remap: 4 KiB pages touched in 2 x 2 MiB (2 PTE tables), then the upper 2 MiB ...")
+    for how, runs in out.items():
+        print(f"  {how:<26} VmPTE {', '.join(f'{x:+d}' for x in runs)} tables (3 runs)")
+    # the same on half a block: the first 1 MiB of a 2 MiB block touched, then that 1 MiB emptied;
+    # the other half stays mapped (untouched), so the PTE table is left with no entry in it
+    part = {}
+    for how in ("munmap", "mmap MAP_FIXED PROT_NONE", "MADV_DONTNEED"):
+        runs = []
+        for r in range(3):
+            addr = BASE + (214 + r) * WINDOW + (1 << 30)
+            _map(addr, 2 << 20)
+            _advise(addr, 2 << 20, MADV_NOHUGEPAGE)
+            for o in range(0, 1 << 20, PAGE):
+                _touch(addr + o)
+            v0 = vmpte()
+            if how == "munmap":
+                libc.munmap(addr, 1 << 20)
+            elif how == "MADV_DONTNEED":
+                _advise(addr, 1 << 20, MADV_DONTNEED)
+            else:
+                assert libc.mmap(addr, 1 << 20, 0, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | 0x10, -1, 0) == addr
+            runs.append((vmpte() - v0) // PAGE)
+            libc.munmap(addr, 2 << 20)
+        part[how] = runs
+    print("remap: the first 1 MiB of a 2 MiB block touched (1 PTE table), then that 1 MiB ...")
+    for how, runs in part.items():
+        print(f"  {how:<26} VmPTE {', '.join(f'{x:+d}' for x in runs)} tables (3 runs)")
+    return {"whole_block": out, "half_block": part}
+
+
+
+def probe_qemu(ram_mb: int = 4096) -> dict:
+    """A QEMU/KVM process's own tables (docs/whole-process.md): paused before the guest runs
+    (-S) and running SeaBIOS with no boot device; per kind of mapping.  Needs qemu-system-x86_64
+    and /dev/kvm (Debian: apt-get install --no-install-recommends qemu-system-x86)."""
+    import shutil
+    from collections import defaultdict
+    if not shutil.which("qemu-system-x86_64") or not os.path.exists("/dev/kvm"):
+        print("qemu: skipped (no qemu-system-x86_64 or no /dev/kvm)")
+        return {}
+    out = {}
+    for paused in (True, False):
+        args = ["qemu-system-x86_64", "-machine", "q35,accel=kvm", "-m", str(ram_mb), "-smp", "2",
+                "-display", "none", "-nodefaults", "-serial", "none", "-monitor", "none"] + (["-S"] if paused else [])
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(6)
+            t = proc_tables.count_process(p.pid, keep_runs=False)
+        finally:
+            p.kill()
+            p.wait()
+        name = "paused (-S)" if paused else "running SeaBIOS"
+        per: dict = defaultdict(lambda: [0, 0, 0])
+        for v, pg in zip(t.vmas, t.pages):
+            d = per[v.kind]
+            d[0] += 1
+            d[1] += v.size
+            d[2] += pg.occupied * PAGE
+        print(f"qemu {name}: VmPTE {t.vmpte_kernel // KiB} KiB, pagemap count {t.vmpte_counted // KiB} KiB "
+              f"{t.counts} ({t.deposited} deposited), VmRSS {proc_tables.kb(t.status, 'VmRSS') // KiB} KiB")
+        for k, (n, size, occ) in per.items():
+            print(f"  {k:<8} {n:4} mappings {size // KiB:>10,} KiB mapped {occ // KiB:>8,} KiB touched")
+        for lvl in ("pte", "pmd", "pud"):
+            print(f"  {lvl}: {dict(sorted(t.by_kind[lvl].items(), key=lambda kv: -kv[1]))}")
+        out[name] = {"vmpte": t.vmpte_kernel, "counted": t.vmpte_counted, "counts": t.counts}
+    return out
+
+
 PROBES = {"window": probe_window, "pgd": probe_pgd, "thp": probe_thp, "dontneed": probe_dontneed,
-          "hugetlb_fork": probe_hugetlb_fork}
+          "hugetlb_fork": probe_hugetlb_fork, "remap": probe_remap,
+          "qemu": probe_qemu}
 
 def main(argv: list[str]) -> int:
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__)
+        return 0
     names = argv or list(PROBES)
+    unknown = [n for n in names if n not in PROBES]
+    if unknown:
+        print(f"unknown probe {', '.join(unknown)}; probes: {', '.join(PROBES)}", file=sys.stderr)
+        return 2
     if os.geteuid() != 0:
         raise SystemExit("needs root (PageTables deltas are only meaningful under the kernel lock; pagemap)")
     print(f"kernel {os.uname().release}")
