@@ -115,7 +115,7 @@ class Key:
 def spelled(value: Any, kind: Kind) -> str:
     """A default value as a workload file writes it.
 
-    >>> spelled(96 * KiB, Kind.SIZE), spelled(0, Kind.SIZE), spelled(False, Kind.BOOLEAN), spelled([], Kind.LIST)
+    >>> spelled(96 * KiB, Kind.SIZE), spelled(0, Kind.SIZE), spelled(False, Kind.BOOLEAN), spelled((), Kind.LIST)
     ('96KiB', '0', 'false', '[]')
     """
     if isinstance(value, bool):
@@ -125,7 +125,7 @@ def spelled(value: Any, kind: Kind) -> str:
             if value and value % (1 << shift) == 0:
                 return f"{value >> shift}{unit}"
         return str(value)
-    if isinstance(value, list):
+    if kind is Kind.LIST and isinstance(value, tuple):
         return "[" + ", ".join(map(str, value)) + "]"
     return str(value)
 
@@ -177,7 +177,7 @@ GROUP = Section("processes", "a mapping (name, count, private_memory, mappings)"
     Key("count", Kind.COUNT, "Processes in the group.", required=True, why=" (how many processes the group has)",
         what="process count", minimum=1, maximum=MAX_COUNT),
     Key("private_memory", Kind.SIZE, "Anonymous memory per process.", default=0, what="private memory"),
-    Key("mappings", Kind.LIST, "The group's mappings of shared segments.", default=[], section=MAPPING,
+    Key("mappings", Kind.LIST, "The group's mappings of shared segments.", default=(), section=MAPPING,
         what="a list of mappings (- segment: NAME ...)"),
 ), "count identical processes, each with the group's mappings at the same addresses.")
 
