@@ -72,7 +72,7 @@ class Kind(enum.Enum):
     """A list of ``section`` mappings."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # (compared as objects: no generated __eq__ to import)
 class Key:
     """One key of a section."""
 
@@ -130,7 +130,7 @@ def spelled(value: Any, kind: Kind) -> str:
     return str(value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Section:
     """A YAML mapping of known keys: the workload itself, ``host``, a segment, ..."""
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from ptcalc.errors import WorkloadError
 from ptcalc.model.geometry import ARCHES, X86_64, Arch
@@ -53,12 +53,6 @@ class Budget:
         return None
 
 
-class NodesByIndex(Protocol):
-    """Nodes by index: a list of them, or a table's items built when asked for."""
-
-    def __getitem__(self, i: int, /) -> Node: ...
-
-
 class Item(NamedTuple):
     """One mapping as read: its spec's code in the reader's ``specs``, its
     address (0 while auto and not yet placed) and whether it is auto."""
@@ -66,39 +60,6 @@ class Item(NamedTuple):
     code: int
     address: int
     auto: bool
-
-
-@dataclass(slots=True)
-class GroupRead:
-    """A process group as read, its mappings as columns of :class:`Item`
-    fields (placed once :meth:`WorkloadReader.place` has run).  A record the
-    reader makes and consumes (not frozen: a frozen dataclass costs 2 us to
-    make, times 10,000 groups)."""
-
-    name: str
-    count: int
-    private_memory: int
-    path: str
-    """Key path: ``processes[3]``."""
-    node: Node | None
-    """The ``mappings`` node (placement errors are located there), None without one."""
-    codes: tuple[int, ...]
-    addresses: tuple[int, ...]
-    auto: tuple[bool, ...]
-    address_nodes: NodesByIndex
-    """Per mapping, where an error about its address is located."""
-
-    def placed(self, addresses: tuple[int, ...]) -> GroupRead:
-        """The group with its auto mappings at ``addresses`` (explicit ones unchanged)."""
-        return GroupRead(self.name, self.count, self.private_memory, self.path, self.node, self.codes, addresses,
-                         self.auto, self.address_nodes)
-
-    def group(self, specs: tuple[MappingSpec, ...], name: str | None = None, prefix: str = "") -> ProcessGroup:
-        """The ProcessGroup, its mappings codes into ``specs``; ``name`` and the
-        key-path ``prefix`` for a copy of an instance."""
-        path = prefix + self.path
-        mappings = Mappings(specs, self.codes, self.addresses, self.auto, f"{path}.mappings")
-        return ProcessGroup(self.name if name is None else name, self.count, mappings, self.private_memory, path)
 
 
 class _TableItems:
@@ -117,6 +78,43 @@ class _TableItems:
 # the keys read for every distinct mapping, looked up once
 _SEGMENT, _OFFSET, _SIZE, _PROTECTION, _UFFD, _SOFT_DIRTY = (
     MAPPING[k] for k in ("segment", "offset", "size", "protection", "userfaultfd", "soft_dirty"))
+
+NodesByIndex = list[Node] | _TableItems
+"""Nodes by index: a list of them, or a table's items built when asked for."""
+
+@dataclass(eq=False)
+class GroupRead:
+    """A process group as read, its mappings as columns of :class:`Item`
+    fields (placed once :meth:`WorkloadReader.place` has run).  A record the
+    reader makes and consumes (not frozen: a frozen dataclass costs 2 us to
+    make, four times what this one does, times 10,000 groups)."""
+
+    name: str
+    count: int
+    private_memory: int
+    path: str
+    """Key path: ``processes[3]``."""
+    node: Node | None
+    """The ``mappings`` node (placement errors are located there), None without one."""
+    codes: tuple[int, ...]
+    addresses: tuple[int, ...]
+    auto: tuple[bool, ...]
+    address_nodes: NodesByIndex
+    """Per mapping, where an error about its address is located (a list, or
+    a table's items, built when asked for)."""
+
+    def placed(self, addresses: tuple[int, ...]) -> GroupRead:
+        """The group with its auto mappings at ``addresses`` (explicit ones unchanged)."""
+        return GroupRead(self.name, self.count, self.private_memory, self.path, self.node, self.codes, addresses,
+                         self.auto, self.address_nodes)
+
+    def group(self, specs: tuple[MappingSpec, ...], name: str | None = None, prefix: str = "") -> ProcessGroup:
+        """The ProcessGroup, its mappings codes into ``specs``; ``name`` and the
+        key-path ``prefix`` for a copy of an instance."""
+        path = prefix + self.path
+        mappings = Mappings(specs, self.codes, self.addresses, self.auto, f"{path}.mappings")
+        return ProcessGroup(self.name if name is None else name, self.count, mappings, self.private_memory, path)
+
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -365,7 +363,7 @@ class WorkloadReader(NodeReader):
         private = self.get(e, path, GROUP["private_memory"])
         mnode: Node | None = None
         items: list[Item] = []
-        address_nodes: NodesByIndex = ()
+        address_nodes: NodesByIndex = []
         if "mappings" in e:
             mnode = e["mappings"][1]
             if isinstance(mnode, fastyaml.Table):
