@@ -41,6 +41,26 @@ _UNITS: dict[str, int] = {
 
 _SIZE_RE = re.compile(r"^\s*([+-]?)(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]*)\s*$")
 
+
+def _any_case(text: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in text)
+
+
+SIZE_UNIT_PATTERN = "(?:" + "|".join(_any_case(u) for u in sorted(_UNITS, key=len, reverse=True) if u) + ")"
+"""The units :func:`parse_size` takes, as a regular expression (any case)."""
+SIZE_NUMBER_PATTERN = r"(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)"
+"""The number of a size: decimal, no sign, no leading zero (YAML 1.1 reads ``017`` as octal)."""
+SIZE_PATTERN = rf"\s*(?:\+?{SIZE_NUMBER_PATTERN}\s*{SIZE_UNIT_PATTERN}?|0[xX][0-9a-fA-F]+)\s*"
+"""A size as the workload format writes one (``300GiB``, ``1.5 T``, ``4096``,
+``0x1000``), as a regular expression that is valid ECMA-262 and Python (the
+JSON Schema of ``ptcalc schema`` uses it).  Whether it is a whole number of
+bytes is for :func:`parse_size` to say.
+
+>>> import re
+>>> [bool(re.fullmatch(SIZE_PATTERN, t)) for t in ("300GiB", "1.5 t", "0x1000", "+4K", "-4K", "10GiBs", "017")]
+[True, True, True, True, False, False, False]
+"""
+
 _IEC = (("EiB", EiB), ("PiB", PiB), ("TiB", TiB), ("GiB", GiB), ("MiB", MiB), ("KiB", KiB))
 
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from ptcalc.workload import fastyaml, loader, yamlnodes
 from ptcalc.errors import WorkloadError
 from ptcalc.workload.loader import loads_workload
+from ptcalc.workload.reader import WorkloadReader
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus"
@@ -311,13 +312,13 @@ def test_generated_workloads_load_the_same_either_way(text):
 def test_table_rows_are_memoised_but_read_as_any_mapping(monkeypatch):
     # 3 groups x 4 mappings of 2 distinct texts: each distinct text is read once
     calls = []
-    real = loader._Reader.mapping_fields
+    real = WorkloadReader.mapping_spec
 
     def spy(self, path, node, e, segments, arch):
         calls.append(path)
         return real(self, path, node, e, segments, arch)
 
-    monkeypatch.setattr(loader._Reader, "mapping_fields", spy)
+    monkeypatch.setattr(WorkloadReader, "mapping_spec", spy)
     text = "segments:\n  s: {size: 8GiB}\nprocesses:\n" + "".join(
         "- count: 1\n  mappings:\n" + "".join(
             f"  - {{segment: s, offset: {j % 2}GiB, size: 1GiB, address: {hex((1 << 44) + j * (1 << 31))}}}\n"

@@ -34,3 +34,5 @@ main.add_command(sweep.command)
 main.add_command(explain.command)
 main.add_command(measure.command)
 main.add_command(scan.command)
+from ptcalc.cli import schema  # noqa: E402
+main.add_command(schema.command)

@@ -8,18 +8,17 @@ pure Python for a tiny workload.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import accumulate, chain
-from operator import itemgetter
 from types import ModuleType
 from typing import Any
 
 from ptcalc.model import xp as _xp
 from ptcalc.model.geometry import Arch
 from ptcalc.model.intervals import ascending, order_by
-from ptcalc.workload.types import BACKINGS, CODED_FIELDS, MAPPING_FIELDS, PROTECTIONS, ProcessGroup, Workload
+from ptcalc.workload.types import BACKINGS, PROTECTIONS, Mappings, MappingSpec, Workload
 
 Array = Any
 """A 1-D array of the layout's backend (:mod:`ptcalc.model.xp`): numpy or pure Python."""
@@ -70,11 +69,7 @@ class Layout:
         (:func:`ptcalc.model.xp.for_size`: pure Python for a few mappings)."""
         arch = w.arch
         segs = list(w.segments.values())
-        coded = [c for c in map(ProcessGroup.coded, w.groups) if c is not None]
-        if coded and len(coded) == len(w.groups) and all(c[0] is coded[0][0] for c in coded):
-            r = Rows.from_codes(w, coded, backend)  # the loader's groups: one shared table
-        else:
-            r = Rows.from_columns(w, backend)
+        r = Rows.of(w, backend)
         xp, n = r.xp, r.n
         i64, b8 = xp.int64, xp.bool_
         rows = xp.asarray(r.sizes, i64)  # per group
@@ -196,101 +191,75 @@ class Rows:
         return int(self.addr.shape[0])
 
     @classmethod
-    def from_columns(cls, w: Workload, backend: str | None) -> Rows:
-        """From the groups' columns (ProcessGroup.columns: the loader's groups
-        never build their 100,000 Mapping objects), straight into arrays
-        (fromiter): no million numpy item stores, no lists."""
+    def of(cls, w: Workload, backend: str | None) -> Rows:
+        """From the groups' mappings (:class:`~ptcalc.workload.types.Mappings`:
+        codes into tables of distinct specs): each field an array over the
+        specs, gathered by code -- a few thousand Python values converted, not
+        one per mapping and field.  The loader's groups share one table per
+        document (and per instance copy); groups built otherwise have one
+        each.  The tables are put end to end."""
         seg_id = {name: i for i, name in enumerate(w.segments)}
-        per_group = [g.columns() for g in w.groups]
-        sizes = [len(c[0]) for c in per_group]
+        groups = [Mappings.of(g.mappings) for g in w.groups]
+        base_of: dict[int, int] = {}  # id(table) -> its first spec in specs
+        specs: list[MappingSpec] = []
+        bases = []
+        for m in groups:
+            base = base_of.get(id(m.specs))
+            if base is None:
+                base = base_of[id(m.specs)] = len(specs)
+                specs.extend(m.specs)
+            bases.append(base)
+        sizes = [len(m) for m in groups]
         n = sum(sizes)
+        pieces = [len(s.touched) for s in specs]
 
-        def flat(field: str) -> Iterator[Any]:
-            """One field of every mapping, group after group."""
-            k = MAPPING_FIELDS.index(field)
-            return chain.from_iterable(c[k] for c in per_group)
+        def all_codes() -> Iterator[int]:
+            """Every mapping's code into ``specs``, group after group."""
+            if len(base_of) == 1:
+                return chain.from_iterable(m.codes for m in groups)
+            return chain.from_iterable(map(base.__add__, m.codes) for base, m in zip(bases, groups))
 
-        touched = list(flat("touched"))
-        n_pieces = sum(map(len, touched))
+        one_each = set(pieces) <= {1}  # one touched piece per spec (the usual case)
+        n_pieces = n if one_each and pieces else sum(map(pieces.__getitem__, all_codes()))
         xp = _xp.for_size(n + n_pieces) if backend is None else _xp.backend(backend)
         i64, b8 = xp.int64, xp.bool_
+        codes = xp.fromiter(all_codes(), i64, n)
 
-        def array(values: Iterator[Any], dtype: Any = i64) -> Array:
-            return xp.fromiter(values, dtype, n)
-
-        uffd_pmd = uffd_wp = None
-        if not set(flat("userfaultfd")) <= {"none"}:  # uffd_disable_huge_pmd_share(): VM_UFFD_WP | VM_UFFD_MINOR
-            uffd_pmd = array((u in ("wp", "minor") for u in flat("userfaultfd")), b8)
-            uffd_wp = array((u == "wp" for u in flat("userfaultfd")), b8)
-        p_rel = list(chain.from_iterable(touched))
-        if len(p_rel) == n and set(map(len, touched)) <= {1}:
-            piece_row = xp.arange(n)
-        else:
-            piece_row = xp.asarray([r for r, t in enumerate(touched) for _ in t], i64)
-        return cls(
-            xp=xp, sizes=sizes,
-            seg=array(map(seg_id.__getitem__, flat("segment"))),
-            addr=array(flat("address")),
-            size=array(flat("size")),
-            off=array(flat("offset")),
-            prot=array(map(PROT_CODE.__getitem__, flat("protection"))),
-            auto=array(flat("auto"), b8),
-            soft_dirty=array(flat("soft_dirty"), b8),
-            uffd_pmd=uffd_pmd, uffd_wp=uffd_wp,
-            piece_row=piece_row,
-            piece_start=xp.fromiter(map(itemgetter(0), p_rel), i64, n_pieces),
-            piece_end=xp.fromiter(map(itemgetter(1), p_rel), i64, n_pieces),
-        )
-
-    @classmethod
-    def from_codes(cls, w: Workload, coded: list[tuple[Sequence[tuple[Any, ...]], tuple[int, ...], tuple[int, ...]]],
-                   backend: str | None) -> Rows:
-        """From groups that share one table of distinct mappings
-        (ProcessGroup.from_codes): each field an array over the table,
-        gathered by code -- a few thousand Python values converted, not one
-        per mapping and field."""
-        seg_id = {name: i for i, name in enumerate(w.segments)}
-        table = coded[0][0]
-        sizes = [len(codes) for _, codes, _ in coded]
-        n = sum(sizes)
-        pieces = [len(row[CODED_FIELDS.index("touched")]) for row in table]
-        n_pieces = sum(map(pieces.__getitem__, chain.from_iterable(codes for _, codes, _ in coded)))
-        xp = _xp.for_size(n + n_pieces) if backend is None else _xp.backend(backend)
-        i64, b8 = xp.int64, xp.bool_
-        codes = xp.fromiter(chain.from_iterable(codes for _, codes, _ in coded), i64, n)
-
-        def field(name: str, convert: Any = None, dtype: Any = i64) -> Array:
-            """A field of every mapping: its values over the table, gathered by code."""
-            k = CODED_FIELDS.index(name)
-            values = [row[k] for row in table] if convert is None else [convert(row[k]) for row in table]
+        def field(values: list[Any], dtype: Any = i64) -> Array:
+            """A field of every mapping: its values over the specs, gathered by code."""
             return xp.asarray(values, dtype)[codes] if n else xp.zeros(0, dtype)
 
+        def column(name: str, dtype: Any = i64) -> Array:
+            """A per-mapping column of every group (addresses, auto)."""
+            return xp.fromiter(chain.from_iterable(getattr(m, name) for m in groups), dtype, n)
+
         uffd_pmd = uffd_wp = None
-        if not {row[CODED_FIELDS.index("userfaultfd")] for row in table} <= {"none"}:
-            uffd_pmd = field("userfaultfd", lambda u: u in ("wp", "minor"), b8)
-            uffd_wp = field("userfaultfd", lambda u: u == "wp", b8)
-        # every code's pieces, in one list; per row, the index of each of its pieces there
-        flat = list(chain.from_iterable(row[CODED_FIELDS.index("touched")] for row in table))
-        if set(pieces) <= {1}:  # one piece each (the usual case)
+        uffd = [s.userfaultfd for s in specs]
+        if not set(uffd) <= {"none"}:  # uffd_disable_huge_pmd_share(): VM_UFFD_WP | VM_UFFD_MINOR
+            uffd_pmd = field([u in ("wp", "minor") for u in uffd], b8)
+            uffd_wp = field([u == "wp" for u in uffd], b8)
+        # every spec's pieces, in one list; per row, the index of each of its pieces there
+        flat = list(chain.from_iterable(s.touched for s in specs))
+        if one_each:
             piece_row = xp.arange(n)
             piece_index = codes
         else:
             per_row = xp.asarray(pieces, i64)[codes] if n else xp.zeros(0, i64)
             piece_row = xp.repeat(xp.arange(n), per_row)
-            first = xp.asarray([0, *accumulate(pieces)][:-1], i64)  # a code's first piece in flat
+            first = xp.asarray([0, *accumulate(pieces)][:-1], i64)  # a spec's first piece in flat
             within = xp.arange(n_pieces) - xp.repeat(xp.cumsum(per_row) - per_row, per_row)
             piece_index = first[codes][piece_row] + within if n_pieces else xp.zeros(0, i64)
         starts = xp.asarray([p[0] for p in flat], i64)
         ends = xp.asarray([p[1] for p in flat], i64)
         return cls(
             xp=xp, sizes=sizes,
-            seg=field("segment", seg_id.__getitem__),
-            addr=xp.fromiter(chain.from_iterable(a for _, _, a in coded), i64, n),
-            size=field("size"),
-            off=field("offset"),
-            prot=field("protection", PROT_CODE.__getitem__),
-            auto=field("auto", dtype=b8),
-            soft_dirty=field("soft_dirty", dtype=b8),
+            seg=field([seg_id[s.segment] for s in specs]),
+            addr=column("addresses"),
+            size=field([s.size for s in specs]),
+            off=field([s.offset for s in specs]),
+            prot=field([PROT_CODE[s.protection] for s in specs]),
+            auto=column("auto", b8),
+            soft_dirty=field([s.soft_dirty for s in specs], b8),
             uffd_pmd=uffd_pmd, uffd_wp=uffd_wp,
             piece_row=piece_row,
             piece_start=starts[piece_index] if n_pieces else xp.zeros(0, i64),

@@ -9,22 +9,20 @@ mapping names its copy's segments.  Each copy is a separate shared segment
 mapped by separate processes, so the model, the renderers and every command
 see an ordinary workload.  Addresses are copied as placed: ``address: auto``
 places each process on its own, so every copy of a group gets the addresses
-the template got.
+the template got.  The reader (:meth:`ptcalc.workload.reader.WorkloadReader.instances`)
+builds each copy's groups from the template's, with the copy's specs.
 
->>> from ptcalc.workload.types import Segment
+>>> from ptcalc.workload.types import MappingSpec, Segment
 >>> segs = {"shm": Segment("shm", 1 << 30, "shmem", 4096)}
->>> cols = (("shm",), (0,), (1 << 30,), (1 << 40,), ("rw",), (((0, 1 << 30),),), (True,), ("none",), (False,))
->>> groups = (ProcessGroup.from_columns("backends", 100, cols, 0, "processes[0]"),)
->>> s, g = copy_instance("pg-2", segs, groups, "instances[0].")
->>> list(s), g[0].name, g[0].mappings[0].segment, g[0].mappings[0].origin
-(['pg-2/shm'], 'pg-2: backends', 'pg-2/shm', 'instances[0].processes[0].mappings[0]')
+>>> list(copy_segments("pg-2", segs)), copy_specs("pg-2", (MappingSpec("shm", 0, 1 << 30),))[0].segment
+(['pg-2/shm'], 'pg-2/shm')
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from ptcalc.workload.types import ProcessGroup, Segment
+from ptcalc.workload.types import MappingSpec, Segment
 
 SEPARATOR = "/"
 """Between a copy's name and its segment's name (``pg-7/shared_memory``)."""
@@ -60,20 +58,15 @@ def group_name(label: str, group: str) -> str:
     return f"{label}: {group}"
 
 
-def copy_instance(label: str, segments: dict[str, Segment], groups: tuple[ProcessGroup, ...],
-                  origin_prefix: str) -> tuple[dict[str, Segment], tuple[ProcessGroup, ...]]:
-    """One copy of an instance's template: its segments and groups renamed
-    for copy ``label``; group origins (key paths in the file) get
-    ``origin_prefix`` (``instances[2].``), the same for every copy."""
+def copy_segments(label: str, segments: dict[str, Segment]) -> dict[str, Segment]:
+    """Copy ``label``'s segments: the template's, renamed."""
     renamed = {name: segment_name(label, name) for name in segments}
-    segs = {renamed[name]: replace(s, name=renamed[name]) for name, s in segments.items()}
-    out = []
-    for g in groups:
-        cols = g.columns()
-        columns = (tuple(renamed[s] for s in cols[0]),) + tuple(cols[1:])
-        out.append(ProcessGroup.from_columns(group_name(label, g.name), g.count, columns, g.private_memory,
-                                             origin_prefix + g.origin))
-    return segs, tuple(out)
+    return {renamed[name]: replace(s, name=renamed[name]) for name, s in segments.items()}
 
 
-__all__ = ["LIMITS", "MAX_GROUPS", "MAX_MAPPINGS", "MAX_SEGMENTS", "SEPARATOR", "copy_instance", "copy_labels", "group_name", "segment_name"]
+def copy_specs(label: str, specs: tuple[MappingSpec, ...]) -> tuple[MappingSpec, ...]:
+    """Copy ``label``'s mapping specs: the template's, each naming its copy's segment."""
+    return tuple(replace(s, segment=segment_name(label, s.segment)) for s in specs)
+
+
+__all__ = ["LIMITS", "MAX_GROUPS", "MAX_MAPPINGS", "MAX_SEGMENTS", "SEPARATOR", "copy_labels", "copy_segments", "copy_specs", "group_name", "segment_name"]

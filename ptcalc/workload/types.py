@@ -19,15 +19,20 @@ validated: sizes are exact byte counts, ``address: auto`` has been resolved
     processes[i].count                ProcessGroup.count        processes
     processes[i].private_memory       ProcessGroup.private_memory  bytes
     processes[i].mappings[j].*        Mapping.*                 bytes
+
+A group's mappings are one :class:`Mappings`: a table of distinct
+:class:`MappingSpec` (everything but the address), a code into it, an
+address and an ``auto`` flag per mapping.  It reads as the tuple of
+:class:`Mapping` objects it stands for, and builds them only when read; a
+group built by hand from Mapping objects gets one too.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from operator import attrgetter
-from typing import Any, Literal
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal, overload
 
 from ptcalc.model.geometry import Arch
 from ptcalc.units import GiB, KiB, MiB  # noqa: F401 (GiB: doctests)
@@ -121,91 +126,166 @@ class Mapping:
         return sum(e - s for s, e in self.touched)
 
 
+@dataclass(frozen=True)
+class MappingSpec:
+    """What a mapping maps, everything but where: its segment, offset and
+    size, protection, touched ranges (relative to the mapping's start) and
+    flags.  :class:`Mappings` keeps each distinct one once."""
+
+    segment: str
+    offset: int
+    size: int
+    protection: Protection = "rw"
+    touched: tuple[tuple[int, int], ...] = ()
+    userfaultfd: Userfaultfd = "none"
+    soft_dirty: bool = False
+
+    @classmethod
+    def of(cls, m: Mapping) -> MappingSpec:
+        """``m`` without its address (and origin)."""
+        return cls(m.segment, m.offset, m.size, m.protection, m.touched, m.userfaultfd, m.soft_dirty)
+
+
 MAPPING_FIELDS: tuple[str, ...] = (
     "segment", "offset", "size", "address", "protection", "touched", "auto", "userfaultfd", "soft_dirty",
 )
 """Mapping's fields but ``origin``, in order: the columns of ``ProcessGroup.columns()``."""
-CODED_FIELDS: tuple[str, ...] = tuple(f for f in MAPPING_FIELDS if f != "address")
-"""The fields of a row of ``ProcessGroup.from_codes``' table: all but the address."""
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Mappings(Sequence[Mapping]):
+    """A process group's mappings, kept as columns: mapping j is
+    ``specs[codes[j]]`` at ``addresses[j]`` (``auto[j]``: placed by ptcalc).
+
+    The one representation of a group's mappings (``ProcessGroup.mappings``
+    is always one).  It reads as the tuple of :class:`Mapping` objects it
+    stands for -- indexing, iteration, ``len``, ``==`` with a tuple -- and
+    builds them only when they are read: the loader keeps a generated
+    workload's 100,000 mappings as codes into one table of its few hundred
+    distinct specs (``specs``, a tuple shared by every group of the
+    document), and the model gathers each field from that table
+    (:meth:`ptcalc.model.layout.Rows.of`).
+
+    Mapping j's ``origin`` is ``origins[j]`` when given, else
+    ``{origin}[{j}]`` (``processes[0].mappings[3]``), else ``""``.
+
+    >>> s = MappingSpec("sga", 0, 1 << 30, touched=((0, 1 << 30),))
+    >>> ms = Mappings((s,), (0, 0), (1 << 40, 1 << 41), (True, False), "processes[0].mappings")
+    >>> len(ms), ms[1].address == 1 << 41, ms[1].origin
+    (2, True, 'processes[0].mappings[1]')
+    >>> ms == tuple(ms) and Mappings.of(tuple(ms)) == ms
+    True
+    """
+
+    specs: tuple[MappingSpec, ...]
+    codes: tuple[int, ...]
+    addresses: tuple[int, ...]
+    auto: tuple[bool, ...]
+    origin: str = ""
+    origins: tuple[str, ...] | None = None
+
+    @classmethod
+    def of(cls, mappings: Sequence[Mapping]) -> Mappings:
+        """``mappings`` as a Mappings (itself if it is one): each distinct
+        spec once, in order of first use."""
+        if isinstance(mappings, Mappings):
+            return mappings
+        code_of: dict[MappingSpec, int] = {}
+        codes = tuple(code_of.setdefault(MappingSpec.of(m), len(code_of)) for m in mappings)
+        origins = tuple(m.origin for m in mappings)
+        return cls(tuple(code_of), codes, tuple(m.address for m in mappings), tuple(m.auto for m in mappings),
+                   origins=origins if any(origins) else None)
+
+    def origin_of(self, j: int) -> str:
+        if self.origins is not None:
+            return self.origins[j]
+        return f"{self.origin}[{j}]" if self.origin else ""
+
+    @cached_property
+    def objects(self) -> tuple[Mapping, ...]:
+        """The Mapping objects, built on first use."""
+        specs, out = self.specs, []
+        for j, (code, address, auto) in enumerate(zip(self.codes, self.addresses, self.auto)):
+            s = specs[code]
+            out.append(Mapping(s.segment, s.offset, s.size, address, s.protection, s.touched, auto, s.userfaultfd,
+                               s.soft_dirty, self.origin_of(j)))
+        return tuple(out)
+
+    def columns(self) -> tuple[tuple[Any, ...], ...]:
+        """The fields as columns, in :data:`MAPPING_FIELDS` order."""
+        if not self.codes:
+            return ((),) * len(MAPPING_FIELDS)
+        rows = map(self.specs.__getitem__, self.codes)
+        segment, offset, size, protection, touched, uffd, soft_dirty = zip(*(
+            (s.segment, s.offset, s.size, s.protection, s.touched, s.userfaultfd, s.soft_dirty) for s in rows))
+        return segment, offset, size, self.addresses, protection, touched, self.auto, uffd, soft_dirty
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @overload
+    def __getitem__(self, index: int) -> Mapping: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Mapping, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Mapping | tuple[Mapping, ...]:
+        return self.objects[index]
+
+    def __iter__(self) -> Iterator[Mapping]:
+        return iter(self.objects)
+
+    def __add__(self, other: Sequence[Mapping]) -> tuple[Mapping, ...]:
+        """Concatenation, as of the tuple (``group.mappings + (m,)``)."""
+        if isinstance(other, (tuple, Mappings)):
+            return self.objects + tuple(other)
+        return NotImplemented
+
+    def __radd__(self, other: Sequence[Mapping]) -> tuple[Mapping, ...]:
+        if isinstance(other, tuple):
+            return other + self.objects
+        return NotImplemented
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mappings):
+            if (self.specs is other.specs and self.codes == other.codes and self.addresses == other.addresses
+                    and self.auto == other.auto and self.origin == other.origin
+                    and self.origins == other.origins):
+                return True
+            return self.objects == other.objects
+        if isinstance(other, tuple):
+            return self.objects == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.objects)  # as the tuple it equals
+
+    def __repr__(self) -> str:
+        return repr(self.objects)
 
 
 @dataclass(frozen=True)
 class ProcessGroup:
+    """``count`` identical processes, each with ``mappings`` at the same addresses.
+
+    ``mappings`` may be given as any sequence of :class:`Mapping`; it is
+    always kept as :class:`Mappings` (which reads as that tuple).
+    """
+
     name: str
     count: int
-    mappings: tuple[Mapping, ...]
+    mappings: Sequence[Mapping]
     private_memory: int = 0
     origin: str = ""
 
-    @classmethod
-    def from_columns(cls, name: str, count: int, columns: tuple[tuple[Any, ...], ...], private_memory: int = 0,
-                     origin: str = "") -> ProcessGroup:
-        """A group whose mappings are given as columns, one tuple per field of
-        :data:`MAPPING_FIELDS`; mapping j's origin is ``{origin}.mappings[j]``.
-
-        The Mapping objects are built when ``mappings`` is first read (then
-        kept, as for any group): ``estimate`` on 100,000 mappings reads only
-        the columns (:meth:`columns`), and building the objects would cost
-        more than all of its model computation.
-        """
-        g = object.__new__(cls)
-        g.__dict__.update(name=name, count=count, private_memory=private_memory, origin=origin,
-                          _columns=columns)
-        return g
-
-    @classmethod
-    def from_codes(cls, name: str, count: int, table: Sequence[tuple[Any, ...]], codes: tuple[int, ...],
-                   addresses: tuple[int, ...], private_memory: int = 0, origin: str = "") -> ProcessGroup:
-        """A group whose mapping j is ``table[codes[j]]`` (its fields but the
-        address, in :data:`CODED_FIELDS` order) at ``addresses[j]``; origins
-        as for :meth:`from_columns`.
-
-        How the loader keeps a generated workload, whose groups map the same
-        few mappings: many groups share one table, and the model reads them
-        all from it at once (:meth:`coded`); the columns and the Mapping
-        objects are built when read.
-        """
-        g = object.__new__(cls)
-        g.__dict__.update(name=name, count=count, private_memory=private_memory, origin=origin,
-                          _coded=(table, codes, addresses))
-        return g
-
-    def coded(self) -> tuple[Sequence[tuple[Any, ...]], tuple[int, ...], tuple[int, ...]] | None:
-        """(table, codes, addresses) of a group made by :meth:`from_codes`, else None."""
-        return self.__dict__.get("_coded")
+    def __post_init__(self) -> None:
+        if not isinstance(self.mappings, Mappings):
+            # the documented way for a frozen dataclass to normalise a field
+            object.__setattr__(self, "mappings", Mappings.of(self.mappings))
 
     def columns(self) -> tuple[tuple[Any, ...], ...]:
         """The mappings' fields as columns, in :data:`MAPPING_FIELDS` order."""
-        cols = self.__dict__.get("_columns")
-        if cols is not None:
-            return cols  # type: ignore[no-any-return]
-        coded = self.coded()
-        if coded is not None:
-            table, codes, addresses = coded
-            fields = list(zip(*map(table.__getitem__, codes))) or [()] * len(CODED_FIELDS)
-            fields.insert(MAPPING_FIELDS.index("address"), addresses)
-            cols = self.__dict__["_columns"] = tuple(fields)
-            return cols
-        return tuple(tuple(map(attrgetter(f), self.mappings)) for f in MAPPING_FIELDS)
-
-
-class _MappingsFromColumns:
-    """``ProcessGroup.mappings`` of a group made by ``from_columns`` or
-    ``from_codes``: the Mapping objects, built on first access and stored on the instance (whose
-    attribute then shadows this non-data descriptor, as for any group)."""
-
-    def __get__(self, group: ProcessGroup | None, owner: type | None = None) -> Any:
-        if group is None:
-            return self
-        columns = group.columns()
-        origins = [f"{group.origin}.mappings[{j}]" for j in range(len(columns[0]))]
-        mappings = tuple(map(Mapping, *columns, origins))
-        group.__dict__["mappings"] = mappings
-        return mappings
-
-
-# Added after @dataclass, so that it is not taken for the field's default.
-ProcessGroup.mappings = _MappingsFromColumns()  # type: ignore[assignment, misc]
+        return Mappings.of(self.mappings).columns()
 
 
 @dataclass(frozen=True)
@@ -233,127 +313,6 @@ class Workload:
         return {s.page_size for s in self.segments.values()}
 
 
-def auto_address(offset: int, window_base: int, align: int) -> int:
-    """Where ``address: auto`` puts a mapping whose windows start at ``window_base``.
-
-    The best case a careful deployment gets: address congruent to the file
-    offset modulo ``align`` (PUD_SIZE, ``Arch.auto_align``: the hugetlb
-    PMD-sharing window, 1 GiB on x86-64), in a window of its own.
-
-    >>> hex(auto_address(3 * GiB + 2 * MiB, window_base=1 << 40, align=GiB))
-    '0x10000200000'
-    """
-    return window_base + offset % align
-
-
-def resolve_addresses(
-    group_mappings: list[tuple[Mapping, bool]], arch: Arch, align: int | None = None
-) -> list[Mapping]:
-    """Give every ``auto`` mapping of one process a concrete address.
-
-    ``group_mappings`` pairs each mapping (address ignored when auto) with
-    whether it is auto.  Auto mappings are placed in order, each in the first
-    run of ``arch.auto_window``-sized windows (from ``arch.auto_base``) that no
-    other mapping of the process touches, at ``offset mod align`` into its
-    first window (``align`` defaults to ``arch.auto_align``, PUD_SIZE; the
-    window size is a multiple of it).  Raises ValueError when the address
-    space runs out.
-    """
-    addresses = place_addresses(
-        [(m.address, m.size, m.offset, auto) for m, auto in group_mappings], arch, align
-    )
-    return [
-        replace(m, address=a, auto=True) if auto else m
-        for (m, auto), a in zip(group_mappings, addresses)
-    ]
-
-
-def place_addresses(
-    spans: list[tuple[int, int, int, bool]], arch: Arch, align: int | None = None
-) -> list[int]:
-    """:func:`resolve_addresses` on plain numbers: for each (address, size,
-    offset, auto) of one process, its address (explicit ones unchanged;
-    ``align`` defaults to ``arch.auto_align``)."""
-    win = arch.auto_window
-    if align is None:
-        align = arch.auto_align
-    # Taken windows as sorted, disjoint runs [start, end), adjacent runs merged
-    # (merging changes no placement: a run only clashes where it overlaps), so
-    # placing n auto mappings side by side costs O(n log n), not O(n^3).
-    taken: list[list[int]] = []
-    for start, end in sorted(
-        {(address // win, -(-(address + size) // win)) for address, size, _, auto in spans if not auto}
-    ):
-        if taken and start <= taken[-1][1]:
-            taken[-1][1] = max(taken[-1][1], end)
-        else:
-            taken.append([start, end])
-    base = arch.auto_base // win
-    out: list[int] = []
-    for address, size, offset, auto in spans:
-        if not auto:
-            out.append(address)
-            continue
-        need = -(-(offset % align + size) // win)
-        # The lowest first >= base with [first, first + need) clear of every run.
-        first = base
-        i = bisect.bisect_right(taken, [first, first])
-        if i and taken[i - 1][1] > first:
-            i -= 1
-        while i < len(taken) and taken[i][0] < first + need:
-            first = max(first, taken[i][1])
-            i += 1
-        address = auto_address(offset, first * win, align)
-        if address + size > arch.user_limit:
-            raise ValueError(
-                f"no room for an auto-placed mapping of {size} bytes below "
-                f"{arch.user_limit:#x}: give some mappings explicit addresses"
-            )
-        # Insert [first, first + need) at i, merging with touching neighbours.
-        end = first + need
-        if i < len(taken) and taken[i][0] == end:
-            end = taken.pop(i)[1]
-        if i and taken[i - 1][1] == first:
-            taken[i - 1][1] = end
-        else:
-            taken.insert(i, [first, end])
-        out.append(address)
-    return out
-
-
-def place_side_by_side(group: Any, address: Any, size: Any, offset: Any, auto: Any, n_groups: int, arch: Arch,
-                       align: int | None = None) -> tuple[Any, list[bool]]:
-    """:func:`place_addresses` for many processes at once, on arrays, where
-    it is simple: when no explicit mapping of a process blocks the windows
-    its auto mappings take side by side from ``arch.auto_base``, first-fit
-    places them exactly there, one after another (each from the end of the
-    one before).
-
-    One row per mapping, ``group`` its process; rows grouped by process, in
-    process order, each process's mappings in their order.  Returns the
-    addresses and, per process, whether that held and every auto mapping
-    fits below the user limit; the others must be placed by
-    :func:`place_addresses`.  Arrays of one :mod:`ptcalc.model.xp` backend.
-    """
-    from ptcalc.model import xp as _xp
-
-    xp = _xp.namespace_of(address)
-    i64 = xp.int64
-    if align is None:
-        align = arch.auto_align
-    win = arch.auto_window
-    base = arch.auto_base // win
-    need = xp.where(auto, -(-(offset % align + size) // win), 0)
-    # each process's auto mappings take windows [base, end)
-    end = base + xp.group_sum(group, need, n_groups)
-    # windows taken by the auto mappings before a row in its process
-    rows = xp.group_sum(group, xp.ones(group.size, dtype=i64), n_groups)
-    start = (xp.cumsum(rows) - rows)[group]  # the process's first row
-    taken = xp.cumsum(need) - need
-    placed = (base + taken - taken[start]) * win + offset % align  # auto_address()
-    out = xp.where(auto, placed, address)
-    has_auto = end[group] > base
-    blocked = ~auto & has_auto & (address // win < end[group]) & (-(-(address + size) // win) > base)
-    too_high = auto & (out + size > arch.user_limit)
-    bad = xp.group_sum(group, (blocked | too_high).astype(i64), n_groups)
-    return out, [b == 0 for b in bad.tolist()]
+# Compatibility: address placement lives in ptcalc.workload.placement.
+from ptcalc.workload.placement import (auto_address, place_addresses, place_side_by_side,  # noqa: E402, F401
+                                       resolve_addresses)

@@ -1,12 +1,12 @@
 """The representations the fast paths use must stand for exactly the same
 workload and results as the plain ones:
 
-* ``ProcessGroup.from_codes`` (the loader keeps a fastyaml document's
-  mappings as codes into one table of distinct mappings): its columns and
-  Mapping objects, and the model's Layout built from the table, are those
-  of the same group given mapping by mapping -- on the property-test
-  workloads (several pieces per mapping, untouched mappings, userfaultfd,
-  soft-dirty, every geometry) and on both array backends;
+* ``Mappings`` (a group's mappings as codes into a table of distinct
+  specs): it reads as the tuple of Mapping objects it stands for, whether
+  its table is its own or shared by many groups (as the loader shares one
+  per document), and the model's Layout is the same either way -- on the
+  property-test workloads (several pieces per mapping, untouched mappings,
+  userfaultfd, soft-dirty, every geometry) and on both array backends;
 * ``GroupResults`` (per-group results kept as columns) reads as the tuple of
   GroupResult objects it stands for;
 * the loader's fast path finds the same overlapping mappings as the
@@ -15,6 +15,7 @@ workload and results as the plain ones:
 
 from dataclasses import replace
 
+import pytest
 from hypothesis import given, note
 from test_model_properties import comparable, describe, workloads
 
@@ -25,28 +26,24 @@ from ptcalc.model.layout import Layout
 from ptcalc.model.tables import compute, count, zones
 from ptcalc.model.report import build_report
 from ptcalc.model.results import GroupResult, GroupResults
-from ptcalc.workload.types import CODED_FIELDS, MAPPING_FIELDS, ProcessGroup, Workload
+from ptcalc.workload.types import MAPPING_FIELDS, Mapping, Mappings, MappingSpec, ProcessGroup, Workload
 
 LAYOUT_ARRAYS = ("row_group", "row_seg", "row_addr", "row_end", "row_off", "row_page", "row_leaf", "row_backing",
                  "row_prot", "row_uffd_blocks_pmd_share", "row_uffd_wp", "row_soft_dirty", "row_seg_size",
                  "row_auto", "row_mi", "piece_row", "piece_start", "piece_end")
 
 
-def coded(w: Workload) -> Workload:
-    """``w`` with every group made by ProcessGroup.from_codes, over one shared
-    table of the distinct mappings (all fields but the address)."""
-    table: list[tuple] = []
-    code_of: dict[tuple, int] = {}
+def shared(w: Workload) -> Workload:
+    """``w`` with every group's mappings codes into one table of the
+    workload's distinct specs, as the loader keeps a document's."""
+    code_of: dict[MappingSpec, int] = {}
+    per_group = [[code_of.setdefault(MappingSpec.of(m), len(code_of)) for m in g.mappings] for g in w.groups]
+    table = tuple(code_of)
     groups = []
-    for g in w.groups:
-        codes = []
-        for m in g.mappings:
-            row = tuple(getattr(m, f) for f in CODED_FIELDS)
-            codes.append(code_of.setdefault(row, len(table)))
-            if codes[-1] == len(table):
-                table.append(row)
-        groups.append(ProcessGroup.from_codes(g.name, g.count, table, tuple(codes),
-                                              tuple(m.address for m in g.mappings), g.private_memory, g.origin))
+    for g, codes in zip(w.groups, per_group):
+        ms = Mappings(table, tuple(codes), tuple(m.address for m in g.mappings), tuple(m.auto for m in g.mappings),
+                      f"{g.origin}.mappings" if g.origin else "")
+        groups.append(replace(g, mappings=ms))
     return replace(w, groups=tuple(groups))
 
 
@@ -66,43 +63,82 @@ def with_origins(w: Workload) -> Workload:
 
 
 @given(w=workloads())
-def test_coded_groups_are_the_same_workload(w):
+def test_groups_of_one_shared_table_are_the_same_workload(w):
     w = with_origins(w)
     note(describe(w))
-    c = coded(w)
+    c = shared(w)
+    tables = {id(g.mappings.specs) for g in c.groups}
+    assert len(tables) <= 1
     for g, cg in zip(w.groups, c.groups):
-        assert cg.coded() is not None and g.coded() is None
+        assert isinstance(g.mappings, Mappings) and g.mappings.origins is not None
         assert cg.columns() == tuple(tuple(getattr(m, f) for m in g.mappings) for f in MAPPING_FIELDS)
         assert cg.mappings == g.mappings  # origins included: {group}.mappings[j]
+        assert cg.mappings == tuple(g.mappings) and tuple(cg.mappings) == tuple(g.mappings)
         assert cg == g
     assert c == w
 
 
 @given(w=workloads())
-def test_a_layout_from_codes_is_the_layout_from_columns(w):
+def test_a_layout_from_one_table_is_the_layout_from_a_table_per_group(w):
     note(describe(w))
-    c = coded(w)
+    c = shared(w)
     for backend in xp.BACKENDS:
-        plain, from_codes = Layout.from_workload(w, backend=backend), Layout.from_workload(c, backend=backend)
-        assert as_lists(from_codes) == as_lists(plain), backend
-        assert from_codes.row_index == plain.row_index
+        plain, from_shared = Layout.from_workload(w, backend=backend), Layout.from_workload(c, backend=backend)
+        assert as_lists(from_shared) == as_lists(plain), backend
+        assert from_shared.row_index == plain.row_index
         for scheme in ("private", "hugetlb-pmd", "mshare", "file-cached"):
-            assert comparable(count(from_codes, zones(from_codes, scheme, w.options))) == \
+            assert comparable(count(from_shared, zones(from_shared, scheme, w.options))) == \
                 comparable(count(plain, zones(plain, scheme, w.options)))
 
 
-def test_groups_of_different_tables_are_read_column_by_column():
-    # two tables: the layout cannot gather from one, and reads the columns
+def test_groups_of_different_tables_are_put_end_to_end():
     from test_model import BASE, GiB, grp, mp, wl
 
     from ptcalc.workload.types import Segment
 
     s = Segment("s", 4 * GiB, "shmem", 4096)
-    w = wl([s], grp(2, mp("s", GiB, BASE), name="a"), grp(3, mp("s", GiB, BASE, offset=GiB), name="b"))
-    mixed = replace(w, groups=(coded(replace(w, groups=w.groups[:1])).groups[0],
-                               coded(replace(w, groups=w.groups[1:])).groups[0]))
-    assert mixed.groups[0].coded()[0] is not mixed.groups[1].coded()[0]
-    assert as_lists(Layout.from_workload(mixed)) == as_lists(Layout.from_workload(w))
+    w = wl([s], grp(2, mp("s", GiB, BASE), name="a"), grp(3, mp("s", GiB, BASE, offset=GiB), name="b"),
+           grp(1, mp("s", GiB, BASE), mp("s", GiB, BASE + 2 * GiB, offset=GiB), name="c"))
+    mixed = replace(w, groups=(shared(replace(w, groups=w.groups[:1])).groups[0],
+                               *shared(replace(w, groups=w.groups[1:])).groups))
+    assert mixed.groups[0].mappings.specs is not mixed.groups[1].mappings.specs
+    assert mixed.groups[1].mappings.specs is mixed.groups[2].mappings.specs
+    assert mixed == w
+    for backend in xp.BACKENDS:
+        layout = as_lists(Layout.from_workload(mixed, backend=backend))
+        assert layout == as_lists(Layout.from_workload(w, backend=backend))
+        # by hand: rows (group, address) in order, offsets 0, 1 GiB, 0, 1 GiB
+        assert layout["row_group"] == [0, 1, 2, 2]
+        assert layout["row_off"] == [0, GiB, 0, GiB]
+        assert layout["row_addr"] == [BASE, BASE, BASE, BASE + 2 * GiB]
+
+
+def test_mappings_read_as_the_tuple_they_stand_for():
+    GiB = 1 << 30
+    a = Mapping("s", 0, GiB, 1 << 40, touched=((0, GiB),), origin="x[0]")
+    b = Mapping("s", GiB, GiB, 1 << 41, protection="r", auto=True, origin="x[1]")
+    g = ProcessGroup("p", 3, (a, b))  # hand-built, as many tests do
+    ms = g.mappings
+    assert isinstance(ms, Mappings) and len(ms.specs) == 2 and ms.codes == (0, 1)
+    assert len(ms) == 2 and ms[0] == a and ms[-1] == b and ms[:1] == (a,) and list(ms) == [a, b]
+    assert ms == (a, b) and (a, b) == ms and ms != (a,) and ms != (b, a)
+    assert hash(ms) == hash((a, b)) and repr(ms) == repr((a, b))
+    assert b in ms and ms.index(b) == 1
+    assert ms + (a,) == (a, b, a) and (b,) + ms == (b, a, b)
+    # the same mapping twice is one spec
+    again = ProcessGroup("p", 3, (a, replace(a, address=1 << 42, origin="x[2]"))).mappings
+    assert again.specs == (MappingSpec.of(a),) and again.codes == (0, 0) and again[1].origin == "x[2]"
+    # replace() takes a tuple, as dataclasses do
+    h = replace(g, mappings=(b,))
+    assert isinstance(h.mappings, Mappings) and h.mappings == (b,)
+    # origins: given, else the list's key path, else none
+    plain = Mappings(ms.specs, (1, 0), (1, 2), (False, False))
+    assert [m.origin for m in plain] == ["", ""]
+    assert [m.origin for m in replace(plain, origin="processes[4].mappings")] == \
+        ["processes[4].mappings[0]", "processes[4].mappings[1]"]
+    assert ProcessGroup("empty", 1, ()).mappings == () and not ProcessGroup("empty", 1, ()).mappings
+    with pytest.raises(IndexError):
+        ms[2]
 
 
 # --- GroupResults --------------------------------------------------------------------
@@ -223,7 +259,10 @@ processes:
 """
     fast, slow = _both_ways(text, monkeypatch)
     assert isinstance(fast, Workload) and fast == slow
-    assert all(g.coded() is not None for g in fast.groups) and all(g.coded() is None for g in slow.groups)
+    # either way, every group's mappings are codes into the document's one table
+    for w in (fast, slow):
+        assert len({id(g.mappings.specs) for g in w.groups}) == 1
+        assert len(w.groups[0].mappings.specs) == 5
     for backend in xp.BACKENDS:
         assert as_lists(Layout.from_workload(fast, backend=backend)) == \
             as_lists(Layout.from_workload(slow, backend=backend))

@@ -1,0 +1,705 @@
+"""Reading a workload document's node graph into a :class:`Workload`: the
+section layer of the loader.
+
+:class:`WorkloadReader` walks the sections of :mod:`ptcalc.workload.keys`
+(the workload, ``host``, ``segments``, ``processes`` and their mappings,
+``instances``, ``options``), reads each value with
+:class:`~ptcalc.workload.values.NodeReader`, checks the rules that tie keys
+together, places ``address: auto`` (:mod:`ptcalc.workload.placement`) and
+builds the workload's immutable objects once, at the end of the document.
+
+Mappings are read into one table of distinct :class:`MappingSpec` per
+reader (``specs``), each mapping a code into it, an address and whether it
+is auto (:class:`Item`): a generated workload maps the same few hundred
+mappings 100,000 times, and its groups keep them so
+(:class:`~ptcalc.workload.types.Mappings`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import chain
+from typing import Any, NamedTuple, TypeVar
+
+from ptcalc.errors import WorkloadError
+from ptcalc.model.geometry import ARCHES, X86_64, Arch
+from ptcalc.workload import fastyaml
+from ptcalc.workload import instances as expand
+from ptcalc.workload.keys import GROUP, HOST, INSTANCE, MAPPING, OPTIONS, SEGMENT, WORKLOAD
+from ptcalc.workload.placement import overlapping_groups, place_addresses, place_side_by_side
+from ptcalc.workload.types import Host, Mappings, MappingSpec, ModelOptions, ProcessGroup, Segment, Workload
+from ptcalc.workload.values import _NULLS, Entries, Node, NodeReader, exact, join, one_of, show, suggest
+from ptcalc.workload.yamlnodes import PLAIN
+
+
+class Budget:
+    """Segments, process groups and mappings of the file so far (every
+    document, every instance expanded): instances may not take the file past
+    :data:`expand.LIMITS`."""
+
+    def __init__(self) -> None:
+        self.counts = {what: 0 for what in expand.LIMITS}
+
+    def add(self, segments: int, groups: int, mappings: int) -> None:
+        for what, n in zip(expand.LIMITS, (segments, groups, mappings)):
+            self.counts[what] += n
+
+    def over(self, segments: int, groups: int, mappings: int) -> tuple[str, int] | None:
+        """What adding these would take past its limit (what, new total), if anything."""
+        for what, n in zip(expand.LIMITS, (segments, groups, mappings)):
+            if self.counts[what] + n > expand.LIMITS[what]:
+                return what, self.counts[what] + n
+        return None
+
+
+class Item(NamedTuple):
+    """One mapping as read: its spec's code in the reader's ``specs``, its
+    address (0 while auto and not yet placed) and whether it is auto."""
+
+    code: int
+    address: int
+    auto: bool
+
+
+class _TableItems:
+    """A table's item nodes by index, built only when an error needs one."""
+
+    def __init__(self, table: fastyaml.Table) -> None:
+        self.table = table
+
+    def __getitem__(self, i: int) -> Node:
+        return self.table.item(i)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+# the keys read for every distinct mapping, looked up once
+_SEGMENT, _OFFSET, _SIZE, _PROTECTION, _UFFD, _SOFT_DIRTY = (
+    MAPPING[k] for k in ("segment", "offset", "size", "protection", "userfaultfd", "soft_dirty"))
+
+NodesByIndex = list[Node] | _TableItems
+"""Nodes by index: a list of them, or a table's items built when asked for."""
+
+@dataclass(eq=False)
+class GroupRead:
+    """A process group as read, its mappings as columns of :class:`Item`
+    fields (placed once :meth:`WorkloadReader.place` has run).  A record the
+    reader makes and consumes (not frozen: a frozen dataclass costs 2 us to
+    make, four times what this one does, times 10,000 groups)."""
+
+    name: str
+    count: int
+    private_memory: int
+    path: str
+    """Key path: ``processes[3]``."""
+    node: Node | None
+    """The ``mappings`` node (placement errors are located there), None without one."""
+    codes: tuple[int, ...]
+    addresses: tuple[int, ...]
+    auto: tuple[bool, ...]
+    address_nodes: NodesByIndex
+    """Per mapping, where an error about its address is located (a list, or
+    a table's items, built when asked for)."""
+
+    def placed(self, addresses: tuple[int, ...]) -> GroupRead:
+        """The group with its auto mappings at ``addresses`` (explicit ones unchanged)."""
+        return GroupRead(self.name, self.count, self.private_memory, self.path, self.node, self.codes, addresses,
+                         self.auto, self.address_nodes)
+
+    def group(self, specs: tuple[MappingSpec, ...], name: str | None = None, prefix: str = "") -> ProcessGroup:
+        """The ProcessGroup, its mappings codes into ``specs``; ``name`` and the
+        key-path ``prefix`` for a copy of an instance."""
+        path = prefix + self.path
+        mappings = Mappings(specs, self.codes, self.addresses, self.auto, f"{path}.mappings")
+        return ProcessGroup(self.name if name is None else name, self.count, mappings, self.private_memory, path)
+
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+_UNSET: Any = object()
+
+
+def _memoised(memo: dict[_K, _V], keys: list[_K], read: Callable[[int, _K], _V]) -> list[_V]:
+    """``memo[key]`` for every key (looked up all at once), and for a key not
+    there yet ``read(j, key)`` (``j``: the key's index), remembered."""
+    found = list(map(memo.get, keys))
+    if None in found:
+        for j, key in enumerate(keys):
+            if found[j] is None:
+                value = memo.get(key)
+                if value is None:
+                    value = memo[key] = read(j, key)
+                found[j] = value
+    return found  # type: ignore[return-value]  # no None is left
+
+
+class WorkloadReader(NodeReader):
+    """Walks one document's node graph (its alias-expanded size has been
+    checked against MAX_NODES by ``check_expansion``)."""
+
+    def __init__(self, source: str, fast: bool = False, budget: Budget | None = None) -> None:
+        super().__init__(source)
+        self.fast = fast  # reading a fastyaml document (see processes())
+        self.budget = budget if budget is not None else Budget()  # the file's, for instances
+        # the distinct mappings read, and each one's code (its index)
+        self.specs: list[MappingSpec] = []
+        self.code_of: dict[MappingSpec, int] = {}
+        # table rows read so far (see table()), by row number; the specs by
+        # (keys, values but the address's); addresses by (text, page, size)
+        self.row_items: dict[int, Item] = {}
+        self.spec_memo: dict[tuple[tuple[str, ...], tuple[str, ...]], MappingSpec] = {}
+        self.address_memo: dict[tuple[str, int, int], int | None] = {}
+
+    # -- the document --------------------------------------------------------------
+
+    def empty(self, root: Node | None, index: int, count: int) -> WorkloadError:
+        """The error for an empty document ``index`` of ``count``."""
+        if count > 1:
+            return self.error(
+                root, "", f"document {index + 1} of {count} is empty; each YAML document (between --- "
+                "lines) is a workload with host, segments and processes"
+            )
+        return self.error(root, "", "the file is empty; a workload needs host, segments and processes")
+
+    def workload(self, root: Node | None, index: int = 0, count: int = 1) -> Workload:
+        """Document ``index`` of the ``count`` in the file."""
+        if root is None or (
+            root.id == "scalar" and root.tag == PLAIN and root.value in _NULLS
+        ):
+            raise self.empty(root, index, count)
+        if root.id != "mapping":
+            raise self.error(
+                root,
+                "",
+                f"a workload is a mapping with keys {', '.join(WORKLOAD.names)}; "
+                f"got {self.describe(root)}",
+            )
+        top = self.section(root, "", WORKLOAD)
+        name = self.get(top, "", WORKLOAD["name"])
+        host = self.host(top["host"][1]) if "host" in top else Host(memory=None, arch=X86_64)
+        segments: dict[str, Segment] = {}
+        groups: tuple[ProcessGroup, ...] = ()
+        # WORKLOAD_ALTERNATIVES: without instances segments and processes are
+        # required; with them, optional together
+        if "instances" not in top or "segments" in top or "processes" in top:
+            if "segments" not in top:
+                raise self.missing(root, "", "segments")
+            segments = self.segments(top["segments"][1], host.arch)
+            if "processes" not in top:
+                why = " (top-level segments need top-level processes; or move them into an instance)"
+                raise self.missing(root, "", "processes", why if "instances" in top else "")
+            reads = self.processes(top["processes"][1], segments, host.arch)
+            specs = tuple(self.specs)
+            groups = tuple(r.group(specs) for r in reads)
+        self.budget.add(len(segments), len(groups), sum(len(g.mappings) for g in groups))
+        if "instances" in top:
+            segments, groups = self.instances(top["instances"][1], segments, groups, host.arch)
+        options = self.options(top["options"][1]) if "options" in top else ModelOptions()
+        return Workload(
+            host=host,
+            segments=segments,
+            groups=groups,
+            name=name,
+            source=self.source if count == 1 else f"{self.source}#{index + 1}",
+            options=options,
+        )
+
+    # -- host and options ----------------------------------------------------------
+
+    def host(self, node: Node) -> Host:
+        e = self.section(node, "host", HOST)
+        arch = X86_64
+        if "arch" in e:
+            anode = e["arch"][1]
+            if self.scalar(anode, "host.arch", "an architecture").strip() in ("aarch64", "arm64"):
+                raise self.error(
+                    anode,
+                    "host.arch",
+                    "arm64 has a profile per page size (granule): arm64-4k, arm64-16k or arm64-64k "
+                    "(getconf PAGESIZE on the host prints 4096, 16384 or 65536)",
+                )
+            arch = ARCHES[self.value(anode, "host.arch", HOST["arch"])]
+        memory = self.get(e, "host", HOST["memory"])
+        pti = self.get(e, "host", HOST["pti"])
+        reserved = self.get(e, "host", HOST["reserved"])
+        if memory is not None and reserved >= memory:
+            raise self.error(
+                e["reserved"][1],
+                "host.reserved",
+                f"reserved memory ({exact(reserved)}) must be less than "
+                f"host memory ({exact(memory)})",
+            )
+        hugepages = self.hugepages(e["hugepages"][1], arch) if "hugepages" in e else None
+        return Host(
+            memory=memory,
+            arch=arch,
+            pti=pti,
+            reserved=reserved,
+            hugepages=hugepages,
+            process_overhead=self.get(e, "host", HOST["process_overhead"]),
+            headroom_percent=self.get(e, "host", HOST["headroom"]),
+        )
+
+    def hugepages(self, node: Node, arch: Arch) -> dict[int, int]:
+        key = HOST["hugepages"]
+        assert key.maximum is not None
+        e = self.entries(node, "host.hugepages", None, key.what)
+        pools: dict[int, int] = {}
+        seen: dict[int, str] = {}
+        sizes = ", ".join(exact(s) for s in arch.hugetlb_sizes)
+        for name, (knode, vnode) in e.items():
+            path = join("host.hugepages", name)
+            page = self.parse_size(knode, path, name)
+            if page not in arch.hugetlb_sizes:
+                raise self.error(
+                    knode,
+                    path,
+                    f"{exact(page)} is not a hugetlb page size on {arch.name} ({sizes})",
+                )
+            if page in seen:
+                raise self.error(
+                    knode, path, f"the {exact(page)} pool is already given as {show(seen[page])}"
+                )
+            seen[page] = name
+            pools[page] = self.integer(vnode, path, minimum=0, limit=key.maximum, what="page count")
+        return pools
+
+    def options(self, node: Node) -> ModelOptions:
+        e = self.section(node, "options", OPTIONS)
+        return ModelOptions(file_cached_threshold=self.get(e, "options", OPTIONS["file_cached_threshold"]),
+                            mshare_variant=self.get(e, "options", OPTIONS["mshare_variant"]))
+
+    # -- segments ------------------------------------------------------------------
+
+    def segments(self, node: Node, arch: Arch) -> dict[str, Segment]:
+        e = self.entries(node, "segments", None, WORKLOAD["segments"].what)
+        if not e:
+            raise self.error(node, "segments", "at least one segment is needed")
+        out: dict[str, Segment] = {}
+        for name, (knode, vnode) in e.items():
+            path = join("segments", name)
+            if not name.strip():
+                raise self.error(knode, path, "a segment name cannot be empty")
+            out[name] = self.segment(name, vnode, path, arch)
+        return out
+
+    def segment(self, name: str, node: Node, path: str, arch: Arch) -> Segment:
+        e = self.section(node, path, SEGMENT)
+        backing = self.get(e, path, SEGMENT["backing"])
+        base = arch.base_page
+        pmd = arch.level("pmd")
+        thp = pmd.entry_span if pmd is not None else None
+        if "page_size" in e:
+            pnode = e["page_size"][1]
+            ppath = f"{path}.page_size"
+            page = self.parse_size(
+                pnode, ppath, self.scalar(pnode, ppath, "a page size such as 4KiB or 2MiB")
+            )
+            supported = arch.page_sizes()
+            if page not in supported:
+                raise self.error(
+                    pnode,
+                    ppath,
+                    f"{exact(page)} is not a page size on {arch.name} "
+                    f"({one_of(exact(s) for s in supported)})",
+                )
+            if backing == "hugetlb" and page not in arch.hugetlb_sizes:
+                raise self.error(
+                    pnode,
+                    ppath,
+                    f"a hugetlb segment needs a huge page size "
+                    f"({one_of(exact(s) for s in arch.hugetlb_sizes)}), not {exact(page)}",
+                )
+            if backing != "hugetlb" and page not in (base, thp):
+                allowed = one_of(exact(s) for s in (base, thp) if s is not None)
+                raise self.error(
+                    pnode,
+                    ppath,
+                    f"{backing} pages are {allowed} (transparent huge pages); "
+                    f"{exact(page)} pages need backing: hugetlb",
+                )
+        else:
+            # SHM_HUGETLB / MAP_HUGETLB without a size flag use the default
+            # hstate (HPAGE_SIZE = PMD_SIZE, 2 MiB on x86-64, 32 MiB on arm64
+            # 16K: mm/hugetlb.c default_hstate).
+            page = arch.hpage_size if backing == "hugetlb" else base
+        key = SEGMENT["size"]
+        snode = self.require(e, node, path, key)
+        spath = f"{path}.size"
+        size = self.value(snode, spath, key)
+        if size % page:
+            raise self.error(
+                snode,
+                spath,
+                f"size {exact(size)} is not a multiple of the segment's page size "
+                f"({exact(page)})",
+            )
+        return Segment(name=name, size=size, backing=backing, page_size=page)
+
+    # -- process groups --------------------------------------------------------------
+
+    def processes(self, node: Node, segments: dict[str, Segment], arch: Arch) -> list[GroupRead]:
+        """The groups of a ``processes`` list, placed."""
+        items = self.sequence(node, "processes", WORKLOAD["processes"].what)
+        if not items:
+            raise self.error(node, "processes", "at least one process group is needed")
+        if not self.fast:
+            # group by group: the first problem in the file is the one reported
+            return [self.place(self.group(i, g, segments, arch), arch) for i, g in enumerate(items)]
+        # A document fastyaml read: any problem sends it back through libyaml
+        # (and so group by group); here the auto mappings of every group are
+        # placed at once, on arrays.
+        return self.place_all([self.group(i, g, segments, arch) for i, g in enumerate(items)], arch)
+
+    def group(self, index: int, node: Node, segments: dict[str, Segment], arch: Arch) -> GroupRead:
+        """A process group, its mappings read but not yet placed."""
+        path = f"processes[{index}]"
+        e = self.section(node, path, GROUP)
+        name = self.get(e, path, GROUP["name"]) if "name" in e else f"group {index + 1}"
+        key = GROUP["count"]
+        count = self.value(self.require(e, node, path, key), f"{path}.count", key)
+        private = self.get(e, path, GROUP["private_memory"])
+        mnode: Node | None = None
+        items: list[Item] = []
+        address_nodes: NodesByIndex = []
+        if "mappings" in e:
+            mnode = e["mappings"][1]
+            if isinstance(mnode, fastyaml.Table):
+                items = self.table(path, mnode, segments, arch)
+                address_nodes = _TableItems(mnode)
+            else:
+                nodes = self.sequence(mnode, f"{path}.mappings", GROUP["mappings"].what)
+                anodes: list[Node] = []
+                for j, item in enumerate(nodes):
+                    mpath = f"{path}.mappings[{j}]"
+                    me = self.section(item, mpath, MAPPING)
+                    spec = self.mapping_spec(mpath, item, me, segments, arch)
+                    pair = me.get("address")
+                    anode = item if pair is None else pair[1]
+                    address = None
+                    if pair is not None:
+                        page = segments[spec.segment].page_size
+                        address = self.address(anode, f"{mpath}.address", page, spec.size, arch)
+                    items.append(Item(self.code(spec), address or 0, address is None))
+                    anodes.append(anode)
+                address_nodes = anodes
+        codes, addresses, auto = (tuple(c) for c in zip(*items)) if items else ((), (), ())
+        return GroupRead(name, count, private, path, mnode, codes, addresses, auto, address_nodes)
+
+    def code(self, spec: MappingSpec) -> int:
+        """The code of ``spec`` in :attr:`specs` (added if new)."""
+        code = self.code_of.get(spec)
+        if code is None:
+            code = self.code_of[spec] = len(self.specs)
+            self.specs.append(spec)
+        return code
+
+    # -- placing auto mappings ----------------------------------------------------------
+
+    def place(self, read: GroupRead, arch: Arch, checked: bool = False) -> GroupRead:
+        """The group with its explicit addresses checked (unless ``checked``:
+        already done) and its auto mappings placed."""
+        specs = self.specs
+        size = tuple(specs[c].size for c in read.codes)
+        if not checked:
+            self.check_overlaps(read.path, read.addresses, size, read.auto, read.address_nodes)
+        offset = (specs[c].offset for c in read.codes)
+        try:
+            placed = place_addresses(list(zip(read.addresses, size, offset, read.auto)), arch)
+        except ValueError:
+            raise self.error(
+                read.node,
+                f"{read.path}.mappings",
+                f"no room below {arch.user_limit:#x} to place every auto mapping "
+                f"(each takes {exact(arch.auto_window)} windows of its own, "
+                f"from {exact(arch.auto_base)} up); "
+                "give some mappings explicit addresses",
+            ) from None
+        return read.placed(tuple(placed))
+
+    def place_all(self, reads: list[GroupRead], arch: Arch) -> list[GroupRead]:
+        """Every group of a fastyaml document checked for overlapping explicit
+        mappings and placed, on arrays: side by side where that is what
+        first-fit does (placement.place_side_by_side), else one by one.  (Any
+        problem sends the document back through libyaml, group by group:
+        which group's problem is raised here does not matter.)"""
+        from ptcalc.model import xp as _xp
+
+        sizes = [len(r.codes) for r in reads]
+        n = sum(sizes)
+        xp = _xp.for_size(n)
+        i64 = xp.int64
+        specs = self.specs
+        codes = xp.fromiter(chain.from_iterable(r.codes for r in reads), i64, n)
+
+        def field(values: list[int]) -> Any:
+            """One field of every mapping: the specs', gathered by code."""
+            return xp.asarray(values, i64)[codes] if n else xp.zeros(0, i64)
+
+        group = xp.repeat(xp.arange(len(reads)), xp.asarray(sizes, i64))
+        address = xp.fromiter(chain.from_iterable(r.addresses for r in reads), i64, n)
+        auto = xp.fromiter(chain.from_iterable(r.auto for r in reads), xp.bool_, n)
+        size, offset = field([s.size for s in specs]), field([s.offset for s in specs])
+        overlapping = overlapping_groups(xp, group, address, size, auto)
+        if overlapping:  # raise that group's error, as group by group
+            first = reads[overlapping[0]]
+            self.check_overlaps(first.path, first.addresses, tuple(specs[c].size for c in first.codes),
+                                first.auto, first.address_nodes)
+        placed, ok = place_side_by_side(group, address, size, offset, auto, len(reads), arch)
+        flat = placed.tolist()
+        out = []
+        row = 0
+        for read, k, simple in zip(reads, sizes, ok):
+            if simple:
+                out.append(read.placed(tuple(flat[row:row + k])))
+            else:
+                out.append(self.place(read, arch, checked=True))
+            row += k
+        return out
+
+    def check_overlaps(self, path: str, address: tuple[int, ...], size: tuple[int, ...],
+                       auto: tuple[bool, ...], nodes: NodesByIndex) -> None:
+        """Explicit addresses of one process must not overlap (auto ones are
+        placed clear of everything)."""
+        explicit = [(a, a + z, j) for j, (a, z, au) in enumerate(zip(address, size, auto)) if not au]
+        explicit.sort()
+        for (_, prev_end, i), (start, _, j) in zip(explicit, explicit[1:], strict=False):
+            if start < prev_end:
+                first, later = min(i, j), max(i, j)
+                a, b = address[first], address[later]
+                raise self.error(
+                    nodes[later],
+                    f"{path}.mappings[{later}].address",
+                    f"[{b:#x}, {b + size[later]:#x}) overlaps mappings[{first}] at "
+                    f"[{a:#x}, {a + size[first]:#x}) in the same process",
+                )
+        # A sorted sweep comparing neighbours finds an overlap whenever one
+        # exists: if any two intervals overlap, some pair of neighbours does.
+
+    # -- mappings -------------------------------------------------------------------------
+
+    def table(self, path: str, table: fastyaml.Table, segments: dict[str, Segment], arch: Arch) -> list[Item]:
+        """The mappings of a :class:`fastyaml.Table` (one-line flow mappings).
+
+        Each distinct row of the document is read once (:meth:`table_row`),
+        as any mapping is; the items are then looked up by row number.  Any
+        problem raises as usual (the loader then re-reads the document
+        through libyaml to locate it)."""
+
+        def read_row(j: int, row: int) -> Item:
+            return self.table_row(f"{path}.mappings[{j}]", table, j, segments, arch)
+
+        return _memoised(self.row_items, table.rows, read_row)
+
+    def table_row(self, path: str, table: fastyaml.Table, j: int, segments: dict[str, Segment],
+                  arch: Arch) -> Item:
+        """Item ``j`` of a table, read by :meth:`mapping_spec` and
+        :meth:`address` as any mapping is, memoised on its texts: a generated
+        workload maps the same few mappings at many addresses, and reading
+        one costs more than looking it up."""
+        keys, values = table.distinct[table.rows[j]]
+        ai = keys.index("address") if "address" in keys else -1
+        skey = (keys, values[:ai] + values[ai + 1:] if ai >= 0 else values)
+        spec = self.spec_memo.get(skey)
+        if spec is None:
+            node = table.item(j)
+            e = self.section(node, path, MAPPING)
+            spec = self.spec_memo[skey] = self.mapping_spec(path, node, e, segments, arch)
+        address = None
+        if ai >= 0:
+            page = segments[spec.segment].page_size
+            akey = (values[ai], page, spec.size)
+            address = self.address_memo.get(akey, _UNSET)
+            if address is _UNSET:
+                anode = table.scalar(j, ai)
+                address = self.address_memo[akey] = self.address(anode, f"{path}.address", page, spec.size, arch)
+        return Item(self.code(spec), address or 0, address is None)
+
+    def mapping_spec(self, path: str, node: Node, e: Entries, segments: dict[str, Segment],
+                     arch: Arch) -> MappingSpec:
+        """Everything of a mapping but its address."""
+        get = e.get
+        # segment
+        snode = self.require(e, node, path, _SEGMENT)
+        sname = self.scalar(snode, f"{path}.segment", "a segment name")
+        seg = segments.get(sname)
+        if seg is None:
+            # difflib is quadratic-ish per candidate: suggest among a sane number only
+            hint = suggest(sname, segments) if len(segments) <= 1000 else ""
+            if not hint:
+                names = ", ".join(show(n) for n in list(segments)[:5])
+                hint = f" (segments: {names}{', ...' if len(segments) > 5 else ''})"
+            raise self.error(snode, f"{path}.segment", f"no segment named {show(sname)}{hint}")
+        page = seg.page_size
+        # offset
+        offset = self.get(e, path, _OFFSET)
+        if offset:
+            onode = e["offset"][1]
+            opath = f"{path}.offset"
+            if offset % page:
+                raise self.error(
+                    onode,
+                    opath,
+                    f"offset {exact(offset)} is not a multiple of the page size of segment "
+                    f"{show(sname)} ({exact(page)})",
+                )
+            if offset >= seg.size:
+                raise self.error(
+                    onode,
+                    opath,
+                    f"offset {exact(offset)} is at or past the end of segment {show(sname)} "
+                    f"({exact(seg.size)})",
+                )
+        # size
+        zpath = f"{path}.size"
+        pair = get("size")
+        if pair is None:
+            size = seg.size - offset
+            if size > arch.user_limit:
+                raise self.error(
+                    node,
+                    zpath,
+                    f"the rest of segment {show(sname)} ({exact(size)}) does not fit in the user "
+                    f"address space of {arch.name}; map part of it (size: ...)",
+                )
+        else:
+            znode = pair[1]
+            size = self.value(znode, zpath, _SIZE)
+            if size % page:
+                raise self.error(
+                    znode,
+                    zpath,
+                    f"size {exact(size)} is not a multiple of the page size of segment "
+                    f"{show(sname)} ({exact(page)})",
+                )
+            if offset + size > seg.size:
+                raise self.error(
+                    znode,
+                    zpath,
+                    f"the mapping runs past the segment's end: offset {exact(offset)} + size "
+                    f"{exact(size)} > {exact(seg.size)} (segment {show(sname)})",
+                )
+        protection = self.get(e, path, _PROTECTION)
+        uffd = self.get(e, path, _UFFD)
+        soft_dirty = self.get(e, path, _SOFT_DIRTY)
+        # touch
+        pair = get("touch")
+        touched: tuple[tuple[int, int], ...]
+        if pair is None:
+            touched = ((0, size),) if protection != "none" else ()
+        else:
+            touched = self.touch(pair[1], f"{path}.touch", size, page)
+            if touched and protection == "none":
+                raise self.error(
+                    pair[1],
+                    f"{path}.touch",
+                    "a PROT_NONE mapping cannot be faulted in (protection: none touches nothing; "
+                    "use touch: 0 or leave it out)",
+                )
+        return MappingSpec(sname, offset, size, protection, touched, uffd, soft_dirty)
+
+    # -- instances (docs/workload-format.md): read as templates, then copied ---------------
+
+    def instances(self, node: Node, segments: dict[str, Segment], groups: tuple[ProcessGroup, ...],
+                  arch: Arch) -> tuple[dict[str, Segment], tuple[ProcessGroup, ...]]:
+        """``instances:`` added to the top-level ``segments`` and ``groups``:
+        each instance's segments and processes read as a template (segment
+        names scoped to it, key paths under ``instances[i]``), then copied
+        ``count`` times (:mod:`ptcalc.workload.instances`), within the file's budget."""
+        items = self.sequence(node, "instances", WORKLOAD["instances"].what)
+        if not items:
+            raise self.error(node, "instances", "at least one instance is needed (or leave the key out)")
+        out_segments = dict(segments)
+        out_groups = list(groups)
+        labels: dict[str, tuple[int, str, int]] = {}  # copy name -> (instance, its name, its count)
+        for i, item in enumerate(items):
+            path = f"instances[{i}]"
+            e = self.section(item, path, INSTANCE)
+            nnode = self.require(e, item, path, INSTANCE["name"])
+            name = self.value(nnode, f"{path}.name", INSTANCE["name"])
+            if expand.SEPARATOR in name:
+                raise self.error(
+                    nnode, f"{path}.name",
+                    f"an instance name cannot contain {expand.SEPARATOR!r}, which separates it from its "
+                    f"segments' names ({expand.segment_name('NAME', 'SEGMENT')})",
+                )
+            count = self.get(e, path, INSTANCE["count"])
+            cnode = e["count"][1] if "count" in e else None
+            self.check_labels(labels, i, name, count, nnode, f"{path}.name")
+            scoped = _ScopedReader(self, f"{path}.")
+            tsegments = scoped.segments(self.require(e, item, path, INSTANCE["segments"]), arch)
+            reads = scoped.processes(self.require(e, item, path, INSTANCE["processes"]), tsegments, arch)
+            specs = tuple(scoped.specs)
+            sizes = (len(tsegments), len(reads), sum(len(r.codes) for r in reads))
+            over = self.budget.over(*(count * n for n in sizes))
+            if over is not None:
+                what, total = over
+                each = dict(zip(expand.LIMITS, sizes))[what]
+                one = {"segments": "segment", "process groups": "process group", "mappings": "mapping"}
+                raise self.error(
+                    cnode if cnode is not None else item, f"{path}.count" if cnode is not None else path,
+                    f"{count:,} {'copies' if count != 1 else 'copy'} of instance {show(name)} "
+                    f"({each:,} {what if each != 1 else one[what]} each) bring the file to {total:,} {what}; "
+                    f"instances may expand a file to at most {expand.LIMITS[what]:,} {what}",
+                )
+            self.budget.add(*(count * n for n in sizes))
+            for label in expand.copy_labels(name, count):
+                copy_segments = expand.copy_segments(label, tsegments)
+                for sname in copy_segments:
+                    if sname in out_segments:  # only a top-level segment can have this name
+                        raise self.error(
+                            nnode, f"{path}.name",
+                            f"segment {show(sname)} of this instance has the name of a top-level segment; "
+                            "rename one",
+                        )
+                out_segments.update(copy_segments)
+                copy_specs = expand.copy_specs(label, specs)
+                out_groups.extend(r.group(copy_specs, expand.group_name(label, r.name), f"{path}.") for r in reads)
+        return out_segments, tuple(out_groups)
+
+    def check_labels(self, labels: dict[str, tuple[int, str, int]], i: int, name: str, count: int, node: Node,
+                     path: str) -> None:
+        """Instance names are unique, and so are the names of their copies (``pg``
+        with ``count: 3`` is ``pg-1`` .. ``pg-3``); ``labels`` holds those of the
+        instances before ``i``."""
+        for j, jname, _ in labels.values():
+            if jname == name:
+                raise self.error(node, path, f"instance name {show(name)} is already used by instances[{j}]")
+
+        def which(instance: str, n: int, label: str) -> str:
+            return instance if n == 1 else f"copy {label.rsplit('-', 1)[1]} of {instance}"
+
+        new = expand.copy_labels(name, count)
+        for label in new:
+            prev = labels.get(label)
+            if prev is not None:
+                j, jname, jcount = prev
+                earlier = f"instances[{j}] ({show(jname)}, count {jcount:,})" if jcount > 1 else f"instances[{j}]"
+                raise self.error(
+                    node, path,
+                    f"{show(label)} would name both {which(earlier, jcount, label)} and "
+                    f"{which('this instance', count, label)} (copies of an instance with count N are "
+                    "NAME-1 .. NAME-N); rename one",
+                )
+        for label in new:
+            labels[label] = (i, name, count)
+
+
+class _ScopedReader(WorkloadReader):
+    """Reads an instance's segments and processes as a workload's, its key
+    paths under the instance's (``instances[2].segments.sga.size``), with
+    memos and specs of its own (the same mapping text means other segments here)."""
+
+    def __init__(self, parent: WorkloadReader, scope: str) -> None:
+        super().__init__(parent.source, parent.fast, parent.budget)
+        self.scope = scope
+
+    def error(self, node: Node | None, keypath: str, message: str) -> WorkloadError:
+        if message.startswith("no segment named") and keypath.endswith(".segment"):
+            message += "; a mapping names a segment of its own instance"  # (mapping_spec)
+        return super().error(node, self.scope + keypath, message)
+
+
+__all__ = ["Budget", "GroupRead", "Item", "WorkloadReader"]
