@@ -23,7 +23,7 @@ from ptcalc.errors import WorkloadError
 from ptcalc.workload.loader import loads_workload
 from ptcalc.model.layout import Layout
 from ptcalc.model.tables import compute, count, zones
-from ptcalc.model.report import build_report
+from ptcalc.model.evaluate import evaluate
 from ptcalc.model.results import GroupResult, GroupResults
 from ptcalc.workload.types import CODED_FIELDS, MAPPING_FIELDS, ProcessGroup, Workload
 
@@ -149,7 +149,7 @@ def test_a_scheme_sharing_nothing_is_counted_as_private():
     # shmem only: hugetlb PMD sharing applies to nothing
     s = Segment("s", 2 * GiB, "shmem", 4096)
     w = wl([s], grp(4, mp("s", 2 * GiB, BASE), name="a"))
-    report = build_report(w)
+    report = evaluate(w)
     layout = report.configured.layout
     z = zones(layout, "hugetlb-pmd", w.options)
     assert z.shares_nothing and not zones(layout, "file-cached", w.options).shares_nothing

@@ -117,15 +117,24 @@ def model_options(func: F) -> F:
     return func
 
 
-def resolve_options(w: Workload, threshold: str | None, variant: str | None) -> ModelOptions:
+def resolve_options(threshold: str | None, variant: str | None) -> tuple[int | None, str | None]:
+    """``--file-cached-threshold`` in bytes and ``--mshare-variant``, None where not given."""
+    if threshold is None:
+        return None, variant
+    try:
+        return parse_size(threshold), variant
+    except SizeError as e:
+        raise UsageError(f"--file-cached-threshold: {e}") from None
+
+
+def workload_options(w: Workload, threshold: str | None, variant: str | None) -> ModelOptions:
+    """The workload's model options with the command line's overrides."""
+    t, v = resolve_options(threshold, variant)
     opts = w.options
-    if threshold is not None:
-        try:
-            opts = replace(opts, file_cached_threshold=parse_size(threshold))
-        except SizeError as e:
-            raise UsageError(f"--file-cached-threshold: {e}") from None
-    if variant is not None:
-        opts = replace(opts, mshare_variant=variant)
+    if t is not None:
+        opts = replace(opts, file_cached_threshold=t)
+    if v is not None:
+        opts = replace(opts, mshare_variant=v)
     return opts
 
 

@@ -8,7 +8,7 @@ import click
 
 from ptcalc.cli._choose import page_size_option, parse_page_size, pick_column
 from ptcalc.cli._common import (console_for, guarded, model_options, output_options, parse_percent_or_size,
-                                     read_workloads, resolve_options)
+                                     read_workloads, workload_options)
 from ptcalc.errors import PtcalcError, UsageError
 from ptcalc.model.tables import SCHEMES
 
@@ -76,7 +76,7 @@ def command(workloads: tuple[str, ...], schemes: tuple[str, ...], page_size: str
             document = i if len(ws) > 1 else None
             try:
                 column = pick_column(w, ps)
-                options = resolve_options(w, file_cached_threshold, mshare_variant)
+                options = workload_options(w, file_cached_threshold, mshare_variant)
                 checks = check_workload(column, chosen, options, thresholds)
             except UsageError:
                 raise

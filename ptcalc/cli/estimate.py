@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import click
 
-from ptcalc.cli._common import (console_for, guarded, model_options, output_options, read_workloads,
-                                     resolve_options)
+from ptcalc.cli._common import console_for, guarded, model_options, output_options, read_workloads, resolve_options
 from ptcalc.errors import UsageError
 from ptcalc.model.tables import SCHEMES
 
 if TYPE_CHECKING:
-    from ptcalc.model.report import Report
+    from ptcalc.model.evaluate import Evaluation
 
 
 @click.command("estimate")
@@ -34,7 +32,7 @@ def command(workload: str, schemes: tuple[str, ...], headroom: str | None, file_
     host.  Exit status: 0 when the estimate was made (whatever the verdicts),
     2 on invalid input.
     """
-    from ptcalc.model.report import build_report
+    from ptcalc.model.evaluate import Options, evaluate
 
     workloads = read_workloads(workload)
     percent = None
@@ -44,12 +42,10 @@ def command(workload: str, schemes: tuple[str, ...], headroom: str | None, file_
             raise UsageError(f"--headroom: {headroom!r} is not a percentage from 0% to 99%")
         percent = int(text)
     chosen = tuple(s for s in SCHEMES if s in schemes) if schemes else SCHEMES
-    reports = []
-    for w in workloads:
-        if percent is not None:
-            w = replace(w, host=replace(w.host, headroom_percent=percent))
-        options = resolve_options(w, file_cached_threshold, mshare_variant)
-        reports.append(build_report(w, options, chosen))
+    threshold, variant = resolve_options(file_cached_threshold, mshare_variant)
+    options = Options(schemes=chosen, file_cached_threshold=threshold, mshare_variant=variant,
+                      headroom_percent=percent)
+    reports = [evaluate(w, options) for w in workloads]
     if len(reports) > 1:
         _render_hosts(reports, "<stdin>" if workload == "-" else workload, fmt, color, width, ascii_only)
         return
@@ -69,7 +65,7 @@ def command(workload: str, schemes: tuple[str, ...], headroom: str | None, file_
         estimate_table.render(report, console, style)
 
 
-def _render_hosts(reports: list[Report], source: str, fmt: str, color: str, width: int | None,
+def _render_hosts(reports: list[Evaluation], source: str, fmt: str, color: str, width: int | None,
                   ascii_only: bool) -> None:
     """A file of several workloads (hosts): a summary, then each host's report."""
     if fmt == "json":

@@ -6,7 +6,7 @@ import click
 
 from ptcalc.cli._choose import page_size_option, parse_page_size, pick_column
 from ptcalc.cli._common import (console_for, guarded, model_options, output_options, read_workload,
-                                     resolve_options)
+                                     workload_options)
 from ptcalc.model.tables import SCHEMES
 
 
@@ -32,7 +32,7 @@ def command(workload: str, scheme: str, page_size: str, file_cached_threshold: s
     w = read_workload(workload, "ptcalc explain")
     column = pick_column(w, parse_page_size(page_size))
     assert column.workload is not None
-    options = resolve_options(w, file_cached_threshold, mshare_variant)
+    options = workload_options(w, file_cached_threshold, mshare_variant)
     label = column.label if column.configured and column.key == "configured" else (
         f"as configured ({column.title})" if column.configured else f"what-if: {column.label} pages")
     e = explain(column.workload, scheme, options, column_label=label)

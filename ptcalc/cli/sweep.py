@@ -6,7 +6,7 @@ import click
 
 from ptcalc.cli._choose import page_size_option, parse_page_size, pick_column
 from ptcalc.cli._common import (console_for, guarded, model_options, output_options, read_workload,
-                                     resolve_options)
+                                     workload_options)
 from ptcalc.errors import UsageError
 from ptcalc.model.tables import SCHEMES
 
@@ -56,7 +56,7 @@ def command(workload: str, processes: str | None, size: str | None, segment: str
     w = read_workload(workload, "ptcalc sweep")
     column = pick_column(w, ps)
     assert column.workload is not None
-    options = resolve_options(w, file_cached_threshold, mshare_variant)
+    options = workload_options(w, file_cached_threshold, mshare_variant)
     label = f"{column.label}" + (" (as configured)" if column.configured else " (what-if)")
     if processes is not None:
         result = sweep_processes(column.workload, chosen, options, points, column.configured, label, group,

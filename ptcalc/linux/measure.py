@@ -479,9 +479,11 @@ def file_notes(w: Workload, p: Plan, file_dir: str | None) -> list[str]:
 
 
 def default_model(w: Workload) -> SchemeResult:
-    from ptcalc.model.tables import compute
+    from ptcalc.model.evaluate import CONFIGURED, Options, evaluate
 
-    return compute(w, SCHEME, w.options)
+    cell = evaluate(w, Options(schemes=(SCHEME,), columns=CONFIGURED)).cell(SCHEME)
+    assert cell is not None  # (the configured column is always available)
+    return cell.result
 
 
 def suggest_scale(w: Workload, model: Model, meminfo: dict[str, int]) -> int | None:

@@ -307,11 +307,24 @@ def _describe(workload: Workload) -> tuple[str, int | None]:
     return text, page_size
 
 
-def columns(workload: Workload, layout: Layout | None = None) -> tuple[Column, ...]:
+ALL_COLUMNS = "all"
+"""Select every column: the configured one and every what-if (what ``estimate`` shows)."""
+CONFIGURED = "configured"
+"""Select the configured column alone."""
+
+
+def columns(workload: Workload, layout: Layout | None = None, select: str | int = ALL_COLUMNS
+            ) -> tuple[Column, ...]:
     """The configured column and the what-if columns, duplicates merged.
 
     ``layout``: the workload's, if already built (else built here, on the
-    backend its size calls for)."""
+    backend its size calls for).  ``select``: every column (:data:`ALL_COLUMNS`),
+    the configured one alone (:data:`CONFIGURED`), or the what-if column of
+    that page size alone (which may be the configured one, merged).  A
+    column the selection leaves out is converted only when it could be the
+    configured one (its segments are the configured ones), so that one
+    column costs one conversion.  The page size must be a what-if size
+    (``Arch.whatif_page_sizes``)."""
     arch = workload.arch
     if layout is None:
         layout = Layout.from_workload(workload, backend=None)
@@ -322,20 +335,25 @@ def columns(workload: Workload, layout: Layout | None = None) -> tuple[Column, .
     out: list[Column] = []
     configured_found = False
     for size, label, key in wanted:
+        shown = select == ALL_COLUMNS or select == size
+        if not shown and (configured_found or convert_segments(workload, size) != workload.segments):
+            continue  # left out, and cannot be the configured column
         try:
             new, segments = convert_layout(layout, workload, size)
         except ValueError as e:
-            out.append(Column(key=key, label=label, page_size=size, configured=False, unavailable=str(e)))
+            if shown:
+                out.append(Column(key=key, label=label, page_size=size, configured=False, unavailable=str(e)))
             continue
         same = segments == workload.segments and _same(layout, new)
         if same and not configured_found:
             configured_found = True
-            out.append(Column(key=key, label=text, page_size=size, configured=True, layout=layout,
-                              segments=workload.segments, source=workload))
-        else:
+            if shown or select == CONFIGURED:
+                out.append(Column(key=key, label=text, page_size=size, configured=True, layout=layout,
+                                  segments=workload.segments, source=workload))
+        elif shown:
             out.append(Column(key=key, label=label, page_size=size, configured=False, layout=new,
                               segments=segments, source=workload))
-    if not configured_found:
+    if not configured_found and select in (ALL_COLUMNS, CONFIGURED):
         out.insert(0, Column(key="configured", label=f"configured ({text})", page_size=ps, configured=True,
                              layout=layout, segments=workload.segments, source=workload, pages=text))
     return tuple(out)

@@ -13,21 +13,21 @@ from rich.text import Text
 
 from ptcalc.render import estimate_markdown, estimate_table
 from ptcalc.render.console import Style, verdict_text
-from ptcalc.model.report import Report
+from ptcalc.model.evaluate import Evaluation
 from ptcalc.units import format_size
 
 
-def host_title(report: Report) -> str:
+def host_title(report: Evaluation) -> str:
     """A host's name in headings: its workload's ``name``, else ``FILE#N`` (document N)."""
     return report.workload.title
 
 
-def _memory(report: Report) -> str:
+def _memory(report: Evaluation) -> str:
     memory = report.workload.host.memory
     return format_size(memory) if memory is not None else "not given"
 
 
-def render_table(reports: list[Report], source: str, console: Console, style: Style) -> None:
+def render_table(reports: list[Evaluation], source: str, console: Console, style: Style) -> None:
     n = len(reports)
     console.print(Text(f"ptcalc estimate {style.dash} {source}: {n} hosts (YAML documents)", style="bold"))
     schemes = reports[0].schemes
@@ -59,7 +59,7 @@ def render_table(reports: list[Report], source: str, console: Console, style: St
         estimate_table.render(r, console, style)
 
 
-def render_markdown(reports: list[Report], source: str) -> str:
+def render_markdown(reports: list[Evaluation], source: str) -> str:
     n = len(reports)
     schemes = reports[0].schemes
     lines = [f"## ptcalc estimate: `{source}`, {n} hosts", "",

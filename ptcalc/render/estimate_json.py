@@ -13,7 +13,7 @@ from typing import Any
 
 from ptcalc.model.budget import Budget
 from ptcalc.render.facts import assumptions, host_facts
-from ptcalc.model.report import Cell, Report
+from ptcalc.model.evaluate import Cell, Evaluation
 from ptcalc.model.results import SchemeResult
 
 SCHEMA_VERSION = 1
@@ -81,7 +81,7 @@ def cell_json(c: Cell) -> dict[str, Any]:
     }
 
 
-def document(report: Report) -> dict[str, Any]:
+def document(report: Evaluation) -> dict[str, Any]:
     """The report of one workload as a JSON object."""
     w = report.workload
     return {
@@ -90,8 +90,8 @@ def document(report: Report) -> dict[str, Any]:
         "source": w.source,
         "host": host_facts(w),
         "options": {
-            "file_cached_threshold": report.options.file_cached_threshold,
-            "mshare_variant": report.options.mshare_variant,
+            "file_cached_threshold": report.model_options.file_cached_threshold,
+            "mshare_variant": report.model_options.mshare_variant,
         },
         "columns": [
             {"key": c.key, "label": c.label, "page_size": c.page_size, "configured": c.configured,
@@ -103,11 +103,11 @@ def document(report: Report) -> dict[str, Any]:
     }
 
 
-def render(report: Report) -> str:
+def render(report: Evaluation) -> str:
     return json.dumps(document(report), indent=2)
 
 
-def render_hosts(reports: list[Report], source: str) -> str:
+def render_hosts(reports: list[Evaluation], source: str) -> str:
     """A file of several workloads (YAML documents, a host each): each
     host's object as :func:`render` writes it, in file order."""
     return json.dumps({"schema_version": SCHEMA_VERSION, "source": source,

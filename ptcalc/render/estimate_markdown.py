@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ptcalc.render.facts import (SCHEME_BLURB, advice, assumptions, demand_lines, fit_sentence, host_line,
                                  more_groups_line, shown_groups)
-from ptcalc.model.report import Report
+from ptcalc.model.evaluate import Evaluation
 from ptcalc.units import format_kib, format_size
 
 
@@ -22,7 +22,7 @@ def md_table(header: list[str], rows: list[list[str]], align: list[str] | None =
     return out
 
 
-def render(report: Report, heading: str | None = None) -> str:
+def render(report: Evaluation, heading: str | None = None) -> str:
     """The report; ``heading`` replaces its first line's text (a host of several)."""
     w = report.workload
     lines = [f"### {heading or f'ptcalc estimate: {w.title}'}", "", f"`{w.source}`: {host_line(w)}", ""]

@@ -10,7 +10,7 @@ from rich.text import Text
 from ptcalc.render.console import Style, verdict_text
 from ptcalc.render.facts import (SCHEME_BLURB, advice, assumptions, demand_lines, fit_sentence, host_line,
                                  more_groups_line, shown_groups)
-from ptcalc.model.report import Cell, Report
+from ptcalc.model.evaluate import Cell, Evaluation
 from ptcalc.units import format_kib, format_size
 
 
@@ -28,7 +28,7 @@ def _cell_text(c: Cell | None, reason: str | None) -> Text:
     return t
 
 
-def comparison(report: Report, style: Style) -> Table:
+def comparison(report: Evaluation, style: Style) -> Table:
     t = Table(title=f"Page-table memory (physical) by scheme and page size; {style.star} = as configured",
               box=style.box, title_justify="left", show_lines=True)
     t.add_column("scheme", no_wrap=True)
@@ -43,7 +43,7 @@ def comparison(report: Report, style: Style) -> Table:
     return t
 
 
-def per_process(report: Report, style: Style) -> Table:
+def per_process(report: Evaluation, style: Style) -> Table:
     col = report.configured
     t = Table(title=f"Per process, as configured ({col.title}): the tables it owns, and the VmPTE it shows",
               box=style.box, title_justify="left")
@@ -69,7 +69,7 @@ def per_process(report: Report, style: Style) -> Table:
     return t
 
 
-def verdicts(report: Report, style: Style) -> Panel:
+def verdicts(report: Evaluation, style: Style) -> Panel:
     cells = report.configured_cells()
     b0 = cells[0].budget
     t = Table(box=style.box, show_header=True)
@@ -102,7 +102,7 @@ def verdicts(report: Report, style: Style) -> Panel:
                  title_align="left", box=style.box)
 
 
-def render(report: Report, console: Console, style: Style) -> None:
+def render(report: Evaluation, console: Console, style: Style) -> None:
     w = report.workload
     console.print(Text(f"ptcalc estimate {style.dash} {w.title}", style="bold"),
                   Text(f"  ({w.source})", style="dim") if w.name else "")

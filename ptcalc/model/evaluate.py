@@ -1,0 +1,249 @@
+"""One entry point: everything a command shows about a workload, :func:`evaluate`.
+
+    Workload --Layout.from_workload--> Layout            (model.layout: one row per mapping)
+    Layout   --whatif.columns--------> Column per page size, configured + what-ifs
+    Column   --zones(scheme)---------> Zones             (model.schemes: the sharing rules)
+    Zones    --count-----------------> SchemeResult      (model.tables: tables per level, VmPTE)
+    SchemeResult + Column --budget---> Budget            (model.budget: demand, verdict, max processes)
+    all of it ----------------------> Cell, one per (scheme, column), in an Evaluation
+
+``estimate`` shows every cell; ``check``, ``explain`` and ``sweep`` one
+column (configured, or a what-if page size); ``measure``'s model side and
+``scan``'s writer the configured column.  None of them computes a rule of
+its own: each asks the Evaluation.  Nothing is computed before it is read:
+the columns on first access, a cell when it is asked for (a column's cells
+share its layout, its resident pages and its ``private`` count), so that
+asking for one scheme costs one scheme.
+
+>>> from ptcalc.model.geometry import X86_64
+>>> from ptcalc.workload.types import Host, Mapping, ProcessGroup, Segment, Workload
+>>> GiB = 1 << 30
+>>> w = Workload(host=Host(memory=64 * GiB, arch=X86_64),
+...              segments={"s": Segment("s", GiB, "hugetlb", 2 << 20)},
+...              groups=(ProcessGroup("p", 4, (Mapping("s", 0, GiB, 1 << 40, touched=((0, GiB),)),)),))
+>>> ev = evaluate(w, Options(schemes=("private", "hugetlb-pmd"), columns=CONFIGURED))
+>>> [(c.scheme, c.result.tables["pmd"], c.verdict) for c in ev.cells]
+[('private', 4, 'ok'), ('hugetlb-pmd', 1, 'ok')]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+
+from ptcalc.errors import PtcalcError, UsageError
+from ptcalc.model.budget import Budget, budget
+from ptcalc.model.layout import Layout
+from ptcalc.model.reasons import dominant, reason
+from ptcalc.model.results import SchemeResult
+from ptcalc.model.tables import SCHEMES, Zones, count, resident_bytes, zones
+from ptcalc.model.whatif import ALL_COLUMNS, CONFIGURED, Column, columns
+from ptcalc.units import format_size
+from ptcalc.workload.types import ModelOptions, Workload
+
+__all__ = ["ALL_COLUMNS", "CONFIGURED", "Cell", "Evaluation", "Options", "evaluate"]
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to evaluate, and the command line's overrides of the workload's settings."""
+
+    schemes: tuple[str, ...] = SCHEMES
+    """The schemes, in the order shown."""
+    columns: str | int = ALL_COLUMNS
+    """:data:`ALL_COLUMNS` (configured and what-ifs), :data:`CONFIGURED`, or a
+    page size: the what-if column with every shmem/hugetlb segment on it."""
+    file_cached_threshold: int | None = None
+    """Overrides ``options.file_cached_threshold`` of the workload."""
+    mshare_variant: str | None = None
+    """Overrides ``options.mshare_variant`` of the workload."""
+    headroom_percent: int | None = None
+    """Overrides ``host.headroom`` of the workload."""
+
+
+@dataclass(frozen=True, eq=False)
+class Cell:
+    """One scheme on one page-size column: its tables, its budget and why it
+    shares nothing, if it does not."""
+
+    scheme: str
+    column: Column
+    result: SchemeResult
+    budget: Budget
+    note: str | None = None
+    """Why this scheme saves nothing here (it then equals ``private``)."""
+    layout: Layout | None = field(default=None, repr=False)
+    zones: Zones | None = field(default=None, repr=False)
+
+    @property
+    def verdict(self) -> str | None:
+        return self.budget.verdict
+
+    @property
+    def max_processes(self) -> int | None:
+        return self.budget.max_processes
+
+
+class _ColumnCells:
+    """The cells of one column, each computed when first asked for."""
+
+    def __init__(self, ev: Evaluation, column: Column) -> None:
+        self.ev = ev
+        self.column = column
+        self._cells: dict[str, Cell] = {}
+
+    @cached_property
+    def budget_workload(self) -> Workload | None:
+        return self.column.budget_workload()
+
+    @cached_property
+    def resident(self) -> dict[str, int]:
+        """Per segment name, the bytes any process touches (``resident_bytes``)."""
+        w, layout = self.budget_workload, self.column.layout
+        assert w is not None and layout is not None
+        names = list(w.segments)
+        return {names[i]: b for i, b in resident_bytes(layout).items()}
+
+    @cached_property
+    def private(self) -> SchemeResult:
+        layout = self.column.layout
+        assert layout is not None
+        return count(layout, zones(layout, "private", self.ev.model_options))
+
+    def cell(self, scheme: str) -> Cell:
+        if scheme not in self._cells:
+            self._cells[scheme] = self._cell(scheme)
+        return self._cells[scheme]
+
+    def _cell(self, scheme: str) -> Cell:
+        w, layout = self.budget_workload, self.column.layout
+        assert w is not None and layout is not None
+        private = self.private
+        note = None
+        z = zones(layout, scheme, self.ev.model_options)
+        if scheme == "private":
+            r = private
+        else:
+            # a scheme that shares nothing here counts as private does, table for table
+            r = replace(private, scheme=scheme) if z.shares_nothing else count(layout, z)
+            note = _note(w, layout, z, r, private)
+        b = budget(w, r, self.resident, use_configured_pools=self.column.configured)
+        return Cell(scheme=scheme, column=self.column, result=r, budget=b, note=note, layout=layout, zones=z)
+
+
+def _note(workload: Workload, layout: Layout, z: Zones, result: SchemeResult,
+          private: SchemeResult) -> str | None:
+    """Why ``z.scheme`` saves nothing over ``private`` here, or None when it does."""
+    if z.scheme == "private" or result.physical_bytes < private.physical_bytes:
+        return None
+    if result.physical_bytes > private.physical_bytes:
+        return "costs more than private here: the region's host mm needs its own top-level tables"
+    found = dominant(layout, z)
+    if found is None:
+        return "equals private: no touched page lies in a shareable range"
+    return f"equals private: {reason(found[0], found[1], workload.arch)}"
+
+
+class Evaluation:
+    """Everything a command shows about one workload (see the module docstring)."""
+
+    def __init__(self, workload: Workload, options: Options) -> None:
+        for s in options.schemes:
+            if s not in SCHEMES:
+                raise ValueError(f"unknown scheme {s!r}; choose from {', '.join(SCHEMES)}")
+        if options.headroom_percent is not None:
+            workload = replace(workload, host=replace(workload.host, headroom_percent=options.headroom_percent))
+        opts = workload.options
+        if options.file_cached_threshold is not None:
+            opts = replace(opts, file_cached_threshold=options.file_cached_threshold)
+        if options.mshare_variant is not None:
+            opts = replace(opts, mshare_variant=options.mshare_variant)
+        self.workload = workload
+        """The workload, with the overrides of ``options`` applied."""
+        self.options = options
+        self.model_options: ModelOptions = opts
+        self.schemes = options.schemes
+        self._by_column: dict[str, _ColumnCells] = {}
+        if isinstance(options.columns, int):
+            self._check_page_size(options.columns)
+
+    def _check_page_size(self, page_size: int) -> None:
+        arch = self.workload.arch
+        if page_size not in arch.page_sizes():
+            sizes = ", ".join(format_size(p).replace(" ", "") for p in arch.page_sizes())
+            raise UsageError(f"--page-size: {format_size(page_size)} is not a page size of {arch.name} "
+                             f"(choose from configured, {sizes})")
+
+    @cached_property
+    def layout(self) -> Layout:
+        """The workload as configured, as the model's arrays."""
+        return Layout.from_workload(self.workload, backend=None)
+
+    @cached_property
+    def columns(self) -> tuple[Column, ...]:
+        """The selected page-size columns (``Options.columns``), in the order shown."""
+        return columns(self.workload, self.layout, self.options.columns)
+
+    @property
+    def configured(self) -> Column:
+        """The configured column (when the selection has it)."""
+        return next(c for c in self.columns if c.configured)
+
+    @property
+    def column(self) -> Column:
+        """The one column a selection of one column chose; raises PtcalcError
+        when that what-if is not available for this workload."""
+        cols = self.columns
+        if not cols:  # pragma: no cover - a page size of the arch that is no what-if size
+            raise PtcalcError(f"{self.workload.source}: no {format_size(int(self.options.columns))} column")
+        c = cols[0]
+        if c.unavailable is not None:
+            raise PtcalcError(f"{self.workload.source}: the {c.label} what-if is not available: {c.unavailable}")
+        return c
+
+    def _cells_of(self, column: Column) -> _ColumnCells:
+        if column.key not in self._by_column:
+            self._by_column[column.key] = _ColumnCells(self, column)
+        return self._by_column[column.key]
+
+    def cell(self, scheme: str, column_key: str | None = None) -> Cell | None:
+        """The cell of ``scheme`` in the column ``column_key`` (default: the
+        configured column); None when that column is not available."""
+        for col in self.columns:
+            if (col.configured if column_key is None else col.key == column_key):
+                if col.layout is None:
+                    return None
+                return self._cells_of(col).cell(scheme)
+        return None
+
+    def cells_of(self, column: Column) -> tuple[Cell, ...]:
+        """Every scheme's cell in ``column`` (none when it is not available)."""
+        if column.layout is None:
+            return ()
+        cc = self._cells_of(column)
+        return tuple(cc.cell(s) for s in self.schemes)
+
+    @property
+    def cells(self) -> tuple[Cell, ...]:
+        """Every cell, column by column, schemes in order."""
+        return tuple(c for col in self.columns for c in self.cells_of(col))
+
+    def configured_cells(self) -> tuple[Cell, ...]:
+        return self.cells_of(self.configured)
+
+    @property
+    def resident(self) -> dict[str, int]:
+        """Per segment name, the bytes of the configured workload's segments any
+        process touches (the union of touched file ranges)."""
+        return self._cells_of(self.configured).resident
+
+    @cached_property
+    def has_auto(self) -> bool:
+        """Some mapping's address was ``auto`` (placed by ptcalc)."""
+        return bool(self.layout.row_auto.any())
+
+
+def evaluate(workload: Workload, options: Options | None = None) -> Evaluation:
+    """Evaluate ``workload`` (see the module docstring); ``options`` default
+    to every scheme on every column."""
+    return Evaluation(workload, options or Options())
