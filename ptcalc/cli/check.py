@@ -10,7 +10,7 @@ from ptcalc.cli._choose import page_size_option, parse_page_size, pick_column
 from ptcalc.cli._common import (console_for, guarded, model_options, output_options, parse_percent_or_size,
                                      read_workloads, workload_options)
 from ptcalc.errors import PtcalcError, UsageError
-from ptcalc.model.tables import SCHEMES
+from ptcalc.model.schemes import SCHEMES
 
 
 @click.command("check")

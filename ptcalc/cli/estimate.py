@@ -8,7 +8,7 @@ import click
 
 from ptcalc.cli._common import console_for, guarded, model_options, output_options, read_workloads, resolve_options
 from ptcalc.errors import UsageError
-from ptcalc.model.tables import SCHEMES
+from ptcalc.model.schemes import SCHEMES
 
 if TYPE_CHECKING:
     from ptcalc.model.evaluate import Evaluation

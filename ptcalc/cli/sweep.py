@@ -8,7 +8,7 @@ from ptcalc.cli._choose import page_size_option, parse_page_size, pick_column
 from ptcalc.cli._common import (console_for, guarded, model_options, output_options, read_workload,
                                      workload_options)
 from ptcalc.errors import UsageError
-from ptcalc.model.tables import SCHEMES
+from ptcalc.model.schemes import SCHEMES
 
 
 @click.command("sweep")

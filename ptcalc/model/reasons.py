@@ -7,7 +7,7 @@ from typing import Any
 from ptcalc.model import xp as _xp
 from ptcalc.model.geometry import Arch
 from ptcalc.model.layout import Layout
-from ptcalc.model.tables import Why, Zones
+from ptcalc.model.schemes import Why, Zones
 from ptcalc.units import format_size
 
 

@@ -16,7 +16,8 @@ from ptcalc.model.geometry import LEVEL_NAMES, VMPTE_LEVELS
 from ptcalc.model.explain.types import GroupExplain, Interval, Partner, Pool, Sharing, VmpteNote
 from ptcalc.model.intervals import dedupe_within, distinct_blocks, first_of, key_ids, merge_within, union_and_shared
 from ptcalc.model.layout import Layout
-from ptcalc.model.tables import ZONE_KIND, count, cut, zones
+from ptcalc.model.schemes import ZONE_KIND
+from ptcalc.model.tables import count, cut, zones
 from ptcalc.workload.touched import merge_ranges
 from ptcalc.units import format_size
 from ptcalc.model.results import zero_levels
@@ -65,7 +66,7 @@ class Context:
         self.top = len(self.levels) - 1
         self.pmd_i = layout.level_index("pmd")
         self.attach_i = layout.level_index("p4d") or self.top
-        self.kind = ZONE_KIND[parts.zone]
+        self.kind = np.array(ZONE_KIND, dtype=np.int8)[parts.zone]
         self.leaf = layout.row_leaf[parts.row]
         self.group_of_part = layout.row_group[parts.row]
         if z.upper == "mshare":

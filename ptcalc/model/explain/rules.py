@@ -17,7 +17,8 @@ from ptcalc.model.explain.attribution import I64, Context, overlap, PoolBuild
 from ptcalc.model.explain.types import PROT_WORDS, RULE_OF_WHY, Finding, Fix, Interval, Sharing
 from ptcalc.model.intervals import distinct_blocks
 from ptcalc.model.layout import Layout
-from ptcalc.model.tables import Why, count, zones
+from ptcalc.model.schemes import Why
+from ptcalc.model.tables import count, zones
 from ptcalc.workload.touched import merge_ranges
 from ptcalc.units import format_size
 from ptcalc.model.whatif import convert

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ptcalc.model.tables import Why
+from ptcalc.model.schemes import Why
 from ptcalc.model.results import SchemeResult
 from ptcalc.workload.types import Mapping, ModelOptions, Workload
 
