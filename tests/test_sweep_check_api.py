@@ -9,7 +9,7 @@ from ptcalc.model.check import (EXIT_FAIL, EXIT_INVALID, EXIT_PASS, CheckResult,
                           Thresholds, check_workload, exit_status)
 from ptcalc.model.tables import SCHEMES
 from ptcalc.model.sweep import CountSweeper, grid, nice_step, resize_segment, sweep_processes
-from ptcalc.model.whatif import columns
+from ptcalc.model.evaluate import CONFIGURED, Options, evaluate
 from ptcalc.workload.types import Host, Mapping, ProcessGroup, Segment, Workload, resolve_addresses
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
@@ -63,8 +63,8 @@ def test_grid_and_steps():
     assert nice_step(5 * GiB, True, 4 * KiB) == 8 * GiB
 
 
-def column(w):
-    return next(c for c in columns(w) if c.configured)
+def configured(w, *schemes):
+    return evaluate(w, Options(schemes=schemes, columns=CONFIGURED))
 
 
 def test_check_tight_and_oom():
@@ -78,11 +78,11 @@ def test_check_tight_and_oom():
     for count, require, verdict, passed in [(638, "ok", "ok", True), (700, "ok", "tight", False),
                                             (700, "tight", "tight", True), (766, "tight", "oom", False)]:
         wl = w(count)
-        (c,) = check_workload(column(wl), ("hugetlb-pmd",), wl.options, Thresholds(require=require))
+        (c,) = check_workload(configured(wl, "hugetlb-pmd"), Thresholds(require=require))
         assert (c.verdict, c.passed) == (verdict, passed)
         assert c.page_table_bytes == count * 2054 * T
     wl = w(700)
-    (c,) = check_workload(column(wl), ("private",), wl.options,
+    (c,) = check_workload(configured(wl, "private"),
                           Thresholds(require="tight", max_page_tables=Limit("percent", 55, "55%")))
     # 700 x 2054 x 4 KiB = 5.49 GiB = 54.9 % of 10 GiB
     assert c.passed and c.conditions[1].actual == 700 * 2054 * T

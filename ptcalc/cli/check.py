@@ -6,9 +6,9 @@ import sys
 
 import click
 
-from ptcalc.cli._choose import page_size_option, parse_page_size, pick_column
+from ptcalc.cli._choose import page_size_option, parse_page_size
 from ptcalc.cli._common import (console_for, guarded, model_options, output_options, parse_percent_or_size,
-                                     read_workloads, workload_options)
+                                read_workloads, resolve_options)
 from ptcalc.errors import PtcalcError, UsageError
 from ptcalc.model.schemes import SCHEMES
 
@@ -50,9 +50,13 @@ def command(workloads: tuple[str, ...], schemes: tuple[str, ...], page_size: str
     See docs/ci.md.
     """
     from ptcalc.model.check import FileResult, Limit, Thresholds, check_workload, exit_status
+    from ptcalc.model.evaluate import CONFIGURED, Options, evaluate
 
     chosen = tuple(s for s in SCHEMES if s in schemes) if schemes else ("hugetlb-pmd",)
     ps = parse_page_size(page_size)
+    threshold, variant = resolve_options(file_cached_threshold, mshare_variant)
+    options = Options(schemes=chosen, columns=CONFIGURED if ps is None else ps, file_cached_threshold=threshold,
+                      mshare_variant=variant)
 
     def limit(text: str | None, what: str) -> Limit | None:
         if text is None:
@@ -75,9 +79,7 @@ def command(workloads: tuple[str, ...], schemes: tuple[str, ...], page_size: str
             # a file of several documents (hosts): each is judged, and named, on its own
             document = i if len(ws) > 1 else None
             try:
-                column = pick_column(w, ps)
-                options = workload_options(w, file_cached_threshold, mshare_variant)
-                checks = check_workload(column, chosen, options, thresholds)
+                checks = check_workload(evaluate(w, options), thresholds)
             except UsageError:
                 raise
             except PtcalcError as e:

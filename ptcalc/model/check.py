@@ -1,7 +1,7 @@
 """``ptcalc check``: pass/fail conditions on a workload, for CI gates.
 
-Pure computation: :func:`check_workload` evaluates the conditions for one
-workload and returns :class:`CheckResult` values; rendering (text lines, JSON,
+Pure computation: :func:`check_workload` evaluates the conditions on one
+evaluation (``ptcalc.model.evaluate``) and returns :class:`CheckResult` values; rendering (text lines, JSON,
 JUnit XML) lives in ``ptcalc.render.check_*`` and the exit status in
 :func:`exit_status`.
 
@@ -23,13 +23,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ptcalc.model.budget import VERDICTS, budget
 from ptcalc.errors import PtcalcError
-from ptcalc.model.layout import Layout
-from ptcalc.model.tables import count, resident_bytes, zones
+from ptcalc.model.budget import VERDICTS
+from ptcalc.model.evaluate import Evaluation
 from ptcalc.units import format_size
-from ptcalc.model.whatif import Column
-from ptcalc.workload.types import ModelOptions
 
 EXIT_PASS = 0
 EXIT_FAIL = 1
@@ -143,24 +140,20 @@ def _verdict_rank(v: str) -> int:
     return VERDICTS.index(v)
 
 
-def check_workload(column: Column, schemes: tuple[str, ...], options: ModelOptions,
-                   thresholds: Thresholds) -> tuple[CheckResult, ...]:
-    """Evaluate every condition for each scheme on one page-size column.
+def check_workload(ev: Evaluation, thresholds: Thresholds) -> tuple[CheckResult, ...]:
+    """Evaluate every condition for each scheme of ``ev`` on its one column.
 
-    Raises PtcalcError when the workload cannot be judged (no host memory).
+    Raises PtcalcError when the workload cannot be judged (no host memory,
+    or the what-if column is not available).
     """
-    w = column.workload
-    assert w is not None
+    column = ev.column
+    w = ev.workload
     memory, available = w.host.memory, w.host.available
     if memory is None or available is None:
         raise PtcalcError(f"{w.source}: host.memory is not given: check needs it to judge an OOM")
-    layout = Layout.from_workload(w)
-    names = list(w.segments)
-    resident = {names[i]: b for i, b in resident_bytes(layout).items()}
     out: list[CheckResult] = []
-    for scheme in schemes:
-        result = count(layout, zones(layout, scheme, options))
-        b = budget(w, result, resident, use_configured_pools=column.configured)
+    for cell in ev.cells_of(column):
+        result, b = cell.result, cell.budget
         verdict = b.verdict
         assert verdict is not None
         conds: list[Condition] = []
@@ -202,7 +195,7 @@ def check_workload(column: Column, schemes: tuple[str, ...], options: ModelOptio
                 name="min-headroom", passed=passed, actual=free, limit=lim.bound(available),
                 message=f"free memory {format_size(free)} {rel} required {shown} (--min-headroom {lim.text})"))
         out.append(CheckResult(
-            scheme=scheme, column_key=column.key, column_label=column.label, verdict=verdict,
+            scheme=cell.scheme, column_key=column.key, column_label=column.label, verdict=verdict,
             page_table_bytes=pt, demand_bytes=b.demand_bytes, available_bytes=available,
             free_bytes=b.free_bytes, conditions=tuple(conds)))
     return tuple(out)
