@@ -35,7 +35,7 @@ def test_seed_crossings():
         "file-cached": (room - (300 * 512 + 300) * T) // (2 * T + per) + 1,
     }
     w = seed()
-    sw = sweep_processes(w, SCHEMES, w.options, [100, 1000], True, "configured")
+    sw = sweep_processes(configured(w, *SCHEMES), [100, 1000])
     assert {c.scheme: c.first_failing for c in sw.crossings} == expected == {
         "private": 342, "hugetlb-pmd": 342, "mshare": 20629, "file-cached": 20621}
     assert sw.series_for("private").page_table_bytes == [100 * (300 * 512 + 302) * T, 1000 * (300 * 512 + 302) * T]
@@ -44,7 +44,7 @@ def test_seed_crossings():
 def test_huge_counts_stay_exact():
     # 10^15 processes: products beyond int64 switch to Python ints, still exact.
     w = seed()
-    sw = CountSweeper(w, ("private",), w.options, True)
+    sw = CountSweeper(configured(w, "private"))
     _, vals = sw.evaluate([10**15])
     assert vals["private"][0] == [10**15 * (300 * 512 + 302) * T]
     assert vals["private"][0][0] > 2**63

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ptcalc.cli._choose import page_size_option, parse_page_size, pick_column
-from ptcalc.cli._common import (console_for, guarded, model_options, output_options, read_workload,
-                                     workload_options)
+from ptcalc.cli._choose import page_size_option, parse_page_size
+from ptcalc.cli._common import console_for, guarded, model_options, output_options, read_workload, resolve_options
 from ptcalc.errors import UsageError
 from ptcalc.model.schemes import SCHEMES
 
@@ -37,8 +36,8 @@ def command(workload: str, processes: str | None, size: str | None, segment: str
     point.  WORKLOAD is a YAML file, or - for standard input.  Exit status: 0
     when the sweep was made (whatever the verdicts), 2 on invalid input.
     """
-    from ptcalc.model.sweep import (DEFAULT_COUNT_POINTS, MAX_COUNT_POINTS, grid, parse_range, sweep_processes,
-                              sweep_size)
+    from ptcalc.model.evaluate import CONFIGURED, Options, evaluate
+    from ptcalc.model.sweep import DEFAULT_COUNT_POINTS, MAX_COUNT_POINTS, grid, parse_range, sweep_processes, sweep_size
 
     if (processes is None) == (size is None):
         raise UsageError("sweep: give exactly one of --processes START:STOP[:STEP] or --size START:STOP[:STEP]")
@@ -53,17 +52,14 @@ def command(workload: str, processes: str | None, size: str | None, segment: str
         points = grid(start, stop, step, DEFAULT_COUNT_POINTS, MAX_COUNT_POINTS, "--processes")
     else:
         start, stop, step = parse_range(size, "--size", sizes=True)  # type: ignore[arg-type]
+    threshold, variant = resolve_options(file_cached_threshold, mshare_variant)
     w = read_workload(workload, "ptcalc sweep")
-    column = pick_column(w, ps)
-    assert column.workload is not None
-    options = workload_options(w, file_cached_threshold, mshare_variant)
-    label = f"{column.label}" + (" (as configured)" if column.configured else " (what-if)")
+    ev = evaluate(w, Options(schemes=chosen, columns=CONFIGURED if ps is None else ps,
+                             file_cached_threshold=threshold, mshare_variant=variant))
     if processes is not None:
-        result = sweep_processes(column.workload, chosen, options, points, column.configured, label, group,
-                                 chart_resolution=200 if fmt == "table" else 0)
+        result = sweep_processes(ev, points, group)
     else:
-        result = sweep_size(w, segment, chosen, options, start, stop, step, column.configured,
-                            None if column.configured else column.page_size, label)
+        result = sweep_size(ev, segment, start, stop, step)
     if fmt == "json":
         from ptcalc.render import sweep_json
 

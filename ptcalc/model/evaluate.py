@@ -28,6 +28,7 @@ asking for one scheme costs one scheme.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -73,7 +74,14 @@ class Cell:
     note: str | None = None
     """Why this scheme saves nothing here (it then equals ``private``)."""
     layout: Layout | None = field(default=None, repr=False)
-    zones: Zones | None = field(default=None, repr=False)
+    model_options: ModelOptions = field(default_factory=ModelOptions, repr=False)
+
+    @cached_property
+    def zones(self) -> Zones:
+        """The scheme's zones on the column's layout (computed again when
+        read: a column of 100,000 mappings keeps no zones it does not need)."""
+        assert self.layout is not None
+        return zones(self.layout, self.scheme, self.model_options)
 
     @property
     def verdict(self) -> str | None:
@@ -128,7 +136,8 @@ class _ColumnCells:
             r = replace(private, scheme=scheme) if z.shares_nothing else count(layout, z)
             note = _note(w, layout, z, r, private)
         b = budget(w, r, self.resident, use_configured_pools=self.column.configured)
-        return Cell(scheme=scheme, column=self.column, result=r, budget=b, note=note, layout=layout, zones=z)
+        return Cell(scheme=scheme, column=self.column, result=r, budget=b, note=note, layout=layout,
+                    model_options=self.ev.model_options)
 
 
 def _note(workload: Workload, layout: Layout, z: Zones, result: SchemeResult,
@@ -207,10 +216,15 @@ class Evaluation:
         return self._by_column[column.key]
 
     def cell(self, scheme: str, column_key: str | None = None) -> Cell | None:
-        """The cell of ``scheme`` in the column ``column_key`` (default: the
-        configured column); None when that column is not available."""
+        """The cell of ``scheme`` in the column ``column_key`` (default: the one
+        column selected, or the configured one); None when that column is not
+        available."""
         for col in self.columns:
-            if (col.configured if column_key is None else col.key == column_key):
+            if column_key is None:
+                chosen = col.configured if self.options.columns == ALL_COLUMNS else True
+            else:
+                chosen = col.key == column_key
+            if chosen:
                 if col.layout is None:
                     return None
                 return self._cells_of(col).cell(scheme)
@@ -236,6 +250,17 @@ class Evaluation:
         """Per segment name, the bytes of the configured workload's segments any
         process touches (the union of touched file ranges)."""
         return self._cells_of(self.configured).resident
+
+    def with_counts(self, counts: Sequence[int]) -> Evaluation:
+        """The same evaluation (the same columns and layouts) with each
+        group's process count replaced: what ``sweep`` evaluates at."""
+        w = replace(self.workload, groups=tuple(replace(g, count=c) for g, c in zip(self.workload.groups, counts)))
+        ev = Evaluation(w, self.options)
+        ev.__dict__["layout"] = self.layout.with_counts(counts)
+        ev.__dict__["columns"] = tuple(
+            replace(c, source=w, layout=None if c.layout is None else c.layout.with_counts(counts))
+            for c in self.columns)
+        return ev
 
     @cached_property
     def has_auto(self) -> bool:

@@ -9,7 +9,7 @@ pure Python for a tiny workload.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import accumulate, chain
 from operator import itemgetter
@@ -162,6 +162,10 @@ class Layout:
         0, 1, 2, ...: per-row arrays are per-piece as they are)."""
         n = self.n_rows
         return self.piece_row.size == n and bool((self.piece_row == self.xp.arange(n)).all())
+
+    def with_counts(self, counts: Sequence[int]) -> Layout:
+        """The same mappings with each group's process count replaced."""
+        return replace(self, counts=list(counts))
 
     def level_index(self, name: str) -> int | None:
         for i, lv in enumerate(self.arch.levels):

@@ -7,6 +7,7 @@ from typing import Any
 from ptcalc.model.budget import Budget
 from ptcalc.model.evaluate import Evaluation
 from ptcalc.model.geometry import X86_64, Arch
+from ptcalc.model.whatif import Column
 from ptcalc.units import GiB, MiB, format_size
 from ptcalc.workload.types import Workload
 
@@ -43,6 +44,11 @@ def more_groups_line(hidden: int, processes: int) -> str:
     """The line standing for the groups the per-process table leaves out."""
     return (f"... and {hidden:,} more group{'s' if hidden != 1 else ''} ({processes:,} processes); "
             "--format json lists every group")
+
+
+def sweep_column_label(col: Column) -> str:
+    """The column a sweep runs on: ``4 KiB shmem (as configured)``, ``2 MiB hugetlb (what-if)``."""
+    return f"{col.label}" + (" (as configured)" if col.configured else " (what-if)")
 
 
 def host_facts(w: Workload) -> dict[str, Any]:

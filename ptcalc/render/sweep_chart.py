@@ -22,10 +22,16 @@ def _axis_value(sw: SweepResult, v: int) -> str:
     return format_size(v) if sw.axis == "size" else f"{v:,}"
 
 
+RESOLUTION = 200
+"""Points the chart asks for across the process-count axis (evenly spaced)."""
+
+
 def chart(sw: SweepResult, width: int, style: Style) -> Text:
     """The chart as one Text of ``HEIGHT`` + 3 lines, at most ``width`` columns."""
-    if sw.chart_points and sw.chart_demand:
-        xs, series = sw.chart_points, sw.chart_demand
+    if sw.demand_at is not None and sw.points:
+        lo, hi = sw.points[0], sw.points[-1]
+        xs = sorted({lo + (hi - lo) * i // (RESOLUTION - 1) for i in range(RESOLUTION)})
+        series = sw.demand_at(xs)
     else:
         xs, series = sw.points, {s.scheme: s.demand_bytes for s in sw.series}
     label_w = 11

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from ptcalc.model.sweep import SweepResult
+from ptcalc.render.facts import sweep_column_label
 
 SCHEMA_VERSION = 1
 
@@ -19,7 +20,7 @@ def document(sw: SweepResult) -> dict[str, Any]:
         "axis_label": sw.axis_label,
         "grows": sw.scaled,
         "rounding": sw.rounding,
-        "column": sw.column_label,
+        "column": sweep_column_label(sw.column),
         "available_bytes": sw.available_bytes,
         "headroom_percent": sw.headroom_percent,
         "points": sw.points,

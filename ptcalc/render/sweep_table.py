@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ptcalc.render.console import Style, verdict_text
-from ptcalc.render.facts import host_line
+from ptcalc.render.facts import host_line, sweep_column_label
 from ptcalc.render.sweep_chart import chart
 from ptcalc.model.sweep import Crossing, SweepResult
 from ptcalc.units import format_size
@@ -55,7 +55,7 @@ def crossing_sentence(sw: SweepResult, c: Crossing) -> str:
 
 def render(sw: SweepResult, console: Console, style: Style) -> None:
     w = sw.workload
-    console.print(Text(f"ptcalc sweep {style.dash} {w.title} {style.dash} {sw.axis_label}, {sw.column_label}",
+    console.print(Text(f"ptcalc sweep {style.dash} {w.title} {style.dash} {sw.axis_label}, {sweep_column_label(sw.column)}",
                        style="bold"))
     console.print(host_line(w))
     console.print(Text(f"grows: {sw.scaled}; rounding: {sw.rounding}", style="dim"))
