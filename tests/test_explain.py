@@ -12,8 +12,9 @@ from dataclasses import replace
 from hypothesis import given, note, settings
 from test_model_properties import VARIANTS, describe, options_for, workloads
 
+from ptcalc.model.evaluate import CONFIGURED, Options, evaluate
+from ptcalc.model.explain import explain as explain_cell
 from ptcalc.model.geometry import X86_64
-from ptcalc.model.explain import explain
 from ptcalc.workload.types import Host, Mapping, ProcessGroup, Segment, Workload, resolve_addresses
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
@@ -33,6 +34,14 @@ def mp(seg, size, address, offset=0, touch=None, prot="rw", **kw):
 
 def grp(count, *mappings, name="p"):
     return ProcessGroup(name, count, tuple(mappings))
+
+
+def explain(w, scheme, opts=None, findings=True):
+    """explain on the configured column of ``w``, with model options ``opts``."""
+    opts = opts or w.options
+    ev = evaluate(w, Options(schemes=(scheme,), columns=CONFIGURED, file_cached_threshold=opts.file_cached_threshold,
+                             mshare_variant=opts.mshare_variant))
+    return explain_cell(ev.selected_cell(scheme), findings=findings)
 
 
 def only(findings, rule):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ptcalc.cli._choose import page_size_option, parse_page_size, pick_column
-from ptcalc.cli._common import (console_for, guarded, model_options, output_options, read_workload,
-                                     workload_options)
+from ptcalc.cli._choose import page_size_option, parse_page_size
+from ptcalc.cli._common import console_for, guarded, model_options, output_options, read_workload, resolve_options
 from ptcalc.model.schemes import SCHEMES
 
 
@@ -27,15 +26,15 @@ def command(workload: str, scheme: str, page_size: str, file_cached_threshold: s
     WORKLOAD is a YAML file, or - for standard input.  Exit status: 0 when the
     explanation was made, 2 on invalid input.
     """
+    from ptcalc.model.evaluate import CONFIGURED, Options, evaluate
     from ptcalc.model.explain import explain
 
+    ps = parse_page_size(page_size)
+    threshold, variant = resolve_options(file_cached_threshold, mshare_variant)
     w = read_workload(workload, "ptcalc explain")
-    column = pick_column(w, parse_page_size(page_size))
-    assert column.workload is not None
-    options = workload_options(w, file_cached_threshold, mshare_variant)
-    label = column.label if column.configured and column.key == "configured" else (
-        f"as configured ({column.title})" if column.configured else f"what-if: {column.label} pages")
-    e = explain(column.workload, scheme, options, column_label=label)
+    ev = evaluate(w, Options(schemes=(scheme,), columns=CONFIGURED if ps is None else ps,
+                             file_cached_threshold=threshold, mshare_variant=variant))
+    e = explain(ev.selected_cell(scheme))
     if fmt == "json":
         from ptcalc.render import explain_json
 

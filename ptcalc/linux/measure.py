@@ -481,9 +481,7 @@ def file_notes(w: Workload, p: Plan, file_dir: str | None) -> list[str]:
 def default_model(w: Workload) -> SchemeResult:
     from ptcalc.model.evaluate import CONFIGURED, Options, evaluate
 
-    cell = evaluate(w, Options(schemes=(SCHEME,), columns=CONFIGURED)).cell(SCHEME)
-    assert cell is not None  # (the configured column is always available)
-    return cell.result
+    return evaluate(w, Options(schemes=(SCHEME,), columns=CONFIGURED)).selected_cell(SCHEME).result
 
 
 def suggest_scale(w: Workload, model: Model, meminfo: dict[str, int]) -> int | None:

@@ -29,8 +29,9 @@ asking for one scheme costs one scheme.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from ptcalc.errors import PtcalcError, UsageError
 from ptcalc.model.budget import Budget, budget
@@ -41,6 +42,10 @@ from ptcalc.model.tables import SCHEMES, Zones, count, resident_bytes, zones
 from ptcalc.model.whatif import ALL_COLUMNS, CONFIGURED, Column, columns
 from ptcalc.units import format_size
 from ptcalc.workload.types import ModelOptions, Workload
+
+if TYPE_CHECKING:
+    from ptcalc.model.explain.attribution import Attribution
+    from ptcalc.model.explain.types import Finding
 
 __all__ = ["ALL_COLUMNS", "CONFIGURED", "Cell", "Evaluation", "Options", "evaluate"]
 
@@ -62,26 +67,56 @@ class Options:
     """Overrides ``host.headroom`` of the workload."""
 
 
-@dataclass(frozen=True, eq=False)
 class Cell:
-    """One scheme on one page-size column: its tables, its budget and why it
-    shares nothing, if it does not."""
+    """One scheme on one page-size column: its tables, its budget, why it
+    shares nothing if it does not, and (for ``explain``) who owns every
+    table and which rule decided.  Each is computed when first read."""
 
-    scheme: str
-    column: Column
-    result: SchemeResult
-    budget: Budget
-    note: str | None = None
-    """Why this scheme saves nothing here (it then equals ``private``)."""
-    layout: Layout | None = field(default=None, repr=False)
-    model_options: ModelOptions = field(default_factory=ModelOptions, repr=False)
+    def __init__(self, cells: _ColumnCells, scheme: str) -> None:
+        self._cells = cells
+        self.scheme = scheme
+        self.column: Column = cells.column
+        self.model_options: ModelOptions = cells.ev.model_options
+
+    def __repr__(self) -> str:
+        return f"Cell({self.scheme!r}, {self.column.key!r})"
+
+    @property
+    def layout(self) -> Layout:
+        """The column's workload as the model's arrays."""
+        assert self.column.layout is not None
+        return self.column.layout
 
     @cached_property
     def zones(self) -> Zones:
-        """The scheme's zones on the column's layout (computed again when
-        read: a column of 100,000 mappings keeps no zones it does not need)."""
-        assert self.layout is not None
+        """The scheme's zones on the column's layout."""
         return zones(self.layout, self.scheme, self.model_options)
+
+    @cached_property
+    def result(self) -> SchemeResult:
+        """Tables per level, shared tables, and per group the tables one process
+        owns and the VmPTE it shows."""
+        if self.scheme == "private":
+            return self._cells.private
+        z = self.zones
+        # a scheme that shares nothing here counts as private does, table for
+        # table: one count serves both
+        return replace(self._cells.private, scheme=self.scheme) if z.shares_nothing else count(self.layout, z)
+
+    @cached_property
+    def budget(self) -> Budget:
+        w = self._cells.budget_workload
+        assert w is not None
+        return budget(w, self.result, self._cells.resident, use_configured_pools=self.column.configured)
+
+    @cached_property
+    def note(self) -> str | None:
+        """Why this scheme saves nothing here (it then equals ``private``)."""
+        if self.scheme == "private":
+            return None
+        w = self._cells.budget_workload
+        assert w is not None
+        return _note(w, self.layout, self.zones, self.result, self._cells.private)
 
     @property
     def verdict(self) -> str | None:
@@ -91,9 +126,25 @@ class Cell:
     def max_processes(self) -> int | None:
         return self.budget.max_processes
 
+    @cached_property
+    def attribution(self) -> Attribution:
+        """Per group and mapping the tables each process owns and the pools of
+        shared tables it uses, with whom (``ptcalc.model.explain``)."""
+        from ptcalc.model.explain.attribution import attribute
+
+        return attribute(self)
+
+    @cached_property
+    def findings(self) -> tuple[Finding, ...]:
+        """Every part of a mapping whose tables are not shared, the rule that
+        decided and the smallest change that would share them."""
+        from ptcalc.model.explain.rules import find
+
+        return find(self)
+
 
 class _ColumnCells:
-    """The cells of one column, each computed when first asked for."""
+    """The cells of one column, each made when first asked for."""
 
     def __init__(self, ev: Evaluation, column: Column) -> None:
         self.ev = ev
@@ -120,24 +171,8 @@ class _ColumnCells:
 
     def cell(self, scheme: str) -> Cell:
         if scheme not in self._cells:
-            self._cells[scheme] = self._cell(scheme)
+            self._cells[scheme] = Cell(self, scheme)
         return self._cells[scheme]
-
-    def _cell(self, scheme: str) -> Cell:
-        w, layout = self.budget_workload, self.column.layout
-        assert w is not None and layout is not None
-        private = self.private
-        note = None
-        z = zones(layout, scheme, self.ev.model_options)
-        if scheme == "private":
-            r = private
-        else:
-            # a scheme that shares nothing here counts as private does, table for table
-            r = replace(private, scheme=scheme) if z.shares_nothing else count(layout, z)
-            note = _note(w, layout, z, r, private)
-        b = budget(w, r, self.resident, use_configured_pools=self.column.configured)
-        return Cell(scheme=scheme, column=self.column, result=r, budget=b, note=note, layout=layout,
-                    model_options=self.ev.model_options)
 
 
 def _note(workload: Workload, layout: Layout, z: Zones, result: SchemeResult,
@@ -229,6 +264,11 @@ class Evaluation:
                     return None
                 return self._cells_of(col).cell(scheme)
         return None
+
+    def selected_cell(self, scheme: str) -> Cell:
+        """The cell of ``scheme`` in the one column selected (``Options.columns``);
+        raises PtcalcError when that what-if is not available."""
+        return self._cells_of(self.column).cell(scheme)
 
     def cells_of(self, column: Column) -> tuple[Cell, ...]:
         """Every scheme's cell in ``column`` (none when it is not available)."""

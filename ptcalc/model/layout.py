@@ -9,7 +9,7 @@ pure Python for a tiny workload.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import cached_property
 from itertools import accumulate, chain
 from operator import itemgetter
@@ -26,6 +26,8 @@ Array = Any
 
 BACKING_CODE = {b: i for i, b in enumerate(BACKINGS)}
 PROT_CODE = {p: i for i, p in enumerate(PROTECTIONS)}
+BOOL_ROWS = frozenset({"row_uffd_blocks_pmd_share", "row_uffd_wp", "row_soft_dirty", "row_auto"})
+"""The layout's boolean arrays (every other one is int64)."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,15 @@ class Layout:
         0, 1, 2, ...: per-row arrays are per-piece as they are)."""
         n = self.n_rows
         return self.piece_row.size == n and bool((self.piece_row == self.xp.arange(n)).all())
+
+    def on(self, backend: str) -> Layout:
+        """The same layout on another array backend (``numpy`` or ``python``)."""
+        if self.xp.NAME == backend:
+            return self
+        xp = _xp.backend(backend)
+        arrays = {f.name: getattr(self, f.name) for f in fields(self) if f.name.startswith(("row_", "piece_"))}
+        return replace(self, **{name: xp.asarray(a.tolist(), xp.bool_ if name in BOOL_ROWS else xp.int64)
+                                for name, a in arrays.items()})
 
     def with_counts(self, counts: Sequence[int]) -> Layout:
         """The same mappings with each group's process count replaced."""

@@ -39,7 +39,9 @@ from ptcalc.model.results import GroupResults, SchemeResult, zero_levels
 from ptcalc.model.schemes import SCHEMES, ZONE_KIND, Why, Zones, zones
 from ptcalc.workload.types import ModelOptions, Workload
 
-__all__ = ["SCHEMES", "Parts", "Why", "Zones", "compute", "count", "cut", "resident_bytes", "zones"]
+__all__ = ["SCHEMES", "KeyedBlocks", "Parts", "RegionRanges", "Tally", "Why", "Zones", "compute", "count",
+           "count_tally", "cut", "region_ranges", "resident_bytes", "shared_pmd_blocks", "shared_pte_blocks", "tally",
+           "zones"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,131 @@ def cut(layout: Layout, z: Zones) -> Parts:
     return Parts(row=pr[flat // len(active)], zone=zone, start=s[keep], end=e[keep])
 
 
+@dataclass(frozen=True)
+class Tally:
+    """A scheme's zones applied to a layout: the touched parts (``cut``) and,
+    per part, what every count of them reads -- the table of docs/semantics.md
+    section 3, written once for ``count`` and for ``explain``'s attribution."""
+
+    layout: Layout
+    zones: Zones
+    parts: Parts
+    group: Array
+    """Per part, its group."""
+    leaf: Array
+    """Per part, the index of the level its pages are mapped at."""
+    kind: Array
+    """Per part, its zone's kind: 0 private, 1 shared-PTE, 2 shared-upper."""
+    own_min: Array
+    """Per part, the lowest level whose table the process owns itself."""
+    pmd_i: int | None
+    attach_i: int
+    """The mshare attach level: p4d where present, else the pgd."""
+
+    def owned(self, li: int) -> Array:
+        """Per part, whether the process owns its tables at level ``li``."""
+        return self.own_min <= li
+
+
+def tally(layout: Layout, z: Zones) -> Tally:
+    """Cut ``layout``'s touched ranges by ``z`` and tell each part's tables apart."""
+    xp = layout.xp
+    levels = layout.arch.levels
+    parts = cut(layout, z)
+    leaf = parts.of_row(layout.row_leaf)
+    kind = xp.asarray(ZONE_KIND, dtype=xp.int8)[parts.zone]
+    pmd_i = layout.level_index("pmd")
+    attach_i = layout.level_index("p4d") or len(levels) - 1
+    # the process owns: in a private zone every level from the leaf up; in a
+    # shared-PTE zone the PMD level and up; in a shared-PMD zone the PUD level
+    # and up; in an mshare region only the attach level and up
+    upper_own = attach_i if z.upper == "mshare" else (pmd_i if pmd_i is not None else 0) + 1
+    own_min = xp.where(kind == 0, leaf, xp.where(kind == 1, xp.maximum(leaf, 1), upper_own))
+    return Tally(layout=layout, zones=z, parts=parts, group=parts.of_row(layout.row_group), leaf=leaf, kind=kind,
+                 own_min=own_min, pmd_i=pmd_i, attach_i=attach_i)
+
+
+@dataclass(frozen=True)
+class KeyedBlocks:
+    """The shared tables of one level: per touched range (part) that reaches
+    them, its file blocks ``[lo, hi)`` (deduplicated within its mapping) under
+    its sharing key.  A shared table is a (key, block) some range covers."""
+
+    level: int
+    mask: Array
+    """The parts these ranges are."""
+    rows: Array
+    key: Array
+    """Dense sharing-key ids: (segment, protection, alignment class)."""
+    cls: Array
+    """The alignment class of the key (per range)."""
+    lo: Array
+    hi: Array
+
+
+def _keyed(t: Tally, li: int, mask: Array, cls_of_row: Array) -> KeyedBlocks:
+    layout, parts = t.layout, t.parts
+    span = layout.arch.levels[li].table_span
+    rows = parts.row[mask]
+    shift = ceil_div(layout.row_d[rows], span)  # VA block b is file block b - shift
+    lo, hi = dedupe_within(rows, floor_div(parts.start[mask], span), ceil_div(parts.end[mask], span))
+    cls = cls_of_row[rows]
+    key = key_ids(layout.row_seg[rows], layout.row_prot[rows], cls)
+    return KeyedBlocks(level=li, mask=mask, rows=rows, key=key, cls=cls, lo=lo - shift, hi=hi - shift)
+
+
+def shared_pmd_blocks(t: Tally) -> KeyedBlocks | None:
+    """Shared PMD tables (hugetlb-pmd, file-cached): one per (key, file window),
+    the key (segment, protection, (address - offset) mod PUD_SIZE)."""
+    if t.zones.upper != "pmd" or t.pmd_i is None:
+        return None
+    m = t.kind == 2
+    if not m.any():
+        return None
+    return _keyed(t, t.pmd_i, m, mod(t.layout.row_d, t.layout.arch.levels[t.pmd_i].table_span))
+
+
+def shared_pte_blocks(t: Tally) -> KeyedBlocks | None:
+    """Shared PTE tables (the file-cached PTE cache, ptshare): one per (key,
+    file block).  Under file-cached the PTE tables below a shared PMD table are
+    the cache's too: one PTE cache per (segment, protection)."""
+    z = t.zones
+    m = t.kind == 1
+    if z.upper == "pmd" and z.scheme == "file-cached":
+        m = m | ((t.kind == 2) & (t.leaf == 0))
+    if not m.any():
+        return None
+    return _keyed(t, 0, m, z.pte_key_class)
+
+
+@dataclass(frozen=True)
+class RegionRanges:
+    """mshare v3: the touched file ranges of every mapping in a region, keyed
+    by region (segment, protection) -- what the regions' host mms map."""
+
+    mask: Array
+    rows: Array
+    key: Array
+    group: Array
+    leaf: Array
+    start: Array
+    end: Array
+    """File offsets."""
+
+
+def region_ranges(t: Tally) -> RegionRanges | None:
+    if t.zones.upper != "mshare":
+        return None
+    layout, parts = t.layout, t.parts
+    m = (t.kind == 2) & (parts.of_row(layout.row_weight) > 0)  # a group of 0 processes attaches nothing
+    if not m.any():
+        return None
+    rows = parts.row[m]
+    d = layout.row_d[rows]
+    return RegionRanges(mask=m, rows=rows, key=key_ids(layout.row_seg[rows], layout.row_prot[rows]),
+                        group=layout.row_group[rows], leaf=t.leaf[m], start=parts.start[m] - d, end=parts.end[m] - d)
+
+
 def compute(workload: Workload, scheme: str, options: ModelOptions | None = None,
             layout: Layout | None = None) -> SchemeResult:
     """Page tables of ``workload`` under ``scheme`` (see docs/semantics.md)."""
@@ -93,27 +220,25 @@ def compute(workload: Workload, scheme: str, options: ModelOptions | None = None
 
 def count(layout: Layout, z: Zones) -> SchemeResult:
     """Count tables for a layout cut into zones."""
+    return count_tally(tally(layout, z))
+
+
+def count_tally(t: Tally) -> SchemeResult:
+    """Count the tables of a tally (see :func:`count`)."""
+    layout, z, parts = t.layout, t.zones, t.parts
     xp = layout.xp
     i64 = xp.int64
     arch = layout.arch
     levels = arch.levels
     n_groups = len(layout.counts)
-    parts = cut(layout, z)
-    p_group = parts.of_row(layout.row_group)
-    p_leaf = parts.of_row(layout.row_leaf)
-    kind = xp.asarray(ZONE_KIND, dtype=xp.int8)[parts.zone]
-    pmd_i = layout.level_index("pmd")
-    attach_i = layout.level_index("p4d") or len(levels) - 1
-    # Lowest level whose table the process owns, per part.
-    upper_own = attach_i if z.upper == "mshare" else (pmd_i if pmd_i is not None else 0) + 1
-    own_min = xp.where(kind == 0, p_leaf, xp.where(kind == 1, xp.maximum(p_leaf, 1), upper_own))
+    p_group = t.group
 
     # per level name, per group: tables one process owns / links in (VmPTE)
     zero = xp.zeros(n_groups, dtype=i64)
     own: dict[str, Array] = {name: zero for name in LEVEL_NAMES}
     attached: dict[str, Array] = {name: zero for name in LEVEL_NAMES}
     for li, lv in enumerate(levels[:-1]):
-        m = own_min <= li
+        m = t.owned(li)
         if m.all():  # (often, at the upper levels: no copies)
             own[lv.name] = distinct_blocks(p_group, parts.start, parts.end, lv.table_span, n_groups)
         else:
@@ -125,83 +250,57 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
     counts = layout.counts
     weight_of_row = layout.row_weight
 
-    # --- shared PMD tables (hugetlb-pmd, file-cached): one per (key, file window)
-    if z.upper == "pmd" and pmd_i is not None:
-        m = kind == 2
-        if m.any():
-            rows = parts.row[m]
-            span = levels[pmd_i].table_span
-            attached["pmd"] = distinct_blocks(p_group[m], parts.start[m], parts.end[m], span, n_groups)
-            d = layout.row_d[rows]
-            shift = ceil_div(d, span)  # VA window w is file window w - shift
-            lo, hi = dedupe_within(rows, floor_div(parts.start[m], span), ceil_div(parts.end[m], span))
-            key = key_ids(layout.row_seg[rows], layout.row_prot[rows], mod(d, span))
-            u, s = union_and_shared(key, lo - shift, hi - shift, weight_of_row[rows])
-            physical["pmd"] += u
-            shared_tables["pmd"] += s
-
-    # --- shared PTE tables (file-cached PTE cache, ptshare)
-    pte_span = levels[0].table_span
-    m_pte = kind == 1
-    if z.upper == "pmd" and z.scheme == "file-cached":
-        m_pte = m_pte | ((kind == 2) & (p_leaf == 0))
-    if m_pte.any():
-        rows = parts.row[m_pte]
-        if z.attached_pte:
-            via = kind[m_pte] == 1
-            attached["pte"] = distinct_blocks(
-                p_group[m_pte][via], parts.start[m_pte][via], parts.end[m_pte][via], pte_span, n_groups)
-        d = layout.row_d[rows]
-        shift = ceil_div(d, pte_span)
-        lo, hi = dedupe_within(rows, floor_div(parts.start[m_pte], pte_span), ceil_div(parts.end[m_pte], pte_span))
-        cls = z.pte_key_class[rows]
-        key = key_ids(layout.row_seg[rows], layout.row_prot[rows], cls)
-        u, s = union_and_shared(key, lo - shift, hi - shift, weight_of_row[rows])
-        physical["pte"] += u
-        shared_tables["pte"] += s
+    for kb in (shared_pmd_blocks(t), shared_pte_blocks(t)):
+        if kb is None:
+            continue
+        lv = levels[kb.level]
+        # VmPTE: huge_pmd_share() links each shared PMD table into the process
+        # (mm_inc_nr_pmds); under file-cached a process links the PTE tables
+        # of its shared-PTE zones, not those below a shared PMD table
+        via = (t.kind == 2) if lv.name == "pmd" else ((t.kind == 1) if z.attached_pte else None)
+        if via is not None:
+            a = kb.mask & via
+            attached[lv.name] = distinct_blocks(p_group[a], parts.start[a], parts.end[a], lv.table_span, n_groups)
+        u, s = union_and_shared(kb.key, kb.lo, kb.hi, weight_of_row[kb.rows])
+        physical[lv.name] += u
+        shared_tables[lv.name] += s
 
     # --- mshare v3: one host tree per (segment, protection), over file offsets
     regions = 0
-    if z.upper == "mshare":
-        m = (kind == 2) & (parts.of_row(weight_of_row) > 0)  # a group of 0 processes attaches nothing
-        if m.any():
-            rows = parts.row[m]
-            d = layout.row_d[rows]
-            fs, fe = parts.start[m] - d, parts.end[m] - d
-            key = key_ids(layout.row_seg[rows], layout.row_prot[rows])
-            grp = layout.row_group[rows]
-            # A process attaches a region once, whatever its mappings in it:
-            # owners are (region, group), their ranges merged per owner.  One
-            # sort by (owner, file offset) serves every level (a block index
-            # is monotone in the offset); each owner's region and weight come
-            # from a table indexed by the owner.
-            oid = key_ids(key, grp)
-            # (merging needs no particular order among equal (owner, offset))
-            order = order_by(xp, oid, fs, stable=False)
-            oid, fs, fe, leaf = oid[order], fs[order], fe[order], p_leaf[m][order]
-            n_owners = int(oid.max()) + 1
-            key_of, group_of = xp.zeros(n_owners, dtype=i64), xp.zeros(n_owners, dtype=i64)
-            key_of[oid] = key[order]  # every part of an owner has the owner's region and group
-            group_of[oid] = grp[order]
-            weight_of = xp.minimum(xp.asarray(counts, dtype=i64), 2)[group_of]
-            for li, lv in enumerate(levels[:-1]):
-                lm = leaf <= li
-                lo, hi = floor_div(fs[lm], lv.table_span), ceil_div(fe[lm], lv.table_span)
-                if li < attach_i:
-                    owner, lo, hi = merge_sorted(xp, oid[lm], lo, hi)
-                    u, s = union_and_shared(key_of[owner], lo, hi, weight_of[owner])
-                else:
-                    # the host's own P4D tables: counted once, but no process walks them
-                    u, _ = union_and_shared(key_of[oid[lm]], lo, hi, xp.ones(lo.size, dtype=i64))
-                    s = 0
-                physical[lv.name] += u
-                shared_tables[lv.name] += s
-            # the host mm's own PGD, one per region that anything touched
-            regions = int(rank(xp, key).max()) + 1
-            physical["pgd"] += regions
+    rr = region_ranges(t)
+    if rr is not None:
+        key, grp = rr.key, rr.group
+        # A process attaches a region once, whatever its mappings in it:
+        # owners are (region, group), their ranges merged per owner.  One
+        # sort by (owner, file offset) serves every level (a block index
+        # is monotone in the offset); each owner's region and weight come
+        # from a table indexed by the owner.
+        oid = key_ids(key, grp)
+        # (merging needs no particular order among equal (owner, offset))
+        order = order_by(xp, oid, rr.start, stable=False)
+        oid, fs, fe, leaf = oid[order], rr.start[order], rr.end[order], rr.leaf[order]
+        n_owners = int(oid.max()) + 1
+        key_of, group_of = xp.zeros(n_owners, dtype=i64), xp.zeros(n_owners, dtype=i64)
+        key_of[oid] = key[order]  # every part of an owner has the owner's region and group
+        group_of[oid] = grp[order]
+        weight_of = xp.minimum(xp.asarray(counts, dtype=i64), 2)[group_of]
+        for li, lv in enumerate(levels[:-1]):
+            lm = leaf <= li
+            lo, hi = floor_div(fs[lm], lv.table_span), ceil_div(fe[lm], lv.table_span)
+            if li < t.attach_i:
+                owner, lo, hi = merge_sorted(xp, oid[lm], lo, hi)
+                u, s = union_and_shared(key_of[owner], lo, hi, weight_of[owner])
+            else:
+                # the host's own P4D tables: counted once, but no process walks them
+                u, _ = union_and_shared(key_of[oid[lm]], lo, hi, xp.ones(lo.size, dtype=i64))
+                s = 0
+            physical[lv.name] += u
+            shared_tables[lv.name] += s
+        # the host mm's own PGD, one per region that anything touched
+        regions = int(rank(xp, key).max()) + 1
+        physical["pgd"] += regions
 
-    table_bytes = {lv.name: lv.table_bytes for lv in levels}
-    table_bytes["pgd"] = arch.pgd_bytes(layout.pti)
+    table_bytes = arch.table_bytes(layout.pti)
     # Python ints from here on: a count of 10**9 processes times their tables
     # overflows int64 bytes (1 PiB segment: 2**38 tables x 4 KiB x 10**9).
     own_l = [own[name].tolist() for name in LEVEL_NAMES]

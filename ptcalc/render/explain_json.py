@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 from ptcalc.model.explain import Explanation, Fix
+from ptcalc.render.facts import explain_column_label
 
 SCHEMA_VERSION = 1
 
@@ -28,7 +29,7 @@ def document(e: Explanation) -> dict[str, Any]:
         "workload": w.title,
         "source": w.source,
         "scheme": e.scheme,
-        "column": e.column_label,
+        "column": explain_column_label(e.column),
         "options": {"file_cached_threshold": e.options.file_cached_threshold,
                     "mshare_variant": e.options.mshare_variant},
         "table_bytes": e.table_bytes,

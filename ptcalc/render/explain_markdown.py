@@ -6,7 +6,7 @@ from ptcalc.model.explain import Explanation
 from ptcalc.render.estimate_markdown import md_table
 from ptcalc.render.explain_words import (finding_tables, fix_text, grouped, levels_of, mapping_label, pages,
                                          pool_label, sharing_text, va_range, where_all)
-from ptcalc.render.facts import SCHEME_BLURB, host_line
+from ptcalc.render.facts import SCHEME_BLURB, explain_column_label, host_line
 from ptcalc.units import format_kib, format_size
 
 
@@ -18,7 +18,7 @@ def render(e: Explanation) -> str:
     w = e.workload
     levels = levels_of(e)
     below = tuple(n for n in levels if n != "pgd")
-    out = [f"### ptcalc explain: {w.title}, scheme `{e.scheme}`, {e.column_label}", "",
+    out = [f"### ptcalc explain: {w.title}, scheme `{e.scheme}`, {explain_column_label(e.column)}", "",
            f"`{w.source}`: {host_line(w)}", "", f"_{e.scheme}: {SCHEME_BLURB[e.scheme]}_", ""]
     for g in e.groups:
         out += [f"**{g.name}**: {g.count:,} processes; each owns {format_size(g.per_process_bytes)}, "

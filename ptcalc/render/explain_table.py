@@ -10,7 +10,7 @@ from ptcalc.model.explain import Explanation, GroupExplain
 from ptcalc.render.console import Style
 from ptcalc.render.explain_words import (finding_tables, fix_text, grouped, levels_of, mapping_label, pages,
                                          pool_label, sharing_text, va_range, where_all)
-from ptcalc.render.facts import SCHEME_BLURB, host_line
+from ptcalc.render.facts import SCHEME_BLURB, explain_column_label, host_line
 from ptcalc.units import format_count, format_kib, format_size
 
 
@@ -79,7 +79,7 @@ def totals_table(e: Explanation, style: Style) -> Table:
 
 def render(e: Explanation, console: Console, style: Style) -> None:
     w = e.workload
-    console.print(Text(f"ptcalc explain {style.dash} {w.title} {style.dash} scheme {e.scheme}, {e.column_label}",
+    console.print(Text(f"ptcalc explain {style.dash} {w.title} {style.dash} scheme {e.scheme}, {explain_column_label(e.column)}",
                        style="bold"))
     console.print(Text(f"{e.scheme}: {SCHEME_BLURB[e.scheme]}", style="dim"))
     console.print(host_line(w))

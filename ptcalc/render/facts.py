@@ -51,6 +51,13 @@ def sweep_column_label(col: Column) -> str:
     return f"{col.label}" + (" (as configured)" if col.configured else " (what-if)")
 
 
+def explain_column_label(col: Column) -> str:
+    """The column explained: ``configured (...)``, ``as configured (4 KiB shmem)``, ``what-if: 2 MiB hugetlb pages``."""
+    if col.configured:
+        return col.label if col.key == "configured" else f"as configured ({col.title})"
+    return f"what-if: {col.label} pages"
+
+
 def host_facts(w: Workload) -> dict[str, Any]:
     h = w.host
     return {

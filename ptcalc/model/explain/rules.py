@@ -10,21 +10,21 @@ the saving reported is the model's, and the fix shown is the smallest change
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ptcalc.model.explain.attribution import I64, Context, overlap, PoolBuild
+from ptcalc.model.explain.attribution import I64, Context, PoolBuild, overlap
 from ptcalc.model.explain.types import PROT_WORDS, RULE_OF_WHY, Finding, Fix, Interval, Sharing
 from ptcalc.model.intervals import distinct_blocks
-from ptcalc.model.layout import Layout
-from ptcalc.model.schemes import Why
-from ptcalc.model.tables import count, zones
-from ptcalc.workload.touched import merge_ranges
-from ptcalc.units import format_size
-from ptcalc.model.whatif import convert
 from ptcalc.model.reasons import reason as why_reason
+from ptcalc.model.schemes import Why
+from ptcalc.units import format_size
+from ptcalc.workload.touched import merge_ranges
 from ptcalc.workload.types import Mapping, ModelOptions, Workload
 
+if TYPE_CHECKING:
+    from ptcalc.model.evaluate import Cell
 
 
 class _Fixer:
@@ -37,7 +37,7 @@ class _Fixer:
         self._hugetlb: dict[str, Fix | None] = {}
 
     def _physical(self, w: Workload, options: ModelOptions | None = None) -> int:
-        return count_physical(w, self.cx.scheme, options or self.cx.options)
+        return physical_bytes(w, self.cx.scheme, options or self.cx.options)
 
     def _with_mapping(self, gi: int, mi: int, new: Mapping) -> Workload | None:
         w = self.cx.w
@@ -110,13 +110,15 @@ class _Fixer:
         return self._hugetlb[segment]
 
     def _hugetlb_pages(self, segment: str) -> Fix | None:
+        from ptcalc.model.evaluate import Options, evaluate
+
         w = self.cx.w
         size = w.arch.pmd_share_size
         if size is None or w.segments[segment].backing == "file":
             return None
-        try:
-            conv = convert(w, size)
-        except ValueError:
+        whatif = evaluate(w, Options(schemes=(), columns=size)).columns
+        conv = whatif[0].workload if whatif else None
+        if conv is None:  # the what-if is not available: some mapping cannot be placed on those pages
             return None
         segments = dict(w.segments)
         segments[segment] = conv.segments[segment]
@@ -134,10 +136,13 @@ class _Fixer:
                    physical_before=self.before, physical_after=self._physical(new), change_bytes=0)
 
 
-def count_physical(w: Workload, scheme: str, options: ModelOptions) -> int:
-    """Physical page-table bytes of ``w`` under ``scheme`` (the model)."""
-    layout = Layout.from_workload(w)
-    return count(layout, zones(layout, scheme, options)).physical_bytes
+def physical_bytes(w: Workload, scheme: str, options: ModelOptions) -> int:
+    """Physical page-table bytes of ``w`` (as configured) under ``scheme``, with the model options ``options``."""
+    from ptcalc.model.evaluate import CONFIGURED, Options, evaluate
+
+    ev = evaluate(w, Options(schemes=(scheme,), columns=CONFIGURED, mshare_variant=options.mshare_variant,
+                             file_cached_threshold=options.file_cached_threshold))
+    return ev.selected_cell(scheme).result.physical_bytes
 
 
 def _best(fixes: list[Fix | None]) -> tuple[Fix | None, tuple[Fix, ...]]:
@@ -452,3 +457,12 @@ def _fmt_class(c: int | str | None) -> str:
     if isinstance(c, int):
         return format_size(c) if c else "0"
     return str(c)
+
+
+def find(cell: Cell) -> tuple[Finding, ...]:
+    """Every finding of ``cell``, by group and mapping (``Cell.findings``)."""
+    a = cell.attribution
+    f = Findings(a.context, a.builds, a.sharing)
+    f.rows()
+    f.across_pools()
+    return tuple(sorted(f.out, key=lambda x: (x.group, x.mapping)))

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ptcalc.model.schemes import Why
 from ptcalc.model.results import SchemeResult
+from ptcalc.model.whatif import Column
 from ptcalc.workload.types import Mapping, ModelOptions, Workload
 
 Interval = tuple[int, int]
@@ -112,6 +113,10 @@ class MappingExplain:
     attached: dict[str, int]
     """Per process: shared tables it links in (counted in VmPTE)."""
     sharing: tuple[Sharing, ...]
+    why_pmd: Why = Why.SHARED
+    why_pte: Why = Why.SHARED
+    """The rule that decided, per level: ``Why.SHARED`` where some of its
+    tables at that level are shared, else why none is."""
 
 
 @dataclass(frozen=True)
@@ -177,10 +182,12 @@ class VmpteNote:
 
 @dataclass(frozen=True)
 class Explanation:
+    """One cell explained: its attribution and its findings."""
+
     workload: Workload
     scheme: str
     options: ModelOptions
-    column_label: str
+    column: Column
     result: SchemeResult
     groups: tuple[GroupExplain, ...]
     pools: tuple[Pool, ...]
