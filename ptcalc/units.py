@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from fractions import Fraction
+from typing import Any
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -40,6 +41,53 @@ _UNITS: dict[str, int] = {
 }
 
 _SIZE_RE = re.compile(r"^\s*([+-]?)(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]*)\s*$")
+
+N = Any
+"""An int, or an array of ints (numpy, or ``ptcalc.model.xp``'s pure-Python arrays)."""
+
+
+def floor_div(x: N, d: int) -> N:
+    """``x // d``: a shift when ``d`` is a power of two, as every table span
+    and page size is (an arithmetic shift floors negative values too).
+    Works on ints and on arrays alike.
+
+    >>> floor_div(-5, 4), floor_div(5, 3)
+    (-2, 1)
+    """
+    if d > 0 and d & (d - 1) == 0:
+        return x >> (d.bit_length() - 1)
+    return x // d
+
+
+def ceil_div(x: N, d: int) -> N:
+    """``x / d`` rounded up: the number of ``d``-blocks up to ``x``.
+
+    >>> ceil_div(5, 4), ceil_div(8, 4), ceil_div(-5, 4)
+    (2, 2, -1)
+    """
+    return -floor_div(-x, d)
+
+
+def mod(x: N, d: int) -> N:
+    """``x % d`` (a mask for a power of two: the floored remainder, as %)."""
+    if d > 0 and d & (d - 1) == 0:
+        return x & (d - 1)
+    return x % d
+
+
+def round_up(x: N, d: int) -> N:
+    """``x`` up to a multiple of ``d``.
+
+    >>> round_up(5000, 4096), round_up(4096, 4096)
+    (8192, 4096)
+    """
+    return ceil_div(x, d) * d
+
+
+def round_down(x: N, d: int) -> N:
+    """``x`` down to a multiple of ``d``."""
+    return floor_div(x, d) * d
+
 
 _IEC = (("EiB", EiB), ("PiB", PiB), ("TiB", TiB), ("GiB", GiB), ("MiB", MiB), ("KiB", KiB))
 

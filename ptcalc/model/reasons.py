@@ -48,7 +48,7 @@ def reason(why: Why, level: str, arch: Arch) -> str:
     }[why]
 
 
-def _most_common(codes: Any) -> Why:
+def most_common(codes: Any) -> Why:
     """The most frequent code; of equally frequent ones, the one seen first
     (as ``Counter.most_common``).  Counted with array operations: a large
     workload has 100,000 mappings."""
@@ -76,10 +76,10 @@ def dominant(layout: Layout, z: Zones) -> tuple[Why, str] | None:
             return None
         # report the PTE-level reason for base pages, the PMD-level one otherwise
         if (layout.row_leaf[touched] == 0).any():
-            return _most_common(z.why_pte[touched]), "pte"
-        return _most_common(z.why_pmd[touched]), "pmd"
+            return most_common(z.why_pte[touched]), "pte"
+        return most_common(z.why_pmd[touched]), "pmd"
     else:
         codes, level = z.why_pmd[touched], "pmd"
     if (codes == Why.SHARED).any():
         return None
-    return _most_common(codes), level
+    return most_common(codes), level

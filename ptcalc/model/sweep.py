@@ -49,7 +49,7 @@ from ptcalc.errors import UsageError
 from ptcalc.model.budget import verdict_of
 from ptcalc.model.evaluate import CONFIGURED, Evaluation, evaluate
 from ptcalc.model.whatif import Column
-from ptcalc.units import SizeError, format_size, parse_size
+from ptcalc.units import SizeError, ceil_div, format_size, parse_size, round_down, round_up
 from ptcalc.workload.touched import merge_ranges
 from ptcalc.workload.types import Mapping, ProcessGroup, Workload, resolve_addresses
 
@@ -104,7 +104,7 @@ def nice_step(raw: int, sizes: bool, align: int = 1) -> int:
     for c in cands:
         if c >= raw:
             return c
-    return -(-raw // align) * align
+    return round_up(raw, align)
 
 
 def grid(start: int, stop: int, step: int | None, default_points: int, limit: int, what: str,
@@ -118,7 +118,7 @@ def grid(start: int, stop: int, step: int | None, default_points: int, limit: in
     if start % align or stop % align or (step is not None and step % align):
         raise UsageError(f"{what}: every value must be a multiple of {format_size(align)} (the page size)")
     if step is None:
-        step = nice_step(-(-(stop - start) // max(default_points - 1, 1)), sizes, align)
+        step = nice_step(ceil_div(stop - start, max(default_points - 1, 1)), sizes, align)
         pts = [start] + list(range((start // step + 1) * step, stop, step)) + ([stop] if stop > start else [])
         return pts
     n = (stop - start) // step + 1
@@ -407,8 +407,7 @@ def sweep_processes(ev: Evaluation, points: list[int], group: str | None = None)
 def _scale_touched(touched: tuple[tuple[int, int], ...], old: int, new: int, page: int,
                    ) -> tuple[tuple[int, int], ...]:
     def scaled(s: int, e: int) -> tuple[int, int]:
-        ceil_e = -(-e * new // old)
-        return s * new // old // page * page, min(-(-ceil_e // page) * page, new)
+        return round_down(s * new // old, page), min(round_up(ceil_div(e * new, old), page), new)
 
     # both ends scale monotonically: the ranges stay in order, merge_ranges only merges
     return tuple(merge_ranges(scaled(s, e) for s, e in touched))

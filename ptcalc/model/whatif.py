@@ -22,10 +22,9 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
-from ptcalc.model.intervals import ascending, ceil_div, floor_div, mod
-
-from ptcalc.model.layout import BACKING_CODE, Layout, pieces_reordered
-from ptcalc.units import format_size
+from ptcalc.model.intervals import ascending
+from ptcalc.model.layout import Layout, pieces_reordered
+from ptcalc.units import ceil_div, floor_div, format_size, mod, round_up
 from ptcalc.workload.types import Backing, Segment, Workload, place_addresses
 
 
@@ -70,16 +69,8 @@ class Column:
         return self.source if self.configured else replace(self.source, segments=self.segments)
 
 
-def _down(x: Any, a: Any) -> Any:
-    return x // a * a
-
-
-def _up(x: Any, a: Any) -> Any:
-    return -(-x // a) * a
-
-
 def _down_shift(x: Any, shift: Any) -> Any:
-    """``x`` down to a multiple of ``2 ** shift`` (per element): _down by a page size."""
+    """``x`` down to a multiple of ``2 ** shift`` (per element: each row by its own page size)."""
     return (x >> shift) << shift
 
 
@@ -103,10 +94,10 @@ def convert_segments(workload: Workload, page_size: int) -> dict[str, Segment]:
     for name, seg in workload.segments.items():
         if seg.backing == "file":
             ps = base if page_size == base else seg.page_size
-            segments[name] = replace(seg, page_size=ps, size=_up(seg.size, ps))
+            segments[name] = replace(seg, page_size=ps, size=round_up(seg.size, ps))
         else:
             backing: Backing = "shmem" if page_size == base else "hugetlb"
-            segments[name] = replace(seg, backing=backing, page_size=page_size, size=_up(seg.size, page_size))
+            segments[name] = replace(seg, backing=backing, page_size=page_size, size=round_up(seg.size, page_size))
     return segments
 
 
@@ -194,24 +185,17 @@ def convert_layout(layout: Layout, workload: Workload, page_size: int) -> tuple[
     p_start, p_end = s + new_addr[pr], t + new_addr[pr]
     if not identity:
         pr, p_start, p_end = pieces_reordered(xp, order, pr, p_start, p_end)
-    seg_leaf = xp.asarray([arch.leaf_index(seg.page_size) for seg in segs], i64)
-    seg_backing = xp.asarray([BACKING_CODE[seg.backing] for seg in segs], i64)
-    rs = take(row_seg)
-    new = replace(
-        layout,
+    new = Layout.assemble(
+        layout.pti, layout.counts, layout.group_names, arch, segs,
         row_group=s_group,
-        row_seg=rs,
+        row_seg=take(row_seg),
         row_addr=s_addr,
         row_end=s_end,
         row_off=take(new_off),
-        row_page=take(page),
-        row_leaf=seg_leaf[rs] if n else xp.zeros(0, i64),
-        row_backing=seg_backing[rs] if n else xp.zeros(0, i64),
         row_prot=take(layout.row_prot),
         row_uffd_blocks_pmd_share=take(layout.row_uffd_blocks_pmd_share),
         row_uffd_wp=take(layout.row_uffd_wp),
         row_soft_dirty=take(layout.row_soft_dirty),
-        row_seg_size=take(seg_size),
         row_auto=take(auto),
         row_mi=take(layout.row_mi),
         piece_row=pr,

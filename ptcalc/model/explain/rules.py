@@ -19,7 +19,7 @@ from ptcalc.model.explain.types import PROT_WORDS, RULE_OF_WHY, Finding, Fix, In
 from ptcalc.model.intervals import distinct_blocks
 from ptcalc.model.reasons import reason as why_reason
 from ptcalc.model.schemes import Why
-from ptcalc.units import format_size
+from ptcalc.units import format_size, round_down, round_up
 from ptcalc.workload.touched import merge_ranges
 from ptcalc.workload.types import Mapping, ModelOptions, Workload
 
@@ -234,7 +234,7 @@ class Findings:
         else:  # make address - offset ≡ target_class
             for dlt in _shifts_to(m.address - m.offset, target_class, span):
                 fixes.append(self.fixer.move(gi, mi, dlt))
-        lo, hi = m.address // span * span, -(-m.end // span) * span
+        lo, hi = round_down(m.address, span), round_up(m.end, span)
         fixes.append(self.fixer.grow(gi, mi, lo, m.end))
         fixes.append(self.fixer.grow(gi, mi, m.address, hi))
         fixes.append(self.fixer.grow(gi, mi, lo, hi))
@@ -269,9 +269,9 @@ class Findings:
         if why == Why.PTSHARE_ALIGNMENT:
             s2 = cx.pmd_size
             fixes = [self.fixer.move(gi, mi, d) for d in _shifts_to(m.address, 0, s2)]
-            lo, hi = m.address // s2 * s2, -(-m.end // s2) * s2
+            lo, hi = round_down(m.address, s2), round_up(m.end, s2)
             fixes.append(self.fixer.grow(gi, mi, lo, hi))
-            fixes.append(self.fixer.grow(gi, mi, m.address, m.address + -(-m.size // s2) * s2))
+            fixes.append(self.fixer.grow(gi, mi, m.address, m.address + round_up(m.size, s2)))
             return fixes, None
         if why == Why.USERFAULTFD:
             return [self.fixer.flag(gi, mi, "userfaultfd",

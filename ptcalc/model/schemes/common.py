@@ -19,7 +19,7 @@ from functools import cached_property
 from typing import Any
 
 from ptcalc.model import xp as _xp
-from ptcalc.model.intervals import floor_div, roundup
+from ptcalc.units import floor_div, round_up
 from ptcalc.model.layout import BACKING_CODE, PROT_CODE, Array, Layout
 
 # Zone numbers, in address order within a mapping (docs/semantics.md section 3).
@@ -106,7 +106,7 @@ def whole_windows(layout: Layout, size: int) -> tuple[Array, Array, Array]:
     """Per row, the ``size``-aligned windows wholly inside the mapping:
     ``[lo, hi)`` and whether there is any."""
     a, e = layout.row_addr, layout.row_end
-    lo = roundup(a, size)
+    lo = round_up(a, size)
     hi = floor_div(e, size) * size
     return lo, hi, lo < hi
 
