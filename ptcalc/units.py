@@ -165,6 +165,15 @@ def format_size(n: int) -> str:
     return f"{n:,} B"
 
 
+def size_token(n: int) -> str:
+    """A size as one word, for keys and option values: ``2MiB``, ``4KiB``.
+
+    >>> size_token(2 << 20), size_token(16384)
+    ('2MiB', '16KiB')
+    """
+    return format_size(n).replace(" ", "")
+
+
 def format_kib(n: int) -> str:
     """Format bytes as whole KiB, the way ``/proc/PID/status`` prints VmPTE.
 

@@ -21,6 +21,7 @@ rounded.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ptcalc.errors import PtcalcError
@@ -121,7 +122,23 @@ class FileResult:
         return "pass" if all(c.passed for c in self.checks) else "fail"
 
 
-def exit_status(files: list[FileResult]) -> int:
+@dataclass(frozen=True)
+class CheckRun:
+    """Every file checked in one run, against which thresholds: what the
+    renderers show and what decides the exit status."""
+
+    files: tuple[FileResult, ...]
+    thresholds: Thresholds
+    schemes: tuple[str, ...]
+    page_size: int | None
+    """The page-size column checked: None for the configured one."""
+
+    @property
+    def exit_status(self) -> int:
+        return exit_status(self.files)
+
+
+def exit_status(files: Sequence[FileResult]) -> int:
     """2 when any file is invalid, else 1 when any condition failed, else 0.
 
     An invalid file takes precedence: the gate cannot vouch for a change it

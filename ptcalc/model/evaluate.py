@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from ptcalc.errors import PtcalcError, UsageError
+from ptcalc.errors import ParameterError, PtcalcError
 from ptcalc.model.budget import Budget, budget
 from ptcalc.model.layout import Layout
 from ptcalc.model.reasons import dominant, reason
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from ptcalc.model.explain.attribution import Attribution
     from ptcalc.model.explain.types import Finding
 
-__all__ = ["ALL_COLUMNS", "CONFIGURED", "Cell", "Evaluation", "Options", "evaluate"]
+__all__ = ["ALL_COLUMNS", "CONFIGURED", "Cell", "Evaluation", "Hosts", "Options", "evaluate"]
 
 
 @dataclass(frozen=True)
@@ -215,8 +215,8 @@ class Evaluation:
         arch = self.workload.arch
         if page_size not in arch.page_sizes():
             sizes = ", ".join(format_size(p).replace(" ", "") for p in arch.page_sizes())
-            raise UsageError(f"--page-size: {format_size(page_size)} is not a page size of {arch.name} "
-                             f"(choose from configured, {sizes})")
+            raise ParameterError("page_size", f"{format_size(page_size)} is not a page size of {arch.name} "
+                                              f"(choose from configured, {sizes})")
 
     @cached_property
     def layout(self) -> Layout:
@@ -306,6 +306,14 @@ class Evaluation:
     def has_auto(self) -> bool:
         """Some mapping's address was ``auto`` (placed by ptcalc)."""
         return bool(self.layout.row_auto.any())
+
+
+@dataclass(frozen=True)
+class Hosts:
+    """Every document (host) of one workload file, evaluated alike."""
+
+    source: str
+    evaluations: tuple[Evaluation, ...]
 
 
 def evaluate(workload: Workload, options: Options | None = None) -> Evaluation:

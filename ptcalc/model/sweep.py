@@ -45,11 +45,11 @@ from fractions import Fraction
 
 import numpy as np
 
-from ptcalc.errors import UsageError
+from ptcalc.errors import ParameterError
 from ptcalc.model.budget import verdict_of
 from ptcalc.model.evaluate import CONFIGURED, Evaluation, evaluate
 from ptcalc.model.whatif import Column
-from ptcalc.units import SizeError, ceil_div, format_size, parse_size, round_down, round_up
+from ptcalc.units import ceil_div, format_size, round_down, round_up
 from ptcalc.workload.touched import merge_ranges
 from ptcalc.workload.types import Mapping, ProcessGroup, Workload, resolve_addresses
 
@@ -64,33 +64,6 @@ _INT64_SAFE = 1 << 62
 
 
 # --- the axis -----------------------------------------------------------------------
-
-def parse_range(text: str, what: str, sizes: bool) -> tuple[int, int, int | None]:
-    """``START:STOP[:STEP]`` -> integers (sizes parsed as sizes).  Raises UsageError."""
-    parts = text.split(":")
-    if len(parts) not in (2, 3) or any(not p.strip() for p in parts):
-        example = "100GiB:1TiB[:100GiB]" if sizes else "100:20000[:100]"
-        raise UsageError(f"{what}: {text!r} is not START:STOP[:STEP] (e.g. {example})")
-    values: list[int] = []
-    for p in parts:
-        p = p.strip().replace("_", "").replace(",", "")
-        if sizes:
-            try:
-                values.append(parse_size(p))
-            except SizeError as e:
-                raise UsageError(f"{what}: {e}") from None
-        else:
-            if not p.isdigit():
-                raise UsageError(f"{what}: {p!r} is not a whole number of processes")
-            values.append(int(p))
-    start, stop = values[0], values[1]
-    step = values[2] if len(values) == 3 else None
-    if stop < start:
-        raise UsageError(f"{what}: STOP ({parts[1].strip()}) is below START ({parts[0].strip()})")
-    if step is not None and step <= 0:
-        raise UsageError(f"{what}: STEP must be positive")
-    return start, stop, step
-
 
 def nice_step(raw: int, sizes: bool, align: int = 1) -> int:
     """The smallest round step >= ``raw``: 1, 2, 2.5, 5 x 10^k processes, or a
@@ -107,23 +80,23 @@ def nice_step(raw: int, sizes: bool, align: int = 1) -> int:
     return round_up(raw, align)
 
 
-def grid(start: int, stop: int, step: int | None, default_points: int, limit: int, what: str,
+def grid(start: int, stop: int, step: int | None, default_points: int, limit: int, param: str,
          align: int = 1, sizes: bool = False) -> list[int]:
     """The points START, START+STEP, ... up to STOP, STOP always included.
 
     Without STEP, a round step giving at most about ``default_points`` points
     (:func:`nice_step`), the points in between on its multiples.  Raises
-    UsageError beyond ``limit`` points.
+    ParameterError beyond ``limit`` points (``param``: the parameter the values came from).
     """
     if start % align or stop % align or (step is not None and step % align):
-        raise UsageError(f"{what}: every value must be a multiple of {format_size(align)} (the page size)")
+        raise ParameterError(param, f"every value must be a multiple of {format_size(align)} (the page size)")
     if step is None:
         step = nice_step(ceil_div(stop - start, max(default_points - 1, 1)), sizes, align)
         pts = [start] + list(range((start // step + 1) * step, stop, step)) + ([stop] if stop > start else [])
         return pts
     n = (stop - start) // step + 1
     if n + 1 > limit:
-        raise UsageError(f"{what}: {n:,} points is more than the {limit:,} allowed; use a larger STEP")
+        raise ParameterError(param, f"{n:,} points is more than the {limit:,} allowed; use a larger STEP")
     pts = list(range(start, stop + 1, step))
     if pts[-1] != stop:
         pts.append(stop)
@@ -221,14 +194,14 @@ class CountSweeper:
         names = [g.name for g in workload.groups]
         if group is not None:
             if group not in names:
-                raise UsageError(f"--group: no group named {group!r} (groups: {', '.join(names)})")
+                raise ParameterError("group", f"no group named {group!r} (groups: {', '.join(names)})")
             if names.count(group) > 1:
-                raise UsageError(f"--group: several groups are named {group!r}")
+                raise ParameterError("group", f"several groups are named {group!r}")
             self.group: int | None = names.index(group)
         else:
             self.group = None
             if sum(self.base) == 0:
-                raise UsageError("--processes: the workload has no processes to scale (every count is 0)")
+                raise ParameterError("processes", "the workload has no processes to scale (every count is 0)")
         self._patterns: dict[tuple[bool, ...], Evaluation] = {}
         self._cache: dict[tuple[str, tuple[bool, ...]], _Affine] = {}
         self.available = workload.host.available
@@ -416,13 +389,13 @@ def _scale_touched(touched: tuple[tuple[int, int], ...], old: int, new: int, pag
 def resize_segment(workload: Workload, name: str, size: int) -> Workload:
     """``workload`` with segment ``name`` of ``size`` bytes (see the module docstring).
 
-    Raises UsageError when a mapping of part of the segment no longer fits in
+    Raises ParameterError when a mapping of part of the segment no longer fits in
     it, or a grown mapping overlaps another.
     """
     seg = workload.segments[name]
     ps = seg.page_size
     if size <= 0 or size % ps:
-        raise UsageError(f"--size: {format_size(size)} is not a positive multiple of segment {name}'s "
+        raise ParameterError("size", f"{format_size(size)} is not a positive multiple of segment {name}'s "
                          f"page size ({format_size(ps)})")
     groups: list[ProcessGroup] = []
     for g in workload.groups:
@@ -438,7 +411,7 @@ def resize_segment(workload: Workload, name: str, size: int) -> Workload:
                 changed = True
             elif m.offset + m.size > size:
                 where = m.origin or f"a mapping of group {g.name}"
-                raise UsageError(f"--size {format_size(size)}: {where} maps [{format_size(m.offset)}, "
+                raise ParameterError("size", f"{format_size(size)}: {where} maps [{format_size(m.offset)}, "
                                  f"{format_size(m.offset + m.size)}) of segment {name}, beyond its new end")
             else:
                 pairs.append((m, m.auto))
@@ -448,14 +421,14 @@ def resize_segment(workload: Workload, name: str, size: int) -> Workload:
         try:
             ms = resolve_addresses(pairs, workload.arch) if any(a for _, a in pairs) else [m for m, _ in pairs]
         except ValueError as e:
-            raise UsageError(f"--size {format_size(size)}: {e}") from None
+            raise ParameterError("size", f"{format_size(size)}: {e}") from None
         spans = sorted((m.address, m.end, m.origin) for m in ms)
         for (_, a_end, _), (b_start, _, origin) in zip(spans, spans[1:]):
             if a_end > b_start:
-                raise UsageError(f"--size {format_size(size)}: the grown mapping of {name} overlaps "
+                raise ParameterError("size", f"{format_size(size)}: the grown mapping of {name} overlaps "
                                  f"{origin or 'another mapping'} in group {g.name}")
         if any(m.end > workload.arch.user_limit for m in ms):
-            raise UsageError(f"--size {format_size(size)}: a mapping of {name} no longer fits below "
+            raise ParameterError("size", f"{format_size(size)}: a mapping of {name} no longer fits below "
                              f"{workload.arch.user_limit:#x}")
         groups.append(replace(g, mappings=tuple(ms)))
     segments = dict(workload.segments)
@@ -475,11 +448,11 @@ def smallest_size(workload: Workload, name: str) -> int:
 def pick_segment(workload: Workload, name: str | None) -> str:
     if name is None:
         if len(workload.segments) != 1:
-            raise UsageError(f"--size: the workload has {len(workload.segments)} segments; name one with "
-                             f"--segment ({', '.join(workload.segments)})")
+            raise ParameterError("segment", f"the workload has {len(workload.segments)} segments: name the one to "
+                                            f"resize ({', '.join(workload.segments)})")
         return next(iter(workload.segments))
     if name not in workload.segments:
-        raise UsageError(f"--segment: no segment named {name!r} (segments: {', '.join(workload.segments)})")
+        raise ParameterError("segment", f"no segment named {name!r} (segments: {', '.join(workload.segments)})")
     return name
 
 
@@ -488,7 +461,7 @@ def _size_point(ev: Evaluation, name: str, size: int) -> dict[str, tuple[int, in
     at = evaluate(resize_segment(ev.workload, name, size), ev.options)
     col = at.columns[0]
     if col.unavailable is not None:
-        raise UsageError(f"--size {format_size(size)} on {format_size(col.page_size or 0)} pages: {col.unavailable}")
+        raise ParameterError("size", f"{format_size(size)} on {format_size(col.page_size or 0)} pages: {col.unavailable}")
     out: dict[str, tuple[int, int, int, str | None]] = {}
     for cell in at.cells_of(col):
         r, b = cell.result, cell.budget
@@ -507,7 +480,7 @@ def sweep_size(ev: Evaluation, segment: str | None, start: int, stop: int, step:
     schemes = ev.schemes
     name = pick_segment(workload, segment)
     ps = workload.segments[name].page_size
-    points = grid(start, stop, step, DEFAULT_SIZE_POINTS, MAX_SIZE_POINTS, "--size", align=ps, sizes=True)
+    points = grid(start, stop, step, DEFAULT_SIZE_POINTS, MAX_SIZE_POINTS, "size", align=ps, sizes=True)
 
     def at(size: int) -> dict[str, tuple[int, int, int, str | None]]:
         return _size_point(ev, name, size)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from ptcalc.model.check import FileResult
+from collections.abc import Sequence
+
+from ptcalc.model.check import CheckRun, FileResult
 
 
-def build(files: list[FileResult]) -> ET.ElementTree:
+def build(files: Sequence[FileResult]) -> ET.ElementTree:
     cases: list[ET.Element] = []
     failures = errors = 0
     for f in files:
@@ -42,5 +44,5 @@ def build(files: list[FileResult]) -> ET.ElementTree:
     return ET.ElementTree(root)
 
 
-def write(files: list[FileResult], path: str) -> None:
-    build(files).write(path, encoding="utf-8", xml_declaration=True)
+def write(run: CheckRun, path: str) -> None:
+    build(run.files).write(path, encoding="utf-8", xml_declaration=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
-from ptcalc.model.check import FileResult, exit_status
+from ptcalc.model.check import CheckRun, FileResult, exit_status
 from ptcalc.render.console import Style
 from ptcalc.units import format_size
 
@@ -46,7 +46,8 @@ def summary(files: list[FileResult]) -> str:
             f"{n['fail']} failed, {n['error']} invalid; exit status {exit_status(files)}")
 
 
-def render(files: list[FileResult], console: Console, style: Style) -> None:
+def render(run: CheckRun, console: Console, style: Style) -> None:
+    files = list(run.files)
     for word, rest in lines(files):
         t = Text()
         t.append(f"{word:<5}", style=_STATUS_STYLE[word])

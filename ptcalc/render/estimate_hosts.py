@@ -13,7 +13,7 @@ from rich.text import Text
 
 from ptcalc.render import estimate_markdown, estimate_table
 from ptcalc.render.console import Style, verdict_text
-from ptcalc.model.evaluate import Evaluation
+from ptcalc.model.evaluate import Evaluation, Hosts
 from ptcalc.units import format_size
 
 
@@ -27,7 +27,8 @@ def _memory(report: Evaluation) -> str:
     return format_size(memory) if memory is not None else "not given"
 
 
-def render_table(reports: list[Evaluation], source: str, console: Console, style: Style) -> None:
+def render_table(hosts: Hosts, console: Console, style: Style) -> None:
+    reports, source = hosts.evaluations, hosts.source
     n = len(reports)
     console.print(Text(f"ptcalc estimate {style.dash} {source}: {n} hosts (YAML documents)", style="bold"))
     schemes = reports[0].schemes
@@ -59,7 +60,8 @@ def render_table(reports: list[Evaluation], source: str, console: Console, style
         estimate_table.render(r, console, style)
 
 
-def render_markdown(reports: list[Evaluation], source: str) -> str:
+def render_markdown(hosts: Hosts) -> str:
+    reports, source = hosts.evaluations, hosts.source
     n = len(reports)
     schemes = reports[0].schemes
     lines = [f"## ptcalc estimate: `{source}`, {n} hosts", "",

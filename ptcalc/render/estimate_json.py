@@ -13,7 +13,7 @@ from typing import Any
 
 from ptcalc.model.budget import Budget
 from ptcalc.render.facts import assumptions, host_facts
-from ptcalc.model.evaluate import Cell, Evaluation
+from ptcalc.model.evaluate import Cell, Evaluation, Hosts
 from ptcalc.model.results import SchemeResult
 
 SCHEMA_VERSION = 1
@@ -107,8 +107,8 @@ def render(report: Evaluation) -> str:
     return json.dumps(document(report), indent=2)
 
 
-def render_hosts(reports: list[Evaluation], source: str) -> str:
+def render_hosts(hosts: Hosts) -> str:
     """A file of several workloads (YAML documents, a host each): each
     host's object as :func:`render` writes it, in file order."""
-    return json.dumps({"schema_version": SCHEMA_VERSION, "source": source,
-                       "hosts": [document(r) for r in reports]}, indent=2)
+    return json.dumps({"schema_version": SCHEMA_VERSION, "source": hosts.source,
+                       "hosts": [document(r) for r in hosts.evaluations]}, indent=2)
