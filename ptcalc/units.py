@@ -142,25 +142,28 @@ def parse_size(value: object) -> int:
     return int(exact)
 
 
-def format_size(n: int) -> str:
-    """Format bytes in IEC units with at most one decimal, rounded half up.
-
-    Whole values print without a decimal.
+def format_size(n: int, unit: str | None = None) -> str:
+    """Format bytes in IEC units with at most one decimal, rounded half up;
+    whole values print without a decimal.  ``unit`` (``"KiB"``, ...) prints
+    that unit alone, in whole numbers, as ``/proc`` prints VmPTE (bytes when
+    ``n`` is not a whole number of it).  The one byte formatter: every figure
+    a reader sees goes through it.
 
     >>> format_size(322122547200), format_size(945526849536), format_size(512)
     ('300 GiB', '880.6 GiB', '512 B')
-    >>> format_size(1232896)
-    '1.2 MiB'
+    >>> format_size(1232896), format_size(1232896, "KiB"), format_size(1000, "KiB")
+    ('1.2 MiB', '1,204 KiB', '1,000 B')
     """
     if n < 0:
-        return "-" + format_size(-n)
-    for name, unit in _IEC:
-        if n >= unit:
-            if n % unit == 0:
-                return f"{n // unit:,} {name}"
-            tenths = (n * 10 + unit // 2) // unit
-            if tenths % 10 == 0:
-                return f"{tenths // 10:,}.0 {name}"
+        return "-" + format_size(-n, unit)
+    if unit is not None:
+        size = dict(_IEC)[unit]
+        return f"{n // size:,} {unit}" if n % size == 0 else f"{n:,} B"
+    for name, size in _IEC:
+        if n >= size:
+            if n % size == 0:
+                return f"{n // size:,} {name}"
+            tenths = (n * 10 + size // 2) // size
             return f"{tenths // 10:,}.{tenths % 10} {name}"
     return f"{n:,} B"
 
@@ -175,12 +178,12 @@ def size_token(n: int) -> str:
 
 
 def format_kib(n: int) -> str:
-    """Format bytes as whole KiB, the way ``/proc/PID/status`` prints VmPTE.
+    """Bytes as whole KiB, the way ``/proc/PID/status`` prints VmPTE (``format_size(n, "KiB")``).
 
     >>> format_kib(1232896)
     '1,204 KiB'
     """
-    return f"{n // KiB:,} KiB" if n % KiB == 0 else f"{n:,} B"
+    return format_size(n, "KiB")
 
 
 def format_count(n: int) -> str:

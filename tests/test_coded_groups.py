@@ -24,6 +24,8 @@ from ptcalc.workload.loader import loads_workload
 from ptcalc.model.layout import Layout
 from ptcalc.model.tables import compute, count, zones
 from ptcalc.model.evaluate import evaluate
+from ptcalc.model.geometry import X86_64
+from ptcalc.render.words import note_text
 from ptcalc.model.results import GroupResult, GroupResults
 from ptcalc.workload.types import CODED_FIELDS, MAPPING_FIELDS, ProcessGroup, Workload
 
@@ -155,7 +157,7 @@ def test_a_scheme_sharing_nothing_is_counted_as_private():
     assert z.shares_nothing and not zones(layout, "file-cached", w.options).shares_nothing
     cell = report.cell("hugetlb-pmd", report.configured.key)
     assert comparable(cell.result) == comparable(count(layout, z))
-    assert cell.note == "equals private: mainline Linux shares page tables only for hugetlb mappings"
+    assert note_text(cell.note, X86_64) == "equals private: mainline Linux shares page tables only for hugetlb mappings"
 
 
 # --- the loader's fast path: overlapping mappings --------------------------------------

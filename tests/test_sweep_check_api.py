@@ -10,6 +10,7 @@ from ptcalc.model.check import (EXIT_FAIL, EXIT_INVALID, EXIT_PASS, CheckResult,
 from ptcalc.model.tables import SCHEMES
 from ptcalc.model.sweep import CountSweeper, grid, nice_step, resize_segment, sweep_processes
 from ptcalc.model.evaluate import CONFIGURED, Options, evaluate
+from ptcalc.model.whatif import Column
 from ptcalc.workload.types import Host, Mapping, ProcessGroup, Segment, Workload, resolve_addresses
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
@@ -89,8 +90,9 @@ def test_check_tight_and_oom():
 
 
 def test_exit_status_precedence():
-    ok = CheckResult("private", "k", "l", "ok", 0, 0, 1, 1, (Condition("verdict", True, "ok", "ok", ""),))
-    bad = CheckResult("private", "k", "l", "oom", 0, 2, 1, -1, (Condition("verdict", False, "oom", "ok", ""),))
+    col = Column(key="configured", page_size=4096, configured=True)
+    ok = CheckResult("private", col, "ok", 0, 0, 1, 1, (Condition("verdict", True, "ok", "ok"),))
+    bad = CheckResult("private", col, "oom", 0, 2, 1, -1, (Condition("verdict", False, "oom", "ok"),))
     assert exit_status([FileResult("a", checks=(ok,))]) == EXIT_PASS
     assert exit_status([FileResult("a", checks=(ok,)), FileResult("b", checks=(bad,))]) == EXIT_FAIL
     assert exit_status([FileResult("b", checks=(bad,)), FileResult("c", error="c:1:1: x")]) == EXIT_INVALID

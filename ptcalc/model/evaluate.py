@@ -36,8 +36,9 @@ from typing import TYPE_CHECKING
 from ptcalc.errors import ParameterError, PtcalcError
 from ptcalc.model.budget import Budget, budget
 from ptcalc.model.layout import Layout
-from ptcalc.model.reasons import dominant, reason
+from ptcalc.model.reasons import dominant
 from ptcalc.model.results import SchemeResult
+from ptcalc.model.schemes import Why
 from ptcalc.model.tables import SCHEMES, Zones, count, resident_bytes, zones
 from ptcalc.model.whatif import ALL_COLUMNS, CONFIGURED, Column, columns
 from ptcalc.units import format_size
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     from ptcalc.model.explain.attribution import Attribution
     from ptcalc.model.explain.types import Finding
 
-__all__ = ["ALL_COLUMNS", "CONFIGURED", "Cell", "Evaluation", "Hosts", "Options", "evaluate"]
+__all__ = ["ALL_COLUMNS", "CONFIGURED", "Cell", "Evaluation", "Hosts", "Note", "Options", "evaluate"]
 
 
 @dataclass(frozen=True)
@@ -110,13 +111,11 @@ class Cell:
         return budget(w, self.result, self._cells.resident, use_configured_pools=self.column.configured)
 
     @cached_property
-    def note(self) -> str | None:
+    def note(self) -> Note | None:
         """Why this scheme saves nothing here (it then equals ``private``)."""
         if self.scheme == "private":
             return None
-        w = self._cells.budget_workload
-        assert w is not None
-        return _note(w, self.layout, self.zones, self.result, self._cells.private)
+        return _note(self.layout, self.zones, self.result, self._cells.private)
 
     @property
     def verdict(self) -> str | None:
@@ -175,17 +174,31 @@ class _ColumnCells:
         return self._cells[scheme]
 
 
-def _note(workload: Workload, layout: Layout, z: Zones, result: SchemeResult,
-          private: SchemeResult) -> str | None:
+@dataclass(frozen=True)
+class Note:
+    """Why a scheme saves nothing over ``private`` in a cell (``ptcalc.render.words`` words it).
+
+    ``kind``: ``costs-more`` (an mshare region's host mm costs more than the
+    private tables it replaces), ``nothing-shareable`` (no touched page lies in
+    a range the scheme shares), or ``rule``: the rule ``why`` stops sharing at
+    ``level`` for most touched mappings.
+    """
+
+    kind: str
+    why: Why | None = None
+    level: str | None = None
+
+
+def _note(layout: Layout, z: Zones, result: SchemeResult, private: SchemeResult) -> Note | None:
     """Why ``z.scheme`` saves nothing over ``private`` here, or None when it does."""
     if z.scheme == "private" or result.physical_bytes < private.physical_bytes:
         return None
     if result.physical_bytes > private.physical_bytes:
-        return "costs more than private here: the region's host mm needs its own top-level tables"
+        return Note("costs-more")
     found = dominant(layout, z)
     if found is None:
-        return "equals private: no touched page lies in a shareable range"
-    return f"equals private: {reason(found[0], found[1], workload.arch)}"
+        return Note("nothing-shareable")
+    return Note("rule", why=found[0], level=found[1])
 
 
 class Evaluation:
@@ -242,7 +255,7 @@ class Evaluation:
             raise PtcalcError(f"{self.workload.source}: no {format_size(int(self.options.columns))} column")
         c = cols[0]
         if c.unavailable is not None:
-            raise PtcalcError(f"{self.workload.source}: the {c.label} what-if is not available: {c.unavailable}")
+            raise PtcalcError(f"{self.workload.source}: the {c.key} what-if is not available: {c.unavailable}")
         return c
 
     def _cells_of(self, column: Column) -> _ColumnCells:

@@ -137,7 +137,6 @@ class Crossing:
 class SweepResult:
     workload: Workload
     axis: str  # "processes" or "size"
-    axis_label: str
     points: list[int]
     series: tuple[Series, ...]
     crossings: tuple[Crossing, ...]
@@ -145,9 +144,17 @@ class SweepResult:
     headroom_percent: int
     column: Column
     """The page-size column swept (configured, or a what-if)."""
-    scaled: str
-    """What grows: "all groups", "group NAME" or "segment NAME"."""
+    grows: str
+    """What grows: ``all-groups`` (every group, scaled by one factor), ``group``
+    (one group: the workload's only one, or ``grows_name`` chosen) or ``segment``."""
+    grows_name: str | None
+    """The group or segment that grows."""
+    chosen: bool
+    """One group was chosen to grow (``sweep_processes(group=...)``); the others keep their counts."""
     rounding: str
+    """How counts or ranges are rounded: ``none`` (one group grows, its count is
+    the axis value), ``largest-remainder`` (see the module docstring) or
+    ``scale-touched`` (touched ranges scale with the segment, rounded out to pages)."""
     group_names: tuple[str, ...] = ()
     group_counts: list[tuple[int, ...]] | None = None
     """Per point, the count of every group (``processes`` axis)."""
@@ -208,17 +215,15 @@ class CountSweeper:
         self.headroom = workload.host.headroom_percent
 
     @property
-    def scaled(self) -> str:
-        if self.group is None:
-            return "all groups" if len(self.base) > 1 else f"group {self.workload.groups[0].name}"
-        return f"group {self.workload.groups[self.group].name}"
+    def grows(self) -> tuple[str, str | None]:
+        """(``all-groups`` or ``group``, the group's name)."""
+        if self.group is None and len(self.base) > 1:
+            return "all-groups", None
+        return "group", self.workload.groups[self.group or 0].name
 
     @property
     def rounding(self) -> str:
-        if self.group is not None or len(self.base) == 1:
-            return "none: one group grows, its count is the axis value"
-        return ("largest remainder: each group gets floor(count x N / total), the processes left over go "
-                "one each to the groups with the largest remainders (ties: the group listed first)")
+        return "none" if self.group is not None or len(self.base) == 1 else "largest-remainder"
 
     def _affine(self, scheme: str, present: tuple[bool, ...]) -> _Affine:
         """The evaluation with one process in each present group and none in
@@ -366,11 +371,12 @@ def sweep_processes(ev: Evaluation, points: list[int], group: str | None = None)
         return {s: more[s][2] for s in sw.schemes}
 
     workload = sw.workload
-    label = "processes" if sw.group is None else f"processes in {workload.groups[sw.group].name}"
+    grows, name = sw.grows
     return SweepResult(
-        workload=workload, axis="processes", axis_label=label, points=points, series=tuple(series),
+        workload=workload, axis="processes", points=points, series=tuple(series),
         crossings=tuple(sw.crossing(s) for s in sw.schemes), available_bytes=sw.available,
-        headroom_percent=sw.headroom, column=sw.column, scaled=sw.scaled, rounding=sw.rounding,
+        headroom_percent=sw.headroom, column=sw.column, grows=grows, grows_name=name,
+        chosen=sw.group is not None, rounding=sw.rounding,
         group_names=tuple(g.name for g in workload.groups),
         group_counts=[tuple(row) for row in counts.tolist()], demand_at=demand_at)
 
@@ -514,10 +520,9 @@ def sweep_size(ev: Evaluation, segment: str | None, start: int, stop: int, step:
         status = "never-fits" if first == floor else "crosses"
         crossings.append(Crossing(s, first, verdict, status))
     return SweepResult(
-        workload=workload, axis="size", axis_label=f"size of {name}", points=points, series=series,
+        workload=workload, axis="size", points=points, series=series,
         crossings=tuple(crossings), available_bytes=available, headroom_percent=workload.host.headroom_percent,
-        column=column, scaled=f"segment {name}",
-        rounding="mappings of the whole segment grow with it; touched ranges scale, rounded out to pages",
+        column=column, grows="segment", grows_name=name, chosen=segment is not None, rounding="scale-touched",
         group_names=tuple(g.name for g in workload.groups), granularity=ps)
 
 

@@ -24,33 +24,38 @@ from typing import Any
 
 from ptcalc.model.intervals import ascending
 from ptcalc.model.layout import Layout, pieces_reordered
-from ptcalc.units import ceil_div, floor_div, format_size, mod, round_up
+from ptcalc.units import ceil_div, floor_div, format_size, mod, round_up, size_token
 from ptcalc.workload.types import Backing, Segment, Workload, place_addresses
 
 
 @dataclass(frozen=True)
 class Column:
-    """One page-size column of the comparison."""
+    """One page-size column of the comparison (``ptcalc.render.words`` names it)."""
 
     key: str
-    label: str
+    """``configured`` (the workload as written, when it is no what-if), or the
+    what-if's: the page size as one word, ``-hugetlb`` for hugetlb pages (``2MiB-hugetlb``)."""
     page_size: int | None
     """The page size of every segment, None when they differ."""
     configured: bool
+    """The workload as configured (alone, or merged with the what-if it equals)."""
+    hugetlb: bool = False
+    """A what-if on hugetlb pages (else on the base page, or no what-if)."""
+    pages: tuple[tuple[int, str], ...] = ()
+    """(page size, backing) of the configured workload's segments, sorted."""
     unavailable: str | None = None
+    """Why the what-if cannot be placed (the conversion's message), or None."""
     layout: Layout | None = field(default=None, repr=False, compare=False)
     """The column's workload as the model's arrays (None when unavailable)."""
     segments: dict[str, Segment] | None = field(default=None, repr=False)
     """The column's segments (None when unavailable)."""
     source: Workload | None = field(default=None, repr=False, compare=False)
     """The workload as configured."""
-    pages: str = ""
-    """What pages the column's segments use, where the label says more ("configured (...)")."""
 
     @property
-    def title(self) -> str:
-        """The pages, for "as configured (...)" titles: "4 KiB shmem, 2 MiB hugetlb"."""
-        return self.pages or self.label
+    def merged(self) -> bool:
+        """The configured column that is also a what-if column (key not ``configured``)."""
+        return self.configured and self.key != CONFIGURED
 
     @cached_property
     def workload(self) -> Workload | None:
@@ -283,12 +288,9 @@ def _same(layout: Layout, new: Layout) -> bool:
                for f in ("row_addr", "row_end", "row_off", "piece_row", "piece_start", "piece_end"))
 
 
-def _describe(workload: Workload) -> tuple[str, int | None]:
-    kinds = sorted({(s.page_size, s.backing) for s in workload.segments.values()})
-    sizes = {ps for ps, _ in kinds}
-    page_size = sizes.pop() if len(sizes) == 1 else None
-    text = ", ".join(f"{format_size(ps)} {b}" for ps, b in kinds)
-    return text, page_size
+def page_kinds(workload: Workload) -> tuple[tuple[int, str], ...]:
+    """(page size, backing) of the workload's segments, distinct and sorted."""
+    return tuple(sorted({(s.page_size, s.backing) for s in workload.segments.values()}))
 
 
 ALL_COLUMNS = "all"
@@ -312,13 +314,13 @@ def columns(workload: Workload, layout: Layout | None = None, select: str | int 
     arch = workload.arch
     if layout is None:
         layout = Layout.from_workload(workload, backend=None)
-    wanted = [(arch.base_page, f"{format_size(arch.base_page)}", format_size(arch.base_page).replace(" ", ""))]
-    for hs in arch.whatif_page_sizes()[1:]:
-        wanted.append((hs, f"{format_size(hs)} hugetlb", format_size(hs).replace(" ", "") + "-hugetlb"))
-    text, ps = _describe(workload)
+    wanted = [(arch.base_page, False)] + [(hs, True) for hs in arch.whatif_page_sizes()[1:]]
+    kinds = page_kinds(workload)
+    sizes = {ps for ps, _ in kinds}
     out: list[Column] = []
     configured_found = False
-    for size, label, key in wanted:
+    for size, hugetlb in wanted:
+        key = size_token(size) + ("-hugetlb" if hugetlb else "")
         shown = select == ALL_COLUMNS or select == size
         if not shown and (configured_found or convert_segments(workload, size) != workload.segments):
             continue  # left out, and cannot be the configured column
@@ -326,18 +328,19 @@ def columns(workload: Workload, layout: Layout | None = None, select: str | int 
             new, segments = convert_layout(layout, workload, size)
         except ValueError as e:
             if shown:
-                out.append(Column(key=key, label=label, page_size=size, configured=False, unavailable=str(e)))
+                out.append(Column(key=key, page_size=size, configured=False, hugetlb=hugetlb, pages=kinds,
+                                  unavailable=str(e)))
             continue
         same = segments == workload.segments and _same(layout, new)
         if same and not configured_found:
             configured_found = True
             if shown or select == CONFIGURED:
-                out.append(Column(key=key, label=text, page_size=size, configured=True, layout=layout,
-                                  segments=workload.segments, source=workload))
+                out.append(Column(key=key, page_size=size, configured=True, hugetlb=hugetlb, pages=kinds,
+                                  layout=layout, segments=workload.segments, source=workload))
         elif shown:
-            out.append(Column(key=key, label=label, page_size=size, configured=False, layout=new,
+            out.append(Column(key=key, page_size=size, configured=False, hugetlb=hugetlb, pages=kinds, layout=new,
                               segments=segments, source=workload))
     if not configured_found and select in (ALL_COLUMNS, CONFIGURED):
-        out.insert(0, Column(key="configured", label=f"configured ({text})", page_size=ps, configured=True,
-                             layout=layout, segments=workload.segments, source=workload, pages=text))
+        out.insert(0, Column(key=CONFIGURED, page_size=sizes.pop() if len(sizes) == 1 else None, configured=True,
+                             pages=kinds, layout=layout, segments=workload.segments, source=workload))
     return tuple(out)

@@ -12,6 +12,8 @@ import json
 from typing import Any
 
 from ptcalc.model.check import CheckRun
+from ptcalc.render.check_words import message
+from ptcalc.render.words import column_label
 from ptcalc.units import size_token
 
 SCHEMA_VERSION = 1
@@ -47,8 +49,8 @@ def document(run: CheckRun) -> dict[str, Any]:
                 "checks": [
                     {
                         "scheme": c.scheme,
-                        "column": c.column_key,
-                        "label": c.column_label,
+                        "column": c.column.key,
+                        "label": column_label(c.column),
                         "passed": c.passed,
                         "verdict": c.verdict,
                         "page_table_bytes": c.page_table_bytes,
@@ -57,7 +59,7 @@ def document(run: CheckRun) -> dict[str, Any]:
                         "free_bytes": c.free_bytes,
                         "conditions": [
                             {"name": k.name, "passed": k.passed, "actual": k.actual, "limit": k.limit,
-                             "message": k.message}
+                             "message": message(c, k)}
                             for k in c.conditions
                         ],
                     }

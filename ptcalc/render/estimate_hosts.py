@@ -14,6 +14,7 @@ from rich.text import Text
 from ptcalc.render import estimate_markdown, estimate_table
 from ptcalc.render.console import Style, verdict_text
 from ptcalc.model.evaluate import Evaluation, Hosts
+from ptcalc.render.words import column_title
 from ptcalc.units import format_size
 
 
@@ -44,7 +45,7 @@ def render_table(hosts: Hosts, console: Console, style: Style) -> None:
     for i, r in enumerate(reports, 1):
         cells = {c.scheme: c for c in r.configured_cells()}
         row: list[str | Text] = [str(i), host_title(r), _memory(r), f"{r.workload.process_count:,}",
-                                 r.configured.title]
+                                 column_title(r.configured)]
         for scheme in schemes:
             c = cells[scheme]
             label, vstyle = verdict_text(c.verdict)
@@ -69,7 +70,7 @@ def render_markdown(hosts: Hosts) -> str:
     rows = []
     for i, r in enumerate(reports, 1):
         cells = {c.scheme: c for c in r.configured_cells()}
-        rows.append([str(i), host_title(r), _memory(r), f"{r.workload.process_count:,}", r.configured.title]
+        rows.append([str(i), host_title(r), _memory(r), f"{r.workload.process_count:,}", column_title(r.configured)]
                     + [f"{format_size(cells[s].result.physical_bytes)} **{(cells[s].verdict or 'n/a').upper()}**"
                        for s in schemes])
     lines += estimate_markdown.md_table(["#", "host", "memory", "processes", "pages"] + [f"`{s}`" for s in schemes],

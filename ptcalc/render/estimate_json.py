@@ -12,7 +12,8 @@ import json
 from typing import Any
 
 from ptcalc.model.budget import Budget
-from ptcalc.render.facts import assumptions, host_facts
+from ptcalc.render.facts import about, assumptions, host_facts, options_facts
+from ptcalc.render.words import column_label, note_text
 from ptcalc.model.evaluate import Cell, Evaluation, Hosts
 from ptcalc.model.results import SchemeResult
 
@@ -70,14 +71,14 @@ def cell_json(c: Cell) -> dict[str, Any]:
     return {
         "scheme": c.scheme,
         "column": c.column.key,
-        "label": c.column.label,
+        "label": column_label(c.column),
         "page_size": c.column.page_size,
         "configured": c.column.configured,
         "page_tables": page_tables_json(c.result),
         "memory": memory_json(c.budget),
         "verdict": c.verdict,
         "max_processes": c.max_processes,
-        "note": c.note,
+        "note": note_text(c.note, c.layout.arch),
     }
 
 
@@ -86,15 +87,11 @@ def document(report: Evaluation) -> dict[str, Any]:
     w = report.workload
     return {
         "schema_version": SCHEMA_VERSION,
-        "workload": w.title,
-        "source": w.source,
+        **about(w),
         "host": host_facts(w),
-        "options": {
-            "file_cached_threshold": report.model_options.file_cached_threshold,
-            "mshare_variant": report.model_options.mshare_variant,
-        },
+        "options": options_facts(report.model_options),
         "columns": [
-            {"key": c.key, "label": c.label, "page_size": c.page_size, "configured": c.configured,
+            {"key": c.key, "label": column_label(c), "page_size": c.page_size, "configured": c.configured,
              "unavailable": c.unavailable}
             for c in report.columns
         ],

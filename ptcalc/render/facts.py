@@ -7,9 +7,8 @@ from typing import Any
 from ptcalc.model.budget import Budget
 from ptcalc.model.evaluate import Evaluation
 from ptcalc.model.geometry import X86_64, Arch
-from ptcalc.model.whatif import Column
 from ptcalc.units import GiB, MiB, format_size
-from ptcalc.workload.types import Workload
+from ptcalc.workload.types import ModelOptions, Workload
 
 SCHEME_BLURB: dict[str, str] = {
     "private": "no sharing: every process builds its own tables",
@@ -46,16 +45,14 @@ def more_groups_line(hidden: int, processes: int) -> str:
             "--format json lists every group")
 
 
-def sweep_column_label(col: Column) -> str:
-    """The column a sweep runs on: ``4 KiB shmem (as configured)``, ``2 MiB hugetlb (what-if)``."""
-    return f"{col.label}" + (" (as configured)" if col.configured else " (what-if)")
+def about(w: Workload) -> dict[str, Any]:
+    """Which workload a JSON document is about: its title and file."""
+    return {"workload": w.title, "source": w.source}
 
 
-def explain_column_label(col: Column) -> str:
-    """The column explained: ``configured (...)``, ``as configured (4 KiB shmem)``, ``what-if: 2 MiB hugetlb pages``."""
-    if col.configured:
-        return col.label if col.key == "configured" else f"as configured ({col.title})"
-    return f"what-if: {col.label} pages"
+def options_facts(o: ModelOptions) -> dict[str, Any]:
+    """The model options, as JSON shows them."""
+    return {"file_cached_threshold": o.file_cached_threshold, "mshare_variant": o.mshare_variant}
 
 
 def host_facts(w: Workload) -> dict[str, Any]:

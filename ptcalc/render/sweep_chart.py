@@ -11,15 +11,12 @@ from rich.text import Text
 
 from ptcalc.render.console import Style
 from ptcalc.model.sweep import SweepResult
+from ptcalc.render.sweep_words import axis_label, axis_value
 from ptcalc.units import format_size
 
 MARKERS: dict[str, str] = {"private": "p", "hugetlb-pmd": "h", "mshare": "m", "file-cached": "f"}
 COLORS: dict[str, str] = {"private": "red", "hugetlb-pmd": "cyan", "mshare": "magenta", "file-cached": "green"}
 HEIGHT = 14
-
-
-def _axis_value(sw: SweepResult, v: int) -> str:
-    return format_size(v) if sw.axis == "size" else f"{v:,}"
 
 
 RESOLUTION = 200
@@ -93,8 +90,8 @@ def chart(sw: SweepResult, width: int, style: Style) -> Text:
             out.append(ch, style=st or None)
         out.append("\n")
     out.append(" " * label_w + " +" + "-" * plot_w + "\n")
-    left, right = _axis_value(sw, x0), _axis_value(sw, x1)
-    mid = f"{sw.axis_label}"
+    left, right = axis_value(sw, x0), axis_value(sw, x1)
+    mid = axis_label(sw)
     pad = max(1, plot_w - len(left) - len(right) - len(mid))
     out.append(" " * (label_w + 2) + left + " " * (pad // 2) + mid + " " * (pad - pad // 2) + right)
     return out

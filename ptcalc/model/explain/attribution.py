@@ -23,7 +23,6 @@ from ptcalc.model.intervals import (ceil_div, distinct_blocks, first_of, floor_d
 from ptcalc.model.results import SchemeResult, zero_levels
 from ptcalc.model.schemes import Why, zones
 from ptcalc.model.tables import KeyedBlocks, region_ranges, shared_pmd_blocks, shared_pte_blocks, tally
-from ptcalc.units import format_size
 from ptcalc.workload.touched import merge_ranges
 from ptcalc.workload.types import PROTECTIONS, Mapping
 
@@ -311,37 +310,15 @@ def vmpte_note(cx: Context, groups: list[GroupExplain], builds: list[PoolBuild])
     top = sum(g.count * sum(g.own[n] * tb[n] for n in ("p4d", "pgd") if n in tb) for g in groups)
     pool_bytes = sum(b.pool.tables[n] * tb.get(n, 0) for b in builds for n in LEVEL_NAMES)
     linked = sum(linked_tables(cx, b) * tb["pmd" if b.pool.kind == "pmd" else "pte"] for b in builds)
-    unlinked = pool_bytes - linked
-    summed, physical = r.vmpte_total, r.physical_bytes
-    processes = sum(g.count for g in groups)
-    if summed > physical:
-        head = f"exceeds the physical page tables ({format_size(physical)}) by {format_size(summed - physical)}"
-    elif summed < physical:
-        head = f"is below the physical page tables ({format_size(physical)}) by {format_size(physical - summed)}"
+    if cx.z.upper == "mshare":
+        unlinked = "mshare-host"
+    elif cx.scheme == "mshare":
+        unlinked = "ptshare"
     else:
-        head = f"equals the physical page tables ({format_size(physical)})"
-    lines = [f"VmPTE summed over the {processes:,} processes ({format_size(summed)}) {head}."]
-    lines.append(f"Both hold the PTE/PMD/PUD tables the processes own ({format_size(own_vm)}).")
-    if links:
-        lines.append(
-            f"VmPTE adds {format_size(att_bytes)}: {links:,} links to shared tables, each shared table counted "
-            f"in every process that links it in, while physically those tables exist once ({format_size(linked)}). "
-            "The OOM killer's badness adds the same per-process figure, so every sharer is charged for them.")
-    elif linked:
-        lines.append(f"Physical adds the shared tables, counted once ({format_size(linked)}).")
-    if unlinked:
-        if cx.z.upper == "mshare":
-            what = "the mshare host mm's tables, which belong to the region, not to the processes"
-        elif cx.scheme == "mshare":
-            what = "ptshare's shared PTE tables, which belong to the shared mm"
-        else:
-            what = "the PTE tables below shared PMD tables, which no process links in itself"
-        lines.append(f"Physical adds {what} ({format_size(unlinked)}).")
-    if top:
-        lines.append(f"Physical adds the processes' PGD/P4D tables ({format_size(top)}), which VmPTE never counts.")
-    return VmpteNote(summed_bytes=summed, physical_bytes=physical, own_bytes=own_vm, attached_bytes=att_bytes,
-                     attachments=links, top_bytes=top, pool_bytes=pool_bytes, linked_bytes=linked,
-                     text=" ".join(lines))
+        unlinked = "below-shared-pmd"
+    return VmpteNote(summed_bytes=r.vmpte_total, physical_bytes=r.physical_bytes, own_bytes=own_vm,
+                     attached_bytes=att_bytes, attachments=links, top_bytes=top, pool_bytes=pool_bytes,
+                     linked_bytes=linked, processes=sum(g.count for g in groups), unlinked=unlinked)
 
 
 @dataclass(frozen=True, eq=False)
