@@ -15,6 +15,7 @@ from test_model_properties import VARIANTS, describe, options_for, workloads
 from ptcalc.model.evaluate import CONFIGURED, Options, evaluate
 from ptcalc.model.explain import explain as explain_cell
 from ptcalc.model.geometry import X86_64
+from ptcalc.model.schemes import Why
 from ptcalc.render.explain_words import fix_description, note_text, reason_text, vmpte_text
 from ptcalc.workload.types import Host, Mapping, ProcessGroup, Segment, Workload, resolve_addresses
 
@@ -134,6 +135,12 @@ def test_shifted_hugetlb_names_the_partial_windows_and_the_shift_back():
     assert f.fix.saves == 7 * T
     assert f.fix.physical_after == (6 + 4) * T  # + 4 PGDs
     assert e.groups[0].own["pmd"] == 2
+    # per zone: the one whole 1 GiB window shares its PMD table, the partial ones at either end do not
+    me = e.groups[0].mappings[0]
+    assert [(z.kind, z.start, z.end) for z in me.zones] == [
+        ("private", TiB + 2 * MiB, TiB + GiB), ("shared-pmd", TiB + GiB, TiB + 2 * GiB),
+        ("private", TiB + 2 * GiB, TiB + 2 * GiB + 2 * MiB)]
+    assert me.why_pmd == Why.SHARED and me.why_pte == Why.NO_TABLES_AT_LEVEL  # 2 MiB pages have no PTE tables
 
 
 def test_shifted_down_hugetlb_suggests_plus_2_mib():

@@ -116,7 +116,7 @@ def output_options(command: str) -> Callable[[F], F]:
         f: Any = wrapper
         f = click.option("--ascii", "ascii_only", is_flag=True,
                          help="ASCII borders and symbols only (survives e-mail and tickets).")(f)
-        f = click.option("--width", type=WIDTH, default=None,
+        f = click.option("--width", type=WIDTH, default=None, metavar="N",
                          help="Output width in columns (default: the terminal's, 120 in a pipe).")(f)
         f = click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
                          show_default=True, help="Colour the table output; NO_COLOR is respected.")(f)

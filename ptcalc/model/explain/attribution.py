@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ptcalc.model.explain.types import GroupExplain, Interval, MappingExplain, Partner, Pool, Sharing, Totals, VmpteNote
+from ptcalc.model.explain.types import (GroupExplain, Interval, MappingExplain, Partner, Pool, Sharing, Totals,
+                                        VmpteNote, ZoneSpan)
 from ptcalc.model.geometry import LEVEL_NAMES, VMPTE_LEVELS
 from ptcalc.model.intervals import (ceil_div, distinct_blocks, first_of, floor_div, key_ids, merge_within,
                                     union_and_shared)
 from ptcalc.model.results import SchemeResult, zero_levels
-from ptcalc.model.schemes import Why, zones
+from ptcalc.model.schemes import ZONE_KIND, Why, zones
 from ptcalc.model.tables import KeyedBlocks, region_ranges, shared_pmd_blocks, shared_pte_blocks, tally
 from ptcalc.workload.touched import merge_ranges
 from ptcalc.workload.types import PROTECTIONS, Mapping
@@ -346,6 +347,9 @@ def attribute(cell: Cell) -> Attribution:
     builds = pools(cx)
     sharing = sharing_of(cx, builds)
     why_pmd, why_pte = cx.z.why_pmd.tolist(), cx.z.why_pte.tolist()
+    upper = "mshare" if cx.z.upper == "mshare" else "shared-pmd"
+    kinds = [("private", "shared-pte", upper)[k] for k in ZONE_KIND]
+    bounds = cx.z.bounds.tolist()
     groups: list[GroupExplain] = []
     for gi, g in enumerate(workload.groups):
         maps = []
@@ -357,7 +361,9 @@ def attribute(cell: Cell) -> Attribution:
             maps.append(MappingExplain(group=gi, index=mi, mapping=m, backing=seg.backing, page_size=seg.page_size,
                                        own=own_rows[r], attached=att_rows[r],
                                        sharing=tuple(sorted(sharing.get(r, []), key=lambda s: (s.pool, s.level))),
-                                       why_pmd=Why(why_pmd[r]), why_pte=Why(why_pte[r])))
+                                       why_pmd=Why(why_pmd[r]), why_pte=Why(why_pte[r]),
+                                       zones=tuple(ZoneSpan(kinds[k], bounds[r][k], bounds[r][k + 1])
+                                                   for k in range(5) if bounds[r][k] < bounds[r][k + 1])))
             for n in LEVEL_NAMES:
                 own_total[n] += own_rows[r][n]
                 att_total[n] += att_rows[r][n]

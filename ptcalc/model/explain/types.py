@@ -137,6 +137,17 @@ class Sharing:
 
 
 @dataclass(frozen=True)
+class ZoneSpan:
+    """One non-empty zone of a mapping (docs/semantics.md section 3)."""
+
+    kind: str
+    """``private``, ``shared-pte``, ``shared-pmd`` or ``mshare`` (an mshare region)."""
+    start: int
+    end: int
+    """Virtual addresses ``[start, end)``."""
+
+
+@dataclass(frozen=True)
 class MappingExplain:
     group: int
     index: int
@@ -152,6 +163,8 @@ class MappingExplain:
     why_pte: Why = Why.SHARED
     """The rule that decided, per level: ``Why.SHARED`` where some of its
     tables at that level are shared, else why none is."""
+    zones: tuple[ZoneSpan, ...] = ()
+    """The scheme's zones of the mapping, in address order."""
 
 
 @dataclass(frozen=True)
