@@ -90,7 +90,9 @@ class Cell:
 
     @cached_property
     def zones(self) -> Zones:
-        """The scheme's zones on the column's layout."""
+        """The scheme's zones on the column's layout (kept until the note is
+        made: a column of 100,000 mappings would otherwise hold every
+        scheme's zone arrays to the end)."""
         return zones(self.layout, self.scheme, self.model_options)
 
     @cached_property
@@ -115,7 +117,9 @@ class Cell:
         """Why this scheme saves nothing here (it then equals ``private``)."""
         if self.scheme == "private":
             return None
-        return _note(self.layout, self.zones, self.result, self._cells.private)
+        note = _note(self.layout, self.zones, self.result, self._cells.private)
+        self.__dict__.pop("zones", None)
+        return note
 
     @property
     def verdict(self) -> str | None:
