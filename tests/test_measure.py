@@ -25,11 +25,14 @@ from pathlib import Path
 import pytest
 from measure_cases import BASE, CASES, GiB, KiB, MiB, mapping, sparse, workload
 
-from ptcalc.linux import measure
 from ptcalc.errors import PtcalcError, UsageError
-from ptcalc.linux.kernel import KernelError, read_choice
-from ptcalc.linux.measure import GroupMeasurement, LevelRow, MeasureResult, Plan, fits, plan, scale_workload
-from ptcalc.linux.reproduce import Calibration
+from ptcalc.linux import measure
+from ptcalc.linux.calibrate import Calibration
+from ptcalc.linux.errors import KernelError
+from ptcalc.linux.measure import GroupMeasurement, LevelRow, MeasureResult, Plan, fits, plan
+from ptcalc.linux.procfs import ProcFS
+from ptcalc.linux.scale import scale_workload
+from ptcalc.model.geometry import X86_64
 from ptcalc.workload.types import Mapping, ProcessGroup, Segment
 
 HERE = Path(__file__).parent
@@ -208,9 +211,9 @@ def _kernel_skip(need: tuple[int, ...] = ()) -> None:
         pytest.skip(f"measure runs on x86-64 only, this is {os.uname().machine}")
     if os.geteuid() != 0:
         pytest.skip("not root: measure needs root for hugetlb pools and THP settings")
-    from ptcalc.linux.kernel import running_arch_name
+    from ptcalc.linux.host import running_arch
 
-    if running_arch_name() != "x86_64":
+    if running_arch(ProcFS()) is not X86_64:
         pytest.skip("5-level paging: measure supports 4-level x86-64 only")
     for size in need:
         if not os.path.exists(f"{HUGEPAGES}/hugepages-{size // KiB}kB"):
@@ -218,7 +221,8 @@ def _kernel_skip(need: tuple[int, ...] = ()) -> None:
 
 
 def _snapshot() -> dict[str, str | None]:
-    return {p: read_choice(p) for p in TUNABLES}
+    fs = ProcFS()
+    return {p: fs.read_value(p) for p in TUNABLES}
 
 
 class Watch:
@@ -266,17 +270,17 @@ def _check(case, r: MeasureResult) -> None:
 @pytest.mark.kernel
 def test_calibration_on_this_kernel():
     _kernel_skip()
-    from ptcalc.linux.kernel import kernel_release, read_pti
-    from ptcalc.linux.reproduce import calibrate
+    from ptcalc.linux.calibrate import calibrate
 
-    cal = calibrate(SETTLE, lambda s: None)
+    fs = ProcFS()
+    cal = calibrate(fs, X86_64, SETTLE, lambda s: None)
     assert cal.vmpte_bytes == 12 * KiB  # PTE + PMD + PUD for one page: always in VmPTE
     assert cal.pagetables_tables in (2, 3)
-    major, minor = (int(x) for x in kernel_release().split(".")[:2])
+    major, minor = (int(x) for x in fs.kernel_release().split(".")[:2])
     if (major, minor) >= (6, 18):
         # model.md section 2, verified on 6.18: PUD tables (and PGDs) are counted
         assert cal.pud_counted
-        assert cal.pgd_bytes == (8 * KiB if read_pti() else 4 * KiB)
+        assert cal.pgd_bytes == (8 * KiB if fs.pti() else 4 * KiB)
 
 
 @pytest.mark.kernel
@@ -300,9 +304,7 @@ def test_kernel_equals_hand_derived(name, restored):
 @pytest.mark.kernel
 def test_address_in_the_measuring_process_window_is_refused():
     _kernel_skip()
-    from ptcalc.linux.kernel import read_maps
-
-    own = read_maps()[0]  # e.g. the python executable
+    own = ProcFS().maps("self")[0]  # e.g. the python executable
     address = (own.end + 2 * MiB - 1) // (2 * MiB) * (2 * MiB)
     w = workload([Segment("s", 2 * MiB, "shmem", 4 * KiB)],
                  ProcessGroup("p", 1, (mapping("s", 2 * MiB, address, 4 * KiB),)), name="clash")
@@ -385,27 +387,6 @@ def test_not_root_is_a_clear_error_for_4k_shmem():
     assert text.startswith("KernelError") and "needs root to read PageTables" in text, text
 
 
-def test_missing_hugetlb_size_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(measure, "hugetlb_sizes_supported", lambda: (2 * MiB,))
-    w = CASES["hugetlb-1g-pages-x2"].workload
-    with pytest.raises(KernelError, match="no hugetlb pages of 1 GiB"):
-        measure.check_tunables(w, plan(w, _Result(0)))  # type: ignore[arg-type]
-
-
-def test_pool_that_cannot_be_raised_says_how_many_pages(monkeypatch):
-    # the kernel grants 100 of the 1,024 pages asked for
-    readings = iter([7, 107])
-    monkeypatch.setattr(measure, "read_hugetlb_pool", lambda ps, what="nr_hugepages": next(readings))
-
-    class FakeTunables:
-        def set(self, path, value):
-            assert value == str(7 + 1024)
-
-    w = CASES["hugetlb-2g-x4-aligned"].workload
-    with pytest.raises(KernelError, match="by only 100 of the 1,024 pages needed"):
-        measure.apply_tunables(w, FakeTunables(), plan(w, _Result(0)), lambda s: None)  # type: ignore[arg-type]
-
-
 def _children_of(pid: int) -> list[int]:
     out = []
     for d in os.listdir("/proc"):
@@ -458,13 +439,32 @@ def test_file_segments_say_what_backs_them(tmp_path):
     w = CASES["file-64m-x2"].workload
     p = plan(w, _Result(0))  # type: ignore[arg-type]
     assert p.file_write_bytes == 0  # read-only: populating reads holes, writes nothing
-    (note,) = measure.file_notes(w, p, str(tmp_path))
+    fs = ProcFS()
+    (note,) = measure.file_notes(fs, w, p, str(tmp_path))
     assert "real files on" in note and str(tmp_path) in note
-    (note,) = measure.file_notes(w, p, None)
-    assert "shmem" in note
+    (note,) = measure.file_notes(fs, w, p, None)
+    assert note.endswith("shmem (a memfd) standing in for page cache: the same 4 KiB page tables")
     big = replace(p, file_write_bytes=1 << 60)
     with pytest.raises(KernelError, match="would write 1 EiB .* which has .* free"):
-        measure.file_notes(w, big, str(tmp_path))
+        measure.file_notes(fs, w, big, str(tmp_path))
+
+
+def test_tables_are_counted_in_the_arch_table_size():
+    # arm64 16K granule: a table is one 16 KiB page of 2,048 eight-byte entries
+    # (arch/arm64/include/asm/pgtable-hwdef.h), so 6 PTE/PMD/PUD tables are
+    # 96 KiB -- "24 tables" when 4 KiB tables were assumed.
+    from ptcalc.model.geometry import ARM64_16K
+    from ptcalc.render import measure_markdown
+    from ptcalc.render.measure_facts import calibration_line
+
+    x86 = _result(6 * 4096, (12 * KiB,) * 4)
+    w = replace(x86.workload, host=replace(x86.workload.host, arch=ARM64_16K))
+    r = replace(x86, workload=w, model_pagetables_bytes=6 * 16 * KiB, kernel_pagetables_bytes=6 * 16 * KiB)
+    assert r.counted_table_bytes == 16 * KiB and x86.counted_table_bytes == 4 * KiB
+    assert "| PageTables delta | 96 KiB (6 tables) | 96 KiB (6 tables) | = |" in measure_markdown.render(r)
+    # the calibration probe: one 16 KiB page in an empty window of one PUD table's span (128 TiB)
+    assert calibration_line(r).startswith("calibration: one 16 KiB page in an empty 128 TiB window grew")
+    assert calibration_line(x86).startswith("calibration: one 4 KiB page in an empty 512 GiB window grew")
 
 
 def test_a_group_of_no_processes_renders():

@@ -1,258 +1,181 @@
-"""/proc and /sys parsers, fed with text copied from a Linux 6.18 x86-64 machine."""
+"""``ProcFS``, the one reader of /proc and /sys: on small fake trees built in
+tmp_path (any machine, no root), and -- marked ``kernel`` -- on the real ones,
+against figures the kernel gives through other doors (sysconf, uname)."""
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
 import struct
+import sys
 
-import numpy as np
 import pytest
+from fake_tree import GiB, KiB, MiB, PAGE, FakeTree, stat_line
 
-from ptcalc.linux.procfs import (
-    PM_PRESENT,
-    PM_SWAP,
-    hugepage_dir_size,
-    pagemap_touched,
-    parse_cpu_flags,
-    parse_kb_fields,
-    parse_maps,
-    parse_maps_line,
-    parse_mountinfo,
-    parse_smaps,
-    parse_status,
-    parse_sysvipc_shm,
-    pti_active,
-    runs,
-    status_bytes,
-)
-from ptcalc.linux.scan import classify, protection_of
+from ptcalc.linux.errors import KernelError, NoAccess, ProcessError, ProcessGone
+from ptcalc.linux.parsers import PM_PRESENT, pagemap_touched
+from ptcalc.linux.procfs import ProcFS
 
-KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
-
-# /proc/PID/smaps of a process holding a SysV segment, an anonymous MAP_HUGETLB
-# mapping, MAP_SHARED|MAP_ANONYMOUS memory, a hugetlb memfd and a shmem memfd
-# (6.18; counters trimmed to the ones that matter, order kept).
 SMAPS = """\
-55d4c4a00000-55d4c4a02000 r--p 00000000 fe:00 260386                     /usr/bin/python3.11
-Size:                  8 kB
-KernelPageSize:        4 kB
-Rss:                   8 kB
-Private_Clean:         0 kB
-Private_Dirty:         0 kB
-VmFlags: rd mr mw me
-55d4c6000000-55d4c6100000 rw-p 00000000 00:00 0                          [heap]
-Size:               1024 kB
-KernelPageSize:        4 kB
-Rss:                 900 kB
-Private_Clean:         0 kB
-Private_Dirty:       900 kB
-VmFlags: rd wr mr mw me ac
-7fd1f4d00000-7fd1f4e00000 rw-s 00000000 00:01 5                          /SYSV1234abcd (deleted)
-Size:               1024 kB
-KernelPageSize:        4 kB
-MMUPageSize:           4 kB
-Rss:                   4 kB
-Private_Clean:         0 kB
-Private_Dirty:         4 kB
-ShmemPmdMapped:        0 kB
-FilePmdMapped:         0 kB
-Shared_Hugetlb:        0 kB
-Private_Hugetlb:       0 kB
-THPeligible:           0
-VmFlags: rd wr sh mr mw me ms
-7fd1f4e00000-7fd1f5000000 rw-s 00000000 00:11 138014                     /anon_hugepage (deleted)
-Size:               2048 kB
-KernelPageSize:     2048 kB
-MMUPageSize:        2048 kB
-Rss:                   0 kB
-Private_Hugetlb:    2048 kB
-VmFlags: rd wr sh mr mw me ms de ht
-7fd1f5000000-7fd1f5200000 rw-s 00000000 00:01 36                         /dev/zero (deleted)
-Size:               2048 kB
-KernelPageSize:        4 kB
-Rss:                   4 kB
-VmFlags: rd wr sh mr mw me ms
-7fd1f5200000-7fd1f5600000 rw-s 00000000 00:11 138013                     /memfd:hdemo (deleted)
-Size:               4096 kB
-KernelPageSize:     2048 kB
-MMUPageSize:        2048 kB
-VmFlags: rd wr sh mr mw me ms de ht
-7fd1f56ba000-7fd1f5aba000 rw-s 00200000 00:01 35                         /memfd:demo (deleted)
+7f0000000000-7f0000400000 rw-s 00000000 00:01 1025                       /memfd:pool (deleted)
 Size:               4096 kB
 KernelPageSize:        4 kB
 Rss:                   8 kB
-Private_Dirty:         8 kB
-VmFlags: rd wr sh mr mw me ms
-7fd1f5b00000-7fd1f5b01000 r--s 00000000 fe:00 338846                     /usr/lib/x86_64-linux-gnu/gconv/gconv-modules.cache
-Size:                  4 kB
-KernelPageSize:        4 kB
-VmFlags: rd sh mr me ms
-7fd1f5c00000-7fd1f5c10000 rw-s 100000000 00:06 620                      /dev/dri/card0
-Size:                 64 kB
-KernelPageSize:        4 kB
-VmFlags: rd wr sh mr mw me ms io pf dd
-7fd1f5d00000-7fd1f5d01000 rw-s 00000000 00:0f 1077                       anon_inode:[io_uring]
-Size:                  4 kB
-VmFlags: rd wr sh mr mw me ms
-7fd1f5e00000-7fd1f5e40000 rw-s 00000000 00:17 9                          /dev/shm/PostgreSQL.1804289383
-Size:                256 kB
-KernelPageSize:        4 kB
 VmFlags: rd wr sh mr mw me ms
 7ffc2a1de000-7ffc2a1ff000 rw-p 00000000 00:00 0                          [stack]
 Size:                132 kB
 Rss:                  20 kB
-Private_Dirty:        20 kB
 VmFlags: rd wr mr mw me gd ac
 """
 
-MOUNTINFO = """\
-22 27 0:21 / /proc rw,relatime - proc proc rw
-24 27 0:6 / /dev rw,relatime - devtmpfs devtmpfs rw,size=12334524k,nr_inodes=3083631,mode=755
-25 24 0:23 / /dev/shm rw,relatime shared:3 - tmpfs tmpfs rw,size=24684096k
-27 1 254:0 / / rw,relatime - ext4 /dev/vda rw
-"""
+
+@pytest.fixture
+def tree(tmp_path):
+    t = FakeTree(tmp_path).machine(pools={2 * MiB: 7, GiB: 0}, meltdown="Mitigation: PTI\n",
+                                   cpu_flags="fpu la57 pse", release="6.18.44-fake")
+    t.process(100, "postgres", smaps=SMAPS, vmpte=200 * KiB,
+              pagemap={0x7F0000000000: PM_PRESENT | 5, 0x7F0000001000: PM_PRESENT | 6}, pagemap_end=1 << 47)
+    t.process(2, "kthreadd", vmpte=None, stat=stat_line(2, "kthreadd", state="S", ppid=0, flags=0x208040))
+    return t
 
 
-def test_maps_line_fields():
-    e = parse_maps_line("7fd1f56ba000-7fd1f5aba000 rw-s 00200000 00:01 35      /memfd:demo (deleted)\n")
-    assert (e.start, e.end, e.size) == (0x7FD1F56BA000, 0x7FD1F5ABA000, 4 * MiB)
-    assert (e.perms, e.shared, e.offset, e.dev, e.inode) == ("rw-s", True, 2 * MiB, (0, 1), 35)
-    assert (e.path, e.deleted) == ("/memfd:demo", True)
+@pytest.fixture
+def fs(tree):
+    return ProcFS(*tree.roots)
 
 
-def test_maps_line_anonymous_and_path_with_spaces():
-    anon = parse_maps_line("7ffc2a1de000-7ffc2a1ff000 rw-p 00000000 00:00 0")
-    assert (anon.path, anon.shared, anon.inode) == ("", False, 0)
-    spaced = parse_maps_line("7f00000000-7f00001000 r--s 00001000 fe:00 12   /srv/my data/file one.bin")
-    assert spaced.path == "/srv/my data/file one.bin" and spaced.offset == 4 * KiB and spaced.dev == (254, 0)
-    # 5-level addresses are wider than 12 hex digits
-    big = parse_maps_line("ff000000000000-ff000040000000 rw-s 00000000 00:01 7  /SYSV00000000 (deleted)")
-    assert big.start == 0xFF000000000000 and big.size == GiB
-
-
-def test_maps_rejects_garbage():
+def test_paths_are_spelled_as_on_the_real_machine(tree, fs):
+    assert fs.path("/proc/meminfo") == str(tree.proc / "meminfo")
+    assert fs.path("/sys/kernel/mm/hugepages") == str(tree.sys / "kernel/mm/hugepages")
+    assert fs.path("/proc") == str(tree.proc)
     with pytest.raises(ValueError):
-        parse_maps_line("not a maps line")
-    assert len(parse_maps("7f00-7f01 r--p 0 00:00 0\n\n7f01-7f02 r--p 0 00:00 0\n")) == 2
-
-
-def test_smaps_entries_sizes_and_flags():
-    entries = parse_smaps(SMAPS)
-    assert len(entries) == 12
-    sysv, anon_huge, zero, hmemfd, memfd = entries[2:7]
-    assert sysv.maps.path == "/SYSV1234abcd" and sysv.fields["Size"] == MiB and sysv.fields["Rss"] == 4 * KiB
-    assert not sysv.hugetlb and sysv.kernel_page_size == 4 * KiB
-    assert anon_huge.hugetlb and anon_huge.kernel_page_size == 2 * MiB
-    assert hmemfd.hugetlb and hmemfd.kernel_page_size == 2 * MiB and hmemfd.fields["Size"] == 4 * MiB
-    assert memfd.fields["Private_Dirty"] == 8 * KiB
-    assert "sh" in zero.vmflags and "ht" not in zero.vmflags
-    assert entries[8].vmflags >= {"io", "pf"}
-
-
-def test_smaps_empty_for_kernel_threads():
-    assert parse_smaps("") == []
+        fs.path("/etc/passwd")
     with pytest.raises(ValueError):
-        parse_smaps("Size: 4 kB\n")
+        fs.path("/process")  # not below /proc
+    assert not fs.is_live and ProcFS().is_live
 
 
-def test_classify_every_kind():
-    fstypes = parse_mountinfo(MOUNTINFO)
-    got = [classify(e, fstypes) for e in parse_smaps(SMAPS) if e.maps.shared]
-    assert got == [
-        ("sysv", "shmem", "sysv-0x1234abcd"),
-        ("anon", "hugetlb", "anon-hugepage-138014"),
-        ("anon", "shmem", "shared-anon-36"),
-        ("memfd", "hugetlb", "memfd:hdemo"),
-        ("memfd", "shmem", "memfd:demo"),
-        ("file", "file", "/usr/lib/x86_64-linux-gnu/gconv/gconv-modules.cache"),
-        ("device", None, "/dev/dri/card0"),
-        ("special", None, "anon_inode:[io_uring]"),
-        ("tmpfs", "shmem", "/dev/shm/PostgreSQL.1804289383"),
-    ]
+def test_system_wide_facts(fs):
+    assert fs.meminfo()["MemTotal"] == 24634652 * KiB
+    assert fs.pagetables() == 1676 * KiB
+    assert fs.kernel_release() == "6.18.44-fake"
+    assert fs.machine() == "x86_64"
+    assert "la57" in fs.cpu_flags()
+    assert fs.pti() is True
+    assert fs.hugetlb_sizes() == (2 * MiB, GiB)
+    assert fs.mountinfo() == {(0, 23): "tmpfs", (254, 0): "ext4"}
+    assert fs.sysvipc_shm() == {}  # no /proc/sysvipc/shm: none
 
 
-def test_classify_sysv_ipc_private_uses_the_shmid():
-    e = parse_smaps("7f00-7f01 rw-s 0 00:01 32794  /SYSV00000000 (deleted)\nVmFlags: rd wr sh ht\n")[0]
-    assert classify(e, {}) == ("sysv", "hugetlb", "sysv-shmid-32794")
+def test_absent_system_files(tmp_path):
+    fs = ProcFS(*FakeTree(tmp_path).roots)
+    assert fs.meminfo() == {} and fs.cpu_flags() == frozenset() and fs.pti() is False
+    assert fs.hugetlb_sizes() == () and fs.listdir("/sys/kernel/mm/hugepages") == []
+    assert fs.text("/proc/nothing", "dflt") == "dflt" and fs.read_value("/sys/nothing") is None
+    assert fs.kernel_release() == os.uname().release  # no osrelease: this process's uname
+    assert fs.machine() == os.uname().machine
+    with pytest.raises(OSError):
+        fs.read("/proc/meminfo")
+    FakeTree(tmp_path).file("proc/meminfo", "MemTotal: 1 kB\n")
+    with pytest.raises(KernelError, match="PageTables"):
+        fs.pagetables()
 
 
-def test_protection():
-    assert [protection_of(p) for p in ("rw-s", "r--s", "r-xs", "--xs", "-w-s", "---s")] == \
-           ["rw", "r", "r", "r", "rw", "none"]
+def test_stat_refresh_is_written_before_pagetables_are_read(tree, fs):
+    assert fs.refresh_vmstat() is True
+    assert tree.read("proc/sys/vm/stat_refresh") == "1"
+    os.remove(tree.proc / "sys/vm/stat_refresh")
+    os.rmdir(tree.proc / "sys/vm")
+    assert fs.refresh_vmstat() is False  # not allowed (here: not there): PageTables is read anyway
+    assert fs.pagetables() == 1676 * KiB
 
 
-def test_sysvipc_shm():
-    text = (
-        "       key      shmid perms                  size  cpid  lpid nattch   uid   gid  cuid  cgid"
-        "      atime      dtime      ctime                   rss                  swap\n"
-        " 305441741          5   600               1048576 28387 28387      1     0     0     0     0"
-        " 1795641479          0 1795641479                  4096                     0\n"
-        "-559038737     131078  1600          322122547200  4242  4243   1500    54   54   54   54"
-        " 1795641479          0 1795641479          322122547200                     0\n"
-        "         0     131079   600                    56  4242  4243      9    26   26   26   26"
-        " 1795641479          0 1795641479                  4096                     0\n")
-    segs = parse_sysvipc_shm(text)
-    assert sorted(segs) == [5, 131078, 131079]
-    assert (segs[5].key, segs[5].size, segs[5].nattch, segs[5].rss) == (0x1234ABCD, MiB, 1, 4 * KiB)
-    # keys at or above 2**31 print negative (%10d of a key_t)
-    assert segs[131078].key == 0xDEADBEEF and segs[131078].size == 300 * GiB and segs[131078].nattch == 1500
-    assert segs[131079].key == 0 and segs[131079].size == 56
+def test_sysfs_values_and_writes(tree, fs):
+    assert fs.read_value("/sys/kernel/mm/transparent_hugepage/shmem_enabled") == "never"
+    assert fs.read_value("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages") == "7"
+    fs.write("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "9")
+    assert tree.read("sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages") == "9"
 
 
-def test_sysvipc_shm_old_kernel_without_rss_and_empty():
-    text = ("       key      shmid perms       size  cpid  lpid nattch   uid   gid  cuid  cgid      atime      dtime"
-            "      ctime\n  5432001      32794   600 1073741824  1000  1001     12    26    26    26    26"
-            " 1700000000          0 1700000000\n")
-    seg = parse_sysvipc_shm(text)[32794]
-    assert seg.rss is None and seg.nattch == 12 and seg.key == 5432001
-    assert parse_sysvipc_shm("") == {}
+def test_a_process_files(fs):
+    assert fs.pids() == [2, 100]
+    assert fs.vmpte(100) == 200 * KiB
+    assert fs.status(100)["Name"] == "postgres"
+    assert fs.stat(100) == ("S", 1, 0x400100, 777)
+    pool, stack = fs.smaps(100)
+    assert (pool.maps.path, pool.fields["Rss"], stack.maps.path) == ("/memfd:pool", 8 * KiB, "[stack]")
+    assert [m.start for m in fs.maps(100)] == [0x7F0000000000, 0x7FFC2A1DE000]
+    assert fs.pid_text(100, "comm") == "postgres\n"
+    with pytest.raises(KernelError, match="VmPTE"):
+        fs.vmpte(2)  # a kernel thread has no mm
 
 
-def test_meminfo_status_mountinfo_cpuinfo():
-    mi = parse_kb_fields("MemTotal:       24684096 kB\nMemFree:  100 kB\nHugePages_Total:    1026\n"
-                       "Hugepagesize:       2048 kB\n")
-    assert mi == {"MemTotal": 24684096 * KiB, "MemFree": 100 * KiB, "HugePages_Total": 1026,
-                  "Hugepagesize": 2 * MiB}
-    st = parse_status("Name:\tpostgres\nVmPTE:\t    1204 kB\nThreads:\t1\n")
-    assert st["Name"] == "postgres" and status_bytes(st, "VmPTE") == 1204 * KiB
-    assert status_bytes(st, "VmSwap") is None
-    assert parse_mountinfo(MOUNTINFO) == {(0, 21): "proc", (0, 6): "devtmpfs", (0, 23): "tmpfs",
-                                          (254, 0): "ext4"}
-    flags = parse_cpu_flags("processor\t: 0\nflags\t\t: fpu vme pse la57 pti\n\nprocessor\t: 1\nflags\t\t: fpu\n")
-    assert "la57" in flags and "vme" in flags
-    assert parse_cpu_flags("processor : 0\n") == frozenset()
+def test_pagemap_reads_exact_entries(fs):
+    fd = fs.open_pagemap(100)
+    try:
+        data = fs.pread(fd, 3 * 8, 0x7F0000000000 // PAGE * 8, 100)
+        assert pagemap_touched(data).tolist() == [True, True, False]
+        assert struct.unpack("<Q", data[8:16])[0] == PM_PRESENT | 6
+        with pytest.raises(ProcessGone, match="short pagemap read"):
+            fs.pread(fd, 16, (1 << 47) // PAGE * 8 - 8, 100)  # past the end: the mm went away
+    finally:
+        os.close(fd)
 
 
-def test_pti_and_hugepage_dirs():
-    assert pti_active("Mitigation: PTI\n")
-    assert not pti_active("Not affected\n") and not pti_active("Vulnerable\n") and not pti_active("")
-    assert hugepage_dir_size("hugepages-2048kB") == 2 * MiB
-    assert hugepage_dir_size("hugepages-1048576kB") == GiB
-    assert hugepage_dir_size("nr_hugepages") is None
+def test_map_files_size_needs_the_link(fs):
+    assert fs.mapped_file_size(100, 0x7F0000000000, 0x7F0000400000) is None
 
 
-def _pagemap(*entries: int) -> bytes:
-    return struct.pack(f"<{len(entries)}Q", *entries)
+def test_a_vanished_process_is_one_typed_error(tree, fs):
+    shutil.rmtree(tree.proc / "100")
+    for read in (lambda: fs.smaps(100), lambda: fs.vmpte(100), lambda: fs.stat(100), lambda: fs.open_pagemap(100)):
+        with pytest.raises(ProcessGone) as info:
+            read()
+        assert info.value.pid == 100 and info.value.path.startswith("/proc/100/")
 
 
-def test_pagemap_present_swapped_and_empty_entries():
-    pfn = 0x1234
-    data = _pagemap(
-        PM_PRESENT | (1 << 61) | pfn,  # present file page
-        0,                             # none
-        PM_SWAP | (3 << 5) | 1,        # swapped: the PTE is still there
-        1 << 55,                       # soft-dirty flag on a hole (VM_SOFTDIRTY): nothing mapped
-        PM_PRESENT,                    # present without PFN (no CAP_SYS_ADMIN)
-        1 << 56,                       # exclusive flag alone: not a mapping
-    )
-    assert pagemap_touched(data).tolist() == [True, False, True, False, True, False]
-    with pytest.raises(ValueError):
-        pagemap_touched(b"\0" * 12)
+def test_a_missing_file_of_a_live_process_is_not_a_vanished_process(tree, fs):
+    # /proc/PID is there: the file is missing for another reason (smaps
+    # without CONFIG_PROC_PAGE_MONITOR), which scan reports as unreadable
+    os.remove(tree.proc / "100" / "smaps")
+    with pytest.raises(FileNotFoundError):
+        fs.smaps(100)
 
 
-def test_runs():
-    s, e = runs(np.array([], dtype=bool))
-    assert s.size == 0 and e.size == 0
-    s, e = runs(np.ones(5, dtype=bool))
-    assert (s.tolist(), e.tolist()) == ([0], [5])
-    s, e = runs(np.array([0, 1, 0, 1, 1, 0, 0, 1], dtype=bool))
-    assert (s.tolist(), e.tolist()) == ([1, 3, 7], [2, 5, 8])
+@pytest.mark.parametrize("err, kind", [(errno.ESRCH, ProcessGone), (errno.EACCES, NoAccess),
+                                       (errno.EPERM, NoAccess)])
+def test_errno_translation_in_one_place(fs, err, kind):
+    # as root every file of a fake tree is readable: raise the errno the kernel would
+    with pytest.raises(kind) as info:
+        with fs._process_files(100, "smaps"):
+            raise OSError(err, os.strerror(err))
+    assert isinstance(info.value, ProcessError) and info.value.reason == os.strerror(err)
+    assert str(info.value) == f"/proc/100/smaps: {os.strerror(err)}"
+    with pytest.raises(OSError) as other:
+        with fs._process_files(100, "smaps"):
+            raise OSError(errno.EIO, "I/O error")
+    assert not isinstance(other.value, ProcessError)
+
+
+# --- the real /proc and /sys ---------------------------------------------------------
+
+live = pytest.mark.skipif(sys.platform != "linux", reason="reads the real /proc")
+
+
+@live
+@pytest.mark.kernel
+def test_real_proc_against_other_doors():
+    fs = ProcFS()
+    # MemTotal and sysinfo's totalram are both totalram_pages() (mm/show_mem.c si_meminfo)
+    assert fs.meminfo()["MemTotal"] == os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    assert fs.kernel_release() == os.uname().release
+    assert fs.machine() == os.uname().machine
+    assert os.getpid() in fs.pids()
+    assert fs.stat(os.getpid())[1] == os.getppid()
+    assert fs.vmpte(os.getpid()) > 0
+    own = fs.maps("self")
+    assert any(m.start <= id(own) < m.end for m in own)  # this list lives in one of our mappings
+    assert fs.pagetables() > 0 and fs.pagetables() % KiB == 0
+    for size in fs.hugetlb_sizes():
+        assert os.path.isdir(f"/sys/kernel/mm/hugepages/hugepages-{size // KiB}kB")

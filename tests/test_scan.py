@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
+import shutil
 import struct
 from datetime import datetime, timezone
 
 import pytest
 import yaml
+from fake_tree import FakeTree
 
 from ptcalc.linux import scan as scan_mod
 from ptcalc.model.geometry import X86_64
 from ptcalc.model.tables import compute
-from ptcalc.linux.procfs import PM_PRESENT, PM_SWAP, NoAccess, ProcFS
+from ptcalc.linux.errors import NoAccess
+from ptcalc.linux.parsers import PM_PRESENT, PM_SWAP
+from ptcalc.linux.procfs import ProcFS
 from ptcalc.render.scan_yaml import render_scan
 from ptcalc.linux.scan import read_touched, scan
 
@@ -69,28 +73,21 @@ SYSVIPC = ("       key      shmid perms                  size  cpid  lpid nattch
            " 1700000000          0 1700000000              20480                     0\n")
 
 
-class FakeProc:
-    """A /proc and /sys under tmp_path."""
+class FakeProc(FakeTree):
+    """A /proc and /sys under tmp_path: a big la57 host with PTI and a 2 MiB pool."""
 
     def __init__(self, root):
-        self.proc = root / "proc"
-        self.sys = root / "sys"
-        self.proc.mkdir()
-        self.sys.mkdir()
+        super().__init__(root)
         self.file("proc/meminfo", "MemTotal:       263921016 kB\nMemFree:  1000 kB\n")
         self.file("proc/sysvipc/shm", SYSVIPC)
         self.file("proc/self/mountinfo", "25 24 0:23 / /dev/shm rw - tmpfs tmpfs rw\n"
                                          "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n")
         self.file("proc/cpuinfo", "processor\t: 0\nflags\t\t: fpu la57\n")
         self.file("proc/sys/kernel/osrelease", "6.18.0-test\n")
+        self.file("proc/sys/kernel/arch", "x86_64\n")
         self.file("sys/devices/system/cpu/vulnerabilities/meltdown", "Mitigation: PTI\n")
         self.file("sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "600\n")
         self.file("sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages", "0\n")
-
-    def file(self, rel, text):
-        p = self.proc.parent / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
 
     def process(self, pid, comm, smaps, pages=(), vmpte=48 * KiB, pagemap_end=2 * GiB):
         """``pages``: (address, pagemap entry) for each page with an entry.
@@ -107,15 +104,24 @@ class FakeProc:
 
 
 class DeniedFS(ProcFS):
-    """Like the real thing for a process we may not read."""
+    """Like the real thing for a process we may not read (as root we may read
+    every file of the fake tree), and for processes that exit right after
+    the listing (their /proc/PID goes away before they are read)."""
 
-    def __init__(self, proc, sys, denied):
+    def __init__(self, proc, sys, denied=(), exiting=()):
         super().__init__(str(proc), str(sys))
         self.denied = denied
+        self.exiting = exiting
+
+    def pids(self):
+        listed = sorted({*super().pids(), *self.exiting})
+        for pid in self.exiting:
+            shutil.rmtree(os.path.join(self.proc, str(pid)), ignore_errors=True)
+        return listed
 
     def pid_text(self, pid, name):
         if pid in self.denied:
-            raise NoAccess(f"/proc/{pid}/{name}: permission denied")
+            raise NoAccess(pid, f"/proc/{pid}/{name}", "Permission denied")
         return super().pid_text(pid, name)
 
 
@@ -136,7 +142,7 @@ def fake(tmp_path):
     fp.process(102, "postgres", postgres_smaps(heap=1 * MiB), same + _pages(SYSV_ADDR + 40 * MiB))
     fp.process(103, "bash", private_entries(heap=900 * KiB))
     fp.process(104, "secret", postgres_smaps(heap=MiB), same)
-    (fp.proc / "105").mkdir()  # exited between the listing and the read
+    fp.process(105, "postgres", postgres_smaps(heap=MiB), same)  # exits after the listing: _scan
     fp.process(106, "kthreadd", "")
     fp.process(107, "iconv", private_entries(heap=100 * KiB)
                + smaps_entry(FILE_ADDR, 28 * KiB, "r--s", 0, "fe:00", 338846,
@@ -147,7 +153,7 @@ def fake(tmp_path):
 
 
 def _scan(fake, **kw):
-    fs = DeniedFS(fake.proc, fake.sys, denied={104})
+    fs = DeniedFS(fake.proc, fake.sys, denied={104}, exiting={105} if kw.get("pids") is None else ())
     return scan(fs=fs, high_va=lambda: False, now=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc), **kw)
 
 
@@ -216,6 +222,14 @@ def test_pid_selection_and_missing_pid(fake):
     assert dict(r.skipped) == {"vanished": 1}
 
 
+def test_a_live_process_without_smaps_is_unreadable_not_vanished(fake):
+    # /proc/PID is there, its smaps is not (a kernel without CONFIG_PROC_PAGE_MONITOR):
+    # not a process that exited
+    os.remove(fake.proc / "102" / "smaps")
+    r = _scan(fake, pids=[100, 102])
+    assert dict(r.skipped) == {"unreadable (FileNotFoundError)": 1} and r.workload.process_count == 1
+
+
 def test_arch_from_cpuinfo_and_probe(fake):
     fs = ProcFS(str(fake.proc), str(fake.sys))
     assert scan(fs=fs, high_va=lambda: True).workload.arch.name == "x86_64-la57"
@@ -238,7 +252,7 @@ def test_pagemap_chunks_join_runs(tmp_path, monkeypatch):
     fs = ProcFS(str(fp.proc), str(fp.sys))
     fd = fs.open_pagemap(1)
     try:
-        s, e = read_touched(fs, fd, 0x1000000, 0x1000000 + 32 * PAGE, PAGE)
+        s, e = read_touched(fs, 1, fd, 0x1000000, 0x1000000 + 32 * PAGE, PAGE, PAGE)
     finally:
         os.close(fd)
     assert list(zip(s.tolist(), e.tolist())) == [(0, PAGE), (6 * PAGE, 10 * PAGE), (15 * PAGE, 17 * PAGE),

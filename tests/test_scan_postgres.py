@@ -33,7 +33,8 @@ import pytest
 
 from ptcalc.model.geometry import X86_64
 from ptcalc.model.tables import compute
-from ptcalc.linux.procfs import ProcessGone, ProcFS, parse_smaps, parse_status, status_bytes
+from ptcalc.linux.errors import ProcessGone
+from ptcalc.linux.procfs import ProcFS
 from ptcalc.linux.scan import read_touched, scan
 from ptcalc.workload.touched import as_ranges
 from ptcalc.workload.types import Mapping, Segment
@@ -125,18 +126,19 @@ def _waiting(pid: int) -> bool:
 
 
 def _private_mappings(pid: int, skip: set[int]):
-    """Every mapping of ``pid`` not in ``skip`` (start addresses), as its own 4 KiB
+    """Every mapping of ``pid`` not in ``skip`` (start addresses), as its own base-page
     or hugetlb segment, touched where the pagemap says so."""
     fs = ProcFS()
     segs, maps = {}, []
     fd = fs.open_pagemap(pid)
+    base = X86_64.base_page
     try:
-        for i, e in enumerate(parse_smaps(fs.pid_text(pid, "smaps"))):
+        for i, e in enumerate(fs.smaps(pid)):
             m = e.maps
             if m.start in skip or m.path == "[vsyscall]":
                 continue
-            ps = e.kernel_page_size if e.hugetlb else 4096
-            s, t = read_touched(fs, fd, m.start, m.end, ps)
+            ps = (e.kernel_page_size or base) if e.hugetlb else base
+            s, t = read_touched(fs, pid, fd, m.start, m.end, ps, base)
             name = f"private-{i}"
             segs[name] = Segment(name, m.size, "hugetlb" if e.hugetlb else "shmem", ps)
             maps.append(Mapping(name, 0, m.size, m.start, touched=as_ranges(s, t)))
@@ -169,9 +171,9 @@ def test_scan_postgres_backends(server):
     for g, note in zip(w.groups, r.group_notes):
         for pid in note.pids:
             try:
-                before = status_bytes(parse_status(fs.pid_text(pid, "status")), "VmPTE")
+                before = fs.vmpte(pid)
                 segs, extra = _private_mappings(pid, skip={m.address for m in g.mappings})
-                after = status_bytes(parse_status(fs.pid_text(pid, "status")), "VmPTE")
+                after = fs.vmpte(pid)
             except ProcessGone:
                 continue
             at_scan = dict(zip(note.pids, note.vmpte)).get(pid)

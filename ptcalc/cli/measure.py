@@ -44,7 +44,7 @@ def command(workload: str, scale: int, file_dir: str | None, file_as_shmem: bool
     comparable could be measured, 130/143 interrupted by SIGINT/SIGTERM.
     """
     from ptcalc.linux import measure
-    from ptcalc.linux.kernel import Interrupted
+    from ptcalc.linux.signals import Interrupted
 
     w = read_workload(workload, "ptcalc measure")
     directory = None if file_as_shmem else (file_dir or tempfile.gettempdir())

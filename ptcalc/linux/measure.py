@@ -1,26 +1,32 @@
-"""``ptcalc measure``: reproduce a workload on the running kernel, and compare.
+"""``ptcalc measure``: plan a workload's reproduction on the running kernel, run it, compare.
 
 The kernel is the second oracle (docs/measure.md).  For a loaded workload
 this module
 
-1. optionally scales it down (``scale_workload``), and computes the model's
+1. optionally scales it down (``ptcalc.linux.scale``), and computes the model's
    figures for exactly the workload it will run: the ``hugetlb-pmd`` scheme,
    which is what mainline Linux does (it equals ``private`` except for 2 MiB
    hugetlb mappings);
 2. checks the machine can hold it (``plan``) and that every address is free;
-3. creates one memfd per segment (shmem, shmem THP, hugetlb 2 MiB / 1 GiB,
-   or a real file), raising hugetlb pools and THP settings as needed and
+3. raises hugetlb pools and THP settings as needed (``ptcalc.linux.tunables``),
    putting them back on every exit path;
-4. forks the stated number of processes; each maps its group's mappings at
-   their addresses (MAP_FIXED_NOREPLACE) and faults in exactly the touched
-   ranges (MADV_POPULATE_READ/WRITE), one process at a time;
-5. reads VmPTE of every process before and after, and the PageTables delta
-   of the machine, letting RCU-deferred frees drain until readings agree.
+4. has ``ptcalc.linux.reproduce`` create one memfd per segment (shmem, shmem
+   THP, hugetlb 2 MiB / 1 GiB, or a real file) and fork the stated number of
+   processes; each maps its group's mappings at their addresses
+   (MAP_FIXED_NOREPLACE) and faults in exactly the touched ranges
+   (MADV_POPULATE_READ/WRITE), one process at a time; VmPTE of every process
+   is read before and after, and the PageTables delta of the machine, letting
+   RCU-deferred frees drain until readings agree (``ptcalc.linux.readings``);
+5. compares (``MeasureResult``).
 
 Which levels PageTables counts differs between kernels (6.1: PTE and PMD
-tables; 6.18: PUD tables too), so ``calibrate`` finds out on this kernel by
-touching one page in an empty 512 GiB window.  PGD tables never appear in
-the delta: every process exists before the baseline is taken.
+tables; 6.18: PUD tables too), so ``ptcalc.linux.calibrate`` finds out on
+this kernel by touching one page in an empty window of one PUD table's span.
+PGD tables never appear in the delta: every process exists before the
+baseline is taken.
+
+Every /proc and /sys file is read (and every tunable written) through one
+``ptcalc.linux.procfs.ProcFS``, ``run(fs=...)``.
 """
 
 from __future__ import annotations
@@ -30,33 +36,21 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ptcalc.errors import UsageError
-from ptcalc.linux.kernel import (
-    THP_SHMEM_ENABLED,
-    KernelError,
-    filesystem_type,
-    Tunables,
-    hugetlb_pool_path,
-    hugetlb_sizes_supported,
-    is_root,
-    kernel_release,
-    read_choice,
-    read_hugetlb_pool,
-    read_maps,
-    read_meminfo,
-    running_arch_name,
-    signals_as_exceptions,
-    signals_deferred,
-    thp_shmem_size_path,
-)
-from ptcalc.linux.procfs import MapsEntry
-from ptcalc.linux.reproduce import Calibration, Raw, Segments, calibrate, origin, reproduce
+from ptcalc.linux.calibrate import Calibration, calibrate
+from ptcalc.linux.errors import KernelError
+from ptcalc.linux.host import is_root, running_arch
+from ptcalc.linux.parsers import MapsEntry
+from ptcalc.linux.procfs import ProcFS
+from ptcalc.linux.reproduce import Raw, Segments, origin, reproduce
+from ptcalc.linux.scale import SCALE_RULE, scale_workload
+from ptcalc.linux.signals import signals_as_exceptions, signals_deferred
+from ptcalc.linux.tunables import Tunables, hugetlb_pool_path, read_hugetlb_pool, shmem_thp_changes
 from ptcalc.model.results import SchemeResult
-from ptcalc.workload.touched import merge_ranges
 from ptcalc.units import GiB, KiB, MiB, format_size
-from ptcalc.workload.types import Mapping, Workload
+from ptcalc.workload.types import Workload
 
 SCHEME = "hugetlb-pmd"
 """What mainline Linux implements: hugetlb 2 MiB mappings share PMD tables
@@ -71,86 +65,6 @@ page tables and the pages copy-on-write breaks), with margin."""
 
 Model = Callable[[Workload], SchemeResult]
 Progress = Callable[[str], None]
-
-
-# --------------------------------------------------------------------------- scaling
-
-SCALE_RULE = (
-    "process counts are divided by N (rounded up); in every mapping the whole 1 GiB windows "
-    "(PUD_SIZE: one PMD table each) are divided by N (rounded up, at least one) and touched "
-    "ranges inside them shrink in proportion; addresses, the partial windows at either end of "
-    "a mapping, and offsets modulo 1 GiB are kept, so each mapping keeps its alignment and "
-    "which processes can share with which; whole GiB of offsets are divided by N (rounded "
-    "down) and segments grow if a scaled mapping needs it. The model is computed for the "
-    "scaled workload, so the comparison stays exact."
-)
-
-
-def _ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-def _scale_mapping(m: Mapping, n: int, page: int, window: int) -> Mapping:
-    head = (-m.address) % window  # bytes from the address to the next window boundary
-    k = (m.size - head) // window if m.size >= head + window else 0
-    if k == 0:
-        size, kept = m.size, 0
-    else:
-        kept = _ceil_div(k, n)
-        size = m.size - (k - kept) * window
-
-    def squeeze(p: int, up: bool) -> int:
-        # monotone map of [0, m.size] onto [0, size]: head and tail kept, the whole windows squeezed
-        if k == 0 or p <= head:
-            return p
-        if p >= head + k * window:
-            return p - (k - kept) * window
-        scaled = (p - head) * kept
-        q = _ceil_div(scaled, k * page) if up else scaled // (k * page)
-        return head + q * page
-
-    # squeeze is monotone: the ranges stay in order, merge_ranges only merges
-    touched = merge_ranges((squeeze(s, False), squeeze(e, True)) for s, e in m.touched)
-    offset = (m.offset // (n * window)) * window + m.offset % window
-    return replace(m, size=size, offset=offset, touched=tuple(touched))
-
-
-def scale_workload(w: Workload, n: int) -> Workload:
-    """``w`` divided by ``n`` for a small machine (the rule is ``SCALE_RULE``).
-
-    >>> from ptcalc.model.geometry import X86_64
-    >>> from ptcalc.workload.types import Host, ProcessGroup, Segment
-    >>> seg = Segment("sga", 300 * GiB, "hugetlb", 2 * MiB)
-    >>> m = Mapping("sga", 0, 300 * GiB, 1 << 40, touched=((0, 300 * GiB),))
-    >>> w = Workload(Host(None, X86_64), {"sga": seg}, (ProcessGroup("db", 1500, (m,)),))
-    >>> s = scale_workload(w, 10)
-    >>> s.groups[0].count, s.groups[0].mappings[0].size // GiB, s.segments["sga"].size // GiB
-    (150, 30, 30)
-    """
-    if n == 1:
-        return w
-    if n < 1:
-        raise UsageError(f"--scale must be a positive whole number, got {n}")
-    pmd = w.arch.level("pmd")
-    window = pmd.table_span if pmd is not None else GiB
-    groups = []
-    reach: dict[str, int] = {}
-    for g in w.groups:
-        maps = []
-        for m in g.mappings:
-            seg = w.segments[m.segment]
-            sm = _scale_mapping(m, n, seg.page_size, window)
-            maps.append(sm)
-            reach[m.segment] = max(reach.get(m.segment, 0), sm.offset + sm.size)
-        groups.append(replace(g, count=_ceil_div(g.count, n), mappings=tuple(maps)))
-    segments = {}
-    for name, seg in w.segments.items():
-        q, r = divmod(seg.size, window)
-        size = _ceil_div(q, n) * window + r
-        size = max(_ceil_div(size, seg.page_size) * seg.page_size, reach.get(name, 0))
-        segments[name] = replace(seg, size=size)
-    title = f"{w.title} (scaled 1/{n})"
-    return replace(w, segments=segments, groups=tuple(groups), name=title)
 
 
 # --------------------------------------------------------------------------- memory plan
@@ -309,6 +223,14 @@ class MeasureResult:
         return self.model_pagetables_bytes == self.kernel_pagetables_bytes
 
     @property
+    def counted_table_bytes(self) -> int | None:
+        """Bytes of one table of the levels the PageTables delta counts (4 KiB on
+        x86-64; the page size on arm64), None if those levels' tables differ in size."""
+        sizes = {lv.table_bytes for lv in self.workload.arch.levels
+                 if any(row.level == lv.name and row.counted for row in self.levels)}
+        return sizes.pop() if len(sizes) == 1 else None
+
+    @property
     def verdict(self) -> str:
         """``agree``, ``disagree``, or ``inconclusive`` (see ``problems``)."""
         if self.problems:
@@ -333,23 +255,24 @@ class MeasureResult:
 # --------------------------------------------------------------------------- checks
 
 
-def check_supported(w: Workload) -> None:
+def check_supported(fs: ProcFS, w: Workload) -> None:
     """Refuse what measure cannot reproduce faithfully on this machine."""
-    running = running_arch_name()
-    if running is None:
-        raise KernelError(f"measure runs on x86-64 Linux only (this is {os.uname().machine})")
+    arch = running_arch(fs)
+    if arch is None:
+        raise KernelError(f"measure runs on x86-64 Linux only (this is {fs.machine()})")
+    running = arch.name
     if running != "x86_64":
         raise KernelError(f"measure supports 4-level x86-64 paging only; this kernel uses {running}")
     if w.arch.name != running:
         raise UsageError(f"{w.source}: host.arch is {w.arch.name} but this machine is {running}; "
                          "measure reproduces the workload on the running kernel")
-    pmd_size = w.arch.level("pmd").entry_span  # type: ignore[union-attr]
+    base = format_size(w.arch.base_page)
     for name, seg in w.segments.items():
-        if seg.backing in ("shmem", "file") and seg.page_size not in (w.arch.base_page, pmd_size):
+        if seg.backing in ("shmem", "file") and seg.page_size not in (w.arch.base_page, w.arch.pmd_size):
             raise UsageError(f"{w.source}: segments.{name}: {seg.backing} with {format_size(seg.page_size)} "
                              "pages does not exist in Linux")
         if seg.backing == "file" and seg.page_size != w.arch.base_page:
-            raise UsageError(f"{w.source}: segments.{name}: measure maps file segments with 4 KiB pages only")
+            raise UsageError(f"{w.source}: segments.{name}: measure maps file segments with {base} pages only")
     for gi, g in enumerate(w.groups):
         for mi, m in enumerate(g.mappings):
             if m.userfaultfd != "none":
@@ -358,11 +281,12 @@ def check_supported(w: Workload) -> None:
 
 
 def check_addresses(w: Workload, own: list[MapsEntry]) -> None:
-    """Every mapping must lie in 512 GiB windows where the measuring process
-    has nothing: there its PUD (and lower) tables exist already and the
-    kernel would count fewer tables than the workload needs on its own."""
+    """Every mapping must lie in windows of one PUD table's span (512 GiB on
+    x86-64) where the measuring process has nothing: there its PUD (and
+    lower) tables exist already and the kernel would count fewer tables than
+    the workload needs on its own."""
     pud = w.arch.level("pud")
-    span = pud.table_span if pud is not None else 512 * GiB
+    span = pud.table_span if pud is not None else w.arch.pgd.entry_span
     owner: dict[int, MapsEntry] = {}
     for v in own:
         for b in range(v.start // span, (v.end - 1) // span + 1):
@@ -373,36 +297,25 @@ def check_addresses(w: Workload, own: list[MapsEntry]) -> None:
                 clash = owner.get(b)
                 if clash is not None:
                     raise KernelError(
-                        f"{w.source}: {origin(w, gi, mi)}: address {m.address:#x} is in the same 512 GiB "
-                        f"window as the measuring process's own memory ({clash.start:#x}-{clash.end:#x} "
-                        f"{clash.shown_path or '[anonymous]'}), whose page tables exist already; use an address "
-                        f"outside {b * span:#x}-{(b + 1) * span:#x}, or address: auto")
+                        f"{w.source}: {origin(w, gi, mi)}: address {m.address:#x} is in the same "
+                        f"{format_size(span)} window as the measuring process's own memory "
+                        f"({clash.start:#x}-{clash.end:#x} {clash.shown_path or '[anonymous]'}), whose page "
+                        f"tables exist already; use an address outside {b * span:#x}-{(b + 1) * span:#x}, "
+                        "or address: auto")
 
 
-def _thp_changes(w: Workload) -> list[tuple[str, str]]:
+def _thp_changes(fs: ProcFS, w: Workload) -> list[tuple[str, str]]:
     """The THP settings to change so shmem THP segments get PMD-mapped THPs."""
-    pmd_size = w.arch.level("pmd").entry_span  # type: ignore[union-attr]
-    if not any(s.backing == "shmem" and s.page_size == pmd_size for s in w.segments.values()):
+    if not any(s.backing == "shmem" and s.page_size == w.arch.pmd_size for s in w.segments.values()):
         return []
-    top = read_choice(THP_SHMEM_ENABLED)
-    if top is None:
-        raise KernelError("this kernel has no shmem THP (no /sys/kernel/mm/transparent_hugepage/shmem_enabled)")
-    changes = []
-    # mm/shmem.c (shmem_huge_global_enabled(), shmem_is_huge() before 6.11): "advise"
-    # gives THPs to VMAs with VM_HUGEPAGE, i.e. after MADV_HUGEPAGE
-    if top in ("never", "deny"):
-        changes.append((THP_SHMEM_ENABLED, "advise"))
-    # 6.8+: per-size policy; "inherit" follows shmem_enabled
-    if read_choice(thp_shmem_size_path(pmd_size)) == "never":
-        changes.append((thp_shmem_size_path(pmd_size), "inherit"))
-    return changes
+    return shmem_thp_changes(fs, w.arch.pmd_size)
 
 
-def check_tunables(w: Workload, p: Plan) -> None:
+def check_tunables(fs: ProcFS, w: Workload, p: Plan) -> None:
     """Before anything runs: this kernel has the hugetlb sizes and THP the
     workload needs, and we may change pools and settings and fold the
     kernel's per-CPU counters (root)."""
-    supported = hugetlb_sizes_supported()
+    supported = fs.hugetlb_sizes()
     for ps, n in sorted(p.hugetlb_pages.items()):
         if ps not in supported:
             raise KernelError(f"{w.source}: this kernel has no hugetlb pages of {format_size(ps)} "
@@ -410,7 +323,7 @@ def check_tunables(w: Workload, p: Plan) -> None:
         if not is_root():
             raise KernelError(f"{w.source}: measure needs root to raise the {format_size(ps)} hugetlb pool by "
                               f"{n:,} pages ({hugetlb_pool_path(ps)}); run it as root")
-    changes = _thp_changes(w)
+    changes = _thp_changes(fs, w)
     if changes and not is_root():
         raise KernelError(f"{w.source}: measure needs root to enable shmem THP "
                           f"({', '.join(f'{path} = {value}' for path, value in changes)}); run it as root")
@@ -427,17 +340,17 @@ def apply_tunables(w: Workload, t: Tunables, p: Plan, say: Progress) -> list[str
     ``t`` (which puts everything back); returns notes for the report."""
     notes = []
     for ps, n in sorted(p.hugetlb_pages.items()):
-        old = read_hugetlb_pool(ps)
+        old = read_hugetlb_pool(t.fs, ps)
         # add to whatever is there: other users of the pool keep their pages
         t.set(hugetlb_pool_path(ps), str(old + n))
-        got = read_hugetlb_pool(ps) - old
+        got = read_hugetlb_pool(t.fs, ps) - old
         if got < n:
             raise KernelError(f"{w.source}: could raise the {format_size(ps)} hugetlb pool by only {got:,} of the "
                               f"{n:,} pages needed ({format_size(n * ps)}): not enough free "
                               f"{'contiguous ' if ps >= GiB else ''}memory; try --scale")
         say(f"raised the {format_size(ps)} hugetlb pool from {old:,} to {old + n:,} pages")
         notes.append(f"hugetlb {format_size(ps)} pool raised by {n:,} pages for the run, then restored to {old:,}")
-    changes = _thp_changes(w)
+    changes = _thp_changes(t.fs, w)
     for path, value in changes:
         t.set(path, value)
         say(f"set {path} to {value}")
@@ -460,14 +373,14 @@ def _cleanup_uninterrupted(stack: ExitStack) -> Iterator[ExitStack]:
 # --------------------------------------------------------------------------- measure
 
 
-def file_notes(w: Workload, p: Plan, file_dir: str | None) -> list[str]:
+def file_notes(fs: ProcFS, w: Workload, p: Plan, file_dir: str | None) -> list[str]:
     """Say what backs ``file`` segments; refuse a directory without the space."""
     if not any(s.backing == "file" for s in w.segments.values()):
         return []
     if file_dir is None:
-        return ["file segments are mapped as shmem (a memfd) standing in for page cache: the same 4 KiB "
-                "page tables"]
-    fstype = filesystem_type(file_dir) or "unknown filesystem"
+        return [f"file segments are mapped as shmem (a memfd) standing in for page cache: the same "
+                f"{format_size(w.arch.base_page)} page tables"]
+    fstype = fs.filesystem_type(file_dir) or "unknown filesystem"
     st = os.statvfs(file_dir)
     free = st.f_bavail * st.f_frsize
     if p.file_write_bytes > free:
@@ -496,24 +409,27 @@ def suggest_scale(w: Workload, model: Model, meminfo: dict[str, int]) -> int | N
 
 
 def run(workload: Workload, *, scale: int = 1, model: Model | None = None, file_dir: str | None = None,
-        settle: float = 1.0, progress: Progress | None = None, warn: Progress | None = None) -> MeasureResult:
+        settle: float = 1.0, progress: Progress | None = None, warn: Progress | None = None,
+        fs: ProcFS | None = None) -> MeasureResult:
     """Reproduce ``workload`` on the running kernel and compare with the model.
 
     ``file_dir``: where ``file`` segments get a real (unlinked) file; None
     maps them as shmem instead.  ``progress`` gets what is happening,
     ``warn`` a tunable that could not be put back (on every exit path).
+    ``fs``: where /proc and /sys are (the real ones by default).
     Raises PtcalcError (exit 2) when it cannot measure, and
-    ``ptcalc.linux.kernel.Interrupted`` on SIGINT/SIGTERM/SIGHUP -- after putting
-    every pool and THP setting back and reaping every process.
+    ``ptcalc.linux.signals.Interrupted`` on SIGINT/SIGTERM/SIGHUP -- after
+    putting every pool and THP setting back and reaping every process.
     """
+    fs = fs or ProcFS()
     say = progress or (lambda s: None)
     model = model or default_model
     started = time.monotonic()
     w = scale_workload(workload, scale)
-    check_supported(w)
+    check_supported(fs, w)
     result = model(w)
     p = plan(w, result)
-    meminfo = read_meminfo()
+    meminfo = fs.meminfo()
     if not fits(p, meminfo):
         n = suggest_scale(workload, model, meminfo) if scale == 1 else None
         hint = f"; try --scale {n}" if n else "; use a larger --scale"
@@ -523,24 +439,24 @@ def run(workload: Workload, *, scale: int = 1, model: Model | None = None, file_
         raise KernelError(f"{w.source}: reproducing this workload needs about {format_size(p.total)} "
                           f"({p.describe()}) but only {format_size(meminfo.get('MemAvailable', 0))} is "
                           f"available, less a {format_size(_margin(meminfo))} margin{hint}")
-    check_addresses(w, read_maps())
-    check_tunables(w, p)
-    notes = file_notes(w, p, file_dir)
-    tunables = Tunables()
+    check_addresses(w, fs.maps("self"))
+    check_tunables(fs, w, p)
+    notes = file_notes(fs, w, p, file_dir)
+    tunables = Tunables(fs)
     try:
         with signals_as_exceptions():
-            cal = calibrate(settle, say)
+            cal = calibrate(fs, w.arch, settle, say)
             with _cleanup_uninterrupted(ExitStack()) as stack:
                 stack.enter_context(tunables)
                 notes += apply_tunables(w, tunables, p, say)
                 segs = stack.enter_context(Segments())
                 segs.open(w, file_dir)
-                raw = reproduce(w, segs.fds, cal, settle, say)
+                raw = reproduce(fs, w, segs.fds, cal.pgd_bytes, settle, say)
     finally:
         for problem in tunables.restore_problems:
             (warn or say)(f"warning: {problem}")
     notes += tunables.restore_problems
-    return _compare(workload, w, scale, result, cal, raw, notes, time.monotonic() - started)
+    return _compare(workload, w, scale, result, cal, raw, notes, time.monotonic() - started, fs.kernel_release())
 
 
 def counted_levels(cal: Calibration) -> dict[str, tuple[bool, str]]:
@@ -557,7 +473,7 @@ def counted_levels(cal: Calibration) -> dict[str, tuple[bool, str]]:
 
 
 def _compare(original: Workload, w: Workload, scale: int, result: SchemeResult, cal: Calibration, raw: Raw,
-             notes: list[str], elapsed: float) -> MeasureResult:
+             notes: list[str], elapsed: float, kernel: str) -> MeasureResult:
     counted = counted_levels(cal)
     table_bytes = {lv.name: lv.table_bytes for lv in w.arch.levels}
     levels = tuple(LevelRow(name, result.tables[name], counted[name][0], counted[name][1])
@@ -575,7 +491,7 @@ def _compare(original: Workload, w: Workload, scale: int, result: SchemeResult, 
     if scale != 1:
         notes.insert(0, f"scaled 1/{scale}: {SCALE_RULE}")
     return MeasureResult(
-        title=original.title, source=original.source, scale=scale, workload=w, kernel=kernel_release(),
+        title=original.title, source=original.source, scale=scale, workload=w, kernel=kernel,
         scheme=SCHEME, calibration=cal, levels=levels, model_pagetables_bytes=model_pt,
         kernel_pagetables_bytes=raw.pagetables_delta, others_adjust_bytes=raw.others_adjust, groups=groups,
         notes=tuple(notes), problems=tuple(problems), elapsed=elapsed, model=result)

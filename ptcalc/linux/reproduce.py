@@ -2,7 +2,9 @@
 
 ``ptcalc.linux.measure`` decides what to run and compares; this module runs it:
 segments as memfds, one forked process per workload process, and the
-readings of VmPTE and PageTables.
+readings of VmPTE and PageTables (``ptcalc.linux.readings``, through one
+``ptcalc.linux.procfs.ProcFS``).  ``ptcalc.linux.calibrate`` uses the same
+pieces to find out what this kernel's PageTables counts.
 
     step                             kernel side
     -------------------------------  -----------------------------------------------
@@ -31,8 +33,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
-from ptcalc.model.geometry import X86_64
-from ptcalc.linux.kernel import (
+from ptcalc.linux.errors import KernelError, ProcessError
+from ptcalc.linux.parsers import SmapsEntry, pmd_mapped_bytes
+from ptcalc.linux.procfs import ProcFS
+from ptcalc.linux.readings import settle_pagetables
+from ptcalc.linux.signals import signals_deferred
+from ptcalc.linux.syscalls import (
     MADV_HUGEPAGE,
     MADV_NOHUGEPAGE,
     MADV_POPULATE_READ,
@@ -40,24 +46,15 @@ from ptcalc.linux.kernel import (
     PROT_NONE,
     PROT_READ,
     PROT_WRITE,
-    KernelError,
-    kernel_release,
     madvise,
     memfd_create,
     mmap_fixed,
-    read_hugetlb_pool,
-    read_maps,
-    read_pti,
-    read_smaps,
-    read_vmpte,
     set_comm,
     set_parent_death_signal,
-    settle_pagetables,
-    signals_deferred,
 )
-from ptcalc.linux.procfs import MapsEntry, SmapsEntry, pmd_mapped_bytes
-from ptcalc.units import GiB, KiB, format_size
-from ptcalc.workload.types import Host, Mapping, ProcessGroup, Segment, Workload
+from ptcalc.linux.tunables import read_hugetlb_pool
+from ptcalc.units import format_size
+from ptcalc.workload.types import ProcessGroup, Workload
 
 Progress = Callable[[str], None]
 
@@ -241,7 +238,7 @@ class Segments:
 
     def open(self, w: Workload, file_dir: str | None) -> None:
         """Create every segment: hugetlb memfds of its page size, shmem memfds
-        (4 KiB or THP: the mapping decides), real files in ``file_dir``."""
+        (base pages or THP: the mapping decides), real files in ``file_dir``."""
         for name, seg in w.segments.items():
             if seg.backing == "hugetlb":
                 self.fds[name] = memfd_create(f"ptcalc:{name}", seg.size, seg.page_size)
@@ -279,7 +276,7 @@ def _prot(protection: str) -> tuple[int, int]:
 
 def child_ops(w: Workload, g: ProcessGroup, fds: dict[str, int]) -> tuple[ChildOp, ...]:
     """What a process of group ``g`` does, as plain integers."""
-    pmd_size = w.arch.level("pmd").entry_span  # type: ignore[union-attr]
+    pmd_size = w.arch.pmd_size
     ops: list[ChildOp] = []
     for m in g.mappings:
         seg = w.segments[m.segment]
@@ -289,7 +286,7 @@ def child_ops(w: Workload, g: ProcessGroup, fds: dict[str, int]) -> tuple[ChildO
         elif seg.page_size == pmd_size:
             thp = MADV_HUGEPAGE  # shmem THP: shmem_enabled=advise honours VM_HUGEPAGE
         else:
-            thp = MADV_NOHUGEPAGE  # 4 KiB pages even where shmem_enabled=always
+            thp = MADV_NOHUGEPAGE  # base pages even where shmem_enabled=always
         ranges = tuple((m.address + s, e - s) for s, e in m.touched) if pop else ()
         ops.append((m.address, m.size, prot, fds[m.segment], m.offset, thp, pop, ranges))
     return tuple(ops)
@@ -309,7 +306,8 @@ _ERRNO_HINT = {
 }
 
 
-def _failure(w: Workload, gi: int, kind: int, mi: int, err: int) -> KernelError:
+def failure(fs: ProcFS, w: Workload, gi: int, kind: int, mi: int, err: int) -> KernelError:
+    """What a measuring process reported going wrong, as one located message."""
     m = w.groups[gi].mappings[mi]
     what = {FAIL_MMAP: "mmap(MAP_FIXED_NOREPLACE)", FAIL_ADVISE: "madvise(MADV_[NO]HUGEPAGE)",
             FAIL_POPULATE: "madvise(MADV_POPULATE_READ/WRITE)"}.get(kind, f"step {kind}")
@@ -318,130 +316,14 @@ def _failure(w: Workload, gi: int, kind: int, mi: int, err: int) -> KernelError:
     seg = w.segments[m.segment]
     if err == errno_mod.ENOMEM and seg.backing == "hugetlb":
         try:
-            free = read_hugetlb_pool(seg.page_size, "free_hugepages")
-            resv = read_hugetlb_pool(seg.page_size, "resv_hugepages")
+            free = read_hugetlb_pool(fs, seg.page_size, "free_hugepages")
+            resv = read_hugetlb_pool(fs, seg.page_size, "resv_hugepages")
             hint = (f"the {format_size(seg.page_size)} hugetlb pool has {free - resv:,} unreserved free pages "
                     "now; did another program take pages from it, or shrink it, meanwhile?")
         except KernelError:
             pass
     return KernelError(f"{w.source}: {origin(w, gi, mi)}: {what} of {format_size(m.size)} of segment "
                        f"{m.segment!r} at {m.address:#x} failed: {name}, {hint}")
-
-
-# --------------------------------------------------------------------------- calibration
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """What this kernel's PageTables counts, found by experiment.
-
-        field               experiment
-        ------------------  ----------------------------------------------------------
-        pgd_bytes           fork one process: PageTables grows by its VmPTE plus this
-        pagetables_tables   that process touches one 4 KiB page in an empty 512 GiB
-                            window: PageTables grows by 3 tables (PTE, PMD, PUD) or 2
-        vmpte_bytes         ... and its VmPTE by 12 KiB (PTE + PMD + PUD), always
-    """
-
-    pgd_bytes: int
-    """PageTables less VmPTE of a new process: its PGD where PageTables counts
-    PGD tables (6.18: 4 KiB, 8 KiB with PTI), 0 where it does not."""
-    pagetables_tables: int
-    vmpte_bytes: int
-
-    @property
-    def pud_counted(self) -> bool:
-        return self.pagetables_tables == 3
-
-    @property
-    def pgd_counted(self) -> bool:
-        return self.pgd_bytes > 0
-
-
-_calibration: dict[str, Calibration] = {}
-
-
-def free_window(vmas: list[MapsEntry], span: int = 512 * GiB, start: int = 1 << 40) -> int:
-    """The first ``span``-aligned window from ``start`` up that no VMA touches.
-
-    >>> from ptcalc.linux.procfs import parse_maps
-    >>> hex(free_window(parse_maps("10000000000-10000001000 r--p 00000000 00:00 0")))
-    '0x18000000000'
-    """
-    taken = {b for v in vmas for b in range(v.start // span, (v.end - 1) // span + 1)}
-    b = start // span
-    while b in taken:
-        b += 1
-    return b * span
-
-
-def _calibrate_once(w: Workload, settle: float, pgd_size: int) -> Calibration | str:
-    page = w.arch.base_page
-    with Segments() as segs, Children(f"ptcm-{os.getpid()}"[:15]) as kids:
-        segs.open(w, None)
-        pre, ok = settle_pagetables(settle, 0, timeout=10)
-        kids.spawn(child_ops(w, w.groups[0], segs.fds))
-        kids.wait_ready()
-        base_all, ok2 = settle_pagetables(settle, 0, timeout=10)
-        child = {kids.pids[0]}
-        born = base_all.vmpte.keys() - pre.vmpte.keys()
-        gone = pre.vmpte.keys() - base_all.vmpte.keys()
-        if not (ok and ok2) or child - {pid for pid, _ in born}:
-            return "PageTables did not settle"
-        # each process that started adds its PGD if PageTables counts PGDs,
-        # each that exited takes one away: exactly one candidate must fit
-        grew = base_all.corrected(0) - pre.corrected(0)
-        net = len(born) - len(gone)
-        fit = [pgd for pgd in (0, pgd_size) if grew == pgd * net]
-        if len(fit) != 1:
-            return f"{net} new process(es) added {grew:,} bytes besides their VmPTE"
-        pgd = fit[0]
-        base = base_all.without(child)
-        vm0 = read_vmpte(kids.pids[0])
-        kids.go(0)
-        kind, mi, err = kids.wait(0)
-        if kind != DONE:
-            raise _failure(w, 0, kind, mi, err)
-        vm = read_vmpte(kids.pids[0]) - vm0
-        after, ok3 = settle_pagetables(settle, pgd, skip=child, timeout=10)
-        tables = (after.corrected(pgd) - base.corrected(pgd)) // page
-        if not ok3 or tables not in (2, 3) or vm != 3 * page:
-            return f"one page added {tables} tables and {vm // KiB} KiB of VmPTE"
-        return Calibration(pgd, tables, vm)
-
-
-def calibrate(settle: float, say: Progress) -> Calibration:
-    """Find out which page-table levels this kernel's PageTables counts.
-
-    PUD tables: counted since the 2025 "account page tables at all levels"
-    work (6.18 does, 6.1 does not); the same work counts PGD tables.  Cached
-    per kernel for the life of the process.
-    """
-    key = kernel_release()
-    if key in _calibration:
-        return _calibration[key]
-    page = X86_64.base_page
-    pgd_size = X86_64.pgd_bytes(read_pti())
-    address = free_window(read_maps())
-    w = Workload(
-        host=Host(memory=None, arch=X86_64),
-        segments={"calibration": Segment("calibration", page, "shmem", page)},
-        groups=(ProcessGroup("calibration", 1, (Mapping("calibration", 0, page, address,
-                                                        touched=((0, page),)),)),),
-        source="<calibration>",
-    )
-    say("calibrating: which page-table levels does PageTables count on this kernel?")
-    seen = []
-    for _ in range(6):
-        got = _calibrate_once(w, settle, pgd_size)
-        if isinstance(got, Calibration):
-            _calibration[key] = got
-            return got
-        seen.append(got)
-    raise KernelError("calibration failed: forking one process should add its VmPTE and perhaps a PGD to "
-                      "PageTables, and one 4 KiB page in an empty 512 GiB window 2 or 3 tables and 12 KiB of "
-                      "VmPTE, but: " + "; ".join(dict.fromkeys(seen)) + " (is the machine busy? run again when "
-                      "fewer processes start and exit)")
 
 
 # --------------------------------------------------------------------------- one reproduction
@@ -461,15 +343,16 @@ class Raw:
     thp_problems: tuple[str, ...]
 
 
-def _check_thp(w: Workload, pid: int, gi: int) -> list[str]:
-    """Did the kernel map shmem THP segments with PMDs, and 4 KiB ones without?"""
-    pmd_size = w.arch.level("pmd").entry_span  # type: ignore[union-attr]
+def _check_thp(fs: ProcFS, w: Workload, pid: int, gi: int) -> list[str]:
+    """Did the kernel map shmem THP segments with PMDs, and base-page ones without?"""
+    pmd_size = w.arch.pmd_size
     try:
-        vmas: list[SmapsEntry] = read_smaps(pid)
-    except OSError as e:
+        vmas: list[SmapsEntry] = fs.smaps(pid)
+    except (ProcessError, OSError) as e:
         if any(w.segments[m.segment].page_size == pmd_size and w.segments[m.segment].backing != "hugetlb"
                for m in w.groups[gi].mappings):
-            return [f"cannot read /proc/{pid}/smaps to check that shmem THPs were PMD-mapped: {e.strerror}"]
+            why = e.reason if isinstance(e, ProcessError) else e.strerror
+            return [f"cannot read /proc/{pid}/smaps to check that shmem THPs were PMD-mapped: {why}"]
         return []
     problems = []
     for mi, m in enumerate(w.groups[gi].mappings):
@@ -487,13 +370,17 @@ def _check_thp(w: Workload, pid: int, gi: int) -> list[str]:
                             "does not expect")
         else:
             problems.append(f"{origin(w, gi, mi)}: the kernel PMD-mapped {format_size(got)} of segment "
-                            f"{m.segment!r}, which should use 4 KiB pages (shmem_enabled=force?)")
+                            f"{m.segment!r}, which should use {format_size(w.arch.base_page)} pages "
+                            "(shmem_enabled=force?)")
     return problems
 
 
-def reproduce(w: Workload, fds: dict[str, int], cal: Calibration, settle: float, say: Progress) -> Raw:
+def reproduce(fs: ProcFS, w: Workload, fds: dict[str, int], pgd_bytes: int, settle: float,
+              say: Progress) -> Raw:
     """Fork the workload's processes, map and populate one process at a time,
-    and read VmPTE of each and the PageTables growth of the machine."""
+    and read VmPTE of each and the PageTables growth of the machine (less
+    other processes' VmPTE and, where PageTables counts them, ``pgd_bytes``
+    per PGD: the calibration's)."""
     groups_of: list[int] = []
     with Children(f"ptcm-{os.getpid()}"[:15]) as kids:
         for gi, g in enumerate(w.groups):
@@ -504,9 +391,9 @@ def reproduce(w: Workload, fds: dict[str, int], cal: Calibration, settle: float,
         say(f"started {len(groups_of):,} process{'es' if len(groups_of) != 1 else ''}")
         kids.wait_ready()
         mine = set(kids.pids)
-        base = [read_vmpte(pid) for pid in kids.pids]
+        base = [fs.vmpte(pid) for pid in kids.pids]
         say("waiting for PageTables to settle (baseline)")
-        pt0, ok0 = settle_pagetables(settle, cal.pgd_bytes, skip=mine)
+        pt0, ok0 = settle_pagetables(fs, settle, pgd_bytes, skip=mine)
         after: list[int] = []
         faults = sum(g.count * sum(m.touched_bytes // w.segments[m.segment].page_size
                                    for m in g.mappings if m.protection != "none") for g in w.groups)
@@ -515,19 +402,19 @@ def reproduce(w: Workload, fds: dict[str, int], cal: Calibration, settle: float,
             kids.go(i)
             kind, mi, err = kids.wait(i)
             if kind != DONE:
-                raise _failure(w, gi, kind, mi, err)
-            after.append(read_vmpte(kids.pids[i]))
+                raise failure(fs, w, gi, kind, mi, err)
+            after.append(fs.vmpte(kids.pids[i]))
         thp: list[str] = []
         first = 0
         for gi, g in enumerate(w.groups):
             if g.count:
-                thp += _check_thp(w, kids.pids[first], gi)
+                thp += _check_thp(fs, w, kids.pids[first], gi)
             first += g.count
         say("waiting for PageTables to settle")
-        pt1, ok1 = settle_pagetables(settle, cal.pgd_bytes, skip=mine)
+        pt1, ok1 = settle_pagetables(fs, settle, pgd_bytes, skip=mine)
     vmpte: list[list[int]] = [[] for _ in w.groups]
     for i, gi in enumerate(groups_of):
         vmpte[gi].append(after[i] - base[i])
-    delta = pt1.corrected(cal.pgd_bytes) - pt0.corrected(cal.pgd_bytes)
+    delta = pt1.corrected(pgd_bytes) - pt0.corrected(pgd_bytes)
     return Raw(tuple(tuple(v) for v in vmpte), delta, pt1.pagetables - pt0.pagetables - delta,
                ok0 and ok1, tuple(thp))

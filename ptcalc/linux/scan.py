@@ -5,9 +5,12 @@ the MAP_SHARED mappings of shared memory and files, reads which of their
 pages have page-table entries from /proc/PID/pagemap, identifies each
 segment across processes by the (device, inode) of its file, and groups
 processes whose layout is identical into one process group with a count.
-The host comes from /proc/meminfo, /proc/cpuinfo and /sys.
+The host comes from /proc/meminfo, /proc/cpuinfo and /sys
+(``ptcalc.linux.host``).
 
-Parsing is ``ptcalc.linux.procfs``'s; writing YAML is ``ptcalc.workload.writer``'s.
+Every file is read through one ``ptcalc.linux.procfs.ProcFS`` (``scan(fs=...)``
+reads a fake tree as well as the real one); parsing is
+``ptcalc.linux.parsers``'; writing YAML is ``ptcalc.workload.writer``'s.
 
 What is modelled (docs/scan.md has the details):
 
@@ -39,30 +42,24 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from ptcalc.model.geometry import X86_64, X86_64_LA57, Arch
 from ptcalc.errors import PtcalcError
-from ptcalc.linux.procfs import (
+from ptcalc.linux.errors import NoAccess, ProcessGone
+from ptcalc.linux.host import high_va_possible, read_host, running_arch
+from ptcalc.linux.parsers import (
     PAGEMAP_ENTRY_BYTES,
-    NoAccess,
-    ProcessGone,
-    ProcFS,
     ShmSegment,
     SmapsEntry,
-    hugepage_dir_size,
     pagemap_touched,
-    parse_cpu_flags,
-    parse_kb_fields,
-    parse_mountinfo,
     parse_smaps,
     parse_status,
-    parse_sysvipc_shm,
-    pti_active,
     runs,
     status_bytes,
 )
+from ptcalc.linux.procfs import ProcFS
+from ptcalc.model.geometry import Arch
+from ptcalc.units import format_size
 from ptcalc.workload.touched import Range, as_ranges, coarsen, normalise
-from ptcalc.units import KiB, format_size
-from ptcalc.workload.types import Backing, Host, Mapping, ProcessGroup, Protection, Segment, Userfaultfd, Workload
+from ptcalc.workload.types import Backing, Mapping, ProcessGroup, Protection, Segment, Userfaultfd, Workload
 
 TOUCHED_MODES = ("tables", "pages")
 """``tables`` (default): merge gaps that change no table count; ``pages``: exact runs of pages."""
@@ -182,7 +179,7 @@ def classify(e: SmapsEntry, fstypes: dict[tuple[int, int], str]) -> tuple[str, B
     """(kind, backing, label) of a MAP_SHARED mapping; backing None = not modelled
     (kind then says why: ``device``, ``special``).
 
-    >>> from ptcalc.linux.procfs import parse_smaps
+    >>> from ptcalc.linux.parsers import parse_smaps
     >>> e = parse_smaps("7f00-7f01 rw-s 0 00:01 7  /memfd:wayland (deleted)\\nVmFlags: rd wr sh\\n")[0]
     >>> classify(e, {})
     ('memfd', 'shmem', 'memfd:wayland')
@@ -218,63 +215,17 @@ def classify(e: SmapsEntry, fstypes: dict[tuple[int, int], str]) -> tuple[str, B
     return "file", "file", path
 
 
-# --- host ----------------------------------------------------------------------------
-
-
-def detect_arch(cpuinfo: str, high_va: Callable[[], bool]) -> Arch:
-    """x86_64-la57 when the CPU has LA57 and this kernel gives out addresses
-    above 128 TiB (5-level paging on, no ``no5lvl``), else x86_64."""
-    if "la57" in parse_cpu_flags(cpuinfo) and high_va():
-        return X86_64_LA57
-    return X86_64
-
-
-def high_va_possible() -> bool:
-    """Does mmap with a hint above 128 TiB return an address above it?
-
-    Only with 5-level paging (arch/x86/kernel/sys_x86_64.c: addresses above
-    DEFAULT_MAP_WINDOW are handed out only when the hint asks for them).
-    """
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mmap.restype = ctypes.c_void_p
-    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
-    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-    PROT_NONE, MAP_PRIVATE, MAP_ANONYMOUS = 0, 0x02, 0x20
-    hint = 1 << 50
-    addr = libc.mmap(ctypes.c_void_p(hint), 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-    if addr is None or addr == ctypes.c_void_p(-1).value:
-        return False
-    libc.munmap(ctypes.c_void_p(addr), 4096)
-    return addr >= 1 << 47
-
-
-def read_host(fs: ProcFS, arch: Arch) -> Host:
-    """Host memory, PTI and the hugetlb pools of this machine."""
-    meminfo = parse_kb_fields(fs.text("/proc/meminfo", "") or "")
-    pools: dict[int, int] = {}
-    for d in fs.listdir("/sys/kernel/mm/hugepages"):
-        size = hugepage_dir_size(d)
-        if size is None or size not in arch.hugetlb_sizes:
-            continue
-        text = fs.text(f"/sys/kernel/mm/hugepages/{d}/nr_hugepages")
-        if text is not None and text.strip().isdigit():
-            pools[size] = int(text)
-    pti = pti_active(fs.text("/sys/devices/system/cpu/vulnerabilities/meltdown", "") or "")
-    return Host(memory=meminfo.get("MemTotal"), arch=arch, pti=pti, hugepages=pools or None)
-
-
 # --- pagemap ---------------------------------------------------------------------------
 
 
-def read_touched(fs: ProcFS, fd: int, start: int, end: int, page_size: int,
-                 base_page: int = 4 * KiB) -> tuple[np.ndarray, np.ndarray]:
-    """Touched byte ranges of ``[start, end)``, from the mapping start.
+def read_touched(fs: ProcFS, pid: int, fd: int, start: int, end: int, page_size: int,
+                 base_page: int) -> tuple[np.ndarray, np.ndarray]:
+    """Touched byte ranges of ``[start, end)`` of process ``pid``, from the
+    mapping start (``fd``: its pagemap, one entry per ``base_page``).
 
     Base pages: every entry is read, in chunks.  Huge pages (hugetlb maps a
-    whole page at once, and pagemap_hugetlb_range() reports every 4 KiB entry
-    of it alike): one entry per page is read.
+    whole page at once, and pagemap_hugetlb_range() reports every base-page
+    entry of it alike): one entry per page is read.
     """
     n = (end - start) // base_page
     first = start // base_page
@@ -283,7 +234,7 @@ def read_touched(fs: ProcFS, fd: int, start: int, end: int, page_size: int,
         e_parts: list[np.ndarray] = []
         for lo in range(0, n, PAGEMAP_CHUNK_ENTRIES):
             cnt = min(PAGEMAP_CHUNK_ENTRIES, n - lo)
-            data = fs.pread(fd, cnt * PAGEMAP_ENTRY_BYTES, (first + lo) * PAGEMAP_ENTRY_BYTES)
+            data = fs.pread(fd, cnt * PAGEMAP_ENTRY_BYTES, (first + lo) * PAGEMAP_ENTRY_BYTES, pid)
             s, e = runs(pagemap_touched(data))
             s_parts.append(s + lo)
             e_parts.append(e + lo)
@@ -297,7 +248,7 @@ def read_touched(fs: ProcFS, fd: int, start: int, end: int, page_size: int,
     pages = n // step
     mask = np.zeros(pages, dtype=bool)
     for k in range(pages):
-        data = fs.pread(fd, PAGEMAP_ENTRY_BYTES, (first + k * step) * PAGEMAP_ENTRY_BYTES)
+        data = fs.pread(fd, PAGEMAP_ENTRY_BYTES, (first + k * step) * PAGEMAP_ENTRY_BYTES, pid)
         mask[k] = bool(pagemap_touched(data)[0])
     s, e = runs(mask)
     return s * page_size, e * page_size
@@ -319,7 +270,7 @@ def mapped_bytes(e: SmapsEntry) -> int:
 
 
 def _read_process(fs: ProcFS, pid: int, fstypes: dict[tuple[int, int], str],
-                  ignored: Counter[str]) -> _Proc | None:
+                  ignored: Counter[str], base: int) -> _Proc | None:
     """One process's modelled mappings and private memory; None for kernel threads."""
     smaps_text = fs.pid_text(pid, "smaps")
     if not smaps_text.strip():
@@ -351,8 +302,8 @@ def _read_process(fs: ProcFS, pid: int, fstypes: dict[tuple[int, int], str],
         try:
             for sh in todo:
                 m = sh.entry.maps
-                ps = sh.entry.kernel_page_size if sh.backing == "hugetlb" else 4 * KiB
-                sh.starts, sh.ends = read_touched(fs, fd, m.start, m.end, ps)
+                ps = (sh.entry.kernel_page_size or base) if sh.backing == "hugetlb" else base
+                sh.starts, sh.ends = read_touched(fs, pid, fd, m.start, m.end, ps, base)
         finally:
             os.close(fd)
     return _Proc(pid=pid, comm=comm, shared=shared, private_bytes=private,
@@ -366,7 +317,7 @@ def _segment_page_size(maps: list[_Shared], base: int, pmd: int, notes: list[str
     kernel does not have, are then counted)."""
     first = maps[0]
     if first.backing == "hugetlb":
-        return first.entry.kernel_page_size
+        return first.entry.kernel_page_size or base
     pmd_mapped = [sh.entry.fields.get("ShmemPmdMapped", 0) + sh.entry.fields.get("FilePmdMapped", 0)
                   for sh in maps]
     if not any(pmd_mapped):
@@ -377,7 +328,7 @@ def _segment_page_size(maps: list[_Shared], base: int, pmd: int, notes: list[str
     if aligned and all(p == r for p, r in zip(pmd_mapped, rss)):
         return pmd
     notes.append(f"segment {name}: {format_size(sum(pmd_mapped))} of {format_size(sum(rss))} resident "
-                 "is PMD-mapped THP; counted as 4 KiB pages, so its PTE tables are overstated")
+                 f"is PMD-mapped THP; counted as {format_size(base)} pages, so its PTE tables are overstated")
     return base
 
 
@@ -417,12 +368,12 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
         raise ValueError(f"touched must be one of {TOUCHED_MODES}")
     fs = fs or ProcFS()
     if arch is None:
-        if os.uname().machine != "x86_64" and fs.proc == "/proc":
-            raise PtcalcError(f"ptcalc scan knows x86_64 hosts only (this is {os.uname().machine})")
-        arch = detect_arch(fs.text("/proc/cpuinfo", "") or "", high_va)
+        arch = running_arch(fs, high_va)
+        if arch is None:
+            raise PtcalcError(f"ptcalc scan knows x86_64 hosts only (this is {fs.machine()})")
     host = read_host(fs, arch)
-    sysv = parse_sysvipc_shm(fs.text("/proc/sysvipc/shm", "") or "")
-    fstypes = parse_mountinfo(fs.text("/proc/self/mountinfo", "") or "")
+    sysv = fs.sysvipc_shm()
+    fstypes = fs.mountinfo()
     if pids is None:
         me = os.getpid()
         pid_list = [p for p in fs.pids() if p != me]
@@ -435,7 +386,7 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
     others = other_private = read = 0
     for pid in pid_list:
         try:
-            p = _read_process(fs, pid, fstypes, ignored)
+            p = _read_process(fs, pid, fstypes, ignored, arch.base_page)
         except ProcessGone:
             skipped["vanished"] += 1
             continue
@@ -451,7 +402,7 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
         procs.append(p)
 
     base = arch.base_page
-    pmd_size = arch.levels[0].table_span  # PMD_SIZE: one PTE table's span, also the THP size
+    pmd_size = arch.pmd_size  # one PTE table's span, also the THP size
     notes: list[str] = []
 
     # segments, by (dev, inode); the small ones are left out
@@ -507,7 +458,7 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
             m = sh.entry.maps
             ps = page_of[sh.key]
             prot = protection_of(m.perms)
-            rs = _touched(sh, ps, prot, touched, pmd_size, names[sh.key], notes)
+            rs = _touched(sh, ps, base, prot, touched, pmd_size, names[sh.key], notes)
             ms.append(Mapping(segment=names[sh.key], offset=m.offset, size=m.size, address=m.start,
                               protection=prot, touched=rs, userfaultfd=userfaultfd_of(sh.entry.vmflags)))
         layouts.setdefault(tuple(ms), []).append(p)
@@ -529,14 +480,14 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
     when = now or datetime.now(timezone.utc)
     w = Workload(host=host, segments=segments, groups=tuple(groups),
                  name=f"scan of {hostname} at {when.strftime('%Y-%m-%d %H:%M UTC')}", source="<scan>")
-    kernel = (fs.text("/proc/sys/kernel/osrelease", "") or "").strip() or os.uname().release
+    kernel = fs.kernel_release()
     return ScanResult(workload=w, hostname=hostname, when=when, kernel=kernel, touched_mode=touched,
                       processes_read=read, skipped=skipped, segment_notes=seg_notes, group_notes=group_notes,
                       other_processes=others, other_private_bytes=other_private, ignored_mappings=ignored,
                       notes=notes, small_segments=small, min_size=min_size)
 
 
-def _touched(sh: _Shared, ps: int, prot: Protection, mode: str, block: int, name: str,
+def _touched(sh: _Shared, ps: int, base: int, prot: Protection, mode: str, block: int, name: str,
              notes: list[str]) -> tuple[Range, ...]:
     """The mapping's touched ranges at its segment's page size, compressed."""
     m = sh.entry.maps
@@ -547,7 +498,7 @@ def _touched(sh: _Shared, ps: int, prot: Protection, mode: str, block: int, name
                      "the workload format counts none for it")
         return ()
     s, e = sh.starts, sh.ends
-    if ps != 4 * KiB and sh.backing != "hugetlb":  # PMD-mapped THP: read per 4 KiB, round out
+    if ps != base and sh.backing != "hugetlb":  # PMD-mapped THP: read per base page, round out
         rs = normalise(as_ranges(s, e), ps)
         s = np.array([r[0] for r in rs], dtype=np.int64)
         e = np.array([r[1] for r in rs], dtype=np.int64)

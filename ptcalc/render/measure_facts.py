@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ptcalc.linux.measure import MeasureResult
-from ptcalc.units import format_kib
+from ptcalc.units import format_kib, format_size
 
 VERDICT_LABEL: dict[str, str] = {
     "agree": "model = kernel",
@@ -27,16 +27,27 @@ def header_line(r: MeasureResult) -> str:
 
 def calibration_line(r: MeasureResult) -> str:
     c = r.calibration
+    arch = r.workload.arch  # the running kernel's: measure refuses any other
+    pud = arch.level("pud")
+    window = format_size(pud.table_span if pud is not None else arch.pgd.entry_span)
     levels = "PTE, PMD and PUD tables" if c.pud_counted else "PTE and PMD tables only (not PUD)"
     pgd = (f"and PGDs ({format_kib(c.pgd_bytes)} per new process)" if c.pgd_counted
            else "and no PGDs")
-    return (f"calibration: one 4 KiB page in an empty 512 GiB window grew PageTables by "
+    return (f"calibration: one {format_size(arch.base_page)} page in an empty {window} window grew PageTables by "
             f"{c.pagetables_tables} tables and VmPTE by {format_kib(c.vmpte_bytes)}: "
             f"this kernel's PageTables counts {levels} {pgd}")
 
 
-def tables_of(nbytes: int) -> str:
-    return f"{nbytes // 4096:,} tables" if nbytes % 4096 == 0 else f"{nbytes:,} B"
+def tables_of(nbytes: int, table_bytes: int | None) -> str:
+    """``23,100 tables`` when ``nbytes`` is whole tables of ``table_bytes`` (the
+    arch's, ``MeasureResult.counted_table_bytes``), else the bytes.
+
+    >>> tables_of(94_617_600, 4096), tables_of(94_617_600, 16384), tables_of(6144, 4096), tables_of(4096, None)
+    ('23,100 tables', '5,775 tables', '6,144 B', '4,096 B')
+    """
+    if table_bytes and nbytes % table_bytes == 0:
+        return f"{nbytes // table_bytes:,} tables"
+    return f"{nbytes:,} B"
 
 
 def kernel_vmpte_text(values: list[tuple[int, int]], count: int) -> str:

@@ -19,10 +19,11 @@ def render(r: MeasureResult) -> str:
     rows = [[f"`{row.level}`", f"{row.model_tables:,}", row.why] for row in r.levels]
     lines += ["Page tables (physical), per level:", ""]
     lines += md_table(["level", "model tables", "in the PageTables delta"], rows, ["l", "r", "l"]) + [""]
+    size = r.counted_table_bytes
     lines += md_table(
         ["", "model", "kernel", ""],
-        [["PageTables delta", f"{format_kib(r.model_pagetables_bytes)} ({tables_of(r.model_pagetables_bytes)})",
-          f"{format_kib(r.kernel_pagetables_bytes)} ({tables_of(r.kernel_pagetables_bytes)})",
+        [["PageTables delta", f"{format_kib(r.model_pagetables_bytes)} ({tables_of(r.model_pagetables_bytes, size)})",
+          f"{format_kib(r.kernel_pagetables_bytes)} ({tables_of(r.kernel_pagetables_bytes, size)})",
           _mark(r.pagetables_agree)]],
         ["l", "r", "r", "l"]) + [""]
     lines += ["VmPTE per process (growth while mapping the workload):", ""]

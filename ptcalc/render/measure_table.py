@@ -28,10 +28,11 @@ def page_tables(r: MeasureResult, style: Style) -> Table:
     for row in r.levels:
         t.add_row(row.level, f"{row.model_tables:,}", Text(row.why, style="" if row.counted else "dim"))
     t.add_section()
+    size = r.counted_table_bytes
     t.add_row(Text("model", style="bold"), f"{format_kib(r.model_pagetables_bytes)}",
-              tables_of(r.model_pagetables_bytes))
+              tables_of(r.model_pagetables_bytes, size))
     t.add_row(Text("kernel", style="bold"), f"{format_kib(r.kernel_pagetables_bytes)}",
-              Text.assemble(tables_of(r.kernel_pagetables_bytes), "  ", _mark(r.pagetables_agree, style)))
+              Text.assemble(tables_of(r.kernel_pagetables_bytes, size), "  ", _mark(r.pagetables_agree, style)))
     return t
 
 

@@ -1,0 +1,445 @@
+#!/usr/bin/env python3
+"""Scan at scale: P processes sharing S GiB, timed as ``ptcalc scan`` reads them.
+
+    python benchmarks/scan_scale.py                      # 100 processes x 4 GiB, full and 10% (minutes)
+    python benchmarks/scan_scale.py --quick              # 10 x 1 GiB, one round: a smoke test
+    python benchmarks/scan_scale.py -P 50 -S 2GiB --touch 100,10,1 --runs 5
+
+The driver makes one memfd of S bytes, allocates it whole (fallocate: an SGA
+is resident), maps it MAP_SHARED (MADV_NOHUGEPAGE: 4 KiB pages) and forks P
+children; each child touches its part -- all of it (MADV_POPULATE_WRITE), or
+a fraction of its pages scattered at random (its own seed: PostgreSQL
+backends touch different buffers) -- and waits.  Then, each in a fresh
+process started by ``/usr/bin/time`` (so its peak RSS is its own, not the
+driver's):
+
+    what                         reads
+    ---------------------------  ------------------------------------------------------------
+    ptcalc scan                  ``python -m ptcalc scan -p PID ...`` of the P children, as today
+    smaps                        /proc/PID/smaps of each (the kernel walks every PTE for Rss)
+    maps + status                /proc/PID/maps and /proc/PID/status (counters, no walk)
+    pagemap: today's reader      ptcalc.linux.scan.read_touched() over the shared mapping
+    pagemap: read fallback       ptcalc.linux.pagemap, method="read" (1 MiB preads, numpy)
+    pagemap: PAGEMAP_SCAN        ptcalc.linux.pagemap, method="ioctl" (Linux 6.7+)
+
+Each row gives the median over the rounds of the wall time and the user
+and system CPU (the readers: of the reading alone, imports excluded;
+``ptcalc scan`` and its start-up floor: the whole process), the peak RSS
+of that process, address-space pages per second (P x S / 4 KiB / seconds),
+the cost per page (or per process, for counters that walk nothing) and the
+extrapolation to the seed host, 1,500 processes x 300 GiB: linear in P x S
+for what walks pages, in P for counters, and for ``ptcalc scan`` its
+start-up plus the rest linear in P x S.  The three pagemap readers must
+return identical ranges (a digest of each process's runs is compared).
+
+The run holds the kernel lock (/tmp/ptcalc-kernel.lock) from before the
+children start until they are gone: page tables of P x S/512 bytes come and
+go, which other kernel experiments on this machine would see.  Nothing else
+is changed (no hugetlb pool, no THP setting).  A JSON record goes to
+benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import fcntl
+import hashlib
+import json
+import mmap
+import os
+import platform
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results"
+KERNEL_LOCK = "/tmp/ptcalc-kernel.lock"
+PAGE = mmap.PAGESIZE
+KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
+SEED_PROCESSES, SEED_SIZE = 1500, 300 * GiB
+MADV_POPULATE_WRITE = 23  # include/uapi/asm-generic/mman-common.h, Linux 5.14
+PR_SET_PDEATHSIG = 1
+
+
+def parse_size(text: str) -> int:
+    units = {"k": KiB, "m": MiB, "g": GiB, "t": 1 << 40}
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    return int(float(t[:-1]) * units[t[-1]]) if t and t[-1] in units else int(t)
+
+
+def fmt_size(n: float) -> str:
+    for unit, size in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+# --- the worker: one reading, in a process of its own ------------------------------------------
+
+
+def worker(args: argparse.Namespace) -> int:
+    """Read what ``args.what`` names for every pid and print JSON: the seconds
+    spent reading (imports excluded) and the CPU of it (user, system), pages
+    and runs found, a digest of the runs."""
+    import resource
+
+    def cpu() -> tuple[float, float]:
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        return ru.ru_utime, ru.ru_stime
+
+    pids = [int(p) for p in args.pids.split(",")]
+    start, end = args.start, args.end
+    digest = hashlib.sha256()
+    pages = runs = nbytes = 0
+    if args.what in ("smaps", "maps+status"):
+        names = ["smaps"] if args.what == "smaps" else ["maps", "status"]
+        c0, t0 = cpu(), time.perf_counter()
+        for pid in pids:
+            for name in names:
+                with open(f"/proc/{pid}/{name}", "rb") as f:
+                    nbytes += len(f.read())
+        seconds, c1 = time.perf_counter() - t0, cpu()
+        print(json.dumps({"seconds": seconds, "user": c1[0] - c0[0], "sys": c1[1] - c0[1]}))
+        return 0
+    import numpy as np
+
+    from ptcalc.linux import pagemap as pm
+
+    if args.what == "today":
+        from ptcalc.linux.procfs import ProcFS
+        from ptcalc.linux.scan import read_touched
+
+        fs = ProcFS()
+
+        def read(fd: int) -> tuple[np.ndarray, np.ndarray]:
+            return read_touched(fs, fd, start, end, PAGE)  # offsets from start
+    else:
+        method = args.what
+
+        def read(fd: int) -> tuple[np.ndarray, np.ndarray]:
+            s, e = pm.present_arrays(fd, start, end, method=method)
+            return s - start, e - start
+
+    fds = [os.open(f"/proc/{pid}/pagemap", os.O_RDONLY) for pid in pids]
+    if args.what != "today":
+        pm.pagemap_scan_supported(fds[0])  # the one-time probe, outside the timing
+    c0, t0 = cpu(), time.perf_counter()
+    for fd in fds:
+        s, e = read(fd)
+        pages += int((e - s).sum()) // PAGE
+        runs += int(s.size)
+        digest.update(s.astype("<i8").tobytes())
+        digest.update(e.astype("<i8").tobytes())
+    seconds, c1 = time.perf_counter() - t0, cpu()
+    for fd in fds:
+        os.close(fd)
+    print(json.dumps({"seconds": seconds, "user": c1[0] - c0[0], "sys": c1[1] - c0[1], "pages": pages, "runs": runs, "digest": digest.hexdigest()[:16]}))
+    return 0
+
+
+# --- the children ------------------------------------------------------------------------------
+
+
+@dataclass
+class Children:
+    pids: list[int] = field(default_factory=list)
+    go: int = -1  # write end: closing it lets every child exit
+
+    def stop(self) -> None:
+        if self.go >= 0:
+            os.close(self.go)
+            self.go = -1
+        for pid in self.pids:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        self.pids.clear()
+
+
+def start_children(buf: mmap.mmap, processes: int, fraction: float) -> Children:
+    """Fork ``processes`` children that touch ``fraction`` of the mapping's pages
+    (1.0: all of them) and wait; returns once every one has touched."""
+    import numpy as np
+
+    npages = len(buf) // PAGE
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    kids = Children(go=go_w)
+    libc = ctypes.CDLL(None, use_errno=True)
+    for k in range(processes):
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 0
+            try:
+                os.close(ready_r)
+                os.close(go_w)
+                libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the driver
+                if fraction >= 1.0:
+                    buf.madvise(MADV_POPULATE_WRITE)
+                else:
+                    rng = np.random.default_rng(k)
+                    idx = np.sort(rng.choice(npages, max(1, int(npages * fraction)), replace=False))
+                    np.frombuffer(buf, np.uint8)[idx * PAGE] = 1
+                os.write(ready_w, b"r")
+                os.read(go_r, 1)  # returns when the driver closes go_w (or dies)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        kids.pids.append(pid)
+    os.close(ready_w)
+    os.close(go_r)
+    got = 0
+    while got < processes:
+        chunk = os.read(ready_r, processes - got)
+        if not chunk:
+            kids.stop()
+            raise SystemExit(f"only {got} of {processes} children got ready")
+        got += len(chunk)
+    os.close(ready_r)
+    return kids
+
+
+# --- measuring -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    name: str
+    argv: list[str]
+    per: str = "page"
+    """What its cost grows with: "page" (P x S), "process" (P) or "fixed" (start-up)."""
+    wall: list[float] = field(default_factory=list)  # the figure: the reader's own time, or scan's wall
+    user: list[float] = field(default_factory=list)
+    sys: list[float] = field(default_factory=list)
+    rss: list[int] = field(default_factory=list)
+    result: dict[str, object] = field(default_factory=dict)
+
+    def run(self, env: dict[str, str]) -> None:
+        with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+            p = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", "-o", tf.name, *self.argv],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+            if p.returncode != 0:
+                raise SystemExit(f"{self.name} failed (exit {p.returncode}): {' '.join(self.argv[:8])} ...\n{p.stderr}")
+            elapsed, user, system, rss_kib = tf.read().split()[-4:]
+        own = json.loads(p.stdout) if self.argv[1] not in ("-m", "-c") else {}
+        self.wall.append(float(own.pop("seconds", elapsed)))  # the worker's own figures: the reading alone
+        self.user.append(float(own.pop("user", user)))
+        self.sys.append(float(own.pop("sys", system)))
+        self.rss.append(int(rss_kib) * KiB)
+        if self.result and own != self.result:
+            raise SystemExit(f"{self.name}: a different answer this round: {own} vs {self.result}")
+        self.result = own
+
+    def reset(self) -> None:
+        for figures in (self.wall, self.user, self.sys, self.rss):
+            figures.clear()
+
+    def summary(self) -> dict[str, object]:
+        return {"median_s": statistics.median(self.wall), "per": self.per, "wall_s": self.wall, "user_s": self.user,
+                "sys_s": self.sys, "peak_rss_bytes": max(self.rss), "result": self.result}
+
+
+def scenario(args: argparse.Namespace, fraction: float, env: dict[str, str]) -> dict[str, object]:
+    size, procs = args.size, args.processes
+    fd = os.memfd_create("ptcalc-scan-scale")
+    kids = Children()
+    buf: mmap.mmap | None = None
+    try:
+        os.ftruncate(fd, size)
+        os.posix_fallocate(fd, 0, size)  # the whole segment resident, as an SGA is
+        buf = mmap.mmap(fd, size, flags=mmap.MAP_SHARED)
+        buf.madvise(mmap.MADV_NOHUGEPAGE)  # 4 KiB pages, whatever shmem_enabled says
+        start = _address(buf)
+        t0 = time.perf_counter()
+        kids = start_children(buf, procs, fraction)
+        setup = time.perf_counter() - t0
+        pids = ",".join(map(str, kids.pids))
+        py = sys.executable
+        me = str(Path(__file__).resolve())
+        rows = [Row("ptcalc start-up", [py, "-c", "import ptcalc.cli, ptcalc.linux.scan, ptcalc.render.scan_yaml"],
+                    per="fixed"),
+                Row("ptcalc scan", [py, "-m", "ptcalc", "scan", *sum((["-p", str(p)] for p in kids.pids), [])])]
+        for what, name in (("smaps", "smaps"), ("maps+status", "maps + status"), ("today", "pagemap: today's reader"),
+                           ("read", "pagemap: read fallback"), ("ioctl", "pagemap: PAGEMAP_SCAN")):
+            rows.append(Row(name, [py, me, "--worker", what, "--pids", pids, "--start", str(start),
+                                   "--end", str(start + size)], per="process" if what == "maps+status" else "page"))
+        if not args.ioctl:
+            rows = [r for r in rows if r.name != "pagemap: PAGEMAP_SCAN"]
+        if not args.today:
+            rows = [r for r in rows if r.name != "pagemap: today's reader"]
+        order = list(rows)
+        for r in order:  # warm-up round, unmeasured
+            r.run(env)
+            r.reset()
+        for _ in range(args.runs):
+            random.shuffle(order)
+            for r in order:
+                r.run(env)
+        readers = [r for r in rows if r.name.startswith("pagemap:")]
+        same = len({json.dumps(r.result, sort_keys=True) for r in readers}) == 1
+        if not same:
+            raise SystemExit("the pagemap readers disagree: " + "; ".join(f"{r.name}: {r.result}" for r in readers))
+        meminfo = _meminfo()
+        out = {"fraction": fraction, "setup_s": setup, "same_ranges": same,
+               "touched_pages_per_process": readers[0].result.get("pages", 0) // procs if readers else None,
+               "runs_per_process": readers[0].result.get("runs", 0) // procs if readers else None,
+               "page_tables_during": meminfo.get("PageTables"),
+               "rows": {r.name: r.summary() for r in rows}}
+        print_scenario(args, fraction, out)
+        return out
+    finally:
+        kids.stop()
+        if buf is not None:
+            buf.close()
+        os.close(fd)  # the last reference: the segment's pages are freed
+
+
+def _address(buf: mmap.mmap) -> int:
+    import numpy as np
+
+    return int(np.frombuffer(buf, np.uint8).__array_interface__["data"][0])
+
+
+def _meminfo() -> dict[str, int]:
+    out = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            k, v = line.split(":", 1)
+            parts = v.split()
+            out[k] = int(parts[0]) * (KiB if len(parts) > 1 else 1)
+    return out
+
+
+def extrapolate(out: dict, procs: int, size: int) -> dict[str, float]:
+    """Each row's median scaled to 1,500 processes x 300 GiB by what it grows
+    with: P x S for page walks, P for counters; ``ptcalc scan`` is its start-up
+    (the ``ptcalc start-up`` row) plus the rest scaled by P x S."""
+    rows = out["rows"]
+    floor = rows["ptcalc start-up"]["median_s"]
+    by = {"page": SEED_PROCESSES * SEED_SIZE / (procs * size), "process": SEED_PROCESSES / procs, "fixed": 1.0}
+    est = {}
+    for name, r in rows.items():
+        med = r["median_s"]
+        est[name] = floor + (med - floor) * by["page"] if name == "ptcalc scan" else med * by[r["per"]]
+    return est
+
+
+def print_scenario(args: argparse.Namespace, fraction: float, out: dict) -> None:
+    procs, size = args.processes, args.size
+    pages = procs * size // PAGE
+    est = extrapolate(out, procs, size)
+    out["extrapolated_s"] = est
+    print(f"\n{procs} processes x {fmt_size(size)} memfd, each touching {fraction:.0%}"
+          f" ({out['touched_pages_per_process']:,} pages in {out['runs_per_process']:,} runs);"
+          f" children ready in {out['setup_s']:.1f} s; PageTables {fmt_size(out['page_tables_during'] or 0)}")
+    print(f"{'what':<24} {'median s':>9} {'user s':>7} {'sys s':>7} {'peak RSS':>10} {'Mpages/s':>9}"
+          f" {'cost':>14} {'1,500 x 300 GiB':>16}")
+    for name, r in out["rows"].items():
+        med = r["median_s"]
+        if r["per"] == "page":
+            rate, unit = f"{pages / med / 1e6:.1f}", f"{med / pages * 1e9:.1f} ns/page"
+        elif r["per"] == "process":
+            rate, unit = "", f"{med / procs * 1e3:.2f} ms/proc"
+        else:
+            rate, unit = "", "once"
+        if name == "ptcalc scan":
+            unit = f"{(med - out['rows']['ptcalc start-up']['median_s']) / pages * 1e9:.1f} ns/page"
+            rate = f"{pages / med / 1e6:.1f}"
+        print(f"{name:<24} {med:>9.3f} {statistics.median(r['user_s']):>7.2f} {statistics.median(r['sys_s']):>7.2f}"
+              f" {fmt_size(r['peak_rss_bytes']):>10} {rate:>9} {unit:>14} {_duration(est[name]):>16}")
+    print(f"(the three pagemap readers returned the same ranges: {'yes' if out['same_ranges'] else 'NO'})")
+
+
+def _duration(s: float) -> str:
+    if s < 120:
+        return f"{s:.1f} s"
+    if s < 7200:
+        return f"{s / 60:.1f} min"
+    return f"{s / 3600:.1f} h"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("-P", "--processes", type=int, default=100)
+    ap.add_argument("-S", "--size", type=parse_size, default=4 * GiB, help="shared segment size (4GiB)")
+    ap.add_argument("--touch", default="100,10", help="percentages of pages each process touches (100,10)")
+    ap.add_argument("--runs", type=int, default=3, help="measured rounds (after one warm-up round)")
+    ap.add_argument("--quick", action="store_true", help="10 processes x 1 GiB, one round")
+    ap.add_argument("--no-lock", action="store_true", help="do not take the kernel lock (already held)")
+    ap.add_argument("--out", type=Path, default=None, help="JSON record path (default benchmarks/results/...)")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--pids", help=argparse.SUPPRESS)
+    ap.add_argument("--start", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--end", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        args.what = args.worker
+        return worker(args)
+    if sys.platform != "linux":
+        raise SystemExit("this benchmark reads /proc: Linux only")
+    if os.geteuid() != 0:
+        print("note: not root; children of this user are still readable", file=sys.stderr)
+    if not shutil.which("/usr/bin/time"):
+        raise SystemExit("needs /usr/bin/time (Debian: apt-get install time)")
+    if args.quick:
+        args.processes, args.size, args.runs = 10, 1 * GiB, 1
+    args.size = -(-args.size // PAGE) * PAGE
+    fractions = [float(x) / 100 for x in args.touch.split(",")]
+    need = args.size + args.processes * (args.size // 512 + 16 * MiB) + GiB
+    avail = _meminfo().get("MemAvailable", 0)
+    if avail < need:
+        raise SystemExit(f"needs about {fmt_size(need)} of memory, {fmt_size(avail)} available")
+
+    from ptcalc.linux import pagemap as pm
+
+    probe = os.open("/proc/self/pagemap", os.O_RDONLY)
+    args.ioctl = pm.pagemap_scan_supported(probe)
+    os.close(probe)
+    try:  # today's reader, while ptcalc.linux.scan has it
+        from ptcalc.linux.scan import read_touched  # noqa: F401
+        args.today = True
+    except ImportError:
+        args.today = False
+        print("note: ptcalc.linux.scan.read_touched is gone; no row for today's reader", file=sys.stderr)
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    lock = None
+    if not args.no_lock:
+        lock = open(KERNEL_LOCK, "a")
+        t0 = time.perf_counter()
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        waited = time.perf_counter() - t0
+        if waited > 1:
+            print(f"(waited {waited:.0f} s for {KERNEL_LOCK})", file=sys.stderr)
+    try:
+        print(f"ptcalc scan scale: Linux {platform.release()}, {os.cpu_count()} CPUs,"
+              f" {fmt_size(_meminfo()['MemTotal'])}; PAGEMAP_SCAN {'yes' if args.ioctl else 'no'};"
+              f" {args.runs} round(s) after a warm-up; median seconds")
+        results = [scenario(args, f, env) for f in fractions]
+    finally:
+        if lock is not None:
+            lock.close()
+    record = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "kernel": platform.release(),
+              "python": platform.python_version(), "cpus": os.cpu_count(), "processes": args.processes,
+              "size_bytes": args.size, "runs": args.runs, "pagemap_scan": args.ioctl, "scenarios": results}
+    out = args.out or RESULTS / f"scan_scale-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1))
+    print(f"\nrecord: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""``measure --scale N``: a production workload shrunk to fit a test machine,
+keeping what decides page-table sharing.
+
+    kept                                              divided by N
+    ------------------------------------------------  ---------------------------------------
+    addresses; offsets modulo PUD_SIZE (1 GiB on      process counts (rounded up)
+    x86-64); the partial PUD_SIZE windows at either   whole PUD_SIZE windows of every mapping
+    end of a mapping; mappings smaller than a window  (rounded up, at least one), with the
+                                                      touched ranges inside them
+                                                      whole windows of offsets (rounded down)
+
+A window is what one PMD table covers (``Arch.pud_size``); segments grow when
+a scaled mapping needs it.  The model is computed for the scaled workload,
+so the comparison with the kernel stays exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ptcalc.errors import UsageError
+from ptcalc.workload.touched import merge_ranges
+from ptcalc.workload.types import Mapping, Workload
+
+SCALE_RULE = (
+    "process counts are divided by N (rounded up); in every mapping the whole 1 GiB windows "
+    "(PUD_SIZE: one PMD table each) are divided by N (rounded up, at least one) and touched "
+    "ranges inside them shrink in proportion; addresses, the partial windows at either end of "
+    "a mapping, and offsets modulo 1 GiB are kept, so each mapping keeps its alignment and "
+    "which processes can share with which; whole GiB of offsets are divided by N (rounded "
+    "down) and segments grow if a scaled mapping needs it. The model is computed for the "
+    "scaled workload, so the comparison stays exact."
+)
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _scale_mapping(m: Mapping, n: int, page: int, window: int) -> Mapping:
+    head = (-m.address) % window  # bytes from the address to the next window boundary
+    k = (m.size - head) // window if m.size >= head + window else 0
+    if k == 0:
+        size, kept = m.size, 0
+    else:
+        kept = _ceil_div(k, n)
+        size = m.size - (k - kept) * window
+
+    def squeeze(p: int, up: bool) -> int:
+        # monotone map of [0, m.size] onto [0, size]: head and tail kept, the whole windows squeezed
+        if k == 0 or p <= head:
+            return p
+        if p >= head + k * window:
+            return p - (k - kept) * window
+        scaled = (p - head) * kept
+        q = _ceil_div(scaled, k * page) if up else scaled // (k * page)
+        return head + q * page
+
+    # squeeze is monotone: the ranges stay in order, merge_ranges only merges
+    touched = merge_ranges((squeeze(s, False), squeeze(e, True)) for s, e in m.touched)
+    offset = (m.offset // (n * window)) * window + m.offset % window
+    return replace(m, size=size, offset=offset, touched=tuple(touched))
+
+
+def scale_workload(w: Workload, n: int) -> Workload:
+    """``w`` divided by ``n`` for a small machine (the rule is ``SCALE_RULE``).
+
+    >>> from ptcalc.model.geometry import X86_64
+    >>> from ptcalc.units import GiB, MiB
+    >>> from ptcalc.workload.types import Host, ProcessGroup, Segment
+    >>> seg = Segment("sga", 300 * GiB, "hugetlb", 2 * MiB)
+    >>> m = Mapping("sga", 0, 300 * GiB, 1 << 40, touched=((0, 300 * GiB),))
+    >>> w = Workload(Host(None, X86_64), {"sga": seg}, (ProcessGroup("db", 1500, (m,)),))
+    >>> s = scale_workload(w, 10)
+    >>> s.groups[0].count, s.groups[0].mappings[0].size // GiB, s.segments["sga"].size // GiB
+    (150, 30, 30)
+    """
+    if n == 1:
+        return w
+    if n < 1:
+        raise UsageError(f"--scale must be a positive whole number, got {n}")
+    window = w.arch.pud_size  # one PMD table's span
+    groups = []
+    reach: dict[str, int] = {}
+    for g in w.groups:
+        maps = []
+        for m in g.mappings:
+            seg = w.segments[m.segment]
+            sm = _scale_mapping(m, n, seg.page_size, window)
+            maps.append(sm)
+            reach[m.segment] = max(reach.get(m.segment, 0), sm.offset + sm.size)
+        groups.append(replace(g, count=_ceil_div(g.count, n), mappings=tuple(maps)))
+    segments = {}
+    for name, seg in w.segments.items():
+        q, r = divmod(seg.size, window)
+        size = _ceil_div(q, n) * window + r
+        size = max(_ceil_div(size, seg.page_size) * seg.page_size, reach.get(name, 0))
+        segments[name] = replace(seg, size=size)
+    title = f"{w.title} (scaled 1/{n})"
+    return replace(w, segments=segments, groups=tuple(groups), name=title)
