@@ -46,3 +46,15 @@ class WorkloadError(PtcalcError):
 
 class UsageError(PtcalcError):
     """A bad command-line argument (exit status 2)."""
+
+
+class ParameterError(UsageError):
+    """A value given for one of a computation's parameters does not fit the
+    workload (exit status 2).  ``param`` names the parameter as the model
+    calls it (``group``, ``segment``, ``size``, ``processes``, ``page_size``);
+    the command line reports it against its option (``--page-size``)."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+        self.message = message

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from fractions import Fraction
+from typing import Any
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -60,6 +61,52 @@ bytes is for :func:`parse_size` to say.
 >>> [bool(re.fullmatch(SIZE_PATTERN, t)) for t in ("300GiB", "1.5 t", "0x1000", "+4K", "-4K", "10GiBs", "017")]
 [True, True, True, True, False, False, False]
 """
+N = Any
+"""An int, or an array of ints (numpy, or ``ptcalc.model.xp``'s pure-Python arrays)."""
+
+
+def floor_div(x: N, d: int) -> N:
+    """``x // d``: a shift when ``d`` is a power of two, as every table span
+    and page size is (an arithmetic shift floors negative values too).
+    Works on ints and on arrays alike.
+
+    >>> floor_div(-5, 4), floor_div(5, 3)
+    (-2, 1)
+    """
+    if d > 0 and d & (d - 1) == 0:
+        return x >> (d.bit_length() - 1)
+    return x // d
+
+
+def ceil_div(x: N, d: int) -> N:
+    """``x / d`` rounded up: the number of ``d``-blocks up to ``x``.
+
+    >>> ceil_div(5, 4), ceil_div(8, 4), ceil_div(-5, 4)
+    (2, 2, -1)
+    """
+    return -floor_div(-x, d)
+
+
+def mod(x: N, d: int) -> N:
+    """``x % d`` (a mask for a power of two: the floored remainder, as %)."""
+    if d > 0 and d & (d - 1) == 0:
+        return x & (d - 1)
+    return x % d
+
+
+def round_up(x: N, d: int) -> N:
+    """``x`` up to a multiple of ``d``.
+
+    >>> round_up(5000, 4096), round_up(4096, 4096)
+    (8192, 4096)
+    """
+    return ceil_div(x, d) * d
+
+
+def round_down(x: N, d: int) -> N:
+    """``x`` down to a multiple of ``d``."""
+    return floor_div(x, d) * d
+
 
 _IEC = (("EiB", EiB), ("PiB", PiB), ("TiB", TiB), ("GiB", GiB), ("MiB", MiB), ("KiB", KiB))
 
@@ -114,36 +161,48 @@ def parse_size(value: object) -> int:
     return int(exact)
 
 
-def format_size(n: int) -> str:
-    """Format bytes in IEC units with at most one decimal, rounded half up.
-
-    Whole values print without a decimal.
+def format_size(n: int, unit: str | None = None) -> str:
+    """Format bytes in IEC units with at most one decimal, rounded half up;
+    whole values print without a decimal.  ``unit`` (``"KiB"``, ...) prints
+    that unit alone, in whole numbers, as ``/proc`` prints VmPTE (bytes when
+    ``n`` is not a whole number of it).  The one byte formatter: every figure
+    a reader sees goes through it.
 
     >>> format_size(322122547200), format_size(945526849536), format_size(512)
     ('300 GiB', '880.6 GiB', '512 B')
-    >>> format_size(1232896)
-    '1.2 MiB'
+    >>> format_size(1232896), format_size(1232896, "KiB"), format_size(1000, "KiB")
+    ('1.2 MiB', '1,204 KiB', '1,000 B')
     """
     if n < 0:
-        return "-" + format_size(-n)
-    for name, unit in _IEC:
-        if n >= unit:
-            if n % unit == 0:
-                return f"{n // unit:,} {name}"
-            tenths = (n * 10 + unit // 2) // unit
-            if tenths % 10 == 0:
-                return f"{tenths // 10:,}.0 {name}"
+        return "-" + format_size(-n, unit)
+    if unit is not None:
+        size = dict(_IEC)[unit]
+        return f"{n // size:,} {unit}" if n % size == 0 else f"{n:,} B"
+    for name, size in _IEC:
+        if n >= size:
+            if n % size == 0:
+                return f"{n // size:,} {name}"
+            tenths = (n * 10 + size // 2) // size
             return f"{tenths // 10:,}.{tenths % 10} {name}"
     return f"{n:,} B"
 
 
+def size_token(n: int) -> str:
+    """A size as one word, for keys and option values: ``2MiB``, ``4KiB``.
+
+    >>> size_token(2 << 20), size_token(16384)
+    ('2MiB', '16KiB')
+    """
+    return format_size(n).replace(" ", "")
+
+
 def format_kib(n: int) -> str:
-    """Format bytes as whole KiB, the way ``/proc/PID/status`` prints VmPTE.
+    """Bytes as whole KiB, the way ``/proc/PID/status`` prints VmPTE (``format_size(n, "KiB")``).
 
     >>> format_kib(1232896)
     '1,204 KiB'
     """
-    return f"{n // KiB:,} KiB" if n % KiB == 0 else f"{n:,} B"
+    return format_size(n, "KiB")
 
 
 def format_count(n: int) -> str:

@@ -12,8 +12,11 @@ from dataclasses import replace
 from hypothesis import given, note, settings
 from test_model_properties import VARIANTS, describe, options_for, workloads
 
+from ptcalc.model.evaluate import CONFIGURED, Options, evaluate
+from ptcalc.model.explain import explain as explain_cell
 from ptcalc.model.geometry import X86_64
-from ptcalc.model.explain import explain
+from ptcalc.model.schemes import Why
+from ptcalc.render.explain_words import fix_description, note_text, reason_text, vmpte_text
 from ptcalc.workload.types import Host, Mapping, ProcessGroup, Segment, Workload, resolve_addresses
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
@@ -33,6 +36,14 @@ def mp(seg, size, address, offset=0, touch=None, prot="rw", **kw):
 
 def grp(count, *mappings, name="p"):
     return ProcessGroup(name, count, tuple(mappings))
+
+
+def explain(w, scheme, opts=None, findings=True):
+    """explain on the configured column of ``w``, with model options ``opts``."""
+    opts = opts or w.options
+    ev = evaluate(w, Options(schemes=(scheme,), columns=CONFIGURED, file_cached_threshold=opts.file_cached_threshold,
+                             mshare_variant=opts.mshare_variant))
+    return explain_cell(ev.selected_cell(scheme), findings=findings)
 
 
 def only(findings, rule):
@@ -118,12 +129,18 @@ def test_shifted_hugetlb_names_the_partial_windows_and_the_shift_back():
     f = only(e.findings, "partial-window")
     assert f.level == "pmd" and f.tables == {"pmd": 2}
     assert f.ranges == ((TiB + 2 * MiB, TiB + GiB), (TiB + 2 * GiB, TiB + 2 * GiB + 2 * MiB))
-    assert "wholly inside" in f.reason
+    assert "wholly inside" in reason_text(e, f)
     assert f.fix.kind == "move" and f.fix.delta == -2 * MiB
     assert f.fix.new_range == (TiB, TiB + 2 * GiB)
     assert f.fix.saves == 7 * T
     assert f.fix.physical_after == (6 + 4) * T  # + 4 PGDs
     assert e.groups[0].own["pmd"] == 2
+    # per zone: the one whole 1 GiB window shares its PMD table, the partial ones at either end do not
+    me = e.groups[0].mappings[0]
+    assert [(z.kind, z.start, z.end) for z in me.zones] == [
+        ("private", TiB + 2 * MiB, TiB + GiB), ("shared-pmd", TiB + GiB, TiB + 2 * GiB),
+        ("private", TiB + 2 * GiB, TiB + 2 * GiB + 2 * MiB)]
+    assert me.why_pmd == Why.SHARED and me.why_pte == Why.NO_TABLES_AT_LEVEL  # 2 MiB pages have no PTE tables
 
 
 def test_shifted_down_hugetlb_suggests_plus_2_mib():
@@ -132,7 +149,7 @@ def test_shifted_down_hugetlb_suggests_plus_2_mib():
     # and 1 PUD each.  4 processes: (4 x 4 + 1) - (2 + 4) = 11 tables saved.
     e = explain(wl([SEG], hugetlb_2g(4, TiB - 2 * MiB)), "hugetlb-pmd")
     f = only(e.findings, "partial-window")
-    assert f.fix.delta == 2 * MiB and f.fix.text.startswith("move the mapping by +2 MiB")
+    assert f.fix.delta == 2 * MiB and fix_description(f.fix).startswith("move the mapping by +2 MiB")
     assert f.fix.saves == 11 * T
     assert [a.delta for a in f.alternatives if a.kind == "move"] == [-(GiB - 2 * MiB)]
     assert all(a.saves <= f.fix.saves or a.change_bytes > f.fix.change_bytes for a in f.alternatives)
@@ -148,7 +165,7 @@ def test_groups_with_different_alignment_are_told_to_line_up():
     e = explain(w, "hugetlb-pmd")
     f = only(e.findings, "alignment-differs")
     assert e.groups[f.group].name == "b"
-    assert "address - offset = 0" in f.reason
+    assert "address - offset = 0" in reason_text(e, f)
     assert f.fix.delta == -2 * MiB and f.fix.saves == 5 * T
     assert all(e.groups[x.group].name == "b" for x in e.findings)
 
@@ -185,7 +202,7 @@ def test_no_whole_window_small_segment():
     # mapping can help, and explain says why.
     w = wl([Segment("s", 512 * MiB, "hugetlb", 2 * MiB)], grp(4, mp("s", 512 * MiB, TiB)))
     f = only(explain(w, "hugetlb-pmd").findings, "no-whole-window")
-    assert f.fix is None and "smaller than one 1 GiB window" in f.note
+    assert f.fix is None and f.note == "segment-too-small" and "smaller than one 1 GiB window" in note_text(f)
 
 
 def test_prot_none_is_named():
@@ -226,7 +243,7 @@ def test_seed_on_hugetlb_explains_why_vmpte_exceeds_physical():
     assert v.linked_bytes == v.pool_bytes == 300 * T
     assert v.top_bytes == 1500 * T
     assert v.physical_bytes == (300 + 1500 + 1500) * T
-    assert "exceeds" in v.text and "OOM killer" in v.text
+    assert "exceeds" in vmpte_text(v) and "OOM killer" in vmpte_text(v)
 
 
 # --- file-cached and mshare ---------------------------------------------------------------
@@ -264,7 +281,7 @@ def test_below_threshold():
     # threshold to 3 GiB shares 3 x 512 PTE + 3 PMD tables between 2 processes.
     w = wl([shmem(3 * GiB)], grp(2, mp("s", 3 * GiB, TiB)), file_cached_threshold=4 * GiB)
     f = only(explain(w, "file-cached").findings, "below-threshold")
-    assert f.fix.kind == "threshold" and "3 GiB" in f.fix.text
+    assert f.fix.kind == "threshold" and f.fix.threshold == 3 * GiB and "3 GiB" in fix_description(f.fix)
     assert f.fix.saves == (1536 + 3) * T
 
 

@@ -19,7 +19,7 @@ from ptcalc.model.geometry import ARM64_4K, ARM64_16K, ARM64_64K
 from ptcalc.model.budget import budget
 from ptcalc.model.layout import Layout
 from ptcalc.model.tables import SCHEMES, Why, compute, zones
-from ptcalc.model.report import pool_advice
+from ptcalc.render.facts import pool_advice
 from ptcalc.simulator.walk import simulate
 from ptcalc.model.whatif import columns
 from ptcalc.workload.types import Host, Mapping, ModelOptions, ProcessGroup, Segment, Workload, resolve_addresses

@@ -14,7 +14,9 @@ from ptcalc.cli import main
 from ptcalc.model.layout import Layout
 from ptcalc.model.tables import SCHEMES, count, cut, resident_bytes, zones
 from ptcalc.workload.types import Host, Mapping, ModelOptions, ProcessGroup, Segment, Workload
-from ptcalc.model.xp import _pure
+from ptcalc.model import xp as backends
+
+pure = backends.backend("python")
 
 KiB, GiB, TiB, PiB = 1 << 10, 1 << 30, 1 << 40, 1 << 50
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,14 +70,14 @@ class Counter:
     def __init__(self, monkeypatch):
         self.calls = 0
         self.elements = 0
-        real_init = _pure.PyArray.__init__
+        real_init = pure.PyArray.__init__
 
         def init(array, values):
             self.calls += 1
             self.elements += len(values)
             real_init(array, values)
 
-        monkeypatch.setattr(_pure.PyArray, "__init__", init)
+        monkeypatch.setattr(pure.PyArray, "__init__", init)
 
 
 def model_work(w, monkeypatch):

@@ -19,6 +19,7 @@ from ptcalc.model.budget import budget
 from ptcalc.workload.loader import load_workload
 from ptcalc.model.layout import Layout
 from ptcalc.model.tables import SCHEMES, count, resident_bytes, zones
+from ptcalc.model.evaluate import CONFIGURED, Options, evaluate
 from ptcalc.model.sweep import CountSweeper
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
@@ -155,7 +156,7 @@ def test_all_groups_scaled_matches_the_model_point_by_point(scheme):
     # is the first where that demand exceeds 252 GiB (checked on either side).
     w = load_workload(POSTGRES)
     base = [g.count for g in w.groups]
-    sw = CountSweeper(w, (scheme,), w.options, True)
+    sw = CountSweeper(evaluate(w, Options(schemes=(scheme,), columns=CONFIGURED)))
     pts = [1, 7, 100, 1009, 1217, 1218, 5000]
     counts, vals = sw.evaluate(pts)
     for n, row, demand in zip(pts, counts.tolist(), vals[scheme][2]):

@@ -9,7 +9,8 @@ from ptcalc.model.check import (EXIT_FAIL, EXIT_INVALID, EXIT_PASS, CheckResult,
                           Thresholds, check_workload, exit_status)
 from ptcalc.model.tables import SCHEMES
 from ptcalc.model.sweep import CountSweeper, grid, nice_step, resize_segment, sweep_processes
-from ptcalc.model.whatif import columns
+from ptcalc.model.evaluate import CONFIGURED, Options, evaluate
+from ptcalc.model.whatif import Column
 from ptcalc.workload.types import Host, Mapping, ProcessGroup, Segment, Workload, resolve_addresses
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
@@ -35,7 +36,7 @@ def test_seed_crossings():
         "file-cached": (room - (300 * 512 + 300) * T) // (2 * T + per) + 1,
     }
     w = seed()
-    sw = sweep_processes(w, SCHEMES, w.options, [100, 1000], True, "configured")
+    sw = sweep_processes(configured(w, *SCHEMES), [100, 1000])
     assert {c.scheme: c.first_failing for c in sw.crossings} == expected == {
         "private": 342, "hugetlb-pmd": 342, "mshare": 20629, "file-cached": 20621}
     assert sw.series_for("private").page_table_bytes == [100 * (300 * 512 + 302) * T, 1000 * (300 * 512 + 302) * T]
@@ -44,7 +45,7 @@ def test_seed_crossings():
 def test_huge_counts_stay_exact():
     # 10^15 processes: products beyond int64 switch to Python ints, still exact.
     w = seed()
-    sw = CountSweeper(w, ("private",), w.options, True)
+    sw = CountSweeper(configured(w, "private"))
     _, vals = sw.evaluate([10**15])
     assert vals["private"][0] == [10**15 * (300 * 512 + 302) * T]
     assert vals["private"][0][0] > 2**63
@@ -63,8 +64,8 @@ def test_grid_and_steps():
     assert nice_step(5 * GiB, True, 4 * KiB) == 8 * GiB
 
 
-def column(w):
-    return next(c for c in columns(w) if c.configured)
+def configured(w, *schemes):
+    return evaluate(w, Options(schemes=schemes, columns=CONFIGURED))
 
 
 def test_check_tight_and_oom():
@@ -78,19 +79,20 @@ def test_check_tight_and_oom():
     for count, require, verdict, passed in [(638, "ok", "ok", True), (700, "ok", "tight", False),
                                             (700, "tight", "tight", True), (766, "tight", "oom", False)]:
         wl = w(count)
-        (c,) = check_workload(column(wl), ("hugetlb-pmd",), wl.options, Thresholds(require=require))
+        (c,) = check_workload(configured(wl, "hugetlb-pmd"), Thresholds(require=require))
         assert (c.verdict, c.passed) == (verdict, passed)
         assert c.page_table_bytes == count * 2054 * T
     wl = w(700)
-    (c,) = check_workload(column(wl), ("private",), wl.options,
+    (c,) = check_workload(configured(wl, "private"),
                           Thresholds(require="tight", max_page_tables=Limit("percent", 55, "55%")))
     # 700 x 2054 x 4 KiB = 5.49 GiB = 54.9 % of 10 GiB
     assert c.passed and c.conditions[1].actual == 700 * 2054 * T
 
 
 def test_exit_status_precedence():
-    ok = CheckResult("private", "k", "l", "ok", 0, 0, 1, 1, (Condition("verdict", True, "ok", "ok", ""),))
-    bad = CheckResult("private", "k", "l", "oom", 0, 2, 1, -1, (Condition("verdict", False, "oom", "ok", ""),))
+    col = Column(key="configured", page_size=4096, configured=True)
+    ok = CheckResult("private", col, "ok", 0, 0, 1, 1, (Condition("verdict", True, "ok", "ok"),))
+    bad = CheckResult("private", col, "oom", 0, 2, 1, -1, (Condition("verdict", False, "oom", "ok"),))
     assert exit_status([FileResult("a", checks=(ok,))]) == EXIT_PASS
     assert exit_status([FileResult("a", checks=(ok,)), FileResult("b", checks=(bad,))]) == EXIT_FAIL
     assert exit_status([FileResult("b", checks=(bad,)), FileResult("c", error="c:1:1: x")]) == EXIT_INVALID

@@ -19,7 +19,8 @@ from ptcalc.model.intervals import ceil_div, floor_div, key_ids, merge_within, m
 from ptcalc.model.layout import Layout
 from ptcalc.model.tables import count, cut, resident_bytes, zones
 from ptcalc.model.reasons import dominant
-from ptcalc.model.xp import _pure
+
+pure = xp.backend("python")
 
 
 def as_lists(*arrays):
@@ -30,7 +31,7 @@ def assert_backends_agree(w):
     note(describe(w))
     layouts = {name: Layout.from_workload(w, backend=name) for name in xp.BACKENDS}
     a, b = layouts["numpy"], layouts["python"]
-    assert isinstance(a.row_addr, np.ndarray) and isinstance(b.row_addr, _pure.PyArray)
+    assert isinstance(a.row_addr, np.ndarray) and isinstance(b.row_addr, pure.PyArray)
     for f in ("row_group", "row_seg", "row_addr", "row_end", "row_off", "row_page", "row_leaf", "row_backing",
               "row_prot", "row_uffd_blocks_pmd_share", "row_uffd_wp", "row_soft_dirty", "row_seg_size",
               "row_auto", "piece_row", "piece_start", "piece_end"):
@@ -67,7 +68,7 @@ def test_backend_chosen_by_size(monkeypatch):
     seg = Segment("s", 1 << 30, "shmem", 4096)
     small = Workload(Host(None, X86_64), {"s": seg}, (ProcessGroup("g", 1, (Mapping("s", 0, 1 << 30, 1 << 40,
                                                                                       touched=((0, 4096),)),)),))
-    assert Layout.from_workload(small, backend=None).xp is _pure
+    assert Layout.from_workload(small, backend=None).xp is pure
     assert Layout.from_workload(small).xp.NAME == "numpy"  # the default, for callers using numpy directly
     monkeypatch.setattr(xp, "SMALL", 0)
     assert Layout.from_workload(small, backend=None).xp.NAME == "numpy"
@@ -79,7 +80,7 @@ def test_helpers_agree_on_overlapping_and_tied_ranges():
     # merge_within and union_and_shared on hand-made ranges with ties, overlaps
     # and unsorted owners; the expected figures are worked out by hand.
     owner, lo, hi = [1, 0, 1, 0, 1], [5, 0, 0, 3, 7], [9, 4, 6, 3, 8]
-    for ns in (np, _pure):
+    for ns in (np, pure):
         o, l, h = merge_within(ns.asarray(owner), ns.asarray(lo), ns.asarray(hi))
         # owner 0: [0,4) ([3,3) empty); owner 1: [0,6), [6,9) (trimmed from [5,9)), [7,8) inside -> dropped
         assert as_lists(o, l, h) == [[0, 1, 1], [0, 0, 6], [4, 6, 9]]
@@ -108,21 +109,21 @@ def test_most_common_code_as_counter_does():
     # ties go to the code seen first, as Counter.most_common does
     from collections import Counter
 
-    from ptcalc.model.reasons import _most_common
+    from ptcalc.model.reasons import most_common
 
     for codes in ([3, 5, 5, 3, 2], [9, 1, 1, 9], [4], [7, 7, 2, 2, 2, 7, 1]):
         expected = Counter(codes).most_common(1)[0][0]
-        for ns in (np, _pure):
-            assert _most_common(ns.asarray(codes)) == expected
+        for ns in (np, pure):
+            assert most_common(ns.asarray(codes)) == expected
 
 
 def test_key_ids_rank_by_table_and_by_sort_alike():
     # small ranges are ranked through a table, large ones sorted: same ids
     from ptcalc.model.intervals import rank
-    from ptcalc.model.xp import _numpy
+    numpy_ns = xp.backend("numpy")
 
     for values in ([5, 3, 5, 9], [1 << 40, 7, 1 << 40, -3], [0], [2, 2, 2]):
-        for ns in (_numpy, _pure):
+        for ns in (numpy_ns, pure):
             got = rank(ns, ns.asarray(values)).tolist()
             assert got == [sorted(set(values)).index(v) for v in values]
 
@@ -130,23 +131,23 @@ def test_key_ids_rank_by_table_and_by_sort_alike():
 def test_numpy_fallbacks_when_keys_do_not_pack(monkeypatch):
     # union_and_shared, merge_within and key_ids pack keys into one int64 when
     # they fit; forcing the lexsort/re-rank paths must not change any result
-    from ptcalc.model.xp import _numpy
+    numpy_ns = xp.backend("numpy")
 
-    monkeypatch.setattr(_numpy, "fits", lambda bound: False)
+    monkeypatch.setattr(numpy_ns, "fits", lambda bound: False)
     test_helpers_agree_on_overlapping_and_tied_ranges()
 
 
 @settings(max_examples=60)
 @given(w=workloads())
 def test_backends_agree_with_numpy_fallbacks(w):
-    from ptcalc.model.xp import _numpy
+    numpy_ns = xp.backend("numpy")
 
-    real = _numpy.fits
-    _numpy.fits = lambda bound: False
+    real = numpy_ns.fits
+    numpy_ns.fits = lambda bound: False
     try:
         assert_backends_agree(w)
     finally:
-        _numpy.fits = real
+        numpy_ns.fits = real
 
 
 def test_only_the_command_line_tunes_its_process():

@@ -1,4 +1,4 @@
-"""Options and plumbing every sub-command shares: input, output format, errors."""
+"""Options and plumbing every sub-command shares: input, output format and writing, errors."""
 
 from __future__ import annotations
 
@@ -7,17 +7,16 @@ import gc
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import click
 
-from ptcalc.errors import PtcalcError, UsageError
-from ptcalc.units import SizeError, parse_size
-from ptcalc.workload.types import MSHARE_VARIANTS, ModelOptions, Workload
-
-if TYPE_CHECKING:
-    from ptcalc.render.console import Style
+from ptcalc.cli.params import PAGE_SIZE, SIZE, WIDTH, FormatChoice
+from ptcalc.errors import ParameterError, PtcalcError
+from ptcalc.model.whatif import CONFIGURED
+from ptcalc.render.registry import Format, formats
+from ptcalc.workload.types import MSHARE_VARIANTS, Workload
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -63,12 +62,17 @@ def _frozen(load: Callable[[], T]) -> T:
 
 
 def guarded(func: F) -> F:
-    """Turn input errors into one line on stderr and exit 2; never a traceback."""
+    """Turn input errors into one line on stderr and exit 2; never a traceback.
+
+    A ParameterError (a value that does not fit the workload) is reported by
+    click against the option it came from: ``Invalid value for '--group': ...``."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except ParameterError as e:
+            raise click.BadParameter(e.message, param_hint=f"'--{e.param.replace('_', '-')}'") from None
         except PtcalcError as e:
             click.echo(str(e), err=True)
             sys.exit(EXIT_INPUT)
@@ -90,21 +94,49 @@ def guarded(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def output_options(formats: tuple[str, ...] = ("table", "json", "markdown")) -> Callable[[F], F]:
-    """``-f/--format``, ``--color``, ``--width``, ``--ascii``."""
+@dataclass(frozen=True)
+class Output:
+    """Where and how results are written: stdout, ``--color``, ``--width``, ``--ascii``."""
+
+    color: str = "auto"
+    width: int | None = None
+    ascii_only: bool = False
+
+
+def output_options(command: str) -> Callable[[F], F]:
+    """``-f/--format`` (the formats ``command``'s renderers know), ``--color``,
+    ``--width`` and ``--ascii``; the command gets ``fmt`` (a Format) and ``out``
+    (an Output)."""
 
     def deco(func: F) -> F:
-        func = click.option("--ascii", "ascii_only", is_flag=True,
-                            help="ASCII borders and symbols only (survives e-mail and tickets).")(func)
-        func = click.option("--width", type=click.IntRange(40, 1000), default=None,
-                            help="Output width in columns (default: the terminal's, 120 in a pipe).")(func)
-        func = click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
-                            show_default=True, help="Colour the table output; NO_COLOR is respected.")(func)
-        func = click.option("-f", "--format", "fmt", type=click.Choice(formats), default=formats[0],
-                            show_default=True, help="Output format.")(func)
-        return func
+        @functools.wraps(func)
+        def wrapper(*args: Any, color: str, width: int | None, ascii_only: bool, **kwargs: Any) -> Any:
+            return func(*args, out=Output(color=color, width=width, ascii_only=ascii_only), **kwargs)
+
+        f: Any = wrapper
+        f = click.option("--ascii", "ascii_only", is_flag=True,
+                         help="ASCII borders and symbols only (survives e-mail and tickets).")(f)
+        f = click.option("--width", type=WIDTH, default=None, metavar="N",
+                         help="Output width in columns (default: the terminal's, 120 in a pipe).")(f)
+        f = click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
+                         show_default=True, help="Colour the table output; NO_COLOR is respected.")(f)
+        f = click.option("-f", "--format", "fmt", type=FormatChoice(command), default=formats(command)[0].name,
+                         show_default=True, help="Output format.")(f)
+        return f  # type: ignore[no-any-return]
 
     return deco
+
+
+def emit(fmt: Format, result: Any, out: Output) -> None:
+    """Write ``result`` to stdout in format ``fmt``: its renderer's text, or its
+    rich tables (rich is imported here, for table output only)."""
+    render = fmt.renderer()
+    if fmt.console:
+        from ptcalc.render.console import Style, make_console
+
+        render(result, make_console(color=out.color, width=out.width), Style(ascii_only=out.ascii_only))
+    else:
+        click.echo(render(result))
 
 
 def model_options(func: F) -> F:
@@ -112,42 +144,22 @@ def model_options(func: F) -> F:
     func = click.option("--mshare-variant", type=click.Choice(MSHARE_VARIANTS), default=None,
                         help="mshare v3 (P4D_SIZE regions: 512 GiB on x86-64; default) "
                              "or ptshare (PTE tables only).")(func)
-    func = click.option("--file-cached-threshold", metavar="SIZE", default=None,
+    func = click.option("--file-cached-threshold", type=SIZE, default=None,
                         help="Smallest segment file-cached sharing applies to (default 2MiB).")(func)
     return func
 
 
-def resolve_options(w: Workload, threshold: str | None, variant: str | None) -> ModelOptions:
-    opts = w.options
-    if threshold is not None:
-        try:
-            opts = replace(opts, file_cached_threshold=parse_size(threshold))
-        except SizeError as e:
-            raise UsageError(f"--file-cached-threshold: {e}") from None
-    if variant is not None:
-        opts = replace(opts, mshare_variant=variant)
-    return opts
+PAGE_SIZE_HELP = ("Page size to evaluate: 'configured' (the workload as written, the default) or a "
+                  "page size such as 4KiB, 2MiB or 1GiB for that what-if column (shmem/hugetlb "
+                  "segments moved to those pages, as in estimate).")
 
 
-def console_for(color: str, width: int | None, ascii_only: bool) -> tuple[Any, Style]:
-    # rich is imported here, for table output only: JSON, CSV and markdown never load it
-    from ptcalc.render.console import Style, make_console
+def page_size_option(func: F) -> F:
+    """``--page-size configured|SIZE``: the command gets None (configured) or bytes."""
+    return click.option("--page-size", "page_size", type=PAGE_SIZE, default="configured", show_default=True,
+                        help=PAGE_SIZE_HELP)(func)  # type: ignore[no-any-return]
 
-    return make_console(color=color, width=width), Style(ascii_only=ascii_only)
 
-
-def parse_percent_or_size(text: str, what: str) -> tuple[str, int]:
-    """``10%`` -> ("percent", 10); ``64GiB`` -> ("bytes", ...)."""
-    t = text.strip()
-    if t.endswith("%"):
-        try:
-            value = int(t[:-1])
-        except ValueError:
-            raise UsageError(f"{what}: {text!r} is not a whole percentage like 10%") from None
-        if not 0 <= value <= 100:
-            raise UsageError(f"{what}: {text!r} must be between 0% and 100%")
-        return "percent", value
-    try:
-        return "bytes", parse_size(t)
-    except SizeError as e:
-        raise UsageError(f"{what}: {e}") from None
+def column_of(page_size: int | None) -> str | int:
+    """The evaluation's column selection for ``--page-size``."""
+    return CONFIGURED if page_size is None else page_size

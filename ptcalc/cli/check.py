@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from ptcalc.cli._choose import page_size_option, parse_page_size, pick_column
-from ptcalc.cli._common import (console_for, guarded, model_options, output_options, parse_percent_or_size,
-                                     read_workloads, resolve_options)
+from ptcalc.cli._common import (Output, column_of, emit, guarded, model_options, output_options, page_size_option,
+                                read_workloads)
+from ptcalc.cli.params import PERCENT_OR_SIZE
 from ptcalc.errors import PtcalcError, UsageError
-from ptcalc.model.tables import SCHEMES
+from ptcalc.model.schemes import SCHEMES
+from ptcalc.render.registry import Format
+
+if TYPE_CHECKING:
+    from ptcalc.model.check import Limit
 
 
 @click.command("check")
@@ -21,20 +26,19 @@ from ptcalc.model.tables import SCHEMES
 @click.option("--require", type=click.Choice(["ok", "tight"]), default="ok", show_default=True,
               help="Worst acceptable verdict: 'ok' fails a tight fit too, 'tight' fails only OOM "
                    "and wont-start.")
-@click.option("--max-page-tables", metavar="SIZE|PERCENT", default=None,
+@click.option("--max-page-tables", type=PERCENT_OR_SIZE, default=None,
               help="Fail when physical page-table memory exceeds this size, or this percentage of host memory.")
-@click.option("--min-headroom", metavar="SIZE|PERCENT", default=None,
+@click.option("--min-headroom", type=PERCENT_OR_SIZE, default=None,
               help="Fail when less than this much memory stays free (a size, or a percentage of "
                    "available memory = host.memory - host.reserved).")
 @click.option("--junit", "junit", metavar="FILE", default=None,
               help="Also write a JUnit XML report to FILE (one testcase per file, scheme and condition).")
 @model_options
-@output_options(("text", "json"))
+@output_options("check")
 @guarded
-def command(workloads: tuple[str, ...], schemes: tuple[str, ...], page_size: str, require: str,
-            max_page_tables: str | None, min_headroom: str | None, junit: str | None,
-            file_cached_threshold: str | None, mshare_variant: str | None, fmt: str, color: str,
-            width: int | None, ascii_only: bool) -> None:
+def command(workloads: tuple[str, ...], schemes: tuple[str, ...], page_size: int | None, require: str,
+            max_page_tables: Limit | None, min_headroom: Limit | None, junit: str | None,
+            file_cached_threshold: int | None, mshare_variant: str | None, fmt: Format, out: Output) -> None:
     """Check WORKLOAD files against memory thresholds; the exit status says whether all pass.
 
     \b
@@ -49,19 +53,13 @@ def command(workloads: tuple[str, ...], schemes: tuple[str, ...], page_size: str
     physical page tables <= the limit; with --min-headroom, free memory >= it.
     See docs/ci.md.
     """
-    from ptcalc.model.check import FileResult, Limit, Thresholds, check_workload, exit_status
+    from ptcalc.model.check import CheckRun, FileResult, Thresholds, check_workload
+    from ptcalc.model.evaluate import Options, evaluate
 
-    chosen = tuple(s for s in SCHEMES if s in schemes) if schemes else ("hugetlb-pmd",)
-    ps = parse_page_size(page_size)
-
-    def limit(text: str | None, what: str) -> Limit | None:
-        if text is None:
-            return None
-        kind, value = parse_percent_or_size(text, what)
-        return Limit(kind=kind, value=value, text=text.strip())
-
-    thresholds = Thresholds(require=require, max_page_tables=limit(max_page_tables, "--max-page-tables"),
-                            min_headroom=limit(min_headroom, "--min-headroom"))
+    options = Options(schemes=tuple(s for s in SCHEMES if s in schemes) if schemes else ("hugetlb-pmd",),
+                      columns=column_of(page_size), file_cached_threshold=file_cached_threshold,
+                      mshare_variant=mshare_variant)
+    thresholds = Thresholds(require=require, max_page_tables=max_page_tables, min_headroom=min_headroom)
     results: list[FileResult] = []
     for path in workloads:
         shown = "<stdin>" if path == "-" else path
@@ -75,9 +73,7 @@ def command(workloads: tuple[str, ...], schemes: tuple[str, ...], page_size: str
             # a file of several documents (hosts): each is judged, and named, on its own
             document = i if len(ws) > 1 else None
             try:
-                column = pick_column(w, ps)
-                options = resolve_options(w, file_cached_threshold, mshare_variant)
-                checks = check_workload(column, chosen, options, thresholds)
+                checks = check_workload(evaluate(w, options), thresholds)
             except UsageError:
                 raise
             except PtcalcError as e:
@@ -85,21 +81,13 @@ def command(workloads: tuple[str, ...], schemes: tuple[str, ...], page_size: str
                 results.append(FileResult(path=shown, document=document, title=w.title, error=str(e)))
                 continue
             results.append(FileResult(path=shown, document=document, title=w.title, checks=checks))
-
+    run = CheckRun(files=tuple(results), thresholds=thresholds, schemes=options.schemes, page_size=page_size)
     if junit is not None:
         from ptcalc.render import check_junit
 
         try:
-            check_junit.write(results, junit)
+            check_junit.write(run, junit)
         except OSError as e:
             raise UsageError(f"--junit: cannot write {junit}: {e.strerror or e}") from None
-    if fmt == "json":
-        from ptcalc.render import check_json
-
-        click.echo(check_json.render(results, thresholds, chosen, page_size))
-    else:
-        from ptcalc.render import check_text
-
-        console, style = console_for(color, width, ascii_only)
-        check_text.render(results, console, style)
-    sys.exit(exit_status(results))
+    emit(fmt, run, out)
+    sys.exit(run.exit_status)

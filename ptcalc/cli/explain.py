@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ptcalc.cli._choose import page_size_option, parse_page_size, pick_column
-from ptcalc.cli._common import (console_for, guarded, model_options, output_options, read_workload,
-                                     resolve_options)
-from ptcalc.model.tables import SCHEMES
+from ptcalc.cli._common import (Output, column_of, emit, guarded, model_options, output_options, page_size_option,
+                                read_workload)
+from ptcalc.model.schemes import SCHEMES
+from ptcalc.render.registry import Format
 
 
 @click.command("explain")
@@ -16,10 +16,10 @@ from ptcalc.model.tables import SCHEMES
               help="Scheme to explain (default: what mainline Linux does).")
 @page_size_option
 @model_options
-@output_options()
+@output_options("explain")
 @guarded
-def command(workload: str, scheme: str, page_size: str, file_cached_threshold: str | None,
-            mshare_variant: str | None, fmt: str, color: str, width: int | None, ascii_only: bool) -> None:
+def command(workload: str, scheme: str, page_size: int | None, file_cached_threshold: int | None,
+            mshare_variant: str | None, fmt: Format, out: Output) -> None:
     """Per group and mapping: the page tables per level, which are shared and with whom,
     and for each part that is not shared the rule that stopped it and the smallest change
     that would let it share (with what it saves, computed by the model).
@@ -27,25 +27,10 @@ def command(workload: str, scheme: str, page_size: str, file_cached_threshold: s
     WORKLOAD is a YAML file, or - for standard input.  Exit status: 0 when the
     explanation was made, 2 on invalid input.
     """
+    from ptcalc.model.evaluate import Options, evaluate
     from ptcalc.model.explain import explain
 
-    w = read_workload(workload, "ptcalc explain")
-    column = pick_column(w, parse_page_size(page_size))
-    assert column.workload is not None
-    options = resolve_options(w, file_cached_threshold, mshare_variant)
-    label = column.label if column.configured and column.key == "configured" else (
-        f"as configured ({column.title})" if column.configured else f"what-if: {column.label} pages")
-    e = explain(column.workload, scheme, options, column_label=label)
-    if fmt == "json":
-        from ptcalc.render import explain_json
-
-        click.echo(explain_json.render(e))
-    elif fmt == "markdown":
-        from ptcalc.render import explain_markdown
-
-        click.echo(explain_markdown.render(e))
-    else:
-        from ptcalc.render import explain_table
-
-        console, style = console_for(color, width, ascii_only)
-        explain_table.render(e, console, style)
+    ev = evaluate(read_workload(workload, "ptcalc explain"),
+                  Options(schemes=(scheme,), columns=column_of(page_size), file_cached_threshold=file_cached_threshold,
+                          mshare_variant=mshare_variant))
+    emit(fmt, explain(ev.selected_cell(scheme)), out)

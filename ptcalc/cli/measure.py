@@ -7,7 +7,8 @@ import tempfile
 
 import click
 
-from ptcalc.cli._common import EXIT_FAIL, EXIT_INPUT, console_for, guarded, output_options, read_workload
+from ptcalc.cli._common import EXIT_FAIL, EXIT_INPUT, Output, emit, guarded, output_options, read_workload
+from ptcalc.render.registry import Format
 
 EXIT_STATUS = {"agree": 0, "disagree": EXIT_FAIL, "inconclusive": EXIT_INPUT}
 
@@ -26,10 +27,10 @@ EXIT_STATUS = {"agree": 0, "disagree": EXIT_FAIL, "inconclusive": EXIT_INPUT}
               metavar="SECONDS", help="Time between PageTables readings; two equal readings in a row are needed "
                                       "(page-table frees are RCU-deferred).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages on stderr.")
-@output_options()
+@output_options("measure")
 @guarded
 def command(workload: str, scale: int, file_dir: str | None, file_as_shmem: bool, settle: float, quiet: bool,
-            fmt: str, color: str, width: int | None, ascii_only: bool) -> None:
+            fmt: Format, out: Output) -> None:
     """Run WORKLOAD on this machine's kernel and show the model's figures next to the kernel's.
 
     Forks the workload's processes, maps memfd segments at the workload's
@@ -59,17 +60,5 @@ def command(workload: str, scale: int, file_dir: str | None, file_as_shmem: bool
         click.echo(f"ptcalc measure: interrupted by {e}; processes reaped, hugetlb pools and THP settings "
                    "restored", err=True)
         sys.exit(e.exit_status)
-    if fmt == "json":
-        from ptcalc.render import measure_json
-
-        click.echo(measure_json.render(result))
-    elif fmt == "markdown":
-        from ptcalc.render import measure_markdown
-
-        click.echo(measure_markdown.render(result))
-    else:
-        from ptcalc.render import measure_table
-
-        console, style = console_for(color, width, ascii_only)
-        measure_table.render(result, console, style)
+    emit(fmt, result, out)
     sys.exit(EXIT_STATUS[result.verdict])

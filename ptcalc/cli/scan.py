@@ -9,7 +9,7 @@ import click
 
 from ptcalc.cli._common import EXIT_FAIL, guarded
 from ptcalc.errors import UsageError
-from ptcalc.units import SizeError, parse_size
+from ptcalc.cli.params import SIZE
 
 # ptcalc.linux.scan.TOUCHED_MODES; spelled here so that other commands do not import
 # the scanner (and numpy) just to build the command line.
@@ -17,17 +17,17 @@ TOUCHED_MODES = ("tables", "pages")
 
 
 @click.command("scan")
-@click.option("-p", "--pid", "pids", type=int, multiple=True, metavar="PID",
+@click.option("-p", "--pid", "pids", type=click.IntRange(min=1), multiple=True, metavar="PID",
               help="Scan this process (repeatable). Default: every process.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the workload here instead of standard output.")
 @click.option("--touched", type=click.Choice(TOUCHED_MODES), default="tables", show_default=True,
               help="tables: compress touched ranges without changing any page-table count; "
                    "pages: the exact pages present.")
-@click.option("--min-size", metavar="SIZE", default="1MiB", show_default=True,
+@click.option("--min-size", type=SIZE, default="1MiB", show_default=True,
               help="Leave out segments no process maps this much of (0 keeps all).")
 @guarded
-def command(pids: tuple[int, ...], output: str | None, touched: str, min_size: str) -> None:
+def command(pids: tuple[int, ...], output: str | None, touched: str, min_size: int) -> None:
     """Build a workload file from the running system.
 
     Reads SysV segments, memfd/shmem, hugetlb and MAP_SHARED file mappings
@@ -39,13 +39,7 @@ def command(pids: tuple[int, ...], output: str | None, touched: str, min_size: s
     from ptcalc.render.scan_yaml import render_scan, skipped_summary
     from ptcalc.linux.scan import scan
 
-    if any(p <= 0 for p in pids):
-        raise UsageError("--pid: process ids are positive integers")
-    try:
-        min_bytes = parse_size(min_size)
-    except SizeError as e:
-        raise UsageError(f"--min-size: {e}") from None
-    result = scan(pids or None, touched=touched, min_size=min_bytes)
+    result = scan(pids or None, touched=touched, min_size=min_size)
     skipped = skipped_summary(result)
     if skipped:
         hint = "" if os.geteuid() == 0 else " (run as root to read every process)"

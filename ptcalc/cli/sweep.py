@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import click
 
-from ptcalc.cli._choose import page_size_option, parse_page_size, pick_column
-from ptcalc.cli._common import (console_for, guarded, model_options, output_options, read_workload,
-                                     resolve_options)
+from ptcalc.cli._common import (Output, column_of, emit, guarded, model_options, output_options, page_size_option,
+                                read_workload)
+from ptcalc.cli.params import RANGE, SIZE_RANGE
 from ptcalc.errors import UsageError
-from ptcalc.model.tables import SCHEMES
+from ptcalc.model.schemes import SCHEMES
+from ptcalc.render.registry import Format
+
+Range = tuple[int, int, "int | None"]
 
 
 @click.command("sweep")
 @click.argument("workload", metavar="WORKLOAD.yaml")
-@click.option("--processes", metavar="START:STOP[:STEP]", default=None,
+@click.option("--processes", type=RANGE, default=None,
               help="Sweep the total process count (all groups scaled by one factor, or only --group).")
-@click.option("--size", "size", metavar="START:STOP[:STEP]", default=None,
+@click.option("--size", "size", type=SIZE_RANGE, default=None,
               help="Sweep the size of a segment, e.g. 100GiB:1TiB:100GiB (at most 1,000 points).")
 @click.option("--segment", default=None, help="The segment --size resizes (needed when there are several).")
 @click.option("--group", default=None, help="With --processes: grow only this group; the others keep their counts.")
@@ -23,11 +26,11 @@ from ptcalc.model.tables import SCHEMES
               help="Show only this scheme (repeatable; default: all four).")
 @page_size_option
 @model_options
-@output_options(("table", "csv", "json"))
+@output_options("sweep")
 @guarded
-def command(workload: str, processes: str | None, size: str | None, segment: str | None, group: str | None,
-            schemes: tuple[str, ...], page_size: str, file_cached_threshold: str | None,
-            mshare_variant: str | None, fmt: str, color: str, width: int | None, ascii_only: bool) -> None:
+def command(workload: str, processes: Range | None, size: Range | None, segment: str | None, group: str | None,
+            schemes: tuple[str, ...], page_size: int | None, file_cached_threshold: int | None,
+            mshare_variant: str | None, fmt: Format, out: Output) -> None:
     """Page-table memory, demand and verdict per scheme as WORKLOAD grows, and the exact
     process count (or segment size) at which each scheme first stops fitting.
 
@@ -37,8 +40,8 @@ def command(workload: str, processes: str | None, size: str | None, segment: str
     point.  WORKLOAD is a YAML file, or - for standard input.  Exit status: 0
     when the sweep was made (whatever the verdicts), 2 on invalid input.
     """
-    from ptcalc.model.sweep import (DEFAULT_COUNT_POINTS, MAX_COUNT_POINTS, grid, parse_range, sweep_processes,
-                              sweep_size)
+    from ptcalc.model.evaluate import Options, evaluate
+    from ptcalc.model.sweep import DEFAULT_COUNT_POINTS, MAX_COUNT_POINTS, grid, sweep_processes, sweep_size
 
     if (processes is None) == (size is None):
         raise UsageError("sweep: give exactly one of --processes START:STOP[:STEP] or --size START:STOP[:STEP]")
@@ -46,34 +49,13 @@ def command(workload: str, processes: str | None, size: str | None, segment: str
         raise UsageError("--group goes with --processes")
     if segment is not None and size is None:
         raise UsageError("--segment goes with --size")
-    chosen = tuple(s for s in SCHEMES if s in schemes) if schemes else SCHEMES
-    ps = parse_page_size(page_size)
-    if processes is not None:
-        start, stop, step = parse_range(processes, "--processes", sizes=False)
-        points = grid(start, stop, step, DEFAULT_COUNT_POINTS, MAX_COUNT_POINTS, "--processes")
+    points = grid(*processes, DEFAULT_COUNT_POINTS, MAX_COUNT_POINTS, "processes") if processes else None
+    ev = evaluate(read_workload(workload, "ptcalc sweep"),
+                  Options(schemes=tuple(s for s in SCHEMES if s in schemes) if schemes else SCHEMES,
+                          columns=column_of(page_size), file_cached_threshold=file_cached_threshold,
+                          mshare_variant=mshare_variant))
+    if points is not None:
+        emit(fmt, sweep_processes(ev, points, group), out)
     else:
-        start, stop, step = parse_range(size, "--size", sizes=True)  # type: ignore[arg-type]
-    w = read_workload(workload, "ptcalc sweep")
-    column = pick_column(w, ps)
-    assert column.workload is not None
-    options = resolve_options(w, file_cached_threshold, mshare_variant)
-    label = f"{column.label}" + (" (as configured)" if column.configured else " (what-if)")
-    if processes is not None:
-        result = sweep_processes(column.workload, chosen, options, points, column.configured, label, group,
-                                 chart_resolution=200 if fmt == "table" else 0)
-    else:
-        result = sweep_size(w, segment, chosen, options, start, stop, step, column.configured,
-                            None if column.configured else column.page_size, label)
-    if fmt == "json":
-        from ptcalc.render import sweep_json
-
-        click.echo(sweep_json.render(result))
-    elif fmt == "csv":
-        from ptcalc.render import sweep_csv
-
-        click.echo(sweep_csv.render(result))
-    else:
-        from ptcalc.render import sweep_table
-
-        console, style = console_for(color, width, ascii_only)
-        sweep_table.render(result, console, style)
+        assert size is not None
+        emit(fmt, sweep_size(ev, segment, *size), out)

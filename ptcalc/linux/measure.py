@@ -392,9 +392,9 @@ def file_notes(fs: ProcFS, w: Workload, p: Plan, file_dir: str | None) -> list[s
 
 
 def default_model(w: Workload) -> SchemeResult:
-    from ptcalc.model.tables import compute
+    from ptcalc.model.evaluate import CONFIGURED, Options, evaluate
 
-    return compute(w, SCHEME, w.options)
+    return evaluate(w, Options(schemes=(SCHEME,), columns=CONFIGURED)).selected_cell(SCHEME).result
 
 
 def suggest_scale(w: Workload, model: Model, meminfo: dict[str, int]) -> int | None:

@@ -57,6 +57,27 @@ def hugetlb_required(workload: Workload) -> dict[int, int]:
     return need
 
 
+def verdict_of(demand: int, available: int | None, headroom_percent: int, pool_short: bool) -> str | None:
+    """The verdict rule (docs/semantics.md section 5), for any demand: a
+    hugetlb pool that is short stops the workload from starting; without host
+    memory there is no verdict; else ``oom`` above available memory,
+    ``tight`` when less than ``headroom_percent`` of it stays free, ``ok``.
+    Exact: the percentage is compared by multiplying, never dividing.
+
+    >>> verdict_of(95, 100, 10, False), verdict_of(90, 100, 10, False), verdict_of(101, 100, 10, False)
+    ('tight', 'ok', 'oom')
+    """
+    if pool_short:
+        return "wont-start"
+    if available is None:
+        return None
+    if demand > available:
+        return "oom"
+    if demand * 100 > available * (100 - headroom_percent):
+        return "tight"
+    return "ok"
+
+
 @dataclass(frozen=True)
 class Budget:
     """What one cell of the comparison needs from the host."""
@@ -92,15 +113,7 @@ class Budget:
     @property
     def verdict(self) -> str | None:
         """``ok``, ``tight``, ``oom`` or ``wont-start``; None without host memory."""
-        if self.pools.short:
-            return "wont-start"
-        if self.available_bytes is None:
-            return None
-        if self.demand_bytes > self.available_bytes:
-            return "oom"
-        if self.demand_bytes * 100 > self.available_bytes * (100 - self.headroom_percent):
-            return "tight"
-        return "ok"
+        return verdict_of(self.demand_bytes, self.available_bytes, self.headroom_percent, bool(self.pools.short))
 
     @property
     def max_processes(self) -> int | None:

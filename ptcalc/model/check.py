@@ -1,7 +1,7 @@
 """``ptcalc check``: pass/fail conditions on a workload, for CI gates.
 
-Pure computation: :func:`check_workload` evaluates the conditions for one
-workload and returns :class:`CheckResult` values; rendering (text lines, JSON,
+Pure computation: :func:`check_workload` evaluates the conditions on one
+evaluation (``ptcalc.model.evaluate``) and returns :class:`CheckResult` values; rendering (text lines, JSON,
 JUnit XML) lives in ``ptcalc.render.check_*`` and the exit status in
 :func:`exit_status`.
 
@@ -21,15 +21,13 @@ rounded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-from ptcalc.model.budget import VERDICTS, budget
 from ptcalc.errors import PtcalcError
-from ptcalc.model.layout import Layout
-from ptcalc.model.tables import count, resident_bytes, zones
-from ptcalc.units import format_size
+from ptcalc.model.budget import VERDICTS
+from ptcalc.model.evaluate import Evaluation
 from ptcalc.model.whatif import Column
-from ptcalc.workload.types import ModelOptions
 
 EXIT_PASS = 0
 EXIT_FAIL = 1
@@ -67,13 +65,18 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class Condition:
-    """One condition on one (file, scheme, column)."""
+    """One condition on one (file, scheme, column); ``ptcalc.render.check_words`` words it."""
 
     name: str  # verdict | max-page-tables | min-headroom
     passed: bool
     actual: int | str | None
+    """The verdict, the physical page-table bytes, or the free bytes."""
     limit: int | str | None
-    message: str
+    """The worst verdict accepted, or the limit in bytes (rounded down)."""
+    threshold: Limit | None = None
+    """The limit as given (a size or a percentage)."""
+    base: int | None = None
+    """What a percentage is of: host memory (max-page-tables) or available memory (min-headroom)."""
 
 
 @dataclass(frozen=True)
@@ -81,14 +84,15 @@ class CheckResult:
     """Every condition for one scheme on one page-size column of one file."""
 
     scheme: str
-    column_key: str
-    column_label: str
+    column: Column
     verdict: str | None
     page_table_bytes: int
     demand_bytes: int
     available_bytes: int | None
     free_bytes: int | None
     conditions: tuple[Condition, ...]
+    pool_short: dict[int, int] = field(default_factory=dict)
+    """Per hugetlb page size, the pages a configured pool lacks (verdict wont-start)."""
 
     @property
     def passed(self) -> bool:
@@ -124,7 +128,23 @@ class FileResult:
         return "pass" if all(c.passed for c in self.checks) else "fail"
 
 
-def exit_status(files: list[FileResult]) -> int:
+@dataclass(frozen=True)
+class CheckRun:
+    """Every file checked in one run, against which thresholds: what the
+    renderers show and what decides the exit status."""
+
+    files: tuple[FileResult, ...]
+    thresholds: Thresholds
+    schemes: tuple[str, ...]
+    page_size: int | None
+    """The page-size column checked: None for the configured one."""
+
+    @property
+    def exit_status(self) -> int:
+        return exit_status(self.files)
+
+
+def exit_status(files: Sequence[FileResult]) -> int:
     """2 when any file is invalid, else 1 when any condition failed, else 0.
 
     An invalid file takes precedence: the gate cannot vouch for a change it
@@ -143,66 +163,37 @@ def _verdict_rank(v: str) -> int:
     return VERDICTS.index(v)
 
 
-def check_workload(column: Column, schemes: tuple[str, ...], options: ModelOptions,
-                   thresholds: Thresholds) -> tuple[CheckResult, ...]:
-    """Evaluate every condition for each scheme on one page-size column.
+def check_workload(ev: Evaluation, thresholds: Thresholds) -> tuple[CheckResult, ...]:
+    """Evaluate every condition for each scheme of ``ev`` on its one column.
 
-    Raises PtcalcError when the workload cannot be judged (no host memory).
+    Raises PtcalcError when the workload cannot be judged (no host memory,
+    or the what-if column is not available).
     """
-    w = column.workload
-    assert w is not None
+    column = ev.column
+    w = ev.workload
     memory, available = w.host.memory, w.host.available
     if memory is None or available is None:
         raise PtcalcError(f"{w.source}: host.memory is not given: check needs it to judge an OOM")
-    layout = Layout.from_workload(w)
-    names = list(w.segments)
-    resident = {names[i]: b for i, b in resident_bytes(layout).items()}
     out: list[CheckResult] = []
-    for scheme in schemes:
-        result = count(layout, zones(layout, scheme, options))
-        b = budget(w, result, resident, use_configured_pools=column.configured)
+    for cell in ev.cells_of(column):
+        result, b = cell.result, cell.budget
         verdict = b.verdict
         assert verdict is not None
-        conds: list[Condition] = []
-        ok = _verdict_rank(verdict) <= _verdict_rank(thresholds.require)
-        if verdict == "wont-start":
-            short = ", ".join(f"{n:,} x {format_size(ps)}" for ps, n in sorted(b.pools.short.items()))
-            detail = f"the hugetlb pool is {short} pages short"
-        else:
-            detail = (f"demand {format_size(b.demand_bytes)} of {format_size(available)} available, "
-                      f"{format_size(b.free_bytes or 0)} free" if verdict != "oom" else
-                      f"demand {format_size(b.demand_bytes)} > {format_size(available)} available")
-        conds.append(Condition(
-            name="verdict", passed=ok, actual=verdict, limit=thresholds.require,
-            message=f"{verdict.upper()} ({detail}); worst accepted {thresholds.require.upper()}"))
+        conds = [Condition(name="verdict", passed=_verdict_rank(verdict) <= _verdict_rank(thresholds.require),
+                           actual=verdict, limit=thresholds.require)]
         pt = result.physical_bytes
         if thresholds.max_page_tables is not None:
             lim = thresholds.max_page_tables
-            if lim.kind == "percent":
-                passed = pt * 100 <= memory * lim.value
-                shown = f"{lim.value}% of {format_size(memory)} host memory = {format_size(lim.bound(memory) or 0)}"
-            else:
-                passed = pt <= lim.value
-                shown = format_size(lim.value)
-            rel = "<=" if passed else ">"
-            conds.append(Condition(
-                name="max-page-tables", passed=passed, actual=pt, limit=lim.bound(memory),
-                message=f"page tables {format_size(pt)} {rel} limit {shown} (--max-page-tables {lim.text})"))
+            passed = pt * 100 <= memory * lim.value if lim.kind == "percent" else pt <= lim.value
+            conds.append(Condition(name="max-page-tables", passed=passed, actual=pt, limit=lim.bound(memory),
+                                   threshold=lim, base=memory))
         if thresholds.min_headroom is not None:
             lim = thresholds.min_headroom
             free = available - b.demand_bytes
-            if lim.kind == "percent":
-                passed = free * 100 >= available * lim.value
-                shown = f"{lim.value}% of {format_size(available)} available = {format_size(lim.bound(available) or 0)}"
-            else:
-                passed = free >= lim.value
-                shown = format_size(lim.value)
-            rel = ">=" if passed else "<"
-            conds.append(Condition(
-                name="min-headroom", passed=passed, actual=free, limit=lim.bound(available),
-                message=f"free memory {format_size(free)} {rel} required {shown} (--min-headroom {lim.text})"))
+            passed = free * 100 >= available * lim.value if lim.kind == "percent" else free >= lim.value
+            conds.append(Condition(name="min-headroom", passed=passed, actual=free, limit=lim.bound(available),
+                                   threshold=lim, base=available))
         out.append(CheckResult(
-            scheme=scheme, column_key=column.key, column_label=column.label, verdict=verdict,
-            page_table_bytes=pt, demand_bytes=b.demand_bytes, available_bytes=available,
-            free_bytes=b.free_bytes, conditions=tuple(conds)))
+            scheme=cell.scheme, column=column, verdict=verdict, page_table_bytes=pt, demand_bytes=b.demand_bytes,
+            available_bytes=available, free_bytes=b.free_bytes, conditions=tuple(conds), pool_short=b.pools.short))
     return tuple(out)

@@ -146,6 +146,16 @@ class Arch:
             return self.pti_pgd_bytes
         return self.pgd.table_bytes
 
+    def table_bytes(self, pti: bool) -> dict[str, int]:
+        """Bytes of one table, per level present (the PGD: :meth:`pgd_bytes`).
+
+        >>> X86_64.table_bytes(pti=True)
+        {'pte': 4096, 'pmd': 4096, 'pud': 4096, 'pgd': 8192}
+        """
+        out = {lv.name: lv.table_bytes for lv in self.levels}
+        out[self.pgd.name] = self.pgd_bytes(pti)
+        return out
+
     def leaf_index(self, page_size: int) -> int:
         """Index in ``levels`` of the level whose entries map ``page_size`` pages.
 

@@ -5,7 +5,8 @@ What the model counts tables with: a table at a level is a ``span``-block
 (``span``: what one table of the level covers) that some touched range
 reaches.  Every function takes arrays of one :mod:`ptcalc.model.xp` backend.
 Spans and page sizes are powers of two on every architecture, so division
-and remainder are shifts and masks (``floor_div``, ``ceil_div``, ``mod``).
+and remainder are shifts and masks (``ptcalc.units.floor_div``, ``ceil_div``,
+``mod``, which work on arrays and ints alike).
 """
 
 from __future__ import annotations
@@ -14,6 +15,11 @@ from types import ModuleType
 from typing import Any
 
 from ptcalc.model import xp as _xp
+from ptcalc.units import ceil_div, floor_div, mod, round_up
+
+__all__ = ["ascending", "ceil_div", "dedupe_within", "distinct_blocks", "elementary_intervals", "first_of",
+           "floor_div", "key_ids", "merge_sorted", "merge_within", "mod", "order_by", "prev_in_run", "rank",
+           "round_up", "union_and_shared"]
 
 Array = Any
 
@@ -21,30 +27,6 @@ Array = Any
 def ascending(major: Array, minor: Array) -> Array:
     """Per pair of neighbours, whether (major, minor) strictly increases."""
     return (major[1:] > major[:-1]) | ((major[1:] == major[:-1]) & (minor[1:] > minor[:-1]))
-
-
-def floor_div(x: Array, span: int) -> Array:
-    """``x // span``: a shift when ``span`` is a power of two, as every table
-    span and page size is (an arithmetic shift floors negative values too)."""
-    if span & (span - 1) == 0 and span > 0:
-        return x >> (span.bit_length() - 1)
-    return x // span
-
-
-def ceil_div(x: Array, span: int) -> Array:
-    """``-(-x // span)``, the number of ``span`` blocks up to ``x``, rounded up."""
-    return -floor_div(-x, span)
-
-
-def mod(x: Array, span: int) -> Array:
-    """``x % span`` (a mask for a power of two: the floored remainder, as %)."""
-    if span & (span - 1) == 0 and span > 0:
-        return x & (span - 1)
-    return x % span
-
-
-def roundup(x: Array, a: int) -> Array:
-    return ceil_div(x, a) * a
 
 
 def prev_in_run(xp: ModuleType, owner: Array, x: Array) -> Array:

@@ -8,8 +8,8 @@ pure Python for a tiny workload.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, fields, replace
 from functools import cached_property
 from itertools import accumulate, chain
 from types import ModuleType
@@ -18,13 +18,15 @@ from typing import Any
 from ptcalc.model import xp as _xp
 from ptcalc.model.geometry import Arch
 from ptcalc.model.intervals import ascending, order_by
-from ptcalc.workload.types import BACKINGS, PROTECTIONS, Mappings, MappingSpec, Workload
+from ptcalc.workload.types import BACKINGS, PROTECTIONS, Mappings, MappingSpec, Segment, Workload
 
 Array = Any
 """A 1-D array of the layout's backend (:mod:`ptcalc.model.xp`): numpy or pure Python."""
 
 BACKING_CODE = {b: i for i, b in enumerate(BACKINGS)}
 PROT_CODE = {p: i for i, p in enumerate(PROTECTIONS)}
+BOOL_ROWS = frozenset({"row_uffd_blocks_pmd_share", "row_uffd_wp", "row_soft_dirty", "row_auto"})
+"""The layout's boolean arrays (every other one is int64)."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,6 @@ class Layout:
         that use numpy on the arrays), ``python``, or None to choose by size
         (:func:`ptcalc.model.xp.for_size`: pure Python for a few mappings)."""
         arch = w.arch
-        segs = list(w.segments.values())
         r = Rows.of(w, backend)
         xp, n = r.xp, r.n
         i64, b8 = xp.int64, xp.bool_
@@ -84,11 +85,6 @@ class Layout:
         def col(arr: Array) -> Array:
             return arr if identity else arr[order]
 
-        # per segment, gathered per row
-        seg_page = xp.asarray([s.page_size for s in segs], i64)
-        seg_leaf = xp.asarray([arch.leaf_index(s.page_size) for s in segs], i64)
-        seg_backing = xp.asarray([BACKING_CODE[s.backing] for s in segs], i64)
-        seg_size = xp.asarray([s.size for s in segs], i64)
         row_seg = col(r.seg)
         row_addr = col(a)
         # touched pieces, absolute, in row order (usually one per mapping)
@@ -98,30 +94,46 @@ class Layout:
         piece_end = r.piece_end + at
         if not identity:
             piece_row, piece_start, piece_end = pieces_reordered(xp, order, piece_row, piece_start, piece_end)
-        no_rows = xp.zeros(0, i64)
-        return cls(
-            arch=arch,
-            pti=w.host.pti,
-            counts=[g.count for g in w.groups],
-            group_names=[g.name for g in w.groups],
+        return cls.assemble(
+            w.host.pti, [g.count for g in w.groups], [g.name for g in w.groups], arch, list(w.segments.values()),
             row_group=col(g_arr),
             row_seg=row_seg,
             row_addr=row_addr,
             row_end=row_addr + col(r.size),
             row_off=col(r.off),
-            row_page=seg_page[row_seg] if n else no_rows,
-            row_leaf=seg_leaf[row_seg] if n else no_rows,
-            row_backing=seg_backing[row_seg] if n else no_rows,
             row_prot=col(r.prot),
             row_uffd_blocks_pmd_share=col(r.uffd_pmd) if r.uffd_pmd is not None else xp.zeros(n, dtype=b8),
             row_uffd_wp=col(r.uffd_wp) if r.uffd_wp is not None else xp.zeros(n, dtype=b8),
             row_soft_dirty=col(r.soft_dirty),
-            row_seg_size=seg_size[row_seg] if n else no_rows,
             row_auto=col(r.auto),
             row_mi=col(mi),
             piece_row=piece_row,
             piece_start=piece_start,
             piece_end=piece_end,
+        )
+
+    @classmethod
+    def assemble(cls, pti: bool, counts: list[int], group_names: list[str], arch: Arch, segments: Sequence[Segment],
+                 **rows: Array) -> Layout:
+        """A layout from its row and piece arrays (``rows``: every ``row_*`` and
+        ``piece_*`` field but those of the segments, sorted by (group, address));
+        the columns each row takes from its segment (page size, leaf level,
+        backing, segment size) are gathered from ``segments``."""
+        xp = _xp.namespace_of(rows["row_addr"])
+        i64 = xp.int64
+        row_seg = rows["row_seg"]
+        n = int(row_seg.shape[0])
+
+        def per_row(values: list[int]) -> Array:
+            return xp.asarray(values, i64)[row_seg] if n else xp.zeros(0, i64)
+
+        return cls(
+            arch=arch, pti=pti, counts=counts, group_names=group_names,
+            row_page=per_row([s.page_size for s in segments]),
+            row_leaf=per_row([arch.leaf_index(s.page_size) for s in segments]),
+            row_backing=per_row([BACKING_CODE[s.backing] for s in segments]),
+            row_seg_size=per_row([s.size for s in segments]),
+            **rows,
         )
 
     @property
@@ -157,6 +169,19 @@ class Layout:
         0, 1, 2, ...: per-row arrays are per-piece as they are)."""
         n = self.n_rows
         return self.piece_row.size == n and bool((self.piece_row == self.xp.arange(n)).all())
+
+    def on(self, backend: str) -> Layout:
+        """The same layout on another array backend (``numpy`` or ``python``)."""
+        if self.xp.NAME == backend:
+            return self
+        xp = _xp.backend(backend)
+        arrays = {f.name: getattr(self, f.name) for f in fields(self) if f.name.startswith(("row_", "piece_"))}
+        return replace(self, **{name: xp.asarray(a.tolist(), xp.bool_ if name in BOOL_ROWS else xp.int64)
+                                for name, a in arrays.items()})
+
+    def with_counts(self, counts: Sequence[int]) -> Layout:
+        """The same mappings with each group's process count replaced."""
+        return replace(self, counts=list(counts))
 
     def level_index(self, name: str) -> int | None:
         for i, lv in enumerate(self.arch.levels):

@@ -40,19 +40,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 import numpy as np
 
-from ptcalc.model.budget import Budget, budget
-from ptcalc.errors import UsageError
-from ptcalc.model.layout import Layout
-from ptcalc.model.tables import count, resident_bytes, zones
+from ptcalc.errors import ParameterError
+from ptcalc.model.budget import verdict_of
+from ptcalc.model.evaluate import CONFIGURED, Evaluation, evaluate
+from ptcalc.model.whatif import Column
+from ptcalc.units import ceil_div, format_size, round_down, round_up
 from ptcalc.workload.touched import merge_ranges
-from ptcalc.units import SizeError, format_size, parse_size
-from ptcalc.model.whatif import convert
-from ptcalc.workload.types import Mapping, ModelOptions, ProcessGroup, Workload, resolve_addresses
+from ptcalc.workload.types import Mapping, ProcessGroup, Workload, resolve_addresses
 
 MAX_COUNT_POINTS = 1_000_000
 """Most points ``--processes`` accepts (they are cheap: about one model evaluation in all)."""
@@ -66,33 +65,6 @@ _INT64_SAFE = 1 << 62
 
 # --- the axis -----------------------------------------------------------------------
 
-def parse_range(text: str, what: str, sizes: bool) -> tuple[int, int, int | None]:
-    """``START:STOP[:STEP]`` -> integers (sizes parsed as sizes).  Raises UsageError."""
-    parts = text.split(":")
-    if len(parts) not in (2, 3) or any(not p.strip() for p in parts):
-        example = "100GiB:1TiB[:100GiB]" if sizes else "100:20000[:100]"
-        raise UsageError(f"{what}: {text!r} is not START:STOP[:STEP] (e.g. {example})")
-    values: list[int] = []
-    for p in parts:
-        p = p.strip().replace("_", "").replace(",", "")
-        if sizes:
-            try:
-                values.append(parse_size(p))
-            except SizeError as e:
-                raise UsageError(f"{what}: {e}") from None
-        else:
-            if not p.isdigit():
-                raise UsageError(f"{what}: {p!r} is not a whole number of processes")
-            values.append(int(p))
-    start, stop = values[0], values[1]
-    step = values[2] if len(values) == 3 else None
-    if stop < start:
-        raise UsageError(f"{what}: STOP ({parts[1].strip()}) is below START ({parts[0].strip()})")
-    if step is not None and step <= 0:
-        raise UsageError(f"{what}: STEP must be positive")
-    return start, stop, step
-
-
 def nice_step(raw: int, sizes: bool, align: int = 1) -> int:
     """The smallest round step >= ``raw``: 1, 2, 2.5, 5 x 10^k processes, or a
     power of two times KiB/MiB/GiB/TiB (a multiple of ``align``) for sizes."""
@@ -105,26 +77,26 @@ def nice_step(raw: int, sizes: bool, align: int = 1) -> int:
     for c in cands:
         if c >= raw:
             return c
-    return -(-raw // align) * align
+    return round_up(raw, align)
 
 
-def grid(start: int, stop: int, step: int | None, default_points: int, limit: int, what: str,
+def grid(start: int, stop: int, step: int | None, default_points: int, limit: int, param: str,
          align: int = 1, sizes: bool = False) -> list[int]:
     """The points START, START+STEP, ... up to STOP, STOP always included.
 
     Without STEP, a round step giving at most about ``default_points`` points
     (:func:`nice_step`), the points in between on its multiples.  Raises
-    UsageError beyond ``limit`` points.
+    ParameterError beyond ``limit`` points (``param``: the parameter the values came from).
     """
     if start % align or stop % align or (step is not None and step % align):
-        raise UsageError(f"{what}: every value must be a multiple of {format_size(align)} (the page size)")
+        raise ParameterError(param, f"every value must be a multiple of {format_size(align)} (the page size)")
     if step is None:
-        step = nice_step(-(-(stop - start) // max(default_points - 1, 1)), sizes, align)
+        step = nice_step(ceil_div(stop - start, max(default_points - 1, 1)), sizes, align)
         pts = [start] + list(range((start // step + 1) * step, stop, step)) + ([stop] if stop > start else [])
         return pts
     n = (stop - start) // step + 1
     if n + 1 > limit:
-        raise UsageError(f"{what}: {n:,} points is more than the {limit:,} allowed; use a larger STEP")
+        raise ParameterError(param, f"{n:,} points is more than the {limit:,} allowed; use a larger STEP")
     pts = list(range(start, stop + 1, step))
     if pts[-1] != stop:
         pts.append(stop)
@@ -165,43 +137,38 @@ class Crossing:
 class SweepResult:
     workload: Workload
     axis: str  # "processes" or "size"
-    axis_label: str
     points: list[int]
     series: tuple[Series, ...]
     crossings: tuple[Crossing, ...]
     available_bytes: int | None
     headroom_percent: int
-    column_label: str
-    scaled: str
-    """What grows: "all groups", "group NAME" or "segment NAME"."""
+    column: Column
+    """The page-size column swept (configured, or a what-if)."""
+    grows: str
+    """What grows: ``all-groups`` (every group, scaled by one factor), ``group``
+    (one group: the workload's only one, or ``grows_name`` chosen) or ``segment``."""
+    grows_name: str | None
+    """The group or segment that grows."""
+    chosen: bool
+    """One group was chosen to grow (``sweep_processes(group=...)``); the others keep their counts."""
     rounding: str
+    """How counts or ranges are rounded: ``none`` (one group grows, its count is
+    the axis value), ``largest-remainder`` (see the module docstring) or
+    ``scale-touched`` (touched ranges scale with the segment, rounded out to pages)."""
     group_names: tuple[str, ...] = ()
     group_counts: list[tuple[int, ...]] | None = None
     """Per point, the count of every group (``processes`` axis)."""
-    chart_points: list[int] | None = None
-    chart_demand: dict[str, list[int]] | None = None
-    """Demand at more points, for a smoother chart (``processes`` axis)."""
     granularity: int = 1
     """Smallest step of the axis: 1 process, or the segment's page size."""
+    demand_at: Callable[[list[int]], dict[str, list[int]]] | None = field(default=None, repr=False, compare=False)
+    """Per scheme, the demand at any axis values (``processes`` axis: as
+    cheap as the sweep itself), for a chart of more points than the table."""
 
     def series_for(self, scheme: str) -> Series:
         return next(s for s in self.series if s.scheme == scheme)
 
     def crossing_for(self, scheme: str) -> Crossing:
         return next(c for c in self.crossings if c.scheme == scheme)
-
-
-def _verdict(demand: int, available: int | None, headroom: int, short: bool) -> str | None:
-    # The same rule as budget.Budget.verdict.
-    if short:
-        return "wont-start"
-    if available is None:
-        return None
-    if demand > available:
-        return "oom"
-    if demand * 100 > available * (100 - headroom):
-        return "tight"
-    return "ok"
 
 
 # --- the process-count axis -----------------------------------------------------------
@@ -220,64 +187,63 @@ class _Affine:
 
 
 class CountSweeper:
-    """Evaluates a workload at any process counts, exactly (see the module docstring)."""
+    """Evaluates a workload at any process counts, exactly (see the module docstring).
 
-    def __init__(self, workload: Workload, schemes: tuple[str, ...], options: ModelOptions,
-                 configured_pools: bool, group: str | None = None) -> None:
-        self.workload = workload
-        self.schemes = schemes
-        self.options = options
-        self.configured_pools = configured_pools
+    ``ev`` is the evaluation of one column (``Options.columns``: configured or
+    a what-if page size) and of the schemes to sweep."""
+
+    def __init__(self, ev: Evaluation, group: str | None = None) -> None:
+        self.ev = ev
+        workload = self.workload = ev.workload
+        self.schemes = ev.schemes
+        self.column = ev.column
         self.base = tuple(g.count for g in workload.groups)
         names = [g.name for g in workload.groups]
         if group is not None:
             if group not in names:
-                raise UsageError(f"--group: no group named {group!r} (groups: {', '.join(names)})")
+                raise ParameterError("group", f"no group named {group!r} (groups: {', '.join(names)})")
             if names.count(group) > 1:
-                raise UsageError(f"--group: several groups are named {group!r}")
+                raise ParameterError("group", f"several groups are named {group!r}")
             self.group: int | None = names.index(group)
         else:
             self.group = None
             if sum(self.base) == 0:
-                raise UsageError("--processes: the workload has no processes to scale (every count is 0)")
-        self.layout = Layout.from_workload(workload, backend=None)  # pure Python when small
-        seg_names = list(workload.segments)
-        self.resident = {seg_names[i]: b for i, b in resident_bytes(self.layout).items()}
+                raise ParameterError("processes", "the workload has no processes to scale (every count is 0)")
+        self._patterns: dict[tuple[bool, ...], Evaluation] = {}
         self._cache: dict[tuple[str, tuple[bool, ...]], _Affine] = {}
         self.available = workload.host.available
         self.headroom = workload.host.headroom_percent
 
     @property
-    def scaled(self) -> str:
-        if self.group is None:
-            return "all groups" if len(self.base) > 1 else f"group {self.workload.groups[0].name}"
-        return f"group {self.workload.groups[self.group].name}"
+    def grows(self) -> tuple[str, str | None]:
+        """(``all-groups`` or ``group``, the group's name)."""
+        if self.group is None and len(self.base) > 1:
+            return "all-groups", None
+        return "group", self.workload.groups[self.group or 0].name
 
     @property
     def rounding(self) -> str:
-        if self.group is not None or len(self.base) == 1:
-            return "none: one group grows, its count is the axis value"
-        return ("largest remainder: each group gets floor(count x N / total), the processes left over go "
-                "one each to the groups with the largest remainders (ties: the group listed first)")
+        return "none" if self.group is not None or len(self.base) == 1 else "largest-remainder"
 
     def _affine(self, scheme: str, present: tuple[bool, ...]) -> _Affine:
+        """The evaluation with one process in each present group and none in
+        the others: the shared tables, and what one process of each group adds."""
         key = (scheme, present)
         if key not in self._cache:
-            w = self.workload
-            groups = tuple(replace(g, count=1 if p else 0) for g, p in zip(w.groups, present))
-            wp = replace(w, groups=groups)
-            layout = Layout.from_workload(wp, backend=None)
-            result = count(layout, zones(layout, scheme, self.options))
-            b: Budget = budget(wp, result, self.resident, use_configured_pools=self.configured_pools)
+            if present not in self._patterns:
+                self._patterns[present] = self.ev.with_counts([1 if p else 0 for p in present])
+            cell = self._patterns[present].cell(scheme)
+            assert cell is not None
+            result, b = cell.result, cell.budget
             own = tuple(g.per_process_bytes for g in result.groups)
-            shared = result.physical_bytes - sum(c * o for c, o in zip((g.count for g in groups), own))
-            overhead = w.host.process_overhead
+            shared = result.physical_bytes - sum(c * o for c, o in zip((int(p) for p in present), own))
+            overhead = self.workload.host.process_overhead
             self._cache[key] = _Affine(
                 shared=shared,
                 fixed=b.shmem_bytes + b.hugetlb_bytes + shared,
                 own=own,
                 vmpte=tuple(g.vmpte_bytes for g in result.groups),
-                per_process=tuple(o + g.private_memory + overhead for o, g in zip(own, w.groups)),
+                per_process=tuple(o + g.private_memory + overhead for o, g in zip(own, self.workload.groups)),
                 short=bool(b.pools.short),
             )
         return self._cache[key]
@@ -390,32 +356,29 @@ class CountSweeper:
         return Crossing(scheme, None, None, "fits")  # slope 0: nothing grows
 
 
-def sweep_processes(workload: Workload, schemes: tuple[str, ...], options: ModelOptions, points: list[int],
-                    configured_pools: bool, column_label: str, group: str | None = None,
-                    chart_resolution: int = 0) -> SweepResult:
-    """Sweep the process count over ``points`` (see the module docstring)."""
-    sw = CountSweeper(workload, schemes, options, configured_pools, group)
+def sweep_processes(ev: Evaluation, points: list[int], group: str | None = None) -> SweepResult:
+    """Sweep the process count of ``ev``'s one column over ``points`` (see the module docstring)."""
+    sw = CountSweeper(ev, group)
     counts, vals = sw.evaluate(points)
     series = []
-    for s in schemes:
+    for s in sw.schemes:
         pt, vt, demand = vals[s]
         short = sw.short(s)
-        series.append(Series(s, pt, vt, demand, [_verdict(d, sw.available, sw.headroom, short) for d in demand]))
-    chart_points = chart_demand = None
-    if chart_resolution and points:
-        lo, hi = points[0], points[-1]
-        k = max(2, chart_resolution)
-        chart_points = sorted({lo + (hi - lo) * i // (k - 1) for i in range(k)})
-        _, cv = sw.evaluate(chart_points)
-        chart_demand = {s: cv[s][2] for s in schemes}
-    label = "processes" if sw.group is None else f"processes in {workload.groups[sw.group].name}"
+        series.append(Series(s, pt, vt, demand, [verdict_of(d, sw.available, sw.headroom, short) for d in demand]))
+
+    def demand_at(totals: list[int]) -> dict[str, list[int]]:
+        _, more = sw.evaluate(totals)
+        return {s: more[s][2] for s in sw.schemes}
+
+    workload = sw.workload
+    grows, name = sw.grows
     return SweepResult(
-        workload=workload, axis="processes", axis_label=label, points=points, series=tuple(series),
-        crossings=tuple(sw.crossing(s) for s in schemes), available_bytes=sw.available,
-        headroom_percent=sw.headroom, column_label=column_label, scaled=sw.scaled, rounding=sw.rounding,
+        workload=workload, axis="processes", points=points, series=tuple(series),
+        crossings=tuple(sw.crossing(s) for s in sw.schemes), available_bytes=sw.available,
+        headroom_percent=sw.headroom, column=sw.column, grows=grows, grows_name=name,
+        chosen=sw.group is not None, rounding=sw.rounding,
         group_names=tuple(g.name for g in workload.groups),
-        group_counts=[tuple(row) for row in counts.tolist()], chart_points=chart_points,
-        chart_demand=chart_demand)
+        group_counts=[tuple(row) for row in counts.tolist()], demand_at=demand_at)
 
 
 # --- the segment-size axis -------------------------------------------------------------
@@ -423,8 +386,7 @@ def sweep_processes(workload: Workload, schemes: tuple[str, ...], options: Model
 def _scale_touched(touched: tuple[tuple[int, int], ...], old: int, new: int, page: int,
                    ) -> tuple[tuple[int, int], ...]:
     def scaled(s: int, e: int) -> tuple[int, int]:
-        ceil_e = -(-e * new // old)
-        return s * new // old // page * page, min(-(-ceil_e // page) * page, new)
+        return round_down(s * new // old, page), min(round_up(ceil_div(e * new, old), page), new)
 
     # both ends scale monotonically: the ranges stay in order, merge_ranges only merges
     return tuple(merge_ranges(scaled(s, e) for s, e in touched))
@@ -433,13 +395,13 @@ def _scale_touched(touched: tuple[tuple[int, int], ...], old: int, new: int, pag
 def resize_segment(workload: Workload, name: str, size: int) -> Workload:
     """``workload`` with segment ``name`` of ``size`` bytes (see the module docstring).
 
-    Raises UsageError when a mapping of part of the segment no longer fits in
+    Raises ParameterError when a mapping of part of the segment no longer fits in
     it, or a grown mapping overlaps another.
     """
     seg = workload.segments[name]
     ps = seg.page_size
     if size <= 0 or size % ps:
-        raise UsageError(f"--size: {format_size(size)} is not a positive multiple of segment {name}'s "
+        raise ParameterError("size", f"{format_size(size)} is not a positive multiple of segment {name}'s "
                          f"page size ({format_size(ps)})")
     groups: list[ProcessGroup] = []
     for g in workload.groups:
@@ -455,7 +417,7 @@ def resize_segment(workload: Workload, name: str, size: int) -> Workload:
                 changed = True
             elif m.offset + m.size > size:
                 where = m.origin or f"a mapping of group {g.name}"
-                raise UsageError(f"--size {format_size(size)}: {where} maps [{format_size(m.offset)}, "
+                raise ParameterError("size", f"{format_size(size)}: {where} maps [{format_size(m.offset)}, "
                                  f"{format_size(m.offset + m.size)}) of segment {name}, beyond its new end")
             else:
                 pairs.append((m, m.auto))
@@ -465,14 +427,14 @@ def resize_segment(workload: Workload, name: str, size: int) -> Workload:
         try:
             ms = resolve_addresses(pairs, workload.arch) if any(a for _, a in pairs) else [m for m, _ in pairs]
         except ValueError as e:
-            raise UsageError(f"--size {format_size(size)}: {e}") from None
+            raise ParameterError("size", f"{format_size(size)}: {e}") from None
         spans = sorted((m.address, m.end, m.origin) for m in ms)
         for (_, a_end, _), (b_start, _, origin) in zip(spans, spans[1:]):
             if a_end > b_start:
-                raise UsageError(f"--size {format_size(size)}: the grown mapping of {name} overlaps "
+                raise ParameterError("size", f"{format_size(size)}: the grown mapping of {name} overlaps "
                                  f"{origin or 'another mapping'} in group {g.name}")
         if any(m.end > workload.arch.user_limit for m in ms):
-            raise UsageError(f"--size {format_size(size)}: a mapping of {name} no longer fits below "
+            raise ParameterError("size", f"{format_size(size)}: a mapping of {name} no longer fits below "
                              f"{workload.arch.user_limit:#x}")
         groups.append(replace(g, mappings=tuple(ms)))
     segments = dict(workload.segments)
@@ -492,47 +454,42 @@ def smallest_size(workload: Workload, name: str) -> int:
 def pick_segment(workload: Workload, name: str | None) -> str:
     if name is None:
         if len(workload.segments) != 1:
-            raise UsageError(f"--size: the workload has {len(workload.segments)} segments; name one with "
-                             f"--segment ({', '.join(workload.segments)})")
+            raise ParameterError("segment", f"the workload has {len(workload.segments)} segments: name the one to "
+                                            f"resize ({', '.join(workload.segments)})")
         return next(iter(workload.segments))
     if name not in workload.segments:
-        raise UsageError(f"--segment: no segment named {name!r} (segments: {', '.join(workload.segments)})")
+        raise ParameterError("segment", f"no segment named {name!r} (segments: {', '.join(workload.segments)})")
     return name
 
 
-def _size_point(workload: Workload, name: str, size: int, page_size: int | None, schemes: tuple[str, ...],
-                options: ModelOptions, configured_pools: bool) -> dict[str, tuple[int, int, int, str | None]]:
-    w = resize_segment(workload, name, size)
-    if page_size is not None:
-        try:
-            w = convert(w, page_size)
-        except ValueError as e:
-            raise UsageError(f"--size {format_size(size)} on {format_size(page_size)} pages: {e}") from None
-    layout = Layout.from_workload(w)
-    names = list(w.segments)
-    resident = {names[i]: b for i, b in resident_bytes(layout).items()}
+def _size_point(ev: Evaluation, name: str, size: int) -> dict[str, tuple[int, int, int, str | None]]:
+    """Every scheme at one size of segment ``name``: page tables, VmPTE summed, demand, verdict."""
+    at = evaluate(resize_segment(ev.workload, name, size), ev.options)
+    col = at.columns[0]
+    if col.unavailable is not None:
+        raise ParameterError("size", f"{format_size(size)} on {format_size(col.page_size or 0)} pages: {col.unavailable}")
     out: dict[str, tuple[int, int, int, str | None]] = {}
-    for s in schemes:
-        r = count(layout, zones(layout, s, options))
-        b = budget(w, r, resident, use_configured_pools=configured_pools)
-        out[s] = (r.physical_bytes, r.vmpte_total, b.demand_bytes, b.verdict)
+    for cell in at.cells_of(col):
+        r, b = cell.result, cell.budget
+        out[cell.scheme] = (r.physical_bytes, r.vmpte_total, b.demand_bytes, b.verdict)
     return out
 
 
-def sweep_size(workload: Workload, segment: str | None, schemes: tuple[str, ...], options: ModelOptions,
-               start: int, stop: int, step: int | None, configured_pools: bool, page_size: int | None,
-               column_label: str) -> SweepResult:
-    """Sweep the size of one segment (see the module docstring).
-
-    ``workload`` is the workload as configured; ``page_size`` (None: as
-    configured) converts every point to that what-if page size.
-    """
+def sweep_size(ev: Evaluation, segment: str | None, start: int, stop: int, step: int | None) -> SweepResult:
+    """Sweep the size of one segment (see the module docstring) on ``ev``'s one
+    column: every point is the configured workload resized and then, on a
+    what-if column, converted to its page size."""
+    column = ev.column
+    if column.configured:  # (selected by its page size: the what-if that equals the workload)
+        ev = Evaluation(ev.workload, replace(ev.options, columns=CONFIGURED))
+    workload = ev.workload
+    schemes = ev.schemes
     name = pick_segment(workload, segment)
     ps = workload.segments[name].page_size
-    points = grid(start, stop, step, DEFAULT_SIZE_POINTS, MAX_SIZE_POINTS, "--size", align=ps, sizes=True)
+    points = grid(start, stop, step, DEFAULT_SIZE_POINTS, MAX_SIZE_POINTS, "size", align=ps, sizes=True)
 
     def at(size: int) -> dict[str, tuple[int, int, int, str | None]]:
-        return _size_point(workload, name, size, page_size, schemes, options, configured_pools)
+        return _size_point(ev, name, size)
 
     values = [at(p) for p in points]
     series = tuple(Series(s, [v[s][0] for v in values], [v[s][1] for v in values], [v[s][2] for v in values],
@@ -563,10 +520,9 @@ def sweep_size(workload: Workload, segment: str | None, schemes: tuple[str, ...]
         status = "never-fits" if first == floor else "crosses"
         crossings.append(Crossing(s, first, verdict, status))
     return SweepResult(
-        workload=workload, axis="size", axis_label=f"size of {name}", points=points, series=series,
+        workload=workload, axis="size", points=points, series=series,
         crossings=tuple(crossings), available_bytes=available, headroom_percent=workload.host.headroom_percent,
-        column_label=column_label, scaled=f"segment {name}",
-        rounding="mappings of the whole segment grow with it; touched ranges scale, rounded out to pages",
+        column=column, grows="segment", grows_name=name, chosen=segment is not None, rounding="scale-touched",
         group_names=tuple(g.name for g in workload.groups), granularity=ps)
 
 

@@ -1,7 +1,8 @@
 """The closed-form page-table model: interval arithmetic, no page walks.
 
-Given a workload and a scheme, count the page tables every process owns, the
-shared tables, and what VmPTE each process shows -- the rules are
+Given a workload and a scheme's zones (``ptcalc.model.schemes``: where each
+mapping shares), count the page tables every process owns, the shared
+tables, and what VmPTE each process shows -- the rules are
 docs/semantics.md.  The cost depends on the number of mappings, never on
 segment sizes or process counts: every mapping becomes at most five address
 zones (private / shared-PTE / shared-upper / shared-PTE / private), every
@@ -25,236 +26,22 @@ of numpy (identical results; importing numpy would cost more than the run).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import IntEnum
-from functools import cached_property
+from dataclasses import dataclass
 from operator import mul
 from typing import Any
 
 from ptcalc.model import xp as _xp
 from ptcalc.model.geometry import LEVEL_NAMES, VMPTE_LEVELS
 from ptcalc.model.intervals import (ceil_div, dedupe_within, distinct_blocks, floor_div, key_ids, merge_sorted, mod,
-                                    order_by, rank, roundup, elementary_intervals, union_and_shared)
-from ptcalc.model.layout import BACKING_CODE, PROT_CODE, Array, Layout
+                                    order_by, rank, elementary_intervals, union_and_shared)
+from ptcalc.model.layout import Array, Layout
 from ptcalc.model.results import GroupResults, SchemeResult, zero_levels
+from ptcalc.model.schemes import SCHEMES, ZONE_KIND, Why, Zones, zones
 from ptcalc.workload.types import ModelOptions, Workload
 
-SCHEMES: tuple[str, ...] = ("private", "hugetlb-pmd", "mshare", "file-cached")
-
-# Zone numbers, in address order within a mapping (docs/semantics.md section 3).
-Z_PRIVATE_HEAD, Z_PTE_HEAD, Z_UPPER, Z_PTE_TAIL, Z_PRIVATE_TAIL = range(5)
-_ZONE_KIND = (0, 1, 2, 1, 0)  # 0 private, 1 shared-PTE, 2 shared-upper
-_HUGETLB = BACKING_CODE["hugetlb"]
-_PROT_NONE = PROT_CODE["none"]
-
-
-def __getattr__(name: str) -> Any:
-    # numpy forms of two constants, for code that works on numpy arrays
-    # directly (explain); built on first use so importing the model does not
-    # import numpy (a small workload never needs it).
-    if name in ("ZONE_KIND", "I64"):
-        import numpy as np
-
-        return np.array(_ZONE_KIND, dtype=np.int8) if name == "ZONE_KIND" else np.int64
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-class Why(IntEnum):
-    """Why a mapping's tables at one level are not shared (0: they are)."""
-
-    SHARED = 0
-    PRIVATE_SCHEME = 1
-    NOT_HUGETLB = 2
-    NOT_PMD_PAGES = 3
-    ARCH_NO_PMD_SHARE = 4
-    PROT_NONE = 5
-    USERFAULTFD = 6
-    SOFT_DIRTY = 7
-    BELOW_THRESHOLD = 8
-    MISALIGNED = 9
-    NO_WHOLE_WINDOW = 10
-    NO_TABLES_AT_LEVEL = 11
-    PTSHARE_ALIGNMENT = 12
-
-
-@dataclass(frozen=True)
-class Zones:
-    """Where each mapping (row) shares, under one scheme.
-
-    ``cols[k]`` .. ``cols[k+1]`` is zone k of every row (``bounds`` has them
-    as a (rows, 6) array for numpy layouts).  ``upper`` says what zone 2
-    shares: ``"pmd"`` (a PMD table per window) or ``"mshare"`` (the region's
-    host tree).  ``why_pmd`` / ``why_pte`` say, per row, why the PMD-level /
-    PTE-level tables are not shared (Why.SHARED when they are, for at least
-    part of the mapping).
-    """
-
-    scheme: str
-    upper: str
-    cols: tuple[Array, Array, Array, Array, Array, Array]
-    pte_key_class: Array  # ptshare: address - offset, or -1 for auto; else 0
-    attached_pte: bool  # shared-PTE tables count in VmPTE (file-cached, not ptshare)
-    why: Callable[[], tuple[Array, Array]] = field(repr=False, compare=False)
-    """Computes (why_pmd, why_pte): only reports and ``explain`` read them."""
-
-    @cached_property
-    def _why(self) -> tuple[Array, Array]:
-        return self.why()
-
-    @cached_property
-    def shares_nothing(self) -> bool:
-        """Every row lies wholly in its first, private zone (and zone 2 is
-        not an mshare region): the tables count exactly as under ``private``."""
-        return self.upper == "pmd" and bool((self.cols[1] == self.cols[5]).all())
-
-    @property
-    def why_pmd(self) -> Array:
-        return self._why[0]
-
-    @property
-    def why_pte(self) -> Array:
-        return self._why[1]
-
-    @cached_property
-    def bounds(self) -> Any:
-        """Row r's zone boundaries ``bounds[r][0..5]``: a (rows, 6) numpy
-        array, or a list of 6-tuples for a pure-Python layout."""
-        if _xp.namespace_of(self.cols[0]).NAME == "numpy":
-            import numpy as np
-
-            return np.stack(self.cols, axis=1)
-        return list(zip(*(c.tolist() for c in self.cols)))
-
-
-def zones(layout: Layout, scheme: str, options: ModelOptions) -> Zones:
-    """Split every mapping into its five zones under ``scheme``."""
-    xp = layout.xp
-    i8 = xp.int8
-    arch = layout.arch
-    a, e = layout.row_addr, layout.row_end
-    n = layout.n_rows
-    pmd_lv = layout.level_index("pmd")
-    # PMD_SIZE (what one PTE table covers) and PUD_SIZE (what one PMD table covers)
-    pmd_size = arch.levels[0].table_span
-    pud_size = arch.levels[pmd_lv].table_span if pmd_lv is not None else None
-    pte_class = xp.zeros(n, dtype=xp.int64)
-    prot_none = layout.row_prot == _PROT_NONE
-    d = layout.row_d  # address of file offset 0 in this mapping
-
-    def whole_windows(size: int) -> tuple[Array, Array, Array]:
-        lo = roundup(a, size)
-        hi = floor_div(e, size) * size
-        return lo, hi, lo < hi
-
-    def nothing_shared() -> tuple[Array, Array]:
-        return xp.full(n, Why.PRIVATE_SCHEME, dtype=i8), xp.full(n, Why.PRIVATE_SCHEME, dtype=i8)
-
-    # zone bounds: [a, z1) private, [z1, z2) shared-PTE, [z2, z3) shared
-    # upper, [z3, z4) shared-PTE, [z4, e) private; by default all private.
-    # The reasons a row does not share (why_pmd, why_pte) are worked out only
-    # when read (``why``).
-    z1 = z2 = z3 = z4 = e
-    upper = "pmd"
-    attached_pte = False
-    why: Callable[[], tuple[Array, Array]] = nothing_shared
-
-    if scheme == "private":
-        pass
-    elif scheme == "mshare" and options.mshare_variant == "v3":
-        upper = "mshare"
-        ok = ~prot_none
-
-        def mshare_why() -> tuple[Array, Array]:
-            why_pmd = xp.where(ok, Why.SHARED, Why.PROT_NONE).astype(i8)
-            return why_pmd, why_pmd.copy()
-
-        why = mshare_why
-        z1 = z2 = xp.where(ok, a, e)  # the whole mapping is the region's
-    elif scheme == "mshare":  # ptshare: MAP_SHARED_PT, PTE tables only
-        base = layout.row_leaf == 0
-        aligned = (mod(a, pmd_size) == 0) & (mod(e - a, pmd_size) == 0)
-        ok = base & aligned & ~prot_none
-
-        def ptshare_why() -> tuple[Array, Array]:
-            why_pte = xp.select(
-                [prot_none, ~base, ~aligned], [Why.PROT_NONE, Why.NO_TABLES_AT_LEVEL, Why.PTSHARE_ALIGNMENT],
-                Why.SHARED).astype(i8)
-            return xp.full(n, Why.PRIVATE_SCHEME, dtype=i8), why_pte
-
-        why = ptshare_why
-        pte_class = xp.where(layout.row_auto, -1, d)
-        z1 = xp.where(ok, a, e)  # the whole mapping shares PTE tables
-        attached_pte = False
-    elif scheme in ("hugetlb-pmd", "file-cached"):
-        hugetlb = layout.row_backing == _HUGETLB
-        share_size = arch.pmd_share_size
-        # mm/hugetlb.c want_pmd_share(): VM_MAYSHARE, the PUD_SIZE window wholly
-        # inside the vma (vma_shareable) and no uffd-wp/minor registration;
-        # huge_pmd_share() only for PMD_SIZE pages (huge_pte_alloc).
-        pmd_pages = layout.row_page == (share_size if share_size else -1)
-        h_ok = hugetlb & pmd_pages & ~prot_none & ~layout.row_uffd_blocks_pmd_share
-        if pud_size is not None:
-            w_lo, w_hi, w_any = whole_windows(pud_size)
-        else:
-            w_lo, w_hi, w_any = a, a, xp.zeros(n, dtype=xp.bool_)
-
-        def hugetlb_why() -> tuple[Array, Array]:
-            above_pmd = layout.row_leaf > (pmd_lv if pmd_lv is not None else -1)
-            h_why = xp.select(
-                [~hugetlb, xp.full(n, share_size is None, dtype=xp.bool_), above_pmd, ~pmd_pages, prot_none,
-                 layout.row_uffd_blocks_pmd_share, ~w_any],
-                [Why.NOT_HUGETLB, Why.ARCH_NO_PMD_SHARE, Why.NO_TABLES_AT_LEVEL, Why.NOT_PMD_PAGES,
-                 Why.PROT_NONE, Why.USERFAULTFD, Why.NO_WHOLE_WINDOW],
-                Why.SHARED).astype(i8)
-            return h_why, xp.where(hugetlb, Why.NO_TABLES_AT_LEVEL, Why.NOT_HUGETLB).astype(i8)
-
-        why = hugetlb_why
-        pmd_on = h_ok & w_any
-        pte_on = xp.zeros(n, dtype=xp.bool_)
-        p_lo = p_hi = a
-        if scheme == "file-cached":
-            attached_pte = True
-            other = ~hugetlb
-            eligible = (other & ~prot_none & ~layout.row_uffd_wp & ~layout.row_soft_dirty
-                        & (layout.row_seg_size >= options.file_cached_threshold))
-            has_pmd_tables = layout.row_leaf <= (pmd_lv if pmd_lv is not None else -1)
-            congruent_pud = (mod(d, pud_size) == 0) if pud_size is not None else xp.zeros(n, dtype=xp.bool_)
-            f_pmd = eligible & has_pmd_tables & congruent_pud & w_any
-            b_lo, b_hi, b_any = whole_windows(pmd_size)
-            base_pages = layout.row_leaf == 0
-            congruent_pmd = mod(d, pmd_size) == 0
-            pte_on = eligible & base_pages & congruent_pmd & b_any
-
-            def file_cached_why() -> tuple[Array, Array]:
-                h_why, h_why_pte = hugetlb_why()
-                base_why = xp.select(
-                    [prot_none, layout.row_uffd_wp, layout.row_soft_dirty,
-                     layout.row_seg_size < options.file_cached_threshold],
-                    [Why.PROT_NONE, Why.USERFAULTFD, Why.SOFT_DIRTY, Why.BELOW_THRESHOLD],
-                    Why.SHARED).astype(i8)
-                f_pmd_why = xp.select(
-                    [base_why != Why.SHARED, ~has_pmd_tables, ~congruent_pud, ~w_any],
-                    [base_why, Why.NO_TABLES_AT_LEVEL, Why.MISALIGNED, Why.NO_WHOLE_WINDOW],
-                    Why.SHARED).astype(i8)
-                f_pte_why = xp.select(
-                    [base_why != Why.SHARED, ~base_pages, ~congruent_pmd, ~b_any],
-                    [base_why, Why.NO_TABLES_AT_LEVEL, Why.MISALIGNED, Why.NO_WHOLE_WINDOW],
-                    Why.SHARED).astype(i8)
-                return (xp.where(other, f_pmd_why, h_why).astype(i8),
-                        xp.where(other, f_pte_why, h_why_pte).astype(i8))
-
-            why = file_cached_why
-            pmd_on = xp.where(other, f_pmd, pmd_on)
-            p_lo, p_hi = b_lo, b_hi
-        z1 = xp.where(pte_on, p_lo, xp.where(pmd_on, w_lo, e))
-        z2 = xp.where(pmd_on, w_lo, xp.where(pte_on, p_hi, e))
-        z3 = xp.where(pmd_on, w_hi, z2)
-        z4 = xp.where(pte_on, p_hi, z3)
-    else:
-        raise ValueError(f"unknown scheme {scheme!r}")
-    return Zones(scheme=scheme, upper=upper, cols=(a, z1, z2, z3, z4, e), pte_key_class=pte_class,
-                 attached_pte=attached_pte, why=why)
+__all__ = ["SCHEMES", "KeyedBlocks", "Parts", "RegionRanges", "Tally", "Why", "Zones", "compute", "count",
+           "count_tally", "cut", "region_ranges", "resident_bytes", "shared_pmd_blocks", "shared_pte_blocks", "tally",
+           "zones"]
 
 
 @dataclass(frozen=True)
@@ -295,6 +82,131 @@ def cut(layout: Layout, z: Zones) -> Parts:
     return Parts(row=pr[flat // len(active)], zone=zone, start=s[keep], end=e[keep])
 
 
+@dataclass(frozen=True)
+class Tally:
+    """A scheme's zones applied to a layout: the touched parts (``cut``) and,
+    per part, what every count of them reads -- the table of docs/semantics.md
+    section 3, written once for ``count`` and for ``explain``'s attribution."""
+
+    layout: Layout
+    zones: Zones
+    parts: Parts
+    group: Array
+    """Per part, its group."""
+    leaf: Array
+    """Per part, the index of the level its pages are mapped at."""
+    kind: Array
+    """Per part, its zone's kind: 0 private, 1 shared-PTE, 2 shared-upper."""
+    own_min: Array
+    """Per part, the lowest level whose table the process owns itself."""
+    pmd_i: int | None
+    attach_i: int
+    """The mshare attach level: p4d where present, else the pgd."""
+
+    def owned(self, li: int) -> Array:
+        """Per part, whether the process owns its tables at level ``li``."""
+        return self.own_min <= li
+
+
+def tally(layout: Layout, z: Zones) -> Tally:
+    """Cut ``layout``'s touched ranges by ``z`` and tell each part's tables apart."""
+    xp = layout.xp
+    levels = layout.arch.levels
+    parts = cut(layout, z)
+    leaf = parts.of_row(layout.row_leaf)
+    kind = xp.asarray(ZONE_KIND, dtype=xp.int8)[parts.zone]
+    pmd_i = layout.level_index("pmd")
+    attach_i = layout.level_index("p4d") or len(levels) - 1
+    # the process owns: in a private zone every level from the leaf up; in a
+    # shared-PTE zone the PMD level and up; in a shared-PMD zone the PUD level
+    # and up; in an mshare region only the attach level and up
+    upper_own = attach_i if z.upper == "mshare" else (pmd_i if pmd_i is not None else 0) + 1
+    own_min = xp.where(kind == 0, leaf, xp.where(kind == 1, xp.maximum(leaf, 1), upper_own))
+    return Tally(layout=layout, zones=z, parts=parts, group=parts.of_row(layout.row_group), leaf=leaf, kind=kind,
+                 own_min=own_min, pmd_i=pmd_i, attach_i=attach_i)
+
+
+@dataclass(frozen=True)
+class KeyedBlocks:
+    """The shared tables of one level: per touched range (part) that reaches
+    them, its file blocks ``[lo, hi)`` (deduplicated within its mapping) under
+    its sharing key.  A shared table is a (key, block) some range covers."""
+
+    level: int
+    mask: Array
+    """The parts these ranges are."""
+    rows: Array
+    key: Array
+    """Dense sharing-key ids: (segment, protection, alignment class)."""
+    cls: Array
+    """The alignment class of the key (per range)."""
+    lo: Array
+    hi: Array
+
+
+def _keyed(t: Tally, li: int, mask: Array, cls_of_row: Array) -> KeyedBlocks:
+    layout, parts = t.layout, t.parts
+    span = layout.arch.levels[li].table_span
+    rows = parts.row[mask]
+    shift = ceil_div(layout.row_d[rows], span)  # VA block b is file block b - shift
+    lo, hi = dedupe_within(rows, floor_div(parts.start[mask], span), ceil_div(parts.end[mask], span))
+    cls = cls_of_row[rows]
+    key = key_ids(layout.row_seg[rows], layout.row_prot[rows], cls)
+    return KeyedBlocks(level=li, mask=mask, rows=rows, key=key, cls=cls, lo=lo - shift, hi=hi - shift)
+
+
+def shared_pmd_blocks(t: Tally) -> KeyedBlocks | None:
+    """Shared PMD tables (hugetlb-pmd, file-cached): one per (key, file window),
+    the key (segment, protection, (address - offset) mod PUD_SIZE)."""
+    if t.zones.upper != "pmd" or t.pmd_i is None:
+        return None
+    m = t.kind == 2
+    if not m.any():
+        return None
+    return _keyed(t, t.pmd_i, m, mod(t.layout.row_d, t.layout.arch.levels[t.pmd_i].table_span))
+
+
+def shared_pte_blocks(t: Tally) -> KeyedBlocks | None:
+    """Shared PTE tables (the file-cached PTE cache, ptshare): one per (key,
+    file block).  Under file-cached the PTE tables below a shared PMD table are
+    the cache's too: one PTE cache per (segment, protection)."""
+    z = t.zones
+    m = t.kind == 1
+    if z.upper == "pmd" and z.scheme == "file-cached":
+        m = m | ((t.kind == 2) & (t.leaf == 0))
+    if not m.any():
+        return None
+    return _keyed(t, 0, m, z.pte_key_class)
+
+
+@dataclass(frozen=True)
+class RegionRanges:
+    """mshare v3: the touched file ranges of every mapping in a region, keyed
+    by region (segment, protection) -- what the regions' host mms map."""
+
+    mask: Array
+    rows: Array
+    key: Array
+    group: Array
+    leaf: Array
+    start: Array
+    end: Array
+    """File offsets."""
+
+
+def region_ranges(t: Tally) -> RegionRanges | None:
+    if t.zones.upper != "mshare":
+        return None
+    layout, parts = t.layout, t.parts
+    m = (t.kind == 2) & (parts.of_row(layout.row_weight) > 0)  # a group of 0 processes attaches nothing
+    if not m.any():
+        return None
+    rows = parts.row[m]
+    d = layout.row_d[rows]
+    return RegionRanges(mask=m, rows=rows, key=key_ids(layout.row_seg[rows], layout.row_prot[rows]),
+                        group=layout.row_group[rows], leaf=t.leaf[m], start=parts.start[m] - d, end=parts.end[m] - d)
+
+
 def compute(workload: Workload, scheme: str, options: ModelOptions | None = None,
             layout: Layout | None = None) -> SchemeResult:
     """Page tables of ``workload`` under ``scheme`` (see docs/semantics.md)."""
@@ -308,27 +220,25 @@ def compute(workload: Workload, scheme: str, options: ModelOptions | None = None
 
 def count(layout: Layout, z: Zones) -> SchemeResult:
     """Count tables for a layout cut into zones."""
+    return count_tally(tally(layout, z))
+
+
+def count_tally(t: Tally) -> SchemeResult:
+    """Count the tables of a tally (see :func:`count`)."""
+    layout, z, parts = t.layout, t.zones, t.parts
     xp = layout.xp
     i64 = xp.int64
     arch = layout.arch
     levels = arch.levels
     n_groups = len(layout.counts)
-    parts = cut(layout, z)
-    p_group = parts.of_row(layout.row_group)
-    p_leaf = parts.of_row(layout.row_leaf)
-    kind = xp.asarray(_ZONE_KIND, dtype=xp.int8)[parts.zone]
-    pmd_i = layout.level_index("pmd")
-    attach_i = layout.level_index("p4d") or len(levels) - 1
-    # Lowest level whose table the process owns, per part.
-    upper_own = attach_i if z.upper == "mshare" else (pmd_i if pmd_i is not None else 0) + 1
-    own_min = xp.where(kind == 0, p_leaf, xp.where(kind == 1, xp.maximum(p_leaf, 1), upper_own))
+    p_group = t.group
 
     # per level name, per group: tables one process owns / links in (VmPTE)
     zero = xp.zeros(n_groups, dtype=i64)
     own: dict[str, Array] = {name: zero for name in LEVEL_NAMES}
     attached: dict[str, Array] = {name: zero for name in LEVEL_NAMES}
     for li, lv in enumerate(levels[:-1]):
-        m = own_min <= li
+        m = t.owned(li)
         if m.all():  # (often, at the upper levels: no copies)
             own[lv.name] = distinct_blocks(p_group, parts.start, parts.end, lv.table_span, n_groups)
         else:
@@ -340,83 +250,57 @@ def count(layout: Layout, z: Zones) -> SchemeResult:
     counts = layout.counts
     weight_of_row = layout.row_weight
 
-    # --- shared PMD tables (hugetlb-pmd, file-cached): one per (key, file window)
-    if z.upper == "pmd" and pmd_i is not None:
-        m = kind == 2
-        if m.any():
-            rows = parts.row[m]
-            span = levels[pmd_i].table_span
-            attached["pmd"] = distinct_blocks(p_group[m], parts.start[m], parts.end[m], span, n_groups)
-            d = layout.row_d[rows]
-            shift = ceil_div(d, span)  # VA window w is file window w - shift
-            lo, hi = dedupe_within(rows, floor_div(parts.start[m], span), ceil_div(parts.end[m], span))
-            key = key_ids(layout.row_seg[rows], layout.row_prot[rows], mod(d, span))
-            u, s = union_and_shared(key, lo - shift, hi - shift, weight_of_row[rows])
-            physical["pmd"] += u
-            shared_tables["pmd"] += s
-
-    # --- shared PTE tables (file-cached PTE cache, ptshare)
-    pte_span = levels[0].table_span
-    m_pte = kind == 1
-    if z.upper == "pmd" and z.scheme == "file-cached":
-        m_pte = m_pte | ((kind == 2) & (p_leaf == 0))
-    if m_pte.any():
-        rows = parts.row[m_pte]
-        if z.attached_pte:
-            via = kind[m_pte] == 1
-            attached["pte"] = distinct_blocks(
-                p_group[m_pte][via], parts.start[m_pte][via], parts.end[m_pte][via], pte_span, n_groups)
-        d = layout.row_d[rows]
-        shift = ceil_div(d, pte_span)
-        lo, hi = dedupe_within(rows, floor_div(parts.start[m_pte], pte_span), ceil_div(parts.end[m_pte], pte_span))
-        cls = z.pte_key_class[rows]
-        key = key_ids(layout.row_seg[rows], layout.row_prot[rows], cls)
-        u, s = union_and_shared(key, lo - shift, hi - shift, weight_of_row[rows])
-        physical["pte"] += u
-        shared_tables["pte"] += s
+    for kb in (shared_pmd_blocks(t), shared_pte_blocks(t)):
+        if kb is None:
+            continue
+        lv = levels[kb.level]
+        # VmPTE: huge_pmd_share() links each shared PMD table into the process
+        # (mm_inc_nr_pmds); under file-cached a process links the PTE tables
+        # of its shared-PTE zones, not those below a shared PMD table
+        via = (t.kind == 2) if lv.name == "pmd" else ((t.kind == 1) if z.attached_pte else None)
+        if via is not None:
+            a = kb.mask & via
+            attached[lv.name] = distinct_blocks(p_group[a], parts.start[a], parts.end[a], lv.table_span, n_groups)
+        u, s = union_and_shared(kb.key, kb.lo, kb.hi, weight_of_row[kb.rows])
+        physical[lv.name] += u
+        shared_tables[lv.name] += s
 
     # --- mshare v3: one host tree per (segment, protection), over file offsets
     regions = 0
-    if z.upper == "mshare":
-        m = (kind == 2) & (parts.of_row(weight_of_row) > 0)  # a group of 0 processes attaches nothing
-        if m.any():
-            rows = parts.row[m]
-            d = layout.row_d[rows]
-            fs, fe = parts.start[m] - d, parts.end[m] - d
-            key = key_ids(layout.row_seg[rows], layout.row_prot[rows])
-            grp = layout.row_group[rows]
-            # A process attaches a region once, whatever its mappings in it:
-            # owners are (region, group), their ranges merged per owner.  One
-            # sort by (owner, file offset) serves every level (a block index
-            # is monotone in the offset); each owner's region and weight come
-            # from a table indexed by the owner.
-            oid = key_ids(key, grp)
-            # (merging needs no particular order among equal (owner, offset))
-            order = order_by(xp, oid, fs, stable=False)
-            oid, fs, fe, leaf = oid[order], fs[order], fe[order], p_leaf[m][order]
-            n_owners = int(oid.max()) + 1
-            key_of, group_of = xp.zeros(n_owners, dtype=i64), xp.zeros(n_owners, dtype=i64)
-            key_of[oid] = key[order]  # every part of an owner has the owner's region and group
-            group_of[oid] = grp[order]
-            weight_of = xp.minimum(xp.asarray(counts, dtype=i64), 2)[group_of]
-            for li, lv in enumerate(levels[:-1]):
-                lm = leaf <= li
-                lo, hi = floor_div(fs[lm], lv.table_span), ceil_div(fe[lm], lv.table_span)
-                if li < attach_i:
-                    owner, lo, hi = merge_sorted(xp, oid[lm], lo, hi)
-                    u, s = union_and_shared(key_of[owner], lo, hi, weight_of[owner])
-                else:
-                    # the host's own P4D tables: counted once, but no process walks them
-                    u, _ = union_and_shared(key_of[oid[lm]], lo, hi, xp.ones(lo.size, dtype=i64))
-                    s = 0
-                physical[lv.name] += u
-                shared_tables[lv.name] += s
-            # the host mm's own PGD, one per region that anything touched
-            regions = int(rank(xp, key).max()) + 1
-            physical["pgd"] += regions
+    rr = region_ranges(t)
+    if rr is not None:
+        key, grp = rr.key, rr.group
+        # A process attaches a region once, whatever its mappings in it:
+        # owners are (region, group), their ranges merged per owner.  One
+        # sort by (owner, file offset) serves every level (a block index
+        # is monotone in the offset); each owner's region and weight come
+        # from a table indexed by the owner.
+        oid = key_ids(key, grp)
+        # (merging needs no particular order among equal (owner, offset))
+        order = order_by(xp, oid, rr.start, stable=False)
+        oid, fs, fe, leaf = oid[order], rr.start[order], rr.end[order], rr.leaf[order]
+        n_owners = int(oid.max()) + 1
+        key_of, group_of = xp.zeros(n_owners, dtype=i64), xp.zeros(n_owners, dtype=i64)
+        key_of[oid] = key[order]  # every part of an owner has the owner's region and group
+        group_of[oid] = grp[order]
+        weight_of = xp.minimum(xp.asarray(counts, dtype=i64), 2)[group_of]
+        for li, lv in enumerate(levels[:-1]):
+            lm = leaf <= li
+            lo, hi = floor_div(fs[lm], lv.table_span), ceil_div(fe[lm], lv.table_span)
+            if li < t.attach_i:
+                owner, lo, hi = merge_sorted(xp, oid[lm], lo, hi)
+                u, s = union_and_shared(key_of[owner], lo, hi, weight_of[owner])
+            else:
+                # the host's own P4D tables: counted once, but no process walks them
+                u, _ = union_and_shared(key_of[oid[lm]], lo, hi, xp.ones(lo.size, dtype=i64))
+                s = 0
+            physical[lv.name] += u
+            shared_tables[lv.name] += s
+        # the host mm's own PGD, one per region that anything touched
+        regions = int(rank(xp, key).max()) + 1
+        physical["pgd"] += regions
 
-    table_bytes = {lv.name: lv.table_bytes for lv in levels}
-    table_bytes["pgd"] = arch.pgd_bytes(layout.pti)
+    table_bytes = arch.table_bytes(layout.pti)
     # Python ints from here on: a count of 10**9 processes times their tables
     # overflows int64 bytes (1 PiB segment: 2**38 tables x 4 KiB x 10**9).
     own_l = [own[name].tolist() for name in LEVEL_NAMES]

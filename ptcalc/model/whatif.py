@@ -22,36 +22,40 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
-from ptcalc.model.intervals import ascending, ceil_div, floor_div, mod
-
-from ptcalc.model.layout import BACKING_CODE, Layout, pieces_reordered
-from ptcalc.units import format_size
+from ptcalc.model.intervals import ascending
+from ptcalc.model.layout import Layout, pieces_reordered
+from ptcalc.units import ceil_div, floor_div, format_size, mod, round_up, size_token
 from ptcalc.workload.types import Backing, Segment, Workload, place_addresses
 
 
 @dataclass(frozen=True)
 class Column:
-    """One page-size column of the comparison."""
+    """One page-size column of the comparison (``ptcalc.render.words`` names it)."""
 
     key: str
-    label: str
+    """``configured`` (the workload as written, when it is no what-if), or the
+    what-if's: the page size as one word, ``-hugetlb`` for hugetlb pages (``2MiB-hugetlb``)."""
     page_size: int | None
     """The page size of every segment, None when they differ."""
     configured: bool
+    """The workload as configured (alone, or merged with the what-if it equals)."""
+    hugetlb: bool = False
+    """A what-if on hugetlb pages (else on the base page, or no what-if)."""
+    pages: tuple[tuple[int, str], ...] = ()
+    """(page size, backing) of the configured workload's segments, sorted."""
     unavailable: str | None = None
+    """Why the what-if cannot be placed (the conversion's message), or None."""
     layout: Layout | None = field(default=None, repr=False, compare=False)
     """The column's workload as the model's arrays (None when unavailable)."""
     segments: dict[str, Segment] | None = field(default=None, repr=False)
     """The column's segments (None when unavailable)."""
     source: Workload | None = field(default=None, repr=False, compare=False)
     """The workload as configured."""
-    pages: str = ""
-    """What pages the column's segments use, where the label says more ("configured (...)")."""
 
     @property
-    def title(self) -> str:
-        """The pages, for "as configured (...)" titles: "4 KiB shmem, 2 MiB hugetlb"."""
-        return self.pages or self.label
+    def merged(self) -> bool:
+        """The configured column that is also a what-if column (key not ``configured``)."""
+        return self.configured and self.key != CONFIGURED
 
     @cached_property
     def workload(self) -> Workload | None:
@@ -70,16 +74,8 @@ class Column:
         return self.source if self.configured else replace(self.source, segments=self.segments)
 
 
-def _down(x: Any, a: Any) -> Any:
-    return x // a * a
-
-
-def _up(x: Any, a: Any) -> Any:
-    return -(-x // a) * a
-
-
 def _down_shift(x: Any, shift: Any) -> Any:
-    """``x`` down to a multiple of ``2 ** shift`` (per element): _down by a page size."""
+    """``x`` down to a multiple of ``2 ** shift`` (per element: each row by its own page size)."""
     return (x >> shift) << shift
 
 
@@ -103,10 +99,10 @@ def convert_segments(workload: Workload, page_size: int) -> dict[str, Segment]:
     for name, seg in workload.segments.items():
         if seg.backing == "file":
             ps = base if page_size == base else seg.page_size
-            segments[name] = replace(seg, page_size=ps, size=_up(seg.size, ps))
+            segments[name] = replace(seg, page_size=ps, size=round_up(seg.size, ps))
         else:
             backing: Backing = "shmem" if page_size == base else "hugetlb"
-            segments[name] = replace(seg, backing=backing, page_size=page_size, size=_up(seg.size, page_size))
+            segments[name] = replace(seg, backing=backing, page_size=page_size, size=round_up(seg.size, page_size))
     return segments
 
 
@@ -194,24 +190,17 @@ def convert_layout(layout: Layout, workload: Workload, page_size: int) -> tuple[
     p_start, p_end = s + new_addr[pr], t + new_addr[pr]
     if not identity:
         pr, p_start, p_end = pieces_reordered(xp, order, pr, p_start, p_end)
-    seg_leaf = xp.asarray([arch.leaf_index(seg.page_size) for seg in segs], i64)
-    seg_backing = xp.asarray([BACKING_CODE[seg.backing] for seg in segs], i64)
-    rs = take(row_seg)
-    new = replace(
-        layout,
+    new = Layout.assemble(
+        layout.pti, layout.counts, layout.group_names, arch, segs,
         row_group=s_group,
-        row_seg=rs,
+        row_seg=take(row_seg),
         row_addr=s_addr,
         row_end=s_end,
         row_off=take(new_off),
-        row_page=take(page),
-        row_leaf=seg_leaf[rs] if n else xp.zeros(0, i64),
-        row_backing=seg_backing[rs] if n else xp.zeros(0, i64),
         row_prot=take(layout.row_prot),
         row_uffd_blocks_pmd_share=take(layout.row_uffd_blocks_pmd_share),
         row_uffd_wp=take(layout.row_uffd_wp),
         row_soft_dirty=take(layout.row_soft_dirty),
-        row_seg_size=take(seg_size),
         row_auto=take(auto),
         row_mi=take(layout.row_mi),
         piece_row=pr,
@@ -299,43 +288,59 @@ def _same(layout: Layout, new: Layout) -> bool:
                for f in ("row_addr", "row_end", "row_off", "piece_row", "piece_start", "piece_end"))
 
 
-def _describe(workload: Workload) -> tuple[str, int | None]:
-    kinds = sorted({(s.page_size, s.backing) for s in workload.segments.values()})
-    sizes = {ps for ps, _ in kinds}
-    page_size = sizes.pop() if len(sizes) == 1 else None
-    text = ", ".join(f"{format_size(ps)} {b}" for ps, b in kinds)
-    return text, page_size
+def page_kinds(workload: Workload) -> tuple[tuple[int, str], ...]:
+    """(page size, backing) of the workload's segments, distinct and sorted."""
+    return tuple(sorted({(s.page_size, s.backing) for s in workload.segments.values()}))
 
 
-def columns(workload: Workload, layout: Layout | None = None) -> tuple[Column, ...]:
+ALL_COLUMNS = "all"
+"""Select every column: the configured one and every what-if (what ``estimate`` shows)."""
+CONFIGURED = "configured"
+"""Select the configured column alone."""
+
+
+def columns(workload: Workload, layout: Layout | None = None, select: str | int = ALL_COLUMNS
+            ) -> tuple[Column, ...]:
     """The configured column and the what-if columns, duplicates merged.
 
     ``layout``: the workload's, if already built (else built here, on the
-    backend its size calls for)."""
+    backend its size calls for).  ``select``: every column (:data:`ALL_COLUMNS`),
+    the configured one alone (:data:`CONFIGURED`), or the what-if column of
+    that page size alone (which may be the configured one, merged).  A
+    column the selection leaves out is converted only when it could be the
+    configured one (its segments are the configured ones), so that one
+    column costs one conversion.  The page size must be a what-if size
+    (``Arch.whatif_page_sizes``)."""
     arch = workload.arch
     if layout is None:
         layout = Layout.from_workload(workload, backend=None)
-    wanted = [(arch.base_page, f"{format_size(arch.base_page)}", format_size(arch.base_page).replace(" ", ""))]
-    for hs in arch.whatif_page_sizes()[1:]:
-        wanted.append((hs, f"{format_size(hs)} hugetlb", format_size(hs).replace(" ", "") + "-hugetlb"))
-    text, ps = _describe(workload)
+    wanted = [(arch.base_page, False)] + [(hs, True) for hs in arch.whatif_page_sizes()[1:]]
+    kinds = page_kinds(workload)
+    sizes = {ps for ps, _ in kinds}
     out: list[Column] = []
     configured_found = False
-    for size, label, key in wanted:
+    for size, hugetlb in wanted:
+        key = size_token(size) + ("-hugetlb" if hugetlb else "")
+        shown = select == ALL_COLUMNS or select == size
+        if not shown and (configured_found or convert_segments(workload, size) != workload.segments):
+            continue  # left out, and cannot be the configured column
         try:
             new, segments = convert_layout(layout, workload, size)
         except ValueError as e:
-            out.append(Column(key=key, label=label, page_size=size, configured=False, unavailable=str(e)))
+            if shown:
+                out.append(Column(key=key, page_size=size, configured=False, hugetlb=hugetlb, pages=kinds,
+                                  unavailable=str(e)))
             continue
         same = segments == workload.segments and _same(layout, new)
         if same and not configured_found:
             configured_found = True
-            out.append(Column(key=key, label=text, page_size=size, configured=True, layout=layout,
-                              segments=workload.segments, source=workload))
-        else:
-            out.append(Column(key=key, label=label, page_size=size, configured=False, layout=new,
+            if shown or select == CONFIGURED:
+                out.append(Column(key=key, page_size=size, configured=True, hugetlb=hugetlb, pages=kinds,
+                                  layout=layout, segments=workload.segments, source=workload))
+        elif shown:
+            out.append(Column(key=key, page_size=size, configured=False, hugetlb=hugetlb, pages=kinds, layout=new,
                               segments=segments, source=workload))
-    if not configured_found:
-        out.insert(0, Column(key="configured", label=f"configured ({text})", page_size=ps, configured=True,
-                             layout=layout, segments=workload.segments, source=workload, pages=text))
+    if not configured_found and select in (ALL_COLUMNS, CONFIGURED):
+        out.insert(0, Column(key=CONFIGURED, page_size=sizes.pop() if len(sizes) == 1 else None, configured=True,
+                             pages=kinds, layout=layout, segments=workload.segments, source=workload))
     return tuple(out)

@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ptcalc.model.check import FileResult, Thresholds, exit_status
+from ptcalc.model.check import CheckRun
+from ptcalc.render.check_words import message
+from ptcalc.render.words import column_label
+from ptcalc.units import size_token
 
 SCHEMA_VERSION = 1
 
@@ -22,9 +25,9 @@ def _limit(lim: Any) -> dict[str, Any] | None:
     return {"kind": lim.kind, "value": lim.value, "text": lim.text}
 
 
-def document(files: list[FileResult], thresholds: Thresholds, schemes: tuple[str, ...],
-             page_size: str) -> dict[str, Any]:
-    code = exit_status(files)
+def document(run: CheckRun) -> dict[str, Any]:
+    files, thresholds = run.files, run.thresholds
+    code = run.exit_status
     return {
         "schema_version": SCHEMA_VERSION,
         "status": {0: "pass", 1: "fail", 2: "error"}[code],
@@ -33,8 +36,8 @@ def document(files: list[FileResult], thresholds: Thresholds, schemes: tuple[str
             "require": thresholds.require,
             "max_page_tables": _limit(thresholds.max_page_tables),
             "min_headroom": _limit(thresholds.min_headroom),
-            "schemes": list(schemes),
-            "page_size": page_size,
+            "schemes": list(run.schemes),
+            "page_size": "configured" if run.page_size is None else size_token(run.page_size),
         },
         "files": [
             {
@@ -46,8 +49,8 @@ def document(files: list[FileResult], thresholds: Thresholds, schemes: tuple[str
                 "checks": [
                     {
                         "scheme": c.scheme,
-                        "column": c.column_key,
-                        "label": c.column_label,
+                        "column": c.column.key,
+                        "label": column_label(c.column),
                         "passed": c.passed,
                         "verdict": c.verdict,
                         "page_table_bytes": c.page_table_bytes,
@@ -56,7 +59,7 @@ def document(files: list[FileResult], thresholds: Thresholds, schemes: tuple[str
                         "free_bytes": c.free_bytes,
                         "conditions": [
                             {"name": k.name, "passed": k.passed, "actual": k.actual, "limit": k.limit,
-                             "message": k.message}
+                             "message": message(c, k)}
                             for k in c.conditions
                         ],
                     }
@@ -68,5 +71,5 @@ def document(files: list[FileResult], thresholds: Thresholds, schemes: tuple[str
     }
 
 
-def render(files: list[FileResult], thresholds: Thresholds, schemes: tuple[str, ...], page_size: str) -> str:
-    return json.dumps(document(files, thresholds, schemes, page_size), indent=2)
+def render(run: CheckRun) -> str:
+    return json.dumps(document(run), indent=2)

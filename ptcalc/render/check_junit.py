@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from ptcalc.model.check import FileResult
+from collections.abc import Sequence
+
+from ptcalc.model.check import CheckRun, FileResult
+from ptcalc.render.check_words import message, where
 
 
-def build(files: list[FileResult]) -> ET.ElementTree:
+def build(files: Sequence[FileResult]) -> ET.ElementTree:
     cases: list[ET.Element] = []
     failures = errors = 0
     for f in files:
@@ -25,12 +28,13 @@ def build(files: list[FileResult]) -> ET.ElementTree:
             continue
         for c in f.checks:
             for cond in c.conditions:
-                tc = ET.Element("testcase", classname=f.name, name=f"{c.scheme} @ {c.column_label}: {cond.name}",
+                tc = ET.Element("testcase", classname=f.name, name=f"{where(c)}: {cond.name}",
                                 time="0")
+                text = message(c, cond)
                 if cond.passed:
-                    ET.SubElement(tc, "system-out").text = cond.message
+                    ET.SubElement(tc, "system-out").text = text
                 else:
-                    ET.SubElement(tc, "failure", message=cond.message, type=cond.name).text = cond.message
+                    ET.SubElement(tc, "failure", message=text, type=cond.name).text = text
                     failures += 1
                 cases.append(tc)
     attrs = {"name": "ptcalc check", "tests": str(len(cases)), "failures": str(failures),
@@ -42,5 +46,5 @@ def build(files: list[FileResult]) -> ET.ElementTree:
     return ET.ElementTree(root)
 
 
-def write(files: list[FileResult], path: str) -> None:
-    build(files).write(path, encoding="utf-8", xml_declaration=True)
+def write(run: CheckRun, path: str) -> None:
+    build(run.files).write(path, encoding="utf-8", xml_declaration=True)

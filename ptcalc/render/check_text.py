@@ -10,7 +10,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
-from ptcalc.model.check import FileResult, exit_status
+from ptcalc.model.check import CheckRun, FileResult, exit_status
+from ptcalc.render import check_words
 from ptcalc.render.console import Style
 from ptcalc.units import format_size
 
@@ -25,14 +26,14 @@ def lines(files: list[FileResult]) -> list[tuple[str, str]]:
             out.append(("ERROR", f"{f.name}: invalid input: {f.error}"))
             continue
         for c in f.checks:
-            where = f"{f.name} [{c.scheme} @ {c.column_label}]"
+            where = f"{f.name} [{check_words.where(c)}]"
             if c.passed:
                 extra = f"page tables {format_size(c.page_table_bytes)}"
                 if c.free_bytes is not None:
                     extra += f", {format_size(c.free_bytes)} free"
                 out.append(("PASS", f"{where} verdict {(c.verdict or 'n/a').upper()}; {extra}"))
             for cond in c.failed:
-                out.append(("FAIL", f"{where} {cond.name}: {cond.message}"))
+                out.append(("FAIL", f"{where} {cond.name}: {check_words.message(c, cond)}"))
     return out
 
 
@@ -46,7 +47,8 @@ def summary(files: list[FileResult]) -> str:
             f"{n['fail']} failed, {n['error']} invalid; exit status {exit_status(files)}")
 
 
-def render(files: list[FileResult], console: Console, style: Style) -> None:
+def render(run: CheckRun, console: Console, style: Style) -> None:
+    files = list(run.files)
     for word, rest in lines(files):
         t = Text()
         t.append(f"{word:<5}", style=_STATUS_STYLE[word])

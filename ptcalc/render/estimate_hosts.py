@@ -13,21 +13,23 @@ from rich.text import Text
 
 from ptcalc.render import estimate_markdown, estimate_table
 from ptcalc.render.console import Style, verdict_text
-from ptcalc.model.report import Report
+from ptcalc.model.evaluate import Evaluation, Hosts
+from ptcalc.render.words import column_title
 from ptcalc.units import format_size
 
 
-def host_title(report: Report) -> str:
+def host_title(report: Evaluation) -> str:
     """A host's name in headings: its workload's ``name``, else ``FILE#N`` (document N)."""
     return report.workload.title
 
 
-def _memory(report: Report) -> str:
+def _memory(report: Evaluation) -> str:
     memory = report.workload.host.memory
     return format_size(memory) if memory is not None else "not given"
 
 
-def render_table(reports: list[Report], source: str, console: Console, style: Style) -> None:
+def render_table(hosts: Hosts, console: Console, style: Style) -> None:
+    reports, source = hosts.evaluations, hosts.source
     n = len(reports)
     console.print(Text(f"ptcalc estimate {style.dash} {source}: {n} hosts (YAML documents)", style="bold"))
     schemes = reports[0].schemes
@@ -43,7 +45,7 @@ def render_table(reports: list[Report], source: str, console: Console, style: St
     for i, r in enumerate(reports, 1):
         cells = {c.scheme: c for c in r.configured_cells()}
         row: list[str | Text] = [str(i), host_title(r), _memory(r), f"{r.workload.process_count:,}",
-                                 r.configured.title]
+                                 column_title(r.configured)]
         for scheme in schemes:
             c = cells[scheme]
             label, vstyle = verdict_text(c.verdict)
@@ -59,7 +61,8 @@ def render_table(reports: list[Report], source: str, console: Console, style: St
         estimate_table.render(r, console, style)
 
 
-def render_markdown(reports: list[Report], source: str) -> str:
+def render_markdown(hosts: Hosts) -> str:
+    reports, source = hosts.evaluations, hosts.source
     n = len(reports)
     schemes = reports[0].schemes
     lines = [f"## ptcalc estimate: `{source}`, {n} hosts", "",
@@ -67,7 +70,7 @@ def render_markdown(reports: list[Report], source: str) -> str:
     rows = []
     for i, r in enumerate(reports, 1):
         cells = {c.scheme: c for c in r.configured_cells()}
-        rows.append([str(i), host_title(r), _memory(r), f"{r.workload.process_count:,}", r.configured.title]
+        rows.append([str(i), host_title(r), _memory(r), f"{r.workload.process_count:,}", column_title(r.configured)]
                     + [f"{format_size(cells[s].result.physical_bytes)} **{(cells[s].verdict or 'n/a').upper()}**"
                        for s in schemes])
     lines += estimate_markdown.md_table(["#", "host", "memory", "processes", "pages"] + [f"`{s}`" for s in schemes],

@@ -12,8 +12,9 @@ import json
 from typing import Any
 
 from ptcalc.model.budget import Budget
-from ptcalc.render.facts import assumptions, host_facts
-from ptcalc.model.report import Cell, Report
+from ptcalc.render.facts import about, assumptions, host_facts, options_facts
+from ptcalc.render.words import column_label, note_text
+from ptcalc.model.evaluate import Cell, Evaluation, Hosts
 from ptcalc.model.results import SchemeResult
 
 SCHEMA_VERSION = 1
@@ -70,31 +71,27 @@ def cell_json(c: Cell) -> dict[str, Any]:
     return {
         "scheme": c.scheme,
         "column": c.column.key,
-        "label": c.column.label,
+        "label": column_label(c.column),
         "page_size": c.column.page_size,
         "configured": c.column.configured,
         "page_tables": page_tables_json(c.result),
         "memory": memory_json(c.budget),
         "verdict": c.verdict,
         "max_processes": c.max_processes,
-        "note": c.note,
+        "note": note_text(c.note, c.layout.arch),
     }
 
 
-def document(report: Report) -> dict[str, Any]:
+def document(report: Evaluation) -> dict[str, Any]:
     """The report of one workload as a JSON object."""
     w = report.workload
     return {
         "schema_version": SCHEMA_VERSION,
-        "workload": w.title,
-        "source": w.source,
+        **about(w),
         "host": host_facts(w),
-        "options": {
-            "file_cached_threshold": report.options.file_cached_threshold,
-            "mshare_variant": report.options.mshare_variant,
-        },
+        "options": options_facts(report.model_options),
         "columns": [
-            {"key": c.key, "label": c.label, "page_size": c.page_size, "configured": c.configured,
+            {"key": c.key, "label": column_label(c), "page_size": c.page_size, "configured": c.configured,
              "unavailable": c.unavailable}
             for c in report.columns
         ],
@@ -103,12 +100,12 @@ def document(report: Report) -> dict[str, Any]:
     }
 
 
-def render(report: Report) -> str:
+def render(report: Evaluation) -> str:
     return json.dumps(document(report), indent=2)
 
 
-def render_hosts(reports: list[Report], source: str) -> str:
+def render_hosts(hosts: Hosts) -> str:
     """A file of several workloads (YAML documents, a host each): each
     host's object as :func:`render` writes it, in file order."""
-    return json.dumps({"schema_version": SCHEMA_VERSION, "source": source,
-                       "hosts": [document(r) for r in reports]}, indent=2)
+    return json.dumps({"schema_version": SCHEMA_VERSION, "source": hosts.source,
+                       "hosts": [document(r) for r in hosts.evaluations]}, indent=2)

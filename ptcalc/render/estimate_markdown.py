@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ptcalc.render.facts import (SCHEME_BLURB, advice, assumptions, demand_lines, fit_sentence, host_line,
                                  more_groups_line, shown_groups)
-from ptcalc.model.report import Report
+from ptcalc.model.evaluate import Evaluation
+from ptcalc.render.words import column_label, column_title, note_text
 from ptcalc.units import format_kib, format_size
 
 
@@ -22,11 +23,12 @@ def md_table(header: list[str], rows: list[list[str]], align: list[str] | None =
     return out
 
 
-def render(report: Report, heading: str | None = None) -> str:
+def render(report: Evaluation, heading: str | None = None) -> str:
     """The report; ``heading`` replaces its first line's text (a host of several)."""
     w = report.workload
     lines = [f"### {heading or f'ptcalc estimate: {w.title}'}", "", f"`{w.source}`: {host_line(w)}", ""]
-    header = ["scheme"] + [f"**{c.label}** (configured)" if c.configured else c.label for c in report.columns]
+    header = ["scheme"] + [f"**{column_label(c)}** (configured)" if c.configured else column_label(c)
+                          for c in report.columns]
     rows = []
     for scheme in report.schemes:
         row = [f"`{scheme}`"]
@@ -36,14 +38,15 @@ def render(report: Report, heading: str | None = None) -> str:
                 row.append(f"n/a: {col.unavailable}")
                 continue
             text = f"{format_size(c.result.physical_bytes)} **{(c.verdict or 'n/a').upper()}**"
-            if c.note:
-                text += f"<br>_{c.note}_"
+            note = note_text(c.note, report.workload.arch)
+            if note:
+                text += f"<br>_{note}_"
             row.append(text)
         rows.append(row)
     lines += ["Physical page-table memory and verdict:", ""] + md_table(header, rows) + [""]
 
     cells = report.configured_cells()
-    lines += [f"Per process, as configured ({report.configured.title}): tables it owns / VmPTE it shows:", ""]
+    lines += [f"Per process, as configured ({column_title(report.configured)}): tables it owns / VmPTE it shows:", ""]
     header = ["group", "processes"] + [f"`{c.scheme}`" for c in cells]
     rows = []
     shown, hidden, processes = shown_groups(report)
@@ -56,7 +59,7 @@ def render(report: Report, heading: str | None = None) -> str:
     if hidden:
         lines += [more_groups_line(hidden, processes), ""]
 
-    lines += [f"Verdict, as configured ({report.configured.title}):", ""]
+    lines += [f"Verdict, as configured ({column_title(report.configured)}):", ""]
     rows = []
     for c in cells:
         b = c.budget

@@ -10,7 +10,8 @@ from rich.text import Text
 from ptcalc.render.console import Style, verdict_text
 from ptcalc.render.facts import (SCHEME_BLURB, advice, assumptions, demand_lines, fit_sentence, host_line,
                                  more_groups_line, shown_groups)
-from ptcalc.model.report import Cell, Report
+from ptcalc.model.evaluate import Cell, Evaluation
+from ptcalc.render.words import column_label, column_title, note_text
 from ptcalc.units import format_kib, format_size
 
 
@@ -22,18 +23,19 @@ def _cell_text(c: Cell | None, reason: str | None) -> Text:
     t.append(format_size(c.result.physical_bytes))
     t.append("  ")
     t.append(label, style=style)
-    if c.note:
+    note = note_text(c.note, c.layout.arch)
+    if note:
         t.append("\n")
-        t.append(c.note, style="dim")
+        t.append(note, style="dim")
     return t
 
 
-def comparison(report: Report, style: Style) -> Table:
+def comparison(report: Evaluation, style: Style) -> Table:
     t = Table(title=f"Page-table memory (physical) by scheme and page size; {style.star} = as configured",
               box=style.box, title_justify="left", show_lines=True)
     t.add_column("scheme", no_wrap=True)
     for col in report.columns:
-        head = f"{style.star} {col.label}" if col.configured else col.label
+        head = f"{style.star} {column_label(col)}" if col.configured else column_label(col)
         t.add_column(head, min_width=16)
     for scheme in report.schemes:
         row: list[Text] = [Text(scheme, style="bold")]
@@ -43,9 +45,9 @@ def comparison(report: Report, style: Style) -> Table:
     return t
 
 
-def per_process(report: Report, style: Style) -> Table:
+def per_process(report: Evaluation, style: Style) -> Table:
     col = report.configured
-    t = Table(title=f"Per process, as configured ({col.title}): the tables it owns, and the VmPTE it shows",
+    t = Table(title=f"Per process, as configured ({column_title(col)}): the tables it owns, and the VmPTE it shows",
               box=style.box, title_justify="left")
     t.add_column("group")
     t.add_column("processes", justify="right")
@@ -69,7 +71,7 @@ def per_process(report: Report, style: Style) -> Table:
     return t
 
 
-def verdicts(report: Report, style: Style) -> Panel:
+def verdicts(report: Evaluation, style: Style) -> Panel:
     cells = report.configured_cells()
     b0 = cells[0].budget
     t = Table(box=style.box, show_header=True)
@@ -98,11 +100,11 @@ def verdicts(report: Report, style: Style) -> Panel:
             parts.append(Text(fit_sentence(c.budget, c.verdict), style="bold magenta"))
     for line in advice(report):
         parts.append(Text(f"hugetlb pool: {line}"))
-    return Panel(Group(*parts), title=f"Verdict, as configured ({report.configured.title})",
+    return Panel(Group(*parts), title=f"Verdict, as configured ({column_title(report.configured)})",
                  title_align="left", box=style.box)
 
 
-def render(report: Report, console: Console, style: Style) -> None:
+def render(report: Evaluation, console: Console, style: Style) -> None:
     w = report.workload
     console.print(Text(f"ptcalc estimate {style.dash} {w.title}", style="bold"),
                   Text(f"  ({w.source})", style="dim") if w.name else "")

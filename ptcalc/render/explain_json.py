@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from typing import Any
 
 from ptcalc.model.explain import Explanation, Fix
+from ptcalc.render.explain_words import fix_description, note_text, reason_text, vmpte_text
+from ptcalc.render.facts import about, options_facts
+from ptcalc.render.words import explain_column_label
 
 SCHEMA_VERSION = 1
 
@@ -14,23 +16,20 @@ SCHEMA_VERSION = 1
 def _fix(f: Fix | None) -> dict[str, Any] | None:
     if f is None:
         return None
-    d = asdict(f)
-    d["saves"] = f.saves
-    if f.new_range is not None:
-        d["new_range"] = list(f.new_range)
-    return d
+    return {"kind": f.kind, "text": fix_description(f), "physical_before": f.physical_before,
+            "physical_after": f.physical_after, "change_bytes": f.change_bytes, "delta": f.delta,
+            "new_range": list(f.new_range) if f.new_range is not None else None, "new_offset": f.new_offset,
+            "saves": f.saves}
 
 
 def document(e: Explanation) -> dict[str, Any]:
     w = e.workload
     return {
         "schema_version": SCHEMA_VERSION,
-        "workload": w.title,
-        "source": w.source,
+        **about(w),
         "scheme": e.scheme,
-        "column": e.column_label,
-        "options": {"file_cached_threshold": e.options.file_cached_threshold,
-                    "mshare_variant": e.options.mshare_variant},
+        "column": explain_column_label(e.column),
+        "options": options_facts(e.options),
         "table_bytes": e.table_bytes,
         "groups": [
             {
@@ -78,14 +77,14 @@ def document(e: Explanation) -> dict[str, Any]:
                    "physical_bytes": e.result.physical_bytes},
         "findings": [
             {"group": e.groups[f.group].name, "mapping": f.mapping, "level": f.level, "rule": f.rule,
-             "reason": f.reason, "ranges": [list(r) for r in f.ranges], "tables": f.tables, "fix": _fix(f.fix),
-             "alternatives": [_fix(a) for a in f.alternatives], "note": f.note}
+             "reason": reason_text(e, f), "ranges": [list(r) for r in f.ranges], "tables": f.tables, "fix": _fix(f.fix),
+             "alternatives": [_fix(a) for a in f.alternatives], "note": note_text(f)}
             for f in e.findings
         ],
         "vmpte": {"summed_bytes": e.vmpte.summed_bytes, "physical_bytes": e.vmpte.physical_bytes,
                   "own_bytes": e.vmpte.own_bytes, "attached_bytes": e.vmpte.attached_bytes,
                   "attachments": e.vmpte.attachments, "top_level_bytes": e.vmpte.top_bytes,
-                  "pool_bytes": e.vmpte.pool_bytes, "linked_pool_bytes": e.vmpte.linked_bytes, "text": e.vmpte.text},
+                  "pool_bytes": e.vmpte.pool_bytes, "linked_pool_bytes": e.vmpte.linked_bytes, "text": vmpte_text(e.vmpte)},
     }
 
 

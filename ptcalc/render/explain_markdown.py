@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from ptcalc.model.explain import Explanation
 from ptcalc.render.estimate_markdown import md_table
-from ptcalc.render.explain_words import (finding_tables, fix_text, grouped, levels_of, mapping_label, pages,
-                                         pool_label, sharing_text, va_range, where_all)
+from ptcalc.render.explain_words import (finding_tables, fix_text, grouped, levels_of, mapping_label, note_text,
+                                         pages, pool_label, reason_text, sharing_text, va_range, vmpte_text,
+                                         where_all)
 from ptcalc.render.facts import SCHEME_BLURB, host_line
+from ptcalc.render.words import explain_column_label
 from ptcalc.units import format_kib, format_size
 
 
@@ -18,7 +20,7 @@ def render(e: Explanation) -> str:
     w = e.workload
     levels = levels_of(e)
     below = tuple(n for n in levels if n != "pgd")
-    out = [f"### ptcalc explain: {w.title}, scheme `{e.scheme}`, {e.column_label}", "",
+    out = [f"### ptcalc explain: {w.title}, scheme `{e.scheme}`, {explain_column_label(e.column)}", "",
            f"`{w.source}`: {host_line(w)}", "", f"_{e.scheme}: {SCHEME_BLURB[e.scheme]}_", ""]
     for g in e.groups:
         out += [f"**{g.name}**: {g.count:,} processes; each owns {format_size(g.per_process_bytes)}, "
@@ -54,12 +56,13 @@ def render(e: Explanation) -> str:
     if not e.findings:
         out.append("- Every touched page's shareable tables are shared.")
     for fs, f in grouped(e):
-        out.append(f"- **{where_all(e, fs)}** (`{f.rule}`, {f.level}): {finding_tables(f)}: {f.reason}.")
+        out.append(f"- **{where_all(e, fs)}** (`{f.rule}`, {f.level}): {finding_tables(f)}: {reason_text(e, f)}.")
         if f.fix is not None:
             out.append(f"  - Fix: {fix_text(f.fix)}.")
             for a in f.alternatives:
                 out.append(f"  - Or: {fix_text(a)}.")
-        if f.note:
-            out.append(f"  - {f.note}.")
-    out += ["", f"**VmPTE and physical memory**: {e.vmpte.text}", ""]
+        note = note_text(f)
+        if note:
+            out.append(f"  - {note}.")
+    out += ["", f"**VmPTE and physical memory**: {vmpte_text(e.vmpte)}", ""]
     return "\n".join(out)

@@ -8,9 +8,11 @@ from rich.text import Text
 
 from ptcalc.model.explain import Explanation, GroupExplain
 from ptcalc.render.console import Style
-from ptcalc.render.explain_words import (finding_tables, fix_text, grouped, levels_of, mapping_label, pages,
-                                         pool_label, sharing_text, va_range, where_all)
+from ptcalc.render.explain_words import (finding_tables, fix_text, grouped, levels_of, mapping_label, note_text,
+                                         pages, pool_label, reason_text, sharing_text, va_range, vmpte_text,
+                                         where_all)
 from ptcalc.render.facts import SCHEME_BLURB, host_line
+from ptcalc.render.words import explain_column_label
 from ptcalc.units import format_count, format_kib, format_size
 
 
@@ -79,7 +81,7 @@ def totals_table(e: Explanation, style: Style) -> Table:
 
 def render(e: Explanation, console: Console, style: Style) -> None:
     w = e.workload
-    console.print(Text(f"ptcalc explain {style.dash} {w.title} {style.dash} scheme {e.scheme}, {e.column_label}",
+    console.print(Text(f"ptcalc explain {style.dash} {w.title} {style.dash} scheme {e.scheme}, {explain_column_label(e.column)}",
                        style="bold"))
     console.print(Text(f"{e.scheme}: {SCHEME_BLURB[e.scheme]}", style="dim"))
     console.print(host_line(w))
@@ -96,14 +98,15 @@ def render(e: Explanation, console: Console, style: Style) -> None:
     for i, (fs, f) in enumerate(grouped(e), 1):
         t = Text(f"{i:>3}. ")
         t.append(where_all(e, fs), style="bold")
-        t.append(f" [{f.rule}, {f.level}]: {finding_tables(f)}: {f.reason}.")
+        t.append(f" [{f.rule}, {f.level}]: {finding_tables(f)}: {reason_text(e, f)}.")
         console.print(t)
         if f.fix is not None:
             console.print(Text(f"     Fix: {fix_text(f.fix)}.", style="green"))
             for a in f.alternatives:
                 console.print(Text(f"     Or:  {fix_text(a)}.", style="dim"))
-        if f.note:
-            console.print(Text(f"     {f.note}.", style="dim"))
+        note = note_text(f)
+        if note:
+            console.print(Text(f"     {note}.", style="dim"))
     console.print()
     console.print(Text("VmPTE and physical memory", style="bold"))
-    console.print(f"  {e.vmpte.text}")
+    console.print(f"  {vmpte_text(e.vmpte)}")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ptcalc.model.explain import Explanation, Finding, Fix, MappingExplain, Pool, Sharing
-from ptcalc.units import format_size
+from ptcalc.model.explain import Explanation, Finding, Fix, MappingExplain, Pool, Sharing, VmpteNote
+from ptcalc.render.words import reason
+from ptcalc.units import format_size, size_token
 
 LEVELS_SHOWN: tuple[str, ...] = ("pte", "pmd", "pud", "p4d", "pgd")
 
@@ -58,9 +59,144 @@ def sharing_text(e: Explanation, s: Sharing, group_count: int) -> str:
             + (f" with {'; '.join(who)}" if who else ""))
 
 
+PROT_WORDS = {"rw": "read-write", "r": "read-only", "none": "PROT_NONE"}
+
+
+def _shift(delta: int) -> str:
+    return f"{'+' if delta > 0 else '-'}{format_size(abs(delta))}"
+
+
+def _as(like: tuple[str, ...]) -> str:
+    return f"as {', '.join(like)} {'does' if len(like) == 1 else 'do'} (if the application allows)"
+
+
+def fix_description(f: Fix) -> str:
+    """What the fix changes: ``move the mapping by -2 MiB (to 0x10000000000)``."""
+    if f.kind == "move":
+        assert f.delta is not None and f.new_range is not None
+        return f"move the mapping by {_shift(f.delta)} (to {f.new_range[0]:#x})"
+    if f.kind == "grow":
+        assert f.new_range is not None and f.new_offset is not None
+        start, end = f.new_range
+        return (f"grow the mapping to cover [{start:#x}, {end:#x}) (file offsets {f.new_offset:#x} to "
+                f"{f.new_offset + end - start:#x})")
+    if f.kind == "userfaultfd":
+        return "register the range with userfaultfd in missing mode only (no write-protect or minor faults)"
+    if f.kind == "soft-dirty":
+        return "stop soft-dirty tracking of this process (no clear_refs 4)"
+    if f.kind == "threshold":
+        assert f.threshold is not None
+        return (f"lower the file-cached threshold to {format_size(f.threshold)} or less "
+                f"(--file-cached-threshold {size_token(f.threshold)})")
+    if f.kind == "hugetlb-pages":
+        assert f.page_size is not None
+        return f"put segment {f.segment} on {format_size(f.page_size)} hugetlb pages (SHM_HUGETLB / MAP_HUGETLB, hugetlbfs)"
+    if f.kind == "protection":
+        prot = PROT_WORDS[f.protection or "rw"]
+        if f.delta is not None and f.new_range is not None:
+            return f"map it {prot} and move it by {_shift(f.delta)} (to {f.new_range[0]:#x}), {_as(f.like)}"
+        return f"map it {prot}, {_as(f.like)}"
+    raise ValueError(f"unknown fix {f.kind!r}")  # pragma: no cover
+
+
 def fix_text(f: Fix) -> str:
-    return (f"{f.text}: page tables {format_size(f.physical_before)} -> {format_size(f.physical_after)} "
+    return (f"{fix_description(f)}: page tables {format_size(f.physical_before)} -> {format_size(f.physical_after)} "
             f"(saves {format_size(f.saves)})")
+
+
+def _class(c: int | str | None) -> str:
+    """An ``address - offset`` class: ``0``, ``2 MiB``, ``auto``."""
+    if isinstance(c, int):
+        return format_size(c) if c else "0"
+    return str(c)
+
+
+def reason_text(e: Explanation, f: Finding) -> str:
+    """Why the finding's tables stay private, in one sentence."""
+    if f.why is not None:
+        return reason(f.why, f.why_level, e.workload.arch)
+    what = "windows" if f.level == "pmd" else "blocks"
+    if f.rule == "partial-window":
+        span = format_size(f.span or 0)
+        where = " and ".join(f"[{a:#x}, {b:#x})" for a, b in f.ranges)
+        return (f"{where} lie in {span} windows only partly inside the mapping: a {f.level.upper()} table is shared "
+                f"only for a {span}-aligned window wholly inside it "
+                f"({'vma_shareable' if f.level == 'pmd' else 'the file-cached rule'})")
+    if f.rule == "alone" and f.segment is not None:  # an mshare region
+        return (f"only one process maps region ({f.segment}, {f.protection}): its host mm's tables cost more than "
+                "private tables would")
+    if f.rule == "alone":
+        return (f"no other process maps these file {what} with the same alignment and protection: the tables are "
+                "shareable but have one user")
+    who = ", ".join(f.others)
+    verb = "maps" if len(f.others) == 1 else "map"
+    apart = ""
+    if f.alignment != f.their_alignment:
+        modulo = f" modulo {format_size(f.span or 0)}" if f.level == "pmd" else ""
+        apart = f"address - offset = {_class(f.their_alignment)}{modulo} where this mapping has {_class(f.alignment)}"
+    if f.rule == "protection-differs":
+        return (f"{who} {verb} the same file {what} {PROT_WORDS[f.their_protection or 'rw']}"
+                f"{', with ' + apart if apart else ''}; this mapping is {PROT_WORDS[f.protection or 'rw']}: tables "
+                "are shared only between mappings with the same vm_flags (and alignment: page_table_shareable), so "
+                "they keep separate tables")
+    return (f"{who} {verb} the same file {what} with {apart}: tables are shared only between mappings with the same "
+            "alignment (page_table_shareable)")
+
+
+_NOTES = {
+    "no-single-change": "no single change to this mapping would save page-table memory here",
+    "file-not-hugetlb": ("a file on a regular filesystem cannot use hugetlb pages; the file-cached proposal or "
+                         "mshare would share its tables"),
+    "prot-none-no-tables": "a PROT_NONE mapping is never faulted in: it has no tables to share",
+    "above-level": "its pages are mapped by entries above this level: there is nothing to share here",
+    "private-baseline": ("the private scheme is the baseline: compare it with --scheme hugetlb-pmd, mshare or "
+                         "file-cached"),
+    "nothing-to-save": "nothing to share and nothing to save",
+    "mshare-from-two": "mshare pays off from two processes on",
+    "no-gain-yet": "nothing to gain until another process maps them",
+}
+
+
+def note_text(f: Finding) -> str | None:
+    """Why the finding has no fix, or what else to know."""
+    if f.note is None:
+        return None
+    if f.note == "segment-too-small":
+        return (f"segment {f.segment} ({format_size(f.segment_size or 0)}) is smaller than one "
+                f"{format_size(f.span or 0)} window: no table of this level can be shared")
+    return _NOTES[f.note]
+
+
+def vmpte_text(v: VmpteNote) -> str:
+    """Why VmPTE summed over the processes differs from the physical page tables."""
+    summed, physical = v.summed_bytes, v.physical_bytes
+    if summed > physical:
+        head = f"exceeds the physical page tables ({format_size(physical)}) by {format_size(summed - physical)}"
+    elif summed < physical:
+        head = f"is below the physical page tables ({format_size(physical)}) by {format_size(physical - summed)}"
+    else:
+        head = f"equals the physical page tables ({format_size(physical)})"
+    lines = [f"VmPTE summed over the {v.processes:,} processes ({format_size(summed)}) {head}."]
+    lines.append(f"Both hold the PTE/PMD/PUD tables the processes own ({format_size(v.own_bytes)}).")
+    if v.attachments:
+        lines.append(
+            f"VmPTE adds {format_size(v.attached_bytes)}: {v.attachments:,} links to shared tables, each shared table "
+            f"counted in every process that links it in, while physically those tables exist once "
+            f"({format_size(v.linked_bytes)}). The OOM killer's badness adds the same per-process figure, so every "
+            "sharer is charged for them.")
+    elif v.linked_bytes:
+        lines.append(f"Physical adds the shared tables, counted once ({format_size(v.linked_bytes)}).")
+    unlinked = v.pool_bytes - v.linked_bytes
+    if unlinked:
+        what = {"mshare-host": "the mshare host mm's tables, which belong to the region, not to the processes",
+                "ptshare": "ptshare's shared PTE tables, which belong to the shared mm",
+                "below-shared-pmd": "the PTE tables below shared PMD tables, which no process links in itself",
+                }[v.unlinked]
+        lines.append(f"Physical adds {what} ({format_size(unlinked)}).")
+    if v.top_bytes:
+        lines.append(f"Physical adds the processes' PGD/P4D tables ({format_size(v.top_bytes)}), which VmPTE never "
+                     "counts.")
+    return " ".join(lines)
 
 
 def finding_where(e: Explanation, f: Finding) -> str:
@@ -91,9 +227,9 @@ def grouped(e: Explanation) -> list[tuple[list[Finding], Finding]]:
     out: list[tuple[list[Finding], Finding]] = []
     index: dict[tuple, int] = {}
     for f in e.findings:
-        key: tuple = (f.rule, f.level, f.reason, tuple(sorted(f.tables.items())), f.note,
-               f.fix.text if f.fix else None, f.fix.saves if f.fix else None,
-               tuple(a.text for a in f.alternatives))
+        key: tuple = (f.rule, f.level, reason_text(e, f), tuple(sorted(f.tables.items())), note_text(f),
+                      fix_description(f.fix) if f.fix else None, f.fix.saves if f.fix else None,
+                      tuple(fix_description(a) for a in f.alternatives))
         if f.ranges and f.rule not in ("not-hugetlb", "private-scheme", "prot-none"):
             key += (f.group, f.mapping)  # ranges are in the reason or specific to the mapping
         if key in index:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from ptcalc.model.budget import Budget
-from ptcalc.model.report import Report, pool_advice
-from ptcalc.units import format_size
-from ptcalc.workload.types import MAPPING_FIELDS, Workload
-
-_AUTO = MAPPING_FIELDS.index("auto")
+from ptcalc.model.evaluate import Evaluation
+from ptcalc.model.geometry import X86_64, Arch
+from ptcalc.units import GiB, MiB, format_size
+from ptcalc.workload.types import ModelOptions, Workload
 
 SCHEME_BLURB: dict[str, str] = {
     "private": "no sharing: every process builds its own tables",
@@ -23,7 +22,7 @@ MAX_GROUP_ROWS = 30
 """Most process groups the per-process table lists (JSON always lists all)."""
 
 
-def shown_groups(report: Report, limit: int = MAX_GROUP_ROWS) -> tuple[list[int], int, int]:
+def shown_groups(report: Evaluation, limit: int = MAX_GROUP_ROWS) -> tuple[list[int], int, int]:
     """Which groups the per-process table shows: (group indices, groups left
     out, processes in them).  All of them, in workload order, up to
     ``limit``; beyond it the ``limit`` whose processes own the most page
@@ -44,6 +43,16 @@ def more_groups_line(hidden: int, processes: int) -> str:
     """The line standing for the groups the per-process table leaves out."""
     return (f"... and {hidden:,} more group{'s' if hidden != 1 else ''} ({processes:,} processes); "
             "--format json lists every group")
+
+
+def about(w: Workload) -> dict[str, Any]:
+    """Which workload a JSON document is about: its title and file."""
+    return {"workload": w.title, "source": w.source}
+
+
+def options_facts(o: ModelOptions) -> dict[str, Any]:
+    """The model options, as JSON shows them."""
+    return {"file_cached_threshold": o.file_cached_threshold, "mshare_variant": o.mshare_variant}
 
 
 def host_facts(w: Workload) -> dict[str, Any]:
@@ -100,7 +109,7 @@ def fit_sentence(b: Budget, verdict: str | None) -> str:
     return text
 
 
-def assumptions(report: Report) -> list[str]:
+def assumptions(report: Evaluation) -> list[str]:
     """What the figures rest on, stated so a reader can challenge it."""
     w = report.workload
     h = w.host
@@ -117,12 +126,12 @@ def assumptions(report: Report) -> list[str]:
                    "without host.hugepages the pools are sized to fit.")
     if any(s.backing == "file" for s in w.segments.values()):
         out.append("file segments: touched pages are reclaimable page cache, shown but not in demand.")
-    if any(True in g.columns()[_AUTO] for g in w.groups):
+    if report.has_auto:
         out.append("address: auto is the best case: address congruent to the file offset modulo "
                    f"{format_size(h.arch.auto_align)}, each mapping in a {format_size(h.arch.auto_window)} "
                    "window of its own.")
     if "mshare" in report.schemes:
-        if report.options.mshare_variant == "v3":
+        if report.model_options.mshare_variant == "v3":
             out.append("mshare (v3 proposal, not mainline): one region per segment and protection, "
                        f"{format_size(h.arch.mshare_align)}-aligned; its host mm owns the tables; "
                        "VmPTE of attached processes excludes them.")
@@ -131,14 +140,50 @@ def assumptions(report: Report) -> list[str]:
                        "share PTE tables only; VmPTE excludes them.")
     if "file-cached" in report.schemes:
         out.append(f"file-cached (seed-thread proposal, not mainline): segments of at least "
-                   f"{format_size(report.options.file_cached_threshold)}; VmPTE counts attached tables as "
+                   f"{format_size(report.model_options.file_cached_threshold)}; VmPTE counts attached tables as "
                    "hugetlb does.")
     return out
 
 
-def advice(report: Report) -> list[str]:
+def advice(report: Evaluation) -> list[str]:
     """hugetlb pool settings for the configured column."""
     cells = report.configured_cells()
     if not cells:
         return []
     return pool_advice(cells[0].budget, report.workload.arch)
+
+
+def _hugepagesz(ps: int) -> str:
+    """A page size as the kernel's ``hugepagesz=`` parameter spells it (memparse): 1G, 32M, 64K."""
+    for unit, factor in (("G", GiB), ("M", MiB), ("K", 1024)):
+        if ps % factor == 0:
+            return f"{ps // factor}{unit}"
+    return str(ps)
+
+
+def pool_advice(b: Budget, arch: Arch = X86_64) -> list[str]:
+    """What to set so the hugetlb pools fit the segments exactly.
+
+    ``vm.nr_hugepages`` sizes the default pool, PMD_SIZE pages (HPAGE_SIZE on
+    x86-64 and arm64); pages above PMD_SIZE are gigantic on every profile
+    (above the buddy allocator's largest block, MAX_PAGE_ORDER: 4 MiB, 32 MiB
+    and 512 MiB on arm64 4K/16K/64K by arch/arm64/Kconfig ARCH_FORCE_MAX_ORDER),
+    so a boot-time reservation is the reliable way to get them.
+    """
+    out: list[str] = []
+    for ps, n in sorted(b.pools.required.items()):
+        have = (b.pools.configured or {}).get(ps) if b.pools.configured is not None else None
+        if ps == arch.hpage_size:
+            how = f"sysctl vm.nr_hugepages={n}"
+        else:
+            kb = ps // 1024
+            how = f"echo {n} > /sys/kernel/mm/hugepages/hugepages-{kb}kB/nr_hugepages"
+            if ps > arch.pmd_size:
+                how += f" (or boot with hugepagesz={_hugepagesz(ps)} hugepages={n})"
+        if have is None:
+            out.append(f"{format_size(ps)} pages: {n:,} needed ({format_size(n * ps)}): {how}")
+        elif have < n:
+            out.append(f"{format_size(ps)} pages: pool has {have:,}, segments need {n:,}: {how}")
+        else:
+            out.append(f"{format_size(ps)} pages: pool has {have:,}, segments need {n:,}")
+    return out

@@ -3,9 +3,7 @@ say where each part came from and what the scan could not see."""
 
 from __future__ import annotations
 
-from ptcalc.model.layout import Layout
-
-from ptcalc.model.tables import resident_bytes
+from ptcalc.model.evaluate import CONFIGURED, Options, evaluate
 from ptcalc.linux.scan import ScanResult
 from ptcalc.units import format_kib, format_size
 from ptcalc.workload.writer import dump_workload
@@ -68,11 +66,11 @@ def header_lines(r: ScanResult) -> list[str]:
 def render_scan(r: ScanResult) -> str:
     """The YAML text for a scan."""
     w = r.workload
-    resident = resident_bytes(Layout.from_workload(w)) if w.groups else {}
+    resident = evaluate(w, Options(schemes=(), columns=CONFIGURED)).resident if w.groups else {}
     seg_comments: dict[str, list[str]] = {}
-    for i, (name, note) in enumerate(zip(w.segments, (r.segment_notes[n] for n in w.segments))):
+    for name, note in zip(w.segments, (r.segment_notes[n] for n in w.segments)):
         lines = [note.source]
-        covered = resident.get(i, 0)
+        covered = resident.get(name, 0)
         if covered != note.present_bytes:
             lines.append(f"pages present in the scanned processes: {format_size(note.present_bytes)} "
                          f"(the touch ranges cover {format_size(covered)})")

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from ptcalc.render.console import Style
 from ptcalc.model.sweep import SweepResult
+from ptcalc.render.sweep_words import axis_label, axis_value
 from ptcalc.units import format_size
 
 MARKERS: dict[str, str] = {"private": "p", "hugetlb-pmd": "h", "mshare": "m", "file-cached": "f"}
@@ -18,14 +19,16 @@ COLORS: dict[str, str] = {"private": "red", "hugetlb-pmd": "cyan", "mshare": "ma
 HEIGHT = 14
 
 
-def _axis_value(sw: SweepResult, v: int) -> str:
-    return format_size(v) if sw.axis == "size" else f"{v:,}"
+RESOLUTION = 200
+"""Points the chart asks for across the process-count axis (evenly spaced)."""
 
 
 def chart(sw: SweepResult, width: int, style: Style) -> Text:
     """The chart as one Text of ``HEIGHT`` + 3 lines, at most ``width`` columns."""
-    if sw.chart_points and sw.chart_demand:
-        xs, series = sw.chart_points, sw.chart_demand
+    if sw.demand_at is not None and sw.points:
+        lo, hi = sw.points[0], sw.points[-1]
+        xs = sorted({lo + (hi - lo) * i // (RESOLUTION - 1) for i in range(RESOLUTION)})
+        series = sw.demand_at(xs)
     else:
         xs, series = sw.points, {s.scheme: s.demand_bytes for s in sw.series}
     label_w = 11
@@ -87,8 +90,8 @@ def chart(sw: SweepResult, width: int, style: Style) -> Text:
             out.append(ch, style=st or None)
         out.append("\n")
     out.append(" " * label_w + " +" + "-" * plot_w + "\n")
-    left, right = _axis_value(sw, x0), _axis_value(sw, x1)
-    mid = f"{sw.axis_label}"
+    left, right = axis_value(sw, x0), axis_value(sw, x1)
+    mid = axis_label(sw)
     pad = max(1, plot_w - len(left) - len(right) - len(mid))
     out.append(" " * (label_w + 2) + left + " " * (pad // 2) + mid + " " * (pad - pad // 2) + right)
     return out

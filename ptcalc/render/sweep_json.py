@@ -6,6 +6,9 @@ import json
 from typing import Any
 
 from ptcalc.model.sweep import SweepResult
+from ptcalc.render.facts import about
+from ptcalc.render.sweep_words import axis_label, grows_text, rounding_text
+from ptcalc.render.words import sweep_column_label
 
 SCHEMA_VERSION = 1
 
@@ -13,13 +16,12 @@ SCHEMA_VERSION = 1
 def document(sw: SweepResult) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
-        "workload": sw.workload.title,
-        "source": sw.workload.source,
+        **about(sw.workload),
         "axis": sw.axis,
-        "axis_label": sw.axis_label,
-        "grows": sw.scaled,
-        "rounding": sw.rounding,
-        "column": sw.column_label,
+        "axis_label": axis_label(sw),
+        "grows": grows_text(sw),
+        "rounding": rounding_text(sw),
+        "column": sweep_column_label(sw.column),
         "available_bytes": sw.available_bytes,
         "headroom_percent": sw.headroom_percent,
         "points": sw.points,

@@ -8,6 +8,8 @@ from rich.text import Text
 
 from ptcalc.render.console import Style, verdict_text
 from ptcalc.render.facts import host_line
+from ptcalc.render.sweep_words import axis_label, axis_value, grows_text, rounding_text
+from ptcalc.render.words import sweep_column_label
 from ptcalc.render.sweep_chart import chart
 from ptcalc.model.sweep import Crossing, SweepResult
 from ptcalc.units import format_size
@@ -31,10 +33,6 @@ def sample(sw: SweepResult, limit: int = MAX_ROWS) -> list[int]:
     return sorted(keep)
 
 
-def axis_value(sw: SweepResult, v: int) -> str:
-    return format_size(v) if sw.axis == "size" else f"{v:,}"
-
-
 def crossing_sentence(sw: SweepResult, c: Crossing) -> str:
     if c.status == "unknown":
         return "no verdicts: host.memory is not given"
@@ -55,16 +53,17 @@ def crossing_sentence(sw: SweepResult, c: Crossing) -> str:
 
 def render(sw: SweepResult, console: Console, style: Style) -> None:
     w = sw.workload
-    console.print(Text(f"ptcalc sweep {style.dash} {w.title} {style.dash} {sw.axis_label}, {sw.column_label}",
+    console.print(Text(f"ptcalc sweep {style.dash} {w.title} {style.dash} {axis_label(sw)}, "
+                       f"{sweep_column_label(sw.column)}",
                        style="bold"))
     console.print(host_line(w))
-    console.print(Text(f"grows: {sw.scaled}; rounding: {sw.rounding}", style="dim"))
+    console.print(Text(f"grows: {grows_text(sw)}; rounding: {rounding_text(sw)}", style="dim"))
     idx = sample(sw)
     shown = f"{len(idx)} of {len(sw.points):,} points" if len(idx) < len(sw.points) else f"{len(idx)} points"
     console.print(Text(f"Page tables (physical) and verdict per scheme; {shown}"
                        + ("; --format csv for every point" if len(idx) < len(sw.points) else ""), style="italic"))
     t = Table(box=style.box)
-    t.add_column(sw.axis_label, justify="right", no_wrap=True)
+    t.add_column(axis_label(sw), justify="right", no_wrap=True)
     multi = sw.group_counts is not None and len(sw.group_names) > 1
     if multi:
         t.add_column("group counts", justify="right")

@@ -1,26 +1,34 @@
 """Who owns which page table: per mapping, between mappings, and in shared pools.
 
-The same counting as ``ptcalc.model.tables.count`` (the same helpers, the same
-keys), split by mapping and by sharing key so the parts can be shown; the
-sums equal the model's figures (tests/test_explain.py checks they do on
-generated workloads).
+The attribution of one cell (``Cell.attribution``): the same tally that
+``model.tables.count`` counts (``tally``: the parts of every touched range,
+their zone kinds and the lowest level each process owns) and the same keyed
+blocks of shared tables (``shared_pmd_blocks``, ``shared_pte_blocks``,
+``region_ranges``), split by mapping and by sharing key so that each part can
+be shown.  The sums equal the cell's figures (tests/test_explain.py checks
+they do on generated workloads).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ptcalc.model.explain.types import (GroupExplain, Interval, MappingExplain, Partner, Pool, Sharing, Totals,
+                                        VmpteNote, ZoneSpan)
 from ptcalc.model.geometry import LEVEL_NAMES, VMPTE_LEVELS
-from ptcalc.model.explain.types import GroupExplain, Interval, Partner, Pool, Sharing, VmpteNote
-from ptcalc.model.intervals import dedupe_within, distinct_blocks, first_of, key_ids, merge_within, union_and_shared
-from ptcalc.model.layout import Layout
-from ptcalc.model.tables import ZONE_KIND, count, cut, zones
+from ptcalc.model.intervals import (ceil_div, distinct_blocks, first_of, floor_div, key_ids, merge_within,
+                                    union_and_shared)
+from ptcalc.model.results import SchemeResult, zero_levels
+from ptcalc.model.schemes import ZONE_KIND, Why, zones
+from ptcalc.model.tables import KeyedBlocks, region_ranges, shared_pmd_blocks, shared_pte_blocks, tally
 from ptcalc.workload.touched import merge_ranges
-from ptcalc.units import format_size
-from ptcalc.model.results import zero_levels
-from ptcalc.workload.types import PROTECTIONS, Mapping, ModelOptions, Workload
+from ptcalc.workload.types import PROTECTIONS, Mapping
+
+if TYPE_CHECKING:
+    from ptcalc.model.evaluate import Cell
 
 I64 = np.int64
 
@@ -50,38 +58,35 @@ def overlap(a: list[Interval], b: list[Interval]) -> int:
 
 
 class Context:
-    """Layout, zones, parts and the per-part arrays count() uses."""
+    """One cell's layout (on numpy), zones and tally, as ``count`` has them."""
 
-    def __init__(self, workload: Workload, scheme: str, options: ModelOptions) -> None:
-        self.w = workload
-        self.scheme = scheme
-        self.options = options
-        self.layout = layout = Layout.from_workload(workload)
-        self.z = z = zones(layout, scheme, options)
-        self.result = count(layout, z)
-        self.parts = parts = cut(layout, z)
+    def __init__(self, cell: Cell) -> None:
+        self.cell = cell
+        w = cell.column.workload
+        assert w is not None
+        self.w = w
+        self.scheme = cell.scheme
+        self.options = cell.model_options
+        self.layout = layout = cell.layout.on("numpy")
+        self.z = zones(layout, cell.scheme, cell.model_options)
+        self.t = t = tally(layout, self.z)
+        self.result: SchemeResult = cell.result
+        self.parts = t.parts
         self.arch = arch = layout.arch
         self.levels = arch.levels
         self.top = len(self.levels) - 1
-        self.pmd_i = layout.level_index("pmd")
-        self.attach_i = layout.level_index("p4d") or self.top
-        self.kind = ZONE_KIND[parts.zone]
-        self.leaf = layout.row_leaf[parts.row]
-        self.group_of_part = layout.row_group[parts.row]
-        if z.upper == "mshare":
-            upper_own = np.full(self.kind.shape, self.attach_i, dtype=I64)
-        else:
-            upper_own = np.full(self.kind.shape, (self.pmd_i if self.pmd_i is not None else 0) + 1, dtype=I64)
-        self.own_min = np.where(self.kind == 0, self.leaf,
-                                np.where(self.kind == 1, np.maximum(self.leaf, 1), upper_own))
+        self.pmd_i = t.pmd_i
+        self.attach_i = t.attach_i
+        self.kind = t.kind
+        self.leaf = t.leaf
+        self.group_of_part = t.group
+        self.own_min = t.own_min
         self.counts = layout.counts
-        self.row_weight = (np.minimum(np.array(self.counts, dtype=I64), 2)[layout.row_group]
-                           if layout.n_rows else np.zeros(0, I64))
-        self.table_bytes = {lv.name: lv.table_bytes for lv in self.levels}
-        self.table_bytes["pgd"] = arch.pgd_bytes(layout.pti)
-        self.seg_names = list(workload.segments)
+        self.row_weight = layout.row_weight
+        self.table_bytes = arch.table_bytes(layout.pti)
+        self.seg_names = list(w.segments)
         # PMD_SIZE and PUD_SIZE: what one PTE table and one PMD table cover
-        self.pmd_size = self.levels[0].table_span
+        self.pmd_size = arch.pmd_size
         self.pud_size = self.levels[self.pmd_i].table_span if self.pmd_i is not None else None
 
     def row_of(self, gi: int, mi: int) -> int:
@@ -105,7 +110,7 @@ def own_attribution(cx: Context) -> tuple[dict[int, dict[str, int]], dict[int, d
     between = {g: zero_levels() for g in range(n_groups)}
     p = cx.parts
     for li, lv in enumerate(cx.levels[:-1]):
-        m = cx.own_min <= li
+        m = cx.t.owned(li)
         per_row = cx.blocks(m, li)
         span = lv.table_span
         # first and last block of every row's own parts: only these can be
@@ -156,36 +161,31 @@ class PoolBuild:
     attached_rows: set[int]
 
 
-def keyed_pools(cx: Context, kind_name: str, mask: np.ndarray, li: int, class_of: np.ndarray,
-                 attach_mask: np.ndarray | None) -> list[PoolBuild]:
-    """Pools of shared PMD or PTE tables, one per (segment, protection, class)."""
-    if not mask.any():
+def keyed_pools(cx: Context, kind_name: str, kb: KeyedBlocks | None) -> list[PoolBuild]:
+    """Pools of shared PMD or PTE tables, one per sharing key of ``kb``."""
+    if kb is None:
         return []
-    p, lay = cx.parts, cx.layout
-    rows = p.row[mask]
-    span = cx.levels[li].table_span
-    d = lay.row_addr[rows] - lay.row_off[rows]
-    shift = -((-d) // span)  # VA block b is file block b - shift
-    lo, hi = dedupe_within(rows, p.start[mask] // span, -((-p.end[mask]) // span))
-    key = key_ids(lay.row_seg[rows], lay.row_prot[rows], class_of[rows])
-    attach = attach_mask[mask] if attach_mask is not None else np.zeros(rows.shape, dtype=bool)
+    lay = cx.layout
+    rows, lo, hi, key = kb.rows, kb.lo, kb.hi, kb.key
+    if kind_name == "pmd":  # huge_pmd_share() links every shared PMD table in
+        attach = np.ones(rows.shape, dtype=bool)
+    else:
+        attach = (cx.kind[kb.mask] == 1) if cx.z.attached_pte else np.zeros(rows.shape, dtype=bool)
     out: list[PoolBuild] = []
-    name = cx.levels[li].name
+    name = cx.levels[kb.level].name
     for k in np.unique(key).tolist():
         km = key == k
-        u, s = union_and_shared(np.zeros(int(km.sum()), dtype=I64), (lo - shift)[km], (hi - shift)[km],
-                                cx.row_weight[rows[km]])
+        u, s = union_and_shared(np.zeros(int(km.sum()), dtype=I64), lo[km], hi[km], cx.row_weight[rows[km]])
         per_row: dict[int, dict[str, list[Interval]]] = {}
         attached_rows: set[int] = set()
-        for r, a, b, at in zip(rows[km].tolist(), (lo - shift)[km].tolist(), (hi - shift)[km].tolist(),
-                               attach[km].tolist()):
+        for r, a, b, at in zip(rows[km].tolist(), lo[km].tolist(), hi[km].tolist(), attach[km].tolist()):
             if a < b:
                 per_row.setdefault(r, {}).setdefault(name, []).append((a, b))
                 if at:
                     attached_rows.add(r)
         per_row = {r: {n: merge_ranges(iv) for n, iv in lv.items()} for r, lv in per_row.items()}
         r0 = int(rows[km][0])
-        cls = int(class_of[r0])
+        cls = int(kb.cls[km][0])
         if kind_name == "pte" and cx.z.scheme == "mshare":
             alignment: int | str | None = "auto" if cls == -1 else cls
         elif kind_name == "pmd":
@@ -206,16 +206,11 @@ def keyed_pools(cx: Context, kind_name: str, mask: np.ndarray, li: int, class_of
 
 def mshare_pools(cx: Context) -> list[PoolBuild]:
     """mshare v3: one host mm per (segment, protection), as count() counts it."""
-    p, lay = cx.parts, cx.layout
-    m = (cx.kind == 2) & (cx.row_weight[p.row] > 0)
-    if not m.any():
+    rr = region_ranges(cx.t)
+    if rr is None:
         return []
-    rows = p.row[m]
-    d = lay.row_addr[rows] - lay.row_off[rows]
-    fs, fe = p.start[m] - d, p.end[m] - d
-    key = key_ids(lay.row_seg[rows], lay.row_prot[rows])
-    grp = lay.row_group[rows]
-    leaf = cx.leaf[m]
+    lay = cx.layout
+    rows, key, grp, leaf, fs, fe = rr.rows, rr.key, rr.group, rr.leaf, rr.start, rr.end
     w_group = np.minimum(np.array(cx.counts, dtype=I64), 2)
     out: list[PoolBuild] = []
     for k in np.unique(key).tolist():
@@ -226,7 +221,7 @@ def mshare_pools(cx: Context) -> list[PoolBuild]:
             lm = km & (leaf <= li)
             if not lm.any():
                 continue
-            lo, hi = fs[lm] // lv.table_span, -((-fe[lm]) // lv.table_span)
+            lo, hi = floor_div(fs[lm], lv.table_span), ceil_div(fe[lm], lv.table_span)
             for r, a, b in zip(rows[lm].tolist(), lo.tolist(), hi.tolist()):
                 per_row.setdefault(r, {}).setdefault(lv.name, []).append((a, b))
             if li < cx.attach_i:
@@ -253,18 +248,8 @@ def mshare_pools(cx: Context) -> list[PoolBuild]:
 
 def pools(cx: Context) -> list[PoolBuild]:
     """Every pool of shared tables under the scheme: PMD, PTE and mshare host pools."""
-    z, lay = cx.z, cx.layout
-    builds: list[PoolBuild] = []
-    if z.upper == "pmd" and cx.pmd_i is not None and cx.pud_size is not None:
-        d = lay.row_addr - lay.row_off
-        builds += keyed_pools(cx, "pmd", cx.kind == 2, cx.pmd_i, d % cx.pud_size, np.ones(cx.kind.shape, bool))
-    m_pte = cx.kind == 1
-    if z.upper == "pmd" and z.scheme == "file-cached":
-        m_pte = m_pte | ((cx.kind == 2) & (cx.leaf == 0))
-    attach = (cx.kind == 1) if z.attached_pte else None
-    builds += keyed_pools(cx, "pte", m_pte, 0, z.pte_key_class, attach)
-    if z.upper == "mshare":
-        builds += mshare_pools(cx)
+    builds = keyed_pools(cx, "pmd", shared_pmd_blocks(cx.t)) + keyed_pools(cx, "pte", shared_pte_blocks(cx.t))
+    builds += mshare_pools(cx)
     for i, b in enumerate(builds):
         b.pool = replace(b.pool, id=i)
     return builds
@@ -326,34 +311,78 @@ def vmpte_note(cx: Context, groups: list[GroupExplain], builds: list[PoolBuild])
     top = sum(g.count * sum(g.own[n] * tb[n] for n in ("p4d", "pgd") if n in tb) for g in groups)
     pool_bytes = sum(b.pool.tables[n] * tb.get(n, 0) for b in builds for n in LEVEL_NAMES)
     linked = sum(linked_tables(cx, b) * tb["pmd" if b.pool.kind == "pmd" else "pte"] for b in builds)
-    unlinked = pool_bytes - linked
-    summed, physical = r.vmpte_total, r.physical_bytes
-    processes = sum(g.count for g in groups)
-    if summed > physical:
-        head = f"exceeds the physical page tables ({format_size(physical)}) by {format_size(summed - physical)}"
-    elif summed < physical:
-        head = f"is below the physical page tables ({format_size(physical)}) by {format_size(physical - summed)}"
+    if cx.z.upper == "mshare":
+        unlinked = "mshare-host"
+    elif cx.scheme == "mshare":
+        unlinked = "ptshare"
     else:
-        head = f"equals the physical page tables ({format_size(physical)})"
-    lines = [f"VmPTE summed over the {processes:,} processes ({format_size(summed)}) {head}."]
-    lines.append(f"Both hold the PTE/PMD/PUD tables the processes own ({format_size(own_vm)}).")
-    if links:
-        lines.append(
-            f"VmPTE adds {format_size(att_bytes)}: {links:,} links to shared tables, each shared table counted "
-            f"in every process that links it in, while physically those tables exist once ({format_size(linked)}). "
-            "The OOM killer's badness adds the same per-process figure, so every sharer is charged for them.")
-    elif linked:
-        lines.append(f"Physical adds the shared tables, counted once ({format_size(linked)}).")
-    if unlinked:
-        if cx.z.upper == "mshare":
-            what = "the mshare host mm's tables, which belong to the region, not to the processes"
-        elif cx.scheme == "mshare":
-            what = "ptshare's shared PTE tables, which belong to the shared mm"
-        else:
-            what = "the PTE tables below shared PMD tables, which no process links in itself"
-        lines.append(f"Physical adds {what} ({format_size(unlinked)}).")
-    if top:
-        lines.append(f"Physical adds the processes' PGD/P4D tables ({format_size(top)}), which VmPTE never counts.")
-    return VmpteNote(summed_bytes=summed, physical_bytes=physical, own_bytes=own_vm, attached_bytes=att_bytes,
-                     attachments=links, top_bytes=top, pool_bytes=pool_bytes, linked_bytes=linked,
-                     text=" ".join(lines))
+        unlinked = "below-shared-pmd"
+    return VmpteNote(summed_bytes=r.vmpte_total, physical_bytes=r.physical_bytes, own_bytes=own_vm,
+                     attached_bytes=att_bytes, attachments=links, top_bytes=top, pool_bytes=pool_bytes,
+                     linked_bytes=linked, processes=sum(g.count for g in groups), unlinked=unlinked)
+
+
+@dataclass(frozen=True, eq=False)
+class Attribution:
+    """Who owns every table of one cell: per group and mapping (own tables,
+    tables between mappings, the pools of shared tables each uses and with
+    whom), the pools, and the totals, which equal the cell's figures."""
+
+    groups: tuple[GroupExplain, ...]
+    pools: tuple[Pool, ...]
+    totals: Totals
+    vmpte: VmpteNote
+    table_bytes: dict[str, int]
+    context: Context = field(repr=False)
+    builds: list[PoolBuild] = field(repr=False)
+    sharing: dict[int, list[Sharing]] = field(repr=False)
+
+
+def attribute(cell: Cell) -> Attribution:
+    """The attribution of ``cell`` (see the module docstring)."""
+    cx = Context(cell)
+    workload = cx.w
+    own_rows, between = own_attribution(cx)
+    att_rows = attached_tables(cx)
+    builds = pools(cx)
+    sharing = sharing_of(cx, builds)
+    why_pmd, why_pte = cx.z.why_pmd.tolist(), cx.z.why_pte.tolist()
+    upper = "mshare" if cx.z.upper == "mshare" else "shared-pmd"
+    kinds = [("private", "shared-pte", upper)[k] for k in ZONE_KIND]
+    bounds = cx.z.bounds.tolist()
+    groups: list[GroupExplain] = []
+    for gi, g in enumerate(workload.groups):
+        maps = []
+        own_total = dict(between[gi])
+        att_total = zero_levels()
+        for mi, m in enumerate(g.mappings):
+            r = cx.row_of(gi, mi)
+            seg = workload.segments[m.segment]
+            maps.append(MappingExplain(group=gi, index=mi, mapping=m, backing=seg.backing, page_size=seg.page_size,
+                                       own=own_rows[r], attached=att_rows[r],
+                                       sharing=tuple(sorted(sharing.get(r, []), key=lambda s: (s.pool, s.level))),
+                                       why_pmd=Why(why_pmd[r]), why_pte=Why(why_pte[r]),
+                                       zones=tuple(ZoneSpan(kinds[k], bounds[r][k], bounds[r][k + 1])
+                                                   for k in range(5) if bounds[r][k] < bounds[r][k + 1])))
+            for n in LEVEL_NAMES:
+                own_total[n] += own_rows[r][n]
+                att_total[n] += att_rows[r][n]
+        own_total["pgd"] += 1
+        per_process = sum(own_total[n] * cx.table_bytes.get(n, 0) for n in LEVEL_NAMES)
+        vmpte = sum((own_total[n] + att_total[n]) * cx.table_bytes[n] for n in VMPTE_LEVELS if n in cx.table_bytes)
+        groups.append(GroupExplain(name=g.name, count=g.count, mappings=tuple(maps), between_mappings=between[gi],
+                                   own=own_total, attached=att_total, per_process_bytes=per_process,
+                                   vmpte_bytes=vmpte))
+    own_phys = zero_levels()
+    for ge in groups:
+        for n in LEVEL_NAMES:
+            own_phys[n] += ge.count * ge.own[n]
+    pool_tables = zero_levels()
+    for b in builds:
+        for n in LEVEL_NAMES:
+            pool_tables[n] += b.pool.tables[n]
+    totals = Totals(own=own_phys, pools=pool_tables,
+                    total={n: own_phys[n] + pool_tables[n] for n in LEVEL_NAMES}, model=dict(cx.result.tables))
+    return Attribution(groups=tuple(groups), pools=tuple(b.pool for b in builds), totals=totals,
+                       vmpte=vmpte_note(cx, groups, builds), table_bytes=dict(cx.table_bytes), context=cx,
+                       builds=builds, sharing=sharing)

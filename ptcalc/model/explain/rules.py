@@ -10,20 +10,20 @@ the saving reported is the model's, and the fix shown is the smallest change
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ptcalc.model.explain.attribution import I64, Context, overlap, PoolBuild
-from ptcalc.model.explain.types import PROT_WORDS, RULE_OF_WHY, Finding, Fix, Interval, Sharing
+from ptcalc.model.explain.attribution import I64, Context, PoolBuild, overlap
+from ptcalc.model.explain.types import RULE_OF_WHY, Finding, Fix, Interval, Sharing
 from ptcalc.model.intervals import distinct_blocks
-from ptcalc.model.layout import Layout
-from ptcalc.model.tables import Why, count, zones
+from ptcalc.model.schemes import Why
+from ptcalc.units import round_down, round_up
 from ptcalc.workload.touched import merge_ranges
-from ptcalc.units import format_size
-from ptcalc.model.whatif import convert
-from ptcalc.model.reasons import reason as why_reason
 from ptcalc.workload.types import Mapping, ModelOptions, Workload
 
+if TYPE_CHECKING:
+    from ptcalc.model.evaluate import Cell
 
 
 class _Fixer:
@@ -36,7 +36,7 @@ class _Fixer:
         self._hugetlb: dict[str, Fix | None] = {}
 
     def _physical(self, w: Workload, options: ModelOptions | None = None) -> int:
-        return count_physical(w, self.cx.scheme, options or self.cx.options)
+        return physical_bytes(w, self.cx.scheme, options or self.cx.options)
 
     def _with_mapping(self, gi: int, mi: int, new: Mapping) -> Workload | None:
         w = self.cx.w
@@ -59,10 +59,7 @@ class _Fixer:
         if w is None:
             return None
         after = self._physical(w)
-        sign = "+" if delta > 0 else "-"
-        return Fix(kind="move", text=f"move the mapping by {sign}{format_size(abs(delta))} "
-                                     f"(to {m.address + delta:#x})",
-                   physical_before=self.before, physical_after=after, change_bytes=abs(delta), delta=delta,
+        return Fix(kind="move", physical_before=self.before, physical_after=after, change_bytes=abs(delta), delta=delta,
                    new_range=(m.address + delta, m.end + delta), new_offset=m.offset)
 
     def grow(self, gi: int, mi: int, start: int, end: int) -> Fix | None:
@@ -76,30 +73,29 @@ class _Fixer:
         if w is None:
             return None
         after = self._physical(w)
-        return Fix(kind="grow", text=f"grow the mapping to cover [{start:#x}, {end:#x}) (file offsets "
-                                     f"{new.offset:#x} to {new.offset + new.size:#x})",
-                   physical_before=self.before, physical_after=after, change_bytes=(end - start) - m.size,
+        return Fix(kind="grow", physical_before=self.before, physical_after=after, change_bytes=(end - start) - m.size,
                    new_range=(start, end), new_offset=new.offset)
 
-    def flag(self, gi: int, mi: int, kind: str, text: str, change: int = 0, **changes: object) -> Fix | None:
+    def flag(self, gi: int, mi: int, kind: str, change: int = 0, like: tuple[str, ...] = (),
+             **changes: object) -> Fix | None:
         """Any other change to the mapping (``changes`` are Mapping fields);
-        ``change`` is its size in bytes (0 for flags)."""
+        ``change`` is its size in bytes (0 for flags); ``like``: the groups
+        whose mappings are so."""
         m = self.cx.w.groups[gi].mappings[mi]
         new = replace(m, **changes)  # type: ignore[arg-type]
         w = self._with_mapping(gi, mi, new)
         if w is None:
             return None
         moved = new.address != m.address
-        return Fix(kind=kind, text=text, physical_before=self.before, physical_after=self._physical(w),
+        protection = new.protection if new.protection != m.protection else None
+        return Fix(kind=kind, physical_before=self.before, physical_after=self._physical(w),
                    change_bytes=change, delta=new.address - m.address if moved else None,
-                   new_range=(new.address, new.end) if moved else None)
+                   new_range=(new.address, new.end) if moved else None, protection=protection, like=like)
 
     def threshold(self, size: int) -> Fix:
         opts = replace(self.cx.options, file_cached_threshold=size)
-        return Fix(kind="threshold",
-                   text=f"lower the file-cached threshold to {format_size(size)} or less "
-                        f"(--file-cached-threshold {format_size(size).replace(' ', '')})",
-                   physical_before=self.before, physical_after=self._physical(self.cx.w, opts), change_bytes=0)
+        return Fix(kind="threshold", physical_before=self.before, physical_after=self._physical(self.cx.w, opts),
+                   change_bytes=0, threshold=size)
 
     def hugetlb_pages(self, segment: str) -> Fix | None:
         """The segment on PMD-sized hugetlb pages, the rest of the workload unchanged
@@ -109,13 +105,15 @@ class _Fixer:
         return self._hugetlb[segment]
 
     def _hugetlb_pages(self, segment: str) -> Fix | None:
+        from ptcalc.model.evaluate import Options, evaluate
+
         w = self.cx.w
         size = w.arch.pmd_share_size
         if size is None or w.segments[segment].backing == "file":
             return None
-        try:
-            conv = convert(w, size)
-        except ValueError:
+        whatif = evaluate(w, Options(schemes=(), columns=size)).columns
+        conv = whatif[0].workload if whatif else None
+        if conv is None:  # the what-if is not available: some mapping cannot be placed on those pages
             return None
         segments = dict(w.segments)
         segments[segment] = conv.segments[segment]
@@ -127,16 +125,17 @@ class _Fixer:
                 return None
             groups.append(replace(g, mappings=ms))
         new = replace(w, segments=segments, groups=tuple(groups))
-        return Fix(kind="hugetlb-pages",
-                   text=f"put segment {segment} on {format_size(size)} hugetlb pages "
-                        f"(SHM_HUGETLB / MAP_HUGETLB, hugetlbfs)",
-                   physical_before=self.before, physical_after=self._physical(new), change_bytes=0)
+        return Fix(kind="hugetlb-pages", physical_before=self.before, physical_after=self._physical(new),
+                   change_bytes=0, segment=segment, page_size=size)
 
 
-def count_physical(w: Workload, scheme: str, options: ModelOptions) -> int:
-    """Physical page-table bytes of ``w`` under ``scheme`` (the model)."""
-    layout = Layout.from_workload(w)
-    return count(layout, zones(layout, scheme, options)).physical_bytes
+def physical_bytes(w: Workload, scheme: str, options: ModelOptions) -> int:
+    """Physical page-table bytes of ``w`` (as configured) under ``scheme``, with the model options ``options``."""
+    from ptcalc.model.evaluate import CONFIGURED, Options, evaluate
+
+    ev = evaluate(w, Options(schemes=(scheme,), columns=CONFIGURED, mshare_variant=options.mshare_variant,
+                             file_cached_threshold=options.file_cached_threshold))
+    return ev.selected_cell(scheme).result.physical_bytes
 
 
 def _best(fixes: list[Fix | None]) -> tuple[Fix | None, tuple[Fix, ...]]:
@@ -146,12 +145,12 @@ def _best(fixes: list[Fix | None]) -> tuple[Fix | None, tuple[Fix, ...]]:
         return None, ()
     good.sort(key=lambda f: (f.change_bytes, -f.saves))
     best = good[0]
-    rest = sorted((f for f in good[1:] if f.text != best.text), key=lambda f: -f.saves)
-    seen: set[str] = set()
+    rest = sorted((f for f in good[1:] if f.change != best.change), key=lambda f: -f.saves)
+    seen: set[tuple[object, ...]] = set()
     uniq = []
     for f in rest:
-        if f.text not in seen:
-            seen.add(f.text)
+        if f.change not in seen:
+            seen.add(f.change)
             uniq.append(f)
     return best, tuple(uniq)
 
@@ -202,17 +201,15 @@ class Findings:
         b = cx.z.bounds[r]
         return tuple(merge_ranges([(int(b[z]), int(b[z + 1])) for z in zs]))
 
-    def add(self, r: int, level: str, rule: str, reason: str, ranges: tuple[Interval, ...],
-            tables: dict[str, int], fixes: list[Fix | None], note: str | None = None) -> None:
+    def add(self, r: int, level: str, rule: str, ranges: tuple[Interval, ...], tables: dict[str, int],
+            fixes: list[Fix | None], note: str | None = None, **detail: Any) -> None:
+        """A finding on row ``r``; ``detail``: the Finding fields its rule is worded with."""
         gi, mi = self.cx.layout.row_index[r]
         best, alts = _best(fixes)
         if best is None and note is None and fixes:
-            note = "no single change to this mapping would save page-table memory here"
-        self.out.append(Finding(group=gi, mapping=mi, level=level, rule=rule, reason=reason, ranges=ranges,
-                                tables=tables, fix=best, alternatives=alts, note=note))
-
-    def reason(self, why: Why, level: str) -> str:
-        return why_reason(why, level, self.cx.arch)
+            note = "no-single-change"
+        self.out.append(Finding(group=gi, mapping=mi, level=level, rule=rule, ranges=ranges, tables=tables, fix=best,
+                                alternatives=alts, note=note, **detail))
 
     # fixes by rule ---------------------------------------------------------
     def window_fixes(self, r: int, span: int, target_class: int | None) -> list[Fix | None]:
@@ -228,13 +225,15 @@ class Findings:
         else:  # make address - offset ≡ target_class
             for dlt in _shifts_to(m.address - m.offset, target_class, span):
                 fixes.append(self.fixer.move(gi, mi, dlt))
-        lo, hi = m.address // span * span, -(-m.end // span) * span
+        lo, hi = round_down(m.address, span), round_up(m.end, span)
         fixes.append(self.fixer.grow(gi, mi, lo, m.end))
         fixes.append(self.fixer.grow(gi, mi, m.address, hi))
         fixes.append(self.fixer.grow(gi, mi, lo, hi))
         return fixes
 
-    def rule_fixes(self, r: int, why: Why, level: str) -> tuple[list[Fix | None], str | None]:
+    def rule_fixes(self, r: int, why: Why, level: str) -> tuple[list[Fix | None], dict[str, Any]]:
+        """The fixes for rule ``why``, and when there are none the note why
+        (``note`` and the fields it is worded with)."""
         cx = self.cx
         gi, mi = cx.layout.row_index[r]
         m = cx.mapping(r)
@@ -243,57 +242,49 @@ class Findings:
         if why == Why.NOT_HUGETLB:
             fix = self.fixer.hugetlb_pages(m.segment)
             if fix is None and seg.backing == "file":
-                return [], ("a file on a regular filesystem cannot use hugetlb pages; the file-cached "
-                            "proposal or mshare would share its tables")
-            return [fix], None
+                return [], {"note": "file-not-hugetlb"}
+            return [fix], {}
         if why == Why.NOT_PMD_PAGES:
-            return [self.fixer.hugetlb_pages(m.segment)], None
+            return [self.fixer.hugetlb_pages(m.segment)], {}
         if why == Why.MISALIGNED:
             target: int | None = 0  # file-cached: address ≡ offset
             fixes = self.window_fixes(r, span, target)
             if level == "pte" and cx.pud_size is not None:
                 fixes += [self.fixer.move(gi, mi, d) for d in _shifts_to(m.address - m.offset, 0, cx.pud_size)]
-            return fixes, None
+            return fixes, {}
         if why == Why.NO_WHOLE_WINDOW:
             if seg.size < span:
-                return [], (f"segment {seg.name} ({format_size(seg.size)}) is smaller than one "
-                            f"{format_size(span)} window: no table of this level can be shared")
+                return [], {"note": "segment-too-small", "segment": seg.name, "segment_size": seg.size, "span": span}
             target = 0 if (cx.scheme == "file-cached" and seg.backing != "hugetlb") else None
-            return self.window_fixes(r, span, target), None
+            return self.window_fixes(r, span, target), {}
         if why == Why.PTSHARE_ALIGNMENT:
             s2 = cx.pmd_size
             fixes = [self.fixer.move(gi, mi, d) for d in _shifts_to(m.address, 0, s2)]
-            lo, hi = m.address // s2 * s2, -(-m.end // s2) * s2
+            lo, hi = round_down(m.address, s2), round_up(m.end, s2)
             fixes.append(self.fixer.grow(gi, mi, lo, hi))
-            fixes.append(self.fixer.grow(gi, mi, m.address, m.address + -(-m.size // s2) * s2))
-            return fixes, None
+            fixes.append(self.fixer.grow(gi, mi, m.address, m.address + round_up(m.size, s2)))
+            return fixes, {}
         if why == Why.USERFAULTFD:
-            return [self.fixer.flag(gi, mi, "userfaultfd",
-                                    "register the range with userfaultfd in missing mode only "
-                                    "(no write-protect or minor faults)", userfaultfd="missing")], None
+            return [self.fixer.flag(gi, mi, "userfaultfd", userfaultfd="missing")], {}
         if why == Why.SOFT_DIRTY:
-            return [self.fixer.flag(gi, mi, "soft-dirty",
-                                    "stop soft-dirty tracking of this process (no clear_refs 4)",
-                                    soft_dirty=False)], None
+            return [self.fixer.flag(gi, mi, "soft-dirty", soft_dirty=False)], {}
         if why == Why.BELOW_THRESHOLD:
-            return [self.fixer.threshold(seg.size)], None
+            return [self.fixer.threshold(seg.size)], {}
         if why == Why.PROT_NONE:
-            return [], "a PROT_NONE mapping is never faulted in: it has no tables to share"
+            return [], {"note": "prot-none-no-tables"}
         if why == Why.NO_TABLES_AT_LEVEL:
-            return [], "its pages are mapped by entries above this level: there is nothing to share here"
-        if why == Why.ARCH_NO_PMD_SHARE:
-            return [], None
+            return [], {"note": "above-level"}
         if why == Why.PRIVATE_SCHEME:
-            return [], "the private scheme is the baseline: compare it with --scheme hugetlb-pmd, mshare or file-cached"
-        return [], None
+            return [], {"note": "private-baseline"}
+        return [], {}
 
     # per row ---------------------------------------------------------------
     def whole_row(self, r: int, why: Why, level: str) -> None:
-        fixes, note = self.rule_fixes(r, why, level)
+        fixes, detail = self.rule_fixes(r, why, level)
         lv = "all" if why in (Why.PRIVATE_SCHEME, Why.NOT_HUGETLB, Why.PROT_NONE, Why.USERFAULTFD,
                               Why.SOFT_DIRTY, Why.BELOW_THRESHOLD) else level
-        self.add(r, lv, RULE_OF_WHY[why], self.reason(why, level), self.ranges_in(r, (0, 1, 2, 3, 4)),
-                 self.tables_in(r, (0, 1, 2, 3, 4)), fixes, note)
+        self.add(r, lv, RULE_OF_WHY[why], self.ranges_in(r, (0, 1, 2, 3, 4)), self.tables_in(r, (0, 1, 2, 3, 4)),
+                 fixes, why=why, why_level=level, **detail)
 
     def partial(self, r: int, level: str, zone_set: tuple[int, ...]) -> None:
         cx = self.cx
@@ -304,13 +295,9 @@ class Findings:
         m = cx.mapping(r)
         seg = cx.w.segments[m.segment]
         target = 0 if (cx.scheme == "file-cached" and seg.backing != "hugetlb") else None
-        where = [f"[{a:#x}, {b:#x})" for a, b in self.ranges_in(r, zone_set)]
-        reason = (f"{' and '.join(where)} lie in {format_size(span)} windows only partly inside the mapping: "
-                  f"a {level.upper()} table is shared only for a {format_size(span)}-aligned window wholly "
-                  f"inside it ({'vma_shareable' if level == 'pmd' else 'the file-cached rule'})")
         tables = {k: v for k, v in self.tables_in(r, zone_set).items() if k == level}
-        self.add(r, level, "partial-window", reason, self.ranges_in(r, zone_set), tables,
-                 self.window_fixes(r, span, target))
+        self.add(r, level, "partial-window", self.ranges_in(r, zone_set), tables, self.window_fixes(r, span, target),
+                 span=span)
 
     def rows(self) -> None:
         cx = self.cx
@@ -321,8 +308,7 @@ class Findings:
             touched = self.row_parts[r].size > 0
             if m.protection == "none":
                 if cx.scheme != "private":
-                    self.add(r, "all", "prot-none", self.reason(Why.PROT_NONE, "pmd"), (), {}, [],
-                             "nothing to share and nothing to save")
+                    self.add(r, "all", "prot-none", (), {}, [], "nothing-to-save", why=Why.PROT_NONE)
                 continue
             if not touched:
                 continue
@@ -348,9 +334,9 @@ class Findings:
                 self.partial(r, "pte", (0, 4))
                 if wp != Why.SHARED:
                     if self.ranges_in(r, (1, 3)):
-                        fixes, note = self.rule_fixes(r, wp, "pmd")
-                        self.add(r, "pmd", RULE_OF_WHY[wp], self.reason(wp, "pmd"), self.ranges_in(r, (1, 3)),
-                                 {"pmd": self.tables_in(r, (1, 3)).get("pmd", 0)}, fixes, note)
+                        fixes, detail = self.rule_fixes(r, wp, "pmd")
+                        self.add(r, "pmd", RULE_OF_WHY[wp], self.ranges_in(r, (1, 3)),
+                                 {"pmd": self.tables_in(r, (1, 3)).get("pmd", 0)}, fixes, why=wp, **detail)
                 else:
                     self.partial(r, "pmd", (1, 3))
 
@@ -369,10 +355,8 @@ class Findings:
                 live = [u for u in p.users if u[2]]
                 if procs == 1:
                     gi, mi, _ = live[0]
-                    self.add(cx.row_of(gi, mi), "all", "alone",
-                             f"only one process maps region ({p.segment}, {p.protection}): its host mm's "
-                             "tables cost more than private tables would", (), {}, [],
-                             "mshare pays off from two processes on")
+                    self.add(cx.row_of(gi, mi), "all", "alone", (), {}, [], "mshare-from-two", segment=p.segment,
+                             protection=p.protection)
                 continue
             level = "pmd" if p.kind == "pmd" else "pte"
             procs1 = sum(n for _, _, n in p.users)
@@ -386,10 +370,7 @@ class Findings:
                 live2 = [(r2, iv) for r2, iv in b2.row_intervals.items()
                          if cx.counts[int(lay.row_group[r2])] > 0]
                 theirs = merge_ranges([x for _, lv in live2 for x in lv.get(level, [])])
-                names = sorted({cx.w.groups[g2].name for g2, _, n in p2.users if n})
-                who = ", ".join(names)
-                verb = "maps" if len(names) == 1 else "map"
-                what = "windows" if level == "pmd" else "blocks"
+                names = tuple(sorted({cx.w.groups[g2].name for g2, _, n in p2.users if n}))
                 for r, per_level in b.row_intervals.items():
                     if (p.id, r) in reported or cx.counts[int(lay.row_group[r])] == 0:
                         continue
@@ -404,34 +385,21 @@ class Findings:
                     deltas: list[int] = []
                     if a1 != a2 and isinstance(a1, int) and isinstance(a2, int) and span is not None:
                         deltas = _shifts_to(m.address - m.offset, a2, span) if p.kind == "pmd" else [a2 - a1]
-                    mod = f" modulo {format_size(span or 0)}" if p.kind == "pmd" else ""
-                    apart = (f"address - offset = {_fmt_class(a2)}{mod} where this mapping has {_fmt_class(a1)}"
-                             if a1 != a2 else "")
                     if p2.protection != p.protection:
+                        # page_table_shareable(): the same vm_flags (and alignment)
                         rule = "protection-differs"
-                        reason = (f"{who} {verb} the same file {what} {PROT_WORDS[p2.protection]}"
-                                  f"{', with ' + apart if apart else ''}; this mapping is "
-                                  f"{PROT_WORDS[p.protection]}: tables are shared only between mappings with the "
-                                  "same vm_flags (and alignment: page_table_shareable), so they keep separate tables")
-                        does = "does" if len(names) == 1 else "do"
                         if deltas:
-                            for d in deltas:
-                                sign = "+" if d > 0 else "-"
-                                fixes.append(self.fixer.flag(
-                                    gi, mi, "protection",
-                                    f"map it {PROT_WORDS[p2.protection]} and move it by {sign}{format_size(abs(d))} "
-                                    f"(to {m.address + d:#x}), as {who} {does} (if the application allows)",
-                                    change=abs(d), protection=p2.protection, address=m.address + d, auto=False))
+                            fixes += [self.fixer.flag(gi, mi, "protection", change=abs(d), like=names,
+                                                      protection=p2.protection, address=m.address + d, auto=False)
+                                      for d in deltas]
                         else:
-                            fixes.append(self.fixer.flag(
-                                gi, mi, "protection", f"map it {PROT_WORDS[p2.protection]}, as {who} {does} "
-                                "(if the application allows)", protection=p2.protection))
+                            fixes.append(self.fixer.flag(gi, mi, "protection", like=names, protection=p2.protection))
                     else:
                         rule = "alignment-differs"
-                        reason = (f"{who} {verb} the same file {what} with {apart}: tables are shared only between "
-                                  "mappings with the same alignment (page_table_shareable)")
                         fixes += [self.fixer.move(gi, mi, d) for d in deltas]
-                    self.add(r, level, rule, reason, ((m.address, m.end),), {level: common}, fixes)
+                    self.add(r, level, rule, ((m.address, m.end),), {level: common}, fixes, others=names,
+                             protection=p.protection, their_protection=p2.protection, alignment=a1,
+                             their_alignment=a2, span=span)
                     reported.add((p.id, r))
             for r, per_level in b.row_intervals.items():
                 s = by_row.get((p.id, r))
@@ -440,14 +408,13 @@ class Findings:
                 alone = s.tables - s.shared
                 if alone > 0:
                     m = cx.mapping(r)
-                    self.add(r, level, "alone",
-                             f"no other process maps these file {'windows' if level == 'pmd' else 'blocks'} with "
-                             "the same alignment and protection: the tables are shareable but have one user",
-                             ((m.address, m.end),), {level: alone}, [],
-                             "nothing to gain until another process maps them")
+                    self.add(r, level, "alone", ((m.address, m.end),), {level: alone}, [], "no-gain-yet")
 
 
-def _fmt_class(c: int | str | None) -> str:
-    if isinstance(c, int):
-        return format_size(c) if c else "0"
-    return str(c)
+def find(cell: Cell) -> tuple[Finding, ...]:
+    """Every finding of ``cell``, by group and mapping (``Cell.findings``)."""
+    a = cell.attribution
+    f = Findings(a.context, a.builds, a.sharing)
+    f.rows()
+    f.across_pools()
+    return tuple(sorted(f.out, key=lambda x: (x.group, x.mapping)))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ptcalc.model.tables import Why
+from ptcalc.model.schemes import Why
 from ptcalc.model.results import SchemeResult
+from ptcalc.model.whatif import Column
 from ptcalc.workload.types import Mapping, ModelOptions, Workload
 
 Interval = tuple[int, int]
@@ -29,7 +30,10 @@ EXTRA_RULES: tuple[str, ...] = ("partial-window", "alone", "alignment-differs", 
 """Rules explain adds: a window only partly inside the mapping, no other
 sharer, and sharers kept apart by their alignment or protection."""
 
-PROT_WORDS = {"rw": "read-write", "r": "read-only", "none": "PROT_NONE"}
+NOTES: tuple[str, ...] = ("no-single-change", "file-not-hugetlb", "segment-too-small", "prot-none-no-tables",
+                          "above-level", "private-baseline", "nothing-to-save", "mshare-from-two", "no-gain-yet")
+"""Codes of ``Finding.note``: why there is no fix, or what else to know
+(``ptcalc.render.explain_words`` words them)."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,6 @@ class Fix:
 
     kind: str
     """move | grow | hugetlb-pages | threshold | protection | userfaultfd | soft-dirty"""
-    text: str
     physical_before: int
     physical_after: int
     change_bytes: int
@@ -48,10 +51,26 @@ class Fix:
     new_range: Interval | None = None
     """move/grow: the mapping's new [start, end) virtual addresses."""
     new_offset: int | None = None
+    segment: str | None = None
+    """hugetlb-pages: the segment to put on them."""
+    page_size: int | None = None
+    """hugetlb-pages: the page size."""
+    threshold: int | None = None
+    """threshold: the file-cached threshold that would do."""
+    protection: str | None = None
+    """protection: the protection to map the mapping with."""
+    like: tuple[str, ...] = ()
+    """protection: the groups that map it so."""
 
     @property
     def saves(self) -> int:
         return self.physical_before - self.physical_after
+
+    @property
+    def change(self) -> tuple[object, ...]:
+        """What the fix changes (two fixes alike here are one)."""
+        return (self.kind, self.delta, self.new_range, self.new_offset, self.segment, self.page_size,
+                self.threshold, self.protection, self.like)
 
 
 @dataclass(frozen=True)
@@ -64,7 +83,7 @@ class Finding:
     level: str
     """The level whose tables stay private: pte, pmd, or 'all'."""
     rule: str
-    reason: str
+    """A ``RULE_OF_WHY`` value or one of ``EXTRA_RULES``."""
     ranges: tuple[Interval, ...]
     """Virtual-address ranges concerned (zone bounds, not only touched pages)."""
     tables: dict[str, int]
@@ -72,7 +91,24 @@ class Finding:
     fix: Fix | None = None
     alternatives: tuple[Fix, ...] = ()
     note: str | None = None
-    """Why there is no fix, or what else to know."""
+    """Why there is no fix, or what else to know: one of ``NOTES``."""
+    why: Why | None = None
+    """The model's rule (the ``RULE_OF_WHY`` rules), worded at ``why_level``."""
+    why_level: str = "pmd"
+    span: int | None = None
+    """partial-window: the window size (PUD_SIZE for pmd, PMD_SIZE for pte);
+    segment-too-small: the window the segment is smaller than."""
+    segment: str | None = None
+    """The segment (mshare alone, segment-too-small)."""
+    segment_size: int | None = None
+    protection: str | None = None
+    """This mapping's protection (mshare alone, alignment/protection-differs)."""
+    others: tuple[str, ...] = ()
+    """alignment/protection-differs: the groups of the other pool."""
+    their_protection: str | None = None
+    alignment: int | str | None = None
+    """alignment/protection-differs: this pool's and the other pool's ``address - offset`` class."""
+    their_alignment: int | str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +137,17 @@ class Sharing:
 
 
 @dataclass(frozen=True)
+class ZoneSpan:
+    """One non-empty zone of a mapping (docs/semantics.md section 3)."""
+
+    kind: str
+    """``private``, ``shared-pte``, ``shared-pmd`` or ``mshare`` (an mshare region)."""
+    start: int
+    end: int
+    """Virtual addresses ``[start, end)``."""
+
+
+@dataclass(frozen=True)
 class MappingExplain:
     group: int
     index: int
@@ -112,6 +159,12 @@ class MappingExplain:
     attached: dict[str, int]
     """Per process: shared tables it links in (counted in VmPTE)."""
     sharing: tuple[Sharing, ...]
+    why_pmd: Why = Why.SHARED
+    why_pte: Why = Why.SHARED
+    """The rule that decided, per level: ``Why.SHARED`` where some of its
+    tables at that level are shared, else why none is."""
+    zones: tuple[ZoneSpan, ...] = ()
+    """The scheme's zones of the mapping, in address order."""
 
 
 @dataclass(frozen=True)
@@ -172,15 +225,21 @@ class VmpteNote:
     """Distinct shared tables and mshare host tables (physical, once)."""
     linked_bytes: int
     """Of ``pool_bytes``, the tables some process links in itself (the ones VmPTE counts)."""
-    text: str
+    processes: int
+    unlinked: str
+    """What the pool tables no process links in are: ``mshare-host`` (the
+    region's host mm), ``ptshare`` (the shared mm's PTE tables) or
+    ``below-shared-pmd`` (PTE tables below shared PMD tables)."""
 
 
 @dataclass(frozen=True)
 class Explanation:
+    """One cell explained: its attribution and its findings."""
+
     workload: Workload
     scheme: str
     options: ModelOptions
-    column_label: str
+    column: Column
     result: SchemeResult
     groups: tuple[GroupExplain, ...]
     pools: tuple[Pool, ...]

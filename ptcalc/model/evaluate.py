@@ -1,0 +1,339 @@
+"""One entry point: everything a command shows about a workload, :func:`evaluate`.
+
+    Workload --Layout.from_workload--> Layout            (model.layout: one row per mapping)
+    Layout   --whatif.columns--------> Column per page size, configured + what-ifs
+    Column   --zones(scheme)---------> Zones             (model.schemes: the sharing rules)
+    Zones    --count-----------------> SchemeResult      (model.tables: tables per level, VmPTE)
+    SchemeResult + Column --budget---> Budget            (model.budget: demand, verdict, max processes)
+    all of it ----------------------> Cell, one per (scheme, column), in an Evaluation
+
+``estimate`` shows every cell; ``check``, ``explain`` and ``sweep`` one
+column (configured, or a what-if page size); ``measure``'s model side and
+``scan``'s writer the configured column.  None of them computes a rule of
+its own: each asks the Evaluation.  Nothing is computed before it is read:
+the columns on first access, a cell when it is asked for (a column's cells
+share its layout, its resident pages and its ``private`` count), so that
+asking for one scheme costs one scheme.
+
+>>> from ptcalc.model.geometry import X86_64
+>>> from ptcalc.workload.types import Host, Mapping, ProcessGroup, Segment, Workload
+>>> GiB = 1 << 30
+>>> w = Workload(host=Host(memory=64 * GiB, arch=X86_64),
+...              segments={"s": Segment("s", GiB, "hugetlb", 2 << 20)},
+...              groups=(ProcessGroup("p", 4, (Mapping("s", 0, GiB, 1 << 40, touched=((0, GiB),)),)),))
+>>> ev = evaluate(w, Options(schemes=("private", "hugetlb-pmd"), columns=CONFIGURED))
+>>> [(c.scheme, c.result.tables["pmd"], c.verdict) for c in ev.cells]
+[('private', 4, 'ok'), ('hugetlb-pmd', 1, 'ok')]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from ptcalc.errors import ParameterError, PtcalcError
+from ptcalc.model.budget import Budget, budget
+from ptcalc.model.layout import Layout
+from ptcalc.model.reasons import dominant
+from ptcalc.model.results import SchemeResult
+from ptcalc.model.schemes import Why
+from ptcalc.model.tables import SCHEMES, Zones, count, resident_bytes, zones
+from ptcalc.model.whatif import ALL_COLUMNS, CONFIGURED, Column, columns
+from ptcalc.units import format_size
+from ptcalc.workload.types import ModelOptions, Workload
+
+if TYPE_CHECKING:
+    from ptcalc.model.explain.attribution import Attribution
+    from ptcalc.model.explain.types import Finding
+
+__all__ = ["ALL_COLUMNS", "CONFIGURED", "Cell", "Evaluation", "Hosts", "Note", "Options", "evaluate"]
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to evaluate, and the command line's overrides of the workload's settings."""
+
+    schemes: tuple[str, ...] = SCHEMES
+    """The schemes, in the order shown."""
+    columns: str | int = ALL_COLUMNS
+    """:data:`ALL_COLUMNS` (configured and what-ifs), :data:`CONFIGURED`, or a
+    page size: the what-if column with every shmem/hugetlb segment on it."""
+    file_cached_threshold: int | None = None
+    """Overrides ``options.file_cached_threshold`` of the workload."""
+    mshare_variant: str | None = None
+    """Overrides ``options.mshare_variant`` of the workload."""
+    headroom_percent: int | None = None
+    """Overrides ``host.headroom`` of the workload."""
+
+
+class Cell:
+    """One scheme on one page-size column: its tables, its budget, why it
+    shares nothing if it does not, and (for ``explain``) who owns every
+    table and which rule decided.  Each is computed when first read."""
+
+    def __init__(self, cells: _ColumnCells, scheme: str) -> None:
+        self._cells = cells
+        self.scheme = scheme
+        self.column: Column = cells.column
+        self.model_options: ModelOptions = cells.ev.model_options
+
+    def __repr__(self) -> str:
+        return f"Cell({self.scheme!r}, {self.column.key!r})"
+
+    @property
+    def layout(self) -> Layout:
+        """The column's workload as the model's arrays."""
+        assert self.column.layout is not None
+        return self.column.layout
+
+    @cached_property
+    def zones(self) -> Zones:
+        """The scheme's zones on the column's layout (kept until the note is
+        made: a column of 100,000 mappings would otherwise hold every
+        scheme's zone arrays to the end)."""
+        return zones(self.layout, self.scheme, self.model_options)
+
+    @cached_property
+    def result(self) -> SchemeResult:
+        """Tables per level, shared tables, and per group the tables one process
+        owns and the VmPTE it shows."""
+        if self.scheme == "private":
+            return self._cells.private
+        z = self.zones
+        # a scheme that shares nothing here counts as private does, table for
+        # table: one count serves both
+        return replace(self._cells.private, scheme=self.scheme) if z.shares_nothing else count(self.layout, z)
+
+    @cached_property
+    def budget(self) -> Budget:
+        w = self._cells.budget_workload
+        assert w is not None
+        return budget(w, self.result, self._cells.resident, use_configured_pools=self.column.configured)
+
+    @cached_property
+    def note(self) -> Note | None:
+        """Why this scheme saves nothing here (it then equals ``private``)."""
+        if self.scheme == "private":
+            return None
+        note = _note(self.layout, self.zones, self.result, self._cells.private)
+        self.__dict__.pop("zones", None)
+        return note
+
+    @property
+    def verdict(self) -> str | None:
+        return self.budget.verdict
+
+    @property
+    def max_processes(self) -> int | None:
+        return self.budget.max_processes
+
+    @cached_property
+    def attribution(self) -> Attribution:
+        """Per group and mapping the tables each process owns and the pools of
+        shared tables it uses, with whom (``ptcalc.model.explain``)."""
+        from ptcalc.model.explain.attribution import attribute
+
+        return attribute(self)
+
+    @cached_property
+    def findings(self) -> tuple[Finding, ...]:
+        """Every part of a mapping whose tables are not shared, the rule that
+        decided and the smallest change that would share them."""
+        from ptcalc.model.explain.rules import find
+
+        return find(self)
+
+
+class _ColumnCells:
+    """The cells of one column, each made when first asked for."""
+
+    def __init__(self, ev: Evaluation, column: Column) -> None:
+        self.ev = ev
+        self.column = column
+        self._cells: dict[str, Cell] = {}
+
+    @cached_property
+    def budget_workload(self) -> Workload | None:
+        return self.column.budget_workload()
+
+    @cached_property
+    def resident(self) -> dict[str, int]:
+        """Per segment name, the bytes any process touches (``resident_bytes``)."""
+        w, layout = self.budget_workload, self.column.layout
+        assert w is not None and layout is not None
+        names = list(w.segments)
+        return {names[i]: b for i, b in resident_bytes(layout).items()}
+
+    @cached_property
+    def private(self) -> SchemeResult:
+        layout = self.column.layout
+        assert layout is not None
+        return count(layout, zones(layout, "private", self.ev.model_options))
+
+    def cell(self, scheme: str) -> Cell:
+        if scheme not in self._cells:
+            self._cells[scheme] = Cell(self, scheme)
+        return self._cells[scheme]
+
+
+@dataclass(frozen=True)
+class Note:
+    """Why a scheme saves nothing over ``private`` in a cell (``ptcalc.render.words`` words it).
+
+    ``kind``: ``costs-more`` (an mshare region's host mm costs more than the
+    private tables it replaces), ``nothing-shareable`` (no touched page lies in
+    a range the scheme shares), or ``rule``: the rule ``why`` stops sharing at
+    ``level`` for most touched mappings.
+    """
+
+    kind: str
+    why: Why | None = None
+    level: str | None = None
+
+
+def _note(layout: Layout, z: Zones, result: SchemeResult, private: SchemeResult) -> Note | None:
+    """Why ``z.scheme`` saves nothing over ``private`` here, or None when it does."""
+    if z.scheme == "private" or result.physical_bytes < private.physical_bytes:
+        return None
+    if result.physical_bytes > private.physical_bytes:
+        return Note("costs-more")
+    found = dominant(layout, z)
+    if found is None:
+        return Note("nothing-shareable")
+    return Note("rule", why=found[0], level=found[1])
+
+
+class Evaluation:
+    """Everything a command shows about one workload (see the module docstring)."""
+
+    def __init__(self, workload: Workload, options: Options) -> None:
+        for s in options.schemes:
+            if s not in SCHEMES:
+                raise ValueError(f"unknown scheme {s!r}; choose from {', '.join(SCHEMES)}")
+        if options.headroom_percent is not None:
+            workload = replace(workload, host=replace(workload.host, headroom_percent=options.headroom_percent))
+        opts = workload.options
+        if options.file_cached_threshold is not None:
+            opts = replace(opts, file_cached_threshold=options.file_cached_threshold)
+        if options.mshare_variant is not None:
+            opts = replace(opts, mshare_variant=options.mshare_variant)
+        self.workload = workload
+        """The workload, with the overrides of ``options`` applied."""
+        self.options = options
+        self.model_options: ModelOptions = opts
+        self.schemes = options.schemes
+        self._by_column: dict[str, _ColumnCells] = {}
+        if isinstance(options.columns, int):
+            self._check_page_size(options.columns)
+
+    def _check_page_size(self, page_size: int) -> None:
+        arch = self.workload.arch
+        if page_size not in arch.page_sizes():
+            sizes = ", ".join(format_size(p).replace(" ", "") for p in arch.page_sizes())
+            raise ParameterError("page_size", f"{format_size(page_size)} is not a page size of {arch.name} "
+                                              f"(choose from configured, {sizes})")
+
+    @cached_property
+    def layout(self) -> Layout:
+        """The workload as configured, as the model's arrays."""
+        return Layout.from_workload(self.workload, backend=None)
+
+    @cached_property
+    def columns(self) -> tuple[Column, ...]:
+        """The selected page-size columns (``Options.columns``), in the order shown."""
+        return columns(self.workload, self.layout, self.options.columns)
+
+    @property
+    def configured(self) -> Column:
+        """The configured column (when the selection has it)."""
+        return next(c for c in self.columns if c.configured)
+
+    @property
+    def column(self) -> Column:
+        """The one column a selection of one column chose; raises PtcalcError
+        when that what-if is not available for this workload."""
+        cols = self.columns
+        if not cols:  # pragma: no cover - a page size of the arch that is no what-if size
+            raise PtcalcError(f"{self.workload.source}: no {format_size(int(self.options.columns))} column")
+        c = cols[0]
+        if c.unavailable is not None:
+            raise PtcalcError(f"{self.workload.source}: the {c.key} what-if is not available: {c.unavailable}")
+        return c
+
+    def _cells_of(self, column: Column) -> _ColumnCells:
+        if column.key not in self._by_column:
+            self._by_column[column.key] = _ColumnCells(self, column)
+        return self._by_column[column.key]
+
+    def cell(self, scheme: str, column_key: str | None = None) -> Cell | None:
+        """The cell of ``scheme`` in the column ``column_key`` (default: the one
+        column selected, or the configured one); None when that column is not
+        available."""
+        for col in self.columns:
+            if column_key is None:
+                chosen = col.configured if self.options.columns == ALL_COLUMNS else True
+            else:
+                chosen = col.key == column_key
+            if chosen:
+                if col.layout is None:
+                    return None
+                return self._cells_of(col).cell(scheme)
+        return None
+
+    def selected_cell(self, scheme: str) -> Cell:
+        """The cell of ``scheme`` in the one column selected (``Options.columns``);
+        raises PtcalcError when that what-if is not available."""
+        return self._cells_of(self.column).cell(scheme)
+
+    def cells_of(self, column: Column) -> tuple[Cell, ...]:
+        """Every scheme's cell in ``column`` (none when it is not available)."""
+        if column.layout is None:
+            return ()
+        cc = self._cells_of(column)
+        return tuple(cc.cell(s) for s in self.schemes)
+
+    @property
+    def cells(self) -> tuple[Cell, ...]:
+        """Every cell, column by column, schemes in order."""
+        return tuple(c for col in self.columns for c in self.cells_of(col))
+
+    def configured_cells(self) -> tuple[Cell, ...]:
+        return self.cells_of(self.configured)
+
+    @property
+    def resident(self) -> dict[str, int]:
+        """Per segment name, the bytes of the configured workload's segments any
+        process touches (the union of touched file ranges)."""
+        return self._cells_of(self.configured).resident
+
+    def with_counts(self, counts: Sequence[int]) -> Evaluation:
+        """The same evaluation (the same columns and layouts) with each
+        group's process count replaced: what ``sweep`` evaluates at."""
+        w = replace(self.workload, groups=tuple(replace(g, count=c) for g, c in zip(self.workload.groups, counts)))
+        ev = Evaluation(w, self.options)
+        ev.__dict__["layout"] = self.layout.with_counts(counts)
+        ev.__dict__["columns"] = tuple(
+            replace(c, source=w, layout=None if c.layout is None else c.layout.with_counts(counts))
+            for c in self.columns)
+        return ev
+
+    @cached_property
+    def has_auto(self) -> bool:
+        """Some mapping's address was ``auto`` (placed by ptcalc)."""
+        return bool(self.layout.row_auto.any())
+
+
+@dataclass(frozen=True)
+class Hosts:
+    """Every document (host) of one workload file, evaluated alike."""
+
+    source: str
+    evaluations: tuple[Evaluation, ...]
+
+
+def evaluate(workload: Workload, options: Options | None = None) -> Evaluation:
+    """Evaluate ``workload`` (see the module docstring); ``options`` default
+    to every scheme on every column."""
+    return Evaluation(workload, options or Options())
