@@ -57,11 +57,17 @@ def reference_convert(workload, page_size):
                                  f"{format_size(ps)} pages")
             placed.append((replace(m, offset=new_off, size=new_size, address=address, touched=tuple(merged)),
                            m.auto))
-        mappings = resolve_addresses(placed, workload.arch) if any(a for _, a in placed) else [m for m, _ in placed]
-        ordered = sorted(mappings, key=lambda m: m.address)
+        # a process's private mappings do not move, and auto mappings are placed clear of them
+        fixed = [(Mapping(segment="", offset=0, size=p.size, address=p.address), False) for p in g.private_mappings]
+        if any(a for _, a in placed):
+            mappings = resolve_addresses(placed + fixed, workload.arch)[:len(placed)]
+        else:
+            mappings = [m for m, _ in placed]
+        ordered = sorted(list(mappings) + [m for m, _ in fixed], key=lambda m: m.address)
         for prev, nxt in zip(ordered, ordered[1:]):
             if prev.end > nxt.address:
-                raise ValueError(f"{nxt.origin or nxt.segment}: overlaps another mapping on "
+                shared = nxt if nxt.segment else prev  # name the shared mapping of the two
+                raise ValueError(f"{shared.origin or shared.segment}: overlaps another mapping on "
                                  f"{format_size(page_size)} pages")
         groups.append(replace(g, mappings=tuple(mappings)))
     return replace(workload, segments=segments, groups=tuple(groups))

@@ -48,7 +48,10 @@ if TYPE_CHECKING:
     from ptcalc.model.explain.attribution import Attribution
     from ptcalc.model.explain.types import Finding
 
-__all__ = ["ALL_COLUMNS", "CONFIGURED", "Cell", "Evaluation", "Hosts", "Note", "Options", "evaluate"]
+__all__ = ["ALL_COLUMNS", "CONFIGURED", "VIEWS", "Cell", "Evaluation", "Hosts", "Note", "Options", "evaluate"]
+
+VIEWS: tuple[str, ...] = ("physical", "pagetables", "vmpte")
+"""The accounting views of a cell's page tables (``Cell.figure``)."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,33 @@ class Cell:
         note = _note(self.layout, self.zones, self.result, self._cells.private)
         self.__dict__.pop("zones", None)
         return note
+
+    @cached_property
+    def pagetables_bytes(self) -> int:
+        """What /proc/meminfo PageTables would count of this cell's tables on
+        the workload's kernel (``host.kernel``; ``ptcalc.model.accounting``)."""
+        from ptcalc.model.accounting import pagetables_bytes
+
+        w = self.cells_workload
+        return pagetables_bytes(self.result, self.layout.arch.table_bytes(self.layout.pti), w.host.kernel)
+
+    @property
+    def cells_workload(self) -> Workload:
+        w = self._cells.budget_workload
+        assert w is not None
+        return w
+
+    def figure(self, view: str) -> int:
+        """Page-table bytes in one accounting view: ``physical`` (every table
+        once: what decides an OOM), ``pagetables`` (what the kernel's
+        PageTables counts) or ``vmpte`` (VmPTE summed over every process)."""
+        if view == "physical":
+            return self.result.physical_bytes
+        if view == "pagetables":
+            return self.pagetables_bytes
+        if view == "vmpte":
+            return self.result.vmpte_total
+        raise ValueError(f"unknown accounting view {view!r}; choose from {', '.join(VIEWS)}")
 
     @property
     def verdict(self) -> str | None:

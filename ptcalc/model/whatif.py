@@ -23,7 +23,7 @@ from functools import cached_property
 from typing import Any
 
 from ptcalc.model.intervals import ascending
-from ptcalc.model.layout import Layout, pieces_reordered
+from ptcalc.model.layout import Layout, pieces_reordered, segment_columns
 from ptcalc.units import ceil_div, floor_div, format_size, mod, round_up, size_token
 from ptcalc.workload.types import Backing, Segment, Workload, place_addresses
 
@@ -129,9 +129,11 @@ def convert_layout(layout: Layout, workload: Workload, page_size: int) -> tuple[
     segs = list(segments.values())
     n = layout.n_rows
     row_seg = layout.row_seg
-    page = xp.asarray([s.page_size for s in segs], i64)[row_seg] if n else xp.zeros(0, i64)
-    shift = xp.asarray([_shift_of(s.page_size) for s in segs], i64)[row_seg] if n else xp.zeros(0, i64)
-    seg_size = xp.asarray([s.size for s in segs], i64)[row_seg] if n else xp.zeros(0, i64)
+    # (private mappings' rows keep their pages: segment_columns lists them unchanged)
+    pages, _, sizes = segment_columns(arch, segs)
+    page = xp.asarray(pages, i64)[row_seg] if n else xp.zeros(0, i64)
+    shift = xp.asarray([_shift_of(p) for p in pages], i64)[row_seg] if n else xp.zeros(0, i64)
+    seg_size = xp.asarray(sizes, i64)[row_seg] if n else xp.zeros(0, i64)
     a, e, off, auto = layout.row_addr, layout.row_end, layout.row_off, layout.row_auto
     new_off = _down_shift(off, shift)
     delta = off - new_off
@@ -250,7 +252,11 @@ def _problem(layout: Layout, workload: Workload, gi: int, page_size: int, misali
         return errors[gi]
     s_group = layout.row_group[order]
     k = xp.arange(overlap.size)[overlap & (s_group[1:] == gi)].tolist()[0]
-    m = workload.groups[gi].mappings[int(layout.row_mi[int(order[k + 1])])]
+    # of the two rows that overlap, name the shared mapping (a private one never moves)
+    mi = int(layout.row_mi[int(order[k + 1])])
+    if mi < 0:
+        mi = int(layout.row_mi[int(order[k])])
+    m = workload.groups[gi].mappings[mi]
     return f"{m.origin or m.segment}: overlaps another mapping on {format_size(page_size)} pages"
 
 
@@ -263,6 +269,8 @@ def materialise(workload: Workload, layout: Layout, segments: dict[str, Segment]
         touched[r].append((s - addr[r], t - addr[r]))
     new_mappings: list[list[Any]] = [list(g.mappings) for g in workload.groups]
     for r, (gi, mi) in enumerate(layout.row_index):
+        if mi < 0:
+            continue  # a private mapping: unchanged
         m = new_mappings[gi][mi]
         new_mappings[gi][mi] = replace(m, offset=off[r], size=end[r] - addr[r], address=addr[r],
                                        touched=tuple(touched[r]))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ptcalc.render.facts import (SCHEME_BLURB, advice, assumptions, demand_lines, fit_sentence, host_line,
-                                 more_groups_line, shown_groups)
-from ptcalc.model.evaluate import Evaluation
+                                 more_groups_line, pagetables_line, private_vmpte, shown_groups)
+from ptcalc.model.evaluate import Cell, Evaluation
 from ptcalc.render.words import column_label, column_title, note_text
 from ptcalc.units import format_kib, format_size
 
@@ -50,11 +50,17 @@ def render(report: Evaluation, heading: str | None = None) -> str:
     header = ["group", "processes"] + [f"`{c.scheme}`" for c in cells]
     rows = []
     shown, hidden, processes = shown_groups(report)
+    tb = report.workload.arch.table_bytes(report.workload.host.pti)
+
+    def shown_cell(c: Cell, gi: int) -> str:
+        gr = c.result.groups[gi]
+        text = f"{format_kib(gr.per_process_bytes)} / {format_kib(gr.vmpte_bytes)}"
+        own = private_vmpte(gr, tb)
+        return text if own is None else f"{text} (own mappings {format_kib(own)})"
+
     for gi in shown:
         g = cells[0].result.groups[gi]
-        rows.append([g.name, f"{g.count:,}"] + [
-            f"{format_kib(c.result.groups[gi].per_process_bytes)} / {format_kib(c.result.groups[gi].vmpte_bytes)}"
-            for c in cells])
+        rows.append([g.name, f"{g.count:,}"] + [shown_cell(c, gi) for c in cells])
     lines += md_table(header, rows, ["l", "r"] + ["r"] * len(cells)) + [""]
     if hidden:
         lines += [more_groups_line(hidden, processes), ""]
@@ -75,6 +81,9 @@ def render(report: Evaluation, heading: str | None = None) -> str:
     fixed = ", ".join(f"{label} {format_size(n)}" for label, n in demand_lines(cells[0].budget)
                       if label != "page tables")
     lines += [f"Besides page tables the demand holds: {fixed}.", ""]
+    line = pagetables_line(report)
+    if line:
+        lines += [line, ""]
     for line in advice(report):
         lines.append(f"- hugetlb pool: {line}")
     lines += ["", "<details><summary>Schemes and assumptions</summary>", ""]

@@ -9,7 +9,7 @@ from rich.text import Text
 
 from ptcalc.render.console import Style, verdict_text
 from ptcalc.render.facts import (SCHEME_BLURB, advice, assumptions, demand_lines, fit_sentence, host_line,
-                                 more_groups_line, shown_groups)
+                                 more_groups_line, pagetables_line, private_vmpte, shown_groups)
 from ptcalc.model.evaluate import Cell, Evaluation
 from ptcalc.render.words import column_label, column_title, note_text
 from ptcalc.units import format_kib, format_size
@@ -58,12 +58,17 @@ def per_process(report: Evaluation, style: Style) -> Table:
     shown, hidden, processes = shown_groups(report)
     if hidden:
         t.title = f"{t.title}; the {len(shown)} groups owning the most"
+    tb = first.layout.arch.table_bytes(first.layout.pti)
     for gi in shown:
         g = first.result.groups[gi]
         row = [g.name, f"{g.count:,}"]
         for scheme in report.schemes:
             gr = cells[scheme].result.groups[gi]
-            row.append(f"owns {format_size(gr.per_process_bytes)}\nVmPTE {format_kib(gr.vmpte_bytes)}")
+            text = f"owns {format_size(gr.per_process_bytes)}\nVmPTE {format_kib(gr.vmpte_bytes)}"
+            own = private_vmpte(gr, tb)
+            if own is not None:
+                text += f"\n  own maps {format_kib(own)}"
+            row.append(text)
         t.add_row(*row)
     if hidden:
         t.caption = more_groups_line(hidden, processes)
@@ -95,6 +100,9 @@ def verdicts(report: Evaluation, style: Style) -> Panel:
             continue
         fixed.append(f"{label}: {format_size(n)}   ")
     parts: list[Text | Table] = [Text(fixed.plain.rstrip(), style="dim"), t]
+    line = pagetables_line(report)
+    if line:
+        parts.append(Text(line, style="dim"))
     for c in cells[:1]:
         if c.verdict == "wont-start":
             parts.append(Text(fit_sentence(c.budget, c.verdict), style="bold magenta"))

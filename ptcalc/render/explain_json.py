@@ -40,6 +40,19 @@ def document(e: Explanation) -> dict[str, Any]:
                 "own_tables": g.own,
                 "attached_tables": g.attached,
                 "between_mappings": g.between_mappings,
+                "private_tables": g.private_tables,
+                "mixed_tables": g.mixed_tables,
+                "vmpte_parts": None if g.vmpte_parts is None else {
+                    "segments_bytes": g.vmpte_parts.segments, "private_bytes": g.vmpte_parts.private,
+                    "mixed_bytes": g.vmpte_parts.mixed, "dominant": g.vmpte_parts.dominant},
+                "default_layout": g.default_layout,
+                "private_mappings": [
+                    {"index": pe.index, "name": pe.mapping.name, "kind": pe.mapping.kind,
+                     "origin": pe.mapping.origin, "address": pe.mapping.address, "size": pe.mapping.size,
+                     "page_size": pe.mapping.page_size, "auto": pe.mapping.auto,
+                     "touched_bytes": pe.mapping.touched_bytes, "own_tables": pe.own}
+                    for pe in g.private_mappings
+                ],
                 "mappings": [
                     {
                         "index": me.index,

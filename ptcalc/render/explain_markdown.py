@@ -5,8 +5,8 @@ from __future__ import annotations
 from ptcalc.model.explain import Explanation
 from ptcalc.render.estimate_markdown import md_table
 from ptcalc.render.explain_words import (finding_tables, fix_text, grouped, levels_of, mapping_label, note_text,
-                                         pages, pool_label, reason_text, sharing_text, va_range, vmpte_text,
-                                         where_all)
+                                         pages, pool_label, private_label, private_pages, private_va_range,
+                                         reason_text, sharing_text, split_text, va_range, vmpte_text, where_all)
 from ptcalc.render.facts import SCHEME_BLURB, host_line
 from ptcalc.render.words import explain_column_label
 from ptcalc.units import format_kib, format_size
@@ -30,6 +30,9 @@ def render(e: Explanation) -> str:
             shared = "<br>".join(sharing_text(e, s, g.count) for s in me.sharing) or "-"
             rows.append([mapping_label(me), f"`{va_range(me)}`", pages(me), *[_n(me.own[n]) for n in below],
                          shared])
+        for pe in g.private_mappings:
+            rows.append([private_label(pe), f"`{private_va_range(pe)}`", private_pages(pe, w.arch.base_page),
+                         *[_n(pe.own[n]) for n in below], "- (MAP_PRIVATE: its own)"])
         if any(g.between_mappings[n] for n in below):
             rows.append(["_tables used by several of its mappings_", "", "",
                          *[_n(g.between_mappings[n]) for n in below], "counted once"])
@@ -39,6 +42,9 @@ def render(e: Explanation) -> str:
         out += md_table(["mapping", "virtual addresses", "pages", *[f"own {n.upper()}" for n in below],
                          "shared tables it uses (per process)"], rows,
                         ["l", "l", "l", *["r"] * len(below), "l"]) + [""]
+        split = split_text(g)
+        if split:
+            out += [f"{split}.", ""]
     if e.pools:
         rows = [[pool_label(p), *[_n(p.tables[n]) for n in levels], _n(sum(p.shared.values())),
                  ", ".join(f"{e.groups[g].name} #{mi} ({n:,})" for g, mi, n in p.users)] for p in e.pools]

@@ -9,8 +9,8 @@ from rich.text import Text
 from ptcalc.model.explain import Explanation, GroupExplain
 from ptcalc.render.console import Style
 from ptcalc.render.explain_words import (finding_tables, fix_text, grouped, levels_of, mapping_label, note_text,
-                                         pages, pool_label, reason_text, sharing_text, va_range, vmpte_text,
-                                         where_all)
+                                         pages, pool_label, private_label, private_pages, private_va_range,
+                                         reason_text, sharing_text, split_text, va_range, vmpte_text, where_all)
 from ptcalc.render.facts import SCHEME_BLURB, host_line
 from ptcalc.render.words import explain_column_label
 from ptcalc.units import format_count, format_kib, format_size
@@ -35,6 +35,10 @@ def group_table(e: Explanation, g: GroupExplain, style: Style) -> Table:
     for me in g.mappings:
         shared = "\n".join(sharing_text(e, s, g.count) for s in me.sharing) or "-"
         t.add_row(mapping_label(me), va_range(me), pages(me), *[_n(me.own[n]) for n in below], shared)
+    base = e.workload.arch.base_page
+    for pe in g.private_mappings:
+        t.add_row(private_label(pe), private_va_range(pe), private_pages(pe, base), *[_n(pe.own[n]) for n in below],
+                  "- (MAP_PRIVATE: its own)")
     if any(g.between_mappings[n] for n in below):
         t.add_row(Text("tables used by several of its mappings", style="italic"), "", "",
                   *[_n(g.between_mappings[n]) for n in below], "counted once")
@@ -88,6 +92,9 @@ def render(e: Explanation, console: Console, style: Style) -> None:
     console.print()
     for g in e.groups:
         console.print(group_table(e, g, style))
+        split = split_text(g)
+        if split:
+            console.print(Text(f"  {split}.", style="dim"))
     if e.pools:
         console.print(pools_table(e, style))
     console.print(totals_table(e, style))

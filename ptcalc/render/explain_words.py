@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from ptcalc.model.explain import Explanation, Finding, Fix, MappingExplain, Pool, Sharing, VmpteNote
+from ptcalc.model.explain import Explanation, Finding, Fix, GroupExplain, MappingExplain, Pool, Sharing, VmpteNote
+from ptcalc.model.explain.types import PrivateExplain
 from ptcalc.render.words import reason
-from ptcalc.units import format_size, size_token
+from ptcalc.units import format_kib, format_size, size_token
 
 LEVELS_SHOWN: tuple[str, ...] = ("pte", "pmd", "pud", "p4d", "pgd")
 
@@ -27,6 +28,44 @@ def va_range(me: MappingExplain) -> str:
 
 def pages(me: MappingExplain) -> str:
     return f"{format_size(me.page_size)} {me.backing}"
+
+
+PRIVATE_KIND_WORDS = {"anon": "anonymous", "file": "private file", "stack": "stack"}
+
+
+def private_label(pe: PrivateExplain) -> str:
+    """``program (private file)``: a private mapping's name and kind."""
+    m = pe.mapping
+    kind = PRIVATE_KIND_WORDS[m.kind]
+    name = m.name if m.name and m.name != m.kind else ""
+    return f"{name} ({kind})" if name else kind
+
+
+def private_va_range(pe: PrivateExplain) -> str:
+    return f"{pe.mapping.address:#x}-{pe.mapping.end:#x}"
+
+
+def private_pages(pe: PrivateExplain, base_page: int) -> str:
+    m = pe.mapping
+    if m.page_size == base_page:
+        return f"{format_size(m.page_size)} private"
+    return f"{format_size(m.page_size)} {'anon THP' if m.kind == 'anon' else 'PMD-mapped'}"
+
+
+def split_text(g: GroupExplain) -> str | None:
+    """How one process's VmPTE splits between the shared segments and its own
+    mappings, and which dominates (None without private mappings)."""
+    parts = g.vmpte_parts
+    if parts is None or not g.private_mappings:
+        return None
+    text = (f"VmPTE {format_kib(g.vmpte_bytes)} per process: shared segments {format_kib(parts.segments)}, "
+            f"its own (private) mappings {format_kib(parts.private)}")
+    if parts.mixed:
+        text += f", tables covering both {format_kib(parts.mixed)}"
+    text += ("; the private mappings dominate" if parts.dominant == "private" else "; the shared segments dominate")
+    if g.default_layout:
+        text += " (private mappings: the kernel's default layout, as no private_mappings are listed)"
+    return text
 
 
 def pool_label(p: Pool) -> str:

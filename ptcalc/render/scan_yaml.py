@@ -58,6 +58,10 @@ def header_lines(r: ScanResult) -> list[str]:
         lines.append("touch: the exact pages present (pagemap), as page runs.")
     lines.append("private_memory: per process, Private_Clean + Private_Dirty of its private "
                  "mappings (smaps), averaged over the group: approximate.")
+    if any(not g.private_mappings and not g.default_layout for g in w.groups):
+        lines.append("private_mappings: [] leaves out the processes' own mappings (program, libraries, heap, "
+                     "stack): the page tables counted are the shared segments' alone, while VmPTE below is "
+                     "the whole process's.")
     for note in r.notes:
         lines.append(f"Note: {note}")
     return lines

@@ -80,6 +80,7 @@ def reason(why: Why, level: str, arch: Arch) -> str:
         Why.NO_TABLES_AT_LEVEL: (f"its pages are mapped above the {level.upper()} level: "
                                  f"there are no {level.upper()} tables to share"),
         Why.PTSHARE_ALIGNMENT: f"ptshare needs the address and size to be multiples of {pmd_size}",
+        Why.PRIVATE_MAPPING: "a MAP_PRIVATE mapping's tables are its process's own under every scheme",
     }[why]
 
 

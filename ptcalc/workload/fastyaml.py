@@ -30,7 +30,8 @@ The subset:
   spaces between words (in a block, any visible character but ``:`` and
   ``#`` after the first); quoted scalars on one line without escapes
   (``"..."``, ``'...'``);
-* one-line flow mappings of plain scalars (``{a: 1, b: 2}``, ``{}``);
+* one-line flow mappings of plain scalars (``{a: 1, b: 2}``, ``{}``), and the
+  empty flow sequence ``[]``;
 * ``# comments`` on lines of their own or after a value; blank lines.
 
 >>> root = parse("host: {memory: 64GiB}\\nprocesses:\\n- count: 2  # two\\n")
@@ -72,6 +73,7 @@ _BLOCK_VALUE = re.compile(rf"(?:({_PLAIN_BLOCK})|\"([^\"\\#]*)\"|'([^'#]*)') *{_
 _FLOW_ITEM = re.compile(rf"({_PLAIN_FLOW}): ({_PLAIN_FLOW})")
 _EMPTY = re.compile(rf" *{_COMMENT}")
 _FLOW_MAPPING = re.compile(r"\{ *(.*?) *\}" + _COMMENT)
+_EMPTY_FLOW_SEQUENCE = re.compile(r"\[ *\]" + _COMMENT)
 
 
 _is_row = partial(is_not, None)
@@ -484,6 +486,9 @@ class _Parser:
         """A value written after ``key:`` or ``-`` on the same line."""
         if text[0] == "{":
             return self.flow_mapping(text, mark)
+        if _EMPTY_FLOW_SEQUENCE.fullmatch(text):  # ``private_mappings: []``
+            self.count(1)
+            return Sequence([], mark)
         m = _BLOCK_VALUE.fullmatch(text)
         if m is None:
             raise Decline("value")

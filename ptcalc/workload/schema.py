@@ -23,6 +23,7 @@ import json
 from importlib import resources
 from typing import Any
 
+from ptcalc.model.accounting import KERNEL_PATTERN
 from ptcalc.units import SIZE_NUMBER_PATTERN, SIZE_PATTERN, SIZE_UNIT_PATTERN
 from ptcalc.workload.keys import MAX_HEADROOM, WORKLOAD, WORKLOAD_ALTERNATIVES, Key, Kind, Section, spelled
 
@@ -31,7 +32,7 @@ SHIPPED = "workload.schema.json"
 """The generated schema, shipped in this package (a test keeps it equal to :func:`workload_schema`)."""
 
 _DEFS = {"host": "host", "segments": "segment", "processes": "process_group", "Mappings": "mapping",
-         "instances": "instance", "options": "options"}
+         "Private mappings": "private_mapping", "instances": "instance", "options": "options"}
 """The name of each section's definition, by Section.name."""
 
 _BOOLEAN_TEXT = "|".join(
@@ -84,6 +85,8 @@ def _value(key: Key) -> dict[str, Any]:
         assert key.maximum is not None
         return {"type": "object", "propertyNames": {"pattern": _anchored(SIZE_PATTERN)},
                 "additionalProperties": _count(Key("pages", Kind.COUNT, "", maximum=key.maximum))}
+    if kind is Kind.KERNEL:
+        return {"anyOf": [{"type": "string", "pattern": _anchored(KERNEL_PATTERN)}, {"type": "number"}]}
     if kind is Kind.ADDRESS:
         return {"anyOf": [{"const": "auto"}, *_size()["anyOf"]]}
     if kind is Kind.TOUCH:
