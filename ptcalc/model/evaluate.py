@@ -152,6 +152,16 @@ class Cell:
         raise ValueError(f"unknown accounting view {view!r}; choose from {', '.join(VIEWS)}")
 
     @property
+    def aligned(self) -> Cell | None:
+        """When the column re-placed mappings as the kernel would
+        (``Column.replaced``): this scheme with them at their best address
+        (congruent to the file offset modulo PUD_SIZE); else None."""
+        col = self.column.aligned
+        if col is None:
+            return None
+        return self._cells.ev._cells_of(col).cell(self.scheme)
+
+    @property
     def verdict(self) -> str | None:
         return self.budget.verdict
 

@@ -91,7 +91,20 @@ def cell_json(c: Cell) -> dict[str, Any]:
         "verdict": c.verdict,
         "max_processes": c.max_processes,
         "note": note_text(c.note, c.layout.arch),
+        "replaced": [{"group": r.group, "mapping": r.mapping, "old_address": r.old_address, "address": r.address,
+                      "aligned_address": r.aligned_address, "reason": r.reason} for r in c.column.replaced],
+        "aligned": _aligned_json(c),
     }
+
+
+def _aligned_json(c: Cell) -> dict[str, Any] | None:
+    """The best case of a column whose mappings the kernel would re-place:
+    them at addresses congruent to their file offset modulo PUD_SIZE."""
+    a = c.aligned
+    if a is None:
+        return None
+    return {"physical_bytes": a.result.physical_bytes, "vmpte_total_bytes": a.result.vmpte_total,
+            "demand_bytes": a.budget.demand_bytes, "verdict": a.verdict, "max_processes": a.max_processes}
 
 
 def document(report: Evaluation) -> dict[str, Any]:
@@ -104,7 +117,7 @@ def document(report: Evaluation) -> dict[str, Any]:
         "options": options_facts(report.model_options),
         "columns": [
             {"key": c.key, "label": column_label(c), "page_size": c.page_size, "configured": c.configured,
-             "unavailable": c.unavailable}
+             "unavailable": c.unavailable, "replaced": len(c.replaced)}
             for c in report.columns
         ],
         "cells": [cell_json(c) for c in report.cells],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ptcalc.render.facts import (SCHEME_BLURB, advice, assumptions, demand_lines, fit_sentence, host_line,
                                  more_groups_line, pagetables_line, private_vmpte, shown_groups)
 from ptcalc.model.evaluate import Cell, Evaluation
-from ptcalc.render.words import column_label, column_title, note_text
+from ptcalc.render.words import column_label, column_title, note_text, placement_notes, placement_text
 from ptcalc.units import format_kib, format_size
 
 
@@ -41,9 +41,15 @@ def render(report: Evaluation, heading: str | None = None) -> str:
             note = note_text(c.note, report.workload.arch)
             if note:
                 text += f"<br>_{note}_"
+            placed = placement_text(c)
+            if placed:
+                text += f"<br>_{placed}_"
             row.append(text)
         rows.append(row)
     lines += ["Physical page-table memory and verdict:", ""] + md_table(header, rows) + [""]
+    notes = placement_notes(report.columns)
+    if notes:
+        lines += [f"_{n}_" for n in notes] + [""]
 
     cells = report.configured_cells()
     lines += [f"Per process, as configured ({column_title(report.configured)}): tables it owns / VmPTE it shows:", ""]

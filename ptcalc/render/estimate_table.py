@@ -11,7 +11,7 @@ from ptcalc.render.console import Style, verdict_text
 from ptcalc.render.facts import (SCHEME_BLURB, advice, assumptions, demand_lines, fit_sentence, host_line,
                                  more_groups_line, pagetables_line, private_vmpte, shown_groups)
 from ptcalc.model.evaluate import Cell, Evaluation
-from ptcalc.render.words import column_label, column_title, note_text
+from ptcalc.render.words import column_label, column_title, note_text, placement_notes, placement_text
 from ptcalc.units import format_kib, format_size
 
 
@@ -27,6 +27,10 @@ def _cell_text(c: Cell | None, reason: str | None) -> Text:
     if note:
         t.append("\n")
         t.append(note, style="dim")
+    placed = placement_text(c)
+    if placed:
+        t.append("\n")
+        t.append(placed, style="dim")
     return t
 
 
@@ -119,6 +123,8 @@ def render(report: Evaluation, console: Console, style: Style) -> None:
     console.print(host_line(w))
     console.print()
     console.print(comparison(report, style))
+    for line in placement_notes(report.columns):
+        console.print(Text(line, style="dim"))
     console.print(per_process(report, style))
     console.print(verdicts(report, style))
     console.print(Text("Schemes:", style="bold"))

@@ -1,4 +1,5 @@
-"""``explain --format json``: every table count and fix, exact.  Schema version 1."""
+"""``explain --format json``: every table count and fix, exact.  Schema version 2 (2 adds private
+mappings, the VmPTE split and what-if placement)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from ptcalc.render.explain_words import fix_description, note_text, reason_text,
 from ptcalc.render.facts import about, options_facts
 from ptcalc.render.words import explain_column_label
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _fix(f: Fix | None) -> dict[str, Any] | None:
@@ -31,6 +32,10 @@ def document(e: Explanation) -> dict[str, Any]:
         "column": explain_column_label(e.column),
         "options": options_facts(e.options),
         "table_bytes": e.table_bytes,
+        "replaced": [{"group": e.groups[r.group].name, "mapping": r.mapping, "old_address": r.old_address,
+                      "address": r.address, "aligned_address": r.aligned_address, "reason": r.reason}
+                     for r in e.column.replaced],
+        "aligned_physical_bytes": e.aligned_physical_bytes,
         "groups": [
             {
                 "name": g.name,

@@ -6,7 +6,8 @@ from ptcalc.model.explain import Explanation
 from ptcalc.render.estimate_markdown import md_table
 from ptcalc.render.explain_words import (finding_tables, fix_text, grouped, levels_of, mapping_label, note_text,
                                          pages, pool_label, private_label, private_pages, private_va_range,
-                                         reason_text, sharing_text, split_text, va_range, vmpte_text, where_all)
+                                         placement_lines, reason_text, sharing_text, split_text, va_range, vmpte_text,
+                                         where_all)
 from ptcalc.render.facts import SCHEME_BLURB, host_line
 from ptcalc.render.words import explain_column_label
 from ptcalc.units import format_kib, format_size
@@ -22,6 +23,9 @@ def render(e: Explanation) -> str:
     below = tuple(n for n in levels if n != "pgd")
     out = [f"### ptcalc explain: {w.title}, scheme `{e.scheme}`, {explain_column_label(e.column)}", "",
            f"`{w.source}`: {host_line(w)}", "", f"_{e.scheme}: {SCHEME_BLURB[e.scheme]}_", ""]
+    placed = placement_lines(e)
+    if placed:
+        out += [f"- {line}" for line in placed] + [""]
     for g in e.groups:
         out += [f"**{g.name}**: {g.count:,} processes; each owns {format_size(g.per_process_bytes)}, "
                 f"VmPTE {format_kib(g.vmpte_bytes)}", ""]

@@ -10,7 +10,8 @@ from ptcalc.model.explain import Explanation, GroupExplain
 from ptcalc.render.console import Style
 from ptcalc.render.explain_words import (finding_tables, fix_text, grouped, levels_of, mapping_label, note_text,
                                          pages, pool_label, private_label, private_pages, private_va_range,
-                                         reason_text, sharing_text, split_text, va_range, vmpte_text, where_all)
+                                         placement_lines, reason_text, sharing_text, split_text, va_range, vmpte_text,
+                                         where_all)
 from ptcalc.render.facts import SCHEME_BLURB, host_line
 from ptcalc.render.words import explain_column_label
 from ptcalc.units import format_count, format_kib, format_size
@@ -90,6 +91,8 @@ def render(e: Explanation, console: Console, style: Style) -> None:
     console.print(Text(f"{e.scheme}: {SCHEME_BLURB[e.scheme]}", style="dim"))
     console.print(host_line(w))
     console.print()
+    for line in placement_lines(e):
+        console.print(Text(line))
     for g in e.groups:
         console.print(group_table(e, g, style))
         split = split_text(g)

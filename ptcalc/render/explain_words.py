@@ -287,3 +287,29 @@ def where_all(e: Explanation, fs: list[Finding]) -> str:
         g = e.groups[f.group]
         names.append(g.name if f.mapping < 0 else f"{g.name} #{f.mapping} ({g.mappings[f.mapping].mapping.segment})")
     return f"{len(fs)} mappings: " + ", ".join(names)
+
+
+def placement_lines(e: Explanation) -> list[str]:
+    """What the what-if placed as the kernel would, and the best case: one
+    line per re-placed mapping, then the figures."""
+    col = e.column
+    if not col.replaced:
+        return []
+    page = format_size(col.page_size or 0)
+    pud = format_size(e.workload.arch.pud_size)
+    out = []
+    for r in col.replaced:
+        g = e.workload.groups[r.group]
+        m = g.mappings[r.mapping]
+        why = ("its address is not a multiple of " + page if r.reason == "misaligned"
+               else f"grown to {page} pages it would overlap another mapping")
+        out.append(f"{g.name} #{r.mapping} {m.segment}: configured at {r.old_address:#x}; {why}, so the kernel "
+                   f"would place it at {r.address:#x} ({page}-aligned, top-down: hugetlb_get_unmapped_area). At "
+                   f"{r.aligned_address:#x}, congruent to its file offset modulo {pud}, whole {pud} windows line "
+                   f"up with every sharer's: map it there with an address hint (mmap addr / shmat shmaddr) or "
+                   f"MAP_FIXED_NOREPLACE.")
+    if e.aligned_physical_bytes is not None:
+        out.append(f"Page tables as the kernel would place {'them' if len(col.replaced) > 1 else 'it'}: "
+                   f"{format_size(e.result.physical_bytes)}; {pud}-aligned: "
+                   f"{format_size(e.aligned_physical_bytes)}.")
+    return out

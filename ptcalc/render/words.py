@@ -7,11 +7,11 @@ reads, the same in a table, in markdown and in JSON.
 
 from __future__ import annotations
 
-from ptcalc.model.evaluate import Note
+from ptcalc.model.evaluate import Cell, Note
 from ptcalc.model.geometry import Arch
 from ptcalc.model.schemes import Why
 from ptcalc.model.whatif import Column
-from ptcalc.units import format_size
+from ptcalc.units import format_size, size_token
 
 
 def pages_text(col: Column) -> str:
@@ -93,3 +93,31 @@ def note_text(note: Note | None, arch: Arch) -> str | None:
     if note.kind == "nothing-shareable" or note.why is None or note.level is None:
         return "equals private: no touched page lies in a shareable range"
     return f"equals private: {reason(note.why, note.level, arch)}"
+
+
+def placement_text(cell: Cell) -> str | None:
+    """The best case of a what-if whose mappings the kernel would place
+    elsewhere, when it differs: ``1 GiB-aligned: 5.5 MiB``."""
+    best = cell.aligned
+    if best is None or best.result.physical_bytes == cell.result.physical_bytes:
+        return None
+    return f"{format_size(cell.layout.arch.pud_size)}-aligned: {format_size(best.result.physical_bytes)}"
+
+
+def placement_notes(columns: tuple[Column, ...]) -> list[str]:
+    """One sentence per what-if column whose mappings the kernel would place
+    elsewhere: how its figures place them, and what the best case is."""
+    out = []
+    for col in columns:
+        if not col.replaced or col.layout is None:
+            continue
+        n = len(col.replaced)
+        pud = format_size(col.layout.arch.pud_size)
+        what = f"{n} mapping{'s are' if n != 1 else ' is'}"
+        out.append(f"{column_label(col)}: {what} not where {'they' if n != 1 else 'it'} could be on these pages "
+                   f"(an address not aligned to them, or an overlap once grown to them): the figures place "
+                   f"{'them' if n != 1 else 'it'} as the kernel would (hugetlb_get_unmapped_area: aligned to the "
+                   f"page size, top-down below where {'they' if n != 1 else 'it'} ended); '{pud}-aligned' is the "
+                   f"best case, at an address congruent to the file offset modulo {pud} (an mmap or shmat address "
+                   f"hint; explain --page-size {size_token(col.page_size or 0)} says which).")
+    return out

@@ -162,19 +162,26 @@ def place_private(arch: Arch, taken: Iterable[tuple[int, int]], wanted: Sequence
     return out
 
 
-def highest_gap(spans: list[tuple[int, int]], size: int, align: int, limit: int, low: int) -> int | None:
-    """The highest ``align``-aligned start of ``size`` bytes below ``limit``
-    and at or above ``low`` clear of every span (sorted)."""
+def highest_gap(spans: list[tuple[int, int]], size: int, align: int, limit: int, low: int, phase: int = 0
+                ) -> int | None:
+    """The highest start of ``size`` bytes that is ``phase`` modulo ``align``,
+    ends at or below ``limit``, starts at or above ``low`` and is clear of
+    every span (sorted, possibly overlapping): ``vm_unmapped_area`` with
+    VM_UNMAPPED_AREA_TOPDOWN, ``align_mask`` and ``align_offset``.
+
+    >>> hex(highest_gap([(0x7ffff0000000, 0x7ffff8000000)], 6 << 20, 2 << 20, 0x7ffff7fff000, 4096))
+    '0x7fffefa00000'
+    """
     hi = limit
     for start, end in reversed(spans):
         if start >= hi:
             continue
         if end < hi:
-            candidate = round_down(hi - size, align)
+            candidate = round_down(hi - size - phase, align) + phase
             if candidate >= end and candidate >= low:
                 return candidate
         hi = min(hi, start)
-    candidate = round_down(hi - size, align)
+    candidate = round_down(hi - size - phase, align) + phase
     return candidate if candidate >= low else None
 
 

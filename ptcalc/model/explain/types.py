@@ -268,3 +268,6 @@ class Explanation:
     findings: tuple[Finding, ...]
     vmpte: VmpteNote
     table_bytes: dict[str, int] = field(default_factory=dict)
+    aligned_physical_bytes: int | None = None
+    """When the column placed mappings as the kernel would (``column.replaced``):
+    the physical bytes with them at their best address instead."""
