@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ptcalc.errors import WorkloadError
 from ptcalc.units import MiB
+from ptcalc.workload.depth import too_deep
 
 if TYPE_CHECKING:
     import yaml
@@ -37,7 +38,8 @@ MAX_FILE_BYTES = 32 * MiB
 """Largest workload file read (checked before reading)."""
 
 MAX_DEPTH = 1000
-"""Deepest collection nesting parsed (libyaml's own limit; the format needs 5)."""
+"""Deepest collection nesting parsed (PyYAML 6.0.4's libyaml limit, checked
+before parsing for every PyYAML version; the format needs 5)."""
 
 MAX_NODES = 2_000_000
 """Most nodes a document may expand to with every alias expanded.  100,000
@@ -227,7 +229,10 @@ def compose_all(text: str, source: str, max_documents: int) -> list[Node]:
 
 
 def _check_text(text: str, source: str) -> None:
-    """What is refused before parsing: too much text, characters YAML forbids."""
+    """What is refused before parsing: too much text, characters YAML forbids,
+    collections nested past :data:`MAX_DEPTH` (PyYAML up to 6.0.3 composes
+    them by recursion in C, and a deep enough file kills the process:
+    :mod:`ptcalc.workload.depth`)."""
     if len(text) > MAX_FILE_BYTES:
         raise too_large(None, source)
     bad = _NON_PRINTABLE.search(text)
@@ -240,6 +245,12 @@ def _check_text(text: str, source: str) -> None:
             line=line,
             column=column,
         )
+    deep = too_deep(text, MAX_DEPTH)
+    if deep is not None:
+        raise WorkloadError(f"YAML syntax error: {_TOO_DEEP}", source=source, line=deep[0], column=deep[1])
+
+
+_TOO_DEEP = f"collections are nested more than {MAX_DEPTH} levels deep"
 
 
 @contextmanager
@@ -351,7 +362,7 @@ def _syntax_error(e: yaml.MarkedYAMLError, text: str, source: str) -> WorkloadEr
     elif problem.startswith("found undefined alias"):
         message = f"alias *{_token(text, index + 1)} refers to no anchor defined before it"
     elif "maximum nesting depth" in problem:
-        message = f"collections are nested more than {MAX_DEPTH} levels deep"
+        message = _TOO_DEEP
     elif 0 <= index < len(text) and text[index] == "\t":
         message = "a tab character cannot be used here; indent YAML with spaces"
     else:
