@@ -55,6 +55,7 @@ def command(workloads: tuple[str, ...], schemes: tuple[str, ...], page_size: int
     """
     from ptcalc.model.check import CheckRun, FileResult, Thresholds, check_workload
     from ptcalc.model.evaluate import Options, evaluate
+    from ptcalc.names import printable
 
     options = Options(schemes=tuple(s for s in SCHEMES if s in schemes) if schemes else ("hugetlb-pmd",),
                       columns=column_of(page_size), file_cached_threshold=file_cached_threshold,
@@ -62,7 +63,7 @@ def command(workloads: tuple[str, ...], schemes: tuple[str, ...], page_size: int
     thresholds = Thresholds(require=require, max_page_tables=max_page_tables, min_headroom=min_headroom)
     results: list[FileResult] = []
     for path in workloads:
-        shown = "<stdin>" if path == "-" else path
+        shown = "<stdin>" if path == "-" else printable(path)  # (names are data: ptcalc.names)
         try:
             ws = read_workloads(path)
         except PtcalcError as e:

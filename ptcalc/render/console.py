@@ -72,6 +72,7 @@ def make_console(color: str = "auto", width: int | None = None, file: IO[str] | 
         width=width or (None if is_tty else DEFAULT_WIDTH),
         emoji=False,
         highlight=False,
+        markup=False,  # names are data: "[bold]" in a name prints as written (ptcalc.names)
         soft_wrap=False,
     )
 
