@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ptcalc.cli._common import (Output, column_of, emit, guarded, model_options, output_options, page_size_option,
-                                read_workloads)
+                                read_workloads, writing)
 from ptcalc.cli.params import PERCENT_OR_SIZE
 from ptcalc.errors import PtcalcError, UsageError
 from ptcalc.model.schemes import SCHEMES
@@ -86,9 +86,7 @@ def command(workloads: tuple[str, ...], schemes: tuple[str, ...], page_size: int
     if junit is not None:
         from ptcalc.render import check_junit
 
-        try:
+        with writing(f"--junit {printable(junit)}"):
             check_junit.write(run, junit)
-        except OSError as e:
-            raise UsageError(f"--junit: cannot write {junit}: {e.strerror or e}") from None
     emit(fmt, run, out)
     sys.exit(run.exit_status)
