@@ -32,7 +32,7 @@ DEEP = {
     "compact-sequences": ("- " * 100_000, (1, 2001)),
     "indented-mappings": ("".join(" " * i + "k:\n" for i in range(1500)), (1001, 1001)),
     "sequences-under-keys": ("".join(" " * i + "k:\n" + " " * i + "- \n" for i in range(0, 1500)), (1001, 501)),
-    "after-a-comment-with-cr": ("# note\r" + "[" * 100_000, (2, 1001)),
+    "after-a-comment-with-crlf": ("# note\r\n" + "[" * 100_000, (2, 1001)),
     "after-a-quoted-name": ("name: 'it''s [['\n" + "x: " + "[" * 100_000, (2, 4 + 999)),
 }
 

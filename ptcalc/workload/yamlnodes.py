@@ -245,12 +245,41 @@ def _check_text(text: str, source: str) -> None:
             line=line,
             column=column,
         )
+    _check_breaks(text, source)
     deep = too_deep(text, MAX_DEPTH)
     if deep is not None:
         raise WorkloadError(f"YAML syntax error: {_TOO_DEEP}", source=source, line=deep[0], column=deep[1])
 
 
 _TOO_DEEP = f"collections are nested more than {MAX_DEPTH} levels deep"
+
+_LONE_CR = re.compile("\r(?!\n)")
+
+
+def _check_breaks(text: str, source: str) -> None:
+    """Refuse a lone carriage return (a CR LF ends a line as usual), NEL, the
+    Unicode line and paragraph separators, and a byte order mark after the
+    start: libyaml starts a new line at each of the first four (a key after
+    one, inside a comment, would be read though no editor shows it), and a
+    BOM in the middle is most likely two files joined."""
+    found = [i for i in (text.find("\x85"), text.find("\u2028"), text.find("\u2029"), text.find("\ufeff", 1))
+             if i >= 0]
+    if "\r" in text and (cr := _LONE_CR.search(text)) is not None:
+        found.append(cr.start())
+    if not found:
+        return
+    at = min(found)
+    line, column = position(text, at)
+    c = text[at]
+    if c == "\ufeff":
+        message = ("a byte order mark (U+FEFF) in the middle of the file (were two files joined?); "
+                   "remove it")
+    else:
+        name = {"\r": "a carriage return (U+000D) not followed by a line feed", "\x85": "NEL (U+0085)",
+                "\u2028": "a line separator (U+2028)", "\u2029": "a paragraph separator (U+2029)"}[c]
+        message = (f"{name} is a line break to YAML but not to most editors: text after it could hide a key; "
+                   "end lines with LF (or CR LF)")
+    raise WorkloadError(message, source=source, line=line, column=column)
 
 
 @contextmanager
