@@ -40,7 +40,9 @@ _UNITS: dict[str, int] = {
     "pib": PiB,
 }
 
-_SIZE_RE = re.compile(r"^\s*([+-]?)(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]*)\s*$")
+# ASCII digits and blanks only: Python's \d and \s would take "６４GiB" (fullwidth)
+# or an ideographic space (issue 16.6)
+_SIZE_RE = re.compile(r"^[ \t]*([+-]?)([0-9]+(?:\.[0-9]*)?|\.[0-9]+)[ \t]*([A-Za-z]*)[ \t]*$")
 
 
 def _any_case(text: str) -> str:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ptcalc.cli._common import (Output, column_of, emit, guarded, model_options, output_options, page_size_option,
-                                read_workloads)
+                                read_workloads, writing)
 from ptcalc.cli.params import PERCENT_OR_SIZE
 from ptcalc.errors import PtcalcError, UsageError
 from ptcalc.model.schemes import SCHEMES
@@ -60,6 +60,7 @@ def command(workloads: tuple[str, ...], schemes: tuple[str, ...], page_size: int
     """
     from ptcalc.model.check import CheckRun, FileResult, Thresholds, check_workload
     from ptcalc.model.evaluate import Options, evaluate
+    from ptcalc.names import printable
 
     options = Options(schemes=tuple(s for s in SCHEMES if s in schemes) if schemes else ("hugetlb-pmd",),
                       columns=column_of(page_size), file_cached_threshold=file_cached_threshold,
@@ -67,7 +68,7 @@ def command(workloads: tuple[str, ...], schemes: tuple[str, ...], page_size: int
     thresholds = Thresholds(require=require, max_page_tables=max_page_tables, min_headroom=min_headroom, view=view)
     results: list[FileResult] = []
     for path in workloads:
-        shown = "<stdin>" if path == "-" else path
+        shown = "<stdin>" if path == "-" else printable(path)  # (names are data: ptcalc.names)
         try:
             ws = read_workloads(path)
         except PtcalcError as e:
@@ -90,9 +91,7 @@ def command(workloads: tuple[str, ...], schemes: tuple[str, ...], page_size: int
     if junit is not None:
         from ptcalc.render import check_junit
 
-        try:
+        with writing(f"--junit {printable(junit)}"):
             check_junit.write(run, junit)
-        except OSError as e:
-            raise UsageError(f"--junit: cannot write {junit}: {e.strerror or e}") from None
     emit(fmt, run, out)
     sys.exit(run.exit_status)

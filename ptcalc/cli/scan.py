@@ -7,8 +7,8 @@ import sys
 
 import click
 
-from ptcalc.cli._common import EXIT_FAIL, guarded
-from ptcalc.errors import UsageError
+from ptcalc.cli._common import EXIT_FAIL, guarded, writing
+from ptcalc.names import printable
 from ptcalc.cli.params import SIZE
 
 # ptcalc.linux.scan.TOUCHED_MODES; spelled here so that other commands do not import
@@ -19,7 +19,7 @@ TOUCHED_MODES = ("tables", "pages")
 @click.command("scan")
 @click.option("-p", "--pid", "pids", type=click.IntRange(min=1), multiple=True, metavar="PID",
               help="Scan this process (repeatable). Default: every process.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write the workload here instead of standard output.")
 @click.option("--touched", type=click.Choice(TOUCHED_MODES), default="tables", show_default=True,
               help="tables: compress touched ranges without changing any page-table count; "
@@ -50,13 +50,11 @@ def command(pids: tuple[int, ...], output: str | None, touched: str, min_size: i
         sys.exit(EXIT_FAIL)
     text = render_scan(result)
     if output is None:
-        click.echo(text, nl=False)
+        with writing("standard output"):
+            click.echo(text, nl=False)
         return
-    try:
-        with open(output, "w", encoding="utf-8") as f:
-            f.write(text)
-    except OSError as e:
-        raise UsageError(f"-o {output}: {e.strerror}") from None
+    with writing(f"-o {printable(output)}"), open(output, "w", encoding="utf-8") as f:
+        f.write(text)
     w = result.workload
     click.echo(f"ptcalc scan: wrote {output}: {_n(len(w.segments), 'segment')}, "
                f"{_n(w.process_count, 'process', 'processes')} in {_n(len(w.groups), 'group')}", err=True)

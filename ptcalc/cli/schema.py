@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ptcalc.cli._common import guarded
+from ptcalc.cli._common import guarded, writing
 
 
 @click.command("schema")
@@ -21,4 +21,5 @@ def command() -> None:
     """
     from ptcalc.workload.schema import schema_text
 
-    click.echo(schema_text(), nl=False)
+    with writing("standard output"):
+        click.echo(schema_text(), nl=False)

@@ -14,6 +14,7 @@ from rich.text import Text
 from ptcalc.render import estimate_markdown, estimate_table
 from ptcalc.render.console import Style, verdict_text
 from ptcalc.model.evaluate import Evaluation, Hosts
+from ptcalc.names import markdown as md
 from ptcalc.render.words import column_title
 from ptcalc.units import format_size
 
@@ -70,11 +71,11 @@ def render_markdown(hosts: Hosts) -> str:
     rows = []
     for i, r in enumerate(reports, 1):
         cells = {c.scheme: c for c in r.configured_cells()}
-        rows.append([str(i), host_title(r), _memory(r), f"{r.workload.process_count:,}", column_title(r.configured)]
+        rows.append([str(i), md(host_title(r)), _memory(r), f"{r.workload.process_count:,}", column_title(r.configured)]
                     + [f"{format_size(cells[s].result.physical_bytes)} **{(cells[s].verdict or 'n/a').upper()}**"
                        for s in schemes])
     lines += estimate_markdown.md_table(["#", "host", "memory", "processes", "pages"] + [f"`{s}`" for s in schemes],
                                         rows, ["r", "l", "r", "r", "l"] + ["l"] * len(schemes)) + [""]
     for i, r in enumerate(reports, 1):
-        lines.append(estimate_markdown.render(r, heading=f"Host {i} of {n}: {host_title(r)}"))
+        lines.append(estimate_markdown.render(r, heading=f"Host {i} of {n}: {md(host_title(r))}"))
     return "\n".join(lines)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+from ptcalc.names import markdown as md
 from ptcalc.render.facts import (SCHEME_BLURB, advice, assumptions, demand_lines, fit_sentence, host_line,
                                  more_groups_line, pagetables_line, private_vmpte, shown_groups)
 from ptcalc.model.evaluate import Cell, Evaluation
@@ -9,9 +12,13 @@ from ptcalc.render.words import column_label, column_title, note_text, placement
 from ptcalc.units import format_kib, format_size
 
 
+_PIPE = re.compile(r"(?<!\\)\|")
+
+
 def md_escape(s: str) -> str:
-    """Keep table cells intact: pipes would split them."""
-    return s.replace("|", "\\|")
+    """Keep table cells intact: pipes would split them (a name's, escaped by
+    :func:`ptcalc.names.markdown`, already are)."""
+    return _PIPE.sub(r"\\|", s)
 
 
 def md_table(header: list[str], rows: list[list[str]], align: list[str] | None = None) -> list[str]:
@@ -26,7 +33,7 @@ def md_table(header: list[str], rows: list[list[str]], align: list[str] | None =
 def render(report: Evaluation, heading: str | None = None) -> str:
     """The report; ``heading`` replaces its first line's text (a host of several)."""
     w = report.workload
-    lines = [f"### {heading or f'ptcalc estimate: {w.title}'}", "", f"`{w.source}`: {host_line(w)}", ""]
+    lines = [f"### {heading or f'ptcalc estimate: {md(w.title)}'}", "", f"{md(w.source)}: {host_line(w)}", ""]
     header = ["scheme"] + [f"**{column_label(c)}** (configured)" if c.configured else column_label(c)
                           for c in report.columns]
     rows = []
@@ -66,7 +73,7 @@ def render(report: Evaluation, heading: str | None = None) -> str:
 
     for gi in shown:
         g = cells[0].result.groups[gi]
-        rows.append([g.name, f"{g.count:,}"] + [shown_cell(c, gi) for c in cells])
+        rows.append([md(g.name), f"{g.count:,}"] + [shown_cell(c, gi) for c in cells])
     lines += md_table(header, rows, ["l", "r"] + ["r"] * len(cells)) + [""]
     if hidden:
         lines += [more_groups_line(hidden, processes), ""]

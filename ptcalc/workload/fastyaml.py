@@ -76,6 +76,7 @@ _FLOW_MAPPING = re.compile(r"\{ *(.*?) *\}" + _COMMENT)
 _EMPTY_FLOW_SEQUENCE = re.compile(r"\[ *\]" + _COMMENT)
 
 
+
 _is_row = partial(is_not, None)
 """Whether a line's row number was found (is not None)."""
 
@@ -234,6 +235,13 @@ class _Parser:
     the raw lines, indentation included, without splitting them first."""
 
     def __init__(self, text: str, max_nodes: int | None) -> None:
+        flat = text.replace("\n", "")
+        if "\t" in flat:
+            flat = flat.replace("\t", " ")
+        # control characters (a tab or a new line aside) anywhere, comments
+        # included: a CR there would hide the rest of the line from this reader
+        # but not from libyaml; libyaml refuses a NUL or a form feed
+        self.control = not flat.isprintable()
         self.raw = text.split("\n")
         self.n = len(self.raw)
         self.nodes = 0
@@ -272,6 +280,8 @@ class _Parser:
             raise Decline("too many nodes")
 
     def document(self) -> Node:
+        if self.control:
+            raise Decline("control character")
         pos, ind, content = self.line(0)
         if ind != 0 or content.startswith(("---", "...", "%", "-")) or _KEY.match(content) is None:
             raise Decline("not a block mapping")

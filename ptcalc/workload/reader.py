@@ -308,6 +308,7 @@ class WorkloadReader(NodeReader):
             path = join("segments", name)
             if not name.strip():
                 raise self.error(knode, path, "a segment name cannot be empty")
+            self.check_name(knode, path, name)
             out[name] = self.segment(name, vnode, path, arch)
         return out
 
