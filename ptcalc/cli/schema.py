@@ -8,8 +8,10 @@ from ptcalc.cli._common import guarded
 
 
 @click.command("schema")
+@click.option("--path", "path", is_flag=True,
+              help="Print where the schema file of this installation is, instead of the schema.")
 @guarded
-def command() -> None:
+def command(path: bool) -> None:
     """Print the JSON Schema (draft 2020-12) of a workload file.
 
     Made from ptcalc's description of every key: editors use it to complete
@@ -19,6 +21,9 @@ def command() -> None:
     choices and required keys; `ptcalc estimate` still checks the rest (page
     alignment, sizes against segments) with a located message.
     """
-    from ptcalc.workload.schema import schema_text
+    from ptcalc.workload.schema import schema_text, shipped_path
 
+    if path:
+        click.echo(shipped_path())
+        return
     click.echo(schema_text(), nl=False)
