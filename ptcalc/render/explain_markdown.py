@@ -8,7 +8,7 @@ from ptcalc.render.explain_words import (finding_tables, fix_text, grouped, leve
                                          pages, pool_label, reason_text, sharing_text, va_range, vmpte_text,
                                          where_all)
 from ptcalc.render.facts import SCHEME_BLURB, host_line
-from ptcalc.render.words import explain_column_label
+from ptcalc.render.words import count_of, explain_column_label
 from ptcalc.units import format_kib, format_size
 
 
@@ -23,7 +23,7 @@ def render(e: Explanation) -> str:
     out = [f"### ptcalc explain: {w.title}, scheme `{e.scheme}`, {explain_column_label(e.column)}", "",
            f"`{w.source}`: {host_line(w)}", "", f"_{e.scheme}: {SCHEME_BLURB[e.scheme]}_", ""]
     for g in e.groups:
-        out += [f"**{g.name}**: {g.count:,} processes; each owns {format_size(g.per_process_bytes)}, "
+        out += [f"**{g.name}**: {count_of(g.count, 'process', 'processes')}; each owns {format_size(g.per_process_bytes)}, "
                 f"VmPTE {format_kib(g.vmpte_bytes)}", ""]
         rows = []
         for me in g.mappings:

@@ -3,6 +3,7 @@
 One letter per scheme (p, h, m, f), a horizontal line where demand reaches
 available memory (above it: OOM).  Plain characters only, so it survives
 ``--ascii`` and ``--color never``; colour, when on, tells the schemes apart.
+The y axis has round labels (:func:`y_step`) every other row, from 0 B up.
 """
 
 from __future__ import annotations
@@ -11,12 +12,33 @@ from rich.text import Text
 
 from ptcalc.render.console import Style
 from ptcalc.model.sweep import SweepResult
+from ptcalc.render.layout import wrap
 from ptcalc.render.sweep_words import axis_label, axis_value
 from ptcalc.units import format_size
 
 MARKERS: dict[str, str] = {"private": "p", "hugetlb-pmd": "h", "mshare": "m", "file-cached": "f"}
 COLORS: dict[str, str] = {"private": "red", "hugetlb-pmd": "cyan", "mshare": "magenta", "file-cached": "green"}
-HEIGHT = 14
+HEIGHT = 13
+"""Rows of the plot: 12 steps of top/12; a label every other row (6 ticks above 0)."""
+TICKS = 6
+_MULTIPLES = (1, 2, 4, 5, 8, 10, 16, 20, 25, 32, 40, 50, 64, 80, 100, 128, 160)
+"""A tick step is one of these times B, KiB, MiB, ...: TICKS of them stay below 1024 of the
+unit, so every label is a whole number of one unit (``768 GiB``, never ``0.7 TiB``)."""
+
+
+def y_step(top: int) -> int:
+    """The smallest round step whose TICKS multiples reach ``top`` bytes.
+
+    >>> from ptcalc.units import GiB
+    >>> [format_size(y_step(t)) for t in (630 * GiB, 504 * GiB, 5 * GiB, 1)]
+    ['128 GiB', '100 GiB', '1 GiB', '1 B']
+    """
+    unit = 1
+    while True:
+        for m in _MULTIPLES:
+            if m * unit * TICKS >= top:
+                return m * unit
+        unit *= 1024
 
 
 RESOLUTION = 200
@@ -31,13 +53,14 @@ def chart(sw: SweepResult, width: int, style: Style) -> Text:
         series = sw.demand_at(xs)
     else:
         xs, series = sw.points, {s.scheme: s.demand_bytes for s in sw.series}
-    label_w = 11
-    plot_w = max(10, width - label_w - 2)
     avail = sw.available_bytes
     top = max((max(v) for v in series.values() if v), default=1)
     if avail is not None:
         top = min(max(top, avail * 5 // 4), avail * 2)  # keep the OOM line in view
-    top = max(top, 1)
+    top = y_step(max(top, 1)) * TICKS
+    labels = {r: format_size(top * (HEIGHT - 1 - r) // (HEIGHT - 1)) for r in range(0, HEIGHT, 2)}
+    label_w = max(len(x) for x in labels.values())
+    plot_w = max(10, width - label_w - 2)
     x0, x1 = xs[0], xs[-1]
     span = max(x1 - x0, 1)
     grid: list[list[tuple[str, str]]] = [[(" ", "")] * plot_w for _ in range(HEIGHT)]
@@ -79,14 +102,15 @@ def chart(sw: SweepResult, width: int, style: Style) -> Text:
     title += "; * several"
     if any(max(v) > top for v in series.values() if v):
         title += "; ^ above the chart"
-    out.append(title + "\n", style="bold")
+    out.append(wrap(Text(title, style="bold"), width))
+    out.append("\n")
     for r in range(HEIGHT):
-        value = top * (HEIGHT - 1 - r) // (HEIGHT - 1)
-        if r == oom_row:
-            value = avail or 0
-        label = format_size(value) if r in (0, HEIGHT // 2, HEIGHT - 1) or r == oom_row else ""
-        out.append(f"{label:>{label_w}} |")
-        for ch, st in grid[r]:
+        out.append(f"{labels.get(r, ''):>{label_w}} |")
+        cells = grid[r]
+        end = len(cells)
+        while end and cells[end - 1][0] == " ":  # no trailing blanks
+            end -= 1
+        for ch, st in cells[:end]:
             out.append(ch, style=st or None)
         out.append("\n")
     out.append(" " * label_w + " +" + "-" * plot_w + "\n")

@@ -14,6 +14,15 @@ from ptcalc.model.whatif import Column
 from ptcalc.units import format_size
 
 
+def count_of(n: int, one: str, many: str | None = None) -> str:
+    """``1 process``, ``1,500 processes``: a count and its noun, singular for one.
+
+    >>> count_of(1, "process", "processes"), count_of(1500, "process", "processes"), count_of(2, "group")
+    ('1 process', '1,500 processes', '2 groups')
+    """
+    return f"{n:,} {one if n == 1 else many or one + 's'}"
+
+
 def pages_text(col: Column) -> str:
     """The pages of the configured workload's segments: ``4 KiB shmem, 2 MiB hugetlb``."""
     return ", ".join(f"{format_size(ps)} {backing}" for ps, backing in col.pages)
