@@ -79,6 +79,9 @@ class Range(click.ParamType):
                 values.append(int(p))
         start, stop = values[0], values[1]
         step = values[2] if len(values) == 3 else None
+        if not self.sizes and start < 1:
+            self.fail(f"START must be at least 1 process, got {parts[0].strip()} (a workload has processes)",
+                      param, ctx)
         if stop < start:
             self.fail(f"STOP ({parts[1].strip()}) is below START ({parts[0].strip()})", param, ctx)
         if step is not None and step <= 0:

@@ -44,7 +44,10 @@ def column_title(col: Column) -> str:
 
 
 def sweep_column_label(col: Column) -> str:
-    """The column a sweep runs on: ``4 KiB shmem (as configured)``, ``2 MiB hugetlb (what-if)``."""
+    """The column a sweep runs on: ``4 KiB shmem (as configured)``, ``2 MiB hugetlb (what-if)``,
+    ``configured (4 KiB shmem, 2 MiB hugetlb)`` (which says it once)."""
+    if col.configured and not col.merged:
+        return column_label(col)
     return column_label(col) + (" (as configured)" if col.configured else " (what-if)")
 
 
@@ -98,6 +101,9 @@ def note_text(note: Note | None, arch: Arch) -> str | None:
         return None
     if note.kind == "costs-more":
         return "costs more than private here: the region's host mm needs its own top-level tables"
+    if note.kind == "one-user":
+        return ("equals private: the touched pages lie in shareable ranges, but no two processes map them alike "
+                "(each shareable table has one user)")
     if note.kind == "nothing-shareable" or note.why is None or note.level is None:
         return "equals private: no touched page lies in a shareable range"
     return f"equals private: {reason(note.why, note.level, arch)}"
