@@ -36,14 +36,14 @@ def render_table(hosts: Hosts, console: Console, style: Style) -> None:
 
     def summary(between: str) -> Grid:
         """A row per host; ``between`` a figure and its verdict: a blank, or a line break (narrower)."""
-        g = Grid([Col("#", justify="right"), Col("host"), Col("memory", justify="right"),
+        g = Grid([Col("host"), Col("memory", justify="right"),
                   Col("processes", justify="right"), Col("pages", prose=True, min_width=12)],
                  title="Every host, as configured: physical page-table memory and verdict")
         for scheme in schemes:
             g.cols.append(Col(scheme))
-        for i, r in enumerate(reports, 1):
+        for r in reports:
             cells = {c.scheme: c for c in r.configured_cells()}
-            row: list[str | Text] = [str(i), host_title(r), _memory(r), f"{r.workload.process_count:,}",
+            row: list[str | Text] = [Text(host_title(r), style="bold"), _memory(r), f"{r.workload.process_count:,}",
                                      column_title(r.configured)]
             for scheme in schemes:
                 c = cells[scheme]
