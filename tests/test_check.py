@@ -161,3 +161,13 @@ def test_missing_file_exits_2(tmp_path):
     r = run("check", str(tmp_path / "nope.yaml"), SEED)
     assert r.exit_code == 2
     assert r.stdout.splitlines()[0].startswith("ERROR")
+
+
+def test_standard_input_once():
+    """``-`` twice would read standard input twice (the second time empty): refused."""
+    text = open(SEED).read()
+    r = run("check", "-", "-", input=text)
+    assert r.exit_code == 2
+    assert r.stderr.strip() == "check: '-' (standard input) is given more than once; it can be read only once"
+    r = run("check", "-", SEED, input=text)
+    assert r.exit_code == 1 and r.stdout.count("FAIL") == 2

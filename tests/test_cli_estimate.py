@@ -193,3 +193,36 @@ processes: [{count: 2, mappings: [{segment: s}]}]
     assert configured[0]["memory"]["hugetlb_pages_short"] == {str(2 * MiB): 412}
     r = CliRunner().invoke(main, ["estimate", "-", "--color", "never"], input=text)
     assert "412" in r.output and "WONT-START" in r.output
+
+
+def _note_and_finding(tmp_path, text):
+    from clihelp import write
+
+    path = write(tmp_path, "w.yaml", text)
+    doc = json.loads(run("estimate", path, "--format", "json").stdout)
+    note = next(c["note"] for c in doc["cells"] if c["configured"] and c["scheme"] == "hugetlb-pmd")
+    (finding,) = json.loads(run("explain", path, "--format", "json").stdout)["findings"]
+    return note, finding["rule"]
+
+
+def test_estimate_note_agrees_with_explain(tmp_path):
+    """One process maps a 4 GiB hugetlb segment (2 MiB pages) at an aligned
+    address: its 4 PMD tables are shareable under want_pmd_share, but nobody
+    shares them.  Four processes map a 3 GiB one 2 MiB past a 1 GiB boundary
+    and touch its first 300 MiB: those pages lie in the first window, only
+    partly inside the mapping, so no touched page is in a shareable range."""
+    note, rule = _note_and_finding(tmp_path, """\
+        host: {memory: 64GiB}
+        segments: {s: {size: 4GiB, backing: hugetlb, page_size: 2MiB}}
+        processes: [{name: db, count: 1, mappings: [{segment: s}]}]
+    """)
+    assert rule == "alone"
+    assert note == ("equals private: the touched pages lie in shareable ranges, but no two processes map them "
+                    "alike (each shareable table has one user)")
+    note, rule = _note_and_finding(tmp_path, """\
+        host: {memory: 64GiB}
+        segments: {s: {size: 3GiB, backing: hugetlb, page_size: 2MiB}}
+        processes: [{name: db, count: 4, mappings: [{segment: s, address: 0x10000200000, touch: 0.1}]}]
+    """)
+    assert rule == "partial-window"
+    assert note == "equals private: no touched page lies in a shareable range"

@@ -100,18 +100,33 @@ def test_table_and_chart():
 
 
 def test_csv_every_point():
-    r = run("sweep", SEED, "--processes", "0:1000:250", "-s", "private", "-s", "mshare", "--format", "csv")
+    r = run("sweep", SEED, "--processes", "1:1001:250", "-s", "private", "-s", "mshare", "--format", "csv")
     assert r.exit_code == 0
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert [(int(x["value"]), x["scheme"]) for x in rows] == [
-        (n, s) for n in (0, 250, 500, 750, 1000) for s in ("private", "mshare")]
+        (n, s) for n in (1, 251, 501, 751, 1001) for s in ("private", "mshare")]
     by = {(int(x["value"]), x["scheme"]): x for x in rows}
-    assert int(by[250, "private"]["page_table_bytes"]) == 250 * PRIVATE_OWN
-    assert by[250, "private"]["verdict"] == "ok" and by[500, "private"]["verdict"] == "oom"
-    # no process: no tables; the segment's touched pages count only when someone maps them
-    assert int(by[0, "private"]["page_table_bytes"]) == 0
+    assert int(by[251, "private"]["page_table_bytes"]) == 251 * PRIVATE_OWN
+    assert by[251, "private"]["verdict"] == "ok" and by[501, "private"]["verdict"] == "oom"
     # VmPTE excludes the host's tables: each process shows its own mappings' alone
-    assert int(by[1000, "mshare"]["vmpte_total_bytes"]) == 1000 * OWN
+    assert int(by[1001, "mshare"]["vmpte_total_bytes"]) == 1001 * OWN
+
+
+def test_exactly_the_most_points():
+    """1,000,000 points is the limit, and allowed; STOP off the step is one point more."""
+    r = run("sweep", SEED, "--processes", "1:1000000:1", "-s", "private")
+    assert r.exit_code == 0, r.output
+    assert " of 1,000,000 points" in r.stdout
+    r = run("sweep", SEED, "--processes", "1:1999999:2", "-s", "private")
+    assert r.exit_code == 0, r.output
+    r = run("sweep", SEED, "--processes", "1:2000000:2", "-s", "private")  # 1, 3, ..., 1,999,999 and 2,000,000
+    assert r.exit_code == 2 and "1,000,001 points is more than the 1,000,000 allowed" in r.stderr
+
+
+def test_default_points_are_at_most_100():
+    for spec, n in (("1:10000", 51), ("1:100", 100), ("5:995", 51), ("1:3000", 61)):
+        doc = json.loads(run("sweep", SEED, "--processes", spec, "--format", "json").stdout)
+        assert len(doc["points"]) == n, spec
 
 
 def test_one_group_grows(tmp_path):
@@ -207,7 +222,8 @@ def test_size_sweep_finds_the_exact_size():
     (["--processes", "1:10", "--size", "1GiB:2GiB"], "exactly one of"),
     (["--processes", "10:1"], "below START"),
     (["--processes", "1:10:0"], "STEP must be positive"),
-    (["--processes", "0:10000000:1"], "more than the 1,000,000 allowed"),
+    (["--processes", "1:10000000:1"], "10,000,000 points is more than the 1,000,000 allowed"),
+    (["--processes", "0:10"], "START must be at least 1 process"),
     (["--processes", "a:b"], "not a whole number"),
     (["--size", "1GiB:2GiB:1000"], "multiple of 4 KiB"),
     (["--size", "4KiB:4000GiB:4KiB"], "more than the 1,000 allowed"),

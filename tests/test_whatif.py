@@ -102,11 +102,13 @@ def reference_convert(workload, page_size, aligned=False):
             more = set()
             for i, (s1, e1, j1) in enumerate(spans):
                 for s2, e2, j2 in spans[i + 1:]:
-                    if s2 < e1:  # overlap: move the later explicit shared one, else the earlier
-                        if j2 >= 0 and not placed[j2][1]:
-                            more.add(j2)
-                        elif j1 >= 0 and not placed[j1][1]:
-                            more.add(j1)
+                    if s2 < e1:
+                        # overlap: move the one whose pages changed, the later of two;
+                        # else the other (private and auto mappings stay)
+                        cands = [j for j in (j2, j1) if j >= 0 and not placed[j][1]]
+                        cands.sort(key=lambda j: workload.segments[g.mappings[j].segment].page_size == pages[j])
+                        if cands:
+                            more.add(cands[0])
             if more - move:
                 move |= more
             elif placed_once or not move:

@@ -65,6 +65,8 @@ def command(workloads: tuple[str, ...], schemes: tuple[str, ...], page_size: int
     options = Options(schemes=tuple(s for s in SCHEMES if s in schemes) if schemes else ("hugetlb-pmd",),
                       columns=column_of(page_size), file_cached_threshold=file_cached_threshold,
                       mshare_variant=mshare_variant)
+    if workloads.count("-") > 1:
+        raise UsageError("check: '-' (standard input) is given more than once; it can be read only once")
     thresholds = Thresholds(require=require, max_page_tables=max_page_tables, min_headroom=min_headroom, view=view)
     results: list[FileResult] = []
     for path in workloads:

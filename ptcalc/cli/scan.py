@@ -9,7 +9,7 @@ import click
 
 from ptcalc.cli._common import EXIT_FAIL, guarded, writing
 from ptcalc.names import printable
-from ptcalc.cli.params import SIZE
+from ptcalc.cli.params import SCHEMA_REF, SIZE
 
 # ptcalc.linux.scan.TOUCHED_MODES; spelled here so that other commands do not import
 # the scanner (and numpy) just to build the command line.
@@ -26,8 +26,12 @@ TOUCHED_MODES = ("tables", "pages")
                    "pages: the exact pages present.")
 @click.option("--min-size", type=SIZE, default="1MiB", show_default=True,
               help="Leave out segments no process maps this much of (0 keeps all).")
+@click.option("--schema", "schema", type=SCHEMA_REF, default="installed", show_default=True,
+              help="The JSON Schema the file's first line (a yaml-language-server modeline) names, for "
+                   "editors: 'installed' (this installation's schema file, by absolute path), a URL, a path "
+                   "(relative to the file), or 'none' for no modeline.")
 @guarded
-def command(pids: tuple[int, ...], output: str | None, touched: str, min_size: int) -> None:
+def command(pids: tuple[int, ...], output: str | None, touched: str, min_size: int, schema: str | None) -> None:
     """Build a workload file from the running system.
 
     Reads SysV segments, memfd/shmem, hugetlb and MAP_SHARED file mappings
@@ -48,7 +52,7 @@ def command(pids: tuple[int, ...], output: str | None, touched: str, min_size: i
         click.echo(f"ptcalc scan: none of the {result.processes_read} processes read maps a shared "
                    "segment; no workload written", err=True)
         sys.exit(EXIT_FAIL)
-    text = render_scan(result)
+    text = render_scan(result, schema=schema)
     if output is None:
         with writing("standard output"):
             click.echo(text, nl=False)

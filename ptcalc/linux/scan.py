@@ -481,8 +481,9 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
 
     hostname = printable(socket.gethostname())
     when = now or datetime.now(timezone.utc)
-    w = Workload(host=host, segments=segments, groups=tuple(groups),
-                 name=f"scan of {hostname} at {when.strftime('%Y-%m-%d %H:%M UTC')}", source="<scan>")
+    # The name stays the same from one scan of a host to the next (the time is in
+    # the file's header comment), so that reports and metrics labels keep it.
+    w = Workload(host=host, segments=segments, groups=tuple(groups), name=f"scan of {hostname}", source="<scan>")
     kernel = fs.kernel_release()
     return ScanResult(workload=w, hostname=hostname, when=when, kernel=kernel, touched_mode=touched,
                       processes_read=read, skipped=skipped, segment_notes=seg_notes, group_notes=group_notes,

@@ -39,7 +39,7 @@ from ptcalc.model.layout import Layout
 from ptcalc.model.reasons import dominant
 from ptcalc.model.results import SchemeResult
 from ptcalc.model.schemes import Why
-from ptcalc.model.tables import SCHEMES, Zones, count, resident_bytes, zones
+from ptcalc.model.tables import SCHEMES, Zones, count, resident_bytes, tally, zones
 from ptcalc.model.whatif import ALL_COLUMNS, CONFIGURED, Column, columns
 from ptcalc.units import format_size
 from ptcalc.workload.types import ModelOptions, Workload
@@ -223,9 +223,12 @@ class Note:
     """Why a scheme saves nothing over ``private`` in a cell (``ptcalc.render.words`` words it).
 
     ``kind``: ``costs-more`` (an mshare region's host mm costs more than the
-    private tables it replaces), ``nothing-shareable`` (no touched page lies in
-    a range the scheme shares), or ``rule``: the rule ``why`` stops sharing at
-    ``level`` for most touched mappings.
+    private tables it replaces), ``one-user`` (touched pages lie in ranges the
+    scheme shares, but no two processes map any of them alike: each set of
+    shareable tables has one user, as explain's ``alone`` finding says),
+    ``nothing-shareable`` (no touched page lies in a range the scheme shares),
+    or ``rule``: the rule ``why`` stops sharing at ``level`` for most touched
+    mappings.
     """
 
     kind: str
@@ -241,7 +244,10 @@ def _note(layout: Layout, z: Zones, result: SchemeResult, private: SchemeResult)
         return Note("costs-more")
     found = dominant(layout, z)
     if found is None:
-        return Note("nothing-shareable")
+        # some touched mapping is shareable under the scheme's rules: do its touched
+        # pages lie in a shared zone (then they have one user), or outside every one?
+        in_shared_zone = bool((tally(layout, z).kind > 0).any())
+        return Note("one-user" if in_shared_zone else "nothing-shareable")
     return Note("rule", why=found[0], level=found[1])
 
 

@@ -209,7 +209,7 @@ def convert_placed(layout: Layout, workload: Workload, page_size: int) -> Conver
     replaced: list[Replaced] = []
     aligned_addr = new_addr
     for _ in range(3):
-        move = _to_move(layout, _overlap_pairs(layout, new_addr, new_size))
+        move = _to_move(layout, _overlap_pairs(layout, new_addr, new_size), page != layout.row_page)
         if move:
             flags = xp.zeros(layout.n_rows, dtype=xp.bool_)
             flags[xp.asarray(sorted(move), i64)] = True
@@ -258,17 +258,19 @@ def _overlap_pairs(layout: Layout, addr: Any, size: Any) -> list[tuple[int, int]
     return pairs
 
 
-def _to_move(layout: Layout, pairs: list[tuple[int, int]]) -> set[int]:
+def _to_move(layout: Layout, pairs: list[tuple[int, int]], changed: Any) -> set[int]:
     """Of each overlapping pair, the row the kernel would place elsewhere:
-    the later explicit shared mapping, else the earlier one (a process's
-    private mappings and auto mappings keep their places)."""
+    the one whose pages changed (the mapping the what-if makes anew), the
+    later one of two; a process's private mappings, auto mappings and
+    mappings that keep their pages keep their places where they can."""
     movable = (~layout.row_private & ~layout.row_auto).tolist()
+    new_pages = changed.tolist()
     out = set()
     for earlier, later in pairs:
-        if movable[later]:
-            out.add(later)
-        elif movable[earlier]:
-            out.add(earlier)
+        for r in sorted((earlier, later), key=lambda r: (not new_pages[r], r != later)):
+            if movable[r]:
+                out.add(r)
+                break
     return out
 
 

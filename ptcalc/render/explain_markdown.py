@@ -10,7 +10,7 @@ from ptcalc.render.explain_words import (finding_tables, fix_text, grouped, leve
                                          placement_lines, reason_text, sharing_text, split_text, va_range, vmpte_text,
                                          where_all)
 from ptcalc.render.facts import SCHEME_BLURB, host_line
-from ptcalc.render.words import explain_column_label
+from ptcalc.render.words import count_of, explain_column_label
 from ptcalc.units import format_kib, format_size
 
 
@@ -28,7 +28,7 @@ def render(e: Explanation) -> str:
     if placed:
         out += [f"- {md(line)}" for line in placed] + [""]
     for g in e.groups:
-        out += [f"**{md(g.name)}**: {g.count:,} processes; each owns {format_size(g.per_process_bytes)}, "
+        out += [f"**{md(g.name)}**: {count_of(g.count, 'process', 'processes')}; each owns {format_size(g.per_process_bytes)}, "
                 f"VmPTE {format_kib(g.vmpte_bytes)}", ""]
         rows = []
         for me in g.mappings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ptcalc.model.explain import Explanation, Finding, Fix, GroupExplain, MappingExplain, Pool, Sharing, VmpteNote
 from ptcalc.model.explain.types import PrivateExplain
-from ptcalc.render.words import reason
+from ptcalc.render.words import count_of, reason
 from ptcalc.units import format_kib, format_size, size_token
 
 LEVELS_SHOWN: tuple[str, ...] = ("pte", "pmd", "pud", "p4d", "pgd")
@@ -21,9 +21,10 @@ def mapping_label(me: MappingExplain) -> str:
             f"{m.protection}{' (auto)' if m.auto else ''}")
 
 
-def va_range(me: MappingExplain) -> str:
+def va_range(me: MappingExplain, sep: str = "-") -> str:
+    """``0x10000000000-0x14b00000000``; a table gives ``sep=" - "`` to let it wrap."""
     m = me.mapping
-    return f"{m.address:#x}-{m.end:#x}"
+    return f"{m.address:#x}{sep}{m.end:#x}"
 
 
 def pages(me: MappingExplain) -> str:
@@ -41,8 +42,8 @@ def private_label(pe: PrivateExplain) -> str:
     return f"{name} ({kind})" if name else kind
 
 
-def private_va_range(pe: PrivateExplain) -> str:
-    return f"{pe.mapping.address:#x}-{pe.mapping.end:#x}"
+def private_va_range(pe: PrivateExplain, sep: str = "-") -> str:
+    return f"{pe.mapping.address:#x}{sep}{pe.mapping.end:#x}"
 
 
 def private_pages(pe: PrivateExplain, base_page: int) -> str:
@@ -215,7 +216,7 @@ def vmpte_text(v: VmpteNote) -> str:
         head = f"is below the physical page tables ({format_size(physical)}) by {format_size(physical - summed)}"
     else:
         head = f"equals the physical page tables ({format_size(physical)})"
-    lines = [f"VmPTE summed over the {v.processes:,} processes ({format_size(summed)}) {head}."]
+    lines = [f"VmPTE summed over the {count_of(v.processes, 'process', 'processes')} ({format_size(summed)}) {head}."]
     lines.append(f"Both hold the PTE/PMD/PUD tables the processes own ({format_size(v.own_bytes)}).")
     if v.attachments:
         lines.append(

@@ -9,6 +9,7 @@ from ptcalc.model.budget import Budget
 from ptcalc.model.evaluate import Evaluation
 from ptcalc.model.geometry import LEVEL_NAMES, X86_64, Arch
 from ptcalc.model.results import GroupResult
+from ptcalc.render.words import count_of
 from ptcalc.units import GiB, MiB, format_size
 from ptcalc.workload.types import ModelOptions, Workload
 
@@ -65,7 +66,7 @@ def pagetables_line(report: Evaluation) -> str | None:
 
 def more_groups_line(hidden: int, processes: int) -> str:
     """The line standing for the groups the per-process table leaves out."""
-    return (f"... and {hidden:,} more group{'s' if hidden != 1 else ''} ({processes:,} processes); "
+    return (f"... and {hidden:,} more group{'s' if hidden != 1 else ''} ({count_of(processes, 'process', 'processes')}); "
             "--format json lists every group")
 
 
@@ -100,7 +101,7 @@ def host_facts(w: Workload) -> dict[str, Any]:
 
 def host_line(w: Workload) -> str:
     h = w.host
-    procs = f"{w.process_count:,} processes in {len(w.groups)} group{'s' if len(w.groups) != 1 else ''}"
+    procs = f"{count_of(w.process_count, 'process', 'processes')} in {count_of(len(w.groups), 'group')}"
     arch = f"{h.arch.name}{', PTI' if h.pti else ''}"
     if h.memory is None:
         return f"host: memory not given (no verdicts), {arch}; {procs}"
@@ -132,7 +133,7 @@ def fit_sentence(b: Budget, verdict: str | None) -> str:
         return f"{text}: the hugetlb pool is {short} pages short: the workload cannot start"
     mp = b.max_processes
     if mp is not None:
-        text += f"; fits up to {mp:,} processes"
+        text += f"; fits up to {count_of(mp, 'process', 'processes')}"
     return text
 
 

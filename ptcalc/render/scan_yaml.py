@@ -6,6 +6,7 @@ from __future__ import annotations
 from ptcalc.model.evaluate import CONFIGURED, Options, evaluate
 from ptcalc.linux.scan import ScanResult
 from ptcalc.units import format_kib, format_size
+from ptcalc.workload.schema import modeline
 from ptcalc.workload.writer import dump_workload
 
 MAX_PIDS_LISTED = 20
@@ -67,8 +68,9 @@ def header_lines(r: ScanResult) -> list[str]:
     return lines
 
 
-def render_scan(r: ScanResult) -> str:
-    """The YAML text for a scan."""
+def render_scan(r: ScanResult, schema: str | None = None) -> str:
+    """The YAML text for a scan; ``schema``, when given, is the schema a
+    ``# yaml-language-server: $schema=`` modeline on the first line names."""
     w = r.workload
     resident = evaluate(w, Options(schemes=(), columns=CONFIGURED)).resident if w.groups else {}
     seg_comments: dict[str, list[str]] = {}
@@ -92,4 +94,5 @@ def render_scan(r: ScanResult) -> str:
             span = format_kib(lo) if lo == hi else f"{format_kib(lo)} to {format_kib(hi)}"
             lines.append(f"VmPTE (kernel, whole process, at scan time): {span}")
         group_comments.append(lines)
-    return dump_workload(w, header=header_lines(r), segment_comments=seg_comments, group_comments=group_comments)
+    return dump_workload(w, header=header_lines(r), segment_comments=seg_comments, group_comments=group_comments,
+                         first_line=modeline(schema) if schema else None)

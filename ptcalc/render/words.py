@@ -14,6 +14,15 @@ from ptcalc.model.whatif import Column
 from ptcalc.units import format_size, size_token
 
 
+def count_of(n: int, one: str, many: str | None = None) -> str:
+    """``1 process``, ``1,500 processes``: a count and its noun, singular for one.
+
+    >>> count_of(1, "process", "processes"), count_of(1500, "process", "processes"), count_of(2, "group")
+    ('1 process', '1,500 processes', '2 groups')
+    """
+    return f"{n:,} {one if n == 1 else many or one + 's'}"
+
+
 def pages_text(col: Column) -> str:
     """The pages of the configured workload's segments: ``4 KiB shmem, 2 MiB hugetlb``."""
     return ", ".join(f"{format_size(ps)} {backing}" for ps, backing in col.pages)
@@ -35,7 +44,10 @@ def column_title(col: Column) -> str:
 
 
 def sweep_column_label(col: Column) -> str:
-    """The column a sweep runs on: ``4 KiB shmem (as configured)``, ``2 MiB hugetlb (what-if)``."""
+    """The column a sweep runs on: ``4 KiB shmem (as configured)``, ``2 MiB hugetlb (what-if)``,
+    ``configured (4 KiB shmem, 2 MiB hugetlb)`` (which says it once)."""
+    if col.configured and not col.merged:
+        return column_label(col)
     return column_label(col) + (" (as configured)" if col.configured else " (what-if)")
 
 
@@ -90,6 +102,9 @@ def note_text(note: Note | None, arch: Arch) -> str | None:
         return None
     if note.kind == "costs-more":
         return "costs more than private here: the region's host mm needs its own top-level tables"
+    if note.kind == "one-user":
+        return ("equals private: the touched pages lie in shareable ranges, but no two processes map them alike "
+                "(each shareable table has one user)")
     if note.kind == "nothing-shareable" or note.why is None or note.level is None:
         return "equals private: no touched page lies in a shareable range"
     return f"equals private: {reason(note.why, note.level, arch)}"

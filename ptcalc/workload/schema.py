@@ -20,6 +20,7 @@ A file of several documents (``---``) is valid when each document is.
 from __future__ import annotations
 
 import json
+import os
 from importlib import resources
 from typing import Any
 
@@ -181,4 +182,20 @@ def shipped_text() -> str:
     return resources.files("ptcalc.workload").joinpath(SHIPPED).read_text(encoding="utf-8")
 
 
-__all__ = ["DRAFT", "SHIPPED", "schema_text", "shipped_text", "workload_schema"]
+def shipped_path() -> str:
+    """Where the shipped schema lives on this machine: an absolute path, what
+    ``ptcalc scan``'s modeline names by default (``ptcalc schema --path``)."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), SHIPPED)
+
+
+def modeline(ref: str) -> str:
+    """The comment that points yaml-language-server (VS Code, Neovim) at a schema:
+    ``ref`` is a URL, an absolute path or a path relative to the file.
+
+    >>> modeline("./ptcalc-workload.schema.json")
+    '# yaml-language-server: $schema=./ptcalc-workload.schema.json'
+    """
+    return f"# yaml-language-server: $schema={ref}"
+
+
+__all__ = ["DRAFT", "SHIPPED", "modeline", "schema_text", "shipped_path", "shipped_text", "workload_schema"]

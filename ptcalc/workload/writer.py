@@ -76,11 +76,12 @@ def _touch_lines(m: Mapping | PrivateMapping, indent: str) -> list[str]:
 
 
 def dump_workload(w: Workload, header: Sequence[str] = (), segment_comments: MappingOf[str, Sequence[str]] | None = None,
-                  group_comments: Sequence[Sequence[str]] = ()) -> str:
-    """The workload file text for ``w``, with optional comments: ``header``
-    lines at the top, per segment name, and per group (by index)."""
+                  group_comments: Sequence[Sequence[str]] = (), first_line: str | None = None) -> str:
+    """The workload file text for ``w``, with optional comments: ``first_line``
+    (a modeline, written as given), ``header`` lines at the top, per segment
+    name, and per group (by index)."""
     segment_comments = segment_comments or {}
-    out: list[str] = _comment(header, "")
+    out: list[str] = ([first_line] if first_line else []) + _comment(header, "")
     if w.name:
         out.append(f"name: {quote(w.name)}")
     h = w.host
