@@ -112,9 +112,9 @@ def render(report: Evaluation, console: Console, style: Style) -> None:
              else "no host memory given: no verdicts")
     print_text(console, f"{avail}. Demand: page tables, and {fixed}.", style="dim")
     print_grid(console, verdicts(report, style), style)
-    line = pagetables_line(report)
-    if line:
-        print_text(console, line, style="dim")
+    counted = pagetables_line(report)
+    if counted:
+        print_text(console, counted, style="dim")
     if cells[0].verdict == "wont-start":
         print_text(console, Text(fit_sentence(cells[0].budget, cells[0].verdict), style="bold magenta"))
     for line in advice(report):

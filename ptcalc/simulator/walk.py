@@ -289,7 +289,7 @@ def simulate(
     serial = 0  # process number across the workload
 
     for group in workload.groups:
-        first: tuple[list[int], list[int]] | None = None
+        first: tuple[list[int], list[int], list[int], list[int]] | None = None
         # A group of 0 processes still gets its per-process figures (one
         # phantom process that is not added to the physical count).
         for i in range(max(group.count, 1)):

@@ -104,8 +104,25 @@ class Segment:
     page_size: int
 
 
+class _Span:
+    """What a mapping at ``[address, address + size)`` with ``touched``
+    ranges (relative to its start) says of itself."""
+
+    address: int
+    size: int
+    touched: tuple[tuple[int, int], ...]
+
+    @property
+    def end(self) -> int:
+        return self.address + self.size
+
+    @property
+    def touched_bytes(self) -> int:
+        return sum(e - s for s, e in self.touched)
+
+
 @dataclass(frozen=True)
-class Mapping:
+class Mapping(_Span):
     """One mapping of a segment in every process of a group.
 
     ``touched`` lists the faulted-in ranges as (start, end) byte offsets from
@@ -127,13 +144,6 @@ class Mapping:
     origin: str = ""
     """Key path in the workload file, for messages (``processes[0].mappings[1]``)."""
 
-    @property
-    def end(self) -> int:
-        return self.address + self.size
-
-    @property
-    def touched_bytes(self) -> int:
-        return sum(e - s for s, e in self.touched)
 
 
 @dataclass(frozen=True)
@@ -275,7 +285,7 @@ class Mappings(Sequence[Mapping]):
 
 
 @dataclass(frozen=True)
-class PrivateMapping:
+class PrivateMapping(_Span):
     """One of a process's own mappings (MAP_PRIVATE): its page tables are the
     process's own under every scheme.
 
@@ -300,13 +310,6 @@ class PrivateMapping:
     """Key path in the workload file (``processes[0].private_mappings[2]``), or
     ``default layout`` for the mappings of the kernel's default process layout."""
 
-    @property
-    def end(self) -> int:
-        return self.address + self.size
-
-    @property
-    def touched_bytes(self) -> int:
-        return sum(e - s for s, e in self.touched)
 
 
 @dataclass(frozen=True)
