@@ -35,9 +35,6 @@ from ptcalc.workload.values import _BOOLS, _NULLS
 if TYPE_CHECKING:
     from ptcalc.workload.reader import WorkloadReader
 
-MIN_ROWS = 1000
-"""Fewer new rows than this are read one by one (no numpy import for a small file)."""
-
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "MiB": 1 << 20,
           "G": 1 << 30, "GB": 1 << 30, "GiB": 1 << 30, "T": 1 << 40, "TB": 1 << 40, "TiB": 1 << 40,
           "P": 1 << 50, "PB": 1 << 50, "PiB": 1 << 50}
@@ -349,4 +346,4 @@ def _touch_lists(np: Any, texts: Sequence[str], list_rows: Any, size: Any, page:
     p_end.append(e[ends])
 
 
-__all__ = ["MIN_ROWS", "read_rows"]
+__all__ = ["read_rows"]

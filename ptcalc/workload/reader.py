@@ -26,7 +26,7 @@ from typing import Any, NamedTuple, TypeVar
 from ptcalc.errors import WorkloadError
 from ptcalc.model.accounting import parse_kernel
 from ptcalc.model.geometry import ARCHES, X86_64, Arch
-from ptcalc.workload import columns, fastyaml
+from ptcalc.workload import fastyaml
 from ptcalc.workload import instances as expand
 from ptcalc.workload.address_space import default_private_mappings, highest_gap, place_private
 from ptcalc.workload.keys import GROUP, HOST, INSTANCE, MAPPING, OPTIONS, PRIVATE_MAPPING, SEGMENT, WORKLOAD
@@ -35,6 +35,11 @@ from ptcalc.workload.types import (Host, Mappings, MappingSpec, ModelOptions, Pr
                                    SpecTable, Workload)
 from ptcalc.workload.values import _NULLS, Entries, Node, NodeReader, exact, join, one_of, show, suggest
 from ptcalc.workload.yamlnodes import PLAIN
+
+
+COLUMN_ROWS = 1000
+"""Rows of a document's mapping tables from which they are read column by
+column (:mod:`ptcalc.workload.columns`, with numpy); fewer are read one by one."""
 
 
 class Budget:
@@ -634,7 +639,9 @@ class WorkloadReader(NodeReader):
         if not tables:
             return
         new = [r for r in dict.fromkeys(chain.from_iterable(t.rows for t in tables)) if r not in self.row_items]
-        if len(new) >= columns.MIN_ROWS:
+        if len(new) >= COLUMN_ROWS:
+            from ptcalc.workload import columns  # (a large file: numpy is imported there anyway)
+
             self.row_items.update(columns.read_rows(self, tables[0].distinct, new, segments, arch))  # type: ignore[arg-type]
 
     def table(self, path: str, table: fastyaml.Table, segments: dict[str, Segment], arch: Arch) -> list[Item]:
