@@ -67,3 +67,50 @@ def test_scheme_and_page_size():
     assert "exceeds" in doc["vmpte"]["text"]
     r = run("explain", SEED, "--scheme", "file-cached", "--format", "json")
     assert json.loads(r.stdout)["pools"][0]["kind"] == "pmd"
+
+
+CONSOLIDATED = "configs/consolidated-oracle-asm-postgres.yaml"
+
+
+def test_consolidated_config_merges_the_instance_copies():
+    # By hand, from the config: Oracle's SGA is on 2 MiB hugetlb pages at a
+    # 1 GiB-aligned address (shared: no finding).  ASM's 1,076 MiB on 4 KiB
+    # shmem, touched whole by 2 groups: 1076 / 2 = 538 PTE tables and 2 PMD
+    # tables (1,076 MiB from 1 TiB crosses into a second GiB): one finding.
+    # Each of the 40 PostgreSQL copies maps its own 4,256 MiB of 4 KiB shmem:
+    # client backends and autovacuum workers touch half, 2,128 MiB: 1,064 PTE
+    # and 3 PMD tables; background processes all of it: 2,128 PTE and 5 PMD.
+    # So 2 + 40 x 3 = 122 findings say 3 distinct things.
+    r = run("explain", CONSOLIDATED, "--format", "json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    findings = doc["findings"]
+    assert len(findings) == 2 + 40 * 3
+    merged = doc["merged_findings"]
+    assert sorted(i for m in merged for i in m) == list(range(len(findings)))  # each once
+    tables = [findings[m[0]]["tables"] for m in merged]
+    assert tables == [{"pte": 538, "pmd": 2}, {"pte": 1064, "pmd": 3}, {"pte": 2128, "pmd": 5}]
+    assert [len(m) for m in merged] == [2, 80, 40]
+    assert all(findings[i]["rule"] == "not-hugetlb" for m in merged for i in m)
+    # the 40 copies of each PostgreSQL group are alike; Oracle's and ASM's groups are each one of a kind
+    assert sorted(len(c) for c in doc["alike_groups"]) == [40, 40, 40]
+    assert sorted(c[0] for c in doc["alike_groups"]) == ["pg-1: autovacuum workers", "pg-1: background processes",
+                                                         "pg-1: client backends"]
+    names = [g["name"] for g in doc["groups"]]
+    assert len(names) == 124
+    # table and markdown: 3 findings and 7 group tables, each affected group still named
+    affected = {findings[i]["group"] for m in merged for i in m}
+    assert len(affected) == 2 + 40 * 3
+    for fmt in ("table", "markdown"):
+        r = run("explain", CONSOLIDATED, "--format", fmt, "--width", "200")
+        assert r.exit_code == 0, r.output
+        out = " ".join(r.stdout.replace("\\", "").split())  # (lines wrap between words; markdown escapes)
+        why = out[out.index("not shared"):]
+        for name in affected:
+            assert f"{name} #0" in why, (fmt, name)
+        assert why.count("[not-hugetlb, all]" if fmt == "table" else "(`not-hugetlb`, all)") == 3
+        assert out.count("The same for 39 more groups alike") == 3
+        for i in range(2, 41):  # every copy named beside the table shown for pg-1
+            assert f"pg-{i}: client backends" in out[:out.index("not shared")]
+    md = run("explain", CONSOLIDATED, "--format", "markdown").stdout
+    assert md.count("| mapping |") == 7  # one table per kind of group, not 124

@@ -116,7 +116,13 @@ def test_declines():
     for text in [
         "a: &x 1\nb: *x\n",  # anchors, aliases
         "a: !!str 1\n",  # tags
-        "a: [1, 2]\n",  # flow sequences
+        "a: [[1, 2]]\n",  # nested flow sequences
+        "a: [1, {b: 2}]\n",  # flow mappings in them
+        "a: [1,, 2]\n",  # empty items
+        "a: [1, 2,]\n",  # a trailing comma
+        "a: [1,\n  2]\n",  # over several lines, outside a table
+        "a:\n- k: [1,\n  2]\n",  # a continuation line not indented past the key
+        "a:\n- k: x\n    y\n",  # a plain scalar over several lines
         "a: |\n  text\n",  # block scalars
         "a: b\n  c\n",  # a multi-line plain scalar
         'a: "x\\ty"\n',  # escapes
@@ -150,7 +156,8 @@ VALUES = ["", "1", "x", "a b", "a  b", "a, b", "0.5", "10%", "-1", "-", "- x", "
           "~", "null", "1:30", "0x7f00", "'q'", "'it''s'", '"d"', '"a\\"b"', '"a#b"', "'a # b'", "a #c", "a#c",
           "# c", "{}", "{ }", "{a: 1}", "{a: 1, b: x y}", "{a: 1,}", "{a: {b: c}}", "{a: 1} # c", "[1]", "&x 1",
           "*x", "!!str 1", "|", ">", "%x", "@x", "`x`", "?x", ":x", "a: b", "x]", "a[b", "a{b", "a\\b", "é",
-          "a\tb", "=", "<<", ",x", "x,"]
+          "a\tb", "=", "<<", ",x", "x,", "[1, 2]", "[a b,c ]", "[]", "[ ]", "[1,, 2]", "[a, [b]]", "[a,]",
+          "[0-2M, 4M-6M] # c", "[-1]", "[- 1]", "[a: b]", "[x, {a: 1}]"]
 INDENTS = [0, 0, 1, 2, 2, 4]
 
 
@@ -186,7 +193,8 @@ def test_generated_lines(text):
 
 SAFE_KEYS = ["a", "b", "name", "count", "my seg", "2MiB", "k_1", "a.b", "yes", "x-y"]
 SAFE_VALUES = ["1", "x", "a b", "a, b", "0.5", "10%", "-1", ".5", "+1", "(x)", "a/b", "yes", "null", "0x7f00",
-               "'q'", '"d"', "'a: b'", '"a, b"', "", "a [b]", "a{b}", "x!", "a*b", "a&b", "caf'e", 'x"y', "a\\b"]
+               "'q'", '"d"', "'a: b'", '"a, b"', "", "a [b]", "a{b}", "x!", "a*b", "a&b", "caf'e", 'x"y', "a\\b",
+               "[0-2M, 4M-6M]", "[]", "[a b, c]", "[1.0,x]"]
 
 
 @st.composite
@@ -260,6 +268,57 @@ def tree_documents(draw):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=tree_documents())
 def test_generated_documents(text):
+    check(text)
+
+
+FLOW_ITEMS = ["0-2M", "4M-6M", "1G-1050M", "a b", "x", "-1", "(y)", "1.5", "a: b", "[c]", "", "#", "'q'"]
+
+
+@st.composite
+def block_tables(draw):
+    """Sequences of block mappings as ptcalc scan writes them (every value on
+    its key's line, flow sequences wrapped over deeper lines), with drawn
+    deviations: other key orders, missing keys, comments, blank lines,
+    badly indented continuations, nested blocks."""
+    indent = draw(st.sampled_from([0, 2, 4, 6]))
+    keys = draw(st.lists(st.sampled_from(["segment", "offset", "size", "address", "touch", "name", "k"]),
+                         min_size=1, max_size=5, unique=True))
+    lines = ["top:" if indent else "top:", ]
+    for _ in range(draw(st.integers(1, 8))):
+        order = keys if draw(st.integers(0, 4)) else draw(st.permutations(keys))
+        if draw(st.integers(0, 9)) == 0:
+            order = order[:-1] or order
+        for j, key in enumerate(order):
+            lead = " " * indent + ("- " if j == 0 else "  ")
+            kind = draw(st.integers(0, 9))
+            if kind <= 5:
+                lines.append(f"{lead}{key}: {draw(st.sampled_from(SAFE_VALUES + ['0x7f00', '1GiB', 'rw']))}".rstrip())
+            elif kind <= 7:
+                items = draw(st.lists(st.sampled_from(FLOW_ITEMS), max_size=6))
+                wrap = draw(st.integers(0, 3))
+                text = f"{lead}{key}: ["
+                for i, item in enumerate(items):
+                    sep = "" if i == 0 else ","
+                    if wrap and i % wrap == 0 and i:
+                        lines.append(text + sep)
+                        text = " " * (indent + draw(st.sampled_from([2, 3, 4, 6]))) + item
+                    else:
+                        text += (sep + " " if i else "") + item
+                lines.append(text + "]")
+            elif kind == 8:
+                lines.append(f"{lead}{key}: {draw(st.sampled_from(VALUES))}".rstrip())
+            else:
+                lines.append(f"{lead}{key}:")
+                lines.append(" " * (indent + 4) + "x: 1")
+        if draw(st.integers(0, 9)) == 0:
+            lines.append(draw(st.sampled_from(["", "# c", " " * indent + "# c", " " * (indent + 2) + "# c"])))
+    lines.append("after: 1")
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=block_tables())
+def test_generated_block_tables(text):
     check(text)
 
 

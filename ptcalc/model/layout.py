@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields, replace
+from operator import sub
 from functools import cached_property
 from itertools import accumulate, chain
 from types import ModuleType
@@ -18,8 +19,8 @@ from typing import Any
 from ptcalc.model import xp as _xp
 from ptcalc.model.geometry import Arch
 from ptcalc.model.intervals import ascending, order_by
-from ptcalc.workload.types import (BACKINGS, PRIVATE_KINDS, PROTECTIONS, Mappings, MappingSpec, PrivateMapping,
-                                   Segment, Workload)
+from ptcalc.workload.types import (BACKINGS, PRIVATE_KINDS, PROTECTIONS, Mappings, PrivateMapping, Segment,
+                                   SpecTable, Workload)
 
 Array = Any
 """A 1-D array of the layout's backend (:mod:`ptcalc.model.xp`): numpy or pure Python."""
@@ -253,17 +254,21 @@ class Rows:
         seg_id = {name: i for i, name in enumerate(w.segments)}
         groups = [Mappings.of(g.mappings) for g in w.groups]
         base_of: dict[int, int] = {}  # id(table) -> its first spec in specs
-        specs: list[MappingSpec] = []
+        tables: list[SpecTable] = []
         bases = []
+        n_specs = 0
         for m in groups:
             base = base_of.get(id(m.specs))
             if base is None:
-                base = base_of[id(m.specs)] = len(specs)
-                specs.extend(m.specs)
+                base = base_of[id(m.specs)] = n_specs
+                tables.append(SpecTable.of(m.specs))
+                n_specs += len(m.specs)
             bases.append(base)
+        specs = tables[0] if len(tables) == 1 else _joined(tables)
         sizes = [len(m) for m in groups]
         n = sum(sizes)
-        pieces = [len(s.touched) for s in specs]
+        first = specs.touch_first
+        pieces = list(map(sub, first[1:], first[:-1]))
 
         def all_codes() -> Iterator[int]:
             """Every mapping's code into ``specs``, group after group."""
@@ -286,35 +291,34 @@ class Rows:
             return xp.fromiter(chain.from_iterable(getattr(m, name) for m in groups), dtype, n)
 
         uffd_pmd = uffd_wp = None
-        uffd = [s.userfaultfd for s in specs]
+        uffd = specs.userfaultfd
         if not set(uffd) <= {"none"}:  # uffd_disable_huge_pmd_share(): VM_UFFD_WP | VM_UFFD_MINOR
             uffd_pmd = field([u in ("wp", "minor") for u in uffd], b8)
             uffd_wp = field([u == "wp" for u in uffd], b8)
-        # every spec's pieces, in one list; per row, the index of each of its pieces there
-        flat = list(chain.from_iterable(s.touched for s in specs))
+        # every spec's pieces end to end (specs.touch_*); per row, the index of each of its pieces there
         if one_each:
             piece_row = xp.arange(n)
             piece_index = codes
         else:
             per_row = xp.asarray(pieces, i64)[codes] if n else xp.zeros(0, i64)
             piece_row = xp.repeat(xp.arange(n), per_row)
-            first = xp.asarray([0, *accumulate(pieces)][:-1], i64)  # a spec's first piece in flat
+            firsts = xp.asarray(first[:-1], i64)  # a spec's first piece
             within = xp.arange(n_pieces) - xp.repeat(xp.cumsum(per_row) - per_row, per_row)
-            piece_index = first[codes][piece_row] + within if n_pieces else xp.zeros(0, i64)
-        starts = xp.asarray([p[0] for p in flat], i64)
-        ends = xp.asarray([p[1] for p in flat], i64)
+            piece_index = firsts[codes][piece_row] + within if n_pieces else xp.zeros(0, i64)
+        starts = xp.asarray(specs.touch_start, i64)
+        ends = xp.asarray(specs.touch_end, i64)
         rows = xp.asarray(sizes, i64)  # per group
         shared = cls(
             xp=xp,
             group=xp.repeat(xp.arange(len(sizes)), rows),
             mi=xp.arange(n) - xp.repeat(xp.cumsum(rows) - rows, rows),
-            seg=field([seg_id[s.segment] for s in specs]),
+            seg=field(list(map(seg_id.__getitem__, specs.segment))),
             addr=column("addresses"),
-            size=field([s.size for s in specs]),
-            off=field([s.offset for s in specs]),
-            prot=field([PROT_CODE[s.protection] for s in specs]),
+            size=field(specs.size),
+            off=field(specs.offset),
+            prot=field(list(map(PROT_CODE.__getitem__, specs.protection))),
             auto=column("auto", b8),
-            soft_dirty=field([s.soft_dirty for s in specs], b8),
+            soft_dirty=field(specs.soft_dirty, b8),
             uffd_pmd=uffd_pmd, uffd_wp=uffd_wp,
             piece_row=piece_row,
             piece_start=starts[piece_index] if n_pieces else xp.zeros(0, i64),
@@ -400,6 +404,18 @@ class Rows:
             piece_start=cat([self.piece_start, other.piece_start]),
             piece_end=cat([self.piece_end, other.piece_end]),
         )
+
+
+def _joined(tables: list[SpecTable]) -> SpecTable:
+    """Several spec tables end to end, as one."""
+    out = SpecTable()
+    for t in tables:
+        shift = len(out.touch_start)
+        for name in ("segment", "offset", "size", "protection", "userfaultfd", "soft_dirty", "touch_start",
+                     "touch_end"):
+            getattr(out, name).extend(getattr(t, name))
+        out.touch_first.extend(map(shift.__add__, t.touch_first[1:]))
+    return out
 
 
 def private_segment(arch: Arch, kind: str, page_size: int, n_segments: int) -> int:

@@ -25,7 +25,7 @@ from typing import Any
 from ptcalc.model.intervals import ascending
 from ptcalc.model.layout import Layout, pieces_reordered, segment_columns
 from ptcalc.units import ceil_div, floor_div, format_size, mod, round_down, round_up, size_token
-from ptcalc.workload.address_space import highest_gap
+from ptcalc.workload.address_space import add_span, coalesce, highest_gap
 from ptcalc.workload.types import Backing, Segment, Workload, place_addresses
 
 
@@ -298,15 +298,24 @@ def kernel_place(layout: Layout, workload: Workload, replace: Any, misaligned: A
     mis = misaligned.tolist()
     group_of, mi = layout.row_group.tolist(), layout.row_mi.tolist()
     chosen = set(rows)
+    rows_of: dict[int, list[int]] = {gi: [] for gi in groups}  # the rows of each group concerned
+    for r, gi in enumerate(group_of):
+        mine = rows_of.get(gi)
+        if mine is not None:
+            mine.append(r)
     placed: dict[bool, list[int]] = {}
     for aligned in (False, True):
         at = list(addr)
         for gi in groups:
             if gi in errors:
                 continue
-            mine = [r for r in range(layout.n_rows) if group_of[r] == gi]
-            taken = sorted((at[r], at[r] + size[r]) for r in mine if r not in chosen)
-            for r in sorted((r for r in mine if r in chosen), key=mi.__getitem__):
+            mine = rows_of[gi]
+            moving = sorted((r for r in mine if r in chosen), key=mi.__getitem__)
+            # spans closer than the smallest mapping to place are one: the
+            # same places are found, past fewer spans
+            need = min(size[r] for r in moving)
+            taken = coalesce(((at[r], at[r] + size[r]) for r in mine if r not in chosen), need)
+            for r in moving:
                 top = round_down(arch.user_limit, pg[r])  # TASK_SIZE: the last whole page of the address space
                 limits = (min(round_up(end[r], pg[r]), top), min(arch.map_window, top), top)
                 spot = next((x for x in (highest_gap(taken, size[r], pg[r], lim, arch.base_page) for lim in limits)
@@ -324,7 +333,7 @@ def kernel_place(layout: Layout, workload: Workload, replace: Any, misaligned: A
                                              for lim in (spot + size[r], min(arch.map_window, top), top))
                                  if x is not None), spot)
                 at[r] = spot
-                taken = sorted(taken + [(spot, spot + size[r])])
+                add_span(taken, (spot, spot + size[r]), need)
         placed[aligned] = at
     addr, best = placed[False], placed[True]
     out = [Replaced(group=group_of[r], mapping=mi[r], old_address=old[r], address=addr[r], aligned_address=best[r],

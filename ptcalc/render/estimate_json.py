@@ -10,13 +10,14 @@ FILE, "hosts": [...]}``, one object per document as a file of one gives.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ptcalc.model.budget import Budget
+from ptcalc.render.jsontext import Lines, Raw, dumps, records
 from ptcalc.render.facts import about, assumptions, host_facts, options_facts
 from ptcalc.render.words import column_label, note_text
 from ptcalc.model.evaluate import Cell, Evaluation, Hosts
+from ptcalc.model.whatif import Column
 from ptcalc.model.results import SchemeResult
 
 SCHEMA_VERSION = 2
@@ -42,7 +43,7 @@ def page_tables_json(r: SchemeResult, table_bytes: dict[str, int], pagetables_by
         "shared_tables": dict(r.shared_tables),
         "vmpte_total_bytes": r.vmpte_total,
         "mshare_regions": r.mshare_regions,
-        "groups": [
+        "groups": Lines([
             {
                 "name": g.name,
                 "count": g.count,
@@ -55,7 +56,7 @@ def page_tables_json(r: SchemeResult, table_bytes: dict[str, int], pagetables_by
                 "vmpte_parts": parts(g),
             }
             for g in r.groups
-        ],
+        ]),
     }
 
 
@@ -79,7 +80,13 @@ def memory_json(b: Budget) -> dict[str, Any]:
     }
 
 
-def cell_json(c: Cell) -> dict[str, Any]:
+def replaced_json(column: Column, level: int = 3) -> Raw:
+    """A column's re-placed mappings (the same in each of its cells), encoded once."""
+    return records([{"group": r.group, "mapping": r.mapping, "old_address": r.old_address, "address": r.address,
+                     "aligned_address": r.aligned_address, "reason": r.reason} for r in column.replaced], level)
+
+
+def cell_json(c: Cell, replaced: Raw | None = None) -> dict[str, Any]:
     return {
         "scheme": c.scheme,
         "column": c.column.key,
@@ -91,8 +98,7 @@ def cell_json(c: Cell) -> dict[str, Any]:
         "verdict": c.verdict,
         "max_processes": c.max_processes,
         "note": note_text(c.note, c.layout.arch),
-        "replaced": [{"group": r.group, "mapping": r.mapping, "old_address": r.old_address, "address": r.address,
-                      "aligned_address": r.aligned_address, "reason": r.reason} for r in c.column.replaced],
+        "replaced": replaced if replaced is not None else replaced_json(c.column),
         "aligned": _aligned_json(c),
     }
 
@@ -107,9 +113,11 @@ def _aligned_json(c: Cell) -> dict[str, Any] | None:
             "demand_bytes": a.budget.demand_bytes, "verdict": a.verdict, "max_processes": a.max_processes}
 
 
-def document(report: Evaluation) -> dict[str, Any]:
-    """The report of one workload as a JSON object."""
+def document(report: Evaluation, level: int = 0) -> dict[str, Any]:
+    """The report of one workload as a JSON object (``level``: its depth in
+    the text, for the pre-encoded lists)."""
     w = report.workload
+    replaced = {c.key: replaced_json(c, level + 3) for c in report.columns}
     return {
         "schema_version": SCHEMA_VERSION,
         **about(w),
@@ -120,17 +128,17 @@ def document(report: Evaluation) -> dict[str, Any]:
              "unavailable": c.unavailable, "replaced": len(c.replaced)}
             for c in report.columns
         ],
-        "cells": [cell_json(c) for c in report.cells],
+        "cells": [cell_json(c, replaced[c.column.key]) for c in report.cells],
         "assumptions": assumptions(report),
     }
 
 
 def render(report: Evaluation) -> str:
-    return json.dumps(document(report), indent=2)
+    return dumps(document(report))
 
 
 def render_hosts(hosts: Hosts) -> str:
     """A file of several workloads (YAML documents, a host each): each
     host's object as :func:`render` writes it, in file order."""
-    return json.dumps({"schema_version": SCHEMA_VERSION, "source": hosts.source,
-                       "hosts": [document(r) for r in hosts.evaluations]}, indent=2)
+    return dumps({"schema_version": SCHEMA_VERSION, "source": hosts.source,
+                  "hosts": [document(r, 2) for r in hosts.evaluations]})

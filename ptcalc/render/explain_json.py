@@ -1,12 +1,19 @@
 """``explain --format json``: every table count and fix, exact.  Schema version 2 (2 adds private
-mappings, the VmPTE split and what-if placement)."""
+mappings, the VmPTE split and what-if placement).
+
+Every group and every finding is listed; ``alike_groups`` names the groups
+that are the same but for names (instance copies: the table and markdown
+formats show the first of each), and ``merged_findings`` lists, as indices
+into ``findings``, the findings that say the same thing (shown once there,
+worded for the first) -- every finding is in exactly one list."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ptcalc.model.explain import Explanation, Fix
+from ptcalc.model.explain.alike import alike, merged
+from ptcalc.render.jsontext import Lines, dumps
 from ptcalc.render.explain_words import fix_description, note_text, reason_text, vmpte_text
 from ptcalc.render.facts import about, options_facts
 from ptcalc.render.words import explain_column_label
@@ -25,6 +32,7 @@ def _fix(f: Fix | None) -> dict[str, Any] | None:
 
 def document(e: Explanation) -> dict[str, Any]:
     w = e.workload
+    a = alike(e)
     return {
         "schema_version": SCHEMA_VERSION,
         **about(w),
@@ -36,7 +44,7 @@ def document(e: Explanation) -> dict[str, Any]:
                       "address": r.address, "aligned_address": r.aligned_address, "reason": r.reason}
                      for r in e.column.replaced],
         "aligned_physical_bytes": e.aligned_physical_bytes,
-        "groups": [
+        "groups": Lines([
             {
                 "name": g.name,
                 "count": g.count,
@@ -84,7 +92,7 @@ def document(e: Explanation) -> dict[str, Any]:
                 ],
             }
             for g in e.groups
-        ],
+        ]),
         "pools": [
             {"id": p.id, "kind": p.kind, "segment": p.segment, "protection": p.protection,
              "alignment": p.alignment, "tables": p.tables, "shared_tables": p.shared,
@@ -93,12 +101,14 @@ def document(e: Explanation) -> dict[str, Any]:
         ],
         "totals": {"own": e.totals.own, "pools": e.totals.pools, "total": e.totals.total,
                    "physical_bytes": e.result.physical_bytes},
-        "findings": [
+        "findings": Lines([
             {"group": e.groups[f.group].name, "mapping": f.mapping, "level": f.level, "rule": f.rule,
              "reason": reason_text(e, f), "ranges": [list(r) for r in f.ranges], "tables": f.tables, "fix": _fix(f.fix),
              "alternatives": [_fix(a) for a in f.alternatives], "note": note_text(f)}
             for f in e.findings
-        ],
+        ]),
+        "alike_groups": [[e.groups[i].name for i in members] for members in a.classes if len(members) > 1],
+        "merged_findings": merged(e, a),
         "vmpte": {"summed_bytes": e.vmpte.summed_bytes, "physical_bytes": e.vmpte.physical_bytes,
                   "own_bytes": e.vmpte.own_bytes, "attached_bytes": e.vmpte.attached_bytes,
                   "attachments": e.vmpte.attachments, "top_level_bytes": e.vmpte.top_bytes,
@@ -107,4 +117,4 @@ def document(e: Explanation) -> dict[str, Any]:
 
 
 def render(e: Explanation) -> str:
-    return json.dumps(document(e), indent=2)
+    return dumps(document(e))

@@ -5,7 +5,9 @@ from __future__ import annotations
 from ptcalc.model.explain import Explanation
 from ptcalc.names import markdown as md
 from ptcalc.render.estimate_markdown import md_table
-from ptcalc.render.explain_words import (finding_tables, fix_text, grouped, levels_of, mapping_label, note_text,
+from ptcalc.model.explain.alike import alike
+from ptcalc.render.explain_words import (alike_text, copies_text, finding_tables, fix_text, grouped, levels_of,
+                                         mapping_label, note_text,
                                          pages, pool_label, private_label, private_pages, private_va_range,
                                          placement_lines, reason_text, sharing_text, split_text, va_range, vmpte_text,
                                          where_all)
@@ -27,7 +29,9 @@ def render(e: Explanation) -> str:
     placed = placement_lines(e)
     if placed:
         out += [f"- {md(line)}" for line in placed] + [""]
-    for g in e.groups:
+    a = alike(e)
+    for members in a.classes:
+        g = e.groups[members[0]]
         out += [f"**{md(g.name)}**: {count_of(g.count, 'process', 'processes')}; each owns {format_size(g.per_process_bytes)}, "
                 f"VmPTE {format_kib(g.vmpte_bytes)}", ""]
         rows = []
@@ -50,6 +54,8 @@ def render(e: Explanation) -> str:
         split = split_text(g)
         if split:
             out += [f"{md(split)}.", ""]
+        if len(members) > 1:
+            out += [f"{md(alike_text([e.groups[i].name for i in members[1:]]))}.", ""]
     if e.pools:
         rows = [[md(pool_label(p)), *[_n(p.tables[n]) for n in levels], _n(sum(p.shared.values())),
                  ", ".join(f"{md(e.groups[g].name)} #{mi} ({n:,})" for g, mi, n in p.users)] for p in e.pools]
@@ -66,9 +72,12 @@ def render(e: Explanation) -> str:
     out += ["**Why tables are not shared**, and the smallest change that would share them:", ""]
     if not e.findings:
         out.append("- Every touched page's shareable tables are shared.")
-    for fs, f in grouped(e):
+    for fs, f in grouped(e, a):
         out.append(f"- **{md(where_all(e, fs))}** (`{f.rule}`, {f.level}): {md(finding_tables(f))}: "
                    f"{md(reason_text(e, f))}.")
+        copies = copies_text(e, fs)
+        if copies:
+            out.append(f"  - ({md(copies)}.)")
         if f.fix is not None:
             out.append(f"  - Fix: {md(fix_text(f.fix))}.")
             for a in f.alternatives:

@@ -7,7 +7,9 @@ from rich.text import Text
 
 from ptcalc.model.explain import Explanation, GroupExplain
 from ptcalc.render.console import Style
-from ptcalc.render.explain_words import (finding_tables, fix_text, grouped, levels_of, mapping_label, note_text,
+from ptcalc.model.explain.alike import alike
+from ptcalc.render.explain_words import (alike_text, copies_text, finding_tables, fix_text, grouped, levels_of,
+                                         mapping_label, note_text,
                                          pages, pool_label, private_label, private_pages, private_va_range,
                                          placement_lines, reason_text, sharing_text, split_text, va_range, vmpte_text,
                                          where_all)
@@ -87,12 +89,16 @@ def render(e: Explanation, console: Console, style: Style) -> None:
     for line in placement_lines(e):
         console.print()
         print_text(console, line)
-    for g in e.groups:
+    a = alike(e)
+    for members in a.classes:
+        g = e.groups[members[0]]
         console.print()
         print_grid(console, group_table(e, g, style), style)
         split = split_text(g)
         if split:
             print_text(console, f"  {split}.", hanging="  ", style="dim")
+        if len(members) > 1:
+            print_text(console, f"  {alike_text([e.groups[i].name for i in members[1:]])}.", hanging="  ")
     if e.pools:
         console.print()
         print_grid(console, pools_table(e, style), style)
@@ -102,11 +108,14 @@ def render(e: Explanation, console: Console, style: Style) -> None:
     print_text(console, Text("Why tables are not shared, and the smallest change that would share them", style="bold"))
     if not e.findings:
         print_text(console, "  Every touched page's shareable tables are shared.")
-    for i, (fs, f) in enumerate(grouped(e), 1):
+    for i, (fs, f) in enumerate(grouped(e, a), 1):
         t = Text(f"{i:>3}. ")
         t.append(where_all(e, fs), style="bold")
         t.append(f" [{f.rule}, {f.level}]: {finding_tables(f)}: {reason_text(e, f)}.")
         print_text(console, t, hanging="     ")
+        copies = copies_text(e, fs)
+        if copies:
+            print_text(console, Text(f"     ({copies}.)", style="dim"), hanging="     ")
         if f.fix is not None:
             print_text(console, Text(f"     Fix: {fix_text(f.fix)}.", style="green"), hanging="          ")
             for a in f.alternatives:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ptcalc.model.explain import Explanation, Finding, Fix, GroupExplain, MappingExplain, Pool, Sharing, VmpteNote
+from ptcalc.model.explain.alike import Alike, merged
 from ptcalc.model.explain.types import PrivateExplain
 from ptcalc.render.words import count_of, reason
 from ptcalc.units import format_kib, format_size, size_token
@@ -261,33 +262,43 @@ def finding_tables(f: Finding) -> str:
     return " + ".join(parts) + (" table per process stays private" if one else " tables per process stay private")
 
 
-def grouped(e: Explanation) -> list[tuple[list[Finding], Finding]]:
+def grouped(e: Explanation, a: Alike | None = None) -> list[tuple[list[Finding], Finding]]:
     """Findings that say the same thing (rule, reason, tables, fix) about several
-    mappings, merged: (the findings, one of them to word it by), in order."""
-    out: list[tuple[list[Finding], Finding]] = []
-    index: dict[tuple, int] = {}
-    for f in e.findings:
-        key: tuple = (f.rule, f.level, reason_text(e, f), tuple(sorted(f.tables.items())), note_text(f),
-                      fix_description(f.fix) if f.fix else None, f.fix.saves if f.fix else None,
-                      tuple(fix_description(a) for a in f.alternatives))
-        if f.ranges and f.rule not in ("not-hugetlb", "private-scheme", "prot-none"):
-            key += (f.group, f.mapping)  # ranges are in the reason or specific to the mapping
-        if key in index:
-            out[index[key]][0].append(f)
-        else:
-            index[key] = len(out)
-            out.append(([f], f))
-    return out
+    mappings -- of one group, or of alike groups (instance copies), each on its
+    own segments -- merged: (the findings, the first, to word it by), in order
+    (:func:`ptcalc.model.explain.alike.merged`)."""
+    return [([e.findings[i] for i in fs], e.findings[fs[0]]) for fs in merged(e, a)]
 
 
 def where_all(e: Explanation, fs: list[Finding]) -> str:
+    """Every mapping a (merged) finding is about, each named."""
     if len(fs) == 1:
         return finding_where(e, fs[0])
     names = []
     for f in fs:
         g = e.groups[f.group]
         names.append(g.name if f.mapping < 0 else f"{g.name} #{f.mapping} ({g.mappings[f.mapping].mapping.segment})")
-    return f"{len(fs)} mappings: " + ", ".join(names)
+    groups = len({f.group for f in fs})
+    what = "groups" if all(f.mapping < 0 for f in fs) else "mappings"
+    head = f"{len(fs)} {what}" + (f" of {groups} groups" if what == "mappings" and groups > 1 else "")
+    return f"{head}: " + ", ".join(names)
+
+
+def copies_text(e: Explanation, fs: list[Finding]) -> str | None:
+    """For a finding merged over alike groups that name their own segments:
+    that the wording is the first's, and the same holds for each."""
+    segments = {e.groups[f.group].mappings[f.mapping].mapping.segment for f in fs if f.mapping >= 0}
+    first = fs[0]
+    if len(segments) < 2 or first.mapping < 0:
+        return None
+    return (f"the same for each of them, on its own segment ({len(segments)} segments); worded for "
+            f"{e.groups[first.group].name}")
+
+
+def alike_text(names: list[str]) -> str:
+    """After a group's table: the groups it stands for too."""
+    return (f"The same for {count_of(len(names), 'more group', 'more groups')} alike, figure for figure, each with "
+            f"its own segments and pools: {', '.join(names)}")
 
 
 def placement_lines(e: Explanation) -> list[str]:

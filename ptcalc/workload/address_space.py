@@ -33,7 +33,9 @@ process: docs/whole-process.md has the measured figures.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 
 from ptcalc.model.geometry import Arch
 from ptcalc.units import KiB, MiB, round_down, round_up
@@ -173,7 +175,11 @@ def highest_gap(spans: list[tuple[int, int]], size: int, align: int, limit: int,
     '0x7fffefa00000'
     """
     hi = limit
-    for start, end in reversed(spans):
+    # spans starting at or above the limit are passed over: start below them
+    i = bisect_left(spans, limit, key=itemgetter(0))
+    while i:
+        i -= 1
+        start, end = spans[i]
         if start >= hi:
             continue
         if end < hi:
@@ -185,5 +191,41 @@ def highest_gap(spans: list[tuple[int, int]], size: int, align: int, limit: int,
     return candidate if candidate >= low else None
 
 
+def coalesce(spans: Iterable[tuple[int, int]], need: int) -> list[tuple[int, int]]:
+    """``spans`` sorted, with every two that overlap or leave a gap smaller
+    than ``need`` between them made one: :func:`highest_gap` finds the same
+    place for anything of ``need`` bytes or more, passing fewer spans.
+
+    >>> coalesce([(30, 40), (0, 10), (12, 20), (5, 8)], 4)
+    [(0, 20), (30, 40)]
+    """
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and start - out[-1][1] < need:
+            if end > out[-1][1]:
+                out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
+def add_span(spans: list[tuple[int, int]], span: tuple[int, int], need: int) -> None:
+    """Insert ``span`` into coalesced ``spans`` (:func:`coalesce`), keeping them so.
+
+    >>> s = [(0, 10), (30, 40)]; add_span(s, (12, 25), 4); s
+    [(0, 25), (30, 40)]
+    """
+    i = bisect_left(spans, span)
+    start, end = span
+    j = i
+    if i and start - spans[i - 1][1] < need:  # joins the one before
+        i -= 1
+        start, end = spans[i][0], max(end, spans[i][1])
+    while j < len(spans) and spans[j][0] - end < need:  # and those after
+        end = max(end, spans[j][1])
+        j += 1
+    spans[i:j] = [(start, end)]
+
+
 __all__ = ["LIBRARIES_SIZE", "MIN_GAP", "PROGRAM_SIZE", "RLIMIT_STACK", "STACK_GUARD_PAGES", "STACK_SIZE",
-           "default_private_mappings", "elf_et_dyn_base", "highest_gap", "mmap_base", "place_private", "stack_top"]
+           "add_span", "coalesce", "default_private_mappings", "elf_et_dyn_base", "highest_gap", "mmap_base", "place_private", "stack_top"]

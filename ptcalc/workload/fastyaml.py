@@ -44,9 +44,9 @@ True
 from __future__ import annotations
 
 import re
-from itertools import takewhile
+from itertools import compress, repeat, takewhile
 from functools import partial
-from operator import is_not, methodcaller
+from operator import is_not, itemgetter, methodcaller
 from typing import Any, cast
 
 PLAIN = "!plain"
@@ -69,14 +69,23 @@ _COMMENT = r"(?: +#.*)?"
 _PLAIN_FLOW_VALUE = re.compile(_PLAIN_FLOW)
 _KEY = re.compile(rf"({_PLAIN_FLOW}):(?: +|$)")
 """``key:`` at the start of a line's content, and the spaces after it."""
+_QUOTED_KEY = re.compile(r"(?:\"([^\"\\#]*)\"|'([^'#]*)'):(?: +|$)")
+"""A quoted key and the spaces after it."""
 _BLOCK_VALUE = re.compile(rf"(?:({_PLAIN_BLOCK})|\"([^\"\\#]*)\"|'([^'#]*)') *{_COMMENT}")
 _FLOW_ITEM = re.compile(rf"({_PLAIN_FLOW}): ({_PLAIN_FLOW})")
 _EMPTY = re.compile(rf" *{_COMMENT}")
 _FLOW_MAPPING = re.compile(r"\{ *(.*?) *\}" + _COMMENT)
-_EMPTY_FLOW_SEQUENCE = re.compile(r"\[ *\]" + _COMMENT)
+_FLOW_SEQUENCE_TEXT = rf"\[ *(?:{_PLAIN_FLOW}(?: *, *{_PLAIN_FLOW})*)? *\]"
+_FLOW_SEQUENCE = re.compile(f"({_FLOW_SEQUENCE_TEXT}){_COMMENT}")
+"""A one-line flow sequence of plain scalars (``[0-2M, 4M-6M]``), a comment after it."""
+_TABLE_VALUE = re.compile(rf"{_PLAIN_BLOCK}|\"[^\"\\#]*\"|'[^'#]*'|{_FLOW_SEQUENCE_TEXT}")
+"""A value in a table row as it is kept (:class:`Table`): a plain scalar, a
+quoted one with its quotes, or a flow sequence of plain scalars with its
+brackets (spaces after its line breaks folded to one); no comment."""
 
 
 
+_groups = re.Match.groups
 _is_row = partial(is_not, None)
 """Whether a line's row number was found (is not None)."""
 
@@ -126,12 +135,17 @@ class Sequence:
 
 
 class Table:
-    """A sequence of one-line flow mappings of plain scalars, kept as row
+    """A sequence of flat mappings -- one-line flow mappings of plain scalars
+    (``- {segment: sga, size: 1GiB}``), or block mappings whose every value
+    is on its key's line (what ``ptcalc scan`` writes) -- kept as row
     numbers (no node per scalar): ``rows[i]`` is item i's index in
     ``distinct``, the document's distinct rows -- (keys, values), each once,
     shared by every table of the document (a generated workload repeats a
-    few hundred rows thousands of times).  ``item(i)`` and ``value`` build
-    the item nodes, for code that reads it as an ordinary sequence."""
+    few hundred rows thousands of times).  A value is kept as written
+    (:func:`value_node` reads it): a plain scalar, a quoted one with its
+    quotes, or a flow sequence of plain scalars with its brackets.
+    ``item(i)`` and ``value`` build the item nodes, for code that reads it
+    as an ordinary sequence."""
 
     id = "sequence"
     tag = SEQ
@@ -150,11 +164,11 @@ class Table:
         """Item ``i`` as a mapping node."""
         keys, values = self.distinct[self.rows[i]]
         mark = self.start_mark
-        return Mapping([(Scalar(PLAIN, k, mark), Scalar(PLAIN, v, mark)) for k, v in zip(keys, values)], mark)
+        return Mapping([(Scalar(PLAIN, k, mark), value_node(v, mark)) for k, v in zip(keys, values)], mark)
 
-    def scalar(self, i: int, k: int) -> Scalar:
+    def scalar(self, i: int, k: int) -> Node:
         """The value node of item ``i``'s ``k``-th key (``item(i).value[k][1]``)."""
-        return Scalar(PLAIN, self.distinct[self.rows[i]][1][k], self.start_mark)
+        return value_node(self.distinct[self.rows[i]][1][k], self.start_mark)
 
     @property
     def value(self) -> list[Mapping]:
@@ -162,6 +176,28 @@ class Table:
 
 
 Node = Scalar | Mapping | Sequence | Table
+
+
+def value_node(text: str, mark: Mark) -> Scalar | Sequence:
+    """The node of a table row's value as kept (:class:`Table`): ``"x"`` and
+    ``'x'`` are quoted scalars, ``[a, b]`` a flow sequence of plain scalars,
+    anything else a plain scalar.
+
+    >>> m = Mark(0, 0)
+    >>> [(n.id, n.tag) for n in (value_node("rw", m), value_node('"sga"', m))]
+    [('scalar', '!plain'), ('scalar', 'tag:yaml.org,2002:str')]
+    >>> [i.value for i in value_node("[0-2M, 4M-6M]", m).value]
+    ['0-2M', '4M-6M']
+    """
+    first = text[:1]
+    if first == '"' or first == "'":
+        return Scalar(STR, text[1:-1], mark)
+    if first == "[":
+        inner = text[1:-1].strip(" ")
+        items = [Scalar(PLAIN, item.strip(" "), mark) for item in inner.split(",")] if inner else []
+        return Sequence(items, mark)
+    return Scalar(PLAIN, text, mark)
+
 
 
 def parse(text: str, max_nodes: int | None = None) -> Node | None:
@@ -256,6 +292,12 @@ class _Parser:
         self.row_of_line: dict[int, dict[str, int]] = {}  # per indentation: line -> row
         # a line read as something else than it looks (the item after "- ")
         self.override: dict[int, tuple[int, str]] = {}
+        # block tables: the distinct rows of each key order (values -> row),
+        # and the values known to be of the subset, with the items of each
+        self.block_rows: dict[tuple[str, ...], dict[tuple[str, ...], int]] = {}
+        self.block_shapes: dict[tuple[int, tuple[str, ...]], re.Pattern[str]] = {}
+        self.text = text
+        self.cursor = (0, 0)  # (line, where it starts in the text): see offset()
 
     def line(self, pos: int) -> tuple[int, int, str]:
         """The next line with content at or after ``pos``: (pos, indent,
@@ -304,11 +346,15 @@ class _Parser:
                 if ind > indent:
                     raise Decline("indentation")
                 break
-            m = _KEY.match(content)
-            if m is None:
-                raise Decline("not a key")
             mark = Mark(pos, indent)
-            key = Scalar(PLAIN, m.group(1), mark)
+            m = _KEY.match(content)
+            if m is not None:
+                key = Scalar(PLAIN, m.group(1), mark)
+            else:
+                m = _QUOTED_KEY.match(content)  # ``"sga":``, as ptcalc scan writes segment names
+                if m is None:
+                    raise Decline("not a key")
+                key = Scalar(STR, m.group(1) if m.group(1) is not None else m.group(2), mark)
             rest = content[m.end():]
             if not rest or rest[0] == "#":
                 # the value is on the next lines: a nested block, a sequence
@@ -338,10 +384,15 @@ class _Parser:
         """The block sequence whose first ``-`` is on line ``pos`` at ``indent``."""
         if depth > MAX_NESTING:
             raise Decline("deep")
-        if self.line(pos)[2].startswith("- {"):
+        first = self.line(pos)[2]
+        if first.startswith("- {"):
             table = self.table(pos, indent)
             if table is not None:
                 return table
+        elif _KEY.match(first, 2) is not None and first[1:2] == " ":
+            block = self.block_table(pos, indent)
+            if block is not None:
+                return block
         items: list[Any] = []
         start = Mark(pos, indent)
         while True:
@@ -469,6 +520,137 @@ class _Parser:
             self.shapes[(indent, keys)] = pattern
         return pattern
 
+    def block_table(self, pos: int, indent: int) -> tuple[Table, int] | None:
+        """A run of block mappings at ``indent`` whose every value is on its
+        key's line (a flow sequence may go on over lines indented deeper), as
+        ``ptcalc scan`` writes mappings; None when any item is otherwise (the
+        item-by-item reader then decides).  Items with the keys of the one
+        before, in the same order (the usual case), are matched on the text
+        by one regular expression per key order, item after item
+        (:meth:`block_shape`), without cutting the text into lines."""
+        text = self.text
+        rows: list[int] = []
+        start_line = pos
+        nodes = 0
+        while True:
+            keys = self.block_keys(pos, indent)
+            if keys is None:
+                return None
+            offset = self.offset(pos)
+            matches = list(iter(self.block_shape(indent, keys).scanner(text, offset).match, None))
+            if not matches:
+                return None
+            end = matches[-1].end()
+            lines = text.count("\n", offset, end)
+            if end == len(text) and not text.endswith("\n"):
+                lines += 1
+            found = list(map(_groups, matches))
+            del matches
+            if lines != len(found) * len(keys):  # a flow sequence over several lines
+                found = self.folded(found, indent)
+                if found is None:
+                    return None
+            nodes += self.block_rows_of(keys, found, rows)
+            pos += lines
+            npos, nind, ncontent = self.line(pos)
+            if nind == indent and ncontent[:2] == "- " and _KEY.match(ncontent, 2) is not None:
+                pos = npos  # another key order, or the items go on after a comment or blank line
+                continue
+            if nind > indent or (nind == indent and ncontent[:1] == "-"):
+                return None
+            break
+        self.count(1 + nodes)
+        return Table(rows, self.distinct, Mark(start_line, indent)), pos
+
+    def offset(self, pos: int) -> int:
+        """Where line ``pos`` starts in the text (counted on from the last
+        line asked for: the parser moves forward)."""
+        line, at = self.cursor
+        if pos < line:
+            line, at = 0, 0
+        at += sum(map(len, self.raw[line:pos])) + pos - line
+        self.cursor = (pos, at)
+        return at
+
+    def block_keys(self, pos: int, indent: int) -> tuple[str, ...] | None:
+        """The keys of the item on line ``pos`` (``- k: v``, then ``k: v``
+        lines at indent + 2, each key followed by one space and a value on
+        its line; lines indented deeper go on with a flow sequence), or None."""
+        raw, n = self.raw, self.n
+        lead = indent + 2
+        head = " " * indent + "- "
+        keys: list[str] = []
+        while pos < n:
+            line = raw[pos]
+            if keys and line[:lead + 1] == " " * (lead + 1):
+                pos += 1  # a flow sequence going on
+                continue
+            if line[:lead] != head:
+                break
+            m = _KEY.match(line, lead)
+            if m is None or m.end() != lead + len(m.group(1)) + 2:  # "key: value", one space
+                return None
+            keys.append(m.group(1))
+            head = " " * lead
+            pos += 1
+        if not keys or len(set(keys)) != len(keys):
+            return None  # (a duplicate key: the loader's own path reports it)
+        return tuple(keys)
+
+    def block_shape(self, indent: int, keys: tuple[str, ...]) -> re.Pattern[str]:
+        """The regular expression of one item with these keys in this order at
+        ``indent``: a group per value, which must be a value of the subset
+        (:data:`_TABLE_VALUE`), or a flow sequence over lines indented
+        deeper (checked once its lines are joined: :meth:`folded`)."""
+        pattern = self.block_shapes.get((indent, keys))
+        if pattern is None:
+            deeper = " " * (indent + 3)
+            value = (rf"((?:{_PLAIN_BLOCK})|\"[^\"\\#\n]*\"|'[^'#\n]*'|{_FLOW_SEQUENCE_TEXT}"
+                     rf"|\[[^\[\]{{}}#\n]*(?:\n{deeper}[^\[\]{{}}#\n]*)+\]) *")
+            lines = [" " * indent + "- " + re.escape(keys[0]) + ": " + value]
+            lines += [" " * (indent + 2) + re.escape(k) + ": " + value for k in keys[1:]]
+            pattern = re.compile("\n".join(lines) + r"(?:\n|\Z)")
+            self.block_shapes[(indent, keys)] = pattern
+        return pattern
+
+    @staticmethod
+    def folded(found: list[tuple[str, ...]], indent: int) -> list[tuple[str, ...]] | None:
+        """Rows with each flow sequence written over several lines joined
+        (line breaks and the indentation after them folded to one space, as
+        YAML does); None when one is then not of the subset."""
+        out = []
+        for row in found:
+            if any("\n" in v for v in row):
+                row = tuple(re.sub(r"\n +", " ", v) for v in row)
+                if not all(_TABLE_VALUE.fullmatch(v) for v in row):
+                    return None
+            out.append(row)
+        return out
+
+    def block_rows_of(self, keys: tuple[str, ...], found: list[tuple[str, ...]], rows: list[int]) -> int:
+        """Append the row numbers of items with these keys and values to
+        ``rows`` (each distinct row of the document numbered once); returns
+        their nodes (each item's mapping, keys and values, and the items of
+        its flow sequences)."""
+        extra = 0
+        for column in zip(*found):
+            firsts = "".join(map(itemgetter(0), column))
+            n_flow = firsts.count("[")
+            if n_flow:
+                flows = column if n_flow == len(column) else list(compress(column, map("[".__eq__, firsts)))
+                commas = list(map(str.count, flows, repeat(",")))
+                extra += sum(commas) + len(flows)
+                extra -= sum(1 for v in compress(flows, map((0).__eq__, commas)) if not v[1:-1].strip(" "))
+        row_of = self.block_rows.setdefault(keys, {})
+        new = [v for v in dict.fromkeys(found) if v not in row_of]
+        if new:
+            base = len(self.distinct)
+            row_of.update(zip(new, range(base, base + len(new))))
+            self.distinct.extend(zip(repeat(keys), new))
+            self.row_nodes.extend(repeat(1 + 2 * len(keys), len(new)))  # (flow tables' count; never a block row's)
+        rows.extend(map(row_of.__getitem__, found))
+        return len(found) * (1 + 2 * len(keys)) + extra
+
     @staticmethod
     def flow_row(content: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
         """(keys, values) of a ``- {k: v, ...}`` line, or None."""
@@ -496,9 +678,13 @@ class _Parser:
         """A value written after ``key:`` or ``-`` on the same line."""
         if text[0] == "{":
             return self.flow_mapping(text, mark)
-        if _EMPTY_FLOW_SEQUENCE.fullmatch(text):  # ``private_mappings: []``
-            self.count(1)
-            return Sequence([], mark)
+        if text[0] == "[":
+            m = _FLOW_SEQUENCE.fullmatch(text)  # ``private_mappings: []``, ``touch: [0-2M, 4M-6M]``
+            if m is None:
+                raise Decline("flow sequence")
+            node = value_node(m.group(1), mark)
+            self.count(1 + len(node.value))
+            return node
         m = _BLOCK_VALUE.fullmatch(text)
         if m is None:
             raise Decline("value")
@@ -525,4 +711,4 @@ class _Parser:
 
 
 __all__ = ["MAP", "PLAIN", "SEQ", "STR", "Mapping", "Mark", "Node", "Scalar", "Sequence", "Table", "parse",
-           "parse_documents"]
+           "parse_documents", "value_node"]

@@ -20,9 +20,10 @@ builds each copy's groups from the template's, with the copy's specs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
-from ptcalc.workload.types import MappingSpec, Segment
+from ptcalc.workload.types import MappingSpec, Segment, SpecTable
 
 SEPARATOR = "/"
 """Between a copy's name and its segment's name (``pg-7/shared_memory``)."""
@@ -64,8 +65,11 @@ def copy_segments(label: str, segments: dict[str, Segment]) -> dict[str, Segment
     return {renamed[name]: replace(s, name=renamed[name]) for name, s in segments.items()}
 
 
-def copy_specs(label: str, specs: tuple[MappingSpec, ...]) -> tuple[MappingSpec, ...]:
+def copy_specs(label: str, specs: Sequence[MappingSpec]) -> Sequence[MappingSpec]:
     """Copy ``label``'s mapping specs: the template's, each naming its copy's segment."""
+    if isinstance(specs, SpecTable):
+        names = {name: segment_name(label, name) for name in set(specs.segment)}
+        return specs.renamed(list(map(names.__getitem__, specs.segment)))
     return tuple(replace(s, segment=segment_name(label, s.segment)) for s in specs)
 
 

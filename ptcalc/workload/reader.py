@@ -32,9 +32,14 @@ from ptcalc.workload.address_space import default_private_mappings, highest_gap,
 from ptcalc.workload.keys import GROUP, HOST, INSTANCE, MAPPING, OPTIONS, PRIVATE_MAPPING, SEGMENT, WORKLOAD
 from ptcalc.workload.placement import overlapping_groups, place_addresses, place_side_by_side
 from ptcalc.workload.types import (Host, Mappings, MappingSpec, ModelOptions, PrivateMapping, ProcessGroup, Segment,
-                                   Workload)
+                                   SpecTable, Workload)
 from ptcalc.workload.values import _NULLS, Entries, Node, NodeReader, exact, join, one_of, show, suggest
 from ptcalc.workload.yamlnodes import PLAIN
+
+
+COLUMN_ROWS = 1000
+"""Rows of a document's mapping tables from which they are read column by
+column (:mod:`ptcalc.workload.columns`, with numpy); fewer are read one by one."""
 
 
 class Budget:
@@ -120,7 +125,7 @@ class GroupRead:
                          self.auto, self.address_nodes, self.private if private is None else private,
                          self.private_nodes, self.default_layout)
 
-    def group(self, specs: tuple[MappingSpec, ...], name: str | None = None, prefix: str = "") -> ProcessGroup:
+    def group(self, specs: Sequence[MappingSpec], name: str | None = None, prefix: str = "") -> ProcessGroup:
         """The ProcessGroup, its mappings codes into ``specs``; ``name`` and the
         key-path ``prefix`` for a copy of an instance."""
         path = prefix + self.path
@@ -160,8 +165,9 @@ class WorkloadReader(NodeReader):
         self.fast = fast  # reading a fastyaml document (see processes())
         self.budget = budget if budget is not None else Budget()  # the file's, for instances
         # the distinct mappings read, and each one's code (its index)
-        self.specs: list[MappingSpec] = []
+        self.specs = SpecTable()
         self.code_of: dict[MappingSpec, int] = {}
+        self.column_memo: dict[str, dict[str, int]] = {}  # per key, its texts read (ptcalc.workload.columns)
         # table rows read so far (see table()), by row number; the specs by
         # (keys, values but the address's); addresses by (text, page, size)
         self.row_items: dict[int, Item] = {}
@@ -207,8 +213,7 @@ class WorkloadReader(NodeReader):
                 why = " (top-level segments need top-level processes; or move them into an instance)"
                 raise self.missing(root, "", "processes", why if "instances" in top else "")
             reads = self.processes(top["processes"][1], segments, host.arch)
-            specs = tuple(self.specs)
-            groups = tuple(r.group(specs) for r in reads)
+            groups = tuple(r.group(self.specs) for r in reads)
         self.budget.add(len(segments), len(groups), sum(len(g.mappings) for g in groups))
         if "instances" in top:
             segments, groups = self.instances(top["instances"][1], segments, groups, host.arch)
@@ -376,8 +381,11 @@ class WorkloadReader(NodeReader):
             # group by group: the first problem in the file is the one reported
             return [self.place(self.group(i, g, segments, arch), arch) for i, g in enumerate(items)]
         # A document fastyaml read: any problem sends it back through libyaml
-        # (and so group by group); here the auto mappings of every group are
-        # placed at once, on arrays.
+        # (and so group by group); here the mappings of every group's table
+        # are read at once, column by column, and the auto mappings of every
+        # group placed at once, on arrays.
+        self.read_tables([v for g in items if g.id == "mapping" for k, v in g.value
+                          if k.value == "mappings" and isinstance(v, fastyaml.Table)], segments, arch)
         return self.place_all([self.group(i, g, segments, arch) for i, g in enumerate(items)], arch)
 
     def group(self, index: int, node: Node, segments: dict[str, Segment], arch: Arch) -> GroupRead:
@@ -483,11 +491,11 @@ class WorkloadReader(NodeReader):
         of explicit shared mappings, then auto shared mappings (windows of
         their own), then auto private mappings (top-down, as the kernel)."""
         specs = self.specs
-        size = tuple(specs[c].size for c in read.codes)
+        size = tuple(map(specs.size.__getitem__, read.codes))
         private = self.default_placed(read, size, arch)
         if not checked:
             self.check_overlaps(read, size, private)
-        offset = (specs[c].offset for c in read.codes)
+        offset = map(specs.offset.__getitem__, read.codes)
         fixed = [(m.address, m.size, 0, False) for m in private if not m.auto]
         try:
             placed = place_addresses(list(zip(read.addresses, size, offset, read.auto)) + fixed, arch)
@@ -550,15 +558,15 @@ class WorkloadReader(NodeReader):
         from ptcalc.model import xp as _xp
 
         specs = self.specs
-        privates = [self.default_placed(r, tuple(specs[c].size for c in r.codes), arch) for r in reads]
+        spec_size = specs.size
+        spec_offset = specs.offset
+        privates = [self.default_placed(r, tuple(map(spec_size.__getitem__, r.codes)), arch) for r in reads]
         fixed = [[m for m in p if not m.auto] for p in privates]
         shared_sizes = [len(r.codes) for r in reads]
         sizes = [k + len(f) for k, f in zip(shared_sizes, fixed)]
         n = sum(sizes)
         xp = _xp.for_size(n)
         i64 = xp.int64
-        spec_size = [s.size for s in specs]
-        spec_offset = [s.offset for s in specs]
 
         def rows(r: GroupRead, f: list[PrivateMapping], shared: Callable[[int], int], own: Callable[[PrivateMapping], int]
                  ) -> Iterable[int]:
@@ -576,7 +584,7 @@ class WorkloadReader(NodeReader):
         overlapping = overlapping_groups(xp, group, address, size, auto)
         if overlapping:  # raise that group's error, as group by group
             first = reads[overlapping[0]]
-            self.check_overlaps(first, tuple(specs[c].size for c in first.codes), privates[overlapping[0]])
+            self.check_overlaps(first, tuple(map(spec_size.__getitem__, first.codes)), privates[overlapping[0]])
         placed, ok = place_side_by_side(group, address, size, offset, auto, len(reads), arch)
         flat = placed.tolist()
         out = []
@@ -623,6 +631,18 @@ class WorkloadReader(NodeReader):
         # exists: if any two intervals overlap, some pair of neighbours does.
 
     # -- mappings -------------------------------------------------------------------------
+
+    def read_tables(self, tables: list[fastyaml.Table], segments: dict[str, Segment], arch: Arch) -> None:
+        """Read the rows of these tables not read yet column by column
+        (:mod:`ptcalc.workload.columns`), when there are many; rows it leaves
+        are read one by one (:meth:`table`)."""
+        if not tables:
+            return
+        new = [r for r in dict.fromkeys(chain.from_iterable(t.rows for t in tables)) if r not in self.row_items]
+        if len(new) >= COLUMN_ROWS:
+            from ptcalc.workload import columns  # (a large file: numpy is imported there anyway)
+
+            self.row_items.update(columns.read_rows(self, tables[0].distinct, new, segments, arch))  # type: ignore[arg-type]
 
     def table(self, path: str, table: fastyaml.Table, segments: dict[str, Segment], arch: Arch) -> list[Item]:
         """The mappings of a :class:`fastyaml.Table` (one-line flow mappings).
@@ -775,7 +795,7 @@ class WorkloadReader(NodeReader):
             scoped = _ScopedReader(self, f"{path}.")
             tsegments = scoped.segments(self.require(e, item, path, INSTANCE["segments"]), arch)
             reads = scoped.processes(self.require(e, item, path, INSTANCE["processes"]), tsegments, arch)
-            specs = tuple(scoped.specs)
+            specs = scoped.specs
             sizes = (len(tsegments), len(reads), sum(len(r.codes) for r in reads))
             over = self.budget.over(*(count * n for n in sizes))
             if over is not None:

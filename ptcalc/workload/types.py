@@ -166,6 +166,86 @@ class MappingSpec:
         return cls(m.segment, m.offset, m.size, m.protection, m.touched, m.userfaultfd, m.soft_dirty)
 
 
+class SpecTable(Sequence[MappingSpec]):
+    """Distinct :class:`MappingSpec` kept as columns, one list per field
+    (``touched`` as its ranges end to end: spec i's are ``touch_start`` and
+    ``touch_end`` from ``touch_first[i]`` to ``touch_first[i + 1]``).  The
+    loader's table of a document's mappings: a file of 100,000 different
+    mappings is read column by column into it, and the model gathers each
+    field from the columns (:meth:`ptcalc.model.layout.Rows.of`); a
+    MappingSpec is built only when something reads one.
+
+    >>> t = SpecTable.of([MappingSpec("sga", 0, 1 << 30, touched=((0, 4096), (8192, 12288)))])
+    >>> len(t), t[0].touched, t.size
+    (1, ((0, 4096), (8192, 12288)), [1073741824])
+    """
+
+    __slots__ = ("segment", "offset", "size", "protection", "userfaultfd", "soft_dirty", "touch_first",
+                 "touch_start", "touch_end")
+
+    def __init__(self) -> None:
+        self.segment: list[str] = []
+        self.offset: list[int] = []
+        self.size: list[int] = []
+        self.protection: list[str] = []
+        self.userfaultfd: list[str] = []
+        self.soft_dirty: list[bool] = []
+        self.touch_first: list[int] = [0]
+        self.touch_start: list[int] = []
+        self.touch_end: list[int] = []
+
+    @classmethod
+    def of(cls, specs: Sequence[MappingSpec]) -> SpecTable:
+        """``specs`` as a table (itself if it is one)."""
+        if isinstance(specs, SpecTable):
+            return specs
+        t = cls()
+        for s in specs:
+            t.append(s)
+        return t
+
+    def append(self, s: MappingSpec) -> None:
+        self.segment.append(s.segment)
+        self.offset.append(s.offset)
+        self.size.append(s.size)
+        self.protection.append(s.protection)
+        self.userfaultfd.append(s.userfaultfd)
+        self.soft_dirty.append(s.soft_dirty)
+        self.touch_start.extend(a for a, _ in s.touched)
+        self.touch_end.extend(b for _, b in s.touched)
+        self.touch_first.append(len(self.touch_start))
+
+    def renamed(self, segment: list[str]) -> SpecTable:
+        """The same specs, each of its own segment in ``segment`` (an instance's copy)."""
+        t = SpecTable()
+        for name in self.__slots__:
+            setattr(t, name, getattr(self, name))
+        t.segment = segment
+        return t
+
+    def touched(self, i: int) -> tuple[tuple[int, int], ...]:
+        a, b = self.touch_first[i], self.touch_first[i + 1]
+        return tuple(zip(self.touch_start[a:b], self.touch_end[a:b]))
+
+    def __len__(self) -> int:
+        return len(self.size)
+
+    @overload
+    def __getitem__(self, index: int) -> MappingSpec: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[MappingSpec]: ...
+
+    def __getitem__(self, index: int | slice) -> MappingSpec | list[MappingSpec]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        return MappingSpec(self.segment[index], self.offset[index], self.size[index],
+                           self.protection[index], self.touched(index),  # type: ignore[arg-type]
+                           self.userfaultfd[index], self.soft_dirty[index])  # type: ignore[arg-type]
+
+
 MAPPING_FIELDS: tuple[str, ...] = (
     "segment", "offset", "size", "address", "protection", "touched", "auto", "userfaultfd", "soft_dirty",
 )
@@ -197,7 +277,8 @@ class Mappings(Sequence[Mapping]):
     True
     """
 
-    specs: tuple[MappingSpec, ...]
+    specs: Sequence[MappingSpec]
+    """A tuple, or the loader's :class:`SpecTable`."""
     codes: tuple[int, ...]
     addresses: tuple[int, ...]
     auto: tuple[bool, ...]
@@ -235,7 +316,16 @@ class Mappings(Sequence[Mapping]):
         """The fields as columns, in :data:`MAPPING_FIELDS` order."""
         if not self.codes:
             return ((),) * len(MAPPING_FIELDS)
-        rows = map(self.specs.__getitem__, self.codes)
+        specs = self.specs
+        if isinstance(specs, SpecTable):
+            codes = self.codes
+
+            def col(values: list[Any]) -> tuple[Any, ...]:
+                return tuple(map(values.__getitem__, codes))
+
+            return (col(specs.segment), col(specs.offset), col(specs.size), self.addresses, col(specs.protection),
+                    tuple(map(specs.touched, codes)), self.auto, col(specs.userfaultfd), col(specs.soft_dirty))
+        rows = map(specs.__getitem__, self.codes)
         segment, offset, size, protection, touched, uffd, soft_dirty = zip(*(
             (s.segment, s.offset, s.size, s.protection, s.touched, s.userfaultfd, s.soft_dirty) for s in rows))
         return segment, offset, size, self.addresses, protection, touched, self.auto, uffd, soft_dirty

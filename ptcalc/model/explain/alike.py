@@ -1,0 +1,139 @@
+"""Groups whose explanations are the same but for names, and findings that
+say the same thing: what ``explain`` merges.
+
+A workload with ``instances: [{name: pg, count: 40, ...}]`` has 40 copies of
+every group of the instance, each mapping its own copy of the segments
+(``pg-7/shared_memory``) at the same addresses: their tables, pools and
+findings are the same, figure for figure, and explain says so once.
+
+Two groups are **alike** when everything explain shows of them is equal once
+names are set aside: process count, tables per level, and per mapping its
+segment (size, backing, page size), range, protection, touched pages, own and
+attached tables, the rules that decided and the pools it uses -- segments,
+pools and partner groups matched by the order they first appear in the
+group.  Each group's class lists the alike groups in workload order; the
+first is the one shown.  A finding of a group is worded with the names of its
+class's first group (segments and partner groups translated), so findings
+that read the same there are one (:func:`finding_key`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+from ptcalc.model.explain.types import Explanation, Finding, Fix, GroupExplain
+
+
+@dataclass(frozen=True)
+class Alike:
+    """The classes of alike groups of an :class:`Explanation`."""
+
+    classes: tuple[tuple[int, ...], ...]
+    """Group indices, each class in workload order; classes in order of their first group."""
+    first: tuple[int, ...]
+    """Per group, the first group of its class (the one shown)."""
+    segments: tuple[dict[str, str], ...]
+    """Per group, its segments' names -> the first group's segments' names."""
+    partners: tuple[dict[str, str], ...]
+    """Per group, the groups it shares with -> those of the first group."""
+
+
+def _items(d: dict[str, int]) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted(d.items()))
+
+
+def signature(e: Explanation, g: GroupExplain) -> tuple[Hashable, list[str], list[str]]:
+    """What explain shows of ``g`` with names replaced by the order they first
+    appear in it; and those names (segments, partner groups) in that order."""
+    segs: dict[str, int] = {}
+    partners: dict[str, int] = {}
+    pools: dict[int, int] = {}
+    segments = e.workload.segments
+
+    def seg(name: str) -> tuple[int, int, str, int]:
+        s = segments[name]
+        return segs.setdefault(name, len(segs)), s.size, s.backing, s.page_size
+
+    def pool(i: int) -> tuple[Hashable, ...]:
+        p = e.pools[i]
+        return (pools.setdefault(i, len(pools)), p.kind, p.protection, p.alignment, _items(p.tables),
+                _items(p.shared), tuple(n for _, _, n in p.users))
+
+    mappings = tuple(
+        (me.index, seg(m.segment), m.offset, m.size, m.address, m.protection, m.touched, m.auto, m.userfaultfd,
+         m.soft_dirty, me.backing, me.page_size, _items(me.own), _items(me.attached), me.why_pmd, me.why_pte,
+         me.zones,
+         tuple((pool(s.pool), s.level, s.tables, s.attached, s.shared,
+                tuple((partners.setdefault(p.group, len(partners)), p.mapping, p.processes, p.tables)
+                      for p in s.partners))
+               for s in me.sharing))
+        for me in g.mappings for m in (me.mapping,))
+    private = tuple((pe.index, pe.mapping.kind, pe.mapping.name, pe.mapping.address, pe.mapping.size,
+                     pe.mapping.page_size, pe.mapping.touched, _items(pe.own)) for pe in g.private_mappings)
+    sig = (g.count, g.per_process_bytes, g.vmpte_bytes, _items(g.own), _items(g.attached),
+           _items(g.between_mappings), _items(g.private_tables), _items(g.mixed_tables), g.vmpte_parts,
+           g.default_layout, mappings, private)
+    return sig, list(segs), list(partners)
+
+
+def alike(e: Explanation) -> Alike:
+    """The alike groups of ``e`` (see the module docstring)."""
+    by_sig: dict[Hashable, list[int]] = {}
+    names: list[tuple[list[str], list[str]]] = []
+    for gi, g in enumerate(e.groups):
+        sig, segs, partners = signature(e, g)
+        by_sig.setdefault(sig, []).append(gi)
+        names.append((segs, partners))
+    first = [0] * len(e.groups)
+    seg_maps: list[dict[str, str]] = [{} for _ in e.groups]
+    partner_maps: list[dict[str, str]] = [{} for _ in e.groups]
+    for members in by_sig.values():
+        r = members[0]
+        for gi in members:
+            first[gi] = r
+            seg_maps[gi] = dict(zip(names[gi][0], names[r][0]))
+            partner_maps[gi] = dict(zip(names[gi][1], names[r][1]))
+    classes = tuple(sorted((tuple(m) for m in by_sig.values()), key=lambda c: c[0]))
+    return Alike(classes=classes, first=tuple(first), segments=tuple(seg_maps), partners=tuple(partner_maps))
+
+
+def _fix_key(f: Fix | None, segs: dict[str, str], groups: dict[str, str]) -> Hashable:
+    if f is None:
+        return None
+    return (f.kind, f.physical_before, f.physical_after, f.change_bytes, f.delta, f.new_range, f.new_offset,
+            segs.get(f.segment, f.segment) if f.segment is not None else None, f.page_size, f.threshold,
+            f.protection, tuple(groups.get(n, n) for n in f.like))
+
+
+def finding_key(a: Alike, f: Finding) -> Hashable:
+    """What a finding says, worded for its class's first group: findings with
+    the same key read the same (a finding about particular ranges of one
+    mapping also keeps the mapping, and merges only with its copies')."""
+    segs, groups = a.segments[f.group], a.partners[f.group]
+    key: tuple[Hashable, ...] = (
+        f.rule, f.level, _items(f.tables), f.note, f.why, f.why_level, f.span,
+        segs.get(f.segment, f.segment) if f.segment is not None else None, f.segment_size, f.protection,
+        tuple(groups.get(n, n) for n in f.others), f.their_protection, f.alignment, f.their_alignment,
+        _fix_key(f.fix, segs, groups), tuple(_fix_key(x, segs, groups) for x in f.alternatives))
+    if f.ranges and f.rule not in ("not-hugetlb", "private-scheme", "prot-none"):
+        key += (a.first[f.group], f.mapping, f.ranges)  # ranges are in the reason or specific to the mapping
+    return key
+
+
+def merged(e: Explanation, a: Alike | None = None) -> list[list[int]]:
+    """The findings of ``e`` (indices) that say the same thing, merged, in order."""
+    a = a or alike(e)
+    out: list[list[int]] = []
+    index: dict[Hashable, int] = {}
+    for i, f in enumerate(e.findings):
+        key = finding_key(a, f)
+        if key in index:
+            out[index[key]].append(i)
+        else:
+            index[key] = len(out)
+            out.append([i])
+    return out
+
+
+__all__ = ["Alike", "alike", "finding_key", "merged", "signature"]

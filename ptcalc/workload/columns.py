@@ -1,0 +1,349 @@
+"""Reading many table rows at once: the mappings of a large fastyaml document,
+column by column.
+
+A scanned host's workload file lists 100,000 mappings, no two alike (each at
+its own address, offset and touched ranges), as block tables
+(:class:`ptcalc.workload.fastyaml.Table`).  Reading them one by one, node by
+node (:meth:`ptcalc.workload.reader.WorkloadReader.mapping_spec`), costs tens
+of microseconds each.  :func:`read_rows` reads the values of every row of one
+key order at once: each key's texts are parsed through a memo (each distinct
+text once), the checks between keys run on arrays, and the specs go into the
+reader's :class:`~ptcalc.workload.types.SpecTable` as columns.
+
+It takes only what it can read exactly as the node reader does -- sizes and
+ranges in the plain forms ``ptcalc scan`` writes (``63352KiB``, ``0x7f00...``,
+``[0-2M, 4M-6M]``), the common ``touch`` texts -- and leaves every other row,
+and every row with a problem, to the node reader (which reports the problem;
+the loader then re-reads the document through libyaml to locate it).
+``tests/test_columns.py`` requires the same workload either way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from itertools import compress, repeat
+from operator import itemgetter, mul
+from typing import TYPE_CHECKING, Any
+
+from ptcalc.errors import WorkloadError
+from ptcalc.model.geometry import Arch
+from ptcalc.workload.keys import MAPPING, MAX_SIZE
+from ptcalc.workload.types import PROTECTIONS, USERFAULTFD_MODES, Segment
+from ptcalc.workload.values import _BOOLS, _NULLS
+
+if TYPE_CHECKING:
+    from ptcalc.workload.reader import WorkloadReader
+
+_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "MiB": 1 << 20,
+          "G": 1 << 30, "GB": 1 << 30, "GiB": 1 << 30, "T": 1 << 40, "TB": 1 << 40, "TiB": 1 << 40,
+          "P": 1 << 50, "PB": 1 << 50, "PiB": 1 << 50}
+_SIZE = re.compile(r"(0|[1-9][0-9]{0,17})(|B|[KMGTP](?:i?B)?)|0[xX][0-9a-fA-F]{1,15}")
+"""A size in a form whose value is plain to read (as parse_size reads it):
+digits (no leading zero) and a binary unit, or hex; small enough for int64."""
+_RANGE = r"(?:0|[1-9][0-9]{0,15})[KMGT]?-(?:0|[1-9][0-9]{0,15})[KMGT]?"
+_RANGES = re.compile(rf"\[ *{_RANGE}(?: *, *{_RANGE})* *\]")
+"""A list of ranges as ``ptcalc scan`` writes them (values.touch_ranges' plain form)."""
+_RANGE_LINES = re.compile(rf"^{_RANGES.pattern}$", re.M)
+_SPLIT = re.compile("[,-]")
+_FULL = frozenset({"1", "1.0", "100%"})
+_NONE = frozenset({"0", "0.0", "0%"})
+_KNOWN = frozenset(MAPPING.names)
+REJECT = -1
+AUTO = -2
+
+
+def _text(raw: str) -> tuple[str, bool]:
+    """A kept table value's text and whether it was quoted (fastyaml.Table)."""
+    if raw[:1] in ('"', "'"):
+        return raw[1:-1], True
+    return raw, False
+
+
+def _scalar(raw: str) -> str | None:
+    """NodeReader.scalar: the text, or None for a plain null or boolean (an error there)."""
+    text, quoted = _text(raw)
+    if not quoted and (text in _NULLS or text.lower() in _BOOLS):
+        return None
+    return text
+
+
+def _size(raw: str) -> int:
+    """A size's bytes, or REJECT when it is not in the plain form (the node reader decides)."""
+    text = _scalar(raw)
+    if text is None:
+        return REJECT
+    text = text.strip()
+    m = _SIZE.fullmatch(text)
+    if m is None:
+        return REJECT
+    value = int(text, 16) if m.group(1) is None else int(m.group(1)) * _UNITS[m.group(2)]
+    return value if value <= MAX_SIZE else REJECT  # (the node reader says what the limit is)
+
+
+def _address(raw: str) -> int:
+    """An address, AUTO, or REJECT (the node reader decides)."""
+    text = _scalar(raw)
+    if text is None:
+        return REJECT
+    text = text.strip()
+    if text == "auto":
+        return AUTO
+    if text[:2] not in ("0x", "0X"):
+        return REJECT
+    return _size(text)
+
+
+def _choice(choices: Sequence[str]) -> Callable[[str], int]:
+    def code(raw: str) -> int:
+        text = _scalar(raw)
+        return choices.index(text) if text in choices else REJECT
+    return code
+
+
+def _boolean(raw: str) -> int:
+    if raw[:1] in ('"', "'"):
+        return REJECT
+    value = _BOOLS.get(raw.lower())
+    return REJECT if value is None else int(value)
+
+
+_DECIMALS = re.compile(r"^(0|[1-9][0-9]{0,17})(|B|[KMGTP](?:i?B)?)$", re.M)
+_HEXES = re.compile(r"^0[xX][0-9a-fA-F]{1,15}$", re.M)
+
+
+def _sizes(values: Sequence[str], read: Callable[[str], int] = _size) -> list[int]:
+    """:func:`_size` of every value: at once when all are plain decimal sizes
+    or all hex (a column of 100,000 distinct offsets or addresses), else one by one."""
+    joined = "\n".join(values)
+    found = _DECIMALS.findall(joined)
+    out: list[int] | None = None
+    if len(found) == len(values):
+        digits, units = zip(*found) if found else ((), ())
+        out = list(map(mul, map(int, digits), map(_UNITS.__getitem__, units)))
+    elif len(_HEXES.findall(joined)) == len(values):
+        out = list(map(int, values, repeat(16)))
+    if out is None or (out and max(out) > MAX_SIZE):
+        return list(map(read, values))
+    return out
+
+
+def _addresses(values: Sequence[str]) -> list[int]:
+    """:func:`_address` of every value (hex ones at once)."""
+    auto = [v == "auto" for v in values]
+    if not any(auto):
+        return _sizes(values, _address)
+    hexes = _sizes([v for v, a in zip(values, auto) if not a], _address)
+    it = iter(hexes)
+    return [AUTO if a else next(it) for a in auto]
+
+
+def _memoised(memo: dict[str, int], values: Sequence[str], read: Callable[[str], int]) -> list[int]:
+    for v in set(values).difference(memo):
+        memo[v] = read(v)
+    return list(map(memo.__getitem__, values))
+
+
+def read_rows(reader: WorkloadReader, distinct: list[tuple[tuple[str, ...], tuple[str, ...]]], rows: list[int],
+              segments: dict[str, Segment], arch: Arch) -> dict[int, tuple[int, int, bool]]:
+    """The items (code, address, auto) of those ``rows`` (row numbers into
+    the document's ``distinct`` rows) that can be read column by column,
+    their specs appended to ``reader.specs``; the others are left out."""
+    import numpy as np
+
+    by_keys: dict[tuple[str, ...], list[int]] = {}
+    for r in rows:
+        by_keys.setdefault(distinct[r][0], []).append(r)
+    out: dict[int, tuple[int, int, bool]] = {}
+    for keys, group in by_keys.items():
+        if "segment" in keys and _KNOWN.issuperset(keys):
+            out.update(_read_shape(np, reader, keys, [distinct[r][1] for r in group], group, segments, arch))
+    return out
+
+
+def _read_shape(np: Any, reader: WorkloadReader, keys: tuple[str, ...], values: list[tuple[str, ...]],
+                rows: list[int], segments: dict[str, Segment], arch: Arch) -> dict[int, tuple[int, int, bool]]:
+    """:func:`read_rows` of rows with these keys in this order."""
+    i64 = np.int64
+    n = len(rows)
+    cols = dict(zip(keys, zip(*values)))
+    memo = reader.column_memo
+    names = list(segments)
+    seg_page = np.asarray([s.page_size for s in segments.values()], i64)
+    seg_size = np.asarray([s.size for s in segments.values()], i64)
+
+    def column(key: str, read: Callable[[str], int]) -> Any:
+        if read is _size:
+            return np.asarray(_sizes(cols[key]), i64)
+        if read is _address:
+            return np.asarray(_addresses(cols[key]), i64)
+        return np.asarray(_memoised(memo.setdefault(key, {}), cols[key], read), i64)
+
+    index = {name: i for i, name in enumerate(names)}
+
+    def segment(raw: str) -> int:
+        text = _scalar(raw)
+        return index.get(text, REJECT) if text is not None else REJECT
+
+    seg = column("segment", segment)
+    ok = seg >= 0
+    seg = np.where(ok, seg, 0)
+    page = seg_page[seg]
+    ssize = seg_size[seg]
+    # offset, size: mapping_spec's checks
+    zeros = np.zeros(n, i64)
+    off = column("offset", _size) if "offset" in cols else zeros
+    ok &= off >= 0
+    off = np.where(ok, off, 0)
+    ok &= ((off & (page - 1)) == 0) & ((off == 0) | (off < ssize))
+    if "size" in cols:
+        size = column("size", _size)
+        ok &= (size >= MAPPING["size"].minimum) & (size <= MAX_SIZE)
+        size = np.where(ok, size, page)
+        ok &= ((size & (page - 1)) == 0) & (off + size <= ssize)
+    else:
+        size = ssize - off
+        ok &= size <= arch.user_limit
+    prot = column("protection", _choice(PROTECTIONS)) if "protection" in cols else \
+        np.full(n, PROTECTIONS.index(MAPPING["protection"].default), i64)
+    uffd = column("userfaultfd", _choice(USERFAULTFD_MODES)) if "userfaultfd" in cols else \
+        np.full(n, USERFAULTFD_MODES.index(MAPPING["userfaultfd"].default), i64)
+    soft = column("soft_dirty", _boolean) if "soft_dirty" in cols else np.zeros(n, i64)
+    ok &= (prot >= 0) & (uffd >= 0) & (soft >= 0)
+    # address
+    if "address" in cols:
+        address = column("address", _address)
+        auto = address == AUTO
+        ok &= auto | ((address >= 0) & ((address & (page - 1)) == 0) & (address + size <= arch.user_limit))
+        address = np.where(auto | ~ok, 0, address)
+    else:
+        auto = np.ones(n, bool)
+        address = zeros
+    # touch: (row, start, end) pieces, relative to the mapping
+    none = PROTECTIONS.index("none")
+    sizes = size.tolist()
+    pages = page.tolist()
+    p_row: list[Any] = []
+    p_start: list[Any] = []
+    p_end: list[Any] = []
+    if "touch" in cols:
+        texts = cols["touch"]
+        firsts = "".join(map(itemgetter(0), texts))
+        is_list = np.frombuffer(firsts.encode(), np.uint8) == ord("[")
+        scalar_rows = np.flatnonzero(~is_list & ok).tolist()
+        whole = []
+        for i in scalar_rows:
+            text = _scalar(texts[i])
+            if text is None:
+                ok[i] = False
+                continue
+            text = text.strip()
+            if text in _FULL:
+                whole.append(i)
+            elif text not in _NONE:
+                try:
+                    touched = reader.touch_memo.get((text, sizes[i], pages[i]))
+                    if touched is None:
+                        touched = reader.touch_memo[(text, sizes[i], pages[i])] = reader.touch_prefix(
+                            None, "", text, sizes[i], pages[i])
+                except WorkloadError:
+                    ok[i] = False
+                    continue
+                for a, b in touched:
+                    p_row.append([i])
+                    p_start.append([a])
+                    p_end.append([b])
+        if whole:
+            w = np.asarray(whole, i64)
+            p_row.append(w)
+            p_start.append(np.zeros(len(whole), i64))
+            p_end.append(size[w])
+        list_rows = np.flatnonzero(is_list & ok)
+        if list_rows.size:
+            _touch_lists(np, texts, list_rows, size, page, ok, p_row, p_start, p_end)
+    else:
+        w = np.flatnonzero(prot != none)
+        p_row.append(w)
+        p_start.append(np.zeros(len(w), i64))
+        p_end.append(size[w])
+    pr = np.concatenate([np.asarray(x, i64) for x in p_row]) if p_row else np.zeros(0, i64)
+    ps = np.concatenate([np.asarray(x, i64) for x in p_start]) if p_start else np.zeros(0, i64)
+    pe = np.concatenate([np.asarray(x, i64) for x in p_end]) if p_end else np.zeros(0, i64)
+    # a PROT_NONE mapping touches nothing: a touch there is an error
+    ok[pr[prot[pr] == none]] = False
+    keep = ok[pr]
+    pr, ps, pe = pr[keep], ps[keep], pe[keep]
+    order = np.argsort(pr, kind="stable")
+    pr, ps, pe = pr[order], ps[order], pe[order]
+    counts = np.bincount(pr, minlength=n)[ok]
+    # the specs, as columns
+    specs = reader.specs
+    taken = np.flatnonzero(ok)
+    k = int(taken.size)
+    base = len(specs)
+    seg_l = seg[taken].tolist()
+    specs.segment.extend(map(names.__getitem__, seg_l))
+    specs.offset.extend(off[taken].tolist())
+    specs.size.extend(size[taken].tolist())
+    specs.protection.extend(map(PROTECTIONS.__getitem__, prot[taken].tolist()))
+    specs.userfaultfd.extend(map(USERFAULTFD_MODES.__getitem__, uffd[taken].tolist()))
+    specs.soft_dirty.extend(map(bool, soft[taken].tolist()))
+    first = specs.touch_first[-1]
+    specs.touch_start.extend(ps.tolist())
+    specs.touch_end.extend(pe.tolist())
+    specs.touch_first.extend((np.cumsum(counts) + first).tolist())
+    items = zip(range(base, base + k), address[taken].tolist(), auto[taken].tolist())
+    return dict(zip(compress(rows, ok.tolist()), items))
+
+
+def _touch_lists(np: Any, texts: Sequence[str], list_rows: Any, size: Any, page: Any, ok: Any,
+                 p_row: list[Any], p_start: list[Any], p_end: list[Any]) -> None:
+    """The touched pieces of rows whose ``touch`` is a list of ranges
+    (values.touch_ranges, then touched.normalise): each range checked, rounded
+    out to whole pages, and merged with the one before it when they meet.
+    A row whose ranges are not in order (normalise would sort them) is left
+    to the node reader."""
+    i64 = np.int64
+    idx = list_rows.tolist()
+    lists = list(map(texts.__getitem__, idx))
+    if len(_RANGE_LINES.findall("\n".join(lists))) == len(lists):
+        bad = []
+    else:
+        good = list(map(_RANGES.fullmatch, lists))
+        bad = [i for i, g in zip(idx, good) if g is None]
+    if bad:
+        ok[bad] = False
+        kept = [(i, t) for i, t, g in zip(idx, lists, good) if g is not None]
+        idx = [i for i, _ in kept]
+        lists = [t for _, t in kept]
+    if not idx:
+        return
+    counts = list(map(str.count, lists, repeat(",")))
+    tokens = _SPLIT.split(",".join(map(itemgetter(slice(1, -1)), lists)).replace(" ", ""))
+    memo: dict[str, int] = {}
+    for t in set(tokens):
+        memo[t] = int(t[:-1]) << (10 * "KMGT".index(t[-1]) + 10) if t[-1] in "KMGT" else int(t)
+    values = list(map(memo.__getitem__, tokens))
+    if max(values) >= 1 << 62:
+        ok[idx] = False  # past int64: the node reader, with Python ints
+        return
+    pairs = np.asarray(values, i64).reshape(-1, 2)
+    s0, e0 = pairs[:, 0], pairs[:, 1]
+    rr = np.repeat(np.asarray(idx, i64), np.asarray(counts, i64) + 1)
+    pg = page[rr]
+    bad_rows = rr[(e0 <= s0) | (e0 > size[rr])]
+    s = s0 & ~(pg - 1)
+    e = -((-e0) & ~(pg - 1))
+    same = rr[1:] == rr[:-1]
+    unsorted = same & ((s[1:] < s[:-1]) | (e[1:] < e[:-1]))
+    ok[bad_rows] = False
+    ok[rr[1:][unsorted]] = False
+    # merge runs that meet once rounded (ends are in order within a row)
+    starts = np.concatenate([np.ones(1, bool), ~(same & (s[1:] <= e[:-1]))])
+    ends = np.concatenate([starts[1:], np.ones(1, bool)])
+    p_row.append(rr[starts])
+    p_start.append(s[starts])
+    p_end.append(e[ends])
+
+
+__all__ = ["read_rows"]
