@@ -8,8 +8,8 @@ from rich.text import Text
 
 from ptcalc.linux.measure import MeasureResult
 from ptcalc.render.console import Style
-from ptcalc.render.measure_facts import (VERDICT_LABEL, VERDICT_STYLE, calibration_line, header_line,
-                                         kernel_vmpte_text, tables_of, verdict_detail)
+from ptcalc.render.measure_facts import (PAGETABLES_UNTRUSTED, VERDICT_LABEL, VERDICT_STYLE, calibration_line,
+                                         header_line, kernel_vmpte_text, repaired_lines, tables_of, verdict_detail)
 from ptcalc.units import format_kib
 
 
@@ -31,8 +31,9 @@ def page_tables(r: MeasureResult, style: Style) -> Table:
     size = r.counted_table_bytes
     t.add_row(Text("model", style="bold"), f"{format_kib(r.model_pagetables_bytes)}",
               tables_of(r.model_pagetables_bytes, size))
+    mark = (Text(PAGETABLES_UNTRUSTED, style="yellow") if r.noise else _mark(r.pagetables_agree, style))
     t.add_row(Text("kernel", style="bold"), f"{format_kib(r.kernel_pagetables_bytes)}",
-              Text.assemble(tables_of(r.kernel_pagetables_bytes, size), "  ", _mark(r.pagetables_agree, style)))
+              Text.assemble(tables_of(r.kernel_pagetables_bytes, size), "  ", mark))
     return t
 
 
@@ -58,7 +59,8 @@ def render(r: MeasureResult, console: Console, style: Style) -> None:
     console.print(vmpte(r, style))
     console.print(Text.assemble((VERDICT_LABEL[r.verdict].upper(), VERDICT_STYLE[r.verdict]), "  ",
                                 verdict_detail(r)))
-    if r.notes:
+    notes = [*repaired_lines(r.repaired), *r.notes]
+    if notes:
         console.print(Text("Notes:", style="bold"))
-        for n in r.notes:
+        for n in notes:
             console.print(Text(f"  - {n}", style="dim"))
