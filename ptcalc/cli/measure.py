@@ -26,8 +26,8 @@ EXIT_STATUS = {"agree": 0, "disagree": EXIT_FAIL, "inconclusive": EXIT_INCONCLUS
 @click.option("--file-as-shmem", is_flag=True,
               help="Map 'file' segments as shmem (a memfd) instead of real files: the same 4 KiB page tables.")
 @click.option("--settle", type=click.FloatRange(min=0.05, max=30), default=0.5, show_default=True,
-              metavar="SECONDS", help="Time between PageTables readings; three equal readings in a row are needed, "
-                                      "each after an RCU grace period (page-table frees are RCU-deferred).")
+              metavar="SECONDS", help="Time between PageTables readings, each after an RCU grace period; a reading "
+                                      "is taken once its smallest value has been seen three times.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages on stderr.")
 @click.option("--repair", is_flag=True,
               help="Only put back what a measure killed with SIGKILL left: hugetlb pools, THP settings, "
@@ -48,6 +48,9 @@ def command(workload: str | None, scale: int, file_dir: str | None, file_as_shme
     Exit status: 0 model = kernel, 1 they differ, 2 invalid input or it
     cannot measure here, 3 inconclusive (the machine was too busy for
     figures to be trusted; run again), 130/143 interrupted by SIGINT/SIGTERM.
+
+    ptcalc measure --repair (no WORKLOAD.yaml): only put back what a measure
+    killed with SIGKILL left.
     """
     from ptcalc.linux import measure
     from ptcalc.linux.errors import Inconclusive

@@ -512,7 +512,7 @@ def run(workload: Workload, *, scale: int = 1, model: Model | None = None, file_
                 segs = stack.enter_context(Segments())
                 segs.open(w, file_dir)
                 raw = reproduce(fs, w, segs.fds, cal.pgd_bytes, cal.pud_counted, settle, say, step,
-                                lambda pids: journal.children(f"ptcm-{os.getpid()}"[:15], pids))
+                                journal.children)
     finally:
         for problem in tunables.restore_problems:
             (warn or say)(f"warning: {problem}")

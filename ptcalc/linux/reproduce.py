@@ -63,6 +63,9 @@ from ptcalc.units import format_size
 from ptcalc.workload.types import ProcessGroup, Workload
 
 Progress = Callable[[str], None]
+Spawned = Callable[[str, list[int]], None]
+"""Told the name (comm) and pids of the measuring processes once forked
+(``ptcalc.linux.runstate.Journal.children``)."""
 Phase = Callable[[str], None]
 """Told each phase of a run once something of it is done (``ptcalc.linux.measure.run``)."""
 
@@ -144,7 +147,7 @@ class Children:
     file descriptors, not thousands.
     """
 
-    def __init__(self, comm: str, on_spawned: Callable[[list[int]], None] | None = None) -> None:
+    def __init__(self, comm: str, on_spawned: Spawned | None = None) -> None:
         self.comm = comm
         self._on_spawned = on_spawned
         self.pids: list[int] = []
@@ -207,9 +210,9 @@ class Children:
 
     def wait_ready(self) -> None:
         """Wait until every child forked since the last call reported ready;
-        ``on_spawned`` learns every pid first."""
+        ``on_spawned`` learns their name and every pid first."""
         if self._on_spawned is not None:
-            self._on_spawned(list(self.pids))
+            self._on_spawned(self.comm, list(self.pids))
         for i in range(self._ready, len(self.pids)):
             kind, _, _ = self.wait(i)
             if kind != READY:  # pragma: no cover - the child protocol broke
@@ -500,8 +503,7 @@ def _may_share(w: Workload) -> bool:
 
 
 def reproduce(fs: ProcFS, w: Workload, fds: dict[str, int], pgd_bytes: int, pud_counted: bool, settle: float,
-              say: Progress, phase: Phase = lambda p: None,
-              on_spawned: Callable[[list[int]], None] | None = None) -> Raw:
+              say: Progress, phase: Phase = lambda p: None, on_spawned: Spawned | None = None) -> Raw:
     """Fork the workload's processes, map and populate one process at a time,
     and read VmPTE of each and the PageTables growth of the machine (less
     other processes' VmPTE and, where PageTables counts them, ``pgd_bytes``
