@@ -44,6 +44,18 @@ class WorkloadError(PtcalcError):
         return f"{where}:{path} {self.message}"
 
 
+class OutputError(Exception):
+    """An output could not be written: standard output on a full disk, a
+    ``--junit`` or ``-o`` file that cannot be created (exit status 74, EX_IOERR
+    of sysexits.h).  A closed pipe (``| head``) is not one: the rest of the
+    output is dropped quietly and the command keeps its own exit status."""
+
+    def __init__(self, what: str, error: OSError) -> None:
+        super().__init__(f"cannot write {what}: {error.strerror or error}")
+        self.what = what
+        self.message = str(self)
+
+
 class UsageError(PtcalcError):
     """A bad command-line argument (exit status 2)."""
 

@@ -40,7 +40,9 @@ _UNITS: dict[str, int] = {
     "pib": PiB,
 }
 
-_SIZE_RE = re.compile(r"^\s*([+-]?)(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]*)\s*$")
+# ASCII digits and blanks only: Python's \d and \s would take "６４GiB" (fullwidth)
+# or an ideographic space (issue 16.6)
+_SIZE_RE = re.compile(r"^[ \t]*([+-]?)([0-9]+(?:\.[0-9]*)?|\.[0-9]+)[ \t]*([A-Za-z]*)[ \t]*$")
 
 
 def _any_case(text: str) -> str:
@@ -165,19 +167,19 @@ def format_size(n: int, unit: str | None = None) -> str:
     """Format bytes in IEC units with at most one decimal, rounded half up;
     whole values print without a decimal.  ``unit`` (``"KiB"``, ...) prints
     that unit alone, in whole numbers, as ``/proc`` prints VmPTE (bytes when
-    ``n`` is not a whole number of it).  The one byte formatter: every figure
-    a reader sees goes through it.
+    ``n`` is not a whole number of it, and for zero, written ``0 B`` in every
+    unit).  The one byte formatter: every figure a reader sees goes through it.
 
     >>> format_size(322122547200), format_size(945526849536), format_size(512)
     ('300 GiB', '880.6 GiB', '512 B')
-    >>> format_size(1232896), format_size(1232896, "KiB"), format_size(1000, "KiB")
-    ('1.2 MiB', '1,204 KiB', '1,000 B')
+    >>> format_size(1232896), format_size(1232896, "KiB"), format_size(1000, "KiB"), format_size(0, "KiB")
+    ('1.2 MiB', '1,204 KiB', '1,000 B', '0 B')
     """
     if n < 0:
         return "-" + format_size(-n, unit)
     if unit is not None:
         size = dict(_IEC)[unit]
-        return f"{n // size:,} {unit}" if n % size == 0 else f"{n:,} B"
+        return f"{n // size:,} {unit}" if n % size == 0 and n else f"{n:,} B"
     for name, size in _IEC:
         if n >= size:
             if n % size == 0:

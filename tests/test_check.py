@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from clihelp import KVM, SEED, one_segment, postgres_1000, run, write
+from clihelp import KVM, SEED, SEED_PRIVATE_TABLES, one_segment, postgres_1000, run, write
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 T = 4 * KiB
@@ -53,17 +53,18 @@ def test_default_is_require_ok_and_lines(tmp_path):
 
 
 def test_seed_fails_private_and_mainline_passes_with_sharing():
-    # 1500 x (300 x 512 + 300 + 1 + 1) tables = 880.6 GiB of page tables > 504 GiB.
+    # 1500 x (300 x 512 + 300 + 1 + 1 + 114 own) tables = 881.3 GiB of page tables > 504 GiB.
     r = run("check", SEED)
     assert r.exit_code == 1 and "verdict: OOM" in r.stdout
     r = run("check", SEED, "--scheme", "mshare", "--scheme", "file-cached")
     assert r.exit_code == 0
     assert [ln.split()[0] for ln in r.stdout.splitlines()[:-1]] == ["PASS", "PASS"]
-    # On 2 MiB hugetlb pages (what-if column): 300 shared PMD + 1500 PUD + 1500 PGD.
+    # On 2 MiB hugetlb pages (what-if column): 300 shared PMD + 1500 x (PUD +
+    # PGD + the server's 114 own tables, clihelp.SEED_PRIVATE).
     r = run("check", SEED, "--page-size", "2MiB", "--format", "json")
     assert r.exit_code == 0
     c = json.loads(r.stdout)["files"][0]["checks"][0]
-    assert c["column"] == "2MiB-hugetlb" and c["page_table_bytes"] == (300 + 3000) * T
+    assert c["column"] == "2MiB-hugetlb" and c["page_table_bytes"] == (300 + 1500 * (2 + SEED_PRIVATE_TABLES)) * T
 
 
 def test_max_page_tables_percent_of_host_memory(tmp_path):
@@ -160,3 +161,13 @@ def test_missing_file_exits_2(tmp_path):
     r = run("check", str(tmp_path / "nope.yaml"), SEED)
     assert r.exit_code == 2
     assert r.stdout.splitlines()[0].startswith("ERROR")
+
+
+def test_standard_input_once():
+    """``-`` twice would read standard input twice (the second time empty): refused."""
+    text = open(SEED).read()
+    r = run("check", "-", "-", input=text)
+    assert r.exit_code == 2
+    assert r.stderr.strip() == "check: '-' (standard input) is given more than once; it can be read only once"
+    r = run("check", "-", SEED, input=text)
+    assert r.exit_code == 1 and r.stdout.count("FAIL") == 2

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from clihelp import SEED_PRIVATE, SEED_PRIVATE_TABLES
 from ptcalc.cli import main
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
@@ -37,7 +38,7 @@ def seed_json():
 
 
 def test_seed_json_shape(seed_json):
-    assert seed_json["schema_version"] == 1
+    assert seed_json["schema_version"] == 2
     assert seed_json["workload"] == "Oracle SGA, 1500 dedicated servers"
     c = seed_json["cells"][0]
     for key in ("scheme", "page_size", "configured", "page_tables", "memory", "verdict", "max_processes"):
@@ -45,8 +46,10 @@ def test_seed_json_shape(seed_json):
     for key in ("physical_bytes", "shared_bytes", "tables", "groups"):
         assert key in c["page_tables"]
     assert set(c["page_tables"]["tables"]) == {"pgd", "p4d", "pud", "pmd", "pte"}
-    for key in ("name", "count", "per_process_bytes", "vmpte_bytes"):
+    for key in ("name", "count", "per_process_bytes", "vmpte_bytes", "private_tables", "mixed_tables", "vmpte_parts"):
         assert key in c["page_tables"]["groups"][0]
+    assert seed_json["host"]["kernel"] is None and seed_json["host"]["pagetables_levels"] == [
+        "pte", "pmd", "pud", "p4d", "pgd"]
     assert {"demand_bytes", "available_bytes"} <= set(c["memory"])
 
 
@@ -54,11 +57,21 @@ def test_seed_private_4k_is_oom(seed_json):
     c = cells(seed_json)[("private", "4KiB")]
     assert c["configured"] is True and c["page_size"] == 4096
     t = c["page_tables"]["tables"]
-    # 1500 x 300 GiB / 2 MiB PTE tables = 878.9 GiB; + 300 PMD + 1 PUD each
-    assert t["pte"] == 1500 * 153600 and t["pmd"] == 1500 * 300 and t["pud"] == 1500
-    assert round(t["pte"] * 4 * KiB / GiB, 1) == 878.9
-    assert round(c["page_tables"]["physical_bytes"] / GiB, 1) == 880.6
-    assert c["page_tables"]["groups"][0]["vmpte_bytes"] == (153600 + 300 + 1) * 4 * KiB
+    # the SGA: 1500 x 300 GiB / 2 MiB PTE tables = 878.9 GiB; + 300 PMD + 1 PUD
+    # each (880.6 GiB with the PGDs); and each server's own mappings
+    # (clihelp.SEED_PRIVATE: 110 PTE + 2 PMD + 2 PUD)
+    own = SEED_PRIVATE
+    assert t["pte"] == 1500 * (153600 + own["pte"]) and t["pmd"] == 1500 * (300 + own["pmd"])
+    assert t["pud"] == 1500 * (1 + own["pud"])
+    assert round(1500 * 153600 * 4 * KiB / GiB, 1) == 878.9
+    assert round(1500 * (153600 + 300 + 1 + 1) * 4 * KiB / GiB, 1) == 880.6
+    assert round(c["page_tables"]["physical_bytes"] / GiB, 1) == 881.3
+    g = c["page_tables"]["groups"][0]
+    assert g["vmpte_bytes"] == (153600 + 300 + 1 + SEED_PRIVATE_TABLES) * 4 * KiB
+    assert g["private_tables"] == {**own, "p4d": 0, "pgd": 0}
+    assert g["vmpte_parts"] == {"segments_bytes": (153600 + 300 + 1) * 4 * KiB,
+                                "private_bytes": SEED_PRIVATE_TABLES * 4 * KiB, "mixed_bytes": 0,
+                                "dominant": "segments"}
     assert c["verdict"] == "oom"
     assert c["memory"]["available_bytes"] == 504 * GiB
 
@@ -67,8 +80,13 @@ def test_seed_hugetlb_2m_whatif(seed_json):
     c = cells(seed_json)[("hugetlb-pmd", "2MiB-hugetlb")]
     assert c["configured"] is False and c["page_size"] == 2 * MiB
     t = c["page_tables"]["tables"]
-    assert (t["pte"], t["pmd"], t["pud"], t["pgd"]) == (0, 300, 1500, 1500)
-    assert c["page_tables"]["groups"][0]["vmpte_bytes"] == 1204 * KiB
+    own = SEED_PRIVATE  # each server's own mappings stay on 4 KiB pages
+    assert (t["pte"], t["pmd"], t["pud"], t["pgd"]) == (
+        1500 * own["pte"], 300 + 1500 * own["pmd"], 1500 * (1 + own["pud"]), 1500)
+    # the SGA's part of VmPTE is model.md's 1,204 KiB (300 shared PMD + 1 PUD)
+    g = c["page_tables"]["groups"][0]
+    assert g["vmpte_bytes"] == 1204 * KiB + SEED_PRIVATE_TABLES * 4 * KiB
+    assert g["vmpte_parts"]["segments_bytes"] == 1204 * KiB
     # the what-if sizes the 2 MiB pool to the 300 GiB SGA
     assert c["memory"]["hugetlb_pages_required"] == {str(2 * MiB): 153600}
     assert c["verdict"] == "ok"
@@ -82,9 +100,10 @@ def test_seed_hugetlb_pmd_4k_says_why(seed_json):
 
 
 def test_seed_max_processes_by_hand(seed_json):
-    # private, 4 KiB: each process costs its tables (153,901 x 4 KiB + 4 KiB PGD),
-    # 10 MiB private memory and 96 KiB overhead; fixed: the 300 GiB SGA.
-    per = (153901 + 1) * 4 * KiB + 10 * MiB + 96 * KiB
+    # private, 4 KiB: each process costs its tables (153,901 for the SGA, its
+    # 114 own, and a 4 KiB PGD), 10 MiB private memory and 96 KiB overhead;
+    # fixed: the 300 GiB SGA.
+    per = (153901 + SEED_PRIVATE_TABLES + 1) * 4 * KiB + 10 * MiB + 96 * KiB
     expected = (504 * GiB - 300 * GiB) // per
     assert cells(seed_json)[("private", "4KiB")]["max_processes"] == expected
 
@@ -92,7 +111,7 @@ def test_seed_max_processes_by_hand(seed_json):
 def test_table_output_and_ascii(tmp_path):
     r = run("estimate", SEED, "--ascii", "--color", "never")
     assert r.exit_code == 0
-    assert "880.6 GiB" in r.output and "OOM" in r.output
+    assert "881.3 GiB" in r.output and "OOM" in r.output
     assert r.output.isascii()
     assert "\x1b[" not in r.output
 
@@ -107,7 +126,7 @@ def test_no_color_env_and_always():
 def test_markdown():
     r = run("estimate", SEED, "-f", "markdown")
     assert r.exit_code == 0
-    assert "| `private` | 880.6 GiB **OOM**" in r.output
+    assert "| `private` | 881.3 GiB **OOM**" in r.output
 
 
 def test_stdin():
@@ -174,3 +193,36 @@ processes: [{count: 2, mappings: [{segment: s}]}]
     assert configured[0]["memory"]["hugetlb_pages_short"] == {str(2 * MiB): 412}
     r = CliRunner().invoke(main, ["estimate", "-", "--color", "never"], input=text)
     assert "412" in r.output and "WONT-START" in r.output
+
+
+def _note_and_finding(tmp_path, text):
+    from clihelp import write
+
+    path = write(tmp_path, "w.yaml", text)
+    doc = json.loads(run("estimate", path, "--format", "json").stdout)
+    note = next(c["note"] for c in doc["cells"] if c["configured"] and c["scheme"] == "hugetlb-pmd")
+    (finding,) = json.loads(run("explain", path, "--format", "json").stdout)["findings"]
+    return note, finding["rule"]
+
+
+def test_estimate_note_agrees_with_explain(tmp_path):
+    """One process maps a 4 GiB hugetlb segment (2 MiB pages) at an aligned
+    address: its 4 PMD tables are shareable under want_pmd_share, but nobody
+    shares them.  Four processes map a 3 GiB one 2 MiB past a 1 GiB boundary
+    and touch its first 300 MiB: those pages lie in the first window, only
+    partly inside the mapping, so no touched page is in a shareable range."""
+    note, rule = _note_and_finding(tmp_path, """\
+        host: {memory: 64GiB}
+        segments: {s: {size: 4GiB, backing: hugetlb, page_size: 2MiB}}
+        processes: [{name: db, count: 1, mappings: [{segment: s}]}]
+    """)
+    assert rule == "alone"
+    assert note == ("equals private: the touched pages lie in shareable ranges, but no two processes map them "
+                    "alike (each shareable table has one user)")
+    note, rule = _note_and_finding(tmp_path, """\
+        host: {memory: 64GiB}
+        segments: {s: {size: 3GiB, backing: hugetlb, page_size: 2MiB}}
+        processes: [{name: db, count: 4, mappings: [{segment: s, address: 0x10000200000, touch: 0.1}]}]
+    """)
+    assert rule == "partial-window"
+    assert note == "equals private: no touched page lies in a shareable range"

@@ -63,7 +63,8 @@ def assert_adds_up(w, scheme, opts, with_findings=False):
         assert g.attached == rg.attached_tables
         assert g.per_process_bytes == rg.per_process_bytes
         assert g.vmpte_bytes == rg.vmpte_bytes
-        summed = {n: sum(me.own[n] for me in g.mappings) + g.between_mappings[n] for n in g.own}
+        summed = {n: sum(me.own[n] for me in g.mappings) + sum(pe.own[n] for pe in g.private_mappings)
+                  + g.between_mappings[n] for n in g.own}
         summed["pgd"] += 1
         assert summed == g.own
     assert sum(p.shared[n] for p in e.pools for n in p.shared) == sum(r.shared_tables.values())

@@ -25,6 +25,7 @@ processes:
       - segment: sga
         size: 2GiB
         address: 0x10000200000   # 1 TiB + 2 MiB
+    private_mappings: []        # (model.md's case: the segment's tables alone)
 """
 
 

@@ -331,6 +331,7 @@ instances:
         count: {P}
         mappings:
           - segment: shared_memory
+        private_mappings: []  # (the shared memory's tables alone)
 """
 
 
@@ -381,7 +382,7 @@ def test_the_expanded_file_equals_the_written_out_one(tmp_path):
     # the same N clusters written out by hand, segment by segment and group by group
     segs = "".join(f"  pg-{k}/shared_memory: {{size: 4GiB}}\n" for k in range(1, N + 1))
     groups = "".join(f"  - name: 'pg-{k}: backends'\n    count: {P}\n    mappings:\n"
-                     f"      - segment: pg-{k}/shared_memory\n" for k in range(1, N + 1))
+                     f"      - segment: pg-{k}/shared_memory\n    private_mappings: []\n" for k in range(1, N + 1))
     written = write(tmp_path, "written.yaml", "host: {memory: 1TiB, process_overhead: 0}\n"
                                               f"segments:\n{segs}processes:\n{groups}")
     expanded = write(tmp_path, "expanded.yaml", clusters())

@@ -145,6 +145,7 @@ processes:
     count: 4
     mappings:
       - segment: sga
+    private_mappings: []   # (the SGA's tables alone)
 """
 
 

@@ -10,12 +10,15 @@ PTCALC_FUZZ_EXAMPLES for a longer run.
 
 import os
 import re
+from unittest import mock
 
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ptcalc.errors import WorkloadError
+from ptcalc.names import unprintable
+from ptcalc.workload import fastyaml
 from ptcalc.workload.loader import MAX_COUNT, loads_workload
 from ptcalc.workload.types import Workload
 
@@ -73,6 +76,9 @@ def check_workload(w: Workload) -> None:
     """What a loaded workload guarantees (docs/workload-format.md)."""
     arch = w.host.arch
     assert w.groups and w.segments
+    # names are shown on terminals: nothing that is not printable (ptcalc.names)
+    for name in [w.name or "", *w.segments, *(g.name for g in w.groups)]:
+        assert unprintable(name) is None, repr(name)
     if w.host.memory is not None:
         assert 0 <= w.host.reserved < w.host.memory
     for s in w.segments.values():
@@ -97,6 +103,16 @@ def check_workload(w: Workload) -> None:
             assert end <= start, "mappings of one process overlap"
 
 
+def _libyaml_only(text: str | bytes) -> Workload | str:
+    """What the loader makes of ``text`` without the fast reader: the
+    workload, or the message."""
+    with mock.patch.object(fastyaml, "parse_documents", lambda text, max_nodes=None: None):
+        try:
+            return loads_workload(text, SOURCE)
+        except WorkloadError as e:
+            return str(e)
+
+
 def check(text: str | bytes) -> None:
     try:
         w = loads_workload(text, SOURCE)
@@ -104,9 +120,11 @@ def check(text: str | bytes) -> None:
         message = str(e)
         assert message.isprintable(), repr(message)  # one line, nothing raw
         assert LOCATED.fullmatch(message), message
+        assert _libyaml_only(text) == message  # both readers say the same
         return
     assert isinstance(w, Workload)
     check_workload(w)
+    assert _libyaml_only(text) == w  # the fast reader and libyaml agree
 
 
 def test_the_valid_workload_loads():
@@ -116,6 +134,10 @@ def test_the_valid_workload_loads():
 YAMLISH = st.sampled_from(
     list(" \n\t-:{}[],#&*!|>'\"%@`?~.0123456789abcdefxyzKMGiBsegmntprocw_")
     + ["\x00", "\x85", "\ufeff", "é", "\ud800", "segments:", "processes:", "- count: 1\n", "<<: "]
+    # issue 16.6: what a second, independent corpus would try
+    + ["\r", "\r\n", "\x7f", "\x0c", "\u2028", "\u2029", "# x\r", "%TAG !e! tag:e,2000:\n---\n",
+       "%YAML 1.2\n---\n", "!e!int ", '"<<": ', "~: ", "&k count", "*k : ", "? [a]\n: b\n", "\uff11",
+       "\u0663", "0x1GiB", "1e3MiB", "18446744073709551616", "[[[[[", "\u202e", "\x1b[2J", "\x9b"]
 )
 
 
@@ -193,6 +215,32 @@ SCALARS = st.one_of(
             "minor",
             "x86_64-la57",
             "ptshare",
+            # issue 16.6
+            "\uff11GiB",
+            "\u0661\u0660",
+            "0x10GiB",
+            "1e3MiB",
+            "18446744073709551616",
+            "1" + "0" * 400,
+            ["4K-4K"],
+            ["8K-4K"],
+            ["0-1G", "512M-2G"],
+            "0x7ffffffff000",
+            "0x7fffffffe000",
+            "0x800000000000",
+            "0xffff800000000000",
+            "0x100000000000000",
+            "0x7f0000001000",
+            "64KiB",
+            "16KiB",
+            "512MiB",
+            "16GiB",
+            "arm64-64k",
+            "\x1b[2J",
+            "a\u202eb",
+            "x\ry",
+            "[bold]x",
+            "=1+2",
         ]
     ),
 )

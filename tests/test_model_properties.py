@@ -35,7 +35,9 @@ from ptcalc.model.geometry import ARCHES, ARM64_4K, ARM64_16K, ARM64_64K, X86_64
 from ptcalc.model.tables import compute
 from ptcalc.simulator.walk import simulate
 from ptcalc.units import GiB, KiB, MiB, TiB
-from ptcalc.workload.types import Host, Mapping, ModelOptions, ProcessGroup, Segment, Workload, resolve_addresses
+from ptcalc.workload.address_space import place_private
+from ptcalc.workload.types import (Host, Mapping, ModelOptions, PrivateMapping, ProcessGroup, Segment, Workload,
+                                   resolve_addresses)
 
 
 class Geo:
@@ -238,6 +240,38 @@ def _overlap(ms):
     return any(a_end > b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
 
 
+_PRIVATE_N = st.sampled_from([0, 0, 1, 2, 3])
+_PRIVATE_KIND = st.sampled_from(["anon", "anon", "file", "stack"])
+_PRIVATE_PLACE = st.sampled_from(["before", "after", "after", "fresh", "auto"])
+
+
+def private_mapping(draw, geo, ms, j):
+    """A private mapping (anon, file or stack; anon and file also on PMD_SIZE
+    pages: anonymous THP with its deposited PTE table, a PMD-mapped file
+    folio), often right before or after a shared mapping (so that tables
+    cover both), or at a fresh boundary, or auto (the kernel's top-down
+    placement below mmap_base / STACK_TOP)."""
+    kind = draw(_PRIVATE_KIND)
+    page = geo.pmd if kind != "stack" and draw(st.booleans()) else geo.base
+    size = near_boundary(draw, geo, page, page, 2 * geo.pmd + (geo.pud if page == geo.base else 0))
+    place = draw(_PRIVATE_PLACE)
+    gap = draw(_GAP)
+    gap = {"pmd": geo.pmd, "pud-pmd": geo.pud - geo.pmd}.get(gap, gap * geo.base)
+    if place == "before" and ms:
+        m = ms[between(draw, 0, len(ms) - 1)]
+        address = _rounddown(m.address - gap - size, page)
+    elif place == "after" and ms:
+        m = ms[between(draw, 0, len(ms) - 1)]
+        address = -(-(m.end + gap) // page) * page
+    elif place == "auto":
+        address = -1
+    else:
+        base = geo.boundaries[between(draw, 0, len(geo.boundaries) - 1)] + (j + 5) * geo.spacing
+        address = near_boundary(draw, geo, page, max(base - 3 * geo.pud, page), base + 3 * geo.pud)
+    touched = touched_ranges(draw, geo, max(address, 0), size, page)
+    return PrivateMapping(kind, address, size, page, touched, auto=address < 0)
+
+
 def group(draw, geo, segs, name):
     count = draw(_COUNT)
     pairs = []
@@ -251,7 +285,26 @@ def group(draw, geo, segs, name):
     except ValueError:  # no room left for an auto mapping
         assume(False)
     assume(not _overlap(ms) and all(m.end <= geo.arch.user_limit for m in ms))
-    return ProcessGroup(name=name, count=count, mappings=ms)
+    private = [private_mapping(draw, geo, ms, j) for j in range(draw(_PRIVATE_N))]
+    fixed = [p for p in private if not p.auto]
+    assume(all(0 < p.address and p.end <= geo.arch.user_limit for p in fixed))
+    if fixed and any(auto for _, auto in pairs):
+        # as the loader does: auto shared mappings are placed clear of the
+        # process's explicit private mappings too
+        blocks = [(Mapping(segment="", offset=0, size=p.size, address=p.address), False) for p in fixed]
+        try:
+            ms = tuple(resolve_addresses(pairs + blocks, geo.arch)[:len(pairs)])
+        except ValueError:
+            assume(False)
+    assume(not _overlap(list(ms) + fixed))
+    if any(p.auto for p in private):
+        try:
+            placed = iter(place_private(geo.arch, [(m.address, m.end) for m in list(ms) + fixed],
+                                        [(p.kind, p.size, p.page_size) for p in private if p.auto]))
+        except ValueError:
+            assume(False)
+        private = [replace(p, address=next(placed)) if p.auto else p for p in private]
+    return ProcessGroup(name=name, count=count, mappings=ms, private_mappings=tuple(private))
 
 
 @st.composite
@@ -279,7 +332,8 @@ def comparable(r):
         "shared_bytes": r.shared_bytes,
         "mshare_regions": r.mshare_regions,
         "groups": [
-            (g.name, g.count, g.own_tables, g.attached_tables, g.per_process_bytes, g.vmpte_bytes) for g in r.groups
+            (g.name, g.count, g.own_tables, g.attached_tables, g.per_process_bytes, g.vmpte_bytes, g.private_tables,
+             g.mixed_tables) for g in r.groups
         ],
     }
 
@@ -298,6 +352,10 @@ def describe(w):
                 f"    {m.segment} [{m.offset:#x}+{m.size:#x}] at {m.address:#x}{' (auto)' * m.auto}"
                 f" {m.protection}{flags} touched [{touched}]"
             )
+        for p in g.private_mappings:
+            touched = ", ".join(f"{a:#x}-{b:#x}" for a, b in p.touched)
+            lines.append(f"    private {p.kind} [{p.size:#x}] page={p.page_size:#x} at {p.address:#x}"
+                         f"{' (auto)' * p.auto} touched [{touched}]")
     return "\n".join(lines)
 
 

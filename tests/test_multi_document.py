@@ -61,18 +61,18 @@ def test_a_file_of_one_document_is_what_it_always_was():
 def test_single_workload_readers_refuse_several_documents():
     with pytest.raises(WorkloadError) as e:
         loads_workload(fleet(10, 20, 30), "fleet.yaml", command="ptcalc sweep")
-    # document 2 starts on the line after the first --- (one_segment is 16 lines)
+    # document 2 starts on the line after the first --- (one_segment is 17 lines)
     assert str(e.value) == (
-        "fleet.yaml:18:1: a second workload (YAML document) starts here: this file holds 3 documents, one workload "
+        "fleet.yaml:19:1: a second workload (YAML document) starts here: this file holds 3 documents, one workload "
         "(host) each, and ptcalc sweep reads one; split the file, one document per file (ptcalc estimate and "
         "ptcalc check read every document)")
-    assert len(one_segment(10).splitlines()) == 16
+    assert len(one_segment(10).splitlines()) == 17
 
 
 def test_errors_are_located_in_their_document_file_absolute(monkeypatch):
     text = fleet(10, 20, 30).replace("count: 30", "count: thirty")
-    # document 3 starts at line 35 (16 lines + ---, twice); count is its line 13
-    message = "fleet.yaml:47:12: processes[0].count: expected a whole number, got 'thirty'"
+    # document 3 starts at line 37 (17 lines + ---, twice); count is its line 13
+    message = "fleet.yaml:49:12: processes[0].count: expected a whole number, got 'thirty'"
     for reader in ("fast", "libyaml"):
         with monkeypatch.context() as m:
             if reader == "libyaml":
@@ -80,7 +80,7 @@ def test_errors_are_located_in_their_document_file_absolute(monkeypatch):
             with pytest.raises(WorkloadError) as e:
                 loads_workloads(text, "fleet.yaml")
             assert str(e.value) == message
-    assert text.splitlines()[46] == "    count: thirty"
+    assert text.splitlines()[48] == "    count: thirty"
 
 
 def test_fast_reader_reads_documents_as_libyaml_does(monkeypatch):
@@ -168,7 +168,7 @@ def test_estimate_json_of_several_hosts(tmp_path):
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert set(doc) == {"schema_version", "source", "hosts"}
-    assert doc["schema_version"] == 1 and doc["source"] == path
+    assert doc["schema_version"] == 2 and doc["source"] == path
     assert [h["workload"] for h in doc["hosts"]] == ["host-1", "host-2", "host-3"]
     assert [h["source"] for h in doc["hosts"]] == [f"{path}#{i}" for i in (1, 2, 3)]
     for h, n, verdict in zip(doc["hosts"], (638, 700, 766), ("ok", "tight", "oom")):
@@ -276,7 +276,7 @@ def test_check_worst_status_wins_over_files_and_hosts(tmp_path):
     bad = write(tmp_path, "bad.yaml", fleet(10, 20).replace("count: 20", "count: 0"))
     r = run("check", bad, ok)
     assert r.exit_code == 2
-    assert r.stdout.splitlines()[0].startswith(f"ERROR {bad}: invalid input: {bad}:30:12: processes[0].count:")
+    assert r.stdout.splitlines()[0].startswith(f"ERROR {bad}: invalid input: {bad}:31:12: processes[0].count:")
 
 
 # --- commands that read one workload ---------------------------------------------------------
@@ -292,7 +292,7 @@ def test_one_workload_commands_refuse_several_documents(tmp_path, args):
     r = run(args[0], path, *args[1:])
     assert r.exit_code == 2
     assert r.stderr == (
-        f"{path}:18:1: a second workload (YAML document) starts here: this file holds 2 documents, one workload "
+        f"{path}:19:1: a second workload (YAML document) starts here: this file holds 2 documents, one workload "
         f"(host) each, and ptcalc {args[0]} reads one; split the file, one document per file (ptcalc estimate "
         "and ptcalc check read every document)\n")
     assert r.stdout == ""

@@ -82,3 +82,29 @@ def test_scan_feeds_estimate(child, tmp_path):
     assert (group["count"], group["vmpte_bytes"]) == (1, 16 * KiB)
     r = runner.invoke(main, ["estimate", str(out)])
     assert r.exit_code == 0 and "private" in r.stdout
+
+
+def test_scan_names_the_schema_for_editors(child, tmp_path):
+    """The first line is a yaml-language-server modeline naming the schema file
+    of this installation (what ``ptcalc schema`` prints), and the written file
+    is valid against it (check-jsonschema, as in tests/test_schema.py)."""
+    from check_jsonschema import main as check_jsonschema
+
+    runner = CliRunner()
+    out = tmp_path / "w.yaml"
+    assert runner.invoke(main, ["scan", "-p", str(child), "-o", str(out)]).exit_code == 0
+    first = out.read_text().splitlines()[0]
+    prefix = "# yaml-language-server: $schema="
+    assert first.startswith(prefix)
+    schema = Path(first[len(prefix):])
+    assert schema.is_absolute() and str(schema) == runner.invoke(main, ["schema", "--path"]).stdout.strip()
+    assert schema.read_text() == runner.invoke(main, ["schema"]).stdout
+    r = runner.invoke(check_jsonschema, ["--schemafile", str(schema), str(out)])
+    assert r.exit_code == 0, r.output
+    # a URL or a path relative to the file, as given; or no modeline
+    for ref in ("https://example.org/ptcalc-workload.schema.json", "../schemas/ptcalc-workload.schema.json"):
+        r = runner.invoke(main, ["scan", "-p", str(child), "--schema", ref])
+        assert r.stdout.splitlines()[0] == prefix + ref
+    r = runner.invoke(main, ["scan", "-p", str(child), "--schema", "none"])
+    assert not r.stdout.startswith("# yaml-language-server") and "yaml-language-server" not in r.stdout
+    assert yaml.safe_load(r.stdout)["processes"][0]["count"] == 1

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import pytest
 
-from clihelp import POSTGRES, SEED, postgres_1000, run
+from clihelp import POSTGRES, SEED, SEED_PRIVATE_TABLES, postgres_1000, run
 
 from ptcalc.model.budget import budget
 from ptcalc.workload.loader import load_workload
@@ -28,15 +28,18 @@ AVAILABLE = 504 * GiB
 SHMEM = 300 * GiB
 PER_PROCESS = 10 * MiB + 96 * KiB  # private memory + overhead
 
+# Every process also owns the 114 tables of its own mappings (program, PGA,
+# libraries, stack: clihelp.SEED_PRIVATE), under every scheme.
+OWN = SEED_PRIVATE_TABLES * T
 # Tables per process under private (and hugetlb-pmd, which does not share 4 KiB shmem):
-# 300 GiB / 2 MiB = 153,600 PTE + 300 PMD + 1 PUD + 1 PGD.
-PRIVATE_OWN = (300 * 512 + 300 + 1 + 1) * T
-# mshare: each process owns its PGD; the region's host mm holds 153,600 PTE +
-# 300 PMD + 1 PUD + its own PGD, once.
-MSHARE_OWN, MSHARE_SHARED = T, (300 * 512 + 300 + 1 + 1) * T
-# file-cached: each process owns 1 PUD + 1 PGD; 300 shared PMD tables and the
-# 153,600 PTE tables below them are counted once.
-FILE_OWN, FILE_SHARED = 2 * T, (300 * 512 + 300) * T
+# 300 GiB / 2 MiB = 153,600 PTE + 300 PMD + 1 PUD + 1 PGD, and its own.
+PRIVATE_OWN = (300 * 512 + 300 + 1 + 1) * T + OWN
+# mshare: each process owns its PGD (and its own mappings' tables); the
+# region's host mm holds 153,600 PTE + 300 PMD + 1 PUD + its own PGD, once.
+MSHARE_OWN, MSHARE_SHARED = T + OWN, (300 * 512 + 300 + 1 + 1) * T
+# file-cached: each process owns 1 PUD + 1 PGD (and its own); 300 shared PMD
+# tables and the 153,600 PTE tables below them are counted once.
+FILE_OWN, FILE_SHARED = 2 * T + OWN, (300 * 512 + 300) * T
 
 
 def first_oom(shared, own):
@@ -54,10 +57,10 @@ EXPECTED = {
 
 
 def test_expected_by_hand():
-    # room / per-process cost, worked out: 219,043,332,096 / 640,966,656 = 341.7
+    # room / per-process cost, worked out: 219,043,332,096 / 641,433,600 = 341.5
     assert EXPECTED["private"] == 342
-    assert EXPECTED["mshare"] == 20629  # 218,412,949,504 / 10,588,160 = 20,628.0
-    assert EXPECTED["file-cached"] == 20621  # 218,412,957,696 / 10,592,256 = 20,620.4
+    assert EXPECTED["mshare"] == 19757  # 218,412,949,504 / 11,055,104 = 19,756.8
+    assert EXPECTED["file-cached"] == 19750  # 218,412,957,696 / 11,059,200 = 19,749.4
 
 
 def test_seed_first_oom_per_scheme_json():
@@ -89,7 +92,7 @@ def test_table_and_chart():
     assert r.exit_code == 0, r.output
     out = r.stdout
     assert "first OOM at 342; fits up to 341" in out
-    assert "first OOM at 20,629" in out and "first OOM at 20,621" in out
+    assert "first OOM at 19,757" in out and "first OOM at 19,750" in out
     assert "of 2,991 points" in out  # a sample of the rows
     assert "available (504 GiB), above it OOM" in out  # the chart's OOM line
     assert "p private = hugetlb-pmd" in out
@@ -97,17 +100,33 @@ def test_table_and_chart():
 
 
 def test_csv_every_point():
-    r = run("sweep", SEED, "--processes", "0:1000:250", "-s", "private", "-s", "mshare", "--format", "csv")
+    r = run("sweep", SEED, "--processes", "1:1001:250", "-s", "private", "-s", "mshare", "--format", "csv")
     assert r.exit_code == 0
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert [(int(x["value"]), x["scheme"]) for x in rows] == [
-        (n, s) for n in (0, 250, 500, 750, 1000) for s in ("private", "mshare")]
+        (n, s) for n in (1, 251, 501, 751, 1001) for s in ("private", "mshare")]
     by = {(int(x["value"]), x["scheme"]): x for x in rows}
-    assert int(by[250, "private"]["page_table_bytes"]) == 250 * PRIVATE_OWN
-    assert by[250, "private"]["verdict"] == "ok" and by[500, "private"]["verdict"] == "oom"
-    # no process: no tables; the segment's touched pages count only when someone maps them
-    assert int(by[0, "private"]["page_table_bytes"]) == 0
-    assert int(by[1000, "mshare"]["vmpte_total_bytes"]) == 0  # VmPTE excludes the host's tables
+    assert int(by[251, "private"]["page_table_bytes"]) == 251 * PRIVATE_OWN
+    assert by[251, "private"]["verdict"] == "ok" and by[501, "private"]["verdict"] == "oom"
+    # VmPTE excludes the host's tables: each process shows its own mappings' alone
+    assert int(by[1001, "mshare"]["vmpte_total_bytes"]) == 1001 * OWN
+
+
+def test_exactly_the_most_points():
+    """1,000,000 points is the limit, and allowed; STOP off the step is one point more."""
+    r = run("sweep", SEED, "--processes", "1:1000000:1", "-s", "private")
+    assert r.exit_code == 0, r.output
+    assert " of 1,000,000 points" in r.stdout
+    r = run("sweep", SEED, "--processes", "1:1999999:2", "-s", "private")
+    assert r.exit_code == 0, r.output
+    r = run("sweep", SEED, "--processes", "1:2000000:2", "-s", "private")  # 1, 3, ..., 1,999,999 and 2,000,000
+    assert r.exit_code == 2 and "1,000,001 points is more than the 1,000,000 allowed" in r.stderr
+
+
+def test_default_points_are_at_most_100():
+    for spec, n in (("1:10000", 51), ("1:100", 100), ("5:995", 51), ("1:3000", 61)):
+        doc = json.loads(run("sweep", SEED, "--processes", spec, "--format", "json").stdout)
+        assert len(doc["points"]) == n, spec
 
 
 def test_one_group_grows(tmp_path):
@@ -171,9 +190,9 @@ def test_all_groups_scaled_matches_the_model_point_by_point(scheme):
 def test_size_sweep_finds_the_exact_size():
     # private, 1500 processes, the SGA at S bytes (a multiple of 4 KiB, auto
     # address at 1 TiB): demand = S + 1500 x 4 KiB x (ceil(S / 2 MiB) PTE +
-    # ceil(S / 1 GiB) PMD + 1 PUD + 1 PGD) + 1500 x (10 MiB + 96 KiB).
+    # ceil(S / 1 GiB) PMD + 1 PUD + 1 PGD + 114 own) + 1500 x (10 MiB + 96 KiB).
     def demand(s):
-        tables = -(-s // (2 * MiB)) + -(-s // GiB) + 2
+        tables = -(-s // (2 * MiB)) + -(-s // GiB) + 2 + SEED_PRIVATE_TABLES
         return s + 1500 * T * tables + 1500 * PER_PROCESS
 
     lo, hi = 100 * GiB // T, 200 * GiB // T  # in pages: fits at 100 GiB, not at 200 GiB
@@ -183,19 +202,19 @@ def test_size_sweep_finds_the_exact_size():
         lo, hi = (lo, mid) if demand(mid * T) > AVAILABLE else (mid, hi)
     expected = hi * T
     # By hand: a GiB costs 1 GiB + 1500 x (512 + 1) tables = 4,225,613,824; the
-    # room is 504 GiB - 1500 x (2 tables + 10 MiB + 96 KiB) = 525,277,495,296.
-    # 124 whole GiB fit, leaving 1,301,381,120; the 125th GiB's PMD tables take
+    # room is 504 GiB - 1500 x (116 tables + 10 MiB + 96 KiB) = 524,577,079,296.
+    # 124 whole GiB fit, leaving 600,965,120; the 125th GiB's PMD tables take
     # 6,144,000; each 2 MiB block then costs 2 MiB + 1500 PTE tables = 8,241,152:
-    # 157 blocks fit (1,293,860,864), leaving 1,376,256 -- less than the 1500
+    # 72 blocks fit (593,362,944), leaving 1,458,176 -- less than the 1500
     # PTE tables of the next block's first page.
-    assert expected == 124 * GiB + 157 * 2 * MiB + T
+    assert expected == 124 * GiB + 72 * 2 * MiB + T
     r = run("sweep", SEED, "--size", "100GiB:400GiB:100GiB", "-s", "private", "--format", "json")
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     s = doc["schemes"]["private"]
     assert s["first_not_fitting"] == expected and s["status"] == "crosses"
     assert doc["points"] == [100 * GiB, 200 * GiB, 300 * GiB, 400 * GiB]
-    assert s["page_table_bytes"][0] == 1500 * T * (51200 + 100 + 2)
+    assert s["page_table_bytes"][0] == 1500 * T * (51200 + 100 + 2 + SEED_PRIVATE_TABLES)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -203,7 +222,8 @@ def test_size_sweep_finds_the_exact_size():
     (["--processes", "1:10", "--size", "1GiB:2GiB"], "exactly one of"),
     (["--processes", "10:1"], "below START"),
     (["--processes", "1:10:0"], "STEP must be positive"),
-    (["--processes", "0:10000000:1"], "more than the 1,000,000 allowed"),
+    (["--processes", "1:10000000:1"], "10,000,000 points is more than the 1,000,000 allowed"),
+    (["--processes", "0:10"], "START must be at least 1 process"),
     (["--processes", "a:b"], "not a whole number"),
     (["--size", "1GiB:2GiB:1000"], "multiple of 4 KiB"),
     (["--size", "4KiB:4000GiB:4KiB"], "more than the 1,000 allowed"),

@@ -8,12 +8,14 @@ from dataclasses import replace
 
 import pytest
 from hypothesis import given, note, settings
-from test_model_properties import _ARM_GEO, EXAMPLES, describe, workloads
+from test_model_properties import _ARM_GEO, EXAMPLES, VARIANTS, comparable, describe, options_for, workloads
 
 from ptcalc.model.geometry import X86_64
 from ptcalc.model.layout import Layout
 from ptcalc.units import GiB, KiB, MiB, TiB, format_size
-from ptcalc.model.whatif import columns, convert, convert_layout, materialise
+from ptcalc.model.tables import count, zones
+from ptcalc.model.whatif import columns, convert, convert_layout, convert_placed, materialise
+from ptcalc.simulator.walk import page_visits, simulate
 from ptcalc.workload.types import Host, Mapping, ProcessGroup, Segment, Workload, resolve_addresses
 
 
@@ -25,9 +27,39 @@ def _up(x, a):
     return -(-x // a) * a
 
 
-def reference_convert(workload, page_size):
-    """The mapping-by-mapping conversion (ptcalc 0.1's whatif.convert)."""
-    base = workload.arch.base_page
+def _free_top_down(taken, size, align, limit, low, phase=0):
+    """The highest start = phase (mod align) of ``size`` bytes ending at or
+    below ``limit``, at or above ``low``, clear of ``taken``: the free gaps
+    between the taken intervals, tried from the top."""
+    merged = []
+    for s0, e0 in sorted(taken):
+        if merged and s0 <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e0)
+        else:
+            merged.append([s0, e0])
+    gaps, prev = [], low
+    for s0, e0 in merged:
+        gaps.append((prev, s0))
+        prev = max(prev, e0)
+    gaps.append((prev, limit))
+    for lo, hi in reversed(gaps):
+        hi = min(hi, limit)
+        start = _down(hi - size - phase, align) + phase
+        if start >= lo and start + size <= hi:
+            return start
+    return None
+
+
+def reference_convert(workload, page_size, aligned=False):
+    """The mapping-by-mapping conversion (ptcalc 0.1's whatif.convert), with
+    the kernel's placement of the mappings it cannot keep: an explicit
+    mapping whose address is not a multiple of its new pages, or the later
+    (else the earlier) explicit one of two that would overlap, goes to the
+    highest gap aligned to its pages that ends by where it ended (or below the
+    default map window), in mapping order; ``aligned``: to the best address
+    instead, congruent to the file offset modulo PUD_SIZE."""
+    arch = workload.arch
+    base = arch.base_page
     segments = {}
     for name, seg in workload.segments.items():
         if seg.backing == "file":
@@ -51,17 +83,68 @@ def reference_convert(workload, page_size):
                     merged[-1] = (merged[-1][0], max(merged[-1][1], e))
                 else:
                     merged.append((s, e))
-            address = m.address - delta
-            if not m.auto and address % ps:
-                raise ValueError(f"{m.origin or m.segment}: address {m.address:#x} is not aligned to "
-                                 f"{format_size(ps)} pages")
-            placed.append((replace(m, offset=new_off, size=new_size, address=address, touched=tuple(merged)),
-                           m.auto))
-        mappings = resolve_addresses(placed, workload.arch) if any(a for _, a in placed) else [m for m, _ in placed]
-        ordered = sorted(mappings, key=lambda m: m.address)
-        for prev, nxt in zip(ordered, ordered[1:]):
-            if prev.end > nxt.address:
-                raise ValueError(f"{nxt.origin or nxt.segment}: overlaps another mapping on "
+            placed.append((replace(m, offset=new_off, size=new_size, address=m.address - delta,
+                                   touched=tuple(merged)), m.auto))
+        # a process's private mappings do not move, and auto mappings are placed clear of them
+        fixed = [(Mapping(segment="", offset=0, size=p.size, address=p.address), False) for p in g.private_mappings]
+        if any(a for _, a in placed):
+            mappings = resolve_addresses(placed + fixed, arch)[:len(placed)]
+        else:
+            mappings = [m for m, _ in placed]
+        mappings = list(mappings)
+        pages = [segments[m.segment].page_size for m in mappings]
+        move = {j for j, (m, auto) in enumerate(placed) if not auto and m.address % pages[j]}
+        placed_once = False
+        for _ in range(3):
+            spans = [(m.address, m.end, j) for j, m in enumerate(mappings)]
+            spans += [(p.address, p.end, -1) for p in g.private_mappings]
+            spans.sort(key=lambda t: t[0])
+            more = set()
+            for i, (s1, e1, j1) in enumerate(spans):
+                for s2, e2, j2 in spans[i + 1:]:
+                    if s2 < e1:
+                        # overlap: move the one whose pages changed, the later of two;
+                        # else the other (private and auto mappings stay)
+                        cands = [j for j in (j2, j1) if j >= 0 and not placed[j][1]]
+                        cands.sort(key=lambda j: workload.segments[g.mappings[j].segment].page_size == pages[j])
+                        if cands:
+                            more.add(cands[0])
+            if more - move:
+                move |= more
+            elif placed_once or not move:
+                break
+            taken = [(m.address, m.end) for j, m in enumerate(mappings) if j not in move]
+            taken += [(p.address, p.end) for p in g.private_mappings]
+            for j in sorted(move):
+                m0 = placed[j][0]
+                old_end = g.mappings[j].end
+                ps = pages[j]
+                top = _down(arch.user_limit, ps)
+                spot = None
+                for limit in (min(_up(old_end, ps), top), min(arch.map_window, top), top):
+                    spot = _free_top_down(taken, m0.size, ps, limit, base)
+                    if spot is not None:
+                        break
+                if spot is None:
+                    raise ValueError(f"{m0.origin or m0.segment}: no room for {format_size(m0.size)} of "
+                                     f"{format_size(ps)} pages in the address space (the kernel would refuse "
+                                     "the mapping: ENOMEM)")
+                if aligned:
+                    phase = m0.offset % arch.pud_size
+                    best = _free_top_down(taken, m0.size, arch.pud_size, spot + m0.size, base, phase)
+                    if best is None:
+                        best = _free_top_down(taken, m0.size, arch.pud_size, arch.map_window, base, phase)
+                    spot = spot if best is None else best
+                mappings[j] = replace(m0, address=spot)
+                taken.append((spot, spot + m0.size))
+            placed_once = True
+        ordered = sorted([(m.address, m.end, m) for m in mappings] + [(p.address, p.end, None)
+                                                                       for p in g.private_mappings],
+                         key=lambda t: t[0])
+        for (_, prev_end, prev), (start, _, nxt) in zip(ordered, ordered[1:]):
+            if prev_end > start:
+                shared = nxt if nxt is not None else prev
+                raise ValueError(f"{shared.origin or shared.segment}: overlaps another mapping on "
                                  f"{format_size(page_size)} pages")
         groups.append(replace(g, mappings=tuple(mappings)))
     return replace(workload, segments=segments, groups=tuple(groups))
@@ -80,6 +163,17 @@ def assert_converts_alike(w):
     for ps in sizes:
         expected = outcome(reference_convert, w, ps)
         assert outcome(convert, w, ps) == expected, format_size(ps)
+        if not isinstance(expected, str):
+            conv = convert_placed(Layout.from_workload(w), w, ps)
+            if conv.aligned is not None:
+                # the best case: the re-placed mappings congruent to their offset modulo PUD_SIZE
+                assert materialise(w, conv.aligned, conv.segments) == reference_convert(w, ps, aligned=True)
+            if conv.replaced and page_visits(expected) <= 200_000:
+                # the model on the re-placed layout is the simulator on the workload it stands for
+                for scheme, overrides in VARIANTS:
+                    opts = options_for(w, overrides)
+                    got = count(conv.layout, zones(conv.layout, scheme, opts))
+                    assert comparable(got) == comparable(simulate(expected, scheme, opts)), scheme
         for backend in ("numpy", "python"):
             layout = Layout.from_workload(w, backend=backend)
             got = outcome(lambda: materialise(w, *convert_layout(layout, w, ps)))
@@ -133,19 +227,44 @@ def test_convert_matches_the_reference_on_arm64_like_geometries(w):
     assert_converts_alike(w)
 
 
-def test_errors_are_worded_as_before():
+def test_a_mapping_the_kernel_cannot_keep_is_placed_as_the_kernel_would():
     seg = Segment("s", 4 * GiB, "shmem", 4 * KiB)
     a = Mapping("s", 0, 4 * MiB, TiB + 4 * KiB, origin="processes[0].mappings[0]")
     b = Mapping("s", 4 * MiB, 4 * MiB, TiB + 2 * GiB, origin="processes[0].mappings[1]")
     w = _w(b, a, segs=[seg])
-    with pytest.raises(ValueError, match=r"processes\[0\]\.mappings\[0\]: address 0x10000001000 is not aligned "
-                                         r"to 2 MiB pages"):
-        convert(w, 2 * MiB)
-    # two mappings 4 KiB apart: on 2 MiB pages both round out over the same page
+    # a is not 2 MiB-aligned: the highest 2 MiB-aligned 4 MiB gap ending by
+    # round_up(its end = 1 TiB + 4 MiB + 4 KiB, 2 MiB) = 1 TiB + 6 MiB starts at
+    # 1 TiB + 2 MiB; the best case, 1 GiB-aligned (offset 0) ending by there: 1 TiB
+    (col,) = [c for c in columns(w) if c.key == "2MiB-hugetlb"]
+    (r,) = col.replaced
+    assert (r.group, r.mapping, r.old_address, r.address, r.aligned_address, r.reason) == (
+        0, 1, TiB + 4 * KiB, TiB + 2 * MiB, TiB, "misaligned")
+    assert convert(w, 2 * MiB).groups[0].mappings[1].address == TiB + 2 * MiB
+    # two mappings 1 MiB apart: on 2 MiB pages both round out to [1 TiB, + 2 MiB);
+    # the later is placed below the earlier, 2 MiB-aligned: 1 TiB - 2 MiB (best: 1 TiB - 1 GiB)
     c = Mapping("s", 0, 1 * MiB, TiB, origin="processes[0].mappings[0]")
     d = Mapping("s", 1 * MiB, 1 * MiB, TiB + 1 * MiB, origin="processes[0].mappings[1]")
-    with pytest.raises(ValueError, match=r"processes\[0\]\.mappings\[1\]: overlaps another mapping on 2 MiB pages"):
-        convert(_w(c, d, segs=[seg]), 2 * MiB)
+    (col,) = [x for x in columns(_w(c, d, segs=[seg])) if x.key == "2MiB-hugetlb"]
+    (r,) = col.replaced
+    assert (r.mapping, r.address, r.aligned_address, r.reason) == (1, TiB - 2 * MiB, TiB - GiB, "overlap")
+
+
+def test_the_kernel_refuses_what_does_not_fit():
+    # 100 TiB at 2 MiB leaves [100 TiB + 2 MiB, 128 TiB - 4 KiB): 28 TiB - 4 MiB
+    # of 2 MiB pages.  The second mapping, 28 TiB - 4 MiB + 4 KiB at a 4 KiB
+    # offset into that room, grows to 28 TiB - 2 MiB on 2 MiB pages: no gap holds it
+    big = Segment("big", 100 * TiB, "shmem", 4 * KiB)
+    seg = Segment("s", 28 * TiB, "shmem", 4 * KiB)
+    m1 = Mapping("big", 0, 100 * TiB, 2 * MiB, origin="processes[0].mappings[0]")
+    m2 = Mapping("s", 0, 28 * TiB - 4 * MiB + 4 * KiB, 100 * TiB + 2 * MiB + 4 * KiB,
+                 origin="processes[0].mappings[1]")
+    assert m2.end <= X86_64.user_limit
+    w = _w(m1, m2, segs=[big, seg])
+    with pytest.raises(ValueError, match=r"processes\[0\]\.mappings\[1\]: no room for .* of 2 MiB pages in the "
+                                         r"address space \(the kernel would refuse the mapping: ENOMEM\)"):
+        convert(w, 2 * MiB)
+    with pytest.raises(ValueError, match="ENOMEM"):
+        reference_convert(w, 2 * MiB)
 
 
 def test_columns_keep_the_configured_layout():

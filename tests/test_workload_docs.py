@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ptcalc.workload.keys import HOST, INSTANCE, MAPPING, OPTIONS, SECTIONS, SEGMENT, WORKLOAD, GROUP, Kind
+from ptcalc.workload.keys import (GROUP, HOST, INSTANCE, MAPPING, OPTIONS, PRIVATE_MAPPING, SECTIONS, SEGMENT,
+                                  WORKLOAD, Kind)
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "workload-format.md"
 HEADER = "| key | default | meaning |"
@@ -39,7 +40,7 @@ def key_tables(text: str) -> dict[str, list[tuple[str, str, str]]]:
 
 
 TABLES = key_tables(DOC.read_text())
-DOCUMENTED = [HOST, SEGMENT, GROUP, MAPPING, INSTANCE, OPTIONS]
+DOCUMENTED = [HOST, SEGMENT, GROUP, MAPPING, PRIVATE_MAPPING, INSTANCE, OPTIONS]
 
 
 def table_of(section):

@@ -6,14 +6,15 @@ import functools
 import gc
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
 
 from ptcalc.cli.params import PAGE_SIZE, SIZE, WIDTH, FormatChoice
-from ptcalc.errors import ParameterError, PtcalcError
+from ptcalc.errors import OutputError, ParameterError, PtcalcError
 from ptcalc.model.whatif import CONFIGURED
 from ptcalc.render.registry import Format, formats
 from ptcalc.workload.types import MSHARE_VARIANTS, Workload
@@ -24,6 +25,45 @@ EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_INPUT = 2
 EXIT_INTERNAL = 70
+EXIT_OUTPUT = 74
+"""An output could not be written (EX_IOERR): a full disk, a file that cannot be created."""
+
+
+@contextmanager
+def writing(what: str) -> Iterator[None]:
+    """Turn a failure to write ``what`` into an :class:`OutputError`.  A closed
+    pipe (``| head``) is no failure: the reader has what it wanted, the rest
+    is dropped without a word, and the command ends with the status it would
+    have had (check's and measure's verdicts included).  (Python itself drops
+    the rest of a write the reader left in the middle of without an error, so
+    no other status could be given consistently.)"""
+    try:
+        yield
+    except BrokenPipeError:
+        _discard_stdout()
+    except OSError as e:
+        if what == "standard output":
+            _discard_stdout()
+        raise OutputError(what, e) from None
+
+
+def _flush_stdout() -> None:
+    stdout = sys.stdout
+    if stdout is not None:
+        with writing("standard output"):
+            stdout.flush()
+
+
+def _discard_stdout() -> None:
+    """Send whatever is still to be written to standard output to /dev/null
+    (else the interpreter's last flush fails again and exits with status 120)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (click's CliRunner)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def read_workload(path: str, command: str) -> Workload:
@@ -70,7 +110,10 @@ def guarded(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            try:
+                return func(*args, **kwargs)
+            finally:
+                _flush_stdout()  # a full disk shows here, not in the interpreter's last flush
         except ParameterError as e:
             raise click.BadParameter(e.message, param_hint=f"'--{e.param.replace('_', '-')}'") from None
         except PtcalcError as e:
@@ -79,9 +122,12 @@ def guarded(func: F) -> F:
         except KeyboardInterrupt:
             click.echo("ptcalc: interrupted", err=True)
             sys.exit(130)
-        except BrokenPipeError:
-            # stdout closed early (| head): not an error of ours
-            os._exit(0)
+        except BrokenPipeError:  # pragma: no cover - every write to stdout is inside writing()
+            _discard_stdout()
+            sys.exit(EXIT_OK)
+        except OutputError as e:
+            click.echo(f"ptcalc: {e.message}", err=True)
+            sys.exit(EXIT_OUTPUT)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as e:  # pragma: no cover - a bug: report it without a traceback
@@ -131,12 +177,13 @@ def emit(fmt: Format, result: Any, out: Output) -> None:
     """Write ``result`` to stdout in format ``fmt``: its renderer's text, or its
     rich tables (rich is imported here, for table output only)."""
     render = fmt.renderer()
-    if fmt.console:
-        from ptcalc.render.console import Style, make_console
+    with writing("standard output"):
+        if fmt.console:
+            from ptcalc.render.console import Style, make_console
 
-        render(result, make_console(color=out.color, width=out.width), Style(ascii_only=out.ascii_only))
-    else:
-        click.echo(render(result))
+            render(result, make_console(color=out.color, width=out.width), Style(ascii_only=out.ascii_only))
+        else:
+            click.echo(render(result))
 
 
 def model_options(func: F) -> F:

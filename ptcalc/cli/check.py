@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ptcalc.cli._common import (Output, column_of, emit, guarded, model_options, output_options, page_size_option,
-                                read_workloads)
+                                read_workloads, writing)
 from ptcalc.cli.params import PERCENT_OR_SIZE
 from ptcalc.errors import PtcalcError, UsageError
 from ptcalc.model.schemes import SCHEMES
@@ -28,6 +28,11 @@ if TYPE_CHECKING:
                    "and wont-start.")
 @click.option("--max-page-tables", type=PERCENT_OR_SIZE, default=None,
               help="Fail when physical page-table memory exceeds this size, or this percentage of host memory.")
+@click.option("--view", type=click.Choice(["physical", "pagetables", "vmpte"]), default="physical",
+              show_default=True,
+              help="Which page-table figure --max-page-tables limits: physical (every table once, what decides an "
+                   "OOM), pagetables (what /proc/meminfo PageTables counts on host.kernel) or vmpte (VmPTE summed "
+                   "over every process).")
 @click.option("--min-headroom", type=PERCENT_OR_SIZE, default=None,
               help="Fail when less than this much memory stays free (a size, or a percentage of "
                    "available memory = host.memory - host.reserved).")
@@ -37,7 +42,7 @@ if TYPE_CHECKING:
 @output_options("check")
 @guarded
 def command(workloads: tuple[str, ...], schemes: tuple[str, ...], page_size: int | None, require: str,
-            max_page_tables: Limit | None, min_headroom: Limit | None, junit: str | None,
+            max_page_tables: Limit | None, view: str, min_headroom: Limit | None, junit: str | None,
             file_cached_threshold: int | None, mshare_variant: str | None, fmt: Format, out: Output) -> None:
     """Check WORKLOAD files against memory thresholds; the exit status says whether all pass.
 
@@ -50,19 +55,22 @@ def command(workloads: tuple[str, ...], schemes: tuple[str, ...], page_size: int
     Each WORKLOAD is a YAML file, or - for standard input; every YAML document
     (host) of a file is checked, and named FILE#N.  Conditions, for each
     scheme: the verdict is no worse than --require; with --max-page-tables,
-    physical page tables <= the limit; with --min-headroom, free memory >= it.
+    page tables (of --view) <= the limit; with --min-headroom, free memory >= it.
     See docs/ci.md.
     """
     from ptcalc.model.check import CheckRun, FileResult, Thresholds, check_workload
     from ptcalc.model.evaluate import Options, evaluate
+    from ptcalc.names import printable
 
     options = Options(schemes=tuple(s for s in SCHEMES if s in schemes) if schemes else ("hugetlb-pmd",),
                       columns=column_of(page_size), file_cached_threshold=file_cached_threshold,
                       mshare_variant=mshare_variant)
-    thresholds = Thresholds(require=require, max_page_tables=max_page_tables, min_headroom=min_headroom)
+    if workloads.count("-") > 1:
+        raise UsageError("check: '-' (standard input) is given more than once; it can be read only once")
+    thresholds = Thresholds(require=require, max_page_tables=max_page_tables, min_headroom=min_headroom, view=view)
     results: list[FileResult] = []
     for path in workloads:
-        shown = "<stdin>" if path == "-" else path
+        shown = "<stdin>" if path == "-" else printable(path)  # (names are data: ptcalc.names)
         try:
             ws = read_workloads(path)
         except PtcalcError as e:
@@ -85,9 +93,7 @@ def command(workloads: tuple[str, ...], schemes: tuple[str, ...], page_size: int
     if junit is not None:
         from ptcalc.render import check_junit
 
-        try:
+        with writing(f"--junit {printable(junit)}"):
             check_junit.write(run, junit)
-        except OSError as e:
-            raise UsageError(f"--junit: cannot write {junit}: {e.strerror or e}") from None
     emit(fmt, run, out)
     sys.exit(run.exit_status)

@@ -13,6 +13,7 @@ exit status 2), as check-jsonschema's ``cli/param_types.py`` does.
     PAGE_SIZE         configured, 2MiB, 2MiB-hugetlb            bytes, or None for configured
     WIDTH             40 to 1000 columns                        int
     FormatChoice      a format the command's renderers know     render.registry.Format
+    SCHEMA_REF        installed, none, a URL or a path          what a modeline names, or None
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ class Range(click.ParamType):
                 values.append(int(p))
         start, stop = values[0], values[1]
         step = values[2] if len(values) == 3 else None
+        if not self.sizes and start < 1:
+            self.fail(f"START must be at least 1 process, got {parts[0].strip()} (a workload has processes)",
+                      param, ctx)
         if stop < start:
             self.fail(f"STOP ({parts[1].strip()}) is below START ({parts[0].strip()})", param, ctx)
         if step is not None and step <= 0:
@@ -172,6 +176,37 @@ class FormatChoice(click.Choice):  # type: ignore[type-arg]
         return next(f for f in formats(self.command) if f.name == name)
 
 
+class SchemaRef(click.ParamType):
+    """What a ``# yaml-language-server: $schema=`` modeline names: ``installed``
+    (the schema file of this ptcalc installation, by absolute path), ``none``
+    (no modeline: None), or a URL or path as given (a relative path is relative
+    to the file written).  yaml-language-server reads the value up to the
+    first blank, so it may hold none."""
+
+    name = "schema"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "installed|none|URL|PATH"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str | None:
+        if value is None:
+            return None
+        t = str(value).strip()
+        if t == "none":
+            return None
+        if t == "installed":
+            from pathlib import Path
+
+            from ptcalc.workload.schema import shipped_path
+
+            path = shipped_path()
+            return path if not any(c.isspace() for c in path) else Path(path).as_uri()
+        if not t or any(c.isspace() for c in t):
+            self.fail(f"{value!r}: a modeline's schema cannot hold a blank (write a path with blanks as a "
+                      "file:// URL, with %20)", param, ctx)
+        return t
+
+
 SIZE = Size()
 RANGE = Range(sizes=False)
 SIZE_RANGE = Range(sizes=True)
@@ -179,3 +214,4 @@ PERCENT = Percent(below=100)
 PERCENT_OR_SIZE = PercentOrSize()
 PAGE_SIZE = PageSize()
 WIDTH = click.IntRange(40, 1000)
+SCHEMA_REF = SchemaRef()

@@ -7,9 +7,9 @@ import sys
 
 import click
 
-from ptcalc.cli._common import EXIT_FAIL, guarded
-from ptcalc.errors import UsageError
-from ptcalc.cli.params import SIZE
+from ptcalc.cli._common import EXIT_FAIL, guarded, writing
+from ptcalc.names import printable
+from ptcalc.cli.params import SCHEMA_REF, SIZE
 
 # ptcalc.linux.scan.TOUCHED_MODES; spelled here so that other commands do not import
 # the scanner (and numpy) just to build the command line.
@@ -19,15 +19,19 @@ TOUCHED_MODES = ("tables", "pages")
 @click.command("scan")
 @click.option("-p", "--pid", "pids", type=click.IntRange(min=1), multiple=True, metavar="PID",
               help="Scan this process (repeatable). Default: every process.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write the workload here instead of standard output.")
 @click.option("--touched", type=click.Choice(TOUCHED_MODES), default="tables", show_default=True,
               help="tables: compress touched ranges without changing any page-table count; "
                    "pages: the exact pages present.")
 @click.option("--min-size", type=SIZE, default="1MiB", show_default=True,
               help="Leave out segments no process maps this much of (0 keeps all).")
+@click.option("--schema", "schema", type=SCHEMA_REF, default="installed", show_default=True,
+              help="The JSON Schema the file's first line (a yaml-language-server modeline) names, for "
+                   "editors: 'installed' (this installation's schema file, by absolute path), a URL, a path "
+                   "(relative to the file), or 'none' for no modeline.")
 @guarded
-def command(pids: tuple[int, ...], output: str | None, touched: str, min_size: int) -> None:
+def command(pids: tuple[int, ...], output: str | None, touched: str, min_size: int, schema: str | None) -> None:
     """Build a workload file from the running system.
 
     Reads SysV segments, memfd/shmem, hugetlb and MAP_SHARED file mappings
@@ -48,15 +52,13 @@ def command(pids: tuple[int, ...], output: str | None, touched: str, min_size: i
         click.echo(f"ptcalc scan: none of the {result.processes_read} processes read maps a shared "
                    "segment; no workload written", err=True)
         sys.exit(EXIT_FAIL)
-    text = render_scan(result)
+    text = render_scan(result, schema=schema)
     if output is None:
-        click.echo(text, nl=False)
+        with writing("standard output"):
+            click.echo(text, nl=False)
         return
-    try:
-        with open(output, "w", encoding="utf-8") as f:
-            f.write(text)
-    except OSError as e:
-        raise UsageError(f"-o {output}: {e.strerror}") from None
+    with writing(f"-o {printable(output)}"), open(output, "w", encoding="utf-8") as f:
+        f.write(text)
     w = result.workload
     click.echo(f"ptcalc scan: wrote {output}: {_n(len(w.segments), 'segment')}, "
                f"{_n(w.process_count, 'process', 'processes')} in {_n(len(w.groups), 'group')}", err=True)

@@ -17,7 +17,8 @@ Range = tuple[int, int, "int | None"]
 @click.command("sweep")
 @click.argument("workload", metavar="WORKLOAD.yaml")
 @click.option("--processes", type=RANGE, default=None,
-              help="Sweep the total process count (all groups scaled by one factor, or only --group).")
+              help="Sweep the total process count from START (at least 1) to STOP (all groups scaled by one "
+                   "factor, or only --group).")
 @click.option("--size", "size", type=SIZE_RANGE, default=None,
               help="Sweep the size of a segment, e.g. 100GiB:1TiB:100GiB (at most 1,000 points).")
 @click.option("--segment", default=None, help="The segment --size resizes (needed when there are several).")
@@ -35,9 +36,10 @@ def command(workload: str, processes: Range | None, size: Range | None, segment:
     process count (or segment size) at which each scheme first stops fitting.
 
     \b
-    Give one of --processes or --size.  Without STEP, about 100 process counts
-    (20 sizes) evenly spaced; the table shows a sample, --format csv|json every
-    point.  WORKLOAD is a YAML file, or - for standard input.  Exit status: 0
+    Give one of --processes or --size.  Without STEP, the smallest round step
+    giving at most 100 process counts (often about 50) or 20 sizes; with STEP,
+    at most 1,000,000 counts or 1,000 sizes.  The table shows a sample, --format
+    csv|json every point.  WORKLOAD is a YAML file, or - for standard input.  Exit status: 0
     when the sweep was made (whatever the verdicts), 2 on invalid input.
     """
     from ptcalc.model.evaluate import Options, evaluate

@@ -43,7 +43,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ptcalc.errors import UsageError
 from ptcalc.linux.calibrate import Calibration, calibrate
@@ -482,6 +482,11 @@ def run(workload: Workload, *, scale: int = 1, model: Model | None = None, file_
         for r in repaired:
             say(f"put back what measure pid {r.pid} left when it was killed")
     w = scale_workload(workload, scale)
+    # the processes' own mappings are not reproduced: the comparison is the
+    # shared segments' tables (the forked processes' own image is the
+    # measuring interpreter's, outside the baseline's windows)
+    private_left_out = any(g.private_mappings for g in w.groups)
+    w = replace(w, groups=tuple(replace(g, private_mappings=(), default_layout=False) for g in w.groups))
     check_supported(fs, w)
     result = model(w)
     p = plan(w, result)
@@ -519,6 +524,9 @@ def run(workload: Workload, *, scale: int = 1, model: Model | None = None, file_
         if not tunables.restore_problems:
             journal.close()
     notes += tunables.restore_problems
+    if private_left_out:
+        notes.append("private mappings (program, libraries, heap, stack) are not reproduced: the model's figures "
+                     "here are the shared segments' tables")
     return _compare(workload, w, scale, result, cal, raw, notes, time.monotonic() - started, fs.kernel_release(),
                     tuple(repaired))
 

@@ -98,3 +98,74 @@ def scale_workload(w: Workload, n: int) -> Workload:
         segments[name] = replace(seg, size=size)
     title = f"{w.title} (scaled 1/{n})"
     return replace(w, segments=segments, groups=tuple(groups), name=title)
+
+
+def windows_of(w: Workload) -> list[tuple[int, int]]:
+    """The runs ``[first, end)`` of top-table windows (what one PUD table
+    covers, ``Arch`` level ``pud``; the PGD entry's span without one) the
+    workload's mappings, shared and private, lie in: sorted, disjoint, runs
+    of adjacent windows merged."""
+    span = _window(w)
+    runs: set[tuple[int, int]] = set()
+    for g in w.groups:
+        for m in (*g.mappings, *g.private_mappings):
+            runs.add((m.address // span, _ceil_div(m.address + m.size, span)))
+    merged: list[list[int]] = []
+    for first, end in sorted(runs):
+        if merged and first <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([first, end])
+    return [(a, b) for a, b in merged]
+
+
+def _window(w: Workload) -> int:
+    pud = w.arch.level("pud")
+    return pud.table_span if pud is not None else w.arch.pgd.entry_span
+
+
+def relocate_workload(w: Workload, taken: list[tuple[int, int]]) -> tuple[Workload, list[tuple[int, int, int]]]:
+    """``w`` with every run of its windows that meets an address range in
+    ``taken`` (the measuring process's own mappings) moved, whole, to the
+    lowest run of free windows of the same length from ``Arch.auto_base``
+    up.  A whole top-table window holds every PUD, PMD and PTE table of what
+    is in it, and moving it by a multiple of its span keeps every address's
+    offset modulo PUD_SIZE (what hugetlb PMD sharing keys on): each process's
+    tables and their sharing are the same, only in other windows.  Returns
+    the workload and the moves (first window, new first window, windows).
+    Raises UsageError when there is no room."""
+    span = _window(w)
+    busy = sorted({(s // span, _ceil_div(e, span)) for s, e in taken})
+    runs = windows_of(w)
+
+    def clash(first: int, end: int, spans: list[tuple[int, int]]) -> bool:
+        return any(a < end and first < b for a, b in spans)
+
+    moving = [r for r in runs if clash(r[0], r[1], busy)]
+    if not moving:
+        return w, []
+    occupied = busy + [r for r in runs if r not in moving]
+    limit = w.arch.user_limit // span
+    moves: list[tuple[int, int, int]] = []
+    for first, end in moving:
+        n = end - first
+        at = w.arch.auto_base // span
+        while clash(at, at + n, occupied):
+            at += 1
+        if at + n > limit:
+            raise UsageError(f"{w.source}: no room to move the workload's mappings clear of the measuring "
+                             "process's own memory")
+        occupied.append((at, at + n))
+        moves.append((first, at, n))
+
+    def moved(address: int) -> int:
+        for first, at, n in moves:
+            if first <= address // span < first + n:
+                return address + (at - first) * span
+        return address
+
+    groups = tuple(replace(g, mappings=tuple(replace(m, address=moved(m.address)) for m in g.mappings),
+                           private_mappings=tuple(replace(p, address=moved(p.address))
+                                                  for p in g.private_mappings))
+                   for g in w.groups)
+    return replace(w, groups=groups), moves

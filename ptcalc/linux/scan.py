@@ -57,6 +57,7 @@ from ptcalc.linux.parsers import (
 )
 from ptcalc.linux.procfs import ProcFS
 from ptcalc.model.geometry import Arch
+from ptcalc.names import printable
 from ptcalc.units import format_size
 from ptcalc.workload.touched import Range, as_ranges, coarsen, normalise
 from ptcalc.workload.types import Backing, Mapping, ProcessGroup, Protection, Segment, Userfaultfd, Workload
@@ -276,7 +277,9 @@ def _read_process(fs: ProcFS, pid: int, fstypes: dict[tuple[int, int], str],
     if not smaps_text.strip():
         return None  # kernel thread or zombie: no mm
     entries = parse_smaps(smaps_text)
-    comm = fs.pid_text(pid, "comm").strip() or str(pid)
+    # any local user sets a process's name: it reaches the operator's terminal
+    # and the workload file only as printable text (ptcalc.names)
+    comm = printable(fs.pid_text(pid, "comm").strip()) or str(pid)
     status = parse_status(fs.pid_text(pid, "status"))
     shared: list[_Shared] = []
     private = 0
@@ -289,7 +292,7 @@ def _read_process(fs: ProcFS, pid: int, fstypes: dict[tuple[int, int], str],
             ignored[kind] += 1
             continue
         key = (e.maps.dev[0], e.maps.dev[1], e.maps.inode)
-        shared.append(_Shared(entry=e, key=key, backing=backing, label=label, kind=kind))
+        shared.append(_Shared(entry=e, key=key, backing=backing, label=printable(label), kind=kind))
     todo = []
     for sh in shared:
         mapped = mapped_bytes(sh.entry)
@@ -476,10 +479,11 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
         group_notes.append(GroupNote(pids=tuple(p.pid for p in members), comms=comms,
                                      vmpte=tuple(p.vmpte for p in members if p.vmpte is not None)))
 
-    hostname = socket.gethostname()
+    hostname = printable(socket.gethostname())
     when = now or datetime.now(timezone.utc)
-    w = Workload(host=host, segments=segments, groups=tuple(groups),
-                 name=f"scan of {hostname} at {when.strftime('%Y-%m-%d %H:%M UTC')}", source="<scan>")
+    # The name stays the same from one scan of a host to the next (the time is in
+    # the file's header comment), so that reports and metrics labels keep it.
+    w = Workload(host=host, segments=segments, groups=tuple(groups), name=f"scan of {hostname}", source="<scan>")
     kernel = fs.kernel_release()
     return ScanResult(workload=w, hostname=hostname, when=when, kernel=kernel, touched_mode=touched,
                       processes_read=read, skipped=skipped, segment_notes=seg_notes, group_notes=group_notes,

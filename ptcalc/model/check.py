@@ -9,8 +9,10 @@ Conditions, for each chosen scheme on the chosen page-size column:
 
 * ``verdict``: the budget verdict (``ptcalc.model.budget``) is no worse than
   ``require`` in the order ok < tight < oom < wont-start;
-* ``max-page-tables`` (when given): physical page-table bytes <= the limit, a
-  size or a percentage of ``host.memory``;
+* ``max-page-tables`` (when given): page-table bytes <= the limit, a size or
+  a percentage of ``host.memory``; the bytes of one accounting view
+  (``Thresholds.view``, ``Cell.figure``): physical (default), what the
+  kernel's PageTables counts on ``host.kernel``, or VmPTE summed;
 * ``min-headroom`` (when given): available - demand >= the limit, a size or a
   percentage of available memory (``host.memory - host.reserved``, the base
   the ``tight`` verdict uses).
@@ -61,6 +63,8 @@ class Thresholds:
     require: str = "ok"
     max_page_tables: Limit | None = None
     min_headroom: Limit | None = None
+    view: str = "physical"
+    """Which page-table figure ``max_page_tables`` limits (``ptcalc.model.evaluate.VIEWS``)."""
 
 
 @dataclass(frozen=True)
@@ -70,13 +74,15 @@ class Condition:
     name: str  # verdict | max-page-tables | min-headroom
     passed: bool
     actual: int | str | None
-    """The verdict, the physical page-table bytes, or the free bytes."""
+    """The verdict, the page-table bytes (of ``view``), or the free bytes."""
     limit: int | str | None
     """The worst verdict accepted, or the limit in bytes (rounded down)."""
     threshold: Limit | None = None
     """The limit as given (a size or a percentage)."""
     base: int | None = None
     """What a percentage is of: host memory (max-page-tables) or available memory (min-headroom)."""
+    view: str | None = None
+    """max-page-tables: the accounting view of ``actual``."""
 
 
 @dataclass(frozen=True)
@@ -184,9 +190,10 @@ def check_workload(ev: Evaluation, thresholds: Thresholds) -> tuple[CheckResult,
         pt = result.physical_bytes
         if thresholds.max_page_tables is not None:
             lim = thresholds.max_page_tables
-            passed = pt * 100 <= memory * lim.value if lim.kind == "percent" else pt <= lim.value
-            conds.append(Condition(name="max-page-tables", passed=passed, actual=pt, limit=lim.bound(memory),
-                                   threshold=lim, base=memory))
+            seen = cell.figure(thresholds.view)
+            passed = seen * 100 <= memory * lim.value if lim.kind == "percent" else seen <= lim.value
+            conds.append(Condition(name="max-page-tables", passed=passed, actual=seen, limit=lim.bound(memory),
+                                   threshold=lim, base=memory, view=thresholds.view))
         if thresholds.min_headroom is not None:
             lim = thresholds.min_headroom
             free = available - b.demand_bytes

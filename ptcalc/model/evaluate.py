@@ -39,7 +39,7 @@ from ptcalc.model.layout import Layout
 from ptcalc.model.reasons import dominant
 from ptcalc.model.results import SchemeResult
 from ptcalc.model.schemes import Why
-from ptcalc.model.tables import SCHEMES, Zones, count, resident_bytes, zones
+from ptcalc.model.tables import SCHEMES, Zones, count, resident_bytes, tally, zones
 from ptcalc.model.whatif import ALL_COLUMNS, CONFIGURED, Column, columns
 from ptcalc.units import format_size
 from ptcalc.workload.types import ModelOptions, Workload
@@ -48,7 +48,10 @@ if TYPE_CHECKING:
     from ptcalc.model.explain.attribution import Attribution
     from ptcalc.model.explain.types import Finding
 
-__all__ = ["ALL_COLUMNS", "CONFIGURED", "Cell", "Evaluation", "Hosts", "Note", "Options", "evaluate"]
+__all__ = ["ALL_COLUMNS", "CONFIGURED", "VIEWS", "Cell", "Evaluation", "Hosts", "Note", "Options", "evaluate"]
+
+VIEWS: tuple[str, ...] = ("physical", "pagetables", "vmpte")
+"""The accounting views of a cell's page tables (``Cell.figure``)."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,43 @@ class Cell:
         self.__dict__.pop("zones", None)
         return note
 
+    @cached_property
+    def pagetables_bytes(self) -> int:
+        """What /proc/meminfo PageTables would count of this cell's tables on
+        the workload's kernel (``host.kernel``; ``ptcalc.model.accounting``)."""
+        from ptcalc.model.accounting import pagetables_bytes
+
+        w = self.cells_workload
+        return pagetables_bytes(self.result, self.layout.arch.table_bytes(self.layout.pti), w.host.kernel)
+
+    @property
+    def cells_workload(self) -> Workload:
+        w = self._cells.budget_workload
+        assert w is not None
+        return w
+
+    def figure(self, view: str) -> int:
+        """Page-table bytes in one accounting view: ``physical`` (every table
+        once: what decides an OOM), ``pagetables`` (what the kernel's
+        PageTables counts) or ``vmpte`` (VmPTE summed over every process)."""
+        if view == "physical":
+            return self.result.physical_bytes
+        if view == "pagetables":
+            return self.pagetables_bytes
+        if view == "vmpte":
+            return self.result.vmpte_total
+        raise ValueError(f"unknown accounting view {view!r}; choose from {', '.join(VIEWS)}")
+
+    @property
+    def aligned(self) -> Cell | None:
+        """When the column re-placed mappings as the kernel would
+        (``Column.replaced``): this scheme with them at their best address
+        (congruent to the file offset modulo PUD_SIZE); else None."""
+        col = self.column.aligned
+        if col is None:
+            return None
+        return self._cells.ev._cells_of(col).cell(self.scheme)
+
     @property
     def verdict(self) -> str | None:
         return self.budget.verdict
@@ -183,9 +223,12 @@ class Note:
     """Why a scheme saves nothing over ``private`` in a cell (``ptcalc.render.words`` words it).
 
     ``kind``: ``costs-more`` (an mshare region's host mm costs more than the
-    private tables it replaces), ``nothing-shareable`` (no touched page lies in
-    a range the scheme shares), or ``rule``: the rule ``why`` stops sharing at
-    ``level`` for most touched mappings.
+    private tables it replaces), ``one-user`` (touched pages lie in ranges the
+    scheme shares, but no two processes map any of them alike: each set of
+    shareable tables has one user, as explain's ``alone`` finding says),
+    ``nothing-shareable`` (no touched page lies in a range the scheme shares),
+    or ``rule``: the rule ``why`` stops sharing at ``level`` for most touched
+    mappings.
     """
 
     kind: str
@@ -201,7 +244,10 @@ def _note(layout: Layout, z: Zones, result: SchemeResult, private: SchemeResult)
         return Note("costs-more")
     found = dominant(layout, z)
     if found is None:
-        return Note("nothing-shareable")
+        # some touched mapping is shareable under the scheme's rules: do its touched
+        # pages lie in a shared zone (then they have one user), or outside every one?
+        in_shared_zone = bool((tally(layout, z).kind > 0).any())
+        return Note("one-user" if in_shared_zone else "nothing-shareable")
     return Note("rule", why=found[0], level=found[1])
 
 

@@ -78,6 +78,10 @@ class Arch:
     (a multiple of ``pud_size``)."""
     auto_base: int = 1 * TiB
     """First address ``address: auto`` places a mapping at (a multiple of ``auto_window``)."""
+    map_window: int = 0
+    """DEFAULT_MAP_WINDOW: the top of the address space a process gets without
+    asking for more (an mmap hint above it): STACK_TOP, and what ``mmap_base()``
+    and ELF_ET_DYN_BASE are computed from.  0: ``user_limit``."""
 
     def __post_init__(self) -> None:
         # A profile is data typed in by hand: refuse one that is not a paging geometry.
@@ -93,6 +97,10 @@ class Arch:
             self.leaf_index(size)
         if self.auto_window % self.pud_size or self.auto_base % self.auto_window:
             raise ValueError(f"{self.name}: auto windows must be PUD_SIZE multiples, the base a window multiple")
+        if self.map_window == 0:
+            object.__setattr__(self, "map_window", self.user_limit)  # (frozen: the documented way)
+        if self.map_window > self.user_limit:
+            raise ValueError(f"{self.name}: the default map window exceeds user space")
 
     @property
     def base_page(self) -> int:
@@ -286,6 +294,10 @@ X86_64_LA57 = Arch(
     levels=_x86_levels(la57=True),
     # TASK_SIZE_MAX with LA57: (1 << 56) - PAGE_SIZE
     user_limit=(1 << 56) - 4 * KiB,
+    # arch/x86/include/asm/page_64_types.h: DEFAULT_MAP_WINDOW = (1 << 47) -
+    # PAGE_SIZE whatever the paging depth: a process gets addresses above 47
+    # bits only by asking with an mmap hint (arch_get_unmapped_area_topdown)
+    map_window=(1 << 47) - 4 * KiB,
     hugetlb_sizes=(2 * MiB, 1 * GiB),
     pmd_share=True,
     pti_pgd_bytes=8 * KiB,

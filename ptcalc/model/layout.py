@@ -18,12 +18,16 @@ from typing import Any
 from ptcalc.model import xp as _xp
 from ptcalc.model.geometry import Arch
 from ptcalc.model.intervals import ascending, order_by
-from ptcalc.workload.types import BACKINGS, PROTECTIONS, Mappings, MappingSpec, Segment, Workload
+from ptcalc.workload.types import (BACKINGS, PRIVATE_KINDS, PROTECTIONS, Mappings, MappingSpec, PrivateMapping,
+                                   Segment, Workload)
 
 Array = Any
 """A 1-D array of the layout's backend (:mod:`ptcalc.model.xp`): numpy or pure Python."""
 
-BACKING_CODE = {b: i for i, b in enumerate(BACKINGS)}
+PRIVATE_BACKINGS = ("private-anon", "private-file", "private-stack")
+"""The backing codes of private mappings (``PrivateMapping.kind``), after the segments'."""
+BACKING_CODE = {b: i for i, b in enumerate(BACKINGS + PRIVATE_BACKINGS)}
+PRIVATE_CODE = {k: BACKING_CODE[b] for k, b in zip(PRIVATE_KINDS, PRIVATE_BACKINGS)}
 PROT_CODE = {p: i for i, p in enumerate(PROTECTIONS)}
 BOOL_ROWS = frozenset({"row_uffd_blocks_pmd_share", "row_uffd_wp", "row_soft_dirty", "row_auto"})
 """The layout's boolean arrays (every other one is int64)."""
@@ -37,6 +41,12 @@ class Layout:
     (absolute addresses) in the same order, so within a group every derived
     range is sorted and disjoint.  The arrays belong to one :mod:`ptcalc.model.xp`
     backend (``xp``): numpy, or pure Python for a tiny workload.
+
+    A group's private mappings (text, libraries, heap, stack) are rows too,
+    each with a segment of its own kind and page size after the workload's
+    segments (:func:`segment_columns`): their tables count with the group's
+    other tables, block by block, and no scheme shares them
+    (``row_private``).
     """
 
     arch: Arch
@@ -58,7 +68,9 @@ class Layout:
     row_soft_dirty: Array
     row_seg_size: Array
     row_auto: Array
-    row_mi: Array  # the mapping's index within its group
+    row_mi: Array
+    """The mapping's index within its group; ``-1 - j`` for the group's j-th
+    private mapping (a row of a private mapping is ``row_private``)."""
     # per touched piece
     piece_row: Array
     piece_start: Array
@@ -72,15 +84,12 @@ class Layout:
         arch = w.arch
         r = Rows.of(w, backend)
         xp, n = r.xp, r.n
-        i64, b8 = xp.int64, xp.bool_
-        rows = xp.asarray(r.sizes, i64)  # per group
-        g_arr = xp.repeat(xp.arange(len(r.sizes)), rows)
-        mi = xp.arange(n) - xp.repeat(xp.cumsum(rows) - rows, rows)
+        b8 = xp.bool_
         a = r.addr
         # rows sorted by (group, address) (no two rows of a group share an
         # address); often they already are
-        identity = n < 2 or bool(ascending(g_arr, a).all())
-        order = xp.arange(n) if identity else order_by(xp, g_arr, a)
+        identity = n < 2 or bool(ascending(r.group, a).all())
+        order = xp.arange(n) if identity else order_by(xp, r.group, a)
 
         def col(arr: Array) -> Array:
             return arr if identity else arr[order]
@@ -89,14 +98,14 @@ class Layout:
         row_addr = col(a)
         # touched pieces, absolute, in row order (usually one per mapping)
         piece_row = r.piece_row
-        at = a[piece_row] if piece_row.size else xp.zeros(0, i64)
+        at = a[piece_row] if piece_row.size else xp.zeros(0, xp.int64)
         piece_start = r.piece_start + at
         piece_end = r.piece_end + at
         if not identity:
             piece_row, piece_start, piece_end = pieces_reordered(xp, order, piece_row, piece_start, piece_end)
         return cls.assemble(
             w.host.pti, [g.count for g in w.groups], [g.name for g in w.groups], arch, list(w.segments.values()),
-            row_group=col(g_arr),
+            row_group=col(r.group),
             row_seg=row_seg,
             row_addr=row_addr,
             row_end=row_addr + col(r.size),
@@ -106,7 +115,7 @@ class Layout:
             row_uffd_wp=col(r.uffd_wp) if r.uffd_wp is not None else xp.zeros(n, dtype=b8),
             row_soft_dirty=col(r.soft_dirty),
             row_auto=col(r.auto),
-            row_mi=col(mi),
+            row_mi=col(r.mi),
             piece_row=piece_row,
             piece_start=piece_start,
             piece_end=piece_end,
@@ -123,16 +132,17 @@ class Layout:
         i64 = xp.int64
         row_seg = rows["row_seg"]
         n = int(row_seg.shape[0])
+        page, backing, size = segment_columns(arch, segments)
 
         def per_row(values: list[int]) -> Array:
             return xp.asarray(values, i64)[row_seg] if n else xp.zeros(0, i64)
 
         return cls(
             arch=arch, pti=pti, counts=counts, group_names=group_names,
-            row_page=per_row([s.page_size for s in segments]),
-            row_leaf=per_row([arch.leaf_index(s.page_size) for s in segments]),
-            row_backing=per_row([BACKING_CODE[s.backing] for s in segments]),
-            row_seg_size=per_row([s.size for s in segments]),
+            row_page=per_row(page),
+            row_leaf=per_row([arch.leaf_index(p) for p in page]),
+            row_backing=per_row(backing),
+            row_seg_size=per_row(size),
             **rows,
         )
 
@@ -149,6 +159,21 @@ class Layout:
     @property
     def n_rows(self) -> int:
         return int(self.row_addr.shape[0])
+
+    @cached_property
+    def row_private(self) -> Array:
+        """Per row, a private mapping (MAP_PRIVATE: never shared by any scheme)."""
+        return self.row_mi < 0
+
+    @cached_property
+    def has_private(self) -> bool:
+        return bool(self.row_private.any()) if self.n_rows else False
+
+    @cached_property
+    def row_deposit(self) -> Array:
+        """Per row, anonymous THP: a private anon mapping of PMD_SIZE pages,
+        whose every huge page keeps a deposited PTE table (``model.tables.tally``)."""
+        return (self.row_backing == PRIVATE_CODE["anon"]) & (self.row_page == self.arch.pmd_size)
 
     @cached_property
     def row_d(self) -> Array:
@@ -197,7 +222,9 @@ class Rows:
     touched ranges relative to their mapping.  ``uffd_*`` None: all False."""
 
     xp: ModuleType
-    sizes: list[int]  # mappings per group
+    group: Array
+    mi: Array
+    """Per row, the mapping's index in its group (``-1 - j`` for private mapping j)."""
     seg: Array
     addr: Array
     size: Array
@@ -276,8 +303,11 @@ class Rows:
             piece_index = first[codes][piece_row] + within if n_pieces else xp.zeros(0, i64)
         starts = xp.asarray([p[0] for p in flat], i64)
         ends = xp.asarray([p[1] for p in flat], i64)
-        return cls(
-            xp=xp, sizes=sizes,
+        rows = xp.asarray(sizes, i64)  # per group
+        shared = cls(
+            xp=xp,
+            group=xp.repeat(xp.arange(len(sizes)), rows),
+            mi=xp.arange(n) - xp.repeat(xp.cumsum(rows) - rows, rows),
             seg=field([seg_id[s.segment] for s in specs]),
             addr=column("addresses"),
             size=field([s.size for s in specs]),
@@ -290,6 +320,108 @@ class Rows:
             piece_start=starts[piece_index] if n_pieces else xp.zeros(0, i64),
             piece_end=ends[piece_index] if n_pieces else xp.zeros(0, i64),
         )
+        if not any(g.private_mappings for g in w.groups):
+            return shared
+        return shared.plus(cls.private(xp, w, len(seg_id)))
+
+    @classmethod
+    def private(cls, xp: ModuleType, w: Workload, n_segments: int) -> Rows:
+        """The rows of every group's private mappings: each distinct tuple of
+        them (the default layout is one tuple for every group alike) read
+        once, gathered per group."""
+        i64, b8 = xp.int64, xp.bool_
+        arch = w.arch
+        base_of: dict[int, int] = {}
+        flat: list[PrivateMapping] = []
+        bases, lens = [], []
+        for g in w.groups:
+            t = g.private_mappings
+            b = base_of.get(id(t))
+            if b is None:
+                b = base_of[id(t)] = len(flat)
+                flat.extend(t)
+            bases.append(b)
+            lens.append(len(t))
+        n = sum(lens)
+        counts = xp.asarray(lens, i64)
+        group = xp.repeat(xp.arange(len(lens)), counts)
+        j = xp.arange(n) - xp.repeat(xp.cumsum(counts) - counts, counts)
+        idx = xp.repeat(xp.asarray(bases, i64), counts) + j
+
+        def field(values: list[Any], dtype: Any = i64) -> Array:
+            return xp.asarray(values, dtype)[idx]
+
+        seg = field([private_segment(arch, m.kind, m.page_size, n_segments) for m in flat])
+        pieces = [len(m.touched) for m in flat]
+        per_row = xp.asarray(pieces, i64)[idx]
+        n_pieces = int(per_row.sum()) if n else 0
+        piece_row = xp.repeat(xp.arange(n), per_row)
+        first = xp.asarray([0, *accumulate(pieces)][:-1], i64)
+        within = xp.arange(n_pieces) - xp.repeat(xp.cumsum(per_row) - per_row, per_row)
+        piece_index = first[idx][piece_row] + within if n_pieces else xp.zeros(0, i64)
+        touched = list(chain.from_iterable(m.touched for m in flat))
+        starts = xp.asarray([p[0] for p in touched], i64)
+        ends = xp.asarray([p[1] for p in touched], i64)
+        zeros = xp.zeros(n, i64)
+        return cls(
+            xp=xp, group=group, mi=-1 - j, seg=seg,
+            addr=field([m.address for m in flat]),
+            size=field([m.size for m in flat]),
+            off=zeros,
+            prot=xp.full(n, PROT_CODE["rw"], i64),
+            auto=xp.zeros(n, b8),  # placed already: what-ifs never move them
+            soft_dirty=xp.zeros(n, b8),
+            uffd_pmd=None, uffd_wp=None,
+            piece_row=piece_row,
+            piece_start=starts[piece_index] if n_pieces else xp.zeros(0, i64),
+            piece_end=ends[piece_index] if n_pieces else xp.zeros(0, i64),
+        )
+
+    def plus(self, other: Rows) -> Rows:
+        """These rows, then ``other``'s (pieces renumbered)."""
+        xp = self.xp
+        cat = xp.concatenate
+        b8 = xp.bool_
+
+        def flags(a: Array | None, b: Array | None, n_a: int, n_b: int) -> Array | None:
+            if a is None and b is None:
+                return None
+            return cat([a if a is not None else xp.zeros(n_a, b8), b if b is not None else xp.zeros(n_b, b8)])
+
+        return Rows(
+            xp=xp,
+            group=cat([self.group, other.group]), mi=cat([self.mi, other.mi]), seg=cat([self.seg, other.seg]),
+            addr=cat([self.addr, other.addr]), size=cat([self.size, other.size]), off=cat([self.off, other.off]),
+            prot=cat([self.prot, other.prot]), auto=cat([self.auto, other.auto]),
+            soft_dirty=cat([self.soft_dirty, other.soft_dirty]),
+            uffd_pmd=flags(self.uffd_pmd, other.uffd_pmd, self.n, other.n),
+            uffd_wp=flags(self.uffd_wp, other.uffd_wp, self.n, other.n),
+            piece_row=cat([self.piece_row, other.piece_row + self.n]),
+            piece_start=cat([self.piece_start, other.piece_start]),
+            piece_end=cat([self.piece_end, other.piece_end]),
+        )
+
+
+def private_segment(arch: Arch, kind: str, page_size: int, n_segments: int) -> int:
+    """The segment index of a private mapping's rows: after the workload's
+    ``n_segments``, one per (kind, page size) (:func:`segment_columns`)."""
+    return n_segments + 2 * PRIVATE_KINDS.index(kind) + (page_size != arch.base_page)  # type: ignore[arg-type]
+
+
+def segment_columns(arch: Arch, segments: Sequence[Segment]) -> tuple[list[int], list[int], list[int]]:
+    """Per segment index, its page size, backing code and size: the
+    workload's ``segments``, then the private mappings' (each kind on the
+    base page and on PMD_SIZE pages; their size the user address space,
+    which no private mapping exceeds)."""
+    page = [s.page_size for s in segments]
+    backing = [BACKING_CODE[s.backing] for s in segments]
+    size = [s.size for s in segments]
+    for kind in PRIVATE_KINDS:
+        for ps in (arch.base_page, arch.pmd_size):
+            page.append(ps)
+            backing.append(PRIVATE_CODE[kind])
+            size.append(arch.user_limit)
+    return page, backing, size
 
 
 def pieces_reordered(xp: ModuleType, order: Array, piece_row: Array, start: Array, end: Array,

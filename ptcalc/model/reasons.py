@@ -29,6 +29,8 @@ def dominant(layout: Layout, z: Zones) -> tuple[Why, str] | None:
     xp = layout.xp
     touched = xp.zeros(layout.n_rows, dtype=xp.bool_)
     touched[layout.piece_row] = True
+    if layout.has_private:
+        touched = touched & ~layout.row_private  # (a process's own mappings are never shared)
     if not touched.any():
         return None
     if z.scheme == "mshare" and z.upper == "pmd":  # ptshare

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from operator import mul
 from typing import overload
 
-from ptcalc.model.geometry import LEVEL_NAMES
+from ptcalc.model.geometry import LEVEL_NAMES, VMPTE_LEVELS
 
 
 def zero_levels() -> dict[str, int]:
@@ -47,6 +47,45 @@ class GroupResult:
     """Bytes of ``own_tables``."""
     vmpte_bytes: int
     """VmPTE for the workload's mappings: own + attached pte/pmd/pud tables."""
+    private_tables: dict[str, int] = field(default_factory=zero_levels)
+    """Of ``own_tables``, those only the process's private mappings use (text,
+    libraries, heap, stack; no PGD)."""
+    mixed_tables: dict[str, int] = field(default_factory=zero_levels)
+    """Of ``own_tables``, those that cover both a private mapping and a shared
+    segment's mapping (counted once)."""
+
+    @property
+    def segment_tables(self) -> dict[str, int]:
+        """Of ``own_tables``, those only the shared segments' mappings use (no PGD)."""
+        return {n: self.own_tables[n] - self.private_tables[n] - self.mixed_tables[n] - (n == "pgd")
+                for n in LEVEL_NAMES}
+
+    def vmpte_parts(self, table_bytes: dict[str, int]) -> VmptePart:
+        """This process's VmPTE split into the shared segments' part (own and
+        attached tables only their mappings use), the private mappings' part,
+        and the tables covering both."""
+        def vm(d: dict[str, int]) -> int:
+            return sum(d[n] * table_bytes[n] for n in VMPTE_LEVELS if n in table_bytes)
+
+        return VmptePart(segments=vm(self.segment_tables) + vm(self.attached_tables),
+                         private=vm(self.private_tables), mixed=vm(self.mixed_tables))
+
+
+@dataclass(frozen=True)
+class VmptePart:
+    """A process's VmPTE by what its tables map (they add up to its VmPTE)."""
+
+    segments: int
+    """Tables only the shared segments' mappings use, shared ones it links in included."""
+    private: int
+    """Tables only its private mappings use (text, libraries, heap, stack)."""
+    mixed: int
+    """Tables that cover both."""
+
+    @property
+    def dominant(self) -> str:
+        """``private`` or ``segments``: the larger part (``segments`` on a tie)."""
+        return "private" if self.private > self.segments else "segments"
 
 
 class GroupResults(Sequence[GroupResult]):
@@ -55,17 +94,23 @@ class GroupResults(Sequence[GroupResult]):
     read: an estimate of 1,000 groups computes 12 results and shows 30 rows.
     A read-only sequence; equal to any sequence of equal GroupResults."""
 
-    __slots__ = ("names", "counts", "own", "attached", "per_process_bytes", "vmpte_bytes", "_items")
+    __slots__ = ("names", "counts", "own", "attached", "per_process_bytes", "vmpte_bytes", "private", "mixed",
+                 "_items")
 
     def __init__(self, names: list[str], counts: list[int], own: list[list[int]], attached: list[list[int]],
-                 per_process_bytes: list[int], vmpte_bytes: list[int]) -> None:
-        """``own`` and ``attached``: one list per level, in LEVEL_NAMES order."""
+                 per_process_bytes: list[int], vmpte_bytes: list[int], private: list[list[int]] | None = None,
+                 mixed: list[list[int]] | None = None) -> None:
+        """``own``, ``attached``, ``private`` and ``mixed``: one list per
+        level, in LEVEL_NAMES order (``private``/``mixed`` None: all 0)."""
         self.names = names
         self.counts = counts
         self.own = own
         self.attached = attached
         self.per_process_bytes = per_process_bytes
         self.vmpte_bytes = vmpte_bytes
+        zeros = [[0] * len(names) for _ in LEVEL_NAMES]
+        self.private = private if private is not None else zeros
+        self.mixed = mixed if mixed is not None else zeros
         self._items: list[GroupResult | None] = [None] * len(names)
 
     @classmethod
@@ -75,7 +120,9 @@ class GroupResults(Sequence[GroupResult]):
         return cls([g.name for g in gs], [g.count for g in gs],
                    [[g.own_tables[name] for g in gs] for name in LEVEL_NAMES],
                    [[g.attached_tables[name] for g in gs] for name in LEVEL_NAMES],
-                   [g.per_process_bytes for g in gs], [g.vmpte_bytes for g in gs])
+                   [g.per_process_bytes for g in gs], [g.vmpte_bytes for g in gs],
+                   [[g.private_tables[name] for g in gs] for name in LEVEL_NAMES],
+                   [[g.mixed_tables[name] for g in gs] for name in LEVEL_NAMES])
 
     def __len__(self) -> int:
         return len(self.names)
@@ -95,7 +142,9 @@ class GroupResults(Sequence[GroupResult]):
                 name=self.names[i], count=self.counts[i],
                 own_tables={name: col[i] for name, col in zip(LEVEL_NAMES, self.own)},
                 attached_tables={name: col[i] for name, col in zip(LEVEL_NAMES, self.attached)},
-                per_process_bytes=self.per_process_bytes[i], vmpte_bytes=self.vmpte_bytes[i])
+                per_process_bytes=self.per_process_bytes[i], vmpte_bytes=self.vmpte_bytes[i],
+                private_tables={name: col[i] for name, col in zip(LEVEL_NAMES, self.private)},
+                mixed_tables={name: col[i] for name, col in zip(LEVEL_NAMES, self.mixed)})
         return g
 
     def __iter__(self) -> Iterator[GroupResult]:
@@ -103,8 +152,10 @@ class GroupResults(Sequence[GroupResult]):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, GroupResults):
-            return (self.names, self.counts, self.own, self.attached, self.per_process_bytes, self.vmpte_bytes) == (
-                other.names, other.counts, other.own, other.attached, other.per_process_bytes, other.vmpte_bytes)
+            return (self.names, self.counts, self.own, self.attached, self.per_process_bytes, self.vmpte_bytes,
+                    self.private, self.mixed) == (
+                other.names, other.counts, other.own, other.attached, other.per_process_bytes, other.vmpte_bytes,
+                other.private, other.mixed)
         if isinstance(other, Sequence) and not isinstance(other, str):
             return len(self) == len(other) and all(a == b for a, b in zip(self, other))
         return NotImplemented

@@ -84,18 +84,28 @@ def grid(start: int, stop: int, step: int | None, default_points: int, limit: in
          align: int = 1, sizes: bool = False) -> list[int]:
     """The points START, START+STEP, ... up to STOP, STOP always included.
 
-    Without STEP, a round step giving at most about ``default_points`` points
-    (:func:`nice_step`), the points in between on its multiples.  Raises
-    ParameterError beyond ``limit`` points (``param``: the parameter the values came from).
+    Without STEP, the smallest round step (:func:`nice_step`) giving at most
+    ``default_points`` points, START and STOP included, the points in
+    between on its multiples.  Raises ParameterError beyond
+    ``limit`` points (``param``: the parameter the values came from).
+
+    >>> [len(grid(a, b, None, 100, 10**6, "p")) for a, b in ((1, 10_000), (1, 100), (5, 995))]
+    [51, 100, 51]
+    >>> len(grid(1, 1_000_000, 1, 100, 1_000_000, "p"))
+    1000000
     """
     if start % align or stop % align or (step is not None and step % align):
         raise ParameterError(param, f"every value must be a multiple of {format_size(align)} (the page size)")
     if step is None:
-        step = nice_step(ceil_div(stop - start, max(default_points - 1, 1)), sizes, align)
-        pts = [start] + list(range((start // step + 1) * step, stop, step)) + ([stop] if stop > start else [])
-        return pts
-    n = (stop - start) // step + 1
-    if n + 1 > limit:
+        raw = ceil_div(stop - start, max(default_points - 1, 1))
+        while True:
+            step = nice_step(raw, sizes, align)
+            pts = [start] + list(range((start // step + 1) * step, stop, step)) + ([stop] if stop > start else [])
+            if len(pts) <= default_points:
+                return pts
+            raw = step + 1  # START and STOP off the step's multiples added one: the next round step
+    n = (stop - start) // step + 1 + (1 if (stop - start) % step else 0)  # STOP is a point too
+    if n > limit:
         raise ParameterError(param, f"{n:,} points is more than the {limit:,} allowed; use a larger STEP")
     pts = list(range(start, stop + 1, step))
     if pts[-1] != stop:

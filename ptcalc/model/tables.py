@@ -121,7 +121,14 @@ def tally(layout: Layout, z: Zones) -> Tally:
     # shared-PTE zone the PMD level and up; in a shared-PMD zone the PUD level
     # and up; in an mshare region only the attach level and up
     upper_own = attach_i if z.upper == "mshare" else (pmd_i if pmd_i is not None else 0) + 1
-    own_min = xp.where(kind == 0, leaf, xp.where(kind == 1, xp.maximum(leaf, 1), upper_own))
+    private_leaf = leaf
+    if layout.has_private:
+        # anonymous THP: __do_huge_pmd_anonymous_page() (mm/huge_memory.c)
+        # deposits a preallocated PTE table under every PMD-mapped huge page
+        # (pgtable_trans_huge_deposit, mm_inc_nr_ptes): one PTE table per
+        # touched PMD_SIZE block, as with base pages
+        private_leaf = xp.where(parts.of_row(layout.row_deposit), 0, leaf)
+    own_min = xp.where(kind == 0, private_leaf, xp.where(kind == 1, xp.maximum(leaf, 1), upper_own))
     return Tally(layout=layout, zones=z, parts=parts, group=parts.of_row(layout.row_group), leaf=leaf, kind=kind,
                  own_min=own_min, pmd_i=pmd_i, attach_i=attach_i)
 
@@ -244,6 +251,26 @@ def count_tally(t: Tally) -> SchemeResult:
         else:
             own[lv.name] = distinct_blocks(p_group[m], parts.start[m], parts.end[m], lv.table_span, n_groups)
     own["pgd"] = xp.ones(n_groups, dtype=i64)
+    private_l = mixed_l = None
+    if layout.has_private:
+        # tables per group only private mappings use (|own| - |shared|) and
+        # those covering both (|private| + |shared| - |own|)
+        private_l, mixed_l = [], []
+        priv = parts.of_row(layout.row_private)
+        for li, lv in enumerate(levels):
+            if li == len(levels) - 1:
+                private_l.append([0] * n_groups)
+                mixed_l.append([0] * n_groups)
+                continue
+            m = t.owned(li)
+            span = lv.table_span
+            mp, ms = m & priv, m & ~priv
+            p_n = distinct_blocks(p_group[mp], parts.start[mp], parts.end[mp], span, n_groups)
+            s_n = distinct_blocks(p_group[ms], parts.start[ms], parts.end[ms], span, n_groups)
+            private_l.append((own[lv.name] - s_n).tolist())
+            mixed_l.append((p_n + s_n - own[lv.name]).tolist())
+        private_l = _by_level_names(levels, private_l)
+        mixed_l = _by_level_names(levels, mixed_l)
 
     shared_tables = zero_levels()
     physical = zero_levels()
@@ -311,7 +338,7 @@ def count_tally(t: Tally) -> SchemeResult:
     vmpte = sum(((own[name] + attached[name]) * table_bytes[name] for name in LEVEL_NAMES
                  if name in VMPTE_LEVELS and name in table_bytes), zero).tolist()
     # per group, as columns: the GroupResult objects are built when read
-    groups = GroupResults(layout.group_names, counts, own_l, att_l, per_process, vmpte)
+    groups = GroupResults(layout.group_names, counts, own_l, att_l, per_process, vmpte, private_l, mixed_l)
     for name, col in zip(LEVEL_NAMES, own_l):
         physical[name] += sum(map(mul, counts, col))
     physical_bytes = sum(physical[n] * table_bytes.get(n, 0) for n in LEVEL_NAMES)
@@ -319,6 +346,13 @@ def count_tally(t: Tally) -> SchemeResult:
     return SchemeResult(scheme=z.scheme, tables=physical, shared_tables=shared_tables,
                         physical_bytes=physical_bytes, shared_bytes=shared_bytes,
                         groups=groups, mshare_regions=regions)
+
+
+def _by_level_names(levels: Any, per_level: list[list[int]]) -> list[list[int]]:
+    """Columns per present level (``levels`` order) as columns per LEVEL_NAMES (folded levels 0)."""
+    by_name = {lv.name: col for lv, col in zip(levels, per_level)}
+    n = len(per_level[0]) if per_level else 0
+    return [by_name.get(name, [0] * n) for name in LEVEL_NAMES]
 
 
 def resident_bytes(layout: Layout) -> dict[int, int]:
@@ -333,9 +367,14 @@ def resident_bytes(layout: Layout) -> dict[int, int]:
     rows = layout.piece_row
     d = layout.row_d if layout.piece_per_row else layout.row_d[rows]
     seg = layout.row_seg if layout.piece_per_row else layout.row_seg[rows]
+    start, end = layout.piece_start, layout.piece_end
+    if layout.has_private:  # (a process's own memory: the budget's private memory)
+        shared = ~(layout.row_private if layout.piece_per_row else layout.row_private[rows])
+        if not shared.any():
+            return {}
+        rows, d, seg, start, end = rows[shared], d[shared], seg[shared], start[shared], end[shared]
     # every segment at once: the segment is the key of its own block space
-    swept = elementary_intervals(seg, layout.piece_start - d, layout.piece_end - d, xp.ones(rows.size, dtype=xp.int64),
-                   with_key=True)
+    swept = elementary_intervals(seg, start - d, end - d, xp.ones(rows.size, dtype=xp.int64), with_key=True)
     if swept is None:
         return {}
     k, length, cover = swept

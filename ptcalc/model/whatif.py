@@ -23,9 +23,27 @@ from functools import cached_property
 from typing import Any
 
 from ptcalc.model.intervals import ascending
-from ptcalc.model.layout import Layout, pieces_reordered
-from ptcalc.units import ceil_div, floor_div, format_size, mod, round_up, size_token
+from ptcalc.model.layout import Layout, pieces_reordered, segment_columns
+from ptcalc.units import ceil_div, floor_div, format_size, mod, round_down, round_up, size_token
+from ptcalc.workload.address_space import highest_gap
 from ptcalc.workload.types import Backing, Segment, Workload, place_addresses
+
+
+@dataclass(frozen=True)
+class Replaced:
+    """A mapping the what-if places again, as the kernel would on its new pages."""
+
+    group: int
+    mapping: int
+    """Its index in the group's mappings."""
+    old_address: int
+    address: int
+    """Where the kernel would put it: aligned to the new page size, top-down."""
+    aligned_address: int
+    """The best case: congruent to its file offset modulo PUD_SIZE."""
+    reason: str
+    """``misaligned`` (its address is not a multiple of the new page) or
+    ``overlap`` (grown to whole pages, it would overlap another mapping)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,14 @@ class Column:
     """The column's segments (None when unavailable)."""
     source: Workload | None = field(default=None, repr=False, compare=False)
     """The workload as configured."""
+    replaced: tuple[Replaced, ...] = ()
+    """Explicit mappings the kernel would place elsewhere on these pages (their
+    address is not aligned to them, or they would overlap another mapping):
+    placed as ``hugetlb_get_unmapped_area`` would (:func:`kernel_place`)."""
+    aligned: Column | None = field(default=None, repr=False, compare=False)
+    """When mappings were re-placed: the same column with them at the best
+    address instead, congruent to their file offset modulo PUD_SIZE (what hugetlb
+    PMD sharing needs), just below the kernel's choice."""
 
     @property
     def merged(self) -> bool:
@@ -113,14 +139,36 @@ def _auto_align(workload: Workload) -> int:
 
 def convert_layout(layout: Layout, workload: Workload, page_size: int) -> tuple[Layout, dict[str, Segment]]:
     """``layout`` (of ``workload``) with shmem/hugetlb segments on ``page_size``
-    pages; raises ValueError, with the reason, when a mapping cannot be placed.
+    pages (see :func:`convert_placed`, which also says what was placed again)."""
+    c = convert_placed(layout, workload, page_size)
+    return c.layout, c.segments
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A layout converted to other pages: where the kernel would put the
+    mappings (``layout``), and with the re-placed ones at their best address
+    (``aligned``, None when nothing was re-placed)."""
+
+    layout: Layout
+    segments: dict[str, Segment]
+    replaced: tuple[Replaced, ...] = ()
+    aligned: Layout | None = None
+
+
+def convert_placed(layout: Layout, workload: Workload, page_size: int) -> Conversion:
+    """``layout`` (of ``workload``) with shmem/hugetlb segments on ``page_size``
+    pages; raises ValueError, with the reason, when the kernel itself would
+    refuse a mapping (no room in the address space).
 
     Per mapping: the file range rounds outwards to the new page (the offset
     down, the end up, within the rounded segment), the address moves down
     with the offset, touched ranges round outwards and merge.  Auto-placed
     mappings are placed again; where no mapping of a process changes the
     auto windows it occupies (almost always), each keeps its window, and the
-    placement is not redone.
+    placement is not redone.  An explicit mapping whose address is then not
+    aligned to its new pages, or that would overlap another mapping, is
+    placed as the kernel places a mapping of those pages (:func:`kernel_place`).
     """
     xp = layout.xp
     i64 = xp.int64
@@ -129,9 +177,11 @@ def convert_layout(layout: Layout, workload: Workload, page_size: int) -> tuple[
     segs = list(segments.values())
     n = layout.n_rows
     row_seg = layout.row_seg
-    page = xp.asarray([s.page_size for s in segs], i64)[row_seg] if n else xp.zeros(0, i64)
-    shift = xp.asarray([_shift_of(s.page_size) for s in segs], i64)[row_seg] if n else xp.zeros(0, i64)
-    seg_size = xp.asarray([s.size for s in segs], i64)[row_seg] if n else xp.zeros(0, i64)
+    # (private mappings' rows keep their pages: segment_columns lists them unchanged)
+    pages, _, sizes = segment_columns(arch, segs)
+    page = xp.asarray(pages, i64)[row_seg] if n else xp.zeros(0, i64)
+    shift = xp.asarray([_shift_of(p) for p in pages], i64)[row_seg] if n else xp.zeros(0, i64)
+    seg_size = xp.asarray(sizes, i64)[row_seg] if n else xp.zeros(0, i64)
     a, e, off, auto = layout.row_addr, layout.row_end, layout.row_off, layout.row_auto
     new_off = _down_shift(off, shift)
     delta = off - new_off
@@ -153,8 +203,144 @@ def convert_layout(layout: Layout, workload: Workload, page_size: int) -> tuple[
     if redo.any():
         new_addr = _place_again(layout, redo, new_addr, new_size, new_off, errors)
 
-    # The first process with a problem decides, as converting mapping by
-    # mapping would: a misaligned address, then placement, then an overlap.
+    # Mappings the kernel would put elsewhere on these pages: misaligned ones,
+    # then one of two that would overlap once grown to whole pages.
+    replace = misaligned
+    replaced: list[Replaced] = []
+    aligned_addr = new_addr
+    for _ in range(3):
+        move = _to_move(layout, _overlap_pairs(layout, new_addr, new_size), page != layout.row_page)
+        if move:
+            flags = xp.zeros(layout.n_rows, dtype=xp.bool_)
+            flags[xp.asarray(sorted(move), i64)] = True
+            replace = replace | flags
+        elif replaced or not replace.any():
+            break
+        new_addr, aligned_addr, replaced = kernel_place(layout, workload, replace, misaligned, explicit_addr,
+                                                       new_addr, new_size, new_off, page, errors)
+    pairs = _overlap_pairs(layout, new_addr, new_size)
+    bad_groups = set(errors) | {int(layout.row_group[later]) for _, later in pairs}
+    if bad_groups:
+        raise ValueError(_problem(layout, workload, min(bad_groups), page_size, errors, pairs))
+    placed = _layout_at(layout, arch, segs, new_addr, new_size, new_off, delta, shift, auto)
+    aligned = None
+    if replaced:
+        aligned = _layout_at(layout, arch, segs, aligned_addr, new_size, new_off, delta, shift, auto)
+    return Conversion(layout=placed, segments=segments, replaced=tuple(replaced), aligned=aligned)
+
+
+def _overlap_pairs(layout: Layout, addr: Any, size: Any) -> list[tuple[int, int]]:
+    """(earlier, later) rows of one group that overlap, in address order (the
+    earlier starts first): none, almost always (neighbours are compared on
+    arrays; only groups where some do overlap are swept)."""
+    xp = layout.xp
+    n = layout.n_rows
+    if n < 2:
+        return []
+    order = xp.lexsort((layout.row_mi, addr, layout.row_group))
+    g, s, end = layout.row_group[order], addr[order], (addr + size)[order]
+    # if any two mappings of a group overlap, some neighbours do
+    neighbours = (g[1:] == g[:-1]) & (end[:-1] > s[1:])
+    if not neighbours.any():
+        return []
+    bad = set(g[1:][neighbours].tolist())
+    rows = order.tolist()
+    last: dict[int, tuple[int, int]] = {}  # group -> (furthest end so far, its row)
+    pairs = []
+    for i, (gi, start, stop) in enumerate(zip(g.tolist(), s.tolist(), end.tolist())):
+        if gi not in bad:
+            continue
+        reach, row = last.get(gi, (-1, -1))
+        if reach > start:
+            pairs.append((row, rows[i]))
+        if stop > reach:
+            last[gi] = (stop, rows[i])
+    return pairs
+
+
+def _to_move(layout: Layout, pairs: list[tuple[int, int]], changed: Any) -> set[int]:
+    """Of each overlapping pair, the row the kernel would place elsewhere:
+    the one whose pages changed (the mapping the what-if makes anew), the
+    later one of two; a process's private mappings, auto mappings and
+    mappings that keep their pages keep their places where they can."""
+    movable = (~layout.row_private & ~layout.row_auto).tolist()
+    new_pages = changed.tolist()
+    out = set()
+    for earlier, later in pairs:
+        for r in sorted((earlier, later), key=lambda r: (not new_pages[r], r != later)):
+            if movable[r]:
+                out.add(r)
+                break
+    return out
+
+
+def kernel_place(layout: Layout, workload: Workload, replace: Any, misaligned: Any, explicit_addr: Any,
+                 new_addr: Any, new_size: Any, new_off: Any, page: Any, errors: dict[int, str]
+                 ) -> tuple[Any, Any, list[Replaced]]:
+    """The rows in ``replace`` placed as the kernel places a mapping of their
+    new pages, each in its process, in mapping order, clear of everything
+    else: the highest page-aligned gap that ends at or below where the
+    mapping ended, top-down (``hugetlb_get_unmapped_area``, fs/hugetlbfs/inode.c
+    -> ``mm_get_unmapped_area_vmflags`` -> ``arch_get_unmapped_area_topdown``,
+    arch/x86/kernel/sys_x86_64.c, with ``align_mask = huge_page_mask_align()``
+    from ``get_align_mask()``: aligned to the huge page size, not to the
+    PUD_SIZE window PMD sharing needs), else the highest below the top of
+    the default map window, else of the address space.  Returns the new addresses, the best-case ones
+    (congruent to the file offset modulo PUD_SIZE: an mmap or shmat address
+    hint), and what moved; a process with no room goes to ``errors``."""
+    xp = layout.xp
+    arch = workload.arch
+    pud = arch.pud_size
+    rows = xp.arange(layout.n_rows)[replace].tolist()
+    groups = sorted(set(layout.row_group[replace].tolist()))
+    addr, size, noff, pg = new_addr.tolist(), new_size.tolist(), new_off.tolist(), page.tolist()
+    old, end = layout.row_addr.tolist(), layout.row_end.tolist()
+    mis = misaligned.tolist()
+    group_of, mi = layout.row_group.tolist(), layout.row_mi.tolist()
+    chosen = set(rows)
+    placed: dict[bool, list[int]] = {}
+    for aligned in (False, True):
+        at = list(addr)
+        for gi in groups:
+            if gi in errors:
+                continue
+            mine = [r for r in range(layout.n_rows) if group_of[r] == gi]
+            taken = sorted((at[r], at[r] + size[r]) for r in mine if r not in chosen)
+            for r in sorted((r for r in mine if r in chosen), key=mi.__getitem__):
+                top = round_down(arch.user_limit, pg[r])  # TASK_SIZE: the last whole page of the address space
+                limits = (min(round_up(end[r], pg[r]), top), min(arch.map_window, top), top)
+                spot = next((x for x in (highest_gap(taken, size[r], pg[r], lim, arch.base_page) for lim in limits)
+                             if x is not None), None)
+                if spot is None:
+                    m = workload.groups[gi].mappings[mi[r]]
+                    errors.setdefault(gi, f"{m.origin or m.segment}: no room for {format_size(size[r])} of "
+                                          f"{format_size(pg[r])} pages in the address space (the kernel would "
+                                          "refuse the mapping: ENOMEM)")
+                    break
+                if aligned:
+                    # the best case: congruent to the file offset modulo PUD_SIZE, just below
+                    phase = noff[r] % pud
+                    spot = next((x for x in (highest_gap(taken, size[r], pud, lim, arch.base_page, phase)
+                                             for lim in (spot + size[r], min(arch.map_window, top), top))
+                                 if x is not None), spot)
+                at[r] = spot
+                taken = sorted(taken + [(spot, spot + size[r])])
+        placed[aligned] = at
+    addr, best = placed[False], placed[True]
+    out = [Replaced(group=group_of[r], mapping=mi[r], old_address=old[r], address=addr[r], aligned_address=best[r],
+                    reason="misaligned" if mis[r] else "overlap")
+           for r in sorted(rows, key=lambda r: (group_of[r], mi[r])) if group_of[r] not in errors]
+    i64 = xp.int64
+    return xp.asarray(addr, i64), xp.asarray(best, i64), out
+
+
+def _layout_at(layout: Layout, arch: Any, segs: list[Segment], new_addr: Any, new_size: Any, new_off: Any,
+               delta: Any, shift: Any, auto: Any) -> Layout:
+    """The converted layout with the mappings at ``new_addr``."""
+    xp = layout.xp
+    i64 = xp.int64
+    n = layout.n_rows
+    a = layout.row_addr
     # rows in (group, new address) order, ties by mapping order; the
     # conversion seldom reorders anything: sort only when it did
     identity = n < 2 or bool(ascending(layout.row_group, new_addr).all())
@@ -162,17 +348,6 @@ def convert_layout(layout: Layout, workload: Workload, page_size: int) -> tuple[
 
     def take(x: Any) -> Any:
         return x if identity else x[order]
-
-    s_group, s_addr, s_end = take(layout.row_group), take(new_addr), take(new_addr + new_size)
-    overlap = (s_group[1:] == s_group[:-1]) & (s_end[:-1] > s_addr[1:])
-    bad_groups = set(errors)
-    if misaligned.any():
-        bad_groups.update(layout.row_group[misaligned].tolist())
-    if overlap.any():
-        bad_groups.update(s_group[1:][overlap].tolist())
-    if bad_groups:
-        raise ValueError(_problem(layout, workload, min(bad_groups), page_size, misaligned, page, errors,
-                                  order, overlap))
 
     # Touched ranges, relative to the mapping: round outwards, merge runs
     # that now touch (ends stay non-decreasing within a mapping).
@@ -190,12 +365,12 @@ def convert_layout(layout: Layout, workload: Workload, page_size: int) -> tuple[
     p_start, p_end = s + new_addr[pr], t + new_addr[pr]
     if not identity:
         pr, p_start, p_end = pieces_reordered(xp, order, pr, p_start, p_end)
-    new = Layout.assemble(
+    return Layout.assemble(
         layout.pti, layout.counts, layout.group_names, arch, segs,
-        row_group=s_group,
-        row_seg=take(row_seg),
-        row_addr=s_addr,
-        row_end=s_end,
+        row_group=take(layout.row_group),
+        row_seg=take(layout.row_seg),
+        row_addr=take(new_addr),
+        row_end=take(new_addr + new_size),
         row_off=take(new_off),
         row_prot=take(layout.row_prot),
         row_uffd_blocks_pmd_share=take(layout.row_uffd_blocks_pmd_share),
@@ -207,7 +382,6 @@ def convert_layout(layout: Layout, workload: Workload, page_size: int) -> tuple[
         piece_start=p_start,
         piece_end=p_end,
     )
-    return new, segments
 
 
 def _place_again(layout: Layout, redo: Any, new_addr: Any, new_size: Any, new_off: Any,
@@ -236,21 +410,13 @@ def _place_again(layout: Layout, redo: Any, new_addr: Any, new_size: Any, new_of
     return xp.asarray(addr, xp.int64)
 
 
-def _problem(layout: Layout, workload: Workload, gi: int, page_size: int, misaligned: Any, page: Any,
-             errors: dict[int, str], order: Any, overlap: Any) -> str:
+def _problem(layout: Layout, workload: Workload, gi: int, page_size: int, errors: dict[int, str],
+             pairs: list[tuple[int, int]]) -> str:
     """The message for process ``gi``'s first problem."""
-    xp = layout.xp
-    rows = xp.arange(layout.n_rows)
-    bad = rows[misaligned & (layout.row_group == gi)].tolist()
-    if bad:
-        r = min(bad, key=lambda r: int(layout.row_mi[r]))
-        m = workload.groups[gi].mappings[int(layout.row_mi[r])]
-        return f"{m.origin or m.segment}: address {m.address:#x} is not aligned to {format_size(int(page[r]))} pages"
     if gi in errors:
         return errors[gi]
-    s_group = layout.row_group[order]
-    k = xp.arange(overlap.size)[overlap & (s_group[1:] == gi)].tolist()[0]
-    m = workload.groups[gi].mappings[int(layout.row_mi[int(order[k + 1])])]
+    mi = [int(layout.row_mi[r]) for pair in pairs if int(layout.row_group[pair[1]]) == gi for r in pair]
+    m = workload.groups[gi].mappings[min(i for i in mi if i >= 0)]  # name the shared mapping (one is)
     return f"{m.origin or m.segment}: overlaps another mapping on {format_size(page_size)} pages"
 
 
@@ -263,6 +429,8 @@ def materialise(workload: Workload, layout: Layout, segments: dict[str, Segment]
         touched[r].append((s - addr[r], t - addr[r]))
     new_mappings: list[list[Any]] = [list(g.mappings) for g in workload.groups]
     for r, (gi, mi) in enumerate(layout.row_index):
+        if mi < 0:
+            continue  # a private mapping: unchanged
         m = new_mappings[gi][mi]
         new_mappings[gi][mi] = replace(m, offset=off[r], size=end[r] - addr[r], address=addr[r],
                                        touched=tuple(touched[r]))
@@ -325,12 +493,13 @@ def columns(workload: Workload, layout: Layout | None = None, select: str | int 
         if not shown and (configured_found or convert_segments(workload, size) != workload.segments):
             continue  # left out, and cannot be the configured column
         try:
-            new, segments = convert_layout(layout, workload, size)
+            conv = convert_placed(layout, workload, size)
         except ValueError as e:
             if shown:
                 out.append(Column(key=key, page_size=size, configured=False, hugetlb=hugetlb, pages=kinds,
                                   unavailable=str(e)))
             continue
+        new, segments = conv.layout, conv.segments
         same = segments == workload.segments and _same(layout, new)
         if same and not configured_found:
             configured_found = True
@@ -338,8 +507,12 @@ def columns(workload: Workload, layout: Layout | None = None, select: str | int 
                 out.append(Column(key=key, page_size=size, configured=True, hugetlb=hugetlb, pages=kinds,
                                   layout=layout, segments=workload.segments, source=workload))
         elif shown:
+            aligned = None
+            if conv.aligned is not None:
+                aligned = Column(key=f"{key}-aligned", page_size=size, configured=False, hugetlb=hugetlb,
+                                 pages=kinds, layout=conv.aligned, segments=segments, source=workload)
             out.append(Column(key=key, page_size=size, configured=False, hugetlb=hugetlb, pages=kinds, layout=new,
-                              segments=segments, source=workload))
+                              segments=segments, source=workload, replaced=conv.replaced, aligned=aligned))
     if not configured_found and select in (ALL_COLUMNS, CONFIGURED):
         out.insert(0, Column(key=CONFIGURED, page_size=sizes.pop() if len(sizes) == 1 else None, configured=True,
                              pages=kinds, layout=layout, segments=workload.segments, source=workload))

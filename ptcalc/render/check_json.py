@@ -35,6 +35,7 @@ def document(run: CheckRun) -> dict[str, Any]:
         "thresholds": {
             "require": thresholds.require,
             "max_page_tables": _limit(thresholds.max_page_tables),
+            "view": thresholds.view,
             "min_headroom": _limit(thresholds.min_headroom),
             "schemes": list(run.schemes),
             "page_size": "configured" if run.page_size is None else size_token(run.page_size),

@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 from ptcalc.model.check import CheckRun, FileResult
+from ptcalc.names import printable
 from ptcalc.render.check_words import message, where
 
 
@@ -21,16 +22,17 @@ def build(files: Sequence[FileResult]) -> ET.ElementTree:
     failures = errors = 0
     for f in files:
         if f.error is not None:
-            tc = ET.Element("testcase", classname=f.name, name="load workload", time="0")
-            ET.SubElement(tc, "error", message=f.error, type="invalid-input").text = f.error
+            error = printable(f.error)  # XML 1.0 has no escape for control characters
+            tc = ET.Element("testcase", classname=printable(f.name), name="load workload", time="0")
+            ET.SubElement(tc, "error", message=error, type="invalid-input").text = error
             cases.append(tc)
             errors += 1
             continue
         for c in f.checks:
             for cond in c.conditions:
-                tc = ET.Element("testcase", classname=f.name, name=f"{where(c)}: {cond.name}",
+                tc = ET.Element("testcase", classname=printable(f.name), name=f"{where(c)}: {cond.name}",
                                 time="0")
-                text = message(c, cond)
+                text = printable(message(c, cond))
                 if cond.passed:
                     ET.SubElement(tc, "system-out").text = text
                 else:

@@ -30,7 +30,8 @@ def message(c: CheckResult, cond: Condition) -> str:
     lim = cond.threshold
     assert lim is not None and isinstance(cond.actual, int)
     if cond.name == "max-page-tables":
-        what, rel, base = "page tables", "<=" if cond.passed else ">", "host memory"
+        what = {"pagetables": "PageTables", "vmpte": "VmPTE summed"}.get(cond.view or "physical", "page tables")
+        rel, base = "<=" if cond.passed else ">", "host memory"
         limit = "limit"
     else:
         what, rel, base = "free memory", ">=" if cond.passed else "<", "available"

@@ -49,6 +49,15 @@ class Style:
         return "-" if self.ascii_only else "—"
 
 
+class _Console(Console):
+    """rich's Console, but a closed pipe is left to the command line
+    (``cli._common.guarded``: status 141 for every command and format)
+    rather than ended here with status 1."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
 def make_console(color: str = "auto", width: int | None = None, file: IO[str] | None = None) -> Console:
     """A Console honouring ``--color auto|always|never``, NO_COLOR and ``--width``.
 
@@ -64,7 +73,7 @@ def make_console(color: str = "auto", width: int | None = None, file: IO[str] | 
         force, no_color = False, True
     else:
         force, no_color = None, bool(os.environ.get("NO_COLOR"))
-    return Console(
+    return _Console(
         file=out,
         force_terminal=force,
         no_color=no_color,
@@ -72,6 +81,7 @@ def make_console(color: str = "auto", width: int | None = None, file: IO[str] | 
         width=width or (None if is_tty else DEFAULT_WIDTH),
         emoji=False,
         highlight=False,
+        markup=False,  # names are data: "[bold]" in a name prints as written (ptcalc.names)
         soft_wrap=False,
     )
 

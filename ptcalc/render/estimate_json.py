@@ -1,8 +1,10 @@
 """``estimate --format json``: every number exact, in bytes.
 
-Schema version 1.  The fields named in the README are a contract; fields may
+Schema version 2 (2 adds whole processes: per group the tables of its
+private mappings and the VmPTE split, per cell the PageTables view, the
+host's kernel).  The fields named in the README are a contract; fields may
 be added, never renamed or removed without a new ``schema_version``.  A file
-of several YAML documents (hosts) gives ``{"schema_version": 1, "source":
+of several YAML documents (hosts) gives ``{"schema_version": 2, "source":
 FILE, "hosts": [...]}``, one object per document as a file of one gives.
 """
 
@@ -17,17 +19,24 @@ from ptcalc.render.words import column_label, note_text
 from ptcalc.model.evaluate import Cell, Evaluation, Hosts
 from ptcalc.model.results import SchemeResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _pages(d: dict[int, int] | None) -> dict[str, int] | None:
     return None if d is None else {str(ps): n for ps, n in sorted(d.items())}
 
 
-def page_tables_json(r: SchemeResult) -> dict[str, Any]:
+def page_tables_json(r: SchemeResult, table_bytes: dict[str, int], pagetables_bytes: int | None = None
+                     ) -> dict[str, Any]:
     """The ``page_tables`` object of a cell (also used by other commands)."""
+    def parts(g: Any) -> dict[str, Any]:
+        p = g.vmpte_parts(table_bytes)
+        return {"segments_bytes": p.segments, "private_bytes": p.private, "mixed_bytes": p.mixed,
+                "dominant": p.dominant}
+
     return {
         "physical_bytes": r.physical_bytes,
+        "pagetables_bytes": pagetables_bytes,
         "shared_bytes": r.shared_bytes,
         "tables": dict(r.tables),
         "shared_tables": dict(r.shared_tables),
@@ -41,6 +50,9 @@ def page_tables_json(r: SchemeResult) -> dict[str, Any]:
                 "vmpte_bytes": g.vmpte_bytes,
                 "own_tables": dict(g.own_tables),
                 "attached_tables": dict(g.attached_tables),
+                "private_tables": dict(g.private_tables),
+                "mixed_tables": dict(g.mixed_tables),
+                "vmpte_parts": parts(g),
             }
             for g in r.groups
         ],
@@ -74,12 +86,25 @@ def cell_json(c: Cell) -> dict[str, Any]:
         "label": column_label(c.column),
         "page_size": c.column.page_size,
         "configured": c.column.configured,
-        "page_tables": page_tables_json(c.result),
+        "page_tables": page_tables_json(c.result, c.layout.arch.table_bytes(c.layout.pti), c.pagetables_bytes),
         "memory": memory_json(c.budget),
         "verdict": c.verdict,
         "max_processes": c.max_processes,
         "note": note_text(c.note, c.layout.arch),
+        "replaced": [{"group": r.group, "mapping": r.mapping, "old_address": r.old_address, "address": r.address,
+                      "aligned_address": r.aligned_address, "reason": r.reason} for r in c.column.replaced],
+        "aligned": _aligned_json(c),
     }
+
+
+def _aligned_json(c: Cell) -> dict[str, Any] | None:
+    """The best case of a column whose mappings the kernel would re-place:
+    them at addresses congruent to their file offset modulo PUD_SIZE."""
+    a = c.aligned
+    if a is None:
+        return None
+    return {"physical_bytes": a.result.physical_bytes, "vmpte_total_bytes": a.result.vmpte_total,
+            "demand_bytes": a.budget.demand_bytes, "verdict": a.verdict, "max_processes": a.max_processes}
 
 
 def document(report: Evaluation) -> dict[str, Any]:
@@ -92,7 +117,7 @@ def document(report: Evaluation) -> dict[str, Any]:
         "options": options_facts(report.model_options),
         "columns": [
             {"key": c.key, "label": column_label(c), "page_size": c.page_size, "configured": c.configured,
-             "unavailable": c.unavailable}
+             "unavailable": c.unavailable, "replaced": len(c.replaced)}
             for c in report.columns
         ],
         "cells": [cell_json(c) for c in report.cells],

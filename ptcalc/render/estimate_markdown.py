@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import re
+
+from ptcalc.names import markdown as md
 from ptcalc.render.facts import (SCHEME_BLURB, advice, assumptions, demand_lines, fit_sentence, host_line,
-                                 more_groups_line, shown_groups)
-from ptcalc.model.evaluate import Evaluation
-from ptcalc.render.words import column_label, column_title, note_text
+                                 more_groups_line, pagetables_line, private_vmpte, shown_groups)
+from ptcalc.model.evaluate import Cell, Evaluation
+from ptcalc.render.words import column_label, column_title, note_text, placement_notes, placement_text
 from ptcalc.units import format_kib, format_size
 
 
+_PIPE = re.compile(r"(?<!\\)\|")
+
+
 def md_escape(s: str) -> str:
-    """Keep table cells intact: pipes would split them."""
-    return s.replace("|", "\\|")
+    """Keep table cells intact: pipes would split them (a name's, escaped by
+    :func:`ptcalc.names.markdown`, already are)."""
+    return _PIPE.sub(r"\\|", s)
 
 
 def md_table(header: list[str], rows: list[list[str]], align: list[str] | None = None) -> list[str]:
@@ -26,7 +33,7 @@ def md_table(header: list[str], rows: list[list[str]], align: list[str] | None =
 def render(report: Evaluation, heading: str | None = None) -> str:
     """The report; ``heading`` replaces its first line's text (a host of several)."""
     w = report.workload
-    lines = [f"### {heading or f'ptcalc estimate: {w.title}'}", "", f"`{w.source}`: {host_line(w)}", ""]
+    lines = [f"### {heading or f'ptcalc estimate: {md(w.title)}'}", "", f"{md(w.source)}: {host_line(w)}", ""]
     header = ["scheme"] + [f"**{column_label(c)}** (configured)" if c.configured else column_label(c)
                           for c in report.columns]
     rows = []
@@ -41,20 +48,32 @@ def render(report: Evaluation, heading: str | None = None) -> str:
             note = note_text(c.note, report.workload.arch)
             if note:
                 text += f"<br>_{note}_"
+            placed = placement_text(c)
+            if placed:
+                text += f"<br>_{placed}_"
             row.append(text)
         rows.append(row)
     lines += ["Physical page-table memory and verdict:", ""] + md_table(header, rows) + [""]
+    notes = placement_notes(report.columns)
+    if notes:
+        lines += [f"_{n}_" for n in notes] + [""]
 
     cells = report.configured_cells()
     lines += [f"Per process, as configured ({column_title(report.configured)}): tables it owns / VmPTE it shows:", ""]
     header = ["group", "processes"] + [f"`{c.scheme}`" for c in cells]
     rows = []
     shown, hidden, processes = shown_groups(report)
+    tb = report.workload.arch.table_bytes(report.workload.host.pti)
+
+    def shown_cell(c: Cell, gi: int) -> str:
+        gr = c.result.groups[gi]
+        text = f"{format_kib(gr.per_process_bytes)} / {format_kib(gr.vmpte_bytes)}"
+        own = private_vmpte(gr, tb)
+        return text if own is None else f"{text} (own mappings {format_kib(own)})"
+
     for gi in shown:
         g = cells[0].result.groups[gi]
-        rows.append([g.name, f"{g.count:,}"] + [
-            f"{format_kib(c.result.groups[gi].per_process_bytes)} / {format_kib(c.result.groups[gi].vmpte_bytes)}"
-            for c in cells])
+        rows.append([md(g.name), f"{g.count:,}"] + [shown_cell(c, gi) for c in cells])
     lines += md_table(header, rows, ["l", "r"] + ["r"] * len(cells)) + [""]
     if hidden:
         lines += [more_groups_line(hidden, processes), ""]
@@ -75,6 +94,9 @@ def render(report: Evaluation, heading: str | None = None) -> str:
     fixed = ", ".join(f"{label} {format_size(n)}" for label, n in demand_lines(cells[0].budget)
                       if label != "page tables")
     lines += [f"Besides page tables the demand holds: {fixed}.", ""]
+    line = pagetables_line(report)
+    if line:
+        lines += [line, ""]
     for line in advice(report):
         lines.append(f"- hugetlb pool: {line}")
     lines += ["", "<details><summary>Schemes and assumptions</summary>", ""]

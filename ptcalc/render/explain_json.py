@@ -1,4 +1,5 @@
-"""``explain --format json``: every table count and fix, exact.  Schema version 1."""
+"""``explain --format json``: every table count and fix, exact.  Schema version 2 (2 adds private
+mappings, the VmPTE split and what-if placement)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from ptcalc.render.explain_words import fix_description, note_text, reason_text,
 from ptcalc.render.facts import about, options_facts
 from ptcalc.render.words import explain_column_label
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _fix(f: Fix | None) -> dict[str, Any] | None:
@@ -31,6 +32,10 @@ def document(e: Explanation) -> dict[str, Any]:
         "column": explain_column_label(e.column),
         "options": options_facts(e.options),
         "table_bytes": e.table_bytes,
+        "replaced": [{"group": e.groups[r.group].name, "mapping": r.mapping, "old_address": r.old_address,
+                      "address": r.address, "aligned_address": r.aligned_address, "reason": r.reason}
+                     for r in e.column.replaced],
+        "aligned_physical_bytes": e.aligned_physical_bytes,
         "groups": [
             {
                 "name": g.name,
@@ -40,6 +45,19 @@ def document(e: Explanation) -> dict[str, Any]:
                 "own_tables": g.own,
                 "attached_tables": g.attached,
                 "between_mappings": g.between_mappings,
+                "private_tables": g.private_tables,
+                "mixed_tables": g.mixed_tables,
+                "vmpte_parts": None if g.vmpte_parts is None else {
+                    "segments_bytes": g.vmpte_parts.segments, "private_bytes": g.vmpte_parts.private,
+                    "mixed_bytes": g.vmpte_parts.mixed, "dominant": g.vmpte_parts.dominant},
+                "default_layout": g.default_layout,
+                "private_mappings": [
+                    {"index": pe.index, "name": pe.mapping.name, "kind": pe.mapping.kind,
+                     "origin": pe.mapping.origin, "address": pe.mapping.address, "size": pe.mapping.size,
+                     "page_size": pe.mapping.page_size, "auto": pe.mapping.auto,
+                     "touched_bytes": pe.mapping.touched_bytes, "own_tables": pe.own}
+                    for pe in g.private_mappings
+                ],
                 "mappings": [
                     {
                         "index": me.index,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from ptcalc.model.explain import Explanation
+from ptcalc.names import markdown as md
 from ptcalc.render.estimate_markdown import md_table
 from ptcalc.render.explain_words import (finding_tables, fix_text, grouped, levels_of, mapping_label, note_text,
-                                         pages, pool_label, reason_text, sharing_text, va_range, vmpte_text,
+                                         pages, pool_label, private_label, private_pages, private_va_range,
+                                         placement_lines, reason_text, sharing_text, split_text, va_range, vmpte_text,
                                          where_all)
 from ptcalc.render.facts import SCHEME_BLURB, host_line
-from ptcalc.render.words import explain_column_label
+from ptcalc.render.words import count_of, explain_column_label
 from ptcalc.units import format_kib, format_size
 
 
@@ -20,16 +22,22 @@ def render(e: Explanation) -> str:
     w = e.workload
     levels = levels_of(e)
     below = tuple(n for n in levels if n != "pgd")
-    out = [f"### ptcalc explain: {w.title}, scheme `{e.scheme}`, {explain_column_label(e.column)}", "",
-           f"`{w.source}`: {host_line(w)}", "", f"_{e.scheme}: {SCHEME_BLURB[e.scheme]}_", ""]
+    out = [f"### ptcalc explain: {md(w.title)}, scheme `{e.scheme}`, {explain_column_label(e.column)}", "",
+           f"{md(w.source)}: {host_line(w)}", "", f"_{e.scheme}: {SCHEME_BLURB[e.scheme]}_", ""]
+    placed = placement_lines(e)
+    if placed:
+        out += [f"- {md(line)}" for line in placed] + [""]
     for g in e.groups:
-        out += [f"**{g.name}**: {g.count:,} processes; each owns {format_size(g.per_process_bytes)}, "
+        out += [f"**{md(g.name)}**: {count_of(g.count, 'process', 'processes')}; each owns {format_size(g.per_process_bytes)}, "
                 f"VmPTE {format_kib(g.vmpte_bytes)}", ""]
         rows = []
         for me in g.mappings:
-            shared = "<br>".join(sharing_text(e, s, g.count) for s in me.sharing) or "-"
-            rows.append([mapping_label(me), f"`{va_range(me)}`", pages(me), *[_n(me.own[n]) for n in below],
+            shared = "<br>".join(md(sharing_text(e, s, g.count)) for s in me.sharing) or "-"
+            rows.append([md(mapping_label(me)), f"`{va_range(me)}`", pages(me), *[_n(me.own[n]) for n in below],
                          shared])
+        for pe in g.private_mappings:
+            rows.append([md(private_label(pe)), f"`{private_va_range(pe)}`", private_pages(pe, w.arch.base_page),
+                         *[_n(pe.own[n]) for n in below], "- (MAP_PRIVATE: its own)"])
         if any(g.between_mappings[n] for n in below):
             rows.append(["_tables used by several of its mappings_", "", "",
                          *[_n(g.between_mappings[n]) for n in below], "counted once"])
@@ -39,9 +47,12 @@ def render(e: Explanation) -> str:
         out += md_table(["mapping", "virtual addresses", "pages", *[f"own {n.upper()}" for n in below],
                          "shared tables it uses (per process)"], rows,
                         ["l", "l", "l", *["r"] * len(below), "l"]) + [""]
+        split = split_text(g)
+        if split:
+            out += [f"{md(split)}.", ""]
     if e.pools:
-        rows = [[pool_label(p), *[_n(p.tables[n]) for n in levels], _n(sum(p.shared.values())),
-                 ", ".join(f"{e.groups[g].name} #{mi} ({n:,})" for g, mi, n in p.users)] for p in e.pools]
+        rows = [[md(pool_label(p)), *[_n(p.tables[n]) for n in levels], _n(sum(p.shared.values())),
+                 ", ".join(f"{md(e.groups[g].name)} #{mi} ({n:,})" for g, mi, n in p.users)] for p in e.pools]
         out += ["Shared tables, counted once:", ""]
         out += md_table(["pool", *[n.upper() for n in levels], "with 2+ sharers", "used by"], rows,
                         ["l", *["r"] * len(levels), "r", "l"]) + [""]
@@ -56,13 +67,14 @@ def render(e: Explanation) -> str:
     if not e.findings:
         out.append("- Every touched page's shareable tables are shared.")
     for fs, f in grouped(e):
-        out.append(f"- **{where_all(e, fs)}** (`{f.rule}`, {f.level}): {finding_tables(f)}: {reason_text(e, f)}.")
+        out.append(f"- **{md(where_all(e, fs))}** (`{f.rule}`, {f.level}): {md(finding_tables(f))}: "
+                   f"{md(reason_text(e, f))}.")
         if f.fix is not None:
-            out.append(f"  - Fix: {fix_text(f.fix)}.")
+            out.append(f"  - Fix: {md(fix_text(f.fix))}.")
             for a in f.alternatives:
-                out.append(f"  - Or: {fix_text(a)}.")
+                out.append(f"  - Or: {md(fix_text(a))}.")
         note = note_text(f)
         if note:
-            out.append(f"  - {note}.")
+            out.append(f"  - {md(note)}.")
     out += ["", f"**VmPTE and physical memory**: {vmpte_text(e.vmpte)}", ""]
     return "\n".join(out)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from ptcalc.model.explain import Explanation, GroupExplain
 from ptcalc.render.console import Style
 from ptcalc.render.explain_words import (finding_tables, fix_text, grouped, levels_of, mapping_label, note_text,
-                                         pages, pool_label, reason_text, sharing_text, va_range, vmpte_text,
+                                         pages, pool_label, private_label, private_pages, private_va_range,
+                                         placement_lines, reason_text, sharing_text, split_text, va_range, vmpte_text,
                                          where_all)
 from ptcalc.render.facts import SCHEME_BLURB, host_line
-from ptcalc.render.words import explain_column_label
+from ptcalc.render.layout import Col, Grid, print_grid, print_text
+from ptcalc.render.words import count_of, explain_column_label
 from ptcalc.units import format_count, format_kib, format_size
 
 
@@ -20,93 +21,99 @@ def _n(x: int) -> str:
     return format_count(x) if x else "-"
 
 
-def group_table(e: Explanation, g: GroupExplain, style: Style) -> Table:
+def group_table(e: Explanation, g: GroupExplain, style: Style) -> Grid:
     levels = levels_of(e)
     below = tuple(n for n in levels if n != "pgd")
-    t = Table(title=f"{g.name}: {g.count:,} process{'es' if g.count != 1 else ''}; each owns "
-                    f"{format_size(g.per_process_bytes)}, VmPTE {format_kib(g.vmpte_bytes)}",
-              box=style.box, title_justify="left", show_lines=True)
-    t.add_column("mapping")
-    t.add_column("virtual addresses", no_wrap=True)
-    t.add_column("pages", no_wrap=True)
+    t = Grid([Col("mapping", prose=True, min_width=14), Col("virtual addresses", prose=True), Col("pages")],
+             title=Text(f"{g.name}: {count_of(g.count, 'process', 'processes')}; each owns "
+                        f"{format_size(g.per_process_bytes)}, VmPTE {format_kib(g.vmpte_bytes)}", style="bold"),
+             show_lines=True)
     for n in below:
-        t.add_column(f"own {n.upper()}", justify="right")
-    t.add_column("shared tables it uses (per process)")
+        t.cols.append(Col(f"own {n.upper()}", justify="right"))
+    t.cols.append(Col("shared tables it uses (per process)", prose=True, min_width=12))
     for me in g.mappings:
         shared = "\n".join(sharing_text(e, s, g.count) for s in me.sharing) or "-"
-        t.add_row(mapping_label(me), va_range(me), pages(me), *[_n(me.own[n]) for n in below], shared)
+        t.add(mapping_label(me), va_range(me, " - "), pages(me), *[_n(me.own[n]) for n in below], shared)
+    base = e.workload.arch.base_page
+    for pe in g.private_mappings:
+        t.add(private_label(pe), private_va_range(pe, " - "), private_pages(pe, base), *[_n(pe.own[n]) for n in below],
+              "- (MAP_PRIVATE: its own)")
     if any(g.between_mappings[n] for n in below):
-        t.add_row(Text("tables used by several of its mappings", style="italic"), "", "",
-                  *[_n(g.between_mappings[n]) for n in below], "counted once")
-    t.add_row(Text("PGD (one per process)", style="italic"), "", "", *["" for _ in below], "")
-    t.add_row(Text("owned per process (= model)", style="bold"), "", "", *[_n(g.own[n]) for n in below],
-              f"+ 1 PGD; links {', '.join(f'{v:,} {k.upper()}' for k, v in g.attached.items() if v) or 'no'} "
-              "shared tables (in VmPTE)")
+        t.add(Text("tables used by several of its mappings", style="italic"), "", "",
+              *[_n(g.between_mappings[n]) for n in below], "counted once")
+    links = ", ".join(f"{v:,} {k.upper()}" for k, v in g.attached.items() if v) or "no"
+    t.add(Text("owned per process (= model)", style="bold"), "", "", *[_n(g.own[n]) for n in below],
+          f"+ 1 PGD; links {links} shared tables (in VmPTE)")
     return t
 
 
-def pools_table(e: Explanation, style: Style) -> Table:
+def pools_table(e: Explanation, style: Style) -> Grid:
     levels = levels_of(e)
-    t = Table(title="Shared tables, counted once (pools)", box=style.box, title_justify="left")
-    t.add_column("pool")
+    t = Grid([Col("pool", prose=True, min_width=16)], title=Text("Shared tables, counted once (pools)", style="bold"))
     for n in levels:
-        t.add_column(n.upper(), justify="right")
-    t.add_column("with 2+ sharers", justify="right")
-    t.add_column("used by")
+        t.cols.append(Col(n.upper(), justify="right"))
+    t.cols += [Col("with 2+ sharers", justify="right"), Col("used by", prose=True, min_width=16)]
     for p in e.pools:
         users = ", ".join(f"{e.groups[g].name} #{mi} ({n:,})" for g, mi, n in p.users)
-        t.add_row(pool_label(p), *[_n(p.tables[n]) for n in levels], _n(sum(p.shared.values())), users)
+        t.add(pool_label(p), *[_n(p.tables[n]) for n in levels], _n(sum(p.shared.values())), users)
     return t
 
 
-def totals_table(e: Explanation, style: Style) -> Table:
+def totals_table(e: Explanation, style: Style) -> Grid:
     levels = levels_of(e)
-    t = Table(title="Physical tables per level: processes' own + pools = the model's count", box=style.box,
-              title_justify="left")
-    t.add_column("")
+    t = Grid([Col("", prose=True, min_width=12)],
+             title=Text("Physical tables per level: processes' own + pools = the model's count", style="bold"))
     for n in levels:
-        t.add_column(n.upper(), justify="right")
-    t.add_column("bytes", justify="right")
+        t.cols.append(Col(n.upper(), justify="right"))
+    t.cols.append(Col("bytes", justify="right"))
     tb = e.table_bytes
 
     def b(d: dict[str, int]) -> str:
         return format_size(sum(d[n] * tb[n] for n in levels))
 
-    t.add_row(f"processes' own (sum of count {style.times} own)", *[_n(e.totals.own[n]) for n in levels],
-              b(e.totals.own))
-    t.add_row("pools (shared, once)", *[_n(e.totals.pools[n]) for n in levels], b(e.totals.pools))
-    t.add_row(Text("total", style="bold"), *[_n(e.totals.total[n]) for n in levels], b(e.totals.total))
+    t.add(f"processes' own (sum of count {style.times} own)", *[_n(e.totals.own[n]) for n in levels],
+          b(e.totals.own))
+    t.add("pools (shared, once)", *[_n(e.totals.pools[n]) for n in levels], b(e.totals.pools))
+    t.add(Text("total", style="bold"), *[_n(e.totals.total[n]) for n in levels], b(e.totals.total))
     return t
 
 
 def render(e: Explanation, console: Console, style: Style) -> None:
     w = e.workload
-    console.print(Text(f"ptcalc explain {style.dash} {w.title} {style.dash} scheme {e.scheme}, {explain_column_label(e.column)}",
-                       style="bold"))
-    console.print(Text(f"{e.scheme}: {SCHEME_BLURB[e.scheme]}", style="dim"))
-    console.print(host_line(w))
-    console.print()
+    print_text(console, Text(f"ptcalc explain {style.dash} {w.title} {style.dash} scheme {e.scheme}, "
+                             f"{explain_column_label(e.column)}", style="bold"))
+    print_text(console, f"{e.scheme}: {SCHEME_BLURB[e.scheme]}", style="dim")
+    print_text(console, host_line(w))
+    for line in placement_lines(e):
+        console.print()
+        print_text(console, line)
     for g in e.groups:
-        console.print(group_table(e, g, style))
+        console.print()
+        print_grid(console, group_table(e, g, style), style)
+        split = split_text(g)
+        if split:
+            print_text(console, f"  {split}.", hanging="  ", style="dim")
     if e.pools:
-        console.print(pools_table(e, style))
-    console.print(totals_table(e, style))
+        console.print()
+        print_grid(console, pools_table(e, style), style)
     console.print()
-    console.print(Text("Why tables are not shared, and the smallest change that would share them", style="bold"))
+    print_grid(console, totals_table(e, style), style)
+    console.print()
+    print_text(console, Text("Why tables are not shared, and the smallest change that would share them", style="bold"))
     if not e.findings:
-        console.print("  Every touched page's shareable tables are shared.")
+        print_text(console, "  Every touched page's shareable tables are shared.")
     for i, (fs, f) in enumerate(grouped(e), 1):
         t = Text(f"{i:>3}. ")
         t.append(where_all(e, fs), style="bold")
         t.append(f" [{f.rule}, {f.level}]: {finding_tables(f)}: {reason_text(e, f)}.")
-        console.print(t)
+        print_text(console, t, hanging="     ")
         if f.fix is not None:
-            console.print(Text(f"     Fix: {fix_text(f.fix)}.", style="green"))
+            print_text(console, Text(f"     Fix: {fix_text(f.fix)}.", style="green"), hanging="          ")
             for a in f.alternatives:
-                console.print(Text(f"     Or:  {fix_text(a)}.", style="dim"))
+                print_text(console, Text(f"     Or:  {fix_text(a)}.", style="dim"), hanging="          ")
         note = note_text(f)
         if note:
-            console.print(Text(f"     {note}.", style="dim"))
+            print_text(console, Text(f"     {note}.", style="dim"), hanging="     ")
     console.print()
-    console.print(Text("VmPTE and physical memory", style="bold"))
-    console.print(f"  {vmpte_text(e.vmpte)}")
+    print_text(console, Text("VmPTE and physical memory", style="bold"))
+    print_text(console, f"  {vmpte_text(e.vmpte)}", hanging="  ")

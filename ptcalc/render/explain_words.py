@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from ptcalc.model.explain import Explanation, Finding, Fix, MappingExplain, Pool, Sharing, VmpteNote
-from ptcalc.render.words import reason
-from ptcalc.units import format_size, size_token
+from ptcalc.model.explain import Explanation, Finding, Fix, GroupExplain, MappingExplain, Pool, Sharing, VmpteNote
+from ptcalc.model.explain.types import PrivateExplain
+from ptcalc.render.words import count_of, reason
+from ptcalc.units import format_kib, format_size, size_token
 
 LEVELS_SHOWN: tuple[str, ...] = ("pte", "pmd", "pud", "p4d", "pgd")
 
@@ -20,13 +21,52 @@ def mapping_label(me: MappingExplain) -> str:
             f"{m.protection}{' (auto)' if m.auto else ''}")
 
 
-def va_range(me: MappingExplain) -> str:
+def va_range(me: MappingExplain, sep: str = "-") -> str:
+    """``0x10000000000-0x14b00000000``; a table gives ``sep=" - "`` to let it wrap."""
     m = me.mapping
-    return f"{m.address:#x}-{m.end:#x}"
+    return f"{m.address:#x}{sep}{m.end:#x}"
 
 
 def pages(me: MappingExplain) -> str:
     return f"{format_size(me.page_size)} {me.backing}"
+
+
+PRIVATE_KIND_WORDS = {"anon": "anonymous", "file": "private file", "stack": "stack"}
+
+
+def private_label(pe: PrivateExplain) -> str:
+    """``program (private file)``: a private mapping's name and kind."""
+    m = pe.mapping
+    kind = PRIVATE_KIND_WORDS[m.kind]
+    name = m.name if m.name and m.name != m.kind else ""
+    return f"{name} ({kind})" if name else kind
+
+
+def private_va_range(pe: PrivateExplain, sep: str = "-") -> str:
+    return f"{pe.mapping.address:#x}{sep}{pe.mapping.end:#x}"
+
+
+def private_pages(pe: PrivateExplain, base_page: int) -> str:
+    m = pe.mapping
+    if m.page_size == base_page:
+        return f"{format_size(m.page_size)} private"
+    return f"{format_size(m.page_size)} {'anon THP' if m.kind == 'anon' else 'PMD-mapped'}"
+
+
+def split_text(g: GroupExplain) -> str | None:
+    """How one process's VmPTE splits between the shared segments and its own
+    mappings, and which dominates (None without private mappings)."""
+    parts = g.vmpte_parts
+    if parts is None or not g.private_mappings:
+        return None
+    text = (f"VmPTE {format_kib(g.vmpte_bytes)} per process: shared segments {format_kib(parts.segments)}, "
+            f"its own (private) mappings {format_kib(parts.private)}")
+    if parts.mixed:
+        text += f", tables covering both {format_kib(parts.mixed)}"
+    text += ("; the private mappings dominate" if parts.dominant == "private" else "; the shared segments dominate")
+    if g.default_layout:
+        text += " (private mappings: the kernel's default layout, as no private_mappings are listed)"
+    return text
 
 
 def pool_label(p: Pool) -> str:
@@ -176,7 +216,7 @@ def vmpte_text(v: VmpteNote) -> str:
         head = f"is below the physical page tables ({format_size(physical)}) by {format_size(physical - summed)}"
     else:
         head = f"equals the physical page tables ({format_size(physical)})"
-    lines = [f"VmPTE summed over the {v.processes:,} processes ({format_size(summed)}) {head}."]
+    lines = [f"VmPTE summed over the {count_of(v.processes, 'process', 'processes')} ({format_size(summed)}) {head}."]
     lines.append(f"Both hold the PTE/PMD/PUD tables the processes own ({format_size(v.own_bytes)}).")
     if v.attachments:
         lines.append(
@@ -248,3 +288,29 @@ def where_all(e: Explanation, fs: list[Finding]) -> str:
         g = e.groups[f.group]
         names.append(g.name if f.mapping < 0 else f"{g.name} #{f.mapping} ({g.mappings[f.mapping].mapping.segment})")
     return f"{len(fs)} mappings: " + ", ".join(names)
+
+
+def placement_lines(e: Explanation) -> list[str]:
+    """What the what-if placed as the kernel would, and the best case: one
+    line per re-placed mapping, then the figures."""
+    col = e.column
+    if not col.replaced:
+        return []
+    page = format_size(col.page_size or 0)
+    pud = format_size(e.workload.arch.pud_size)
+    out = []
+    for r in col.replaced:
+        g = e.workload.groups[r.group]
+        m = g.mappings[r.mapping]
+        why = ("its address is not a multiple of " + page if r.reason == "misaligned"
+               else f"grown to {page} pages it would overlap another mapping")
+        out.append(f"{g.name} #{r.mapping} {m.segment}: configured at {r.old_address:#x}; {why}, so the kernel "
+                   f"would place it at {r.address:#x} ({page}-aligned, top-down: hugetlb_get_unmapped_area). At "
+                   f"{r.aligned_address:#x}, congruent to its file offset modulo {pud}, whole {pud} windows line "
+                   f"up with every sharer's: map it there with an address hint (mmap addr / shmat shmaddr) or "
+                   f"MAP_FIXED_NOREPLACE.")
+    if e.aligned_physical_bytes is not None:
+        out.append(f"Page tables as the kernel would place {'them' if len(col.replaced) > 1 else 'it'}: "
+                   f"{format_size(e.result.physical_bytes)}; {pud}-aligned: "
+                   f"{format_size(e.aligned_physical_bytes)}.")
+    return out

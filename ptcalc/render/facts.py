@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ptcalc.model.accounting import pagetables_levels
 from ptcalc.model.budget import Budget
 from ptcalc.model.evaluate import Evaluation
-from ptcalc.model.geometry import X86_64, Arch
+from ptcalc.model.geometry import LEVEL_NAMES, X86_64, Arch
+from ptcalc.model.results import GroupResult
+from ptcalc.render.words import count_of
 from ptcalc.units import GiB, MiB, format_size
 from ptcalc.workload.types import ModelOptions, Workload
 
@@ -39,9 +42,31 @@ def shown_groups(report: Evaluation, limit: int = MAX_GROUP_ROWS) -> tuple[list[
     return top, len(hidden), sum(counts[i] for i in hidden)
 
 
+def private_vmpte(g: GroupResult, table_bytes: dict[str, int]) -> int | None:
+    """The part of a process's VmPTE only its own (private) mappings use,
+    None when it has none."""
+    if not any(g.private_tables.values()) and not any(g.mixed_tables.values()):
+        return None
+    return g.vmpte_parts(table_bytes).private
+
+
+def pagetables_line(report: Evaluation) -> str | None:
+    """What /proc/meminfo PageTables would show, when the workload's kernel
+    counts fewer levels than the physical figure (None otherwise)."""
+    h = report.workload.host
+    levels = pagetables_levels(h.kernel)
+    if len(levels) == len(LEVEL_NAMES):
+        return None
+    cells = report.configured_cells()
+    kernel = f"{h.kernel[0]}.{h.kernel[1]}" if h.kernel else "?"
+    shown = ", ".join(f"{c.scheme} {format_size(c.pagetables_bytes)}" for c in cells)
+    return (f"/proc/meminfo PageTables on Linux {kernel} counts {'/'.join(levels).upper()} tables only: "
+            f"it would show {shown}.")
+
+
 def more_groups_line(hidden: int, processes: int) -> str:
     """The line standing for the groups the per-process table leaves out."""
-    return (f"... and {hidden:,} more group{'s' if hidden != 1 else ''} ({processes:,} processes); "
+    return (f"... and {hidden:,} more group{'s' if hidden != 1 else ''} ({count_of(processes, 'process', 'processes')}); "
             "--format json lists every group")
 
 
@@ -66,14 +91,17 @@ def host_facts(w: Workload) -> dict[str, Any]:
         "hugepages": None if h.hugepages is None else {str(k): v for k, v in sorted(h.hugepages.items())},
         "process_overhead_bytes": h.process_overhead,
         "headroom_percent": h.headroom_percent,
+        "kernel": None if h.kernel is None else f"{h.kernel[0]}.{h.kernel[1]}",
+        "pagetables_levels": list(pagetables_levels(h.kernel)),
         "processes": w.process_count,
         "groups": len(w.groups),
+        "private_layout": [("default" if g.default_layout else "listed") for g in w.groups],
     }
 
 
 def host_line(w: Workload) -> str:
     h = w.host
-    procs = f"{w.process_count:,} processes in {len(w.groups)} group{'s' if len(w.groups) != 1 else ''}"
+    procs = f"{count_of(w.process_count, 'process', 'processes')} in {count_of(len(w.groups), 'group')}"
     arch = f"{h.arch.name}{', PTI' if h.pti else ''}"
     if h.memory is None:
         return f"host: memory not given (no verdicts), {arch}; {procs}"
@@ -105,7 +133,7 @@ def fit_sentence(b: Budget, verdict: str | None) -> str:
         return f"{text}: the hugetlb pool is {short} pages short: the workload cannot start"
     mp = b.max_processes
     if mp is not None:
-        text += f"; fits up to {mp:,} processes"
+        text += f"; fits up to {count_of(mp, 'process', 'processes')}"
     return text
 
 
@@ -114,13 +142,26 @@ def assumptions(report: Evaluation) -> list[str]:
     w = report.workload
     h = w.host
     out = [
-        "Page tables: the tables that map the workload's segments, plus one PGD per process "
+        "Page tables: every process's whole address space -- the shared segments' mappings and its own "
+        "(private) mappings: program, libraries, heap, stack -- plus one PGD per process "
         f"({format_size(h.arch.pgd_bytes(h.pti))}); VmPTE counts PTE, PMD and PUD tables, never PGD/P4D.",
         f"Per-process kernel overhead assumed {format_size(h.process_overhead)} (host.process_overhead): "
-        "kernel stack, task/mm/VMA structures and the tables of the process's own text, heap and stack.",
+        "kernel stack, task, mm and VMA structures; not page tables.",
         f"tight: less than {h.headroom_percent}% of available memory stays free. "
         "max processes: all groups scaled by one factor until demand reaches available memory.",
     ]
+    defaults = sum(1 for g in w.groups if g.default_layout)
+    if defaults:
+        which = "every group" if defaults == len(w.groups) else f"{defaults:,} of {len(w.groups):,} groups"
+        out.append(f"Private mappings ({which}, none listed): the kernel's default process layout with ASLR off "
+                   "(program at ELF_ET_DYN_BASE, private_memory as its heap, 30 MiB of libraries below mmap_base, "
+                   "the stack at STACK_TOP; docs/whole-process.md); ASLR adds at most a PMD and a PUD table per "
+                   "process.")
+    levels = pagetables_levels(h.kernel)
+    if len(levels) < len(LEVEL_NAMES):
+        kernel = f"{h.kernel[0]}.{h.kernel[1]}" if h.kernel else "this kernel"
+        out.append(f"/proc/meminfo PageTables on Linux {kernel} (host.kernel) counts {', '.join(levels).upper()} "
+                   "tables only; the physical figures count every level.")
     if any(s.backing == "hugetlb" for s in w.segments.values()) or len(report.columns) > 1:
         out.append("hugetlb segments reserve their whole size from the pool (shmget/mmap reservation); "
                    "without host.hugepages the pools are sized to fit.")

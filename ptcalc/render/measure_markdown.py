@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ptcalc.linux.measure import MeasureResult
+from ptcalc.names import markdown as md
 from ptcalc.render.estimate_markdown import md_table
 from ptcalc.render.measure_facts import (PAGETABLES_UNTRUSTED, VERDICT_LABEL, calibration_line, header_line,
                                          kernel_vmpte_text, repaired_lines, tables_of, verdict_detail)
@@ -14,7 +15,7 @@ def _mark(ok: bool) -> str:
 
 
 def render(r: MeasureResult) -> str:
-    lines = [f"### ptcalc measure: {r.title}", "", f"`{r.source}`: {header_line(r)}", "",
+    lines = [f"### ptcalc measure: {md(r.title)}", "", f"{md(r.source)}: {header_line(r)}", "",
              calibration_line(r) + ".", ""]
     rows = [[f"`{row.level}`", f"{row.model_tables:,}", row.why] for row in r.levels]
     lines += ["Page tables (physical), per level:", ""]
@@ -27,7 +28,7 @@ def render(r: MeasureResult) -> str:
           PAGETABLES_UNTRUSTED if r.noise else _mark(r.pagetables_agree)]],
         ["l", "r", "r", "l"]) + [""]
     lines += ["VmPTE per process (growth while mapping the workload):", ""]
-    rows = [[g.name, f"{g.count:,}", format_kib(g.model_vmpte), kernel_vmpte_text(g.kernel_values(), g.count),
+    rows = [[md(g.name), f"{g.count:,}", format_kib(g.model_vmpte), kernel_vmpte_text(g.kernel_values(), g.count),
              _mark(g.agree)] for g in r.groups]
     lines += md_table(["group", "processes", "model", "kernel", ""], rows, ["l", "r", "r", "r", "l"]) + [""]
     lines += [f"**{VERDICT_LABEL[r.verdict]}**: {verdict_detail(r)}", ""]

@@ -11,11 +11,11 @@ Adding a format is a line here and a module in ``ptcalc/render``.
 
     command          result                             formats
     ---------------  ---------------------------------  --------------------
-    estimate         model.evaluate.Evaluation          table json markdown
-    estimate-hosts   model.evaluate.Hosts               table json markdown
+    estimate         model.evaluate.Evaluation          table json markdown openmetrics
+    estimate-hosts   model.evaluate.Hosts               table json markdown openmetrics
     explain          model.explain.Explanation          table json markdown
     sweep            model.sweep.SweepResult            table csv json
-    check            model.check.CheckRun               text json
+    check            model.check.CheckRun               text json openmetrics
     measure          linux.measure.MeasureResult        table json markdown
 """
 
@@ -47,14 +47,16 @@ class Format:
 
 FORMATS: dict[str, tuple[Format, ...]] = {
     "estimate": (Format("table", "estimate_table", console=True), Format("json", "estimate_json"),
-                 Format("markdown", "estimate_markdown")),
+                 Format("markdown", "estimate_markdown"), Format("openmetrics", "openmetrics")),
     "estimate-hosts": (Format("table", "estimate_hosts", "render_table", console=True),
                        Format("json", "estimate_json", "render_hosts"),
-                       Format("markdown", "estimate_hosts", "render_markdown")),
+                       Format("markdown", "estimate_hosts", "render_markdown"),
+                       Format("openmetrics", "openmetrics", "render_hosts")),
     "explain": (Format("table", "explain_table", console=True), Format("json", "explain_json"),
                 Format("markdown", "explain_markdown")),
     "sweep": (Format("table", "sweep_table", console=True), Format("csv", "sweep_csv"), Format("json", "sweep_json")),
-    "check": (Format("text", "check_text", console=True), Format("json", "check_json")),
+    "check": (Format("text", "check_text", console=True), Format("json", "check_json"),
+              Format("openmetrics", "openmetrics", "render_check")),
     "measure": (Format("table", "measure_table", console=True), Format("json", "measure_json"),
                 Format("markdown", "measure_markdown")),
 }

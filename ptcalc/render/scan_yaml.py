@@ -6,6 +6,7 @@ from __future__ import annotations
 from ptcalc.model.evaluate import CONFIGURED, Options, evaluate
 from ptcalc.linux.scan import ScanResult
 from ptcalc.units import format_kib, format_size
+from ptcalc.workload.schema import modeline
 from ptcalc.workload.writer import dump_workload
 
 MAX_PIDS_LISTED = 20
@@ -58,13 +59,18 @@ def header_lines(r: ScanResult) -> list[str]:
         lines.append("touch: the exact pages present (pagemap), as page runs.")
     lines.append("private_memory: per process, Private_Clean + Private_Dirty of its private "
                  "mappings (smaps), averaged over the group: approximate.")
+    if any(not g.private_mappings and not g.default_layout for g in w.groups):
+        lines.append("private_mappings: [] leaves out the processes' own mappings (program, libraries, heap, "
+                     "stack): the page tables counted are the shared segments' alone, while VmPTE below is "
+                     "the whole process's.")
     for note in r.notes:
         lines.append(f"Note: {note}")
     return lines
 
 
-def render_scan(r: ScanResult) -> str:
-    """The YAML text for a scan."""
+def render_scan(r: ScanResult, schema: str | None = None) -> str:
+    """The YAML text for a scan; ``schema``, when given, is the schema a
+    ``# yaml-language-server: $schema=`` modeline on the first line names."""
     w = r.workload
     resident = evaluate(w, Options(schemes=(), columns=CONFIGURED)).resident if w.groups else {}
     seg_comments: dict[str, list[str]] = {}
@@ -88,4 +94,5 @@ def render_scan(r: ScanResult) -> str:
             span = format_kib(lo) if lo == hi else f"{format_kib(lo)} to {format_kib(hi)}"
             lines.append(f"VmPTE (kernel, whole process, at scan time): {span}")
         group_comments.append(lines)
-    return dump_workload(w, header=header_lines(r), segment_comments=seg_comments, group_comments=group_comments)
+    return dump_workload(w, header=header_lines(r), segment_comments=seg_comments, group_comments=group_comments,
+                         first_line=modeline(schema) if schema else None)

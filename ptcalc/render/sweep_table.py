@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from ptcalc.render.console import Style, verdict_text
 from ptcalc.render.facts import host_line
+from ptcalc.render.layout import Col, Grid, emit, print_grid, print_text
 from ptcalc.render.sweep_words import axis_label, axis_value, grows_text, rounding_text
 from ptcalc.render.words import sweep_column_label
 from ptcalc.render.sweep_chart import chart
@@ -15,6 +15,8 @@ from ptcalc.model.sweep import Crossing, SweepResult
 from ptcalc.units import format_size
 
 MAX_ROWS = 24
+MAX_GROUP_COUNTS = 8
+"""Most groups whose counts the table lists per point (csv and json list them all)."""
 
 
 def sample(sw: SweepResult, limit: int = MAX_ROWS) -> list[int]:
@@ -53,36 +55,41 @@ def crossing_sentence(sw: SweepResult, c: Crossing) -> str:
 
 def render(sw: SweepResult, console: Console, style: Style) -> None:
     w = sw.workload
-    console.print(Text(f"ptcalc sweep {style.dash} {w.title} {style.dash} {axis_label(sw)}, "
-                       f"{sweep_column_label(sw.column)}",
-                       style="bold"))
-    console.print(host_line(w))
-    console.print(Text(f"grows: {grows_text(sw)}; rounding: {rounding_text(sw)}", style="dim"))
+    print_text(console, Text(f"ptcalc sweep {style.dash} {w.title} {style.dash} {axis_label(sw)}, "
+                             f"{sweep_column_label(sw.column)}", style="bold"))
+    print_text(console, host_line(w))
+    print_text(console, f"grows: {grows_text(sw)}; rounding: {rounding_text(sw)}", hanging="  ", style="dim")
     idx = sample(sw)
     shown = f"{len(idx)} of {len(sw.points):,} points" if len(idx) < len(sw.points) else f"{len(idx)} points"
-    console.print(Text(f"Page tables (physical) and verdict per scheme; {shown}"
-                       + ("; --format csv for every point" if len(idx) < len(sw.points) else ""), style="italic"))
-    t = Table(box=style.box)
-    t.add_column(axis_label(sw), justify="right", no_wrap=True)
-    multi = sw.group_counts is not None and len(sw.group_names) > 1
-    if multi:
-        t.add_column("group counts", justify="right")
-    for s in sw.series:
-        t.add_column(s.scheme, justify="right", no_wrap=True)
-    for i in idx:
-        row: list[str | Text] = [axis_value(sw, sw.points[i])]
+    title = Text(f"Page tables (physical) and verdict per scheme; {shown}"
+                 + ("; --format csv for every point" if len(idx) < len(sw.points) else ""), style="italic")
+    multi = sw.group_counts is not None and 1 < len(sw.group_names) <= MAX_GROUP_COUNTS
+    if sw.group_counts is not None and len(sw.group_names) > MAX_GROUP_COUNTS:
+        title.append(f"; the counts of the {len(sw.group_names):,} groups are in --format csv|json")
+
+    def grid(between: str) -> Grid:
+        """The table; ``between`` the figure and its verdict: a blank, or a line break (narrower)."""
+        g = Grid([Col(axis_label(sw), justify="right")], title=title)
         if multi:
-            assert sw.group_counts is not None
-            row.append(" + ".join(f"{c:,}" for c in sw.group_counts[i]))
+            g.cols.append(Col("group counts", justify="right", prose=True))
         for s in sw.series:
-            label, vstyle = verdict_text(s.verdicts[i])
-            cell = Text(format_size(s.page_table_bytes[i]) + " ")
-            cell.append(label, style=vstyle)
-            row.append(cell)
-        t.add_row(*row)
-    console.print(t)
-    console.print(Text("Where each scheme stops fitting (exact):", style="bold"))
+            g.cols.append(Col(s.scheme, justify="right"))
+        for i in idx:
+            row: list[str | Text] = [axis_value(sw, sw.points[i])]
+            if multi:
+                assert sw.group_counts is not None
+                row.append(" + ".join(f"{c:,}" for c in sw.group_counts[i]))
+            for s in sw.series:
+                label, vstyle = verdict_text(s.verdicts[i])
+                row.append(Text.assemble(format_size(s.page_table_bytes[i]), between, (label, vstyle)))
+            g.add(*row)
+        return g
+
+    stacked = grid("\n")
+    stacked.title = None
+    print_grid(console, grid(" "), style, stacked)
+    print_text(console, Text("Where each scheme stops fitting (exact):", style="bold"))
     for c in sw.crossings:
-        console.print(f"  {c.scheme}: {crossing_sentence(sw, c)}")
+        print_text(console, f"  {c.scheme}: {crossing_sentence(sw, c)}", hanging="    ")
     console.print()
-    console.print(chart(sw, console.width, style))
+    emit(console, chart(sw, console.width, style))

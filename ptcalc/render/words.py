@@ -7,11 +7,20 @@ reads, the same in a table, in markdown and in JSON.
 
 from __future__ import annotations
 
-from ptcalc.model.evaluate import Note
+from ptcalc.model.evaluate import Cell, Note
 from ptcalc.model.geometry import Arch
 from ptcalc.model.schemes import Why
 from ptcalc.model.whatif import Column
-from ptcalc.units import format_size
+from ptcalc.units import format_size, size_token
+
+
+def count_of(n: int, one: str, many: str | None = None) -> str:
+    """``1 process``, ``1,500 processes``: a count and its noun, singular for one.
+
+    >>> count_of(1, "process", "processes"), count_of(1500, "process", "processes"), count_of(2, "group")
+    ('1 process', '1,500 processes', '2 groups')
+    """
+    return f"{n:,} {one if n == 1 else many or one + 's'}"
 
 
 def pages_text(col: Column) -> str:
@@ -35,7 +44,10 @@ def column_title(col: Column) -> str:
 
 
 def sweep_column_label(col: Column) -> str:
-    """The column a sweep runs on: ``4 KiB shmem (as configured)``, ``2 MiB hugetlb (what-if)``."""
+    """The column a sweep runs on: ``4 KiB shmem (as configured)``, ``2 MiB hugetlb (what-if)``,
+    ``configured (4 KiB shmem, 2 MiB hugetlb)`` (which says it once)."""
+    if col.configured and not col.merged:
+        return column_label(col)
     return column_label(col) + (" (as configured)" if col.configured else " (what-if)")
 
 
@@ -80,6 +92,7 @@ def reason(why: Why, level: str, arch: Arch) -> str:
         Why.NO_TABLES_AT_LEVEL: (f"its pages are mapped above the {level.upper()} level: "
                                  f"there are no {level.upper()} tables to share"),
         Why.PTSHARE_ALIGNMENT: f"ptshare needs the address and size to be multiples of {pmd_size}",
+        Why.PRIVATE_MAPPING: "a MAP_PRIVATE mapping's tables are its process's own under every scheme",
     }[why]
 
 
@@ -89,6 +102,37 @@ def note_text(note: Note | None, arch: Arch) -> str | None:
         return None
     if note.kind == "costs-more":
         return "costs more than private here: the region's host mm needs its own top-level tables"
+    if note.kind == "one-user":
+        return ("equals private: the touched pages lie in shareable ranges, but no two processes map them alike "
+                "(each shareable table has one user)")
     if note.kind == "nothing-shareable" or note.why is None or note.level is None:
         return "equals private: no touched page lies in a shareable range"
     return f"equals private: {reason(note.why, note.level, arch)}"
+
+
+def placement_text(cell: Cell) -> str | None:
+    """The best case of a what-if whose mappings the kernel would place
+    elsewhere, when it differs: ``1 GiB-aligned: 5.5 MiB``."""
+    best = cell.aligned
+    if best is None or best.result.physical_bytes == cell.result.physical_bytes:
+        return None
+    return f"{format_size(cell.layout.arch.pud_size)}-aligned: {format_size(best.result.physical_bytes)}"
+
+
+def placement_notes(columns: tuple[Column, ...]) -> list[str]:
+    """One sentence per what-if column whose mappings the kernel would place
+    elsewhere: how its figures place them, and what the best case is."""
+    out = []
+    for col in columns:
+        if not col.replaced or col.layout is None:
+            continue
+        n = len(col.replaced)
+        pud = format_size(col.layout.arch.pud_size)
+        what = f"{n} mapping{'s are' if n != 1 else ' is'}"
+        out.append(f"{column_label(col)}: {what} not where {'they' if n != 1 else 'it'} could be on these pages "
+                   f"(an address not aligned to them, or an overlap once grown to them): the figures place "
+                   f"{'them' if n != 1 else 'it'} as the kernel would (hugetlb_get_unmapped_area: aligned to the "
+                   f"page size, top-down below where {'they' if n != 1 else 'it'} ended); '{pud}-aligned' is the "
+                   f"best case, at an address congruent to the file offset modulo {pud} (an mmap or shmat address "
+                   f"hint; explain --page-size {size_token(col.page_size or 0)} says which).")
+    return out

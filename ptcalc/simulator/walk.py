@@ -10,7 +10,10 @@ records them in sets.  Counting is then ``len()`` of those sets.
 
     what                         kept as
     ---------------------------  ---------------------------------------------
-    a process's own tables       set of (level index, va // table_span(level))
+    a process's own tables       dict (level index, va // table_span(level))
+                                 -> the kinds of mapping under it (segment,
+                                 private); an anonymous THP's deposited PTE
+                                 table is its own entry
     a process's attached tables  set of (level index, mapping index, key)
     a shared table               dict (level index, key) -> set of sharers
                                  (process, mapping); an mshare host mm's
@@ -29,7 +32,7 @@ from typing import NamedTuple
 
 from ptcalc.model.geometry import LEVEL_NAMES, VMPTE_LEVELS, Arch
 from ptcalc.model.results import GroupResult, GroupResults, SchemeResult, zero_levels
-from ptcalc.workload.types import Mapping, ModelOptions, Segment, Workload
+from ptcalc.workload.types import Mapping, ModelOptions, PrivateMapping, Segment, Workload
 
 SCHEMES: tuple[str, ...] = ("private", "hugetlb-pmd", "mshare", "file-cached")
 
@@ -217,6 +220,20 @@ class _Rules:
         return lambda va: page
 
 
+def _private_pages(m: PrivateMapping, geo: _Geometry) -> list[tuple[int, int, bool]]:
+    """Every touched page of a private mapping: (address, leaf level, deposit).
+
+    A private mapping is never shared (MAP_PRIVATE).  Pages of PMD_SIZE are
+    mapped by a PMD entry (leaf: the PMD level); an anonymous one keeps the
+    PTE table ``__do_huge_pmd_anonymous_page`` deposited for it
+    (``pgtable_trans_huge_deposit``), a file one none (``do_set_pmd``:
+    ``arch_needs_pgtable_deposit()`` is false on x86-64 and arm64)."""
+    huge = m.page_size != geo.arch.base_page
+    leaf = geo.arch.leaf_index(m.page_size)
+    deposit = huge and m.kind == "anon"
+    return [(m.address + rel, leaf, deposit) for start, end in m.touched for rel in range(start, end, m.page_size)]
+
+
 def page_visits(workload: Workload) -> int:
     """How many pages :func:`simulate` walks for ``workload``: touched pages x processes.
 
@@ -233,6 +250,7 @@ def page_visits(workload: Workload) -> int:
     total = 0
     for g in workload.groups:
         per_process = sum(m.touched_bytes // workload.segments[m.segment].page_size for m in g.mappings)
+        per_process += sum(m.touched_bytes // m.page_size for m in g.private_mappings)
         total += max(g.count, 1) * per_process
     return total
 
@@ -271,13 +289,20 @@ def simulate(
     serial = 0  # process number across the workload
 
     for group in workload.groups:
-        first: tuple[list[int], list[int]] | None = None
+        first: tuple[list[int], list[int], list[int], list[int]] | None = None
         # A group of 0 processes still gets its per-process figures (one
         # phantom process that is not added to the physical count).
         for i in range(max(group.count, 1)):
             real = i < group.count
-            own: set[tuple[int, int]] = set()
+            # (level, block) -> which kinds of mapping it maps: "segment", "private"
+            own: dict[tuple[int, Hashable], set[str]] = {}
             attached: set[tuple[int, int, Hashable]] = set()
+            for pm in group.private_mappings:
+                for va, leaf, deposit in _private_pages(pm, geo):
+                    for level in range(leaf, top):
+                        own.setdefault((level, va // spans[level]), set()).add("private")
+                    if deposit:
+                        own.setdefault((geo.pte, ("deposit", va // spans[geo.pte])), set()).add("private")
             for mi, m in enumerate(group.mappings):
                 seg = workload.segments[m.segment]
                 leaf = arch.leaf_index(seg.page_size)
@@ -287,7 +312,7 @@ def simulate(
                         va = m.address + rel
                         page = rule(va)
                         for level in range(page.own_from, top):
-                            own.add((level, va // spans[level]))
+                            own.setdefault((level, va // spans[level]), set()).add("segment")
                         for level, key in page.attached:
                             attached.add((level, mi, key))
                         if not real:
@@ -308,22 +333,28 @@ def simulate(
                                 if level < geo.attach:
                                     sharers.add((serial, -1))
             own_counts = [0] * len(arch.levels)
-            for level, _ in own:
+            private_counts = [0] * len(arch.levels)
+            mixed_counts = [0] * len(arch.levels)
+            for (level, _), kinds in own.items():
                 own_counts[level] += 1
+                if kinds == {"private"}:
+                    private_counts[level] += 1
+                elif len(kinds) == 2:
+                    mixed_counts[level] += 1
             own_counts[geo.top] = 1  # the PGD: always one per process
             att_counts = [0] * len(arch.levels)
             for level, _, _ in attached:
                 att_counts[level] += 1
             if first is None:
-                first = (own_counts, att_counts)
-            elif first != (own_counts, att_counts):  # pragma: no cover - would be a simulator bug
+                first = (own_counts, att_counts, private_counts, mixed_counts)
+            elif first != (own_counts, att_counts, private_counts, mixed_counts):  # pragma: no cover
                 raise AssertionError(f"processes of group {group.name!r} differ")
             if real:
                 for level, n in enumerate(own_counts):
                     physical[level] += n
                 serial += 1
         assert first is not None
-        groups.append(_group_result(group.name, group.count, first[0], first[1], geo, workload))
+        groups.append(_group_result(group.name, group.count, first[0], first[1], geo, workload, first[2], first[3]))
 
     tables = list(physical)
     shared_counts = [0] * len(arch.levels)
@@ -365,7 +396,8 @@ def _by_name(counts: list[int], geo: _Geometry) -> dict[str, int]:
 
 
 def _group_result(
-    name: str, count: int, own: list[int], attached: list[int], geo: _Geometry, workload: Workload
+    name: str, count: int, own: list[int], attached: list[int], geo: _Geometry, workload: Workload,
+    private: list[int], mixed: list[int],
 ) -> GroupResult:
     vmpte = sum(
         (own[level] + attached[level]) * _table_bytes(level, geo, workload)
@@ -379,4 +411,6 @@ def _group_result(
         attached_tables=_by_name(attached, geo),
         per_process_bytes=_bytes(own, geo, workload),
         vmpte_bytes=vmpte,
+        private_tables=_by_name(private, geo),
+        mixed_tables=_by_name(mixed, geo),
     )

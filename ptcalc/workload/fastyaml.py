@@ -30,7 +30,8 @@ The subset:
   spaces between words (in a block, any visible character but ``:`` and
   ``#`` after the first); quoted scalars on one line without escapes
   (``"..."``, ``'...'``);
-* one-line flow mappings of plain scalars (``{a: 1, b: 2}``, ``{}``);
+* one-line flow mappings of plain scalars (``{a: 1, b: 2}``, ``{}``), and the
+  empty flow sequence ``[]``;
 * ``# comments`` on lines of their own or after a value; blank lines.
 
 >>> root = parse("host: {memory: 64GiB}\\nprocesses:\\n- count: 2  # two\\n")
@@ -72,6 +73,8 @@ _BLOCK_VALUE = re.compile(rf"(?:({_PLAIN_BLOCK})|\"([^\"\\#]*)\"|'([^'#]*)') *{_
 _FLOW_ITEM = re.compile(rf"({_PLAIN_FLOW}): ({_PLAIN_FLOW})")
 _EMPTY = re.compile(rf" *{_COMMENT}")
 _FLOW_MAPPING = re.compile(r"\{ *(.*?) *\}" + _COMMENT)
+_EMPTY_FLOW_SEQUENCE = re.compile(r"\[ *\]" + _COMMENT)
+
 
 
 _is_row = partial(is_not, None)
@@ -232,6 +235,13 @@ class _Parser:
     the raw lines, indentation included, without splitting them first."""
 
     def __init__(self, text: str, max_nodes: int | None) -> None:
+        flat = text.replace("\n", "")
+        if "\t" in flat:
+            flat = flat.replace("\t", " ")
+        # control characters (a tab or a new line aside) anywhere, comments
+        # included: a CR there would hide the rest of the line from this reader
+        # but not from libyaml; libyaml refuses a NUL or a form feed
+        self.control = not flat.isprintable()
         self.raw = text.split("\n")
         self.n = len(self.raw)
         self.nodes = 0
@@ -270,6 +280,8 @@ class _Parser:
             raise Decline("too many nodes")
 
     def document(self) -> Node:
+        if self.control:
+            raise Decline("control character")
         pos, ind, content = self.line(0)
         if ind != 0 or content.startswith(("---", "...", "%", "-")) or _KEY.match(content) is None:
             raise Decline("not a block mapping")
@@ -484,6 +496,9 @@ class _Parser:
         """A value written after ``key:`` or ``-`` on the same line."""
         if text[0] == "{":
             return self.flow_mapping(text, mark)
+        if _EMPTY_FLOW_SEQUENCE.fullmatch(text):  # ``private_mappings: []``
+            self.count(1)
+            return Sequence([], mark)
         m = _BLOCK_VALUE.fullmatch(text)
         if m is None:
             raise Decline("value")

@@ -26,7 +26,7 @@ from typing import Any
 from ptcalc.model.geometry import ARCHES
 from ptcalc.units import KiB  # noqa: F401 (doctests)
 from ptcalc.workload.types import (BACKINGS, DEFAULT_FILE_CACHED_THRESHOLD, DEFAULT_PROCESS_OVERHEAD,
-                                   MSHARE_VARIANTS, PROTECTIONS, USERFAULTFD_MODES)
+                                   MSHARE_VARIANTS, PRIVATE_KINDS, PROTECTIONS, USERFAULTFD_MODES)
 
 MAX_COUNT = 1 << 40
 """Largest process count of a group, instance count and hugetlb pool (2^40)."""
@@ -58,6 +58,8 @@ class Kind(enum.Enum):
     """A whole percentage, with or without ``%``."""
     PAGE_SIZE = "page size"
     """A size that is a page size of the arch."""
+    KERNEL = "kernel"
+    """A kernel release: ``6.18``, ``6.1.0-27-amd64``."""
     POOLS = "pools"
     """A mapping of hugetlb page size to page count."""
     ADDRESS = "address"
@@ -172,13 +174,32 @@ MAPPING = Section("Mappings", "a mapping (segment, offset, size, ...)", (
         default=False),
 ), "A mapping of [offset, offset + size) of a segment at [address, address + size) in every process of the group.")
 
-GROUP = Section("processes", "a mapping (name, count, private_memory, mappings)", (
+PRIVATE_MAPPING = Section("Private mappings", "a mapping (kind, size, address, ...)", (
+    Key("kind", Kind.CHOICE, "anon (heap, malloc arenas, PGA, guest RAM), file (MAP_PRIVATE: program text, "
+        "shared libraries) or stack.", default="anon", choices=PRIVATE_KINDS, what="kind"),
+    Key("name", Kind.NAME, "Label in explain's output (text, libraries, heap).", default_text="the kind"),
+    Key("size", Kind.SIZE, "Bytes mapped: a multiple of the page size.", required=True,
+        why=" (every private mapping needs a size)", minimum=1, maximum=MAX_SIZE, what="a mapping's size"),
+    Key("address", Kind.ADDRESS, "auto (where the kernel's top-down mmap puts it; a stack below STACK_TOP) or "
+        "the virtual address, a multiple of the page size.", default="auto"),
+    Key("page_size", Kind.PAGE_SIZE, "The base page, or PMD_SIZE: an anonymous transparent huge page (which "
+        "keeps a deposited PTE table) or a PMD-mapped file folio.", default_text="the base page"),
+    Key("touch", Kind.TOUCH, "How much is faulted in: a fraction 0..1, a percentage, a size, or a list of "
+        "byte ranges start-end.", default=1.0),
+), "One of each process's own (MAP_PRIVATE) mappings: its page tables are the process's own under every scheme.")
+
+GROUP = Section("processes", "a mapping (name, count, private_memory, mappings, private_mappings)", (
     Key("name", Kind.NAME, "Label in the report.", default_text="group N (N counts from 1 in file order)"),
     Key("count", Kind.COUNT, "Processes in the group.", required=True, why=" (how many processes the group has)",
         what="process count", minimum=1, maximum=MAX_COUNT),
-    Key("private_memory", Kind.SIZE, "Anonymous memory per process.", default=0, what="private memory"),
+    Key("private_memory", Kind.SIZE, "Anonymous memory per process: the heap of the default layout when "
+        "private_mappings is absent.", default_text="0, or what the listed anon and stack mappings touch",
+        what="private memory"),
     Key("mappings", Kind.LIST, "The group's mappings of shared segments.", default=(), section=MAPPING,
         what="a list of mappings (- segment: NAME ...)"),
+    Key("private_mappings", Kind.LIST, "Each process's own mappings (text, libraries, heap, stack); [] for "
+        "none.", default_text="the kernel's default layout", section=PRIVATE_MAPPING,
+        what="a list of private mappings (- kind: anon ...)"),
 ), "count identical processes, each with the group's mappings at the same addresses.")
 
 SEGMENT = Section("segments", "a mapping (size, backing, page_size)", (
@@ -200,10 +221,13 @@ HOST = Section("host", "a mapping (memory, arch, ...)", (
         default=0, what="reserved memory"),
     Key("hugepages", Kind.POOLS, "Configured hugetlb pools, page size to page count; absent: sized to fit.",
         default_text="absent", maximum=MAX_COUNT, what="a mapping of page size to page count, e.g. {2MiB: 1024}"),
-    Key("process_overhead", Kind.SIZE, "Kernel memory per process besides the modelled page tables.",
+    Key("process_overhead", Kind.SIZE, "Kernel memory per process other than page tables (kernel stack, task, "
+        "mm and VMA structures).",
         default=DEFAULT_PROCESS_OVERHEAD, what="process overhead"),
     Key("headroom", Kind.PERCENTAGE, "Percent of available memory below which a verdict is tight.",
         default=DEFAULT_HEADROOM, maximum=MAX_HEADROOM),
+    Key("kernel", Kind.KERNEL, "The kernel release (uname -r): which page-table levels its PageTables counts.",
+        default_text="6.14 or later (every level)", what="kernel release"),
 ), "The machine: its memory, paging geometry and hugetlb pools.")
 
 OPTIONS = Section("options", "a mapping (file_cached_threshold, mshare_variant)", (
@@ -244,10 +268,10 @@ WORKLOAD = Section("workload", "a mapping", (
 WORKLOAD_ALTERNATIVES: tuple[tuple[str, ...], ...] = (("segments", "processes"), ("instances",))
 """A workload has segments and processes, or instances, or all three."""
 
-SECTIONS = (WORKLOAD, HOST, SEGMENT, GROUP, MAPPING, INSTANCE, OPTIONS)
+SECTIONS = (WORKLOAD, HOST, SEGMENT, GROUP, MAPPING, PRIVATE_MAPPING, INSTANCE, OPTIONS)
 """Every section, the workload first."""
 
 __all__ = ["BACKINGS", "DEFAULT_FILE_CACHED_THRESHOLD", "DEFAULT_HEADROOM", "DEFAULT_PROCESS_OVERHEAD", "GROUP",
-           "HOST", "INSTANCE", "MAPPING", "MAX_COUNT", "MAX_HEADROOM", "MAX_SIZE", "MSHARE_VARIANTS", "OPTIONS",
+           "HOST", "INSTANCE", "MAPPING", "MAX_COUNT", "PRIVATE_MAPPING", "MAX_HEADROOM", "MAX_SIZE", "MSHARE_VARIANTS", "OPTIONS",
            "PROTECTIONS", "SECTIONS", "SEGMENT", "USERFAULTFD_MODES", "WORKLOAD", "WORKLOAD_ALTERNATIVES", "Key",
            "Kind", "Section", "spelled"]

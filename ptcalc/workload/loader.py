@@ -33,6 +33,7 @@ import os
 from typing import Any
 
 from ptcalc.errors import WorkloadError
+from ptcalc.names import printable
 from ptcalc.workload import fastyaml
 from ptcalc.workload.keys import MAX_COUNT, MAX_SIZE
 from ptcalc.workload.reader import Budget, WorkloadReader
@@ -83,8 +84,10 @@ def loads_workloads(text: str | bytes, source: str = "<stdin>") -> list[Workload
 
 
 def _source(path: str | os.PathLike[str]) -> str:
+    """The file as messages and reports name it (control characters in a
+    path shown as escapes: ptcalc.names)."""
     source = os.fspath(path)
-    return "<stdin>" if source == "-" else source
+    return "<stdin>" if source == "-" else printable(source)
 
 
 def _load(text: str | bytes, source: str, single: str | None) -> list[Workload]:

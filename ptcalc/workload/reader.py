@@ -17,18 +17,22 @@ mappings 100,000 times, and its groups keep them so
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from itertools import chain
 from typing import Any, NamedTuple, TypeVar
 
 from ptcalc.errors import WorkloadError
+from ptcalc.model.accounting import parse_kernel
 from ptcalc.model.geometry import ARCHES, X86_64, Arch
 from ptcalc.workload import fastyaml
 from ptcalc.workload import instances as expand
-from ptcalc.workload.keys import GROUP, HOST, INSTANCE, MAPPING, OPTIONS, SEGMENT, WORKLOAD
+from ptcalc.workload.address_space import default_private_mappings, highest_gap, place_private
+from ptcalc.workload.keys import GROUP, HOST, INSTANCE, MAPPING, OPTIONS, PRIVATE_MAPPING, SEGMENT, WORKLOAD
 from ptcalc.workload.placement import overlapping_groups, place_addresses, place_side_by_side
-from ptcalc.workload.types import Host, Mappings, MappingSpec, ModelOptions, ProcessGroup, Segment, Workload
+from ptcalc.workload.types import (Host, Mappings, MappingSpec, ModelOptions, PrivateMapping, ProcessGroup, Segment,
+                                   Workload)
 from ptcalc.workload.values import _NULLS, Entries, Node, NodeReader, exact, join, one_of, show, suggest
 from ptcalc.workload.yamlnodes import PLAIN
 
@@ -102,18 +106,30 @@ class GroupRead:
     address_nodes: NodesByIndex
     """Per mapping, where an error about its address is located (a list, or
     a table's items, built when asked for)."""
+    private: tuple[PrivateMapping, ...] = ()
+    """The private mappings (auto ones at address 0 until placed)."""
+    private_nodes: tuple[Node, ...] = ()
+    """Per private mapping, where an error about its address is located."""
+    default_layout: bool = False
+    """``private`` is the kernel's default layout (no ``private_mappings`` key):
+    its mappings move out of the way of explicit shared mappings."""
 
-    def placed(self, addresses: tuple[int, ...]) -> GroupRead:
+    def placed(self, addresses: tuple[int, ...], private: tuple[PrivateMapping, ...] | None = None) -> GroupRead:
         """The group with its auto mappings at ``addresses`` (explicit ones unchanged)."""
         return GroupRead(self.name, self.count, self.private_memory, self.path, self.node, self.codes, addresses,
-                         self.auto, self.address_nodes)
+                         self.auto, self.address_nodes, self.private if private is None else private,
+                         self.private_nodes, self.default_layout)
 
     def group(self, specs: tuple[MappingSpec, ...], name: str | None = None, prefix: str = "") -> ProcessGroup:
         """The ProcessGroup, its mappings codes into ``specs``; ``name`` and the
         key-path ``prefix`` for a copy of an instance."""
         path = prefix + self.path
         mappings = Mappings(specs, self.codes, self.addresses, self.auto, f"{path}.mappings")
-        return ProcessGroup(self.name if name is None else name, self.count, mappings, self.private_memory, path)
+        private = self.private
+        if prefix and not self.default_layout:
+            private = tuple(replace(m, origin=prefix + m.origin) for m in private)
+        return ProcessGroup(self.name if name is None else name, self.count, mappings, self.private_memory, path,
+                            private, self.default_layout)
 
 
 _K = TypeVar("_K")
@@ -240,7 +256,17 @@ class WorkloadReader(NodeReader):
             hugepages=hugepages,
             process_overhead=self.get(e, "host", HOST["process_overhead"]),
             headroom_percent=self.get(e, "host", HOST["headroom"]),
+            kernel=self.kernel(e["kernel"][1]) if "kernel" in e else None,
         )
+
+    def kernel(self, node: Node) -> tuple[int, int]:
+        """``host.kernel``: a release such as 6.18 or 6.1.0-27-amd64, as (major, minor)."""
+        text = self.scalar(node, "host.kernel", "a kernel release such as 6.18").strip()
+        try:
+            return parse_kernel(text)
+        except ValueError:
+            raise self.error(node, "host.kernel", f"{show(text)} is not a kernel release (uname -r prints one, "
+                                                  "such as 6.18.44 or 6.1.0-27-amd64)") from None
 
     def hugepages(self, node: Node, arch: Arch) -> dict[int, int]:
         key = HOST["hugepages"]
@@ -282,6 +308,7 @@ class WorkloadReader(NodeReader):
             path = join("segments", name)
             if not name.strip():
                 raise self.error(knode, path, "a segment name cannot be empty")
+            self.check_name(knode, path, name)
             out[name] = self.segment(name, vnode, path, arch)
         return out
 
@@ -360,7 +387,7 @@ class WorkloadReader(NodeReader):
         name = self.get(e, path, GROUP["name"]) if "name" in e else f"group {index + 1}"
         key = GROUP["count"]
         count = self.value(self.require(e, node, path, key), f"{path}.count", key)
-        private = self.get(e, path, GROUP["private_memory"])
+        private_memory = self.get(e, path, GROUP["private_memory"])
         mnode: Node | None = None
         items: list[Item] = []
         address_nodes: NodesByIndex = []
@@ -386,7 +413,59 @@ class WorkloadReader(NodeReader):
                     anodes.append(anode)
                 address_nodes = anodes
         codes, addresses, auto = (tuple(c) for c in zip(*items)) if items else ((), (), ())
-        return GroupRead(name, count, private, path, mnode, codes, addresses, auto, address_nodes)
+        if "private_mappings" in e:
+            private, private_nodes = self.private_mappings(f"{path}.private_mappings", e["private_mappings"][1],
+                                                           arch)
+            if private_memory is None:
+                # what the listed anonymous memory and stacks touch
+                private_memory = sum(m.touched_bytes for m in private if m.kind != "file")
+            return GroupRead(name, count, private_memory, path, mnode, codes, addresses, auto, address_nodes,
+                             private, private_nodes)
+        private_memory = private_memory or 0
+        return GroupRead(name, count, private_memory, path, mnode, codes, addresses, auto, address_nodes,
+                         _default_layout(arch, private_memory), (), True)
+
+    def private_mappings(self, path: str, node: Node, arch: Arch
+                         ) -> tuple[tuple[PrivateMapping, ...], tuple[Node, ...]]:
+        """A group's ``private_mappings``, auto ones at address 0 (placed by
+        :meth:`place`), and per mapping the node an address error is located at."""
+        if isinstance(node, fastyaml.Table):
+            items: Sequence[Node] = [node.item(j) for j in range(len(node))]
+        else:
+            items = self.sequence(node, path, GROUP["private_mappings"].what)
+        out: list[PrivateMapping] = []
+        nodes: list[Node] = []
+        for j, item in enumerate(items):
+            mpath = f"{path}[{j}]"
+            e = self.section(item, mpath, PRIVATE_MAPPING)
+            kind = self.get(e, mpath, PRIVATE_MAPPING["kind"])
+            name = self.get(e, mpath, PRIVATE_MAPPING["name"]) or kind
+            page = arch.base_page
+            if "page_size" in e:
+                pnode = e["page_size"][1]
+                ppath = f"{mpath}.page_size"
+                page = self.parse_size(pnode, ppath,
+                                       self.scalar(pnode, ppath, "a page size such as 4KiB or 2MiB"))
+                allowed = (arch.base_page,) if kind == "stack" else (arch.base_page, arch.pmd_size)
+                if page not in allowed:
+                    thp = (" (PMD_SIZE: an anonymous transparent huge page or a PMD-mapped file folio)"
+                           if kind != "stack" else "")
+                    raise self.error(pnode, ppath, f"a private {kind} mapping has {one_of(exact(s) for s in allowed)} "
+                                                   f"pages{thp}, not {exact(page)}")
+            key = PRIVATE_MAPPING["size"]
+            znode = self.require(e, item, mpath, key)
+            size = self.value(znode, f"{mpath}.size", key)
+            if size % page:
+                raise self.error(znode, f"{mpath}.size",
+                                 f"size {exact(size)} is not a multiple of the page size ({exact(page)})")
+            pair = e.get("address")
+            anode = item if pair is None else pair[1]
+            address = None if pair is None else self.address(anode, f"{mpath}.address", page, size, arch)
+            pair = e.get("touch")
+            touched = ((0, size),) if pair is None else self.touch(pair[1], f"{mpath}.touch", size, page)
+            out.append(PrivateMapping(kind, address or 0, size, page, touched, address is None, name, mpath))
+            nodes.append(anode)
+        return tuple(out), tuple(nodes)
 
     def code(self, spec: MappingSpec) -> int:
         """The code of ``spec`` in :attr:`specs` (added if new)."""
@@ -400,14 +479,18 @@ class WorkloadReader(NodeReader):
 
     def place(self, read: GroupRead, arch: Arch, checked: bool = False) -> GroupRead:
         """The group with its explicit addresses checked (unless ``checked``:
-        already done) and its auto mappings placed."""
+        already done) and its auto mappings placed: the default layout clear
+        of explicit shared mappings, then auto shared mappings (windows of
+        their own), then auto private mappings (top-down, as the kernel)."""
         specs = self.specs
         size = tuple(specs[c].size for c in read.codes)
+        private = self.default_placed(read, size, arch)
         if not checked:
-            self.check_overlaps(read.path, read.addresses, size, read.auto, read.address_nodes)
+            self.check_overlaps(read, size, private)
         offset = (specs[c].offset for c in read.codes)
+        fixed = [(m.address, m.size, 0, False) for m in private if not m.auto]
         try:
-            placed = place_addresses(list(zip(read.addresses, size, offset, read.auto)), arch)
+            placed = place_addresses(list(zip(read.addresses, size, offset, read.auto)) + fixed, arch)
         except ValueError:
             raise self.error(
                 read.node,
@@ -417,63 +500,124 @@ class WorkloadReader(NodeReader):
                 f"from {exact(arch.auto_base)} up); "
                 "give some mappings explicit addresses",
             ) from None
-        return read.placed(tuple(placed))
+        placed = placed[:len(size)]
+        return read.placed(tuple(placed), self.private_placed(read, private, placed, size, arch))
+
+    def default_placed(self, read: GroupRead, size: tuple[int, ...], arch: Arch) -> tuple[PrivateMapping, ...]:
+        """The group's private mappings; the default layout's moved, each
+        top-down below where it would be, where an explicit shared mapping
+        is in the way (a process whose segment was attached there first)."""
+        private = read.private
+        if not read.default_layout or all(read.auto):
+            return private
+        taken = [(a, a + z) for a, z, au in zip(read.addresses, size, read.auto) if not au]
+        out = []
+        for m in private:
+            if any(s < m.end and m.address < e for s, e in taken):
+                address = highest_gap(sorted(taken), m.size, m.page_size, m.end, arch.base_page)
+                if address is None:
+                    raise self.error(read.node, f"{read.path}.mappings",
+                                     f"no room for the default layout's {m.name} ({exact(m.size)}) beside the "
+                                     "explicit mappings; list private_mappings")
+                m = replace(m, address=address)
+            taken.append((m.address, m.end))
+            out.append(m)
+        return tuple(out)
+
+    def private_placed(self, read: GroupRead, private: tuple[PrivateMapping, ...], placed: Sequence[int],
+                       size: tuple[int, ...], arch: Arch) -> tuple[PrivateMapping, ...]:
+        """``private`` with its auto mappings placed as the kernel's top-down
+        mmap would, clear of everything else (``placed``: the shared mappings)."""
+        if not any(m.auto for m in private):
+            return private
+        taken = [(a, a + z) for a, z in zip(placed, size)] + [(m.address, m.end) for m in private if not m.auto]
+        wanted = [(m.kind, m.size, m.page_size) for m in private if m.auto]
+        try:
+            addresses = iter(place_private(arch, taken, wanted))
+        except ValueError as e:
+            raise self.error(read.node if read.node is not None else None, f"{read.path}.private_mappings",
+                             f"cannot place every auto private mapping: {e}") from None
+        return tuple(replace(m, address=next(addresses)) if m.auto else m for m in private)
 
     def place_all(self, reads: list[GroupRead], arch: Arch) -> list[GroupRead]:
         """Every group of a fastyaml document checked for overlapping explicit
         mappings and placed, on arrays: side by side where that is what
         first-fit does (placement.place_side_by_side), else one by one.  (Any
         problem sends the document back through libyaml, group by group:
-        which group's problem is raised here does not matter.)"""
+        which group's problem is raised here does not matter.)  Explicit
+        private mappings (and the default layout's) take part as explicit
+        mappings."""
         from ptcalc.model import xp as _xp
 
-        sizes = [len(r.codes) for r in reads]
+        specs = self.specs
+        privates = [self.default_placed(r, tuple(specs[c].size for c in r.codes), arch) for r in reads]
+        fixed = [[m for m in p if not m.auto] for p in privates]
+        shared_sizes = [len(r.codes) for r in reads]
+        sizes = [k + len(f) for k, f in zip(shared_sizes, fixed)]
         n = sum(sizes)
         xp = _xp.for_size(n)
         i64 = xp.int64
-        specs = self.specs
-        codes = xp.fromiter(chain.from_iterable(r.codes for r in reads), i64, n)
+        spec_size = [s.size for s in specs]
+        spec_offset = [s.offset for s in specs]
 
-        def field(values: list[int]) -> Any:
-            """One field of every mapping: the specs', gathered by code."""
-            return xp.asarray(values, i64)[codes] if n else xp.zeros(0, i64)
+        def rows(r: GroupRead, f: list[PrivateMapping], shared: Callable[[int], int], own: Callable[[PrivateMapping], int]
+                 ) -> Iterable[int]:
+            return chain(map(shared, r.codes), map(own, f))
 
         group = xp.repeat(xp.arange(len(reads)), xp.asarray(sizes, i64))
-        address = xp.fromiter(chain.from_iterable(r.addresses for r in reads), i64, n)
-        auto = xp.fromiter(chain.from_iterable(r.auto for r in reads), xp.bool_, n)
-        size, offset = field([s.size for s in specs]), field([s.offset for s in specs])
+        address = xp.fromiter(chain.from_iterable(chain(r.addresses, (m.address for m in f))
+                                                  for r, f in zip(reads, fixed)), i64, n)
+        auto = xp.fromiter(chain.from_iterable(chain(r.auto, (False for _ in f)) for r, f in zip(reads, fixed)),
+                           xp.bool_, n)
+        size = xp.fromiter(chain.from_iterable(rows(r, f, spec_size.__getitem__, lambda m: m.size)
+                                               for r, f in zip(reads, fixed)), i64, n)
+        offset = xp.fromiter(chain.from_iterable(rows(r, f, spec_offset.__getitem__, lambda m: 0)
+                                                 for r, f in zip(reads, fixed)), i64, n)
         overlapping = overlapping_groups(xp, group, address, size, auto)
         if overlapping:  # raise that group's error, as group by group
             first = reads[overlapping[0]]
-            self.check_overlaps(first.path, first.addresses, tuple(specs[c].size for c in first.codes),
-                                first.auto, first.address_nodes)
+            self.check_overlaps(first, tuple(specs[c].size for c in first.codes), privates[overlapping[0]])
         placed, ok = place_side_by_side(group, address, size, offset, auto, len(reads), arch)
         flat = placed.tolist()
         out = []
         row = 0
-        for read, k, simple in zip(reads, sizes, ok):
+        for read, private, k, total, simple in zip(reads, privates, shared_sizes, sizes, ok):
             if simple:
-                out.append(read.placed(tuple(flat[row:row + k])))
+                shared = tuple(flat[row:row + k])
+                out.append(read.placed(shared, self.private_placed(
+                    read, private, shared, tuple(spec_size[c] for c in read.codes), arch)))
             else:
                 out.append(self.place(read, arch, checked=True))
-            row += k
+            row += total
         return out
 
-    def check_overlaps(self, path: str, address: tuple[int, ...], size: tuple[int, ...],
-                       auto: tuple[bool, ...], nodes: NodesByIndex) -> None:
+    def check_overlaps(self, read: GroupRead, size: tuple[int, ...], private: tuple[PrivateMapping, ...]) -> None:
         """Explicit addresses of one process must not overlap (auto ones are
-        placed clear of everything)."""
+        placed clear of everything): its shared mappings, and its listed
+        private mappings (the default layout moves out of the way)."""
+        path, address, auto, nodes = read.path, read.addresses, read.auto, read.address_nodes
         explicit = [(a, a + z, j) for j, (a, z, au) in enumerate(zip(address, size, auto)) if not au]
+        n = len(size)
+        if not read.default_layout:
+            explicit += [(m.address, m.end, n + j) for j, m in enumerate(private) if not m.auto]
         explicit.sort()
+
+        def where(j: int) -> tuple[str, int, int]:
+            if j < n:
+                return f"mappings[{j}]", address[j], address[j] + size[j]
+            m = private[j - n]
+            return f"private_mappings[{j - n}]", m.address, m.end
+
         for (_, prev_end, i), (start, _, j) in zip(explicit, explicit[1:], strict=False):
             if start < prev_end:
                 first, later = min(i, j), max(i, j)
-                a, b = address[first], address[later]
+                name_a, a, a_end = where(first)
+                name_b, b, b_end = where(later)
+                node = nodes[later] if later < n else read.private_nodes[later - n]
                 raise self.error(
-                    nodes[later],
-                    f"{path}.mappings[{later}].address",
-                    f"[{b:#x}, {b + size[later]:#x}) overlaps mappings[{first}] at "
-                    f"[{a:#x}, {a + size[first]:#x}) in the same process",
+                    node,
+                    f"{path}.{name_b}.address",
+                    f"[{b:#x}, {b_end:#x}) overlaps {name_a} at [{a:#x}, {a_end:#x}) in the same process",
                 )
         # A sorted sweep comparing neighbours finds an overlap whenever one
         # exists: if any two intervals overlap, some pair of neighbours does.
@@ -685,6 +829,12 @@ class WorkloadReader(NodeReader):
                 )
         for label in new:
             labels[label] = (i, name, count)
+
+
+@lru_cache(maxsize=256)
+def _default_layout(arch: Arch, private_memory: int) -> tuple[PrivateMapping, ...]:
+    """The default layout of a process (one tuple for every group alike)."""
+    return default_private_mappings(arch, private_memory)
 
 
 class _ScopedReader(WorkloadReader):

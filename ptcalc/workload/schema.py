@@ -20,9 +20,11 @@ A file of several documents (``---``) is valid when each document is.
 from __future__ import annotations
 
 import json
+import os
 from importlib import resources
 from typing import Any
 
+from ptcalc.model.accounting import KERNEL_PATTERN
 from ptcalc.units import SIZE_NUMBER_PATTERN, SIZE_PATTERN, SIZE_UNIT_PATTERN
 from ptcalc.workload.keys import MAX_HEADROOM, WORKLOAD, WORKLOAD_ALTERNATIVES, Key, Kind, Section, spelled
 
@@ -31,7 +33,7 @@ SHIPPED = "workload.schema.json"
 """The generated schema, shipped in this package (a test keeps it equal to :func:`workload_schema`)."""
 
 _DEFS = {"host": "host", "segments": "segment", "processes": "process_group", "Mappings": "mapping",
-         "instances": "instance", "options": "options"}
+         "Private mappings": "private_mapping", "instances": "instance", "options": "options"}
 """The name of each section's definition, by Section.name."""
 
 _BOOLEAN_TEXT = "|".join(
@@ -84,6 +86,8 @@ def _value(key: Key) -> dict[str, Any]:
         assert key.maximum is not None
         return {"type": "object", "propertyNames": {"pattern": _anchored(SIZE_PATTERN)},
                 "additionalProperties": _count(Key("pages", Kind.COUNT, "", maximum=key.maximum))}
+    if kind is Kind.KERNEL:
+        return {"anyOf": [{"type": "string", "pattern": _anchored(KERNEL_PATTERN)}, {"type": "number"}]}
     if kind is Kind.ADDRESS:
         return {"anyOf": [{"const": "auto"}, *_size()["anyOf"]]}
     if kind is Kind.TOUCH:
@@ -178,4 +182,20 @@ def shipped_text() -> str:
     return resources.files("ptcalc.workload").joinpath(SHIPPED).read_text(encoding="utf-8")
 
 
-__all__ = ["DRAFT", "SHIPPED", "schema_text", "shipped_text", "workload_schema"]
+def shipped_path() -> str:
+    """Where the shipped schema lives on this machine: an absolute path, what
+    ``ptcalc scan``'s modeline names by default (``ptcalc schema --path``)."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), SHIPPED)
+
+
+def modeline(ref: str) -> str:
+    """The comment that points yaml-language-server (VS Code, Neovim) at a schema:
+    ``ref`` is a URL, an absolute path or a path relative to the file.
+
+    >>> modeline("./ptcalc-workload.schema.json")
+    '# yaml-language-server: $schema=./ptcalc-workload.schema.json'
+    """
+    return f"# yaml-language-server: $schema={ref}"
+
+
+__all__ = ["DRAFT", "SHIPPED", "modeline", "schema_text", "shipped_path", "shipped_text", "workload_schema"]

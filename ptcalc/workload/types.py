@@ -13,12 +13,14 @@ validated: sizes are exact byte counts, ``address: auto`` has been resolved
     host.reserved                     Host.reserved             bytes
     host.hugepages                    Host.hugepages            page size -> count
     host.process_overhead             Host.process_overhead     bytes per process
+    host.kernel                       Host.kernel               (major, minor)
     segments.NAME.size                Segment.size              bytes
     segments.NAME.backing             Segment.backing           shmem|hugetlb|file
     segments.NAME.page_size           Segment.page_size         bytes
     processes[i].count                ProcessGroup.count        processes
     processes[i].private_memory       ProcessGroup.private_memory  bytes
     processes[i].mappings[j].*        Mapping.*                 bytes
+    processes[i].private_mappings[j]  PrivateMapping            bytes
 
 A group's mappings are one :class:`Mappings`: a table of distinct
 :class:`MappingSpec` (everything but the address), a code into it, an
@@ -40,8 +42,13 @@ from ptcalc.units import GiB, KiB, MiB  # noqa: F401 (GiB: doctests)
 Backing = Literal["shmem", "hugetlb", "file"]
 Protection = Literal["rw", "r", "none"]
 Userfaultfd = Literal["none", "missing", "wp", "minor"]
+PrivateKind = Literal["anon", "file", "stack"]
 
 BACKINGS: tuple[Backing, ...] = ("shmem", "hugetlb", "file")
+PRIVATE_KINDS: tuple[PrivateKind, ...] = ("anon", "file", "stack")
+"""What a process's own (MAP_PRIVATE) mapping holds: anonymous memory (heap,
+malloc arenas, a PGA, guest RAM), a private file mapping (program text and
+data, shared libraries: page-cache pages, private page tables), or the stack."""
 PROTECTIONS: tuple[Protection, ...] = ("rw", "r", "none")
 USERFAULTFD_MODES: tuple[Userfaultfd, ...] = ("none", "missing", "wp", "minor")
 
@@ -77,6 +84,9 @@ class Host:
     process_overhead: int = DEFAULT_PROCESS_OVERHEAD
     headroom_percent: int = 10
     """``tight`` below this much free memory, as a percentage of what is available."""
+    kernel: tuple[int, int] | None = None
+    """``host.kernel`` (major, minor): which levels its PageTables counts
+    (``ptcalc.model.accounting``); None: the latest accounting."""
 
     @property
     def available(self) -> int | None:
@@ -94,8 +104,25 @@ class Segment:
     page_size: int
 
 
+class _Span:
+    """What a mapping at ``[address, address + size)`` with ``touched``
+    ranges (relative to its start) says of itself."""
+
+    address: int
+    size: int
+    touched: tuple[tuple[int, int], ...]
+
+    @property
+    def end(self) -> int:
+        return self.address + self.size
+
+    @property
+    def touched_bytes(self) -> int:
+        return sum(e - s for s, e in self.touched)
+
+
 @dataclass(frozen=True)
-class Mapping:
+class Mapping(_Span):
     """One mapping of a segment in every process of a group.
 
     ``touched`` lists the faulted-in ranges as (start, end) byte offsets from
@@ -117,13 +144,6 @@ class Mapping:
     origin: str = ""
     """Key path in the workload file, for messages (``processes[0].mappings[1]``)."""
 
-    @property
-    def end(self) -> int:
-        return self.address + self.size
-
-    @property
-    def touched_bytes(self) -> int:
-        return sum(e - s for s, e in self.touched)
 
 
 @dataclass(frozen=True)
@@ -265,11 +285,43 @@ class Mappings(Sequence[Mapping]):
 
 
 @dataclass(frozen=True)
+class PrivateMapping(_Span):
+    """One of a process's own mappings (MAP_PRIVATE): its page tables are the
+    process's own under every scheme.
+
+    ``page_size`` is the base page, or PMD_SIZE: for ``anon`` an anonymous
+    transparent huge page mapped by a PMD entry, which keeps a deposited PTE
+    table under it (``pgtable_trans_huge_deposit``, mm/huge_memory.c); for
+    ``file`` a PMD-mapped page-cache folio (``do_set_pmd``, no deposit on
+    x86-64 and arm64: ``arch_needs_pgtable_deposit()`` is false).  ``touched``
+    is as for :class:`Mapping`: ranges relative to the start.
+    """
+
+    kind: PrivateKind
+    address: int
+    size: int
+    page_size: int
+    touched: tuple[tuple[int, int], ...] = ()
+    auto: bool = False
+    """The address was ``auto``: placed where the kernel's top-down mmap would put it."""
+    name: str = ""
+    """A label (``text``, ``libraries``, ``heap``) for reports."""
+    origin: str = ""
+    """Key path in the workload file (``processes[0].private_mappings[2]``), or
+    ``default layout`` for the mappings of the kernel's default process layout."""
+
+
+
+@dataclass(frozen=True)
 class ProcessGroup:
     """``count`` identical processes, each with ``mappings`` at the same addresses.
 
     ``mappings`` may be given as any sequence of :class:`Mapping`; it is
     always kept as :class:`Mappings` (which reads as that tuple).
+    ``private_mappings`` are each process's own mappings (text, libraries,
+    heap, stack): the loader lists the kernel's default layout
+    (:mod:`ptcalc.workload.address_space`) when a file lists none;
+    ``default_layout`` says so.  A group built by hand has none unless given.
     """
 
     name: str
@@ -277,6 +329,8 @@ class ProcessGroup:
     mappings: Sequence[Mapping]
     private_memory: int = 0
     origin: str = ""
+    private_mappings: tuple[PrivateMapping, ...] = ()
+    default_layout: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.mappings, Mappings):

@@ -21,6 +21,7 @@ from typing import Any
 
 from ptcalc.errors import WorkloadError
 from ptcalc.model.geometry import Arch
+from ptcalc.names import describe, unprintable
 from ptcalc.units import SizeError, parse_size
 from ptcalc.workload.keys import MAX_SIZE, Key, Kind, Section
 from ptcalc.workload.touched import normalise
@@ -358,7 +359,16 @@ class NodeReader:
             raise self.type_error(node, keypath, "a name")
         if not node.value.strip():
             raise self.error(node, keypath, "a name cannot be empty")
+        self.check_name(node, keypath, node.value)
         return node.value  # type: ignore[no-any-return]
+
+    def check_name(self, node: Node, keypath: str, name: str) -> None:
+        """Names are shown on terminals and in reports: no control or
+        formatting characters (ESC, CR, C1 controls, bidi overrides, ...)."""
+        i = unprintable(name)
+        if i is not None:
+            raise self.error(node, keypath, f"a name cannot hold control or formatting characters: character "
+                                            f"{i + 1} is {describe(name[i])} ({show(name)})")
 
     def boolean(self, node: Node, keypath: str) -> bool:
         if node.id == "scalar" and node.tag in (PLAIN, _BOOL_TAG):

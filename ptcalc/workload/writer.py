@@ -14,7 +14,7 @@ from collections.abc import Mapping as MappingOf, Sequence
 
 from ptcalc.workload.touched import touch_value
 from ptcalc.units import GiB, KiB, MiB, PiB, TiB
-from ptcalc.workload.types import Mapping, Workload
+from ptcalc.workload.types import Mapping, PrivateMapping, Workload
 
 _LONG_UNITS = (("PiB", PiB), ("TiB", TiB), ("GiB", GiB), ("MiB", MiB), ("KiB", KiB))
 
@@ -66,7 +66,7 @@ def _flow_list(items: Sequence[str], first_prefix: str, indent: str, width: int 
     return lines
 
 
-def _touch_lines(m: Mapping, indent: str) -> list[str]:
+def _touch_lines(m: Mapping | PrivateMapping, indent: str) -> list[str]:
     value = touch_value(m.touched, m.size)
     if isinstance(value, list):
         return _flow_list(value, f"{indent}touch: ", indent + "  ")
@@ -76,11 +76,12 @@ def _touch_lines(m: Mapping, indent: str) -> list[str]:
 
 
 def dump_workload(w: Workload, header: Sequence[str] = (), segment_comments: MappingOf[str, Sequence[str]] | None = None,
-                  group_comments: Sequence[Sequence[str]] = ()) -> str:
-    """The workload file text for ``w``, with optional comments: ``header``
-    lines at the top, per segment name, and per group (by index)."""
+                  group_comments: Sequence[Sequence[str]] = (), first_line: str | None = None) -> str:
+    """The workload file text for ``w``, with optional comments: ``first_line``
+    (a modeline, written as given), ``header`` lines at the top, per segment
+    name, and per group (by index)."""
     segment_comments = segment_comments or {}
-    out: list[str] = _comment(header, "")
+    out: list[str] = ([first_line] if first_line else []) + _comment(header, "")
     if w.name:
         out.append(f"name: {quote(w.name)}")
     h = w.host
@@ -89,6 +90,8 @@ def dump_workload(w: Workload, header: Sequence[str] = (), segment_comments: Map
         out.append(f"  memory: {exact_size(h.memory)}")
     out.append(f"  arch: {h.arch.name}")
     out.append(f"  pti: {'true' if h.pti else 'false'}")
+    if h.kernel is not None:
+        out.append(f"  kernel: '{h.kernel[0]}.{h.kernel[1]}'")
     if h.reserved:
         out.append(f"  reserved: {exact_size(h.reserved)}")
     if h.hugepages is not None:
@@ -121,4 +124,16 @@ def dump_workload(w: Workload, header: Sequence[str] = (), segment_comments: Map
             if m.soft_dirty:
                 out.append("        soft_dirty: true")
             out.extend(_touch_lines(m, "        "))
+        if g.default_layout:
+            continue  # (the loader gives it the default layout again)
+        out.append("    private_mappings:" if g.private_mappings else "    private_mappings: []")
+        for p in g.private_mappings:
+            out.append(f"      - kind: {p.kind}")
+            if p.name and p.name != p.kind:
+                out.append(f"        name: {quote(p.name)}")
+            out.append(f"        size: {exact_size(p.size)}")
+            out.append(f"        address: {p.address:#x}")
+            if p.page_size != h.arch.base_page:
+                out.append(f"        page_size: {exact_size(p.page_size)}")
+            out.extend(_touch_lines(p, "        "))
     return "\n".join(out) + "\n"

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ptcalc.errors import WorkloadError
 from ptcalc.units import MiB
+from ptcalc.workload.depth import too_deep
 
 if TYPE_CHECKING:
     import yaml
@@ -37,7 +38,8 @@ MAX_FILE_BYTES = 32 * MiB
 """Largest workload file read (checked before reading)."""
 
 MAX_DEPTH = 1000
-"""Deepest collection nesting parsed (libyaml's own limit; the format needs 5)."""
+"""Deepest collection nesting parsed (PyYAML 6.0.4's libyaml limit, checked
+before parsing for every PyYAML version; the format needs 5)."""
 
 MAX_NODES = 2_000_000
 """Most nodes a document may expand to with every alias expanded.  100,000
@@ -227,7 +229,10 @@ def compose_all(text: str, source: str, max_documents: int) -> list[Node]:
 
 
 def _check_text(text: str, source: str) -> None:
-    """What is refused before parsing: too much text, characters YAML forbids."""
+    """What is refused before parsing: too much text, characters YAML forbids,
+    collections nested past :data:`MAX_DEPTH` (PyYAML up to 6.0.3 composes
+    them by recursion in C, and a deep enough file kills the process:
+    :mod:`ptcalc.workload.depth`)."""
     if len(text) > MAX_FILE_BYTES:
         raise too_large(None, source)
     bad = _NON_PRINTABLE.search(text)
@@ -240,6 +245,41 @@ def _check_text(text: str, source: str) -> None:
             line=line,
             column=column,
         )
+    _check_breaks(text, source)
+    deep = too_deep(text, MAX_DEPTH)
+    if deep is not None:
+        raise WorkloadError(f"YAML syntax error: {_TOO_DEEP}", source=source, line=deep[0], column=deep[1])
+
+
+_TOO_DEEP = f"collections are nested more than {MAX_DEPTH} levels deep"
+
+_LONE_CR = re.compile("\r(?!\n)")
+
+
+def _check_breaks(text: str, source: str) -> None:
+    """Refuse a lone carriage return (a CR LF ends a line as usual), NEL, the
+    Unicode line and paragraph separators, and a byte order mark after the
+    start: libyaml starts a new line at each of the first four (a key after
+    one, inside a comment, would be read though no editor shows it), and a
+    BOM in the middle is most likely two files joined."""
+    found = [i for i in (text.find("\x85"), text.find("\u2028"), text.find("\u2029"), text.find("\ufeff", 1))
+             if i >= 0]
+    if "\r" in text and (cr := _LONE_CR.search(text)) is not None:
+        found.append(cr.start())
+    if not found:
+        return
+    at = min(found)
+    line, column = position(text, at)
+    c = text[at]
+    if c == "\ufeff":
+        message = ("a byte order mark (U+FEFF) in the middle of the file (were two files joined?); "
+                   "remove it")
+    else:
+        name = {"\r": "a carriage return (U+000D) not followed by a line feed", "\x85": "NEL (U+0085)",
+                "\u2028": "a line separator (U+2028)", "\u2029": "a paragraph separator (U+2029)"}[c]
+        message = (f"{name} is a line break to YAML but not to most editors: text after it could hide a key; "
+                   "end lines with LF (or CR LF)")
+    raise WorkloadError(message, source=source, line=line, column=column)
 
 
 @contextmanager
@@ -351,7 +391,7 @@ def _syntax_error(e: yaml.MarkedYAMLError, text: str, source: str) -> WorkloadEr
     elif problem.startswith("found undefined alias"):
         message = f"alias *{_token(text, index + 1)} refers to no anchor defined before it"
     elif "maximum nesting depth" in problem:
-        message = f"collections are nested more than {MAX_DEPTH} levels deep"
+        message = _TOO_DEEP
     elif 0 <= index < len(text) and text[index] == "\t":
         message = "a tab character cannot be used here; indent YAML with spaces"
     else:

@@ -50,6 +50,8 @@ def explain(cell: Cell, findings: bool = True) -> Explanation:
     a = cell.attribution
     w = cell.column.workload
     assert w is not None
+    aligned = cell.aligned
     return Explanation(workload=w, scheme=cell.scheme, options=cell.model_options, column=cell.column,
                        result=cell.result, groups=a.groups, pools=a.pools, totals=a.totals,
-                       findings=cell.findings if findings else (), vmpte=a.vmpte, table_bytes=dict(a.table_bytes))
+                       findings=cell.findings if findings else (), vmpte=a.vmpte, table_bytes=dict(a.table_bytes),
+                       aligned_physical_bytes=None if aligned is None else aligned.result.physical_bytes)

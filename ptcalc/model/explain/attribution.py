@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ptcalc.model.explain.types import (GroupExplain, Interval, MappingExplain, Partner, Pool, Sharing, Totals,
-                                        VmpteNote, ZoneSpan)
+from ptcalc.model.explain.types import (GroupExplain, Interval, MappingExplain, Partner, Pool, PrivateExplain,
+                                        Sharing, Totals, VmpteNote, ZoneSpan)
 from ptcalc.model.geometry import LEVEL_NAMES, VMPTE_LEVELS
 from ptcalc.model.intervals import (ceil_div, distinct_blocks, first_of, floor_div, key_ids, merge_within,
                                     union_and_shared)
@@ -367,12 +367,21 @@ def attribute(cell: Cell) -> Attribution:
             for n in LEVEL_NAMES:
                 own_total[n] += own_rows[r][n]
                 att_total[n] += att_rows[r][n]
+        privs = []
+        for j, pm in enumerate(g.private_mappings):
+            r = cx.row_of(gi, -1 - j)
+            privs.append(PrivateExplain(group=gi, index=j, mapping=pm, own=own_rows[r]))
+            for n in LEVEL_NAMES:
+                own_total[n] += own_rows[r][n]
         own_total["pgd"] += 1
         per_process = sum(own_total[n] * cx.table_bytes.get(n, 0) for n in LEVEL_NAMES)
         vmpte = sum((own_total[n] + att_total[n]) * cx.table_bytes[n] for n in VMPTE_LEVELS if n in cx.table_bytes)
+        gr = cx.result.groups[gi]
         groups.append(GroupExplain(name=g.name, count=g.count, mappings=tuple(maps), between_mappings=between[gi],
                                    own=own_total, attached=att_total, per_process_bytes=per_process,
-                                   vmpte_bytes=vmpte))
+                                   vmpte_bytes=vmpte, private_mappings=tuple(privs), default_layout=g.default_layout,
+                                   private_tables=gr.private_tables, mixed_tables=gr.mixed_tables,
+                                   vmpte_parts=gr.vmpte_parts(cx.table_bytes)))
     own_phys = zero_levels()
     for ge in groups:
         for n in LEVEL_NAMES:

@@ -303,7 +303,10 @@ class Findings:
         cx = self.cx
         z = cx.z
         lay = cx.layout
+        private = lay.row_private.tolist()
         for r in range(lay.n_rows):
+            if private[r]:
+                continue  # a process's own mapping: never shared (GroupExplain says how much it costs)
             m = cx.mapping(r)
             touched = self.row_parts[r].size > 0
             if m.protection == "none":

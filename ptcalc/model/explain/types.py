@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ptcalc.model.schemes import Why
-from ptcalc.model.results import SchemeResult
+from ptcalc.model.results import SchemeResult, VmptePart
 from ptcalc.model.whatif import Column
-from ptcalc.workload.types import Mapping, ModelOptions, Workload
+from ptcalc.workload.types import Mapping, ModelOptions, PrivateMapping, Workload
 
 Interval = tuple[int, int]
 
@@ -168,6 +168,18 @@ class MappingExplain:
 
 
 @dataclass(frozen=True)
+class PrivateExplain:
+    """One of a process's own mappings (never shared: MAP_PRIVATE)."""
+
+    group: int
+    index: int
+    """Its index in the group's ``private_mappings``."""
+    mapping: PrivateMapping
+    own: dict[str, int]
+    """Per process: tables at each level only this mapping needs."""
+
+
+@dataclass(frozen=True)
 class GroupExplain:
     name: str
     count: int
@@ -179,6 +191,15 @@ class GroupExplain:
     attached: dict[str, int]
     per_process_bytes: int
     vmpte_bytes: int
+    private_mappings: tuple[PrivateExplain, ...] = ()
+    default_layout: bool = False
+    """The private mappings are the kernel's default layout (none listed)."""
+    private_tables: dict[str, int] = field(default_factory=dict)
+    """Of ``own``, tables only its private mappings use."""
+    mixed_tables: dict[str, int] = field(default_factory=dict)
+    """Of ``own``, tables that cover a private mapping and a shared segment's."""
+    vmpte_parts: VmptePart | None = None
+    """Its VmPTE split into the segments', the private mappings' and the mixed part."""
 
 
 @dataclass(frozen=True)
@@ -247,3 +268,6 @@ class Explanation:
     findings: tuple[Finding, ...]
     vmpte: VmpteNote
     table_bytes: dict[str, int] = field(default_factory=dict)
+    aligned_physical_bytes: int | None = None
+    """When the column placed mappings as the kernel would (``column.replaced``):
+    the physical bytes with them at their best address instead."""

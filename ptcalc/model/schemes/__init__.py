@@ -9,7 +9,9 @@
 
 Each module's ``zones(layout, options)`` says, per mapping, where it shares
 (:class:`Zones`) and why it does not (:class:`Why`); the counting is the
-same for all (``ptcalc.model.tables.count``).
+same for all (``ptcalc.model.tables.count``).  Private mappings (a process's
+text, libraries, heap, stack) never share, whatever the scheme
+(:func:`~ptcalc.model.schemes.common.keep_private`, applied here once).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable
 
 from ptcalc.model.layout import Layout
 from ptcalc.model.schemes import file_cached, hugetlb_pmd, mshare, private
-from ptcalc.model.schemes.common import ZONE_KIND, Why, Zones
+from ptcalc.model.schemes.common import ZONE_KIND, Why, Zones, keep_private
 from ptcalc.workload.types import ModelOptions
 
 SCHEMES: tuple[str, ...] = ("private", "hugetlb-pmd", "mshare", "file-cached")
@@ -37,7 +39,7 @@ def zones(layout: Layout, scheme: str, options: ModelOptions) -> Zones:
         of = _ZONES[scheme]
     except KeyError:
         raise ValueError(f"unknown scheme {scheme!r}") from None
-    return of(layout, options)
+    return keep_private(layout, of(layout, options))
 
 
 __all__ = ["SCHEMES", "ZONE_KIND", "Why", "Zones", "zones"]

@@ -51,6 +51,7 @@ class Why(IntEnum):
     NO_WHOLE_WINDOW = 10
     NO_TABLES_AT_LEVEL = 11
     PTSHARE_ALIGNMENT = 12
+    PRIVATE_MAPPING = 13
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,34 @@ class Zones:
 
             return np.stack(self.cols, axis=1)
         return list(zip(*(c.tolist() for c in self.cols)))
+
+
+def keep_private(layout: Layout, z: Zones) -> Zones:
+    """``z`` with every private mapping (``Layout.row_private``) wholly in its
+    private zone, under every scheme.
+
+    A MAP_PRIVATE mapping's tables are its process's own: hugetlb PMD sharing
+    needs VM_MAYSHARE (mm/hugetlb.c ``vma_shareable``: ``vma->vm_flags &
+    VM_MAYSHARE``), the file-cached proposal caches the tables of MAP_SHARED
+    mappings, and an mshare region holds shared objects.  (A proposal that
+    shared the tables of read-only private file mappings -- program text,
+    libraries -- would change this; none of these does.)
+    """
+    if not layout.has_private:
+        return z
+    xp = layout.xp
+    priv = layout.row_private
+    a, e = layout.row_addr, layout.row_end
+    cols = (a, *(xp.where(priv, e, c) for c in z.cols[1:5]), e)
+    why_of = z.why
+
+    def why() -> tuple[Array, Array]:
+        why_pmd, why_pte = why_of()
+        return (xp.where(priv, Why.PRIVATE_MAPPING, why_pmd).astype(xp.int8),
+                xp.where(priv, Why.PRIVATE_MAPPING, why_pte).astype(xp.int8))
+
+    return Zones(scheme=z.scheme, upper=z.upper, cols=cols,  # type: ignore[arg-type]
+                 pte_key_class=z.pte_key_class, attached_pte=z.attached_pte, why=why)
 
 
 def whole_windows(layout: Layout, size: int) -> tuple[Array, Array, Array]:
