@@ -769,6 +769,7 @@ processes:
         address: auto
         protection: rw
         touch: 2MiB
+    private_mappings: []   # (the SGA's tables alone; tests/measure_cases.py has private ones)
 """
 
 
@@ -794,8 +795,10 @@ def test_cli_on_a_yaml_file(tmp_path, restored):
 def test_shipped_seed_config_scaled():
     # configs/oracle-sga-300g.yaml, --scale 1500: one 1 GiB window of 4 KiB
     # shmem, fully touched, one process (1,500 / 1,500): 512 PTE + 1 PMD +
-    # 1 PUD = 514 tables; VmPTE 2,056 KiB.  (The other configs agree too, but
-    # take 15 s to 90 s here: every 4 KiB page is faulted in.)
+    # 1 PUD = 514 tables; and the server's own mappings, its PGA divided by
+    # 1500 (10 MiB -> 8 KiB, in the oracle binary's last block): oracle 91 PTE
+    # tables, libraries 13, stack 1; 2 PMD, 2 PUD: 109 (tests/clihelp.py has
+    # the blocks).  623 tables, 3 of them PUD; VmPTE 2,492 KiB.
     pytest.importorskip("ptcalc.workload.loader", reason="the workload loader is not in this tree yet")
     _kernel_skip()
     config = HERE.parent / "configs" / "oracle-sga-300g.yaml"
@@ -804,35 +807,59 @@ def test_shipped_seed_config_scaled():
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     assert doc["processes"] == 1
-    assert doc["pagetables"]["kernel_bytes"] == (514 if doc["calibration"]["pud_counted"] else 513) * 4 * KiB
-    assert doc["groups"][0]["kernel_vmpte_bytes"] == [{"bytes": 2056 * KiB, "processes": 1}]
+    assert doc["pagetables"]["kernel_bytes"] == (623 if doc["calibration"]["pud_counted"] else 620) * 4 * KiB
+    assert doc["groups"][0]["kernel_vmpte_bytes"] == [{"bytes": 623 * 4 * KiB, "processes": 1}]
     assert doc["verdict"] == "agree"
 
 
 @pytest.mark.kernel
-@pytest.mark.parametrize("config, scale, tables, vmpte", [
+@pytest.mark.parametrize("config, scale, tables, puds, vmpte", [
     # 66 GiB of 4 KiB shmem fully touched by 1,100 + 3 + 6 processes; --scale
     # 1100 keeps one whole 1 GiB window (66 / 1100, rounded up) and one
-    # process per group: 3 x (512 PTE + 1 PMD + 1 PUD) tables, each process's
-    # VmPTE 514 x 4 KiB.
-    ("postgres-shared-buffers.yaml", 1100, 3 * 514, {"client backends": 514 * 4 * KiB,
-                                                     "autovacuum workers": 514 * 4 * KiB,
-                                                     "background processes": 514 * 4 * KiB}),
+    # process per group: 3 x (512 PTE + 1 PMD + 1 PUD) tables for the shared
+    # memory; and each process's own, its anonymous memory divided by 1100
+    # (x86-64 blocks of 2 MiB; the default layout: docs/workload-format.md):
+    # * a backend (listed): postgres 8.5 MiB at 0x555555554000, 5 blocks; its
+    #   heap, 4 KiB, in the last of them; libraries 30 MiB below 0x7ffff7fff000,
+    #   16 blocks; work_mem, 20 KiB at 0x7ffff4dff000 (where the 20 MiB went,
+    #   below the libraries), across a block boundary: 2; the stack 1: 24 PTE,
+    #   2 PMD, 2 PUD = 28;
+    # * autovacuum worker and background process (the default layout): the
+    #   8 MiB program (5 blocks), a heap of 64 KiB / 8 KiB in its last block,
+    #   libraries 16, stack 1: 22 PTE, 2 PMD, 2 PUD = 26 each.
+    # 1,542 + 28 + 52 = 1,622 tables, 9 of them PUD.
+    ("postgres-shared-buffers.yaml", 1100, 1622, 9, {"client backends": 542 * 4 * KiB,
+                                                     "autovacuum workers": 540 * 4 * KiB,
+                                                     "background processes": 540 * 4 * KiB}),
     # 8 guests of 64 GiB, each mapped whole by its qemu, virtiofsd and
     # vhost-user-blk process, and all 8 by ovs-vswitchd; --scale 64 leaves
     # 1 GiB per guest, every mapping (auto) in a 512 GiB window of its own:
-    # 24 + 8 mappings x 514 tables; ovs-vswitchd's VmPTE is 8 x 514 tables.
-    ("kvm-vhost-user.yaml", 64, 32 * 514, {"qemu guest0": 514 * 4 * KiB, "ovs-vswitchd": 8 * 514 * 4 * KiB}),
+    # 24 + 8 mappings x 514 tables.  The processes' own mappings, anonymous
+    # memory divided by 64:
+    # * qemu (listed): its binary, 13.5 MiB touched from 0x555555554000, 8
+    #   blocks; its heap (64 KiB touched at 0x555556754000) 1; libraries 16;
+    #   threads, 320 KiB at 0x7ffff4dff000, across a boundary: 2; QEMU's own
+    #   12 MiB at 0x7fffc4dff000 (0x1ff000 into a block): 7; stack 1: 35 PTE,
+    #   2 PMD, 2 PUD = 39;
+    # * virtiofsd (default layout, heap 1 MiB from 0x555555d54000, across a
+    #   boundary: 1 block more than the program's): 23 PTE + 4 = 27;
+    # * vhost-user-blk (heap 4 MiB: 2 blocks more): 24 + 4 = 28;
+    # * ovs-vswitchd (heap 32 MiB: 16 more, in the program's 1 GiB window): 38 + 4 = 42.
+    # 32 x 514 + 8 x (39 + 27 + 28) + 42 = 17,242 tables; PUD: 3 per process
+    # and ovs-vswitchd's 10: 82.
+    ("kvm-vhost-user.yaml", 64, 17242, 82, {"qemu guest0": 553 * 4 * KiB, "virtiofsd guest0": 541 * 4 * KiB,
+                                            "vhost-user-blk guest0": 542 * 4 * KiB,
+                                            "ovs-vswitchd": (8 * 514 + 42) * 4 * KiB}),
 ])
-def test_other_shipped_configs_scaled(config, scale, tables, vmpte):
+def test_other_shipped_configs_scaled(config, scale, tables, puds, vmpte):
     pytest.importorskip("ptcalc.workload.loader", reason="the workload loader is not in this tree yet")
     _kernel_skip()
     p = _cli_settled([sys.executable, "-m", "ptcalc", "measure", str(HERE.parent / "configs" / config),
                       "--scale", str(scale), "-f", "json", "--settle", str(SETTLE), "-q"])
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
-    # one PUD table per 514 (one per mapping): left out where PageTables does not count PUDs
-    counted = tables if doc["calibration"]["pud_counted"] else tables - tables // 514
+    # the PUD tables are left out where PageTables does not count them
+    counted = tables if doc["calibration"]["pud_counted"] else tables - puds
     assert doc["pagetables"]["kernel_bytes"] == counted * 4 * KiB
     groups = {g["name"]: g for g in doc["groups"]}
     for name, want in vmpte.items():

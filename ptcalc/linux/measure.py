@@ -49,11 +49,10 @@ from ptcalc.errors import UsageError
 from ptcalc.linux.calibrate import Calibration, calibrate
 from ptcalc.linux.errors import KernelError
 from ptcalc.linux.host import is_root, running_arch
-from ptcalc.linux.parsers import MapsEntry
 from ptcalc.linux.procfs import ProcFS
 from ptcalc.linux.reproduce import Phase, Raw, Segments, origin, reproduce
 from ptcalc.linux.runstate import Journal, Repaired, repair
-from ptcalc.linux.scale import SCALE_RULE, scale_workload
+from ptcalc.linux.scale import SCALE_RULE, relocate_workload, scale_workload, window_span
 from ptcalc.linux.signals import signals_as_exceptions, signals_deferred
 from ptcalc.linux.tunables import Tunables, hugetlb_pool_path, read_hugetlb_pool, shmem_thp_changes
 from ptcalc.model.results import SchemeResult
@@ -103,6 +102,9 @@ class Plan:
     page_table_bytes: int
     """The model's physical page tables."""
     processes: int
+    own_bytes: int = 0
+    """The processes' own mappings: their anonymous memory, and the one file
+    their private file mappings read."""
 
     @property
     def hugetlb_bytes(self) -> int:
@@ -114,12 +116,14 @@ class Plan:
 
     @property
     def total(self) -> int:
-        return self.shmem_bytes + self.hugetlb_bytes + self.page_table_bytes + self.process_bytes
+        return self.shmem_bytes + self.hugetlb_bytes + self.page_table_bytes + self.process_bytes + self.own_bytes
 
     def describe(self) -> str:
         parts = [f"shmem/file {format_size(self.shmem_bytes)}"]
         for ps, n in sorted(self.hugetlb_pages.items()):
             parts.append(f"hugetlb {n:,} x {format_size(ps)}")
+        if self.own_bytes:
+            parts.append(f"the processes' own mappings {format_size(self.own_bytes)}")
         parts.append(f"page tables {format_size(self.page_table_bytes)}")
         parts.append(f"{self.processes:,} processes ~{format_size(self.process_bytes)}")
         return ", ".join(parts)
@@ -149,7 +153,11 @@ def plan(w: Workload, model_result: SchemeResult) -> Plan:
                 pages[seg.page_size] = pages.get(seg.page_size, 0) + n
         else:
             shmem += _union_length(touched.get(name, []))
-    return Plan(shmem, written, pages, model_result.physical_bytes, w.process_count)
+    # the processes' own mappings: anonymous memory per process, and the page
+    # cache of the one file the private file mappings read
+    own = sum(g.count * p.touched_bytes for g in w.groups for p in g.private_mappings if p.kind != "file")
+    cache = max((p.size for g in w.groups for p in g.private_mappings if p.kind == "file"), default=0)
+    return Plan(shmem, written, pages, model_result.physical_bytes, w.process_count, own + cache)
 
 
 def _margin(meminfo: dict[str, int]) -> int:
@@ -318,30 +326,20 @@ def check_supported(fs: ProcFS, w: Workload) -> None:
             if m.userfaultfd != "none":
                 raise UsageError(f"{w.source}: {origin(w, gi, mi)}: measure does not register userfaultfd "
                                  f"(userfaultfd: {m.userfaultfd}); remove it to measure the rest")
+        for j, p in enumerate(g.private_mappings):
+            if p.kind == "file" and p.page_size != w.arch.base_page:
+                # a PMD-mapped page-cache folio depends on the filesystem and
+                # readahead, not on what measure can ask for
+                raise UsageError(f"{w.source}: {origin(w, gi, len(g.mappings) + j)}: measure maps private file "
+                                 f"mappings with {base} pages only")
 
 
-def check_addresses(w: Workload, own: list[MapsEntry]) -> None:
-    """Every mapping must lie in windows of one PUD table's span (512 GiB on
-    x86-64) where the measuring process has nothing: there its PUD (and
-    lower) tables exist already and the kernel would count fewer tables than
-    the workload needs on its own."""
-    pud = w.arch.level("pud")
-    span = pud.table_span if pud is not None else w.arch.pgd.entry_span
-    owner: dict[int, MapsEntry] = {}
-    for v in own:
-        for b in range(v.start // span, (v.end - 1) // span + 1):
-            owner.setdefault(b, v)
-    for gi, g in enumerate(w.groups):
-        for mi, m in enumerate(g.mappings):
-            for b in range(m.address // span, (m.end - 1) // span + 1):
-                clash = owner.get(b)
-                if clash is not None:
-                    raise KernelError(
-                        f"{w.source}: {origin(w, gi, mi)}: address {m.address:#x} is in the same "
-                        f"{format_size(span)} window as the measuring process's own memory "
-                        f"({clash.start:#x}-{clash.end:#x} {clash.shown_path or '[anonymous]'}), whose page "
-                        f"tables exist already; use an address outside {b * span:#x}-{(b + 1) * span:#x}, "
-                        "or address: auto")
+def moved_notes(w: Workload, moves: list[tuple[int, int, int]]) -> list[str]:
+    """What ``relocate_workload`` moved, for the report."""
+    span = window_span(w)
+    return [f"the mappings in {format_size(n * span)} at {first * span:#x} are measured at {at * span:#x} "
+            f"(the measuring process has memory in that window; moved whole, every table count is the same)"
+            for first, at, n in moves]
 
 
 def _thp_changes(fs: ProcFS, w: Workload) -> list[tuple[str, str]]:
@@ -482,11 +480,6 @@ def run(workload: Workload, *, scale: int = 1, model: Model | None = None, file_
         for r in repaired:
             say(f"put back what measure pid {r.pid} left when it was killed")
     w = scale_workload(workload, scale)
-    # the processes' own mappings are not reproduced: the comparison is the
-    # shared segments' tables (the forked processes' own image is the
-    # measuring interpreter's, outside the baseline's windows)
-    private_left_out = any(g.private_mappings for g in w.groups)
-    w = replace(w, groups=tuple(replace(g, private_mappings=(), default_layout=False) for g in w.groups))
     check_supported(fs, w)
     result = model(w)
     p = plan(w, result)
@@ -501,9 +494,12 @@ def run(workload: Workload, *, scale: int = 1, model: Model | None = None, file_
                           f"({p.describe()}) but only {format_size(meminfo.get('MemAvailable', 0))} is "
                           f"available, less a {format_size(_margin(meminfo))} margin: "
                           f"{format_size(shortfall(p, meminfo))} short; nothing was changed{hint}")
-    check_addresses(w, fs.maps("self"))
+    # the workload's windows clear of the measuring process's own memory
+    # (whose page tables exist already): moved whole, every table count kept
+    # (the model's result is the same for the moved workload)
+    w, moves = relocate_workload(w, [(v.start, v.end) for v in fs.maps("self")])
     check_tunables(fs, w, p)
-    notes = file_notes(fs, w, p, file_dir)
+    notes = file_notes(fs, w, p, file_dir) + moved_notes(w, moves)
     journal = Journal(fs)
     tunables = Tunables(fs, before_write=journal.tunable)
     try:
@@ -524,9 +520,6 @@ def run(workload: Workload, *, scale: int = 1, model: Model | None = None, file_
         if not tunables.restore_problems:
             journal.close()
     notes += tunables.restore_problems
-    if private_left_out:
-        notes.append("private mappings (program, libraries, heap, stack) are not reproduced: the model's figures "
-                     "here are the shared segments' tables")
     return _compare(workload, w, scale, result, cal, raw, notes, time.monotonic() - started, fs.kernel_release(),
                     tuple(repaired))
 

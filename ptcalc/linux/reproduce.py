@@ -74,8 +74,9 @@ Phase = Callable[[str], None]
 _REC = struct.Struct("<iiii")  # child index, kind, mapping index, errno
 READY, DONE, FAIL_MMAP, FAIL_ADVISE, FAIL_POPULATE, UNMAPPED, FAIL_UNMAP = 1, 2, 3, 4, 5, 6, 7
 
-ChildOp = tuple[int, int, int, int, int, int, int, tuple[tuple[int, int], ...]]
-"""(address, size, prot, fd, offset, THP advice or 0, populate advice or 0, ((address, length), ...))."""
+ChildOp = tuple[int, int, int, int, int, int, int, tuple[tuple[int, int], ...], int]
+"""(address, size, prot, fd, offset, THP advice or 0, populate advice or 0, ((address, length), ...),
+private: 1 for MAP_PRIVATE (of ``fd``, or anonymous with ``fd`` -1))."""
 
 
 def _child(index: int, ops: tuple[ChildOp, ...], rec_w: int, parent: int, comm: str) -> None:
@@ -96,11 +97,11 @@ def _child(index: int, ops: tuple[ChildOp, ...], rec_w: int, parent: int, comm: 
         ready = pack(index, READY, -1, 0)
         done = pack(index, DONE, -1, 0)
         unmapped = pack(index, UNMAPPED, -1, 0)
-        spans = tuple((addr, size) for addr, size, *_ in ops)
+        spans = tuple((op[0], op[1]) for op in ops)
 
         def work() -> bytes:
-            for i, (addr, size, prot, fd, off, thp, pop, ranges) in enumerate(ops):
-                e = mmap_fixed(addr, size, prot, fd, off)
+            for i, (addr, size, prot, fd, off, thp, pop, ranges, private) in enumerate(ops):
+                e = mmap_fixed(addr, size, prot, fd, off, private)
                 if e:
                     return pack(index, FAIL_MMAP, i, e)
                 if thp:
@@ -257,6 +258,11 @@ class Children:
 class Segments:
     """One memfd (or unlinked real file) per segment; closed on exit."""
 
+    PRIVATE_FILE = "\0private file"
+    """The key of the file private file mappings map (``fds``): one memfd
+    as large as the largest of them, mapped MAP_PRIVATE and read, as a
+    program's text and libraries are."""
+
     def __init__(self) -> None:
         self.fds: dict[str, int] = {}
 
@@ -285,6 +291,9 @@ class Segments:
                     raise KernelError(f"segments.{name}: cannot size a file in {file_dir}: {e.strerror}") from None
             else:
                 self.fds[name] = memfd_create(f"ptcalc:{name}", seg.size)
+        largest = max((p.size for g in w.groups for p in g.private_mappings if p.kind == "file"), default=0)
+        if largest:
+            self.fds[self.PRIVATE_FILE] = memfd_create("ptcalc:private-file", largest)
 
     def close(self) -> None:
         for fd in self.fds.values():
@@ -318,13 +327,30 @@ def child_ops(w: Workload, g: ProcessGroup, fds: dict[str, int]) -> tuple[ChildO
         else:
             thp = MADV_NOHUGEPAGE  # base pages even where shmem_enabled=always
         ranges = tuple((m.address + s, e - s) for s, e in m.touched) if pop else ()
-        ops.append((m.address, m.size, prot, fds[m.segment], m.offset, thp, pop, ranges))
+        ops.append((m.address, m.size, prot, fds[m.segment], m.offset, thp, pop, ranges, 0))
+    for p in g.private_mappings:
+        # a process's own mappings: anonymous memory (heap, stack; THP where
+        # PMD_SIZE pages: MADV_HUGEPAGE, which keeps a deposited PTE table --
+        # and if no THP can be had the 4 KiB pages need the same PTE table),
+        # and private file mappings read (text, libraries), from one memfd
+        thp = MADV_HUGEPAGE if p.page_size == pmd_size else MADV_NOHUGEPAGE
+        ranges = tuple((p.address + s, e - s) for s, e in p.touched)
+        if p.kind == "file":
+            ops.append((p.address, p.size, PROT_READ, fds[Segments.PRIVATE_FILE], 0, thp, MADV_POPULATE_READ,
+                        ranges, 1))
+        else:
+            ops.append((p.address, p.size, PROT_READ | PROT_WRITE, -1, 0, thp, MADV_POPULATE_WRITE, ranges, 1))
     return tuple(ops)
 
 
 def origin(w: Workload, gi: int, mi: int) -> str:
-    """The key path of mapping ``mi`` of group ``gi`` for messages."""
-    m = w.groups[gi].mappings[mi]
+    """The key path of mapping ``mi`` of group ``gi`` for messages (after its
+    shared mappings, ``child_ops`` lists its private ones)."""
+    g = w.groups[gi]
+    if mi >= len(g.mappings):
+        j = mi - len(g.mappings)
+        return g.private_mappings[j].origin or f"processes[{gi}].private_mappings[{j}]"
+    m = g.mappings[mi]
     return m.origin or f"processes[{gi}].mappings[{mi}]"
 
 
@@ -338,11 +364,16 @@ _ERRNO_HINT = {
 
 def failure(fs: ProcFS, w: Workload, gi: int, kind: int, mi: int, err: int) -> KernelError:
     """What a measuring process reported going wrong, as one located message."""
-    m = w.groups[gi].mappings[mi]
     what = {FAIL_MMAP: "mmap(MAP_FIXED_NOREPLACE)", FAIL_ADVISE: "madvise(MADV_[NO]HUGEPAGE)",
             FAIL_POPULATE: "madvise(MADV_POPULATE_READ/WRITE)", FAIL_UNMAP: "munmap"}.get(kind, f"step {kind}")
     name = errno_mod.errorcode.get(err, str(err))
     hint = _ERRNO_HINT.get(err, os.strerror(err))
+    g = w.groups[gi]
+    if mi >= len(g.mappings):  # one of the process's own mappings
+        p = g.private_mappings[mi - len(g.mappings)]
+        return KernelError(f"{w.source}: {origin(w, gi, mi)}: {what} of {format_size(p.size)} of private "
+                           f"{p.kind} memory at {p.address:#x} failed: {name}, {hint}")
+    m = g.mappings[mi]
     seg = w.segments[m.segment]
     if err == errno_mod.ENOMEM and seg.backing == "hugetlb":
         try:

@@ -112,15 +112,17 @@ def memfd_create(name: str, size: int, hugetlb_page_size: int | None = None) -> 
     return fd
 
 
-def mmap_fixed(address: int, length: int, prot: int, fd: int, offset: int) -> int:
+def mmap_fixed(address: int, length: int, prot: int, fd: int, offset: int, private: int = 0) -> int:
     """mmap(MAP_SHARED | MAP_FIXED_NOREPLACE) at exactly ``address``; 0 or an errno.
+    ``private``: MAP_PRIVATE instead, of ``fd`` or (``fd`` -1) anonymous memory.
 
     Returns an errno instead of raising so that a forked child can call it
     without allocating (see ``ptcalc.linux.reproduce``).  EEXIST: something is
     mapped there already.
     """
     lib = libc()
-    got = lib.mmap(address, length, prot, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, offset)
+    flags = (MAP_PRIVATE if private else MAP_SHARED) | MAP_FIXED_NOREPLACE | (MAP_ANONYMOUS if fd < 0 else 0)
+    got = lib.mmap(address, length, prot, flags, fd, offset)
     if got is None or got == MAP_FAILED:
         return ctypes.get_errno() or errno_mod.EINVAL
     if got != address:  # a kernel before 4.17 took the flag as a hint
