@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ptcalc.model.geometry import X86_64
-from ptcalc.workload.types import Host, Mapping, ProcessGroup, Segment, Workload
+from ptcalc.workload.types import Host, Mapping, PrivateMapping, ProcessGroup, Segment, Workload
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
 BASE = 1 * TiB  # 512 GiB-aligned; nothing of the test process lives there
@@ -47,6 +47,12 @@ def mapping(seg: str, size: int, address: int, page: int, *, offset: int = 0, pr
     else:
         touched = touch  # type: ignore[assignment]
     return Mapping(seg, offset, size, address, prot, touched=() if prot == "none" else touched)
+
+
+def own(kind: str, size: int, address: int, page: int = 4 * KiB,
+        touched: tuple[tuple[int, int], ...] | None = None) -> PrivateMapping:
+    """A private mapping of each process, all of it touched unless ``touched``."""
+    return PrivateMapping(kind, address, size, page, ((0, size),) if touched is None else touched)  # type: ignore[arg-type]
 
 
 def workload(segments: list[Segment], *groups: ProcessGroup, name: str) -> Workload:
@@ -188,6 +194,42 @@ CASES: dict[str, Case] = {
                                        mapping("thp", 8 * MiB, BASE + 2 * GiB, 2 * MiB, touch="all"))),
                  name="mixed-hugetlb-thp-x2"),
         _t(0, 4, 2), (16 * KiB,)),
+    # Whole processes (issue 13): each process's own memory, 2 processes.
+    # Anonymous 3 MiB at BASE (2 blocks: 2 PTE tables), a private file mapping
+    # of 4 MiB at BASE + 4 MiB read (2 more), a 132 KiB stack at the end of the
+    # first 1 GiB window (1 more); one PMD and one PUD table: 7 tables each,
+    # 14 in all; VmPTE 28 KiB.
+    "private-anon-file-stack-x2": Case(
+        workload([], ProcessGroup("p", 2, (), private_mappings=(
+            own("anon", 3 * MiB, BASE), own("file", 4 * MiB, BASE + 4 * MiB),
+            own("stack", 132 * KiB, BASE + GiB - 132 * KiB))), name="private-anon-file-stack-x2"),
+        _t(10, 2, 2), (28 * KiB,)),
+    # Anonymous THP: 8 MiB of 2 MiB pages at BASE, one process, every huge page
+    # touched: each keeps the PTE table __do_huge_pmd_anonymous_page deposits
+    # (pgtable_trans_huge_deposit): 4 PTE + 1 PMD + 1 PUD = 6 (docs/whole-process.md
+    # measured the same); VmPTE 24 KiB.  (Without THP, 4 KiB pages: the same 6.)
+    "private-anon-thp": Case(
+        workload([], ProcessGroup("p", 1, (), private_mappings=(own("anon", 8 * MiB, BASE, page=2 * MiB),)),
+                 name="private-anon-thp"),
+        _t(4, 1, 1), (24 * KiB,)),
+    # Tables shared between a process's own mappings and shared ones, 2 processes:
+    # 4 MiB of 4 KiB shmem at BASE (2 PTE tables), anonymous 2 MiB at BASE +
+    # 4 MiB (1 PTE), 1 MiB of the shmem at BASE + 8 MiB and a private file
+    # mapping of 1 MiB right after it, in the same 2 MiB block (1 PTE table for
+    # both), and 2 GiB of 2 MiB hugetlb at BASE + 1 GiB (2 shared PMD tables).
+    # Each process: 4 PTE, the PMD table of [BASE, BASE + 1 GiB) (shmem and
+    # private alike), 1 PUD for everything: 6 own + 2 attached PMD = VmPTE 32 KiB;
+    # physical 2 x 6 + 2 = 14: 8 PTE, 2 + 2 PMD, 2 PUD.
+    "mixed-private-and-shared-x2": Case(
+        workload([_4k(8 * MiB), _huge(2 * GiB)],
+                 ProcessGroup("p", 2, (mapping("shm", 4 * MiB, BASE, 4 * KiB, touch="all"),
+                                       mapping("shm", 1 * MiB, BASE + 8 * MiB, 4 * KiB, offset=4 * MiB,
+                                               touch="all"),
+                                       mapping("huge", 2 * GiB, BASE + GiB, 2 * MiB)),
+                              private_mappings=(own("anon", 2 * MiB, BASE + 4 * MiB),
+                                                own("file", 1 * MiB, BASE + 9 * MiB))),
+                 name="mixed-private-and-shared-x2"),
+        _t(8, 4, 2), (32 * KiB,)),
     # A real 64 MiB file, read by 2 processes: 2 x (32 PTE + 1 PMD + 1 PUD) = 68.
     "file-64m-x2": Case(
         workload([Segment("data", 64 * MiB, "file", 4 * KiB)],

@@ -7,7 +7,14 @@ assert that the kernel's PageTables growth and every process's VmPTE equal
 the hand-derived figures in measure_cases.py -- and that the model agrees.
 They skip, with the reason, when not root, not Linux x86-64 or without
 hugetlb.  Each checks that hugetlb pools and THP settings are back as they
-were; the subprocess tests deliver SIGINT and SIGTERM to a running measure.
+were.
+
+Noise (issue 16): some run beside tests/noisy_neighbour.py and must still
+give the exact figures, and a model one table off must still ``disagree``;
+a test that compares exact figures repeats a measurement only while it is
+inconclusive (``settled``, ``ATTEMPTS`` at most), never one that differs.
+Faults: the subprocess tests deliver SIGINT and SIGTERM at every phase of a
+running measure, and SIGKILL, then ``--repair``.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,8 +40,10 @@ from ptcalc.linux.errors import KernelError
 from ptcalc.linux.measure import GroupMeasurement, LevelRow, MeasureResult, Plan, fits, plan
 from ptcalc.linux.procfs import ProcFS
 from ptcalc.linux.scale import scale_workload
+from ptcalc.linux.tunables import shmem_thp_changes
 from ptcalc.model.geometry import X86_64
-from ptcalc.workload.types import Mapping, ProcessGroup, Segment
+from ptcalc.units import format_size
+from ptcalc.workload.types import Mapping, ProcessGroup, Segment, Workload
 
 HERE = Path(__file__).parent
 RUNNER = HERE / "measure_runner.py"
@@ -151,7 +161,8 @@ def test_fits_keeps_a_margin():
 # --- verdicts and renderers (no kernel) ---------------------------------------
 
 
-def _result(kernel_pt: int, kernel_vmpte: tuple[int, ...], problems: tuple[str, ...] = ()) -> MeasureResult:
+def _result(kernel_pt: int, kernel_vmpte: tuple[int, ...], problems: tuple[str, ...] = (),
+            noise: tuple[str, ...] = ()) -> MeasureResult:
     w = CASES["hugetlb-2g-x4-aligned"].workload
     levels = (LevelRow("pte", 0, True, "counted"), LevelRow("pmd", 2, True, "counted"),
               LevelRow("pud", 4, True, "counted"), LevelRow("p4d", 0, False, "folded"),
@@ -160,7 +171,7 @@ def _result(kernel_pt: int, kernel_vmpte: tuple[int, ...], problems: tuple[str, 
         title="t", source="<t>", scale=1, workload=w, kernel="6.18", scheme="hugetlb-pmd",
         calibration=Calibration(4096, 3, 12 * KiB), levels=levels, model_pagetables_bytes=6 * 4096,
         kernel_pagetables_bytes=kernel_pt, others_adjust_bytes=0,
-        groups=(GroupMeasurement("p", 4, 12 * KiB, kernel_vmpte),), problems=problems)
+        groups=(GroupMeasurement("p", 4, 12 * KiB, kernel_vmpte),), problems=problems, noise=noise)
 
 
 def test_verdicts():
@@ -172,13 +183,33 @@ def test_verdicts():
     assert _result(7 * 4096, (12 * KiB,) * 4, ("THP",)).verdict == "inconclusive"
 
 
+def test_noise_is_never_a_difference_and_never_hides_one():
+    # PageTables could not be trusted: its figure is not compared ...
+    noisy = _result(5 * 4096, (12 * KiB,) * 4, noise=("no two cycles in a row read the same",))
+    assert noisy.verdict == "inconclusive" and noisy.differences() == []
+    assert noisy.reasons == ("no two cycles in a row read the same",)
+    assert _result(6 * 4096, (12 * KiB,) * 4, noise=("x",)).verdict == "inconclusive"
+    # ... but VmPTE is exact (only its own process changes it): a VmPTE that
+    # differs is a difference whatever PageTables did
+    vm = _result(6 * 4096, (12 * KiB,) * 3 + (16 * KiB,), noise=("x",))
+    assert vm.verdict == "disagree" and vm.differences() == ["VmPTE of p: model 12 KiB, kernel 12 KiB x 3, 16 KiB x 1"]
+    assert vm.reasons == ()
+
+
+def test_inconclusive_has_its_own_exit_status():
+    from ptcalc.cli.measure import EXIT_STATUS
+
+    assert EXIT_STATUS == {"agree": 0, "disagree": 1, "inconclusive": 3}
+
+
 def test_json_is_exact_and_complete():
     from ptcalc.render import measure_json
 
     doc = json.loads(measure_json.render(_result(6 * 4096, (12 * KiB,) * 4)))
     assert doc["verdict"] == "agree"
     assert doc["pagetables"] == {"model_bytes": 24576, "kernel_bytes": 24576, "others_adjust_bytes": 0,
-                                 "agree": True}
+                                 "agree": True, "trusted": True, "transitions_bytes": []}
+    assert doc["noise"] == [] and doc["repaired"] == []
     assert doc["groups"][0]["kernel_vmpte_bytes"] == [{"bytes": 12288, "processes": 4}]
     assert [lv["level"] for lv in doc["levels"]] == ["pte", "pmd", "pud", "p4d", "pgd"]
     assert doc["calibration"] == {"pgd_bytes": 4096, "pagetables_tables": 3, "vmpte_bytes": 12288,
@@ -256,9 +287,26 @@ def _huge_sizes(w) -> tuple[int, ...]:
     return tuple(sorted({s.page_size for s in w.segments.values() if s.backing == "hugetlb"}))
 
 
+ATTEMPTS = 3
+"""Measurements a kernel test makes, at most, until PageTables can be trusted
+(each already maps and unmaps up to readings.MAX_ROUNDS times)."""
+
+
+def settled(run: Callable[[], MeasureResult]) -> MeasureResult:
+    """``run()`` again while the machine was too busy for its PageTables growth
+    to be trusted (``ATTEMPTS`` at most): the test then checks exact figures.
+    A difference is never retried away: only an inconclusive run is repeated."""
+    for _ in range(ATTEMPTS):
+        r = run()
+        if not r.noise:
+            return r
+    return r
+
+
 def _check(case, r: MeasureResult) -> None:
     # the kernel against the hand-derived numbers ...
     assert r.problems == (), r.problems
+    assert r.noise == (), (r.noise, r.transitions)
     assert r.kernel_pagetables_bytes == case.pagetables_bytes(r.calibration.pud_counted), (r.differences(), r.notes)
     for g, want in zip(r.groups, case.vmpte, strict=True):
         assert g.kernel_vmpte == (want,) * g.count, (g.name, r.notes)
@@ -267,20 +315,17 @@ def _check(case, r: MeasureResult) -> None:
     assert r.verdict == "agree", r.differences()
 
 
-@pytest.mark.kernel
-def test_calibration_on_this_kernel():
-    _kernel_skip()
-    from ptcalc.linux.calibrate import calibrate
-
-    fs = ProcFS()
-    cal = calibrate(fs, X86_64, SETTLE, lambda s: None)
-    assert cal.vmpte_bytes == 12 * KiB  # PTE + PMD + PUD for one page: always in VmPTE
-    assert cal.pagetables_tables in (2, 3)
-    major, minor = (int(x) for x in fs.kernel_release().split(".")[:2])
-    if (major, minor) >= (6, 18):
-        # model.md section 2, verified on 6.18: PUD tables (and PGDs) are counted
-        assert cal.pud_counted
-        assert cal.pgd_bytes == (8 * KiB if fs.pti() else 4 * KiB)
+def _run_case(name: str, **kw) -> MeasureResult:
+    case = CASES[name]
+    file_dir = None
+    if any(s.backing == "file" for s in case.workload.segments.values()):
+        file_dir = os.environ.get("TMPDIR", "/tmp")
+    try:
+        return settled(lambda: measure.run(case.workload, scale=case.scale, settle=SETTLE, file_dir=file_dir, **kw))
+    except KernelError as e:
+        if "could raise the 1 GiB hugetlb pool" in str(e):
+            pytest.skip(f"no free 1 GiB runs of memory for 1 GiB pages: {e}")
+        raise
 
 
 @pytest.mark.kernel
@@ -289,16 +334,76 @@ def test_kernel_equals_hand_derived(name, restored):
     case = CASES[name]
     _kernel_skip(_huge_sizes(case.workload))
     restored.only(case.workload)
-    file_dir = None
-    if any(s.backing == "file" for s in case.workload.segments.values()):
-        file_dir = os.environ.get("TMPDIR", "/tmp")
-    try:
-        r = measure.run(case.workload, scale=case.scale, settle=SETTLE, file_dir=file_dir)
-    except KernelError as e:
-        if "could raise the 1 GiB hugetlb pool" in str(e):
-            pytest.skip(f"no free 1 GiB runs of memory for 1 GiB pages: {e}")
-        raise
-    _check(case, r)
+    _check(case, _run_case(name))
+
+
+# --- a noisy neighbour: no false difference -------------------------------------
+
+# the case that failed CI (a 4 KiB table freed late), one of 4 KiB pages whose
+# growth VmPTE pins down exactly, shared hugetlb with shmem THP, and three
+# protections sharing apart
+NOISY_CASES = ["hugetlb-sga-300g-x1500-scaled", "4k-1g-aligned", "mixed-hugetlb-thp-x2", "hugetlb-2rw-2r-1none"]
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("name", NOISY_CASES)
+def test_kernel_equals_hand_derived_beside_a_noisy_neighbour(name, restored, noisy_neighbour):
+    # tests/noisy_neighbour.py allocates, frees, forks and execs all along:
+    # the figures are still exact (retried only while inconclusive)
+    case = CASES[name]
+    _kernel_skip(_huge_sizes(case.workload))
+    restored.only(case.workload)
+    _check(case, _run_case(name))
+    assert noisy_neighbour.poll() is None  # it ran the whole time
+
+
+def _off_by_one_table(level: str = "pmd", vmpte: int = 0) -> measure.Model:
+    """The model of ``measure`` with one more ``level`` table than the kernel
+    builds (and ``vmpte`` more bytes of VmPTE per process): a model error."""
+    from ptcalc.model.results import GroupResults
+
+    def model(w):
+        r = measure.default_model(w)
+        tables = dict(r.tables)
+        tables[level] += 1
+        groups = GroupResults.of([replace(g, vmpte_bytes=g.vmpte_bytes + vmpte) for g in r.groups])
+        return replace(r, tables=tables, physical_bytes=r.physical_bytes + 4 * KiB, groups=groups)
+
+    return model
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("neighbour", [False, True], ids=["quiet", "noisy"])
+def test_a_model_one_table_off_is_a_difference(neighbour, restored, request):
+    # the model counts one PMD table more than the kernel builds, VmPTE right:
+    # the PageTables growth differs by one table.  Noise handling must not
+    # turn that into "inconclusive" for good: on a quiet machine the verdict
+    # is "disagree"; beside a neighbour, "disagree" once PageTables could be
+    # trusted (a run too busy for it is repeated), and never "agree".
+    name = "hugetlb-sga-300g-x1500-scaled"
+    _kernel_skip((2 * MiB,))
+    restored.only(CASES[name].workload)
+    if neighbour:
+        request.getfixturevalue("noisy_neighbour")
+    r = _run_case(name, model=_off_by_one_table("pmd"))
+    assert r.noise == (), (r.noise, r.transitions)
+    assert r.verdict == "disagree"
+    assert r.differences() == [f"PageTables: model {r.kernel_pagetables_bytes // KiB + 4:,} KiB, "
+                               f"kernel {r.kernel_pagetables_bytes // KiB:,} KiB"]
+    assert r.kernel_pagetables_bytes == CASES[name].pagetables_bytes(r.calibration.pud_counted)
+
+
+@pytest.mark.kernel
+def test_a_vmpte_one_table_off_is_always_a_difference(restored, noisy_neighbour):
+    # VmPTE is exact: a model whose VmPTE is one table off disagrees on every
+    # run, however busy the machine -- never inconclusive, never retried
+    name = "hugetlb-sga-300g-x1500-scaled"
+    _kernel_skip((2 * MiB,))
+    restored.only(CASES[name].workload)
+    model = _off_by_one_table("pmd", vmpte=4 * KiB)
+    r = measure.run(CASES[name].workload, scale=CASES[name].scale, settle=SETTLE, model=model)
+    assert r.problems == () and r.verdict == "disagree"
+    assert "VmPTE of servers: model 20 KiB, kernel 16 KiB x 15" in r.differences()
 
 
 @pytest.mark.kernel
@@ -341,6 +446,54 @@ def test_too_big_is_refused_with_a_scale_to_try(restored):
     msg = str(info.value)
     assert "needs about" in msg and "300 GiB" not in msg.split("needs about")[0]
     assert "try --scale" in msg
+
+
+def _too_big() -> Workload:
+    """64 GiB of 2 MiB hugetlb mapped by one process at a 1 GiB-aligned address:
+    64 PMD tables + 1 PUD table + its PGD (264 KiB), one process (CHILD_BYTES, 2 MiB)."""
+    seg = Segment("huge", 64 * GiB, "hugetlb", 2 * MiB)
+    return workload([seg], ProcessGroup("p", 1, (mapping("huge", 64 * GiB, BASE, 2 * MiB),)), name="too-big")
+
+
+def test_a_pool_that_cannot_be_satisfied_is_refused_with_the_shortfall(tmp_path):
+    # on a fake machine: MemTotal 24,634,652 kB, MemAvailable 23,011,236 kB
+    # (tests/fake_tree.py); the margin is MemTotal / 16 (more than 512 MiB)
+    from fake_tree import FakeTree
+
+    fs = ProcFS(*FakeTree(tmp_path).machine(pools={2 * MiB: 0, GiB: 0}).roots)
+    need = 64 * GiB + 66 * 4 * KiB + 2 * MiB
+    room = 23_011_236 * KiB - 24_634_652 * KiB // 16
+    with pytest.raises(KernelError) as info:
+        measure.run(_too_big(), fs=fs, settle=SETTLE)
+    msg = str(info.value)
+    assert f": {format_size(need - room)} short; nothing was changed; try --scale 4" in msg, msg
+    assert measure.shortfall(plan(_too_big(), measure.default_model(_too_big())), fs.meminfo()) == need - room
+    # nothing was written: the fake pool is as it was
+    assert fs.read_value(f"{HUGEPAGES}/hugepages-2048kB/nr_hugepages") == "0"
+
+
+class _Recording(ProcFS):
+    """The real /proc and /sys, every write noted."""
+
+    writes: list[str] = []
+
+    def write(self, path: str, value: str) -> None:
+        self.writes.append(path)
+        super().write(path, value)
+
+
+@pytest.mark.kernel
+def test_a_pool_too_big_for_this_machine_changes_nothing(restored):
+    _kernel_skip((2 * MiB,))
+    w = _too_big()
+    restored.only(w)
+    if measure.fits(plan(w, measure.default_model(w)), ProcFS().meminfo()):
+        pytest.skip("this machine has room for 64 GiB of hugetlb pages")
+    fs = _Recording()
+    with pytest.raises(KernelError, match=r"needs about 64\.0 GiB .* short; nothing was changed"):
+        measure.run(w, fs=fs, settle=SETTLE)
+    assert fs.writes == []
+    assert not _state_file(os.getpid()).exists()
 
 
 def _as_nobody(name: str) -> str:
@@ -399,30 +552,87 @@ def _children_of(pid: int) -> list[int]:
     return out
 
 
-@pytest.mark.kernel
-@pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_mid_run_restores_pools_and_thp(sig, status, restored):
-    _kernel_skip((2 * MiB,))
-    restored.only(CASES["mixed-hugetlb-thp-x2"].workload)
-    p = subprocess.Popen([sys.executable, str(RUNNER), "mixed-hugetlb-thp-x2", "--settle", "1"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _memfds_named(prefix: str = "/memfd:ptcalc:") -> list[str]:
+    """Every open file descriptor on the machine that is one of measure's memfds."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                for fd in os.listdir(f"/proc/{d}/fd"):
+                    if os.readlink(f"/proc/{d}/fd/{fd}").startswith(prefix):
+                        out.append(f"{d}/{fd}")
+            except OSError:
+                pass
+    return out
+
+
+def _state_file(pid: int) -> Path:
+    from ptcalc.linux.runstate import state_dir
+
+    return Path(state_dir()) / f"measure-{pid}.json"
+
+
+# the phases measure.run reports, in order, for a workload with a 2 MiB hugetlb
+# pool and shmem THP (sharing: it maps, unmaps and maps again)
+PHASES = ["pools", "thp", "forking", "reading", "mapping", "unmapping"]
+
+
+def _paused_at(phase: str, restored: Watch, case: str = "mixed-hugetlb-thp-x2") -> subprocess.Popen:
+    """measure_runner.py stopped at ``phase``, with what that phase changed checked.
+    Whatever goes wrong here, the runner is killed and what it left repaired."""
+    p = subprocess.Popen([sys.executable, str(RUNNER), case, "--settle", str(SETTLE)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "PTCALC_TEST_PAUSE_AT": phase})
     try:
-        seen = []
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([p.stderr], [], [], 1.0)
-            if ready:
-                line = p.stderr.readline()
-                seen.append(line)
-                if "settle (baseline)" in line or not line:
+        said = ""  # stderr so far, read from the pipe itself: no line is left in a buffer select() cannot see
+        fd = p.stderr.fileno()
+        deadline = time.monotonic() + 120
+        while f"paused at {phase}\n" not in said and time.monotonic() < deadline:
+            if select.select([fd], [], [], 1.0)[0]:
+                chunk = os.read(fd, 65536)
+                if not chunk:
                     break
-        assert seen and "settle (baseline)" in seen[-1], "".join(seen)
-        # mid-run: the pool raised, THP enabled, measuring processes alive
+                said += chunk.decode()
+        assert f"paused at {phase}\n" in said, said
+        # what measure had changed by then: the state file is there first
+        assert _state_file(p.pid).exists()
         changed = restored.changed()
-        assert TUNABLES[0] in changed
-        if restored.before[TUNABLES[2]] in ("never", "deny"):
+        assert TUNABLES[0] in changed  # the 2 MiB pool: the first change of all
+        if phase != "pools" and restored.before[TUNABLES[2]] in ("never", "deny"):
             assert changed[TUNABLES[2]][1] == "advise"
-        assert _children_of(p.pid)
+        if phase not in ("pools", "thp"):
+            deadline = time.monotonic() + 5  # a child names itself just after fork
+            while not _children_of(p.pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _children_of(p.pid)
+            assert _memfds_named()
+    except BaseException:
+        from ptcalc.linux.runstate import repair
+
+        p.kill()
+        p.wait()
+        repair()
+        raise
+    return p
+
+
+SIGNALS = [pytest.param(signal.SIGINT, 130, id="SIGINT"), pytest.param(signal.SIGTERM, 143, id="SIGTERM")]
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("phase, sig, status", [
+    pytest.param(phase, *sig.values, id=f"{phase}-{sig.id}") for phase in PHASES for sig in SIGNALS
+    if phase in ("pools", "forking", "reading", "mapping") or sig.id == "SIGTERM"])
+def test_signal_at_each_phase_restores_everything(phase, sig, status, restored):
+    # SIGINT/SIGTERM at each phase: the pool and THP settings back as they were
+    # (``restored``), no measuring process left, no memfd (shared memory
+    # segment) open anywhere, the state file removed, exit 128 + signal
+    _kernel_skip((2 * MiB,))
+    if phase == "thp" and not shmem_thp_changes(ProcFS(), 2 * MiB):
+        pytest.skip("shmem THP is enabled already: measure changes no THP setting here")
+    restored.only(CASES["mixed-hugetlb-thp-x2"].workload)
+    p = _paused_at(phase, restored)
+    try:
         p.send_signal(sig)
         _, err = p.communicate(timeout=60)
     finally:
@@ -432,6 +642,69 @@ def test_signal_mid_run_restores_pools_and_thp(sig, status, restored):
     assert p.returncode == status, err
     assert "interrupted" in err and "Traceback" not in err
     assert _children_of(p.pid) == []
+    assert _memfds_named() == []
+    assert not _state_file(p.pid).exists()
+
+
+def _killed_at(phase: str, restored: Watch) -> tuple[int, str | None, str | None]:
+    """measure_runner.py killed with SIGKILL at ``phase``: its pid, and the 2 MiB
+    pool's value before it ran and the one it left."""
+    p = _paused_at(phase, restored)
+    p.kill()
+    p.communicate(timeout=30)
+    deadline = time.monotonic() + 10
+    while _children_of(p.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    # its measuring processes died with it (PR_SET_PDEATHSIG), and their memfds
+    assert _children_of(p.pid) == [] and _memfds_named() == []
+    assert _state_file(p.pid).exists()
+    old, raised = restored.changed()[TUNABLES[0]]  # still raised: nothing ran to put it back
+    return p.pid, old, raised
+
+
+@pytest.mark.kernel
+def test_sigkill_leaves_a_state_file_that_repair_puts_back(restored):
+    # SIGKILL cannot be caught: the pool stays raised and THP changed; the
+    # state file says what to put back, and `ptcalc measure --repair` does
+    _kernel_skip((2 * MiB,))
+    restored.only(CASES["mixed-hugetlb-thp-x2"].workload)
+    pid, old, raised = _killed_at("mapping", restored)
+    r = subprocess.run([sys.executable, "-m", "ptcalc", "measure", "--repair"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert f"ptcalc measure: measure pid {pid} (killed): {TUNABLES[0]} was {raised}, put back to {old}" \
+        in r.stdout.splitlines()
+    assert restored.changed() == {}
+    assert not _state_file(pid).exists()
+    r = subprocess.run([sys.executable, "-m", "ptcalc", "measure", "--repair"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith("ptcalc measure: nothing to repair"), r.stdout
+
+
+@pytest.mark.kernel
+def test_the_next_measure_repairs_first(restored):
+    # killed with the pool raised; the next measure puts it back before it
+    # reads the pool's old value -- else it would "restore" the raised one
+    _kernel_skip((2 * MiB,))
+    restored.only(CASES["mixed-hugetlb-thp-x2"].workload)
+    pid, old, raised = _killed_at("pools", restored)
+    r = _cli_settled([sys.executable, str(RUNNER), "mixed-hugetlb-thp-x2", "--settle", str(SETTLE), "-f", "json",
+                      "-q"])
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert f"measure pid {pid} (killed): {TUNABLES[0]} was {raised}, put back to {old}" in doc["repaired"]
+    assert doc["verdict"] == "agree"
+    assert not _state_file(pid).exists()
+    # ``restored``: the pool is back at the value before the killed run
+
+
+def _cli_settled(args: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run a measure command line again while it exits 3 (inconclusive), ATTEMPTS at most."""
+    for _ in range(ATTEMPTS):
+        p = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+        if p.returncode != 3:
+            return p
+    return p
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="not Linux")
@@ -496,6 +769,7 @@ processes:
         address: auto
         protection: rw
         touch: 2MiB
+    private_mappings: []   # (the SGA's tables alone; tests/measure_cases.py has private ones)
 """
 
 
@@ -509,8 +783,7 @@ def test_cli_on_a_yaml_file(tmp_path, restored):
     restored.paths = [TUNABLES[0]]  # the 2 MiB pool: raised for the run, restored after success
     path = tmp_path / "smoke.yaml"
     path.write_text(SMOKE_YAML)
-    p = subprocess.run([sys.executable, "-m", "ptcalc", "measure", str(path), "-f", "json", "--settle", str(SETTLE)],
-                       capture_output=True, text=True, timeout=120)
+    p = _cli_settled([sys.executable, "-m", "ptcalc", "measure", str(path), "-f", "json", "--settle", str(SETTLE)])
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     assert doc["pagetables"]["kernel_bytes"] == (5 if doc["calibration"]["pud_counted"] else 1) * 4 * KiB
@@ -522,46 +795,71 @@ def test_cli_on_a_yaml_file(tmp_path, restored):
 def test_shipped_seed_config_scaled():
     # configs/oracle-sga-300g.yaml, --scale 1500: one 1 GiB window of 4 KiB
     # shmem, fully touched, one process (1,500 / 1,500): 512 PTE + 1 PMD +
-    # 1 PUD = 514 tables; VmPTE 2,056 KiB.  (The other configs agree too, but
-    # take 15 s to 90 s here: every 4 KiB page is faulted in.)
+    # 1 PUD = 514 tables; and the server's own mappings, its PGA divided by
+    # 1500 (10 MiB -> 8 KiB, in the oracle binary's last block): oracle 91 PTE
+    # tables, libraries 13, stack 1; 2 PMD, 2 PUD: 109 (tests/clihelp.py has
+    # the blocks).  623 tables, 3 of them PUD; VmPTE 2,492 KiB.
     pytest.importorskip("ptcalc.workload.loader", reason="the workload loader is not in this tree yet")
     _kernel_skip()
     config = HERE.parent / "configs" / "oracle-sga-300g.yaml"
-    p = subprocess.run([sys.executable, "-m", "ptcalc", "measure", str(config), "--scale", "1500", "-f", "json",
-                        "--settle", str(SETTLE), "-q"], capture_output=True, text=True, timeout=120)
+    p = _cli_settled([sys.executable, "-m", "ptcalc", "measure", str(config), "--scale", "1500", "-f", "json",
+                      "--settle", str(SETTLE), "-q"])
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     assert doc["processes"] == 1
-    assert doc["pagetables"]["kernel_bytes"] == (514 if doc["calibration"]["pud_counted"] else 513) * 4 * KiB
-    assert doc["groups"][0]["kernel_vmpte_bytes"] == [{"bytes": 2056 * KiB, "processes": 1}]
+    assert doc["pagetables"]["kernel_bytes"] == (623 if doc["calibration"]["pud_counted"] else 620) * 4 * KiB
+    assert doc["groups"][0]["kernel_vmpte_bytes"] == [{"bytes": 623 * 4 * KiB, "processes": 1}]
     assert doc["verdict"] == "agree"
 
 
 @pytest.mark.kernel
-@pytest.mark.parametrize("config, scale, tables, vmpte", [
+@pytest.mark.parametrize("config, scale, tables, puds, vmpte", [
     # 66 GiB of 4 KiB shmem fully touched by 1,100 + 3 + 6 processes; --scale
     # 1100 keeps one whole 1 GiB window (66 / 1100, rounded up) and one
-    # process per group: 3 x (512 PTE + 1 PMD + 1 PUD) tables, each process's
-    # VmPTE 514 x 4 KiB.
-    ("postgres-shared-buffers.yaml", 1100, 3 * 514, {"client backends": 514 * 4 * KiB,
-                                                     "autovacuum workers": 514 * 4 * KiB,
-                                                     "background processes": 514 * 4 * KiB}),
+    # process per group: 3 x (512 PTE + 1 PMD + 1 PUD) tables for the shared
+    # memory; and each process's own, its anonymous memory divided by 1100
+    # (x86-64 blocks of 2 MiB; the default layout: docs/workload-format.md):
+    # * a backend (listed): postgres 8.5 MiB at 0x555555554000, 5 blocks; its
+    #   heap, 4 KiB, in the last of them; libraries 30 MiB below 0x7ffff7fff000,
+    #   16 blocks; work_mem, 20 KiB at 0x7ffff4dff000 (where the 20 MiB went,
+    #   below the libraries), across a block boundary: 2; the stack 1: 24 PTE,
+    #   2 PMD, 2 PUD = 28;
+    # * autovacuum worker and background process (the default layout): the
+    #   8 MiB program (5 blocks), a heap of 64 KiB / 8 KiB in its last block,
+    #   libraries 16, stack 1: 22 PTE, 2 PMD, 2 PUD = 26 each.
+    # 1,542 + 28 + 52 = 1,622 tables, 9 of them PUD.
+    ("postgres-shared-buffers.yaml", 1100, 1622, 9, {"client backends": 542 * 4 * KiB,
+                                                     "autovacuum workers": 540 * 4 * KiB,
+                                                     "background processes": 540 * 4 * KiB}),
     # 8 guests of 64 GiB, each mapped whole by its qemu, virtiofsd and
     # vhost-user-blk process, and all 8 by ovs-vswitchd; --scale 64 leaves
     # 1 GiB per guest, every mapping (auto) in a 512 GiB window of its own:
-    # 24 + 8 mappings x 514 tables; ovs-vswitchd's VmPTE is 8 x 514 tables.
-    ("kvm-vhost-user.yaml", 64, 32 * 514, {"qemu guest0": 514 * 4 * KiB, "ovs-vswitchd": 8 * 514 * 4 * KiB}),
+    # 24 + 8 mappings x 514 tables.  The processes' own mappings, anonymous
+    # memory divided by 64:
+    # * qemu (listed): its binary, 13.5 MiB touched from 0x555555554000, 8
+    #   blocks; its heap (64 KiB touched at 0x555556754000) 1; libraries 16;
+    #   threads, 320 KiB at 0x7ffff4dff000, across a boundary: 2; QEMU's own
+    #   12 MiB at 0x7fffc4dff000 (0x1ff000 into a block): 7; stack 1: 35 PTE,
+    #   2 PMD, 2 PUD = 39;
+    # * virtiofsd (default layout, heap 1 MiB from 0x555555d54000, across a
+    #   boundary: 1 block more than the program's): 23 PTE + 4 = 27;
+    # * vhost-user-blk (heap 4 MiB: 2 blocks more): 24 + 4 = 28;
+    # * ovs-vswitchd (heap 32 MiB: 16 more, in the program's 1 GiB window): 38 + 4 = 42.
+    # 32 x 514 + 8 x (39 + 27 + 28) + 42 = 17,242 tables; PUD: 3 per process
+    # and ovs-vswitchd's 10: 82.
+    ("kvm-vhost-user.yaml", 64, 17242, 82, {"qemu guest0": 553 * 4 * KiB, "virtiofsd guest0": 541 * 4 * KiB,
+                                            "vhost-user-blk guest0": 542 * 4 * KiB,
+                                            "ovs-vswitchd": (8 * 514 + 42) * 4 * KiB}),
 ])
-def test_other_shipped_configs_scaled(config, scale, tables, vmpte):
+def test_other_shipped_configs_scaled(config, scale, tables, puds, vmpte):
     pytest.importorskip("ptcalc.workload.loader", reason="the workload loader is not in this tree yet")
     _kernel_skip()
-    p = subprocess.run([sys.executable, "-m", "ptcalc", "measure", str(HERE.parent / "configs" / config),
-                        "--scale", str(scale), "-f", "json", "--settle", str(SETTLE), "-q"],
-                       capture_output=True, text=True, timeout=300)
+    p = _cli_settled([sys.executable, "-m", "ptcalc", "measure", str(HERE.parent / "configs" / config),
+                      "--scale", str(scale), "-f", "json", "--settle", str(SETTLE), "-q"])
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
-    # one PUD table per 514 (one per mapping): left out where PageTables does not count PUDs
-    counted = tables if doc["calibration"]["pud_counted"] else tables - tables // 514
+    # the PUD tables are left out where PageTables does not count them
+    counted = tables if doc["calibration"]["pud_counted"] else tables - puds
     assert doc["pagetables"]["kernel_bytes"] == counted * 4 * KiB
     groups = {g["name"]: g for g in doc["groups"]}
     for name, want in vmpte.items():

@@ -11,7 +11,9 @@
     tunables     hugetlb pools and THP settings: read, raise, restore   measure, host
     syscalls     memfd_create, mmap, madvise, prctl (ctypes)            reproduce, host
     signals      SIGINT/SIGTERM/SIGHUP -> cleanup, then Interrupted     measure, reproduce
-    readings     PageTables and every process's VmPTE, settled          reproduce, calibrate
+    readings     PageTables and every process's VmPTE: settled,         reproduce, calibrate
+                 repeated, trusted or not (all of measure's noise logic)
+    runstate     measure's state file; repair after SIGKILL              measure, cli.measure
     reproduce    fork the workload's processes, map, populate, read     measure, calibrate
     calibrate    which levels this kernel's PageTables counts           measure
     scale        ``--scale N``: a workload shrunk, sharing kept         measure

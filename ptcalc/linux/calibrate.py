@@ -8,10 +8,15 @@ measurement (``ptcalc.linux.reproduce``):
 
     step                                              PageTables grows by       VmPTE grows by
     ------------------------------------------------  ------------------------  --------------------
-    fork one process                                  its VmPTE + its PGD,      -
-                                                      or + nothing
-    it touches one base page in an empty window of    3 tables (PTE, PMD, PUD)  PTE + PMD + PUD
-    one PUD table's span (512 GiB on x86-64)          or 2 (PTE, PMD)           tables, always
+    fork one process, then another                    its VmPTE + its PGD,      -
+                                                      or + nothing (each)
+    the first touches one base page in an empty       3 tables (PTE, PMD, PUD)  PTE + PMD + PUD
+    window of one PUD table's span (512 GiB on        or 2 (PTE, PMD)           tables, always
+    x86-64), unmaps it, touches it again, ...
+
+Every reading is settled and the page is mapped and unmapped until two
+cycles agree (``ptcalc.linux.readings``): noise on the machine makes an
+attempt fail (up to six), never a wrong answer.
 """
 
 from __future__ import annotations
@@ -20,11 +25,11 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ptcalc.linux.errors import KernelError
+from ptcalc.linux.errors import Inconclusive, KernelError
 from ptcalc.linux.parsers import MapsEntry
 from ptcalc.linux.procfs import ProcFS
-from ptcalc.linux.readings import settle_pagetables
-from ptcalc.linux.reproduce import DONE, Children, Segments, child_ops, failure
+from ptcalc.linux.readings import Explained, Reading, settle_pagetables
+from ptcalc.linux.reproduce import ChildOp, Children, Rounds, Segments, child_ops
 from ptcalc.model.geometry import Arch
 from ptcalc.units import KiB, format_size
 from ptcalc.workload.types import Host, Mapping, ProcessGroup, Segment, Workload
@@ -83,39 +88,61 @@ def _one_page_tables(arch: Arch) -> dict[str, int]:
     return {name: lv.table_bytes for name in ("pte", "pmd", "pud") if (lv := arch.level(name)) is not None}
 
 
+def _pgd_growth(fs: ProcFS, kids: Children, ops: tuple[ChildOp, ...], settle: float, pgd_size: int,
+                pre: Reading) -> tuple[int | str, Reading | None]:
+    """Fork one more measuring process: what PageTables grew by besides its
+    VmPTE since ``pre`` (its PGD, or nothing), or why that could not be read;
+    and the reading after."""
+    before = set(kids.pids)
+    kids.spawn(ops)
+    kids.wait_ready()
+    post, ok = settle_pagetables(fs, settle, 0, timeout=30)
+    child = set(kids.pids) - before
+    born = post.vmpte.keys() - pre.vmpte.keys()
+    gone = pre.vmpte.keys() - post.vmpte.keys()
+    if not ok or child - {pid for pid, _ in born}:
+        return "PageTables did not settle", None
+    # each process that started adds its PGD if PageTables counts PGDs,
+    # each that exited takes one away: exactly one candidate must fit
+    grew = post.corrected(0) - pre.corrected(0)
+    net = len(born) - len(gone)
+    fit = [pgd for pgd in (0, pgd_size) if grew == pgd * net]
+    if len(fit) != 1:
+        return f"{net} new process(es) added {grew:,} bytes besides their VmPTE", None
+    return fit[0], post
+
+
 def _calibrate_once(fs: ProcFS, w: Workload, settle: float, pgd_size: int) -> Calibration | str:
     tables = _one_page_tables(w.arch)
     vmpte_want = sum(tables.values())
     with Segments() as segs, Children(f"ptcm-{os.getpid()}"[:15]) as kids:
         segs.open(w, None)
-        pre, ok = settle_pagetables(fs, settle, 0, timeout=10)
-        kids.spawn(child_ops(w, w.groups[0], segs.fds))
-        kids.wait_ready()
-        base_all, ok2 = settle_pagetables(fs, settle, 0, timeout=10)
-        child = {kids.pids[0]}
-        born = base_all.vmpte.keys() - pre.vmpte.keys()
-        gone = pre.vmpte.keys() - base_all.vmpte.keys()
-        if not (ok and ok2) or child - {pid for pid, _ in born}:
+        # two processes forked one after the other must show the same PGD:
+        # a process of someone else's starting or exiting at one reading does not
+        ops = child_ops(w, w.groups[0], segs.fds)
+        reading, ok = settle_pagetables(fs, settle, 0, timeout=30)
+        if not ok:
             return "PageTables did not settle"
-        # each process that started adds its PGD if PageTables counts PGDs,
-        # each that exited takes one away: exactly one candidate must fit
-        grew = base_all.corrected(0) - pre.corrected(0)
-        net = len(born) - len(gone)
-        fit = [pgd for pgd in (0, pgd_size) if grew == pgd * net]
-        if len(fit) != 1:
-            return f"{net} new process(es) added {grew:,} bytes besides their VmPTE"
-        pgd = fit[0]
-        base = base_all.without(child)
-        vm0 = fs.vmpte(kids.pids[0])
-        kids.go(0)
-        kind, mi, err = kids.wait(0)
-        if kind != DONE:
-            raise failure(fs, w, 0, kind, mi, err)
-        vm = fs.vmpte(kids.pids[0]) - vm0
-        after, ok3 = settle_pagetables(fs, settle, pgd, skip=child, timeout=10)
-        delta = after.corrected(pgd) - base.corrected(pgd)
+        pgds = []
+        for _ in range(2):
+            got, after = _pgd_growth(fs, kids, ops, settle, pgd_size, reading)
+            if isinstance(got, str) or after is None:
+                return str(got)
+            pgds.append(got)
+            reading = after
+        if pgds[0] != pgds[1]:
+            return f"two new processes added {pgds[0]:,} and {pgds[1]:,} bytes besides their VmPTE"
+        pgd = int(pgds[0])
+        # the first of them touches one page, unmaps it and touches it again
+        # until two cycles agree (readings.Cycles): 3 tables or 2
+        rounds = Rounds(fs, w, kids, [0], settle, pgd, lambda s: None, lambda p: None, timeout=30)
+        cycles = rounds.run(lambda growth: Explained(sum(growth) - tables["pud"], sum(growth)))
+        delta = cycles.delta()
+        vm = rounds.growth[0] if rounds.growth else 0
+        if delta is None:
+            return "; ".join(rounds.all_noise())
         counted = {vmpte_want: 3, vmpte_want - tables["pud"]: 2}.get(delta)
-        if not ok3 or counted is None or vm != vmpte_want:
+        if counted is None or vm != vmpte_want:
             return f"one page added {delta // tables['pte']} tables and {vm // KiB} KiB of VmPTE"
         return Calibration(pgd, counted, vm)
 
@@ -148,7 +175,7 @@ def calibrate(fs: ProcFS, arch: Arch, settle: float, say: Progress) -> Calibrati
             _calibration[key] = got
             return got
         seen.append(got)
-    raise KernelError("calibration failed: forking one process should add its VmPTE and perhaps a PGD to "
+    raise Inconclusive("calibration failed: forking one process should add its VmPTE and perhaps a PGD to "
                       f"PageTables, and one {format_size(page)} page in an empty {format_size(pud.table_span)} "
                       f"window 2 or 3 tables and {format_size(sum(_one_page_tables(arch).values()))} of "
                       "VmPTE, but: " + "; ".join(dict.fromkeys(seen)) + " (is the machine busy? run again when "

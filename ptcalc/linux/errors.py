@@ -9,6 +9,8 @@
                                                                        denied")
     KernelError    the running kernel or machine cannot do what        the CLI: one line, exit 2
                    ``measure`` needs (no hugetlb size, not root, ...)
+    Inconclusive   a KernelError: the machine was too busy for the      measure's CLI: one line, exit 3
+                   calibration to read a figure it could trust
 
 ``ProcessGone`` and ``NoAccess`` are raised in one place,
 ``ptcalc.linux.procfs.ProcFS`` (like psutil's ``wrap_exceptions``); nothing
@@ -41,3 +43,8 @@ class NoAccess(ProcessError):
 
 class KernelError(PtcalcError):
     """The running kernel or machine cannot do what ``measure`` needs (exit 2)."""
+
+
+class Inconclusive(KernelError):
+    """The machine was too busy to read a figure that could be trusted (the
+    calibration): ``ptcalc measure`` exits 3, as for an inconclusive verdict."""

@@ -15,9 +15,16 @@ this module
    processes; each maps its group's mappings at their addresses
    (MAP_FIXED_NOREPLACE) and faults in exactly the touched ranges
    (MADV_POPULATE_READ/WRITE), one process at a time; VmPTE of every process
-   is read before and after, and the PageTables delta of the machine, letting
-   RCU-deferred frees drain until readings agree (``ptcalc.linux.readings``);
-5. compares (``MeasureResult``).
+   is read before and after, and the PageTables delta of the machine, settled
+   and repeated -- the workload unmapped and mapped again -- until it can be
+   trusted (``ptcalc.linux.readings``: all of the noise handling);
+5. compares (``MeasureResult``): a VmPTE that differs is a difference, always
+   (it is exact); a PageTables growth that could not be trusted is
+   ``inconclusive``, never a difference.
+
+Before it changes anything it writes what it will change to a state file
+(``ptcalc.linux.runstate``), and first repairs what an earlier run killed
+with SIGKILL left.
 
 Which levels PageTables counts differs between kernels (6.1: PTE and PMD
 tables; 6.18: PUD tables too), so ``ptcalc.linux.calibrate`` finds out on
@@ -42,10 +49,10 @@ from ptcalc.errors import UsageError
 from ptcalc.linux.calibrate import Calibration, calibrate
 from ptcalc.linux.errors import KernelError
 from ptcalc.linux.host import is_root, running_arch
-from ptcalc.linux.parsers import MapsEntry
 from ptcalc.linux.procfs import ProcFS
-from ptcalc.linux.reproduce import Raw, Segments, origin, reproduce
-from ptcalc.linux.scale import SCALE_RULE, scale_workload
+from ptcalc.linux.reproduce import Phase, Raw, Segments, origin, reproduce
+from ptcalc.linux.runstate import Journal, Repaired, repair
+from ptcalc.linux.scale import SCALE_RULE, relocate_workload, scale_workload, window_span
 from ptcalc.linux.signals import signals_as_exceptions, signals_deferred
 from ptcalc.linux.tunables import Tunables, hugetlb_pool_path, read_hugetlb_pool, shmem_thp_changes
 from ptcalc.model.results import SchemeResult
@@ -95,6 +102,9 @@ class Plan:
     page_table_bytes: int
     """The model's physical page tables."""
     processes: int
+    own_bytes: int = 0
+    """The processes' own mappings: their anonymous memory, and the one file
+    their private file mappings read."""
 
     @property
     def hugetlb_bytes(self) -> int:
@@ -106,12 +116,14 @@ class Plan:
 
     @property
     def total(self) -> int:
-        return self.shmem_bytes + self.hugetlb_bytes + self.page_table_bytes + self.process_bytes
+        return self.shmem_bytes + self.hugetlb_bytes + self.page_table_bytes + self.process_bytes + self.own_bytes
 
     def describe(self) -> str:
         parts = [f"shmem/file {format_size(self.shmem_bytes)}"]
         for ps, n in sorted(self.hugetlb_pages.items()):
             parts.append(f"hugetlb {n:,} x {format_size(ps)}")
+        if self.own_bytes:
+            parts.append(f"the processes' own mappings {format_size(self.own_bytes)}")
         parts.append(f"page tables {format_size(self.page_table_bytes)}")
         parts.append(f"{self.processes:,} processes ~{format_size(self.process_bytes)}")
         return ", ".join(parts)
@@ -141,16 +153,30 @@ def plan(w: Workload, model_result: SchemeResult) -> Plan:
                 pages[seg.page_size] = pages.get(seg.page_size, 0) + n
         else:
             shmem += _union_length(touched.get(name, []))
-    return Plan(shmem, written, pages, model_result.physical_bytes, w.process_count)
+    # the processes' own mappings: anonymous memory per process, and the page
+    # cache of the one file the private file mappings read
+    own = sum(g.count * p.touched_bytes for g in w.groups for p in g.private_mappings if p.kind != "file")
+    cache = max((p.size for g in w.groups for p in g.private_mappings if p.kind == "file"), default=0)
+    return Plan(shmem, written, pages, model_result.physical_bytes, w.process_count, own + cache)
 
 
 def _margin(meminfo: dict[str, int]) -> int:
     return max(512 * MiB, meminfo.get("MemTotal", 0) // 16)
 
 
+def shortfall(p: Plan, meminfo: dict[str, int]) -> int:
+    """Bytes of memory ``p`` lacks: what it needs, hugetlb pages to add to the
+    pools included, beyond MemAvailable less the safety margin (0: it fits).
+
+    >>> shortfall(Plan(0, 0, {2 * MiB: 4096}, 0, 0), {"MemTotal": 16 * GiB, "MemAvailable": 6 * GiB})
+    3221225472
+    """
+    return max(0, p.total - (meminfo.get("MemAvailable", 0) - _margin(meminfo)))
+
+
 def fits(p: Plan, meminfo: dict[str, int]) -> bool:
     """True when ``p`` leaves a safety margin of MemAvailable free."""
-    return p.processes <= MAX_PROCESSES and p.total <= meminfo.get("MemAvailable", 0) - _margin(meminfo)
+    return p.processes <= MAX_PROCESSES and shortfall(p, meminfo) == 0
 
 
 # --------------------------------------------------------------------------- results
@@ -214,7 +240,15 @@ class MeasureResult:
     groups: tuple[GroupMeasurement, ...]
     notes: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
-    """Why the kernel's figures cannot be compared (the verdict is inconclusive)."""
+    """Why the workload could not be reproduced as written (the kernel could not
+    allocate THPs): nothing can be compared, the verdict is inconclusive."""
+    noise: tuple[str, ...] = ()
+    """Why the PageTables growth could not be trusted (``ptcalc.linux.readings``):
+    it is not compared; VmPTE, exact, still is."""
+    transitions: tuple[int | None, ...] = ()
+    """The PageTables growth each mapping and unmapping of the workload showed."""
+    repaired: tuple[Repaired, ...] = ()
+    """What earlier runs killed with SIGKILL had left, put back first."""
     elapsed: float = 0.0
     model: SchemeResult | None = field(default=None, compare=False)
 
@@ -232,17 +266,31 @@ class MeasureResult:
 
     @property
     def verdict(self) -> str:
-        """``agree``, ``disagree``, or ``inconclusive`` (see ``problems``)."""
+        """``agree``, ``disagree``, or ``inconclusive`` (``problems``, ``noise``).
+
+        In this order: a reproduction that is not the workload compares
+        nothing; a VmPTE that differs is a difference whatever the rest (it
+        is exact: only its own process changes it); a PageTables growth that
+        could not be trusted is inconclusive, never a difference.
+        """
         if self.problems:
             return "inconclusive"
-        if self.pagetables_agree and all(g.agree for g in self.groups):
-            return "agree"
-        return "disagree"
+        if not all(g.agree for g in self.groups):
+            return "disagree"
+        if self.noise:
+            return "inconclusive"
+        return "agree" if self.pagetables_agree else "disagree"
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """Why the verdict is inconclusive (empty otherwise)."""
+        return self.problems + self.noise if self.verdict == "inconclusive" else ()
 
     def differences(self) -> list[str]:
-        """One line per figure where the kernel differs from the model."""
+        """One line per compared figure where the kernel differs from the model
+        (PageTables only when its growth could be trusted)."""
         out = []
-        if not self.pagetables_agree:
+        if not self.pagetables_agree and not self.noise:
             out.append(f"PageTables: model {self.model_pagetables_bytes // KiB:,} KiB, "
                        f"kernel {self.kernel_pagetables_bytes // KiB:,} KiB")
         for g in self.groups:
@@ -278,30 +326,20 @@ def check_supported(fs: ProcFS, w: Workload) -> None:
             if m.userfaultfd != "none":
                 raise UsageError(f"{w.source}: {origin(w, gi, mi)}: measure does not register userfaultfd "
                                  f"(userfaultfd: {m.userfaultfd}); remove it to measure the rest")
+        for j, p in enumerate(g.private_mappings):
+            if p.kind == "file" and p.page_size != w.arch.base_page:
+                # a PMD-mapped page-cache folio depends on the filesystem and
+                # readahead, not on what measure can ask for
+                raise UsageError(f"{w.source}: {origin(w, gi, len(g.mappings) + j)}: measure maps private file "
+                                 f"mappings with {base} pages only")
 
 
-def check_addresses(w: Workload, own: list[MapsEntry]) -> None:
-    """Every mapping must lie in windows of one PUD table's span (512 GiB on
-    x86-64) where the measuring process has nothing: there its PUD (and
-    lower) tables exist already and the kernel would count fewer tables than
-    the workload needs on its own."""
-    pud = w.arch.level("pud")
-    span = pud.table_span if pud is not None else w.arch.pgd.entry_span
-    owner: dict[int, MapsEntry] = {}
-    for v in own:
-        for b in range(v.start // span, (v.end - 1) // span + 1):
-            owner.setdefault(b, v)
-    for gi, g in enumerate(w.groups):
-        for mi, m in enumerate(g.mappings):
-            for b in range(m.address // span, (m.end - 1) // span + 1):
-                clash = owner.get(b)
-                if clash is not None:
-                    raise KernelError(
-                        f"{w.source}: {origin(w, gi, mi)}: address {m.address:#x} is in the same "
-                        f"{format_size(span)} window as the measuring process's own memory "
-                        f"({clash.start:#x}-{clash.end:#x} {clash.shown_path or '[anonymous]'}), whose page "
-                        f"tables exist already; use an address outside {b * span:#x}-{(b + 1) * span:#x}, "
-                        "or address: auto")
+def moved_notes(w: Workload, moves: list[tuple[int, int, int]]) -> list[str]:
+    """What ``relocate_workload`` moved, for the report."""
+    span = window_span(w)
+    return [f"the mappings in {format_size(n * span)} at {first * span:#x} are measured at {at * span:#x} "
+            f"(the measuring process has memory in that window; moved whole, every table count is the same)"
+            for first, at, n in moves]
 
 
 def _thp_changes(fs: ProcFS, w: Workload) -> list[tuple[str, str]]:
@@ -335,14 +373,17 @@ def check_tunables(fs: ProcFS, w: Workload, p: Plan) -> None:
                           "per-CPU counters through /proc/sys/vm/stat_refresh); run it as root")
 
 
-def apply_tunables(w: Workload, t: Tunables, p: Plan, say: Progress) -> list[str]:
+def apply_tunables(w: Workload, t: Tunables, p: Plan, say: Progress, phase: Phase = lambda p: None) -> list[str]:
     """Raise hugetlb pools and enable shmem THP as the workload needs, through
-    ``t`` (which puts everything back); returns notes for the report."""
+    ``t`` (which puts everything back); returns notes for the report.
+    ``phase`` is told ``pools`` after the first pool is raised, ``thp`` after
+    the first THP setting is changed."""
     notes = []
     for ps, n in sorted(p.hugetlb_pages.items()):
         old = read_hugetlb_pool(t.fs, ps)
         # add to whatever is there: other users of the pool keep their pages
         t.set(hugetlb_pool_path(ps), str(old + n))
+        phase("pools")
         got = read_hugetlb_pool(t.fs, ps) - old
         if got < n:
             raise KernelError(f"{w.source}: could raise the {format_size(ps)} hugetlb pool by only {got:,} of the "
@@ -353,6 +394,7 @@ def apply_tunables(w: Workload, t: Tunables, p: Plan, say: Progress) -> list[str
     changes = _thp_changes(t.fs, w)
     for path, value in changes:
         t.set(path, value)
+        phase("thp")
         say(f"set {path} to {value}")
     if changes:
         notes.append("shmem THP enabled for MADV_HUGEPAGE mappings for the run "
@@ -409,28 +451,35 @@ def suggest_scale(w: Workload, model: Model, meminfo: dict[str, int]) -> int | N
 
 
 def run(workload: Workload, *, scale: int = 1, model: Model | None = None, file_dir: str | None = None,
-        settle: float = 1.0, progress: Progress | None = None, warn: Progress | None = None,
-        fs: ProcFS | None = None) -> MeasureResult:
+        settle: float = 0.5, progress: Progress | None = None, warn: Progress | None = None,
+        fs: ProcFS | None = None, phase: Phase | None = None) -> MeasureResult:
     """Reproduce ``workload`` on the running kernel and compare with the model.
 
     ``file_dir``: where ``file`` segments get a real (unlinked) file; None
     maps them as shmem instead.  ``progress`` gets what is happening,
     ``warn`` a tunable that could not be put back (on every exit path).
-    ``fs``: where /proc and /sys are (the real ones by default).
+    ``fs``: where /proc and /sys are (the real ones by default).  ``phase``
+    is told each phase once something of it is done: ``pools`` (a hugetlb
+    pool raised), ``thp``, ``forking`` (a process forked), ``reading`` (a
+    PageTables reading begins), ``mapping`` (a process mapped the
+    workload), ``unmapping``.
     Raises PtcalcError (exit 2) when it cannot measure, and
     ``ptcalc.linux.signals.Interrupted`` on SIGINT/SIGTERM/SIGHUP -- after
     putting every pool and THP setting back and reaping every process.
+    First puts back what earlier runs killed with SIGKILL left
+    (``ptcalc.linux.runstate``).
     """
     fs = fs or ProcFS()
     say = progress or (lambda s: None)
+    step = phase or (lambda p: None)
     model = model or default_model
     started = time.monotonic()
+    repaired: list[Repaired] = []
+    if fs.is_live and is_root():
+        repaired = repair(fs)
+        for r in repaired:
+            say(f"put back what measure pid {r.pid} left when it was killed")
     w = scale_workload(workload, scale)
-    # the processes' own mappings are not reproduced: the comparison is the
-    # shared segments' tables (the forked processes' own image is the
-    # measuring interpreter's, outside the baseline's windows)
-    private_left_out = any(g.private_mappings for g in w.groups)
-    w = replace(w, groups=tuple(replace(g, private_mappings=(), default_layout=False) for g in w.groups))
     check_supported(fs, w)
     result = model(w)
     p = plan(w, result)
@@ -443,28 +492,36 @@ def run(workload: Workload, *, scale: int = 1, model: Model | None = None, file_
                              f"({MAX_PROCESSES:,} at most){hint}")
         raise KernelError(f"{w.source}: reproducing this workload needs about {format_size(p.total)} "
                           f"({p.describe()}) but only {format_size(meminfo.get('MemAvailable', 0))} is "
-                          f"available, less a {format_size(_margin(meminfo))} margin{hint}")
-    check_addresses(w, fs.maps("self"))
+                          f"available, less a {format_size(_margin(meminfo))} margin: "
+                          f"{format_size(shortfall(p, meminfo))} short; nothing was changed{hint}")
+    # the workload's windows clear of the measuring process's own memory
+    # (whose page tables exist already): moved whole, every table count kept
+    # (the model's result is the same for the moved workload)
+    w, moves = relocate_workload(w, [(v.start, v.end) for v in fs.maps("self")])
     check_tunables(fs, w, p)
-    notes = file_notes(fs, w, p, file_dir)
-    tunables = Tunables(fs)
+    notes = file_notes(fs, w, p, file_dir) + moved_notes(w, moves)
+    journal = Journal(fs)
+    tunables = Tunables(fs, before_write=journal.tunable)
     try:
         with signals_as_exceptions():
+            if fs.is_live:
+                journal.open()
             cal = calibrate(fs, w.arch, settle, say)
             with _cleanup_uninterrupted(ExitStack()) as stack:
                 stack.enter_context(tunables)
-                notes += apply_tunables(w, tunables, p, say)
+                notes += apply_tunables(w, tunables, p, say, step)
                 segs = stack.enter_context(Segments())
                 segs.open(w, file_dir)
-                raw = reproduce(fs, w, segs.fds, cal.pgd_bytes, settle, say)
+                raw = reproduce(fs, w, segs.fds, cal.pgd_bytes, cal.pud_counted, settle, say, step,
+                                journal.children)
     finally:
         for problem in tunables.restore_problems:
             (warn or say)(f"warning: {problem}")
+        if not tunables.restore_problems:
+            journal.close()
     notes += tunables.restore_problems
-    if private_left_out:
-        notes.append("private mappings (program, libraries, heap, stack) are not reproduced: the model's figures "
-                     "here are the shared segments' tables")
-    return _compare(workload, w, scale, result, cal, raw, notes, time.monotonic() - started, fs.kernel_release())
+    return _compare(workload, w, scale, result, cal, raw, notes, time.monotonic() - started, fs.kernel_release(),
+                    tuple(repaired))
 
 
 def counted_levels(cal: Calibration) -> dict[str, tuple[bool, str]]:
@@ -481,7 +538,7 @@ def counted_levels(cal: Calibration) -> dict[str, tuple[bool, str]]:
 
 
 def _compare(original: Workload, w: Workload, scale: int, result: SchemeResult, cal: Calibration, raw: Raw,
-             notes: list[str], elapsed: float, kernel: str) -> MeasureResult:
+             notes: list[str], elapsed: float, kernel: str, repaired: tuple[Repaired, ...] = ()) -> MeasureResult:
     counted = counted_levels(cal)
     table_bytes = {lv.name: lv.table_bytes for lv in w.arch.levels}
     levels = tuple(LevelRow(name, result.tables[name], counted[name][0], counted[name][1])
@@ -489,18 +546,17 @@ def _compare(original: Workload, w: Workload, scale: int, result: SchemeResult, 
     model_pt = sum(row.model_tables * table_bytes.get(row.level, 0) for row in levels if row.counted)
     groups = tuple(GroupMeasurement(g.name, g.count, gr.vmpte_bytes, raw.vmpte[gi])
                    for gi, (g, gr) in enumerate(zip(w.groups, result.groups, strict=True)))
-    problems = list(raw.thp_problems)
-    if not raw.settled:
-        problems.append("PageTables kept changing while measuring: other activity on the machine; run again "
-                        "when it is quieter")
     if raw.others_adjust:
         notes.append(f"other processes (ptcalc's own included) changed PageTables by {raw.others_adjust // KiB:,} KiB "
                      "during the run (their VmPTE, and PGDs of those that started or exited); subtracted")
+    if len(raw.transitions) > 1:
+        seen = ", ".join("-" if d is None else f"{d // KiB:,} KiB" for d in raw.transitions)
+        notes.append(f"PageTables growth as the workload was mapped, unmapped, mapped ...: {seen}")
     if scale != 1:
         notes.insert(0, f"scaled 1/{scale}: {SCALE_RULE}")
     return MeasureResult(
         title=original.title, source=original.source, scale=scale, workload=w, kernel=kernel,
         scheme=SCHEME, calibration=cal, levels=levels, model_pagetables_bytes=model_pt,
         kernel_pagetables_bytes=raw.pagetables_delta, others_adjust_bytes=raw.others_adjust, groups=groups,
-        notes=tuple(notes), problems=tuple(problems), elapsed=elapsed, model=result)
-
+        notes=tuple(notes), problems=raw.thp_problems, noise=raw.noise, transitions=raw.transitions,
+        repaired=repaired, elapsed=elapsed, model=result)

@@ -12,12 +12,17 @@ pieces to find out what this kernel's PageTables counts.
     process                          fork(); the child waits for SIGUSR1 (sigwait)
     mapping                          mmap(MAP_SHARED | MAP_FIXED_NOREPLACE) at its address
     touched range                    madvise(MADV_POPULATE_READ / MADV_POPULATE_WRITE)
+    unmapping (to read again)        munmap: free_pgtables() frees the tables of a
+                                     window no other mapping uses
     VmPTE of a process               /proc/PID/status, before and after it maps
-    PageTables of the machine        /proc/meminfo, settled, less other processes' share
+    PageTables of the machine        /proc/meminfo, settled, less other processes' share,
+                                     with the workload mapped and unmapped in turn
+                                     until two cycles agree (``readings.Cycles``)
 
 A child allocates nothing between the two readings of its VmPTE: it builds
 everything it needs and runs every code path once before it reports ready (a
 forked child faults in text pages -- and page tables for them -- on first use).
+Each SIGUSR1 after the first toggles it: unmap everything, map it again, ...
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from types import TracebackType
 from ptcalc.linux.errors import KernelError, ProcessError
 from ptcalc.linux.parsers import SmapsEntry, pmd_mapped_bytes
 from ptcalc.linux.procfs import ProcFS
-from ptcalc.linux.readings import settle_pagetables
+from ptcalc.linux.readings import MAX_ROUNDS, Cycles, Explained, explained_by_vmpte, settle_pagetables
 from ptcalc.linux.signals import signals_deferred
 from ptcalc.linux.syscalls import (
     MADV_HUGEPAGE,
@@ -49,6 +54,7 @@ from ptcalc.linux.syscalls import (
     madvise,
     memfd_create,
     mmap_fixed,
+    munmap,
     set_comm,
     set_parent_death_signal,
 )
@@ -57,19 +63,26 @@ from ptcalc.units import format_size
 from ptcalc.workload.types import ProcessGroup, Workload
 
 Progress = Callable[[str], None]
+Spawned = Callable[[str, list[int]], None]
+"""Told the name (comm) and pids of the measuring processes once forked
+(``ptcalc.linux.runstate.Journal.children``)."""
+Phase = Callable[[str], None]
+"""Told each phase of a run once something of it is done (``ptcalc.linux.measure.run``)."""
 
 # --------------------------------------------------------------------------- children
 
 _REC = struct.Struct("<iiii")  # child index, kind, mapping index, errno
-READY, DONE, FAIL_MMAP, FAIL_ADVISE, FAIL_POPULATE = 1, 2, 3, 4, 5
+READY, DONE, FAIL_MMAP, FAIL_ADVISE, FAIL_POPULATE, UNMAPPED, FAIL_UNMAP = 1, 2, 3, 4, 5, 6, 7
 
-ChildOp = tuple[int, int, int, int, int, int, int, tuple[tuple[int, int], ...]]
-"""(address, size, prot, fd, offset, THP advice or 0, populate advice or 0, ((address, length), ...))."""
+ChildOp = tuple[int, int, int, int, int, int, int, tuple[tuple[int, int], ...], int]
+"""(address, size, prot, fd, offset, THP advice or 0, populate advice or 0, ((address, length), ...),
+private: 1 for MAP_PRIVATE (of ``fd``, or anonymous with ``fd`` -1))."""
 
 
 def _child(index: int, ops: tuple[ChildOp, ...], rec_w: int, parent: int, comm: str) -> None:
     """A measuring process: warm up, report ready, wait for SIGUSR1, map and
-    populate, report, then wait to be killed.  Never returns."""
+    populate, report; on each SIGUSR1 after that unmap everything or map it
+    again, and report; until it is killed.  Never returns."""
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and kills us
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -83,10 +96,12 @@ def _child(index: int, ops: tuple[ChildOp, ...], rec_w: int, parent: int, comm: 
         waitset = {signal.SIGUSR1}
         ready = pack(index, READY, -1, 0)
         done = pack(index, DONE, -1, 0)
+        unmapped = pack(index, UNMAPPED, -1, 0)
+        spans = tuple((op[0], op[1]) for op in ops)
 
         def work() -> bytes:
-            for i, (addr, size, prot, fd, off, thp, pop, ranges) in enumerate(ops):
-                e = mmap_fixed(addr, size, prot, fd, off)
+            for i, (addr, size, prot, fd, off, thp, pop, ranges, private) in enumerate(ops):
+                e = mmap_fixed(addr, size, prot, fd, off, private)
                 if e:
                     return pack(index, FAIL_MMAP, i, e)
                 if thp:
@@ -99,17 +114,26 @@ def _child(index: int, ops: tuple[ChildOp, ...], rec_w: int, parent: int, comm: 
                         return pack(index, FAIL_POPULATE, i, e)
             return done
 
+        def undo() -> bytes:
+            for i, (addr, size) in enumerate(spans):
+                e = munmap(addr, size)
+                if e:
+                    return pack(index, FAIL_UNMAP, i, e)
+            return unmapped
+
         # warm-up: the same calls, with arguments that do nothing
         for _ in range(2):
             mmap_fixed(0, 0, PROT_NONE, -1, 0)  # EINVAL: length 0
             madvise(0, 0, MADV_POPULATE_WRITE)
+            munmap(0, 0)  # EINVAL: length 0
             pack(index, FAIL_MMAP, 0, 0)
             signal.sigtimedwait(waitset, 0)
         os.write(rec_w, ready)
-        signal.sigwait(waitset)
-        os.write(rec_w, work())
         while True:
             signal.sigwait(waitset)
+            os.write(rec_w, work())
+            signal.sigwait(waitset)
+            os.write(rec_w, undo())
     except BaseException:
         pass
     finally:
@@ -124,9 +148,11 @@ class Children:
     file descriptors, not thousands.
     """
 
-    def __init__(self, comm: str) -> None:
+    def __init__(self, comm: str, on_spawned: Spawned | None = None) -> None:
         self.comm = comm
+        self._on_spawned = on_spawned
         self.pids: list[int] = []
+        self._ready = 0
         self._records: dict[int, tuple[int, int, int]] = {}
         self._buf = b""
         self._r, self._w = os.pipe()
@@ -184,10 +210,15 @@ class Children:
         return self._records.pop(index)
 
     def wait_ready(self) -> None:
-        for i in range(len(self.pids)):
+        """Wait until every child forked since the last call reported ready;
+        ``on_spawned`` learns their name and every pid first."""
+        if self._on_spawned is not None:
+            self._on_spawned(self.comm, list(self.pids))
+        for i in range(self._ready, len(self.pids)):
             kind, _, _ = self.wait(i)
             if kind != READY:  # pragma: no cover - the child protocol broke
                 raise KernelError(f"measuring process {i} sent {kind} instead of ready")
+        self._ready = len(self.pids)
 
     def go(self, index: int) -> None:
         os.kill(self.pids[index], signal.SIGUSR1)
@@ -227,6 +258,11 @@ class Children:
 class Segments:
     """One memfd (or unlinked real file) per segment; closed on exit."""
 
+    PRIVATE_FILE = "\0private file"
+    """The key of the file private file mappings map (``fds``): one memfd
+    as large as the largest of them, mapped MAP_PRIVATE and read, as a
+    program's text and libraries are."""
+
     def __init__(self) -> None:
         self.fds: dict[str, int] = {}
 
@@ -255,6 +291,9 @@ class Segments:
                     raise KernelError(f"segments.{name}: cannot size a file in {file_dir}: {e.strerror}") from None
             else:
                 self.fds[name] = memfd_create(f"ptcalc:{name}", seg.size)
+        largest = max((p.size for g in w.groups for p in g.private_mappings if p.kind == "file"), default=0)
+        if largest:
+            self.fds[self.PRIVATE_FILE] = memfd_create("ptcalc:private-file", largest)
 
     def close(self) -> None:
         for fd in self.fds.values():
@@ -288,13 +327,30 @@ def child_ops(w: Workload, g: ProcessGroup, fds: dict[str, int]) -> tuple[ChildO
         else:
             thp = MADV_NOHUGEPAGE  # base pages even where shmem_enabled=always
         ranges = tuple((m.address + s, e - s) for s, e in m.touched) if pop else ()
-        ops.append((m.address, m.size, prot, fds[m.segment], m.offset, thp, pop, ranges))
+        ops.append((m.address, m.size, prot, fds[m.segment], m.offset, thp, pop, ranges, 0))
+    for p in g.private_mappings:
+        # a process's own mappings: anonymous memory (heap, stack; THP where
+        # PMD_SIZE pages: MADV_HUGEPAGE, which keeps a deposited PTE table --
+        # and if no THP can be had the 4 KiB pages need the same PTE table),
+        # and private file mappings read (text, libraries), from one memfd
+        thp = MADV_HUGEPAGE if p.page_size == pmd_size else MADV_NOHUGEPAGE
+        ranges = tuple((p.address + s, e - s) for s, e in p.touched)
+        if p.kind == "file":
+            ops.append((p.address, p.size, PROT_READ, fds[Segments.PRIVATE_FILE], 0, thp, MADV_POPULATE_READ,
+                        ranges, 1))
+        else:
+            ops.append((p.address, p.size, PROT_READ | PROT_WRITE, -1, 0, thp, MADV_POPULATE_WRITE, ranges, 1))
     return tuple(ops)
 
 
 def origin(w: Workload, gi: int, mi: int) -> str:
-    """The key path of mapping ``mi`` of group ``gi`` for messages."""
-    m = w.groups[gi].mappings[mi]
+    """The key path of mapping ``mi`` of group ``gi`` for messages (after its
+    shared mappings, ``child_ops`` lists its private ones)."""
+    g = w.groups[gi]
+    if mi >= len(g.mappings):
+        j = mi - len(g.mappings)
+        return g.private_mappings[j].origin or f"processes[{gi}].private_mappings[{j}]"
+    m = g.mappings[mi]
     return m.origin or f"processes[{gi}].mappings[{mi}]"
 
 
@@ -308,11 +364,16 @@ _ERRNO_HINT = {
 
 def failure(fs: ProcFS, w: Workload, gi: int, kind: int, mi: int, err: int) -> KernelError:
     """What a measuring process reported going wrong, as one located message."""
-    m = w.groups[gi].mappings[mi]
     what = {FAIL_MMAP: "mmap(MAP_FIXED_NOREPLACE)", FAIL_ADVISE: "madvise(MADV_[NO]HUGEPAGE)",
-            FAIL_POPULATE: "madvise(MADV_POPULATE_READ/WRITE)"}.get(kind, f"step {kind}")
+            FAIL_POPULATE: "madvise(MADV_POPULATE_READ/WRITE)", FAIL_UNMAP: "munmap"}.get(kind, f"step {kind}")
     name = errno_mod.errorcode.get(err, str(err))
     hint = _ERRNO_HINT.get(err, os.strerror(err))
+    g = w.groups[gi]
+    if mi >= len(g.mappings):  # one of the process's own mappings
+        p = g.private_mappings[mi - len(g.mappings)]
+        return KernelError(f"{w.source}: {origin(w, gi, mi)}: {what} of {format_size(p.size)} of private "
+                           f"{p.kind} memory at {p.address:#x} failed: {name}, {hint}")
+    m = g.mappings[mi]
     seg = w.segments[m.segment]
     if err == errno_mod.ENOMEM and seg.backing == "hugetlb":
         try:
@@ -334,12 +395,16 @@ class Raw:
     """What the kernel showed for one reproduction."""
 
     vmpte: tuple[tuple[int, ...], ...]
-    """Per group, per process: VmPTE growth, bytes."""
+    """Per group, per process: VmPTE growth when it first mapped the workload, bytes."""
     pagetables_delta: int
-    """PageTables growth less what other processes' VmPTE (and PGDs) changed by."""
+    """PageTables growth less what other processes' VmPTE (and PGDs) changed by:
+    the trusted one (``readings.Cycles``), else the first mapping's."""
     others_adjust: int
     """That correction, bytes."""
-    settled: bool
+    transitions: tuple[int | None, ...]
+    """The growth each mapping and unmapping showed, in order (None: did not settle)."""
+    noise: tuple[str, ...]
+    """Why the PageTables growth cannot be trusted (empty: it can)."""
     thp_problems: tuple[str, ...]
 
 
@@ -375,46 +440,135 @@ def _check_thp(fs: ProcFS, w: Workload, pid: int, gi: int) -> list[str]:
     return problems
 
 
-def reproduce(fs: ProcFS, w: Workload, fds: dict[str, int], pgd_bytes: int, settle: float,
-              say: Progress) -> Raw:
+class Rounds:
+    """Map the workload in every child, one at a time, and unmap it again,
+    reading each child's VmPTE after it acts and PageTables after all have,
+    until ``readings.Cycles`` trusts the growth (``MAX_ROUNDS`` mappings at
+    most).  Used by ``reproduce`` and by the calibration."""
+
+    def __init__(self, fs: ProcFS, w: Workload, kids: Children, groups_of: list[int], settle: float,
+                 pgd_bytes: int, say: Progress, phase: Phase, timeout: float = 30.0) -> None:
+        self.fs, self.w, self.kids, self.groups_of = fs, w, kids, groups_of
+        self.settle, self.say, self.phase, self.timeout = settle, say, phase, timeout
+        self.cycles = Cycles(pgd_bytes)
+        self.growth: list[int] = []
+        """VmPTE growth of every child the first time it mapped."""
+        self.noise: list[str] = []
+        self.base: list[int] = []
+
+    def _read(self, what: str) -> None:
+        self.phase("reading")
+        self.say(f"waiting for PageTables to settle ({what})")
+        reading, ok = settle_pagetables(self.fs, self.settle, self.cycles.pgd_bytes, skip=set(self.kids.pids),
+                                        timeout=self.timeout)
+        self.cycles.add(reading if ok else None)
+
+    def _toggle(self, want: int, phase: str) -> list[int]:
+        """Tell each child in turn to map (``want`` DONE) or unmap (UNMAPPED); VmPTE of each after."""
+        out = []
+        for i, gi in enumerate(self.groups_of):
+            self.kids.go(i)
+            kind, mi, err = self.kids.wait(i)
+            if kind != want:
+                raise failure(self.fs, self.w, gi, kind, mi, err)
+            out.append(self.fs.vmpte(self.kids.pids[i]))
+            if i == 0:
+                self.phase(phase)
+        return out
+
+    def run(self, explain: Callable[[list[int]], Explained | None], first: Callable[[], None] = lambda: None) -> Cycles:
+        """Read the baseline, then map and unmap in turn; ``explain`` gets the
+        first mapping's VmPTE growth of every child, ``first`` is called while
+        the workload is mapped the first time."""
+        w = self.w
+        self.base = [self.fs.vmpte(self.kids.pids[i]) for i in range(len(self.groups_of))]
+        self._read("baseline")
+        faults = sum(g.count * sum(m.touched_bytes // w.segments[m.segment].page_size
+                                   for m in g.mappings if m.protection != "none") for g in w.groups)
+        for n in range(MAX_ROUNDS):
+            if n == 0:
+                self.say(f"mapping and populating ({faults:,} page faults)")
+            else:
+                self.say(f"mapping again to read PageTables again (round {n + 1} of at most {MAX_ROUNDS})")
+            after = self._toggle(DONE, "mapping")
+            growth = [a - b for a, b in zip(after, self.base, strict=True)]
+            if n == 0:
+                self.growth = growth
+                self.cycles.explained = explain(growth)
+                first()
+            elif growth != self.growth:
+                self.noise.append(f"mapping the workload again gave {_changed(growth, self.growth)}: "
+                                  "PageTables could not be read again")
+                break
+            self._read("mapped")
+            if self.cycles.trusted() is not None or n == MAX_ROUNDS - 1:
+                break
+            self.say("unmapping, to read PageTables without the workload again")
+            back = self._toggle(UNMAPPED, "unmapping")
+            if back != self.base:
+                self.noise.append(f"unmapping the workload left {_changed(back, self.base)}: PageTables could "
+                                  "not be read again")
+                break
+            self._read("unmapped")
+            if self.cycles.trusted() is not None:
+                break
+        return self.cycles
+
+    def all_noise(self) -> tuple[str, ...]:
+        return tuple(self.noise + self.cycles.noise()) if self.cycles.trusted() is None else ()
+
+
+def _changed(now: list[int], before: list[int]) -> str:
+    """``VmPTE 16 KiB, not 12 KiB, in 3 of 15 processes``."""
+    diff = [(a, b) for a, b in zip(now, before, strict=True) if a != b]
+    a, b = diff[0]
+    return (f"a VmPTE of {format_size(a)}, not {format_size(b)}, in {len(diff):,} of {len(now):,} "
+            f"process{'es' if len(now) != 1 else ''}")
+
+
+def _may_share(w: Workload) -> bool:
+    """Can the kernel share page tables in ``w``?  hugetlb PMD tables only, for
+    2 MiB pages (mm/hugetlb.c ``huge_pmd_share``: between processes, or two
+    mappings of the same file range in one)."""
+    return any(s.backing == "hugetlb" and s.page_size == w.arch.pmd_size for s in w.segments.values())
+
+
+def reproduce(fs: ProcFS, w: Workload, fds: dict[str, int], pgd_bytes: int, pud_counted: bool, settle: float,
+              say: Progress, phase: Phase = lambda p: None, on_spawned: Spawned | None = None) -> Raw:
     """Fork the workload's processes, map and populate one process at a time,
     and read VmPTE of each and the PageTables growth of the machine (less
     other processes' VmPTE and, where PageTables counts them, ``pgd_bytes``
-    per PGD: the calibration's)."""
+    per PGD: the calibration's), mapping and unmapping again until that
+    growth can be trusted (``readings.Cycles``; ``pud_counted``: the
+    calibration's)."""
     groups_of: list[int] = []
-    with Children(f"ptcm-{os.getpid()}"[:15]) as kids:
+    with Children(f"ptcm-{os.getpid()}"[:15], on_spawned) as kids:
         for gi, g in enumerate(w.groups):
             ops = child_ops(w, g, fds)
             for _ in range(g.count):
                 kids.spawn(ops)
                 groups_of.append(gi)
+                if len(groups_of) == 1:
+                    phase("forking")
         say(f"started {len(groups_of):,} process{'es' if len(groups_of) != 1 else ''}")
         kids.wait_ready()
-        mine = set(kids.pids)
-        base = [fs.vmpte(pid) for pid in kids.pids]
-        say("waiting for PageTables to settle (baseline)")
-        pt0, ok0 = settle_pagetables(fs, settle, pgd_bytes, skip=mine)
-        after: list[int] = []
-        faults = sum(g.count * sum(m.touched_bytes // w.segments[m.segment].page_size
-                                   for m in g.mappings if m.protection != "none") for g in w.groups)
-        say(f"mapping and populating ({faults:,} page faults)")
-        for i, gi in enumerate(groups_of):
-            kids.go(i)
-            kind, mi, err = kids.wait(i)
-            if kind != DONE:
-                raise failure(fs, w, gi, kind, mi, err)
-            after.append(fs.vmpte(kids.pids[i]))
         thp: list[str] = []
-        first = 0
-        for gi, g in enumerate(w.groups):
-            if g.count:
-                thp += _check_thp(fs, w, kids.pids[first], gi)
-            first += g.count
-        say("waiting for PageTables to settle")
-        pt1, ok1 = settle_pagetables(fs, settle, pgd_bytes, skip=mine)
+
+        def check_thp() -> None:
+            first = 0
+            for gi, g in enumerate(w.groups):
+                if g.count:
+                    thp.extend(_check_thp(fs, w, kids.pids[first], gi))
+                first += g.count
+
+        rounds = Rounds(fs, w, kids, groups_of, settle, pgd_bytes, say, phase)
+        cycles = rounds.run(lambda growth: explained_by_vmpte(growth, pud_counted, _may_share(w)), check_thp)
     vmpte: list[list[int]] = [[] for _ in w.groups]
     for i, gi in enumerate(groups_of):
-        vmpte[gi].append(after[i] - base[i])
-    delta = pt1.corrected(pgd_bytes) - pt0.corrected(pgd_bytes)
-    return Raw(tuple(tuple(v) for v in vmpte), delta, pt1.pagetables - pt0.pagetables - delta,
-               ok0 and ok1, tuple(thp))
+        vmpte[gi].append(rounds.growth[i])
+    seen = cycles.transitions()
+    delta = cycles.delta()
+    if delta is None:
+        delta = seen[0] if seen and seen[0] is not None else 0
+    return Raw(tuple(tuple(v) for v in vmpte), delta, cycles.others_adjust(), tuple(seen), rounds.all_noise(),
+               tuple(thp))

@@ -6,8 +6,11 @@ keeping what decides page-table sharing.
     addresses; offsets modulo PUD_SIZE (1 GiB on      process counts (rounded up)
     x86-64); the partial PUD_SIZE windows at either   whole PUD_SIZE windows of every mapping
     end of a mapping; mappings smaller than a window  (rounded up, at least one), with the
-                                                      touched ranges inside them
+    each process's private file mappings and stacks   touched ranges inside them
                                                       whole windows of offsets (rounded down)
+                                                      each process's anonymous private memory
+                                                      (to whole pages, at least one), at its
+                                                      address, touched ranges in proportion
 
 A window is what one PMD table covers (``Arch.pud_size``); segments grow when
 a scaled mapping needs it.  The model is computed for the scaled workload,
@@ -20,7 +23,7 @@ from dataclasses import replace
 
 from ptcalc.errors import UsageError
 from ptcalc.workload.touched import merge_ranges
-from ptcalc.workload.types import Mapping, Workload
+from ptcalc.workload.types import Mapping, PrivateMapping, Workload
 
 SCALE_RULE = (
     "process counts are divided by N (rounded up); in every mapping the whole 1 GiB windows "
@@ -28,8 +31,9 @@ SCALE_RULE = (
     "ranges inside them shrink in proportion; addresses, the partial windows at either end of "
     "a mapping, and offsets modulo 1 GiB are kept, so each mapping keeps its alignment and "
     "which processes can share with which; whole GiB of offsets are divided by N (rounded "
-    "down) and segments grow if a scaled mapping needs it. The model is computed for the "
-    "scaled workload, so the comparison stays exact."
+    "down) and segments grow if a scaled mapping needs it; each process's anonymous private "
+    "memory is divided by N (whole pages, at least one) at its address, its file mappings and "
+    "stack kept. The model is computed for the scaled workload, so the comparison stays exact."
 )
 
 
@@ -62,6 +66,22 @@ def _scale_mapping(m: Mapping, n: int, page: int, window: int) -> Mapping:
     return replace(m, size=size, offset=offset, touched=tuple(touched))
 
 
+def _scale_private(p: PrivateMapping, n: int) -> PrivateMapping:
+    """Anonymous private memory divided by ``n``: whole pages, at least one,
+    at the same address; touched ranges shrink in proportion (monotone, so
+    they stay sorted; merged where they meet)."""
+    page = p.page_size
+    size = max(page, _ceil_div(_ceil_div(p.size, n), page) * page)
+
+    def squeeze(x: int, up: bool) -> int:
+        q = x * size
+        pages = _ceil_div(q, p.size * page) if up else q // (p.size * page)
+        return min(pages * page, size)
+
+    touched = merge_ranges(r for r in ((squeeze(a, False), squeeze(b, True)) for a, b in p.touched) if r[0] < r[1])
+    return replace(p, size=size, touched=tuple(touched))
+
+
 def scale_workload(w: Workload, n: int) -> Workload:
     """``w`` divided by ``n`` for a small machine (the rule is ``SCALE_RULE``).
 
@@ -89,7 +109,8 @@ def scale_workload(w: Workload, n: int) -> Workload:
             sm = _scale_mapping(m, n, seg.page_size, window)
             maps.append(sm)
             reach[m.segment] = max(reach.get(m.segment, 0), sm.offset + sm.size)
-        groups.append(replace(g, count=_ceil_div(g.count, n), mappings=tuple(maps)))
+        private = tuple(_scale_private(p, n) if p.kind == "anon" else p for p in g.private_mappings)
+        groups.append(replace(g, count=_ceil_div(g.count, n), mappings=tuple(maps), private_mappings=private))
     segments = {}
     for name, seg in w.segments.items():
         q, r = divmod(seg.size, window)
@@ -105,7 +126,7 @@ def windows_of(w: Workload) -> list[tuple[int, int]]:
     covers, ``Arch`` level ``pud``; the PGD entry's span without one) the
     workload's mappings, shared and private, lie in: sorted, disjoint, runs
     of adjacent windows merged."""
-    span = _window(w)
+    span = window_span(w)
     runs: set[tuple[int, int]] = set()
     for g in w.groups:
         for m in (*g.mappings, *g.private_mappings):
@@ -119,7 +140,8 @@ def windows_of(w: Workload) -> list[tuple[int, int]]:
     return [(a, b) for a, b in merged]
 
 
-def _window(w: Workload) -> int:
+def window_span(w: Workload) -> int:
+    """What one top-table window spans: one PUD table (512 GiB on x86-64), or a PGD entry without a PUD level."""
     pud = w.arch.level("pud")
     return pud.table_span if pud is not None else w.arch.pgd.entry_span
 
@@ -134,7 +156,7 @@ def relocate_workload(w: Workload, taken: list[tuple[int, int]]) -> tuple[Worklo
     tables and their sharing are the same, only in other windows.  Returns
     the workload and the moves (first window, new first window, windows).
     Raises UsageError when there is no room."""
-    span = _window(w)
+    span = window_span(w)
     busy = sorted({(s // span, _ceil_div(e, span)) for s, e in taken})
     runs = windows_of(w)
 

@@ -11,6 +11,7 @@
     munmap                 undo a probe or a misplaced mapping
     set_parent_death_signal  a forked measuring process dies with ptcalc      prctl(PR_SET_PDEATHSIG)
     set_comm               name the measuring processes (/proc/PID/comm)       prctl(PR_SET_NAME)
+    synchronize_rcu        wait for an RCU grace period before a reading       membarrier(MEMBARRIER_CMD_GLOBAL)
 
 Calls a forked child makes return an errno instead of raising, so that the
 child allocates nothing between two readings of its VmPTE.
@@ -46,6 +47,9 @@ MFD_HUGE_SHIFT = 26  # HUGETLB_FLAG_ENCODE_SHIFT: the size flag is log2(page siz
 # include/uapi/linux/prctl.h
 PR_SET_PDEATHSIG = 1
 PR_SET_NAME = 15
+# include/uapi/linux/membarrier.h; arch/x86/entry/syscalls/syscall_64.tbl
+MEMBARRIER_CMD_GLOBAL = 1
+SYS_MEMBARRIER_X86_64 = 324
 
 MAP_FAILED = ctypes.c_void_p(-1).value
 
@@ -67,6 +71,7 @@ def libc() -> ctypes.CDLL:
         lib.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
         lib.prctl.restype = ctypes.c_int
         lib.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+        lib.syscall.restype = ctypes.c_long
         _libc = lib
     return _libc
 
@@ -107,15 +112,17 @@ def memfd_create(name: str, size: int, hugetlb_page_size: int | None = None) -> 
     return fd
 
 
-def mmap_fixed(address: int, length: int, prot: int, fd: int, offset: int) -> int:
+def mmap_fixed(address: int, length: int, prot: int, fd: int, offset: int, private: int = 0) -> int:
     """mmap(MAP_SHARED | MAP_FIXED_NOREPLACE) at exactly ``address``; 0 or an errno.
+    ``private``: MAP_PRIVATE instead, of ``fd`` or (``fd`` -1) anonymous memory.
 
     Returns an errno instead of raising so that a forked child can call it
     without allocating (see ``ptcalc.linux.reproduce``).  EEXIST: something is
     mapped there already.
     """
     lib = libc()
-    got = lib.mmap(address, length, prot, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, offset)
+    flags = (MAP_PRIVATE if private else MAP_SHARED) | MAP_FIXED_NOREPLACE | (MAP_ANONYMOUS if fd < 0 else 0)
+    got = lib.mmap(address, length, prot, flags, fd, offset)
     if got is None or got == MAP_FAILED:
         return ctypes.get_errno() or errno_mod.EINVAL
     if got != address:  # a kernel before 4.17 took the flag as a hint
@@ -156,3 +163,15 @@ def set_comm(name: str) -> None:
     """prctl(PR_SET_NAME): what /proc/PID/comm shows (15 bytes at most)."""
     buf = ctypes.create_string_buffer(name.encode()[:15])
     libc().prctl(PR_SET_NAME, ctypes.cast(buf, ctypes.c_void_p).value or 0, 0, 0, 0)
+
+
+def synchronize_rcu() -> bool:
+    """Wait for an RCU grace period: membarrier(MEMBARRIER_CMD_GLOBAL) calls
+    ``synchronize_rcu()`` (kernel/sched/membarrier.c; a no-op on one CPU, where
+    none is needed).  Page tables freed through ``tlb_remove_table()`` go back
+    after one (mm/mmu_gather.c ``tlb_remove_table_rcu``).  False when the call
+    is not available (another architecture, nohz_full, no CONFIG_MEMBARRIER)."""
+    if os.uname().machine != "x86_64":
+        return False
+    lib = libc()
+    return int(lib.syscall(SYS_MEMBARRIER_X86_64, MEMBARRIER_CMD_GLOBAL, 0, 0)) == 0

@@ -18,6 +18,7 @@ machine.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from ptcalc.linux.errors import KernelError
 from ptcalc.linux.parsers import hugepage_dir_size
@@ -90,21 +91,32 @@ class Tunables:
 
     Use as a context manager: ``restore()`` runs on every exit path.  Values
     are written as text; the old value is the selected choice for choice
-    files (``[never]`` -> ``never``).
+    files (``[never]`` -> ``never``).  ``before_write(path, old, new)`` is
+    told before each write (``ptcalc.linux.runstate.Journal.tunable``), so
+    that a run killed with SIGKILL can be repaired.
     """
 
-    def __init__(self, fs: ProcFS | None = None) -> None:
+    def __init__(self, fs: ProcFS | None = None,
+                 before_write: Callable[[str, str, str], None] | None = None) -> None:
         self.fs = fs or ProcFS()
         self._saved: list[tuple[str, str]] = []
+        self._before_write = before_write
         self.restore_problems: list[str] = []
+
+    def remember(self, path: str, old: str) -> None:
+        """``restore()`` writes ``old`` back to ``path`` (the first value remembered wins)."""
+        if all(p != path for p, _ in self._saved):
+            self._saved.append((path, old))
 
     def set(self, path: str, value: str) -> None:
         """Write ``value`` to ``path``, remembering the old value the first time."""
         old = self.fs.read_value(path)
         if old is None:
             raise KernelError(f"{path} does not exist on this kernel")
-        if all(p != path for p, _ in self._saved):
-            self._saved.append((path, old))
+        self.remember(path, old)
+        if self._before_write is not None:
+            first = next(o for p, o in self._saved if p == path)
+            self._before_write(path, first, value)
         try:
             self.fs.write(path, value)
         except PermissionError:

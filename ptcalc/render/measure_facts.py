@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ptcalc.linux.measure import MeasureResult
+from ptcalc.linux.runstate import Repaired
 from ptcalc.units import format_kib, format_size
 
 VERDICT_LABEL: dict[str, str] = {
@@ -66,4 +69,28 @@ def verdict_detail(r: MeasureResult) -> str:
         return "every compared figure is equal"
     if r.verdict == "disagree":
         return "; ".join(r.differences())
-    return "; ".join(r.problems)
+    return "; ".join(r.reasons)
+
+
+PAGETABLES_UNTRUSTED = "not trusted (other activity): not compared"
+"""The mark of a PageTables growth that could not be trusted (``MeasureResult.noise``)."""
+
+
+def repaired_lines(repaired: Sequence[Repaired]) -> list[str]:
+    """What ``ptcalc.linux.runstate.repair`` put back, one line per thing."""
+    out = []
+    for rep in repaired:
+        who = f"measure pid {rep.pid} (killed)"
+        if rep.ended:
+            out.append(f"{who}: ended {len(rep.ended):,} measuring process{'es' if len(rep.ended) != 1 else ''} "
+                       "still running")
+        for path, found, old in rep.restored:
+            out.append(f"{who}: {path} was {found}, put back to {old}")
+        for path, now, old in rep.left:
+            out.append(f"{who}: {path} is {now}, changed since by someone else: left alone "
+                       f"(it was {old} before that run)")
+        for problem in rep.problems:
+            out.append(f"{who}: {problem}; its state file is kept for another `ptcalc measure --repair`")
+        if not (rep.ended or rep.restored or rep.left or rep.problems):
+            out.append(f"{who}: nothing was left changed")
+    return out

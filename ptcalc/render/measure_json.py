@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from ptcalc.linux.measure import MeasureResult
+from ptcalc.render.measure_facts import repaired_lines
 
 SCHEMA_VERSION = 1
 
@@ -36,6 +37,8 @@ def to_dict(r: MeasureResult) -> dict[str, Any]:
             "kernel_bytes": r.kernel_pagetables_bytes,
             "others_adjust_bytes": r.others_adjust_bytes,
             "agree": r.pagetables_agree,
+            "trusted": not r.noise,
+            "transitions_bytes": list(r.transitions),
         },
         "groups": [
             {
@@ -50,7 +53,9 @@ def to_dict(r: MeasureResult) -> dict[str, Any]:
         "verdict": r.verdict,
         "differences": r.differences(),
         "problems": list(r.problems),
+        "noise": list(r.noise),
         "notes": list(r.notes),
+        "repaired": repaired_lines(r.repaired),
         "elapsed_seconds": round(r.elapsed, 3),
     }
 

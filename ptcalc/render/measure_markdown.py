@@ -5,8 +5,8 @@ from __future__ import annotations
 from ptcalc.linux.measure import MeasureResult
 from ptcalc.names import markdown as md
 from ptcalc.render.estimate_markdown import md_table
-from ptcalc.render.measure_facts import (VERDICT_LABEL, calibration_line, header_line, kernel_vmpte_text,
-                                         tables_of, verdict_detail)
+from ptcalc.render.measure_facts import (PAGETABLES_UNTRUSTED, VERDICT_LABEL, calibration_line, header_line,
+                                         kernel_vmpte_text, repaired_lines, tables_of, verdict_detail)
 from ptcalc.units import format_kib
 
 
@@ -25,13 +25,14 @@ def render(r: MeasureResult) -> str:
         ["", "model", "kernel", ""],
         [["PageTables delta", f"{format_kib(r.model_pagetables_bytes)} ({tables_of(r.model_pagetables_bytes, size)})",
           f"{format_kib(r.kernel_pagetables_bytes)} ({tables_of(r.kernel_pagetables_bytes, size)})",
-          _mark(r.pagetables_agree)]],
+          PAGETABLES_UNTRUSTED if r.noise else _mark(r.pagetables_agree)]],
         ["l", "r", "r", "l"]) + [""]
     lines += ["VmPTE per process (growth while mapping the workload):", ""]
     rows = [[md(g.name), f"{g.count:,}", format_kib(g.model_vmpte), kernel_vmpte_text(g.kernel_values(), g.count),
              _mark(g.agree)] for g in r.groups]
     lines += md_table(["group", "processes", "model", "kernel", ""], rows, ["l", "r", "r", "r", "l"]) + [""]
     lines += [f"**{VERDICT_LABEL[r.verdict]}**: {verdict_detail(r)}", ""]
-    if r.notes:
-        lines += [f"- {n}" for n in r.notes] + [""]
+    notes = [*repaired_lines(r.repaired), *r.notes]
+    if notes:
+        lines += [f"- {n}" for n in notes] + [""]
     return "\n".join(lines)

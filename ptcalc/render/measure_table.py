@@ -8,8 +8,8 @@ from rich.text import Text
 from ptcalc.linux.measure import MeasureResult
 from ptcalc.render.console import Style
 from ptcalc.render.layout import Col, Grid, print_grid, print_text
-from ptcalc.render.measure_facts import (VERDICT_LABEL, VERDICT_STYLE, calibration_line, header_line,
-                                         kernel_vmpte_text, tables_of, verdict_detail)
+from ptcalc.render.measure_facts import (PAGETABLES_UNTRUSTED, VERDICT_LABEL, VERDICT_STYLE, calibration_line,
+                                         header_line, kernel_vmpte_text, repaired_lines, tables_of, verdict_detail)
 from ptcalc.units import format_kib
 
 
@@ -28,8 +28,9 @@ def page_tables(r: MeasureResult, style: Style) -> Grid:
     size = r.counted_table_bytes
     t.add(Text("model", style="bold"), f"{format_kib(r.model_pagetables_bytes)}",
           tables_of(r.model_pagetables_bytes, size), section=True)
+    mark = (Text(PAGETABLES_UNTRUSTED, style="yellow") if r.noise else _mark(r.pagetables_agree, style))
     t.add(Text("kernel", style="bold"), f"{format_kib(r.kernel_pagetables_bytes)}",
-          Text.assemble(tables_of(r.kernel_pagetables_bytes, size), "  ", _mark(r.pagetables_agree, style)))
+          Text.assemble(tables_of(r.kernel_pagetables_bytes, size), "  ", mark))
     return t
 
 
@@ -54,7 +55,8 @@ def render(r: MeasureResult, console: Console, style: Style) -> None:
     print_grid(console, vmpte(r, style), style)
     print_text(console, Text.assemble((VERDICT_LABEL[r.verdict].upper(), VERDICT_STYLE[r.verdict]), "  ",
                                       verdict_detail(r)), hanging="  ")
-    if r.notes:
+    notes = [*repaired_lines(r.repaired), *r.notes]
+    if notes:
         print_text(console, Text("Notes:", style="bold"))
-        for n in r.notes:
+        for n in notes:
             print_text(console, Text(f"  - {n}", style="dim"), hanging="    ")
