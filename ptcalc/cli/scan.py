@@ -28,15 +28,18 @@ TOUCHED_MODES = ("tables", "pages")
               help="Leave out segments no process maps this much of (0 keeps all).")
 @guarded
 def command(pids: tuple[int, ...], output: str | None, touched: str, min_size: int) -> None:
-    """Build a workload file from the running system.
+    """Build a workload file of whole processes from the running system.
 
-    Reads SysV segments, memfd/shmem, hugetlb and MAP_SHARED file mappings
-    of every process (or --pid ...), which of their pages are present
-    (/proc/PID/pagemap), host memory and hugetlb pools, and groups processes
-    with an identical layout. The file feeds `ptcalc estimate` and
-    `ptcalc measure`. Processes that cannot be read are skipped and counted.
+    Reads every process (or --pid ...): its SysV segments, memfd/shmem,
+    hugetlb and MAP_SHARED file mappings, its own mappings (program,
+    libraries, heap, stack), which of their pages are present
+    (/proc/PID/pagemap), and the host's memory, hugetlb pools and kernel;
+    groups processes with an identical layout; and checks that the file's
+    model gives every process the VmPTE the kernel reports. The file feeds
+    `ptcalc estimate` and `ptcalc measure`. Processes that cannot be read are
+    skipped and counted.
     """
-    from ptcalc.render.scan_yaml import render_scan, skipped_summary
+    from ptcalc.render.scan_yaml import render_scan, skipped_summary, vmpte_summary
     from ptcalc.linux.scan import scan
 
     result = scan(pids or None, touched=touched, min_size=min_size)
@@ -45,9 +48,10 @@ def command(pids: tuple[int, ...], output: str | None, touched: str, min_size: i
         hint = "" if os.geteuid() == 0 else " (run as root to read every process)"
         click.echo(f"ptcalc scan: {skipped}{hint}", err=True)
     if not result.workload.groups:
-        click.echo(f"ptcalc scan: none of the {result.processes_read} processes read maps a shared "
-                   "segment; no workload written", err=True)
+        click.echo("ptcalc scan: no process could be read; no workload written", err=True)
         sys.exit(EXIT_FAIL)
+    if result.vmpte_differences():
+        click.echo(f"ptcalc scan: {vmpte_summary(result)}", err=True)
     text = render_scan(result)
     if output is None:
         click.echo(text, nl=False)

@@ -301,8 +301,9 @@ class WorkloadReader(NodeReader):
 
     def segments(self, node: Node, arch: Arch) -> dict[str, Segment]:
         e = self.entries(node, "segments", None, WORKLOAD["segments"].what)
-        if not e:
-            raise self.error(node, "segments", "at least one segment is needed")
+        # none is fine: processes may have their own mappings only (a scanned
+        # host's processes without shared memory); a mapping of a segment that
+        # is not there is located at the mapping
         out: dict[str, Segment] = {}
         for name, (knode, vnode) in e.items():
             path = join("segments", name)
@@ -671,6 +672,8 @@ class WorkloadReader(NodeReader):
         if seg is None:
             # difflib is quadratic-ish per candidate: suggest among a sane number only
             hint = suggest(sname, segments) if len(segments) <= 1000 else ""
+            if not hint and not segments:
+                hint = " (there are no segments)"
             if not hint:
                 names = ", ".join(show(n) for n in list(segments)[:5])
                 hint = f" (segments: {names}{', ...' if len(segments) > 5 else ''})"

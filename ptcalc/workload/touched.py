@@ -124,6 +124,40 @@ def coarsen(starts: np.ndarray, ends: np.ndarray, address: int, offset: int,
     return starts[keep_start], ends[keep_end]
 
 
+def fill_blocks(starts: np.ndarray, ends: np.ndarray, address: int, offset: int, size: int,
+                block: int) -> tuple[np.ndarray, np.ndarray]:
+    """Touched ranges with every ``block`` holding a touched byte filled, within
+    the mapping (``size`` bytes at ``address``, file ``offset``), when its
+    virtual and file blocks coincide (``address - offset`` a multiple of
+    ``block``): the filled ranges then touch exactly the same blocks of both
+    spaces, so every table count is unchanged (see :func:`coarsen`), and
+    processes that touch other pages of the same blocks get the same ranges.
+    Otherwise :func:`coarsen` (which fills only between touched bytes).
+
+    >>> M = 1 << 20
+    >>> import numpy as np
+    >>> s, e = fill_blocks(np.array([M, 5 * M]), np.array([M + 4096, 5 * M + 4096]), 0, 0, 7 * M, 2 * M)
+    >>> [(int(a) // M, int(b) // M) for a, b in zip(s, e)]
+    [(0, 2), (4, 6)]
+    >>> s, e = fill_blocks(np.array([0, 2 * M]), np.array([4096, 2 * M + 4096]), 4096, 0, 7 * M, 2 * M)
+    >>> [(int(a), int(b)) for a, b in zip(s, e)]  # misaligned: coarsen
+    [(0, 2101248)]
+    """
+    import numpy as np
+
+    starts = np.asarray(starts, dtype=np.int64)
+    ends = np.asarray(ends, dtype=np.int64)
+    if (address - offset) % block:
+        return coarsen(starts, ends, address, offset, block)
+    if starts.size == 0:
+        return starts, ends
+    lo = (address + starts) // block
+    hi = (address + ends - 1) // block + 1
+    first = np.flatnonzero(np.concatenate(([True], lo[1:] > hi[:-1])))
+    last = np.concatenate((first[1:] - 1, [lo.size - 1]))
+    return np.maximum(lo[first] * block - address, 0), np.minimum(hi[last] * block - address, size)
+
+
 def as_ranges(starts: np.ndarray, ends: np.ndarray) -> tuple[Range, ...]:
     """numpy start/end arrays as a tuple of Python-int pairs."""
     return tuple(zip((int(x) for x in starts), (int(x) for x in ends)))
