@@ -153,13 +153,15 @@ def fake(tmp_path):
     # 5 PTE + 4 PMD + 1 PUD = 40 KiB.  101 touches other heap pages of the same block: the same
     # tables.  102 touches one more SysV block (+1 PTE = 44 KiB; its VmPTE says 48: one table
     # the pagemap cannot show).
-    fp.process(100, "postgres", postgres_smaps(), same + heap_pages(512), vmpte=40 * KiB, anon=2 * MiB)
+    fp.process(100, "postgres", postgres_smaps(), same + heap_pages(512), vmpte=40 * KiB, anon=2 * MiB,
+               cmdline="postgres: 15/main: app appdb [local] SELECT")
     fp.process(101, "postgres", postgres_smaps(), same + heap_pages(256, MiB + 512 * KiB), vmpte=40 * KiB,
-               anon=MiB + PAGE)
+               anon=MiB + PAGE, cmdline="postgres: app appdb 10.0.0.7(51234) idle")
     fp.process(102, "postgres", postgres_smaps(), same + heap_pages(256) + _pages(SYSV_ADDR + 40 * MiB),
-               vmpte=48 * KiB, anon=MiB)
+               vmpte=48 * KiB, anon=MiB, cmdline="postgres: app appdb [local] idle in transaction")
     # text and heap blocks: 2 PTE + 2 PMD + 1 PUD
-    fp.process(103, "bash", private_entries(), heap_pages(225), vmpte=20 * KiB, anon=900 * KiB)
+    fp.process(103, "bash", private_entries(), heap_pages(225), vmpte=20 * KiB, anon=900 * KiB,
+               cmdline="/bin/bash\0--login")
     fp.process(104, "secret", postgres_smaps(), same)
     fp.process(105, "postgres", postgres_smaps(), same)  # exits after the listing: _scan
     fp.process(106, "kthreadd", "")
@@ -192,11 +194,14 @@ def test_groups_segments_and_skips(fake):
         "memfd:pool": ("hugetlb", 2 * MiB, GiB),             # KernelPageSize 2048 kB
     }
     # every process read is in the workload, whole; with exact pages the three postgres
-    # processes differ (in their heaps, 102 in SysV too)
-    assert sorted((g.name, g.count) for g in w.groups) == [
-        ("bash", 1), ("iconv", 1), ("postgres", 1), ("postgres #2", 1), ("postgres #3", 1)]
+    # backends differ (in their heaps, 102 in SysV too); groups are named by the processes'
+    # class, in name order, then the biggest, then the lowest PID first
+    assert [(g.name, g.count) for g in w.groups] == [
+        ("bash", 1), ("iconv", 1), ("postgres: client backend", 1), ("postgres: client backend #2", 1),
+        ("postgres: client backend #3", 1)]
     by_pid = {n.pids[0]: g for g, n in zip(w.groups, r.group_notes)}
-    assert r.group_notes[0].vmpte == (40 * KiB,)
+    assert [n.pids for n in r.group_notes] == [(103,), (107,), (100,), (101,), (102,)]
+    assert r.group_notes[2].vmpte == (40 * KiB,)
     # private_memory is RssAnon
     assert (by_pid[100].private_memory, by_pid[103].private_memory) == (2 * MiB, 900 * KiB)
     sysv, anon, huge = by_pid[100].mappings
@@ -355,9 +360,11 @@ def test_yaml_text(fake):
     assert doc["host"] == {"memory": "263921016KiB", "arch": "x86_64", "pti": True, "kernel": "6.18",
                            "hugepages": {"2MiB": 600, "1GiB": 0}}
     assert doc["segments"]["memfd:pool"] == {"size": "1GiB", "backing": "hugetlb", "page_size": "2MiB"}
-    g0 = doc["processes"][0]
+    assert [(g["name"], g["count"]) for g in doc["processes"]] == [
+        ("bash", 1), ("iconv", 1), ("postgres: client backend", 2), ("postgres: client backend #2", 1)]
+    g0 = doc["processes"][2]
     # RssAnon 2 MiB and 1028 KiB: 1538 KiB, rounded up to a page
-    assert (g0["name"], g0["count"], g0["private_memory"]) == ("postgres", 2, "1540KiB")
+    assert (g0["name"], g0["count"], g0["private_memory"]) == ("postgres: client backend", 2, "1540KiB")
     assert g0["mappings"][0] == {"segment": "sysv-0x0052e2c1", "offset": 0, "size": "64MiB",
                                  "address": SYSV_ADDR, "protection": "rw", "touch": ["0-2M", "10M-12M"]}
     assert g0["mappings"][2]["touch"] == ["6M-8M"]
@@ -373,6 +380,21 @@ def test_yaml_text(fake):
     assert "      - {kind: anon, name: heap, address: 0x5600000000, size: 2MiB}\n" in text
     assert g0["private_mappings"] == [{"kind": "file", "name": "postgres", "address": TEXT_ADDR, "size": "8KiB"},
                                       {"kind": "anon", "name": "heap", "address": HEAP_ADDR, "size": "2MiB"}]
+
+
+def test_group_names_are_classes_safe_to_print(tmp_path):
+    fp = FakeProc(tmp_path)
+    seg = smaps_entry(0x40000000, 2 * MiB, "rw-s", 0, "00:01", 5, "/memfd:buf\x1b[2J (deleted)")
+    fp.process(1, "evil\x1b]0;x\x07", seg, _pages(0x40000000), cmdline="evil\x1b]0;x\x07\0--flag")
+    fp.process(2, "qemu-system-x86", seg, _pages(0x40000000),
+               cmdline="/usr/bin/qemu-system-x86_64\0-name\0guest=vm1,debug-threads=on\0-m\0004G")
+    r = scan(fs=ProcFS(str(fp.proc), str(fp.sys)), arch=X86_64)
+    # the same layout, two programs: two groups, each named by its class
+    assert [g.name for g in r.workload.groups] == ["evil", "qemu-system-x86_64 -name guest=vm1"]
+    assert r.group_notes[0].comms == ("evil ]0;x",)
+    assert list(r.workload.segments) == ["memfd:buf [2J"]
+    text = render_scan(r)
+    assert "\x1b" not in text and "\x07" not in text
 
 
 def test_userfaultfd_registration_from_vmflags(tmp_path):

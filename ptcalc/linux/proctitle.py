@@ -106,10 +106,11 @@ def process_class(comm: str, cmdline: str) -> str:
     base = argv0.rsplit("/", 1)[-1]
     m = _PG_TITLE.fullmatch(title) if title.startswith("postgres: ") else None
     if m is not None:
-        activity = m.group(1).strip()
-        for aux in _PG_AUX:
-            if activity.startswith(aux):
-                return "postgres: " + (activity if aux == "bgworker:" else aux)
+        # with or without a cluster name before the activity ("bgworker: NAME" has a colon too)
+        for activity in (title[len("postgres: "):].strip(), m.group(1).strip()):
+            for aux in _PG_AUX:
+                if activity.startswith(aux):
+                    return "postgres: " + (activity if aux == "bgworker:" else aux)
         return "postgres: client backend"
     if base.startswith("qemu-system-") or comm.startswith("qemu-system"):
         g = _QEMU_NAME.search(title)

@@ -49,7 +49,7 @@ from ptcalc.linux.errors import NoAccess, ProcessGone
 from ptcalc.linux.host import high_va_possible, read_host, running_arch
 from ptcalc.linux.parsers import ShmSegment, SmapsEntry
 from ptcalc.linux.procfs import ProcFS
-from ptcalc.linux.proctitle import plain_label
+from ptcalc.linux.proctitle import plain_label, printable, process_class
 from ptcalc.linux.scan_private import Own, private_kind, private_rows
 from ptcalc.linux.scan_read import Method, ProcessRead, VmaRead, read_process, read_touched, unseen
 from ptcalc.model.accounting import parse_kernel
@@ -72,6 +72,9 @@ mappings (their tables are each process's own under every scheme: below the
 file-cached threshold, no whole 1 GiB window for hugetlb sharing).  glibc maps
 gconv-modules.cache MAP_SHARED at a random address in every process using
 iconv; as a segment it would need one per address."""
+
+MAX_LABEL = 160
+"""Longest segment name taken from a path (characters)."""
 
 SegKey = tuple[int, int, int]
 """(device major, device minor, inode): a segment's identity across processes."""
@@ -300,6 +303,7 @@ def _split(r: ProcessRead, fstypes: dict[tuple[int, int], str], ignored: Counter
         e = v.entry
         if e.maps.shared:
             kind, backing, label = classify(e, fstypes)
+            label = printable(label, MAX_LABEL)  # a path from /proc: safe to print
             if backing is None:
                 ignored[kind] += 1
             else:
@@ -339,8 +343,9 @@ def _small_owns(p: _Proc, dropped: dict[SegKey, str]) -> list[Own]:
             continue
         m = sh.entry.maps
         hs, he = (sh.starts, sh.ends) if sh.backing == "hugetlb" else (sh.huge_starts, sh.huge_ends)
-        out.append(Own("file", plain_label(dropped[sh.key].rsplit("/", 1)[-1]), m.start, m.end, sh.starts + m.start, sh.ends + m.start,
-                       hs + m.start, he + m.start))
+        name = plain_label(dropped[sh.key].rsplit("/", 1)[-1])
+        out.append(Own("file", name, m.start, m.end, sh.starts + m.start, sh.ends + m.start, hs + m.start,
+                       he + m.start))
     return out
 
 
@@ -448,7 +453,7 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
         seg_notes[name] = SegmentNote(source=_source(first, sysv, fstypes), present_bytes=present)
 
     # processes: one layout each (shared and own mappings), then groups of equal layouts
-    layouts: dict[tuple[tuple[Mapping, ...], tuple[PrivateMapping, ...]], list[_Proc]] = {}
+    layouts: dict[tuple[str, tuple[Mapping, ...], tuple[PrivateMapping, ...]], list[_Proc]] = {}
     own_tuples: dict[tuple[PrivateMapping, ...], tuple[PrivateMapping, ...]] = {}
     for p in procs:
         ms: list[Mapping] = []
@@ -461,18 +466,22 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
                               protection=prot, touched=rs, userfaultfd=userfaultfd_of(sh.entry.vmflags)))
         own = private_rows(p.owns + _small_owns(p, dropped), arch, touched)
         own = own_tuples.setdefault(own, own)  # one tuple per distinct layout: the model reads it once
-        layouts.setdefault((tuple(ms), own), []).append(p)
+        layouts.setdefault((process_class(p.comm, p.cmdline), tuple(ms), own), []).append(p)
     groups: list[ProcessGroup] = []
     group_notes: list[GroupNote] = []
     used_names: Counter[str] = Counter()
-    for (layout, own), members in layouts.items():
-        comms = tuple(sorted({p.comm for p in members}))
-        label = ", ".join(comms[:4]) + (f" and {len(comms) - 4} more" if len(comms) > 4 else "")
+    # named by the processes' class (their title: proctitle.process_class), the
+    # biggest group of a class first, then by lowest PID: stable between scans
+    named = [(label, -len(members), min(p.pid for p in members), layout, own, members)
+             for (label, layout, own), members in layouts.items()]
+    named.sort(key=lambda t: t[:3])
+    for label, _, _, layout, own, members in named:
         used_names[label] += 1
         gname = label if used_names[label] == 1 else f"{label} #{used_names[label]}"
         groups.append(ProcessGroup(name=gname, count=len(members), mappings=layout,
                                    private_memory=_private_memory(members, base), private_mappings=own))
-        group_notes.append(GroupNote(pids=tuple(p.pid for p in members), comms=comms,
+        group_notes.append(GroupNote(pids=tuple(p.pid for p in members),
+                                     comms=tuple(sorted({printable(p.comm) for p in members})),
                                      vmpte=tuple(p.vmpte for p in members),
                                      unsettled=tuple(p.pid for p in members if not p.settled),
                                      private_rows=len(own)))
