@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import struct
 from datetime import datetime, timezone
@@ -103,6 +104,8 @@ class FakeProc(FakeTree):
         ``Rss: auto`` (hugetlb: ``Shared_Hugetlb: auto``) in ``smaps`` becomes
         the bytes of those pages present in the mapping, as the kernel says."""
         self.file(f"proc/{pid}/smaps", _fill_rss(smaps, pages))
+        self.file(f"proc/{pid}/maps", "".join(line + "\n" for line in smaps.splitlines()
+                                              if re.match(r"[0-9a-f]+-[0-9a-f]+ ", line)))
         self.file(f"proc/{pid}/comm", comm + "\n")
         self.file(f"proc/{pid}/cmdline", (cmdline if cmdline is not None else comm) + "\0")
         self.file(f"proc/{pid}/status", f"Name:\t{comm}\nVmPTE:\t{vmpte // KiB} kB\nRssAnon:\t{anon // KiB} kB\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -87,3 +88,42 @@ def test_scan_feeds_estimate(child, tmp_path):
     assert vmpte >= 16 * KiB + 5 * 4 * KiB  # the segment's tables and some of its own
     r = runner.invoke(main, ["estimate", str(out)])
     assert r.exit_code == 0 and "private" in r.stdout
+
+
+class _Tty:
+    """A terminal-like stream for the progress bar."""
+
+    def __init__(self):
+        self.text = []
+
+    def isatty(self):
+        return True
+
+    def write(self, s):
+        self.text.append(s)
+
+    def flush(self):
+        pass
+
+
+def test_progress_bar_only_on_a_terminal_after_the_delay():
+    from ptcalc.render.progress import ScanProgress
+
+    quick = _Tty()
+    with ScanProgress(quick, delay=3600) as p:
+        p(1, 10)
+    assert quick.text == []  # a quick scan shows nothing
+    slow = _Tty()
+    with ScanProgress(slow, delay=0) as p:
+        p(5, 10)
+    assert any("reading processes" in t for t in slow.text)
+    pipe = io.StringIO()  # not a terminal: nothing
+    with ScanProgress(pipe, delay=0) as p:
+        p(5, 10)
+    assert pipe.getvalue() == ""
+
+
+def test_quiet_and_read_all(child, tmp_path):
+    runner = CliRunner()
+    r = runner.invoke(main, ["scan", "-p", str(child), "--quiet", "--read-all", "-o", str(tmp_path / "w.yaml")])
+    assert r.exit_code == 0 and "wrote" in r.stderr

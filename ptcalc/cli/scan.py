@@ -25,9 +25,14 @@ TOUCHED_MODES = ("tables", "pages")
               help="tables: compress touched ranges without changing any page-table count; "
                    "pages: the exact pages present.")
 @click.option("--min-size", type=SIZE, default="1MiB", show_default=True,
-              help="Leave out segments no process maps this much of (0 keeps all).")
+              help="A shared mapping no process maps this much of is each process's own, not a segment "
+                   "(0 keeps all as segments).")
+@click.option("--read-all", is_flag=True,
+              help="Read every process in full, also one identical to a process read before.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar on standard error.")
 @guarded
-def command(pids: tuple[int, ...], output: str | None, touched: str, min_size: int) -> None:
+def command(pids: tuple[int, ...], output: str | None, touched: str, min_size: int, read_all: bool,
+            quiet: bool) -> None:
     """Build a workload file of whole processes from the running system.
 
     Reads every process (or --pid ...): its SysV segments, memfd/shmem,
@@ -39,10 +44,13 @@ def command(pids: tuple[int, ...], output: str | None, touched: str, min_size: i
     `ptcalc estimate` and `ptcalc measure`. Processes that cannot be read are
     skipped and counted.
     """
+    from ptcalc.render.progress import ScanProgress
     from ptcalc.render.scan_yaml import render_scan, skipped_summary, vmpte_summary
     from ptcalc.linux.scan import scan
 
-    result = scan(pids or None, touched=touched, min_size=min_size)
+    with ScanProgress() as progress:
+        result = scan(pids or None, touched=touched, min_size=min_size, reuse=not read_all,
+                      progress=None if quiet else progress)
     skipped = skipped_summary(result)
     if skipped:
         hint = "" if os.geteuid() == 0 else " (run as root to read every process)"

@@ -51,7 +51,7 @@ from ptcalc.linux.parsers import ShmSegment, SmapsEntry
 from ptcalc.linux.procfs import ProcFS
 from ptcalc.linux.proctitle import plain_label, printable, process_class
 from ptcalc.linux.scan_private import Own, private_kind, private_rows
-from ptcalc.linux.scan_read import Method, ProcessRead, VmaRead, read_process, read_touched, unseen
+from ptcalc.linux.scan_read import Method, ProcessRead, Reader, read_touched, unseen
 from ptcalc.model.accounting import parse_kernel
 from ptcalc.model.geometry import Arch
 from ptcalc.units import format_size
@@ -108,6 +108,8 @@ class _Proc:
     owns: list[Own]
     counters: dict[str, int]
     settled: bool
+    like: int | None = None
+    """The PID of the identical process whose reading this one shares."""
 
     @property
     def vmpte(self) -> int | None:
@@ -166,6 +168,8 @@ class ScanResult:
     min_size: int = DEFAULT_MIN_SIZE
     unseen_mappings: Counter[str] = field(default_factory=Counter)
     """Private mappings whose entries no pagemap interface shows (``[vvar]``, devices), by path."""
+    reused: int = 0
+    """Processes read as identical to one read before (``scan_read.Reader``)."""
 
     @property
     def skipped_total(self) -> int:
@@ -324,7 +328,7 @@ def _split(r: ProcessRead, fstypes: dict[tuple[int, int], str], ignored: Counter
             start = e.maps.start
             owns.append(Own(kind, name, start, e.maps.end, s + start, t + start, hs + start, he + start))
         prev = e
-    return _Proc(r.pid, r.comm, r.cmdline, shared, owns, r.counters, r.settled)
+    return _Proc(r.pid, r.comm, r.cmdline, shared, owns, r.counters, r.settled, r.like)
 
 
 def _note_gib(e: SmapsEntry, arch: Arch, notes: list[str]) -> None:
@@ -352,7 +356,8 @@ def _small_owns(p: _Proc, dropped: dict[SegKey, str]) -> list[Own]:
 def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: Arch | None = None,
          touched: str = "tables", min_size: int = DEFAULT_MIN_SIZE,
          high_va: Callable[[], bool] = high_va_possible, now: datetime | None = None,
-         method: Method = "auto", progress: Callable[[int, int], None] | None = None) -> ScanResult:
+         method: Method = "auto", progress: Callable[[int, int], None] | None = None,
+         reuse: bool = True) -> ScanResult:
     """Scan processes (all but ourselves by default) into a workload of whole
     processes: each group's shared mappings and its own (``private_mappings``).
 
@@ -360,7 +365,9 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
     segments (listed in ``small_segments``): each process's mapping of one is
     one of its own file mappings.  ``method``: how the pagemap is read
     (``ptcalc.linux.scan_read``).  ``progress(done, total)`` is called after
-    each process.
+    each process.  ``reuse``: an identical process is read once
+    (``scan_read.Reader``; never with ``touched="pages"``, which asks for
+    every process's own pages).
     """
     if touched not in TOUCHED_MODES:
         raise ValueError(f"touched must be one of {TOUCHED_MODES}")
@@ -391,9 +398,11 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
     notes: list[str] = []
     procs: list[_Proc] = []
     thp_unknown: list[str] = []
+    reader = Reader(fs, base, method, reuse=reuse and touched == "tables")
+    split_of: dict[int, tuple[_Proc, Counter[str], Counter[str]]] = {}
     for done, pid in enumerate(pid_list, 1):
         try:
-            r = read_process(fs, pid, base, method)
+            r = reader.read(pid)
         except ProcessGone:
             skipped["vanished"] += 1
             r = None
@@ -405,7 +414,17 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
             r = None
         if r is not None:
             thp_unknown += [f"pid {pid}: {m}" for m in r.thp_unknown]
-            procs.append(_split(r, fstypes, ignored, unseen_paths, arch, notes))
+            like = split_of.get(r.like) if r.like is not None else None
+            if like is not None:  # an identical process: its reading split once
+                p = replace(like[0], pid=r.pid, comm=r.comm, cmdline=r.cmdline, counters=r.counters, like=r.like)
+                ign, uns = like[1], like[2]
+            else:
+                ign, uns = Counter(), Counter()
+                p = _split(r, fstypes, ign, uns, arch, notes)
+                split_of[r.pid] = (p, ign, uns)
+            ignored.update(ign)
+            unseen_paths.update(uns)
+            procs.append(p)
         if progress is not None:
             progress(done, len(pid_list))
     if thp_unknown:
@@ -455,17 +474,26 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
     # processes: one layout each (shared and own mappings), then groups of equal layouts
     layouts: dict[tuple[str, tuple[Mapping, ...], tuple[PrivateMapping, ...]], list[_Proc]] = {}
     own_tuples: dict[tuple[PrivateMapping, ...], tuple[PrivateMapping, ...]] = {}
+    # identical processes share their readings' arrays: each distinct one is compressed once
+    ranges_of: dict[tuple[int, int, str, int, int, int], tuple[Range, ...]] = {}
+    own_of: dict[int, tuple[PrivateMapping, ...]] = {}
     for p in procs:
         ms: list[Mapping] = []
         for sh in sorted((s for s in p.shared if s.key in by_key), key=lambda s: s.entry.maps.start):
             m = sh.entry.maps
             ps = page_of[sh.key]
             prot = protection_of(m.perms)
-            rs = _touched(sh, ps, base, prot, touched, pmd_size, names[sh.key], notes)
+            memo = (id(sh.starts), ps, prot, m.start, m.offset, m.size)
+            rs = ranges_of.get(memo)
+            if rs is None:
+                rs = ranges_of[memo] = _touched(sh, ps, base, prot, touched, pmd_size, names[sh.key], notes)
             ms.append(Mapping(segment=names[sh.key], offset=m.offset, size=m.size, address=m.start,
                               protection=prot, touched=rs, userfaultfd=userfaultfd_of(sh.entry.vmflags)))
-        own = private_rows(p.owns + _small_owns(p, dropped), arch, touched)
-        own = own_tuples.setdefault(own, own)  # one tuple per distinct layout: the model reads it once
+        own = own_of.get(p.like) if p.like is not None else None
+        if own is None:
+            own = private_rows(p.owns + _small_owns(p, dropped), arch, touched)
+            own = own_tuples.setdefault(own, own)  # one tuple per distinct layout: the model reads it once
+            own_of[p.pid] = own
         layouts.setdefault((process_class(p.comm, p.cmdline), tuple(ms), own), []).append(p)
     groups: list[ProcessGroup] = []
     group_notes: list[GroupNote] = []
@@ -486,6 +514,7 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
                                      unsettled=tuple(p.pid for p in members if not p.settled),
                                      private_rows=len(own)))
 
+    notes = list(dict.fromkeys(notes))
     hostname = socket.gethostname()
     when = now or datetime.now(timezone.utc)
     w = Workload(host=host, segments=segments, groups=tuple(groups),
@@ -495,7 +524,7 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
     return ScanResult(workload=w, hostname=hostname, when=when, kernel=release, touched_mode=touched,
                       processes_read=len(procs), skipped=skipped, segment_notes=seg_notes, group_notes=group_notes,
                       ignored_mappings=ignored, notes=notes, small_segments=small, min_size=min_size,
-                      unseen_mappings=unseen_paths)
+                      unseen_mappings=unseen_paths, reused=reader.reused)
 
 
 def _private_memory(members: list[_Proc], base: int) -> int:
@@ -536,9 +565,11 @@ def _touched(sh: _Shared, ps: int, base: int, prot: Protection, mode: str, block
 
 
 def _present_bytes(maps: list[_Shared], ps: int) -> int:
-    """Union, over every scanned mapping of a segment, of its touched file ranges."""
-    s = np.concatenate([sh.starts + sh.entry.maps.offset for sh in maps])
-    e = np.concatenate([sh.ends + sh.entry.maps.offset for sh in maps])
+    """Union, over every scanned mapping of a segment, of its touched file ranges
+    (identical processes' readings, which share their arrays, once)."""
+    once = list({(id(sh.starts), sh.entry.maps.offset): sh for sh in maps}.values())
+    s = np.concatenate([sh.starts + sh.entry.maps.offset for sh in once])
+    e = np.concatenate([sh.ends + sh.entry.maps.offset for sh in once])
     if s.size == 0:
         return 0
     order = np.argsort(s, kind="stable")

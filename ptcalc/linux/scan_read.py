@@ -21,6 +21,18 @@ neither pagemap interface can show their entries.
 
 VmPTE is read before and after; when it moved (the process faulted or freed
 meanwhile) the process is read again, up to :data:`ATTEMPTS` times.
+
+Identical processes are read once (:class:`Reader`): a process whose maps
+(every line) and counters (:data:`COUNTERS` of /proc/PID/status: VmPTE and
+the resident memory by kind) equal those of one read before, and whose own
+mappings' pages -- walked with PAGEMAP_SCAN, cheap: most are small -- are
+that one's too, takes its reading for the shared mappings.  Its VmPTE is then
+reproduced exactly (it equals the other's); which blocks of the shared
+mappings it touched is assumed to be the other's (the counters say as many
+pages of each kind).  Forked workers that did the same work, PostgreSQL
+backends, the children of a benchmark, cost a read of /proc/PID/status and
+maps and a walk of their small mappings instead of a walk of a 300 GiB
+segment.
 """
 
 from __future__ import annotations
@@ -31,8 +43,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ptcalc.linux.pagemap import PAGE_IS_HUGE, pagemap_scan_supported
-from ptcalc.linux.parsers import (PAGEMAP_ENTRY_BYTES, SmapsEntry, pagemap_touched, parse_kb_fields, parse_smaps,
-                                  runs)
+from ptcalc.linux.parsers import (PAGEMAP_ENTRY_BYTES, MapsEntry, SmapsEntry, pagemap_touched, parse_kb_fields,
+                                  parse_maps, parse_smaps, runs)
 from ptcalc.linux.procfs import ProcFS
 
 ATTEMPTS = 3
@@ -46,6 +58,9 @@ PFN_MASK = (1 << 55) - 1
 
 PMD_FIELDS = ("AnonHugePages", "ShmemPmdMapped", "FilePmdMapped")
 """smaps fields counting bytes mapped by a huge PMD (smaps_pmd_entry(), fs/proc/task_mmu.c)."""
+
+COUNTERS = ("VmPTE", "RssAnon", "RssFile", "RssShmem", "HugetlbPages", "VmSwap")
+"""/proc/PID/status counters two processes must share for one's reading to stand for the other's."""
 
 Method = str
 """``auto`` (PAGEMAP_SCAN where the kernel has it, on the live /proc), ``ioctl`` or ``read``."""
@@ -66,12 +81,17 @@ class VmaRead:
     """Per run, whether a huge PMD maps it (a PMD-mapped THP); None: none does."""
 
     def joined(self) -> tuple[np.ndarray, np.ndarray]:
-        """The runs with the abutting ones joined."""
+        """The runs with the abutting ones joined (computed once: identical
+        processes share one reading)."""
+        cached = self.__dict__.get("_joined")
+        if cached is not None and cached[0] is self.starts:
+            return cached[1], cached[2]
         s, e = self.starts, self.ends
-        if s.size < 2:
-            return s, e
-        cut = s[1:] != e[:-1]
-        return s[np.concatenate(([True], cut))], e[np.concatenate((cut, [True]))]
+        if s.size >= 2:
+            cut = s[1:] != e[:-1]
+            s, e = s[np.concatenate(([True], cut))], e[np.concatenate((cut, [True]))]
+        self.__dict__["_joined"] = (self.starts, s, e)
+        return s, e
 
     def huge_runs(self) -> tuple[np.ndarray, np.ndarray]:
         """The runs a huge PMD maps (2 MiB-aligned, whole huge pages)."""
@@ -98,6 +118,8 @@ class ProcessRead:
     """VmPTE was the same before and after the pages were read (in some attempt)."""
     thp_unknown: list[str] = field(default_factory=list)
     """Mappings whose PMD-mapped THP could not be located (pread path without PFNs)."""
+    like: int | None = None
+    """The PID whose reading this one is (an identical process read before), or None."""
 
     @property
     def vmpte(self) -> int | None:
@@ -126,14 +148,19 @@ def use_ioctl(fs: ProcFS, fd: int, method: Method) -> bool:
     return method == "auto" and fs.is_live and pagemap_scan_supported(fd)
 
 
-def read_process(fs: ProcFS, pid: int, base: int, method: Method = "auto") -> ProcessRead | None:
-    """``pid``'s mappings and their pages with an entry; None for a kernel
-    thread or a zombie (no mm).  ProcessGone / NoAccess as ProcFS raises them."""
+def _names(fs: ProcFS, pid: int) -> tuple[str, str]:
     comm = fs.pid_text(pid, "comm").strip() or str(pid)
     try:
         cmdline = fs.pid_text(pid, "cmdline").replace("\0", " ").strip()
     except OSError:  # (ProcessGone and NoAccess go up: they are not OSErrors)
         cmdline = ""
+    return comm, cmdline
+
+
+def read_process(fs: ProcFS, pid: int, base: int, method: Method = "auto") -> ProcessRead | None:
+    """``pid``'s mappings and their pages with an entry; None for a kernel
+    thread or a zombie (no mm).  ProcessGone / NoAccess as ProcFS raises them."""
+    comm, cmdline = _names(fs, pid)
     read: ProcessRead | None = None
     for _ in range(ATTEMPTS):
         before = parse_kb_fields(fs.pid_text(pid, "status"))
@@ -149,6 +176,130 @@ def read_process(fs: ProcFS, pid: int, base: int, method: Method = "auto") -> Pr
         if settled:
             break
     return read
+
+
+MapsKey = tuple[tuple[int, int, str, int, tuple[int, int], int, str, bool], ...]
+"""Every line of /proc/PID/maps, parsed: what two identical processes share."""
+
+
+def maps_key(entries: list[SmapsEntry] | list[MapsEntry]) -> MapsKey:
+    out = []
+    for e in entries:
+        m = e.maps if isinstance(e, SmapsEntry) else e
+        out.append((m.start, m.end, m.perms, m.offset, m.dev, m.inode, m.path, m.deleted))
+    return tuple(out)
+
+
+class Reader:
+    """Reads processes one after another (:func:`read_process`), an identical
+    one once (the module's docstring says when two are).  ``reuse`` False
+    reads every process in full; so does a kernel without PAGEMAP_SCAN (the
+    check walks the process's own mappings with it)."""
+
+    def __init__(self, fs: ProcFS, base: int, method: Method = "auto", reuse: bool = True) -> None:
+        self.fs, self.base, self.method = fs, base, method
+        # the check walks with PAGEMAP_SCAN, which a fake tree's regular file cannot do
+        self.reuse = reuse and method != "read" and (fs.is_live or method == "ioctl")
+        self.seen: dict[str, list[ProcessRead]] = {}
+        """Processes read in full, by the text of their /proc/PID/maps."""
+        self.own_pages: dict[int, tuple[np.ndarray, ...]] = {}
+        self.spans: dict[int, tuple[list[tuple[int, int]], list[tuple[int, int]]]] = {}
+        """Per process read in full, its own mappings' pages (:meth:`_own_pages`)."""
+        self.reused = 0
+        """Processes whose reading is another's."""
+
+    def read(self, pid: int) -> ProcessRead | None:
+        fs = self.fs
+        if not self.reuse:
+            return read_process(fs, pid, self.base, self.method)
+        counters = parse_kb_fields(fs.pid_text(pid, "status"))
+        maps = fs.pid_text(pid, "maps")
+        if not maps.strip():
+            return None  # kernel thread or zombie: no mm
+        for rep in self.seen.get(maps, ()):
+            if all(rep.counters.get(k) == counters.get(k) for k in COUNTERS) and self._same_own(pid, rep):
+                after = parse_kb_fields(fs.pid_text(pid, "status"))
+                if after.get("VmPTE") == counters.get("VmPTE"):
+                    self.reused += 1
+                    comm, cmdline = _names(fs, pid)
+                    return ProcessRead(pid, comm, cmdline, after, rep.vmas, True, rep.thp_unknown, like=rep.pid)
+        r = read_process(fs, pid, self.base, self.method)
+        if r is not None and maps_key([v.entry for v in r.vmas]) == maps_key(parse_maps(maps)):
+            self.seen.setdefault(maps, []).append(r)  # (its smaps showed the maps read before it)
+        return r
+
+    @staticmethod
+    def _own(rep: ProcessRead) -> list[VmaRead]:
+        return [v for v in rep.vmas if not v.entry.maps.shared and not unseen(v.entry)]
+
+    def _own_pages(self, rep: ProcessRead) -> tuple[np.ndarray, ...]:
+        """``rep``'s own mappings' pages, as one set: runs of present pages and
+        runs of huge ones, absolute, abutting ones joined across mappings."""
+        got = self.own_pages.get(rep.pid)
+        if got is None:
+            own = self._own(rep)
+            s = [v.joined()[0] + v.entry.maps.start for v in own]
+            e = [v.joined()[1] + v.entry.maps.start for v in own]
+            hs = [v.huge_runs()[0] + v.entry.maps.start for v in own]
+            he = [v.huge_runs()[1] + v.entry.maps.start for v in own]
+            got = self.own_pages[rep.pid] = (*_join(_cat(s), _cat(e)), *_join(_cat(hs), _cat(he)))
+        return got
+
+    def _spans(self, rep: ProcessRead) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """The runs of ``rep``'s consecutive own mappings, and its own hugetlb mappings."""
+        got = self.spans.get(rep.pid)
+        if got is None:
+            spans: list[tuple[int, int]] = []
+            prev = None
+            for i, v in enumerate(rep.vmas):
+                if v.entry.maps.shared or unseen(v.entry):
+                    continue
+                if prev is not None and prev == i - 1:
+                    spans[-1] = (spans[-1][0], v.entry.maps.end)
+                else:
+                    spans.append((v.entry.maps.start, v.entry.maps.end))
+                prev = i
+            hugetlb = [(v.entry.maps.start, v.entry.maps.end) for v in self._own(rep) if v.entry.hugetlb]
+            got = self.spans[rep.pid] = (spans, hugetlb)
+        return got
+
+    def _same_own(self, pid: int, rep: ProcessRead) -> bool:
+        """Whether ``pid``'s own (private) mappings have the pages ``rep``'s have:
+        one PAGEMAP_SCAN walk of each run of them."""
+        spans, hugetlb_maps = self._spans(rep)
+        fd = self.fs.open_pagemap(pid)
+        try:
+            if not use_ioctl(self.fs, fd, self.method):
+                self.reuse = False  # the check needs PAGEMAP_SCAN: read every process in full
+                return False
+            parts = [r for s, e in spans for r in self.fs.pagemap_regions(fd, s, e, pid)]
+        finally:
+            os.close(fd)
+        if parts:
+            regions = np.concatenate(parts)
+            rs, re_ = regions["start"].astype(np.int64), regions["end"].astype(np.int64)
+            huge = (regions["categories"] & PAGE_IS_HUGE) != 0
+        else:
+            rs = re_ = _EMPTY
+            huge = np.zeros(0, bool)
+        # (a hugetlb mapping's pages are huge too; the reading keeps no flag for them)
+        hugetlb = np.zeros(rs.size, bool)
+        for lo, hi in hugetlb_maps:
+            hugetlb |= (rs >= lo) & (re_ <= hi)
+        mine = (*_join(rs, re_), *_join(rs[huge & ~hugetlb], re_[huge & ~hugetlb]))
+        return all(np.array_equal(a, b) for a, b in zip(mine, self._own_pages(rep)))
+
+
+def _cat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else _EMPTY
+
+
+def _join(s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted runs with the abutting ones joined."""
+    if s.size < 2:
+        return s, e
+    cut = s[1:] != e[:-1]
+    return s[np.concatenate(([True], cut))], e[np.concatenate((cut, [True]))]
 
 
 def _needs_walk(v: VmaRead, ioctl: bool) -> bool:
