@@ -330,6 +330,14 @@ def _same_estimate(fast: Path, full: Path, env: dict[str, str]) -> tuple[bool, i
         docs.append([(c["scheme"], c["column"], c["page_tables"]) for c in json.loads(out)["cells"]])
     a, b = load_workload(str(fast)), load_workload(str(full))
     same = docs[0] == docs[1] and a.segments == b.segments and a.groups == b.groups
+    if not same:  # keep both files, say what differs
+        keep = RESULTS / f"scan_scale-differ-{time.strftime('%Y%m%d-%H%M%S')}"
+        keep.mkdir(parents=True, exist_ok=True)
+        shutil.copy(fast, keep / "fast.yaml")
+        shutil.copy(full, keep / "read-all.yaml")
+        print(f"(the two files differ -- page tables {'same' if docs[0] == docs[1] else 'differ'}, segments "
+              f"{'same' if a.segments == b.segments else 'differ'}, groups {len(a.groups)} and {len(b.groups)}: "
+              f"{keep})", file=sys.stderr)
     return same, len(a.groups)
 
 

@@ -200,8 +200,8 @@ def test_groups_segments_and_skips(fake):
     # backends differ (in their heaps, 102 in SysV too); groups are named by the processes'
     # class, in name order, then the biggest, then the lowest PID first
     assert [(g.name, g.count) for g in w.groups] == [
-        ("bash", 1), ("iconv", 1), ("postgres: client backend", 1), ("postgres: client backend #2", 1),
-        ("postgres: client backend #3", 1)]
+        ("bash", 1), ("iconv", 1), ("postgres: client backend", 1), ("postgres: client backend (2)", 1),
+        ("postgres: client backend (3)", 1)]
     by_pid = {n.pids[0]: g for g, n in zip(w.groups, r.group_notes)}
     assert [n.pids for n in r.group_notes] == [(103,), (107,), (100,), (101,), (102,)]
     assert r.group_notes[2].vmpte == (40 * KiB,)
@@ -353,7 +353,7 @@ def test_same_label_different_inodes_get_unique_names(tmp_path):
     fp.process(1, "a", smaps_entry(0x40000000, 2 * MiB, "rw-s", 0, "00:01", 5, "/memfd:buf (deleted)")
                + smaps_entry(0x50000000, 2 * MiB, "rw-s", 0, "00:01", 6, "/memfd:buf (deleted)"))
     r = scan(fs=ProcFS(str(fp.proc), str(fp.sys)), arch=X86_64)
-    assert sorted(r.workload.segments) == ["memfd:buf#5", "memfd:buf#6"]
+    assert sorted(r.workload.segments) == ["memfd:buf (inode 5)", "memfd:buf (inode 6)"]
 
 
 def test_yaml_text(fake):
@@ -364,7 +364,7 @@ def test_yaml_text(fake):
                            "hugepages": {"2MiB": 600, "1GiB": 0}}
     assert doc["segments"]["memfd:pool"] == {"size": "1GiB", "backing": "hugetlb", "page_size": "2MiB"}
     assert [(g["name"], g["count"]) for g in doc["processes"]] == [
-        ("bash", 1), ("iconv", 1), ("postgres: client backend", 2), ("postgres: client backend #2", 1)]
+        ("bash", 1), ("iconv", 1), ("postgres: client backend", 2), ("postgres: client backend (2)", 1)]
     g0 = doc["processes"][2]
     # RssAnon 2 MiB and 1028 KiB: 1538 KiB, rounded up to a page
     assert (g0["name"], g0["count"], g0["private_memory"]) == ("postgres: client backend", 2, "1540KiB")

@@ -292,9 +292,10 @@ def _source(sh: _Shared, sysv: dict[int, ShmSegment], fstypes: dict[tuple[int, i
 
 
 def _name_segments(labels: dict[SegKey, str]) -> dict[SegKey, str]:
-    """Readable names, unique: a label shared by several segments gets ``#inode``."""
+    """Readable names, unique: a label shared by several segments gets `` (inode N)``.
+    (No ``#``: the loader's fast reader takes quoted names without one.)"""
     used = Counter(labels.values())
-    return {k: (f"{v}#{k[2]}" if used[v] > 1 else v) for k, v in labels.items()}
+    return {k: (f"{v} (inode {k[2]})" if used[v] > 1 else v) for k, v in labels.items()}
 
 
 def _split(r: ProcessRead, fstypes: dict[tuple[int, int], str], ignored: Counter[str], unseen_paths: Counter[str],
@@ -505,7 +506,7 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
     named.sort(key=lambda t: t[:3])
     for label, _, _, layout, own, members in named:
         used_names[label] += 1
-        gname = label if used_names[label] == 1 else f"{label} #{used_names[label]}"
+        gname = label if used_names[label] == 1 else f"{label} ({used_names[label]})"
         groups.append(ProcessGroup(name=gname, count=len(members), mappings=layout,
                                    private_memory=_private_memory(members, base), private_mappings=own))
         group_notes.append(GroupNote(pids=tuple(p.pid for p in members),

@@ -29,7 +29,7 @@ The subset:
 * plain scalars of letters, digits and ``_ . + - / % ( )`` with single
   spaces between words (in a block, any visible character but ``:`` and
   ``#`` after the first); quoted scalars on one line without escapes
-  (``"..."``, ``'...'``);
+  (``"..."``, ``'...'``); block mapping keys plain or double-quoted;
 * one-line flow mappings of plain scalars (``{a: 1, b: 2}``, ``{}``), and the
   empty flow sequence ``[]``;
 * ``# comments`` on lines of their own or after a value; blank lines.
@@ -67,8 +67,9 @@ _PLAIN_BLOCK = r"(?:[A-Za-z0-9_.+(/]|-(?=[A-Za-z0-9_.]))[^\x00-\x20:#]*(?: [^\x0
 _COMMENT = r"(?: +#.*)?"
 
 _PLAIN_FLOW_VALUE = re.compile(_PLAIN_FLOW)
-_KEY = re.compile(rf"({_PLAIN_FLOW}):(?: +|$)")
-"""``key:`` at the start of a line's content, and the spaces after it."""
+_KEY = re.compile(rf"(?:({_PLAIN_FLOW})|\"([^\"\\#]*)\"):(?: +|$)")
+"""``key:`` or ``"key":`` (double-quoted without escapes or ``#``, as ``ptcalc scan``
+writes segment names) at the start of a line's content, and the spaces after it."""
 _BLOCK_VALUE = re.compile(rf"(?:({_PLAIN_BLOCK})|\"([^\"\\#]*)\"|'([^'#]*)') *{_COMMENT}")
 _FLOW_ITEM = re.compile(rf"({_PLAIN_FLOW}): ({_PLAIN_FLOW})")
 _EMPTY = re.compile(rf" *{_COMMENT}")
@@ -298,7 +299,7 @@ class _Parser:
             if m is None:
                 raise Decline("not a key")
             mark = Mark(pos, indent)
-            key = Scalar(PLAIN, m.group(1), mark)
+            key = Scalar(PLAIN, m.group(1), mark) if m.group(1) is not None else Scalar(STR, m.group(2), mark)
             rest = content[m.end():]
             if not rest or rest[0] == "#":
                 # the value is on the next lines: a nested block, a sequence
