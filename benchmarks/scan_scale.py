@@ -17,7 +17,8 @@ driver's):
     what                         reads
     ---------------------------  ------------------------------------------------------------
     ptcalc scan                  ``python -m ptcalc scan -p PID ... -o FILE`` of the P children:
-                                 identical processes read once (ptcalc.linux.scan_read.Reader)
+                                 the first read in full, the others (the same maps) without
+                                 smaps (ptcalc.linux.scan_read.Reader)
     ptcalc scan --read-all       the same, every process read in full (the exact scan)
     ptcalc scan, 1 process       the first child alone: what reading one process costs
     smaps                        /proc/PID/smaps of each (the kernel walks every PTE for Rss)
@@ -31,14 +32,17 @@ and system CPU (the readers: of the reading alone, imports excluded;
 of that process, address-space pages per second (P x S / 4 KiB / seconds),
 the cost per page (or per process, for counters that walk nothing) and the
 extrapolation to the seed host, 1,500 processes x 300 GiB: linear in P x S
-for what walks pages, in P for counters; ``ptcalc scan`` as its parts: the
-start-up, the first process (``ptcalc scan, 1 process`` less the start-up)
-linear in S, and each further process (the difference to P processes, over
-P - 1) linear in P; ``--read-all`` its start-up plus the rest linear in
-P x S.  The two pagemap readers must return identical ranges (a digest of
+for what walks pages, in P for counters; ``ptcalc scan`` by its parts (see
+``extrapolate``: the first process's walks scale with S, each further
+process's walk of a partly touched segment with P x S, the rest with P);
+``--read-all`` its start-up plus the rest linear in P x S.  The two pagemap readers must return identical ranges (a digest of
 each process's runs is compared), and the files ``ptcalc scan`` and ``ptcalc
 scan --read-all`` write must give the same estimate (``ptcalc estimate
 --format json``: every cell's page tables, memory and verdict).
+
+numpy's MADV_HUGEPAGE of big arrays is turned off (NUMPY_MADVISE_HUGEPAGE=0):
+khugepaged would collapse the children's heaps into THP at its own pace, and
+two scans a few seconds apart would see different processes.
 
 The run holds the kernel lock (/tmp/ptcalc-kernel.lock) from before the
 children start until they are gone: page tables of P x S/512 bytes come and
@@ -67,6 +71,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# numpy madvises its big arrays MADV_HUGEPAGE: khugepaged would then collapse the
+# children's heaps into THP at its own pace, changing them between two scans
+os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -360,26 +368,28 @@ def _meminfo() -> dict[str, int]:
 def extrapolate(out: dict, procs: int, size: int) -> dict[str, float]:
     """Each row's median scaled to 1,500 processes x 300 GiB by what it grows
     with: P x S for page walks, P for counters.  ``ptcalc scan`` as its parts:
-    the first process's walks of the segment -- smaps, and the pagemap
-    (PAGEMAP_SCAN) when the segment is partly touched: those rows' cost per
-    process -- scaled by S; the rest of reading one process (``ptcalc scan, 1
+    the first process, read in full: its walks of the segment -- smaps, and
+    the pagemap (PAGEMAP_SCAN) when the segment is partly touched: those rows'
+    cost per process -- scaled by S, the rest of it (``ptcalc scan, 1
     process`` less those walks) as it is; each further process (``ptcalc scan``
-    less the one process, over P - 1) scaled by P.  ``--read-all``: the
-    start-up plus the rest scaled by P x S."""
+    less the one process, over P - 1), read without smaps: its walk of a
+    partly touched segment (the PAGEMAP_SCAN row per process) scaled by S, the
+    rest as it is, times 1,499.  ``--read-all``: the start-up plus the rest
+    scaled by P x S."""
     rows = out["rows"]
     floor = rows["ptcalc start-up"]["median_s"]
     one = rows["ptcalc scan, 1 process"]["median_s"]
-    walk = rows["smaps"]["median_s"] / procs
-    if out["fraction"] < 1.0:
-        walk += rows.get("pagemap: PAGEMAP_SCAN", rows["pagemap: read fallback"])["median_s"] / procs
+    walk_page = rows.get("pagemap: PAGEMAP_SCAN", rows["pagemap: read fallback"])["median_s"] / procs
+    walk = rows["smaps"]["median_s"] / procs + (walk_page if out["fraction"] < 1.0 else 0.0)
     first = one - walk + walk * SEED_SIZE / size
     by = {"page": SEED_PROCESSES * SEED_SIZE / (procs * size), "process": SEED_PROCESSES / procs, "fixed": 1.0}
     est = {}
     for name, r in rows.items():
         med = r["median_s"]
         if r["per"] == "scan":
-            each = (med - one) / (procs - 1) if procs > 1 else 0.0
-            est[name] = first + max(each, 0.0) * (SEED_PROCESSES - 1)
+            each = max((med - one) / (procs - 1), 0.0) if procs > 1 else 0.0
+            each_walk = min(walk_page, each) if out["fraction"] < 1.0 else 0.0
+            est[name] = first + (each - each_walk + each_walk * SEED_SIZE / size) * (SEED_PROCESSES - 1)
         elif r["per"] == "first":
             est[name] = first
         elif name == "ptcalc scan --read-all":

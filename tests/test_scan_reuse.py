@@ -1,5 +1,6 @@
-"""``ptcalc scan`` reads identical processes once (``scan_read.Reader``), on
-forked children of ours (no root needed: our own children's pagemap)."""
+"""``ptcalc scan`` reads a process whose maps it has seen without smaps
+(``scan_read.Reader``), on forked children of ours (no root needed: our own
+children's pagemap): the same workload as reading each in full."""
 
 from __future__ import annotations
 
@@ -52,13 +53,14 @@ def _figures(w):
     return [(s, compute(w, s).tables, [(g.count, g.vmpte_bytes) for g in compute(w, s).groups]) for s in SCHEMES]
 
 
-def test_identical_processes_are_read_once(workers):
-    fast = scan(workers)
-    full = scan(workers, reuse=False)
-    assert (fast.reused, full.reused) == (2, 0)  # the 2nd and 3rd child stand for themselves by the 1st's
-    assert not fast.vmpte_differences() and not full.vmpte_differences()
-    assert fast.workload.groups == full.workload.groups and fast.workload.segments == full.workload.segments
-    assert _figures(fast.workload) == _figures(full.workload)
-    assert sorted(g.count for g in fast.workload.groups) == [1, 3]
-    # with --touched pages every process is read for its own pages
-    assert scan(workers, touched="pages").reused == 0
+def test_processes_with_seen_maps_are_read_without_smaps(workers):
+    for touched in ("tables", "pages"):
+        fast = scan(workers, touched=touched)
+        full = scan(workers, touched=touched, reuse=False)
+        assert (fast.reused, full.reused) == (3, 0)  # every child but the first
+        assert not fast.vmpte_differences() and not full.vmpte_differences()
+        assert fast.workload.groups == full.workload.groups and fast.workload.segments == full.workload.segments
+        assert _figures(fast.workload) == _figures(full.workload)
+        # the fourth child touched one more block: a group of its own
+        assert sorted(g.count for g in fast.workload.groups) == [1, 3]
+        assert {n.model_vmpte for n in fast.group_notes} == {v for n in fast.group_notes for v in n.vmpte}

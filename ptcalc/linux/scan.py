@@ -169,7 +169,7 @@ class ScanResult:
     unseen_mappings: Counter[str] = field(default_factory=Counter)
     """Private mappings whose entries no pagemap interface shows (``[vvar]``, devices), by path."""
     reused: int = 0
-    """Processes read as identical to one read before (``scan_read.Reader``)."""
+    """Processes read without smaps, their maps those of one read before (``scan_read.Reader``)."""
 
     @property
     def skipped_total(self) -> int:
@@ -399,7 +399,12 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
     notes: list[str] = []
     procs: list[_Proc] = []
     thp_unknown: list[str] = []
-    reader = Reader(fs, base, method, reuse=reuse and touched == "tables")
+    def is_shmem(e: SmapsEntry) -> bool:
+        """Pages status RssShmem counts: shared shmem, and private mappings of tmpfs files."""
+        return (e.maps.shared and classify(e, fstypes)[1] == "shmem") or \
+            (not e.maps.shared and fstypes.get(e.maps.dev) in ("tmpfs", "shmem"))
+
+    reader = Reader(fs, base, method, reuse=reuse, is_shmem=is_shmem)
     split_of: dict[int, tuple[_Proc, Counter[str], Counter[str]]] = {}
     for done, pid in enumerate(pid_list, 1):
         try:

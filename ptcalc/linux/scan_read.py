@@ -22,22 +22,24 @@ neither pagemap interface can show their entries.
 VmPTE is read before and after; when it moved (the process faulted or freed
 meanwhile) the process is read again, up to :data:`ATTEMPTS` times.
 
-Identical processes are read once (:class:`Reader`): a process whose maps
-(every line) and counters (:data:`COUNTERS` of /proc/PID/status: VmPTE and
-the resident memory by kind) equal those of one read before, and whose own
-mappings' pages -- walked with PAGEMAP_SCAN, cheap: most are small -- are
-that one's too, takes its reading for the shared mappings.  Its VmPTE is then
-reproduced exactly (it equals the other's); which blocks of the shared
-mappings it touched is assumed to be the other's (the counters say as many
-pages of each kind).  Forked workers that did the same work, PostgreSQL
-backends, the children of a benchmark, cost a read of /proc/PID/status and
-maps and a walk of their small mappings instead of a walk of a 300 GiB
-segment.
+A process whose maps (every line) equal those of one read in full before is
+read without smaps (:meth:`Reader.read_like`): smaps is what walks every
+page-table entry of a process (for ``Rss``), 300 GiB of a 4 KiB SGA take
+seconds, and its flags and page sizes are the other process's.  What smaps
+decided for the other is decided for it by the status counter ``RssShmem``
+(equal to the size of every shmem mapping: each is wholly present) or by a
+PAGEMAP_SCAN walk (its own mappings, which are small; hugetlb, one entry per
+huge page; files and shmem partly present, page by page).  Forked workers --
+a PostgreSQL cluster, the children of a benchmark -- with a wholly present
+SGA cost a read of /proc/PID/maps and status and a walk of their own small
+mappings each; what is partly present is read, process by process, since it
+may differ.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,9 +60,6 @@ PFN_MASK = (1 << 55) - 1
 
 PMD_FIELDS = ("AnonHugePages", "ShmemPmdMapped", "FilePmdMapped")
 """smaps fields counting bytes mapped by a huge PMD (smaps_pmd_entry(), fs/proc/task_mmu.c)."""
-
-COUNTERS = ("VmPTE", "RssAnon", "RssFile", "RssShmem", "HugetlbPages", "VmSwap")
-"""/proc/PID/status counters two processes must share for one's reading to stand for the other's."""
 
 Method = str
 """``auto`` (PAGEMAP_SCAN where the kernel has it, on the live /proc), ``ioctl`` or ``read``."""
@@ -191,103 +190,132 @@ def maps_key(entries: list[SmapsEntry] | list[MapsEntry]) -> MapsKey:
 
 
 class Reader:
-    """Reads processes one after another (:func:`read_process`), an identical
-    one once (the module's docstring says when two are).  ``reuse`` False
-    reads every process in full; so does a kernel without PAGEMAP_SCAN (the
-    check walks the process's own mappings with it)."""
+    """Reads processes one after another; a process whose maps equal those of
+    one read before in full is read without smaps (:meth:`read_like`).  ``reuse``
+    False reads every process in full; so does a kernel without PAGEMAP_SCAN.
+    ``is_shmem(entry)``: whether a mapping's pages are shmem (what status
+    ``RssShmem`` counts)."""
 
-    def __init__(self, fs: ProcFS, base: int, method: Method = "auto", reuse: bool = True) -> None:
-        self.fs, self.base, self.method = fs, base, method
-        # the check walks with PAGEMAP_SCAN, which a fake tree's regular file cannot do
+    def __init__(self, fs: ProcFS, base: int, method: Method = "auto", reuse: bool = True,
+                 is_shmem: Callable[[SmapsEntry], bool] = lambda e: False) -> None:
+        self.fs, self.base, self.method, self.is_shmem = fs, base, method, is_shmem
+        # read_like walks with PAGEMAP_SCAN, which a fake tree's regular file cannot do
         self.reuse = reuse and method != "read" and (fs.is_live or method == "ioctl")
-        self.seen: dict[str, list[ProcessRead]] = {}
-        """Processes read in full, by the text of their /proc/PID/maps."""
-        self.own_pages: dict[int, tuple[np.ndarray, ...]] = {}
-        self.spans: dict[int, tuple[list[tuple[int, int]], list[tuple[int, int]]]] = {}
-        """Per process read in full, its own mappings' pages (:meth:`_own_pages`)."""
+        self.seen: dict[str, ProcessRead] = {}
+        """A process read in full, by the text of its /proc/PID/maps."""
+        self.shmem_size: dict[int, int] = {}
+        self.pages: dict[tuple[int, tuple[int, ...]], tuple[np.ndarray, ...]] = {}
+        """Per process read in full, the size of its shmem mappings."""
         self.reused = 0
-        """Processes whose reading is another's."""
+        """Processes read without smaps."""
 
     def read(self, pid: int) -> ProcessRead | None:
         fs = self.fs
         if not self.reuse:
             return read_process(fs, pid, self.base, self.method)
-        counters = parse_kb_fields(fs.pid_text(pid, "status"))
         maps = fs.pid_text(pid, "maps")
         if not maps.strip():
             return None  # kernel thread or zombie: no mm
-        for rep in self.seen.get(maps, ()):
-            if all(rep.counters.get(k) == counters.get(k) for k in COUNTERS) and self._same_own(pid, rep):
-                after = parse_kb_fields(fs.pid_text(pid, "status"))
-                if after.get("VmPTE") == counters.get("VmPTE"):
-                    self.reused += 1
-                    comm, cmdline = _names(fs, pid)
-                    return ProcessRead(pid, comm, cmdline, after, rep.vmas, True, rep.thp_unknown, like=rep.pid)
+        rep = self.seen.get(maps)
+        if rep is not None:
+            r = self.read_like(pid, rep)
+            if r is not None:
+                self.reused += 1
+                return r
         r = read_process(fs, pid, self.base, self.method)
-        if r is not None and maps_key([v.entry for v in r.vmas]) == maps_key(parse_maps(maps)):
-            self.seen.setdefault(maps, []).append(r)  # (its smaps showed the maps read before it)
+        if r is not None and rep is None and maps_key([v.entry for v in r.vmas]) == maps_key(parse_maps(maps)):
+            self.seen[maps] = r  # (its smaps showed the maps read before it)
         return r
 
-    @staticmethod
-    def _own(rep: ProcessRead) -> list[VmaRead]:
-        return [v for v in rep.vmas if not v.entry.maps.shared and not unseen(v.entry)]
-
-    def _own_pages(self, rep: ProcessRead) -> tuple[np.ndarray, ...]:
-        """``rep``'s own mappings' pages, as one set: runs of present pages and
-        runs of huge ones, absolute, abutting ones joined across mappings."""
-        got = self.own_pages.get(rep.pid)
+    def _pages(self, rep: ProcessRead, todo: list[int], hugetlb: list[tuple[int, int]]) -> tuple[np.ndarray, ...]:
+        """``rep``'s pages in the mappings of ``todo``, as :func:`_canonical` gives a walk's."""
+        key = (rep.pid, tuple(todo))
+        got = self.pages.get(key)
         if got is None:
-            own = self._own(rep)
-            s = [v.joined()[0] + v.entry.maps.start for v in own]
-            e = [v.joined()[1] + v.entry.maps.start for v in own]
-            hs = [v.huge_runs()[0] + v.entry.maps.start for v in own]
-            he = [v.huge_runs()[1] + v.entry.maps.start for v in own]
-            got = self.own_pages[rep.pid] = (*_join(_cat(s), _cat(e)), *_join(_cat(hs), _cat(he)))
+            parts = [(v.joined()[0] + v.entry.maps.start, v.joined()[1] + v.entry.maps.start,
+                      v.huge_runs()[0] + v.entry.maps.start, v.huge_runs()[1] + v.entry.maps.start)
+                     for v in (rep.vmas[i] for i in todo)]
+            got = self.pages[key] = (*_join(_cat([p[0] for p in parts]), _cat([p[1] for p in parts])),
+                                     *_join(_cat([p[2] for p in parts]), _cat([p[3] for p in parts])))
         return got
 
-    def _spans(self, rep: ProcessRead) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-        """The runs of ``rep``'s consecutive own mappings, and its own hugetlb mappings."""
-        got = self.spans.get(rep.pid)
-        if got is None:
-            spans: list[tuple[int, int]] = []
-            prev = None
-            for i, v in enumerate(rep.vmas):
-                if v.entry.maps.shared or unseen(v.entry):
-                    continue
-                if prev is not None and prev == i - 1:
-                    spans[-1] = (spans[-1][0], v.entry.maps.end)
-                else:
-                    spans.append((v.entry.maps.start, v.entry.maps.end))
-                prev = i
-            hugetlb = [(v.entry.maps.start, v.entry.maps.end) for v in self._own(rep) if v.entry.hugetlb]
-            got = self.spans[rep.pid] = (spans, hugetlb)
-        return got
-
-    def _same_own(self, pid: int, rep: ProcessRead) -> bool:
-        """Whether ``pid``'s own (private) mappings have the pages ``rep``'s have:
-        one PAGEMAP_SCAN walk of each run of them."""
-        spans, hugetlb_maps = self._spans(rep)
-        fd = self.fs.open_pagemap(pid)
+    def read_like(self, pid: int, rep: ProcessRead) -> ProcessRead | None:
+        """``pid``, whose maps are ``rep``'s, read without smaps: ``rep``'s smaps
+        gives the mappings' flags and page sizes; status ``RssShmem`` equal to
+        the size of every shmem mapping says each is wholly present (as
+        ``rep``'s then are); PAGEMAP_SCAN walks the rest (its own mappings,
+        hugetlb, files, shmem partly present).  A mapping whose pages are
+        ``rep``'s shares ``rep``'s reading; None when the process moved while
+        read (it is then read in full)."""
+        fs = self.fs
+        before = parse_kb_fields(fs.pid_text(pid, "status"))
+        shmem = self.shmem_size.get(rep.pid)
+        if shmem is None:
+            shmem = self.shmem_size[rep.pid] = sum(v.entry.maps.size for v in rep.vmas
+                                                   if self.is_shmem(v.entry) and not v.entry.hugetlb)
+        full_shmem = before.get("RssShmem") == shmem
+        vmas: list[VmaRead] = []
+        todo: list[int] = []
+        for i, v in enumerate(rep.vmas):
+            e = v.entry
+            if unseen(e) or (full_shmem and self.is_shmem(e) and not e.hugetlb and _whole(v)):
+                vmas.append(v)
+            else:
+                vmas.append(VmaRead(e))
+                todo.append(i)
+        fd = fs.open_pagemap(pid)
         try:
-            if not use_ioctl(self.fs, fd, self.method):
-                self.reuse = False  # the check needs PAGEMAP_SCAN: read every process in full
-                return False
-            parts = [r for s, e in spans for r in self.fs.pagemap_regions(fd, s, e, pid)]
+            if not use_ioctl(fs, fd, self.method):
+                self.reuse = False  # without PAGEMAP_SCAN every process is read in full
+                return None
+            regions = _walk_regions(fs, pid, fd, vmas, todo)
         finally:
             os.close(fd)
-        if parts:
-            regions = np.concatenate(parts)
-            rs, re_ = regions["start"].astype(np.int64), regions["end"].astype(np.int64)
-            huge = (regions["categories"] & PAGE_IS_HUGE) != 0
+        after = parse_kb_fields(fs.pid_text(pid, "status"))
+        if after.get("VmPTE") != before.get("VmPTE"):
+            return None
+        hugetlb = [(rep.vmas[i].entry.maps.start, rep.vmas[i].entry.maps.end) for i in todo
+                   if rep.vmas[i].entry.hugetlb]
+        mine = _canonical(regions, hugetlb)
+        theirs = self._pages(rep, todo, hugetlb)
+        same = all(np.array_equal(x, y) for x, y in zip(mine, theirs))
+        if same:  # the pages of every walked mapping are rep's: share its reading
+            vmas = list(rep.vmas)
         else:
-            rs = re_ = _EMPTY
-            huge = np.zeros(0, bool)
-        # (a hugetlb mapping's pages are huge too; the reading keeps no flag for them)
-        hugetlb = np.zeros(rs.size, bool)
-        for lo, hi in hugetlb_maps:
-            hugetlb |= (rs >= lo) & (re_ <= hi)
-        mine = (*_join(rs, re_), *_join(rs[huge & ~hugetlb], re_[huge & ~hugetlb]))
-        return all(np.array_equal(a, b) for a, b in zip(mine, self._own_pages(rep)))
+            _assign(vmas, todo, regions)
+            for i in todo:
+                mv, rv = vmas[i], rep.vmas[i]
+                if all(np.array_equal(x, y)
+                       for x, y in zip(mv.joined() + mv.huge_runs(), rv.joined() + rv.huge_runs())):
+                    vmas[i] = rv
+                else:
+                    vmas[i] = _with_counts(mv, self.is_shmem(mv.entry))
+        comm, cmdline = _names(fs, pid)
+        return ProcessRead(pid, comm, cmdline, after, vmas, True, rep.thp_unknown, like=rep.pid if same else None)
+
+
+def _whole(v: VmaRead) -> bool:
+    """Every page of the mapping present, none PMD-mapped (as smaps or a walk said)."""
+    return (v.starts.size == 1 and v.starts[0] == 0 and v.ends[0] == v.entry.maps.size
+            and (v.huge is None or not v.huge.any()) and not v.pmd_mapped)
+
+
+def _with_counts(v: VmaRead, shmem: bool) -> VmaRead:
+    """``v`` with the smaps counters the scan reads (``Rss``, ``*PmdMapped``)
+    made from its walk, its other fields (flags, page size) kept."""
+    e = v.entry
+    hs, he = v.huge_runs()
+    pmd = int((he - hs).sum())
+    fields = dict(e.fields)
+    fields["Rss"] = int((v.ends - v.starts).sum())
+    for k in PMD_FIELDS:
+        fields[k] = 0
+    if pmd:
+        fields["FilePmdMapped" if not shmem and e.maps.path.startswith("/") else
+               "ShmemPmdMapped" if shmem else "AnonHugePages"] = pmd
+    if e.hugetlb:
+        fields["Shared_Hugetlb" if e.maps.shared else "Private_Hugetlb"] = fields["Rss"]
+    return VmaRead(SmapsEntry(e.maps, fields, e.vmflags), v.starts, v.ends, v.huge)
 
 
 def _cat(parts: list[np.ndarray]) -> np.ndarray:
@@ -337,9 +365,12 @@ def _read_pages(fs: ProcFS, pid: int, vmas: list[VmaRead], base: int, method: Me
         os.close(fd)
 
 
-def _walk_ioctl(fs: ProcFS, pid: int, fd: int, vmas: list[VmaRead], todo: list[int]) -> None:
-    """PAGEMAP_SCAN over each run of consecutive mappings to walk, the regions
-    then cut at the mappings' bounds (the kernel merges across neighbours)."""
+Regions = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""Runs of pages with an entry: starts, ends (absolute) and whether a huge PMD maps each."""
+
+
+def _walk_regions(fs: ProcFS, pid: int, fd: int, vmas: list[VmaRead], todo: list[int]) -> Regions:
+    """PAGEMAP_SCAN over each run of consecutive mappings of ``todo``."""
     parts = []
     lo = 0
     while lo < len(todo):
@@ -348,14 +379,17 @@ def _walk_ioctl(fs: ProcFS, pid: int, fd: int, vmas: list[VmaRead], todo: list[i
             hi += 1
         parts += fs.pagemap_regions(fd, vmas[todo[lo]].entry.maps.start, vmas[todo[hi]].entry.maps.end, pid)
         lo = hi + 1
-    if parts:
-        regions = np.concatenate(parts)
-        rs = regions["start"].astype(np.int64)
-        re_ = regions["end"].astype(np.int64)
-        huge = (regions["categories"] & PAGE_IS_HUGE) != 0
-    else:
-        rs = re_ = _EMPTY
-        huge = np.zeros(0, bool)
+    if not parts:
+        return _EMPTY, _EMPTY, np.zeros(0, bool)
+    regions = np.concatenate(parts)
+    return (regions["start"].astype(np.int64), regions["end"].astype(np.int64),
+            (regions["categories"] & PAGE_IS_HUGE) != 0)
+
+
+def _assign(vmas: list[VmaRead], todo: list[int], regions: Regions) -> None:
+    """Each mapping of ``todo`` its runs of ``regions``, cut at its bounds (the
+    kernel merges regions across neighbouring mappings)."""
+    rs, re_, huge = regions
     for i in todo:
         v = vmas[i]
         start, end = v.entry.maps.start, v.entry.maps.end
@@ -366,6 +400,22 @@ def _walk_ioctl(fs: ProcFS, pid: int, fd: int, vmas: list[VmaRead], todo: list[i
         v.starts, v.ends = s, e
         h = huge[a:b]
         v.huge = h if (h.any() and not v.entry.hugetlb) else None
+
+
+def _walk_ioctl(fs: ProcFS, pid: int, fd: int, vmas: list[VmaRead], todo: list[int]) -> None:
+    """PAGEMAP_SCAN over each run of consecutive mappings to walk, the regions
+    then cut at the mappings' bounds."""
+    _assign(vmas, todo, _walk_regions(fs, pid, fd, vmas, todo))
+
+
+def _canonical(regions: Regions, hugetlb: list[tuple[int, int]]) -> tuple[np.ndarray, ...]:
+    """Regions as a set of pages: the runs joined, and the huge (THP) runs joined
+    (a hugetlb page's PAGE_IS_HUGE is no THP)."""
+    rs, re_, huge = regions
+    thp = huge.copy()
+    for lo, hi in hugetlb:
+        thp &= ~((rs >= lo) & (re_ <= hi))
+    return (*_join(rs, re_), *_join(rs[thp], re_[thp]))
 
 
 def _read_entries(fs: ProcFS, pid: int, fd: int, v: VmaRead, base: int, thp_unknown: list[str]) -> None:

@@ -39,12 +39,14 @@ def vmpte_summary(r: ScanResult) -> str:
     parts = []
     if more:
         extra = format_kib(sum(k - m for _, k, m in more))
-        parts.append(f"{_plural(len(more), 'process')} {'holds' if len(more) == 1 else 'hold'} {extra} of tables more than their pages present "
+        verb = "holds" if len(more) == 1 else "hold"
+        parts.append(f"{_plural(len(more), 'process')} {verb} {extra} of tables more than their pages present "
                      "explain (tables with no entry the pagemap can show: emptied by a partial munmap or "
                      "MADV_DONTNEED, or under [vvar]); the model counts fewer there")
     if less:
-        parts.append(f"{_plural(len(less), 'process')} {'shows' if len(less) == 1 else 'show'} less VmPTE than the model of its pages present (it "
-                     "changed while read, or THP counted at 4 KiB)")
+        verb = "shows" if len(less) == 1 else "show"
+        parts.append(f"{_plural(len(less), 'process')} {verb} less VmPTE than the model of its pages present "
+                     "(it changed while read, or THP counted at 4 KiB)")
     return (f"VmPTE: the model reproduces {total - len(diff)} of {_plural(total, 'process')} exactly; "
             + "; ".join(parts) + " (see the groups' comments).")
 
