@@ -406,6 +406,7 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
 
     reader = Reader(fs, base, method, reuse=reuse, is_shmem=is_shmem)
     split_of: dict[int, tuple[_Proc, Counter[str], Counter[str]]] = {}
+    present: dict[SegKey, tuple[np.ndarray, np.ndarray]] = {}
     for done, pid in enumerate(pid_list, 1):
         try:
             r = reader.read(pid)
@@ -427,6 +428,13 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
             else:
                 ign, uns = Counter(), Counter()
                 p = _split(r, fstypes, ign, uns, arch, notes)
+                for sh in p.shared:
+                    # the exact pages present, by file offset, kept as one union per segment;
+                    # the process then keeps its ranges compressed (what it writes anyway)
+                    m = sh.entry.maps
+                    present[sh.key] = _union(present.get(sh.key), sh.starts + m.offset, sh.ends + m.offset)
+                    if touched == "tables":
+                        sh.starts, sh.ends = fill_blocks(sh.starts, sh.ends, m.start, m.offset, m.size, pmd_size)
                 split_of[r.pid] = (p, ign, uns)
             ignored.update(ign)
             unseen_paths.update(uns)
@@ -474,8 +482,9 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
         size = max(extent, file_size or 0)
         size = -(-size // ps) * ps
         segments[name] = Segment(name=name, size=size, backing=first.backing, page_size=ps)
-        present = _present_bytes(maps, ps)
-        seg_notes[name] = SegmentNote(source=_source(first, sysv, fstypes), present_bytes=present)
+        union = present.get(k)
+        seg_notes[name] = SegmentNote(source=_source(first, sysv, fstypes),
+                                      present_bytes=int((union[1] - union[0]).sum()) if union else 0)
 
     # processes: one layout each (shared and own mappings), then groups of equal layouts
     layouts: dict[tuple[str, tuple[Mapping, ...], tuple[PrivateMapping, ...]], list[_Proc]] = {}
@@ -570,16 +579,18 @@ def _touched(sh: _Shared, ps: int, base: int, prot: Protection, mode: str, block
     return as_ranges(s, e)
 
 
-def _present_bytes(maps: list[_Shared], ps: int) -> int:
-    """Union, over every scanned mapping of a segment, of its touched file ranges
-    (identical processes' readings, which share their arrays, once)."""
-    once = list({(id(sh.starts), sh.entry.maps.offset): sh for sh in maps}.values())
-    s = np.concatenate([sh.starts + sh.entry.maps.offset for sh in once])
-    e = np.concatenate([sh.ends + sh.entry.maps.offset for sh in once])
-    if s.size == 0:
-        return 0
-    order = np.argsort(s, kind="stable")
-    s, e = s[order], e[order]
-    covered = np.concatenate(([s[0]], np.maximum.accumulate(e)[:-1]))
-    return int(np.maximum(e - np.maximum(s, covered), 0).sum())
-
+def _union(acc: tuple[np.ndarray, np.ndarray] | None, s: np.ndarray, e: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """The union of the sorted disjoint ranges ``acc`` and ``(s, e)``, merged
+    (overlapping and abutting ranges joined)."""
+    if acc is not None:
+        s, e = np.concatenate((acc[0], s)), np.concatenate((acc[1], e))
+        order = np.argsort(s, kind="stable")
+        s, e = s[order], e[order]
+    if s.size < 2:
+        return s, e
+    reach = np.maximum.accumulate(e)
+    new = np.concatenate(([True], s[1:] > reach[:-1]))
+    first = np.flatnonzero(new)
+    last = np.concatenate((first[1:] - 1, [s.size - 1]))
+    return s[first], reach[last]
