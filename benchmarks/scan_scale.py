@@ -9,16 +9,20 @@ The driver makes one memfd of S bytes, allocates it whole (fallocate: an SGA
 is resident), maps it MAP_SHARED (MADV_NOHUGEPAGE: 4 KiB pages) and forks P
 children; each child touches its part -- all of it (MADV_POPULATE_WRITE), or
 a fraction of its pages scattered at random (its own seed: PostgreSQL
-backends touch different buffers) -- and waits.  Then, each in a fresh
+backends touch different buffers; the pages are drawn before the fork, so
+that the children do the same work) -- and waits.  Then, each in a fresh
 process started by ``/usr/bin/time`` (so its peak RSS is its own, not the
 driver's):
 
     what                         reads
     ---------------------------  ------------------------------------------------------------
-    ptcalc scan                  ``python -m ptcalc scan -p PID ...`` of the P children, as today
+    ptcalc scan                  ``python -m ptcalc scan -p PID ... -o FILE`` of the P children:
+                                 the first read in full, the others (the same maps) without
+                                 smaps (ptcalc.linux.scan_read.Reader)
+    ptcalc scan --read-all       the same, every process read in full (the exact scan)
+    ptcalc scan, 1 process       the first child alone: what reading one process costs
     smaps                        /proc/PID/smaps of each (the kernel walks every PTE for Rss)
     maps + status                /proc/PID/maps and /proc/PID/status (counters, no walk)
-    pagemap: today's reader      ptcalc.linux.scan.read_touched() over the shared mapping
     pagemap: read fallback       ptcalc.linux.pagemap, method="read" (1 MiB preads, numpy)
     pagemap: PAGEMAP_SCAN        ptcalc.linux.pagemap, method="ioctl" (Linux 6.7+)
 
@@ -28,9 +32,17 @@ and system CPU (the readers: of the reading alone, imports excluded;
 of that process, address-space pages per second (P x S / 4 KiB / seconds),
 the cost per page (or per process, for counters that walk nothing) and the
 extrapolation to the seed host, 1,500 processes x 300 GiB: linear in P x S
-for what walks pages, in P for counters, and for ``ptcalc scan`` its
-start-up plus the rest linear in P x S.  The three pagemap readers must
-return identical ranges (a digest of each process's runs is compared).
+for what walks pages, in P for counters; ``ptcalc scan`` by its parts (see
+``extrapolate``: the first process's walks scale with S, each further
+process's walk of a partly touched segment with P x S, the rest with P);
+``--read-all`` its start-up plus the rest linear in P x S.  The two pagemap readers must return identical ranges (a digest of
+each process's runs is compared), and the files ``ptcalc scan`` and ``ptcalc
+scan --read-all`` write must give the same estimate (``ptcalc estimate
+--format json``: every cell's page tables, memory and verdict).
+
+numpy's MADV_HUGEPAGE of big arrays is turned off (NUMPY_MADVISE_HUGEPAGE=0):
+khugepaged would collapse the children's heaps into THP at its own pace, and
+two scans a few seconds apart would see different processes.
 
 The run holds the kernel lock (/tmp/ptcalc-kernel.lock) from before the
 children start until they are gone: page tables of P x S/512 bytes come and
@@ -59,6 +71,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# numpy madvises its big arrays MADV_HUGEPAGE: khugepaged would then collapse the
+# children's heaps into THP at its own pace, changing them between two scans
+os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -115,24 +131,14 @@ def worker(args: argparse.Namespace) -> int:
 
     from ptcalc.linux import pagemap as pm
 
-    if args.what == "today":
-        from ptcalc.linux.procfs import ProcFS
-        from ptcalc.linux.scan import read_touched
+    method = args.what
 
-        fs = ProcFS()
-
-        def read(fd: int) -> tuple[np.ndarray, np.ndarray]:
-            return read_touched(fs, fd, start, end, PAGE)  # offsets from start
-    else:
-        method = args.what
-
-        def read(fd: int) -> tuple[np.ndarray, np.ndarray]:
-            s, e = pm.present_arrays(fd, start, end, method=method)
-            return s - start, e - start
+    def read(fd: int) -> tuple[np.ndarray, np.ndarray]:
+        s, e = pm.present_arrays(fd, start, end, method=method)
+        return s - start, e - start
 
     fds = [os.open(f"/proc/{pid}/pagemap", os.O_RDONLY) for pid in pids]
-    if args.what != "today":
-        pm.pagemap_scan_supported(fds[0])  # the one-time probe, outside the timing
+    pm.pagemap_scan_supported(fds[0])  # the one-time probe, outside the timing
     c0, t0 = cpu(), time.perf_counter()
     for fd in fds:
         s, e = read(fd)
@@ -173,6 +179,10 @@ def start_children(buf: mmap.mmap, processes: int, fraction: float) -> Children:
     import numpy as np
 
     npages = len(buf) // PAGE
+    # every child's pages drawn here, before the forks: the children then do the same work
+    plans = [np.sort(np.random.default_rng(k).choice(npages, max(1, int(npages * fraction)), replace=False))
+             * PAGE if fraction < 1.0 else None for k in range(processes)]
+    view = np.frombuffer(buf, np.uint8)
     ready_r, ready_w = os.pipe()
     go_r, go_w = os.pipe()
     kids = Children(go=go_w)
@@ -185,12 +195,11 @@ def start_children(buf: mmap.mmap, processes: int, fraction: float) -> Children:
                 os.close(ready_r)
                 os.close(go_w)
                 libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the driver
-                if fraction >= 1.0:
+                plan = plans[k]
+                if plan is None:
                     buf.madvise(MADV_POPULATE_WRITE)
                 else:
-                    rng = np.random.default_rng(k)
-                    idx = np.sort(rng.choice(npages, max(1, int(npages * fraction)), replace=False))
-                    np.frombuffer(buf, np.uint8)[idx * PAGE] = 1
+                    view[plan] = 1
                 os.write(ready_w, b"r")
                 os.read(go_r, 1)  # returns when the driver closes go_w (or dies)
             except BaseException:
@@ -219,7 +228,8 @@ class Row:
     name: str
     argv: list[str]
     per: str = "page"
-    """What its cost grows with: "page" (P x S), "process" (P) or "fixed" (start-up)."""
+    """What its cost grows with: "page" (P x S), "process" (P), "fixed" (start-up), "first" (one
+    process's read: S) or "scan" (the first process's read, then each further one: P)."""
     wall: list[float] = field(default_factory=list)  # the figure: the reader's own time, or scan's wall
     user: list[float] = field(default_factory=list)
     sys: list[float] = field(default_factory=list)
@@ -268,17 +278,21 @@ def scenario(args: argparse.Namespace, fraction: float, env: dict[str, str]) -> 
         pids = ",".join(map(str, kids.pids))
         py = sys.executable
         me = str(Path(__file__).resolve())
+        work = Path(tempfile.mkdtemp(prefix="ptcalc-scan-scale-"))
+        every = sum((["-p", str(p)] for p in kids.pids), [])
+        scan = [py, "-m", "ptcalc", "scan", "--quiet"]
         rows = [Row("ptcalc start-up", [py, "-c", "import ptcalc.cli, ptcalc.linux.scan, ptcalc.render.scan_yaml"],
                     per="fixed"),
-                Row("ptcalc scan", [py, "-m", "ptcalc", "scan", *sum((["-p", str(p)] for p in kids.pids), [])])]
-        for what, name in (("smaps", "smaps"), ("maps+status", "maps + status"), ("today", "pagemap: today's reader"),
+                Row("ptcalc scan", [*scan, *every, "-o", str(work / "fast.yaml")], per="scan"),
+                Row("ptcalc scan --read-all", [*scan, "--read-all", *every, "-o", str(work / "all.yaml")]),
+                Row("ptcalc scan, 1 process", [*scan, "-p", str(kids.pids[0]), "-o", str(work / "one.yaml")],
+                    per="first")]
+        for what, name in (("smaps", "smaps"), ("maps+status", "maps + status"),
                            ("read", "pagemap: read fallback"), ("ioctl", "pagemap: PAGEMAP_SCAN")):
             rows.append(Row(name, [py, me, "--worker", what, "--pids", pids, "--start", str(start),
                                    "--end", str(start + size)], per="process" if what == "maps+status" else "page"))
         if not args.ioctl:
             rows = [r for r in rows if r.name != "pagemap: PAGEMAP_SCAN"]
-        if not args.today:
-            rows = [r for r in rows if r.name != "pagemap: today's reader"]
         order = list(rows)
         for r in order:  # warm-up round, unmeasured
             r.run(env)
@@ -292,7 +306,10 @@ def scenario(args: argparse.Namespace, fraction: float, env: dict[str, str]) -> 
         if not same:
             raise SystemExit("the pagemap readers disagree: " + "; ".join(f"{r.name}: {r.result}" for r in readers))
         meminfo = _meminfo()
-        out = {"fraction": fraction, "setup_s": setup, "same_ranges": same,
+        same_estimate, groups = _same_estimate(work / "fast.yaml", work / "all.yaml", env)
+        shutil.rmtree(work, ignore_errors=True)
+        out = {"fraction": fraction, "setup_s": setup, "same_ranges": same, "same_estimate": same_estimate,
+               "groups": groups,
                "touched_pages_per_process": readers[0].result.get("pages", 0) // procs if readers else None,
                "runs_per_process": readers[0].result.get("runs", 0) // procs if readers else None,
                "page_tables_during": meminfo.get("PageTables"),
@@ -304,6 +321,32 @@ def scenario(args: argparse.Namespace, fraction: float, env: dict[str, str]) -> 
         if buf is not None:
             buf.close()
         os.close(fd)  # the last reference: the segment's pages are freed
+
+
+def _same_estimate(fast: Path, full: Path, env: dict[str, str]) -> tuple[bool, int]:
+    """Whether the two scanned files describe the same processes (segments and
+    groups, loaded) and give the same page tables in every cell (``ptcalc
+    estimate --format json``), and the number of groups the first has.  (The
+    host part is read at each scan: another test on this machine may change a
+    hugetlb pool between the two.)"""
+    from ptcalc.workload.loader import load_workload
+
+    docs = []
+    for path in (fast, full):
+        out = subprocess.run([sys.executable, "-m", "ptcalc", "estimate", str(path), "--format", "json"],
+                             capture_output=True, text=True, cwd=ROOT, env=env, check=True).stdout
+        docs.append([(c["scheme"], c["column"], c["page_tables"]) for c in json.loads(out)["cells"]])
+    a, b = load_workload(str(fast)), load_workload(str(full))
+    same = docs[0] == docs[1] and a.segments == b.segments and a.groups == b.groups
+    if not same:  # keep both files, say what differs
+        keep = RESULTS / f"scan_scale-differ-{time.strftime('%Y%m%d-%H%M%S')}"
+        keep.mkdir(parents=True, exist_ok=True)
+        shutil.copy(fast, keep / "fast.yaml")
+        shutil.copy(full, keep / "read-all.yaml")
+        print(f"(the two files differ -- page tables {'same' if docs[0] == docs[1] else 'differ'}, segments "
+              f"{'same' if a.segments == b.segments else 'differ'}, groups {len(a.groups)} and {len(b.groups)}: "
+              f"{keep})", file=sys.stderr)
+    return same, len(a.groups)
 
 
 def _address(buf: mmap.mmap) -> int:
@@ -324,15 +367,35 @@ def _meminfo() -> dict[str, int]:
 
 def extrapolate(out: dict, procs: int, size: int) -> dict[str, float]:
     """Each row's median scaled to 1,500 processes x 300 GiB by what it grows
-    with: P x S for page walks, P for counters; ``ptcalc scan`` is its start-up
-    (the ``ptcalc start-up`` row) plus the rest scaled by P x S."""
+    with: P x S for page walks, P for counters.  ``ptcalc scan`` as its parts:
+    the first process, read in full: its walks of the segment -- smaps, and
+    the pagemap (PAGEMAP_SCAN) when the segment is partly touched: those rows'
+    cost per process -- scaled by S, the rest of it (``ptcalc scan, 1
+    process`` less those walks) as it is; each further process (``ptcalc scan``
+    less the one process, over P - 1), read without smaps: its walk of a
+    partly touched segment (the PAGEMAP_SCAN row per process) scaled by S, the
+    rest as it is, times 1,499.  ``--read-all``: the start-up plus the rest
+    scaled by P x S."""
     rows = out["rows"]
     floor = rows["ptcalc start-up"]["median_s"]
+    one = rows["ptcalc scan, 1 process"]["median_s"]
+    walk_page = rows.get("pagemap: PAGEMAP_SCAN", rows["pagemap: read fallback"])["median_s"] / procs
+    walk = rows["smaps"]["median_s"] / procs + (walk_page if out["fraction"] < 1.0 else 0.0)
+    first = one - walk + walk * SEED_SIZE / size
     by = {"page": SEED_PROCESSES * SEED_SIZE / (procs * size), "process": SEED_PROCESSES / procs, "fixed": 1.0}
     est = {}
     for name, r in rows.items():
         med = r["median_s"]
-        est[name] = floor + (med - floor) * by["page"] if name == "ptcalc scan" else med * by[r["per"]]
+        if r["per"] == "scan":
+            each = max((med - one) / (procs - 1), 0.0) if procs > 1 else 0.0
+            each_walk = min(walk_page, each) if out["fraction"] < 1.0 else 0.0
+            est[name] = first + (each - each_walk + each_walk * SEED_SIZE / size) * (SEED_PROCESSES - 1)
+        elif r["per"] == "first":
+            est[name] = first
+        elif name == "ptcalc scan --read-all":
+            est[name] = floor + (med - floor) * by["page"]
+        else:
+            est[name] = med * by[r["per"]]
     return est
 
 
@@ -345,21 +408,29 @@ def print_scenario(args: argparse.Namespace, fraction: float, out: dict) -> None
           f" ({out['touched_pages_per_process']:,} pages in {out['runs_per_process']:,} runs);"
           f" children ready in {out['setup_s']:.1f} s; PageTables {fmt_size(out['page_tables_during'] or 0)}")
     print(f"{'what':<24} {'median s':>9} {'user s':>7} {'sys s':>7} {'peak RSS':>10} {'Mpages/s':>9}"
-          f" {'cost':>14} {'1,500 x 300 GiB':>16}")
+          f" {'cost':>16} {'1,500 x 300 GiB':>16}")
     for name, r in out["rows"].items():
         med = r["median_s"]
-        if r["per"] == "page":
-            rate, unit = f"{pages / med / 1e6:.1f}", f"{med / pages * 1e9:.1f} ns/page"
+        floor = out["rows"]["ptcalc start-up"]["median_s"]
+        if r["per"] in ("page", "scan"):
+            rate = f"{pages / med / 1e6:.1f}"
+            unit = f"{(med - (floor if name.startswith('ptcalc scan') else 0)) / pages * 1e9:.2f} ns/page"
+        elif r["per"] == "first":
+            rate, unit = f"{size // PAGE / med / 1e6:.1f}", "one process"
         elif r["per"] == "process":
             rate, unit = "", f"{med / procs * 1e3:.2f} ms/proc"
         else:
             rate, unit = "", "once"
-        if name == "ptcalc scan":
-            unit = f"{(med - out['rows']['ptcalc start-up']['median_s']) / pages * 1e9:.1f} ns/page"
-            rate = f"{pages / med / 1e6:.1f}"
+        if name == "ptcalc scan --read-all":
+            unit = f"{(med - floor) / pages * 1e9:.2f} ns/page"
         print(f"{name:<24} {med:>9.3f} {statistics.median(r['user_s']):>7.2f} {statistics.median(r['sys_s']):>7.2f}"
-              f" {fmt_size(r['peak_rss_bytes']):>10} {rate:>9} {unit:>14} {_duration(est[name]):>16}")
-    print(f"(the three pagemap readers returned the same ranges: {'yes' if out['same_ranges'] else 'NO'})")
+              f" {fmt_size(r['peak_rss_bytes']):>10} {rate:>9} {unit:>16} {_duration(est[name]):>16}")
+    one = out["rows"]["ptcalc scan, 1 process"]["median_s"]
+    each = (out["rows"]["ptcalc scan"]["median_s"] - one) / max(procs - 1, 1)
+    print(f"ptcalc scan: the first process {one - out['rows']['ptcalc start-up']['median_s']:.3f} s beyond the"
+          f" start-up, each further one {each * 1e3:.2f} ms; {out['groups']} group(s) written; the same estimate"
+          f" as --read-all: {'yes' if out['same_estimate'] else 'NO'}")
+    print(f"(the pagemap readers returned the same ranges: {'yes' if out['same_ranges'] else 'NO'})")
 
 
 def _duration(s: float) -> str:
@@ -407,12 +478,6 @@ def main() -> int:
     probe = os.open("/proc/self/pagemap", os.O_RDONLY)
     args.ioctl = pm.pagemap_scan_supported(probe)
     os.close(probe)
-    try:  # today's reader, while ptcalc.linux.scan has it
-        from ptcalc.linux.scan import read_touched  # noqa: F401
-        args.today = True
-    except ImportError:
-        args.today = False
-        print("note: ptcalc.linux.scan.read_touched is gone; no row for today's reader", file=sys.stderr)
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     lock = None

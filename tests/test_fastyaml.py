@@ -112,6 +112,21 @@ def test_the_examples_and_benchmark_workloads_take_the_fast_path(monkeypatch):
     assert isinstance(group["mappings"], fastyaml.Table)
 
 
+def test_a_scanned_file_takes_the_fast_path(monkeypatch):
+    """What ``ptcalc scan`` writes: quoted segment names as keys, private mappings
+    as flow rows (one table per group)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import scan_load
+
+    text = scan_load.host_file(3, 6)
+    assert check(text, monkeypatch)
+    root = fastyaml.parse(text)
+    procs = dict((k.value, v) for k, v in root.value)["processes"]
+    assert isinstance(dict((k.value, v) for k, v in procs.value[0].value)["private_mappings"], fastyaml.Table)
+
+
 def test_declines():
     for text in [
         "a: &x 1\nb: *x\n",  # anchors, aliases
@@ -151,7 +166,7 @@ def test_node_limit_left_to_libyaml():
 # --- generated documents -----------------------------------------------------------
 
 KEYS = ["a", "b", "name", "count", "my seg", "2MiB", "-k", "yes", "0x10", "a.b", "k:", "k :", "'q'", '"d"',
-        "&x", "<<", "k#", "k_1"]
+        "&x", "<<", "k#", "k_1", '"memfd:x y"', '"a#b"', '"x\\y"', '""', '"yes"']
 VALUES = ["", "1", "x", "a b", "a  b", "a, b", "0.5", "10%", "-1", "-", "- x", ".5", "+1", "(x)", "a/b", "yes",
           "~", "null", "1:30", "0x7f00", "'q'", "'it''s'", '"d"', '"a\\"b"', '"a#b"', "'a # b'", "a #c", "a#c",
           "# c", "{}", "{ }", "{a: 1}", "{a: 1, b: x y}", "{a: 1,}", "{a: {b: c}}", "{a: 1} # c", "[1]", "&x 1",

@@ -511,3 +511,29 @@ def test_the_first_problem_in_the_file_is_reported_fast_path_or_not():
         loads_workload(doc, "x.yaml")
     # line 7: "  - {segment: s, size: 1GiB, address: " is 38 characters, the value at column 39
     assert str(e.value).startswith("x.yaml:7:39: processes[0].mappings[1].address: [0x10040000000, ")
+
+
+def test_private_mapping_flow_rows_read_fast_and_located_when_wrong():
+    """Private mappings as ``ptcalc scan`` writes them (one flow line each) read
+    without nodes; a wrong one still gets its located message."""
+    from ptcalc.workload.loader import loads_workload
+
+    head = "segments: {}\nprocesses:\n  - count: 2\n    private_mappings:\n"
+    good = ("      - {kind: file, name: libc.so.6, address: 0x7f0000000000, size: 1876KiB}\n"
+            "      - {kind: anon, name: anon, address: 0x7f0000400000, size: 4MiB, page_size: 2MiB}\n"
+            "      - {kind: stack, address: 0x7ffd00000000, size: 132KiB}\n")
+    w = loads_workload(head + good, source="w.yaml")
+    (g,) = w.groups
+    assert [(p.kind, p.name, p.address, p.size, p.page_size, p.touched, p.origin) for p in g.private_mappings] == [
+        ("file", "libc.so.6", 0x7f0000000000, 1876 << 10, 4096, ((0, 1876 << 10),), "processes[0].private_mappings[0]"),
+        ("anon", "anon", 0x7f0000400000, 4 << 20, 2 << 20, ((0, 4 << 20),), "processes[0].private_mappings[1]"),
+        ("stack", "stack", 0x7ffd00000000, 132 << 10, 4096, ((0, 132 << 10),), "processes[0].private_mappings[2]")]
+    assert g.private_memory == (4 << 20) + (132 << 10)  # what the anon and stack mappings touch
+    bad = good.replace("0x7f0000400000", "0x7f0000401000")  # not a multiple of the 2 MiB page
+    with pytest.raises(WorkloadError) as e:
+        loads_workload(head + bad, source="w.yaml")
+    assert str(e.value).startswith("w.yaml:6:") and "processes[0].private_mappings[1].address" in str(e.value)
+    stack = good.replace("size: 132KiB}", "size: 2MiB, page_size: 2MiB}")  # a stack has base pages only
+    with pytest.raises(WorkloadError) as e:
+        loads_workload(head + stack, source="w.yaml")
+    assert "processes[0].private_mappings[2].page_size" in str(e.value)

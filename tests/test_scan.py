@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import struct
 from datetime import datetime, timezone
@@ -11,7 +12,7 @@ import pytest
 import yaml
 from fake_tree import FakeTree
 
-from ptcalc.linux import scan as scan_mod
+from ptcalc.linux import scan_read
 from ptcalc.model.geometry import X86_64
 from ptcalc.model.tables import compute
 from ptcalc.linux.errors import NoAccess
@@ -52,15 +53,23 @@ def _fill_rss(smaps, pages):
     return "".join(out)
 
 
-def private_entries(heap):
-    return (smaps_entry(0x5500000000, 8 * KiB, "r--p", 0, "fe:00", 260386, "/usr/bin/postgres",
-                        flags="rd mr mw me")
-            + smaps_entry(0x5600000000, 4 * MiB, "rw-p", 0, "00:00", 0, "[heap]", rss=heap, private=heap,
-                          flags="rd wr mr mw me ac"))
+TEXT_ADDR, HEAP_ADDR = 0x5500000000, 0x5600000000
 
 
-def postgres_smaps(heap):
-    return (private_entries(heap)
+def private_entries():
+    """The program's text (8 KiB) and a 4 MiB heap: which pages are present is
+    the ``pages`` given to FakeProc.process (``Rss: auto``)."""
+    return (smaps_entry(TEXT_ADDR, 8 * KiB, "r--p", 0, "fe:00", 260386, "/usr/bin/postgres", flags="rd mr mw me")
+            + smaps_entry(HEAP_ADDR, 4 * MiB, "rw-p", 0, "00:00", 0, "[heap]", flags="rd wr mr mw me ac"))
+
+
+def heap_pages(n, *more):
+    """The text's first page, the first ``n`` pages of the heap and the heap pages at offsets ``more``."""
+    return _pages(TEXT_ADDR, *(HEAP_ADDR + i * PAGE for i in range(n)), *(HEAP_ADDR + m for m in more))
+
+
+def postgres_smaps():
+    return (private_entries()
             + smaps_entry(SYSV_ADDR, 64 * MiB, "rw-s", 0, "00:01", 32794, "/SYSV0052e2c1 (deleted)")
             + smaps_entry(ANON_ADDR, 8 * MiB, "rw-s", 0, "00:01", 36, "/dev/zero (deleted)")
             + smaps_entry(HUGE_ADDR, GiB, "rw-s", 0, "00:0e", 1025, "/memfd:pool (deleted)", page_kb=2048,
@@ -89,13 +98,17 @@ class FakeProc(FakeTree):
         self.file("sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "600\n")
         self.file("sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages", "0\n")
 
-    def process(self, pid, comm, smaps, pages=(), vmpte=48 * KiB, pagemap_end=2 * GiB):
+    def process(self, pid, comm, smaps, pages=(), vmpte=48 * KiB, pagemap_end=HEAP_ADDR + 4 * MiB, anon=0,
+                cmdline=None):
         """``pages``: (address, pagemap entry) for each page with an entry.
         ``Rss: auto`` (hugetlb: ``Shared_Hugetlb: auto``) in ``smaps`` becomes
         the bytes of those pages present in the mapping, as the kernel says."""
         self.file(f"proc/{pid}/smaps", _fill_rss(smaps, pages))
+        self.file(f"proc/{pid}/maps", "".join(line + "\n" for line in smaps.splitlines()
+                                              if re.match(r"[0-9a-f]+-[0-9a-f]+ ", line)))
         self.file(f"proc/{pid}/comm", comm + "\n")
-        self.file(f"proc/{pid}/status", f"Name:\t{comm}\nVmPTE:\t{vmpte // KiB} kB\n")
+        self.file(f"proc/{pid}/cmdline", (cmdline if cmdline is not None else comm) + "\0")
+        self.file(f"proc/{pid}/status", f"Name:\t{comm}\nVmPTE:\t{vmpte // KiB} kB\nRssAnon:\t{anon // KiB} kB\n")
         with open(self.proc / str(pid) / "pagemap", "wb") as f:
             f.truncate(pagemap_end // PAGE * 8)
             for addr, entry in pages:
@@ -137,18 +150,31 @@ def fake(tmp_path):
             + _pages(ANON_ADDR + 5 * MiB) + _pages(ANON_ADDR + 5 * MiB + PAGE, flag=PM_SWAP)
             # a hugetlb page reports every 4 KiB entry it covers
             + _pages(*range(HUGE_ADDR + 6 * MiB, HUGE_ADDR + 8 * MiB, PAGE)))
-    fp.process(100, "postgres", postgres_smaps(heap=2 * MiB), same, vmpte=200 * KiB)
-    fp.process(101, "postgres", postgres_smaps(heap=3 * MiB), same, vmpte=204 * KiB)
-    fp.process(102, "postgres", postgres_smaps(heap=1 * MiB), same + _pages(SYSV_ADDR + 40 * MiB))
-    fp.process(103, "bash", private_entries(heap=900 * KiB))
-    fp.process(104, "secret", postgres_smaps(heap=MiB), same)
-    fp.process(105, "postgres", postgres_smaps(heap=MiB), same)  # exits after the listing: _scan
+    # By hand (x86-64: PTE table per 2 MiB block, PMD per 1 GiB, PUD per 512 GiB): 100 and 101
+    # touch the text (1 PTE; 1 GiB window 340), heap block 0 (1 PTE; window 344), SysV blocks 0
+    # and 5 (2 PTE), the shared anon block 2 (1 PTE; both in window 0) and the hugetlb window 1:
+    # 5 PTE + 4 PMD + 1 PUD = 40 KiB.  101 touches other heap pages of the same block: the same
+    # tables.  102 touches one more SysV block (+1 PTE = 44 KiB; its VmPTE says 48: one table
+    # the pagemap cannot show).
+    fp.process(100, "postgres", postgres_smaps(), same + heap_pages(512), vmpte=40 * KiB, anon=2 * MiB,
+               cmdline="postgres: 15/main: app appdb [local] SELECT")
+    fp.process(101, "postgres", postgres_smaps(), same + heap_pages(256, MiB + 512 * KiB), vmpte=40 * KiB,
+               anon=MiB + PAGE, cmdline="postgres: app appdb 10.0.0.7(51234) idle")
+    fp.process(102, "postgres", postgres_smaps(), same + heap_pages(256) + _pages(SYSV_ADDR + 40 * MiB),
+               vmpte=48 * KiB, anon=MiB, cmdline="postgres: app appdb [local] idle in transaction")
+    # text and heap blocks: 2 PTE + 2 PMD + 1 PUD
+    fp.process(103, "bash", private_entries(), heap_pages(225), vmpte=20 * KiB, anon=900 * KiB,
+               cmdline="/bin/bash\0--login")
+    fp.process(104, "secret", postgres_smaps(), same)
+    fp.process(105, "postgres", postgres_smaps(), same)  # exits after the listing: _scan
     fp.process(106, "kthreadd", "")
-    fp.process(107, "iconv", private_entries(heap=100 * KiB)
+    # two small shared mappings, the process's own file mappings now: one more 2 MiB block
+    # (3 PTE), 1 GiB window 0 (3 PMD), 1 PUD = 28 KiB
+    fp.process(107, "iconv", private_entries()
                + smaps_entry(FILE_ADDR, 28 * KiB, "r--s", 0, "fe:00", 338846,
                              "/usr/lib/x86_64-linux-gnu/gconv/gconv-modules.cache")
                + smaps_entry(FILE_ADDR + MiB, 256 * KiB, "rw-s", 0, "00:17", 9, "/dev/shm/PostgreSQL.1804289383"),
-               _pages(FILE_ADDR, FILE_ADDR + MiB))
+               heap_pages(25) + _pages(FILE_ADDR, FILE_ADDR + MiB), vmpte=28 * KiB, anon=100 * KiB)
     return fp
 
 
@@ -162,7 +188,7 @@ def test_groups_segments_and_skips(fake):
     w = r.workload
     assert r.processes_read == 5  # 100-103 and 107; 104 denied, 105 gone, 106 a kernel thread
     assert dict(r.skipped) == {"permission denied": 1, "vanished": 1}
-    assert (r.other_processes, r.other_private_bytes) == (2, 900 * KiB + 100 * KiB)
+    # the small shared mappings are not segments: iconv's own file mappings
     assert r.small_segments == {"/usr/lib/x86_64-linux-gnu/gconv/gconv-modules.cache": 1,
                                 "/dev/shm/PostgreSQL.1804289383": 1}
     assert {n: (s.backing, s.page_size, s.size) for n, s in w.segments.items()} == {
@@ -170,41 +196,68 @@ def test_groups_segments_and_skips(fake):
         "shared-anon-36": ("shmem", PAGE, 8 * MiB),          # no map_files here: the mapped extent
         "memfd:pool": ("hugetlb", 2 * MiB, GiB),             # KernelPageSize 2048 kB
     }
-    assert [(g.name, g.count) for g in w.groups] == [("postgres", 2), ("postgres #2", 1)]
-    assert [n.pids for n in r.group_notes] == [(100, 101), (102,)]
-    assert r.group_notes[0].vmpte == (200 * KiB, 204 * KiB)
-    # mean of 2 MiB and 3 MiB private heap, rounded up to a page
-    assert w.groups[0].private_memory == 5 * MiB // 2 and w.groups[1].private_memory == MiB
-    sysv, anon, huge = w.groups[0].mappings
+    # every process read is in the workload, whole; with exact pages the three postgres
+    # backends differ (in their heaps, 102 in SysV too); groups are named by the processes'
+    # class, in name order, then the biggest, then the lowest PID first
+    assert [(g.name, g.count) for g in w.groups] == [
+        ("bash", 1), ("iconv", 1), ("postgres: client backend", 1), ("postgres: client backend (2)", 1),
+        ("postgres: client backend (3)", 1)]
+    by_pid = {n.pids[0]: g for g, n in zip(w.groups, r.group_notes)}
+    assert [n.pids for n in r.group_notes] == [(103,), (107,), (100,), (101,), (102,)]
+    assert r.group_notes[2].vmpte == (40 * KiB,)
+    # private_memory is RssAnon
+    assert (by_pid[100].private_memory, by_pid[103].private_memory) == (2 * MiB, 900 * KiB)
+    sysv, anon, huge = by_pid[100].mappings
     assert (sysv.segment, sysv.address, sysv.size, sysv.offset, sysv.protection) == \
            ("sysv-0x0052e2c1", SYSV_ADDR, 64 * MiB, 0, "rw")
     assert sysv.touched == ((0, 2 * PAGE), (3 * PAGE, 4 * PAGE), (10 * MiB, 10 * MiB + PAGE))
     assert anon.touched == ((5 * MiB, 5 * MiB + 2 * PAGE),)
     assert huge.touched == ((6 * MiB, 8 * MiB),)
-    assert w.groups[1].mappings[0].touched[-1] == (40 * MiB, 40 * MiB + PAGE)
+    assert by_pid[102].mappings[0].touched[-1] == (40 * MiB, 40 * MiB + PAGE)
+    # the private mappings: the runs of pages present, by kind and name
+    assert [(p.kind, p.name, p.address, p.size, p.page_size) for p in by_pid[101].private_mappings] == [
+        ("file", "postgres", TEXT_ADDR, PAGE, PAGE),
+        ("anon", "heap", HEAP_ADDR, MiB, PAGE),
+        ("anon", "heap", HEAP_ADDR + MiB + 512 * KiB, PAGE, PAGE)]
+    assert [(p.kind, p.name, p.address, p.size) for p in by_pid[107].private_mappings][:2] == [
+        ("file", "gconv-modules.cache", FILE_ADDR, PAGE), ("file", "PostgreSQL.1804289383", FILE_ADDR + MiB, PAGE)]
     # the host
     h = w.host
-    assert (h.memory, h.arch.name, h.pti, h.hugepages) == (263921016 * KiB, "x86_64", True,
-                                                           {2 * MiB: 600, GiB: 0})
+    assert (h.memory, h.arch.name, h.pti, h.hugepages, h.kernel) == (263921016 * KiB, "x86_64", True,
+                                                                      {2 * MiB: 600, GiB: 0}, (6, 18))
     assert r.kernel == "6.18.0-test"
     # exact pages present across the scanned processes
     assert r.segment_notes["sysv-0x0052e2c1"].present_bytes == 4 * PAGE + PAGE
     assert "SysV key 0x0052e2c1, shmid 32794" in r.segment_notes["sysv-0x0052e2c1"].source
 
 
+def test_vmpte_by_hand_and_the_ones_that_differ(fake):
+    """The model's VmPTE of each group equals the hand count in the fixture, and
+    the kernel's (here: the fake status) for every process but 102, whose VmPTE
+    holds a table its pages do not explain."""
+    for touched in ("pages", "tables"):
+        r = _scan(fake, touched=touched)
+        model = {p: n.model_vmpte for n in r.group_notes for p in n.pids}
+        assert model == {100: 40 * KiB, 101: 40 * KiB, 102: 44 * KiB, 103: 20 * KiB, 107: 28 * KiB}
+        assert r.vmpte_differences() == [(102, 48 * KiB, 44 * KiB)]
+
+
 def test_tables_mode_compresses_without_changing_tables(fake):
     exact, tables = _scan(fake, touched="pages"), _scan(fake, touched="tables")
-    sysv = tables.workload.groups[0].mappings[0]
-    # pages 0, 1, 3 share the first 2 MiB block: one range; 10 MiB is another block
-    assert sysv.touched == ((0, 4 * PAGE), (10 * MiB, 10 * MiB + PAGE))
+    # 100 and 101 touch other pages of the same heap block: one group now
+    assert sorted(g.count for g in tables.workload.groups) == [1, 1, 1, 2]
+    by_pid = {n.pids[0]: g for g, n in zip(tables.workload.groups, tables.group_notes)}
+    sysv = by_pid[100].mappings[0]
+    # pages 0, 1, 3 share the first 2 MiB block, 10 MiB is in another: both blocks whole
+    # (the mapping's address and file offset are 2 MiB-aligned alike)
+    assert sysv.touched == ((0, 2 * MiB), (10 * MiB, 12 * MiB))
+    # the private mappings: the parts in 2 MiB blocks holding a page, each wholly touched
+    assert [(p.name, p.address, p.size, p.touched) for p in by_pid[100].private_mappings] == [
+        ("postgres", TEXT_ADDR, 8 * KiB, ((0, 8 * KiB),)), ("heap", HEAP_ADDR, 2 * MiB, ((0, 2 * MiB),))]
     for scheme in ("private", "hugetlb-pmd", "mshare", "file-cached"):
         a, b = compute(exact.workload, scheme), compute(tables.workload, scheme)
-        assert (a.tables, [g.vmpte_bytes for g in a.groups]) == (b.tables, [g.vmpte_bytes for g in b.groups])
-    # by hand, one postgres of group 1 under private: SysV blocks 0 and 5 (2 PTE) + anon
-    # block 2 (1 PTE) in the same 1 GiB window (1 PMD); hugetlb 1 GiB window 1 (1 PMD);
-    # everything below 512 GiB (1 PUD)
-    g = compute(tables.workload, "private").groups[0]
-    assert (g.own_tables["pte"], g.own_tables["pmd"], g.own_tables["pud"]) == (3, 2, 1)
+        assert sum(g.count * g.vmpte_bytes for g in a.groups) == sum(g.count * g.vmpte_bytes for g in b.groups)
+        assert a.tables == b.tables
 
 
 def test_min_size_zero_keeps_small_segments(fake):
@@ -213,7 +266,9 @@ def test_min_size_zero_keeps_small_segments(fake):
     seg = r.workload.segments["/dev/shm/PostgreSQL.1804289383"]
     assert (seg.backing, seg.size) == ("shmem", 256 * KiB)  # tmpfs file: shmem
     assert r.workload.segments["/usr/lib/x86_64-linux-gnu/gconv/gconv-modules.cache"].backing == "file"
-    assert r.other_processes == 1 and not r.small_segments
+    assert not r.small_segments
+    # the same tables either way
+    assert {p: n.model_vmpte for n in r.group_notes for p in n.pids}[107] == 28 * KiB
 
 
 def test_pid_selection_and_missing_pid(fake):
@@ -239,13 +294,13 @@ def test_arch_from_cpuinfo_and_probe(fake):
 
 
 def test_short_pagemap_means_the_process_is_gone(fake):
-    fake.process(108, "postgres", postgres_smaps(heap=MiB), _pages(SYSV_ADDR, ANON_ADDR), pagemap_end=ANON_ADDR)
+    fake.process(108, "postgres", postgres_smaps(), _pages(SYSV_ADDR, ANON_ADDR), pagemap_end=ANON_ADDR)
     r = _scan(fake, pids=[100, 108])
     assert dict(r.skipped) == {"vanished": 1} and r.workload.process_count == 1
 
 
 def test_pagemap_chunks_join_runs(tmp_path, monkeypatch):
-    monkeypatch.setattr(scan_mod, "PAGEMAP_CHUNK_ENTRIES", 8)
+    monkeypatch.setattr(scan_read, "PAGEMAP_CHUNK_ENTRIES", 8)
     fp = FakeProc(tmp_path)
     present = [0, 6, 7, 8, 9, 15, 16, 30]
     fp.process(1, "x", "", _pages(*(0x1000000 + p * PAGE for p in present)), pagemap_end=0x2000000)
@@ -298,27 +353,52 @@ def test_same_label_different_inodes_get_unique_names(tmp_path):
     fp.process(1, "a", smaps_entry(0x40000000, 2 * MiB, "rw-s", 0, "00:01", 5, "/memfd:buf (deleted)")
                + smaps_entry(0x50000000, 2 * MiB, "rw-s", 0, "00:01", 6, "/memfd:buf (deleted)"))
     r = scan(fs=ProcFS(str(fp.proc), str(fp.sys)), arch=X86_64)
-    assert sorted(r.workload.segments) == ["memfd:buf#5", "memfd:buf#6"]
+    assert sorted(r.workload.segments) == ["memfd:buf (inode 5)", "memfd:buf (inode 6)"]
 
 
 def test_yaml_text(fake):
     r = _scan(fake)
     text = render_scan(r)
     doc = yaml.safe_load(text)
-    assert doc["host"] == {"memory": "263921016KiB", "arch": "x86_64", "pti": True,
+    assert doc["host"] == {"memory": "263921016KiB", "arch": "x86_64", "pti": True, "kernel": "6.18",
                            "hugepages": {"2MiB": 600, "1GiB": 0}}
     assert doc["segments"]["memfd:pool"] == {"size": "1GiB", "backing": "hugetlb", "page_size": "2MiB"}
-    g0 = doc["processes"][0]
-    assert (g0["name"], g0["count"], g0["private_memory"]) == ("postgres", 2, "2560KiB")
+    assert [(g["name"], g["count"]) for g in doc["processes"]] == [
+        ("bash", 1), ("iconv", 1), ("postgres: client backend", 2), ("postgres: client backend (2)", 1)]
+    g0 = doc["processes"][2]
+    # RssAnon 2 MiB and 1028 KiB: 1538 KiB, rounded up to a page
+    assert (g0["name"], g0["count"], g0["private_memory"]) == ("postgres: client backend", 2, "1540KiB")
     assert g0["mappings"][0] == {"segment": "sysv-0x0052e2c1", "offset": 0, "size": "64MiB",
-                                 "address": SYSV_ADDR, "protection": "rw", "touch": ["0-16K", "10M-10244K"]}
+                                 "address": SYSV_ADDR, "protection": "rw", "touch": ["0-2M", "10M-12M"]}
     assert g0["mappings"][2]["touch"] == ["6M-8M"]
     assert text.startswith("# Workload scanned by `ptcalc scan` on ")
     assert "# Skipped (unreadable): 2 processes (1 permission denied, 1 vanished)." in text
     assert "# pid 100, 101" in text
-    assert "VmPTE (kernel, whole process, at scan time): 200 KiB to 204 KiB" in text
-    assert "2 other processes map no shared segment" in text
-    assert "Left out: 2 segments mapped smaller than 1 MiB" in text
+    assert "# VmPTE (kernel, whole process, at scan time): 40 KiB\n" in text
+    assert "# VmPTE of this group's model: 40 KiB, the kernel's exactly\n" in text
+    assert "the kernel's differs for 1 process: pid 102 48 KiB (+4 KiB)" in text
+    assert "# VmPTE: the model reproduces 4 of 5 processes exactly; 1 process holds 4 KiB of tables more" in text
+    assert "Not segments: 2 shared mappings smaller than 1 MiB" in text
+    # private mappings: one flow line each, which YAML reads as written
+    assert "      - {kind: anon, name: heap, address: 0x5600000000, size: 2MiB}\n" in text
+    assert g0["private_mappings"] == [{"kind": "file", "name": "postgres", "address": TEXT_ADDR, "size": "8KiB"},
+                                      {"kind": "anon", "name": "heap", "address": HEAP_ADDR, "size": "2MiB"}]
+
+
+def test_group_names_are_classes_safe_to_print(tmp_path):
+    fp = FakeProc(tmp_path)
+    seg = smaps_entry(0x40000000, 2 * MiB, "rw-s", 0, "00:01", 5, "/memfd:buf\x1b[2J (deleted)")
+    fp.process(1, "evil\x1b]0;x\x07", seg, _pages(0x40000000), cmdline="evil\x1b]0;x\x07\0--flag")
+    fp.process(2, "qemu-system-x86", seg, _pages(0x40000000),
+               cmdline="/usr/bin/qemu-system-x86_64\0-name\0guest=vm1,debug-threads=on\0-m\0004G")
+    r = scan(fs=ProcFS(str(fp.proc), str(fp.sys)), arch=X86_64)
+    # the same layout, two programs: two groups, each named by its class
+    # control characters are shown as visible escapes (ptcalc.names.printable), never dropped
+    assert [g.name for g in r.workload.groups] == ["evil\\x1b]0;x\\x07", "qemu-system-x86_64 -name guest=vm1"]
+    assert r.group_notes[0].comms == ("evil\\x1b]0;x\\x07",)
+    assert list(r.workload.segments) == ["memfd:buf\\x1b[2J"]
+    text = render_scan(r)
+    assert "\x1b" not in text and "\x07" not in text
 
 
 def test_userfaultfd_registration_from_vmflags(tmp_path):
@@ -352,7 +432,9 @@ def _layout(w):
     return ({n: (s.size, s.backing, s.page_size) for n, s in w.segments.items()},
             [(g.name, g.count, g.private_memory,
               [(m.segment, m.offset, m.size, m.address, m.protection, m.touched, m.userfaultfd)
-               for m in g.mappings]) for g in w.groups],
+               for m in g.mappings],
+              [(p.kind, p.name, p.address, p.size, p.page_size, p.touched) for p in g.private_mappings])
+             for g in w.groups],
             (w.host.memory, w.host.arch, w.host.pti, w.host.reserved, w.host.hugepages))
 
 

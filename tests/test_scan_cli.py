@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -51,7 +52,8 @@ def test_scan_to_stdout_and_file(child, tmp_path):
     r = runner.invoke(main, ["scan", "-p", str(child), "-o", str(out)])
     assert r.exit_code == 0 and r.stdout == ""
     assert f"wrote {out}: 1 segment, 1 process in 1 group" in r.stderr
-    assert yaml.safe_load(out.read_text())["processes"][0]["mappings"][0]["touch"] == ["0-8K", "5M-5124K"]
+    # --touched tables (the default): the 2 MiB blocks holding those pages, whole
+    assert yaml.safe_load(out.read_text())["processes"][0]["mappings"][0]["touch"] == ["0-2M", "4M-6M"]
 
 
 def test_scan_errors():
@@ -68,9 +70,10 @@ def test_scan_errors():
 
 
 def test_scan_feeds_estimate(child, tmp_path):
-    """The scanned file goes straight into ``ptcalc estimate``.  The child
-    touched pages in 2 MiB blocks 0 and 2 of a mapping alone in its 512 GiB
-    window: 2 PTE + 1 PMD + 1 PUD tables = 16 KiB of VmPTE for that mapping."""
+    """The scanned file goes straight into ``ptcalc estimate``, whose VmPTE of
+    the child is the kernel's: the whole process (its program, libraries,
+    heap and stack), not only the segment (whose 2 MiB blocks 0 and 2, alone
+    in their 512 GiB window, take 2 PTE + 1 PMD + 1 PUD tables = 16 KiB)."""
     out = tmp_path / "w.yaml"
     runner = CliRunner()
     assert runner.invoke(main, ["scan", "-p", str(child), "-o", str(out)]).exit_code == 0
@@ -79,7 +82,10 @@ def test_scan_feeds_estimate(child, tmp_path):
     doc = json.loads(r.stdout)
     cell = next(c for c in doc["cells"] if c["configured"] and c["scheme"] == "private")
     (group,) = cell["page_tables"]["groups"]
-    assert (group["count"], group["vmpte_bytes"]) == (1, 16 * KiB)
+    with open(f"/proc/{child}/status") as f:
+        vmpte = next(int(line.split()[1]) * KiB for line in f if line.startswith("VmPTE:"))
+    assert (group["count"], group["vmpte_bytes"]) == (1, vmpte)
+    assert vmpte >= 16 * KiB + 5 * 4 * KiB  # the segment's tables and some of its own
     r = runner.invoke(main, ["estimate", str(out)])
     assert r.exit_code == 0 and "private" in r.stdout
 
@@ -108,3 +114,42 @@ def test_scan_names_the_schema_for_editors(child, tmp_path):
     r = runner.invoke(main, ["scan", "-p", str(child), "--schema", "none"])
     assert not r.stdout.startswith("# yaml-language-server") and "yaml-language-server" not in r.stdout
     assert yaml.safe_load(r.stdout)["processes"][0]["count"] == 1
+
+
+class _Tty:
+    """A terminal-like stream for the progress bar."""
+
+    def __init__(self):
+        self.text = []
+
+    def isatty(self):
+        return True
+
+    def write(self, s):
+        self.text.append(s)
+
+    def flush(self):
+        pass
+
+
+def test_progress_bar_only_on_a_terminal_after_the_delay():
+    from ptcalc.render.progress import ScanProgress
+
+    quick = _Tty()
+    with ScanProgress(quick, delay=3600) as p:
+        p(1, 10)
+    assert quick.text == []  # a quick scan shows nothing
+    slow = _Tty()
+    with ScanProgress(slow, delay=0) as p:
+        p(5, 10)
+    assert any("reading processes" in t for t in slow.text)
+    pipe = io.StringIO()  # not a terminal: nothing
+    with ScanProgress(pipe, delay=0) as p:
+        p(5, 10)
+    assert pipe.getvalue() == ""
+
+
+def test_quiet_and_read_all(child, tmp_path):
+    runner = CliRunner()
+    r = runner.invoke(main, ["scan", "-p", str(child), "--quiet", "--read-all", "-o", str(tmp_path / "w.yaml")])
+    assert r.exit_code == 0 and "wrote" in r.stderr

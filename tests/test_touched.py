@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from ptcalc.model.geometry import X86_64, X86_64_LA57
 from ptcalc.model.tables import SCHEMES, compute
 from ptcalc.simulator.walk import simulate
-from ptcalc.workload.touched import as_ranges, coarsen, format_offset, format_range, normalise, touch_value
+from ptcalc.workload.touched import (as_ranges, coarsen, fill_blocks, format_offset, format_range, normalise,
+                                    touch_value)
 from ptcalc.model.whatif import convert
 from ptcalc.workload.types import Host, Mapping, ModelOptions, ProcessGroup, Segment, Workload
 
@@ -69,18 +70,45 @@ def test_coarsen_hand_cases():
     assert _coarsen([], 0, 0) == () and _coarsen([(0, PAGE)], 0, 0) == ((0, PAGE),)
 
 
+def _fill(ranges, address, offset, size):
+    s = np.array([r[0] for r in ranges], dtype=np.int64)
+    e = np.array([r[1] for r in ranges], dtype=np.int64)
+    return as_ranges(*fill_blocks(s, e, address, offset, size, BLOCK))
+
+
+def test_fill_blocks_hand_cases():
+    # aligned (address and offset alike mod 2 MiB): every touched block whole, within the mapping
+    assert _fill([(0, PAGE), (MiB, MiB + PAGE), (6 * MiB, 6 * MiB + PAGE)], 0, 0, 7 * MiB) == \
+        ((0, 2 * MiB), (6 * MiB, 7 * MiB))
+    assert _fill([(4 * MiB, 4 * MiB + PAGE)], 2 * MiB, 2 * MiB, 10 * MiB) == ((4 * MiB, 6 * MiB),)
+    # the mapping starts 1 MiB into a VA block, at file offset 0: a page at 3 MiB lies in VA
+    # block 2 ([3 MiB, 5 MiB) of the mapping) and file block 1 ([2 MiB, 4 MiB)): [3, 4) MiB
+    assert _fill([(3 * MiB, 3 * MiB + PAGE)], BLOCK + MiB, 0, 8 * MiB) == ((3 * MiB, 4 * MiB),)
+    # more than coarsen: the first and last touched pages do not matter, only their blocks
+    a = _fill([(PAGE, 2 * PAGE), (9 * MiB, 9 * MiB + PAGE)], MiB, 0, 16 * MiB)
+    b = _fill([(3 * PAGE, 4 * PAGE), (9 * MiB + 8 * PAGE, 9 * MiB + 9 * PAGE)], MiB, 0, 16 * MiB)
+    assert a == b
+    # and every gap coarsen() fills is filled
+    rs = [(PAGE, 2 * PAGE), (MiB - PAGE, MiB), (3 * MiB, 3 * MiB + PAGE), (9 * MiB, 9 * MiB + PAGE)]
+    filled = _fill(rs, MiB, 0, 16 * MiB)
+    assert all(any(fs <= cs and ce <= fe for fs, fe in filled) for cs, ce in _coarsen(rs, MiB, 0))
+    assert _fill([], 0, 0, MiB) == ()
+
+
 def _workload(arch, seg_pages, mappings_per_group, pti=False):
     segs = {name: Segment(name, size, backing, ps) for name, (size, backing, ps) in seg_pages.items()}
     groups = tuple(ProcessGroup(f"g{i}", count, tuple(ms)) for i, (count, ms) in enumerate(mappings_per_group))
     return Workload(host=Host(memory=None, arch=arch, pti=pti), segments=segs, groups=groups)
 
 
-def _compress(w: Workload) -> Workload:
+def _compress(w: Workload, fill: bool = False) -> Workload:
     groups = []
     for g in w.groups:
         ms = []
         for m in g.mappings:
-            ms.append(replace(m, touched=_coarsen(m.touched, m.address, m.offset)))
+            touched = _fill(m.touched, m.address, m.offset, m.size) if fill else \
+                _coarsen(m.touched, m.address, m.offset)
+            ms.append(replace(m, touched=touched))
         groups.append(replace(g, mappings=tuple(ms)))
     return replace(w, groups=tuple(groups))
 
@@ -130,9 +158,10 @@ def scattered_workloads(draw):
 
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(w=scattered_workloads(), threshold=st.sampled_from([2 * MiB, 64 * MiB]),
-       variant=st.sampled_from(["v3", "ptshare"]))
-def test_compression_changes_no_table_count(w, threshold, variant):
-    c = _compress(w)
+       variant=st.sampled_from(["v3", "ptshare"]), fill=st.booleans())
+def test_compression_changes_no_table_count(w, threshold, variant, fill):
+    """coarsen() and fill_blocks() (what ptcalc scan writes) alike."""
+    c = _compress(w, fill)
     opts = ModelOptions(file_cached_threshold=threshold, mshare_variant=variant)
     for scheme in SCHEMES:
         assert _fingerprint(w, scheme, opts) == _fingerprint(c, scheme, opts), scheme
@@ -148,11 +177,11 @@ def test_compression_changes_no_table_count(w, threshold, variant):
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(w=scattered_workloads(), variant=st.sampled_from(["v3", "ptshare"]))
-def test_compressed_simulated_equals_uncompressed_modelled(w, variant):
+@given(w=scattered_workloads(), variant=st.sampled_from(["v3", "ptshare"]), fill=st.booleans())
+def test_compressed_simulated_equals_uncompressed_modelled(w, variant, fill):
     """The brute-force simulator (no code shared with the model) walking the
     compressed ranges page by page counts what the model counts for the exact ones."""
-    c = _compress(w)
+    c = _compress(w, fill)
     opts = ModelOptions(mshare_variant=variant)
     for scheme in SCHEMES:
         m, s = compute(w, scheme, opts), simulate(c, scheme, opts)

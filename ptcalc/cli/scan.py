@@ -25,33 +25,45 @@ TOUCHED_MODES = ("tables", "pages")
               help="tables: compress touched ranges without changing any page-table count; "
                    "pages: the exact pages present.")
 @click.option("--min-size", type=SIZE, default="1MiB", show_default=True,
-              help="Leave out segments no process maps this much of (0 keeps all).")
+              help="A shared mapping no process maps this much of is each process's own, not a segment "
+                   "(0 keeps all as segments).")
+@click.option("--read-all", is_flag=True,
+              help="Read every process in full, also one identical to a process read before.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar on standard error.")
 @click.option("--schema", "schema", type=SCHEMA_REF, default="installed", show_default=True,
               help="The JSON Schema the file's first line (a yaml-language-server modeline) names, for "
                    "editors: 'installed' (this installation's schema file, by absolute path), a URL, a path "
                    "(relative to the file), or 'none' for no modeline.")
 @guarded
-def command(pids: tuple[int, ...], output: str | None, touched: str, min_size: int, schema: str | None) -> None:
-    """Build a workload file from the running system.
+def command(pids: tuple[int, ...], output: str | None, touched: str, min_size: int, read_all: bool,
+            quiet: bool, schema: str | None) -> None:
+    """Build a workload file of whole processes from the running system.
 
-    Reads SysV segments, memfd/shmem, hugetlb and MAP_SHARED file mappings
-    of every process (or --pid ...), which of their pages are present
-    (/proc/PID/pagemap), host memory and hugetlb pools, and groups processes
-    with an identical layout. The file feeds `ptcalc estimate` and
-    `ptcalc measure`. Processes that cannot be read are skipped and counted.
+    Reads every process (or --pid ...): its SysV segments, memfd/shmem,
+    hugetlb and MAP_SHARED file mappings, its own mappings (program,
+    libraries, heap, stack), which of their pages are present
+    (/proc/PID/pagemap), and the host's memory, hugetlb pools and kernel;
+    groups processes with an identical layout; and checks that the file's
+    model gives every process the VmPTE the kernel reports. The file feeds
+    `ptcalc estimate` and `ptcalc measure`. Processes that cannot be read are
+    skipped and counted.
     """
-    from ptcalc.render.scan_yaml import render_scan, skipped_summary
+    from ptcalc.render.progress import ScanProgress
+    from ptcalc.render.scan_yaml import render_scan, skipped_summary, vmpte_summary
     from ptcalc.linux.scan import scan
 
-    result = scan(pids or None, touched=touched, min_size=min_size)
+    with ScanProgress() as progress:
+        result = scan(pids or None, touched=touched, min_size=min_size, reuse=not read_all,
+                      progress=None if quiet else progress)
     skipped = skipped_summary(result)
     if skipped:
         hint = "" if os.geteuid() == 0 else " (run as root to read every process)"
         click.echo(f"ptcalc scan: {skipped}{hint}", err=True)
     if not result.workload.groups:
-        click.echo(f"ptcalc scan: none of the {result.processes_read} processes read maps a shared "
-                   "segment; no workload written", err=True)
+        click.echo("ptcalc scan: no process could be read; no workload written", err=True)
         sys.exit(EXIT_FAIL)
+    if result.vmpte_differences():
+        click.echo(f"ptcalc scan: {vmpte_summary(result)}", err=True)
     text = render_scan(result, schema=schema)
     if output is None:
         with writing("standard output"):

@@ -26,6 +26,7 @@ to one parser.
     status / vmpte         /proc/PID/status                                    parse_status, parse_vmpte
     stat                   /proc/PID/stat                                      parse_stat
     open_pagemap / pread   /proc/PID/pagemap                                   (pagemap_touched)
+    pagemap_regions        /proc/PID/pagemap, ioctl(PAGEMAP_SCAN)              (ptcalc.linux.pagemap)
     mapped_file_size       /proc/PID/map_files/START-END                       st_size
     meminfo                /proc/meminfo                                       parse_kb_fields
     pagetables             /proc/meminfo, after /proc/sys/vm/stat_refresh      parse_pagetables
@@ -44,11 +45,14 @@ from __future__ import annotations
 
 import errno
 import os
+import mmap
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from ptcalc.linux.errors import NoAccess, ProcessGone
 from ptcalc.linux.parsers import (
+    PAGEMAP_ENTRY_BYTES,
     MapsEntry,
     ShmSegment,
     SmapsEntry,
@@ -75,6 +79,9 @@ HUGEPAGES = "/sys/kernel/mm/hugepages"
 """One ``hugepages-NkB`` directory per hugetlb page size (mm/hugetlb_sysfs.c)."""
 
 MELTDOWN = "/sys/devices/system/cpu/vulnerabilities/meltdown"
+
+PAGE_SIZE = mmap.PAGESIZE
+"""One pagemap entry per PAGE_SIZE page."""
 
 Pid = int | str
 """A process id, or ``"self"``."""
@@ -212,6 +219,21 @@ class ProcFS:
             raise ProcessGone(pid, f"{PROC}/{pid}/pagemap",
                               f"short pagemap read ({len(data)} of {length} bytes)")
         return data
+
+    def pagemap_regions(self, fd: int, start: int, end: int, pid: Pid = "?") -> list[Any]:
+        """PAGEMAP_SCAN (Linux 6.7+) over ``[start, end)`` of the pagemap ``fd``:
+        arrays of ``ptcalc.linux.pagemap.PAGE_REGION`` records of the pages with an
+        entry, huge ones (PAGE_IS_HUGE: a PMD-mapped THP, a hugetlb page) apart.
+        OSError as the kernel gives it when the ioctl is refused; ProcessGone
+        when the process exited before or during the walk."""
+        from ptcalc.linux.pagemap import PAGE_IS_HUGE, scan_regions
+
+        with self._process_files(pid, "pagemap"):
+            out = list(scan_regions(fd, start, end, return_mask=PAGE_IS_HUGE))
+        # a walk of an exited process's mm is empty: one entry read tells (pagemap_read()
+        # returns 0 bytes once the mm is gone)
+        self.pread(fd, PAGEMAP_ENTRY_BYTES, start // PAGE_SIZE * PAGEMAP_ENTRY_BYTES, pid)
+        return out
 
     def mapped_file_size(self, pid: Pid, start: int, end: int) -> int | None:
         """st_size of the file behind a mapping, via /proc/PID/map_files

@@ -1,12 +1,16 @@
-"""``ptcalc scan``: build a workload from the processes running on this host.
+"""``ptcalc scan``: build a workload of whole processes from the ones running here.
 
-For every process (or the ones asked for) it reads /proc/PID/smaps, keeps
-the MAP_SHARED mappings of shared memory and files, reads which of their
-pages have page-table entries from /proc/PID/pagemap, identifies each
-segment across processes by the (device, inode) of its file, and groups
-processes whose layout is identical into one process group with a count.
-The host comes from /proc/meminfo, /proc/cpuinfo and /sys
-(``ptcalc.linux.host``).
+For every process (or the ones asked for) it reads /proc/PID/smaps and which
+pages of each mapping have page-table entries (/proc/PID/pagemap:
+``ptcalc.linux.scan_read``).  MAP_SHARED mappings of shared memory and files
+become segment mappings, each segment identified across processes by the
+(device, inode) of its file; every other mapping with pages present becomes
+the process's ``private_mappings`` (``ptcalc.linux.scan_private``).  Processes
+whose layouts -- both parts -- are identical form one process group with a
+count.  The model's VmPTE of each group is then compared with the kernel's
+VmPTE of every member (:meth:`ScanResult.vmpte_differences`).  The host comes
+from /proc/meminfo, /proc/cpuinfo and /sys (``ptcalc.linux.host``), the
+kernel release (``host.kernel``) from /proc/sys/kernel/osrelease.
 
 Every file is read through one ``ptcalc.linux.procfs.ProcFS`` (``scan(fs=...)``
 reads a fake tree as well as the real one); parsing is
@@ -24,10 +28,8 @@ What is modelled (docs/scan.md has the details):
     VmFlags ``ht`` (any of the above)   hugetlb   as above; /anon_hugepage -> anon-hugepage-<inode>
     any other file                      file      its path
 
-Private mappings are not segments: their resident private pages go into
-the group's ``private_memory`` (approximate).  Device and special mappings
-(VmFlags ``io``/``pf``, ``anon_inode:``, ``/dev/...``, DMA-BUF) are skipped
-and counted.
+Shared device and special mappings (VmFlags ``io``/``pf``, ``anon_inode:``,
+``/dev/...``, DMA-BUF) are skipped and counted.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import re
 import socket
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 import numpy as np
@@ -45,33 +47,34 @@ import numpy as np
 from ptcalc.errors import PtcalcError
 from ptcalc.linux.errors import NoAccess, ProcessGone
 from ptcalc.linux.host import high_va_possible, read_host, running_arch
-from ptcalc.linux.parsers import (
-    PAGEMAP_ENTRY_BYTES,
-    ShmSegment,
-    SmapsEntry,
-    pagemap_touched,
-    parse_smaps,
-    parse_status,
-    runs,
-    status_bytes,
-)
+from ptcalc.linux.parsers import ShmSegment, SmapsEntry
 from ptcalc.linux.procfs import ProcFS
+from ptcalc.linux.proctitle import plain_label, printable, process_class
+from ptcalc.linux.scan_private import Own, private_kind, private_rows
+from ptcalc.linux.scan_read import Method, ProcessRead, Reader, read_touched, unseen
+from ptcalc.model.accounting import parse_kernel
 from ptcalc.model.geometry import Arch
-from ptcalc.names import printable
 from ptcalc.units import format_size
-from ptcalc.workload.touched import Range, as_ranges, coarsen, normalise
-from ptcalc.workload.types import Backing, Mapping, ProcessGroup, Protection, Segment, Userfaultfd, Workload
+from ptcalc.workload.touched import Range, as_ranges, fill_blocks, normalise
+from ptcalc.workload.types import (Backing, Mapping, PrivateMapping, ProcessGroup, Protection, Segment, Userfaultfd,
+                                   Workload)
+
+__all__ = ["DEFAULT_MIN_SIZE", "TOUCHED_MODES", "GroupNote", "ScanResult", "SegmentNote", "classify",
+           "protection_of", "read_touched", "scan", "userfaultfd_of"]
 
 TOUCHED_MODES = ("tables", "pages")
 """``tables`` (default): merge gaps that change no table count; ``pages``: exact runs of pages."""
 
 DEFAULT_MIN_SIZE = 1 << 20
-"""Segments mapped smaller than this everywhere are left out (1 MiB: at most a
-PTE table or two).  glibc maps gconv-modules.cache MAP_SHARED at a random
-address in every process using iconv; kept, it would split every group."""
+"""Shared mappings smaller than this in every process are not segments (1 MiB:
+at most a PTE table or two); they are written as the processes' private file
+mappings (their tables are each process's own under every scheme: below the
+file-cached threshold, no whole 1 GiB window for hugetlb sharing).  glibc maps
+gconv-modules.cache MAP_SHARED at a random address in every process using
+iconv; as a segment it would need one per address."""
 
-PAGEMAP_CHUNK_ENTRIES = 1 << 18
-"""Entries per pagemap read: 2 MiB of entries cover 1 GiB of address space."""
+MAX_LABEL = 160
+"""Longest segment name taken from a path (characters)."""
 
 SegKey = tuple[int, int, int]
 """(device major, device minor, inode): a segment's identity across processes."""
@@ -91,15 +94,26 @@ class _Shared:
     starts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     ends: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     """Touched byte ranges from the mapping start, at the granularity read."""
+    huge_starts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    huge_ends: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """The ones a huge PMD maps (PMD-mapped THP), when the walk told."""
 
 
 @dataclass
 class _Proc:
     pid: int
     comm: str
+    cmdline: str
     shared: list[_Shared]
-    private_bytes: int
-    vmpte: int | None
+    owns: list[Own]
+    counters: dict[str, int]
+    settled: bool
+    like: int | None = None
+    """The PID of the identical process whose reading this one shares."""
+
+    @property
+    def vmpte(self) -> int | None:
+        return self.counters.get("VmPTE")
 
 
 @dataclass(frozen=True)
@@ -115,8 +129,20 @@ class SegmentNote:
 class GroupNote:
     pids: tuple[int, ...]
     comms: tuple[str, ...]
-    vmpte: tuple[int, ...]
-    """Kernel VmPTE of each process (whole process), as read during the scan."""
+    vmpte: tuple[int | None, ...]
+    """Kernel VmPTE of each process (whole process), as read during the scan (None: not shown)."""
+    model_vmpte: int | None = None
+    """VmPTE the model gives each process of the group (mainline, ``hugetlb-pmd``)."""
+    unsettled: tuple[int, ...] = ()
+    """PIDs whose VmPTE moved while they were read, in every attempt."""
+    private_rows: int = 0
+    """Rows of ``private_mappings`` (touched extents) of each process."""
+
+    def differing(self) -> list[tuple[int, int]]:
+        """(pid, kernel VmPTE) of the processes whose VmPTE is not the model's."""
+        if self.model_vmpte is None:
+            return []
+        return [(p, v) for p, v in zip(self.pids, self.vmpte) if v is not None and v != self.model_vmpte]
 
 
 @dataclass
@@ -133,18 +159,27 @@ class ScanResult:
     """Unreadable processes by reason (``vanished``, ``permission denied``)."""
     segment_notes: dict[str, SegmentNote]
     group_notes: list[GroupNote]
-    other_processes: int
-    """Processes read that map no shared segment (not in the workload)."""
-    other_private_bytes: int
     ignored_mappings: Counter[str]
+    """Shared mappings not modelled (devices, special files), by kind."""
     notes: list[str]
     small_segments: dict[str, int] = field(default_factory=dict)
-    """Segments left out as smaller than ``min_size``: name -> mappings."""
+    """Shared mappings left out of the segments as smaller than ``min_size`` (written as
+    private file mappings): name -> mappings."""
     min_size: int = DEFAULT_MIN_SIZE
+    unseen_mappings: Counter[str] = field(default_factory=Counter)
+    """Private mappings whose entries no pagemap interface shows (``[vvar]``, devices), by path."""
+    reused: int = 0
+    """Processes read without smaps, their maps those of one read before (``scan_read.Reader``)."""
 
     @property
     def skipped_total(self) -> int:
         return sum(self.skipped.values())
+
+    def vmpte_differences(self) -> list[tuple[int, int, int]]:
+        """(pid, kernel VmPTE, model VmPTE) of every process whose VmPTE the model
+        does not reproduce (tables the pagemap cannot see, or a process that changed)."""
+        return [(pid, v, g.model_vmpte) for g in self.group_notes for pid, v in g.differing()
+                if g.model_vmpte is not None]
 
 
 # --- classification ----------------------------------------------------------------
@@ -216,103 +251,6 @@ def classify(e: SmapsEntry, fstypes: dict[tuple[int, int], str]) -> tuple[str, B
     return "file", "file", path
 
 
-# --- pagemap ---------------------------------------------------------------------------
-
-
-def read_touched(fs: ProcFS, pid: int, fd: int, start: int, end: int, page_size: int,
-                 base_page: int) -> tuple[np.ndarray, np.ndarray]:
-    """Touched byte ranges of ``[start, end)`` of process ``pid``, from the
-    mapping start (``fd``: its pagemap, one entry per ``base_page``).
-
-    Base pages: every entry is read, in chunks.  Huge pages (hugetlb maps a
-    whole page at once, and pagemap_hugetlb_range() reports every base-page
-    entry of it alike): one entry per page is read.
-    """
-    n = (end - start) // base_page
-    first = start // base_page
-    if page_size == base_page:
-        s_parts: list[np.ndarray] = []
-        e_parts: list[np.ndarray] = []
-        for lo in range(0, n, PAGEMAP_CHUNK_ENTRIES):
-            cnt = min(PAGEMAP_CHUNK_ENTRIES, n - lo)
-            data = fs.pread(fd, cnt * PAGEMAP_ENTRY_BYTES, (first + lo) * PAGEMAP_ENTRY_BYTES, pid)
-            s, e = runs(pagemap_touched(data))
-            s_parts.append(s + lo)
-            e_parts.append(e + lo)
-        s = np.concatenate(s_parts) if s_parts else np.zeros(0, np.int64)
-        e = np.concatenate(e_parts) if e_parts else np.zeros(0, np.int64)
-        if s.size > 1:  # join runs split at chunk boundaries
-            keep = np.concatenate(([True], s[1:] != e[:-1]))
-            s, e = s[keep], e[np.concatenate((keep[1:], [True]))]
-        return s * base_page, e * base_page
-    step = page_size // base_page
-    pages = n // step
-    mask = np.zeros(pages, dtype=bool)
-    for k in range(pages):
-        data = fs.pread(fd, PAGEMAP_ENTRY_BYTES, (first + k * step) * PAGEMAP_ENTRY_BYTES, pid)
-        mask[k] = bool(pagemap_touched(data)[0])
-    s, e = runs(mask)
-    return s * page_size, e * page_size
-
-
-# --- the scan ----------------------------------------------------------------------------
-
-
-def mapped_bytes(e: SmapsEntry) -> int:
-    """Bytes of the mapping present in this process's page tables, from smaps:
-    ``Rss`` (smaps_pte_entry() counts present PTEs and PMDs), or for hugetlb
-    ``Shared_Hugetlb + Private_Hugetlb`` (smaps_hugetlb_range()).  Equal to the
-    size: every page is present; 0: none is (a shared mapping has no swap
-    PTEs: shmem and file pages are unmapped, not swapped, in the page table).
-    """
-    if e.hugetlb:
-        return e.fields.get("Shared_Hugetlb", 0) + e.fields.get("Private_Hugetlb", 0)
-    return e.fields.get("Rss", 0)
-
-
-def _read_process(fs: ProcFS, pid: int, fstypes: dict[tuple[int, int], str],
-                  ignored: Counter[str], base: int) -> _Proc | None:
-    """One process's modelled mappings and private memory; None for kernel threads."""
-    smaps_text = fs.pid_text(pid, "smaps")
-    if not smaps_text.strip():
-        return None  # kernel thread or zombie: no mm
-    entries = parse_smaps(smaps_text)
-    # any local user sets a process's name: it reaches the operator's terminal
-    # and the workload file only as printable text (ptcalc.names)
-    comm = printable(fs.pid_text(pid, "comm").strip()) or str(pid)
-    status = parse_status(fs.pid_text(pid, "status"))
-    shared: list[_Shared] = []
-    private = 0
-    for e in entries:
-        if not e.maps.shared:
-            private += e.fields.get("Private_Clean", 0) + e.fields.get("Private_Dirty", 0)
-            continue
-        kind, backing, label = classify(e, fstypes)
-        if backing is None:
-            ignored[kind] += 1
-            continue
-        key = (e.maps.dev[0], e.maps.dev[1], e.maps.inode)
-        shared.append(_Shared(entry=e, key=key, backing=backing, label=printable(label), kind=kind))
-    todo = []
-    for sh in shared:
-        mapped = mapped_bytes(sh.entry)
-        if mapped == sh.entry.maps.size:  # every page present: no need to read the pagemap
-            sh.starts, sh.ends = np.zeros(1, np.int64), np.array([mapped], np.int64)
-        elif mapped > 0:
-            todo.append(sh)
-    if todo:
-        fd = fs.open_pagemap(pid)
-        try:
-            for sh in todo:
-                m = sh.entry.maps
-                ps = (sh.entry.kernel_page_size or base) if sh.backing == "hugetlb" else base
-                sh.starts, sh.ends = read_touched(fs, pid, fd, m.start, m.end, ps, base)
-        finally:
-            os.close(fd)
-    return _Proc(pid=pid, comm=comm, shared=shared, private_bytes=private,
-                 vmpte=status_bytes(status, "VmPTE"))
-
-
 def _segment_page_size(maps: list[_Shared], base: int, pmd: int, notes: list[str], name: str) -> int:
     """hugetlb: KernelPageSize.  shmem/file: 2 MiB when every mapping is wholly
     PMD-mapped THP (Shmem/FilePmdMapped == Rss, 2 MiB aligned), else base
@@ -354,18 +292,83 @@ def _source(sh: _Shared, sysv: dict[int, ShmSegment], fstypes: dict[tuple[int, i
 
 
 def _name_segments(labels: dict[SegKey, str]) -> dict[SegKey, str]:
-    """Readable names, unique: a label shared by several segments gets ``#inode``."""
+    """Readable names, unique: a label shared by several segments gets `` (inode N)``.
+    (No ``#``: the loader's fast reader takes quoted names without one.)"""
     used = Counter(labels.values())
-    return {k: (f"{v}#{k[2]}" if used[v] > 1 else v) for k, v in labels.items()}
+    return {k: (f"{v} (inode {k[2]})" if used[v] > 1 else v) for k, v in labels.items()}
+
+
+def _split(r: ProcessRead, fstypes: dict[tuple[int, int], str], ignored: Counter[str], unseen_paths: Counter[str],
+           arch: Arch, notes: list[str]) -> _Proc:
+    """A process read, split into its shared mappings (segment candidates) and its own."""
+    shared: list[_Shared] = []
+    owns: list[Own] = []
+    prev: SmapsEntry | None = None
+    for v in r.vmas:
+        e = v.entry
+        if e.maps.shared:
+            kind, backing, label = classify(e, fstypes)
+            label = printable(label, MAX_LABEL)  # a path from /proc: safe to print
+            if backing is None:
+                ignored[kind] += 1
+            else:
+                s, t = v.joined()
+                hs, he = v.huge_runs()
+                key = (e.maps.dev[0], e.maps.dev[1], e.maps.inode)
+                shared.append(_Shared(e, key, backing, label, kind, s, t, hs, he))
+        elif unseen(e):
+            if e.maps.path != "[vsyscall]":  # above TASK_SIZE: no user page tables at all
+                unseen_paths[e.maps.path or f"device {e.maps.dev[0]:x}:{e.maps.dev[1]:02x}"] += 1
+        else:
+            kind, name = private_kind(e, prev)
+            s, t = v.joined()
+            hs, he = v.huge_runs()
+            if e.hugetlb:  # private hugetlb: every page a huge entry, no deposited table
+                hs, he = s, t
+                _note_gib(e, arch, notes)
+            start = e.maps.start
+            owns.append(Own(kind, name, start, e.maps.end, s + start, t + start, hs + start, he + start))
+        prev = e
+    return _Proc(r.pid, r.comm, r.cmdline, shared, owns, r.counters, r.settled, r.like)
+
+
+def _note_gib(e: SmapsEntry, arch: Arch, notes: list[str]) -> None:
+    page = e.kernel_page_size or arch.pmd_size
+    if page > arch.pmd_size:
+        notes.append(f"a MAP_PRIVATE hugetlb mapping of {format_size(page)} pages at {e.maps.start:#x} is written "
+                     f"as {format_size(arch.pmd_size)} pages (private mappings have no larger ones): its PMD "
+                     "tables are overstated")
+
+
+def _small_owns(p: _Proc, dropped: dict[SegKey, str]) -> list[Own]:
+    """The process's mappings of segments left out as small: its own file mappings."""
+    out = []
+    for sh in p.shared:
+        if sh.key not in dropped:
+            continue
+        m = sh.entry.maps
+        hs, he = (sh.starts, sh.ends) if sh.backing == "hugetlb" else (sh.huge_starts, sh.huge_ends)
+        name = plain_label(dropped[sh.key].rsplit("/", 1)[-1])
+        out.append(Own("file", name, m.start, m.end, sh.starts + m.start, sh.ends + m.start, hs + m.start,
+                       he + m.start))
+    return out
 
 
 def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: Arch | None = None,
          touched: str = "tables", min_size: int = DEFAULT_MIN_SIZE,
-         high_va: Callable[[], bool] = high_va_possible, now: datetime | None = None) -> ScanResult:
-    """Scan processes (all but ourselves by default) into a workload.
+         high_va: Callable[[], bool] = high_va_possible, now: datetime | None = None,
+         method: Method = "auto", progress: Callable[[int, int], None] | None = None,
+         reuse: bool = True) -> ScanResult:
+    """Scan processes (all but ourselves by default) into a workload of whole
+    processes: each group's shared mappings and its own (``private_mappings``).
 
-    Segments that no process maps ``min_size`` bytes or more of are left out
-    (and listed in ``small_segments``).
+    Shared mappings that no process maps ``min_size`` bytes or more of are not
+    segments (listed in ``small_segments``): each process's mapping of one is
+    one of its own file mappings.  ``method``: how the pagemap is read
+    (``ptcalc.linux.scan_read``).  ``progress(done, total)`` is called after
+    each process.  ``reuse``: an identical process is read once
+    (``scan_read.Reader``; never with ``touched="pages"``, which asks for
+    every process's own pages).
     """
     if touched not in TOUCHED_MODES:
         raise ValueError(f"touched must be one of {TOUCHED_MODES}")
@@ -374,7 +377,12 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
         arch = running_arch(fs, high_va)
         if arch is None:
             raise PtcalcError(f"ptcalc scan knows x86_64 hosts only (this is {fs.machine()})")
+    release = fs.kernel_release()
     host = read_host(fs, arch)
+    try:
+        host = replace(host, kernel=parse_kernel(release))
+    except ValueError:
+        pass  # not a release we can read: the latest accounting
     sysv = fs.sysvipc_shm()
     fstypes = fs.mountinfo()
     if pids is None:
@@ -383,49 +391,73 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
     else:
         pid_list = list(dict.fromkeys(pids))
 
-    skipped: Counter[str] = Counter()
-    ignored: Counter[str] = Counter()
-    procs: list[_Proc] = []
-    others = other_private = read = 0
-    for pid in pid_list:
-        try:
-            p = _read_process(fs, pid, fstypes, ignored, arch.base_page)
-        except ProcessGone:
-            skipped["vanished"] += 1
-            continue
-        except NoAccess:
-            skipped["permission denied"] += 1
-            continue
-        except (OSError, ValueError) as e:
-            skipped[f"unreadable ({type(e).__name__})"] += 1
-            continue
-        if p is None:
-            continue
-        read += 1
-        procs.append(p)
-
     base = arch.base_page
     pmd_size = arch.pmd_size  # one PTE table's span, also the THP size
+    skipped: Counter[str] = Counter()
+    ignored: Counter[str] = Counter()
+    unseen_paths: Counter[str] = Counter()
     notes: list[str] = []
+    procs: list[_Proc] = []
+    thp_unknown: list[str] = []
+    def is_shmem(e: SmapsEntry) -> bool:
+        """Pages status RssShmem counts: shared shmem, and private mappings of tmpfs files."""
+        return (e.maps.shared and classify(e, fstypes)[1] == "shmem") or \
+            (not e.maps.shared and fstypes.get(e.maps.dev) in ("tmpfs", "shmem"))
 
-    # segments, by (dev, inode); the small ones are left out
+    reader = Reader(fs, base, method, reuse=reuse, is_shmem=is_shmem)
+    split_of: dict[int, tuple[_Proc, Counter[str], Counter[str]]] = {}
+    present: dict[SegKey, tuple[np.ndarray, np.ndarray]] = {}
+    for done, pid in enumerate(pid_list, 1):
+        try:
+            r = reader.read(pid)
+        except ProcessGone:
+            skipped["vanished"] += 1
+            r = None
+        except NoAccess:
+            skipped["permission denied"] += 1
+            r = None
+        except (OSError, ValueError) as e:
+            skipped[f"unreadable ({type(e).__name__})"] += 1
+            r = None
+        if r is not None:
+            thp_unknown += [f"pid {pid}: {m}" for m in r.thp_unknown]
+            like = split_of.get(r.like) if r.like is not None else None
+            if like is not None:  # an identical process: its reading split once
+                p = replace(like[0], pid=r.pid, comm=r.comm, cmdline=r.cmdline, counters=r.counters, like=r.like)
+                ign, uns = like[1], like[2]
+            else:
+                ign, uns = Counter(), Counter()
+                p = _split(r, fstypes, ign, uns, arch, notes)
+                for sh in p.shared:
+                    # the exact pages present, by file offset, kept as one union per segment;
+                    # the process then keeps its ranges compressed (what it writes anyway)
+                    m = sh.entry.maps
+                    present[sh.key] = _union(present.get(sh.key), sh.starts + m.offset, sh.ends + m.offset)
+                    if touched == "tables":
+                        sh.starts, sh.ends = fill_blocks(sh.starts, sh.ends, m.start, m.offset, m.size, pmd_size)
+                split_of[r.pid] = (p, ign, uns)
+            ignored.update(ign)
+            unseen_paths.update(uns)
+            procs.append(p)
+        if progress is not None:
+            progress(done, len(pid_list))
+    if thp_unknown:
+        notes.append("PMD-mapped THP could not be located (pagemap PFNs need CAP_SYS_ADMIN; PAGEMAP_SCAN Linux "
+                     "6.7) and is counted as 4 KiB pages, which overstates its PTE tables: "
+                     + "; ".join(thp_unknown[:5]) + (f" and {len(thp_unknown) - 5} more" if len(thp_unknown) > 5
+                                                     else ""))
+
+    # segments, by (dev, inode); the small ones become the processes' own mappings
     by_key: dict[SegKey, list[_Shared]] = {}
     for p in procs:
         for sh in p.shared:
             by_key.setdefault(sh.key, []).append(sh)
     small: dict[str, int] = {}
+    dropped: dict[SegKey, str] = {}
     for k in [k for k, v in by_key.items() if max(sh.entry.maps.size for sh in v) < min_size]:
-        dropped = by_key.pop(k)
-        small[dropped[0].label] = len(dropped)
-    kept: list[_Proc] = []
-    for p in procs:
-        p.shared = [sh for sh in p.shared if sh.key in by_key]
-        if p.shared:
-            kept.append(p)
-        else:
-            others += 1
-            other_private += p.private_bytes
-    procs = kept
+        maps = by_key.pop(k)
+        dropped[k] = maps[0].label
+        small[maps[0].label] = len(maps)
     names = _name_segments({k: v[0].label for k, v in by_key.items()})
     segments: dict[str, Segment] = {}
     seg_notes: dict[str, SegmentNote] = {}
@@ -450,46 +482,83 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
         size = max(extent, file_size or 0)
         size = -(-size // ps) * ps
         segments[name] = Segment(name=name, size=size, backing=first.backing, page_size=ps)
-        present = _present_bytes(maps, ps)
-        seg_notes[name] = SegmentNote(source=_source(first, sysv, fstypes), present_bytes=present)
+        union = present.get(k)
+        seg_notes[name] = SegmentNote(source=_source(first, sysv, fstypes),
+                                      present_bytes=int((union[1] - union[0]).sum()) if union else 0)
 
-    # processes: one layout each, then groups of equal layouts
-    layouts: dict[tuple, list[_Proc]] = {}
+    # processes: one layout each (shared and own mappings), then groups of equal layouts
+    layouts: dict[tuple[str, tuple[Mapping, ...], tuple[PrivateMapping, ...]], list[_Proc]] = {}
+    own_tuples: dict[tuple[PrivateMapping, ...], tuple[PrivateMapping, ...]] = {}
+    # identical processes share their readings' arrays: each distinct one is compressed once
+    ranges_of: dict[tuple[int, int, str, int, int, int], tuple[Range, ...]] = {}
+    own_of: dict[int, tuple[PrivateMapping, ...]] = {}
     for p in procs:
         ms: list[Mapping] = []
-        for sh in sorted(p.shared, key=lambda s: s.entry.maps.start):
+        for sh in sorted((s for s in p.shared if s.key in by_key), key=lambda s: s.entry.maps.start):
             m = sh.entry.maps
             ps = page_of[sh.key]
             prot = protection_of(m.perms)
-            rs = _touched(sh, ps, base, prot, touched, pmd_size, names[sh.key], notes)
+            memo = (id(sh.starts), ps, prot, m.start, m.offset, m.size)
+            rs = ranges_of.get(memo)
+            if rs is None:
+                rs = ranges_of[memo] = _touched(sh, ps, base, prot, touched, pmd_size, names[sh.key], notes)
             ms.append(Mapping(segment=names[sh.key], offset=m.offset, size=m.size, address=m.start,
                               protection=prot, touched=rs, userfaultfd=userfaultfd_of(sh.entry.vmflags)))
-        layouts.setdefault(tuple(ms), []).append(p)
+        own = own_of.get(p.like) if p.like is not None else None
+        if own is None:
+            own = private_rows(p.owns + _small_owns(p, dropped), arch, touched)
+            own = own_tuples.setdefault(own, own)  # one tuple per distinct layout: the model reads it once
+            own_of[p.pid] = own
+        layouts.setdefault((process_class(p.comm, p.cmdline), tuple(ms), own), []).append(p)
     groups: list[ProcessGroup] = []
     group_notes: list[GroupNote] = []
     used_names: Counter[str] = Counter()
-    for layout, members in layouts.items():
-        comms = tuple(sorted({p.comm for p in members}))
-        label = ", ".join(comms[:4]) + (f" and {len(comms) - 4} more" if len(comms) > 4 else "")
+    # named by the processes' class (their title: proctitle.process_class), the
+    # biggest group of a class first, then by lowest PID: stable between scans
+    named = [(label, -len(members), min(p.pid for p in members), layout, own, members)
+             for (label, layout, own), members in layouts.items()]
+    named.sort(key=lambda t: t[:3])
+    for label, _, _, layout, own, members in named:
         used_names[label] += 1
-        gname = label if used_names[label] == 1 else f"{label} #{used_names[label]}"
-        mean = -(-sum(p.private_bytes for p in members) // len(members))
-        private = -(-mean // base) * base
-        groups.append(ProcessGroup(name=gname, count=len(members), mappings=layout, private_memory=private))
-        group_notes.append(GroupNote(pids=tuple(p.pid for p in members), comms=comms,
-                                     vmpte=tuple(p.vmpte for p in members if p.vmpte is not None)))
+        gname = label if used_names[label] == 1 else f"{label} ({used_names[label]})"
+        groups.append(ProcessGroup(name=gname, count=len(members), mappings=layout,
+                                   private_memory=_private_memory(members, base), private_mappings=own))
+        group_notes.append(GroupNote(pids=tuple(p.pid for p in members),
+                                     comms=tuple(sorted({printable(p.comm) for p in members})),
+                                     vmpte=tuple(p.vmpte for p in members),
+                                     unsettled=tuple(p.pid for p in members if not p.settled),
+                                     private_rows=len(own)))
 
+    notes = list(dict.fromkeys(notes))
     hostname = printable(socket.gethostname())
     when = now or datetime.now(timezone.utc)
     # The name stays the same from one scan of a host to the next (the time is in
     # the file's header comment), so that reports and metrics labels keep it.
     w = Workload(host=host, segments=segments, groups=tuple(groups), name=f"scan of {hostname}", source="<scan>")
-    kernel = fs.kernel_release()
-    return ScanResult(workload=w, hostname=hostname, when=when, kernel=kernel, touched_mode=touched,
-                      processes_read=read, skipped=skipped, segment_notes=seg_notes, group_notes=group_notes,
-                      other_processes=others, other_private_bytes=other_private, ignored_mappings=ignored,
-                      notes=notes, small_segments=small, min_size=min_size)
+    if groups:
+        group_notes = [replace(n, model_vmpte=v) for n, v in zip(group_notes, model_vmpte(w))]
+    return ScanResult(workload=w, hostname=hostname, when=when, kernel=release, touched_mode=touched,
+                      processes_read=len(procs), skipped=skipped, segment_notes=seg_notes, group_notes=group_notes,
+                      ignored_mappings=ignored, notes=notes, small_segments=small, min_size=min_size,
+                      unseen_mappings=unseen_paths, reused=reader.reused)
 
+
+def _private_memory(members: list[_Proc], base: int) -> int:
+    """The group's anonymous memory per process: RssAnon (status: MM_ANONPAGES, the
+    resident anonymous pages), averaged and rounded up to a page."""
+    anon = [p.counters.get("RssAnon", 0) for p in members]
+    mean = -(-sum(anon) // len(anon))
+    return -(-mean // base) * base
+
+
+def model_vmpte(w: Workload) -> list[int]:
+    """Per group, the VmPTE the model gives each of its processes on mainline Linux
+    (``hugetlb-pmd``: each process links one table per block at each level, shared
+    or not): what the kernel's VmPTE of a scanned process must equal."""
+    from ptcalc.model.evaluate import CONFIGURED, Options, evaluate
+
+    cell = evaluate(w, Options(schemes=("hugetlb-pmd",), columns=CONFIGURED)).selected_cell("hugetlb-pmd")
+    return list(cell.result.groups.vmpte_bytes)
 
 def _touched(sh: _Shared, ps: int, base: int, prot: Protection, mode: str, block: int, name: str,
              notes: list[str]) -> tuple[Range, ...]:
@@ -507,18 +576,22 @@ def _touched(sh: _Shared, ps: int, base: int, prot: Protection, mode: str, block
         s = np.array([r[0] for r in rs], dtype=np.int64)
         e = np.array([r[1] for r in rs], dtype=np.int64)
     if mode == "tables":
-        s, e = coarsen(s, e, m.start, m.offset, block)
+        s, e = fill_blocks(s, e, m.start, m.offset, m.size, block)
     return as_ranges(s, e)
 
 
-def _present_bytes(maps: list[_Shared], ps: int) -> int:
-    """Union, over every scanned mapping of a segment, of its touched file ranges."""
-    s = np.concatenate([sh.starts + sh.entry.maps.offset for sh in maps])
-    e = np.concatenate([sh.ends + sh.entry.maps.offset for sh in maps])
-    if s.size == 0:
-        return 0
-    order = np.argsort(s, kind="stable")
-    s, e = s[order], e[order]
-    covered = np.concatenate(([s[0]], np.maximum.accumulate(e)[:-1]))
-    return int(np.maximum(e - np.maximum(s, covered), 0).sum())
-
+def _union(acc: tuple[np.ndarray, np.ndarray] | None, s: np.ndarray, e: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """The union of the sorted disjoint ranges ``acc`` and ``(s, e)``, merged
+    (overlapping and abutting ranges joined)."""
+    if acc is not None:
+        s, e = np.concatenate((acc[0], s)), np.concatenate((acc[1], e))
+        order = np.argsort(s, kind="stable")
+        s, e = s[order], e[order]
+    if s.size < 2:
+        return s, e
+    reach = np.maximum.accumulate(e)
+    new = np.concatenate(([True], s[1:] > reach[:-1]))
+    first = np.flatnonzero(new)
+    last = np.concatenate((first[1:] - 1, [s.size - 1]))
+    return s[first], reach[last]

@@ -29,7 +29,7 @@ PRIVATE_BACKINGS = ("private-anon", "private-file", "private-stack")
 """The backing codes of private mappings (``PrivateMapping.kind``), after the segments'."""
 BACKING_CODE = {b: i for i, b in enumerate(BACKINGS + PRIVATE_BACKINGS)}
 PRIVATE_CODE = {k: BACKING_CODE[b] for k, b in zip(PRIVATE_KINDS, PRIVATE_BACKINGS)}
-PROT_CODE = {p: i for i, p in enumerate(PROTECTIONS)}
+PROT_CODE: dict[str, int] = {p: i for i, p in enumerate(PROTECTIONS)}
 BOOL_ROWS = frozenset({"row_uffd_blocks_pmd_share", "row_uffd_wp", "row_soft_dirty", "row_auto"})
 """The layout's boolean arrays (every other one is int64)."""
 

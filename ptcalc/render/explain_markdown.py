@@ -80,8 +80,8 @@ def render(e: Explanation) -> str:
             out.append(f"  - ({md(copies)}.)")
         if f.fix is not None:
             out.append(f"  - Fix: {md(fix_text(f.fix))}.")
-            for a in f.alternatives:
-                out.append(f"  - Or: {md(fix_text(a))}.")
+            for alt in f.alternatives:
+                out.append(f"  - Or: {md(fix_text(alt))}.")
         note = note_text(f)
         if note:
             out.append(f"  - {md(note)}.")

@@ -118,8 +118,8 @@ def render(e: Explanation, console: Console, style: Style) -> None:
             print_text(console, Text(f"     ({copies}.)", style="dim"), hanging="     ")
         if f.fix is not None:
             print_text(console, Text(f"     Fix: {fix_text(f.fix)}.", style="green"), hanging="          ")
-            for a in f.alternatives:
-                print_text(console, Text(f"     Or:  {fix_text(a)}.", style="dim"), hanging="          ")
+            for alt in f.alternatives:
+                print_text(console, Text(f"     Or:  {fix_text(alt)}.", style="dim"), hanging="          ")
         note = note_text(f)
         if note:
             print_text(console, Text(f"     {note}.", style="dim"), hanging="     ")

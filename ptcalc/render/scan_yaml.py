@@ -4,7 +4,7 @@ say where each part came from and what the scan could not see."""
 from __future__ import annotations
 
 from ptcalc.model.evaluate import CONFIGURED, Options, evaluate
-from ptcalc.linux.scan import ScanResult
+from ptcalc.linux.scan import GroupNote, ScanResult
 from ptcalc.units import format_kib, format_size
 from ptcalc.workload.schema import modeline
 from ptcalc.workload.writer import dump_workload
@@ -16,6 +16,10 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 'es' if word.endswith('s') else 's'}"
 
 
+def _signed_kib(n: int) -> str:
+    return ("+" if n > 0 else "-") + format_kib(abs(n))
+
+
 def skipped_summary(r: ScanResult) -> str | None:
     """``2 processes skipped (1 vanished, 1 permission denied)``, or None."""
     if not r.skipped_total:
@@ -24,47 +28,99 @@ def skipped_summary(r: ScanResult) -> str | None:
     return f"{_plural(r.skipped_total, 'process')} skipped ({why})"
 
 
+def vmpte_summary(r: ScanResult) -> str:
+    """Whether the model reproduces every scanned process's VmPTE, in one sentence."""
+    total = sum(len(g.pids) for g in r.group_notes)
+    diff = r.vmpte_differences()
+    if not diff:
+        return (f"VmPTE: the model of this file gives every one of the {_plural(total, 'process')} the VmPTE "
+                "the kernel reported at scan time, exactly.")
+    more = [d for d in diff if d[1] > d[2]]
+    less = [d for d in diff if d[1] < d[2]]
+    parts = []
+    if more:
+        extra = format_kib(sum(k - m for _, k, m in more))
+        verb = "holds" if len(more) == 1 else "hold"
+        parts.append(f"{_plural(len(more), 'process')} {verb} {extra} of tables more than their pages present "
+                     "explain (tables with no entry the pagemap can show: emptied by a partial munmap or "
+                     "MADV_DONTNEED, or under [vvar]); the model counts fewer there")
+    if less:
+        verb = "shows" if len(less) == 1 else "show"
+        parts.append(f"{_plural(len(less), 'process')} {verb} less VmPTE than the model of its pages present "
+                     "(it changed while read, or THP counted at 4 KiB)")
+    return (f"VmPTE: the model reproduces {total - len(diff)} of {_plural(total, 'process')} exactly; "
+            + "; ".join(parts) + " (see the groups' comments).")
+
+
 def header_lines(r: ScanResult) -> list[str]:
     w = r.workload
     levels = len(w.arch.levels)
     lines = [
         f"Workload scanned by `ptcalc scan` on {r.hostname} at {r.when.strftime('%Y-%m-%dT%H:%M:%SZ')}",
         f"(Linux {r.kernel}, {w.arch.name}: {levels}-level paging, PTI {'on' if w.host.pti else 'off'}).",
-        f"Processes: {r.processes_read} read; {w.process_count} map shared segments -> "
-        f"{_plural(len(w.groups), 'group')} of identical layout.",
+        f"Processes: {r.processes_read} read -> {_plural(len(w.groups), 'group')} of identical layout "
+        "(shared segments and private mappings alike).",
     ]
-    if r.other_processes:
-        lines.append(f"{_plural(r.other_processes, 'other process')} map no shared segment and are not in this "
-                     f"workload ({format_size(r.other_private_bytes)} of private memory: add it to "
-                     "host.reserved to count it).")
     if r.skipped_total:
         why = ", ".join(f"{n} {reason}" for reason, n in sorted(r.skipped.items()))
         lines.append(f"Skipped (unreadable): {_plural(r.skipped_total, 'process')} ({why}).")
     else:
         lines.append("Skipped (unreadable): none.")
+    if w.groups:
+        lines.append(vmpte_summary(r))
     if r.ignored_mappings:
         what = ", ".join(f"{n} {kind}" for kind, n in sorted(r.ignored_mappings.items()))
         lines.append(f"Not modelled: shared mappings of devices and special files ({what}).")
+    if r.unseen_mappings:
+        what = ", ".join(f"{n} {path}" for path, n in sorted(r.unseen_mappings.items()))
+        lines.append(f"Not seen: private mappings whose entries the pagemap does not show (VM_IO/VM_PFNMAP: "
+                     f"{what}); a table under them alone is not counted.")
     if r.small_segments:
         listed = sorted(r.small_segments)
         shown = ", ".join(listed[:5]) + (f" and {len(listed) - 5} more" if len(listed) > 5 else "")
         n = sum(r.small_segments.values())
-        lines.append(f"Left out: {_plural(len(listed), 'segment')} mapped smaller than "
-                     f"{format_size(r.min_size)} everywhere ({_plural(n, 'mapping')}): {shown}.")
+        lines.append(f"Not segments: {_plural(len(listed), 'shared mapping')} smaller than "
+                     f"{format_size(r.min_size)} in every process ({_plural(n, 'mapping')}: {shown}); each is "
+                     "written as the process's own file mapping (its tables are the process's own).")
     if r.touched_mode == "tables":
         lines.append("touch: ranges are compressed without changing any page-table count (gaps inside "
                      "2 MiB blocks already touched are filled), so touched shmem bytes may be "
                      "overstated; `ptcalc scan --touched pages` writes the exact pages.")
+        lines.append("private_mappings: each process's own mappings with pages present, as the parts of them "
+                     "in 2 MiB blocks holding a touched page (what their page tables cover), by kind and name; "
+                     "PMD-mapped THP as 2 MiB pieces.")
     else:
-        lines.append("touch: the exact pages present (pagemap), as page runs.")
-    lines.append("private_memory: per process, Private_Clean + Private_Dirty of its private "
-                 "mappings (smaps), averaged over the group: approximate.")
-    if any(not g.private_mappings and not g.default_layout for g in w.groups):
-        lines.append("private_mappings: [] leaves out the processes' own mappings (program, libraries, heap, "
-                     "stack): the page tables counted are the shared segments' alone, while VmPTE below is "
-                     "the whole process's.")
+        lines.append("touch: the exact pages present (pagemap), as page runs; private_mappings: the runs of "
+                     "pages present in each process's own mappings, by kind and name.")
+    lines.append("private_memory: per process, RssAnon (resident anonymous memory), averaged over the group.")
     for note in r.notes:
         lines.append(f"Note: {note}")
+    return lines
+
+
+def group_lines(gn: GroupNote) -> list[str]:
+    """The comment above a group: its PIDs, the kernel's VmPTE and the model's."""
+    pids = ", ".join(str(p) for p in gn.pids[:MAX_PIDS_LISTED])
+    if len(gn.pids) > MAX_PIDS_LISTED:
+        pids += f", ... ({len(gn.pids)} in all)"
+    lines = [f"pid {pids}"]
+    shown = [v for v in gn.vmpte if v is not None]
+    if shown:
+        lo, hi = min(shown), max(shown)
+        span = format_kib(lo) if lo == hi else f"{format_kib(lo)} to {format_kib(hi)}"
+        lines.append(f"VmPTE (kernel, whole process, at scan time): {span}")
+    if gn.model_vmpte is not None:
+        diff = gn.differing()
+        if not diff:
+            lines.append(f"VmPTE of this group's model: {format_kib(gn.model_vmpte)}, the kernel's exactly")
+        else:
+            listed = ", ".join(f"pid {p} {format_kib(v)} ({_signed_kib(v - gn.model_vmpte)})"
+                               for p, v in diff[:MAX_PIDS_LISTED])
+            lines.append(f"VmPTE of this group's model: {format_kib(gn.model_vmpte)}; the kernel's differs for "
+                         f"{_plural(len(diff), 'process')}: {listed}")
+    if gn.unsettled:
+        lines.append("VmPTE moved while these were read (three times): "
+                     + ", ".join(str(p) for p in gn.unsettled[:MAX_PIDS_LISTED]))
     return lines
 
 
@@ -85,14 +141,6 @@ def render_scan(r: ScanResult, schema: str | None = None) -> str:
         seg_comments[name] = lines
     group_comments: list[list[str]] = []
     for gn in r.group_notes:
-        pids = ", ".join(str(p) for p in gn.pids[:MAX_PIDS_LISTED])
-        if len(gn.pids) > MAX_PIDS_LISTED:
-            pids += f", ... ({len(gn.pids)} in all)"
-        lines = [f"pid {pids}"]
-        if gn.vmpte:
-            lo, hi = min(gn.vmpte), max(gn.vmpte)
-            span = format_kib(lo) if lo == hi else f"{format_kib(lo)} to {format_kib(hi)}"
-            lines.append(f"VmPTE (kernel, whole process, at scan time): {span}")
-        group_comments.append(lines)
+        group_comments.append(group_lines(gn))
     return dump_workload(w, header=header_lines(r), segment_comments=seg_comments, group_comments=group_comments,
                          first_line=modeline(schema) if schema else None)

@@ -29,7 +29,7 @@ The subset:
 * plain scalars of letters, digits and ``_ . + - / % ( )`` with single
   spaces between words (in a block, any visible character but ``:`` and
   ``#`` after the first); quoted scalars on one line without escapes
-  (``"..."``, ``'...'``);
+  (``"..."``, ``'...'``); block mapping keys plain or double-quoted;
 * one-line flow mappings of plain scalars (``{a: 1, b: 2}``, ``{}``), and the
   empty flow sequence ``[]``;
 * ``# comments`` on lines of their own or after a value; blank lines.
@@ -537,7 +537,9 @@ class _Parser:
             if keys is None:
                 return None
             offset = self.offset(pos)
-            matches = list(iter(self.block_shape(indent, keys).scanner(text, offset).match, None))
+            # Pattern.scanner (CPython's, untyped in typeshed): matches one after another, each where the last ended
+            scanner = self.block_shape(indent, keys).scanner(text, offset)  # type: ignore[attr-defined]
+            matches = list(iter(scanner.match, None))
             if not matches:
                 return None
             end = matches[-1].end()
@@ -547,9 +549,10 @@ class _Parser:
             found = list(map(_groups, matches))
             del matches
             if lines != len(found) * len(keys):  # a flow sequence over several lines
-                found = self.folded(found, indent)
-                if found is None:
+                joined = self.folded(found, indent)
+                if joined is None:
                     return None
+                found = joined
             nodes += self.block_rows_of(keys, found, rows)
             pos += lines
             npos, nind, ncontent = self.line(pos)

@@ -255,8 +255,8 @@ INSTANCE = Section("instances", "a mapping (name, count, segments, processes)", 
 WORKLOAD = Section("workload", "a mapping", (
     Key("name", Kind.NAME, "The report's title (the file name when absent).", default_text="the file name"),
     Key("host", Kind.SECTION, "The host.", default_text="an x86_64 host of unknown memory", section=HOST),
-    Key("segments", Kind.NAMED, "The shared segments, by name.", default_text="required without instances",
-        section=SEGMENT, non_empty=True, what=_SEGMENTS_WHAT),
+    Key("segments", Kind.NAMED, "The shared segments, by name ({} for none: processes with their own "
+        "mappings only).", default_text="required without instances", section=SEGMENT, what=_SEGMENTS_WHAT),
     Key("processes", Kind.LIST, "The process groups.", default_text="required without instances",
         section=GROUP, non_empty=True, what=_PROCESSES_WHAT),
     Key("instances", Kind.LIST, "Instances on the host, each with segments and processes of its own.",

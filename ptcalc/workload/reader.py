@@ -17,11 +17,12 @@ mappings 100,000 times, and its groups keep them so
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import chain
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 from ptcalc.errors import WorkloadError
 from ptcalc.model.accounting import parse_kernel
@@ -29,10 +30,11 @@ from ptcalc.model.geometry import ARCHES, X86_64, Arch
 from ptcalc.workload import fastyaml
 from ptcalc.workload import instances as expand
 from ptcalc.workload.address_space import default_private_mappings, highest_gap, place_private
-from ptcalc.workload.keys import GROUP, HOST, INSTANCE, MAPPING, OPTIONS, PRIVATE_MAPPING, SEGMENT, WORKLOAD
+from ptcalc.workload.keys import (GROUP, HOST, INSTANCE, MAPPING, MAX_SIZE, OPTIONS, PRIVATE_MAPPING, SEGMENT,
+                                  WORKLOAD)
 from ptcalc.workload.placement import overlapping_groups, place_addresses, place_side_by_side
-from ptcalc.workload.types import (Host, Mappings, MappingSpec, ModelOptions, PrivateMapping, ProcessGroup, Segment,
-                                   SpecTable, Workload)
+from ptcalc.workload.types import (PRIVATE_KINDS, Host, Mappings, MappingSpec, ModelOptions, PrivateKind,
+                                   PrivateMapping, ProcessGroup, Segment, SpecTable, Workload)
 from ptcalc.workload.values import _NULLS, Entries, Node, NodeReader, exact, join, one_of, show, suggest
 from ptcalc.workload.yamlnodes import PLAIN
 
@@ -113,7 +115,7 @@ class GroupRead:
     a table's items, built when asked for)."""
     private: tuple[PrivateMapping, ...] = ()
     """The private mappings (auto ones at address 0 until placed)."""
-    private_nodes: tuple[Node, ...] = ()
+    private_nodes: NodesByIndex | tuple[Node, ...] = ()
     """Per private mapping, where an error about its address is located."""
     default_layout: bool = False
     """``private`` is the kernel's default layout (no ``private_mappings`` key):
@@ -142,6 +144,51 @@ _V = TypeVar("_V")
 _UNSET: Any = object()
 
 
+_SIZE_TOKEN = re.compile(r"([0-9]{1,12})(KiB|MiB|GiB|TiB)")
+_SIZE_UNITS = {"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
+_ADDRESS_TOKEN = re.compile(r"0x[0-9a-f]{1,16}")
+_ROW_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.+()/-]*(?: [A-Za-z0-9_.+()/-]+)*")
+_PRIVATE_ROW_KEYS = frozenset({"kind", "name", "address", "size", "page_size"})
+
+PrivateRow = tuple[PrivateKind, str, int, int, int]
+
+
+def _private_row(keys: tuple[str, ...], values: tuple[str, ...], base: int, pmd: int, limit: int
+                 ) -> PrivateRow | None:
+    """(kind, name, address, size, page size) of a flow row of a private mapping
+    in the form ``ptcalc scan`` writes (``{kind: file, name: libc.so.6, address:
+    0x7f.., size: 1876KiB}``) when it is valid (``base``, ``pmd``: the page sizes
+    allowed, ``limit``: the top of user space); None for any other row, which
+    the node-by-node reading then takes (and locates what is wrong)."""
+    row = dict(zip(keys, values))
+    if len(row) != len(keys) or not row.keys() <= _PRIVATE_ROW_KEYS or "size" not in row or "address" not in row:
+        return None
+    kind = row.get("kind", "anon")
+    name = row.get("name", kind)
+    if kind not in PRIVATE_KINDS or not _ROW_NAME.fullmatch(name) or name.lower() in _NOT_NAMES \
+            or not _ADDRESS_TOKEN.fullmatch(row["address"]):
+        return None
+    sizes = []
+    for text in (row["size"], row.get("page_size")):
+        if text is None:
+            sizes.append(base)
+            continue
+        m = _SIZE_TOKEN.fullmatch(text)
+        if m is None:
+            return None
+        sizes.append(int(m.group(1)) * _SIZE_UNITS[m.group(2)])
+    size, page = sizes
+    address = int(row["address"], 16)
+    if not (page == base or (page == pmd and kind != "stack")) or not 0 < size <= MAX_SIZE or size % page \
+            or address % page or address + size > limit:
+        return None
+    return cast(PrivateKind, kind), name, address, size, page
+
+
+_NOT_NAMES = _NULLS | {"y", "n", "yes", "no", "on", "off", "true", "false"}
+"""Plain words YAML reads as something else than a name (a row with one goes node by node)."""
+
+
 def _memoised(memo: dict[_K, _V], keys: list[_K], read: Callable[[int, _K], _V]) -> list[_V]:
     """``memo[key]`` for every key (looked up all at once), and for a key not
     there yet ``read(j, key)`` (``j``: the key's index), remembered."""
@@ -163,6 +210,7 @@ class WorkloadReader(NodeReader):
     def __init__(self, source: str, fast: bool = False, budget: Budget | None = None) -> None:
         super().__init__(source)
         self.fast = fast  # reading a fastyaml document (see processes())
+        self.private_rows: dict[int, PrivateRow | None] = {}  # a document's distinct private rows, read
         self.budget = budget if budget is not None else Budget()  # the file's, for instances
         # the distinct mappings read, and each one's code (its index)
         self.specs = SpecTable()
@@ -306,8 +354,9 @@ class WorkloadReader(NodeReader):
 
     def segments(self, node: Node, arch: Arch) -> dict[str, Segment]:
         e = self.entries(node, "segments", None, WORKLOAD["segments"].what)
-        if not e:
-            raise self.error(node, "segments", "at least one segment is needed")
+        # none is fine: processes may have their own mappings only (a scanned
+        # host's processes without shared memory); a mapping of a segment that
+        # is not there is located at the mapping
         out: dict[str, Segment] = {}
         for name, (knode, vnode) in e.items():
             path = join("segments", name)
@@ -433,11 +482,33 @@ class WorkloadReader(NodeReader):
         return GroupRead(name, count, private_memory, path, mnode, codes, addresses, auto, address_nodes,
                          _default_layout(arch, private_memory), (), True)
 
+    def private_table(self, path: str, table: fastyaml.Table, arch: Arch
+                      ) -> tuple[tuple[PrivateMapping, ...], _TableItems] | None:
+        """A table of private mappings as ``ptcalc scan`` writes them (kind, name,
+        a hex address, sizes in binary units, wholly touched), each distinct row
+        read once, without nodes; None when some row is anything else (it is
+        then read node by node, with its located message if it is wrong)."""
+        memo = self.private_rows
+        out: list[PrivateMapping] = []
+        base, pmd, limit = arch.base_page, arch.pmd_size, arch.user_limit
+        for j, row in enumerate(table.rows):
+            got = memo.get(row)
+            if got is None:
+                got = memo[row] = _private_row(*table.distinct[row], base, pmd, limit)
+            if not got:
+                return None
+            kind, name, address, size, page = got
+            out.append(PrivateMapping(kind, address, size, page, ((0, size),), False, name, f"{path}[{j}]"))
+        return tuple(out), _TableItems(table)
+
     def private_mappings(self, path: str, node: Node, arch: Arch
-                         ) -> tuple[tuple[PrivateMapping, ...], tuple[Node, ...]]:
+                         ) -> tuple[tuple[PrivateMapping, ...], NodesByIndex]:
         """A group's ``private_mappings``, auto ones at address 0 (placed by
         :meth:`place`), and per mapping the node an address error is located at."""
         if isinstance(node, fastyaml.Table):
+            fast = self.private_table(path, node, arch)
+            if fast is not None:
+                return fast
             items: Sequence[Node] = [node.item(j) for j in range(len(node))]
         else:
             items = self.sequence(node, path, GROUP["private_mappings"].what)
@@ -473,7 +544,7 @@ class WorkloadReader(NodeReader):
             touched = ((0, size),) if pair is None else self.touch(pair[1], f"{mpath}.touch", size, page)
             out.append(PrivateMapping(kind, address or 0, size, page, touched, address is None, name, mpath))
             nodes.append(anode)
-        return tuple(out), tuple(nodes)
+        return tuple(out), nodes
 
     def code(self, spec: MappingSpec) -> int:
         """The code of ``spec`` in :attr:`specs` (added if new)."""
@@ -692,6 +763,8 @@ class WorkloadReader(NodeReader):
         if seg is None:
             # difflib is quadratic-ish per candidate: suggest among a sane number only
             hint = suggest(sname, segments) if len(segments) <= 1000 else ""
+            if not hint and not segments:
+                hint = " (there are no segments)"
             if not hint:
                 names = ", ".join(show(n) for n in list(segments)[:5])
                 hint = f" (segments: {names}{', ...' if len(segments) > 5 else ''})"

@@ -124,6 +124,78 @@ def coarsen(starts: np.ndarray, ends: np.ndarray, address: int, offset: int,
     return starts[keep_start], ends[keep_end]
 
 
+def _block_ranges(starts: np.ndarray, ends: np.ndarray, base: int, size: int, block: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The ``block``-aligned blocks (of the space where the mapping starts at
+    ``base``) holding a touched byte, merged, as offsets from the mapping start
+    clipped to ``[0, size)``."""
+    import numpy as np
+
+    lo = (base + starts) // block
+    hi = (base + ends - 1) // block + 1
+    first = np.flatnonzero(np.concatenate(([True], lo[1:] > hi[:-1])))
+    last = np.concatenate((first[1:] - 1, [lo.size - 1]))
+    return np.maximum(lo[first] * block - base, 0), np.minimum(hi[last] * block - base, size)
+
+
+def intersect_ranges(a_starts: np.ndarray, a_ends: np.ndarray, b_starts: np.ndarray, b_ends: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """The intersection of two sorted lists of disjoint ranges (ends exclusive).
+
+    >>> import numpy as np
+    >>> s, e = intersect_ranges(np.array([0, 10]), np.array([5, 20]), np.array([3, 12]), np.array([11, 30]))
+    >>> s.tolist(), e.tolist()
+    ([3, 10, 12], [5, 11, 20])
+    """
+    import numpy as np
+
+    pos = np.concatenate((a_starts, b_starts, a_ends, b_ends))
+    step = np.concatenate((np.ones(a_starts.size + b_starts.size, np.int64),
+                           -np.ones(a_ends.size + b_ends.size, np.int64)))
+    order = np.lexsort((step, pos))  # at one position, an end (-1) before a start
+    pos, depth = pos[order], np.cumsum(step[order])
+    opens = np.flatnonzero(depth == 2)
+    s, e = pos[opens], pos[opens + 1]
+    keep = s < e
+    return s[keep], e[keep]
+
+
+def fill_blocks(starts: np.ndarray, ends: np.ndarray, address: int, offset: int, size: int,
+                block: int) -> tuple[np.ndarray, np.ndarray]:
+    """Touched ranges filled to every byte whose ``block`` holds a touched byte
+    both by virtual address and by file offset, within the mapping (``size``
+    bytes at ``address``, file ``offset``).
+
+    The filled ranges touch exactly the same blocks of both spaces, so every
+    table count is unchanged (see :func:`coarsen`, whose merged gaps they
+    include), and they depend only on which blocks are touched: processes
+    that touch other pages of the same blocks get the same ranges.  When
+    ``address - offset`` is a multiple of ``block`` the two spaces' blocks
+    coincide and every touched block is filled whole.
+
+    >>> M = 1 << 20
+    >>> import numpy as np
+    >>> s, e = fill_blocks(np.array([M, 5 * M]), np.array([M + 4096, 5 * M + 4096]), 0, 0, 7 * M, 2 * M)
+    >>> [(int(a) // M, int(b) // M) for a, b in zip(s, e)]
+    [(0, 2), (4, 6)]
+    >>> # 1 MiB past a block in VA, at offset 0: a page at 1.5 MiB touches VA block 1 and
+    >>> # file block 0, whose common part is [1 MiB, 2 MiB) of the mapping
+    >>> s, e = fill_blocks(np.array([M + M // 2]), np.array([M + M // 2 + 4096]), 3 * M, 0, 7 * M, 2 * M)
+    >>> [(int(a) // 1024, int(b) // 1024) for a, b in zip(s, e)]
+    [(1024, 2048)]
+    """
+    import numpy as np
+
+    starts = np.asarray(starts, dtype=np.int64)
+    ends = np.asarray(ends, dtype=np.int64)
+    if starts.size == 0:
+        return starts, ends
+    va = _block_ranges(starts, ends, address, size, block)
+    if (address - offset) % block == 0:
+        return va
+    return intersect_ranges(*va, *_block_ranges(starts, ends, offset, size, block))
+
+
 def as_ranges(starts: np.ndarray, ends: np.ndarray) -> tuple[Range, ...]:
     """numpy start/end arrays as a tuple of Python-int pairs."""
     return tuple(zip((int(x) for x in starts), (int(x) for x in ends)))

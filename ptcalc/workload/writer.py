@@ -9,6 +9,7 @@ value is exact: a size is written in the largest unit that divides it.
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from collections.abc import Mapping as MappingOf, Sequence
 
@@ -75,6 +76,47 @@ def _touch_lines(m: Mapping | PrivateMapping, indent: str) -> list[str]:
     return [f"{indent}touch: {exact_size(value)}"]
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.+()/-]*(?: [A-Za-z0-9_.+()/-]+)*")
+
+YAML_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
+"""Plain scalars YAML 1.1 (PyYAML) reads as a boolean or null, not a string."""
+
+
+def is_plain_name(name: str) -> bool:
+    """Whether ``name`` can be written bare in a flow row: YAML and the fast
+    reader both read it as that plain string.
+
+    >>> is_plain_name("libc.so.6"), is_plain_name("[heap]"), is_plain_name("no"), is_plain_name("2.0")
+    (True, False, False, False)
+    """
+    return _PLAIN_NAME.fullmatch(name) is not None and name.lower() not in YAML_WORDS
+
+
+def _private_lines(private: Sequence[PrivateMapping], base_page: int) -> list[str]:
+    """A group's private mappings, one line each.  A wholly touched mapping
+    with a plain name is a flow row (``- {kind: file, name: libc.so.6, address:
+    0x7f.., size: 2044KiB}``: the fast reader takes a run of them as a table;
+    ``ptcalc scan`` writes hundreds per group); any other is a block."""
+    out: list[str] = []
+    for p in private:
+        named = p.name and p.name != p.kind
+        page = f", page_size: {exact_size(p.page_size)}" if p.page_size != base_page else ""
+        whole = p.touched == ((0, p.size),)
+        if whole and (not named or is_plain_name(p.name)):
+            name = f", name: {p.name}" if named else ""
+            out.append(f"      - {{kind: {p.kind}{name}, address: {p.address:#x}, size: {exact_size(p.size)}{page}}}")
+            continue
+        out.append(f"      - kind: {p.kind}")
+        if named:
+            out.append(f"        name: {quote(p.name)}")
+        out.append(f"        size: {exact_size(p.size)}")
+        out.append(f"        address: {p.address:#x}")
+        if page:
+            out.append(f"        page_size: {exact_size(p.page_size)}")
+        out.extend(_touch_lines(p, "        "))
+    return out
+
+
 def dump_workload(w: Workload, header: Sequence[str] = (), segment_comments: MappingOf[str, Sequence[str]] | None = None,
                   group_comments: Sequence[Sequence[str]] = (), first_line: str | None = None) -> str:
     """The workload file text for ``w``, with optional comments: ``first_line``
@@ -127,13 +169,5 @@ def dump_workload(w: Workload, header: Sequence[str] = (), segment_comments: Map
         if g.default_layout:
             continue  # (the loader gives it the default layout again)
         out.append("    private_mappings:" if g.private_mappings else "    private_mappings: []")
-        for p in g.private_mappings:
-            out.append(f"      - kind: {p.kind}")
-            if p.name and p.name != p.kind:
-                out.append(f"        name: {quote(p.name)}")
-            out.append(f"        size: {exact_size(p.size)}")
-            out.append(f"        address: {p.address:#x}")
-            if p.page_size != h.arch.base_page:
-                out.append(f"        page_size: {exact_size(p.page_size)}")
-            out.extend(_touch_lines(p, "        "))
+        out.extend(_private_lines(g.private_mappings, h.arch.base_page))
     return "\n".join(out) + "\n"

@@ -1,0 +1,505 @@
+"""One process, read for ``ptcalc scan``: its mappings, and which pages of each
+have a page-table entry.
+
+    what                        from                                          read
+    --------------------------  --------------------------------------------  -------------------------------
+    mappings, flags, Rss, THP   /proc/PID/smaps                               always
+    counters (VmPTE, RssAnon)   /proc/PID/status                              before and after the pages
+    name, title                 /proc/PID/comm, /proc/PID/cmdline             always
+    pages with an entry         /proc/PID/pagemap: PAGEMAP_SCAN (6.7+),       only mappings smaps cannot
+                                one walk per run of mappings; else pread      decide (below)
+    PMD-mapped THP              PAGEMAP_SCAN PAGE_IS_HUGE; else the PFNs      mappings with AnonHugePages,
+                                of 2 MiB-aligned runs (pagemap, root)         ShmemPmdMapped, FilePmdMapped
+
+A mapping needs no pagemap when smaps decides it: every page present (``Rss``
+equal to the size; hugetlb ``Shared_Hugetlb + Private_Hugetlb``) and none
+PMD-mapped by a THP; or, on the pread path, nothing present and nothing
+swapped.  ``[vsyscall]`` lies above TASK_SIZE (no user page tables) and
+``VM_IO``/``VM_PFNMAP`` mappings (VmFlags ``io``/``pf``: devices, ``[vvar]``)
+are skipped by the kernel's page walk (``walk_page_test()``, mm/pagewalk.c):
+neither pagemap interface can show their entries.
+
+VmPTE is read before and after; when it moved (the process faulted or freed
+meanwhile) the process is read again, up to :data:`ATTEMPTS` times.
+
+A process whose maps (every line) equal those of one read in full before is
+read without smaps (:meth:`Reader.read_like`): smaps is what walks every
+page-table entry of a process (for ``Rss``), 300 GiB of a 4 KiB SGA take
+seconds, and its flags and page sizes are the other process's.  What smaps
+decided for the other is decided for it by the status counter ``RssShmem``
+(equal to the size of every shmem mapping: each is wholly present) or by a
+PAGEMAP_SCAN walk (its own mappings, which are small; hugetlb, one entry per
+huge page; files and shmem partly present, page by page).  Forked workers --
+a PostgreSQL cluster, the children of a benchmark -- with a wholly present
+SGA cost a read of /proc/PID/maps and status and a walk of their own small
+mappings each; what is partly present is read, process by process, since it
+may differ.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ptcalc.linux.pagemap import PAGE_IS_HUGE, pagemap_scan_supported
+from ptcalc.linux.parsers import (PAGEMAP_ENTRY_BYTES, MapsEntry, SmapsEntry, pagemap_touched, parse_kb_fields,
+                                  parse_maps, parse_smaps, runs)
+from ptcalc.linux.procfs import ProcFS
+
+ATTEMPTS = 3
+"""Reads of a process whose VmPTE moves while it is read, before the scan keeps the last."""
+
+PAGEMAP_CHUNK_ENTRIES = 1 << 18
+"""Entries per pagemap pread: 2 MiB of entries cover 1 GiB of address space."""
+
+PFN_MASK = (1 << 55) - 1
+"""Bits 0-54 of a present pagemap entry: the page frame number (0 without CAP_SYS_ADMIN)."""
+
+PMD_FIELDS = ("AnonHugePages", "ShmemPmdMapped", "FilePmdMapped")
+"""smaps fields counting bytes mapped by a huge PMD (smaps_pmd_entry(), fs/proc/task_mmu.c)."""
+
+Method = str
+"""``auto`` (PAGEMAP_SCAN where the kernel has it, on the live /proc), ``ioctl`` or ``read``."""
+
+_EMPTY = np.zeros(0, np.int64)
+
+
+@dataclass
+class VmaRead:
+    """One mapping and its pages with an entry: runs of byte offsets from its
+    start (sorted, disjoint; they may abut where a huge run meets a base one).
+    A hugetlb mapping's runs are whole huge pages."""
+
+    entry: SmapsEntry
+    starts: np.ndarray = field(default_factory=lambda: _EMPTY)
+    ends: np.ndarray = field(default_factory=lambda: _EMPTY)
+    huge: np.ndarray | None = None
+    """Per run, whether a huge PMD maps it (a PMD-mapped THP); None: none does."""
+
+    def joined(self) -> tuple[np.ndarray, np.ndarray]:
+        """The runs with the abutting ones joined (computed once: identical
+        processes share one reading)."""
+        cached = self.__dict__.get("_joined")
+        if cached is not None and cached[0] is self.starts:
+            return cached[1], cached[2]
+        s, e = self.starts, self.ends
+        if s.size >= 2:
+            cut = s[1:] != e[:-1]
+            s, e = s[np.concatenate(([True], cut))], e[np.concatenate((cut, [True]))]
+        self.__dict__["_joined"] = (self.starts, s, e)
+        return s, e
+
+    def huge_runs(self) -> tuple[np.ndarray, np.ndarray]:
+        """The runs a huge PMD maps (2 MiB-aligned, whole huge pages)."""
+        if self.huge is None or not self.huge.any():
+            return _EMPTY, _EMPTY
+        return self.starts[self.huge], self.ends[self.huge]
+
+    @property
+    def pmd_mapped(self) -> int:
+        """Bytes smaps says huge PMDs map (THP: anonymous, shmem or file)."""
+        return sum(self.entry.fields.get(k, 0) for k in PMD_FIELDS)
+
+
+@dataclass
+class ProcessRead:
+    pid: int
+    comm: str
+    cmdline: str
+    """/proc/PID/cmdline with NULs as spaces, as ``ps`` shows it (the process title)."""
+    counters: dict[str, int]
+    """/proc/PID/status fields with a number (``VmPTE``, ``RssAnon`` ...), bytes for ``kB``."""
+    vmas: list[VmaRead]
+    settled: bool = True
+    """VmPTE was the same before and after the pages were read (in some attempt)."""
+    thp_unknown: list[str] = field(default_factory=list)
+    """Mappings whose PMD-mapped THP could not be located (pread path without PFNs)."""
+    like: int | None = None
+    """The PID whose reading this one is (an identical process read before), or None."""
+
+    @property
+    def vmpte(self) -> int | None:
+        return self.counters.get("VmPTE")
+
+
+def mapped_bytes(e: SmapsEntry) -> int:
+    """Bytes of the mapping present in this process's page tables, from smaps:
+    ``Rss`` (smaps_pte_entry() counts present PTEs and PMDs), or for hugetlb
+    ``Shared_Hugetlb + Private_Hugetlb`` (smaps_hugetlb_range())."""
+    if e.hugetlb:
+        return e.fields.get("Shared_Hugetlb", 0) + e.fields.get("Private_Hugetlb", 0)
+    return e.fields.get("Rss", 0)
+
+
+def unseen(e: SmapsEntry) -> bool:
+    """A mapping whose entries no pagemap interface shows: ``[vsyscall]`` (above
+    TASK_SIZE, no user page tables) and VM_IO/VM_PFNMAP ones (walk_page_test()
+    skips them: ``[vvar]``, device memory)."""
+    return e.maps.path == "[vsyscall]" or (not e.hugetlb and bool({"io", "pf"} & e.vmflags))
+
+
+def use_ioctl(fs: ProcFS, fd: int, method: Method) -> bool:
+    if method == "ioctl":
+        return True
+    return method == "auto" and fs.is_live and pagemap_scan_supported(fd)
+
+
+def _names(fs: ProcFS, pid: int) -> tuple[str, str]:
+    comm = fs.pid_text(pid, "comm").strip() or str(pid)
+    try:
+        cmdline = fs.pid_text(pid, "cmdline").replace("\0", " ").strip()
+    except OSError:  # (ProcessGone and NoAccess go up: they are not OSErrors)
+        cmdline = ""
+    return comm, cmdline
+
+
+def read_process(fs: ProcFS, pid: int, base: int, method: Method = "auto") -> ProcessRead | None:
+    """``pid``'s mappings and their pages with an entry; None for a kernel
+    thread or a zombie (no mm).  ProcessGone / NoAccess as ProcFS raises them."""
+    comm, cmdline = _names(fs, pid)
+    read: ProcessRead | None = None
+    for _ in range(ATTEMPTS):
+        before = parse_kb_fields(fs.pid_text(pid, "status"))
+        smaps_text = fs.pid_text(pid, "smaps")
+        if not smaps_text.strip():
+            return None  # kernel thread or zombie: no mm
+        vmas = [VmaRead(e) for e in parse_smaps(smaps_text)]
+        thp_unknown: list[str] = []
+        _read_pages(fs, pid, vmas, base, method, thp_unknown)
+        after = parse_kb_fields(fs.pid_text(pid, "status"))
+        settled = before.get("VmPTE") == after.get("VmPTE")
+        read = ProcessRead(pid, comm, cmdline, after, vmas, settled, thp_unknown)
+        if settled:
+            break
+    return read
+
+
+MapsKey = tuple[tuple[int, int, str, int, tuple[int, int], int, str, bool], ...]
+"""Every line of /proc/PID/maps, parsed: what two identical processes share."""
+
+
+def maps_key(entries: list[SmapsEntry] | list[MapsEntry]) -> MapsKey:
+    out = []
+    for e in entries:
+        m = e.maps if isinstance(e, SmapsEntry) else e
+        out.append((m.start, m.end, m.perms, m.offset, m.dev, m.inode, m.path, m.deleted))
+    return tuple(out)
+
+
+class Reader:
+    """Reads processes one after another; a process whose maps equal those of
+    one read before in full is read without smaps (:meth:`read_like`).  ``reuse``
+    False reads every process in full; so does a kernel without PAGEMAP_SCAN.
+    ``is_shmem(entry)``: whether a mapping's pages are shmem (what status
+    ``RssShmem`` counts)."""
+
+    def __init__(self, fs: ProcFS, base: int, method: Method = "auto", reuse: bool = True,
+                 is_shmem: Callable[[SmapsEntry], bool] = lambda e: False) -> None:
+        self.fs, self.base, self.method, self.is_shmem = fs, base, method, is_shmem
+        # read_like walks with PAGEMAP_SCAN, which a fake tree's regular file cannot do
+        self.reuse = reuse and method != "read" and (fs.is_live or method == "ioctl")
+        self.seen: dict[str, ProcessRead] = {}
+        """A process read in full, by the text of its /proc/PID/maps."""
+        self.shmem_size: dict[int, int] = {}
+        self.pages: dict[tuple[int, tuple[int, ...]], tuple[np.ndarray, ...]] = {}
+        """Per process read in full, the size of its shmem mappings."""
+        self.reused = 0
+        """Processes read without smaps."""
+
+    def read(self, pid: int) -> ProcessRead | None:
+        fs = self.fs
+        if not self.reuse:
+            return read_process(fs, pid, self.base, self.method)
+        maps = fs.pid_text(pid, "maps")
+        if not maps.strip():
+            return None  # kernel thread or zombie: no mm
+        rep = self.seen.get(maps)
+        if rep is not None:
+            r = self.read_like(pid, rep)
+            if r is not None:
+                self.reused += 1
+                return r
+        r = read_process(fs, pid, self.base, self.method)
+        if r is not None and rep is None and maps_key([v.entry for v in r.vmas]) == maps_key(parse_maps(maps)):
+            self.seen[maps] = r  # (its smaps showed the maps read before it)
+        return r
+
+    def _pages(self, rep: ProcessRead, todo: list[int], hugetlb: list[tuple[int, int]]) -> tuple[np.ndarray, ...]:
+        """``rep``'s pages in the mappings of ``todo``, as :func:`_canonical` gives a walk's."""
+        key = (rep.pid, tuple(todo))
+        got = self.pages.get(key)
+        if got is None:
+            parts = [(v.joined()[0] + v.entry.maps.start, v.joined()[1] + v.entry.maps.start,
+                      v.huge_runs()[0] + v.entry.maps.start, v.huge_runs()[1] + v.entry.maps.start)
+                     for v in (rep.vmas[i] for i in todo)]
+            got = self.pages[key] = (*_join(_cat([p[0] for p in parts]), _cat([p[1] for p in parts])),
+                                     *_join(_cat([p[2] for p in parts]), _cat([p[3] for p in parts])))
+        return got
+
+    def read_like(self, pid: int, rep: ProcessRead) -> ProcessRead | None:
+        """``pid``, whose maps are ``rep``'s, read without smaps: ``rep``'s smaps
+        gives the mappings' flags and page sizes; status ``RssShmem`` equal to
+        the size of every shmem mapping says each is wholly present (as
+        ``rep``'s then are); PAGEMAP_SCAN walks the rest (its own mappings,
+        hugetlb, files, shmem partly present).  A mapping whose pages are
+        ``rep``'s shares ``rep``'s reading; None when the process moved while
+        read (it is then read in full)."""
+        fs = self.fs
+        before = parse_kb_fields(fs.pid_text(pid, "status"))
+        shmem = self.shmem_size.get(rep.pid)
+        if shmem is None:
+            shmem = self.shmem_size[rep.pid] = sum(v.entry.maps.size for v in rep.vmas
+                                                   if self.is_shmem(v.entry) and not v.entry.hugetlb)
+        full_shmem = before.get("RssShmem") == shmem
+        vmas: list[VmaRead] = []
+        todo: list[int] = []
+        for i, v in enumerate(rep.vmas):
+            e = v.entry
+            if unseen(e) or (full_shmem and self.is_shmem(e) and not e.hugetlb and _whole(v)):
+                vmas.append(v)
+            else:
+                vmas.append(VmaRead(e))
+                todo.append(i)
+        fd = fs.open_pagemap(pid)
+        try:
+            if not use_ioctl(fs, fd, self.method):
+                self.reuse = False  # without PAGEMAP_SCAN every process is read in full
+                return None
+            regions = _walk_regions(fs, pid, fd, vmas, todo)
+        finally:
+            os.close(fd)
+        after = parse_kb_fields(fs.pid_text(pid, "status"))
+        if after.get("VmPTE") != before.get("VmPTE"):
+            return None
+        hugetlb = [(rep.vmas[i].entry.maps.start, rep.vmas[i].entry.maps.end) for i in todo
+                   if rep.vmas[i].entry.hugetlb]
+        mine = _canonical(regions, hugetlb)
+        theirs = self._pages(rep, todo, hugetlb)
+        same = all(np.array_equal(x, y) for x, y in zip(mine, theirs))
+        if same:  # the pages of every walked mapping are rep's: share its reading
+            vmas = list(rep.vmas)
+        else:
+            _assign(vmas, todo, regions)
+            for i in todo:
+                mv, rv = vmas[i], rep.vmas[i]
+                if all(np.array_equal(x, y)
+                       for x, y in zip(mv.joined() + mv.huge_runs(), rv.joined() + rv.huge_runs())):
+                    vmas[i] = rv
+                else:
+                    vmas[i] = _with_counts(mv, self.is_shmem(mv.entry))
+        comm, cmdline = _names(fs, pid)
+        return ProcessRead(pid, comm, cmdline, after, vmas, True, rep.thp_unknown, like=rep.pid if same else None)
+
+
+def _whole(v: VmaRead) -> bool:
+    """Every page of the mapping present, none PMD-mapped (as smaps or a walk said)."""
+    return (v.starts.size == 1 and v.starts[0] == 0 and v.ends[0] == v.entry.maps.size
+            and (v.huge is None or not v.huge.any()) and not v.pmd_mapped)
+
+
+def _with_counts(v: VmaRead, shmem: bool) -> VmaRead:
+    """``v`` with the smaps counters the scan reads (``Rss``, ``*PmdMapped``)
+    made from its walk, its other fields (flags, page size) kept."""
+    e = v.entry
+    hs, he = v.huge_runs()
+    pmd = int((he - hs).sum())
+    fields = dict(e.fields)
+    fields["Rss"] = int((v.ends - v.starts).sum())
+    for k in PMD_FIELDS:
+        fields[k] = 0
+    if pmd:
+        fields["FilePmdMapped" if not shmem and e.maps.path.startswith("/") else
+               "ShmemPmdMapped" if shmem else "AnonHugePages"] = pmd
+    if e.hugetlb:
+        fields["Shared_Hugetlb" if e.maps.shared else "Private_Hugetlb"] = fields["Rss"]
+    return VmaRead(SmapsEntry(e.maps, fields, e.vmflags), v.starts, v.ends, v.huge)
+
+
+def _cat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else _EMPTY
+
+
+def _join(s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted runs with the abutting ones joined."""
+    if s.size < 2:
+        return s, e
+    cut = s[1:] != e[:-1]
+    return s[np.concatenate(([True], cut))], e[np.concatenate((cut, [True]))]
+
+
+def _needs_walk(v: VmaRead, ioctl: bool) -> bool:
+    """Whether smaps leaves the mapping's pages undecided (and decide them when it does not)."""
+    e = v.entry
+    if unseen(e):
+        return False
+    size = e.maps.size
+    mapped = mapped_bytes(e)
+    if mapped == size and not v.pmd_mapped:
+        v.starts, v.ends = np.zeros(1, np.int64), np.array([size], np.int64)
+        return False
+    if mapped == 0 and e.fields.get("Swap", 0) == 0 and (e.maps.shared or not ioctl):
+        # a shared mapping has no swap entries (shmem and file pages are unmapped when
+        # reclaimed); a private one may hold PTE markers (guard regions, uffd-wp) that
+        # only the walk sees: cheap with PAGEMAP_SCAN, which skips what has no tables
+        return False
+    return True
+
+
+def _read_pages(fs: ProcFS, pid: int, vmas: list[VmaRead], base: int, method: Method,
+                thp_unknown: list[str]) -> None:
+    ioctl_ok = method != "read"
+    todo = [i for i, v in enumerate(vmas) if _needs_walk(v, ioctl_ok)]
+    if not todo:
+        return
+    fd = fs.open_pagemap(pid)
+    try:
+        if use_ioctl(fs, fd, method):
+            _walk_ioctl(fs, pid, fd, vmas, todo)
+        else:
+            for i in todo:
+                _read_entries(fs, pid, fd, vmas[i], base, thp_unknown)
+    finally:
+        os.close(fd)
+
+
+Regions = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""Runs of pages with an entry: starts, ends (absolute) and whether a huge PMD maps each."""
+
+
+def _walk_regions(fs: ProcFS, pid: int, fd: int, vmas: list[VmaRead], todo: list[int]) -> Regions:
+    """PAGEMAP_SCAN over each run of consecutive mappings of ``todo``."""
+    parts = []
+    lo = 0
+    while lo < len(todo):
+        hi = lo
+        while hi + 1 < len(todo) and todo[hi + 1] == todo[hi] + 1:
+            hi += 1
+        parts += fs.pagemap_regions(fd, vmas[todo[lo]].entry.maps.start, vmas[todo[hi]].entry.maps.end, pid)
+        lo = hi + 1
+    if not parts:
+        return _EMPTY, _EMPTY, np.zeros(0, bool)
+    regions = np.concatenate(parts)
+    return (regions["start"].astype(np.int64), regions["end"].astype(np.int64),
+            (regions["categories"] & PAGE_IS_HUGE) != 0)
+
+
+def _assign(vmas: list[VmaRead], todo: list[int], regions: Regions) -> None:
+    """Each mapping of ``todo`` its runs of ``regions``, cut at its bounds (the
+    kernel merges regions across neighbouring mappings)."""
+    rs, re_, huge = regions
+    for i in todo:
+        v = vmas[i]
+        start, end = v.entry.maps.start, v.entry.maps.end
+        a = int(np.searchsorted(re_, start, "right"))
+        b = int(np.searchsorted(rs, end, "left"))
+        s = np.maximum(rs[a:b], start) - start
+        e = np.minimum(re_[a:b], end) - start
+        v.starts, v.ends = s, e
+        h = huge[a:b]
+        v.huge = h if (h.any() and not v.entry.hugetlb) else None
+
+
+def _walk_ioctl(fs: ProcFS, pid: int, fd: int, vmas: list[VmaRead], todo: list[int]) -> None:
+    """PAGEMAP_SCAN over each run of consecutive mappings to walk, the regions
+    then cut at the mappings' bounds."""
+    _assign(vmas, todo, _walk_regions(fs, pid, fd, vmas, todo))
+
+
+def _canonical(regions: Regions, hugetlb: list[tuple[int, int]]) -> tuple[np.ndarray, ...]:
+    """Regions as a set of pages: the runs joined, and the huge (THP) runs joined
+    (a hugetlb page's PAGE_IS_HUGE is no THP)."""
+    rs, re_, huge = regions
+    thp = huge.copy()
+    for lo, hi in hugetlb:
+        thp &= ~((rs >= lo) & (re_ <= hi))
+    return (*_join(rs, re_), *_join(rs[thp], re_[thp]))
+
+
+def _read_entries(fs: ProcFS, pid: int, fd: int, v: VmaRead, base: int, thp_unknown: list[str]) -> None:
+    """The pread path: every entry of a base-page mapping, one per page of a
+    hugetlb one; PMD-mapped THP located by the PFNs."""
+    m = v.entry.maps
+    page = (v.entry.kernel_page_size or base) if v.entry.hugetlb else base
+    v.starts, v.ends = read_touched(fs, pid, fd, m.start, m.end, page, base)
+    if v.pmd_mapped and not v.entry.hugetlb:
+        blocks = thp_blocks(fs, pid, fd, m.start, m.end, base)
+        if blocks is None or blocks.size * (1 << 21) != v.pmd_mapped:
+            if not m.shared:  # (a shared mapping's segment decides its page size from smaps alone)
+                thp_unknown.append(f"{m.start:#x}-{m.end:#x} {m.shown_path}".rstrip())
+            return
+        _mark_huge(v, blocks - m.start)
+
+
+def _mark_huge(v: VmaRead, block_offsets: np.ndarray, block: int = 1 << 21) -> None:
+    """Split the runs at the huge blocks (offsets) and flag those."""
+    if block_offsets.size == 0:
+        return
+    hs, he = block_offsets, block_offsets + block
+    cuts = np.union1d(np.concatenate((v.starts, v.ends)), np.concatenate((hs, he)))
+    s, e = cuts[:-1], cuts[1:]
+    s_in = np.searchsorted(v.ends, s, "right")
+    inside = (s_in < v.starts.size) & (v.starts[np.minimum(s_in, v.starts.size - 1)] <= s)
+    s, e = s[inside], e[inside]
+    h_in = np.searchsorted(he, s, "right")
+    huge = (h_in < hs.size) & (hs[np.minimum(h_in, hs.size - 1)] <= s)
+    v.starts, v.ends, v.huge = s, e, huge
+
+
+def read_touched(fs: ProcFS, pid: int, fd: int, start: int, end: int, page_size: int,
+                 base_page: int) -> tuple[np.ndarray, np.ndarray]:
+    """Touched byte ranges of ``[start, end)`` of process ``pid``, from the
+    mapping start (``fd``: its pagemap, one entry per ``base_page``), by pread.
+
+    Base pages: every entry is read, in chunks.  Huge pages (hugetlb maps a
+    whole page at once, and pagemap_hugetlb_range() reports every base-page
+    entry of it alike): one entry per page is read.
+    """
+    n = (end - start) // base_page
+    first = start // base_page
+    if page_size == base_page:
+        s_parts: list[np.ndarray] = []
+        e_parts: list[np.ndarray] = []
+        for lo in range(0, n, PAGEMAP_CHUNK_ENTRIES):
+            cnt = min(PAGEMAP_CHUNK_ENTRIES, n - lo)
+            data = fs.pread(fd, cnt * PAGEMAP_ENTRY_BYTES, (first + lo) * PAGEMAP_ENTRY_BYTES, pid)
+            s, e = runs(pagemap_touched(data))
+            s_parts.append(s + lo)
+            e_parts.append(e + lo)
+        s = np.concatenate(s_parts) if s_parts else np.zeros(0, np.int64)
+        e = np.concatenate(e_parts) if e_parts else np.zeros(0, np.int64)
+        if s.size > 1:  # join runs split at chunk boundaries
+            keep = np.concatenate(([True], s[1:] != e[:-1]))
+            s, e = s[keep], e[np.concatenate((keep[1:], [True]))]
+        return s * base_page, e * base_page
+    step = page_size // base_page
+    pages = n // step
+    mask = np.zeros(pages, dtype=bool)
+    for k in range(pages):
+        data = fs.pread(fd, PAGEMAP_ENTRY_BYTES, (first + k * step) * PAGEMAP_ENTRY_BYTES, pid)
+        mask[k] = bool(pagemap_touched(data)[0])
+    s, e = runs(mask)
+    return s * page_size, e * page_size
+
+
+def thp_blocks(fs: ProcFS, pid: int, fd: int, start: int, end: int, base: int,
+               block: int = 1 << 21) -> np.ndarray | None:
+    """Addresses of the 2 MiB blocks of ``[start, end)`` that look PMD-mapped in
+    the pagemap: every entry present, the PFNs one physically contiguous,
+    2 MiB-aligned run (a huge page; a PTE-mapped one looks the same, so the
+    caller checks the count against smaps).  None when the PFNs are hidden
+    (pagemap shows them to CAP_SYS_ADMIN only)."""
+    lo, hi = -(-start // block) * block, end // block * block
+    if hi <= lo:
+        return np.zeros(0, np.int64)
+    per = block // base
+    data = fs.pread(fd, (hi - lo) // base * PAGEMAP_ENTRY_BYTES, lo // base * PAGEMAP_ENTRY_BYTES, pid)
+    v = np.frombuffer(data, dtype="<u8").reshape(-1, per)
+    present = (v >> np.uint64(63)).astype(bool).all(axis=1)
+    pfn = (v & np.uint64(PFN_MASK)).astype(np.int64)
+    if present.any() and not pfn[present].any():
+        return None
+    contiguous = (np.diff(pfn, axis=1) == 1).all(axis=1) & (pfn[:, 0] % per == 0)
+    return lo + np.flatnonzero(present & contiguous).astype(np.int64) * block
