@@ -114,3 +114,32 @@ def test_consolidated_config_merges_the_instance_copies():
             assert f"pg-{i}: client backends" in out[:out.index("not shared")]
     md = run("explain", CONSOLIDATED, "--format", "markdown").stdout
     assert md.count("| mapping |") == 7  # one table per kind of group, not 124
+
+
+def _many(groups, per_group):
+    """``groups`` groups of ``per_group`` 4 KiB shmem mappings of 4 MiB, 1 GiB
+    apart (each its own PMD table and 2 PTE tables), no two groups alike."""
+    lines = ["name: many mappings", "host: {memory: 1TiB, arch: x86_64}", "segments:",
+             "  s: {size: 512GiB, backing: shmem, page_size: 4KiB}", "processes:"]
+    for g in range(groups):
+        lines += [f"  - name: g{g}", f"    count: {g + 1}", "    private_mappings: []", "    mappings:"]
+        for j in range(per_group):
+            lines.append(f"      - {{segment: s, offset: {j * 4}MiB, size: 4MiB, address: {hex(TiB + j * GiB)}}}")
+    return "\n".join(lines) + "\n"
+
+
+def test_text_lists_the_first_mappings_and_groups_json_all(tmp_path):
+    # 35 groups of 45 mappings: the text shows 30 groups (those owning the most
+    # tables: the 30 with the most processes, g5..g34), 40 mappings each and a
+    # line for the other 5 (4 MiB of 4 KiB pages each: 2 PTE tables, and a
+    # PMD table of its own: 10 PTE + 5 PMD); JSON lists everything.
+    path = write(tmp_path, "many.yaml", _many(35, 45))
+    text = run("explain", path, "--width", "200").stdout
+    assert "... and 5 more mappings" in text
+    assert text.count("... and 5 more mappings") == 30
+    assert "g34: 35 processes" in text and "g5: 6 processes" in text and "g4: 5 processes" not in text
+    assert "... and 5 more groups (15 processes); --format json lists every group" in text
+    row = next(line for line in text.splitlines() if "... and 5 more mappings" in line)
+    assert [c.strip() for c in row.split("│")[4:6]] == ["10", "5"]  # own PTE, own PMD of the 5 left out
+    doc = json.loads(run("explain", path, "--format", "json").stdout)
+    assert len(doc["groups"]) == 35 and all(len(g["mappings"]) == 45 for g in doc["groups"])

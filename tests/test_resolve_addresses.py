@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ptcalc.model.geometry import ARM64_4K, ARM64_16K, ARM64_64K, X86_64, X86_64_LA57
+from ptcalc.workload.address_space import highest_gap
 from ptcalc.workload.types import Mapping, auto_address, resolve_addresses
 
 GiB, TiB = 1 << 30, 1 << 40
@@ -121,3 +122,35 @@ def test_side_by_side_placement_is_first_fit_where_it_applies(groups, arch, back
             assert expected[gi] is None or expected[gi] != [
                 a for a, g in zip(placed, group_of) if g == gi] or any(
                 not r[3] for r, g in zip(rows, group_of) if g == gi)
+
+
+def _brute_highest(spans, size, align, limit, low, phase):
+    """The highest start = phase (mod align) in [low, limit - size] clear of
+    every span, found by trying each start from the top."""
+    start = (limit - size - phase) // align * align + phase
+    while start >= low:
+        if all(e <= start or s >= start + size for s, e in spans):
+            return start
+        start -= align
+    return None
+
+
+@settings(max_examples=300)
+@given(spans=st.lists(st.tuples(st.integers(0, 60), st.integers(1, 40)).map(lambda t: (t[0], t[0] + t[1])),
+                      max_size=6),
+       size=st.integers(1, 30), align=st.sampled_from([1, 2, 4, 8]), limit=st.integers(0, 110),
+       low=st.integers(0, 10), phase=st.integers(0, 7))
+def test_highest_gap_is_the_highest_free_start(spans, size, align, limit, low, phase):
+    # spans may overlap or nest (one inside another): the gap above the
+    # inner one is not free while the outer one covers it
+    phase %= align
+    spans = sorted(spans)
+    assert highest_gap(spans, size, align, limit, low, phase) == _brute_highest(spans, size, align, limit, low, phase)
+
+
+def test_highest_gap_sees_a_span_inside_another():
+    # (10, 20) lies inside (0, 100): [20, 100) is not free, so 150 bytes
+    # below 200 do not fit above 0 (the walk once judged [20, 200) free: 50)
+    assert highest_gap([(0, 100), (10, 20)], 150, 1, 200, 0) is None
+    assert highest_gap([(0, 100), (10, 20)], 100, 1, 200, 0) == 100
+    assert highest_gap([(0, 100), (10, 20)], 60, 1, 130, 0) is None

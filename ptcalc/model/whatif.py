@@ -18,9 +18,10 @@ converted Workload from them when a caller wants the objects.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
+from typing import Any, overload
 
 from ptcalc.model.intervals import ascending
 from ptcalc.model.layout import Layout, pieces_reordered, segment_columns
@@ -46,6 +47,62 @@ class Replaced:
     ``overlap`` (grown to whole pages, it would overlap another mapping)."""
 
 
+class ReplacedRows(Sequence[Replaced]):
+    """The mappings a what-if placed again (:class:`Replaced`), in (group,
+    mapping) order, kept as columns: an object is made only for the one read
+    (a column of a large host re-places tens of thousands)."""
+
+    def __init__(self, group: list[int], mapping: list[int], old_address: list[int], address: list[int],
+                 aligned_address: list[int], misaligned: list[bool]) -> None:
+        self.group, self.mapping, self.old_address = group, mapping, old_address
+        self.address, self.aligned_address, self.misaligned = address, aligned_address, misaligned
+
+    @classmethod
+    def of(cls, layout: Layout, replace: Any, misaligned: Any, addr: Any, best: Any,
+           errors: dict[int, str]) -> ReplacedRows:
+        """The rows in ``replace`` outside the processes in ``errors``."""
+        xp = layout.xp
+        rows = xp.arange(layout.n_rows)[replace]
+        if rows.size:
+            g, m = layout.row_group[rows], layout.row_mi[rows]
+            rows = rows[xp.lexsort((m, g))]
+        group = layout.row_group[rows].tolist()
+        keep = [gi not in errors for gi in group] if errors else None
+
+        def col(a: Any) -> list[Any]:
+            v = a[rows].tolist()
+            return v if keep is None else [x for x, k in zip(v, keep) if k]
+
+        return cls(col(layout.row_group), col(layout.row_mi), col(layout.row_addr), col(addr), col(best),
+                   col(misaligned))
+
+    def __len__(self) -> int:
+        return len(self.group)
+
+    @overload
+    def __getitem__(self, i: int) -> Replaced: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> tuple[Replaced, ...]: ...
+
+    def __getitem__(self, i: int | slice) -> Replaced | tuple[Replaced, ...]:
+        if isinstance(i, slice):
+            return tuple(self[j] for j in range(*i.indices(len(self))))
+        return Replaced(group=self.group[i], mapping=self.mapping[i], old_address=self.old_address[i],
+                        address=self.address[i], aligned_address=self.aligned_address[i],
+                        reason="misaligned" if self.misaligned[i] else "overlap")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ReplacedRows({len(self)} mappings)"
+
+
 @dataclass(frozen=True)
 class Column:
     """One page-size column of the comparison (``ptcalc.render.words`` names it)."""
@@ -69,7 +126,7 @@ class Column:
     """The column's segments (None when unavailable)."""
     source: Workload | None = field(default=None, repr=False, compare=False)
     """The workload as configured."""
-    replaced: tuple[Replaced, ...] = ()
+    replaced: Sequence[Replaced] = ()
     """Explicit mappings the kernel would place elsewhere on these pages (their
     address is not aligned to them, or they would overlap another mapping):
     placed as ``hugetlb_get_unmapped_area`` would (:func:`kernel_place`)."""
@@ -152,7 +209,7 @@ class Conversion:
 
     layout: Layout
     segments: dict[str, Segment]
-    replaced: tuple[Replaced, ...] = ()
+    replaced: Sequence[Replaced] = ()
     aligned: Layout | None = None
 
 
@@ -206,77 +263,98 @@ def convert_placed(layout: Layout, workload: Workload, page_size: int) -> Conver
     # Mappings the kernel would put elsewhere on these pages: misaligned ones,
     # then one of two that would overlap once grown to whole pages.
     replace = misaligned
-    replaced: list[Replaced] = []
+    replaced: Sequence[Replaced] = ()
     aligned_addr = new_addr
     for _ in range(3):
         move = _to_move(layout, _overlap_pairs(layout, new_addr, new_size), page != layout.row_page)
         if move:
             flags = xp.zeros(layout.n_rows, dtype=xp.bool_)
-            flags[xp.asarray(sorted(move), i64)] = True
+            flags[xp.asarray(move, i64)] = True
             replace = replace | flags
         elif replaced or not replace.any():
             break
         new_addr, aligned_addr, replaced = kernel_place(layout, workload, replace, misaligned, explicit_addr,
                                                        new_addr, new_size, new_off, page, errors)
     pairs = _overlap_pairs(layout, new_addr, new_size)
-    bad_groups = set(errors) | {int(layout.row_group[later]) for _, later in pairs}
+    bad_groups = set(errors) | {int(layout.row_group[later]) for later in pairs[1]}
     if bad_groups:
         raise ValueError(_problem(layout, workload, min(bad_groups), page_size, errors, pairs))
     placed = _layout_at(layout, arch, segs, new_addr, new_size, new_off, delta, shift, auto)
     aligned = None
     if replaced:
         aligned = _layout_at(layout, arch, segs, aligned_addr, new_size, new_off, delta, shift, auto)
-    return Conversion(layout=placed, segments=segments, replaced=tuple(replaced), aligned=aligned)
+    return Conversion(layout=placed, segments=segments, replaced=replaced, aligned=aligned)
 
 
-def _overlap_pairs(layout: Layout, addr: Any, size: Any) -> list[tuple[int, int]]:
+def _overlap_pairs(layout: Layout, addr: Any, size: Any) -> tuple[list[int], list[int]]:
     """(earlier, later) rows of one group that overlap, in address order (the
-    earlier starts first): none, almost always (neighbours are compared on
-    arrays; only groups where some do overlap are swept)."""
+    earlier starts first; ``earlier`` is the first of the mappings before
+    ``later`` that reaches furthest): none, almost always."""
     xp = layout.xp
     n = layout.n_rows
     if n < 2:
-        return []
+        return [], []
     order = xp.lexsort((layout.row_mi, addr, layout.row_group))
     g, s, end = layout.row_group[order], addr[order], (addr + size)[order]
     # if any two mappings of a group overlap, some neighbours do
-    neighbours = (g[1:] == g[:-1]) & (end[:-1] > s[1:])
+    same = g[1:] == g[:-1]
+    neighbours = same & (end[:-1] > s[1:])
     if not neighbours.any():
-        return []
+        return [], []
+    if xp.NAME == "numpy":
+        # reach[i], at[i]: the furthest end of the group's rows up to i, and
+        # the first of them to reach it (a running maximum within each
+        # group, by doubling)
+        reach, at = end.copy(), xp.arange(n)
+        d = 1
+        while d < n:
+            together = g[d:] == g[:-d]
+            if not together.any():
+                break
+            pv, pi, cv, ci = reach[:-d], at[:-d], reach[d:], at[d:]
+            take = together & ((pv > cv) | ((pv == cv) & (pi < ci)))
+            reach[d:], at[d:] = xp.where(take, pv, cv), xp.where(take, pi, ci)
+            d *= 2
+        later = xp.arange(1, n)[same & (reach[:-1] > s[1:])]
+        return order[at[later - 1]].tolist(), order[later].tolist()
     bad = set(g[1:][neighbours].tolist())
     rows = order.tolist()
     last: dict[int, tuple[int, int]] = {}  # group -> (furthest end so far, its row)
-    pairs = []
+    earlier_rows, later_rows = [], []
     for i, (gi, start, stop) in enumerate(zip(g.tolist(), s.tolist(), end.tolist())):
         if gi not in bad:
             continue
-        reach, row = last.get(gi, (-1, -1))
-        if reach > start:
-            pairs.append((row, rows[i]))
-        if stop > reach:
+        reach_, row = last.get(gi, (-1, -1))
+        if reach_ > start:
+            earlier_rows.append(row)
+            later_rows.append(rows[i])
+        if stop > reach_:
             last[gi] = (stop, rows[i])
-    return pairs
+    return earlier_rows, later_rows
 
 
-def _to_move(layout: Layout, pairs: list[tuple[int, int]], changed: Any) -> set[int]:
+def _to_move(layout: Layout, pairs: tuple[list[int], list[int]], changed: Any) -> list[int]:
     """Of each overlapping pair, the row the kernel would place elsewhere:
     the one whose pages changed (the mapping the what-if makes anew), the
     later one of two; a process's private mappings, auto mappings and
-    mappings that keep their pages keep their places where they can."""
-    movable = (~layout.row_private & ~layout.row_auto).tolist()
-    new_pages = changed.tolist()
-    out = set()
-    for earlier, later in pairs:
-        for r in sorted((earlier, later), key=lambda r: (not new_pages[r], r != later)):
-            if movable[r]:
-                out.add(r)
-                break
-    return out
+    mappings that keep their pages keep their places where they can.
+    Sorted, each row once."""
+    xp = layout.xp
+    earlier, later = (xp.asarray(x, xp.int64) for x in pairs)
+    if not later.size:
+        return []
+    movable = ~layout.row_private & ~layout.row_auto
+    # the later one first, unless only the earlier one has new pages
+    later_first = changed[later] | ~changed[earlier]
+    first = xp.where(later_first, later, earlier)
+    second = xp.where(later_first, earlier, later)
+    pick = xp.where(movable[first], first, xp.where(movable[second], second, -1))
+    return sorted(set(pick[pick >= 0].tolist()))
 
 
 def kernel_place(layout: Layout, workload: Workload, replace: Any, misaligned: Any, explicit_addr: Any,
                  new_addr: Any, new_size: Any, new_off: Any, page: Any, errors: dict[int, str]
-                 ) -> tuple[Any, Any, list[Replaced]]:
+                 ) -> tuple[Any, Any, ReplacedRows]:
     """The rows in ``replace`` placed as the kernel places a mapping of their
     new pages, each in its process, in mapping order, clear of everything
     else: the highest page-aligned gap that ends at or below where the
@@ -289,13 +367,30 @@ def kernel_place(layout: Layout, workload: Workload, replace: Any, misaligned: A
     (congruent to the file offset modulo PUD_SIZE: an mmap or shmat address
     hint), and what moved; a process with no room goes to ``errors``."""
     xp = layout.xp
+    if xp.NAME == "numpy":
+        addr_a, best_a = _place_in_step(layout, workload, replace, new_addr, new_size, new_off, page, errors)
+    else:
+        addr_a, best_a = _place_one_by_one(layout, workload, replace, new_addr, new_size, new_off, page, errors)
+    return addr_a, best_a, ReplacedRows.of(layout, replace, misaligned, addr_a, best_a, errors)
+
+
+def _no_room(workload: Workload, gi: int, mi: int, size: int, page: int) -> str:
+    m = workload.groups[gi].mappings[mi]
+    return (f"{m.origin or m.segment}: no room for {format_size(size)} of {format_size(page)} pages in the "
+            "address space (the kernel would refuse the mapping: ENOMEM)")
+
+
+def _place_one_by_one(layout: Layout, workload: Workload, replace: Any, new_addr: Any, new_size: Any,
+                      new_off: Any, page: Any, errors: dict[int, str]) -> tuple[Any, Any]:
+    """:func:`kernel_place`'s placement, each process's mappings one after
+    another in Python (for the pure-Python backend's small layouts)."""
+    xp = layout.xp
     arch = workload.arch
     pud = arch.pud_size
     rows = xp.arange(layout.n_rows)[replace].tolist()
     groups = sorted(set(layout.row_group[replace].tolist()))
     addr, size, noff, pg = new_addr.tolist(), new_size.tolist(), new_off.tolist(), page.tolist()
-    old, end = layout.row_addr.tolist(), layout.row_end.tolist()
-    mis = misaligned.tolist()
+    end = layout.row_end.tolist()
     group_of, mi = layout.row_group.tolist(), layout.row_mi.tolist()
     chosen = set(rows)
     rows_of: dict[int, list[int]] = {gi: [] for gi in groups}  # the rows of each group concerned
@@ -321,10 +416,7 @@ def kernel_place(layout: Layout, workload: Workload, replace: Any, misaligned: A
                 spot = next((x for x in (highest_gap(taken, size[r], pg[r], lim, arch.base_page) for lim in limits)
                              if x is not None), None)
                 if spot is None:
-                    m = workload.groups[gi].mappings[mi[r]]
-                    errors.setdefault(gi, f"{m.origin or m.segment}: no room for {format_size(size[r])} of "
-                                          f"{format_size(pg[r])} pages in the address space (the kernel would "
-                                          "refuse the mapping: ENOMEM)")
+                    errors.setdefault(gi, _no_room(workload, gi, mi[r], size[r], pg[r]))
                     break
                 if aligned:
                     # the best case: congruent to the file offset modulo PUD_SIZE, just below
@@ -335,12 +427,93 @@ def kernel_place(layout: Layout, workload: Workload, replace: Any, misaligned: A
                 at[r] = spot
                 add_span(taken, (spot, spot + size[r]), need)
         placed[aligned] = at
-    addr, best = placed[False], placed[True]
-    out = [Replaced(group=group_of[r], mapping=mi[r], old_address=old[r], address=addr[r], aligned_address=best[r],
-                    reason="misaligned" if mis[r] else "overlap")
-           for r in sorted(rows, key=lambda r: (group_of[r], mi[r])) if group_of[r] not in errors]
     i64 = xp.int64
-    return xp.asarray(addr, i64), xp.asarray(best, i64), out
+    return xp.asarray(placed[False], i64), xp.asarray(placed[True], i64)
+
+
+def _place_in_step(layout: Layout, workload: Workload, replace: Any, new_addr: Any, new_size: Any, new_off: Any,
+                   page: Any, errors: dict[int, str]) -> tuple[Any, Any]:
+    """:func:`kernel_place`'s placement on numpy arrays: every process's k-th
+    mapping to place at once (:class:`ptcalc.model.topdown.TopDown`), the same
+    places as :func:`_place_one_by_one`."""
+    import numpy as np
+
+    from ptcalc.model.topdown import TopDown
+
+    arch = workload.arch
+    pud = arch.pud_size
+    group, mi = layout.row_group, layout.row_mi
+    moving = np.flatnonzero(replace)
+    groups = np.unique(group[moving])  # the processes concerned, numbered by their place here
+    dense: np.ndarray = np.asarray(np.searchsorted(groups, group))
+    stay = np.flatnonzero(np.isin(group, groups) & ~replace)  # the other rows of those processes
+    # the moving rows in (process, mapping) order; the k-th of each process is placed in step k
+    moving = moving[np.lexsort((mi[moving], group[moving]))]
+    mg = dense[moving]
+    per_group = np.bincount(mg, minlength=groups.size)
+    first = np.concatenate([np.zeros(1, np.int64), np.cumsum(per_group)[:-1]])
+    rank = np.arange(moving.size) - first[mg]
+    by_step = np.lexsort((mg, rank))  # positions in ``moving``, step by step
+    step_ends = np.cumsum(np.bincount(rank, minlength=int(per_group.max(initial=0))))
+    size = new_size[moving]
+    pg = page[moving]
+    need = np.minimum.reduceat(size, first) if moving.size else np.zeros(0, np.int64)
+    top = pg * (arch.user_limit // pg)  # TASK_SIZE: the last whole page of the address space
+    limits = (np.minimum(-((-layout.row_end[moving]) // pg) * pg, top), np.minimum(arch.map_window, top), top)
+    zero = np.zeros(moving.size, np.int64)
+    phase = np.mod(new_off[moving], pud)
+    pud_a = np.full(moving.size, pud, np.int64)
+    placer = TopDown(groups.size, dense[stay], new_addr[stay], new_addr[stay] + new_size[stay], need, arch.base_page)
+    # the fixed spans' answers at the limits known before anything is placed
+    spot_at = [placer.fixed(mg, lim, size, pg, zero) for lim in limits]
+    best_at = [placer.fixed(mg, lim, size, pud_a, phase) for lim in limits[1:]]
+    out: dict[bool, Any] = {}
+    for aligned in (False, True):
+        placer.clear()
+        at = new_addr.copy()
+        dead = np.isin(groups, list(errors))
+        begin = 0
+        for stop in step_ends.tolist():
+            q = by_step[begin:stop]
+            begin = stop
+            q = q[~dead[mg[q]]]
+            if not q.size:
+                continue
+            g, z, a = mg[q], size[q], pg[q]
+            spot = np.full(q.size, -1, np.int64)
+            gap = np.full(q.size, -1, np.int64)
+            left = np.arange(q.size)
+            for cand, cand_gap in spot_at:  # the first limit with room
+                ql = q[left]
+                spot[left], gap[left] = placer.settle(g[left], cand[ql], cand_gap[ql], z[left], a[left], zero[ql])
+                left = left[spot[left] < 0]
+                if not left.size:
+                    break
+            if left.size:  # no room: the process's first such mapping is named, the rest of it not placed
+                for i in left.tolist():
+                    r = int(moving[q[i]])
+                    errors.setdefault(int(group[r]), _no_room(workload, int(group[r]), int(mi[r]), int(z[i]),
+                                                                   int(a[i])))
+                dead[g[left]] = True
+                keep = spot >= 0
+                q, g, z, spot, gap = q[keep], g[keep], z[keep], spot[keep], gap[keep]
+            if aligned:
+                # the best case: congruent to the file offset modulo PUD_SIZE, just below
+                ph, pa = phase[q], pud_a[q]
+                best, best_gap = placer.settle(g, *placer.fixed(g, spot + z, z, pa, ph, gap), z, pa, ph)
+                for cand, cand_gap in best_at:
+                    left = np.flatnonzero(best < 0)
+                    if not left.size:
+                        break
+                    ql = q[left]
+                    best[left], best_gap[left] = placer.settle(g[left], cand[ql], cand_gap[ql], z[left], pa[left],
+                                                               ph[left])
+                found = best >= 0
+                spot, gap = np.where(found, best, spot), np.where(found, best_gap, gap)
+            at[moving[q]] = spot
+            placer.add(g, spot, spot + z, gap)
+        out[aligned] = at
+    return out[False], out[True]
 
 
 def _layout_at(layout: Layout, arch: Any, segs: list[Segment], new_addr: Any, new_size: Any, new_off: Any,
@@ -420,11 +593,11 @@ def _place_again(layout: Layout, redo: Any, new_addr: Any, new_size: Any, new_of
 
 
 def _problem(layout: Layout, workload: Workload, gi: int, page_size: int, errors: dict[int, str],
-             pairs: list[tuple[int, int]]) -> str:
+             pairs: tuple[list[int], list[int]]) -> str:
     """The message for process ``gi``'s first problem."""
     if gi in errors:
         return errors[gi]
-    mi = [int(layout.row_mi[r]) for pair in pairs if int(layout.row_group[pair[1]]) == gi for r in pair]
+    mi = [int(layout.row_mi[r]) for pair in zip(*pairs) if int(layout.row_group[pair[1]]) == gi for r in pair]
     m = workload.groups[gi].mappings[min(i for i in mi if i >= 0)]  # name the shared mapping (one is)
     return f"{m.origin or m.segment}: overlaps another mapping on {format_size(page_size)} pages"
 

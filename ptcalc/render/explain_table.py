@@ -13,14 +13,32 @@ from ptcalc.render.explain_words import (alike_text, copies_text, finding_tables
                                          pages, pool_label, private_label, private_pages, private_va_range,
                                          placement_lines, reason_text, sharing_text, split_text, va_range, vmpte_text,
                                          where_all)
-from ptcalc.render.facts import SCHEME_BLURB, host_line
+from ptcalc.render.facts import MAX_GROUP_ROWS, SCHEME_BLURB, host_line, more_groups_line
 from ptcalc.render.layout import Col, Grid, print_grid, print_text
 from ptcalc.render.words import count_of, explain_column_label
 from ptcalc.units import format_count, format_kib, format_size
 
 
+MAX_MAPPING_ROWS = 40
+"""Most mappings a group's table lists: those owning the most tables (JSON lists all)."""
+MAX_FINDINGS = 50
+"""Most (merged) findings listed (JSON lists all)."""
+MAX_NAMES = 100
+"""Most mappings a merged finding names."""
+MAX_POOL_ROWS = MAX_GROUP_ROWS
+"""Most pools the pools table lists: those with the most tables (JSON lists all)."""
+JSON_HINT = "--format json lists every one"
+
+
 def _n(x: int) -> str:
     return format_count(x) if x else "-"
+
+
+def _most(weights: list[int], limit: int) -> list[int]:
+    """The indices of the ``limit`` largest weights (ties: the earlier), in order."""
+    if len(weights) <= limit:
+        return list(range(len(weights)))
+    return sorted(sorted(range(len(weights)), key=lambda i: -weights[i])[:limit])
 
 
 def group_table(e: Explanation, g: GroupExplain, style: Style) -> Grid:
@@ -33,9 +51,17 @@ def group_table(e: Explanation, g: GroupExplain, style: Style) -> Grid:
     for n in below:
         t.cols.append(Col(f"own {n.upper()}", justify="right"))
     t.cols.append(Col("shared tables it uses (per process)", prose=True, min_width=12))
-    for me in g.mappings:
+    tb = e.table_bytes
+    shown = _most([sum(me.own[n] * tb.get(n, 0) for n in below) for me in g.mappings], MAX_MAPPING_ROWS)
+    for i in shown:
+        me = g.mappings[i]
         shared = "\n".join(sharing_text(e, s, g.count) for s in me.sharing) or "-"
         t.add(mapping_label(me), va_range(me, " - "), pages(me), *[_n(me.own[n]) for n in below], shared)
+    hidden = len(g.mappings) - len(shown)
+    if hidden:
+        rest = set(range(len(g.mappings))) - set(shown)
+        t.add(Text(f"... and {hidden:,} more mappings", style="italic"), "", "",
+              *[_n(sum(g.mappings[i].own[n] for i in rest)) for n in below], JSON_HINT)
     base = e.workload.arch.base_page
     for pe in g.private_mappings:
         t.add(private_label(pe), private_va_range(pe, " - "), private_pages(pe, base), *[_n(pe.own[n]) for n in below],
@@ -55,9 +81,16 @@ def pools_table(e: Explanation, style: Style) -> Grid:
     for n in levels:
         t.cols.append(Col(n.upper(), justify="right"))
     t.cols += [Col("with 2+ sharers", justify="right"), Col("used by", prose=True, min_width=16)]
-    for p in e.pools:
+    shown = _most([sum(p.tables.values()) for p in e.pools], MAX_POOL_ROWS)
+    for i in shown:
+        p = e.pools[i]
         users = ", ".join(f"{e.groups[g].name} #{mi} ({n:,})" for g, mi, n in p.users)
         t.add(pool_label(p), *[_n(p.tables[n]) for n in levels], _n(sum(p.shared.values())), users)
+    if len(shown) < len(e.pools):
+        rest = [p for i, p in enumerate(e.pools) if i not in set(shown)]
+        t.add(Text(f"... and {len(rest):,} more pools", style="italic"),
+              *[_n(sum(p.tables[n] for p in rest)) for n in levels], _n(sum(sum(p.shared.values()) for p in rest)),
+              JSON_HINT)
     return t
 
 
@@ -90,7 +123,9 @@ def render(e: Explanation, console: Console, style: Style) -> None:
         console.print()
         print_text(console, line)
     a = alike(e)
-    for members in a.classes:
+    weight = [sum(e.groups[i].count * e.groups[i].per_process_bytes for i in members) for members in a.classes]
+    shown = _most(weight, MAX_GROUP_ROWS)
+    for members in (a.classes[i] for i in shown):
         g = e.groups[members[0]]
         console.print()
         print_grid(console, group_table(e, g, style), style)
@@ -99,6 +134,10 @@ def render(e: Explanation, console: Console, style: Style) -> None:
             print_text(console, f"  {split}.", hanging="  ", style="dim")
         if len(members) > 1:
             print_text(console, f"  {alike_text([e.groups[i].name for i in members[1:]])}.", hanging="  ")
+    if len(shown) < len(a.classes):
+        rest = [m for i, c in enumerate(a.classes) if i not in set(shown) for m in c]
+        console.print()
+        print_text(console, more_groups_line(len(rest), sum(e.groups[i].count for i in rest)), style="dim")
     if e.pools:
         console.print()
         print_grid(console, pools_table(e, style), style)
@@ -108,9 +147,10 @@ def render(e: Explanation, console: Console, style: Style) -> None:
     print_text(console, Text("Why tables are not shared, and the smallest change that would share them", style="bold"))
     if not e.findings:
         print_text(console, "  Every touched page's shareable tables are shared.")
-    for i, (fs, f) in enumerate(grouped(e, a), 1):
+    findings = grouped(e, a)
+    for i, (fs, f) in enumerate(findings[:MAX_FINDINGS], 1):
         t = Text(f"{i:>3}. ")
-        t.append(where_all(e, fs), style="bold")
+        t.append(where_all(e, fs, MAX_NAMES), style="bold")
         t.append(f" [{f.rule}, {f.level}]: {finding_tables(f)}: {reason_text(e, f)}.")
         print_text(console, t, hanging="     ")
         copies = copies_text(e, fs)
@@ -123,6 +163,11 @@ def render(e: Explanation, console: Console, style: Style) -> None:
         note = note_text(f)
         if note:
             print_text(console, Text(f"     {note}.", style="dim"), hanging="     ")
+    if len(findings) > MAX_FINDINGS:
+        unlisted = findings[MAX_FINDINGS:]
+        about = sum(len(ms) for ms, _ in unlisted)
+        print_text(console, Text(f"     ... and {len(unlisted):,} more findings (about {about:,} "
+                                 f"mappings); {JSON_HINT}.", style="dim"), hanging="     ")
     console.print()
     print_text(console, Text("VmPTE and physical memory", style="bold"))
     print_text(console, f"  {vmpte_text(e.vmpte)}", hanging="  ")

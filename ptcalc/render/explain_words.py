@@ -270,18 +270,20 @@ def grouped(e: Explanation, a: Alike | None = None) -> list[tuple[list[Finding],
     return [([e.findings[i] for i in fs], e.findings[fs[0]]) for fs in merged(e, a)]
 
 
-def where_all(e: Explanation, fs: list[Finding]) -> str:
-    """Every mapping a (merged) finding is about, each named."""
+def where_all(e: Explanation, fs: list[Finding], limit: int | None = None) -> str:
+    """Every mapping a (merged) finding is about, each named (the first
+    ``limit`` of them, and how many more, when ``limit`` is given)."""
     if len(fs) == 1:
         return finding_where(e, fs[0])
     names = []
-    for f in fs:
+    for f in fs[:limit]:
         g = e.groups[f.group]
         names.append(g.name if f.mapping < 0 else f"{g.name} #{f.mapping} ({g.mappings[f.mapping].mapping.segment})")
     groups = len({f.group for f in fs})
     what = "groups" if all(f.mapping < 0 for f in fs) else "mappings"
     head = f"{len(fs)} {what}" + (f" of {groups} groups" if what == "mappings" and groups > 1 else "")
-    return f"{head}: " + ", ".join(names)
+    more = f" and {len(fs) - len(names):,} more" if len(names) < len(fs) else ""
+    return f"{head}: " + ", ".join(names) + more
 
 
 def copies_text(e: Explanation, fs: list[Finding]) -> str | None:

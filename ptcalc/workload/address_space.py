@@ -168,20 +168,21 @@ def highest_gap(spans: list[tuple[int, int]], size: int, align: int, limit: int,
                 ) -> int | None:
     """The highest start of ``size`` bytes that is ``phase`` modulo ``align``,
     ends at or below ``limit``, starts at or above ``low`` and is clear of
-    every span (sorted, possibly overlapping): ``vm_unmapped_area`` with
-    VM_UNMAPPED_AREA_TOPDOWN, ``align_mask`` and ``align_offset``.
+    every span (sorted by start; they may overlap, or one lie inside
+    another): ``vm_unmapped_area`` with VM_UNMAPPED_AREA_TOPDOWN,
+    ``align_mask`` and ``align_offset``.
 
     >>> hex(highest_gap([(0x7ffff0000000, 0x7ffff8000000)], 6 << 20, 2 << 20, 0x7ffff7fff000, 4096))
     '0x7fffefa00000'
+    >>> highest_gap([(0, 100), (10, 20)], 150, 1, 200, 0) is None  # [20, 200) is not free: (0, 100) covers it
+    True
     """
+    # spans starting at or above the limit are passed over; the others are
+    # coalesced first, so that a gap above one span is not taken for free
+    # while an earlier, longer span still covers it
+    spans = coalesce(spans[:bisect_left(spans, limit, key=itemgetter(0))], 1)
     hi = limit
-    # spans starting at or above the limit are passed over: start below them
-    i = bisect_left(spans, limit, key=itemgetter(0))
-    while i:
-        i -= 1
-        start, end = spans[i]
-        if start >= hi:
-            continue
+    for start, end in reversed(spans):
         if end < hi:
             candidate = round_down(hi - size - phase, align) + phase
             if candidate >= end and candidate >= low:

@@ -12,6 +12,7 @@ they do on generated workloads).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -89,8 +90,20 @@ class Context:
         self.pmd_size = arch.pmd_size
         self.pud_size = self.levels[self.pmd_i].table_span if self.pmd_i is not None else None
 
+    @cached_property
+    def _rows(self) -> dict[tuple[int, int], int]:
+        return {gm: r for r, gm in enumerate(self.layout.row_index)}
+
     def row_of(self, gi: int, mi: int) -> int:
-        return self.layout.row_index.index((gi, mi))
+        return self._rows[(gi, mi)]
+
+    @cached_property
+    def row_parts(self) -> list[np.ndarray]:
+        """Per row, the indices of its parts (parts are in row order)."""
+        row = self.parts.row
+        assert not (row[1:] < row[:-1]).any()
+        bounds = np.searchsorted(row, np.arange(self.layout.n_rows + 1))
+        return [np.arange(a, b) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
 
     def mapping(self, r: int) -> Mapping:
         gi, mi = self.layout.row_index[r]

@@ -168,10 +168,7 @@ class Findings:
         self.sharing = sharing
         self.fixer = _Fixer(cx)
         self.out: list[Finding] = []
-        p = cx.parts
-        self.row_parts: dict[int, np.ndarray] = {}
-        for r in range(cx.layout.n_rows):
-            self.row_parts[r] = np.nonzero(p.row == r)[0]
+        self.row_parts = cx.row_parts
 
     # helpers ---------------------------------------------------------------
     def tables_in(self, r: int, zone_set: tuple[int, ...]) -> dict[str, int]:

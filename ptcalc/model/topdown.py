@@ -1,0 +1,244 @@
+"""Top-down placement of many processes' mappings at once, on numpy arrays.
+
+The kernel places a new mapping at the highest start that is aligned as
+asked, ends at or below a limit and is clear of every mapping of the
+process (``vm_unmapped_area`` with VM_UNMAPPED_AREA_TOPDOWN, ``align_mask``
+and ``align_offset``, mm/mmap.c; :func:`ptcalc.workload.address_space.highest_gap`
+is the same rule on one process's span list).  The what-if's re-placement
+(:func:`ptcalc.model.whatif.kernel_place`) places each process's moving
+mappings one after another, each clear of those placed before it.  Walking
+that in Python costs about 10 us a mapping; :class:`TopDown` does it for
+every process in step -- the k-th mapping of every process together -- in a
+few array operations a step:
+
+* the spans that stay (``fixed``) are merged per process once, into the
+  free gaps between them; the highest gap below a limit that can hold a
+  mapping is found by bisection and by a table of the widest gap in each
+  run of 2**k gaps (so a walk down past many narrow gaps is a few lookups);
+* the spans placed so far are kept per process as blocks: spans closer
+  than the smallest mapping still to place are one block (nothing that is
+  placed fits between them, so the same places are found).  A place from
+  the fixed gaps that meets a block is searched again below the block's
+  start -- nothing of the mapping's size fits in it, and above its start
+  it is not clear.
+
+Every result is the rule's exact answer (tests/test_whatif.py checks the
+placements against an independent mapping-by-mapping reference;
+tests/test_topdown.py checks :class:`TopDown` against a brute force).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+INF = 1 << 62
+"""Past every address (the last gap's end; an empty block's start)."""
+
+Array = Any
+
+
+def _round_down(x: Array, align: Array, phase: Array) -> Array:
+    """The highest value <= ``x`` that is ``phase`` modulo ``align``, per element."""
+    return x - np.mod(x - phase, align)
+
+
+class TopDown:
+    """One placement: the spans that stay, per process, and those placed so far.
+
+    ``n_groups`` processes, numbered 0..n_groups-1; ``fixed_*``: the spans that
+    stay (any order; they may overlap); ``need``: per process, the smallest
+    size that will be placed (spans closer than it are kept as one block);
+    ``low``: no mapping starts below it (mmap_min_addr: the base page).
+    """
+
+    def __init__(self, n_groups: int, fixed_group: Array, fixed_start: Array, fixed_end: Array, need: Array,
+                 low: int) -> None:
+        self.n_groups = n_groups
+        self.low = low
+        self.need = np.asarray(need, np.int64)
+        g, s, e = _merged(np.asarray(fixed_group, np.int64), np.asarray(fixed_start, np.int64),
+                          np.asarray(fixed_end, np.int64))
+        # the free gaps of each process, in address order: [low, s0), [e0, s1), ..., [e_last, INF)
+        n_spans = np.bincount(g, minlength=n_groups)
+        n_gaps = n_spans + 1
+        self.gap_begin = np.concatenate([np.zeros(1, np.int64), np.cumsum(n_gaps)[:-1]])
+        self.gap_stop = self.gap_begin + n_gaps
+        total = int(n_gaps.sum())
+        lo = np.full(total, low, np.int64)
+        hi = np.full(total, INF, np.int64)
+        # the i-th span (of all) is span i - span_first[g] of its process: it
+        # ends that process's gap of the same number and begins the next
+        span_first = np.concatenate([np.zeros(1, np.int64), np.cumsum(n_spans)[:-1]])
+        at = self.gap_begin[g] + np.arange(g.size) - span_first[g]
+        hi[at] = s
+        lo[at + 1] = np.maximum(e, low)
+        self.lo, self.hi = lo, hi
+        self._gaps = (lo.copy(), hi.copy())
+        # widest[k][i]: the widest of gaps i-2**k+1 .. i (a run may span processes: lookups check)
+        width = hi - lo
+        self.widest = [width]
+        span = 1
+        while span < int(n_gaps.max(initial=1)):
+            w = self.widest[-1]
+            self.widest.append(np.maximum(w, np.concatenate([np.full(span, -1, np.int64), w[:-span]])))
+            span *= 2
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget the spans placed so far (the fixed ones stay)."""
+        if hasattr(self, "_gaps"):
+            self.lo[:], self.hi[:] = self._gaps
+        # the blocks placed so far: one row per process, unused slots INF / -INF
+        self.block_start = np.full((self.n_groups, 4), INF, np.int64)
+        self.block_end = np.full((self.n_groups, 4), -INF, np.int64)
+        self.block_gap = np.zeros((self.n_groups, 4), np.int64)  # the fixed gap each block starts in
+        self.used = 0  # slots in use (a prefix of the columns)
+
+    def fixed(self, g: Array, limit: Array, size: Array, align: Array, phase: Array, top: Array | None = None
+              ) -> tuple[Array, Array]:
+        """Per query, the highest start ``phase`` mod ``align`` of ``size`` bytes
+        ending at or below ``limit``, at or above ``low``, clear of the fixed
+        spans of process ``g`` (the placed ones are not looked at), and the
+        gap it is in; -1 if none.  ``top``: the last gap of the process that
+        begins below the limit, when the caller knows it."""
+        lo, hi = self.lo, self.hi
+        first = self.gap_begin[g]
+        if top is None:
+            # the last gap of the process beginning below the limit: bisection
+            a, b = first, self.gap_stop[g]
+            while True:
+                open_ = a < b
+                if not open_.any():
+                    break
+                mid = (a + b) >> 1
+                below = lo[np.minimum(mid, lo.size - 1)] < limit
+                a = np.where(open_ & below, mid + 1, a)
+                b = np.where(open_ & ~below, mid, b)
+            top = a - 1
+        out = np.full(g.shape, -1, np.int64)
+        gap = np.full(g.shape, -1, np.int64)
+        has = top >= first
+        t = np.where(has, top, 0)
+        p = _round_down(np.minimum(hi[t], limit) - size, align, phase)
+        fits = has & (p >= lo[t])
+        out[fits], gap[fits] = p[fits], t[fits]
+        # else the highest gap below it that holds the mapping
+        todo = np.flatnonzero(has & ~fits)
+        pos = top[todo] - 1
+        while todo.size:
+            z, f = size[todo], first[todo]
+            for k in range(len(self.widest) - 1, -1, -1):
+                step = 1 << k
+                skip = (pos - step + 1 >= f) & (self.widest[k][np.maximum(pos, 0)] < z)
+                pos = pos - np.where(skip, step, 0)
+            found = pos >= f
+            q = np.maximum(pos, 0)
+            p = _round_down(hi[q] - z, align[todo], phase[todo])
+            fits = found & (p >= lo[q])
+            out[todo[fits]], gap[todo[fits]] = p[fits], q[fits]
+            again = found & ~fits  # wide enough, but not at this alignment: below it
+            todo, pos = todo[again], pos[again] - 1
+        return out, gap
+
+    def settle(self, g: Array, start: Array, gap: Array, size: Array, align: Array, phase: Array
+               ) -> tuple[Array, Array]:
+        """``start`` (the fixed gaps' answer for each query, in ``gap``; -1 for
+        none) made clear of the blocks placed so far: where it meets one, the
+        fixed gaps' answer below that block's start, and so on; -1 if none."""
+        out, where_ = start.copy(), gap.copy()
+        todo = np.flatnonzero(out >= 0)
+        while todo.size and self.used:
+            p, z = out[todo], size[todo]
+            gt = g[todo]
+            bs = self.block_start[gt, : self.used]
+            be = self.block_end[gt, : self.used]
+            meets = (bs < (p + z)[:, None]) & (be > p[:, None])
+            hit = meets.any(axis=1)
+            if not hit.any():
+                break
+            todo, gt, meets, bs = todo[hit], gt[hit], meets[hit], bs[hit]
+            j = np.where(meets, bs, INF).argmin(axis=1)  # the lowest block it meets
+            below = bs[np.arange(j.size), j]
+            # the gap that block starts in; the last one beginning below its start
+            bg = self.block_gap[gt, j]
+            top = np.where(self.lo[bg] < below, bg, bg - 1)
+            out[todo], where_[todo] = self.fixed(gt, below, size[todo], align[todo], phase[todo], top)
+            todo = todo[out[todo] >= 0]
+        return out, where_
+
+    def add(self, g: Array, start: Array, end: Array, gap: Array) -> None:
+        """Place ``[start, end)`` (in fixed gap ``gap``) in process ``g`` (one
+        span per process a call)."""
+        # the gap it went into keeps what is left below it (or above it) when
+        # the rest is too narrow for anything still to place: later searches
+        # then find the space beside it without meeting its block.  (The
+        # widest-gap table is not updated: it stays an upper bound.)
+        need_g = self.need[g]
+        upper = self.hi[gap] - end < need_g
+        lower = ~upper & (start - self.lo[gap] < need_g)
+        self.hi[gap[upper]] = start[upper]
+        self.lo[gap[lower]] = end[lower]
+        if self.used == self.block_start.shape[1]:
+            self._compact()
+        if not self.used:
+            self.block_start[g, 0], self.block_end[g, 0], self.block_gap[g, 0] = start, end, gap
+            self.used = 1
+            return
+        bs = self.block_start[g, : self.used]
+        be = self.block_end[g, : self.used]
+        bg = self.block_gap[g, : self.used]
+        need = self.need[g][:, None]
+        joins = (bs - end[:, None] < need) & (start[:, None] - be < need)
+        lowest = np.where(joins, bs, INF)
+        j = lowest.argmin(axis=1)
+        first_joined = lowest[np.arange(j.size), j]
+        below = first_joined < start  # a joined block starts lower: the new block starts where it does
+        new_start = np.where(below, first_joined, start)
+        new_gap = np.where(below, bg[np.arange(j.size), j], gap)
+        new_end = np.maximum(end, np.where(joins, be, -INF).max(axis=1, initial=-INF))
+        self.block_start[g, : self.used] = np.where(joins, INF, bs)
+        self.block_end[g, : self.used] = np.where(joins, -INF, be)
+        self.block_start[g, self.used] = new_start
+        self.block_end[g, self.used] = new_end
+        self.block_gap[g, self.used] = new_gap
+        self.used += 1
+
+    def _compact(self) -> None:
+        """The blocks in use moved to the front of each row, with room for as many again."""
+        used = self.block_start < INF
+        keep = max(int(used.sum(axis=1).max(initial=0)), 1)
+        order = np.argsort(~used, axis=1, kind="stable")[:, :keep]
+        width = 2 * keep + 4
+        new = []
+        for old, fill in ((self.block_start, INF), (self.block_end, -INF), (self.block_gap, 0)):
+            a = np.full((self.n_groups, width), fill, np.int64)
+            a[:, :keep] = np.take_along_axis(old, order, axis=1)
+            new.append(a)
+        self.block_start, self.block_end, self.block_gap = new
+        self.used = keep
+
+
+def _merged(g: Array, s: Array, e: Array) -> tuple[Array, Array, Array]:
+    """The spans per process sorted, those that overlap or touch made one."""
+    order = np.lexsort((s, g))
+    g, s, e = g[order], s[order], e[order]
+    if g.size < 2:
+        return g, s, e
+    # within a process, reach[i]: the furthest end of spans 0..i (a running
+    # maximum that starts again at each process)
+    same = g[1:] == g[:-1]
+    if bool((same & (e[1:] < e[:-1])).any()):  # a span inside another: the running maximum the slow way
+        reach = e.tolist()
+        gl = g.tolist()
+        for i in range(1, len(reach)):
+            if gl[i] == gl[i - 1] and reach[i - 1] > reach[i]:
+                reach[i] = reach[i - 1]
+        reach_a = np.asarray(reach, np.int64)
+    else:
+        reach_a = e
+    starts = np.concatenate([np.ones(1, bool), ~same | (s[1:] > reach_a[:-1])])
+    first = np.flatnonzero(starts)
+    last = np.concatenate([first[1:], [g.size]]) - 1
+    return g[first], s[first], reach_a[last]
