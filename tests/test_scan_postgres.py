@@ -29,8 +29,11 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from ptcalc.cli import main as cli
 from ptcalc.linux.scan import scan
+from ptcalc.model.evaluate import evaluate
 from ptcalc.model.geometry import X86_64
 from ptcalc.model.tables import compute
 from ptcalc.render.scan_yaml import render_scan
@@ -153,3 +156,22 @@ def test_scan_postgres_backends(server):
     loaded = loads_workload(render_scan(r), source="scan.yaml")
     assert [g.vmpte_bytes for g in compute(loaded, "hugetlb-pmd").groups] == [n.model_vmpte for n in r.group_notes]
     assert w.arch is X86_64 or w.arch.name == "x86_64-la57"
+
+    # issue 14: the huge-page what-ifs of the scanned host are answered, with the
+    # mappings the kernel would place elsewhere placed as hugetlb_get_unmapped_area
+    # would (aligned to the page size) and a best case congruent modulo 1 GiB
+    ev = evaluate(loaded)
+    cols = {c.key: c for c in ev.columns}
+    four_k = ev.cell("hugetlb-pmd").result.physical_bytes
+    for key, page in (("2MiB-hugetlb", 2 << 20), ("1GiB-hugetlb", 1 << 30)):
+        col = cols[key]
+        assert col.unavailable is None and col.layout is not None, col.unavailable
+        for moved in col.replaced:
+            m = loaded.groups[moved.group].mappings[moved.mapping]
+            assert moved.address % page == 0 and (moved.aligned_address - m.offset) % (1 << 30) == 0, (key, moved)
+        cell = ev.cell("hugetlb-pmd", key)
+        assert cell is not None and cell.result.physical_bytes < four_k
+        best = cell.aligned
+        assert best is None or best.result.physical_bytes <= cell.result.physical_bytes
+    out = CliRunner().invoke(cli, ["estimate", "-", "--width", "100"], input=render_scan(r)).output
+    assert "2 MiB hugetlb" in out and "1 GiB hugetlb" in out and "n/a" not in out, out

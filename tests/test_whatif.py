@@ -249,6 +249,38 @@ def test_a_mapping_the_kernel_cannot_keep_is_placed_as_the_kernel_would():
     assert (r.mapping, r.address, r.aligned_address, r.reason) == (1, TiB - 2 * MiB, TiB - GiB, "overlap")
 
 
+
+def test_the_placement_note_says_which_placement_is_the_best_case():
+    from ptcalc.model.evaluate import evaluate
+    from ptcalc.render.words import placement_notes
+
+    # 2 processes map 2 GiB (offset 0) at 1 TiB + 4 KiB, wholly touched.  On 2 MiB
+    # hugetlb pages the kernel puts it 2 MiB-aligned, not 1 GiB-aligned: it then
+    # covers one whole PUD-sized window (one shared PMD table) and two partial ones
+    # (a PMD table per process each): 1 + 2 x 2 = 5 PMD tables under hugetlb-pmd;
+    # at a 1 GiB-aligned address, two whole windows: 2 shared PMD tables.  On 1 GiB
+    # pages the kernel's address is 1 GiB-aligned, congruent to offset 0.
+    seg = Segment("s", 4 * GiB, "shmem", 4 * KiB)
+    a = Mapping("s", 0, 2 * GiB, TiB + 4 * KiB, touched=((0, 2 * GiB),), origin="processes[0].mappings[0]")
+    w = _w(a, segs=[seg])
+    w = replace(w, groups=(replace(w.groups[0], count=2),))
+    ev = evaluate(w)
+    cols = {c.key: c for c in ev.columns}
+    (r,) = cols["1GiB-hugetlb"].replaced
+    assert r.address % GiB == 0 and r.address == r.aligned_address
+    cell = ev.cell("hugetlb-pmd", "2MiB-hugetlb")
+    assert cell.result.tables["pmd"] == 5 and cell.aligned.result.tables["pmd"] == 2
+    two, one = placement_notes(ev)
+    assert "'1 GiB-aligned' is the best case" in two and "already the best case" not in two
+    assert "that is already the best case: its address is congruent to the file offset modulo 1 GiB." in one
+    # one process, 4 MiB: one PMD table wherever it is 2 MiB-aligned in one window,
+    # so the aligned address saves nothing and no best case is shown
+    small = Mapping("s", 0, 4 * MiB, TiB + 4 * KiB, touched=((0, 4 * MiB),), origin="processes[0].mappings[0]")
+    ev = evaluate(_w(small, segs=[seg]))
+    assert all(c.aligned is None for c in ev.cells_of(ev.columns[1]))
+    assert placement_notes(ev)[0].endswith(
+        "an address congruent to the file offset modulo 1 GiB would not save tables here.")
+
 def test_the_kernel_refuses_what_does_not_fit():
     # 100 TiB at 2 MiB leaves [100 TiB + 2 MiB, 128 TiB - 4 KiB): 28 TiB - 4 MiB
     # of 2 MiB pages.  The second mapping, 28 TiB - 4 MiB + 4 KiB at a 4 KiB

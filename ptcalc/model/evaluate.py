@@ -155,11 +155,16 @@ class Cell:
     def aligned(self) -> Cell | None:
         """When the column re-placed mappings as the kernel would
         (``Column.replaced``): this scheme with them at their best address
-        (congruent to the file offset modulo PUD_SIZE); else None."""
+        (congruent to the file offset modulo PUD_SIZE), when that gives fewer
+        tables; else None.  Moved away from the kernel's choice, a mapping can
+        leave PMD/PUD tables it shared with its neighbours (a PostgreSQL
+        segment among the libraries): then the kernel's placement is the best
+        of the two, and no best case is shown."""
         col = self.column.aligned
         if col is None:
             return None
-        return self._cells.ev._cells_of(col).cell(self.scheme)
+        best = self._cells.ev._cells_of(col).cell(self.scheme)
+        return best if best.result.physical_bytes < self.result.physical_bytes else None
 
     @property
     def verdict(self) -> str | None:

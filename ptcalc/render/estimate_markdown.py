@@ -54,7 +54,7 @@ def render(report: Evaluation, heading: str | None = None) -> str:
             row.append(text)
         rows.append(row)
     lines += ["Physical page-table memory and verdict:", ""] + md_table(header, rows) + [""]
-    notes = placement_notes(report.columns)
+    notes = placement_notes(report)
     if notes:
         lines += [f"_{n}_" for n in notes] + [""]
 

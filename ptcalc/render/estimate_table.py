@@ -99,7 +99,7 @@ def render(report: Evaluation, console: Console, style: Style) -> None:
     print_text(console, host_line(w))
     console.print()
     print_grid(console, comparison(report, style), style)
-    for line in placement_notes(report.columns):
+    for line in placement_notes(report):
         print_text(console, line, style="dim")
     console.print()
     print_grid(console, per_process(report, style), style)

@@ -7,10 +7,12 @@ reads, the same in a table, in markdown and in JSON.
 
 from __future__ import annotations
 
-from ptcalc.model.evaluate import Cell, Note
+from collections.abc import Sequence
+
+from ptcalc.model.evaluate import Cell, Evaluation, Note
 from ptcalc.model.geometry import Arch
 from ptcalc.model.schemes import Why
-from ptcalc.model.whatif import Column
+from ptcalc.model.whatif import Column, Replaced, ReplacedRows
 from ptcalc.units import format_size, size_token
 
 
@@ -119,20 +121,38 @@ def placement_text(cell: Cell) -> str | None:
     return f"{format_size(cell.layout.arch.pud_size)}-aligned: {format_size(best.result.physical_bytes)}"
 
 
-def placement_notes(columns: tuple[Column, ...]) -> list[str]:
+def _already_best(replaced: Sequence[Replaced]) -> bool:
+    """Whether the kernel's placement of every re-placed mapping is the best
+    case (1 GiB pages: aligned to the page size is aligned to PUD_SIZE)."""
+    if isinstance(replaced, ReplacedRows):
+        return replaced.address == replaced.aligned_address
+    return all(r.address == r.aligned_address for r in replaced)
+
+
+def placement_notes(report: Evaluation) -> list[str]:
     """One sentence per what-if column whose mappings the kernel would place
     elsewhere: how its figures place them, and what the best case is."""
     out = []
-    for col in columns:
+    for col in report.columns:
         if not col.replaced or col.layout is None:
             continue
         n = len(col.replaced)
         pud = format_size(col.layout.arch.pud_size)
+        they, them = ("they", "them") if n != 1 else ("it", "it")
         what = f"{n} mapping{'s are' if n != 1 else ' is'}"
-        out.append(f"{column_label(col)}: {what} not where {'they' if n != 1 else 'it'} could be on these pages "
-                   f"(an address not aligned to them, or an overlap once grown to them): the figures place "
-                   f"{'them' if n != 1 else 'it'} as the kernel would (hugetlb_get_unmapped_area: aligned to the "
-                   f"page size, top-down below where {'they' if n != 1 else 'it'} ended); '{pud}-aligned' is the "
-                   f"best case, at an address congruent to the file offset modulo {pud} (an mmap or shmat address "
-                   f"hint; explain --page-size {size_token(col.page_size or 0)} says which).")
+        head = (f"{column_label(col)}: {what} not where {they} could be on these pages (an address not aligned to "
+                f"them, or an overlap once grown to them): the figures place {them} as the kernel would "
+                f"(hugetlb_get_unmapped_area: aligned to the page size, top-down below where {they} ended); ")
+        if _already_best(col.replaced):
+            tail = (f"that is already the best case: {'their addresses are' if n != 1 else 'its address is'} "
+                    f"congruent to the file offset modulo {pud}.")
+        elif any(c.aligned is not None for c in report.cells_of(col)):
+            tail = (f"'{pud}-aligned' is the best case, at an address congruent to the file offset modulo {pud} "
+                    f"(an mmap or shmat address hint; explain --page-size {size_token(col.page_size or 0)} "
+                    f"says which).")
+        else:
+            # e.g. a segment among the libraries: moved down to a congruent address it
+            # leaves the PMD/PUD tables it shares with them (Cell.aligned)
+            tail = f"an address congruent to the file offset modulo {pud} would not save tables here."
+        out.append(head + tail)
     return out
