@@ -28,6 +28,11 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# Output that is not a terminal is $COLUMNS wide (else 120): the tests compare
+# text drawn at the default width, so a COLUMNS exported by the shell or the CI
+# runner is not theirs to inherit (tests that need it pass it explicitly).
+os.environ.pop("COLUMNS", None)
+
 
 # --- one kernel experiment at a time on this machine -------------------------------------
 # Kernel tests read machine-wide counters (PageTables) and size the global

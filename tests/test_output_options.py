@@ -43,6 +43,16 @@ def test_width(cmd):
     assert max(len(line) for line in r.stdout.splitlines()) <= 80
 
 
+def test_a_pipe_takes_its_width_from_columns():
+    # not a terminal: $COLUMNS when it is a width --width accepts, else 120; --width wins
+    def widest(*args, env):
+        return max(len(line) for line in run("estimate", SEED, *args, env=env).stdout.splitlines())
+
+    assert widest(env={"COLUMNS": "80"}) == 80
+    assert widest("--width", "100", env={"COLUMNS": "80"}) == 100
+    assert widest(env={"COLUMNS": "20"}) == widest(env={"COLUMNS": "eighty"}) == 120
+
+
 def test_check_lines_do_not_wrap():
     r = run("check", SEED, "--width", "40")
     assert len(r.stdout.splitlines()) == 2  # one FAIL line and the summary, however long

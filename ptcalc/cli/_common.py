@@ -163,7 +163,7 @@ def output_options(command: str) -> Callable[[F], F]:
         f = click.option("--ascii", "ascii_only", is_flag=True,
                          help="ASCII borders and symbols only (survives e-mail and tickets).")(f)
         f = click.option("--width", type=WIDTH, default=None, metavar="N",
-                         help="Output width in columns (default: the terminal's, 120 in a pipe).")(f)
+                         help="Output width in columns (default: the terminal's; in a pipe $COLUMNS, else 120).")(f)
         f = click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
                          show_default=True, help="Colour the table output; NO_COLOR is respected.")(f)
         f = click.option("-f", "--format", "fmt", type=FormatChoice(command), default=formats(command)[0].name,

@@ -18,7 +18,18 @@ VERDICT_STYLE: dict[str, str] = {
 }
 
 DEFAULT_WIDTH = 120
-"""Width when stdout is not a terminal (pipes, CI logs, tickets)."""
+"""Width when stdout is not a terminal (pipes, CI logs, tickets) and
+``$COLUMNS`` does not say another."""
+
+
+def pipe_width() -> int:
+    """The width of output that is not a terminal: ``$COLUMNS`` when it is a
+    width ``--width`` accepts (40 to 1000; ``COLUMNS=80 ptcalc ... | less``),
+    else :data:`DEFAULT_WIDTH`."""
+    text = os.environ.get("COLUMNS", "").strip()
+    if text.isascii() and text.isdigit() and 40 <= int(text) <= 1000:
+        return int(text)
+    return DEFAULT_WIDTH
 
 
 @dataclass(frozen=True)
@@ -78,7 +89,7 @@ def make_console(color: str = "auto", width: int | None = None, file: IO[str] | 
         force_terminal=force,
         no_color=no_color,
         color_system=None if no_color else "auto",
-        width=width or (None if is_tty else DEFAULT_WIDTH),
+        width=width or (None if is_tty else pipe_width()),
         emoji=False,
         highlight=False,
         markup=False,  # names are data: "[bold]" in a name prints as written (ptcalc.names)

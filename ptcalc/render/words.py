@@ -118,7 +118,10 @@ def placement_text(cell: Cell) -> str | None:
     best = cell.aligned
     if best is None or best.result.physical_bytes == cell.result.physical_bytes:
         return None
-    return f"{format_size(cell.layout.arch.pud_size)}-aligned: {format_size(best.result.physical_bytes)}"
+    figure = format_size(best.result.physical_bytes)
+    if figure == format_size(cell.result.physical_bytes):  # the same once rounded: say by how much
+        figure += f" ({format_size(cell.result.physical_bytes - best.result.physical_bytes)} less)"
+    return f"{format_size(cell.layout.arch.pud_size)}-aligned: {figure}"
 
 
 def _already_best(replaced: Sequence[Replaced]) -> bool:
