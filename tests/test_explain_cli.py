@@ -143,3 +143,60 @@ def test_text_lists_the_first_mappings_and_groups_json_all(tmp_path):
     assert [c.strip() for c in row.split("│")[4:6]] == ["10", "5"]  # own PTE, own PMD of the 5 left out
     doc = json.loads(run("explain", path, "--format", "json").stdout)
     assert len(doc["groups"]) == 35 and all(len(g["mappings"]) == 45 for g in doc["groups"])
+
+
+def _scanned_like():
+    """Two groups of 2 processes, as a scan writes them: a 4 GiB and a 1 MiB
+    segment at 4 KiB-aligned addresses, and ten libraries of 4 KiB each, each
+    in its own 2 MiB block of one 1 GiB window."""
+    libs = "\n".join(f"      - {{kind: file, name: lib{i}, address: {0x10000000 + i * 2 * MiB:#x}, size: 4KiB}}"
+                     for i in range(10))
+    groups = "".join(f"""\
+  - name: {name}
+    count: 2
+    mappings:
+      - {{segment: s, offset: 0, size: 4GiB, address: 0x7f0000001000}}
+      - {{segment: small, offset: 0, size: 1MiB, address: 0x7e0000001000}}
+    private_mappings:
+{libs}
+""" for name in ("a", "b"))
+    return f"""\
+name: scanned like
+host: {{memory: 64GiB, arch: x86_64}}
+segments:
+  s: {{size: 4GiB, backing: shmem, page_size: 4KiB}}
+  small: {{size: 1MiB, backing: shmem, page_size: 4KiB}}
+processes:
+{groups}"""
+
+
+def test_many_own_mappings_are_summed_by_kind_and_alike_placements_merged(tmp_path):
+    path = write(tmp_path, "w.yaml", _scanned_like())
+    text = run("explain", path, "--page-size", "2MiB", "--width", "200").stdout
+    # the ten libraries: one row, a PTE table each (own), their PMD and PUD
+    # table used by all ten (on the "several" row)
+    row = next(line for line in text.splitlines() if "10 private file mappings" in line)
+    cells = [c.strip() for c in row.split("│")]
+    assert cells[2:7] == ["0x10000000 - 0x11201000", "4 KiB private", "10", "-", "-"]
+    assert "lib0, lib1, lib2, lib3 and 6 more" in cells[7]
+    several = next(line for line in text.splitlines() if "tables used by several" in line)
+    assert [c.strip() for c in several.split("│")][4:7] == ["-", "1", "1"]
+    # the same re-placement in both groups is one paragraph.  4 GiB ending at
+    # 0x7f0100001000, rounded up to 2 MiB: 0x7f0100200000, so the kernel's
+    # 2 MiB-aligned gap starts at 0x7f0000200000; the best case 0x7f0000000000
+    flat = " ".join(text.split())
+    assert ("2 mappings (a #0, b #0) s: configured at 0x7f0000001000; their address is not a multiple of 2 MiB, "
+            "so the kernel would place each at 0x7f0000200000") in flat
+    assert "At 0x7f0000000000, congruent to their file offset modulo 1 GiB" in flat
+    assert ("2 mappings (a #1, b #1) small: configured at 0x7e0000001000; their address is not a multiple of "
+            "2 MiB, so the kernel would place each at 0x7e0000000000") in flat
+    assert "Smaller than 1 GiB, they fill no 1 GiB window wherever they are" in flat
+    # per process: PTE 10, PMD 2 (s's partial windows) + 1 (small) + 1 (libs),
+    # PUD 3, PGD 1 = 18 tables, 72 KiB; 4 processes and 3 shared PMD tables:
+    # 300 KiB.  1 GiB-aligned: s's 4 windows whole, 4 shared PMD tables and
+    # 16 tables a process: 4 x 64 KiB + 16 KiB = 272 KiB
+    assert "a: 2 processes; each owns 72 KiB, VmPTE 80 KiB" in text
+    assert "Page tables as the kernel would place them: 300 KiB; 1 GiB-aligned: 272 KiB." in flat
+    # JSON lists every own mapping
+    doc = json.loads(run("explain", path, "--page-size", "2MiB", "-f", "json").stdout)
+    assert len(doc["groups"][0]["private_mappings"]) == 10

@@ -8,7 +8,7 @@ from ptcalc.render.estimate_markdown import md_table
 from ptcalc.model.explain.alike import alike
 from ptcalc.render.explain_words import (alike_text, copies_text, finding_tables, fix_text, grouped, levels_of,
                                          mapping_label, note_text,
-                                         pages, pool_label, private_label, private_pages, private_va_range,
+                                         pages, pool_label, private_rows,
                                          placement_lines, reason_text, sharing_text, split_text, va_range, vmpte_text,
                                          where_all)
 from ptcalc.render.facts import SCHEME_BLURB, host_line
@@ -39,9 +39,9 @@ def render(e: Explanation) -> str:
             shared = "<br>".join(md(sharing_text(e, s, g.count)) for s in me.sharing) or "-"
             rows.append([md(mapping_label(me)), f"`{va_range(me)}`", pages(me), *[_n(me.own[n]) for n in below],
                          shared])
-        for pe in g.private_mappings:
-            rows.append([md(private_label(pe)), f"`{private_va_range(pe)}`", private_pages(pe, w.arch.base_page),
-                         *[_n(pe.own[n]) for n in below], "- (MAP_PRIVATE: its own)"])
+        for row in private_rows(g, w.arch.base_page):
+            rows.append([md(row.label), f"`{row.va_range}`", row.pages, *[_n(row.own[n]) for n in below],
+                         md(row.note)])
         if any(g.between_mappings[n] for n in below):
             rows.append(["_tables used by several of its mappings_", "", "",
                          *[_n(g.between_mappings[n]) for n in below], "counted once"])

@@ -10,7 +10,7 @@ from ptcalc.render.console import Style
 from ptcalc.model.explain.alike import alike
 from ptcalc.render.explain_words import (alike_text, copies_text, finding_tables, fix_text, grouped, levels_of,
                                          mapping_label, note_text,
-                                         pages, pool_label, private_label, private_pages, private_va_range,
+                                         pages, pool_label, private_rows,
                                          placement_lines, reason_text, sharing_text, split_text, va_range, vmpte_text,
                                          where_all)
 from ptcalc.render.facts import MAX_GROUP_ROWS, SCHEME_BLURB, host_line, more_groups_line
@@ -63,9 +63,8 @@ def group_table(e: Explanation, g: GroupExplain, style: Style) -> Grid:
         t.add(Text(f"... and {hidden:,} more mappings", style="italic"), "", "",
               *[_n(sum(g.mappings[i].own[n] for i in rest)) for n in below], JSON_HINT)
     base = e.workload.arch.base_page
-    for pe in g.private_mappings:
-        t.add(private_label(pe), private_va_range(pe, " - "), private_pages(pe, base), *[_n(pe.own[n]) for n in below],
-              "- (MAP_PRIVATE: its own)")
+    for row in private_rows(g, base, " - "):
+        t.add(row.label, row.va_range, row.pages, *[_n(row.own[n]) for n in below], row.note)
     if any(g.between_mappings[n] for n in below):
         t.add(Text("tables used by several of its mappings", style="italic"), "", "",
               *[_n(g.between_mappings[n]) for n in below], "counted once")

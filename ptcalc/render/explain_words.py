@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ptcalc.model.explain import Explanation, Finding, Fix, GroupExplain, MappingExplain, Pool, Sharing, VmpteNote
 from ptcalc.model.explain.alike import Alike, merged
 from ptcalc.model.explain.types import PrivateExplain
@@ -52,6 +54,50 @@ def private_pages(pe: PrivateExplain, base_page: int) -> str:
     if m.page_size == base_page:
         return f"{format_size(m.page_size)} private"
     return f"{format_size(m.page_size)} {'anon THP' if m.kind == 'anon' else 'PMD-mapped'}"
+
+
+MAX_PRIVATE_ROWS = 8
+"""Most own mappings a group's table lists one by one; a scanned process has
+dozens (every library's text, data and bss), which are then summed per kind
+(``--format json`` lists every one)."""
+
+
+@dataclass(frozen=True)
+class PrivateRow:
+    """A row of a group's own mappings: one mapping, or every one of a kind
+    and page size summed."""
+
+    label: str
+    va_range: str
+    pages: str
+    own: dict[str, int]
+    note: str
+
+
+def private_rows(g: GroupExplain, base_page: int, sep: str = "-") -> list[PrivateRow]:
+    """The rows of ``g``'s own mappings: each one while they are few
+    (:data:`MAX_PRIVATE_ROWS`), else one per kind and page size, in the order
+    the kinds first appear, with the tables only its members need summed
+    (a table several of them use is on the table's "used by several" row)."""
+    pes = g.private_mappings
+    own_note = "- (MAP_PRIVATE: its own)"
+    if len(pes) <= MAX_PRIVATE_ROWS:
+        return [PrivateRow(private_label(pe), private_va_range(pe, sep), private_pages(pe, base_page), pe.own,
+                           own_note) for pe in pes]
+    kinds: dict[tuple[str, str], list[PrivateExplain]] = {}
+    for pe in pes:
+        kinds.setdefault((pe.mapping.kind, private_pages(pe, base_page)), []).append(pe)
+    rows = []
+    for (kind, page_words), members in kinds.items():
+        names = list(dict.fromkeys(m.mapping.name for m in members if m.mapping.name and m.mapping.name != kind))
+        shown = ", ".join(names[:4]) + (f" and {len(names) - 4:,} more" if len(names) > 4 else "")
+        label = (f"{len(members):,} {PRIVATE_KIND_WORDS[kind]} mappings" if len(members) != 1
+                 else private_label(members[0]))
+        va = f"{min(m.mapping.address for m in members):#x}{sep}{max(m.mapping.end for m in members):#x}"
+        own = {n: sum(m.own[n] for m in members) for n in members[0].own}
+        rows.append(PrivateRow(label, va, page_words, own,
+                               own_note + (f": {shown}" if shown and len(members) != 1 else "")))
+    return rows
 
 
 def split_text(g: GroupExplain) -> str | None:
@@ -303,27 +349,57 @@ def alike_text(names: list[str]) -> str:
             f"its own segments and pools: {', '.join(names)}")
 
 
+MAX_PLACEMENT_LINES = 20
+"""Most re-placements ``explain`` text describes (alike ones merged); JSON lists all."""
+
+
 def placement_lines(e: Explanation) -> list[str]:
     """What the what-if placed as the kernel would, and the best case: one
-    line per re-placed mapping, then the figures."""
+    line per re-placement (the same mapping of several groups placed alike
+    is one line), then the figures."""
     col = e.column
     if not col.replaced:
         return []
     page = format_size(col.page_size or 0)
-    pud = format_size(e.workload.arch.pud_size)
-    out = []
+    pud_size = e.workload.arch.pud_size
+    pud = format_size(pud_size)
+    helps = e.aligned_physical_bytes is not None
+    alike: dict[tuple[str, int, int, int, int, bool], list[str]] = {}
     for r in col.replaced:
         g = e.workload.groups[r.group]
         m = g.mappings[r.mapping]
-        why = ("its address is not a multiple of " + page if r.reason == "misaligned"
-               else f"grown to {page} pages it would overlap another mapping")
-        out.append(f"{g.name} #{r.mapping} {m.segment}: configured at {r.old_address:#x}; {why}, so the kernel "
-                   f"would place it at {r.address:#x} ({page}-aligned, top-down: hugetlb_get_unmapped_area). At "
-                   f"{r.aligned_address:#x}, congruent to its file offset modulo {pud}, whole {pud} windows line "
-                   f"up with every sharer's: map it there with an address hint (mmap addr / shmat shmaddr) or "
-                   f"MAP_FIXED_NOREPLACE.")
+        key = (m.segment, m.size, r.old_address, r.address, r.aligned_address, r.reason == "misaligned")
+        alike.setdefault(key, []).append(f"{g.name} #{r.mapping}")
+    out = []
+    for (segment, size, old, addr, best, misaligned), where in list(alike.items())[:MAX_PLACEMENT_LINES]:
+        one = len(where) == 1
+        its, it = ("its", "it") if one else ("their", "each")
+        why = (f"{its} address is not a multiple of {page}" if misaligned
+               else f"grown to {page} pages {'it' if one else 'each'} would overlap another mapping")
+        who = where[0] if one else f"{len(where)} mappings ({', '.join(where)})"
+        line = (f"{who} {segment}: configured at {old:#x}; {why}, so the kernel would place {it} at {addr:#x} "
+                f"({page}-aligned, top-down: hugetlb_get_unmapped_area).")
+        if size < pud_size:
+            line += (f" Smaller than {pud}, {'it fills' if one else 'they fill'} no {pud} window wherever "
+                     f"{'it is' if one else 'they are'}: no PMD table of {'it' if one else 'them'} is shared.")
+        elif addr == best:
+            line += f" That address is congruent to {its} file offset modulo {pud}: the best case."
+        elif helps:
+            line += (f" At {best:#x}, congruent to {its} file offset modulo {pud}, whole {pud} windows line up "
+                     f"with every sharer's: map {'it' if one else 'them'} there with an address hint (mmap addr / "
+                     f"shmat shmaddr) or MAP_FIXED_NOREPLACE.")
+        out.append(line)
+    if len(alike) > MAX_PLACEMENT_LINES:
+        rest = sum(len(w) for w in list(alike.values())[MAX_PLACEMENT_LINES:])
+        out.append(f"... and {rest:,} more mappings placed again; --format json lists every one.")
+    them = "them" if len(col.replaced) > 1 else "it"
+    figure = format_size(e.result.physical_bytes)
     if e.aligned_physical_bytes is not None:
-        out.append(f"Page tables as the kernel would place {'them' if len(col.replaced) > 1 else 'it'}: "
-                   f"{format_size(e.result.physical_bytes)}; {pud}-aligned: "
-                   f"{format_size(e.aligned_physical_bytes)}.")
+        best_figure = format_size(e.aligned_physical_bytes)
+        if best_figure == figure:
+            best_figure += f" ({format_size(e.result.physical_bytes - e.aligned_physical_bytes)} less)"
+        out.append(f"Page tables as the kernel would place {them}: {figure}; {pud}-aligned: {best_figure}.")
+    elif any(r.address != r.aligned_address for r in col.replaced):
+        out.append(f"Page tables as the kernel would place {them}: {figure}; an address congruent to the file "
+                   f"offset modulo {pud} would not save tables here.")
     return out
