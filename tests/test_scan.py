@@ -454,3 +454,33 @@ def test_touched_modes_spelled_once_in_effect():
     from ptcalc.linux.scan import TOUCHED_MODES
 
     assert command.TOUCHED_MODES == TOUCHED_MODES
+
+
+def test_a_scan_of_every_process_sets_the_machines_pagetables_beside_the_model(tmp_path):
+    from dataclasses import replace as dc_replace
+
+    from ptcalc.linux.scan import HostPageTables
+    from ptcalc.render.scan_yaml import pagetables_summary
+
+    fp = FakeProc(tmp_path)
+    seg = smaps_entry(0x40000000, 2 * MiB, "rw-s", 0, "00:01", 5, "/memfd:buf (deleted)")
+    fp.process(1, "a", seg, _pages(0x40000000))
+    fs = ProcFS(str(fp.proc), str(fp.sys))
+    # some PIDs: no machine-wide figure; the fake meminfo has no PageTables line either
+    assert scan([1], fs=fs, arch=X86_64).pagetables is None
+    assert scan(fs=fs, arch=X86_64).pagetables is None
+    fp.file("proc/meminfo", "MemTotal:       263921016 kB\nMemFree:  1000 kB\nPageTables:  4096 kB\n")
+    r = scan(fs=fs, arch=X86_64)
+    t = r.pagetables
+    assert (t.before, t.after) == (4 * MiB, 4 * MiB) and t.scanner is None  # no /proc/self in the fake
+    # the sentences, on figures given here: the scanner's 1 MiB taken from the
+    # kernel's end nearer the model, 99 MiB / (100 MiB - 1 MiB)
+    r = dc_replace(r, pagetables=HostPageTables(before=100 * MiB, after=101 * MiB, model=99 * MiB, scanner=MiB))
+    assert pagetables_summary(r, short=True) == (
+        "page tables: this file's model 99 MiB, the kernel's PageTables 100 MiB to 101 MiB "
+        "(100.0% of the kernel's without this scan's own)")
+    text = " ".join(line.lstrip("# ") for line in render_scan(r).splitlines() if line.startswith("#"))
+    assert ("PageTables (kernel, /proc/meminfo) during the scan: 100 MiB to 101 MiB; this file's model as "
+            "this kernel counts PageTables: 99 MiB, 100.0% of the kernel's without this scan's own. The "
+            "kernel's also holds this scan's own process (1,024 KiB), processes that started or ended while it "
+            "ran and the kernel's own page tables.") in text

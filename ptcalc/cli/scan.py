@@ -49,7 +49,7 @@ def command(pids: tuple[int, ...], output: str | None, touched: str, min_size: i
     skipped and counted.
     """
     from ptcalc.render.progress import ScanProgress
-    from ptcalc.render.scan_yaml import render_scan, skipped_summary, vmpte_summary
+    from ptcalc.render.scan_yaml import pagetables_summary, render_scan, skipped_summary, vmpte_summary
     from ptcalc.linux.scan import scan
 
     with ScanProgress() as progress:
@@ -74,6 +74,9 @@ def command(pids: tuple[int, ...], output: str | None, touched: str, min_size: i
     w = result.workload
     click.echo(f"ptcalc scan: wrote {output}: {_n(len(w.segments), 'segment')}, "
                f"{_n(w.process_count, 'process', 'processes')} in {_n(len(w.groups), 'group')}", err=True)
+    host = pagetables_summary(result, short=True)
+    if host:
+        click.echo(f"ptcalc scan: {host}", err=True)
 
 
 def _n(n: int, one: str, many: str | None = None) -> str:

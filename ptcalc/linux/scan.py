@@ -145,6 +145,23 @@ class GroupNote:
         return [(p, v) for p, v in zip(self.pids, self.vmpte) if v is not None and v != self.model_vmpte]
 
 
+@dataclass(frozen=True)
+class HostPageTables:
+    """The machine's PageTables beside the model of a scan of every process:
+    what an operator compares (``/proc/meminfo``, in bytes)."""
+
+    before: int
+    """PageTables as the scan started."""
+    after: int
+    """PageTables as it ended."""
+    model: int
+    """The scanned file's model, as this kernel's PageTables counts (the
+    configured workload, mainline ``hugetlb-pmd``: ``Cell.pagetables_bytes``)."""
+    scanner: int | None
+    """The scanning process's own tables (VmPTE and its PGD), which the
+    kernel counts and the file leaves out; None when unreadable."""
+
+
 @dataclass
 class ScanResult:
     """A scanned workload and what the YAML header says about the scan."""
@@ -170,6 +187,8 @@ class ScanResult:
     """Private mappings whose entries no pagemap interface shows (``[vvar]``, devices), by path."""
     reused: int = 0
     """Processes read without smaps, their maps those of one read before (``scan_read.Reader``)."""
+    pagetables: HostPageTables | None = None
+    """A scan of every process on the live machine: its PageTables beside the model."""
 
     @property
     def skipped_total(self) -> int:
@@ -385,6 +404,7 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
         pass  # not a release we can read: the latest accounting
     sysv = fs.sysvipc_shm()
     fstypes = fs.mountinfo()
+    before = _machine_pagetables(fs) if pids is None else None
     if pids is None:
         me = os.getpid()
         pid_list = [p for p in fs.pids() if p != me]
@@ -535,12 +555,18 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
     # The name stays the same from one scan of a host to the next (the time is in
     # the file's header comment), so that reports and metrics labels keep it.
     w = Workload(host=host, segments=segments, groups=tuple(groups), name=f"scan of {hostname}", source="<scan>")
+    host_tables = None
     if groups:
-        group_notes = [replace(n, model_vmpte=v) for n, v in zip(group_notes, model_vmpte(w))]
+        vmpte, model_pagetables = model_figures(w)
+        group_notes = [replace(n, model_vmpte=v) for n, v in zip(group_notes, vmpte)]
+        after = _machine_pagetables(fs) if before is not None else None
+        if before is not None and after is not None:
+            host_tables = HostPageTables(before=before, after=after, model=model_pagetables,
+                                         scanner=_own_tables(fs, arch, host.pti, host.kernel))
     return ScanResult(workload=w, hostname=hostname, when=when, kernel=release, touched_mode=touched,
                       processes_read=len(procs), skipped=skipped, segment_notes=seg_notes, group_notes=group_notes,
                       ignored_mappings=ignored, notes=notes, small_segments=small, min_size=min_size,
-                      unseen_mappings=unseen_paths, reused=reader.reused)
+                      unseen_mappings=unseen_paths, reused=reader.reused, pagetables=host_tables)
 
 
 def _private_memory(members: list[_Proc], base: int) -> int:
@@ -551,14 +577,41 @@ def _private_memory(members: list[_Proc], base: int) -> int:
     return -(-mean // base) * base
 
 
-def model_vmpte(w: Workload) -> list[int]:
+def model_figures(w: Workload) -> tuple[list[int], int]:
     """Per group, the VmPTE the model gives each of its processes on mainline Linux
     (``hugetlb-pmd``: each process links one table per block at each level, shared
-    or not): what the kernel's VmPTE of a scanned process must equal."""
+    or not): what the kernel's VmPTE of a scanned process must equal; and the
+    whole file's tables as the kernel's PageTables counts them (``host.kernel``)."""
     from ptcalc.model.evaluate import CONFIGURED, Options, evaluate
 
     cell = evaluate(w, Options(schemes=("hugetlb-pmd",), columns=CONFIGURED)).selected_cell("hugetlb-pmd")
-    return list(cell.result.groups.vmpte_bytes)
+    return list(cell.result.groups.vmpte_bytes), cell.pagetables_bytes
+
+
+def model_vmpte(w: Workload) -> list[int]:
+    """Per group, the model's VmPTE of each process (:func:`model_figures`)."""
+    return model_figures(w)[0]
+
+
+def _machine_pagetables(fs: ProcFS) -> int | None:
+    """PageTables of the machine now, or None where there is none to read (a fake /proc)."""
+    try:
+        return fs.pagetables()
+    except (OSError, PtcalcError, ValueError):
+        return None
+
+
+def _own_tables(fs: ProcFS, arch: Arch, pti: bool, kernel: tuple[int, int] | None) -> int | None:
+    """The scanning process's own page tables as PageTables counts them: its
+    VmPTE (PTE/PMD/PUD) and, where that kernel counts it, its PGD."""
+    from ptcalc.model.accounting import pagetables_levels
+
+    try:
+        own = fs.vmpte("self")
+    except (OSError, PtcalcError, ValueError):
+        return None
+    return own + (arch.table_bytes(pti)["pgd"] if "pgd" in pagetables_levels(kernel) else 0)
+
 
 def _touched(sh: _Shared, ps: int, base: int, prot: Protection, mode: str, block: int, name: str,
              notes: list[str]) -> tuple[Range, ...]:

@@ -52,6 +52,30 @@ def vmpte_summary(r: ScanResult) -> str:
             + "; ".join(parts) + " (see the groups' comments).")
 
 
+def pagetables_summary(r: ScanResult, short: bool = False) -> str | None:
+    """The machine's PageTables beside this file's model, for a scan of every
+    process (None for a scan of some); ``short``: one line for standard error."""
+    t = r.pagetables
+    if t is None:
+        return None
+    low, high = min(t.before, t.after), max(t.before, t.after)
+    kernel = format_size(low) if low == high else f"{format_size(low)} to {format_size(high)}"
+    scanner = t.scanner or 0
+    # the kernel's figure without the scanner's own tables, the nearer end of the range
+    target = min((low - scanner, high - scanner), key=lambda k: abs(k - t.model))
+    share = f", {t.model * 100 / target:.1f}% of the kernel's without this scan's own" if target > 0 else ""
+    if short:
+        return (f"page tables: this file's model {format_size(t.model)}, the kernel's PageTables {kernel}"
+                f"{share.replace(', ', ' (', 1) + ')' if share else ''}")
+    rest = [f"this scan's own process ({format_kib(scanner)})"] if t.scanner is not None else []
+    if r.skipped_total:
+        rest.append(f"the {_plural(r.skipped_total, 'process')} not read")
+    rest += ["processes that started or ended while it ran", "the kernel's own page tables"]
+    return (f"PageTables (kernel, /proc/meminfo) during the scan: {kernel}; this file's model as this kernel counts "
+            f"PageTables: {format_size(t.model)}{share}. The kernel's also holds " + ", ".join(rest[:-1])
+            + f" and {rest[-1]}.")
+
+
 def header_lines(r: ScanResult) -> list[str]:
     w = r.workload
     levels = len(w.arch.levels)
@@ -68,6 +92,9 @@ def header_lines(r: ScanResult) -> list[str]:
         lines.append("Skipped (unreadable): none.")
     if w.groups:
         lines.append(vmpte_summary(r))
+        host = pagetables_summary(r)
+        if host:
+            lines.append(host)
     if r.ignored_mappings:
         what = ", ".join(f"{n} {kind}" for kind, n in sorted(r.ignored_mappings.items()))
         lines.append(f"Not modelled: shared mappings of devices and special files ({what}).")
