@@ -60,6 +60,16 @@ VARIANTS = {
     "userfaultfd and soft-dirty": lambda t: nth(t, r"protection: rw$", 15,
                                                 "protection: rw\n        userfaultfd: wp\n        soft_dirty: true"),
     "past the segment": lambda t: nth(t, r"offset: \d+KiB$", 16, "offset: 64GiB"),
+    # private rows (WorkloadReader.private_table), read without nodes when plain
+    "a private touch fraction": lambda t: nth(t, r'(name: "libraries"\n.*\n.*\n\s+)touch: 4KiB$', 3, r"\1touch: 0.3"),
+    "a private touch past the size": lambda t: nth(t, r'(name: "libraries"\n.*\n.*\n\s+)touch: 4KiB$', 4,
+                                                  r"\1touch: 64GiB"),
+    "a private touch as ranges": lambda t: nth(t, r'(name: "libraries"\n.*\n.*\n\s+)touch: 4KiB$', 5,
+                                              r"\1touch: [0-8K]"),
+    "a private touch of nothing": lambda t: nth(t, r'(name: "heap"\n.*\n.*\n\s+)touch: 1\.0$', 6, r"\1touch: 0%"),
+    "a blank quoted private name": lambda t: nth(t, r'name: "heap"$', 7, 'name: " "'),
+    "a quoted private name yes": lambda t: nth(t, r'name: "heap"$', 8, 'name: "yes"'),
+    "a plain private name": lambda t: nth(t, r'name: "heap"$', 9, "name: heap"),
 }
 
 
@@ -76,3 +86,18 @@ def test_columns_read_what_the_node_reader_reads(name, monkeypatch):
     if not isinstance(expected, str):
         assert calls, "the column reader was not used"
         assert type(fast.groups[0].mappings.specs).__name__ == "SpecTable"
+
+
+def test_scan_style_private_rows_are_read_without_nodes(monkeypatch):
+    """The generated private rows (quoted names, a touch size) take the row
+    reader (WorkloadReader.private_table), not the node-by-node one."""
+    from ptcalc.workload.reader import WorkloadReader
+
+    took = []
+    real = WorkloadReader.private_table
+    monkeypatch.setattr(WorkloadReader, "private_table", lambda *a: took.append(real(*a)) or took[-1])
+    w = load(TEXT)
+    assert took and all(t is not None for t in took)
+    assert w == slow(TEXT, monkeypatch)
+    libraries = [m for m in w.groups[0].private_mappings if m.name == "libraries"]
+    assert libraries and libraries[0].touched == ((0, 4096),)  # touch: 4KiB, by hand
