@@ -45,7 +45,6 @@ _RANGE = r"(?:0|[1-9][0-9]{0,15})[KMGT]?-(?:0|[1-9][0-9]{0,15})[KMGT]?"
 _RANGES = re.compile(rf"\[ *{_RANGE}(?: *, *{_RANGE})* *\]")
 """A list of ranges as ``ptcalc scan`` writes them (values.touch_ranges' plain form)."""
 _RANGE_LINES = re.compile(rf"^{_RANGES.pattern}$", re.M)
-_SPLIT = re.compile("[,-]")
 _FULL = frozenset({"1", "1.0", "100%"})
 _NONE = frozenset({"0", "0.0", "0%"})
 _KNOWN = frozenset(MAPPING.names)
@@ -296,6 +295,35 @@ def _read_shape(np: Any, reader: WorkloadReader, keys: tuple[str, ...], values: 
     return dict(zip(compress(rows, ok.tolist()), items))
 
 
+_POWERS = [10 ** k for k in range(16)]
+_SHIFT = {ord("K"): 10, ord("M"): 20, ord("G"): 30, ord("T"): 40}
+
+
+def _range_numbers(np: Any, text: str) -> Any:
+    """The numbers of ``text`` -- :data:`_RANGE` tokens (digits, no leading
+    zero, at most 16, then K, M, G, T or nothing) between ``,`` and ``-`` --
+    as an int64 array, read on its bytes (no string per number); None when
+    one is 2**62 or more."""
+    i64 = np.int64
+    b = np.frombuffer(text.encode("ascii"), np.uint8)
+    sep = np.flatnonzero((b == ord(",")) | (b == ord("-")))
+    last = np.concatenate([sep - 1, [b.size - 1]])  # each token's last character
+    shift_of = np.zeros(256, i64)
+    for c, k in _SHIFT.items():
+        shift_of[c] = k
+    shift = shift_of[b[last]]
+    digit = (b >= ord("0")) & (b <= ord("9"))
+    d = b[digit].astype(i64) - ord("0")
+    # each token's digits, contiguous in d: the k-th digit from the right weighs 10**k
+    n_digits = (last + 1 - np.concatenate([[0], sep + 1])) - (shift > 0)
+    first = np.concatenate([[0], np.cumsum(n_digits)[:-1]])
+    place = np.repeat(first + n_digits - 1, n_digits) - np.arange(d.size)
+    number = np.add.reduceat(d * np.asarray(_POWERS, i64)[place], first) if d.size else np.zeros(0, i64)
+    if bool((number >= np.left_shift(1, 62 - shift)).any()):
+        return None
+    return number << shift
+
+
 def _touch_lists(np: Any, texts: Sequence[str], list_rows: Any, size: Any, page: Any, ok: Any,
                  p_row: list[Any], p_start: list[Any], p_end: list[Any]) -> None:
     """The touched pieces of rows whose ``touch`` is a list of ranges
@@ -319,15 +347,11 @@ def _touch_lists(np: Any, texts: Sequence[str], list_rows: Any, size: Any, page:
     if not idx:
         return
     counts = list(map(str.count, lists, repeat(",")))
-    tokens = _SPLIT.split(",".join(map(itemgetter(slice(1, -1)), lists)).replace(" ", ""))
-    memo: dict[str, int] = {}
-    for t in set(tokens):
-        memo[t] = int(t[:-1]) << (10 * "KMGT".index(t[-1]) + 10) if t[-1] in "KMGT" else int(t)
-    values = list(map(memo.__getitem__, tokens))
-    if max(values) >= 1 << 62:
+    values = _range_numbers(np, ",".join(map(itemgetter(slice(1, -1)), lists)).replace(" ", ""))
+    if values is None:
         ok[idx] = False  # past int64: the node reader, with Python ints
         return
-    pairs = np.asarray(values, i64).reshape(-1, 2)
+    pairs = values.reshape(-1, 2)
     s0, e0 = pairs[:, 0], pairs[:, 1]
     rr = np.repeat(np.asarray(idx, i64), np.asarray(counts, i64) + 1)
     pg = page[rr]

@@ -202,6 +202,8 @@ def _private_row(keys: tuple[str, ...], values: tuple[str, ...], base: int, pmd:
     return cast(PrivateKind, kind), name, address, size, page, touched
 
 
+_WHOLE = frozenset({"1", "1.0", "100%"})
+"""Touch texts of the whole mapping."""
 _TOUCH_TOKEN = re.compile(r"[0-9][0-9.]*%?|[0-9]{1,12}(?:KiB|MiB|GiB|TiB)|\[[^\[\]]*\]")
 """A touch of a private row read without nodes: a fraction, a percentage, a
 size, or a list of ranges (a flow sequence of fastyaml's subset)."""
@@ -517,6 +519,8 @@ class WorkloadReader(NodeReader):
         touch_memo = self.touch_memo
 
         def touch(text: str, size: int, page: int) -> tuple[tuple[int, int], ...]:
+            if text in _WHOLE:  # (size is a multiple of page: touch_prefix's answer)
+                return ((0, size),)
             if text[:1] == "[":  # a list of ranges, read as touch() reads its node
                 return self.touch_ranges(fastyaml.value_node(text, table.start_mark), "", size, page)
             key = (text, size, page)  # (as touch() memoises it)
