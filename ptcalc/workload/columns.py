@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from itertools import compress, repeat
-from operator import itemgetter, mul
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from ptcalc.errors import WorkloadError
@@ -107,24 +107,67 @@ def _boolean(raw: str) -> int:
     return REJECT if value is None else int(value)
 
 
-_DECIMALS = re.compile(r"^(0|[1-9][0-9]{0,17})(|B|[KMGTP](?:i?B)?)$", re.M)
+_DECIMALS = re.compile(r"^(?:0|[1-9][0-9]{0,17})(?:B|[KMGTP](?:i?B)?)?$", re.M)
+"""Lines of a plain decimal size (as _SIZE's first form)."""
 _HEXES = re.compile(r"^0[xX][0-9a-fA-F]{1,15}$", re.M)
+_DIGIT_VALUE = bytes.maketrans(b"0123456789abcdefABCDEF", bytes(range(16)) + bytes(range(10, 16)))
+_UNIT_SHIFT = {ord("K"): 10, ord("M"): 20, ord("G"): 30, ord("T"): 40, ord("P"): 50}
 
 
-def _sizes(values: Sequence[str], read: Callable[[str], int] = _size) -> list[int]:
-    """:func:`_size` of every value: at once when all are plain decimal sizes
-    or all hex (a column of 100,000 distinct offsets or addresses), else one by one."""
+def _sizes(values: Sequence[str], read: Callable[[str], int] = _size) -> Any:
+    """:func:`_size` of every value: at once, as an int64 array, when all are
+    plain decimal sizes or all hex (a column of 100,000 distinct offsets or
+    addresses: :func:`_line_numbers`), else one by one (a list)."""
     joined = "\n".join(values)
-    found = _DECIMALS.findall(joined)
-    out: list[int] | None = None
-    if len(found) == len(values):
-        digits, units = zip(*found) if found else ((), ())
-        out = list(map(mul, map(int, digits), map(_UNITS.__getitem__, units)))
-    elif len(_HEXES.findall(joined)) == len(values):
-        out = list(map(int, values, repeat(16)))
-    if out is None or (out and max(out) > MAX_SIZE):
+    n = len(values)
+    out = None
+    if n and len(_DECIMALS.findall(joined)) == n:
+        out = _line_numbers(joined, hexa=False)
+    elif n and len(_HEXES.findall(joined)) == n:
+        out = _line_numbers(joined, hexa=True)
+    if out is None:  # (another form, or past MAX_SIZE)
         return list(map(read, values))
     return out
+
+
+def _line_numbers(joined: str, hexa: bool) -> Any:
+    """The numbers of ``joined``, one a line -- each a match of
+    :data:`_DECIMALS` (digits, then a binary unit) or of :data:`_HEXES` --
+    as an int64 array read on the text's bytes (no string or int per
+    value); None when one is more than MAX_SIZE (the values are then read
+    one by one, which says so)."""
+    import numpy as np
+
+    i64 = np.int64
+    raw = joined.encode("ascii")
+    b = np.frombuffer(raw, np.uint8)
+    nl = np.flatnonzero(b == ord("\n"))
+    starts = np.concatenate([np.zeros(1, i64), nl + 1])
+    ends = np.concatenate([nl, np.full(1, b.size, i64)])
+    shift = np.zeros(starts.size, i64)
+    if hexa:
+        starts += 2  # past 0x
+        n_digits = ends - starts
+        base = 16
+    else:
+        digit = (b >= ord("0")) & (b <= ord("9"))
+        n_digits = np.add.reduceat(digit.astype(i64), starts)  # the digits come first (_DECIMALS)
+        has_unit = starts + n_digits < ends
+        shift_of = np.zeros(256, i64)
+        for c, k in _UNIT_SHIFT.items():
+            shift_of[c] = k
+        shift[has_unit] = shift_of[b[(starts + n_digits)[has_unit]]]  # B alone: 0
+        base = 10
+    value = np.frombuffer(raw.translate(_DIGIT_VALUE), np.uint8).astype(i64)
+    first = np.cumsum(n_digits) - n_digits  # each line's first digit among all digits
+    within = np.arange(int(n_digits.sum())) - np.repeat(first, n_digits)
+    at = np.repeat(starts, n_digits) + within
+    place = np.repeat(n_digits - 1, n_digits) - within  # the k-th digit from the right weighs base**k
+    powers = np.asarray([base ** k for k in range(18 if base == 10 else 15)], i64)
+    number = np.add.reduceat(value[at] * powers[place], first)
+    if bool((number > (MAX_SIZE >> shift)).any()):
+        return None
+    return number << shift
 
 
 def _addresses(values: Sequence[str]) -> list[int]:
