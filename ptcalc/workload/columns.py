@@ -46,6 +46,9 @@ _RANGES = re.compile(rf"\[ *{_RANGE}(?: *, *{_RANGE})* *\]")
 """A list of ranges as ``ptcalc scan`` writes them (values.touch_ranges' plain form)."""
 _RANGE_LINES = re.compile(rf"^{_RANGES.pattern}$", re.M)
 _FULL = frozenset({"1", "1.0", "100%"})
+_WHOLE = object()
+_NOTHING = object()
+"""Touch texts read once per column (:func:`_read_shape`): the whole mapping, nothing."""
 _NONE = frozenset({"0", "0.0", "0%"})
 _KNOWN = frozenset(MAPPING.names)
 REJECT = -1
@@ -273,16 +276,21 @@ def _read_shape(np: Any, reader: WorkloadReader, keys: tuple[str, ...], values: 
         firsts = "".join(map(itemgetter(0), texts))
         is_list = np.frombuffer(firsts.encode(), np.uint8) == ord("[")
         scalar_rows = np.flatnonzero(~is_list & ok).tolist()
-        whole = []
-        for i in scalar_rows:
-            text = _scalar(texts[i])
+        # each distinct text looked at once: None (not a scalar), whole, nothing, or a prefix to work out
+        kind_of: dict[str, Any] = {}
+        for raw in set(map(texts.__getitem__, scalar_rows)):
+            text = _scalar(raw)
+            kind_of[raw] = None if text is None else _WHOLE if text.strip() in _FULL else \
+                _NOTHING if text.strip() in _NONE else text.strip()
+        kinds = list(map(kind_of.__getitem__, map(texts.__getitem__, scalar_rows)))
+        whole = [i for i, k in zip(scalar_rows, kinds) if k is _WHOLE]
+        f_row: list[int] = []
+        f_start: list[int] = []
+        f_end: list[int] = []
+        for i, text in zip(scalar_rows, kinds):
             if text is None:
                 ok[i] = False
-                continue
-            text = text.strip()
-            if text in _FULL:
-                whole.append(i)
-            elif text not in _NONE:
+            elif text is not _WHOLE and text is not _NOTHING:
                 try:
                     touched = reader.touch_memo.get((text, sizes[i], pages[i]))
                     if touched is None:
@@ -292,9 +300,13 @@ def _read_shape(np: Any, reader: WorkloadReader, keys: tuple[str, ...], values: 
                     ok[i] = False
                     continue
                 for a, b in touched:
-                    p_row.append([i])
-                    p_start.append([a])
-                    p_end.append([b])
+                    f_row.append(i)
+                    f_start.append(a)
+                    f_end.append(b)
+        if f_row:
+            p_row.append(f_row)
+            p_start.append(f_start)
+            p_end.append(f_end)
         if whole:
             w = np.asarray(whole, i64)
             p_row.append(w)
