@@ -196,13 +196,19 @@ def read_rows(reader: WorkloadReader, distinct: list[tuple[tuple[str, ...], tupl
     their specs appended to ``reader.specs``; the others are left out."""
     import numpy as np
 
+    entries = list(map(distinct.__getitem__, rows))
+    keys_of = list(map(itemgetter(0), entries))
     by_keys: dict[tuple[str, ...], list[int]] = {}
-    for r in rows:
-        by_keys.setdefault(distinct[r][0], []).append(r)
+    if len(set(keys_of)) == 1:  # one key order (the usual case): no row by row grouping
+        by_keys[keys_of[0]] = rows
+    else:
+        for r, k in zip(rows, keys_of):
+            by_keys.setdefault(k, []).append(r)
     out: dict[int, tuple[int, int, bool]] = {}
     for keys, group in by_keys.items():
         if "segment" in keys and _KNOWN.issuperset(keys):
-            out.update(_read_shape(np, reader, keys, [distinct[r][1] for r in group], group, segments, arch))
+            values = list(map(itemgetter(1), entries if group is rows else map(distinct.__getitem__, group)))
+            out.update(_read_shape(np, reader, keys, values, group, segments, arch))
     return out
 
 

@@ -702,7 +702,7 @@ class WorkloadReader(NodeReader):
             if simple:
                 shared = tuple(flat[row:row + k])
                 out.append(read.placed(shared, self.private_placed(
-                    read, private, shared, tuple(spec_size[c] for c in read.codes), arch)))
+                    read, private, shared, tuple(map(spec_size.__getitem__, read.codes)), arch)))
             else:
                 out.append(self.place(read, arch, checked=True))
             row += total
