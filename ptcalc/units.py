@@ -157,6 +157,8 @@ def parse_size(value: object) -> int:
         )
     if sign == "-":
         raise SizeError(f"a size cannot be negative, got {value!r}")
+    if "." not in number:  # digits only (_SIZE_RE): the exact product without a Fraction
+        return int(number) * factor
     exact = Fraction(number) * factor
     if exact.denominator != 1:
         raise SizeError(f"{value!r} is not a whole number of bytes")

@@ -8,8 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ptcalc.errors import WorkloadError
+from ptcalc.units import parse_size
 from ptcalc.workload import columns, fastyaml
 from ptcalc.workload.loader import loads_workload
 
@@ -53,6 +56,9 @@ VARIANTS = {
     "an empty list": lambda t: nth(t, r"touch: \[[^\]\n]*\]$", 8, "touch: []"),
     "a fraction": lambda t: nth(t, r"touch: 1\.0$", 9, "touch: 0.3"),
     "a percentage": lambda t: nth(t, r"touch: 1\.0$", 10, "touch: 100%"),
+    "a boolean touch": lambda t: nth(t, r"touch: 1\.0$", 11, "touch: yes"),
+    "a touch past 1": lambda t: nth(t, r"touch: 1\.0$", 12, "touch: 1.5"),
+    "a touch prefix past the size": lambda t: nth(t, r"touch: 1\.0$", 13, "touch: 64GiB"),
     "PROT_NONE touched": lambda t: nth(t, r"protection: rw$", 12, "protection: none"),
     "PROT_NONE untouched": lambda t: nth(t, r"protection: rw\n(\s+)touch: 1\.0$", 1, r"protection: none\n\1touch: 0"),
     "an unknown segment": lambda t: nth(t, r'segment: "seg4"$', 13, 'segment: "seg44"'),
@@ -60,6 +66,16 @@ VARIANTS = {
     "userfaultfd and soft-dirty": lambda t: nth(t, r"protection: rw$", 15,
                                                 "protection: rw\n        userfaultfd: wp\n        soft_dirty: true"),
     "past the segment": lambda t: nth(t, r"offset: \d+KiB$", 16, "offset: 64GiB"),
+    # private rows (WorkloadReader.private_table), read without nodes when plain
+    "a private touch fraction": lambda t: nth(t, r'(name: "libraries"\n.*\n.*\n\s+)touch: 4KiB$', 3, r"\1touch: 0.3"),
+    "a private touch past the size": lambda t: nth(t, r'(name: "libraries"\n.*\n.*\n\s+)touch: 4KiB$', 4,
+                                                  r"\1touch: 64GiB"),
+    "a private touch as ranges": lambda t: nth(t, r'(name: "libraries"\n.*\n.*\n\s+)touch: 4KiB$', 5,
+                                              r"\1touch: [0-8K]"),
+    "a private touch of nothing": lambda t: nth(t, r'(name: "heap"\n.*\n.*\n\s+)touch: 1\.0$', 6, r"\1touch: 0%"),
+    "a blank quoted private name": lambda t: nth(t, r'name: "heap"$', 7, 'name: " "'),
+    "a quoted private name yes": lambda t: nth(t, r'name: "heap"$', 8, 'name: "yes"'),
+    "a plain private name": lambda t: nth(t, r'name: "heap"$', 9, "name: heap"),
 }
 
 
@@ -76,3 +92,57 @@ def test_columns_read_what_the_node_reader_reads(name, monkeypatch):
     if not isinstance(expected, str):
         assert calls, "the column reader was not used"
         assert type(fast.groups[0].mappings.specs).__name__ == "SpecTable"
+
+
+def test_scan_style_private_rows_are_read_without_nodes(monkeypatch):
+    """The generated private rows (quoted names, a touch size) take the row
+    reader (WorkloadReader.private_table), not the node-by-node one."""
+    from ptcalc.workload.reader import WorkloadReader
+
+    took = []
+    real = WorkloadReader.private_table
+    monkeypatch.setattr(WorkloadReader, "private_table", lambda *a: took.append(real(*a)) or took[-1])
+    w = load(TEXT)
+    assert took and all(t is not None for t in took)
+    assert w == slow(TEXT, monkeypatch)
+    libraries = [m for m in w.groups[0].private_mappings if m.name == "libraries"]
+    assert libraries and libraries[0].touched == ((0, 4096),)  # touch: 4KiB, by hand
+
+
+_UNIT_TEXTS = ["", "B", "K", "KB", "KiB", "M", "MB", "MiB", "G", "GB", "GiB", "T", "TB", "TiB", "P", "PB", "PiB"]
+
+
+@given(st.lists(st.one_of(
+    st.tuples(st.integers(0, 10 ** 18 - 1), st.sampled_from(_UNIT_TEXTS)).map(lambda t: f"{t[0]}{t[1]}"),
+    st.tuples(st.sampled_from(["0x", "0X"]), st.integers(0, 16 ** 15 - 1), st.booleans())
+    .map(lambda t: t[0] + (f"{t[1]:X}" if t[2] else f"{t[1]:x}")),
+), max_size=6), st.booleans())
+def test_a_column_of_sizes_reads_as_each_size_alone(values, hexes_only):
+    """columns._sizes reads a column at once on its bytes (decimal sizes with
+    binary units, or hex): the same numbers as reading each value alone
+    (columns._size, the plain form parse_size reads; past MAX_SIZE rejected)."""
+    if hexes_only:
+        values = [v for v in values if v[:2] in ("0x", "0X")]
+    got = columns._sizes(values)
+    assert list(got) == [columns._size(v) for v in values]
+    for v, n in zip(values, got):  # and by hand: digits times the unit, or base 16
+        if n != columns.REJECT:
+            assert n == (int(v, 16) if v[:2] in ("0x", "0X") else parse_size(v))
+
+
+@given(st.lists(st.tuples(st.integers(0, 10 ** 16 - 1), st.sampled_from(["", "K", "M", "G", "T"])),
+                min_size=2, max_size=10).filter(lambda t: len(t) % 2 == 0))
+def test_range_numbers_read_on_bytes_are_the_numbers(tokens):
+    """columns._range_numbers (the numbers of a column's touched-range lists,
+    read on the text's bytes) against int() and the unit's power of 1024 by
+    hand; None when one is 2**62 or more."""
+    import numpy as np
+
+    texts = [f"{n}{u}" for n, u in tokens]
+    text = ",".join(f"{a}-{b}" for a, b in zip(texts[::2], texts[1::2]))
+    expected = [n * 1024 ** " KMGT".index(u or " ") for n, u in tokens]
+    got = columns._range_numbers(np, text)
+    if max(expected) >= 1 << 62:
+        assert got is None
+    else:
+        assert got.tolist() == expected

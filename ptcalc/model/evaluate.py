@@ -107,7 +107,12 @@ class Cell:
         z = self.zones
         # a scheme that shares nothing here counts as private does, table for
         # table: one count serves both
-        return replace(self._cells.private, scheme=self.scheme) if z.shares_nothing else count(self.layout, z)
+        result = replace(self._cells.private, scheme=self.scheme) if z.shares_nothing else count(self.layout, z)
+        if self.column.best_case:
+            # a best case is shown by its figures (no note): its zones are not
+            # kept to the end (made again if something asks)
+            self.__dict__.pop("zones", None)
+        return result
 
     @cached_property
     def budget(self) -> Budget:

@@ -282,7 +282,7 @@ class Rows:
         i64, b8 = xp.int64, xp.bool_
         codes = xp.fromiter(all_codes(), i64, n)
 
-        def field(values: list[Any], dtype: Any = i64) -> Array:
+        def field(values: Sequence[Any], dtype: Any = i64) -> Array:
             """A field of every mapping: its values over the specs, gathered by code."""
             return xp.asarray(values, dtype)[codes] if n else xp.zeros(0, dtype)
 

@@ -134,6 +134,8 @@ class Column:
     """When mappings were re-placed: the same column with them at the best
     address instead, congruent to their file offset modulo PUD_SIZE (what hugetlb
     PMD sharing needs), just below the kernel's choice."""
+    best_case: bool = False
+    """This column is another's ``aligned`` (its best case)."""
 
     @property
     def merged(self) -> bool:
@@ -692,7 +694,8 @@ def columns(workload: Workload, layout: Layout | None = None, select: str | int 
             aligned = None
             if conv.aligned is not None:
                 aligned = Column(key=f"{key}-aligned", page_size=size, configured=False, hugetlb=hugetlb,
-                                 pages=kinds, layout=conv.aligned, segments=segments, source=workload)
+                                 pages=kinds, layout=conv.aligned, segments=segments, source=workload,
+                                 best_case=True)
             out.append(Column(key=key, page_size=size, configured=False, hugetlb=hugetlb, pages=kinds, layout=new,
                               segments=segments, source=workload, replaced=conv.replaced, aligned=aligned))
     if not configured_found and select in (ALL_COLUMNS, CONFIGURED):

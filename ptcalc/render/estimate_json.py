@@ -13,11 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from ptcalc.model.budget import Budget
-from ptcalc.render.jsontext import Lines, Raw, dumps, records
+from ptcalc.render.jsontext import Lines, Raw, dumps, lines_text, records
 from ptcalc.render.facts import about, assumptions, host_facts, options_facts
 from ptcalc.render.words import column_label, note_text
 from ptcalc.model.evaluate import Cell, Evaluation, Hosts
-from ptcalc.model.whatif import Column
+from ptcalc.model.whatif import Column, ReplacedRows
 from ptcalc.model.results import SchemeResult
 
 SCHEMA_VERSION = 2
@@ -80,10 +80,22 @@ def memory_json(b: Budget) -> dict[str, Any]:
     }
 
 
+_REPLACED = ('{"group": %d, "mapping": %d, "old_address": %d, "address": %d, "aligned_address": %d, '
+             '"reason": "%s"}')
+"""A re-placed mapping as :func:`records` encodes it (integers and a fixed word)."""
+
+
 def replaced_json(column: Column, level: int = 3) -> Raw:
-    """A column's re-placed mappings (the same in each of its cells), encoded once."""
+    """A column's re-placed mappings (the same in each of its cells), encoded
+    once; from the columns of a :class:`ReplacedRows` directly (tens of
+    thousands on a large host), without an object or a dict per mapping."""
+    rows = column.replaced
+    if isinstance(rows, ReplacedRows):
+        reasons = ["misaligned" if m else "overlap" for m in rows.misaligned]
+        return lines_text(list(map(_REPLACED.__mod__, zip(rows.group, rows.mapping, rows.old_address, rows.address,
+                                                          rows.aligned_address, reasons))), level)
     return records([{"group": r.group, "mapping": r.mapping, "old_address": r.old_address, "address": r.address,
-                     "aligned_address": r.aligned_address, "reason": r.reason} for r in column.replaced], level)
+                     "aligned_address": r.aligned_address, "reason": r.reason} for r in rows], level)
 
 
 def cell_json(c: Cell, replaced: Raw | None = None) -> dict[str, Any]:

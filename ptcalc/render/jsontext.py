@@ -44,6 +44,15 @@ def records(items: list[dict[str, Any]], level: int) -> Raw:
     return Raw("[" + pad + inner.replace("}, {", "}," + pad + "{") + "\n" + "  " * level + "]")
 
 
+def lines_text(items: list[str], level: int) -> Raw:
+    """A list of items encoded already (JSON text each, on one line), one per
+    line at ``level``, as :func:`records` lays them out."""
+    if not items:
+        return Raw("[]")
+    pad = "\n" + "  " * (level + 1)
+    return Raw("[" + pad + ("," + pad).join(items) + "\n" + "  " * level + "]")
+
+
 def dumps(obj: Any) -> str:
     out: list[str] = []
     _write(obj, 0, out)
@@ -76,4 +85,4 @@ def _write(obj: Any, level: int, out: list[str]) -> None:
         out.append(_compact(obj))
 
 
-__all__ = ["Lines", "Raw", "dumps", "records"]
+__all__ = ["Lines", "Raw", "dumps", "lines_text", "records"]

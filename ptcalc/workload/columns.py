@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from itertools import compress, repeat
-from operator import itemgetter, mul
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from ptcalc.errors import WorkloadError
@@ -45,8 +45,10 @@ _RANGE = r"(?:0|[1-9][0-9]{0,15})[KMGT]?-(?:0|[1-9][0-9]{0,15})[KMGT]?"
 _RANGES = re.compile(rf"\[ *{_RANGE}(?: *, *{_RANGE})* *\]")
 """A list of ranges as ``ptcalc scan`` writes them (values.touch_ranges' plain form)."""
 _RANGE_LINES = re.compile(rf"^{_RANGES.pattern}$", re.M)
-_SPLIT = re.compile("[,-]")
 _FULL = frozenset({"1", "1.0", "100%"})
+_WHOLE = object()
+_NOTHING = object()
+"""Touch texts read once per column (:func:`_read_shape`): the whole mapping, nothing."""
 _NONE = frozenset({"0", "0.0", "0%"})
 _KNOWN = frozenset(MAPPING.names)
 REJECT = -1
@@ -108,24 +110,67 @@ def _boolean(raw: str) -> int:
     return REJECT if value is None else int(value)
 
 
-_DECIMALS = re.compile(r"^(0|[1-9][0-9]{0,17})(|B|[KMGTP](?:i?B)?)$", re.M)
+_DECIMALS = re.compile(r"^(?:0|[1-9][0-9]{0,17})(?:B|[KMGTP](?:i?B)?)?$", re.M)
+"""Lines of a plain decimal size (as _SIZE's first form)."""
 _HEXES = re.compile(r"^0[xX][0-9a-fA-F]{1,15}$", re.M)
+_DIGIT_VALUE = bytes.maketrans(b"0123456789abcdefABCDEF", bytes(range(16)) + bytes(range(10, 16)))
+_UNIT_SHIFT = {ord("K"): 10, ord("M"): 20, ord("G"): 30, ord("T"): 40, ord("P"): 50}
 
 
-def _sizes(values: Sequence[str], read: Callable[[str], int] = _size) -> list[int]:
-    """:func:`_size` of every value: at once when all are plain decimal sizes
-    or all hex (a column of 100,000 distinct offsets or addresses), else one by one."""
+def _sizes(values: Sequence[str], read: Callable[[str], int] = _size) -> Any:
+    """:func:`_size` of every value: at once, as an int64 array, when all are
+    plain decimal sizes or all hex (a column of 100,000 distinct offsets or
+    addresses: :func:`_line_numbers`), else one by one (a list)."""
     joined = "\n".join(values)
-    found = _DECIMALS.findall(joined)
-    out: list[int] | None = None
-    if len(found) == len(values):
-        digits, units = zip(*found) if found else ((), ())
-        out = list(map(mul, map(int, digits), map(_UNITS.__getitem__, units)))
-    elif len(_HEXES.findall(joined)) == len(values):
-        out = list(map(int, values, repeat(16)))
-    if out is None or (out and max(out) > MAX_SIZE):
+    n = len(values)
+    out = None
+    if n and len(_DECIMALS.findall(joined)) == n:
+        out = _line_numbers(joined, hexa=False)
+    elif n and len(_HEXES.findall(joined)) == n:
+        out = _line_numbers(joined, hexa=True)
+    if out is None:  # (another form, or past MAX_SIZE)
         return list(map(read, values))
     return out
+
+
+def _line_numbers(joined: str, hexa: bool) -> Any:
+    """The numbers of ``joined``, one a line -- each a match of
+    :data:`_DECIMALS` (digits, then a binary unit) or of :data:`_HEXES` --
+    as an int64 array read on the text's bytes (no string or int per
+    value); None when one is more than MAX_SIZE (the values are then read
+    one by one, which says so)."""
+    import numpy as np
+
+    i64 = np.int64
+    raw = joined.encode("ascii")
+    b = np.frombuffer(raw, np.uint8)
+    nl = np.flatnonzero(b == ord("\n"))
+    starts = np.concatenate([np.zeros(1, i64), nl + 1])
+    ends = np.concatenate([nl, np.full(1, b.size, i64)])
+    shift = np.zeros(starts.size, i64)
+    if hexa:
+        starts += 2  # past 0x
+        n_digits = ends - starts
+        base = 16
+    else:
+        digit = (b >= ord("0")) & (b <= ord("9"))
+        n_digits = np.add.reduceat(digit.astype(i64), starts)  # the digits come first (_DECIMALS)
+        has_unit = starts + n_digits < ends
+        shift_of = np.zeros(256, i64)
+        for c, k in _UNIT_SHIFT.items():
+            shift_of[c] = k
+        shift[has_unit] = shift_of[b[(starts + n_digits)[has_unit]]]  # B alone: 0
+        base = 10
+    value = np.frombuffer(raw.translate(_DIGIT_VALUE), np.uint8).astype(i64)
+    first = np.cumsum(n_digits) - n_digits  # each line's first digit among all digits
+    within = np.arange(int(n_digits.sum())) - np.repeat(first, n_digits)
+    at = np.repeat(starts, n_digits) + within
+    place = np.repeat(n_digits - 1, n_digits) - within  # the k-th digit from the right weighs base**k
+    powers = np.asarray([base ** k for k in range(18 if base == 10 else 15)], i64)
+    number = np.add.reduceat(value[at] * powers[place], first)
+    if bool((number > (MAX_SIZE >> shift)).any()):
+        return None
+    return number << shift
 
 
 def _addresses(values: Sequence[str]) -> list[int]:
@@ -151,13 +196,19 @@ def read_rows(reader: WorkloadReader, distinct: list[tuple[tuple[str, ...], tupl
     their specs appended to ``reader.specs``; the others are left out."""
     import numpy as np
 
+    entries = list(map(distinct.__getitem__, rows))
+    keys_of = list(map(itemgetter(0), entries))
     by_keys: dict[tuple[str, ...], list[int]] = {}
-    for r in rows:
-        by_keys.setdefault(distinct[r][0], []).append(r)
+    if len(set(keys_of)) == 1:  # one key order (the usual case): no row by row grouping
+        by_keys[keys_of[0]] = rows
+    else:
+        for r, k in zip(rows, keys_of):
+            by_keys.setdefault(k, []).append(r)
     out: dict[int, tuple[int, int, bool]] = {}
     for keys, group in by_keys.items():
         if "segment" in keys and _KNOWN.issuperset(keys):
-            out.update(_read_shape(np, reader, keys, [distinct[r][1] for r in group], group, segments, arch))
+            values = list(map(itemgetter(1), entries if group is rows else map(distinct.__getitem__, group)))
+            out.update(_read_shape(np, reader, keys, values, group, segments, arch))
     return out
 
 
@@ -231,16 +282,21 @@ def _read_shape(np: Any, reader: WorkloadReader, keys: tuple[str, ...], values: 
         firsts = "".join(map(itemgetter(0), texts))
         is_list = np.frombuffer(firsts.encode(), np.uint8) == ord("[")
         scalar_rows = np.flatnonzero(~is_list & ok).tolist()
-        whole = []
-        for i in scalar_rows:
-            text = _scalar(texts[i])
+        # each distinct text looked at once: None (not a scalar), whole, nothing, or a prefix to work out
+        kind_of: dict[str, Any] = {}
+        for raw in set(map(texts.__getitem__, scalar_rows)):
+            text = _scalar(raw)
+            kind_of[raw] = None if text is None else _WHOLE if text.strip() in _FULL else \
+                _NOTHING if text.strip() in _NONE else text.strip()
+        kinds = list(map(kind_of.__getitem__, map(texts.__getitem__, scalar_rows)))
+        whole = [i for i, k in zip(scalar_rows, kinds) if k is _WHOLE]
+        f_row: list[int] = []
+        f_start: list[int] = []
+        f_end: list[int] = []
+        for i, text in zip(scalar_rows, kinds):
             if text is None:
                 ok[i] = False
-                continue
-            text = text.strip()
-            if text in _FULL:
-                whole.append(i)
-            elif text not in _NONE:
+            elif text is not _WHOLE and text is not _NOTHING:
                 try:
                     touched = reader.touch_memo.get((text, sizes[i], pages[i]))
                     if touched is None:
@@ -250,9 +306,13 @@ def _read_shape(np: Any, reader: WorkloadReader, keys: tuple[str, ...], values: 
                     ok[i] = False
                     continue
                 for a, b in touched:
-                    p_row.append([i])
-                    p_start.append([a])
-                    p_end.append([b])
+                    f_row.append(i)
+                    f_start.append(a)
+                    f_end.append(b)
+        if f_row:
+            p_row.append(f_row)
+            p_start.append(f_start)
+            p_end.append(f_end)
         if whole:
             w = np.asarray(whole, i64)
             p_row.append(w)
@@ -283,17 +343,46 @@ def _read_shape(np: Any, reader: WorkloadReader, keys: tuple[str, ...], values: 
     base = len(specs)
     seg_l = seg[taken].tolist()
     specs.segment.extend(map(names.__getitem__, seg_l))
-    specs.offset.extend(off[taken].tolist())
-    specs.size.extend(size[taken].tolist())
+    specs.offset.frombytes(off[taken].astype(i64).tobytes())  # (int64 arrays: SpecTable)
+    specs.size.frombytes(size[taken].astype(i64).tobytes())
     specs.protection.extend(map(PROTECTIONS.__getitem__, prot[taken].tolist()))
     specs.userfaultfd.extend(map(USERFAULTFD_MODES.__getitem__, uffd[taken].tolist()))
     specs.soft_dirty.extend(map(bool, soft[taken].tolist()))
     first = specs.touch_first[-1]
-    specs.touch_start.extend(ps.tolist())
-    specs.touch_end.extend(pe.tolist())
-    specs.touch_first.extend((np.cumsum(counts) + first).tolist())
+    specs.touch_start.frombytes(ps.astype(i64).tobytes())
+    specs.touch_end.frombytes(pe.astype(i64).tobytes())
+    specs.touch_first.frombytes((np.cumsum(counts) + first).astype(i64).tobytes())
     items = zip(range(base, base + k), address[taken].tolist(), auto[taken].tolist())
     return dict(zip(compress(rows, ok.tolist()), items))
+
+
+_POWERS = [10 ** k for k in range(16)]
+_SHIFT = {ord("K"): 10, ord("M"): 20, ord("G"): 30, ord("T"): 40}
+
+
+def _range_numbers(np: Any, text: str) -> Any:
+    """The numbers of ``text`` -- :data:`_RANGE` tokens (digits, no leading
+    zero, at most 16, then K, M, G, T or nothing) between ``,`` and ``-`` --
+    as an int64 array, read on its bytes (no string per number); None when
+    one is 2**62 or more."""
+    i64 = np.int64
+    b = np.frombuffer(text.encode("ascii"), np.uint8)
+    sep = np.flatnonzero((b == ord(",")) | (b == ord("-")))
+    last = np.concatenate([sep - 1, [b.size - 1]])  # each token's last character
+    shift_of = np.zeros(256, i64)
+    for c, k in _SHIFT.items():
+        shift_of[c] = k
+    shift = shift_of[b[last]]
+    digit = (b >= ord("0")) & (b <= ord("9"))
+    d = b[digit].astype(i64) - ord("0")
+    # each token's digits, contiguous in d: the k-th digit from the right weighs 10**k
+    n_digits = (last + 1 - np.concatenate([[0], sep + 1])) - (shift > 0)
+    first = np.concatenate([[0], np.cumsum(n_digits)[:-1]])
+    place = np.repeat(first + n_digits - 1, n_digits) - np.arange(d.size)
+    number = np.add.reduceat(d * np.asarray(_POWERS, i64)[place], first) if d.size else np.zeros(0, i64)
+    if bool((number >= np.left_shift(1, 62 - shift)).any()):
+        return None
+    return number << shift
 
 
 def _touch_lists(np: Any, texts: Sequence[str], list_rows: Any, size: Any, page: Any, ok: Any,
@@ -319,15 +408,11 @@ def _touch_lists(np: Any, texts: Sequence[str], list_rows: Any, size: Any, page:
     if not idx:
         return
     counts = list(map(str.count, lists, repeat(",")))
-    tokens = _SPLIT.split(",".join(map(itemgetter(slice(1, -1)), lists)).replace(" ", ""))
-    memo: dict[str, int] = {}
-    for t in set(tokens):
-        memo[t] = int(t[:-1]) << (10 * "KMGT".index(t[-1]) + 10) if t[-1] in "KMGT" else int(t)
-    values = list(map(memo.__getitem__, tokens))
-    if max(values) >= 1 << 62:
+    values = _range_numbers(np, ",".join(map(itemgetter(slice(1, -1)), lists)).replace(" ", ""))
+    if values is None:
         ok[idx] = False  # past int64: the node reader, with Python ints
         return
-    pairs = np.asarray(values, i64).reshape(-1, 2)
+    pairs = values.reshape(-1, 2)
     s0, e0 = pairs[:, 0], pairs[:, 1]
     rr = np.repeat(np.asarray(idx, i64), np.asarray(counts, i64) + 1)
     pg = page[rr]

@@ -265,19 +265,29 @@ _EMPTY_DOCUMENT = re.compile(r"(?:[ ]*(?:#[^\n]*)?\n)*[ ]*(?:#[^\n]*)?")
 """Text of blank and comment lines only."""
 
 
+_PRINTABLE = bytes(range(0x20, 0x7F)) + b"\t\n"
+_CHUNK = 1 << 20
+
+
+def _has_control(text: str) -> bool:
+    """Whether ASCII ``text`` holds a character that is not printable, a tab
+    and a new line aside (``str.isprintable`` of the text without them):
+    each megabyte encoded and its printable bytes deleted, in C."""
+    if not text.isascii():  # (never read: the parser declines it)
+        return not text.replace("\n", "").replace("\t", " ").isprintable()
+    return any(text[i:i + _CHUNK].encode("ascii").translate(None, _PRINTABLE) for i in range(0, len(text), _CHUNK))
+
+
 class _Parser:
     """Reads lines on demand: ``line(pos)`` skips blank and comment lines and
     returns (position, indentation, content); a table's rows are matched on
     the raw lines, indentation included, without splitting them first."""
 
     def __init__(self, text: str, max_nodes: int | None) -> None:
-        flat = text.replace("\n", "")
-        if "\t" in flat:
-            flat = flat.replace("\t", " ")
         # control characters (a tab or a new line aside) anywhere, comments
         # included: a CR there would hide the rest of the line from this reader
         # but not from libyaml; libyaml refuses a NUL or a form feed
-        self.control = not flat.isprintable()
+        self.control = _has_control(text)
         self.raw = text.split("\n")
         self.n = len(self.raw)
         self.nodes = 0

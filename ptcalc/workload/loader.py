@@ -54,7 +54,7 @@ def load_workload(path: str | os.PathLike[str], *, command: str = "load_workload
     :class:`WorkloadError`, whose ``str`` names the path as given.
     """
     source = _source(path)
-    return loads_workload(read_file(path, source), source, command=command)
+    return loads_workload(decode(read_file(path, source), source), source, command=command)
 
 
 def loads_workload(text: str | bytes, source: str = "<stdin>", *, command: str = "load_workload") -> Workload:
@@ -75,7 +75,7 @@ def load_workloads(path: str | os.PathLike[str]) -> list[Workload]:
     the file), for the first problem in any document.
     """
     source = _source(path)
-    return loads_workloads(read_file(path, source), source)
+    return loads_workloads(decode(read_file(path, source), source), source)  # (the bytes freed before reading)
 
 
 def loads_workloads(text: str | bytes, source: str = "<stdin>") -> list[Workload]:

@@ -148,25 +148,33 @@ _SIZE_TOKEN = re.compile(r"([0-9]{1,12})(KiB|MiB|GiB|TiB)")
 _SIZE_UNITS = {"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
 _ADDRESS_TOKEN = re.compile(r"0x[0-9a-f]{1,16}")
 _ROW_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.+()/-]*(?: [A-Za-z0-9_.+()/-]+)*")
-_PRIVATE_ROW_KEYS = frozenset({"kind", "name", "address", "size", "page_size"})
+_PRIVATE_ROW_KEYS = frozenset({"kind", "name", "address", "size", "page_size", "touch"})
 
-PrivateRow = tuple[PrivateKind, str, int, int, int]
+PrivateRow = tuple[PrivateKind, str, int, int, int, tuple[tuple[int, int], ...]]
+TouchPrefix = Callable[[str, int, int], tuple[tuple[int, int], ...]]
 
 
-def _private_row(keys: tuple[str, ...], values: tuple[str, ...], base: int, pmd: int, limit: int
-                 ) -> PrivateRow | None:
-    """(kind, name, address, size, page size) of a flow row of a private mapping
-    in the form ``ptcalc scan`` writes (``{kind: file, name: libc.so.6, address:
-    0x7f.., size: 1876KiB}``) when it is valid (``base``, ``pmd``: the page sizes
-    allowed, ``limit``: the top of user space); None for any other row, which
-    the node-by-node reading then takes (and locates what is wrong)."""
+def _private_row(keys: tuple[str, ...], values: tuple[str, ...], base: int, pmd: int, limit: int,
+                 touch: TouchPrefix) -> PrivateRow | None:
+    """(kind, name, address, size, page size, touched ranges) of a table row
+    of a private mapping in the form ``ptcalc scan`` writes (``{kind: file,
+    name: libc.so.6, address: 0x7f.., size: 1876KiB}``, the name possibly
+    double-quoted, ``touch`` a fraction, percentage, size or list of ranges) when it
+    is valid (``base``, ``pmd``: the page sizes allowed, ``limit``: the top
+    of user space; ``touch``: the reader's memoised touched prefix, raising
+    WorkloadError for a bad one); None for any other row, which the
+    node-by-node reading then takes (and locates what is wrong)."""
     row = dict(zip(keys, values))
     if len(row) != len(keys) or not row.keys() <= _PRIVATE_ROW_KEYS or "size" not in row or "address" not in row:
         return None
     kind = row.get("kind", "anon")
     name = row.get("name", kind)
-    if kind not in PRIVATE_KINDS or not _ROW_NAME.fullmatch(name) or name.lower() in _NOT_NAMES \
-            or not _ADDRESS_TOKEN.fullmatch(row["address"]):
+    if name[:1] == '"' and len(name) > 2 and name[1:-1].strip():
+        # a quoted name of fastyaml's subset (printable ASCII, no escapes): the text between the quotes
+        name = name[1:-1]
+    elif not _ROW_NAME.fullmatch(name) or name.lower() in _NOT_NAMES:
+        return None
+    if kind not in PRIVATE_KINDS or not _ADDRESS_TOKEN.fullmatch(row["address"]):
         return None
     sizes = []
     for text in (row["size"], row.get("page_size")):
@@ -182,7 +190,23 @@ def _private_row(keys: tuple[str, ...], values: tuple[str, ...], base: int, pmd:
     if not (page == base or (page == pmd and kind != "stack")) or not 0 < size <= MAX_SIZE or size % page \
             or address % page or address + size > limit:
         return None
-    return cast(PrivateKind, kind), name, address, size, page
+    touched: tuple[tuple[int, int], ...] = ((0, size),)
+    text = row.get("touch")
+    if text is not None:
+        if not _TOUCH_TOKEN.fullmatch(text):
+            return None
+        try:
+            touched = touch(text, size, page)
+        except WorkloadError:
+            return None
+    return cast(PrivateKind, kind), name, address, size, page, touched
+
+
+_WHOLE = frozenset({"1", "1.0", "100%"})
+"""Touch texts of the whole mapping."""
+_TOUCH_TOKEN = re.compile(r"[0-9][0-9.]*%?|[0-9]{1,12}(?:KiB|MiB|GiB|TiB)|\[[^\[\]]*\]")
+"""A touch of a private row read without nodes: a fraction, a percentage, a
+size, or a list of ranges (a flow sequence of fastyaml's subset)."""
 
 
 _NOT_NAMES = _NULLS | {"y", "n", "yes", "no", "on", "off", "true", "false"}
@@ -485,20 +509,34 @@ class WorkloadReader(NodeReader):
     def private_table(self, path: str, table: fastyaml.Table, arch: Arch
                       ) -> tuple[tuple[PrivateMapping, ...], _TableItems] | None:
         """A table of private mappings as ``ptcalc scan`` writes them (kind, name,
-        a hex address, sizes in binary units, wholly touched), each distinct row
-        read once, without nodes; None when some row is anything else (it is
-        then read node by node, with its located message if it is wrong)."""
+        a hex address, sizes in binary units, a plain touch or none), each
+        distinct row read once, without nodes; None when some row is anything
+        else (it is then read node by node, with its located message if it is
+        wrong)."""
         memo = self.private_rows
         out: list[PrivateMapping] = []
         base, pmd, limit = arch.base_page, arch.pmd_size, arch.user_limit
+        touch_memo = self.touch_memo
+
+        def touch(text: str, size: int, page: int) -> tuple[tuple[int, int], ...]:
+            if text in _WHOLE:  # (size is a multiple of page: touch_prefix's answer)
+                return ((0, size),)
+            if text[:1] == "[":  # a list of ranges, read as touch() reads its node
+                return self.touch_ranges(fastyaml.value_node(text, table.start_mark), "", size, page)
+            key = (text, size, page)  # (as touch() memoises it)
+            touched = touch_memo.get(key)
+            if touched is None:
+                touched = touch_memo[key] = self.touch_prefix(None, "", text, size, page)
+            return touched
+
         for j, row in enumerate(table.rows):
             got = memo.get(row)
             if got is None:
-                got = memo[row] = _private_row(*table.distinct[row], base, pmd, limit)
+                got = memo[row] = _private_row(*table.distinct[row], base, pmd, limit, touch)
             if not got:
                 return None
-            kind, name, address, size, page = got
-            out.append(PrivateMapping(kind, address, size, page, ((0, size),), False, name, f"{path}[{j}]"))
+            kind, name, address, size, page, touched = got
+            out.append(PrivateMapping(kind, address, size, page, touched, False, name, f"{path}[{j}]"))
         return tuple(out), _TableItems(table)
 
     def private_mappings(self, path: str, node: Node, arch: Arch
@@ -664,7 +702,7 @@ class WorkloadReader(NodeReader):
             if simple:
                 shared = tuple(flat[row:row + k])
                 out.append(read.placed(shared, self.private_placed(
-                    read, private, shared, tuple(spec_size[c] for c in read.codes), arch)))
+                    read, private, shared, tuple(map(spec_size.__getitem__, read.codes)), arch)))
             else:
                 out.append(self.place(read, arch, checked=True))
             row += total

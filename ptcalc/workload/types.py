@@ -31,6 +31,7 @@ group built by hand from Mapping objects gets one too.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -167,7 +168,9 @@ class MappingSpec:
 
 
 class SpecTable(Sequence[MappingSpec]):
-    """Distinct :class:`MappingSpec` kept as columns, one list per field
+    """Distinct :class:`MappingSpec` kept as columns, one per field -- the
+    integers as int64 arrays (``array('q')``: 8 bytes a value, not a Python
+    int's 40; every size and offset is at most MAX_SIZE, 2**57) --
     (``touched`` as its ranges end to end: spec i's are ``touch_start`` and
     ``touch_end`` from ``touch_first[i]`` to ``touch_first[i + 1]``).  The
     loader's table of a document's mappings: a file of 100,000 different
@@ -176,7 +179,7 @@ class SpecTable(Sequence[MappingSpec]):
     MappingSpec is built only when something reads one.
 
     >>> t = SpecTable.of([MappingSpec("sga", 0, 1 << 30, touched=((0, 4096), (8192, 12288)))])
-    >>> len(t), t[0].touched, t.size
+    >>> len(t), t[0].touched, t.size.tolist()
     (1, ((0, 4096), (8192, 12288)), [1073741824])
     """
 
@@ -185,14 +188,14 @@ class SpecTable(Sequence[MappingSpec]):
 
     def __init__(self) -> None:
         self.segment: list[str] = []
-        self.offset: list[int] = []
-        self.size: list[int] = []
+        self.offset: array[int] = array("q")
+        self.size: array[int] = array("q")
         self.protection: list[str] = []
         self.userfaultfd: list[str] = []
         self.soft_dirty: list[bool] = []
-        self.touch_first: list[int] = [0]
-        self.touch_start: list[int] = []
-        self.touch_end: list[int] = []
+        self.touch_first: array[int] = array("q", [0])
+        self.touch_start: array[int] = array("q")
+        self.touch_end: array[int] = array("q")
 
     @classmethod
     def of(cls, specs: Sequence[MappingSpec]) -> SpecTable:
@@ -320,7 +323,7 @@ class Mappings(Sequence[Mapping]):
         if isinstance(specs, SpecTable):
             codes = self.codes
 
-            def col(values: list[Any]) -> tuple[Any, ...]:
+            def col(values: Sequence[Any]) -> tuple[Any, ...]:
                 return tuple(map(values.__getitem__, codes))
 
             return (col(specs.segment), col(specs.offset), col(specs.size), self.addresses, col(specs.protection),
