@@ -7,16 +7,14 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from test_resolve_addresses import _brute_highest
+
 from ptcalc.model.topdown import TopDown
 
 
 def _brute(spans, size, align, phase, limit, low):
-    start = (limit - size - phase) // align * align + phase
-    while start >= low:
-        if all(e <= start or s >= start + size for s, e in spans):
-            return start
-        start -= align
-    return None
+    """The highest clear start, tried from the top (test_resolve_addresses' reference)."""
+    return _brute_highest(spans, size, align, limit, low, phase)
 
 
 spans_st = st.lists(st.tuples(st.integers(0, 200), st.integers(1, 30)).map(lambda t: (t[0], t[0] + t[1])),
