@@ -9,14 +9,16 @@ the saving reported is the model's, and the fix shown is the smallest change
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ptcalc.model.explain import batch
 from ptcalc.model.explain.attribution import I64, Context, PoolBuild, overlap
 from ptcalc.model.explain.types import RULE_OF_WHY, Finding, Fix, Interval, Sharing
 from ptcalc.model.intervals import distinct_blocks
+from ptcalc.model.layout import PROT_CODE, Layout
 from ptcalc.model.schemes import Why
 from ptcalc.units import round_down, round_up
 from ptcalc.workload.touched import merge_ranges
@@ -26,23 +28,46 @@ if TYPE_CHECKING:
     from ptcalc.model.evaluate import Cell
 
 
-class _Fixer:
-    """Applies candidate changes to the workload and measures them with the model."""
+@dataclass
+class _Pending:
+    """A fix of one mapping whose saving is measured with the others (``_Fixer.resolve``)."""
 
-    def __init__(self, cx: Context) -> None:
+    index: int
+    fields: dict[str, Any]
+    """The Fix's fields but ``physical_after``."""
+
+
+class _Fixer:
+    """Applies candidate changes to the workload and measures them with the model.
+
+    Changes of one mapping are collected (``_Pending``) and measured together
+    by ``resolve`` (``ptcalc.model.explain.batch``); ``slow=True`` measures
+    each by evaluating the changed workload (the reference the batch is
+    tested against)."""
+
+    def __init__(self, cx: Context, slow: bool = False) -> None:
         self.cx = cx
         self.before = cx.result.physical_bytes
-        self._seen: dict[tuple, int | None] = {}
+        self.slow = slow
         self._hugetlb: dict[str, Fix | None] = {}
+        self._threshold: dict[int, Fix] = {}
+        self.pending: list[tuple[int, Mapping, Mapping, int]] = []
+        """Per pending fix: row, old mapping, new mapping, how far its touched pages move."""
 
     def _physical(self, w: Workload, options: ModelOptions | None = None) -> int:
         return physical_bytes(w, self.cx.scheme, options or self.cx.options)
 
+    def _valid(self, gi: int, new: Mapping) -> bool:
+        """The cheap checks of ``_with_mapping`` (the overlaps are checked in ``resolve``)."""
+        w = self.cx.w
+        seg = w.segments[new.segment]
+        return not (new.address < 0 or new.end > w.arch.user_limit or new.offset < 0
+                    or new.offset + new.size > seg.size)
+
     def _with_mapping(self, gi: int, mi: int, new: Mapping) -> Workload | None:
         w = self.cx.w
         g = w.groups[gi]
-        seg = w.segments[new.segment]
-        if new.address < 0 or new.end > w.arch.user_limit or new.offset < 0 or new.offset + new.size > seg.size:
+        if not self._valid(gi, new):
             return None
         for j, other in enumerate(g.mappings):
             if j != mi and other.address < new.end and new.address < other.end:
@@ -51,51 +76,103 @@ class _Fixer:
         groups = tuple(replace(x, mappings=mappings) if i == gi else x for i, x in enumerate(w.groups))
         return replace(w, groups=groups)
 
-    def move(self, gi: int, mi: int, delta: int) -> Fix | None:
+    def _pend(self, gi: int, mi: int, old: Mapping, new: Mapping, shift: int, **fields: Any) -> _Pending | None:
+        if not self._valid(gi, new):
+            return None
+        self.pending.append((self.cx.row_of(gi, mi), old, new, shift))
+        return _Pending(len(self.pending) - 1, dict(physical_before=self.before, **fields))
+
+    def move(self, gi: int, mi: int, delta: int) -> _Pending | None:
         if delta == 0:
             return None
         m = self.cx.w.groups[gi].mappings[mi]
-        w = self._with_mapping(gi, mi, replace(m, address=m.address + delta, auto=False))
-        if w is None:
-            return None
-        after = self._physical(w)
-        return Fix(kind="move", physical_before=self.before, physical_after=after, change_bytes=abs(delta), delta=delta,
-                   new_range=(m.address + delta, m.end + delta), new_offset=m.offset)
+        return self._pend(gi, mi, m, replace(m, address=m.address + delta, auto=False), delta, kind="move",
+                          change_bytes=abs(delta), delta=delta, new_range=(m.address + delta, m.end + delta),
+                          new_offset=m.offset)
 
-    def grow(self, gi: int, mi: int, start: int, end: int) -> Fix | None:
+    def grow(self, gi: int, mi: int, start: int, end: int) -> _Pending | None:
         m = self.cx.w.groups[gi].mappings[mi]
         if start > m.address or end < m.end or (start, end) == (m.address, m.end):
             return None
         head = m.address - start
         new = replace(m, address=start, offset=m.offset - head, size=end - start,
                       touched=tuple((s + head, e + head) for s, e in m.touched), auto=False)
-        w = self._with_mapping(gi, mi, new)
-        if w is None:
-            return None
-        after = self._physical(w)
-        return Fix(kind="grow", physical_before=self.before, physical_after=after, change_bytes=(end - start) - m.size,
-                   new_range=(start, end), new_offset=new.offset)
+        return self._pend(gi, mi, m, new, 0, kind="grow", change_bytes=(end - start) - m.size,
+                          new_range=(start, end), new_offset=new.offset)
 
     def flag(self, gi: int, mi: int, kind: str, change: int = 0, like: tuple[str, ...] = (),
-             **changes: object) -> Fix | None:
+             **changes: object) -> _Pending | None:
         """Any other change to the mapping (``changes`` are Mapping fields);
         ``change`` is its size in bytes (0 for flags); ``like``: the groups
         whose mappings are so."""
         m = self.cx.w.groups[gi].mappings[mi]
         new = replace(m, **changes)  # type: ignore[arg-type]
-        w = self._with_mapping(gi, mi, new)
-        if w is None:
-            return None
         moved = new.address != m.address
         protection = new.protection if new.protection != m.protection else None
-        return Fix(kind=kind, physical_before=self.before, physical_after=self._physical(w),
-                   change_bytes=change, delta=new.address - m.address if moved else None,
-                   new_range=(new.address, new.end) if moved else None, protection=protection, like=like)
+        return self._pend(gi, mi, m, new, new.address - m.address, kind=kind, change_bytes=change,
+                          delta=new.address - m.address if moved else None,
+                          new_range=(new.address, new.end) if moved else None, protection=protection, like=like)
+
+    def resolve(self) -> list[int | None]:
+        """Per pending fix, the physical bytes after it; None where the changed
+        mapping would overlap another of its group's mappings."""
+        cx = self.cx
+        if self.slow:
+            out: list[int | None] = []
+            for r, _, new, _ in self.pending:
+                gi, mi = cx.layout.row_index[r]
+                w = self._with_mapping(gi, mi, new)
+                out.append(None if w is None else self._physical(w))
+            return out
+        lay = cx.layout
+        n = len(self.pending)
+        if n == 0:
+            return []
+        source = np.fromiter((p[0] for p in self.pending), I64, n)
+        addr = np.array([p[2].address for p in self.pending], dtype=I64)
+        end = addr + np.array([p[2].size for p in self.pending], dtype=I64)
+        clash, private = _overlaps(lay, source, addr, end)
+        ok = ~clash & ~private
+        idx = np.flatnonzero(ok)
+        out = [None] * n
+        try:
+            cand = _candidate_rows([self.pending[i] for i in idx.tolist()], source[idx])
+            after = batch.physical_after(lay, cx.t, self.before, cx.scheme, cx.options, list(cx.w.segments.values()),
+                                         cand)
+        except batch.Unsupported:
+            idx = np.flatnonzero(~clash)
+            after = []
+            for i in idx.tolist():
+                r, _, new, _ = self.pending[i]
+                gi, mi = lay.row_index[r]
+                w = self._with_mapping(gi, mi, new)
+                after.append(None if w is None else self._physical(w))
+        else:
+            # a change onto a process's own mapping: the model would count
+            # overlapping ranges; evaluate it as the workload says
+            for i in np.flatnonzero(private & ~clash).tolist():
+                r, _, new, _ = self.pending[i]
+                gi, mi = lay.row_index[r]
+                w = self._with_mapping(gi, mi, new)
+                out[i] = None if w is None else self._physical(w)
+        for i, a in zip(idx.tolist(), after):
+            out[i] = a
+        return out
+
+    def fix(self, f: Fix | _Pending | None, after: list[int | None]) -> Fix | None:
+        if not isinstance(f, _Pending):
+            return f
+        a = after[f.index]
+        return None if a is None else Fix(physical_after=a, **f.fields)
 
     def threshold(self, size: int) -> Fix:
-        opts = replace(self.cx.options, file_cached_threshold=size)
-        return Fix(kind="threshold", physical_before=self.before, physical_after=self._physical(self.cx.w, opts),
-                   change_bytes=0, threshold=size)
+        """The file-cached threshold at ``size`` (one answer per size)."""
+        if size not in self._threshold:
+            opts = replace(self.cx.options, file_cached_threshold=size)
+            self._threshold[size] = Fix(kind="threshold", physical_before=self.before,
+                                        physical_after=self._physical(self.cx.w, opts), change_bytes=0,
+                                        threshold=size)
+        return self._threshold[size]
 
     def hugetlb_pages(self, segment: str) -> Fix | None:
         """The segment on PMD-sized hugetlb pages, the rest of the workload unchanged
@@ -138,6 +215,63 @@ def physical_bytes(w: Workload, scheme: str, options: ModelOptions) -> int:
     return ev.selected_cell(scheme).result.physical_bytes
 
 
+def _overlaps(lay: Layout, source: np.ndarray, addr: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per changed row (``source``, now ``[addr, end)``): whether it overlaps
+    another shared mapping of its group (the change is not made), and
+    whether it overlaps one of the group's private mappings."""
+    priv = lay.row_private
+    group = lay.row_group[source]
+    out = []
+    for rows in (np.flatnonzero(~priv), np.flatnonzero(priv)):
+        hit = np.zeros(source.size, bool)
+        if rows.size:
+            g, a, e = lay.row_group[rows], lay.row_addr[rows], lay.row_end[rows]
+            # per group, the running maximum end of its rows in address order
+            run = e.copy()
+            first = np.ones(rows.size, bool)
+            first[1:] = g[1:] != g[:-1]
+            if not first.all():
+                for i in np.flatnonzero(~first).tolist():
+                    run[i] = max(run[i], run[i - 1])
+            # the last row of the group starting below ``end`` (rows in (group, address) order)
+            q = source.size
+            keys_g = np.concatenate([g, group])
+            keys_p = np.concatenate([a, end])
+            tie = np.concatenate([np.ones(rows.size, I64), np.zeros(q, I64)])  # at equal address: the query first
+            order = np.lexsort((tie, keys_p, keys_g))
+            pos = np.where(order < rows.size, order, -1)
+            last = np.maximum.accumulate(pos)
+            at = np.empty(order.size, I64)
+            at[order] = last
+            j = at[rows.size:]
+            ok = (j >= 0) & (g[np.maximum(j, 0)] == group)
+            jj = np.maximum(j, 0)
+            # the row itself does not count: look below it (shared rows do not overlap one another)
+            self_ = ok & (rows[jj] == source)
+            prev = jj - 1
+            ok_prev = self_ & (prev >= 0) & (g[np.maximum(prev, 0)] == group)
+            hit = np.where(self_, ok_prev & (run[np.maximum(prev, 0)] > addr), ok & (run[jj] > addr))
+        out.append(hit)
+    return out[0], out[1]
+
+
+def _candidate_rows(pending: list[tuple[int, Mapping, Mapping, int]], source: np.ndarray) -> batch.Rows:
+    """The new rows of the pending fixes, as ``batch.Rows``."""
+    news = [p[2] for p in pending]
+    n = len(news)
+
+    def col(values: Any, dtype: Any = I64) -> np.ndarray:
+        return np.fromiter(values, dtype, n)
+
+    return batch.Rows(
+        source=source, addr=col(m.address for m in news), size=col(m.size for m in news),
+        off=col(m.offset for m in news), prot=col(PROT_CODE[m.protection] for m in news),
+        uffd_pmd=col((m.userfaultfd in ("wp", "minor") for m in news), bool),
+        uffd_wp=col((m.userfaultfd == "wp" for m in news), bool),
+        soft_dirty=col((bool(m.soft_dirty) for m in news), bool), auto=col((bool(m.auto) for m in news), bool),
+        shift=col(p[3] for p in pending))
+
+
 def _best(fixes: list[Fix | None]) -> tuple[Fix | None, tuple[Fix, ...]]:
     """The smallest change that saves anything (ties: the larger saving), and the others."""
     good = [f for f in fixes if f is not None and f.saves > 0]
@@ -162,12 +296,14 @@ def _shifts_to(address: int, target: int, modulus: int) -> list[int]:
 
 
 class Findings:
-    def __init__(self, cx: Context, builds: list[PoolBuild], sharing: dict[int, list[Sharing]]) -> None:
+    def __init__(self, cx: Context, builds: list[PoolBuild], sharing: dict[int, list[Sharing]],
+                 slow: bool = False) -> None:
         self.cx = cx
         self.builds = builds
         self.sharing = sharing
-        self.fixer = _Fixer(cx)
+        self.fixer = _Fixer(cx, slow)
         self.out: list[Finding] = []
+        self.added: list[tuple[Any, ...]] = []
         self.row_parts = cx.row_parts
 
     # helpers ---------------------------------------------------------------
@@ -199,14 +335,23 @@ class Findings:
         return tuple(merge_ranges([(int(b[z]), int(b[z + 1])) for z in zs]))
 
     def add(self, r: int, level: str, rule: str, ranges: tuple[Interval, ...], tables: dict[str, int],
-            fixes: list[Fix | None], note: str | None = None, **detail: Any) -> None:
-        """A finding on row ``r``; ``detail``: the Finding fields its rule is worded with."""
-        gi, mi = self.cx.layout.row_index[r]
-        best, alts = _best(fixes)
-        if best is None and note is None and fixes:
-            note = "no-single-change"
-        self.out.append(Finding(group=gi, mapping=mi, level=level, rule=rule, ranges=ranges, tables=tables, fix=best,
-                                alternatives=alts, note=note, **detail))
+            fixes: list[Any], note: str | None = None, **detail: Any) -> None:
+        """A finding on row ``r``; ``detail``: the Finding fields its rule is
+        worded with.  Made in ``finish``, once the fixes are measured."""
+        self.added.append((r, level, rule, ranges, tables, fixes, note, detail))
+
+    def finish(self) -> None:
+        """Measure the pending fixes and make the findings."""
+        after = self.fixer.resolve()
+        fix = self.fixer.fix
+        for r, level, rule, ranges, tables, fixes, note, detail in self.added:
+            gi, mi = self.cx.layout.row_index[r]
+            best, alts = _best([fix(f, after) for f in fixes])
+            if best is None and note is None and fixes:
+                note = "no-single-change"
+            self.out.append(Finding(group=gi, mapping=mi, level=level, rule=rule, ranges=ranges, tables=tables,
+                                    fix=best, alternatives=alts, note=note, **detail))
+        self.added = []
 
     # fixes by rule ---------------------------------------------------------
     def window_fixes(self, r: int, span: int, target_class: int | None) -> list[Fix | None]:
@@ -411,10 +556,13 @@ class Findings:
                     self.add(r, level, "alone", ((m.address, m.end),), {level: alone}, [], "no-gain-yet")
 
 
-def find(cell: Cell) -> tuple[Finding, ...]:
-    """Every finding of ``cell``, by group and mapping (``Cell.findings``)."""
+def find(cell: Cell, slow: bool = False) -> tuple[Finding, ...]:
+    """Every finding of ``cell``, by group and mapping (``Cell.findings``).
+    ``slow``: measure every fix by evaluating the changed workload (the
+    reference for the batch measure)."""
     a = cell.attribution
-    f = Findings(a.context, a.builds, a.sharing)
+    f = Findings(a.context, a.builds, a.sharing, slow)
     f.rows()
     f.across_pools()
+    f.finish()
     return tuple(sorted(f.out, key=lambda x: (x.group, x.mapping)))
