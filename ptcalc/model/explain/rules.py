@@ -17,15 +17,17 @@ import numpy as np
 from ptcalc.model.explain import batch
 from ptcalc.model.explain.attribution import I64, Context, PoolBuild, overlap
 from ptcalc.model.explain.types import RULE_OF_WHY, Finding, Fix, Interval, Sharing
-from ptcalc.model.intervals import distinct_blocks
-from ptcalc.model.layout import PROT_CODE, Layout
-from ptcalc.model.schemes import Why
+from ptcalc.model.intervals import distinct_blocks, order_by
+from ptcalc.model.layout import PROT_CODE, Layout, pieces_reordered
+from ptcalc.model.schemes import Why, zones
+from ptcalc.model.tables import count
 from ptcalc.units import round_down, round_up
 from ptcalc.workload.touched import merge_ranges
 from ptcalc.workload.types import Mapping, ModelOptions, Workload
 
 if TYPE_CHECKING:
     from ptcalc.model.evaluate import Cell
+    from ptcalc.model.whatif import Column
 
 
 @dataclass
@@ -51,23 +53,20 @@ class _Fixer:
         self.slow = slow
         self._hugetlb: dict[str, Fix | None] = {}
         self._threshold: dict[int, Fix] = {}
-        self.pending: list[tuple[int, Mapping, Mapping, int]] = []
-        """Per pending fix: row, old mapping, new mapping, how far its touched pages move."""
+        self._whatif: tuple[Layout, Column | None] | None = None
+        self.pending: list[tuple[Any, ...]] = []
+        """Per pending fix: row, old mapping, how (``_new_mapping``), then the
+        new address, size, offset, protection, userfaultfd, soft_dirty and
+        auto, and how far its touched pages move."""
 
     def _physical(self, w: Workload, options: ModelOptions | None = None) -> int:
         return physical_bytes(w, self.cx.scheme, options or self.cx.options)
 
-    def _valid(self, gi: int, new: Mapping) -> bool:
-        """The cheap checks of ``_with_mapping`` (the overlaps are checked in ``resolve``)."""
-        w = self.cx.w
-        seg = w.segments[new.segment]
-        return not (new.address < 0 or new.end > w.arch.user_limit or new.offset < 0
-                    or new.offset + new.size > seg.size)
-
     def _with_mapping(self, gi: int, mi: int, new: Mapping) -> Workload | None:
         w = self.cx.w
         g = w.groups[gi]
-        if not self._valid(gi, new):
+        seg = w.segments[new.segment]
+        if new.address < 0 or new.end > w.arch.user_limit or new.offset < 0 or new.offset + new.size > seg.size:
             return None
         for j, other in enumerate(g.mappings):
             if j != mi and other.address < new.end and new.address < other.end:
@@ -76,42 +75,67 @@ class _Fixer:
         groups = tuple(replace(x, mappings=mappings) if i == gi else x for i, x in enumerate(w.groups))
         return replace(w, groups=groups)
 
-    def _pend(self, gi: int, mi: int, old: Mapping, new: Mapping, shift: int, **fields: Any) -> _Pending | None:
-        if not self._valid(gi, new):
-            return None
-        self.pending.append((self.cx.row_of(gi, mi), old, new, shift))
-        return _Pending(len(self.pending) - 1, dict(physical_before=self.before, **fields))
+    def _pend(self, gi: int, mi: int, m: Mapping, how: tuple[Any, ...], address: int, size: int, offset: int,
+              fields: dict[str, Any], changes: dict[str, Any] | None = None) -> _Pending | None:
+        """A fix of mapping ``m`` making it ``[address, address + size)`` at
+        ``offset`` (``changes``: its other new fields); ``how``: how to build the
+        new Mapping (``_new_mapping``)."""
+        w = self.cx.w
+        if (address < 0 or address + size > w.arch.user_limit or offset < 0
+                or offset + size > w.segments[m.segment].size):
+            return None  # (what _with_mapping refuses first)
+        c = changes or {}
+        self.pending.append((self.cx.row_of(gi, mi), m, how, address, size, offset,
+                             c.get("protection", m.protection), c.get("userfaultfd", m.userfaultfd),
+                             c.get("soft_dirty", m.soft_dirty), c.get("auto", False if how[0] != "flag" else m.auto),
+                             address - m.address if how[0] != "grow" else 0))
+        fields["physical_before"] = self.before
+        return _Pending(len(self.pending) - 1, fields)
+
+    @staticmethod
+    def _new_mapping(m: Mapping, how: tuple[Any, ...]) -> Mapping:
+        if how[0] == "move":
+            return replace(m, address=m.address + how[1], auto=False)
+        if how[0] == "grow":
+            start, end = how[1], how[2]
+            head = m.address - start
+            return replace(m, address=start, offset=m.offset - head, size=end - start,
+                           touched=tuple((s + head, e + head) for s, e in m.touched), auto=False)
+        return replace(m, **how[1])
 
     def move(self, gi: int, mi: int, delta: int) -> _Pending | None:
         if delta == 0:
             return None
         m = self.cx.w.groups[gi].mappings[mi]
-        return self._pend(gi, mi, m, replace(m, address=m.address + delta, auto=False), delta, kind="move",
-                          change_bytes=abs(delta), delta=delta, new_range=(m.address + delta, m.end + delta),
-                          new_offset=m.offset)
+        a = m.address + delta
+        return self._pend(gi, mi, m, ("move", delta), a, m.size, m.offset,
+                          dict(kind="move", change_bytes=abs(delta), delta=delta, new_range=(a, a + m.size),
+                               new_offset=m.offset))
 
     def grow(self, gi: int, mi: int, start: int, end: int) -> _Pending | None:
         m = self.cx.w.groups[gi].mappings[mi]
-        if start > m.address or end < m.end or (start, end) == (m.address, m.end):
+        address, m_end = m.address, m.address + m.size
+        if start > address or end < m_end or (start == address and end == m_end):
             return None
-        head = m.address - start
-        new = replace(m, address=start, offset=m.offset - head, size=end - start,
-                      touched=tuple((s + head, e + head) for s, e in m.touched), auto=False)
-        return self._pend(gi, mi, m, new, 0, kind="grow", change_bytes=(end - start) - m.size,
-                          new_range=(start, end), new_offset=new.offset)
+        offset = m.offset - (address - start)
+        return self._pend(gi, mi, m, ("grow", start, end), start, end - start, offset,
+                          dict(kind="grow", change_bytes=(end - start) - m.size, new_range=(start, end),
+                               new_offset=offset))
 
     def flag(self, gi: int, mi: int, kind: str, change: int = 0, like: tuple[str, ...] = (),
-             **changes: object) -> _Pending | None:
+             **changes: Any) -> _Pending | None:
         """Any other change to the mapping (``changes`` are Mapping fields);
         ``change`` is its size in bytes (0 for flags); ``like``: the groups
         whose mappings are so."""
         m = self.cx.w.groups[gi].mappings[mi]
-        new = replace(m, **changes)  # type: ignore[arg-type]
-        moved = new.address != m.address
-        protection = new.protection if new.protection != m.protection else None
-        return self._pend(gi, mi, m, new, new.address - m.address, kind=kind, change_bytes=change,
-                          delta=new.address - m.address if moved else None,
-                          new_range=(new.address, new.end) if moved else None, protection=protection, like=like)
+        address = changes.get("address", m.address)
+        moved = address != m.address
+        prot = changes.get("protection", m.protection)
+        protection = prot if prot != m.protection else None
+        return self._pend(gi, mi, m, ("flag", changes), address, m.size, m.offset,
+                          dict(kind=kind, change_bytes=change, delta=address - m.address if moved else None,
+                               new_range=(address, address + m.size) if moved else None, protection=protection,
+                               like=like), changes)
 
     def resolve(self) -> list[int | None]:
         """Per pending fix, the physical bytes after it; None where the changed
@@ -119,18 +143,16 @@ class _Fixer:
         cx = self.cx
         if self.slow:
             out: list[int | None] = []
-            for r, _, new, _ in self.pending:
-                gi, mi = cx.layout.row_index[r]
-                w = self._with_mapping(gi, mi, new)
-                out.append(None if w is None else self._physical(w))
+            for i in range(len(self.pending)):
+                out.append(self._evaluated(i))
             return out
         lay = cx.layout
         n = len(self.pending)
         if n == 0:
             return []
         source = np.fromiter((p[0] for p in self.pending), I64, n)
-        addr = np.array([p[2].address for p in self.pending], dtype=I64)
-        end = addr + np.array([p[2].size for p in self.pending], dtype=I64)
+        addr = np.fromiter((p[3] for p in self.pending), I64, n)
+        end = addr + np.fromiter((p[4] for p in self.pending), I64, n)
         clash, private = _overlaps(lay, source, addr, end)
         ok = ~clash & ~private
         idx = np.flatnonzero(ok)
@@ -143,21 +165,22 @@ class _Fixer:
             idx = np.flatnonzero(~clash)
             after = []
             for i in idx.tolist():
-                r, _, new, _ = self.pending[i]
-                gi, mi = lay.row_index[r]
-                w = self._with_mapping(gi, mi, new)
-                after.append(None if w is None else self._physical(w))
+                after.append(self._evaluated(i))
         else:
             # a change onto a process's own mapping: the model would count
             # overlapping ranges; evaluate it as the workload says
             for i in np.flatnonzero(private & ~clash).tolist():
-                r, _, new, _ = self.pending[i]
-                gi, mi = lay.row_index[r]
-                w = self._with_mapping(gi, mi, new)
-                out[i] = None if w is None else self._physical(w)
+                out[i] = self._evaluated(i)
         for i, a in zip(idx.tolist(), after):
             out[i] = a
         return out
+
+    def _evaluated(self, i: int) -> int | None:
+        """Pending fix ``i`` measured by evaluating the changed workload."""
+        r, m, how = self.pending[i][:3]
+        gi, mi = self.cx.layout.row_index[r]
+        w = self._with_mapping(gi, mi, self._new_mapping(m, how))
+        return None if w is None else self._physical(w)
 
     def fix(self, f: Fix | _Pending | None, after: list[int | None]) -> Fix | None:
         if not isinstance(f, _Pending):
@@ -182,12 +205,24 @@ class _Fixer:
         return self._hugetlb[segment]
 
     def _hugetlb_pages(self, segment: str) -> Fix | None:
-        from ptcalc.model.evaluate import Options, evaluate
-
         w = self.cx.w
         size = w.arch.pmd_share_size
         if size is None or w.segments[segment].backing == "file":
             return None
+        if self.slow:
+            after = self._hugetlb_after_slow(segment, size)
+        else:
+            after = self._hugetlb_after(segment, size)
+        if after is None:
+            return None
+        return Fix(kind="hugetlb-pages", physical_before=self.before, physical_after=after,
+                   change_bytes=0, segment=segment, page_size=size)
+
+    def _hugetlb_after_slow(self, segment: str, size: int) -> int | None:
+        """The reference: the changed workload built and evaluated."""
+        from ptcalc.model.evaluate import Options, evaluate
+
+        w = self.cx.w
         whatif = evaluate(w, Options(schemes=(), columns=size)).columns
         conv = whatif[0].workload if whatif else None
         if conv is None:  # the what-if is not available: some mapping cannot be placed on those pages
@@ -202,8 +237,57 @@ class _Fixer:
                 return None
             groups.append(replace(g, mappings=ms))
         new = replace(w, segments=segments, groups=tuple(groups))
-        return Fix(kind="hugetlb-pages", physical_before=self.before, physical_after=self._physical(new),
-                   change_bytes=0, segment=segment, page_size=size)
+        return self._physical(new)
+
+    def _hugetlb_after(self, segment: str, size: int) -> int | None:
+        """The workload with ``segment``'s mappings as the what-if column on
+        ``size`` hugetlb pages has them (the rest as configured), counted on
+        arrays: the column's rows of that segment in place of the configured ones."""
+        from ptcalc.model.evaluate import Options, evaluate
+
+        w = self.cx.w
+        if self._whatif is None:
+            ev = evaluate(w, Options(schemes=(), columns=size))
+            col = ev.columns[0] if ev.columns else None
+            self._whatif = (ev.layout.on("numpy"), col)
+        lay, col = self._whatif
+        if col is None or col.layout is None or col.segments is None:
+            return None  # the what-if is not available: some mapping cannot be placed on those pages
+        if list(col.segments) != list(w.segments):
+            return self._hugetlb_after_slow(segment, size)
+        conv = col.layout.on("numpy")
+        si = list(w.segments).index(segment)
+        keep = ~((lay.row_mi >= 0) & (lay.row_seg == si))
+        take = (conv.row_mi >= 0) & (conv.row_seg == si)
+        rows: dict[str, np.ndarray] = {}
+        for name in _ROW_FIELDS:
+            rows[name] = np.concatenate([getattr(lay, name)[keep], getattr(conv, name)[take]])
+        # pieces: renumber each side's rows into the joined rows
+        n_keep = int(keep.sum())
+        new_of_lay = np.cumsum(keep) - 1
+        new_of_conv = n_keep + np.cumsum(take) - 1
+        pl, pc = keep[lay.piece_row], take[conv.piece_row]
+        piece_row = np.concatenate([new_of_lay[lay.piece_row[pl]], new_of_conv[conv.piece_row[pc]]])
+        p_start = np.concatenate([lay.piece_start[pl], conv.piece_start[pc]])
+        p_end = np.concatenate([lay.piece_end[pl], conv.piece_end[pc]])
+        xp = lay.xp
+        order = order_by(xp, rows["row_group"], rows["row_addr"])
+        rows = {name: a[order] for name, a in rows.items()}
+        piece_row, p_start, p_end = pieces_reordered(xp, order, piece_row, p_start, p_end)
+        shared = rows["row_mi"] >= 0
+        g, a, e = rows["row_group"][shared], rows["row_addr"][shared], rows["row_end"][shared]
+        if ((g[1:] == g[:-1]) & (e[:-1] > a[1:])).any():
+            return None  # two mappings of a process would overlap
+        segments = dict(w.segments)
+        segments[segment] = col.segments[segment]
+        new = Layout.assemble(lay.pti, lay.counts, lay.group_names, lay.arch, list(segments.values()),
+                              piece_row=piece_row, piece_start=p_start, piece_end=p_end, **rows)
+        return count(new, zones(new, self.cx.scheme, self.cx.options)).physical_bytes
+
+
+_ROW_FIELDS = ("row_group", "row_seg", "row_addr", "row_end", "row_off", "row_prot", "row_uffd_blocks_pmd_share",
+               "row_uffd_wp", "row_soft_dirty", "row_auto", "row_mi")
+"""The layout's row arrays that are not taken from the segments (``Layout.assemble``)."""
 
 
 def physical_bytes(w: Workload, scheme: str, options: ModelOptions) -> int:
@@ -255,21 +339,20 @@ def _overlaps(lay: Layout, source: np.ndarray, addr: np.ndarray, end: np.ndarray
     return out[0], out[1]
 
 
-def _candidate_rows(pending: list[tuple[int, Mapping, Mapping, int]], source: np.ndarray) -> batch.Rows:
-    """The new rows of the pending fixes, as ``batch.Rows``."""
-    news = [p[2] for p in pending]
-    n = len(news)
+def _candidate_rows(pending: list[tuple[Any, ...]], source: np.ndarray) -> batch.Rows:
+    """The new rows of the pending fixes (``_Fixer.pending``), as ``batch.Rows``."""
+    n = len(pending)
 
-    def col(values: Any, dtype: Any = I64) -> np.ndarray:
-        return np.fromiter(values, dtype, n)
+    def col(i: int, dtype: Any = I64) -> np.ndarray:
+        return np.fromiter((p[i] for p in pending), dtype, n)
 
+    uffd = [p[7] for p in pending]
     return batch.Rows(
-        source=source, addr=col(m.address for m in news), size=col(m.size for m in news),
-        off=col(m.offset for m in news), prot=col(PROT_CODE[m.protection] for m in news),
-        uffd_pmd=col((m.userfaultfd in ("wp", "minor") for m in news), bool),
-        uffd_wp=col((m.userfaultfd == "wp" for m in news), bool),
-        soft_dirty=col((bool(m.soft_dirty) for m in news), bool), auto=col((bool(m.auto) for m in news), bool),
-        shift=col(p[3] for p in pending))
+        source=source, addr=col(3), size=col(4), off=col(5),
+        prot=np.fromiter((PROT_CODE[p[6]] for p in pending), I64, n),
+        uffd_pmd=np.fromiter((u in ("wp", "minor") for u in uffd), bool, n),
+        uffd_wp=np.fromiter((u == "wp" for u in uffd), bool, n),
+        soft_dirty=col(8, bool), auto=col(9, bool), shift=col(10))
 
 
 def _best(fixes: list[Fix | None]) -> tuple[Fix | None, tuple[Fix, ...]]:
@@ -304,35 +387,51 @@ class Findings:
         self.fixer = _Fixer(cx, slow)
         self.out: list[Finding] = []
         self.added: list[tuple[Any, ...]] = []
+        self._tables: dict[tuple[int, ...], list[tuple[str, list[int]]]] = {}
+        self._zones_of_row: list[int] | None = None
+        self._bounds: list[list[int]] = []
         self.row_parts = cx.row_parts
 
     # helpers ---------------------------------------------------------------
     def tables_in(self, r: int, zone_set: tuple[int, ...]) -> dict[str, int]:
         """Per process, the row's own PTE/PMD tables from its parts in these zones."""
-        cx = self.cx
-        idx = self.row_parts[r]
-        idx = idx[np.isin(cx.parts.zone[idx], zone_set)]
+        per_level = self._tables.get(zone_set)
+        if per_level is None:
+            per_level = self._tables[zone_set] = self._tables_of(zone_set)
         out: dict[str, int] = {}
-        for name in ("pte", "pmd"):
-            li = cx.layout.level_index(name)
-            if li is None:
-                continue
-            k = idx[cx.own_min[idx] <= li]
-            if k.size == 0:
-                continue
-            span = cx.levels[li].table_span
-            s, e = cx.parts.start[k], cx.parts.end[k]
-            n = int(distinct_blocks(np.zeros(k.size, dtype=I64), s, e, span, 1)[0])
+        for name, col in per_level:
+            n = col[r]
             if n:
                 out[name] = n
         return out
 
+    def _tables_of(self, zone_set: tuple[int, ...]) -> list[tuple[str, list[int]]]:
+        """``tables_in`` of every row: per level (pte, pmd), per row, the
+        distinct blocks of its owned parts in ``zone_set`` (parts are in row
+        and address order)."""
+        cx = self.cx
+        p = cx.parts
+        in_set = np.isin(p.zone, zone_set)
+        out = []
+        for name in ("pte", "pmd"):
+            li = cx.layout.level_index(name)
+            if li is None:
+                continue
+            k = in_set & (cx.own_min <= li)
+            n = distinct_blocks(p.row[k], p.start[k], p.end[k], cx.levels[li].table_span, cx.layout.n_rows)
+            out.append((name, n.tolist()))
+        return out
+
     def ranges_in(self, r: int, zone_set: tuple[int, ...]) -> tuple[Interval, ...]:
         cx = self.cx
-        idx = self.row_parts[r]
-        zs = sorted(set(int(z) for z in cx.parts.zone[idx]) & set(zone_set))
-        b = cx.z.bounds[r]
-        return tuple(merge_ranges([(int(b[z]), int(b[z + 1])) for z in zs]))
+        if self._zones_of_row is None:
+            bits = np.zeros(cx.layout.n_rows, dtype=I64)
+            np.bitwise_or.at(bits, cx.parts.row, np.left_shift(1, cx.parts.zone.astype(I64)))
+            self._zones_of_row = bits.tolist()
+            self._bounds = cx.z.bounds.tolist()
+        bits = self._zones_of_row[r]
+        b = self._bounds[r]
+        return tuple(merge_ranges([(b[z], b[z + 1]) for z in sorted(zone_set) if bits >> z & 1]))
 
     def add(self, r: int, level: str, rule: str, ranges: tuple[Interval, ...], tables: dict[str, int],
             fixes: list[Any], note: str | None = None, **detail: Any) -> None:
