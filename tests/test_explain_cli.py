@@ -143,3 +143,18 @@ def test_text_lists_the_first_mappings_and_groups_json_all(tmp_path):
     assert [c.strip() for c in row.split("│")[4:6]] == ["10", "5"]  # own PTE, own PMD of the 5 left out
     doc = json.loads(run("explain", path, "--format", "json").stdout)
     assert len(doc["groups"]) == 35 and all(len(g["mappings"]) == 45 for g in doc["groups"])
+
+
+def test_markdown_lists_what_the_text_lists(tmp_path):
+    # the same 35 groups of 45 mappings: 30 groups (g5..g34), 40 mappings
+    # each and a row for the other 5 (10 PTE + 5 PMD tables), a line for
+    # the 5 groups left out
+    path = write(tmp_path, "many.yaml", _many(35, 45))
+    md = run("explain", path, "--format", "markdown").stdout
+    assert md.count("| mapping |") == 30
+    assert "**g34**: 35 processes" in md and "**g5**: 6 processes" in md and "**g4**:" not in md
+    rows = [line for line in md.splitlines() if "_... and 5 more mappings_" in line]
+    assert len(rows) == 30
+    assert [c.strip() for c in rows[0].split("|")[4:6]] == ["10", "5"]
+    assert "--format json lists every one" in rows[0]
+    assert "... and 5 more groups (15 processes); --format json lists every group" in md
