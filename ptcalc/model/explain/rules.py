@@ -9,7 +9,7 @@ the saving reported is the model's, and the fix shown is the smallest change
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,13 +30,16 @@ if TYPE_CHECKING:
     from ptcalc.model.whatif import Column
 
 
-@dataclass
 class _Pending:
-    """A fix of one mapping whose saving is measured with the others (``_Fixer.resolve``)."""
+    """A fix of one mapping whose saving is measured with the others
+    (``_Fixer.resolve``): its index there, and the Fix's fields but
+    ``physical_after``."""
 
-    index: int
-    fields: dict[str, Any]
-    """The Fix's fields but ``physical_after``."""
+    __slots__ = ("index", "fields")
+
+    def __init__(self, index: int, fields: dict[str, Any]) -> None:
+        self.index = index
+        self.fields = fields
 
 
 class _Fixer:
@@ -54,6 +57,8 @@ class _Fixer:
         self._hugetlb: dict[str, Fix | None] = {}
         self._threshold: dict[int, Fix] = {}
         self._whatif: tuple[Layout, Column | None] | None = None
+        self._limit = cx.w.arch.user_limit
+        self._seg_size = {name: seg.size for name, seg in cx.w.segments.items()}
         self.pending: list[tuple[Any, ...]] = []
         """Per pending fix: row, old mapping, how (``_new_mapping``), then the
         new address, size, offset, protection, userfaultfd, soft_dirty and
@@ -103,24 +108,44 @@ class _Fixer:
                            touched=tuple((s + head, e + head) for s, e in m.touched), auto=False)
         return replace(m, **how[1])
 
-    def move(self, gi: int, mi: int, delta: int) -> _Pending | None:
+    def _room(self, m: Mapping, address: int, size: int, offset: int) -> bool:
+        """What ``_with_mapping`` checks first: the changed mapping inside the
+        address space and its segment."""
+        return not (address < 0 or address + size > self._limit or offset < 0
+                    or offset + size > self._seg_size[m.segment])
+
+    def move(self, gi: int, mi: int, delta: int, m: Mapping | None = None, r: int | None = None) -> _Pending | None:
+        """``m``, ``r``: the mapping and its row, when the caller has them."""
         if delta == 0:
             return None
-        m = self.cx.w.groups[gi].mappings[mi]
+        if m is None:
+            m = self.cx.w.groups[gi].mappings[mi]
         a = m.address + delta
-        return self._pend(gi, mi, m, ("move", delta), a, m.size, m.offset,
-                          dict(kind="move", change_bytes=abs(delta), delta=delta, new_range=(a, a + m.size),
-                               new_offset=m.offset))
+        size, offset = m.size, m.offset
+        if not self._room(m, a, size, offset):
+            return None
+        self.pending.append((self.cx.row_of(gi, mi) if r is None else r, m, ("move", delta), a, size, offset,
+                             m.protection, m.userfaultfd, m.soft_dirty, False, delta))
+        return _Pending(len(self.pending) - 1, {
+            "physical_before": self.before, "kind": "move", "change_bytes": abs(delta), "delta": delta,
+            "new_range": (a, a + size), "new_offset": offset})
 
-    def grow(self, gi: int, mi: int, start: int, end: int) -> _Pending | None:
-        m = self.cx.w.groups[gi].mappings[mi]
-        address, m_end = m.address, m.address + m.size
+    def grow(self, gi: int, mi: int, start: int, end: int, m: Mapping | None = None,
+             r: int | None = None) -> _Pending | None:
+        if m is None:
+            m = self.cx.w.groups[gi].mappings[mi]
+        address, size = m.address, m.size
+        m_end = address + size
         if start > address or end < m_end or (start == address and end == m_end):
             return None
         offset = m.offset - (address - start)
-        return self._pend(gi, mi, m, ("grow", start, end), start, end - start, offset,
-                          dict(kind="grow", change_bytes=(end - start) - m.size, new_range=(start, end),
-                               new_offset=offset))
+        if not self._room(m, start, end - start, offset):
+            return None
+        self.pending.append((self.cx.row_of(gi, mi) if r is None else r, m, ("grow", start, end), start, end - start,
+                             offset, m.protection, m.userfaultfd, m.soft_dirty, False, 0))
+        return _Pending(len(self.pending) - 1, {
+            "physical_before": self.before, "kind": "grow", "change_bytes": (end - start) - size,
+            "new_range": (start, end), "new_offset": offset})
 
     def flag(self, gi: int, mi: int, kind: str, change: int = 0, like: tuple[str, ...] = (),
              **changes: Any) -> _Pending | None:
@@ -378,6 +403,21 @@ def _shifts_to(address: int, target: int, modulus: int) -> list[int]:
     return [up] if up == 0 else [up, up - modulus]
 
 
+# the reason codes, looked up once (an enum member's attribute lookup is slow in a loop of 100,000 rows)
+_W_BELOW_THRESHOLD = Why.BELOW_THRESHOLD
+_W_MISALIGNED = Why.MISALIGNED
+_W_NOT_HUGETLB = Why.NOT_HUGETLB
+_W_NOT_PMD_PAGES = Why.NOT_PMD_PAGES
+_W_NO_TABLES_AT_LEVEL = Why.NO_TABLES_AT_LEVEL
+_W_NO_WHOLE_WINDOW = Why.NO_WHOLE_WINDOW
+_W_PRIVATE_SCHEME = Why.PRIVATE_SCHEME
+_W_PROT_NONE = Why.PROT_NONE
+_W_PTSHARE_ALIGNMENT = Why.PTSHARE_ALIGNMENT
+_W_SHARED = Why.SHARED
+_W_SOFT_DIRTY = Why.SOFT_DIRTY
+_W_USERFAULTFD = Why.USERFAULTFD
+
+
 class Findings:
     def __init__(self, cx: Context, builds: list[PoolBuild], sharing: dict[int, list[Sharing]],
                  slow: bool = False) -> None:
@@ -453,23 +493,25 @@ class Findings:
         self.added = []
 
     # fixes by rule ---------------------------------------------------------
-    def window_fixes(self, r: int, span: int, target_class: int | None) -> list[Fix | None]:
+    def window_fixes(self, r: int, span: int, target_class: int | None) -> list[Any]:
         """Moves that make windows of ``span`` whole (or congruent), and the grows
         that cover the partial windows at either end."""
         cx = self.cx
         gi, mi = cx.layout.row_index[r]
         m = cx.mapping(r)
-        fixes: list[Fix | None] = []
+        fx = self.fixer
+        fixes: list[Any] = []
         if target_class is None:  # align the start
             for dlt in _shifts_to(m.address, 0, span):
-                fixes.append(self.fixer.move(gi, mi, dlt))
+                fixes.append(fx.move(gi, mi, dlt, m, r))
         else:  # make address - offset ≡ target_class
             for dlt in _shifts_to(m.address - m.offset, target_class, span):
-                fixes.append(self.fixer.move(gi, mi, dlt))
-        lo, hi = round_down(m.address, span), round_up(m.end, span)
-        fixes.append(self.fixer.grow(gi, mi, lo, m.end))
-        fixes.append(self.fixer.grow(gi, mi, m.address, hi))
-        fixes.append(self.fixer.grow(gi, mi, lo, hi))
+                fixes.append(fx.move(gi, mi, dlt, m, r))
+        end = m.end
+        lo, hi = round_down(m.address, span), round_up(end, span)
+        fixes.append(fx.grow(gi, mi, lo, end, m, r))
+        fixes.append(fx.grow(gi, mi, m.address, hi, m, r))
+        fixes.append(fx.grow(gi, mi, lo, hi, m, r))
         return fixes
 
     def rule_fixes(self, r: int, why: Why, level: str) -> tuple[list[Fix | None], dict[str, Any]]:
@@ -480,50 +522,50 @@ class Findings:
         m = cx.mapping(r)
         seg = cx.w.segments[m.segment]
         span: int = (cx.pud_size if level == "pmd" else cx.pmd_size) or cx.pmd_size
-        if why == Why.NOT_HUGETLB:
+        if why == _W_NOT_HUGETLB:
             fix = self.fixer.hugetlb_pages(m.segment)
             if fix is None and seg.backing == "file":
                 return [], {"note": "file-not-hugetlb"}
             return [fix], {}
-        if why == Why.NOT_PMD_PAGES:
+        if why == _W_NOT_PMD_PAGES:
             return [self.fixer.hugetlb_pages(m.segment)], {}
-        if why == Why.MISALIGNED:
+        if why == _W_MISALIGNED:
             target: int | None = 0  # file-cached: address ≡ offset
             fixes = self.window_fixes(r, span, target)
             if level == "pte" and cx.pud_size is not None:
                 fixes += [self.fixer.move(gi, mi, d) for d in _shifts_to(m.address - m.offset, 0, cx.pud_size)]
             return fixes, {}
-        if why == Why.NO_WHOLE_WINDOW:
+        if why == _W_NO_WHOLE_WINDOW:
             if seg.size < span:
                 return [], {"note": "segment-too-small", "segment": seg.name, "segment_size": seg.size, "span": span}
             target = 0 if (cx.scheme == "file-cached" and seg.backing != "hugetlb") else None
             return self.window_fixes(r, span, target), {}
-        if why == Why.PTSHARE_ALIGNMENT:
+        if why == _W_PTSHARE_ALIGNMENT:
             s2 = cx.pmd_size
             fixes = [self.fixer.move(gi, mi, d) for d in _shifts_to(m.address, 0, s2)]
             lo, hi = round_down(m.address, s2), round_up(m.end, s2)
             fixes.append(self.fixer.grow(gi, mi, lo, hi))
             fixes.append(self.fixer.grow(gi, mi, m.address, m.address + round_up(m.size, s2)))
             return fixes, {}
-        if why == Why.USERFAULTFD:
+        if why == _W_USERFAULTFD:
             return [self.fixer.flag(gi, mi, "userfaultfd", userfaultfd="missing")], {}
-        if why == Why.SOFT_DIRTY:
+        if why == _W_SOFT_DIRTY:
             return [self.fixer.flag(gi, mi, "soft-dirty", soft_dirty=False)], {}
-        if why == Why.BELOW_THRESHOLD:
+        if why == _W_BELOW_THRESHOLD:
             return [self.fixer.threshold(seg.size)], {}
-        if why == Why.PROT_NONE:
+        if why == _W_PROT_NONE:
             return [], {"note": "prot-none-no-tables"}
-        if why == Why.NO_TABLES_AT_LEVEL:
+        if why == _W_NO_TABLES_AT_LEVEL:
             return [], {"note": "above-level"}
-        if why == Why.PRIVATE_SCHEME:
+        if why == _W_PRIVATE_SCHEME:
             return [], {"note": "private-baseline"}
         return [], {}
 
     # per row ---------------------------------------------------------------
     def whole_row(self, r: int, why: Why, level: str) -> None:
         fixes, detail = self.rule_fixes(r, why, level)
-        lv = "all" if why in (Why.PRIVATE_SCHEME, Why.NOT_HUGETLB, Why.PROT_NONE, Why.USERFAULTFD,
-                              Why.SOFT_DIRTY, Why.BELOW_THRESHOLD) else level
+        lv = "all" if why in (_W_PRIVATE_SCHEME, _W_NOT_HUGETLB, _W_PROT_NONE, _W_USERFAULTFD,
+                              _W_SOFT_DIRTY, _W_BELOW_THRESHOLD) else level
         self.add(r, lv, RULE_OF_WHY[why], self.ranges_in(r, (0, 1, 2, 3, 4)), self.tables_in(r, (0, 1, 2, 3, 4)),
                  fixes, why=why, why_level=level, **detail)
 
@@ -545,38 +587,43 @@ class Findings:
         z = cx.z
         lay = cx.layout
         private = lay.row_private.tolist()
+        whys = {int(w): w for w in Why}
+        why_pmd = [whys[x] for x in z.why_pmd.tolist()]
+        why_pte = [whys[x] for x in z.why_pte.tolist()]
+        row_leaf = lay.row_leaf.tolist()
+        n_parts = np.bincount(cx.parts.row, minlength=lay.n_rows).tolist()
         for r in range(lay.n_rows):
             if private[r]:
                 continue  # a process's own mapping: never shared (GroupExplain says how much it costs)
             m = cx.mapping(r)
-            touched = self.row_parts[r].size > 0
+            touched = n_parts[r] > 0
             if m.protection == "none":
                 if cx.scheme != "private":
-                    self.add(r, "all", "prot-none", (), {}, [], "nothing-to-save", why=Why.PROT_NONE)
+                    self.add(r, "all", "prot-none", (), {}, [], "nothing-to-save", why=_W_PROT_NONE)
                 continue
             if not touched:
                 continue
-            leaf = int(lay.row_leaf[r])
-            wp, wt = Why(int(z.why_pmd[r])), Why(int(z.why_pte[r]))
+            leaf = row_leaf[r]
+            wp, wt = why_pmd[r], why_pte[r]
             if cx.scheme == "private":
-                self.whole_row(r, Why.PRIVATE_SCHEME, "pmd")
+                self.whole_row(r, _W_PRIVATE_SCHEME, "pmd")
             elif z.upper == "mshare":
                 continue  # everything not PROT_NONE is in a region
             elif cx.scheme == "mshare":  # ptshare
-                if wt != Why.SHARED:
+                if wt != _W_SHARED:
                     self.whole_row(r, wt, "pte")
             elif cx.scheme == "hugetlb-pmd" or cx.w.segments[m.segment].backing == "hugetlb" or leaf > 0:
                 # PMD-level sharing only (hugetlb rows; file-cached THP / 1 GiB rows)
-                if wp != Why.SHARED:
+                if wp != _W_SHARED:
                     self.whole_row(r, wp, "pmd")
                 else:
                     self.partial(r, "pmd", (0, 4))
             else:  # file-cached, base pages
-                if wt != Why.SHARED:
+                if wt != _W_SHARED:
                     self.whole_row(r, wt, "pte")
                     continue
                 self.partial(r, "pte", (0, 4))
-                if wp != Why.SHARED:
+                if wp != _W_SHARED:
                     if self.ranges_in(r, (1, 3)):
                         fixes, detail = self.rule_fixes(r, wp, "pmd")
                         self.add(r, "pmd", RULE_OF_WHY[wp], self.ranges_in(r, (1, 3)),
