@@ -200,3 +200,18 @@ def test_many_own_mappings_are_summed_by_kind_and_alike_placements_merged(tmp_pa
     # JSON lists every own mapping
     doc = json.loads(run("explain", path, "--page-size", "2MiB", "-f", "json").stdout)
     assert len(doc["groups"][0]["private_mappings"]) == 10
+
+
+def test_markdown_lists_what_the_text_lists(tmp_path):
+    # the same 35 groups of 45 mappings: 30 groups (g5..g34), 40 mappings
+    # each and a row for the other 5 (10 PTE + 5 PMD tables), a line for
+    # the 5 groups left out
+    path = write(tmp_path, "many.yaml", _many(35, 45))
+    md = run("explain", path, "--format", "markdown").stdout
+    assert md.count("| mapping |") == 30
+    assert "**g34**: 35 processes" in md and "**g5**: 6 processes" in md and "**g4**:" not in md
+    rows = [line for line in md.splitlines() if "_... and 5 more mappings_" in line]
+    assert len(rows) == 30
+    assert [c.strip() for c in rows[0].split("|")[4:6]] == ["10", "5"]
+    assert "--format json lists every one" in rows[0]
+    assert "... and 5 more groups (15 processes); --format json lists every group" in md

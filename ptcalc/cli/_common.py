@@ -85,6 +85,27 @@ def read_workloads(path: str) -> list[Workload]:
 T = TypeVar("T")
 
 
+@contextmanager
+def gc_off() -> Iterator[None]:
+    """The cyclic GC off for a while (rendering a large explanation: its
+    100,000 findings' JSON objects would set off collections that walk
+    every one made so far)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def kept(make: Callable[[], T]) -> T:
+    """What ``make`` computes, which lives until the command exits (a large
+    explanation: 100,000 mappings' attribution and findings), made with the
+    cyclic GC off and then frozen, as a workload is read (``_frozen``)."""
+    return _frozen(make)
+
+
 def _frozen(load: Callable[[], T]) -> T:
     """What ``load`` reads, which lives until the command exits: the cyclic GC
     stays off while it is read, and its (up to millions of) objects are then

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ptcalc.cli._common import (Output, column_of, emit, guarded, model_options, output_options, page_size_option,
-                                read_workload)
+from ptcalc.cli._common import (Output, column_of, emit, gc_off, guarded, kept, model_options, output_options,
+                                page_size_option, read_workload)
 from ptcalc.model.schemes import SCHEMES
 from ptcalc.render.registry import Format
 
@@ -33,4 +33,6 @@ def command(workload: str, scheme: str, page_size: int | None, file_cached_thres
     ev = evaluate(read_workload(workload, "ptcalc explain"),
                   Options(schemes=(scheme,), columns=column_of(page_size), file_cached_threshold=file_cached_threshold,
                           mshare_variant=mshare_variant))
-    emit(fmt, explain(ev.selected_cell(scheme)), out)
+    e = kept(lambda: explain(ev.selected_cell(scheme)))
+    with gc_off():
+        emit(fmt, e, out)

@@ -6,12 +6,13 @@ from ptcalc.model.explain import Explanation
 from ptcalc.names import markdown as md
 from ptcalc.render.estimate_markdown import md_table
 from ptcalc.model.explain.alike import alike
-from ptcalc.render.explain_words import (alike_text, copies_text, finding_tables, fix_text, grouped, levels_of,
-                                         mapping_label, note_text,
+from ptcalc.render.explain_words import (JSON_HINT, MAX_FINDINGS, MAX_NAMES, alike_text, copies_text,
+                                         finding_tables, fix_text, grouped, levels_of, mapping_label,
+                                         more_findings_text, more_mappings_text, most, note_text, shown_mappings,
                                          pages, pool_label, private_rows,
                                          placement_lines, reason_text, sharing_text, split_text, va_range, vmpte_text,
                                          where_all)
-from ptcalc.render.facts import SCHEME_BLURB, host_line
+from ptcalc.render.facts import MAX_GROUP_ROWS, SCHEME_BLURB, host_line, more_groups_line
 from ptcalc.render.words import count_of, explain_column_label
 from ptcalc.units import format_kib, format_size
 
@@ -20,7 +21,14 @@ def _n(x: int) -> str:
     return f"{x:,}" if x else "-"
 
 
+MAX_POOL_ROWS = MAX_GROUP_ROWS
+"""Most pools the pools table lists: those with the most tables."""
+
+
 def render(e: Explanation) -> str:
+    """The explanation as markdown: like the text output, the 30 groups, 40
+    mappings of each, pools and 50 findings owning the most tables, and a
+    line for the rest (JSON lists every one)."""
     w = e.workload
     levels = levels_of(e)
     below = tuple(n for n in levels if n != "pgd")
@@ -30,15 +38,22 @@ def render(e: Explanation) -> str:
     if placed:
         out += [f"- {md(line)}" for line in placed] + [""]
     a = alike(e)
-    for members in a.classes:
+    weight = [sum(e.groups[i].count * e.groups[i].per_process_bytes for i in members) for members in a.classes]
+    shown_classes = most(weight, MAX_GROUP_ROWS)
+    for members in (a.classes[i] for i in shown_classes):
         g = e.groups[members[0]]
         out += [f"**{md(g.name)}**: {count_of(g.count, 'process', 'processes')}; each owns {format_size(g.per_process_bytes)}, "
                 f"VmPTE {format_kib(g.vmpte_bytes)}", ""]
         rows = []
-        for me in g.mappings:
+        shown = shown_mappings(e, g)
+        for me in (g.mappings[i] for i in shown):
             shared = "<br>".join(md(sharing_text(e, s, g.count)) for s in me.sharing) or "-"
             rows.append([md(mapping_label(me)), f"`{va_range(me)}`", pages(me), *[_n(me.own[n]) for n in below],
                          shared])
+        if len(shown) < len(g.mappings):
+            rest = set(range(len(g.mappings))) - set(shown)
+            rows.append([f"_{more_mappings_text(len(rest))}_", "", "",
+                         *[_n(sum(g.mappings[i].own[n] for i in rest)) for n in below], JSON_HINT])
         for row in private_rows(g, w.arch.base_page):
             rows.append([md(row.label), f"`{row.va_range}`", row.pages, *[_n(row.own[n]) for n in below],
                          md(row.note)])
@@ -56,9 +71,20 @@ def render(e: Explanation) -> str:
             out += [f"{md(split)}.", ""]
         if len(members) > 1:
             out += [f"{md(alike_text([e.groups[i].name for i in members[1:]]))}.", ""]
+    if len(shown_classes) < len(a.classes):
+        hidden = [m for i, c in enumerate(a.classes) if i not in set(shown_classes) for m in c]
+        out += [f"_{md(more_groups_line(len(hidden), sum(e.groups[i].count for i in hidden)))}_", ""]
     if e.pools:
+        pools = most([sum(p.tables.values()) for p in e.pools], MAX_POOL_ROWS)
         rows = [[md(pool_label(p)), *[_n(p.tables[n]) for n in levels], _n(sum(p.shared.values())),
-                 ", ".join(f"{md(e.groups[g].name)} #{mi} ({n:,})" for g, mi, n in p.users)] for p in e.pools]
+                 ", ".join(f"{md(e.groups[g].name)} #{mi} ({n:,})" for g, mi, n in p.users)]
+                for p in (e.pools[i] for i in pools)]
+        if len(pools) < len(e.pools):
+            listed = set(pools)
+            unlisted = [p for i, p in enumerate(e.pools) if i not in listed]
+            rows.append([f"_... and {len(unlisted):,} more pools_",
+                         *[_n(sum(p.tables[n] for p in unlisted)) for n in levels],
+                         _n(sum(sum(p.shared.values()) for p in unlisted)), JSON_HINT])
         out += ["Shared tables, counted once:", ""]
         out += md_table(["pool", *[n.upper() for n in levels], "with 2+ sharers", "used by"], rows,
                         ["l", *["r"] * len(levels), "r", "l"]) + [""]
@@ -72,8 +98,9 @@ def render(e: Explanation) -> str:
     out += ["**Why tables are not shared**, and the smallest change that would share them:", ""]
     if not e.findings:
         out.append("- Every touched page's shareable tables are shared.")
-    for fs, f in grouped(e, a):
-        out.append(f"- **{md(where_all(e, fs))}** (`{f.rule}`, {f.level}): {md(finding_tables(f))}: "
+    findings = grouped(e, a)
+    for fs, f in findings[:MAX_FINDINGS]:
+        out.append(f"- **{md(where_all(e, fs, MAX_NAMES))}** (`{f.rule}`, {f.level}): {md(finding_tables(f))}: "
                    f"{md(reason_text(e, f))}.")
         copies = copies_text(e, fs)
         if copies:
@@ -85,5 +112,8 @@ def render(e: Explanation) -> str:
         note = note_text(f)
         if note:
             out.append(f"  - {md(note)}.")
+    if len(findings) > MAX_FINDINGS:
+        more = findings[MAX_FINDINGS:]
+        out.append(f"- _{md(more_findings_text(len(more), sum(len(ms) for ms, _ in more)))}._")
     out += ["", f"**VmPTE and physical memory**: {vmpte_text(e.vmpte)}", ""]
     return "\n".join(out)

@@ -8,8 +8,9 @@ from rich.text import Text
 from ptcalc.model.explain import Explanation, GroupExplain
 from ptcalc.render.console import Style
 from ptcalc.model.explain.alike import alike
-from ptcalc.render.explain_words import (alike_text, copies_text, finding_tables, fix_text, grouped, levels_of,
-                                         mapping_label, note_text,
+from ptcalc.render.explain_words import (JSON_HINT, MAX_FINDINGS, MAX_NAMES, alike_text, copies_text,
+                                         finding_tables, fix_text, grouped, levels_of, mapping_label,
+                                         more_findings_text, more_mappings_text, most, note_text, shown_mappings,
                                          pages, pool_label, private_rows,
                                          placement_lines, reason_text, sharing_text, split_text, va_range, vmpte_text,
                                          where_all)
@@ -19,26 +20,12 @@ from ptcalc.render.words import count_of, explain_column_label
 from ptcalc.units import format_count, format_kib, format_size
 
 
-MAX_MAPPING_ROWS = 40
-"""Most mappings a group's table lists: those owning the most tables (JSON lists all)."""
-MAX_FINDINGS = 50
-"""Most (merged) findings listed (JSON lists all)."""
-MAX_NAMES = 100
-"""Most mappings a merged finding names."""
 MAX_POOL_ROWS = MAX_GROUP_ROWS
 """Most pools the pools table lists: those with the most tables (JSON lists all)."""
-JSON_HINT = "--format json lists every one"
 
 
 def _n(x: int) -> str:
     return format_count(x) if x else "-"
-
-
-def _most(weights: list[int], limit: int) -> list[int]:
-    """The indices of the ``limit`` largest weights (ties: the earlier), in order."""
-    if len(weights) <= limit:
-        return list(range(len(weights)))
-    return sorted(sorted(range(len(weights)), key=lambda i: -weights[i])[:limit])
 
 
 def group_table(e: Explanation, g: GroupExplain, style: Style) -> Grid:
@@ -51,8 +38,7 @@ def group_table(e: Explanation, g: GroupExplain, style: Style) -> Grid:
     for n in below:
         t.cols.append(Col(f"own {n.upper()}", justify="right"))
     t.cols.append(Col("shared tables it uses (per process)", prose=True, min_width=12))
-    tb = e.table_bytes
-    shown = _most([sum(me.own[n] * tb.get(n, 0) for n in below) for me in g.mappings], MAX_MAPPING_ROWS)
+    shown = shown_mappings(e, g)
     for i in shown:
         me = g.mappings[i]
         shared = "\n".join(sharing_text(e, s, g.count) for s in me.sharing) or "-"
@@ -80,7 +66,7 @@ def pools_table(e: Explanation, style: Style) -> Grid:
     for n in levels:
         t.cols.append(Col(n.upper(), justify="right"))
     t.cols += [Col("with 2+ sharers", justify="right"), Col("used by", prose=True, min_width=16)]
-    shown = _most([sum(p.tables.values()) for p in e.pools], MAX_POOL_ROWS)
+    shown = most([sum(p.tables.values()) for p in e.pools], MAX_POOL_ROWS)
     for i in shown:
         p = e.pools[i]
         users = ", ".join(f"{e.groups[g].name} #{mi} ({n:,})" for g, mi, n in p.users)
@@ -123,7 +109,7 @@ def render(e: Explanation, console: Console, style: Style) -> None:
         print_text(console, line)
     a = alike(e)
     weight = [sum(e.groups[i].count * e.groups[i].per_process_bytes for i in members) for members in a.classes]
-    shown = _most(weight, MAX_GROUP_ROWS)
+    shown = most(weight, MAX_GROUP_ROWS)
     for members in (a.classes[i] for i in shown):
         g = e.groups[members[0]]
         console.print()
@@ -165,8 +151,7 @@ def render(e: Explanation, console: Console, style: Style) -> None:
     if len(findings) > MAX_FINDINGS:
         unlisted = findings[MAX_FINDINGS:]
         about = sum(len(ms) for ms, _ in unlisted)
-        print_text(console, Text(f"     ... and {len(unlisted):,} more findings (about {about:,} "
-                                 f"mappings); {JSON_HINT}.", style="dim"), hanging="     ")
+        print_text(console, Text(f"     {more_findings_text(len(unlisted), about)}.", style="dim"), hanging="     ")
     console.print()
     print_text(console, Text("VmPTE and physical memory", style="bold"))
     print_text(console, f"  {vmpte_text(e.vmpte)}", hanging="  ")

@@ -12,6 +12,37 @@ from ptcalc.units import format_kib, format_size, size_token
 
 LEVELS_SHOWN: tuple[str, ...] = ("pte", "pmd", "pud", "p4d", "pgd")
 
+# What the text and markdown outputs list (JSON lists every one)
+MAX_MAPPING_ROWS = 40
+"""Most mappings a group's table lists: those owning the most tables."""
+MAX_FINDINGS = 50
+"""Most (merged) findings listed."""
+MAX_NAMES = 100
+"""Most mappings a merged finding names."""
+JSON_HINT = "--format json lists every one"
+
+
+def most(weights: list[int], limit: int) -> list[int]:
+    """The indices of the ``limit`` largest weights (ties: the earlier), in order."""
+    if len(weights) <= limit:
+        return list(range(len(weights)))
+    return sorted(sorted(range(len(weights)), key=lambda i: -weights[i])[:limit])
+
+
+def shown_mappings(e: Explanation, g: GroupExplain) -> list[int]:
+    """The mappings of ``g`` a table lists: the ``MAX_MAPPING_ROWS`` owning the most tables."""
+    tb = e.table_bytes
+    below = tuple(n for n in levels_of(e) if n != "pgd")
+    return most([sum(me.own[n] * tb.get(n, 0) for n in below) for me in g.mappings], MAX_MAPPING_ROWS)
+
+
+def more_mappings_text(hidden: int) -> str:
+    return f"... and {hidden:,} more mappings"
+
+
+def more_findings_text(findings: int, mappings: int) -> str:
+    return f"... and {findings:,} more findings (about {mappings:,} mappings); {JSON_HINT}"
+
 
 def levels_of(e: Explanation) -> tuple[str, ...]:
     """The levels the architecture has, leaf first."""

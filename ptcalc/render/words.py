@@ -8,6 +8,7 @@ reads, the same in a table, in markdown and in JSON.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from ptcalc.model.evaluate import Cell, Evaluation, Note
 from ptcalc.model.geometry import Arch
@@ -67,8 +68,10 @@ def _spans(arch: Arch) -> tuple[str, str]:
     return pmd_size, pud_size
 
 
+@lru_cache(maxsize=256)
 def reason(why: Why, level: str, arch: Arch) -> str:
-    """One sentence: why tables at ``level`` ("pmd" or "pte") are not shared.
+    """One sentence: why tables at ``level`` ("pmd" or "pte") are not shared
+    (the same few sentences for every mapping of a large explain: made once).
 
     >>> from ptcalc.model.geometry import X86_64
     >>> reason(Why.MISALIGNED, "pmd", X86_64)

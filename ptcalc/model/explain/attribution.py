@@ -119,37 +119,44 @@ class Context:
 def own_attribution(cx: Context) -> tuple[dict[int, dict[str, int]], dict[int, dict[str, int]]]:
     """Per row: tables only it needs; per group: tables shared between mappings."""
     n_rows, n_groups = cx.layout.n_rows, len(cx.counts)
-    own = {r: zero_levels() for r in range(n_rows)}
-    between = {g: zero_levels() for g in range(n_groups)}
+    own_cols: dict[str, list[int]] = {}
+    between_cols: dict[str, list[int]] = {}
     p = cx.parts
     for li, lv in enumerate(cx.levels[:-1]):
         m = cx.t.owned(li)
         per_row = cx.blocks(m, li)
-        span = lv.table_span
-        # first and last block of every row's own parts: only these can be
-        # shared with another mapping (mappings of a process never overlap)
-        ends: dict[int, tuple[int, int]] = {}
-        for r, s, e in zip(p.row[m].tolist(), p.start[m].tolist(), p.end[m].tolist()):
-            first, last = s // span, (e - 1) // span
-            ends[r] = (ends[r][0], last) if r in ends else (first, last)
-        users: dict[tuple[int, int], set[int]] = {}
-        for r, (first, last) in ends.items():
-            g = int(cx.layout.row_group[r])
-            users.setdefault((g, first), set()).add(r)
-            users.setdefault((g, last), set()).add(r)
-        multi = {k for k, rs in users.items() if len(rs) >= 2}
-        for r in range(n_rows):
-            n = int(per_row[r])
-            if r in ends:
-                g = int(cx.layout.row_group[r])
-                first, last = ends[r]
-                n -= (g, first) in multi
-                if last != first:
-                    n -= (g, last) in multi
-            own[r][lv.name] = n
-        for g, _ in multi:
-            between[g][lv.name] += 1
-    return own, between
+        between = np.zeros(n_groups, dtype=I64)
+        rows = p.row[m]
+        if rows.size:
+            span = lv.table_span
+            # first and last block of every row's own parts: only these can be
+            # shared with another mapping (mappings of a process never overlap)
+            run = np.flatnonzero(np.concatenate([[True], rows[1:] != rows[:-1]]))
+            last = np.concatenate([run[1:], [rows.size]]) - 1
+            r = rows[run]
+            first_b = floor_div(p.start[m][run], span)
+            last_b = floor_div(p.end[m][last] - 1, span)
+            g = cx.layout.row_group[r]
+            # (group, block) keys of both ends; a key used by two or more rows is between mappings
+            ids = key_ids(np.concatenate([g, g]), np.concatenate([first_b, last_b]))
+            k = r.size
+            id_first, id_last = ids[:k], ids[k:]
+            n_ids = int(ids.max()) + 1
+            pairs = np.unique(ids * n_rows + np.concatenate([r, r]))
+            multi = np.bincount(pairs // n_rows, minlength=n_ids) >= 2
+            group_of_id = np.zeros(n_ids, dtype=I64)
+            group_of_id[ids] = np.concatenate([g, g])
+            per_row = per_row.copy()
+            per_row[r] -= multi[id_first].astype(I64) + ((last_b != first_b) & multi[id_last]).astype(I64)
+            np.add.at(between, group_of_id[multi], 1)
+        own_cols[lv.name] = per_row.tolist()
+        between_cols[lv.name] = between.tolist()
+    zero_rows, zero_groups = [0] * n_rows, [0] * n_groups
+    own_l = [own_cols.get(n, zero_rows) for n in LEVEL_NAMES]
+    between_l = [between_cols.get(n, zero_groups) for n in LEVEL_NAMES]
+    own = {r: dict(zip(LEVEL_NAMES, v)) for r, v in enumerate(zip(*own_l))}
+    between_d = {g: dict(zip(LEVEL_NAMES, v)) for g, v in enumerate(zip(*between_l))}
+    return own, between_d
 
 
 def attached_tables(cx: Context) -> dict[int, dict[str, int]]:
@@ -359,10 +366,14 @@ def attribute(cell: Cell) -> Attribution:
     att_rows = attached_tables(cx)
     builds = pools(cx)
     sharing = sharing_of(cx, builds)
-    why_pmd, why_pte = cx.z.why_pmd.tolist(), cx.z.why_pte.tolist()
+    whys = {int(w): w for w in Why}
+    why_pmd = [whys[x] for x in cx.z.why_pmd.tolist()]
+    why_pte = [whys[x] for x in cx.z.why_pte.tolist()]
     upper = "mshare" if cx.z.upper == "mshare" else "shared-pmd"
     kinds = [("private", "shared-pte", upper)[k] for k in ZONE_KIND]
     bounds = cx.z.bounds.tolist()
+    segs = {name: (seg.backing, seg.page_size) for name, seg in workload.segments.items()}
+    no_sharing: tuple[Sharing, ...] = ()
     groups: list[GroupExplain] = []
     for gi, g in enumerate(workload.groups):
         maps = []
@@ -370,13 +381,16 @@ def attribute(cell: Cell) -> Attribution:
         att_total = zero_levels()
         for mi, m in enumerate(g.mappings):
             r = cx.row_of(gi, mi)
-            seg = workload.segments[m.segment]
-            maps.append(MappingExplain(group=gi, index=mi, mapping=m, backing=seg.backing, page_size=seg.page_size,
+            backing, page_size = segs[m.segment]
+            b = bounds[r]
+            ss = sharing.get(r)
+            maps.append(MappingExplain(group=gi, index=mi, mapping=m, backing=backing, page_size=page_size,
                                        own=own_rows[r], attached=att_rows[r],
-                                       sharing=tuple(sorted(sharing.get(r, []), key=lambda s: (s.pool, s.level))),
-                                       why_pmd=Why(why_pmd[r]), why_pte=Why(why_pte[r]),
-                                       zones=tuple(ZoneSpan(kinds[k], bounds[r][k], bounds[r][k + 1])
-                                                   for k in range(5) if bounds[r][k] < bounds[r][k + 1])))
+                                       sharing=tuple(sorted(ss, key=lambda s: (s.pool, s.level))) if ss
+                                       else no_sharing,
+                                       why_pmd=why_pmd[r], why_pte=why_pte[r],
+                                       zones=tuple(ZoneSpan(kinds[k], b[k], b[k + 1])
+                                                   for k in range(5) if b[k] < b[k + 1])))
             for n in LEVEL_NAMES:
                 own_total[n] += own_rows[r][n]
                 att_total[n] += att_rows[r][n]

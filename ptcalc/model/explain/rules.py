@@ -9,31 +9,61 @@ the saving reported is the model's, and the fix shown is the smallest change
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ptcalc.model.explain import batch
 from ptcalc.model.explain.attribution import I64, Context, PoolBuild, overlap
 from ptcalc.model.explain.types import RULE_OF_WHY, Finding, Fix, Interval, Sharing
-from ptcalc.model.intervals import distinct_blocks
-from ptcalc.model.schemes import Why
+from ptcalc.model.intervals import distinct_blocks, order_by
+from ptcalc.model.layout import PROT_CODE, Layout, pieces_reordered
+from ptcalc.model.schemes import Why, zones
+from ptcalc.model.tables import count
 from ptcalc.units import round_down, round_up
 from ptcalc.workload.touched import merge_ranges
 from ptcalc.workload.types import Mapping, ModelOptions, Workload
 
 if TYPE_CHECKING:
     from ptcalc.model.evaluate import Cell
+    from ptcalc.model.whatif import Column
+
+
+class _Pending:
+    """A fix of one mapping whose saving is measured with the others
+    (``_Fixer.resolve``): its index there, and the Fix's fields but
+    ``physical_after``."""
+
+    __slots__ = ("index", "fields")
+
+    def __init__(self, index: int, fields: dict[str, Any]) -> None:
+        self.index = index
+        self.fields = fields
 
 
 class _Fixer:
-    """Applies candidate changes to the workload and measures them with the model."""
+    """Applies candidate changes to the workload and measures them with the model.
 
-    def __init__(self, cx: Context) -> None:
+    Changes of one mapping are collected (``_Pending``) and measured together
+    by ``resolve`` (``ptcalc.model.explain.batch``); ``slow=True`` measures
+    each by evaluating the changed workload (the reference the batch is
+    tested against)."""
+
+    def __init__(self, cx: Context, slow: bool = False) -> None:
         self.cx = cx
         self.before = cx.result.physical_bytes
-        self._seen: dict[tuple, int | None] = {}
+        self.slow = slow
         self._hugetlb: dict[str, Fix | None] = {}
+        self._threshold: dict[int, Fix] = {}
+        self._whatif: tuple[Layout, Column | None] | None = None
+        self._limit = cx.w.arch.user_limit
+        self._seg_size = {name: seg.size for name, seg in cx.w.segments.items()}
+        self.pending: list[tuple[Any, ...]] = []
+        """Per pending fix: row, old mapping, how (``_new_mapping``), then the
+        new address, size, offset, protection, userfaultfd, soft_dirty and
+        auto, and how far its touched pages move."""
 
     def _physical(self, w: Workload, options: ModelOptions | None = None) -> int:
         return physical_bytes(w, self.cx.scheme, options or self.cx.options)
@@ -51,51 +81,146 @@ class _Fixer:
         groups = tuple(replace(x, mappings=mappings) if i == gi else x for i, x in enumerate(w.groups))
         return replace(w, groups=groups)
 
-    def move(self, gi: int, mi: int, delta: int) -> Fix | None:
+    def _pend(self, gi: int, mi: int, m: Mapping, how: tuple[Any, ...], address: int, size: int, offset: int,
+              fields: dict[str, Any], changes: dict[str, Any] | None = None) -> _Pending | None:
+        """A fix of mapping ``m`` making it ``[address, address + size)`` at
+        ``offset`` (``changes``: its other new fields); ``how``: how to build the
+        new Mapping (``_new_mapping``)."""
+        w = self.cx.w
+        if (address < 0 or address + size > w.arch.user_limit or offset < 0
+                or offset + size > w.segments[m.segment].size):
+            return None  # (what _with_mapping refuses first)
+        c = changes or {}
+        self.pending.append((self.cx.row_of(gi, mi), m, how, address, size, offset,
+                             c.get("protection", m.protection), c.get("userfaultfd", m.userfaultfd),
+                             c.get("soft_dirty", m.soft_dirty), c.get("auto", False if how[0] != "flag" else m.auto),
+                             address - m.address if how[0] != "grow" else 0))
+        fields["physical_before"] = self.before
+        return _Pending(len(self.pending) - 1, fields)
+
+    @staticmethod
+    def _new_mapping(m: Mapping, how: tuple[Any, ...]) -> Mapping:
+        if how[0] == "move":
+            return replace(m, address=m.address + how[1], auto=False)
+        if how[0] == "grow":
+            start, end = how[1], how[2]
+            head = m.address - start
+            return replace(m, address=start, offset=m.offset - head, size=end - start,
+                           touched=tuple((s + head, e + head) for s, e in m.touched), auto=False)
+        return replace(m, **how[1])
+
+    def _room(self, m: Mapping, address: int, size: int, offset: int) -> bool:
+        """What ``_with_mapping`` checks first: the changed mapping inside the
+        address space and its segment."""
+        return not (address < 0 or address + size > self._limit or offset < 0
+                    or offset + size > self._seg_size[m.segment])
+
+    def move(self, gi: int, mi: int, delta: int, m: Mapping | None = None, r: int | None = None) -> _Pending | None:
+        """``m``, ``r``: the mapping and its row, when the caller has them."""
         if delta == 0:
             return None
-        m = self.cx.w.groups[gi].mappings[mi]
-        w = self._with_mapping(gi, mi, replace(m, address=m.address + delta, auto=False))
-        if w is None:
+        if m is None:
+            m = self.cx.w.groups[gi].mappings[mi]
+        a = m.address + delta
+        size, offset = m.size, m.offset
+        if not self._room(m, a, size, offset):
             return None
-        after = self._physical(w)
-        return Fix(kind="move", physical_before=self.before, physical_after=after, change_bytes=abs(delta), delta=delta,
-                   new_range=(m.address + delta, m.end + delta), new_offset=m.offset)
+        self.pending.append((self.cx.row_of(gi, mi) if r is None else r, m, ("move", delta), a, size, offset,
+                             m.protection, m.userfaultfd, m.soft_dirty, False, delta))
+        return _Pending(len(self.pending) - 1, {
+            "physical_before": self.before, "kind": "move", "change_bytes": abs(delta), "delta": delta,
+            "new_range": (a, a + size), "new_offset": offset})
 
-    def grow(self, gi: int, mi: int, start: int, end: int) -> Fix | None:
-        m = self.cx.w.groups[gi].mappings[mi]
-        if start > m.address or end < m.end or (start, end) == (m.address, m.end):
+    def grow(self, gi: int, mi: int, start: int, end: int, m: Mapping | None = None,
+             r: int | None = None) -> _Pending | None:
+        if m is None:
+            m = self.cx.w.groups[gi].mappings[mi]
+        address, size = m.address, m.size
+        m_end = address + size
+        if start > address or end < m_end or (start == address and end == m_end):
             return None
-        head = m.address - start
-        new = replace(m, address=start, offset=m.offset - head, size=end - start,
-                      touched=tuple((s + head, e + head) for s, e in m.touched), auto=False)
-        w = self._with_mapping(gi, mi, new)
-        if w is None:
+        offset = m.offset - (address - start)
+        if not self._room(m, start, end - start, offset):
             return None
-        after = self._physical(w)
-        return Fix(kind="grow", physical_before=self.before, physical_after=after, change_bytes=(end - start) - m.size,
-                   new_range=(start, end), new_offset=new.offset)
+        self.pending.append((self.cx.row_of(gi, mi) if r is None else r, m, ("grow", start, end), start, end - start,
+                             offset, m.protection, m.userfaultfd, m.soft_dirty, False, 0))
+        return _Pending(len(self.pending) - 1, {
+            "physical_before": self.before, "kind": "grow", "change_bytes": (end - start) - size,
+            "new_range": (start, end), "new_offset": offset})
 
     def flag(self, gi: int, mi: int, kind: str, change: int = 0, like: tuple[str, ...] = (),
-             **changes: object) -> Fix | None:
+             **changes: Any) -> _Pending | None:
         """Any other change to the mapping (``changes`` are Mapping fields);
         ``change`` is its size in bytes (0 for flags); ``like``: the groups
         whose mappings are so."""
         m = self.cx.w.groups[gi].mappings[mi]
-        new = replace(m, **changes)  # type: ignore[arg-type]
-        w = self._with_mapping(gi, mi, new)
-        if w is None:
-            return None
-        moved = new.address != m.address
-        protection = new.protection if new.protection != m.protection else None
-        return Fix(kind=kind, physical_before=self.before, physical_after=self._physical(w),
-                   change_bytes=change, delta=new.address - m.address if moved else None,
-                   new_range=(new.address, new.end) if moved else None, protection=protection, like=like)
+        address = changes.get("address", m.address)
+        moved = address != m.address
+        prot = changes.get("protection", m.protection)
+        protection = prot if prot != m.protection else None
+        return self._pend(gi, mi, m, ("flag", changes), address, m.size, m.offset,
+                          dict(kind=kind, change_bytes=change, delta=address - m.address if moved else None,
+                               new_range=(address, address + m.size) if moved else None, protection=protection,
+                               like=like), changes)
+
+    def resolve(self) -> list[int | None]:
+        """Per pending fix, the physical bytes after it; None where the changed
+        mapping would overlap another of its group's mappings."""
+        cx = self.cx
+        if self.slow:
+            out: list[int | None] = []
+            for i in range(len(self.pending)):
+                out.append(self._evaluated(i))
+            return out
+        lay = cx.layout
+        n = len(self.pending)
+        if n == 0:
+            return []
+        source = np.fromiter((p[0] for p in self.pending), I64, n)
+        addr = np.fromiter((p[3] for p in self.pending), I64, n)
+        end = addr + np.fromiter((p[4] for p in self.pending), I64, n)
+        clash, private = _overlaps(lay, source, addr, end)
+        ok = ~clash & ~private
+        idx = np.flatnonzero(ok)
+        out = [None] * n
+        after: Sequence[int | None]
+        try:
+            cand = _candidate_rows([self.pending[i] for i in idx.tolist()], source[idx])
+            after = batch.physical_after(lay, cx.t, self.before, cx.scheme, cx.options, list(cx.w.segments.values()),
+                                         cand)
+        except batch.Unsupported:
+            idx = np.flatnonzero(~clash)
+            after = [self._evaluated(i) for i in idx.tolist()]
+        else:
+            # a change onto a process's own mapping: the model would count
+            # overlapping ranges; evaluate it as the workload says
+            for i in np.flatnonzero(private & ~clash).tolist():
+                out[i] = self._evaluated(i)
+        for i, a in zip(idx.tolist(), after):
+            out[i] = a
+        return out
+
+    def _evaluated(self, i: int) -> int | None:
+        """Pending fix ``i`` measured by evaluating the changed workload."""
+        r, m, how = self.pending[i][:3]
+        gi, mi = self.cx.layout.row_index[r]
+        w = self._with_mapping(gi, mi, self._new_mapping(m, how))
+        return None if w is None else self._physical(w)
+
+    def fix(self, f: Fix | _Pending | None, after: list[int | None]) -> Fix | None:
+        if not isinstance(f, _Pending):
+            return f
+        a = after[f.index]
+        return None if a is None else Fix(physical_after=a, **f.fields)
 
     def threshold(self, size: int) -> Fix:
-        opts = replace(self.cx.options, file_cached_threshold=size)
-        return Fix(kind="threshold", physical_before=self.before, physical_after=self._physical(self.cx.w, opts),
-                   change_bytes=0, threshold=size)
+        """The file-cached threshold at ``size`` (one answer per size)."""
+        if size not in self._threshold:
+            opts = replace(self.cx.options, file_cached_threshold=size)
+            self._threshold[size] = Fix(kind="threshold", physical_before=self.before,
+                                        physical_after=self._physical(self.cx.w, opts), change_bytes=0,
+                                        threshold=size)
+        return self._threshold[size]
 
     def hugetlb_pages(self, segment: str) -> Fix | None:
         """The segment on PMD-sized hugetlb pages, the rest of the workload unchanged
@@ -105,12 +230,24 @@ class _Fixer:
         return self._hugetlb[segment]
 
     def _hugetlb_pages(self, segment: str) -> Fix | None:
-        from ptcalc.model.evaluate import Options, evaluate
-
         w = self.cx.w
         size = w.arch.pmd_share_size
         if size is None or w.segments[segment].backing == "file":
             return None
+        if self.slow:
+            after = self._hugetlb_after_slow(segment, size)
+        else:
+            after = self._hugetlb_after(segment, size)
+        if after is None:
+            return None
+        return Fix(kind="hugetlb-pages", physical_before=self.before, physical_after=after,
+                   change_bytes=0, segment=segment, page_size=size)
+
+    def _hugetlb_after_slow(self, segment: str, size: int) -> int | None:
+        """The reference: the changed workload built and evaluated."""
+        from ptcalc.model.evaluate import Options, evaluate
+
+        w = self.cx.w
         whatif = evaluate(w, Options(schemes=(), columns=size)).columns
         conv = whatif[0].workload if whatif else None
         if conv is None:  # the what-if is not available: some mapping cannot be placed on those pages
@@ -125,8 +262,57 @@ class _Fixer:
                 return None
             groups.append(replace(g, mappings=ms))
         new = replace(w, segments=segments, groups=tuple(groups))
-        return Fix(kind="hugetlb-pages", physical_before=self.before, physical_after=self._physical(new),
-                   change_bytes=0, segment=segment, page_size=size)
+        return self._physical(new)
+
+    def _hugetlb_after(self, segment: str, size: int) -> int | None:
+        """The workload with ``segment``'s mappings as the what-if column on
+        ``size`` hugetlb pages has them (the rest as configured), counted on
+        arrays: the column's rows of that segment in place of the configured ones."""
+        from ptcalc.model.evaluate import Options, evaluate
+
+        w = self.cx.w
+        if self._whatif is None:
+            ev = evaluate(w, Options(schemes=(), columns=size))
+            col = ev.columns[0] if ev.columns else None
+            self._whatif = (ev.layout.on("numpy"), col)
+        lay, col = self._whatif
+        if col is None or col.layout is None or col.segments is None:
+            return None  # the what-if is not available: some mapping cannot be placed on those pages
+        if list(col.segments) != list(w.segments):
+            return self._hugetlb_after_slow(segment, size)
+        conv = col.layout.on("numpy")
+        si = list(w.segments).index(segment)
+        keep = ~((lay.row_mi >= 0) & (lay.row_seg == si))
+        take = (conv.row_mi >= 0) & (conv.row_seg == si)
+        rows: dict[str, np.ndarray] = {}
+        for name in _ROW_FIELDS:
+            rows[name] = np.concatenate([getattr(lay, name)[keep], getattr(conv, name)[take]])
+        # pieces: renumber each side's rows into the joined rows
+        n_keep = int(keep.sum())
+        new_of_lay = np.cumsum(keep) - 1
+        new_of_conv = n_keep + np.cumsum(take) - 1
+        pl, pc = keep[lay.piece_row], take[conv.piece_row]
+        piece_row = np.concatenate([new_of_lay[lay.piece_row[pl]], new_of_conv[conv.piece_row[pc]]])
+        p_start = np.concatenate([lay.piece_start[pl], conv.piece_start[pc]])
+        p_end = np.concatenate([lay.piece_end[pl], conv.piece_end[pc]])
+        xp = lay.xp
+        order = order_by(xp, rows["row_group"], rows["row_addr"])
+        rows = {name: a[order] for name, a in rows.items()}
+        piece_row, p_start, p_end = pieces_reordered(xp, order, piece_row, p_start, p_end)
+        shared = rows["row_mi"] >= 0
+        g, a, e = rows["row_group"][shared], rows["row_addr"][shared], rows["row_end"][shared]
+        if ((g[1:] == g[:-1]) & (e[:-1] > a[1:])).any():
+            return None  # two mappings of a process would overlap
+        segments = dict(w.segments)
+        segments[segment] = col.segments[segment]
+        new = Layout.assemble(lay.pti, lay.counts, lay.group_names, lay.arch, list(segments.values()),
+                              piece_row=piece_row, piece_start=p_start, piece_end=p_end, **rows)
+        return count(new, zones(new, self.cx.scheme, self.cx.options)).physical_bytes
+
+
+_ROW_FIELDS = ("row_group", "row_seg", "row_addr", "row_end", "row_off", "row_prot", "row_uffd_blocks_pmd_share",
+               "row_uffd_wp", "row_soft_dirty", "row_auto", "row_mi")
+"""The layout's row arrays that are not taken from the segments (``Layout.assemble``)."""
 
 
 def physical_bytes(w: Workload, scheme: str, options: ModelOptions) -> int:
@@ -136,6 +322,62 @@ def physical_bytes(w: Workload, scheme: str, options: ModelOptions) -> int:
     ev = evaluate(w, Options(schemes=(scheme,), columns=CONFIGURED, mshare_variant=options.mshare_variant,
                              file_cached_threshold=options.file_cached_threshold))
     return ev.selected_cell(scheme).result.physical_bytes
+
+
+def _overlaps(lay: Layout, source: np.ndarray, addr: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per changed row (``source``, now ``[addr, end)``): whether it overlaps
+    another shared mapping of its group (the change is not made), and
+    whether it overlaps one of the group's private mappings."""
+    priv = lay.row_private
+    group = lay.row_group[source]
+    out = []
+    for rows in (np.flatnonzero(~priv), np.flatnonzero(priv)):
+        hit = np.zeros(source.size, bool)
+        if rows.size:
+            g, a, e = lay.row_group[rows], lay.row_addr[rows], lay.row_end[rows]
+            # per group, the running maximum end of its rows in address order
+            run = e.copy()
+            first = np.ones(rows.size, bool)
+            first[1:] = g[1:] != g[:-1]
+            if not first.all():
+                for i in np.flatnonzero(~first).tolist():
+                    run[i] = max(run[i], run[i - 1])
+            # the last row of the group starting below ``end`` (rows in (group, address) order)
+            q = source.size
+            keys_g = np.concatenate([g, group])
+            keys_p = np.concatenate([a, end])
+            tie = np.concatenate([np.ones(rows.size, I64), np.zeros(q, I64)])  # at equal address: the query first
+            order = np.lexsort((tie, keys_p, keys_g))
+            pos = np.where(order < rows.size, order, -1)
+            last = np.maximum.accumulate(pos)
+            at = np.empty(order.size, I64)
+            at[order] = last
+            j = at[rows.size:]
+            ok = (j >= 0) & (g[np.maximum(j, 0)] == group)
+            jj = np.maximum(j, 0)
+            # the row itself does not count: look below it (shared rows do not overlap one another)
+            self_ = ok & (rows[jj] == source)
+            prev = jj - 1
+            ok_prev = self_ & (prev >= 0) & (g[np.maximum(prev, 0)] == group)
+            hit = np.where(self_, ok_prev & (run[np.maximum(prev, 0)] > addr), ok & (run[jj] > addr))
+        out.append(hit)
+    return out[0], out[1]
+
+
+def _candidate_rows(pending: list[tuple[Any, ...]], source: np.ndarray) -> batch.Rows:
+    """The new rows of the pending fixes (``_Fixer.pending``), as ``batch.Rows``."""
+    n = len(pending)
+
+    def col(i: int, dtype: Any = I64) -> np.ndarray:
+        return np.fromiter((p[i] for p in pending), dtype, n)
+
+    uffd = [p[7] for p in pending]
+    return batch.Rows(
+        source=source, addr=col(3), size=col(4), off=col(5),
+        prot=np.fromiter((PROT_CODE[p[6]] for p in pending), I64, n),
+        uffd_pmd=np.fromiter((u in ("wp", "minor") for u in uffd), bool, n),
+        uffd_wp=np.fromiter((u == "wp" for u in uffd), bool, n),
+        soft_dirty=col(8, bool), auto=col(9, bool), shift=col(10))
 
 
 def _best(fixes: list[Fix | None]) -> tuple[Fix | None, tuple[Fix, ...]]:
@@ -161,74 +403,118 @@ def _shifts_to(address: int, target: int, modulus: int) -> list[int]:
     return [up] if up == 0 else [up, up - modulus]
 
 
+# the reason codes, looked up once (an enum member's attribute lookup is slow in a loop of 100,000 rows)
+_W_BELOW_THRESHOLD = Why.BELOW_THRESHOLD
+_W_MISALIGNED = Why.MISALIGNED
+_W_NOT_HUGETLB = Why.NOT_HUGETLB
+_W_NOT_PMD_PAGES = Why.NOT_PMD_PAGES
+_W_NO_TABLES_AT_LEVEL = Why.NO_TABLES_AT_LEVEL
+_W_NO_WHOLE_WINDOW = Why.NO_WHOLE_WINDOW
+_W_PRIVATE_SCHEME = Why.PRIVATE_SCHEME
+_W_PROT_NONE = Why.PROT_NONE
+_W_PTSHARE_ALIGNMENT = Why.PTSHARE_ALIGNMENT
+_W_SHARED = Why.SHARED
+_W_SOFT_DIRTY = Why.SOFT_DIRTY
+_W_USERFAULTFD = Why.USERFAULTFD
+
+
 class Findings:
-    def __init__(self, cx: Context, builds: list[PoolBuild], sharing: dict[int, list[Sharing]]) -> None:
+    def __init__(self, cx: Context, builds: list[PoolBuild], sharing: dict[int, list[Sharing]],
+                 slow: bool = False) -> None:
         self.cx = cx
         self.builds = builds
         self.sharing = sharing
-        self.fixer = _Fixer(cx)
+        self.fixer = _Fixer(cx, slow)
         self.out: list[Finding] = []
+        self.added: list[tuple[Any, ...]] = []
+        self._tables: dict[tuple[int, ...], list[tuple[str, list[int]]]] = {}
+        self._zones_of_row: list[int] | None = None
+        self._bounds: list[list[int]] = []
         self.row_parts = cx.row_parts
 
     # helpers ---------------------------------------------------------------
     def tables_in(self, r: int, zone_set: tuple[int, ...]) -> dict[str, int]:
         """Per process, the row's own PTE/PMD tables from its parts in these zones."""
-        cx = self.cx
-        idx = self.row_parts[r]
-        idx = idx[np.isin(cx.parts.zone[idx], zone_set)]
+        per_level = self._tables.get(zone_set)
+        if per_level is None:
+            per_level = self._tables[zone_set] = self._tables_of(zone_set)
         out: dict[str, int] = {}
-        for name in ("pte", "pmd"):
-            li = cx.layout.level_index(name)
-            if li is None:
-                continue
-            k = idx[cx.own_min[idx] <= li]
-            if k.size == 0:
-                continue
-            span = cx.levels[li].table_span
-            s, e = cx.parts.start[k], cx.parts.end[k]
-            n = int(distinct_blocks(np.zeros(k.size, dtype=I64), s, e, span, 1)[0])
+        for name, col in per_level:
+            n = col[r]
             if n:
                 out[name] = n
         return out
 
+    def _tables_of(self, zone_set: tuple[int, ...]) -> list[tuple[str, list[int]]]:
+        """``tables_in`` of every row: per level (pte, pmd), per row, the
+        distinct blocks of its owned parts in ``zone_set`` (parts are in row
+        and address order)."""
+        cx = self.cx
+        p = cx.parts
+        in_set = np.isin(p.zone, zone_set)
+        out = []
+        for name in ("pte", "pmd"):
+            li = cx.layout.level_index(name)
+            if li is None:
+                continue
+            k = in_set & (cx.own_min <= li)
+            n = distinct_blocks(p.row[k], p.start[k], p.end[k], cx.levels[li].table_span, cx.layout.n_rows)
+            out.append((name, n.tolist()))
+        return out
+
     def ranges_in(self, r: int, zone_set: tuple[int, ...]) -> tuple[Interval, ...]:
         cx = self.cx
-        idx = self.row_parts[r]
-        zs = sorted(set(int(z) for z in cx.parts.zone[idx]) & set(zone_set))
-        b = cx.z.bounds[r]
-        return tuple(merge_ranges([(int(b[z]), int(b[z + 1])) for z in zs]))
+        if self._zones_of_row is None:
+            bits = np.zeros(cx.layout.n_rows, dtype=I64)
+            np.bitwise_or.at(bits, cx.parts.row, np.left_shift(1, cx.parts.zone.astype(I64)))
+            self._zones_of_row = bits.tolist()
+            self._bounds = cx.z.bounds.tolist()
+        row_bits: int = self._zones_of_row[r]
+        b = self._bounds[r]
+        return tuple(merge_ranges([(b[z], b[z + 1]) for z in sorted(zone_set) if row_bits >> z & 1]))
 
     def add(self, r: int, level: str, rule: str, ranges: tuple[Interval, ...], tables: dict[str, int],
-            fixes: list[Fix | None], note: str | None = None, **detail: Any) -> None:
-        """A finding on row ``r``; ``detail``: the Finding fields its rule is worded with."""
-        gi, mi = self.cx.layout.row_index[r]
-        best, alts = _best(fixes)
-        if best is None and note is None and fixes:
-            note = "no-single-change"
-        self.out.append(Finding(group=gi, mapping=mi, level=level, rule=rule, ranges=ranges, tables=tables, fix=best,
-                                alternatives=alts, note=note, **detail))
+            fixes: list[Any], note: str | None = None, **detail: Any) -> None:
+        """A finding on row ``r``; ``detail``: the Finding fields its rule is
+        worded with.  Made in ``finish``, once the fixes are measured."""
+        self.added.append((r, level, rule, ranges, tables, fixes, note, detail))
+
+    def finish(self) -> None:
+        """Measure the pending fixes and make the findings."""
+        after = self.fixer.resolve()
+        fix = self.fixer.fix
+        for r, level, rule, ranges, tables, fixes, note, detail in self.added:
+            gi, mi = self.cx.layout.row_index[r]
+            best, alts = _best([fix(f, after) for f in fixes])
+            if best is None and note is None and fixes:
+                note = "no-single-change"
+            self.out.append(Finding(group=gi, mapping=mi, level=level, rule=rule, ranges=ranges, tables=tables,
+                                    fix=best, alternatives=alts, note=note, **detail))
+        self.added = []
 
     # fixes by rule ---------------------------------------------------------
-    def window_fixes(self, r: int, span: int, target_class: int | None) -> list[Fix | None]:
+    def window_fixes(self, r: int, span: int, target_class: int | None) -> list[Any]:
         """Moves that make windows of ``span`` whole (or congruent), and the grows
         that cover the partial windows at either end."""
         cx = self.cx
         gi, mi = cx.layout.row_index[r]
         m = cx.mapping(r)
-        fixes: list[Fix | None] = []
+        fx = self.fixer
+        fixes: list[Any] = []
         if target_class is None:  # align the start
             for dlt in _shifts_to(m.address, 0, span):
-                fixes.append(self.fixer.move(gi, mi, dlt))
+                fixes.append(fx.move(gi, mi, dlt, m, r))
         else:  # make address - offset ≡ target_class
             for dlt in _shifts_to(m.address - m.offset, target_class, span):
-                fixes.append(self.fixer.move(gi, mi, dlt))
-        lo, hi = round_down(m.address, span), round_up(m.end, span)
-        fixes.append(self.fixer.grow(gi, mi, lo, m.end))
-        fixes.append(self.fixer.grow(gi, mi, m.address, hi))
-        fixes.append(self.fixer.grow(gi, mi, lo, hi))
+                fixes.append(fx.move(gi, mi, dlt, m, r))
+        end = m.end
+        lo, hi = round_down(m.address, span), round_up(end, span)
+        fixes.append(fx.grow(gi, mi, lo, end, m, r))
+        fixes.append(fx.grow(gi, mi, m.address, hi, m, r))
+        fixes.append(fx.grow(gi, mi, lo, hi, m, r))
         return fixes
 
-    def rule_fixes(self, r: int, why: Why, level: str) -> tuple[list[Fix | None], dict[str, Any]]:
+    def rule_fixes(self, r: int, why: Why, level: str) -> tuple[list[Fix | _Pending | None], dict[str, Any]]:
         """The fixes for rule ``why``, and when there are none the note why
         (``note`` and the fields it is worded with)."""
         cx = self.cx
@@ -236,50 +522,50 @@ class Findings:
         m = cx.mapping(r)
         seg = cx.w.segments[m.segment]
         span: int = (cx.pud_size if level == "pmd" else cx.pmd_size) or cx.pmd_size
-        if why == Why.NOT_HUGETLB:
+        if why == _W_NOT_HUGETLB:
             fix = self.fixer.hugetlb_pages(m.segment)
             if fix is None and seg.backing == "file":
                 return [], {"note": "file-not-hugetlb"}
             return [fix], {}
-        if why == Why.NOT_PMD_PAGES:
+        if why == _W_NOT_PMD_PAGES:
             return [self.fixer.hugetlb_pages(m.segment)], {}
-        if why == Why.MISALIGNED:
+        if why == _W_MISALIGNED:
             target: int | None = 0  # file-cached: address ≡ offset
             fixes = self.window_fixes(r, span, target)
             if level == "pte" and cx.pud_size is not None:
                 fixes += [self.fixer.move(gi, mi, d) for d in _shifts_to(m.address - m.offset, 0, cx.pud_size)]
             return fixes, {}
-        if why == Why.NO_WHOLE_WINDOW:
+        if why == _W_NO_WHOLE_WINDOW:
             if seg.size < span:
                 return [], {"note": "segment-too-small", "segment": seg.name, "segment_size": seg.size, "span": span}
             target = 0 if (cx.scheme == "file-cached" and seg.backing != "hugetlb") else None
             return self.window_fixes(r, span, target), {}
-        if why == Why.PTSHARE_ALIGNMENT:
+        if why == _W_PTSHARE_ALIGNMENT:
             s2 = cx.pmd_size
             fixes = [self.fixer.move(gi, mi, d) for d in _shifts_to(m.address, 0, s2)]
             lo, hi = round_down(m.address, s2), round_up(m.end, s2)
             fixes.append(self.fixer.grow(gi, mi, lo, hi))
             fixes.append(self.fixer.grow(gi, mi, m.address, m.address + round_up(m.size, s2)))
             return fixes, {}
-        if why == Why.USERFAULTFD:
+        if why == _W_USERFAULTFD:
             return [self.fixer.flag(gi, mi, "userfaultfd", userfaultfd="missing")], {}
-        if why == Why.SOFT_DIRTY:
+        if why == _W_SOFT_DIRTY:
             return [self.fixer.flag(gi, mi, "soft-dirty", soft_dirty=False)], {}
-        if why == Why.BELOW_THRESHOLD:
+        if why == _W_BELOW_THRESHOLD:
             return [self.fixer.threshold(seg.size)], {}
-        if why == Why.PROT_NONE:
+        if why == _W_PROT_NONE:
             return [], {"note": "prot-none-no-tables"}
-        if why == Why.NO_TABLES_AT_LEVEL:
+        if why == _W_NO_TABLES_AT_LEVEL:
             return [], {"note": "above-level"}
-        if why == Why.PRIVATE_SCHEME:
+        if why == _W_PRIVATE_SCHEME:
             return [], {"note": "private-baseline"}
         return [], {}
 
     # per row ---------------------------------------------------------------
     def whole_row(self, r: int, why: Why, level: str) -> None:
         fixes, detail = self.rule_fixes(r, why, level)
-        lv = "all" if why in (Why.PRIVATE_SCHEME, Why.NOT_HUGETLB, Why.PROT_NONE, Why.USERFAULTFD,
-                              Why.SOFT_DIRTY, Why.BELOW_THRESHOLD) else level
+        lv = "all" if why in (_W_PRIVATE_SCHEME, _W_NOT_HUGETLB, _W_PROT_NONE, _W_USERFAULTFD,
+                              _W_SOFT_DIRTY, _W_BELOW_THRESHOLD) else level
         self.add(r, lv, RULE_OF_WHY[why], self.ranges_in(r, (0, 1, 2, 3, 4)), self.tables_in(r, (0, 1, 2, 3, 4)),
                  fixes, why=why, why_level=level, **detail)
 
@@ -301,38 +587,43 @@ class Findings:
         z = cx.z
         lay = cx.layout
         private = lay.row_private.tolist()
+        whys = {int(w): w for w in Why}
+        why_pmd = [whys[x] for x in z.why_pmd.tolist()]
+        why_pte = [whys[x] for x in z.why_pte.tolist()]
+        row_leaf = lay.row_leaf.tolist()
+        n_parts = np.bincount(cx.parts.row, minlength=lay.n_rows).tolist()
         for r in range(lay.n_rows):
             if private[r]:
                 continue  # a process's own mapping: never shared (GroupExplain says how much it costs)
             m = cx.mapping(r)
-            touched = self.row_parts[r].size > 0
+            touched = n_parts[r] > 0
             if m.protection == "none":
                 if cx.scheme != "private":
-                    self.add(r, "all", "prot-none", (), {}, [], "nothing-to-save", why=Why.PROT_NONE)
+                    self.add(r, "all", "prot-none", (), {}, [], "nothing-to-save", why=_W_PROT_NONE)
                 continue
             if not touched:
                 continue
-            leaf = int(lay.row_leaf[r])
-            wp, wt = Why(int(z.why_pmd[r])), Why(int(z.why_pte[r]))
+            leaf = row_leaf[r]
+            wp, wt = why_pmd[r], why_pte[r]
             if cx.scheme == "private":
-                self.whole_row(r, Why.PRIVATE_SCHEME, "pmd")
+                self.whole_row(r, _W_PRIVATE_SCHEME, "pmd")
             elif z.upper == "mshare":
                 continue  # everything not PROT_NONE is in a region
             elif cx.scheme == "mshare":  # ptshare
-                if wt != Why.SHARED:
+                if wt != _W_SHARED:
                     self.whole_row(r, wt, "pte")
             elif cx.scheme == "hugetlb-pmd" or cx.w.segments[m.segment].backing == "hugetlb" or leaf > 0:
                 # PMD-level sharing only (hugetlb rows; file-cached THP / 1 GiB rows)
-                if wp != Why.SHARED:
+                if wp != _W_SHARED:
                     self.whole_row(r, wp, "pmd")
                 else:
                     self.partial(r, "pmd", (0, 4))
             else:  # file-cached, base pages
-                if wt != Why.SHARED:
+                if wt != _W_SHARED:
                     self.whole_row(r, wt, "pte")
                     continue
                 self.partial(r, "pte", (0, 4))
-                if wp != Why.SHARED:
+                if wp != _W_SHARED:
                     if self.ranges_in(r, (1, 3)):
                         fixes, detail = self.rule_fixes(r, wp, "pmd")
                         self.add(r, "pmd", RULE_OF_WHY[wp], self.ranges_in(r, (1, 3)),
@@ -379,7 +670,7 @@ class Findings:
                         continue
                     gi, mi = lay.row_index[r]
                     m = cx.mapping(r)
-                    fixes: list[Fix | None] = []
+                    fixes: list[Fix | _Pending | None] = []
                     a1, a2 = p.alignment, p2.alignment
                     span = cx.pud_size if level == "pmd" else cx.pmd_size
                     deltas: list[int] = []
@@ -411,10 +702,13 @@ class Findings:
                     self.add(r, level, "alone", ((m.address, m.end),), {level: alone}, [], "no-gain-yet")
 
 
-def find(cell: Cell) -> tuple[Finding, ...]:
-    """Every finding of ``cell``, by group and mapping (``Cell.findings``)."""
+def find(cell: Cell, slow: bool = False) -> tuple[Finding, ...]:
+    """Every finding of ``cell``, by group and mapping (``Cell.findings``).
+    ``slow``: measure every fix by evaluating the changed workload (the
+    reference for the batch measure)."""
     a = cell.attribution
-    f = Findings(a.context, a.builds, a.sharing)
+    f = Findings(a.context, a.builds, a.sharing, slow)
     f.rows()
     f.across_pools()
+    f.finish()
     return tuple(sorted(f.out, key=lambda x: (x.group, x.mapping)))
