@@ -309,6 +309,7 @@ def scenario(args: argparse.Namespace, fraction: float, env: dict[str, str], con
         if not args.ioctl:
             rows = [r for r in rows if not r.name.endswith("PAGEMAP_SCAN")]
         order = list(rows)
+        load0 = os.getloadavg()[0]
         for r in order:  # warm-up round, unmeasured
             r.run(env)
             r.reset()
@@ -323,7 +324,8 @@ def scenario(args: argparse.Namespace, fraction: float, env: dict[str, str], con
         meminfo = _meminfo()
         same_estimate, groups = _same_estimate(work / "fast.yaml", work / "all.yaml", env)
         shutil.rmtree(work, ignore_errors=True)
-        out = {"fraction": fraction, "contiguous": contiguous, "setup_s": setup, "same_ranges": same, "same_estimate": same_estimate,
+        out = {"fraction": fraction, "contiguous": contiguous, "setup_s": setup,
+               "load": (load0, os.getloadavg()[0]), "same_ranges": same, "same_estimate": same_estimate,
                "groups": groups,
                "touched_pages_per_process": readers[0].result.get("pages", 0) // procs if readers else None,
                "runs_per_process": readers[0].result.get("runs", 0) // procs if readers else None,
@@ -443,6 +445,7 @@ def print_scenario(args: argparse.Namespace, fraction: float, out: dict) -> None
               f" {fmt_size(r['peak_rss_bytes']):>10} {rate:>9} {unit:>16} {_duration(est[name]):>16}")
     one = out["rows"]["ptcalc scan, 1 process"]["median_s"]
     each = (out["rows"]["ptcalc scan"]["median_s"] - one) / max(procs - 1, 1)
+    print(f"load average {out['load'][0]:.2f} before, {out['load'][1]:.2f} after (2 CPUs: other work ran beside)")
     print(f"ptcalc scan: the first process {one - out['rows']['ptcalc start-up']['median_s']:.3f} s beyond the"
           f" start-up, each further one {each * 1e3:.2f} ms; {out['groups']} group(s) written; the same estimate"
           f" as --read-all: {'yes' if out['same_estimate'] else 'NO'}")

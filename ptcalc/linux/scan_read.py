@@ -8,6 +8,9 @@ have a page-table entry.
     name, title                 /proc/PID/comm, /proc/PID/cmdline             always
     pages with an entry         /proc/PID/pagemap: PAGEMAP_SCAN (6.7+),       only mappings smaps cannot
                                 one walk per run of mappings; else pread      decide (below)
+    2 MiB blocks with an entry  PAGEMAP_SCAN, one call per block holding a    shared base-page mappings
+                                page (pagemap.touched_cells)                  smaps cannot decide, when the
+                                                                              scan needs blocks (``block``)
     PMD-mapped THP              PAGEMAP_SCAN PAGE_IS_HUGE; else the PFNs      mappings with AnonHugePages,
                                 of 2 MiB-aligned runs (pagemap, root)         ShmemPmdMapped, FilePmdMapped
 
@@ -34,6 +37,17 @@ a PostgreSQL cluster, the children of a benchmark -- with a wholly present
 SGA cost a read of /proc/PID/maps and status and a walk of their own small
 mappings each; what is partly present is read, process by process, since it
 may differ.
+
+What a table count needs of a shared mapping is which 2 MiB blocks (cells:
+``pagemap.touched_cells``) hold a page, not which pages (``--touched
+tables``, ``workload.touched.fill_blocks``).  With ``block`` set
+(:class:`Reader`; ``scan`` sets it for ``--touched tables`` unless
+``--read-all``) a shared base-page mapping partly present is read by cells:
+one PAGEMAP_SCAN per block holding a page, which stops at its first entry,
+instead of a visit of every entry and a region per run of pages; its runs
+are then the cells (``VmaRead.cells``), it has no page count, and a
+segment's pages present are not counted.  A huge entry found (a PMD-mapped
+THP) sends the mapping back to the page-by-page walk.
 """
 
 from __future__ import annotations
