@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,8 +37,12 @@ def workers():
     if not _scan_ioctl():
         pytest.skip("no PAGEMAP_SCAN (Linux 6.7+): every process is read in full")
     # three identical children; a fourth touches one more page, in a block of its own
-    spec = {"size": 64 * MiB, "touch": [0, 4 * KiB, 9 * MiB],
-            "children": [[20 * MiB], [20 * MiB], [20 * MiB], [20 * MiB, 40 * MiB]]}
+    yield from _forked({"size": 64 * MiB, "touch": [0, 4 * KiB, 9 * MiB],
+                        "children": [[20 * MiB], [20 * MiB], [20 * MiB], [20 * MiB, 40 * MiB]]})
+
+
+def _forked(spec: dict) -> Iterator[list[int]]:
+    """scan_forker.py's children for ``spec``: their PIDs, until the generator is closed."""
     p = subprocess.Popen([sys.executable, str(FORKER), json.dumps(spec)], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, text=True)
     try:
@@ -72,18 +77,8 @@ def same_blocks():
     if not _scan_ioctl():
         pytest.skip("no PAGEMAP_SCAN (Linux 6.7+)")
     # three children touch a page each, other pages of the same 2 MiB block
-    spec = {"size": 64 * MiB, "touch": [],
-            "children": [[20 * MiB + 4 * KiB], [20 * MiB + 8 * KiB], [20 * MiB + 12 * KiB]]}
-    p = subprocess.Popen([sys.executable, str(FORKER), json.dumps(spec)], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, text=True)
-    try:
-        line = p.stdout.readline()
-        if not line:
-            pytest.fail("the forker died")
-        yield json.loads(line)
-    finally:
-        p.stdin.close()
-        p.wait(timeout=30)
+    yield from _forked({"size": 64 * MiB, "touch": [],
+                        "children": [[20 * MiB + 4 * KiB], [20 * MiB + 8 * KiB], [20 * MiB + 12 * KiB]]})
 
 
 def test_partly_present_segment_is_read_by_blocks(same_blocks):

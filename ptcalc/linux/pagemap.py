@@ -296,7 +296,7 @@ def touched_cells(fd: int, start: int, end: int, offset: int, block: int) -> tup
     vec = np.zeros(1, dtype=PAGE_REGION)
     arg = bytearray(PM_SCAN_ARG.pack(PM_SCAN_ARG.size, 0, start, end, 0, vec.__array_interface__["data"][0], 1, 1,
                                      0, 0, TOUCHED, TOUCHED | PAGE_IS_HUGE))
-    out = memoryview(vec).cast("B")
+    out = vec.view(np.uint8).data  # the region the kernel writes, as bytes
     set_start, get_region = struct.Struct("=Q").pack_into, struct.Struct("=3Q").unpack_from
     ioctl, request = fcntl.ioctl, PAGEMAP_SCAN
     starts: list[int] = []
