@@ -10,7 +10,9 @@ is resident), maps it MAP_SHARED (MADV_NOHUGEPAGE: 4 KiB pages) and forks P
 children; each child touches its part -- all of it (MADV_POPULATE_WRITE), or
 a fraction of its pages scattered at random (its own seed: PostgreSQL
 backends touch different buffers; the pages are drawn before the fork, so
-that the children do the same work) -- and waits.  Then, each in a fresh
+that the children do the same work), or with ``--touch 10c`` one contiguous
+run of them (each child its own place: a process that filled part of a
+segment) -- and waits.  Then, each in a fresh
 process started by ``/usr/bin/time`` (so its peak RSS is its own, not the
 driver's):
 
@@ -25,6 +27,9 @@ driver's):
     maps + status                /proc/PID/maps and /proc/PID/status (counters, no walk)
     pagemap: read fallback       ptcalc.linux.pagemap, method="read" (1 MiB preads, numpy)
     pagemap: PAGEMAP_SCAN        ptcalc.linux.pagemap, method="ioctl" (Linux 6.7+)
+    cells: PAGEMAP_SCAN          ptcalc.linux.pagemap.touched_cells: one ioctl per 2 MiB block
+                                 holding a page (what ``ptcalc scan`` reads of a partly touched
+                                 segment; not a page reader: its ranges are blocks)
 
 Each row gives the median over the rounds of the wall time and the user
 and system CPU (the readers: of the reading alone, imports excluded;
@@ -134,7 +139,10 @@ def worker(args: argparse.Namespace) -> int:
     method = args.what
 
     def read(fd: int) -> tuple[np.ndarray, np.ndarray]:
-        s, e = pm.present_arrays(fd, start, end, method=method)
+        if method == "cells":  # the 2 MiB blocks holding a page, one ioctl each (offset 0)
+            s, e, _ = pm.touched_cells(fd, start, end, 0, 2 * MiB)
+        else:
+            s, e = pm.present_arrays(fd, start, end, method=method)
         return s - start, e - start
 
     fds = [os.open(f"/proc/{pid}/pagemap", os.O_RDONLY) for pid in pids]
@@ -173,15 +181,20 @@ class Children:
         self.pids.clear()
 
 
-def start_children(buf: mmap.mmap, processes: int, fraction: float) -> Children:
+def start_children(buf: mmap.mmap, processes: int, fraction: float, contiguous: bool = False) -> Children:
     """Fork ``processes`` children that touch ``fraction`` of the mapping's pages
-    (1.0: all of them) and wait; returns once every one has touched."""
+    (1.0: all of them) -- scattered at random, or ``contiguous``: one run each,
+    child k's starting k/P of the way in (wrapping) -- and wait; returns once
+    every one has touched."""
     import numpy as np
 
     npages = len(buf) // PAGE
+    n = max(1, int(npages * fraction))
     # every child's pages drawn here, before the forks: the children then do the same work
-    plans = [np.sort(np.random.default_rng(k).choice(npages, max(1, int(npages * fraction)), replace=False))
-             * PAGE if fraction < 1.0 else None for k in range(processes)]
+    plans = [None if fraction >= 1.0 else
+             (np.arange(k * npages // processes, k * npages // processes + n) % npages) * PAGE if contiguous else
+             np.sort(np.random.default_rng(k).choice(npages, n, replace=False)) * PAGE
+             for k in range(processes)]
     view = np.frombuffer(buf, np.uint8)
     ready_r, ready_w = os.pipe()
     go_r, go_w = os.pipe()
@@ -261,7 +274,8 @@ class Row:
                 "sys_s": self.sys, "peak_rss_bytes": max(self.rss), "result": self.result}
 
 
-def scenario(args: argparse.Namespace, fraction: float, env: dict[str, str]) -> dict[str, object]:
+def scenario(args: argparse.Namespace, fraction: float, env: dict[str, str], contiguous: bool = False
+             ) -> dict[str, object]:
     size, procs = args.size, args.processes
     fd = os.memfd_create("ptcalc-scan-scale")
     kids = Children()
@@ -273,7 +287,7 @@ def scenario(args: argparse.Namespace, fraction: float, env: dict[str, str]) -> 
         buf.madvise(mmap.MADV_NOHUGEPAGE)  # 4 KiB pages, whatever shmem_enabled says
         start = _address(buf)
         t0 = time.perf_counter()
-        kids = start_children(buf, procs, fraction)
+        kids = start_children(buf, procs, fraction, contiguous)
         setup = time.perf_counter() - t0
         pids = ",".join(map(str, kids.pids))
         py = sys.executable
@@ -288,12 +302,14 @@ def scenario(args: argparse.Namespace, fraction: float, env: dict[str, str]) -> 
                 Row("ptcalc scan, 1 process", [*scan, "-p", str(kids.pids[0]), "-o", str(work / "one.yaml")],
                     per="first")]
         for what, name in (("smaps", "smaps"), ("maps+status", "maps + status"),
-                           ("read", "pagemap: read fallback"), ("ioctl", "pagemap: PAGEMAP_SCAN")):
+                           ("read", "pagemap: read fallback"), ("ioctl", "pagemap: PAGEMAP_SCAN"),
+                           ("cells", "cells: PAGEMAP_SCAN")):
             rows.append(Row(name, [py, me, "--worker", what, "--pids", pids, "--start", str(start),
                                    "--end", str(start + size)], per="process" if what == "maps+status" else "page"))
         if not args.ioctl:
-            rows = [r for r in rows if r.name != "pagemap: PAGEMAP_SCAN"]
+            rows = [r for r in rows if not r.name.endswith("PAGEMAP_SCAN")]
         order = list(rows)
+        load0 = os.getloadavg()[0]
         for r in order:  # warm-up round, unmeasured
             r.run(env)
             r.reset()
@@ -308,7 +324,8 @@ def scenario(args: argparse.Namespace, fraction: float, env: dict[str, str]) -> 
         meminfo = _meminfo()
         same_estimate, groups = _same_estimate(work / "fast.yaml", work / "all.yaml", env)
         shutil.rmtree(work, ignore_errors=True)
-        out = {"fraction": fraction, "setup_s": setup, "same_ranges": same, "same_estimate": same_estimate,
+        out = {"fraction": fraction, "contiguous": contiguous, "setup_s": setup,
+               "load": (load0, os.getloadavg()[0]), "same_ranges": same, "same_estimate": same_estimate,
                "groups": groups,
                "touched_pages_per_process": readers[0].result.get("pages", 0) // procs if readers else None,
                "runs_per_process": readers[0].result.get("runs", 0) // procs if readers else None,
@@ -369,17 +386,17 @@ def extrapolate(out: dict, procs: int, size: int) -> dict[str, float]:
     """Each row's median scaled to 1,500 processes x 300 GiB by what it grows
     with: P x S for page walks, P for counters.  ``ptcalc scan`` as its parts:
     the first process, read in full: its walks of the segment -- smaps, and
-    the pagemap (PAGEMAP_SCAN) when the segment is partly touched: those rows'
-    cost per process -- scaled by S, the rest of it (``ptcalc scan, 1
-    process`` less those walks) as it is; each further process (``ptcalc scan``
-    less the one process, over P - 1), read without smaps: its walk of a
-    partly touched segment (the PAGEMAP_SCAN row per process) scaled by S, the
-    rest as it is, times 1,499.  ``--read-all``: the start-up plus the rest
-    scaled by P x S."""
+    the cells (one PAGEMAP_SCAN per 2 MiB block holding a page: the "cells"
+    row) when the segment is partly touched: those rows' cost per process --
+    scaled by S, the rest of it (``ptcalc scan, 1 process`` less those walks)
+    as it is; each further process (``ptcalc scan`` less the one process, over
+    P - 1), read without smaps: its walk of a partly touched segment (the
+    cells row per process) scaled by S, the rest as it is, times 1,499.
+    ``--read-all``: the start-up plus the rest scaled by P x S."""
     rows = out["rows"]
     floor = rows["ptcalc start-up"]["median_s"]
     one = rows["ptcalc scan, 1 process"]["median_s"]
-    walk_page = rows.get("pagemap: PAGEMAP_SCAN", rows["pagemap: read fallback"])["median_s"] / procs
+    walk_page = rows.get("cells: PAGEMAP_SCAN", rows["pagemap: read fallback"])["median_s"] / procs
     walk = rows["smaps"]["median_s"] / procs + (walk_page if out["fraction"] < 1.0 else 0.0)
     first = one - walk + walk * SEED_SIZE / size
     by = {"page": SEED_PROCESSES * SEED_SIZE / (procs * size), "process": SEED_PROCESSES / procs, "fixed": 1.0}
@@ -405,6 +422,7 @@ def print_scenario(args: argparse.Namespace, fraction: float, out: dict) -> None
     est = extrapolate(out, procs, size)
     out["extrapolated_s"] = est
     print(f"\n{procs} processes x {fmt_size(size)} memfd, each touching {fraction:.0%}"
+          f"{' in one contiguous run' if out.get('contiguous') else ''}"
           f" ({out['touched_pages_per_process']:,} pages in {out['runs_per_process']:,} runs);"
           f" children ready in {out['setup_s']:.1f} s; PageTables {fmt_size(out['page_tables_during'] or 0)}")
     print(f"{'what':<24} {'median s':>9} {'user s':>7} {'sys s':>7} {'peak RSS':>10} {'Mpages/s':>9}"
@@ -427,6 +445,7 @@ def print_scenario(args: argparse.Namespace, fraction: float, out: dict) -> None
               f" {fmt_size(r['peak_rss_bytes']):>10} {rate:>9} {unit:>16} {_duration(est[name]):>16}")
     one = out["rows"]["ptcalc scan, 1 process"]["median_s"]
     each = (out["rows"]["ptcalc scan"]["median_s"] - one) / max(procs - 1, 1)
+    print(f"load average {out['load'][0]:.2f} before, {out['load'][1]:.2f} after (2 CPUs: other work ran beside)")
     print(f"ptcalc scan: the first process {one - out['rows']['ptcalc start-up']['median_s']:.3f} s beyond the"
           f" start-up, each further one {each * 1e3:.2f} ms; {out['groups']} group(s) written; the same estimate"
           f" as --read-all: {'yes' if out['same_estimate'] else 'NO'}")
@@ -445,7 +464,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-P", "--processes", type=int, default=100)
     ap.add_argument("-S", "--size", type=parse_size, default=4 * GiB, help="shared segment size (4GiB)")
-    ap.add_argument("--touch", default="100,10", help="percentages of pages each process touches (100,10)")
+    ap.add_argument("--touch", default="100,10,10c",
+                    help="percentages of pages each process touches, scattered; with c: one contiguous run"
+                         " (100,10,10c)")
     ap.add_argument("--runs", type=int, default=3, help="measured rounds (after one warm-up round)")
     ap.add_argument("--quick", action="store_true", help="10 processes x 1 GiB, one round")
     ap.add_argument("--no-lock", action="store_true", help="do not take the kernel lock (already held)")
@@ -467,7 +488,7 @@ def main() -> int:
     if args.quick:
         args.processes, args.size, args.runs = 10, 1 * GiB, 1
     args.size = -(-args.size // PAGE) * PAGE
-    fractions = [float(x) / 100 for x in args.touch.split(",")]
+    fractions = [(float(x.rstrip("c")) / 100, x.endswith("c")) for x in args.touch.split(",")]
     need = args.size + args.processes * (args.size // 512 + 16 * MiB) + GiB
     avail = _meminfo().get("MemAvailable", 0)
     if avail < need:
@@ -492,7 +513,7 @@ def main() -> int:
         print(f"ptcalc scan scale: Linux {platform.release()}, {os.cpu_count()} CPUs,"
               f" {fmt_size(_meminfo()['MemTotal'])}; PAGEMAP_SCAN {'yes' if args.ioctl else 'no'};"
               f" {args.runs} round(s) after a warm-up; median seconds")
-        results = [scenario(args, f, env) for f in fractions]
+        results = [scenario(args, f, env, c) for f, c in fractions]
     finally:
         if lock is not None:
             lock.close()

@@ -234,6 +234,57 @@ def test_this_process(self_pagemap, kind, pattern):
             os.close(fd)
 
 
+def cells_by_hand(pages, start: int, end: int, offset: int, block: int) -> list[tuple[int, int]]:
+    """The cells (a block of addresses and a block of file offsets in common,
+    within the mapping) of each touched page, page by page, joined where they abut."""
+    cells = set()
+    for p in pages:
+        va = start + p * PS
+        fo = offset + p * PS
+        lo = max(va - va % block, va - fo % block, start)
+        hi = min(va - va % block + block, va - fo % block + block, end)
+        cells.add((lo, hi))
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(cells):
+        if out and out[-1][1] == lo:
+            out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
+
+
+@needs_linux
+@pytest.mark.kernel
+@pytest.mark.parametrize("offset_pages", [0, 256, 3])
+@pytest.mark.parametrize("pattern", ["none", "all", "scattered", "random 2%", "first and last", "one block"])
+def test_touched_cells_are_the_cells_of_the_touched_pages(self_pagemap, offset_pages, pattern):
+    """touched_cells (one PAGEMAP_SCAN per cell, max_pages 1) finds exactly the
+    cells of the pages touched, worked out page by page, for a memfd mapped at
+    a file offset that puts the file's 2 MiB blocks off the address blocks."""
+    if not pm.pagemap_scan_supported(self_pagemap):
+        pytest.skip("PAGEMAP_SCAN needs Linux 6.7")
+    npages = 4 * 512 + 100  # 8 MiB and a bit: the blocks at both ends are partial
+    pages = {"none": [], "all": range(npages), "scattered": PATTERNS["scattered"],
+             "random 2%": sorted(np.random.default_rng(7).choice(npages, npages // 50, replace=False).tolist()),
+             "first and last": [0, npages - 1], "one block": range(600, 900)}[pattern]
+    fd = os.memfd_create("ptcalc-cells-test")
+    try:
+        os.ftruncate(fd, (npages + offset_pages) * PS)
+        m = mmap.mmap(fd, npages * PS, flags=mmap.MAP_SHARED, offset=offset_pages * PS)
+        try:
+            m.madvise(mmap.MADV_NOHUGEPAGE)
+            touch(m, pages)
+            start = address(m)
+            end = start + npages * PS
+            s, e, huge = pm.touched_cells(self_pagemap, start, end, offset_pages * PS, HUGE)
+            assert list(zip(s.tolist(), e.tolist())) == cells_by_hand(pages, start, end, offset_pages * PS, HUGE)
+            assert not huge
+        finally:
+            m.close()
+    finally:
+        os.close(fd)
+
+
 @needs_linux
 @pytest.mark.kernel
 def test_read_faults_map_the_zero_page_and_count(self_pagemap):

@@ -28,7 +28,8 @@ TOUCHED_MODES = ("tables", "pages")
               help="A shared mapping no process maps this much of is each process's own, not a segment "
                    "(0 keeps all as segments).")
 @click.option("--read-all", is_flag=True,
-              help="Read every process in full, also one identical to a process read before.")
+              help="Read every process in full, page by page: also one identical to a process read before, "
+                   "and a partly present segment (not by 2 MiB blocks).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar on standard error.")
 @click.option("--schema", "schema", type=SCHEMA_REF, default="installed", show_default=True,
               help="The JSON Schema the file's first line (a yaml-language-server modeline) names, for "

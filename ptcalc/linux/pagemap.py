@@ -51,6 +51,7 @@ PM_SCAN_WP_MATCHING (which would write-protect the matched pages).
     present_arrays(fd, s, e)    the same as two int64 numpy arrays
     iter_present(fd, s, e)      the same in chunks (bounded memory for huge mappings)
     scan_regions(fd, s, e)      raw struct page_region records with categories (ioctl only)
+    touched_cells(fd, s, e, o)  the 2 MiB blocks (cells) holding an entry, one ioctl each (ioctl only)
     entry_runs(data)            runs of entries of pagemap bytes (the fallback's parser)
     pagemap_scan_supported(fd)  whether this kernel has PAGEMAP_SCAN (probed once)
 
@@ -267,6 +268,59 @@ def _iter_ioctl(fd: int, start: int, end: int, vec_len: int) -> Iterator[tuple[n
     # walk: an entry read after it tells (pagemap_read() returns 0 bytes then)
     if end > start and len(os.pread(fd, PAGEMAP_ENTRY_BYTES, start // PAGE_SIZE * PAGEMAP_ENTRY_BYTES)) == 0:
         raise OSError(errno.ESRCH, "the process exited while its pagemap was scanned")
+
+
+def touched_cells(fd: int, start: int, end: int, offset: int, block: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The cells of the mapping ``[start, end)`` (file ``offset`` at ``start``)
+    that hold a page with an entry, as runs (starts, ends: int64 byte
+    addresses, abutting cells joined), and whether an entry found is
+    PAGE_IS_HUGE (a PMD-mapped THP or a hugetlb page: the caller then needs
+    the pages).  A cell is what one ``block`` of virtual addresses and one
+    ``block`` of file offsets have in common (the whole block when ``start -
+    offset`` is a multiple of ``block``), clipped to the mapping: which cells
+    hold an entry decides every table count (``workload.touched.fill_blocks``).
+
+    One PAGEMAP_SCAN per cell found, with ``max_pages`` 1: pagemap_scan_output()
+    cuts the first region found to one page, returns -ENOSPC, and the walk
+    stops there (fs/proc/task_mmu.c), so the kernel visits the entries of a
+    cell only up to its first one, and skips a block without a PTE table
+    (pagemap_scan_pte_hole()) whole; the next call starts at the next cell.
+    The cost is one ioctl per touched cell (3-4 us here) instead of a visit of
+    every entry and one region per run of pages (docs/scan.md, "Speed").  As
+    with scan_regions(), a process gone during the walk gives an empty one
+    (the caller reads an entry after it to tell)."""
+    _check_range(start, end)
+    if offset % PAGE_SIZE or block % PAGE_SIZE or block <= 0:
+        raise ValueError("offset and block must be page multiples")
+    shift = (start - offset) % block  # file blocks begin where the address is shift modulo block
+    vec = np.zeros(1, dtype=PAGE_REGION)
+    arg = bytearray(PM_SCAN_ARG.pack(PM_SCAN_ARG.size, 0, start, end, 0, vec.__array_interface__["data"][0], 1, 1,
+                                     0, 0, TOUCHED, TOUCHED | PAGE_IS_HUGE))
+    out = vec.view(np.uint8).data  # the region the kernel writes, as bytes
+    set_start, get_region = struct.Struct("=Q").pack_into, struct.Struct("=3Q").unpack_from
+    ioctl, request = fcntl.ioctl, PAGEMAP_SCAN
+    starts: list[int] = []
+    ends: list[int] = []
+    huge = False
+    addr = start
+    while addr < end:
+        set_start(arg, 16, addr)  # pm_scan_arg.start
+        if not ioctl(fd, request, arg, True):
+            break
+        page, _, categories = get_region(out, 0)
+        huge = huge or bool(categories & PAGE_IS_HUGE)
+        lo, hi = page - page % block, page - page % block + block
+        if shift:
+            flo = page - (page - shift) % block
+            lo, hi = max(lo, flo), min(hi, flo + block)
+        lo, hi = max(lo, start), min(hi, end)
+        if ends and ends[-1] == lo:
+            ends[-1] = hi
+        else:
+            starts.append(lo)
+            ends.append(hi)
+        addr = hi
+    return np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64), huge
 
 
 # --- the read fallback -------------------------------------------------------------------------

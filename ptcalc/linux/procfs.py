@@ -220,6 +220,18 @@ class ProcFS:
                               f"short pagemap read ({len(data)} of {length} bytes)")
         return data
 
+    def pagemap_cells(self, fd: int, start: int, end: int, offset: int, block: int,
+                      pid: Pid = "?") -> tuple[Any, Any, bool]:
+        """``ptcalc.linux.pagemap.touched_cells`` of the pagemap ``fd``: the
+        cells of a mapping holding an entry, and whether one is huge.
+        ProcessGone when the process exited before or during the walk."""
+        from ptcalc.linux.pagemap import touched_cells
+
+        with self._process_files(pid, "pagemap"):
+            out = touched_cells(fd, start, end, offset, block)
+        self.pread(fd, PAGEMAP_ENTRY_BYTES, start // PAGE_SIZE * PAGEMAP_ENTRY_BYTES, pid)
+        return out
+
     def pagemap_regions(self, fd: int, start: int, end: int, pid: Pid = "?") -> list[Any]:
         """PAGEMAP_SCAN (Linux 6.7+) over ``[start, end)`` of the pagemap ``fd``:
         arrays of ``ptcalc.linux.pagemap.PAGE_REGION`` records of the pages with an

@@ -97,6 +97,8 @@ class _Shared:
     huge_starts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     huge_ends: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     """The ones a huge PMD maps (PMD-mapped THP), when the walk told."""
+    cells: bool = False
+    """``starts``/``ends`` are the cells holding a page (scan_read.VmaRead.cells), not the pages."""
 
 
 @dataclass
@@ -121,8 +123,10 @@ class SegmentNote:
     """What the scan knows about a segment beyond the workload fields."""
 
     source: str
-    present_bytes: int
-    """Pages present in the scanned processes, exactly (before coarsening)."""
+    present_bytes: int | None
+    """Pages present in the scanned processes, exactly (before coarsening);
+    None when some process's mapping was read by cells (``touched="tables"``
+    reads a partly present mapping 2 MiB block by block, not page by page)."""
 
 
 @dataclass(frozen=True)
@@ -334,7 +338,7 @@ def _split(r: ProcessRead, fstypes: dict[tuple[int, int], str], ignored: Counter
                 s, t = v.joined()
                 hs, he = v.huge_runs()
                 key = (e.maps.dev[0], e.maps.dev[1], e.maps.inode)
-                shared.append(_Shared(e, key, backing, label, kind, s, t, hs, he))
+                shared.append(_Shared(e, key, backing, label, kind, s, t, hs, he, v.cells))
         elif unseen(e):
             if e.maps.path != "[vsyscall]":  # above TASK_SIZE: no user page tables at all
                 unseen_paths[e.maps.path or f"device {e.maps.dev[0]:x}:{e.maps.dev[1]:02x}"] += 1
@@ -424,9 +428,13 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
         return (e.maps.shared and classify(e, fstypes)[1] == "shmem") or \
             (not e.maps.shared and fstypes.get(e.maps.dev) in ("tmpfs", "shmem"))
 
-    reader = Reader(fs, base, method, reuse=reuse, is_shmem=is_shmem)
+    # tables: a partly present shared mapping is read by cells (one ioctl per 2 MiB block
+    # holding a page, scan_read._read_cells); --read-all (reuse False) reads every page
+    reader = Reader(fs, base, method, reuse=reuse, is_shmem=is_shmem,
+                    block=pmd_size if touched == "tables" and reuse else None)
     split_of: dict[int, tuple[_Proc, Counter[str], Counter[str]]] = {}
     present: dict[SegKey, tuple[np.ndarray, np.ndarray]] = {}
+    by_cells: set[SegKey] = set()  # segments some process's mapping of was read by cells
     for done, pid in enumerate(pid_list, 1):
         try:
             r = reader.read(pid)
@@ -452,7 +460,10 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
                     # the exact pages present, by file offset, kept as one union per segment;
                     # the process then keeps its ranges compressed (what it writes anyway)
                     m = sh.entry.maps
-                    present[sh.key] = _union(present.get(sh.key), sh.starts + m.offset, sh.ends + m.offset)
+                    if sh.cells:
+                        by_cells.add(sh.key)
+                    else:
+                        present[sh.key] = _union(present.get(sh.key), sh.starts + m.offset, sh.ends + m.offset)
                     if touched == "tables":
                         sh.starts, sh.ends = fill_blocks(sh.starts, sh.ends, m.start, m.offset, m.size, pmd_size)
                 split_of[r.pid] = (p, ign, uns)
@@ -504,7 +515,8 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
         segments[name] = Segment(name=name, size=size, backing=first.backing, page_size=ps)
         union = present.get(k)
         seg_notes[name] = SegmentNote(source=_source(first, sysv, fstypes),
-                                      present_bytes=int((union[1] - union[0]).sum()) if union else 0)
+                                      present_bytes=None if k in by_cells else
+                                      int((union[1] - union[0]).sum()) if union else 0)
 
     # processes: one layout each (shared and own mappings), then groups of equal layouts
     layouts: dict[tuple[str, tuple[Mapping, ...], tuple[PrivateMapping, ...]], list[_Proc]] = {}

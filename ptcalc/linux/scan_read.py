@@ -8,6 +8,9 @@ have a page-table entry.
     name, title                 /proc/PID/comm, /proc/PID/cmdline             always
     pages with an entry         /proc/PID/pagemap: PAGEMAP_SCAN (6.7+),       only mappings smaps cannot
                                 one walk per run of mappings; else pread      decide (below)
+    2 MiB blocks with an entry  PAGEMAP_SCAN, one call per block holding a    shared base-page mappings
+                                page (pagemap.touched_cells)                  smaps cannot decide, when the
+                                                                              scan needs blocks (``block``)
     PMD-mapped THP              PAGEMAP_SCAN PAGE_IS_HUGE; else the PFNs      mappings with AnonHugePages,
                                 of 2 MiB-aligned runs (pagemap, root)         ShmemPmdMapped, FilePmdMapped
 
@@ -34,6 +37,17 @@ a PostgreSQL cluster, the children of a benchmark -- with a wholly present
 SGA cost a read of /proc/PID/maps and status and a walk of their own small
 mappings each; what is partly present is read, process by process, since it
 may differ.
+
+What a table count needs of a shared mapping is which 2 MiB blocks (cells:
+``pagemap.touched_cells``) hold a page, not which pages (``--touched
+tables``, ``workload.touched.fill_blocks``).  With ``block`` set
+(:class:`Reader`; ``scan`` sets it for ``--touched tables`` unless
+``--read-all``) a shared base-page mapping partly present is read by cells:
+one PAGEMAP_SCAN per block holding a page, which stops at its first entry,
+instead of a visit of every entry and a region per run of pages; its runs
+are then the cells (``VmaRead.cells``), it has no page count, and a
+segment's pages present are not counted.  A huge entry found (a PMD-mapped
+THP) sends the mapping back to the page-by-page walk.
 """
 
 from __future__ import annotations
@@ -78,6 +92,9 @@ class VmaRead:
     ends: np.ndarray = field(default_factory=lambda: _EMPTY)
     huge: np.ndarray | None = None
     """Per run, whether a huge PMD maps it (a PMD-mapped THP); None: none does."""
+    cells: bool = False
+    """The runs are the cells holding an entry (:func:`ptcalc.linux.pagemap.touched_cells`),
+    not the pages: what every table count needs, read in one ioctl per cell."""
 
     def joined(self) -> tuple[np.ndarray, np.ndarray]:
         """The runs with the abutting ones joined (computed once: identical
@@ -156,9 +173,12 @@ def _names(fs: ProcFS, pid: int) -> tuple[str, str]:
     return comm, cmdline
 
 
-def read_process(fs: ProcFS, pid: int, base: int, method: Method = "auto") -> ProcessRead | None:
+def read_process(fs: ProcFS, pid: int, base: int, method: Method = "auto", block: int | None = None
+                 ) -> ProcessRead | None:
     """``pid``'s mappings and their pages with an entry; None for a kernel
-    thread or a zombie (no mm).  ProcessGone / NoAccess as ProcFS raises them."""
+    thread or a zombie (no mm).  ``block``: read the shared mappings that are
+    partly present by cells of this size (:func:`_by_cells`).  ProcessGone /
+    NoAccess as ProcFS raises them."""
     comm, cmdline = _names(fs, pid)
     read: ProcessRead | None = None
     for _ in range(ATTEMPTS):
@@ -168,7 +188,7 @@ def read_process(fs: ProcFS, pid: int, base: int, method: Method = "auto") -> Pr
             return None  # kernel thread or zombie: no mm
         vmas = [VmaRead(e) for e in parse_smaps(smaps_text)]
         thp_unknown: list[str] = []
-        _read_pages(fs, pid, vmas, base, method, thp_unknown)
+        _read_pages(fs, pid, vmas, base, method, thp_unknown, block)
         after = parse_kb_fields(fs.pid_text(pid, "status"))
         settled = before.get("VmPTE") == after.get("VmPTE")
         read = ProcessRead(pid, comm, cmdline, after, vmas, settled, thp_unknown)
@@ -197,8 +217,11 @@ class Reader:
     ``RssShmem`` counts)."""
 
     def __init__(self, fs: ProcFS, base: int, method: Method = "auto", reuse: bool = True,
-                 is_shmem: Callable[[SmapsEntry], bool] = lambda e: False) -> None:
+                 is_shmem: Callable[[SmapsEntry], bool] = lambda e: False, block: int | None = None) -> None:
         self.fs, self.base, self.method, self.is_shmem = fs, base, method, is_shmem
+        self.block = block
+        """Read shared mappings partly present by cells of this size (the PMD
+        span; ``scan`` passes it for ``touched="tables"``), None: page by page."""
         # read_like walks with PAGEMAP_SCAN, which a fake tree's regular file cannot do
         self.reuse = reuse and method != "read" and (fs.is_live or method == "ioctl")
         self.seen: dict[str, ProcessRead] = {}
@@ -212,7 +235,7 @@ class Reader:
     def read(self, pid: int) -> ProcessRead | None:
         fs = self.fs
         if not self.reuse:
-            return read_process(fs, pid, self.base, self.method)
+            return read_process(fs, pid, self.base, self.method, self.block)
         maps = fs.pid_text(pid, "maps")
         if not maps.strip():
             return None  # kernel thread or zombie: no mm
@@ -222,7 +245,7 @@ class Reader:
             if r is not None:
                 self.reused += 1
                 return r
-        r = read_process(fs, pid, self.base, self.method)
+        r = read_process(fs, pid, self.base, self.method, self.block)
         if r is not None and rep is None and maps_key([v.entry for v in r.vmas]) == maps_key(parse_maps(maps)):
             self.seen[maps] = r  # (its smaps showed the maps read before it)
         return r
@@ -256,18 +279,23 @@ class Reader:
         full_shmem = before.get("RssShmem") == shmem
         vmas: list[VmaRead] = []
         todo: list[int] = []
+        by_cells: list[int] = []
         for i, v in enumerate(rep.vmas):
             e = v.entry
             if unseen(e) or (full_shmem and self.is_shmem(e) and not e.hugetlb and _whole(v)):
                 vmas.append(v)
             else:
                 vmas.append(VmaRead(e))
-                todo.append(i)
+                (by_cells if _by_cells(e, self.block) else todo).append(i)
         fd = fs.open_pagemap(pid)
         try:
             if not use_ioctl(fs, fd, self.method):
                 self.reuse = False  # without PAGEMAP_SCAN every process is read in full
                 return None
+            pages = _read_cells(fs, pid, fd, vmas, by_cells, self.block)
+            if pages:  # a huge entry found: those mappings page by page
+                by_cells = sorted(set(by_cells) - set(pages))
+                todo = sorted(todo + pages)
             regions = _walk_regions(fs, pid, fd, vmas, todo)
         finally:
             os.close(fd)
@@ -278,20 +306,63 @@ class Reader:
                    if rep.vmas[i].entry.hugetlb]
         mine = _canonical(regions, hugetlb)
         theirs = self._pages(rep, todo, hugetlb)
-        same = all(np.array_equal(x, y) for x, y in zip(mine, theirs))
-        if same:  # the pages of every walked mapping are rep's: share its reading
+        same_pages = all(np.array_equal(x, y) for x, y in zip(mine, theirs))
+        same_cells = {i for i in by_cells if _same_reading(vmas[i], rep.vmas[i])}
+        same = same_pages and len(same_cells) == len(by_cells)
+        if same:  # every walked mapping's pages (cells) are rep's: share its reading
             vmas = list(rep.vmas)
         else:
-            _assign(vmas, todo, regions)
-            for i in todo:
+            if not same_pages:
+                _assign(vmas, todo, regions)
+            walked = set(todo)
+            for i in todo + by_cells:
                 mv, rv = vmas[i], rep.vmas[i]
-                if all(np.array_equal(x, y)
-                       for x, y in zip(mv.joined() + mv.huge_runs(), rv.joined() + rv.huge_runs())):
+                if (same_pages and i in walked) or i in same_cells or (i in walked and _same_reading(mv, rv)):
                     vmas[i] = rv
                 else:
                     vmas[i] = _with_counts(mv, self.is_shmem(mv.entry))
         comm, cmdline = _names(fs, pid)
         return ProcessRead(pid, comm, cmdline, after, vmas, True, rep.thp_unknown, like=rep.pid if same else None)
+
+
+def _same_reading(mine: VmaRead, theirs: VmaRead) -> bool:
+    """The same runs, read the same way (pages, or cells) or saying the same
+    either way: none, or the whole mapping (every page present; every cell
+    holding one: the same blocks)."""
+    if not all(np.array_equal(x, y)
+               for x, y in zip(mine.joined() + mine.huge_runs(), theirs.joined() + theirs.huge_runs())):
+        return False
+    s, e = mine.joined()
+    return mine.cells == theirs.cells or s.size == 0 or (s.size == 1 and s[0] == 0 and e[0] == mine.entry.maps.size)
+
+
+def _by_cells(e: SmapsEntry, block: int | None) -> bool:
+    """Whether a mapping to walk is read by cells: a shared mapping of base
+    pages (a segment, or a small one written as a private file row), when the
+    scan needs blocks (``block``), not pages.  (Which cells hold a page decides
+    every table count: ``workload.touched.fill_blocks`` for a segment, the VA
+    blocks of a private row; its own private mappings stay page by page, they
+    are small.)"""
+    return block is not None and e.maps.shared and not e.hugetlb and not unseen(e)
+
+
+def _read_cells(fs: ProcFS, pid: int, fd: int, vmas: list[VmaRead], todo: list[int], block: int | None
+                ) -> list[int]:
+    """Each mapping of ``todo`` its cells holding an entry (runs from its
+    start, ``cells`` set); returns those where a huge entry (a PMD-mapped THP)
+    was found, left to be read page by page."""
+    pages: list[int] = []
+    if block is None:
+        return pages
+    for i in todo:
+        v = vmas[i]
+        m = v.entry.maps
+        s, e, huge = fs.pagemap_cells(fd, m.start, m.end, m.offset, block, pid)
+        if huge:
+            pages.append(i)
+            continue
+        v.starts, v.ends, v.huge, v.cells = s - m.start, e - m.start, None, True
+    return pages
 
 
 def _whole(v: VmaRead) -> bool:
@@ -308,6 +379,8 @@ def _with_counts(v: VmaRead, shmem: bool) -> VmaRead:
     pmd = int((he - hs).sum())
     fields = dict(e.fields)
     fields["Rss"] = int((v.ends - v.starts).sum())
+    if v.cells:  # cells, not pages: no page count
+        del fields["Rss"]
     for k in PMD_FIELDS:
         fields[k] = 0
     if pmd:
@@ -315,7 +388,7 @@ def _with_counts(v: VmaRead, shmem: bool) -> VmaRead:
                "ShmemPmdMapped" if shmem else "AnonHugePages"] = pmd
     if e.hugetlb:
         fields["Shared_Hugetlb" if e.maps.shared else "Private_Hugetlb"] = fields["Rss"]
-    return VmaRead(SmapsEntry(e.maps, fields, e.vmflags), v.starts, v.ends, v.huge)
+    return VmaRead(SmapsEntry(e.maps, fields, e.vmflags), v.starts, v.ends, v.huge, v.cells)
 
 
 def _cat(parts: list[np.ndarray]) -> np.ndarray:
@@ -349,7 +422,7 @@ def _needs_walk(v: VmaRead, ioctl: bool) -> bool:
 
 
 def _read_pages(fs: ProcFS, pid: int, vmas: list[VmaRead], base: int, method: Method,
-                thp_unknown: list[str]) -> None:
+                thp_unknown: list[str], block: int | None = None) -> None:
     ioctl_ok = method != "read"
     todo = [i for i, v in enumerate(vmas) if _needs_walk(v, ioctl_ok)]
     if not todo:
@@ -357,7 +430,11 @@ def _read_pages(fs: ProcFS, pid: int, vmas: list[VmaRead], base: int, method: Me
     fd = fs.open_pagemap(pid)
     try:
         if use_ioctl(fs, fd, method):
-            _walk_ioctl(fs, pid, fd, vmas, todo)
+            cells = [i for i in todo if _by_cells(vmas[i].entry, block) and not vmas[i].pmd_mapped]
+            walk = set(todo) - set(cells) | set(_read_cells(fs, pid, fd, vmas, cells, block))
+            todo = sorted(walk)
+            if todo:
+                _walk_ioctl(fs, pid, fd, vmas, todo)
         else:
             for i in todo:
                 _read_entries(fs, pid, fd, vmas[i], base, thp_unknown)

@@ -160,7 +160,10 @@ def render_scan(r: ScanResult, schema: str | None = None) -> str:
     for name, note in zip(w.segments, (r.segment_notes[n] for n in w.segments)):
         lines = [note.source]
         covered = resident.get(name, 0)
-        if covered != note.present_bytes:
+        if note.present_bytes is None:
+            lines.append(f"pages present in the scanned processes: read by 2 MiB blocks, not counted "
+                         f"(the touch ranges cover {format_size(covered)})")
+        elif covered != note.present_bytes:
             lines.append(f"pages present in the scanned processes: {format_size(note.present_bytes)} "
                          f"(the touch ranges cover {format_size(covered)})")
         else:
