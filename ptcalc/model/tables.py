@@ -244,11 +244,19 @@ def count_tally(t: Tally) -> SchemeResult:
     zero = xp.zeros(n_groups, dtype=i64)
     own: dict[str, Array] = {name: zero for name in LEVEL_NAMES}
     attached: dict[str, Array] = {name: zero for name in LEVEL_NAMES}
+    # a level where the process owns the tables of every part (often the upper
+    # ones: no copies) counts the blocks of all the touched pieces, whatever
+    # the zones: counted once per layout (``Layout.piece_blocks``)
+    owns_all = [bool(t.owned(li).all()) for li in range(len(levels) - 1)]
+    memo = layout.piece_blocks
     for li, lv in enumerate(levels[:-1]):
-        m = t.owned(li)
-        if m.all():  # (often, at the upper levels: no copies)
-            own[lv.name] = distinct_blocks(p_group, parts.start, parts.end, lv.table_span, n_groups)
+        if owns_all[li]:
+            got = memo.get(("all", li))
+            if got is None:
+                got = memo[("all", li)] = distinct_blocks(p_group, parts.start, parts.end, lv.table_span, n_groups)
+            own[lv.name] = got
         else:
+            m = t.owned(li)
             own[lv.name] = distinct_blocks(p_group[m], parts.start[m], parts.end[m], lv.table_span, n_groups)
     own["pgd"] = xp.ones(n_groups, dtype=i64)
     private_l = mixed_l = None
@@ -262,11 +270,24 @@ def count_tally(t: Tally) -> SchemeResult:
                 private_l.append([0] * n_groups)
                 mixed_l.append([0] * n_groups)
                 continue
-            m = t.owned(li)
             span = lv.table_span
-            mp, ms = m & priv, m & ~priv
-            p_n = distinct_blocks(p_group[mp], parts.start[mp], parts.end[mp], span, n_groups)
-            s_n = distinct_blocks(p_group[ms], parts.start[ms], parts.end[ms], span, n_groups)
+            # a private mapping is one private zone under every scheme
+            # (``schemes.keep_private``): its parts and what the process owns
+            # of them are the same for every scheme; the others' too where the
+            # process owns every part's tables
+            p_n = memo.get(("private", li))
+            s_n = memo.get(("shared", li)) if owns_all[li] else None
+            if p_n is None or s_n is None:
+                m = t.owned(li)
+                if p_n is None:
+                    mp = m & priv
+                    p_n = memo[("private", li)] = distinct_blocks(p_group[mp], parts.start[mp], parts.end[mp],
+                                                                   span, n_groups)
+                if s_n is None:
+                    ms = m & ~priv
+                    s_n = distinct_blocks(p_group[ms], parts.start[ms], parts.end[ms], span, n_groups)
+                    if owns_all[li]:
+                        memo[("shared", li)] = s_n
             private_l.append((own[lv.name] - s_n).tolist())
             mixed_l.append((p_n + s_n - own[lv.name]).tolist())
         private_l = _by_level_names(levels, private_l)
