@@ -72,10 +72,14 @@ def cut(layout: Layout, z: Zones) -> Parts:
         zone_of_row = xp.select(nonempty, list(range(5)), 0)
         return Parts(row=pr, zone=zone_of_row if one_each else zone_of_row[pr], start=layout.piece_start,
                      end=layout.piece_end, row_is_part=one_each)
-    b = z.cols if one_each else [c[pr] for c in z.cols]  # per piece, the bounds of its mapping's zones
     active = [k for k in range(5) if nonempty[k].any()]  # zones of some mapping (the others cut nothing)
-    s = xp.interleave([xp.maximum(layout.piece_start, b[k]) for k in active])
-    e = xp.interleave([xp.minimum(layout.piece_end, b[k + 1]) for k in active])
+    # per piece, the inner bounds of its mapping's zones that some zone needs
+    # (zone 0 begins at the mapping's start and zone 4 ends at its end: a
+    # piece lies inside its mapping)
+    b = {k: z.cols[k] if one_each else z.cols[k][pr] for k in sorted({*active, *(j + 1 for j in active)})
+         if 0 < k < 5}
+    s = xp.interleave([layout.piece_start if k == 0 else xp.maximum(layout.piece_start, b[k]) for k in active])
+    e = xp.interleave([layout.piece_end if k == 4 else xp.minimum(layout.piece_end, b[k + 1]) for k in active])
     keep = s < e  # piece-major, zone-minor: stays sorted by address
     flat = xp.arange(len(active) * pr.size)[keep]  # piece x len(active) + i, zone active[i], of every part
     zone = xp.asarray(active, xp.int64)[flat % len(active)]
