@@ -190,6 +190,15 @@ class Layout:
         return xp.minimum(xp.asarray(self.counts, dtype=xp.int64), 2)[self.row_group]
 
     @cached_property
+    def piece_blocks(self) -> dict[tuple[str, int], Array]:
+        """Per (which pieces, level index), the distinct table blocks per group
+        the touched pieces cover, filled in by ``model.tables.count_tally``
+        (``"all"``, ``"private"`` or ``"shared"`` pieces): the same for every
+        scheme's zones of this layout, since the zones of a mapping tile it
+        and the parts they cut cover what the pieces cover."""
+        return {}
+
+    @cached_property
     def piece_per_row(self) -> bool:
         """Every row has one touched piece, piece i row i's (``piece_row`` is
         0, 1, 2, ...: per-row arrays are per-piece as they are)."""

@@ -72,10 +72,14 @@ def cut(layout: Layout, z: Zones) -> Parts:
         zone_of_row = xp.select(nonempty, list(range(5)), 0)
         return Parts(row=pr, zone=zone_of_row if one_each else zone_of_row[pr], start=layout.piece_start,
                      end=layout.piece_end, row_is_part=one_each)
-    b = z.cols if one_each else [c[pr] for c in z.cols]  # per piece, the bounds of its mapping's zones
     active = [k for k in range(5) if nonempty[k].any()]  # zones of some mapping (the others cut nothing)
-    s = xp.interleave([xp.maximum(layout.piece_start, b[k]) for k in active])
-    e = xp.interleave([xp.minimum(layout.piece_end, b[k + 1]) for k in active])
+    # per piece, the inner bounds of its mapping's zones that some zone needs
+    # (zone 0 begins at the mapping's start and zone 4 ends at its end: a
+    # piece lies inside its mapping)
+    b = {k: z.cols[k] if one_each else z.cols[k][pr] for k in sorted({*active, *(j + 1 for j in active)})
+         if 0 < k < 5}
+    s = xp.interleave([layout.piece_start if k == 0 else xp.maximum(layout.piece_start, b[k]) for k in active])
+    e = xp.interleave([layout.piece_end if k == 4 else xp.minimum(layout.piece_end, b[k + 1]) for k in active])
     keep = s < e  # piece-major, zone-minor: stays sorted by address
     flat = xp.arange(len(active) * pr.size)[keep]  # piece x len(active) + i, zone active[i], of every part
     zone = xp.asarray(active, xp.int64)[flat % len(active)]
@@ -244,11 +248,19 @@ def count_tally(t: Tally) -> SchemeResult:
     zero = xp.zeros(n_groups, dtype=i64)
     own: dict[str, Array] = {name: zero for name in LEVEL_NAMES}
     attached: dict[str, Array] = {name: zero for name in LEVEL_NAMES}
+    # a level where the process owns the tables of every part (often the upper
+    # ones: no copies) counts the blocks of all the touched pieces, whatever
+    # the zones: counted once per layout (``Layout.piece_blocks``)
+    owns_all = [bool(t.owned(li).all()) for li in range(len(levels) - 1)]
+    memo = layout.piece_blocks
     for li, lv in enumerate(levels[:-1]):
-        m = t.owned(li)
-        if m.all():  # (often, at the upper levels: no copies)
-            own[lv.name] = distinct_blocks(p_group, parts.start, parts.end, lv.table_span, n_groups)
+        if owns_all[li]:
+            got = memo.get(("all", li))
+            if got is None:
+                got = memo[("all", li)] = distinct_blocks(p_group, parts.start, parts.end, lv.table_span, n_groups)
+            own[lv.name] = got
         else:
+            m = t.owned(li)
             own[lv.name] = distinct_blocks(p_group[m], parts.start[m], parts.end[m], lv.table_span, n_groups)
     own["pgd"] = xp.ones(n_groups, dtype=i64)
     private_l = mixed_l = None
@@ -262,11 +274,24 @@ def count_tally(t: Tally) -> SchemeResult:
                 private_l.append([0] * n_groups)
                 mixed_l.append([0] * n_groups)
                 continue
-            m = t.owned(li)
             span = lv.table_span
-            mp, ms = m & priv, m & ~priv
-            p_n = distinct_blocks(p_group[mp], parts.start[mp], parts.end[mp], span, n_groups)
-            s_n = distinct_blocks(p_group[ms], parts.start[ms], parts.end[ms], span, n_groups)
+            # a private mapping is one private zone under every scheme
+            # (``schemes.keep_private``): its parts and what the process owns
+            # of them are the same for every scheme; the others' too where the
+            # process owns every part's tables
+            p_n = memo.get(("private", li))
+            s_n = memo.get(("shared", li)) if owns_all[li] else None
+            if p_n is None or s_n is None:
+                m = t.owned(li)
+                if p_n is None:
+                    mp = m & priv
+                    p_n = memo[("private", li)] = distinct_blocks(p_group[mp], parts.start[mp], parts.end[mp],
+                                                                   span, n_groups)
+                if s_n is None:
+                    ms = m & ~priv
+                    s_n = distinct_blocks(p_group[ms], parts.start[ms], parts.end[ms], span, n_groups)
+                    if owns_all[li]:
+                        memo[("shared", li)] = s_n
             private_l.append((own[lv.name] - s_n).tolist())
             mixed_l.append((p_n + s_n - own[lv.name]).tolist())
         private_l = _by_level_names(levels, private_l)

@@ -129,7 +129,9 @@ class TopDown:
         pos = top[todo] - 1
         while todo.size:
             z, f = size[todo], first[todo]
-            for k in range(len(self.widest) - 1, -1, -1):
+            # a run of 2**k gaps longer than every query's gaps below it skips nothing
+            reach = int((pos - f).max()) + 1
+            for k in range(min(len(self.widest), max(reach, 1).bit_length()) - 1, -1, -1):
                 step = 1 << k
                 skip = (pos - step + 1 >= f) & (self.widest[k][np.maximum(pos, 0)] < z)
                 pos = pos - np.where(skip, step, 0)
