@@ -25,6 +25,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ptcalc.workload.touched import format_offset
+from ptcalc.workload.writer import exact_size, flow_list
+
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "configs" / "oracle-sga-300g.yaml"
 
@@ -85,43 +88,9 @@ DISTINCT_SEGMENT_SIZE = 64 << 30
 DISTINCT_GROUP_STRIDE = 64 << 30
 """Each group's shared mappings lie in a 64 GiB window of their own from 1 TiB up."""
 _K, _M, _G = 1 << 10, 1 << 20, 1 << 30
-_SHORT = (("T", 1 << 40), ("G", _G), ("M", _M), ("K", _K))
-_LONG = (("TiB", 1 << 40), ("GiB", _G), ("MiB", _M), ("KiB", _K))
-
-
-def _exact(n: int) -> str:
+def _exact_str(n: int) -> str:
     """A size as ``ptcalc scan`` writes it (the largest binary unit that divides it)."""
-    if n == 0:
-        return "0"
-    for name, unit in _LONG:
-        if n % unit == 0:
-            return f"{n // unit}{name}"
-    return str(n)
-
-
-def _offset(n: int) -> str:
-    """A touched-range offset as ``ptcalc scan`` writes it (``2M``, ``1048584K``)."""
-    if n == 0:
-        return "0"
-    for name, unit in _SHORT:
-        if n % unit == 0:
-            return f"{n // unit}{name}"
-    return str(n)
-
-
-def _flow(items: list[str], prefix: str, indent: str, width: int = 100) -> list[str]:
-    """``prefix[a, b, ...]`` wrapped at ``width`` as ``ptcalc scan`` wraps it."""
-    lines: list[str] = []
-    cur = prefix + "["
-    for i, item in enumerate(items):
-        piece = item + ("," if i < len(items) - 1 else "]")
-        if len(cur) + len(piece) + 1 > width and not cur.endswith("["):
-            lines.append(cur)
-            cur = indent + piece
-        else:
-            cur += ("" if cur.endswith("[") else " ") + piece
-    lines.append(cur)
-    return lines
+    return str(exact_size(n))
 
 
 def _touch(size: int, page: int, k: int) -> list[str]:
@@ -129,7 +98,7 @@ def _touch(size: int, page: int, k: int) -> list[str]:
     of it, a prefix, or 2 to 5 scattered ranges of pages, different for every k."""
     pages = size // page
     if k % 7 == 0:
-        return ["1.0"] if k % 2 else [_exact((1 + k % (pages - 1 or 1)) * page if pages > 1 else size)]
+        return ["1.0"] if k % 2 else [_exact_str((1 + k % (pages - 1 or 1)) * page if pages > 1 else size)]
     n = 2 + k % 4
     out = []
     step = pages // n
@@ -138,7 +107,7 @@ def _touch(size: int, page: int, k: int) -> list[str]:
         hi = min(lo + 1 + (k * 13 + r) % max(step // 2, 1), pages)
         if hi > lo and (not out or lo > out[-1][1]):
             out.append((lo, hi))
-    return [f"{_offset(lo * page)}-{_offset(hi * page)}" for lo, hi in out]
+    return [f"{format_offset(lo * page)}-{format_offset(hi * page)}" for lo, hi in out]
 
 
 def distinct(groups: int = GROUPS, per_group: int = MAPPINGS_PER_GROUP, segments: int = SEGMENTS) -> str:
@@ -159,12 +128,12 @@ def distinct(groups: int = GROUPS, per_group: int = MAPPINGS_PER_GROUP, segments
     for i in range(segments):
         backing, page = _SEGMENT_KINDS[i % len(_SEGMENT_KINDS)]
         pages.append({"4KiB": 4 * _K, "2MiB": 2 * _M, "1GiB": _G}[page])
-        out += [f'  "seg{i}":', f"    size: {_exact(DISTINCT_SEGMENT_SIZE)}", f"    backing: {backing}",
+        out += [f'  "seg{i}":', f"    size: {_exact_str(DISTINCT_SEGMENT_SIZE)}", f"    backing: {backing}",
                 f"    page_size: {page}"]
     out.append("processes:")
     for g in range(groups):
         out += [f'  - name: "group {g}"', f"    count: {1 + (g * 7) % 100}",
-                f"    private_memory: {_exact((16 << 20) + g * 4 * _K)}", "    mappings:"]
+                f"    private_memory: {_exact_str((16 << 20) + g * 4 * _K)}", "    mappings:"]
         base = (1 << 40) + g * DISTINCT_GROUP_STRIDE
         cursor = base
         for j in range(per_group):
@@ -186,14 +155,14 @@ def distinct(groups: int = GROUPS, per_group: int = MAPPINGS_PER_GROUP, segments
             address = cursor
             cursor += size
             protection = "r" if k % 9 == 4 else "rw"
-            out += [f'      - segment: "seg{seg}"', f"        offset: {_exact(offset)}",
-                    f"        size: {_exact(size)}", f"        address: {address:#x}",
+            out += [f'      - segment: "seg{seg}"', f"        offset: {_exact_str(offset)}",
+                    f"        size: {_exact_str(size)}", f"        address: {address:#x}",
                     f"        protection: {protection}"]
             touch = _touch(size, page, k) if backing != "hugetlb" or k % 3 else ["1.0"]
             if len(touch) == 1 and "-" not in touch[0]:
                 out.append(f"        touch: {touch[0]}")
             else:
-                out += _flow(touch, "        touch: ", "          ")
+                out += flow_list(touch, "        touch: ", "          ")
         assert cursor <= base + DISTINCT_GROUP_STRIDE, "a group's mappings overflow its window"
         # the process's own mappings, each group at addresses of its own
         heap = (16 << 20) + g * 4 * _K
@@ -209,11 +178,11 @@ def distinct(groups: int = GROUPS, per_group: int = MAPPINGS_PER_GROUP, segments
             out += [f"      - kind: {kind}"]
             if name != kind:
                 out.append(f'        name: "{name}"')
-            out += [f"        size: {_exact(size)}", f"        address: {address:#x}"]
+            out += [f"        size: {_exact_str(size)}", f"        address: {address:#x}"]
             if len(touch) == 1 and "-" not in touch[0]:
                 out.append(f"        touch: {touch[0]}")
             else:
-                out += _flow(touch, "        touch: ", "          ")
+                out += flow_list(touch, "        touch: ", "          ")
     return "\n".join(out) + "\n"
 
 

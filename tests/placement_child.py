@@ -26,6 +26,8 @@ import json
 import os
 import sys
 
+from ptcalc.linux import syscalls
+
 PROT_READ, PROT_WRITE = 1, 2
 MAP_SHARED = 0x01
 MAP_FAILED = ctypes.c_void_p(-1).value
@@ -33,11 +35,7 @@ MAP_FAILED = ctypes.c_void_p(-1).value
 
 def main() -> int:
     spec = json.loads(sys.argv[1])
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mmap.restype = ctypes.c_void_p
-    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                          ctypes.c_long]
-    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    libc = syscalls.libc()  # mmap and munmap typed as ptcalc's measure calls them
     status = os.open("/proc/self/status", os.O_RDONLY)
     memset = ctypes.memset
 

@@ -29,6 +29,8 @@ import json
 import os
 import sys
 
+from ptcalc.linux import syscalls
+
 PROT_READ, PROT_WRITE = 1, 2
 MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED_NOREPLACE = 0x01, 0x02, 0x20, 0x100000
 MADV_HUGEPAGE, MADV_NOHUGEPAGE = 14, 15
@@ -37,12 +39,7 @@ SHM_RDONLY = 0o10000
 
 def main() -> int:
     spec = json.loads(sys.argv[1])
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mmap.restype = ctypes.c_void_p
-    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                          ctypes.c_long]
-    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    libc = syscalls.libc()  # mmap, munmap and madvise typed as ptcalc's measure calls them
     libc.shmat.restype = ctypes.c_void_p
     libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
     memset = ctypes.memset

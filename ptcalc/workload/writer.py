@@ -52,7 +52,7 @@ def _comment(lines: Sequence[str], indent: str) -> list[str]:
     return out
 
 
-def _flow_list(items: Sequence[str], first_prefix: str, indent: str, width: int = TOUCH_LINE_WIDTH) -> list[str]:
+def flow_list(items: Sequence[str], first_prefix: str, indent: str, width: int = TOUCH_LINE_WIDTH) -> list[str]:
     """``first_prefix[a, b, ...]`` wrapped at ``width``, continuation lines at ``indent``."""
     lines: list[str] = []
     cur = first_prefix + "["
@@ -70,7 +70,7 @@ def _flow_list(items: Sequence[str], first_prefix: str, indent: str, width: int 
 def _touch_lines(m: Mapping | PrivateMapping, indent: str) -> list[str]:
     value = touch_value(m.touched, m.size)
     if isinstance(value, list):
-        return _flow_list(value, f"{indent}touch: ", indent + "  ")
+        return flow_list(value, f"{indent}touch: ", indent + "  ")
     if isinstance(value, float):
         return [f"{indent}touch: {value}"]
     return [f"{indent}touch: {exact_size(value)}"]
