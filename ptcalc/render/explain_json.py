@@ -1,5 +1,8 @@
-"""``explain --format json``: every table count and fix, exact.  Schema version 2 (2 adds private
-mappings, the VmPTE split and what-if placement).
+"""``explain --format json``: every table count and fix, exact.  Schema version 3 (2 adds private
+mappings, the VmPTE split and what-if placement; 3 names at most three
+``partners`` per mapping and level, says with ``more_partners`` whether
+there are others, and gives each table's users as ``sharers``: a pool of
+thousands of users listed every pair before).
 
 Every group and every finding is listed; ``alike_groups`` names the groups
 that are the same but for names (instance copies: the table and markdown
@@ -18,7 +21,7 @@ from ptcalc.render.explain_words import fix_description, note_text, reason_text,
 from ptcalc.render.facts import about, options_facts
 from ptcalc.render.words import explain_column_label
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _fix(f: Fix | None) -> dict[str, Any] | None:
@@ -82,9 +85,10 @@ def document(e: Explanation) -> dict[str, Any]:
                         "attached_tables": me.attached,
                         "sharing": [
                             {"pool": s.pool, "level": s.level, "tables": s.tables, "attached": s.attached,
-                             "shared": s.shared,
+                             "shared": s.shared, "sharers": {"fewest": s.sharers[0], "most": s.sharers[1]},
                              "partners": [{"group": p.group, "mapping": p.mapping, "processes": p.processes,
-                                           "tables": p.tables} for p in s.partners]}
+                                           "tables": p.tables} for p in s.partners],
+                             "more_partners": s.more_partners}
                             for s in me.sharing
                         ],
                     }

@@ -160,7 +160,8 @@ def pool_label(p: Pool) -> str:
 
 
 def sharing_text(e: Explanation, s: Sharing, group_count: int) -> str:
-    """``pmd: 300 tables of pool 0, all shared (1,500 processes of this group; db 2 x 10)``."""
+    """``pmd: 300 tables of pool 0, all shared with the group's 1,500 processes
+    and db #0 (10 proc., 300 tables in common); 1,510 users each``."""
     if s.shared == s.tables:
         how = "all shared" if s.tables else "none"
     elif s.shared == 0:
@@ -172,9 +173,13 @@ def sharing_text(e: Explanation, s: Sharing, group_count: int) -> str:
         who.append(f"the group's {group_count:,} processes")
     for p in s.partners:
         who.append(f"{p.group} #{p.mapping} ({p.processes:,} proc., {p.tables:,} tables in common)")
+    if s.more_partners:
+        who.append(f"more mappings of pool {s.pool}")
     link = "" if s.attached else ", reached through a shared table" if e.pools[s.pool].kind != "mshare" else ""
+    fewest, most = s.sharers
+    users = f"{most:,} user{'s' if most != 1 else ''} each" if fewest == most else f"{fewest:,} to {most:,} users each"
     return (f"{s.level}: {s.tables:,} table{'s' if s.tables != 1 else ''} of pool {s.pool}{link}, {how}"
-            + (f" with {'; '.join(who)}" if who else ""))
+            + (f" with {'; '.join(who)}" if who else "") + (f" ({users})" if s.tables and s.shared else ""))
 
 
 PROT_WORDS = {"rw": "read-write", "r": "read-only", "none": "PROT_NONE"}

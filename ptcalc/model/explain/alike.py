@@ -43,7 +43,15 @@ def _items(d: dict[str, int]) -> tuple[tuple[str, int], ...]:
     return tuple(sorted(d.items()))
 
 
-def signature(e: Explanation, g: GroupExplain) -> tuple[Hashable, list[str], list[str]]:
+def pool_signatures(e: Explanation) -> list[tuple[Hashable, ...]]:
+    """What explain shows of each pool, but its id (once per pool: a pool can
+    have as many users as the workload has mappings)."""
+    return [(p.kind, p.protection, p.alignment, _items(p.tables), _items(p.shared), tuple(n for _, _, n in p.users))
+            for p in e.pools]
+
+
+def signature(e: Explanation, g: GroupExplain, pool_sigs: list[tuple[Hashable, ...]]
+              ) -> tuple[Hashable, list[str], list[str]]:
     """What explain shows of ``g`` with names replaced by the order they first
     appear in it; and those names (segments, partner groups) in that order."""
     segs: dict[str, int] = {}
@@ -56,15 +64,13 @@ def signature(e: Explanation, g: GroupExplain) -> tuple[Hashable, list[str], lis
         return segs.setdefault(name, len(segs)), s.size, s.backing, s.page_size
 
     def pool(i: int) -> tuple[Hashable, ...]:
-        p = e.pools[i]
-        return (pools.setdefault(i, len(pools)), p.kind, p.protection, p.alignment, _items(p.tables),
-                _items(p.shared), tuple(n for _, _, n in p.users))
+        return pools.setdefault(i, len(pools)), pool_sigs[i]
 
     mappings = tuple(
         (me.index, seg(m.segment), m.offset, m.size, m.address, m.protection, m.touched, m.auto, m.userfaultfd,
          m.soft_dirty, me.backing, me.page_size, _items(me.own), _items(me.attached), me.why_pmd, me.why_pte,
          me.zones,
-         tuple((pool(s.pool), s.level, s.tables, s.attached, s.shared,
+         tuple((pool(s.pool), s.level, s.tables, s.attached, s.shared, s.sharers, s.more_partners,
                 tuple((partners.setdefault(p.group, len(partners)), p.mapping, p.processes, p.tables)
                       for p in s.partners))
                for s in me.sharing))
@@ -81,8 +87,9 @@ def alike(e: Explanation) -> Alike:
     """The alike groups of ``e`` (see the module docstring)."""
     by_sig: dict[Hashable, list[int]] = {}
     names: list[tuple[list[str], list[str]]] = []
+    pool_sigs = pool_signatures(e)
     for gi, g in enumerate(e.groups):
-        sig, segs, partners = signature(e, g)
+        sig, segs, partners = signature(e, g, pool_sigs)
         by_sig.setdefault(sig, []).append(gi)
         names.append((segs, partners))
     first = [0] * len(e.groups)

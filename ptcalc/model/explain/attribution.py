@@ -19,6 +19,7 @@ import numpy as np
 
 from ptcalc.model.explain.types import (GroupExplain, Interval, MappingExplain, Partner, Pool, PrivateExplain,
                                         Sharing, Totals, VmpteNote, ZoneSpan)
+from ptcalc.model.explain.partners import NAMED, Sweep, User, level_partners, overlap
 from ptcalc.model.geometry import LEVEL_NAMES, VMPTE_LEVELS
 from ptcalc.model.intervals import (ceil_div, distinct_blocks, first_of, floor_div, key_ids, merge_within,
                                     union_and_shared)
@@ -39,20 +40,6 @@ I64 = np.int64
 def length(iv: list[Interval]) -> int:
     """Blocks covered by merged intervals."""
     return sum(hi - lo for lo, hi in iv)
-
-
-def overlap(a: list[Interval], b: list[Interval]) -> int:
-    """Total length of the intersection of two merged interval lists."""
-    i = j = total = 0
-    while i < len(a) and j < len(b):
-        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
-        if lo < hi:
-            total += hi - lo
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return total
 
 
 # --- the computation ------------------------------------------------------------------------
@@ -276,40 +263,53 @@ def pools(cx: Context) -> list[PoolBuild]:
 
 
 def sharing_of(cx: Context, builds: list[PoolBuild]) -> dict[int, list[Sharing]]:
-    """Per row: its pools, how many of its tables there have another sharer, and who."""
+    """Per row: its pools, how many of its tables there have another sharer,
+    how many users its tables have, and the first few partners
+    (``partners.py``: one sweep per pool and level, no pairs)."""
     out: dict[int, list[Sharing]] = {}
     lay = cx.layout
+    counts = cx.counts
+    order = {rc: i for i, rc in enumerate(sorted(lay.row_index[r] for b in builds for r in b.row_intervals))}
     for b in builds:
         mshare = b.pool.kind == "mshare"
-        for r, per_level in b.row_intervals.items():
-            g = int(lay.row_group[r])
-            for level, iv in per_level.items():
-                partners: list[Partner] = []
-                others: list[Interval] = []
-                for r2, lv2 in b.row_intervals.items():
-                    if r2 == r or level not in lv2:
-                        continue
-                    g2 = int(lay.row_group[r2])
-                    if mshare and g2 == g:
-                        continue  # a process attaches its region once
-                    if cx.counts[g2] == 0:
-                        continue
-                    ov = overlap(iv, lv2[level])
-                    if ov:
-                        gi2, mi2 = lay.row_index[r2]
-                        partners.append(Partner(group=cx.w.groups[gi2].name, mapping=mi2,
-                                                processes=cx.counts[g2], tables=ov))
-                        others += lv2[level]
+        rows = list(b.row_intervals)
+        group = {r: int(lay.row_group[r]) for r in rows}
+        levels = sorted({lv for per_level in b.row_intervals.values() for lv in per_level})
+        for level in levels:
+            at = sorted((r for r in rows if level in b.row_intervals[r]), key=lambda r: order[lay.row_index[r]])
+            # the users: mappings; under mshare groups (a process attaches its region once)
+            members: list[list[int]] = []
+            index: dict[int, int] = {}
+            user_of: dict[int, int] = {}
+            for r in at:
+                key = group[r] if mshare else r
+                if key not in index:
+                    index[key] = len(members)
+                    members.append([])
+                user_of[r] = index[key]
+                members[index[key]].append(r)
+            users = [User(order=order[lay.row_index[m[0]]], weight=counts[group[m[0]]],
+                          intervals=merge_ranges([iv for r in m for iv in b.row_intervals[r][level]]))
+                     for m in members]
+            sweep = Sweep(users, NAMED + 2, [b.row_intervals[r][level] for r in at] if mshare else ())
+
+            def partner(ui: int, iv: list[Interval], level: str = level, members: list[list[int]] = members,
+                        users: list[User] = users) -> Partner:
+                # the user's first mapping with a table in common (a mapping is its own only one)
+                r2 = next(r2 for r2 in members[ui] if overlap(iv, b.row_intervals[r2][level]))
+                gi2, mi2 = lay.row_index[r2]
+                return Partner(group=cx.w.groups[gi2].name, mapping=mi2, processes=counts[group[r2]],
+                               tables=overlap(iv, users[ui].intervals))
+
+            for r in at:
+                iv = b.row_intervals[r][level]
+                c = counts[group[r]]
+                p = level_partners(sweep, iv, user_of[r], c, partner)
                 n = length(iv)
-                if cx.counts[g] >= 2:
-                    shared = n
-                elif cx.counts[g] == 0:
-                    shared = 0
-                else:
-                    shared = overlap(iv, merge_ranges(others))
+                shared = n if c >= 2 else 0 if c == 0 else p.others
                 out.setdefault(r, []).append(Sharing(
                     pool=b.pool.id, level=level, tables=n, attached=r in b.attached_rows, shared=shared,
-                    partners=tuple(partners)))
+                    sharers=p.sharers, partners=p.partners, more_partners=p.more_partners))
     return out
 
 

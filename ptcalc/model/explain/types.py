@@ -132,8 +132,16 @@ class Sharing:
     """Counted in VmPTE (linked in by the process itself)."""
     shared: int
     """Of ``tables``, those with two or more sharers."""
+    sharers: tuple[int, int]
+    """The fewest and most users one of these tables has, this mapping's own processes
+    included: the table's reference count (per process mapping; mshare: per process
+    attached to the region)."""
     partners: tuple[Partner, ...]
-    """Other mappings (of other groups, or of this group's other processes) using them."""
+    """The first few other mappings (of other groups, or of this group's other processes)
+    using them, in the order of their first table in common (``partners.NAMED`` at most;
+    mshare: one per group, its first such mapping)."""
+    more_partners: bool
+    """Whether other mappings beyond ``partners`` use them too."""
 
 
 @dataclass(frozen=True)
