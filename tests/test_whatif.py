@@ -56,7 +56,7 @@ def reference_convert(workload, page_size, aligned=False):
     mapping whose address is not a multiple of its new pages, or the later
     (else the earlier) explicit one of two that would overlap, goes to the
     highest gap aligned to its pages that ends by where it ended (or below the
-    default map window), in mapping order; ``aligned``: to the best address
+    default map window), highest first; ``aligned``: to the best address
     instead, congruent to the file offset modulo PUD_SIZE."""
     arch = workload.arch
     base = arch.base_page
@@ -115,7 +115,8 @@ def reference_convert(workload, page_size, aligned=False):
                 break
             taken = [(m.address, m.end) for j, m in enumerate(mappings) if j not in move]
             taken += [(p.address, p.end) for p in g.private_mappings]
-            for j in sorted(move):
+            # highest first, as a top-down allocator created them
+            for j in sorted(move, key=lambda j: (-g.mappings[j].end, j)):
                 m0 = placed[j][0]
                 old_end = g.mappings[j].end
                 ps = pages[j]

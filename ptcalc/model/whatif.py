@@ -358,8 +358,9 @@ def kernel_place(layout: Layout, workload: Workload, replace: Any, misaligned: A
                  new_addr: Any, new_size: Any, new_off: Any, page: Any, errors: dict[int, str]
                  ) -> tuple[Any, Any, ReplacedRows]:
     """The rows in ``replace`` placed as the kernel places a mapping of their
-    new pages, each in its process, in mapping order, clear of everything
-    else: the highest page-aligned gap that ends at or below where the
+    new pages, each in its process, highest first (top-down, the kernel gave
+    later mappings lower addresses: this replays the order they were
+    created in), clear of everything else: the highest page-aligned gap that ends at or below where the
     mapping ended, top-down (``hugetlb_get_unmapped_area``, fs/hugetlbfs/inode.c
     -> ``mm_get_unmapped_area_vmflags`` -> ``arch_get_unmapped_area_topdown``,
     arch/x86/kernel/sys_x86_64.c, with ``align_mask = huge_page_mask_align()``
@@ -407,7 +408,8 @@ def _place_one_by_one(layout: Layout, workload: Workload, replace: Any, new_addr
             if gi in errors:
                 continue
             mine = rows_of[gi]
-            moving = sorted((r for r in mine if r in chosen), key=mi.__getitem__)
+            # highest first: the order a top-down allocator created them in
+            moving = sorted((r for r in mine if r in chosen), key=lambda r: (-end[r], mi[r]))
             # spans closer than the smallest mapping to place are one: the
             # same places are found, past fewer spans
             need = min(size[r] for r in moving)
@@ -449,8 +451,9 @@ def _place_in_step(layout: Layout, workload: Workload, replace: Any, new_addr: A
     groups = np.unique(group[moving])  # the processes concerned, numbered by their place here
     dense: np.ndarray = np.asarray(np.searchsorted(groups, group))
     stay = np.flatnonzero(np.isin(group, groups) & ~replace)  # the other rows of those processes
-    # the moving rows in (process, mapping) order; the k-th of each process is placed in step k
-    moving = moving[np.lexsort((mi[moving], group[moving]))]
+    # the moving rows by process, each process's highest first (the order a
+    # top-down allocator created them in); the k-th of each process is placed in step k
+    moving = moving[np.lexsort((mi[moving], -layout.row_end[moving], group[moving]))]
     mg = dense[moving]
     per_group = np.bincount(mg, minlength=groups.size)
     first = np.concatenate([np.zeros(1, np.int64), np.cumsum(per_group)[:-1]])
