@@ -140,10 +140,13 @@ class Cluster:
     """A throwaway cluster; a context manager that undoes everything on exit."""
 
     def __init__(self, huge_pages: str = "off", shared_buffers: str = "2GB", port: int = PORT,
-                 extra_conf: str = "") -> None:
+                 extra_conf: str = "", aslr: bool = True) -> None:
+        """``aslr=False`` starts the server with address-space randomisation off
+        (``setarch -R``: every run lays the processes out alike)."""
         if huge_pages not in ("off", "on"):
             raise ValueError("huge_pages must be 'off' or 'on'")
         self.huge_pages, self.shared_buffers, self.port, self.extra_conf = huge_pages, shared_buffers, port, extra_conf
+        self.aslr = aslr
         self.bin = pg_bin()
         self.dir: Path | None = None
         self.pool_before: int | None = None
@@ -222,7 +225,8 @@ jit = off
             self.pool_pages = got
             if got < want:
                 raise RuntimeError(f"hugetlb pool: asked for {want} 2 MiB pages, got {got}")
-        self._as_postgres(f"{self.bin}/pg_ctl", "-D", str(self.data), "-l", str(self.dir / "log"), "-w",
+        norandom = [] if self.aslr else ["setarch", platform.machine(), "-R"]  # inherited by the postmaster
+        self._as_postgres(*norandom, f"{self.bin}/pg_ctl", "-D", str(self.data), "-l", str(self.dir / "log"), "-w",
                           "-t", "120", "start")
         self.started = True
 

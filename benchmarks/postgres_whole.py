@@ -26,12 +26,19 @@ that each read it with ``SELECT count(*)`` and stay idle), with
 * a hand-written workload for the same cluster (benchmarks/postgres_handwritten.yaml,
   docs/whole-process.md: only ``private_memory`` and the default layout) against the
   kernel's sum of VmPTE -- within 15%;
+* with both settings: the huge_pages=off scan's 2 MiB hugetlb what-if (the
+  segment re-placed as the kernel would place it) against the huge_pages=on
+  run's sum of VmPTE and PageTables growth.  With ``--no-aslr`` (the server
+  started under ``setarch -R``: both runs lay the processes out alike) they
+  must agree within 1%; with randomisation on, each run has its own layout
+  and 1 GiB phase, and the comparison is only shown;
 * the kernel memory per backend besides page tables: KernelStack and Slab
   (/proc/meminfo after /proc/sys/vm/stat_refresh) before and after the 50
   backends connect, divided by 50 (docs/whole-process.md, ``process_overhead``).
 
     python benchmarks/postgres_whole.py                  # off and on, about a minute each
     python benchmarks/postgres_whole.py --huge-pages on --backends 50
+    python benchmarks/postgres_whole.py --no-aslr        # the what-if against the kernel, table for table
 
 Needs root (runuser, the hugetlb pool, the backends' pagemap), psycopg 3
 (``pip install -e '.[bench]'``), Debian's postgresql package.  Holds
@@ -66,6 +73,7 @@ KiB, MiB = 1 << 10, 1 << 20
 HANDWRITTEN = HERE / "postgres_handwritten.yaml"
 TOTAL_TOLERANCE = 0.01
 HAND_TOLERANCE = 0.15
+WHATIF_TOLERANCE = 0.01
 
 
 def pagetables(fs: ProcFS, cluster: set[int], pgd: int) -> int:
@@ -83,16 +91,20 @@ def vmpte(fs: ProcFS, pid: int) -> int:
     return fs.vmpte(pid)
 
 
-def estimate(path: Path) -> dict[str, Any]:
-    """``ptcalc estimate PATH --format json``: the configured hugetlb-pmd cell."""
+def estimate(path: Path, column: str | None = None) -> dict[str, Any]:
+    """``ptcalc estimate PATH --format json``: the hugetlb-pmd cell, as configured
+    or of ``column`` (a what-if: ``2MiB-hugetlb``)."""
     out = subprocess.run([sys.executable, "-m", "ptcalc", "estimate", str(path), "--format", "json"],
                          capture_output=True, text=True, cwd=ROOT, check=True).stdout
     doc = json.loads(out)
-    return next(c for c in doc["cells"] if c["configured"] and c["scheme"] == "hugetlb-pmd")
+    return next(c for c in doc["cells"] if c["scheme"] == "hugetlb-pmd"
+                and (c["configured"] if column is None else c["column"] == column))
 
 
-def one_run(huge_pages: str, backends: int, table: int) -> dict[str, Any]:
-    """Start, measure, scan, estimate, stop (the kernel lock held by the caller)."""
+def one_run(huge_pages: str, backends: int, table: int, keep: Path | None = None, aslr: bool = True
+            ) -> dict[str, Any]:
+    """Start, measure, scan, estimate, stop (the kernel lock held by the caller);
+    the scanned workload file is copied into ``keep`` when given."""
     from ptcalc.linux.scan import scan
     from ptcalc.render.scan_yaml import render_scan
 
@@ -102,7 +114,8 @@ def one_run(huge_pages: str, backends: int, table: int) -> dict[str, Any]:
     pgc.settle()
     pt0 = pagetables(fs, set(), pgd)
     work = Path(tempfile.mkdtemp(prefix="ptcalc-pgwhole-"))
-    with pgc.Cluster(huge_pages, "2GB") as c:
+    rec["aslr"] = aslr
+    with pgc.Cluster(huge_pages, "2GB", aslr=aslr) as c:
         rec["postgres"] = c._as_postgres(f"{c.bin}/postgres", "--version").strip()
         rec["shared_memory_size_mb"] = c.shared_memory_size_mb
         rec["table"] = c.load_table(table)
@@ -119,6 +132,9 @@ def one_run(huge_pages: str, backends: int, table: int) -> dict[str, Any]:
         path = work / f"postgres-{huge_pages}.yaml"
         path.write_text(render_scan(r))
         cell = estimate(path)
+        if huge_pages == "off":  # what huge pages would change, as the kernel would place the segment
+            w = estimate(path, "2MiB-hugetlb")["page_tables"]
+            rec["whatif_2mib"] = {"sum_vmpte": w["vmpte_total_bytes"], "pagetables_bytes": w["pagetables_bytes"]}
         after = {p: vmpte(fs, p) for p in pids}
         pt3 = pagetables(fs, set(pids), pgd)
         titles = {p: process_class(fs.pid_text(p, "comm"), fs.pid_text(p, "cmdline").replace("\0", " "))
@@ -145,6 +161,9 @@ def one_run(huge_pages: str, backends: int, table: int) -> dict[str, Any]:
     rec["kernel_memory"] = {k: mi2.get(k, 0) - mi1.get(k, 0) for k in ("KernelStack", "Slab", "SUnreclaim",
                                                                          "SReclaimable", "PageTables")}
     rec["hand"] = hand_estimate(huge_pages)
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        (keep / path.name).write_text(path.read_text())
     for f in work.iterdir():
         f.unlink()
     work.rmdir()
@@ -209,6 +228,28 @@ def report(rec: dict[str, Any]) -> tuple[str, bool, bool]:
     return "\n".join(lines), good, pagetables_ok
 
 
+def whatif_report(off: dict[str, Any], on: dict[str, Any]) -> tuple[str, bool]:
+    """The huge_pages=off scan's 2 MiB what-if next to the huge_pages=on run's
+    kernel figures; close when within ``WHATIF_TOLERANCE`` -- asked only of
+    runs with address-space randomisation off (``--no-aslr``): with it on,
+    each run draws its own mmap_base, so its own layout and 1 GiB phase, and
+    the comparison is shown, not judged."""
+    w = off["whatif_2mib"]
+    sk, g = on["sum_kernel_vmpte"], on["pagetables_growth"]
+    judged = not off["aslr"] and not on["aslr"]
+    lines = ["what huge pages would change: the huge_pages=off scan's 2 MiB hugetlb what-if (the segment placed "
+             "as the kernel would place it) against the kernel with huge_pages=on"
+             + ("" if judged else " (ASLR on: each run lays the processes out anew; shown, not judged)"),
+             f"  sum of VmPTE: what-if {w['sum_vmpte'] / KiB:,.0f} KiB, kernel {sk / KiB:,.0f} KiB "
+             f"({(w['sum_vmpte'] - sk) / sk:+.2%}); PageTables: what-if {w['pagetables_bytes'] / KiB:,.0f} KiB, "
+             f"kernel growth {g / KiB:,.0f} KiB ({(w['pagetables_bytes'] - g) / g:+.2%}); as configured "
+             f"(4 KiB pages) {off['pagetables_bytes'] / KiB:,.0f} KiB"]
+    close = within(w["sum_vmpte"], sk, WHATIF_TOLERANCE) and within(w["pagetables_bytes"], g, WHATIF_TOLERANCE)
+    if judged and not close:
+        lines.append(f"  not within {WHATIF_TOLERANCE:.0%}")
+    return "\n".join(lines), close or not judged
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--huge-pages", choices=("off", "on", "both"), default="both")
@@ -216,6 +257,10 @@ def main() -> int:
     ap.add_argument("--table-mb", type=int, default=300)
     ap.add_argument("--tries", type=int, default=3, help="runs while PageTables is off by more than 1%% (noise)")
     ap.add_argument("-o", "--output", type=Path, help="JSON record (default benchmarks/results/...)")
+    ap.add_argument("--no-aslr", action="store_true",
+                    help="start the server with address-space randomisation off (setarch -R): the off and on runs "
+                         "then lay the processes out alike, and the what-if is compared with the kernel table for table")
+    ap.add_argument("--keep", type=Path, metavar="DIR", help="keep the scanned workload files (postgres-off.yaml, ...)")
     a = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root (runuser, the hugetlb pool, the backends' pagemap)")
@@ -226,7 +271,7 @@ def main() -> int:
     with pgc.kernel_lock():
         for mode in modes:
             for attempt in range(1, a.tries + 1):
-                rec = one_run(mode, a.backends, a.table_mb * MiB)
+                rec = one_run(mode, a.backends, a.table_mb * MiB, a.keep, not a.no_aslr)
                 text, good, pagetables_ok = report(rec)
                 rec["attempt"] = attempt
                 records.append(rec)
@@ -240,6 +285,11 @@ def main() -> int:
                 print(f"  PageTables stayed off by more than 1% in {a.tries} runs: other work on this machine",
                       flush=True)
                 ok = False
+    last = {r["huge_pages"]: r for r in records}
+    if "off" in last and "on" in last:
+        text, close = whatif_report(last["off"], last["on"])
+        print(f"\n{text}")
+        ok = ok and close
     out = a.output or HERE / "results" / f"postgres_whole-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"kernel": platform.release(), "runs": records}, indent=1))

@@ -12,6 +12,10 @@ JSON line:
     maphuge  -> {"address": A, "before": B, "after": C}
                 mmap(NULL, huge_size, MAP_SHARED, huge_fd), one byte written per
                 huge page, VmPTE before mapping and after
+    maplater -> {"address": A, "after": C}
+                mmap(NULL, 64 KiB, MAP_PRIVATE|MAP_ANONYMOUS): a mapping made after
+                the segment (the kernel puts it below), every page written; VmPTE after
+    unmaplater -> {"ok": true}
 
 Everything is allocated before the first command, and nothing between the
 VmPTE readings but the mapping and the faults (tests/scan_child.py does the
@@ -30,6 +34,8 @@ from ptcalc.linux import syscalls
 
 PROT_READ, PROT_WRITE = 1, 2
 MAP_SHARED = 0x01
+MAP_PRIVATE, MAP_ANONYMOUS = 0x02, 0x20
+LATER = 64 * 1024
 MAP_FAILED = ctypes.c_void_p(-1).value
 
 
@@ -48,7 +54,7 @@ def main() -> int:
     rw = PROT_READ | PROT_WRITE
     n_pages = spec["huge_size"] // spec["page"]
     offsets = [i * spec["page"] for i in range(n_pages)]
-    state = {"a4k": 0}
+    state = {"a4k": 0, "later": 0}
     vmpte()
     vmpte()
     for line in sys.stdin:
@@ -72,6 +78,19 @@ def main() -> int:
                 after = vmpte()
                 out = {"address": a, "before": before, "after": after}
             gc.enable()
+        elif cmd == "maplater":
+            gc.disable()
+            a = libc.mmap(None, LATER, rw, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            if a == MAP_FAILED:
+                out = {"error": ctypes.get_errno()}
+            else:
+                state["later"] = a
+                for off in range(0, LATER, 4096):
+                    memset(a + off, 1, 1)
+                out = {"address": a, "after": vmpte()}
+            gc.enable()
+        elif cmd == "unmaplater":
+            out = {"ok": libc.munmap(state["later"], LATER) == 0}
         else:
             out = {"error": f"unknown command {cmd!r}"}
         print(json.dumps(out), flush=True)

@@ -16,7 +16,8 @@ from ptcalc.units import GiB, KiB, MiB, TiB, format_size
 from ptcalc.model.tables import count, zones
 from ptcalc.model.whatif import columns, convert, convert_layout, convert_placed, materialise
 from ptcalc.simulator.walk import page_visits, simulate
-from ptcalc.workload.types import Host, Mapping, ProcessGroup, Segment, Workload, resolve_addresses
+from ptcalc.workload.types import (Host, Mapping, PrivateMapping, ProcessGroup, Segment, Workload,
+                                   resolve_addresses)
 
 
 def _down(x, a):
@@ -94,10 +95,11 @@ def reference_convert(workload, page_size, aligned=False):
         mappings = list(mappings)
         pages = [segments[m.segment].page_size for m in mappings]
         move = {j for j, (m, auto) in enumerate(placed) if not auto and m.address % pages[j]}
+        privates = list(g.private_mappings)
         placed_once = False
         for _ in range(3):
             spans = [(m.address, m.end, j) for j, m in enumerate(mappings)]
-            spans += [(p.address, p.end, -1) for p in g.private_mappings]
+            spans += [(p.address, p.end, -1) for p in privates]
             spans.sort(key=lambda t: t[0])
             more = set()
             for i, (s1, e1, j1) in enumerate(spans):
@@ -113,8 +115,33 @@ def reference_convert(workload, page_size, aligned=False):
                 move |= more
             elif placed_once or not move:
                 break
+            # private mappings below one to place (created after it), where it
+            # goes with nothing later in its way, are placed again below it
+            stay = [m for j, m in enumerate(mappings) if j not in move] + privates
+            room, gone = [], {}
+            for j in move:
+                old, ps, size = g.mappings[j], pages[j], mappings[j].size
+                top = _down(arch.user_limit, ps)
+                limit = min([_up(old.end, ps), top] + [m.address for m in stay if m.address >= old.end])
+                spot = _down(limit - size, ps)
+                if base <= spot < old.address:
+                    room.append((spot, spot + size))
+                    for k, p in enumerate(privates):
+                        if p.address < old.address and p.end > spot:
+                            gone[k] = max(gone.get(k, 0), limit)  # searched from below the mapping above
+            keep = [(m.address, m.end) for j, m in enumerate(mappings) if j not in move] + room
+            keep += [(p.address, p.end) for k, p in enumerate(privates) if k not in gone]
+            for k in sorted(gone, key=lambda k: -privates[k].address):
+                p = privates[k]
+                top = _down(arch.user_limit, p.page_size)
+                for limit in (min(gone[k], top), min(arch.map_window, top), top):
+                    spot = _free_top_down(keep, p.size, p.page_size, limit, base)
+                    if spot is not None:
+                        privates[k] = replace(p, address=spot)
+                        keep.append((spot, spot + p.size))
+                        break
             taken = [(m.address, m.end) for j, m in enumerate(mappings) if j not in move]
-            taken += [(p.address, p.end) for p in g.private_mappings]
+            taken += [(p.address, p.end) for p in privates]
             # highest first, as a top-down allocator created them
             for j in sorted(move, key=lambda j: (-g.mappings[j].end, j)):
                 m0 = placed[j][0]
@@ -140,14 +167,14 @@ def reference_convert(workload, page_size, aligned=False):
                 taken.append((spot, spot + m0.size))
             placed_once = True
         ordered = sorted([(m.address, m.end, m) for m in mappings] + [(p.address, p.end, None)
-                                                                       for p in g.private_mappings],
+                                                                       for p in privates],
                          key=lambda t: t[0])
         for (_, prev_end, prev), (start, _, nxt) in zip(ordered, ordered[1:]):
             if prev_end > start:
                 shared = nxt if nxt is not None else prev
                 raise ValueError(f"{shared.origin or shared.segment}: overlaps another mapping on "
                                  f"{format_size(page_size)} pages")
-        groups.append(replace(g, mappings=tuple(mappings)))
+        groups.append(replace(g, mappings=tuple(mappings), private_mappings=tuple(privates)))
     return replace(workload, segments=segments, groups=tuple(groups))
 
 
@@ -308,3 +335,37 @@ def test_columns_keep_the_configured_layout():
     configured = next(c for c in cols if c.configured)
     assert configured.key == "2MiB-hugetlb" and configured.workload is w
     assert cols[0].workload == reference_convert(w, 4 * KiB)
+
+
+def test_a_private_mapping_made_after_the_segment_does_not_push_it_down():
+    # PostgreSQL's pattern: the main segment (2 GiB + 12 KiB on 4 KiB pages)
+    # right below the libraries, and in one process a small DSM file mapped
+    # later, right below the segment.  On 2 MiB pages the segment rounds up to
+    # 2 GiB + 2 MiB and goes, in both processes, to the highest 2 MiB-aligned
+    # start ending by the libraries' start L = 0x7f0040123000:
+    # round_down(L - (2 GiB + 2 MiB), 2 MiB) = 0x7effbfe00000, ending at
+    # 0x7f0040000000.  The DSM file, made later, goes where the kernel put it:
+    # the highest gap below L, which is the 1.1 MiB the alignment left above
+    # the segment: L - 28 KiB = 0x7f004011c000.  (Kept in the way, it would
+    # push the segment below itself: to 0x7effbfc00000 in that process only.)
+    lib = 0x7F0040123000
+    size = 2 * GiB + 12 * KiB
+    main = Mapping("main", 0, size, lib - size, touched=((0, size),))
+    libs = PrivateMapping("file", lib, 8 * MiB, 4 * KiB, ((0, 8 * MiB),), name="libc.so.6")
+    dsm = PrivateMapping("file", lib - size - 28 * KiB, 28 * KiB, 4 * KiB, ((0, 28 * KiB),), name="PostgreSQL.1")
+    w = Workload(host=Host(memory=None, arch=X86_64), segments={"main": Segment("main", size, "shmem", 4 * KiB)},
+                 groups=(ProcessGroup("postmaster", 1, (main,), private_mappings=(libs, dsm)),
+                         ProcessGroup("checkpointer", 1, (main,), private_mappings=(libs,))))
+    for backend in (None, "python"):
+        lay = Layout.from_workload(w, backend=backend)
+        new, segs = convert_layout(lay, w, 2 * MiB)
+        got = materialise(w, new, segs)
+        assert [g.mappings[0].address for g in got.groups] == [0x7EFFBFE00000] * 2
+        assert got.groups[0].private_mappings[1].address == 0x7F004011C000
+        assert got == reference_convert(w, 2 * MiB)
+    # both at one phase: the two whole 1 GiB windows, [0x7effc0000000,
+    # 0x7f0000000000) and [0x7f0000000000, 0x7f0040000000), are two PMD tables
+    # the processes share (pushed down by 2 MiB, the postmaster's would map
+    # other file offsets there, and nothing would be shared)
+    lay = Layout.from_workload(got, backend=None)
+    assert count(lay, zones(lay, "hugetlb-pmd", w.options)).shared_tables["pmd"] == 2

@@ -150,3 +150,61 @@ def test_the_what_if_places_and_counts_as_the_kernel(pool):
                               groups=(ProcessGroup("children", PROCESSES, (), private_mappings=own),)),
                      Options(schemes=("hugetlb-pmd",), columns=CONFIGURED)).selected_cell("hugetlb-pmd")
     assert growth == [with_segment - alone.result.groups[0].vmpte_bytes] * PROCESSES
+
+
+def test_a_mapping_made_after_the_segment_moves_below_it_as_the_kernel_puts_it(pool):
+    # The process maps the segment, then (later) a small anonymous mapping,
+    # which the kernel puts right below it.  On 2 MiB pages the kernel places
+    # the segment first -- 2 MiB-aligned, as high as before -- and the later
+    # mapping below it: the what-if must not push the segment below the later
+    # mapping (where it would take another 1 GiB phase than its sharers that
+    # made no such mapping), but move the later mapping below it.
+    shmem = os.memfd_create("ptcalc-whatif-4k", 0)
+    huge = os.memfd_create("ptcalc-whatif-2m", MFD_HUGETLB | MFD_HUGE_2MB)
+    children: list[subprocess.Popen] = []
+    try:
+        os.ftruncate(shmem, SIZE)
+        os.ftruncate(huge, HUGE)
+        spec = json.dumps({"shmem_fd": shmem, "shmem_size": SIZE, "huge_fd": huge, "huge_size": HUGE,
+                           "page": 2 * MiB})
+        for _ in range(PROCESSES):
+            children.append(subprocess.Popen([sys.executable, str(HERE / "placement_child.py"), spec],
+                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                             pass_fds=(shmem, huge), preexec_fn=_no_aslr))
+        (address,) = {_ask(c, "map4k")["address"] for c in children}
+        (later,) = {_ask(c, "maplater")["address"] for c in children}
+        assert later + 64 * KiB <= address, "the kernel put the later mapping below the segment"
+        own = _own_mappings(children[0].pid, (address, address + SIZE))
+        for c in children:
+            _ask(c, "unmaplater")
+            _ask(c, "unmap4k")
+        got = [_ask(c, "maphuge") for c in children]
+        (kernel_address,) = {g["address"] for g in got}
+        after = [_ask(c, "maplater") for c in children]
+        (kernel_later,) = {a["address"] for a in after}
+        growth = [a["after"] - g["before"] for g, a in zip(got, after)]
+    finally:
+        for c in children:
+            c.stdin.close()
+            c.wait(timeout=30)
+        os.close(shmem)
+        os.close(huge)
+
+    (mine,) = [i for i, p in enumerate(own) if p.address == later]
+    segment = Segment("seg", SIZE, "shmem", 4 * KiB)
+    mapping = Mapping("seg", 0, SIZE, address, touched=((0, SIZE),), origin="processes[0].mappings[0]")
+    w = Workload(host=Host(memory=24 * GiB, arch=X86_64), segments={"seg": segment},
+                 groups=(ProcessGroup("children", PROCESSES, (mapping,), private_mappings=own),))
+    ev = evaluate(w, Options(schemes=("hugetlb-pmd",), columns=2 * MiB))
+    col = ev.column
+    (placed,) = col.replaced
+    assert placed.address == kernel_address  # as high as hugetlb_get_unmapped_area put it
+    assert col.workload.groups[0].private_mappings[mine].address == kernel_later  # and the later one below
+    # VmPTE grew by the model's figure for the segment and the later mapping
+    # where the kernel put them, against the process without either
+    with_both = ev.selected_cell("hugetlb-pmd").result.groups[0].vmpte_bytes
+    without = own[:mine] + own[mine + 1:]
+    alone = evaluate(Workload(host=w.host, segments={"seg": segment},
+                              groups=(ProcessGroup("children", PROCESSES, (), private_mappings=without),)),
+                     Options(schemes=("hugetlb-pmd",), columns=CONFIGURED)).selected_cell("hugetlb-pmd")
+    assert growth == [with_both - alone.result.groups[0].vmpte_bytes] * PROCESSES

@@ -18,6 +18,7 @@ converted Workload from them when a caller wants the objects.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -370,11 +371,77 @@ def kernel_place(layout: Layout, workload: Workload, replace: Any, misaligned: A
     (congruent to the file offset modulo PUD_SIZE: an mmap or shmat address
     hint), and what moved; a process with no room goes to ``errors``."""
     xp = layout.xp
+    new_addr = displace_later(layout, workload.arch, replace, new_addr, new_size, page)
     if xp.NAME == "numpy":
         addr_a, best_a = _place_in_step(layout, workload, replace, new_addr, new_size, new_off, page, errors)
     else:
         addr_a, best_a = _place_one_by_one(layout, workload, replace, new_addr, new_size, new_off, page, errors)
     return addr_a, best_a, ReplacedRows.of(layout, replace, misaligned, addr_a, best_a, errors)
+
+
+def displace_later(layout: Layout, arch: Any, replace: Any, new_addr: Any, new_size: Any, page: Any) -> Any:
+    """``new_addr`` with the private mappings that stand where a re-placed
+    mapping goes, and that the process created after it, moved below it.
+
+    The kernel placed the mapping on its huge pages when the process created
+    it, before the later ones: top-down (``arch_get_unmapped_area_topdown``),
+    each later mapping went below those before it.  So a private mapping
+    below a re-placed one (created later: a PostgreSQL process's small DSM
+    file and its anonymous mappings right under the main segment) does not
+    keep the segment from its place -- the highest one ending by where it
+    ended, below the next mapping above it -- it is placed again, highest
+    first, as the kernel placed it: the highest gap aligned to its page
+    below that next mapping, clear of everything else (the gap the
+    segment's alignment leaves above it, when it fits, else below it).
+    Mappings above a re-placed one (created before it: the libraries) stay;
+    tests/test_whatif_kernel.py checks both places against the kernel's."""
+    xp = layout.xp
+    moving = xp.arange(layout.n_rows)[replace].tolist()
+    if not moving or not layout.has_private:
+        return new_addr
+    group = layout.row_group.tolist()
+    concerned = {group[m] for m in moving}
+    rows_of: dict[int, list[int]] = {g: [] for g in concerned}
+    for r, g in enumerate(group):
+        if g in concerned:
+            rows_of[g].append(r)
+    chosen, private = replace.tolist(), layout.row_private.tolist()
+    addr, size, pg = new_addr.tolist(), new_size.tolist(), page.tolist()
+    a0, e0 = layout.row_addr.tolist(), layout.row_end.tolist()
+    changed = False
+    for rows in rows_of.values():
+        others = sorted((r for r in rows if not chosen[r]), key=addr.__getitem__)
+        starts = [addr[r] for r in others]
+        places: list[tuple[int, int]] = []  # where each re-placed mapping goes, nothing later in its way
+        displaced: dict[int, int] = {}  # row -> the top of the space it was made in
+        for m in (r for r in rows if chosen[r]):
+            top = round_down(arch.user_limit, pg[m])
+            i = bisect_left(starts, e0[m])  # the next mapping above it
+            limit = min(round_up(e0[m], pg[m]), top, starts[i] if i < len(starts) else top)
+            spot = round_down(limit - size[m], pg[m])
+            if spot >= a0[m] or spot < arch.base_page:
+                continue
+            places.append((spot, spot + size[m]))
+            for r in others[:bisect_left(starts, a0[m])]:
+                if private[r] and addr[r] + size[r] > spot:
+                    displaced[r] = max(displaced.get(r, 0), limit)
+        if not displaced:
+            continue
+        taken = coalesce([(addr[r], addr[r] + size[r]) for r in others if r not in displaced] + places, 1)
+        for r in sorted(displaced, key=lambda r: -addr[r]):
+            # the highest gap below the mapping above the re-placed one: the
+            # kernel searched from there down when the process made it (a gap
+            # left above the re-placed mapping by its alignment included)
+            top = round_down(arch.user_limit, pg[r])
+            limits = (min(displaced[r], top), min(arch.map_window, top), top)
+            spot_r = next((x for x in (highest_gap(taken, size[r], pg[r], lim, arch.base_page) for lim in limits)
+                           if x is not None), None)
+            if spot_r is None:
+                continue  # stays: the overlap it then has is reported
+            addr[r] = spot_r
+            add_span(taken, (spot_r, spot_r + size[r]), 1)
+            changed = True
+    return xp.asarray(addr, xp.int64) if changed else new_addr
 
 
 def _no_room(workload: Workload, gi: int, mi: int, size: int, page: int) -> str:
@@ -615,14 +682,18 @@ def materialise(workload: Workload, layout: Layout, segments: dict[str, Segment]
     for r, s, t in zip(layout.piece_row.tolist(), layout.piece_start.tolist(), layout.piece_end.tolist()):
         touched[r].append((s - addr[r], t - addr[r]))
     new_mappings: list[list[Any]] = [list(g.mappings) for g in workload.groups]
+    new_private: list[list[Any]] = [list(g.private_mappings) for g in workload.groups]
     for r, (gi, mi) in enumerate(layout.row_index):
-        if mi < 0:
-            continue  # a private mapping: unchanged
+        if mi < 0:  # a private mapping: the same, or moved below a re-placed one (displace_later)
+            pm = new_private[gi][-1 - mi]
+            if pm.address != addr[r]:
+                new_private[gi][-1 - mi] = replace(pm, address=addr[r])
+            continue
         m = new_mappings[gi][mi]
         new_mappings[gi][mi] = replace(m, offset=off[r], size=end[r] - addr[r], address=addr[r],
                                        touched=tuple(touched[r]))
-    groups = tuple(replace(g, mappings=tuple(ms)) if g.mappings else g
-                   for g, ms in zip(workload.groups, new_mappings))
+    groups = tuple(replace(g, mappings=tuple(ms), private_mappings=tuple(ps)) if g.mappings else g
+                   for g, ms, ps in zip(workload.groups, new_mappings, new_private))
     return replace(workload, segments=segments, groups=groups)
 
 
