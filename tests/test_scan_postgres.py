@@ -236,3 +236,9 @@ def test_what_huge_pages_would_change_is_what_the_kernel_does():
         if predicted == sum(kernel_on.values()):
             break
     assert predicted == sum(kernel_on.values()), (attempt, predicted, sum(kernel_on.values()))
+    # and in every process the segment is where the postmaster's mmap put it
+    (kernel_at,) = {m.address for g in on.groups for m in g.mappings if m.segment.startswith("anon-hugepage-")}
+    placed = {off.groups[p.group].mappings[p.mapping].segment: set() for p in whatif.column.replaced}
+    for p in whatif.column.replaced:
+        placed[off.groups[p.group].mappings[p.mapping].segment].add(p.address)
+    assert [a for name, a in placed.items() if name.startswith("shared-anon-")] == [{kernel_at}]

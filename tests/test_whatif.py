@@ -69,7 +69,7 @@ def reference_convert(workload, page_size, aligned=False):
         else:
             backing = "shmem" if page_size == base else "hugetlb"
             segments[name] = replace(seg, backing=backing, page_size=page_size, size=_up(seg.size, page_size))
-    groups = []
+    groups, done = [], []
     for g in workload.groups:
         placed = []
         for m in g.mappings:
@@ -166,6 +166,27 @@ def reference_convert(workload, page_size, aligned=False):
                 mappings[j] = replace(m0, address=spot)
                 taken.append((spot, spot + m0.size))
             placed_once = True
+        done.append((g, mappings, privates, move))
+    # a mapping placed again in several processes at one address before (made
+    # once, inherited) goes to the lowest of their places, where that is clear
+    lowest = {}
+    for g, mappings, _, move in done:
+        for j in move:
+            old = g.mappings[j]
+            key = (old.segment, old.offset, old.address, old.end)
+            lowest[key] = min(lowest.get(key, mappings[j].address), mappings[j].address)
+    again = True
+    while again:  # one moved down can make room for another
+        again = False
+        for g, mappings, privates, move in done:
+            for j in sorted(move):
+                old, m = g.mappings[j], mappings[j]
+                low = lowest[(old.segment, old.offset, old.address, old.end)]
+                others = [x for k, x in enumerate(mappings) if k != j] + privates
+                if low != m.address and all(x.address >= low + m.size or x.end <= low for x in others):
+                    mappings[j] = replace(m, address=low)
+                    again = True
+    for g, mappings, privates, _ in done:
         ordered = sorted([(m.address, m.end, m) for m in mappings] + [(p.address, p.end, None)
                                                                        for p in privates],
                          key=lambda t: t[0])
@@ -369,3 +390,28 @@ def test_a_private_mapping_made_after_the_segment_does_not_push_it_down():
     # other file offsets there, and nothing would be shared)
     lay = Layout.from_workload(got, backend=None)
     assert count(lay, zones(lay, "hugetlb-pmd", w.options)).shared_tables["pmd"] == 2
+
+
+def test_a_segment_inherited_by_several_processes_is_placed_once():
+    # Two processes with the main segment (2 GiB + 12 KiB on 4 KiB pages) at one
+    # address, inherited through fork, ending where a locale file C =
+    # 0x7f0040123000 begins.  Only the first touched the locale file, so only
+    # its scan lists it; the other shows libc at 0x7f0040300000 as the next
+    # mapping above.  Alone, the first gets round_down(C - (2 GiB + 2 MiB),
+    # 2 MiB) = 0x7effbfe00000 and the second, below min(round_up(C, 2 MiB),
+    # libc) = 0x7f0040200000, 0x7effc0000000.  The kernel placed the segment
+    # once, in the process that made it, which had the locale file: both get
+    # 0x7effbfe00000, the lower place, clear in both.
+    c = 0x7F0040123000
+    size = 2 * GiB + 12 * KiB
+    main = Mapping("main", 0, size, c - size, touched=((0, size),))
+    locale = PrivateMapping("file", c, 348 * KiB, 4 * KiB, ((0, 4 * KiB),), name="LC_CTYPE")
+    libc = PrivateMapping("file", 0x7F0040300000, 2 * MiB, 4 * KiB, ((0, 2 * MiB),), name="libc.so.6")
+    w = Workload(host=Host(memory=None, arch=X86_64), segments={"main": Segment("main", size, "shmem", 4 * KiB)},
+                 groups=(ProcessGroup("postmaster", 1, (main,), private_mappings=(locale, libc)),
+                         ProcessGroup("checkpointer", 1, (main,), private_mappings=(libc,))))
+    for backend in (None, "python"):
+        lay = Layout.from_workload(w, backend=backend)
+        got = materialise(w, *convert_layout(lay, w, 2 * MiB))
+        assert [g.mappings[0].address for g in got.groups] == [0x7EFFBFE00000] * 2
+        assert got == reference_convert(w, 2 * MiB)

@@ -278,6 +278,10 @@ def convert_placed(layout: Layout, workload: Workload, page_size: int) -> Conver
             break
         new_addr, aligned_addr, replaced = kernel_place(layout, workload, replace, misaligned, explicit_addr,
                                                        new_addr, new_size, new_off, page, errors)
+    if replaced:
+        new_addr = placed_once(layout, replace, new_addr, new_size, errors)
+        aligned_addr = placed_once(layout, replace, aligned_addr, new_size, errors)
+        replaced = ReplacedRows.of(layout, replace, misaligned, new_addr, aligned_addr, errors)
     pairs = _overlap_pairs(layout, new_addr, new_size)
     bad_groups = set(errors) | {int(layout.row_group[later]) for later in pairs[1]}
     if bad_groups:
@@ -442,6 +446,46 @@ def displace_later(layout: Layout, arch: Any, replace: Any, new_addr: Any, new_s
             add_span(taken, (spot_r, spot_r + size[r]), 1)
             changed = True
     return xp.asarray(addr, xp.int64) if changed else new_addr
+
+
+def placed_once(layout: Layout, replace: Any, addr: Any, size: Any, errors: dict[int, str]) -> Any:
+    """``addr`` with each re-placed mapping that several processes had at one
+    address (the same segment, offset and size: made once and inherited
+    through fork, or attached where the application asked) at one place
+    again: the lowest of the places found for it in each process, where that
+    is clear in the process.  The kernel placed it once, in the process that
+    made it, clear of every mapping that process had; a scanned process lists
+    its own mappings by the blocks it touched, so a mapping in the way shows
+    in some processes only, and the lowest place is the one that saw it."""
+    xp = layout.xp
+    rows = xp.arange(layout.n_rows)[replace].tolist()
+    if len(rows) < 2:
+        return addr
+    seg, off, a0, e0 = (layout.row_seg.tolist(), layout.row_off.tolist(), layout.row_addr.tolist(),
+                        layout.row_end.tolist())
+    group = layout.row_group.tolist()
+    by_key: dict[tuple[int, int, int, int], list[int]] = {}
+    for r in rows:
+        if group[r] not in errors:
+            by_key.setdefault((seg[r], off[r], a0[r], e0[r]), []).append(r)
+    at, sz = addr.tolist(), size.tolist()
+    rows_of: dict[int, list[int]] = {}
+    changed, moved = False, True
+    while moved:  # a mapping moved down can clear the place of another: until none moves
+        moved = False
+        for same in by_key.values():
+            low = min(at[r] for r in same)
+            for r in same:
+                if at[r] == low:
+                    continue
+                if not rows_of:
+                    for x, g in enumerate(group):
+                        rows_of.setdefault(g, []).append(x)
+                end = low + sz[r]
+                if all(at[x] >= end or at[x] + sz[x] <= low for x in rows_of[group[r]] if x != r):
+                    at[r] = low
+                    moved = changed = True
+    return xp.asarray(at, xp.int64) if changed else addr
 
 
 def _no_room(workload: Workload, gi: int, mi: int, size: int, page: int) -> str:
