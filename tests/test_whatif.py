@@ -10,7 +10,10 @@ import pytest
 from hypothesis import given, note, settings
 from test_model_properties import _ARM_GEO, EXAMPLES, VARIANTS, comparable, describe, options_for, workloads
 
+from ptcalc.model.evaluate import Options, evaluate
+from ptcalc.model.explain import explain
 from ptcalc.model.geometry import X86_64
+from ptcalc.render.explain_words import placement_lines
 from ptcalc.model.layout import Layout
 from ptcalc.units import GiB, KiB, MiB, TiB, format_size
 from ptcalc.model.tables import count, zones
@@ -390,6 +393,11 @@ def test_a_private_mapping_made_after_the_segment_does_not_push_it_down():
     # other file offsets there, and nothing would be shared)
     lay = Layout.from_workload(got, backend=None)
     assert count(lay, zones(lay, "hugetlb-pmd", w.options)).shared_tables["pmd"] == 2
+    # explain names the move (and its JSON lists it)
+    ev = evaluate(w, Options(schemes=("hugetlb-pmd",), columns=2 * MiB))
+    assert ev.column.moved_private == ((0, 1, lib - size - 28 * KiB, 0x7F004011C000),)
+    text = "\n".join(placement_lines(explain(ev.selected_cell("hugetlb-pmd"))))
+    assert f"PostgreSQL.1 of postmaster from {lib - size - 28 * KiB:#x} to 0x7f004011c000" in text, text
 
 
 def test_a_segment_inherited_by_several_processes_is_placed_once():

@@ -152,6 +152,17 @@ class Column:
             return self.source
         return materialise(self.source, self.layout, self.segments)
 
+    @cached_property
+    def moved_private(self) -> tuple[tuple[int, int, int, int], ...]:
+        """The processes' own mappings moved out of a re-placed mapping's way
+        (:func:`displace_later`): (group, index, old address, address)."""
+        w, src = self.workload, self.source
+        if not self.replaced or w is None or src is None or w is src:
+            return ()
+        return tuple((gi, j, p.address, q.address)
+                     for gi, (g, h) in enumerate(zip(src.groups, w.groups))
+                     for j, (p, q) in enumerate(zip(g.private_mappings, h.private_mappings)) if p.address != q.address)
+
     def budget_workload(self) -> Workload | None:
         """What ``budget`` reads of the column's workload -- host, segments,
         group counts and private memory -- without building its mappings."""

@@ -2,7 +2,8 @@
 mappings, the VmPTE split and what-if placement; 3 names at most three
 ``partners`` per mapping and level, says with ``more_partners`` whether
 there are others, and gives each table's users as ``sharers``: a pool of
-thousands of users listed every pair before).
+thousands of users listed every pair before; and ``moved_private``, the
+processes' own mappings a what-if moved out of a re-placed mapping's way).
 
 Every group and every finding is listed; ``alike_groups`` names the groups
 that are the same but for names (instance copies: the table and markdown
@@ -46,6 +47,8 @@ def document(e: Explanation) -> dict[str, Any]:
         "replaced": [{"group": e.groups[r.group].name, "mapping": r.mapping, "old_address": r.old_address,
                       "address": r.address, "aligned_address": r.aligned_address, "reason": r.reason}
                      for r in e.column.replaced],
+        "moved_private": [{"group": e.groups[g].name, "private_mapping": j, "old_address": old, "address": new}
+                          for g, j, old, new in e.column.moved_private],
         "aligned_physical_bytes": e.aligned_physical_bytes,
         "groups": Lines([
             {

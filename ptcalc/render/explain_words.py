@@ -389,6 +389,31 @@ MAX_PLACEMENT_LINES = 20
 """Most re-placements ``explain`` text describes (alike ones merged); JSON lists all."""
 
 
+def moved_private_lines(e: Explanation) -> list[str]:
+    """The processes' own mappings the what-if moved out of a re-placed
+    mapping's way: one line, the same move in several groups named once."""
+    moved = e.column.moved_private
+    if not moved:
+        return []
+    src = e.column.source
+    assert src is not None
+    alike: dict[tuple[str, int, int], list[str]] = {}
+    for gi, j, old, new in moved:
+        g = src.groups[gi]
+        pm = g.private_mappings[j]
+        alike.setdefault((pm.name or pm.kind, old, new), []).append(g.name)
+    parts = [f"{name} of {groups[0] if len(groups) == 1 else f'{len(groups)} groups'} from {old:#x} to {new:#x}"
+             for (name, old, new), groups in list(alike.items())[:3]]
+    more = len(alike) - len(parts)
+    one = len(moved) == 1
+    return [f"Made after {'the mapping' if len(e.column.replaced) == 1 else 'those mappings'} and in "
+            f"{'its' if len(e.column.replaced) == 1 else 'their'} way, {len(moved):,} of the processes' own "
+            f"mapping{'' if one else 's'} {'goes' if one else 'go'} where the kernel put "
+            f"{'it' if one else 'them'} instead (above {'it' if len(e.column.replaced) == 1 else 'them'} when "
+            f"the alignment leaves room, else below): {'; '.join(parts)}"
+            + (f"; and {more:,} more" if more > 0 else "") + "."]
+
+
 def placement_lines(e: Explanation) -> list[str]:
     """What the what-if placed as the kernel would, and the best case: one
     line per re-placement (the same mapping of several groups placed alike
@@ -428,6 +453,7 @@ def placement_lines(e: Explanation) -> list[str]:
     if len(alike) > MAX_PLACEMENT_LINES:
         rest = sum(len(w) for w in list(alike.values())[MAX_PLACEMENT_LINES:])
         out.append(f"... and {rest:,} more mappings placed again; --format json lists every one.")
+    out += moved_private_lines(e)
     them = "them" if len(col.replaced) > 1 else "it"
     figure = format_size(e.result.physical_bytes)
     if e.aligned_physical_bytes is not None:
