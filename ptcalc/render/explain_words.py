@@ -172,7 +172,8 @@ def sharing_text(e: Explanation, s: Sharing, group_count: int) -> str:
     if group_count >= 2:
         who.append(f"the group's {group_count:,} processes")
     for p in s.partners:
-        who.append(f"{p.group} #{p.mapping} ({p.processes:,} proc., {p.tables:,} tables in common)")
+        who.append(f"{p.group} #{p.mapping} ({p.processes:,} proc., {p.tables:,} table{'s' if p.tables != 1 else ''} "
+                   "in common)")
     if s.more_partners:
         who.append(f"more mappings of pool {s.pool}")
     link = "" if s.attached else ", reached through a shared table" if e.pools[s.pool].kind != "mshare" else ""
