@@ -155,8 +155,8 @@ def _scanned_like():
   - name: {name}
     count: 2
     mappings:
-      - {{segment: s, offset: 0, size: 4GiB, address: 0x7f0000001000}}
-      - {{segment: small, offset: 0, size: 1MiB, address: 0x7e0000001000}}
+      - {{segment: s, offset: 0, size: 4GiB, address: 0x7f0000201000}}
+      - {{segment: small, offset: 0, size: 1MiB, address: 0x7e0000201000}}
     private_mappings:
 {libs}
 """ for name in ("a", "b"))
@@ -182,13 +182,13 @@ def test_many_own_mappings_are_summed_by_kind_and_alike_placements_merged(tmp_pa
     several = next(line for line in text.splitlines() if "tables used by several" in line)
     assert [c.strip() for c in several.split("│")][4:7] == ["-", "1", "1"]
     # the same re-placement in both groups is one paragraph.  4 GiB ending at
-    # 0x7f0100001000, rounded up to 2 MiB: 0x7f0100200000, so the kernel's
-    # 2 MiB-aligned gap starts at 0x7f0000200000; the best case 0x7f0000000000
+    # 0x7f0100201000, so the kernel's 2 MiB-aligned place ending by there starts
+    # at 0x7f0000200000; the best case 0x7f0000000000
     flat = " ".join(text.split())
-    assert ("2 mappings (a #0, b #0) s: configured at 0x7f0000001000; their address is not a multiple of 2 MiB, "
+    assert ("2 mappings (a #0, b #0) s: configured at 0x7f0000201000; their address is not a multiple of 2 MiB, "
             "so the kernel would place each at 0x7f0000200000") in flat
     assert "At 0x7f0000000000, congruent to their file offset modulo 1 GiB" in flat
-    assert ("2 mappings (a #1, b #1) small: configured at 0x7e0000001000; their address is not a multiple of "
+    assert ("2 mappings (a #1, b #1) small: configured at 0x7e0000201000; their address is not a multiple of "
             "2 MiB, so the kernel would place each at 0x7e0000000000") in flat
     assert "Smaller than 1 GiB, they fill no 1 GiB window wherever they are" in flat
     # per process: PTE 10, PMD 2 (s's partial windows) + 1 (small) + 1 (libs),

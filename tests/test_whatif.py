@@ -125,7 +125,7 @@ def reference_convert(workload, page_size, aligned=False):
             for j in move:
                 old, ps, size = g.mappings[j], pages[j], mappings[j].size
                 top = _down(arch.user_limit, ps)
-                limit = min([_up(old.end, ps), top] + [m.address for m in stay if m.address >= old.end])
+                limit = min([old.end, top] + [m.address for m in stay if m.address >= old.end])
                 spot = _down(limit - size, ps)
                 if base <= spot < old.address:
                     room.append((spot, spot + size))
@@ -152,7 +152,7 @@ def reference_convert(workload, page_size, aligned=False):
                 ps = pages[j]
                 top = _down(arch.user_limit, ps)
                 spot = None
-                for limit in (min(_up(old_end, ps), top), min(arch.map_window, top), top):
+                for limit in (min(old_end, top), min(arch.map_window, top), top):
                     spot = _free_top_down(taken, m0.size, ps, limit, base)
                     if spot is not None:
                         break
@@ -284,14 +284,19 @@ def test_a_mapping_the_kernel_cannot_keep_is_placed_as_the_kernel_would():
     a = Mapping("s", 0, 4 * MiB, TiB + 4 * KiB, origin="processes[0].mappings[0]")
     b = Mapping("s", 4 * MiB, 4 * MiB, TiB + 2 * GiB, origin="processes[0].mappings[1]")
     w = _w(b, a, segs=[seg])
-    # a is not 2 MiB-aligned: the highest 2 MiB-aligned 4 MiB gap ending by
-    # round_up(its end = 1 TiB + 4 MiB + 4 KiB, 2 MiB) = 1 TiB + 6 MiB starts at
-    # 1 TiB + 2 MiB; the best case, 1 GiB-aligned (offset 0) ending by there: 1 TiB
+    # a is not 2 MiB-aligned: the highest 2 MiB-aligned 4 MiB gap ending by its
+    # end, 1 TiB + 4 MiB + 4 KiB (placed top-down, it ended where the next mapping
+    # began), starts at 1 TiB; the best case, 1 GiB-aligned (offset 0), is that too.
+    # At 1 TiB + 2 MiB + 4 KiB it goes to 1 TiB + 2 MiB, the best case to 1 TiB.
     (col,) = [c for c in columns(w) if c.key == "2MiB-hugetlb"]
     (r,) = col.replaced
     assert (r.group, r.mapping, r.old_address, r.address, r.aligned_address, r.reason) == (
-        0, 1, TiB + 4 * KiB, TiB + 2 * MiB, TiB, "misaligned")
-    assert convert(w, 2 * MiB).groups[0].mappings[1].address == TiB + 2 * MiB
+        0, 1, TiB + 4 * KiB, TiB, TiB, "misaligned")
+    assert convert(w, 2 * MiB).groups[0].mappings[1].address == TiB
+    w = _w(b, replace(a, address=TiB + 2 * MiB + 4 * KiB), segs=[seg])
+    (col,) = [c for c in columns(w) if c.key == "2MiB-hugetlb"]
+    (r,) = col.replaced
+    assert (r.address, r.aligned_address) == (TiB + 2 * MiB, TiB)
     # two mappings 1 MiB apart: on 2 MiB pages both round out to [1 TiB, + 2 MiB);
     # the later is placed below the earlier, 2 MiB-aligned: 1 TiB - 2 MiB (best: 1 TiB - 1 GiB)
     c = Mapping("s", 0, 1 * MiB, TiB, origin="processes[0].mappings[0]")
@@ -306,14 +311,16 @@ def test_the_placement_note_says_which_placement_is_the_best_case():
     from ptcalc.model.evaluate import evaluate
     from ptcalc.render.words import placement_notes
 
-    # 2 processes map 2 GiB (offset 0) at 1 TiB + 4 KiB, wholly touched.  On 2 MiB
-    # hugetlb pages the kernel puts it 2 MiB-aligned, not 1 GiB-aligned: it then
-    # covers one whole PUD-sized window (one shared PMD table) and two partial ones
-    # (a PMD table per process each): 1 + 2 x 2 = 5 PMD tables under hugetlb-pmd;
-    # at a 1 GiB-aligned address, two whole windows: 2 shared PMD tables.  On 1 GiB
-    # pages the kernel's address is 1 GiB-aligned, congruent to offset 0.
+    # 2 processes map 2 GiB (offset 0) at 1 TiB + 2 MiB + 4 KiB, wholly touched.  On
+    # 2 MiB hugetlb pages the kernel puts it 2 MiB-aligned, ending by where it
+    # ended: at 1 TiB + 2 MiB, not 1 GiB-aligned: it then covers one whole
+    # PUD-sized window (one shared PMD table) and two partial ones (a PMD table per
+    # process each): 1 + 2 x 2 = 5 PMD tables under hugetlb-pmd; at a 1 GiB-aligned
+    # address, two whole windows: 2 shared PMD tables.  On 1 GiB pages the kernel's
+    # address is 1 GiB-aligned, congruent to offset 0.
     seg = Segment("s", 4 * GiB, "shmem", 4 * KiB)
-    a = Mapping("s", 0, 2 * GiB, TiB + 4 * KiB, touched=((0, 2 * GiB),), origin="processes[0].mappings[0]")
+    a = Mapping("s", 0, 2 * GiB, TiB + 2 * MiB + 4 * KiB, touched=((0, 2 * GiB),),
+                origin="processes[0].mappings[0]")
     w = _w(a, segs=[seg])
     w = replace(w, groups=(replace(w.groups[0], count=2),))
     ev = evaluate(w)
@@ -327,7 +334,8 @@ def test_the_placement_note_says_which_placement_is_the_best_case():
     assert "that is already the best case: its address is congruent to the file offset modulo 1 GiB." in one
     # one process, 4 MiB: one PMD table wherever it is 2 MiB-aligned in one window,
     # so the aligned address saves nothing and no best case is shown
-    small = Mapping("s", 0, 4 * MiB, TiB + 4 * KiB, touched=((0, 4 * MiB),), origin="processes[0].mappings[0]")
+    small = Mapping("s", 0, 4 * MiB, TiB + 2 * MiB + 4 * KiB, touched=((0, 4 * MiB),),
+                    origin="processes[0].mappings[0]")
     ev = evaluate(_w(small, segs=[seg]))
     assert all(c.aligned is None for c in ev.cells_of(ev.columns[1]))
     assert placement_notes(ev)[0].endswith(

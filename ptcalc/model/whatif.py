@@ -377,7 +377,9 @@ def kernel_place(layout: Layout, workload: Workload, replace: Any, misaligned: A
     new pages, each in its process, highest first (top-down, the kernel gave
     later mappings lower addresses: this replays the order they were
     created in), clear of everything else: the highest page-aligned gap that ends at or below where the
-    mapping ended, top-down (``hugetlb_get_unmapped_area``, fs/hugetlbfs/inode.c
+    mapping ended (placed top-down, it ended where the next mapping began:
+    ``unmapped_area_topdown`` returns the top of a gap; that mapping is not
+    always in the file), top-down (``hugetlb_get_unmapped_area``, fs/hugetlbfs/inode.c
     -> ``mm_get_unmapped_area_vmflags`` -> ``arch_get_unmapped_area_topdown``,
     arch/x86/kernel/sys_x86_64.c, with ``align_mask = huge_page_mask_align()``
     from ``get_align_mask()``: aligned to the huge page size, not to the
@@ -432,7 +434,7 @@ def displace_later(layout: Layout, arch: Any, replace: Any, new_addr: Any, new_s
         for m in (r for r in rows if chosen[r]):
             top = round_down(arch.user_limit, pg[m])
             i = bisect_left(starts, e0[m])  # the next mapping above it
-            limit = min(round_up(e0[m], pg[m]), top, starts[i] if i < len(starts) else top)
+            limit = min(e0[m], top, starts[i] if i < len(starts) else top)
             spot = round_down(limit - size[m], pg[m])
             if spot >= a0[m] or spot < arch.base_page:
                 continue
@@ -538,7 +540,7 @@ def _place_one_by_one(layout: Layout, workload: Workload, replace: Any, new_addr
             taken = coalesce(((at[r], at[r] + size[r]) for r in mine if r not in chosen), need)
             for r in moving:
                 top = round_down(arch.user_limit, pg[r])  # TASK_SIZE: the last whole page of the address space
-                limits = (min(round_up(end[r], pg[r]), top), min(arch.map_window, top), top)
+                limits = (min(end[r], top), min(arch.map_window, top), top)
                 spot = next((x for x in (highest_gap(taken, size[r], pg[r], lim, arch.base_page) for lim in limits)
                              if x is not None), None)
                 if spot is None:
@@ -586,7 +588,7 @@ def _place_in_step(layout: Layout, workload: Workload, replace: Any, new_addr: A
     pg = page[moving]
     need = np.minimum.reduceat(size, first) if moving.size else np.zeros(0, np.int64)
     top = pg * (arch.user_limit // pg)  # TASK_SIZE: the last whole page of the address space
-    limits = (np.minimum(-((-layout.row_end[moving]) // pg) * pg, top), np.minimum(arch.map_window, top), top)
+    limits = (np.minimum(layout.row_end[moving], top), np.minimum(arch.map_window, top), top)
     zero = np.zeros(moving.size, np.int64)
     phase = np.mod(new_off[moving], pud)
     pud_a = np.full(moving.size, pud, np.int64)
