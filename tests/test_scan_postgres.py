@@ -17,7 +17,8 @@ read is read again; one still different after that fails the test.
 
 And what huge pages would change: the same cluster with huge_pages = off and
 = on, both with address-space randomisation off (laid out alike); the first
-scan's 2 MiB hugetlb what-if gives the second's VmPTE, summed, exactly.
+scan's hugetlb what-if gives the second's VmPTE, summed, exactly, on 2 MiB
+pages and on 1 GiB pages (``huge_page_size = 1GB``).
 """
 
 from __future__ import annotations
@@ -75,16 +76,18 @@ def server():
         yield running
 
 
-HUGEPAGES_2M = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+POOLS = {"2MB": "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages",
+         "1GB": "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages"}
 
 
 @contextlib.contextmanager
-def _cluster(huge_pages: str, aslr: bool = True, port: int = 54321):
+def _cluster(huge_pages: str, aslr: bool = True, port: int = 54321, huge_page_size: str = "2MB"):
     """A throw-away cluster with BACKENDS backends that read the table and
     sleep: (postmaster pid, its children's pids).  ``aslr=False`` starts it
     under ``setarch -R`` (two clusters then lay their processes out alike);
-    ``huge_pages="on"`` grows the 2 MiB hugetlb pool by what the server asks
-    for and puts it back."""
+    ``huge_pages="on"`` grows the hugetlb pool of ``huge_page_size`` by what
+    the server asks for and puts it back."""
+    pool = POOLS[huge_page_size]
     # not under pytest's tmp_path: its parents are closed to other users
     d = Path(tempfile.mkdtemp(prefix="ptcalc-pg-"))
     shutil.chown(d, "postgres")
@@ -96,7 +99,8 @@ def _cluster(huge_pages: str, aslr: bool = True, port: int = 54321):
         pytest.skip(f"initdb failed: {e.stderr.strip()[:200]}")
     with open(data / "postgresql.conf", "a") as f:
         f.write(f"listen_addresses = ''\nunix_socket_directories = '{d}'\nport = {port}\n"
-                f"shared_buffers = 128MB\nhuge_pages = {huge_pages}\nfsync = off\n"
+                f"shared_buffers = 128MB\nhuge_pages = {huge_pages}\nhuge_page_size = {huge_page_size}\n"
+                "fsync = off\n"
                 "max_parallel_workers_per_gather = 0\nautovacuum = off\n")
     pool_before = None
     clients: list[subprocess.Popen] = []
@@ -106,10 +110,10 @@ def _cluster(huge_pages: str, aslr: bool = True, port: int = 54321):
         if huge_pages == "on":
             need = int(_as_postgres([f"{BIN}/postgres", "-C", "shared_memory_size_in_huge_pages", "-D",
                                      str(data)]).stdout)
-            pool_before = int(Path(HUGEPAGES_2M).read_text())
-            Path(HUGEPAGES_2M).write_text(str(pool_before + need))
-            if int(Path(HUGEPAGES_2M).read_text()) < pool_before + need:
-                pytest.skip(f"could not grow the 2 MiB hugetlb pool by {need} pages")
+            pool_before = int(Path(pool).read_text())
+            Path(pool).write_text(str(pool_before + need))
+            if int(Path(pool).read_text()) < pool_before + need:
+                pytest.skip(f"could not grow the {huge_page_size} hugetlb pool by {need} pages")
         norandom = [] if aslr else ["setarch", os.uname().machine, "-R"]  # inherited by the postmaster
         _as_postgres([*norandom, f"{BIN}/pg_ctl", "-D", str(data), "-l", str(d / "log"), "-w", "start"])
         subprocess.run([*psql, "-c", "CREATE TABLE t AS SELECT g AS id, repeat('x', 200) AS pad "
@@ -139,7 +143,7 @@ def _cluster(huge_pages: str, aslr: bool = True, port: int = 54321):
             c.wait(timeout=30)
         shutil.rmtree(d, ignore_errors=True)
         if pool_before is not None:
-            Path(HUGEPAGES_2M).write_text(str(pool_before))
+            Path(pool).write_text(str(pool_before))
 
 
 def _cmd(pid: int) -> str:
@@ -207,29 +211,33 @@ def test_scan_postgres_backends(server):
     assert "2 MiB hugetlb" in out and "1 GiB hugetlb" in out and "n/a" not in out, out
 
 
-def _scanned(huge_pages: str):
+def _scanned(huge_pages: str, huge_page_size: str = "2MB"):
     """A cluster started with address-space randomisation off, scanned: the
     file as written, loaded, and the kernel's VmPTE of every process."""
-    with _cluster(huge_pages, aslr=False, port=54322) as (postmaster, kids):
+    with _cluster(huge_pages, aslr=False, port=54322, huge_page_size=huge_page_size) as (postmaster, kids):
         r = scan([postmaster, *kids], touched="tables")
     kernel = {p: v for n in r.group_notes for p, v in zip(n.pids, n.vmpte)}
     return loads_workload(render_scan(r), source=f"scan-{huge_pages}.yaml"), r, kernel
 
 
-def test_what_huge_pages_would_change_is_what_the_kernel_does():
+@pytest.mark.parametrize("huge_page_size, column, page", [("2MB", "2MiB-hugetlb", 2 << 20),
+                                                          ("1GB", "1GiB-hugetlb", 1 << 30)])
+def test_what_huge_pages_would_change_is_what_the_kernel_does(huge_page_size, column, page):
     # The same cluster twice, laid out alike (setarch -R): with huge_pages = off,
-    # scanned and estimated on the 2 MiB hugetlb what-if (the segment placed as
-    # hugetlb_get_unmapped_area would, the process's later mappings out of its
-    # way); with huge_pages = on, what the kernel reports.  The what-if's VmPTE,
-    # summed over the processes, is the kernel's, exactly (the backends touch
-    # the same 2 MiB blocks in both runs; should one not, the pair is run again).
-    if not os.path.exists(HUGEPAGES_2M):
-        pytest.skip("this kernel has no 2 MiB hugetlb pages")
+    # scanned and estimated on the hugetlb what-if of the page size (the segment
+    # placed as hugetlb_get_unmapped_area would, the process's later mappings out
+    # of its way); with huge_pages = on and that huge_page_size, what the kernel
+    # reports.  The what-if's VmPTE, summed over the processes, is the kernel's,
+    # exactly (the backends touch the same blocks in both runs; should one not,
+    # the pair is run again), and the segment is where the kernel put it.
+    if not os.path.exists(POOLS[huge_page_size]):
+        pytest.skip(f"this kernel has no {huge_page_size} hugetlb pages")
     for attempt in range(3):
         off, _, _ = _scanned("off")
-        on, r_on, kernel_on = _scanned("on")
-        assert on.segments[next(iter(n for n in on.segments if n.startswith("anon-hugepage-")))].page_size == 2 << 20
-        whatif = evaluate(off).cell("hugetlb-pmd", "2MiB-hugetlb")
+        on, r_on, kernel_on = _scanned("on", huge_page_size)
+        (main_on,) = [n for n in on.segments if n.startswith("anon-hugepage-")]
+        assert on.segments[main_on].page_size == page
+        whatif = evaluate(off).cell("hugetlb-pmd", column)
         assert whatif is not None
         predicted = whatif.result.vmpte_total
         assert sum(n.model_vmpte * len(n.pids) for n in r_on.group_notes) == sum(kernel_on.values())
@@ -237,7 +245,7 @@ def test_what_huge_pages_would_change_is_what_the_kernel_does():
             break
     assert predicted == sum(kernel_on.values()), (attempt, predicted, sum(kernel_on.values()))
     # and in every process the segment is where the postmaster's mmap put it
-    (kernel_at,) = {m.address for g in on.groups for m in g.mappings if m.segment.startswith("anon-hugepage-")}
+    (kernel_at,) = {m.address for g in on.groups for m in g.mappings if m.segment == main_on}
     placed = {off.groups[p.group].mappings[p.mapping].segment: set() for p in whatif.column.replaced}
     for p in whatif.column.replaced:
         placed[off.groups[p.group].mappings[p.mapping].segment].add(p.address)

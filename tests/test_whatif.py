@@ -124,14 +124,13 @@ def reference_convert(workload, page_size, aligned=False):
             room, gone = [], {}
             for j in move:
                 old, ps, size = g.mappings[j], pages[j], mappings[j].size
-                top = _down(arch.user_limit, ps)
-                limit = min([old.end, top] + [m.address for m in stay if m.address >= old.end])
-                spot = _down(limit - size, ps)
+                space = min([old.end, arch.user_limit] + [m.address for m in stay if m.address >= old.end])
+                spot = _down(min(space, _down(arch.user_limit, ps)) - size, ps)
                 if base <= spot < old.address:
                     room.append((spot, spot + size))
                     for k, p in enumerate(privates):
                         if p.address < old.address and p.end > spot:
-                            gone[k] = max(gone.get(k, 0), limit)  # searched from below the mapping above
+                            gone[k] = max(gone.get(k, 0), space)  # searched from below the mapping above
             keep = [(m.address, m.end) for j, m in enumerate(mappings) if j not in move] + room
             keep += [(p.address, p.end) for k, p in enumerate(privates) if k not in gone]
             for k in sorted(gone, key=lambda k: -privates[k].address):

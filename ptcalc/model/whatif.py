@@ -432,16 +432,15 @@ def displace_later(layout: Layout, arch: Any, replace: Any, new_addr: Any, new_s
         places: list[tuple[int, int]] = []  # where each re-placed mapping goes, nothing later in its way
         displaced: dict[int, int] = {}  # row -> the top of the space it was made in
         for m in (r for r in rows if chosen[r]):
-            top = round_down(arch.user_limit, pg[m])
-            i = bisect_left(starts, e0[m])  # the next mapping above it
-            limit = min(e0[m], top, starts[i] if i < len(starts) else top)
-            spot = round_down(limit - size[m], pg[m])
+            i = bisect_left(starts, e0[m])  # the next mapping above it: where its space ends
+            space = min(e0[m], starts[i] if i < len(starts) else arch.user_limit)
+            spot = round_down(min(space, round_down(arch.user_limit, pg[m])) - size[m], pg[m])
             if spot >= a0[m] or spot < arch.base_page:
                 continue
             places.append((spot, spot + size[m]))
             for r in others[:bisect_left(starts, a0[m])]:
                 if private[r] and addr[r] + size[r] > spot:
-                    displaced[r] = max(displaced.get(r, 0), limit)
+                    displaced[r] = max(displaced.get(r, 0), space)
         if not displaced:
             continue
         taken = coalesce([(addr[r], addr[r] + size[r]) for r in others if r not in displaced] + places, 1)
