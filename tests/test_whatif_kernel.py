@@ -15,6 +15,7 @@ inside, and tables it shares with the process's own mappings counted once).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -103,7 +104,10 @@ def _own_mappings(pid: int, skip: tuple[int, int]) -> tuple[PrivateMapping, ...]
     return tuple(out)
 
 
-def test_the_what_if_places_and_counts_as_the_kernel(pool):
+@contextlib.contextmanager
+def _children():
+    """PROCESSES children (tests/placement_child.py) with ASLR off, sharing a
+    4 KiB memfd of SIZE and a 2 MiB hugetlb memfd of HUGE; ended on exit."""
     shmem = os.memfd_create("ptcalc-whatif-4k", 0)
     huge = os.memfd_create("ptcalc-whatif-2m", MFD_HUGETLB | MFD_HUGE_2MB)
     children: list[subprocess.Popen] = []
@@ -116,6 +120,35 @@ def test_the_what_if_places_and_counts_as_the_kernel(pool):
             children.append(subprocess.Popen([sys.executable, str(HERE / "placement_child.py"), spec],
                                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                              pass_fds=(shmem, huge), preexec_fn=_no_aslr))
+        yield children
+    finally:
+        for c in children:
+            c.stdin.close()
+            c.wait(timeout=30)
+        os.close(shmem)
+        os.close(huge)
+
+
+def _what_if(address: int, own: tuple[PrivateMapping, ...]):
+    """The segment at ``address`` (4 KiB pages, wholly touched) with the
+    process's own mappings ``own``, evaluated with the 2 MiB hugetlb what-if."""
+    segment = Segment("seg", SIZE, "shmem", 4 * KiB)
+    mapping = Mapping("seg", 0, SIZE, address, touched=((0, SIZE),), origin="processes[0].mappings[0]")
+    w = Workload(host=Host(memory=24 * GiB, arch=X86_64), segments={"seg": segment},
+                 groups=(ProcessGroup("children", PROCESSES, (mapping,), private_mappings=own),))
+    return evaluate(w, Options(schemes=("hugetlb-pmd",), columns=2 * MiB))
+
+
+def _vmpte_alone(own: tuple[PrivateMapping, ...]) -> int:
+    """A process's VmPTE with only its own mappings ``own`` (as configured)."""
+    w = Workload(host=Host(memory=24 * GiB, arch=X86_64), segments={"seg": Segment("seg", SIZE, "shmem", 4 * KiB)},
+                 groups=(ProcessGroup("children", PROCESSES, (), private_mappings=own),))
+    cell = evaluate(w, Options(schemes=("hugetlb-pmd",), columns=CONFIGURED)).selected_cell("hugetlb-pmd")
+    return cell.result.groups[0].vmpte_bytes
+
+
+def test_the_what_if_places_and_counts_as_the_kernel(pool):
+    with _children() as children:
         a4k = {_ask(c, "map4k")["address"] for c in children}
         assert len(a4k) == 1, "with ASLR off the processes are laid out alike"
         (address,) = a4k
@@ -126,30 +159,16 @@ def test_the_what_if_places_and_counts_as_the_kernel(pool):
         kernel_address = {g["address"] for g in got}
         assert len(kernel_address) == 1
         growth = [g["after"] - g["before"] for g in got]
-    finally:
-        for c in children:
-            c.stdin.close()
-            c.wait(timeout=30)
-        os.close(shmem)
-        os.close(huge)
 
-    segment = Segment("seg", SIZE, "shmem", 4 * KiB)
-    mapping = Mapping("seg", 0, SIZE, address, touched=((0, SIZE),), origin="processes[0].mappings[0]")
-    w = Workload(host=Host(memory=24 * GiB, arch=X86_64), segments={"seg": segment},
-                 groups=(ProcessGroup("children", PROCESSES, (mapping,), private_mappings=own),))
-    ev = evaluate(w, Options(schemes=("hugetlb-pmd",), columns=2 * MiB))
-    col = ev.column
-    (placed,) = col.replaced
+    ev = _what_if(address, own)
+    (placed,) = ev.column.replaced
     assert placed.old_address == address and placed.reason == "misaligned"
     # where hugetlb_get_unmapped_area put it
     assert placed.address == kernel_address.pop()
     # the processes' VmPTE grew by the model's figure for the segment on 2 MiB
     # pages: its VmPTE with the segment less its VmPTE without it
     with_segment = ev.selected_cell("hugetlb-pmd").result.groups[0].vmpte_bytes
-    alone = evaluate(Workload(host=w.host, segments={"seg": segment},
-                              groups=(ProcessGroup("children", PROCESSES, (), private_mappings=own),)),
-                     Options(schemes=("hugetlb-pmd",), columns=CONFIGURED)).selected_cell("hugetlb-pmd")
-    assert growth == [with_segment - alone.result.groups[0].vmpte_bytes] * PROCESSES
+    assert growth == [with_segment - _vmpte_alone(own)] * PROCESSES
 
 
 def test_a_mapping_made_after_the_segment_moves_below_it_as_the_kernel_puts_it(pool):
@@ -159,18 +178,7 @@ def test_a_mapping_made_after_the_segment_moves_below_it_as_the_kernel_puts_it(p
     # mapping below it: the what-if must not push the segment below the later
     # mapping (where it would take another 1 GiB phase than its sharers that
     # made no such mapping), but move the later mapping below it.
-    shmem = os.memfd_create("ptcalc-whatif-4k", 0)
-    huge = os.memfd_create("ptcalc-whatif-2m", MFD_HUGETLB | MFD_HUGE_2MB)
-    children: list[subprocess.Popen] = []
-    try:
-        os.ftruncate(shmem, SIZE)
-        os.ftruncate(huge, HUGE)
-        spec = json.dumps({"shmem_fd": shmem, "shmem_size": SIZE, "huge_fd": huge, "huge_size": HUGE,
-                           "page": 2 * MiB})
-        for _ in range(PROCESSES):
-            children.append(subprocess.Popen([sys.executable, str(HERE / "placement_child.py"), spec],
-                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                             pass_fds=(shmem, huge), preexec_fn=_no_aslr))
+    with _children() as children:
         (address,) = {_ask(c, "map4k")["address"] for c in children}
         (later,) = {_ask(c, "maplater")["address"] for c in children}
         assert later + 64 * KiB <= address, "the kernel put the later mapping below the segment"
@@ -183,19 +191,9 @@ def test_a_mapping_made_after_the_segment_moves_below_it_as_the_kernel_puts_it(p
         after = [_ask(c, "maplater") for c in children]
         (kernel_later,) = {a["address"] for a in after}
         growth = [a["after"] - g["before"] for g, a in zip(got, after)]
-    finally:
-        for c in children:
-            c.stdin.close()
-            c.wait(timeout=30)
-        os.close(shmem)
-        os.close(huge)
 
     (mine,) = [i for i, p in enumerate(own) if p.address == later]
-    segment = Segment("seg", SIZE, "shmem", 4 * KiB)
-    mapping = Mapping("seg", 0, SIZE, address, touched=((0, SIZE),), origin="processes[0].mappings[0]")
-    w = Workload(host=Host(memory=24 * GiB, arch=X86_64), segments={"seg": segment},
-                 groups=(ProcessGroup("children", PROCESSES, (mapping,), private_mappings=own),))
-    ev = evaluate(w, Options(schemes=("hugetlb-pmd",), columns=2 * MiB))
+    ev = _what_if(address, own)
     col = ev.column
     (placed,) = col.replaced
     assert placed.address == kernel_address  # as high as hugetlb_get_unmapped_area put it
@@ -203,8 +201,4 @@ def test_a_mapping_made_after_the_segment_moves_below_it_as_the_kernel_puts_it(p
     # VmPTE grew by the model's figure for the segment and the later mapping
     # where the kernel put them, against the process without either
     with_both = ev.selected_cell("hugetlb-pmd").result.groups[0].vmpte_bytes
-    without = own[:mine] + own[mine + 1:]
-    alone = evaluate(Workload(host=w.host, segments={"seg": segment},
-                              groups=(ProcessGroup("children", PROCESSES, (), private_mappings=without),)),
-                     Options(schemes=("hugetlb-pmd",), columns=CONFIGURED)).selected_cell("hugetlb-pmd")
-    assert growth == [with_both - alone.result.groups[0].vmpte_bytes] * PROCESSES
+    assert growth == [with_both - _vmpte_alone(own[:mine] + own[mine + 1:])] * PROCESSES
