@@ -27,7 +27,7 @@ from ptcalc.model.intervals import ascending
 from ptcalc.model.layout import Layout, pieces_reordered, segment_columns
 from ptcalc.units import ceil_div, floor_div, format_size, mod, round_down, round_up, size_token
 from ptcalc.workload.address_space import add_span, coalesce, highest_gap
-from ptcalc.workload.types import Backing, Segment, Workload, place_addresses
+from ptcalc.workload.types import Backing, Mappings, MappingSpec, Segment, SpecTable, Workload, place_addresses
 
 
 @dataclass(frozen=True)
@@ -606,21 +606,40 @@ def _problem(layout: Layout, workload: Workload, gi: int, page_size: int, errors
 
 def materialise(workload: Workload, layout: Layout, segments: dict[str, Segment]) -> Workload:
     """The Workload a converted layout stands for: each mapping with its new
-    offset, size, address and touched ranges."""
+    offset, size, address and touched ranges.  Built as columns (one
+    :class:`SpecTable` of every group's specs, each group's mappings as codes
+    into it): a Mapping object is made only when one is read."""
     addr, end, off = layout.row_addr.tolist(), layout.row_end.tolist(), layout.row_off.tolist()
     touched: list[list[tuple[int, int]]] = [[] for _ in range(layout.n_rows)]
     for r, s, t in zip(layout.piece_row.tolist(), layout.piece_start.tolist(), layout.piece_end.tolist()):
         touched[r].append((s - addr[r], t - addr[r]))
-    new_mappings: list[list[Any]] = [list(g.mappings) for g in workload.groups]
+    row_of: list[list[int]] = [[-1] * len(g.mappings) for g in workload.groups]
     for r, (gi, mi) in enumerate(layout.row_index):
-        if mi < 0:
-            continue  # a private mapping: unchanged
-        m = new_mappings[gi][mi]
-        new_mappings[gi][mi] = replace(m, offset=off[r], size=end[r] - addr[r], address=addr[r],
-                                       touched=tuple(touched[r]))
-    groups = tuple(replace(g, mappings=tuple(ms)) if g.mappings else g
-                   for g, ms in zip(workload.groups, new_mappings))
-    return replace(workload, segments=segments, groups=groups)
+        if mi >= 0:  # (a private mapping is unchanged)
+            row_of[gi][mi] = r
+    table = SpecTable()
+    groups = []
+    for g, rows in zip(workload.groups, row_of):
+        if not rows:
+            groups.append(g)
+            continue
+        old = Mappings.of(g.mappings)
+        segment, offset, size, address, protection, touch, auto, uffd, soft_dirty = old.columns()
+        first = len(table)
+        addresses = []
+        for j, r in enumerate(rows):
+            if r < 0:
+                table.append(MappingSpec(segment[j], offset[j], size[j], protection[j], touch[j], uffd[j],
+                                         soft_dirty[j]))
+                addresses.append(address[j])
+            else:
+                table.append(MappingSpec(segment[j], off[r], end[r] - addr[r], protection[j], tuple(touched[r]),
+                                         uffd[j], soft_dirty[j]))
+                addresses.append(addr[r])
+        new = Mappings(table, tuple(range(first, len(table))), tuple(addresses), old.auto,
+                       old.origin, old.origins)
+        groups.append(replace(g, mappings=new))
+    return replace(workload, segments=segments, groups=tuple(groups))
 
 
 def convert(workload: Workload, page_size: int) -> Workload:
