@@ -86,6 +86,15 @@ def wrap_plain(text: str, width: int, indent: str = "", hanging: str = "") -> li
     return [line.plain for line in wrap(text, width, indent, hanging).split("\n")]
 
 
+def _slice(t: Text, start: int, end: int) -> Text:
+    """``t[start:end]``, which rich makes by dividing the whole text (a cost
+    linear in its length for every slice): without spans, made directly as
+    rich would make it."""
+    if t.spans:
+        return t[start:end]
+    return Text(t.plain[start:end], style=t.style, justify=t.justify, overflow=t.overflow)
+
+
 def wrap(text: str | Text, width: int, indent: str = "", hanging: str = "", style: str = "", keep: int = 0) -> Text:
     """:func:`wrap_plain` keeping the styles of a rich Text: ``indent`` before
     the first line, ``hanging`` before every other; the first ``keep`` lines
@@ -94,7 +103,7 @@ def wrap(text: str | Text, width: int, indent: str = "", hanging: str = "", styl
     out: list[Text] = []
     pos = 0
     for n, para in enumerate(t.plain.split("\n")):
-        piece = t[pos:pos + len(para)]
+        piece = _slice(t, pos, pos + len(para))
         pos += len(para) + 1
         lead = len(para) - len(para.lstrip(" "))
         first = (indent if n == 0 else hanging) + para[:lead]
@@ -104,7 +113,7 @@ def wrap(text: str | Text, width: int, indent: str = "", hanging: str = "", styl
         offsets = ([(lead, len(para.rstrip()))] if n < keep
                    else _wrap_offsets(para, width, cell_len(first), cell_len(hanging)))
         for i, (s, e) in enumerate(offsets):
-            line = piece[s:e]
+            line = _slice(piece, s, e)
             line.rstrip()
             out.append(Text.assemble(first if i == 0 else hanging, line))
     return Text("\n").join(out)

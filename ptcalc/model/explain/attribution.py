@@ -92,9 +92,22 @@ class Context:
         bounds = np.searchsorted(row, np.arange(self.layout.n_rows + 1))
         return [np.arange(a, b) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
 
+    @cached_property
+    def _row_mappings(self) -> list[Mapping | None]:
+        """Per row, its shared mapping (None for a process's own mapping)."""
+        out: list[Mapping | None] = [None] * self.layout.n_rows
+        rows = self._rows
+        for gi, g in enumerate(self.w.groups):
+            for mi, m in enumerate(g.mappings):
+                out[rows[(gi, mi)]] = m
+        return out
+
     def mapping(self, r: int) -> Mapping:
-        gi, mi = self.layout.row_index[r]
-        return self.w.groups[gi].mappings[mi]
+        m = self._row_mappings[r]
+        if m is None:
+            gi, mi = self.layout.row_index[r]
+            return self.w.groups[gi].mappings[mi]
+        return m
 
     def blocks(self, mask: np.ndarray, li: int) -> np.ndarray:
         """Per row, distinct blocks at level ``li`` of the parts in ``mask``."""

@@ -34,11 +34,12 @@ if TYPE_CHECKING:
 class _Pending:
     """A fix of one mapping whose saving is measured with the others
     (``_Fixer.resolve``): its index there, and the Fix's fields but
-    ``physical_after``."""
+    ``physical_after`` (None for a move or a grow: they follow from the
+    pending change, ``_Fixer.fields``)."""
 
     __slots__ = ("index", "fields")
 
-    def __init__(self, index: int, fields: dict[str, Any]) -> None:
+    def __init__(self, index: int, fields: dict[str, Any] | None = None) -> None:
         self.index = index
         self.fields = fields
 
@@ -127,9 +128,7 @@ class _Fixer:
             return None
         self.pending.append((self.cx.row_of(gi, mi) if r is None else r, m, ("move", delta), a, size, offset,
                              m.protection, m.userfaultfd, m.soft_dirty, False, delta))
-        return _Pending(len(self.pending) - 1, {
-            "physical_before": self.before, "kind": "move", "change_bytes": abs(delta), "delta": delta,
-            "new_range": (a, a + size), "new_offset": offset})
+        return _Pending(len(self.pending) - 1)
 
     def grow(self, gi: int, mi: int, start: int, end: int, m: Mapping | None = None,
              r: int | None = None) -> _Pending | None:
@@ -144,9 +143,7 @@ class _Fixer:
             return None
         self.pending.append((self.cx.row_of(gi, mi) if r is None else r, m, ("grow", start, end), start, end - start,
                              offset, m.protection, m.userfaultfd, m.soft_dirty, False, 0))
-        return _Pending(len(self.pending) - 1, {
-            "physical_before": self.before, "kind": "grow", "change_bytes": (end - start) - size,
-            "new_range": (start, end), "new_offset": offset})
+        return _Pending(len(self.pending) - 1)
 
     def flag(self, gi: int, mi: int, kind: str, change: int = 0, like: tuple[str, ...] = (),
              **changes: Any) -> _Pending | None:
@@ -207,11 +204,31 @@ class _Fixer:
         w = self._with_mapping(gi, mi, self._new_mapping(m, how))
         return None if w is None else self._physical(w)
 
+    def fields(self, i: int) -> dict[str, Any]:
+        """The Fix fields but ``physical_after`` of pending move or grow ``i``."""
+        _, m, how, address, size, offset = self.pending[i][:6]
+        if how[0] == "move":
+            delta = how[1]
+            return {"physical_before": self.before, "kind": "move", "change_bytes": abs(delta), "delta": delta,
+                    "new_range": (address, address + size), "new_offset": offset}
+        return {"physical_before": self.before, "kind": "grow", "change_bytes": size - m.size,
+                "new_range": (address, address + size), "new_offset": offset}
+
     def fix(self, f: Fix | _Pending | None, after: list[int | None]) -> Fix | None:
         if not isinstance(f, _Pending):
             return f
         a = after[f.index]
-        return None if a is None else Fix(physical_after=a, **f.fields)
+        return None if a is None else Fix(physical_after=a, **(f.fields or self.fields(f.index)))
+
+    def saving(self, f: Fix | _Pending | None, after: list[int | None]) -> Fix | None:
+        """``fix``, but None for a pending fix that saves nothing (``_best``
+        leaves those out: they need not be made)."""
+        if not isinstance(f, _Pending):
+            return f
+        a = after[f.index]
+        if a is None or a >= self.before:
+            return None
+        return Fix(physical_after=a, **(f.fields or self.fields(f.index)))
 
     def threshold(self, size: int) -> Fix:
         """The file-cached threshold at ``size`` (one answer per size)."""
@@ -430,7 +447,6 @@ class Findings:
         self._tables: dict[tuple[int, ...], list[tuple[str, list[int]]]] = {}
         self._zones_of_row: list[int] | None = None
         self._bounds: list[list[int]] = []
-        self.row_parts = cx.row_parts
 
     # helpers ---------------------------------------------------------------
     def tables_in(self, r: int, zone_set: tuple[int, ...]) -> dict[str, int]:
@@ -482,7 +498,7 @@ class Findings:
     def finish(self) -> None:
         """Measure the pending fixes and make the findings."""
         after = self.fixer.resolve()
-        fix = self.fixer.fix
+        fix = self.fixer.saving
         for r, level, rule, ranges, tables, fixes, note, detail in self.added:
             gi, mi = self.cx.layout.row_index[r]
             best, alts = _best([fix(f, after) for f in fixes])
