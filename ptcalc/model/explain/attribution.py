@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ptcalc.model.explain.types import (GroupExplain, Interval, MappingExplain, Partner, Pool, PrivateExplain,
-                                        Sharing, Totals, VmpteNote, ZoneSpan)
+                                        Sharing, Totals, VmpteNote, ZoneSpan, made)
 from ptcalc.model.explain.partners import NAMED, Sweep, User, level_partners, overlap
 from ptcalc.model.geometry import LEVEL_NAMES, VMPTE_LEVELS
 from ptcalc.model.intervals import (ceil_div, distinct_blocks, first_of, floor_div, key_ids, merge_within,
@@ -397,13 +397,12 @@ def attribute(cell: Cell) -> Attribution:
             backing, page_size = segs[m.segment]
             b = bounds[r]
             ss = sharing.get(r)
-            maps.append(MappingExplain(group=gi, index=mi, mapping=m, backing=backing, page_size=page_size,
-                                       own=own_rows[r], attached=att_rows[r],
-                                       sharing=tuple(sorted(ss, key=lambda s: (s.pool, s.level))) if ss
-                                       else no_sharing,
-                                       why_pmd=why_pmd[r], why_pte=why_pte[r],
-                                       zones=tuple(ZoneSpan(kinds[k], b[k], b[k + 1])
-                                                   for k in range(5) if b[k] < b[k + 1])))
+            maps.append(made(MappingExplain, group=gi, index=mi, mapping=m, backing=backing, page_size=page_size,
+                             own=own_rows[r], attached=att_rows[r],
+                             sharing=tuple(sorted(ss, key=lambda s: (s.pool, s.level))) if ss else no_sharing,
+                             why_pmd=why_pmd[r], why_pte=why_pte[r],
+                             zones=tuple(made(ZoneSpan, kind=kinds[k], start=b[k], end=b[k + 1])
+                                         for k in range(5) if b[k] < b[k + 1])))
             for n in LEVEL_NAMES:
                 own_total[n] += own_rows[r][n]
                 att_total[n] += att_rows[r][n]

@@ -17,7 +17,7 @@ import numpy as np
 
 from ptcalc.model.explain import batch
 from ptcalc.model.explain.attribution import I64, Context, PoolBuild, overlap
-from ptcalc.model.explain.types import RULE_OF_WHY, Finding, Fix, Interval, Sharing
+from ptcalc.model.explain.types import RULE_OF_WHY, Finding, Fix, Interval, Sharing, made
 from ptcalc.model.intervals import distinct_blocks, order_by
 from ptcalc.model.layout import PROT_CODE, Layout, pieces_reordered
 from ptcalc.model.schemes import Why, zones
@@ -42,6 +42,21 @@ class _Pending:
     def __init__(self, index: int, fields: dict[str, Any] | None = None) -> None:
         self.index = index
         self.fields = fields
+
+
+class _Window:
+    """The moves and grows ``Findings.window_fixes`` asks for one row, made for
+    every row at once (``_Fixer.windows``): then the indices of its pending
+    fixes, in the order the per-row code made them, ``first`` to ``first + n``."""
+
+    __slots__ = ("row", "span", "target", "first", "n")
+
+    def __init__(self, row: int, span: int, target: int | None) -> None:
+        self.row = row
+        self.span = span
+        self.target = target
+        self.first = 0
+        self.n = 0
 
 
 class _Fixer:
@@ -159,6 +174,66 @@ class _Fixer:
                           dict(kind=kind, change_bytes=change, delta=address - m.address if moved else None,
                                new_range=(address, address + m.size) if moved else None, protection=protection,
                                like=like), changes)
+
+    def windows(self, requests: list[_Window]) -> None:
+        """Pend the fixes of every window request: per row, the moves making
+        ``address`` (no target) or ``address - offset`` congruent to the target
+        modulo ``span`` (both signed shifts, smallest each way), then the grows
+        to the window bounds at the start, at the end and at both -- each as
+        ``move`` and ``grow`` would pend it, in that order."""
+        if not requests:
+            return
+        cx = self.cx
+        n = len(requests)
+        maps = [cx.mapping(q.row) for q in requests]
+        a = np.fromiter((m.address for m in maps), I64, n)
+        size = np.fromiter((m.size for m in maps), I64, n)
+        off = np.fromiter((m.offset for m in maps), I64, n)
+        seg_size = np.fromiter((self._seg_size[m.segment] for m in maps), I64, n)
+        span = np.fromiter((q.span for q in requests), I64, n)
+        has_t = np.fromiter((q.target is not None for q in requests), bool, n)
+        target = np.fromiter((q.target or 0 for q in requests), I64, n)
+        end = a + size
+        limit = self._limit
+        off_ok = (off >= 0) & (off + size <= seg_size)
+        # moves (``_shifts_to``): none when already congruent
+        up = (target - np.where(has_t, a - off, a)) % span
+        down = up - span
+        move_up = (up != 0) & (a + up >= 0) & (a + up + size <= limit) & off_ok
+        move_down = (up != 0) & (a + down >= 0) & (a + down + size <= limit) & off_ok
+        # grows to the window bounds
+        lo = a - a % span
+        hi = -((-end) // span) * span
+
+        def grow_ok(start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+            o = off - (a - start)
+            return (~((start > a) | (stop < end) | ((start == a) & (stop == end)))
+                    & (start >= 0) & (stop <= limit) & (o >= 0) & (o + (stop - start) <= seg_size))
+
+        g1, g2, g3 = grow_ok(lo, end), grow_ok(a, hi), grow_ok(lo, hi)
+        pending = self.pending
+        for q, m, ok_up, ok_down, u, d, x1, x2, x3, lo_, hi_ in zip(
+                requests, maps, move_up.tolist(), move_down.tolist(), up.tolist(), down.tolist(), g1.tolist(),
+                g2.tolist(), g3.tolist(), lo.tolist(), hi.tolist()):
+            r = q.row
+            q.first = len(pending)
+            address, sz, offset = m.address, m.size, m.offset
+            prot, uffd, sd = m.protection, m.userfaultfd, m.soft_dirty
+            stop = address + sz
+            if ok_up:
+                pending.append((r, m, ("move", u), address + u, sz, offset, prot, uffd, sd, False, u))
+            if ok_down:
+                pending.append((r, m, ("move", d), address + d, sz, offset, prot, uffd, sd, False, d))
+            if x1:
+                pending.append((r, m, ("grow", lo_, stop), lo_, stop - lo_, offset - (address - lo_), prot, uffd, sd,
+                                False, 0))
+            if x2:
+                pending.append((r, m, ("grow", address, hi_), address, hi_ - address, offset, prot, uffd, sd,
+                                False, 0))
+            if x3:
+                pending.append((r, m, ("grow", lo_, hi_), lo_, hi_ - lo_, offset - (address - lo_), prot, uffd, sd,
+                                False, 0))
+            q.n = len(pending) - q.first
 
     def resolve(self) -> list[int | None]:
         """Per pending fix, the physical bytes after it; None where the changed
@@ -433,6 +508,10 @@ _W_PTSHARE_ALIGNMENT = Why.PTSHARE_ALIGNMENT
 _W_SHARED = Why.SHARED
 _W_SOFT_DIRTY = Why.SOFT_DIRTY
 _W_USERFAULTFD = Why.USERFAULTFD
+_WHOLE_MAPPING = frozenset({_W_PRIVATE_SCHEME, _W_NOT_HUGETLB, _W_PROT_NONE, _W_USERFAULTFD, _W_SOFT_DIRTY,
+                            _W_BELOW_THRESHOLD})
+"""Rules about the whole mapping (its finding's level is 'all')."""
+_ALL_ZONES = (0, 1, 2, 3, 4)
 
 
 class Findings:
@@ -444,6 +523,8 @@ class Findings:
         self.fixer = _Fixer(cx, slow)
         self.out: list[Finding] = []
         self.added: list[tuple[Any, ...]] = []
+        self.windows: list[_Window] = []
+        self._per_segment: dict[tuple[Why, str], tuple[list[Any], dict[str, Any]]] = {}
         self._tables: dict[tuple[int, ...], list[tuple[str, list[int]]]] = {}
         self._zones_of_row: list[int] | None = None
         self._bounds: list[list[int]] = []
@@ -487,6 +568,9 @@ class Findings:
             self._bounds = cx.z.bounds.tolist()
         row_bits: int = self._zones_of_row[r]
         b = self._bounds[r]
+        if not row_bits & (row_bits - 1):  # parts in one zone (or none)
+            z = row_bits.bit_length() - 1
+            return ((b[z], b[z + 1]),) if row_bits and z in zone_set and b[z] < b[z + 1] else ()
         return tuple(merge_ranges([(b[z], b[z + 1]) for z in sorted(zone_set) if row_bits >> z & 1]))
 
     def add(self, r: int, level: str, rule: str, ranges: tuple[Interval, ...], tables: dict[str, int],
@@ -497,38 +581,51 @@ class Findings:
 
     def finish(self) -> None:
         """Measure the pending fixes and make the findings."""
-        after = self.fixer.resolve()
-        fix = self.fixer.saving
+        fixer = self.fixer
+        fixer.windows(self.windows)
+        self.windows = []
+        after = fixer.resolve()
+        before = fixer.before
+        fix = fixer.saving
+        row_index = self.cx.layout.row_index
+        known: dict[int, tuple[Fix | None, tuple[Fix, ...]]] = {}  # per fixes list of ``_per_segment``
+        shared = {id(fixes) for fixes, _ in self._per_segment.values()}
         for r, level, rule, ranges, tables, fixes, note, detail in self.added:
-            gi, mi = self.cx.layout.row_index[r]
-            best, alts = _best([fix(f, after) for f in fixes])
+            gi, mi = row_index[r]
+            if id(fixes) in shared:
+                if id(fixes) not in known:
+                    known[id(fixes)] = _best([fix(f, after) for f in fixes])
+                best, alts = known[id(fixes)]
+                if best is None and note is None and fixes:
+                    note = "no-single-change"
+                self.out.append(made(Finding, group=gi, mapping=mi, level=level, rule=rule, ranges=ranges,
+                                     tables=tables, fix=best, alternatives=alts, note=note, **detail))
+                continue
+            candidates: list[Fix | None] = []
+            for f in fixes:
+                if type(f) is _Window:
+                    for i in range(f.first, f.first + f.n):
+                        a = after[i]
+                        if a is not None and a < before:
+                            candidates.append(Fix(physical_after=a, **fixer.fields(i)))
+                else:
+                    candidates.append(fix(f, after))
+            best, alts = _best(candidates)
             if best is None and note is None and fixes:
                 note = "no-single-change"
-            self.out.append(Finding(group=gi, mapping=mi, level=level, rule=rule, ranges=ranges, tables=tables,
-                                    fix=best, alternatives=alts, note=note, **detail))
+            self.out.append(made(Finding, group=gi, mapping=mi, level=level, rule=rule, ranges=ranges, tables=tables,
+                                         fix=best, alternatives=alts, note=note, **detail))
         self.added = []
 
     # fixes by rule ---------------------------------------------------------
     def window_fixes(self, r: int, span: int, target_class: int | None) -> list[Any]:
-        """Moves that make windows of ``span`` whole (or congruent), and the grows
-        that cover the partial windows at either end."""
-        cx = self.cx
-        gi, mi = cx.layout.row_index[r]
-        m = cx.mapping(r)
-        fx = self.fixer
-        fixes: list[Any] = []
-        if target_class is None:  # align the start
-            for dlt in _shifts_to(m.address, 0, span):
-                fixes.append(fx.move(gi, mi, dlt, m, r))
-        else:  # make address - offset ≡ target_class
-            for dlt in _shifts_to(m.address - m.offset, target_class, span):
-                fixes.append(fx.move(gi, mi, dlt, m, r))
-        end = m.end
-        lo, hi = round_down(m.address, span), round_up(end, span)
-        fixes.append(fx.grow(gi, mi, lo, end, m, r))
-        fixes.append(fx.grow(gi, mi, m.address, hi, m, r))
-        fixes.append(fx.grow(gi, mi, lo, hi, m, r))
-        return fixes
+        """Moves that make windows of ``span`` whole (or congruent: ``address -
+        offset`` to ``target_class``; None: the start aligned), and the grows
+        that cover the partial windows at either end (pended for every row
+        at once in ``finish``: ``_Fixer.windows``)."""
+        w = _Window(r, span, target_class)
+        self.windows.append(w)
+        return [w]
 
     def rule_fixes(self, r: int, why: Why, level: str) -> tuple[list[Fix | _Pending | None], dict[str, Any]]:
         """The fixes for rule ``why``, and when there are none the note why
@@ -538,13 +635,17 @@ class Findings:
         m = cx.mapping(r)
         seg = cx.w.segments[m.segment]
         span: int = (cx.pud_size if level == "pmd" else cx.pmd_size) or cx.pmd_size
-        if why == _W_NOT_HUGETLB:
-            fix = self.fixer.hugetlb_pages(m.segment)
-            if fix is None and seg.backing == "file":
-                return [], {"note": "file-not-hugetlb"}
-            return [fix], {}
-        if why == _W_NOT_PMD_PAGES:
-            return [self.fixer.hugetlb_pages(m.segment)], {}
+        if why == _W_NOT_HUGETLB or why == _W_NOT_PMD_PAGES:
+            # one answer per segment: the same list for every row (``finish`` picks its best once)
+            key = (why, m.segment)
+            known = self._per_segment.get(key)
+            if known is None:
+                fix = self.fixer.hugetlb_pages(m.segment)
+                if why == _W_NOT_HUGETLB and fix is None and seg.backing == "file":
+                    known = self._per_segment[key] = ([], {"note": "file-not-hugetlb"})
+                else:
+                    known = self._per_segment[key] = ([fix], {})
+            return known[0], dict(known[1])
         if why == _W_MISALIGNED:
             target: int | None = 0  # file-cached: address ≡ offset
             fixes = self.window_fixes(r, span, target)
@@ -580,10 +681,10 @@ class Findings:
     # per row ---------------------------------------------------------------
     def whole_row(self, r: int, why: Why, level: str) -> None:
         fixes, detail = self.rule_fixes(r, why, level)
-        lv = "all" if why in (_W_PRIVATE_SCHEME, _W_NOT_HUGETLB, _W_PROT_NONE, _W_USERFAULTFD,
-                              _W_SOFT_DIRTY, _W_BELOW_THRESHOLD) else level
-        self.add(r, lv, RULE_OF_WHY[why], self.ranges_in(r, (0, 1, 2, 3, 4)), self.tables_in(r, (0, 1, 2, 3, 4)),
-                 fixes, why=why, why_level=level, **detail)
+        note = detail.pop("note", None)
+        self.added.append((r, "all" if why in _WHOLE_MAPPING else level, RULE_OF_WHY[why],
+                           self.ranges_in(r, _ALL_ZONES), self.tables_in(r, _ALL_ZONES), fixes, note,
+                           {"why": why, "why_level": level, **detail}))
 
     def partial(self, r: int, level: str, zone_set: tuple[int, ...]) -> None:
         cx = self.cx
