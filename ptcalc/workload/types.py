@@ -309,6 +309,13 @@ class Mappings(Sequence[Mapping]):
     def objects(self) -> tuple[Mapping, ...]:
         """The Mapping objects, built on first use."""
         specs, out = self.specs, []
+        if isinstance(specs, SpecTable):  # from the columns, without a MappingSpec each
+            seg, off, size, prot, uffd, soft, touched = (specs.segment, specs.offset, specs.size, specs.protection,
+                                                         specs.userfaultfd, specs.soft_dirty, specs.touched)
+            origin_of = self.origin_of
+            return tuple(Mapping(seg[c], off[c], size[c], address, prot[c], touched(c), auto,  # type: ignore[arg-type]
+                                 uffd[c], soft[c], origin_of(j))  # type: ignore[arg-type]
+                         for j, (c, address, auto) in enumerate(zip(self.codes, self.addresses, self.auto)))
         for j, (code, address, auto) in enumerate(zip(self.codes, self.addresses, self.auto)):
             s = specs[code]
             out.append(Mapping(s.segment, s.offset, s.size, address, s.protection, s.touched, auto, s.userfaultfd,

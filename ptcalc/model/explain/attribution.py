@@ -116,8 +116,9 @@ class Context:
                                self.layout.n_rows)
 
 
-def own_attribution(cx: Context) -> tuple[dict[int, dict[str, int]], dict[int, dict[str, int]]]:
-    """Per row: tables only it needs; per group: tables shared between mappings."""
+def own_attribution(cx: Context) -> tuple[dict[int, dict[str, int]], dict[int, dict[str, int]], list[list[int]]]:
+    """Per row: tables only it needs; per group: tables shared between mappings;
+    and the first as columns (per level, in ``LEVEL_NAMES`` order, per row)."""
     n_rows, n_groups = cx.layout.n_rows, len(cx.counts)
     own_cols: dict[str, list[int]] = {}
     between_cols: dict[str, list[int]] = {}
@@ -156,21 +157,31 @@ def own_attribution(cx: Context) -> tuple[dict[int, dict[str, int]], dict[int, d
     between_l = [between_cols.get(n, zero_groups) for n in LEVEL_NAMES]
     own = {r: dict(zip(LEVEL_NAMES, v)) for r, v in enumerate(zip(*own_l))}
     between_d = {g: dict(zip(LEVEL_NAMES, v)) for g, v in enumerate(zip(*between_l))}
-    return own, between_d
+    return own, between_d, own_l
 
 
-def attached_tables(cx: Context) -> dict[int, dict[str, int]]:
-    """Per row: shared tables it links in (VmPTE), as count() does."""
-    out = {r: zero_levels() for r in range(cx.layout.n_rows)}
+def attached_tables(cx: Context) -> tuple[dict[int, dict[str, int]], list[list[int]]]:
+    """Per row: shared tables it links in (VmPTE), as count() does; and as
+    columns (per level, in ``LEVEL_NAMES`` order, per row)."""
+    n_rows = cx.layout.n_rows
+    cols = {n: [0] * n_rows for n in LEVEL_NAMES}
     if cx.z.upper == "pmd" and cx.pmd_i is not None:
-        per_row = cx.blocks(cx.kind == 2, cx.pmd_i)
-        for r in range(cx.layout.n_rows):
-            out[r]["pmd"] = int(per_row[r])
+        cols["pmd"] = cx.blocks(cx.kind == 2, cx.pmd_i).tolist()
     if cx.z.attached_pte:
-        per_row = cx.blocks(cx.kind == 1, 0)
-        for r in range(cx.layout.n_rows):
-            out[r]["pte"] = int(per_row[r])
-    return out
+        cols["pte"] = cx.blocks(cx.kind == 1, 0).tolist()
+    att_l = [cols[n] for n in LEVEL_NAMES]
+    return {r: dict(zip(LEVEL_NAMES, v)) for r, v in enumerate(zip(*att_l))}, att_l
+
+
+def group_sums(cx: Context, columns: list[list[int]]) -> list[list[int]]:
+    """Per group, per level: the sum of the columns (per level, per row) over the group's rows."""
+    group = cx.layout.row_group
+    out = []
+    for col in columns:
+        total = np.zeros(len(cx.counts), dtype=object)  # exact: Python ints
+        np.add.at(total, group, np.array(col, dtype=object))
+        out.append(total.tolist())
+    return [list(v) for v in zip(*out)]
 
 
 @dataclass
@@ -375,8 +386,12 @@ def attribute(cell: Cell) -> Attribution:
     """The attribution of ``cell`` (see the module docstring)."""
     cx = Context(cell)
     workload = cx.w
-    own_rows, between = own_attribution(cx)
-    att_rows = attached_tables(cx)
+    own_rows, between, own_cols = own_attribution(cx)
+    att_rows, att_cols = attached_tables(cx)
+    own_sums, att_sums = group_sums(cx, own_cols), group_sums(cx, att_cols)
+    rows_of: list[dict[int, int]] = [{} for _ in workload.groups]
+    for r, (gi, mi) in enumerate(cx.layout.row_index):
+        rows_of[gi][mi] = r
     builds = pools(cx)
     sharing = sharing_of(cx, builds)
     whys = {int(w): w for w in Why}
@@ -390,10 +405,12 @@ def attribute(cell: Cell) -> Attribution:
     groups: list[GroupExplain] = []
     for gi, g in enumerate(workload.groups):
         maps = []
-        own_total = dict(between[gi])
-        att_total = zero_levels()
+        # every table its rows own (mappings, private mappings) + between mappings
+        own_total = {n: between[gi][n] + v for n, v in zip(LEVEL_NAMES, own_sums[gi])}
+        att_total = dict(zip(LEVEL_NAMES, att_sums[gi]))
+        row_of = rows_of[gi]
         for mi, m in enumerate(g.mappings):
-            r = cx.row_of(gi, mi)
+            r = row_of[mi]
             backing, page_size = segs[m.segment]
             b = bounds[r]
             ss = sharing.get(r)
@@ -403,15 +420,10 @@ def attribute(cell: Cell) -> Attribution:
                              why_pmd=why_pmd[r], why_pte=why_pte[r],
                              zones=tuple(made(ZoneSpan, kind=kinds[k], start=b[k], end=b[k + 1])
                                          for k in range(5) if b[k] < b[k + 1])))
-            for n in LEVEL_NAMES:
-                own_total[n] += own_rows[r][n]
-                att_total[n] += att_rows[r][n]
         privs = []
         for j, pm in enumerate(g.private_mappings):
-            r = cx.row_of(gi, -1 - j)
+            r = row_of[-1 - j]
             privs.append(PrivateExplain(group=gi, index=j, mapping=pm, own=own_rows[r]))
-            for n in LEVEL_NAMES:
-                own_total[n] += own_rows[r][n]
         own_total["pgd"] += 1
         per_process = sum(own_total[n] * cx.table_bytes.get(n, 0) for n in LEVEL_NAMES)
         vmpte = sum((own_total[n] + att_total[n]) * cx.table_bytes[n] for n in VMPTE_LEVELS if n in cx.table_bytes)
