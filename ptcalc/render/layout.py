@@ -236,6 +236,56 @@ def _table(grid: Grid, widths: list[int], style: Style) -> Table:
     return t
 
 
+def _drawn(console: Console, grid: Grid, widths: list[int], style: Style) -> Text | None:
+    """The lines rich draws for ``_table(grid, widths, style)`` on a console
+    without colour, drawn here (rich renders each cell through its console,
+    which costs most of a large explanation's text output): the same box
+    characters, a blank either side of each cell, headers at the bottom of
+    the header row and cells at the top of theirs, justified in their
+    widths, a rule under the header and between rows (``show_lines``) or
+    sections.  None where rich's drawing would differ (colour, a cell that
+    rich would fold, control characters): then rich draws it."""
+    if console.color_system is not None:
+        return None
+    box = style.box.substitute(console.options, safe=console.safe_box)
+    rows = [[wrap(col.header, w).plain for col, w in zip(grid.cols, widths)]]
+    rows += [[_fit_cell(c, col, w).plain for c, col, w in zip(row, grid.cols, widths)] for row in grid.rows]
+    padded = [w + 2 for w in widths]
+    right = [col.justify == "right" for col in grid.cols]
+    if any(col.justify not in ("left", "right") for col in grid.cols):
+        return None
+    out = [box.get_top(padded)]
+    last = len(rows) - 1
+    for i, row in enumerate(rows):
+        left, divider, end = ((box.head_left, box.head_vertical, box.head_right) if i == 0 else
+                              (box.foot_left, box.foot_vertical, box.foot_right) if i == last else
+                              (box.mid_left, box.mid_vertical, box.mid_right))
+        cells = []
+        for plain in row:
+            if plain.endswith("\n"):
+                return None
+            cells.append(plain.split("\n"))
+        height = max(len(c) for c in cells)
+        shaped = []
+        for lines, w, r in zip(cells, widths, right):
+            blank = [""] * (height - len(lines))
+            padded_lines = []
+            for line in (blank + lines if i == 0 else lines + blank):
+                n = cell_len(line)
+                if n > w or not line.isprintable():
+                    return None
+                padded_lines.append(" " + (" " * (w - n) + line if r else line + " " * (w - n)) + " ")
+            shaped.append(padded_lines)
+        for k in range(height):
+            out.append(left + divider.join(c[k] for c in shaped) + end)
+        if i == 0:
+            out.append(box.get_row(padded, "head", edge=True))
+        elif i < last and (grid.show_lines or i in grid.sections):
+            out.append(box.get_row(padded, "row", edge=True))
+    out.append(box.get_bottom(padded))
+    return Text("\n".join(out))
+
+
 def _records(grid: Grid, width: int) -> Text:
     """Each row as a block: its first cell, then ``label  value`` lines."""
     labels = [" ".join(c.header.split()) for c in grid.cols[1:]]
@@ -285,7 +335,11 @@ def print_grid(console: Console, grid: Grid, style: Style, *narrower: Grid) -> N
     for g in (grid, *narrower):
         widths = column_widths(g, width)
         if widths is not None:
-            console.print(_table(g, widths, style))
+            drawn = _drawn(console, g, widths, style)
+            if drawn is None:
+                console.print(_table(g, widths, style))
+            else:
+                emit(console, drawn)
             break
     else:
         emit(console, _records(grid, width))
