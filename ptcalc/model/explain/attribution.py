@@ -399,7 +399,10 @@ def attribute(cell: Cell) -> Attribution:
     why_pte = [whys[x] for x in cx.z.why_pte.tolist()]
     upper = "mshare" if cx.z.upper == "mshare" else "shared-pmd"
     kinds = [("private", "shared-pte", upper)[k] for k in ZONE_KIND]
-    bounds = cx.z.bounds.tolist()
+    zb = cx.z.bounds
+    bounds = zb.tolist()
+    # per row, a bit per non-empty zone (most rows have one: no generator needed)
+    nonempty = ((zb[:, 1:] > zb[:, :-1]).astype(I64) << np.arange(5, dtype=I64)).sum(axis=1).tolist()
     segs = {name: (seg.backing, seg.page_size) for name, seg in workload.segments.items()}
     no_sharing: tuple[Sharing, ...] = ()
     groups: list[GroupExplain] = []
@@ -414,12 +417,18 @@ def attribute(cell: Cell) -> Attribution:
             backing, page_size = segs[m.segment]
             b = bounds[r]
             ss = sharing.get(r)
+            bits = nonempty[r]
+            if bits & (bits - 1):
+                zs = tuple(made(ZoneSpan, kind=kinds[k], start=b[k], end=b[k + 1]) for k in range(5) if b[k] < b[k + 1])
+            elif bits:
+                k = bits.bit_length() - 1
+                zs = (made(ZoneSpan, kind=kinds[k], start=b[k], end=b[k + 1]),)
+            else:
+                zs = ()
             maps.append(made(MappingExplain, group=gi, index=mi, mapping=m, backing=backing, page_size=page_size,
                              own=own_rows[r], attached=att_rows[r],
                              sharing=tuple(sorted(ss, key=lambda s: (s.pool, s.level))) if ss else no_sharing,
-                             why_pmd=why_pmd[r], why_pte=why_pte[r],
-                             zones=tuple(made(ZoneSpan, kind=kinds[k], start=b[k], end=b[k + 1])
-                                         for k in range(5) if b[k] < b[k + 1])))
+                             why_pmd=why_pmd[r], why_pte=why_pte[r], zones=zs))
         privs = []
         for j, pm in enumerate(g.private_mappings):
             r = row_of[-1 - j]

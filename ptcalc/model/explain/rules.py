@@ -631,21 +631,21 @@ class Findings:
         """The fixes for rule ``why``, and when there are none the note why
         (``note`` and the fields it is worded with)."""
         cx = self.cx
-        gi, mi = cx.layout.row_index[r]
         m = cx.mapping(r)
-        seg = cx.w.segments[m.segment]
-        span: int = (cx.pud_size if level == "pmd" else cx.pmd_size) or cx.pmd_size
         if why == _W_NOT_HUGETLB or why == _W_NOT_PMD_PAGES:
             # one answer per segment: the same list for every row (``finish`` picks its best once)
             key = (why, m.segment)
             known = self._per_segment.get(key)
             if known is None:
                 fix = self.fixer.hugetlb_pages(m.segment)
-                if why == _W_NOT_HUGETLB and fix is None and seg.backing == "file":
+                if why == _W_NOT_HUGETLB and fix is None and cx.w.segments[m.segment].backing == "file":
                     known = self._per_segment[key] = ([], {"note": "file-not-hugetlb"})
                 else:
                     known = self._per_segment[key] = ([fix], {})
             return known[0], dict(known[1])
+        gi, mi = cx.layout.row_index[r]
+        seg = cx.w.segments[m.segment]
+        span: int = (cx.pud_size if level == "pmd" else cx.pmd_size) or cx.pmd_size
         if why == _W_MISALIGNED:
             target: int | None = 0  # file-cached: address ≡ offset
             fixes = self.window_fixes(r, span, target)
