@@ -27,7 +27,7 @@ from ptcalc.model.intervals import ascending
 from ptcalc.model.layout import Layout, pieces_reordered, segment_columns
 from ptcalc.units import ceil_div, floor_div, format_size, mod, round_down, round_up, size_token
 from ptcalc.workload.address_space import add_span, coalesce, highest_gap
-from ptcalc.workload.types import Backing, Mappings, MappingSpec, Segment, SpecTable, Workload, place_addresses
+from ptcalc.workload.types import Backing, Mappings, Segment, SpecTable, Workload, place_addresses
 
 
 @dataclass(frozen=True)
@@ -610,9 +610,11 @@ def materialise(workload: Workload, layout: Layout, segments: dict[str, Segment]
     :class:`SpecTable` of every group's specs, each group's mappings as codes
     into it): a Mapping object is made only when one is read."""
     addr, end, off = layout.row_addr.tolist(), layout.row_end.tolist(), layout.row_off.tolist()
-    touched: list[list[tuple[int, int]]] = [[] for _ in range(layout.n_rows)]
+    starts: list[list[int]] = [[] for _ in range(layout.n_rows)]
+    ends: list[list[int]] = [[] for _ in range(layout.n_rows)]
     for r, s, t in zip(layout.piece_row.tolist(), layout.piece_start.tolist(), layout.piece_end.tolist()):
-        touched[r].append((s - addr[r], t - addr[r]))
+        starts[r].append(s - addr[r])
+        ends[r].append(t - addr[r])
     row_of: list[list[int]] = [[-1] * len(g.mappings) for g in workload.groups]
     for r, (gi, mi) in enumerate(layout.row_index):
         if mi >= 0:  # (a private mapping is unchanged)
@@ -624,20 +626,20 @@ def materialise(workload: Workload, layout: Layout, segments: dict[str, Segment]
             groups.append(g)
             continue
         old = Mappings.of(g.mappings)
-        segment, offset, size, address, protection, touch, auto, uffd, soft_dirty = old.columns()
+        specs = SpecTable.of(old.specs)
         first = len(table)
         addresses = []
-        for j, r in enumerate(rows):
+        for j, (r, c) in enumerate(zip(rows, old.codes)):
             if r < 0:
-                table.append(MappingSpec(segment[j], offset[j], size[j], protection[j], touch[j], uffd[j],
-                                         soft_dirty[j]))
-                addresses.append(address[j])
+                a, b = specs.touch_first[c], specs.touch_first[c + 1]
+                table.add(specs.segment[c], specs.offset[c], specs.size[c], specs.protection[c],
+                          specs.touch_start[a:b], specs.touch_end[a:b], specs.userfaultfd[c], specs.soft_dirty[c])
+                addresses.append(old.addresses[j])
             else:
-                table.append(MappingSpec(segment[j], off[r], end[r] - addr[r], protection[j], tuple(touched[r]),
-                                         uffd[j], soft_dirty[j]))
+                table.add(specs.segment[c], off[r], end[r] - addr[r], specs.protection[c], starts[r], ends[r],
+                          specs.userfaultfd[c], specs.soft_dirty[c])
                 addresses.append(addr[r])
-        new = Mappings(table, tuple(range(first, len(table))), tuple(addresses), old.auto,
-                       old.origin, old.origins)
+        new = Mappings(table, tuple(range(first, len(table))), tuple(addresses), old.auto, old.origin, old.origins)
         groups.append(replace(g, mappings=new))
     return replace(workload, segments=segments, groups=tuple(groups))
 

@@ -218,6 +218,20 @@ class SpecTable(Sequence[MappingSpec]):
         self.touch_end.extend(b for _, b in s.touched)
         self.touch_first.append(len(self.touch_start))
 
+    def add(self, segment: str, offset: int, size: int, protection: str, touch_start: Sequence[int],
+            touch_end: Sequence[int], userfaultfd: str, soft_dirty: bool) -> None:
+        """:meth:`append` of the spec with these fields (``touched`` as its
+        starts and ends), without making it."""
+        self.segment.append(segment)
+        self.offset.append(offset)
+        self.size.append(size)
+        self.protection.append(protection)
+        self.userfaultfd.append(userfaultfd)
+        self.soft_dirty.append(soft_dirty)
+        self.touch_start.extend(touch_start)
+        self.touch_end.extend(touch_end)
+        self.touch_first.append(len(self.touch_start))
+
     def renamed(self, segment: list[str]) -> SpecTable:
         """The same specs, each of its own segment in ``segment`` (an instance's copy)."""
         t = SpecTable()
