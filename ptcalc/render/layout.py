@@ -95,28 +95,57 @@ def _slice(t: Text, start: int, end: int) -> Text:
     return Text(t.plain[start:end], style=t.style, justify=t.justify, overflow=t.overflow)
 
 
+def _plan(plain: str, width: int, indent: str, hanging: str, keep: int) -> list[tuple[str, int, int, int]]:
+    """How :func:`wrap` lays ``plain`` out: per output line, the text before
+    it, the offset of its paragraph in ``plain`` and where in the paragraph
+    it starts and ends (trailing blanks then left out); start -1: a blank
+    paragraph (the text before it alone, trailing blanks left out)."""
+    out: list[tuple[str, int, int, int]] = []
+    pos = 0
+    for n, para in enumerate(plain.split("\n")):
+        at = pos
+        pos += len(para) + 1
+        lead = len(para) - len(para.lstrip(" "))
+        first = (indent if n == 0 else hanging) + para[:lead]
+        if not para.strip():
+            out.append((first.rstrip(), at, -1, -1))
+            continue
+        offsets = ([(lead, len(para.rstrip()))] if n < keep
+                   else _wrap_offsets(para, width, cell_len(first), cell_len(hanging)))
+        for i, (a, b) in enumerate(offsets):
+            out.append((first if i == 0 else hanging, at, a, b))
+    return out
+
+
 def wrap(text: str | Text, width: int, indent: str = "", hanging: str = "", style: str = "", keep: int = 0) -> Text:
     """:func:`wrap_plain` keeping the styles of a rich Text: ``indent`` before
     the first line, ``hanging`` before every other; the first ``keep`` lines
     of ``text`` are kept whole."""
     t = text if isinstance(text, Text) else Text(text, style=style)
+    plain = t.plain
     out: list[Text] = []
-    pos = 0
-    for n, para in enumerate(t.plain.split("\n")):
-        piece = _slice(t, pos, pos + len(para))
-        pos += len(para) + 1
-        lead = len(para) - len(para.lstrip(" "))
-        first = (indent if n == 0 else hanging) + para[:lead]
-        if not para.strip():
-            out.append(Text(first.rstrip()))
+    piece = t
+    piece_at = -1
+    for before, at, a, b in _plan(plain, width, indent, hanging, keep):
+        if a < 0:
+            out.append(Text(before))
             continue
-        offsets = ([(lead, len(para.rstrip()))] if n < keep
-                   else _wrap_offsets(para, width, cell_len(first), cell_len(hanging)))
-        for i, (s, e) in enumerate(offsets):
-            line = _slice(piece, s, e)
-            line.rstrip()
-            out.append(Text.assemble(first if i == 0 else hanging, line))
+        if at != piece_at:
+            stop = plain.find("\n", at)
+            piece, piece_at = _slice(t, at, len(plain) if stop < 0 else stop), at
+        line = _slice(piece, a, b)
+        line.rstrip()
+        out.append(Text.assemble(before, line))
     return Text("\n").join(out)
+
+
+def wrapped_plain(plain: str, width: int, keep: int = 0) -> str:
+    """``wrap(plain, width, keep=keep).plain`` for a text without control
+    characters, made without rich Text objects."""
+    lines = []
+    for before, at, a, b in _plan(plain, width, "", "", keep):
+        lines.append(before if a < 0 else before + plain[at + a:at + b].rstrip())
+    return "\n".join(lines)
 
 
 def emit(console: Console, text: Text) -> None:
@@ -248,8 +277,9 @@ def _drawn(console: Console, grid: Grid, widths: list[int], style: Style) -> Tex
     if console.color_system is not None:
         return None
     box = style.box.substitute(console.options, safe=console.safe_box)
-    rows = [[wrap(col.header, w).plain for col, w in zip(grid.cols, widths)]]
-    rows += [[_fit_cell(c, col, w).plain for c, col, w in zip(row, grid.cols, widths)] for row in grid.rows]
+    rows = [[wrapped_plain(col.header, w) for col, w in zip(grid.cols, widths)]]
+    rows += [[wrapped_plain(_plain(c), w, col.keep) if col.prose else _plain(c)
+              for c, col, w in zip(row, grid.cols, widths)] for row in grid.rows]
     padded = [w + 2 for w in widths]
     right = [col.justify == "right" for col in grid.cols]
     if any(col.justify not in ("left", "right") for col in grid.cols):
