@@ -33,9 +33,9 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from functools import cached_property
-from typing import Any, Literal, overload
+from typing import Any, Literal, TypeVar, overload
 
 from ptcalc.model.geometry import Arch
 from ptcalc.units import GiB, KiB, MiB  # noqa: F401 (GiB: doctests)
@@ -145,6 +145,28 @@ class Mapping(_Span):
     origin: str = ""
     """Key path in the workload file, for messages (``processes[0].mappings[1]``)."""
 
+
+
+T = TypeVar("T")
+_DEFAULTS: dict[type, dict[str, Any]] = {}
+
+
+def made(cls: type[T], **values: Any) -> T:
+    """``cls(**values)`` for a frozen dataclass that has neither a
+    ``__post_init__`` nor a default factory (Mapping; explain's Finding,
+    MappingExplain, ZoneSpan), without the generated ``__init__``, which sets
+    each field through ``object.__setattr__`` (a third of the time; a large
+    explanation makes 100,000 of each): ``values`` over the defaults as the instance's
+    ``__dict__`` -- the same object.  Every field without a default must be
+    in ``values``; a name that is not a field must not."""
+    defaults = _DEFAULTS.get(cls)
+    if defaults is None:
+        fs = fields(cls)  # type: ignore[arg-type]
+        assert all(f.default_factory is MISSING for f in fs) and not hasattr(cls, "__post_init__")
+        defaults = _DEFAULTS[cls] = {f.name: f.default for f in fs}
+    obj = object.__new__(cls)
+    object.__setattr__(obj, "__dict__", values if len(values) == len(defaults) else {**defaults, **values})
+    return obj
 
 
 @dataclass(frozen=True)
@@ -327,8 +349,9 @@ class Mappings(Sequence[Mapping]):
             seg, off, size, prot, uffd, soft, touched = (specs.segment, specs.offset, specs.size, specs.protection,
                                                          specs.userfaultfd, specs.soft_dirty, specs.touched)
             origin_of = self.origin_of
-            return tuple(Mapping(seg[c], off[c], size[c], address, prot[c], touched(c), auto,  # type: ignore[arg-type]
-                                 uffd[c], soft[c], origin_of(j))  # type: ignore[arg-type]
+            return tuple(made(Mapping, segment=seg[c], offset=off[c], size=size[c], address=address,
+                              protection=prot[c], touched=touched(c), auto=auto, userfaultfd=uffd[c],
+                              soft_dirty=soft[c], origin=origin_of(j))
                          for j, (c, address, auto) in enumerate(zip(self.codes, self.addresses, self.auto)))
         for j, (code, address, auto) in enumerate(zip(self.codes, self.addresses, self.auto)):
             s = specs[code]

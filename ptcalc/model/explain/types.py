@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
 
 from ptcalc.model.schemes import Why
 from ptcalc.model.results import SchemeResult, VmptePart
 from ptcalc.model.whatif import Column
-from ptcalc.workload.types import Mapping, ModelOptions, PrivateMapping, Workload
+from ptcalc.workload.types import Mapping, ModelOptions, PrivateMapping, Workload, made  # noqa: F401 (made: re-exported)
 
 Interval = tuple[int, int]
 
@@ -281,24 +280,3 @@ class Explanation:
     """When the column placed mappings as the kernel would (``column.replaced``):
     the physical bytes with them at their best address instead."""
 
-
-T = TypeVar("T")
-_DEFAULTS: dict[type, dict[str, Any]] = {}
-
-
-def made(cls: type[T], **values: Any) -> T:
-    """``cls(**values)`` for the frozen dataclasses above that have neither a
-    ``__post_init__`` nor a default factory (Finding, MappingExplain,
-    ZoneSpan), without the generated ``__init__``, which sets each field
-    through ``object.__setattr__`` (a third of the time; a large explanation
-    makes 100,000 of each): ``values`` over the defaults as the instance's
-    ``__dict__`` -- the same object.  Every field without a default must be
-    in ``values``; a name that is not a field must not."""
-    defaults = _DEFAULTS.get(cls)
-    if defaults is None:
-        fs = fields(cls)  # type: ignore[arg-type]
-        assert all(f.default_factory is MISSING for f in fs) and not hasattr(cls, "__post_init__")
-        defaults = _DEFAULTS[cls] = {f.name: f.default for f in fs}
-    obj = object.__new__(cls)
-    object.__setattr__(obj, "__dict__", values if len(values) == len(defaults) else {**defaults, **values})
-    return obj
