@@ -10,7 +10,7 @@ the saving reported is the model's, and the fix shown is the smallest change
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -80,6 +80,11 @@ class _Fixer:
         """Per pending fix: row, old mapping, how (``_new_mapping``), then the
         new address, size, offset, protection, userfaultfd, soft_dirty and
         auto, and how far its touched pages move."""
+        self.block: dict[str, np.ndarray] = {}
+        """The window requests' fixes (``windows``), pending after those of
+        ``pending``, as columns: row, kind (0 move, 1 grow), start, end (a
+        grow's), then the ``batch.Rows`` fields."""
+        self._block_lists: dict[str, list[Any]] = {}
 
     def _physical(self, w: Workload, options: ModelOptions | None = None) -> int:
         return physical_bytes(w, self.cx.scheme, options or self.cx.options)
@@ -211,53 +216,62 @@ class _Fixer:
                     & (start >= 0) & (stop <= limit) & (o >= 0) & (o + (stop - start) <= seg_size))
 
         g1, g2, g3 = grow_ok(lo, end), grow_ok(a, hi), grow_ok(lo, hi)
-        pending = self.pending
-        for q, m, ok_up, ok_down, u, d, x1, x2, x3, lo_, hi_ in zip(
-                requests, maps, move_up.tolist(), move_down.tolist(), up.tolist(), down.tolist(), g1.tolist(),
-                g2.tolist(), g3.tolist(), lo.tolist(), hi.tolist()):
-            r = q.row
-            q.first = len(pending)
-            address, sz, offset = m.address, m.size, m.offset
-            prot, uffd, sd = m.protection, m.userfaultfd, m.soft_dirty
-            stop = address + sz
-            if ok_up:
-                pending.append((r, m, ("move", u), address + u, sz, offset, prot, uffd, sd, False, u))
-            if ok_down:
-                pending.append((r, m, ("move", d), address + d, sz, offset, prot, uffd, sd, False, d))
-            if x1:
-                pending.append((r, m, ("grow", lo_, stop), lo_, stop - lo_, offset - (address - lo_), prot, uffd, sd,
-                                False, 0))
-            if x2:
-                pending.append((r, m, ("grow", address, hi_), address, hi_ - address, offset, prot, uffd, sd,
-                                False, 0))
-            if x3:
-                pending.append((r, m, ("grow", lo_, hi_), lo_, hi_ - lo_, offset - (address - lo_), prot, uffd, sd,
-                                False, 0))
-            q.n = len(pending) - q.first
+        # per request its five candidates in the order the per-row code made them:
+        # move up, move down, grow to the start's window, to the end's, to both
+        valid = np.stack([move_up, move_down, g1, g2, g3], axis=1)
+        zero = np.zeros(n, I64)
+        cols = {
+            "row": np.stack([np.fromiter((q.row for q in requests), I64, n)] * 5, axis=1),
+            "kind": np.broadcast_to(np.array([0, 0, 1, 1, 1], I64), (n, 5)),
+            "start": np.stack([zero, zero, lo, a, lo], axis=1),
+            "end": np.stack([zero, zero, end, hi, hi], axis=1),
+            "addr": np.stack([a + up, a + down, lo, a, lo], axis=1),
+            "size": np.stack([size, size, end - lo, hi - a, hi - lo], axis=1),
+            "off": np.stack([off, off, off - (a - lo), off, off - (a - lo)], axis=1),
+            "shift": np.stack([up, down, zero, zero, zero], axis=1),
+        }
+        uffd = [m.userfaultfd for m in maps]
+        for name, per_request, dtype in (
+                ("prot", (PROT_CODE[m.protection] for m in maps), I64),
+                ("uffd_pmd", (u in ("wp", "minor") for u in uffd), bool),
+                ("uffd_wp", (u == "wp" for u in uffd), bool),
+                ("soft_dirty", (m.soft_dirty for m in maps), bool)):
+            cols[name] = np.stack([np.fromiter(per_request, dtype, n)] * 5, axis=1)
+        cols["auto"] = np.zeros((n, 5), bool)
+        self.block = {name: col[valid] for name, col in cols.items()}
+        counts = valid.sum(axis=1)
+        firsts = (len(self.pending) + np.cumsum(counts) - counts).tolist()
+        for q, f, c in zip(requests, firsts, counts.tolist()):
+            q.first, q.n = f, c
 
     def resolve(self) -> list[int | None]:
         """Per pending fix, the physical bytes after it; None where the changed
         mapping would overlap another of its group's mappings."""
         cx = self.cx
+        blk = self.block
+        n = len(self.pending) + (blk["row"].size if blk else 0)
         if self.slow:
             out: list[int | None] = []
-            for i in range(len(self.pending)):
+            for i in range(n):
                 out.append(self._evaluated(i))
             return out
         lay = cx.layout
-        n = len(self.pending)
         if n == 0:
             return []
-        source = np.fromiter((p[0] for p in self.pending), I64, n)
-        addr = np.fromiter((p[3] for p in self.pending), I64, n)
-        end = addr + np.fromiter((p[4] for p in self.pending), I64, n)
+        rows = _candidate_rows(self.pending, np.fromiter((p[0] for p in self.pending), I64, len(self.pending)))
+        if blk:  # the window requests' fixes, after the others
+            rows = batch.Rows(**{name: np.concatenate([getattr(rows, name), blk["row" if name == "source" else name]])
+                                 for name in _ROWS_FIELDS})
+        source = rows.source
+        addr = rows.addr
+        end = addr + rows.size
         clash, private = _overlaps(lay, source, addr, end)
         ok = ~clash & ~private
         idx = np.flatnonzero(ok)
         out = [None] * n
         after: Sequence[int | None]
         try:
-            cand = _candidate_rows([self.pending[i] for i in idx.tolist()], source[idx])
+            cand = batch.Rows(**{name: getattr(rows, name)[idx] for name in _ROWS_FIELDS})
             after = batch.physical_after(lay, cx.t, self.before, cx.scheme, cx.options, list(cx.w.segments.values()),
                                          cand)
         except batch.Unsupported:
@@ -272,16 +286,29 @@ class _Fixer:
             out[i] = a
         return out
 
+    def _change(self, i: int) -> tuple[int, Mapping, tuple[Any, ...], int, int, int]:
+        """Pending fix ``i``: its row, the old mapping, how (``_new_mapping``),
+        and the new address, size and offset."""
+        if i < len(self.pending):
+            return self.pending[i][:6]  # type: ignore[return-value]
+        if not self._block_lists:
+            self._block_lists = {name: col.tolist() for name, col in self.block.items()}
+        b = self._block_lists
+        j = i - len(self.pending)
+        r = b["row"][j]
+        how = ("move", b["shift"][j]) if b["kind"][j] == 0 else ("grow", b["start"][j], b["end"][j])
+        return r, self.cx.mapping(r), how, b["addr"][j], b["size"][j], b["off"][j]
+
     def _evaluated(self, i: int) -> int | None:
         """Pending fix ``i`` measured by evaluating the changed workload."""
-        r, m, how = self.pending[i][:3]
+        r, m, how = self._change(i)[:3]
         gi, mi = self.cx.layout.row_index[r]
         w = self._with_mapping(gi, mi, self._new_mapping(m, how))
         return None if w is None else self._physical(w)
 
     def fields(self, i: int) -> dict[str, Any]:
         """The Fix fields but ``physical_after`` of pending move or grow ``i``."""
-        _, m, how, address, size, offset = self.pending[i][:6]
+        _, m, how, address, size, offset = self._change(i)
         if how[0] == "move":
             delta = how[1]
             return {"physical_before": self.before, "kind": "move", "change_bytes": abs(delta), "delta": delta,
@@ -454,6 +481,9 @@ def _overlaps(lay: Layout, source: np.ndarray, addr: np.ndarray, end: np.ndarray
             hit = np.where(self_, ok_prev & (run[np.maximum(prev, 0)] > addr), ok & (run[jj] > addr))
         out.append(hit)
     return out[0], out[1]
+
+
+_ROWS_FIELDS = tuple(f.name for f in fields(batch.Rows))
 
 
 def _candidate_rows(pending: list[tuple[Any, ...]], source: np.ndarray) -> batch.Rows:
