@@ -155,9 +155,23 @@ def own_attribution(cx: Context) -> tuple[dict[int, dict[str, int]], dict[int, d
     zero_rows, zero_groups = [0] * n_rows, [0] * n_groups
     own_l = [own_cols.get(n, zero_rows) for n in LEVEL_NAMES]
     between_l = [between_cols.get(n, zero_groups) for n in LEVEL_NAMES]
-    own = {r: dict(zip(LEVEL_NAMES, v)) for r, v in enumerate(zip(*own_l))}
+    own = per_level_dicts(own_l)
     between_d = {g: dict(zip(LEVEL_NAMES, v)) for g, v in enumerate(zip(*between_l))}
     return own, between_d, own_l
+
+
+def per_level_dicts(columns: list[list[int]]) -> dict[int, dict[str, int]]:
+    """Per row, its figures per level (``columns``: per level in ``LEVEL_NAMES``
+    order, per row) as a dict; rows with the same figures share one (read
+    only, as every figure of an explanation)."""
+    known: dict[tuple[int, ...], dict[str, int]] = {}
+    out = {}
+    for r, v in enumerate(zip(*columns)):
+        d = known.get(v)
+        if d is None:
+            d = known[v] = dict(zip(LEVEL_NAMES, v))
+        out[r] = d
+    return out
 
 
 def attached_tables(cx: Context) -> tuple[dict[int, dict[str, int]], list[list[int]]]:
@@ -170,7 +184,7 @@ def attached_tables(cx: Context) -> tuple[dict[int, dict[str, int]], list[list[i
     if cx.z.attached_pte:
         cols["pte"] = cx.blocks(cx.kind == 1, 0).tolist()
     att_l = [cols[n] for n in LEVEL_NAMES]
-    return {r: dict(zip(LEVEL_NAMES, v)) for r, v in enumerate(zip(*att_l))}, att_l
+    return per_level_dicts(att_l), att_l
 
 
 def group_sums(cx: Context, columns: list[list[int]]) -> list[list[int]]:
