@@ -657,11 +657,14 @@ class Findings:
         self.windows.append(w)
         return [w]
 
-    def rule_fixes(self, r: int, why: Why, level: str) -> tuple[list[Fix | _Pending | None], dict[str, Any]]:
+    def rule_fixes(self, r: int, why: Why, level: str, m: Mapping | None = None
+                   ) -> tuple[list[Fix | _Pending | None], dict[str, Any]]:
         """The fixes for rule ``why``, and when there are none the note why
-        (``note`` and the fields it is worded with)."""
+        (``note`` and the fields it is worded with); ``m``: row ``r``'s mapping,
+        when the caller has it."""
         cx = self.cx
-        m = cx.mapping(r)
+        if m is None:
+            m = cx.mapping(r)
         if why == _W_NOT_HUGETLB or why == _W_NOT_PMD_PAGES:
             # one answer per segment: the same list for every row (``finish`` picks its best once)
             key = (why, m.segment)
@@ -709,8 +712,8 @@ class Findings:
         return [], {}
 
     # per row ---------------------------------------------------------------
-    def whole_row(self, r: int, why: Why, level: str) -> None:
-        fixes, detail = self.rule_fixes(r, why, level)
+    def whole_row(self, r: int, why: Why, level: str, m: Mapping | None = None) -> None:
+        fixes, detail = self.rule_fixes(r, why, level, m)
         note = detail.pop("note", None)
         self.added.append((r, "all" if why in _WHOLE_MAPPING else level, RULE_OF_WHY[why],
                            self.ranges_in(r, _ALL_ZONES), self.tables_in(r, _ALL_ZONES), fixes, note,
@@ -753,21 +756,21 @@ class Findings:
             leaf = row_leaf[r]
             wp, wt = why_pmd[r], why_pte[r]
             if cx.scheme == "private":
-                self.whole_row(r, _W_PRIVATE_SCHEME, "pmd")
+                self.whole_row(r, _W_PRIVATE_SCHEME, "pmd", m)
             elif z.upper == "mshare":
                 continue  # everything not PROT_NONE is in a region
             elif cx.scheme == "mshare":  # ptshare
                 if wt != _W_SHARED:
-                    self.whole_row(r, wt, "pte")
+                    self.whole_row(r, wt, "pte", m)
             elif cx.scheme == "hugetlb-pmd" or cx.w.segments[m.segment].backing == "hugetlb" or leaf > 0:
                 # PMD-level sharing only (hugetlb rows; file-cached THP / 1 GiB rows)
                 if wp != _W_SHARED:
-                    self.whole_row(r, wp, "pmd")
+                    self.whole_row(r, wp, "pmd", m)
                 else:
                     self.partial(r, "pmd", (0, 4))
             else:  # file-cached, base pages
                 if wt != _W_SHARED:
-                    self.whole_row(r, wt, "pte")
+                    self.whole_row(r, wt, "pte", m)
                     continue
                 self.partial(r, "pte", (0, 4))
                 if wp != _W_SHARED:
