@@ -85,14 +85,6 @@ class Context:
         return self._rows[(gi, mi)]
 
     @cached_property
-    def row_parts(self) -> list[np.ndarray]:
-        """Per row, the indices of its parts (parts are in row order)."""
-        row = self.parts.row
-        assert not (row[1:] < row[:-1]).any()
-        bounds = np.searchsorted(row, np.arange(self.layout.n_rows + 1))
-        return [np.arange(a, b) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
-
-    @cached_property
     def _row_mappings(self) -> list[Mapping | None]:
         """Per row, its shared mapping (None for a process's own mapping)."""
         out: list[Mapping | None] = [None] * self.layout.n_rows
