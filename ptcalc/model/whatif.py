@@ -28,7 +28,7 @@ from ptcalc.model.intervals import ascending
 from ptcalc.model.layout import Layout, pieces_reordered, segment_columns
 from ptcalc.units import ceil_div, floor_div, format_size, mod, round_down, round_up, size_token
 from ptcalc.workload.address_space import add_span, coalesce, highest_gap
-from ptcalc.workload.types import Backing, Segment, Workload, place_addresses
+from ptcalc.workload.types import Backing, Mappings, Segment, SpecTable, Workload, place_addresses
 
 
 @dataclass(frozen=True)
@@ -732,25 +732,50 @@ def _problem(layout: Layout, workload: Workload, gi: int, page_size: int, errors
 
 def materialise(workload: Workload, layout: Layout, segments: dict[str, Segment]) -> Workload:
     """The Workload a converted layout stands for: each mapping with its new
-    offset, size, address and touched ranges."""
+    offset, size, address and touched ranges.  Built as columns (one
+    :class:`SpecTable` of every group's specs, each group's mappings as codes
+    into it): a Mapping object is made only when one is read."""
     addr, end, off = layout.row_addr.tolist(), layout.row_end.tolist(), layout.row_off.tolist()
-    touched: list[list[tuple[int, int]]] = [[] for _ in range(layout.n_rows)]
+    starts: list[list[int]] = [[] for _ in range(layout.n_rows)]
+    ends: list[list[int]] = [[] for _ in range(layout.n_rows)]
     for r, s, t in zip(layout.piece_row.tolist(), layout.piece_start.tolist(), layout.piece_end.tolist()):
-        touched[r].append((s - addr[r], t - addr[r]))
-    new_mappings: list[list[Any]] = [list(g.mappings) for g in workload.groups]
-    new_private: list[list[Any]] = [list(g.private_mappings) for g in workload.groups]
+        starts[r].append(s - addr[r])
+        ends[r].append(t - addr[r])
+    row_of: list[list[int]] = [[-1] * len(g.mappings) for g in workload.groups]
+    moved: dict[int, dict[int, int]] = {}  # group -> private index -> its new address
     for r, (gi, mi) in enumerate(layout.row_index):
-        if mi < 0:  # a private mapping: the same, or moved below a re-placed one (displace_later)
-            pm = new_private[gi][-1 - mi]
-            if pm.address != addr[r]:
-                new_private[gi][-1 - mi] = replace(pm, address=addr[r])
+        if mi >= 0:
+            row_of[gi][mi] = r
+        elif workload.groups[gi].private_mappings[-1 - mi].address != addr[r]:
+            moved.setdefault(gi, {})[-1 - mi] = addr[r]  # out of a re-placed mapping's way (displace_later)
+    table = SpecTable()
+    groups = []
+    for gi, (g, rows) in enumerate(zip(workload.groups, row_of)):
+        if not rows:
+            groups.append(g)
             continue
-        m = new_mappings[gi][mi]
-        new_mappings[gi][mi] = replace(m, offset=off[r], size=end[r] - addr[r], address=addr[r],
-                                       touched=tuple(touched[r]))
-    groups = tuple(replace(g, mappings=tuple(ms), private_mappings=tuple(ps)) if g.mappings else g
-                   for g, ms, ps in zip(workload.groups, new_mappings, new_private))
-    return replace(workload, segments=segments, groups=groups)
+        old = Mappings.of(g.mappings)
+        specs = SpecTable.of(old.specs)
+        first = len(table)
+        addresses = []
+        for j, (r, c) in enumerate(zip(rows, old.codes)):
+            if r < 0:
+                a, b = specs.touch_first[c], specs.touch_first[c + 1]
+                table.add(specs.segment[c], specs.offset[c], specs.size[c], specs.protection[c],
+                          specs.touch_start[a:b], specs.touch_end[a:b], specs.userfaultfd[c], specs.soft_dirty[c])
+                addresses.append(old.addresses[j])
+            else:
+                table.add(specs.segment[c], off[r], end[r] - addr[r], specs.protection[c], starts[r], ends[r],
+                          specs.userfaultfd[c], specs.soft_dirty[c])
+                addresses.append(addr[r])
+        new = Mappings(table, tuple(range(first, len(table))), tuple(addresses), old.auto, old.origin, old.origins)
+        if gi in moved:
+            private = tuple(replace(p, address=moved[gi][j]) if j in moved[gi] else p
+                            for j, p in enumerate(g.private_mappings))
+            groups.append(replace(g, mappings=new, private_mappings=private))
+        else:
+            groups.append(replace(g, mappings=new))
+    return replace(workload, segments=segments, groups=tuple(groups))
 
 
 def convert(workload: Workload, page_size: int) -> Workload:

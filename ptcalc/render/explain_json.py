@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ptcalc.model.explain import Explanation, Fix
+from ptcalc.model.explain import Explanation, Finding, Fix
 from ptcalc.model.explain.alike import alike, merged
 from ptcalc.render.jsontext import Lines, dumps
 from ptcalc.render.explain_words import fix_description, note_text, reason_text, vmpte_text
@@ -37,6 +37,16 @@ def _fix(f: Fix | None) -> dict[str, Any] | None:
 def document(e: Explanation) -> dict[str, Any]:
     w = e.workload
     a = alike(e)
+    reasons: dict[tuple[object, str], str] = {}
+
+    def reason(f: Finding) -> str:
+        if f.why is None:
+            return reason_text(e, f)
+        key = (f.why, f.why_level)  # a model rule is worded from these alone
+        if key not in reasons:
+            reasons[key] = reason_text(e, f)
+        return reasons[key]
+
     return {
         "schema_version": SCHEMA_VERSION,
         **about(w),
@@ -110,7 +120,7 @@ def document(e: Explanation) -> dict[str, Any]:
                    "physical_bytes": e.result.physical_bytes},
         "findings": Lines([
             {"group": e.groups[f.group].name, "mapping": f.mapping, "level": f.level, "rule": f.rule,
-             "reason": reason_text(e, f), "ranges": [list(r) for r in f.ranges], "tables": f.tables, "fix": _fix(f.fix),
+             "reason": reason(f), "ranges": [list(r) for r in f.ranges], "tables": f.tables, "fix": _fix(f.fix),
              "alternatives": [_fix(a) for a in f.alternatives], "note": note_text(f)}
             for f in e.findings
         ]),

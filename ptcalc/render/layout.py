@@ -86,28 +86,66 @@ def wrap_plain(text: str, width: int, indent: str = "", hanging: str = "") -> li
     return [line.plain for line in wrap(text, width, indent, hanging).split("\n")]
 
 
+def _slice(t: Text, start: int, end: int) -> Text:
+    """``t[start:end]``, which rich makes by dividing the whole text (a cost
+    linear in its length for every slice): without spans, made directly as
+    rich would make it."""
+    if t.spans:
+        return t[start:end]
+    return Text(t.plain[start:end], style=t.style, justify=t.justify, overflow=t.overflow)
+
+
+def _plan(plain: str, width: int, indent: str, hanging: str, keep: int) -> list[tuple[str, int, int, int]]:
+    """How :func:`wrap` lays ``plain`` out: per output line, the text before
+    it, the offset of its paragraph in ``plain`` and where in the paragraph
+    it starts and ends (trailing blanks then left out); start -1: a blank
+    paragraph (the text before it alone, trailing blanks left out)."""
+    out: list[tuple[str, int, int, int]] = []
+    pos = 0
+    for n, para in enumerate(plain.split("\n")):
+        at = pos
+        pos += len(para) + 1
+        lead = len(para) - len(para.lstrip(" "))
+        first = (indent if n == 0 else hanging) + para[:lead]
+        if not para.strip():
+            out.append((first.rstrip(), at, -1, -1))
+            continue
+        offsets = ([(lead, len(para.rstrip()))] if n < keep
+                   else _wrap_offsets(para, width, cell_len(first), cell_len(hanging)))
+        for i, (a, b) in enumerate(offsets):
+            out.append((first if i == 0 else hanging, at, a, b))
+    return out
+
+
 def wrap(text: str | Text, width: int, indent: str = "", hanging: str = "", style: str = "", keep: int = 0) -> Text:
     """:func:`wrap_plain` keeping the styles of a rich Text: ``indent`` before
     the first line, ``hanging`` before every other; the first ``keep`` lines
     of ``text`` are kept whole."""
     t = text if isinstance(text, Text) else Text(text, style=style)
+    plain = t.plain
     out: list[Text] = []
-    pos = 0
-    for n, para in enumerate(t.plain.split("\n")):
-        piece = t[pos:pos + len(para)]
-        pos += len(para) + 1
-        lead = len(para) - len(para.lstrip(" "))
-        first = (indent if n == 0 else hanging) + para[:lead]
-        if not para.strip():
-            out.append(Text(first.rstrip()))
+    piece = t
+    piece_at = -1
+    for before, at, a, b in _plan(plain, width, indent, hanging, keep):
+        if a < 0:
+            out.append(Text(before))
             continue
-        offsets = ([(lead, len(para.rstrip()))] if n < keep
-                   else _wrap_offsets(para, width, cell_len(first), cell_len(hanging)))
-        for i, (s, e) in enumerate(offsets):
-            line = piece[s:e]
-            line.rstrip()
-            out.append(Text.assemble(first if i == 0 else hanging, line))
+        if at != piece_at:
+            stop = plain.find("\n", at)
+            piece, piece_at = _slice(t, at, len(plain) if stop < 0 else stop), at
+        line = _slice(piece, a, b)
+        line.rstrip()
+        out.append(Text.assemble(before, line))
     return Text("\n").join(out)
+
+
+def wrapped_plain(plain: str, width: int, keep: int = 0) -> str:
+    """``wrap(plain, width, keep=keep).plain`` for a text without control
+    characters, made without rich Text objects."""
+    lines = []
+    for before, at, a, b in _plan(plain, width, "", "", keep):
+        lines.append(before if a < 0 else before + plain[at + a:at + b].rstrip())
+    return "\n".join(lines)
 
 
 def emit(console: Console, text: Text) -> None:
@@ -227,6 +265,57 @@ def _table(grid: Grid, widths: list[int], style: Style) -> Table:
     return t
 
 
+def _drawn(console: Console, grid: Grid, widths: list[int], style: Style) -> Text | None:
+    """The lines rich draws for ``_table(grid, widths, style)`` on a console
+    without colour, drawn here (rich renders each cell through its console,
+    which costs most of a large explanation's text output): the same box
+    characters, a blank either side of each cell, headers at the bottom of
+    the header row and cells at the top of theirs, justified in their
+    widths, a rule under the header and between rows (``show_lines``) or
+    sections.  None where rich's drawing would differ (colour, a cell that
+    rich would fold, control characters): then rich draws it."""
+    if console.color_system is not None:
+        return None
+    box = style.box.substitute(console.options, safe=console.safe_box)
+    rows = [[wrapped_plain(col.header, w) for col, w in zip(grid.cols, widths)]]
+    rows += [[wrapped_plain(_plain(c), w, col.keep) if col.prose else _plain(c)
+              for c, col, w in zip(row, grid.cols, widths)] for row in grid.rows]
+    padded = [w + 2 for w in widths]
+    right = [col.justify == "right" for col in grid.cols]
+    if any(col.justify not in ("left", "right") for col in grid.cols):
+        return None
+    out = [box.get_top(padded)]
+    last = len(rows) - 1
+    for i, row in enumerate(rows):
+        left, divider, end = ((box.head_left, box.head_vertical, box.head_right) if i == 0 else
+                              (box.foot_left, box.foot_vertical, box.foot_right) if i == last else
+                              (box.mid_left, box.mid_vertical, box.mid_right))
+        cells = []
+        for plain in row:
+            if plain.endswith("\n"):
+                return None
+            cells.append(plain.split("\n"))
+        height = max(len(c) for c in cells)
+        shaped = []
+        for lines, w, r in zip(cells, widths, right):
+            blank = [""] * (height - len(lines))
+            padded_lines = []
+            for line in (blank + lines if i == 0 else lines + blank):
+                n = cell_len(line)
+                if n > w or not line.isprintable():
+                    return None
+                padded_lines.append(" " + (" " * (w - n) + line if r else line + " " * (w - n)) + " ")
+            shaped.append(padded_lines)
+        for k in range(height):
+            out.append(left + divider.join(c[k] for c in shaped) + end)
+        if i == 0:
+            out.append(box.get_row(padded, "head", edge=True))
+        elif i < last and (grid.show_lines or i in grid.sections):
+            out.append(box.get_row(padded, "row", edge=True))
+    out.append(box.get_bottom(padded))
+    return Text("\n".join(out))
+
+
 def _records(grid: Grid, width: int) -> Text:
     """Each row as a block: its first cell, then ``label  value`` lines."""
     labels = [" ".join(c.header.split()) for c in grid.cols[1:]]
@@ -276,7 +365,11 @@ def print_grid(console: Console, grid: Grid, style: Style, *narrower: Grid) -> N
     for g in (grid, *narrower):
         widths = column_widths(g, width)
         if widths is not None:
-            console.print(_table(g, widths, style))
+            drawn = _drawn(console, g, widths, style)
+            if drawn is None:
+                console.print(_table(g, widths, style))
+            else:
+                emit(console, drawn)
             break
     else:
         emit(console, _records(grid, width))

@@ -33,9 +33,9 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from functools import cached_property
-from typing import Any, Literal, overload
+from typing import Any, Literal, TypeVar, overload
 
 from ptcalc.model.geometry import Arch
 from ptcalc.units import GiB, KiB, MiB  # noqa: F401 (GiB: doctests)
@@ -147,6 +147,28 @@ class Mapping(_Span):
 
 
 
+T = TypeVar("T")
+_DEFAULTS: dict[type, dict[str, Any]] = {}
+
+
+def made(cls: type[T], **values: Any) -> T:
+    """``cls(**values)`` for a frozen dataclass that has neither a
+    ``__post_init__`` nor a default factory (Mapping; explain's Finding,
+    MappingExplain, ZoneSpan), without the generated ``__init__``, which sets
+    each field through ``object.__setattr__`` (a third of the time; a large
+    explanation makes 100,000 of each): ``values`` over the defaults as the instance's
+    ``__dict__`` -- the same object.  Every field without a default must be
+    in ``values``; a name that is not a field must not."""
+    defaults = _DEFAULTS.get(cls)
+    if defaults is None:
+        fs = fields(cls)  # type: ignore[arg-type]
+        assert all(f.default_factory is MISSING for f in fs) and not hasattr(cls, "__post_init__")
+        defaults = _DEFAULTS[cls] = {f.name: f.default for f in fs}
+    obj = object.__new__(cls)
+    object.__setattr__(obj, "__dict__", values if len(values) == len(defaults) else {**defaults, **values})
+    return obj
+
+
 @dataclass(frozen=True)
 class MappingSpec:
     """What a mapping maps, everything but where: its segment, offset and
@@ -216,6 +238,20 @@ class SpecTable(Sequence[MappingSpec]):
         self.soft_dirty.append(s.soft_dirty)
         self.touch_start.extend(a for a, _ in s.touched)
         self.touch_end.extend(b for _, b in s.touched)
+        self.touch_first.append(len(self.touch_start))
+
+    def add(self, segment: str, offset: int, size: int, protection: str, touch_start: Sequence[int],
+            touch_end: Sequence[int], userfaultfd: str, soft_dirty: bool) -> None:
+        """:meth:`append` of the spec with these fields (``touched`` as its
+        starts and ends), without making it."""
+        self.segment.append(segment)
+        self.offset.append(offset)
+        self.size.append(size)
+        self.protection.append(protection)
+        self.userfaultfd.append(userfaultfd)
+        self.soft_dirty.append(soft_dirty)
+        self.touch_start.extend(touch_start)
+        self.touch_end.extend(touch_end)
         self.touch_first.append(len(self.touch_start))
 
     def renamed(self, segment: list[str]) -> SpecTable:
@@ -309,6 +345,14 @@ class Mappings(Sequence[Mapping]):
     def objects(self) -> tuple[Mapping, ...]:
         """The Mapping objects, built on first use."""
         specs, out = self.specs, []
+        if isinstance(specs, SpecTable):  # from the columns, without a MappingSpec each
+            seg, off, size, prot, uffd, soft, touched = (specs.segment, specs.offset, specs.size, specs.protection,
+                                                         specs.userfaultfd, specs.soft_dirty, specs.touched)
+            origin_of = self.origin_of
+            return tuple(made(Mapping, segment=seg[c], offset=off[c], size=size[c], address=address,
+                              protection=prot[c], touched=touched(c), auto=auto, userfaultfd=uffd[c],
+                              soft_dirty=soft[c], origin=origin_of(j))
+                         for j, (c, address, auto) in enumerate(zip(self.codes, self.addresses, self.auto)))
         for j, (code, address, auto) in enumerate(zip(self.codes, self.addresses, self.auto)):
             s = specs[code]
             out.append(Mapping(s.segment, s.offset, s.size, address, s.protection, s.touched, auto, s.userfaultfd,

@@ -83,31 +83,54 @@ def signature(e: Explanation, g: GroupExplain, pool_sigs: list[tuple[Hashable, .
     return sig, list(segs), list(partners)
 
 
+def _outline(g: GroupExplain) -> Hashable:
+    """Part of ``signature`` that is cheap to make: groups whose outlines
+    differ are not alike."""
+    return (g.count, g.per_process_bytes, g.vmpte_bytes, _items(g.own), _items(g.attached), len(g.mappings),
+            len(g.private_mappings))
+
+
 def alike(e: Explanation) -> Alike:
-    """The alike groups of ``e`` (see the module docstring)."""
-    by_sig: dict[Hashable, list[int]] = {}
-    names: list[tuple[list[str], list[str]]] = []
-    pool_sigs = pool_signatures(e)
+    """The alike groups of ``e`` (see the module docstring).  A group whose
+    outline no other group has is alike to none: its signature is not made,
+    and its name maps are empty (its names are its class's first's)."""
+    by_outline: dict[Hashable, list[int]] = {}
     for gi, g in enumerate(e.groups):
-        sig, segs, partners = signature(e, g, pool_sigs)
-        by_sig.setdefault(sig, []).append(gi)
-        names.append((segs, partners))
-    first = [0] * len(e.groups)
+        by_outline.setdefault(_outline(g), []).append(gi)
+    first = list(range(len(e.groups)))
     seg_maps: list[dict[str, str]] = [{} for _ in e.groups]
     partner_maps: list[dict[str, str]] = [{} for _ in e.groups]
-    for members in by_sig.values():
-        r = members[0]
-        for gi in members:
-            first[gi] = r
-            seg_maps[gi] = dict(zip(names[gi][0], names[r][0]))
-            partner_maps[gi] = dict(zip(names[gi][1], names[r][1]))
-    classes = tuple(sorted((tuple(m) for m in by_sig.values()), key=lambda c: c[0]))
-    return Alike(classes=classes, first=tuple(first), segments=tuple(seg_maps), partners=tuple(partner_maps))
+    classes: list[tuple[int, ...]] = []
+    pool_sigs: list[tuple[Hashable, ...]] | None = None
+    for candidates in by_outline.values():
+        if len(candidates) == 1:
+            classes.append((candidates[0],))
+            continue
+        if pool_sigs is None:
+            pool_sigs = pool_signatures(e)
+        by_sig: dict[Hashable, list[int]] = {}
+        names: dict[int, tuple[list[str], list[str]]] = {}
+        for gi in candidates:
+            sig, segs, partners = signature(e, e.groups[gi], pool_sigs)
+            by_sig.setdefault(sig, []).append(gi)
+            names[gi] = (segs, partners)
+        for members in by_sig.values():
+            r = members[0]
+            for gi in members:
+                first[gi] = r
+                seg_maps[gi] = dict(zip(names[gi][0], names[r][0]))
+                partner_maps[gi] = dict(zip(names[gi][1], names[r][1]))
+            classes.append(tuple(members))
+    return Alike(classes=tuple(sorted(classes, key=lambda c: c[0])), first=tuple(first), segments=tuple(seg_maps),
+                 partners=tuple(partner_maps))
 
 
 def _fix_key(f: Fix | None, segs: dict[str, str], groups: dict[str, str]) -> Hashable:
     if f is None:
         return None
+    if not segs and not groups:  # no names to translate
+        return (f.kind, f.physical_before, f.physical_after, f.change_bytes, f.delta, f.new_range, f.new_offset,
+                f.segment, f.page_size, f.threshold, f.protection, f.like)
     return (f.kind, f.physical_before, f.physical_after, f.change_bytes, f.delta, f.new_range, f.new_offset,
             segs.get(f.segment, f.segment) if f.segment is not None else None, f.page_size, f.threshold,
             f.protection, tuple(groups.get(n, n) for n in f.like))
@@ -118,11 +141,15 @@ def finding_key(a: Alike, f: Finding) -> Hashable:
     the same key read the same (a finding about particular ranges of one
     mapping also keeps the mapping, and merges only with its copies')."""
     segs, groups = a.segments[f.group], a.partners[f.group]
+    if not segs and not groups:  # no names to translate (a group alike to none)
+        segment, others = f.segment, f.others
+    else:
+        segment = segs.get(f.segment, f.segment) if f.segment is not None else None
+        others = tuple(groups.get(n, n) for n in f.others)
     key: tuple[Hashable, ...] = (
-        f.rule, f.level, _items(f.tables), f.note, f.why, f.why_level, f.span,
-        segs.get(f.segment, f.segment) if f.segment is not None else None, f.segment_size, f.protection,
-        tuple(groups.get(n, n) for n in f.others), f.their_protection, f.alignment, f.their_alignment,
-        _fix_key(f.fix, segs, groups), tuple(_fix_key(x, segs, groups) for x in f.alternatives))
+        f.rule, f.level, _items(f.tables), f.note, f.why, f.why_level, f.span, segment, f.segment_size, f.protection,
+        others, f.their_protection, f.alignment, f.their_alignment,
+        _fix_key(f.fix, segs, groups), tuple([_fix_key(x, segs, groups) for x in f.alternatives]))
     if f.ranges and f.rule not in ("not-hugetlb", "private-scheme", "prot-none"):
         key += (a.first[f.group], f.mapping, f.ranges)  # ranges are in the reason or specific to the mapping
     return key
@@ -134,12 +161,11 @@ def merged(e: Explanation, a: Alike | None = None) -> list[list[int]]:
     out: list[list[int]] = []
     index: dict[Hashable, int] = {}
     for i, f in enumerate(e.findings):
-        key = finding_key(a, f)
-        if key in index:
-            out[index[key]].append(i)
-        else:
-            index[key] = len(out)
+        j = index.setdefault(finding_key(a, f), len(out))
+        if j == len(out):
             out.append([i])
+        else:
+            out[j].append(i)
     return out
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ptcalc.model.explain.types import (GroupExplain, Interval, MappingExplain, Partner, Pool, PrivateExplain,
-                                        Sharing, Totals, VmpteNote, ZoneSpan)
+                                        Sharing, Totals, VmpteNote, ZoneSpan, made)
 from ptcalc.model.explain.partners import NAMED, Sweep, User, level_partners, overlap
 from ptcalc.model.geometry import LEVEL_NAMES, VMPTE_LEVELS
 from ptcalc.model.intervals import (ceil_div, distinct_blocks, first_of, floor_div, key_ids, merge_within,
@@ -85,16 +85,21 @@ class Context:
         return self._rows[(gi, mi)]
 
     @cached_property
-    def row_parts(self) -> list[np.ndarray]:
-        """Per row, the indices of its parts (parts are in row order)."""
-        row = self.parts.row
-        assert not (row[1:] < row[:-1]).any()
-        bounds = np.searchsorted(row, np.arange(self.layout.n_rows + 1))
-        return [np.arange(a, b) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
+    def _row_mappings(self) -> list[Mapping | None]:
+        """Per row, its shared mapping (None for a process's own mapping)."""
+        out: list[Mapping | None] = [None] * self.layout.n_rows
+        rows = self._rows
+        for gi, g in enumerate(self.w.groups):
+            for mi, m in enumerate(g.mappings):
+                out[rows[(gi, mi)]] = m
+        return out
 
     def mapping(self, r: int) -> Mapping:
-        gi, mi = self.layout.row_index[r]
-        return self.w.groups[gi].mappings[mi]
+        m = self._row_mappings[r]
+        if m is None:
+            gi, mi = self.layout.row_index[r]
+            return self.w.groups[gi].mappings[mi]
+        return m
 
     def blocks(self, mask: np.ndarray, li: int) -> np.ndarray:
         """Per row, distinct blocks at level ``li`` of the parts in ``mask``."""
@@ -103,8 +108,9 @@ class Context:
                                self.layout.n_rows)
 
 
-def own_attribution(cx: Context) -> tuple[dict[int, dict[str, int]], dict[int, dict[str, int]]]:
-    """Per row: tables only it needs; per group: tables shared between mappings."""
+def own_attribution(cx: Context) -> tuple[dict[int, dict[str, int]], dict[int, dict[str, int]], list[list[int]]]:
+    """Per row: tables only it needs; per group: tables shared between mappings;
+    and the first as columns (per level, in ``LEVEL_NAMES`` order, per row)."""
     n_rows, n_groups = cx.layout.n_rows, len(cx.counts)
     own_cols: dict[str, list[int]] = {}
     between_cols: dict[str, list[int]] = {}
@@ -141,23 +147,47 @@ def own_attribution(cx: Context) -> tuple[dict[int, dict[str, int]], dict[int, d
     zero_rows, zero_groups = [0] * n_rows, [0] * n_groups
     own_l = [own_cols.get(n, zero_rows) for n in LEVEL_NAMES]
     between_l = [between_cols.get(n, zero_groups) for n in LEVEL_NAMES]
-    own = {r: dict(zip(LEVEL_NAMES, v)) for r, v in enumerate(zip(*own_l))}
+    own = per_level_dicts(own_l)
     between_d = {g: dict(zip(LEVEL_NAMES, v)) for g, v in enumerate(zip(*between_l))}
-    return own, between_d
+    return own, between_d, own_l
 
 
-def attached_tables(cx: Context) -> dict[int, dict[str, int]]:
-    """Per row: shared tables it links in (VmPTE), as count() does."""
-    out = {r: zero_levels() for r in range(cx.layout.n_rows)}
-    if cx.z.upper == "pmd" and cx.pmd_i is not None:
-        per_row = cx.blocks(cx.kind == 2, cx.pmd_i)
-        for r in range(cx.layout.n_rows):
-            out[r]["pmd"] = int(per_row[r])
-    if cx.z.attached_pte:
-        per_row = cx.blocks(cx.kind == 1, 0)
-        for r in range(cx.layout.n_rows):
-            out[r]["pte"] = int(per_row[r])
+def per_level_dicts(columns: list[list[int]]) -> dict[int, dict[str, int]]:
+    """Per row, its figures per level (``columns``: per level in ``LEVEL_NAMES``
+    order, per row) as a dict; rows with the same figures share one (read
+    only, as every figure of an explanation)."""
+    known: dict[tuple[int, ...], dict[str, int]] = {}
+    out = {}
+    for r, v in enumerate(zip(*columns)):
+        d = known.get(v)
+        if d is None:
+            d = known[v] = dict(zip(LEVEL_NAMES, v))
+        out[r] = d
     return out
+
+
+def attached_tables(cx: Context) -> tuple[dict[int, dict[str, int]], list[list[int]]]:
+    """Per row: shared tables it links in (VmPTE), as count() does; and as
+    columns (per level, in ``LEVEL_NAMES`` order, per row)."""
+    n_rows = cx.layout.n_rows
+    cols = {n: [0] * n_rows for n in LEVEL_NAMES}
+    if cx.z.upper == "pmd" and cx.pmd_i is not None:
+        cols["pmd"] = cx.blocks(cx.kind == 2, cx.pmd_i).tolist()
+    if cx.z.attached_pte:
+        cols["pte"] = cx.blocks(cx.kind == 1, 0).tolist()
+    att_l = [cols[n] for n in LEVEL_NAMES]
+    return per_level_dicts(att_l), att_l
+
+
+def group_sums(cx: Context, columns: list[list[int]]) -> list[list[int]]:
+    """Per group, per level: the sum of the columns (per level, per row) over the group's rows."""
+    group = cx.layout.row_group
+    out = []
+    for col in columns:
+        total = np.zeros(len(cx.counts), dtype=object)  # exact: Python ints
+        np.add.at(total, group, np.array(col, dtype=object))
+        out.append(total.tolist())
+    return [list(v) for v in zip(*out)]
 
 
 @dataclass
@@ -362,8 +392,12 @@ def attribute(cell: Cell) -> Attribution:
     """The attribution of ``cell`` (see the module docstring)."""
     cx = Context(cell)
     workload = cx.w
-    own_rows, between = own_attribution(cx)
-    att_rows = attached_tables(cx)
+    own_rows, between, own_cols = own_attribution(cx)
+    att_rows, att_cols = attached_tables(cx)
+    own_sums, att_sums = group_sums(cx, own_cols), group_sums(cx, att_cols)
+    rows_of: list[dict[int, int]] = [{} for _ in workload.groups]
+    for r, (gi, mi) in enumerate(cx.layout.row_index):
+        rows_of[gi][mi] = r
     builds = pools(cx)
     sharing = sharing_of(cx, builds)
     whys = {int(w): w for w in Why}
@@ -371,35 +405,40 @@ def attribute(cell: Cell) -> Attribution:
     why_pte = [whys[x] for x in cx.z.why_pte.tolist()]
     upper = "mshare" if cx.z.upper == "mshare" else "shared-pmd"
     kinds = [("private", "shared-pte", upper)[k] for k in ZONE_KIND]
-    bounds = cx.z.bounds.tolist()
+    zb = cx.z.bounds
+    bounds = zb.tolist()
+    # per row, a bit per non-empty zone (most rows have one: no generator needed)
+    nonempty = ((zb[:, 1:] > zb[:, :-1]).astype(I64) << np.arange(5, dtype=I64)).sum(axis=1).tolist()
     segs = {name: (seg.backing, seg.page_size) for name, seg in workload.segments.items()}
     no_sharing: tuple[Sharing, ...] = ()
     groups: list[GroupExplain] = []
     for gi, g in enumerate(workload.groups):
         maps = []
-        own_total = dict(between[gi])
-        att_total = zero_levels()
+        # every table its rows own (mappings, private mappings) + between mappings
+        own_total = {n: between[gi][n] + v for n, v in zip(LEVEL_NAMES, own_sums[gi])}
+        att_total = dict(zip(LEVEL_NAMES, att_sums[gi]))
+        row_of = rows_of[gi]
         for mi, m in enumerate(g.mappings):
-            r = cx.row_of(gi, mi)
+            r = row_of[mi]
             backing, page_size = segs[m.segment]
             b = bounds[r]
             ss = sharing.get(r)
-            maps.append(MappingExplain(group=gi, index=mi, mapping=m, backing=backing, page_size=page_size,
-                                       own=own_rows[r], attached=att_rows[r],
-                                       sharing=tuple(sorted(ss, key=lambda s: (s.pool, s.level))) if ss
-                                       else no_sharing,
-                                       why_pmd=why_pmd[r], why_pte=why_pte[r],
-                                       zones=tuple(ZoneSpan(kinds[k], b[k], b[k + 1])
-                                                   for k in range(5) if b[k] < b[k + 1])))
-            for n in LEVEL_NAMES:
-                own_total[n] += own_rows[r][n]
-                att_total[n] += att_rows[r][n]
+            bits = nonempty[r]
+            if bits & (bits - 1):
+                zs = tuple(made(ZoneSpan, kind=kinds[k], start=b[k], end=b[k + 1]) for k in range(5) if b[k] < b[k + 1])
+            elif bits:
+                k = bits.bit_length() - 1
+                zs = (made(ZoneSpan, kind=kinds[k], start=b[k], end=b[k + 1]),)
+            else:
+                zs = ()
+            maps.append(made(MappingExplain, group=gi, index=mi, mapping=m, backing=backing, page_size=page_size,
+                             own=own_rows[r], attached=att_rows[r],
+                             sharing=tuple(sorted(ss, key=lambda s: (s.pool, s.level))) if ss else no_sharing,
+                             why_pmd=why_pmd[r], why_pte=why_pte[r], zones=zs))
         privs = []
         for j, pm in enumerate(g.private_mappings):
-            r = cx.row_of(gi, -1 - j)
+            r = row_of[-1 - j]
             privs.append(PrivateExplain(group=gi, index=j, mapping=pm, own=own_rows[r]))
-            for n in LEVEL_NAMES:
-                own_total[n] += own_rows[r][n]
         own_total["pgd"] += 1
         per_process = sum(own_total[n] * cx.table_bytes.get(n, 0) for n in LEVEL_NAMES)
         vmpte = sum((own_total[n] + att_total[n]) * cx.table_bytes[n] for n in VMPTE_LEVELS if n in cx.table_bytes)

@@ -10,14 +10,14 @@ the saving reported is the model's, and the fix shown is the smallest change
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ptcalc.model.explain import batch
 from ptcalc.model.explain.attribution import I64, Context, PoolBuild, overlap
-from ptcalc.model.explain.types import RULE_OF_WHY, Finding, Fix, Interval, Sharing
+from ptcalc.model.explain.types import RULE_OF_WHY, Finding, Fix, Interval, Sharing, made
 from ptcalc.model.intervals import distinct_blocks, order_by
 from ptcalc.model.layout import PROT_CODE, Layout, pieces_reordered
 from ptcalc.model.schemes import Why, zones
@@ -34,13 +34,29 @@ if TYPE_CHECKING:
 class _Pending:
     """A fix of one mapping whose saving is measured with the others
     (``_Fixer.resolve``): its index there, and the Fix's fields but
-    ``physical_after``."""
+    ``physical_after`` (None for a move or a grow: they follow from the
+    pending change, ``_Fixer.fields``)."""
 
     __slots__ = ("index", "fields")
 
-    def __init__(self, index: int, fields: dict[str, Any]) -> None:
+    def __init__(self, index: int, fields: dict[str, Any] | None = None) -> None:
         self.index = index
         self.fields = fields
+
+
+class _Window:
+    """The moves and grows ``Findings.window_fixes`` asks for one row, made for
+    every row at once (``_Fixer.windows``): then the indices of its pending
+    fixes, in the order the per-row code made them, ``first`` to ``first + n``."""
+
+    __slots__ = ("row", "span", "target", "first", "n")
+
+    def __init__(self, row: int, span: int, target: int | None) -> None:
+        self.row = row
+        self.span = span
+        self.target = target
+        self.first = 0
+        self.n = 0
 
 
 class _Fixer:
@@ -64,6 +80,11 @@ class _Fixer:
         """Per pending fix: row, old mapping, how (``_new_mapping``), then the
         new address, size, offset, protection, userfaultfd, soft_dirty and
         auto, and how far its touched pages move."""
+        self.block: dict[str, np.ndarray] = {}
+        """The window requests' fixes (``windows``), pending after those of
+        ``pending``, as columns: row, kind (0 move, 1 grow), start, end (a
+        grow's), then the ``batch.Rows`` fields."""
+        self._block_lists: dict[str, list[Any]] = {}
 
     def _physical(self, w: Workload, options: ModelOptions | None = None) -> int:
         return physical_bytes(w, self.cx.scheme, options or self.cx.options)
@@ -127,9 +148,7 @@ class _Fixer:
             return None
         self.pending.append((self.cx.row_of(gi, mi) if r is None else r, m, ("move", delta), a, size, offset,
                              m.protection, m.userfaultfd, m.soft_dirty, False, delta))
-        return _Pending(len(self.pending) - 1, {
-            "physical_before": self.before, "kind": "move", "change_bytes": abs(delta), "delta": delta,
-            "new_range": (a, a + size), "new_offset": offset})
+        return _Pending(len(self.pending) - 1)
 
     def grow(self, gi: int, mi: int, start: int, end: int, m: Mapping | None = None,
              r: int | None = None) -> _Pending | None:
@@ -144,9 +163,7 @@ class _Fixer:
             return None
         self.pending.append((self.cx.row_of(gi, mi) if r is None else r, m, ("grow", start, end), start, end - start,
                              offset, m.protection, m.userfaultfd, m.soft_dirty, False, 0))
-        return _Pending(len(self.pending) - 1, {
-            "physical_before": self.before, "kind": "grow", "change_bytes": (end - start) - size,
-            "new_range": (start, end), "new_offset": offset})
+        return _Pending(len(self.pending) - 1)
 
     def flag(self, gi: int, mi: int, kind: str, change: int = 0, like: tuple[str, ...] = (),
              **changes: Any) -> _Pending | None:
@@ -163,29 +180,98 @@ class _Fixer:
                                new_range=(address, address + m.size) if moved else None, protection=protection,
                                like=like), changes)
 
+    def windows(self, requests: list[_Window]) -> None:
+        """Pend the fixes of every window request: per row, the moves making
+        ``address`` (no target) or ``address - offset`` congruent to the target
+        modulo ``span`` (both signed shifts, smallest each way), then the grows
+        to the window bounds at the start, at the end and at both -- each as
+        ``move`` and ``grow`` would pend it, in that order."""
+        if not requests:
+            return
+        cx = self.cx
+        n = len(requests)
+        maps = [cx.mapping(q.row) for q in requests]
+        a = np.fromiter((m.address for m in maps), I64, n)
+        size = np.fromiter((m.size for m in maps), I64, n)
+        off = np.fromiter((m.offset for m in maps), I64, n)
+        seg_size = np.fromiter((self._seg_size[m.segment] for m in maps), I64, n)
+        span = np.fromiter((q.span for q in requests), I64, n)
+        has_t = np.fromiter((q.target is not None for q in requests), bool, n)
+        target = np.fromiter((q.target or 0 for q in requests), I64, n)
+        end = a + size
+        limit = self._limit
+        off_ok = (off >= 0) & (off + size <= seg_size)
+        # moves (``_shifts_to``): none when already congruent
+        up = (target - np.where(has_t, a - off, a)) % span
+        down = up - span
+        move_up = (up != 0) & (a + up >= 0) & (a + up + size <= limit) & off_ok
+        move_down = (up != 0) & (a + down >= 0) & (a + down + size <= limit) & off_ok
+        # grows to the window bounds
+        lo = a - a % span
+        hi = -((-end) // span) * span
+
+        def grow_ok(start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+            o = off - (a - start)
+            return (~((start > a) | (stop < end) | ((start == a) & (stop == end)))
+                    & (start >= 0) & (stop <= limit) & (o >= 0) & (o + (stop - start) <= seg_size))
+
+        g1, g2, g3 = grow_ok(lo, end), grow_ok(a, hi), grow_ok(lo, hi)
+        # per request its five candidates in the order the per-row code made them:
+        # move up, move down, grow to the start's window, to the end's, to both
+        valid = np.stack([move_up, move_down, g1, g2, g3], axis=1)
+        zero = np.zeros(n, I64)
+        cols = {
+            "row": np.stack([np.fromiter((q.row for q in requests), I64, n)] * 5, axis=1),
+            "kind": np.broadcast_to(np.array([0, 0, 1, 1, 1], I64), (n, 5)),
+            "start": np.stack([zero, zero, lo, a, lo], axis=1),
+            "end": np.stack([zero, zero, end, hi, hi], axis=1),
+            "addr": np.stack([a + up, a + down, lo, a, lo], axis=1),
+            "size": np.stack([size, size, end - lo, hi - a, hi - lo], axis=1),
+            "off": np.stack([off, off, off - (a - lo), off, off - (a - lo)], axis=1),
+            "shift": np.stack([up, down, zero, zero, zero], axis=1),
+        }
+        uffd = [m.userfaultfd for m in maps]
+        for name, per_request, dtype in (
+                ("prot", (PROT_CODE[m.protection] for m in maps), I64),
+                ("uffd_pmd", (u in ("wp", "minor") for u in uffd), bool),
+                ("uffd_wp", (u == "wp" for u in uffd), bool),
+                ("soft_dirty", (m.soft_dirty for m in maps), bool)):
+            cols[name] = np.stack([np.fromiter(per_request, dtype, n)] * 5, axis=1)
+        cols["auto"] = np.zeros((n, 5), bool)
+        self.block = {name: col[valid] for name, col in cols.items()}
+        counts = valid.sum(axis=1)
+        firsts = (len(self.pending) + np.cumsum(counts) - counts).tolist()
+        for q, f, c in zip(requests, firsts, counts.tolist()):
+            q.first, q.n = f, c
+
     def resolve(self) -> list[int | None]:
         """Per pending fix, the physical bytes after it; None where the changed
         mapping would overlap another of its group's mappings."""
         cx = self.cx
+        blk = self.block
+        n = len(self.pending) + (blk["row"].size if blk else 0)
         if self.slow:
             out: list[int | None] = []
-            for i in range(len(self.pending)):
+            for i in range(n):
                 out.append(self._evaluated(i))
             return out
         lay = cx.layout
-        n = len(self.pending)
         if n == 0:
             return []
-        source = np.fromiter((p[0] for p in self.pending), I64, n)
-        addr = np.fromiter((p[3] for p in self.pending), I64, n)
-        end = addr + np.fromiter((p[4] for p in self.pending), I64, n)
+        rows = _candidate_rows(self.pending, np.fromiter((p[0] for p in self.pending), I64, len(self.pending)))
+        if blk:  # the window requests' fixes, after the others
+            rows = batch.Rows(**{name: np.concatenate([getattr(rows, name), blk["row" if name == "source" else name]])
+                                 for name in _ROWS_FIELDS})
+        source = rows.source
+        addr = rows.addr
+        end = addr + rows.size
         clash, private = _overlaps(lay, source, addr, end)
         ok = ~clash & ~private
         idx = np.flatnonzero(ok)
         out = [None] * n
         after: Sequence[int | None]
         try:
-            cand = _candidate_rows([self.pending[i] for i in idx.tolist()], source[idx])
+            cand = batch.Rows(**{name: getattr(rows, name)[idx] for name in _ROWS_FIELDS})
             after = batch.physical_after(lay, cx.t, self.before, cx.scheme, cx.options, list(cx.w.segments.values()),
                                          cand)
         except batch.Unsupported:
@@ -200,18 +286,51 @@ class _Fixer:
             out[i] = a
         return out
 
+    def _change(self, i: int) -> tuple[int, Mapping, tuple[Any, ...], int, int, int]:
+        """Pending fix ``i``: its row, the old mapping, how (``_new_mapping``),
+        and the new address, size and offset."""
+        if i < len(self.pending):
+            return self.pending[i][:6]  # type: ignore[return-value]
+        if not self._block_lists:
+            self._block_lists = {name: col.tolist() for name, col in self.block.items()}
+        b = self._block_lists
+        j = i - len(self.pending)
+        r = b["row"][j]
+        how = ("move", b["shift"][j]) if b["kind"][j] == 0 else ("grow", b["start"][j], b["end"][j])
+        return r, self.cx.mapping(r), how, b["addr"][j], b["size"][j], b["off"][j]
+
     def _evaluated(self, i: int) -> int | None:
         """Pending fix ``i`` measured by evaluating the changed workload."""
-        r, m, how = self.pending[i][:3]
+        r, m, how = self._change(i)[:3]
         gi, mi = self.cx.layout.row_index[r]
         w = self._with_mapping(gi, mi, self._new_mapping(m, how))
         return None if w is None else self._physical(w)
+
+    def fields(self, i: int) -> dict[str, Any]:
+        """The Fix fields but ``physical_after`` of pending move or grow ``i``."""
+        _, m, how, address, size, offset = self._change(i)
+        if how[0] == "move":
+            delta = how[1]
+            return {"physical_before": self.before, "kind": "move", "change_bytes": abs(delta), "delta": delta,
+                    "new_range": (address, address + size), "new_offset": offset}
+        return {"physical_before": self.before, "kind": "grow", "change_bytes": size - m.size,
+                "new_range": (address, address + size), "new_offset": offset}
 
     def fix(self, f: Fix | _Pending | None, after: list[int | None]) -> Fix | None:
         if not isinstance(f, _Pending):
             return f
         a = after[f.index]
-        return None if a is None else Fix(physical_after=a, **f.fields)
+        return None if a is None else Fix(physical_after=a, **(f.fields or self.fields(f.index)))
+
+    def saving(self, f: Fix | _Pending | None, after: list[int | None]) -> Fix | None:
+        """``fix``, but None for a pending fix that saves nothing (``_best``
+        leaves those out: they need not be made)."""
+        if not isinstance(f, _Pending):
+            return f
+        a = after[f.index]
+        if a is None or a >= self.before:
+            return None
+        return Fix(physical_after=a, **(f.fields or self.fields(f.index)))
 
     def threshold(self, size: int) -> Fix:
         """The file-cached threshold at ``size`` (one answer per size)."""
@@ -364,6 +483,9 @@ def _overlaps(lay: Layout, source: np.ndarray, addr: np.ndarray, end: np.ndarray
     return out[0], out[1]
 
 
+_ROWS_FIELDS = tuple(f.name for f in fields(batch.Rows))
+
+
 def _candidate_rows(pending: list[tuple[Any, ...]], source: np.ndarray) -> batch.Rows:
     """The new rows of the pending fixes (``_Fixer.pending``), as ``batch.Rows``."""
     n = len(pending)
@@ -416,6 +538,10 @@ _W_PTSHARE_ALIGNMENT = Why.PTSHARE_ALIGNMENT
 _W_SHARED = Why.SHARED
 _W_SOFT_DIRTY = Why.SOFT_DIRTY
 _W_USERFAULTFD = Why.USERFAULTFD
+_WHOLE_MAPPING = frozenset({_W_PRIVATE_SCHEME, _W_NOT_HUGETLB, _W_PROT_NONE, _W_USERFAULTFD, _W_SOFT_DIRTY,
+                            _W_BELOW_THRESHOLD})
+"""Rules about the whole mapping (its finding's level is 'all')."""
+_ALL_ZONES = (0, 1, 2, 3, 4)
 
 
 class Findings:
@@ -427,10 +553,11 @@ class Findings:
         self.fixer = _Fixer(cx, slow)
         self.out: list[Finding] = []
         self.added: list[tuple[Any, ...]] = []
+        self.windows: list[_Window] = []
+        self._per_segment: dict[tuple[Why, str], tuple[list[Any], dict[str, Any]]] = {}
         self._tables: dict[tuple[int, ...], list[tuple[str, list[int]]]] = {}
         self._zones_of_row: list[int] | None = None
         self._bounds: list[list[int]] = []
-        self.row_parts = cx.row_parts
 
     # helpers ---------------------------------------------------------------
     def tables_in(self, r: int, zone_set: tuple[int, ...]) -> dict[str, int]:
@@ -471,6 +598,9 @@ class Findings:
             self._bounds = cx.z.bounds.tolist()
         row_bits: int = self._zones_of_row[r]
         b = self._bounds[r]
+        if not row_bits & (row_bits - 1):  # parts in one zone (or none)
+            z = row_bits.bit_length() - 1
+            return ((b[z], b[z + 1]),) if row_bits and z in zone_set and b[z] < b[z + 1] else ()
         return tuple(merge_ranges([(b[z], b[z + 1]) for z in sorted(zone_set) if row_bits >> z & 1]))
 
     def add(self, r: int, level: str, rule: str, ranges: tuple[Interval, ...], tables: dict[str, int],
@@ -481,54 +611,74 @@ class Findings:
 
     def finish(self) -> None:
         """Measure the pending fixes and make the findings."""
-        after = self.fixer.resolve()
-        fix = self.fixer.fix
+        fixer = self.fixer
+        fixer.windows(self.windows)
+        self.windows = []
+        after = fixer.resolve()
+        before = fixer.before
+        fix = fixer.saving
+        row_index = self.cx.layout.row_index
+        known: dict[int, tuple[Fix | None, tuple[Fix, ...]]] = {}  # per fixes list of ``_per_segment``
+        shared = {id(fixes) for fixes, _ in self._per_segment.values()}
         for r, level, rule, ranges, tables, fixes, note, detail in self.added:
-            gi, mi = self.cx.layout.row_index[r]
-            best, alts = _best([fix(f, after) for f in fixes])
+            gi, mi = row_index[r]
+            if id(fixes) in shared:
+                if id(fixes) not in known:
+                    known[id(fixes)] = _best([fix(f, after) for f in fixes])
+                best, alts = known[id(fixes)]
+                if best is None and note is None and fixes:
+                    note = "no-single-change"
+                self.out.append(made(Finding, group=gi, mapping=mi, level=level, rule=rule, ranges=ranges,
+                                     tables=tables, fix=best, alternatives=alts, note=note, **detail))
+                continue
+            candidates: list[Fix | None] = []
+            for f in fixes:
+                if type(f) is _Window:
+                    for i in range(f.first, f.first + f.n):
+                        a = after[i]
+                        if a is not None and a < before:
+                            candidates.append(Fix(physical_after=a, **fixer.fields(i)))
+                else:
+                    candidates.append(fix(f, after))
+            best, alts = _best(candidates)
             if best is None and note is None and fixes:
                 note = "no-single-change"
-            self.out.append(Finding(group=gi, mapping=mi, level=level, rule=rule, ranges=ranges, tables=tables,
-                                    fix=best, alternatives=alts, note=note, **detail))
+            self.out.append(made(Finding, group=gi, mapping=mi, level=level, rule=rule, ranges=ranges, tables=tables,
+                                         fix=best, alternatives=alts, note=note, **detail))
         self.added = []
 
     # fixes by rule ---------------------------------------------------------
     def window_fixes(self, r: int, span: int, target_class: int | None) -> list[Any]:
-        """Moves that make windows of ``span`` whole (or congruent), and the grows
-        that cover the partial windows at either end."""
-        cx = self.cx
-        gi, mi = cx.layout.row_index[r]
-        m = cx.mapping(r)
-        fx = self.fixer
-        fixes: list[Any] = []
-        if target_class is None:  # align the start
-            for dlt in _shifts_to(m.address, 0, span):
-                fixes.append(fx.move(gi, mi, dlt, m, r))
-        else:  # make address - offset ≡ target_class
-            for dlt in _shifts_to(m.address - m.offset, target_class, span):
-                fixes.append(fx.move(gi, mi, dlt, m, r))
-        end = m.end
-        lo, hi = round_down(m.address, span), round_up(end, span)
-        fixes.append(fx.grow(gi, mi, lo, end, m, r))
-        fixes.append(fx.grow(gi, mi, m.address, hi, m, r))
-        fixes.append(fx.grow(gi, mi, lo, hi, m, r))
-        return fixes
+        """Moves that make windows of ``span`` whole (or congruent: ``address -
+        offset`` to ``target_class``; None: the start aligned), and the grows
+        that cover the partial windows at either end (pended for every row
+        at once in ``finish``: ``_Fixer.windows``)."""
+        w = _Window(r, span, target_class)
+        self.windows.append(w)
+        return [w]
 
-    def rule_fixes(self, r: int, why: Why, level: str) -> tuple[list[Fix | _Pending | None], dict[str, Any]]:
+    def rule_fixes(self, r: int, why: Why, level: str, m: Mapping | None = None
+                   ) -> tuple[list[Fix | _Pending | None], dict[str, Any]]:
         """The fixes for rule ``why``, and when there are none the note why
-        (``note`` and the fields it is worded with)."""
+        (``note`` and the fields it is worded with); ``m``: row ``r``'s mapping,
+        when the caller has it."""
         cx = self.cx
+        if m is None:
+            m = cx.mapping(r)
+        if why == _W_NOT_HUGETLB or why == _W_NOT_PMD_PAGES:
+            # one answer per segment: the same list for every row (``finish`` picks its best once)
+            key = (why, m.segment)
+            known = self._per_segment.get(key)
+            if known is None:
+                fix = self.fixer.hugetlb_pages(m.segment)
+                if why == _W_NOT_HUGETLB and fix is None and cx.w.segments[m.segment].backing == "file":
+                    known = self._per_segment[key] = ([], {"note": "file-not-hugetlb"})
+                else:
+                    known = self._per_segment[key] = ([fix], {})
+            return known[0], dict(known[1])
         gi, mi = cx.layout.row_index[r]
-        m = cx.mapping(r)
         seg = cx.w.segments[m.segment]
         span: int = (cx.pud_size if level == "pmd" else cx.pmd_size) or cx.pmd_size
-        if why == _W_NOT_HUGETLB:
-            fix = self.fixer.hugetlb_pages(m.segment)
-            if fix is None and seg.backing == "file":
-                return [], {"note": "file-not-hugetlb"}
-            return [fix], {}
-        if why == _W_NOT_PMD_PAGES:
-            return [self.fixer.hugetlb_pages(m.segment)], {}
         if why == _W_MISALIGNED:
             target: int | None = 0  # file-cached: address ≡ offset
             fixes = self.window_fixes(r, span, target)
@@ -562,12 +712,12 @@ class Findings:
         return [], {}
 
     # per row ---------------------------------------------------------------
-    def whole_row(self, r: int, why: Why, level: str) -> None:
-        fixes, detail = self.rule_fixes(r, why, level)
-        lv = "all" if why in (_W_PRIVATE_SCHEME, _W_NOT_HUGETLB, _W_PROT_NONE, _W_USERFAULTFD,
-                              _W_SOFT_DIRTY, _W_BELOW_THRESHOLD) else level
-        self.add(r, lv, RULE_OF_WHY[why], self.ranges_in(r, (0, 1, 2, 3, 4)), self.tables_in(r, (0, 1, 2, 3, 4)),
-                 fixes, why=why, why_level=level, **detail)
+    def whole_row(self, r: int, why: Why, level: str, m: Mapping | None = None) -> None:
+        fixes, detail = self.rule_fixes(r, why, level, m)
+        note = detail.pop("note", None)
+        self.added.append((r, "all" if why in _WHOLE_MAPPING else level, RULE_OF_WHY[why],
+                           self.ranges_in(r, _ALL_ZONES), self.tables_in(r, _ALL_ZONES), fixes, note,
+                           {"why": why, "why_level": level, **detail}))
 
     def partial(self, r: int, level: str, zone_set: tuple[int, ...]) -> None:
         cx = self.cx
@@ -606,21 +756,21 @@ class Findings:
             leaf = row_leaf[r]
             wp, wt = why_pmd[r], why_pte[r]
             if cx.scheme == "private":
-                self.whole_row(r, _W_PRIVATE_SCHEME, "pmd")
+                self.whole_row(r, _W_PRIVATE_SCHEME, "pmd", m)
             elif z.upper == "mshare":
                 continue  # everything not PROT_NONE is in a region
             elif cx.scheme == "mshare":  # ptshare
                 if wt != _W_SHARED:
-                    self.whole_row(r, wt, "pte")
+                    self.whole_row(r, wt, "pte", m)
             elif cx.scheme == "hugetlb-pmd" or cx.w.segments[m.segment].backing == "hugetlb" or leaf > 0:
                 # PMD-level sharing only (hugetlb rows; file-cached THP / 1 GiB rows)
                 if wp != _W_SHARED:
-                    self.whole_row(r, wp, "pmd")
+                    self.whole_row(r, wp, "pmd", m)
                 else:
                     self.partial(r, "pmd", (0, 4))
             else:  # file-cached, base pages
                 if wt != _W_SHARED:
-                    self.whole_row(r, wt, "pte")
+                    self.whole_row(r, wt, "pte", m)
                     continue
                 self.partial(r, "pte", (0, 4))
                 if wp != _W_SHARED:

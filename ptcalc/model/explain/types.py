@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from ptcalc.model.schemes import Why
 from ptcalc.model.results import SchemeResult, VmptePart
 from ptcalc.model.whatif import Column
-from ptcalc.workload.types import Mapping, ModelOptions, PrivateMapping, Workload
+from ptcalc.workload.types import Mapping, ModelOptions, PrivateMapping, Workload, made  # noqa: F401 (made: re-exported)
 
 Interval = tuple[int, int]
 
@@ -279,3 +279,4 @@ class Explanation:
     aligned_physical_bytes: int | None = None
     """When the column placed mappings as the kernel would (``column.replaced``):
     the physical bytes with them at their best address instead."""
+
