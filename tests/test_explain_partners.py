@@ -16,7 +16,9 @@ from test_model_properties import VARIANTS, describe, options_for, workloads
 
 from ptcalc.model.evaluate import CONFIGURED, Options, evaluate
 from ptcalc.model.explain.attribution import attribute
+from ptcalc.model.explain import explain as explain_cell
 from ptcalc.model.explain.partners import NAMED
+from ptcalc.render.explain_words import pool_users_text
 from ptcalc.workload.touched import merge_ranges
 from ptcalc.workload.types import Segment
 
@@ -121,3 +123,8 @@ def test_a_pool_of_thousands_of_users_names_three_and_counts_them_all():
         assert [(p.group, p.mapping, p.processes, p.tables) for p in s.partners] == \
             [(f"g{g}", 0, g % 3 + 1, 1) for g in partners]
         assert s.more_partners
+    # the pool's users in text and markdown: the first 8, then how many more
+    e = explain_cell(evaluate(w, Options(schemes=("hugetlb-pmd",), columns=CONFIGURED)).selected_cell("hugetlb-pmd"))
+    rest = sum(g % 3 + 1 for g in range(8, n))
+    assert pool_users_text(e, e.pools[0]) == ", ".join(f"g{g} #0 ({g % 3 + 1})" for g in range(8)) + \
+        f", and {n - 8:,} more mappings ({rest:,} processes)"

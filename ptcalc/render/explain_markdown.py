@@ -6,7 +6,7 @@ from ptcalc.model.explain import Explanation
 from ptcalc.names import markdown as md
 from ptcalc.render.estimate_markdown import md_table
 from ptcalc.model.explain.alike import alike
-from ptcalc.render.explain_words import (JSON_HINT, MAX_FINDINGS, MAX_NAMES, alike_text, copies_text,
+from ptcalc.render.explain_words import (JSON_HINT, pool_users_text, MAX_FINDINGS, MAX_NAMES, alike_text, copies_text,
                                          finding_tables, fix_text, grouped, levels_of, mapping_label,
                                          more_findings_text, more_mappings_text, most, note_text, shown_mappings,
                                          pages, pool_label, private_rows,
@@ -77,7 +77,7 @@ def render(e: Explanation) -> str:
     if e.pools:
         pools = most([sum(p.tables.values()) for p in e.pools], MAX_POOL_ROWS)
         rows = [[md(pool_label(p)), *[_n(p.tables[n]) for n in levels], _n(sum(p.shared.values())),
-                 ", ".join(f"{md(e.groups[g].name)} #{mi} ({n:,})" for g, mi, n in p.users)]
+                 pool_users_text(e, p, md)]
                 for p in (e.pools[i] for i in pools)]
         if len(pools) < len(e.pools):
             listed = set(pools)

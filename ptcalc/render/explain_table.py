@@ -8,7 +8,7 @@ from rich.text import Text
 from ptcalc.model.explain import Explanation, GroupExplain
 from ptcalc.render.console import Style
 from ptcalc.model.explain.alike import alike
-from ptcalc.render.explain_words import (JSON_HINT, MAX_FINDINGS, MAX_NAMES, alike_text, copies_text,
+from ptcalc.render.explain_words import (JSON_HINT, pool_users_text, MAX_FINDINGS, MAX_NAMES, alike_text, copies_text,
                                          finding_tables, fix_text, grouped, levels_of, mapping_label,
                                          more_findings_text, more_mappings_text, most, note_text, shown_mappings,
                                          pages, pool_label, private_rows,
@@ -69,8 +69,7 @@ def pools_table(e: Explanation, style: Style) -> Grid:
     shown = most([sum(p.tables.values()) for p in e.pools], MAX_POOL_ROWS)
     for i in shown:
         p = e.pools[i]
-        users = ", ".join(f"{e.groups[g].name} #{mi} ({n:,})" for g, mi, n in p.users)
-        t.add(pool_label(p), *[_n(p.tables[n]) for n in levels], _n(sum(p.shared.values())), users)
+        t.add(pool_label(p), *[_n(p.tables[n]) for n in levels], _n(sum(p.shared.values())), pool_users_text(e, p))
     if len(shown) < len(e.pools):
         rest = [p for i, p in enumerate(e.pools) if i not in set(shown)]
         t.add(Text(f"... and {len(rest):,} more pools", style="italic"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from ptcalc.model.explain import Explanation, Finding, Fix, GroupExplain, MappingExplain, Pool, Sharing, VmpteNote
 from ptcalc.model.explain.alike import Alike, merged
@@ -157,6 +158,20 @@ def pool_label(p: Pool) -> str:
     elif p.alignment == "auto":
         text += ", auto-placed"
     return text
+
+
+MAX_POOL_USERS = 8
+"""Users named per pool in tables and markdown (JSON lists every one)."""
+
+
+def pool_users_text(e: Explanation, p: Pool, escape: Callable[[str], str] = str) -> str:
+    """``db #0 (10), app #1 (40)``: the first users of a pool, then how many
+    more mappings and processes (``escape``: markdown's, for names)."""
+    shown = [f"{escape(e.groups[g].name)} #{mi} ({n:,})" for g, mi, n in p.users[:MAX_POOL_USERS]]
+    rest = p.users[MAX_POOL_USERS:]
+    if rest:
+        shown.append(f"and {len(rest):,} more mappings ({sum(n for _, _, n in rest):,} processes)")
+    return ", ".join(shown)
 
 
 def sharing_text(e: Explanation, s: Sharing, group_count: int) -> str:
