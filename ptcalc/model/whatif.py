@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, overload
 
-from ptcalc.model.intervals import ascending
+from ptcalc.model.intervals import ascending, key_ids, merge_within, order_by, rank
 from ptcalc.model.layout import Layout, pieces_reordered, segment_columns
 from ptcalc.units import ceil_div, floor_div, format_size, mod, round_down, round_up, size_token
 from ptcalc.workload.address_space import add_span, coalesce, highest_gap
@@ -413,11 +413,12 @@ def displace_later(layout: Layout, arch: Any, replace: Any, new_addr: Any, new_s
     Mappings above a re-placed one (created before it: the libraries) stay;
     tests/test_whatif_kernel.py checks both places against the kernel's."""
     xp = layout.xp
-    moving = xp.arange(layout.n_rows)[replace].tolist()
-    if not moving or not layout.has_private:
+    if not layout.has_private or not bool(replace.any()):
+        return new_addr
+    concerned = _in_the_way(layout, arch, replace, new_addr, new_size, page)
+    if not concerned:
         return new_addr
     group = layout.row_group.tolist()
-    concerned = {group[m] for m in moving}
     rows_of: dict[int, list[int]] = {g: [] for g in concerned}
     for r, g in enumerate(group):
         if g in concerned:
@@ -438,7 +439,9 @@ def displace_later(layout: Layout, arch: Any, replace: Any, new_addr: Any, new_s
             if spot >= a0[m] or spot < arch.base_page:
                 continue
             places.append((spot, spot + size[m]))
-            for r in others[:bisect_left(starts, a0[m])]:
+            # the process's mappings in [spot, a0): none overlap, so only the one
+            # starting last below spot can reach into it
+            for r in others[max(bisect_left(starts, spot) - 1, 0):bisect_left(starts, a0[m])]:
                 if private[r] and addr[r] + size[r] > spot:
                     displaced[r] = max(displaced.get(r, 0), space)
         if not displaced:
@@ -460,6 +463,41 @@ def displace_later(layout: Layout, arch: Any, replace: Any, new_addr: Any, new_s
     return xp.asarray(addr, xp.int64) if changed else new_addr
 
 
+def _in_the_way(layout: Layout, arch: Any, replace: Any, new_addr: Any, new_size: Any, page: Any) -> set[int]:
+    """The processes with a private mapping where one of their re-placed
+    mappings goes with nothing later in its way -- ``[spot, old start)``,
+    spot the highest start on its pages that ends by its old end (a mapping
+    above it starts there or higher) -- found on arrays for every process at
+    once: :func:`displace_later` walks only those."""
+    xp = layout.xp
+    i64 = xp.int64
+    mv = xp.arange(layout.n_rows)[replace]
+    pg = page[mv]
+    top = pg * (arch.user_limit // pg)  # the last whole page of the address space
+    end = xp.minimum(layout.row_end[mv], top) - new_size[mv]
+    spot = (end // pg) * pg
+    a0 = layout.row_addr[mv]
+    keep = (spot < a0) & (spot >= arch.base_page)
+    wg, wlo, whi = merge_within(layout.row_group[mv][keep], spot[keep], a0[keep])
+    pr = xp.arange(layout.n_rows)[layout.row_private]
+    gp, ps = layout.row_group[pr], new_addr[pr]
+    pe = ps + new_size[pr]
+    if not wg.size or not pr.size:
+        return set()
+    # (process, address) as one sortable key: addresses ranked among all the ends
+    ranks = rank(xp, xp.concatenate([wlo, ps, pe]))
+    width = int(ranks.max()) + 1
+    nw, npr = int(wlo.size), int(ps.size)
+    key_w = wg * width + ranks[:nw]
+    key_e = gp * width + ranks[nw + npr:]
+    # the last (disjoint) window of the process starting below the mapping's end
+    at = xp.searchsorted(key_w, key_e) - 1
+    ok = at >= 0
+    at = xp.where(ok, at, 0)
+    hit = ok & (wg[at] == gp) & (whi[at] > ps)
+    return set(gp[hit].tolist())
+
+
 def placed_once(layout: Layout, replace: Any, addr: Any, size: Any, errors: dict[int, str]) -> Any:
     """``addr`` with each re-placed mapping that several processes had at one
     address (the same segment, offset and size: made once and inherited
@@ -470,9 +508,21 @@ def placed_once(layout: Layout, replace: Any, addr: Any, size: Any, errors: dict
     its own mappings by the blocks it touched, so a mapping in the way shows
     in some processes only, and the lowest place is the one that saw it."""
     xp = layout.xp
-    rows = xp.arange(layout.n_rows)[replace].tolist()
-    if len(rows) < 2:
+    mv = xp.arange(layout.n_rows)[replace]
+    if mv.size < 2:
         return addr
+    # only mappings whose key (segment, offset, old address and end) rows got
+    # different places are walked: on arrays, the lowest and highest place per key
+    ids = key_ids(layout.row_seg[mv], layout.row_off[mv], layout.row_addr[mv], layout.row_end[mv])
+    order = order_by(xp, ids, addr[mv])
+    ids_s, at_s = ids[order], addr[mv][order]
+    first = xp.concatenate([xp.ones(1, dtype=xp.bool_), ids_s[1:] != ids_s[:-1]])
+    last = xp.concatenate([first[1:], xp.ones(1, dtype=xp.bool_)])
+    spread = ids_s[first][at_s[first] != at_s[last]]
+    if not spread.size:
+        return addr
+    wanted = set(spread.tolist())
+    rows = [r for r, i in zip(mv.tolist(), ids.tolist()) if i in wanted]
     seg, off, a0, e0 = (layout.row_seg.tolist(), layout.row_off.tolist(), layout.row_addr.tolist(),
                         layout.row_end.tolist())
     group = layout.row_group.tolist()
