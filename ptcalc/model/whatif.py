@@ -433,8 +433,9 @@ def displace_later(layout: Layout, arch: Any, replace: Any, new_addr: Any, new_s
         places: list[tuple[int, int]] = []  # where each re-placed mapping goes, nothing later in its way
         displaced: dict[int, int] = {}  # row -> the top of the space it was made in
         for m in (r for r in rows if chosen[r]):
-            i = bisect_left(starts, e0[m])  # the next mapping above it: where its space ends
-            space = min(e0[m], starts[i] if i < len(starts) else arch.user_limit)
+            # its space ends where it ended (no mapping of the process starts
+            # inside [a0, e0): the next one above starts at e0 or higher)
+            space = e0[m]
             spot = round_down(min(space, round_down(arch.user_limit, pg[m])) - size[m], pg[m])
             if spot >= a0[m] or spot < arch.base_page:
                 continue

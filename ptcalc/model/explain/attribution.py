@@ -334,7 +334,7 @@ def sharing_of(cx: Context, builds: list[PoolBuild]) -> dict[int, list[Sharing]]
             for r in at:
                 iv = b.row_intervals[r][level]
                 c = counts[group[r]]
-                p = level_partners(sweep, iv, user_of[r], c, partner)
+                p = level_partners(sweep, iv, user_of[r], partner)
                 n = length(iv)
                 shared = n if c >= 2 else 0 if c == 0 else p.others
                 out.setdefault(r, []).append(Sharing(

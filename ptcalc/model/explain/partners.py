@@ -60,7 +60,8 @@ class Partners:
     """One mapping's use of one level of a pool, as the module docstring says."""
 
     others: int
-    """Its tables that some user besides its own processes uses."""
+    """Its tables with two or more users: for a mapping of one process, those
+    another user uses too."""
     sharers: tuple[int, int]
     partners: tuple[Partner, ...]
     more_partners: bool
@@ -102,6 +103,9 @@ class Sweep:
         np.add.at(diff, s0, np.array(w, dtype=dtype))
         np.subtract.at(diff, s1, np.array(w, dtype=dtype))
         self.count = np.cumsum(diff[:-1])
+        # blocks of segments 0..i-1 with two or more users (prefix sums: each query O(1))
+        self.multi = np.concatenate([np.zeros(1, dtype=np.int64),
+                                     np.cumsum(np.where(self.count >= 2, self.length, 0)).astype(np.int64)])
         # each segment's first ``cap`` users (by workload order) that have processes
         starts: list[list[int]] = [[] for _ in range(m + 1)]
         stops: list[list[int]] = [[] for _ in range(m + 1)]
@@ -138,17 +142,15 @@ class Sweep:
         hi = max(self.maxs[j][s0], self.maxs[j][s1 - (1 << j)])
         return int(lo), int(hi)
 
-    def shared_blocks(self, s0: int, s1: int, own: int) -> int:
-        """Blocks of segments ``[s0, s1)`` that some user besides ``own``'s processes uses."""
-        c = self.count[s0:s1]
-        return int(self.length[s0:s1][c > own].sum())
+    def shared_blocks(self, s0: int, s1: int) -> int:
+        """Blocks of segments ``[s0, s1)`` with two or more users."""
+        return int(self.multi[s1] - self.multi[s0])
 
 
-def level_partners(sweep: Sweep, intervals: list[Interval], own_user: int | None, own_weight: int,
+def level_partners(sweep: Sweep, intervals: list[Interval], own_user: int | None,
                    partner: Callable[[int, list[Interval]], Partner]) -> Partners:
     """``Partners`` of the mapping with ``intervals`` (merged, in blocks):
-    ``own_user`` is its user (never its own partner), ``own_weight`` what its
-    own processes add to a table's users; ``partner`` names a user."""
+    ``own_user`` is its user (never its own partner); ``partner`` names a user."""
     extremes: list[tuple[int, int]] = []
     others = 0
     found: list[int] = []
@@ -158,7 +160,7 @@ def level_partners(sweep: Sweep, intervals: list[Interval], own_user: int | None
         if s0 >= s1:
             continue
         extremes.append(sweep.extremes(s0, s1))
-        others += sweep.shared_blocks(s0, s1, own_weight)
+        others += sweep.shared_blocks(s0, s1)
         i = s0
         while len(found) <= NAMED and i < s1:
             for ui in sweep.first[i]:
