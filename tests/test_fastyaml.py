@@ -410,3 +410,21 @@ def test_table_lines_are_known_per_indentation():
     text = "a:\n    - {x: 1}\nb:\n  c:\n      - {x: 1}\n    - {x: 1}\n"
     assert fastyaml.parse(text) is None
     assert libyaml_graph(text) == "error"
+
+
+@settings(max_examples=200, deadline=None)
+@given(lines=st.lists(st.text(st.sampled_from("ab -:#{}[]\r\t"), max_size=6), max_size=8), big=st.booleans())
+def test_lines_are_cut_from_the_text_as_split_cuts_them(lines, big):
+    """fastyaml._Lines (where each line starts, no string per line until
+    asked for) against str.split, CRLF, tabs, empty lines and a missing last
+    line break included; ``big``: past a megabyte, where numpy finds the line
+    breaks a megabyte at a time (a line across the cut included)."""
+    text = "\n".join(lines)
+    if big:
+        text = "x" * (fastyaml._CHUNK - 3) + "\n" + text + "\nyy\r\n" + "z" * 5
+    expected = text.split("\n")
+    got = fastyaml._Lines(text)
+    assert len(got) == len(expected)
+    assert [got[i] for i in range(len(got))] == expected
+    for pos in (0, len(expected) // 2, len(expected) - 1):
+        assert list(got.from_line(pos)) == expected[pos:]

@@ -147,6 +147,7 @@ def _line_numbers(joined: str, hexa: bool) -> Any:
     nl = np.flatnonzero(b == ord("\n"))
     starts = np.concatenate([np.zeros(1, i64), nl + 1])
     ends = np.concatenate([nl, np.full(1, b.size, i64)])
+    del nl
     shift = np.zeros(starts.size, i64)
     if hexa:
         starts += 2  # past 0x
@@ -154,24 +155,37 @@ def _line_numbers(joined: str, hexa: bool) -> Any:
         base = 16
     else:
         digit = (b >= ord("0")) & (b <= ord("9"))
-        n_digits = np.add.reduceat(digit.astype(i64), starts)  # the digits come first (_DECIMALS)
+        n_digits = np.add.reduceat(digit, starts, dtype=i64)  # the digits come first (_DECIMALS)
+        del digit
         has_unit = starts + n_digits < ends
         shift_of = np.zeros(256, i64)
         for c, k in _UNIT_SHIFT.items():
             shift_of[c] = k
         shift[has_unit] = shift_of[b[(starts + n_digits)[has_unit]]]  # B alone: 0
         base = 10
-    value = np.frombuffer(raw.translate(_DIGIT_VALUE), np.uint8).astype(i64)
-    first = np.cumsum(n_digits) - n_digits  # each line's first digit among all digits
-    within = np.arange(int(n_digits.sum())) - np.repeat(first, n_digits)
-    at = np.repeat(starts, n_digits) + within
-    place = np.repeat(n_digits - 1, n_digits) - within  # the k-th digit from the right weighs base**k
-    powers = np.asarray([base ** k for k in range(18 if base == 10 else 15)], i64)
-    number = np.add.reduceat(value[at] * powers[place], first)
+    value = np.frombuffer(raw.translate(_DIGIT_VALUE), np.uint8)
+    number = _digits_number(np, value, starts + n_digits - 1, n_digits, base)
     if bool((number > (MAX_SIZE >> shift)).any()):
         return None
     return number << shift
 
+
+def _digits_number(np: Any, value: Any, last: Any, n_digits: Any, base: int) -> Any:
+    """The numbers whose digits' values (``value``, a uint8 array, a digit's
+    value at its position) end at the positions ``last``, ``n_digits`` each
+    (at most 18 in base 10, 15 in base 16: within int64), as an int64 array:
+    a pass per digit place over every number at once, so the temporaries
+    are a few arrays of one value per number, whatever the digits."""
+    i64 = np.int64
+    number = np.zeros(last.size, i64)
+    place = np.ones(1, i64)  # base ** k
+    for k in range(int(n_digits.max()) if n_digits.size else 0):
+        has = n_digits > k
+        digit = value[np.where(has, last - k, 0)].astype(i64)
+        digit[~has] = 0
+        number += digit * place
+        place *= base
+    return number
 
 def _addresses(values: Sequence[str]) -> list[int]:
     """:func:`_address` of every value (hex ones at once)."""
@@ -190,10 +204,11 @@ def _memoised(memo: dict[str, int], values: Sequence[str], read: Callable[[str],
 
 
 def read_rows(reader: WorkloadReader, distinct: list[tuple[tuple[str, ...], tuple[str, ...]]], rows: list[int],
-              segments: dict[str, Segment], arch: Arch) -> dict[int, tuple[int, int, bool]]:
-    """The items (code, address, auto) of those ``rows`` (row numbers into
-    the document's ``distinct`` rows) that can be read column by column,
-    their specs appended to ``reader.specs``; the others are left out."""
+              segments: dict[str, Segment], arch: Arch) -> None:
+    """Read those ``rows`` (row numbers into the document's ``distinct``
+    rows) that can be read column by column: their items (code, address,
+    auto) put in ``reader.row_items`` (no dict of them made first), their
+    specs appended to ``reader.specs``; the others are left out."""
     import numpy as np
 
     entries = list(map(distinct.__getitem__, rows))
@@ -204,16 +219,14 @@ def read_rows(reader: WorkloadReader, distinct: list[tuple[tuple[str, ...], tupl
     else:
         for r, k in zip(rows, keys_of):
             by_keys.setdefault(k, []).append(r)
-    out: dict[int, tuple[int, int, bool]] = {}
     for keys, group in by_keys.items():
         if "segment" in keys and _KNOWN.issuperset(keys):
             values = list(map(itemgetter(1), entries if group is rows else map(distinct.__getitem__, group)))
-            out.update(_read_shape(np, reader, keys, values, group, segments, arch))
-    return out
+            _read_shape(np, reader, keys, values, group, segments, arch)
 
 
 def _read_shape(np: Any, reader: WorkloadReader, keys: tuple[str, ...], values: list[tuple[str, ...]],
-                rows: list[int], segments: dict[str, Segment], arch: Arch) -> dict[int, tuple[int, int, bool]]:
+                rows: list[int], segments: dict[str, Segment], arch: Arch) -> None:
     """:func:`read_rows` of rows with these keys in this order."""
     i64 = np.int64
     n = len(rows)
@@ -319,8 +332,8 @@ def _read_shape(np: Any, reader: WorkloadReader, keys: tuple[str, ...], values: 
             p_start.append(np.zeros(len(whole), i64))
             p_end.append(size[w])
         list_rows = np.flatnonzero(is_list & ok)
-        if list_rows.size:
-            _touch_lists(np, texts, list_rows, size, page, ok, p_row, p_start, p_end)
+        for at in range(0, list_rows.size, _LIST_ROWS):  # (a part at a time: its temporaries stay small)
+            _touch_lists(np, texts, list_rows[at:at + _LIST_ROWS], size, page, ok, p_row, p_start, p_end)
     else:
         w = np.flatnonzero(prot != none)
         p_row.append(w)
@@ -353,10 +366,12 @@ def _read_shape(np: Any, reader: WorkloadReader, keys: tuple[str, ...], values: 
     specs.touch_end.frombytes(pe.astype(i64).tobytes())
     specs.touch_first.frombytes((np.cumsum(counts) + first).astype(i64).tobytes())
     items = zip(range(base, base + k), address[taken].tolist(), auto[taken].tolist())
-    return dict(zip(compress(rows, ok.tolist()), items))
+    reader.row_items.update(zip(compress(rows, ok.tolist()), items))  # type: ignore[arg-type]
 
 
-_POWERS = [10 ** k for k in range(16)]
+_LIST_ROWS = 1 << 14
+"""Rows whose touched-range lists are read together (:func:`_touch_lists`):
+about 100,000 numbers, under 1 MiB an array of them."""
 _SHIFT = {ord("K"): 10, ord("M"): 20, ord("G"): 30, ord("T"): 40}
 
 
@@ -366,20 +381,18 @@ def _range_numbers(np: Any, text: str) -> Any:
     as an int64 array, read on its bytes (no string per number); None when
     one is 2**62 or more."""
     i64 = np.int64
-    b = np.frombuffer(text.encode("ascii"), np.uint8)
+    raw = text.encode("ascii")
+    b = np.frombuffer(raw, np.uint8)
     sep = np.flatnonzero((b == ord(",")) | (b == ord("-")))
     last = np.concatenate([sep - 1, [b.size - 1]])  # each token's last character
     shift_of = np.zeros(256, i64)
     for c, k in _SHIFT.items():
         shift_of[c] = k
     shift = shift_of[b[last]]
-    digit = (b >= ord("0")) & (b <= ord("9"))
-    d = b[digit].astype(i64) - ord("0")
-    # each token's digits, contiguous in d: the k-th digit from the right weighs 10**k
-    n_digits = (last + 1 - np.concatenate([[0], sep + 1])) - (shift > 0)
-    first = np.concatenate([[0], np.cumsum(n_digits)[:-1]])
-    place = np.repeat(first + n_digits - 1, n_digits) - np.arange(d.size)
-    number = np.add.reduceat(d * np.asarray(_POWERS, i64)[place], first) if d.size else np.zeros(0, i64)
+    unit = shift > 0
+    n_digits = (last + 1 - np.concatenate([[0], sep + 1])) - unit
+    del sep
+    number = _digits_number(np, np.frombuffer(raw.translate(_DIGIT_VALUE), np.uint8), last - unit, n_digits, 10)
     if bool((number >= np.left_shift(1, 62 - shift)).any()):
         return None
     return number << shift

@@ -751,7 +751,7 @@ class WorkloadReader(NodeReader):
         if len(new) >= COLUMN_ROWS:
             from ptcalc.workload import columns  # (a large file: numpy is imported there anyway)
 
-            self.row_items.update(columns.read_rows(self, tables[0].distinct, new, segments, arch))  # type: ignore[arg-type]
+            columns.read_rows(self, tables[0].distinct, new, segments, arch)
 
     def table(self, path: str, table: fastyaml.Table, segments: dict[str, Segment], arch: Arch) -> list[Item]:
         """The mappings of a :class:`fastyaml.Table` (one-line flow mappings).
