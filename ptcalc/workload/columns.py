@@ -23,11 +23,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from itertools import compress, repeat
-from operator import itemgetter
+from operator import itemgetter, methodcaller
 from typing import TYPE_CHECKING, Any
 
 from ptcalc.errors import WorkloadError
 from ptcalc.model.geometry import Arch
+from ptcalc.workload.fastyaml import SEP, Row
 from ptcalc.workload.keys import MAPPING, MAX_SIZE
 from ptcalc.workload.types import PROTECTIONS, USERFAULTFD_MODES, Segment
 from ptcalc.workload.values import _BOOLS, _NULLS
@@ -51,6 +52,10 @@ _NOTHING = object()
 """Touch texts read once per column (:func:`_read_shape`): the whole mapping, nothing."""
 _NONE = frozenset({"0", "0.0", "0%"})
 _KNOWN = frozenset(MAPPING.names)
+_PART_ROWS = 1 << 14
+"""Rows read together (:func:`_read_shape`): the temporaries of a part
+(arrays of its rows, of its touched ranges' numbers) stay at a few MiB
+whatever the file's size."""
 REJECT = -1
 AUTO = -2
 
@@ -203,7 +208,7 @@ def _memoised(memo: dict[str, int], values: Sequence[str], read: Callable[[str],
     return list(map(memo.__getitem__, values))
 
 
-def read_rows(reader: WorkloadReader, distinct: list[tuple[tuple[str, ...], tuple[str, ...]]], rows: list[int],
+def read_rows(reader: WorkloadReader, distinct: list[Row], rows: list[int],
               segments: dict[str, Segment], arch: Arch) -> None:
     """Read those ``rows`` (row numbers into the document's ``distinct``
     rows) that can be read column by column: their items (code, address,
@@ -211,21 +216,23 @@ def read_rows(reader: WorkloadReader, distinct: list[tuple[tuple[str, ...], tupl
     specs appended to ``reader.specs``; the others are left out."""
     import numpy as np
 
-    entries = list(map(distinct.__getitem__, rows))
-    keys_of = list(map(itemgetter(0), entries))
+    keys_of = list(map(itemgetter(0), map(distinct.__getitem__, rows)))
     by_keys: dict[tuple[str, ...], list[int]] = {}
     if len(set(keys_of)) == 1:  # one key order (the usual case): no row by row grouping
         by_keys[keys_of[0]] = rows
     else:
         for r, k in zip(rows, keys_of):
             by_keys.setdefault(k, []).append(r)
+    del keys_of
     for keys, group in by_keys.items():
         if "segment" in keys and _KNOWN.issuperset(keys):
-            values = list(map(itemgetter(1), entries if group is rows else map(distinct.__getitem__, group)))
-            _read_shape(np, reader, keys, values, group, segments, arch)
+            for at in range(0, len(group), _PART_ROWS):  # (a part at a time: its temporaries stay small)
+                part = group[at:at + _PART_ROWS]
+                values = list(map(methodcaller("split", SEP), map(itemgetter(1), map(distinct.__getitem__, part))))
+                _read_shape(np, reader, keys, values, part, segments, arch)
 
 
-def _read_shape(np: Any, reader: WorkloadReader, keys: tuple[str, ...], values: list[tuple[str, ...]],
+def _read_shape(np: Any, reader: WorkloadReader, keys: tuple[str, ...], values: list[list[str]],
                 rows: list[int], segments: dict[str, Segment], arch: Arch) -> None:
     """:func:`read_rows` of rows with these keys in this order."""
     i64 = np.int64
@@ -332,8 +339,8 @@ def _read_shape(np: Any, reader: WorkloadReader, keys: tuple[str, ...], values: 
             p_start.append(np.zeros(len(whole), i64))
             p_end.append(size[w])
         list_rows = np.flatnonzero(is_list & ok)
-        for at in range(0, list_rows.size, _LIST_ROWS):  # (a part at a time: its temporaries stay small)
-            _touch_lists(np, texts, list_rows[at:at + _LIST_ROWS], size, page, ok, p_row, p_start, p_end)
+        if list_rows.size:
+            _touch_lists(np, texts, list_rows, size, page, ok, p_row, p_start, p_end)
     else:
         w = np.flatnonzero(prot != none)
         p_row.append(w)
@@ -369,9 +376,6 @@ def _read_shape(np: Any, reader: WorkloadReader, keys: tuple[str, ...], values: 
     reader.row_items.update(zip(compress(rows, ok.tolist()), items))  # type: ignore[arg-type]
 
 
-_LIST_ROWS = 1 << 14
-"""Rows whose touched-range lists are read together (:func:`_touch_lists`):
-about 100,000 numbers, under 1 MiB an array of them."""
 _SHIFT = {ord("K"): 10, ord("M"): 20, ord("G"): 30, ord("T"): 40}
 
 

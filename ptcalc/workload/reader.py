@@ -532,7 +532,7 @@ class WorkloadReader(NodeReader):
         for j, row in enumerate(table.rows):
             got = memo.get(row)
             if got is None:
-                got = memo[row] = _private_row(*table.distinct[row], base, pmd, limit, touch)
+                got = memo[row] = _private_row(*fastyaml.unpack(table.distinct[row]), base, pmd, limit, touch)
             if not got:
                 return None
             kind, name, address, size, page, touched = got
@@ -772,7 +772,7 @@ class WorkloadReader(NodeReader):
         :meth:`address` as any mapping is, memoised on its texts: a generated
         workload maps the same few mappings at many addresses, and reading
         one costs more than looking it up."""
-        keys, values = table.distinct[table.rows[j]]
+        keys, values = fastyaml.unpack(table.distinct[table.rows[j]])
         ai = keys.index("address") if "address" in keys else -1
         skey = (keys, values[:ai] + values[ai + 1:] if ai >= 0 else values)
         spec = self.spec_memo.get(skey)
