@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from itertools import compress, repeat
-from operator import itemgetter, methodcaller
+from itertools import repeat
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from ptcalc.errors import WorkloadError
@@ -129,9 +129,10 @@ def _sizes(values: Sequence[str], read: Callable[[str], int] = _size) -> Any:
     joined = "\n".join(values)
     n = len(values)
     out = None
-    if n and len(_DECIMALS.findall(joined)) == n:
+    hexa = joined[:2] in ("0x", "0X")  # (the form to try first: a column of addresses is hex)
+    if n and not hexa and len(_DECIMALS.findall(joined)) == n:
         out = _line_numbers(joined, hexa=False)
-    elif n and len(_HEXES.findall(joined)) == n:
+    elif n and hexa and len(_HEXES.findall(joined)) == n:
         out = _line_numbers(joined, hexa=True)
     if out is None:  # (another form, or past MAX_SIZE)
         return list(map(read, values))
@@ -216,6 +217,7 @@ def read_rows(reader: WorkloadReader, distinct: list[Row], rows: list[int],
     specs appended to ``reader.specs``; the others are left out."""
     import numpy as np
 
+    reader.row_items.reserve(len(distinct))
     keys_of = list(map(itemgetter(0), map(distinct.__getitem__, rows)))
     by_keys: dict[tuple[str, ...], list[int]] = {}
     if len(set(keys_of)) == 1:  # one key order (the usual case): no row by row grouping
@@ -228,16 +230,18 @@ def read_rows(reader: WorkloadReader, distinct: list[Row], rows: list[int],
         if "segment" in keys and _KNOWN.issuperset(keys):
             for at in range(0, len(group), _PART_ROWS):  # (a part at a time: its temporaries stay small)
                 part = group[at:at + _PART_ROWS]
-                values = list(map(methodcaller("split", SEP), map(itemgetter(1), map(distinct.__getitem__, part))))
-                _read_shape(np, reader, keys, values, part, segments, arch)
+                # every row's values, then every k-th of them: a column (fastyaml.Row)
+                values = SEP.join(map(itemgetter(1), map(distinct.__getitem__, part))).split(SEP)
+                cols = {key: values[k::len(keys)] for k, key in enumerate(keys)}
+                del values
+                _read_shape(np, reader, cols, part, segments, arch)
 
 
-def _read_shape(np: Any, reader: WorkloadReader, keys: tuple[str, ...], values: list[list[str]],
+def _read_shape(np: Any, reader: WorkloadReader, cols: dict[str, list[str]],
                 rows: list[int], segments: dict[str, Segment], arch: Arch) -> None:
-    """:func:`read_rows` of rows with these keys in this order."""
+    """:func:`read_rows` of rows with one key order, given as their values by key."""
     i64 = np.int64
     n = len(rows)
-    cols = dict(zip(keys, zip(*values)))
     memo = reader.column_memo
     names = list(segments)
     seg_page = np.asarray([s.page_size for s in segments.values()], i64)
@@ -372,8 +376,11 @@ def _read_shape(np: Any, reader: WorkloadReader, keys: tuple[str, ...], values: 
     specs.touch_start.frombytes(ps.astype(i64).tobytes())
     specs.touch_end.frombytes(pe.astype(i64).tobytes())
     specs.touch_first.frombytes((np.cumsum(counts) + first).astype(i64).tobytes())
-    items = zip(range(base, base + k), address[taken].tolist(), auto[taken].tolist())
-    reader.row_items.update(zip(compress(rows, ok.tolist()), items))  # type: ignore[arg-type]
+    items = reader.row_items  # (room for every row: read_rows)
+    at = np.asarray(rows, i64)[taken]
+    np.frombuffer(items.code, i64)[at] = np.arange(base, base + k, dtype=i64)
+    np.frombuffer(items.address, i64)[at] = address[taken]
+    np.frombuffer(items.auto, np.int8)[at] = auto[taken]
 
 
 _SHIFT = {ord("K"): 10, ord("M"): 20, ord("G"): 30, ord("T"): 40}

@@ -18,11 +18,12 @@ mappings 100,000 times, and its groups keep them so
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import chain
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import Any, NamedTuple, cast
 
 from ptcalc.errors import WorkloadError
 from ptcalc.model.accounting import parse_kernel
@@ -139,8 +140,6 @@ class GroupRead:
                             private, self.default_layout)
 
 
-_K = TypeVar("_K")
-_V = TypeVar("_V")
 _UNSET: Any = object()
 
 
@@ -213,18 +212,34 @@ _NOT_NAMES = _NULLS | {"y", "n", "yes", "no", "on", "off", "true", "false"}
 """Plain words YAML reads as something else than a name (a row with one goes node by node)."""
 
 
-def _memoised(memo: dict[_K, _V], keys: list[_K], read: Callable[[int, _K], _V]) -> list[_V]:
-    """``memo[key]`` for every key (looked up all at once), and for a key not
-    there yet ``read(j, key)`` (``j``: the key's index), remembered."""
-    found = list(map(memo.get, keys))
-    if None in found:
-        for j, key in enumerate(keys):
-            if found[j] is None:
-                value = memo.get(key)
-                if value is None:
-                    value = memo[key] = read(j, key)
-                found[j] = value
-    return found  # type: ignore[return-value]  # no None is left
+class RowItems:
+    """The items of a document's table rows (:class:`fastyaml.Table`) read
+    so far, by row number, as three columns (an int64 each, not a tuple and
+    two ints per row: 2.4 MiB instead of 17 for 100,000 rows); a row not
+    read yet has code -1.  :func:`ptcalc.workload.columns.read_rows` fills
+    them many at a time."""
+
+    __slots__ = ("code", "address", "auto")
+
+    def __init__(self) -> None:
+        self.code = array("q")
+        self.address = array("q")
+        self.auto = array("b")
+
+    def reserve(self, rows: int) -> None:
+        """Room for rows ``0 .. rows - 1`` (those not there yet: not read)."""
+        more = rows - len(self.code)
+        if more > 0:
+            self.code.frombytes(b"\xff" * (8 * more))  # -1
+            self.address.frombytes(bytes(8 * more))
+            self.auto.frombytes(bytes(more))
+
+    def read(self, row: int) -> bool:
+        return row < len(self.code) and self.code[row] >= 0
+
+    def put(self, row: int, item: Item) -> None:
+        self.reserve(row + 1)
+        self.code[row], self.address[row], self.auto[row] = item
 
 
 class WorkloadReader(NodeReader):
@@ -242,7 +257,7 @@ class WorkloadReader(NodeReader):
         self.column_memo: dict[str, dict[str, int]] = {}  # per key, its texts read (ptcalc.workload.columns)
         # table rows read so far (see table()), by row number; the specs by
         # (keys, values but the address's); addresses by (text, page, size)
-        self.row_items: dict[int, Item] = {}
+        self.row_items = RowItems()
         self.spec_memo: dict[tuple[tuple[str, ...], tuple[str, ...]], MappingSpec] = {}
         self.address_memo: dict[tuple[str, int, int], int | None] = {}
 
@@ -471,11 +486,14 @@ class WorkloadReader(NodeReader):
         private_memory = self.get(e, path, GROUP["private_memory"])
         mnode: Node | None = None
         items: list[Item] = []
+        codes: tuple[int, ...] = ()
+        addresses: tuple[int, ...] = ()
+        auto: tuple[bool, ...] = ()
         address_nodes: NodesByIndex = []
         if "mappings" in e:
             mnode = e["mappings"][1]
             if isinstance(mnode, fastyaml.Table):
-                items = self.table(path, mnode, segments, arch)
+                codes, addresses, auto = self.table(path, mnode, segments, arch)
                 address_nodes = _TableItems(mnode)
             else:
                 nodes = self.sequence(mnode, f"{path}.mappings", GROUP["mappings"].what)
@@ -493,7 +511,8 @@ class WorkloadReader(NodeReader):
                     items.append(Item(self.code(spec), address or 0, address is None))
                     anodes.append(anode)
                 address_nodes = anodes
-        codes, addresses, auto = (tuple(c) for c in zip(*items)) if items else ((), (), ())
+                if items:
+                    codes, addresses, auto = (tuple(c) for c in zip(*items))
         if "private_mappings" in e:
             private, private_nodes = self.private_mappings(f"{path}.private_mappings", e["private_mappings"][1],
                                                            arch)
@@ -747,24 +766,34 @@ class WorkloadReader(NodeReader):
         are read one by one (:meth:`table`)."""
         if not tables:
             return
-        new = [r for r in dict.fromkeys(chain.from_iterable(t.rows for t in tables)) if r not in self.row_items]
+        read = self.row_items.read
+        new = [r for r in dict.fromkeys(chain.from_iterable(t.rows for t in tables)) if not read(r)]
         if len(new) >= COLUMN_ROWS:
             from ptcalc.workload import columns  # (a large file: numpy is imported there anyway)
 
             columns.read_rows(self, tables[0].distinct, new, segments, arch)
 
-    def table(self, path: str, table: fastyaml.Table, segments: dict[str, Segment], arch: Arch) -> list[Item]:
-        """The mappings of a :class:`fastyaml.Table` (one-line flow mappings).
+    def table(self, path: str, table: fastyaml.Table, segments: dict[str, Segment], arch: Arch
+              ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[bool, ...]]:
+        """The mappings of a :class:`fastyaml.Table` as the columns of their
+        items (codes, addresses, auto).
 
         Each distinct row of the document is read once (:meth:`table_row`),
-        as any mapping is; the items are then looked up by row number.  Any
-        problem raises as usual (the loader then re-reads the document
-        through libyaml to locate it)."""
-
-        def read_row(j: int, row: int) -> Item:
-            return self.table_row(f"{path}.mappings[{j}]", table, j, segments, arch)
-
-        return _memoised(self.row_items, table.rows, read_row)
+        as any mapping is, unless :meth:`read_tables` read it; the items are
+        then looked up by row number.  Any problem raises as usual (the
+        loader then re-reads the document through libyaml to locate it)."""
+        items = self.row_items
+        items.reserve(len(table.distinct))
+        rows = table.rows
+        codes = list(map(items.code.__getitem__, rows))
+        if -1 in codes:
+            for j, row in enumerate(rows):
+                if codes[j] < 0:
+                    if not items.read(row):
+                        items.put(row, self.table_row(f"{path}.mappings[{j}]", table, j, segments, arch))
+                    codes[j] = items.code[row]
+        return (tuple(codes), tuple(map(items.address.__getitem__, rows)),
+                tuple(map(bool, map(items.auto.__getitem__, rows))))
 
     def table_row(self, path: str, table: fastyaml.Table, j: int, segments: dict[str, Segment],
                   arch: Arch) -> Item:
