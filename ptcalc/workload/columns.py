@@ -88,6 +88,18 @@ def _size(raw: str) -> int:
     return value if value <= MAX_SIZE else REJECT  # (the node reader says what the limit is)
 
 
+def _prefix_size(text: str) -> str | int:
+    """A scalar ``touch`` text (stripped): its bytes when it is a size in
+    the plain form with a unit (``60KiB``; as WorkloadReader.touch_prefix
+    reads it: digits alone are a fraction there), else the text (which
+    touch_prefix reads, row by row)."""
+    m = _SIZE.fullmatch(text)
+    if m is None or m.group(1) is None or not m.group(2):
+        return text
+    value = int(m.group(1)) * _UNITS[m.group(2)]
+    return value if value <= MAX_SIZE else text
+
+
 def _address(raw: str) -> int:
     """An address, AUTO, or REJECT (the node reader decides)."""
     text = _scalar(raw)
@@ -311,7 +323,7 @@ def _read_shape(np: Any, reader: WorkloadReader, cols: dict[str, list[str]],
         for raw in set(map(texts.__getitem__, scalar_rows)):
             text = _scalar(raw)
             kind_of[raw] = None if text is None else _WHOLE if text.strip() in _FULL else \
-                _NOTHING if text.strip() in _NONE else text.strip()
+                _NOTHING if text.strip() in _NONE else _prefix_size(text.strip())
         kinds = list(map(kind_of.__getitem__, map(texts.__getitem__, scalar_rows)))
         whole = [i for i, k in zip(scalar_rows, kinds) if k is _WHOLE]
         f_row: list[int] = []
@@ -320,6 +332,13 @@ def _read_shape(np: Any, reader: WorkloadReader, cols: dict[str, list[str]],
         for i, text in zip(scalar_rows, kinds):
             if text is None:
                 ok[i] = False
+            elif type(text) is int:  # a size: the prefix of that many bytes, in whole pages (touch_prefix)
+                if text > sizes[i]:
+                    ok[i] = False  # (touch_prefix says so)
+                elif text:
+                    f_row.append(i)
+                    f_start.append(0)
+                    f_end.append(-(-text // pages[i]) * pages[i])
             elif text is not _WHOLE and text is not _NOTHING:
                 try:
                     touched = reader.touch_memo.get((text, sizes[i], pages[i]))
