@@ -22,7 +22,7 @@ from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from itertools import chain
+from itertools import chain, compress
 from typing import Any, NamedTuple, cast
 
 from ptcalc.errors import WorkloadError
@@ -766,8 +766,9 @@ class WorkloadReader(NodeReader):
         are read one by one (:meth:`table`)."""
         if not tables:
             return
-        read = self.row_items.read
-        new = [r for r in dict.fromkeys(chain.from_iterable(t.rows for t in tables)) if not read(r)]
+        self.row_items.reserve(len(tables[0].distinct))
+        rows = list(dict.fromkeys(chain.from_iterable(t.rows for t in tables)))
+        new = list(compress(rows, map((0).__gt__, map(self.row_items.code.__getitem__, rows))))  # code -1: not read
         if len(new) >= COLUMN_ROWS:
             from ptcalc.workload import columns  # (a large file: numpy is imported there anyway)
 
