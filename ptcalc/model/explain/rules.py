@@ -189,12 +189,14 @@ class _Fixer:
         if not requests:
             return
         cx = self.cx
+        lay = cx.layout
         n = len(requests)
-        maps = [cx.mapping(q.row) for q in requests]
-        a = np.fromiter((m.address for m in maps), I64, n)
-        size = np.fromiter((m.size for m in maps), I64, n)
-        off = np.fromiter((m.offset for m in maps), I64, n)
-        seg_size = np.fromiter((self._seg_size[m.segment] for m in maps), I64, n)
+        # the requests' mappings as the layout has them (no Mapping object each)
+        req_rows = np.fromiter((q.row for q in requests), I64, n)
+        a = lay.row_addr[req_rows]
+        size = lay.row_end[req_rows] - a
+        off = lay.row_off[req_rows]
+        seg_size = np.array([self._seg_size[name] for name in cx.seg_names], I64)[lay.row_seg[req_rows]]
         span = np.fromiter((q.span for q in requests), I64, n)
         has_t = np.fromiter((q.target is not None for q in requests), bool, n)
         target = np.fromiter((q.target or 0 for q in requests), I64, n)
@@ -221,7 +223,7 @@ class _Fixer:
         valid = np.stack([move_up, move_down, g1, g2, g3], axis=1)
         zero = np.zeros(n, I64)
         cols = {
-            "row": np.stack([np.fromiter((q.row for q in requests), I64, n)] * 5, axis=1),
+            "row": np.stack([req_rows] * 5, axis=1),
             "kind": np.broadcast_to(np.array([0, 0, 1, 1, 1], I64), (n, 5)),
             "start": np.stack([zero, zero, lo, a, lo], axis=1),
             "end": np.stack([zero, zero, end, hi, hi], axis=1),
@@ -230,13 +232,9 @@ class _Fixer:
             "off": np.stack([off, off, off - (a - lo), off, off - (a - lo)], axis=1),
             "shift": np.stack([up, down, zero, zero, zero], axis=1),
         }
-        uffd = [m.userfaultfd for m in maps]
-        for name, per_request, dtype in (
-                ("prot", (PROT_CODE[m.protection] for m in maps), I64),
-                ("uffd_pmd", (u in ("wp", "minor") for u in uffd), bool),
-                ("uffd_wp", (u == "wp" for u in uffd), bool),
-                ("soft_dirty", (m.soft_dirty for m in maps), bool)):
-            cols[name] = np.stack([np.fromiter(per_request, dtype, n)] * 5, axis=1)
+        for name, per_request in (("prot", lay.row_prot), ("uffd_pmd", lay.row_uffd_blocks_pmd_share),
+                                  ("uffd_wp", lay.row_uffd_wp), ("soft_dirty", lay.row_soft_dirty)):
+            cols[name] = np.stack([per_request[req_rows]] * 5, axis=1)
         cols["auto"] = np.zeros((n, 5), bool)
         self.block = {name: col[valid] for name, col in cols.items()}
         counts = valid.sum(axis=1)
@@ -542,6 +540,8 @@ _WHOLE_MAPPING = frozenset({_W_PRIVATE_SCHEME, _W_NOT_HUGETLB, _W_PROT_NONE, _W_
                             _W_BELOW_THRESHOLD})
 """Rules about the whole mapping (its finding's level is 'all')."""
 _ALL_ZONES = (0, 1, 2, 3, 4)
+_PER_SEGMENT = frozenset({_W_NOT_HUGETLB, _W_NOT_PMD_PAGES, _W_PROT_NONE, _W_NO_TABLES_AT_LEVEL, _W_PRIVATE_SCHEME})
+"""Rules whose fixes and note ``rule_fixes`` gives the same for every row of a segment."""
 
 
 class Findings:
@@ -556,20 +556,22 @@ class Findings:
         self.windows: list[_Window] = []
         self._per_segment: dict[tuple[Why, str], tuple[list[Any], dict[str, Any]]] = {}
         self._tables: dict[tuple[int, ...], list[tuple[str, list[int]]]] = {}
+        self._known_tables: dict[tuple[tuple[int, ...], tuple[int, ...]], dict[str, int]] = {}
+        self._whole: dict[tuple[Why, str, str], tuple[str, str, list[Any], str | None, dict[str, Any]]] = {}
         self._zones_of_row: list[int] | None = None
         self._bounds: list[list[int]] = []
 
     # helpers ---------------------------------------------------------------
     def tables_in(self, r: int, zone_set: tuple[int, ...]) -> dict[str, int]:
-        """Per process, the row's own PTE/PMD tables from its parts in these zones."""
+        """Per process, the row's own PTE/PMD tables from its parts in these
+        zones (rows with the same figures share one dict: read only)."""
         per_level = self._tables.get(zone_set)
         if per_level is None:
             per_level = self._tables[zone_set] = self._tables_of(zone_set)
-        out: dict[str, int] = {}
-        for name, col in per_level:
-            n = col[r]
-            if n:
-                out[name] = n
+        key = (zone_set, tuple([col[r] for _, col in per_level]))
+        out = self._known_tables.get(key)
+        if out is None:
+            out = self._known_tables[key] = {name: n for (name, _), n in zip(per_level, key[1]) if n}
         return out
 
     def _tables_of(self, zone_set: tuple[int, ...]) -> list[tuple[str, list[int]]]:
@@ -657,32 +659,30 @@ class Findings:
         self.windows.append(w)
         return [w]
 
-    def rule_fixes(self, r: int, why: Why, level: str, m: Mapping | None = None
-                   ) -> tuple[list[Fix | _Pending | None], dict[str, Any]]:
+    def rule_fixes(self, r: int, why: Why, level: str) -> tuple[list[Fix | _Pending | None], dict[str, Any]]:
         """The fixes for rule ``why``, and when there are none the note why
-        (``note`` and the fields it is worded with); ``m``: row ``r``'s mapping,
-        when the caller has it."""
+        (``note`` and the fields it is worded with)."""
         cx = self.cx
-        if m is None:
-            m = cx.mapping(r)
+        segment = cx.row_segment[r]
         if why == _W_NOT_HUGETLB or why == _W_NOT_PMD_PAGES:
             # one answer per segment: the same list for every row (``finish`` picks its best once)
-            key = (why, m.segment)
+            key = (why, segment)
             known = self._per_segment.get(key)
             if known is None:
-                fix = self.fixer.hugetlb_pages(m.segment)
-                if why == _W_NOT_HUGETLB and fix is None and cx.w.segments[m.segment].backing == "file":
+                fix = self.fixer.hugetlb_pages(segment)
+                if why == _W_NOT_HUGETLB and fix is None and cx.w.segments[segment].backing == "file":
                     known = self._per_segment[key] = ([], {"note": "file-not-hugetlb"})
                 else:
                     known = self._per_segment[key] = ([fix], {})
             return known[0], dict(known[1])
         gi, mi = cx.layout.row_index[r]
-        seg = cx.w.segments[m.segment]
+        seg = cx.w.segments[segment]
         span: int = (cx.pud_size if level == "pmd" else cx.pmd_size) or cx.pmd_size
         if why == _W_MISALIGNED:
             target: int | None = 0  # file-cached: address ≡ offset
             fixes = self.window_fixes(r, span, target)
             if level == "pte" and cx.pud_size is not None:
+                m = cx.mapping(r)
                 fixes += [self.fixer.move(gi, mi, d) for d in _shifts_to(m.address - m.offset, 0, cx.pud_size)]
             return fixes, {}
         if why == _W_NO_WHOLE_WINDOW:
@@ -692,6 +692,7 @@ class Findings:
             return self.window_fixes(r, span, target), {}
         if why == _W_PTSHARE_ALIGNMENT:
             s2 = cx.pmd_size
+            m = cx.mapping(r)
             fixes = [self.fixer.move(gi, mi, d) for d in _shifts_to(m.address, 0, s2)]
             lo, hi = round_down(m.address, s2), round_up(m.end, s2)
             fixes.append(self.fixer.grow(gi, mi, lo, hi))
@@ -712,12 +713,20 @@ class Findings:
         return [], {}
 
     # per row ---------------------------------------------------------------
-    def whole_row(self, r: int, why: Why, level: str, m: Mapping | None = None) -> None:
-        fixes, detail = self.rule_fixes(r, why, level, m)
-        note = detail.pop("note", None)
-        self.added.append((r, "all" if why in _WHOLE_MAPPING else level, RULE_OF_WHY[why],
-                           self.ranges_in(r, _ALL_ZONES), self.tables_in(r, _ALL_ZONES), fixes, note,
-                           {"why": why, "why_level": level, **detail}))
+    def whole_row(self, r: int, why: Why, level: str) -> None:
+        """A finding on the whole of row ``r``: rule ``why`` decided at ``level``."""
+        key = (why, level, self.cx.row_segment[r])
+        same = self._whole.get(key)  # rules whose fixes and note are the same for each row of a segment
+        if same is None:
+            fixes, detail = self.rule_fixes(r, why, level)
+            note = detail.pop("note", None)
+            same = ("all" if why in _WHOLE_MAPPING else level, RULE_OF_WHY[why], fixes, note,
+                    {"why": why, "why_level": level, **detail})
+            if why in _PER_SEGMENT:
+                self._whole[key] = same
+        level_out, rule, fixes, note, detail = same
+        self.added.append((r, level_out, rule, self.ranges_in(r, _ALL_ZONES), self.tables_in(r, _ALL_ZONES), fixes,
+                           note, detail))
 
     def partial(self, r: int, level: str, zone_set: tuple[int, ...]) -> None:
         cx = self.cx
@@ -725,8 +734,7 @@ class Findings:
             return
         span = cx.pud_size if level == "pmd" else cx.pmd_size
         assert span is not None
-        m = cx.mapping(r)
-        seg = cx.w.segments[m.segment]
+        seg = cx.w.segments[cx.row_segment[r]]
         target = 0 if (cx.scheme == "file-cached" and seg.backing != "hugetlb") else None
         tables = {k: v for k, v in self.tables_in(r, zone_set).items() if k == level}
         self.add(r, level, "partial-window", self.ranges_in(r, zone_set), tables, self.window_fixes(r, span, target),
@@ -742,12 +750,15 @@ class Findings:
         why_pte = [whys[x] for x in z.why_pte.tolist()]
         row_leaf = lay.row_leaf.tolist()
         n_parts = np.bincount(cx.parts.row, minlength=lay.n_rows).tolist()
+        prot_none = lay.row_prot == PROT_CODE["none"]
+        prot_none_l = prot_none.tolist() if prot_none.any() else None
+        hugetlb = {name: s.backing == "hugetlb" for name, s in cx.w.segments.items()}
+        row_hugetlb = [hugetlb.get(name, False) for name in cx.row_segment]
         for r in range(lay.n_rows):
             if private[r]:
                 continue  # a process's own mapping: never shared (GroupExplain says how much it costs)
-            m = cx.mapping(r)
             touched = n_parts[r] > 0
-            if m.protection == "none":
+            if prot_none_l is not None and prot_none_l[r]:
                 if cx.scheme != "private":
                     self.add(r, "all", "prot-none", (), {}, [], "nothing-to-save", why=_W_PROT_NONE)
                 continue
@@ -756,21 +767,21 @@ class Findings:
             leaf = row_leaf[r]
             wp, wt = why_pmd[r], why_pte[r]
             if cx.scheme == "private":
-                self.whole_row(r, _W_PRIVATE_SCHEME, "pmd", m)
+                self.whole_row(r, _W_PRIVATE_SCHEME, "pmd")
             elif z.upper == "mshare":
                 continue  # everything not PROT_NONE is in a region
             elif cx.scheme == "mshare":  # ptshare
                 if wt != _W_SHARED:
-                    self.whole_row(r, wt, "pte", m)
-            elif cx.scheme == "hugetlb-pmd" or cx.w.segments[m.segment].backing == "hugetlb" or leaf > 0:
+                    self.whole_row(r, wt, "pte")
+            elif cx.scheme == "hugetlb-pmd" or row_hugetlb[r] or leaf > 0:
                 # PMD-level sharing only (hugetlb rows; file-cached THP / 1 GiB rows)
                 if wp != _W_SHARED:
-                    self.whole_row(r, wp, "pmd", m)
+                    self.whole_row(r, wp, "pmd")
                 else:
                     self.partial(r, "pmd", (0, 4))
             else:  # file-cached, base pages
                 if wt != _W_SHARED:
-                    self.whole_row(r, wt, "pte", m)
+                    self.whole_row(r, wt, "pte")
                     continue
                 self.partial(r, "pte", (0, 4))
                 if wp != _W_SHARED:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 from ptcalc.model.schemes import Why
 from ptcalc.model.results import SchemeResult, VmptePart
@@ -175,6 +177,57 @@ class MappingExplain:
     """The scheme's zones of the mapping, in address order."""
 
 
+class MappingExplains(Sequence[MappingExplain]):
+    """A group's :class:`MappingExplain` objects, each made when first read
+    (``make(index)``): the text and markdown outputs show a few mappings of a
+    few groups, and 100,000 objects made for them cost more than the rest of
+    the attribution.  Reads as the tuple of them (indexing, iteration,
+    ``len``, ``==``)."""
+
+    __slots__ = ("_made", "_make", "_segment")
+
+    def __init__(self, n: int, make: Callable[[int], MappingExplain], segment: Callable[[int], str]) -> None:
+        self._made: list[MappingExplain | None] = [None] * n
+        self._make = make
+        self._segment = segment
+
+    def segment(self, index: int) -> str:
+        """Mapping ``index``'s segment name, without making its MappingExplain."""
+        return self._segment(index)
+
+    def __len__(self) -> int:
+        return len(self._made)
+
+    @overload
+    def __getitem__(self, index: int) -> MappingExplain: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[MappingExplain, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> MappingExplain | tuple[MappingExplain, ...]:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self))))
+        if index < 0:
+            index += len(self._made)
+        me = self._made[index]
+        if me is None:
+            me = self._made[index] = self._make(index)
+        return me
+
+    def __iter__(self) -> Iterator[MappingExplain]:
+        return (self[i] for i in range(len(self._made)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (MappingExplains, tuple)):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"MappingExplains({len(self)} mappings)"
+
+
 @dataclass(frozen=True)
 class PrivateExplain:
     """One of a process's own mappings (never shared: MAP_PRIVATE)."""
@@ -191,7 +244,8 @@ class PrivateExplain:
 class GroupExplain:
     name: str
     count: int
-    mappings: tuple[MappingExplain, ...]
+    mappings: MappingExplains
+    """Made when read."""
     between_mappings: dict[str, int]
     """Per process: tables two or more of its mappings use (counted once)."""
     own: dict[str, int]
