@@ -91,6 +91,26 @@ class Context:
         names = self.seg_names + [""] * (int(self.layout.row_seg.max(initial=0)) + 1 - len(self.seg_names))
         return [names[i] for i in self.layout.row_seg.tolist()]
 
+    @cached_property
+    def _extents(self) -> list[tuple[int, int, int]]:
+        lay = self.layout
+        return list(zip(lay.row_addr.tolist(), lay.row_end.tolist(), lay.row_off.tolist()))
+
+    def extent(self, r: int) -> tuple[int, int, int]:
+        """Row ``r``'s mapping's address, end and file offset (as its Mapping has them)."""
+        return self._extents[r]
+
+    @cached_property
+    def _flags(self) -> list[tuple[int, bool, bool, bool, bool]]:
+        lay = self.layout
+        return list(zip(lay.row_prot.tolist(), lay.row_uffd_blocks_pmd_share.tolist(), lay.row_uffd_wp.tolist(),
+                        lay.row_soft_dirty.tolist(), lay.row_auto.tolist()))
+
+    def row_flags(self, r: int) -> tuple[int, bool, bool, bool, bool]:
+        """Row ``r``'s protection (``PROT_CODE``), userfaultfd bits (blocks PMD
+        sharing, write-protect), soft-dirty and auto, as the layout has them."""
+        return self._flags[r]
+
     def mapping(self, r: int) -> Mapping:
         """Row ``r``'s mapping (a shared one; its group's Mapping objects are
         built on first use, not every group's)."""
