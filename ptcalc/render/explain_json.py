@@ -38,6 +38,13 @@ def document(e: Explanation) -> dict[str, Any]:
     w = e.workload
     a = alike(e)
     reasons: dict[tuple[object, str], str] = {}
+    fixes: dict[int, dict[str, Any] | None] = {}  # per Fix (by id): findings share them
+
+    def fix(f: Fix | None) -> dict[str, Any] | None:
+        out = fixes.get(id(f), fixes)
+        if out is fixes:
+            out = fixes[id(f)] = _fix(f)
+        return out  # type: ignore[return-value]
 
     def reason(f: Finding) -> str:
         if f.why is None:
@@ -85,15 +92,15 @@ def document(e: Explanation) -> dict[str, Any]:
                 "mappings": [
                     {
                         "index": me.index,
-                        "origin": me.mapping.origin,
-                        "segment": me.mapping.segment,
+                        "origin": m.origin,
+                        "segment": m.segment,
                         "backing": me.backing,
                         "page_size": me.page_size,
-                        "offset": me.mapping.offset,
-                        "size": me.mapping.size,
-                        "address": me.mapping.address,
-                        "auto": me.mapping.auto,
-                        "protection": me.mapping.protection,
+                        "offset": m.offset,
+                        "size": m.size,
+                        "address": m.address,
+                        "auto": m.auto,
+                        "protection": m.protection,
                         "own_tables": me.own,
                         "attached_tables": me.attached,
                         "sharing": [
@@ -105,7 +112,7 @@ def document(e: Explanation) -> dict[str, Any]:
                             for s in me.sharing
                         ],
                     }
-                    for me in g.mappings
+                    for me, m in zip(g.mappings, map(g.mappings.placed, range(len(g.mappings))))
                 ],
             }
             for g in e.groups
@@ -120,8 +127,8 @@ def document(e: Explanation) -> dict[str, Any]:
                    "physical_bytes": e.result.physical_bytes},
         "findings": Lines([
             {"group": e.groups[f.group].name, "mapping": f.mapping, "level": f.level, "rule": f.rule,
-             "reason": reason(f), "ranges": [list(r) for r in f.ranges], "tables": f.tables, "fix": _fix(f.fix),
-             "alternatives": [_fix(a) for a in f.alternatives], "note": note_text(f)}
+             "reason": reason(f), "ranges": [list(r) for r in f.ranges], "tables": f.tables, "fix": fix(f.fix),
+             "alternatives": [fix(a) for a in f.alternatives], "note": note_text(f)}
             for f in e.findings
         ]),
         "alike_groups": [[e.groups[i].name for i in members] for members in a.classes if len(members) > 1],

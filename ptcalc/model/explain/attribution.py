@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ptcalc.model.explain.types import (GroupExplain, Interval, MappingExplain, MappingExplains, Partner, Pool, PrivateExplain,
-                                        Sharing, Totals, VmpteNote, ZoneSpan, made)
+from ptcalc.model.explain.types import (GroupExplain, Interval, MappingExplain, MappingExplains, Partner, Placed,
+                                        Pool, PrivateExplain, Sharing, Totals, VmpteNote, ZoneSpan, made)
 from ptcalc.model.explain.partners import NAMED, Sweep, User, level_partners, overlap
 from ptcalc.model.geometry import LEVEL_NAMES, VMPTE_LEVELS
 from ptcalc.model.intervals import (ceil_div, distinct_blocks, first_of, floor_div, key_ids, merge_within,
@@ -27,7 +27,7 @@ from ptcalc.model.results import SchemeResult, zero_levels
 from ptcalc.model.schemes import ZONE_KIND, Why, zones
 from ptcalc.model.tables import KeyedBlocks, region_ranges, shared_pmd_blocks, shared_pte_blocks, tally
 from ptcalc.workload.touched import merge_ranges
-from ptcalc.workload.types import PROTECTIONS, Mapping
+from ptcalc.workload.types import PROTECTIONS, Mapping, Mappings
 
 if TYPE_CHECKING:
     from ptcalc.model.evaluate import Cell
@@ -426,10 +426,16 @@ class _MappingMaker:
     def segment(self, row_of: dict[int, int], mi: int) -> str:
         return self.cx.row_segment[row_of[mi]]
 
+    def placed(self, gi: int, row_of: dict[int, int], mi: int) -> Placed:
+        cx, r = self.cx, row_of[mi]
+        address, end, offset = cx.extent(r)
+        prot, _, _, _, auto = cx.row_flags(r)
+        return Placed(Mappings.of(cx.w.groups[gi].mappings).origin_of(mi), cx.row_segment[r], offset, end - address, address,
+                      auto, PROTECTIONS[prot])
+
     def __call__(self, gi: int, row_of: dict[int, int], mi: int) -> MappingExplain:
         r = row_of[mi]
-        m = self.cx.w.groups[gi].mappings[mi]
-        backing, page_size = self.segs[m.segment]
+        backing, page_size = self.segs[self.cx.row_segment[r]]
         b = self.bounds[r]
         ss = self.sharing.get(r)
         bits = self.nonempty[r]
@@ -442,7 +448,7 @@ class _MappingMaker:
             zs = (made(ZoneSpan, kind=kinds[k], start=b[k], end=b[k + 1]),)
         else:
             zs = ()
-        return made(MappingExplain, group=gi, index=mi, mapping=m, backing=backing, page_size=page_size,
+        return made(MappingExplain, group=gi, index=mi, source=self.cx.w.groups[gi].mappings, backing=backing, page_size=page_size,
                     own=self.own_rows[r], attached=self.att_rows[r],
                     sharing=tuple(sorted(ss, key=lambda s: (s.pool, s.level))) if ss else (),
                     why_pmd=self.why_pmd[r], why_pte=self.why_pte[r], zones=zs)
@@ -467,7 +473,8 @@ def attribute(cell: Cell) -> Attribution:
         own_total = {n: between[gi][n] + v for n, v in zip(LEVEL_NAMES, own_sums[gi])}
         att_total = dict(zip(LEVEL_NAMES, att_sums[gi]))
         row_of = rows_of[gi]
-        maps = MappingExplains(len(g.mappings), partial(make, gi, row_of), partial(make.segment, row_of))
+        maps = MappingExplains(len(g.mappings), partial(make, gi, row_of), partial(make.segment, row_of),
+                               partial(make.placed, gi, row_of))
         privs = []
         for j, pm in enumerate(g.private_mappings):
             r = row_of[-1 - j]

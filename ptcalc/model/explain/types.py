@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import overload
+from typing import NamedTuple, overload
 
 from ptcalc.model.schemes import Why
 from ptcalc.model.results import SchemeResult, VmptePart
@@ -161,7 +161,8 @@ class ZoneSpan:
 class MappingExplain:
     group: int
     index: int
-    mapping: Mapping
+    source: Sequence[Mapping] = field(repr=False, compare=False)
+    """Its group's mappings (``mapping``: the one this explains, made when read)."""
     backing: str
     page_size: int
     own: dict[str, int]
@@ -176,6 +177,23 @@ class MappingExplain:
     zones: tuple[ZoneSpan, ...] = ()
     """The scheme's zones of the mapping, in address order."""
 
+    @property
+    def mapping(self) -> Mapping:
+        return self.source[self.index]
+
+
+class Placed(NamedTuple):
+    """Where a mapping is and what it maps, as its Mapping has it (read
+    without making the Mapping: ``MappingExplains.placed``)."""
+
+    origin: str
+    segment: str
+    offset: int
+    size: int
+    address: int
+    auto: bool
+    protection: str
+
 
 class MappingExplains(Sequence[MappingExplain]):
     """A group's :class:`MappingExplain` objects, each made when first read
@@ -184,16 +202,23 @@ class MappingExplains(Sequence[MappingExplain]):
     the attribution.  Reads as the tuple of them (indexing, iteration,
     ``len``, ``==``)."""
 
-    __slots__ = ("_made", "_make", "_segment")
+    __slots__ = ("_made", "_make", "_segment", "_placed")
 
-    def __init__(self, n: int, make: Callable[[int], MappingExplain], segment: Callable[[int], str]) -> None:
+    def __init__(self, n: int, make: Callable[[int], MappingExplain], segment: Callable[[int], str],
+                 placed: Callable[[int], Placed]) -> None:
         self._made: list[MappingExplain | None] = [None] * n
         self._make = make
         self._segment = segment
+        self._placed = placed
 
     def segment(self, index: int) -> str:
         """Mapping ``index``'s segment name, without making its MappingExplain."""
         return self._segment(index)
+
+    def placed(self, index: int) -> Placed:
+        """Mapping ``index``'s place and fields (those of ``self[index].mapping``),
+        without making its Mapping (JSON lists them for every mapping)."""
+        return self._placed(index)
 
     def __len__(self) -> int:
         return len(self._made)
