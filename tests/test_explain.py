@@ -319,6 +319,9 @@ def test_mappings_are_made_when_read_in_any_order():
         assert [me.mapping for me in reversed(backwards)] == list(g.mappings)
         assert [me.index for me in ms] == list(range(len(g.mappings)))
         assert ms[-1] is ms[len(ms) - 1] and ms[0:2] == tuple(ms)[0:2] and ms == tuple(ms)
+        placed = ms.placed()
+        for field in ("origin", "segment", "offset", "size", "address", "auto", "protection"):
+            assert getattr(placed, field) == [getattr(m, field) for m in g.mappings]
     # private scheme, every page touched: a 4 MiB mapping at a 2 MiB boundary owns 2 PTE tables,
     # 2 MiB owns 1, 6 MiB owns 3 (one PTE table maps 2 MiB)
     assert [me.own["pte"] for me in e.groups[0].mappings] == [2, 1, 1]

@@ -92,15 +92,15 @@ def document(e: Explanation) -> dict[str, Any]:
                 "mappings": [
                     {
                         "index": me.index,
-                        "origin": m.origin,
-                        "segment": m.segment,
+                        "origin": origin,
+                        "segment": segment,
                         "backing": me.backing,
                         "page_size": me.page_size,
-                        "offset": m.offset,
-                        "size": m.size,
-                        "address": m.address,
-                        "auto": m.auto,
-                        "protection": m.protection,
+                        "offset": offset,
+                        "size": size,
+                        "address": address,
+                        "auto": auto,
+                        "protection": protection,
                         "own_tables": me.own,
                         "attached_tables": me.attached,
                         "sharing": [
@@ -112,7 +112,8 @@ def document(e: Explanation) -> dict[str, Any]:
                             for s in me.sharing
                         ],
                     }
-                    for me, m in zip(g.mappings, map(g.mappings.placed, range(len(g.mappings))))
+                    for me, origin, segment, offset, size, address, auto, protection
+                    in zip(g.mappings, *g.mappings.placed())
                 ],
             }
             for g in e.groups

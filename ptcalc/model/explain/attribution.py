@@ -426,12 +426,16 @@ class _MappingMaker:
     def segment(self, row_of: dict[int, int], mi: int) -> str:
         return self.cx.row_segment[row_of[mi]]
 
-    def placed(self, gi: int, row_of: dict[int, int], mi: int) -> Placed:
-        cx, r = self.cx, row_of[mi]
-        address, end, offset = cx.extent(r)
-        prot, _, _, _, auto = cx.row_flags(r)
-        return Placed(Mappings.of(cx.w.groups[gi].mappings).origin_of(mi), cx.row_segment[r], offset, end - address, address,
-                      auto, PROTECTIONS[prot])
+    def placed(self, gi: int, row_of: dict[int, int]) -> Placed:
+        cx = self.cx
+        rows = [row_of[mi] for mi in range(len(cx.w.groups[gi].mappings))]
+        extents, flags, segment = cx._extents, cx._flags, cx.row_segment
+        address = [extents[r][0] for r in rows]
+        origin_of = Mappings.of(cx.w.groups[gi].mappings).origin_of
+        return Placed(origin=[origin_of(mi) for mi in range(len(rows))], segment=[segment[r] for r in rows],
+                      offset=[extents[r][2] for r in rows], size=[extents[r][1] - a for r, a in zip(rows, address)],
+                      address=address, auto=[flags[r][4] for r in rows],
+                      protection=[PROTECTIONS[flags[r][0]] for r in rows])
 
     def __call__(self, gi: int, row_of: dict[int, int], mi: int) -> MappingExplain:
         r = row_of[mi]

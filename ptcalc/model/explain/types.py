@@ -183,16 +183,16 @@ class MappingExplain:
 
 
 class Placed(NamedTuple):
-    """Where a mapping is and what it maps, as its Mapping has it (read
-    without making the Mapping: ``MappingExplains.placed``)."""
+    """Where a group's mappings are and what they map, as their Mapping
+    objects have it, per mapping (columns: ``MappingExplains.placed``)."""
 
-    origin: str
-    segment: str
-    offset: int
-    size: int
-    address: int
-    auto: bool
-    protection: str
+    origin: list[str]
+    segment: list[str]
+    offset: list[int]
+    size: list[int]
+    address: list[int]
+    auto: list[bool]
+    protection: list[str]
 
 
 class MappingExplains(Sequence[MappingExplain]):
@@ -205,7 +205,7 @@ class MappingExplains(Sequence[MappingExplain]):
     __slots__ = ("_made", "_make", "_segment", "_placed")
 
     def __init__(self, n: int, make: Callable[[int], MappingExplain], segment: Callable[[int], str],
-                 placed: Callable[[int], Placed]) -> None:
+                 placed: Callable[[], Placed]) -> None:
         self._made: list[MappingExplain | None] = [None] * n
         self._make = make
         self._segment = segment
@@ -215,10 +215,10 @@ class MappingExplains(Sequence[MappingExplain]):
         """Mapping ``index``'s segment name, without making its MappingExplain."""
         return self._segment(index)
 
-    def placed(self, index: int) -> Placed:
-        """Mapping ``index``'s place and fields (those of ``self[index].mapping``),
-        without making its Mapping (JSON lists them for every mapping)."""
-        return self._placed(index)
+    def placed(self) -> Placed:
+        """The mappings' places and fields (those of ``self[i].mapping``) as
+        columns, without making a Mapping (JSON lists them for every mapping)."""
+        return self._placed()
 
     def __len__(self) -> int:
         return len(self._made)
