@@ -299,3 +299,30 @@ def test_mshare_pools_are_the_host_tree():
     (pool,) = e.pools
     assert (pool.tables["pte"], pool.tables["pmd"], pool.tables["pud"], pool.tables["pgd"]) == (1024, 2, 1, 1)
     assert e.findings == ()
+
+
+# --- mappings' explanations are made when read ----------------------------------------
+
+def test_mappings_are_made_when_read_in_any_order():
+    """``GroupExplain.mappings`` reads as the tuple of every mapping's
+    explanation, whichever is read first: each is its workload mapping's, and
+    ``segment`` names the mapping's segment without making it."""
+    segs = [Segment("a", 1 * GiB, "shmem", 4 * KiB), Segment("b", 1 * GiB, "shmem", 4 * KiB)]
+    w = wl(segs, grp(2, mp("a", 4 * MiB, 1 * TiB), mp("b", 2 * MiB, 2 * TiB), mp("a", 2 * MiB, 3 * TiB, offset=4 * MiB),
+                     name="p"),
+           grp(1, mp("b", 6 * MiB, 1 * TiB), name="q"))
+    e = explain(w, "private")
+    for ge, g in zip(e.groups, w.groups):
+        ms = ge.mappings
+        assert [ms.segment(i) for i in range(len(ms))] == [m.segment for m in g.mappings]
+        backwards = [ms[i] for i in reversed(range(len(ms)))]
+        assert [me.mapping for me in reversed(backwards)] == list(g.mappings)
+        assert [me.index for me in ms] == list(range(len(g.mappings)))
+        assert ms[-1] is ms[len(ms) - 1] and ms[0:2] == tuple(ms)[0:2] and ms == tuple(ms)
+        placed = ms.placed()
+        for field in ("origin", "segment", "offset", "size", "address", "auto", "protection"):
+            assert getattr(placed, field) == [getattr(m, field) for m in g.mappings]
+    # private scheme, every page touched: a 4 MiB mapping at a 2 MiB boundary owns 2 PTE tables,
+    # 2 MiB owns 1, 6 MiB owns 3 (one PTE table maps 2 MiB)
+    assert [me.own["pte"] for me in e.groups[0].mappings] == [2, 1, 1]
+    assert e.groups[1].mappings[0].own["pte"] == 3

@@ -38,6 +38,13 @@ def document(e: Explanation) -> dict[str, Any]:
     w = e.workload
     a = alike(e)
     reasons: dict[tuple[object, str], str] = {}
+    fixes: dict[int, dict[str, Any] | None] = {}  # per Fix (by id): findings share them
+
+    def fix(f: Fix | None) -> dict[str, Any] | None:
+        out = fixes.get(id(f), fixes)
+        if out is fixes:
+            out = fixes[id(f)] = _fix(f)
+        return out  # type: ignore[return-value]
 
     def reason(f: Finding) -> str:
         if f.why is None:
@@ -85,15 +92,15 @@ def document(e: Explanation) -> dict[str, Any]:
                 "mappings": [
                     {
                         "index": me.index,
-                        "origin": me.mapping.origin,
-                        "segment": me.mapping.segment,
+                        "origin": origin,
+                        "segment": segment,
                         "backing": me.backing,
                         "page_size": me.page_size,
-                        "offset": me.mapping.offset,
-                        "size": me.mapping.size,
-                        "address": me.mapping.address,
-                        "auto": me.mapping.auto,
-                        "protection": me.mapping.protection,
+                        "offset": offset,
+                        "size": size,
+                        "address": address,
+                        "auto": auto,
+                        "protection": protection,
                         "own_tables": me.own,
                         "attached_tables": me.attached,
                         "sharing": [
@@ -105,7 +112,8 @@ def document(e: Explanation) -> dict[str, Any]:
                             for s in me.sharing
                         ],
                     }
-                    for me in g.mappings
+                    for me, origin, segment, offset, size, address, auto, protection
+                    in zip(g.mappings, *g.mappings.placed())
                 ],
             }
             for g in e.groups
@@ -120,8 +128,8 @@ def document(e: Explanation) -> dict[str, Any]:
                    "physical_bytes": e.result.physical_bytes},
         "findings": Lines([
             {"group": e.groups[f.group].name, "mapping": f.mapping, "level": f.level, "rule": f.rule,
-             "reason": reason(f), "ranges": [list(r) for r in f.ranges], "tables": f.tables, "fix": _fix(f.fix),
-             "alternatives": [_fix(a) for a in f.alternatives], "note": note_text(f)}
+             "reason": reason(f), "ranges": [list(r) for r in f.ranges], "tables": f.tables, "fix": fix(f.fix),
+             "alternatives": [fix(a) for a in f.alternatives], "note": note_text(f)}
             for f in e.findings
         ]),
         "alike_groups": [[e.groups[i].name for i in members] for members in a.classes if len(members) > 1],

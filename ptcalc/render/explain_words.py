@@ -376,7 +376,7 @@ def where_all(e: Explanation, fs: list[Finding], limit: int | None = None) -> st
     names = []
     for f in fs[:limit]:
         g = e.groups[f.group]
-        names.append(g.name if f.mapping < 0 else f"{g.name} #{f.mapping} ({g.mappings[f.mapping].mapping.segment})")
+        names.append(g.name if f.mapping < 0 else f"{g.name} #{f.mapping} ({g.mappings.segment(f.mapping)})")
     groups = len({f.group for f in fs})
     what = "groups" if all(f.mapping < 0 for f in fs) else "mappings"
     head = f"{len(fs)} {what}" + (f" of {groups} groups" if what == "mappings" and groups > 1 else "")
@@ -387,7 +387,8 @@ def where_all(e: Explanation, fs: list[Finding], limit: int | None = None) -> st
 def copies_text(e: Explanation, fs: list[Finding]) -> str | None:
     """For a finding merged over alike groups that name their own segments:
     that the wording is the first's, and the same holds for each."""
-    segments = {e.groups[f.group].mappings[f.mapping].mapping.segment for f in fs if f.mapping >= 0}
+    groups = e.groups
+    segments = {groups[f.group].mappings.segment(f.mapping) for f in fs if f.mapping >= 0}
     first = fs[0]
     if len(segments) < 2 or first.mapping < 0:
         return None

@@ -136,10 +136,44 @@ def _fix_key(f: Fix | None, segs: dict[str, str], groups: dict[str, str]) -> Has
             f.protection, tuple(groups.get(n, n) for n in f.like))
 
 
-def finding_key(a: Alike, f: Finding) -> Hashable:
+class _Keys:
+    """``finding_key``'s parts that findings share, made once each: a
+    workload's findings share a few tables dicts, fixes and name maps
+    (100,000 findings, a few hundred distinct parts).  Keyed by the parts'
+    ids, which stay valid while the explanation they belong to lives."""
+
+    def __init__(self) -> None:
+        self.items: dict[int, tuple[tuple[str, int], ...]] = {}
+        self.fixes: dict[tuple[int, int, int], Hashable] = {}
+        self.alternatives: dict[tuple[int, int, int], Hashable] = {}
+
+    def tables(self, d: dict[str, int]) -> tuple[tuple[str, int], ...]:
+        out = self.items.get(id(d))
+        if out is None:
+            out = self.items[id(d)] = _items(d)
+        return out
+
+    def fix(self, f: Fix | None, segs: dict[str, str], groups: dict[str, str]) -> Hashable:
+        k = (id(f), id(segs), id(groups))
+        out = self.fixes.get(k, self)
+        if out is self:
+            out = self.fixes[k] = _fix_key(f, segs, groups)
+        return out
+
+    def fixes_of(self, fs: tuple[Fix, ...], segs: dict[str, str], groups: dict[str, str]) -> Hashable:
+        k = (id(fs), id(segs), id(groups))
+        out = self.alternatives.get(k)
+        if out is None:
+            out = self.alternatives[k] = tuple([_fix_key(x, segs, groups) for x in fs])
+        return out
+
+
+def finding_key(a: Alike, f: Finding, keys: _Keys | None = None) -> Hashable:
     """What a finding says, worded for its class's first group: findings with
     the same key read the same (a finding about particular ranges of one
-    mapping also keeps the mapping, and merges only with its copies')."""
+    mapping also keeps the mapping, and merges only with its copies');
+    ``keys``: the parts made so far (``merged``)."""
+    k = keys or _Keys()
     segs, groups = a.segments[f.group], a.partners[f.group]
     if not segs and not groups:  # no names to translate (a group alike to none)
         segment, others = f.segment, f.others
@@ -147,9 +181,9 @@ def finding_key(a: Alike, f: Finding) -> Hashable:
         segment = segs.get(f.segment, f.segment) if f.segment is not None else None
         others = tuple(groups.get(n, n) for n in f.others)
     key: tuple[Hashable, ...] = (
-        f.rule, f.level, _items(f.tables), f.note, f.why, f.why_level, f.span, segment, f.segment_size, f.protection,
-        others, f.their_protection, f.alignment, f.their_alignment,
-        _fix_key(f.fix, segs, groups), tuple([_fix_key(x, segs, groups) for x in f.alternatives]))
+        f.rule, f.level, k.tables(f.tables), f.note, f.why, f.why_level, f.span, segment, f.segment_size,
+        f.protection, others, f.their_protection, f.alignment, f.their_alignment,
+        k.fix(f.fix, segs, groups), k.fixes_of(f.alternatives, segs, groups))
     if f.ranges and f.rule not in ("not-hugetlb", "private-scheme", "prot-none"):
         key += (a.first[f.group], f.mapping, f.ranges)  # ranges are in the reason or specific to the mapping
     return key
@@ -160,8 +194,9 @@ def merged(e: Explanation, a: Alike | None = None) -> list[list[int]]:
     a = a or alike(e)
     out: list[list[int]] = []
     index: dict[Hashable, int] = {}
+    keys = _Keys()
     for i, f in enumerate(e.findings):
-        j = index.setdefault(finding_key(a, f), len(out))
+        j = index.setdefault(finding_key(a, f, keys), len(out))
         if j == len(out):
             out.append([i])
         else:

@@ -12,13 +12,13 @@ they do on generated workloads).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ptcalc.model.explain.types import (GroupExplain, Interval, MappingExplain, Partner, Pool, PrivateExplain,
-                                        Sharing, Totals, VmpteNote, ZoneSpan, made)
+from ptcalc.model.explain.types import (GroupExplain, Interval, MappingExplain, MappingExplains, Partner, Placed,
+                                        Pool, PrivateExplain, Sharing, Totals, VmpteNote, ZoneSpan, made)
 from ptcalc.model.explain.partners import NAMED, Sweep, User, level_partners, overlap
 from ptcalc.model.geometry import LEVEL_NAMES, VMPTE_LEVELS
 from ptcalc.model.intervals import (ceil_div, distinct_blocks, first_of, floor_div, key_ids, merge_within,
@@ -27,7 +27,7 @@ from ptcalc.model.results import SchemeResult, zero_levels
 from ptcalc.model.schemes import ZONE_KIND, Why, zones
 from ptcalc.model.tables import KeyedBlocks, region_ranges, shared_pmd_blocks, shared_pte_blocks, tally
 from ptcalc.workload.touched import merge_ranges
-from ptcalc.workload.types import PROTECTIONS, Mapping
+from ptcalc.workload.types import PROTECTIONS, Mapping, Mappings
 
 if TYPE_CHECKING:
     from ptcalc.model.evaluate import Cell
@@ -85,21 +85,37 @@ class Context:
         return self._rows[(gi, mi)]
 
     @cached_property
-    def _row_mappings(self) -> list[Mapping | None]:
-        """Per row, its shared mapping (None for a process's own mapping)."""
-        out: list[Mapping | None] = [None] * self.layout.n_rows
-        rows = self._rows
-        for gi, g in enumerate(self.w.groups):
-            for mi, m in enumerate(g.mappings):
-                out[rows[(gi, mi)]] = m
-        return out
+    def row_segment(self) -> list[str]:
+        """Per row, its segment's name ("" for a process's own mapping: its
+        rows' segments follow the workload's, ``layout.private_segment``)."""
+        names = self.seg_names + [""] * (int(self.layout.row_seg.max(initial=0)) + 1 - len(self.seg_names))
+        return [names[i] for i in self.layout.row_seg.tolist()]
+
+    @cached_property
+    def _extents(self) -> list[tuple[int, int, int]]:
+        lay = self.layout
+        return list(zip(lay.row_addr.tolist(), lay.row_end.tolist(), lay.row_off.tolist()))
+
+    def extent(self, r: int) -> tuple[int, int, int]:
+        """Row ``r``'s mapping's address, end and file offset (as its Mapping has them)."""
+        return self._extents[r]
+
+    @cached_property
+    def _flags(self) -> list[tuple[int, bool, bool, bool, bool]]:
+        lay = self.layout
+        return list(zip(lay.row_prot.tolist(), lay.row_uffd_blocks_pmd_share.tolist(), lay.row_uffd_wp.tolist(),
+                        lay.row_soft_dirty.tolist(), lay.row_auto.tolist()))
+
+    def row_flags(self, r: int) -> tuple[int, bool, bool, bool, bool]:
+        """Row ``r``'s protection (``PROT_CODE``), userfaultfd bits (blocks PMD
+        sharing, write-protect), soft-dirty and auto, as the layout has them."""
+        return self._flags[r]
 
     def mapping(self, r: int) -> Mapping:
-        m = self._row_mappings[r]
-        if m is None:
-            gi, mi = self.layout.row_index[r]
-            return self.w.groups[gi].mappings[mi]
-        return m
+        """Row ``r``'s mapping (a shared one; its group's Mapping objects are
+        built on first use, not every group's)."""
+        gi, mi = self.layout.row_index[r]
+        return self.w.groups[gi].mappings[mi]
 
     def blocks(self, mask: np.ndarray, li: int) -> np.ndarray:
         """Per row, distinct blocks at level ``li`` of the parts in ``mask``."""
@@ -388,6 +404,60 @@ class Attribution:
     sharing: dict[int, list[Sharing]] = field(repr=False)
 
 
+class _MappingMaker:
+    """Makes a mapping's :class:`MappingExplain` from the attribution's
+    columns when it is read (``MappingExplains``)."""
+
+    def __init__(self, cx: Context, own_rows: dict[int, dict[str, int]], att_rows: dict[int, dict[str, int]],
+                 sharing: dict[int, list[Sharing]]) -> None:
+        self.cx = cx
+        self.own_rows, self.att_rows, self.sharing = own_rows, att_rows, sharing
+        whys = {int(w): w for w in Why}
+        self.why_pmd = [whys[x] for x in cx.z.why_pmd.tolist()]
+        self.why_pte = [whys[x] for x in cx.z.why_pte.tolist()]
+        upper = "mshare" if cx.z.upper == "mshare" else "shared-pmd"
+        self.kinds = [("private", "shared-pte", upper)[k] for k in ZONE_KIND]
+        zb = cx.z.bounds
+        self.bounds = zb.tolist()
+        # per row, a bit per non-empty zone (most rows have one: no generator needed)
+        self.nonempty = ((zb[:, 1:] > zb[:, :-1]).astype(I64) << np.arange(5, dtype=I64)).sum(axis=1).tolist()
+        self.segs = {name: (seg.backing, seg.page_size) for name, seg in cx.w.segments.items()}
+
+    def segment(self, row_of: dict[int, int], mi: int) -> str:
+        return self.cx.row_segment[row_of[mi]]
+
+    def placed(self, gi: int, row_of: dict[int, int]) -> Placed:
+        cx = self.cx
+        rows = [row_of[mi] for mi in range(len(cx.w.groups[gi].mappings))]
+        extents, flags, segment = cx._extents, cx._flags, cx.row_segment
+        address = [extents[r][0] for r in rows]
+        origin_of = Mappings.of(cx.w.groups[gi].mappings).origin_of
+        return Placed(origin=[origin_of(mi) for mi in range(len(rows))], segment=[segment[r] for r in rows],
+                      offset=[extents[r][2] for r in rows], size=[extents[r][1] - a for r, a in zip(rows, address)],
+                      address=address, auto=[flags[r][4] for r in rows],
+                      protection=[PROTECTIONS[flags[r][0]] for r in rows])
+
+    def __call__(self, gi: int, row_of: dict[int, int], mi: int) -> MappingExplain:
+        r = row_of[mi]
+        backing, page_size = self.segs[self.cx.row_segment[r]]
+        b = self.bounds[r]
+        ss = self.sharing.get(r)
+        bits = self.nonempty[r]
+        kinds = self.kinds
+        if bits & (bits - 1):
+            zs: tuple[ZoneSpan, ...] = tuple(made(ZoneSpan, kind=kinds[k], start=b[k], end=b[k + 1])
+                                             for k in range(5) if b[k] < b[k + 1])
+        elif bits:
+            k = bits.bit_length() - 1
+            zs = (made(ZoneSpan, kind=kinds[k], start=b[k], end=b[k + 1]),)
+        else:
+            zs = ()
+        return made(MappingExplain, group=gi, index=mi, source=self.cx.w.groups[gi].mappings, backing=backing, page_size=page_size,
+                    own=self.own_rows[r], attached=self.att_rows[r],
+                    sharing=tuple(sorted(ss, key=lambda s: (s.pool, s.level))) if ss else (),
+                    why_pmd=self.why_pmd[r], why_pte=self.why_pte[r], zones=zs)
+
+
 def attribute(cell: Cell) -> Attribution:
     """The attribution of ``cell`` (see the module docstring)."""
     cx = Context(cell)
@@ -400,41 +470,15 @@ def attribute(cell: Cell) -> Attribution:
         rows_of[gi][mi] = r
     builds = pools(cx)
     sharing = sharing_of(cx, builds)
-    whys = {int(w): w for w in Why}
-    why_pmd = [whys[x] for x in cx.z.why_pmd.tolist()]
-    why_pte = [whys[x] for x in cx.z.why_pte.tolist()]
-    upper = "mshare" if cx.z.upper == "mshare" else "shared-pmd"
-    kinds = [("private", "shared-pte", upper)[k] for k in ZONE_KIND]
-    zb = cx.z.bounds
-    bounds = zb.tolist()
-    # per row, a bit per non-empty zone (most rows have one: no generator needed)
-    nonempty = ((zb[:, 1:] > zb[:, :-1]).astype(I64) << np.arange(5, dtype=I64)).sum(axis=1).tolist()
-    segs = {name: (seg.backing, seg.page_size) for name, seg in workload.segments.items()}
-    no_sharing: tuple[Sharing, ...] = ()
+    make = _MappingMaker(cx, own_rows, att_rows, sharing)
     groups: list[GroupExplain] = []
     for gi, g in enumerate(workload.groups):
-        maps = []
         # every table its rows own (mappings, private mappings) + between mappings
         own_total = {n: between[gi][n] + v for n, v in zip(LEVEL_NAMES, own_sums[gi])}
         att_total = dict(zip(LEVEL_NAMES, att_sums[gi]))
         row_of = rows_of[gi]
-        for mi, m in enumerate(g.mappings):
-            r = row_of[mi]
-            backing, page_size = segs[m.segment]
-            b = bounds[r]
-            ss = sharing.get(r)
-            bits = nonempty[r]
-            if bits & (bits - 1):
-                zs = tuple(made(ZoneSpan, kind=kinds[k], start=b[k], end=b[k + 1]) for k in range(5) if b[k] < b[k + 1])
-            elif bits:
-                k = bits.bit_length() - 1
-                zs = (made(ZoneSpan, kind=kinds[k], start=b[k], end=b[k + 1]),)
-            else:
-                zs = ()
-            maps.append(made(MappingExplain, group=gi, index=mi, mapping=m, backing=backing, page_size=page_size,
-                             own=own_rows[r], attached=att_rows[r],
-                             sharing=tuple(sorted(ss, key=lambda s: (s.pool, s.level))) if ss else no_sharing,
-                             why_pmd=why_pmd[r], why_pte=why_pte[r], zones=zs))
+        maps = MappingExplains(len(g.mappings), partial(make, gi, row_of), partial(make.segment, row_of),
+                               partial(make.placed, gi, row_of))
         privs = []
         for j, pm in enumerate(g.private_mappings):
             r = row_of[-1 - j]
@@ -443,7 +487,7 @@ def attribute(cell: Cell) -> Attribution:
         per_process = sum(own_total[n] * cx.table_bytes.get(n, 0) for n in LEVEL_NAMES)
         vmpte = sum((own_total[n] + att_total[n]) * cx.table_bytes[n] for n in VMPTE_LEVELS if n in cx.table_bytes)
         gr = cx.result.groups[gi]
-        groups.append(GroupExplain(name=g.name, count=g.count, mappings=tuple(maps), between_mappings=between[gi],
+        groups.append(GroupExplain(name=g.name, count=g.count, mappings=maps, between_mappings=between[gi],
                                    own=own_total, attached=att_total, per_process_bytes=per_process,
                                    vmpte_bytes=vmpte, private_mappings=tuple(privs), default_layout=g.default_layout,
                                    private_tables=gr.private_tables, mixed_tables=gr.mixed_tables,

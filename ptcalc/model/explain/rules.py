@@ -24,7 +24,7 @@ from ptcalc.model.schemes import Why, zones
 from ptcalc.model.tables import count
 from ptcalc.units import round_down, round_up
 from ptcalc.workload.touched import merge_ranges
-from ptcalc.workload.types import Mapping, ModelOptions, Workload
+from ptcalc.workload.types import PROTECTIONS, Mapping, ModelOptions, Workload
 
 if TYPE_CHECKING:
     from ptcalc.model.evaluate import Cell
@@ -102,20 +102,22 @@ class _Fixer:
         groups = tuple(replace(x, mappings=mappings) if i == gi else x for i, x in enumerate(w.groups))
         return replace(w, groups=groups)
 
-    def _pend(self, gi: int, mi: int, m: Mapping, how: tuple[Any, ...], address: int, size: int, offset: int,
+    def _pend(self, r: int, how: tuple[Any, ...], address: int, size: int, offset: int,
               fields: dict[str, Any], changes: dict[str, Any] | None = None) -> _Pending | None:
-        """A fix of mapping ``m`` making it ``[address, address + size)`` at
+        """A fix of row ``r``'s mapping making it ``[address, address + size)`` at
         ``offset`` (``changes``: its other new fields); ``how``: how to build the
-        new Mapping (``_new_mapping``)."""
-        w = self.cx.w
-        if (address < 0 or address + size > w.arch.user_limit or offset < 0
-                or offset + size > w.segments[m.segment].size):
+        new Mapping (``_new_mapping``).  Its fields come from the layout's row
+        (no Mapping object: ``_change`` fetches it if it is needed)."""
+        cx = self.cx
+        if (address < 0 or address + size > self._limit or offset < 0
+                or offset + size > self._seg_size[cx.row_segment[r]]):
             return None  # (what _with_mapping refuses first)
         c = changes or {}
-        self.pending.append((self.cx.row_of(gi, mi), m, how, address, size, offset,
-                             c.get("protection", m.protection), c.get("userfaultfd", m.userfaultfd),
-                             c.get("soft_dirty", m.soft_dirty), c.get("auto", False if how[0] != "flag" else m.auto),
-                             address - m.address if how[0] != "grow" else 0))
+        prot, uffd_pmd, uffd_wp, soft_dirty, auto = cx.row_flags(r)
+        self.pending.append((r, None, how, address, size, offset, c.get("protection", PROTECTIONS[prot]),
+                             _uffd_bits(c["userfaultfd"]) if "userfaultfd" in c else (uffd_pmd, uffd_wp),
+                             c.get("soft_dirty", soft_dirty), c.get("auto", False if how[0] != "flag" else auto),
+                             address - cx.extent(r)[0] if how[0] != "grow" else 0))
         fields["physical_before"] = self.before
         return _Pending(len(self.pending) - 1, fields)
 
@@ -147,7 +149,7 @@ class _Fixer:
         if not self._room(m, a, size, offset):
             return None
         self.pending.append((self.cx.row_of(gi, mi) if r is None else r, m, ("move", delta), a, size, offset,
-                             m.protection, m.userfaultfd, m.soft_dirty, False, delta))
+                             m.protection, _uffd_bits(m.userfaultfd), m.soft_dirty, False, delta))
         return _Pending(len(self.pending) - 1)
 
     def grow(self, gi: int, mi: int, start: int, end: int, m: Mapping | None = None,
@@ -162,7 +164,7 @@ class _Fixer:
         if not self._room(m, start, end - start, offset):
             return None
         self.pending.append((self.cx.row_of(gi, mi) if r is None else r, m, ("grow", start, end), start, end - start,
-                             offset, m.protection, m.userfaultfd, m.soft_dirty, False, 0))
+                             offset, m.protection, _uffd_bits(m.userfaultfd), m.soft_dirty, False, 0))
         return _Pending(len(self.pending) - 1)
 
     def flag(self, gi: int, mi: int, kind: str, change: int = 0, like: tuple[str, ...] = (),
@@ -170,14 +172,18 @@ class _Fixer:
         """Any other change to the mapping (``changes`` are Mapping fields);
         ``change`` is its size in bytes (0 for flags); ``like``: the groups
         whose mappings are so."""
-        m = self.cx.w.groups[gi].mappings[mi]
-        address = changes.get("address", m.address)
-        moved = address != m.address
-        prot = changes.get("protection", m.protection)
-        protection = prot if prot != m.protection else None
-        return self._pend(gi, mi, m, ("flag", changes), address, m.size, m.offset,
-                          dict(kind=kind, change_bytes=change, delta=address - m.address if moved else None,
-                               new_range=(address, address + m.size) if moved else None, protection=protection,
+        cx = self.cx
+        r = cx.row_of(gi, mi)
+        old_address, end, offset = cx.extent(r)
+        size = end - old_address
+        address = changes.get("address", old_address)
+        moved = address != old_address
+        old_protection = PROTECTIONS[cx.row_flags(r)[0]]
+        prot = changes.get("protection", old_protection)
+        protection = prot if prot != old_protection else None
+        return self._pend(r, ("flag", changes), address, size, offset,
+                          dict(kind=kind, change_bytes=change, delta=address - old_address if moved else None,
+                               new_range=(address, address + size) if moved else None, protection=protection,
                                like=like), changes)
 
     def windows(self, requests: list[_Window]) -> None:
@@ -189,12 +195,14 @@ class _Fixer:
         if not requests:
             return
         cx = self.cx
+        lay = cx.layout
         n = len(requests)
-        maps = [cx.mapping(q.row) for q in requests]
-        a = np.fromiter((m.address for m in maps), I64, n)
-        size = np.fromiter((m.size for m in maps), I64, n)
-        off = np.fromiter((m.offset for m in maps), I64, n)
-        seg_size = np.fromiter((self._seg_size[m.segment] for m in maps), I64, n)
+        # the requests' mappings as the layout has them (no Mapping object each)
+        req_rows = np.fromiter((q.row for q in requests), I64, n)
+        a = lay.row_addr[req_rows]
+        size = lay.row_end[req_rows] - a
+        off = lay.row_off[req_rows]
+        seg_size = np.array([self._seg_size[name] for name in cx.seg_names], I64)[lay.row_seg[req_rows]]
         span = np.fromiter((q.span for q in requests), I64, n)
         has_t = np.fromiter((q.target is not None for q in requests), bool, n)
         target = np.fromiter((q.target or 0 for q in requests), I64, n)
@@ -221,7 +229,7 @@ class _Fixer:
         valid = np.stack([move_up, move_down, g1, g2, g3], axis=1)
         zero = np.zeros(n, I64)
         cols = {
-            "row": np.stack([np.fromiter((q.row for q in requests), I64, n)] * 5, axis=1),
+            "row": np.stack([req_rows] * 5, axis=1),
             "kind": np.broadcast_to(np.array([0, 0, 1, 1, 1], I64), (n, 5)),
             "start": np.stack([zero, zero, lo, a, lo], axis=1),
             "end": np.stack([zero, zero, end, hi, hi], axis=1),
@@ -230,13 +238,9 @@ class _Fixer:
             "off": np.stack([off, off, off - (a - lo), off, off - (a - lo)], axis=1),
             "shift": np.stack([up, down, zero, zero, zero], axis=1),
         }
-        uffd = [m.userfaultfd for m in maps]
-        for name, per_request, dtype in (
-                ("prot", (PROT_CODE[m.protection] for m in maps), I64),
-                ("uffd_pmd", (u in ("wp", "minor") for u in uffd), bool),
-                ("uffd_wp", (u == "wp" for u in uffd), bool),
-                ("soft_dirty", (m.soft_dirty for m in maps), bool)):
-            cols[name] = np.stack([np.fromiter(per_request, dtype, n)] * 5, axis=1)
+        for name, per_request in (("prot", lay.row_prot), ("uffd_pmd", lay.row_uffd_blocks_pmd_share),
+                                  ("uffd_wp", lay.row_uffd_wp), ("soft_dirty", lay.row_soft_dirty)):
+            cols[name] = np.stack([per_request[req_rows]] * 5, axis=1)
         cols["auto"] = np.zeros((n, 5), bool)
         self.block = {name: col[valid] for name, col in cols.items()}
         counts = valid.sum(axis=1)
@@ -290,7 +294,8 @@ class _Fixer:
         """Pending fix ``i``: its row, the old mapping, how (``_new_mapping``),
         and the new address, size and offset."""
         if i < len(self.pending):
-            return self.pending[i][:6]  # type: ignore[return-value]
+            r, m, how, address, size, offset = self.pending[i][:6]
+            return r, m if m is not None else self.cx.mapping(r), how, address, size, offset
         if not self._block_lists:
             self._block_lists = {name: col.tolist() for name, col in self.block.items()}
         b = self._block_lists
@@ -497,9 +502,16 @@ def _candidate_rows(pending: list[tuple[Any, ...]], source: np.ndarray) -> batch
     return batch.Rows(
         source=source, addr=col(3), size=col(4), off=col(5),
         prot=np.fromiter((PROT_CODE[p[6]] for p in pending), I64, n),
-        uffd_pmd=np.fromiter((u in ("wp", "minor") for u in uffd), bool, n),
-        uffd_wp=np.fromiter((u == "wp" for u in uffd), bool, n),
+        uffd_pmd=np.fromiter((u[0] for u in uffd), bool, n),
+        uffd_wp=np.fromiter((u[1] for u in uffd), bool, n),
         soft_dirty=col(8, bool), auto=col(9, bool), shift=col(10))
+
+
+def _uffd_bits(userfaultfd: str) -> tuple[bool, bool]:
+    """A userfaultfd mode as the layout's rows have it: whether it blocks PMD
+    sharing (``row_uffd_blocks_pmd_share``), whether it is write-protect
+    (``row_uffd_wp``)."""
+    return userfaultfd in ("wp", "minor"), userfaultfd == "wp"
 
 
 def _best(fixes: list[Fix | None]) -> tuple[Fix | None, tuple[Fix, ...]]:
@@ -542,6 +554,9 @@ _WHOLE_MAPPING = frozenset({_W_PRIVATE_SCHEME, _W_NOT_HUGETLB, _W_PROT_NONE, _W_
                             _W_BELOW_THRESHOLD})
 """Rules about the whole mapping (its finding's level is 'all')."""
 _ALL_ZONES = (0, 1, 2, 3, 4)
+_PER_SEGMENT = frozenset({_W_NOT_HUGETLB, _W_NOT_PMD_PAGES, _W_PROT_NONE, _W_NO_TABLES_AT_LEVEL, _W_PRIVATE_SCHEME})
+"""Rules whose fixes and note ``rule_fixes`` gives the same for every row of a
+segment, none of them pending (measured already or none)."""
 
 
 class Findings:
@@ -556,20 +571,23 @@ class Findings:
         self.windows: list[_Window] = []
         self._per_segment: dict[tuple[Why, str], tuple[list[Any], dict[str, Any]]] = {}
         self._tables: dict[tuple[int, ...], list[tuple[str, list[int]]]] = {}
+        self._known_tables: dict[tuple[tuple[int, ...], tuple[int, ...]], dict[str, int]] = {}
+        self._whole: dict[tuple[Why, str, str], dict[str, Any]] = {}
+        self._row_index = cx.layout.row_index
         self._zones_of_row: list[int] | None = None
         self._bounds: list[list[int]] = []
 
     # helpers ---------------------------------------------------------------
     def tables_in(self, r: int, zone_set: tuple[int, ...]) -> dict[str, int]:
-        """Per process, the row's own PTE/PMD tables from its parts in these zones."""
+        """Per process, the row's own PTE/PMD tables from its parts in these
+        zones (rows with the same figures share one dict: read only)."""
         per_level = self._tables.get(zone_set)
         if per_level is None:
             per_level = self._tables[zone_set] = self._tables_of(zone_set)
-        out: dict[str, int] = {}
-        for name, col in per_level:
-            n = col[r]
-            if n:
-                out[name] = n
+        key = (zone_set, tuple([col[r] for _, col in per_level]))
+        out = self._known_tables.get(key)
+        if out is None:
+            out = self._known_tables[key] = {name: n for (name, _), n in zip(per_level, key[1]) if n}
         return out
 
     def _tables_of(self, zone_set: tuple[int, ...]) -> list[tuple[str, list[int]]]:
@@ -657,32 +675,30 @@ class Findings:
         self.windows.append(w)
         return [w]
 
-    def rule_fixes(self, r: int, why: Why, level: str, m: Mapping | None = None
-                   ) -> tuple[list[Fix | _Pending | None], dict[str, Any]]:
+    def rule_fixes(self, r: int, why: Why, level: str) -> tuple[list[Fix | _Pending | None], dict[str, Any]]:
         """The fixes for rule ``why``, and when there are none the note why
-        (``note`` and the fields it is worded with); ``m``: row ``r``'s mapping,
-        when the caller has it."""
+        (``note`` and the fields it is worded with)."""
         cx = self.cx
-        if m is None:
-            m = cx.mapping(r)
+        segment = cx.row_segment[r]
         if why == _W_NOT_HUGETLB or why == _W_NOT_PMD_PAGES:
             # one answer per segment: the same list for every row (``finish`` picks its best once)
-            key = (why, m.segment)
+            key = (why, segment)
             known = self._per_segment.get(key)
             if known is None:
-                fix = self.fixer.hugetlb_pages(m.segment)
-                if why == _W_NOT_HUGETLB and fix is None and cx.w.segments[m.segment].backing == "file":
+                fix = self.fixer.hugetlb_pages(segment)
+                if why == _W_NOT_HUGETLB and fix is None and cx.w.segments[segment].backing == "file":
                     known = self._per_segment[key] = ([], {"note": "file-not-hugetlb"})
                 else:
                     known = self._per_segment[key] = ([fix], {})
             return known[0], dict(known[1])
         gi, mi = cx.layout.row_index[r]
-        seg = cx.w.segments[m.segment]
+        seg = cx.w.segments[segment]
         span: int = (cx.pud_size if level == "pmd" else cx.pmd_size) or cx.pmd_size
         if why == _W_MISALIGNED:
             target: int | None = 0  # file-cached: address ≡ offset
             fixes = self.window_fixes(r, span, target)
             if level == "pte" and cx.pud_size is not None:
+                m = cx.mapping(r)
                 fixes += [self.fixer.move(gi, mi, d) for d in _shifts_to(m.address - m.offset, 0, cx.pud_size)]
             return fixes, {}
         if why == _W_NO_WHOLE_WINDOW:
@@ -692,6 +708,7 @@ class Findings:
             return self.window_fixes(r, span, target), {}
         if why == _W_PTSHARE_ALIGNMENT:
             s2 = cx.pmd_size
+            m = cx.mapping(r)
             fixes = [self.fixer.move(gi, mi, d) for d in _shifts_to(m.address, 0, s2)]
             lo, hi = round_down(m.address, s2), round_up(m.end, s2)
             fixes.append(self.fixer.grow(gi, mi, lo, hi))
@@ -712,8 +729,28 @@ class Findings:
         return [], {}
 
     # per row ---------------------------------------------------------------
-    def whole_row(self, r: int, why: Why, level: str, m: Mapping | None = None) -> None:
-        fixes, detail = self.rule_fixes(r, why, level, m)
+    def whole_row(self, r: int, why: Why, level: str) -> None:
+        """A finding on the whole of row ``r``: rule ``why`` decided at ``level``."""
+        if why in _PER_SEGMENT:
+            # the same fixes (none pending: nothing to measure) and note for
+            # every row of the segment: the finding is made here, from fields
+            # made once
+            key = (why, level, self.cx.row_segment[r])
+            same = self._whole.get(key)
+            if same is None:
+                fixes, detail = self.rule_fixes(r, why, level)
+                note = detail.pop("note", None)
+                best, alts = _best(fixes)  # type: ignore[arg-type]
+                if best is None and note is None and fixes:
+                    note = "no-single-change"
+                same = self._whole[key] = {"level": "all" if why in _WHOLE_MAPPING else level,
+                                           "rule": RULE_OF_WHY[why], "fix": best, "alternatives": alts, "note": note,
+                                           "why": why, "why_level": level, **detail}
+            gi, mi = self._row_index[r]
+            self.out.append(made(Finding, group=gi, mapping=mi, ranges=self.ranges_in(r, _ALL_ZONES),
+                                 tables=self.tables_in(r, _ALL_ZONES), **same))
+            return
+        fixes, detail = self.rule_fixes(r, why, level)
         note = detail.pop("note", None)
         self.added.append((r, "all" if why in _WHOLE_MAPPING else level, RULE_OF_WHY[why],
                            self.ranges_in(r, _ALL_ZONES), self.tables_in(r, _ALL_ZONES), fixes, note,
@@ -725,8 +762,7 @@ class Findings:
             return
         span = cx.pud_size if level == "pmd" else cx.pmd_size
         assert span is not None
-        m = cx.mapping(r)
-        seg = cx.w.segments[m.segment]
+        seg = cx.w.segments[cx.row_segment[r]]
         target = 0 if (cx.scheme == "file-cached" and seg.backing != "hugetlb") else None
         tables = {k: v for k, v in self.tables_in(r, zone_set).items() if k == level}
         self.add(r, level, "partial-window", self.ranges_in(r, zone_set), tables, self.window_fixes(r, span, target),
@@ -742,12 +778,15 @@ class Findings:
         why_pte = [whys[x] for x in z.why_pte.tolist()]
         row_leaf = lay.row_leaf.tolist()
         n_parts = np.bincount(cx.parts.row, minlength=lay.n_rows).tolist()
+        prot_none = lay.row_prot == PROT_CODE["none"]
+        prot_none_l = prot_none.tolist() if prot_none.any() else None
+        hugetlb = {name: s.backing == "hugetlb" for name, s in cx.w.segments.items()}
+        row_hugetlb = [hugetlb.get(name, False) for name in cx.row_segment]
         for r in range(lay.n_rows):
             if private[r]:
                 continue  # a process's own mapping: never shared (GroupExplain says how much it costs)
-            m = cx.mapping(r)
             touched = n_parts[r] > 0
-            if m.protection == "none":
+            if prot_none_l is not None and prot_none_l[r]:
                 if cx.scheme != "private":
                     self.add(r, "all", "prot-none", (), {}, [], "nothing-to-save", why=_W_PROT_NONE)
                 continue
@@ -756,21 +795,21 @@ class Findings:
             leaf = row_leaf[r]
             wp, wt = why_pmd[r], why_pte[r]
             if cx.scheme == "private":
-                self.whole_row(r, _W_PRIVATE_SCHEME, "pmd", m)
+                self.whole_row(r, _W_PRIVATE_SCHEME, "pmd")
             elif z.upper == "mshare":
                 continue  # everything not PROT_NONE is in a region
             elif cx.scheme == "mshare":  # ptshare
                 if wt != _W_SHARED:
-                    self.whole_row(r, wt, "pte", m)
-            elif cx.scheme == "hugetlb-pmd" or cx.w.segments[m.segment].backing == "hugetlb" or leaf > 0:
+                    self.whole_row(r, wt, "pte")
+            elif cx.scheme == "hugetlb-pmd" or row_hugetlb[r] or leaf > 0:
                 # PMD-level sharing only (hugetlb rows; file-cached THP / 1 GiB rows)
                 if wp != _W_SHARED:
-                    self.whole_row(r, wp, "pmd", m)
+                    self.whole_row(r, wp, "pmd")
                 else:
                     self.partial(r, "pmd", (0, 4))
             else:  # file-cached, base pages
                 if wt != _W_SHARED:
-                    self.whole_row(r, wt, "pte", m)
+                    self.whole_row(r, wt, "pte")
                     continue
                 self.partial(r, "pte", (0, 4))
                 if wp != _W_SHARED:
@@ -819,26 +858,26 @@ class Findings:
                     if not common:
                         continue
                     gi, mi = lay.row_index[r]
-                    m = cx.mapping(r)
+                    address, end, offset = cx.extent(r)
                     fixes: list[Fix | _Pending | None] = []
                     a1, a2 = p.alignment, p2.alignment
                     span = cx.pud_size if level == "pmd" else cx.pmd_size
                     deltas: list[int] = []
                     if a1 != a2 and isinstance(a1, int) and isinstance(a2, int) and span is not None:
-                        deltas = _shifts_to(m.address - m.offset, a2, span) if p.kind == "pmd" else [a2 - a1]
+                        deltas = _shifts_to(address - offset, a2, span) if p.kind == "pmd" else [a2 - a1]
                     if p2.protection != p.protection:
                         # page_table_shareable(): the same vm_flags (and alignment)
                         rule = "protection-differs"
                         if deltas:
                             fixes += [self.fixer.flag(gi, mi, "protection", change=abs(d), like=names,
-                                                      protection=p2.protection, address=m.address + d, auto=False)
+                                                      protection=p2.protection, address=address + d, auto=False)
                                       for d in deltas]
                         else:
                             fixes.append(self.fixer.flag(gi, mi, "protection", like=names, protection=p2.protection))
                     else:
                         rule = "alignment-differs"
                         fixes += [self.fixer.move(gi, mi, d) for d in deltas]
-                    self.add(r, level, rule, ((m.address, m.end),), {level: common}, fixes, others=names,
+                    self.add(r, level, rule, ((address, end),), {level: common}, fixes, others=names,
                              protection=p.protection, their_protection=p2.protection, alignment=a1,
                              their_alignment=a2, span=span)
                     reported.add((p.id, r))
@@ -848,8 +887,8 @@ class Findings:
                     continue
                 alone = s.tables - s.shared
                 if alone > 0:
-                    m = cx.mapping(r)
-                    self.add(r, level, "alone", ((m.address, m.end),), {level: alone}, [], "no-gain-yet")
+                    address, end, _ = cx.extent(r)
+                    self.add(r, level, "alone", ((address, end),), {level: alone}, [], "no-gain-yet")
 
 
 def find(cell: Cell, slow: bool = False) -> tuple[Finding, ...]:

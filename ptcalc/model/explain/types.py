@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple, overload
 
 from ptcalc.model.schemes import Why
 from ptcalc.model.results import SchemeResult, VmptePart
@@ -159,7 +161,8 @@ class ZoneSpan:
 class MappingExplain:
     group: int
     index: int
-    mapping: Mapping
+    source: Sequence[Mapping] = field(repr=False, compare=False)
+    """Its group's mappings (``mapping``: the one this explains, made when read)."""
     backing: str
     page_size: int
     own: dict[str, int]
@@ -173,6 +176,81 @@ class MappingExplain:
     tables at that level are shared, else why none is."""
     zones: tuple[ZoneSpan, ...] = ()
     """The scheme's zones of the mapping, in address order."""
+
+    @property
+    def mapping(self) -> Mapping:
+        return self.source[self.index]
+
+
+class Placed(NamedTuple):
+    """Where a group's mappings are and what they map, as their Mapping
+    objects have it, per mapping (columns: ``MappingExplains.placed``)."""
+
+    origin: list[str]
+    segment: list[str]
+    offset: list[int]
+    size: list[int]
+    address: list[int]
+    auto: list[bool]
+    protection: list[str]
+
+
+class MappingExplains(Sequence[MappingExplain]):
+    """A group's :class:`MappingExplain` objects, each made when first read
+    (``make(index)``): the text and markdown outputs show a few mappings of a
+    few groups, and 100,000 objects made for them cost more than the rest of
+    the attribution.  Reads as the tuple of them (indexing, iteration,
+    ``len``, ``==``)."""
+
+    __slots__ = ("_made", "_make", "_segment", "_placed")
+
+    def __init__(self, n: int, make: Callable[[int], MappingExplain], segment: Callable[[int], str],
+                 placed: Callable[[], Placed]) -> None:
+        self._made: list[MappingExplain | None] = [None] * n
+        self._make = make
+        self._segment = segment
+        self._placed = placed
+
+    def segment(self, index: int) -> str:
+        """Mapping ``index``'s segment name, without making its MappingExplain."""
+        return self._segment(index)
+
+    def placed(self) -> Placed:
+        """The mappings' places and fields (those of ``self[i].mapping``) as
+        columns, without making a Mapping (JSON lists them for every mapping)."""
+        return self._placed()
+
+    def __len__(self) -> int:
+        return len(self._made)
+
+    @overload
+    def __getitem__(self, index: int) -> MappingExplain: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[MappingExplain, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> MappingExplain | tuple[MappingExplain, ...]:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self))))
+        if index < 0:
+            index += len(self._made)
+        me = self._made[index]
+        if me is None:
+            me = self._made[index] = self._make(index)
+        return me
+
+    def __iter__(self) -> Iterator[MappingExplain]:
+        return (self[i] for i in range(len(self._made)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (MappingExplains, tuple)):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"MappingExplains({len(self)} mappings)"
 
 
 @dataclass(frozen=True)
@@ -191,7 +269,8 @@ class PrivateExplain:
 class GroupExplain:
     name: str
     count: int
-    mappings: tuple[MappingExplain, ...]
+    mappings: MappingExplains
+    """Made when read."""
     between_mappings: dict[str, int]
     """Per process: tables two or more of its mappings use (counted once)."""
     own: dict[str, int]
