@@ -72,6 +72,8 @@ def cut(layout: Layout, z: Zones) -> Parts:
         zone_of_row = xp.select(nonempty, list(range(5)), 0)
         return Parts(row=pr, zone=zone_of_row if one_each else zone_of_row[pr], start=layout.piece_start,
                      end=layout.piece_end, row_is_part=one_each)
+    if xp.NAME == "numpy":
+        return _cut_numpy(pr, layout.piece_start, layout.piece_end, z.cols, one_each)
     active = [k for k in range(5) if nonempty[k].any()]  # zones of some mapping (the others cut nothing)
     # per piece, the inner bounds of its mapping's zones that some zone needs
     # (zone 0 begins at the mapping's start and zone 4 ends at its end: a
@@ -84,6 +86,56 @@ def cut(layout: Layout, z: Zones) -> Parts:
     flat = xp.arange(len(active) * pr.size)[keep]  # piece x len(active) + i, zone active[i], of every part
     zone = xp.asarray(active, xp.int64)[flat % len(active)]
     return Parts(row=pr[flat // len(active)], zone=zone, start=s[keep], end=e[keep])
+
+
+def _cut_numpy(pr: Array, start: Array, end: Array, cols: tuple[Array, ...], one_each: bool) -> Parts:
+    """:func:`cut` on numpy.  The zones tile each mapping in order, so the
+    zone holding a piece's first byte is the number of inner bounds at or
+    below it, that of its last byte the number below its end: a piece whose
+    two are the same zone (nearly all) is one part as it is; only the others
+    are cut zone by zone.  ``cols``: per row, the bounds of its zones
+    (``Zones.cols``); ``one_each``: piece i is row i's."""
+    import numpy as np
+
+    n = int(pr.size)
+    first = np.zeros(n, np.int64)
+    last = np.zeros(n, np.int64)
+    for c in cols[1:5]:
+        c = c if one_each else c[pr]
+        first += c <= start
+        last += c < end
+    split = np.flatnonzero(first != last)
+    if not split.size:
+        return Parts(row=pr, zone=first, start=start, end=end, row_is_part=one_each)
+    split_row = pr[split]
+    # the pieces in several zones, cut by each zone, piece-major and zone-minor
+    ss, se = start[split], end[split]
+    s = np.empty((5, split.size), np.int64)
+    e = np.empty((5, split.size), np.int64)
+    for k in range(5):
+        np.maximum(ss, cols[k][split_row], out=s[k])
+        np.minimum(se, cols[k + 1][split_row], out=e[k])
+    keep = (s < e).T
+    per_piece = np.ones(n, np.int64)
+    per_piece[split] = keep.sum(axis=1)
+    at = np.cumsum(per_piece) - per_piece  # each piece's first part
+    total = int(at[-1] + per_piece[-1])
+    whole = np.ones(n, bool)
+    whole[split] = False
+    # the split pieces' parts go after their piece's first part, in order
+    within = np.arange(int(per_piece[split].sum())) - np.repeat(np.cumsum(per_piece[split]) - per_piece[split],
+                                                                 per_piece[split])
+    to = np.repeat(at[split], per_piece[split]) + within
+    row = np.empty(total, np.int64)
+    zone = np.empty(total, np.int64)
+    p_start = np.empty(total, np.int64)
+    p_end = np.empty(total, np.int64)
+    w = at[whole]
+    row[w], zone[w], p_start[w], p_end[w] = pr[whole], first[whole], start[whole], end[whole]
+    row[to] = np.repeat(split_row, per_piece[split])
+    zone[to] = np.broadcast_to(np.arange(5, dtype=np.int64), (split.size, 5))[keep]
+    p_start[to], p_end[to] = s.T[keep], e.T[keep]
+    return Parts(row=row, zone=zone, start=p_start, end=p_end)
 
 
 @dataclass(frozen=True)
@@ -336,20 +388,23 @@ def count_tally(t: Tally) -> SchemeResult:
         key_of[oid] = key[order]  # every part of an owner has the owner's region and group
         group_of[oid] = grp[order]
         weight_of = xp.minimum(xp.asarray(counts, dtype=i64), 2)[group_of]
+        # the host mm's own PGD, one per region that anything touched
+        regions = int(rank(xp, key).max()) + 1
+        del rr, key, grp, order  # (the sorted copies serve every level)
         for li, lv in enumerate(levels[:-1]):
             lm = leaf <= li
-            lo, hi = floor_div(fs[lm], lv.table_span), ceil_div(fe[lm], lv.table_span)
+            every = bool(lm.all())
+            lo = floor_div(fs if every else fs[lm], lv.table_span)
+            hi = ceil_div(fe if every else fe[lm], lv.table_span)
             if li < t.attach_i:
-                owner, lo, hi = merge_sorted(xp, oid[lm], lo, hi)
+                owner, lo, hi = merge_sorted(xp, oid if every else oid[lm], lo, hi)
                 u, s = union_and_shared(key_of[owner], lo, hi, weight_of[owner])
             else:
                 # the host's own P4D tables: counted once, but no process walks them
-                u, _ = union_and_shared(key_of[oid[lm]], lo, hi, xp.ones(lo.size, dtype=i64))
+                u, _ = union_and_shared(key_of[oid if every else oid[lm]], lo, hi, xp.ones(lo.size, dtype=i64))
                 s = 0
             physical[lv.name] += u
             shared_tables[lv.name] += s
-        # the host mm's own PGD, one per region that anything touched
-        regions = int(rank(xp, key).max()) + 1
         physical["pgd"] += regions
 
     table_bytes = arch.table_bytes(layout.pti)

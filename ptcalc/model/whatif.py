@@ -19,7 +19,7 @@ converted Workload from them when a caller wants the objects.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, overload
@@ -50,13 +50,14 @@ class Replaced:
 
 class ReplacedRows(Sequence[Replaced]):
     """The mappings a what-if placed again (:class:`Replaced`), in (group,
-    mapping) order, kept as columns: an object is made only for the one read
-    (a column of a large host re-places tens of thousands)."""
+    mapping) order, kept as arrays of the layout's backend: an object is made
+    only for the one read, a list of Python ints only for a column asked for
+    as a whole (a column of a large host re-places tens of thousands: 8 bytes
+    a value, not a Python int's 32-40)."""
 
-    def __init__(self, group: list[int], mapping: list[int], old_address: list[int], address: list[int],
-                 aligned_address: list[int], misaligned: list[bool]) -> None:
-        self.group, self.mapping, self.old_address = group, mapping, old_address
-        self.address, self.aligned_address, self.misaligned = address, aligned_address, misaligned
+    def __init__(self, group: Any, mapping: Any, old_address: Any, address: Any, aligned_address: Any,
+                 misaligned: Any) -> None:
+        self._cols = (group, mapping, old_address, address, aligned_address, misaligned)
 
     @classmethod
     def of(cls, layout: Layout, replace: Any, misaligned: Any, addr: Any, best: Any,
@@ -67,18 +68,19 @@ class ReplacedRows(Sequence[Replaced]):
         if rows.size:
             g, m = layout.row_group[rows], layout.row_mi[rows]
             rows = rows[xp.lexsort((m, g))]
-        group = layout.row_group[rows].tolist()
-        keep = [gi not in errors for gi in group] if errors else None
+        if errors:
+            rows = rows[xp.asarray([gi not in errors for gi in layout.row_group[rows].tolist()], xp.bool_)]
+        return cls(*(a[rows] for a in (layout.row_group, layout.row_mi, layout.row_addr, addr, best, misaligned)))
 
-        def col(a: Any) -> list[Any]:
-            v = a[rows].tolist()
-            return v if keep is None else [x for x, k in zip(v, keep) if k]
-
-        return cls(col(layout.row_group), col(layout.row_mi), col(layout.row_addr), col(addr), col(best),
-                   col(misaligned))
+    group = property(lambda self: self._cols[0].tolist(), doc="Each one's group, as a list.")
+    mapping = property(lambda self: self._cols[1].tolist(), doc="Each one's index in its group's mappings.")
+    old_address = property(lambda self: self._cols[2].tolist(), doc="Each one's address as written.")
+    address = property(lambda self: self._cols[3].tolist(), doc="Each one's address as the kernel would place it.")
+    aligned_address = property(lambda self: self._cols[4].tolist(), doc="Each one's best-case address.")
+    misaligned = property(lambda self: self._cols[5].tolist(), doc="Each one misaligned (else an overlap).")
 
     def __len__(self) -> int:
-        return len(self.group)
+        return int(self._cols[0].shape[0])
 
     @overload
     def __getitem__(self, i: int) -> Replaced: ...
@@ -89,9 +91,11 @@ class ReplacedRows(Sequence[Replaced]):
     def __getitem__(self, i: int | slice) -> Replaced | tuple[Replaced, ...]:
         if isinstance(i, slice):
             return tuple(self[j] for j in range(*i.indices(len(self))))
-        return Replaced(group=self.group[i], mapping=self.mapping[i], old_address=self.old_address[i],
-                        address=self.address[i], aligned_address=self.aligned_address[i],
-                        reason="misaligned" if self.misaligned[i] else "overlap")
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        g, m, old, a, best, mis = (c[i] for c in self._cols)
+        return Replaced(group=int(g), mapping=int(m), old_address=int(old), address=int(a), aligned_address=int(best),
+                        reason="misaligned" if mis else "overlap")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence):
@@ -122,7 +126,8 @@ class Column:
     unavailable: str | None = None
     """Why the what-if cannot be placed (the conversion's message), or None."""
     layout: Layout | None = field(default=None, repr=False, compare=False)
-    """The column's workload as the model's arrays (None when unavailable)."""
+    """The column's workload as the model's arrays (None when unavailable, and
+    for a best case: see ``make_layout``)."""
     segments: dict[str, Segment] | None = field(default=None, repr=False)
     """The column's segments (None when unavailable)."""
     source: Workload | None = field(default=None, repr=False, compare=False)
@@ -137,6 +142,11 @@ class Column:
     PMD sharing needs), just below the kernel's choice."""
     best_case: bool = False
     """This column is another's ``aligned`` (its best case)."""
+    make_layout: Callable[[], Layout] | None = field(default=None, repr=False, compare=False)
+    """A best case's layout is not kept (``layout`` is None): only its cells'
+    figures are shown, and its arrays (as many as a column's) would otherwise
+    live to the end.  This makes it, for counting its cells
+    (``ptcalc.model.evaluate``)."""
 
     @property
     def merged(self) -> bool:
@@ -224,7 +234,14 @@ class Conversion:
     layout: Layout
     segments: dict[str, Segment]
     replaced: Sequence[Replaced] = ()
-    aligned: Layout | None = None
+    make_aligned: Callable[[], Layout] | None = field(default=None, repr=False, compare=False)
+    """Makes ``aligned`` (None when nothing was re-placed): the best case's
+    layout is made when it is counted, and not kept (see ``Column.make_layout``)."""
+
+    @property
+    def aligned(self) -> Layout | None:
+        """The layout with the re-placed mappings at their best address (made anew on each read)."""
+        return None if self.make_aligned is None else self.make_aligned()
 
 
 def convert_placed(layout: Layout, workload: Workload, page_size: int) -> Conversion:
@@ -298,10 +315,11 @@ def convert_placed(layout: Layout, workload: Workload, page_size: int) -> Conver
     if bad_groups:
         raise ValueError(_problem(layout, workload, min(bad_groups), page_size, errors, pairs))
     placed = _layout_at(layout, arch, segs, new_addr, new_size, new_off, delta, shift, auto)
-    aligned = None
+    make_aligned = None
     if replaced:
-        aligned = _layout_at(layout, arch, segs, aligned_addr, new_size, new_off, delta, shift, auto)
-    return Conversion(layout=placed, segments=segments, replaced=replaced, aligned=aligned)
+        def make_aligned() -> Layout:
+            return _layout_at(layout, arch, segs, aligned_addr, new_size, new_off, delta, shift, auto)
+    return Conversion(layout=placed, segments=segments, replaced=replaced, make_aligned=make_aligned)
 
 
 def _overlap_pairs(layout: Layout, addr: Any, size: Any) -> tuple[list[int], list[int]]:
@@ -720,15 +738,16 @@ def _layout_at(layout: Layout, arch: Any, segs: list[Segment], new_addr: Any, ne
         prev_t = xp.concatenate([xp.full(1, -1, dtype=i64), t[:-1]])
         new_row = xp.concatenate([xp.ones(1, dtype=xp.bool_), pr[1:] != pr[:-1]])
         starts = new_row | (s > prev_t)
-        ends = xp.concatenate([starts[1:], xp.ones(1, dtype=xp.bool_)])
-        pr, s, t = pr[starts], s[starts], t[ends]
+        if not bool(starts.all()):  # (else the pieces stay as they are: piece_row shared with ``layout``)
+            ends = xp.concatenate([starts[1:], xp.ones(1, dtype=xp.bool_)])
+            pr, s, t = pr[starts], s[starts], t[ends]
     # back to absolute addresses, rows in (group, address) order
     p_start, p_end = s + new_addr[pr], t + new_addr[pr]
     if not identity:
         pr, p_start, p_end = pieces_reordered(xp, order, pr, p_start, p_end)
     return Layout.assemble(
         layout.pti, layout.counts, layout.group_names, arch, segs,
-        row_group=take(layout.row_group),
+        row_group=layout.row_group,  # (sorted by group already: the order keeps it)
         row_seg=take(layout.row_seg),
         row_addr=take(new_addr),
         row_end=take(new_addr + new_size),
@@ -898,9 +917,9 @@ def columns(workload: Workload, layout: Layout | None = None, select: str | int 
                                   layout=layout, segments=workload.segments, source=workload))
         elif shown:
             aligned = None
-            if conv.aligned is not None:
+            if conv.make_aligned is not None:
                 aligned = Column(key=f"{key}-aligned", page_size=size, configured=False, hugetlb=hugetlb,
-                                 pages=kinds, layout=conv.aligned, segments=segments, source=workload,
+                                 pages=kinds, make_layout=conv.make_aligned, segments=segments, source=workload,
                                  best_case=True)
             out.append(Column(key=key, page_size=size, configured=False, hugetlb=hugetlb, pages=kinds, layout=new,
                               segments=segments, source=workload, replaced=conv.replaced, aligned=aligned))
