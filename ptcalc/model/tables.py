@@ -118,23 +118,18 @@ def _cut_numpy(pr: Array, start: Array, end: Array, cols: tuple[Array, ...], one
     keep = (s < e).T
     per_piece = np.ones(n, np.int64)
     per_piece[split] = keep.sum(axis=1)
+    # every piece's parts: the piece repeated, the split ones' parts then
+    # written over their copies, in order
+    split_parts = per_piece[split]
     at = np.cumsum(per_piece) - per_piece  # each piece's first part
-    total = int(at[-1] + per_piece[-1])
-    whole = np.ones(n, bool)
-    whole[split] = False
-    # the split pieces' parts go after their piece's first part, in order
-    within = np.arange(int(per_piece[split].sum())) - np.repeat(np.cumsum(per_piece[split]) - per_piece[split],
-                                                                 per_piece[split])
-    to = np.repeat(at[split], per_piece[split]) + within
-    row = np.empty(total, np.int64)
-    zone = np.empty(total, np.int64)
-    p_start = np.empty(total, np.int64)
-    p_end = np.empty(total, np.int64)
-    w = at[whole]
-    row[w], zone[w], p_start[w], p_end[w] = pr[whole], first[whole], start[whole], end[whole]
-    row[to] = np.repeat(split_row, per_piece[split])
+    to = np.repeat(at[split] - (np.cumsum(split_parts) - split_parts), split_parts) + np.arange(int(split_parts.sum()))
+    row = np.repeat(pr, per_piece)
+    zone = np.repeat(first, per_piece)
     zone[to] = np.broadcast_to(np.arange(5, dtype=np.int64), (split.size, 5))[keep]
-    p_start[to], p_end[to] = s.T[keep], e.T[keep]
+    p_start = np.repeat(start, per_piece)
+    p_start[to] = s.T[keep]
+    p_end = np.repeat(end, per_piece)
+    p_end[to] = e.T[keep]
     return Parts(row=row, zone=zone, start=p_start, end=p_end)
 
 

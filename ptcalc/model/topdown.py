@@ -135,8 +135,9 @@ class TopDown:
             for k in range(min(len(self.widest), max(reach, 1).bit_length()) - 1, -1, -1):
                 step = 1 << k
                 skip = (d >= step - 1) & (self.widest[k][pos] < z)
-                np.subtract(pos, step, out=pos, where=skip)
-                np.subtract(d, step, out=d, where=skip)
+                back = skip * step
+                pos -= back
+                d -= back
             found = pos >= f
             q = np.maximum(pos, 0)
             p = _round_down(hi[q] - z, align[todo], phase[todo])

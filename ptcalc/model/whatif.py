@@ -139,7 +139,8 @@ class Column:
     aligned: Column | None = field(default=None, repr=False, compare=False)
     """When mappings were re-placed: the same column with them at the best
     address instead, congruent to their file offset modulo PUD_SIZE (what hugetlb
-    PMD sharing needs), just below the kernel's choice."""
+    PMD sharing needs), just below the kernel's choice; None where that is
+    the kernel's choice for every one of them."""
     best_case: bool = False
     """This column is another's ``aligned`` (its best case)."""
     make_layout: Callable[[], Layout] | None = field(default=None, repr=False, compare=False)
@@ -229,7 +230,8 @@ def convert_layout(layout: Layout, workload: Workload, page_size: int) -> tuple[
 class Conversion:
     """A layout converted to other pages: where the kernel would put the
     mappings (``layout``), and with the re-placed ones at their best address
-    (``aligned``, None when nothing was re-placed)."""
+    (``aligned``, None when nothing was re-placed or when that is where the
+    kernel puts them)."""
 
     layout: Layout
     segments: dict[str, Segment]
@@ -316,7 +318,9 @@ def convert_placed(layout: Layout, workload: Workload, page_size: int) -> Conver
         raise ValueError(_problem(layout, workload, min(bad_groups), page_size, errors, pairs))
     placed = _layout_at(layout, arch, segs, new_addr, new_size, new_off, delta, shift, auto)
     make_aligned = None
-    if replaced:
+    # (no best case where it is the kernel's placement: 1 GiB pages, aligned
+    # to their size, are aligned to PUD_SIZE; its cells would be the column's)
+    if replaced and not bool((aligned_addr == new_addr).all()):
         def make_aligned() -> Layout:
             return _layout_at(layout, arch, segs, aligned_addr, new_size, new_off, delta, shift, auto)
     return Conversion(layout=placed, segments=segments, replaced=replaced, make_aligned=make_aligned)
@@ -665,7 +669,14 @@ def _place_in_step(layout: Layout, workload: Workload, replace: Any, new_addr: A
     spot_at = [placer.fixed(mg, lim, size, pg, zero) for lim in limits]
     best_at = [placer.fixed(mg, lim, size, pud_a, phase) for lim in limits[1:]]
     out: dict[bool, Any] = {}
+    # pages that are multiples of PUD_SIZE, with file offsets on them (1 GiB
+    # pages on x86-64): the kernel's place is congruent to the offset modulo
+    # PUD_SIZE already, and the best case places every mapping there too
+    kernel_is_best = bool((np.mod(pg, pud) == 0).all()) and not bool(phase.any())
     for aligned in (False, True):
+        if aligned and kernel_is_best:
+            out[True] = out[False]
+            break
         placer.clear()
         at = new_addr.copy()
         dead = np.isin(groups, list(errors))
@@ -770,24 +781,31 @@ def _place_again(layout: Layout, redo: Any, new_addr: Any, new_size: Any, new_of
     placed again, each process in its written order (a placement that fails
     goes to ``errors``)."""
     xp = layout.xp
-    group = layout.row_group.tolist()
     again = set(layout.row_group[redo].tolist())
-    rows_of: dict[int, list[int]] = {}
-    for r, gi in enumerate(group):
-        if gi in again:
-            rows_of.setdefault(gi, []).append(r)
-    addr, size, noff, auto = new_addr.tolist(), new_size.tolist(), new_off.tolist(), layout.row_auto.tolist()
-    mi = layout.row_mi.tolist()
-    for gi, rows in rows_of.items():
-        rows.sort(key=mi.__getitem__)
+    # the rows of those processes (a few of them, as a rule), in row order
+    if xp.NAME == "numpy":
+        import numpy as np
+
+        rows = np.flatnonzero(np.isin(layout.row_group, np.fromiter(again, np.int64, len(again))))
+    else:
+        rows = xp.asarray([r for r, gi in enumerate(layout.row_group.tolist()) if gi in again], xp.int64)
+    rows_of: dict[int, list[int]] = {}  # positions in ``rows``
+    for i, gi in enumerate(layout.row_group[rows].tolist()):
+        rows_of.setdefault(gi, []).append(i)
+    addr, size, noff = new_addr[rows].tolist(), new_size[rows].tolist(), new_off[rows].tolist()
+    auto, mi = layout.row_auto[rows].tolist(), layout.row_mi[rows].tolist()
+    for gi, mine in rows_of.items():
+        mine.sort(key=mi.__getitem__)
         try:
-            placed = place_addresses([(addr[r], size[r], noff[r], bool(auto[r])) for r in rows], layout.arch)
+            placed = place_addresses([(addr[i], size[i], noff[i], bool(auto[i])) for i in mine], layout.arch)
         except ValueError as e:
             errors[gi] = str(e)
             continue
-        for r, p in zip(rows, placed):
-            addr[r] = p
-    return xp.asarray(addr, xp.int64)
+        for i, p in zip(mine, placed):
+            addr[i] = p
+    out = new_addr + 0
+    out[rows] = xp.asarray(addr, xp.int64)
+    return out
 
 
 def _problem(layout: Layout, workload: Workload, gi: int, page_size: int, errors: dict[int, str],
