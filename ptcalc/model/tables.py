@@ -298,24 +298,40 @@ def count_tally(t: Tally) -> SchemeResult:
     # a level where the process owns the tables of every part (often the upper
     # ones: no copies) counts the blocks of all the touched pieces, whatever
     # the zones: counted once per layout (``Layout.piece_blocks``)
-    owns_all = [bool(t.owned(li).all()) for li in range(len(levels) - 1)]
+    owned = [t.owned(li) for li in range(len(levels) - 1)]
+    owns_all = [bool(o.all()) for o in owned]
     memo = layout.piece_blocks
+    priv = parts.of_row(layout.row_private) if layout.has_private else None
+    # per level, the parts of shared mappings whose tables the process owns
+    # (None: all of them); none at all where only the private mappings' own
+    # (mshare: a region's tables are the host's)
+    shared_owned: list[Array | None] = [None] * len(owned)
     for li, lv in enumerate(levels[:-1]):
         if owns_all[li]:
             got = memo.get(("all", li))
             if got is None:
                 got = memo[("all", li)] = distinct_blocks(p_group, parts.start, parts.end, lv.table_span, n_groups)
             own[lv.name] = got
-        else:
-            m = t.owned(li)
-            own[lv.name] = distinct_blocks(p_group[m], parts.start[m], parts.end[m], lv.table_span, n_groups)
+            continue
+        m = owned[li]
+        if priv is not None:
+            ms = shared_owned[li] = m & ~priv
+            if not bool(ms.any()):
+                # the private mappings' blocks alone: the same for every scheme
+                got = memo.get(("private", li))
+                if got is None:
+                    got = memo[("private", li)] = distinct_blocks(p_group[m], parts.start[m], parts.end[m],
+                                                                   lv.table_span, n_groups)
+                own[lv.name] = got
+                continue
+        own[lv.name] = distinct_blocks(p_group[m], parts.start[m], parts.end[m], lv.table_span, n_groups)
     own["pgd"] = xp.ones(n_groups, dtype=i64)
     private_l = mixed_l = None
     if layout.has_private:
         # tables per group only private mappings use (|own| - |shared|) and
         # those covering both (|private| + |shared| - |own|)
         private_l, mixed_l = [], []
-        priv = parts.of_row(layout.row_private)
+        assert priv is not None
         for li, lv in enumerate(levels):
             if li == len(levels) - 1:
                 private_l.append([0] * n_groups)
@@ -328,14 +344,17 @@ def count_tally(t: Tally) -> SchemeResult:
             # process owns every part's tables
             p_n = memo.get(("private", li))
             s_n = memo.get(("shared", li)) if owns_all[li] else None
+            ms = shared_owned[li]
+            if ms is not None and not bool(ms.any()):
+                s_n = zero  # (and p_n is what the process owns)
             if p_n is None or s_n is None:
-                m = t.owned(li)
+                m = owned[li]
                 if p_n is None:
                     mp = m & priv
                     p_n = memo[("private", li)] = distinct_blocks(p_group[mp], parts.start[mp], parts.end[mp],
                                                                    span, n_groups)
                 if s_n is None:
-                    ms = m & ~priv
+                    ms = m & ~priv if ms is None else ms
                     s_n = distinct_blocks(p_group[ms], parts.start[ms], parts.end[ms], span, n_groups)
                     if owns_all[li]:
                         memo[("shared", li)] = s_n
