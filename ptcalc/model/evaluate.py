@@ -87,9 +87,9 @@ class Cell:
 
     @property
     def layout(self) -> Layout:
-        """The column's workload as the model's arrays."""
-        assert self.column.layout is not None
-        return self.column.layout
+        """The column's workload as the model's arrays (a best case's made
+        anew on each read: ``Column.make_layout``)."""
+        return self._cells.layout
 
     @cached_property
     def zones(self) -> Zones:
@@ -102,17 +102,13 @@ class Cell:
     def result(self) -> SchemeResult:
         """Tables per level, shared tables, and per group the tables one process
         owns and the VmPTE it shows."""
+        if self.column.best_case:
+            # a best case is shown by its figures (no note): its cells are
+            # counted together on a layout that is not kept
+            return self._cells.best_case(self.scheme)
         if self.scheme == "private":
             return self._cells.private
-        z = self.zones
-        # a scheme that shares nothing here counts as private does, table for
-        # table: one count serves both
-        result = replace(self._cells.private, scheme=self.scheme) if z.shares_nothing else count(self.layout, z)
-        if self.column.best_case:
-            # a best case is shown by its figures (no note): its zones are not
-            # kept to the end (made again if something asks)
-            self.__dict__.pop("zones", None)
-        return result
+        return _counted(self.layout, self.zones, self._cells.private)
 
     @cached_property
     def budget(self) -> Budget:
@@ -136,7 +132,7 @@ class Cell:
         from ptcalc.model.accounting import pagetables_bytes
 
         w = self.cells_workload
-        return pagetables_bytes(self.result, self.layout.arch.table_bytes(self.layout.pti), w.host.kernel)
+        return pagetables_bytes(self.result, w.arch.table_bytes(w.host.pti), w.host.kernel)
 
     @property
     def cells_workload(self) -> Workload:
@@ -203,6 +199,29 @@ class _ColumnCells:
         self.ev = ev
         self.column = column
         self._cells: dict[str, Cell] = {}
+        self._best: dict[str, SchemeResult] = {}
+
+    @property
+    def layout(self) -> Layout:
+        """The column's layout; a best case's made anew (``Column.make_layout``)."""
+        layout = self.column.layout
+        if layout is None:
+            assert self.column.make_layout is not None
+            layout = self.column.make_layout()
+        return layout
+
+    def best_case(self, scheme: str) -> SchemeResult:
+        """A best case's result of ``scheme``: the evaluation's schemes counted
+        together on one layout made for them, which is then dropped."""
+        got = self._best.get(scheme)
+        if got is None:
+            layout = self.layout
+            opts = self.ev.model_options
+            private = count(layout, zones(layout, "private", opts))
+            for s in dict.fromkeys((*self.ev.schemes, scheme)):
+                self._best[s] = private if s == "private" else _counted(layout, zones(layout, s, opts), private)
+            got = self._best[scheme]
+        return got
 
     @cached_property
     def budget_workload(self) -> Workload | None:
@@ -211,21 +230,23 @@ class _ColumnCells:
     @cached_property
     def resident(self) -> dict[str, int]:
         """Per segment name, the bytes any process touches (``resident_bytes``)."""
-        w, layout = self.budget_workload, self.column.layout
-        assert w is not None and layout is not None
+        w = self.budget_workload
+        assert w is not None
         if self.column.best_case:
             # a best case has its column's mappings at other addresses: the
             # same file ranges touched, the same resident bytes
             of = next((c for c in self.ev.columns if c.aligned is self.column), None)
             if of is not None:
                 return self.ev._cells_of(of).resident
+        layout = self.layout
         names = list(w.segments)
         return {names[i]: b for i, b in resident_bytes(layout).items()}
 
     @cached_property
     def private(self) -> SchemeResult:
-        layout = self.column.layout
-        assert layout is not None
+        if self.column.best_case:
+            return self.best_case("private")
+        layout = self.layout
         return count(layout, zones(layout, "private", self.ev.model_options))
 
     def cell(self, scheme: str) -> Cell:
@@ -250,6 +271,12 @@ class Note:
     kind: str
     why: Why | None = None
     level: str | None = None
+
+
+def _counted(layout: Layout, z: Zones, private: SchemeResult) -> SchemeResult:
+    """The tables of ``z``'s scheme; a scheme that shares nothing here counts
+    as private does, table for table: one count serves both."""
+    return replace(private, scheme=z.scheme) if z.shares_nothing else count(layout, z)
 
 
 def _note(layout: Layout, z: Zones, result: SchemeResult, private: SchemeResult) -> Note | None:

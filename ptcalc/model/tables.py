@@ -72,6 +72,8 @@ def cut(layout: Layout, z: Zones) -> Parts:
         zone_of_row = xp.select(nonempty, list(range(5)), 0)
         return Parts(row=pr, zone=zone_of_row if one_each else zone_of_row[pr], start=layout.piece_start,
                      end=layout.piece_end, row_is_part=one_each)
+    if xp.NAME == "numpy":
+        return _cut_numpy(pr, layout.piece_start, layout.piece_end, z.cols, one_each)
     active = [k for k in range(5) if nonempty[k].any()]  # zones of some mapping (the others cut nothing)
     # per piece, the inner bounds of its mapping's zones that some zone needs
     # (zone 0 begins at the mapping's start and zone 4 ends at its end: a
@@ -84,6 +86,51 @@ def cut(layout: Layout, z: Zones) -> Parts:
     flat = xp.arange(len(active) * pr.size)[keep]  # piece x len(active) + i, zone active[i], of every part
     zone = xp.asarray(active, xp.int64)[flat % len(active)]
     return Parts(row=pr[flat // len(active)], zone=zone, start=s[keep], end=e[keep])
+
+
+def _cut_numpy(pr: Array, start: Array, end: Array, cols: tuple[Array, ...], one_each: bool) -> Parts:
+    """:func:`cut` on numpy.  The zones tile each mapping in order, so the
+    zone holding a piece's first byte is the number of inner bounds at or
+    below it, that of its last byte the number below its end: a piece whose
+    two are the same zone (nearly all) is one part as it is; only the others
+    are cut zone by zone.  ``cols``: per row, the bounds of its zones
+    (``Zones.cols``); ``one_each``: piece i is row i's."""
+    import numpy as np
+
+    n = int(pr.size)
+    first = np.zeros(n, np.int64)
+    last = np.zeros(n, np.int64)
+    for c in cols[1:5]:
+        c = c if one_each else c[pr]
+        first += c <= start
+        last += c < end
+    split = np.flatnonzero(first != last)
+    if not split.size:
+        return Parts(row=pr, zone=first, start=start, end=end, row_is_part=one_each)
+    split_row = pr[split]
+    # the pieces in several zones, cut by each zone, piece-major and zone-minor
+    ss, se = start[split], end[split]
+    s = np.empty((5, split.size), np.int64)
+    e = np.empty((5, split.size), np.int64)
+    for k in range(5):
+        np.maximum(ss, cols[k][split_row], out=s[k])
+        np.minimum(se, cols[k + 1][split_row], out=e[k])
+    keep = (s < e).T
+    per_piece = np.ones(n, np.int64)
+    per_piece[split] = keep.sum(axis=1)
+    # every piece's parts: the piece repeated, the split ones' parts then
+    # written over their copies, in order
+    split_parts = per_piece[split]
+    at = np.cumsum(per_piece) - per_piece  # each piece's first part
+    to = np.repeat(at[split] - (np.cumsum(split_parts) - split_parts), split_parts) + np.arange(int(split_parts.sum()))
+    row = np.repeat(pr, per_piece)
+    zone = np.repeat(first, per_piece)
+    zone[to] = np.broadcast_to(np.arange(5, dtype=np.int64), (split.size, 5))[keep]
+    p_start = np.repeat(start, per_piece)
+    p_start[to] = s.T[keep]
+    p_end = np.repeat(end, per_piece)
+    p_end[to] = e.T[keep]
+    return Parts(row=row, zone=zone, start=p_start, end=p_end)
 
 
 @dataclass(frozen=True)
@@ -251,24 +298,40 @@ def count_tally(t: Tally) -> SchemeResult:
     # a level where the process owns the tables of every part (often the upper
     # ones: no copies) counts the blocks of all the touched pieces, whatever
     # the zones: counted once per layout (``Layout.piece_blocks``)
-    owns_all = [bool(t.owned(li).all()) for li in range(len(levels) - 1)]
+    owned = [t.owned(li) for li in range(len(levels) - 1)]
+    owns_all = [bool(o.all()) for o in owned]
     memo = layout.piece_blocks
+    priv = parts.of_row(layout.row_private) if layout.has_private else None
+    # per level, the parts of shared mappings whose tables the process owns
+    # (None: all of them); none at all where only the private mappings' own
+    # (mshare: a region's tables are the host's)
+    shared_owned: list[Array | None] = [None] * len(owned)
     for li, lv in enumerate(levels[:-1]):
         if owns_all[li]:
             got = memo.get(("all", li))
             if got is None:
                 got = memo[("all", li)] = distinct_blocks(p_group, parts.start, parts.end, lv.table_span, n_groups)
             own[lv.name] = got
-        else:
-            m = t.owned(li)
-            own[lv.name] = distinct_blocks(p_group[m], parts.start[m], parts.end[m], lv.table_span, n_groups)
+            continue
+        m = owned[li]
+        if priv is not None:
+            ms = shared_owned[li] = m & ~priv
+            if not bool(ms.any()):
+                # the private mappings' blocks alone: the same for every scheme
+                got = memo.get(("private", li))
+                if got is None:
+                    got = memo[("private", li)] = distinct_blocks(p_group[m], parts.start[m], parts.end[m],
+                                                                   lv.table_span, n_groups)
+                own[lv.name] = got
+                continue
+        own[lv.name] = distinct_blocks(p_group[m], parts.start[m], parts.end[m], lv.table_span, n_groups)
     own["pgd"] = xp.ones(n_groups, dtype=i64)
     private_l = mixed_l = None
     if layout.has_private:
         # tables per group only private mappings use (|own| - |shared|) and
         # those covering both (|private| + |shared| - |own|)
         private_l, mixed_l = [], []
-        priv = parts.of_row(layout.row_private)
+        assert priv is not None
         for li, lv in enumerate(levels):
             if li == len(levels) - 1:
                 private_l.append([0] * n_groups)
@@ -281,14 +344,17 @@ def count_tally(t: Tally) -> SchemeResult:
             # process owns every part's tables
             p_n = memo.get(("private", li))
             s_n = memo.get(("shared", li)) if owns_all[li] else None
+            ms = shared_owned[li]
+            if ms is not None and not bool(ms.any()):
+                s_n = zero  # (and p_n is what the process owns)
             if p_n is None or s_n is None:
-                m = t.owned(li)
+                m = owned[li]
                 if p_n is None:
                     mp = m & priv
                     p_n = memo[("private", li)] = distinct_blocks(p_group[mp], parts.start[mp], parts.end[mp],
                                                                    span, n_groups)
                 if s_n is None:
-                    ms = m & ~priv
+                    ms = m & ~priv if ms is None else ms
                     s_n = distinct_blocks(p_group[ms], parts.start[ms], parts.end[ms], span, n_groups)
                     if owns_all[li]:
                         memo[("shared", li)] = s_n
@@ -336,20 +402,23 @@ def count_tally(t: Tally) -> SchemeResult:
         key_of[oid] = key[order]  # every part of an owner has the owner's region and group
         group_of[oid] = grp[order]
         weight_of = xp.minimum(xp.asarray(counts, dtype=i64), 2)[group_of]
+        # the host mm's own PGD, one per region that anything touched
+        regions = int(rank(xp, key).max()) + 1
+        del rr, key, grp, order  # (the sorted copies serve every level)
         for li, lv in enumerate(levels[:-1]):
             lm = leaf <= li
-            lo, hi = floor_div(fs[lm], lv.table_span), ceil_div(fe[lm], lv.table_span)
+            every = bool(lm.all())
+            lo = floor_div(fs if every else fs[lm], lv.table_span)
+            hi = ceil_div(fe if every else fe[lm], lv.table_span)
             if li < t.attach_i:
-                owner, lo, hi = merge_sorted(xp, oid[lm], lo, hi)
+                owner, lo, hi = merge_sorted(xp, oid if every else oid[lm], lo, hi)
                 u, s = union_and_shared(key_of[owner], lo, hi, weight_of[owner])
             else:
                 # the host's own P4D tables: counted once, but no process walks them
-                u, _ = union_and_shared(key_of[oid[lm]], lo, hi, xp.ones(lo.size, dtype=i64))
+                u, _ = union_and_shared(key_of[oid if every else oid[lm]], lo, hi, xp.ones(lo.size, dtype=i64))
                 s = 0
             physical[lv.name] += u
             shared_tables[lv.name] += s
-        # the host mm's own PGD, one per region that anything touched
-        regions = int(rank(xp, key).max()) + 1
         physical["pgd"] += regions
 
     table_bytes = arch.table_bytes(layout.pti)

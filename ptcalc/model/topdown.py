@@ -130,11 +130,14 @@ class TopDown:
         while todo.size:
             z, f = size[todo], first[todo]
             # a run of 2**k gaps longer than every query's gaps below it skips nothing
-            reach = int((pos - f).max()) + 1
+            d = pos - f  # gaps of the process below ``pos`` (pos >= first - 1 >= -1: an index)
+            reach = int(d.max()) + 1
             for k in range(min(len(self.widest), max(reach, 1).bit_length()) - 1, -1, -1):
                 step = 1 << k
-                skip = (pos - step + 1 >= f) & (self.widest[k][np.maximum(pos, 0)] < z)
-                pos = pos - np.where(skip, step, 0)
+                skip = (d >= step - 1) & (self.widest[k][pos] < z)
+                back = skip * step
+                pos -= back
+                d -= back
             found = pos >= f
             q = np.maximum(pos, 0)
             p = _round_down(hi[q] - z, align[todo], phase[todo])

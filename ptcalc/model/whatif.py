@@ -19,7 +19,7 @@ converted Workload from them when a caller wants the objects.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, overload
@@ -50,13 +50,14 @@ class Replaced:
 
 class ReplacedRows(Sequence[Replaced]):
     """The mappings a what-if placed again (:class:`Replaced`), in (group,
-    mapping) order, kept as columns: an object is made only for the one read
-    (a column of a large host re-places tens of thousands)."""
+    mapping) order, kept as arrays of the layout's backend: an object is made
+    only for the one read, a list of Python ints only for a column asked for
+    as a whole (a column of a large host re-places tens of thousands: 8 bytes
+    a value, not a Python int's 32-40)."""
 
-    def __init__(self, group: list[int], mapping: list[int], old_address: list[int], address: list[int],
-                 aligned_address: list[int], misaligned: list[bool]) -> None:
-        self.group, self.mapping, self.old_address = group, mapping, old_address
-        self.address, self.aligned_address, self.misaligned = address, aligned_address, misaligned
+    def __init__(self, group: Any, mapping: Any, old_address: Any, address: Any, aligned_address: Any,
+                 misaligned: Any) -> None:
+        self._cols = (group, mapping, old_address, address, aligned_address, misaligned)
 
     @classmethod
     def of(cls, layout: Layout, replace: Any, misaligned: Any, addr: Any, best: Any,
@@ -67,18 +68,19 @@ class ReplacedRows(Sequence[Replaced]):
         if rows.size:
             g, m = layout.row_group[rows], layout.row_mi[rows]
             rows = rows[xp.lexsort((m, g))]
-        group = layout.row_group[rows].tolist()
-        keep = [gi not in errors for gi in group] if errors else None
+        if errors:
+            rows = rows[xp.asarray([gi not in errors for gi in layout.row_group[rows].tolist()], xp.bool_)]
+        return cls(*(a[rows] for a in (layout.row_group, layout.row_mi, layout.row_addr, addr, best, misaligned)))
 
-        def col(a: Any) -> list[Any]:
-            v = a[rows].tolist()
-            return v if keep is None else [x for x, k in zip(v, keep) if k]
-
-        return cls(col(layout.row_group), col(layout.row_mi), col(layout.row_addr), col(addr), col(best),
-                   col(misaligned))
+    group = property(lambda self: self._cols[0].tolist(), doc="Each one's group, as a list.")
+    mapping = property(lambda self: self._cols[1].tolist(), doc="Each one's index in its group's mappings.")
+    old_address = property(lambda self: self._cols[2].tolist(), doc="Each one's address as written.")
+    address = property(lambda self: self._cols[3].tolist(), doc="Each one's address as the kernel would place it.")
+    aligned_address = property(lambda self: self._cols[4].tolist(), doc="Each one's best-case address.")
+    misaligned = property(lambda self: self._cols[5].tolist(), doc="Each one misaligned (else an overlap).")
 
     def __len__(self) -> int:
-        return len(self.group)
+        return int(self._cols[0].shape[0])
 
     @overload
     def __getitem__(self, i: int) -> Replaced: ...
@@ -89,9 +91,11 @@ class ReplacedRows(Sequence[Replaced]):
     def __getitem__(self, i: int | slice) -> Replaced | tuple[Replaced, ...]:
         if isinstance(i, slice):
             return tuple(self[j] for j in range(*i.indices(len(self))))
-        return Replaced(group=self.group[i], mapping=self.mapping[i], old_address=self.old_address[i],
-                        address=self.address[i], aligned_address=self.aligned_address[i],
-                        reason="misaligned" if self.misaligned[i] else "overlap")
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        g, m, old, a, best, mis = (c[i] for c in self._cols)
+        return Replaced(group=int(g), mapping=int(m), old_address=int(old), address=int(a), aligned_address=int(best),
+                        reason="misaligned" if mis else "overlap")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence):
@@ -122,7 +126,8 @@ class Column:
     unavailable: str | None = None
     """Why the what-if cannot be placed (the conversion's message), or None."""
     layout: Layout | None = field(default=None, repr=False, compare=False)
-    """The column's workload as the model's arrays (None when unavailable)."""
+    """The column's workload as the model's arrays (None when unavailable, and
+    for a best case: see ``make_layout``)."""
     segments: dict[str, Segment] | None = field(default=None, repr=False)
     """The column's segments (None when unavailable)."""
     source: Workload | None = field(default=None, repr=False, compare=False)
@@ -134,9 +139,15 @@ class Column:
     aligned: Column | None = field(default=None, repr=False, compare=False)
     """When mappings were re-placed: the same column with them at the best
     address instead, congruent to their file offset modulo PUD_SIZE (what hugetlb
-    PMD sharing needs), just below the kernel's choice."""
+    PMD sharing needs), just below the kernel's choice; None where that is
+    the kernel's choice for every one of them."""
     best_case: bool = False
     """This column is another's ``aligned`` (its best case)."""
+    make_layout: Callable[[], Layout] | None = field(default=None, repr=False, compare=False)
+    """A best case's layout is not kept (``layout`` is None): only its cells'
+    figures are shown, and its arrays (as many as a column's) would otherwise
+    live to the end.  This makes it, for counting its cells
+    (``ptcalc.model.evaluate``)."""
 
     @property
     def merged(self) -> bool:
@@ -219,12 +230,20 @@ def convert_layout(layout: Layout, workload: Workload, page_size: int) -> tuple[
 class Conversion:
     """A layout converted to other pages: where the kernel would put the
     mappings (``layout``), and with the re-placed ones at their best address
-    (``aligned``, None when nothing was re-placed)."""
+    (``aligned``, None when nothing was re-placed or when that is where the
+    kernel puts them)."""
 
     layout: Layout
     segments: dict[str, Segment]
     replaced: Sequence[Replaced] = ()
-    aligned: Layout | None = None
+    make_aligned: Callable[[], Layout] | None = field(default=None, repr=False, compare=False)
+    """Makes ``aligned`` (None when nothing was re-placed): the best case's
+    layout is made when it is counted, and not kept (see ``Column.make_layout``)."""
+
+    @property
+    def aligned(self) -> Layout | None:
+        """The layout with the re-placed mappings at their best address (made anew on each read)."""
+        return None if self.make_aligned is None else self.make_aligned()
 
 
 def convert_placed(layout: Layout, workload: Workload, page_size: int) -> Conversion:
@@ -298,10 +317,13 @@ def convert_placed(layout: Layout, workload: Workload, page_size: int) -> Conver
     if bad_groups:
         raise ValueError(_problem(layout, workload, min(bad_groups), page_size, errors, pairs))
     placed = _layout_at(layout, arch, segs, new_addr, new_size, new_off, delta, shift, auto)
-    aligned = None
-    if replaced:
-        aligned = _layout_at(layout, arch, segs, aligned_addr, new_size, new_off, delta, shift, auto)
-    return Conversion(layout=placed, segments=segments, replaced=replaced, aligned=aligned)
+    make_aligned = None
+    # (no best case where it is the kernel's placement: 1 GiB pages, aligned
+    # to their size, are aligned to PUD_SIZE; its cells would be the column's)
+    if replaced and not bool((aligned_addr == new_addr).all()):
+        def make_aligned() -> Layout:
+            return _layout_at(layout, arch, segs, aligned_addr, new_size, new_off, delta, shift, auto)
+    return Conversion(layout=placed, segments=segments, replaced=replaced, make_aligned=make_aligned)
 
 
 def _overlap_pairs(layout: Layout, addr: Any, size: Any) -> tuple[list[int], list[int]]:
@@ -647,7 +669,14 @@ def _place_in_step(layout: Layout, workload: Workload, replace: Any, new_addr: A
     spot_at = [placer.fixed(mg, lim, size, pg, zero) for lim in limits]
     best_at = [placer.fixed(mg, lim, size, pud_a, phase) for lim in limits[1:]]
     out: dict[bool, Any] = {}
+    # pages that are multiples of PUD_SIZE, with file offsets on them (1 GiB
+    # pages on x86-64): the kernel's place is congruent to the offset modulo
+    # PUD_SIZE already, and the best case places every mapping there too
+    kernel_is_best = bool((np.mod(pg, pud) == 0).all()) and not bool(phase.any())
     for aligned in (False, True):
+        if aligned and kernel_is_best:
+            out[True] = out[False]
+            break
         placer.clear()
         at = new_addr.copy()
         dead = np.isin(groups, list(errors))
@@ -720,15 +749,16 @@ def _layout_at(layout: Layout, arch: Any, segs: list[Segment], new_addr: Any, ne
         prev_t = xp.concatenate([xp.full(1, -1, dtype=i64), t[:-1]])
         new_row = xp.concatenate([xp.ones(1, dtype=xp.bool_), pr[1:] != pr[:-1]])
         starts = new_row | (s > prev_t)
-        ends = xp.concatenate([starts[1:], xp.ones(1, dtype=xp.bool_)])
-        pr, s, t = pr[starts], s[starts], t[ends]
+        if not bool(starts.all()):  # (else the pieces stay as they are: piece_row shared with ``layout``)
+            ends = xp.concatenate([starts[1:], xp.ones(1, dtype=xp.bool_)])
+            pr, s, t = pr[starts], s[starts], t[ends]
     # back to absolute addresses, rows in (group, address) order
     p_start, p_end = s + new_addr[pr], t + new_addr[pr]
     if not identity:
         pr, p_start, p_end = pieces_reordered(xp, order, pr, p_start, p_end)
     return Layout.assemble(
         layout.pti, layout.counts, layout.group_names, arch, segs,
-        row_group=take(layout.row_group),
+        row_group=layout.row_group,  # (sorted by group already: the order keeps it)
         row_seg=take(layout.row_seg),
         row_addr=take(new_addr),
         row_end=take(new_addr + new_size),
@@ -751,24 +781,31 @@ def _place_again(layout: Layout, redo: Any, new_addr: Any, new_size: Any, new_of
     placed again, each process in its written order (a placement that fails
     goes to ``errors``)."""
     xp = layout.xp
-    group = layout.row_group.tolist()
     again = set(layout.row_group[redo].tolist())
-    rows_of: dict[int, list[int]] = {}
-    for r, gi in enumerate(group):
-        if gi in again:
-            rows_of.setdefault(gi, []).append(r)
-    addr, size, noff, auto = new_addr.tolist(), new_size.tolist(), new_off.tolist(), layout.row_auto.tolist()
-    mi = layout.row_mi.tolist()
-    for gi, rows in rows_of.items():
-        rows.sort(key=mi.__getitem__)
+    # the rows of those processes (a few of them, as a rule), in row order
+    if xp.NAME == "numpy":
+        import numpy as np
+
+        rows = np.flatnonzero(np.isin(layout.row_group, np.fromiter(again, np.int64, len(again))))
+    else:
+        rows = xp.asarray([r for r, gi in enumerate(layout.row_group.tolist()) if gi in again], xp.int64)
+    rows_of: dict[int, list[int]] = {}  # positions in ``rows``
+    for i, gi in enumerate(layout.row_group[rows].tolist()):
+        rows_of.setdefault(gi, []).append(i)
+    addr, size, noff = new_addr[rows].tolist(), new_size[rows].tolist(), new_off[rows].tolist()
+    auto, mi = layout.row_auto[rows].tolist(), layout.row_mi[rows].tolist()
+    for gi, mine in rows_of.items():
+        mine.sort(key=mi.__getitem__)
         try:
-            placed = place_addresses([(addr[r], size[r], noff[r], bool(auto[r])) for r in rows], layout.arch)
+            placed = place_addresses([(addr[i], size[i], noff[i], bool(auto[i])) for i in mine], layout.arch)
         except ValueError as e:
             errors[gi] = str(e)
             continue
-        for r, p in zip(rows, placed):
-            addr[r] = p
-    return xp.asarray(addr, xp.int64)
+        for i, p in zip(mine, placed):
+            addr[i] = p
+    out = new_addr + 0
+    out[rows] = xp.asarray(addr, xp.int64)
+    return out
 
 
 def _problem(layout: Layout, workload: Workload, gi: int, page_size: int, errors: dict[int, str],
@@ -898,9 +935,9 @@ def columns(workload: Workload, layout: Layout | None = None, select: str | int 
                                   layout=layout, segments=workload.segments, source=workload))
         elif shown:
             aligned = None
-            if conv.aligned is not None:
+            if conv.make_aligned is not None:
                 aligned = Column(key=f"{key}-aligned", page_size=size, configured=False, hugetlb=hugetlb,
-                                 pages=kinds, layout=conv.aligned, segments=segments, source=workload,
+                                 pages=kinds, make_layout=conv.make_aligned, segments=segments, source=workload,
                                  best_case=True)
             out.append(Column(key=key, page_size=size, configured=False, hugetlb=hugetlb, pages=kinds, layout=new,
                               segments=segments, source=workload, replaced=conv.replaced, aligned=aligned))

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ptcalc.model.budget import Budget
+from ptcalc.model.geometry import LEVEL_NAMES
 from ptcalc.render.jsontext import Lines, Raw, dumps, lines_text, records
 from ptcalc.render.facts import about, assumptions, host_facts, options_facts
 from ptcalc.render.words import column_label, note_text
@@ -29,12 +30,9 @@ def _pages(d: dict[int, int] | None) -> dict[str, int] | None:
 
 def page_tables_json(r: SchemeResult, table_bytes: dict[str, int], pagetables_bytes: int | None = None
                      ) -> dict[str, Any]:
-    """The ``page_tables`` object of a cell (also used by other commands)."""
-    def parts(g: Any) -> dict[str, Any]:
-        p = g.vmpte_parts(table_bytes)
-        return {"segments_bytes": p.segments, "private_bytes": p.private, "mixed_bytes": p.mixed,
-                "dominant": p.dominant}
-
+    """The ``page_tables`` object of a cell (also used by other commands);
+    its groups from ``r.groups``' columns (no GroupResult object per group)."""
+    gr = r.groups
     return {
         "physical_bytes": r.physical_bytes,
         "pagetables_bytes": pagetables_bytes,
@@ -45,17 +43,20 @@ def page_tables_json(r: SchemeResult, table_bytes: dict[str, int], pagetables_by
         "mshare_regions": r.mshare_regions,
         "groups": Lines([
             {
-                "name": g.name,
-                "count": g.count,
-                "per_process_bytes": g.per_process_bytes,
-                "vmpte_bytes": g.vmpte_bytes,
-                "own_tables": dict(g.own_tables),
-                "attached_tables": dict(g.attached_tables),
-                "private_tables": dict(g.private_tables),
-                "mixed_tables": dict(g.mixed_tables),
-                "vmpte_parts": parts(g),
+                "name": name,
+                "count": count,
+                "per_process_bytes": per_process,
+                "vmpte_bytes": vmpte,
+                "own_tables": dict(zip(LEVEL_NAMES, own)),
+                "attached_tables": dict(zip(LEVEL_NAMES, attached)),
+                "private_tables": dict(zip(LEVEL_NAMES, private)),
+                "mixed_tables": dict(zip(LEVEL_NAMES, mixed)),
+                "vmpte_parts": {"segments_bytes": p.segments, "private_bytes": p.private, "mixed_bytes": p.mixed,
+                                "dominant": p.dominant},
             }
-            for g in r.groups
+            for name, count, per_process, vmpte, own, attached, private, mixed, p in zip(
+                gr.names, gr.counts, gr.per_process_bytes, gr.vmpte_bytes, zip(*gr.own), zip(*gr.attached),
+                zip(*gr.private), zip(*gr.mixed), gr.vmpte_parts(table_bytes))
         ]),
     }
 
