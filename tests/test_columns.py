@@ -169,3 +169,21 @@ def test_range_numbers_read_on_bytes_are_the_numbers(tokens):
         assert got is None
     else:
         assert got.tolist() == expected
+
+
+_SIZE_CHARS = "0123456789abcdefxXABCDEFKMGTPiB -."
+
+
+@given(st.lists(st.one_of(
+    st.text(st.sampled_from(_SIZE_CHARS), max_size=8),
+    st.tuples(st.integers(0, 10 ** 19), st.sampled_from(_UNIT_TEXTS + ["iB", "Ki", "BB", "k"]))
+    .map(lambda t: f"{t[0]}{t[1]}"),
+    st.tuples(st.sampled_from(["0x", "0X", "x", "00x"]), st.text(st.sampled_from("0123456789abcdefABCDEFg"),
+                                                                max_size=17)).map("".join),
+), min_size=1, max_size=6), st.booleans())
+def test_a_column_is_known_plain_as_a_regular_expression_knows_it(values, hexa):
+    """columns._plain_lines (each line's form checked on the bytes) says what
+    the line-anchored patterns _DECIMALS and _HEXES say of every line."""
+    joined = "\n".join(values)
+    pattern = columns._HEXES if hexa else columns._DECIMALS
+    assert columns._plain_lines(joined, len(values), hexa) == (len(pattern.findall(joined)) == len(values))

@@ -428,3 +428,30 @@ def test_lines_are_cut_from_the_text_as_split_cuts_them(lines, big):
     assert [got[i] for i in range(len(got))] == expected
     for pos in (0, len(expected) // 2, len(expected) - 1):
         assert list(got.from_line(pos)) == expected[pos:]
+
+
+@pytest.mark.parametrize("groups", [
+    [["a", "b"], ["c", "d"]],            # every row new (distinct mappings): numbered in order
+    [["a", "b"], ["b", "c"]],            # a row of an earlier group again
+    [["a", "a", "b"], ["c"]],            # a row twice within a group
+    [["a", "b"], ["a", "b"], ["a"]],     # a whole group again
+])
+def test_block_table_rows_are_numbered_on_first_sight(groups):
+    """Each distinct row of the document is numbered once, in the order it is
+    first met, whether every item of a run is new (block_rows_of's shortcut)
+    or not; empty and wrapped flow sequences count their nodes as libyaml's
+    (check)."""
+    touch = {"a": "[]", "b": "[ ]", "c": "[0-2M, 4M-6M]", "d": "1.0"}
+    lines = []
+    for g, names in enumerate(groups):
+        lines.append(f"g{g}:")
+        for name in names:
+            lines += [f"  - segment: {name}", "    size: 4KiB", f"    touch: {touch[name]}"]
+    text = "\n".join(lines) + "\n"
+    assert check(text)
+    root = fastyaml.parse(text)
+    tables = [v for _, v in root.value]
+    assert all(isinstance(t, fastyaml.Table) for t in tables)
+    order = list(dict.fromkeys(name for names in groups for name in names))
+    assert [[order.index(n) for n in names] for names in groups] == [t.rows for t in tables]
+    assert [fastyaml.unpack(r)[1][0] for r in tables[0].distinct] == order

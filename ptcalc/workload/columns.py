@@ -142,13 +142,62 @@ def _sizes(values: Sequence[str], read: Callable[[str], int] = _size) -> Any:
     n = len(values)
     out = None
     hexa = joined[:2] in ("0x", "0X")  # (the form to try first: a column of addresses is hex)
-    if n and not hexa and len(_DECIMALS.findall(joined)) == n:
-        out = _line_numbers(joined, hexa=False)
-    elif n and hexa and len(_HEXES.findall(joined)) == n:
-        out = _line_numbers(joined, hexa=True)
+    if n and _plain_lines(joined, n, hexa):
+        out = _line_numbers(joined, hexa)
     if out is None:  # (another form, or past MAX_SIZE)
         return list(map(read, values))
     return out
+
+
+def _plain_lines(joined: str, n: int, hexa: bool) -> bool:
+    """Whether each of the ``n`` lines of ``joined`` is a match of
+    :data:`_HEXES` (``hexa``) or of :data:`_DECIMALS` -- as ``findall``
+    counts them, but checked on the text's bytes with numpy (a line's
+    length, its digits, then its unit), not by a regular expression tried
+    at every character (0.05 s a column of 100,000 values)."""
+    if not joined.isascii():
+        return len((_HEXES if hexa else _DECIMALS).findall(joined)) == n
+    import numpy as np
+
+    i64 = np.int64
+    b = np.frombuffer(joined.encode("ascii"), np.uint8)
+    nl = np.flatnonzero(b == ord("\n"))
+    if nl.size + 1 != n:
+        return False
+    starts = np.concatenate([np.zeros(1, i64), nl + 1])
+    length = np.concatenate([nl, np.full(1, b.size, i64)]) - starts
+    del nl
+    if hexa:
+        # 0x, then 1 to 15 hex digits: the x the one byte a line that is not a hex digit
+        if bool(((length < 3) | (length > 17)).any()) or bool((b[starts] != ord("0")).any()):
+            return False
+        x = b[starts + 1]
+        if not bool(((x == ord("x")) | (x == ord("X"))).all()):
+            return False
+        not_hex = np.ones(256, np.bool_)
+        not_hex[np.frombuffer(b"0123456789abcdefABCDEF\n", np.uint8)] = False
+        return int(np.count_nonzero(not_hex[b])) == n
+    if bool((length < 1).any()):
+        return False
+    digit = (b >= ord("0")) & (b <= ord("9"))
+    n_digits = np.add.reduceat(digit, starts, dtype=i64)
+    del digit
+    unit = length - n_digits  # (where the unit starts: no digit after it, so the digits come first)
+    if bool(((n_digits < 1) | (n_digits > 18) | (unit > 3)).any()):
+        return False
+    if bool(((n_digits > 1) & (b[starts] == ord("0"))).any()):
+        return False  # a leading zero
+    at = starts + n_digits
+    last = b.size - 1
+    c0 = b[np.minimum(at, last)]
+    c1 = b[np.minimum(at + 1, last)]
+    c2 = b[np.minimum(at + 2, last)]
+    first = np.isin(c0, np.frombuffer(b"KMGTP", np.uint8))
+    ok = ((unit == 0)
+          | ((unit == 1) & (first | (c0 == ord("B"))))
+          | ((unit == 2) & first & (c1 == ord("B")))
+          | ((unit == 3) & first & (c1 == ord("i")) & (c2 == ord("B"))))
+    return bool(ok.all())
 
 
 def _line_numbers(joined: str, hexa: bool) -> Any:

@@ -80,6 +80,8 @@ _FLOW_MAPPING = re.compile(r"\{ *(.*?) *\}" + _COMMENT)
 _FLOW_SEQUENCE_TEXT = rf"\[ *(?:{_PLAIN_FLOW}(?: *, *{_PLAIN_FLOW})*)? *\]"
 _FLOW_SEQUENCE = re.compile(f"({_FLOW_SEQUENCE_TEXT}){_COMMENT}")
 """A one-line flow sequence of plain scalars (``[0-2M, 4M-6M]``), a comment after it."""
+_EMPTY_FLOW = re.compile(r"\[ *\]")
+"""An empty flow sequence (``[]``), as a table's value."""
 _TABLE_VALUE = re.compile(rf"{_PLAIN_BLOCK}|\"[^\"\\#]*\"|'[^'#]*'|{_FLOW_SEQUENCE_TEXT}")
 """A value in a table row as it is kept (:class:`Table`): a plain scalar, a
 quoted one with its quotes, or a flow sequence of plain scalars with its
@@ -702,15 +704,30 @@ class _Parser:
         its flow sequences)."""
         extra = 0
         for column in zip(*found):
-            firsts = "".join(map(itemgetter(0), column))
-            n_flow = firsts.count("[")
-            if n_flow:
-                flows = column if n_flow == len(column) else list(compress(column, map("[".__eq__, firsts)))
+            # (a value holds no line break here, and a flow sequence's items
+            # no comma nor bracket: counted on the column's values joined)
+            joined = "\n" + "\n".join(column)
+            n_flow = joined.count("\n[")
+            if n_flow == len(column):  # a flow sequence each (touch: [...]): its items, the empty ones aside
+                extra += joined.count(",") + n_flow - len(_EMPTY_FLOW.findall(joined))
+            elif n_flow:
+                firsts = "".join(map(itemgetter(0), column))
+                flows = list(compress(column, map("[".__eq__, firsts)))
                 commas = list(map(str.count, flows, repeat(",")))
                 extra += sum(commas) + len(flows)
                 extra -= sum(1 for v in compress(flows, map((0).__eq__, commas)) if not v[1:-1].strip(" "))
         row_of = self.block_rows.setdefault(keys, {})
         packed = list(map(SEP.join, found))  # (Row)
+        base = len(self.distinct)
+        numbered = dict(zip(packed, range(base, base + len(packed))))
+        if len(numbered) == len(packed) and row_of.keys().isdisjoint(numbered):
+            # every item a row not seen before (distinct mappings): numbered in order
+            row_of.update(numbered)
+            self.distinct.extend(zip(repeat(keys), packed))
+            self.row_nodes.extend(repeat(1 + 2 * len(keys), len(packed)))
+            rows.extend(range(base, base + len(packed)))
+            return len(found) * (1 + 2 * len(keys)) + extra
+        del numbered
         new = [v for v in dict.fromkeys(packed) if v not in row_of]
         if new:
             base = len(self.distinct)
