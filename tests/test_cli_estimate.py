@@ -226,3 +226,30 @@ def test_estimate_note_agrees_with_explain(tmp_path):
     """)
     assert rule == "partial-window"
     assert note == "equals private: no touched page lies in a shareable range"
+
+
+def test_json_written_in_pieces_is_the_whole_document():
+    """``-f json`` is written a cell at a time (``render_pieces``): the text is
+    the one the whole document encodes to, each column's re-placed mappings
+    (here one, 4 KiB past 1 TiB: not 2 MiB-aligned) in each of its cells."""
+    from ptcalc.model.evaluate import Options, evaluate
+    from ptcalc.model.geometry import X86_64
+    from ptcalc.render.estimate_json import document, render_pieces
+    from ptcalc.render.jsontext import dumps
+    from ptcalc.workload.types import Host, Mapping, ProcessGroup, Segment, Workload
+
+    TiB = 1 << 40
+    w = Workload(host=Host(memory=64 * GiB, arch=X86_64), segments={"s": Segment("s", 4 * GiB, "shmem", 4 * KiB)},
+                 groups=(ProcessGroup("g", 2, (Mapping("s", 0, 4 * MiB, TiB + 4 * KiB,
+                                                       origin="processes[0].mappings[0]"),)),))
+    pieces = list(render_pieces(evaluate(w, Options())))
+    whole = dumps(document(evaluate(w, Options())))
+    assert "".join(pieces) == whole and len(pieces) > 3
+    doc = json.loads(whole)
+    replaced = {c["column"]: c["replaced"] for c in doc["cells"]}
+    # on 2 MiB pages the kernel places it at 1 TiB (the highest 2 MiB-aligned
+    # address at or below it: nothing else is mapped)
+    assert [(r["old_address"], r["address"]) for r in replaced["2MiB-hugetlb"]] == [(TiB + 4 * KiB, TiB)]
+    assert replaced["4KiB"] == []
+    empty = Workload(host=Host(memory=None, arch=X86_64), segments={}, groups=())
+    assert "".join(render_pieces(evaluate(empty, Options()))) == dumps(document(evaluate(empty, Options())))

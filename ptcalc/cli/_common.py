@@ -195,8 +195,8 @@ def output_options(command: str) -> Callable[[F], F]:
 
 
 def emit(fmt: Format, result: Any, out: Output) -> None:
-    """Write ``result`` to stdout in format ``fmt``: its renderer's text, or its
-    rich tables (rich is imported here, for table output only)."""
+    """Write ``result`` to stdout in format ``fmt``: its renderer's text (a str,
+    or an iterable of its pieces), or its rich tables (rich is imported here, for table output only)."""
     render = fmt.renderer()
     with writing("standard output"):
         if fmt.console:
@@ -204,7 +204,13 @@ def emit(fmt: Format, result: Any, out: Output) -> None:
 
             render(result, make_console(color=out.color, width=out.width), Style(ascii_only=out.ascii_only))
         else:
-            click.echo(render(result))
+            text = render(result)
+            if isinstance(text, str):
+                click.echo(text)
+            else:  # pieces, written as they come (a large JSON report is never held whole)
+                for piece in text:
+                    click.echo(piece, nl=False)
+                click.echo()
 
 
 def model_options(func: F) -> F:

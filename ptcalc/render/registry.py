@@ -5,7 +5,7 @@ A command never branches on its format: ``--format`` is a
 chosen here, and the command hands its result to it (``cli._common.emit``),
 as pip-audit's ``OutputFormatChoice.to_format()`` picks a formatter.  A
 format is a function of one renderer module, imported when it is chosen (so
-that JSON never imports rich): it returns the text to write, or, for the
+that JSON never imports rich): it returns the text to write (or its pieces), or, for the
 ``console`` formats (tables), prints to a rich Console in a :class:`Style`.
 Adding a format is a line here and a module in ``ptcalc/render``.
 
@@ -37,7 +37,8 @@ class Format:
     function: str = "render"
     console: bool = False
     """The function prints to a rich Console (``function(result, console, style)``);
-    else it returns the text (``function(result) -> str``)."""
+    else it returns the text (``function(result) -> str``), or its pieces in
+    order (an iterable of str: ``cli._common.emit`` writes them as they come)."""
 
     def renderer(self) -> Callable[..., Any]:
         module = importlib.import_module(f"ptcalc.render.{self.module}")
@@ -46,7 +47,7 @@ class Format:
 
 
 FORMATS: dict[str, tuple[Format, ...]] = {
-    "estimate": (Format("table", "estimate_table", console=True), Format("json", "estimate_json"),
+    "estimate": (Format("table", "estimate_table", console=True), Format("json", "estimate_json", "render_pieces"),
                  Format("markdown", "estimate_markdown"), Format("openmetrics", "openmetrics")),
     "estimate-hosts": (Format("table", "estimate_hosts", "render_table", console=True),
                        Format("json", "estimate_json", "render_hosts"),
