@@ -322,6 +322,8 @@ def test_mappings_are_made_when_read_in_any_order():
         placed = ms.placed()
         for field in ("origin", "segment", "offset", "size", "address", "auto", "protection"):
             assert getattr(placed, field) == [getattr(m, field) for m in g.mappings]
+        for field in ("backing", "page_size", "own", "attached", "sharing"):
+            assert getattr(placed, field) == [getattr(me, field) for me in ms]
     # private scheme, every page touched: a 4 MiB mapping at a 2 MiB boundary owns 2 PTE tables,
     # 2 MiB owns 1, 6 MiB owns 3 (one PTE table maps 2 MiB)
     assert [me.own["pte"] for me in e.groups[0].mappings] == [2, 1, 1]

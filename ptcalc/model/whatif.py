@@ -18,6 +18,7 @@ converted Workload from them when a caller wants the objects.
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -822,13 +823,20 @@ def materialise(workload: Workload, layout: Layout, segments: dict[str, Segment]
     """The Workload a converted layout stands for: each mapping with its new
     offset, size, address and touched ranges.  Built as columns (one
     :class:`SpecTable` of every group's specs, each group's mappings as codes
-    into it): a Mapping object is made only when one is read."""
-    addr, end, off = layout.row_addr.tolist(), layout.row_end.tolist(), layout.row_off.tolist()
-    starts: list[list[int]] = [[] for _ in range(layout.n_rows)]
-    ends: list[list[int]] = [[] for _ in range(layout.n_rows)]
-    for r, s, t in zip(layout.piece_row.tolist(), layout.piece_start.tolist(), layout.piece_end.tolist()):
-        starts[r].append(s - addr[r])
-        ends[r].append(t - addr[r])
+    into it, its columns gathered from the layout's rows at once): a Mapping
+    object is made only when one is read."""
+    import numpy as np
+
+    i64 = np.int64
+    n_rows = layout.n_rows
+    row_addr = np.asarray(layout.row_addr, dtype=i64)
+    addr, end, off = row_addr.tolist(), layout.row_end.tolist(), layout.row_off.tolist()
+    piece_row = np.asarray(layout.piece_row, dtype=i64)
+    by_row = np.argsort(piece_row, kind="stable")  # a row's pieces in their order
+    piece_row = piece_row[by_row]
+    rel_start = (np.asarray(layout.piece_start, dtype=i64)[by_row] - row_addr[piece_row])
+    rel_end = (np.asarray(layout.piece_end, dtype=i64)[by_row] - row_addr[piece_row])
+    bounds = np.searchsorted(piece_row, np.arange(n_rows + 1))
     row_of: list[list[int]] = [[-1] * len(g.mappings) for g in workload.groups]
     moved: dict[int, dict[int, int]] = {}  # group -> private index -> its new address
     for r, (gi, mi) in enumerate(layout.row_index):
@@ -836,27 +844,67 @@ def materialise(workload: Workload, layout: Layout, segments: dict[str, Segment]
             row_of[gi][mi] = r
         elif workload.groups[gi].private_mappings[-1 - mi].address != addr[r]:
             moved.setdefault(gi, {})[-1 - mi] = addr[r]  # out of a re-placed mapping's way (displace_later)
+    # per entry of the new table (every shared mapping of every group with one, in order):
+    # its row (-1: not in the layout, kept as it was) and its old spec's fields
     table = SpecTable()
+    entry_row: list[int] = []
+    entry_size: list[int] = []
+    entry_offset: list[int] = []
+    kept: list[tuple[int, SpecTable, int]] = []  # (entry, specs, code) of the mappings kept as they were
+    firsts: list[int] = []
+    for g, rows in zip(workload.groups, row_of):
+        firsts.append(len(entry_row))
+        if not rows:
+            continue
+        old = Mappings.of(g.mappings)
+        specs = SpecTable.of(old.specs)
+        codes = old.codes
+        for c in codes:
+            table.segment.append(specs.segment[c])
+            table.protection.append(specs.protection[c])
+            table.userfaultfd.append(specs.userfaultfd[c])
+            table.soft_dirty.append(specs.soft_dirty[c])
+        for r, c in zip(rows, codes):
+            if r < 0:
+                kept.append((len(entry_row), specs, c))
+                entry_size.append(specs.size[c])
+                entry_offset.append(specs.offset[c])
+            else:
+                entry_size.append(end[r] - addr[r])
+                entry_offset.append(off[r])
+            entry_row.append(r)
+    table.offset = array("q", entry_offset)
+    table.size = array("q", entry_size)
+    rows_e = np.asarray(entry_row, dtype=i64)
+    placed = rows_e >= 0
+    rr = np.where(placed, rows_e, 0)
+    n_touch = np.where(placed, bounds[rr + 1] - bounds[rr], 0)
+    for e, specs, c in kept:
+        n_touch[e] = specs.touch_first[c + 1] - specs.touch_first[c]
+    first = np.concatenate([np.zeros(1, i64), np.cumsum(n_touch)])
+    t_start = np.zeros(int(first[-1]), i64)
+    t_end = np.zeros(int(first[-1]), i64)
+    from_rows = np.where(placed, n_touch, 0)  # the placed entries' touched ranges: their row's pieces
+    ent = np.repeat(np.arange(rows_e.size), from_rows)
+    within = np.arange(ent.size) - np.repeat(np.cumsum(from_rows) - from_rows, from_rows)
+    src = bounds[rr[ent]] + within
+    t_start[first[ent] + within] = rel_start[src]
+    t_end[first[ent] + within] = rel_end[src]
+    for e, specs, c in kept:
+        a, b = specs.touch_first[c], specs.touch_first[c + 1]
+        t_start[first[e]:first[e + 1]] = specs.touch_start[a:b]
+        t_end[first[e]:first[e + 1]] = specs.touch_end[a:b]
+    table.touch_first = array("q", first.tobytes())
+    table.touch_start = array("q", t_start.tobytes())
+    table.touch_end = array("q", t_end.tobytes())
     groups = []
-    for gi, (g, rows) in enumerate(zip(workload.groups, row_of)):
+    for gi, (g, rows, f) in enumerate(zip(workload.groups, row_of, firsts)):
         if not rows:
             groups.append(g)
             continue
         old = Mappings.of(g.mappings)
-        specs = SpecTable.of(old.specs)
-        first = len(table)
-        addresses = []
-        for j, (r, c) in enumerate(zip(rows, old.codes)):
-            if r < 0:
-                a, b = specs.touch_first[c], specs.touch_first[c + 1]
-                table.add(specs.segment[c], specs.offset[c], specs.size[c], specs.protection[c],
-                          specs.touch_start[a:b], specs.touch_end[a:b], specs.userfaultfd[c], specs.soft_dirty[c])
-                addresses.append(old.addresses[j])
-            else:
-                table.add(specs.segment[c], off[r], end[r] - addr[r], specs.protection[c], starts[r], ends[r],
-                          specs.userfaultfd[c], specs.soft_dirty[c])
-                addresses.append(addr[r])
-        new = Mappings(table, tuple(range(first, len(table))), tuple(addresses), old.auto, old.origin, old.origins)
+        addresses = tuple(old.addresses[j] if r < 0 else addr[r] for j, r in enumerate(rows))
+        new = Mappings(table, tuple(range(f, f + len(rows))), addresses, old.auto, old.origin, old.origins)
         if gi in moved:
             private = tuple(replace(p, address=moved[gi][j]) if j in moved[gi] else p
                             for j, p in enumerate(g.private_mappings))

@@ -91,29 +91,29 @@ def document(e: Explanation) -> dict[str, Any]:
                 ],
                 "mappings": [
                     {
-                        "index": me.index,
+                        "index": index,
                         "origin": origin,
                         "segment": segment,
-                        "backing": me.backing,
-                        "page_size": me.page_size,
+                        "backing": backing,
+                        "page_size": page_size,
                         "offset": offset,
                         "size": size,
                         "address": address,
                         "auto": auto,
                         "protection": protection,
-                        "own_tables": me.own,
-                        "attached_tables": me.attached,
+                        "own_tables": own,
+                        "attached_tables": attached,
                         "sharing": [
                             {"pool": s.pool, "level": s.level, "tables": s.tables, "attached": s.attached,
                              "shared": s.shared, "sharers": {"fewest": s.sharers[0], "most": s.sharers[1]},
                              "partners": [{"group": p.group, "mapping": p.mapping, "processes": p.processes,
                                            "tables": p.tables} for p in s.partners],
                              "more_partners": s.more_partners}
-                            for s in me.sharing
+                            for s in sharing
                         ],
                     }
-                    for me, origin, segment, offset, size, address, auto, protection
-                    in zip(g.mappings, *g.mappings.placed())
+                    for index, (origin, segment, offset, size, address, auto, protection, backing, page_size, own,
+                                attached, sharing) in enumerate(zip(*g.mappings.placed()))
                 ],
             }
             for g in e.groups

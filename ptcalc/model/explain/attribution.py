@@ -432,16 +432,25 @@ class _MappingMaker:
         extents, flags, segment = cx._extents, cx._flags, cx.row_segment
         address = [extents[r][0] for r in rows]
         origin_of = Mappings.of(cx.w.groups[gi].mappings).origin_of
-        return Placed(origin=[origin_of(mi) for mi in range(len(rows))], segment=[segment[r] for r in rows],
+        segments = [segment[r] for r in rows]
+        segs = self.segs
+        return Placed(origin=[origin_of(mi) for mi in range(len(rows))], segment=segments,
                       offset=[extents[r][2] for r in rows], size=[extents[r][1] - a for r, a in zip(rows, address)],
                       address=address, auto=[flags[r][4] for r in rows],
-                      protection=[PROTECTIONS[flags[r][0]] for r in rows])
+                      protection=[PROTECTIONS[flags[r][0]] for r in rows],
+                      backing=[segs[name][0] for name in segments], page_size=[segs[name][1] for name in segments],
+                      own=[self.own_rows[r] for r in rows], attached=[self.att_rows[r] for r in rows],
+                      sharing=[self.sorted_sharing(r) for r in rows])
+
+    def sorted_sharing(self, r: int) -> tuple[Sharing, ...]:
+        """Row ``r``'s sharing, by pool and level (``MappingExplain.sharing``)."""
+        ss = self.sharing.get(r)
+        return tuple(sorted(ss, key=lambda s: (s.pool, s.level))) if ss else ()
 
     def __call__(self, gi: int, row_of: dict[int, int], mi: int) -> MappingExplain:
         r = row_of[mi]
         backing, page_size = self.segs[self.cx.row_segment[r]]
         b = self.bounds[r]
-        ss = self.sharing.get(r)
         bits = self.nonempty[r]
         kinds = self.kinds
         if bits & (bits - 1):
@@ -454,7 +463,7 @@ class _MappingMaker:
             zs = ()
         return made(MappingExplain, group=gi, index=mi, source=self.cx.w.groups[gi].mappings, backing=backing, page_size=page_size,
                     own=self.own_rows[r], attached=self.att_rows[r],
-                    sharing=tuple(sorted(ss, key=lambda s: (s.pool, s.level))) if ss else (),
+                    sharing=self.sorted_sharing(r),
                     why_pmd=self.why_pmd[r], why_pte=self.why_pte[r], zones=zs)
 
 

@@ -84,7 +84,6 @@ class _Fixer:
         """The window requests' fixes (``windows``), pending after those of
         ``pending``, as columns: row, kind (0 move, 1 grow), start, end (a
         grow's), then the ``batch.Rows`` fields."""
-        self._block_lists: dict[str, list[Any]] = {}
 
     def _physical(self, w: Workload, options: ModelOptions | None = None) -> int:
         return physical_bytes(w, self.cx.scheme, options or self.cx.options)
@@ -296,13 +295,16 @@ class _Fixer:
         if i < len(self.pending):
             r, m, how, address, size, offset = self.pending[i][:6]
             return r, m if m is not None else self.cx.mapping(r), how, address, size, offset
-        if not self._block_lists:
-            self._block_lists = {name: col.tolist() for name, col in self.block.items()}
-        b = self._block_lists
-        j = i - len(self.pending)
-        r = b["row"][j]
-        how = ("move", b["shift"][j]) if b["kind"][j] == 0 else ("grow", b["start"][j], b["end"][j])
-        return r, self.cx.mapping(r), how, b["addr"][j], b["size"][j], b["off"][j]
+        r, how, address, size, offset = self._block_change(i - len(self.pending))
+        return r, self.cx.mapping(r), how, address, size, offset
+
+    def _block_change(self, j: int) -> tuple[int, tuple[Any, ...], int, int, int]:
+        """Window fix ``j`` (``block``): its row, how, and the new address, size and offset."""
+        b = self.block
+        r = int(b["row"][j])
+        how = (("move", int(b["shift"][j])) if b["kind"][j] == 0
+               else ("grow", int(b["start"][j]), int(b["end"][j])))
+        return r, how, int(b["addr"][j]), int(b["size"][j]), int(b["off"][j])
 
     def _evaluated(self, i: int) -> int | None:
         """Pending fix ``i`` measured by evaluating the changed workload."""
@@ -312,13 +314,20 @@ class _Fixer:
         return None if w is None else self._physical(w)
 
     def fields(self, i: int) -> dict[str, Any]:
-        """The Fix fields but ``physical_after`` of pending move or grow ``i``."""
-        _, m, how, address, size, offset = self._change(i)
+        """The Fix fields but ``physical_after`` of pending move or grow ``i``
+        (a window fix's old size from the layout's row: no Mapping object)."""
+        if i < len(self.pending):
+            _, m, how, address, size, offset = self._change(i)
+            old_size = m.size
+        else:
+            r, how, address, size, offset = self._block_change(i - len(self.pending))
+            lay = self.cx.layout
+            old_size = int(lay.row_end[r] - lay.row_addr[r])
         if how[0] == "move":
             delta = how[1]
             return {"physical_before": self.before, "kind": "move", "change_bytes": abs(delta), "delta": delta,
                     "new_range": (address, address + size), "new_offset": offset}
-        return {"physical_before": self.before, "kind": "grow", "change_bytes": size - m.size,
+        return {"physical_before": self.before, "kind": "grow", "change_bytes": size - old_size,
                 "new_range": (address, address + size), "new_offset": offset}
 
     def fix(self, f: Fix | _Pending | None, after: list[int | None]) -> Fix | None:

@@ -184,7 +184,8 @@ class MappingExplain:
 
 class Placed(NamedTuple):
     """Where a group's mappings are and what they map, as their Mapping
-    objects have it, per mapping (columns: ``MappingExplains.placed``)."""
+    objects have it, and their tables as their :class:`MappingExplain` has
+    them, per mapping (columns: ``MappingExplains.placed``)."""
 
     origin: list[str]
     segment: list[str]
@@ -193,6 +194,11 @@ class Placed(NamedTuple):
     address: list[int]
     auto: list[bool]
     protection: list[str]
+    backing: list[str]
+    page_size: list[int]
+    own: list[dict[str, int]]
+    attached: list[dict[str, int]]
+    sharing: list[tuple[Sharing, ...]]
 
 
 class MappingExplains(Sequence[MappingExplain]):
@@ -216,8 +222,9 @@ class MappingExplains(Sequence[MappingExplain]):
         return self._segment(index)
 
     def placed(self) -> Placed:
-        """The mappings' places and fields (those of ``self[i].mapping``) as
-        columns, without making a Mapping (JSON lists them for every mapping)."""
+        """The mappings' places and fields (those of ``self[i].mapping``) and
+        tables (of ``self[i]``) as columns, without making a Mapping or a
+        MappingExplain (JSON lists them for every mapping)."""
         return self._placed()
 
     def __len__(self) -> int:
