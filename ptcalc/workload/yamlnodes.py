@@ -327,13 +327,13 @@ def check_expansion(root: Node, source: str, limit: int = MAX_NODES) -> int:
     while stack:
         node, children_done = stack.pop()
         nid = id(node)
-        if node.id == "scalar":
+        if _kind(node) == "scalar":
             continue
         if children_done:
             on_path.discard(nid)
             total = 1
             for child in _children(node):
-                total += 1 if child.id == "scalar" else sizes[id(child)]
+                total += 1 if _kind(child) == "scalar" else sizes[id(child)]
             if total > limit:
                 line, column = node.start_mark.line + 1, node.start_mark.column + 1
                 raise WorkloadError(
@@ -351,7 +351,7 @@ def check_expansion(root: Node, source: str, limit: int = MAX_NODES) -> int:
         stack.append((node, True))
         for child in _children(node):
             cid = id(child)
-            if child.id == "scalar" or cid in sizes:
+            if _kind(child) == "scalar" or cid in sizes:
                 continue
             if cid in on_path:
                 raise WorkloadError(
@@ -361,11 +361,17 @@ def check_expansion(root: Node, source: str, limit: int = MAX_NODES) -> int:
                     column=child.start_mark.column + 1,
                 )
             stack.append((child, False))
-    return 1 if root.id == "scalar" else sizes[id(root)]
+    return 1 if _kind(root) == "scalar" else sizes[id(root)]
+
+
+def _kind(node: Node) -> str:
+    """``scalar``, ``sequence`` or ``mapping``: the ``id`` PyYAML's node classes
+    set (types-PyYAML does not declare it on ``Node``)."""
+    return str(getattr(node, "id"))
 
 
 def _children(node: Node) -> list[Node]:
-    if node.id == "mapping":
+    if _kind(node) == "mapping":
         return [n for pair in node.value for n in pair]
     return node.value  # type: ignore[no-any-return]
 
