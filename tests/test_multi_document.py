@@ -184,6 +184,23 @@ def test_estimate_json_of_several_hosts(tmp_path):
         assert single == doc["hosts"][i - 1]
 
 
+def test_estimate_json_of_several_hosts_is_each_hosts_text_indented(tmp_path):
+    """The file's text holds each host's text as ``render`` writes a file of
+    one (written a cell at a time too), moved to its depth (4 spaces): here
+    with a re-placed mapping (4 KiB past 1 TiB: not 2 MiB-aligned)."""
+    from ptcalc.model.evaluate import Options, evaluate
+    from ptcalc.render.estimate_json import render
+
+    misaligned = one_segment(2, address="0x10000001000", mapping_extra="\n        size: 4MiB")
+    path = write(tmp_path, "fleet.yaml", fleet(638, 700) + "---\n" + misaligned)
+    r = run("estimate", path, "--format", "json")
+    assert r.exit_code == 0, r.output
+    hosts = [render(evaluate(w, Options())) for w in load_workloads(path)]
+    assert '"reason": "misaligned"' in hosts[2]
+    assert r.stdout == ('{\n  "schema_version": 2,\n  "source": %s,\n  "hosts": [\n    ' % json.dumps(path)
+                        + ",\n    ".join(h.replace("\n", "\n    ") for h in hosts) + "\n  ]\n}\n")
+
+
 def test_estimate_json_of_one_document_is_unchanged(tmp_path):
     path = write(tmp_path, "one.yaml", one_segment(10))
     doc = json.loads(run("estimate", path, "--format", "json").stdout)

@@ -127,13 +127,6 @@ def _aligned_json(c: Cell) -> dict[str, Any] | None:
             "demand_bytes": a.budget.demand_bytes, "verdict": a.verdict, "max_processes": a.max_processes}
 
 
-def document(report: Evaluation, level: int = 0) -> dict[str, Any]:
-    """The report of one workload as a JSON object (``level``: its depth in
-    the text, for the pre-encoded lists)."""
-    replaced = {c.key: replaced_json(c, level + 3) for c in report.columns}
-    return _document(report, [cell_json(c, replaced[c.column.key]) for c in report.cells])
-
-
 def _document(report: Evaluation, cells: Any) -> dict[str, Any]:
     w = report.workload
     return {
@@ -163,32 +156,52 @@ escaped in strings)."""
 def render_pieces(report: Evaluation) -> Iterator[str]:
     """:func:`render`'s text in pieces, a cell at a time, for the command to
     write as they come (``cli._common.emit``): the text of 100,000 re-placed
-    mappings in 16 cells is 63 MB, held neither whole nor encoded whole.
-    Each column's re-placed mappings are encoded once and written as they
-    are, in each of its cells."""
-    head, tail = dumps(_document(report, _MARK)).split(_MARK)
+    mappings in 16 cells is 63 MB, held neither whole nor encoded whole."""
+    return _pieces(report, 0)
+
+
+def _shifted(obj: Any, level: int) -> tuple[str, str]:
+    """``obj``'s text at depth ``level`` (encoded alone at depth 0, then
+    moved), split at its one :data:`_MARK`."""
+    before, after = dumps(obj).replace("\n", "\n" + "  " * level).split(_MARK)
+    return before, after
+
+
+def _pieces(report: Evaluation, level: int) -> Iterator[str]:
+    """The report of one workload at depth ``level`` of the text, in pieces,
+    a cell at a time.  Each column's re-placed mappings are encoded once and
+    written as they are, in each of its cells."""
+    head, tail = _shifted(_document(report, _MARK), level)
     yield head
     cells = report.cells
     if not cells:
         yield "[]"
-    pad = "\n" + "  " * 2
+    pad = "\n" + "  " * (level + 2)
     replaced: dict[str, Raw] = {}
     for i, c in enumerate(cells):
         key = c.column.key
         if key not in replaced:
-            replaced = {key: replaced_json(c.column, 3)}  # columns come one after another
-        # a cell alone at depth 0, moved to its depth (2) in the document
-        before, after = dumps(cell_json(c, _MARK)).replace("\n", pad).split(_MARK)
+            replaced = {key: replaced_json(c.column, level + 3)}  # columns come one after another
+        before, after = _shifted(cell_json(c, _MARK), level + 2)
         yield ("[" if i == 0 else ",") + pad + before
         yield replaced[key]
         yield after
     if cells:
-        yield "\n  ]"
+        yield "\n" + "  " * (level + 1) + "]"
     yield tail
 
 
-def render_hosts(hosts: Hosts) -> str:
-    """A file of several workloads (YAML documents, a host each): each
-    host's object as :func:`render` writes it, in file order."""
-    return dumps({"schema_version": SCHEMA_VERSION, "source": hosts.source,
-                  "hosts": [document(r, 2) for r in hosts.evaluations]})
+def render_hosts(hosts: Hosts) -> Iterator[str]:
+    """A file of several workloads (YAML documents, a host each), in pieces
+    as :func:`render_pieces` writes them: each host's object as
+    :func:`render` writes it, in file order."""
+    head, tail = _shifted({"schema_version": SCHEMA_VERSION, "source": hosts.source, "hosts": _MARK}, 0)
+    yield head
+    if not hosts.evaluations:
+        yield "[]"
+    for i, r in enumerate(hosts.evaluations):
+        yield ("[" if i == 0 else ",") + "\n" + "  " * 2
+        yield from _pieces(r, 2)
+    if hosts.evaluations:
+        yield "\n  ]"
+    yield tail
