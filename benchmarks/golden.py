@@ -7,9 +7,9 @@ command (stdout, then '== exit N'), so two trees can be compared byte for byte:
 
 Run from the repository root, once with the code before a change and once
 after, into two directories.
-Workloads: configs/*.yaml and
-/tmp/golden-wl/{distinct,big}.yaml (benchmarks/workloads.py).  --quick skips
-the 100,000-mapping workloads."""
+Workloads: configs/*.yaml, benchmarks/postgres_handwritten.yaml (two
+hosts) and /tmp/golden-wl/{distinct,big}.yaml (benchmarks/workloads.py).
+--quick skips the 100,000-mapping workloads."""
 import glob, os, subprocess, sys
 
 exe, out = sys.argv[1], sys.argv[2]
@@ -33,6 +33,9 @@ for f in small:
             cmds.append(["explain", f, "--page-size", ps, "-f", fmt, "--width", "100", "--color", "never"])
     cmds.append(["sweep", f, "--processes", "1:5000", "-f", "json"])
     cmds.append(["check", f, "-f", "json"])
+# the shipped file of several hosts (YAML documents): estimate-hosts' renderers
+for fmt in ("table", "json", "markdown", "openmetrics"):
+    cmds.append(["estimate", "benchmarks/postgres_handwritten.yaml", "-f", fmt, "--width", "100", "--color", "never"])
 if not quick:
     for f in (f"{wl}/distinct.yaml", f"{wl}/big.yaml"):
         for fmt in ("table", "json"):
