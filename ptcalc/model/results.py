@@ -16,12 +16,12 @@ kernel's level names; every dict has all five keys, folded levels at 0.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import mul
-from typing import overload
 
 from ptcalc.model.geometry import LEVEL_NAMES, VMPTE_LEVELS
+from ptcalc.sequences import CachedSequence
 
 
 def zero_levels() -> dict[str, int]:
@@ -101,14 +101,13 @@ class VmptePart:
         return "private" if self.private > self.segments else "segments"
 
 
-class GroupResults(Sequence[GroupResult]):
+class GroupResults(CachedSequence[GroupResult]):
     """Every group's :class:`GroupResult`, kept as columns (one list per
     field, one per level for the table counts) and built as objects when
     read: an estimate of 1,000 groups computes 12 results and shows 30 rows.
     A read-only sequence; equal to any sequence of equal GroupResults."""
 
-    __slots__ = ("names", "counts", "own", "attached", "per_process_bytes", "vmpte_bytes", "private", "mixed",
-                 "_items")
+    __slots__ = ("names", "counts", "own", "attached", "per_process_bytes", "vmpte_bytes", "private", "mixed")
 
     def __init__(self, names: list[str], counts: list[int], own: list[list[int]], attached: list[list[int]],
                  per_process_bytes: list[int], vmpte_bytes: list[int], private: list[list[int]] | None = None,
@@ -124,7 +123,7 @@ class GroupResults(Sequence[GroupResult]):
         zeros = [[0] * len(names) for _ in LEVEL_NAMES]
         self.private = private if private is not None else zeros
         self.mixed = mixed if mixed is not None else zeros
-        self._items: list[GroupResult | None] = [None] * len(names)
+        super().__init__(len(names))
 
     @classmethod
     def of(cls, groups: Iterable[GroupResult]) -> GroupResults:
@@ -137,31 +136,14 @@ class GroupResults(Sequence[GroupResult]):
                    [[g.private_tables[name] for g in gs] for name in LEVEL_NAMES],
                    [[g.mixed_tables[name] for g in gs] for name in LEVEL_NAMES])
 
-    def __len__(self) -> int:
-        return len(self.names)
-
-    @overload
-    def __getitem__(self, i: int) -> GroupResult: ...
-
-    @overload
-    def __getitem__(self, i: slice) -> tuple[GroupResult, ...]: ...
-
-    def __getitem__(self, i: int | slice) -> GroupResult | tuple[GroupResult, ...]:
-        if isinstance(i, slice):
-            return tuple(self[j] for j in range(*i.indices(len(self))))
-        g = self._items[i]
-        if g is None:
-            g = self._items[i] = GroupResult(
-                name=self.names[i], count=self.counts[i],
-                own_tables={name: col[i] for name, col in zip(LEVEL_NAMES, self.own)},
-                attached_tables={name: col[i] for name, col in zip(LEVEL_NAMES, self.attached)},
-                per_process_bytes=self.per_process_bytes[i], vmpte_bytes=self.vmpte_bytes[i],
-                private_tables={name: col[i] for name, col in zip(LEVEL_NAMES, self.private)},
-                mixed_tables={name: col[i] for name, col in zip(LEVEL_NAMES, self.mixed)})
-        return g
-
-    def __iter__(self) -> Iterator[GroupResult]:
-        return (self[i] for i in range(len(self)))
+    def _make(self, i: int) -> GroupResult:
+        return GroupResult(
+            name=self.names[i], count=self.counts[i],
+            own_tables={name: col[i] for name, col in zip(LEVEL_NAMES, self.own)},
+            attached_tables={name: col[i] for name, col in zip(LEVEL_NAMES, self.attached)},
+            per_process_bytes=self.per_process_bytes[i], vmpte_bytes=self.vmpte_bytes[i],
+            private_tables={name: col[i] for name, col in zip(LEVEL_NAMES, self.private)},
+            mixed_tables={name: col[i] for name, col in zip(LEVEL_NAMES, self.mixed)})
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, GroupResults):

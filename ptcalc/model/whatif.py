@@ -23,10 +23,11 @@ from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any, overload
+from typing import Any
 
 from ptcalc.model.intervals import ascending, key_ids, merge_within, order_by, rank
 from ptcalc.model.layout import Layout, pieces_reordered, segment_columns
+from ptcalc.sequences import LazySequence
 from ptcalc.units import ceil_div, floor_div, format_size, mod, round_down, round_up, size_token
 from ptcalc.workload.address_space import add_span, coalesce, highest_gap
 from ptcalc.workload.types import Backing, Mappings, Segment, SpecTable, Workload, place_addresses
@@ -49,7 +50,7 @@ class Replaced:
     ``overlap`` (grown to whole pages, it would overlap another mapping)."""
 
 
-class ReplacedRows(Sequence[Replaced]):
+class ReplacedRows(LazySequence[Replaced]):
     """The mappings a what-if placed again (:class:`Replaced`), in (group,
     mapping) order, kept as arrays of the layout's backend: an object is made
     only for the one read, a list of Python ints only for a column asked for
@@ -83,17 +84,7 @@ class ReplacedRows(Sequence[Replaced]):
     def __len__(self) -> int:
         return int(self._cols[0].shape[0])
 
-    @overload
-    def __getitem__(self, i: int) -> Replaced: ...
-
-    @overload
-    def __getitem__(self, i: slice) -> tuple[Replaced, ...]: ...
-
-    def __getitem__(self, i: int | slice) -> Replaced | tuple[Replaced, ...]:
-        if isinstance(i, slice):
-            return tuple(self[j] for j in range(*i.indices(len(self))))
-        if not -len(self) <= i < len(self):
-            raise IndexError(i)
+    def _make(self, i: int) -> Replaced:
         g, m, old, a, best, mis = (c[i] for c in self._cols)
         return Replaced(group=int(g), mapping=int(m), old_address=int(old), address=int(a), aligned_address=int(best),
                         reason="misaligned" if mis else "overlap")

@@ -35,9 +35,10 @@ from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from functools import cached_property
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar
 
 from ptcalc.model.geometry import Arch
+from ptcalc.sequences import LazySequence
 from ptcalc.units import GiB, KiB, MiB  # noqa: F401 (GiB: doctests)
 
 Backing = Literal["shmem", "hugetlb", "file"]
@@ -189,7 +190,7 @@ class MappingSpec:
         return cls(m.segment, m.offset, m.size, m.protection, m.touched, m.userfaultfd, m.soft_dirty)
 
 
-class SpecTable(Sequence[MappingSpec]):
+class SpecTable(LazySequence[MappingSpec]):
     """Distinct :class:`MappingSpec` kept as columns, one per field -- the
     integers as int64 arrays (``array('q')``: 8 bytes a value, not a Python
     int's 40; every size and offset is at most MAX_SIZE, 2**57) --
@@ -269,17 +270,7 @@ class SpecTable(Sequence[MappingSpec]):
     def __len__(self) -> int:
         return len(self.size)
 
-    @overload
-    def __getitem__(self, index: int) -> MappingSpec: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[MappingSpec]: ...
-
-    def __getitem__(self, index: int | slice) -> MappingSpec | list[MappingSpec]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
+    def _make(self, index: int) -> MappingSpec:
         return MappingSpec(self.segment[index], self.offset[index], self.size[index],
                            self.protection[index], self.touched(index),  # type: ignore[arg-type]
                            self.userfaultfd[index], self.soft_dirty[index])  # type: ignore[arg-type]
@@ -292,7 +283,7 @@ MAPPING_FIELDS: tuple[str, ...] = (
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class Mappings(Sequence[Mapping]):
+class Mappings(LazySequence[Mapping]):
     """A process group's mappings, kept as columns: mapping j is
     ``specs[codes[j]]`` at ``addresses[j]`` (``auto[j]``: placed by ptcalc).
 
@@ -380,13 +371,7 @@ class Mappings(Sequence[Mapping]):
     def __len__(self) -> int:
         return len(self.codes)
 
-    @overload
-    def __getitem__(self, index: int) -> Mapping: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> tuple[Mapping, ...]: ...
-
-    def __getitem__(self, index: int | slice) -> Mapping | tuple[Mapping, ...]:
+    def _make(self, index: int) -> Mapping:
         return self.objects[index]
 
     def __iter__(self) -> Iterator[Mapping]:

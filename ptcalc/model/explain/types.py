@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, overload
+from typing import NamedTuple
 
 from ptcalc.model.schemes import Why
 from ptcalc.model.results import SchemeResult, VmptePart
 from ptcalc.model.whatif import Column
+from ptcalc.sequences import CachedSequence
 from ptcalc.workload.types import Mapping, ModelOptions, PrivateMapping, Workload, made  # noqa: F401 (made: re-exported)
 
 Interval = tuple[int, int]
@@ -201,19 +202,19 @@ class Placed(NamedTuple):
     sharing: list[tuple[Sharing, ...]]
 
 
-class MappingExplains(Sequence[MappingExplain]):
+class MappingExplains(CachedSequence[MappingExplain]):
     """A group's :class:`MappingExplain` objects, each made when first read
     (``make(index)``): the text and markdown outputs show a few mappings of a
     few groups, and 100,000 objects made for them cost more than the rest of
     the attribution.  Reads as the tuple of them (indexing, iteration,
     ``len``, ``==``)."""
 
-    __slots__ = ("_made", "_make", "_segment", "_placed")
+    __slots__ = ("_build", "_segment", "_placed")
 
     def __init__(self, n: int, make: Callable[[int], MappingExplain], segment: Callable[[int], str],
                  placed: Callable[[], Placed]) -> None:
-        self._made: list[MappingExplain | None] = [None] * n
-        self._make = make
+        super().__init__(n)
+        self._build = make
         self._segment = segment
         self._placed = placed
 
@@ -227,27 +228,8 @@ class MappingExplains(Sequence[MappingExplain]):
         MappingExplain (JSON lists them for every mapping)."""
         return self._placed()
 
-    def __len__(self) -> int:
-        return len(self._made)
-
-    @overload
-    def __getitem__(self, index: int) -> MappingExplain: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> tuple[MappingExplain, ...]: ...
-
-    def __getitem__(self, index: int | slice) -> MappingExplain | tuple[MappingExplain, ...]:
-        if isinstance(index, slice):
-            return tuple(self[i] for i in range(*index.indices(len(self))))
-        if index < 0:
-            index += len(self._made)
-        me = self._made[index]
-        if me is None:
-            me = self._made[index] = self._make(index)
-        return me
-
-    def __iter__(self) -> Iterator[MappingExplain]:
-        return (self[i] for i in range(len(self._made)))
+    def _make(self, index: int) -> MappingExplain:
+        return self._build(index)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, (MappingExplains, tuple)):
