@@ -22,7 +22,7 @@ if not quick and not os.path.exists(f"{wl}/distinct.yaml"):
     import workloads
     open(f"{wl}/distinct.yaml", "w").write(workloads.distinct())
     open(f"{wl}/big.yaml", "w").write(workloads.big())
-small = sorted(glob.glob("configs/*.yaml")) + sorted(glob.glob("docs/examples/*.yaml"))
+small = sorted(glob.glob("configs/*.yaml")) + sorted(glob.glob("docs/examples/**/*.yaml", recursive=True))
 cmds = []
 for f in small:
     for fmt in ("table", "json", "markdown", "openmetrics"):
