@@ -256,9 +256,9 @@ def _digits_number(np: Any, value: Any, last: Any, n_digits: Any, base: int) -> 
 
 def _addresses(values: Sequence[str]) -> list[int]:
     """:func:`_address` of every value (hex ones at once)."""
-    auto = [v == "auto" for v in values]
-    if not any(auto):
+    if "auto" not in values:  # (a quoted or spaced auto: _address reads it, one by one)
         return _sizes(values, _address)
+    auto = [v == "auto" for v in values]
     hexes = _sizes([v for v, a in zip(values, auto) if not a], _address)
     it = iter(hexes)
     return [AUTO if a else next(it) for a in auto]
