@@ -455,3 +455,20 @@ def test_block_table_rows_are_numbered_on_first_sight(groups):
     order = list(dict.fromkeys(name for names in groups for name in names))
     assert [[order.index(n) for n in names] for names in groups] == [t.rows for t in tables]
     assert [fastyaml.unpack(r)[1][0] for r in tables[0].distinct] == order
+
+
+@pytest.mark.parametrize("value", [
+    "[a ]", "[ a , b ]", "[a b, c]", "[a  b]", "[a,]", "[,a]", "[ ]", "[]", "x[ ]", "a, b", "a b", "a  b",
+    "a b  ", "a:b", "a #b", '"a b"', "'a b'", '"a\\"', "[a, b", "[0-2M,\n       4M-6M]", "[0-2M,\n 4M-6M]",
+    "[a]b", "-a", "- a", "-", "[-a, a-]",
+])
+def test_block_table_values_as_libyaml(value):
+    """A block table's values are matched by possessive forms (block_shape):
+    each is read as libyaml reads it, declined, or read item by item; the
+    node count with it (block_rows_of: flow sequences among plain scalars)
+    is libyaml's."""
+    for other in ("1.0", "[0-2M]", "[ ]"):
+        lines = []
+        for v in (value, other, value):
+            lines += ["  - segment: s", f"    touch: {v}", "    size: 4KiB"]
+        check("t:\n" + "\n".join(lines) + "\n")

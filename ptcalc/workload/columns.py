@@ -281,7 +281,7 @@ def read_rows(reader: WorkloadReader, distinct: list[Row], rows: list[int],
     reader.row_items.reserve(len(distinct))
     keys_of = list(map(itemgetter(0), map(distinct.__getitem__, rows)))
     by_keys: dict[tuple[str, ...], list[int]] = {}
-    if len(set(keys_of)) == 1:  # one key order (the usual case): no row by row grouping
+    if keys_of.count(keys_of[0]) == len(keys_of):  # one key order (the usual case): no row by row grouping
         by_keys[keys_of[0]] = rows
     else:
         for r, k in zip(rows, keys_of):

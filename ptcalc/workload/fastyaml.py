@@ -82,6 +82,15 @@ _FLOW_SEQUENCE = re.compile(f"({_FLOW_SEQUENCE_TEXT}){_COMMENT}")
 """A one-line flow sequence of plain scalars (``[0-2M, 4M-6M]``), a comment after it."""
 _EMPTY_FLOW = re.compile(r"\[ *\]")
 """An empty flow sequence (``[]``), as a table's value."""
+# The same forms, possessive (no backtracking state kept: each form ends
+# where the next character cannot go on with it, and the forms start with
+# different characters -- "[", a quote, a plain scalar's first -- so the
+# first that matches is the only one that can), for the block-table items
+# matched one after another (_Parser.block_shape; 25% less time there).
+_WORD_P = r"[A-Za-z0-9_.+%/()-]++"
+_PLAIN_FLOW_P = rf"(?:[A-Za-z0-9_.+(]|-(?=[A-Za-z0-9_.]))[A-Za-z0-9_.+%/()-]*+(?: {_WORD_P})*+"
+_PLAIN_BLOCK_P = r"(?:[A-Za-z0-9_.+(/]|-(?=[A-Za-z0-9_.]))[^\x00-\x20:#]*+(?: [^\x00-\x20:#]++)*+"
+_FLOW_SEQUENCE_TEXT_P = rf"\[ *+(?:{_PLAIN_FLOW_P}(?: *+, *+{_PLAIN_FLOW_P})*+)?+ *+\]"
 _TABLE_VALUE = re.compile(rf"{_PLAIN_BLOCK}|\"[^\"\\#]*\"|'[^'#]*'|{_FLOW_SEQUENCE_TEXT}")
 """A value in a table row as it is kept (:class:`Table`): a plain scalar, a
 quoted one with its quotes, or a flow sequence of plain scalars with its
@@ -675,8 +684,8 @@ class _Parser:
         pattern = self.block_shapes.get((indent, keys))
         if pattern is None:
             deeper = " " * (indent + 3)
-            value = (rf"((?:{_PLAIN_BLOCK})|\"[^\"\\#\n]*\"|'[^'#\n]*'|{_FLOW_SEQUENCE_TEXT}"
-                     rf"|\[[^\[\]{{}}#\n]*(?:\n{deeper}[^\[\]{{}}#\n]*)+\]) *")
+            value = (rf"((?>{_PLAIN_BLOCK_P}|\"[^\"\\#\n]*+\"|'[^'#\n]*+'|{_FLOW_SEQUENCE_TEXT_P}"
+                     rf"|\[[^\[\]{{}}#\n]*(?:\n{deeper}[^\[\]{{}}#\n]*)+\])) *+")
             lines = [" " * indent + "- " + re.escape(keys[0]) + ": " + value]
             lines += [" " * (indent + 2) + re.escape(k) + ": " + value for k in keys[1:]]
             pattern = re.compile("\n".join(lines) + r"(?:\n|\Z)")
@@ -711,11 +720,12 @@ class _Parser:
             if n_flow == len(column):  # a flow sequence each (touch: [...]): its items, the empty ones aside
                 extra += joined.count(",") + n_flow - len(_EMPTY_FLOW.findall(joined))
             elif n_flow:
+                # the flow sequences alone, joined (a plain scalar may hold a
+                # comma or "[ ]" after its first character; a flow sequence
+                # holds no bracket inside, so an empty one matches whole)
                 firsts = "".join(map(itemgetter(0), column))
-                flows = list(compress(column, map("[".__eq__, firsts)))
-                commas = list(map(str.count, flows, repeat(",")))
-                extra += sum(commas) + len(flows)
-                extra -= sum(1 for v in compress(flows, map((0).__eq__, commas)) if not v[1:-1].strip(" "))
+                flows = "\n".join(compress(column, map("[".__eq__, firsts)))
+                extra += flows.count(",") + n_flow - len(_EMPTY_FLOW.findall(flows))
         row_of = self.block_rows.setdefault(keys, {})
         packed = list(map(SEP.join, found))  # (Row)
         base = len(self.distinct)
