@@ -639,13 +639,16 @@ class WorkloadReader(NodeReader):
         placed = placed[:len(size)]
         return read.placed(tuple(placed), self.private_placed(read, private, placed, size, arch))
 
-    def default_placed(self, read: GroupRead, size: tuple[int, ...], arch: Arch) -> tuple[PrivateMapping, ...]:
+    def default_placed(self, read: GroupRead, size: Sequence[int] | None, arch: Arch) -> tuple[PrivateMapping, ...]:
         """The group's private mappings; the default layout's moved, each
         top-down below where it would be, where an explicit shared mapping
-        is in the way (a process whose segment was attached there first)."""
+        is in the way (a process whose segment was attached there first).
+        ``size``: the shared mappings' sizes (None: looked up when needed)."""
         private = read.private
         if not read.default_layout or all(read.auto):
             return private
+        if size is None:
+            size = tuple(map(self.specs.size.__getitem__, read.codes))
         taken = [(a, a + z) for a, z, au in zip(read.addresses, size, read.auto) if not au]
         out = []
         for m in private:
@@ -661,11 +664,14 @@ class WorkloadReader(NodeReader):
         return tuple(out)
 
     def private_placed(self, read: GroupRead, private: tuple[PrivateMapping, ...], placed: Sequence[int],
-                       size: tuple[int, ...], arch: Arch) -> tuple[PrivateMapping, ...]:
+                       size: Sequence[int] | None, arch: Arch) -> tuple[PrivateMapping, ...]:
         """``private`` with its auto mappings placed as the kernel's top-down
-        mmap would, clear of everything else (``placed``: the shared mappings)."""
+        mmap would, clear of everything else (``placed``: the shared mappings,
+        ``size`` their sizes, None: looked up when needed)."""
         if not any(m.auto for m in private):
             return private
+        if size is None:
+            size = tuple(map(self.specs.size.__getitem__, read.codes))
         taken = [(a, a + z) for a, z in zip(placed, size)] + [(m.address, m.end) for m in private if not m.auto]
         wanted = [(m.kind, m.size, m.page_size) for m in private if m.auto]
         try:
@@ -688,7 +694,7 @@ class WorkloadReader(NodeReader):
         specs = self.specs
         spec_size = specs.size
         spec_offset = specs.offset
-        privates = [self.default_placed(r, tuple(map(spec_size.__getitem__, r.codes)), arch) for r in reads]
+        privates = [self.default_placed(r, None, arch) for r in reads]
         fixed = [[m for m in p if not m.auto] for p in privates]
         shared_sizes = [len(r.codes) for r in reads]
         sizes = [k + len(f) for k, f in zip(shared_sizes, fixed)]
@@ -720,8 +726,7 @@ class WorkloadReader(NodeReader):
         for read, private, k, total, simple in zip(reads, privates, shared_sizes, sizes, ok):
             if simple:
                 shared = tuple(flat[row:row + k])
-                out.append(read.placed(shared, self.private_placed(
-                    read, private, shared, tuple(map(spec_size.__getitem__, read.codes)), arch)))
+                out.append(read.placed(shared, self.private_placed(read, private, shared, None, arch)))
             else:
                 out.append(self.place(read, arch, checked=True))
             row += total
