@@ -22,7 +22,7 @@ from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from itertools import chain, compress
+from itertools import chain, compress, repeat
 from typing import Any, NamedTuple, cast
 
 from ptcalc.errors import WorkloadError
@@ -36,7 +36,9 @@ from ptcalc.workload.keys import (GROUP, HOST, INSTANCE, MAPPING, MAX_SIZE, OPTI
 from ptcalc.workload.placement import overlapping_groups, place_addresses, place_side_by_side
 from ptcalc.workload.types import (PRIVATE_KINDS, Host, Mappings, MappingSpec, ModelOptions, PrivateKind,
                                    PrivateMapping, ProcessGroup, Segment, SpecTable, Workload)
-from ptcalc.workload.values import _NULLS, Entries, Node, NodeReader, exact, join, one_of, show, suggest
+from ptcalc.workload.touched import normalise
+from ptcalc.workload.values import (_NULLS, Entries, Node, NodeReader, exact, join, one_of, plain_range, show,
+                                    suggest)
 from ptcalc.workload.yamlnodes import PLAIN
 
 
@@ -541,6 +543,12 @@ class WorkloadReader(NodeReader):
             if text in _WHOLE:  # (size is a multiple of page: touch_prefix's answer)
                 return ((0, size),)
             if text[:1] == "[":  # a list of ranges, read as touch() reads its node
+                inner = text[1:-1].strip(" ")  # (fastyaml.value_node's items)
+                ranges = list(map(plain_range, map(str.strip, inner.split(","), repeat(" ")))) if inner else []
+                if ranges and None not in ranges:  # the form scan writes: read without nodes
+                    plain = cast("list[tuple[int, int]]", ranges)
+                    if all(start < end <= size for start, end in plain):  # (else checked_range says why)
+                        return normalise(plain, page)
                 return self.touch_ranges(fastyaml.value_node(text, table.start_mark), "", size, page)
             key = (text, size, page)  # (as touch() memoises it)
             touched = touch_memo.get(key)
