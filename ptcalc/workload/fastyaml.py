@@ -46,9 +46,9 @@ from __future__ import annotations
 import re
 from array import array
 from collections.abc import Iterator
-from itertools import accumulate, compress, repeat, takewhile
+from itertools import accumulate, repeat, takewhile
 from functools import partial
-from operator import is_not, itemgetter, methodcaller
+from operator import is_not, methodcaller
 from typing import Any, cast
 
 PLAIN = "!plain"
@@ -80,8 +80,10 @@ _FLOW_MAPPING = re.compile(r"\{ *(.*?) *\}" + _COMMENT)
 _FLOW_SEQUENCE_TEXT = rf"\[ *(?:{_PLAIN_FLOW}(?: *, *{_PLAIN_FLOW})*)? *\]"
 _FLOW_SEQUENCE = re.compile(f"({_FLOW_SEQUENCE_TEXT}){_COMMENT}")
 """A one-line flow sequence of plain scalars (``[0-2M, 4M-6M]``), a comment after it."""
-_EMPTY_FLOW = re.compile(r"\[ *\]")
-"""An empty flow sequence (``[]``), as a table's value."""
+_FLOW_VALUE = re.compile("\x00\\[[^\\]]*\\]")
+_EMPTY_FLOW_VALUE = re.compile("\x00\\[ *\\]")
+"""A block table's flow sequence, an empty one, after the SEP before it
+(_Parser.block_rows_of)."""
 # The same forms, possessive (no backtracking state kept: each form ends
 # where the next character cannot go on with it, and the forms start with
 # different characters -- "[", a quote, a plain scalar's first -- so the
@@ -711,33 +713,31 @@ class _Parser:
         ``rows`` (each distinct row of the document numbered once); returns
         their nodes (each item's mapping, keys and values, and the items of
         its flow sequences)."""
-        extra = 0
-        for column in zip(*found):
-            # (a value holds no line break here, and a flow sequence's items
-            # no comma nor bracket: counted on the column's values joined)
-            joined = "\n" + "\n".join(column)
-            n_flow = joined.count("\n[")
-            if n_flow == len(column):  # a flow sequence each (touch: [...]): its items, the empty ones aside
-                extra += joined.count(",") + n_flow - len(_EMPTY_FLOW.findall(joined))
-            elif n_flow:
-                # the flow sequences alone, joined (a plain scalar may hold a
-                # comma or "[ ]" after its first character; a flow sequence
-                # holds no bracket inside, so an empty one matches whole)
-                firsts = "".join(map(itemgetter(0), column))
-                flows = "\n".join(compress(column, map("[".__eq__, firsts)))
-                extra += flows.count(",") + n_flow - len(_EMPTY_FLOW.findall(flows))
-        row_of = self.block_rows.setdefault(keys, {})
         packed = list(map(SEP.join, found))  # (Row)
+        # the flow sequences' items, counted on every value joined, each after
+        # a SEP: a flow sequence is a value that starts with "[" and holds no
+        # bracket inside (nor a line break, nor a SEP), so each matches
+        # _FLOW_VALUE whole, an empty one _EMPTY_FLOW_VALUE
+        extra = 0
+        every = SEP + SEP.join(packed)
+        if "[" in every:
+            flows = _FLOW_VALUE.findall(every)
+            if flows:
+                extra = "".join(flows).count(",") + len(flows) - len(_EMPTY_FLOW_VALUE.findall(every))
+        del every
+        row_of = self.block_rows.setdefault(keys, {})
         base = len(self.distinct)
-        numbered = dict(zip(packed, range(base, base + len(packed))))
-        if len(numbered) == len(packed) and row_of.keys().isdisjoint(numbered):
-            # every item a row not seen before (distinct mappings): numbered in order
-            row_of.update(numbered)
-            self.distinct.extend(zip(repeat(keys), packed))
-            self.row_nodes.extend(repeat(1 + 2 * len(keys), len(packed)))
-            rows.extend(range(base, base + len(packed)))
-            return len(found) * (1 + 2 * len(keys)) + extra
-        del numbered
+        if row_of.keys().isdisjoint(packed):
+            known = len(row_of)
+            row_of.update(zip(packed, range(base, base + len(packed))))
+            if len(row_of) == known + len(packed):
+                # every item a row not seen before (distinct mappings): numbered in order
+                self.distinct.extend(zip(repeat(keys), packed))
+                self.row_nodes.extend(repeat(1 + 2 * len(keys), len(packed)))
+                rows.extend(range(base, base + len(packed)))
+                return len(found) * (1 + 2 * len(keys)) + extra
+            for v in packed:  # a row twice among them: as it was (none of them was there), numbered below
+                row_of.pop(v, None)
         new = [v for v in dict.fromkeys(packed) if v not in row_of]
         if new:
             base = len(self.distinct)
