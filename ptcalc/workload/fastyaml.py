@@ -385,6 +385,7 @@ class _Parser:
         # and the values known to be of the subset, with the items of each
         self.block_rows: dict[tuple[str, ...], dict[str, int]] = {}
         self.block_shapes: dict[tuple[int, tuple[str, ...]], re.Pattern[str]] = {}
+        self.key_orders: dict[tuple[str, ...], tuple[str, ...]] = {}
         self.text = text
 
     def line(self, pos: int) -> tuple[int, int, str]:
@@ -624,6 +625,9 @@ class _Parser:
             keys = self.block_keys(pos, indent)
             if keys is None:
                 return None
+            # one tuple a key order: its rows' keys compare by identity
+            # (columns.read_rows checks that every row has the first's)
+            keys = self.key_orders.setdefault(keys, keys)
             offset = self.raw.starts[pos]
             # Pattern.scanner (CPython's, untyped in typeshed): matches one after another, each where the last ended
             scanner = self.block_shape(indent, keys).scanner(text, offset)  # type: ignore[attr-defined]
