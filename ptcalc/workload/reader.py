@@ -799,6 +799,12 @@ class WorkloadReader(NodeReader):
         items = self.row_items
         items.reserve(len(table.distinct))
         rows = table.rows
+        if rows and rows[-1] - rows[0] == len(rows) - 1 and rows == list(range(rows[0], rows[-1] + 1)):
+            # rows numbered in order (distinct mappings): the columns' slices
+            first, end = rows[0], rows[-1] + 1
+            if -1 not in items.code[first:end]:
+                return (tuple(items.code[first:end]), tuple(items.address[first:end]),
+                        tuple(map(bool, items.auto[first:end])))
         codes = list(map(items.code.__getitem__, rows))
         if -1 in codes:
             for j, row in enumerate(rows):
