@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import chain, compress, repeat
@@ -710,19 +710,24 @@ class WorkloadReader(NodeReader):
         xp = _xp.for_size(n)
         i64 = xp.int64
 
-        def rows(r: GroupRead, f: list[PrivateMapping], shared: Callable[[int], int], own: Callable[[PrivateMapping], int]
-                 ) -> Iterable[int]:
-            return chain(map(shared, r.codes), map(own, f))
-
         group = xp.repeat(xp.arange(len(reads)), xp.asarray(sizes, i64))
         address = xp.fromiter(chain.from_iterable(chain(r.addresses, (m.address for m in f))
                                                   for r, f in zip(reads, fixed)), i64, n)
         auto = xp.fromiter(chain.from_iterable(chain(r.auto, (False for _ in f)) for r, f in zip(reads, fixed)),
                            xp.bool_, n)
-        size = xp.fromiter(chain.from_iterable(rows(r, f, spec_size.__getitem__, lambda m: m.size)
-                                               for r, f in zip(reads, fixed)), i64, n)
-        offset = xp.fromiter(chain.from_iterable(rows(r, f, spec_offset.__getitem__, lambda m: 0)
-                                                 for r, f in zip(reads, fixed)), i64, n)
+        # a shared mapping's size and offset are its spec's (looked up by code
+        # on arrays, not a call per mapping), a listed private mapping's its own
+        codes = xp.fromiter(chain.from_iterable(chain(r.codes, repeat(-1, len(f))) for r, f in zip(reads, fixed)),
+                            i64, n)
+        own = codes < 0
+        code = xp.maximum(codes, 0)
+        del codes
+        own_size = xp.fromiter(chain.from_iterable(chain(repeat(0, len(r.codes)), (m.size for m in f))
+                                                   for r, f in zip(reads, fixed)), i64, n)
+        known = len(spec_size) > 0  # (else every row is a private mapping's: code 0 is no spec's)
+        size = xp.where(own, own_size, xp.asarray(spec_size, i64)[code] if known else 0)
+        offset = xp.where(own, 0, xp.asarray(spec_offset, i64)[code] if known else 0)
+        del own, code, own_size
         overlapping = overlapping_groups(xp, group, address, size, auto)
         if overlapping:  # raise that group's error, as group by group
             first = reads[overlapping[0]]
