@@ -472,3 +472,26 @@ def test_block_table_values_as_libyaml(value):
         for v in (value, other, value):
             lines += ["  - segment: s", f"    touch: {v}", "    size: 4KiB"]
         check("t:\n" + "\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("second", [
+    ["  - segment: a", "    size: 4KiB", "    touch: 1.0"],                  # a longer key order: its own pattern
+    ["  - segment: a", "    size: 4KiB", "  - segment: b", "    size: 4KiB", "    touch: 1.0"],
+    ["  - segment: a", "    size: 4KiB", "    # a comment", "    touch: 1.0"],
+    ["  - segment: a", "    size: 4KiB", "      # deeper", "    touch: 1.0"],
+    ["  - segment: a", "    size: 4KiB", "    ", "  - segment: b", "    size: 4KiB"],
+    ["  - segment: a", "    size: 4KiB", "", "    touch: 1.0"],
+    ["  - segment: a", "    size: 4KiB", "       more", "  - segment: b", "    size: 4KiB"],
+    ["  - segment: a", "    size: 4KiB", "    size: 8KiB"],                   # a duplicate key
+    ["  - segment: a", "    size: 4KiB", "    touch:  1.0"],
+    ["  - segment: a", "    size: 4KiB", "    "],
+])
+def test_block_tables_after_a_key_order_met_before(second):
+    """A block table is matched first with the key orders met last at its
+    indentation (block_table's recent keys): an item that goes on with more
+    key lines, or lines block_keys refuses, is read as libyaml reads it or
+    declined, as when its keys are read afresh."""
+    first = ["  - segment: x", "    size: 4KiB", "  - segment: y", "    size: 8KiB"]
+    text = "\n".join(["t1:", *first, "t2:", *second, "t3:", *first]) + "\n"
+    check(text)
+    check(text.rstrip("\n"))

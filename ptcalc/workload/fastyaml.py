@@ -386,6 +386,7 @@ class _Parser:
         self.block_rows: dict[tuple[str, ...], dict[str, int]] = {}
         self.block_shapes: dict[tuple[int, tuple[str, ...]], re.Pattern[str]] = {}
         self.key_orders: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self.recent_keys: dict[int, list[tuple[str, ...]]] = {}  # per indentation, the key orders met last
         self.text = text
 
     def line(self, pos: int) -> tuple[int, int, str]:
@@ -621,19 +622,29 @@ class _Parser:
         rows: list[int] = []
         start_line = pos
         nodes = 0
+        recent = self.recent_keys.setdefault(indent, [])
         while True:
-            keys = self.block_keys(pos, indent)
-            if keys is None:
-                return None
-            # one tuple a key order: its rows' keys compare by identity
-            # (columns.read_rows checks that every row has the first's)
-            keys = self.key_orders.setdefault(keys, keys)
             offset = self.raw.starts[pos]
-            # Pattern.scanner (CPython's, untyped in typeshed): matches one after another, each where the last ended
-            scanner = self.block_shape(indent, keys).scanner(text, offset)  # type: ignore[attr-defined]
-            matches = list(iter(scanner.match, None))
-            if not matches:
-                return None
+            # the key orders met last at this indentation first (every
+            # table of a generated file has the same one or two): the first
+            # that matches is the first item's keys (block_keys) unless the
+            # last item matched goes on with a key line (a longer key order)
+            for keys in recent:
+                matches = self.block_items(keys, indent, offset)
+                if matches and not self.goes_on(matches[-1].end(), indent):
+                    break
+            else:
+                found_keys = self.block_keys(pos, indent)
+                if found_keys is None:
+                    return None
+                # one tuple a key order: its rows' keys compare by identity
+                # (columns.read_rows checks that every row has the first's)
+                keys = self.key_orders.setdefault(found_keys, found_keys)
+                matches = self.block_items(keys, indent, offset)
+                if not matches:
+                    return None
+                recent.insert(0, keys)
+                del recent[4:]
             end = matches[-1].end()
             lines = text.count("\n", offset, end)
             if end == len(text) and not text.endswith("\n"):
@@ -656,6 +667,21 @@ class _Parser:
             break
         self.count(1 + nodes)
         return Table(rows, self.distinct, Mark(start_line, indent)), pos
+
+    def block_items(self, keys: tuple[str, ...], indent: int, offset: int) -> list[re.Match[str]]:
+        """The items with these keys at ``indent`` from ``offset`` on, one
+        after another (:meth:`block_shape`)."""
+        # Pattern.scanner (CPython's, untyped in typeshed): matches one after another, each where the last ended
+        scanner = self.block_shape(indent, keys).scanner(self.text, offset)  # type: ignore[attr-defined]
+        return list(iter(scanner.match, None))
+
+    def goes_on(self, end: int, indent: int) -> bool:
+        """Whether the line at ``end`` is indented as an item's key line
+        (``indent + 2`` spaces and no more): the item before it has more
+        keys, or a line block_keys refuses."""
+        lead = indent + 2
+        text = self.text
+        return text.startswith(" " * lead, end) and text[end + lead:end + lead + 1] != " "
 
     def block_keys(self, pos: int, indent: int) -> tuple[str, ...] | None:
         """The keys of the item on line ``pos`` (``- k: v``, then ``k: v``
