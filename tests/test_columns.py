@@ -187,3 +187,25 @@ def test_a_column_is_known_plain_as_a_regular_expression_knows_it(values, hexa):
     joined = "\n".join(values)
     pattern = columns._HEXES if hexa else columns._DECIMALS
     assert columns._plain_lines(joined, len(values), hexa) == (len(pattern.findall(joined)) == len(values))
+
+
+@pytest.mark.parametrize("touch", [
+    "[0-4K, 8K-12K]", "[8K-12K, 0-4K]", "[0-4K, 2K-6K]", "[ 1-2 ,3-4097 ]", "[0-31M]", "[0-30M]", "[0-40M]",
+    "[4K-4K]", "[8K-4K]", "[0-4K,]", "[0-4K, null]", "[0-1.5K]", "[0 - 4K]", "[0x0-4K]", "[01-4K]", "[]", "[ ]",
+])
+def test_private_rows_range_lists_read_as_the_node_reader(touch, monkeypatch):
+    """A private row's list of ranges (private_table, without nodes when in
+    the form scan writes) gives the node reader's touched ranges, or its
+    located error; the libraries mapping is 30 MiB (the ranges by hand:
+    rounded out to 4 KiB pages, merged when they meet, refused when empty or
+    past the end)."""
+    text = nth(TEXT, r'^(        name: "libraries"\n        size: 30MiB\n        address: .*\n)        touch: 4KiB$', 0,
+               rf"\1        touch: {touch}")
+    assert text != TEXT
+    w = load(text)
+    assert w == slow(text, monkeypatch)
+    by_hand = {"[0-4K, 8K-12K]": ((0, 4096), (8192, 12288)), "[0-4K, 2K-6K]": ((0, 8192),),
+               "[ 1-2 ,3-4097 ]": ((0, 8192),), "[0-30M]": ((0, 30 << 20),)}
+    if touch in by_hand:
+        libraries = [m for m in w.groups[0].private_mappings if m.name == "libraries"]
+        assert libraries[0].touched == by_hand[touch]

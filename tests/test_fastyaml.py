@@ -455,3 +455,43 @@ def test_block_table_rows_are_numbered_on_first_sight(groups):
     order = list(dict.fromkeys(name for names in groups for name in names))
     assert [[order.index(n) for n in names] for names in groups] == [t.rows for t in tables]
     assert [fastyaml.unpack(r)[1][0] for r in tables[0].distinct] == order
+
+
+@pytest.mark.parametrize("value", [
+    "[a ]", "[ a , b ]", "[a b, c]", "[a  b]", "[a,]", "[,a]", "[ ]", "[]", "x[ ]", "a, b", "a b", "a  b",
+    "a b  ", "a:b", "a #b", '"a b"', "'a b'", '"a\\"', "[a, b", "[0-2M,\n       4M-6M]", "[0-2M,\n 4M-6M]",
+    "[a]b", "-a", "- a", "-", "[-a, a-]",
+])
+def test_block_table_values_as_libyaml(value):
+    """A block table's values are matched by possessive forms (block_shape):
+    each is read as libyaml reads it, declined, or read item by item; the
+    node count with it (block_rows_of: flow sequences among plain scalars)
+    is libyaml's."""
+    for other in ("1.0", "[0-2M]", "[ ]"):
+        lines = []
+        for v in (value, other, value):
+            lines += ["  - segment: s", f"    touch: {v}", "    size: 4KiB"]
+        check("t:\n" + "\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("second", [
+    ["  - segment: a", "    size: 4KiB", "    touch: 1.0"],                  # a longer key order: its own pattern
+    ["  - segment: a", "    size: 4KiB", "  - segment: b", "    size: 4KiB", "    touch: 1.0"],
+    ["  - segment: a", "    size: 4KiB", "    # a comment", "    touch: 1.0"],
+    ["  - segment: a", "    size: 4KiB", "      # deeper", "    touch: 1.0"],
+    ["  - segment: a", "    size: 4KiB", "    ", "  - segment: b", "    size: 4KiB"],
+    ["  - segment: a", "    size: 4KiB", "", "    touch: 1.0"],
+    ["  - segment: a", "    size: 4KiB", "       more", "  - segment: b", "    size: 4KiB"],
+    ["  - segment: a", "    size: 4KiB", "    size: 8KiB"],                   # a duplicate key
+    ["  - segment: a", "    size: 4KiB", "    touch:  1.0"],
+    ["  - segment: a", "    size: 4KiB", "    "],
+])
+def test_block_tables_after_a_key_order_met_before(second):
+    """A block table is matched first with the key orders met last at its
+    indentation (block_table's recent keys): an item that goes on with more
+    key lines, or lines block_keys refuses, is read as libyaml reads it or
+    declined, as when its keys are read afresh."""
+    first = ["  - segment: x", "    size: 4KiB", "  - segment: y", "    size: 8KiB"]
+    text = "\n".join(["t1:", *first, "t2:", *second, "t3:", *first]) + "\n"
+    check(text)
+    check(text.rstrip("\n"))

@@ -256,9 +256,9 @@ def _digits_number(np: Any, value: Any, last: Any, n_digits: Any, base: int) -> 
 
 def _addresses(values: Sequence[str]) -> list[int]:
     """:func:`_address` of every value (hex ones at once)."""
-    auto = [v == "auto" for v in values]
-    if not any(auto):
+    if "auto" not in values:  # (a quoted or spaced auto: _address reads it, one by one)
         return _sizes(values, _address)
+    auto = [v == "auto" for v in values]
     hexes = _sizes([v for v, a in zip(values, auto) if not a], _address)
     it = iter(hexes)
     return [AUTO if a else next(it) for a in auto]
@@ -281,7 +281,7 @@ def read_rows(reader: WorkloadReader, distinct: list[Row], rows: list[int],
     reader.row_items.reserve(len(distinct))
     keys_of = list(map(itemgetter(0), map(distinct.__getitem__, rows)))
     by_keys: dict[tuple[str, ...], list[int]] = {}
-    if len(set(keys_of)) == 1:  # one key order (the usual case): no row by row grouping
+    if keys_of.count(keys_of[0]) == len(keys_of):  # one key order (the usual case): no row by row grouping
         by_keys[keys_of[0]] = rows
     else:
         for r, k in zip(rows, keys_of):

@@ -46,9 +46,9 @@ from __future__ import annotations
 import re
 from array import array
 from collections.abc import Iterator
-from itertools import accumulate, compress, repeat, takewhile
+from itertools import accumulate, repeat, takewhile
 from functools import partial
-from operator import is_not, itemgetter, methodcaller
+from operator import is_not, methodcaller
 from typing import Any, cast
 
 PLAIN = "!plain"
@@ -80,8 +80,19 @@ _FLOW_MAPPING = re.compile(r"\{ *(.*?) *\}" + _COMMENT)
 _FLOW_SEQUENCE_TEXT = rf"\[ *(?:{_PLAIN_FLOW}(?: *, *{_PLAIN_FLOW})*)? *\]"
 _FLOW_SEQUENCE = re.compile(f"({_FLOW_SEQUENCE_TEXT}){_COMMENT}")
 """A one-line flow sequence of plain scalars (``[0-2M, 4M-6M]``), a comment after it."""
-_EMPTY_FLOW = re.compile(r"\[ *\]")
-"""An empty flow sequence (``[]``), as a table's value."""
+_FLOW_VALUE = re.compile("\x00\\[[^\\]]*\\]")
+_EMPTY_FLOW_VALUE = re.compile("\x00\\[ *\\]")
+"""A block table's flow sequence, an empty one, after the SEP before it
+(_Parser.block_rows_of)."""
+# The same forms, possessive (no backtracking state kept: each form ends
+# where the next character cannot go on with it, and the forms start with
+# different characters -- "[", a quote, a plain scalar's first -- so the
+# first that matches is the only one that can), for the block-table items
+# matched one after another (_Parser.block_shape; 25% less time there).
+_WORD_P = r"[A-Za-z0-9_.+%/()-]++"
+_PLAIN_FLOW_P = rf"(?:[A-Za-z0-9_.+(]|-(?=[A-Za-z0-9_.]))[A-Za-z0-9_.+%/()-]*+(?: {_WORD_P})*+"
+_PLAIN_BLOCK_P = r"(?:[A-Za-z0-9_.+(/]|-(?=[A-Za-z0-9_.]))[^\x00-\x20:#]*+(?: [^\x00-\x20:#]++)*+"
+_FLOW_SEQUENCE_TEXT_P = rf"\[ *+(?:{_PLAIN_FLOW_P}(?: *+, *+{_PLAIN_FLOW_P})*+)?+ *+\]"
 _TABLE_VALUE = re.compile(rf"{_PLAIN_BLOCK}|\"[^\"\\#]*\"|'[^'#]*'|{_FLOW_SEQUENCE_TEXT}")
 """A value in a table row as it is kept (:class:`Table`): a plain scalar, a
 quoted one with its quotes, or a flow sequence of plain scalars with its
@@ -374,6 +385,8 @@ class _Parser:
         # and the values known to be of the subset, with the items of each
         self.block_rows: dict[tuple[str, ...], dict[str, int]] = {}
         self.block_shapes: dict[tuple[int, tuple[str, ...]], re.Pattern[str]] = {}
+        self.key_orders: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self.recent_keys: dict[int, list[tuple[str, ...]]] = {}  # per indentation, the key orders met last
         self.text = text
 
     def line(self, pos: int) -> tuple[int, int, str]:
@@ -609,16 +622,29 @@ class _Parser:
         rows: list[int] = []
         start_line = pos
         nodes = 0
+        recent = self.recent_keys.setdefault(indent, [])
         while True:
-            keys = self.block_keys(pos, indent)
-            if keys is None:
-                return None
             offset = self.raw.starts[pos]
-            # Pattern.scanner (CPython's, untyped in typeshed): matches one after another, each where the last ended
-            scanner = self.block_shape(indent, keys).scanner(text, offset)  # type: ignore[attr-defined]
-            matches = list(iter(scanner.match, None))
-            if not matches:
-                return None
+            # the key orders met last at this indentation first (every
+            # table of a generated file has the same one or two): the first
+            # that matches is the first item's keys (block_keys) unless the
+            # last item matched goes on with a key line (a longer key order)
+            for keys in recent:
+                matches = self.block_items(keys, indent, offset)
+                if matches and not self.goes_on(matches[-1].end(), indent):
+                    break
+            else:
+                found_keys = self.block_keys(pos, indent)
+                if found_keys is None:
+                    return None
+                # one tuple a key order: its rows' keys compare by identity
+                # (columns.read_rows checks that every row has the first's)
+                keys = self.key_orders.setdefault(found_keys, found_keys)
+                matches = self.block_items(keys, indent, offset)
+                if not matches:
+                    return None
+                recent.insert(0, keys)
+                del recent[4:]
             end = matches[-1].end()
             lines = text.count("\n", offset, end)
             if end == len(text) and not text.endswith("\n"):
@@ -641,6 +667,21 @@ class _Parser:
             break
         self.count(1 + nodes)
         return Table(rows, self.distinct, Mark(start_line, indent)), pos
+
+    def block_items(self, keys: tuple[str, ...], indent: int, offset: int) -> list[re.Match[str]]:
+        """The items with these keys at ``indent`` from ``offset`` on, one
+        after another (:meth:`block_shape`)."""
+        # Pattern.scanner (CPython's, untyped in typeshed): matches one after another, each where the last ended
+        scanner = self.block_shape(indent, keys).scanner(self.text, offset)  # type: ignore[attr-defined]
+        return list(iter(scanner.match, None))
+
+    def goes_on(self, end: int, indent: int) -> bool:
+        """Whether the line at ``end`` is indented as an item's key line
+        (``indent + 2`` spaces and no more): the item before it has more
+        keys, or a line block_keys refuses."""
+        lead = indent + 2
+        text = self.text
+        return text.startswith(" " * lead, end) and text[end + lead:end + lead + 1] != " "
 
     def block_keys(self, pos: int, indent: int) -> tuple[str, ...] | None:
         """The keys of the item on line ``pos`` (``- k: v``, then ``k: v``
@@ -675,8 +716,8 @@ class _Parser:
         pattern = self.block_shapes.get((indent, keys))
         if pattern is None:
             deeper = " " * (indent + 3)
-            value = (rf"((?:{_PLAIN_BLOCK})|\"[^\"\\#\n]*\"|'[^'#\n]*'|{_FLOW_SEQUENCE_TEXT}"
-                     rf"|\[[^\[\]{{}}#\n]*(?:\n{deeper}[^\[\]{{}}#\n]*)+\]) *")
+            value = (rf"((?>{_PLAIN_BLOCK_P}|\"[^\"\\#\n]*+\"|'[^'#\n]*+'|{_FLOW_SEQUENCE_TEXT_P}"
+                     rf"|\[[^\[\]{{}}#\n]*(?:\n{deeper}[^\[\]{{}}#\n]*)+\])) *+")
             lines = [" " * indent + "- " + re.escape(keys[0]) + ": " + value]
             lines += [" " * (indent + 2) + re.escape(k) + ": " + value for k in keys[1:]]
             pattern = re.compile("\n".join(lines) + r"(?:\n|\Z)")
@@ -702,32 +743,31 @@ class _Parser:
         ``rows`` (each distinct row of the document numbered once); returns
         their nodes (each item's mapping, keys and values, and the items of
         its flow sequences)."""
-        extra = 0
-        for column in zip(*found):
-            # (a value holds no line break here, and a flow sequence's items
-            # no comma nor bracket: counted on the column's values joined)
-            joined = "\n" + "\n".join(column)
-            n_flow = joined.count("\n[")
-            if n_flow == len(column):  # a flow sequence each (touch: [...]): its items, the empty ones aside
-                extra += joined.count(",") + n_flow - len(_EMPTY_FLOW.findall(joined))
-            elif n_flow:
-                firsts = "".join(map(itemgetter(0), column))
-                flows = list(compress(column, map("[".__eq__, firsts)))
-                commas = list(map(str.count, flows, repeat(",")))
-                extra += sum(commas) + len(flows)
-                extra -= sum(1 for v in compress(flows, map((0).__eq__, commas)) if not v[1:-1].strip(" "))
-        row_of = self.block_rows.setdefault(keys, {})
         packed = list(map(SEP.join, found))  # (Row)
+        # the flow sequences' items, counted on every value joined, each after
+        # a SEP: a flow sequence is a value that starts with "[" and holds no
+        # bracket inside (nor a line break, nor a SEP), so each matches
+        # _FLOW_VALUE whole, an empty one _EMPTY_FLOW_VALUE
+        extra = 0
+        every = SEP + SEP.join(packed)
+        if "[" in every:
+            flows = _FLOW_VALUE.findall(every)
+            if flows:
+                extra = "".join(flows).count(",") + len(flows) - len(_EMPTY_FLOW_VALUE.findall(every))
+        del every
+        row_of = self.block_rows.setdefault(keys, {})
         base = len(self.distinct)
-        numbered = dict(zip(packed, range(base, base + len(packed))))
-        if len(numbered) == len(packed) and row_of.keys().isdisjoint(numbered):
-            # every item a row not seen before (distinct mappings): numbered in order
-            row_of.update(numbered)
-            self.distinct.extend(zip(repeat(keys), packed))
-            self.row_nodes.extend(repeat(1 + 2 * len(keys), len(packed)))
-            rows.extend(range(base, base + len(packed)))
-            return len(found) * (1 + 2 * len(keys)) + extra
-        del numbered
+        if row_of.keys().isdisjoint(packed):
+            known = len(row_of)
+            row_of.update(zip(packed, range(base, base + len(packed))))
+            if len(row_of) == known + len(packed):
+                # every item a row not seen before (distinct mappings): numbered in order
+                self.distinct.extend(zip(repeat(keys), packed))
+                self.row_nodes.extend(repeat(1 + 2 * len(keys), len(packed)))
+                rows.extend(range(base, base + len(packed)))
+                return len(found) * (1 + 2 * len(keys)) + extra
+            for v in packed:  # a row twice among them: as it was (none of them was there), numbered below
+                row_of.pop(v, None)
         new = [v for v in dict.fromkeys(packed) if v not in row_of]
         if new:
             base = len(self.distinct)

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import re
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from itertools import chain, compress
+from itertools import chain, compress, repeat
 from typing import Any, NamedTuple, cast
 
 from ptcalc.errors import WorkloadError
@@ -36,7 +36,9 @@ from ptcalc.workload.keys import (GROUP, HOST, INSTANCE, MAPPING, MAX_SIZE, OPTI
 from ptcalc.workload.placement import overlapping_groups, place_addresses, place_side_by_side
 from ptcalc.workload.types import (PRIVATE_KINDS, Host, Mappings, MappingSpec, ModelOptions, PrivateKind,
                                    PrivateMapping, ProcessGroup, Segment, SpecTable, Workload)
-from ptcalc.workload.values import _NULLS, Entries, Node, NodeReader, exact, join, one_of, show, suggest
+from ptcalc.workload.touched import normalise
+from ptcalc.workload.values import (_NULLS, Entries, Node, NodeReader, exact, join, one_of, plain_range, show,
+                                    suggest)
 from ptcalc.workload.yamlnodes import PLAIN
 
 
@@ -541,6 +543,12 @@ class WorkloadReader(NodeReader):
             if text in _WHOLE:  # (size is a multiple of page: touch_prefix's answer)
                 return ((0, size),)
             if text[:1] == "[":  # a list of ranges, read as touch() reads its node
+                inner = text[1:-1].strip(" ")  # (fastyaml.value_node's items)
+                ranges = list(map(plain_range, map(str.strip, inner.split(","), repeat(" ")))) if inner else []
+                if ranges and None not in ranges:  # the form scan writes: read without nodes
+                    plain = cast("list[tuple[int, int]]", ranges)
+                    if all(start < end <= size for start, end in plain):  # (else checked_range says why)
+                        return normalise(plain, page)
                 return self.touch_ranges(fastyaml.value_node(text, table.start_mark), "", size, page)
             key = (text, size, page)  # (as touch() memoises it)
             touched = touch_memo.get(key)
@@ -639,13 +647,16 @@ class WorkloadReader(NodeReader):
         placed = placed[:len(size)]
         return read.placed(tuple(placed), self.private_placed(read, private, placed, size, arch))
 
-    def default_placed(self, read: GroupRead, size: tuple[int, ...], arch: Arch) -> tuple[PrivateMapping, ...]:
+    def default_placed(self, read: GroupRead, size: Sequence[int] | None, arch: Arch) -> tuple[PrivateMapping, ...]:
         """The group's private mappings; the default layout's moved, each
         top-down below where it would be, where an explicit shared mapping
-        is in the way (a process whose segment was attached there first)."""
+        is in the way (a process whose segment was attached there first).
+        ``size``: the shared mappings' sizes (None: looked up when needed)."""
         private = read.private
         if not read.default_layout or all(read.auto):
             return private
+        if size is None:
+            size = tuple(map(self.specs.size.__getitem__, read.codes))
         taken = [(a, a + z) for a, z, au in zip(read.addresses, size, read.auto) if not au]
         out = []
         for m in private:
@@ -661,11 +672,14 @@ class WorkloadReader(NodeReader):
         return tuple(out)
 
     def private_placed(self, read: GroupRead, private: tuple[PrivateMapping, ...], placed: Sequence[int],
-                       size: tuple[int, ...], arch: Arch) -> tuple[PrivateMapping, ...]:
+                       size: Sequence[int] | None, arch: Arch) -> tuple[PrivateMapping, ...]:
         """``private`` with its auto mappings placed as the kernel's top-down
-        mmap would, clear of everything else (``placed``: the shared mappings)."""
+        mmap would, clear of everything else (``placed``: the shared mappings,
+        ``size`` their sizes, None: looked up when needed)."""
         if not any(m.auto for m in private):
             return private
+        if size is None:
+            size = tuple(map(self.specs.size.__getitem__, read.codes))
         taken = [(a, a + z) for a, z in zip(placed, size)] + [(m.address, m.end) for m in private if not m.auto]
         wanted = [(m.kind, m.size, m.page_size) for m in private if m.auto]
         try:
@@ -688,7 +702,7 @@ class WorkloadReader(NodeReader):
         specs = self.specs
         spec_size = specs.size
         spec_offset = specs.offset
-        privates = [self.default_placed(r, tuple(map(spec_size.__getitem__, r.codes)), arch) for r in reads]
+        privates = [self.default_placed(r, None, arch) for r in reads]
         fixed = [[m for m in p if not m.auto] for p in privates]
         shared_sizes = [len(r.codes) for r in reads]
         sizes = [k + len(f) for k, f in zip(shared_sizes, fixed)]
@@ -696,19 +710,24 @@ class WorkloadReader(NodeReader):
         xp = _xp.for_size(n)
         i64 = xp.int64
 
-        def rows(r: GroupRead, f: list[PrivateMapping], shared: Callable[[int], int], own: Callable[[PrivateMapping], int]
-                 ) -> Iterable[int]:
-            return chain(map(shared, r.codes), map(own, f))
-
         group = xp.repeat(xp.arange(len(reads)), xp.asarray(sizes, i64))
         address = xp.fromiter(chain.from_iterable(chain(r.addresses, (m.address for m in f))
                                                   for r, f in zip(reads, fixed)), i64, n)
         auto = xp.fromiter(chain.from_iterable(chain(r.auto, (False for _ in f)) for r, f in zip(reads, fixed)),
                            xp.bool_, n)
-        size = xp.fromiter(chain.from_iterable(rows(r, f, spec_size.__getitem__, lambda m: m.size)
-                                               for r, f in zip(reads, fixed)), i64, n)
-        offset = xp.fromiter(chain.from_iterable(rows(r, f, spec_offset.__getitem__, lambda m: 0)
-                                                 for r, f in zip(reads, fixed)), i64, n)
+        # a shared mapping's size and offset are its spec's (looked up by code
+        # on arrays, not a call per mapping), a listed private mapping's its own
+        codes = xp.fromiter(chain.from_iterable(chain(r.codes, repeat(-1, len(f))) for r, f in zip(reads, fixed)),
+                            i64, n)
+        own = codes < 0
+        code = xp.maximum(codes, 0)
+        del codes
+        own_size = xp.fromiter(chain.from_iterable(chain(repeat(0, len(r.codes)), (m.size for m in f))
+                                                   for r, f in zip(reads, fixed)), i64, n)
+        known = len(spec_size) > 0  # (else every row is a private mapping's: code 0 is no spec's)
+        size = xp.where(own, own_size, xp.asarray(spec_size, i64)[code] if known else 0)
+        offset = xp.where(own, 0, xp.asarray(spec_offset, i64)[code] if known else 0)
+        del own, code, own_size
         overlapping = overlapping_groups(xp, group, address, size, auto)
         if overlapping:  # raise that group's error, as group by group
             first = reads[overlapping[0]]
@@ -720,8 +739,7 @@ class WorkloadReader(NodeReader):
         for read, private, k, total, simple in zip(reads, privates, shared_sizes, sizes, ok):
             if simple:
                 shared = tuple(flat[row:row + k])
-                out.append(read.placed(shared, self.private_placed(
-                    read, private, shared, tuple(map(spec_size.__getitem__, read.codes)), arch)))
+                out.append(read.placed(shared, self.private_placed(read, private, shared, None, arch)))
             else:
                 out.append(self.place(read, arch, checked=True))
             row += total
@@ -786,6 +804,12 @@ class WorkloadReader(NodeReader):
         items = self.row_items
         items.reserve(len(table.distinct))
         rows = table.rows
+        if rows and rows[-1] - rows[0] == len(rows) - 1 and rows == list(range(rows[0], rows[-1] + 1)):
+            # rows numbered in order (distinct mappings): the columns' slices
+            first, end = rows[0], rows[-1] + 1
+            if -1 not in items.code[first:end]:
+                return (tuple(items.code[first:end]), tuple(items.address[first:end]),
+                        tuple(map(bool, items.auto[first:end])))
         codes = list(map(items.code.__getitem__, rows))
         if -1 in codes:
             for j, row in enumerate(rows):

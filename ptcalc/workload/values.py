@@ -63,6 +63,20 @@ _EXPONENT = re.compile(r"[-+]?[0-9.]+[eE][-+]?[0-9]+")
 _SIGNED_INT = re.compile(r"[-+]?[0-9]+")
 _PLAIN_RANGE = re.compile(r"(0|[1-9][0-9]{0,19})([KMGT]?)-(0|[1-9][0-9]{0,19})([KMGT]?)")
 _RANGE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def plain_range(text: str) -> tuple[int, int] | None:
+    """(start, end) of a range in the form ``ptcalc scan`` writes (``4M-6M``:
+    whole numbers, K/M/G/T, no Fraction), else None.
+
+    >>> plain_range("4M-6M"), plain_range("4 M-6M")
+    ((4194304, 6291456), None)
+    """
+    m = _PLAIN_RANGE.fullmatch(text)
+    if m is None:
+        return None
+    a, ua, b, ub = m.groups()
+    return int(a) * _RANGE_UNITS[ua], int(b) * _RANGE_UNITS[ub]
 _HEX = re.compile(r"0[xX][0-9a-fA-F]+")
 _DECIMAL = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 _UNIT_SUFFIX = re.compile(r"[-+]?[0-9.]*[0-9]\s*[A-Za-z]+")
@@ -523,11 +537,9 @@ class NodeReader:
                 text = self.scalar(item, ipath, "a range start-end such as 4M-6M, or [start, end]").strip()
                 if len(text) > 2 * MAX_SCALAR:
                     raise self.error(item, ipath, f"{show(text)} is too long for a range")
-                fast = _PLAIN_RANGE.fullmatch(text)
+                fast = plain_range(text)
                 if fast is not None:  # what scan writes: whole numbers, K/M/G/T (no Fraction)
-                    a, ua, b, ub = fast.groups()
-                    ranges.append(self.checked_range(
-                        item, ipath, text, int(a) * _RANGE_UNITS[ua], int(b) * _RANGE_UNITS[ub], size))
+                    ranges.append(self.checked_range(item, ipath, text, *fast, size))
                     continue
                 head, sep, tail = text.partition("-")
                 if not (sep and head.strip() and tail.strip()):
