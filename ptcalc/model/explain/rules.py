@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import fields, replace
+import functools
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ptcalc.model.explain import batch
 from ptcalc.model.explain.attribution import I64, Context, PoolBuild, overlap
-from ptcalc.model.explain.types import RULE_OF_WHY, Finding, Fix, Interval, Sharing, made
+from ptcalc.model.explain.types import (RULE_OF_WHY, Finding, FindingList, FindingPart, Fix, Interval, Sharing,
+                                        made)
 from ptcalc.model.intervals import distinct_blocks, order_by
 from ptcalc.model.layout import PROT_CODE, Layout, pieces_reordered
 from ptcalc.model.schemes import Why, zones
@@ -568,6 +570,28 @@ _PER_SEGMENT = frozenset({_W_NOT_HUGETLB, _W_NOT_PMD_PAGES, _W_PROT_NONE, _W_NO_
 segment, none of them pending (measured already or none)."""
 
 
+_ADDED = 1 << 40
+"""The place (``Findings.seq``) of the first finding ``add`` takes: after
+those of the per-segment runs (placed by their row)."""
+
+
+class _Run:
+    """Findings on many rows with the same fields (``fields``), their ranges
+    and tables those of each row in ``zone_set`` (the tables of level
+    ``only``, when given): rows, their places in the output, and for a
+    window run each row's window request."""
+
+    __slots__ = ("fields", "zone_set", "only", "rows", "seq", "windows")
+
+    def __init__(self, fields: dict[str, Any], zone_set: tuple[int, ...], only: str | None) -> None:
+        self.fields = fields
+        self.zone_set = zone_set
+        self.only = only
+        self.rows: list[int] = []
+        self.seq: list[int] = []
+        self.windows: list[_Window] = []
+
+
 class Findings:
     def __init__(self, cx: Context, builds: list[PoolBuild], sharing: dict[int, list[Sharing]],
                  slow: bool = False) -> None:
@@ -575,13 +599,21 @@ class Findings:
         self.builds = builds
         self.sharing = sharing
         self.fixer = _Fixer(cx, slow)
-        self.out: list[Finding] = []
+        self.out: list[tuple[int, Finding]] = []
+        """Findings made one by one, each after its place in the output (``seq``)."""
         self.added: list[tuple[Any, ...]] = []
+        self.seq = _ADDED
+        """The place of the next finding ``add`` takes: a cell's findings are in
+        the order they were made (the per-segment runs' first, row by row), then
+        by group and mapping (a stable sort)."""
         self.windows: list[_Window] = []
         self._per_segment: dict[tuple[Why, str], tuple[list[Any], dict[str, Any]]] = {}
         self._tables: dict[tuple[int, ...], list[tuple[str, list[int]]]] = {}
         self._known_tables: dict[tuple[tuple[int, ...], tuple[int, ...]], dict[str, int]] = {}
-        self._whole: dict[tuple[Why, str, str], dict[str, Any]] = {}
+        self._whole: dict[tuple[Why, str, str], _Run] = {}
+        self._window_runs: dict[tuple[Any, ...], _Run] = {}
+        self.parts: list[tuple[FindingPart, list[int]]] = []
+        """The findings made at once, each part with its findings' places (``seq``)."""
         self._row_index = cx.layout.row_index
         self._zones_of_row: list[int] | None = None
         self._bounds: list[list[int]] = []
@@ -634,7 +666,52 @@ class Findings:
             fixes: list[Any], note: str | None = None, **detail: Any) -> None:
         """A finding on row ``r``; ``detail``: the Finding fields its rule is
         worded with.  Made in ``finish``, once the fixes are measured."""
-        self.added.append((r, level, rule, ranges, tables, fixes, note, detail))
+        self.added.append((r, level, rule, ranges, tables, fixes, note, detail, self.seq))
+        self.seq += 1
+
+    def add_window(self, r: int, level: str, rule: str, zone_set: tuple[int, ...], only: str | None, w: _Window,
+                   detail: dict[str, Any]) -> None:
+        """``add`` of a finding on row ``r`` whose one fix is the window request
+        ``w``, its ranges and tables those of the row in ``zone_set`` (the
+        tables of level ``only``, when given): made in ``finish`` with the
+        other rows' findings of the same fields, at once."""
+        key = (level, rule, zone_set, only, *detail.items())
+        run = self._window_runs.get(key)
+        if run is None:
+            run = self._window_runs[key] = _Run({"level": level, "rule": rule, **detail}, zone_set, only)
+        run.rows.append(r)
+        run.seq.append(self.seq)
+        run.windows.append(w)
+        self.seq += 1
+
+    def _part(self, run: _Run, fields: dict[str, Any], pick: list[int] | None = None) -> None:
+        """The findings of ``run`` (its rows ``pick``, or all) as a part with ``fields``."""
+        rows = run.rows if pick is None else [run.rows[k] for k in pick]
+        seq = run.seq if pick is None else [run.seq[k] for k in pick]
+        lay = self.cx.layout
+        idx = np.fromiter(rows, I64, len(rows))
+        zone_set, only = run.zone_set, run.only
+        part = FindingPart(fields, lay.row_group[idx].tolist(), lay.row_mi[idx].tolist(),
+                           functools.partial(self._ranges_of_rows, rows, zone_set),
+                           functools.partial(self._tables_of_rows, rows, zone_set, only))
+        self.parts.append((part, seq))
+
+    def _ranges_of_rows(self, rows: list[int], zone_set: tuple[int, ...]) -> list[tuple[Interval, ...]]:
+        ranges_in = self.ranges_in
+        return [ranges_in(r, zone_set) for r in rows]
+
+    def _tables_of_rows(self, rows: list[int], zone_set: tuple[int, ...], only: str | None) -> list[dict[str, int]]:
+        tables_in = self.tables_in
+        out = [tables_in(r, zone_set) for r in rows]
+        if only is None:
+            return out
+        of_level: dict[int, dict[str, int]] = {}  # one dict per dict of all levels: shared as those are
+        for i, d in enumerate(out):
+            t = of_level.get(id(d))
+            if t is None:
+                t = of_level[id(d)] = {k: v for k, v in d.items() if k == only}
+            out[i] = t
+        return out
 
     def finish(self) -> None:
         """Measure the pending fixes and make the findings."""
@@ -647,7 +724,28 @@ class Findings:
         row_index = self.cx.layout.row_index
         known: dict[int, tuple[Fix | None, tuple[Fix, ...]]] = {}  # per fixes list of ``_per_segment``
         shared = {id(fixes) for fixes, _ in self._per_segment.values()}
-        for r, level, rule, ranges, tables, fixes, note, detail in self.added:
+        # the window runs: a row none of whose window fixes saves anything has
+        # no fix (most rows: its findings are one part per run); the others
+        # are made one by one, as those of ``add``
+        good = np.fromiter((a is not None and a < before for a in after), bool, len(after))
+        so_far = np.concatenate([np.zeros(1, I64), np.cumsum(good, dtype=I64)])
+        for run in self._window_runs.values():
+            first = np.fromiter((w.first for w in run.windows), I64, len(run.windows))
+            n = np.fromiter((w.n for w in run.windows), I64, len(run.windows))
+            saving = (so_far[first + n] - so_far[first]) > 0
+            none = np.flatnonzero(~saving).tolist()
+            if none:
+                self._part(run, {**run.fields, "fix": None, "alternatives": (), "note": "no-single-change"},
+                           None if len(none) == len(run.rows) else none)
+            if len(none) < len(run.rows):
+                detail = {k: v for k, v in run.fields.items() if k not in ("level", "rule")}
+                ranges = self._ranges_of_rows(run.rows, run.zone_set)
+                tables = self._tables_of_rows(run.rows, run.zone_set, run.only)
+                for k in np.flatnonzero(saving).tolist():
+                    self.added.append((run.rows[k], run.fields["level"], run.fields["rule"], ranges[k], tables[k],
+                                       [run.windows[k]], None, detail, run.seq[k]))
+        self._window_runs = {}
+        for r, level, rule, ranges, tables, fixes, note, detail, seq in self.added:
             gi, mi = row_index[r]
             if id(fixes) in shared:
                 if id(fixes) not in known:
@@ -655,8 +753,8 @@ class Findings:
                 best, alts = known[id(fixes)]
                 if best is None and note is None and fixes:
                     note = "no-single-change"
-                self.out.append(made(Finding, group=gi, mapping=mi, level=level, rule=rule, ranges=ranges,
-                                     tables=tables, fix=best, alternatives=alts, note=note, **detail))
+                self.out.append((seq, made(Finding, group=gi, mapping=mi, level=level, rule=rule, ranges=ranges,
+                                           tables=tables, fix=best, alternatives=alts, note=note, **detail)))
                 continue
             candidates: list[Fix | None] = []
             for f in fixes:
@@ -670,9 +768,27 @@ class Findings:
             best, alts = _best(candidates)
             if best is None and note is None and fixes:
                 note = "no-single-change"
-            self.out.append(made(Finding, group=gi, mapping=mi, level=level, rule=rule, ranges=ranges, tables=tables,
-                                         fix=best, alternatives=alts, note=note, **detail))
+            self.out.append((seq, made(Finding, group=gi, mapping=mi, level=level, rule=rule, ranges=ranges,
+                                       tables=tables, fix=best, alternatives=alts, note=note, **detail)))
         self.added = []
+        for run in self._whole.values():
+            self._part(run, run.fields)
+        self._whole = {}
+
+    def findings(self) -> FindingList:
+        """Every finding made (``finish`` first), by group and mapping."""
+        parts = [p for p, _ in self.parts]
+        seqs = [seq for _, seq in self.parts]
+        if self.out:
+            parts.append(FindingPart.each([f for _, f in self.out]))
+            seqs.append([seq for seq, _ in self.out])
+        part = np.repeat(np.arange(len(parts), dtype=I64), [len(p) for p in parts])
+        at = np.concatenate([np.arange(len(p), dtype=I64) for p in parts]) if parts else np.zeros(0, I64)
+        group = np.fromiter((g for p in parts for g in p.group), I64, part.size)
+        mapping = np.fromiter((m for p in parts for m in p.mapping), I64, part.size)
+        seq = np.fromiter((x for s in seqs for x in s), I64, part.size)
+        order = np.lexsort((seq, mapping, group))
+        return FindingList(tuple(parts), part[order].tolist(), at[order].tolist())
 
     # fixes by rule ---------------------------------------------------------
     def window_fixes(self, r: int, span: int, target_class: int | None) -> list[Any]:
@@ -752,18 +868,22 @@ class Findings:
                 best, alts = _best(fixes)  # type: ignore[arg-type]
                 if best is None and note is None and fixes:
                     note = "no-single-change"
-                same = self._whole[key] = {"level": "all" if why in _WHOLE_MAPPING else level,
-                                           "rule": RULE_OF_WHY[why], "fix": best, "alternatives": alts, "note": note,
-                                           "why": why, "why_level": level, **detail}
-            gi, mi = self._row_index[r]
-            self.out.append(made(Finding, group=gi, mapping=mi, ranges=self.ranges_in(r, _ALL_ZONES),
-                                 tables=self.tables_in(r, _ALL_ZONES), **same))
+                same = self._whole[key] = _Run({"level": "all" if why in _WHOLE_MAPPING else level,
+                                                "rule": RULE_OF_WHY[why], "fix": best, "alternatives": alts,
+                                                "note": note, "why": why, "why_level": level, **detail},
+                                               _ALL_ZONES, None)
+            same.rows.append(r)
+            same.seq.append(r)  # (before every ``add``: ``_ADDED``)
             return
         fixes, detail = self.rule_fixes(r, why, level)
         note = detail.pop("note", None)
-        self.added.append((r, "all" if why in _WHOLE_MAPPING else level, RULE_OF_WHY[why],
-                           self.ranges_in(r, _ALL_ZONES), self.tables_in(r, _ALL_ZONES), fixes, note,
-                           {"why": why, "why_level": level, **detail}))
+        level_shown = "all" if why in _WHOLE_MAPPING else level
+        if note is None and not detail and len(fixes) == 1 and type(fixes[0]) is _Window:
+            self.add_window(r, level_shown, RULE_OF_WHY[why], _ALL_ZONES, None, fixes[0],
+                            {"why": why, "why_level": level})
+            return
+        self.add(r, level_shown, RULE_OF_WHY[why], self.ranges_in(r, _ALL_ZONES), self.tables_in(r, _ALL_ZONES), fixes,
+                 note, why=why, why_level=level, **detail)
 
     def partial(self, r: int, level: str, zone_set: tuple[int, ...]) -> None:
         cx = self.cx
@@ -773,9 +893,8 @@ class Findings:
         assert span is not None
         seg = cx.w.segments[cx.row_segment[r]]
         target = 0 if (cx.scheme == "file-cached" and seg.backing != "hugetlb") else None
-        tables = {k: v for k, v in self.tables_in(r, zone_set).items() if k == level}
-        self.add(r, level, "partial-window", self.ranges_in(r, zone_set), tables, self.window_fixes(r, span, target),
-                 span=span)
+        (w,) = self.window_fixes(r, span, target)
+        self.add_window(r, level, "partial-window", zone_set, level, w, {"span": span})
 
     def rows(self) -> None:
         cx = self.cx
@@ -900,7 +1019,7 @@ class Findings:
                     self.add(r, level, "alone", ((address, end),), {level: alone}, [], "no-gain-yet")
 
 
-def find(cell: Cell, slow: bool = False) -> tuple[Finding, ...]:
+def find(cell: Cell, slow: bool = False) -> FindingList:
     """Every finding of ``cell``, by group and mapping (``Cell.findings``).
     ``slow``: measure every fix by evaluating the changed workload (the
     reference for the batch measure)."""
@@ -909,4 +1028,4 @@ def find(cell: Cell, slow: bool = False) -> tuple[Finding, ...]:
     f.rows()
     f.across_pools()
     f.finish()
-    return tuple(sorted(f.out, key=lambda x: (x.group, x.mapping)))
+    return f.findings()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, overload
+from typing import Any, NamedTuple, overload
 
 from ptcalc.model.schemes import Why
 from ptcalc.model.results import SchemeResult, VmptePart
@@ -111,6 +111,111 @@ class Finding:
     alignment: int | str | None = None
     """alignment/protection-differs: this pool's and the other pool's ``address - offset`` class."""
     their_alignment: int | str | None = None
+
+
+class FindingPart:
+    """Findings made at once: a rule's findings on many rows, alike but for
+    where they are -- every :class:`Finding` field but ``group``,
+    ``mapping``, ``ranges`` and ``tables`` the same (``fields``), those per
+    finding (``ranges()``, ``tables()``: made when first asked, for all at
+    once) -- or a few findings made one by one (``fields`` None).  A
+    Finding of a part is made only when read (``finding``)."""
+
+    __slots__ = ("fields", "group", "mapping", "_ranges", "_tables", "_made")
+
+    def __init__(self, fields: dict[str, Any] | None, group: list[int], mapping: list[int],
+                 ranges: Callable[[], list[tuple[Interval, ...]]] | list[tuple[Interval, ...]],
+                 tables: Callable[[], list[dict[str, int]]] | list[dict[str, int]],
+                 made_: list[Finding] | None = None) -> None:
+        self.fields = fields
+        """The fields its findings share (every field but the four per finding, defaults left out);
+        None: its findings were made one by one."""
+        self.group = group
+        self.mapping = mapping
+        self._ranges = ranges
+        self._tables = tables
+        self._made = made_
+
+    @classmethod
+    def each(cls, findings: list[Finding]) -> FindingPart:
+        """Findings made one by one, as a part."""
+        return cls(None, [f.group for f in findings], [f.mapping for f in findings], [f.ranges for f in findings],
+                   [f.tables for f in findings], findings)
+
+    def __len__(self) -> int:
+        return len(self.group)
+
+    def ranges(self) -> list[tuple[Interval, ...]]:
+        """Per finding, its ``ranges``."""
+        if callable(self._ranges):
+            self._ranges = self._ranges()
+        return self._ranges
+
+    def tables(self) -> list[dict[str, int]]:
+        """Per finding, its ``tables`` (findings with the same figures share one dict: read only)."""
+        if callable(self._tables):
+            self._tables = self._tables()
+        return self._tables
+
+    def finding(self, j: int) -> Finding:
+        if self._made is not None:
+            return self._made[j]
+        assert self.fields is not None
+        return made(Finding, group=self.group[j], mapping=self.mapping[j], ranges=self.ranges()[j],
+                    tables=self.tables()[j], **self.fields)
+
+
+class FindingList(Sequence[Finding]):
+    """A cell's findings, by group and mapping, kept as the parts they were
+    made in (:class:`FindingPart`); each :class:`Finding` made when first
+    read (the text shows 50 of 100,000; JSON and the merge read the parts).
+    Reads as the tuple of them (indexing, iteration, ``len``, ``==``)."""
+
+    __slots__ = ("parts", "part", "at", "group", "mapping", "_made")
+
+    def __init__(self, parts: tuple[FindingPart, ...], part: list[int], at: list[int]) -> None:
+        self.parts = parts
+        self.part = part
+        """Per finding, its part (an index into ``parts``)..."""
+        self.at = at
+        """... and its place in that part."""
+        self.group = [parts[p].group[j] for p, j in zip(part, at)]
+        """Per finding, its ``group``."""
+        self.mapping = [parts[p].mapping[j] for p, j in zip(part, at)]
+        """Per finding, its ``mapping``."""
+        self._made: list[Finding | None] = [None] * len(part)
+
+    def __len__(self) -> int:
+        return len(self._made)
+
+    @overload
+    def __getitem__(self, index: int) -> Finding: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Finding, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Finding | tuple[Finding, ...]:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self))))
+        if index < 0:
+            index += len(self._made)
+        f = self._made[index]
+        if f is None:
+            f = self._made[index] = self.parts[self.part[index]].finding(self.at[index])
+        return f
+
+    def __iter__(self) -> Iterator[Finding]:
+        return (self[i] for i in range(len(self._made)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (FindingList, tuple)):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"FindingList({len(self)} findings)"
 
 
 @dataclass(frozen=True)
@@ -359,7 +464,8 @@ class Explanation:
     groups: tuple[GroupExplain, ...]
     pools: tuple[Pool, ...]
     totals: Totals
-    findings: tuple[Finding, ...]
+    findings: Sequence[Finding]
+    """A :class:`FindingList` (or a tuple)."""
     vmpte: VmpteNote
     table_bytes: dict[str, int] = field(default_factory=dict)
     aligned_physical_bytes: int | None = None
