@@ -20,7 +20,7 @@ from ptcalc.model.explain import batch
 from ptcalc.model.explain.attribution import I64, Context, PoolBuild, overlap
 from ptcalc.model.explain.types import (RULE_OF_WHY, Finding, FindingList, FindingPart, Fix, Interval, Sharing,
                                         made)
-from ptcalc.model.intervals import distinct_blocks, order_by
+from ptcalc.model.intervals import distinct_blocks, key_ids, order_by
 from ptcalc.model.layout import PROT_CODE, Layout, pieces_reordered
 from ptcalc.model.schemes import Why, zones
 from ptcalc.model.tables import count
@@ -617,6 +617,9 @@ class Findings:
         self._row_index = cx.layout.row_index
         self._zones_of_row: list[int] | None = None
         self._bounds: list[list[int]] = []
+        self._zone_bits = np.zeros(0, I64)
+        self._tables_arr: dict[tuple[int, ...], list[np.ndarray]] = {}
+        self._bounds_arr = np.zeros((0, 6), I64)
 
     # helpers ---------------------------------------------------------------
     def tables_in(self, r: int, zone_set: tuple[int, ...]) -> dict[str, int]:
@@ -653,9 +656,12 @@ class Findings:
         if self._zones_of_row is None:
             bits = np.zeros(cx.layout.n_rows, dtype=I64)
             np.bitwise_or.at(bits, cx.parts.row, np.left_shift(1, cx.parts.zone.astype(I64)))
+            self._zone_bits = bits
+            self._bounds_arr = np.asarray(cx.z.bounds)
             self._zones_of_row = bits.tolist()
-            self._bounds = cx.z.bounds.tolist()
         row_bits: int = self._zones_of_row[r]
+        if not self._bounds:
+            self._bounds = self._bounds_arr.tolist()
         b = self._bounds[r]
         if not row_bits & (row_bits - 1):  # parts in one zone (or none)
             z = row_bits.bit_length() - 1
@@ -697,21 +703,48 @@ class Findings:
         self.parts.append((part, seq))
 
     def _ranges_of_rows(self, rows: list[int], zone_set: tuple[int, ...]) -> list[tuple[Interval, ...]]:
+        """``ranges_in`` of each of ``rows``: a row whose parts are in one zone on arrays."""
+        if not rows:
+            return []
+        if self._zones_of_row is None:
+            self.ranges_in(rows[0], zone_set)  # (the rows' zones and bounds)
+        idx = np.fromiter(rows, I64, len(rows))
+        bits = self._zone_bits[idx]
+        one = (bits & (bits - 1)) == 0  # parts in one zone (or none)
+        z = np.zeros(idx.size, I64)
+        for k in range(1, 6):
+            z[bits == (1 << k)] = k
+        b = self._bounds_arr
+        lo, hi = b[idx, z], b[idx, np.minimum(z + 1, b.shape[1] - 1)]
+        in_set = np.isin(z, zone_set) & (bits != 0) & (lo < hi)
+        out: list[tuple[Interval, ...]] = [((x, y),) if ok else () for x, y, ok in
+                                           zip(lo.tolist(), hi.tolist(), (in_set & one).tolist())]
         ranges_in = self.ranges_in
-        return [ranges_in(r, zone_set) for r in rows]
-
-    def _tables_of_rows(self, rows: list[int], zone_set: tuple[int, ...], only: str | None) -> list[dict[str, int]]:
-        tables_in = self.tables_in
-        out = [tables_in(r, zone_set) for r in rows]
-        if only is None:
-            return out
-        of_level: dict[int, dict[str, int]] = {}  # one dict per dict of all levels: shared as those are
-        for i, d in enumerate(out):
-            t = of_level.get(id(d))
-            if t is None:
-                t = of_level[id(d)] = {k: v for k, v in d.items() if k == only}
-            out[i] = t
+        for k in np.flatnonzero(~one).tolist():
+            out[k] = ranges_in(rows[k], zone_set)
         return out
+
+    def _tables_of_rows(self, rows: list[int], zone_set: tuple[int, ...], only: str | None
+                        ) -> tuple[list[dict[str, int]], list[int]]:
+        """``tables_in`` of each of ``rows`` (the tables of level ``only``, when
+        given): the distinct dicts, and per row the index of its own."""
+        if not rows:
+            return [], []
+        self.tables_in(rows[0], zone_set)  # (the rows' tables at each level)
+        cols = self._tables_arr.get(zone_set)
+        if cols is None:
+            cols = self._tables_arr[zone_set] = [np.asarray(col, dtype=I64) for _, col in self._tables[zone_set]]
+        if not cols:
+            distinct, index = [self.tables_in(rows[0], zone_set)], [0] * len(rows)
+        else:
+            idx = np.fromiter(rows, I64, len(rows))
+            _, first, inverse = np.unique(key_ids(*[col[idx] for col in cols]), return_index=True,
+                                          return_inverse=True)
+            distinct = [self.tables_in(rows[k], zone_set) for k in first.tolist()]
+            index = inverse.reshape(-1).tolist()
+        if only is not None:
+            distinct = [{k: v for k, v in d.items() if k == only} for d in distinct]
+        return distinct, index
 
     def finish(self) -> None:
         """Measure the pending fixes and make the findings."""
@@ -740,9 +773,10 @@ class Findings:
             if len(none) < len(run.rows):
                 detail = {k: v for k, v in run.fields.items() if k not in ("level", "rule")}
                 ranges = self._ranges_of_rows(run.rows, run.zone_set)
-                tables = self._tables_of_rows(run.rows, run.zone_set, run.only)
+                distinct, index = self._tables_of_rows(run.rows, run.zone_set, run.only)
                 for k in np.flatnonzero(saving).tolist():
-                    self.added.append((run.rows[k], run.fields["level"], run.fields["rule"], ranges[k], tables[k],
+                    self.added.append((run.rows[k], run.fields["level"], run.fields["rule"], ranges[k],
+                                       distinct[index[k]],
                                        [run.windows[k]], None, detail, run.seq[k]))
         self._window_runs = {}
         for r, level, rule, ranges, tables, fixes, note, detail, seq in self.added:
@@ -788,7 +822,7 @@ class Findings:
         mapping = np.fromiter((m for p in parts for m in p.mapping), I64, part.size)
         seq = np.fromiter((x for s in seqs for x in s), I64, part.size)
         order = np.lexsort((seq, mapping, group))
-        return FindingList(tuple(parts), part[order].tolist(), at[order].tolist())
+        return FindingList(tuple(parts), part[order], at[order], group[order].tolist(), mapping[order].tolist())
 
     # fixes by rule ---------------------------------------------------------
     def window_fixes(self, r: int, span: int, target_class: int | None) -> list[Any]:

@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, overload
 
+import numpy as np
+
 from ptcalc.model.schemes import Why
 from ptcalc.model.results import SchemeResult, VmptePart
 from ptcalc.model.whatif import Column
@@ -121,11 +123,11 @@ class FindingPart:
     once) -- or a few findings made one by one (``fields`` None).  A
     Finding of a part is made only when read (``finding``)."""
 
-    __slots__ = ("fields", "group", "mapping", "_ranges", "_tables", "_made")
+    __slots__ = ("fields", "group", "mapping", "_ranges", "_tables", "_tables_list", "_made")
 
     def __init__(self, fields: dict[str, Any] | None, group: list[int], mapping: list[int],
                  ranges: Callable[[], list[tuple[Interval, ...]]] | list[tuple[Interval, ...]],
-                 tables: Callable[[], list[dict[str, int]]] | list[dict[str, int]],
+                 tables: Callable[[], tuple[list[dict[str, int]], list[int]]] | list[dict[str, int]],
                  made_: list[Finding] | None = None) -> None:
         self.fields = fields
         """The fields its findings share (every field but the four per finding, defaults left out);
@@ -133,7 +135,21 @@ class FindingPart:
         self.group = group
         self.mapping = mapping
         self._ranges = ranges
-        self._tables = tables
+        self._tables: Callable[[], tuple[list[dict[str, int]], list[int]]] | tuple[list[dict[str, int]], list[int]]
+        if callable(tables):
+            self._tables = tables
+        else:
+            seen: dict[int, int] = {}
+            distinct: list[dict[str, int]] = []
+            index = []
+            for d in tables:
+                k = seen.get(id(d))
+                if k is None:
+                    k = seen[id(d)] = len(distinct)
+                    distinct.append(d)
+                index.append(k)
+            self._tables = (distinct, index)
+        self._tables_list: list[dict[str, int]] | None = None if callable(tables) else tables
         self._made = made_
 
     @classmethod
@@ -151,11 +167,18 @@ class FindingPart:
             self._ranges = self._ranges()
         return self._ranges
 
-    def tables(self) -> list[dict[str, int]]:
-        """Per finding, its ``tables`` (findings with the same figures share one dict: read only)."""
+    def tables_index(self) -> tuple[list[dict[str, int]], list[int]]:
+        """The findings' distinct ``tables`` dicts, and per finding the index of its own."""
         if callable(self._tables):
             self._tables = self._tables()
         return self._tables
+
+    def tables(self) -> list[dict[str, int]]:
+        """Per finding, its ``tables`` (findings with the same figures share one dict: read only)."""
+        if self._tables_list is None:
+            distinct, index = self.tables_index()
+            self._tables_list = [distinct[k] for k in index]
+        return self._tables_list
 
     def finding(self, j: int) -> Finding:
         if self._made is not None:
@@ -171,19 +194,22 @@ class FindingList(Sequence[Finding]):
     read (the text shows 50 of 100,000; JSON and the merge read the parts).
     Reads as the tuple of them (indexing, iteration, ``len``, ``==``)."""
 
-    __slots__ = ("parts", "part", "at", "group", "mapping", "_made")
+    __slots__ = ("parts", "part", "at", "group", "mapping", "_part", "_at", "_made")
 
-    def __init__(self, parts: tuple[FindingPart, ...], part: list[int], at: list[int]) -> None:
+    def __init__(self, parts: tuple[FindingPart, ...], part: np.ndarray, at: np.ndarray, group: list[int],
+                 mapping: list[int]) -> None:
         self.parts = parts
         self.part = part
-        """Per finding, its part (an index into ``parts``)..."""
+        """Per finding, its part (an index into ``parts``; int64)..."""
         self.at = at
         """... and its place in that part."""
-        self.group = [parts[p].group[j] for p, j in zip(part, at)]
+        self.group = group
         """Per finding, its ``group``."""
-        self.mapping = [parts[p].mapping[j] for p, j in zip(part, at)]
+        self.mapping = mapping
         """Per finding, its ``mapping``."""
-        self._made: list[Finding | None] = [None] * len(part)
+        self._part: list[int] = part.tolist()
+        self._at: list[int] = at.tolist()
+        self._made: list[Finding | None] = [None] * len(self._part)
 
     def __len__(self) -> int:
         return len(self._made)
@@ -201,7 +227,7 @@ class FindingList(Sequence[Finding]):
             index += len(self._made)
         f = self._made[index]
         if f is None:
-            f = self._made[index] = self.parts[self.part[index]].finding(self.at[index])
+            f = self._made[index] = self.parts[self._part[index]].finding(self._at[index])
         return f
 
     def __iter__(self) -> Iterator[Finding]:
