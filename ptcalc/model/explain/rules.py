@@ -75,7 +75,7 @@ class _Fixer:
         self.slow = slow
         self._hugetlb: dict[str, Fix | None] = {}
         self._threshold: dict[int, Fix] = {}
-        self._whatif: tuple[Layout, Column | None] | None = None
+        self._whatif: tuple[Layout, Column | None, Layout | None] | None = None
         self._limit = cx.w.arch.user_limit
         self._seg_size = {name: seg.size for name, seg in cx.w.segments.items()}
         self.pending: list[tuple[Any, ...]] = []
@@ -403,19 +403,27 @@ class _Fixer:
         """The workload with ``segment``'s mappings as the what-if column on
         ``size`` hugetlb pages has them (the rest as configured), counted on
         arrays: the column's rows of that segment in place of the configured ones."""
-        from ptcalc.model.evaluate import Options, evaluate
+        from ptcalc.model.whatif import columns
 
         w = self.cx.w
         if self._whatif is None:
-            ev = evaluate(w, Options(schemes=(), columns=size))
-            col = ev.columns[0] if ev.columns else None
-            self._whatif = (ev.layout.on("numpy"), col)
-        lay, col = self._whatif
-        if col is None or col.layout is None or col.segments is None:
+            # the what-if column of the workload as configured: when the cell
+            # is of the configured column, on the layout it has (not made again)
+            cell_col = self.cx.cell.column
+            configured = cell_col.layout if cell_col.configured else None
+            layout = configured if configured is not None else Layout.from_workload(w, backend=None)
+            cols = columns(w, layout, size)
+            col = cols[0] if cols else None
+            conv_layout = None
+            if col is not None and col.segments is not None:
+                conv_layout = col.layout if col.layout is not None else (
+                    col.make_layout() if col.make_layout is not None else None)
+            self._whatif = (layout.on("numpy"), col, None if conv_layout is None else conv_layout.on("numpy"))
+        lay, col, conv = self._whatif
+        if col is None or conv is None or col.segments is None:
             return None  # the what-if is not available: some mapping cannot be placed on those pages
         if list(col.segments) != list(w.segments):
             return self._hugetlb_after_slow(segment, size)
-        conv = col.layout.on("numpy")
         si = list(w.segments).index(segment)
         keep = ~((lay.row_mi >= 0) & (lay.row_seg == si))
         take = (conv.row_mi >= 0) & (conv.row_seg == si)
