@@ -131,7 +131,7 @@ def document(e: Explanation) -> dict[str, Any]:
                    "physical_bytes": e.result.physical_bytes},
         "findings": _findings(e, fix, reason),
         "alike_groups": [[e.groups[i].name for i in members] for members in a.classes if len(members) > 1],
-        "merged_findings": merged(e, a),
+        "merged_findings": _index_lists(merged(e, a), 1),
         "vmpte": {"summed_bytes": e.vmpte.summed_bytes, "physical_bytes": e.vmpte.physical_bytes,
                   "own_bytes": e.vmpte.own_bytes, "attached_bytes": e.vmpte.attached_bytes,
                   "attachments": e.vmpte.attachments, "top_level_bytes": e.vmpte.top_bytes,
@@ -182,6 +182,18 @@ def _findings(e: Explanation, fix: Callable[[Fix | None], dict[str, Any] | None]
         rs = ", ".join([f"[{a}, {b}]" for a, b in ranges[j]])
         items.append(f'{{"group": {names[g]}, "mapping": {m}{mid}[{rs}], "tables": {tables[index[j]]}{tail}')
     return lines_text(items, 1)
+
+
+def _index_lists(lists: list[list[int]], level: int) -> Raw:
+    """A list of lists of numbers at ``level``, laid out as :func:`dumps`
+    lays out nested lists (a number a line), in one join (100,000 numbers
+    written one call each took a fifth of the JSON output's time)."""
+    if not lists:
+        return Raw("[]")
+    pad = "\n" + "  " * (level + 1)
+    inner = "\n" + "  " * (level + 2)
+    return Raw("[" + pad + ("," + pad).join(["[" + inner + ("," + inner).join(map(str, xs)) + pad + "]"
+                                              for xs in lists]) + "\n" + "  " * level + "]")
 
 
 def render(e: Explanation) -> str:
