@@ -899,21 +899,7 @@ class Findings:
     def whole_row(self, r: int, why: Why, level: str) -> None:
         """A finding on the whole of row ``r``: rule ``why`` decided at ``level``."""
         if why in _PER_SEGMENT:
-            # the same fixes (none pending: nothing to measure) and note for
-            # every row of the segment: the finding is made here, from fields
-            # made once
-            key = (why, level, self.cx.row_segment[r])
-            same = self._whole.get(key)
-            if same is None:
-                fixes, detail = self.rule_fixes(r, why, level)
-                note = detail.pop("note", None)
-                best, alts = _best(fixes)  # type: ignore[arg-type]
-                if best is None and note is None and fixes:
-                    note = "no-single-change"
-                same = self._whole[key] = _Run({"level": "all" if why in _WHOLE_MAPPING else level,
-                                                "rule": RULE_OF_WHY[why], "fix": best, "alternatives": alts,
-                                                "note": note, "why": why, "why_level": level, **detail},
-                                               _ALL_ZONES, None)
+            same = self._whole_run(r, why, level)
             same.rows.append(r)
             same.seq.append(r)  # (before every ``add``: ``_ADDED``)
             return
@@ -927,6 +913,24 @@ class Findings:
         self.add(r, level_shown, RULE_OF_WHY[why], self.ranges_in(r, _ALL_ZONES), self.tables_in(r, _ALL_ZONES), fixes,
                  note, why=why, why_level=level, **detail)
 
+    def _whole_run(self, r: int, why: Why, level: str) -> _Run:
+        """The run of rule ``why`` (a per-segment one) at ``level`` on row
+        ``r``'s segment: the same fixes (none pending: nothing to measure)
+        and note for every row of the segment, made once."""
+        key = (why, level, self.cx.row_segment[r])
+        same = self._whole.get(key)
+        if same is None:
+            fixes, detail = self.rule_fixes(r, why, level)
+            note = detail.pop("note", None)
+            best, alts = _best(fixes)  # type: ignore[arg-type]
+            if best is None and note is None and fixes:
+                note = "no-single-change"
+            same = self._whole[key] = _Run({"level": "all" if why in _WHOLE_MAPPING else level,
+                                            "rule": RULE_OF_WHY[why], "fix": best, "alternatives": alts,
+                                            "note": note, "why": why, "why_level": level, **detail},
+                                           _ALL_ZONES, None)
+        return same
+
     def partial(self, r: int, level: str, zone_set: tuple[int, ...]) -> None:
         cx = self.cx
         if not self.ranges_in(r, zone_set):
@@ -939,49 +943,65 @@ class Findings:
         self.add_window(r, level, "partial-window", zone_set, level, w, {"span": span})
 
     def rows(self) -> None:
+        """Every row's findings (the rules of its zones), in row order: the
+        rows whose findings are made at once (a per-segment rule's, and
+        ``no-whole-window`` with its window fixes) picked on arrays, the
+        others one by one."""
         cx = self.cx
         z = cx.z
         lay = cx.layout
-        private = lay.row_private.tolist()
-        whys = {int(w): w for w in Why}
-        why_pmd = [whys[x] for x in z.why_pmd.tolist()]
-        why_pte = [whys[x] for x in z.why_pte.tolist()]
-        row_leaf = lay.row_leaf.tolist()
-        n_parts = np.bincount(cx.parts.row, minlength=lay.n_rows).tolist()
+        n = lay.n_rows
+        scheme = cx.scheme
+        shared = int(_W_SHARED)
+        why_pmd, why_pte = np.asarray(z.why_pmd), np.asarray(z.why_pte)
+        touched = np.bincount(cx.parts.row, minlength=n) > 0
         prot_none = lay.row_prot == PROT_CODE["none"]
-        prot_none_l = prot_none.tolist() if prot_none.any() else None
-        hugetlb = {name: s.backing == "hugetlb" for name, s in cx.w.segments.items()}
-        row_hugetlb = [hugetlb.get(name, False) for name in cx.row_segment]
-        for r in range(lay.n_rows):
-            if private[r]:
-                continue  # a process's own mapping: never shared (GroupExplain says how much it costs)
-            touched = n_parts[r] > 0
-            if prot_none_l is not None and prot_none_l[r]:
-                if cx.scheme != "private":
-                    self.add(r, "all", "prot-none", (), {}, [], "nothing-to-save", why=_W_PROT_NONE)
-                continue
-            if not touched:
-                continue
-            leaf = row_leaf[r]
-            wp, wt = why_pmd[r], why_pte[r]
-            if cx.scheme == "private":
-                self.whole_row(r, _W_PRIVATE_SCHEME, "pmd")
-            elif z.upper == "mshare":
-                continue  # everything not PROT_NONE is in a region
-            elif cx.scheme == "mshare":  # ptshare
-                if wt != _W_SHARED:
-                    self.whole_row(r, wt, "pte")
-            elif cx.scheme == "hugetlb-pmd" or row_hugetlb[r] or leaf > 0:
-                # PMD-level sharing only (hugetlb rows; file-cached THP / 1 GiB rows)
-                if wp != _W_SHARED:
-                    self.whole_row(r, wp, "pmd")
-                else:
-                    self.partial(r, "pmd", (0, 4))
-            else:  # file-cached, base pages
-                if wt != _W_SHARED:
-                    self.whole_row(r, wt, "pte")
-                    continue
+        live = ~lay.row_private & ~prot_none & touched
+        # per row: 1 prot-none, 2 a whole-row rule (``why``, ``pmd_level``), 3 partial PMD windows, 4 file-cached base pages
+        kind = np.where(prot_none & ~lay.row_private, 1 if scheme != "private" else 0, 0)
+        why = np.zeros(n, I64)
+        pmd_level = np.ones(n, bool)
+        if scheme == "private":
+            kind[live] = 2
+            why[:] = int(_W_PRIVATE_SCHEME)
+        elif z.upper == "mshare":
+            pass  # everything not PROT_NONE is in a region
+        elif scheme == "mshare":  # ptshare
+            w = live & (why_pte != shared)
+            kind[w] = 2
+            why, pmd_level = why_pte.astype(I64), np.zeros(n, bool)
+        else:
+            is_hugetlb = np.array([s.backing == "hugetlb" for s in cx.w.segments.values()] + [False], bool)
+            row_seg = np.minimum(lay.row_seg, len(cx.w.segments))  # (a process's own rows: none)
+            hp = live & ((scheme == "hugetlb-pmd") | is_hugetlb[row_seg] | (lay.row_leaf > 0))
+            # PMD-level sharing only (hugetlb rows; file-cached THP / 1 GiB rows)
+            kind[hp & (why_pmd != shared)] = 2
+            kind[hp & (why_pmd == shared)] = 3
+            fc = live & ~hp  # file-cached, base pages
+            kind[fc & (why_pte != shared)] = 2
+            kind[fc & (why_pte == shared)] = 4
+            why = np.where(hp, why_pmd, why_pte).astype(I64)
+            pmd_level = hp
+        # whole-row rules made at once: a per-segment rule's rows, and no-whole-window's
+        whole = kind == 2
+        per_segment = whole & np.isin(why, [int(w) for w in _PER_SEGMENT])
+        self._whole_rows(np.flatnonzero(per_segment), why, pmd_level)
+        window = whole & (why == int(_W_NO_WHOLE_WINDOW))
+        if window.any():
+            kind[np.flatnonzero(window)[self._window_rows(np.flatnonzero(window), pmd_level)]] = 0
+        kind[per_segment] = 0
+        whys = {int(w): w for w in Why}
+        for r, k in zip(np.flatnonzero(kind).tolist(), kind[kind > 0].tolist()):
+            self.seq = _ADDED + 4 * r  # (a row's findings in the order they are added, rows in order)
+            if k == 1:
+                self.add(r, "all", "prot-none", (), {}, [], "nothing-to-save", why=_W_PROT_NONE)
+            elif k == 2:
+                self.whole_row(r, whys[int(why[r])], "pmd" if pmd_level[r] else "pte")
+            elif k == 3:
+                self.partial(r, "pmd", (0, 4))
+            else:
                 self.partial(r, "pte", (0, 4))
+                wp = whys[int(why_pmd[r])]
                 if wp != _W_SHARED:
                     if self.ranges_in(r, (1, 3)):
                         fixes, detail = self.rule_fixes(r, wp, "pmd")
@@ -989,6 +1009,57 @@ class Findings:
                                  {"pmd": self.tables_in(r, (1, 3)).get("pmd", 0)}, fixes, why=wp, **detail)
                 else:
                     self.partial(r, "pmd", (1, 3))
+        self.seq = _ADDED + 4 * n
+
+    def _whole_rows(self, rows: np.ndarray, why: np.ndarray, pmd_level: np.ndarray) -> None:
+        """``whole_row`` of rows whose rule is a per-segment one, at once: per
+        (rule, level, segment) its run, its fields made for its first row."""
+        if rows.size == 0:
+            return
+        lay = self.cx.layout
+        key = key_ids(why[rows], pmd_level[rows].astype(I64), lay.row_seg[rows])
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        order = np.argsort(inverse, kind="stable")  # each key's rows in row order
+        bounds = np.searchsorted(inverse[order], np.arange(first.size + 1))
+        whys = {int(w): w for w in Why}
+        for k, r0 in enumerate(rows[first].tolist()):
+            run = self._whole_run(r0, whys[int(why[r0])], "pmd" if pmd_level[r0] else "pte")
+            members = rows[order[bounds[k]:bounds[k + 1]]].tolist()
+            run.rows.extend(members)
+            run.seq.extend(members)  # (before every ``add``: ``_ADDED``)
+
+    def _window_rows(self, rows: np.ndarray, pmd_level: np.ndarray) -> np.ndarray:
+        """``whole_row`` of rows whose rule is ``no-whole-window``, at once,
+        but where the segment is smaller than the window (``rule_fixes``):
+        which of ``rows`` were taken."""
+        cx = self.cx
+        lay = cx.layout
+        segs = list(cx.w.segments.values())
+        size = np.array([s.size for s in segs], I64)[lay.row_seg[rows]]
+        span_pmd = cx.pud_size or cx.pmd_size
+        span = np.where(pmd_level[rows], span_pmd, cx.pmd_size)
+        take = size >= span
+        target0 = np.array([cx.scheme == "file-cached" and s.backing != "hugetlb" for s in segs], bool)
+        why = _W_NO_WHOLE_WINDOW
+        for level, at_pmd in (("pmd", True), ("pte", False)):
+            sel = np.flatnonzero(take & (pmd_level[rows] == at_pmd))
+            if sel.size == 0:
+                continue
+            rs = rows[sel].tolist()
+            ws = [_Window(r, sp, 0 if t else None) for r, sp, t in
+                  zip(rs, span[sel].tolist(), target0[lay.row_seg[rows[sel]]].tolist())]
+            self.windows.extend(ws)
+            fields = {"why": why, "why_level": level}
+            key = (level, RULE_OF_WHY[why], _ALL_ZONES, None, *fields.items())
+            run = self._window_runs.get(key)
+            if run is None:
+                run = self._window_runs[key] = _Run({"level": level, "rule": RULE_OF_WHY[why], **fields}, _ALL_ZONES,
+                                                    None)
+            run.rows.extend(rs)
+            run.seq.extend([_ADDED + 4 * r for r in rs])
+            run.windows.extend(ws)
+        return take
 
     # across pools ----------------------------------------------------------
     def across_pools(self) -> None:
