@@ -482,7 +482,14 @@ def _overlaps(lay: Layout, source: np.ndarray, addr: np.ndarray, end: np.ndarray
             run = e.copy()
             first = np.ones(rows.size, bool)
             first[1:] = g[1:] != g[:-1]
-            if not first.all():
+            if not first.all() and bool((g[1:] >= g[:-1]).all()):
+                # a running maximum that starts again at each group: on the
+                # ends' ranks, offset by group (a later group's offset is above
+                # every rank of the ones before)
+                ends, rank = np.unique(e, return_inverse=True)
+                offset = g * ends.size
+                run = ends[np.maximum.accumulate(offset + rank.reshape(-1)) - offset]
+            elif not first.all():
                 for i in np.flatnonzero(~first).tolist():
                     run[i] = max(run[i], run[i - 1])
             # the last row of the group starting below ``end`` (rows in (group, address) order)
@@ -621,6 +628,8 @@ class Findings:
         self._whole: dict[tuple[Why, str, str], _Run] = {}
         self._window_runs: dict[tuple[Any, ...], _Run] = {}
         self.parts: list[tuple[FindingPart, list[int]]] = []
+        self._where: list[tuple[np.ndarray, np.ndarray]] = []
+        """Per part of ``parts``, its findings' groups and mappings (int64)."""
         """The findings made at once, each part with its findings' places (``seq``)."""
         self._row_index = cx.layout.row_index
         self._zones_of_row: list[int] | None = None
@@ -705,7 +714,9 @@ class Findings:
         lay = self.cx.layout
         idx = np.fromiter(rows, I64, len(rows))
         zone_set, only = run.zone_set, run.only
-        part = FindingPart(fields, lay.row_group[idx].tolist(), lay.row_mi[idx].tolist(),
+        group, mapping = lay.row_group[idx], lay.row_mi[idx]
+        self._where.append((group, mapping))
+        part = FindingPart(fields, group.tolist(), mapping.tolist(),
                            functools.partial(self._ranges_of_rows, rows, zone_set),
                            functools.partial(self._tables_of_rows, rows, zone_set, only))
         self.parts.append((part, seq))
@@ -820,15 +831,20 @@ class Findings:
     def findings(self) -> FindingList:
         """Every finding made (``finish`` first), by group and mapping."""
         parts = [p for p, _ in self.parts]
-        seqs = [seq for _, seq in self.parts]
+        seqs = [np.asarray(seq, dtype=I64) for _, seq in self.parts]
+        where = list(self._where)
         if self.out:
-            parts.append(FindingPart.each([f for _, f in self.out]))
-            seqs.append([seq for seq, _ in self.out])
+            each = FindingPart.each([f for _, f in self.out])
+            parts.append(each)
+            seqs.append(np.array([seq for seq, _ in self.out], I64))
+            where.append((np.array(each.group, I64), np.array(each.mapping, I64)))
         part = np.repeat(np.arange(len(parts), dtype=I64), [len(p) for p in parts])
-        at = np.concatenate([np.arange(len(p), dtype=I64) for p in parts]) if parts else np.zeros(0, I64)
-        group = np.fromiter((g for p in parts for g in p.group), I64, part.size)
-        mapping = np.fromiter((m for p in parts for m in p.mapping), I64, part.size)
-        seq = np.fromiter((x for s in seqs for x in s), I64, part.size)
+        if not parts:
+            return FindingList((), part, part, [], [])
+        at = np.concatenate([np.arange(len(p), dtype=I64) for p in parts])
+        group = np.concatenate([g for g, _ in where])
+        mapping = np.concatenate([m for _, m in where])
+        seq = np.concatenate(seqs)
         order = np.lexsort((seq, mapping, group))
         return FindingList(tuple(parts), part[order], at[order], group[order].tolist(), mapping[order].tolist())
 
