@@ -1085,6 +1085,8 @@ class Findings:
         lay = cx.layout
         by_row = {(s.pool, r): s for r, ss in self.sharing.items() for s in ss}
         reported: set[tuple[int, int]] = set()  # (pool, row)
+        theirs_of: dict[int, tuple[list[Interval], tuple[str, ...]]] = {}  # per pool: its live blocks, its groups
+        procs_of = {b.pool.id: sum(n for _, _, n in b.pool.users) for b in self.builds}
         for b in self.builds:
             p = b.pool
             if p.kind == "mshare":
@@ -1096,18 +1098,21 @@ class Findings:
                              protection=p.protection)
                 continue
             level = "pmd" if p.kind == "pmd" else "pte"
-            procs1 = sum(n for _, _, n in p.users)
+            procs1 = procs_of[p.id]
             for b2 in self.builds:
                 p2 = b2.pool
                 if p2.id == p.id or p2.kind != p.kind or p2.segment != p.segment:
                     continue
-                procs2 = sum(n for _, _, n in p2.users)
+                procs2 = procs_of[p2.id]
                 if procs2 == 0 or (procs1, -p.id) > (procs2, -p2.id):
                     continue  # report on the smaller pool's mappings only
-                live2 = [(r2, iv) for r2, iv in b2.row_intervals.items()
-                         if cx.counts[int(lay.row_group[r2])] > 0]
-                theirs = merge_ranges([x for _, lv in live2 for x in lv.get(level, [])])
-                names = tuple(sorted({cx.w.groups[g2].name for g2, _, n in p2.users if n}))
+                got = theirs_of.get(p2.id)
+                if got is None:  # (the same for every pool it is compared with)
+                    live2 = [(r2, iv) for r2, iv in b2.row_intervals.items()
+                             if cx.counts[int(lay.row_group[r2])] > 0]
+                    got = theirs_of[p2.id] = (merge_ranges([x for _, lv in live2 for x in lv.get(level, [])]),
+                                              tuple(sorted({cx.w.groups[g2].name for g2, _, n in p2.users if n})))
+                theirs, names = got
                 for r, per_level in b.row_intervals.items():
                     if (p.id, r) in reported or cx.counts[int(lay.row_group[r])] == 0:
                         continue
