@@ -187,26 +187,36 @@ class _Fixer:
                                new_range=(address, address + size) if moved else None, protection=protection,
                                like=like), changes)
 
-    def windows(self, requests: list[_Window]) -> None:
+    def windows(self, requests: list[_Window], more: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
         """Pend the fixes of every window request: per row, the moves making
         ``address`` (no target) or ``address - offset`` congruent to the target
         modulo ``span`` (both signed shifts, smallest each way), then the grows
         to the window bounds at the start, at the end and at both -- each as
-        ``move`` and ``grow`` would pend it, in that order."""
-        if not requests:
-            return
+        ``move`` and ``grow`` would pend it, in that order.  ``more``: further
+        requests as columns (row, span, target or -1 for none), after
+        ``requests``; their pending fixes' first indices and counts are
+        returned (``requests``' are set on them)."""
+        n_obj = len(requests)
+        req_rows = np.fromiter((q.row for q in requests), I64, n_obj)
+        span = np.fromiter((q.span for q in requests), I64, n_obj)
+        target = np.fromiter((-1 if q.target is None else q.target for q in requests), I64, n_obj)
+        if more is not None:
+            req_rows = np.concatenate([req_rows, more[0]])
+            span = np.concatenate([span, more[1]])
+            target = np.concatenate([target, more[2]])
+        n = req_rows.size
+        if n == 0:
+            return np.zeros(0, I64), np.zeros(0, I64)
+        has_t = target >= 0
+        target = np.maximum(target, 0)
         cx = self.cx
         lay = cx.layout
-        n = len(requests)
         # the requests' mappings as the layout has them (no Mapping object each)
-        req_rows = np.fromiter((q.row for q in requests), I64, n)
         a = lay.row_addr[req_rows]
         size = lay.row_end[req_rows] - a
         off = lay.row_off[req_rows]
         seg_size = np.array([self._seg_size[name] for name in cx.seg_names], I64)[lay.row_seg[req_rows]]
-        span = np.fromiter((q.span for q in requests), I64, n)
-        has_t = np.fromiter((q.target is not None for q in requests), bool, n)
-        target = np.fromiter((q.target or 0 for q in requests), I64, n)
         end = a + size
         limit = self._limit
         off_ok = (off >= 0) & (off + size <= seg_size)
@@ -245,9 +255,10 @@ class _Fixer:
         cols["auto"] = np.zeros((n, 5), bool)
         self.block = {name: col[valid] for name, col in cols.items()}
         counts = valid.sum(axis=1)
-        firsts = (len(self.pending) + np.cumsum(counts) - counts).tolist()
-        for q, f, c in zip(requests, firsts, counts.tolist()):
+        firsts = len(self.pending) + np.cumsum(counts) - counts
+        for q, f, c in zip(requests, firsts[:n_obj].tolist(), counts[:n_obj].tolist()):
             q.first, q.n = f, c
+        return firsts[n_obj:], counts[n_obj:]
 
     def resolve(self) -> list[int | None]:
         """Per pending fix, the physical bytes after it; None where the changed
@@ -604,7 +615,8 @@ class _Run:
         self.only = only
         self.rows: list[int] = []
         self.seq: list[int] = []
-        self.windows: list[_Window] = []
+        self.windows: list[_Window | int] = []
+        """Per row, its window request: an object, or its place in ``Findings.window_columns``."""
 
 
 class Findings:
@@ -622,6 +634,9 @@ class Findings:
         the order they were made (the per-segment runs' first, row by row), then
         by group and mapping (a stable sort)."""
         self.windows: list[_Window] = []
+        self.window_columns: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        """Window requests made at once (``_window_rows``): row, span, target (-1: none)."""
+        self._n_window_columns = 0
         self._per_segment: dict[tuple[Why, str], tuple[list[Any], dict[str, Any]]] = {}
         self._tables: dict[tuple[int, ...], list[tuple[str, list[int]]]] = {}
         self._known_tables: dict[tuple[tuple[int, ...], tuple[int, ...]], dict[str, int]] = {}
@@ -768,7 +783,10 @@ class Findings:
     def finish(self) -> None:
         """Measure the pending fixes and make the findings."""
         fixer = self.fixer
-        fixer.windows(self.windows)
+        more = None
+        if self.window_columns:
+            more = tuple(np.concatenate([c[k] for c in self.window_columns]) for k in range(3))
+        first_c, n_c = fixer.windows(self.windows, more)  # type: ignore[arg-type]
         self.windows = []
         after = fixer.resolve()
         before = fixer.before
@@ -782,8 +800,14 @@ class Findings:
         good = np.fromiter((a is not None and a < before for a in after), bool, len(after))
         so_far = np.concatenate([np.zeros(1, I64), np.cumsum(good, dtype=I64)])
         for run in self._window_runs.values():
-            first = np.fromiter((w.first for w in run.windows), I64, len(run.windows))
-            n = np.fromiter((w.n for w in run.windows), I64, len(run.windows))
+            if all(type(w) is int for w in run.windows):
+                at = np.array(run.windows, I64)
+                first, n = first_c[at], n_c[at]
+            else:
+                first = np.fromiter((w.first if isinstance(w, _Window) else first_c[w] for w in run.windows), I64,
+                                    len(run.windows))
+                n = np.fromiter((w.n if isinstance(w, _Window) else n_c[w] for w in run.windows), I64,
+                                len(run.windows))
             saving = (so_far[first + n] - so_far[first]) > 0
             none = np.flatnonzero(~saving).tolist()
             if none:
@@ -794,9 +818,12 @@ class Findings:
                 ranges = self._ranges_of_rows(run.rows, run.zone_set)
                 distinct, index = self._tables_of_rows(run.rows, run.zone_set, run.only)
                 for k in np.flatnonzero(saving).tolist():
+                    w = run.windows[k]
+                    if not isinstance(w, _Window):  # (its pending fixes are what ``finish`` reads)
+                        w = _Window(run.rows[k], 0, None)
+                        w.first, w.n = int(first[k]), int(n[k])
                     self.added.append((run.rows[k], run.fields["level"], run.fields["rule"], ranges[k],
-                                       distinct[index[k]],
-                                       [run.windows[k]], None, detail, run.seq[k]))
+                                       distinct[index[k]], [w], None, detail, run.seq[k]))
         self._window_runs = {}
         for r, level, rule, ranges, tables, fixes, note, detail, seq in self.added:
             gi, mi = row_index[r]
@@ -1063,9 +1090,9 @@ class Findings:
             if sel.size == 0:
                 continue
             rs = rows[sel].tolist()
-            ws = [_Window(r, sp, 0 if t else None) for r, sp, t in
-                  zip(rs, span[sel].tolist(), target0[lay.row_seg[rows[sel]]].tolist())]
-            self.windows.extend(ws)
+            self.window_columns.append((rows[sel], span[sel], np.where(target0[lay.row_seg[rows[sel]]], 0, -1)))
+            ws = range(self._n_window_columns, self._n_window_columns + sel.size)
+            self._n_window_columns += sel.size
             fields = {"why": why, "why_level": level}
             key = (level, RULE_OF_WHY[why], _ALL_ZONES, None, *fields.items())
             run = self._window_runs.get(key)
