@@ -1033,6 +1033,10 @@ class Findings:
         if window.any():
             kind[np.flatnonzero(window)[self._window_rows(np.flatnonzero(window), pmd_level)]] = 0
         kind[per_segment] = 0
+        partial_pmd = np.flatnonzero(kind == 3)
+        if partial_pmd.size:  # (``partial`` of a row with no parts in those zones adds nothing)
+            ranges = self._ranges_of_rows(partial_pmd.tolist(), (0, 4))
+            kind[partial_pmd[np.fromiter((not r for r in ranges), bool, len(ranges))]] = 0
         whys = {int(w): w for w in Why}
         for r, k in zip(np.flatnonzero(kind).tolist(), kind[kind > 0].tolist()):
             self.seq = _ADDED + 4 * r  # (a row's findings in the order they are added, rows in order)
