@@ -630,9 +630,10 @@ class Findings:
         """Findings made one by one, each after its place in the output (``seq``)."""
         self.added: list[tuple[Any, ...]] = []
         self.seq = _ADDED
-        """The place of the next finding ``add`` takes: a cell's findings are in
-        the order they were made (the per-segment runs' first, row by row), then
-        by group and mapping (a stable sort)."""
+        """The place of the next finding ``add`` takes: a cell's findings are
+        by group and mapping, then in the order the per-row code made them (the
+        per-segment runs' first, then ``add``'s: ``rows`` places a row's at
+        ``_ADDED + 4 x row``, ``across_pools``' come after every row's)."""
         self.windows: list[_Window] = []
         self.window_columns: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         """Window requests made at once (``_window_rows``): row, span, target (-1: none)."""
@@ -643,9 +644,9 @@ class Findings:
         self._whole: dict[tuple[Why, str, str], _Run] = {}
         self._window_runs: dict[tuple[Any, ...], _Run] = {}
         self.parts: list[tuple[FindingPart, list[int]]] = []
+        """The findings made at once, each part with its findings' places (``seq``)."""
         self._where: list[tuple[np.ndarray, np.ndarray]] = []
         """Per part of ``parts``, its findings' groups and mappings (int64)."""
-        """The findings made at once, each part with its findings' places (``seq``)."""
         self._row_index = cx.layout.row_index
         self._zones_of_row: list[int] | None = None
         self._bounds: list[list[int]] = []
