@@ -46,7 +46,7 @@ from ptcalc.workload.types import ModelOptions, Workload
 
 if TYPE_CHECKING:
     from ptcalc.model.explain.attribution import Attribution
-    from ptcalc.model.explain.types import Finding
+    from ptcalc.model.explain.types import FindingList
 
 __all__ = ["ALL_COLUMNS", "CONFIGURED", "VIEWS", "Cell", "Evaluation", "Hosts", "Note", "Options", "evaluate"]
 
@@ -184,7 +184,7 @@ class Cell:
         return attribute(self)
 
     @cached_property
-    def findings(self) -> tuple[Finding, ...]:
+    def findings(self) -> FindingList:
         """Every part of a mapping whose tables are not shared, the rule that
         decided and the smallest change that would share them."""
         from ptcalc.model.explain.rules import find

@@ -99,7 +99,8 @@ def render(e: Explanation) -> str:
     if not e.findings:
         out.append("- Every touched page's shareable tables are shared.")
     findings = grouped(e, a)
-    for fs, f in findings[:MAX_FINDINGS]:
+    for fs in findings[:MAX_FINDINGS]:
+        f = e.findings[fs[0]]
         out.append(f"- **{md(where_all(e, fs, MAX_NAMES))}** (`{f.rule}`, {f.level}): {md(finding_tables(f))}: "
                    f"{md(reason_text(e, f))}.")
         copies = copies_text(e, fs)
@@ -114,6 +115,6 @@ def render(e: Explanation) -> str:
             out.append(f"  - {md(note)}.")
     if len(findings) > MAX_FINDINGS:
         more = findings[MAX_FINDINGS:]
-        out.append(f"- _{md(more_findings_text(len(more), sum(len(ms) for ms, _ in more)))}._")
+        out.append(f"- _{md(more_findings_text(len(more), sum(len(ms) for ms in more)))}._")
     out += ["", f"**VmPTE and physical memory**: {vmpte_text(e.vmpte)}", ""]
     return "\n".join(out)

@@ -132,7 +132,8 @@ def render(e: Explanation, console: Console, style: Style) -> None:
     if not e.findings:
         print_text(console, "  Every touched page's shareable tables are shared.")
     findings = grouped(e, a)
-    for i, (fs, f) in enumerate(findings[:MAX_FINDINGS], 1):
+    for i, fs in enumerate(findings[:MAX_FINDINGS], 1):
+        f = e.findings[fs[0]]
         t = Text(f"{i:>3}. ")
         t.append(where_all(e, fs, MAX_NAMES), style="bold")
         t.append(f" [{f.rule}, {f.level}]: {finding_tables(f)}: {reason_text(e, f)}.")
@@ -149,7 +150,7 @@ def render(e: Explanation, console: Console, style: Style) -> None:
             print_text(console, Text(f"     {note}.", style="dim"), hanging="     ")
     if len(findings) > MAX_FINDINGS:
         unlisted = findings[MAX_FINDINGS:]
-        about = sum(len(ms) for ms, _ in unlisted)
+        about = sum(len(ms) for ms in unlisted)
         print_text(console, Text(f"     {more_findings_text(len(unlisted), about)}.", style="dim"), hanging="     ")
     console.print()
     print_text(console, Text("VmPTE and physical memory", style="bold"))

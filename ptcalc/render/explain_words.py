@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Callable
 
 from ptcalc.model.explain import Explanation, Finding, Fix, GroupExplain, MappingExplain, Pool, Sharing, VmpteNote
 from ptcalc.model.explain.alike import Alike, merged
-from ptcalc.model.explain.types import PrivateExplain
+from ptcalc.model.explain.types import FindingList, PrivateExplain
 from ptcalc.render.words import count_of, reason
 from ptcalc.units import format_kib, format_size, size_token
+from ptcalc.workload.types import Mapping, Mappings, MappingSpec
 
 LEVELS_SHOWN: tuple[str, ...] = ("pte", "pmd", "pud", "p4d", "pgd")
 
@@ -360,40 +362,51 @@ def finding_tables(f: Finding) -> str:
     return " + ".join(parts) + (" table per process stays private" if one else " tables per process stay private")
 
 
-def grouped(e: Explanation, a: Alike | None = None) -> list[tuple[list[Finding], Finding]]:
+def grouped(e: Explanation, a: Alike | None = None) -> list[list[int]]:
     """Findings that say the same thing (rule, reason, tables, fix) about several
     mappings -- of one group, or of alike groups (instance copies), each on its
-    own segments -- merged: (the findings, the first, to word it by), in order
-    (:func:`ptcalc.model.explain.alike.merged`)."""
-    return [([e.findings[i] for i in fs], e.findings[fs[0]]) for fs in merged(e, a)]
+    own segments -- merged: indices into ``e.findings``, in order, each list
+    worded by its first (:func:`ptcalc.model.explain.alike.merged`)."""
+    return merged(e, a)
 
 
-def where_all(e: Explanation, fs: list[Finding], limit: int | None = None) -> str:
-    """Every mapping a (merged) finding is about, each named (the first
-    ``limit`` of them, and how many more, when ``limit`` is given)."""
+def _where(e: Explanation) -> tuple[Sequence[int], Sequence[int]]:
+    """Per finding, its group and mapping (no Finding made where they are kept as columns)."""
+    fl = e.findings
+    if isinstance(fl, FindingList):
+        return fl.group, fl.mapping
+    return [f.group for f in fl], [f.mapping for f in fl]
+
+
+def where_all(e: Explanation, fs: list[int], limit: int | None = None) -> str:
+    """Every mapping a (merged) finding is about (``fs``: indices into
+    ``e.findings``), each named (the first ``limit`` of them, and how many
+    more, when ``limit`` is given)."""
     if len(fs) == 1:
-        return finding_where(e, fs[0])
+        return finding_where(e, e.findings[fs[0]])
+    group, mapping = _where(e)
     names = []
-    for f in fs[:limit]:
-        g = e.groups[f.group]
-        names.append(g.name if f.mapping < 0 else f"{g.name} #{f.mapping} ({g.mappings.segment(f.mapping)})")
-    groups = len({f.group for f in fs})
-    what = "groups" if all(f.mapping < 0 for f in fs) else "mappings"
+    for i in fs[:limit]:
+        g, mi = e.groups[group[i]], mapping[i]
+        names.append(g.name if mi < 0 else f"{g.name} #{mi} ({g.mappings.segment(mi)})")
+    groups = len({group[i] for i in fs})
+    what = "groups" if all(mapping[i] < 0 for i in fs) else "mappings"
     head = f"{len(fs)} {what}" + (f" of {groups} groups" if what == "mappings" and groups > 1 else "")
     more = f" and {len(fs) - len(names):,} more" if len(names) < len(fs) else ""
     return f"{head}: " + ", ".join(names) + more
 
 
-def copies_text(e: Explanation, fs: list[Finding]) -> str | None:
-    """For a finding merged over alike groups that name their own segments:
-    that the wording is the first's, and the same holds for each."""
+def copies_text(e: Explanation, fs: list[int]) -> str | None:
+    """For a finding merged over alike groups that name their own segments
+    (``fs``: indices into ``e.findings``): that the wording is the first's,
+    and the same holds for each."""
     groups = e.groups
-    segments = {groups[f.group].mappings.segment(f.mapping) for f in fs if f.mapping >= 0}
-    first = fs[0]
-    if len(segments) < 2 or first.mapping < 0:
+    group, mapping = _where(e)
+    segments = {groups[group[i]].mappings.segment(mapping[i]) for i in fs if mapping[i] >= 0}
+    if len(segments) < 2 or mapping[fs[0]] < 0:
         return None
     return (f"the same for each of them, on its own segment ({len(segments)} segments); worded for "
-            f"{e.groups[first.group].name}")
+            f"{e.groups[group[fs[0]]].name}")
 
 
 def alike_text(names: list[str]) -> str:
@@ -431,6 +444,15 @@ def moved_private_lines(e: Explanation) -> list[str]:
             + (f"; and {more:,} more" if more > 0 else "") + "."]
 
 
+def _spec(mappings: Sequence[Mapping], j: int) -> MappingSpec | Mapping:
+    """What mapping ``j`` maps (segment, offset, size, ...), without making
+    its group's Mapping objects (20,000 re-placed mappings of 1,000 groups
+    made 100,000 of them)."""
+    if isinstance(mappings, Mappings):
+        return mappings.specs[mappings.codes[j]]
+    return mappings[j]
+
+
 def placement_lines(e: Explanation) -> list[str]:
     """What the what-if placed as the kernel would, and the best case: one
     line per re-placement (the same mapping of several groups placed alike
@@ -445,7 +467,7 @@ def placement_lines(e: Explanation) -> list[str]:
     alike: dict[tuple[str, int, int, int, int, bool], list[str]] = {}
     for r in col.replaced:
         g = e.workload.groups[r.group]
-        m = g.mappings[r.mapping]
+        m = _spec(g.mappings, r.mapping)
         key = (m.segment, m.size, r.old_address, r.address, r.aligned_address, r.reason == "misaligned")
         alike.setdefault(key, []).append(f"{g.name} #{r.mapping}")
     out = []

@@ -31,14 +31,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ptcalc.model.explain.types import (EXTRA_RULES, NOTES, RULE_OF_WHY, Explanation, Finding, Fix, GroupExplain,
-                                        MappingExplain, Partner, Pool, Sharing, Totals, VmpteNote, ZoneSpan)
+from ptcalc.model.explain.types import (EXTRA_RULES, NOTES, RULE_OF_WHY, Explanation, Finding, FindingList, FindingPart,
+                                        Fix, GroupExplain, MappingExplain, Partner, Pool, Sharing, Totals, VmpteNote,
+                                        ZoneSpan)
 
 if TYPE_CHECKING:
     from ptcalc.model.evaluate import Cell
 
-__all__ = ["EXTRA_RULES", "NOTES", "RULE_OF_WHY", "Explanation", "Finding", "Fix", "GroupExplain", "MappingExplain",
-           "Partner", "Pool", "Sharing", "Totals", "VmpteNote", "ZoneSpan", "explain"]
+__all__ = ["EXTRA_RULES", "NOTES", "RULE_OF_WHY", "Explanation", "Finding", "FindingList", "FindingPart", "Fix",
+           "GroupExplain", "MappingExplain", "Partner", "Pool", "Sharing", "Totals", "VmpteNote", "ZoneSpan", "explain"]
 
 
 def explain(cell: Cell, findings: bool = True) -> Explanation:

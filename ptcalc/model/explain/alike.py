@@ -20,9 +20,13 @@ that read the same there are one (:func:`finding_key`).
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
-from ptcalc.model.explain.types import Explanation, Finding, Fix, GroupExplain
+import numpy as np
+
+from ptcalc.model.explain.types import Explanation, Finding, FindingList, Fix, GroupExplain
+from ptcalc.model.intervals import key_ids
 
 
 @dataclass(frozen=True)
@@ -168,23 +172,33 @@ class _Keys:
         return out
 
 
+_NO_RANGES = frozenset({"not-hugetlb", "private-scheme", "prot-none"})
+"""Rules whose findings merge whatever their ranges (the reason says all)."""
+_DEFAULTS = {f.name: f.default for f in fields(Finding)}
+
+
+def _head(a: Alike, k: _Keys, group: int, f: dict[str, Any]) -> tuple[Hashable, ...]:
+    """What a finding (its fields ``f``) of ``group`` says but its tables and where
+    (``finding_key``), worded for its class's first group."""
+    segs, groups = a.segments[group], a.partners[group]
+    if not segs and not groups:  # no names to translate (a group alike to none)
+        segment, others = f["segment"], f["others"]
+    else:
+        segment = segs.get(f["segment"], f["segment"]) if f["segment"] is not None else None
+        others = tuple(groups.get(n, n) for n in f["others"])
+    return (f["rule"], f["level"], f["note"], f["why"], f["why_level"], f["span"], segment, f["segment_size"],
+            f["protection"], others, f["their_protection"], f["alignment"], f["their_alignment"],
+            k.fix(f["fix"], segs, groups), k.fixes_of(f["alternatives"], segs, groups))
+
+
 def finding_key(a: Alike, f: Finding, keys: _Keys | None = None) -> Hashable:
     """What a finding says, worded for its class's first group: findings with
     the same key read the same (a finding about particular ranges of one
     mapping also keeps the mapping, and merges only with its copies');
     ``keys``: the parts made so far (``merged``)."""
     k = keys or _Keys()
-    segs, groups = a.segments[f.group], a.partners[f.group]
-    if not segs and not groups:  # no names to translate (a group alike to none)
-        segment, others = f.segment, f.others
-    else:
-        segment = segs.get(f.segment, f.segment) if f.segment is not None else None
-        others = tuple(groups.get(n, n) for n in f.others)
-    key: tuple[Hashable, ...] = (
-        f.rule, f.level, k.tables(f.tables), f.note, f.why, f.why_level, f.span, segment, f.segment_size,
-        f.protection, others, f.their_protection, f.alignment, f.their_alignment,
-        k.fix(f.fix, segs, groups), k.fixes_of(f.alternatives, segs, groups))
-    if f.ranges and f.rule not in ("not-hugetlb", "private-scheme", "prot-none"):
+    key: tuple[Hashable, ...] = (_head(a, k, f.group, vars(f)), k.tables(f.tables))
+    if f.ranges and f.rule not in _NO_RANGES:
         key += (a.first[f.group], f.mapping, f.ranges)  # ranges are in the reason or specific to the mapping
     return key
 
@@ -192,16 +206,91 @@ def finding_key(a: Alike, f: Finding, keys: _Keys | None = None) -> Hashable:
 def merged(e: Explanation, a: Alike | None = None) -> list[list[int]]:
     """The findings of ``e`` (indices) that say the same thing, merged, in order."""
     a = a or alike(e)
-    out: list[list[int]] = []
-    index: dict[Hashable, int] = {}
+    fl = e.findings
     keys = _Keys()
-    for i, f in enumerate(e.findings):
-        j = index.setdefault(finding_key(a, f, keys), len(out))
-        if j == len(out):
-            out.append([i])
+    if not isinstance(fl, FindingList):
+        out: list[list[int]] = []
+        index: dict[Hashable, int] = {}
+        for i, f in enumerate(fl):
+            j = index.setdefault(finding_key(a, f, keys), len(out))
+            if j == len(out):
+                out.append([i])
+            else:
+                out[j].append(i)
+        return out
+    return _merged_parts(a, fl, keys)
+
+
+def _merged_parts(a: Alike, fl: FindingList, k: _Keys) -> list[list[int]]:
+    """``merged`` of findings kept as parts: a key is (head, tables, where) by
+    numbers -- the head (what ``finding_key`` has but tables and where) made
+    once per part and group, the tables numbered once per distinct dict,
+    where (the class's first group, the mapping and the ranges, for rules
+    whose findings merge only with their copies) as columns -- and the
+    findings with the same numbers are one."""
+    n = len(fl)
+    if n == 0:
+        return []
+    part = fl.part
+    by_part = np.lexsort((fl.at, part))  # per part, its findings in its order
+    sizes = np.bincount(part, minlength=len(fl.parts)).tolist()
+    cols = np.zeros((6, n), np.int64)  # head, tables, where: kind (0 none), first group, mapping, range or ranges
+    lo_hi = np.zeros((2, n), np.int64)
+    heads: dict[Hashable, int] = {}
+    items: dict[Hashable, int] = {}
+    several: dict[Hashable, int] = {}  # ranges of more than one interval, numbered
+    first = np.asarray(a.first, dtype=np.int64)
+    at = 0
+    for p, size in zip(fl.parts, sizes):
+        where = by_part[at:at + size]
+        at += size
+        distinct, index = p.tables_index()
+        tc = np.fromiter((items.setdefault(k.tables(d), len(items)) for d in distinct), np.int64, len(distinct))
+        cols[1, where] = tc[np.asarray(index, dtype=np.int64)]
+        group = np.asarray(p.group, dtype=np.int64)
+        if p.fields is None:  # findings made one by one: their heads and rules one by one
+            fs = [p.finding(j) for j in range(size)]
+            cols[0, where] = [heads.setdefault(_head(a, k, f.group, vars(f)), len(heads)) for f in fs]
+            ranged = np.fromiter((f.rule not in _NO_RANGES for f in fs), bool, size)
         else:
-            out[j].append(i)
-    return out
+            f = {**_DEFAULTS, **p.fields}
+            gs, inverse = np.unique(group, return_inverse=True)
+            of_maps: dict[tuple[int, int] | None, int] = {}  # groups with the same name maps: the same head
+            hs = []
+            for g in gs.tolist():
+                segs, partners = a.segments[g], a.partners[g]
+                mk = (id(segs), id(partners)) if segs or partners else None
+                h = of_maps.get(mk)
+                if h is None:
+                    h = of_maps[mk] = heads.setdefault(_head(a, k, g, f), len(heads))
+                hs.append(h)
+            hc = np.array(hs, np.int64)
+            cols[0, where] = hc[inverse.reshape(-1)]
+            ranged = np.full(size, f["rule"] not in _NO_RANGES)
+        if not ranged.any():
+            continue
+        ranges = p.ranges()
+        count = np.fromiter((len(r) for r in ranges), np.int64, size)
+        has = ranged & (count > 0)
+        one = np.flatnonzero(has & (count == 1))
+        many = np.flatnonzero(has & (count > 1))
+        w = where[has]
+        cols[2, w] = 1
+        cols[3, w] = first[group[has]]
+        cols[4, w] = np.asarray(p.mapping, dtype=np.int64)[has]
+        if one.size:
+            lo_hi[:, where[one]] = np.array([ranges[j][0] for j in one.tolist()], np.int64).T
+        if many.size:
+            cols[5, where[many]] = [several.setdefault(ranges[j], len(several) + 1) for j in many.tolist()]
+    code = key_ids(*cols, lo_hi[0], lo_hi[1])
+    # each key's findings in order, keys in the order of their first finding
+    order = np.argsort(code, kind="stable")
+    sc = code[order]
+    starts = np.flatnonzero(np.concatenate([[True], sc[1:] != sc[:-1]]))
+    rank = np.argsort(order[starts], kind="stable").tolist()
+    flat = order.tolist()
+    bounds = starts.tolist() + [n]
+    return [flat[bounds[r]:bounds[r + 1]] for r in rank]
 
 
 __all__ = ["Alike", "alike", "finding_key", "merged", "signature"]

@@ -124,7 +124,7 @@ class Context:
                                self.layout.n_rows)
 
 
-def own_attribution(cx: Context) -> tuple[dict[int, dict[str, int]], dict[int, dict[str, int]], list[list[int]]]:
+def own_attribution(cx: Context) -> tuple[list[dict[str, int]], dict[int, dict[str, int]], list[list[int]]]:
     """Per row: tables only it needs; per group: tables shared between mappings;
     and the first as columns (per level, in ``LEVEL_NAMES`` order, per row)."""
     n_rows, n_groups = cx.layout.n_rows, len(cx.counts)
@@ -151,7 +151,8 @@ def own_attribution(cx: Context) -> tuple[dict[int, dict[str, int]], dict[int, d
             k = r.size
             id_first, id_last = ids[:k], ids[k:]
             n_ids = int(ids.max()) + 1
-            pairs = np.unique(ids * n_rows + np.concatenate([r, r]))
+            pairs = np.sort(ids * n_rows + np.concatenate([r, r]))  # distinct (key, row) pairs (by sorting:
+            pairs = pairs[np.concatenate([[True], pairs[1:] != pairs[:-1]])]  # numpy's hashed unique is slower here)
             multi = np.bincount(pairs // n_rows, minlength=n_ids) >= 2
             group_of_id = np.zeros(n_ids, dtype=I64)
             group_of_id[ids] = np.concatenate([g, g])
@@ -168,21 +169,21 @@ def own_attribution(cx: Context) -> tuple[dict[int, dict[str, int]], dict[int, d
     return own, between_d, own_l
 
 
-def per_level_dicts(columns: list[list[int]]) -> dict[int, dict[str, int]]:
+def per_level_dicts(columns: list[list[int]]) -> list[dict[str, int]]:
     """Per row, its figures per level (``columns``: per level in ``LEVEL_NAMES``
     order, per row) as a dict; rows with the same figures share one (read
-    only, as every figure of an explanation)."""
-    known: dict[tuple[int, ...], dict[str, int]] = {}
-    out = {}
-    for r, v in enumerate(zip(*columns)):
-        d = known.get(v)
-        if d is None:
-            d = known[v] = dict(zip(LEVEL_NAMES, v))
-        out[r] = d
-    return out
+    only, as every figure of an explanation): the distinct rows found on
+    arrays, a dict made for each."""
+    n = len(columns[0]) if columns else 0
+    if n == 0:
+        return []
+    ids = key_ids(*[np.asarray(c, dtype=I64) for c in columns])
+    _, first = np.unique(ids, return_index=True)
+    made_ = [dict(zip(LEVEL_NAMES, [c[r] for c in columns])) for r in first.tolist()]
+    return [made_[k] for k in ids.tolist()]
 
 
-def attached_tables(cx: Context) -> tuple[dict[int, dict[str, int]], list[list[int]]]:
+def attached_tables(cx: Context) -> tuple[list[dict[str, int]], list[list[int]]]:
     """Per row: shared tables it links in (VmPTE), as count() does; and as
     columns (per level, in ``LEVEL_NAMES`` order, per row)."""
     n_rows = cx.layout.n_rows
@@ -408,7 +409,7 @@ class _MappingMaker:
     """Makes a mapping's :class:`MappingExplain` from the attribution's
     columns when it is read (``MappingExplains``)."""
 
-    def __init__(self, cx: Context, own_rows: dict[int, dict[str, int]], att_rows: dict[int, dict[str, int]],
+    def __init__(self, cx: Context, own_rows: list[dict[str, int]], att_rows: list[dict[str, int]],
                  sharing: dict[int, list[Sharing]]) -> None:
         self.cx = cx
         self.own_rows, self.att_rows, self.sharing = own_rows, att_rows, sharing

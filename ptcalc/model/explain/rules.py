@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import fields, replace
+import functools
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ptcalc.model.explain import batch
 from ptcalc.model.explain.attribution import I64, Context, PoolBuild, overlap
-from ptcalc.model.explain.types import RULE_OF_WHY, Finding, Fix, Interval, Sharing, made
-from ptcalc.model.intervals import distinct_blocks, order_by
+from ptcalc.model.explain.types import (RULE_OF_WHY, Finding, FindingList, FindingPart, Fix, Interval, Sharing,
+                                        made)
+from ptcalc.model.intervals import distinct_blocks, key_ids, order_by
 from ptcalc.model.layout import PROT_CODE, Layout, pieces_reordered
 from ptcalc.model.schemes import Why, zones
 from ptcalc.model.tables import count
@@ -73,7 +75,7 @@ class _Fixer:
         self.slow = slow
         self._hugetlb: dict[str, Fix | None] = {}
         self._threshold: dict[int, Fix] = {}
-        self._whatif: tuple[Layout, Column | None] | None = None
+        self._whatif: tuple[Layout, Column | None, Layout | None] | None = None
         self._limit = cx.w.arch.user_limit
         self._seg_size = {name: seg.size for name, seg in cx.w.segments.items()}
         self.pending: list[tuple[Any, ...]] = []
@@ -185,26 +187,36 @@ class _Fixer:
                                new_range=(address, address + size) if moved else None, protection=protection,
                                like=like), changes)
 
-    def windows(self, requests: list[_Window]) -> None:
+    def windows(self, requests: list[_Window], more: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
         """Pend the fixes of every window request: per row, the moves making
         ``address`` (no target) or ``address - offset`` congruent to the target
         modulo ``span`` (both signed shifts, smallest each way), then the grows
         to the window bounds at the start, at the end and at both -- each as
-        ``move`` and ``grow`` would pend it, in that order."""
-        if not requests:
-            return
+        ``move`` and ``grow`` would pend it, in that order.  ``more``: further
+        requests as columns (row, span, target or -1 for none), after
+        ``requests``; their pending fixes' first indices and counts are
+        returned (``requests``' are set on them)."""
+        n_obj = len(requests)
+        req_rows = np.fromiter((q.row for q in requests), I64, n_obj)
+        span = np.fromiter((q.span for q in requests), I64, n_obj)
+        target = np.fromiter((-1 if q.target is None else q.target for q in requests), I64, n_obj)
+        if more is not None:
+            req_rows = np.concatenate([req_rows, more[0]])
+            span = np.concatenate([span, more[1]])
+            target = np.concatenate([target, more[2]])
+        n = req_rows.size
+        if n == 0:
+            return np.zeros(0, I64), np.zeros(0, I64)
+        has_t = target >= 0
+        target = np.maximum(target, 0)
         cx = self.cx
         lay = cx.layout
-        n = len(requests)
         # the requests' mappings as the layout has them (no Mapping object each)
-        req_rows = np.fromiter((q.row for q in requests), I64, n)
         a = lay.row_addr[req_rows]
         size = lay.row_end[req_rows] - a
         off = lay.row_off[req_rows]
         seg_size = np.array([self._seg_size[name] for name in cx.seg_names], I64)[lay.row_seg[req_rows]]
-        span = np.fromiter((q.span for q in requests), I64, n)
-        has_t = np.fromiter((q.target is not None for q in requests), bool, n)
-        target = np.fromiter((q.target or 0 for q in requests), I64, n)
         end = a + size
         limit = self._limit
         off_ok = (off >= 0) & (off + size <= seg_size)
@@ -243,9 +255,10 @@ class _Fixer:
         cols["auto"] = np.zeros((n, 5), bool)
         self.block = {name: col[valid] for name, col in cols.items()}
         counts = valid.sum(axis=1)
-        firsts = (len(self.pending) + np.cumsum(counts) - counts).tolist()
-        for q, f, c in zip(requests, firsts, counts.tolist()):
+        firsts = len(self.pending) + np.cumsum(counts) - counts
+        for q, f, c in zip(requests, firsts[:n_obj].tolist(), counts[:n_obj].tolist()):
             q.first, q.n = f, c
+        return firsts[n_obj:], counts[n_obj:]
 
     def resolve(self) -> list[int | None]:
         """Per pending fix, the physical bytes after it; None where the changed
@@ -401,19 +414,27 @@ class _Fixer:
         """The workload with ``segment``'s mappings as the what-if column on
         ``size`` hugetlb pages has them (the rest as configured), counted on
         arrays: the column's rows of that segment in place of the configured ones."""
-        from ptcalc.model.evaluate import Options, evaluate
+        from ptcalc.model.whatif import columns
 
         w = self.cx.w
         if self._whatif is None:
-            ev = evaluate(w, Options(schemes=(), columns=size))
-            col = ev.columns[0] if ev.columns else None
-            self._whatif = (ev.layout.on("numpy"), col)
-        lay, col = self._whatif
-        if col is None or col.layout is None or col.segments is None:
+            # the what-if column of the workload as configured: when the cell
+            # is of the configured column, on the layout it has (not made again)
+            cell_col = self.cx.cell.column
+            configured = cell_col.layout if cell_col.configured else None
+            layout = configured if configured is not None else Layout.from_workload(w, backend=None)
+            cols = columns(w, layout, size)
+            col = cols[0] if cols else None
+            conv_layout = None
+            if col is not None and col.segments is not None:
+                conv_layout = col.layout if col.layout is not None else (
+                    col.make_layout() if col.make_layout is not None else None)
+            self._whatif = (layout.on("numpy"), col, None if conv_layout is None else conv_layout.on("numpy"))
+        lay, col, conv = self._whatif
+        if col is None or conv is None or col.segments is None:
             return None  # the what-if is not available: some mapping cannot be placed on those pages
         if list(col.segments) != list(w.segments):
             return self._hugetlb_after_slow(segment, size)
-        conv = col.layout.on("numpy")
         si = list(w.segments).index(segment)
         keep = ~((lay.row_mi >= 0) & (lay.row_seg == si))
         take = (conv.row_mi >= 0) & (conv.row_seg == si)
@@ -472,7 +493,14 @@ def _overlaps(lay: Layout, source: np.ndarray, addr: np.ndarray, end: np.ndarray
             run = e.copy()
             first = np.ones(rows.size, bool)
             first[1:] = g[1:] != g[:-1]
-            if not first.all():
+            if not first.all() and bool((g[1:] >= g[:-1]).all()):
+                # a running maximum that starts again at each group: on the
+                # ends' ranks, offset by group (a later group's offset is above
+                # every rank of the ones before)
+                ends, rank = np.unique(e, return_inverse=True)
+                offset = g * ends.size
+                run = ends[np.maximum.accumulate(offset + rank.reshape(-1)) - offset]
+            elif not first.all():
                 for i in np.flatnonzero(~first).tolist():
                     run[i] = max(run[i], run[i - 1])
             # the last row of the group starting below ``end`` (rows in (group, address) order)
@@ -568,6 +596,29 @@ _PER_SEGMENT = frozenset({_W_NOT_HUGETLB, _W_NOT_PMD_PAGES, _W_PROT_NONE, _W_NO_
 segment, none of them pending (measured already or none)."""
 
 
+_ADDED = 1 << 40
+"""The place (``Findings.seq``) of the first finding ``add`` takes: after
+those of the per-segment runs (placed by their row)."""
+
+
+class _Run:
+    """Findings on many rows with the same fields (``fields``), their ranges
+    and tables those of each row in ``zone_set`` (the tables of level
+    ``only``, when given): rows, their places in the output, and for a
+    window run each row's window request."""
+
+    __slots__ = ("fields", "zone_set", "only", "rows", "seq", "windows")
+
+    def __init__(self, fields: dict[str, Any], zone_set: tuple[int, ...], only: str | None) -> None:
+        self.fields = fields
+        self.zone_set = zone_set
+        self.only = only
+        self.rows: list[int] = []
+        self.seq: list[int] = []
+        self.windows: list[_Window | int] = []
+        """Per row, its window request: an object, or its place in ``Findings.window_columns``."""
+
+
 class Findings:
     def __init__(self, cx: Context, builds: list[PoolBuild], sharing: dict[int, list[Sharing]],
                  slow: bool = False) -> None:
@@ -575,16 +626,33 @@ class Findings:
         self.builds = builds
         self.sharing = sharing
         self.fixer = _Fixer(cx, slow)
-        self.out: list[Finding] = []
+        self.out: list[tuple[int, Finding]] = []
+        """Findings made one by one, each after its place in the output (``seq``)."""
         self.added: list[tuple[Any, ...]] = []
+        self.seq = _ADDED
+        """The place of the next finding ``add`` takes: a cell's findings are
+        by group and mapping, then in the order the per-row code made them (the
+        per-segment runs' first, then ``add``'s: ``rows`` places a row's at
+        ``_ADDED + 4 x row``, ``across_pools``' come after every row's)."""
         self.windows: list[_Window] = []
+        self.window_columns: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        """Window requests made at once (``_window_rows``): row, span, target (-1: none)."""
+        self._n_window_columns = 0
         self._per_segment: dict[tuple[Why, str], tuple[list[Any], dict[str, Any]]] = {}
         self._tables: dict[tuple[int, ...], list[tuple[str, list[int]]]] = {}
         self._known_tables: dict[tuple[tuple[int, ...], tuple[int, ...]], dict[str, int]] = {}
-        self._whole: dict[tuple[Why, str, str], dict[str, Any]] = {}
+        self._whole: dict[tuple[Why, str, str], _Run] = {}
+        self._window_runs: dict[tuple[Any, ...], _Run] = {}
+        self.parts: list[tuple[FindingPart, list[int]]] = []
+        """The findings made at once, each part with its findings' places (``seq``)."""
+        self._where: list[tuple[np.ndarray, np.ndarray]] = []
+        """Per part of ``parts``, its findings' groups and mappings (int64)."""
         self._row_index = cx.layout.row_index
         self._zones_of_row: list[int] | None = None
         self._bounds: list[list[int]] = []
+        self._zone_bits = np.zeros(0, I64)
+        self._tables_arr: dict[tuple[int, ...], list[np.ndarray]] = {}
+        self._bounds_arr = np.zeros((0, 6), I64)
 
     # helpers ---------------------------------------------------------------
     def tables_in(self, r: int, zone_set: tuple[int, ...]) -> dict[str, int]:
@@ -621,9 +689,12 @@ class Findings:
         if self._zones_of_row is None:
             bits = np.zeros(cx.layout.n_rows, dtype=I64)
             np.bitwise_or.at(bits, cx.parts.row, np.left_shift(1, cx.parts.zone.astype(I64)))
+            self._zone_bits = bits
+            self._bounds_arr = np.asarray(cx.z.bounds)
             self._zones_of_row = bits.tolist()
-            self._bounds = cx.z.bounds.tolist()
         row_bits: int = self._zones_of_row[r]
+        if not self._bounds:
+            self._bounds = self._bounds_arr.tolist()
         b = self._bounds[r]
         if not row_bits & (row_bits - 1):  # parts in one zone (or none)
             z = row_bits.bit_length() - 1
@@ -634,12 +705,89 @@ class Findings:
             fixes: list[Any], note: str | None = None, **detail: Any) -> None:
         """A finding on row ``r``; ``detail``: the Finding fields its rule is
         worded with.  Made in ``finish``, once the fixes are measured."""
-        self.added.append((r, level, rule, ranges, tables, fixes, note, detail))
+        self.added.append((r, level, rule, ranges, tables, fixes, note, detail, self.seq))
+        self.seq += 1
+
+    def add_window(self, r: int, level: str, rule: str, zone_set: tuple[int, ...], only: str | None, w: _Window,
+                   detail: dict[str, Any]) -> None:
+        """``add`` of a finding on row ``r`` whose one fix is the window request
+        ``w``, its ranges and tables those of the row in ``zone_set`` (the
+        tables of level ``only``, when given): made in ``finish`` with the
+        other rows' findings of the same fields, at once."""
+        key = (level, rule, zone_set, only, *detail.items())
+        run = self._window_runs.get(key)
+        if run is None:
+            run = self._window_runs[key] = _Run({"level": level, "rule": rule, **detail}, zone_set, only)
+        run.rows.append(r)
+        run.seq.append(self.seq)
+        run.windows.append(w)
+        self.seq += 1
+
+    def _part(self, run: _Run, fields: dict[str, Any], pick: list[int] | None = None) -> None:
+        """The findings of ``run`` (its rows ``pick``, or all) as a part with ``fields``."""
+        rows = run.rows if pick is None else [run.rows[k] for k in pick]
+        seq = run.seq if pick is None else [run.seq[k] for k in pick]
+        lay = self.cx.layout
+        idx = np.fromiter(rows, I64, len(rows))
+        zone_set, only = run.zone_set, run.only
+        group, mapping = lay.row_group[idx], lay.row_mi[idx]
+        self._where.append((group, mapping))
+        part = FindingPart(fields, group.tolist(), mapping.tolist(),
+                           functools.partial(self._ranges_of_rows, rows, zone_set),
+                           functools.partial(self._tables_of_rows, rows, zone_set, only))
+        self.parts.append((part, seq))
+
+    def _ranges_of_rows(self, rows: list[int], zone_set: tuple[int, ...]) -> list[tuple[Interval, ...]]:
+        """``ranges_in`` of each of ``rows``: a row whose parts are in one zone on arrays."""
+        if not rows:
+            return []
+        if self._zones_of_row is None:
+            self.ranges_in(rows[0], zone_set)  # (the rows' zones and bounds)
+        idx = np.fromiter(rows, I64, len(rows))
+        bits = self._zone_bits[idx]
+        one = (bits & (bits - 1)) == 0  # parts in one zone (or none)
+        z = np.zeros(idx.size, I64)
+        for k in range(1, 6):
+            z[bits == (1 << k)] = k
+        b = self._bounds_arr
+        lo, hi = b[idx, z], b[idx, np.minimum(z + 1, b.shape[1] - 1)]
+        in_set = np.isin(z, zone_set) & (bits != 0) & (lo < hi)
+        out: list[tuple[Interval, ...]] = [((x, y),) if ok else () for x, y, ok in
+                                           zip(lo.tolist(), hi.tolist(), (in_set & one).tolist())]
+        ranges_in = self.ranges_in
+        for k in np.flatnonzero(~one).tolist():
+            out[k] = ranges_in(rows[k], zone_set)
+        return out
+
+    def _tables_of_rows(self, rows: list[int], zone_set: tuple[int, ...], only: str | None
+                        ) -> tuple[list[dict[str, int]], list[int]]:
+        """``tables_in`` of each of ``rows`` (the tables of level ``only``, when
+        given): the distinct dicts, and per row the index of its own."""
+        if not rows:
+            return [], []
+        self.tables_in(rows[0], zone_set)  # (the rows' tables at each level)
+        cols = self._tables_arr.get(zone_set)
+        if cols is None:
+            cols = self._tables_arr[zone_set] = [np.asarray(col, dtype=I64) for _, col in self._tables[zone_set]]
+        if not cols:
+            distinct, index = [self.tables_in(rows[0], zone_set)], [0] * len(rows)
+        else:
+            idx = np.fromiter(rows, I64, len(rows))
+            _, first, inverse = np.unique(key_ids(*[col[idx] for col in cols]), return_index=True,
+                                          return_inverse=True)
+            distinct = [self.tables_in(rows[k], zone_set) for k in first.tolist()]
+            index = inverse.reshape(-1).tolist()
+        if only is not None:
+            distinct = [{k: v for k, v in d.items() if k == only} for d in distinct]
+        return distinct, index
 
     def finish(self) -> None:
         """Measure the pending fixes and make the findings."""
         fixer = self.fixer
-        fixer.windows(self.windows)
+        more = None
+        if self.window_columns:
+            more = tuple(np.concatenate([c[k] for c in self.window_columns]) for k in range(3))
+        first_c, n_c = fixer.windows(self.windows, more)  # type: ignore[arg-type]
         self.windows = []
         after = fixer.resolve()
         before = fixer.before
@@ -647,7 +795,38 @@ class Findings:
         row_index = self.cx.layout.row_index
         known: dict[int, tuple[Fix | None, tuple[Fix, ...]]] = {}  # per fixes list of ``_per_segment``
         shared = {id(fixes) for fixes, _ in self._per_segment.values()}
-        for r, level, rule, ranges, tables, fixes, note, detail in self.added:
+        # the window runs: a row none of whose window fixes saves anything has
+        # no fix (most rows: its findings are one part per run); the others
+        # are made one by one, as those of ``add``
+        good = np.fromiter((a is not None and a < before for a in after), bool, len(after))
+        so_far = np.concatenate([np.zeros(1, I64), np.cumsum(good, dtype=I64)])
+        for run in self._window_runs.values():
+            if all(type(w) is int for w in run.windows):
+                at = np.array(run.windows, I64)
+                first, n = first_c[at], n_c[at]
+            else:
+                first = np.fromiter((w.first if isinstance(w, _Window) else first_c[w] for w in run.windows), I64,
+                                    len(run.windows))
+                n = np.fromiter((w.n if isinstance(w, _Window) else n_c[w] for w in run.windows), I64,
+                                len(run.windows))
+            saving = (so_far[first + n] - so_far[first]) > 0
+            none = np.flatnonzero(~saving).tolist()
+            if none:
+                self._part(run, {**run.fields, "fix": None, "alternatives": (), "note": "no-single-change"},
+                           None if len(none) == len(run.rows) else none)
+            if len(none) < len(run.rows):
+                detail = {k: v for k, v in run.fields.items() if k not in ("level", "rule")}
+                ranges = self._ranges_of_rows(run.rows, run.zone_set)
+                distinct, index = self._tables_of_rows(run.rows, run.zone_set, run.only)
+                for k in np.flatnonzero(saving).tolist():
+                    w = run.windows[k]
+                    if not isinstance(w, _Window):  # (its pending fixes are what ``finish`` reads)
+                        w = _Window(run.rows[k], 0, None)
+                        w.first, w.n = int(first[k]), int(n[k])
+                    self.added.append((run.rows[k], run.fields["level"], run.fields["rule"], ranges[k],
+                                       distinct[index[k]], [w], None, detail, run.seq[k]))
+        self._window_runs = {}
+        for r, level, rule, ranges, tables, fixes, note, detail, seq in self.added:
             gi, mi = row_index[r]
             if id(fixes) in shared:
                 if id(fixes) not in known:
@@ -655,8 +834,8 @@ class Findings:
                 best, alts = known[id(fixes)]
                 if best is None and note is None and fixes:
                     note = "no-single-change"
-                self.out.append(made(Finding, group=gi, mapping=mi, level=level, rule=rule, ranges=ranges,
-                                     tables=tables, fix=best, alternatives=alts, note=note, **detail))
+                self.out.append((seq, made(Finding, group=gi, mapping=mi, level=level, rule=rule, ranges=ranges,
+                                           tables=tables, fix=best, alternatives=alts, note=note, **detail)))
                 continue
             candidates: list[Fix | None] = []
             for f in fixes:
@@ -670,9 +849,32 @@ class Findings:
             best, alts = _best(candidates)
             if best is None and note is None and fixes:
                 note = "no-single-change"
-            self.out.append(made(Finding, group=gi, mapping=mi, level=level, rule=rule, ranges=ranges, tables=tables,
-                                         fix=best, alternatives=alts, note=note, **detail))
+            self.out.append((seq, made(Finding, group=gi, mapping=mi, level=level, rule=rule, ranges=ranges,
+                                       tables=tables, fix=best, alternatives=alts, note=note, **detail)))
         self.added = []
+        for run in self._whole.values():
+            self._part(run, run.fields)
+        self._whole = {}
+
+    def findings(self) -> FindingList:
+        """Every finding made (``finish`` first), by group and mapping."""
+        parts = [p for p, _ in self.parts]
+        seqs = [np.asarray(seq, dtype=I64) for _, seq in self.parts]
+        where = list(self._where)
+        if self.out:
+            each = FindingPart.each([f for _, f in self.out])
+            parts.append(each)
+            seqs.append(np.array([seq for seq, _ in self.out], I64))
+            where.append((np.array(each.group, I64), np.array(each.mapping, I64)))
+        part = np.repeat(np.arange(len(parts), dtype=I64), [len(p) for p in parts])
+        if not parts:
+            return FindingList((), part, part, [], [])
+        at = np.concatenate([np.arange(len(p), dtype=I64) for p in parts])
+        group = np.concatenate([g for g, _ in where])
+        mapping = np.concatenate([m for _, m in where])
+        seq = np.concatenate(seqs)
+        order = np.lexsort((seq, mapping, group))
+        return FindingList(tuple(parts), part[order], at[order], group[order].tolist(), mapping[order].tolist())
 
     # fixes by rule ---------------------------------------------------------
     def window_fixes(self, r: int, span: int, target_class: int | None) -> list[Any]:
@@ -741,29 +943,37 @@ class Findings:
     def whole_row(self, r: int, why: Why, level: str) -> None:
         """A finding on the whole of row ``r``: rule ``why`` decided at ``level``."""
         if why in _PER_SEGMENT:
-            # the same fixes (none pending: nothing to measure) and note for
-            # every row of the segment: the finding is made here, from fields
-            # made once
-            key = (why, level, self.cx.row_segment[r])
-            same = self._whole.get(key)
-            if same is None:
-                fixes, detail = self.rule_fixes(r, why, level)
-                note = detail.pop("note", None)
-                best, alts = _best(fixes)  # type: ignore[arg-type]
-                if best is None and note is None and fixes:
-                    note = "no-single-change"
-                same = self._whole[key] = {"level": "all" if why in _WHOLE_MAPPING else level,
-                                           "rule": RULE_OF_WHY[why], "fix": best, "alternatives": alts, "note": note,
-                                           "why": why, "why_level": level, **detail}
-            gi, mi = self._row_index[r]
-            self.out.append(made(Finding, group=gi, mapping=mi, ranges=self.ranges_in(r, _ALL_ZONES),
-                                 tables=self.tables_in(r, _ALL_ZONES), **same))
+            same = self._whole_run(r, why, level)
+            same.rows.append(r)
+            same.seq.append(r)  # (before every ``add``: ``_ADDED``)
             return
         fixes, detail = self.rule_fixes(r, why, level)
         note = detail.pop("note", None)
-        self.added.append((r, "all" if why in _WHOLE_MAPPING else level, RULE_OF_WHY[why],
-                           self.ranges_in(r, _ALL_ZONES), self.tables_in(r, _ALL_ZONES), fixes, note,
-                           {"why": why, "why_level": level, **detail}))
+        level_shown = "all" if why in _WHOLE_MAPPING else level
+        if note is None and not detail and len(fixes) == 1 and type(fixes[0]) is _Window:
+            self.add_window(r, level_shown, RULE_OF_WHY[why], _ALL_ZONES, None, fixes[0],
+                            {"why": why, "why_level": level})
+            return
+        self.add(r, level_shown, RULE_OF_WHY[why], self.ranges_in(r, _ALL_ZONES), self.tables_in(r, _ALL_ZONES), fixes,
+                 note, why=why, why_level=level, **detail)
+
+    def _whole_run(self, r: int, why: Why, level: str) -> _Run:
+        """The run of rule ``why`` (a per-segment one) at ``level`` on row
+        ``r``'s segment: the same fixes (none pending: nothing to measure)
+        and note for every row of the segment, made once."""
+        key = (why, level, self.cx.row_segment[r])
+        same = self._whole.get(key)
+        if same is None:
+            fixes, detail = self.rule_fixes(r, why, level)
+            note = detail.pop("note", None)
+            best, alts = _best(fixes)  # type: ignore[arg-type]
+            if best is None and note is None and fixes:
+                note = "no-single-change"
+            same = self._whole[key] = _Run({"level": "all" if why in _WHOLE_MAPPING else level,
+                                            "rule": RULE_OF_WHY[why], "fix": best, "alternatives": alts,
+                                            "note": note, "why": why, "why_level": level, **detail},
+                                           _ALL_ZONES, None)
+        return same
 
     def partial(self, r: int, level: str, zone_set: tuple[int, ...]) -> None:
         cx = self.cx
@@ -773,54 +983,73 @@ class Findings:
         assert span is not None
         seg = cx.w.segments[cx.row_segment[r]]
         target = 0 if (cx.scheme == "file-cached" and seg.backing != "hugetlb") else None
-        tables = {k: v for k, v in self.tables_in(r, zone_set).items() if k == level}
-        self.add(r, level, "partial-window", self.ranges_in(r, zone_set), tables, self.window_fixes(r, span, target),
-                 span=span)
+        (w,) = self.window_fixes(r, span, target)
+        self.add_window(r, level, "partial-window", zone_set, level, w, {"span": span})
 
     def rows(self) -> None:
+        """Every row's findings (the rules of its zones), in row order: the
+        rows whose findings are made at once (a per-segment rule's, and
+        ``no-whole-window`` with its window fixes) picked on arrays, the
+        others one by one."""
         cx = self.cx
         z = cx.z
         lay = cx.layout
-        private = lay.row_private.tolist()
-        whys = {int(w): w for w in Why}
-        why_pmd = [whys[x] for x in z.why_pmd.tolist()]
-        why_pte = [whys[x] for x in z.why_pte.tolist()]
-        row_leaf = lay.row_leaf.tolist()
-        n_parts = np.bincount(cx.parts.row, minlength=lay.n_rows).tolist()
+        n = lay.n_rows
+        scheme = cx.scheme
+        shared = int(_W_SHARED)
+        why_pmd, why_pte = np.asarray(z.why_pmd), np.asarray(z.why_pte)
+        touched = np.bincount(cx.parts.row, minlength=n) > 0
         prot_none = lay.row_prot == PROT_CODE["none"]
-        prot_none_l = prot_none.tolist() if prot_none.any() else None
-        hugetlb = {name: s.backing == "hugetlb" for name, s in cx.w.segments.items()}
-        row_hugetlb = [hugetlb.get(name, False) for name in cx.row_segment]
-        for r in range(lay.n_rows):
-            if private[r]:
-                continue  # a process's own mapping: never shared (GroupExplain says how much it costs)
-            touched = n_parts[r] > 0
-            if prot_none_l is not None and prot_none_l[r]:
-                if cx.scheme != "private":
-                    self.add(r, "all", "prot-none", (), {}, [], "nothing-to-save", why=_W_PROT_NONE)
-                continue
-            if not touched:
-                continue
-            leaf = row_leaf[r]
-            wp, wt = why_pmd[r], why_pte[r]
-            if cx.scheme == "private":
-                self.whole_row(r, _W_PRIVATE_SCHEME, "pmd")
-            elif z.upper == "mshare":
-                continue  # everything not PROT_NONE is in a region
-            elif cx.scheme == "mshare":  # ptshare
-                if wt != _W_SHARED:
-                    self.whole_row(r, wt, "pte")
-            elif cx.scheme == "hugetlb-pmd" or row_hugetlb[r] or leaf > 0:
-                # PMD-level sharing only (hugetlb rows; file-cached THP / 1 GiB rows)
-                if wp != _W_SHARED:
-                    self.whole_row(r, wp, "pmd")
-                else:
-                    self.partial(r, "pmd", (0, 4))
-            else:  # file-cached, base pages
-                if wt != _W_SHARED:
-                    self.whole_row(r, wt, "pte")
-                    continue
+        live = ~lay.row_private & ~prot_none & touched
+        # per row: 1 prot-none, 2 a whole-row rule (``why``, ``pmd_level``), 3 partial PMD windows, 4 file-cached base pages
+        kind = np.where(prot_none & ~lay.row_private, 1 if scheme != "private" else 0, 0)
+        why = np.zeros(n, I64)
+        pmd_level = np.ones(n, bool)
+        if scheme == "private":
+            kind[live] = 2
+            why[:] = int(_W_PRIVATE_SCHEME)
+        elif z.upper == "mshare":
+            pass  # everything not PROT_NONE is in a region
+        elif scheme == "mshare":  # ptshare
+            w = live & (why_pte != shared)
+            kind[w] = 2
+            why, pmd_level = why_pte.astype(I64), np.zeros(n, bool)
+        else:
+            is_hugetlb = np.array([s.backing == "hugetlb" for s in cx.w.segments.values()] + [False], bool)
+            row_seg = np.minimum(lay.row_seg, len(cx.w.segments))  # (a process's own rows: none)
+            hp = live & ((scheme == "hugetlb-pmd") | is_hugetlb[row_seg] | (lay.row_leaf > 0))
+            # PMD-level sharing only (hugetlb rows; file-cached THP / 1 GiB rows)
+            kind[hp & (why_pmd != shared)] = 2
+            kind[hp & (why_pmd == shared)] = 3
+            fc = live & ~hp  # file-cached, base pages
+            kind[fc & (why_pte != shared)] = 2
+            kind[fc & (why_pte == shared)] = 4
+            why = np.where(hp, why_pmd, why_pte).astype(I64)
+            pmd_level = hp
+        # whole-row rules made at once: a per-segment rule's rows, and no-whole-window's
+        whole = kind == 2
+        per_segment = whole & np.isin(why, [int(w) for w in _PER_SEGMENT])
+        self._whole_rows(np.flatnonzero(per_segment), why, pmd_level)
+        window = whole & (why == int(_W_NO_WHOLE_WINDOW))
+        if window.any():
+            kind[np.flatnonzero(window)[self._window_rows(np.flatnonzero(window), pmd_level)]] = 0
+        kind[per_segment] = 0
+        partial_pmd = np.flatnonzero(kind == 3)
+        if partial_pmd.size:  # (``partial`` of a row with no parts in those zones adds nothing)
+            ranges = self._ranges_of_rows(partial_pmd.tolist(), (0, 4))
+            kind[partial_pmd[np.fromiter((not r for r in ranges), bool, len(ranges))]] = 0
+        whys = {int(w): w for w in Why}
+        for r, k in zip(np.flatnonzero(kind).tolist(), kind[kind > 0].tolist()):
+            self.seq = _ADDED + 4 * r  # (a row's findings in the order they are added, rows in order)
+            if k == 1:
+                self.add(r, "all", "prot-none", (), {}, [], "nothing-to-save", why=_W_PROT_NONE)
+            elif k == 2:
+                self.whole_row(r, whys[int(why[r])], "pmd" if pmd_level[r] else "pte")
+            elif k == 3:
+                self.partial(r, "pmd", (0, 4))
+            else:
                 self.partial(r, "pte", (0, 4))
+                wp = whys[int(why_pmd[r])]
                 if wp != _W_SHARED:
                     if self.ranges_in(r, (1, 3)):
                         fixes, detail = self.rule_fixes(r, wp, "pmd")
@@ -828,6 +1057,57 @@ class Findings:
                                  {"pmd": self.tables_in(r, (1, 3)).get("pmd", 0)}, fixes, why=wp, **detail)
                 else:
                     self.partial(r, "pmd", (1, 3))
+        self.seq = _ADDED + 4 * n
+
+    def _whole_rows(self, rows: np.ndarray, why: np.ndarray, pmd_level: np.ndarray) -> None:
+        """``whole_row`` of rows whose rule is a per-segment one, at once: per
+        (rule, level, segment) its run, its fields made for its first row."""
+        if rows.size == 0:
+            return
+        lay = self.cx.layout
+        key = key_ids(why[rows], pmd_level[rows].astype(I64), lay.row_seg[rows])
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        order = np.argsort(inverse, kind="stable")  # each key's rows in row order
+        bounds = np.searchsorted(inverse[order], np.arange(first.size + 1))
+        whys = {int(w): w for w in Why}
+        for k, r0 in enumerate(rows[first].tolist()):
+            run = self._whole_run(r0, whys[int(why[r0])], "pmd" if pmd_level[r0] else "pte")
+            members = rows[order[bounds[k]:bounds[k + 1]]].tolist()
+            run.rows.extend(members)
+            run.seq.extend(members)  # (before every ``add``: ``_ADDED``)
+
+    def _window_rows(self, rows: np.ndarray, pmd_level: np.ndarray) -> np.ndarray:
+        """``whole_row`` of rows whose rule is ``no-whole-window``, at once,
+        but where the segment is smaller than the window (``rule_fixes``):
+        which of ``rows`` were taken."""
+        cx = self.cx
+        lay = cx.layout
+        segs = list(cx.w.segments.values())
+        size = np.array([s.size for s in segs], I64)[lay.row_seg[rows]]
+        span_pmd = cx.pud_size or cx.pmd_size
+        span = np.where(pmd_level[rows], span_pmd, cx.pmd_size)
+        take = size >= span
+        target0 = np.array([cx.scheme == "file-cached" and s.backing != "hugetlb" for s in segs], bool)
+        why = _W_NO_WHOLE_WINDOW
+        for level, at_pmd in (("pmd", True), ("pte", False)):
+            sel = np.flatnonzero(take & (pmd_level[rows] == at_pmd))
+            if sel.size == 0:
+                continue
+            rs = rows[sel].tolist()
+            self.window_columns.append((rows[sel], span[sel], np.where(target0[lay.row_seg[rows[sel]]], 0, -1)))
+            ws = range(self._n_window_columns, self._n_window_columns + sel.size)
+            self._n_window_columns += sel.size
+            fields = {"why": why, "why_level": level}
+            key = (level, RULE_OF_WHY[why], _ALL_ZONES, None, *fields.items())
+            run = self._window_runs.get(key)
+            if run is None:
+                run = self._window_runs[key] = _Run({"level": level, "rule": RULE_OF_WHY[why], **fields}, _ALL_ZONES,
+                                                    None)
+            run.rows.extend(rs)
+            run.seq.extend([_ADDED + 4 * r for r in rs])
+            run.windows.extend(ws)
+        return take
 
     # across pools ----------------------------------------------------------
     def across_pools(self) -> None:
@@ -837,6 +1117,8 @@ class Findings:
         lay = cx.layout
         by_row = {(s.pool, r): s for r, ss in self.sharing.items() for s in ss}
         reported: set[tuple[int, int]] = set()  # (pool, row)
+        theirs_of: dict[int, tuple[list[Interval], tuple[str, ...]]] = {}  # per pool: its live blocks, its groups
+        procs_of = {b.pool.id: sum(n for _, _, n in b.pool.users) for b in self.builds}
         for b in self.builds:
             p = b.pool
             if p.kind == "mshare":
@@ -848,18 +1130,21 @@ class Findings:
                              protection=p.protection)
                 continue
             level = "pmd" if p.kind == "pmd" else "pte"
-            procs1 = sum(n for _, _, n in p.users)
+            procs1 = procs_of[p.id]
             for b2 in self.builds:
                 p2 = b2.pool
                 if p2.id == p.id or p2.kind != p.kind or p2.segment != p.segment:
                     continue
-                procs2 = sum(n for _, _, n in p2.users)
+                procs2 = procs_of[p2.id]
                 if procs2 == 0 or (procs1, -p.id) > (procs2, -p2.id):
                     continue  # report on the smaller pool's mappings only
-                live2 = [(r2, iv) for r2, iv in b2.row_intervals.items()
-                         if cx.counts[int(lay.row_group[r2])] > 0]
-                theirs = merge_ranges([x for _, lv in live2 for x in lv.get(level, [])])
-                names = tuple(sorted({cx.w.groups[g2].name for g2, _, n in p2.users if n}))
+                got = theirs_of.get(p2.id)
+                if got is None:  # (the same for every pool it is compared with)
+                    live2 = [(r2, iv) for r2, iv in b2.row_intervals.items()
+                             if cx.counts[int(lay.row_group[r2])] > 0]
+                    got = theirs_of[p2.id] = (merge_ranges([x for _, lv in live2 for x in lv.get(level, [])]),
+                                              tuple(sorted({cx.w.groups[g2].name for g2, _, n in p2.users if n})))
+                theirs, names = got
                 for r, per_level in b.row_intervals.items():
                     if (p.id, r) in reported or cx.counts[int(lay.row_group[r])] == 0:
                         continue
@@ -900,7 +1185,7 @@ class Findings:
                     self.add(r, level, "alone", ((address, end),), {level: alone}, [], "no-gain-yet")
 
 
-def find(cell: Cell, slow: bool = False) -> tuple[Finding, ...]:
+def find(cell: Cell, slow: bool = False) -> FindingList:
     """Every finding of ``cell``, by group and mapping (``Cell.findings``).
     ``slow``: measure every fix by evaluating the changed workload (the
     reference for the batch measure)."""
@@ -909,4 +1194,4 @@ def find(cell: Cell, slow: bool = False) -> tuple[Finding, ...]:
     f.rows()
     f.across_pools()
     f.finish()
-    return tuple(sorted(f.out, key=lambda x: (x.group, x.mapping)))
+    return f.findings()

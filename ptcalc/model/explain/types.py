@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from ptcalc.model.schemes import Why
 from ptcalc.model.results import SchemeResult, VmptePart
@@ -112,6 +114,116 @@ class Finding:
     alignment: int | str | None = None
     """alignment/protection-differs: this pool's and the other pool's ``address - offset`` class."""
     their_alignment: int | str | None = None
+
+
+class FindingPart:
+    """Findings made at once: a rule's findings on many rows, alike but for
+    where they are -- every :class:`Finding` field but ``group``,
+    ``mapping``, ``ranges`` and ``tables`` the same (``fields``), those per
+    finding (``ranges()``, ``tables()``: made when first asked, for all at
+    once) -- or a few findings made one by one (``fields`` None).  A
+    Finding of a part is made only when read (``finding``)."""
+
+    __slots__ = ("fields", "group", "mapping", "_ranges", "_tables", "_tables_list", "_made")
+
+    def __init__(self, fields: dict[str, Any] | None, group: list[int], mapping: list[int],
+                 ranges: Callable[[], list[tuple[Interval, ...]]] | list[tuple[Interval, ...]],
+                 tables: Callable[[], tuple[list[dict[str, int]], list[int]]] | list[dict[str, int]],
+                 made_: list[Finding] | None = None) -> None:
+        self.fields = fields
+        """The fields its findings share (every field but the four per finding, defaults left out);
+        None: its findings were made one by one."""
+        self.group = group
+        self.mapping = mapping
+        self._ranges = ranges
+        self._tables: Callable[[], tuple[list[dict[str, int]], list[int]]] | tuple[list[dict[str, int]], list[int]]
+        if callable(tables):
+            self._tables = tables
+        else:
+            seen: dict[int, int] = {}
+            distinct: list[dict[str, int]] = []
+            index = []
+            for d in tables:
+                k = seen.get(id(d))
+                if k is None:
+                    k = seen[id(d)] = len(distinct)
+                    distinct.append(d)
+                index.append(k)
+            self._tables = (distinct, index)
+        self._tables_list: list[dict[str, int]] | None = None if callable(tables) else tables
+        self._made = made_
+
+    @classmethod
+    def each(cls, findings: list[Finding]) -> FindingPart:
+        """Findings made one by one, as a part."""
+        return cls(None, [f.group for f in findings], [f.mapping for f in findings], [f.ranges for f in findings],
+                   [f.tables for f in findings], findings)
+
+    def __len__(self) -> int:
+        return len(self.group)
+
+    def ranges(self) -> list[tuple[Interval, ...]]:
+        """Per finding, its ``ranges``."""
+        if callable(self._ranges):
+            self._ranges = self._ranges()
+        return self._ranges
+
+    def tables_index(self) -> tuple[list[dict[str, int]], list[int]]:
+        """The findings' distinct ``tables`` dicts, and per finding the index of its own."""
+        if callable(self._tables):
+            self._tables = self._tables()
+        return self._tables
+
+    def tables(self) -> list[dict[str, int]]:
+        """Per finding, its ``tables`` (findings with the same figures share one dict: read only)."""
+        if self._tables_list is None:
+            distinct, index = self.tables_index()
+            self._tables_list = [distinct[k] for k in index]
+        return self._tables_list
+
+    def finding(self, j: int) -> Finding:
+        if self._made is not None:
+            return self._made[j]
+        assert self.fields is not None
+        return made(Finding, group=self.group[j], mapping=self.mapping[j], ranges=self.ranges()[j],
+                    tables=self.tables()[j], **self.fields)
+
+
+class FindingList(CachedSequence[Finding]):
+    """A cell's findings, by group and mapping, kept as the parts they were
+    made in (:class:`FindingPart`); each :class:`Finding` made when first
+    read (the text shows 50 of 100,000; JSON and the merge read the parts).
+    Reads as the tuple of them (indexing, iteration, ``len``, ``==``)."""
+
+    __slots__ = ("parts", "part", "at", "group", "mapping", "_part", "_at")
+
+    def __init__(self, parts: tuple[FindingPart, ...], part: np.ndarray, at: np.ndarray, group: list[int],
+                 mapping: list[int]) -> None:
+        self.parts = parts
+        self.part = part
+        """Per finding, its part (an index into ``parts``; int64)..."""
+        self.at = at
+        """... and its place in that part."""
+        self.group = group
+        """Per finding, its ``group``."""
+        self.mapping = mapping
+        """Per finding, its ``mapping``."""
+        self._part: list[int] = part.tolist()
+        self._at: list[int] = at.tolist()
+        super().__init__(len(self._part))
+
+    def _make(self, index: int) -> Finding:
+        return self.parts[self._part[index]].finding(self._at[index])
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (FindingList, tuple)):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"FindingList({len(self)} findings)"
 
 
 @dataclass(frozen=True)
@@ -341,7 +453,8 @@ class Explanation:
     groups: tuple[GroupExplain, ...]
     pools: tuple[Pool, ...]
     totals: Totals
-    findings: tuple[Finding, ...]
+    findings: Sequence[Finding]
+    """A :class:`FindingList` (or a tuple)."""
     vmpte: VmpteNote
     table_bytes: dict[str, int] = field(default_factory=dict)
     aligned_physical_bytes: int | None = None
