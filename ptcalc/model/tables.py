@@ -33,7 +33,7 @@ from typing import Any
 from ptcalc.model import xp as _xp
 from ptcalc.model.geometry import LEVEL_NAMES, VMPTE_LEVELS
 from ptcalc.model.intervals import (ceil_div, dedupe_within, distinct_blocks, floor_div, key_ids, merge_sorted, mod,
-                                    order_by, rank, elementary_intervals, union_and_shared)
+                                    order_by, elementary_intervals, union_and_shared)
 from ptcalc.model.layout import Array, Layout
 from ptcalc.model.results import GroupResults, SchemeResult, zero_levels
 from ptcalc.model.schemes import SCHEMES, ZONE_KIND, Why, Zones, zones
@@ -387,24 +387,25 @@ def count_tally(t: Tally) -> SchemeResult:
     regions = 0
     rr = region_ranges(t)
     if rr is not None:
-        key, grp = rr.key, rr.group
+        # the host mm's own PGD, one per region that anything touched (the
+        # region keys are dense ids)
+        regions = int(rr.key.max()) + 1
         # A process attaches a region once, whatever its mappings in it:
         # owners are (region, group), their ranges merged per owner.  One
         # sort by (owner, file offset) serves every level (a block index
         # is monotone in the offset); each owner's region and weight come
         # from a table indexed by the owner.
-        oid = key_ids(key, grp)
-        # (merging needs no particular order among equal (owner, offset))
-        order = order_by(xp, oid, rr.start, stable=False)
-        oid, fs, fe, leaf = oid[order], rr.start[order], rr.end[order], rr.leaf[order]
+        oid = key_ids(rr.key, rr.group)
         n_owners = int(oid.max()) + 1
         key_of, group_of = xp.zeros(n_owners, dtype=i64), xp.zeros(n_owners, dtype=i64)
-        key_of[oid] = key[order]  # every part of an owner has the owner's region and group
-        group_of[oid] = grp[order]
+        key_of[oid] = rr.key  # every part of an owner has the owner's region and group
+        group_of[oid] = rr.group
         weight_of = xp.minimum(xp.asarray(counts, dtype=i64), 2)[group_of]
-        # the host mm's own PGD, one per region that anything touched
-        regions = int(rank(xp, key).max()) + 1
-        del rr, key, grp, order  # (the sorted copies serve every level)
+        # (merging needs no particular order among equal (owner, offset))
+        order = order_by(xp, oid, rr.start, stable=False)
+        oid = oid[order]
+        fs, fe, leaf = rr.start[order], rr.end[order], rr.leaf[order]
+        del rr, order  # (the sorted copies serve every level)
         for li, lv in enumerate(levels[:-1]):
             lm = leaf <= li
             every = bool(lm.all())
@@ -459,22 +460,46 @@ def resident_bytes(layout: Layout) -> dict[int, int]:
         return {}
     xp = layout.xp
     rows = layout.piece_row
-    d = layout.row_d if layout.piece_per_row else layout.row_d[rows]
-    seg = layout.row_seg if layout.piece_per_row else layout.row_seg[rows]
     start, end = layout.piece_start, layout.piece_end
     if layout.has_private:  # (a process's own memory: the budget's private memory)
         shared = ~(layout.row_private if layout.piece_per_row else layout.row_private[rows])
         if not shared.any():
             return {}
-        rows, d, seg, start, end = rows[shared], d[shared], seg[shared], start[shared], end[shared]
+        rows, lo, hi = rows[shared], start[shared], end[shared]
+        del shared
+    else:
+        if layout.piece_per_row:
+            rows = None  # (piece i is row i's)
+        lo, hi = start + 0, end + 0
     # every segment at once: the segment is the key of its own block space
-    swept = elementary_intervals(seg, start - d, end - d, xp.ones(rows.size, dtype=xp.int64), with_key=True)
+    # (file offsets: each piece less its mapping's address - offset)
+    d = layout.row_d if rows is None else layout.row_d[rows]
+    lo -= d
+    hi -= d
+    del d
+    seg = layout.row_seg if rows is None else layout.row_seg[rows]
+    del rows
+    n_segs = int(seg.max()) + 1
+    present = xp.zeros(n_segs, dtype=xp.bool_)  # the segments with touched pieces
+    present[seg] = True
+    swept = elementary_intervals(seg, lo, hi, 1, with_key=True)
+    del seg, lo, hi
     if swept is None:
         return {}
     k, length, cover = swept
     assert k is not None  # (with_key)
-    covered = cover > 0
-    per_seg = xp.group_sum(k[covered], length[covered], int(seg.max()) + 1).tolist()
-    present = xp.zeros(len(per_seg), dtype=xp.bool_)  # the segments with touched pieces
-    present[seg] = True
+    del swept
+    if xp.NAME == "numpy":
+        import numpy as np
+
+        # in place: the lengths where covered, summed per key (the keys come sorted)
+        np.multiply(length, cover > 0, out=length)
+        del cover
+        ends = np.cumsum(length, out=length)
+        at = np.searchsorted(k, np.arange(n_segs), side="right") - 1
+        sums = np.where(at >= 0, ends[np.maximum(at, 0)], 0)
+        per_seg = np.diff(sums, prepend=0).tolist()
+    else:
+        covered = cover > 0
+        per_seg = xp.group_sum(k[covered], length[covered], n_segs).tolist()
     return {s: per_seg[s] for s, p in enumerate(present.tolist()) if p}
