@@ -98,12 +98,14 @@ def _cut_numpy(pr: Array, start: Array, end: Array, cols: tuple[Array, ...], one
     import numpy as np
 
     n = int(pr.size)
-    first = np.zeros(n, np.int64)
-    last = np.zeros(n, np.int64)
+    # (zone numbers 0..4: int8, as the zones' kinds are)
+    first = np.zeros(n, np.int8)
+    last = np.zeros(n, np.int8)
     for c in cols[1:5]:
         c = c if one_each else c[pr]
         first += c <= start
         last += c < end
+    del c
     split = np.flatnonzero(first != last)
     if not split.size:
         return Parts(row=pr, zone=first, start=start, end=end, row_is_part=one_each)
@@ -125,7 +127,7 @@ def _cut_numpy(pr: Array, start: Array, end: Array, cols: tuple[Array, ...], one
     to = np.repeat(at[split] - (np.cumsum(split_parts) - split_parts), split_parts) + np.arange(int(split_parts.sum()))
     row = np.repeat(pr, per_piece)
     zone = np.repeat(first, per_piece)
-    zone[to] = np.broadcast_to(np.arange(5, dtype=np.int64), (split.size, 5))[keep]
+    zone[to] = np.broadcast_to(np.arange(5, dtype=np.int8), (split.size, 5))[keep]
     p_start = np.repeat(start, per_piece)
     p_start[to] = s.T[keep]
     p_end = np.repeat(end, per_piece)
