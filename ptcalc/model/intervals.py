@@ -87,7 +87,7 @@ def _prev_in_run_numpy(owner: Array, x: Array) -> Array:
     if x.size:
         prev[0] = -1
         prev[1:] = x[:-1]
-        prev[1:][owner[1:] != owner[:-1]] = -1
+        np.copyto(prev[1:], -1, where=owner[1:] != owner[:-1])
     return prev
 
 

@@ -399,7 +399,11 @@ def _overlap_pairs(layout: Layout, addr: Any, size: Any) -> tuple[list[int], lis
     n = layout.n_rows
     if n < 2:
         return [], []
-    order = xp.lexsort((layout.row_mi, addr, layout.row_group))
+    # rows in (group, address) order: as they are, nearly always (a sort only when not)
+    if bool(ascending(layout.row_group, addr).all()):
+        order = xp.arange(n)
+    else:
+        order = xp.lexsort((layout.row_mi, addr, layout.row_group))
     g, s, end = layout.row_group[order], addr[order], (addr + size)[order]
     # if any two mappings of a group overlap, some neighbours do
     same = g[1:] == g[:-1]
