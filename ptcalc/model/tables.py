@@ -166,7 +166,11 @@ def tally(layout: Layout, z: Zones) -> Tally:
     xp = layout.xp
     levels = layout.arch.levels
     parts = cut(layout, z)
-    leaf = parts.of_row(layout.row_leaf)
+    # level indexes (0..4) as int8 on numpy: a tally's per-part arrays are
+    # what every count holds while it counts
+    row_leaf = layout.row_leaf.astype(xp.int8) if xp.NAME == "numpy" else layout.row_leaf
+    leaf = parts.of_row(row_leaf)
+    del row_leaf
     kind = xp.asarray(ZONE_KIND, dtype=xp.int8)[parts.zone]
     pmd_i = layout.level_index("pmd")
     attach_i = layout.level_index("p4d") or len(levels) - 1
@@ -263,8 +267,12 @@ def region_ranges(t: Tally) -> RegionRanges | None:
         return None
     rows = parts.row[m]
     d = layout.row_d[rows]
+    start, end = parts.start[m], parts.end[m]
+    start -= d  # (copies: in place)
+    end -= d
+    del d
     return RegionRanges(mask=m, rows=rows, key=key_ids(layout.row_seg[rows], layout.row_prot[rows]),
-                        group=layout.row_group[rows], leaf=t.leaf[m], start=parts.start[m] - d, end=parts.end[m] - d)
+                        group=layout.row_group[rows], leaf=t.leaf[m], start=start, end=end)
 
 
 def compute(workload: Workload, scheme: str, options: ModelOptions | None = None,
@@ -396,18 +404,24 @@ def count_tally(t: Tally) -> SchemeResult:
         # owners are (region, group), their ranges merged per owner.  One
         # sort by (owner, file offset) serves every level (a block index
         # is monotone in the offset); each owner's region and weight come
-        # from a table indexed by the owner.
-        oid = key_ids(rr.key, rr.group)
+        # from a table indexed by the owner.  (Each array of the ranges is
+        # let go as soon as its sorted copy is made.)
+        key, grp, fs, fe, leaf = rr.key, rr.group, rr.start, rr.end, rr.leaf
+        del rr
+        oid = key_ids(key, grp)
         n_owners = int(oid.max()) + 1
         key_of, group_of = xp.zeros(n_owners, dtype=i64), xp.zeros(n_owners, dtype=i64)
-        key_of[oid] = rr.key  # every part of an owner has the owner's region and group
-        group_of[oid] = rr.group
+        key_of[oid] = key  # every part of an owner has the owner's region and group
+        group_of[oid] = grp
+        del key, grp
         weight_of = xp.minimum(xp.asarray(counts, dtype=i64), 2)[group_of]
         # (merging needs no particular order among equal (owner, offset))
-        order = order_by(xp, oid, rr.start, stable=False)
+        order = order_by(xp, oid, fs, stable=False)
         oid = oid[order]
-        fs, fe, leaf = rr.start[order], rr.end[order], rr.leaf[order]
-        del rr, order  # (the sorted copies serve every level)
+        fs = fs[order]
+        fe = fe[order]
+        leaf = leaf[order]
+        del order  # (the sorted copies serve every level)
         for li, lv in enumerate(levels[:-1]):
             lm = leaf <= li
             every = bool(lm.all())
