@@ -109,6 +109,15 @@ def test_distinct_blocks_and_sums_against_a_brute_force_count(per_owner, span):
     for ns in (xp.backend("numpy"), pure):
         got = distinct_blocks(ns.asarray(owner), ns.asarray(lo), ns.asarray(hi), span, len(per_owner))
         assert got.tolist() == expect
+        # the ranges where a mask is true (every third left out): counted on that subset
+        mask = [i % 3 != 1 for i in range(len(owner))]
+        sub = [set() for _ in per_owner]
+        for o, s, e, k in zip(owner, lo, hi, mask):
+            if k:
+                sub[o] |= {b // span for b in range(s, e)}
+        got = distinct_blocks(ns.asarray(owner), ns.asarray(lo), ns.asarray(hi), span, len(per_owner),
+                              mask=ns.asarray(mask, ns.bool_))
+        assert got.tolist() == [len(b) for b in sub]
         # an owner's values summed (the runs of a contiguous owner, or one by one)
         assert ns.group_sum(ns.asarray(owner), ns.asarray(hi), len(per_owner)).tolist() == [
             sum(h for o2, h in zip(owner, hi) if o2 == o) for o in range(len(per_owner))]

@@ -37,25 +37,40 @@ def prev_in_run(xp: ModuleType, owner: Array, x: Array) -> Array:
     return xp.where(first, -1, prev)
 
 
-def distinct_blocks(owner: Array, s: Array, e: Array, span: int, n_owners: int) -> Array:
-    """Per owner, the number of distinct ``span``-blocks the ranges touch.
+def distinct_blocks(owner: Array, s: Array, e: Array, span: int, n_owners: int, mask: Array | None = None
+                    ) -> Array:
+    """Per owner, the number of distinct ``span``-blocks the ranges touch
+    (those where ``mask`` is true, when given).
 
     Ranges must be sorted and disjoint within each owner, owners contiguous:
     then block-range ends are non-decreasing, and each range adds the blocks
     past its predecessor's last one.
     """
     xp = _xp.namespace_of(owner, s)
-    if s.size == 0:
-        return xp.zeros(n_owners, dtype=xp.int64)
-    if xp.NAME == "numpy" and span & (span - 1) == 0:
-        # in place: three arrays of the ranges' size, no more
-        lo, hi = _blocks_numpy(s, e, span)
+    if xp.NAME == "numpy" and span & (span - 1) == 0 and s.size:
+        # in place: three arrays of the ranges' size (the masked ones' copies), no more
+        np = _np()
+        if mask is None:
+            lo, hi = _blocks_numpy(s, e, span)
+        else:
+            owner, lo, hi = owner[mask], s[mask], e[mask]
+            if not lo.size:
+                return xp.zeros(n_owners, dtype=xp.int64)
+            shift = span.bit_length() - 1
+            lo >>= shift
+            np.negative(hi, out=hi)
+            hi >>= shift
+            np.negative(hi, out=hi)
         prev = _prev_in_run_numpy(owner, hi)
-        lo = _np().maximum(lo, prev, out=lo)
+        lo = np.maximum(lo, prev, out=lo)
         del prev
         hi -= lo
-        _np().maximum(hi, 0, out=hi)
+        np.maximum(hi, 0, out=hi)
         return xp.group_sum(owner, hi, n_owners)
+    if mask is not None:
+        owner, s, e = owner[mask], s[mask], e[mask]
+    if s.size == 0:
+        return xp.zeros(n_owners, dtype=xp.int64)
     lo = floor_div(s, span)
     hi = ceil_div(e, span)
     prev = prev_in_run(xp, owner, hi)

@@ -330,11 +330,11 @@ def count_tally(t: Tally) -> SchemeResult:
                 # the private mappings' blocks alone: the same for every scheme
                 got = memo.get(("private", li))
                 if got is None:
-                    got = memo[("private", li)] = distinct_blocks(p_group[m], parts.start[m], parts.end[m],
-                                                                   lv.table_span, n_groups)
+                    got = memo[("private", li)] = distinct_blocks(p_group, parts.start, parts.end,
+                                                                   lv.table_span, n_groups, mask=m)
                 own[lv.name] = got
                 continue
-        own[lv.name] = distinct_blocks(p_group[m], parts.start[m], parts.end[m], lv.table_span, n_groups)
+        own[lv.name] = distinct_blocks(p_group, parts.start, parts.end, lv.table_span, n_groups, mask=m)
     own["pgd"] = xp.ones(n_groups, dtype=i64)
     private_l = mixed_l = None
     if layout.has_private:
@@ -361,11 +361,11 @@ def count_tally(t: Tally) -> SchemeResult:
                 m = owned[li]
                 if p_n is None:
                     mp = m & priv
-                    p_n = memo[("private", li)] = distinct_blocks(p_group[mp], parts.start[mp], parts.end[mp],
-                                                                   span, n_groups)
+                    p_n = memo[("private", li)] = distinct_blocks(p_group, parts.start, parts.end,
+                                                                   span, n_groups, mask=mp)
                 if s_n is None:
                     ms = m & ~priv if ms is None else ms
-                    s_n = distinct_blocks(p_group[ms], parts.start[ms], parts.end[ms], span, n_groups)
+                    s_n = distinct_blocks(p_group, parts.start, parts.end, span, n_groups, mask=ms)
                     if owns_all[li]:
                         memo[("shared", li)] = s_n
             private_l.append((own[lv.name] - s_n).tolist())
@@ -388,7 +388,7 @@ def count_tally(t: Tally) -> SchemeResult:
         via = (t.kind == 2) if lv.name == "pmd" else ((t.kind == 1) if z.attached_pte else None)
         if via is not None:
             a = kb.mask & via
-            attached[lv.name] = distinct_blocks(p_group[a], parts.start[a], parts.end[a], lv.table_span, n_groups)
+            attached[lv.name] = distinct_blocks(p_group, parts.start, parts.end, lv.table_span, n_groups, mask=a)
         u, s = union_and_shared(kb.key, kb.lo, kb.hi, weight_of_row[kb.rows])
         physical[lv.name] += u
         shared_tables[lv.name] += s
