@@ -33,7 +33,7 @@ from typing import Any
 from ptcalc.model import xp as _xp
 from ptcalc.model.geometry import LEVEL_NAMES, VMPTE_LEVELS
 from ptcalc.model.intervals import (ceil_div, dedupe_within, distinct_blocks, floor_div, key_ids, merge_sorted, mod,
-                                    order_by, elementary_intervals, union_and_shared)
+                                    order_by, rank, elementary_intervals, union_and_shared)
 from ptcalc.model.layout import Array, Layout
 from ptcalc.model.results import GroupResults, SchemeResult, zero_levels
 from ptcalc.model.schemes import SCHEMES, ZONE_KIND, Why, Zones, zones
@@ -271,8 +271,11 @@ def region_ranges(t: Tally) -> RegionRanges | None:
     start -= d  # (copies: in place)
     end -= d
     del d
-    return RegionRanges(mask=m, rows=rows, key=key_ids(layout.row_seg[rows], layout.row_prot[rows]),
-                        group=layout.row_group[rows], leaf=t.leaf[m], start=start, end=end)
+    # the region of each row, then of each range: ranked again among the ranges
+    # (the same dense ids as key_ids of the ranges' columns, with fewer copies of them)
+    key = rank(layout.xp, key_ids(layout.row_seg, layout.row_prot)[rows])
+    return RegionRanges(mask=m, rows=rows, key=key, group=layout.row_group[rows], leaf=t.leaf[m], start=start,
+                        end=end)
 
 
 def compute(workload: Workload, scheme: str, options: ModelOptions | None = None,
