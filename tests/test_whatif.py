@@ -340,6 +340,39 @@ def test_the_placement_note_says_which_placement_is_the_best_case():
     assert placement_notes(ev)[0].endswith(
         "an address congruent to the file offset modulo 1 GiB would not save tables here.")
 
+def test_an_estimate_lets_go_of_each_whatif_layout_once_its_cells_are_made():
+    from ptcalc.model.evaluate import Options, evaluate
+    from ptcalc.model.tables import count, zones
+
+    # the workload of the placement note's test: on 2 MiB hugetlb pages 5 PMD
+    # tables under hugetlb-pmd where the kernel places it, 2 at the best case
+    seg = Segment("s", 4 * GiB, "shmem", 4 * KiB)
+    a = Mapping("s", 0, 2 * GiB, TiB + 2 * MiB + 4 * KiB, touched=((0, 2 * GiB),),
+                origin="processes[0].mappings[0]")
+    w = _w(a, segs=[seg])
+    w = replace(w, groups=(replace(w.groups[0], count=2),))
+    ev = evaluate(w)
+    cols = {c.key: c for c in ev.columns}
+    two = cols["2MiB-hugetlb"]
+    # every column selected: each what-if column's cells are made as it is
+    # converted, and its layout is let go before the next one is converted
+    assert two.kept is not None and not two.kept.held
+    assert ev.configured.kept is not None and ev.configured.kept.held
+    cell = ev.cell("hugetlb-pmd", "2MiB-hugetlb")
+    assert cell.result.tables["pmd"] == 5 and cell.aligned.result.tables["pmd"] == 2
+    assert cell.note is None and cell.budget.pools.required == {2 * MiB: 2048}  # the 4 GiB segment on 2 MiB pages
+    assert not two.kept.held  # (read from what was made, not counted again)
+    # explain and check read the layout: made again, the same placement
+    lay = two.layout
+    assert lay is not None and two.kept.held
+    assert count(lay, zones(lay, "hugetlb-pmd", w.options)).tables["pmd"] == 5
+    best = two.aligned.layout
+    assert count(best, zones(best, "hugetlb-pmd", w.options)).tables["pmd"] == 2
+    # one column selected (explain, check): its layout stays
+    (col,) = evaluate(w, Options(columns=2 * MiB)).columns
+    assert col.kept is not None and col.kept.held
+
+
 def test_the_kernel_refuses_what_does_not_fit():
     # 100 TiB at 2 MiB leaves [100 TiB + 2 MiB, 128 TiB - 4 KiB): 28 TiB - 4 MiB
     # of 2 MiB pages.  The second mapping, 28 TiB - 4 MiB + 4 KiB at a 4 KiB

@@ -90,6 +90,39 @@ def test_helpers_agree_on_overlapping_and_tied_ranges():
         assert key_ids(ns.asarray([2, 1, 2, 1]), ns.asarray([7, 7, 5, 7])).tolist() == [2, 0, 1, 0]
 
 
+@given(st.lists(st.lists(st.tuples(st.integers(0, 40), st.integers(1, 12)), max_size=4), min_size=1, max_size=90),
+       st.sampled_from([1, 4, 16]))
+def test_distinct_blocks_and_sums_against_a_brute_force_count(per_owner, span):
+    # per owner, ranges made sorted and disjoint (each starts at or past the
+    # last one's end); the blocks each owner touches counted one by one
+    from ptcalc.model.intervals import distinct_blocks
+
+    owner, lo, hi, expect = [], [], [], []
+    for o, ranges in enumerate(per_owner):
+        at, blocks = 0, set()
+        for gap, length in ranges:
+            s, e = at + gap, at + gap + length
+            owner.append(o), lo.append(s), hi.append(e)
+            blocks |= {b // span for b in range(s, e)}
+            at = e
+        expect.append(len(blocks))
+    for ns in (xp.backend("numpy"), pure):
+        got = distinct_blocks(ns.asarray(owner), ns.asarray(lo), ns.asarray(hi), span, len(per_owner))
+        assert got.tolist() == expect
+        # the ranges where a mask is true (every third left out): counted on that subset
+        mask = [i % 3 != 1 for i in range(len(owner))]
+        sub = [set() for _ in per_owner]
+        for o, s, e, k in zip(owner, lo, hi, mask):
+            if k:
+                sub[o] |= {b // span for b in range(s, e)}
+        got = distinct_blocks(ns.asarray(owner), ns.asarray(lo), ns.asarray(hi), span, len(per_owner),
+                              mask=ns.asarray(mask, ns.bool_))
+        assert got.tolist() == [len(b) for b in sub]
+        # an owner's values summed (the runs of a contiguous owner, or one by one)
+        assert ns.group_sum(ns.asarray(owner), ns.asarray(hi), len(per_owner)).tolist() == [
+            sum(h for o2, h in zip(owner, hi) if o2 == o) for o in range(len(per_owner))]
+
+
 def test_seed_estimate_imports_only_what_it_needs():
     # The seed scenario runs on the pure-Python backend and is read by the
     # fast YAML reader: neither numpy nor yaml is imported; JSON and markdown

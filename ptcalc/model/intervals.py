@@ -37,20 +37,73 @@ def prev_in_run(xp: ModuleType, owner: Array, x: Array) -> Array:
     return xp.where(first, -1, prev)
 
 
-def distinct_blocks(owner: Array, s: Array, e: Array, span: int, n_owners: int) -> Array:
-    """Per owner, the number of distinct ``span``-blocks the ranges touch.
+def distinct_blocks(owner: Array, s: Array, e: Array, span: int, n_owners: int, mask: Array | None = None
+                    ) -> Array:
+    """Per owner, the number of distinct ``span``-blocks the ranges touch
+    (those where ``mask`` is true, when given).
 
     Ranges must be sorted and disjoint within each owner, owners contiguous:
     then block-range ends are non-decreasing, and each range adds the blocks
     past its predecessor's last one.
     """
     xp = _xp.namespace_of(owner, s)
+    if xp.NAME == "numpy" and span & (span - 1) == 0 and s.size:
+        # in place: three arrays of the ranges' size (the masked ones' copies), no more
+        np = _np()
+        if mask is None:
+            lo, hi = _blocks_numpy(s, e, span)
+        else:
+            owner, lo, hi = owner[mask], s[mask], e[mask]
+            if not lo.size:
+                return xp.zeros(n_owners, dtype=xp.int64)
+            shift = span.bit_length() - 1
+            lo >>= shift
+            np.negative(hi, out=hi)
+            hi >>= shift
+            np.negative(hi, out=hi)
+        prev = _prev_in_run_numpy(owner, hi)
+        lo = np.maximum(lo, prev, out=lo)
+        del prev
+        hi -= lo
+        np.maximum(hi, 0, out=hi)
+        return xp.group_sum(owner, hi, n_owners)
+    if mask is not None:
+        owner, s, e = owner[mask], s[mask], e[mask]
     if s.size == 0:
         return xp.zeros(n_owners, dtype=xp.int64)
     lo = floor_div(s, span)
     hi = ceil_div(e, span)
     prev = prev_in_run(xp, owner, hi)
     return xp.group_sum(owner, xp.maximum(hi - xp.maximum(lo, prev), 0), n_owners)
+
+
+def _np() -> ModuleType:
+    import numpy
+
+    return numpy
+
+
+def _blocks_numpy(s: Array, e: Array, span: int) -> tuple[Array, Array]:
+    """``floor_div(s, span)``, ``ceil_div(e, span)`` on numpy, two new arrays
+    and no temporary (``span`` a power of two)."""
+    np = _np()
+    shift = span.bit_length() - 1
+    lo = np.right_shift(s, shift)
+    hi = np.negative(e)
+    hi >>= shift
+    np.negative(hi, out=hi)
+    return lo, hi
+
+
+def _prev_in_run_numpy(owner: Array, x: Array) -> Array:
+    """:func:`prev_in_run` on numpy: one new array."""
+    np = _np()
+    prev = np.empty_like(x)
+    if x.size:
+        prev[0] = -1
+        prev[1:] = x[:-1]
+        np.copyto(prev[1:], -1, where=owner[1:] != owner[:-1])
+    return prev
 
 
 def dedupe_within(owner: Array, lo: Array, hi: Array) -> tuple[Array, Array]:
@@ -78,6 +131,20 @@ def merge_sorted(xp: ModuleType, owner: Array, lo: Array, hi: Array) -> tuple[Ar
     if lo.size == 0:
         return owner, lo, hi
     big = int(hi.max()) + 1
+    if xp.NAME == "numpy" and xp.fits((int(owner.max()) + 1) * big):
+        # as below, in place: the running max, then the merged ranges' starts in its array
+        np = _np()
+        run = owner * big
+        run += hi
+        np.maximum.accumulate(run, out=run)
+        run -= owner * big
+        prev = _prev_in_run_numpy(owner, run)
+        del run
+        lo = np.maximum(lo, prev, out=prev)
+        keep = lo < hi
+        if bool(keep.all()):
+            return owner, lo, hi
+        return owner[keep], lo[keep], hi[keep]
     if xp.fits((int(owner.max()) + 1) * big):
         # running max of hi within each owner: offset owners apart, one cummax
         shifted = hi + owner * big
@@ -130,11 +197,12 @@ def union_and_shared(key: Array, lo: Array, hi: Array, weight: Array) -> tuple[i
     return int(xp.where(cover > 0, length, 0).sum()), int(xp.where(cover >= 2, length, 0).sum())
 
 
-def elementary_intervals(key: Array, lo: Array, hi: Array, weight: Array,
+def elementary_intervals(key: Array, lo: Array, hi: Array, weight: Array | int,
            with_key: bool = False) -> tuple[Array | None, Array, Array] | None:
     """The elementary intervals between consecutive range ends, in (key,
     position) order: (each one's key if ``with_key``, its length, the total
-    weight covering it); None when every range is empty.
+    weight covering it); None when every range is empty.  ``weight``: per
+    range, or one for all (an int).
 
     Every range has ended where one key's space gives way to the next: the
     interval between them is covered by nothing (its length is meaningless),
@@ -142,10 +210,12 @@ def elementary_intervals(key: Array, lo: Array, hi: Array, weight: Array,
     xp = _xp.namespace_of(key, lo)
     keep = lo < hi
     if not keep.all():
-        key, lo, hi, weight = key[keep], lo[keep], hi[keep], weight[keep]
+        key, lo, hi = key[keep], lo[keep], hi[keep]
+        if not isinstance(weight, int):
+            weight = weight[keep]
+    del keep
     if lo.size == 0:
         return None
-    w = xp.minimum(weight, 2)
     # Sweep the range ends in (key, position) order; the order among equal
     # (key, position) does not matter (no length lies between them).  When
     # (key, position, delta + 2) packs into one integer, one plain sort does
@@ -153,9 +223,10 @@ def elementary_intervals(key: Array, lo: Array, hi: Array, weight: Array,
     p0 = int(lo.min())
     bits = (int(hi.max()) - p0).bit_length()
     if int(key.min()) >= 0 and xp.fits((int(key.max()) + 1) << (bits + 3)):
-        base = key << bits
         if xp.NAME == "numpy":
-            return _packed_sweep(base, lo - p0, hi - p0, w, bits if with_key else None)
+            return _packed_sweep(key, lo, hi, p0, weight, bits, with_key)
+        w = min(weight, 2) if isinstance(weight, int) else xp.minimum(weight, 2)
+        base = key << bits
         packed = xp.sort(xp.concatenate([(((base + (lo - p0)) << 3) + (w + 2)),
                                          (((base + (hi - p0)) << 3) + (2 - w))]))
         delta = (packed & 7) - 2
@@ -163,6 +234,7 @@ def elementary_intervals(key: Array, lo: Array, hi: Array, weight: Array,
         length = at[1:] - at[:-1]
         k = at[:-1] >> bits if with_key else None
     else:
+        w = xp.full(lo.size, min(weight, 2), dtype=xp.int64) if isinstance(weight, int) else xp.minimum(weight, 2)
         pos = xp.concatenate([lo, hi])
         kk = xp.concatenate([key, key])
         order = xp.lexsort((pos, kk))
@@ -172,28 +244,38 @@ def elementary_intervals(key: Array, lo: Array, hi: Array, weight: Array,
     return k, length, xp.cumsum(delta)[:-1]
 
 
-def _packed_sweep(base: Array, lo: Array, hi: Array, w: Array, bits: int | None
+def _packed_sweep(key: Array, lo: Array, hi: Array, p0: int, weight: Array | int, bits: int, with_key: bool
                   ) -> tuple[Array | None, Array, Array]:
-    """:func:`elementary_intervals`' packed sweep on numpy, in place where it
-    can be (a count's largest temporaries: a few arrays of every range end
-    instead of ten)."""
+    """:func:`elementary_intervals`' packed sweep on numpy, in place: besides
+    the inputs, one array of every range end (the packed ends, then the
+    cover), the lengths, and with ``with_key`` the keys -- no temporary of
+    the inputs' size but a weight's clip (a count's largest temporaries)."""
     import numpy as np
 
     n = int(lo.size)
     packed = np.empty(2 * n, np.int64)
-    for half, x, d in ((packed[:n], lo, w + 2), (packed[n:], hi, 2 - w)):
-        np.add(base, x, out=half)
+    w = min(weight, 2) if isinstance(weight, int) else np.minimum(weight, 2)
+    for half, x, sign in ((packed[:n], lo, 1), (packed[n:], hi, -1)):
+        np.left_shift(key, bits, out=half)
+        half += x
+        half -= p0
         half <<= 3
-        half += d
+        half += 2
+        if sign > 0:
+            half += w
+        else:
+            half -= w
+    del w
     packed.sort()
-    at = packed >> 3
-    length = np.subtract(at[1:], at[:-1])
     k = None
-    if bits is not None:
-        k = at[:-1]
-        k >>= bits
-    del at
+    if with_key:
+        k = packed[:-1] >> (bits + 3)
+    # the lengths: packed differences, less the delta fields' difference
+    length = np.subtract(packed[1:], packed[:-1])
     packed &= 7
+    length += packed[:-1]
+    length -= packed[1:]
+    length >>= 3
     packed -= 2
     np.cumsum(packed, out=packed)
     return k, length, packed[:-1]

@@ -98,12 +98,14 @@ def _cut_numpy(pr: Array, start: Array, end: Array, cols: tuple[Array, ...], one
     import numpy as np
 
     n = int(pr.size)
-    first = np.zeros(n, np.int64)
-    last = np.zeros(n, np.int64)
+    # (zone numbers 0..4: int8, as the zones' kinds are)
+    first = np.zeros(n, np.int8)
+    last = np.zeros(n, np.int8)
     for c in cols[1:5]:
         c = c if one_each else c[pr]
         first += c <= start
         last += c < end
+    del c
     split = np.flatnonzero(first != last)
     if not split.size:
         return Parts(row=pr, zone=first, start=start, end=end, row_is_part=one_each)
@@ -125,7 +127,7 @@ def _cut_numpy(pr: Array, start: Array, end: Array, cols: tuple[Array, ...], one
     to = np.repeat(at[split] - (np.cumsum(split_parts) - split_parts), split_parts) + np.arange(int(split_parts.sum()))
     row = np.repeat(pr, per_piece)
     zone = np.repeat(first, per_piece)
-    zone[to] = np.broadcast_to(np.arange(5, dtype=np.int64), (split.size, 5))[keep]
+    zone[to] = np.broadcast_to(np.arange(5, dtype=np.int8), (split.size, 5))[keep]
     p_start = np.repeat(start, per_piece)
     p_start[to] = s.T[keep]
     p_end = np.repeat(end, per_piece)
@@ -164,7 +166,11 @@ def tally(layout: Layout, z: Zones) -> Tally:
     xp = layout.xp
     levels = layout.arch.levels
     parts = cut(layout, z)
-    leaf = parts.of_row(layout.row_leaf)
+    # level indexes (0..4) as int8 on numpy: a tally's per-part arrays are
+    # what every count holds while it counts
+    row_leaf = layout.row_leaf.astype(xp.int8) if xp.NAME == "numpy" else layout.row_leaf
+    leaf = parts.of_row(row_leaf)
+    del row_leaf
     kind = xp.asarray(ZONE_KIND, dtype=xp.int8)[parts.zone]
     pmd_i = layout.level_index("pmd")
     attach_i = layout.level_index("p4d") or len(levels) - 1
@@ -261,8 +267,15 @@ def region_ranges(t: Tally) -> RegionRanges | None:
         return None
     rows = parts.row[m]
     d = layout.row_d[rows]
-    return RegionRanges(mask=m, rows=rows, key=key_ids(layout.row_seg[rows], layout.row_prot[rows]),
-                        group=layout.row_group[rows], leaf=t.leaf[m], start=parts.start[m] - d, end=parts.end[m] - d)
+    start, end = parts.start[m], parts.end[m]
+    start -= d  # (copies: in place)
+    end -= d
+    del d
+    # the region of each row, then of each range: ranked again among the ranges
+    # (the same dense ids as key_ids of the ranges' columns, with fewer copies of them)
+    key = rank(layout.xp, key_ids(layout.row_seg, layout.row_prot)[rows])
+    return RegionRanges(mask=m, rows=rows, key=key, group=layout.row_group[rows], leaf=t.leaf[m], start=start,
+                        end=end)
 
 
 def compute(workload: Workload, scheme: str, options: ModelOptions | None = None,
@@ -320,11 +333,11 @@ def count_tally(t: Tally) -> SchemeResult:
                 # the private mappings' blocks alone: the same for every scheme
                 got = memo.get(("private", li))
                 if got is None:
-                    got = memo[("private", li)] = distinct_blocks(p_group[m], parts.start[m], parts.end[m],
-                                                                   lv.table_span, n_groups)
+                    got = memo[("private", li)] = distinct_blocks(p_group, parts.start, parts.end,
+                                                                   lv.table_span, n_groups, mask=m)
                 own[lv.name] = got
                 continue
-        own[lv.name] = distinct_blocks(p_group[m], parts.start[m], parts.end[m], lv.table_span, n_groups)
+        own[lv.name] = distinct_blocks(p_group, parts.start, parts.end, lv.table_span, n_groups, mask=m)
     own["pgd"] = xp.ones(n_groups, dtype=i64)
     private_l = mixed_l = None
     if layout.has_private:
@@ -351,11 +364,11 @@ def count_tally(t: Tally) -> SchemeResult:
                 m = owned[li]
                 if p_n is None:
                     mp = m & priv
-                    p_n = memo[("private", li)] = distinct_blocks(p_group[mp], parts.start[mp], parts.end[mp],
-                                                                   span, n_groups)
+                    p_n = memo[("private", li)] = distinct_blocks(p_group, parts.start, parts.end,
+                                                                   span, n_groups, mask=mp)
                 if s_n is None:
                     ms = m & ~priv if ms is None else ms
-                    s_n = distinct_blocks(p_group[ms], parts.start[ms], parts.end[ms], span, n_groups)
+                    s_n = distinct_blocks(p_group, parts.start, parts.end, span, n_groups, mask=ms)
                     if owns_all[li]:
                         memo[("shared", li)] = s_n
             private_l.append((own[lv.name] - s_n).tolist())
@@ -378,7 +391,7 @@ def count_tally(t: Tally) -> SchemeResult:
         via = (t.kind == 2) if lv.name == "pmd" else ((t.kind == 1) if z.attached_pte else None)
         if via is not None:
             a = kb.mask & via
-            attached[lv.name] = distinct_blocks(p_group[a], parts.start[a], parts.end[a], lv.table_span, n_groups)
+            attached[lv.name] = distinct_blocks(p_group, parts.start, parts.end, lv.table_span, n_groups, mask=a)
         u, s = union_and_shared(kb.key, kb.lo, kb.hi, weight_of_row[kb.rows])
         physical[lv.name] += u
         shared_tables[lv.name] += s
@@ -387,24 +400,31 @@ def count_tally(t: Tally) -> SchemeResult:
     regions = 0
     rr = region_ranges(t)
     if rr is not None:
-        key, grp = rr.key, rr.group
+        # the host mm's own PGD, one per region that anything touched (the
+        # region keys are dense ids)
+        regions = int(rr.key.max()) + 1
         # A process attaches a region once, whatever its mappings in it:
         # owners are (region, group), their ranges merged per owner.  One
         # sort by (owner, file offset) serves every level (a block index
         # is monotone in the offset); each owner's region and weight come
-        # from a table indexed by the owner.
+        # from a table indexed by the owner.  (Each array of the ranges is
+        # let go as soon as its sorted copy is made.)
+        key, grp, fs, fe, leaf = rr.key, rr.group, rr.start, rr.end, rr.leaf
+        del rr
         oid = key_ids(key, grp)
-        # (merging needs no particular order among equal (owner, offset))
-        order = order_by(xp, oid, rr.start, stable=False)
-        oid, fs, fe, leaf = oid[order], rr.start[order], rr.end[order], rr.leaf[order]
         n_owners = int(oid.max()) + 1
         key_of, group_of = xp.zeros(n_owners, dtype=i64), xp.zeros(n_owners, dtype=i64)
-        key_of[oid] = key[order]  # every part of an owner has the owner's region and group
-        group_of[oid] = grp[order]
+        key_of[oid] = key  # every part of an owner has the owner's region and group
+        group_of[oid] = grp
+        del key, grp
         weight_of = xp.minimum(xp.asarray(counts, dtype=i64), 2)[group_of]
-        # the host mm's own PGD, one per region that anything touched
-        regions = int(rank(xp, key).max()) + 1
-        del rr, key, grp, order  # (the sorted copies serve every level)
+        # (merging needs no particular order among equal (owner, offset))
+        order = order_by(xp, oid, fs, stable=False)
+        oid = oid[order]
+        fs = fs[order]
+        fe = fe[order]
+        leaf = leaf[order]
+        del order  # (the sorted copies serve every level)
         for li, lv in enumerate(levels[:-1]):
             lm = leaf <= li
             every = bool(lm.all())
@@ -459,22 +479,46 @@ def resident_bytes(layout: Layout) -> dict[int, int]:
         return {}
     xp = layout.xp
     rows = layout.piece_row
-    d = layout.row_d if layout.piece_per_row else layout.row_d[rows]
-    seg = layout.row_seg if layout.piece_per_row else layout.row_seg[rows]
     start, end = layout.piece_start, layout.piece_end
     if layout.has_private:  # (a process's own memory: the budget's private memory)
         shared = ~(layout.row_private if layout.piece_per_row else layout.row_private[rows])
         if not shared.any():
             return {}
-        rows, d, seg, start, end = rows[shared], d[shared], seg[shared], start[shared], end[shared]
+        rows, lo, hi = rows[shared], start[shared], end[shared]
+        del shared
+    else:
+        if layout.piece_per_row:
+            rows = None  # (piece i is row i's)
+        lo, hi = start + 0, end + 0
     # every segment at once: the segment is the key of its own block space
-    swept = elementary_intervals(seg, start - d, end - d, xp.ones(rows.size, dtype=xp.int64), with_key=True)
+    # (file offsets: each piece less its mapping's address - offset)
+    d = layout.row_d if rows is None else layout.row_d[rows]
+    lo -= d
+    hi -= d
+    del d
+    seg = layout.row_seg if rows is None else layout.row_seg[rows]
+    del rows
+    n_segs = int(seg.max()) + 1
+    present = xp.zeros(n_segs, dtype=xp.bool_)  # the segments with touched pieces
+    present[seg] = True
+    swept = elementary_intervals(seg, lo, hi, 1, with_key=True)
+    del seg, lo, hi
     if swept is None:
         return {}
     k, length, cover = swept
     assert k is not None  # (with_key)
-    covered = cover > 0
-    per_seg = xp.group_sum(k[covered], length[covered], int(seg.max()) + 1).tolist()
-    present = xp.zeros(len(per_seg), dtype=xp.bool_)  # the segments with touched pieces
-    present[seg] = True
+    del swept
+    if xp.NAME == "numpy":
+        import numpy as np
+
+        # in place: the lengths where covered, summed per key (the keys come sorted)
+        np.multiply(length, cover > 0, out=length)
+        del cover
+        ends = np.cumsum(length, out=length)
+        at = np.searchsorted(k, np.arange(n_segs), side="right") - 1
+        sums = np.where(at >= 0, ends[np.maximum(at, 0)], 0)
+        per_seg = np.diff(sums, prepend=0).tolist()
+    else:
+        covered = cover > 0
+        per_seg = xp.group_sum(k[covered], length[covered], n_segs).tolist()
     return {s: per_seg[s] for s, p in enumerate(present.tolist()) if p}

@@ -22,7 +22,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 from ptcalc.model.intervals import ascending, key_ids, merge_within, order_by, rank
@@ -100,6 +100,52 @@ class ReplacedRows(LazySequence[Replaced]):
         return f"ReplacedRows({len(self)} mappings)"
 
 
+class Kept:
+    """Where a column's layout comes from: a layout kept as it is (the
+    configured one), or a conversion (:func:`convert_placed`) kept until let
+    go (:meth:`release`) and made again when read after that."""
+
+    __slots__ = ("_layout", "_make_aligned", "_converted", "_convert")
+
+    def __init__(self, layout: Layout | None = None, conversion: Conversion | None = None,
+                 convert: Callable[[], Conversion] | None = None) -> None:
+        """``layout``: kept for good; or ``conversion`` (the column's) and
+        ``convert``, which makes it again."""
+        self._layout = layout if layout is not None else None if conversion is None else conversion.layout
+        self._make_aligned = None if conversion is None else conversion.make_aligned
+        self._converted = conversion is not None or layout is not None
+        self._convert = convert
+
+    def _again(self) -> None:
+        assert self._convert is not None
+        conv = self._convert()
+        self._layout, self._make_aligned, self._converted = conv.layout, conv.make_aligned, True
+
+    def layout(self) -> Layout:
+        if self._layout is None:
+            self._again()
+            assert self._layout is not None
+        return self._layout
+
+    @property
+    def held(self) -> bool:
+        """Whether the layout is held now (else it is made again when read)."""
+        return self._layout is not None
+
+    def aligned(self) -> Layout | None:
+        """The best case's layout, made anew (None when there is none)."""
+        if not self._converted:
+            self._again()
+        return None if self._make_aligned is None else self._make_aligned()
+
+    def release(self, best_case: bool = True) -> None:
+        if self._convert is None:
+            return
+        self._layout = None
+        if best_case:
+            self._make_aligned, self._converted = None, False
+
+
 @dataclass(frozen=True)
 class Column:
     """One page-size column of the comparison (``ptcalc.render.words`` names it)."""
@@ -117,9 +163,9 @@ class Column:
     """(page size, backing) of the configured workload's segments, sorted."""
     unavailable: str | None = None
     """Why the what-if cannot be placed (the conversion's message), or None."""
-    layout: Layout | None = field(default=None, repr=False, compare=False)
-    """The column's workload as the model's arrays (None when unavailable, and
-    for a best case: see ``make_layout``)."""
+    kept: Kept | None = field(default=None, repr=False, compare=False)
+    """Where the column's layout comes from (None when unavailable): read it
+    as ``layout``."""
     segments: dict[str, Segment] | None = field(default=None, repr=False)
     """The column's segments (None when unavailable)."""
     source: Workload | None = field(default=None, repr=False, compare=False)
@@ -135,11 +181,29 @@ class Column:
     the kernel's choice for every one of them."""
     best_case: bool = False
     """This column is another's ``aligned`` (its best case)."""
-    make_layout: Callable[[], Layout] | None = field(default=None, repr=False, compare=False)
-    """A best case's layout is not kept (``layout`` is None): only its cells'
-    figures are shown, and its arrays (as many as a column's) would otherwise
-    live to the end.  This makes it, for counting its cells
-    (``ptcalc.model.evaluate``)."""
+
+    @property
+    def layout(self) -> Layout | None:
+        """The column's workload as the model's arrays (None when unavailable).
+        A what-if column's is made again when read after :meth:`release`; a
+        best case's is made anew on each read (it is not kept: only its
+        cells' figures are shown, and its arrays, as many as a column's,
+        would otherwise live to the end)."""
+        if self.kept is None:
+            return None
+        return self.kept.aligned() if self.best_case else self.kept.layout()
+
+    @property
+    def available(self) -> bool:
+        """The column has a layout (a what-if the kernel would not refuse)."""
+        return self.kept is not None
+
+    def release(self, best_case: bool = True) -> None:
+        """Let go of the column's layout (and, with ``best_case``, what makes
+        its best case's): they are made again if read later.  The
+        configured column's layout is the evaluation's, and stays."""
+        if self.kept is not None:
+            self.kept.release(best_case)
 
     @property
     def merged(self) -> bool:
@@ -230,7 +294,7 @@ class Conversion:
     replaced: Sequence[Replaced] = ()
     make_aligned: Callable[[], Layout] | None = field(default=None, repr=False, compare=False)
     """Makes ``aligned`` (None when nothing was re-placed): the best case's
-    layout is made when it is counted, and not kept (see ``Column.make_layout``)."""
+    layout is made when it is counted, and not kept (see ``Column.layout``)."""
 
     @property
     def aligned(self) -> Layout | None:
@@ -326,7 +390,11 @@ def _overlap_pairs(layout: Layout, addr: Any, size: Any) -> tuple[list[int], lis
     n = layout.n_rows
     if n < 2:
         return [], []
-    order = xp.lexsort((layout.row_mi, addr, layout.row_group))
+    # rows in (group, address) order: as they are, nearly always (a sort only when not)
+    if bool(ascending(layout.row_group, addr).all()):
+        order = xp.arange(n)
+    else:
+        order = xp.lexsort((layout.row_mi, addr, layout.row_group))
     g, s, end = layout.row_group[order], addr[order], (addr + size)[order]
     # if any two mappings of a group overlap, some neighbours do
     same = g[1:] == g[:-1]
@@ -933,8 +1001,8 @@ CONFIGURED = "configured"
 """Select the configured column alone."""
 
 
-def columns(workload: Workload, layout: Layout | None = None, select: str | int = ALL_COLUMNS
-            ) -> tuple[Column, ...]:
+def columns(workload: Workload, layout: Layout | None = None, select: str | int = ALL_COLUMNS,
+            then: Callable[[Column], None] | None = None) -> tuple[Column, ...]:
     """The configured column and the what-if columns, duplicates merged.
 
     ``layout``: the workload's, if already built (else built here, on the
@@ -944,7 +1012,10 @@ def columns(workload: Workload, layout: Layout | None = None, select: str | int 
     column the selection leaves out is converted only when it could be the
     configured one (its segments are the configured ones), so that one
     column costs one conversion.  The page size must be a what-if size
-    (``Arch.whatif_page_sizes``)."""
+    (``Arch.whatif_page_sizes``).  ``then`` is called with each available
+    what-if column as soon as it is made, before the next one is converted:
+    it may count the column's cells and let go of its layout
+    (``Column.release``), so that one what-if layout lives at a time."""
     arch = workload.arch
     if layout is None:
         layout = Layout.from_workload(workload, backend=None)
@@ -971,16 +1042,21 @@ def columns(workload: Workload, layout: Layout | None = None, select: str | int 
             configured_found = True
             if shown or select == CONFIGURED:
                 out.append(Column(key=key, page_size=size, configured=True, hugetlb=hugetlb, pages=kinds,
-                                  layout=layout, segments=workload.segments, source=workload))
+                                  kept=Kept(layout), segments=workload.segments, source=workload))
         elif shown:
+            # (the conversion is made again if the layout is read after ``then`` let it go)
+            kept = Kept(conversion=conv, convert=partial(convert_placed, layout, workload, size))
             aligned = None
             if conv.make_aligned is not None:
                 aligned = Column(key=f"{key}-aligned", page_size=size, configured=False, hugetlb=hugetlb,
-                                 pages=kinds, make_layout=conv.make_aligned, segments=segments, source=workload,
-                                 best_case=True)
-            out.append(Column(key=key, page_size=size, configured=False, hugetlb=hugetlb, pages=kinds, layout=new,
-                              segments=segments, source=workload, replaced=conv.replaced, aligned=aligned))
+                                 pages=kinds, kept=kept, segments=segments, source=workload, best_case=True)
+            col = Column(key=key, page_size=size, configured=False, hugetlb=hugetlb, pages=kinds, kept=kept,
+                         segments=segments, source=workload, replaced=conv.replaced, aligned=aligned)
+            del conv, new
+            out.append(col)
+            if then is not None:
+                then(col)
     if not configured_found and select in (ALL_COLUMNS, CONFIGURED):
         out.insert(0, Column(key=CONFIGURED, page_size=sizes.pop() if len(sizes) == 1 else None, configured=True,
-                             pages=kinds, layout=layout, segments=workload.segments, source=workload))
+                             pages=kinds, kept=Kept(layout), segments=workload.segments, source=workload))
     return tuple(out)

@@ -107,11 +107,11 @@ def cell_json(c: Cell, replaced: Raw | None = None) -> dict[str, Any]:
         "label": column_label(c.column),
         "page_size": c.column.page_size,
         "configured": c.column.configured,
-        "page_tables": page_tables_json(c.result, c.layout.arch.table_bytes(c.layout.pti), c.pagetables_bytes),
+        "page_tables": page_tables_json(c.result, c.table_bytes, c.pagetables_bytes),
         "memory": memory_json(c.budget),
         "verdict": c.verdict,
         "max_processes": c.max_processes,
-        "note": note_text(c.note, c.layout.arch),
+        "note": note_text(c.note, c.arch),
         "replaced": replaced if replaced is not None else replaced_json(c.column),
         "aligned": _aligned_json(c),
     }

@@ -60,7 +60,7 @@ def per_process(report: Evaluation, style: Style) -> Grid:
     shown, hidden, processes = shown_groups(report)
     if hidden:
         g.title = f"{g.title}; the {len(shown)} groups owning the most"
-    tb = first.layout.arch.table_bytes(first.layout.pti)
+    tb = first.table_bytes
     for gi in shown:
         grp = first.result.groups[gi]
         row: list[str | Text] = [Text.assemble((grp.name, "bold"), "\n", count_of(grp.count, "process", "processes"))]

@@ -124,7 +124,7 @@ def placement_text(cell: Cell) -> str | None:
     figure = format_size(best.result.physical_bytes)
     if figure == format_size(cell.result.physical_bytes):  # the same once rounded: say by how much
         figure += f" ({format_size(cell.result.physical_bytes - best.result.physical_bytes)} less)"
-    return f"{format_size(cell.layout.arch.pud_size)}-aligned: {figure}"
+    return f"{format_size(cell.arch.pud_size)}-aligned: {figure}"
 
 
 def _already_best(replaced: Sequence[Replaced]) -> bool:
@@ -140,10 +140,10 @@ def placement_notes(report: Evaluation) -> list[str]:
     elsewhere: how its figures place them, and what the best case is."""
     out = []
     for col in report.columns:
-        if not col.replaced or col.layout is None:
+        if not col.replaced or not col.available:
             continue
         n = len(col.replaced)
-        pud = format_size(col.layout.arch.pud_size)
+        pud = format_size(report.workload.arch.pud_size)
         they, them = ("they", "them") if n != 1 else ("it", "it")
         what = f"{n} mapping{'s are' if n != 1 else ' is'}"
         head = (f"{column_label(col)}: {what} not where {they} could be on these pages (an address not aligned to "

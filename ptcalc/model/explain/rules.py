@@ -427,8 +427,7 @@ class _Fixer:
             col = cols[0] if cols else None
             conv_layout = None
             if col is not None and col.segments is not None:
-                conv_layout = col.layout if col.layout is not None else (
-                    col.make_layout() if col.make_layout is not None else None)
+                conv_layout = col.layout
             self._whatif = (layout.on("numpy"), col, None if conv_layout is None else conv_layout.on("numpy"))
         lay, col, conv = self._whatif
         if col is None or conv is None or col.segments is None:

@@ -81,6 +81,14 @@ def group_sum(owner: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     """Per owner id 0..n-1, the exact int64 sum of its values (no float
     bincount: counts stay integers)."""
     out = np.zeros(n, dtype=np.int64)
+    if owner.size > 64:
+        # by runs of one owner (the model's owners come contiguous): a
+        # reduceat over the runs, then one add per run
+        starts = np.flatnonzero(owner[1:] != owner[:-1])
+        starts += 1
+        starts = np.concatenate([np.zeros(1, np.int64), starts])
+        np.add.at(out, owner[starts], np.add.reduceat(values, starts, dtype=np.int64))
+        return out
     np.add.at(out, owner, values)
     return out
 
