@@ -17,7 +17,7 @@ from typing import Any
 from ptcalc.model import xp as _xp
 from ptcalc.units import ceil_div, floor_div, mod, round_up
 
-__all__ = ["ascending", "ceil_div", "dedupe_within", "distinct_blocks", "elementary_intervals", "first_of",
+__all__ = ["ascending", "block_bounds", "ceil_div", "dedupe_within", "distinct_blocks", "elementary_intervals", "first_of",
            "floor_div", "key_ids", "merge_sorted", "merge_within", "mod", "order_by", "prev_in_run", "rank",
            "round_up", "union_and_shared"]
 
@@ -75,6 +75,16 @@ def distinct_blocks(owner: Array, s: Array, e: Array, span: int, n_owners: int, 
     hi = ceil_div(e, span)
     prev = prev_in_run(xp, owner, hi)
     return xp.group_sum(owner, xp.maximum(hi - xp.maximum(lo, prev), 0), n_owners)
+
+
+def block_bounds(s: Array, e: Array, span: int) -> tuple[Array, Array]:
+    """Per range ``[s, e)``, its first ``span``-block and the end of its last:
+    ``floor_div(s, span)``, ``ceil_div(e, span)`` (on numpy with ``span`` a
+    power of two: two new arrays, no temporary)."""
+    xp = _xp.namespace_of(s, e)
+    if xp.NAME == "numpy" and span & (span - 1) == 0:
+        return _blocks_numpy(s, e, span)
+    return floor_div(s, span), ceil_div(e, span)
 
 
 def _np() -> ModuleType:

@@ -32,8 +32,8 @@ from typing import Any
 
 from ptcalc.model import xp as _xp
 from ptcalc.model.geometry import LEVEL_NAMES, VMPTE_LEVELS
-from ptcalc.model.intervals import (ceil_div, dedupe_within, distinct_blocks, floor_div, key_ids, merge_sorted, mod,
-                                    order_by, rank, elementary_intervals, union_and_shared)
+from ptcalc.model.intervals import (block_bounds, ceil_div, dedupe_within, distinct_blocks, key_ids, merge_sorted,
+                                    mod, order_by, rank, elementary_intervals, union_and_shared)
 from ptcalc.model.layout import Array, Layout
 from ptcalc.model.results import GroupResults, SchemeResult, zero_levels
 from ptcalc.model.schemes import SCHEMES, ZONE_KIND, Why, Zones, zones
@@ -70,6 +70,8 @@ def cut(layout: Layout, z: Zones) -> Parts:
         # every mapping lies in one zone (private: zone 0; mshare v3: zone 2):
         # the parts are the touched pieces, in their mapping's zone
         zone_of_row = xp.select(nonempty, list(range(5)), 0)
+        if xp.NAME == "numpy":  # (zone numbers 0..4: int8, as _cut_numpy's)
+            zone_of_row = zone_of_row.astype(xp.int8)
         return Parts(row=pr, zone=zone_of_row if one_each else zone_of_row[pr], start=layout.piece_start,
                      end=layout.piece_end, row_is_part=one_each)
     if xp.NAME == "numpy":
@@ -168,7 +170,7 @@ def tally(layout: Layout, z: Zones) -> Tally:
     parts = cut(layout, z)
     # level indexes (0..4) as int8 on numpy: a tally's per-part arrays are
     # what every count holds while it counts
-    row_leaf = layout.row_leaf.astype(xp.int8) if xp.NAME == "numpy" else layout.row_leaf
+    row_leaf = layout.row_leaf.astype(xp.int8, copy=False) if xp.NAME == "numpy" else layout.row_leaf
     leaf = parts.of_row(row_leaf)
     del row_leaf
     kind = xp.asarray(ZONE_KIND, dtype=xp.int8)[parts.zone]
@@ -213,7 +215,7 @@ def _keyed(t: Tally, li: int, mask: Array, cls_of_row: Array) -> KeyedBlocks:
     span = layout.arch.levels[li].table_span
     rows = parts.row[mask]
     shift = ceil_div(layout.row_d[rows], span)  # VA block b is file block b - shift
-    lo, hi = dedupe_within(rows, floor_div(parts.start[mask], span), ceil_div(parts.end[mask], span))
+    lo, hi = dedupe_within(rows, *block_bounds(parts.start[mask], parts.end[mask], span))
     cls = cls_of_row[rows]
     key = key_ids(layout.row_seg[rows], layout.row_prot[rows], cls)
     return KeyedBlocks(level=li, mask=mask, rows=rows, key=key, cls=cls, lo=lo - shift, hi=hi - shift)
@@ -428,8 +430,7 @@ def count_tally(t: Tally) -> SchemeResult:
         for li, lv in enumerate(levels[:-1]):
             lm = leaf <= li
             every = bool(lm.all())
-            lo = floor_div(fs if every else fs[lm], lv.table_span)
-            hi = ceil_div(fe if every else fe[lm], lv.table_span)
+            lo, hi = block_bounds(fs if every else fs[lm], fe if every else fe[lm], lv.table_span)
             if li < t.attach_i:
                 owner, lo, hi = merge_sorted(xp, oid if every else oid[lm], lo, hi)
                 u, s = union_and_shared(key_of[owner], lo, hi, weight_of[owner])
