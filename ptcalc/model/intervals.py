@@ -87,6 +87,11 @@ def block_bounds(s: Array, e: Array, span: int) -> tuple[Array, Array]:
     return floor_div(s, span), ceil_div(e, span)
 
 
+def _wide(xp: ModuleType, a: Array) -> Array:
+    """``a`` as int64 (numpy: a copy only when it is narrower)."""
+    return a.astype(xp.int64, copy=False) if xp.NAME == "numpy" else a
+
+
 def _np() -> ModuleType:
     import numpy
 
@@ -184,7 +189,7 @@ def order_by(xp: ModuleType, major: Array, minor: Array, stable: bool = True) ->
     lo, hi = int(minor.min()), int(minor.max())
     span = hi - lo + 1
     if int(major.min()) >= 0 and xp.fits((int(major.max()) + 1) * span):
-        combined = major * span + (minor - lo)
+        combined = _wide(xp, major) * span + (minor - lo)
         return xp.argsort(combined) if stable else xp.argsort_any(combined)
     return xp.lexsort((minor, major))
 
@@ -266,7 +271,7 @@ def _packed_sweep(key: Array, lo: Array, hi: Array, p0: int, weight: Array | int
     packed = np.empty(2 * n, np.int64)
     w = min(weight, 2) if isinstance(weight, int) else np.minimum(weight, 2)
     for half, x, sign in ((packed[:n], lo, 1), (packed[n:], hi, -1)):
-        np.left_shift(key, bits, out=half)
+        np.left_shift(key, bits, out=half, dtype=np.int64)  # (a narrow key widened first)
         half += x
         half -= p0
         half <<= 3
@@ -308,7 +313,7 @@ def key_ids(*cols: Array) -> Array:
             c = rank(xp, c)
         width = int(c.max()) + 1
         if ids is None:
-            ids = c
+            ids = _wide(xp, c)  # (a narrow column -- int8 segment codes -- widened before the arithmetic)
         else:
             if not xp.fits((int(ids.max()) + 1) * width):
                 ids = rank(xp, ids)
@@ -320,6 +325,7 @@ def rank(xp: ModuleType, values: Array) -> Array:
     """Each value's rank among the distinct values (order-preserving, dense).
     Values within a small range are ranked through a table of the range (no
     sort); others are sorted (``unique``)."""
+    values = _wide(xp, values)
     lo = int(values.min())
     span = int(values.max()) - lo + 1
     if span > 4 * values.size + 4096:

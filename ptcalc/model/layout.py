@@ -32,7 +32,8 @@ PRIVATE_CODE = {k: BACKING_CODE[b] for k, b in zip(PRIVATE_KINDS, PRIVATE_BACKIN
 PROT_CODE: dict[str, int] = {p: i for i, p in enumerate(PROTECTIONS)}
 BOOL_ROWS = frozenset({"row_uffd_blocks_pmd_share", "row_uffd_wp", "row_soft_dirty", "row_auto"})
 """The layout's boolean arrays (every other one is int64 but ``piece_row``,
-``row_leaf`` and ``row_backing``: see :meth:`Layout.assemble`)."""
+``row_seg``, ``row_prot``, ``row_leaf`` and ``row_backing``: see
+:meth:`Layout.assemble`)."""
 ROW_INDEX_LIMIT = 2**31
 """``piece_row`` is int32 on numpy for a layout of fewer rows than this (else int64)."""
 
@@ -143,6 +144,11 @@ class Layout:
             dt = xp.int8 if small and xp.NAME == "numpy" else i64
             return xp.asarray(values, dt)[row_seg] if n else xp.zeros(0, dt)
 
+        if xp.NAME == "numpy":
+            # codes, compared and used as indexes (key arithmetic widens them:
+            # ``key_ids``, ``elementary_intervals``): int8 (int16 past 127 segments)
+            rows["row_prot"] = rows["row_prot"].astype(xp.int8, copy=False)
+            rows["row_seg"] = row_seg = row_seg.astype(xp.int8 if len(page) < 128 else xp.int16, copy=False)
         if xp.NAME == "numpy" and n < ROW_INDEX_LIMIT:
             # a piece's row is an index below n: int32 when n fits (a 104,000-row
             # layout's 266,000 pieces: 1 MiB less per layout, and per part)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property, partial
 from typing import Any
@@ -83,6 +83,13 @@ class ReplacedRows(LazySequence[Replaced]):
 
     def __len__(self) -> int:
         return int(self._cols[0].shape[0])
+
+    def in_chunks(self, size: int) -> Iterator[tuple[list[Any], ...]]:
+        """The columns -- group, mapping, old_address, address,
+        aligned_address, misaligned -- as lists, ``size`` rows at a time (a
+        large column's Python ints are never all made at once)."""
+        for i in range(0, len(self), size):
+            yield tuple(c[i:i + size].tolist() for c in self._cols)
 
     def _make(self, i: int) -> Replaced:
         g, m, old, a, best, mis = (c[i] for c in self._cols)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ptcalc.model.budget import Budget
 from ptcalc.model.geometry import LEVEL_NAMES
-from ptcalc.render.jsontext import Lines, Raw, dumps, lines_text, records
+from ptcalc.render.jsontext import Lines, Raw, dumps, lines_pieces, lines_text, records
 from ptcalc.render.facts import about, assumptions, host_facts, options_facts
 from ptcalc.render.words import column_label, note_text
 from ptcalc.model.evaluate import Cell, Evaluation, Hosts
@@ -100,6 +100,18 @@ def replaced_json(column: Column, level: int = 3) -> Raw:
                      "aligned_address": r.aligned_address, "reason": r.reason} for r in rows], level)
 
 
+def replaced_pieces(column: Column, level: int = 3) -> list[str]:
+    """:func:`replaced_json` in pieces (the same text when joined): the
+    re-placed mappings encoded a few thousand at a time, never all at once
+    as strings beside their joined text."""
+    rows = column.replaced
+    if isinstance(rows, ReplacedRows):
+        items = (_REPLACED % (g, m, old, a, best, "misaligned" if mis else "overlap")
+                 for cols in rows.in_chunks(4096) for g, m, old, a, best, mis in zip(*cols))
+        return lines_pieces(items, level)
+    return [replaced_json(column, level)]
+
+
 def cell_json(c: Cell, replaced: Raw | None = None) -> dict[str, Any]:
     return {
         "scheme": c.scheme,
@@ -177,14 +189,14 @@ def _pieces(report: Evaluation, level: int) -> Iterator[str]:
     if not cells:
         yield "[]"
     pad = "\n" + "  " * (level + 2)
-    replaced: dict[str, Raw] = {}
+    replaced: dict[str, list[str]] = {}
     for i, c in enumerate(cells):
         key = c.column.key
         if key not in replaced:
-            replaced = {key: replaced_json(c.column, level + 3)}  # columns come one after another
+            replaced = {key: replaced_pieces(c.column, level + 3)}  # columns come one after another
         before, after = _shifted(cell_json(c, _MARK), level + 2)
         yield ("[" if i == 0 else ",") + pad + before
-        yield replaced[key]
+        yield from replaced[key]
         yield after
     if cells:
         yield "\n" + "  " * (level + 1) + "]"

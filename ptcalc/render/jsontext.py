@@ -21,6 +21,8 @@ encoded already (a list the same in several cells is encoded once).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from itertools import islice
 from typing import Any, Callable
 
 def _compact_encoder() -> Callable[[Any], str]:
@@ -66,6 +68,25 @@ def lines_text(items: list[str], level: int) -> Raw:
     return Raw("[" + pad + ("," + pad).join(items) + "\n" + "  " * level + "]")
 
 
+def lines_pieces(items: Iterable[str], level: int, chunk: int = 4096) -> list[str]:
+    """:func:`lines_text` of ``items`` in pieces of ``chunk`` items each (the
+    same text when joined): a long list is never held as one string beside
+    its items."""
+    pad = "\n" + "  " * (level + 1)
+    sep = "," + pad
+    it = iter(items)
+    out: list[str] = []
+    while True:
+        part = list(islice(it, chunk))
+        if not part:
+            break
+        out.append(("[" + pad if not out else sep) + sep.join(part))
+    if not out:
+        return ["[]"]
+    out.append("\n" + "  " * level + "]")
+    return out
+
+
 def dumps(obj: Any) -> str:
     out: list[str] = []
     _write(obj, 0, out)
@@ -98,4 +119,4 @@ def _write(obj: Any, level: int, out: list[str]) -> None:
         out.append(_compact(obj))
 
 
-__all__ = ["Lines", "Raw", "dumps", "lines_text", "records"]
+__all__ = ["Lines", "Raw", "dumps", "lines_pieces", "lines_text", "records"]

@@ -30,6 +30,7 @@ from numpy import (  # noqa: F401  (re-exported: the backend's namespace)
 NAME = "numpy"
 
 int8 = np.int8
+int16 = np.int16
 int32 = np.int32
 int64 = np.int64
 bool_ = np.bool_
