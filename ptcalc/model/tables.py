@@ -188,7 +188,12 @@ def tally(layout: Layout, z: Zones) -> Tally:
         # touched PMD_SIZE block, as with base pages
         private_leaf = xp.where(parts.of_row(layout.row_deposit), 0, leaf)
     own_min = xp.where(kind == 0, private_leaf, xp.where(kind == 1, xp.maximum(leaf, 1), upper_own))
-    return Tally(layout=layout, zones=z, parts=parts, group=parts.of_row(layout.row_group), leaf=leaf, kind=kind,
+    # per part, its group: an owner id the counts compare and sum by, never
+    # multiply (int32 on numpy below 2**31 groups)
+    row_group = layout.row_group
+    if xp.NAME == "numpy" and len(layout.counts) < 2**31:
+        row_group = row_group.astype(xp.int32)
+    return Tally(layout=layout, zones=z, parts=parts, group=parts.of_row(row_group), leaf=leaf, kind=kind,
                  own_min=own_min, pmd_i=pmd_i, attach_i=attach_i)
 
 
@@ -434,10 +439,12 @@ def count_tally(t: Tally) -> SchemeResult:
             if li < t.attach_i:
                 owner, lo, hi = merge_sorted(xp, oid if every else oid[lm], lo, hi)
                 u, s = union_and_shared(key_of[owner], lo, hi, weight_of[owner])
+                del owner
             else:
                 # the host's own P4D tables: counted once, but no process walks them
                 u, _ = union_and_shared(key_of[oid if every else oid[lm]], lo, hi, xp.ones(lo.size, dtype=i64))
                 s = 0
+            del lo, hi, lm  # (let go before the next level's are made)
             physical[lv.name] += u
             shared_tables[lv.name] += s
         physical["pgd"] += regions
