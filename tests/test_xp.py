@@ -212,3 +212,34 @@ def test_block_arithmetic_is_integer_division(values, span):
         assert [int(v) for v in floor_div(a, span).tolist()] == [v // span for v in values]
         assert [int(v) for v in ceil_div(a, span).tolist()] == [-(-v // span) for v in values]
         assert [int(v) for v in mod(a, span).tolist()] == [v % span for v in values]
+
+
+def test_narrow_key_columns_are_widened_before_the_arithmetic():
+    """Segment and protection codes are int8 in a numpy layout: ids combined
+    from them (120 x 100 x 50 combinations, past int8 and int16) must be
+    those of the same columns as int64 -- by hand: the rows' lexicographic
+    ranks among the distinct rows."""
+    rng = np.random.default_rng(7)
+    seg, prot, cls = rng.integers(0, 120, 5000), rng.integers(0, 100, 5000), rng.integers(0, 50, 5000)
+    rows = list(zip(seg.tolist(), prot.tolist(), cls.tolist()))
+    rank_of = {r: i for i, r in enumerate(sorted(set(rows)))}
+    want = [rank_of[r] for r in rows]
+    assert key_ids(seg.astype(np.int8), prot.astype(np.int8), cls).tolist() == want
+    assert key_ids(seg, prot, cls).tolist() == want
+
+
+def test_layout_codes_are_narrow_and_count_alike():
+    """A numpy layout keeps codes narrow (``Layout.assemble``); counting it
+    gives what the pure-Python backend's int64 layout gives."""
+    from pathlib import Path
+
+    from ptcalc.workload.loader import load_workload
+
+    w = load_workload(Path(__file__).resolve().parent.parent / "configs" / "consolidated-oracle-asm-postgres.yaml")
+    lay = Layout.from_workload(w, backend="numpy")
+    assert (lay.row_seg.dtype, lay.row_prot.dtype, lay.row_leaf.dtype, lay.piece_row.dtype) == (
+        np.int8, np.int8, np.int8, np.int32)
+    py = Layout.from_workload(w, backend="python")
+    for scheme in ("private", "hugetlb-pmd", "mshare", "file-cached"):
+        assert comparable(count(lay, zones(lay, scheme, w.options))) == comparable(
+            count(py, zones(py, scheme, w.options)))
