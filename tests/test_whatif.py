@@ -305,24 +305,27 @@ def test_a_mapping_the_kernel_cannot_keep_is_placed_as_the_kernel_would():
     assert (r.mapping, r.address, r.aligned_address, r.reason) == (1, TiB - 2 * MiB, TiB - GiB, "overlap")
 
 
+def _two_processes_2gib_off_by_4kib() -> Workload:
+    """2 processes map 2 GiB (offset 0) at 1 TiB + 2 MiB + 4 KiB, wholly touched.  On
+    2 MiB hugetlb pages the kernel puts it 2 MiB-aligned, ending by where it
+    ended: at 1 TiB + 2 MiB, not 1 GiB-aligned: it then covers one whole
+    PUD-sized window (one shared PMD table) and two partial ones (a PMD table per
+    process each): 1 + 2 x 2 = 5 PMD tables under hugetlb-pmd; at a 1 GiB-aligned
+    address, two whole windows: 2 shared PMD tables.  On 1 GiB pages the kernel's
+    address is 1 GiB-aligned, congruent to offset 0."""
+    seg = Segment("s", 4 * GiB, "shmem", 4 * KiB)
+    a = Mapping("s", 0, 2 * GiB, TiB + 2 * MiB + 4 * KiB, touched=((0, 2 * GiB),),
+                origin="processes[0].mappings[0]")
+    w = _w(a, segs=[seg])
+    return replace(w, groups=(replace(w.groups[0], count=2),))
+
 
 def test_the_placement_note_says_which_placement_is_the_best_case():
     from ptcalc.model.evaluate import evaluate
     from ptcalc.render.words import placement_notes
 
-    # 2 processes map 2 GiB (offset 0) at 1 TiB + 2 MiB + 4 KiB, wholly touched.  On
-    # 2 MiB hugetlb pages the kernel puts it 2 MiB-aligned, ending by where it
-    # ended: at 1 TiB + 2 MiB, not 1 GiB-aligned: it then covers one whole
-    # PUD-sized window (one shared PMD table) and two partial ones (a PMD table per
-    # process each): 1 + 2 x 2 = 5 PMD tables under hugetlb-pmd; at a 1 GiB-aligned
-    # address, two whole windows: 2 shared PMD tables.  On 1 GiB pages the kernel's
-    # address is 1 GiB-aligned, congruent to offset 0.
     seg = Segment("s", 4 * GiB, "shmem", 4 * KiB)
-    a = Mapping("s", 0, 2 * GiB, TiB + 2 * MiB + 4 * KiB, touched=((0, 2 * GiB),),
-                origin="processes[0].mappings[0]")
-    w = _w(a, segs=[seg])
-    w = replace(w, groups=(replace(w.groups[0], count=2),))
-    ev = evaluate(w)
+    ev = evaluate(_two_processes_2gib_off_by_4kib())
     cols = {c.key: c for c in ev.columns}
     (r,) = cols["1GiB-hugetlb"].replaced
     assert r.address % GiB == 0 and r.address == r.aligned_address
@@ -340,17 +343,14 @@ def test_the_placement_note_says_which_placement_is_the_best_case():
     assert placement_notes(ev)[0].endswith(
         "an address congruent to the file offset modulo 1 GiB would not save tables here.")
 
+
 def test_an_estimate_lets_go_of_each_whatif_layout_once_its_cells_are_made():
     from ptcalc.model.evaluate import Options, evaluate
     from ptcalc.model.tables import count, zones
 
-    # the workload of the placement note's test: on 2 MiB hugetlb pages 5 PMD
-    # tables under hugetlb-pmd where the kernel places it, 2 at the best case
-    seg = Segment("s", 4 * GiB, "shmem", 4 * KiB)
-    a = Mapping("s", 0, 2 * GiB, TiB + 2 * MiB + 4 * KiB, touched=((0, 2 * GiB),),
-                origin="processes[0].mappings[0]")
-    w = _w(a, segs=[seg])
-    w = replace(w, groups=(replace(w.groups[0], count=2),))
+    # on 2 MiB hugetlb pages 5 PMD tables under hugetlb-pmd where the kernel
+    # places it, 2 at the best case
+    w = _two_processes_2gib_off_by_4kib()
     ev = evaluate(w)
     cols = {c.key: c for c in ev.columns}
     two = cols["2MiB-hugetlb"]
