@@ -343,10 +343,18 @@ def sharing_of(cx: Context, builds: list[PoolBuild]) -> dict[int, list[Sharing]]
             def partner(ui: int, iv: list[Interval], level: str = level, members: list[list[int]] = members,
                         users: list[User] = users) -> Partner:
                 # the user's first mapping with a table in common (a mapping is its own only one)
-                r2 = next(r2 for r2 in members[ui] if overlap(iv, b.row_intervals[r2][level]))
+                for r2 in members[ui]:
+                    mine = b.row_intervals[r2][level]
+                    common = overlap(iv, mine)
+                    if common:
+                        break
+                else:
+                    raise AssertionError("a partner without a table in common")
                 gi2, mi2 = lay.row_index[r2]
+                # the user's tables: this mapping's when it is the user's only one (most pools)
+                together = users[ui].intervals
                 return Partner(group=cx.w.groups[gi2].name, mapping=mi2, processes=counts[group[r2]],
-                               tables=overlap(iv, users[ui].intervals))
+                               tables=common if together == mine else overlap(iv, together))
 
             for r in at:
                 iv = b.row_intervals[r][level]
