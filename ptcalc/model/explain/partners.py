@@ -36,6 +36,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ptcalc.model.explain.types import Interval, Partner
+from ptcalc.workload.types import made
 
 NAMED = 3
 """Partners named per mapping and level; the rest are summed up by ``more_partners``."""
@@ -175,5 +176,5 @@ def level_partners(sweep: Sweep, intervals: list[Interval], own_user: int | None
                     found.append(ui)
             i += 1
     sharers = (min(lo for lo, _ in extremes), max(hi for _, hi in extremes)) if extremes else (0, 0)
-    return Partners(others=others, sharers=sharers, partners=tuple(partner(ui, intervals) for ui in found[:NAMED]),
-                    more_partners=len(found) > NAMED)
+    return made(Partners, others=others, sharers=sharers,
+                partners=tuple([partner(ui, intervals) for ui in found[:NAMED]]), more_partners=len(found) > NAMED)
