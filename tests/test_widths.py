@@ -266,3 +266,26 @@ def test_emit_writes_what_rich_writes(text, style):
         c = console()
         write(c)
         assert c.file.getvalue() == expected.file.getvalue()
+
+
+@pytest.mark.parametrize("text", [
+    "", "a sentence long enough to wrap over several lines of a narrow console, 880.6 GiB per host",
+    "  indented\n\nafter a blank paragraph   ", "wide 日本語 words wrap ★ too", "a tab\there and a bell\x07",
+])
+def test_print_text_writes_what_wrap_and_rich_write(text):
+    """``print_text`` on a console without colour lays the text out as a str:
+    the bytes must be those of ``wrap`` printed by rich."""
+    from rich.console import Console
+    from rich.text import Text
+
+    from ptcalc.render.layout import print_text, wrap
+
+    def console():
+        return Console(file=io.StringIO(), color_system=None, width=24, force_terminal=False)
+
+    for given in (text, Text(text, style="bold")):
+        expected = console()
+        expected.print(wrap(given, 24, "  ", "    "), no_wrap=True, overflow="ignore", crop=False)
+        c = console()
+        print_text(c, given, indent="  ", hanging="    ")
+        assert c.file.getvalue() == expected.file.getvalue()

@@ -149,11 +149,11 @@ def wrap(text: str | Text, width: int, indent: str = "", hanging: str = "", styl
     return Text("\n").join(out)
 
 
-def wrapped_plain(plain: str, width: int, keep: int = 0) -> str:
-    """``wrap(plain, width, keep=keep).plain`` for a text without control
-    characters, made without rich Text objects."""
+def wrapped_plain(plain: str, width: int, keep: int = 0, indent: str = "", hanging: str = "") -> str:
+    """``wrap(plain, width, indent, hanging, keep=keep).plain`` for a text
+    without control characters, made without rich Text objects."""
     lines = []
-    for before, at, a, b in _plan(plain, width, "", "", keep):
+    for before, at, a, b in _plan(plain, width, indent, hanging, keep):
         lines.append(before if a < 0 else before + plain[at + a:at + b].rstrip())
     return "\n".join(lines)
 
@@ -423,4 +423,10 @@ def print_text(console: Console, text: str | Text, indent: str = "", hanging: st
                style: str = "") -> None:
     """A sentence or paragraph at the console's width: wrapped between words,
     continuation lines under ``hanging`` (default: as deep as ``indent``)."""
-    emit(console, wrap(text, console.width, indent, indent if hanging is None else hanging, style=style))
+    hang = indent if hanging is None else hanging
+    plain = text.plain if isinstance(text, Text) else text
+    if console.color_system is None and _printable(plain + indent + hang):  # no styles to keep: laid out as a str
+        console.print(_Plain(wrapped_plain(plain, console.width, 0, indent, hang)),
+                      no_wrap=True, overflow="ignore", crop=False)
+    else:
+        emit(console, wrap(text, console.width, indent, hang, style=style))
