@@ -242,3 +242,50 @@ def test_a_figure_is_never_split_from_its_unit():
             assert any(fig in line for line in lines), (width, lines)
         assert all(len(line) <= max(width, longest_token(text)) for line in lines)
     assert longest_token("a 1,204 KiB b") == len("1,204 KiB")
+
+
+@pytest.mark.parametrize("text", [
+    "", "plain line", "two\nlines  with trailing blanks  \n", "\n\nblank first", "╭─ box ─╮\n│ cell │",
+    "wide 日本語 and ★ × →", "a tab\there", "a bell\x07 and a return\r", "ends in a newline\n",
+])
+@pytest.mark.parametrize("style", ["", "bold"])
+def test_emit_writes_what_rich_writes(text, style):
+    """``layout.emit`` (and ``emit_plain``) on a console without colour
+    bypasses rich's Text for printable text: the bytes must be rich's own."""
+    from rich.console import Console
+    from rich.text import Text
+
+    from ptcalc.render.layout import emit, emit_plain
+
+    def console():
+        return Console(file=io.StringIO(), color_system=None, width=20, force_terminal=False)
+
+    expected = console()
+    expected.print(Text(text, style=style), no_wrap=True, overflow="ignore", crop=False)
+    for write in (lambda c: emit(c, Text(text, style=style)), lambda c: emit_plain(c, text)):
+        c = console()
+        write(c)
+        assert c.file.getvalue() == expected.file.getvalue()
+
+
+@pytest.mark.parametrize("text", [
+    "", "a sentence long enough to wrap over several lines of a narrow console, 880.6 GiB per host",
+    "  indented\n\nafter a blank paragraph   ", "wide 日本語 words wrap ★ too", "a tab\there and a bell\x07",
+])
+def test_print_text_writes_what_wrap_and_rich_write(text):
+    """``print_text`` on a console without colour lays the text out as a str:
+    the bytes must be those of ``wrap`` printed by rich."""
+    from rich.console import Console
+    from rich.text import Text
+
+    from ptcalc.render.layout import print_text, wrap
+
+    def console():
+        return Console(file=io.StringIO(), color_system=None, width=24, force_terminal=False)
+
+    for given in (text, Text(text, style="bold")):
+        expected = console()
+        expected.print(wrap(given, 24, "  ", "    "), no_wrap=True, overflow="ignore", crop=False)
+        c = console()
+        print_text(c, given, indent="  ", hanging="    ")
+        assert c.file.getvalue() == expected.file.getvalue()

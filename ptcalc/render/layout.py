@@ -28,9 +28,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-from rich.cells import cell_len
-from rich.console import Console
+from rich.cells import cell_len as _rich_cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
@@ -39,9 +41,17 @@ from ptcalc.render.console import Style
 UNIT = re.compile(r"(?:B|KiB|MiB|GiB|TiB|PiB|EiB|kB)(?![A-Za-z0-9_])")
 """A unit after a number: the blank between them is not a place to break."""
 
-def _breaks(plain: str) -> list[tuple[int, int]]:
+def cell_len(text: str) -> int:
+    """Columns ``text`` takes on a terminal (rich's ``cell_len``; printable ASCII
+    without asking rich, one column a character)."""
+    return len(text) if text.isascii() and text.isprintable() else _rich_cell_len(text)
+
+
+@lru_cache(maxsize=4096)
+def _breaks(plain: str) -> tuple[tuple[int, int], ...]:
     """(start, end) of every unbreakable token of one line: words, a number
-    glued to the unit after it."""
+    glued to the unit after it.  Kept per line (the cells of a table repeat:
+    their widths are measured, then they are wrapped)."""
     spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", plain)]
     out: list[tuple[int, int]] = []
     for s, e in spans:
@@ -51,7 +61,7 @@ def _breaks(plain: str) -> list[tuple[int, int]]:
                 out[-1] = (ps, e)
                 continue
         out.append((s, e))
-    return out
+    return tuple(out)
 
 
 def longest_token(text: str | Text) -> int:
@@ -139,19 +149,51 @@ def wrap(text: str | Text, width: int, indent: str = "", hanging: str = "", styl
     return Text("\n").join(out)
 
 
-def wrapped_plain(plain: str, width: int, keep: int = 0) -> str:
-    """``wrap(plain, width, keep=keep).plain`` for a text without control
-    characters, made without rich Text objects."""
+def wrapped_plain(plain: str, width: int, keep: int = 0, indent: str = "", hanging: str = "") -> str:
+    """``wrap(plain, width, indent, hanging, keep=keep).plain`` for a text
+    without control characters, made without rich Text objects."""
     lines = []
-    for before, at, a, b in _plan(plain, width, "", "", keep):
+    for before, at, a, b in _plan(plain, width, indent, hanging, keep):
         lines.append(before if a < 0 else before + plain[at + a:at + b].rstrip())
     return "\n".join(lines)
+
+
+class _Plain:
+    """Lines of plain text, printable, as one segment and a line end: what
+    rich prints for a ``Text`` of them on a console without colour
+    (:func:`emit`), without the ``Text`` per line rich makes to print one."""
+
+    def __init__(self, plain: str) -> None:
+        self.plain = plain
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield Segment(self.plain)
+        yield Segment.line()
+
+
+def _printable(plain: str) -> bool:
+    """No character rich would strip, expand or measure otherwise (control
+    characters, tabs) on any line of ``plain``."""
+    return plain.replace("\n", "").isprintable()
+
+
+def emit_plain(console: Console, plain: str) -> None:
+    """:func:`emit` of ``Text(plain)``.  On a console without colour, a
+    printable text goes out as it is (rich would write the same characters:
+    styles render as nothing there); else through rich."""
+    if console.color_system is None and _printable(plain):
+        console.print(_Plain(plain), no_wrap=True, overflow="ignore", crop=False)
+    else:
+        console.print(Text(plain), no_wrap=True, overflow="ignore", crop=False)
 
 
 def emit(console: Console, text: Text) -> None:
     """Print text already laid out: never re-wrapped, folded or cropped by rich
     (a token wider than the console runs past its edge rather than lose a character)."""
-    console.print(text, no_wrap=True, overflow="ignore", crop=False)
+    if console.color_system is None and text.justify is None and _printable(text.plain):
+        console.print(_Plain(text.plain), no_wrap=True, overflow="ignore", crop=False)
+    else:
+        console.print(text, no_wrap=True, overflow="ignore", crop=False)
 
 
 @dataclass(frozen=True)
@@ -265,7 +307,7 @@ def _table(grid: Grid, widths: list[int], style: Style) -> Table:
     return t
 
 
-def _drawn(console: Console, grid: Grid, widths: list[int], style: Style) -> Text | None:
+def _drawn(console: Console, grid: Grid, widths: list[int], style: Style) -> str | None:
     """The lines rich draws for ``_table(grid, widths, style)`` on a console
     without colour, drawn here (rich renders each cell through its console,
     which costs most of a large explanation's text output): the same box
@@ -313,7 +355,7 @@ def _drawn(console: Console, grid: Grid, widths: list[int], style: Style) -> Tex
         elif i < last and (grid.show_lines or i in grid.sections):
             out.append(box.get_row(padded, "row", edge=True))
     out.append(box.get_bottom(padded))
-    return Text("\n".join(out))
+    return "\n".join(out)
 
 
 def _records(grid: Grid, width: int) -> Text:
@@ -369,7 +411,7 @@ def print_grid(console: Console, grid: Grid, style: Style, *narrower: Grid) -> N
             if drawn is None:
                 console.print(_table(g, widths, style))
             else:
-                emit(console, drawn)
+                emit_plain(console, drawn)
             break
     else:
         emit(console, _records(grid, width))
@@ -381,4 +423,10 @@ def print_text(console: Console, text: str | Text, indent: str = "", hanging: st
                style: str = "") -> None:
     """A sentence or paragraph at the console's width: wrapped between words,
     continuation lines under ``hanging`` (default: as deep as ``indent``)."""
-    emit(console, wrap(text, console.width, indent, indent if hanging is None else hanging, style=style))
+    hang = indent if hanging is None else hanging
+    plain = text.plain if isinstance(text, Text) else text
+    if console.color_system is None and _printable(plain + indent + hang):  # no styles to keep: laid out as a str
+        console.print(_Plain(wrapped_plain(plain, console.width, 0, indent, hang)),
+                      no_wrap=True, overflow="ignore", crop=False)
+    else:
+        emit(console, wrap(text, console.width, indent, hang, style=style))

@@ -340,13 +340,27 @@ def sharing_of(cx: Context, builds: list[PoolBuild]) -> dict[int, list[Sharing]]
                      for m in members]
             sweep = Sweep(users, NAMED + 2, [b.row_intervals[r][level] for r in at] if mshare else ())
 
+            named: dict[tuple[int, int], Partner] = {}
+
             def partner(ui: int, iv: list[Interval], level: str = level, members: list[list[int]] = members,
-                        users: list[User] = users) -> Partner:
+                        users: list[User] = users, named: dict[tuple[int, int], Partner] = named) -> Partner:
                 # the user's first mapping with a table in common (a mapping is its own only one)
-                r2 = next(r2 for r2 in members[ui] if overlap(iv, b.row_intervals[r2][level]))
+                for r2 in members[ui]:
+                    mine = b.row_intervals[r2][level]
+                    common = overlap(iv, mine)
+                    if common:
+                        break
+                else:
+                    raise AssertionError("a partner without a table in common")
                 gi2, mi2 = lay.row_index[r2]
-                return Partner(group=cx.w.groups[gi2].name, mapping=mi2, processes=counts[group[r2]],
-                               tables=overlap(iv, users[ui].intervals))
+                # the user's tables: this mapping's when it is the user's only one (most pools)
+                together = users[ui].intervals
+                key = (r2, common if together == mine else overlap(iv, together))
+                got = named.get(key)
+                if got is None:  # the same partner of many mappings: one object
+                    got = named[key] = made(Partner, group=cx.w.groups[gi2].name, mapping=mi2,
+                                            processes=counts[group[r2]], tables=key[1])
+                return got
 
             for r in at:
                 iv = b.row_intervals[r][level]
@@ -354,8 +368,8 @@ def sharing_of(cx: Context, builds: list[PoolBuild]) -> dict[int, list[Sharing]]
                 p = level_partners(sweep, iv, user_of[r], partner)
                 n = length(iv)
                 shared = n if c >= 2 else 0 if c == 0 else p.others
-                out.setdefault(r, []).append(Sharing(
-                    pool=b.pool.id, level=level, tables=n, attached=r in b.attached_rows, shared=shared,
+                out.setdefault(r, []).append(made(
+                    Sharing, pool=b.pool.id, level=level, tables=n, attached=r in b.attached_rows, shared=shared,
                     sharers=p.sharers, partners=p.partners, more_partners=p.more_partners))
     return out
 

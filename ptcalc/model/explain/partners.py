@@ -36,6 +36,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ptcalc.model.explain.types import Interval, Partner
+from ptcalc.workload.types import made
 
 NAMED = 3
 """Partners named per mapping and level; the rest are summed up by ``more_partners``."""
@@ -130,21 +131,27 @@ class Sweep:
             self.mins.append(np.minimum(low[:-k], low[k:]))
             self.maxs.append(np.maximum(high[:-k], high[k:]))
             k *= 2
+        # the same as lists of Python ints: a mapping's queries read a few
+        # elements each (numpy's per-element indexing and searchsorted on
+        # scalars cost more than the lookups themselves)
+        self._bounds: list[int] = bp.tolist()
+        self._mins: list[list[int]] = [a.tolist() for a in self.mins]
+        self._maxs: list[list[int]] = [a.tolist() for a in self.maxs]
+        self._multi: list[int] = self.multi.tolist()
 
     def segments(self, a: int, b: int) -> tuple[int, int]:
-        bp = self.bounds
-        return int(np.searchsorted(bp, a)), int(np.searchsorted(bp, b))
+        bp = self._bounds
+        return bisect_left(bp, a), bisect_left(bp, b)
 
     def extremes(self, s0: int, s1: int) -> tuple[int, int]:
         """Fewest and most users over segments ``[s0, s1)``."""
         j = (s1 - s0).bit_length() - 1
-        lo = min(self.mins[j][s0], self.mins[j][s1 - (1 << j)])
-        hi = max(self.maxs[j][s0], self.maxs[j][s1 - (1 << j)])
-        return int(lo), int(hi)
+        mins, maxs = self._mins[j], self._maxs[j]
+        return min(mins[s0], mins[s1 - (1 << j)]), max(maxs[s0], maxs[s1 - (1 << j)])
 
     def shared_blocks(self, s0: int, s1: int) -> int:
         """Blocks of segments ``[s0, s1)`` with two or more users."""
-        return int(self.multi[s1] - self.multi[s0])
+        return self._multi[s1] - self._multi[s0]
 
 
 def level_partners(sweep: Sweep, intervals: list[Interval], own_user: int | None,
@@ -169,5 +176,5 @@ def level_partners(sweep: Sweep, intervals: list[Interval], own_user: int | None
                     found.append(ui)
             i += 1
     sharers = (min(lo for lo, _ in extremes), max(hi for _, hi in extremes)) if extremes else (0, 0)
-    return Partners(others=others, sharers=sharers, partners=tuple(partner(ui, intervals) for ui in found[:NAMED]),
-                    more_partners=len(found) > NAMED)
+    return made(Partners, others=others, sharers=sharers,
+                partners=tuple([partner(ui, intervals) for ui in found[:NAMED]]), more_partners=len(found) > NAMED)
