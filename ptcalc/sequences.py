@@ -83,4 +83,18 @@ class CachedSequence(LazySequence[T]):
         return item
 
 
-__all__ = ["CachedSequence", "LazySequence"]
+class TupleSequence(CachedSequence[T]):
+    """Equal to the tuple of its items, and to another of its class with the
+    same items; unhashable, as a list is."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (type(self), tuple)):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+__all__ = ["CachedSequence", "LazySequence", "TupleSequence"]

@@ -60,3 +60,18 @@ def test_a_cached_sequence_makes_each_item_once():
 def test_the_lazy_sequences_of_the_package_share_the_base(cls):
     assert issubclass(cls, LazySequence)
     assert "__getitem__" not in vars(cls)
+
+
+def test_a_tuple_sequence_equals_the_tuple_of_its_items():
+    from ptcalc.sequences import TupleSequence
+
+    class Squares(TupleSequence[int]):
+        __slots__ = ()
+
+        def _make(self, index: int) -> int:
+            return index * index
+
+    assert Squares(3) == (0, 1, 4) and Squares(3) == Squares(3)
+    assert Squares(3) != (0, 1) and Squares(3) != [0, 1, 4]  # a list is not the tuple it reads as
+    with pytest.raises(TypeError):
+        hash(Squares(3))

@@ -11,7 +11,7 @@ import numpy as np
 from ptcalc.model.schemes import Why
 from ptcalc.model.results import SchemeResult, VmptePart
 from ptcalc.model.whatif import Column
-from ptcalc.sequences import CachedSequence
+from ptcalc.sequences import TupleSequence
 from ptcalc.workload.types import Mapping, ModelOptions, PrivateMapping, Workload, made  # noqa: F401 (made: re-exported)
 
 Interval = tuple[int, int]
@@ -189,7 +189,7 @@ class FindingPart:
                     tables=self.tables()[j], **self.fields)
 
 
-class FindingList(CachedSequence[Finding]):
+class FindingList(TupleSequence[Finding]):
     """A cell's findings, by group and mapping, kept as the parts they were
     made in (:class:`FindingPart`); each :class:`Finding` made when first
     read (the text shows 50 of 100,000; JSON and the merge read the parts).
@@ -214,13 +214,6 @@ class FindingList(CachedSequence[Finding]):
 
     def _make(self, index: int) -> Finding:
         return self.parts[self._part[index]].finding(self._at[index])
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, (FindingList, tuple)):
-            return tuple(self) == tuple(other)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"FindingList({len(self)} findings)"
@@ -314,7 +307,7 @@ class Placed(NamedTuple):
     sharing: list[tuple[Sharing, ...]]
 
 
-class MappingExplains(CachedSequence[MappingExplain]):
+class MappingExplains(TupleSequence[MappingExplain]):
     """A group's :class:`MappingExplain` objects, each made when first read
     (``make(index)``): the text and markdown outputs show a few mappings of a
     few groups, and 100,000 objects made for them cost more than the rest of
@@ -342,13 +335,6 @@ class MappingExplains(CachedSequence[MappingExplain]):
 
     def _make(self, index: int) -> MappingExplain:
         return self._build(index)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, (MappingExplains, tuple)):
-            return tuple(self) == tuple(other)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"MappingExplains({len(self)} mappings)"
