@@ -78,6 +78,12 @@ class Context:
         self.pud_size = self.levels[self.pmd_i].table_span if self.pmd_i is not None else None
 
     @cached_property
+    def zone_bounds(self) -> list[list[int]]:
+        """Per row, its zones' bounds (``zones``' ``bounds`` as lists, read
+        by the attribution and the findings alike)."""
+        return self.z.bounds.tolist()  # type: ignore[no-any-return]
+
+    @cached_property
     def _rows(self) -> dict[tuple[int, int], int]:
         return {gm: r for r, gm in enumerate(self.layout.row_index)}
 
@@ -433,7 +439,7 @@ class _MappingMaker:
         upper = "mshare" if cx.z.upper == "mshare" else "shared-pmd"
         self.kinds = [("private", "shared-pte", upper)[k] for k in ZONE_KIND]
         zb = cx.z.bounds
-        self.bounds = zb.tolist()
+        self.bounds = cx.zone_bounds
         # per row, a bit per non-empty zone (most rows have one: no generator needed)
         self.nonempty = ((zb[:, 1:] > zb[:, :-1]).astype(I64) << np.arange(5, dtype=I64)).sum(axis=1).tolist()
         self.segs = {name: (seg.backing, seg.page_size) for name, seg in cx.w.segments.items()}

@@ -693,7 +693,7 @@ class Findings:
             self._zones_of_row = bits.tolist()
         row_bits: int = self._zones_of_row[r]
         if not self._bounds:
-            self._bounds = self._bounds_arr.tolist()
+            self._bounds = cx.zone_bounds
         b = self._bounds[r]
         if not row_bits & (row_bits - 1):  # parts in one zone (or none)
             z = row_bits.bit_length() - 1
