@@ -76,7 +76,8 @@ def test_processes_with_seen_maps_are_read_without_smaps(workers):
 def same_blocks():
     if not _scan_ioctl():
         pytest.skip("no PAGEMAP_SCAN (Linux 6.7+)")
-    # three children touch a page each, other pages of the same 2 MiB block
+    # three children touch a page each, other pages of the same 2 MiB block (of
+    # file offsets and of addresses: scan_forker.py maps the memfd 2 MiB-aligned)
     yield from _forked({"size": 64 * MiB, "touch": [],
                         "children": [[20 * MiB + 4 * KiB], [20 * MiB + 8 * KiB], [20 * MiB + 12 * KiB]]})
 
