@@ -438,8 +438,8 @@ class Evaluation:
         ev = Evaluation(w, self.options)
         ev.__dict__["layout"] = self.layout.with_counts(counts)
         ev.__dict__["columns"] = tuple(
-            replace(c, source=w, kept=None if c.layout is None else Kept(c.layout.with_counts(counts)))
-            for c in self.columns)
+            replace(c, source=w, kept=None if (lay := c.layout) is None else Kept(lay.with_counts(counts)))
+            for c in self.columns)  # (a released column's layout is made again on each read: read once)
         return ev
 
     @cached_property

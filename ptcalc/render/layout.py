@@ -177,23 +177,24 @@ def _printable(plain: str) -> bool:
     return plain.replace("\n", "").isprintable()
 
 
+def _print(console: Console, laid_out: _Plain | Text) -> None:
+    """Print text already laid out: never re-wrapped, folded or cropped by rich
+    (a token wider than the console runs past its edge rather than lose a character)."""
+    console.print(laid_out, no_wrap=True, overflow="ignore", crop=False)
+
+
 def emit_plain(console: Console, plain: str) -> None:
     """:func:`emit` of ``Text(plain)``.  On a console without colour, a
     printable text goes out as it is (rich would write the same characters:
     styles render as nothing there); else through rich."""
-    if console.color_system is None and _printable(plain):
-        console.print(_Plain(plain), no_wrap=True, overflow="ignore", crop=False)
-    else:
-        console.print(Text(plain), no_wrap=True, overflow="ignore", crop=False)
+    _print(console, _Plain(plain) if console.color_system is None and _printable(plain) else Text(plain))
 
 
 def emit(console: Console, text: Text) -> None:
-    """Print text already laid out: never re-wrapped, folded or cropped by rich
-    (a token wider than the console runs past its edge rather than lose a character)."""
-    if console.color_system is None and text.justify is None and _printable(text.plain):
-        console.print(_Plain(text.plain), no_wrap=True, overflow="ignore", crop=False)
-    else:
-        console.print(text, no_wrap=True, overflow="ignore", crop=False)
+    """Print text already laid out (:func:`_print`); on a console without
+    colour, printable and not justified, as :func:`emit_plain` does."""
+    plain = console.color_system is None and text.justify is None and _printable(text.plain)
+    _print(console, _Plain(text.plain) if plain else text)
 
 
 @dataclass(frozen=True)
@@ -426,7 +427,6 @@ def print_text(console: Console, text: str | Text, indent: str = "", hanging: st
     hang = indent if hanging is None else hanging
     plain = text.plain if isinstance(text, Text) else text
     if console.color_system is None and _printable(plain + indent + hang):  # no styles to keep: laid out as a str
-        console.print(_Plain(wrapped_plain(plain, console.width, 0, indent, hang)),
-                      no_wrap=True, overflow="ignore", crop=False)
+        _print(console, _Plain(wrapped_plain(plain, console.width, 0, indent, hang)))
     else:
         emit(console, wrap(text, console.width, indent, hang, style=style))
