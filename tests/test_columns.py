@@ -209,3 +209,24 @@ def test_private_rows_range_lists_read_as_the_node_reader(touch, monkeypatch):
     if touch in by_hand:
         libraries = [m for m in w.groups[0].private_mappings if m.name == "libraries"]
         assert libraries[0].touched == by_hand[touch]
+
+
+_RANGE_PARTS = ["0", "1", "12", "05", "1234567890123456", "12345678901234567", "K", "M", "G", "T", "P", "-", ",",
+                " ", ", ", "[", "]", "x", "4K-8K", "0-2M"]
+
+
+@given(st.lists(st.one_of(
+    st.lists(st.tuples(st.sampled_from(["0", "1", "05", "4096", "1234567890123456", "12345678901234567"]),
+                       st.sampled_from(["", "K", "M", "G", "T", "P"]),
+                       st.sampled_from(["0", "3", "12", "1234567890123456", "12345678901234567"]),
+                       st.sampled_from(["", "K", "M", "T"])), min_size=1, max_size=3)
+    .map(lambda rs: ", ".join(f"{a}{u}-{b}{v}" for a, u, b, v in rs)),
+    st.lists(st.sampled_from(_RANGE_PARTS), max_size=8).map("".join),
+).flatmap(lambda inner: st.sampled_from(["[", "[ ", ""]).map(lambda o: o + inner)
+          .flatmap(lambda t: st.sampled_from(["]", " ]", ""]).map(lambda c: t + c))), min_size=1, max_size=5))
+def test_range_lists_checked_at_once_as_each_alone(lists):
+    """columns._RANGE_LINES (a part's touched-range lists, one a line,
+    checked by one possessive fullmatch) accepts exactly when every list is
+    a match of _RANGES alone (the plain form scan writes)."""
+    whole = columns._RANGE_LINES.fullmatch("\n".join(lists)) is not None
+    assert whole == all(columns._RANGES.fullmatch(t) is not None for t in lists)
