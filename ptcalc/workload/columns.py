@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from itertools import compress, repeat
+from itertools import repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -53,11 +53,9 @@ the same forms written possessive (a form ends where the next character
 cannot go on with it), so no backtracking state is kept and no string is
 made per line (half the time of a ``findall`` of ``^_RANGES$``)."""
 _FULL = frozenset({"1", "1.0", "100%"})
-_T_REJECT, _T_WHOLE, _T_NOTHING, _T_PREFIX, _T_OTHER = range(5)
-"""What a scalar touch text is (:func:`_read_shape`, once per distinct text):
-not a scalar (a null or a boolean: the node reader says why), the whole
-mapping, nothing, a size (a prefix of that many bytes), or another text
-(touch_prefix reads it)."""
+_WHOLE = object()
+_NOTHING = object()
+"""Touch texts read once per column (:func:`_read_shape`): the whole mapping, nothing."""
 _NONE = frozenset({"0", "0.0", "0%"})
 _KNOWN = frozenset(MAPPING.names)
 _PART_ROWS = 1 << 14
@@ -374,71 +372,50 @@ def _read_shape(np: Any, reader: WorkloadReader, cols: dict[str, list[str]],
         texts = cols["touch"]
         firsts = "".join(map(itemgetter(0), texts))
         is_list = np.frombuffer(firsts.encode(), np.uint8) == ord("[")
-        scalar_rows = np.flatnonzero(~is_list & ok)
-        scalar_texts = list(map(texts.__getitem__, scalar_rows.tolist()))
-        # each distinct text looked at once: not a scalar, whole, nothing, a
-        # size (a prefix of that many bytes), or a text to work out row by row
-        kind_of: dict[str, int] = {}
-        prefix_of: dict[str, int] = {}
-        other_of: dict[str, str] = {}
-        for raw in set(scalar_texts):
+        scalar_rows = np.flatnonzero(~is_list & ok).tolist()
+        # each distinct text looked at once: None (not a scalar), whole, nothing, or a prefix to work out
+        kind_of: dict[str, Any] = {}
+        for raw in set(map(texts.__getitem__, scalar_rows)):
             text = _scalar(raw)
-            if text is None:
-                kind_of[raw] = _T_REJECT
-                continue
-            text = text.strip()
-            if text in _FULL:
-                kind_of[raw] = _T_WHOLE
-            elif text in _NONE:
-                kind_of[raw] = _T_NOTHING
-            else:
-                read = _prefix_size(text)
-                if type(read) is int:
-                    kind_of[raw] = _T_PREFIX
-                    prefix_of[raw] = read
-                else:
-                    kind_of[raw] = _T_OTHER
-                    other_of[raw] = text
-        kinds = np.fromiter(map(kind_of.__getitem__, scalar_texts), i64, len(scalar_texts))
-        ok[scalar_rows[kinds == _T_REJECT]] = False
-        # a size: the prefix of that many bytes, in whole pages (touch_prefix);
-        # more than the mapping's size is an error (touch_prefix says so)
-        at = kinds == _T_PREFIX
-        rows_p = scalar_rows[at]
-        prefix = np.fromiter(map(prefix_of.__getitem__, compress(scalar_texts, at.tolist())), i64, len(rows_p))
-        ok[rows_p[prefix > size[rows_p]]] = False
-        keep = (prefix > 0) & (prefix <= size[rows_p])
-        rows_p, prefix = rows_p[keep], prefix[keep]
-        p_row.append(rows_p)
-        p_start.append(np.zeros(len(rows_p), i64))
-        p_end.append(-(-prefix // page[rows_p]) * page[rows_p])
+            kind_of[raw] = None if text is None else _WHOLE if text.strip() in _FULL else \
+                _NOTHING if text.strip() in _NONE else _prefix_size(text.strip())
+        kinds = list(map(kind_of.__getitem__, map(texts.__getitem__, scalar_rows)))
+        whole = [i for i, k in zip(scalar_rows, kinds) if k is _WHOLE]
         f_row: list[int] = []
         f_start: list[int] = []
         f_end: list[int] = []
-        other = kinds == _T_OTHER
-        for i, raw in zip(scalar_rows[other].tolist(), compress(scalar_texts, other.tolist())):
-            text = other_of[raw]
-            try:
-                touched = reader.touch_memo.get((text, sizes[i], pages[i]))
-                if touched is None:
-                    touched = reader.touch_memo[(text, sizes[i], pages[i])] = reader.touch_prefix(
-                        None, "", text, sizes[i], pages[i])
-            except WorkloadError:
+        for i, text in zip(scalar_rows, kinds):
+            if text is None:
                 ok[i] = False
-                continue
-            for a, b in touched:
-                f_row.append(i)
-                f_start.append(a)
-                f_end.append(b)
+            elif type(text) is int:  # a size: the prefix of that many bytes, in whole pages (touch_prefix)
+                if text > sizes[i]:
+                    ok[i] = False  # (touch_prefix says so)
+                elif text:
+                    f_row.append(i)
+                    f_start.append(0)
+                    f_end.append(-(-text // pages[i]) * pages[i])
+            elif text is not _WHOLE and text is not _NOTHING:
+                try:
+                    touched = reader.touch_memo.get((text, sizes[i], pages[i]))
+                    if touched is None:
+                        touched = reader.touch_memo[(text, sizes[i], pages[i])] = reader.touch_prefix(
+                            None, "", text, sizes[i], pages[i])
+                except WorkloadError:
+                    ok[i] = False
+                    continue
+                for a, b in touched:
+                    f_row.append(i)
+                    f_start.append(a)
+                    f_end.append(b)
         if f_row:
             p_row.append(f_row)
             p_start.append(f_start)
             p_end.append(f_end)
-        whole = scalar_rows[kinds == _T_WHOLE]
-        if whole.size:
-            p_row.append(whole)
+        if whole:
+            w = np.asarray(whole, i64)
+            p_row.append(w)
             p_start.append(np.zeros(len(whole), i64))
-            p_end.append(size[whole])
+            p_end.append(size[w])
         list_rows = np.flatnonzero(is_list & ok)
         if list_rows.size:
             _touch_lists(np, texts, list_rows, size, page, ok, p_row, p_start, p_end)
