@@ -186,7 +186,7 @@ def test_a_column_is_known_plain_as_a_regular_expression_knows_it(values, hexa):
     the line-anchored patterns _DECIMALS and _HEXES say of every line."""
     joined = "\n".join(values)
     pattern = columns._HEXES if hexa else columns._DECIMALS
-    assert columns._plain_lines(joined, len(values), hexa) == (len(pattern.findall(joined)) == len(values))
+    assert columns._plain_lines(joined, len(values), hexa)[0] == (len(pattern.findall(joined)) == len(values))
 
 
 @pytest.mark.parametrize("touch", [

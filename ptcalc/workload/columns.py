@@ -143,104 +143,91 @@ _UNIT_SHIFT = {ord("K"): 10, ord("M"): 20, ord("G"): 30, ord("T"): 40, ord("P"):
 def _sizes(values: Sequence[str], read: Callable[[str], int] = _size) -> Any:
     """:func:`_size` of every value: at once, as an int64 array, when all are
     plain decimal sizes or all hex (a column of 100,000 distinct offsets or
-    addresses: :func:`_line_numbers`), else one by one (a list)."""
+    addresses: :func:`_plain_lines`), else one by one (a list)."""
     joined = "\n".join(values)
     n = len(values)
     out = None
     hexa = joined[:2] in ("0x", "0X")  # (the form to try first: a column of addresses is hex)
-    if n and _plain_lines(joined, n, hexa):
-        out = _line_numbers(joined, hexa)
+    if n:
+        out = _plain_lines(joined, n, hexa, numbers=True)[1]
     if out is None:  # (another form, or past MAX_SIZE)
         return list(map(read, values))
     return out
 
 
-def _plain_lines(joined: str, n: int, hexa: bool) -> bool:
+def _plain_lines(joined: str, n: int, hexa: bool, numbers: bool = False) -> tuple[bool, Any]:
     """Whether each of the ``n`` lines of ``joined`` is a match of
     :data:`_HEXES` (``hexa``) or of :data:`_DECIMALS` -- as ``findall``
     counts them, but checked on the text's bytes with numpy (a line's
     length, its digits, then its unit), not by a regular expression tried
-    at every character (0.05 s a column of 100,000 values)."""
+    at every character (0.05 s a column of 100,000 values) -- and, with
+    ``numbers``, when they are, their numbers as an int64 array read on the
+    same bytes (no string or int per value; None when one is more than
+    MAX_SIZE: the values are then read one by one, which says so)."""
     if not joined.isascii():
-        return len((_HEXES if hexa else _DECIMALS).findall(joined)) == n
-    import numpy as np
-
-    i64 = np.int64
-    b = np.frombuffer(joined.encode("ascii"), np.uint8)
-    nl = np.flatnonzero(b == ord("\n"))
-    if nl.size + 1 != n:
-        return False
-    starts = np.concatenate([np.zeros(1, i64), nl + 1])
-    length = np.concatenate([nl, np.full(1, b.size, i64)]) - starts
-    del nl
-    if hexa:
-        # 0x, then 1 to 15 hex digits: the x the one byte a line that is not a hex digit
-        if bool(((length < 3) | (length > 17)).any()) or bool((b[starts] != ord("0")).any()):
-            return False
-        x = b[starts + 1]
-        if not bool(((x == ord("x")) | (x == ord("X"))).all()):
-            return False
-        not_hex = np.ones(256, np.bool_)
-        not_hex[np.frombuffer(b"0123456789abcdefABCDEF\n", np.uint8)] = False
-        return int(np.count_nonzero(not_hex[b])) == n
-    if bool((length < 1).any()):
-        return False
-    digit = (b >= ord("0")) & (b <= ord("9"))
-    n_digits = np.add.reduceat(digit, starts, dtype=i64)
-    del digit
-    unit = length - n_digits  # (where the unit starts: no digit after it, so the digits come first)
-    if bool(((n_digits < 1) | (n_digits > 18) | (unit > 3)).any()):
-        return False
-    if bool(((n_digits > 1) & (b[starts] == ord("0"))).any()):
-        return False  # a leading zero
-    at = starts + n_digits
-    last = b.size - 1
-    c0 = b[np.minimum(at, last)]
-    c1 = b[np.minimum(at + 1, last)]
-    c2 = b[np.minimum(at + 2, last)]
-    first = np.isin(c0, np.frombuffer(b"KMGTP", np.uint8))
-    ok = ((unit == 0)
-          | ((unit == 1) & (first | (c0 == ord("B"))))
-          | ((unit == 2) & first & (c1 == ord("B")))
-          | ((unit == 3) & first & (c1 == ord("i")) & (c2 == ord("B"))))
-    return bool(ok.all())
-
-
-def _line_numbers(joined: str, hexa: bool) -> Any:
-    """The numbers of ``joined``, one a line -- each a match of
-    :data:`_DECIMALS` (digits, then a binary unit) or of :data:`_HEXES` --
-    as an int64 array read on the text's bytes (no string or int per
-    value); None when one is more than MAX_SIZE (the values are then read
-    one by one, which says so)."""
+        return len((_HEXES if hexa else _DECIMALS).findall(joined)) == n, None
     import numpy as np
 
     i64 = np.int64
     raw = joined.encode("ascii")
     b = np.frombuffer(raw, np.uint8)
     nl = np.flatnonzero(b == ord("\n"))
+    if nl.size + 1 != n:
+        return False, None
     starts = np.concatenate([np.zeros(1, i64), nl + 1])
-    ends = np.concatenate([nl, np.full(1, b.size, i64)])
+    length = np.concatenate([nl, np.full(1, b.size, i64)]) - starts
     del nl
     shift = np.zeros(starts.size, i64)
     if hexa:
-        starts += 2  # past 0x
-        n_digits = ends - starts
-        base = 16
+        # 0x, then 1 to 15 hex digits: the x the one byte a line that is not a hex digit
+        if bool(((length < 3) | (length > 17)).any()) or bool((b[starts] != ord("0")).any()):
+            return False, None
+        x = b[starts + 1]
+        if not bool(((x == ord("x")) | (x == ord("X"))).all()):
+            return False, None
+        not_hex = np.ones(256, np.bool_)
+        not_hex[np.frombuffer(b"0123456789abcdefABCDEF\n", np.uint8)] = False
+        if int(np.count_nonzero(not_hex[b])) != n:
+            return False, None
+        if not numbers:
+            return True, None
+        n_digits, first, base = length - 2, starts + 2, 16  # past 0x
     else:
+        if bool((length < 1).any()):
+            return False, None
         digit = (b >= ord("0")) & (b <= ord("9"))
-        n_digits = np.add.reduceat(digit, starts, dtype=i64)  # the digits come first (_DECIMALS)
+        n_digits = np.add.reduceat(digit, starts, dtype=i64)
         del digit
-        has_unit = starts + n_digits < ends
+        unit = length - n_digits  # (where the unit starts: no digit after it, so the digits come first)
+        if bool(((n_digits < 1) | (n_digits > 18) | (unit > 3)).any()):
+            return False, None
+        if bool(((n_digits > 1) & (b[starts] == ord("0"))).any()):
+            return False, None  # a leading zero
+        at = starts + n_digits
+        last = b.size - 1
+        c0 = b[np.minimum(at, last)]
+        c1 = b[np.minimum(at + 1, last)]
+        c2 = b[np.minimum(at + 2, last)]
+        is_unit = np.isin(c0, np.frombuffer(b"KMGTP", np.uint8))
+        ok = ((unit == 0)
+              | ((unit == 1) & (is_unit | (c0 == ord("B"))))
+              | ((unit == 2) & is_unit & (c1 == ord("B")))
+              | ((unit == 3) & is_unit & (c1 == ord("i")) & (c2 == ord("B"))))
+        if not bool(ok.all()):
+            return False, None
+        if not numbers:
+            return True, None
         shift_of = np.zeros(256, i64)
         for c, k in _UNIT_SHIFT.items():
             shift_of[c] = k
-        shift[has_unit] = shift_of[b[(starts + n_digits)[has_unit]]]  # B alone: 0
-        base = 10
+        has_unit = unit > 0
+        shift[has_unit] = shift_of[c0[has_unit]]  # B alone: 0
+        first, base = starts, 10
     value = np.frombuffer(raw.translate(_DIGIT_VALUE), np.uint8)
-    number = _digits_number(np, value, starts + n_digits - 1, n_digits, base)
+    number = _digits_number(np, value, first + n_digits - 1, n_digits, base)
     if bool((number > (MAX_SIZE >> shift)).any()):
-        return None
-    return number << shift
+        return True, None
+    return True, number << shift
 
 
 def _digits_number(np: Any, value: Any, last: Any, n_digits: Any, base: int) -> Any:
