@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from itertools import repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +51,8 @@ _RANGE_LINES = re.compile(rf"(?:{_RANGES_P}\n)*+{_RANGES_P}")
 the same forms written possessive (a form ends where the next character
 cannot go on with it), so no backtracking state is kept and no string is
 made per line (half the time of a ``findall`` of ``^_RANGES$``)."""
+_INNER = str.maketrans({"[": None, "]": None, " ": None, "\n": ";"})
+"""Lines of :data:`_RANGES` to their ranges (:func:`_touch_lists`)."""
 _FULL = frozenset({"1", "1.0", "100%"})
 _WHOLE = object()
 _NOTHING = object()
@@ -449,13 +450,13 @@ _SHIFT = {ord("K"): 10, ord("M"): 20, ord("G"): 30, ord("T"): 40}
 
 def _range_numbers(np: Any, text: str) -> Any:
     """The numbers of ``text`` -- :data:`_RANGE` tokens (digits, no leading
-    zero, at most 16, then K, M, G, T or nothing) between ``,`` and ``-`` --
-    as an int64 array, read on its bytes (no string per number); None when
-    one is 2**62 or more."""
+    zero, at most 16, then K, M, G, T or nothing) between ``,``, ``;`` and
+    ``-`` -- as an int64 array, read on its bytes (no string per number);
+    None when one is 2**62 or more."""
     i64 = np.int64
     raw = text.encode("ascii")
     b = np.frombuffer(raw, np.uint8)
-    sep = np.flatnonzero((b == ord(",")) | (b == ord("-")))
+    sep = np.flatnonzero((b == ord(",")) | (b == ord("-")) | (b == ord(";")))
     last = np.concatenate([sep - 1, [b.size - 1]])  # each token's last character
     shift_of = np.zeros(256, i64)
     for c, k in _SHIFT.items():
@@ -480,26 +481,30 @@ def _touch_lists(np: Any, texts: Sequence[str], list_rows: Any, size: Any, page:
     i64 = np.int64
     idx = list_rows.tolist()
     lists = list(map(texts.__getitem__, idx))
-    if _RANGE_LINES.fullmatch("\n".join(lists)):
-        bad = []
-    else:
+    joined = "\n".join(lists)
+    if not _RANGE_LINES.fullmatch(joined):
         good = list(map(_RANGES.fullmatch, lists))
         bad = [i for i, g in zip(idx, good) if g is None]
-    if bad:
-        ok[bad] = False
+        if bad:
+            ok[bad] = False
         kept = [(i, t) for i, t, g in zip(idx, lists, good) if g is not None]
         idx = [i for i, _ in kept]
-        lists = [t for _, t in kept]
+        joined = "\n".join(t for _, t in kept)
     if not idx:
         return
-    counts = list(map(str.count, lists, repeat(",")))
-    values = _range_numbers(np, ",".join(map(itemgetter(slice(1, -1)), lists)).replace(" ", ""))
+    # the ranges, a list's after the one before it: its brackets and spaces
+    # dropped (a _RANGES list has brackets only at its ends), ";" between lists
+    inner = joined.translate(_INNER)
+    values = _range_numbers(np, inner)
     if values is None:
         ok[idx] = False  # past int64: the node reader, with Python ints
         return
     pairs = values.reshape(-1, 2)
     s0, e0 = pairs[:, 0], pairs[:, 1]
-    rr = np.repeat(np.asarray(idx, i64), np.asarray(counts, i64) + 1)
+    # each range's row: the lists (";") before its "-" (a range's one "-")
+    b = np.frombuffer(inner.encode("ascii"), np.uint8)
+    rr = np.asarray(idx, i64)[np.searchsorted(np.flatnonzero(b == ord(";")), np.flatnonzero(b == ord("-")))]
+    del b
     pg = page[rr]
     bad_rows = rr[(e0 <= s0) | (e0 > size[rr])]
     s = s0 & ~(pg - 1)
