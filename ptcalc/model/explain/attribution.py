@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import cached_property, partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
@@ -315,69 +315,158 @@ def pools(cx: Context) -> list[PoolBuild]:
     return builds
 
 
-def sharing_of(cx: Context, builds: list[PoolBuild]) -> dict[int, list[Sharing]]:
+class _LevelUsers:
+    """One level of one pool: its rows in workload order, their users and the
+    sweep over them (``partners.py``), made when a row of it is first read."""
+
+    def __init__(self, cx: Context, b: PoolBuild, level: str, rows: list[int]) -> None:
+        lay = cx.layout
+        counts = cx.counts
+        self.cx, self.b, self.level = cx, b, level
+        self.mshare = mshare = b.pool.kind == "mshare"
+        row_index = lay.row_index
+        at = sorted(rows, key=row_index.__getitem__)
+        group = {r: int(g) for r, g in zip(at, lay.row_group[np.array(at, dtype=I64)].tolist())}
+        self.group = group
+        # the users: mappings; under mshare groups (a process attaches its region once)
+        members: list[list[int]] = []
+        index: dict[int, int] = {}
+        user_of: dict[int, int] = {}
+        for r in at:
+            key = group[r] if mshare else r
+            if key not in index:
+                index[key] = len(members)
+                members.append([])
+            user_of[r] = index[key]
+            members[index[key]].append(r)
+        ri = b.row_intervals
+        # (a user's order: the workload order of its first mapping, as a rank among the level's)
+        rank = {r: k for k, r in enumerate(at)}
+        self.users = [User(order=rank[m[0]], weight=counts[group[m[0]]],
+                           intervals=merge_ranges([iv for r in m for iv in ri[r][level]]))
+                      for m in members]
+        self.members, self.user_of = members, user_of
+        self.sweep = Sweep(self.users, NAMED + 2, [ri[r][level] for r in at] if mshare else ())
+        self.named: dict[tuple[int, int], Partner] = {}
+
+    def partner(self, ui: int, iv: list[Interval]) -> Partner:
+        """User ``ui`` as a partner of the mapping with ``iv``: the user's
+        first mapping with a table in common (a mapping is its own only one)."""
+        ri, level = self.b.row_intervals, self.level
+        for r2 in self.members[ui]:
+            mine = ri[r2][level]
+            common = overlap(iv, mine)
+            if common:
+                break
+        else:
+            raise AssertionError("a partner without a table in common")
+        # the user's tables: this mapping's when it is the user's only one (most pools)
+        together = self.users[ui].intervals
+        key = (r2, common if together == mine else overlap(iv, together))
+        got = self.named.get(key)
+        if got is None:  # the same partner of many mappings: one object
+            gi2, mi2 = self.cx.layout.row_index[r2]
+            got = self.named[key] = made(Partner, group=self.cx.w.groups[gi2].name, mapping=mi2,
+                                         processes=self.cx.counts[self.group[r2]], tables=key[1])
+        return got
+
+    def sharing(self, r: int) -> Sharing:
+        iv = self.b.row_intervals[r][self.level]
+        c = self.cx.counts[self.group[r]]
+        p = level_partners(self.sweep, iv, self.user_of[r], self.partner)
+        n = length(iv)
+        shared = n if c >= 2 else 0 if c == 0 else p.others
+        return made(Sharing, pool=self.b.pool.id, level=self.level, tables=n, attached=r in self.b.attached_rows,
+                    shared=shared, sharers=p.sharers, partners=p.partners, more_partners=p.more_partners)
+
+    def alone(self, r: int) -> int:
+        """Of row ``r``'s tables here, those no other user uses (``tables -
+        shared`` of its Sharing, a process of its group alone: no partners named)."""
+        iv = self.b.row_intervals[r][self.level]
+        sweep = self.sweep
+        others = 0
+        for a, z in iv:
+            s0, s1 = sweep.segments(a, z)
+            if s0 < s1:
+                others += sweep.shared_blocks(s0, s1)
+        return length(iv) - others
+
+
+class RowSharing:
+    """Per row, its :class:`Sharing` of each pool and level it uses (in pool,
+    then level order): how many of its tables there have another sharer, how
+    many users its tables have, and the first few partners (``partners.py``:
+    one sweep per pool and level, no pairs).  A row's are made when read
+    (``get``: the text shows 40 mappings of 30 groups; JSON reads every
+    row's), a level's sweep when a row of it is first read."""
+
+    def __init__(self, cx: Context, builds: list[PoolBuild]) -> None:
+        self.cx, self.builds = cx, builds
+        self._at: dict[int, list[tuple[int, str]]] = {}
+        """Per row, the (build, level) pairs it uses, in pool then level order."""
+        self._rows: dict[tuple[int, str], list[int]] = {}
+        for bi, b in enumerate(builds):
+            levels = sorted({lv for per_level in b.row_intervals.values() for lv in per_level})
+            for level in levels:
+                rows = self._rows[(bi, level)] = [r for r, per_level in b.row_intervals.items() if level in per_level]
+                for r in rows:
+                    got = self._at.get(r)
+                    if got is None:
+                        self._at[r] = [(bi, level)]
+                    else:
+                        got.append((bi, level))
+        self._levels: dict[tuple[int, str], _LevelUsers] = {}
+        self._made: dict[int, list[Sharing]] = {}
+
+    def _level(self, key: tuple[int, str]) -> _LevelUsers:
+        got = self._levels.get(key)
+        if got is None:
+            got = self._levels[key] = _LevelUsers(self.cx, self.builds[key[0]], key[1], self._rows[key])
+        return got
+
+    def get(self, r: int) -> list[Sharing] | None:
+        """Row ``r``'s sharing; None when it uses no pool."""
+        got = self._made.get(r)
+        if got is None:
+            at = self._at.get(r)
+            if at is None:
+                return None
+            got = self._made[r] = [self._level(key).sharing(r) for key in at]
+        return got
+
+    def __contains__(self, r: int) -> bool:
+        return r in self._at
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+    def items(self) -> Iterator[tuple[int, list[Sharing]]]:
+        """Every row's sharing (each made), in the order of its first pool and level."""
+        for r in self._at:
+            got = self.get(r)
+            assert got is not None
+            yield r, got
+
+    def alone(self, pool: int, r: int) -> int | None:
+        """``tables - shared`` of row ``r``'s Sharing of ``pool`` (its last
+        level there), without naming partners; None when it uses no level of
+        the pool.  ``r``'s group has processes."""
+        key = None
+        for k in self._at.get(r, ()):
+            if self.builds[k[0]].pool.id == pool:
+                key = k
+        if key is None:
+            return None
+        c = self.cx.counts[self.cx.layout.row_index[r][0]]
+        assert c > 0
+        return 0 if c >= 2 else self._level(key).alone(r)
+
+
+def sharing_of(cx: Context, builds: list[PoolBuild]) -> RowSharing:
     """Per row: its pools, how many of its tables there have another sharer,
-    how many users its tables have, and the first few partners
-    (``partners.py``: one sweep per pool and level, no pairs)."""
-    out: dict[int, list[Sharing]] = {}
-    lay = cx.layout
-    counts = cx.counts
-    order = {rc: i for i, rc in enumerate(sorted(lay.row_index[r] for b in builds for r in b.row_intervals))}
-    for b in builds:
-        mshare = b.pool.kind == "mshare"
-        rows = list(b.row_intervals)
-        group = {r: int(lay.row_group[r]) for r in rows}
-        levels = sorted({lv for per_level in b.row_intervals.values() for lv in per_level})
-        for level in levels:
-            at = sorted((r for r in rows if level in b.row_intervals[r]), key=lambda r: order[lay.row_index[r]])
-            # the users: mappings; under mshare groups (a process attaches its region once)
-            members: list[list[int]] = []
-            index: dict[int, int] = {}
-            user_of: dict[int, int] = {}
-            for r in at:
-                key = group[r] if mshare else r
-                if key not in index:
-                    index[key] = len(members)
-                    members.append([])
-                user_of[r] = index[key]
-                members[index[key]].append(r)
-            users = [User(order=order[lay.row_index[m[0]]], weight=counts[group[m[0]]],
-                          intervals=merge_ranges([iv for r in m for iv in b.row_intervals[r][level]]))
-                     for m in members]
-            sweep = Sweep(users, NAMED + 2, [b.row_intervals[r][level] for r in at] if mshare else ())
-
-            named: dict[tuple[int, int], Partner] = {}
-
-            def partner(ui: int, iv: list[Interval], level: str = level, members: list[list[int]] = members,
-                        users: list[User] = users, named: dict[tuple[int, int], Partner] = named) -> Partner:
-                # the user's first mapping with a table in common (a mapping is its own only one)
-                for r2 in members[ui]:
-                    mine = b.row_intervals[r2][level]
-                    common = overlap(iv, mine)
-                    if common:
-                        break
-                else:
-                    raise AssertionError("a partner without a table in common")
-                gi2, mi2 = lay.row_index[r2]
-                # the user's tables: this mapping's when it is the user's only one (most pools)
-                together = users[ui].intervals
-                key = (r2, common if together == mine else overlap(iv, together))
-                got = named.get(key)
-                if got is None:  # the same partner of many mappings: one object
-                    got = named[key] = made(Partner, group=cx.w.groups[gi2].name, mapping=mi2,
-                                            processes=counts[group[r2]], tables=key[1])
-                return got
-
-            for r in at:
-                iv = b.row_intervals[r][level]
-                c = counts[group[r]]
-                p = level_partners(sweep, iv, user_of[r], partner)
-                n = length(iv)
-                shared = n if c >= 2 else 0 if c == 0 else p.others
-                out.setdefault(r, []).append(made(
-                    Sharing, pool=b.pool.id, level=level, tables=n, attached=r in b.attached_rows, shared=shared,
-                    sharers=p.sharers, partners=p.partners, more_partners=p.more_partners))
-    return out
+    how many users its tables have, and the first few partners (each row's
+    made when read: :class:`RowSharing`)."""
+    return RowSharing(cx, builds)
 
 
 def linked_tables(cx: Context, b: PoolBuild) -> int:
@@ -422,7 +511,7 @@ class Attribution:
     table_bytes: dict[str, int]
     context: Context = field(repr=False)
     builds: list[PoolBuild] = field(repr=False)
-    sharing: dict[int, list[Sharing]] = field(repr=False)
+    sharing: RowSharing = field(repr=False)
 
 
 class _MappingMaker:
@@ -430,7 +519,7 @@ class _MappingMaker:
     columns when it is read (``MappingExplains``)."""
 
     def __init__(self, cx: Context, own_rows: list[dict[str, int]], att_rows: list[dict[str, int]],
-                 sharing: dict[int, list[Sharing]]) -> None:
+                 sharing: RowSharing) -> None:
         self.cx = cx
         self.own_rows, self.att_rows, self.sharing = own_rows, att_rows, sharing
         whys = {int(w): w for w in Why}

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ptcalc.model.explain import batch
-from ptcalc.model.explain.attribution import I64, Context, PoolBuild, overlap
-from ptcalc.model.explain.types import (RULE_OF_WHY, Finding, FindingList, FindingPart, Fix, Interval, Sharing,
+from ptcalc.model.explain.attribution import I64, Context, PoolBuild, RowSharing, overlap
+from ptcalc.model.explain.types import (RULE_OF_WHY, Finding, FindingList, FindingPart, Fix, Interval,
                                         made)
 from ptcalc.model.intervals import distinct_blocks, key_ids, order_by
 from ptcalc.model.layout import PROT_CODE, Layout, pieces_reordered
@@ -619,8 +619,7 @@ class _Run:
 
 
 class Findings:
-    def __init__(self, cx: Context, builds: list[PoolBuild], sharing: dict[int, list[Sharing]],
-                 slow: bool = False) -> None:
+    def __init__(self, cx: Context, builds: list[PoolBuild], sharing: RowSharing, slow: bool = False) -> None:
         self.cx = cx
         self.builds = builds
         self.sharing = sharing
@@ -1114,7 +1113,7 @@ class Findings:
         same file by alignment or protection, or alone in their pool."""
         cx = self.cx
         lay = cx.layout
-        by_row = {(s.pool, r): s for r, ss in self.sharing.items() for s in ss}
+        counts, row_index = cx.counts, lay.row_index  # (a row's group: row_index[r][0])
         reported: set[tuple[int, int]] = set()  # (pool, row)
         theirs_of: dict[int, tuple[list[Interval], tuple[str, ...]]] = {}  # per pool: its live blocks, its groups
         procs_of = {b.pool.id: sum(n for _, _, n in b.pool.users) for b in self.builds}
@@ -1140,12 +1139,12 @@ class Findings:
                 got = theirs_of.get(p2.id)
                 if got is None:  # (the same for every pool it is compared with)
                     live2 = [(r2, iv) for r2, iv in b2.row_intervals.items()
-                             if cx.counts[int(lay.row_group[r2])] > 0]
+                             if counts[row_index[r2][0]] > 0]
                     got = theirs_of[p2.id] = (merge_ranges([x for _, lv in live2 for x in lv.get(level, [])]),
                                               tuple(sorted({cx.w.groups[g2].name for g2, _, n in p2.users if n})))
                 theirs, names = got
                 for r, per_level in b.row_intervals.items():
-                    if (p.id, r) in reported or cx.counts[int(lay.row_group[r])] == 0:
+                    if (p.id, r) in reported or counts[row_index[r][0]] == 0:
                         continue
                     common = overlap(per_level.get(level, []), theirs)
                     if not common:
@@ -1175,11 +1174,10 @@ class Findings:
                              their_alignment=a2, span=span)
                     reported.add((p.id, r))
             for r, per_level in b.row_intervals.items():
-                s = by_row.get((p.id, r))
-                if (p.id, r) in reported or s is None or cx.counts[int(lay.row_group[r])] == 0:
+                if (p.id, r) in reported or counts[row_index[r][0]] == 0:
                     continue
-                alone = s.tables - s.shared
-                if alone > 0:
+                alone = self.sharing.alone(p.id, r)
+                if alone is not None and alone > 0:
                     address, end, _ = cx.extent(r)
                     self.add(r, level, "alone", ((address, end),), {level: alone}, [], "no-gain-yet")
 
