@@ -82,6 +82,8 @@ class _Fixer:
         """Per pending fix: row, old mapping, how (``_new_mapping``), then the
         new address, size, offset, protection, userfaultfd, soft_dirty and
         auto, and how far its touched pages move."""
+        self.measured: list[int] = []
+        """The pending fixes ``resolve`` measured (the others overlap another mapping: None)."""
         self.block: dict[str, np.ndarray] = {}
         """The window requests' fixes (``windows``), pending after those of
         ``pending``, as columns: row, kind (0 move, 1 grow), start, end (a
@@ -266,10 +268,12 @@ class _Fixer:
         cx = self.cx
         blk = self.block
         n = len(self.pending) + (blk["row"].size if blk else 0)
+        self.measured = []
         if self.slow:
             out: list[int | None] = []
             for i in range(n):
                 out.append(self._evaluated(i))
+            self.measured = list(range(n))
             return out
         lay = cx.layout
         if n == 0:
@@ -298,8 +302,11 @@ class _Fixer:
             # overlapping ranges; evaluate it as the workload says
             for i in np.flatnonzero(private & ~clash).tolist():
                 out[i] = self._evaluated(i)
-        for i, a in zip(idx.tolist(), after):
+                self.measured.append(i)
+        measured = idx.tolist()
+        for i, a in zip(measured, after):
             out[i] = a
+        self.measured += measured
         return out
 
     def _change(self, i: int) -> tuple[int, Mapping, tuple[Any, ...], int, int, int]:
@@ -796,7 +803,9 @@ class Findings:
         # the window runs: a row none of whose window fixes saves anything has
         # no fix (most rows: its findings are one part per run); the others
         # are made one by one, as those of ``add``
-        good = np.fromiter((a is not None and a < before for a in after), bool, len(after))
+        good = np.zeros(len(after), bool)  # (most fixes were refused: only those measured can save)
+        saves = [i for i in fixer.measured if (a := after[i]) is not None and a < before]
+        good[np.array(saves, I64)] = True
         so_far = np.concatenate([np.zeros(1, I64), np.cumsum(good, dtype=I64)])
         for run in self._window_runs.values():
             if all(type(w) is int for w in run.windows):
