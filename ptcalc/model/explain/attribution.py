@@ -84,11 +84,15 @@ class Context:
         return self.z.bounds.tolist()  # type: ignore[no-any-return]
 
     @cached_property
-    def _rows(self) -> dict[tuple[int, int], int]:
-        return {gm: r for r, gm in enumerate(self.layout.row_index)}
+    def rows_of(self) -> list[dict[int, int]]:
+        """Per group, its rows by mapping index (a private mapping ``j``: ``-1 - j``)."""
+        out: list[dict[int, int]] = [{} for _ in self.w.groups]
+        for r, (gi, mi) in enumerate(self.layout.row_index):
+            out[gi][mi] = r
+        return out
 
     def row_of(self, gi: int, mi: int) -> int:
-        return self._rows[(gi, mi)]
+        return self.rows_of[gi][mi]
 
     @cached_property
     def row_segment(self) -> list[str]:
@@ -126,8 +130,7 @@ class Context:
     def blocks(self, mask: np.ndarray, li: int) -> np.ndarray:
         """Per row, distinct blocks at level ``li`` of the parts in ``mask``."""
         p = self.parts
-        return distinct_blocks(p.row[mask], p.start[mask], p.end[mask], self.levels[li].table_span,
-                               self.layout.n_rows)
+        return distinct_blocks(p.row, p.start, p.end, self.levels[li].table_span, self.layout.n_rows, mask=mask)
 
 
 def own_attribution(cx: Context) -> tuple[list[dict[str, int]], dict[int, dict[str, int]], list[list[int]]]:
@@ -141,7 +144,8 @@ def own_attribution(cx: Context) -> tuple[list[dict[str, int]], dict[int, dict[s
         m = cx.t.owned(li)
         per_row = cx.blocks(m, li)
         between = np.zeros(n_groups, dtype=I64)
-        rows = p.row[m]
+        at = np.flatnonzero(m)
+        rows = p.row[at]
         if rows.size:
             span = lv.table_span
             # first and last block of every row's own parts: only these can be
@@ -149,8 +153,8 @@ def own_attribution(cx: Context) -> tuple[list[dict[str, int]], dict[int, dict[s
             run = np.flatnonzero(np.concatenate([[True], rows[1:] != rows[:-1]]))
             last = np.concatenate([run[1:], [rows.size]]) - 1
             r = rows[run]
-            first_b = floor_div(p.start[m][run], span)
-            last_b = floor_div(p.end[m][last] - 1, span)
+            first_b = floor_div(p.start[at[run]], span)
+            last_b = floor_div(p.end[at[last]] - 1, span)
             g = cx.layout.row_group[r]
             # (group, block) keys of both ends; a key used by two or more rows is between mappings
             ids = key_ids(np.concatenate([g, g]), np.concatenate([first_b, last_b]))
@@ -584,9 +588,7 @@ def attribute(cell: Cell) -> Attribution:
     own_rows, between, own_cols = own_attribution(cx)
     att_rows, att_cols = attached_tables(cx)
     own_sums, att_sums = group_sums(cx, own_cols), group_sums(cx, att_cols)
-    rows_of: list[dict[int, int]] = [{} for _ in workload.groups]
-    for r, (gi, mi) in enumerate(cx.layout.row_index):
-        rows_of[gi][mi] = r
+    rows_of = cx.rows_of
     builds = pools(cx)
     sharing = sharing_of(cx, builds)
     make = _MappingMaker(cx, own_rows, att_rows, sharing)

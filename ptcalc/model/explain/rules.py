@@ -685,7 +685,7 @@ class Findings:
             if li is None:
                 continue
             k = in_set & (cx.own_min <= li)
-            n = distinct_blocks(p.row[k], p.start[k], p.end[k], cx.levels[li].table_span, cx.layout.n_rows)
+            n = distinct_blocks(p.row, p.start, p.end, cx.levels[li].table_span, cx.layout.n_rows, mask=k)
             out.append((name, n.tolist()))
         return out
 
