@@ -133,11 +133,11 @@ class Context:
         return distinct_blocks(p.row, p.start, p.end, self.levels[li].table_span, self.layout.n_rows, mask=mask)
 
 
-def own_attribution(cx: Context) -> tuple[list[dict[str, int]], dict[int, dict[str, int]], list[list[int]]]:
+def own_attribution(cx: Context) -> tuple[list[dict[str, int]], dict[int, dict[str, int]], list[np.ndarray]]:
     """Per row: tables only it needs; per group: tables shared between mappings;
-    and the first as columns (per level, in ``LEVEL_NAMES`` order, per row)."""
+    and the first as columns (per level, in ``LEVEL_NAMES`` order, per row: int64)."""
     n_rows, n_groups = cx.layout.n_rows, len(cx.counts)
-    own_cols: dict[str, list[int]] = {}
+    own_cols: dict[str, np.ndarray] = {}
     between_cols: dict[str, list[int]] = {}
     p = cx.parts
     for li, lv in enumerate(cx.levels[:-1]):
@@ -169,9 +169,9 @@ def own_attribution(cx: Context) -> tuple[list[dict[str, int]], dict[int, dict[s
             per_row = per_row.copy()
             per_row[r] -= multi[id_first].astype(I64) + ((last_b != first_b) & multi[id_last]).astype(I64)
             np.add.at(between, group_of_id[multi], 1)
-        own_cols[lv.name] = per_row.tolist()
+        own_cols[lv.name] = per_row.astype(I64, copy=False)
         between_cols[lv.name] = between.tolist()
-    zero_rows, zero_groups = [0] * n_rows, [0] * n_groups
+    zero_rows, zero_groups = np.zeros(n_rows, I64), [0] * n_groups
     own_l = [own_cols.get(n, zero_rows) for n in LEVEL_NAMES]
     between_l = [between_cols.get(n, zero_groups) for n in LEVEL_NAMES]
     own = per_level_dicts(own_l)
@@ -179,40 +179,47 @@ def own_attribution(cx: Context) -> tuple[list[dict[str, int]], dict[int, dict[s
     return own, between_d, own_l
 
 
-def per_level_dicts(columns: list[list[int]]) -> list[dict[str, int]]:
+def per_level_dicts(columns: list[np.ndarray]) -> list[dict[str, int]]:
     """Per row, its figures per level (``columns``: per level in ``LEVEL_NAMES``
-    order, per row) as a dict; rows with the same figures share one (read
-    only, as every figure of an explanation): the distinct rows found on
-    arrays, a dict made for each."""
+    order, per row, int64) as a dict; rows with the same figures share one
+    (read only, as every figure of an explanation): the distinct rows found
+    on arrays, a dict made for each."""
     n = len(columns[0]) if columns else 0
     if n == 0:
         return []
-    ids = key_ids(*[np.asarray(c, dtype=I64) for c in columns])
+    ids = key_ids(*columns)
     _, first = np.unique(ids, return_index=True)
-    made_ = [dict(zip(LEVEL_NAMES, [c[r] for c in columns])) for r in first.tolist()]
+    made_ = [dict(zip(LEVEL_NAMES, [int(c[r]) for c in columns])) for r in first.tolist()]
     return [made_[k] for k in ids.tolist()]
 
 
-def attached_tables(cx: Context) -> tuple[list[dict[str, int]], list[list[int]]]:
+def attached_tables(cx: Context) -> tuple[list[dict[str, int]], list[np.ndarray]]:
     """Per row: shared tables it links in (VmPTE), as count() does; and as
-    columns (per level, in ``LEVEL_NAMES`` order, per row)."""
-    n_rows = cx.layout.n_rows
-    cols = {n: [0] * n_rows for n in LEVEL_NAMES}
+    columns (per level, in ``LEVEL_NAMES`` order, per row: int64)."""
+    zero = np.zeros(cx.layout.n_rows, I64)
+    cols = {n: zero for n in LEVEL_NAMES}
     if cx.z.upper == "pmd" and cx.pmd_i is not None:
-        cols["pmd"] = cx.blocks(cx.kind == 2, cx.pmd_i).tolist()
+        cols["pmd"] = cx.blocks(cx.kind == 2, cx.pmd_i).astype(I64, copy=False)
     if cx.z.attached_pte:
-        cols["pte"] = cx.blocks(cx.kind == 1, 0).tolist()
+        cols["pte"] = cx.blocks(cx.kind == 1, 0).astype(I64, copy=False)
     att_l = [cols[n] for n in LEVEL_NAMES]
     return per_level_dicts(att_l), att_l
 
 
-def group_sums(cx: Context, columns: list[list[int]]) -> list[list[int]]:
-    """Per group, per level: the sum of the columns (per level, per row) over the group's rows."""
-    group = cx.layout.row_group
+def group_sums(cx: Context, columns: list[np.ndarray]) -> list[list[int]]:
+    """Per group, per level: the sum of the columns (per level, per row,
+    int64) over the group's rows, exact (int64 while no sum can pass
+    2**62: a column's largest value times its rows; else Python ints)."""
+    lay = cx.layout
+    group = lay.row_group
+    n = len(cx.counts)
     out = []
     for col in columns:
-        total = np.zeros(len(cx.counts), dtype=object)  # exact: Python ints
-        np.add.at(total, group, np.array(col, dtype=object))
+        if col.size == 0 or int(col.max()) * col.size < 1 << 62:  # (table counts are never negative)
+            out.append(lay.xp.group_sum(group, col, n).tolist())
+            continue
+        total = np.zeros(n, dtype=object)  # exact: Python ints
+        np.add.at(total, group, col.astype(object))
         out.append(total.tolist())
     return [list(v) for v in zip(*out)]
 
