@@ -239,24 +239,40 @@ class _Fixer:
         g1, g2, g3 = grow_ok(lo, end), grow_ok(a, hi), grow_ok(lo, hi)
         # per request its five candidates in the order the per-row code made them:
         # move up, move down, grow to the start's window, to the end's, to both
-        valid = np.stack([move_up, move_down, g1, g2, g3], axis=1)
+        valid = np.stack([move_up, move_down, g1, g2, g3], axis=1).reshape(-1)
+        at = np.flatnonzero(valid)
+        req = at // 5  # each candidate's request
+
+        def pick(*per_kind: np.ndarray) -> np.ndarray:
+            """The candidates' values of a field (per request, one array per kind of candidate)."""
+            return np.stack(per_kind, axis=1).reshape(-1)[at]
+
+        addr = pick(a + up, a + down, lo, a, lo)
+        new_size = pick(size, size, end - lo, hi - a, hi - lo)
+        # most candidates would overlap another mapping of the process, which
+        # ``resolve`` refuses (None): they are left out here, before their
+        # other fields are made (a window fix that is not pended saves nothing either)
+        clash, _ = _overlaps(lay, req_rows[req], addr, addr + new_size)
+        if clash.any():
+            valid[at[clash]] = False
+            keep = ~clash
+            at, req, addr, new_size = at[keep], req[keep], addr[keep], new_size[keep]
         zero = np.zeros(n, I64)
-        cols = {
-            "row": np.stack([req_rows] * 5, axis=1),
-            "kind": np.broadcast_to(np.array([0, 0, 1, 1, 1], I64), (n, 5)),
-            "start": np.stack([zero, zero, lo, a, lo], axis=1),
-            "end": np.stack([zero, zero, end, hi, hi], axis=1),
-            "addr": np.stack([a + up, a + down, lo, a, lo], axis=1),
-            "size": np.stack([size, size, end - lo, hi - a, hi - lo], axis=1),
-            "off": np.stack([off, off, off - (a - lo), off, off - (a - lo)], axis=1),
-            "shift": np.stack([up, down, zero, zero, zero], axis=1),
+        self.block = {
+            "row": req_rows[req],
+            "kind": np.array([0, 0, 1, 1, 1], I64)[at % 5],
+            "start": pick(zero, zero, lo, a, lo),
+            "end": pick(zero, zero, end, hi, hi),
+            "addr": addr,
+            "size": new_size,
+            "off": pick(off, off, off - (a - lo), off, off - (a - lo)),
+            "shift": pick(up, down, zero, zero, zero),
         }
-        for name, per_request in (("prot", lay.row_prot), ("uffd_pmd", lay.row_uffd_blocks_pmd_share),
-                                  ("uffd_wp", lay.row_uffd_wp), ("soft_dirty", lay.row_soft_dirty)):
-            cols[name] = np.stack([per_request[req_rows]] * 5, axis=1)
-        cols["auto"] = np.zeros((n, 5), bool)
-        self.block = {name: col[valid] for name, col in cols.items()}
-        counts = valid.sum(axis=1)
+        for name, per_row in (("prot", lay.row_prot), ("uffd_pmd", lay.row_uffd_blocks_pmd_share),
+                              ("uffd_wp", lay.row_uffd_wp), ("soft_dirty", lay.row_soft_dirty)):
+            self.block[name] = per_row[self.block["row"]]
+        self.block["auto"] = np.zeros(at.size, bool)
+        counts = valid.reshape(n, 5).sum(axis=1)
         firsts = len(self.pending) + np.cumsum(counts) - counts
         for q, f, c in zip(requests, firsts[:n_obj].tolist(), counts[:n_obj].tolist()):
             q.first, q.n = f, c
