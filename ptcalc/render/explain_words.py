@@ -11,7 +11,8 @@ from ptcalc.model.explain.alike import Alike, merged
 from ptcalc.model.explain.types import FindingList, PrivateExplain
 from ptcalc.render.words import count_of, reason
 from ptcalc.units import format_kib, format_size, size_token
-from ptcalc.workload.types import Mapping, Mappings, MappingSpec
+from ptcalc.model.whatif import Replaced, ReplacedRows
+from ptcalc.workload.types import Mapping, Mappings, SpecTable
 
 LEVELS_SHOWN: tuple[str, ...] = ("pte", "pmd", "pud", "p4d", "pgd")
 
@@ -444,13 +445,32 @@ def moved_private_lines(e: Explanation) -> list[str]:
             + (f"; and {more:,} more" if more > 0 else "") + "."]
 
 
-def _spec(mappings: Sequence[Mapping], j: int) -> MappingSpec | Mapping:
-    """What mapping ``j`` maps (segment, offset, size, ...), without making
-    its group's Mapping objects (20,000 re-placed mappings of 1,000 groups
-    made 100,000 of them)."""
+def _segment_size(mappings: Sequence[Mapping], j: int) -> tuple[str, int]:
+    """Mapping ``j``'s segment and size, read from its group's spec columns
+    when it has them: no Mapping, nor MappingSpec, object (20,000 re-placed
+    mappings of 1,000 groups made 100,000 of the first, 20,000 of the
+    second)."""
     if isinstance(mappings, Mappings):
-        return mappings.specs[mappings.codes[j]]
-    return mappings[j]
+        specs, c = mappings.specs, mappings.codes[j]
+        if isinstance(specs, SpecTable):
+            return specs.segment[c], specs.size[c]
+        spec = specs[c]
+        return spec.segment, spec.size
+    m = mappings[j]
+    return m.segment, m.size
+
+
+def _replaced_columns(replaced: Sequence[Replaced]) -> tuple[list[int], list[int], list[int], list[int], list[int],
+                                                                list[bool]]:
+    """The re-placed mappings' group, mapping, old address, address, best-case
+    address and misalignment, as lists (a :class:`ReplacedRows`' own columns:
+    no object per mapping)."""
+    if isinstance(replaced, ReplacedRows):
+        return (replaced.group, replaced.mapping, replaced.old_address, replaced.address, replaced.aligned_address,
+                replaced.misaligned)
+    return ([r.group for r in replaced], [r.mapping for r in replaced], [r.old_address for r in replaced],
+            [r.address for r in replaced], [r.aligned_address for r in replaced],
+            [r.reason == "misaligned" for r in replaced])
 
 
 def placement_lines(e: Explanation) -> list[str]:
@@ -465,11 +485,21 @@ def placement_lines(e: Explanation) -> list[str]:
     pud = format_size(pud_size)
     helps = e.aligned_physical_bytes is not None
     alike: dict[tuple[str, int, int, int, int, bool], list[str]] = {}
-    for r in col.replaced:
-        g = e.workload.groups[r.group]
-        m = _spec(g.mappings, r.mapping)
-        key = (m.segment, m.size, r.old_address, r.address, r.aligned_address, r.reason == "misaligned")
-        alike.setdefault(key, []).append(f"{g.name} #{r.mapping}")
+    groups = e.workload.groups
+    known: dict[int, tuple[str, Sequence[Mapping]]] = {}  # per group: its name and mappings
+    cols = _replaced_columns(col.replaced)
+    for gi, mi, old, addr, best, misaligned in zip(*cols):
+        got = known.get(gi)
+        if got is None:
+            g = groups[gi]
+            got = known[gi] = (g.name, g.mappings)
+        name, mappings = got
+        segment, size = _segment_size(mappings, mi)
+        key = (segment, size, old, addr, best, misaligned)
+        where = alike.get(key)
+        if where is None:
+            where = alike[key] = []
+        where.append(f"{name} #{mi}")
     out = []
     for (segment, size, old, addr, best, misaligned), where in list(alike.items())[:MAX_PLACEMENT_LINES]:
         one = len(where) == 1
@@ -500,7 +530,7 @@ def placement_lines(e: Explanation) -> list[str]:
         if best_figure == figure:
             best_figure += f" ({format_size(e.result.physical_bytes - e.aligned_physical_bytes)} less)"
         out.append(f"Page tables as the kernel would place {them}: {figure}; {pud}-aligned: {best_figure}.")
-    elif any(r.address != r.aligned_address for r in col.replaced):
+    elif cols[3] != cols[4]:  # (some address is not the best case's)
         out.append(f"Page tables as the kernel would place {them}: {figure}; an address congruent to the file "
                    f"offset modulo {pud} would not save tables here.")
     return out

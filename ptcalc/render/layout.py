@@ -67,6 +67,8 @@ def _breaks(plain: str) -> tuple[tuple[int, int], ...]:
 def longest_token(text: str | Text) -> int:
     """Width of the widest token that :func:`wrap` never breaks."""
     plain = text.plain if isinstance(text, Text) else text
+    if plain.isascii() and plain.replace("\n", "").isprintable():  # a character a column: a token's length
+        return max((e - s for line in plain.split("\n") for s, e in _breaks(line)), default=0)
     return max((cell_len(line[s:e]) for line in plain.split("\n") for s, e in _breaks(line)), default=0)
 
 
@@ -78,8 +80,9 @@ def _wrap_offsets(plain: str, width: int, first: int, rest: int) -> list[tuple[i
     lines: list[tuple[int, int]] = []
     start, end = toks[0]
     room = width - first
+    ascii_ = plain.isascii() and plain.isprintable()  # then a slice's width is its length
     for s, e in toks[1:]:
-        if cell_len(plain[start:e]) <= room:
+        if (e - start if ascii_ else cell_len(plain[start:e])) <= room:
             end = e
         else:
             lines.append((start, end))
@@ -344,8 +347,13 @@ def _drawn(console: Console, grid: Grid, widths: list[int], style: Style) -> str
             blank = [""] * (height - len(lines))
             padded_lines = []
             for line in (blank + lines if i == 0 else lines + blank):
-                n = cell_len(line)
-                if n > w or not line.isprintable():
+                if line.isascii() and line.isprintable():
+                    n = len(line)
+                elif not line.isprintable():
+                    return None
+                else:
+                    n = _rich_cell_len(line)
+                if n > w:
                     return None
                 padded_lines.append(" " + (" " * (w - n) + line if r else line + " " * (w - n)) + " ")
             shaped.append(padded_lines)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, fields
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -270,7 +271,7 @@ def _merged_parts(a: Alike, fl: FindingList, k: _Keys) -> list[list[int]]:
         if not ranged.any():
             continue
         ranges = p.ranges()
-        count = np.fromiter((len(r) for r in ranges), np.int64, size)
+        count = np.fromiter(map(len, ranges), np.int64, size)
         has = ranged & (count > 0)
         one = np.flatnonzero(has & (count == 1))
         many = np.flatnonzero(has & (count > 1))
@@ -279,7 +280,8 @@ def _merged_parts(a: Alike, fl: FindingList, k: _Keys) -> list[list[int]]:
         cols[3, w] = first[group[has]]
         cols[4, w] = np.asarray(p.mapping, dtype=np.int64)[has]
         if one.size:
-            lo_hi[:, where[one]] = np.array([ranges[j][0] for j in one.tolist()], np.int64).T
+            lo_hi[:, where[one]] = np.fromiter(chain.from_iterable([ranges[j][0] for j in one.tolist()]), np.int64,
+                                               2 * one.size).reshape(-1, 2).T
         if many.size:
             cols[5, where[many]] = [several.setdefault(ranges[j], len(several) + 1) for j in many.tolist()]
     code = key_ids(*cols, lo_hi[0], lo_hi[1])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import cached_property, partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
@@ -84,11 +84,15 @@ class Context:
         return self.z.bounds.tolist()  # type: ignore[no-any-return]
 
     @cached_property
-    def _rows(self) -> dict[tuple[int, int], int]:
-        return {gm: r for r, gm in enumerate(self.layout.row_index)}
+    def rows_of(self) -> list[dict[int, int]]:
+        """Per group, its rows by mapping index (a private mapping ``j``: ``-1 - j``)."""
+        out: list[dict[int, int]] = [{} for _ in self.w.groups]
+        for r, (gi, mi) in enumerate(self.layout.row_index):
+            out[gi][mi] = r
+        return out
 
     def row_of(self, gi: int, mi: int) -> int:
-        return self._rows[(gi, mi)]
+        return self.rows_of[gi][mi]
 
     @cached_property
     def row_segment(self) -> list[str]:
@@ -126,22 +130,22 @@ class Context:
     def blocks(self, mask: np.ndarray, li: int) -> np.ndarray:
         """Per row, distinct blocks at level ``li`` of the parts in ``mask``."""
         p = self.parts
-        return distinct_blocks(p.row[mask], p.start[mask], p.end[mask], self.levels[li].table_span,
-                               self.layout.n_rows)
+        return distinct_blocks(p.row, p.start, p.end, self.levels[li].table_span, self.layout.n_rows, mask=mask)
 
 
-def own_attribution(cx: Context) -> tuple[list[dict[str, int]], dict[int, dict[str, int]], list[list[int]]]:
+def own_attribution(cx: Context) -> tuple[list[dict[str, int]], dict[int, dict[str, int]], list[np.ndarray]]:
     """Per row: tables only it needs; per group: tables shared between mappings;
-    and the first as columns (per level, in ``LEVEL_NAMES`` order, per row)."""
+    and the first as columns (per level, in ``LEVEL_NAMES`` order, per row: int64)."""
     n_rows, n_groups = cx.layout.n_rows, len(cx.counts)
-    own_cols: dict[str, list[int]] = {}
+    own_cols: dict[str, np.ndarray] = {}
     between_cols: dict[str, list[int]] = {}
     p = cx.parts
     for li, lv in enumerate(cx.levels[:-1]):
         m = cx.t.owned(li)
         per_row = cx.blocks(m, li)
         between = np.zeros(n_groups, dtype=I64)
-        rows = p.row[m]
+        at = np.flatnonzero(m)
+        rows = p.row[at]
         if rows.size:
             span = lv.table_span
             # first and last block of every row's own parts: only these can be
@@ -149,8 +153,8 @@ def own_attribution(cx: Context) -> tuple[list[dict[str, int]], dict[int, dict[s
             run = np.flatnonzero(np.concatenate([[True], rows[1:] != rows[:-1]]))
             last = np.concatenate([run[1:], [rows.size]]) - 1
             r = rows[run]
-            first_b = floor_div(p.start[m][run], span)
-            last_b = floor_div(p.end[m][last] - 1, span)
+            first_b = floor_div(p.start[at[run]], span)
+            last_b = floor_div(p.end[at[last]] - 1, span)
             g = cx.layout.row_group[r]
             # (group, block) keys of both ends; a key used by two or more rows is between mappings
             ids = key_ids(np.concatenate([g, g]), np.concatenate([first_b, last_b]))
@@ -165,9 +169,9 @@ def own_attribution(cx: Context) -> tuple[list[dict[str, int]], dict[int, dict[s
             per_row = per_row.copy()
             per_row[r] -= multi[id_first].astype(I64) + ((last_b != first_b) & multi[id_last]).astype(I64)
             np.add.at(between, group_of_id[multi], 1)
-        own_cols[lv.name] = per_row.tolist()
+        own_cols[lv.name] = per_row.astype(I64, copy=False)
         between_cols[lv.name] = between.tolist()
-    zero_rows, zero_groups = [0] * n_rows, [0] * n_groups
+    zero_rows, zero_groups = np.zeros(n_rows, I64), [0] * n_groups
     own_l = [own_cols.get(n, zero_rows) for n in LEVEL_NAMES]
     between_l = [between_cols.get(n, zero_groups) for n in LEVEL_NAMES]
     own = per_level_dicts(own_l)
@@ -175,40 +179,47 @@ def own_attribution(cx: Context) -> tuple[list[dict[str, int]], dict[int, dict[s
     return own, between_d, own_l
 
 
-def per_level_dicts(columns: list[list[int]]) -> list[dict[str, int]]:
+def per_level_dicts(columns: list[np.ndarray]) -> list[dict[str, int]]:
     """Per row, its figures per level (``columns``: per level in ``LEVEL_NAMES``
-    order, per row) as a dict; rows with the same figures share one (read
-    only, as every figure of an explanation): the distinct rows found on
-    arrays, a dict made for each."""
+    order, per row, int64) as a dict; rows with the same figures share one
+    (read only, as every figure of an explanation): the distinct rows found
+    on arrays, a dict made for each."""
     n = len(columns[0]) if columns else 0
     if n == 0:
         return []
-    ids = key_ids(*[np.asarray(c, dtype=I64) for c in columns])
+    ids = key_ids(*columns)
     _, first = np.unique(ids, return_index=True)
-    made_ = [dict(zip(LEVEL_NAMES, [c[r] for c in columns])) for r in first.tolist()]
+    made_ = [dict(zip(LEVEL_NAMES, [int(c[r]) for c in columns])) for r in first.tolist()]
     return [made_[k] for k in ids.tolist()]
 
 
-def attached_tables(cx: Context) -> tuple[list[dict[str, int]], list[list[int]]]:
+def attached_tables(cx: Context) -> tuple[list[dict[str, int]], list[np.ndarray]]:
     """Per row: shared tables it links in (VmPTE), as count() does; and as
-    columns (per level, in ``LEVEL_NAMES`` order, per row)."""
-    n_rows = cx.layout.n_rows
-    cols = {n: [0] * n_rows for n in LEVEL_NAMES}
+    columns (per level, in ``LEVEL_NAMES`` order, per row: int64)."""
+    zero = np.zeros(cx.layout.n_rows, I64)
+    cols = {n: zero for n in LEVEL_NAMES}
     if cx.z.upper == "pmd" and cx.pmd_i is not None:
-        cols["pmd"] = cx.blocks(cx.kind == 2, cx.pmd_i).tolist()
+        cols["pmd"] = cx.blocks(cx.kind == 2, cx.pmd_i).astype(I64, copy=False)
     if cx.z.attached_pte:
-        cols["pte"] = cx.blocks(cx.kind == 1, 0).tolist()
+        cols["pte"] = cx.blocks(cx.kind == 1, 0).astype(I64, copy=False)
     att_l = [cols[n] for n in LEVEL_NAMES]
     return per_level_dicts(att_l), att_l
 
 
-def group_sums(cx: Context, columns: list[list[int]]) -> list[list[int]]:
-    """Per group, per level: the sum of the columns (per level, per row) over the group's rows."""
-    group = cx.layout.row_group
+def group_sums(cx: Context, columns: list[np.ndarray]) -> list[list[int]]:
+    """Per group, per level: the sum of the columns (per level, per row,
+    int64) over the group's rows, exact (int64 while no sum can pass
+    2**62: a column's largest value times its rows; else Python ints)."""
+    lay = cx.layout
+    group = lay.row_group
+    n = len(cx.counts)
     out = []
     for col in columns:
-        total = np.zeros(len(cx.counts), dtype=object)  # exact: Python ints
-        np.add.at(total, group, np.array(col, dtype=object))
+        if col.size == 0 or int(col.max()) * col.size < 1 << 62:  # (table counts are never negative)
+            out.append(lay.xp.group_sum(group, col, n).tolist())
+            continue
+        total = np.zeros(n, dtype=object)  # exact: Python ints
+        np.add.at(total, group, col.astype(object))
         out.append(total.tolist())
     return [list(v) for v in zip(*out)]
 
@@ -315,69 +326,158 @@ def pools(cx: Context) -> list[PoolBuild]:
     return builds
 
 
-def sharing_of(cx: Context, builds: list[PoolBuild]) -> dict[int, list[Sharing]]:
+class _LevelUsers:
+    """One level of one pool: its rows in workload order, their users and the
+    sweep over them (``partners.py``), made when a row of it is first read."""
+
+    def __init__(self, cx: Context, b: PoolBuild, level: str, rows: list[int]) -> None:
+        lay = cx.layout
+        counts = cx.counts
+        self.cx, self.b, self.level = cx, b, level
+        self.mshare = mshare = b.pool.kind == "mshare"
+        row_index = lay.row_index
+        at = sorted(rows, key=row_index.__getitem__)
+        group = {r: int(g) for r, g in zip(at, lay.row_group[np.array(at, dtype=I64)].tolist())}
+        self.group = group
+        # the users: mappings; under mshare groups (a process attaches its region once)
+        members: list[list[int]] = []
+        index: dict[int, int] = {}
+        user_of: dict[int, int] = {}
+        for r in at:
+            key = group[r] if mshare else r
+            if key not in index:
+                index[key] = len(members)
+                members.append([])
+            user_of[r] = index[key]
+            members[index[key]].append(r)
+        ri = b.row_intervals
+        # (a user's order: the workload order of its first mapping, as a rank among the level's)
+        rank = {r: k for k, r in enumerate(at)}
+        self.users = [User(order=rank[m[0]], weight=counts[group[m[0]]],
+                           intervals=merge_ranges([iv for r in m for iv in ri[r][level]]))
+                      for m in members]
+        self.members, self.user_of = members, user_of
+        self.sweep = Sweep(self.users, NAMED + 2, [ri[r][level] for r in at] if mshare else ())
+        self.named: dict[tuple[int, int], Partner] = {}
+
+    def partner(self, ui: int, iv: list[Interval]) -> Partner:
+        """User ``ui`` as a partner of the mapping with ``iv``: the user's
+        first mapping with a table in common (a mapping is its own only one)."""
+        ri, level = self.b.row_intervals, self.level
+        for r2 in self.members[ui]:
+            mine = ri[r2][level]
+            common = overlap(iv, mine)
+            if common:
+                break
+        else:
+            raise AssertionError("a partner without a table in common")
+        # the user's tables: this mapping's when it is the user's only one (most pools)
+        together = self.users[ui].intervals
+        key = (r2, common if together == mine else overlap(iv, together))
+        got = self.named.get(key)
+        if got is None:  # the same partner of many mappings: one object
+            gi2, mi2 = self.cx.layout.row_index[r2]
+            got = self.named[key] = made(Partner, group=self.cx.w.groups[gi2].name, mapping=mi2,
+                                         processes=self.cx.counts[self.group[r2]], tables=key[1])
+        return got
+
+    def sharing(self, r: int) -> Sharing:
+        iv = self.b.row_intervals[r][self.level]
+        c = self.cx.counts[self.group[r]]
+        p = level_partners(self.sweep, iv, self.user_of[r], self.partner)
+        n = length(iv)
+        shared = n if c >= 2 else 0 if c == 0 else p.others
+        return made(Sharing, pool=self.b.pool.id, level=self.level, tables=n, attached=r in self.b.attached_rows,
+                    shared=shared, sharers=p.sharers, partners=p.partners, more_partners=p.more_partners)
+
+    def alone(self, r: int) -> int:
+        """Of row ``r``'s tables here, those no other user uses (``tables -
+        shared`` of its Sharing, a process of its group alone: no partners named)."""
+        iv = self.b.row_intervals[r][self.level]
+        sweep = self.sweep
+        others = 0
+        for a, z in iv:
+            s0, s1 = sweep.segments(a, z)
+            if s0 < s1:
+                others += sweep.shared_blocks(s0, s1)
+        return length(iv) - others
+
+
+class RowSharing:
+    """Per row, its :class:`Sharing` of each pool and level it uses (in pool,
+    then level order): how many of its tables there have another sharer, how
+    many users its tables have, and the first few partners (``partners.py``:
+    one sweep per pool and level, no pairs).  A row's are made when read
+    (``get``: the text shows 40 mappings of 30 groups; JSON reads every
+    row's), a level's sweep when a row of it is first read."""
+
+    def __init__(self, cx: Context, builds: list[PoolBuild]) -> None:
+        self.cx, self.builds = cx, builds
+        self._at: dict[int, list[tuple[int, str]]] = {}
+        """Per row, the (build, level) pairs it uses, in pool then level order."""
+        self._rows: dict[tuple[int, str], list[int]] = {}
+        for bi, b in enumerate(builds):
+            levels = sorted({lv for per_level in b.row_intervals.values() for lv in per_level})
+            for level in levels:
+                rows = self._rows[(bi, level)] = [r for r, per_level in b.row_intervals.items() if level in per_level]
+                for r in rows:
+                    got = self._at.get(r)
+                    if got is None:
+                        self._at[r] = [(bi, level)]
+                    else:
+                        got.append((bi, level))
+        self._levels: dict[tuple[int, str], _LevelUsers] = {}
+        self._made: dict[int, list[Sharing]] = {}
+
+    def _level(self, key: tuple[int, str]) -> _LevelUsers:
+        got = self._levels.get(key)
+        if got is None:
+            got = self._levels[key] = _LevelUsers(self.cx, self.builds[key[0]], key[1], self._rows[key])
+        return got
+
+    def get(self, r: int) -> list[Sharing] | None:
+        """Row ``r``'s sharing; None when it uses no pool."""
+        got = self._made.get(r)
+        if got is None:
+            at = self._at.get(r)
+            if at is None:
+                return None
+            got = self._made[r] = [self._level(key).sharing(r) for key in at]
+        return got
+
+    def __contains__(self, r: int) -> bool:
+        return r in self._at
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+    def items(self) -> Iterator[tuple[int, list[Sharing]]]:
+        """Every row's sharing (each made), in the order of its first pool and level."""
+        for r in self._at:
+            got = self.get(r)
+            assert got is not None
+            yield r, got
+
+    def alone(self, pool: int, r: int) -> int | None:
+        """``tables - shared`` of row ``r``'s Sharing of ``pool`` (its last
+        level there), without naming partners; None when it uses no level of
+        the pool.  ``r``'s group has processes."""
+        key = None
+        for k in self._at.get(r, ()):
+            if self.builds[k[0]].pool.id == pool:
+                key = k
+        if key is None:
+            return None
+        c = self.cx.counts[self.cx.layout.row_index[r][0]]
+        assert c > 0
+        return 0 if c >= 2 else self._level(key).alone(r)
+
+
+def sharing_of(cx: Context, builds: list[PoolBuild]) -> RowSharing:
     """Per row: its pools, how many of its tables there have another sharer,
-    how many users its tables have, and the first few partners
-    (``partners.py``: one sweep per pool and level, no pairs)."""
-    out: dict[int, list[Sharing]] = {}
-    lay = cx.layout
-    counts = cx.counts
-    order = {rc: i for i, rc in enumerate(sorted(lay.row_index[r] for b in builds for r in b.row_intervals))}
-    for b in builds:
-        mshare = b.pool.kind == "mshare"
-        rows = list(b.row_intervals)
-        group = {r: int(lay.row_group[r]) for r in rows}
-        levels = sorted({lv for per_level in b.row_intervals.values() for lv in per_level})
-        for level in levels:
-            at = sorted((r for r in rows if level in b.row_intervals[r]), key=lambda r: order[lay.row_index[r]])
-            # the users: mappings; under mshare groups (a process attaches its region once)
-            members: list[list[int]] = []
-            index: dict[int, int] = {}
-            user_of: dict[int, int] = {}
-            for r in at:
-                key = group[r] if mshare else r
-                if key not in index:
-                    index[key] = len(members)
-                    members.append([])
-                user_of[r] = index[key]
-                members[index[key]].append(r)
-            users = [User(order=order[lay.row_index[m[0]]], weight=counts[group[m[0]]],
-                          intervals=merge_ranges([iv for r in m for iv in b.row_intervals[r][level]]))
-                     for m in members]
-            sweep = Sweep(users, NAMED + 2, [b.row_intervals[r][level] for r in at] if mshare else ())
-
-            named: dict[tuple[int, int], Partner] = {}
-
-            def partner(ui: int, iv: list[Interval], level: str = level, members: list[list[int]] = members,
-                        users: list[User] = users, named: dict[tuple[int, int], Partner] = named) -> Partner:
-                # the user's first mapping with a table in common (a mapping is its own only one)
-                for r2 in members[ui]:
-                    mine = b.row_intervals[r2][level]
-                    common = overlap(iv, mine)
-                    if common:
-                        break
-                else:
-                    raise AssertionError("a partner without a table in common")
-                gi2, mi2 = lay.row_index[r2]
-                # the user's tables: this mapping's when it is the user's only one (most pools)
-                together = users[ui].intervals
-                key = (r2, common if together == mine else overlap(iv, together))
-                got = named.get(key)
-                if got is None:  # the same partner of many mappings: one object
-                    got = named[key] = made(Partner, group=cx.w.groups[gi2].name, mapping=mi2,
-                                            processes=counts[group[r2]], tables=key[1])
-                return got
-
-            for r in at:
-                iv = b.row_intervals[r][level]
-                c = counts[group[r]]
-                p = level_partners(sweep, iv, user_of[r], partner)
-                n = length(iv)
-                shared = n if c >= 2 else 0 if c == 0 else p.others
-                out.setdefault(r, []).append(made(
-                    Sharing, pool=b.pool.id, level=level, tables=n, attached=r in b.attached_rows, shared=shared,
-                    sharers=p.sharers, partners=p.partners, more_partners=p.more_partners))
-    return out
+    how many users its tables have, and the first few partners (each row's
+    made when read: :class:`RowSharing`)."""
+    return RowSharing(cx, builds)
 
 
 def linked_tables(cx: Context, b: PoolBuild) -> int:
@@ -422,7 +522,7 @@ class Attribution:
     table_bytes: dict[str, int]
     context: Context = field(repr=False)
     builds: list[PoolBuild] = field(repr=False)
-    sharing: dict[int, list[Sharing]] = field(repr=False)
+    sharing: RowSharing = field(repr=False)
 
 
 class _MappingMaker:
@@ -430,7 +530,7 @@ class _MappingMaker:
     columns when it is read (``MappingExplains``)."""
 
     def __init__(self, cx: Context, own_rows: list[dict[str, int]], att_rows: list[dict[str, int]],
-                 sharing: dict[int, list[Sharing]]) -> None:
+                 sharing: RowSharing) -> None:
         self.cx = cx
         self.own_rows, self.att_rows, self.sharing = own_rows, att_rows, sharing
         whys = {int(w): w for w in Why}
@@ -495,9 +595,7 @@ def attribute(cell: Cell) -> Attribution:
     own_rows, between, own_cols = own_attribution(cx)
     att_rows, att_cols = attached_tables(cx)
     own_sums, att_sums = group_sums(cx, own_cols), group_sums(cx, att_cols)
-    rows_of: list[dict[int, int]] = [{} for _ in workload.groups]
-    for r, (gi, mi) in enumerate(cx.layout.row_index):
-        rows_of[gi][mi] = r
+    rows_of = cx.rows_of
     builds = pools(cx)
     sharing = sharing_of(cx, builds)
     make = _MappingMaker(cx, own_rows, att_rows, sharing)

@@ -193,16 +193,27 @@ def physical_after(lay: Layout, t: Tally, before: int, scheme: str, options: obj
     levels = lay.arch.levels
     tb = lay.arch.table_bytes(lay.pti)
     src_group = lay.row_group[cand.source]
-    counts = np.asarray(lay.counts, dtype=object)[src_group]  # Python ints: exact products
-    total = [0] * q
+    most = max(lay.counts, default=0)
+    # per candidate, the bytes it changes: int64 while every term is below
+    # 2**58 (six terms at most: no overflow), else exact Python ints
+    total = np.zeros(q, I64)
+    exact: dict[int, int] = {}
+    counts64 = np.asarray(lay.counts, dtype=I64)[src_group] if most < _LIMIT else None
     p, pc = t.parts, tc.parts
 
-    def add(per_level: np.ndarray, factor: object, name: str) -> None:
+    def add(per_level: np.ndarray, by_count: bool, name: str) -> None:
+        nonlocal total
         nb = tb.get(name, 0)
-        if nb:
-            vals = per_level.astype(object) * factor * nb
-            for i in np.flatnonzero(per_level).tolist():
-                total[i] += vals[i]
+        if not nb:
+            return
+        biggest = int(np.abs(per_level).max(initial=0)) * (most if by_count else 1) * nb
+        if biggest < 1 << 58 and (counts64 is not None or not by_count):
+            total += per_level * (counts64 if by_count else 1) * nb
+            return
+        factor = np.asarray(lay.counts, dtype=object)[src_group] if by_count else 1  # Python ints: exact products
+        vals = per_level.astype(object) * factor * nb
+        for i in np.flatnonzero(per_level).tolist():
+            exact[i] = exact.get(i, 0) + vals[i]
 
     # own tables: per level, rows' owned blocks keyed by group
     for li, lv in enumerate(levels[:-1]):
@@ -220,7 +231,7 @@ def physical_after(lay: Layout, t: Tally, before: int, scheme: str, options: obj
         oc, olo, ohi = _ranges_of(rows, cand.source, lo, hi)
         old = (oc, src_group[oc], olo, ohi)
         new = (crow, src_group[crow], clo, chi)
-        add(_excl_delta(cover, q, old, new), counts, lv.name)
+        add(_excl_delta(cover, q, old, new), True, lv.name)
 
     # shared tables: per pool level, ranges of rows of groups with processes, keyed
     weight = lay.row_weight
@@ -250,8 +261,11 @@ def physical_after(lay: Layout, t: Tally, before: int, scheme: str, options: obj
         cover = Cover(key_f, lo, hi, pmin, pmax)
         # a group of no process: its ranges count nowhere (no source row)
         oc, okey, olo, ohi = _ranges_of(rows, np.where(live, cand.source, lay.n_rows), key_f, lo, hi)
-        add(_excl_delta(cover, q, (oc, okey, olo, ohi), (crow, key_c, clo, chi)), 1, name)
-    return [before + d for d in total]
+        add(_excl_delta(cover, q, (oc, okey, olo, ohi), (crow, key_c, clo, chi)), False, name)
+    out = total.tolist()
+    for i, v in exact.items():
+        out[i] += v
+    return [before + d for d in out]
 
 
 def _empty(like: KeyedBlocks) -> KeyedBlocks:

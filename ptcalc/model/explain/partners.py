@@ -74,7 +74,7 @@ class User:
     (mshare: a process attaches its region once)."""
 
     order: int
-    """Workload order: rank of (group, mapping)."""
+    """Workload order: rank of (group, mapping) among the level's users' first mappings."""
     weight: int
     """Processes: the group's count."""
     intervals: list[Interval]

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ptcalc.model.explain import batch
-from ptcalc.model.explain.attribution import I64, Context, PoolBuild, overlap
-from ptcalc.model.explain.types import (RULE_OF_WHY, Finding, FindingList, FindingPart, Fix, Interval, Sharing,
+from ptcalc.model.explain.attribution import I64, Context, PoolBuild, RowSharing, overlap
+from ptcalc.model.explain.types import (RULE_OF_WHY, Finding, FindingList, FindingPart, Fix, Interval,
                                         made)
 from ptcalc.model.intervals import distinct_blocks, key_ids, order_by
 from ptcalc.model.layout import PROT_CODE, Layout, pieces_reordered
@@ -82,6 +82,8 @@ class _Fixer:
         """Per pending fix: row, old mapping, how (``_new_mapping``), then the
         new address, size, offset, protection, userfaultfd, soft_dirty and
         auto, and how far its touched pages move."""
+        self.measured: list[int] = []
+        """The pending fixes ``resolve`` measured (the others overlap another mapping: None)."""
         self.block: dict[str, np.ndarray] = {}
         """The window requests' fixes (``windows``), pending after those of
         ``pending``, as columns: row, kind (0 move, 1 grow), start, end (a
@@ -237,24 +239,40 @@ class _Fixer:
         g1, g2, g3 = grow_ok(lo, end), grow_ok(a, hi), grow_ok(lo, hi)
         # per request its five candidates in the order the per-row code made them:
         # move up, move down, grow to the start's window, to the end's, to both
-        valid = np.stack([move_up, move_down, g1, g2, g3], axis=1)
+        valid = np.stack([move_up, move_down, g1, g2, g3], axis=1).reshape(-1)
+        at = np.flatnonzero(valid)
+        req = at // 5  # each candidate's request
+
+        def pick(*per_kind: np.ndarray) -> np.ndarray:
+            """The candidates' values of a field (per request, one array per kind of candidate)."""
+            return np.stack(per_kind, axis=1).reshape(-1)[at]
+
+        addr = pick(a + up, a + down, lo, a, lo)
+        new_size = pick(size, size, end - lo, hi - a, hi - lo)
+        # most candidates would overlap another mapping of the process, which
+        # ``resolve`` refuses (None): they are left out here, before their
+        # other fields are made (a window fix that is not pended saves nothing either)
+        clash, _ = _overlaps(lay, req_rows[req], addr, addr + new_size)
+        if clash.any():
+            valid[at[clash]] = False
+            keep = ~clash
+            at, req, addr, new_size = at[keep], req[keep], addr[keep], new_size[keep]
         zero = np.zeros(n, I64)
-        cols = {
-            "row": np.stack([req_rows] * 5, axis=1),
-            "kind": np.broadcast_to(np.array([0, 0, 1, 1, 1], I64), (n, 5)),
-            "start": np.stack([zero, zero, lo, a, lo], axis=1),
-            "end": np.stack([zero, zero, end, hi, hi], axis=1),
-            "addr": np.stack([a + up, a + down, lo, a, lo], axis=1),
-            "size": np.stack([size, size, end - lo, hi - a, hi - lo], axis=1),
-            "off": np.stack([off, off, off - (a - lo), off, off - (a - lo)], axis=1),
-            "shift": np.stack([up, down, zero, zero, zero], axis=1),
+        self.block = {
+            "row": req_rows[req],
+            "kind": np.array([0, 0, 1, 1, 1], I64)[at % 5],
+            "start": pick(zero, zero, lo, a, lo),
+            "end": pick(zero, zero, end, hi, hi),
+            "addr": addr,
+            "size": new_size,
+            "off": pick(off, off, off - (a - lo), off, off - (a - lo)),
+            "shift": pick(up, down, zero, zero, zero),
         }
-        for name, per_request in (("prot", lay.row_prot), ("uffd_pmd", lay.row_uffd_blocks_pmd_share),
-                                  ("uffd_wp", lay.row_uffd_wp), ("soft_dirty", lay.row_soft_dirty)):
-            cols[name] = np.stack([per_request[req_rows]] * 5, axis=1)
-        cols["auto"] = np.zeros((n, 5), bool)
-        self.block = {name: col[valid] for name, col in cols.items()}
-        counts = valid.sum(axis=1)
+        for name, per_row in (("prot", lay.row_prot), ("uffd_pmd", lay.row_uffd_blocks_pmd_share),
+                              ("uffd_wp", lay.row_uffd_wp), ("soft_dirty", lay.row_soft_dirty)):
+            self.block[name] = per_row[self.block["row"]]
+        self.block["auto"] = np.zeros(at.size, bool)
+        counts = valid.reshape(n, 5).sum(axis=1)
         firsts = len(self.pending) + np.cumsum(counts) - counts
         for q, f, c in zip(requests, firsts[:n_obj].tolist(), counts[:n_obj].tolist()):
             q.first, q.n = f, c
@@ -266,10 +284,12 @@ class _Fixer:
         cx = self.cx
         blk = self.block
         n = len(self.pending) + (blk["row"].size if blk else 0)
+        self.measured = []
         if self.slow:
             out: list[int | None] = []
             for i in range(n):
                 out.append(self._evaluated(i))
+            self.measured = list(range(n))
             return out
         lay = cx.layout
         if n == 0:
@@ -298,8 +318,11 @@ class _Fixer:
             # overlapping ranges; evaluate it as the workload says
             for i in np.flatnonzero(private & ~clash).tolist():
                 out[i] = self._evaluated(i)
-        for i, a in zip(idx.tolist(), after):
+                self.measured.append(i)
+        measured = idx.tolist()
+        for i, a in zip(measured, after):
             out[i] = a
+        self.measured += measured
         return out
 
     def _change(self, i: int) -> tuple[int, Mapping, tuple[Any, ...], int, int, int]:
@@ -619,8 +642,7 @@ class _Run:
 
 
 class Findings:
-    def __init__(self, cx: Context, builds: list[PoolBuild], sharing: dict[int, list[Sharing]],
-                 slow: bool = False) -> None:
+    def __init__(self, cx: Context, builds: list[PoolBuild], sharing: RowSharing, slow: bool = False) -> None:
         self.cx = cx
         self.builds = builds
         self.sharing = sharing
@@ -679,7 +701,7 @@ class Findings:
             if li is None:
                 continue
             k = in_set & (cx.own_min <= li)
-            n = distinct_blocks(p.row[k], p.start[k], p.end[k], cx.levels[li].table_span, cx.layout.n_rows)
+            n = distinct_blocks(p.row, p.start, p.end, cx.levels[li].table_span, cx.layout.n_rows, mask=k)
             out.append((name, n.tolist()))
         return out
 
@@ -797,7 +819,9 @@ class Findings:
         # the window runs: a row none of whose window fixes saves anything has
         # no fix (most rows: its findings are one part per run); the others
         # are made one by one, as those of ``add``
-        good = np.fromiter((a is not None and a < before for a in after), bool, len(after))
+        good = np.zeros(len(after), bool)  # (most fixes were refused: only those measured can save)
+        saves = [i for i in fixer.measured if (a := after[i]) is not None and a < before]
+        good[np.array(saves, I64)] = True
         so_far = np.concatenate([np.zeros(1, I64), np.cumsum(good, dtype=I64)])
         for run in self._window_runs.values():
             if all(type(w) is int for w in run.windows):
@@ -1114,7 +1138,7 @@ class Findings:
         same file by alignment or protection, or alone in their pool."""
         cx = self.cx
         lay = cx.layout
-        by_row = {(s.pool, r): s for r, ss in self.sharing.items() for s in ss}
+        counts, row_index = cx.counts, lay.row_index  # (a row's group: row_index[r][0])
         reported: set[tuple[int, int]] = set()  # (pool, row)
         theirs_of: dict[int, tuple[list[Interval], tuple[str, ...]]] = {}  # per pool: its live blocks, its groups
         procs_of = {b.pool.id: sum(n for _, _, n in b.pool.users) for b in self.builds}
@@ -1140,12 +1164,12 @@ class Findings:
                 got = theirs_of.get(p2.id)
                 if got is None:  # (the same for every pool it is compared with)
                     live2 = [(r2, iv) for r2, iv in b2.row_intervals.items()
-                             if cx.counts[int(lay.row_group[r2])] > 0]
+                             if counts[row_index[r2][0]] > 0]
                     got = theirs_of[p2.id] = (merge_ranges([x for _, lv in live2 for x in lv.get(level, [])]),
                                               tuple(sorted({cx.w.groups[g2].name for g2, _, n in p2.users if n})))
                 theirs, names = got
                 for r, per_level in b.row_intervals.items():
-                    if (p.id, r) in reported or cx.counts[int(lay.row_group[r])] == 0:
+                    if (p.id, r) in reported or counts[row_index[r][0]] == 0:
                         continue
                     common = overlap(per_level.get(level, []), theirs)
                     if not common:
@@ -1175,11 +1199,10 @@ class Findings:
                              their_alignment=a2, span=span)
                     reported.add((p.id, r))
             for r, per_level in b.row_intervals.items():
-                s = by_row.get((p.id, r))
-                if (p.id, r) in reported or s is None or cx.counts[int(lay.row_group[r])] == 0:
+                if (p.id, r) in reported or counts[row_index[r][0]] == 0:
                     continue
-                alone = s.tables - s.shared
-                if alone > 0:
+                alone = self.sharing.alone(p.id, r)
+                if alone is not None and alone > 0:
                     address, end, _ = cx.extent(r)
                     self.add(r, level, "alone", ((address, end),), {level: alone}, [], "no-gain-yet")
 
