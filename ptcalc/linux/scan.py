@@ -51,13 +51,13 @@ from ptcalc.linux.parsers import ShmSegment, SmapsEntry
 from ptcalc.linux.procfs import ProcFS
 from ptcalc.linux.proctitle import plain_label, printable, process_class
 from ptcalc.linux.scan_private import Own, private_kind, private_rows
-from ptcalc.linux.scan_read import Method, ProcessRead, Reader, read_touched, unseen
+from ptcalc.linux.scan_read import Method, ModelVmpte, ProcessRead, Reader, VmaRead, read_touched, unseen
 from ptcalc.model.accounting import parse_kernel
 from ptcalc.model.geometry import Arch
 from ptcalc.units import format_size
 from ptcalc.workload.touched import Range, as_ranges, fill_blocks, normalise
-from ptcalc.workload.types import (Backing, Mapping, PrivateMapping, ProcessGroup, Protection, Segment, Userfaultfd,
-                                   Workload)
+from ptcalc.workload.types import (Backing, Host, Mapping, PrivateMapping, ProcessGroup, Protection, Segment,
+                                   Userfaultfd, Workload)
 
 __all__ = ["DEFAULT_MIN_SIZE", "TOUCHED_MODES", "GroupNote", "ScanResult", "SegmentNote", "classify",
            "protection_of", "read_touched", "scan", "userfaultfd_of"]
@@ -429,9 +429,11 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
             (not e.maps.shared and fstypes.get(e.maps.dev) in ("tmpfs", "shmem"))
 
     # tables: a partly present shared mapping is read by cells (one ioctl per 2 MiB block
-    # holding a page, scan_read._read_cells); --read-all (reuse False) reads every page
-    reader = Reader(fs, base, method, reuse=reuse, is_shmem=is_shmem,
-                    block=pmd_size if touched == "tables" and reuse else None)
+    # holding a page, scan_read._read_cells), or decided by VmPTE (scan_read._deduce);
+    # --read-all (reuse False) reads every page
+    tables = touched == "tables" and reuse
+    reader = Reader(fs, base, method, reuse=reuse, is_shmem=is_shmem, block=pmd_size if tables else None,
+                    model=_process_vmpte(host, fstypes) if tables else None)
     split_of: dict[int, tuple[_Proc, Counter[str], Counter[str]]] = {}
     present: dict[SegKey, tuple[np.ndarray, np.ndarray]] = {}
     by_cells: set[SegKey] = set()  # segments some process's mapping of was read by cells
@@ -579,6 +581,50 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
                       processes_read=len(procs), skipped=skipped, segment_notes=seg_notes, group_notes=group_notes,
                       ignored_mappings=ignored, notes=notes, small_segments=small, min_size=min_size,
                       unseen_mappings=unseen_paths, reused=reader.reused, pagetables=host_tables)
+
+
+def _process_vmpte(host: Host, fstypes: dict[tuple[int, int], str]) -> ModelVmpte:
+    """The model's VmPTE (:func:`model_vmpte`) of one process whose mappings
+    read as the readings given, its shared mappings as segments of their own
+    and the rest as its private mappings, written as with ``--touched
+    tables`` (the same tables as its pages; a small shared mapping as a
+    segment has the tables it has as a private file row: its own at every
+    level).  Processes whose layouts come out equal share one evaluation."""
+    arch = host.arch
+    base, block = arch.base_page, arch.pmd_size
+    cache: dict[tuple[object, ...], int] = {}
+
+    def vmpte(vmas: list[VmaRead]) -> int | None:
+        p = _split(ProcessRead(0, "", "", {}, vmas), fstypes, Counter(), Counter(), arch, [])
+        by_key: dict[SegKey, list[_Shared]] = {}
+        for sh in p.shared:
+            by_key.setdefault(sh.key, []).append(sh)
+        segments: dict[str, Segment] = {}
+        maps: list[Mapping] = []
+        for key, shs in by_key.items():
+            name = f"{key[0]:x}:{key[1]:x}:{key[2]}"
+            ps = _segment_page_size(shs, base, block, [], name)
+            size = max(sh.entry.maps.offset + sh.entry.maps.size for sh in shs)
+            segments[name] = Segment(name=name, size=-(-size // ps) * ps, backing=shs[0].backing, page_size=ps)
+            for sh in shs:
+                m = sh.entry.maps
+                prot = protection_of(m.perms)
+                maps.append(Mapping(segment=name, offset=m.offset, size=m.size, address=m.start, protection=prot,
+                                    touched=_touched(sh, ps, base, prot, "tables", block, name, []),
+                                    userfaultfd=userfaultfd_of(sh.entry.vmflags)))
+        maps.sort(key=lambda m: m.address)
+        own = private_rows(p.owns, arch, "tables")
+        key = (tuple(sorted(segments.items())), tuple(maps), own)
+        got = cache.get(key)
+        if got is None:
+            if not maps and not own:
+                return None
+            w = Workload(host=host, segments=segments, groups=(ProcessGroup(name="p", count=1, mappings=tuple(maps),
+                                                                            private_mappings=own),))
+            got = cache[key] = model_vmpte(w)[0]
+        return got
+
+    return vmpte
 
 
 def _private_memory(members: list[_Proc], base: int) -> int:
