@@ -614,14 +614,14 @@ def _process_vmpte(host: Host, fstypes: dict[tuple[int, int], str]) -> ModelVmpt
                                     userfaultfd=userfaultfd_of(sh.entry.vmflags)))
         maps.sort(key=lambda m: m.address)
         own = private_rows(p.owns, arch, "tables")
-        key = (tuple(sorted(segments.items())), tuple(maps), own)
-        got = cache.get(key)
+        layout = (tuple(sorted(segments.items())), tuple(maps), own)
+        got = cache.get(layout)
         if got is None:
             if not maps and not own:
                 return None
             w = Workload(host=host, segments=segments, groups=(ProcessGroup(name="p", count=1, mappings=tuple(maps),
                                                                             private_mappings=own),))
-            got = cache[key] = model_vmpte(w)[0]
+            got = cache[layout] = model_vmpte(w)[0]
         return got
 
     return vmpte

@@ -306,7 +306,8 @@ class Reader:
                 _assign(vmas, pages, more)
                 todo = sorted(todo + pages)
                 order = np.argsort(np.concatenate((regions[0], more[0])), kind="stable")
-                regions = tuple(np.concatenate((x, y))[order] for x, y in zip(regions, more))  # type: ignore[assignment]
+                rs, re_, huge = (np.concatenate((x, y))[order] for x, y in zip(regions, more))
+                regions = (rs, re_, huge)
         finally:
             os.close(fd)
         after = parse_kb_fields(fs.pid_text(pid, "status"))
