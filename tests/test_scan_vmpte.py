@@ -25,6 +25,7 @@ from ptcalc.linux.parsers import PM_PRESENT, PM_SWAP
 from ptcalc.linux.procfs import ProcFS
 from ptcalc.linux.scan import scan
 from ptcalc.model.tables import SCHEMES, compute
+from ptcalc.render.scan_yaml import render_scan
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 PAGE = 4 * KiB
@@ -146,7 +147,8 @@ def test_vmpte_equal_to_the_maximum_decides_every_block(tmp_path):
                      pagemap_end=END)
     r, calls = _scan(fake, [200, 201, 202])
     assert calls["cells"] == 0 and calls["first"] == 3 * 8
-    assert r.reused == 2 and not r.vmpte_differences()
+    assert r.reused == 2 and r.decided == 3 and not r.vmpte_differences()
+    assert "Blocks decided by VmPTE: 3 processes" in render_scan(r)
     (g,) = r.workload.groups
     assert g.count == 3 and g.mappings[0].touched == ((0, SEG_SIZE),)
     assert r.group_notes[0].model_vmpte == vmpte(10)
@@ -164,7 +166,7 @@ def test_vmpte_lower_reads_cells(tmp_path):
     fake.process(201, "oracle", seg_smaps(), own_pages() + seg_pages(gap), vmpte=vmpte(9), pagemap_end=END)
     r, calls = _scan(fake, [200, 201])
     assert calls["cells"] == 1 and calls["first"] == 8  # the first process's sample
-    assert not r.vmpte_differences()
+    assert r.decided == 1 and not r.vmpte_differences()
     touched = sorted(g.mappings[0].touched for g in r.workload.groups)
     assert touched == [((0, 6 * MiB), (8 * MiB, SEG_SIZE)), ((0, SEG_SIZE),)]
     _same_as_exact(fake, [200, 201], r)
@@ -180,7 +182,8 @@ def test_failed_sample_reads_cells(tmp_path):
     gap = [o for o in EVERY_BLOCK[0] if not 6 * MiB <= o < 8 * MiB]
     fake.process(200, "oracle", seg_smaps(), own_pages() + seg_pages(gap), vmpte=vmpte(10), pagemap_end=END)
     r, calls = _scan(fake, [200])
-    assert calls["first"] == 8 and calls["cells"] == 1
+    assert calls["first"] == 8 and calls["cells"] == 1 and r.decided == 0
+    assert "Blocks decided by VmPTE" not in render_scan(r)
     (g,) = r.workload.groups
     assert g.mappings[0].touched == ((0, 6 * MiB), (8 * MiB, SEG_SIZE))
     assert r.vmpte_differences() == [(200, vmpte(10), vmpte(9))]
@@ -213,7 +216,7 @@ def test_misaligned_mapping_reads_file_blocks(tmp_path):
                  pagemap_end=END)
     r, calls = _scan(fake, [200, 201])
     assert calls["cells"] == 2 * 2 and calls["first"] == 2 * (7 + 8)  # per process: 2 edges; sample, file blocks
-    assert not r.vmpte_differences()
+    assert r.decided == 2 and not r.vmpte_differences()
     (g,) = r.workload.groups
     assert g.count == 2 and g.mappings[0].touched == ((0, 6 * MiB), (8 * MiB, SEG_SIZE))
     _same_as_exact(fake, [200, 201], r)

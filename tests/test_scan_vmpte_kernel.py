@@ -123,6 +123,7 @@ def _check(spec: dict, deduced: dict[int, bool]) -> None:
                 moved.append((before, after))
                 continue
             assert not fast.vmpte_differences() and not exact.vmpte_differences()
+            assert fast.decided == sum(deduced.values()) and exact.decided == 0
             assert fast.workload.groups == exact.workload.groups
             assert fast.workload.segments == exact.workload.segments
             assert _figures(fast.workload) == _figures(exact.workload) == _figures(pages.workload)

@@ -191,6 +191,8 @@ class ScanResult:
     """Private mappings whose entries no pagemap interface shows (``[vvar]``, devices), by path."""
     reused: int = 0
     """Processes read without smaps, their maps those of one read before (``scan_read.Reader``)."""
+    decided: int = 0
+    """Processes whose partly present shared mappings' blocks VmPTE decided (``scan_read._deduce``)."""
     pagetables: HostPageTables | None = None
     """A scan of every process on the live machine: its PageTables beside the model."""
 
@@ -437,6 +439,7 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
     split_of: dict[int, tuple[_Proc, Counter[str], Counter[str]]] = {}
     present: dict[SegKey, tuple[np.ndarray, np.ndarray]] = {}
     by_cells: set[SegKey] = set()  # segments some process's mapping of was read by cells
+    decided = 0
     for done, pid in enumerate(pid_list, 1):
         try:
             r = reader.read(pid)
@@ -450,6 +453,7 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
             skipped[f"unreadable ({type(e).__name__})"] += 1
             r = None
         if r is not None:
+            decided += r.decided
             thp_unknown += [f"pid {pid}: {m}" for m in r.thp_unknown]
             like = split_of.get(r.like) if r.like is not None else None
             if like is not None:  # an identical process: its reading split once
@@ -580,7 +584,8 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
     return ScanResult(workload=w, hostname=hostname, when=when, kernel=release, touched_mode=touched,
                       processes_read=len(procs), skipped=skipped, segment_notes=seg_notes, group_notes=group_notes,
                       ignored_mappings=ignored, notes=notes, small_segments=small, min_size=min_size,
-                      unseen_mappings=unseen_paths, reused=reader.reused, pagetables=host_tables)
+                      unseen_mappings=unseen_paths, reused=reader.reused, pagetables=host_tables,
+                      decided=decided)
 
 
 def _process_vmpte(host: Host, fstypes: dict[tuple[int, int], str]) -> ModelVmpte:

@@ -137,6 +137,8 @@ class ProcessRead:
     """Mappings whose PMD-mapped THP could not be located (pread path without PFNs)."""
     like: int | None = None
     """The PID whose reading this one is (an identical process read before), or None."""
+    decided: bool = False
+    """VmPTE decided which blocks of its partly present shared mappings hold a page (``_deduce``)."""
 
     @property
     def vmpte(self) -> int | None:
@@ -190,10 +192,10 @@ def read_process(fs: ProcFS, pid: int, base: int, method: Method = "auto", block
             return None  # kernel thread or zombie: no mm
         vmas = [VmaRead(e) for e in parse_smaps(smaps_text)]
         thp_unknown: list[str] = []
-        _read_pages(fs, pid, vmas, base, method, thp_unknown, block, before.get("VmPTE"), model)
+        decided = _read_pages(fs, pid, vmas, base, method, thp_unknown, block, before.get("VmPTE"), model)
         after = parse_kb_fields(fs.pid_text(pid, "status"))
         settled = before.get("VmPTE") == after.get("VmPTE")
-        read = ProcessRead(pid, comm, cmdline, after, vmas, settled, thp_unknown)
+        read = ProcessRead(pid, comm, cmdline, after, vmas, settled, thp_unknown, decided=decided)
         if settled:
             break
     return read
@@ -299,7 +301,7 @@ class Reader:
                 return None
             regions = _walk_regions(fs, pid, fd, vmas, todo)
             _assign(vmas, todo, regions)  # (read before the cells: what VmPTE decides needs them)
-            pages = _read_cells(fs, pid, fd, vmas, by_cells, self.block, before.get("VmPTE"), self.model)
+            pages, decided = _read_cells(fs, pid, fd, vmas, by_cells, self.block, before.get("VmPTE"), self.model)
             if pages:  # a huge entry found: those mappings page by page
                 by_cells = sorted(set(by_cells) - set(pages))
                 more = _walk_regions(fs, pid, fd, vmas, pages)
@@ -331,7 +333,8 @@ class Reader:
                 else:
                     vmas[i] = _with_counts(mv, self.is_shmem(mv.entry))
         comm, cmdline = _names(fs, pid)
-        return ProcessRead(pid, comm, cmdline, after, vmas, True, rep.thp_unknown, like=rep.pid if same else None)
+        return ProcessRead(pid, comm, cmdline, after, vmas, True, rep.thp_unknown, like=rep.pid if same else None,
+                           decided=decided)
 
 
 def _same_reading(mine: VmaRead, theirs: VmaRead) -> bool:
@@ -365,19 +368,20 @@ entry all the same (evenly spaced, the first and the last among them)."""
 
 
 def _read_cells(fs: ProcFS, pid: int, fd: int, vmas: list[VmaRead], todo: list[int], block: int | None,
-                vmpte: int | None = None, model: ModelVmpte | None = None) -> list[int]:
+                vmpte: int | None = None, model: ModelVmpte | None = None) -> tuple[list[int], bool]:
     """Each mapping of ``todo`` its cells holding an entry (``cells`` set:
     runs from its start, filled as ``workload.touched.fill_blocks`` fills
     them, so that every way of reading them gives one answer); returns those
     where a huge entry (a PMD-mapped THP) was found, left to be read page by
-    page.  With the kernel's ``vmpte`` and the ``model`` of the process's
-    VmPTE, VmPTE decides which blocks hold a table where it can
+    page, and whether VmPTE decided the blocks: with the kernel's ``vmpte``
+    and the ``model`` of the process's VmPTE, it does where it can
     (:func:`_deduce`); the rest are read one PAGEMAP_SCAN per cell."""
     pages: list[int] = []
+    decided = False
     if block is None:
-        return pages
+        return pages, decided
     if vmpte is not None and model is not None and todo:
-        todo, pages = _deduce(fs, pid, fd, vmas, todo, block, vmpte, model)
+        todo, pages, decided = _deduce(fs, pid, fd, vmas, todo, block, vmpte, model)
     for i in todo:
         v = vmas[i]
         m = v.entry.maps
@@ -386,7 +390,7 @@ def _read_cells(fs: ProcFS, pid: int, fd: int, vmas: list[VmaRead], todo: list[i
             pages.append(i)
             continue
         _set_cells(v, s, e, block)
-    return pages
+    return pages, decided
 
 
 def _set_cells(v: VmaRead, s: np.ndarray, e: np.ndarray, block: int) -> None:
@@ -409,10 +413,11 @@ def _sample(a: int, b: int, block: int, n: int = SAMPLE_BLOCKS) -> np.ndarray:
 
 
 def _deduce(fs: ProcFS, pid: int, fd: int, vmas: list[VmaRead], todo: list[int], block: int, vmpte: int,
-            model: ModelVmpte) -> tuple[list[int], list[int]]:
+            model: ModelVmpte) -> tuple[list[int], list[int], bool]:
     """Let VmPTE decide which blocks of the mappings of ``todo`` (shared,
-    base pages, partly present) hold a PTE table; returns (the mappings left
-    to read by cells, those where a huge entry was found).
+    base pages, partly present) hold a PTE table; returns the mappings left
+    to read by cells, those where a huge entry was found, and whether VmPTE
+    decided (every mapping with a whole block: none is left).
 
     VmPTE is mm_pgtables_bytes() (task_mem(), fs/proc/task_mmu.c): every PTE,
     PMD and PUD table of the process, empty or not; no table lies in a block
@@ -462,16 +467,16 @@ def _deduce(fs: ProcFS, pid: int, fd: int, vmas: list[VmaRead], todo: list[int],
         pages.append(i)  # a huge entry: page by page
     todo = sorted(edges)
     if pages or not todo:
-        return todo, pages
+        return todo, pages, False
     if model(hyp) != vmpte:
-        return todo, []
+        return todo, [], False
     for i in todo:
         m = vmas[i].entry.maps
         a, b = _interior(m.start, m.end, block)
         sample = _sample(a, b, block)
         found, huge = fs.pagemap_first(fd, sample, sample + block, pid)
         if huge or (found < 0).any():
-            return todo, []
+            return todo, [], False
     for i in todo:
         v, m = vmas[i], vmas[i].entry.maps
         a, b = _interior(m.start, m.end, block)
@@ -483,13 +488,13 @@ def _deduce(fs: ProcFS, pid: int, fd: int, vmas: list[VmaRead], todo: list[int],
             s, e = np.maximum(bounds, a), np.minimum(bounds + block, b)
             found, huge = fs.pagemap_first(fd, s, e, pid)
             if huge:  # this one and the ones after it by cells (which find it and go page by page)
-                return todo[todo.index(i):], []
+                return todo[todo.index(i):], [], False
             s, e = s[found >= 0], e[found >= 0]
         es, ee = edges[i]
         s, e = np.concatenate((es, s)), np.concatenate((ee, e))
         order = np.argsort(s, kind="stable")
         _set_cells(v, s[order], e[order], block)
-    return [], []
+    return [], [], True
 
 
 def _whole(v: VmaRead) -> bool:
@@ -550,11 +555,13 @@ def _needs_walk(v: VmaRead, ioctl: bool) -> bool:
 
 def _read_pages(fs: ProcFS, pid: int, vmas: list[VmaRead], base: int, method: Method,
                 thp_unknown: list[str], block: int | None = None, vmpte: int | None = None,
-                model: ModelVmpte | None = None) -> None:
+                model: ModelVmpte | None = None) -> bool:
+    """Read what smaps leaves undecided; whether VmPTE decided blocks (:func:`_read_cells`)."""
     ioctl_ok = method != "read"
     todo = [i for i, v in enumerate(vmas) if _needs_walk(v, ioctl_ok)]
+    decided = False
     if not todo:
-        return
+        return decided
     fd = fs.open_pagemap(pid)
     try:
         if use_ioctl(fs, fd, method):
@@ -562,7 +569,7 @@ def _read_pages(fs: ProcFS, pid: int, vmas: list[VmaRead], base: int, method: Me
             walk = sorted(set(todo) - set(cells))
             if walk:  # (read before the cells: what VmPTE decides needs them)
                 _walk_ioctl(fs, pid, fd, vmas, walk)
-            pages = _read_cells(fs, pid, fd, vmas, cells, block, vmpte, model)
+            pages, decided = _read_cells(fs, pid, fd, vmas, cells, block, vmpte, model)
             if pages:
                 _walk_ioctl(fs, pid, fd, vmas, pages)
         else:
@@ -570,6 +577,7 @@ def _read_pages(fs: ProcFS, pid: int, vmas: list[VmaRead], base: int, method: Me
                 _read_entries(fs, pid, fd, vmas[i], base, thp_unknown)
     finally:
         os.close(fd)
+    return decided
 
 
 Regions = tuple[np.ndarray, np.ndarray, np.ndarray]
