@@ -594,12 +594,26 @@ def _process_vmpte(host: Host, fstypes: dict[tuple[int, int], str]) -> ModelVmpt
     and the rest as its private mappings, written as with ``--touched
     tables`` (the same tables as its pages; a small shared mapping as a
     segment has the tables it has as a private file row: its own at every
-    level).  Processes whose layouts come out equal share one evaluation."""
+    level), counted as :func:`model_vmpte` counts (``hugetlb-pmd``, the
+    mappings as configured).  Processes whose readings are equal -- forked
+    workers -- share one evaluation (keyed by what the readings say, not
+    by object)."""
+    from ptcalc.model.tables import compute
+
     arch = host.arch
     base, block = arch.base_page, arch.pmd_size
-    cache: dict[tuple[object, ...], int] = {}
+    cache: dict[tuple[object, ...], int | None] = {}
 
     def vmpte(vmas: list[VmaRead]) -> int | None:
+        said = tuple((v.entry.maps, v.entry.vmflags, v.entry.kernel_page_size, v.pmd_mapped,
+                      v.entry.fields.get("Rss"), v.starts.tobytes(), v.ends.tobytes(),
+                      None if v.huge is None else v.huge.tobytes()) for v in vmas)
+        if said in cache:
+            return cache[said]
+        cache[said] = got = _evaluate(vmas)
+        return got
+
+    def _evaluate(vmas: list[VmaRead]) -> int | None:
         p = _split(ProcessRead(0, "", "", {}, vmas), fstypes, Counter(), Counter(), arch, [])
         by_key: dict[SegKey, list[_Shared]] = {}
         for sh in p.shared:
@@ -619,15 +633,11 @@ def _process_vmpte(host: Host, fstypes: dict[tuple[int, int], str]) -> ModelVmpt
                                     userfaultfd=userfaultfd_of(sh.entry.vmflags)))
         maps.sort(key=lambda m: m.address)
         own = private_rows(p.owns, arch, "tables")
-        layout = (tuple(sorted(segments.items())), tuple(maps), own)
-        got = cache.get(layout)
-        if got is None:
-            if not maps and not own:
-                return None
-            w = Workload(host=host, segments=segments, groups=(ProcessGroup(name="p", count=1, mappings=tuple(maps),
-                                                                            private_mappings=own),))
-            got = cache[layout] = model_vmpte(w)[0]
-        return got
+        if not maps and not own:
+            return None
+        w = Workload(host=host, segments=segments, groups=(ProcessGroup(name="p", count=1, mappings=tuple(maps),
+                                                                        private_mappings=own),))
+        return int(compute(w, "hugetlb-pmd").groups.vmpte_bytes[0])
 
     return vmpte
 
