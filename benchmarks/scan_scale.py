@@ -543,9 +543,9 @@ def print_scenario(args: argparse.Namespace, fraction: float, out: dict) -> None
           f" as --read-all: {'yes' if out['same_estimate'] else 'NO'}")
     print(f"(the pagemap readers returned the same ranges: {'yes' if out['same_ranges'] else 'NO'})")
     model = out["rows"].get("model: VmPTE of a process")
-    if out.get("decided"):
-        print(f"VmPTE decided the segment's blocks in {out['decided']} of {procs} processes", end="")
-        if model is not None:
+    if fraction < 1.0:
+        print(f"VmPTE decided the segment's blocks in {out.get('decided', 0)} of {procs} processes", end="")
+        if model is not None and out.get("decided"):
             extra = model["median_s"] / procs * (SEED_PROCESSES - 1)
             out["extrapolated_distinct_s"] = est["ptcalc scan"] + extra
             print(f"; a host whose processes' own mappings all differ evaluates the model once each"

@@ -8,9 +8,11 @@ have a page-table entry.
     name, title                 /proc/PID/comm, /proc/PID/cmdline             always
     pages with an entry         /proc/PID/pagemap: PAGEMAP_SCAN (6.7+),       only mappings smaps cannot
                                 one walk per run of mappings; else pread      decide (below)
-    2 MiB blocks with an entry  PAGEMAP_SCAN, one call per block holding a    shared base-page mappings
-                                page (pagemap.touched_cells)                  smaps cannot decide, when the
-                                                                              scan needs blocks (``block``)
+    2 MiB blocks with an entry  VmPTE at the most the model gives with every  shared base-page mappings
+                                whole block present, and a sample of 32       smaps cannot decide, when the
+                                blocks (pagemap.first_entries); else          scan needs blocks (``block``)
+                                PAGEMAP_SCAN, one call per block holding a
+                                page (pagemap.touched_cells)
     PMD-mapped THP              PAGEMAP_SCAN PAGE_IS_HUGE; else the PFNs      mappings with AnonHugePages,
                                 of 2 MiB-aligned runs (pagemap, root)         ShmemPmdMapped, FilePmdMapped
 
@@ -47,7 +49,13 @@ one PAGEMAP_SCAN per block holding a page, which stops at its first entry,
 instead of a visit of every entry and a region per run of pages; its runs
 are then the cells (``VmaRead.cells``), it has no page count, and a
 segment's pages present are not counted.  A huge entry found (a PMD-mapped
-THP) sends the mapping back to the page-by-page walk.
+THP) sends the mapping back to the page-by-page walk.  Before the cells,
+VmPTE may decide the blocks (:func:`_deduce`, given ``model``: the model's
+VmPTE of a process): when the kernel's VmPTE is the most the model gives
+with every whole block of those mappings holding a page, every one holds a
+PTE table; a sample of them is read to catch an empty table balancing an
+untouched block, and a mapping whose address and file offset disagree
+modulo 2 MiB has its file blocks read, one PAGEMAP_SCAN each.
 """
 
 from __future__ import annotations
