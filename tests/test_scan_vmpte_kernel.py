@@ -17,36 +17,22 @@ never failed.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from test_scan_reuse import _forked, _scan_ioctl
+from test_scan_vmpte import _figures
 
-from ptcalc.linux.pagemap import pagemap_scan_supported
 from ptcalc.linux.procfs import ProcFS
 from ptcalc.linux.scan import scan
-from ptcalc.model.tables import SCHEMES, compute
 
 KiB, MiB = 1 << 10, 1 << 20
 BLOCK = 2 * MiB
 SIZE = 32 * MiB  # 16 blocks
-FORKER = Path(__file__).with_name("scan_forker.py")
 ROUNDS = 3
 
 pytestmark = [pytest.mark.kernel, pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")]
-
-
-def _scan_ioctl() -> bool:
-    fd = os.open("/proc/self/pagemap", os.O_RDONLY)
-    try:
-        return pagemap_scan_supported(fd)
-    finally:
-        os.close(fd)
 
 
 class Counting(ProcFS):
@@ -66,28 +52,9 @@ class Counting(ProcFS):
         return super().pagemap_first(fd, starts, ends, pid)
 
 
-def _forked(spec: dict) -> Iterator[list[int]]:
-    p = subprocess.Popen([sys.executable, str(FORKER), json.dumps(spec)], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, text=True)
-    try:
-        line = p.stdout.readline()
-        if not line:
-            pytest.fail("the forker died")
-        yield json.loads(line)
-    finally:
-        p.stdin.close()
-        p.wait(timeout=30)
-
-
 def _pages(k: int, skip: int | None = None) -> list[int]:
     """Child ``k``'s pages: one in each block (but block ``skip``), each child at other offsets."""
     return [b * BLOCK + ((b * 7 + k * 13) % 500) * 4 * KiB for b in range(SIZE // BLOCK) if b != skip]
-
-
-def _figures(w):
-    """Every scheme's tables and every process's VmPTE (the pages scan's groups differ)."""
-    return [(s, compute(w, s).tables, sorted(v for g, v in zip(w.groups, compute(w, s).groups.vmpte_bytes)
-                                             for _ in range(g.count))) for s in SCHEMES]
 
 
 def _vmpte(pid: int) -> int:
