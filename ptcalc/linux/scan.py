@@ -73,6 +73,10 @@ file-cached threshold, no whole 1 GiB window for hugetlb sharing).  glibc maps
 gconv-modules.cache MAP_SHARED at a random address in every process using
 iconv; as a segment it would need one per address."""
 
+MODEL_CACHE = 256
+"""Distinct readings whose model VmPTE a scan keeps (``_process_vmpte``); forked
+workers read alike one after another, so a few suffice."""
+
 MAX_LABEL = 160
 """Longest segment name taken from a path (characters)."""
 
@@ -610,6 +614,8 @@ def _process_vmpte(host: Host, fstypes: dict[tuple[int, int], str]) -> ModelVmpt
                       None if v.huge is None else v.huge.tobytes()) for v in vmas)
         if said in cache:
             return cache[said]
+        if len(cache) >= MODEL_CACHE:  # bounded: a key holds every run of a process's reading
+            cache.clear()
         cache[said] = got = _evaluate(vmas)
         return got
 
