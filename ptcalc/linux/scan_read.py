@@ -368,7 +368,7 @@ def _by_cells(e: SmapsEntry, block: int | None) -> bool:
 
 ModelVmpte = Callable[[list[VmaRead]], "int | None"]
 """The model's VmPTE of a process whose mappings read as these (``scan`` makes
-it: ``scan.model_vmpte`` of a one-process workload), None when it cannot tell."""
+it: ``scan._process_vmpte``, a one-process workload), None when it cannot tell."""
 
 SAMPLE_BLOCKS = 32
 """Blocks of each mapping whose tables VmPTE decided that are probed for an
