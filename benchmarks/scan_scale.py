@@ -4,9 +4,14 @@
     python benchmarks/scan_scale.py                      # 100 processes x 4 GiB, full and 10% (minutes)
     python benchmarks/scan_scale.py --quick              # 10 x 1 GiB, one round: a smoke test
     python benchmarks/scan_scale.py -P 50 -S 2GiB --touch 100,10,1 --runs 5
+    python benchmarks/scan_scale.py -P 100 -S 4GiB --touch 10 --align   # the memfd 2 MiB-aligned
 
 The driver makes one memfd of S bytes, allocates it whole (fallocate: an SGA
-is resident), maps it MAP_SHARED (MADV_NOHUGEPAGE: 4 KiB pages) and forks P
+is resident), maps it MAP_SHARED (MADV_NOHUGEPAGE: 4 KiB pages) where the
+kernel puts it (shmem_get_unmapped_area() aligns it to 2 MiB only when shmem
+THP may be used: here it is not, so its blocks of addresses and of file
+offsets differ) or, with ``--align``, at a 2 MiB boundary (an Oracle SGA's
+fixed address; tests/scan_forker.py's map_aligned()), and forks P
 children; each child touches its part -- all of it (MADV_POPULATE_WRITE), or
 a fraction of its pages scattered at random (its own seed: PostgreSQL
 backends touch different buffers; the pages are drawn before the fork, so
@@ -29,7 +34,15 @@ driver's):
     pagemap: PAGEMAP_SCAN        ptcalc.linux.pagemap, method="ioctl" (Linux 6.7+)
     cells: PAGEMAP_SCAN          ptcalc.linux.pagemap.touched_cells: one ioctl per 2 MiB block
                                  holding a page (what ``ptcalc scan`` reads of a partly touched
-                                 segment; not a page reader: its ranges are blocks)
+                                 segment VmPTE does not decide; not a page reader: its ranges
+                                 are blocks)
+    file blocks: PAGEMAP_SCAN    ptcalc.linux.pagemap.first_entries over each 2 MiB block of the
+                                 segment: one ioctl each (what ``ptcalc scan`` reads of a
+                                 misaligned segment whose blocks VmPTE decided)
+    model: VmPTE of a process    the model's VmPTE of one process with its segment present in
+                                 every block (scan._process_vmpte, its cache empty each time):
+                                 what a process whose own mappings no other process shares
+                                 costs (the benchmark's children share one evaluation)
 
 Each row gives the median over the rounds of the wall time and the user
 and system CPU (the readers: of the reading alone, imports excluded;
@@ -137,10 +150,18 @@ def worker(args: argparse.Namespace) -> int:
     from ptcalc.linux import pagemap as pm
 
     method = args.what
+    if method == "model":
+        return _model_worker(pids)
+    blocks = np.arange(start - start % (2 * MiB), end, 2 * MiB, dtype=np.int64)  # the file blocks (offset 0)
 
     def read(fd: int) -> tuple[np.ndarray, np.ndarray]:
         if method == "cells":  # the 2 MiB blocks holding a page, one ioctl each (offset 0)
             s, e, _ = pm.touched_cells(fd, start, end, 0, 2 * MiB)
+        elif method == "blocks":  # each file block's first page, one ioctl each
+            lo = np.maximum(blocks + start % (2 * MiB), start)
+            hi = np.minimum(blocks + start % (2 * MiB) + 2 * MiB, end)
+            found, _ = pm.first_entries(fd, lo, hi)
+            s, e = lo[found >= 0], hi[found >= 0]
         else:
             s, e = pm.present_arrays(fd, start, end, method=method)
         return s - start, e - start
@@ -158,6 +179,39 @@ def worker(args: argparse.Namespace) -> int:
     for fd in fds:
         os.close(fd)
     print(json.dumps({"seconds": seconds, "user": c1[0] - c0[0], "sys": c1[1] - c0[1], "pages": pages, "runs": runs, "digest": digest.hexdigest()[:16]}))
+    return 0
+
+
+def _model_worker(pids: list[int]) -> int:
+    """The model's VmPTE of each process with its segment present in every
+    block (what ``_deduce`` compares with VmPTE), timed alone, evaluated
+    afresh for each (no cache)."""
+    import resource
+
+    import numpy as np
+
+    from ptcalc.linux.host import read_host, running_arch
+    from ptcalc.linux.procfs import ProcFS
+    from ptcalc.linux.scan import _process_vmpte
+    from ptcalc.linux.scan_read import VmaRead, read_process
+
+    fs = ProcFS()
+    arch = running_arch(fs, lambda: False)
+    host, fstypes = read_host(fs, arch), fs.mountinfo()
+    reads = [read_process(fs, pid, arch.base_page, "ioctl", None) for pid in pids]
+    hyps = []
+    for r in reads:
+        assert r is not None
+        hyps.append([VmaRead(v.entry, np.zeros(1, np.int64), np.array([v.entry.maps.size], np.int64), cells=True)
+                     if v.entry.maps.shared and v.entry.maps.size > 2 * MiB else v for v in r.vmas])
+    _process_vmpte(host, fstypes)(hyps[0])  # imports and first-call costs, outside the timing
+    t0 = time.perf_counter()
+    c0 = resource.getrusage(resource.RUSAGE_SELF)
+    for vmas in hyps:
+        _process_vmpte(host, fstypes)(vmas)
+    seconds = time.perf_counter() - t0
+    c1 = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"seconds": seconds, "user": c1.ru_utime - c0.ru_utime, "sys": c1.ru_stime - c0.ru_stime}))
     return 0
 
 
@@ -181,25 +235,26 @@ class Children:
         self.pids.clear()
 
 
-def start_children(buf: mmap.mmap, processes: int, fraction: float, contiguous: bool = False) -> Children:
+def start_children(view: "np.ndarray", address: int, processes: int, fraction: float,
+                   contiguous: bool = False) -> Children:
     """Fork ``processes`` children that touch ``fraction`` of the mapping's pages
     (1.0: all of them) -- scattered at random, or ``contiguous``: one run each,
     child k's starting k/P of the way in (wrapping) -- and wait; returns once
     every one has touched."""
     import numpy as np
 
-    npages = len(buf) // PAGE
+    npages = view.size // PAGE
     n = max(1, int(npages * fraction))
     # every child's pages drawn here, before the forks: the children then do the same work
     plans = [None if fraction >= 1.0 else
              (np.arange(k * npages // processes, k * npages // processes + n) % npages) * PAGE if contiguous else
              np.sort(np.random.default_rng(k).choice(npages, n, replace=False)) * PAGE
              for k in range(processes)]
-    view = np.frombuffer(buf, np.uint8)
     ready_r, ready_w = os.pipe()
     go_r, go_w = os.pipe()
     kids = Children(go=go_w)
     libc = ctypes.CDLL(None, use_errno=True)
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     for k in range(processes):
         pid = os.fork()
         if pid == 0:  # the child
@@ -210,7 +265,8 @@ def start_children(buf: mmap.mmap, processes: int, fraction: float, contiguous: 
                 libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the driver
                 plan = plans[k]
                 if plan is None:
-                    buf.madvise(MADV_POPULATE_WRITE)
+                    if libc.madvise(address, view.size, MADV_POPULATE_WRITE):
+                        raise OSError(ctypes.get_errno(), "MADV_POPULATE_WRITE")
                 else:
                     view[plan] = 1
                 os.write(ready_w, b"r")
@@ -277,17 +333,29 @@ class Row:
 def scenario(args: argparse.Namespace, fraction: float, env: dict[str, str], contiguous: bool = False
              ) -> dict[str, object]:
     size, procs = args.size, args.processes
+    import numpy as np
+
     fd = os.memfd_create("ptcalc-scan-scale")
     kids = Children()
     buf: mmap.mmap | None = None
+    aligned: int | None = None
     try:
         os.ftruncate(fd, size)
         os.posix_fallocate(fd, 0, size)  # the whole segment resident, as an SGA is
-        buf = mmap.mmap(fd, size, flags=mmap.MAP_SHARED)
-        buf.madvise(mmap.MADV_NOHUGEPAGE)  # 4 KiB pages, whatever shmem_enabled says
-        start = _address(buf)
+        if args.align:  # at a 2 MiB boundary, MADV_NOHUGEPAGE (tests/scan_forker.py)
+            sys.path.insert(0, str(ROOT / "tests"))
+            from scan_forker import map_aligned
+
+            start = aligned = map_aligned(fd, size)
+            view = np.frombuffer((ctypes.c_ubyte * size).from_address(start), np.uint8)
+        else:
+            buf = mmap.mmap(fd, size, flags=mmap.MAP_SHARED)
+            buf.madvise(mmap.MADV_NOHUGEPAGE)  # 4 KiB pages, whatever shmem_enabled says
+            start = _address(buf)
+            view = np.frombuffer(buf, np.uint8)
         t0 = time.perf_counter()
-        kids = start_children(buf, procs, fraction, contiguous)
+        kids = start_children(view, start, procs, fraction, contiguous)
+        del view
         setup = time.perf_counter() - t0
         pids = ",".join(map(str, kids.pids))
         py = sys.executable
@@ -303,11 +371,13 @@ def scenario(args: argparse.Namespace, fraction: float, env: dict[str, str], con
                     per="first")]
         for what, name in (("smaps", "smaps"), ("maps+status", "maps + status"),
                            ("read", "pagemap: read fallback"), ("ioctl", "pagemap: PAGEMAP_SCAN"),
-                           ("cells", "cells: PAGEMAP_SCAN")):
+                           ("cells", "cells: PAGEMAP_SCAN"), ("blocks", "file blocks: PAGEMAP_SCAN"),
+                           ("model", "model: VmPTE of a process")):
             rows.append(Row(name, [py, me, "--worker", what, "--pids", pids, "--start", str(start),
-                                   "--end", str(start + size)], per="process" if what == "maps+status" else "page"))
+                                   "--end", str(start + size)],
+                            per="process" if what in ("maps+status", "model") else "page"))
         if not args.ioctl:
-            rows = [r for r in rows if not r.name.endswith("PAGEMAP_SCAN")]
+            rows = [r for r in rows if not r.name.endswith("PAGEMAP_SCAN") and not r.name.startswith("model")]
         order = list(rows)
         load0 = os.getloadavg()[0]
         for r in order:  # warm-up round, unmeasured
@@ -318,13 +388,15 @@ def scenario(args: argparse.Namespace, fraction: float, env: dict[str, str], con
             for r in order:
                 r.run(env)
         readers = [r for r in rows if r.name.startswith("pagemap:")]
+        decided = _decided(work / "fast.yaml")
         same = len({json.dumps(r.result, sort_keys=True) for r in readers}) == 1
         if not same:
             raise SystemExit("the pagemap readers disagree: " + "; ".join(f"{r.name}: {r.result}" for r in readers))
         meminfo = _meminfo()
         same_estimate, groups = _same_estimate(work / "fast.yaml", work / "all.yaml", env)
         shutil.rmtree(work, ignore_errors=True)
-        out = {"fraction": fraction, "contiguous": contiguous, "setup_s": setup,
+        out = {"fraction": fraction, "contiguous": contiguous, "aligned": bool(args.align), "decided": decided,
+               "setup_s": setup,
                "load": (load0, os.getloadavg()[0]), "same_ranges": same, "same_estimate": same_estimate,
                "groups": groups,
                "touched_pages_per_process": readers[0].result.get("pages", 0) // procs if readers else None,
@@ -337,7 +409,17 @@ def scenario(args: argparse.Namespace, fraction: float, env: dict[str, str], con
         kids.stop()
         if buf is not None:
             buf.close()
+        if aligned is not None:
+            ctypes.CDLL(None).munmap(ctypes.c_void_p(aligned), ctypes.c_size_t(size))
         os.close(fd)  # the last reference: the segment's pages are freed
+
+
+def _decided(path: Path) -> int:
+    """Processes whose segment blocks VmPTE decided, as the scanned file's header says (0: none)."""
+    import re
+
+    m = re.search(r"Blocks decided by VmPTE: (\d+) process", path.read_text())
+    return int(m.group(1)) if m else 0
 
 
 def _same_estimate(fast: Path, full: Path, env: dict[str, str]) -> tuple[bool, int]:
@@ -390,14 +472,23 @@ def extrapolate(out: dict, procs: int, size: int) -> dict[str, float]:
     row) when the segment is partly touched: those rows' cost per process --
     scaled by S, the rest of it (``ptcalc scan, 1 process`` less those walks)
     as it is; each further process (``ptcalc scan`` less the one process, over
-    P - 1), read without smaps: its walk of a partly touched segment (the
-    cells row per process) scaled by S, the rest as it is, times 1,499.
-    ``--read-all``: the start-up plus the rest scaled by P x S."""
+    P - 1), read without smaps: its walk of a partly touched segment scaled
+    by S, the rest as it is, times 1,499.  The walk of a partly touched
+    segment: where VmPTE decided every process's blocks (the file's header
+    says how many), none for a 2 MiB-aligned segment (a sample of 32 blocks,
+    whatever S), one PAGEMAP_SCAN per file block for another (the "file
+    blocks" row); else the cells row.  ``--read-all``: the start-up plus the
+    rest scaled by P x S."""
     rows = out["rows"]
     floor = rows["ptcalc start-up"]["median_s"]
     one = rows["ptcalc scan, 1 process"]["median_s"]
-    walk_page = rows.get("cells: PAGEMAP_SCAN", rows["pagemap: read fallback"])["median_s"] / procs
-    walk = rows["smaps"]["median_s"] / procs + (walk_page if out["fraction"] < 1.0 else 0.0)
+    if out["fraction"] >= 1.0:
+        walk_page = 0.0
+    elif out.get("decided", 0) >= procs:
+        walk_page = 0.0 if out.get("aligned") else rows["file blocks: PAGEMAP_SCAN"]["median_s"] / procs
+    else:
+        walk_page = rows.get("cells: PAGEMAP_SCAN", rows["pagemap: read fallback"])["median_s"] / procs
+    walk = rows["smaps"]["median_s"] / procs + walk_page
     first = one - walk + walk * SEED_SIZE / size
     by = {"page": SEED_PROCESSES * SEED_SIZE / (procs * size), "process": SEED_PROCESSES / procs, "fixed": 1.0}
     est = {}
@@ -405,7 +496,7 @@ def extrapolate(out: dict, procs: int, size: int) -> dict[str, float]:
         med = r["median_s"]
         if r["per"] == "scan":
             each = max((med - one) / (procs - 1), 0.0) if procs > 1 else 0.0
-            each_walk = min(walk_page, each) if out["fraction"] < 1.0 else 0.0
+            each_walk = min(walk_page, each)
             est[name] = first + (each - each_walk + each_walk * SEED_SIZE / size) * (SEED_PROCESSES - 1)
         elif r["per"] == "first":
             est[name] = first
@@ -421,7 +512,8 @@ def print_scenario(args: argparse.Namespace, fraction: float, out: dict) -> None
     pages = procs * size // PAGE
     est = extrapolate(out, procs, size)
     out["extrapolated_s"] = est
-    print(f"\n{procs} processes x {fmt_size(size)} memfd, each touching {fraction:.0%}"
+    print(f"\n{procs} processes x {fmt_size(size)} memfd"
+          f" ({'2 MiB-aligned' if out.get('aligned') else 'where the kernel put it'}), each touching {fraction:.0%}"
           f"{' in one contiguous run' if out.get('contiguous') else ''}"
           f" ({out['touched_pages_per_process']:,} pages in {out['runs_per_process']:,} runs);"
           f" children ready in {out['setup_s']:.1f} s; PageTables {fmt_size(out['page_tables_during'] or 0)}")
@@ -450,6 +542,16 @@ def print_scenario(args: argparse.Namespace, fraction: float, out: dict) -> None
           f" start-up, each further one {each * 1e3:.2f} ms; {out['groups']} group(s) written; the same estimate"
           f" as --read-all: {'yes' if out['same_estimate'] else 'NO'}")
     print(f"(the pagemap readers returned the same ranges: {'yes' if out['same_ranges'] else 'NO'})")
+    model = out["rows"].get("model: VmPTE of a process")
+    if fraction < 1.0:
+        print(f"VmPTE decided the segment's blocks in {out.get('decided', 0)} of {procs} processes", end="")
+        if model is not None and out.get("decided"):
+            extra = model["median_s"] / procs * (SEED_PROCESSES - 1)
+            out["extrapolated_distinct_s"] = est["ptcalc scan"] + extra
+            print(f"; a host whose processes' own mappings all differ evaluates the model once each"
+                  f" ({model['median_s'] / procs * 1e3:.2f} ms): {_duration(est['ptcalc scan'] + extra)}"
+                  " extrapolated", end="")
+        print()
 
 
 def _duration(s: float) -> str:
@@ -469,6 +571,7 @@ def main() -> int:
                          " (100,10,10c)")
     ap.add_argument("--runs", type=int, default=3, help="measured rounds (after one warm-up round)")
     ap.add_argument("--quick", action="store_true", help="10 processes x 1 GiB, one round")
+    ap.add_argument("--align", action="store_true", help="map the memfd at a 2 MiB boundary (as an SGA)")
     ap.add_argument("--no-lock", action="store_true", help="do not take the kernel lock (already held)")
     ap.add_argument("--out", type=Path, default=None, help="JSON record path (default benchmarks/results/...)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)

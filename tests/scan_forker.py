@@ -4,7 +4,9 @@ pages of it (after the fork) and wait.  Forked children share their parent's
 layout, as a PostgreSQL cluster's processes do.
 
 Run as ``python scan_forker.py SPEC_JSON``: ``{"size": bytes, "touch": [offsets],
-"children": [[offsets], ...]}``.  Prints the children's PIDs as one JSON line
+"children": [[offsets], ...]}``, optionally ``"shift": bytes`` (a page multiple
+below 2 MiB: the memfd mapped that far past a 2 MiB boundary, so that its
+blocks of addresses and of file offsets differ).  Prints the children's PIDs as one JSON line
 once every child has touched its pages, then waits until standard input closes
 (the children exit with it).
 
@@ -44,19 +46,19 @@ def _checked(ret: int | None, what: str) -> int:
     return ret
 
 
-def map_aligned(fd: int, size: int) -> int:
-    """``fd`` mapped MAP_SHARED at a 2 MiB-aligned address: a reservation
-    2 MiB larger, the file mapped MAP_FIXED over its first aligned part, the
-    rest of the reservation unmapped."""
-    base = _checked(libc.mmap(None, size + PMD_SIZE, PROT_NONE, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS,
+def map_aligned(fd: int, size: int, shift: int = 0) -> int:
+    """``fd`` mapped MAP_SHARED at a 2 MiB-aligned address (plus ``shift``): a
+    reservation 4 MiB larger, the file mapped MAP_FIXED over its first
+    aligned part, the rest of the reservation unmapped."""
+    base = _checked(libc.mmap(None, size + 2 * PMD_SIZE, PROT_NONE, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS,
                               -1, 0), "reserve")
-    addr = (base + PMD_SIZE - 1) & ~(PMD_SIZE - 1)
+    addr = ((base + PMD_SIZE - 1) & ~(PMD_SIZE - 1)) + shift
     _checked(libc.mmap(addr, size, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED | MAP_FIXED, fd, 0),
              "map the memfd")
     if addr > base:
         libc.munmap(base, addr - base)
-    if base + size + PMD_SIZE > addr + size:
-        libc.munmap(addr + size, base + size + PMD_SIZE - (addr + size))
+    if base + size + 2 * PMD_SIZE > addr + size:
+        libc.munmap(addr + size, base + size + 2 * PMD_SIZE - (addr + size))
     _checked(libc.madvise(addr, size, MADV_NOHUGEPAGE), "madvise")
     return addr
 
@@ -65,7 +67,7 @@ def main() -> int:
     spec = json.loads(sys.argv[1])
     fd = os.memfd_create("ptcalc-scan-forker")
     os.ftruncate(fd, spec["size"])
-    buf = (ctypes.c_char * spec["size"]).from_address(map_aligned(fd, spec["size"]))
+    buf = (ctypes.c_char * spec["size"]).from_address(map_aligned(fd, spec["size"], spec.get("shift", 0)))
     for off in spec["touch"]:
         buf[off] = b"\x01"
     ready_r, ready_w = os.pipe()

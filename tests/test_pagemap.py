@@ -287,6 +287,39 @@ def test_touched_cells_are_the_cells_of_the_touched_pages(self_pagemap, offset_p
 
 @needs_linux
 @pytest.mark.kernel
+@pytest.mark.parametrize("pattern", ["none", "scattered", "first and last", "one block"])
+def test_first_entries_are_the_first_touched_page_of_each_range(self_pagemap, pattern):
+    """first_entries (one PAGEMAP_SCAN per range, max_pages 1): each range's
+    first touched page, worked out page by page, or -1; ranges of whole
+    blocks, of parts of blocks and an empty one."""
+    if not pm.pagemap_scan_supported(self_pagemap):
+        pytest.skip("PAGEMAP_SCAN needs Linux 6.7")
+    npages = 4 * 512 + 100
+    pages = {"none": [], "scattered": PATTERNS["scattered"], "first and last": [0, npages - 1],
+             "one block": range(600, 900)}[pattern]
+    fd = os.memfd_create("ptcalc-first-test")
+    try:
+        os.ftruncate(fd, npages * PS)
+        m = mmap.mmap(fd, npages * PS, flags=mmap.MAP_SHARED)
+        try:
+            m.madvise(mmap.MADV_NOHUGEPAGE)
+            touch(m, pages)
+            start = address(m)
+            cuts = sorted({0, 1, 300, 512, 700, 1024, 1536, 2047, 2048, npages - 1, npages})
+            lo = np.array([start + a * PS for a in cuts[:-1]] + [start], np.int64)
+            hi = np.array([start + b * PS for b in cuts[1:]] + [start], np.int64)
+            want = [next((start + p * PS for p in sorted(pages) if a <= p < b), -1)
+                    for a, b in zip(cuts[:-1], cuts[1:])] + [-1]
+            found, huge = pm.first_entries(self_pagemap, lo, hi)
+            assert found.tolist() == want and not huge
+        finally:
+            m.close()
+    finally:
+        os.close(fd)
+
+
+@needs_linux
+@pytest.mark.kernel
 def test_read_faults_map_the_zero_page_and_count(self_pagemap):
     """A read fault on private anonymous memory maps the shared zero page:
     a present PTE (PAGE_IS_PRESENT | PAGE_IS_PFNZERO), so the page is touched."""

@@ -52,6 +52,7 @@ PM_SCAN_WP_MATCHING (which would write-protect the matched pages).
     iter_present(fd, s, e)      the same in chunks (bounded memory for huge mappings)
     scan_regions(fd, s, e)      raw struct page_region records with categories (ioctl only)
     touched_cells(fd, s, e, o)  the 2 MiB blocks (cells) holding an entry, one ioctl each (ioctl only)
+    first_entries(fd, ss, es)   per range, its first page with an entry (or -1), one ioctl each (ioctl only)
     entry_runs(data)            runs of entries of pagemap bytes (the fallback's parser)
     pagemap_scan_supported(fd)  whether this kernel has PAGEMAP_SCAN (probed once)
 
@@ -321,6 +322,37 @@ def touched_cells(fd: int, start: int, end: int, offset: int, block: int) -> tup
             ends.append(hi)
         addr = hi
     return np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64), huge
+
+
+def first_entries(fd: int, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, bool]:
+    """For each range ``[starts[i], ends[i])`` (page-aligned byte addresses),
+    the address of its first page with an entry, -1 when it has none; and
+    whether an entry found is PAGE_IS_HUGE (a PMD-mapped THP or a hugetlb
+    page).  One PAGEMAP_SCAN per range with ``max_pages`` 1, as in
+    :func:`touched_cells` (the walk stops at the first entry; a block without
+    a PTE table is skipped whole).  As with scan_regions(), a process gone
+    during the walk gives empty answers (the caller reads an entry after it
+    to tell)."""
+    starts = np.asarray(starts, dtype=np.int64)
+    ends = np.asarray(ends, dtype=np.int64)
+    vec = np.zeros(1, dtype=PAGE_REGION)
+    arg = bytearray(PM_SCAN_ARG.pack(PM_SCAN_ARG.size, 0, 0, 0, 0, vec.__array_interface__["data"][0], 1, 1,
+                                     0, 0, TOUCHED, TOUCHED | PAGE_IS_HUGE))
+    out = vec.view(np.uint8).data
+    set_range, get_region = struct.Struct("=2Q").pack_into, struct.Struct("=3Q").unpack_from
+    ioctl, request = fcntl.ioctl, PAGEMAP_SCAN
+    found = np.full(starts.size, -1, dtype=np.int64)
+    huge = False
+    for i, (lo, hi) in enumerate(zip(starts.tolist(), ends.tolist())):
+        _check_range(lo, hi)
+        if lo == hi:
+            continue
+        set_range(arg, 16, lo, hi)  # pm_scan_arg.start, .end
+        if ioctl(fd, request, arg, True):
+            page, _, categories = get_region(out, 0)
+            found[i] = page
+            huge = huge or bool(categories & PAGE_IS_HUGE)
+    return found, huge
 
 
 # --- the read fallback -------------------------------------------------------------------------

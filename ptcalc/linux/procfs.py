@@ -232,6 +232,18 @@ class ProcFS:
         self.pread(fd, PAGEMAP_ENTRY_BYTES, start // PAGE_SIZE * PAGEMAP_ENTRY_BYTES, pid)
         return out
 
+    def pagemap_first(self, fd: int, starts: Any, ends: Any, pid: Pid = "?") -> tuple[Any, bool]:
+        """``ptcalc.linux.pagemap.first_entries`` of the pagemap ``fd``: per
+        range, its first page with an entry (-1: none), and whether one is
+        huge.  ProcessGone when the process exited before or during the walk."""
+        from ptcalc.linux.pagemap import first_entries
+
+        with self._process_files(pid, "pagemap"):
+            out = first_entries(fd, starts, ends)
+        if len(starts):
+            self.pread(fd, PAGEMAP_ENTRY_BYTES, int(starts[0]) // PAGE_SIZE * PAGEMAP_ENTRY_BYTES, pid)
+        return out
+
     def pagemap_regions(self, fd: int, start: int, end: int, pid: Pid = "?") -> list[Any]:
         """PAGEMAP_SCAN (Linux 6.7+) over ``[start, end)`` of the pagemap ``fd``:
         arrays of ``ptcalc.linux.pagemap.PAGE_REGION`` records of the pages with an

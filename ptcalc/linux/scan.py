@@ -51,13 +51,13 @@ from ptcalc.linux.parsers import ShmSegment, SmapsEntry
 from ptcalc.linux.procfs import ProcFS
 from ptcalc.linux.proctitle import plain_label, printable, process_class
 from ptcalc.linux.scan_private import Own, private_kind, private_rows
-from ptcalc.linux.scan_read import Method, ProcessRead, Reader, read_touched, unseen
+from ptcalc.linux.scan_read import Method, ModelVmpte, ProcessRead, Reader, VmaRead, read_touched, unseen
 from ptcalc.model.accounting import parse_kernel
 from ptcalc.model.geometry import Arch
 from ptcalc.units import format_size
 from ptcalc.workload.touched import Range, as_ranges, fill_blocks, normalise
-from ptcalc.workload.types import (Backing, Mapping, PrivateMapping, ProcessGroup, Protection, Segment, Userfaultfd,
-                                   Workload)
+from ptcalc.workload.types import (Backing, Host, Mapping, PrivateMapping, ProcessGroup, Protection, Segment,
+                                   Userfaultfd, Workload)
 
 __all__ = ["DEFAULT_MIN_SIZE", "TOUCHED_MODES", "GroupNote", "ScanResult", "SegmentNote", "classify",
            "protection_of", "read_touched", "scan", "userfaultfd_of"]
@@ -72,6 +72,10 @@ mappings (their tables are each process's own under every scheme: below the
 file-cached threshold, no whole 1 GiB window for hugetlb sharing).  glibc maps
 gconv-modules.cache MAP_SHARED at a random address in every process using
 iconv; as a segment it would need one per address."""
+
+MODEL_CACHE = 256
+"""Distinct readings whose model VmPTE a scan keeps (``_process_vmpte``); forked
+workers read alike one after another, so a few suffice."""
 
 MAX_LABEL = 160
 """Longest segment name taken from a path (characters)."""
@@ -191,6 +195,8 @@ class ScanResult:
     """Private mappings whose entries no pagemap interface shows (``[vvar]``, devices), by path."""
     reused: int = 0
     """Processes read without smaps, their maps those of one read before (``scan_read.Reader``)."""
+    decided: int = 0
+    """Processes whose partly present shared mappings' blocks VmPTE decided (``scan_read._deduce``)."""
     pagetables: HostPageTables | None = None
     """A scan of every process on the live machine: its PageTables beside the model."""
 
@@ -429,12 +435,15 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
             (not e.maps.shared and fstypes.get(e.maps.dev) in ("tmpfs", "shmem"))
 
     # tables: a partly present shared mapping is read by cells (one ioctl per 2 MiB block
-    # holding a page, scan_read._read_cells); --read-all (reuse False) reads every page
-    reader = Reader(fs, base, method, reuse=reuse, is_shmem=is_shmem,
-                    block=pmd_size if touched == "tables" and reuse else None)
+    # holding a page, scan_read._read_cells), or decided by VmPTE (scan_read._deduce);
+    # --read-all (reuse False) reads every page
+    tables = touched == "tables" and reuse
+    reader = Reader(fs, base, method, reuse=reuse, is_shmem=is_shmem, block=pmd_size if tables else None,
+                    model=_process_vmpte(host, fstypes) if tables else None)
     split_of: dict[int, tuple[_Proc, Counter[str], Counter[str]]] = {}
     present: dict[SegKey, tuple[np.ndarray, np.ndarray]] = {}
     by_cells: set[SegKey] = set()  # segments some process's mapping of was read by cells
+    decided = 0
     for done, pid in enumerate(pid_list, 1):
         try:
             r = reader.read(pid)
@@ -448,6 +457,7 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
             skipped[f"unreadable ({type(e).__name__})"] += 1
             r = None
         if r is not None:
+            decided += r.decided
             thp_unknown += [f"pid {pid}: {m}" for m in r.thp_unknown]
             like = split_of.get(r.like) if r.like is not None else None
             if like is not None:  # an identical process: its reading split once
@@ -578,7 +588,64 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
     return ScanResult(workload=w, hostname=hostname, when=when, kernel=release, touched_mode=touched,
                       processes_read=len(procs), skipped=skipped, segment_notes=seg_notes, group_notes=group_notes,
                       ignored_mappings=ignored, notes=notes, small_segments=small, min_size=min_size,
-                      unseen_mappings=unseen_paths, reused=reader.reused, pagetables=host_tables)
+                      unseen_mappings=unseen_paths, reused=reader.reused, pagetables=host_tables,
+                      decided=decided)
+
+
+def _process_vmpte(host: Host, fstypes: dict[tuple[int, int], str]) -> ModelVmpte:
+    """The model's VmPTE (:func:`model_vmpte`) of one process whose mappings
+    read as the readings given, its shared mappings as segments of their own
+    and the rest as its private mappings, written as with ``--touched
+    tables`` (the same tables as its pages; a small shared mapping as a
+    segment has the tables it has as a private file row: its own at every
+    level), counted as :func:`model_vmpte` counts (``hugetlb-pmd``, the
+    mappings as configured).  Processes whose readings are equal -- forked
+    workers -- share one evaluation (keyed by what the readings say, not
+    by object)."""
+    from ptcalc.model.tables import compute
+
+    arch = host.arch
+    base, block = arch.base_page, arch.pmd_size
+    cache: dict[tuple[object, ...], int | None] = {}
+
+    def vmpte(vmas: list[VmaRead]) -> int | None:
+        said = tuple((v.entry.maps, v.entry.vmflags, v.entry.kernel_page_size, v.pmd_mapped,
+                      v.entry.fields.get("Rss"), v.starts.tobytes(), v.ends.tobytes(),
+                      None if v.huge is None else v.huge.tobytes()) for v in vmas)
+        if said in cache:
+            return cache[said]
+        if len(cache) >= MODEL_CACHE:  # bounded: a key holds every run of a process's reading
+            cache.clear()
+        cache[said] = got = _evaluate(vmas)
+        return got
+
+    def _evaluate(vmas: list[VmaRead]) -> int | None:
+        p = _split(ProcessRead(0, "", "", {}, vmas), fstypes, Counter(), Counter(), arch, [])
+        by_key: dict[SegKey, list[_Shared]] = {}
+        for sh in p.shared:
+            by_key.setdefault(sh.key, []).append(sh)
+        segments: dict[str, Segment] = {}
+        maps: list[Mapping] = []
+        for key, shs in by_key.items():
+            name = f"{key[0]:x}:{key[1]:x}:{key[2]}"
+            ps = _segment_page_size(shs, base, block, [], name)
+            size = max(sh.entry.maps.offset + sh.entry.maps.size for sh in shs)
+            segments[name] = Segment(name=name, size=-(-size // ps) * ps, backing=shs[0].backing, page_size=ps)
+            for sh in shs:
+                m = sh.entry.maps
+                prot = protection_of(m.perms)
+                maps.append(Mapping(segment=name, offset=m.offset, size=m.size, address=m.start, protection=prot,
+                                    touched=_touched(sh, ps, base, prot, "tables", block, name, []),
+                                    userfaultfd=userfaultfd_of(sh.entry.vmflags)))
+        maps.sort(key=lambda m: m.address)
+        own = private_rows(p.owns, arch, "tables")
+        if not maps and not own:
+            return None
+        w = Workload(host=host, segments=segments, groups=(ProcessGroup(name="p", count=1, mappings=tuple(maps),
+                                                                        private_mappings=own),))
+        return int(compute(w, "hugetlb-pmd").groups.vmpte_bytes[0])
+
+    return vmpte
 
 
 def _private_memory(members: list[_Proc], base: int) -> int:

@@ -8,9 +8,11 @@ have a page-table entry.
     name, title                 /proc/PID/comm, /proc/PID/cmdline             always
     pages with an entry         /proc/PID/pagemap: PAGEMAP_SCAN (6.7+),       only mappings smaps cannot
                                 one walk per run of mappings; else pread      decide (below)
-    2 MiB blocks with an entry  PAGEMAP_SCAN, one call per block holding a    shared base-page mappings
-                                page (pagemap.touched_cells)                  smaps cannot decide, when the
-                                                                              scan needs blocks (``block``)
+    2 MiB blocks with an entry  VmPTE at the most the model gives with every  shared base-page mappings
+                                whole block present, and a sample of 32       smaps cannot decide, when the
+                                blocks (pagemap.first_entries); else          scan needs blocks (``block``)
+                                PAGEMAP_SCAN, one call per block holding a
+                                page (pagemap.touched_cells)
     PMD-mapped THP              PAGEMAP_SCAN PAGE_IS_HUGE; else the PFNs      mappings with AnonHugePages,
                                 of 2 MiB-aligned runs (pagemap, root)         ShmemPmdMapped, FilePmdMapped
 
@@ -47,7 +49,13 @@ one PAGEMAP_SCAN per block holding a page, which stops at its first entry,
 instead of a visit of every entry and a region per run of pages; its runs
 are then the cells (``VmaRead.cells``), it has no page count, and a
 segment's pages present are not counted.  A huge entry found (a PMD-mapped
-THP) sends the mapping back to the page-by-page walk.
+THP) sends the mapping back to the page-by-page walk.  Before the cells,
+VmPTE may decide the blocks (:func:`_deduce`, given ``model``: the model's
+VmPTE of a process): when the kernel's VmPTE is the most the model gives
+with every whole block of those mappings holding a page, every one holds a
+PTE table; a sample of them is read to catch an empty table balancing an
+untouched block, and a mapping whose address and file offset disagree
+modulo 2 MiB has its file blocks read, one PAGEMAP_SCAN each.
 """
 
 from __future__ import annotations
@@ -62,6 +70,7 @@ from ptcalc.linux.pagemap import PAGE_IS_HUGE, pagemap_scan_supported
 from ptcalc.linux.parsers import (PAGEMAP_ENTRY_BYTES, MapsEntry, SmapsEntry, pagemap_touched, parse_kb_fields,
                                   parse_maps, parse_smaps, runs)
 from ptcalc.linux.procfs import ProcFS
+from ptcalc.workload.touched import fill_blocks
 
 ATTEMPTS = 3
 """Reads of a process whose VmPTE moves while it is read, before the scan keeps the last."""
@@ -136,6 +145,8 @@ class ProcessRead:
     """Mappings whose PMD-mapped THP could not be located (pread path without PFNs)."""
     like: int | None = None
     """The PID whose reading this one is (an identical process read before), or None."""
+    decided: bool = False
+    """VmPTE decided which blocks of its partly present shared mappings hold a page (``_deduce``)."""
 
     @property
     def vmpte(self) -> int | None:
@@ -173,12 +184,13 @@ def _names(fs: ProcFS, pid: int) -> tuple[str, str]:
     return comm, cmdline
 
 
-def read_process(fs: ProcFS, pid: int, base: int, method: Method = "auto", block: int | None = None
-                 ) -> ProcessRead | None:
+def read_process(fs: ProcFS, pid: int, base: int, method: Method = "auto", block: int | None = None,
+                 model: ModelVmpte | None = None) -> ProcessRead | None:
     """``pid``'s mappings and their pages with an entry; None for a kernel
     thread or a zombie (no mm).  ``block``: read the shared mappings that are
-    partly present by cells of this size (:func:`_by_cells`).  ProcessGone /
-    NoAccess as ProcFS raises them."""
+    partly present by cells of this size (:func:`_by_cells`), or where
+    VmPTE decides them, not at all (``model``: :func:`_deduce`).
+    ProcessGone / NoAccess as ProcFS raises them."""
     comm, cmdline = _names(fs, pid)
     read: ProcessRead | None = None
     for _ in range(ATTEMPTS):
@@ -188,10 +200,10 @@ def read_process(fs: ProcFS, pid: int, base: int, method: Method = "auto", block
             return None  # kernel thread or zombie: no mm
         vmas = [VmaRead(e) for e in parse_smaps(smaps_text)]
         thp_unknown: list[str] = []
-        _read_pages(fs, pid, vmas, base, method, thp_unknown, block)
+        decided = _read_pages(fs, pid, vmas, base, method, thp_unknown, block, before.get("VmPTE"), model)
         after = parse_kb_fields(fs.pid_text(pid, "status"))
         settled = before.get("VmPTE") == after.get("VmPTE")
-        read = ProcessRead(pid, comm, cmdline, after, vmas, settled, thp_unknown)
+        read = ProcessRead(pid, comm, cmdline, after, vmas, settled, thp_unknown, decided=decided)
         if settled:
             break
     return read
@@ -217,11 +229,14 @@ class Reader:
     ``RssShmem`` counts)."""
 
     def __init__(self, fs: ProcFS, base: int, method: Method = "auto", reuse: bool = True,
-                 is_shmem: Callable[[SmapsEntry], bool] = lambda e: False, block: int | None = None) -> None:
+                 is_shmem: Callable[[SmapsEntry], bool] = lambda e: False, block: int | None = None,
+                 model: ModelVmpte | None = None) -> None:
         self.fs, self.base, self.method, self.is_shmem = fs, base, method, is_shmem
         self.block = block
         """Read shared mappings partly present by cells of this size (the PMD
         span; ``scan`` passes it for ``touched="tables"``), None: page by page."""
+        self.model = model
+        """The model's VmPTE of a process read so (``_deduce``); None: cells are always read."""
         # read_like walks with PAGEMAP_SCAN, which a fake tree's regular file cannot do
         self.reuse = reuse and method != "read" and (fs.is_live or method == "ioctl")
         self.seen: dict[str, ProcessRead] = {}
@@ -235,7 +250,7 @@ class Reader:
     def read(self, pid: int) -> ProcessRead | None:
         fs = self.fs
         if not self.reuse:
-            return read_process(fs, pid, self.base, self.method, self.block)
+            return read_process(fs, pid, self.base, self.method, self.block, self.model)
         maps = fs.pid_text(pid, "maps")
         if not maps.strip():
             return None  # kernel thread or zombie: no mm
@@ -245,7 +260,7 @@ class Reader:
             if r is not None:
                 self.reused += 1
                 return r
-        r = read_process(fs, pid, self.base, self.method, self.block)
+        r = read_process(fs, pid, self.base, self.method, self.block, self.model)
         if r is not None and rep is None and maps_key([v.entry for v in r.vmas]) == maps_key(parse_maps(maps)):
             self.seen[maps] = r  # (its smaps showed the maps read before it)
         return r
@@ -292,11 +307,17 @@ class Reader:
             if not use_ioctl(fs, fd, self.method):
                 self.reuse = False  # without PAGEMAP_SCAN every process is read in full
                 return None
-            pages = _read_cells(fs, pid, fd, vmas, by_cells, self.block)
+            regions = _walk_regions(fs, pid, fd, vmas, todo)
+            _assign(vmas, todo, regions)  # (read before the cells: what VmPTE decides needs them)
+            pages, decided = _read_cells(fs, pid, fd, vmas, by_cells, self.block, before.get("VmPTE"), self.model)
             if pages:  # a huge entry found: those mappings page by page
                 by_cells = sorted(set(by_cells) - set(pages))
+                more = _walk_regions(fs, pid, fd, vmas, pages)
+                _assign(vmas, pages, more)
                 todo = sorted(todo + pages)
-            regions = _walk_regions(fs, pid, fd, vmas, todo)
+                order = np.argsort(np.concatenate((regions[0], more[0])), kind="stable")
+                rs, re_, huge = (np.concatenate((x, y))[order] for x, y in zip(regions, more))
+                regions = (rs, re_, huge)
         finally:
             os.close(fd)
         after = parse_kb_fields(fs.pid_text(pid, "status"))
@@ -312,8 +333,6 @@ class Reader:
         if same:  # every walked mapping's pages (cells) are rep's: share its reading
             vmas = list(rep.vmas)
         else:
-            if not same_pages:
-                _assign(vmas, todo, regions)
             walked = set(todo)
             for i in todo + by_cells:
                 mv, rv = vmas[i], rep.vmas[i]
@@ -322,7 +341,8 @@ class Reader:
                 else:
                     vmas[i] = _with_counts(mv, self.is_shmem(mv.entry))
         comm, cmdline = _names(fs, pid)
-        return ProcessRead(pid, comm, cmdline, after, vmas, True, rep.thp_unknown, like=rep.pid if same else None)
+        return ProcessRead(pid, comm, cmdline, after, vmas, True, rep.thp_unknown, like=rep.pid if same else None,
+                           decided=decided)
 
 
 def _same_reading(mine: VmaRead, theirs: VmaRead) -> bool:
@@ -346,14 +366,30 @@ def _by_cells(e: SmapsEntry, block: int | None) -> bool:
     return block is not None and e.maps.shared and not e.hugetlb and not unseen(e)
 
 
-def _read_cells(fs: ProcFS, pid: int, fd: int, vmas: list[VmaRead], todo: list[int], block: int | None
-                ) -> list[int]:
-    """Each mapping of ``todo`` its cells holding an entry (runs from its
-    start, ``cells`` set); returns those where a huge entry (a PMD-mapped THP)
-    was found, left to be read page by page."""
+ModelVmpte = Callable[[list[VmaRead]], "int | None"]
+"""The model's VmPTE of a process whose mappings read as these (``scan`` makes
+it: ``scan._process_vmpte``, a one-process workload), None when it cannot tell."""
+
+SAMPLE_BLOCKS = 32
+"""Blocks of each mapping whose tables VmPTE decided that are probed for an
+entry all the same (evenly spaced, the first and the last among them)."""
+
+
+def _read_cells(fs: ProcFS, pid: int, fd: int, vmas: list[VmaRead], todo: list[int], block: int | None,
+                vmpte: int | None = None, model: ModelVmpte | None = None) -> tuple[list[int], bool]:
+    """Each mapping of ``todo`` its cells holding an entry (``cells`` set:
+    runs from its start, filled as ``workload.touched.fill_blocks`` fills
+    them, so that every way of reading them gives one answer); returns those
+    where a huge entry (a PMD-mapped THP) was found, left to be read page by
+    page, and whether VmPTE decided the blocks: with the kernel's ``vmpte``
+    and the ``model`` of the process's VmPTE, it does where it can
+    (:func:`_deduce`); the rest are read one PAGEMAP_SCAN per cell."""
     pages: list[int] = []
+    decided = False
     if block is None:
-        return pages
+        return pages, decided
+    if vmpte is not None and model is not None and todo:
+        todo, pages, decided = _deduce(fs, pid, fd, vmas, todo, block, vmpte, model)
     for i in todo:
         v = vmas[i]
         m = v.entry.maps
@@ -361,8 +397,112 @@ def _read_cells(fs: ProcFS, pid: int, fd: int, vmas: list[VmaRead], todo: list[i
         if huge:
             pages.append(i)
             continue
-        v.starts, v.ends, v.huge, v.cells = s - m.start, e - m.start, None, True
-    return pages
+        _set_cells(v, s, e, block)
+    return pages, decided
+
+
+def _set_cells(v: VmaRead, s: np.ndarray, e: np.ndarray, block: int) -> None:
+    """``v``'s runs: the cells ``[s, e)`` (absolute addresses) holding an entry, filled."""
+    m = v.entry.maps
+    v.starts, v.ends = fill_blocks(s - m.start, e - m.start, m.start, m.offset, m.size, block)
+    v.huge, v.cells = None, True
+
+
+def _interior(start: int, end: int, block: int) -> tuple[int, int]:
+    """The whole ``block``s of ``[start, end)``: ``[a, b)``, empty when none."""
+    a, b = -(-start // block) * block, end // block * block
+    return a, max(a, b)
+
+
+def _sample(a: int, b: int, block: int, n: int = SAMPLE_BLOCKS) -> np.ndarray:
+    """Up to ``n`` of the blocks of ``[a, b)``, evenly spaced, the first and the last among them."""
+    count = (b - a) // block
+    return a + np.unique(np.linspace(0, count - 1, min(n, count)).round().astype(np.int64)) * block
+
+
+def _deduce(fs: ProcFS, pid: int, fd: int, vmas: list[VmaRead], todo: list[int], block: int, vmpte: int,
+            model: ModelVmpte) -> tuple[list[int], list[int], bool]:
+    """Let VmPTE decide which blocks of the mappings of ``todo`` (shared,
+    base pages, partly present) hold a PTE table; returns the mappings left
+    to read by cells, those where a huge entry was found, and whether VmPTE
+    decided (every mapping with a whole block: none is left).
+
+    VmPTE is mm_pgtables_bytes() (task_mem(), fs/proc/task_mmu.c): every PTE,
+    PMD and PUD table of the process, empty or not; no table lies in a block
+    no mapping covers (free_pgtables() -> free_pgd_range() frees those,
+    mm/memory.c).  The model counts a table only where an entry needs it, so
+    it never counts more than the kernel has.  Each mapping's partial blocks
+    at its ends (which a neighbour may share) are read by cells first; then
+    the model's VmPTE of the process with every whole block of those
+    mappings holding a page (the rest as read) is the most VmPTE can be
+    without a table the model cannot see.  When the kernel's VmPTE is that
+    figure, every one of those blocks holds a PTE table, so a page: read,
+    of a mapping whose address and file offset agree modulo ``block``,
+    nothing more; of another, one PAGEMAP_SCAN per *file* block (its cells
+    are what a block of addresses and one of file offsets have in common:
+    every block of addresses holds a page, so the filled ranges are the
+    file blocks that hold one).  An empty table (pages reclaimed,
+    ``MADV_DONTNEED``, half of a block unmapped) counts in VmPTE and holds
+    no page; with an untouched block elsewhere it could make the figures
+    equal, so a sample of the blocks (:data:`SAMPLE_BLOCKS`) is probed for
+    an entry: any without, or a huge one, and every mapping is read by
+    cells.  When VmPTE is lower, some block holds no table: read by cells."""
+    hyp = list(vmas)
+    edges: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    pages: list[int] = []
+    for i in todo:
+        m = vmas[i].entry.maps
+        a, b = _interior(m.start, m.end, block)
+        s_parts, e_parts = [], []
+        for lo, hi in ((m.start, a), (b, m.end)) if a < b else ((m.start, m.end),):
+            if lo < hi:
+                s, e, huge = fs.pagemap_cells(fd, lo, hi, m.offset - m.start + lo, block, pid)
+                if huge:
+                    break
+                s_parts.append(s)
+                e_parts.append(e)
+        else:
+            es, ee = _cat(s_parts), _cat(e_parts)
+            if a == b:  # no whole block (a small mapping): read by cells
+                _set_cells(vmas[i], es, ee, block)
+                continue
+            edges[i] = (es, ee)
+            full = VmaRead(vmas[i].entry, cells=True)
+            order = np.argsort(np.concatenate((es, [a])), kind="stable")
+            _set_cells(full, np.concatenate((es, [a]))[order], np.concatenate((ee, [b]))[order], block)
+            hyp[i] = full
+            continue
+        pages.append(i)  # a huge entry: page by page
+    todo = sorted(edges)
+    if pages or not todo:
+        return todo, pages, False
+    if model(hyp) != vmpte:
+        return todo, [], False
+    for i in todo:
+        m = vmas[i].entry.maps
+        a, b = _interior(m.start, m.end, block)
+        sample = _sample(a, b, block)
+        found, huge = fs.pagemap_first(fd, sample, sample + block, pid)
+        if huge or (found < 0).any():
+            return todo, [], False
+    for i in todo:
+        v, m = vmas[i], vmas[i].entry.maps
+        a, b = _interior(m.start, m.end, block)
+        shift = (m.start - m.offset) % block
+        if shift == 0:
+            s, e = np.array([a], np.int64), np.array([b], np.int64)
+        else:  # the file blocks' parts in [a, b): one begins where the address is shift modulo block
+            bounds = np.arange(a - block + shift, b, block, dtype=np.int64)
+            s, e = np.maximum(bounds, a), np.minimum(bounds + block, b)
+            found, huge = fs.pagemap_first(fd, s, e, pid)
+            if huge:  # this one and the ones after it by cells (which find it and go page by page)
+                return todo[todo.index(i):], [], False
+            s, e = s[found >= 0], e[found >= 0]
+        es, ee = edges[i]
+        s, e = np.concatenate((es, s)), np.concatenate((ee, e))
+        order = np.argsort(s, kind="stable")
+        _set_cells(v, s[order], e[order], block)
+    return [], [], True
 
 
 def _whole(v: VmaRead) -> bool:
@@ -422,24 +562,30 @@ def _needs_walk(v: VmaRead, ioctl: bool) -> bool:
 
 
 def _read_pages(fs: ProcFS, pid: int, vmas: list[VmaRead], base: int, method: Method,
-                thp_unknown: list[str], block: int | None = None) -> None:
+                thp_unknown: list[str], block: int | None = None, vmpte: int | None = None,
+                model: ModelVmpte | None = None) -> bool:
+    """Read what smaps leaves undecided; whether VmPTE decided blocks (:func:`_read_cells`)."""
     ioctl_ok = method != "read"
     todo = [i for i, v in enumerate(vmas) if _needs_walk(v, ioctl_ok)]
+    decided = False
     if not todo:
-        return
+        return decided
     fd = fs.open_pagemap(pid)
     try:
         if use_ioctl(fs, fd, method):
             cells = [i for i in todo if _by_cells(vmas[i].entry, block) and not vmas[i].pmd_mapped]
-            walk = set(todo) - set(cells) | set(_read_cells(fs, pid, fd, vmas, cells, block))
-            todo = sorted(walk)
-            if todo:
-                _walk_ioctl(fs, pid, fd, vmas, todo)
+            walk = sorted(set(todo) - set(cells))
+            if walk:  # (read before the cells: what VmPTE decides needs them)
+                _walk_ioctl(fs, pid, fd, vmas, walk)
+            pages, decided = _read_cells(fs, pid, fd, vmas, cells, block, vmpte, model)
+            if pages:
+                _walk_ioctl(fs, pid, fd, vmas, pages)
         else:
             for i in todo:
                 _read_entries(fs, pid, fd, vmas[i], base, thp_unknown)
     finally:
         os.close(fd)
+    return decided
 
 
 Regions = tuple[np.ndarray, np.ndarray, np.ndarray]

@@ -113,6 +113,11 @@ def header_lines(r: ScanResult) -> list[str]:
         lines.append("touch: ranges are compressed without changing any page-table count (gaps inside "
                      "2 MiB blocks already touched are filled), so touched shmem bytes may be "
                      "overstated; `ptcalc scan --touched pages` writes the exact pages.")
+        if r.decided:
+            lines.append(f"Blocks decided by VmPTE: {_plural(r.decided, 'process')}, whose VmPTE was the most "
+                         "the model gives with every 2 MiB block of their partly present shared mappings holding "
+                         "a page, had those blocks read as touched, a sample of them checked (docs/scan.md, "
+                         "Speed).")
         lines.append("private_mappings: each process's own mappings with pages present, as the parts of them "
                      "in 2 MiB blocks holding a touched page (what their page tables cover), by kind and name; "
                      "PMD-mapped THP as 2 MiB pieces.")
