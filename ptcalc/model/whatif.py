@@ -705,7 +705,7 @@ def _place_in_step(layout: Layout, workload: Workload, replace: Any, new_addr: A
     places as :func:`_place_one_by_one`."""
     import numpy as np
 
-    from ptcalc.model.topdown import TopDown
+    from ptcalc.model.topdown import INF, TopDown
 
     arch = workload.arch
     pud = arch.pud_size
@@ -731,15 +731,16 @@ def _place_in_step(layout: Layout, workload: Workload, replace: Any, new_addr: A
     zero = np.zeros(moving.size, np.int64)
     phase = np.mod(new_off[moving], pud)
     pud_a = np.full(moving.size, pud, np.int64)
-    placer = TopDown(groups.size, dense[stay], new_addr[stay], new_addr[stay] + new_size[stay], need, arch.base_page)
-    # the fixed spans' answers at the limits known before anything is placed
-    spot_at = [placer.fixed(mg, lim, size, pg, zero) for lim in limits]
-    best_at = [placer.fixed(mg, lim, size, pud_a, phase) for lim in limits[1:]]
-    out: dict[bool, Any] = {}
+    placer = TopDown(groups.size, dense[stay], new_addr[stay], new_addr[stay] + new_size[stay], need, arch.base_page,
+                     arch.user_limit)
     # pages that are multiples of PUD_SIZE, with file offsets on them (1 GiB
     # pages on x86-64): the kernel's place is congruent to the offset modulo
     # PUD_SIZE already, and the best case places every mapping there too
     kernel_is_best = bool((np.mod(pg, pud) == 0).all()) and not bool(phase.any())
+    # the fixed spans' answers at the limits known before anything is placed
+    spot_at = [placer.fixed(mg, lim, size, pg, zero) for lim in limits]
+    best_at = [] if kernel_is_best else [placer.fixed(mg, lim, size, pud_a, phase) for lim in limits[1:]]
+    out: dict[bool, Any] = {}
     for aligned in (False, True):
         if aligned and kernel_is_best:
             out[True] = out[False]
@@ -747,8 +748,19 @@ def _place_in_step(layout: Layout, workload: Workload, replace: Any, new_addr: A
         placer.clear()
         at = new_addr.copy()
         dead = np.isin(groups, list(errors))
+        lowest = np.full(groups.size, INF, np.int64)  # per process, the lowest start placed so far
         begin = 0
-        for stop in step_ends.tolist():
+        for step, stop in enumerate(step_ends.tolist()):
+            if not aligned and step & (step - 1) == 0:
+                # steps 0, 1, 2, 4, 8, ...: the processes whose mappings left
+                # each go right below the one before, all placed at once
+                rest = np.flatnonzero((rank >= step) & ~dead[mg])
+                if rest.size:
+                    g = mg[rest]
+                    spot, done = placer.stacked(g, size[rest], pg[rest], limits[0][rest], lowest[g])
+                    fast = done[g]
+                    at[moving[rest[fast]]] = spot[fast]
+                    dead |= done
             q = by_step[begin:stop]
             begin = stop
             q = q[~dead[mg[q]]]
@@ -787,6 +799,7 @@ def _place_in_step(layout: Layout, workload: Workload, replace: Any, new_addr: A
                 spot, gap = np.where(found, best, spot), np.where(found, best_gap, gap)
             at[moving[q]] = spot
             placer.add(g, spot, spot + z, gap)
+            lowest[g] = np.minimum(lowest[g], spot)
         out[aligned] = at
     return out[False], out[True]
 
