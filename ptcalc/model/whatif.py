@@ -360,6 +360,7 @@ def convert_placed(layout: Layout, workload: Workload, page_size: int) -> Conver
     # then one of two that would overlap once grown to whole pages.
     replace = misaligned
     replaced: Sequence[Replaced] = ()
+    placed_some = False  # (some row re-placed outside ``errors``)
     aligned_addr = new_addr
     for _ in range(3):
         move = _to_move(layout, _overlap_pairs(layout, new_addr, new_size), page != layout.row_page)
@@ -367,13 +368,17 @@ def convert_placed(layout: Layout, workload: Workload, page_size: int) -> Conver
             flags = xp.zeros(layout.n_rows, dtype=xp.bool_)
             flags[xp.asarray(move, i64)] = True
             replace = replace | flags
-        elif replaced or not replace.any():
+        elif placed_some or not replace.any():
             break
-        new_addr, aligned_addr, replaced = kernel_place(layout, workload, replace, misaligned, explicit_addr,
-                                                       new_addr, new_size, new_off, page, errors)
-    if replaced:
-        new_addr = placed_once(layout, replace, new_addr, new_size, errors)
-        aligned_addr = placed_once(layout, replace, aligned_addr, new_size, errors)
+        new_addr, aligned_addr = _kernel_places(layout, workload, replace, new_addr, new_size, new_off, page, errors)
+        placed_some = _placed_some(layout, replace, errors)
+    if placed_some:
+        ids = _mapping_ids(layout, replace)
+        placed = placed_once(layout, replace, new_addr, new_size, errors, ids)
+        # (the best case's places are the kernel's where it is the kernel's placement: the same array)
+        aligned_addr = placed if aligned_addr is new_addr else placed_once(layout, replace, aligned_addr, new_size,
+                                                                           errors, ids)
+        new_addr = placed
         replaced = ReplacedRows.of(layout, replace, misaligned, new_addr, aligned_addr, errors)
     pairs = _overlap_pairs(layout, new_addr, new_size)
     bad_groups = set(errors) | {int(layout.row_group[later]) for later in pairs[1]}
@@ -476,13 +481,27 @@ def kernel_place(layout: Layout, workload: Workload, replace: Any, misaligned: A
     the default map window, else of the address space.  Returns the new addresses, the best-case ones
     (congruent to the file offset modulo PUD_SIZE: an mmap or shmat address
     hint), and what moved; a process with no room goes to ``errors``."""
-    xp = layout.xp
-    new_addr = displace_later(layout, workload.arch, replace, new_addr, new_size, page)
-    if xp.NAME == "numpy":
-        addr_a, best_a = _place_in_step(layout, workload, replace, new_addr, new_size, new_off, page, errors)
-    else:
-        addr_a, best_a = _place_one_by_one(layout, workload, replace, new_addr, new_size, new_off, page, errors)
+    addr_a, best_a = _kernel_places(layout, workload, replace, new_addr, new_size, new_off, page, errors)
     return addr_a, best_a, ReplacedRows.of(layout, replace, misaligned, addr_a, best_a, errors)
+
+
+def _kernel_places(layout: Layout, workload: Workload, replace: Any, new_addr: Any, new_size: Any, new_off: Any,
+                   page: Any, errors: dict[int, str]) -> tuple[Any, Any]:
+    """:func:`kernel_place`'s new and best-case addresses (the same array
+    where the best case is the kernel's placement)."""
+    new_addr = displace_later(layout, workload.arch, replace, new_addr, new_size, page)
+    if layout.xp.NAME == "numpy":
+        return _place_in_step(layout, workload, replace, new_addr, new_size, new_off, page, errors)
+    return _place_one_by_one(layout, workload, replace, new_addr, new_size, new_off, page, errors)
+
+
+def _placed_some(layout: Layout, replace: Any, errors: dict[int, str]) -> bool:
+    """Whether some row in ``replace`` is outside the processes in ``errors``
+    (``ReplacedRows.of`` would list it)."""
+    groups = layout.row_group[replace]
+    if not errors:
+        return bool(groups.size)
+    return any(g not in errors for g in set(groups.tolist()))
 
 
 def displace_later(layout: Layout, arch: Any, replace: Any, new_addr: Any, new_size: Any, page: Any) -> Any:
@@ -588,7 +607,14 @@ def _in_the_way(layout: Layout, arch: Any, replace: Any, new_addr: Any, new_size
     return set(gp[hit].tolist())
 
 
-def placed_once(layout: Layout, replace: Any, addr: Any, size: Any, errors: dict[int, str]) -> Any:
+def _mapping_ids(layout: Layout, replace: Any) -> Any:
+    """Per row in ``replace``, an id of its mapping's key (segment, offset,
+    old address and end): what :func:`placed_once` groups by."""
+    mv = layout.xp.arange(layout.n_rows)[replace]
+    return key_ids(layout.row_seg[mv], layout.row_off[mv], layout.row_addr[mv], layout.row_end[mv])
+
+
+def placed_once(layout: Layout, replace: Any, addr: Any, size: Any, errors: dict[int, str], ids: Any = None) -> Any:
     """``addr`` with each re-placed mapping that several processes had at one
     address (the same segment, offset and size: made once and inherited
     through fork, or attached where the application asked) at one place
@@ -596,14 +622,16 @@ def placed_once(layout: Layout, replace: Any, addr: Any, size: Any, errors: dict
     is clear in the process.  The kernel placed it once, in the process that
     made it, clear of every mapping that process had; a scanned process lists
     its own mappings by the blocks it touched, so a mapping in the way shows
-    in some processes only, and the lowest place is the one that saw it."""
+    in some processes only, and the lowest place is the one that saw it.
+    ``ids``: :func:`_mapping_ids` of ``replace``, when made already."""
     xp = layout.xp
     mv = xp.arange(layout.n_rows)[replace]
     if mv.size < 2:
         return addr
     # only mappings whose key (segment, offset, old address and end) rows got
     # different places are walked: on arrays, the lowest and highest place per key
-    ids = key_ids(layout.row_seg[mv], layout.row_off[mv], layout.row_addr[mv], layout.row_end[mv])
+    if ids is None:
+        ids = _mapping_ids(layout, replace)
     order = order_by(xp, ids, addr[mv])
     ids_s, at_s = ids[order], addr[mv][order]
     first = xp.concatenate([xp.ones(1, dtype=xp.bool_), ids_s[1:] != ids_s[:-1]])
