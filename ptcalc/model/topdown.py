@@ -132,7 +132,7 @@ class TopDown:
         out[fits], gap[fits] = p[fits], t[fits]
         # else the highest gap below it that holds the mapping
         todo = np.flatnonzero(has & ~fits)
-        pos = self._below(g[todo], t[todo], size[todo], align[todo], phase[todo], first[todo])
+        pos = top[todo] - 1
         while todo.size:
             z, f = size[todo], first[todo]
             # a run of 2**k gaps longer than every query's gaps below it skips nothing
@@ -150,21 +150,8 @@ class TopDown:
             fits = found & (p >= lo[q])
             out[todo[fits]], gap[todo[fits]] = p[fits], q[fits]
             again = found & ~fits  # wide enough, but not at this alignment: below it
-            todo = todo[again]
-            pos = self._below(g[todo], pos[again], size[todo], align[todo], phase[todo], first[todo])
+            todo, pos = todo[again], pos[again] - 1
         return out, gap
-
-    def _below(self, g: Array, gap: Array, size: Array, align: Array, phase: Array, first: Array) -> Array:
-        """Where to look on when ``gap`` has no room: a start there would end
-        by the gap's start, at or below ``round_down(lo - size)`` -- the last
-        gap beginning at or below that (past every gap of a large alignment
-        that cannot hold it: one search), else the gap below; at least
-        ``first - 1`` (none left)."""
-        if self._bits is None:
-            return gap - 1
-        x = _round_down(self.lo[gap] - size, align, phase)
-        x += 1
-        return np.maximum(self._last_gap_below(g, x), first - 1)
 
     def _last_gap_below(self, g: Array, limit: Array, original: bool = False) -> Array:
         """Per query, the last gap of process ``g`` that begins below ``limit``
@@ -222,21 +209,29 @@ class TopDown:
             return start, ok
         new = np.concatenate([np.ones(1, bool), g[1:] != g[:-1]])
         first = np.flatnonzero(new)
-        if bool((below[first] < INF).any()):
-            # no room left at or above ``below`` (the first of each process has
-            # the highest limit): else the process is left to the steps
-            gf, af, zf = g[first], align[first], np.minimum.reduceat(size, first)
+        # first on the processes (a step's cost), then on every mapping left
+        # of those that pass: the first one's place in a free gap of the fixed
+        # spans, and no room left at or above ``below`` (the first of each
+        # process has the highest limit)
+        gf, af, zf, bf = g[first], align[first], size[first], below[first]
+        c1 = np.minimum(_round_down(limit[first] - zf, af, 0), bf - zf)
+        t1 = self._last_gap_below(gf, c1 + 1, original=True)
+        keep = t1 >= self.gap_begin[gf]
+        t1 = np.where(keep, t1, 0)
+        keep &= c1 + zf <= self._gaps[1][t1]
+        if bool((bf < INF).any()):
+            z_least = np.minimum.reduceat(size, first)
             none = np.zeros(first.size, np.int64)
-            room, _ = self.settle(gf, *self.fixed(gf, limit[first], zf, af, none), zf, af, none)
-            sel = np.flatnonzero((room < below[first])[np.cumsum(new) - 1])
-            if sel.size < n:
-                if not sel.size:
-                    return start, ok
-                g, size, align, limit, below = g[sel], size[sel], align[sel], limit[sel], below[sel]
-                new = np.concatenate([np.ones(1, bool), g[1:] != g[:-1]])
-                first = np.flatnonzero(new)
-        else:
-            sel = None
+            room, _ = self.settle(gf, *self.fixed(gf, limit[first], z_least, af, none), z_least, af, none)
+            keep &= room < bf
+        sel = None
+        if not bool(keep.all()):
+            if not keep.any():
+                return start, ok
+            sel = np.flatnonzero(keep[np.cumsum(new) - 1])
+            g, size, align, limit, below = g[sel], size[sel], align[sel], limit[sel], below[sel]
+            new = np.concatenate([np.ones(1, bool), g[1:] != g[:-1]])
+            first = np.flatnonzero(new)
         n = int(g.size)
         run = np.cumsum(new) - 1  # each query's process run
         # one alignment per process (a power of two), every size and ``below`` a multiple of it

@@ -779,8 +779,8 @@ def _place_in_step(layout: Layout, workload: Workload, replace: Any, new_addr: A
         lowest = np.full(groups.size, INF, np.int64)  # per process, the lowest start placed so far
         begin = 0
         for step, stop in enumerate(step_ends.tolist()):
-            if not aligned and step & (step - 1) == 0:
-                # steps 0, 1, 2, 4, 8, ...: the processes whose mappings left
+            if not aligned and (step == 0 or step & (step - 1) == 0 and step.bit_length() % 2 == 0):
+                # steps 0, 2, 8, 32, ...: the processes whose mappings left
                 # each go right below the one before, all placed at once
                 rest = np.flatnonzero((rank >= step) & ~dead[mg])
                 if rest.size:
