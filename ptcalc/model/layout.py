@@ -380,7 +380,9 @@ class Rows:
         def field(values: list[Any], dtype: Any = i64) -> Array:
             return xp.asarray(values, dtype)[idx]
 
-        seg = field([private_segment(arch, m.kind, m.page_size, n_segments) for m in flat])
+        kinds = [(m.kind, m.page_size) for m in flat]
+        seg_of = {k: private_segment(arch, *k, n_segments) for k in set(kinds)}  # (a few kinds, many mappings)
+        seg = field(list(map(seg_of.__getitem__, kinds)))
         pieces = [len(m.touched) for m in flat]
         per_row = xp.asarray(pieces, i64)[idx]
         n_pieces = int(per_row.sum()) if n else 0
