@@ -472,6 +472,20 @@ def pieces_reordered(xp: ModuleType, order: Array, piece_row: Array, start: Arra
     """Touched pieces after the rows were reordered (``order``: new position ->
     old row): each piece's row renumbered, the pieces sorted by it."""
     n = len(order)
+    if xp.NAME == "numpy" and n and piece_row.size and bool((piece_row[1:] >= piece_row[:-1]).all()):
+        # the pieces in row order (as a layout keeps them): each row's run of
+        # pieces moved whole, in the new row order -- a gather, no sort
+        import numpy as np
+
+        per_row = np.bincount(piece_row, minlength=n)
+        first = np.cumsum(per_row)
+        first -= per_row  # each old row's first piece
+        moved = per_row[order]
+        new_first = np.cumsum(moved)
+        new_first -= moved
+        by_row = np.repeat(first[order] - new_first, moved)
+        by_row += np.arange(by_row.size)
+        return np.repeat(np.arange(n, dtype=piece_row.dtype), moved), start[by_row], end[by_row]
     inv = xp.zeros(n, dtype=xp.int64)
     inv[order] = xp.arange(n)
     piece_row = inv[piece_row]

@@ -850,9 +850,11 @@ def _layout_at(layout: Layout, arch: Any, segs: list[Segment], new_addr: Any, ne
     # Touched ranges, relative to the mapping: round outwards, merge runs
     # that now touch (ends stay non-decreasing within a mapping).
     pr = layout.piece_row
-    base = a[pr]
-    s = _down_shift(layout.piece_start - base + delta[pr], shift[pr])
-    t = xp.minimum(_up_shift(layout.piece_end - base + delta[pr], shift[pr]), new_size[pr])
+    to_rel = (delta - a)[pr]  # (a piece less its mapping's address, plus its offset's rounding)
+    sh = shift[pr]
+    s = _down_shift(layout.piece_start + to_rel, sh)
+    t = xp.minimum(_up_shift(layout.piece_end + to_rel, sh), new_size[pr])
+    del to_rel, sh
     if pr.size:
         prev_t = xp.concatenate([xp.full(1, -1, dtype=i64), t[:-1]])
         new_row = xp.concatenate([xp.ones(1, dtype=xp.bool_), pr[1:] != pr[:-1]])
@@ -861,7 +863,9 @@ def _layout_at(layout: Layout, arch: Any, segs: list[Segment], new_addr: Any, ne
             ends = xp.concatenate([starts[1:], xp.ones(1, dtype=xp.bool_)])
             pr, s, t = pr[starts], s[starts], t[ends]
     # back to absolute addresses, rows in (group, address) order
-    p_start, p_end = s + new_addr[pr], t + new_addr[pr]
+    at = new_addr[pr]
+    p_start, p_end = s + at, t + at
+    del at
     if not identity:
         pr, p_start, p_end = pieces_reordered(xp, order, pr, p_start, p_end)
     return Layout.assemble(
