@@ -181,7 +181,7 @@ def tally(layout: Layout, z: Zones) -> Tally:
     # and up; in an mshare region only the attach level and up
     upper_own = attach_i if z.upper == "mshare" else (pmd_i if pmd_i is not None else 0) + 1
     private_leaf = leaf
-    if layout.has_private:
+    if layout.has_private and bool(layout.row_deposit.any()):
         # anonymous THP: __do_huge_pmd_anonymous_page() (mm/huge_memory.c)
         # deposits a preallocated PTE table under every PMD-mapped huge page
         # (pgtable_trans_huge_deposit, mm_inc_nr_ptes): one PTE table per
