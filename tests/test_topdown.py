@@ -4,17 +4,38 @@ highest aligned start below the limit that is clear of everything, found
 by trying every start from the top."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from test_resolve_addresses import _brute_highest
 
-from ptcalc.model.topdown import TopDown
+from ptcalc.model.topdown import INF, TopDown
 
 
 def _brute(spans, size, align, phase, limit, low):
     """The highest clear start, tried from the top (test_resolve_addresses' reference)."""
     return _brute_highest(spans, size, align, limit, low, phase)
+
+
+def _one_by_one(fixed, moves, low):
+    """One process's mappings (size, align, phase, limits) placed one after
+    another, each at the first limit with room (None: not placed)."""
+    taken, got = list(fixed), []
+    for size, align, phase, limits in moves:
+        spot = next((x for x in (_brute(taken, size, align, phase, lim, low) for lim in limits) if x is not None),
+                    None)
+        got.append(spot)
+        if spot is not None:
+            taken.append((spot, spot + size))
+    return got
+
+
+def _placer(fixed_per_group, need, low, high=1000):
+    fg = np.asarray([g for g, fixed in enumerate(fixed_per_group) for _ in fixed], np.int64)
+    fs = np.asarray([s for fixed in fixed_per_group for s, _ in fixed], np.int64)
+    fe = np.asarray([e for fixed in fixed_per_group for _, e in fixed], np.int64)
+    return TopDown(len(fixed_per_group), fg, fs, fe, np.asarray(need, np.int64), low, high)
 
 
 spans_st = st.lists(st.tuples(st.integers(0, 200), st.integers(1, 30)).map(lambda t: (t[0], t[0] + t[1])),
@@ -23,27 +44,18 @@ moves_st = st.lists(st.tuples(st.integers(1, 40), st.sampled_from([1, 2, 4, 8, 1
                               st.lists(st.integers(0, 260), min_size=1, max_size=3)), min_size=1, max_size=6)
 
 
+@pytest.mark.parametrize("keyed", [True, False], ids=["searched", "bisected"])
 @settings(max_examples=300, deadline=None)
 @given(groups=st.lists(st.tuples(spans_st, moves_st), min_size=1, max_size=4), low=st.integers(0, 8))
-def test_top_down_in_step_is_one_by_one(groups, low):
+def test_top_down_in_step_is_one_by_one(keyed, groups, low):
     # expected: per process, its mappings one after another, each at the
     # first limit (of up to three) with room, else not placed
-    expected = []
-    for fixed, moves in groups:
-        taken, got = list(fixed), []
-        for size, align, phase, limits in moves:
-            phase %= align
-            spot = next((x for x in (_brute(taken, size, align, phase, lim, low) for lim in limits)
-                         if x is not None), None)
-            got.append(spot)
-            if spot is not None:
-                taken.append((spot, spot + size))
-        expected.append(got)
-    fg = np.asarray([g for g, (fixed, _) in enumerate(groups) for _ in fixed], np.int64)
-    fs = np.asarray([s for fixed, _ in groups for s, _ in fixed], np.int64)
-    fe = np.asarray([e for fixed, _ in groups for _, e in fixed], np.int64)
-    need = np.asarray([min(z for z, *_ in moves) for _, moves in groups], np.int64)
-    placer = TopDown(len(groups), fg, fs, fe, need, low)
+    expected = [_one_by_one(fixed, [(size, align, phase % align, limits) for size, align, phase, limits in moves],
+                            low) for fixed, moves in groups]
+    # (keyed: the gaps searched by one sorted key; else by bisection, as
+    # where the highest address is not known or the keys would not fit int64)
+    placer = _placer([fixed for fixed, _ in groups], [min(z for z, *_ in moves) for _, moves in groups], low,
+                     1000 if keyed else None)
     got = [[] for _ in groups]
     steps = max(len(moves) for _, moves in groups)
     for k in range(steps):
@@ -72,3 +84,43 @@ def test_top_down_in_step_is_one_by_one(groups, low):
         if ok.any():
             placer.add(g[ok], spot[ok], spot[ok] + z[ok], gap[ok])
     assert got == expected
+
+
+stack_st = st.tuples(st.sampled_from([1, 2, 4, 8]),
+                     st.lists(st.tuples(st.integers(1, 6), st.integers(0, 300)), min_size=1, max_size=6))
+
+
+@settings(max_examples=300, deadline=None)
+@given(groups=st.lists(st.tuples(spans_st, stack_st), min_size=1, max_size=4), low=st.integers(0, 8),
+       after=st.integers(0, 3))
+def test_stacked_places_as_one_by_one(groups, low, after):
+    # one alignment per process, sizes multiples of it, limits non-increasing:
+    # after ``after`` steps placed one by one, the processes ``stacked`` says
+    # are done get the brute force's places for every mapping left
+    moves = [sorted(((z * a, lim) for z, lim in ms), key=lambda m: -m[1]) for _, (a, ms) in groups]
+    aligns = [a for _, (a, _) in groups]
+    expected = [_one_by_one(fixed, [(z, a, 0, [lim]) for z, lim in ms], low)
+                for (fixed, _), ms, a in zip(groups, moves, aligns)]
+    placer = _placer([fixed for fixed, _ in groups], [min(z for z, _ in ms) for ms in moves], low)
+    lowest = np.full(len(groups), INF, np.int64)
+    for k in range(after):  # the first steps one by one (the brute force's places)
+        for gi, ms in enumerate(moves):
+            if k < len(ms) and expected[gi][k] is not None and all(x is not None for x in expected[gi][:k]):
+                spot = expected[gi][k]
+                p, gap = placer.fixed(np.asarray([gi]), np.asarray([spot + ms[k][0]]), np.asarray([ms[k][0]]),
+                                      np.asarray([aligns[gi]]), np.zeros(1, np.int64))
+                assert p[0] == spot
+                placer.add(np.asarray([gi]), p, p + ms[k][0], gap)
+                lowest[gi] = min(lowest[gi], spot)
+    rest = [(gi, k) for gi, ms in enumerate(moves) for k in range(after, len(ms))
+            if all(x is not None for x in expected[gi][:after])]
+    if not rest:
+        return
+    g = np.asarray([gi for gi, _ in rest], np.int64)
+    z = np.asarray([moves[gi][k][0] for gi, k in rest], np.int64)
+    a = np.asarray([aligns[gi] for gi, _ in rest], np.int64)
+    lim = np.asarray([moves[gi][k][1] for gi, k in rest], np.int64)
+    start, ok = placer.stacked(g, z, a, lim, lowest[g])
+    for i, (gi, k) in enumerate(rest):
+        if ok[gi]:
+            assert start[i] == expected[gi][k], (gi, k)

@@ -16,7 +16,7 @@ from ptcalc.model.geometry import X86_64
 from ptcalc.render.explain_words import placement_lines
 from ptcalc.model.layout import Layout
 from ptcalc.units import GiB, KiB, MiB, TiB, format_size
-from ptcalc.model.tables import count, zones
+from ptcalc.model.tables import count, resident_bytes, resident_on_pages, zones
 from ptcalc.model.whatif import columns, convert, convert_layout, convert_placed, materialise
 from ptcalc.simulator.walk import page_visits, simulate
 from ptcalc.workload.types import (Host, Mapping, PrivateMapping, ProcessGroup, Segment, Workload,
@@ -238,6 +238,10 @@ def assert_converts_alike(w):
                     assert [int(x) for x in getattr(new, f).tolist()] == \
                         [int(x) for x in getattr(flat, f).tolist()], f
                 assert new.row_index == flat.row_index
+                # the bytes touched on the new pages: the configured ranges'
+                # union in whole pages is the converted workload's union
+                pages = tuple(seg.page_size for seg in expected.segments.values())
+                assert resident_on_pages(layout, [pages]) == [resident_bytes(flat)], (backend, format_size(ps))
 
 
 @settings(max_examples=EXAMPLES)
@@ -346,7 +350,7 @@ def test_the_placement_note_says_which_placement_is_the_best_case():
 
 def test_an_estimate_lets_go_of_each_whatif_layout_once_its_cells_are_made():
     from ptcalc.model.evaluate import Options, evaluate
-    from ptcalc.model.tables import count, zones
+    from ptcalc.model.tables import count, resident_bytes, resident_on_pages, zones
 
     # on 2 MiB hugetlb pages 5 PMD tables under hugetlb-pmd where the kernel
     # places it, 2 at the best case

@@ -40,8 +40,8 @@ from ptcalc.model.layout import Layout
 from ptcalc.model.reasons import dominant
 from ptcalc.model.results import SchemeResult
 from ptcalc.model.schemes import Why
-from ptcalc.model.tables import SCHEMES, Zones, count, resident_bytes, tally, zones
-from ptcalc.model.whatif import ALL_COLUMNS, CONFIGURED, Column, Kept, columns
+from ptcalc.model.tables import SCHEMES, Zones, count, resident_bytes, resident_on_pages, tally, zones
+from ptcalc.model.whatif import ALL_COLUMNS, CONFIGURED, Column, Kept, columns, convert_segments
 from ptcalc.units import format_size
 from ptcalc.workload.types import ModelOptions, Workload
 
@@ -249,9 +249,14 @@ class _ColumnCells:
             of = next((cc for cc in self.ev._by_column.values() if cc.column.aligned is self.column), None)
             if of is not None:
                 return of.resident
-        layout = self.layout
         names = list(w.segments)
-        return {names[i]: b for i, b in resident_bytes(layout).items()}
+        if not self.column.configured:
+            # a what-if column's: the configured layout's touched ranges in its
+            # pages (``resident_on_pages``: made for every what-if column at once)
+            got = self.ev._whatif_residents.get(tuple(s.page_size for s in w.segments.values()))
+            if got is not None:
+                return {names[i]: b for i, b in got.items()}
+        return {names[i]: b for i, b in resident_bytes(self.layout).items()}
 
     @cached_property
     def private(self) -> SchemeResult:
@@ -339,6 +344,18 @@ class Evaluation:
     def layout(self) -> Layout:
         """The workload as configured, as the model's arrays."""
         return Layout.from_workload(self.workload, backend=None)
+
+    @cached_property
+    def _whatif_residents(self) -> dict[tuple[int, ...], dict[int, int]]:
+        """Per what-if column's page sizes (each segment's, in order), the
+        bytes of each segment any process touches (segment index -> bytes):
+        the configured layout's touched file ranges in whole pages of each
+        (``tables.resident_on_pages``), one union for all of them."""
+        w = self.workload
+        arch = w.arch
+        pages = list(dict.fromkeys(tuple(s.page_size for s in convert_segments(w, size).values())
+                                   for size in (arch.base_page, *arch.whatif_page_sizes()[1:])))
+        return dict(zip(pages, resident_on_pages(self.layout, pages)))
 
     @cached_property
     def columns(self) -> tuple[Column, ...]:

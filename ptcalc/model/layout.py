@@ -380,7 +380,9 @@ class Rows:
         def field(values: list[Any], dtype: Any = i64) -> Array:
             return xp.asarray(values, dtype)[idx]
 
-        seg = field([private_segment(arch, m.kind, m.page_size, n_segments) for m in flat])
+        kinds = [(m.kind, m.page_size) for m in flat]
+        seg_of = {k: private_segment(arch, *k, n_segments) for k in set(kinds)}  # (a few kinds, many mappings)
+        seg = field(list(map(seg_of.__getitem__, kinds)))
         pieces = [len(m.touched) for m in flat]
         per_row = xp.asarray(pieces, i64)[idx]
         n_pieces = int(per_row.sum()) if n else 0
@@ -470,6 +472,20 @@ def pieces_reordered(xp: ModuleType, order: Array, piece_row: Array, start: Arra
     """Touched pieces after the rows were reordered (``order``: new position ->
     old row): each piece's row renumbered, the pieces sorted by it."""
     n = len(order)
+    if xp.NAME == "numpy" and n and piece_row.size and bool((piece_row[1:] >= piece_row[:-1]).all()):
+        # the pieces in row order (as a layout keeps them): each row's run of
+        # pieces moved whole, in the new row order -- a gather, no sort
+        import numpy as np
+
+        per_row = np.bincount(piece_row, minlength=n)
+        first = np.cumsum(per_row)
+        first -= per_row  # each old row's first piece
+        moved = per_row[order]
+        new_first = np.cumsum(moved)
+        new_first -= moved
+        by_row = np.repeat(first[order] - new_first, moved)
+        by_row += np.arange(by_row.size)
+        return np.repeat(np.arange(n, dtype=piece_row.dtype), moved), start[by_row], end[by_row]
     inv = xp.zeros(n, dtype=xp.int64)
     inv[order] = xp.arange(n)
     piece_row = inv[piece_row]

@@ -32,16 +32,16 @@ from typing import Any
 
 from ptcalc.model import xp as _xp
 from ptcalc.model.geometry import LEVEL_NAMES, VMPTE_LEVELS
-from ptcalc.model.intervals import (block_bounds, ceil_div, dedupe_within, distinct_blocks, key_ids, merge_sorted,
-                                    mod, order_by, rank, elementary_intervals, union_and_shared)
+from ptcalc.model.intervals import (_wide, block_bounds, ceil_div, dedupe_within, distinct_blocks, key_ids,
+                                    merge_sorted, mod, order_by, rank, union_and_shared)
 from ptcalc.model.layout import Array, Layout
 from ptcalc.model.results import GroupResults, SchemeResult, zero_levels
 from ptcalc.model.schemes import SCHEMES, ZONE_KIND, Why, Zones, zones
 from ptcalc.workload.types import ModelOptions, Workload
 
 __all__ = ["SCHEMES", "KeyedBlocks", "Parts", "RegionRanges", "Tally", "Why", "Zones", "compute", "count",
-           "count_tally", "cut", "region_ranges", "resident_bytes", "shared_pmd_blocks", "shared_pte_blocks", "tally",
-           "zones"]
+           "count_tally", "cut", "region_ranges", "resident_bytes", "resident_on_pages", "shared_pmd_blocks",
+           "shared_pte_blocks", "tally", "touched_union", "zones"]
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ def tally(layout: Layout, z: Zones) -> Tally:
     # and up; in an mshare region only the attach level and up
     upper_own = attach_i if z.upper == "mshare" else (pmd_i if pmd_i is not None else 0) + 1
     private_leaf = leaf
-    if layout.has_private:
+    if layout.has_private and bool(layout.row_deposit.any()):
         # anonymous THP: __do_huge_pmd_anonymous_page() (mm/huge_memory.c)
         # deposits a preallocated PTE table under every PMD-mapped huge page
         # (pgtable_trans_huge_deposit, mm_inc_nr_ptes): one PTE table per
@@ -483,50 +483,73 @@ def resident_bytes(layout: Layout) -> dict[int, int]:
 
     Pieces are page-aligned, so the union in bytes is the pages' memory.
     """
-    if layout.piece_row.size == 0:
+    union = touched_union(layout)
+    if union is None:
         return {}
+    seg, lo, hi = union
+    del union
+    n_segs = int(seg.max()) + 1
+    hi -= lo  # (the union's own arrays: in place)
+    per_seg = layout.xp.group_sum(seg, hi, n_segs).tolist()
+    return {s: per_seg[s] for s in sorted(set(seg.tolist()))}
+
+
+def touched_union(layout: Layout) -> tuple[Array, Array, Array] | None:
+    """The file ranges the shared mappings' touched pieces cover, per segment
+    (index in ``workload.segments``): (segment, start, end) sorted by
+    segment and start, disjoint, those that overlap or touch made one; None
+    when nothing is touched.  (A process's own memory -- private mappings
+    -- is the budget's private memory, not here.)"""
+    if layout.piece_row.size == 0:
+        return None
     xp = layout.xp
     rows = layout.piece_row
     start, end = layout.piece_start, layout.piece_end
-    if layout.has_private:  # (a process's own memory: the budget's private memory)
+    if layout.has_private:
         shared = ~(layout.row_private if layout.piece_per_row else layout.row_private[rows])
         if not shared.any():
-            return {}
+            return None
         rows, lo, hi = rows[shared], start[shared], end[shared]
         del shared
     else:
         if layout.piece_per_row:
             rows = None  # (piece i is row i's)
         lo, hi = start + 0, end + 0
-    # every segment at once: the segment is the key of its own block space
-    # (file offsets: each piece less its mapping's address - offset)
+    # file offsets: each piece less its mapping's address - offset
     d = layout.row_d if rows is None else layout.row_d[rows]
     lo -= d
     hi -= d
     del d
-    seg = layout.row_seg if rows is None else layout.row_seg[rows]
+    seg = _wide(xp, layout.row_seg if rows is None else layout.row_seg[rows])
     del rows
-    n_segs = int(seg.max()) + 1
-    present = xp.zeros(n_segs, dtype=xp.bool_)  # the segments with touched pieces
-    present[seg] = True
-    swept = elementary_intervals(seg, lo, hi, 1, with_key=True)
-    del seg, lo, hi
-    if swept is None:
-        return {}
-    k, length, cover = swept
-    assert k is not None  # (with_key)
-    del swept
-    if xp.NAME == "numpy":
-        import numpy as np
+    order = order_by(xp, seg, lo, stable=False)  # (merging needs no order among equal starts)
+    return merge_sorted(xp, seg[order], lo[order], hi[order])
 
-        # in place: the lengths where covered, summed per key (the keys come sorted)
-        np.multiply(length, cover > 0, out=length)
-        del cover
-        ends = np.cumsum(length, out=length)
-        at = np.searchsorted(k, np.arange(n_segs), side="right") - 1
-        sums = np.where(at >= 0, ends[np.maximum(at, 0)], 0)
-        per_seg = np.diff(sums, prepend=0).tolist()
-    else:
-        covered = cover > 0
-        per_seg = xp.group_sum(k[covered], length[covered], n_segs).tolist()
-    return {s: per_seg[s] for s, p in enumerate(present.tolist()) if p}
+
+def resident_on_pages(layout: Layout, pages: list[tuple[int, ...]]) -> list[dict[int, int]]:
+    """``resident_bytes`` of ``layout`` converted to other pages, for each
+    list of ``pages`` (per segment, its page size there): the touched file
+    ranges' union (:func:`touched_union`) counted in whole pages.  A what-if
+    column rounds each touched range outwards to its segment's new pages
+    (``whatif._layout_at``: in file offsets, the start down and the end up
+    to a page, the mapping's offset being a page's), and the pages a union
+    of ranges touches are the pages its parts touch: one union serves every
+    column."""
+    union = touched_union(layout)
+    if union is None:
+        return [{} for _ in pages]
+    xp = layout.xp
+    seg, lo, hi = union
+    del union
+    n_segs = int(seg.max()) + 1
+    present = sorted(set(seg.tolist()))
+    out = []
+    for page_of in pages:
+        total = [0] * n_segs
+        for p in sorted(set(page_of[s] for s in present)):
+            on = xp.asarray([page_of[s] == p for s in range(n_segs)], xp.bool_)[seg]
+            every = bool(on.all())
+            for s, n in enumerate(distinct_blocks(seg, lo, hi, p, n_segs, mask=None if every else on).tolist()):
+                total[s] += n * p
+        out.append({s: total[s] for s in present})
+    return out

@@ -50,11 +50,13 @@ class TopDown:
     ``n_groups`` processes, numbered 0..n_groups-1; ``fixed_*``: the spans that
     stay (any order; they may overlap); ``need``: per process, the smallest
     size that will be placed (spans closer than it are kept as one block);
-    ``low``: no mapping starts below it (mmap_min_addr: the base page).
+    ``low``: no mapping starts below it (mmap_min_addr: the base page);
+    ``high``: no limit is above it (TASK_SIZE), when known: the gaps are
+    then searched by one sorted key instead of by bisection.
     """
 
     def __init__(self, n_groups: int, fixed_group: Array, fixed_start: Array, fixed_end: Array, need: Array,
-                 low: int) -> None:
+                 low: int, high: int | None = None) -> None:
         self.n_groups = n_groups
         self.low = low
         self.need = np.asarray(need, np.int64)
@@ -76,6 +78,18 @@ class TopDown:
         lo[at + 1] = np.maximum(e, low)
         self.lo, self.hi = lo, hi
         self._gaps = (lo.copy(), hi.copy())
+        # (process, gap start) as one sorted int64 key, when it fits: the last
+        # gap beginning below a limit is then one searchsorted, not a bisection
+        # (``high``: no limit, and so no placed end, is above it)
+        self._bits: int | None = None
+        if high is not None:
+            self._bits = (max(int(lo.max(initial=0)), high) + 1).bit_length() + 1
+            if (n_groups << self._bits) >= 1 << 62:
+                self._bits = None
+        if self._bits is not None:
+            self._gap_group = np.repeat(np.arange(n_groups, dtype=np.int64), n_gaps)
+            self.key = (self._gap_group << self._bits) | lo
+            self._key0 = self.key.copy()
         # widest[k][i]: the widest of gaps i-2**k+1 .. i (a run may span processes: lookups check)
         width = hi - lo
         self.widest = [width]
@@ -90,6 +104,8 @@ class TopDown:
         """Forget the spans placed so far (the fixed ones stay)."""
         if hasattr(self, "_gaps"):
             self.lo[:], self.hi[:] = self._gaps
+            if self._bits is not None:
+                self.key[:] = self._key0
         # the blocks placed so far: one row per process, unused slots INF / -INF
         self.block_start = np.full((self.n_groups, 4), INF, np.int64)
         self.block_end = np.full((self.n_groups, 4), -INF, np.int64)
@@ -106,17 +122,7 @@ class TopDown:
         lo, hi = self.lo, self.hi
         first = self.gap_begin[g]
         if top is None:
-            # the last gap of the process beginning below the limit: bisection
-            a, b = first, self.gap_stop[g]
-            while True:
-                open_ = a < b
-                if not open_.any():
-                    break
-                mid = (a + b) >> 1
-                below = lo[np.minimum(mid, lo.size - 1)] < limit
-                a = np.where(open_ & below, mid + 1, a)
-                b = np.where(open_ & ~below, mid, b)
-            top = a - 1
+            top = self._last_gap_below(g, limit)
         out = np.full(g.shape, -1, np.int64)
         gap = np.full(g.shape, -1, np.int64)
         has = top >= first
@@ -146,6 +152,117 @@ class TopDown:
             again = found & ~fits  # wide enough, but not at this alignment: below it
             todo, pos = todo[again], pos[again] - 1
         return out, gap
+
+    def _last_gap_below(self, g: Array, limit: Array, original: bool = False) -> Array:
+        """Per query, the last gap of process ``g`` that begins below ``limit``
+        (as placing left the gaps, or with ``original`` as nothing placed
+        left them); ``gap_begin[g] - 1`` if none."""
+        if self._bits is not None:
+            key = self._key0 if original else self.key
+            q = np.clip(limit, 0, (1 << self._bits) - 1)  # (above every gap's start: the same answer)
+            q |= np.left_shift(g, self._bits, dtype=np.int64)
+            return np.searchsorted(key, q) - 1  # (the last key below: of an earlier process if none)
+        # by bisection over the process's gaps
+        lo = self._gaps[0] if original else self.lo
+        a, b = self.gap_begin[g], self.gap_stop[g]
+        while True:
+            open_ = a < b
+            if not open_.any():
+                break
+            mid = (a + b) >> 1
+            below = lo[np.minimum(mid, lo.size - 1)] < limit
+            a = np.where(open_ & below, mid + 1, a)
+            b = np.where(open_ & ~below, mid, b)
+        return a - 1
+
+    def stacked(self, g: Array, size: Array, align: Array, limit: Array, below: Array) -> tuple[Array, Array]:
+        """The remaining mappings of every process placed at once where each
+        goes right below the one before it (the first right below ``below``,
+        the lowest start placed so far in its process, INF if none) or at its
+        own limit; and per process whether that is the rule's answer for every
+        one of them (the others are placed step by step: ``fixed``,
+        ``settle``, ``add``).
+
+        The queries come in placement order, grouped by process (``g``
+        non-decreasing, ``limit`` non-increasing within a process).  Where a
+        process's mappings share one alignment, ``below`` is aligned to it
+        and each size is a multiple of it, the highest aligned start ending
+        at or below ``limit[k]`` and below ``below`` clear of the mappings
+        placed before is ``min(round_down(limit[k] - size[k]), start[k-1] -
+        size[k])``: higher, it meets mapping k-1, or the mapping at
+        ``below``, or a mapping j < k placed at its own limit (above which
+        less than one alignment is left, and ``limit[k] <= limit[j]``).
+        That is a running minimum of ``round_down(limit - size) + C`` (and
+        ``below``) less ``C``, ``C`` the running sum of the sizes.  It is the
+        rule's answer when every start so found lies in a free gap of the
+        fixed spans, and the process has no room at or above ``below`` for
+        its smallest mapping left at its highest limit (what ``fixed`` and
+        ``settle`` find there, placed mappings and all, is below ``below``:
+        then none of them has room there)."""
+        n = int(g.size)
+        ok = np.zeros(self.n_groups, bool)
+        start = np.full(n, -1, np.int64)
+        if not n:
+            return start, ok
+        # int64 bounds: every limit and running sum of sizes far below 2**62
+        if int(size.max()) * n + int(np.abs(limit).max()) >= 1 << 61 or bool((size <= 0).any()):
+            return start, ok
+        new = np.concatenate([np.ones(1, bool), g[1:] != g[:-1]])
+        first = np.flatnonzero(new)
+        # first on the processes (a step's cost), then on every mapping left
+        # of those that pass: the first one's place in a free gap of the fixed
+        # spans, and no room left at or above ``below`` (the first of each
+        # process has the highest limit)
+        gf, af, zf, bf = g[first], align[first], size[first], below[first]
+        c1 = np.minimum(_round_down(limit[first] - zf, af, 0), bf - zf)
+        t1 = self._last_gap_below(gf, c1 + 1, original=True)
+        keep = t1 >= self.gap_begin[gf]
+        t1 = np.where(keep, t1, 0)
+        keep &= c1 + zf <= self._gaps[1][t1]
+        if bool((bf < INF).any()):
+            z_least = np.minimum.reduceat(size, first)
+            none = np.zeros(first.size, np.int64)
+            room, _ = self.settle(gf, *self.fixed(gf, limit[first], z_least, af, none), z_least, af, none)
+            keep &= room < bf
+        sel = None
+        if not bool(keep.all()):
+            if not keep.any():
+                return start, ok
+            sel = np.flatnonzero(keep[np.cumsum(new) - 1])
+            g, size, align, limit, below = g[sel], size[sel], align[sel], limit[sel], below[sel]
+            new = np.concatenate([np.ones(1, bool), g[1:] != g[:-1]])
+            first = np.flatnonzero(new)
+        n = int(g.size)
+        run = np.cumsum(new) - 1  # each query's process run
+        # one alignment per process (a power of two), every size and ``below`` a multiple of it
+        bad = (align != align[first][run]) | ((size & (align - 1)) != 0)
+        bad |= (below < INF) & ((below & (align - 1)) != 0)
+        c = np.cumsum(size)
+        c -= (c[first] - size[first])[run]  # the running sum within each process
+        v = _round_down(limit - size, align, 0)
+        v += c
+        np.minimum(v, below, out=v)  # (INF where nothing is placed: above every v)
+        # the running minimum within each process, by doubling
+        d = 1
+        while d < n:
+            together = g[d:] == g[:-d]
+            if not together.any():
+                break
+            v[d:] = np.where(together, np.minimum(v[d:], v[:-d]), v[d:])
+            d *= 2
+        v -= c
+        # in a free gap of the fixed spans (the first begins at ``low``)
+        t = self._last_gap_below(g, v + 1, original=True)
+        has = t >= self.gap_begin[g]
+        t = np.where(has, t, 0)
+        bad |= ~has | (v + size > self._gaps[1][t]) | (v < self._gaps[0][t])
+        ok[g] = True
+        ok[g[bad]] = False
+        if sel is None:
+            start[:] = v
+        else:
+            start[sel] = v
+        return start, ok
 
     def settle(self, g: Array, start: Array, gap: Array, size: Array, align: Array, phase: Array
                ) -> tuple[Array, Array]:
@@ -185,6 +302,9 @@ class TopDown:
         lower = ~upper & (start - self.lo[gap] < need_g)
         self.hi[gap[upper]] = start[upper]
         self.lo[gap[lower]] = end[lower]
+        if self._bits is not None:
+            raised = gap[lower]
+            self.key[raised] = (self._gap_group[raised] << self._bits) | end[lower]
         if self.used == self.block_start.shape[1]:
             self._compact()
         if not self.used:

@@ -360,6 +360,7 @@ def convert_placed(layout: Layout, workload: Workload, page_size: int) -> Conver
     # then one of two that would overlap once grown to whole pages.
     replace = misaligned
     replaced: Sequence[Replaced] = ()
+    placed_some = False  # (some row re-placed outside ``errors``)
     aligned_addr = new_addr
     for _ in range(3):
         move = _to_move(layout, _overlap_pairs(layout, new_addr, new_size), page != layout.row_page)
@@ -367,13 +368,17 @@ def convert_placed(layout: Layout, workload: Workload, page_size: int) -> Conver
             flags = xp.zeros(layout.n_rows, dtype=xp.bool_)
             flags[xp.asarray(move, i64)] = True
             replace = replace | flags
-        elif replaced or not replace.any():
+        elif placed_some or not replace.any():
             break
-        new_addr, aligned_addr, replaced = kernel_place(layout, workload, replace, misaligned, explicit_addr,
-                                                       new_addr, new_size, new_off, page, errors)
-    if replaced:
-        new_addr = placed_once(layout, replace, new_addr, new_size, errors)
-        aligned_addr = placed_once(layout, replace, aligned_addr, new_size, errors)
+        new_addr, aligned_addr = _kernel_places(layout, workload, replace, new_addr, new_size, new_off, page, errors)
+        placed_some = _placed_some(layout, replace, errors)
+    if placed_some:
+        ids = _mapping_ids(layout, replace)
+        placed = placed_once(layout, replace, new_addr, new_size, errors, ids)
+        # (the best case's places are the kernel's where it is the kernel's placement: the same array)
+        aligned_addr = placed if aligned_addr is new_addr else placed_once(layout, replace, aligned_addr, new_size,
+                                                                           errors, ids)
+        new_addr = placed
         replaced = ReplacedRows.of(layout, replace, misaligned, new_addr, aligned_addr, errors)
     pairs = _overlap_pairs(layout, new_addr, new_size)
     bad_groups = set(errors) | {int(layout.row_group[later]) for later in pairs[1]}
@@ -476,13 +481,27 @@ def kernel_place(layout: Layout, workload: Workload, replace: Any, misaligned: A
     the default map window, else of the address space.  Returns the new addresses, the best-case ones
     (congruent to the file offset modulo PUD_SIZE: an mmap or shmat address
     hint), and what moved; a process with no room goes to ``errors``."""
-    xp = layout.xp
-    new_addr = displace_later(layout, workload.arch, replace, new_addr, new_size, page)
-    if xp.NAME == "numpy":
-        addr_a, best_a = _place_in_step(layout, workload, replace, new_addr, new_size, new_off, page, errors)
-    else:
-        addr_a, best_a = _place_one_by_one(layout, workload, replace, new_addr, new_size, new_off, page, errors)
+    addr_a, best_a = _kernel_places(layout, workload, replace, new_addr, new_size, new_off, page, errors)
     return addr_a, best_a, ReplacedRows.of(layout, replace, misaligned, addr_a, best_a, errors)
+
+
+def _kernel_places(layout: Layout, workload: Workload, replace: Any, new_addr: Any, new_size: Any, new_off: Any,
+                   page: Any, errors: dict[int, str]) -> tuple[Any, Any]:
+    """:func:`kernel_place`'s new and best-case addresses (the same array
+    where the best case is the kernel's placement)."""
+    new_addr = displace_later(layout, workload.arch, replace, new_addr, new_size, page)
+    if layout.xp.NAME == "numpy":
+        return _place_in_step(layout, workload, replace, new_addr, new_size, new_off, page, errors)
+    return _place_one_by_one(layout, workload, replace, new_addr, new_size, new_off, page, errors)
+
+
+def _placed_some(layout: Layout, replace: Any, errors: dict[int, str]) -> bool:
+    """Whether some row in ``replace`` is outside the processes in ``errors``
+    (``ReplacedRows.of`` would list it)."""
+    groups = layout.row_group[replace]
+    if not errors:
+        return bool(groups.size)
+    return any(g not in errors for g in set(groups.tolist()))
 
 
 def displace_later(layout: Layout, arch: Any, replace: Any, new_addr: Any, new_size: Any, page: Any) -> Any:
@@ -588,7 +607,14 @@ def _in_the_way(layout: Layout, arch: Any, replace: Any, new_addr: Any, new_size
     return set(gp[hit].tolist())
 
 
-def placed_once(layout: Layout, replace: Any, addr: Any, size: Any, errors: dict[int, str]) -> Any:
+def _mapping_ids(layout: Layout, replace: Any) -> Any:
+    """Per row in ``replace``, an id of its mapping's key (segment, offset,
+    old address and end): what :func:`placed_once` groups by."""
+    mv = layout.xp.arange(layout.n_rows)[replace]
+    return key_ids(layout.row_seg[mv], layout.row_off[mv], layout.row_addr[mv], layout.row_end[mv])
+
+
+def placed_once(layout: Layout, replace: Any, addr: Any, size: Any, errors: dict[int, str], ids: Any = None) -> Any:
     """``addr`` with each re-placed mapping that several processes had at one
     address (the same segment, offset and size: made once and inherited
     through fork, or attached where the application asked) at one place
@@ -596,14 +622,16 @@ def placed_once(layout: Layout, replace: Any, addr: Any, size: Any, errors: dict
     is clear in the process.  The kernel placed it once, in the process that
     made it, clear of every mapping that process had; a scanned process lists
     its own mappings by the blocks it touched, so a mapping in the way shows
-    in some processes only, and the lowest place is the one that saw it."""
+    in some processes only, and the lowest place is the one that saw it.
+    ``ids``: :func:`_mapping_ids` of ``replace``, when made already."""
     xp = layout.xp
     mv = xp.arange(layout.n_rows)[replace]
     if mv.size < 2:
         return addr
     # only mappings whose key (segment, offset, old address and end) rows got
     # different places are walked: on arrays, the lowest and highest place per key
-    ids = key_ids(layout.row_seg[mv], layout.row_off[mv], layout.row_addr[mv], layout.row_end[mv])
+    if ids is None:
+        ids = _mapping_ids(layout, replace)
     order = order_by(xp, ids, addr[mv])
     ids_s, at_s = ids[order], addr[mv][order]
     first = xp.concatenate([xp.ones(1, dtype=xp.bool_), ids_s[1:] != ids_s[:-1]])
@@ -705,7 +733,7 @@ def _place_in_step(layout: Layout, workload: Workload, replace: Any, new_addr: A
     places as :func:`_place_one_by_one`."""
     import numpy as np
 
-    from ptcalc.model.topdown import TopDown
+    from ptcalc.model.topdown import INF, TopDown
 
     arch = workload.arch
     pud = arch.pud_size
@@ -731,15 +759,16 @@ def _place_in_step(layout: Layout, workload: Workload, replace: Any, new_addr: A
     zero = np.zeros(moving.size, np.int64)
     phase = np.mod(new_off[moving], pud)
     pud_a = np.full(moving.size, pud, np.int64)
-    placer = TopDown(groups.size, dense[stay], new_addr[stay], new_addr[stay] + new_size[stay], need, arch.base_page)
-    # the fixed spans' answers at the limits known before anything is placed
-    spot_at = [placer.fixed(mg, lim, size, pg, zero) for lim in limits]
-    best_at = [placer.fixed(mg, lim, size, pud_a, phase) for lim in limits[1:]]
-    out: dict[bool, Any] = {}
+    placer = TopDown(groups.size, dense[stay], new_addr[stay], new_addr[stay] + new_size[stay], need, arch.base_page,
+                     arch.user_limit)
     # pages that are multiples of PUD_SIZE, with file offsets on them (1 GiB
     # pages on x86-64): the kernel's place is congruent to the offset modulo
     # PUD_SIZE already, and the best case places every mapping there too
     kernel_is_best = bool((np.mod(pg, pud) == 0).all()) and not bool(phase.any())
+    # the fixed spans' answers at the limits known before anything is placed
+    spot_at = [placer.fixed(mg, lim, size, pg, zero) for lim in limits]
+    best_at = [] if kernel_is_best else [placer.fixed(mg, lim, size, pud_a, phase) for lim in limits[1:]]
+    out: dict[bool, Any] = {}
     for aligned in (False, True):
         if aligned and kernel_is_best:
             out[True] = out[False]
@@ -747,8 +776,19 @@ def _place_in_step(layout: Layout, workload: Workload, replace: Any, new_addr: A
         placer.clear()
         at = new_addr.copy()
         dead = np.isin(groups, list(errors))
+        lowest = np.full(groups.size, INF, np.int64)  # per process, the lowest start placed so far
         begin = 0
-        for stop in step_ends.tolist():
+        for step, stop in enumerate(step_ends.tolist()):
+            if not aligned and (step == 0 or step & (step - 1) == 0 and step.bit_length() % 2 == 0):
+                # steps 0, 2, 8, 32, ...: the processes whose mappings left
+                # each go right below the one before, all placed at once
+                rest = np.flatnonzero((rank >= step) & ~dead[mg])
+                if rest.size:
+                    g = mg[rest]
+                    spot, done = placer.stacked(g, size[rest], pg[rest], limits[0][rest], lowest[g])
+                    fast = done[g]
+                    at[moving[rest[fast]]] = spot[fast]
+                    dead |= done
             q = by_step[begin:stop]
             begin = stop
             q = q[~dead[mg[q]]]
@@ -787,6 +827,7 @@ def _place_in_step(layout: Layout, workload: Workload, replace: Any, new_addr: A
                 spot, gap = np.where(found, best, spot), np.where(found, best_gap, gap)
             at[moving[q]] = spot
             placer.add(g, spot, spot + z, gap)
+            lowest[g] = np.minimum(lowest[g], spot)
         out[aligned] = at
     return out[False], out[True]
 
@@ -809,9 +850,11 @@ def _layout_at(layout: Layout, arch: Any, segs: list[Segment], new_addr: Any, ne
     # Touched ranges, relative to the mapping: round outwards, merge runs
     # that now touch (ends stay non-decreasing within a mapping).
     pr = layout.piece_row
-    base = a[pr]
-    s = _down_shift(layout.piece_start - base + delta[pr], shift[pr])
-    t = xp.minimum(_up_shift(layout.piece_end - base + delta[pr], shift[pr]), new_size[pr])
+    to_rel = (delta - a)[pr]  # (a piece less its mapping's address, plus its offset's rounding)
+    sh = shift[pr]
+    s = _down_shift(layout.piece_start + to_rel, sh)
+    t = xp.minimum(_up_shift(layout.piece_end + to_rel, sh), new_size[pr])
+    del to_rel, sh
     if pr.size:
         prev_t = xp.concatenate([xp.full(1, -1, dtype=i64), t[:-1]])
         new_row = xp.concatenate([xp.ones(1, dtype=xp.bool_), pr[1:] != pr[:-1]])
@@ -820,7 +863,9 @@ def _layout_at(layout: Layout, arch: Any, segs: list[Segment], new_addr: Any, ne
             ends = xp.concatenate([starts[1:], xp.ones(1, dtype=xp.bool_)])
             pr, s, t = pr[starts], s[starts], t[ends]
     # back to absolute addresses, rows in (group, address) order
-    p_start, p_end = s + new_addr[pr], t + new_addr[pr]
+    at = new_addr[pr]
+    p_start, p_end = s + at, t + at
+    del at
     if not identity:
         pr, p_start, p_end = pieces_reordered(xp, order, pr, p_start, p_end)
     return Layout.assemble(
