@@ -544,8 +544,7 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
             rs = ranges_of.get(memo)
             if rs is None:
                 rs = ranges_of[memo] = _touched(sh, ps, base, prot, touched, pmd_size, names[sh.key], notes)
-            ms.append(Mapping(segment=names[sh.key], offset=m.offset, size=m.size, address=m.start,
-                              protection=prot, touched=rs, userfaultfd=userfaultfd_of(sh.entry.vmflags)))
+            ms.append(_mapping(sh, names[sh.key], rs))
         own = own_of.get(p.like) if p.like is not None else None
         if own is None:
             own = private_rows(p.owns + _small_owns(p, dropped), arch, touched)
@@ -631,12 +630,8 @@ def _process_vmpte(host: Host, fstypes: dict[tuple[int, int], str]) -> ModelVmpt
             ps = _segment_page_size(shs, base, block, [], name)
             size = max(sh.entry.maps.offset + sh.entry.maps.size for sh in shs)
             segments[name] = Segment(name=name, size=-(-size // ps) * ps, backing=shs[0].backing, page_size=ps)
-            for sh in shs:
-                m = sh.entry.maps
-                prot = protection_of(m.perms)
-                maps.append(Mapping(segment=name, offset=m.offset, size=m.size, address=m.start, protection=prot,
-                                    touched=_touched(sh, ps, base, prot, "tables", block, name, []),
-                                    userfaultfd=userfaultfd_of(sh.entry.vmflags)))
+            maps += (_mapping(sh, name, _touched(sh, ps, base, protection_of(sh.entry.maps.perms), "tables", block,
+                                                 name, [])) for sh in shs)
         maps.sort(key=lambda m: m.address)
         own = private_rows(p.owns, arch, "tables")
         if not maps and not own:
@@ -646,6 +641,13 @@ def _process_vmpte(host: Host, fstypes: dict[tuple[int, int], str]) -> ModelVmpt
         return int(compute(w, "hugetlb-pmd").groups.vmpte_bytes[0])
 
     return vmpte
+
+
+def _mapping(sh: _Shared, segment: str, touched: tuple[Range, ...]) -> Mapping:
+    """``sh`` as a mapping of ``segment`` with its ``touched`` ranges (``_touched``)."""
+    m = sh.entry.maps
+    return Mapping(segment=segment, offset=m.offset, size=m.size, address=m.start, protection=protection_of(m.perms),
+                   touched=touched, userfaultfd=userfaultfd_of(sh.entry.vmflags))
 
 
 def _private_memory(members: list[_Proc], base: int) -> int:
