@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -176,7 +175,7 @@ LIVE_CHILD = r'''
 """A process mapping a 256 MiB memfd at a 2 MiB boundary: a page in every block but SKIP;
 an anonymous 2 MiB block with a page touched then MADV_DONTNEED'd (an empty PTE table).
 Prints its PID and waits for stdin to close."""
-import ctypes, mmap, os, sys
+import ctypes, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
 libc.mmap.restype = ctypes.c_void_p
 libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
@@ -249,6 +248,8 @@ def test_live_empty_table_balancing_an_unprobed_block_is_not_decided():
         pytest.skip(f"inconclusive: VmPTE moved while read ({before} -> {after})")
     want = ((0, 10 * MiB), (12 * MiB, 256 * MiB))
     assert [m.touched for g in exact.workload.groups for m in g.mappings] == [want]
-    assert len(exact.vmpte_differences()) == 1  # the empty table: 4 KiB the pages do not explain
+    ((_, kernel, model),) = exact.vmpte_differences()  # the empty table: 4 KiB the pages do not explain
+    if kernel - model != 4 * KiB:  # (the premise: nothing else unexplained in the interpreter)
+        pytest.skip(f"inconclusive: the child holds {kernel - model} bytes of tables its pages do not explain")
     assert [m.touched for g in fast.workload.groups for m in g.mappings] == [want]
     assert fast.vmpte_differences() == exact.vmpte_differences()
