@@ -253,3 +253,32 @@ def test_live_empty_table_balancing_an_unprobed_block_is_not_decided():
         pytest.skip(f"inconclusive: the child holds {kernel - model} bytes of tables its pages do not explain")
     assert [m.touched for g in fast.workload.groups for m in g.mappings] == [want]
     assert fast.vmpte_differences() == exact.vmpte_differences()
+
+
+# --- layout.pieces_reordered: the gather (pieces in row order) against the sort it replaced -----------------------
+
+@settings(max_examples=200, deadline=None)
+@given(pieces=st.lists(st.integers(0, 3), min_size=1, max_size=12), data=st.data())
+def test_pieces_reordered_gather_is_the_stable_sort(pieces, data):
+    """Rows 0..n-1 with ``pieces[r]`` pieces each (in row order, as a layout
+    keeps them), reordered by a permutation: each new row's pieces are its
+    old row's, in their order -- what a stable sort by the new row number
+    gives (the path kept for pieces out of row order)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from ptcalc.model import xp as _xp
+    from ptcalc.model.layout import pieces_reordered
+
+    n = len(pieces)
+    order = np.asarray(data.draw(st.permutations(range(n))), np.int64)
+    piece_row = np.repeat(np.arange(n, dtype=np.int64), pieces)
+    start = np.arange(piece_row.size, dtype=np.int64) * 10
+    end = start + 5
+    generic = SimpleNamespace(NAME="generic", zeros=np.zeros, int64=np.int64, arange=np.arange,
+                              argsort=lambda a: np.argsort(a, kind="stable"))
+    got = pieces_reordered(_xp.backend("numpy"), order, piece_row, start, end)
+    want = pieces_reordered(generic, order, piece_row, start, end)
+    for g, w in zip(got, want):
+        assert g.tolist() == w.tolist()
