@@ -389,6 +389,7 @@ def scenario(args: argparse.Namespace, fraction: float, env: dict[str, str], con
                 r.run(env)
         readers = [r for r in rows if r.name.startswith("pagemap:")]
         decided = _decided(work / "fast.yaml")
+        room = _room(work / "fast.yaml")
         same = len({json.dumps(r.result, sort_keys=True) for r in readers}) == 1
         if not same:
             raise SystemExit("the pagemap readers disagree: " + "; ".join(f"{r.name}: {r.result}" for r in readers))
@@ -396,6 +397,7 @@ def scenario(args: argparse.Namespace, fraction: float, env: dict[str, str], con
         same_estimate, groups = _same_estimate(work / "fast.yaml", work / "all.yaml", env)
         shutil.rmtree(work, ignore_errors=True)
         out = {"fraction": fraction, "contiguous": contiguous, "aligned": bool(args.align), "decided": decided,
+               "room": room,
                "setup_s": setup,
                "load": (load0, os.getloadavg()[0]), "same_ranges": same, "same_estimate": same_estimate,
                "groups": groups,
@@ -420,6 +422,16 @@ def _decided(path: Path) -> int:
 
     m = re.search(r"Blocks decided by VmPTE: (\d+) process", path.read_text())
     return int(m.group(1)) if m else 0
+
+
+def _room(path: Path) -> str:
+    """What the scanned file's header says the blocks VmPTE decided may hide
+    (``render.scan_yaml._decided_room``), its comment lines joined; "" when none decided."""
+    import re
+
+    header = re.sub(r"\s+", " ", " ".join(line[2:] for line in path.read_text().splitlines() if line.startswith("# ")))
+    m = re.search(r"(Exact: .*?block\.|In \d+ process(?:es)? of them .*?may hold no page)", header)
+    return m.group(1) if m else ""
 
 
 def _same_estimate(fast: Path, full: Path, env: dict[str, str]) -> tuple[bool, int]:
@@ -552,6 +564,8 @@ def print_scenario(args: argparse.Namespace, fraction: float, out: dict) -> None
                   f" ({model['median_s'] / procs * 1e3:.2f} ms): {_duration(est['ptcalc scan'] + extra)}"
                   " extrapolated", end="")
         print()
+        if out.get("room"):
+            print(f"  {out['room']}")
 
 
 def _duration(s: float) -> str:

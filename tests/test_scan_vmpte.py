@@ -25,7 +25,7 @@ from ptcalc.linux.parsers import PM_PRESENT, PM_SWAP
 from ptcalc.linux.procfs import ProcFS
 from ptcalc.linux.scan import scan
 from ptcalc.model.tables import SCHEMES, compute
-from ptcalc.render.scan_yaml import render_scan
+from ptcalc.render.scan_yaml import header_lines, render_scan
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 PAGE = 4 * KiB
@@ -149,10 +149,26 @@ def test_vmpte_equal_to_the_maximum_decides_every_block(tmp_path):
     assert calls["cells"] == 0 and calls["first"] == 3 * 8
     assert r.reused == 2 and r.decided == 3 and not r.vmpte_differences()
     assert "Blocks decided by VmPTE: 3 processes" in render_scan(r)
+    # the heap's second 2 MiB block is covered and holds no page: room for one empty table each
+    assert r.decided_room == {TABLE: 3} and "up to 3 blocks in all written touched may hold no page" in " ".join(header_lines(r))
     (g,) = r.workload.groups
     assert g.count == 3 and g.mappings[0].touched == ((0, SEG_SIZE),)
     assert r.group_notes[0].model_vmpte == vmpte(10)
     _same_as_exact(fake, [200, 201, 202], r)
+
+
+def test_no_room_for_an_empty_table_is_exact(tmp_path):
+    """The heap one 2 MiB block, holding a page: every block and window the
+    process's mappings cover holds a table (8 + 2 PTE, 3 PMD, 1 PUD), so
+    VmPTE leaves no room for an empty one and the decision is exact."""
+    fake = FakeProc(tmp_path)
+    smaps = (smaps_entry(SEG_ADDR, SEG_SIZE, "rw-s", 0, "00:01", 77, "/memfd:sga (deleted)")
+             + smaps_entry(TEXT_ADDR, 8 * KiB, "r-xp", 0, "fe:00", 260386, "/usr/bin/oracle", flags="rd ex mr mw me")
+             + smaps_entry(HEAP_ADDR, 2 * MiB, "rw-p", 0, "00:00", 0, "[heap]", flags="rd wr mr mw me ac"))
+    fake.process(200, "oracle", smaps, own_pages() + seg_pages(EVERY_BLOCK[0]), vmpte=vmpte(10), pagemap_end=END)
+    r, _ = _scan(fake, [200])
+    assert r.decided == 1 and r.decided_room == {0: 1} and not r.vmpte_differences()
+    assert "Exact: in none of them could an empty table elsewhere stand for an untouched block." in " ".join(header_lines(r))
 
 
 def test_vmpte_lower_reads_cells(tmp_path):

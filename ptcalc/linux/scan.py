@@ -197,6 +197,9 @@ class ScanResult:
     """Processes read without smaps, their maps those of one read before (``scan_read.Reader``)."""
     decided: int = 0
     """Processes whose partly present shared mappings' blocks VmPTE decided (``scan_read._deduce``)."""
+    decided_room: Counter[int] = field(default_factory=Counter)
+    """Of those, by the room each one's VmPTE leaves for empty tables elsewhere
+    (bytes, ``ProcessRead.room``): how many processes; room 0 is exact."""
     pagetables: HostPageTables | None = None
     """A scan of every process on the live machine: its PageTables beside the model."""
 
@@ -444,6 +447,7 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
     present: dict[SegKey, tuple[np.ndarray, np.ndarray]] = {}
     by_cells: set[SegKey] = set()  # segments some process's mapping of was read by cells
     decided = 0
+    room: Counter[int] = Counter()
     for done, pid in enumerate(pid_list, 1):
         try:
             r = reader.read(pid)
@@ -458,6 +462,8 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
             r = None
         if r is not None:
             decided += r.decided
+            if r.decided:
+                room[r.room] += 1
             thp_unknown += [f"pid {pid}: {m}" for m in r.thp_unknown]
             like = split_of.get(r.like) if r.like is not None else None
             if like is not None:  # an identical process: its reading split once
@@ -588,7 +594,7 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
                       processes_read=len(procs), skipped=skipped, segment_notes=seg_notes, group_notes=group_notes,
                       ignored_mappings=ignored, notes=notes, small_segments=small, min_size=min_size,
                       unseen_mappings=unseen_paths, reused=reader.reused, pagetables=host_tables,
-                      decided=decided)
+                      decided=decided, decided_room=room)
 
 
 def _process_vmpte(host: Host, fstypes: dict[tuple[int, int], str]) -> ModelVmpte:

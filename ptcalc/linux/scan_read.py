@@ -147,6 +147,10 @@ class ProcessRead:
     """The PID whose reading this one is (an identical process read before), or None."""
     decided: bool = False
     """VmPTE decided which blocks of its partly present shared mappings hold a page (``_deduce``)."""
+    room: int = 0
+    """Where VmPTE decided: the bytes of tables the kernel's VmPTE could still
+    hold empty elsewhere in the process (``_deduce``): up to as many of the
+    blocks decided may hold no page.  0: the decision is exact."""
 
     @property
     def vmpte(self) -> int | None:
@@ -200,10 +204,11 @@ def read_process(fs: ProcFS, pid: int, base: int, method: Method = "auto", block
             return None  # kernel thread or zombie: no mm
         vmas = [VmaRead(e) for e in parse_smaps(smaps_text)]
         thp_unknown: list[str] = []
-        decided = _read_pages(fs, pid, vmas, base, method, thp_unknown, block, before.get("VmPTE"), model)
+        room = _read_pages(fs, pid, vmas, base, method, thp_unknown, block, before.get("VmPTE"), model)
         after = parse_kb_fields(fs.pid_text(pid, "status"))
         settled = before.get("VmPTE") == after.get("VmPTE")
-        read = ProcessRead(pid, comm, cmdline, after, vmas, settled, thp_unknown, decided=decided)
+        read = ProcessRead(pid, comm, cmdline, after, vmas, settled, thp_unknown, decided=room is not None,
+                           room=room or 0)
         if settled:
             break
     return read
@@ -309,7 +314,7 @@ class Reader:
                 return None
             regions = _walk_regions(fs, pid, fd, vmas, todo)
             _assign(vmas, todo, regions)  # (read before the cells: what VmPTE decides needs them)
-            pages, decided = _read_cells(fs, pid, fd, vmas, by_cells, self.block, before.get("VmPTE"), self.model)
+            pages, room = _read_cells(fs, pid, fd, vmas, by_cells, self.block, before.get("VmPTE"), self.model)
             if pages:  # a huge entry found: those mappings page by page
                 by_cells = sorted(set(by_cells) - set(pages))
                 more = _walk_regions(fs, pid, fd, vmas, pages)
@@ -342,7 +347,7 @@ class Reader:
                     vmas[i] = _with_counts(mv, self.is_shmem(mv.entry))
         comm, cmdline = _names(fs, pid)
         return ProcessRead(pid, comm, cmdline, after, vmas, True, rep.thp_unknown, like=rep.pid if same else None,
-                           decided=decided)
+                           decided=room is not None, room=room or 0)
 
 
 def _same_reading(mine: VmaRead, theirs: VmaRead) -> bool:
@@ -376,20 +381,20 @@ entry all the same (evenly spaced, the first and the last among them)."""
 
 
 def _read_cells(fs: ProcFS, pid: int, fd: int, vmas: list[VmaRead], todo: list[int], block: int | None,
-                vmpte: int | None = None, model: ModelVmpte | None = None) -> tuple[list[int], bool]:
+                vmpte: int | None = None, model: ModelVmpte | None = None) -> tuple[list[int], int | None]:
     """Each mapping of ``todo`` its cells holding an entry (``cells`` set:
     runs from its start, filled as ``workload.touched.fill_blocks`` fills
     them, so that every way of reading them gives one answer); returns those
     where a huge entry (a PMD-mapped THP) was found, left to be read page by
-    page, and whether VmPTE decided the blocks: with the kernel's ``vmpte``
+    page, and where VmPTE decided the blocks, the room it leaves (else None): with the kernel's ``vmpte``
     and the ``model`` of the process's VmPTE, it does where it can
     (:func:`_deduce`); the rest are read one PAGEMAP_SCAN per cell."""
     pages: list[int] = []
-    decided = False
+    room: int | None = None
     if block is None:
-        return pages, decided
+        return pages, room
     if vmpte is not None and model is not None and todo:
-        todo, pages, decided = _deduce(fs, pid, fd, vmas, todo, block, vmpte, model)
+        todo, pages, room = _deduce(fs, pid, fd, vmas, todo, block, vmpte, model)
     for i in todo:
         v = vmas[i]
         m = v.entry.maps
@@ -398,7 +403,7 @@ def _read_cells(fs: ProcFS, pid: int, fd: int, vmas: list[VmaRead], todo: list[i
             pages.append(i)
             continue
         _set_cells(v, s, e, block)
-    return pages, decided
+    return pages, room
 
 
 def _set_cells(v: VmaRead, s: np.ndarray, e: np.ndarray, block: int) -> None:
@@ -421,11 +426,12 @@ def _sample(a: int, b: int, block: int, n: int = SAMPLE_BLOCKS) -> np.ndarray:
 
 
 def _deduce(fs: ProcFS, pid: int, fd: int, vmas: list[VmaRead], todo: list[int], block: int, vmpte: int,
-            model: ModelVmpte) -> tuple[list[int], list[int], bool]:
+            model: ModelVmpte) -> tuple[list[int], list[int], int | None]:
     """Let VmPTE decide which blocks of the mappings of ``todo`` (shared,
     base pages, partly present) hold a PTE table; returns the mappings left
-    to read by cells, those where a huge entry was found, and whether VmPTE
-    decided (every mapping with a whole block: none is left).
+    to read by cells, those where a huge entry was found, and where VmPTE
+    decided (every mapping with a whole block: none is left) the room it
+    leaves, else None.
 
     VmPTE is mm_pgtables_bytes() (task_mem(), fs/proc/task_mmu.c): every PTE,
     PMD and PUD table of the process, empty or not; no table lies in a block
@@ -446,7 +452,14 @@ def _deduce(fs: ProcFS, pid: int, fd: int, vmas: list[VmaRead], todo: list[int],
     no page; with an untouched block elsewhere it could make the figures
     equal, so a sample of the blocks (:data:`SAMPLE_BLOCKS`) is probed for
     an entry: any without, or a huge one, and every mapping is read by
-    cells.  When VmPTE is lower, some block holds no table: read by cells."""
+    cells.  When VmPTE is lower, some block holds no table: read by cells.
+
+    What the sample cannot rule out is bounded: an untouched block balanced
+    by an empty table elsewhere needs a block (or window) the mappings cover
+    where the model counts no table.  The model's VmPTE with *every* mapping
+    whole (a table wherever one can be) less the kernel's is the room left
+    for such tables: returned, so that the scan can say how many decided
+    blocks may hold no page (0: none can)."""
     hyp = list(vmas)
     edges: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     pages: list[int] = []
@@ -475,16 +488,16 @@ def _deduce(fs: ProcFS, pid: int, fd: int, vmas: list[VmaRead], todo: list[int],
         pages.append(i)  # a huge entry: page by page
     todo = sorted(edges)
     if pages or not todo:
-        return todo, pages, False
+        return todo, pages, None
     if model(hyp) != vmpte:
-        return todo, [], False
+        return todo, [], None
     for i in todo:
         m = vmas[i].entry.maps
         a, b = _interior(m.start, m.end, block)
         sample = _sample(a, b, block)
         found, huge = fs.pagemap_first(fd, sample, sample + block, pid)
         if huge or (found < 0).any():
-            return todo, [], False
+            return todo, [], None
     for i in todo:
         v, m = vmas[i], vmas[i].entry.maps
         a, b = _interior(m.start, m.end, block)
@@ -496,13 +509,16 @@ def _deduce(fs: ProcFS, pid: int, fd: int, vmas: list[VmaRead], todo: list[int],
             s, e = np.maximum(bounds, a), np.minimum(bounds + block, b)
             found, huge = fs.pagemap_first(fd, s, e, pid)
             if huge:  # this one and the ones after it by cells (which find it and go page by page)
-                return todo[todo.index(i):], [], False
+                return todo[todo.index(i):], [], None
             s, e = s[found >= 0], e[found >= 0]
         es, ee = edges[i]
         s, e = np.concatenate((es, s)), np.concatenate((ee, e))
         order = np.argsort(s, kind="stable")
         _set_cells(v, s[order], e[order], block)
-    return [], [], True
+    most = model([v if unseen(v.entry) else VmaRead(v.entry, np.zeros(1, np.int64),
+                                                    np.array([v.entry.maps.size], np.int64), cells=v.cells)
+                  for v in hyp])
+    return [], [], max(0, (most if most is not None else vmpte) - vmpte)
 
 
 def _whole(v: VmaRead) -> bool:
@@ -563,13 +579,14 @@ def _needs_walk(v: VmaRead, ioctl: bool) -> bool:
 
 def _read_pages(fs: ProcFS, pid: int, vmas: list[VmaRead], base: int, method: Method,
                 thp_unknown: list[str], block: int | None = None, vmpte: int | None = None,
-                model: ModelVmpte | None = None) -> bool:
-    """Read what smaps leaves undecided; whether VmPTE decided blocks (:func:`_read_cells`)."""
+                model: ModelVmpte | None = None) -> int | None:
+    """Read what smaps leaves undecided; where VmPTE decided blocks, the room
+    it leaves, else None (:func:`_read_cells`)."""
     ioctl_ok = method != "read"
     todo = [i for i, v in enumerate(vmas) if _needs_walk(v, ioctl_ok)]
-    decided = False
+    room: int | None = None
     if not todo:
-        return decided
+        return room
     fd = fs.open_pagemap(pid)
     try:
         if use_ioctl(fs, fd, method):
@@ -577,7 +594,7 @@ def _read_pages(fs: ProcFS, pid: int, vmas: list[VmaRead], base: int, method: Me
             walk = sorted(set(todo) - set(cells))
             if walk:  # (read before the cells: what VmPTE decides needs them)
                 _walk_ioctl(fs, pid, fd, vmas, walk)
-            pages, decided = _read_cells(fs, pid, fd, vmas, cells, block, vmpte, model)
+            pages, room = _read_cells(fs, pid, fd, vmas, cells, block, vmpte, model)
             if pages:
                 _walk_ioctl(fs, pid, fd, vmas, pages)
         else:
@@ -585,7 +602,7 @@ def _read_pages(fs: ProcFS, pid: int, vmas: list[VmaRead], base: int, method: Me
                 _read_entries(fs, pid, fd, vmas[i], base, thp_unknown)
     finally:
         os.close(fd)
-    return decided
+    return room
 
 
 Regions = tuple[np.ndarray, np.ndarray, np.ndarray]

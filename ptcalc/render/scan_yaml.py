@@ -76,6 +76,20 @@ def pagetables_summary(r: ScanResult, short: bool = False) -> str | None:
             + f" and {rest[-1]}.")
 
 
+def _decided_room(r: ScanResult) -> str:
+    """What the blocks VmPTE decided may hide: per process, as many untouched
+    blocks as its VmPTE leaves room for empty tables elsewhere."""
+    table = min(lv.table_bytes for lv in r.workload.arch.levels)
+    inexact = {room: n for room, n in r.decided_room.items() if room}
+    if not inexact:
+        return "Exact: in none of them could an empty table elsewhere stand for an untouched block."
+    blocks = sum(room // table * n for room, n in inexact.items())
+    n = sum(inexact.values())
+    return (f"In {_plural(n, 'process')} of them VmPTE leaves room for empty tables elsewhere (a table "
+            f"wherever their mappings cover a block with no page): up to {_plural(blocks, 'block')} in all "
+            "written touched may hold no page; `ptcalc scan --read-all` reads every block.")
+
+
 def header_lines(r: ScanResult) -> list[str]:
     w = r.workload
     levels = len(w.arch.levels)
@@ -117,7 +131,7 @@ def header_lines(r: ScanResult) -> list[str]:
             lines.append(f"Blocks decided by VmPTE: {_plural(r.decided, 'process')}, whose VmPTE was the most "
                          "the model gives with every 2 MiB block of their partly present shared mappings holding "
                          "a page, had those blocks read as touched, a sample of them checked (docs/scan.md, "
-                         "Speed).")
+                         f"Speed). {_decided_room(r)}")
         lines.append("private_mappings: each process's own mappings with pages present, as the parts of them "
                      "in 2 MiB blocks holding a touched page (what their page tables cover), by kind and name; "
                      "PMD-mapped THP as 2 MiB pieces.")
