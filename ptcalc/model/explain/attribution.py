@@ -77,11 +77,10 @@ class Context:
         self.pmd_size = arch.pmd_size
         self.pud_size = self.levels[self.pmd_i].table_span if self.pmd_i is not None else None
 
-    @cached_property
-    def zone_bounds(self) -> list[list[int]]:
-        """Per row, its zones' bounds (``zones``' ``bounds`` as lists, read
-        by the attribution and the findings alike)."""
-        return self.z.bounds.tolist()  # type: ignore[no-any-return]
+    def zone_bounds(self, r: int) -> list[int]:
+        """Row ``r``'s zones' bounds (``zones``' ``bounds``; made per row when
+        read: a list for every row held 30 MiB for 100,000 rows)."""
+        return self.z.bounds[r].tolist()  # type: ignore[no-any-return]
 
     @cached_property
     def rows_of(self) -> list[dict[int, int]]:
@@ -101,25 +100,19 @@ class Context:
         names = self.seg_names + [""] * (int(self.layout.row_seg.max(initial=0)) + 1 - len(self.seg_names))
         return [names[i] for i in self.layout.row_seg.tolist()]
 
-    @cached_property
-    def _extents(self) -> list[tuple[int, int, int]]:
-        lay = self.layout
-        return list(zip(lay.row_addr.tolist(), lay.row_end.tolist(), lay.row_off.tolist()))
-
     def extent(self, r: int) -> tuple[int, int, int]:
-        """Row ``r``'s mapping's address, end and file offset (as its Mapping has them)."""
-        return self._extents[r]
-
-    @cached_property
-    def _flags(self) -> list[tuple[int, bool, bool, bool, bool]]:
+        """Row ``r``'s mapping's address, end and file offset (as its Mapping
+        has them; read from the layout per row: the findings read a few
+        thousand rows, and tuples for every row held 17 MiB for 100,000)."""
         lay = self.layout
-        return list(zip(lay.row_prot.tolist(), lay.row_uffd_blocks_pmd_share.tolist(), lay.row_uffd_wp.tolist(),
-                        lay.row_soft_dirty.tolist(), lay.row_auto.tolist()))
+        return int(lay.row_addr[r]), int(lay.row_end[r]), int(lay.row_off[r])
 
     def row_flags(self, r: int) -> tuple[int, bool, bool, bool, bool]:
         """Row ``r``'s protection (``PROT_CODE``), userfaultfd bits (blocks PMD
         sharing, write-protect), soft-dirty and auto, as the layout has them."""
-        return self._flags[r]
+        lay = self.layout
+        return (int(lay.row_prot[r]), bool(lay.row_uffd_blocks_pmd_share[r]), bool(lay.row_uffd_wp[r]),
+                bool(lay.row_soft_dirty[r]), bool(lay.row_auto[r]))
 
     def mapping(self, r: int) -> Mapping:
         """Row ``r``'s mapping (a shared one; its group's Mapping objects are
@@ -539,7 +532,6 @@ class _MappingMaker:
         upper = "mshare" if cx.z.upper == "mshare" else "shared-pmd"
         self.kinds = [("private", "shared-pte", upper)[k] for k in ZONE_KIND]
         zb = cx.z.bounds
-        self.bounds = cx.zone_bounds
         # per row, a bit per non-empty zone (most rows have one: no generator needed)
         self.nonempty = ((zb[:, 1:] > zb[:, :-1]).astype(I64) << np.arange(5, dtype=I64)).sum(axis=1).tolist()
         self.segs = {name: (seg.backing, seg.page_size) for name, seg in cx.w.segments.items()}
@@ -550,15 +542,17 @@ class _MappingMaker:
     def placed(self, gi: int, row_of: dict[int, int]) -> Placed:
         cx = self.cx
         rows = [row_of[mi] for mi in range(len(cx.w.groups[gi].mappings))]
-        extents, flags, segment = cx._extents, cx._flags, cx.row_segment
-        address = [extents[r][0] for r in rows]
+        segment = cx.row_segment
+        lay = cx.layout
+        at = np.array(rows, dtype=I64)
+        address = lay.row_addr[at].tolist()
         origin_of = Mappings.of(cx.w.groups[gi].mappings).origin_of
         segments = [segment[r] for r in rows]
         segs = self.segs
         return Placed(origin=[origin_of(mi) for mi in range(len(rows))], segment=segments,
-                      offset=[extents[r][2] for r in rows], size=[extents[r][1] - a for r, a in zip(rows, address)],
-                      address=address, auto=[flags[r][4] for r in rows],
-                      protection=[PROTECTIONS[flags[r][0]] for r in rows],
+                      offset=lay.row_off[at].tolist(), size=(lay.row_end[at] - lay.row_addr[at]).tolist(),
+                      address=address, auto=lay.row_auto[at].tolist(),
+                      protection=[PROTECTIONS[p] for p in lay.row_prot[at].tolist()],
                       backing=[segs[name][0] for name in segments], page_size=[segs[name][1] for name in segments],
                       own=[self.own_rows[r] for r in rows], attached=[self.att_rows[r] for r in rows],
                       sharing=[self.sorted_sharing(r) for r in rows])
@@ -571,15 +565,16 @@ class _MappingMaker:
     def __call__(self, gi: int, row_of: dict[int, int], mi: int) -> MappingExplain:
         r = row_of[mi]
         backing, page_size = self.segs[self.cx.row_segment[r]]
-        b = self.bounds[r]
         bits = self.nonempty[r]
         kinds = self.kinds
         if bits & (bits - 1):
+            b = self.cx.zone_bounds(r)
             zs: tuple[ZoneSpan, ...] = tuple(made(ZoneSpan, kind=kinds[k], start=b[k], end=b[k + 1])
                                              for k in range(5) if b[k] < b[k + 1])
         elif bits:
             k = bits.bit_length() - 1
-            zs = (made(ZoneSpan, kind=kinds[k], start=b[k], end=b[k + 1]),)
+            lo, hi = self.cx.z.bounds[r, k:k + 2].tolist()
+            zs = (made(ZoneSpan, kind=kinds[k], start=lo, end=hi),)
         else:
             zs = ()
         return made(MappingExplain, group=gi, index=mi, source=self.cx.w.groups[gi].mappings, backing=backing, page_size=page_size,

@@ -670,7 +670,6 @@ class Findings:
         """Per part of ``parts``, its findings' groups and mappings (int64)."""
         self._row_index = cx.layout.row_index
         self._zones_of_row: list[int] | None = None
-        self._bounds: list[list[int]] = []
         self._zone_bits = np.zeros(0, I64)
         self._tables_arr: dict[tuple[int, ...], list[np.ndarray]] = {}
         self._bounds_arr = np.zeros((0, 6), I64)
@@ -714,9 +713,7 @@ class Findings:
             self._bounds_arr = np.asarray(cx.z.bounds)
             self._zones_of_row = bits.tolist()
         row_bits: int = self._zones_of_row[r]
-        if not self._bounds:
-            self._bounds = cx.zone_bounds
-        b = self._bounds[r]
+        b = cx.zone_bounds(r)
         if not row_bits & (row_bits - 1):  # parts in one zone (or none)
             z = row_bits.bit_length() - 1
             return ((b[z], b[z + 1]),) if row_bits and z in zone_set and b[z] < b[z + 1] else ()
