@@ -506,37 +506,38 @@ def _overlaps(lay: Layout, source: np.ndarray, addr: np.ndarray, end: np.ndarray
     whether it overlaps one of the group's private mappings."""
     priv = lay.row_private
     group = lay.row_group[source]
+    q_order = np.argsort(group, kind="stable")  # the queries by group
+    q_group = group[q_order]
     out = []
     for rows in (np.flatnonzero(~priv), np.flatnonzero(priv)):
         hit = np.zeros(source.size, bool)
         if rows.size:
             g, a, e = lay.row_group[rows], lay.row_addr[rows], lay.row_end[rows]
             # per group, the running maximum end of its rows in address order
-            run = e.copy()
-            first = np.ones(rows.size, bool)
-            first[1:] = g[1:] != g[:-1]
-            if not first.all() and bool((g[1:] >= g[:-1]).all()):
+            # (rows in (group, address) order: ``Layout``)
+            assert bool((g[1:] >= g[:-1]).all())
+            run = e
+            if rows.size > 1 and bool((g[1:] == g[:-1]).any()):
                 # a running maximum that starts again at each group: on the
                 # ends' ranks, offset by group (a later group's offset is above
                 # every rank of the ones before)
                 ends, rank = np.unique(e, return_inverse=True)
                 offset = g * ends.size
                 run = ends[np.maximum.accumulate(offset + rank.reshape(-1)) - offset]
-            elif not first.all():
-                for i in np.flatnonzero(~first).tolist():
-                    run[i] = max(run[i], run[i - 1])
-            # the last row of the group starting below ``end`` (rows in (group, address) order)
-            q = source.size
-            keys_g = np.concatenate([g, group])
-            keys_p = np.concatenate([a, end])
-            tie = np.concatenate([np.ones(rows.size, I64), np.zeros(q, I64)])  # at equal address: the query first
-            order = np.lexsort((tie, keys_p, keys_g))
-            pos = np.where(order < rows.size, order, -1)
-            last = np.maximum.accumulate(pos)
-            at = np.empty(order.size, I64)
-            at[order] = last
-            j = at[rows.size:]
-            ok = (j >= 0) & (g[np.maximum(j, 0)] == group)
+            # the last row of the group starting below ``end``: per group of
+            # the queries, a search of its rows' addresses (a row at ``end``
+            # does not count; -1: none)
+            j = np.full(source.size, -1, I64)
+            q_groups, q_first = np.unique(q_group, return_index=True)
+            q_bounds = q_first.tolist() + [q_group.size]
+            lo_rows = np.searchsorted(g, q_groups, side="left").tolist()
+            hi_rows = np.searchsorted(g, q_groups, side="right").tolist()
+            for k, (lo, hi) in enumerate(zip(lo_rows, hi_rows)):
+                if lo < hi:
+                    at_q = q_order[q_bounds[k]:q_bounds[k + 1]]
+                    below = np.searchsorted(a[lo:hi], end[at_q], side="left")
+                    j[at_q] = np.where(below > 0, lo - 1 + below, -1)
+            ok = j >= 0
             jj = np.maximum(j, 0)
             # the row itself does not count: look below it (shared rows do not overlap one another)
             self_ = ok & (rows[jj] == source)
