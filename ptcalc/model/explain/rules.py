@@ -18,7 +18,7 @@ import numpy as np
 
 from ptcalc.model.explain import batch
 from ptcalc.model.explain.attribution import I64, Context, PoolBuild, RowSharing, overlap
-from ptcalc.model.explain.types import (RULE_OF_WHY, Finding, FindingList, FindingPart, Fix, Interval,
+from ptcalc.model.explain.types import (RULE_OF_WHY, Finding, FindingList, FindingPart, Fix, Interval, RowRanges,
                                         made)
 from ptcalc.model.intervals import distinct_blocks, key_ids, order_by
 from ptcalc.model.layout import PROT_CODE, Layout, pieces_reordered
@@ -277,6 +277,15 @@ class _Fixer:
         for q, f, c in zip(requests, firsts[:n_obj].tolist(), counts[:n_obj].tolist()):
             q.first, q.n = f, c
         return firsts[n_obj:], counts[n_obj:]
+
+    def release(self) -> None:
+        """Let go of what measuring the fixes kept (the what-if column's
+        layouts, the pending fixes): the findings outlive it (their parts
+        read the Findings when shown), the fixes are measured by then."""
+        self._whatif = None
+        self.pending = []
+        self.measured = []
+        self.block = {}
 
     def resolve(self) -> list[int | None]:
         """Per pending fix, the physical bytes after it; None where the changed
@@ -756,10 +765,10 @@ class Findings:
                            functools.partial(self._tables_of_rows, rows, zone_set, only))
         self.parts.append((part, seq))
 
-    def _ranges_of_rows(self, rows: list[int], zone_set: tuple[int, ...]) -> list[tuple[Interval, ...]]:
+    def _ranges_of_rows(self, rows: list[int], zone_set: tuple[int, ...]) -> RowRanges:
         """``ranges_in`` of each of ``rows``: a row whose parts are in one zone on arrays."""
         if not rows:
-            return []
+            return RowRanges(np.zeros(0, I64), np.zeros(0, I64), np.zeros(0, bool), {})
         if self._zones_of_row is None:
             self.ranges_in(rows[0], zone_set)  # (the rows' zones and bounds)
         idx = np.fromiter(rows, I64, len(rows))
@@ -770,13 +779,16 @@ class Findings:
             z[bits == (1 << k)] = k
         b = self._bounds_arr
         lo, hi = b[idx, z], b[idx, np.minimum(z + 1, b.shape[1] - 1)]
-        in_set = np.isin(z, zone_set) & (bits != 0) & (lo < hi)
-        out: list[tuple[Interval, ...]] = [((x, y),) if ok else () for x, y, ok in
-                                           zip(lo.tolist(), hi.tolist(), (in_set & one).tolist())]
+        single = np.isin(z, zone_set) & (bits != 0) & (lo < hi) & one
+        many: dict[int, tuple[Interval, ...]] = {}
         ranges_in = self.ranges_in
         for k in np.flatnonzero(~one).tolist():
-            out[k] = ranges_in(rows[k], zone_set)
-        return out
+            got = ranges_in(rows[k], zone_set)
+            if len(got) == 1:
+                (lo[k], hi[k]), single[k] = got[0], True
+            elif got:
+                many[k] = got
+        return RowRanges(lo, hi, single, many)
 
     def _tables_of_rows(self, rows: list[int], zone_set: tuple[int, ...], only: str | None
                         ) -> tuple[list[dict[str, int]], list[int]]:
@@ -876,6 +888,8 @@ class Findings:
         for run in self._whole.values():
             self._part(run, run.fields)
         self._whole = {}
+        self.window_columns = []
+        fixer.release()
 
     def findings(self) -> FindingList:
         """Every finding made (``finish`` first), by group and mapping."""
@@ -1058,7 +1072,7 @@ class Findings:
         partial_pmd = np.flatnonzero(kind == 3)
         if partial_pmd.size:  # (``partial`` of a row with no parts in those zones adds nothing)
             ranges = self._ranges_of_rows(partial_pmd.tolist(), (0, 4))
-            kind[partial_pmd[np.fromiter((not r for r in ranges), bool, len(ranges))]] = 0
+            kind[partial_pmd[ranges.counts() == 0]] = 0
         whys = {int(w): w for w in Why}
         for r, k in zip(np.flatnonzero(kind).tolist(), kind[kind > 0].tolist()):
             self.seq = _ADDED + 4 * r  # (a row's findings in the order they are added, rows in order)
