@@ -512,11 +512,10 @@ def physical_bytes(w: Workload, scheme: str, options: ModelOptions) -> int:
 def _overlaps(lay: Layout, source: np.ndarray, addr: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per changed row (``source``, now ``[addr, end)``): whether it overlaps
     another shared mapping of its group (the change is not made), and
-    whether it overlaps one of the group's private mappings."""
+    whether it overlaps one of the group's private mappings.  The changes
+    are looked up ``_CHUNK`` at a time (338,000 window candidates at once
+    held 30 MiB of temporaries)."""
     priv = lay.row_private
-    group = lay.row_group[source]
-    q_order = np.argsort(group, kind="stable")  # the queries by group
-    q_group = group[q_order]
     out = []
     for rows in (np.flatnonzero(~priv), np.flatnonzero(priv)):
         hit = np.zeros(source.size, bool)
@@ -533,28 +532,67 @@ def _overlaps(lay: Layout, source: np.ndarray, addr: np.ndarray, end: np.ndarray
                 ends, rank = np.unique(e, return_inverse=True)
                 offset = g * ends.size
                 run = ends[np.maximum.accumulate(offset + rank.reshape(-1)) - offset]
-            # the last row of the group starting below ``end``: per group of
-            # the queries, a search of its rows' addresses (a row at ``end``
-            # does not count; -1: none)
-            j = np.full(source.size, -1, I64)
-            q_groups, q_first = np.unique(q_group, return_index=True)
-            q_bounds = q_first.tolist() + [q_group.size]
-            lo_rows = np.searchsorted(g, q_groups, side="left").tolist()
-            hi_rows = np.searchsorted(g, q_groups, side="right").tolist()
-            for k, (lo, hi) in enumerate(zip(lo_rows, hi_rows)):
-                if lo < hi:
-                    at_q = q_order[q_bounds[k]:q_bounds[k + 1]]
-                    below = np.searchsorted(a[lo:hi], end[at_q], side="left")
-                    j[at_q] = np.where(below > 0, lo - 1 + below, -1)
-            ok = j >= 0
-            jj = np.maximum(j, 0)
-            # the row itself does not count: look below it (shared rows do not overlap one another)
-            self_ = ok & (rows[jj] == source)
-            prev = jj - 1
-            ok_prev = self_ & (prev >= 0) & (g[np.maximum(prev, 0)] == group)
-            hit = np.where(self_, ok_prev & (run[np.maximum(prev, 0)] > addr), ok & (run[jj] > addr))
+            below = _Below(g, a)
+            for c0 in range(0, source.size, _CHUNK):
+                src, lo, hi = source[c0:c0 + _CHUNK], addr[c0:c0 + _CHUNK], end[c0:c0 + _CHUNK]
+                group = lay.row_group[src]
+                # the last row of the group starting below ``hi`` (a row at ``hi`` does not count)
+                j = below.last(group, hi)
+                ok = (j >= 0) & (g[np.maximum(j, 0)] == group)
+                jj = np.maximum(j, 0)
+                # the row itself does not count: look below it (shared rows do not overlap one another)
+                self_ = ok & (rows[jj] == src)
+                prev = jj - 1
+                ok_prev = self_ & (prev >= 0) & (g[np.maximum(prev, 0)] == group)
+                hit[c0:c0 + _CHUNK] = np.where(self_, ok_prev & (run[np.maximum(prev, 0)] > lo), ok & (run[jj] > lo))
         out.append(hit)
     return out[0], out[1]
+
+
+_CHUNK = 1 << 16
+
+
+class _Below:
+    """Rows in (group, address) order (``g``, ``a``), searched for the last
+    row of a group below an address: the addresses made increasing across
+    groups (each group's moved past the one before's; exact, when the moved
+    addresses fit int64, else group by group)."""
+
+    def __init__(self, g: np.ndarray, a: np.ndarray) -> None:
+        self.g, self.a = g, a
+        starts = np.flatnonzero(np.concatenate([[True], g[1:] != g[:-1]]))
+        self.starts = starts
+        ids = g[starts]
+        self.top = int(ids[-1])
+        self.index = np.full(self.top + 1, -1, I64)  # per group number, its place among the rows' groups
+        self.index[ids] = np.arange(ids.size)
+        lows, highs = a[starts].tolist(), a[np.concatenate([starts[1:], [g.size]]) - 1].tolist()
+        base, shift = 0, []
+        for lo, hi in zip(lows, highs):
+            shift.append(base - lo)
+            base += hi - lo + 1
+        self.wide = base >= 1 << 62
+        if not self.wide:
+            self.shift = np.array(shift, I64)
+            self.low, self.high = np.array(lows, I64), np.array(highs, I64)
+            self.key = np.repeat(self.shift, np.diff(np.concatenate([starts, [g.size]]))) + a
+
+    def last(self, group: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """Per query (``group``, ``end``), the index of the last row with that
+        group and an address below ``end``; -1 or a row of another group when
+        there is none."""
+        at = self.index[np.minimum(group, self.top)]
+        present = (at >= 0) & (group <= self.top)  # (else: a group with no rows here)
+        at = np.maximum(at, 0)
+        if self.wide:
+            j = np.full(group.size, -1, I64)
+            bounds = self.starts.tolist() + [self.g.size]
+            for k in np.unique(at[present]).tolist():
+                q = np.flatnonzero(present & (at == k))
+                j[q] = bounds[k] - 1 + np.searchsorted(self.a[bounds[k]:bounds[k + 1]], end[q], side="left")
+            return j
+        q = np.clip(end, self.low[at], self.high[at] + 1) + self.shift[at]
+        return np.where(present, np.searchsorted(self.key, q, side="left") - 1, -1)
 
 
 _ROWS_FIELDS = tuple(f.name for f in fields(batch.Rows))
