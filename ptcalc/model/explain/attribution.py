@@ -45,6 +45,19 @@ def length(iv: list[Interval]) -> int:
 # --- the computation ------------------------------------------------------------------------
 
 
+class GroupRows:
+    """One group's rows by mapping index (a private mapping ``j``: ``-1 -
+    j``), on the context's order of rows by (group, mapping)."""
+
+    __slots__ = ("order", "base")
+
+    def __init__(self, order: np.ndarray, base: int) -> None:
+        self.order, self.base = order, base
+
+    def __getitem__(self, mi: int) -> int:
+        return int(self.order[self.base + mi])
+
+
 class Context:
     """One cell's layout (on numpy), zones and tally, as ``count`` has them."""
 
@@ -83,15 +96,31 @@ class Context:
         return self.z.bounds[r].tolist()  # type: ignore[no-any-return]
 
     @cached_property
-    def rows_of(self) -> list[dict[int, int]]:
+    def _by_mapping(self) -> tuple[np.ndarray, list[int]]:
+        """The rows by (group, mapping index), and per group the place of its
+        mapping 0 there (its private mappings, ``-1 - j``, just before)."""
+        lay = self.layout
+        order = np.lexsort((lay.row_mi, lay.row_group))
+        n_groups = len(self.w.groups)
+        first = np.searchsorted(lay.row_group[order], np.arange(n_groups))
+        private = np.bincount(lay.row_group[lay.row_mi < 0], minlength=n_groups)
+        return order, (first + private[:n_groups]).tolist()
+
+    @cached_property
+    def rows_of(self) -> list[GroupRows]:
         """Per group, its rows by mapping index (a private mapping ``j``: ``-1 - j``)."""
-        out: list[dict[int, int]] = [{} for _ in self.w.groups]
-        for r, (gi, mi) in enumerate(self.layout.row_index):
-            out[gi][mi] = r
-        return out
+        order, base = self._by_mapping
+        return [GroupRows(order, b) for b in base]
 
     def row_of(self, gi: int, mi: int) -> int:
-        return self.rows_of[gi][mi]
+        order, base = self._by_mapping
+        return int(order[base[gi] + mi])
+
+    def group_mapping(self, r: int) -> tuple[int, int]:
+        """Row ``r``'s group and mapping index (as ``Layout.row_index`` has
+        them, read from the columns: no tuple for every row)."""
+        lay = self.layout
+        return int(lay.row_group[r]), int(lay.row_mi[r])
 
     @cached_property
     def row_segment(self) -> list[str]:
@@ -117,8 +146,15 @@ class Context:
     def mapping(self, r: int) -> Mapping:
         """Row ``r``'s mapping (a shared one; its group's Mapping objects are
         built on first use, not every group's)."""
-        gi, mi = self.layout.row_index[r]
+        gi, mi = self.group_mapping(r)
         return self.w.groups[gi].mappings[mi]
+
+    def users_of(self, rows: list[int]) -> tuple[tuple[int, int, int], ...]:
+        """Per row of ``rows``, its group, mapping index and the group's processes (``Pool.users``)."""
+        at = np.array(rows, dtype=I64)
+        groups = self.layout.row_group[at].tolist()
+        counts = self.counts
+        return tuple(zip(groups, self.layout.row_mi[at].tolist(), [counts[g] for g in groups]))
 
     def blocks(self, mask: np.ndarray, li: int) -> np.ndarray:
         """Per row, distinct blocks at level ``li`` of the parts in ``mask``."""
@@ -258,8 +294,7 @@ def keyed_pools(cx: Context, kind_name: str, kb: KeyedBlocks | None) -> list[Poo
             alignment = None
         tables, shared = zero_levels(), zero_levels()
         tables[name], shared[name] = u, s
-        users = tuple((int(lay.row_index[r][0]), int(lay.row_index[r][1]), cx.counts[lay.row_index[r][0]])
-                      for r in sorted(per_row))
+        users = cx.users_of(sorted(per_row))
         out.append(PoolBuild(
             pool=Pool(id=-1, kind=kind_name, segment=cx.seg_names[int(lay.row_seg[r0])],
                       protection=PROTECTIONS[int(lay.row_prot[r0])], alignment=alignment, tables=tables,
@@ -300,8 +335,7 @@ def mshare_pools(cx: Context) -> list[PoolBuild]:
         tables["pgd"] = 1  # the host mm's PGD
         per_row = {r: {n: merge_ranges(iv) for n, iv in lv.items()} for r, lv in per_row.items()}
         r0 = int(rows[km][0])
-        users = tuple((int(lay.row_index[r][0]), int(lay.row_index[r][1]), cx.counts[lay.row_index[r][0]])
-                      for r in sorted(per_row))
+        users = cx.users_of(sorted(per_row))
         out.append(PoolBuild(
             pool=Pool(id=-1, kind="mshare", segment=cx.seg_names[int(lay.row_seg[r0])],
                       protection=PROTECTIONS[int(lay.row_prot[r0])], alignment=None, tables=tables,
@@ -328,8 +362,8 @@ class _LevelUsers:
         counts = cx.counts
         self.cx, self.b, self.level = cx, b, level
         self.mshare = mshare = b.pool.kind == "mshare"
-        row_index = lay.row_index
-        at = sorted(rows, key=row_index.__getitem__)
+        rs = np.array(rows, dtype=I64)
+        at = rs[np.lexsort((lay.row_mi[rs], lay.row_group[rs]))].tolist()  # by (group, mapping)
         group = {r: int(g) for r, g in zip(at, lay.row_group[np.array(at, dtype=I64)].tolist())}
         self.group = group
         # the users: mappings; under mshare groups (a process attaches its region once)
@@ -369,7 +403,7 @@ class _LevelUsers:
         key = (r2, common if together == mine else overlap(iv, together))
         got = self.named.get(key)
         if got is None:  # the same partner of many mappings: one object
-            gi2, mi2 = self.cx.layout.row_index[r2]
+            gi2, mi2 = self.cx.group_mapping(r2)
             got = self.named[key] = made(Partner, group=self.cx.w.groups[gi2].name, mapping=mi2,
                                          processes=self.cx.counts[self.group[r2]], tables=key[1])
         return got
@@ -461,7 +495,7 @@ class RowSharing:
                 key = k
         if key is None:
             return None
-        c = self.cx.counts[self.cx.layout.row_index[r][0]]
+        c = self.cx.counts[int(self.cx.layout.row_group[r])]
         assert c > 0
         return 0 if c >= 2 else self._level(key).alone(r)
 
@@ -536,10 +570,10 @@ class _MappingMaker:
         self.nonempty = ((zb[:, 1:] > zb[:, :-1]).astype(I64) << np.arange(5, dtype=I64)).sum(axis=1).tolist()
         self.segs = {name: (seg.backing, seg.page_size) for name, seg in cx.w.segments.items()}
 
-    def segment(self, row_of: dict[int, int], mi: int) -> str:
+    def segment(self, row_of: GroupRows, mi: int) -> str:
         return self.cx.row_segment[row_of[mi]]
 
-    def placed(self, gi: int, row_of: dict[int, int]) -> Placed:
+    def placed(self, gi: int, row_of: GroupRows) -> Placed:
         cx = self.cx
         rows = [row_of[mi] for mi in range(len(cx.w.groups[gi].mappings))]
         segment = cx.row_segment
@@ -562,7 +596,7 @@ class _MappingMaker:
         ss = self.sharing.get(r)
         return tuple(sorted(ss, key=lambda s: (s.pool, s.level))) if ss else ()
 
-    def __call__(self, gi: int, row_of: dict[int, int], mi: int) -> MappingExplain:
+    def __call__(self, gi: int, row_of: GroupRows, mi: int) -> MappingExplain:
         r = row_of[mi]
         backing, page_size = self.segs[self.cx.row_segment[r]]
         bits = self.nonempty[r]

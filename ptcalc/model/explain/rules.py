@@ -354,7 +354,7 @@ class _Fixer:
     def _evaluated(self, i: int) -> int | None:
         """Pending fix ``i`` measured by evaluating the changed workload."""
         r, m, how = self._change(i)[:3]
-        gi, mi = self.cx.layout.row_index[r]
+        gi, mi = self.cx.group_mapping(r)
         w = self._with_mapping(gi, mi, self._new_mapping(m, how))
         return None if w is None else self._physical(w)
 
@@ -716,7 +716,6 @@ class Findings:
         """The findings made at once, each part with its findings' places (``seq``)."""
         self._where: list[tuple[np.ndarray, np.ndarray]] = []
         """Per part of ``parts``, its findings' groups and mappings (int64)."""
-        self._row_index = cx.layout.row_index
         self._zones_of_row: list[int] | None = None
         self._zone_bits = np.zeros(0, I64)
         self._tables_arr: dict[tuple[int, ...], list[np.ndarray]] = {}
@@ -861,7 +860,7 @@ class Findings:
         after = fixer.resolve()
         before = fixer.before
         fix = fixer.saving
-        row_index = self.cx.layout.row_index
+        group_mapping = self.cx.group_mapping
         known: dict[int, tuple[Fix | None, tuple[Fix, ...]]] = {}  # per fixes list of ``_per_segment``
         shared = {id(fixes) for fixes, _ in self._per_segment.values()}
         # the window runs: a row none of whose window fixes saves anything has
@@ -898,7 +897,7 @@ class Findings:
                                        distinct[index[k]], [w], None, detail, run.seq[k]))
         self._window_runs = {}
         for r, level, rule, ranges, tables, fixes, note, detail, seq in self.added:
-            gi, mi = row_index[r]
+            gi, mi = group_mapping(r)
             if id(fixes) in shared:
                 if id(fixes) not in known:
                     known[id(fixes)] = _best([fix(f, after) for f in fixes])
@@ -975,7 +974,7 @@ class Findings:
                 else:
                     known = self._per_segment[key] = ([fix], {})
             return known[0], dict(known[1])
-        gi, mi = cx.layout.row_index[r]
+        gi, mi = cx.group_mapping(r)
         seg = cx.w.segments[segment]
         span: int = (cx.pud_size if level == "pmd" else cx.pmd_size) or cx.pmd_size
         if why == _W_MISALIGNED:
@@ -1188,7 +1187,7 @@ class Findings:
         same file by alignment or protection, or alone in their pool."""
         cx = self.cx
         lay = cx.layout
-        counts, row_index = cx.counts, lay.row_index  # (a row's group: row_index[r][0])
+        counts, group_of = cx.counts, lay.row_group.tolist()  # (a row's group)
         reported: set[tuple[int, int]] = set()  # (pool, row)
         theirs_of: dict[int, tuple[list[Interval], tuple[str, ...]]] = {}  # per pool: its live blocks, its groups
         procs_of = {b.pool.id: sum(n for _, _, n in b.pool.users) for b in self.builds}
@@ -1214,17 +1213,17 @@ class Findings:
                 got = theirs_of.get(p2.id)
                 if got is None:  # (the same for every pool it is compared with)
                     live2 = [(r2, iv) for r2, iv in b2.row_intervals.items()
-                             if counts[row_index[r2][0]] > 0]
+                             if counts[group_of[r2]] > 0]
                     got = theirs_of[p2.id] = (merge_ranges([x for _, lv in live2 for x in lv.get(level, [])]),
                                               tuple(sorted({cx.w.groups[g2].name for g2, _, n in p2.users if n})))
                 theirs, names = got
                 for r, per_level in b.row_intervals.items():
-                    if (p.id, r) in reported or counts[row_index[r][0]] == 0:
+                    if (p.id, r) in reported or counts[group_of[r]] == 0:
                         continue
                     common = overlap(per_level.get(level, []), theirs)
                     if not common:
                         continue
-                    gi, mi = lay.row_index[r]
+                    gi, mi = cx.group_mapping(r)
                     address, end, offset = cx.extent(r)
                     fixes: list[Fix | _Pending | None] = []
                     a1, a2 = p.alignment, p2.alignment
@@ -1249,7 +1248,7 @@ class Findings:
                              their_alignment=a2, span=span)
                     reported.add((p.id, r))
             for r, per_level in b.row_intervals.items():
-                if (p.id, r) in reported or counts[row_index[r][0]] == 0:
+                if (p.id, r) in reported or counts[group_of[r]] == 0:
                     continue
                 alone = self.sharing.alone(p.id, r)
                 if alone is not None and alone > 0:
