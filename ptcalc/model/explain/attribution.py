@@ -57,6 +57,10 @@ class GroupRows:
     def __getitem__(self, mi: int) -> int:
         return int(self.order[self.base + mi])
 
+    def first(self, n: int) -> list[int]:
+        """The rows of mappings ``0`` to ``n - 1``."""
+        return self.order[self.base:self.base + n].tolist()  # type: ignore[no-any-return]
+
 
 class Context:
     """One cell's layout (on numpy), zones and tally, as ``count`` has them."""
@@ -573,9 +577,13 @@ class _MappingMaker:
     def segment(self, row_of: GroupRows, mi: int) -> str:
         return self.cx.row_segment[row_of[mi]]
 
+    def own(self, gi: int, row_of: GroupRows) -> list[dict[str, int]]:
+        own_rows = self.own_rows
+        return [own_rows[r] for r in row_of.first(len(self.cx.w.groups[gi].mappings))]
+
     def placed(self, gi: int, row_of: GroupRows) -> Placed:
         cx = self.cx
-        rows = [row_of[mi] for mi in range(len(cx.w.groups[gi].mappings))]
+        rows = row_of.first(len(cx.w.groups[gi].mappings))
         segment = cx.row_segment
         lay = cx.layout
         at = np.array(rows, dtype=I64)
@@ -635,7 +643,7 @@ def attribute(cell: Cell) -> Attribution:
         att_total = dict(zip(LEVEL_NAMES, att_sums[gi]))
         row_of = rows_of[gi]
         maps = MappingExplains(len(g.mappings), partial(make, gi, row_of), partial(make.segment, row_of),
-                               partial(make.placed, gi, row_of))
+                               partial(make.placed, gi, row_of), partial(make.own, gi, row_of))
         privs = []
         for j, pm in enumerate(g.private_mappings):
             r = row_of[-1 - j]

@@ -342,14 +342,20 @@ class MappingExplains(TupleSequence[MappingExplain]):
     the attribution.  Reads as the tuple of them (indexing, iteration,
     ``len``, ``==``)."""
 
-    __slots__ = ("_build", "_segment", "_placed")
+    __slots__ = ("_build", "_segment", "_placed", "_own")
 
     def __init__(self, n: int, make: Callable[[int], MappingExplain], segment: Callable[[int], str],
-                 placed: Callable[[], Placed]) -> None:
+                 placed: Callable[[], Placed], own: Callable[[], list[dict[str, int]]]) -> None:
         super().__init__(n)
         self._build = make
         self._segment = segment
         self._placed = placed
+        self._own = own
+
+    def own(self) -> list[dict[str, int]]:
+        """Per mapping, its ``own`` tables (those of ``self[i]``), without
+        making a MappingExplain (the tables list the mappings owning the most)."""
+        return self._own()
 
     def segment(self, index: int) -> str:
         """Mapping ``index``'s segment name, without making its MappingExplain."""
