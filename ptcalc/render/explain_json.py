@@ -14,7 +14,7 @@ worded for the first) -- every finding is in exactly one list."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ptcalc.model.explain import Explanation, Finding, FindingList, Fix
@@ -160,7 +160,7 @@ def _findings(e: Explanation, fix: Callable[[Fix | None], dict[str, Any] | None]
     if not isinstance(fl, FindingList):
         return Lines([_finding(e, f, fix, reason) for f in fl])
     names = [_compact(g.name) for g in e.groups]
-    per_part: list[tuple[str, str, list[tuple[Interval, ...]], list[str], list[int]] | None] = []
+    per_part: list[tuple[str, str, Sequence[tuple[Interval, ...]], list[str], list[int]] | None] = []
     for p in fl.parts:
         f0 = p.finding(0) if p.fields is not None and len(p) else None
         if f0 is None or f0.why is None:  # made one by one, or worded from its ranges

@@ -52,8 +52,9 @@ def render(e: Explanation) -> str:
                          shared])
         if len(shown) < len(g.mappings):
             rest = set(range(len(g.mappings))) - set(shown)
+            owns = g.mappings.own()
             rows.append([f"_{more_mappings_text(len(rest))}_", "", "",
-                         *[_n(sum(g.mappings[i].own[n] for i in rest)) for n in below], JSON_HINT])
+                         *[_n(sum(owns[i][n] for i in rest)) for n in below], JSON_HINT])
         for row in private_rows(g, w.arch.base_page):
             rows.append([md(row.label), f"`{row.va_range}`", row.pages, *[_n(row.own[n]) for n in below],
                          md(row.note)])

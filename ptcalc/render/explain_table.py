@@ -46,8 +46,9 @@ def group_table(e: Explanation, g: GroupExplain, style: Style) -> Grid:
     hidden = len(g.mappings) - len(shown)
     if hidden:
         rest = set(range(len(g.mappings))) - set(shown)
+        owns = g.mappings.own()
         t.add(Text(f"... and {hidden:,} more mappings", style="italic"), "", "",
-              *[_n(sum(g.mappings[i].own[n] for i in rest)) for n in below], JSON_HINT)
+              *[_n(sum(owns[i][n] for i in rest)) for n in below], JSON_HINT)
     base = e.workload.arch.base_page
     for row in private_rows(g, base, " - "):
         t.add(row.label, row.va_range, row.pages, *[_n(row.own[n]) for n in below], row.note)

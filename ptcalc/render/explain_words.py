@@ -37,7 +37,7 @@ def shown_mappings(e: Explanation, g: GroupExplain) -> list[int]:
     """The mappings of ``g`` a table lists: the ``MAX_MAPPING_ROWS`` owning the most tables."""
     tb = e.table_bytes
     below = tuple(n for n in levels_of(e) if n != "pgd")
-    return most([sum(me.own[n] * tb.get(n, 0) for n in below) for me in g.mappings], MAX_MAPPING_ROWS)
+    return most([sum(own[n] * tb.get(n, 0) for n in below) for own in g.mappings.own()], MAX_MAPPING_ROWS)
 
 
 def more_mappings_text(hidden: int) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ptcalc.model.explain.types import Explanation, Finding, FindingList, Fix, GroupExplain
+from ptcalc.model.explain.types import Explanation, Finding, FindingList, Fix, GroupExplain, RowRanges
 from ptcalc.model.intervals import key_ids
 
 
@@ -271,7 +271,8 @@ def _merged_parts(a: Alike, fl: FindingList, k: _Keys) -> list[list[int]]:
         if not ranged.any():
             continue
         ranges = p.ranges()
-        count = np.fromiter(map(len, ranges), np.int64, size)
+        rr = ranges if isinstance(ranges, RowRanges) else None
+        count = rr.counts() if rr is not None else np.fromiter(map(len, ranges), np.int64, size)
         has = ranged & (count > 0)
         one = np.flatnonzero(has & (count == 1))
         many = np.flatnonzero(has & (count > 1))
@@ -279,7 +280,10 @@ def _merged_parts(a: Alike, fl: FindingList, k: _Keys) -> list[list[int]]:
         cols[2, w] = 1
         cols[3, w] = first[group[has]]
         cols[4, w] = np.asarray(p.mapping, dtype=np.int64)[has]
-        if one.size:
+        if one.size and rr is not None:  # (one range each: ``single``, on the columns)
+            lo_hi[0, where[one]] = rr.lo[one]
+            lo_hi[1, where[one]] = rr.hi[one]
+        elif one.size:
             lo_hi[:, where[one]] = np.fromiter(chain.from_iterable([ranges[j][0] for j in one.tolist()]), np.int64,
                                                2 * one.size).reshape(-1, 2).T
         if many.size:

@@ -45,6 +45,23 @@ def length(iv: list[Interval]) -> int:
 # --- the computation ------------------------------------------------------------------------
 
 
+class GroupRows:
+    """One group's rows by mapping index (a private mapping ``j``: ``-1 -
+    j``), on the context's order of rows by (group, mapping)."""
+
+    __slots__ = ("order", "base")
+
+    def __init__(self, order: np.ndarray, base: int) -> None:
+        self.order, self.base = order, base
+
+    def __getitem__(self, mi: int) -> int:
+        return int(self.order[self.base + mi])
+
+    def first(self, n: int) -> list[int]:
+        """The rows of mappings ``0`` to ``n - 1``."""
+        return self.order[self.base:self.base + n].tolist()  # type: ignore[no-any-return]
+
+
 class Context:
     """One cell's layout (on numpy), zones and tally, as ``count`` has them."""
 
@@ -77,22 +94,37 @@ class Context:
         self.pmd_size = arch.pmd_size
         self.pud_size = self.levels[self.pmd_i].table_span if self.pmd_i is not None else None
 
-    @cached_property
-    def zone_bounds(self) -> list[list[int]]:
-        """Per row, its zones' bounds (``zones``' ``bounds`` as lists, read
-        by the attribution and the findings alike)."""
-        return self.z.bounds.tolist()  # type: ignore[no-any-return]
+    def zone_bounds(self, r: int) -> list[int]:
+        """Row ``r``'s zones' bounds (``zones``' ``bounds``; made per row when
+        read: a list for every row held 30 MiB for 100,000 rows)."""
+        return self.z.bounds[r].tolist()  # type: ignore[no-any-return]
 
     @cached_property
-    def rows_of(self) -> list[dict[int, int]]:
+    def _by_mapping(self) -> tuple[np.ndarray, list[int]]:
+        """The rows by (group, mapping index), and per group the place of its
+        mapping 0 there (its private mappings, ``-1 - j``, just before)."""
+        lay = self.layout
+        order = np.lexsort((lay.row_mi, lay.row_group))
+        n_groups = len(self.w.groups)
+        first = np.searchsorted(lay.row_group[order], np.arange(n_groups))
+        private = np.bincount(lay.row_group[lay.row_mi < 0], minlength=n_groups)
+        return order, (first + private[:n_groups]).tolist()
+
+    @cached_property
+    def rows_of(self) -> list[GroupRows]:
         """Per group, its rows by mapping index (a private mapping ``j``: ``-1 - j``)."""
-        out: list[dict[int, int]] = [{} for _ in self.w.groups]
-        for r, (gi, mi) in enumerate(self.layout.row_index):
-            out[gi][mi] = r
-        return out
+        order, base = self._by_mapping
+        return [GroupRows(order, b) for b in base]
 
     def row_of(self, gi: int, mi: int) -> int:
-        return self.rows_of[gi][mi]
+        order, base = self._by_mapping
+        return int(order[base[gi] + mi])
+
+    def group_mapping(self, r: int) -> tuple[int, int]:
+        """Row ``r``'s group and mapping index (as ``Layout.row_index`` has
+        them, read from the columns: no tuple for every row)."""
+        lay = self.layout
+        return int(lay.row_group[r]), int(lay.row_mi[r])
 
     @cached_property
     def row_segment(self) -> list[str]:
@@ -101,31 +133,32 @@ class Context:
         names = self.seg_names + [""] * (int(self.layout.row_seg.max(initial=0)) + 1 - len(self.seg_names))
         return [names[i] for i in self.layout.row_seg.tolist()]
 
-    @cached_property
-    def _extents(self) -> list[tuple[int, int, int]]:
-        lay = self.layout
-        return list(zip(lay.row_addr.tolist(), lay.row_end.tolist(), lay.row_off.tolist()))
-
     def extent(self, r: int) -> tuple[int, int, int]:
-        """Row ``r``'s mapping's address, end and file offset (as its Mapping has them)."""
-        return self._extents[r]
-
-    @cached_property
-    def _flags(self) -> list[tuple[int, bool, bool, bool, bool]]:
+        """Row ``r``'s mapping's address, end and file offset (as its Mapping
+        has them; read from the layout per row: the findings read a few
+        thousand rows, and tuples for every row held 17 MiB for 100,000)."""
         lay = self.layout
-        return list(zip(lay.row_prot.tolist(), lay.row_uffd_blocks_pmd_share.tolist(), lay.row_uffd_wp.tolist(),
-                        lay.row_soft_dirty.tolist(), lay.row_auto.tolist()))
+        return int(lay.row_addr[r]), int(lay.row_end[r]), int(lay.row_off[r])
 
     def row_flags(self, r: int) -> tuple[int, bool, bool, bool, bool]:
         """Row ``r``'s protection (``PROT_CODE``), userfaultfd bits (blocks PMD
         sharing, write-protect), soft-dirty and auto, as the layout has them."""
-        return self._flags[r]
+        lay = self.layout
+        return (int(lay.row_prot[r]), bool(lay.row_uffd_blocks_pmd_share[r]), bool(lay.row_uffd_wp[r]),
+                bool(lay.row_soft_dirty[r]), bool(lay.row_auto[r]))
 
     def mapping(self, r: int) -> Mapping:
         """Row ``r``'s mapping (a shared one; its group's Mapping objects are
         built on first use, not every group's)."""
-        gi, mi = self.layout.row_index[r]
+        gi, mi = self.group_mapping(r)
         return self.w.groups[gi].mappings[mi]
+
+    def users_of(self, rows: list[int]) -> tuple[tuple[int, int, int], ...]:
+        """Per row of ``rows``, its group, mapping index and the group's processes (``Pool.users``)."""
+        at = np.array(rows, dtype=I64)
+        groups = self.layout.row_group[at].tolist()
+        counts = self.counts
+        return tuple(zip(groups, self.layout.row_mi[at].tolist(), [counts[g] for g in groups]))
 
     def blocks(self, mask: np.ndarray, li: int) -> np.ndarray:
         """Per row, distinct blocks at level ``li`` of the parts in ``mask``."""
@@ -265,8 +298,7 @@ def keyed_pools(cx: Context, kind_name: str, kb: KeyedBlocks | None) -> list[Poo
             alignment = None
         tables, shared = zero_levels(), zero_levels()
         tables[name], shared[name] = u, s
-        users = tuple((int(lay.row_index[r][0]), int(lay.row_index[r][1]), cx.counts[lay.row_index[r][0]])
-                      for r in sorted(per_row))
+        users = cx.users_of(sorted(per_row))
         out.append(PoolBuild(
             pool=Pool(id=-1, kind=kind_name, segment=cx.seg_names[int(lay.row_seg[r0])],
                       protection=PROTECTIONS[int(lay.row_prot[r0])], alignment=alignment, tables=tables,
@@ -307,8 +339,7 @@ def mshare_pools(cx: Context) -> list[PoolBuild]:
         tables["pgd"] = 1  # the host mm's PGD
         per_row = {r: {n: merge_ranges(iv) for n, iv in lv.items()} for r, lv in per_row.items()}
         r0 = int(rows[km][0])
-        users = tuple((int(lay.row_index[r][0]), int(lay.row_index[r][1]), cx.counts[lay.row_index[r][0]])
-                      for r in sorted(per_row))
+        users = cx.users_of(sorted(per_row))
         out.append(PoolBuild(
             pool=Pool(id=-1, kind="mshare", segment=cx.seg_names[int(lay.row_seg[r0])],
                       protection=PROTECTIONS[int(lay.row_prot[r0])], alignment=None, tables=tables,
@@ -335,8 +366,8 @@ class _LevelUsers:
         counts = cx.counts
         self.cx, self.b, self.level = cx, b, level
         self.mshare = mshare = b.pool.kind == "mshare"
-        row_index = lay.row_index
-        at = sorted(rows, key=row_index.__getitem__)
+        rs = np.array(rows, dtype=I64)
+        at = rs[np.lexsort((lay.row_mi[rs], lay.row_group[rs]))].tolist()  # by (group, mapping)
         group = {r: int(g) for r, g in zip(at, lay.row_group[np.array(at, dtype=I64)].tolist())}
         self.group = group
         # the users: mappings; under mshare groups (a process attaches its region once)
@@ -376,7 +407,7 @@ class _LevelUsers:
         key = (r2, common if together == mine else overlap(iv, together))
         got = self.named.get(key)
         if got is None:  # the same partner of many mappings: one object
-            gi2, mi2 = self.cx.layout.row_index[r2]
+            gi2, mi2 = self.cx.group_mapping(r2)
             got = self.named[key] = made(Partner, group=self.cx.w.groups[gi2].name, mapping=mi2,
                                          processes=self.cx.counts[self.group[r2]], tables=key[1])
         return got
@@ -468,7 +499,7 @@ class RowSharing:
                 key = k
         if key is None:
             return None
-        c = self.cx.counts[self.cx.layout.row_index[r][0]]
+        c = self.cx.counts[int(self.cx.layout.row_group[r])]
         assert c > 0
         return 0 if c >= 2 else self._level(key).alone(r)
 
@@ -539,26 +570,31 @@ class _MappingMaker:
         upper = "mshare" if cx.z.upper == "mshare" else "shared-pmd"
         self.kinds = [("private", "shared-pte", upper)[k] for k in ZONE_KIND]
         zb = cx.z.bounds
-        self.bounds = cx.zone_bounds
         # per row, a bit per non-empty zone (most rows have one: no generator needed)
         self.nonempty = ((zb[:, 1:] > zb[:, :-1]).astype(I64) << np.arange(5, dtype=I64)).sum(axis=1).tolist()
         self.segs = {name: (seg.backing, seg.page_size) for name, seg in cx.w.segments.items()}
 
-    def segment(self, row_of: dict[int, int], mi: int) -> str:
+    def segment(self, row_of: GroupRows, mi: int) -> str:
         return self.cx.row_segment[row_of[mi]]
 
-    def placed(self, gi: int, row_of: dict[int, int]) -> Placed:
+    def own(self, gi: int, row_of: GroupRows) -> list[dict[str, int]]:
+        own_rows = self.own_rows
+        return [own_rows[r] for r in row_of.first(len(self.cx.w.groups[gi].mappings))]
+
+    def placed(self, gi: int, row_of: GroupRows) -> Placed:
         cx = self.cx
-        rows = [row_of[mi] for mi in range(len(cx.w.groups[gi].mappings))]
-        extents, flags, segment = cx._extents, cx._flags, cx.row_segment
-        address = [extents[r][0] for r in rows]
+        rows = row_of.first(len(cx.w.groups[gi].mappings))
+        segment = cx.row_segment
+        lay = cx.layout
+        at = np.array(rows, dtype=I64)
+        address = lay.row_addr[at].tolist()
         origin_of = Mappings.of(cx.w.groups[gi].mappings).origin_of
         segments = [segment[r] for r in rows]
         segs = self.segs
         return Placed(origin=[origin_of(mi) for mi in range(len(rows))], segment=segments,
-                      offset=[extents[r][2] for r in rows], size=[extents[r][1] - a for r, a in zip(rows, address)],
-                      address=address, auto=[flags[r][4] for r in rows],
-                      protection=[PROTECTIONS[flags[r][0]] for r in rows],
+                      offset=lay.row_off[at].tolist(), size=(lay.row_end[at] - lay.row_addr[at]).tolist(),
+                      address=address, auto=lay.row_auto[at].tolist(),
+                      protection=[PROTECTIONS[p] for p in lay.row_prot[at].tolist()],
                       backing=[segs[name][0] for name in segments], page_size=[segs[name][1] for name in segments],
                       own=[self.own_rows[r] for r in rows], attached=[self.att_rows[r] for r in rows],
                       sharing=[self.sorted_sharing(r) for r in rows])
@@ -568,18 +604,19 @@ class _MappingMaker:
         ss = self.sharing.get(r)
         return tuple(sorted(ss, key=lambda s: (s.pool, s.level))) if ss else ()
 
-    def __call__(self, gi: int, row_of: dict[int, int], mi: int) -> MappingExplain:
+    def __call__(self, gi: int, row_of: GroupRows, mi: int) -> MappingExplain:
         r = row_of[mi]
         backing, page_size = self.segs[self.cx.row_segment[r]]
-        b = self.bounds[r]
         bits = self.nonempty[r]
         kinds = self.kinds
         if bits & (bits - 1):
+            b = self.cx.zone_bounds(r)
             zs: tuple[ZoneSpan, ...] = tuple(made(ZoneSpan, kind=kinds[k], start=b[k], end=b[k + 1])
                                              for k in range(5) if b[k] < b[k + 1])
         elif bits:
             k = bits.bit_length() - 1
-            zs = (made(ZoneSpan, kind=kinds[k], start=b[k], end=b[k + 1]),)
+            lo, hi = self.cx.z.bounds[r, k:k + 2].tolist()
+            zs = (made(ZoneSpan, kind=kinds[k], start=lo, end=hi),)
         else:
             zs = ()
         return made(MappingExplain, group=gi, index=mi, source=self.cx.w.groups[gi].mappings, backing=backing, page_size=page_size,
@@ -606,7 +643,7 @@ def attribute(cell: Cell) -> Attribution:
         att_total = dict(zip(LEVEL_NAMES, att_sums[gi]))
         row_of = rows_of[gi]
         maps = MappingExplains(len(g.mappings), partial(make, gi, row_of), partial(make.segment, row_of),
-                               partial(make.placed, gi, row_of))
+                               partial(make.placed, gi, row_of), partial(make.own, gi, row_of))
         privs = []
         for j, pm in enumerate(g.private_mappings):
             r = row_of[-1 - j]

@@ -119,18 +119,30 @@ def _intersections(owner: np.ndarray, key: np.ndarray, lo: np.ndarray, hi: np.nd
     """Per (owner, key): the intersection of two sets of ranges, each
     disjoint within its (owner, key): (owner, key, lo, hi) of the pieces."""
     k_all = key_ids(np.concatenate([owner, owner2]), np.concatenate([key, key2]))
-    pos = np.concatenate([lo, hi, lo2, hi2])
     n1, n2 = lo.size, lo2.size
     ok = np.concatenate([k_all[:n1], k_all[:n1], k_all[n1:], k_all[n1:]])
-    da = np.concatenate([np.ones(n1, I64), np.full(n1, -1, I64), np.zeros(2 * n2, I64)])
-    db = np.concatenate([np.zeros(2 * n1, I64), np.ones(n2, I64), np.full(n2, -1, I64)])
-    own = np.concatenate([owner, owner, owner2, owner2])
-    kk = np.concatenate([key, key, key2, key2])
+    del k_all
+    pos = np.concatenate([lo, hi, lo2, hi2])
     order = np.lexsort((pos, ok))
-    pos, ok, own, kk = pos[order], ok[order], own[order], kk[order]
-    a, b = np.cumsum(da[order]), np.cumsum(db[order])
+    pos, ok = pos[order], ok[order]
+    # ranges of the first set open (+1 at a lo, -1 at a hi: the first n1
+    # events are its los, the next n1 its his), then of the second
+    a = np.cumsum((order < n1).view(np.int8) - ((order >= n1) & (order < 2 * n1)).view(np.int8), dtype=I64)
+    b = np.cumsum(((order >= 2 * n1) & (order < 2 * n1 + n2)).view(np.int8) - (order >= 2 * n1 + n2).view(np.int8),
+                  dtype=I64)
     m = (a[:-1] > 0) & (b[:-1] > 0) & (ok[1:] == ok[:-1]) & (pos[1:] > pos[:-1])
-    return own[:-1][m], kk[:-1][m], pos[:-1][m], pos[1:][m]
+    del a, b, ok
+    # each piece's owner and key: those of the event it starts at (no
+    # reordered copy of every event's)
+    at = order[:-1][m]
+    first = at < 2 * n1
+    i1 = at[first] % max(n1, 1)
+    i2 = (at[~first] - 2 * n1) % max(n2, 1)
+    own = np.empty(at.size, np.result_type(owner, owner2))
+    kk = np.empty(at.size, np.result_type(key, key2))
+    own[first], own[~first] = owner[i1], owner2[i2]
+    kk[first], kk[~first] = key[i1], key2[i2]
+    return own, kk, pos[:-1][m], pos[1:][m]
 
 
 def _rows_disjoint(owner: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

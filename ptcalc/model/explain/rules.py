@@ -18,7 +18,7 @@ import numpy as np
 
 from ptcalc.model.explain import batch
 from ptcalc.model.explain.attribution import I64, Context, PoolBuild, RowSharing, overlap
-from ptcalc.model.explain.types import (RULE_OF_WHY, Finding, FindingList, FindingPart, Fix, Interval,
+from ptcalc.model.explain.types import (RULE_OF_WHY, Finding, FindingList, FindingPart, Fix, Interval, RowRanges,
                                         made)
 from ptcalc.model.intervals import distinct_blocks, key_ids, order_by
 from ptcalc.model.layout import PROT_CODE, Layout, pieces_reordered
@@ -278,6 +278,15 @@ class _Fixer:
             q.first, q.n = f, c
         return firsts[n_obj:], counts[n_obj:]
 
+    def release(self) -> None:
+        """Let go of what measuring the fixes kept (the what-if column's
+        layouts, the pending fixes): the findings outlive it (their parts
+        read the Findings when shown), the fixes are measured by then."""
+        self._whatif = None
+        self.pending = []
+        self.measured = []
+        self.block = {}
+
     def resolve(self) -> list[int | None]:
         """Per pending fix, the physical bytes after it; None where the changed
         mapping would overlap another of its group's mappings."""
@@ -345,7 +354,7 @@ class _Fixer:
     def _evaluated(self, i: int) -> int | None:
         """Pending fix ``i`` measured by evaluating the changed workload."""
         r, m, how = self._change(i)[:3]
-        gi, mi = self.cx.layout.row_index[r]
+        gi, mi = self.cx.group_mapping(r)
         w = self._with_mapping(gi, mi, self._new_mapping(m, how))
         return None if w is None else self._physical(w)
 
@@ -503,48 +512,87 @@ def physical_bytes(w: Workload, scheme: str, options: ModelOptions) -> int:
 def _overlaps(lay: Layout, source: np.ndarray, addr: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per changed row (``source``, now ``[addr, end)``): whether it overlaps
     another shared mapping of its group (the change is not made), and
-    whether it overlaps one of the group's private mappings."""
+    whether it overlaps one of the group's private mappings.  The changes
+    are looked up ``_CHUNK`` at a time (338,000 window candidates at once
+    held 30 MiB of temporaries)."""
     priv = lay.row_private
-    group = lay.row_group[source]
     out = []
     for rows in (np.flatnonzero(~priv), np.flatnonzero(priv)):
         hit = np.zeros(source.size, bool)
         if rows.size:
             g, a, e = lay.row_group[rows], lay.row_addr[rows], lay.row_end[rows]
             # per group, the running maximum end of its rows in address order
-            run = e.copy()
-            first = np.ones(rows.size, bool)
-            first[1:] = g[1:] != g[:-1]
-            if not first.all() and bool((g[1:] >= g[:-1]).all()):
+            # (rows in (group, address) order: ``Layout``)
+            assert bool((g[1:] >= g[:-1]).all())
+            run = e
+            if rows.size > 1 and bool((g[1:] == g[:-1]).any()):
                 # a running maximum that starts again at each group: on the
                 # ends' ranks, offset by group (a later group's offset is above
                 # every rank of the ones before)
                 ends, rank = np.unique(e, return_inverse=True)
                 offset = g * ends.size
                 run = ends[np.maximum.accumulate(offset + rank.reshape(-1)) - offset]
-            elif not first.all():
-                for i in np.flatnonzero(~first).tolist():
-                    run[i] = max(run[i], run[i - 1])
-            # the last row of the group starting below ``end`` (rows in (group, address) order)
-            q = source.size
-            keys_g = np.concatenate([g, group])
-            keys_p = np.concatenate([a, end])
-            tie = np.concatenate([np.ones(rows.size, I64), np.zeros(q, I64)])  # at equal address: the query first
-            order = np.lexsort((tie, keys_p, keys_g))
-            pos = np.where(order < rows.size, order, -1)
-            last = np.maximum.accumulate(pos)
-            at = np.empty(order.size, I64)
-            at[order] = last
-            j = at[rows.size:]
-            ok = (j >= 0) & (g[np.maximum(j, 0)] == group)
-            jj = np.maximum(j, 0)
-            # the row itself does not count: look below it (shared rows do not overlap one another)
-            self_ = ok & (rows[jj] == source)
-            prev = jj - 1
-            ok_prev = self_ & (prev >= 0) & (g[np.maximum(prev, 0)] == group)
-            hit = np.where(self_, ok_prev & (run[np.maximum(prev, 0)] > addr), ok & (run[jj] > addr))
+            below = _Below(g, a)
+            for c0 in range(0, source.size, _CHUNK):
+                src, lo, hi = source[c0:c0 + _CHUNK], addr[c0:c0 + _CHUNK], end[c0:c0 + _CHUNK]
+                group = lay.row_group[src]
+                # the last row of the group starting below ``hi`` (a row at ``hi`` does not count)
+                j = below.last(group, hi)
+                ok = (j >= 0) & (g[np.maximum(j, 0)] == group)
+                jj = np.maximum(j, 0)
+                # the row itself does not count: look below it (shared rows do not overlap one another)
+                self_ = ok & (rows[jj] == src)
+                prev = jj - 1
+                ok_prev = self_ & (prev >= 0) & (g[np.maximum(prev, 0)] == group)
+                hit[c0:c0 + _CHUNK] = np.where(self_, ok_prev & (run[np.maximum(prev, 0)] > lo), ok & (run[jj] > lo))
         out.append(hit)
     return out[0], out[1]
+
+
+_CHUNK = 1 << 16
+
+
+class _Below:
+    """Rows in (group, address) order (``g``, ``a``), searched for the last
+    row of a group below an address: the addresses made increasing across
+    groups (each group's moved past the one before's; exact, when the moved
+    addresses fit int64, else group by group)."""
+
+    def __init__(self, g: np.ndarray, a: np.ndarray) -> None:
+        self.g, self.a = g, a
+        starts = np.flatnonzero(np.concatenate([[True], g[1:] != g[:-1]]))
+        self.starts = starts
+        ids = g[starts]
+        self.top = int(ids[-1])
+        self.index = np.full(self.top + 1, -1, I64)  # per group number, its place among the rows' groups
+        self.index[ids] = np.arange(ids.size)
+        lows, highs = a[starts].tolist(), a[np.concatenate([starts[1:], [g.size]]) - 1].tolist()
+        base, shift = 0, []
+        for lo, hi in zip(lows, highs):
+            shift.append(base - lo)
+            base += hi - lo + 1
+        self.wide = base >= 1 << 62
+        if not self.wide:
+            self.shift = np.array(shift, I64)
+            self.low, self.high = np.array(lows, I64), np.array(highs, I64)
+            self.key = np.repeat(self.shift, np.diff(np.concatenate([starts, [g.size]]))) + a
+
+    def last(self, group: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """Per query (``group``, ``end``), the index of the last row with that
+        group and an address below ``end``; -1 or a row of another group when
+        there is none."""
+        at = self.index[np.minimum(group, self.top)]
+        present = (at >= 0) & (group <= self.top)  # (else: a group with no rows here)
+        at = np.maximum(at, 0)
+        if self.wide:
+            j = np.full(group.size, -1, I64)
+            bounds = self.starts.tolist() + [self.g.size]
+            for k in np.unique(at[present]).tolist():
+                q = np.flatnonzero(present & (at == k))
+                j[q] = bounds[k] - 1 + np.searchsorted(self.a[bounds[k]:bounds[k + 1]], end[q], side="left")
+            return j
+        q = np.clip(end, self.low[at], self.high[at] + 1) + self.shift[at]
+        return np.where(present, np.searchsorted(self.key, q, side="left") - 1, -1)
 
 
 _ROWS_FIELDS = tuple(f.name for f in fields(batch.Rows))
@@ -668,9 +716,7 @@ class Findings:
         """The findings made at once, each part with its findings' places (``seq``)."""
         self._where: list[tuple[np.ndarray, np.ndarray]] = []
         """Per part of ``parts``, its findings' groups and mappings (int64)."""
-        self._row_index = cx.layout.row_index
         self._zones_of_row: list[int] | None = None
-        self._bounds: list[list[int]] = []
         self._zone_bits = np.zeros(0, I64)
         self._tables_arr: dict[tuple[int, ...], list[np.ndarray]] = {}
         self._bounds_arr = np.zeros((0, 6), I64)
@@ -714,9 +760,7 @@ class Findings:
             self._bounds_arr = np.asarray(cx.z.bounds)
             self._zones_of_row = bits.tolist()
         row_bits: int = self._zones_of_row[r]
-        if not self._bounds:
-            self._bounds = cx.zone_bounds
-        b = self._bounds[r]
+        b = cx.zone_bounds(r)
         if not row_bits & (row_bits - 1):  # parts in one zone (or none)
             z = row_bits.bit_length() - 1
             return ((b[z], b[z + 1]),) if row_bits and z in zone_set and b[z] < b[z + 1] else ()
@@ -758,10 +802,10 @@ class Findings:
                            functools.partial(self._tables_of_rows, rows, zone_set, only))
         self.parts.append((part, seq))
 
-    def _ranges_of_rows(self, rows: list[int], zone_set: tuple[int, ...]) -> list[tuple[Interval, ...]]:
+    def _ranges_of_rows(self, rows: list[int], zone_set: tuple[int, ...]) -> RowRanges:
         """``ranges_in`` of each of ``rows``: a row whose parts are in one zone on arrays."""
         if not rows:
-            return []
+            return RowRanges(np.zeros(0, I64), np.zeros(0, I64), np.zeros(0, bool), {})
         if self._zones_of_row is None:
             self.ranges_in(rows[0], zone_set)  # (the rows' zones and bounds)
         idx = np.fromiter(rows, I64, len(rows))
@@ -772,13 +816,16 @@ class Findings:
             z[bits == (1 << k)] = k
         b = self._bounds_arr
         lo, hi = b[idx, z], b[idx, np.minimum(z + 1, b.shape[1] - 1)]
-        in_set = np.isin(z, zone_set) & (bits != 0) & (lo < hi)
-        out: list[tuple[Interval, ...]] = [((x, y),) if ok else () for x, y, ok in
-                                           zip(lo.tolist(), hi.tolist(), (in_set & one).tolist())]
+        single = np.isin(z, zone_set) & (bits != 0) & (lo < hi) & one
+        many: dict[int, tuple[Interval, ...]] = {}
         ranges_in = self.ranges_in
         for k in np.flatnonzero(~one).tolist():
-            out[k] = ranges_in(rows[k], zone_set)
-        return out
+            got = ranges_in(rows[k], zone_set)
+            if len(got) == 1:
+                (lo[k], hi[k]), single[k] = got[0], True
+            elif got:
+                many[k] = got
+        return RowRanges(lo, hi, single, many)
 
     def _tables_of_rows(self, rows: list[int], zone_set: tuple[int, ...], only: str | None
                         ) -> tuple[list[dict[str, int]], list[int]]:
@@ -813,7 +860,7 @@ class Findings:
         after = fixer.resolve()
         before = fixer.before
         fix = fixer.saving
-        row_index = self.cx.layout.row_index
+        group_mapping = self.cx.group_mapping
         known: dict[int, tuple[Fix | None, tuple[Fix, ...]]] = {}  # per fixes list of ``_per_segment``
         shared = {id(fixes) for fixes, _ in self._per_segment.values()}
         # the window runs: a row none of whose window fixes saves anything has
@@ -850,7 +897,7 @@ class Findings:
                                        distinct[index[k]], [w], None, detail, run.seq[k]))
         self._window_runs = {}
         for r, level, rule, ranges, tables, fixes, note, detail, seq in self.added:
-            gi, mi = row_index[r]
+            gi, mi = group_mapping(r)
             if id(fixes) in shared:
                 if id(fixes) not in known:
                     known[id(fixes)] = _best([fix(f, after) for f in fixes])
@@ -878,6 +925,8 @@ class Findings:
         for run in self._whole.values():
             self._part(run, run.fields)
         self._whole = {}
+        self.window_columns = []
+        fixer.release()
 
     def findings(self) -> FindingList:
         """Every finding made (``finish`` first), by group and mapping."""
@@ -925,7 +974,7 @@ class Findings:
                 else:
                     known = self._per_segment[key] = ([fix], {})
             return known[0], dict(known[1])
-        gi, mi = cx.layout.row_index[r]
+        gi, mi = cx.group_mapping(r)
         seg = cx.w.segments[segment]
         span: int = (cx.pud_size if level == "pmd" else cx.pmd_size) or cx.pmd_size
         if why == _W_MISALIGNED:
@@ -1060,7 +1109,7 @@ class Findings:
         partial_pmd = np.flatnonzero(kind == 3)
         if partial_pmd.size:  # (``partial`` of a row with no parts in those zones adds nothing)
             ranges = self._ranges_of_rows(partial_pmd.tolist(), (0, 4))
-            kind[partial_pmd[np.fromiter((not r for r in ranges), bool, len(ranges))]] = 0
+            kind[partial_pmd[ranges.counts() == 0]] = 0
         whys = {int(w): w for w in Why}
         for r, k in zip(np.flatnonzero(kind).tolist(), kind[kind > 0].tolist()):
             self.seq = _ADDED + 4 * r  # (a row's findings in the order they are added, rows in order)
@@ -1138,7 +1187,7 @@ class Findings:
         same file by alignment or protection, or alone in their pool."""
         cx = self.cx
         lay = cx.layout
-        counts, row_index = cx.counts, lay.row_index  # (a row's group: row_index[r][0])
+        counts, group_of = cx.counts, lay.row_group.tolist()  # (a row's group)
         reported: set[tuple[int, int]] = set()  # (pool, row)
         theirs_of: dict[int, tuple[list[Interval], tuple[str, ...]]] = {}  # per pool: its live blocks, its groups
         procs_of = {b.pool.id: sum(n for _, _, n in b.pool.users) for b in self.builds}
@@ -1164,17 +1213,17 @@ class Findings:
                 got = theirs_of.get(p2.id)
                 if got is None:  # (the same for every pool it is compared with)
                     live2 = [(r2, iv) for r2, iv in b2.row_intervals.items()
-                             if counts[row_index[r2][0]] > 0]
+                             if counts[group_of[r2]] > 0]
                     got = theirs_of[p2.id] = (merge_ranges([x for _, lv in live2 for x in lv.get(level, [])]),
                                               tuple(sorted({cx.w.groups[g2].name for g2, _, n in p2.users if n})))
                 theirs, names = got
                 for r, per_level in b.row_intervals.items():
-                    if (p.id, r) in reported or counts[row_index[r][0]] == 0:
+                    if (p.id, r) in reported or counts[group_of[r]] == 0:
                         continue
                     common = overlap(per_level.get(level, []), theirs)
                     if not common:
                         continue
-                    gi, mi = lay.row_index[r]
+                    gi, mi = cx.group_mapping(r)
                     address, end, offset = cx.extent(r)
                     fixes: list[Fix | _Pending | None] = []
                     a1, a2 = p.alignment, p2.alignment
@@ -1199,7 +1248,7 @@ class Findings:
                              their_alignment=a2, span=span)
                     reported.add((p.id, r))
             for r, per_level in b.row_intervals.items():
-                if (p.id, r) in reported or counts[row_index[r][0]] == 0:
+                if (p.id, r) in reported or counts[group_of[r]] == 0:
                     continue
                 alone = self.sharing.alone(p.id, r)
                 if alone is not None and alone > 0:

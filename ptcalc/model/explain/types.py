@@ -116,6 +116,34 @@ class Finding:
     their_alignment: int | str | None = None
 
 
+class RowRanges(Sequence[tuple[Interval, ...]]):
+    """Per finding of a part made at once, its ``ranges``, kept as columns:
+    most findings' one range (``lo``, ``hi`` where ``single``; int64) and the
+    few of two or more (``many``, by index); a tuple made when read (a list
+    of 100,000 tuples held 17 MiB)."""
+
+    __slots__ = ("lo", "hi", "single", "many")
+
+    def __init__(self, lo: np.ndarray, hi: np.ndarray, single: np.ndarray,
+                 many: dict[int, tuple[Interval, ...]]) -> None:
+        self.lo, self.hi, self.single, self.many = lo, hi, single, many
+
+    def __len__(self) -> int:
+        return int(self.single.size)
+
+    def __getitem__(self, j: int) -> tuple[Interval, ...]:  # type: ignore[override]
+        if self.single[j]:
+            return ((int(self.lo[j]), int(self.hi[j])),)
+        return self.many.get(j, ())
+
+    def counts(self) -> np.ndarray:
+        """Per finding, how many ranges it has (int64)."""
+        out = self.single.astype(np.int64)
+        for j, iv in self.many.items():
+            out[j] = len(iv)
+        return out
+
+
 class FindingPart:
     """Findings made at once: a rule's findings on many rows, alike but for
     where they are -- every :class:`Finding` field but ``group``,
@@ -127,7 +155,7 @@ class FindingPart:
     __slots__ = ("fields", "group", "mapping", "_ranges", "_tables", "_tables_list", "_made")
 
     def __init__(self, fields: dict[str, Any] | None, group: list[int], mapping: list[int],
-                 ranges: Callable[[], list[tuple[Interval, ...]]] | list[tuple[Interval, ...]],
+                 ranges: Callable[[], Sequence[tuple[Interval, ...]]] | Sequence[tuple[Interval, ...]],
                  tables: Callable[[], tuple[list[dict[str, int]], list[int]]] | list[dict[str, int]],
                  made_: list[Finding] | None = None) -> None:
         self.fields = fields
@@ -162,8 +190,8 @@ class FindingPart:
     def __len__(self) -> int:
         return len(self.group)
 
-    def ranges(self) -> list[tuple[Interval, ...]]:
-        """Per finding, its ``ranges``."""
+    def ranges(self) -> Sequence[tuple[Interval, ...]]:
+        """Per finding, its ``ranges`` (a :class:`RowRanges`, or a list)."""
         if callable(self._ranges):
             self._ranges = self._ranges()
         return self._ranges
@@ -314,14 +342,20 @@ class MappingExplains(TupleSequence[MappingExplain]):
     the attribution.  Reads as the tuple of them (indexing, iteration,
     ``len``, ``==``)."""
 
-    __slots__ = ("_build", "_segment", "_placed")
+    __slots__ = ("_build", "_segment", "_placed", "_own")
 
     def __init__(self, n: int, make: Callable[[int], MappingExplain], segment: Callable[[int], str],
-                 placed: Callable[[], Placed]) -> None:
+                 placed: Callable[[], Placed], own: Callable[[], list[dict[str, int]]]) -> None:
         super().__init__(n)
         self._build = make
         self._segment = segment
         self._placed = placed
+        self._own = own
+
+    def own(self) -> list[dict[str, int]]:
+        """Per mapping, its ``own`` tables (those of ``self[i]``), without
+        making a MappingExplain (the tables list the mappings owning the most)."""
+        return self._own()
 
     def segment(self, index: int) -> str:
         """Mapping ``index``'s segment name, without making its MappingExplain."""
