@@ -242,6 +242,8 @@ def assert_converts_alike(w):
                 # union in whole pages is the converted workload's union
                 pages = tuple(seg.page_size for seg in expected.segments.values())
                 assert resident_on_pages(layout, [pages]) == [resident_bytes(flat)], (backend, format_size(ps))
+                # and None: the configured bytes themselves, from the same union
+                assert resident_on_pages(layout, [None, pages]) == [resident_bytes(layout), resident_bytes(flat)]
 
 
 @settings(max_examples=EXAMPLES)

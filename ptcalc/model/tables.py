@@ -526,10 +526,11 @@ def touched_union(layout: Layout) -> tuple[Array, Array, Array] | None:
     return merge_sorted(xp, seg[order], lo[order], hi[order])
 
 
-def resident_on_pages(layout: Layout, pages: list[tuple[int, ...]]) -> list[dict[int, int]]:
+def resident_on_pages(layout: Layout, pages: list[tuple[int, ...] | None]) -> list[dict[int, int]]:
     """``resident_bytes`` of ``layout`` converted to other pages, for each
-    list of ``pages`` (per segment, its page size there): the touched file
-    ranges' union (:func:`touched_union`) counted in whole pages.  A what-if
+    list of ``pages`` (per segment, its page size there; None: the bytes
+    themselves, ``resident_bytes``): the touched file ranges' union
+    (:func:`touched_union`) counted in whole pages.  A what-if
     column rounds each touched range outwards to its segment's new pages
     (``whatif._layout_at``: in file offsets, the start down and the end up
     to a page, the mapping's offset being a page's), and the pages a union
@@ -545,6 +546,10 @@ def resident_on_pages(layout: Layout, pages: list[tuple[int, ...]]) -> list[dict
     present = sorted(set(seg.tolist()))
     out = []
     for page_of in pages:
+        if page_of is None:
+            per_seg = xp.group_sum(seg, hi - lo, n_segs).tolist()
+            out.append({s: per_seg[s] for s in present})
+            continue
         total = [0] * n_segs
         for p in sorted(set(page_of[s] for s in present)):
             on = xp.asarray([page_of[s] == p for s in range(n_segs)], xp.bool_)[seg]

@@ -405,9 +405,10 @@ def _overlap_pairs(layout: Layout, addr: Any, size: Any) -> tuple[list[int], lis
     # rows in (group, address) order: as they are, nearly always (a sort only when not)
     if bool(ascending(layout.row_group, addr).all()):
         order = xp.arange(n)
+        g, s, end = layout.row_group, addr, addr + size
     else:
-        order = xp.lexsort((layout.row_mi, addr, layout.row_group))
-    g, s, end = layout.row_group[order], addr[order], (addr + size)[order]
+        order = order_by(xp, layout.row_group, addr, then=layout.row_mi)
+        g, s, end = layout.row_group[order], addr[order], (addr + size)[order]
     # if any two mappings of a group overlap, some neighbours do
     same = g[1:] == g[:-1]
     neighbours = same & (end[:-1] > s[1:])
@@ -744,12 +745,12 @@ def _place_in_step(layout: Layout, workload: Workload, replace: Any, new_addr: A
     stay = np.flatnonzero(np.isin(group, groups) & ~replace)  # the other rows of those processes
     # the moving rows by process, each process's highest first (the order a
     # top-down allocator created them in); the k-th of each process is placed in step k
-    moving = moving[np.lexsort((mi[moving], -layout.row_end[moving], group[moving]))]
+    moving = moving[order_by(layout.xp, group[moving], -layout.row_end[moving], then=mi[moving])]
     mg = dense[moving]
     per_group = np.bincount(mg, minlength=groups.size)
     first = np.concatenate([np.zeros(1, np.int64), np.cumsum(per_group)[:-1]])
     rank = np.arange(moving.size) - first[mg]
-    by_step = np.lexsort((mg, rank))  # positions in ``moving``, step by step
+    by_step = order_by(layout.xp, rank, mg)  # positions in ``moving``, step by step
     step_ends = np.cumsum(np.bincount(rank, minlength=int(per_group.max(initial=0))))
     size = new_size[moving]
     pg = page[moving]
@@ -842,7 +843,7 @@ def _layout_at(layout: Layout, arch: Any, segs: list[Segment], new_addr: Any, ne
     # rows in (group, new address) order, ties by mapping order; the
     # conversion seldom reorders anything: sort only when it did
     identity = n < 2 or bool(ascending(layout.row_group, new_addr).all())
-    order = xp.arange(n) if identity else xp.lexsort((layout.row_mi, new_addr, layout.row_group))
+    order = xp.arange(n) if identity else order_by(xp, layout.row_group, new_addr, then=layout.row_mi)
 
     def take(x: Any) -> Any:
         return x if identity else x[order]
