@@ -405,49 +405,8 @@ def count_tally(t: Tally) -> SchemeResult:
 
     # --- mshare v3: one host tree per (segment, protection), over file offsets
     regions = 0
-    rr = region_ranges(t)
-    if rr is not None:
-        # the host mm's own PGD, one per region that anything touched (the
-        # region keys are dense ids)
-        regions = int(rr.key.max()) + 1
-        # A process attaches a region once, whatever its mappings in it:
-        # owners are (region, group), their ranges merged per owner.  One
-        # sort by (owner, file offset) serves every level (a block index
-        # is monotone in the offset); each owner's region and weight come
-        # from a table indexed by the owner.  (Each array of the ranges is
-        # let go as soon as its sorted copy is made.)
-        key, grp, fs, fe, leaf = rr.key, rr.group, rr.start, rr.end, rr.leaf
-        del rr
-        oid = key_ids(key, grp)
-        n_owners = int(oid.max()) + 1
-        key_of, group_of = xp.zeros(n_owners, dtype=i64), xp.zeros(n_owners, dtype=i64)
-        key_of[oid] = key  # every part of an owner has the owner's region and group
-        group_of[oid] = grp
-        del key, grp
-        weight_of = xp.minimum(xp.asarray(counts, dtype=i64), 2)[group_of]
-        # (merging needs no particular order among equal (owner, offset))
-        order = order_by(xp, oid, fs, stable=False)
-        oid = oid[order]
-        fs = fs[order]
-        fe = fe[order]
-        leaf = leaf[order]
-        del order  # (the sorted copies serve every level)
-        for li, lv in enumerate(levels[:-1]):
-            lm = leaf <= li
-            every = bool(lm.all())
-            lo, hi = block_bounds(fs if every else fs[lm], fe if every else fe[lm], lv.table_span)
-            if li < t.attach_i:
-                owner, lo, hi = merge_sorted(xp, oid if every else oid[lm], lo, hi)
-                u, s = union_and_shared(key_of[owner], lo, hi, weight_of[owner])
-                del owner
-            else:
-                # the host's own P4D tables: counted once, but no process walks them
-                u, _ = union_and_shared(key_of[oid if every else oid[lm]], lo, hi, xp.ones(lo.size, dtype=i64))
-                s = 0
-            del lo, hi, lm  # (let go before the next level's are made)
-            physical[lv.name] += u
-            shared_tables[lv.name] += s
-        physical["pgd"] += regions
+    if z.upper == "mshare":
+        regions = _host_trees(t, physical, shared_tables)
 
     table_bytes = arch.table_bytes(layout.pti)
     # Python ints from here on: a count of 10**9 processes times their tables
@@ -468,6 +427,86 @@ def count_tally(t: Tally) -> SchemeResult:
     return SchemeResult(scheme=z.scheme, tables=physical, shared_tables=shared_tables,
                         physical_bytes=physical_bytes, shared_bytes=shared_bytes,
                         groups=groups, mshare_regions=regions)
+
+
+def _host_trees(t: Tally, physical: dict[str, int], shared_tables: dict[str, int]) -> int:
+    """mshare v3: add the tables of the regions' host trees (one per
+    (segment, protection) that anything touched, over file offsets) to
+    ``physical`` and ``shared_tables``; returns the number of regions.
+
+    The ranges are :func:`region_ranges`', made here without its dense
+    keys: a process attaches a region once, whatever its mappings in it, so
+    the owners are (group, region), numbered ``group * n_regions + region``
+    (the regions numbered over the rows: a few), their ranges merged per
+    owner.  One sort by (owner, file offset) serves every level (a block
+    index is monotone in the offset); the rows come in group order, so the
+    ranges nearly do too (a stable sort is then quickest).  Each owner's
+    region and weight are arithmetic on its number."""
+    layout, parts = t.layout, t.parts
+    xp = layout.xp
+    i64 = xp.int64
+    m = (t.kind == 2) & (parts.of_row(layout.row_weight) > 0)  # a group of 0 processes attaches nothing
+    if not bool(m.any()):
+        return 0
+    at = _positions(xp, m)
+    del m
+    rows = parts.row[at]
+    region_of_row = key_ids(layout.row_seg, layout.row_prot)
+    n_reg = int(region_of_row.max()) + 1
+    present = xp.zeros(n_reg, dtype=xp.bool_)
+    present[region_of_row[rows]] = True
+    # the host mm's own PGD, one per region that anything touched
+    regions = int(present.astype(i64).sum())
+    oid = _wide(xp, layout.row_group) * n_reg
+    oid += region_of_row
+    oid = oid[rows]
+    del region_of_row, present
+    d = layout.row_d[rows]
+    del rows
+    fs = parts.start[at]
+    fs -= d  # (copies: in place)
+    fe = parts.end[at]
+    fe -= d
+    leaf = t.leaf[at]
+    del d, at
+    weight_of_group = xp.minimum(xp.asarray(layout.counts, dtype=i64), 2)
+    # (merging needs no particular order among equal (owner, offset))
+    order = order_by(xp, oid, fs)
+    oid = oid[order]
+    fs = fs[order]
+    fe = fe[order]
+    leaf = leaf[order]
+    del order  # (the sorted copies serve every level)
+    for li, lv in enumerate(layout.arch.levels[:-1]):
+        lm = leaf <= li
+        every = bool(lm.all())
+        lo, hi = block_bounds(fs if every else fs[lm], fe if every else fe[lm], lv.table_span)
+        if li < t.attach_i:
+            owner, lo, hi = merge_sorted(xp, oid if every else oid[lm], lo, hi)
+            group = owner // n_reg
+            region = owner - group * n_reg  # (not in place: ``owner`` may be ``oid`` itself)
+            del owner
+            u, s = union_and_shared(region, lo, hi, weight_of_group[group])
+            del region, group
+        else:
+            # the host's own P4D tables: counted once, but no process walks them
+            u, _ = union_and_shared((oid if every else oid[lm]) % n_reg, lo, hi, xp.ones(lo.size, dtype=i64))
+            s = 0
+        del lo, hi, lm  # (let go before the next level's are made)
+        physical[lv.name] += u
+        shared_tables[lv.name] += s
+    physical["pgd"] += regions
+    return regions
+
+
+def _positions(xp: Any, mask: Array) -> Array:
+    """The indexes where ``mask`` is true (numpy: a gather by them costs less
+    than a boolean index of each array where the mask changes often)."""
+    if xp.NAME == "numpy":
+        import numpy
+
+        return numpy.flatnonzero(mask)
+    return xp.arange(mask.size)[mask]
 
 
 def _by_level_names(levels: Any, per_level: list[list[int]]) -> list[list[int]]:
