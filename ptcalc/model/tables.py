@@ -441,13 +441,35 @@ def _host_trees(t: Tally, physical: dict[str, int], shared_tables: dict[str, int
     owner.  One sort by (owner, file offset) serves every level (a block
     index is monotone in the offset); the rows come in group order, so the
     ranges nearly do too (a stable sort is then quickest).  Each owner's
-    region and weight are arithmetic on its number."""
+    region and weight are arithmetic on its number.
+
+    They are the same in every layout of a conversion (``Layout.file_counts``:
+    its mappings placed by the kernel and at their best addresses), and
+    counted once for them."""
+    memo = t.layout.file_counts
+    got = None if memo is None else memo.get("mshare host trees")
+    if got is None:
+        got = _host_tree_tables(t)
+        if memo is not None:
+            memo["mshare host trees"] = got
+    regions, tables, shared = got
+    for name, n in tables.items():
+        physical[name] += n
+    for name, n in shared.items():
+        shared_tables[name] += n
+    return regions
+
+
+def _host_tree_tables(t: Tally) -> tuple[int, dict[str, int], dict[str, int]]:
+    """:func:`_host_trees`' regions, tables and shared tables per level."""
     layout, parts = t.layout, t.parts
     xp = layout.xp
     i64 = xp.int64
+    physical = {"pgd": 0}
+    shared_tables: dict[str, int] = {}
     m = (t.kind == 2) & (parts.of_row(layout.row_weight) > 0)  # a group of 0 processes attaches nothing
     if not bool(m.any()):
-        return 0
+        return 0, {}, {}
     at = _positions(xp, m)
     del m
     rows = parts.row[at]
@@ -493,10 +515,10 @@ def _host_trees(t: Tally, physical: dict[str, int], shared_tables: dict[str, int
             u, _ = union_and_shared((oid if every else oid[lm]) % n_reg, lo, hi, xp.ones(lo.size, dtype=i64))
             s = 0
         del lo, hi, lm  # (let go before the next level's are made)
-        physical[lv.name] += u
-        shared_tables[lv.name] += s
+        physical[lv.name] = u
+        shared_tables[lv.name] = s
     physical["pgd"] += regions
-    return regions
+    return regions, physical, shared_tables
 
 
 def _positions(xp: Any, mask: Array) -> Array:

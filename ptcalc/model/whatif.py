@@ -384,13 +384,16 @@ def convert_placed(layout: Layout, workload: Workload, page_size: int) -> Conver
     bad_groups = set(errors) | {int(layout.row_group[later]) for later in pairs[1]}
     if bad_groups:
         raise ValueError(_problem(layout, workload, min(bad_groups), page_size, errors, pairs))
-    placed = _layout_at(layout, arch, segs, new_addr, new_size, new_off, delta, shift, auto)
+    # (the best case's mappings are the column's at other addresses: what is
+    # counted over file offsets is the same, counted once)
+    file_counts: dict[str, Any] = {}
+    placed = _layout_at(layout, arch, segs, new_addr, new_size, new_off, delta, shift, auto, file_counts)
     make_aligned = None
     # (no best case where it is the kernel's placement: 1 GiB pages, aligned
     # to their size, are aligned to PUD_SIZE; its cells would be the column's)
     if replaced and not bool((aligned_addr == new_addr).all()):
         def make_aligned() -> Layout:
-            return _layout_at(layout, arch, segs, aligned_addr, new_size, new_off, delta, shift, auto)
+            return _layout_at(layout, arch, segs, aligned_addr, new_size, new_off, delta, shift, auto, file_counts)
     return Conversion(layout=placed, segments=segments, replaced=replaced, make_aligned=make_aligned)
 
 
@@ -834,8 +837,9 @@ def _place_in_step(layout: Layout, workload: Workload, replace: Any, new_addr: A
 
 
 def _layout_at(layout: Layout, arch: Any, segs: list[Segment], new_addr: Any, new_size: Any, new_off: Any,
-               delta: Any, shift: Any, auto: Any) -> Layout:
-    """The converted layout with the mappings at ``new_addr``."""
+               delta: Any, shift: Any, auto: Any, file_counts: dict[str, Any] | None = None) -> Layout:
+    """The converted layout with the mappings at ``new_addr`` (``file_counts``:
+    ``Layout.file_counts``, shared with the same conversion's other placement)."""
     xp = layout.xp
     i64 = xp.int64
     n = layout.n_rows
@@ -869,7 +873,7 @@ def _layout_at(layout: Layout, arch: Any, segs: list[Segment], new_addr: Any, ne
     del at
     if not identity:
         pr, p_start, p_end = pieces_reordered(xp, order, pr, p_start, p_end)
-    return Layout.assemble(
+    placed = Layout.assemble(
         layout.pti, layout.counts, layout.group_names, arch, segs,
         row_group=layout.row_group,  # (sorted by group already: the order keeps it)
         row_seg=take(layout.row_seg),
@@ -886,6 +890,7 @@ def _layout_at(layout: Layout, arch: Any, segs: list[Segment], new_addr: Any, ne
         piece_start=p_start,
         piece_end=p_end,
     )
+    return placed if file_counts is None else replace(placed, file_counts=file_counts)
 
 
 def _place_again(layout: Layout, redo: Any, new_addr: Any, new_size: Any, new_off: Any,
