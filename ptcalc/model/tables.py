@@ -27,6 +27,7 @@ of numpy (identical results; importing numpy would cost more than the run).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from operator import mul
 from typing import Any
 
@@ -55,9 +56,16 @@ class Parts:
     row_is_part: bool = False
     """Part i is row i's (``row`` is 0, 1, 2, ...): per-row arrays are per-part as they are."""
 
+    @cached_property
+    def index(self) -> Array:
+        """``row`` as the backend's index type: numpy gathers by an int32
+        index (a layout's ``piece_row``) take a path about twice as slow, and
+        a count gathers by it several times (made once per count, let go with it)."""
+        return _wide(_xp.namespace_of(self.row), self.row)
+
     def of_row(self, values: Array) -> Array:
         """A per-row array, per part."""
-        return values if self.row_is_part else values[self.row]
+        return values if self.row_is_part else values[self.index]
 
 
 def cut(layout: Layout, z: Zones) -> Parts:
@@ -72,7 +80,8 @@ def cut(layout: Layout, z: Zones) -> Parts:
         zone_of_row = xp.select(nonempty, list(range(5)), 0)
         if xp.NAME == "numpy":  # (zone numbers 0..4: int8, as _cut_numpy's)
             zone_of_row = zone_of_row.astype(xp.int8)
-        return Parts(row=pr, zone=zone_of_row if one_each else zone_of_row[pr], start=layout.piece_start,
+        # (gathered by int64 indexes: quicker than by the int32 ``piece_row``)
+        return Parts(row=pr, zone=zone_of_row if one_each else zone_of_row[_wide(xp, pr)], start=layout.piece_start,
                      end=layout.piece_end, row_is_part=one_each)
     if xp.NAME == "numpy":
         return _cut_numpy(pr, layout.piece_start, layout.piece_end, z.cols, one_each)
@@ -103,11 +112,12 @@ def _cut_numpy(pr: Array, start: Array, end: Array, cols: tuple[Array, ...], one
     # (zone numbers 0..4: int8, as the zones' kinds are)
     first = np.zeros(n, np.int8)
     last = np.zeros(n, np.int8)
+    at = None if one_each else pr.astype(np.int64, copy=False)  # (a gather by int64 indexes is quicker)
     for c in cols[1:5]:
-        c = c if one_each else c[pr]
+        c = c if at is None else c[at]
         first += c <= start
         last += c < end
-    del c
+    del c, at
     split = np.flatnonzero(first != last)
     if not split.size:
         return Parts(row=pr, zone=first, start=start, end=end, row_is_part=one_each)
@@ -218,7 +228,7 @@ class KeyedBlocks:
 def _keyed(t: Tally, li: int, mask: Array, cls_of_row: Array) -> KeyedBlocks:
     layout, parts = t.layout, t.parts
     span = layout.arch.levels[li].table_span
-    rows = parts.row[mask]
+    rows = parts.index[mask]
     shift = ceil_div(layout.row_d[rows], span)  # VA block b is file block b - shift
     lo, hi = dedupe_within(rows, *block_bounds(parts.start[mask], parts.end[mask], span))
     cls = cls_of_row[rows]
@@ -472,7 +482,7 @@ def _host_tree_tables(t: Tally) -> tuple[int, dict[str, int], dict[str, int]]:
         return 0, {}, {}
     at = _positions(xp, m)
     del m
-    rows = parts.row[at]
+    rows = parts.index[at]
     region_of_row = key_ids(layout.row_seg, layout.row_prot)
     n_reg = int(region_of_row.max()) + 1
     present = xp.zeros(n_reg, dtype=xp.bool_)
@@ -564,7 +574,7 @@ def touched_union(layout: Layout) -> tuple[Array, Array, Array] | None:
     if layout.piece_row.size == 0:
         return None
     xp = layout.xp
-    rows = layout.piece_row
+    rows = _wide(xp, layout.piece_row)  # (gathers by int64 indexes are quicker)
     start, end = layout.piece_start, layout.piece_end
     if layout.has_private:
         shared = ~(layout.row_private if layout.piece_per_row else layout.row_private[rows])

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property, partial
 from typing import Any
 
-from ptcalc.model.intervals import ascending, key_ids, merge_within, order_by, rank
+from ptcalc.model.intervals import _wide, ascending, key_ids, merge_within, order_by, rank
 from ptcalc.model.layout import Layout, pieces_reordered, segment_columns
 from ptcalc.sequences import LazySequence
 from ptcalc.units import ceil_div, floor_div, format_size, mod, round_down, round_up, size_token
@@ -855,10 +855,11 @@ def _layout_at(layout: Layout, arch: Any, segs: list[Segment], new_addr: Any, ne
     # Touched ranges, relative to the mapping: round outwards, merge runs
     # that now touch (ends stay non-decreasing within a mapping).
     pr = layout.piece_row
-    to_rel = (delta - a)[pr]  # (a piece less its mapping's address, plus its offset's rounding)
-    sh = shift[pr]
+    pi = _wide(xp, pr)  # (gathers by int64 indexes: quicker than by the int32 piece_row)
+    to_rel = (delta - a)[pi]  # (a piece less its mapping's address, plus its offset's rounding)
+    sh = shift[pi]
     s = _down_shift(layout.piece_start + to_rel, sh)
-    t = xp.minimum(_up_shift(layout.piece_end + to_rel, sh), new_size[pr])
+    t = xp.minimum(_up_shift(layout.piece_end + to_rel, sh), new_size[pi])
     del to_rel, sh
     if pr.size:
         prev_t = xp.concatenate([xp.full(1, -1, dtype=i64), t[:-1]])
@@ -866,9 +867,10 @@ def _layout_at(layout: Layout, arch: Any, segs: list[Segment], new_addr: Any, ne
         starts = new_row | (s > prev_t)
         if not bool(starts.all()):  # (else the pieces stay as they are: piece_row shared with ``layout``)
             ends = xp.concatenate([starts[1:], xp.ones(1, dtype=xp.bool_)])
-            pr, s, t = pr[starts], s[starts], t[ends]
+            pr, pi, s, t = pr[starts], pi[starts], s[starts], t[ends]
     # back to absolute addresses, rows in (group, address) order
-    at = new_addr[pr]
+    at = new_addr[pi]
+    del pi
     p_start, p_end = s + at, t + at
     del at
     if not identity:
