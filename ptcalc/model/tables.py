@@ -27,7 +27,6 @@ of numpy (identical results; importing numpy would cost more than the run).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from operator import mul
 from typing import Any
 
@@ -56,11 +55,11 @@ class Parts:
     row_is_part: bool = False
     """Part i is row i's (``row`` is 0, 1, 2, ...): per-row arrays are per-part as they are."""
 
-    @cached_property
+    @property
     def index(self) -> Array:
         """``row`` as the backend's index type: numpy gathers by an int32
-        index (a layout's ``piece_row``) take a path about twice as slow, and
-        a count gathers by it several times (made once per count, let go with it)."""
+        index (a layout's ``piece_row``) take a path about twice as slow
+        (made on each read: a copy kept would add to the count's peak)."""
         return _wide(_xp.namespace_of(self.row), self.row)
 
     def of_row(self, values: Array) -> Array:
