@@ -124,3 +124,30 @@ def test_stacked_places_as_one_by_one(groups, low, after):
     for i, (gi, k) in enumerate(rest):
         if ok[gi]:
             assert start[i] == expected[gi][k], (gi, k)
+
+
+many_spans_st = st.lists(st.tuples(st.integers(0, 400), st.integers(1, 12)).map(lambda t: (t[0], t[0] + t[1])),
+                         max_size=30)
+
+
+@pytest.mark.parametrize("at_once", [True, False], ids=["at-once", "gap-by-gap"])
+@settings(max_examples=300, deadline=None)
+@given(groups=st.lists(st.tuples(many_spans_st, st.lists(st.tuples(st.integers(1, 30), st.sampled_from([1, 4, 16, 64]),
+                                                                  st.integers(0, 63), st.integers(0, 450)),
+                                                        min_size=1, max_size=4)), min_size=1, max_size=3),
+       low=st.integers(0, 8))
+def test_fixed_finds_an_aligned_start_among_many_gaps(at_once, groups, low):
+    # many narrow gaps that hold the size but not at a wide alignment (a best
+    # case's PUD_SIZE-congruent start below a 2 MiB mapping's): the gaps down
+    # to the first that surely holds it are tried at once, or gap by gap
+    placer = _placer([fixed for fixed, _ in groups], [1] * len(groups), low, 1000)
+    if not at_once:
+        placer.at_once = 0
+    q = [(gi, size, align, phase % align, limit) for gi, (_, qs) in enumerate(groups) for size, align, phase, limit in qs]
+    g, z, a, ph, lim = (np.asarray(col, np.int64) for col in zip(*q))
+    got, gap = placer.fixed(g, lim, z, a, ph)
+    expected = [_brute(groups[gi][0], size, align, phase, limit, low) for gi, size, align, phase, limit in q]
+    assert [None if x < 0 else int(x) for x in got] == expected
+    for x, t, size in zip(got.tolist(), gap.tolist(), z.tolist()):  # the gap named holds the mapping
+        if x >= 0:
+            assert placer.lo[t] <= x and x + size <= placer.hi[t]

@@ -225,6 +225,16 @@ def assert_converts_alike(w):
                     opts = options_for(w, overrides)
                     got = count(conv.layout, zones(conv.layout, scheme, opts))
                     assert comparable(got) == comparable(simulate(expected, scheme, opts)), scheme
+                best = conv.aligned
+                if best is not None:
+                    # and on the best case's, which takes what the column counted over
+                    # file offsets (mshare's host trees) from the column's layout
+                    assert best.file_counts is conv.layout.file_counts
+                    best_w = reference_convert(w, ps, aligned=True)
+                    for scheme, overrides in VARIANTS:
+                        opts = options_for(w, overrides)
+                        got = count(best, zones(best, scheme, opts))
+                        assert comparable(got) == comparable(simulate(best_w, scheme, opts)), ("best case", scheme)
         for backend in ("numpy", "python"):
             layout = Layout.from_workload(w, backend=backend)
             got = outcome(lambda: materialise(w, *convert_layout(layout, w, ps)))
@@ -242,6 +252,8 @@ def assert_converts_alike(w):
                 # union in whole pages is the converted workload's union
                 pages = tuple(seg.page_size for seg in expected.segments.values())
                 assert resident_on_pages(layout, [pages]) == [resident_bytes(flat)], (backend, format_size(ps))
+                # and None: the configured bytes themselves, from the same union
+                assert resident_on_pages(layout, [None, pages]) == [resident_bytes(layout), resident_bytes(flat)]
 
 
 @settings(max_examples=EXAMPLES)

@@ -250,10 +250,12 @@ class _ColumnCells:
             if of is not None:
                 return of.resident
         names = list(w.segments)
-        if not self.column.configured:
+        if not self.column.configured or self.ev.options.columns == ALL_COLUMNS:
             # a what-if column's: the configured layout's touched ranges in its
-            # pages (``resident_on_pages``: made for every what-if column at once)
-            got = self.ev._whatif_residents.get(tuple(s.page_size for s in w.segments.values()))
+            # pages (``resident_on_pages``: made for every column at once, the
+            # configured one's too when every column is shown)
+            got = self.ev._whatif_residents.get(
+                None if self.column.configured else tuple(s.page_size for s in w.segments.values()))
             if got is not None:
                 return {names[i]: b for i, b in got.items()}
         return {names[i]: b for i, b in resident_bytes(self.layout).items()}
@@ -346,15 +348,19 @@ class Evaluation:
         return Layout.from_workload(self.workload, backend=None)
 
     @cached_property
-    def _whatif_residents(self) -> dict[tuple[int, ...], dict[int, int]]:
+    def _whatif_residents(self) -> dict[tuple[int, ...] | None, dict[int, int]]:
         """Per what-if column's page sizes (each segment's, in order), the
         bytes of each segment any process touches (segment index -> bytes):
         the configured layout's touched file ranges in whole pages of each
-        (``tables.resident_on_pages``), one union for all of them."""
+        (``tables.resident_on_pages``), one union for all of them; under
+        None the configured column's, when every column is shown."""
         w = self.workload
         arch = w.arch
-        pages = list(dict.fromkeys(tuple(s.page_size for s in convert_segments(w, size).values())
-                                   for size in (arch.base_page, *arch.whatif_page_sizes()[1:])))
+        pages: list[tuple[int, ...] | None] = list(dict.fromkeys(
+            tuple(s.page_size for s in convert_segments(w, size).values())
+            for size in (arch.base_page, *arch.whatif_page_sizes()[1:])))
+        if self.options.columns == ALL_COLUMNS:
+            pages.append(None)
         return dict(zip(pages, resident_on_pages(self.layout, pages)))
 
     @cached_property

@@ -53,9 +53,13 @@ def distinct_blocks(owner: Array, s: Array, e: Array, span: int, n_owners: int, 
         if mask is None:
             lo, hi = _blocks_numpy(s, e, span)
         else:
-            owner, lo, hi = owner[mask], s[mask], e[mask]
-            if not lo.size:
+            # (by the masked positions: a boolean index of each array costs
+            # several times as much where the mask changes often)
+            at = np.flatnonzero(mask)
+            if not at.size:
                 return xp.zeros(n_owners, dtype=xp.int64)
+            owner, lo, hi = owner[at], s[at], e[at]
+            del at
             shift = span.bit_length() - 1
             lo >>= shift
             np.negative(hi, out=hi)
@@ -182,16 +186,25 @@ def first_of(ids: Array, wanted: Array) -> Array:
     return first[xp.searchsorted(uniq, wanted)]
 
 
-def order_by(xp: ModuleType, major: Array, minor: Array, stable: bool = True) -> Array:
+def order_by(xp: ModuleType, major: Array, minor: Array, stable: bool = True, then: Array | None = None) -> Array:
     """The order sorting by (major, minor): one sort of a combined key when
     it fits the backend's integers (a lexsort is several times slower).
-    ``stable=False`` lets equal keys come in any order (a faster sort)."""
+    ``stable=False`` lets equal keys come in any order (a faster sort);
+    ``then``: equal keys in the order of ``then`` (a lexsort only where
+    some are equal)."""
+    if not minor.size:
+        return xp.arange(0)
     lo, hi = int(minor.min()), int(minor.max())
     span = hi - lo + 1
     if int(major.min()) >= 0 and xp.fits((int(major.max()) + 1) * span):
         combined = _wide(xp, major) * span + (minor - lo)
-        return xp.argsort(combined) if stable else xp.argsort_any(combined)
-    return xp.lexsort((minor, major))
+        if then is None:
+            return xp.argsort(combined) if stable else xp.argsort_any(combined)
+        order = xp.argsort(combined)
+        key = combined[order]
+        if not bool((key[1:] == key[:-1]).any()):
+            return order
+    return xp.lexsort((minor, major) if then is None else (then, minor, major))
 
 
 def union_and_shared(key: Array, lo: Array, hi: Array, weight: Array) -> tuple[int, int]:

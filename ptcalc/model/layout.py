@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields, replace
+from dataclasses import field as data_field
 from operator import sub
 from functools import cached_property
 from itertools import accumulate, chain
@@ -80,6 +81,11 @@ class Layout:
     piece_row: Array
     piece_start: Array
     piece_end: Array
+    file_counts: dict[str, Any] | None = data_field(default=None, compare=False, repr=False)
+    """Counts over file offsets (mshare's host trees: ``model.tables``),
+    shared by the layouts of one conversion, which differ only in where the
+    mappings are (the kernel's placement and the best case); None: this
+    layout's own, not kept."""
 
     @classmethod
     def from_workload(cls, w: Workload, backend: str | None = "numpy") -> Layout:
@@ -232,7 +238,7 @@ class Layout:
 
     def with_counts(self, counts: Sequence[int]) -> Layout:
         """The same mappings with each group's process count replaced."""
-        return replace(self, counts=list(counts))
+        return replace(self, counts=list(counts), file_counts=None)
 
     def level_index(self, name: str) -> int | None:
         for i, lv in enumerate(self.arch.levels):

@@ -55,9 +55,16 @@ class Parts:
     row_is_part: bool = False
     """Part i is row i's (``row`` is 0, 1, 2, ...): per-row arrays are per-part as they are."""
 
+    @property
+    def index(self) -> Array:
+        """``row`` as the backend's index type: numpy gathers by an int32
+        index (a layout's ``piece_row``) take a path about twice as slow
+        (made on each read: a copy kept would add to the count's peak)."""
+        return _wide(_xp.namespace_of(self.row), self.row)
+
     def of_row(self, values: Array) -> Array:
         """A per-row array, per part."""
-        return values if self.row_is_part else values[self.row]
+        return values if self.row_is_part else values[self.index]
 
 
 def cut(layout: Layout, z: Zones) -> Parts:
@@ -72,7 +79,8 @@ def cut(layout: Layout, z: Zones) -> Parts:
         zone_of_row = xp.select(nonempty, list(range(5)), 0)
         if xp.NAME == "numpy":  # (zone numbers 0..4: int8, as _cut_numpy's)
             zone_of_row = zone_of_row.astype(xp.int8)
-        return Parts(row=pr, zone=zone_of_row if one_each else zone_of_row[pr], start=layout.piece_start,
+        # (gathered by int64 indexes: quicker than by the int32 ``piece_row``)
+        return Parts(row=pr, zone=zone_of_row if one_each else zone_of_row[_wide(xp, pr)], start=layout.piece_start,
                      end=layout.piece_end, row_is_part=one_each)
     if xp.NAME == "numpy":
         return _cut_numpy(pr, layout.piece_start, layout.piece_end, z.cols, one_each)
@@ -103,11 +111,12 @@ def _cut_numpy(pr: Array, start: Array, end: Array, cols: tuple[Array, ...], one
     # (zone numbers 0..4: int8, as the zones' kinds are)
     first = np.zeros(n, np.int8)
     last = np.zeros(n, np.int8)
+    at = None if one_each else pr.astype(np.int64, copy=False)  # (a gather by int64 indexes is quicker)
     for c in cols[1:5]:
-        c = c if one_each else c[pr]
+        c = c if at is None else c[at]
         first += c <= start
         last += c < end
-    del c
+    del c, at
     split = np.flatnonzero(first != last)
     if not split.size:
         return Parts(row=pr, zone=first, start=start, end=end, row_is_part=one_each)
@@ -218,7 +227,7 @@ class KeyedBlocks:
 def _keyed(t: Tally, li: int, mask: Array, cls_of_row: Array) -> KeyedBlocks:
     layout, parts = t.layout, t.parts
     span = layout.arch.levels[li].table_span
-    rows = parts.row[mask]
+    rows = parts.index[mask]
     shift = ceil_div(layout.row_d[rows], span)  # VA block b is file block b - shift
     lo, hi = dedupe_within(rows, *block_bounds(parts.start[mask], parts.end[mask], span))
     cls = cls_of_row[rows]
@@ -405,49 +414,8 @@ def count_tally(t: Tally) -> SchemeResult:
 
     # --- mshare v3: one host tree per (segment, protection), over file offsets
     regions = 0
-    rr = region_ranges(t)
-    if rr is not None:
-        # the host mm's own PGD, one per region that anything touched (the
-        # region keys are dense ids)
-        regions = int(rr.key.max()) + 1
-        # A process attaches a region once, whatever its mappings in it:
-        # owners are (region, group), their ranges merged per owner.  One
-        # sort by (owner, file offset) serves every level (a block index
-        # is monotone in the offset); each owner's region and weight come
-        # from a table indexed by the owner.  (Each array of the ranges is
-        # let go as soon as its sorted copy is made.)
-        key, grp, fs, fe, leaf = rr.key, rr.group, rr.start, rr.end, rr.leaf
-        del rr
-        oid = key_ids(key, grp)
-        n_owners = int(oid.max()) + 1
-        key_of, group_of = xp.zeros(n_owners, dtype=i64), xp.zeros(n_owners, dtype=i64)
-        key_of[oid] = key  # every part of an owner has the owner's region and group
-        group_of[oid] = grp
-        del key, grp
-        weight_of = xp.minimum(xp.asarray(counts, dtype=i64), 2)[group_of]
-        # (merging needs no particular order among equal (owner, offset))
-        order = order_by(xp, oid, fs, stable=False)
-        oid = oid[order]
-        fs = fs[order]
-        fe = fe[order]
-        leaf = leaf[order]
-        del order  # (the sorted copies serve every level)
-        for li, lv in enumerate(levels[:-1]):
-            lm = leaf <= li
-            every = bool(lm.all())
-            lo, hi = block_bounds(fs if every else fs[lm], fe if every else fe[lm], lv.table_span)
-            if li < t.attach_i:
-                owner, lo, hi = merge_sorted(xp, oid if every else oid[lm], lo, hi)
-                u, s = union_and_shared(key_of[owner], lo, hi, weight_of[owner])
-                del owner
-            else:
-                # the host's own P4D tables: counted once, but no process walks them
-                u, _ = union_and_shared(key_of[oid if every else oid[lm]], lo, hi, xp.ones(lo.size, dtype=i64))
-                s = 0
-            del lo, hi, lm  # (let go before the next level's are made)
-            physical[lv.name] += u
-            shared_tables[lv.name] += s
-        physical["pgd"] += regions
+    if z.upper == "mshare":
+        regions = _host_trees(t, physical, shared_tables)
 
     table_bytes = arch.table_bytes(layout.pti)
     # Python ints from here on: a count of 10**9 processes times their tables
@@ -468,6 +436,108 @@ def count_tally(t: Tally) -> SchemeResult:
     return SchemeResult(scheme=z.scheme, tables=physical, shared_tables=shared_tables,
                         physical_bytes=physical_bytes, shared_bytes=shared_bytes,
                         groups=groups, mshare_regions=regions)
+
+
+def _host_trees(t: Tally, physical: dict[str, int], shared_tables: dict[str, int]) -> int:
+    """mshare v3: add the tables of the regions' host trees (one per
+    (segment, protection) that anything touched, over file offsets) to
+    ``physical`` and ``shared_tables``; returns the number of regions.
+
+    The ranges are :func:`region_ranges`', made here without its dense
+    keys: a process attaches a region once, whatever its mappings in it, so
+    the owners are (group, region), numbered ``group * n_regions + region``
+    (the regions numbered over the rows: a few), their ranges merged per
+    owner.  One sort by (owner, file offset) serves every level (a block
+    index is monotone in the offset); the rows come in group order, so the
+    ranges nearly do too (a stable sort is then quickest).  Each owner's
+    region and weight are arithmetic on its number.
+
+    They are the same in every layout of a conversion (``Layout.file_counts``:
+    its mappings placed by the kernel and at their best addresses), and
+    counted once for them."""
+    memo = t.layout.file_counts
+    got = None if memo is None else memo.get("mshare host trees")
+    if got is None:
+        got = _host_tree_tables(t)
+        if memo is not None:
+            memo["mshare host trees"] = got
+    regions, tables, shared = got
+    for name, n in tables.items():
+        physical[name] += n
+    for name, n in shared.items():
+        shared_tables[name] += n
+    return regions
+
+
+def _host_tree_tables(t: Tally) -> tuple[int, dict[str, int], dict[str, int]]:
+    """:func:`_host_trees`' regions, tables and shared tables per level."""
+    layout, parts = t.layout, t.parts
+    xp = layout.xp
+    i64 = xp.int64
+    physical = {"pgd": 0}
+    shared_tables: dict[str, int] = {}
+    m = (t.kind == 2) & (parts.of_row(layout.row_weight) > 0)  # a group of 0 processes attaches nothing
+    if not bool(m.any()):
+        return 0, {}, {}
+    at = _positions(xp, m)
+    del m
+    rows = parts.index[at]
+    region_of_row = key_ids(layout.row_seg, layout.row_prot)
+    n_reg = int(region_of_row.max()) + 1
+    present = xp.zeros(n_reg, dtype=xp.bool_)
+    present[region_of_row[rows]] = True
+    # the host mm's own PGD, one per region that anything touched
+    regions = int(present.astype(i64).sum())
+    oid = _wide(xp, layout.row_group) * n_reg
+    oid += region_of_row
+    oid = oid[rows]
+    del region_of_row, present
+    d = layout.row_d[rows]
+    del rows
+    fs = parts.start[at]
+    fs -= d  # (copies: in place)
+    fe = parts.end[at]
+    fe -= d
+    leaf = t.leaf[at]
+    del d, at
+    weight_of_group = xp.minimum(xp.asarray(layout.counts, dtype=i64), 2)
+    # (merging needs no particular order among equal (owner, offset))
+    order = order_by(xp, oid, fs)
+    oid = oid[order]
+    fs = fs[order]
+    fe = fe[order]
+    leaf = leaf[order]
+    del order  # (the sorted copies serve every level)
+    for li, lv in enumerate(layout.arch.levels[:-1]):
+        lm = leaf <= li
+        every = bool(lm.all())
+        lo, hi = block_bounds(fs if every else fs[lm], fe if every else fe[lm], lv.table_span)
+        if li < t.attach_i:
+            owner, lo, hi = merge_sorted(xp, oid if every else oid[lm], lo, hi)
+            group = owner // n_reg
+            region = owner - group * n_reg  # (not in place: ``owner`` may be ``oid`` itself)
+            del owner
+            u, s = union_and_shared(region, lo, hi, weight_of_group[group])
+            del region, group
+        else:
+            # the host's own P4D tables: counted once, but no process walks them
+            u, _ = union_and_shared((oid if every else oid[lm]) % n_reg, lo, hi, xp.ones(lo.size, dtype=i64))
+            s = 0
+        del lo, hi, lm  # (let go before the next level's are made)
+        physical[lv.name] = u
+        shared_tables[lv.name] = s
+    physical["pgd"] += regions
+    return regions, physical, shared_tables
+
+
+def _positions(xp: Any, mask: Array) -> Array:
+    """The indexes where ``mask`` is true (numpy: a gather by them costs less
+    than a boolean index of each array where the mask changes often)."""
+    if xp.NAME == "numpy":
+        import numpy
+
+        return numpy.flatnonzero(mask)
+    return xp.arange(mask.size)[mask]
 
 
 def _by_level_names(levels: Any, per_level: list[list[int]]) -> list[list[int]]:
@@ -503,7 +573,7 @@ def touched_union(layout: Layout) -> tuple[Array, Array, Array] | None:
     if layout.piece_row.size == 0:
         return None
     xp = layout.xp
-    rows = layout.piece_row
+    rows = _wide(xp, layout.piece_row)  # (gathers by int64 indexes are quicker)
     start, end = layout.piece_start, layout.piece_end
     if layout.has_private:
         shared = ~(layout.row_private if layout.piece_per_row else layout.row_private[rows])
@@ -526,10 +596,11 @@ def touched_union(layout: Layout) -> tuple[Array, Array, Array] | None:
     return merge_sorted(xp, seg[order], lo[order], hi[order])
 
 
-def resident_on_pages(layout: Layout, pages: list[tuple[int, ...]]) -> list[dict[int, int]]:
+def resident_on_pages(layout: Layout, pages: list[tuple[int, ...] | None]) -> list[dict[int, int]]:
     """``resident_bytes`` of ``layout`` converted to other pages, for each
-    list of ``pages`` (per segment, its page size there): the touched file
-    ranges' union (:func:`touched_union`) counted in whole pages.  A what-if
+    list of ``pages`` (per segment, its page size there; None: the bytes
+    themselves, ``resident_bytes``): the touched file ranges' union
+    (:func:`touched_union`) counted in whole pages.  A what-if
     column rounds each touched range outwards to its segment's new pages
     (``whatif._layout_at``: in file offsets, the start down and the end up
     to a page, the mapping's offset being a page's), and the pages a union
@@ -545,6 +616,10 @@ def resident_on_pages(layout: Layout, pages: list[tuple[int, ...]]) -> list[dict
     present = sorted(set(seg.tolist()))
     out = []
     for page_of in pages:
+        if page_of is None:
+            per_seg = xp.group_sum(seg, hi - lo, n_segs).tolist()
+            out.append({s: per_seg[s] for s in present})
+            continue
         total = [0] * n_segs
         for p in sorted(set(page_of[s] for s in present)):
             on = xp.asarray([page_of[s] == p for s in range(n_segs)], xp.bool_)[seg]

@@ -78,6 +78,9 @@ class TopDown:
         lo[at + 1] = np.maximum(e, low)
         self.lo, self.hi = lo, hi
         self._gaps = (lo.copy(), hi.copy())
+        self.at_once = max(4 * total, 1 << 16)
+        """The most gaps :meth:`fixed` tries at once for a mapping that fits
+        the widest gaps but not at its alignment (more: gap by gap)."""
         # (process, gap start) as one sorted int64 key, when it fits: the last
         # gap beginning below a limit is then one searchsorted, not a bisection
         # (``high``: no limit, and so no placed end, is above it)
@@ -133,17 +136,18 @@ class TopDown:
         # else the highest gap below it that holds the mapping
         todo = np.flatnonzero(has & ~fits)
         pos = top[todo] - 1
+        tried = False
         while todo.size:
             z, f = size[todo], first[todo]
-            # a run of 2**k gaps longer than every query's gaps below it skips nothing
-            d = pos - f  # gaps of the process below ``pos`` (pos >= first - 1 >= -1: an index)
-            reach = int(d.max()) + 1
-            for k in range(min(len(self.widest), max(reach, 1).bit_length()) - 1, -1, -1):
-                step = 1 << k
-                skip = (d >= step - 1) & (self.widest[k][pos] < z)
-                back = skip * step
-                pos -= back
-                d -= back
+            if tried:
+                # wide enough, but not at this alignment (a best case's
+                # PUD_SIZE-congruent start): every gap down to the first
+                # that surely holds it, tried at once
+                todo, pos = self._below(todo, pos, z, f, align[todo], phase[todo], out, gap)
+                if not todo.size:
+                    break
+                z, f = size[todo], first[todo]
+            pos = self._skip_below(pos, f, z)
             found = pos >= f
             q = np.maximum(pos, 0)
             p = _round_down(hi[q] - z, align[todo], phase[todo])
@@ -151,7 +155,55 @@ class TopDown:
             out[todo[fits]], gap[todo[fits]] = p[fits], q[fits]
             again = found & ~fits  # wide enough, but not at this alignment: below it
             todo, pos = todo[again], pos[again] - 1
+            tried = True
         return out, gap
+
+    def _skip_below(self, pos: Array, f: Array, width: Array) -> Array:
+        """Per query, the highest gap at or below ``pos`` (of a process whose
+        first gap is ``f``) whose width in the widest-gap table is at least
+        ``width``; ``f - 1`` (or less) if none.  (``pos`` is changed.)"""
+        # a run of 2**k gaps longer than every query's gaps below it skips nothing
+        d = pos - f  # gaps of the process below ``pos`` (pos >= first - 1 >= -1: an index)
+        reach = int(d.max()) + 1
+        for k in range(min(len(self.widest), max(reach, 1).bit_length()) - 1, -1, -1):
+            step = 1 << k
+            skip = (d >= step - 1) & (self.widest[k][pos] < width)
+            back = skip * step
+            pos -= back
+            d -= back
+        return pos
+
+    def _below(self, todo: Array, pos: Array, z: Array, f: Array, align: Array, phase: Array, out: Array,
+               gap: Array) -> tuple[Array, Array]:
+        """:meth:`fixed`'s search below gap ``pos`` for the queries ``todo``,
+        gap by gap on arrays: a gap at least ``z + align - 1`` wide holds an
+        aligned start (the widest-gap table finds the highest that may be:
+        its widths are upper bounds), so the answer is the highest gap from
+        ``pos`` down to that one where it fits -- all of them tried at once.
+        Writes the answers found into ``out`` and ``gap``; returns the
+        queries left (that gap narrower now than the table says) and the gap
+        below which to go on.  Too many gaps to try at once: all are left."""
+        floor = self._skip_below(pos.copy(), f, z + align - 1)
+        bottom = np.maximum(floor, f)
+        n = np.maximum(pos - bottom + 1, 0)  # the gaps tried, from ``pos`` down
+        total = int(n.sum())
+        if total > self.at_once:  # (the gap-by-gap walk: no array of them all)
+            return todo, pos
+        which = np.repeat(np.arange(todo.size), n)
+        q = np.repeat(pos + (np.cumsum(n) - n), n) - np.arange(total)
+        fits = _round_down(self.hi[q] - z[which], align[which], phase[which]) >= self.lo[q]
+        hit = np.flatnonzero(fits)
+        # the first that fits of each query (the highest gap)
+        hit = hit[np.concatenate([np.ones(min(hit.size, 1), bool), which[hit[1:]] != which[hit[:-1]]])]
+        got = which[hit]
+        qg = q[hit]
+        out[todo[got]] = _round_down(self.hi[qg] - z[got], align[got], phase[got])
+        gap[todo[got]] = qg
+        # no gap fits: below ``floor`` when it is a gap of the process, else none
+        left = np.ones(todo.size, bool)
+        left[got] = False
+        left &= floor >= f
+        return todo[left], floor[left] - 1
 
     def _last_gap_below(self, g: Array, limit: Array, original: bool = False) -> Array:
         """Per query, the last gap of process ``g`` that begins below ``limit``

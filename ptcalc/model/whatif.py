@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property, partial
 from typing import Any
 
-from ptcalc.model.intervals import ascending, key_ids, merge_within, order_by, rank
+from ptcalc.model.intervals import _wide, ascending, key_ids, merge_within, order_by, rank
 from ptcalc.model.layout import Layout, pieces_reordered, segment_columns
 from ptcalc.sequences import LazySequence
 from ptcalc.units import ceil_div, floor_div, format_size, mod, round_down, round_up, size_token
@@ -384,13 +384,16 @@ def convert_placed(layout: Layout, workload: Workload, page_size: int) -> Conver
     bad_groups = set(errors) | {int(layout.row_group[later]) for later in pairs[1]}
     if bad_groups:
         raise ValueError(_problem(layout, workload, min(bad_groups), page_size, errors, pairs))
-    placed = _layout_at(layout, arch, segs, new_addr, new_size, new_off, delta, shift, auto)
+    # (the best case's mappings are the column's at other addresses: what is
+    # counted over file offsets is the same, counted once)
+    file_counts: dict[str, Any] = {}
+    placed = _layout_at(layout, arch, segs, new_addr, new_size, new_off, delta, shift, auto, file_counts)
     make_aligned = None
     # (no best case where it is the kernel's placement: 1 GiB pages, aligned
     # to their size, are aligned to PUD_SIZE; its cells would be the column's)
     if replaced and not bool((aligned_addr == new_addr).all()):
         def make_aligned() -> Layout:
-            return _layout_at(layout, arch, segs, aligned_addr, new_size, new_off, delta, shift, auto)
+            return _layout_at(layout, arch, segs, aligned_addr, new_size, new_off, delta, shift, auto, file_counts)
     return Conversion(layout=placed, segments=segments, replaced=replaced, make_aligned=make_aligned)
 
 
@@ -405,9 +408,10 @@ def _overlap_pairs(layout: Layout, addr: Any, size: Any) -> tuple[list[int], lis
     # rows in (group, address) order: as they are, nearly always (a sort only when not)
     if bool(ascending(layout.row_group, addr).all()):
         order = xp.arange(n)
+        g, s, end = layout.row_group, addr, addr + size
     else:
-        order = xp.lexsort((layout.row_mi, addr, layout.row_group))
-    g, s, end = layout.row_group[order], addr[order], (addr + size)[order]
+        order = order_by(xp, layout.row_group, addr, then=layout.row_mi)
+        g, s, end = layout.row_group[order], addr[order], (addr + size)[order]
     # if any two mappings of a group overlap, some neighbours do
     same = g[1:] == g[:-1]
     neighbours = same & (end[:-1] > s[1:])
@@ -744,12 +748,12 @@ def _place_in_step(layout: Layout, workload: Workload, replace: Any, new_addr: A
     stay = np.flatnonzero(np.isin(group, groups) & ~replace)  # the other rows of those processes
     # the moving rows by process, each process's highest first (the order a
     # top-down allocator created them in); the k-th of each process is placed in step k
-    moving = moving[np.lexsort((mi[moving], -layout.row_end[moving], group[moving]))]
+    moving = moving[order_by(layout.xp, group[moving], -layout.row_end[moving], then=mi[moving])]
     mg = dense[moving]
     per_group = np.bincount(mg, minlength=groups.size)
     first = np.concatenate([np.zeros(1, np.int64), np.cumsum(per_group)[:-1]])
     rank = np.arange(moving.size) - first[mg]
-    by_step = np.lexsort((mg, rank))  # positions in ``moving``, step by step
+    by_step = order_by(layout.xp, rank, mg)  # positions in ``moving``, step by step
     step_ends = np.cumsum(np.bincount(rank, minlength=int(per_group.max(initial=0))))
     size = new_size[moving]
     pg = page[moving]
@@ -833,8 +837,9 @@ def _place_in_step(layout: Layout, workload: Workload, replace: Any, new_addr: A
 
 
 def _layout_at(layout: Layout, arch: Any, segs: list[Segment], new_addr: Any, new_size: Any, new_off: Any,
-               delta: Any, shift: Any, auto: Any) -> Layout:
-    """The converted layout with the mappings at ``new_addr``."""
+               delta: Any, shift: Any, auto: Any, file_counts: dict[str, Any] | None = None) -> Layout:
+    """The converted layout with the mappings at ``new_addr`` (``file_counts``:
+    ``Layout.file_counts``, shared with the same conversion's other placement)."""
     xp = layout.xp
     i64 = xp.int64
     n = layout.n_rows
@@ -842,7 +847,7 @@ def _layout_at(layout: Layout, arch: Any, segs: list[Segment], new_addr: Any, ne
     # rows in (group, new address) order, ties by mapping order; the
     # conversion seldom reorders anything: sort only when it did
     identity = n < 2 or bool(ascending(layout.row_group, new_addr).all())
-    order = xp.arange(n) if identity else xp.lexsort((layout.row_mi, new_addr, layout.row_group))
+    order = xp.arange(n) if identity else order_by(xp, layout.row_group, new_addr, then=layout.row_mi)
 
     def take(x: Any) -> Any:
         return x if identity else x[order]
@@ -850,10 +855,11 @@ def _layout_at(layout: Layout, arch: Any, segs: list[Segment], new_addr: Any, ne
     # Touched ranges, relative to the mapping: round outwards, merge runs
     # that now touch (ends stay non-decreasing within a mapping).
     pr = layout.piece_row
-    to_rel = (delta - a)[pr]  # (a piece less its mapping's address, plus its offset's rounding)
-    sh = shift[pr]
+    pi = _wide(xp, pr)  # (gathers by int64 indexes: quicker than by the int32 piece_row)
+    to_rel = (delta - a)[pi]  # (a piece less its mapping's address, plus its offset's rounding)
+    sh = shift[pi]
     s = _down_shift(layout.piece_start + to_rel, sh)
-    t = xp.minimum(_up_shift(layout.piece_end + to_rel, sh), new_size[pr])
+    t = xp.minimum(_up_shift(layout.piece_end + to_rel, sh), new_size[pi])
     del to_rel, sh
     if pr.size:
         prev_t = xp.concatenate([xp.full(1, -1, dtype=i64), t[:-1]])
@@ -861,14 +867,15 @@ def _layout_at(layout: Layout, arch: Any, segs: list[Segment], new_addr: Any, ne
         starts = new_row | (s > prev_t)
         if not bool(starts.all()):  # (else the pieces stay as they are: piece_row shared with ``layout``)
             ends = xp.concatenate([starts[1:], xp.ones(1, dtype=xp.bool_)])
-            pr, s, t = pr[starts], s[starts], t[ends]
+            pr, pi, s, t = pr[starts], pi[starts], s[starts], t[ends]
     # back to absolute addresses, rows in (group, address) order
-    at = new_addr[pr]
+    at = new_addr[pi]
+    del pi
     p_start, p_end = s + at, t + at
     del at
     if not identity:
         pr, p_start, p_end = pieces_reordered(xp, order, pr, p_start, p_end)
-    return Layout.assemble(
+    placed = Layout.assemble(
         layout.pti, layout.counts, layout.group_names, arch, segs,
         row_group=layout.row_group,  # (sorted by group already: the order keeps it)
         row_seg=take(layout.row_seg),
@@ -885,6 +892,7 @@ def _layout_at(layout: Layout, arch: Any, segs: list[Segment], new_addr: Any, ne
         piece_start=p_start,
         piece_end=p_end,
     )
+    return placed if file_counts is None else replace(placed, file_counts=file_counts)
 
 
 def _place_again(layout: Layout, redo: Any, new_addr: Any, new_size: Any, new_off: Any,
