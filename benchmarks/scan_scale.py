@@ -190,12 +190,10 @@ def _model_worker(pids: list[int]) -> int:
     each (no cache)."""
     import resource
 
-    import numpy as np
-
     from ptcalc.linux.host import read_host, running_arch
     from ptcalc.linux.procfs import ProcFS
     from ptcalc.linux.scan import _process_vmpte
-    from ptcalc.linux.scan_read import VmaRead, read_process, unseen
+    from ptcalc.linux.scan_read import read_process, unseen, whole
 
     fs = ProcFS()
     arch = running_arch(fs, lambda: False)
@@ -204,11 +202,9 @@ def _model_worker(pids: list[int]) -> int:
     hyps = []
     for r in reads:
         assert r is not None
-        hyps.append([VmaRead(v.entry, np.zeros(1, np.int64), np.array([v.entry.maps.size], np.int64), cells=True)
-                     if v.entry.maps.shared and v.entry.maps.size > 2 * MiB else v for v in r.vmas])
-    mosts = [[v if unseen(v.entry) else VmaRead(v.entry, np.zeros(1, np.int64),
-                                                np.array([v.entry.maps.size], np.int64), cells=v.cells)
-              for v in vmas] for vmas in hyps]
+        hyps.append([whole(v, cells=True) if v.entry.maps.shared and v.entry.maps.size > 2 * MiB else v
+                     for v in r.vmas])
+    mosts = [[v if unseen(v.entry) else whole(v) for v in vmas] for vmas in hyps]
     _process_vmpte(host, fstypes)(hyps[0])  # imports and first-call costs, outside the timing
     t0 = time.perf_counter()
     c0 = resource.getrusage(resource.RUSAGE_SELF)

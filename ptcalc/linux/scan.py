@@ -614,8 +614,11 @@ def _process_vmpte(host: Host, fstypes: dict[tuple[int, int], str]) -> ModelVmpt
     cache: dict[tuple[object, ...], int | None] = {}
 
     def vmpte(vmas: list[VmaRead]) -> int | None:
+        # (Rss only where something is PMD-mapped: _segment_page_size reads it
+        # then, nothing else does; processes touching different pages of one
+        # layout share the evaluation of every block present)
         said = tuple((v.entry.maps, v.entry.vmflags, v.entry.kernel_page_size, v.pmd_mapped,
-                      v.entry.fields.get("Rss"), v.starts.tobytes(), v.ends.tobytes(),
+                      v.entry.fields.get("Rss") if v.pmd_mapped else None, v.starts.tobytes(), v.ends.tobytes(),
                       None if v.huge is None else v.huge.tobytes()) for v in vmas)
         if said in cache:
             return cache[said]

@@ -515,10 +515,15 @@ def _deduce(fs: ProcFS, pid: int, fd: int, vmas: list[VmaRead], todo: list[int],
         s, e = np.concatenate((es, s)), np.concatenate((ee, e))
         order = np.argsort(s, kind="stable")
         _set_cells(v, s[order], e[order], block)
-    most = model([v if unseen(v.entry) else VmaRead(v.entry, np.zeros(1, np.int64),
-                                                    np.array([v.entry.maps.size], np.int64), cells=v.cells)
-                  for v in hyp])
+    most = model([v if unseen(v.entry) else whole(v) for v in hyp])
     return [], [], max(0, (most if most is not None else vmpte) - vmpte)
+
+
+def whole(v: VmaRead, cells: bool | None = None) -> VmaRead:
+    """``v`` read as every page present (one run: the whole mapping), read
+    as cells or not as ``v`` was unless ``cells`` says."""
+    return VmaRead(v.entry, np.zeros(1, np.int64), np.array([v.entry.maps.size], np.int64),
+                   cells=v.cells if cells is None else cells)
 
 
 def _whole(v: VmaRead) -> bool:
