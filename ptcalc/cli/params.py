@@ -14,6 +14,7 @@ exit status 2), as check-jsonschema's ``cli/param_types.py`` does.
     WIDTH             40 to 1000 columns                        int
     FormatChoice      a format the command's renderers know     render.registry.Format
     SCHEMA_REF        installed, none, a URL or a path          what a modeline names, or None
+    JOBS              auto or a count (1 or more)               int, or None for auto
 """
 
 from __future__ import annotations
@@ -207,6 +208,25 @@ class SchemaRef(click.ParamType):
         return t
 
 
+class Jobs(click.ParamType):
+    """``auto`` (None: the command decides) or a number of processes, 1 or more."""
+
+    name = "jobs"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "N|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | None:
+        if value is None or isinstance(value, int):
+            return value
+        t = str(value).strip()
+        if t == "auto":
+            return None
+        if not t.isdigit() or int(t) < 1:
+            self.fail(f"{value!r} is not 'auto' or a number of processes (1 or more)", param, ctx)
+        return int(t)
+
+
 SIZE = Size()
 RANGE = Range(sizes=False)
 SIZE_RANGE = Range(sizes=True)
@@ -215,3 +235,4 @@ PERCENT_OR_SIZE = PercentOrSize()
 PAGE_SIZE = PageSize()
 WIDTH = click.IntRange(40, 1000)
 SCHEMA_REF = SchemaRef()
+JOBS = Jobs()

@@ -9,7 +9,7 @@ import click
 
 from ptcalc.cli._common import EXIT_FAIL, guarded, writing
 from ptcalc.names import printable
-from ptcalc.cli.params import SCHEMA_REF, SIZE
+from ptcalc.cli.params import JOBS, SCHEMA_REF, SIZE
 
 # ptcalc.linux.scan.TOUCHED_MODES; spelled here so that other commands do not import
 # the scanner (and numpy) just to build the command line.
@@ -30,6 +30,10 @@ TOUCHED_MODES = ("tables", "pages")
 @click.option("--read-all", is_flag=True,
               help="Read every process in full, page by page: also one identical to a process read before, "
                    "and a partly present segment (not by 2 MiB blocks).")
+@click.option("-j", "--jobs", type=JOBS, default="auto", show_default=True,
+              help="Read processes in N worker processes at once (each at nice +10); 1 reads them in this "
+                   "process. auto: one per 4 CPUs this scan may run on, at most 8, and at most one per 16 "
+                   "processes to read -- so 1 on a host of fewer than 8 CPUs. The file is the same for any N.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar on standard error.")
 @click.option("--schema", "schema", type=SCHEMA_REF, default="installed", show_default=True,
               help="The JSON Schema the file's first line (a yaml-language-server modeline) names, for "
@@ -37,7 +41,7 @@ TOUCHED_MODES = ("tables", "pages")
                    "(relative to the file), or 'none' for no modeline.")
 @guarded
 def command(pids: tuple[int, ...], output: str | None, touched: str, min_size: int, read_all: bool,
-            quiet: bool, schema: str | None) -> None:
+            jobs: int | None, quiet: bool, schema: str | None) -> None:
     """Build a workload file of whole processes from the running system.
 
     Reads every process (or --pid ...): its SysV segments, memfd/shmem,
@@ -55,7 +59,7 @@ def command(pids: tuple[int, ...], output: str | None, touched: str, min_size: i
 
     with ScanProgress() as progress:
         result = scan(pids or None, touched=touched, min_size=min_size, reuse=not read_all,
-                      progress=None if quiet else progress)
+                      progress=None if quiet else progress, jobs=jobs)
     skipped = skipped_summary(result)
     if skipped:
         hint = "" if os.geteuid() == 0 else " (run as root to read every process)"

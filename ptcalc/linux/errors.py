@@ -11,6 +11,8 @@
                    ``measure`` needs (no hugetlb size, not root, ...)
     Inconclusive   a KernelError: the machine was too busy for the      measure's CLI: one line, exit 3
                    calibration to read a figure it could trust
+    WorkerError    a worker of ``scan --jobs N`` died or failed         the CLI: one line, exit 2
+                   (``ptcalc.linux.scan_jobs``)
 
 ``ProcessGone`` and ``NoAccess`` are raised in one place,
 ``ptcalc.linux.procfs.ProcFS`` (like psutil's ``wrap_exceptions``); nothing
@@ -48,3 +50,8 @@ class KernelError(PtcalcError):
 class Inconclusive(KernelError):
     """The machine was too busy to read a figure that could be trusted (the
     calibration): ``ptcalc measure`` exits 3, as for an inconclusive verdict."""
+
+
+class WorkerError(PtcalcError):
+    """A reading worker of ``ptcalc scan --jobs N`` died (killed, out of memory)
+    or failed: which one, and the process it was reading (exit 2, one line)."""

@@ -39,8 +39,10 @@ import re
 import socket
 from collections import Counter
 from collections.abc import Callable, Iterable
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from functools import partial
 
 import numpy as np
 
@@ -50,6 +52,7 @@ from ptcalc.linux.host import high_va_possible, read_host, running_arch
 from ptcalc.linux.parsers import ShmSegment, SmapsEntry
 from ptcalc.linux.procfs import ProcFS
 from ptcalc.linux.proctitle import plain_label, printable, process_class
+from ptcalc.linux.scan_jobs import jobs_for, read_all
 from ptcalc.linux.scan_private import Own, private_kind, private_rows
 from ptcalc.linux.scan_read import Method, ModelVmpte, ProcessRead, Reader, VmaRead, read_touched, unseen
 from ptcalc.model.accounting import parse_kernel
@@ -390,7 +393,7 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
          touched: str = "tables", min_size: int = DEFAULT_MIN_SIZE,
          high_va: Callable[[], bool] = high_va_possible, now: datetime | None = None,
          method: Method = "auto", progress: Callable[[int, int], None] | None = None,
-         reuse: bool = True) -> ScanResult:
+         reuse: bool = True, jobs: int | None = 1) -> ScanResult:
     """Scan processes (all but ourselves by default) into a workload of whole
     processes: each group's shared mappings and its own (``private_mappings``).
 
@@ -400,7 +403,9 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
     (``ptcalc.linux.scan_read``).  ``progress(done, total)`` is called after
     each process.  ``reuse``: an identical process is read once
     (``scan_read.Reader``; never with ``touched="pages"``, which asks for
-    every process's own pages).
+    every process's own pages).  ``jobs``: processes are read in this many
+    forked workers (``ptcalc.linux.scan_jobs``; None: ``scan_jobs.auto_jobs``),
+    1 in this process; the result is the same for any number.
     """
     if touched not in TOUCHED_MODES:
         raise ValueError(f"touched must be one of {TOUCHED_MODES}")
@@ -446,48 +451,42 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
     split_of: dict[int, tuple[_Proc, Counter[str], Counter[str]]] = {}
     present: dict[SegKey, tuple[np.ndarray, np.ndarray]] = {}
     by_cells: set[SegKey] = set()  # segments some process's mapping of was read by cells
-    decided = 0
+    decided = reused = 0
     room: Counter[int] = Counter()
-    for done, pid in enumerate(pid_list, 1):
-        try:
-            r = reader.read(pid)
-        except ProcessGone:
-            skipped["vanished"] += 1
-            r = None
-        except NoAccess:
-            skipped["permission denied"] += 1
-            r = None
-        except (OSError, ValueError) as e:
-            skipped[f"unreadable ({type(e).__name__})"] += 1
-            r = None
-        if r is not None:
-            decided += r.decided
-            if r.decided:
-                room[r.room] += 1
-            thp_unknown += [f"pid {pid}: {m}" for m in r.thp_unknown]
-            like = split_of.get(r.like) if r.like is not None else None
-            if like is not None:  # an identical process: its reading split once
-                p = replace(like[0], pid=r.pid, comm=r.comm, cmdline=r.cmdline, counters=r.counters, like=r.like)
-                ign, uns = like[1], like[2]
-            else:
-                ign, uns = Counter(), Counter()
-                p = _split(r, fstypes, ign, uns, arch, notes)
-                for sh in p.shared:
-                    # the exact pages present, by file offset, kept as one union per segment;
-                    # the process then keeps its ranges compressed (what it writes anyway)
-                    m = sh.entry.maps
-                    if sh.cells:
-                        by_cells.add(sh.key)
-                    else:
-                        present[sh.key] = _union(present.get(sh.key), sh.starts + m.offset, sh.ends + m.offset)
-                    if touched == "tables":
-                        sh.starts, sh.ends = fill_blocks(sh.starts, sh.ends, m.start, m.offset, m.size, pmd_size)
-                split_of[r.pid] = (p, ign, uns)
-            ignored.update(ign)
-            unseen_paths.update(uns)
-            procs.append(p)
-        if progress is not None:
-            progress(done, len(pid_list))
+    # (everything up to here before the workers fork: they inherit it)
+    with closing(read_all(partial(_read_one, reader), pid_list, jobs_for(jobs, len(pid_list)))) as reads:
+        for done, (pid, (r, skip, was_reused)) in enumerate(zip(pid_list, reads), 1):
+            reused += was_reused
+            if skip is not None:
+                skipped[skip] += 1
+            if r is not None:
+                decided += r.decided
+                if r.decided:
+                    room[r.room] += 1
+                thp_unknown += [f"pid {pid}: {m}" for m in r.thp_unknown]
+                like = split_of.get(r.like) if r.like is not None else None
+                if like is not None:  # an identical process: its reading split once
+                    p = replace(like[0], pid=r.pid, comm=r.comm, cmdline=r.cmdline, counters=r.counters, like=r.like)
+                    ign, uns = like[1], like[2]
+                else:
+                    ign, uns = Counter(), Counter()
+                    p = _split(r, fstypes, ign, uns, arch, notes)
+                    for sh in p.shared:
+                        # the exact pages present, by file offset, kept as one union per segment;
+                        # the process then keeps its ranges compressed (what it writes anyway)
+                        m = sh.entry.maps
+                        if sh.cells:
+                            by_cells.add(sh.key)
+                        else:
+                            present[sh.key] = _union(present.get(sh.key), sh.starts + m.offset, sh.ends + m.offset)
+                        if touched == "tables":
+                            sh.starts, sh.ends = fill_blocks(sh.starts, sh.ends, m.start, m.offset, m.size, pmd_size)
+                    split_of[r.pid] = (p, ign, uns)
+                ignored.update(ign)
+                unseen_paths.update(uns)
+                procs.append(p)
+            if progress is not None:
+                progress(done, len(pid_list))
     if thp_unknown:
         notes.append("PMD-mapped THP could not be located (pagemap PFNs need CAP_SYS_ADMIN; PAGEMAP_SCAN Linux "
                      "6.7) and is counted as 4 KiB pages, which overstates its PTE tables: "
@@ -593,8 +592,23 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
     return ScanResult(workload=w, hostname=hostname, when=when, kernel=release, touched_mode=touched,
                       processes_read=len(procs), skipped=skipped, segment_notes=seg_notes, group_notes=group_notes,
                       ignored_mappings=ignored, notes=notes, small_segments=small, min_size=min_size,
-                      unseen_mappings=unseen_paths, reused=reader.reused, pagetables=host_tables,
+                      unseen_mappings=unseen_paths, reused=reused, pagetables=host_tables,
                       decided=decided, decided_room=room)
+
+
+def _read_one(reader: Reader, pid: int) -> tuple[ProcessRead | None, str | None, bool]:
+    """``reader.read(pid)``; why the process was skipped (``ScanResult.skipped``),
+    or None; whether it was read without smaps (``Reader.reused``).  Run in a
+    worker with ``--jobs N`` (``scan_jobs``), so it raises nothing it expects."""
+    was = reader.reused
+    try:
+        return reader.read(pid), None, reader.reused > was
+    except ProcessGone:
+        return None, "vanished", False
+    except NoAccess:
+        return None, "permission denied", False
+    except (OSError, ValueError) as e:
+        return None, f"unreadable ({type(e).__name__})", False
 
 
 def _process_vmpte(host: Host, fstypes: dict[tuple[int, int], str]) -> ModelVmpte:
