@@ -5,6 +5,7 @@
     python benchmarks/scan_scale.py --quick              # 10 x 1 GiB, one round: a smoke test
     python benchmarks/scan_scale.py -P 50 -S 2GiB --touch 100,10,1 --runs 5
     python benchmarks/scan_scale.py -P 100 -S 4GiB --touch 10 --align   # the memfd 2 MiB-aligned
+    python benchmarks/scan_scale.py -P 100 -S 4GiB --touch 10 --jobs 2  # also read in 2 workers
 
 The driver makes one memfd of S bytes, allocates it whole (fallocate: an SGA
 is resident), maps it MAP_SHARED (MADV_NOHUGEPAGE: 4 KiB pages) where the
@@ -26,6 +27,8 @@ driver's):
     ptcalc scan                  ``python -m ptcalc scan -p PID ... -o FILE`` of the P children:
                                  the first read in full, the others (the same maps) without
                                  smaps (ptcalc.linux.scan_read.Reader)
+    ptcalc scan --jobs N         the same in N worker processes (``--jobs N``, N > 1: this row is
+                                 added; every other ``ptcalc scan`` row is ``--jobs 1``)
     ptcalc scan --read-all       the same, every process read in full (the exact scan)
     ptcalc scan, 1 process       the first child alone: what reading one process costs
     smaps                        /proc/PID/smaps of each (the kernel walks every PTE for Rss)
@@ -54,7 +57,10 @@ extrapolation to the seed host, 1,500 processes x 300 GiB: linear in P x S
 for what walks pages, in P for counters; ``ptcalc scan`` by its parts (see
 ``extrapolate``: the first process's walks scale with S, each further
 process's walk of a partly touched segment with P x S, the rest with P);
-``--read-all`` its start-up plus the rest linear in P x S.  The two pagemap readers must return identical ranges (a digest of
+``--read-all`` its start-up plus the rest linear in P x S; ``--jobs N`` as ``ptcalc
+scan``, each further process's cost divided by the speed-up measured here (each further
+process of ``--jobs 1`` over each further process of ``--jobs N``: what N workers gave
+on this machine, not N).  The two pagemap readers must return identical ranges (a digest of
 each process's runs is compared), and the files ``ptcalc scan`` and ``ptcalc
 scan --read-all`` write must give the same estimate (``ptcalc estimate
 --format json``: every cell's page tables, memory and verdict).
@@ -301,7 +307,8 @@ class Row:
     argv: list[str]
     per: str = "page"
     """What its cost grows with: "page" (P x S), "process" (P), "fixed" (start-up), "first" (one
-    process's read: S) or "scan" (the first process's read, then each further one: P)."""
+    process's read: S), "scan" (the first process's read, then each further one: P) or "jobs"
+    (``ptcalc scan --jobs N``: as "scan", each further process by the speed-up measured)."""
     wall: list[float] = field(default_factory=list)  # the figure: the reader's own time, or scan's wall
     user: list[float] = field(default_factory=list)
     sys: list[float] = field(default_factory=list)
@@ -365,11 +372,14 @@ def scenario(args: argparse.Namespace, fraction: float, env: dict[str, str], con
         me = str(Path(__file__).resolve())
         work = Path(tempfile.mkdtemp(prefix="ptcalc-scan-scale-"))
         every = sum((["-p", str(p)] for p in kids.pids), [])
-        scan = [py, "-m", "ptcalc", "scan", "--quiet"]
+        scan = [py, "-m", "ptcalc", "scan", "--quiet", "--jobs", "1"]
         rows = [Row("ptcalc start-up", [py, "-c", "import ptcalc.cli, ptcalc.linux.scan, ptcalc.render.scan_yaml"],
                     per="fixed"),
                 Row("ptcalc scan", [*scan, *every, "-o", str(work / "fast.yaml")], per="scan"),
                 Row("ptcalc scan --read-all", [*scan, "--read-all", *every, "-o", str(work / "all.yaml")]),
+                *([Row(f"ptcalc scan --jobs {args.jobs}", [*scan[:-1], str(args.jobs), *every, "-o",
+                                                           str(work / "jobs.yaml")], per="jobs")]
+                  if args.jobs > 1 else []),
                 Row("ptcalc scan, 1 process", [*scan, "-p", str(kids.pids[0]), "-o", str(work / "one.yaml")],
                     per="first")]
         for what, name in (("smaps", "smaps"), ("maps+status", "maps + status"),
@@ -398,9 +408,12 @@ def scenario(args: argparse.Namespace, fraction: float, env: dict[str, str], con
             raise SystemExit("the pagemap readers disagree: " + "; ".join(f"{r.name}: {r.result}" for r in readers))
         meminfo = _meminfo()
         same_estimate, groups = _same_estimate(work / "fast.yaml", work / "all.yaml", env)
+        same_file_jobs = None
+        if args.jobs > 1:  # byte for byte but the header's time
+            same_file_jobs = _without_time(work / "jobs.yaml") == _without_time(work / "fast.yaml")
         shutil.rmtree(work, ignore_errors=True)
         out = {"fraction": fraction, "contiguous": contiguous, "aligned": bool(args.align), "decided": decided,
-               "room": room,
+               "room": room, "jobs": args.jobs, "same_file_jobs": same_file_jobs,
                "setup_s": setup,
                "load": (load0, os.getloadavg()[0]), "same_ranges": same, "same_estimate": same_estimate,
                "groups": groups,
@@ -425,6 +438,11 @@ def _decided(path: Path) -> int:
 
     m = re.search(r"Blocks decided by VmPTE: (\d+) process", path.read_text())
     return int(m.group(1)) if m else 0
+
+
+def _without_time(path: Path) -> str:
+    """The file's text, its header line naming the scan's time left out."""
+    return "".join(line for line in path.read_text().splitlines(True) if not line.startswith("# Workload scanned by"))
 
 
 def _room(path: Path) -> str:
@@ -515,11 +533,29 @@ def extrapolate(out: dict, procs: int, size: int) -> dict[str, float]:
             est[name] = first + (each - each_walk + each_walk * SEED_SIZE / size) * (SEED_PROCESSES - 1)
         elif r["per"] == "first":
             est[name] = first
+        elif r["per"] == "jobs":  # as ptcalc scan, each further process by the speed-up measured
+            est[name] = -1.0  # (below: it needs ptcalc scan's)
         elif name == "ptcalc scan --read-all":
             est[name] = floor + (med - floor) * by["page"]
         else:
             est[name] = med * by[r["per"]]
+    for name, r in rows.items():
+        if r["per"] == "jobs":
+            est[name] = first + (est["ptcalc scan"] - first) / speedup(out, procs)
     return est
+
+
+def speedup(out: dict, procs: int) -> float:
+    """Each further process of ``ptcalc scan`` (``--jobs 1``) over each further
+    process of ``ptcalc scan --jobs N``, as measured (1.0 without that row)."""
+    rows = out["rows"]
+    jobs = next((r for r in rows.values() if r["per"] == "jobs"), None)
+    if jobs is None or procs < 2:
+        return 1.0
+    one = rows["ptcalc scan, 1 process"]["median_s"]
+    each = (rows["ptcalc scan"]["median_s"] - one) / (procs - 1)
+    each_jobs = (jobs["median_s"] - one) / (procs - 1)
+    return each / each_jobs if each_jobs > 0 else 1.0
 
 
 def print_scenario(args: argparse.Namespace, fraction: float, out: dict) -> None:
@@ -537,7 +573,7 @@ def print_scenario(args: argparse.Namespace, fraction: float, out: dict) -> None
     for name, r in out["rows"].items():
         med = r["median_s"]
         floor = out["rows"]["ptcalc start-up"]["median_s"]
-        if r["per"] in ("page", "scan"):
+        if r["per"] in ("page", "scan", "jobs"):
             rate = f"{pages / med / 1e6:.1f}"
             unit = f"{(med - (floor if name.startswith('ptcalc scan') else 0)) / pages * 1e9:.2f} ns/page"
         elif r["per"] == "first":
@@ -557,6 +593,12 @@ def print_scenario(args: argparse.Namespace, fraction: float, out: dict) -> None
           f" start-up, each further one {each * 1e3:.2f} ms; {out['groups']} group(s) written; the same estimate"
           f" as --read-all: {'yes' if out['same_estimate'] else 'NO'}")
     print(f"(the pagemap readers returned the same ranges: {'yes' if out['same_ranges'] else 'NO'})")
+    jobs = next((n for n, r in out["rows"].items() if r["per"] == "jobs"), None)
+    if jobs is not None:
+        each_jobs = (out["rows"][jobs]["median_s"] - one) / max(procs - 1, 1)
+        print(f"{jobs}: each further process {each_jobs * 1e3:.2f} ms, {speedup(out, procs):.2f} x faster than"
+              f" --jobs 1 here; the same file as --jobs 1 (but the header's time):"
+              f" {'yes' if out['same_file_jobs'] else 'NO'}")
     model = out["rows"].get("model: VmPTE of a process")
     if fraction < 1.0:
         print(f"VmPTE decided the segment's blocks in {out.get('decided', 0)} of {procs} processes", end="")
@@ -589,6 +631,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3, help="measured rounds (after one warm-up round)")
     ap.add_argument("--quick", action="store_true", help="10 processes x 1 GiB, one round")
     ap.add_argument("--align", action="store_true", help="map the memfd at a 2 MiB boundary (as an SGA)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="also time ptcalc scan --jobs N (N > 1) beside --jobs 1 (default 1: not)")
     ap.add_argument("--no-lock", action="store_true", help="do not take the kernel lock (already held)")
     ap.add_argument("--out", type=Path, default=None, help="JSON record path (default benchmarks/results/...)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -639,7 +683,7 @@ def main() -> int:
             lock.close()
     record = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "kernel": platform.release(),
               "python": platform.python_version(), "cpus": os.cpu_count(), "processes": args.processes,
-              "size_bytes": args.size, "runs": args.runs, "pagemap_scan": args.ioctl, "scenarios": results}
+              "size_bytes": args.size, "runs": args.runs, "jobs": args.jobs, "pagemap_scan": args.ioctl, "scenarios": results}
     out = args.out or RESULTS / f"scan_scale-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1))

@@ -57,6 +57,7 @@ from ptcalc.linux.scan_private import Own, private_kind, private_rows
 from ptcalc.linux.scan_read import Method, ModelVmpte, ProcessRead, Reader, VmaRead, read_touched, unseen
 from ptcalc.model.accounting import parse_kernel
 from ptcalc.model.geometry import Arch
+from ptcalc.model.xp import backend
 from ptcalc.units import format_size
 from ptcalc.workload.touched import Range, as_ranges, fill_blocks, normalise
 from ptcalc.workload.types import (Backing, Host, Mapping, PrivateMapping, ProcessGroup, Protection, Segment,
@@ -453,8 +454,10 @@ def scan(pids: Iterable[int] | None = None, *, fs: ProcFS | None = None, arch: A
     by_cells: set[SegKey] = set()  # segments some process's mapping of was read by cells
     decided = reused = 0
     room: Counter[int] = Counter()
-    # (everything up to here before the workers fork: they inherit it)
-    with closing(read_all(partial(_read_one, reader), pid_list, jobs_for(jobs, len(pid_list)))) as reads:
+    workers = jobs_for(jobs, len(pid_list))
+    if workers > 1 and tables:  # what the model imports when first evaluated, once: the workers fork after it
+        backend("numpy")
+    with closing(read_all(partial(_read_one, reader), pid_list, workers)) as reads:
         for done, (pid, (r, skip, was_reused)) in enumerate(zip(pid_list, reads), 1):
             reused += was_reused
             if skip is not None:
