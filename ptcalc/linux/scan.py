@@ -12,6 +12,10 @@ VmPTE of every member (:meth:`ScanResult.vmpte_differences`).  The host comes
 from /proc/meminfo, /proc/cpuinfo and /sys (``ptcalc.linux.host``), the
 kernel release (``host.kernel``) from /proc/sys/kernel/osrelease.
 
+Processes are read one after another, or with ``jobs`` in that many forked
+workers (``ptcalc.linux.scan_jobs``), their readings taken back in PID order:
+everything after the reading is the same either way.
+
 Every file is read through one ``ptcalc.linux.procfs.ProcFS`` (``scan(fs=...)``
 reads a fake tree as well as the real one); parsing is
 ``ptcalc.linux.parsers``'; writing YAML is ``ptcalc.workload.writer``'s.
