@@ -159,4 +159,4 @@ def test_ctrl_c_leaves_no_worker_behind(tmp_path):
 @pytest.mark.parametrize("value", ["0", "-1", "two", ""])
 def test_jobs_option_rejects_what_is_not_a_count(value):
     r = CliRunner().invoke(main, ["scan", "--jobs", value, "-p", "1"])
-    assert r.exit_code == 2 and "is not 'auto' or a number of processes" in r.output
+    assert r.exit_code == 2 and "Invalid value for '-j' / '--jobs'" in r.output

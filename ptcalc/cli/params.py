@@ -208,23 +208,19 @@ class SchemaRef(click.ParamType):
         return t
 
 
-class Jobs(click.ParamType):
+class Jobs(click.IntRange):
     """``auto`` (None: the command decides) or a number of processes, 1 or more."""
 
     name = "jobs"
 
+    def __init__(self) -> None:
+        super().__init__(min=1)
+
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
         return "N|auto"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | None:
-        if value is None or isinstance(value, int):
-            return value
-        t = str(value).strip()
-        if t == "auto":
-            return None
-        if not t.isdigit() or int(t) < 1:
-            self.fail(f"{value!r} is not 'auto' or a number of processes (1 or more)", param, ctx)
-        return int(t)
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return None if value is None or str(value).strip() == "auto" else super().convert(value, param, ctx)
 
 
 SIZE = Size()
