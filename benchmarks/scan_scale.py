@@ -683,7 +683,8 @@ def main() -> int:
             lock.close()
     record = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "kernel": platform.release(),
               "python": platform.python_version(), "cpus": os.cpu_count(), "processes": args.processes,
-              "size_bytes": args.size, "runs": args.runs, "jobs": args.jobs, "pagemap_scan": args.ioctl, "scenarios": results}
+              "size_bytes": args.size, "runs": args.runs, "jobs": args.jobs, "pagemap_scan": args.ioctl,
+              "scenarios": results}
     out = args.out or RESULTS / f"scan_scale-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1))
