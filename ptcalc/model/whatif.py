@@ -363,7 +363,7 @@ def convert_placed(layout: Layout, workload: Workload, page_size: int) -> Conver
     placed_some = False  # (some row re-placed outside ``errors``)
     aligned_addr = new_addr
     for _ in range(3):
-        move = _to_move(layout, _overlap_pairs(layout, new_addr, new_size), page != layout.row_page)
+        move = _to_move(layout, overlap_pairs(layout, new_addr, new_size), page != layout.row_page)
         if move:
             flags = xp.zeros(layout.n_rows, dtype=xp.bool_)
             flags[xp.asarray(move, i64)] = True
@@ -380,7 +380,7 @@ def convert_placed(layout: Layout, workload: Workload, page_size: int) -> Conver
                                                                            errors, ids)
         new_addr = placed
         replaced = ReplacedRows.of(layout, replace, misaligned, new_addr, aligned_addr, errors)
-    pairs = _overlap_pairs(layout, new_addr, new_size)
+    pairs = overlap_pairs(layout, new_addr, new_size)
     bad_groups = set(errors) | {int(layout.row_group[later]) for later in pairs[1]}
     if bad_groups:
         raise ValueError(_problem(layout, workload, min(bad_groups), page_size, errors, pairs))
@@ -397,7 +397,7 @@ def convert_placed(layout: Layout, workload: Workload, page_size: int) -> Conver
     return Conversion(layout=placed, segments=segments, replaced=replaced, make_aligned=make_aligned)
 
 
-def _overlap_pairs(layout: Layout, addr: Any, size: Any) -> tuple[list[int], list[int]]:
+def overlap_pairs(layout: Layout, addr: Any, size: Any) -> tuple[list[int], list[int]]:
     """(earlier, later) rows of one group that overlap, in address order (the
     earlier starts first; ``earlier`` is the first of the mappings before
     ``later`` that reaches furthest): none, almost always."""
@@ -417,10 +417,25 @@ def _overlap_pairs(layout: Layout, addr: Any, size: Any) -> tuple[list[int], lis
     neighbours = same & (end[:-1] > s[1:])
     if not neighbours.any():
         return [], []
-    if xp.NAME == "numpy":
+    big = int(end.max()) + 1
+    if xp.NAME == "numpy" and int(g.min()) >= 0 and xp.fits((int(g.max()) + 1) * big):
         # reach[i], at[i]: the furthest end of the group's rows up to i, and
-        # the first of them to reach it (a running maximum within each
-        # group, by doubling)
+        # the first of them to reach it: one running maximum of (group,
+        # end) packed in an int64 (groups ascending, so it starts again at
+        # each group), and the last place up to i where it grew
+        import numpy as np
+
+        off = _wide(xp, g) * big
+        reach = off + end
+        np.maximum.accumulate(reach, out=reach)
+        at = np.arange(n)
+        at[1:][reach[1:] == reach[:-1]] = 0
+        np.maximum.accumulate(at, out=at)
+        reach -= off
+        del off
+        later = xp.arange(1, n)[same & (reach[:-1] > s[1:])]
+        return order[at[later - 1]].tolist(), order[later].tolist()
+    if xp.NAME == "numpy":  # (groups x addresses beyond 2**62: by doubling)
         reach, at = end.copy(), xp.arange(n)
         d = 1
         while d < n:
