@@ -524,4 +524,4 @@ def test_overlapping_rows_are_found_on_every_path(spans):
             earlier, later = overlap_pairs(lay, addr, size)
         finally:
             np_backend.fits = saved
-        assert list(zip(earlier, later)) == expected, (backend, fits)
+        assert list(zip(earlier.tolist(), later.tolist())) == expected, (backend, fits)
