@@ -413,7 +413,8 @@ def test_table_lines_are_known_per_indentation():
 
 
 @settings(max_examples=200, deadline=None)
-@given(lines=st.lists(st.text(st.sampled_from("ab -:#{}[]\r\t"), max_size=6), max_size=8), big=st.booleans())
+@given(lines=st.lists(st.text(st.sampled_from("ab -:#{}[]\r\t\x7f\x00~"), max_size=6), max_size=8),
+       big=st.booleans())
 def test_lines_are_cut_from_the_text_as_split_cuts_them(lines, big):
     """fastyaml._Lines (where each line starts, no string per line until
     asked for) against str.split, CRLF, tabs, empty lines and a missing last
@@ -428,6 +429,10 @@ def test_lines_are_cut_from_the_text_as_split_cuts_them(lines, big):
     assert [got[i] for i in range(len(got))] == expected
     for pos in (0, len(expected) // 2, len(expected) - 1):
         assert list(got.from_line(pos)) == expected[pos:]
+    # a large text is looked at for control characters in the same pass
+    # (with and without the CR of its last lines)
+    for t in (text, text.replace("\r", "y")):
+        assert fastyaml._Lines(t).control == (fastyaml._has_control(t) if big else None)
 
 
 @pytest.mark.parametrize("groups", [

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from test_resolve_addresses import _brute_highest
 
+from ptcalc.model import topdown
 from ptcalc.model.topdown import INF, TopDown
 
 
@@ -124,6 +125,14 @@ def test_stacked_places_as_one_by_one(groups, low, after):
     for i, (gi, k) in enumerate(rest):
         if ok[gi]:
             assert start[i] == expected[gi][k], (gi, k)
+    # the running minimum by doubling (keys too wide to pack) gives the same
+    saved = topdown.PACK_BOUND
+    topdown.PACK_BOUND = 0
+    try:
+        start2, ok2 = placer.stacked(g, z, a, lim, lowest[g])
+    finally:
+        topdown.PACK_BOUND = saved
+    assert start2.tolist() == start.tolist() and ok2.tolist() == ok.tolist()
 
 
 many_spans_st = st.lists(st.tuples(st.integers(0, 400), st.integers(1, 12)).map(lambda t: (t[0], t[0] + t[1])),

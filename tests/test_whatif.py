@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 from hypothesis import given, note, settings
+from hypothesis import strategies as st
 from test_model_properties import _ARM_GEO, EXAMPLES, VARIANTS, comparable, describe, options_for, workloads
 
 from ptcalc.model.evaluate import Options, evaluate
@@ -479,3 +480,48 @@ def test_a_segment_inherited_by_several_processes_is_placed_once():
         got = materialise(w, *convert_layout(lay, w, 2 * MiB))
         assert [g.mappings[0].address for g in got.groups] == [0x7EFFBFE00000] * 2
         assert got == reference_convert(w, 2 * MiB)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 12)), min_size=1, max_size=9),
+                min_size=1, max_size=5))
+def test_overlapping_rows_are_found_on_every_path(spans):
+    """``overlap_pairs`` (which rows of a process overlap, each with the
+    first row before it reaching furthest) against a row-by-row reading of
+    that rule, on numpy (the packed running maximum, and the doubling it
+    falls back to beyond 2**62) and on pure-Python arrays."""
+    from ptcalc.model import xp as backends
+    from ptcalc.model.whatif import overlap_pairs
+
+    np_backend = backends.backend("numpy")
+
+    seg = Segment("s", 64 * MiB, "shmem", 4 * KiB)
+    groups = tuple(ProcessGroup(f"g{gi}", 1, tuple(Mapping("s", 0, 4 * KiB, (1 + mi) * GiB) for mi in range(len(row))))
+                   for gi, row in enumerate(spans))
+    w = Workload(host=Host(memory=None, arch=X86_64), segments={"s": seg}, groups=groups)
+    # per row (groups in order, mappings in order): an address and a size in pages (0: empty)
+    flat = [(gi, mi, a * 4 * KiB, z * 4 * KiB) for gi, row in enumerate(spans) for mi, (a, z) in enumerate(row)]
+    expected_pairs = []
+    for gi in range(len(spans)):
+        rows = sorted((r for r, f in enumerate(flat) if f[0] == gi), key=lambda r: (flat[r][2], flat[r][1]))
+        best = None  # (furthest end so far, the first row to reach it)
+        for r in rows:
+            start, end = flat[r][2], flat[r][2] + flat[r][3]
+            if best is not None and best[0] > start:
+                expected_pairs.append((best[1], r))
+            if best is None or end > best[0]:
+                best = (end, r)
+    expected = sorted(expected_pairs, key=lambda p: (flat[p[1]][0], flat[p[1]][2], flat[p[1]][1]))
+    for backend, fits in (("numpy", None), ("numpy", lambda bound: False), ("python", None)):
+        lay = Layout.from_workload(w, backend=backend)
+        xp = lay.xp
+        addr = xp.asarray([f[2] for f in flat], xp.int64)
+        size = xp.asarray([f[3] for f in flat], xp.int64)
+        saved = np_backend.fits
+        if fits is not None:
+            np_backend.fits = fits
+        try:
+            earlier, later = overlap_pairs(lay, addr, size)
+        finally:
+            np_backend.fits = saved
+        assert list(zip(earlier.tolist(), later.tolist())) == expected, (backend, fits)

@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 
 INF = 1 << 62
+PACK_BOUND = 1 << 62
+"""Keys packed in an int64 stay below this (:meth:`TopDown.stacked`; else it walks by doubling)."""
 """Past every address (the last gap's end; an empty block's start)."""
 
 Array = Any
@@ -294,14 +296,28 @@ class TopDown:
         v = _round_down(limit - size, align, 0)
         v += c
         np.minimum(v, below, out=v)  # (INF where nothing is placed: above every v)
-        # the running minimum within each process, by doubling
-        d = 1
-        while d < n:
-            together = g[d:] == g[:-d]
-            if not together.any():
-                break
-            v[d:] = np.where(together, np.minimum(v[d:], v[:-d]), v[d:])
-            d *= 2
+        # the running minimum within each process: one accumulate of (the
+        # processes after it, v) packed in an int64 (processes ascending: a
+        # process's keys lie below every earlier one's), else by doubling
+        v0 = int(v.min())
+        big = int(v.max()) - v0 + 1
+        last = int(g.max())
+        if (last - int(g.min()) + 1) * big < PACK_BOUND:
+            off = (last - g.astype(np.int64)) * big
+            v -= v0
+            v += off
+            np.minimum.accumulate(v, out=v)
+            v -= off
+            v += v0
+            del off
+        else:
+            d = 1
+            while d < n:
+                together = g[d:] == g[:-d]
+                if not together.any():
+                    break
+                v[d:] = np.where(together, np.minimum(v[d:], v[:-d]), v[d:])
+                d *= 2
         v -= c
         # in a free gap of the fixed spans (the first begins at ``low``)
         t = self._last_gap_below(g, v + 1, original=True)

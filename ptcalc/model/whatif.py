@@ -363,7 +363,7 @@ def convert_placed(layout: Layout, workload: Workload, page_size: int) -> Conver
     placed_some = False  # (some row re-placed outside ``errors``)
     aligned_addr = new_addr
     for _ in range(3):
-        move = _to_move(layout, _overlap_pairs(layout, new_addr, new_size), page != layout.row_page)
+        move = _to_move(layout, overlap_pairs(layout, new_addr, new_size), page != layout.row_page)
         if move:
             flags = xp.zeros(layout.n_rows, dtype=xp.bool_)
             flags[xp.asarray(move, i64)] = True
@@ -380,8 +380,8 @@ def convert_placed(layout: Layout, workload: Workload, page_size: int) -> Conver
                                                                            errors, ids)
         new_addr = placed
         replaced = ReplacedRows.of(layout, replace, misaligned, new_addr, aligned_addr, errors)
-    pairs = _overlap_pairs(layout, new_addr, new_size)
-    bad_groups = set(errors) | {int(layout.row_group[later]) for later in pairs[1]}
+    pairs = overlap_pairs(layout, new_addr, new_size)
+    bad_groups = set(errors) | set(layout.row_group[pairs[1]].tolist())
     if bad_groups:
         raise ValueError(_problem(layout, workload, min(bad_groups), page_size, errors, pairs))
     # (the best case's mappings are the column's at other addresses: what is
@@ -397,14 +397,15 @@ def convert_placed(layout: Layout, workload: Workload, page_size: int) -> Conver
     return Conversion(layout=placed, segments=segments, replaced=replaced, make_aligned=make_aligned)
 
 
-def _overlap_pairs(layout: Layout, addr: Any, size: Any) -> tuple[list[int], list[int]]:
+def overlap_pairs(layout: Layout, addr: Any, size: Any) -> tuple[Any, Any]:
     """(earlier, later) rows of one group that overlap, in address order (the
     earlier starts first; ``earlier`` is the first of the mappings before
-    ``later`` that reaches furthest): none, almost always."""
+    ``later`` that reaches furthest), as two int64 arrays of the layout's
+    backend: empty, almost always."""
     xp = layout.xp
     n = layout.n_rows
     if n < 2:
-        return [], []
+        return xp.zeros(0, dtype=xp.int64), xp.zeros(0, dtype=xp.int64)
     # rows in (group, address) order: as they are, nearly always (a sort only when not)
     if bool(ascending(layout.row_group, addr).all()):
         order = xp.arange(n)
@@ -416,11 +417,26 @@ def _overlap_pairs(layout: Layout, addr: Any, size: Any) -> tuple[list[int], lis
     same = g[1:] == g[:-1]
     neighbours = same & (end[:-1] > s[1:])
     if not neighbours.any():
-        return [], []
-    if xp.NAME == "numpy":
+        return xp.zeros(0, dtype=xp.int64), xp.zeros(0, dtype=xp.int64)
+    big = int(end.max()) + 1
+    if xp.NAME == "numpy" and int(g.min()) >= 0 and xp.fits((int(g.max()) + 1) * big):
         # reach[i], at[i]: the furthest end of the group's rows up to i, and
-        # the first of them to reach it (a running maximum within each
-        # group, by doubling)
+        # the first of them to reach it: one running maximum of (group,
+        # end) packed in an int64 (groups ascending, so it starts again at
+        # each group), and the last place up to i where it grew
+        import numpy as np
+
+        off = _wide(xp, g) * big
+        reach = off + end
+        np.maximum.accumulate(reach, out=reach)
+        at = np.arange(n)
+        at[1:][reach[1:] == reach[:-1]] = 0
+        np.maximum.accumulate(at, out=at)
+        reach -= off
+        del off
+        later = xp.arange(1, n)[same & (reach[:-1] > s[1:])]
+        return order[at[later - 1]], order[later]
+    if xp.NAME == "numpy":  # (groups x addresses beyond 2**62: by doubling)
         reach, at = end.copy(), xp.arange(n)
         d = 1
         while d < n:
@@ -432,7 +448,7 @@ def _overlap_pairs(layout: Layout, addr: Any, size: Any) -> tuple[list[int], lis
             reach[d:], at[d:] = xp.where(take, pv, cv), xp.where(take, pi, ci)
             d *= 2
         later = xp.arange(1, n)[same & (reach[:-1] > s[1:])]
-        return order[at[later - 1]].tolist(), order[later].tolist()
+        return order[at[later - 1]], order[later]
     bad = set(g[1:][neighbours].tolist())
     rows = order.tolist()
     last: dict[int, tuple[int, int]] = {}  # group -> (furthest end so far, its row)
@@ -446,17 +462,17 @@ def _overlap_pairs(layout: Layout, addr: Any, size: Any) -> tuple[list[int], lis
             later_rows.append(rows[i])
         if stop > reach_:
             last[gi] = (stop, rows[i])
-    return earlier_rows, later_rows
+    return xp.asarray(earlier_rows, xp.int64), xp.asarray(later_rows, xp.int64)
 
 
-def _to_move(layout: Layout, pairs: tuple[list[int], list[int]], changed: Any) -> list[int]:
+def _to_move(layout: Layout, pairs: tuple[Any, Any], changed: Any) -> list[int]:
     """Of each overlapping pair, the row the kernel would place elsewhere:
     the one whose pages changed (the mapping the what-if makes anew), the
     later one of two; a process's private mappings, auto mappings and
     mappings that keep their pages keep their places where they can.
     Sorted, each row once."""
     xp = layout.xp
-    earlier, later = (xp.asarray(x, xp.int64) for x in pairs)
+    earlier, later = pairs
     if not later.size:
         return []
     movable = ~layout.row_private & ~layout.row_auto
@@ -465,7 +481,14 @@ def _to_move(layout: Layout, pairs: tuple[list[int], list[int]], changed: Any) -
     first = xp.where(later_first, later, earlier)
     second = xp.where(later_first, earlier, later)
     pick = xp.where(movable[first], first, xp.where(movable[second], second, -1))
-    return sorted(set(pick[pick >= 0].tolist()))
+    pick = pick[pick >= 0]
+    if xp.NAME == "numpy":  # (each row once, in order: by a table of the rows, no sort)
+        import numpy as np
+
+        chosen = np.zeros(layout.n_rows, bool)
+        chosen[pick] = True
+        return np.flatnonzero(chosen).tolist()  # type: ignore[no-any-return]
+    return sorted(set(pick.tolist()))
 
 
 def kernel_place(layout: Layout, workload: Workload, replace: Any, misaligned: Any, explicit_addr: Any,
@@ -743,9 +766,13 @@ def _place_in_step(layout: Layout, workload: Workload, replace: Any, new_addr: A
     pud = arch.pud_size
     group, mi = layout.row_group, layout.row_mi
     moving = np.flatnonzero(replace)
-    groups = np.unique(group[moving])  # the processes concerned, numbered by their place here
+    # the processes concerned, numbered by their place here (by a table of
+    # the groups, not ``np.unique``: its first call imports numpy.ma, 11-17 ms)
+    concerned = np.zeros(len(layout.counts), bool)
+    concerned[group[moving]] = True
+    groups = np.flatnonzero(concerned)
     dense: np.ndarray = np.asarray(np.searchsorted(groups, group))
-    stay = np.flatnonzero(np.isin(group, groups) & ~replace)  # the other rows of those processes
+    stay = np.flatnonzero(concerned[group] & ~replace)  # the other rows of those processes
     # the moving rows by process, each process's highest first (the order a
     # top-down allocator created them in); the k-th of each process is placed in step k
     moving = moving[order_by(layout.xp, group[moving], -layout.row_end[moving], then=mi[moving])]
@@ -929,11 +956,12 @@ def _place_again(layout: Layout, redo: Any, new_addr: Any, new_size: Any, new_of
 
 
 def _problem(layout: Layout, workload: Workload, gi: int, page_size: int, errors: dict[int, str],
-             pairs: tuple[list[int], list[int]]) -> str:
+             pairs: tuple[Any, Any]) -> str:
     """The message for process ``gi``'s first problem."""
     if gi in errors:
         return errors[gi]
-    mi = [int(layout.row_mi[r]) for pair in zip(*pairs) if int(layout.row_group[pair[1]]) == gi for r in pair]
+    group, mis = layout.row_group.tolist(), layout.row_mi.tolist()
+    mi = [mis[r] for pair in zip(pairs[0].tolist(), pairs[1].tolist()) if group[pair[1]] == gi for r in pair]
     m = workload.groups[gi].mappings[min(i for i in mi if i >= 0)]  # name the shared mapping (one is)
     return f"{m.origin or m.segment}: overlaps another mapping on {format_size(page_size)} pages"
 

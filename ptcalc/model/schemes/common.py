@@ -119,7 +119,13 @@ def keep_private(layout: Layout, z: Zones) -> Zones:
     xp = layout.xp
     priv = layout.row_private
     a, e = layout.row_addr, layout.row_end
-    cols = (a, *(xp.where(priv, e, c) for c in z.cols[1:5]), e)
+    # (a bound that is the mapping's end already stays; one bound array that
+    # several zones share -- the private scheme's, mshare's -- is made once)
+    made: dict[int, Array] = {id(e): e}
+    for c in z.cols[1:5]:
+        if id(c) not in made:
+            made[id(c)] = xp.where(priv, e, c)
+    cols = (a, *(made[id(c)] for c in z.cols[1:5]), e)
     why_of = z.why
 
     def why() -> tuple[Array, Array]:
