@@ -220,7 +220,11 @@ class Jobs(click.IntRange):
         return "N|auto"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        return None if value is None or str(value).strip() == "auto" else super().convert(value, param, ctx)
+        if value is None or str(value).strip() == "auto":
+            return None
+        if not isinstance(value, int) and not str(value).strip().isdigit():
+            self.fail(f"{value!r} is neither auto nor a number of processes (1 or more)", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 SIZE = Size()
