@@ -533,8 +533,8 @@ def extrapolate(out: dict, procs: int, size: int) -> dict[str, float]:
             est[name] = first + (each - each_walk + each_walk * SEED_SIZE / size) * (SEED_PROCESSES - 1)
         elif r["per"] == "first":
             est[name] = first
-        elif r["per"] == "jobs":  # as ptcalc scan, each further process by the speed-up measured
-            est[name] = -1.0  # (below: it needs ptcalc scan's)
+        elif r["per"] == "jobs":  # below: as ptcalc scan's, each further process by the speed-up measured
+            continue
         elif name == "ptcalc scan --read-all":
             est[name] = floor + (med - floor) * by["page"]
         else:

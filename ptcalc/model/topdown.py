@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 
 INF = 1 << 62
+"""Past every address (the last gap's end; an empty block's start)."""
 PACK_BOUND = 1 << 62
 """Keys packed in an int64 stay below this (:meth:`TopDown.stacked`; else it walks by doubling)."""
-"""Past every address (the last gap's end; an empty block's start)."""
 
 Array = Any
 
